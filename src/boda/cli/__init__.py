@@ -1,0 +1,53 @@
+"""The ``boda`` command line (Typer + Rich).
+
+The CLI holds no algorithms: each command module in this package parses its
+arguments, calls one public library function and presents the result.  A
+command module exposes ``register(app: typer.Typer) -> None``; add its name to
+``_COMMAND_MODULES`` to make it part of ``boda``.  Heavy imports (torch,
+matplotlib) belong inside the command functions so ``boda --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from boda import __version__
+
+_COMMAND_MODULES = [
+    "boda.cli.filters_cmd",
+]
+
+app = typer.Typer(
+    name="boda",
+    help="boda (보다, 'to see'): look into images. Run 'boda COMMAND --help' for examples.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"boda {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """boda: look into images."""
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

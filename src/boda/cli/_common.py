@@ -1,0 +1,61 @@
+"""Helpers shared by the command modules: errors, JSON output, consoles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from boda.errors import BodaError
+
+#: Human output goes to stdout; progress and errors go to stderr so that
+#: ``--json`` output stays machine-readable.
+console = Console()
+err_console = Console(stderr=True)
+
+#: Exit status when the user's input was wrong (bad file, bad option value).
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn :class:`boda.errors.BodaError` into a one-line message and exit 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BodaError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON to stdout (NaN/inf become null)."""
+    sys.stdout.write(json.dumps(_clean(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def _clean(value: Any) -> Any:
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

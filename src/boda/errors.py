@@ -1,0 +1,57 @@
+"""One exception hierarchy for boda.
+
+Every error boda raises on purpose derives from :class:`BodaError`, and its
+message says what was wrong and what to do about it.  Classes that describe bad
+arguments also derive from :class:`ValueError` so generic ``except ValueError``
+code keeps working.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "BodaError",
+    "ImageReadError",
+    "InvalidImageError",
+    "InvalidParameterError",
+    "CatalogError",
+    "ModelError",
+]
+
+
+class BodaError(Exception):
+    """Base class of every error raised by boda."""
+
+
+class ImageReadError(BodaError, OSError):
+    """A file could not be decoded as an image.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file that failed.
+    reason : str
+        Why it failed, in words a user can act on.
+    """
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {str(self.path)!r}: {reason}")
+
+
+class InvalidImageError(BodaError, ValueError):
+    """An in-memory array is not an image boda can work on (shape, dtype, values)."""
+
+
+class InvalidParameterError(BodaError, ValueError):
+    """An argument is outside its allowed range or of the wrong kind."""
+
+
+class CatalogError(BodaError):
+    """The scan catalog is missing, locked, corrupt or of an unknown schema version."""
+
+
+class ModelError(BodaError):
+    """A model or its weights could not be found, loaded or used."""

@@ -1,0 +1,319 @@
+"""Reading and writing image files: the one place boda opens them.
+
+:func:`read_image` is the function every other module (and the scan) uses.  It
+
+- decodes with Pillow (plus HEIC/HEIF when the optional ``pillow-heif`` extra
+  is installed),
+- applies the EXIF orientation tag, so pixels are the way a viewer shows them,
+- converts every mode to RGB or gray float32 in ``[0, 1]``: palette (``P``,
+  ``PA``), ``1``, ``L``, ``LA``, ``RGBA`` (alpha is composited over **white**,
+  the way a browser shows a transparent PNG on a page), ``CMYK``, ``YCbCr``,
+  16-bit gray (``I;16``/``I``, divided by 65535) and float (``F``, kept),
+- uses JPEG draft mode (DCT-domain downscaling, 2-8x faster decoding) when the
+  caller only needs ``max_side`` pixels, then resizes with an antialiasing
+  filter,
+- refuses images above ``max_pixels`` before decoding them (decompression
+  bombs),
+- raises :class:`boda.errors.ImageReadError` naming the path and the reason for
+  any failure: missing file, permission, truncated data, unknown format...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io as _io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from boda.core.image import as_float_image, to_uint8
+from boda.errors import ImageReadError, InvalidParameterError
+
+__all__ = [
+    "DecodedImage",
+    "open_image",
+    "read_image",
+    "write_image",
+    "SUPPORTED_EXTENSIONS",
+    "DEFAULT_MAX_PIXELS",
+    "heif_available",
+]
+
+#: Refuse to decode anything larger than this many pixels (about 180 MP, twice
+#: Pillow's own warning level); big enough for any camera, small enough that a
+#: crafted file cannot exhaust memory.
+DEFAULT_MAX_PIXELS = 178_956_970
+
+_BASE_EXTENSIONS = {
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff",
+    ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico",
+}
+_HEIF_EXTENSIONS = {".heic", ".heif", ".avif"}
+
+
+def _register_heif() -> bool:
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+_HEIF = _register_heif()
+
+
+def heif_available() -> bool:
+    """Whether HEIC/HEIF files can be read (the ``boda[heif]`` extra is installed)."""
+    return _HEIF
+
+
+#: File name extensions a folder scan picks up (lower case, with the dot).
+SUPPORTED_EXTENSIONS = frozenset(_BASE_EXTENSIONS | (_HEIF_EXTENSIONS if _HEIF else set()))
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedImage:
+    """An image as read from a file, with what the pixels alone do not say.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        float32 ``(H, W, 3)`` RGB or ``(H, W)`` gray in ``[0, 1]``, already
+        EXIF-oriented and resized to ``max_side`` if one was asked for.
+    original_size : tuple of int
+        ``(width, height)`` of the full image after EXIF orientation.
+    format : str
+        Pillow's format name (``"JPEG"``, ``"PNG"``...).
+    mode : str
+        Pillow's mode of the file before conversion (``"P"``, ``"I;16"``...).
+    icc_profile : bytes or None
+        The embedded colour profile, so edits can write it back.
+    has_alpha : bool
+        Whether the file had transparency (composited over white in ``pixels``).
+    """
+
+    pixels: np.ndarray
+    original_size: tuple[int, int]
+    format: str
+    mode: str
+    icc_profile: bytes | None
+    has_alpha: bool
+
+
+def _to_rgb_or_gray(img: Image.Image) -> tuple[np.ndarray, bool]:
+    """Convert any Pillow mode to a float32 array; return (array, had_alpha)."""
+    mode = img.mode
+    if mode == "P" or mode == "PA":
+        img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
+        mode = img.mode
+    elif mode == "L" and "transparency" in img.info:
+        img = img.convert("LA")
+        mode = "LA"
+    elif mode == "RGB" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        # Composite over white: what a viewer shows for a transparent image.
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        composited = Image.alpha_composite(white, rgba)
+        target = "L" if mode in ("LA", "La") else "RGB"
+        return as_float_image(np.asarray(composited.convert(target))), True
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img.convert("I") if mode != "I" else img).astype(np.float32)
+        return np.clip(arr / 65535.0, 0.0, 1.0).astype(np.float32), False
+    if mode == "F":
+        return np.asarray(img, dtype=np.float32), False
+    if mode == "1":
+        return as_float_image(np.asarray(img.convert("L"))), False
+    if mode == "L":
+        return as_float_image(np.asarray(img)), False
+    if mode != "RGB":
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    return as_float_image(np.asarray(img)), False
+
+
+def open_image(
+    path: str | Path,
+    max_side: int | None = None,
+    *,
+    gray: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> DecodedImage:
+    """Read an image file with its metadata.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to read.
+    max_side : int, optional
+        If given, the longer side of the returned pixels is at most this many
+        pixels (never upscaled).  JPEGs are then decoded in draft mode.
+    gray : bool
+        Return ``(H, W)`` Rec. 601 gray instead of ``(H, W, 3)`` RGB.
+    max_pixels : int or None
+        Refuse images with more pixels than this (``None`` disables the check).
+
+    Returns
+    -------
+    DecodedImage
+
+    Raises
+    ------
+    ImageReadError
+        For any reason the file cannot be read; ``.path`` and ``.reason`` say
+        which file and why.
+    """
+    path = Path(path)
+    if max_side is not None and max_side < 1:
+        raise InvalidParameterError(f"max_side must be a positive integer, got {max_side}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _decode(img, path, max_side, gray, max_pixels)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied; check the file's read permission") from None
+    except UnidentifiedImageError:
+        size = path.stat().st_size if path.exists() else None
+        reason = "empty file (0 bytes)" if size == 0 else "not a recognised image format"
+        if size and path.suffix.lower() in _HEIF_EXTENSIONS and not _HEIF:
+            reason = "HEIC/HEIF support is not installed; pip install 'boda[heif]'"
+        raise ImageReadError(path, reason) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, f"too many pixels ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        text = str(exc) or type(exc).__name__
+        if "truncated" in text.lower():
+            text = f"truncated or corrupt image data ({text})"
+        raise ImageReadError(path, text) from None
+
+
+def _decode(
+    img: Image.Image, path: Path, max_side: int | None, gray: bool, max_pixels: int | None
+) -> DecodedImage:
+    width, height = img.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageReadError(
+            path,
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
+            "(decompression-bomb guard); raise max_pixels if the file is trusted",
+        )
+    fmt = img.format or "unknown"
+    mode = img.mode
+    icc = img.info.get("icc_profile")
+    orientation = img.getexif().get(0x0112, 1)
+    swapped = orientation in (5, 6, 7, 8)
+    original_size = (height, width) if swapped else (width, height)
+    if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
+        # draft() picks the largest DCT scale (1/2, 1/4, 1/8) still >= the request.
+        img.draft("L" if gray else "RGB", (max_side, max_side))
+    img.load()
+    img = ImageOps.exif_transpose(img) if orientation != 1 else img
+    if max_side is not None and max(img.size) > max_side:
+        scale = max_side / max(img.size)
+        new_size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+        if img.mode in ("P", "PA", "1"):
+            img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            img = img.convert("I").convert("F")
+            img = img.point(lambda v: v / 65535.0)
+        img = img.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    pixels, had_alpha = _to_rgb_or_gray(img)
+    if gray and pixels.ndim == 3:
+        pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    elif not gray and pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    return DecodedImage(pixels, original_size, fmt, mode, icc, had_alpha)
+
+
+def read_image(
+    path: str | Path,
+    max_side: int | None = None,
+    *,
+    gray: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Read an image file as a float32 array in ``[0, 1]``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to read.
+    max_side : int, optional
+        Cap on the longer side of the result (JPEG draft decoding + Lanczos
+        resize); the image is never upscaled.
+    gray : bool
+        Return ``(H, W)`` gray (Rec. 601 luma) instead of ``(H, W, 3)`` RGB.
+    max_pixels : int or None
+        Decompression-bomb guard, see :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(H, W, 3)`` or ``(H, W)``, EXIF-oriented.  Transparent pixels
+        are composited over white.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the path and the reason when the file cannot be read.
+
+    Examples
+    --------
+    >>> img = read_image("examples/images/kodim23.png", max_side=256)  # doctest: +SKIP
+    >>> img.shape, img.dtype  # doctest: +SKIP
+    ((171, 256, 3), dtype('float32'))
+    """
+    return open_image(path, max_side, gray=gray, max_pixels=max_pixels).pixels
+
+
+def write_image(
+    path: str | Path,
+    image: np.ndarray,
+    *,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+) -> Path:
+    """Write an image (gray, RGB or RGBA float/uint8) to ``path``.
+
+    The format follows the extension.  JPEG is written at ``quality`` (RGBA is
+    flattened over white first, since JPEG has no alpha); ``icc_profile`` is
+    embedded when given so an edit keeps its input's colour profile.  Parent
+    folders are created.  An existing file at ``path`` is replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    arr = to_uint8(image)
+    pil = Image.fromarray(arr)
+    suffix = path.suffix.lower()
+    params: dict = {}
+    if icc_profile:
+        params["icc_profile"] = icc_profile
+    if suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
+        if pil.mode == "RGBA":
+            white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
+            pil = Image.alpha_composite(white, pil).convert("RGB")
+        params["quality"] = int(quality)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = _io.BytesIO()
+    try:
+        pil.save(buffer, format=Image.registered_extensions().get(suffix, "PNG"), **params)
+    except (KeyError, ValueError, OSError) as exc:
+        raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
+    path.write_bytes(buffer.getvalue())
+    return path

@@ -1,0 +1,37 @@
+"""Shared fixtures: real sample photos and small synthetic images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+KODAK = sorted((DATA / "kodak").glob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of the test data shipped in the repository."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def kodak_paths() -> list[Path]:
+    """Paths of the Kodak sample photos (500x500 PNG)."""
+    return KODAK
+
+
+@pytest.fixture(scope="session")
+def kodak_rgb() -> np.ndarray:
+    """One Kodak photo (kodim23, parrots) as float32 (500, 500, 3) in [0, 1]."""
+    from boda.io import read_image
+
+    return read_image(DATA / "kodak" / "kodim23.png")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded random generator."""
+    return np.random.default_rng(12345)
