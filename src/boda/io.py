@@ -36,6 +36,7 @@ __all__ = [
     "open_image",
     "read_image",
     "write_image",
+    "encode_jpeg",
     "SUPPORTED_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
     "heif_available",
@@ -317,3 +318,19 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def encode_jpeg(image: np.ndarray, *, max_side: int | None = None, quality: int = 85) -> bytes:
+    """Encode an image as JPEG bytes in memory (thumbnails for reports and the web app).
+
+    The image is shrunk (Lanczos) so its longer side is at most ``max_side``.
+    """
+    pil = Image.fromarray(to_uint8(image))
+    if pil.mode == "RGBA":
+        white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
+        pil = Image.alpha_composite(white, pil).convert("RGB")
+    if max_side is not None and max(pil.size) > max_side:
+        pil.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = _io.BytesIO()
+    pil.save(buffer, format="JPEG", quality=int(quality))
+    return buffer.getvalue()

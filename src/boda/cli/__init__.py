@@ -16,7 +16,7 @@ import typer
 from boda import __version__
 
 _COMMAND_MODULES = [
-    "boda.cli.filters_cmd",
+    "boda.cli.scan_cmd",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,11 @@
+"""The scan catalog: an embedded SQLite (WAL) store of images, scores and flags."""
+
+from boda.catalog._catalog import (
+    SCHEMA_VERSION,
+    Catalog,
+    FileState,
+    ImageRecord,
+    default_catalog_path,
+)
+
+__all__ = ["SCHEMA_VERSION", "Catalog", "FileState", "ImageRecord", "default_catalog_path"]

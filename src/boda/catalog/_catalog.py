@@ -1,0 +1,330 @@
+"""SQLite catalog of a scanned folder.
+
+Design
+------
+- One file, default ``DIR/.boda/catalog.db``, in WAL mode so a reader (``boda
+  report``, ``boda serve``) never blocks the scan and a killed scan leaves a
+  consistent database: every batch of results is one transaction, so ``kill
+  -9`` loses at most the batch in flight.
+- Paths are stored relative to the scanned root as **bytes** (``os.fsencode``)
+  so file names that are not valid UTF-8 round-trip exactly; a display
+  string (undecodable bytes replaced) is stored beside them.
+- ``schema_version`` holds one row; opening a catalog written by a newer boda
+  raises :class:`boda.errors.CatalogError` instead of guessing.
+- Scores are a JSON object per image (measures come and go between versions
+  without migrations); flags are derived from scores and thresholds at the end
+  of each scan and stored in their own table, replaced as a whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from boda.errors import CatalogError
+
+__all__ = ["SCHEMA_VERSION", "Catalog", "FileState", "ImageRecord", "default_catalog_path"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    relpath BLOB NOT NULL UNIQUE,
+    display_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    error TEXT,
+    width INTEGER,
+    height INTEGER,
+    format TEXT,
+    pixel_hash TEXT,
+    phash INTEGER,
+    scores TEXT NOT NULL DEFAULT '{}',
+    extra TEXT NOT NULL DEFAULT '{}',
+    scanned_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS thumbnails (
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    jpeg BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flags (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    score REAL,
+    group_id INTEGER,
+    PRIMARY KEY (image_id, name)
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS flags_by_name ON flags(name, score);
+"""
+
+
+def default_catalog_path(root: str | Path) -> Path:
+    """Where ``boda scan ROOT`` keeps its catalog: ``ROOT/.boda/catalog.db``."""
+    return Path(root) / ".boda" / "catalog.db"
+
+
+@dataclasses.dataclass(frozen=True)
+class FileState:
+    """What the catalog knows of a file, to decide whether to re-analyse it."""
+
+    id: int
+    size: int
+    mtime_ns: int
+    status: str
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    """One analysed (or failed) file, as stored in the catalog.
+
+    ``relpath`` is the path relative to the scanned root as bytes; ``path`` is
+    its display form.  ``scores`` maps measure names to floats; ``extra`` holds
+    non-scalar results (e.g. dominant colours).  ``flags`` maps flag names to
+    ``(score, group_id)`` and is filled when read back from the catalog.
+    """
+
+    relpath: bytes
+    size: int
+    mtime_ns: int
+    status: str
+    error: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    pixel_hash: str | None = None
+    phash: int | None = None
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    thumbnail: bytes | None = None
+    id: int | None = None
+    flags: dict[str, tuple[float | None, int | None]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        """Display form of the relative path (undecodable bytes replaced)."""
+        return self.relpath.decode("utf-8", errors="replace")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict of the record (no thumbnail bytes)."""
+        return {
+            "path": self.path,
+            "status": self.status,
+            "error": self.error,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "flags": sorted(self.flags),
+            "flag_scores": {k: v[0] for k, v in sorted(self.flags.items())},
+            "groups": {k: v[1] for k, v in sorted(self.flags.items()) if v[1] is not None},
+            "scores": self.scores,
+            "extra": self.extra,
+            "pixel_hash": self.pixel_hash,
+            "phash": None if self.phash is None else f"{self.phash:016x}",
+        }
+
+
+def _to_signed64(value: int | None) -> int | None:
+    # SQLite integers are signed 64-bit; perceptual hashes are unsigned.
+    if value is None:
+        return None
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def _to_unsigned64(value: int | None) -> int | None:
+    if value is None:
+        return None
+    return value + (1 << 64) if value < 0 else value
+
+
+class Catalog:
+    """An open catalog.  Use as a context manager or call :meth:`close`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The database file; its folder is created if missing.
+    readonly : bool
+        Open an existing catalog without creating or changing anything.
+
+    Raises
+    ------
+    CatalogError
+        The file is not a boda catalog, is corrupt, is of a newer schema, or
+        (read-only) does not exist.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
+        self.path = Path(path)
+        if readonly:
+            if not self.path.is_file():
+                raise CatalogError(
+                    f"no catalog at {str(self.path)!r}; run 'boda scan' on the folder first"
+                )
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=30)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._db.executescript(_SCHEMA)
+            self._check_version(readonly)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise CatalogError(
+                f"{str(self.path)!r} is not a usable boda catalog ({exc}); "
+                "move it away and scan again"
+            ) from None
+
+    def _check_version(self, readonly: bool) -> None:
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            if readonly:
+                raise CatalogError(f"{str(self.path)!r} has no schema version; scan again")
+            with self._db:
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        elif row["version"] > SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {str(self.path)!r} has schema version {row['version']}, newer than this "
+                f"boda understands ({SCHEMA_VERSION}); upgrade boda"
+            )
+
+    # -- lifecycle -------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------
+    def file_states(self) -> dict[bytes, FileState]:
+        """Map every catalogued relative path to its stored size/mtime/status."""
+        rows = self._db.execute("SELECT id, relpath, size, mtime_ns, status FROM images")
+        return {
+            bytes(r["relpath"]): FileState(r["id"], r["size"], r["mtime_ns"], r["status"])
+            for r in rows
+        }
+
+    def write_batch(self, records: Iterable[ImageRecord]) -> None:
+        """Insert or replace records in **one transaction**."""
+        now = time.time()
+        with self._db:
+            for rec in records:
+                cur = self._db.execute(
+                    """INSERT INTO images (relpath, display_path, size, mtime_ns, status, error,
+                           width, height, format, pixel_hash, phash, scores, extra, scanned_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(relpath) DO UPDATE SET
+                           size=excluded.size, mtime_ns=excluded.mtime_ns,
+                           status=excluded.status, error=excluded.error, width=excluded.width,
+                           height=excluded.height, format=excluded.format,
+                           pixel_hash=excluded.pixel_hash, phash=excluded.phash,
+                           scores=excluded.scores, extra=excluded.extra,
+                           scanned_at=excluded.scanned_at
+                       RETURNING id""",
+                    (
+                        rec.relpath, rec.path, rec.size, rec.mtime_ns, rec.status, rec.error,
+                        rec.width, rec.height, rec.format, rec.pixel_hash,
+                        _to_signed64(rec.phash), json.dumps(rec.scores, allow_nan=True),
+                        json.dumps(rec.extra), now,
+                    ),
+                )
+                image_id = cur.fetchone()[0]
+                self._db.execute("DELETE FROM thumbnails WHERE image_id = ?", (image_id,))
+                if rec.thumbnail:
+                    self._db.execute(
+                        "INSERT INTO thumbnails VALUES (?, ?)", (image_id, rec.thumbnail)
+                    )
+
+    def remove(self, relpaths: Iterable[bytes]) -> int:
+        """Forget files that no longer exist; return how many rows went."""
+        with self._db:
+            cur = self._db.executemany(
+                "DELETE FROM images WHERE relpath = ?", [(p,) for p in relpaths]
+            )
+        return cur.rowcount
+
+    def replace_flags(self, flags: Iterable[tuple[int, str, float | None, int | None]]) -> None:
+        """Replace the whole flags table with ``(image_id, name, score, group_id)`` rows."""
+        with self._db:
+            self._db.execute("DELETE FROM flags")
+            self._db.executemany("INSERT INTO flags VALUES (?, ?, ?, ?)", list(flags))
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable setting (e.g. the thresholds of the last scan)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value))
+            )
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """Read a setting stored by :meth:`set_setting`."""
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    # -- reading ---------------------------------------------------------
+    def records(self, *, with_thumbnails: bool = False) -> Iterator[ImageRecord]:
+        """Every record, ordered by path, with its flags."""
+        flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
+        for r in self._db.execute("SELECT image_id, name, score, group_id FROM flags"):
+            flags.setdefault(r["image_id"], {})[r["name"]] = (r["score"], r["group_id"])
+        thumbs: dict[int, bytes] = {}
+        if with_thumbnails:
+            thumbs = {
+                r["image_id"]: bytes(r["jpeg"])
+                for r in self._db.execute("SELECT image_id, jpeg FROM thumbnails")
+            }
+        for r in self._db.execute("SELECT * FROM images ORDER BY display_path, relpath"):
+            yield ImageRecord(
+                relpath=bytes(r["relpath"]),
+                size=r["size"],
+                mtime_ns=r["mtime_ns"],
+                status=r["status"],
+                error=r["error"],
+                width=r["width"],
+                height=r["height"],
+                format=r["format"],
+                pixel_hash=r["pixel_hash"],
+                phash=_to_unsigned64(r["phash"]),
+                scores=json.loads(r["scores"]),
+                extra=json.loads(r["extra"]),
+                thumbnail=thumbs.get(r["id"]),
+                id=r["id"],
+                flags=flags.get(r["id"], {}),
+            )
+
+    def count(self) -> dict[str, int]:
+        """Number of files by status."""
+        rows = self._db.execute("SELECT status, COUNT(*) AS n FROM images GROUP BY status")
+        counts = {"ok": 0, "error": 0}
+        counts.update({r["status"]: r["n"] for r in rows})
+        return counts
+
+    def integrity_check(self) -> str:
+        """Run ``PRAGMA integrity_check``; ``"ok"`` when the file is sound."""
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def relpath_bytes(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bytes:
+    """Relative path of ``path`` under ``root`` as bytes, with ``/`` separators."""
+    rel = os.path.relpath(os.fsencode(path), os.fsencode(root))
+    return rel.replace(os.sep.encode(), b"/")

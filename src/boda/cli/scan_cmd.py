@@ -1,0 +1,191 @@
+"""``boda scan`` and ``boda report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from boda.cli._common import console, err_console, handle_errors, print_json
+
+#: Exit status of a scan that finished but could not read some files.
+EXIT_FILES_FAILED = 3
+#: Exit status of an interrupted scan (what shells use for SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _parse_thresholds(items: list[str]) -> dict[str, float]:
+    from boda.errors import InvalidParameterError
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InvalidParameterError(
+                f"--threshold expects NAME=VALUE (e.g. blurry=0.3), got {item!r}"
+            ) from None
+    return out
+
+
+def _default_report(directory: Path, catalog: Path | None) -> Path:
+    base = catalog.parent if catalog else directory / ".boda"
+    return base / "report.html"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``scan`` and ``report`` to the app."""
+
+    @app.command(
+        "scan",
+        epilog=(
+            "Examples:\n\n"
+            "  boda scan ~/Pictures/trip\n\n"
+            "  boda scan data/ --workers 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
+            "  boda scan data/ --json --no-report > summary.json\n\n"
+            "Exit status: 0 all files read; 3 some files could not be read (listed in the "
+            "report); 130 interrupted (committed results are kept, rerun to finish); 2 bad usage."
+        ),
+    )
+    @handle_errors
+    def scan_command(
+        directory: Path = typer.Argument(..., help="Folder to scan (recursively)."),
+        workers: int = typer.Option(None, "--workers", "-w", help="Processes (default: all cores)."),
+        catalog: Path = typer.Option(
+            None, "--catalog", help="Catalog file (default: DIR/.boda/catalog.db)."
+        ),
+        report: Path = typer.Option(
+            None, "--report", help="Where to write the HTML report (default: DIR/.boda/report.html)."
+        ),
+        no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
+        threshold: list[str] = typer.Option(
+            [], "--threshold", "-t",
+            help="Override a flag threshold, NAME=VALUE (repeatable); see 'boda report --help'.",
+        ),
+        max_side: int = typer.Option(
+            None, "--max-side", help="Analysis resolution: longer side in pixels."
+        ),
+        include_hidden: bool = typer.Option(
+            False, "--include-hidden", help="Also enter folders whose names start with '.'."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Rate every image in DIR: blur, exposure, information, aspect ratio, duplicates.
+
+        Results go to a SQLite catalog (re-scans only analyse new or changed files) and a
+        self-contained HTML report. Image files are only ever read.
+        """
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        from boda.report import write_html_report
+        from boda.scan import scan
+
+        overrides = _parse_thresholds(threshold)
+        progress = Progress(
+            TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
+            TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            console=err_console, disable=quiet or as_json, transient=False,
+        )
+        task = progress.add_task("scan", total=None, rate="")
+        import time
+
+        t0 = time.perf_counter()
+
+        def on_progress(done: int, total: int, record: object) -> None:
+            elapsed = max(time.perf_counter() - t0, 1e-9)
+            progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f} img/s")
+
+        with progress:
+            summary = scan(
+                directory, catalog_path=catalog, workers=workers, thresholds=overrides,
+                max_side=max_side, include_hidden=include_hidden, progress=on_progress,
+            )
+        report_path = None
+        if not no_report:
+            report_path = write_html_report(
+                summary.catalog_path, report or _default_report(directory, catalog)
+            )
+        if as_json:
+            data = summary.to_dict()
+            data["report"] = str(report_path) if report_path else None
+            print_json(data)
+        else:
+            _print_summary(summary, report_path)
+        if summary.interrupted:
+            raise typer.Exit(EXIT_INTERRUPTED)
+        if summary.failed:
+            raise typer.Exit(EXIT_FILES_FAILED)
+
+    @app.command(
+        "report",
+        epilog=(
+            "Examples:\n\n"
+            "  boda report ~/Pictures/trip                 # rewrite DIR/.boda/report.html\n\n"
+            "  boda report data/ --json > records.json     # every record, failures included\n\n"
+            "  boda report data/ --csv scores.csv\n\n"
+            "  boda report data/ -o /tmp/report.html"
+        ),
+    )
+    @handle_errors
+    def report_command(
+        directory: Path = typer.Argument(..., help="A scanned folder."),
+        catalog: Path = typer.Option(None, "--catalog", help="Catalog file if not DIR/.boda."),
+        out: Path = typer.Option(None, "--out", "-o", help="HTML report path."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print every catalog record as JSON to stdout."
+        ),
+        csv_path: Path = typer.Option(None, "--csv", help="Write a CSV table to this file."),
+    ) -> None:
+        """Write the HTML report of a scanned folder, or export its catalog as JSON / CSV."""
+        from boda.catalog import default_catalog_path
+        from boda.report import catalog_records, write_csv, write_html_report
+
+        catalog_path = catalog or default_catalog_path(directory)
+        if as_json:
+            print_json(catalog_records(catalog_path))
+        if csv_path is not None:
+            written = write_csv(catalog_path, csv_path)
+            err_console.print(f"CSV written to [bold]{written}[/]")
+        if not as_json and csv_path is None or out is not None:
+            path = write_html_report(catalog_path, out or _default_report(directory, catalog))
+            (err_console if as_json else console).print(f"report: [bold]{path}[/]")
+
+
+def _print_summary(summary, report_path: Path | None) -> None:
+    from rich.table import Table
+
+    from boda.scan import flag_descriptions
+
+    console.print(
+        f"[bold]{summary.total}[/] files · {summary.analysed} analysed · "
+        f"{summary.unchanged} unchanged · {summary.removed} removed · "
+        f"{len(summary.failed)} unreadable · {summary.seconds:.1f} s"
+    )
+    table = Table(title="flags", show_edge=False)
+    table.add_column("flag")
+    table.add_column("images", justify="right")
+    table.add_column("meaning")
+    for name, text in flag_descriptions().items():
+        table.add_row(name, str(summary.flag_counts.get(name, 0)), text)
+    console.print(table)
+    for path, reason in summary.failed[:20]:
+        console.print(f"[red]unreadable[/] {path}: {reason}", highlight=False)
+    if len(summary.failed) > 20:
+        console.print(f"… and {len(summary.failed) - 20} more unreadable files (see the report)")
+    if summary.interrupted:
+        console.print("[yellow]interrupted[/]: committed results are kept; run again to finish")
+    if report_path:
+        console.print(f"report: [bold]{report_path}[/]")

@@ -1,0 +1,238 @@
+"""Numpy image <-> ``(B, C, H, W)`` tensor conversions, in one place.
+
+boda's numpy images are ``float32`` ``(H, W[, 3])`` in ``[0, 1]`` (see
+:mod:`boda.core.image`); torch APIs take ``(B, C, H, W)`` float tensors.  Every
+conversion between the two, with or without mean/std normalisation, goes
+through this module so the convention is stated once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from boda.core.image import as_float_image
+from boda.errors import InvalidImageError, InvalidParameterError
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "image_to_tensor",
+    "tensor_to_image",
+    "normalize",
+    "denormalize",
+    "resize_tensor",
+    "set_cpu_threads",
+    "cpu_threads",
+]
+
+#: ImageNet channel statistics (RGB, on [0, 1] values), used by most
+#: torchvision-style models and by the shipped CIFAR-10 ResNets.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+def _stats(values: Sequence[float] | None, channels: int, name: str) -> torch.Tensor | None:
+    if values is None:
+        return None
+    t = torch.as_tensor(values, dtype=torch.float32).flatten()
+    if t.numel() == 1:
+        t = t.expand(channels)
+    if t.numel() != channels:
+        raise InvalidParameterError(
+            f"{name} has {t.numel()} values but the image has {channels} channels; "
+            f"give one value per channel"
+        )
+    return t.view(1, channels, 1, 1)
+
+
+def normalize(
+    x: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """Return ``(x - mean) / std`` per channel for a ``(B, C, H, W)`` tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.full((1, 3, 2, 2), 0.5)
+    >>> normalize(x, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).abs().max().item()
+    0.0
+    """
+    _check_bchw(x, "x")
+    m = _stats(mean, x.shape[1], "mean").to(x)
+    s = _stats(std, x.shape[1], "std").to(x)
+    if torch.any(s == 0):
+        raise InvalidParameterError("std contains a zero; every channel needs std > 0")
+    return (x - m) / s
+
+
+def denormalize(
+    x: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """Invert :func:`normalize`: return ``x * std + mean`` per channel."""
+    _check_bchw(x, "x")
+    m = _stats(mean, x.shape[1], "mean").to(x)
+    s = _stats(std, x.shape[1], "std").to(x)
+    return x * s + m
+
+
+def _check_bchw(x: torch.Tensor, name: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InvalidImageError(f"{name} must be a (B, C, H, W) tensor, got {shape}")
+
+
+def image_to_tensor(
+    image: np.ndarray | Sequence[np.ndarray],
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    size: tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Convert one numpy image or a list of same-sized ones to a ``(B, C, H, W)`` tensor.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or sequence of numpy.ndarray
+        ``(H, W)`` or ``(H, W, 3)`` image(s), any dtype
+        :func:`boda.core.image.as_float_image` accepts; a ``(B, H, W, 3)``
+        array is taken as a batch.
+    mean, std : sequence of float, optional
+        Per-channel statistics; when given the result is ``(x - mean) / std``
+        (e.g. :data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`).
+    size : (int, int), optional
+        ``(height, width)`` to resize to (bilinear, antialiased) before
+        normalising.
+    device, dtype
+        Where and how to store the result.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, C, H, W)`` with ``C`` 1 (gray) or 3.
+
+    Raises
+    ------
+    InvalidImageError
+        An image of the wrong shape, or images of different shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image_to_tensor(np.zeros((4, 5, 3), np.uint8)).shape
+    torch.Size([1, 3, 4, 5])
+    """
+    if isinstance(image, np.ndarray) and image.ndim == 4:
+        images = list(image)
+    elif isinstance(image, np.ndarray):
+        images = [image]
+    else:
+        images = list(image)
+    if not images:
+        raise InvalidImageError("image_to_tensor got an empty list of images")
+    arrays = [as_float_image(im, name=f"image[{i}]") for i, im in enumerate(images)]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise InvalidImageError(
+            f"images in a batch must share one shape, got {sorted(shapes)}; pass size=(H, W)"
+            " to resize them, or convert them one at a time"
+        )
+    batch = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrays])
+    x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(dtype=torch.float32)
+    if size is not None:
+        x = resize_tensor(x, size)
+    if (mean is None) != (std is None):
+        raise InvalidParameterError("give both mean and std, or neither")
+    if mean is not None and std is not None:
+        x = normalize(x, mean, std)
+    return x.to(device=device, dtype=dtype)
+
+
+def tensor_to_image(
+    x: torch.Tensor,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    clip: bool = True,
+) -> np.ndarray:
+    """Convert a ``(B, C, H, W)`` or ``(C, H, W)`` tensor back to numpy image(s).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        One image ``(C, H, W)`` or a batch ``(B, C, H, W)``; ``C`` is 1 or 3.
+    mean, std : sequence of float, optional
+        Undo a normalisation first (``x * std + mean``).
+    clip : bool
+        Clip to ``[0, 1]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(H, W, 3)`` / ``(H, W)`` for one image, ``(B, H, W, 3)`` /
+        ``(B, H, W)`` for a batch.
+    """
+    single = isinstance(x, torch.Tensor) and x.ndim == 3
+    t = x.unsqueeze(0) if single else x
+    _check_bchw(t, "x")
+    if t.shape[1] not in (1, 3):
+        raise InvalidImageError(f"x must have 1 or 3 channels, got {t.shape[1]}")
+    t = t.detach().to("cpu", torch.float32)
+    if mean is not None and std is not None:
+        t = denormalize(t, mean, std)
+    out = t.permute(0, 2, 3, 1).numpy()
+    if out.shape[-1] == 1:
+        out = out[..., 0]
+    if clip:
+        out = np.clip(out, 0.0, 1.0)
+    out = np.ascontiguousarray(out, dtype=np.float32)
+    return out[0] if single else out
+
+
+def resize_tensor(x: torch.Tensor, size: tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
+    """Bilinear resize of a ``(B, C, H, W)`` tensor to ``size = (H, W)``.
+
+    Downscaling is antialiased (as PIL and OpenCV's ``INTER_AREA`` do) unless
+    ``antialias=False``.
+    """
+    _check_bchw(x, "x")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise InvalidParameterError(f"size must be two positive integers, got {size}")
+    if tuple(x.shape[2:]) == (h, w):
+        return x
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def set_cpu_threads(n: int) -> int:
+    """Set the number of intra-op CPU threads torch uses; return the previous value.
+
+    Examples
+    --------
+    >>> previous = set_cpu_threads(1)
+    >>> _ = set_cpu_threads(previous)
+    """
+    if int(n) < 1:
+        raise InvalidParameterError(f"thread count must be >= 1, got {n}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    return previous
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Context manager running its body with ``n`` torch CPU threads (``None``: unchanged)."""
+    if n is None:
+        yield
+        return
+    previous = set_cpu_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,0 +1,33 @@
+"""``boda scan``: rate every image in a folder and keep the results in a catalog.
+
+>>> from boda.scan import scan            # doctest: +SKIP
+>>> summary = scan("photos/")             # doctest: +SKIP
+>>> summary.flag_counts                   # doctest: +SKIP
+{'blurry': 3, 'near_duplicate': 2}
+"""
+
+from boda.scan._analyze import analyze_file, analyze_pixels
+from boda.scan._flags import (
+    default_thresholds,
+    derive_flags,
+    describe_rules,
+    flag_descriptions,
+    resolve_thresholds,
+)
+from boda.scan._pipeline import ScanSummary, default_workers, scan
+from boda.scan._walk import FoundFile, walk_images
+
+__all__ = [
+    "FoundFile",
+    "ScanSummary",
+    "analyze_file",
+    "analyze_pixels",
+    "default_thresholds",
+    "default_workers",
+    "derive_flags",
+    "describe_rules",
+    "flag_descriptions",
+    "resolve_thresholds",
+    "scan",
+    "walk_images",
+]

@@ -1,0 +1,212 @@
+"""``scan``: walk a folder, analyse new and changed images, store and flag them."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from boda.catalog import Catalog, ImageRecord, default_catalog_path
+from boda.errors import InvalidParameterError
+from boda.scan._analyze import analyze_file
+from boda.scan._flags import derive_flags, resolve_thresholds
+from boda.scan._walk import FoundFile, walk_images
+
+__all__ = ["ScanSummary", "scan", "default_workers"]
+
+#: Records written per transaction; a killed scan loses at most this many.
+BATCH_SIZE = 32
+#: ...or whatever finished within this many seconds, whichever comes first.
+BATCH_SECONDS = 2.0
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclasses.dataclass
+class ScanSummary:
+    """What a scan did.
+
+    ``analysed`` counts files decoded this time (new + changed + retried
+    failures), ``unchanged`` the ones skipped because size and mtime matched,
+    ``removed`` the catalog rows of files that are gone.  ``failed`` lists
+    ``(path, reason)`` for every file of the folder that could not be read,
+    and ``flag_counts`` how many images carry each flag.
+    """
+
+    root: Path
+    catalog_path: Path
+    total: int = 0
+    analysed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    flag_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form."""
+        out = dataclasses.asdict(self)
+        out["root"] = str(self.root)
+        out["catalog_path"] = str(self.catalog_path)
+        out["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
+        return out
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the parent's to handle: it stops the pool and keeps what was committed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _analyze_job(job: tuple[FoundFile, int]) -> ImageRecord:
+    return analyze_file(*job)
+
+
+def _run_jobs(
+    jobs: list[tuple[FoundFile, int]], workers: int
+) -> Iterator[ImageRecord]:
+    """Yield records as they finish, in-process for one worker, else from a process pool."""
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield _analyze_job(job)
+        return
+    # Each worker does single-threaded numpy work; threads inside workers only contend.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["boda.scan._analyze", "boda.quality", "boda.duplicates"])
+    pool = ctx.Pool(min(workers, len(jobs)), initializer=_worker_init)
+    try:
+        yield from pool.imap_unordered(_analyze_job, jobs, chunksize=2)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def scan(
+    root: str | Path,
+    *,
+    catalog_path: str | Path | None = None,
+    workers: int | None = None,
+    thresholds: dict[str, float] | None = None,
+    max_side: int | None = None,
+    include_hidden: bool = False,
+    progress: Callable[[int, int, ImageRecord | None], None] | None = None,
+) -> ScanSummary:
+    """Scan ``root`` recursively and bring its catalog up to date.
+
+    New and changed files (by size and modification time) are decoded at
+    ``max_side`` (draft decoding) and measured; unchanged ones are skipped;
+    rows of deleted files are removed.  Results are committed in batches of
+    :data:`BATCH_SIZE`, so an interrupted scan keeps its work and the next one
+    finishes the rest.  Flags are then re-derived for the whole folder from the
+    stored scores and ``thresholds``.  User files are only read.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The folder to scan.
+    catalog_path : path, optional
+        Default ``ROOT/.boda/catalog.db``.
+    workers : int, optional
+        Processes to decode and measure with (default: all cores).
+    thresholds : dict, optional
+        Overrides of the default flag thresholds, by flag name (see
+        :func:`boda.scan.default_thresholds`).
+    max_side : int, optional
+        Analysis resolution (default :data:`boda.quality.ANALYSIS_MAX_SIDE`).
+    include_hidden : bool
+        Also enter folders whose names start with a dot.
+    progress : callable, optional
+        Called as ``progress(done, to_analyse, record)`` after each file
+        (``record`` is None for the initial call).
+
+    Returns
+    -------
+    ScanSummary
+
+    Raises
+    ------
+    InvalidParameterError
+        ``root`` is not a folder, or an option is out of range.
+    CatalogError
+        The catalog cannot be opened.
+    """
+    from boda.quality import ANALYSIS_MAX_SIDE
+
+    root = Path(root)
+    if not root.is_dir():
+        raise InvalidParameterError(f"{str(root)!r} is not a folder; give the folder to scan")
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise InvalidParameterError(f"workers must be at least 1, got {workers}")
+    max_side = ANALYSIS_MAX_SIDE if max_side is None else max_side
+    resolved = resolve_thresholds(thresholds)
+    catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
+    started = time.perf_counter()
+    summary = ScanSummary(root=root, catalog_path=catalog_path, thresholds=resolved)
+
+    with Catalog(catalog_path) as catalog:
+        known = catalog.file_states()
+        found = list(walk_images(root, include_hidden=include_hidden))
+        summary.total = len(found)
+        jobs = []
+        for f in found:
+            state = known.get(f.relpath)
+            if (
+                f.error is None
+                and state is not None
+                and state.status == "ok"
+                and (state.size, state.mtime_ns) == (f.size, f.mtime_ns)
+            ):
+                summary.unchanged += 1
+            else:
+                jobs.append((f, max_side))
+        if progress:
+            progress(0, len(jobs), None)
+
+        batch: list[ImageRecord] = []
+        last_commit = time.monotonic()
+        results = _run_jobs(jobs, workers)
+        try:
+            for done, record in enumerate(results, 1):
+                batch.append(record)
+                summary.analysed += 1
+                if len(batch) >= BATCH_SIZE or time.monotonic() - last_commit > BATCH_SECONDS:
+                    catalog.write_batch(batch)
+                    batch, last_commit = [], time.monotonic()
+                if progress:
+                    progress(done, len(jobs), record)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            results.close()  # stops the pool at once if we were interrupted
+            catalog.write_batch(batch)
+
+        if not summary.interrupted:
+            seen = {f.relpath for f in found}
+            summary.removed = catalog.remove(p for p in known if p not in seen)
+        records = list(catalog.records())
+        catalog.replace_flags(derive_flags(records, resolved))
+        catalog.set_setting("thresholds", resolved)
+        catalog.set_setting("max_side", max_side)
+        records = list(catalog.records())
+
+    summary.failed = [(r.path, r.error or "") for r in records if r.status == "error"]
+    for r in records:
+        for name in r.flags:
+            summary.flag_counts[name] = summary.flag_counts.get(name, 0) + 1
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,187 @@
+"""boda.io.read_image: modes, orientation, draft decoding, limits and failures."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from boda.core.image import as_float_image, to_gray
+from boda.errors import ImageReadError, InvalidImageError
+from boda.io import encode_jpeg, open_image, read_image, write_image
+
+
+@pytest.fixture
+def gradient_rgb() -> np.ndarray:
+    """A 60x90 uint8 image whose every pixel is distinct enough to track rotations."""
+    y, x = np.mgrid[0:60, 0:90]
+    return np.stack([x * 2, y * 4, (x + y) % 256], axis=2).astype(np.uint8)
+
+
+def test_png_rgb_round_trip(tmp_path, gradient_rgb):
+    path = tmp_path / "a.png"
+    Image.fromarray(gradient_rgb).save(path)
+    img = read_image(path)
+    assert img.dtype == np.float32 and img.shape == (60, 90, 3)
+    np.testing.assert_allclose(img, gradient_rgb / 255.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_applied(tmp_path, gradient_rgb, orientation):
+    path = tmp_path / "o.png"
+    pil = Image.fromarray(gradient_rgb)
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    pil.save(path, exif=exif)
+    decoded = open_image(path)
+    # Orientation 3 = rotate 180, 6 = rotate 90 CW to display, 8 = 90 CCW.
+    expected = {
+        1: gradient_rgb,
+        3: np.rot90(gradient_rgb, 2),
+        6: np.rot90(gradient_rgb, -1),
+        8: np.rot90(gradient_rgb, 1),
+    }[orientation]
+    np.testing.assert_allclose(decoded.pixels, expected / 255.0, atol=1e-7)
+    assert decoded.original_size == (expected.shape[1], expected.shape[0])
+
+
+def test_rgba_composited_over_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 255  # red
+    rgba[:2, :, 3] = 0  # top half fully transparent
+    rgba[2:, :, 3] = 255
+    rgba[3, 3, 3] = 128  # half-transparent red over white -> (1, ~0.5, ~0.5)
+    path = tmp_path / "t.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    decoded = open_image(path)
+    assert decoded.has_alpha
+    np.testing.assert_allclose(decoded.pixels[0, 0], [1, 1, 1])
+    np.testing.assert_allclose(decoded.pixels[2, 0], [1, 0, 0])
+    np.testing.assert_allclose(decoded.pixels[3, 3], [1, 127 / 255, 127 / 255], atol=1 / 255)
+
+
+def test_palette_and_palette_transparency(tmp_path, gradient_rgb):
+    pal = Image.fromarray(gradient_rgb).quantize(16)
+    path = tmp_path / "p.png"
+    pal.save(path)
+    img = read_image(path)
+    np.testing.assert_allclose(img, np.asarray(pal.convert("RGB")) / 255.0, atol=1e-7)
+    pal.save(path, transparency=0)
+    transparent = np.asarray(pal) == 0
+    img = read_image(path)
+    assert transparent.any()
+    np.testing.assert_allclose(img[transparent], 1.0)
+
+
+def test_gray_modes_and_la(tmp_path):
+    gray = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).astype(np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "l.png")
+    img = read_image(tmp_path / "l.png")
+    assert img.shape == (8, 8, 3)
+    np.testing.assert_allclose(img[..., 1], gray / 255.0, atol=1e-7)
+    assert read_image(tmp_path / "l.png", gray=True).shape == (8, 8)
+    la = Image.merge("LA", [Image.fromarray(gray), Image.fromarray(np.zeros_like(gray))])
+    la.save(tmp_path / "la.png")
+    np.testing.assert_allclose(read_image(tmp_path / "la.png"), 1.0)
+    Image.fromarray(gray > 100).save(tmp_path / "one.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "one.png", gray=True), gray > 100)
+
+
+def test_16bit_gray_keeps_precision(tmp_path):
+    values = np.arange(0, 65536, 257 * 3 + 1, dtype=np.uint16)[:64].reshape(8, 8)
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    decoded = open_image(tmp_path / "g16.png", gray=True)
+    assert decoded.mode.startswith("I")
+    np.testing.assert_allclose(decoded.pixels, values / 65535.0, atol=1e-6)
+
+
+def test_cmyk_jpeg(tmp_path):
+    cmyk = Image.new("CMYK", (10, 10), (0, 255, 255, 0))  # pure red in naive CMYK
+    cmyk.save(tmp_path / "c.jpg", quality=100)
+    img = read_image(tmp_path / "c.jpg")
+    assert img.shape == (10, 10, 3)
+    assert img[..., 0].mean() > 0.9 and img[..., 1].mean() < 0.1
+
+
+def test_max_side_with_jpeg_draft(tmp_path, kodak_rgb):
+    path = tmp_path / "k.jpg"
+    write_image(path, kodak_rgb, quality=95)
+    full = read_image(path)
+    small = open_image(path, max_side=125)
+    assert max(small.pixels.shape[:2]) == 125
+    assert small.original_size == (full.shape[1], full.shape[0])
+    reference = np.asarray(
+        Image.fromarray((full * 255).round().astype(np.uint8)).resize(
+            small.pixels.shape[1::-1], Image.Resampling.LANCZOS
+        )
+    ) / 255.0
+    # DCT-domain draft scaling then Lanczos differs a little from a full decode + Lanczos.
+    assert np.abs(small.pixels - reference).mean() < 0.02
+    # never upscaled
+    assert read_image(path, max_side=4000).shape == full.shape
+
+
+def test_decompression_bomb_guard(tmp_path):
+    Image.new("RGB", (300, 300)).save(tmp_path / "big.png")
+    with pytest.raises(ImageReadError, match="exceeds the limit"):
+        read_image(tmp_path / "big.png", max_pixels=10_000)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "empty file"),
+        (os.urandom(2048), "not a recognised image"),
+    ],
+)
+def test_bad_bytes(tmp_path, content, match):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=match) as info:
+        read_image(path)
+    assert info.value.path == path
+    assert "bad.jpg" in str(info.value)
+
+
+def test_truncated_jpeg(tmp_path, kodak_rgb):
+    path = tmp_path / "trunc.jpg"
+    write_image(path, kodak_rgb)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(path)
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(ImageReadError, match="directory"):
+        read_image(tmp_path)
+
+
+def test_write_image_keeps_icc_and_quality(tmp_path, kodak_rgb):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    high = write_image(tmp_path / "h.jpg", kodak_rgb, quality=95, icc_profile=icc)
+    low = write_image(tmp_path / "l.jpg", kodak_rgb, quality=30)
+    assert open_image(high).icc_profile == icc
+    assert low.stat().st_size < high.stat().st_size
+    rgba = np.concatenate([kodak_rgb, np.zeros_like(kodak_rgb[..., :1])], axis=2)
+    np.testing.assert_allclose(read_image(write_image(tmp_path / "w.jpg", rgba)), 1.0, atol=0.02)
+
+
+def test_encode_jpeg_thumbnail(kodak_rgb):
+    data = encode_jpeg(kodak_rgb, max_side=100)
+    assert data[:2] == b"\xff\xd8"
+
+
+def test_as_float_image_contract():
+    np.testing.assert_allclose(as_float_image(np.array([[0, 255]], np.uint8)), [[0, 1]])
+    np.testing.assert_allclose(as_float_image(np.array([[0, 65535]], np.uint16)), [[0, 1]])
+    assert as_float_image(np.zeros((2, 2, 1))).shape == (2, 2)
+    for bad in (np.zeros((2, 2, 5)), np.zeros(3), np.zeros((0, 4)), np.zeros((2, 2), np.int64)):
+        with pytest.raises(InvalidImageError):
+            as_float_image(bad)
+    gray = to_gray(np.ones((2, 2, 3), np.float32))
+    np.testing.assert_allclose(gray, 1.0, rtol=1e-6)
