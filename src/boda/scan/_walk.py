@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def walk_images(root: str | Path, *, include_hidden: bool = False) -> Iterator[F
                 elif os.path.islink(path):
                     reason = f"broken symbolic link ({reason})"
                 yield FoundFile(path, _relpath(path, root), 0, 0, reason)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                # FIFOs and devices would block or stream forever when opened.
+                yield FoundFile(path, _relpath(path, root), 0, 0, "not a regular file")
                 continue
             yield FoundFile(path, _relpath(path, root), st.st_size, st.st_mtime_ns)
     for exc in errors:  # the root itself could not be listed

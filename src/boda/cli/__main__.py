@@ -1,0 +1,5 @@
+"""``python -m boda.cli``: the same as the ``boda`` command."""
+
+from boda.cli import main
+
+main()

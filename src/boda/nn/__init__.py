@@ -1,0 +1,64 @@
+"""Torch foundation of boda: tensor conversions, thread settings, model loading.
+
+Everything that imports torch lives in :mod:`boda.nn` or in modules built on it
+(:mod:`boda.explain`, ...); numpy-only parts of boda never import it.
+
+- Conversions: :func:`image_to_tensor`, :func:`tensor_to_image`,
+  :func:`normalize`, :func:`denormalize`, :func:`resize_tensor`.
+- CPU threads: :func:`set_cpu_threads`, :func:`cpu_threads`.
+- Models: :func:`load_model` (built-in names, TorchScript, state dicts with
+  ``weights_only=True``), :func:`list_models`, the CIFAR ResNet family
+  (:class:`CifarResNet`, :func:`resnet20` ... :func:`resnet56`).
+"""
+
+from boda.nn._convert import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    cpu_threads,
+    denormalize,
+    image_to_tensor,
+    normalize,
+    resize_tensor,
+    set_cpu_threads,
+    tensor_to_image,
+)
+from boda.nn._models import (
+    ARCHITECTURES,
+    CIFAR10_CLASSES,
+    LoadedModel,
+    ModelInfo,
+    list_models,
+    load_model,
+    load_state_dict,
+    model_info,
+    register_architecture,
+    register_model,
+)
+from boda.nn._resnet_cifar import CifarResNet, resnet20, resnet32, resnet44, resnet56
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "cpu_threads",
+    "denormalize",
+    "image_to_tensor",
+    "normalize",
+    "resize_tensor",
+    "set_cpu_threads",
+    "tensor_to_image",
+    "ARCHITECTURES",
+    "CIFAR10_CLASSES",
+    "LoadedModel",
+    "ModelInfo",
+    "list_models",
+    "load_model",
+    "load_state_dict",
+    "model_info",
+    "register_architecture",
+    "register_model",
+    "CifarResNet",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+]

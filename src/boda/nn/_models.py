@@ -1,0 +1,329 @@
+"""Loading models: built-in names, TorchScript files, or state dicts plus an architecture.
+
+A checkpoint is untrusted input, so state dicts are always read with
+``torch.load(..., weights_only=True)`` (no arbitrary unpickling), and
+TorchScript archives with ``torch.jit.load`` (which runs TorchScript code, not
+Python pickles).  Built-in models ship their weights inside the package and are
+loaded with :mod:`importlib.resources`; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from boda.errors import InvalidParameterError, ModelError
+from boda.nn._convert import IMAGENET_MEAN, IMAGENET_STD
+from boda.nn._resnet_cifar import resnet20, resnet32, resnet44, resnet56
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "ModelInfo",
+    "LoadedModel",
+    "ARCHITECTURES",
+    "register_architecture",
+    "register_model",
+    "list_models",
+    "model_info",
+    "load_model",
+    "load_state_dict",
+]
+
+#: CIFAR-10 class names, in label order.
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+#: Architecture name -> builder ``f(num_classes) -> nn.Module``.
+ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
+    "resnet20": resnet20,
+    "resnet32": resnet32,
+    "resnet44": resnet44,
+    "resnet56": resnet56,
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What boda knows about a built-in model.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"resnet20-cifar10"``.
+    arch : str
+        Key in :data:`ARCHITECTURES`.
+    weights : str
+        File name under ``boda/data/models``.
+    classes : tuple of str
+        Class names in output order.
+    input_size : (int, int)
+        ``(H, W)`` the model was trained on.
+    mean, std : tuple of float
+        Input normalisation the model expects (on ``[0, 1]`` RGB values).
+    target_layer : str
+        Default layer for CAM-style explanations.
+    reference : str
+        Where the weights come from.
+    """
+
+    name: str
+    arch: str
+    weights: str
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    target_layer: str | None = None
+    reference: str = ""
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode plus how to feed it.
+
+    ``classes``, ``input_size``, ``mean``, ``std`` and ``target_layer`` are
+    ``None`` when unknown (a user checkpoint without that information).
+    """
+
+    model: nn.Module
+    name: str
+    classes: tuple[str, ...] | None = None
+    input_size: tuple[int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    target_layer: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def class_name(self, index: int) -> str:
+        """Name of class ``index`` (``"class <index>"`` when names are unknown)."""
+        if self.classes is not None and 0 <= index < len(self.classes):
+            return self.classes[index]
+        return f"class {index}"
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_architecture(name: str, builder: Callable[[int], nn.Module]) -> None:
+    """Make ``builder(num_classes)`` loadable as ``load_model(path, arch=name)``."""
+    if not callable(builder):
+        raise InvalidParameterError(f"builder for architecture {name!r} must be callable")
+    ARCHITECTURES[name] = builder
+
+
+def register_model(info: ModelInfo) -> None:
+    """Add a built-in model (weights inside ``boda/data/models``) to the registry."""
+    if info.arch not in ARCHITECTURES:
+        raise InvalidParameterError(
+            f"unknown architecture {info.arch!r}; known: {sorted(ARCHITECTURES)}"
+        )
+    _REGISTRY[info.name] = info
+
+
+def list_models() -> list[str]:
+    """Names of the built-in models, e.g. ``['resnet20-cifar10', 'resnet56-cifar10']``."""
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    """Return the :class:`ModelInfo` of a built-in model."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model {name!r}; built-in models are {list_models()}, "
+            "or pass the path of a TorchScript file or a state dict (with arch=...)"
+        ) from None
+
+
+_CIFAR_REF = "akamaster/pytorch_resnet_cifar10 (BSD-2), see data/models/LICENSE-resnet-cifar10.txt"
+for _name, _arch, _file in (
+    ("resnet20-cifar10", "resnet20", "resnet20-cifar10.th"),
+    ("resnet56-cifar10", "resnet56", "resnet56-cifar10.th"),
+):
+    register_model(
+        ModelInfo(
+            name=_name,
+            arch=_arch,
+            weights=_file,
+            classes=CIFAR10_CLASSES,
+            input_size=(32, 32),
+            target_layer="layer3",
+            reference=_CIFAR_REF,
+        )
+    )
+
+
+def _unwrap_state_dict(obj: object, source: str) -> dict[str, torch.Tensor]:
+    # Common checkpoint layouts: the state dict itself, or wrapped in a dict
+    # next to optimizer state / metrics.
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise ModelError(f"{source} does not hold a state dict (a mapping of names to tensors)")
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if len(tensors) != len(obj):
+        bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)][:3]
+        raise ModelError(f"{source}: entries {bad} are not tensors; expected a plain state dict")
+    # Checkpoints saved from nn.DataParallel prefix every key with "module.".
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict safely (``weights_only=True``) from a checkpoint file.
+
+    Accepts a bare state dict or one stored under ``"state_dict"``,
+    ``"model_state_dict"`` or ``"model"``; strips a ``"module."`` prefix.
+
+    Raises
+    ------
+    ModelError
+        Missing file, a file ``torch.load`` refuses (e.g. one that needs
+        arbitrary unpickling), or content that is not a state dict.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"model file {str(p)!r} does not exist")
+    with p.open("rb") as f:
+        return _read_state_dict(f, repr(str(p)))
+
+
+def _read_state_dict(f, source: str) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(f, weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises pickle/runtime errors of many kinds
+        raise ModelError(
+            f"cannot load {source} with torch.load(weights_only=True): {exc}. "
+            "Only plain state dicts and TorchScript files are accepted"
+        ) from exc
+    return _unwrap_state_dict(obj, source)
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
+
+
+def _build(arch: str, num_classes: int) -> nn.Module:
+    try:
+        builder = ARCHITECTURES[arch]
+    except KeyError:
+        raise ModelError(
+            f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)} "
+            "(add one with boda.nn.register_architecture)"
+        ) from None
+    return builder(num_classes)
+
+
+def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool) -> None:
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise ModelError(f"weights in {source} do not fit the architecture: {exc}") from exc
+
+
+def load_model(
+    source: str | Path,
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    classes: Sequence[str] | None = None,
+    strict: bool = True,
+) -> LoadedModel:
+    """Load a model for inference (eval mode, on the CPU).
+
+    Parameters
+    ----------
+    source : str or path
+        A built-in name (see :func:`list_models`), the path of a TorchScript
+        file (``torch.jit.save``), or the path of a state dict (then ``arch``
+        is required).
+    arch : str, optional
+        Architecture for a state dict, a key of :data:`ARCHITECTURES`.
+    num_classes : int, optional
+        Outputs of the classifier; inferred from the last 2-D weight of the
+        state dict when omitted.
+    classes : sequence of str, optional
+        Class names for a user model.
+    strict : bool
+        Passed to ``load_state_dict``; built-in weights always load strictly.
+
+    Returns
+    -------
+    LoadedModel
+
+    Raises
+    ------
+    ModelError
+        Unknown name, unreadable file, or weights that do not fit.
+
+    Examples
+    --------
+    >>> lm = load_model("resnet20-cifar10")
+    >>> lm.classes[3], lm.input_size
+    ('cat', (32, 32))
+    """
+    name = str(source)
+    if name in _REGISTRY:
+        info = _REGISTRY[name]
+        model = _build(info.arch, len(info.classes))
+        res = resources.files("boda") / "data" / "models" / info.weights
+        with res.open("rb") as f:
+            state = _read_state_dict(f, f"built-in weights {info.weights!r}")
+        _load_into(model, state, f"built-in weights {info.weights!r}", strict=True)
+        return LoadedModel(
+            model=model.eval(),
+            name=info.name,
+            classes=info.classes,
+            input_size=info.input_size,
+            mean=info.mean,
+            std=info.std,
+            target_layer=info.target_layer,
+        )
+    path = Path(source)
+    if not path.is_file():
+        raise ModelError(
+            f"{name!r} is neither a built-in model ({list_models()}) nor an existing file"
+        )
+    cls = tuple(classes) if classes is not None else None
+    if _is_torchscript(path):
+        try:
+            model = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise ModelError(f"cannot load TorchScript file {name!r}: {exc}") from exc
+        return LoadedModel(model=model.eval(), name=path.name, classes=cls)
+    state = load_state_dict(path)
+    if arch is None:
+        raise ModelError(
+            f"{name!r} is a state dict; say which architecture it belongs to with "
+            f"arch=... (one of {sorted(ARCHITECTURES)}) or save the model with torch.jit.save"
+        )
+    if num_classes is None:
+        num_classes = len(cls) if cls is not None else _infer_num_classes(state, name)
+    model = _build(arch, num_classes)
+    _load_into(model, state, repr(name), strict)
+    return LoadedModel(model=model.eval(), name=path.name, classes=cls)
+
+
+def _infer_num_classes(state: Mapping[str, torch.Tensor], source: str) -> int:
+    weights = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2]
+    if not weights:
+        raise ModelError(f"cannot infer the number of classes of {source!r}; pass num_classes=")
+    return int(weights[-1].shape[0])

@@ -1,0 +1,66 @@
+"""The SQLite catalog: schema version, WAL, round trips, read-only use."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from boda.catalog import SCHEMA_VERSION, Catalog, ImageRecord
+from boda.errors import CatalogError
+
+
+def _record(name: bytes, **kw) -> ImageRecord:
+    return ImageRecord(relpath=name, size=10, mtime_ns=5, status="ok", **kw)
+
+
+def test_round_trip_and_wal(tmp_path):
+    db = tmp_path / ".boda" / "catalog.db"
+    big_hash = (1 << 64) - 3  # unsigned 64-bit values above SQLite's signed range survive
+    with Catalog(db) as catalog:
+        catalog.write_batch([
+            _record(b"a.jpg", scores={"x": 1.5}, phash=big_hash, thumbnail=b"\xff\xd8jpeg"),
+            ImageRecord(b"b\xff.jpg", 0, 0, "error", error="empty file (0 bytes)"),
+        ])
+        ids = {r.path: r.id for r in catalog.records()}
+        catalog.replace_flags([(ids["a.jpg"], "blurry", 0.1, None)])
+        catalog.set_setting("thresholds", {"blurry": 0.3})
+    with Catalog(db, readonly=True) as catalog:
+        records = {r.relpath: r for r in catalog.records(with_thumbnails=True)}
+        assert records[b"a.jpg"].phash == big_hash
+        assert records[b"a.jpg"].scores == {"x": 1.5}
+        assert records[b"a.jpg"].thumbnail == b"\xff\xd8jpeg"
+        assert records[b"a.jpg"].flags == {"blurry": (0.1, None)}
+        assert records[b"b\xff.jpg"].error == "empty file (0 bytes)"
+        assert records[b"b\xff.jpg"].path == "b\ufffd.jpg"
+        assert catalog.count() == {"ok": 1, "error": 1}
+        assert catalog.get_setting("thresholds") == {"blurry": 0.3}
+        assert catalog.integrity_check() == "ok"
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_upsert_replaces_and_remove(tmp_path):
+    with Catalog(tmp_path / "c.db") as catalog:
+        catalog.write_batch([_record(b"a.jpg", scores={"x": 1.0}, thumbnail=b"1")])
+        catalog.write_batch([_record(b"a.jpg", scores={"x": 2.0})])
+        (rec,) = list(catalog.records(with_thumbnails=True))
+        assert rec.scores == {"x": 2.0} and rec.thumbnail is None
+        assert catalog.remove([b"a.jpg"]) == 1
+        assert list(catalog.records()) == []
+
+
+def test_newer_schema_and_garbage_are_refused(tmp_path):
+    db = tmp_path / "c.db"
+    Catalog(db).close()
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(CatalogError, match="upgrade boda"):
+        Catalog(db)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError, match="not a usable boda catalog"):
+        Catalog(junk)
+    with pytest.raises(CatalogError, match="boda scan"):
+        Catalog(tmp_path / "absent.db", readonly=True)
