@@ -191,7 +191,12 @@ def open_image(
             reason = "HEIC/HEIF support is not installed; pip install 'boda[heif]'"
         raise ImageReadError(path, reason) from None
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, f"too many pixels ({exc})") from None
+        # Pillow's own guard fires at 2 x Image.MAX_IMAGE_PIXELS (= DEFAULT_MAX_PIXELS).
+        raise ImageReadError(
+            path,
+            f"image size exceeds the limit of {2 * Image.MAX_IMAGE_PIXELS} pixels "
+            f"(decompression-bomb guard: {exc})",
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         text = str(exc) or type(exc).__name__
         if "truncated" in text.lower():

@@ -16,7 +16,11 @@ import typer
 from boda import __version__
 
 _COMMAND_MODULES = [
+    "boda.cli.color_cmd",
     "boda.cli.scan_cmd",
+    "boda.cli.explain_cmd",
+    "boda.cli.edit_cmd",
+    "boda.cli.quality_cmd",
 ]
 
 app = typer.Typer(

@@ -105,14 +105,18 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
 
         def on_progress(done: int, total: int, record: object) -> None:
+            if record is None:  # the walk is done: show the bar from here on
+                progress.start()
             elapsed = max(time.perf_counter() - t0, 1e-9)
             progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f} img/s")
 
-        with progress:
+        try:
             summary = scan(
                 directory, catalog_path=catalog, workers=workers, thresholds=overrides,
                 max_side=max_side, include_hidden=include_hidden, progress=on_progress,
             )
+        finally:
+            progress.stop()
         report_path = None
         if not no_report:
             report_path = write_html_report(

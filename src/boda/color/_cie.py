@@ -82,7 +82,7 @@ def whitepoint(illuminant: WhiteLike = "D65") -> np.ndarray:
     )
 
 
-def xyz_to_xyy(xyz: np.ndarray, *, black_xy: WhiteLike = "D65") -> np.ndarray:
+def xyz_to_xyy(xyz: np.ndarray, *, black_xy: WhiteLike | None = "D65") -> np.ndarray:
     """Convert CIE XYZ to xyY.
 
     x = X / (X + Y + Z), y = Y / (X + Y + Z), and Y is kept.
@@ -91,10 +91,11 @@ def xyz_to_xyy(xyz: np.ndarray, *, black_xy: WhiteLike = "D65") -> np.ndarray:
     ----------
     xyz : array_like
         ``(..., 3)`` tristimulus values.
-    black_xy : str or array_like
+    black_xy : str, array_like or None
         Chromaticity given to black (X + Y + Z = 0), where x and y are
-        undefined; by default the D65 white, as colour-science does, so that
-        black sits at the achromatic point instead of producing NaN.
+        undefined: by default the D65 white, as Lindbloom recommends, so that
+        black sits at the achromatic point instead of producing NaN; ``None``
+        gives (0, 0), what colour-science 0.4.7 returns.
 
     Returns
     -------
@@ -103,7 +104,8 @@ def xyz_to_xyy(xyz: np.ndarray, *, black_xy: WhiteLike = "D65") -> np.ndarray:
 
     References
     ----------
-    CIE 015:2018, eq. 7.3.
+    CIE 015:2018, eq. 7.3; B. Lindbloom, "XYZ to xyY",
+    http://www.brucelindbloom.com/Eqn_XYZ_to_xyY.html (black).
 
     Examples
     --------
@@ -114,8 +116,11 @@ def xyz_to_xyy(xyz: np.ndarray, *, black_xy: WhiteLike = "D65") -> np.ndarray:
     dt = float_dtype(xyz)
     total = xyz.sum(axis=-1, keepdims=True)
     black = total == 0
-    w = whitepoint(black_xy)
-    wxy = (w[:2] / w.sum()).astype(dt)
+    if black_xy is None:
+        wxy = np.zeros(2, dtype=dt)
+    else:
+        w = whitepoint(black_xy)
+        wxy = (w[:2] / w.sum()).astype(dt)
     safe = np.where(black, 1, total)
     xy = np.where(black, wxy, xyz[..., :2] / safe)
     return np.concatenate([xy, xyz[..., 1:2]], axis=-1).astype(dt, copy=False)
@@ -184,7 +189,7 @@ def chromatic_adaptation(
     Examples
     --------
     >>> chromatic_adaptation(whitepoint("D65"), "D65", "D50").round(4).tolist()
-    [0.9642, 1.0, 0.8251]
+    [0.9643, 1.0, 0.8251]
     """
     xyz = as_colors(xyz, name="xyz")
     return matmul3(xyz, adaptation_matrix(source, target, method=method))

@@ -25,7 +25,7 @@ class Cmfs(NamedTuple):
 
 
 def _read_table(filename: str, **kwargs: object) -> np.ndarray:
-    path = resources.files("boda.data").joinpath("color", filename)
+    path = resources.files("boda").joinpath("data", "color", filename)
     with resources.as_file(path) as p:
         return np.genfromtxt(p, dtype=np.float64, **kwargs)
 

@@ -17,7 +17,9 @@ from boda.errors import InvalidImageError
 __all__ = ["as_colors", "float_dtype"]
 
 
-def as_colors(values: object, *, name: str = "colors", rgb: bool = False) -> np.ndarray:
+def as_colors(
+    values: object, *, name: str = "colors", rgb: bool = False, any_shape: bool = False
+) -> np.ndarray:
     """Return ``values`` as a float32/float64 array whose last axis has length 3.
 
     Parameters
@@ -28,6 +30,8 @@ def as_colors(values: object, *, name: str = "colors", rgb: bool = False) -> np.
         How to call the argument in error messages.
     rgb : bool
         The values are RGB: uint8 and uint16 are divided by 255 / 65535.
+    any_shape : bool
+        Skip the ``(..., 3)`` shape check (per-channel functions).
 
     Raises
     ------
@@ -42,7 +46,7 @@ def as_colors(values: object, *, name: str = "colors", rgb: bool = False) -> np.
             f"{name} has dtype {arr.dtype}; colour values must be real numbers "
             "(float64 for accuracy, float32 for speed)"
         )
-    if arr.ndim == 0 or arr.shape[-1] != 3:
+    if not any_shape and (arr.ndim == 0 or arr.shape[-1] != 3):
         raise InvalidImageError(
             f"{name} must have shape (..., 3) with the three components on the last axis, "
             f"got {arr.shape}; for channel-first data use np.moveaxis(x, 0, -1)"

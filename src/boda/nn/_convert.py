@@ -195,7 +195,9 @@ def tensor_to_image(
     return out[0] if single else out
 
 
-def resize_tensor(x: torch.Tensor, size: tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
+def resize_tensor(
+    x: torch.Tensor, size: tuple[int, int], *, antialias: bool = True
+) -> torch.Tensor:
     """Bilinear resize of a ``(B, C, H, W)`` tensor to ``size = (H, W)``.
 
     Downscaling is antialiased (as PIL and OpenCV's ``INTER_AREA`` do) unless

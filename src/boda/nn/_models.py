@@ -9,6 +9,7 @@ loaded with :mod:`importlib.resources`; nothing is ever downloaded.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -305,7 +306,10 @@ def load_model(
     cls = tuple(classes) if classes is not None else None
     if _is_torchscript(path):
         try:
-            model = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript, but users still ship .pt archives.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                model = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
             raise ModelError(f"cannot load TorchScript file {name!r}: {exc}") from exc
         return LoadedModel(model=model.eval(), name=path.name, classes=cls)

@@ -1,0 +1,295 @@
+"""``boda color``: convert and compare colours, draw chromaticity diagrams, measure images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from boda.cli._common import console, handle_errors, print_json
+
+_Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+_ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ..."
+
+
+def _parse_numbers(tokens: list[str], what: str) -> list[float]:
+    from boda.errors import InvalidParameterError
+
+    out: list[float] = []
+    for token in tokens:
+        for part in token.replace(",", " ").split():
+            if part.startswith("#"):
+                out.extend(_hex(part))
+                continue
+            try:
+                out.append(float(part))
+            except ValueError:
+                raise InvalidParameterError(
+                    f"{what}: {part!r} is not a number (write e.g. 0.2 0.4 0.6, 0.2,0.4,0.6 "
+                    "or #3366cc)"
+                ) from None
+    return out
+
+
+def _hex(text: str) -> list[float]:
+    from boda.errors import InvalidParameterError
+
+    digits = text.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    try:
+        if len(digits) != 6:
+            raise ValueError
+        return [int(digits[i : i + 2], 16) / 255.0 for i in (0, 2, 4)]
+    except ValueError:
+        raise InvalidParameterError(f"{text!r} is not a hex colour like #3366cc") from None
+
+
+def _triples(values: list[float], what: str):
+    import numpy as np
+
+    from boda.errors import InvalidParameterError
+
+    if not values or len(values) % 3:
+        raise InvalidParameterError(
+            f"{what}: expected groups of three numbers, got {len(values)} value(s)"
+        )
+    return np.asarray(values, dtype=np.float64).reshape(-1, 3)
+
+
+def _read_colour_file(path: Path) -> list[float]:
+    from boda.errors import InvalidParameterError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidParameterError(f"cannot read colour file {str(path)!r}: {exc}") from None
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or (line.startswith("#") and not _looks_hex(line)):
+            continue
+        lines.append(line)
+    if lines and not _is_numeric_row(lines[0]):
+        lines = lines[1:]  # a CSV header
+    return _parse_numbers(lines, f"colour file {path.name}")
+
+
+def _looks_hex(line: str) -> bool:
+    d = line.split(",")[0].strip().lstrip("#")
+    return len(d) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in d)
+
+
+def _is_numeric_row(line: str) -> bool:
+    try:
+        _parse_numbers([line], "row")
+        return True
+    except ValueError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``color`` command group to the app."""
+    color_app = typer.Typer(
+        help="Colour science: convert, compare, chromaticity diagrams, image colour measures.",
+        no_args_is_help=True,
+    )
+    app.add_typer(color_app, name="color")
+
+    @color_app.command(
+        "convert",
+        epilog=(
+            "Examples:\n\n"
+            "  boda color convert --from srgb --to lab 0.2 0.4 0.6\n\n"
+            "  boda color convert --from srgb --to lch '#3366cc' --json\n\n"
+            "  boda color convert --from lab --to srgb -- 50 -20 30   (use -- before a "
+            "negative number)\n\n"
+            "  boda color convert --from srgb --to xyy --file colours.csv\n\n"
+            "Spaces: srgb, linear, xyz, xyy, lab, lch, hsv, hsl, cie_rgb.  A colour file "
+            "has three numbers (or a #hex) per line, separated by commas or spaces."
+        ),
+    )
+    @handle_errors
+    def convert_command(
+        values: Annotated[
+            list[str] | None, typer.Argument(help="Colour components, three per colour.")
+        ] = None,
+        from_space: Annotated[str, typer.Option("--from", help="Input space.")] = "srgb",
+        to_space: Annotated[str, typer.Option("--to", help="Output space.")] = "lab",
+        file: Annotated[
+            Path | None, typer.Option("--file", "-f", help="Text/CSV file of colours.")
+        ] = None,
+        illuminant: Annotated[str, typer.Option(help=_ILLUMINANT_HELP)] = "D65",
+        clip: Annotated[bool, typer.Option(help="Clip sRGB/linear output to [0, 1].")] = False,
+        precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown.")] = 4,
+        json_out: _Json = False,
+    ) -> None:
+        """Convert colours between colour spaces."""
+        import numpy as np
+
+        from boda.color import convert
+
+        numbers = _parse_numbers(values or [], "values")
+        if file is not None:
+            numbers += _read_colour_file(file)
+        colours = _triples(numbers, "values")
+        result = convert(colours, from_space, to_space, illuminant=illuminant)
+        if clip and to_space.lower() in ("srgb", "rgb", "linear"):
+            result = np.clip(result, 0.0, 1.0)
+        if json_out:
+            print_json(
+                {
+                    "from": from_space,
+                    "to": to_space,
+                    "illuminant": illuminant,
+                    "input": colours,
+                    "output": result,
+                }
+            )
+            return
+        for src, dst in zip(colours, result, strict=True):
+            a = " ".join(f"{v:.{precision}f}" for v in src)
+            b = " ".join(f"{v:.{precision}f}" for v in dst)
+            console.print(f"{from_space} {a}  ->  {to_space} {b}", highlight=False)
+
+    @color_app.command(
+        "diff",
+        epilog=(
+            "Examples:\n\n"
+            "  boda color diff 50,2.6772,-79.7751 50,0,-82.7485 --method ciede2000\n\n"
+            "  boda color diff '#ff0000' '#fe0000' --from srgb --method cie1976 --json\n\n"
+            "Methods: cie1976 (ΔE*ab), cie1994 (ΔE94, graphic arts), ciede2000 (ΔE00)."
+        ),
+    )
+    @handle_errors
+    def diff_command(
+        color1: Annotated[str, typer.Argument(help="First colour, e.g. 50,2.7,-79.8.")],
+        color2: Annotated[str, typer.Argument(help="Second colour.")],
+        method: Annotated[str, typer.Option(help="cie1976, cie1994 or ciede2000.")] = "ciede2000",
+        from_space: Annotated[
+            str, typer.Option("--from", help="Space of the two colours (converted to Lab).")
+        ] = "lab",
+        illuminant: Annotated[str, typer.Option(help=_ILLUMINANT_HELP)] = "D65",
+        json_out: _Json = False,
+    ) -> None:
+        """Colour difference ΔE between two colours."""
+        from boda.color import convert, delta_e
+
+        lab1 = convert(_triples(_parse_numbers([color1], "COLOR1"), "COLOR1")[0],
+                       from_space, "lab", illuminant=illuminant)  # fmt: skip
+        lab2 = convert(_triples(_parse_numbers([color2], "COLOR2"), "COLOR2")[0],
+                       from_space, "lab", illuminant=illuminant)  # fmt: skip
+        value = float(delta_e(lab1, lab2, method=method))
+        if json_out:
+            print_json({"method": method, "lab1": lab1, "lab2": lab2, "delta_e": value})
+            return
+        console.print(f"ΔE ({method}) = {value:.4f}", highlight=False)
+
+    @color_app.command(
+        "chromaticity",
+        epilog=(
+            "Examples:\n\n"
+            "  boda color chromaticity photo.jpg -o diagram.png\n\n"
+            "  boda color chromaticity photo.jpg -o diagram.svg --no-planckian "
+            "--hue-hist hue.png --json"
+        ),
+    )
+    @handle_errors
+    def chromaticity_command(
+        image: Annotated[Path, typer.Argument(help="Image whose pixel chromaticities to plot.")],
+        output: Annotated[
+            Path, typer.Option("--output", "-o", help="Diagram file to write (.png or .svg).")
+        ],
+        planckian: Annotated[bool, typer.Option(help="Draw the Planckian locus.")] = True,
+        hue_hist: Annotated[
+            Path | None,
+            typer.Option("--hue-hist", help="Also write a hue-saturation histogram here."),
+        ] = None,
+        max_side: Annotated[
+            int, typer.Option(min=16, help="Downscale the image to this side first.")
+        ] = 1024,
+        json_out: _Json = False,
+    ) -> None:
+        """Draw the CIE 1931 xy diagram with an image's pixels overlaid as a density."""
+        from boda.color import (
+            pixel_chromaticities,
+            plot_chromaticity_diagram,
+            plot_hue_saturation_histogram,
+            save_figure,
+        )
+        from boda.io import read_image
+
+        pixels = read_image(image, max_side=max_side)
+        fig = plot_chromaticity_diagram(pixels, planckian=planckian, title=image.name)
+        save_figure(fig, output)
+        written = [str(output)]
+        if hue_hist is not None:
+            save_figure(plot_hue_saturation_histogram(pixels, title=image.name), hue_hist)
+            written.append(str(hue_hist))
+        xy = pixel_chromaticities(pixels)
+        info = {
+            "image": str(image),
+            "written": written,
+            "pixels_plotted": int(len(xy)),
+            "mean_xy": xy.mean(axis=0) if len(xy) else None,
+        }
+        if json_out:
+            print_json(info)
+            return
+        console.print(f"wrote {', '.join(written)} ({len(xy)} pixels plotted)", highlight=False)
+
+    @color_app.command(
+        "measure",
+        epilog=(
+            "Examples:\n\n"
+            "  boda color measure photo.jpg\n\n"
+            "  boda color measure scan.jpg -k 3 --json"
+        ),
+    )
+    @handle_errors
+    def measure_command(
+        image: Annotated[Path, typer.Argument(help="Image to measure.")],
+        k: Annotated[int, typer.Option("-k", min=1, max=64, help="Dominant colours.")] = 5,
+        json_out: _Json = False,
+    ) -> None:
+        """Colourfulness, L* statistics, dominant colours and the grayscale check."""
+        from boda.color import (
+            colorfulness,
+            colorfulness_label,
+            dominant_colors,
+            is_grayscale,
+            lightness_stats,
+        )
+        from boda.io import read_image
+
+        pixels = read_image(image)
+        m = colorfulness(pixels)
+        mean_l, std_l = lightness_stats(pixels)
+        gray, score = is_grayscale(pixels)
+        palette = dominant_colors(pixels, k=k)
+        info = {
+            "image": str(image),
+            "colorfulness": m,
+            "colorfulness_label": colorfulness_label(m),
+            "lightness_mean": mean_l,
+            "lightness_std": std_l,
+            "grayscale": gray,
+            "grayscale_score": score,
+            "dominant_colors": [
+                {"rgb": list(rgb), "hex": _to_hex(rgb), "fraction": f} for rgb, f in palette
+            ],
+        }
+        if json_out:
+            print_json(info)
+            return
+        console.print(f"colourfulness  {m:.1f} ({colorfulness_label(m)})", highlight=False)
+        console.print(f"L* mean / std  {mean_l:.1f} / {std_l:.1f}", highlight=False)
+        console.print(f"grayscale      {gray} (chroma score {score:.2f})", highlight=False)
+        for entry in info["dominant_colors"]:
+            hx = entry["hex"]
+            console.print(f"  [on {hx}]      [/] {hx}  {entry['fraction']:.1%}", highlight=False)
+
+
+def _to_hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(min(max(c, 0.0), 1.0) * 255):02x}" for c in rgb)

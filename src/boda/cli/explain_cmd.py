@@ -1,0 +1,126 @@
+"""``boda explain``: what did a classifier look at?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from boda.cli._common import console, handle_errors, print_json
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``explain`` command to ``app``."""
+
+    @app.command(
+        "explain",
+        epilog=(
+            "Examples:\n\n"
+            "  boda explain photo.jpg --model resnet20-cifar10 --method gradcam,scorecam "
+            "--target 3 -o out.png\n\n"
+            "  boda explain photo.jpg --model weights.pt --arch resnet20 --layer layer3 "
+            "--size 32 --json"
+        ),
+    )
+    @handle_errors
+    def explain_command(
+        image: Path = typer.Argument(..., help="Image file to explain."),  # noqa: B008
+        model: str = typer.Option(
+            "resnet20-cifar10",
+            "--model",
+            "-m",
+            help="Built-in model (resnet20-cifar10, resnet56-cifar10), a TorchScript file, "
+            "or a state dict with --arch.",
+        ),
+        method: str = typer.Option(
+            "gradcam",
+            "--method",
+            help="Comma-separated methods: cam, gradcam, gradcam++, scorecam, saliency, "
+            "smoothgrad, guided, guided-gradcam, occlusion.",
+        ),
+        target: int = typer.Option(
+            None, "--target", "-t", help="Class index to explain (default: the predicted class)."
+        ),
+        arch: str = typer.Option(
+            None, "--arch", help="Architecture of a state-dict file (resnet20 ... resnet56)."
+        ),
+        layer: str = typer.Option(
+            None, "--layer", help="Target layer name (default: the model's last conv stage)."
+        ),
+        size: int = typer.Option(
+            None, "--size", help="Resize the image to SIZE x SIZE for a user model."
+        ),
+        output: Path = typer.Option(  # noqa: B008
+            None, "--output", "-o", help="Write a montage (image + one overlay per method)."
+        ),
+        alpha: float = typer.Option(0.5, "--alpha", help="Heat map opacity in the montage."),
+        cmap: str = typer.Option("jet", "--cmap", help="Matplotlib colormap of the overlays."),
+        threads: int = typer.Option(None, "--threads", help="Torch CPU threads."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print predictions and map statistics as JSON."
+        ),
+    ) -> None:
+        """Explain a classifier's decision on IMAGE with heat maps and save a montage."""
+        _explain(
+            image, model, arch, method, target, layer, size, output, alpha, cmap, threads, as_json
+        )
+
+
+def _explain(
+    image: Path,
+    model: str,
+    arch: str | None,
+    method: str,
+    target: int | None,
+    layer: str | None,
+    size: int | None,
+    output: Path | None,
+    alpha: float,
+    cmap: str,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    from boda.explain import explain_image, montage
+    from boda.io import read_image, write_image
+    from boda.nn import cpu_threads, list_models, load_model
+
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    img = read_image(image)
+    with cpu_threads(threads):
+        lm = load_model(model) if model in list_models() else load_model(model, arch=arch)
+        res = explain_image(
+            img,
+            lm,
+            methods,
+            target=target,
+            layer=layer,
+            size=(size, size) if size else None,
+        )
+    if output is not None:
+        write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha))
+    if as_json:
+        print_json(
+            {
+                "image": str(image),
+                "model": res.model,
+                "layer": res.layer,
+                "target": res.target,
+                "predictions": res.top,
+                "maps": res.stats,
+                "output": None if output is None else str(output),
+            }
+        )
+        return
+    best = res.top[0]
+    console.print(
+        f"{image}: predicted [bold]{best['name']}[/] ({best['probability']:.1%}); "
+        f"explained class {res.target} with {', '.join(res.maps)}"
+        + (f" at layer {res.layer}" if res.layer else "")
+    )
+    for name, st in res.stats.items():
+        console.print(
+            f"  {name:15s} peak at (x={st['peak_xy'][0]}, y={st['peak_xy'][1]}), "
+            f"mean {st['mean']:.3f}, area > 0.5: {st['area_above_half']:.1%}"
+        )
+    if output is not None:
+        console.print(f"montage written to {output}")

@@ -1,0 +1,199 @@
+"""One call from a numpy image and a model to maps at the image's size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from boda.core.image import as_float_image
+from boda.errors import InvalidParameterError
+from boda.explain._base import Explainer, Target
+from boda.explain._cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+from boda.explain._gradients import GuidedBackprop, GuidedGradCAM, Saliency
+from boda.explain._occlusion import Occlusion
+from boda.nn import IMAGENET_MEAN, IMAGENET_STD, LoadedModel, image_to_tensor, load_model
+
+__all__ = ["METHODS", "make_explainer", "explain_image", "ImageExplanation", "map_stats"]
+
+
+def _smoothgrad(model: nn.Module, layer=None, **kw) -> Saliency:
+    kw.setdefault("samples", 16)
+    return Saliency(model, **kw)
+
+
+def _no_layer(cls: type[Explainer]) -> Callable[..., Explainer]:
+    def make(model: nn.Module, layer=None, **kw) -> Explainer:
+        return cls(model, **kw)
+
+    return make
+
+
+#: Method name -> factory ``f(model, layer, **options)``.
+METHODS: dict[str, Callable[..., Explainer]] = {
+    "cam": CAM,
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "scorecam": ScoreCAM,
+    "saliency": _no_layer(Saliency),
+    "smoothgrad": _smoothgrad,
+    "guided": _no_layer(GuidedBackprop),
+    "guided-gradcam": GuidedGradCAM,
+    "occlusion": _no_layer(Occlusion),
+}
+
+
+def make_explainer(
+    method: str, model: nn.Module, layer: str | nn.Module | None = None, **options
+) -> Explainer:
+    """Build the explainer called ``method`` (a key of :data:`METHODS`)."""
+    try:
+        factory = METHODS[method.lower()]
+    except KeyError:
+        raise InvalidParameterError(
+            f"unknown method {method!r}; choose from {sorted(METHODS)}"
+        ) from None
+    return factory(model, layer, **options)
+
+
+def map_stats(m: np.ndarray) -> dict:
+    """Summary of a ``[0, 1]`` map: mean, peak location ``(x, y)``, share of pixels above 0.5."""
+    arr = np.asarray(m, dtype=np.float64)
+    y, x = np.unravel_index(int(np.argmax(arr)), arr.shape)
+    return {
+        "mean": float(arr.mean()),
+        "max": float(arr.max()),
+        "peak_xy": [int(x), int(y)],
+        "area_above_half": float((arr > 0.5).mean()),
+    }
+
+
+@dataclass
+class ImageExplanation:
+    """Result of :func:`explain_image`.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The input image (float32, original size).
+    maps : dict of str to numpy.ndarray
+        Method -> ``(H, W)`` map in ``[0, 1]`` at the image's size.
+    target : int or None
+        The explained class (None for a callable target).
+    top : list of dict
+        Top predictions: ``{"index", "name", "probability"}``.
+    model : str
+        Model name.
+    layer : str or None
+        Layer used by the layer-based methods.
+    """
+
+    image: np.ndarray
+    maps: dict[str, np.ndarray]
+    target: int | None
+    top: list[dict]
+    model: str
+    layer: str | None = None
+    stats: dict[str, dict] = field(default_factory=dict)
+
+
+def explain_image(
+    image: np.ndarray,
+    model: str | Path | LoadedModel = "resnet20-cifar10",
+    methods: Sequence[str] = ("gradcam",),
+    *,
+    target: Target = None,
+    layer: str | None = None,
+    size: tuple[int, int] | None = None,
+    normalize_input: bool = True,
+    top: int = 5,
+    options: dict[str, dict] | None = None,
+) -> ImageExplanation:
+    """Explain a model's decision on one numpy image with several methods.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` RGB image (see :mod:`boda.core.image`).
+    model : str, path or LoadedModel
+        A built-in name (e.g. ``"resnet20-cifar10"``), a TorchScript file, or a
+        :class:`boda.nn.LoadedModel`.
+    methods : sequence of str
+        Keys of :data:`METHODS`, e.g. ``("gradcam", "scorecam")``.
+    target : int, optional
+        Class to explain; default the predicted one.
+    layer : str, optional
+        Target layer; default the model's registered one, else a guess.
+    size : (int, int), optional
+        Input size for the model; default the model's own, else the image's.
+    normalize_input : bool
+        Normalise with the model's mean/std (ImageNet's for user models).
+    top : int
+        Number of top predictions to report.
+    options : dict, optional
+        Per-method keyword arguments, e.g. ``{"scorecam": {"top_k": 32}}``.
+
+    Returns
+    -------
+    ImageExplanation
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = explain_image(np.random.default_rng(0).random((40, 40, 3)), methods=["cam"])
+    >>> res.maps["cam"].shape
+    (40, 40)
+    """
+    img = as_float_image(image)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    lm = model if isinstance(model, LoadedModel) else load_model(model)
+    in_size = size or lm.input_size or img.shape[:2]
+    mean = lm.mean or IMAGENET_MEAN
+    std = lm.std or IMAGENET_STD
+    if normalize_input:
+        x = image_to_tensor(img, size=in_size, mean=mean, std=std)
+    else:
+        x = image_to_tensor(img, size=in_size)
+    layer = layer or lm.target_layer
+    options = options or {}
+    maps: dict[str, np.ndarray] = {}
+    used_layer = None
+    logits = None
+    for method in methods:
+        with make_explainer(method, lm.model, layer, **options.get(method, {})) as ex:
+            m = ex(x, target)
+        used_layer = used_layer or ex.layer_name
+        logits = ex.logits if logits is None else logits
+        full = F.interpolate(m[:, None], size=img.shape[:2], mode="bilinear", align_corners=False)
+        maps[method] = full[0, 0].clamp(0, 1).numpy()
+        if target is None and ex.classes is not None:
+            target = int(ex.classes[0])  # every method explains the same class
+    if logits is None:
+        with torch.no_grad():
+            from boda.explain._base import model_logits
+
+            logits = model_logits(lm.model(x))
+    probs = logits.float().softmax(dim=1)[0]
+    k = min(int(top), probs.numel())
+    vals, idx = probs.topk(k)
+    top_list = [
+        {"index": int(i), "name": lm.class_name(int(i)), "probability": float(v)}
+        for v, i in zip(vals, idx, strict=True)
+    ]
+    if target is None and not callable(target):
+        target = top_list[0]["index"]
+    return ImageExplanation(
+        image=img,
+        maps=maps,
+        target=target if isinstance(target, int) else None,
+        top=top_list,
+        model=lm.name,
+        layer=used_layer,
+        stats={k: map_stats(v) for k, v in maps.items()},
+    )

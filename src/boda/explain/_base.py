@@ -1,0 +1,398 @@
+"""The shared base of every explanation method: hooks, model state, targets, maps.
+
+The dangerous parts live here once so each method only says what differs:
+
+- hooks are registered for one call and removed in a ``finally`` block (also
+  on exceptions); the explainer is a context manager for symmetry;
+- the model runs in eval mode with parameters frozen for the call, then every
+  module's train/eval flag and every parameter's ``requires_grad`` are restored;
+  parameters never receive ``.grad`` (gradients are taken with
+  :func:`torch.autograd.grad` w.r.t. chosen tensors only);
+- gradients work even when the caller is under ``torch.no_grad()`` or
+  ``torch.inference_mode()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from boda.errors import InvalidImageError, InvalidParameterError, ModelError
+
+__all__ = ["Explainer", "Target", "resolve_layer", "normalize_maps", "model_logits"]
+
+#: A target: ``None`` (the predicted class), one class index for the whole
+#: batch, one index per sample, or a callable mapping logits ``(B, K)`` to
+#: scores ``(B,)`` row by row.
+Target = None | int | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
+
+
+def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str, nn.Module]:
+    """Find a layer of ``model`` by name (``"layer3"``, ``"features.7"``) or by object.
+
+    With ``layer=None`` the last direct child of the model that is or contains
+    a ``Conv2d`` is taken: the last convolutional stage of most CNNs.
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown name (with the closest matches), or nothing suitable found.
+    """
+    modules = dict(model.named_modules())
+    if isinstance(layer, str):
+        if layer in modules and layer != "":
+            return layer, modules[layer]
+        close = difflib.get_close_matches(layer, [n for n in modules if n], n=3)
+        hint = f"; did you mean {close}?" if close else ""
+        raise InvalidParameterError(
+            f"model has no layer {layer!r}{hint} (see model.named_modules() for the names)"
+        )
+    if isinstance(layer, nn.Module):
+        for name, mod in modules.items():
+            if mod is layer:
+                return name, mod
+        raise InvalidParameterError("the given layer module is not part of the model")
+    if layer is not None:
+        raise InvalidParameterError(f"layer must be a name, a module or None, got {type(layer)}")
+    found = None
+    for name, child in model.named_children():
+        if isinstance(child, nn.Conv2d) or any(isinstance(m, nn.Conv2d) for m in child.modules()):
+            found = (name, child)
+    if found is None:
+        raise InvalidParameterError(
+            "could not guess a target layer (no child module holds a Conv2d); pass layer=..."
+        )
+    return found
+
+
+def model_logits(output: Any, key: str | int | None = None) -> torch.Tensor:
+    """Pick the logits out of a model's output.
+
+    A tensor is returned as it is; a mapping or an object with attributes
+    (e.g. Hugging Face outputs) gives ``output[key]`` / ``output.key``, by
+    default ``"logits"``; a tuple or list gives element ``key`` (default 0).
+    """
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping) or hasattr(output, "keys"):
+        k = "logits" if key is None else key
+        try:
+            value = output[k]
+        except (KeyError, TypeError, IndexError):
+            value = None
+        if isinstance(value, torch.Tensor):
+            return value
+    if key is None or isinstance(key, str):
+        value = getattr(output, "logits" if key is None else key, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    if isinstance(output, (tuple, list)) and output:
+        value = output[0 if key is None else key] if not isinstance(key, str) else None
+        if isinstance(value, torch.Tensor):
+            return value
+    raise ModelError(
+        f"cannot find logits in a model output of type {type(output).__name__}; "
+        "pass output_key=... naming the tensor to explain"
+    )
+
+
+def normalize_maps(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Scale every map of a ``(B, H, W)`` tensor to ``[0, 1]`` (min-max); a flat map becomes 0."""
+    flat = maps.flatten(1)
+    lo = flat.min(dim=1, keepdim=True).values
+    hi = flat.max(dim=1, keepdim=True).values
+    span = hi - lo
+    out = torch.where(span > eps, (flat - lo) / span.clamp_min(eps), torch.zeros_like(flat))
+    return out.view_as(maps)
+
+
+def _check_input(x: object) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InvalidImageError(f"x must be a float (B, C, H, W) tensor, got {shape}")
+    return x
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """Eval mode and frozen parameters for the body; previous state restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+class Explainer:
+    """Base class: one instance explains one model (and maybe one layer) many times.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, returning logits ``(B, K)`` (or a tuple / mapping /
+        object holding them, see ``output_key``).
+    layer : str or torch.nn.Module, optional
+        Target layer for layer-based methods (see :func:`resolve_layer`).
+    reshape_transform : callable, optional
+        Maps the layer's output to ``(B, C, h, w)``; for transformer token
+        layers, e.g. ``lambda t: t[:, 1:].reshape(B, 14, 14, C).permute(0, 3, 1, 2)``.
+        It is applied to activations and to their gradients alike.
+    output_key : str or int, optional
+        Where the logits are in a structured output (default ``"logits"`` /
+        element 0).
+
+    Notes
+    -----
+    Calling the explainer returns ``(B, H, W)`` maps.  Hooks exist only during
+    a call; after it (or after an exception) the model carries none, its
+    train/eval flags and ``requires_grad`` are as before, and no parameter has
+    gained a ``.grad``.  :attr:`logits` and :attr:`classes` hold the last
+    call's model output and explained classes.
+    """
+
+    #: Whether the method needs a target layer.
+    uses_layer = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        *,
+        reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        output_key: str | int | None = None,
+    ):
+        if not isinstance(model, nn.Module):
+            raise InvalidParameterError(f"model must be a torch.nn.Module, got {type(model)}")
+        if reshape_transform is not None and not callable(reshape_transform):
+            raise InvalidParameterError("reshape_transform must be callable")
+        self.model = model
+        self.layer_name: str | None = None
+        self.layer: nn.Module | None = None
+        if self.uses_layer:
+            self.layer_name, self.layer = resolve_layer(model, layer)
+        self.reshape_transform = reshape_transform
+        self.output_key = output_key
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self.logits: torch.Tensor | None = None
+        self.classes: torch.Tensor | None = None
+
+    # -- context manager and hooks ------------------------------------------------
+    def __enter__(self) -> Explainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove_hooks()
+
+    def remove_hooks(self) -> None:
+        """Remove every hook this explainer registered (idempotent)."""
+        while self._handles:
+            self._handles.pop().remove()
+
+    def _hook(self, module: nn.Module, fn: Callable[..., Any]) -> None:
+        self._handles.append(module.register_forward_hook(fn))
+
+    def __repr__(self) -> str:
+        layer = f"layer={self.layer_name!r}" if self.layer_name is not None else ""
+        return f"{type(self).__name__}({layer})"
+
+    # -- the call -----------------------------------------------------------------------
+    def __call__(
+        self,
+        x: torch.Tensor,
+        target: Target = None,
+        *,
+        upsample: bool = True,
+        normalize: bool = True,
+    ) -> torch.Tensor:
+        """Explain the model's decision on a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(B, C, H, W)`` model input (already normalised the way the model
+            expects).
+        target : None, int, sequence of int, tensor or callable
+            What to explain: ``None`` the predicted class of each sample, an
+            index for all samples, one index per sample, or a callable
+            ``f(logits) -> (B,)`` scoring each row.
+        upsample : bool
+            Resize the maps to ``(H, W)`` (bilinear).
+        normalize : bool
+            Scale each map to ``[0, 1]``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, H, W)`` float maps (``(B, h, w)`` at the layer's resolution
+            when ``upsample=False``).
+        """
+        x = _check_input(x)
+        with self._session():
+            x = x.detach().clone()  # also turns an inference tensor into a normal one
+            maps = self._explain(x, target).detach().float()
+        if upsample and tuple(maps.shape[-2:]) != tuple(x.shape[-2:]):
+            maps = F.interpolate(
+                maps[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False
+            )[:, 0]
+        if normalize:
+            maps = normalize_maps(maps)
+        return maps
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[None]:
+        """Normal (non-inference) mode, frozen model, hooks removed at the end."""
+        with torch.inference_mode(False), _frozen(self.model):
+            try:
+                yield
+            finally:
+                self.remove_hooks()
+
+    def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- helpers for the methods -----------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = model_logits(self.model(x), self.output_key)
+        if logits.ndim == 0 or logits.shape[0] != x.shape[0]:
+            raise ModelError(
+                f"model output has shape {tuple(logits.shape)}; expected (B, ...) with "
+                f"B = {x.shape[0]} (the batch size)"
+            )
+        return logits
+
+    def _resolve_target(self, logits: torch.Tensor, target: Target) -> torch.Tensor | None:
+        """Return the class index per sample ``(B,)``, or None for a callable target."""
+        b = logits.shape[0]
+        if callable(target):
+            return None
+        if logits.ndim != 2:
+            raise ModelError(
+                f"class targets need logits of shape (B, K), got {tuple(logits.shape)}; "
+                "pass a callable target instead"
+            )
+        k = logits.shape[1]
+        if target is None:
+            classes = logits.detach().argmax(dim=1)
+        elif isinstance(target, (int,)) and not isinstance(target, bool):
+            classes = torch.full((b,), int(target), dtype=torch.long)
+        else:
+            try:
+                classes = torch.as_tensor(target, dtype=torch.long).flatten().cpu()
+            except (TypeError, ValueError, RuntimeError):
+                raise InvalidParameterError(
+                    f"target must be None, an int, one int per sample or a callable, got {target!r}"
+                ) from None
+            if classes.numel() == 1:
+                classes = classes.expand(b).clone()
+            if classes.numel() != b:
+                raise InvalidParameterError(
+                    f"got {classes.numel()} targets for a batch of {b}; give one per sample"
+                )
+        if classes.min() < 0 or classes.max() >= k:
+            raise InvalidParameterError(
+                f"target class {classes.tolist()} out of range for a model with {k} outputs"
+            )
+        return classes.to(logits.device)
+
+    def _scores(
+        self,
+        logits: torch.Tensor,
+        classes: torch.Tensor | None,
+        target: Target,
+        *,
+        softmax: bool = False,
+    ) -> torch.Tensor:
+        """Scores ``(N,)``: each row's class logit (or probability), or ``target(logits)``."""
+        if classes is None:
+            scores = target(logits)  # type: ignore[operator]
+            if not isinstance(scores, torch.Tensor) or scores.shape != (logits.shape[0],):
+                got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores)
+                raise InvalidParameterError(
+                    f"a callable target must return one score per sample, shape "
+                    f"({logits.shape[0]},); got {got}"
+                )
+            return scores
+        values = logits.softmax(dim=1) if softmax else logits
+        return values.gather(1, classes.view(-1, 1).to(logits.device))[:, 0]
+
+    def _remember(self, logits: torch.Tensor, classes: torch.Tensor | None) -> None:
+        self.logits = logits.detach()
+        self.classes = None if classes is None else classes.detach()
+
+    def _transform(self, t: torch.Tensor) -> torch.Tensor:
+        if self.reshape_transform is not None:
+            t = self.reshape_transform(t)
+        if t.ndim != 4:
+            raise ModelError(
+                f"layer {self.layer_name!r} gives a tensor of shape {tuple(t.shape)}; "
+                "layer methods need (B, C, h, w) (use reshape_transform for token layers)"
+            )
+        return t
+
+    def _capture_layer(self, cut_graph: bool) -> dict[str, torch.Tensor]:
+        """Hook the target layer; returns the dict the output will be stored in.
+
+        With ``cut_graph`` the layer's output is replaced by a fresh leaf that
+        requires grad, so gradients are taken only back to the target layer.
+        """
+        store: dict[str, torch.Tensor] = {}
+
+        def hook(_m: nn.Module, _inp: Any, out: Any) -> Any:
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            if not isinstance(first, torch.Tensor):
+                raise ModelError(f"layer {self.layer_name!r} does not output a tensor")
+            if not cut_graph:
+                store["act"] = first
+                return None
+            leaf = first.detach().requires_grad_(True)
+            store["act"] = leaf
+            # The clone keeps later in-place ops (ReLU(inplace=True)) off the leaf.
+            new = leaf.clone()
+            if isinstance(out, tuple):
+                return (new, *out[1:])
+            if isinstance(out, list):
+                return [new, *out[1:]]
+            return new
+
+        assert self.layer is not None
+        if isinstance(self.layer, torch.jit.ScriptModule):
+            raise ModelError(
+                f"{type(self).__name__} hooks layer {self.layer_name!r}, which TorchScript "
+                "does not allow; load a state dict with its architecture instead "
+                "(load_model(path, arch=...)), or use saliency / occlusion"
+            )
+        self._hook(self.layer, hook)
+        return store
+
+    def _layer_gradients(
+        self, x: torch.Tensor, target: Target
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward ``x``; return the layer's activations and d(score)/d(activations)."""
+        store = self._capture_layer(cut_graph=True)
+        with torch.enable_grad():
+            logits = self._forward(x)
+            classes = self._resolve_target(logits, target)
+            self._remember(logits, classes)
+            if "act" not in store:
+                raise ModelError(f"layer {self.layer_name!r} was not used in the forward pass")
+            scores = self._scores(logits, classes, target)
+            try:
+                (grad,) = torch.autograd.grad(scores.sum(), store["act"])
+            except RuntimeError as exc:
+                raise ModelError(
+                    f"the output does not depend on layer {self.layer_name!r}: {exc}"
+                ) from exc
+        return self._transform(store["act"].detach()), self._transform(grad)

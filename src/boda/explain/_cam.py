@@ -1,0 +1,255 @@
+"""Class activation maps: CAM, Grad-CAM, Grad-CAM++ and Score-CAM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from boda.errors import InvalidParameterError, ModelError
+from boda.explain._base import Explainer, Target
+
+__all__ = ["CAM", "GradCAM", "GradCAMPlusPlus", "ScoreCAM"]
+
+
+def _weighted_sum(weights: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+    """``ReLU(sum_k w_k A_k)`` for weights ``(B, C)`` and activations ``(B, C, h, w)``."""
+    return torch.relu(torch.einsum("bc,bchw->bhw", weights, acts))
+
+
+class CAM(Explainer):
+    r"""Class activation mapping (Zhou et al. 2016).
+
+    For a network ending in global average pooling and one linear layer, the
+    map of class :math:`c` is :math:`M_c = \sum_k w^c_k A_k` with
+    :math:`A_k` the last feature maps and :math:`w^c` the linear weights of
+    class :math:`c` (Eq. 2 of [1]_).  No gradient is needed.  As in the paper
+    there is no ReLU, so for such networks Grad-CAM equals ``ReLU(CAM)``
+    (up to a positive scale).
+
+    Parameters
+    ----------
+    model, layer, reshape_transform, output_key
+        See :class:`boda.explain.Explainer`; ``layer`` is the feature map that
+        is pooled.
+    fc : str or torch.nn.Module, optional
+        The linear classifier; default the model's last ``nn.Linear``.
+
+    Raises
+    ------
+    InvalidParameterError
+        No linear layer found, or one whose input size differs from the
+        layer's channel count.
+
+    References
+    ----------
+    .. [1] B. Zhou, A. Khosla, A. Lapedriza, A. Oliva, A. Torralba, "Learning
+       Deep Features for Discriminative Localization", CVPR 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from boda.nn import resnet20
+    >>> with CAM(resnet20(), "layer3") as cam:
+    ...     maps = cam(torch.rand(2, 3, 32, 32), target=3)
+    >>> maps.shape
+    torch.Size([2, 32, 32])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        *,
+        fc: str | nn.Module | None = None,
+        reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        output_key: str | int | None = None,
+    ):
+        super().__init__(
+            model, layer, reshape_transform=reshape_transform, output_key=output_key
+        )
+        if fc is None:
+            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise InvalidParameterError("model has no nn.Linear layer; pass fc=...")
+            self.fc = linears[-1]
+        elif isinstance(fc, str):
+            self.fc = dict(model.named_modules()).get(fc)
+            if not isinstance(self.fc, nn.Linear):
+                raise InvalidParameterError(f"fc={fc!r} is not an nn.Linear layer of the model")
+        else:
+            self.fc = fc
+
+    def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        if callable(target):
+            raise InvalidParameterError("CAM needs class targets; a callable target cannot be used")
+        store = self._capture_layer(cut_graph=False)
+        with torch.no_grad():
+            logits = self._forward(x)
+        classes = self._resolve_target(logits, target)
+        self._remember(logits, classes)
+        acts = self._transform(store["act"].detach())
+        weight = self.fc.weight.detach()
+        if weight.shape[1] != acts.shape[1]:
+            raise InvalidParameterError(
+                f"the classifier takes {weight.shape[1]} features but layer "
+                f"{self.layer_name!r} has {acts.shape[1]} channels; CAM needs GAP + linear"
+            )
+        # Eq. 2 of Zhou et al. has no ReLU: negative evidence stays visible.
+        return torch.einsum("bc,bchw->bhw", weight[classes], acts)
+
+
+class GradCAM(Explainer):
+    r"""Gradient-weighted class activation mapping (Selvaraju et al. 2017).
+
+    Channel weights are the spatially averaged gradients of the class score,
+    :math:`\alpha^c_k = \frac{1}{Z}\sum_{ij}\partial y^c/\partial A^k_{ij}`
+    (Eq. 1 of [1]_); the map is :math:`\mathrm{ReLU}(\sum_k \alpha^c_k A^k)`
+    (Eq. 2).  Gradients are taken only back to the target layer: its output is
+    detached and re-entered as a leaf, so nothing before it is differentiated.
+
+    References
+    ----------
+    .. [1] R. R. Selvaraju et al., "Grad-CAM: Visual Explanations from Deep
+       Networks via Gradient-based Localization", ICCV 2017.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from boda.nn import resnet20
+    >>> with GradCAM(resnet20(), "layer3") as cam:
+    ...     maps = cam(torch.rand(2, 3, 32, 32))
+    >>> float(maps.max()) <= 1.0
+    True
+    """
+
+    def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        acts, grads = self._layer_gradients(x, target)
+        return _weighted_sum(grads.mean(dim=(2, 3)), acts)
+
+
+class GradCAMPlusPlus(Explainer):
+    r"""Grad-CAM++ (Chattopadhay et al. 2018).
+
+    Weights :math:`w^c_k = \sum_{ij} \alpha^{kc}_{ij}\,\mathrm{ReLU}(g_{ij})`
+    with :math:`g = \partial y^c/\partial A^k` and, for an exponential score
+    (Eq. 19 of [1]_),
+    :math:`\alpha^{kc}_{ij} = g_{ij}^2 / (2 g_{ij}^2 + \sum_{ab} A^k_{ab} g_{ij}^3)`
+    (0 where :math:`g_{ij} = 0`).
+
+    References
+    ----------
+    .. [1] A. Chattopadhay, A. Sarkar, P. Howlader, V. N. Balasubramanian,
+       "Grad-CAM++: Generalized Gradient-Based Visual Explanations for Deep
+       Convolutional Networks", WACV 2018.
+    """
+
+    def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        acts, grads = self._layer_gradients(x, target)
+        g2 = grads.pow(2)
+        denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * grads.pow(3)
+        safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+        alpha = torch.where(denom != 0, g2 / safe, torch.zeros_like(g2))
+        weights = (alpha * torch.relu(grads)).sum(dim=(2, 3))
+        return _weighted_sum(weights, acts)
+
+
+class ScoreCAM(Explainer):
+    r"""Score-CAM (Wang et al. 2020): weights from masked forward passes.
+
+    Each channel :math:`A_k` of the target layer is upsampled to the input
+    size (bilinear) and min-max scaled to ``[0, 1]``, giving a mask :math:`H_k`; the
+    weight of the channel is the class score of the masked input,
+    :math:`w_k = s^c(X \circ H_k)` (Eq. 5-6 of [1]_; ``s`` is the softmax
+    probability as in the authors' code, or the logit / callable value).  The
+    map is :math:`\mathrm{ReLU}(\sum_k w_k A_k)`.
+
+    Parameters
+    ----------
+    model, layer, reshape_transform, output_key
+        See :class:`boda.explain.Explainer`.
+    batch_size : int
+        Masked inputs per forward pass.  Results do not depend on it.
+    top_k : int, optional
+        Score only the ``top_k`` channels with the largest mean activation per
+        sample (a speed-up; the rest get weight 0).
+    softmax : bool
+        Use class probabilities (default, as in [1]_) rather than logits.
+        Ignored for callable targets, whose values are used as they are.
+
+    Notes
+    -----
+    Masked forwards run under :func:`torch.inference_mode`.  Channels that are
+    constant over the image carry no spatial information and cannot be
+    min-max scaled: they are skipped (weight 0), as in the authors' code.
+
+    References
+    ----------
+    .. [1] H. Wang et al., "Score-CAM: Score-Weighted Visual Explanations for
+       Convolutional Neural Networks", CVPR Workshops 2020.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        *,
+        batch_size: int = 64,
+        top_k: int | None = None,
+        softmax: bool = True,
+        reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        output_key: str | int | None = None,
+    ):
+        super().__init__(
+            model, layer, reshape_transform=reshape_transform, output_key=output_key
+        )
+        if int(batch_size) < 1:
+            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
+        if top_k is not None and int(top_k) < 1:
+            raise InvalidParameterError(f"top_k must be >= 1 or None, got {top_k}")
+        self.batch_size = int(batch_size)
+        self.top_k = None if top_k is None else int(top_k)
+        self.softmax = bool(softmax)
+
+    def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        store = self._capture_layer(cut_graph=False)
+        with torch.inference_mode():
+            logits = self._forward(x)
+            self.remove_hooks()  # masked forwards must not overwrite the activations
+            classes = self._resolve_target(logits, target)
+            self._remember(logits, classes)
+            acts = self._transform(store["act"]).float()
+            b, c = acts.shape[:2]
+            lo = acts.amin(dim=(2, 3))
+            hi = acts.amax(dim=(2, 3))
+            keep = hi > lo  # constant channels are skipped
+            if self.top_k is not None and self.top_k < c:
+                rank = acts.mean(dim=(2, 3)).masked_fill(~keep, float("-inf"))
+                top = rank.topk(self.top_k, dim=1).indices
+                chosen = torch.zeros_like(keep).scatter_(1, top, True)
+                keep &= chosen
+            pairs = keep.nonzero()  # (n, 2): sample, channel
+            weights = acts.new_zeros(b, c)
+            for start in range(0, pairs.shape[0], self.batch_size):
+                chunk = pairs[start : start + self.batch_size]
+                bi, ci = chunk[:, 0], chunk[:, 1]
+                a = acts[bi, ci][:, None]
+                a = F.interpolate(a, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                # Scale the upsampled map itself, as the authors' code does.
+                a_lo = a.amin(dim=(2, 3), keepdim=True)
+                masks = (a - a_lo) / (a.amax(dim=(2, 3), keepdim=True) - a_lo)
+                out = self._forward(x[bi] * masks.to(x.dtype))
+                sub_classes = None if classes is None else classes[bi]
+                s = self._scores(out, sub_classes, target, softmax=self.softmax)
+                weights[bi, ci] = s.float()
+            if not torch.isfinite(weights).all():
+                raise ModelError("the model gave non-finite scores on masked inputs")
+            return _weighted_sum(weights, acts)
+
+    def __repr__(self) -> str:
+        return (
+            f"ScoreCAM(layer={self.layer_name!r}, batch_size={self.batch_size}, "
+            f"top_k={self.top_k})"
+        )

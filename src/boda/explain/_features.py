@@ -1,0 +1,364 @@
+"""Looking at a layer's features: receptive fields, maximally activating patches, neighbours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from boda.errors import BodaError, InvalidParameterError, ModelError
+from boda.explain._base import _frozen, resolve_layer
+from boda.nn import image_to_tensor
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "receptive_field",
+    "layer_features",
+    "Patch",
+    "PatchSearch",
+    "top_activating_patches",
+    "FeatureIndex",
+]
+
+#: File suffixes scanned in folders.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+class _LinearReLU(TorchFunctionMode):
+    """ReLUs act as identities: gradients then reach the whole theoretical receptive field."""
+
+    _RELUS = {torch.relu, torch.nn.functional.relu, torch.Tensor.relu}
+    _INPLACE = {torch.relu_, torch.nn.functional.relu_, torch.Tensor.relu_}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self._RELUS or func in self._INPLACE:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def _layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(_m, _i, out):
+        store["a"] = out[0] if isinstance(out, (tuple, list)) else out
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    if "a" not in store:
+        raise ModelError("the layer was not used in the forward pass")
+    return store["a"]
+
+
+def receptive_field(
+    model: nn.Module,
+    layer: str | nn.Module,
+    input_size: tuple[int, int],
+    positions: Sequence[tuple[int, int]],
+    *,
+    channels: int = 3,
+) -> list[tuple[int, int, int, int]]:
+    """Input boxes ``(top, left, bottom, right)`` (exclusive ends) seen by layer units.
+
+    The box of unit ``(y, x)`` is the bounding box of the input pixels its
+    value depends on, found by back-propagating from that unit with ReLUs made
+    linear (so no unit is switched off) on a random input.  Boxes are clipped
+    to the image (padding shrinks them at the borders).
+
+    Examples
+    --------
+    >>> from boda.nn import resnet20
+    >>> receptive_field(resnet20(), "conv1", (32, 32), [(10, 10)])
+    [(9, 9, 12, 12)]
+    """
+    _, mod = resolve_layer(model, layer)
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.rand(1, channels, int(input_size[0]), int(input_size[1]), generator=gen)
+    boxes = []
+    with torch.inference_mode(False), torch.enable_grad(), _frozen(model), _LinearReLU():
+        for y, x in positions:
+            xi = x0.clone().requires_grad_(True)
+            out = _layer_output(model, mod, xi)
+            if out.ndim != 4:
+                raise ModelError(
+                    f"layer output has shape {tuple(out.shape)}, expected (B, C, h, w)"
+                )
+            (g,) = torch.autograd.grad(out[0, :, int(y), int(x)].sum(), xi)
+            nz = g[0].abs().sum(0).nonzero()
+            if nz.numel() == 0:
+                raise ModelError(f"unit ({y}, {x}) does not depend on the input")
+            top, left = nz.min(0).values.tolist()
+            bottom, right = (nz.max(0).values + 1).tolist()
+            boxes.append((top, left, bottom, right))
+    return boxes
+
+
+def layer_features(
+    model: nn.Module,
+    layer: str | nn.Module,
+    x: torch.Tensor,
+    *,
+    pool: str = "avg",
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """Feature vectors ``(B, D)`` of a layer: its output pooled over space.
+
+    ``pool`` is ``"avg"`` (global average), ``"max"`` or ``"flatten"``.
+    Runs under :func:`torch.inference_mode` in eval mode; state restored.
+    """
+    if pool not in ("avg", "max", "flatten"):
+        raise InvalidParameterError(f"pool must be 'avg', 'max' or 'flatten', got {pool!r}")
+    _, mod = resolve_layer(model, layer)
+    parts = []
+    with torch.inference_mode(), _frozen(model):
+        for s in range(0, x.shape[0], int(batch_size)):
+            a = _layer_output(model, mod, x[s : s + int(batch_size)])
+            if pool == "flatten" or a.ndim == 2:
+                parts.append(a.flatten(1))
+            elif pool == "avg":
+                parts.append(a.flatten(2).mean(-1))
+            else:
+                parts.append(a.flatten(2).amax(-1))
+    return torch.cat(parts).float()
+
+
+def _iter_images(
+    images: str | Path | Sequence[str | Path | np.ndarray],
+) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
+    """Yield ``(name, image or None, error or None)``; unreadable files are reported, not raised."""
+    from boda.io import read_image
+
+    if isinstance(images, (str, Path)):
+        root = Path(images)
+        if not root.is_dir():
+            raise InvalidParameterError(f"{str(root)!r} is not a folder")
+        items: list = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        items = list(images)
+    for i, item in enumerate(items):
+        if isinstance(item, np.ndarray):
+            yield f"image[{i}]", item, None
+            continue
+        try:
+            yield str(item), read_image(item), None
+        except BodaError as exc:
+            yield str(item), None, str(exc)
+
+
+def _load_batch(
+    images, size: tuple[int, int], mean, std
+) -> tuple[list[str], torch.Tensor, list[np.ndarray], list[tuple[str, str]]]:
+    names, tensors, arrays, skipped = [], [], [], []
+    for name, img, err in _iter_images(images):
+        if img is None:
+            skipped.append((name, err or "unreadable"))
+            continue
+        t = image_to_tensor(img, size=size)
+        names.append(name)
+        arrays.append(np.ascontiguousarray(t[0].permute(1, 2, 0).clamp(0, 1).numpy()))
+        tensors.append(t)
+    if not tensors:
+        raise InvalidParameterError("no readable images were given")
+    x = torch.cat(tensors)
+    if mean is not None and std is not None:
+        from boda.nn import normalize
+
+        x = normalize(x, mean, std)
+    return names, x, arrays, skipped
+
+
+@dataclass
+class Patch:
+    """One maximally activating patch.
+
+    Attributes
+    ----------
+    source : str
+        File (or ``image[i]``) it comes from.
+    activation : float
+        The unit's activation.
+    position : (int, int)
+        ``(y, x)`` of the unit in the layer's map.
+    box : (int, int, int, int)
+        ``(top, left, bottom, right)`` in the resized input.
+    crop : numpy.ndarray
+        The receptive-field crop of the resized image, float32 ``(h, w, 3)``.
+    """
+
+    source: str
+    activation: float
+    position: tuple[int, int]
+    box: tuple[int, int, int, int]
+    crop: np.ndarray
+
+
+@dataclass
+class PatchSearch:
+    """Result of :func:`top_activating_patches`: the patches, best first, and skipped files."""
+
+    patches: list[Patch]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def top_activating_patches(
+    model: nn.Module,
+    layer: str | nn.Module,
+    channel: int,
+    images: str | Path | Sequence[str | Path | np.ndarray],
+    *,
+    size: tuple[int, int] = (32, 32),
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    k: int = 9,
+    batch_size: int = 64,
+) -> PatchSearch:
+    """Scan images for the receptive-field crops that excite one channel most.
+
+    For every image (resized to ``size``, normalised with ``mean``/``std``)
+    the position of the channel's largest activation is found; the ``k``
+    strongest over all images are returned with the crop of the input that
+    unit sees (Zeiler & Fergus 2014, Sec. 2.1; Girshick et al. 2014, Sec. 3.1).
+    Unreadable files are skipped and listed.
+
+    Parameters
+    ----------
+    model, layer
+        The network and the layer (name or module).
+    channel : int
+        Channel of the layer.
+    images : folder, or sequence of paths / arrays
+        What to scan (folders recursively, by suffix).
+    size, mean, std
+        Preprocessing for the model.
+    k : int
+        Patches to return (one per image at most).
+
+    Returns
+    -------
+    PatchSearch
+    """
+    names, x, arrays, skipped = _load_batch(images, size, mean, std)
+    _, mod = resolve_layer(model, layer)
+    best: list[tuple[float, int, int, int]] = []
+    with torch.inference_mode(), _frozen(model):
+        for s in range(0, x.shape[0], int(batch_size)):
+            a = _layer_output(model, mod, x[s : s + int(batch_size)])
+            if a.ndim != 4 or not 0 <= int(channel) < a.shape[1]:
+                raise InvalidParameterError(
+                    f"channel {channel} is not in the layer output of shape {tuple(a.shape)}"
+                )
+            m = a[:, int(channel)].flatten(1)
+            vals, idx = m.max(dim=1)
+            w = a.shape[3]
+            for j in range(m.shape[0]):
+                p = int(idx[j])
+                best.append((float(vals[j]), s + j, p // w, p % w))
+    best.sort(key=lambda t: -t[0])
+    best = best[: int(k)]
+    boxes = receptive_field(model, mod, size, [(y, xx) for _, _, y, xx in best])
+    patches = [
+        Patch(
+            source=names[i],
+            activation=v,
+            position=(y, xx),
+            box=box,
+            crop=arrays[i][box[0] : box[2], box[1] : box[3]].copy(),
+        )
+        for (v, i, y, xx), box in zip(best, boxes, strict=True)
+    ]
+    return PatchSearch(patches=patches, skipped=skipped)
+
+
+class FeatureIndex:
+    """Nearest-neighbour search of images by a layer's (pooled) features.
+
+    Exact cosine (default) or Euclidean search in numpy-free torch; fine for
+    tens of thousands of images.
+
+    Parameters
+    ----------
+    model, layer
+        Feature extractor (see :func:`layer_features`).
+    size, mean, std
+        Preprocessing for images given as files or arrays.
+    metric : {"cosine", "euclidean"}
+        Similarity used by :meth:`query`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from boda.nn import resnet20
+    >>> rng = np.random.default_rng(0)
+    >>> idx = FeatureIndex(resnet20(), "layer3").add([rng.random((32, 32, 3)) for _ in range(3)])
+    >>> idx.query(idx.vectors[1:2], k=1)[0][0][0]
+    'image[1]'
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module,
+        *,
+        size: tuple[int, int] = (32, 32),
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        metric: str = "cosine",
+    ):
+        if metric not in ("cosine", "euclidean"):
+            raise InvalidParameterError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+        self.model, self.layer = model, layer
+        self.size, self.mean, self.std, self.metric = size, mean, std, metric
+        self.names: list[str] = []
+        self.vectors = torch.zeros(0, 0)
+        self.skipped: list[tuple[str, str]] = []
+
+    def embed(self, images) -> tuple[list[str], torch.Tensor]:
+        """Feature vectors of images (folder, paths or arrays) or of a ``(B, C, H, W)`` tensor."""
+        if isinstance(images, torch.Tensor):
+            return [f"image[{i}]" for i in range(images.shape[0])], layer_features(
+                self.model, self.layer, images
+            )
+        names, x, _, skipped = _load_batch(images, self.size, self.mean, self.std)
+        self.skipped.extend(skipped)
+        return names, layer_features(self.model, self.layer, x)
+
+    def add(self, images) -> FeatureIndex:
+        """Add images to the index; returns the index."""
+        offset = len(self.names)
+        names, vec = self.embed(images)
+        if names and names[0].startswith("image["):
+            names = [f"image[{offset + i}]" for i in range(len(names))]
+        self.names.extend(names)
+        self.vectors = vec if self.vectors.numel() == 0 else torch.cat([self.vectors, vec])
+        return self
+
+    def query(self, images, k: int = 5) -> list[list[tuple[str, float]]]:
+        """For each query, the ``k`` nearest indexed images as ``(name, similarity)``.
+
+        Similarity is the cosine (``1`` = same direction) or the negative
+        Euclidean distance, best first.
+        """
+        if not self.names:
+            raise InvalidParameterError("the index is empty; add images first")
+        q = images if isinstance(images, torch.Tensor) and images.ndim == 2 else self.embed(
+            images
+        )[1]
+        if self.metric == "cosine":
+            a = torch.nn.functional.normalize(q, dim=1)
+            b = torch.nn.functional.normalize(self.vectors, dim=1)
+            sim = a @ b.T
+        else:
+            sim = -torch.cdist(q, self.vectors)
+        kk = min(int(k), len(self.names))
+        vals, idx = sim.topk(kk, dim=1)
+        return [
+            [(self.names[int(j)], float(v)) for v, j in zip(vr, ir, strict=True)]
+            for vr, ir in zip(vals, idx, strict=True)
+        ]

@@ -1,0 +1,233 @@
+"""Faithfulness metrics for explanation maps.
+
+- Deletion and insertion curves and their areas (Petsiuk et al. 2018): hide
+  (or reveal) pixels from the most to the least salient and follow the class
+  probability.  A faithful map gives a *low* deletion AUC and a *high*
+  insertion AUC.
+- Average Drop and Increase in Confidence (Chattopadhay et al. 2018): the
+  score on the image masked by the map, compared with the score on the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from boda.errors import InvalidParameterError
+from boda.explain._base import Target, _check_input, _frozen, model_logits
+from boda.explain._occlusion import _gaussian_blur
+
+__all__ = ["CurveResult", "deletion_curve", "insertion_curve", "average_drop_increase"]
+
+
+@dataclass
+class CurveResult:
+    """A deletion or insertion curve.
+
+    Attributes
+    ----------
+    fractions : torch.Tensor
+        ``(S + 1,)`` share of pixels changed, from 0 to 1.
+    scores : torch.Tensor
+        ``(B, S + 1)`` class probability after each step.
+    auc : torch.Tensor
+        ``(B,)`` area under each curve (trapezoid rule over ``fractions``).
+    """
+
+    fractions: torch.Tensor
+    scores: torch.Tensor
+    auc: torch.Tensor
+
+
+def _classes_and_scorer(model, x, target, output_key):
+    logits = model_logits(model(x), output_key)
+    if callable(target):
+        return None, lambda out, idx: target(out)
+    if target is None:
+        classes = logits.argmax(1)
+    else:
+        classes = torch.as_tensor(target, dtype=torch.long).flatten().to(x.device)
+        if classes.numel() == 1:
+            classes = classes.expand(x.shape[0])
+        if classes.numel() != x.shape[0]:
+            raise InvalidParameterError(f"got {classes.numel()} targets for {x.shape[0]} samples")
+
+    def score(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return out.softmax(1).gather(1, classes[idx].view(-1, 1))[:, 0]
+
+    return classes, score
+
+
+def _check_maps(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    if not isinstance(maps, torch.Tensor) or maps.shape != (x.shape[0], *x.shape[2:]):
+        got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise InvalidParameterError(
+            f"maps must have shape (B, H, W) = {(x.shape[0], *x.shape[2:])}, got {got}; "
+            "use the explainers' default upsample=True"
+        )
+    return maps.to(x.device, torch.float32)
+
+
+def _curve(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: Target,
+    *,
+    insertion: bool,
+    steps: int,
+    baseline: float | str,
+    blur_sigma: float,
+    batch_size: int,
+    output_key: str | int | None,
+) -> CurveResult:
+    x = _check_input(x)
+    maps = _check_maps(x, maps)
+    if int(steps) < 1 or int(batch_size) < 1:
+        raise InvalidParameterError("steps and batch_size must be >= 1")
+    b, c, h, w = x.shape
+    n = h * w
+    with torch.inference_mode(), _frozen(model):
+        fill = _gaussian_blur(x, blur_sigma) if baseline == "blur" else torch.full_like(
+            x, float(baseline)
+        )
+        start, end = (fill, x) if insertion else (x, fill)
+        classes, score = _classes_and_scorer(model, x, target, output_key)
+        # Rank of each pixel, most salient first (stable order for ties).
+        order = torch.argsort(maps.flatten(1), dim=1, descending=True, stable=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(n, device=x.device).expand(b, n))
+        counts = [round(n * k / steps) for k in range(steps + 1)]
+        jobs = [(i, k) for i in range(b) for k in range(steps + 1)]
+        scores = torch.zeros(b, steps + 1)
+        for s in range(0, len(jobs), batch_size):
+            chunk = jobs[s : s + batch_size]
+            idx = torch.tensor([j[0] for j in chunk], device=x.device)
+            limit = torch.tensor([counts[j[1]] for j in chunk], device=x.device)
+            changed = (rank[idx] < limit[:, None]).view(-1, 1, h, w)
+            images = torch.where(changed, end[idx], start[idx])
+            values = score(model_logits(model(images), output_key), idx).float().cpu()
+            for (i, k), v in zip(chunk, values, strict=True):
+                scores[i, k] = v
+    fractions = torch.tensor(counts, dtype=torch.float32) / n
+    auc = torch.trapezoid(scores, fractions, dim=1)
+    return CurveResult(fractions=fractions, scores=scores, auc=auc)
+
+
+def deletion_curve(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: Target = None,
+    *,
+    steps: int = 32,
+    baseline: float | str = 0.0,
+    blur_sigma: float = 5.0,
+    batch_size: int = 64,
+    output_key: str | int | None = None,
+) -> CurveResult:
+    r"""Deletion curve and AUC (Petsiuk et al. 2018, Sec. 4.1 [1]_).
+
+    Pixels are replaced by ``baseline`` (a value in the model's input space,
+    0 as in [1]_, or ``"blur"``) in order of decreasing saliency, ``1/steps``
+    of them at a time; the class probability is recorded after each step.
+    Lower AUC = more faithful map.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier.
+    x : torch.Tensor
+        ``(B, C, H, W)`` model input.
+    maps : torch.Tensor
+        ``(B, H, W)`` saliency maps at the input size (higher = more important).
+    target : None, int, sequence of int or callable
+        Class per sample (default: the predicted one); a callable maps
+        logits to scores.
+    steps, baseline, blur_sigma, batch_size, output_key
+        Curve resolution, what removed pixels become, forward batch size
+        (results do not depend on it), where the logits are.
+
+    Returns
+    -------
+    CurveResult
+
+    References
+    ----------
+    .. [1] V. Petsiuk, A. Das, K. Saenko, "RISE: Randomized Input Sampling for
+       Explanation of Black-box Models", BMVC 2018.
+    """
+    return _curve(
+        model, x, maps, target, insertion=False, steps=steps, baseline=baseline,
+        blur_sigma=blur_sigma, batch_size=batch_size, output_key=output_key,
+    )  # fmt: skip
+
+
+def insertion_curve(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: Target = None,
+    *,
+    steps: int = 32,
+    baseline: float | str = "blur",
+    blur_sigma: float = 5.0,
+    batch_size: int = 64,
+    output_key: str | int | None = None,
+) -> CurveResult:
+    r"""Insertion curve and AUC (Petsiuk et al. 2018, Sec. 4.1).
+
+    Starts from a blurred copy of the input (or a constant ``baseline``) and
+    puts the original pixels back from the most to the least salient.  Higher
+    AUC = more faithful map.  Parameters as in :func:`deletion_curve`.
+    """
+    return _curve(
+        model, x, maps, target, insertion=True, steps=steps, baseline=baseline,
+        blur_sigma=blur_sigma, batch_size=batch_size, output_key=output_key,
+    )  # fmt: skip
+
+
+def average_drop_increase(
+    model: nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    target: Target = None,
+    *,
+    output_key: str | int | None = None,
+) -> dict[str, float]:
+    r"""Average Drop % and Increase in Confidence % (Chattopadhay et al. 2018, Sec. 5.1.1).
+
+    With :math:`Y_i` the class probability on image :math:`i` and
+    :math:`O_i` the probability on the image multiplied by its map (values in
+    ``[0, 1]``):
+    Average Drop :math:`= 100 \cdot \frac1N \sum_i \max(0, Y_i - O_i) / Y_i`
+    (lower is better) and Increase in Confidence
+    :math:`= 100 \cdot \frac1N \sum_i \mathbb 1[Y_i < O_i]` (higher is better).
+
+    Returns
+    -------
+    dict
+        ``{"average_drop": float, "average_increase": float}`` in percent.
+
+    References
+    ----------
+    .. [1] A. Chattopadhay, A. Sarkar, P. Howlader, V. N. Balasubramanian,
+       "Grad-CAM++: Generalized Gradient-Based Visual Explanations for Deep
+       Convolutional Networks", WACV 2018.
+    """
+    x = _check_input(x)
+    maps = _check_maps(x, maps)
+    if maps.min() < 0 or maps.max() > 1:
+        raise InvalidParameterError("maps must be in [0, 1] (use normalized explainer output)")
+    with torch.inference_mode(), _frozen(model):
+        classes, score = _classes_and_scorer(model, x, target, output_key)
+        idx = torch.arange(x.shape[0], device=x.device)
+        y = score(model_logits(model(x), output_key), idx).float()
+        o = score(model_logits(model(x * maps[:, None]), output_key), idx).float()
+        drop = (y - o).clamp_min(0) / y.clamp_min(1e-12)
+        return {
+            "average_drop": float(100 * drop.mean()),
+            "average_increase": float(100 * (y < o).float().mean()),
+        }

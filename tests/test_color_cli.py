@@ -1,0 +1,94 @@
+"""Tests of ``boda color`` (convert, diff, chromaticity, measure)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import boda.color as bc
+from boda.cli import app
+
+runner = CliRunner()
+
+
+def _json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_convert_srgb_to_lab_text_and_json():
+    result = runner.invoke(app, ["color", "convert", "--from", "srgb", "--to", "lab",
+                                 "0.2", "0.4", "0.6"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    want = bc.srgb_to_lab([0.2, 0.4, 0.6])
+    assert " ".join(f"{v:.4f}" for v in want) in result.stdout
+    data = _json(runner.invoke(app, ["color", "convert", "--to", "lch", "#3366cc", "--json"]))
+    assert np.allclose(data["input"], [[0.2, 0.4, 0.8]])
+    assert np.allclose(data["output"], bc.convert([0.2, 0.4, 0.8], "srgb", "lch"))
+
+
+def test_convert_negative_values_file_and_illuminant(tmp_path):
+    data = _json(runner.invoke(app, ["color", "convert", "--from", "lab", "--to", "srgb",
+                                     "--json", "--", "50", "-20", "30"]))  # fmt: skip
+    assert np.allclose(data["output"], bc.lab_to_srgb([[50.0, -20.0, 30.0]]))
+    path = tmp_path / "colours.csv"
+    path.write_text("r,g,b\n0.1,0.2,0.3\n# a comment\n1 1 1\n#ff0000\n")
+    data = _json(runner.invoke(app, ["color", "convert", "--file", str(path), "--to", "lab",
+                                     "--illuminant", "D50", "--json"]))  # fmt: skip
+    want = bc.srgb_to_lab([[0.1, 0.2, 0.3], [1, 1, 1], [1, 0, 0]], "D50")
+    assert np.allclose(data["output"], want)
+    assert np.allclose(data["output"][1], [100, 0, 0], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["0.2", "0.4"], "groups of three"), (["0.2", "x", "0.4"], "not a number"),
+     (["--to", "cmyk", "0.2", "0.4", "0.6"], "unknown colour space")],
+)  # fmt: skip
+def test_convert_errors_exit_2(args, message):
+    result = runner.invoke(app, ["color", "convert", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_diff_ciede2000_sharma_pair():
+    result = runner.invoke(app, ["color", "diff", "50,2.6772,-79.7751", "50,0,-82.7485",
+                                 "--method", "ciede2000"])  # fmt: skip
+    assert result.exit_code == 0 and "2.0425" in result.stdout
+    data = _json(runner.invoke(app, ["color", "diff", "#ff0000", "#fe0000", "--from", "srgb",
+                                     "--method", "cie1976", "--json"]))  # fmt: skip
+    lab = bc.srgb_to_lab([[1, 0, 0], [254 / 255, 0, 0]])
+    assert data["delta_e"] == pytest.approx(float(bc.delta_e_cie1976(lab[0], lab[1])))
+    bad = runner.invoke(app, ["color", "diff", "50,0,0", "50,1,1", "--method", "cmc"])
+    assert bad.exit_code == 2 and "method" in bad.output
+
+
+def test_chromaticity_writes_png_and_svg(tmp_path, kodak_paths):
+    out = tmp_path / "diagram.png"
+    hist = tmp_path / "hue.svg"
+    data = _json(runner.invoke(app, ["color", "chromaticity", str(kodak_paths[0]), "-o",
+                                     str(out), "--hue-hist", str(hist), "--max-side", "128",
+                                     "--json"]))  # fmt: skip
+    assert data["written"] == [str(out), str(hist)] and data["pixels_plotted"] > 1000
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+    assert "<svg" in hist.read_text()
+    bad = runner.invoke(app, ["color", "chromaticity", str(tmp_path / "missing.jpg"), "-o",
+                              str(out)])  # fmt: skip
+    assert bad.exit_code == 2 and "missing.jpg" in bad.output
+
+
+def test_measure_json(kodak_paths, kodak_rgb):
+    path = next(p for p in kodak_paths if p.name == "kodim23.png")
+    data = _json(runner.invoke(app, ["color", "measure", str(path), "-k", "3", "--json"]))
+    assert data["colorfulness"] == pytest.approx(bc.colorfulness(kodak_rgb))
+    assert data["grayscale"] is False
+    assert len(data["dominant_colors"]) == 3
+    assert sum(d["fraction"] for d in data["dominant_colors"]) == pytest.approx(1.0)
+    assert all(d["hex"].startswith("#") and len(d["hex"]) == 7 for d in data["dominant_colors"])
+    text = runner.invoke(app, ["color", "measure", str(path), "-k", "2"])
+    assert text.exit_code == 0 and "colourfulness" in text.stdout

@@ -1,0 +1,425 @@
+"""Tests for boda.explain: the CAM family, gradients, occlusion, pictures and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from boda.errors import InvalidParameterError  # noqa: E402
+from boda.explain import (  # noqa: E402
+    CAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    GuidedBackprop,
+    GuidedGradCAM,
+    Occlusion,
+    Saliency,
+    ScoreCAM,
+    explain_image,
+    montage,
+    normalize_maps,
+    overlay,
+)
+from boda.nn import cpu_threads, image_to_tensor, load_model  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with cpu_threads(1):
+        yield
+
+
+class TinyNet(nn.Module):
+    """conv-ReLU-conv-ReLU ("features") -> global average pooling -> linear."""
+
+    def __init__(self, inplace: bool = False, functional: bool = False, classes: int = 5):
+        super().__init__()
+        self.functional = functional
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.relu1 = nn.ReLU(inplace=inplace)
+        self.features = nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU(inplace))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x)) if self.functional else self.relu1(self.conv1(x))
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def tiny(seed: int = 0, **kw) -> TinyNet:
+    torch.manual_seed(seed)
+    return TinyNet(**kw).eval()
+
+
+def batch(n: int = 3, size: int = 12, seed: int = 1) -> torch.Tensor:
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def _hooks(model: nn.Module) -> int:
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in model.modules()
+    )
+
+
+ALL = [
+    lambda m: CAM(m, "features"),
+    lambda m: GradCAM(m, "features"),
+    lambda m: GradCAMPlusPlus(m, "features"),
+    lambda m: ScoreCAM(m, "features", batch_size=5),
+    lambda m: Saliency(m),
+    lambda m: Saliency(m, samples=2, squared=True),
+    lambda m: GuidedBackprop(m),
+    lambda m: GuidedGradCAM(m, "features"),
+    lambda m: Occlusion(m, window=4, stride=4),
+]
+
+
+# -- the base: hooks, state, grad modes ---------------------------------------------------
+@pytest.mark.parametrize("make", ALL)
+def test_state_restored_and_hooks_removed(make):
+    model = tiny()
+    model.train()
+    model.conv1.weight.requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    x = batch()
+    with make(model) as ex:
+        maps = ex(x)
+    assert maps.shape == (3, 12, 12)
+    assert float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0
+    assert all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    assert _hooks(model) == 0
+    assert not x.requires_grad
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_hooks_removed_after_an_exception(make):
+    model = tiny()
+    with pytest.raises(InvalidParameterError, match="out of range"):
+        make(model)(batch(), target=7)  # the model has 5 classes
+    assert _hooks(model) == 0
+    assert all(not m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_works_under_no_grad_and_inference_mode(make):
+    model, x = tiny(), batch()
+    ref = make(model)(x, target=1)
+    with torch.no_grad():
+        torch.testing.assert_close(make(model)(x, target=1), ref)
+    with torch.inference_mode():
+        x_inf = x.clone()
+        torch.testing.assert_close(make(model)(x_inf, target=1), ref)
+
+
+def test_targets_per_sample_callable_and_structured_outputs():
+    model, x = tiny(), batch()
+    cam = GradCAM(model, "features")
+    per = cam(x, target=[0, 3, 1])
+    for i, c in enumerate([0, 3, 1]):
+        torch.testing.assert_close(per[i], cam(x[i : i + 1], target=c)[0])
+    torch.testing.assert_close(cam(x, target=lambda logits: logits[:, 3]), cam(x, target=3))
+    pred = cam(x)
+    assert cam.classes.tolist() == model(x).argmax(1).tolist()
+    torch.testing.assert_close(pred, cam(x, target=cam.classes))
+
+    class TupleOut(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x), "aux"
+
+    class DictOut(TupleOut):
+        def forward(self, x):
+            return {"logits": self.inner(x), "other": 0}
+
+    for wrapper in (TupleOut, DictOut):
+        wrapped = wrapper(model)
+        torch.testing.assert_close(GradCAM(wrapped, "inner.features")(x, 3), cam(x, 3))
+    with pytest.raises(InvalidParameterError, match="3 targets|one per sample"):
+        cam(x, target=[0, 1])
+    with pytest.raises(InvalidParameterError, match="did you mean"):
+        GradCAM(model, "featurs")
+
+
+# -- CAM family ------------------------------------------------------------------------------
+def test_cam_equals_gradcam_for_gap_linear():
+    # For GAP + linear, dy_c/dA_k = w_ck / (h w): Grad-CAM's weights are CAM's up to a scale.
+    model, x = tiny(), batch()
+    raw_cam = CAM(model, "features")(x, 2, normalize=False, upsample=False)
+    raw_grad = GradCAM(model, "features")(x, 2, normalize=False, upsample=False)
+    assert (raw_cam < 0).any()  # CAM keeps negative evidence, Grad-CAM clips it
+    torch.testing.assert_close(raw_grad * 36, raw_cam.relu())  # 6x6 feature map
+    cam = CAM(model, "features")(x, 2, normalize=False, upsample=False).relu()
+    grad = GradCAM(model, "features")(x, 2, upsample=False)
+    torch.testing.assert_close(normalize_maps(cam), grad)
+
+
+def test_cam_and_gradcam_match_torchcam():
+    torchcam = pytest.importorskip("torchcam.methods")
+    model, x = tiny(), batch()
+    classes = [0, 4, 2]
+    for ours, theirs in ((GradCAM, torchcam.GradCAM), (CAM, torchcam.CAM)):
+        with theirs(model, "features") as ref:
+            scores = model(x)
+            expected = ref(class_idx=classes, scores=scores)[0]
+        got = ours(model, "features")(x, classes, upsample=False)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_gradcam_matches_torchcam_on_resnet20():
+    torchcam = pytest.importorskip("torchcam.methods")
+    model = load_model("resnet20-cifar10").model
+    x = batch(2, 32, seed=3)
+    with torchcam.GradCAM(model, "layer3") as ref:
+        expected = ref(class_idx=[3, 8], scores=model(x))[0]
+    got = GradCAM(model, "layer3")(x, [3, 8], upsample=False)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    cam = CAM(model, "layer3")(x, [3, 8], normalize=False, upsample=False).relu()
+    grad = GradCAM(model, "layer3")(x, [3, 8], upsample=False)
+    torch.testing.assert_close(normalize_maps(cam), grad, atol=1e-5, rtol=1e-4)
+
+
+def test_gradcam_plus_plus_matches_the_formula():
+    # Independent numpy evaluation of Eq. 19 of Chattopadhay et al. from full-model gradients.
+    model, x = tiny(), batch()
+    acts = {}
+    h = model.features.register_forward_hook(lambda m, i, o: acts.setdefault("a", o))
+    out = model(x)
+    h.remove()
+    (g,) = torch.autograd.grad(out[:, 1].sum(), acts["a"])
+    a, g = acts["a"].detach().numpy().astype(np.float64), g.numpy().astype(np.float64)
+    expected = np.zeros(a.shape[:1] + a.shape[2:])
+    for b in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            num = g[b, k] ** 2
+            den = 2 * num + a[b, k].sum() * g[b, k] ** 3
+            alpha = np.where(den != 0, num / np.where(den != 0, den, 1), 0)
+            expected[b] += (alpha * np.maximum(g[b, k], 0)).sum() * a[b, k]
+    expected = np.maximum(expected, 0)
+    got = GradCAMPlusPlus(model, "features")(x, 1, normalize=False, upsample=False)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-6)
+    model.zero_grad(set_to_none=True)
+
+
+def _scorecam_reference(model, x, layer, c):
+    acts = {}
+    h = layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o.detach()))
+    with torch.no_grad():
+        model(x)
+        h.remove()
+        a = acts["a"]
+        out = torch.zeros(a.shape[0], *a.shape[2:])
+        for b in range(a.shape[0]):
+            for k in range(a.shape[1]):
+                m = a[b, k]
+                if m.max() == m.min():
+                    continue
+                up = F.interpolate(m[None, None], x.shape[-2:], mode="bilinear")[0, 0]
+                mask = (up - up.min()) / (up.max() - up.min())
+                w = model(x[b : b + 1] * mask).softmax(1)[0, c]
+                out[b] += w * m
+    return out.relu()
+
+
+def test_scorecam_matches_reference_and_is_chunk_invariant():
+    model, x = tiny(), batch()
+    # Make channel 0 of the layer constant (all-zero weights, positive bias): it must be skipped.
+    with torch.no_grad():
+        model.features[0].weight[0] = 0
+        model.features[0].bias[0] = 0.5
+    ref = _scorecam_reference(model, x, model.features, 2)
+    maps = [
+        ScoreCAM(model, "features", batch_size=bs)(x, 2, normalize=False, upsample=False)
+        for bs in (1, 7, 1000)
+    ]
+    for m in maps:
+        torch.testing.assert_close(m, ref, atol=1e-5, rtol=1e-4)
+        assert torch.isfinite(m).all()
+    full = ScoreCAM(model, "features", top_k=8)(x, 2, normalize=False, upsample=False)
+    torch.testing.assert_close(full, maps[0], atol=1e-5, rtol=1e-4)
+    top2 = ScoreCAM(model, "features", top_k=2)(x, 2, normalize=False, upsample=False)
+    assert not torch.allclose(top2, maps[0])
+
+
+def test_reshape_transform_for_token_layers():
+    class Tokens(nn.Module):
+        """Patch embedding -> tokens (B, N, C) -> token MLP -> mean over tokens -> head."""
+
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Conv2d(3, 8, 4, stride=4)
+            self.block = nn.Sequential(nn.Linear(8, 8), nn.GELU())
+            self.head = nn.Linear(8, 4)
+
+        def forward(self, x):
+            t = self.embed(x).flatten(2).transpose(1, 2)
+            return self.head(self.block(t).mean(1))
+
+    torch.manual_seed(0)
+    model = Tokens().eval()
+    x = batch(2, 16)
+
+    def to_grid(t):
+        return t.transpose(1, 2).reshape(t.shape[0], t.shape[2], 4, 4)
+
+    assert CAM(model, "block", reshape_transform=to_grid)(x, 1).shape == (2, 16, 16)
+    cam = CAM(model, "block", reshape_transform=to_grid)(x, 1, normalize=False, upsample=False)
+    grad = GradCAM(model, "block", reshape_transform=to_grid)(x, 1, upsample=False)
+    torch.testing.assert_close(normalize_maps(cam.relu()), grad)
+
+
+# -- gradients --------------------------------------------------------------------------------
+def test_saliency_matches_captum():
+    captum = pytest.importorskip("captum.attr")
+    model, x = tiny(), batch()
+    expected = captum.Saliency(model).attribute(x, target=[1, 0, 3], abs=True).amax(1)
+    got = Saliency(model)(x, [1, 0, 3], normalize=False)
+    torch.testing.assert_close(got, expected)
+
+
+def test_smoothgrad_is_seeded_and_averages():
+    model, x = tiny(), batch()
+    a = Saliency(model, samples=4, seed=5)(x, 2)
+    torch.testing.assert_close(a, Saliency(model, samples=4, seed=5)(x, 2))
+    assert not torch.allclose(a, Saliency(model, samples=4, seed=6)(x, 2))
+    # Zero noise: the average of identical gradients is the plain gradient.
+    g0 = Saliency(model, samples=3, noise=0.0).gradients(x, 2)
+    torch.testing.assert_close(g0, Saliency(model).gradients(x, 2))
+    sq = Saliency(model, squared=True, reduce="sum")(x, 2, normalize=False)
+    torch.testing.assert_close(sq, Saliency(model).gradients(x, 2).pow(2).sum(1))
+
+
+def test_guided_backprop_matches_captum_batch_and_inplace():
+    captum = pytest.importorskip("captum.attr")
+    model, x = tiny(), batch()
+    expected = captum.GuidedBackprop(model).attribute(x, target=[1, 2, 0])
+    got = GuidedBackprop(model).gradients(x, [1, 2, 0])
+    torch.testing.assert_close(got, expected)
+    # The whole batch equals sample-by-sample results.
+    for i, c in enumerate([1, 2, 0]):
+        torch.testing.assert_close(got[i], GuidedBackprop(model).gradients(x[i : i + 1], c)[0])
+    # In-place nn.ReLU and functional F.relu give the same result (same weights).
+    for kw in ({"inplace": True}, {"functional": True}):
+        other = tiny(**kw)
+        torch.testing.assert_close(GuidedBackprop(other).gradients(x, [1, 2, 0]), got)
+    # Guided gradients differ from plain ones (the guidance does something).
+    assert not torch.allclose(got, Saliency(model).gradients(x, [1, 2, 0]))
+
+
+def test_guided_gradcam_is_the_product():
+    model, x = tiny(), batch()
+    cam = GradCAM(model, "features")(x, 3, normalize=False)
+    guided = GuidedBackprop(model).gradients(x, 3)
+    torch.testing.assert_close(
+        GuidedGradCAM(model, "features").gradients(x, 3), guided * cam[:, None]
+    )
+
+
+# -- occlusion --------------------------------------------------------------------------------
+def test_occlusion_matches_captum_and_batching():
+    captum = pytest.importorskip("captum.attr")
+    model, x = tiny(), batch()
+    expected = captum.Occlusion(model).attribute(
+        x, sliding_window_shapes=(3, 4, 4), strides=(3, 2, 2), target=[0, 1, 2], baselines=0.0
+    )[:, 0]
+    maps = [
+        Occlusion(model, window=4, stride=2, batch_size=bs)(x, [0, 1, 2], normalize=False)
+        for bs in (1, 5, 500)
+    ]
+    for m in maps:
+        torch.testing.assert_close(m, expected, atol=1e-5, rtol=1e-4)
+    blur = Occlusion(model, window=4, stride=3, baseline="blur", blur_sigma=2.0)(x, 0)
+    assert blur.shape == (3, 12, 12) and torch.isfinite(blur).all()
+    # Border coverage: with stride 5 the last window is moved to touch the border.
+    edge = Occlusion(model, window=4, stride=5)(x, 0, normalize=False)
+    assert (edge[:, -1, -1] != 0).all()
+
+
+# -- pictures, one-call API, CLI ----------------------------------------------------------
+def test_normalize_overlay_and_montage(rng):
+    m = normalize_maps(torch.tensor([[[1.0, 3.0], [2.0, 5.0]], [[2.0, 2.0], [2.0, 2.0]]]))
+    torch.testing.assert_close(m[0], torch.tensor([[0.0, 0.5], [0.25, 1.0]]))
+    assert float(m[1].abs().max()) == 0.0
+    img = rng.random((6, 8, 3)).astype(np.float32)
+    heat = rng.random((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(overlay(img, heat, alpha=0.0), img, atol=1e-6)
+    import matplotlib
+
+    top = overlay(img, np.ones((3, 4), np.float32), alpha=1.0, cmap="viridis")
+    np.testing.assert_allclose(top[0, 0], matplotlib.colormaps["viridis"](1.0)[:3], atol=1e-6)
+    pic = montage(img, {"a": heat, "b": heat}, tile=40)
+    assert pic.ndim == 3 and pic.shape[1] > 3 * 40 and pic.dtype == np.float32
+
+
+def test_explain_image_on_resnet20(kodak_rgb):
+    res = explain_image(kodak_rgb, "resnet20-cifar10", ["gradcam", "cam", "scorecam"])
+    assert res.top[0]["name"] == "bird" and res.target == 2 and res.layer == "layer3"
+    assert res.maps["gradcam"].shape == kodak_rgb.shape[:2]
+    # The map of "bird" puts its peak on the red parrot (right half of Kodak 23).
+    assert res.stats["gradcam"]["peak_xy"][0] > kodak_rgb.shape[1] // 2
+
+
+def test_cli_explain(kodak_paths, tmp_path):
+    from typer.testing import CliRunner
+
+    from boda.cli import app
+
+    src = next(p for p in kodak_paths if p.stem == "kodim20")
+    out = tmp_path / "m.png"
+    r = CliRunner().invoke(
+        app, ["explain", str(src), "--method", "gradcam,occlusion", "-o", str(out), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["predictions"][0]["name"] == "airplane"
+    assert set(data["maps"]) == {"gradcam", "occlusion"} and out.is_file()
+    r = CliRunner().invoke(app, ["explain", str(src), "--method", "magic"])
+    assert r.exit_code == 2 and "unknown method" in r.output
+    r = CliRunner().invoke(app, ["explain", str(src), "--target", "3"])
+    assert r.exit_code == 0 and "explained class 3" in " ".join(r.output.split())
+
+
+def test_user_models_by_path(tmp_path):
+    model = tiny()
+    img = np.random.default_rng(0).random((12, 12, 3)).astype(np.float32)
+    x = image_to_tensor(img, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    ts = tmp_path / "tiny.ts"
+    with pytest.warns(DeprecationWarning):
+        torch.jit.save(torch.jit.script(model), str(ts))
+    lm = load_model(ts)
+    res = explain_image(img, lm, ["saliency", "occlusion"], target=1)
+    np.testing.assert_allclose(res.maps["saliency"], Saliency(model)(x, 1)[0].numpy(), atol=1e-5)
+    from boda.errors import ModelError
+
+    with pytest.raises(ModelError, match="TorchScript"):
+        explain_image(img, lm, ["gradcam"], layer="features")
+    assert _hooks(model) == 0
+
+
+def test_cli_with_a_state_dict(tmp_path, kodak_paths):
+    from typer.testing import CliRunner
+
+    from boda.cli import app
+
+    p = tmp_path / "r20.pt"
+    torch.save(load_model("resnet20-cifar10").model.state_dict(), p)
+    src = next(p for p in kodak_paths if p.stem == "kodim23")
+    r = CliRunner().invoke(
+        app,
+        ["explain", str(src), "--model", str(p), "--arch", "resnet20", "--layer", "layer3",
+         "--size", "32", "--method", "gradcam", "--json"],
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["predictions"][0]["index"] == 2 and data["layer"] == "layer3"

@@ -1,0 +1,211 @@
+"""Tests for boda.nn: conversions, threads, model loading, the CIFAR ResNets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from boda.errors import InvalidImageError, InvalidParameterError, ModelError  # noqa: E402
+from boda.io import read_image  # noqa: E402
+from boda.nn import (  # noqa: E402
+    CIFAR10_CLASSES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    cpu_threads,
+    denormalize,
+    image_to_tensor,
+    list_models,
+    load_model,
+    load_state_dict,
+    normalize,
+    resnet20,
+    resnet32,
+    resnet44,
+    resnet56,
+    set_cpu_threads,
+    tensor_to_image,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with cpu_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def r20():
+    return load_model("resnet20-cifar10")
+
+
+def _probe(n: int = 2) -> torch.Tensor:
+    return torch.linspace(-2, 2, n * 3 * 32 * 32).reshape(n, 3, 32, 32)
+
+
+# -- conversions ---------------------------------------------------------------------
+def test_image_to_tensor_layout_and_roundtrip(rng):
+    img = rng.random((5, 7, 3)).astype(np.float32)
+    x = image_to_tensor(img)
+    assert x.shape == (1, 3, 5, 7) and x.dtype == torch.float32
+    np.testing.assert_array_equal(x[0, 1].numpy(), img[:, :, 1])
+    xn = image_to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    expected = (img - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(xn[0].permute(1, 2, 0).numpy(), expected, atol=1e-6)
+    back = tensor_to_image(xn, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    assert back.shape == (1, 5, 7, 3)
+    np.testing.assert_allclose(back[0], img, atol=1e-6)
+    np.testing.assert_allclose(tensor_to_image(xn[0], mean=IMAGENET_MEAN, std=IMAGENET_STD), img,
+                               atol=1e-6)
+
+
+def test_image_to_tensor_dtypes_batches_and_gray():
+    u8 = np.full((4, 4, 3), 255, np.uint8)
+    assert float(image_to_tensor(u8).max()) == 1.0
+    gray = np.zeros((4, 6), np.float32)
+    assert image_to_tensor(gray).shape == (1, 1, 4, 6)
+    assert tensor_to_image(image_to_tensor(gray)).shape == (1, 4, 6)
+    batch = image_to_tensor([u8, u8 // 2])
+    assert batch.shape == (2, 3, 4, 4)
+    assert image_to_tensor(np.zeros((3, 4, 4, 3))).shape == (3, 3, 4, 4)
+    assert image_to_tensor(u8, size=(2, 3)).shape == (1, 3, 2, 3)
+    with pytest.raises(InvalidImageError, match="one shape"):
+        image_to_tensor([u8, np.zeros((5, 5, 3))])
+    with pytest.raises(InvalidImageError):
+        image_to_tensor(np.zeros((3, 4, 4)))
+    with pytest.raises(InvalidParameterError):
+        image_to_tensor(u8, mean=IMAGENET_MEAN)
+
+
+def test_normalize_matches_formula_and_inverts():
+    x = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = normalize(x, (0.1, 0.2, 0.3), (0.5, 0.25, 2.0))
+    torch.testing.assert_close(y[:, 1], (x[:, 1] - 0.2) / 0.25)
+    torch.testing.assert_close(denormalize(y, (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)), x)
+    with pytest.raises(InvalidParameterError):
+        normalize(x, (0, 0), (1, 1))
+    with pytest.raises(InvalidParameterError):
+        normalize(x, (0, 0, 0), (1, 0, 1))
+
+
+def test_thread_settings_restore():
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    prev = set_cpu_threads(1)
+    assert set_cpu_threads(prev) == 1
+    with pytest.raises(InvalidParameterError):
+        set_cpu_threads(0)
+
+
+# -- the CIFAR ResNet family ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("builder", "millions"),
+    [(resnet20, 0.27), (resnet32, 0.46), (resnet44, 0.66), (resnet56, 0.85)],
+)
+def test_resnet_parameter_counts_match_the_paper(builder, millions):
+    # He et al. 2016, Table 6: 0.27M / 0.46M / 0.66M / 0.85M parameters.
+    n = sum(p.numel() for p in builder().parameters())
+    assert round(n / 1e6, 2) == millions
+
+
+@pytest.mark.parametrize("name", ["resnet20-cifar10", "resnet56-cifar10"])
+def test_builtin_weights_match_architecture_exactly(name):
+    from importlib import resources
+
+    res = resources.files("boda") / "data" / "models" / name.replace("-cifar10", "-cifar10.th")
+    with res.open("rb") as f:
+        raw = torch.load(f, weights_only=True, map_location="cpu")
+    assert set(raw) == {"best_prec1", "state_dict"}
+    ckpt = {k.removeprefix("module."): v for k, v in raw["state_dict"].items()}
+    model = load_model(name).model
+    # The checkpoint predates BatchNorm's num_batches_tracked buffer; all else matches 1:1.
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert set(own) == set(ckpt)
+    for k, v in ckpt.items():
+        assert torch.equal(own[k], v.float()), k
+    fresh = resnet20() if "20" in name else resnet56()
+    fresh.load_state_dict(ckpt, strict=True)  # raises on any missing/unexpected key
+
+
+def test_resnet20_logits_are_stable(r20):
+    # Regression values for a deterministic input (computed once, akamaster weights).
+    expected = torch.tensor(
+        [3.0456, -2.9405, 1.2936, -0.0637, 0.5864, 0.0630, -2.4508, -2.5343, 5.2140, -2.2911]
+    )
+    with torch.no_grad():
+        out = r20.model(_probe(2))
+    torch.testing.assert_close(out[0], expected, atol=2e-3, rtol=0)
+
+
+def test_resnet_batch_results_do_not_depend_on_chunking(r20):
+    x = _probe(5)
+    with torch.no_grad():
+        full = r20.model(x)
+        parts = torch.cat([r20.model(x[i : i + 2]) for i in range(0, 5, 2)])
+    torch.testing.assert_close(full, parts, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet20-cifar10", "resnet56-cifar10"])
+def test_resnets_recognise_real_photos(kodak_paths, name):
+    # Kodak 20 is a propeller aeroplane, Kodak 23 two parrots.
+    lm = load_model(name)
+    assert lm.classes == CIFAR10_CLASSES and lm.input_size == (32, 32)
+    by_name = {p.stem: p for p in kodak_paths}
+    images = [read_image(by_name["kodim20"]), read_image(by_name["kodim23"])]
+    x = image_to_tensor(images, size=(32, 32), mean=lm.mean, std=lm.std)
+    with torch.no_grad():
+        pred = lm.model(x).argmax(1).tolist()
+    assert [lm.classes[i] for i in pred] == ["airplane", "bird"]
+
+
+# -- loading user models ---------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_load_state_dict_and_torchscript_files(tmp_path, r20):
+    sd_path = tmp_path / "w.pt"
+    torch.save({"state_dict": r20.model.state_dict(), "epoch": torch.tensor(3)}, sd_path)
+    with pytest.raises(ModelError, match="arch"):
+        load_model(sd_path)
+    lm = load_model(sd_path, arch="resnet20", classes=CIFAR10_CLASSES)
+    x = _probe(1)
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(x), r20.model(x))
+    assert lm.class_name(3) == "cat" and not lm.model.training
+    with pytest.raises(ModelError, match="do not fit"):
+        load_model(sd_path, arch="resnet32")
+
+    # DataParallel prefixes are stripped.
+    dp = tmp_path / "dp.pt"
+    torch.save({"module." + k: v for k, v in r20.model.state_dict().items()}, dp)
+    assert set(load_state_dict(dp)) == set(r20.model.state_dict())
+
+    ts_path = tmp_path / "m.ts"
+    torch.jit.save(torch.jit.trace(r20.model, x), str(ts_path))
+    ts = load_model(ts_path)
+    with torch.no_grad():
+        torch.testing.assert_close(ts.model(x), r20.model(x))
+    assert ts.classes is None and ts.class_name(4) == "class 4"
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_untrusted_pickles_are_refused(tmp_path):
+    p = tmp_path / "evil.pt"
+    torch.save({"state_dict": _Evil()}, p)
+    with pytest.raises(ModelError, match="weights_only"):
+        load_model(p, arch="resnet20")
+
+
+def test_unknown_models_give_clear_errors(tmp_path):
+    assert list_models() == ["resnet20-cifar10", "resnet56-cifar10"]
+    with pytest.raises(ModelError, match="built-in"):
+        load_model("resnet18-imagenet")
+    with pytest.raises(ModelError, match="unknown architecture"):
+        p = tmp_path / "w.pt"
+        torch.save(resnet20().state_dict(), p)
+        load_model(p, arch="vgg")

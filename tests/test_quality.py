@@ -1,0 +1,246 @@
+"""boda.quality: each measure against a reference implementation or a property."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import pywt
+from scipy import ndimage
+from skimage.measure import blur_effect as sk_blur_effect
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from typer.testing import CliRunner
+
+from boda.cli import app
+from boda.io import write_image
+from boda.quality import (
+    ANALYSIS_MAX_SIDE,
+    QualityThresholds,
+    analyze,
+    blur_effect,
+    detail_ratio,
+    entropy,
+    exposure_stats,
+    fft_high_frequency,
+    laplacian_variance,
+    mse,
+    psnr,
+    sharpness,
+    ssim,
+    tenengrad,
+    to_reference_gray,
+    tong_blur,
+    wavelet_energy,
+)
+from boda.quality._tong import edge_maxima
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def gray_u8(kodak_rgb) -> np.ndarray:
+    return cv2.cvtColor((kodak_rgb * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def _rescale(img: np.ndarray, s: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return np.clip(cv2.resize(img, (round(w * s), round(h * s)), interpolation=interp), 0, 1)
+
+
+# --- references -----------------------------------------------------------------
+
+
+def test_laplacian_variance_matches_opencv(gray_u8):
+    expected = cv2.Laplacian(gray_u8, cv2.CV_64F).var()
+    assert laplacian_variance(gray_u8, reference_side=None) == pytest.approx(expected, rel=1e-4)
+
+
+def test_tenengrad_matches_opencv_sobel(gray_u8):
+    g = gray_u8.astype(np.float64)
+    gx = cv2.Sobel(g, cv2.CV_64F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_64F, 0, 1, ksize=3)
+    assert tenengrad(gray_u8, reference_side=None) == pytest.approx(np.mean(gx**2 + gy**2), 1e-4)
+
+
+def test_wavelet_energy_matches_pywavelets(gray_u8):
+    g = gray_u8.astype(np.float64) / 255
+    _, (lh, hl, hh) = pywt.dwt2(g, "haar")
+    expected = np.mean(lh**2 + hl**2 + hh**2)
+    assert wavelet_energy(gray_u8, reference_side=None) == pytest.approx(expected, rel=1e-4)
+    assert 0 < wavelet_energy(gray_u8, relative=True) < 1
+
+
+def test_blur_effect_matches_skimage(gray_u8):
+    g = gray_u8.astype(np.float64) / 255
+    for img in (g, ndimage.gaussian_filter(g, 2)):
+        ours = blur_effect(img.astype(np.float32), reference_side=None)
+        assert ours == pytest.approx(sk_blur_effect(img, h_size=11), abs=2e-4)
+
+
+def test_area_downscale_matches_opencv_inter_area(kodak_rgb):
+    gray = cv2.cvtColor(kodak_rgb, cv2.COLOR_RGB2GRAY)
+    for side in (250, 320):
+        ours = to_reference_gray(gray, side)
+        ref = cv2.resize(gray, (ours.shape[1], ours.shape[0]), interpolation=cv2.INTER_AREA)
+        assert np.abs(ours - ref).max() < 2e-3
+
+
+def test_ssim_psnr_mse_match_skimage(kodak_rgb, rng):
+    noisy = np.clip(kodak_rgb + rng.normal(0, 0.05, kodak_rgb.shape), 0, 1).astype(np.float32)
+    crop, ncrop = kodak_rgb[:96, :128], noisy[:96, :128]
+    for a, b, kw in ((crop, ncrop, {"channel_axis": 2}), (crop[..., 1], ncrop[..., 1], {})):
+        expected = structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            data_range=1, **kw,
+        )
+        assert ssim(a, b) == pytest.approx(expected, abs=1e-6)
+        assert psnr(a, b) == pytest.approx(peak_signal_noise_ratio(b, a, data_range=1), 1e-6)
+        assert mse(a, b) == pytest.approx(np.mean((a.astype(np.float64) - b) ** 2))
+    assert ssim(crop, crop) == pytest.approx(1.0)
+    assert psnr(crop, crop) == float("inf")
+
+
+# --- properties -----------------------------------------------------------------
+
+
+def test_every_measure_monotone_in_blur(kodak_rgb):
+    sigmas = (0, 1, 2, 4)
+    imgs = [kodak_rgb if s == 0 else ndimage.gaussian_filter(kodak_rgb, (s, s, 0)) for s in sigmas]
+    sharper_is_higher = {
+        "detail_ratio": detail_ratio,
+        "laplacian_variance": laplacian_variance,
+        "tenengrad": tenengrad,
+        "wavelet_energy": wavelet_energy,
+        "fft_hf": fft_high_frequency,
+        "tong_per": lambda x: tong_blur(x).per + 1e-3 * (1 - tong_blur(x).blur_extent),
+    }
+    for name, fn in sharper_is_higher.items():
+        values = [fn(im) for im in imgs]
+        assert all(a > b for a, b in zip(values, values[1:], strict=False)), (name, values)
+    effect = [blur_effect(im) for im in imgs]
+    assert all(a < b for a, b in zip(effect, effect[1:], strict=False)), effect
+
+
+def test_verdict_holds_across_resolutions(kodak_rgb):
+    """Documented band: the same sharp photo at 0.5x/1x/2x scores within 0.5 of itself."""
+    scores = [sharpness(_rescale(kodak_rgb, s)).score for s in (0.5, 1.0, 2.0)]
+    assert max(scores) - min(scores) < 0.5, scores
+    for s in (0.5, 1.0, 2.0):
+        img = _rescale(kodak_rgb, s)
+        assert not sharpness(img).is_blurry
+        assert sharpness(ndimage.gaussian_filter(img, (2, 2, 0))).is_blurry
+    big = _rescale(kodak_rgb, 2.0)
+    assert laplacian_variance(big) == pytest.approx(laplacian_variance(kodak_rgb), rel=0.5)
+    assert laplacian_variance(big, reference_side=None) < 0.3 * laplacian_variance(kodak_rgb)
+
+
+def test_bokeh_jpeg_and_noise_stay_sharp(kodak_rgb, rng):
+    # Only a central subject sharp, everything else strongly blurred.
+    mask = np.zeros(kodak_rgb.shape[:2], np.float32)
+    mask[150:350, 175:325] = 1
+    mask = ndimage.gaussian_filter(mask, 3)[..., None]
+    bokeh = kodak_rgb * mask + ndimage.gaussian_filter(kodak_rgb, (6, 6, 0)) * (1 - mask)
+    assert not sharpness(bokeh).is_blurry
+    u8 = (kodak_rgb * 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    assert not sharpness(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)).is_blurry
+    noisy = np.clip(kodak_rgb + rng.normal(0, 0.02, kodak_rgb.shape), 0, 1).astype(np.float32)
+    assert not sharpness(noisy).is_blurry
+
+
+def test_motion_blur_is_detected(kodak_rgb):
+    kernel = np.zeros((9, 9), np.float32)
+    kernel[4, :] = 1 / 9
+    for k in (kernel, kernel.T, np.eye(9, dtype=np.float32) / 9):
+        assert sharpness(cv2.filter2D(kodak_rgb, -1, k)).is_blurry
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5, 1.0])
+def test_constant_images_give_finite_values(value):
+    img = np.full((40, 50, 3), value, np.float32)
+    report = analyze(img)
+    assert all(np.isfinite(v) for v in report.scores.values()), report.scores
+    result = sharpness(img, all_measures=True)
+    assert all(np.isfinite(v) for v in result.measures.values())
+    assert report.flags["low_information"]
+    tiny = np.full((3, 2), value, np.float32)
+    assert np.isfinite(analyze(tiny).scores["blurry"])
+
+
+def test_dark_light_low_information_on_synthetic(kodak_rgb):
+    flags = analyze(kodak_rgb).flags
+    assert not any(flags.values()), flags
+    assert analyze(kodak_rgb**2.2 * 0.08).flags["dark"]
+    assert analyze(1 - (1 - kodak_rgb) * 0.05).flags["light"]
+    stats = exposure_stats(np.linspace(0, 1, 256 * 16, dtype=np.float32).reshape(64, 64))
+    assert stats.p05 == pytest.approx(0.05, abs=0.01)
+    assert stats.p95 == pytest.approx(0.95, abs=0.01)
+    assert stats.entropy == pytest.approx(8.0, abs=1e-6)
+    assert stats.contrast == pytest.approx(np.sqrt(1 / 12), abs=0.01)
+    assert entropy(np.tile([0.0, 1.0], (8, 4)).astype(np.float32)) == pytest.approx(1.0)
+
+
+def test_thresholds_interface():
+    t = QualityThresholds()
+    assert set(t.describe()) == {"blurry", "dark", "light", "low_information"}
+    assert "<" in t.describe()["blurry"] and ">" in t.describe()["dark"]
+    with pytest.raises(AttributeError):
+        t.blurry = 0.1  # type: ignore[misc]
+    strict = QualityThresholds(blurry=10.0)
+    flags = analyze(np.random.default_rng(0).random((64, 64)).astype(np.float32), strict).flags
+    assert flags["blurry"]
+    assert isinstance(ANALYSIS_MAX_SIDE, int) and ANALYSIS_MAX_SIDE >= 256
+
+
+# --- Tong et al. ------------------------------------------------------------------
+
+
+def test_tong_classifies_synthetic_edges():
+    step = np.zeros((64, 64), np.float32)
+    step[:, 33:] = 1.0  # a step off the dyadic grid (Haar sees it at every level)
+    e1, e2, e3 = edge_maxima(step.astype(np.float64) * 255)
+    assert np.all((e1 > e2) & (e2 > e3) | (e1 < 35))  # Astep: decreasing
+    assert tong_blur(step, reference_side=None).per == 1.0
+    line = np.zeros((64, 64), np.float32)
+    line[:, 33] = 1.0
+    assert tong_blur(line, reference_side=None).per == 1.0  # Dirac
+    ramp = np.tile(np.clip((np.arange(64) - 24) / 16, 0, 1), (64, 1)).astype(np.float32)
+    ramp_result = tong_blur(ramp, reference_side=None)
+    assert ramp_result.per == 0.0 and ramp_result.n_rg > 0  # Gstep
+    assert ramp_result.blur_extent == 1.0 and ramp_result.is_blurry
+    roof = ndimage.gaussian_filter(np.pad(np.ones((64, 4), np.float32), ((0, 0), (30, 30))), 3)
+    roof_e1, roof_e2, roof_e3 = edge_maxima(roof.astype(np.float64) * 255)
+    assert tong_blur(roof, reference_side=None).per == 0.0
+    assert np.any(roof_e2 > roof_e1)
+
+
+def test_tong_uses_all_three_level3_bands():
+    # A purely diagonal checkerboard at level 3 lives in HH3 only: the copied
+    # version (LH3 twice) would see nothing at level 3.
+    y, x = np.mgrid[:64, :64]
+    checker = (((y // 8) + (x // 8)) % 2).astype(np.float64) * 255
+    _, _, e3 = edge_maxima(checker)
+    assert e3.max() > 0
+
+
+# --- CLI --------------------------------------------------------------------------
+
+
+def test_cli_quality_json_and_table(tmp_path, kodak_rgb):
+    sharp = write_image(tmp_path / "sharp.png", kodak_rgb)
+    blurry = write_image(tmp_path / "blurry.png", ndimage.gaussian_filter(kodak_rgb, (3, 3, 0)))
+    result = runner.invoke(app, ["quality", str(blurry), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["flags"]["blurry"] is True
+    assert {"laplacian_variance", "tong_per", "blur_effect", "fft_hf"} <= set(data["scores"])
+    result = runner.invoke(app, ["quality", str(blurry), "--reference", str(sharp), "--json"])
+    ref = json.loads(result.output)["reference"]
+    assert 0 < ref["ssim"] < 1 and ref["psnr"] > 15
+    result = runner.invoke(app, ["quality", str(sharp)])
+    assert result.exit_code == 0 and "laplacian_variance" in result.output
+    missing = runner.invoke(app, ["quality", str(tmp_path / "nope.png")])
+    assert missing.exit_code == 2
