@@ -1,7 +1,8 @@
 """Scan throughput: boda scan vs cleanvision vs merely decoding, side by side.
 
-Builds a folder of real photos (the 24 Kodak images at 1x and 2x, each also
-flipped, as JPEG q90: 96 files of 0.25-1 MP) and measures, with 2 workers each:
+Builds a folder of real photos (the 24 Kodak images at 1x, 1x mirrored, 2x and
+6x, as JPEG q90: 96 files of 0.25 to 9 MP, a quarter of them camera-sized) and
+measures, with 2 workers each:
 
 - decode only: ``boda.io.read_image(path, max_side=ANALYSIS_MAX_SIDE)`` for every
   file in a 2-process pool (the floor a scan cannot beat);
@@ -53,12 +54,13 @@ def build_folder(root: Path, copies: int) -> list[Path]:
         sys.exit(f"no Kodak photos under {SHARED / 'kodak24'}; set BODA_SHARED_DATA")
     for src in kodak:
         img = read_image(src)
-        big = np.asarray(
-            Image.fromarray((img * 255).round().astype(np.uint8)).resize(
-                (img.shape[1] * 2, img.shape[0] * 2), Image.Resampling.LANCZOS
-            )
+        pil = Image.fromarray((img * 255).round().astype(np.uint8))
+        big2, big6 = (
+            np.asarray(pil.resize((img.shape[1] * k, img.shape[0] * k), Image.Resampling.LANCZOS))
+            for k in (2, 6)
         )
-        variants = [img, img[:, ::-1], big, big[::-1]]
+        # 0.25 MP, 0.25 MP mirrored, 1 MP, 9 MP (a camera-sized file)
+        variants = [img, img[:, ::-1], big2, big6[::-1]]
         for copy in range(copies):
             for k, variant in enumerate(variants):
                 path = root / f"{src.stem}_{k}_{copy}.jpg"
@@ -132,7 +134,7 @@ def main() -> None:
             ("boda scan + HTML report", t_scan + t_report)]
     if t_clean is not None:
         rows.append(("cleanvision find_issues (n_jobs=2)", t_clean))
-    print(f"\n{n} JPEG photos (Kodak24 at 1x and 2x, 0.25-1 MP), 2 workers\n")
+    print(f"\n{n} JPEG photos (Kodak24 at 1x, 2x and 6x: 0.25 to 9 MP), 2 workers\n")
     print("| run | seconds | images/s | × cleanvision speed | time / decode-only |")
     print("|---|---:|---:|---:|---:|")
     for name, seconds in rows:

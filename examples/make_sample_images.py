@@ -7,9 +7,9 @@ root, or ``$BODA_SHARED_DATA/kodak24``) this writes, through
 - six sharp originals (JPEG q=90),
 - ``blurry_gaussian.jpg`` (Gaussian blur, sigma=3) and ``blurry_motion.jpg``
   (a 25-pixel linear motion blur at 20 degrees) -> ``blurry``,
-- ``dark_underexposed.jpg`` (exposure -4 stops) -> ``dark``,
-- ``light_overexposed.jpg`` (exposure +2.5 stops, clipped) -> ``light``,
-- ``low_information_sky.jpg`` (the sky blurred, contrast cut to 8 %: a
+- ``dark_underexposed.jpg`` (exposure -5.5 stops) -> ``dark``,
+- ``light_overexposed.jpg`` (exposure +4.5 stops, clipped) -> ``light``,
+- ``low_information_sky.jpg`` (the sky blurred, contrast cut to 2 %: a
   near-flat gray-blue) -> ``low_information``,
 - ``panorama_strip.jpg`` (a 6:1 strip) -> ``odd_aspect_ratio``,
 - ``more/parrots_copy.jpg`` (the same pixels as ``parrots.jpg``, in a
@@ -107,29 +107,29 @@ def build(out: Path) -> dict[str, str]:
     )
     save(
         "blurry_motion.jpg",
-        motion_blur(kodak("kodim13.png")),
-        "kodim13, 25 px linear motion blur at 20 degrees (camera shake) -> blurry",
+        motion_blur(kodak("kodim19.png")),
+        "kodim19, 25 px linear motion blur at 20 degrees (camera shake) -> blurry",
     )
     save(
         "dark_underexposed.jpg",
-        expose(kodak("kodim24.png"), -4.0),
-        "kodim24, exposure -4 stops -> dark",
+        expose(kodak("kodim24.png"), -5.5),
+        "kodim24, exposure -5.5 stops -> dark",
     )
     save(
         "light_overexposed.jpg",
-        expose(kodak("kodim12.png"), 2.5),
-        "kodim12, exposure +2.5 stops, highlights clipped -> light",
+        expose(kodak("kodim06.png"), 4.5),
+        "kodim06, exposure +4.5 stops, highlights clipped -> light",
     )
     # The sky above the island, blurred, stretched back to 4:3 (a smooth
-    # image, so linear interpolation is enough) and its contrast cut to 8 %
+    # image, so linear interpolation is enough) and its contrast cut to 2 %
     # around the mean: a few gray levels, like a shot into fog.
     sky = ndimage.gaussian_filter(kodak("kodim16.png")[:125], sigma=(25, 25, 0), mode="nearest")
     sky = ndimage.zoom(sky, (3.0, 1.0, 1.0), order=1)
-    sky = np.clip(sky.mean() + 0.08 * (sky - sky.mean()), 0.0, 1.0)
+    sky = np.clip(sky.mean() + 0.02 * (sky - sky.mean()), 0.0, 1.0)
     save(
         "low_information_sky.jpg",
         sky,
-        "kodim16, the sky blurred (sigma=25), stretched to 4:3, contrast cut to 8 % "
+        "kodim16, the sky blurred (sigma=25), stretched to 4:3, contrast cut to 2 % "
         "(nearly flat) -> low_information",
     )
     strip = kodak("kodim16.png")

@@ -7,6 +7,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import boda.color as bc
@@ -392,7 +394,7 @@ def test_colorfulness_definition(kodak_rgb):
     red = np.zeros((4, 4, 3))
     red[..., 0] = 1.0  # rg = 255, yb = 127.5, no spread
     assert bc.colorfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
-    assert bc.colorfulness(kodak_rgb) == pytest.approx(_hasler(kodak_rgb), rel=1e-9)
+    assert bc.colorfulness(kodak_rgb) == pytest.approx(_hasler(kodak_rgb), rel=1e-6)
     # uint8 in gives the same as its float equivalent
     u8 = (kodak_rgb * 255 + 0.5).astype(np.uint8)
     assert bc.colorfulness(u8) == pytest.approx(_hasler(u8 / 255.0), rel=1e-6)
@@ -532,3 +534,40 @@ def test_hue_saturation_histogram(tmp_path, kodak_rgb):
     assert dark < counts.sum()
     fig = bc.plot_hue_saturation_histogram(kodak_rgb[::5, ::5])
     assert bc.save_figure(fig, tmp_path / "h.png").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+
+_unit = st.floats(0.0, 1.0, allow_nan=False)
+_lab = st.tuples(st.floats(0, 100), st.floats(-128, 128), st.floats(-128, 128))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.tuples(_unit, _unit, _unit), st.sampled_from(["D65", "D50", "A", "E"]))
+def test_property_lab_round_trip(rgb, illuminant):
+    rgb = np.array(rgb)
+    back = bc.lab_to_srgb(bc.srgb_to_lab(rgb, illuminant), illuminant)
+    assert np.abs(back - rgb).max() < 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(_lab, _lab)
+def test_property_delta_e_is_a_symmetric_nonnegative_difference(lab1, lab2):
+    for fn in (bc.delta_e_cie1976, bc.delta_e_ciede2000):
+        d = float(fn(lab1, lab2))
+        assert d >= 0 and d == pytest.approx(float(fn(lab2, lab1)), abs=1e-9)
+        assert float(fn(lab1, lab1)) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["_cie", "_convert", "_difference", "_hsv", "_lab", "_measures", "_plots", "_spectral",
+     "_srgb"],
+)  # fmt: skip
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"boda.color.{module}")
+    result = doctest.testmod(mod, extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -22,7 +22,7 @@ from boda.duplicates import (
     phash,
     pixel_hash,
 )
-from boda.duplicates._clusters import _brute_force_pairs, _multi_index_pairs
+from boda.duplicates._clusters import _brute_force_pairs, _multi_index_pairs, _popcount_swar
 from boda.duplicates._hashes import _lanczos_matrix
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.io import read_image, write_image
@@ -188,6 +188,13 @@ def test_hamming():
 
 
 # -------------------------------------------------------------------- clustering
+
+
+def test_popcount_fallback_matches_python(rng):
+    values = rng.integers(0, 2**64, 1000, dtype=np.uint64, endpoint=False)
+    values[:3] = [0, 2**64 - 1, 2**63]
+    expected = [int(v).bit_count() for v in values]
+    assert _popcount_swar(values).tolist() == expected
 
 
 def test_find_exact_duplicates():

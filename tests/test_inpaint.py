@@ -100,12 +100,13 @@ def test_own_telea_agrees_with_opencv(crop, hole, radius):
         [cv2.inpaint(np.ascontiguousarray(img16[:, :, c]), mask8, radius, cv2.INPAINT_TELEA)
          for c in range(3)], 2
     ) / 65535.0
-    # Without the first-order term, the fill is OpenCV's up to its tiny normalised term.
-    plain = inpaint(img16, hole, method="telea", radius=radius, gradient=False)
+    # Without the first-order term (default), the fill is OpenCV's up to its tiny
+    # normalised term and the distance transform standing in for its outer march.
+    plain = inpaint(img16, hole, method="telea", radius=radius)
     diff = np.abs(plain - ref)[hole]
     assert diff.mean() < 0.5 / 255 and diff.max() < 16 / 255
-    # With it (the default, the paper's eq. 3), still close on a photo.
-    first_order = inpaint(img16, hole, method="telea", radius=radius)
+    # With it (the paper's eq. 3), still close on these thin holes.
+    first_order = inpaint(img16, hole, method="telea", radius=radius, gradient=True)
     assert np.abs(first_order - ref)[hole].mean() < 6 / 255
 
 
@@ -118,8 +119,10 @@ def test_telea_on_a_ramp(hole_at):
         hole[16:32, 20:40] = True
     else:
         hole[:12, :15] = True
-    exact = inpaint(ramp, hole, method="telea", radius=3)
+    exact = inpaint(ramp, hole, method="telea", radius=3, gradient=True)
     assert np.abs(exact - ramp)[hole].max() < 1e-5  # first-order term: linear data is exact
+    plain = np.abs(inpaint(ramp, hole, method="telea", radius=3) - ramp)[hole]
+    assert plain.max() > 1e-3  # zeroth order: close, not exact
     err = np.abs(inpaint(ramp, hole, method="telea-opencv", radius=3) - ramp)[hole]
     assert 1e-3 < err.max() < 0.2 and err.mean() < 0.05  # OpenCV: zeroth order, not exact
 

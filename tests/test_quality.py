@@ -175,7 +175,8 @@ def test_dark_light_low_information_on_synthetic(kodak_rgb):
     assert not any(flags.values()), flags
     assert analyze(kodak_rgb**2.2 * 0.08).flags["dark"]
     assert analyze(1 - (1 - kodak_rgb) * 0.05).flags["light"]
-    stats = exposure_stats(np.linspace(0, 1, 256 * 16, dtype=np.float32).reshape(64, 64))
+    ramp = np.repeat(np.arange(256, dtype=np.float32) / 255, 16).reshape(64, 64)
+    stats = exposure_stats(ramp)
     assert stats.p05 == pytest.approx(0.05, abs=0.01)
     assert stats.p95 == pytest.approx(0.95, abs=0.01)
     assert stats.entropy == pytest.approx(8.0, abs=1e-6)
@@ -221,9 +222,11 @@ def test_tong_uses_all_three_level3_bands():
     # A purely diagonal checkerboard at level 3 lives in HH3 only: the copied
     # version (LH3 twice) would see nothing at level 3.
     y, x = np.mgrid[:64, :64]
-    checker = (((y // 8) + (x // 8)) % 2).astype(np.float64) * 255
-    _, _, e3 = edge_maxima(checker)
-    assert e3.max() > 0
+    checker = (((y // 4) + (x // 4)) % 2).astype(np.float64) * 255
+    _, (lh3, hl3, hh3), *_ = pywt.wavedec2(checker, "haar", level=3)
+    assert np.abs(lh3).max() < 1e-9 and np.abs(hl3).max() < 1e-9 and np.abs(hh3).max() > 0
+    e1, e2, e3 = edge_maxima(checker)
+    assert e1.max() == e2.max() == 0 and e3.max() > 0
 
 
 # --- CLI --------------------------------------------------------------------------

@@ -356,3 +356,24 @@ def test_cli_refocus_bad_input(tmp_path, files):
     result = runner.invoke(app, ["refocus", str(photo), "-d", str(small), "--focus-at", "3",
                                  "-o", out])
     assert result.exit_code == 2 and "--focus-at" in result.output
+
+
+def test_cli_refocus_rgba_and_16bit_inputs(tmp_path, square_scene):
+    img, depth, fg = square_scene
+    depth_npy = tmp_path / "depth.npy"
+    np.save(depth_npy, depth)
+    rgba = np.dstack([(img * 255).round().astype(np.uint8), np.full(depth.shape, 255, np.uint8)])
+    rgba_path = tmp_path / "rgba.png"
+    Image.fromarray(rgba).save(rgba_path)
+    gray16_path = tmp_path / "gray16.png"
+    Image.fromarray((img.mean(axis=2) * 65535).round().astype(np.uint16)).save(gray16_path)
+    for src in (rgba_path, gray16_path):
+        out = tmp_path / f"out_{src.stem}.png"
+        result = CliRunner().invoke(app, ["refocus", str(src), "-d", str(depth_npy),
+                                          "--focus-depth", "0.2", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        with Image.open(out) as written:
+            pixels = np.asarray(written.convert("RGB"))
+        # opaque RGBA: the sharp subject comes back exactly
+        if src == rgba_path:
+            assert np.array_equal(pixels[fg], rgba[:, :, :3][fg])

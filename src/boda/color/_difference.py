@@ -145,6 +145,8 @@ def delta_e_ciede2000(
     l1, a1, b1 = a[..., 0], a[..., 1], a[..., 2]
     l2, a2, b2 = b[..., 0], b[..., 1], b[..., 2]
 
+    # Angles are kept in radians internally (degrees only in the intermediates).
+    two_pi = 2 * np.pi
     # eq. (2)-(7): a' rescaled by G, then C', h'.
     c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
     c_bar7 = c_bar**7
@@ -153,42 +155,45 @@ def delta_e_ciede2000(
     a2p = (1 + g) * a2
     c1p = np.hypot(a1p, b1)
     c2p = np.hypot(a2p, b2)
-    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
-    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
+    h1p = np.arctan2(b1, a1p)
+    h1p += (h1p < 0) * two_pi
+    h2p = np.arctan2(b2, a2p)
+    h2p += (h2p < 0) * two_pi
 
-    # eq. (8)-(12): differences; Δh' wraps into [-180, 180], 0 if a chroma is 0.
+    # eq. (8)-(12): differences; Δh' wraps into [-π, π], 0 if a chroma is 0.
     dlp = l2 - l1
     dcp = c2p - c1p
     prod = c1p * c2p
     dhp = h2p - h1p
-    dhp = np.where(dhp > 180, dhp - 360, np.where(dhp < -180, dhp + 360, dhp))
-    dhp = np.where(prod == 0, 0, dhp)
-    d_hp = 2 * np.sqrt(prod) * np.sin(np.radians(dhp) / 2)
+    dhp -= (dhp > np.pi) * two_pi
+    dhp += (dhp < -np.pi) * two_pi
+    dhp *= prod != 0
+    d_hp = 2 * np.sqrt(prod) * np.sin(dhp / 2)
 
     # eq. (13)-(14): means; the mean hue takes the short way round the circle.
     lbp = (l1 + l2) / 2
     cbp = (c1p + c2p) / 2
     hsum = h1p + h2p
-    far = np.abs(h1p - h2p) > 180
-    hbp = np.where(far, np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2), hsum / 2)
+    far = np.abs(h1p - h2p) > np.pi
+    hbp = (hsum + far * np.where(hsum < two_pi, two_pi, -two_pi)) / 2
     hbp = np.where(prod == 0, hsum, hbp)
 
     # eq. (15)-(21): weighting functions and the rotation term.
     t = (
         1
-        - 0.17 * np.cos(np.radians(hbp - 30))
-        + 0.24 * np.cos(np.radians(2 * hbp))
-        + 0.32 * np.cos(np.radians(3 * hbp + 6))
-        - 0.20 * np.cos(np.radians(4 * hbp - 63))
+        - 0.17 * np.cos(hbp - np.radians(30))
+        + 0.24 * np.cos(2 * hbp)
+        + 0.32 * np.cos(3 * hbp + np.radians(6))
+        - 0.20 * np.cos(4 * hbp - np.radians(63))
     )
-    d_theta = 30 * np.exp(-(((hbp - 275) / 25) ** 2))
+    d_theta = np.radians(30) * np.exp(-(((hbp - np.radians(275)) / np.radians(25)) ** 2))
     cbp7 = cbp**7
     r_c = 2 * np.sqrt(cbp7 / (cbp7 + 25.0**7))
     lm50 = (lbp - 50) ** 2
     s_l = 1 + 0.015 * lm50 / np.sqrt(20 + lm50)
     s_c = 1 + 0.045 * cbp
     s_h = 1 + 0.015 * cbp * t
-    r_t = -np.sin(np.radians(2 * d_theta)) * r_c
+    r_t = -np.sin(2 * d_theta) * r_c
 
     # eq. (22)
     tl = dlp / (k_l * s_l)
@@ -202,9 +207,9 @@ def delta_e_ciede2000(
         "a2_prime": a2p,
         "c1_prime": c1p,
         "c2_prime": c2p,
-        "h1_prime": h1p,
-        "h2_prime": h2p,
-        "h_bar_prime": hbp,
+        "h1_prime": np.degrees(h1p),
+        "h2_prime": np.degrees(h2p),
+        "h_bar_prime": np.degrees(hbp),
         "G": g,
         "T": t,
         "S_L": s_l,

@@ -25,9 +25,9 @@ _F_THRESH = 6.0 / 29.0
 
 
 def _f(t: np.ndarray) -> np.ndarray:
-    return np.where(t > _EPSILON, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0).astype(
-        t.dtype, copy=False
-    )
+    out = np.asarray(np.cbrt(t))
+    np.copyto(out, (_KAPPA * t + 16.0) / 116.0, where=~(t > _EPSILON), casting="same_kind")
+    return out
 
 
 def _f_inv(f: np.ndarray) -> np.ndarray:
@@ -69,9 +69,14 @@ def xyz_to_lab(xyz: np.ndarray, illuminant: WhiteLike = "D65") -> np.ndarray:
     w = whitepoint(illuminant).astype(xyz.dtype)
     f = _f(xyz / w)
     fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
-    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1).astype(
-        xyz.dtype, copy=False
-    )
+    out = np.empty_like(f)
+    np.multiply(fy, 116.0, out=out[..., 0])
+    out[..., 0] -= 16.0
+    np.subtract(fx, fy, out=out[..., 1])
+    out[..., 1] *= 500.0
+    np.subtract(fy, fz, out=out[..., 2])
+    out[..., 2] *= 200.0
+    return out
 
 
 def lab_to_xyz(lab: np.ndarray, illuminant: WhiteLike = "D65") -> np.ndarray:

@@ -67,12 +67,13 @@ def colorfulness(image: np.ndarray) -> float:
     img = as_float_image(image)
     if img.ndim == 2:
         return 0.0
-    rgb = img.reshape(-1, 3).astype(np.float64) * 255.0
-    rg = rgb[:, 0] - rgb[:, 1]
-    yb = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
-    spread = np.sqrt(rg.var() + yb.var())
-    mean = np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
-    return float(spread + 0.3 * mean)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    # opponent channels in float32, statistics accumulated in float64
+    rg = (r - g).ravel()
+    yb = (0.5 * (r + g) - b).ravel()
+    spread = np.sqrt(rg.var(dtype=np.float64) + yb.var(dtype=np.float64))
+    mean = np.hypot(rg.mean(dtype=np.float64), yb.mean(dtype=np.float64))
+    return float(255.0 * (spread + 0.3 * mean))
 
 
 def colorfulness_label(value: float) -> str:

@@ -82,10 +82,14 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     0.21404114...
     """
     c = _as_channel_values(rgb)
-    low = c / 12.92
+    # In-place power branch, then the linear branch copied over where it applies
+    # (fewer temporaries than np.where; matters for whole images).
+    out = np.asarray(np.add(c, 0.055, dtype=c.dtype))  # asarray: 0-d input gives a scalar
+    out /= 1.055
     with np.errstate(invalid="ignore"):
-        high = ((np.maximum(c, _THRESH_ENCODED) + 0.055) / 1.055) ** 2.4
-    return np.where(c <= _THRESH_ENCODED, low, high).astype(c.dtype, copy=False)
+        np.power(out, 2.4, out=out)
+    np.copyto(out, c / 12.92, where=c <= _THRESH_ENCODED)
+    return out
 
 
 def linear_to_srgb(linear: np.ndarray, *, clip: bool = False) -> np.ndarray:
@@ -112,10 +116,12 @@ def linear_to_srgb(linear: np.ndarray, *, clip: bool = False) -> np.ndarray:
     IEC 61966-2-1:1999, eq. (9)-(10).
     """
     c = _as_channel_values(linear)
-    low = c * 12.92
-    high = 1.055 * np.maximum(c, _THRESH_LINEAR) ** (1 / 2.4) - 0.055
-    out = np.where(c <= _THRESH_LINEAR, low, high).astype(c.dtype, copy=False)
-    return np.clip(out, 0, 1) if clip else out
+    with np.errstate(invalid="ignore"):
+        out = np.asarray(np.power(c, 1 / 2.4, dtype=c.dtype))
+    out *= 1.055
+    out -= 0.055
+    np.copyto(out, c * 12.92, where=c <= _THRESH_LINEAR)
+    return np.clip(out, 0, 1, out=out) if clip else out
 
 
 def linear_rgb_to_xyz(rgb: np.ndarray) -> np.ndarray:

@@ -115,7 +115,7 @@ def inpaint(
         :func:`register_inpaint_method`.
     **options
         Passed to the method: ``radius`` (pixels, default 5) for ``telea``,
-        ``telea-opencv`` and ``ns``; ``gradient`` (default true) for
+        ``telea-opencv`` and ``ns``; ``gradient`` (default false) for
         ``telea``.
 
     Returns

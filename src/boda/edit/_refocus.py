@@ -261,7 +261,7 @@ def _render_layers(
     pos = np.pad(coc / step - k0, pad, mode="reflect")
     lower = np.floor(pos).astype(np.int64)
     frac = (pos - lower).astype(np.float32)
-    acc = np.zeros((h + 2 * pad, w + 2 * pad, c + 1), dtype=np.float64)
+    acc = np.zeros((h + 2 * pad, w + 2 * pad, c + 1), dtype=np.float32)
     near_cover = np.zeros(acc.shape[:2], dtype=np.float32)
     for k in range(len(levels) - 1, -1, -1):  # far (large CoC) first
         weight = np.where(lower == k, 1.0 - frac, 0.0) + np.where(lower == k - 1, frac, 0.0)

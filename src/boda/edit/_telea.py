@@ -52,28 +52,35 @@ def _diff(values: tuple, usable: tuple, centre: float) -> float:
 
 
 def inpaint_telea(
-    image: np.ndarray, mask: np.ndarray, *, radius: float = 5.0, gradient: bool = True
+    image: np.ndarray, mask: np.ndarray, *, radius: float = 5.0, gradient: bool = False
 ) -> np.ndarray:
     """Fill holes by Telea's fast marching method.
 
     Hole pixels are visited in order of their distance T to the hole's
-    boundary (the fast marching method solving |∇T| = 1).  Each one gets a
-    weighted average of the first-order extrapolations of its already-known
-    neighbours q within ``radius`` (Telea 2004, eq. 3)::
+    boundary (the fast marching method solving |∇T| = 1, Telea 2004, Sec. 3).
+    Each one gets a weighted average of its already-known neighbours q within
+    ``radius`` (Telea 2004, eq. 3 and 4)::
 
         I(p) = sum_q w(p, q) [I(q) + ∇I(q) . (p - q)] / sum_q w(p, q)
         w = dir * dst * lev,  dir = |(p - q) . N(p)| / |p - q|,
         dst = 1 / |p - q|^2,  lev = 1 / (1 + |T(q) - T(p)|)
 
-    with N = ∇T / |∇T| the normal of the advancing boundary.  Like OpenCV,
-    ``dir`` is floored at 1e-6 so neighbours along the boundary still count
-    when nothing else does, and the boundary starts on the known pixels next
-    to the hole.  With ``gradient=True`` the first-order term is the paper's,
-    so a linear ramp is reproduced exactly; ``gradient=False`` averages the
-    plain values I(q) and then follows OpenCV's ``INPAINT_TELEA`` closely
-    (OpenCV replaces the term by a normalised one worth at most ~1.4 grey
-    levels, which is why its float32 path overshoots).  The result is clipped
-    to ``[0, 1]`` (or to the known values' range where that is wider).
+    with N = ∇T / |∇T| the normal of the advancing boundary.  As in OpenCV,
+    ``dir`` is floored at 1e-6 so neighbours along the boundary still count,
+    the march starts on the known pixels next to the hole, and known pixels
+    carry minus their distance to the hole in T.
+
+    ``gradient=False`` (default) drops the first-order term ∇I(q) . (p - q),
+    as OpenCV's ``INPAINT_TELEA`` effectively does (it replaces the term by a
+    normalised one worth at most ~1.4 grey levels, which is also why its
+    float32 path overshoots); the fill then follows OpenCV's closely.
+    ``gradient=True`` keeps the paper's term, with each filled pixel's
+    gradient taken as the weighted mean of its sources' gradients (never from
+    differences of filled values, which feed back and blow up).  It
+    reproduces linear ramps exactly and suits thin scratches in smooth areas,
+    but drifts inside wide holes on textured photos (see docs/editing.md).
+    The result is clipped to ``[0, 1]`` (or to the known values' range where
+    that is wider).
 
     Parameters
     ----------
@@ -119,6 +126,17 @@ def inpaint_telea(
     rr = (dy * dy + dx * dx).astype(np.float64)  # |p - q|^2 with q = p + (dy, dx)
     rlen = np.sqrt(rr)
 
+    # Image gradients (gy, gx, gy known, gx known) of the known pixels, from
+    # known neighbours only; filled pixels get theirs in _fill.
+    grads = None
+    if gradient:
+        yy, xx = np.nonzero(~mask)
+        yy, xx = yy + pad, xx + pad
+        grads = (np.zeros_like(img), np.zeros_like(img),
+                 np.zeros(flags.shape, bool), np.zeros(flags.shape, bool))
+        grads[0][yy, xx], grads[2][yy, xx] = _grad(img, flags, yy, xx, 1, 0)
+        grads[1][yy, xx], grads[3][yy, xx] = _grad(img, flags, yy, xx, 0, 1)
+
     heap = [(0.0, int(y), int(x)) for y, x in zip(*np.nonzero(flags == _BAND), strict=True)]
     heapq.heapify(heap)
     while heap:
@@ -136,7 +154,7 @@ def inpaint_telea(
                 _solve(t, flags, ny + 1, nx, ny, nx + 1),
             )
             t[ny, nx] = tn
-            _fill(img, flags, t, ny, nx, dy, dx, rr, rlen, gradient)
+            _fill(img, flags, t, ny, nx, dy, dx, rr, rlen, grads)
             flags[ny, nx] = _BAND
             heapq.heappush(heap, (tn, ny, nx))
 
@@ -149,15 +167,16 @@ def inpaint_telea(
     return out
 
 
-def _fill(img, flags, t, y, x, dy, dx, rr, rlen, gradient) -> None:
+def _fill(img, flags, t, y, x, dy, dx, rr, rlen, grads) -> None:
     """Telea's eq. 3 at pixel (y, x) from its usable neighbours."""
-    ok = flags < _INSIDE
     tc = t[y, x]
-    grad_t_y = _diff((t[y - 1, x], t[y + 1, x]), (ok[y - 1, x], ok[y + 1, x]), tc)
-    grad_t_x = _diff((t[y, x - 1], t[y, x + 1]), (ok[y, x - 1], ok[y, x + 1]), tc)
+    up, down = flags[y - 1, x] < _INSIDE, flags[y + 1, x] < _INSIDE
+    left, right = flags[y, x - 1] < _INSIDE, flags[y, x + 1] < _INSIDE
+    grad_t_y = _diff((t[y - 1, x], t[y + 1, x]), (up, down), tc)
+    grad_t_x = _diff((t[y, x - 1], t[y, x + 1]), (left, right), tc)
     norm = math.hypot(grad_t_y, grad_t_x)
     qy, qx = y + dy, x + dx
-    sel = ok[qy, qx]
+    sel = flags[qy, qx] < _INSIDE
     if not sel.any():
         return
     qy, qx = qy[sel], qx[sel]
@@ -169,22 +188,30 @@ def _fill(img, flags, t, y, x, dy, dx, rr, rlen, gradient) -> None:
         direction = np.full(qy.size, 1e-6)
     weight = direction / rr[sel] / (1.0 + np.abs(t[qy, qx] - tc))
     estimate = img[qy, qx]
-    if gradient:
-        # Image gradient at each q from usable neighbours (central or one-sided).
-        gy, y_ok = _grad(img, ok, qy, qx, 1, 0)
-        gx, x_ok = _grad(img, ok, qy, qx, 0, 1)
+    if grads is not None:
+        gy, gx = grads[0][qy, qx], grads[1][qy, qx]
+        y_ok, x_ok = grads[2][qy, qx], grads[3][qy, qx]
         estimate = estimate + gy * ry[:, None] + gx * rx[:, None]
         # A q whose gradient is unknown along its offset to p would extrapolate
         # flat; leave it out unless nothing else is there.
         complete = (y_ok | (ry == 0)) & (x_ok | (rx == 0))
+        # The filled pixel's own gradient is the weighted mean of its sources'
+        # (a convex combination of measured gradients): feeding back
+        # differences of filled values instead makes the first-order term
+        # amplify its own errors.
+        for g, ok, slot in ((gy, y_ok, 0), (gx, x_ok, 1)):
+            wk = weight[ok]
+            if wk.size:
+                grads[slot][y, x] = (wk[:, None] * g[ok]).sum(axis=0) / wk.sum()
+                grads[slot + 2][y, x] = True
         if complete.any():
             weight = np.where(complete, weight, 0.0)
     img[y, x] = (weight[:, None] * estimate).sum(axis=0) / weight.sum()
 
 
-def _grad(img, ok, qy, qx, sy, sx) -> tuple[np.ndarray, np.ndarray]:
+def _grad(img, flags, qy, qx, sy, sx) -> tuple[np.ndarray, np.ndarray]:
     """Derivative along (sy, sx) at each q, and whether it could be estimated."""
-    lo_ok, hi_ok = ok[qy - sy, qx - sx], ok[qy + sy, qx + sx]
+    lo_ok, hi_ok = flags[qy - sy, qx - sx] < _INSIDE, flags[qy + sy, qx + sx] < _INSIDE
     lo, mid, hi = img[qy - sy, qx - sx], img[qy, qx], img[qy + sy, qx + sx]
     both = (lo_ok & hi_ok)[:, None]
     grad = np.where(

@@ -17,7 +17,9 @@ to get ``(B, H, W)`` maps in ``[0, 1]`` at the input size::
   :func:`top_activating_patches` (receptive-field crops from a folder),
   :class:`FeatureIndex` (nearest neighbours by a layer's features),
   :func:`receptive_field`.
-- Faithfulness metrics: :mod:`boda.explain.metrics`.
+- Faithfulness metrics: :mod:`boda.explain.metrics`; a seeded synthetic
+  benchmark with known object masks (:func:`make_shapes`) and the shipped
+  ``"shapes-cnn"`` trained on it (:func:`train_shapes_cnn`).
 - Pictures: :func:`overlay`, :func:`montage`; one call for an image and a
   built-in model: :func:`explain_image`.
 """
@@ -36,6 +38,8 @@ from boda.explain._features import (
 )
 from boda.explain._gradients import GuidedBackprop, GuidedGradCAM, Saliency, guided_relu
 from boda.explain._occlusion import Occlusion
+from boda.explain._synthetic import SHAPE_CLASSES, ShapesDataset, make_shapes
+from boda.explain._train_shapes import SHAPES_MEAN, SHAPES_STD, shapes_tensors, train_shapes_cnn
 from boda.explain._visualize import montage, overlay, resize_map
 
 __all__ = [
@@ -53,6 +57,13 @@ __all__ = [
     "GuidedGradCAM",
     "guided_relu",
     "Occlusion",
+    "SHAPE_CLASSES",
+    "ShapesDataset",
+    "make_shapes",
+    "SHAPES_MEAN",
+    "SHAPES_STD",
+    "shapes_tensors",
+    "train_shapes_cnn",
     "ClassModel",
     "class_model",
     "FeatureIndex",

@@ -1,4 +1,5 @@
-"""A seeded synthetic benchmark with known object locations (numpy only).
+"""A seeded synthetic benchmark with known object locations (numpy only;
+the class names come from :mod:`boda.nn` so the model registry can use them).
 
 Each image holds one shape (circle, square, triangle or cross) of random size,
 rotation and colour on a textured background (a random sinusoidal grating plus
@@ -15,11 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from boda.errors import InvalidParameterError
+from boda.nn._shapes_cnn import SHAPE_CLASSES
 
 __all__ = ["SHAPE_CLASSES", "ShapesDataset", "make_shapes"]
-
-#: Class names of the synthetic benchmark, in label order.
-SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 
 
 @dataclass
@@ -89,8 +88,8 @@ def make_shapes(
     *,
     size: int = 32,
     seed: int = 0,
-    min_radius: float = 0.12,
-    max_radius: float = 0.26,
+    min_radius: float = 0.16,
+    max_radius: float = 0.3,
 ) -> ShapesDataset:
     """Generate ``n`` images of the synthetic shapes benchmark, reproducibly.
 

@@ -12,8 +12,8 @@ from boda.nn._shapes_cnn import ShapesCNN
 __all__ = ["SHAPES_MEAN", "SHAPES_STD", "train_shapes_cnn", "shapes_tensors"]
 
 #: Input normalisation of the shapes CNN (on [0, 1] RGB values).
-SHAPES_MEAN = (0.5, 0.5, 0.5)
-SHAPES_STD = (0.25, 0.25, 0.25)
+SHAPES_MEAN: tuple[float, ...] = (0.5, 0.5, 0.5)
+SHAPES_STD: tuple[float, ...] = (0.25, 0.25, 0.25)
 
 
 def shapes_tensors(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,12 +25,12 @@ def shapes_tensors(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_shapes_cnn(
     *,
-    epochs: int = 8,
-    per_epoch: int = 6000,
-    batch_size: int = 100,
-    lr: float = 3e-3,
+    epochs: int = 60,
+    per_epoch: int = 2000,
+    batch_size: int = 50,
+    lr: float = 1e-3,
     seed: int = 0,
-    threads: int | None = 2,
+    threads: int | None = 1,
 ) -> ShapesCNN:
     """Train :class:`boda.nn.ShapesCNN` on fresh synthetic images every epoch.
 

@@ -8,7 +8,8 @@ Everything that imports torch lives in :mod:`boda.nn` or in modules built on it
 - CPU threads: :func:`set_cpu_threads`, :func:`cpu_threads`.
 - Models: :func:`load_model` (built-in names, TorchScript, state dicts with
   ``weights_only=True``), :func:`list_models`, the CIFAR ResNet family
-  (:class:`CifarResNet`, :func:`resnet20` ... :func:`resnet56`).
+  (:class:`CifarResNet`, :func:`resnet20` ... :func:`resnet56`) and the small
+  :class:`ShapesCNN` of the synthetic explanation benchmark.
 """
 
 from boda.nn._convert import (
@@ -35,6 +36,7 @@ from boda.nn._models import (
     register_model,
 )
 from boda.nn._resnet_cifar import CifarResNet, resnet20, resnet32, resnet44, resnet56
+from boda.nn._shapes_cnn import SHAPE_CLASSES, ShapesCNN, shapes_cnn
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -61,4 +63,7 @@ __all__ = [
     "resnet32",
     "resnet44",
     "resnet56",
+    "SHAPE_CLASSES",
+    "ShapesCNN",
+    "shapes_cnn",
 ]

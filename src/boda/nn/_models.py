@@ -22,6 +22,7 @@ from torch import nn
 from boda.errors import InvalidParameterError, ModelError
 from boda.nn._convert import IMAGENET_MEAN, IMAGENET_STD
 from boda.nn._resnet_cifar import resnet20, resnet32, resnet44, resnet56
+from boda.nn._shapes_cnn import SHAPE_CLASSES, shapes_cnn
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -48,6 +49,7 @@ ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
     "resnet32": resnet32,
     "resnet44": resnet44,
     "resnet56": resnet56,
+    "shapes-cnn": shapes_cnn,
 }
 
 
@@ -161,6 +163,21 @@ for _name, _arch, _file in (
             reference=_CIFAR_REF,
         )
     )
+
+
+register_model(
+    ModelInfo(
+        name="shapes-cnn",
+        arch="shapes-cnn",
+        weights="shapes-cnn.pt",
+        classes=SHAPE_CLASSES,
+        input_size=(32, 32),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        target_layer="features",
+        reference="boda.explain.train_shapes_cnn() (seed 0), BSD-3 like boda",
+    )
+)
 
 
 def _unwrap_state_dict(obj: object, source: str) -> dict[str, torch.Tensor]:

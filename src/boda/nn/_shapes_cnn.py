@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ShapesCNN", "shapes_cnn"]
+__all__ = ["SHAPE_CLASSES", "ShapesCNN", "shapes_cnn"]
+
+#: Class names of the synthetic shapes benchmark, in label order.
+SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 
 
 def _block(cin: int, cout: int, stride: int) -> list[nn.Module]:

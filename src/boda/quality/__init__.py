@@ -2,7 +2,7 @@
 
 The scan calls :func:`analyze` on images decoded to :data:`ANALYSIS_MAX_SIDE`;
 :func:`sharpness` is the calibrated blur verdict, and the individual measures
-are public for study and comparison.  Blur measures are evaluated at a 512 px
+are public for study and comparison.  Blur measures are evaluated at a 640 px
 reference scale so that one threshold serves every image size (see
 ``docs/quality.md``).
 """

@@ -18,7 +18,7 @@ __all__ = ["ANALYSIS_MAX_SIDE", "QualityThresholds", "QualityReport", "analyze"]
 #: max_side=ANALYSIS_MAX_SIDE)``).  Equal to the blur measures' reference
 #: scale, so :func:`analyze` needs no further resampling and a 24 MP JPEG is
 #: decoded in draft mode (1/8 DCT scale) before a small Lanczos resize.  The
-#: verdicts do not depend on it: larger inputs are area-averaged to 512 anyway.
+#: verdicts do not depend on it: larger inputs are area-averaged to 640 anyway.
 ANALYSIS_MAX_SIDE = REFERENCE_SIDE
 
 
@@ -29,9 +29,9 @@ class QualityThresholds:
     Attributes
     ----------
     blurry : float
-        Flag when ``blurry < 0.5``.  The score is the sharpness score of
+        Flag when ``blurry < 0.44``.  The score is the sharpness score of
         :func:`boda.quality.sharpness` (0 smooth, ~1 sharp natural photo, 2
-        white noise), evaluated at 512 px.
+        white noise), evaluated at 640 px.
     dark : float
         Flag when ``dark > 0.8``, ``dark = 1 - p95`` of lightness (luma): 95 %
         of the pixels darker than 0.2 (51/255).
@@ -57,7 +57,7 @@ class QualityThresholds:
     )
 
     def describe(self) -> dict[str, str]:
-        """Per flag, the rule in words, e.g. ``"flag when blurry < 0.5 (sharpness score)"``."""
+        """Per flag, the rule in words, e.g. ``"flag when blurry < 0.44 (sharpness score)"``."""
         return {
             name: f"flag when {name} {op} {getattr(self, name):g} ({what})"
             for name, op, what in self._RULES
@@ -112,7 +112,7 @@ def analyze(image: np.ndarray, thresholds: QualityThresholds | None = None) -> Q
 
     Notes
     -----
-    Costs about 10-20 ms for a 512 px image on one core (see
+    Costs about 15-25 ms for a 640 px image on one core (see
     ``docs/quality.md``).  Tong et al.'s measure is left out here (slower and
     less accurate, see the benchmark); :func:`boda.quality.sharpness` with
     ``all_measures=True`` computes it.

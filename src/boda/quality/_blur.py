@@ -34,7 +34,7 @@ def laplacian_variance(image: np.ndarray, *, reference_side: int | None = REFERE
     image : numpy.ndarray
         ``(H, W)`` or ``(H, W, 3)``.
     reference_side : int or None
-        Area-average to this longer side first (default 512); ``None`` measures
+        Area-average to this longer side first (default 640); ``None`` measures
         at the native resolution, which equals OpenCV's
         ``cv2.Laplacian(gray_uint8, cv2.CV_64F).var()`` up to uint8 rounding.
 
@@ -54,7 +54,7 @@ def laplacian_variance(image: np.ndarray, *, reference_side: int | None = REFERE
     camera images are soft there and upsampled ones empty, which is what makes
     the raw measure drift with resolution; area-averaging to a fixed side
     fills the top octave again.  The classic ``var < 100`` rule was tuned on
-    ~500-1000 px images, hence a 512 px reference.  The value still depends
+    ~500-1000 px images, hence a reference of 640 px.  The value still depends
     on contrast and content (a sharp photo of a wall can score below a blurred
     photo of foliage); :func:`boda.quality.sharpness` normalises that away.
 

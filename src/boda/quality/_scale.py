@@ -4,7 +4,7 @@ Why a reference scale: pixel-domain blur measures (Laplacian variance,
 Tenengrad, high-frequency energy...) look at the top octave of the image's
 spectrum, and what sits there depends on how many pixels the scene was sampled
 with.  A camera's full-resolution image is soft at the pixel level (optics,
-demosaicing, noise reduction) while the same photo area-averaged to 512 pixels
+demosaicing, noise reduction) while the same photo area-averaged to 640 pixels
 is crisp, and an upsampled image has an empty top octave.  Natural images have
 roughly ``1/f^2`` power spectra (Field 1987), and for such a spectrum the
 pixel-level derivative energy of an image that is sharp at its own pixel
@@ -28,7 +28,7 @@ __all__ = ["REFERENCE_SIDE", "area_weights", "to_reference_gray"]
 #: Chosen with the calibration in ``benchmarks/blur_detection.py``: small
 #: enough that full-resolution camera softness and sensor noise average away,
 #: large enough to keep a few pixels of blur visible in 12-24 MP photos.
-REFERENCE_SIDE = 512
+REFERENCE_SIDE = 640
 
 
 def area_weights(n_in: int, n_out: int) -> sparse.csr_matrix:

@@ -102,7 +102,7 @@ def tong_blur(
     min_zero : float
         ``MinZero`` of the paper (0.05).
     reference_side : int or None
-        Evaluate at this longer side (default 512); ``None`` for full size.
+        Evaluate at this longer side (default 640); ``None`` for full size.
 
     Returns
     -------
