@@ -13,6 +13,7 @@ from boda.explain.metrics import (  # noqa: E402
     average_drop_increase,
     deletion_curve,
     insertion_curve,
+    pointing_game,
 )
 
 
@@ -80,3 +81,54 @@ def test_average_drop_and_increase(setup):
         average_drop_increase(model, x, ones * 2, 0)
     with pytest.raises(InvalidParameterError, match="shape"):
         deletion_curve(model, x, ones[:, :3], 0)
+
+
+# -- synthetic benchmark, shipped CNN, pointing game ---------------------------------------
+def test_make_shapes_is_seeded_and_consistent():
+    from boda.explain import SHAPE_CLASSES, make_shapes
+
+    a, b = make_shapes(12, seed=3), make_shapes(12, seed=3)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, make_shapes(12, seed=4).images)
+    assert a.images.dtype == np.float32 and a.images.min() >= 0 and a.images.max() <= 1
+    assert a.labels.tolist() == [i % len(SHAPE_CLASSES) for i in range(12)]
+    for img, mask, box in zip(a.images, a.masks, a.boxes, strict=True):
+        ys, xs = np.nonzero(mask)
+        assert tuple(box) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        # The object stands out from its surroundings.
+        assert np.abs(img[mask].mean(0) - img[~mask].mean(0)).max() > 0.1
+    # Shape areas follow the geometry: a cross is smaller than a circle of the same radius.
+    big = make_shapes(400, seed=1)
+    area = big.masks.sum((1, 2)).astype(float)
+    assert area[big.labels == 0].mean() > area[big.labels == 3].mean()
+
+
+def test_pointing_game():
+    maps = torch.zeros(3, 8, 8)
+    maps[0, 2, 2] = maps[1, 6, 6] = maps[2, 0, 0] = 1.0
+    masks = np.zeros((3, 8, 8), bool)
+    masks[:, 1:4, 1:4] = True
+    res = pointing_game(maps, masks)
+    assert res["hits"].tolist() == [True, False, False] and res["accuracy"] == pytest.approx(1 / 3)
+    # (0, 0) is sqrt(2) from the mask corner (1, 1); (6, 6) is sqrt(8) away.
+    assert pointing_game(maps, masks, tolerance=1.5)["hits"].tolist() == [True, False, True]
+    with pytest.raises(InvalidParameterError):
+        pointing_game(maps[:2], masks)
+
+
+def test_shipped_shapes_cnn_classifies_and_localises():
+    from boda.explain import GradCAM, make_shapes
+    from boda.nn import image_to_tensor, load_model
+
+    lm = load_model("shapes-cnn")
+    ds = make_shapes(200, seed=0)  # never used for training
+    x = image_to_tensor(ds.images, mean=lm.mean, std=lm.std)
+    y = torch.from_numpy(ds.labels)
+    with torch.no_grad():
+        acc = float((lm.model(x).argmax(1) == y).float().mean())
+    assert acc > 0.9
+    maps = GradCAM(lm.model, lm.target_layer)(x, y)
+    pg = pointing_game(maps, ds.masks, tolerance=2)["accuracy"]
+    rand = pointing_game(torch.rand(200, 32, 32, generator=torch.Generator().manual_seed(0)),
+                         ds.masks, tolerance=2)["accuracy"]
+    assert pg > 0.8 and pg > rand + 0.3

@@ -202,7 +202,7 @@ def test_untrusted_pickles_are_refused(tmp_path):
 
 
 def test_unknown_models_give_clear_errors(tmp_path):
-    assert list_models() == ["resnet20-cifar10", "resnet56-cifar10"]
+    assert list_models() == ["resnet20-cifar10", "resnet56-cifar10", "shapes-cnn"]
     with pytest.raises(ModelError, match="built-in"):
         load_model("resnet18-imagenet")
     with pytest.raises(ModelError, match="unknown architecture"):

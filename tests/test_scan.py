@@ -56,6 +56,8 @@ def photo_folder(tmp_path, kodak_paths) -> Path:
     flat = np.full((300, 300, 3), 0.5, np.float32)
     write_image(root / "empty.png", flat)
     write_image(root / "strip.jpg", sharp[3][200:260], quality=92)  # 500x60: aspect 8.3
+    gray = sharp[3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    write_image(root / "gray as rgb.jpg", np.repeat(gray[:, :, None], 3, axis=2), quality=90)
     shutil.copy(root / "sharp1.jpg", root / "sub" / "copy of sharp1.jpg")
     small = sharp[2][::2, ::2]
     write_image(root / "sub" / "sharp2 small.jpg", small, quality=70)
@@ -83,13 +85,15 @@ def _flags_by_name(catalog_path: Path) -> dict[str, set[str]]:
 def test_scan_flags_every_problem(photo_folder):
     before = _snapshot(photo_folder)
     summary = scan(photo_folder, workers=1)
-    assert summary.total == 11 and summary.analysed == 11 and not summary.failed
+    assert summary.total == 12 and summary.analysed == 12 and not summary.failed
     flags = _flags_by_name(summary.catalog_path)
     assert "blurry.jpg" in flags["blurry"]
     assert "dark.jpg" in flags["dark"]
     assert "light.jpg" in flags["light"]
     assert "empty.png" in flags["low_information"]
     assert flags["odd_aspect_ratio"] == {"strip.jpg"}
+    # a flat gray frame and a washed-out white one are colourless too
+    assert flags["grayscale"] == {"gray as rgb.jpg", "empty.png", "light.jpg"}
     assert flags["exact_duplicate"] == {"sharp1.jpg", "sub/copy of sharp1.jpg"}
     assert {"sharp2.jpg", "sub/sharp2 small.jpg"} <= flags["near_duplicate"]
     sharp_flagged = {f"sharp{i}.jpg" for i in range(4)} & (
@@ -103,16 +107,16 @@ def test_scan_flags_every_problem(photo_folder):
 
 def test_incremental_rescan(photo_folder, kodak_paths):
     first = scan(photo_folder, workers=1)
-    assert first.analysed == 11
+    assert first.analysed == 12
     second = scan(photo_folder, workers=1)
-    assert (second.analysed, second.unchanged, second.removed) == (0, 11, 0)
+    assert (second.analysed, second.unchanged, second.removed) == (0, 12, 0)
     os.remove(photo_folder / "strip.jpg")
     write_image(photo_folder / "new.png", read_image(kodak_paths[4]))
     changed = photo_folder / "sharp0.jpg"
     write_image(changed, read_image(kodak_paths[5]), quality=90)
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
     third = scan(photo_folder, workers=1)
-    assert (third.analysed, third.unchanged, third.removed) == (2, 9, 1)
+    assert (third.analysed, third.unchanged, third.removed) == (2, 10, 1)
     assert "odd_aspect_ratio" not in _flags_by_name(third.catalog_path)
 
 
@@ -166,7 +170,7 @@ def test_bad_files_are_recorded_and_scan_continues(tmp_path, kodak_paths):
 
 def test_exact_duplicates_in_parallel_scan(photo_folder):
     summary = scan(photo_folder, workers=2)
-    assert summary.analysed == 11 and not summary.failed
+    assert summary.analysed == 12 and not summary.failed
     serial = scan(photo_folder, workers=1, catalog_path=photo_folder.parent / "serial.db")
     with Catalog(summary.catalog_path, readonly=True) as a, Catalog(
         serial.catalog_path, readonly=True
@@ -226,16 +230,17 @@ def test_cli_scan_json_and_report_exports(photo_folder, tmp_path):
     result = runner.invoke(app, ["scan", str(photo_folder), "--json", "-w", "1"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["total"] == 11 and summary["flag_counts"]["exact_duplicate"] == 2
+    assert summary["total"] == 12 and summary["flag_counts"]["exact_duplicate"] == 2
     report = Path(summary["report"])
     html = report.read_text(encoding="utf-8")
     assert "data:image/jpeg;base64," in html and "<svg" in html and "group 1" in html
+    assert 'class="swatches"' in html and "Unreadable files (0)" in html
     csv_path = tmp_path / "scores.csv"
     result = runner.invoke(app, ["report", str(photo_folder), "--csv", str(csv_path)])
     assert result.exit_code == 0, result.output
     lines = csv_path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("path,status,error,width,height,format,flags")
-    assert len(lines) == 12
+    assert len(lines) == 13
     out = tmp_path / "r" / "report.html"
     assert runner.invoke(app, ["report", str(photo_folder), "-o", str(out)]).exit_code == 0
     assert out.exists()

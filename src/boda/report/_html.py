@@ -24,6 +24,9 @@ from boda.catalog import Catalog, ImageRecord
 
 __all__ = ["render_html", "write_html_report", "MAX_PER_SECTION"]
 
+#: Scores that flag nothing but are worth seeing across a folder.
+_DESCRIPTIVE_SCORES = ("colorfulness", "mean_L", "std_L", "edge_density", "contrast")
+
 #: Thumbnails shown per flag section; the rest are counted and left to --json/--csv.
 MAX_PER_SECTION = 300
 
@@ -42,7 +45,8 @@ border-radius:8px;padding:8px;margin:10px 0;box-shadow:0 1px 2px #0002}
 .group .grid{gap:6px}table{border-collapse:collapse;background:#fff}td,th{padding:5px 10px;
 border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}.muted{color:#6b7580}
 .hists{display:flex;flex-wrap:wrap;gap:14px}.hist{background:#fff;border-radius:6px;padding:8px;
-box-shadow:0 1px 2px #0002}
+box-shadow:0 1px 2px #0002}.card .swatches{display:flex;height:10px;padding:0}
+.swatches span{display:block;height:10px}
 """
 
 
@@ -57,11 +61,26 @@ def _thumb(record: ImageRecord) -> str:
     return f'<img loading="lazy" alt="{_esc(record.path)}" src="data:image/jpeg;base64,{data}">'
 
 
+def _swatches(record: ImageRecord) -> str:
+    """The dominant colours as a strip, each as wide as its share of the image."""
+    colors = record.extra.get("dominant_colors") or []
+    spans = "".join(
+        f'<span title="{_hex(c["rgb"])} · {100 * c["fraction"]:.0f}%" '
+        f'style="flex:{c["fraction"]:.4f};background:{_hex(c["rgb"])}"></span>'
+        for c in colors
+    )
+    return f'<div class="swatches">{spans}</div>' if spans else ""
+
+
+def _hex(rgb: list[float]) -> str:
+    return "#" + "".join(f"{round(min(max(v, 0.0), 1.0) * 255):02x}" for v in rgb)
+
+
 def _card(record: ImageRecord, score_text: str = "") -> str:
     size = f"{record.width}×{record.height}" if record.width else ""
     score = f' <span class="score">{_esc(score_text)}</span>' if score_text else ""
     return (
-        f'<div class="card">{_thumb(record)}<div>{_esc(record.path)}<br>'
+        f'<div class="card">{_thumb(record)}{_swatches(record)}<div>{_esc(record.path)}<br>'
         f'<span class="muted">{size}</span>{score}</div></div>'
     )
 
@@ -174,6 +193,9 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     for name, rule in rules.items():
         values = [r.scores.get(rule.score_key) for r in ok]
         parts.append(_histogram_svg(values, thresholds.get(name), f"{rule.score_key} ({name})"))
+    for key in _DESCRIPTIVE_SCORES:
+        values = [r.scores.get(key) for r in ok]
+        parts.append(_histogram_svg(values, None, key))
     parts.append("</div>")
 
     parts.append(f'<h2 id="failures">Unreadable files ({len(failed)})</h2>')

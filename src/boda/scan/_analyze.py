@@ -27,12 +27,19 @@ def analyze_pixels(pixels: np.ndarray) -> tuple[dict[str, float], dict]:
 
     Returns ``(scores, extra)``: scalar scores by name and non-scalar results.
     """
-    from boda import duplicates, quality
+    from boda import color, duplicates, quality
 
     scores: dict[str, float] = {}
     extra: dict = {}
     report = quality.analyze(pixels)
     scores.update({k: float(v) for k, v in report.scores.items()})
+    scores["colorfulness"] = color.colorfulness(pixels)
+    scores["mean_L"], scores["std_L"] = color.lightness_stats(pixels)
+    scores["grayscale"] = color.is_grayscale(pixels)[1]
+    extra["dominant_colors"] = [
+        {"rgb": [round(c, 4) for c in rgb], "fraction": round(fraction, 4)}
+        for rgb, fraction in color.dominant_colors(pixels, k=5, seed=0)
+    ]
     extra["pixel_hash"] = duplicates.pixel_hash(pixels)
     extra["phash"] = int(duplicates.phash(pixels))
     return scores, extra

@@ -60,6 +60,18 @@ QUALITY_FLAG_SPECS: list[tuple[str, str | None, Callable[[float, float], bool], 
     ("low_information", None, operator.lt, "nearly empty: very little variation (entropy)"),
 ]
 
+def _other_rules() -> list[FlagRule]:
+    from boda.color import GRAYSCALE_CHROMA_THRESHOLD
+
+    return [
+        FlagRule(
+            "grayscale", "grayscale", operator.lt, float(GRAYSCALE_CHROMA_THRESHOLD),
+            "no colour content (chroma near zero), even when stored as RGB",
+        ),
+        *OTHER_RULES,
+    ]
+
+
 OTHER_RULES = [
     FlagRule(
         "odd_aspect_ratio", "aspect_ratio", operator.gt, 2.5,
@@ -72,7 +84,7 @@ FLAG_RULES: list[FlagRule] = []
 
 def _rules() -> list[FlagRule]:
     if not FLAG_RULES:
-        FLAG_RULES.extend(_quality_rules() + OTHER_RULES)
+        FLAG_RULES.extend(_quality_rules() + _other_rules())
     return FLAG_RULES
 
 
