@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 import torch
 
 from boda.explain import make_explainer, make_shapes, normalize_maps
@@ -130,6 +129,5 @@ def speed(repeats: int = 5) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ.get("BODA_THREADS", "1")))
-    np.random.seed(0)
     quality(int(os.environ.get("BODA_EXPLAIN_N", "200")))
     speed()

@@ -7,7 +7,9 @@ so boda's pure-Python Telea stays quick) and given a seeded random
 irregular mask (strokes, ellipses, lines; ``random_irregular_mask``, seed =
 photo index) at hole ratios 5 % and 20 %.  Every method fills the same holes;
 reported: PSNR over the hole pixels only (dB, 8-bit scale, averaged over the
-photos), mean seconds per photo, and both relative to the anchor measured in
+photos; PSNR favours smooth fills over plausible texture, so it understates
+the exemplar method on large holes), mean seconds per photo, and both
+relative to the anchor measured in
 the same run: OpenCV's usual call ``cv2.inpaint(img_u8, mask_u8, 5,
 cv2.INPAINT_TELEA)``.  scikit-image's ``inpaint_biharmonic`` is timed as the
 reference for boda's biharmonic solver.
@@ -16,7 +18,7 @@ A second table times ``refocus`` (lens and threshold methods) on the
 500x500 photos with a synthetic depth (a ramp plus a near square), against
 one OpenCV disk blur of the same aperture (``cv2.filter2D``) as the unit.
 
-Run: ``.venv/bin/python benchmarks/inpaint.py`` (about two minutes on 2
+Run: ``.venv/bin/python benchmarks/inpaint.py`` (about five minutes on 2
 cores; ``--limit N`` uses the first N photos).
 """
 
@@ -61,6 +63,9 @@ def _methods():
         "boda telea-opencv": lambda img8, m: _to8(inpaint(img8, m, "telea-opencv", radius=5)),
         "boda ns (OpenCV)": lambda img8, m: _to8(inpaint(img8, m, "ns", radius=5)),
         "boda biharmonic": lambda img8, m: _to8(inpaint(img8, m, "biharmonic")),
+        "boda exemplar (Criminisi, 9x9, global search)": lambda img8, m: _to8(
+            inpaint(img8, m, "exemplar")
+        ),
         "skimage inpaint_biharmonic": lambda img8, m: _to8(
             sk_biharmonic(img8 / 255.0, m, channel_axis=-1)
         ),

@@ -280,6 +280,7 @@ def test_reshape_transform_for_token_layers():
 
 
 # -- gradients --------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::UserWarning")  # captum's notes on hooks
 def test_saliency_matches_captum():
     captum = pytest.importorskip("captum.attr")
     model, x = tiny(), batch()
@@ -300,6 +301,7 @@ def test_smoothgrad_is_seeded_and_averages():
     torch.testing.assert_close(sq, Saliency(model).gradients(x, 2).pow(2).sum(1))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # captum's notes on hooks
 def test_guided_backprop_matches_captum_batch_and_inplace():
     captum = pytest.importorskip("captum.attr")
     model, x = tiny(), batch()
@@ -384,6 +386,7 @@ def test_cli_explain(kodak_paths, tmp_path):
     data = json.loads(r.stdout)
     assert data["predictions"][0]["name"] == "airplane"
     assert set(data["maps"]) == {"gradcam", "occlusion"} and out.is_file()
+    assert data["target"] == 0 and data["target_name"] == "airplane"
     r = CliRunner().invoke(app, ["explain", str(src), "--method", "magic"])
     assert r.exit_code == 2 and "unknown method" in r.output
     r = CliRunner().invoke(app, ["explain", str(src), "--target", "3"])
@@ -423,3 +426,60 @@ def test_cli_with_a_state_dict(tmp_path, kodak_paths):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["predictions"][0]["index"] == 2 and data["layer"] == "layer3"
+
+
+def test_user_hooks_survive_and_attribute_outputs_work():
+    model, x = tiny(), batch()
+    seen = []
+    handle = model.features.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    GradCAM(model, "features")(x, 1)
+    ScoreCAM(model, "features")(x, 1)
+    assert _hooks(model) == 1 and seen  # ours are gone, the user's is still there
+    handle.remove()
+
+    class Out:
+        def __init__(self, logits):
+            self.logits = logits
+
+    class AttrOut(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return Out(self.inner(x))
+
+    torch.testing.assert_close(
+        Occlusion(AttrOut(model), window=4, stride=4)(x, 2),
+        Occlusion(model, window=4, stride=4)(x, 2),
+    )
+
+
+class _NoBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("backward reached the stem")
+
+
+def test_layer_gradients_stop_at_the_target_layer():
+    model, x = tiny(), batch()
+
+    class Guarded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x):
+            h = _NoBackward.apply(self.net.relu1(self.net.conv1(x)))
+            return self.net.fc(self.net.pool(self.net.features(h)).flatten(1))
+
+    guarded = Guarded().eval()
+    for cls in (GradCAM, GradCAMPlusPlus):
+        torch.testing.assert_close(cls(guarded, "net.features")(x, 1), cls(model, "features")(x, 1))
+    with pytest.raises(RuntimeError, match="reached the stem"):
+        Saliency(guarded)(x, 1)  # input gradients do need the stem
+    assert _hooks(guarded) == 0

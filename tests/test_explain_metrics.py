@@ -132,3 +132,13 @@ def test_shipped_shapes_cnn_classifies_and_localises():
     rand = pointing_game(torch.rand(200, 32, 32, generator=torch.Generator().manual_seed(0)),
                          ds.masks, tolerance=2)["accuracy"]
     assert pg > 0.8 and pg > rand + 0.3
+
+
+def test_train_shapes_cnn_is_reproducible():
+    from boda.explain import train_shapes_cnn
+
+    a = train_shapes_cnn(epochs=1, per_epoch=100, batch_size=50, seed=7)
+    b = train_shapes_cnn(epochs=1, per_epoch=100, batch_size=50, seed=7)
+    assert not a.training
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(v, w), k

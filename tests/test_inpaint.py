@@ -22,7 +22,7 @@ from boda.edit import (
 from boda.errors import InvalidImageError, InvalidParameterError
 
 cv2 = pytest.importorskip("cv2")
-METHODS = ("telea", "telea-opencv", "ns", "biharmonic")
+METHODS = ("telea", "telea-opencv", "ns", "biharmonic", "exemplar")
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,45 @@ def test_telea_on_a_ramp(hole_at):
     assert plain.max() > 1e-3  # zeroth order: close, not exact
     err = np.abs(inpaint(ramp, hole, method="telea-opencv", radius=3) - ramp)[hole]
     assert 1e-3 < err.max() < 0.2 and err.mean() < 0.05  # OpenCV: zeroth order, not exact
+
+
+def test_exemplar_copies_known_pixels_only(crop, hole):
+    out = inpaint(crop, hole, method="exemplar", patch_size=7)
+    known = {tuple(v) for v in crop[~hole].tolist()}
+    assert all(tuple(v) in known for v in out[hole].tolist())
+
+
+def test_exemplar_reproduces_a_periodic_texture():
+    tile = np.random.default_rng(0).random((6, 6, 3)).astype(np.float32)
+    texture = np.tile(tile, (10, 12, 1))  # 60 x 72, period 6
+    hole = np.zeros(texture.shape[:2], bool)
+    hole[20:34, 25:41] = True
+    hole[0:5, 60:72] = True  # touching the border
+    out = inpaint(texture, hole, method="exemplar", patch_size=9)
+    assert np.array_equal(out, texture)
+
+
+def test_exemplar_continues_a_straight_edge():
+    img = np.zeros((40, 40), np.float32)
+    img[:, 17:] = 1.0
+    hole = np.zeros(img.shape, bool)
+    hole[12:28, 10:26] = True
+    out = inpaint(img, hole, method="exemplar", patch_size=7)
+    assert np.array_equal(out, img)
+    # Smooth methods blur the edge instead.
+    assert np.abs(inpaint(img, hole, method="biharmonic") - img).max() > 0.1
+
+
+def test_exemplar_bad_parameters():
+    img = np.random.default_rng(1).random((8, 8)).astype(np.float32)
+    hole = np.zeros((8, 8), bool)
+    hole[3:5, 3:5] = True
+    with pytest.raises(InvalidParameterError, match="patch"):
+        inpaint(img, hole, method="exemplar", patch_size=9)
+    with pytest.raises(InvalidParameterError, match="odd"):
+        inpaint(img, hole, method="exemplar", patch_size=4)
+    narrow = inpaint(img, hole, method="exemplar", patch_size=3, search_radius=2)
+    assert np.array_equal(narrow[~hole], img[~hole])
 
 
 def test_mask_conventions(crop, hole):

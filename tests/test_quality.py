@@ -26,6 +26,7 @@ from boda.quality import (
     fft_high_frequency,
     laplacian_variance,
     mse,
+    noise_variance,
     psnr,
     sharpness,
     ssim,
@@ -115,11 +116,14 @@ def test_every_measure_monotone_in_blur(kodak_rgb):
         "tenengrad": tenengrad,
         "wavelet_energy": wavelet_energy,
         "fft_hf": fft_high_frequency,
-        "tong_per": lambda x: tong_blur(x).per + 1e-3 * (1 - tong_blur(x).blur_extent),
     }
     for name, fn in sharper_is_higher.items():
         values = [fn(im) for im in imgs]
         assert all(a > b for a, b in zip(values, values[1:], strict=False)), (name, values)
+    tong = [tong_blur(im) for im in imgs]
+    per, extent = [t.per for t in tong], [t.blur_extent for t in tong]
+    assert per[0] > 0.2 > 0.1 > per[1] >= per[2] >= per[3], per  # Per drops to ~0 with blur
+    assert extent[0] < extent[1] <= extent[2] <= extent[3], extent
     effect = [blur_effect(im) for im in imgs]
     assert all(a < b for a, b in zip(effect, effect[1:], strict=False)), effect
 
@@ -140,7 +144,7 @@ def test_measures_are_evaluated_at_the_reference_scale(kodak_rgb):
     """Above the reference side, the size no longer matters; at full size it does."""
     big, bigger = _rescale(kodak_rgb, 1.6), _rescale(kodak_rgb, 3.0)
     for fn in (laplacian_variance, tenengrad, detail_ratio, fft_high_frequency):
-        assert fn(big) == pytest.approx(fn(bigger), rel=0.15), fn.__name__
+        assert fn(big) == pytest.approx(fn(bigger), rel=0.25), fn.__name__
     assert laplacian_variance(bigger, reference_side=None) < 0.1 * laplacian_variance(kodak_rgb)
 
 
@@ -254,3 +258,26 @@ def test_cli_quality_json_and_table(tmp_path, kodak_rgb):
     assert result.exit_code == 0 and "laplacian_variance" in result.output
     missing = runner.invoke(app, ["quality", str(tmp_path / "nope.png")])
     assert missing.exit_code == 2
+
+
+def test_noise_is_estimated_and_does_not_hide_blur(kodak_rgb, rng):
+    smooth = ndimage.gaussian_filter(kodak_rgb, (3, 3, 0))
+    noisy = (smooth + rng.normal(0, 0.03, smooth.shape)).astype(np.float32)
+    luma_gain = 0.299**2 + 0.587**2 + 0.114**2  # independent noise per channel, then luma
+    assert noise_variance(to_reference_gray(noisy)) == pytest.approx(0.03**2 * luma_gain, rel=0.2)
+    assert noise_variance(np.zeros((32, 32), np.float32)) == pytest.approx((1 / 255) ** 2 / 12)
+    assert sharpness(noisy).is_blurry
+    assert detail_ratio(noisy) < 0.5 * detail_ratio(kodak_rgb)
+
+
+def test_analyze_reports_every_score(kodak_rgb):
+    report = analyze(kodak_rgb)
+    assert set(report.flags) == {"blurry", "dark", "light", "low_information"}
+    expected = {"detail_ratio", "laplacian_variance", "tenengrad", "wavelet_energy", "entropy",
+                "contrast", "mean_lightness"} | set(report.flags)
+    assert expected <= set(report.scores)
+    assert report.scores["blurry"] == pytest.approx(sharpness(kodak_rgb).score)
+    assert report.scores["laplacian_variance"] == pytest.approx(laplacian_variance(kodak_rgb))
+    assert QualityThresholds().describe()["blurry"] == (
+        "flag when blurry < 0.44 (sharpness score)"
+    )

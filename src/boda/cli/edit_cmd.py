@@ -47,7 +47,7 @@ _RANGE_HELP = "DMIN,DMAX: every depth in between is sharp."
 _APERTURE_HELP = "Blur strength in pixels (bigger = shallower depth of field)."
 _NEAR_HELP = "dark: small values are near (depth map); bright: large are near (disparity)."
 _RESIZE_HELP = "Resize a depth map of another size to the image (bilinear)."
-_METHOD_HELP = "telea, telea-opencv, ns (OpenCV Navier-Stokes) or biharmonic."
+_METHOD_HELP = "telea, telea-opencv, ns (OpenCV Navier-Stokes), biharmonic or exemplar."
 _RADIUS_HELP = "Neighbourhood radius in pixels (telea, telea-opencv, ns)."
 
 
@@ -125,6 +125,7 @@ def register(app: typer.Typer) -> None:
             "Examples:\n\n"
             "  boda inpaint photo.png --mask hole.png --method telea -o filled.png\n\n"
             "  boda inpaint photo.jpg --mask hole.png --method biharmonic -o out.jpg -q 90\n\n"
+            "  boda inpaint wall.png --mask graffiti.png --method exemplar -o clean.png\n\n"
             "Mask: white (255) = fill, black = keep; same size as the image.  The output "
             "keeps the input's ICC colour profile; transparent inputs are composited over "
             "white; the output is 8-bit."

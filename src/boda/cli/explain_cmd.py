@@ -50,6 +50,11 @@ def register(app: typer.Typer) -> None:
         size: int = typer.Option(
             None, "--size", help="Resize the image to SIZE x SIZE for a user model."
         ),
+        normalize: bool = typer.Option(
+            True,
+            "--normalize/--no-normalize",
+            help="Normalise inputs with the model's mean/std (ImageNet's for user models).",
+        ),
         output: Path = typer.Option(  # noqa: B008
             None, "--output", "-o", help="Write a montage (image + one overlay per method)."
         ),
@@ -62,8 +67,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Explain a classifier's decision on IMAGE with heat maps and save a montage."""
         _explain(
-            image, model, arch, method, target, layer, size, output, alpha, cmap, threads, as_json
-        )
+            image, model, arch, method, target, layer, size, normalize, output, alpha, cmap,
+            threads, as_json,
+        )  # fmt: skip
 
 
 def _explain(
@@ -74,6 +80,7 @@ def _explain(
     target: int | None,
     layer: str | None,
     size: int | None,
+    normalize: bool,
     output: Path | None,
     alpha: float,
     cmap: str,
@@ -95,6 +102,7 @@ def _explain(
             target=target,
             layer=layer,
             size=(size, size) if size else None,
+            normalize_input=normalize,
         )
     if output is not None:
         write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha))
@@ -105,6 +113,7 @@ def _explain(
                 "model": res.model,
                 "layer": res.layer,
                 "target": res.target,
+                "target_name": res.target_name,
                 "predictions": res.top,
                 "maps": res.stats,
                 "output": None if output is None else str(output),
@@ -114,7 +123,7 @@ def _explain(
     best = res.top[0]
     console.print(
         f"{image}: predicted [bold]{best['name']}[/] ({best['probability']:.1%}); "
-        f"explained class {res.target} with {', '.join(res.maps)}"
+        f"explained class {res.target} ({res.target_name}) with {', '.join(res.maps)}"
         + (f" at layer {res.layer}" if res.layer else "")
     )
     for name, st in res.stats.items():

@@ -4,6 +4,7 @@ Numpy only.  Masks follow one convention everywhere: **true / 255 = fill**.
 """
 
 from boda.edit._depth import check_depth, read_depth, resize_depth
+from boda.edit._exemplar import inpaint_exemplar
 from boda.edit._inpaint import (
     InpaintMethod,
     available_inpaint_methods,
@@ -33,6 +34,7 @@ __all__ = [
     "hexagon_kernel",
     "inpaint",
     "inpaint_biharmonic",
+    "inpaint_exemplar",
     "inpaint_telea",
     "linear_to_srgb",
     "random_irregular_mask",

@@ -15,6 +15,7 @@ from scipy import ndimage, sparse
 from scipy.sparse import linalg as sparse_linalg
 
 from boda.core.image import as_float_image
+from boda.edit._exemplar import inpaint_exemplar
 from boda.edit._telea import inpaint_telea
 from boda.errors import InvalidImageError, InvalidParameterError
 
@@ -111,12 +112,13 @@ def inpaint(
         ``"telea"`` (fast marching, Telea 2004; boda's implementation, see
         :func:`inpaint_telea`), ``"telea-opencv"`` and ``"ns"`` (OpenCV's
         Telea and Navier-Stokes, Bertalmio et al. 2001), ``"biharmonic"``
-        (smooth fill solving Δ²u = 0), or any name added with
-        :func:`register_inpaint_method`.
+        (smooth fill solving Δ²u = 0), ``"exemplar"`` (patch copying,
+        Criminisi et al. 2004, see :func:`inpaint_exemplar`), or any name
+        added with :func:`register_inpaint_method`.
     **options
         Passed to the method: ``radius`` (pixels, default 5) for ``telea``,
         ``telea-opencv`` and ``ns``; ``gradient`` (default false) for
-        ``telea``.
+        ``telea``; ``patch_size`` (9) and ``search_radius`` for ``exemplar``.
 
     Returns
     -------
@@ -139,6 +141,8 @@ def inpaint(
            Dynamics, and Image and Video Inpainting", CVPR 2001.
     .. [3] S. B. Damelin, N. S. Hoang, "On Surface Completion and Image
            Inpainting by Biharmonic Functions", Int. J. Math. Math. Sci., 2018.
+    .. [4] A. Criminisi, P. Pérez, K. Toyama, "Region Filling and Object
+           Removal by Exemplar-Based Image Inpainting", IEEE TIP 13(9), 2004.
 
     Examples
     --------
@@ -281,3 +285,4 @@ register_inpaint_method("telea", inpaint_telea)
 register_inpaint_method("telea-opencv", _opencv("INPAINT_TELEA"))
 register_inpaint_method("ns", _opencv("INPAINT_NS"))
 register_inpaint_method("biharmonic", inpaint_biharmonic)
+register_inpaint_method("exemplar", inpaint_exemplar)

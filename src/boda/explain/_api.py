@@ -91,6 +91,10 @@ class ImageExplanation:
         Model name.
     layer : str or None
         Layer used by the layer-based methods.
+    stats : dict of str to dict
+        Method -> :func:`map_stats` of its map.
+    target_name : str or None
+        Class name of ``target``.
     """
 
     image: np.ndarray
@@ -100,6 +104,7 @@ class ImageExplanation:
     model: str
     layer: str | None = None
     stats: dict[str, dict] = field(default_factory=dict)
+    target_name: str | None = None
 
 
 def explain_image(
@@ -196,4 +201,5 @@ def explain_image(
         model=lm.name,
         layer=used_layer,
         stats={k: map_stats(v) for k, v in maps.items()},
+        target_name=lm.class_name(target) if isinstance(target, int) else None,
     )

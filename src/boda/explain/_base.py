@@ -181,6 +181,12 @@ class Explainer:
         self.model = model
         self.layer_name: str | None = None
         self.layer: nn.Module | None = None
+        if self.uses_layer and isinstance(model, torch.jit.ScriptModule):
+            raise ModelError(
+                f"{type(self).__name__} hooks a layer, which TorchScript models do not allow; "
+                "load a state dict with its architecture instead (load_model(path, arch=...), "
+                "--arch on the command line), or use saliency, smoothgrad or occlusion"
+            )
         if self.uses_layer:
             self.layer_name, self.layer = resolve_layer(model, layer)
         self.reshape_transform = reshape_transform
@@ -369,11 +375,7 @@ class Explainer:
 
         assert self.layer is not None
         if isinstance(self.layer, torch.jit.ScriptModule):
-            raise ModelError(
-                f"{type(self).__name__} hooks layer {self.layer_name!r}, which TorchScript "
-                "does not allow; load a state dict with its architecture instead "
-                "(load_model(path, arch=...)), or use saliency / occlusion"
-            )
+            raise ModelError(f"cannot hook TorchScript layer {self.layer_name!r}")
         self._hook(self.layer, hook)
         return store
 

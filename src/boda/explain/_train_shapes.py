@@ -25,10 +25,10 @@ def shapes_tensors(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_shapes_cnn(
     *,
-    epochs: int = 60,
+    epochs: int = 100,
     per_epoch: int = 2000,
     batch_size: int = 50,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     seed: int = 0,
     threads: int | None = 1,
 ) -> ShapesCNN:

@@ -334,7 +334,8 @@ def load_model(
     if arch is None:
         raise ModelError(
             f"{name!r} is a state dict; say which architecture it belongs to with "
-            f"arch=... (one of {sorted(ARCHITECTURES)}) or save the model with torch.jit.save"
+            f"arch=... (--arch on the command line; one of {sorted(ARCHITECTURES)}) "
+            "or save the model with torch.jit.save"
         )
     if num_classes is None:
         num_classes = len(cls) if cls is not None else _infer_num_classes(state, name)

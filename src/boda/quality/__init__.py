@@ -22,6 +22,7 @@ from boda.quality._sharpness import (
     BLUR_THRESHOLD,
     SharpnessResult,
     detail_ratio,
+    noise_variance,
     sharpness,
     sharpness_score,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "fft_high_frequency",
     "laplacian_variance",
     "mse",
+    "noise_variance",
     "psnr",
     "sharpness",
     "sharpness_score",

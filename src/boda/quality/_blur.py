@@ -107,10 +107,11 @@ def tenengrad(image: np.ndarray, *, reference_side: int | None = REFERENCE_SIDE)
     >>> tenengrad(ramp) > 0
     True
     """
-    gray = to_reference_gray(image, reference_side) * np.float32(255.0)
+    gray = to_reference_gray(image, reference_side)
     gx = sobel(gray, 1)
     gy = sobel(gray, 0)
-    return float(np.mean(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2))
+    energy = np.mean(gx * gx, dtype=np.float64) + np.mean(gy * gy, dtype=np.float64)
+    return float(energy * 255.0**2)
 
 
 def wavelet_energy(
