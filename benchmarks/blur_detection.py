@@ -43,10 +43,9 @@ from boda.io import read_image
 from boda.quality import (
     BLUR_THRESHOLD,
     blur_effect,
-    detail_ratio,
     fft_high_frequency,
     laplacian_variance,
-    sharpness_score,
+    sharpness,
     tenengrad,
     to_reference_gray,
     tong_blur,
@@ -61,7 +60,7 @@ ANGLES = (0, 45, 90, 135, 30)
 
 # name -> (function of the reference-scale gray image, True if higher = sharper)
 MEASURES = {
-    "boda sharpness (combined)": (lambda g: sharpness_score(detail_ratio(g)), True),
+    "boda sharpness (combined)": (lambda g: sharpness(g).score, True),
     "laplacian variance": (lambda g: laplacian_variance(g), True),
     "tenengrad": (lambda g: tenengrad(g), True),
     "haar wavelet energy": (lambda g: wavelet_energy(g), True),
@@ -262,7 +261,7 @@ def main() -> None:
     }
     for label, fn in variants.items():
         scores = [
-            sharpness_score(detail_ratio(to_reference_gray(fn(quantise(read_image(p))))))
+            sharpness(fn(quantise(read_image(p)))).score
             for p in kodak
         ]
         kept = np.mean([v >= BLUR_THRESHOLD for v in scores])
@@ -272,9 +271,7 @@ def main() -> None:
     print("| variant | still blurry | max score |\n|---|---|---|")
     for label, fn in variants.items():
         scores = [
-            sharpness_score(detail_ratio(to_reference_gray(
-                fn(quantise(cv2.GaussianBlur(read_image(p), (0, 0), 2.0)))
-            )))
+            sharpness(fn(quantise(cv2.GaussianBlur(read_image(p), (0, 0), 2.0)))).score
             for p in kodak
         ]
         caught = np.mean([v < BLUR_THRESHOLD for v in scores])

@@ -63,8 +63,11 @@ def _methods():
         "boda telea-opencv": lambda img8, m: _to8(inpaint(img8, m, "telea-opencv", radius=5)),
         "boda ns (OpenCV)": lambda img8, m: _to8(inpaint(img8, m, "ns", radius=5)),
         "boda biharmonic": lambda img8, m: _to8(inpaint(img8, m, "biharmonic")),
-        "boda exemplar (Criminisi, 9x9, global search)": lambda img8, m: _to8(
+        "boda exemplar (Criminisi, 9x9, search radius 48)": lambda img8, m: _to8(
             inpaint(img8, m, "exemplar")
+        ),
+        "boda exemplar, global search (the paper's)": lambda img8, m: _to8(
+            inpaint(img8, m, "exemplar", search_radius=None)
         ),
         "skimage inpaint_biharmonic": lambda img8, m: _to8(
             sk_biharmonic(img8 / 255.0, m, channel_axis=-1)

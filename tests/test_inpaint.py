@@ -281,6 +281,22 @@ def test_cli_inpaint_png_keeps_profile_and_known_pixels(tmp_path, photo, hole, m
     assert np.abs(pixels[hole] / 255.0 - lib[hole]).max() <= 0.5 / 255 + 1e-6
 
 
+def test_cli_inpaint_exemplar_options(tmp_path, photo, hole):
+    path, mask_path, img8 = photo
+    out = tmp_path / "out.png"
+    args = ["inpaint", str(path), "-m", str(mask_path), "--method", "exemplar",
+            "--patch-size", "7", "--search-radius", "0", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as written:
+        pixels = np.asarray(written)
+    lib = inpaint(img8, hole, method="exemplar", patch_size=7, search_radius=None)
+    assert np.array_equal(pixels, np.round(lib * 255).astype(np.uint8))
+    args[7] = "4"  # even patch size
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "odd" in result.output
+
+
 def test_cli_inpaint_jpeg_quality(tmp_path, photo):
     path, mask_path, _ = photo
     sizes = {}

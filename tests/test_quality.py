@@ -281,3 +281,17 @@ def test_analyze_reports_every_score(kodak_rgb):
     assert QualityThresholds().describe()["blurry"] == (
         "flag when blurry < 0.44 (sharpness score)"
     )
+
+
+def test_anisotropy_catches_motion_but_not_oriented_content(kodak_rgb, rng):
+    sharp = sharpness(kodak_rgb).measures["anisotropy"]
+    assert sharp > 0.7
+    kernel = np.zeros((9, 9), np.float32)
+    kernel[4, :] = 1 / 9
+    moved = sharpness(cv2.filter2D(kodak_rgb, -1, kernel))
+    assert moved.measures["anisotropy"] < sharp - 0.1 and moved.is_blurry
+    assert sharpness(ndimage.gaussian_filter(kodak_rgb, (2, 2, 0))).measures["anisotropy"] > 0.7
+    # Sharp content running along one direction only (blinds, wood grain).
+    rows = rng.random((256, 1)).astype(np.float32)
+    blinds = np.repeat(rows, 320, axis=1)
+    assert not sharpness(blinds).is_blurry

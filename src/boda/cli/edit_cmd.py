@@ -48,6 +48,7 @@ _APERTURE_HELP = "Blur strength in pixels (bigger = shallower depth of field)."
 _NEAR_HELP = "dark: small values are near (depth map); bright: large are near (disparity)."
 _RESIZE_HELP = "Resize a depth map of another size to the image (bilinear)."
 _METHOD_HELP = "telea, telea-opencv, ns (OpenCV Navier-Stokes), biharmonic or exemplar."
+_SEARCH_HELP = "Look for patches this many pixels around (exemplar); 0 = whole image."
 _RADIUS_HELP = "Neighbourhood radius in pixels (telea, telea-opencv, ns)."
 
 
@@ -138,6 +139,8 @@ def register(app: typer.Typer) -> None:
         output: _Output,
         method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "telea",
         radius: Annotated[float, typer.Option("--radius", "-r", help=_RADIUS_HELP)] = 5.0,
+        patch_size: Annotated[int, typer.Option(help="Patch side, odd (exemplar).")] = 9,
+        search_radius: Annotated[int, typer.Option(help=_SEARCH_HELP)] = 48,
         quality: _Quality = 95,
         as_json: _Json = False,
     ) -> None:
@@ -148,7 +151,11 @@ def register(app: typer.Typer) -> None:
         _check_output(image, output)
         decoded = open_image(image)
         holes = to_hole_mask(read_image(mask, gray=True), decoded.pixels.shape[:2], name="mask")
-        options = {"radius": radius} if method in ("telea", "telea-opencv", "ns") else {}
+        options: dict = {}
+        if method in ("telea", "telea-opencv", "ns"):
+            options = {"radius": radius}
+        elif method == "exemplar":
+            options = {"patch_size": patch_size, "search_radius": search_radius or None}
         result = inpaint(decoded.pixels, holes, method=method, **options)
         write_image(output, result, quality=quality, icc_profile=decoded.icc_profile)
         if as_json:

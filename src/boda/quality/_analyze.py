@@ -10,7 +10,13 @@ from boda.core.image import as_float_image, to_gray
 from boda.quality._blur import laplacian_variance, tenengrad, wavelet_energy
 from boda.quality._exposure import exposure_stats
 from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
-from boda.quality._sharpness import BLUR_THRESHOLD, detail_ratio, sharpness_score
+from boda.quality._sharpness import (
+    _PERCENTILE,
+    _TILE,
+    BLUR_THRESHOLD,
+    _measure,
+    sharpness_score,
+)
 
 __all__ = ["ANALYSIS_MAX_SIDE", "QualityThresholds", "QualityReport", "analyze"]
 
@@ -82,7 +88,7 @@ class QualityReport:
         ``blurry``, ``dark``, ``light``, ``low_information``.
     scores : dict of str to float
         The score each flag is decided on (same keys) plus every individual
-        measure: ``detail_ratio``, ``laplacian_variance``, ``tenengrad``,
+        measure: ``detail_ratio``, ``anisotropy``, ``laplacian_variance``, ``tenengrad``,
         ``wavelet_energy``, ``mean_lightness``,
         ``p05_lightness``, ``p50_lightness``, ``p95_lightness``, ``contrast``,
         ``entropy``.
@@ -112,7 +118,7 @@ def analyze(image: np.ndarray, thresholds: QualityThresholds | None = None) -> Q
 
     Notes
     -----
-    Costs about 15-25 ms for a 640 px image on one core (see
+    Costs about 15 ms for a 640x480 image on one core (see
     ``docs/quality.md``).  Tong et al.'s measure is left out here (slower and
     less accurate, see the benchmark); :func:`boda.quality.sharpness` with
     ``all_measures=True`` computes it.
@@ -127,14 +133,15 @@ def analyze(image: np.ndarray, thresholds: QualityThresholds | None = None) -> Q
     img = as_float_image(image)
     gray = to_gray(img)
     ref = to_reference_gray(gray, REFERENCE_SIDE)
-    ratio = detail_ratio(ref, reference_side=None)
+    ratio, anisotropy = _measure(ref, _TILE, _PERCENTILE)
     stats = exposure_stats(gray)
     scores = {
-        "blurry": sharpness_score(ratio),
+        "blurry": sharpness_score(ratio, anisotropy),
         "dark": stats.dark,
         "light": stats.light,
         "low_information": stats.entropy,
         "detail_ratio": ratio,
+        "anisotropy": anisotropy,
         "laplacian_variance": laplacian_variance(ref, reference_side=None),
         "tenengrad": tenengrad(ref, reference_side=None),
         "wavelet_energy": wavelet_energy(ref, reference_side=None),
