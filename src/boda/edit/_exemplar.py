@@ -43,8 +43,8 @@ def inpaint_exemplar(
         Look for source patches only within this many pixels of the target
         (falling back to the whole image when none is there).  ``None``
         searches the whole image, as the paper does; on the Kodak benchmark
-        (docs/editing.md) the local search is both faster and closer to the
-        truth, nearby patches being the likelier continuation.
+        (docs/editing.md) the local search is about 4x faster at the same
+        quality (within 0.25 dB either way).
 
     Returns
     -------
