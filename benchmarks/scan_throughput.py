@@ -139,7 +139,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, seconds in rows:
         speed = f"{t_clean / seconds:.2f}" if t_clean else "n/a"
-        print(f"| {name} | {seconds:.2f} | {n / seconds:.1f} | {speed} | {seconds / t_decode:.2f} |")
+        ratio = seconds / t_decode
+        print(f"| {name} | {seconds:.2f} | {n / seconds:.1f} | {speed} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         epilog=(
             "Examples:\n\n"
             "  boda scan ~/Pictures/trip\n\n"
-            "  boda scan data/ --workers 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
+            "  boda scan data/ -w 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
             "  boda scan data/ --json --no-report > summary.json\n\n"
             "Exit status: 0 all files read; 3 some files could not be read (listed in the "
             "report); 130 interrupted (committed results are kept, rerun to finish); 2 bad usage."
@@ -53,12 +53,14 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def scan_command(
         directory: Path = typer.Argument(..., help="Folder to scan (recursively)."),
-        workers: int = typer.Option(None, "--workers", "-w", help="Processes (default: all cores)."),
+        workers: int = typer.Option(
+            None, "--workers", "-w", help="Processes (default: all cores)."
+        ),
         catalog: Path = typer.Option(
             None, "--catalog", help="Catalog file (default: DIR/.boda/catalog.db)."
         ),
         report: Path = typer.Option(
-            None, "--report", help="Where to write the HTML report (default: DIR/.boda/report.html)."
+            None, "--report", help="HTML report path (default: DIR/.boda/report.html)."
         ),
         no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
         threshold: list[str] = typer.Option(

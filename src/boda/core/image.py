@@ -19,7 +19,9 @@ __all__ = ["as_float_image", "to_gray", "to_uint8", "REC601_LUMA"]
 REC601_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def as_float_image(image: np.ndarray, *, name: str = "image", allow_alpha: bool = False) -> np.ndarray:
+def as_float_image(
+    image: np.ndarray, *, name: str = "image", allow_alpha: bool = False
+) -> np.ndarray:
     """Return ``image`` as a float32 array in boda's convention.
 
     Parameters

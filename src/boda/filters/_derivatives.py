@@ -129,7 +129,9 @@ def scharr(image: np.ndarray, axis: int, *, border: Border = "reflect101") -> np
     return _separable(image, axis, "scharr", border)
 
 
-def central_difference(image: np.ndarray, axis: int, *, border: Border = "reflect101") -> np.ndarray:
+def central_difference(
+    image: np.ndarray, axis: int, *, border: Border = "reflect101"
+) -> np.ndarray:
     """Central difference ``f[i+1] - f[i-1]`` (kernel ``[-1, 0, 1]``) along ``axis``.
 
     Not divided by 2: this is the kernel as written, so ``0.5 *`` the result

@@ -107,7 +107,10 @@ def _histogram_svg(values: list[float], threshold: float | None, title: str) -> 
     line = ""
     if threshold is not None and math.isfinite(threshold):
         x = 10 + (threshold - lo) / (hi - lo) * (width - 20)
-        line = f'<line x1="{x:.1f}" x2="{x:.1f}" y1="5" y2="100" stroke="#c0392b" stroke-width="2"/>'
+        line = (
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="5" y2="100" '
+            'stroke="#c0392b" stroke-width="2"/>'
+        )
     return (
         f'<div class="hist"><b>{_esc(title)}</b><br><svg width="{width}" height="{height}" '
         f'role="img" aria-label="histogram of {_esc(title)}">{bars}{line}'
