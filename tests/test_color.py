@@ -547,7 +547,9 @@ _lab = st.tuples(st.floats(0, 100), st.floats(-128, 128), st.floats(-128, 128))
 def test_property_lab_round_trip(rgb, illuminant):
     rgb = np.array(rgb)
     back = bc.lab_to_srgb(bc.srgb_to_lab(rgb, illuminant), illuminant)
-    assert np.abs(back - rgb).max() < 1e-9
+    # 1e-6 as the issue asks: the IEC 61966-2-1 curve's two breakpoints (0.04045 encoded,
+    # 0.0031308 linear) do not meet exactly, costing ~3e-8 right at the joint.
+    assert np.abs(back - rgb).max() < 1e-6
 
 
 @settings(max_examples=200, deadline=None)
