@@ -1,8 +1,8 @@
 """Scan throughput: boda scan vs cleanvision vs merely decoding, side by side.
 
-Builds a folder of real photos (the 24 Kodak images at 1x, 1x mirrored, 2x and
-6x, as JPEG q90: 96 files of 0.25 to 9 MP, a quarter of them camera-sized) and
-measures, with 2 workers each:
+Builds two folders from the 24 Kodak photos (see :func:`build_folders`): 72
+small images (0.25-1 MP) and 24 camera-sized ones (16 MP), and measures on each,
+with 2 workers:
 
 - decode only: ``boda.io.read_image(path, max_side=ANALYSIS_MAX_SIDE)`` for every
   file in a 2-process pool (the floor a scan cannot beat);
@@ -11,7 +11,7 @@ measures, with 2 workers each:
   checks, run in the separate virtual environment ``.bench-venv`` (made with
   ``python3 -m venv .bench-venv && .bench-venv/bin/pip install cleanvision``).
 
-Run:  .venv/bin/python benchmarks/scan_throughput.py  [--copies N]
+Run:  .venv/bin/python benchmarks/scan_throughput.py
 Reads ../shared/data/kodak24 (override with BODA_SHARED_DATA).
 """
 
@@ -44,31 +44,33 @@ print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
 
-def build_folder(root: Path, copies: int) -> list[Path]:
-    """Write the benchmark photos (JPEG q90) and return their paths."""
+def build_folders(base: Path) -> dict[str, list[Path]]:
+    """Write the two benchmark folders (JPEG q90) and return their paths by name.
+
+    ``small``: the 24 Kodak photos at 1x, 1x mirrored and 2x (72 files, 0.25-1 MP),
+    like a dataset of web or thumbnail-sized images.  ``camera``: the 24 photos
+    upscaled 8x (24 files, 4000x4000 = 16 MP), like a folder from a camera.
+    """
     from boda.io import read_image, write_image
 
-    paths = []
     kodak = sorted((SHARED / "kodak24").glob("*.png"))
     if not kodak:
         sys.exit(f"no Kodak photos under {SHARED / 'kodak24'}; set BODA_SHARED_DATA")
+    folders: dict[str, list[Path]] = {"small": [], "camera": []}
+    for name in folders:
+        (base / name).mkdir(parents=True, exist_ok=True)
     for src in kodak:
         img = read_image(src)
         pil = Image.fromarray((img * 255).round().astype(np.uint8))
-        big2, big6 = (
-            np.asarray(pil.resize((img.shape[1] * k, img.shape[0] * k), Image.Resampling.LANCZOS))
-            for k in (2, 6)
-        )
-        # 0.25 MP, 0.25 MP mirrored, 1 MP, 9 MP (a camera-sized file)
-        variants = [img, img[:, ::-1], big2, big6[::-1]]
-        for copy in range(copies):
-            for k, variant in enumerate(variants):
-                path = root / f"{src.stem}_{k}_{copy}.jpg"
-                shade = 1.0 - 0.02 * copy  # copies differ slightly: no exact duplicates
-                arr = variant if variant.dtype != np.uint8 else variant / 255.0
-                write_image(path, arr * shade, quality=90)
-                paths.append(path)
-    return paths
+        big2 = np.asarray(pil.resize((1000, 1000), Image.Resampling.LANCZOS)) / 255.0
+        for k, variant in enumerate([img, img[:, ::-1], big2]):
+            path = base / "small" / f"{src.stem}_{k}.jpg"
+            write_image(path, variant, quality=90)
+            folders["small"].append(path)
+        path = base / "camera" / f"{src.stem}.jpg"
+        pil.resize((4000, 4000), Image.Resampling.BICUBIC).save(path, quality=90)
+        folders["camera"].append(path)
+    return folders
 
 
 def _decode(path: Path) -> tuple[int, ...]:
@@ -119,28 +121,28 @@ def time_cleanvision(root: Path) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=1, help="copies of each variant")
-    args = parser.parse_args()
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "photos"
-        root.mkdir()
-        paths = build_folder(root, args.copies)
-        n = len(paths)
-        t_decode = time_decode(paths)
-        t_scan, t_report = time_boda(root)
-        t_clean = time_cleanvision(root)
-    rows = [("decode only (boda.io, 2 procs)", t_decode), ("boda scan (2 workers)", t_scan),
-            ("boda scan + HTML report", t_scan + t_report)]
-    if t_clean is not None:
-        rows.append(("cleanvision find_issues (n_jobs=2)", t_clean))
-    print(f"\n{n} JPEG photos (Kodak24 at 1x, 2x and 6x: 0.25 to 9 MP), 2 workers\n")
-    print("| run | seconds | images/s | × cleanvision speed | time / decode-only |")
-    print("|---|---:|---:|---:|---:|")
-    for name, seconds in rows:
-        speed = f"{t_clean / seconds:.2f}" if t_clean else "n/a"
-        ratio = seconds / t_decode
-        print(f"| {name} | {seconds:.2f} | {n / seconds:.1f} | {speed} | {ratio:.2f} |")
+        folders = build_folders(Path(tmp))
+        print("\n| folder | run | seconds | images/s | × cleanvision speed | time / decode-only |")
+        print("|---|---|---:|---:|---:|---:|")
+        for name, paths in folders.items():
+            root = paths[0].parent
+            n = len(paths)
+            t_decode = time_decode(paths)
+            t_scan, t_report = time_boda(root)
+            t_clean = time_cleanvision(root)
+            rows = [("decode only (boda.io, 2 procs)", t_decode),
+                    ("boda scan (2 workers)", t_scan),
+                    ("boda scan + HTML report", t_scan + t_report)]
+            if t_clean is not None:
+                rows.append(("cleanvision find_issues (n_jobs=2)", t_clean))
+            label = f"{name} ({n} files)"
+            for run, seconds in rows:
+                speed = f"{t_clean / seconds:.2f}" if t_clean else "n/a"
+                ratio = seconds / t_decode
+                print(f"| {label} | {run} | {seconds:.2f} | {n / seconds:.1f} | {speed} "
+                      f"| {ratio:.2f} |")
 
 
 if __name__ == "__main__":

@@ -254,3 +254,18 @@ def test_cli_errors_are_clean(tmp_path):
     result = runner.invoke(app, ["scan", str(tmp_path), "-t", "blurry"])
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
     assert "blurry" in default_thresholds()
+
+
+@pytest.mark.parametrize("shape", [(640, 427, 3), (101, 2000, 3), (333, 333), (3, 900, 3)])
+def test_shrink_is_the_block_mean(shape, rng):
+    from boda.scan import analyze_pixels  # noqa: F401  (the public entry that uses shrink)
+    from boda.scan._analyze import shrink
+
+    pixels = rng.random(shape, dtype=np.float32)
+    small = shrink(pixels, 200)
+    factor = -(-max(shape[:2]) // 200)
+    assert max(small.shape[:2]) <= 200 and small.ndim == pixels.ndim
+    h, w = shape[0] // factor, shape[1] // factor
+    if h and w:
+        blocks = pixels[: h * factor, : w * factor].reshape(h, factor, w, factor, *shape[2:])
+        np.testing.assert_allclose(small, blocks.mean(axis=(1, 3)), atol=1e-6)
