@@ -235,6 +235,14 @@ def test_cli_scan_json_and_report_exports(photo_folder, tmp_path):
     html = report.read_text(encoding="utf-8")
     assert "data:image/jpeg;base64," in html and "<svg" in html and "group 1" in html
     assert 'class="swatches"' in html and "Unreadable files (0)" in html
+    records = json.loads(runner.invoke(app, ["report", str(photo_folder), "--json"]).stdout)
+    by_path = {r["path"]: r for r in records}
+    assert by_path["empty.png"]["scores"]["edge_density"] == 0.0
+    assert by_path["sharp0.jpg"]["scores"]["edge_density"] > 0.02
+    assert by_path["sharp0.jpg"]["scores"]["colorfulness"] > by_path["gray as rgb.jpg"]["scores"][
+        "colorfulness"
+    ]
+    assert len(by_path["sharp0.jpg"]["extra"]["dominant_colors"]) == 5
     csv_path = tmp_path / "scores.csv"
     result = runner.invoke(app, ["report", str(photo_folder), "--csv", str(csv_path)])
     assert result.exit_code == 0, result.output

@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "boda.cli.explain_cmd",
     "boda.cli.edit_cmd",
     "boda.cli.quality_cmd",
+    "boda.cli.edges_cmd",
 ]
 
 app = typer.Typer(

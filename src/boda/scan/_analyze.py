@@ -58,12 +58,13 @@ def analyze_pixels(pixels: np.ndarray) -> tuple[dict[str, float], dict]:
     Returns ``(scores, extra)``: scalar scores by name and non-scalar results;
     ``extra["thumbnail"]`` is the small image the colour measures used.
     """
-    from boda import color, duplicates, quality
+    from boda import color, duplicates, edges, quality
 
     scores: dict[str, float] = {}
     extra: dict = {}
     report = quality.analyze(pixels)
     scores.update({k: float(v) for k, v in report.scores.items()})
+    scores["edge_density"] = edges.edge_density(pixels)
     # Colour statistics are global: a THUMBNAIL_SIDE version answers them at a
     # fraction of the cost, and doubles as the report's thumbnail.
     small = shrink(pixels, THUMBNAIL_SIDE)

@@ -85,7 +85,9 @@ def _run_jobs(
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["boda.scan._analyze", "boda.quality", "boda.duplicates"])
+    ctx.set_forkserver_preload(
+        ["boda.scan._analyze", "boda.quality", "boda.duplicates", "boda.color", "boda.edges"]
+    )
     pool = ctx.Pool(min(workers, len(jobs)), initializer=_worker_init)
     try:
         yield from pool.imap_unordered(_analyze_job, jobs, chunksize=2)

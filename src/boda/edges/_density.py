@@ -1,0 +1,84 @@
+"""A resolution-robust edge-density score for scans."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from boda.edges._canny import canny
+from boda.edges._common import gray_image
+
+__all__ = ["EDGE_DENSITY_PARAMS", "edge_density"]
+
+#: The fixed parameterisation of :func:`edge_density` (stored scores depend on it).
+EDGE_DENSITY_PARAMS = {
+    "analysis_side": 256,
+    "sigma": 1.0,
+    "low_threshold": 0.1,
+    "high_threshold": 0.2,
+}
+
+
+def _box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
+    """Area-average ``gray`` so its longer side becomes ``side`` (never upscales).
+
+    Each output pixel is the mean over its footprint in the input (a box
+    filter with fractional overlap), computed as two sparse-free matrix
+    products, so it is exact for non-integer factors and fast.
+    """
+    h, w = gray.shape
+    scale = side / max(h, w)
+    if scale >= 1.0:
+        return gray
+    out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
+    return _area_matrix(out_h, h) @ gray.astype(np.float32) @ _area_matrix(out_w, w).T
+
+
+def _area_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Row ``i``: overlap weights of input cells with output cell ``i`` (rows sum to 1)."""
+    edges = np.linspace(0.0, n_in, n_out + 1)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    left = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, left + 1) - np.maximum(lo, left), 0.0, None)
+    return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def edge_density(image: np.ndarray) -> float:
+    """Fraction of pixels on Canny edges, measured at a fixed analysis scale.
+
+    The image is reduced to luma, area-averaged so its longer side is 256
+    pixels (smaller images are used as they are), and run through
+    :func:`boda.edges.canny` with ``sigma=1``, ``low_threshold=0.1`` and
+    ``high_threshold=0.2`` (absolute thresholds on the Sobel magnitude, so a
+    flat image scores 0 and a busy one high).  The result is the edge-pixel
+    count over the interior pixels (Canny never marks the outer ring).  Working
+    at a fixed size makes the score nearly independent of the resolution the
+    photo was saved at and keeps it fast (a few ms for a 1 MP image).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W)`` or ``(H, W, 3)``; uint8/uint16 are scaled to ``[0, 1]``.
+
+    Returns
+    -------
+    float
+        Edge density in ``[0, 1]``; typical photos score 0.02-0.2.
+
+    References
+    ----------
+    J. Canny, IEEE TPAMI 8(6):679-698, 1986.  Parameters in
+    :data:`EDGE_DENSITY_PARAMS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> edge_density(np.zeros((300, 400), np.float32))
+    0.0
+    """
+    p = EDGE_DENSITY_PARAMS
+    small = _box_downscale(gray_image(image), int(p["analysis_side"]))
+    if min(small.shape) < 3:
+        return 0.0
+    edges = canny(small, p["sigma"], p["low_threshold"], p["high_threshold"], border="reflect")
+    interior = (small.shape[0] - 2) * (small.shape[1] - 2)
+    return float(edges.sum()) / interior
