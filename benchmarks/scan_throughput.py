@@ -4,7 +4,7 @@ Builds two folders from the 24 Kodak photos (see :func:`build_folders`): 72
 small images (0.25-1 MP) and 24 camera-sized ones (16 MP), and measures on each,
 with 2 workers:
 
-- decode only: ``boda.io.read_image(path, max_side=ANALYSIS_MAX_SIDE)`` for every
+- decode only: ``read_image(path, max_side=ANALYSIS_MAX_SIDE, resample="box")`` for every
   file in a 2-process pool (the floor a scan cannot beat);
 - ``boda.scan.scan`` (all checks, fresh catalog) and the HTML report;
 - cleanvision ``Imagelab(data_path).find_issues(n_jobs=2)`` with its default
@@ -77,7 +77,7 @@ def _decode(path: Path) -> tuple[int, ...]:
     from boda.io import read_image
     from boda.quality import ANALYSIS_MAX_SIDE
 
-    return read_image(path, max_side=ANALYSIS_MAX_SIDE).shape
+    return read_image(path, max_side=ANALYSIS_MAX_SIDE, resample="box").shape
 
 
 def time_decode(paths: list[Path]) -> float:

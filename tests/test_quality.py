@@ -278,6 +278,8 @@ def test_analyze_reports_every_score(kodak_rgb):
     assert expected <= set(report.scores)
     assert report.scores["blurry"] == pytest.approx(sharpness(kodak_rgb).score)
     assert report.scores["laplacian_variance"] == pytest.approx(laplacian_variance(kodak_rgb))
+    fast = analyze(kodak_rgb, classic_measures=False)
+    assert "tenengrad" not in fast.scores and fast.flags == report.flags
     assert QualityThresholds().describe()["blurry"] == (
         "flag when blurry < 0.44 (sharpness score)"
     )
