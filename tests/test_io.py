@@ -185,3 +185,27 @@ def test_as_float_image_contract():
             as_float_image(bad)
     gray = to_gray(np.ones((2, 2, 3), np.float32))
     np.testing.assert_allclose(gray, 1.0, rtol=1e-6)
+
+
+def test_heic_with_the_optional_extra(tmp_path, kodak_rgb):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from boda.io import SUPPORTED_EXTENSIONS, heif_available
+
+    assert heif_available() and ".heic" in SUPPORTED_EXTENSIONS
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "photo.heic"
+    Image.fromarray((kodak_rgb * 255).round().astype(np.uint8)).save(path, quality=95)
+    img = read_image(path)
+    assert img.shape == kodak_rgb.shape
+    assert np.abs(img - kodak_rgb).mean() < 0.03  # lossy, but the same picture
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file(tmp_path, kodak_rgb):
+    path = write_image(tmp_path / "locked.png", kodak_rgb)
+    path.chmod(0)
+    try:
+        with pytest.raises(ImageReadError, match="permission denied"):
+            read_image(path)
+    finally:
+        path.chmod(0o644)

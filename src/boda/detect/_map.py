@@ -1,0 +1,152 @@
+"""Mean average precision of detections (COCO 0.5:0.95 and PASCAL VOC 0.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from boda.detect._boxes import box_iou
+from boda.errors import InvalidParameterError
+
+COCO_IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
+
+def _ap_from_pr(recall: np.ndarray, precision: np.ndarray, method: str) -> float:
+    # precision envelope: the best precision at any recall >= r
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    if method == "voc":  # area under the envelope (VOC 2010+)
+        i = np.nonzero(mrec[1:] != mrec[:-1])[0]
+        return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+    # COCO: envelope sampled at 101 recall points, 0 beyond the reached recall
+    points = np.linspace(0.0, 1.0, 101)
+    env = np.maximum.accumulate(np.concatenate([precision, [0.0]])[::-1])[::-1]
+    idx = np.searchsorted(recall, points, side="left")
+    return float(np.mean(np.where(idx < len(recall), env[np.minimum(idx, len(env) - 1)], 0.0)))
+
+
+def average_precision(
+    predictions: Sequence[Mapping[str, Tensor]],
+    targets: Sequence[Mapping[str, Tensor]],
+    label: int,
+    iou_threshold: float = 0.5,
+    method: str = "coco",
+) -> float:
+    """Average precision of one class at one IoU threshold.
+
+    Detections of all images are ranked by score; each is a true positive if it
+    overlaps a not-yet-matched ground-truth box of its image and class with IoU
+    >= ``iou_threshold`` (it takes the unmatched box with the highest IoU), else a
+    false positive. Returns ``nan`` when the class has no ground-truth box.
+
+    Parameters
+    ----------
+    predictions : sequence of mappings
+        One per image: ``boxes`` ``(N, 4)``, ``scores`` ``(N,)``, ``labels`` ``(N,)``.
+    targets : sequence of mappings
+        One per image: ``boxes`` ``(G, 4)``, ``labels`` ``(G,)``.
+    label : int
+    iou_threshold : float
+    method : {"coco", "voc"}
+        ``"coco"``: 101-point interpolated precision (COCO); ``"voc"``: area under
+        the interpolated precision-recall curve (PASCAL VOC 2010 and later).
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    M. Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV
+    2010, Sec. 4.2. T.-Y. Lin et al., "Microsoft COCO: Common Objects in Context",
+    ECCV 2014 (and the cocoapi evaluation code).
+    """
+    if len(predictions) != len(targets):
+        raise InvalidParameterError(
+            f"need one prediction per target image, got {len(predictions)} and {len(targets)}."
+        )
+    if method not in ("coco", "voc"):
+        raise InvalidParameterError(f"method must be 'coco' or 'voc', got {method!r}.")
+    records = []  # (score, image, box)
+    gts, n_gt = [], 0
+    for img, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
+        g = tgt["boxes"][tgt["labels"] == label].float()
+        gts.append(g)
+        n_gt += g.shape[0]
+        sel = pred["labels"] == label
+        for s, b in zip(pred["scores"][sel].tolist(), pred["boxes"][sel].float(), strict=True):
+            records.append((s, img, b))
+    if n_gt == 0:
+        return float("nan")
+    if not records:
+        return 0.0
+    records.sort(key=lambda r: -r[0])  # stable: ties keep input order
+    matched = [torch.zeros(g.shape[0], dtype=torch.bool) for g in gts]
+    tp = np.zeros(len(records))
+    for k, (_, img, box) in enumerate(records):
+        g = gts[img]
+        if g.shape[0] == 0:
+            continue
+        iou = box_iou(box[None], g)[0]
+        iou[matched[img]] = -1.0
+        best = int(iou.argmax())
+        if float(iou[best]) >= iou_threshold:
+            matched[img][best] = True
+            tp[k] = 1.0
+    ctp = np.cumsum(tp)
+    recall = ctp / n_gt
+    precision = ctp / np.arange(1, len(records) + 1)
+    return _ap_from_pr(recall, precision, method)
+
+
+def mean_average_precision(
+    predictions: Sequence[Mapping[str, Tensor]],
+    targets: Sequence[Mapping[str, Tensor]],
+    iou_thresholds: Sequence[float] | None = None,
+    method: str = "coco",
+) -> dict[str, float]:
+    """Mean average precision over classes and IoU thresholds.
+
+    Parameters
+    ----------
+    predictions, targets : sequences of mappings
+        As in :func:`average_precision`.
+    iou_thresholds : sequence of float, optional
+        Default: COCO's 0.50:0.05:0.95 for ``method="coco"``, (0.5,) for
+        ``method="voc"``.
+    method : {"coco", "voc"}
+
+    Returns
+    -------
+    dict
+        ``"map"``: the mean over classes (those with ground truth) and thresholds;
+        ``"map_50"``, ``"map_75"`` when those thresholds are evaluated; and
+        ``"ap_class_<k>"``: each class's AP averaged over thresholds.
+
+    Examples
+    --------
+    >>> box = torch.tensor([[0.0, 0, 10, 10]])
+    >>> pred = [{"boxes": box, "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}]
+    >>> tgt = [{"boxes": box, "labels": torch.tensor([1])}]
+    >>> mean_average_precision(pred, tgt)["map"]
+    1.0
+    """
+    if iou_thresholds is None:
+        iou_thresholds = COCO_IOU_THRESHOLDS if method == "coco" else (0.5,)
+    classes = sorted({int(c) for t in targets for c in t["labels"].tolist()})
+    table = np.full((len(classes), len(iou_thresholds)), np.nan)
+    for i, c in enumerate(classes):
+        for j, thr in enumerate(iou_thresholds):
+            table[i, j] = average_precision(predictions, targets, c, thr, method)
+    out: dict[str, float] = {"map": float(np.mean(table)) if table.size else float("nan")}
+    for name, thr in (("map_50", 0.5), ("map_75", 0.75)):
+        hits = [j for j, t in enumerate(iou_thresholds) if abs(t - thr) < 1e-9]
+        if hits:
+            out[name] = float(np.mean(table[:, hits[0]]))
+    for i, c in enumerate(classes):
+        out[f"ap_class_{c}"] = float(np.mean(table[i]))
+    return out
