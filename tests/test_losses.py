@@ -79,6 +79,22 @@ def test_focal_hand_values_and_alpha(gen):
         L.focal_loss(z, y, alpha=torch.ones(3))
 
 
+def test_sigmoid_focal_loss(gen):
+    z = torch.randn(4, 3, generator=gen)
+    y = (torch.rand(4, 3, generator=gen) > 0.5).float()
+    torch.testing.assert_close(
+        L.sigmoid_focal_loss(z, y, gamma=0.0, alpha=None),
+        F.binary_cross_entropy_with_logits(z, y),
+    )
+    p = torch.sigmoid(z.double())
+    pt = torch.where(y > 0, p, 1 - p)
+    at = torch.where(y > 0, 0.25, 0.75)
+    expected = -at * (1 - pt) ** 2 * torch.log(pt)
+    torch.testing.assert_close(
+        L.sigmoid_focal_loss(z, y, reduction="none").double(), expected, rtol=1e-5, atol=1e-6
+    )
+
+
 def test_distillation_matches_kl_div(gen):
     s, y = _logits(gen)
     t = torch.randn(s.shape, generator=gen)
@@ -164,6 +180,11 @@ def test_moco_queue_is_a_fifo_buffer(gen):
     frozen = loss.queue.clone()
     loss(q, k)
     torch.testing.assert_close(loss.queue, frozen)
+    # gradients flow to the query even though the queue changed in place afterwards
+    loss.train()
+    qg = q.clone().requires_grad_(True)
+    loss(qg, k).backward()
+    assert qg.grad is not None and torch.isfinite(qg.grad).all()
     # round trip through a state dict
     other = L.MoCoLoss(dim=3, queue_size=5, seed=1)
     other.load_state_dict(loss.state_dict())
@@ -358,3 +379,10 @@ def test_box_losses_match_reference(gen):
     assert float(p.grad.abs().sum()) > 0
     with pytest.raises(InvalidParameterError, match=r"\(N, 4\)"):
         L.iou_loss(torch.zeros(2, 3), torch.zeros(2, 3))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(L, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 30 and result.failed == 0

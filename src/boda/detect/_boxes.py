@@ -20,7 +20,9 @@ _DW_CLAMP = math.log(1000.0 / 16)
 def _check_boxes(boxes: Tensor, name: str = "boxes") -> None:
     if not isinstance(boxes, Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
         shape = tuple(boxes.shape) if isinstance(boxes, Tensor) else type(boxes).__name__
-        raise InvalidParameterError(f"{name} must be an (N, 4) tensor (x1, y1, x2, y2), got {shape}.")
+        raise InvalidParameterError(
+            f"{name} must be an (N, 4) tensor (x1, y1, x2, y2), got {shape}."
+        )
 
 
 def box_area(boxes: Tensor) -> Tensor:

@@ -71,6 +71,15 @@ def average_precision(
         )
     if method not in ("coco", "voc"):
         raise InvalidParameterError(f"method must be 'coco' or 'voc', got {method!r}.")
+    for i, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
+        n = pred["boxes"].shape[0]
+        if pred["scores"].shape != (n,) or pred["labels"].shape != (n,):
+            raise InvalidParameterError(
+                f"prediction {i}: boxes, scores and labels must hold {n} rows each, got "
+                f"{tuple(pred['scores'].shape)} scores and {tuple(pred['labels'].shape)} labels."
+            )
+        if tgt["labels"].shape != (tgt["boxes"].shape[0],):
+            raise InvalidParameterError(f"target {i}: need one label per box.")
     records = []  # (score, image, box)
     gts, n_gt = [], 0
     for img, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):

@@ -11,7 +11,8 @@ values) wherever a loss has one value per sample.
 
 Contents
 --------
-- Classification: :func:`cross_entropy` (label smoothing), :func:`focal_loss`.
+- Classification: :func:`cross_entropy` (label smoothing), :func:`focal_loss`
+  (softmax) and :func:`sigmoid_focal_loss` (RetinaNet's one-vs-all form).
 - Distillation: :func:`distillation_loss`.
 - Contrastive: :func:`nt_xent_loss` (SimCLR), :func:`info_nce_loss` and the
   queue-holding :class:`MoCoLoss` (MoCo), :func:`supcon_loss` (SupCon, L_out).
@@ -64,6 +65,7 @@ __all__ = [
     "perceptual_loss",
     "pix2pix_discriminator_loss",
     "pix2pix_generator_loss",
+    "sigmoid_focal_loss",
     "style_loss",
     "supcon_loss",
     "total_variation",
@@ -262,6 +264,63 @@ def focal_loss(
             loss = alpha.to(loss)[target] * loss
         else:
             loss = float(alpha) * loss
+    return _reduce(loss, reduction)
+
+
+def sigmoid_focal_loss(
+    logits: Tensor,
+    target: Tensor,
+    gamma: float = 2.0,
+    alpha: float | None = 0.25,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary (per-class sigmoid) focal loss, the form used by RetinaNet.
+
+    .. math::
+
+        \mathrm{FL}(p_t) = -\alpha_t\,(1 - p_t)^{\gamma}\,\log p_t,\qquad
+        p_t = \begin{cases} \sigma(z) & y = 1 \\ 1 - \sigma(z) & y = 0\end{cases},\qquad
+        \alpha_t = \begin{cases} \alpha & y = 1 \\ 1 - \alpha & y = 0\end{cases}
+
+    (Lin et al. 2017, Eq. 5). With ``gamma=0`` and ``alpha=None`` it is
+    :func:`torch.nn.functional.binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    logits : Tensor
+        Any shape, e.g. ``(B, K)`` one-vs-all scores or ``(B, A, K)`` per anchor.
+    target : Tensor
+        Same shape, values in ``[0, 1]`` (1 = positive).
+    gamma : float
+    alpha : float or None
+        Weight of the positives; the negatives get ``1 - alpha``.
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    Tensor
+        Scalar, or element-wise with ``reduction="none"``.
+
+    References
+    ----------
+    T.-Y. Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017, Eq. 5.
+
+    Examples
+    --------
+    >>> round(float(sigmoid_focal_loss(torch.zeros(1), torch.ones(1), alpha=None)), 4)
+    0.1733
+    """
+    _check_same_shape(logits, target, "logits and target")
+    _check_reduction(reduction)
+    if gamma < 0:
+        raise InvalidParameterError(f"gamma must be >= 0, got {gamma!r}.")
+    target = target.to(logits.dtype)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p = torch.sigmoid(logits)
+    pt = p * target + (1 - p) * (1 - target)
+    loss = (1 - pt) ** gamma * ce
+    if alpha is not None:
+        loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
     return _reduce(loss, reduction)
 
 
@@ -1249,8 +1308,8 @@ class MoCoLoss(nn.Module):
     The queue is a registered buffer ``queue`` of shape ``(queue_size, dim)``
     (saved in ``state_dict``), initialised with random unit vectors as in the
     reference code; ``ptr`` is the next slot to overwrite. Each :meth:`forward`
-    computes :func:`info_nce_loss` against the *current* queue, then enqueues the
-    batch's keys (He et al. 2020, Algorithm 1).
+    computes :func:`info_nce_loss` against the *current* queue, then, in training
+    mode only, enqueues the batch's keys (He et al. 2020, Algorithm 1).
 
     Parameters
     ----------
@@ -1303,7 +1362,8 @@ class MoCoLoss(nn.Module):
         self.ptr.fill_((int(self.ptr) + k.shape[0]) % size)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
-        loss = info_nce_loss(query, key, self.queue.clone(), self.temperature)
+        # info_nce_loss normalises a detached copy, so enqueueing in place is safe
+        loss = info_nce_loss(query, key, self.queue, self.temperature)
         if self.training:
             self.enqueue(key)
         return loss

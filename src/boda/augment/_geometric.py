@@ -1,0 +1,262 @@
+"""Geometric augmentations as affine maps that boxes, masks and keypoints can follow.
+
+Coordinates are continuous pixels: ``(x, y)``, the image spanning ``[0, W] x [0, H]``
+and pixel ``(i, j)`` centred at ``(j + 0.5, i + 0.5)``. Every geometric op returns
+the warped image and a :class:`Transform` whose 3x3 ``matrix`` maps input
+coordinates to output coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from boda.errors import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class Transform:
+    """An applied geometric transform.
+
+    Attributes
+    ----------
+    matrix : numpy.ndarray
+        ``(3, 3)`` float64 affine map from input to output pixel coordinates.
+    input_size, output_size : (H, W)
+    """
+
+    matrix: np.ndarray
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+
+    def points(self, points: np.ndarray) -> np.ndarray:
+        """Map ``(N, 2)`` ``(x, y)`` points to the output image."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return p @ self.matrix[:2, :2].T + self.matrix[:2, 2]
+
+    def boxes(self, boxes: np.ndarray, clip: bool = True) -> np.ndarray:
+        """Map ``(N, 4)`` ``(x1, y1, x2, y2)`` boxes: bounds of the four moved corners."""
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        corners = np.stack(
+            [b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1
+        ).reshape(-1, 2)
+        c = self.points(corners).reshape(-1, 4, 2)
+        out = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
+        if clip:
+            h, w = self.output_size
+            out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
+            out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
+        return out
+
+    def mask(self, mask: np.ndarray) -> np.ndarray:
+        """Warp an ``(H, W)`` label mask with nearest-neighbour sampling (0 outside)."""
+        return warp_affine(np.asarray(mask), self.matrix, self.output_size, order=0)
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        shape = getattr(image, "shape", type(image).__name__)
+        raise InvalidParameterError(f"image must be an (H, W) or (H, W, C) array, got {shape}.")
+    return image
+
+
+def warp_affine(
+    image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int], order: int = 1
+) -> np.ndarray:
+    """Warp ``image`` by the input-to-output ``matrix`` (bilinear or nearest, 0 outside).
+
+    Each output pixel centre is mapped back through the inverse matrix and
+    sampled from the input; the torch form is :func:`warp_affine_torch`.
+    """
+    image = _check_image(image)
+    h_out, w_out = output_size
+    inv = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
+    ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
+    sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2] - 0.5  # input pixel index space
+    sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2] - 0.5
+    h, w = image.shape[:2]
+    img = image if image.ndim == 3 else image[..., None]
+    if order == 0:
+        ix, iy = np.floor(sx + 0.5).astype(int), np.floor(sy + 0.5).astype(int)
+        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+        out = img[iy.clip(0, h - 1), ix.clip(0, w - 1)] * inside[..., None]
+    else:
+        x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+        fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+        out = np.zeros((h_out, w_out, img.shape[2]), dtype=np.float64)
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            for dx, wx in ((0, 1 - fx), (1, fx)):
+                xx, yy = x0 + dx, y0 + dy
+                inside = ((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h))[..., None]
+                out += wx * wy * inside * img[yy.clip(0, h - 1), xx.clip(0, w - 1)]
+    out = out.astype(image.dtype, copy=False)
+    return out if image.ndim == 3 else out[..., 0]
+
+
+def warp_affine_torch(images, matrix: np.ndarray, output_size: tuple[int, int], order: int = 1):
+    """Torch form of :func:`warp_affine` for ``(B, C, H, W)`` tensors (same matrix)."""
+    import torch
+    import torch.nn.functional as F
+
+    b, _, h, w = images.shape
+    h_out, w_out = output_size
+    inv = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
+    ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
+    sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    # align_corners=False: normalised -1 and 1 are the outer pixel edges
+    grid = np.stack([2 * sx / w - 1, 2 * sy / h - 1], axis=-1)
+    grid_t = torch.as_tensor(grid, dtype=images.dtype, device=images.device)
+    mode = "nearest" if order == 0 else "bilinear"
+    return F.grid_sample(
+        images, grid_t.expand(b, -1, -1, -1), mode=mode, padding_mode="zeros",
+        align_corners=False,
+    )
+
+
+def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def affine_matrix(
+    size: tuple[int, int],
+    angle: float = 0.0,
+    translate: tuple[float, float] = (0.0, 0.0),
+    scale: float = 1.0,
+    shear: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """Input-to-output matrix of a rotation / scale / shear about the image centre.
+
+    ``angle`` in degrees, counter-clockwise on screen; ``shear`` ``(sx, sy)`` in
+    degrees; ``translate`` in pixels.
+    """
+    h, w = size
+    cx, cy = w / 2, h / 2
+    a = math.radians(angle)
+    rot = np.array([[math.cos(a), math.sin(a), 0], [-math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    shx, shy = (math.tan(math.radians(s)) for s in shear)
+    sh = np.array([[1, shx, 0], [shy, 1, 0], [0, 0, 1]])
+    sc = np.diag([scale, scale, 1.0])
+    to_c = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+    back = np.array([[1, 0, cx + translate[0]], [0, 1, cy + translate[1]], [0, 0, 1]])
+    return back @ rot @ sh @ sc @ to_c
+
+
+def _apply(image, matrix, out_size, order=1):
+    if isinstance(image, np.ndarray):
+        _check_image(image)
+        size = image.shape[:2]
+        return warp_affine(image, matrix, out_size, order), Transform(matrix, size, out_size)
+    size = tuple(image.shape[-2:])
+    out = warp_affine_torch(image, matrix, out_size, order)
+    return out, Transform(matrix, size, out_size)
+
+
+def _size(image) -> tuple[int, int]:
+    return tuple(image.shape[:2]) if isinstance(image, np.ndarray) else tuple(image.shape[-2:])
+
+
+def hflip(image):
+    """Mirror left-right. numpy ``(H, W[, C])`` or torch ``(B, C, H, W)``.
+
+    Returns
+    -------
+    (image, Transform)
+    """
+    h, w = _size(image)
+    m = np.array([[-1.0, 0, w], [0, 1, 0], [0, 0, 1]])
+    return _flip(image, m, axis="x"), Transform(m, (h, w), (h, w))
+
+
+def vflip(image):
+    """Mirror top-bottom; returns ``(image, Transform)``."""
+    h, w = _size(image)
+    m = np.array([[1.0, 0, 0], [0, -1, h], [0, 0, 1]])
+    return _flip(image, m, axis="y"), Transform(m, (h, w), (h, w))
+
+
+def _flip(image, m, axis):
+    # exact flips, no resampling
+    if isinstance(image, np.ndarray):
+        return np.ascontiguousarray(image[:, ::-1] if axis == "x" else image[::-1])
+    return image.flip(-1 if axis == "x" else -2)
+
+
+def rotate(image, angle: float, order: int = 1):
+    """Rotate about the centre by ``angle`` degrees (counter-clockwise), same size.
+
+    Returns ``(image, Transform)``; corners leaving the frame are cut, new
+    areas are 0.
+    """
+    size = _size(image)
+    return _apply(image, affine_matrix(size, angle=angle), size, order)
+
+
+def affine(image, angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0), order=1):
+    """Rotation, translation, scale and shear about the centre; ``(image, Transform)``."""
+    size = _size(image)
+    return _apply(image, affine_matrix(size, angle, translate, scale, shear), size, order)
+
+
+def crop(image, top: int, left: int, height: int, width: int):
+    """Crop ``[top:top+height, left:left+width]``; ``(image, Transform)``."""
+    h, w = _size(image)
+    if not (0 <= top and 0 <= left and height > 0 and width > 0
+            and top + height <= h and left + width <= w):
+        raise InvalidParameterError(
+            f"crop ({top}, {left}, {height}, {width}) does not fit an image of size {(h, w)}."
+        )
+    m = np.array([[1.0, 0, -left], [0, 1, -top], [0, 0, 1]])
+    if isinstance(image, np.ndarray):
+        out = image[top : top + height, left : left + width].copy()
+    else:
+        out = image[..., top : top + height, left : left + width]
+    return out, Transform(m, (h, w), (height, width))
+
+
+def resized_crop(image, top, left, height, width, size: tuple[int, int], order: int = 1):
+    """Crop a box and resize it to ``size`` (bilinear); ``(image, Transform)``."""
+    h, w = _size(image)
+    sy, sx = size[0] / height, size[1] / width
+    m = np.array([[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]])
+    if not (0 <= top and 0 <= left and top + height <= h and left + width <= w):
+        raise InvalidParameterError(f"crop box does not fit an image of size {(h, w)}.")
+    return _apply(image, m, tuple(size), order)
+
+
+def random_resized_crop_params(
+    size: tuple[int, int],
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    seed: int | np.random.Generator | None = None,
+) -> tuple[int, int, int, int]:
+    """Sample ``(top, left, height, width)`` as Inception / torchvision do.
+
+    Area fraction uniform in ``scale``, log-aspect uniform in ``ratio``; 10
+    tries, then the centre crop at the clamped ratio (Szegedy et al. 2015).
+    """
+    rng = _rng(seed)
+    h, w = size
+    area = h * w
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        r = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = round(math.sqrt(target * r)), round(math.sqrt(target / r))
+        if 0 < cw <= w and 0 < ch <= h:
+            return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+    r = w / h
+    if r < ratio[0]:
+        cw, ch = w, round(w / ratio[0])
+    elif r > ratio[1]:
+        ch, cw = h, round(h * ratio[1])
+    else:
+        cw, ch = w, h
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
+    """Random crop of random area and aspect, resized to ``size``; ``(image, Transform)``."""
+    top, left, ch, cw = random_resized_crop_params(_size(image), scale, ratio, seed)
+    return resized_crop(image, top, left, ch, cw, size)

@@ -1,0 +1,129 @@
+"""Cutout, MixUp and CutMix (batch-level; numpy ``(N, H, W, C)`` or torch ``(B, C, H, W)``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from boda.errors import InvalidParameterError
+
+
+def _rng(seed):
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _hw(images) -> tuple[int, int]:
+    if isinstance(images, np.ndarray):
+        return images.shape[1], images.shape[2]
+    return images.shape[-2], images.shape[-1]
+
+
+def _box(h, w, lam, rng):
+    """A box of area (1 - lam) H W centred uniformly, clipped (Yun et al. 2019, Eq. 2)."""
+    cut = math.sqrt(1.0 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+    y1, y2 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    x1, x2 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    return y1, y2, x1, x2
+
+
+def cutout(images, size: int, seed=None):
+    """Zero one ``size`` x ``size`` square per image, centred anywhere (clipped).
+
+    Returns ``(images, boxes)`` with the ``(N, 4)`` ``(x1, y1, x2, y2)`` erased boxes.
+
+    References
+    ----------
+    T. DeVries, G. W. Taylor, "Improved Regularization of Convolutional Neural
+    Networks with Cutout", arXiv:1708.04552, 2017.
+    """
+    rng = _rng(seed)
+    h, w = _hw(images)
+    out = images.copy() if isinstance(images, np.ndarray) else images.clone()
+    boxes = []
+    for i in range(len(images)):
+        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+        y1, y2 = max(cy - size // 2, 0), min(cy + size - size // 2, h)
+        x1, x2 = max(cx - size // 2, 0), min(cx + size - size // 2, w)
+        if isinstance(out, np.ndarray):
+            out[i, y1:y2, x1:x2] = 0
+        else:
+            out[i, :, y1:y2, x1:x2] = 0
+        boxes.append((x1, y1, x2, y2))
+    return out, np.array(boxes, dtype=np.int64).reshape(-1, 4)
+
+
+def _check_labels(images, labels):
+    if len(labels) != len(images):
+        raise InvalidParameterError(
+            f"need one label row per image, got {len(labels)} labels for {len(images)} images."
+        )
+
+
+def mixup(images, labels, alpha: float = 0.2, seed=None):
+    r"""MixUp: :math:`\tilde x = \lambda x_i + (1-\lambda) x_j`, same for the labels.
+
+    :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)`; :math:`j` is a random
+    permutation of the batch.
+
+    Parameters
+    ----------
+    images : array or tensor
+        ``(N, H, W, C)`` or ``(B, C, H, W)``.
+    labels : array or tensor
+        ``(N, K)`` one-hot or soft labels.
+    alpha : float
+    seed : int or Generator
+
+    Returns
+    -------
+    (images, labels, info)
+        ``info``: ``{"lam": float, "perm": ndarray}``.
+
+    References
+    ----------
+    H. Zhang, M. Cisse, Y. N. Dauphin, D. Lopez-Paz, "mixup: Beyond Empirical
+    Risk Minimization", ICLR 2018, Eq. 1.
+    """
+    _check_labels(images, labels)
+    rng = _rng(seed)
+    lam = float(rng.beta(alpha, alpha))
+    perm = rng.permutation(len(images))
+    mixed = lam * images + (1 - lam) * images[perm]
+    mixed_labels = lam * labels + (1 - lam) * labels[perm]
+    return mixed, mixed_labels, {"lam": lam, "perm": perm}
+
+
+def cutmix(images, labels, alpha: float = 1.0, seed=None):
+    r"""CutMix: paste a box from a shuffled partner, mix labels by pasted area.
+
+    :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)` sets the box size; after
+    clipping to the image, the label weight is recomputed from the real box
+    area: :math:`\lambda = 1 - \frac{|box|}{HW}` (Yun et al. 2019, Eq. 1-2).
+
+    Returns
+    -------
+    (images, labels, info)
+        ``info``: ``{"lam", "perm", "box": (x1, y1, x2, y2)}``.
+
+    References
+    ----------
+    S. Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers
+    with Localizable Features", ICCV 2019.
+    """
+    _check_labels(images, labels)
+    rng = _rng(seed)
+    h, w = _hw(images)
+    lam = float(rng.beta(alpha, alpha))
+    perm = rng.permutation(len(images))
+    y1, y2, x1, x2 = _box(h, w, lam, rng)
+    out = images.copy() if isinstance(images, np.ndarray) else images.clone()
+    if isinstance(out, np.ndarray):
+        out[:, y1:y2, x1:x2] = images[perm][:, y1:y2, x1:x2]
+    else:
+        out[:, :, y1:y2, x1:x2] = images[perm][:, :, y1:y2, x1:x2]
+    lam = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
+    mixed_labels = lam * labels + (1 - lam) * labels[perm]
+    return out, mixed_labels, {"lam": lam, "perm": perm, "box": (x1, y1, x2, y2)}

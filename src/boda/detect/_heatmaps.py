@@ -1,0 +1,362 @@
+"""Landmark heatmaps: rendering, sub-pixel decoding, PCK / NME, CenterNet centres.
+
+Coordinates are ``(x, y)`` in heatmap pixels, pixel ``(i, j)`` having its centre
+at ``x = j``, ``y = i``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from boda.errors import InvalidParameterError
+
+
+def _check_points(points: Tensor) -> Tensor:
+    if not isinstance(points, Tensor) or points.ndim < 2 or points.shape[-1] != 2:
+        shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
+        raise InvalidParameterError(f"points must be (..., K, 2) (x, y) tensors, got {shape}.")
+    return points.float()
+
+
+def render_heatmaps(
+    points: Tensor, size: tuple[int, int], sigma: float = 2.0, kind: str = "gaussian"
+) -> Tensor:
+    r"""One heatmap per landmark, value 1 at the (sub-pixel) landmark.
+
+    .. math::
+
+        \text{gaussian: } h(p) = \exp\!\left(-\frac{\|p - c\|^2}{2\sigma^2}\right),
+        \qquad \text{cauchy: } h(p) = \frac{1}{1 + \|p - c\|^2/\sigma^2}
+
+    The Cauchy (Lorentzian) has heavier tails, which keeps a gradient far from
+    the landmark.
+
+    Parameters
+    ----------
+    points : Tensor
+        ``(..., K, 2)`` landmark coordinates ``(x, y)``.
+    size : (H, W)
+    sigma : float
+        Width in pixels.
+    kind : {"gaussian", "cauchy"}
+
+    Returns
+    -------
+    Tensor
+        ``(..., K, H, W)`` float32.
+
+    References
+    ----------
+    J. Tompson, A. Jain, Y. LeCun, C. Bregler, "Joint Training of a Convolutional
+    Network and a Graphical Model for Human Pose Estimation", NeurIPS 2014.
+
+    Examples
+    --------
+    >>> h = render_heatmaps(torch.tensor([[2.0, 1.0]]), (3, 5))
+    >>> float(h[0, 1, 2])
+    1.0
+    """
+    pts = _check_points(points)
+    if sigma <= 0:
+        raise InvalidParameterError(f"sigma must be > 0, got {sigma!r}.")
+    h, w = size
+    ys = torch.arange(h, dtype=torch.float32).view(h, 1)
+    xs = torch.arange(w, dtype=torch.float32).view(1, w)
+    dx = xs - pts[..., 0, None, None]
+    dy = ys - pts[..., 1, None, None]
+    d2 = dx * dx + dy * dy
+    if kind == "gaussian":
+        return torch.exp(-d2 / (2 * sigma * sigma))
+    if kind == "cauchy":
+        return 1.0 / (1.0 + d2 / (sigma * sigma))
+    raise InvalidParameterError(f"kind must be 'gaussian' or 'cauchy', got {kind!r}.")
+
+
+def _check_heatmaps(heatmaps: Tensor) -> None:
+    if not isinstance(heatmaps, Tensor) or heatmaps.ndim < 2:
+        raise InvalidParameterError("heatmaps must be (..., H, W) tensors.")
+
+
+def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1.0) -> Tensor:
+    r"""Landmark coordinates from heatmaps, with sub-pixel refinement.
+
+    - ``"argmax"``: the integer peak.
+    - ``"quadratic"``: fit a parabola through the peak and its two neighbours
+      along each axis, on the *log* heatmap (exact for a Gaussian, as in DARK,
+      Zhang et al. 2020): :math:`\delta = \frac{f_{-1} - f_{+1}}{2(f_{-1} - 2f_0 + f_{+1})}`.
+    - ``"soft_argmax"``: the expectation of the coordinates under
+      :math:`\operatorname{softmax}(\beta h)` (integral regression, Sun et al.
+      2018); differentiable. The input is treated as logits: pass a network's
+      raw output, or ``log`` of a rendered map (a softmax over ``[0, 1]`` values
+      is nearly flat and biased towards the image centre).
+
+    Parameters
+    ----------
+    heatmaps : Tensor
+        ``(..., H, W)``.
+    method : {"quadratic", "argmax", "soft_argmax"}
+    beta : float
+        Softmax sharpness for ``"soft_argmax"``.
+
+    Returns
+    -------
+    Tensor
+        ``(..., 2)`` coordinates ``(x, y)``.
+
+    References
+    ----------
+    F. Zhang, X. Zhu, H. Dai, M. Ye, C. Zhu, "Distribution-Aware Coordinate
+    Representation for Human Pose Estimation", CVPR 2020.
+    X. Sun, B. Xiao, F. Wei, S. Liang, Y. Wei, "Integral Human Pose Regression",
+    ECCV 2018.
+
+    Examples
+    --------
+    >>> h = render_heatmaps(torch.tensor([[2.3, 1.6]]), (5, 6))
+    >>> [round(v, 3) for v in decode_heatmaps(h)[0].tolist()]
+    [2.3, 1.6]
+    """
+    _check_heatmaps(heatmaps)
+    h, w = heatmaps.shape[-2:]
+    flat = heatmaps.reshape(-1, h * w).float()
+    if method == "soft_argmax":
+        p = torch.softmax(beta * flat, dim=1)
+        xs = torch.arange(w, dtype=torch.float32).repeat(h)
+        ys = torch.arange(h, dtype=torch.float32).repeat_interleave(w)
+        out = torch.stack([(p * xs).sum(1), (p * ys).sum(1)], dim=1)
+        return out.reshape(*heatmaps.shape[:-2], 2)
+    if method not in ("argmax", "quadratic"):
+        raise InvalidParameterError(
+            f"method must be 'quadratic', 'argmax' or 'soft_argmax', got {method!r}."
+        )
+    idx = flat.argmax(dim=1)
+    py, px = idx // w, idx % w
+    coords = torch.stack([px, py], dim=1).float()
+    if method == "quadratic":
+        logh = torch.log(flat.clamp(min=1e-10)).reshape(-1, h, w)
+        n = torch.arange(flat.shape[0])
+        for axis, (pos, size) in enumerate(((px, w), (py, h))):
+            inner = (pos > 0) & (pos < size - 1)
+            lo, hi = (pos - 1).clamp(min=0), (pos + 1).clamp(max=size - 1)
+            if axis == 0:
+                f0, fm, fp = logh[n, py, px], logh[n, py, lo], logh[n, py, hi]
+            else:
+                f0, fm, fp = logh[n, py, px], logh[n, lo, px], logh[n, hi, px]
+            denom = fm - 2 * f0 + fp
+            ok = inner & (denom < 0)
+            delta = torch.where(ok, (fm - fp) / (2 * torch.where(ok, denom, -1.0)), 0.0)
+            coords[:, axis] += delta.clamp(-0.5, 0.5)
+    return coords.reshape(*heatmaps.shape[:-2], 2)
+
+
+def _distances(pred: Tensor, target: Tensor) -> Tensor:
+    pred, target = _check_points(pred), _check_points(target)
+    if pred.shape != target.shape:
+        raise InvalidParameterError(
+            f"pred and target must have the same shape, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}."
+        )
+    return torch.linalg.vector_norm(pred - target, dim=-1)
+
+
+def pck(
+    pred: Tensor,
+    target: Tensor,
+    normalizer: Tensor | float,
+    alpha: float = 0.2,
+    visible: Tensor | None = None,
+) -> float:
+    r"""Percentage of Correct Keypoints: share of landmarks within :math:`\alpha d`.
+
+    A landmark is correct when :math:`\|\hat p - p\| \le \alpha\,d` with :math:`d`
+    a per-sample size (torso or bounding-box size for PCK, head size for PCKh).
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        ``(N, K, 2)``.
+    normalizer : Tensor or float
+        ``(N,)`` per-sample sizes, or one number.
+    alpha : float
+    visible : Tensor, optional
+        ``(N, K)`` bool; invisible landmarks are not counted.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    References
+    ----------
+    Y. Yang, D. Ramanan, "Articulated Human Detection with Flexible Mixtures of
+    Parts", TPAMI 2013.
+
+    Examples
+    --------
+    >>> t = torch.zeros(1, 2, 2)
+    >>> pck(t + torch.tensor([[[1.0, 0], [5, 0]]]), t, normalizer=10.0, alpha=0.2)
+    0.5
+    """
+    d = _distances(pred, target)
+    norm = torch.as_tensor(normalizer, dtype=torch.float32)
+    norm = norm.reshape(-1, *([1] * (d.ndim - 1))) if norm.ndim else norm
+    correct = (d <= alpha * norm).float()
+    if visible is not None:
+        return float(correct[visible].mean())
+    return float(correct.mean())
+
+
+def nme(pred: Tensor, target: Tensor, normalizer: Tensor | float) -> float:
+    r"""Normalised mean error: :math:`\frac{1}{NK}\sum \|\hat p - p\| / d_n`.
+
+    ``d`` is usually the inter-ocular distance (300-W) or the box size.
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        ``(N, K, 2)``.
+    normalizer : Tensor or float
+        ``(N,)`` per-sample distances, or one number.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    C. Sagonas et al., "300 Faces In-The-Wild Challenge", ICCV Workshops 2013.
+
+    Examples
+    --------
+    >>> t = torch.zeros(1, 2, 2)
+    >>> nme(t + torch.tensor([[[3.0, 4], [0, 0]]]), t, 10.0)
+    0.25
+    """
+    d = _distances(pred, target)
+    norm = torch.as_tensor(normalizer, dtype=torch.float32)
+    norm = norm.reshape(-1, *([1] * (d.ndim - 1))) if norm.ndim else norm
+    return float((d / norm).mean())
+
+
+def render_centernet_targets(
+    boxes: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    size: tuple[int, int],
+    stride: int = 4,
+    sigma_scale: float = 1 / 6,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """CenterNet training targets for one image.
+
+    Each box puts a Gaussian peak (value 1) at its centre on its class's heatmap,
+    with :math:`\\sigma_x = \\text{sigma\\_scale}\\cdot w` and likewise for ``y``
+    (the box-shaped Gaussian of TTFNet; CenterNet's radius rule gives similar
+    widths), overlapping peaks combined by maximum. The size map holds ``(w, h)``
+    in image pixels and the offset map the sub-cell centre offset, at the centre
+    cell.
+
+    Parameters
+    ----------
+    boxes : Tensor
+        ``(N, 4)`` in image pixels.
+    labels : Tensor
+        ``(N,)`` class indices.
+    num_classes : int
+    size : (H, W)
+        Output (feature-map) size.
+    stride : int
+        Image pixels per output cell.
+    sigma_scale : float
+
+    Returns
+    -------
+    heatmap : Tensor
+        ``(num_classes, H, W)``.
+    wh : Tensor
+        ``(2, H, W)``.
+    offset : Tensor
+        ``(2, H, W)``.
+
+    References
+    ----------
+    X. Zhou, D. Wang, P. Krähenbühl, "Objects as Points", arXiv:1904.07850, 2019.
+    Z. Liu et al., "Training-Time-Friendly Network for Real-Time Object
+    Detection", AAAI 2020.
+    """
+    h, w = size
+    heat = torch.zeros(num_classes, h, w)
+    wh = torch.zeros(2, h, w)
+    off = torch.zeros(2, h, w)
+    ys = torch.arange(h, dtype=torch.float32).view(h, 1)
+    xs = torch.arange(w, dtype=torch.float32).view(1, w)
+    for box, c in zip(boxes.float(), labels.tolist(), strict=True):
+        bw, bh = float(box[2] - box[0]), float(box[3] - box[1])
+        cx, cy = float(box[0] + box[2]) / 2 / stride, float(box[1] + box[3]) / 2 / stride
+        ix, iy = int(cx), int(cy)
+        if not (0 <= ix < w and 0 <= iy < h):
+            continue
+        sx = max(sigma_scale * bw / stride, 0.5)
+        sy = max(sigma_scale * bh / stride, 0.5)
+        g = torch.exp(-((xs - ix) ** 2) / (2 * sx * sx) - ((ys - iy) ** 2) / (2 * sy * sy))
+        heat[c] = torch.maximum(heat[c], g)
+        wh[:, iy, ix] = torch.tensor([bw, bh])
+        off[:, iy, ix] = torch.tensor([cx - ix, cy - iy])
+    return heat, wh, off
+
+
+def decode_centernet(
+    heatmap: Tensor,
+    wh: Tensor,
+    offset: Tensor | None = None,
+    stride: int = 4,
+    k: int = 100,
+    score_threshold: float = 0.1,
+) -> list[dict[str, Tensor]]:
+    """Boxes from CenterNet outputs: 3x3 max-pool peaks, top-k, size regression.
+
+    Parameters
+    ----------
+    heatmap : Tensor
+        ``(B, C, H, W)`` class heatmaps in ``[0, 1]`` (after the sigmoid).
+    wh : Tensor
+        ``(B, 2, H, W)`` box width and height in image pixels.
+    offset : Tensor, optional
+        ``(B, 2, H, W)`` sub-cell centre offsets.
+    stride : int
+    k : int
+        Peaks kept per image before the threshold.
+    score_threshold : float
+
+    Returns
+    -------
+    list of dict
+        Per image: ``boxes`` ``(n, 4)``, ``scores`` ``(n,)``, ``labels`` ``(n,)``.
+
+    References
+    ----------
+    X. Zhou, D. Wang, P. Krähenbühl, "Objects as Points", 2019, Sec. 4.
+    """
+    if heatmap.ndim != 4 or wh.shape != (heatmap.shape[0], 2, *heatmap.shape[2:]):
+        raise InvalidParameterError(
+            f"heatmap must be (B, C, H, W) and wh (B, 2, H, W), got {tuple(heatmap.shape)} "
+            f"and {tuple(wh.shape)}."
+        )
+    b, c, h, w = heatmap.shape
+    peaks = heatmap * (F.max_pool2d(heatmap, 3, stride=1, padding=1) == heatmap)
+    scores, idx = peaks.reshape(b, -1).topk(min(k, c * h * w), dim=1)
+    out = []
+    for i in range(b):
+        keep = scores[i] >= score_threshold
+        s, ind = scores[i][keep], idx[i][keep]
+        cls, pix = ind // (h * w), ind % (h * w)
+        ys, xs = (pix // w).float(), (pix % w).float()
+        if offset is not None:
+            xs = xs + offset[i, 0].reshape(-1)[pix]
+            ys = ys + offset[i, 1].reshape(-1)[pix]
+        bw, bh = wh[i, 0].reshape(-1)[pix], wh[i, 1].reshape(-1)[pix]
+        cx, cy = xs * stride, ys * stride
+        boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=1)
+        out.append({"boxes": boxes, "scores": s, "labels": cls})
+    return out

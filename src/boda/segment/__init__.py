@@ -1,0 +1,1 @@
+"""Image segmentation: interactive foreground extraction (GrabCut)."""
