@@ -316,3 +316,14 @@ def test_log_equals_scipy_and_approaches_opencv(kodak_rgb, sigma):
     inner = (slice(20, -20), slice(20, -20))
     corr = np.corrcoef(ours[inner].ravel() / sigma**2, opencv[inner].ravel())[0, 1]
     assert corr > {1.0: 0.997, 2.0: 0.9997, 3.0: 0.9999}[sigma]
+
+
+@pytest.mark.parametrize("shape", [(427, 640), (640, 427), (301, 1000), (513, 512)])
+def test_box_downscale_equals_exact_area_weights(shape, rng):
+    from boda.edges._density import _area_matrix, _box_downscale
+
+    gray = rng.random(shape, dtype=np.float32)
+    small = _box_downscale(gray, 256)
+    exact = _area_matrix(small.shape[0], shape[0]) @ gray @ _area_matrix(small.shape[1], shape[1]).T
+    assert max(small.shape) == 256
+    np.testing.assert_allclose(small, exact, atol=1e-5)

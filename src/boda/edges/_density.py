@@ -22,19 +22,28 @@ def _box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
     """Area-average ``gray`` so its longer side becomes ``side`` (never upscales).
 
     Each output pixel is the mean over its footprint in the input (a box
-    filter with fractional overlap), computed as two sparse-free matrix
-    products, so it is exact for non-integer factors and fast.
+    filter with fractional overlap).  OpenCV's ``INTER_AREA`` computes exactly
+    these weights (equal to the explicit overlap matrices of
+    :func:`_area_matrix` to 1e-6, tested) and is ~30x faster than the dense
+    matrix products.
     """
+    import cv2
+
     h, w = gray.shape
     scale = side / max(h, w)
     if scale >= 1.0:
         return gray
     out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
-    return _area_matrix(out_h, h) @ gray.astype(np.float32) @ _area_matrix(out_w, w).T
+    src = np.ascontiguousarray(gray, dtype=np.float32)
+    return cv2.resize(src, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
 
 def _area_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """Row ``i``: overlap weights of input cells with output cell ``i`` (rows sum to 1)."""
+    """Row ``i``: overlap weights of input cells with output cell ``i`` (rows sum to 1).
+
+    The explicit definition of area averaging, kept as the reference the fast
+    path is tested against.
+    """
     edges = np.linspace(0.0, n_in, n_out + 1)
     lo, hi = edges[:-1, None], edges[1:, None]
     left = np.arange(n_in)[None, :]

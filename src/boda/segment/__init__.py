@@ -1,1 +1,28 @@
-"""Image segmentation: interactive foreground extraction (GrabCut)."""
+"""Image segmentation: interactive foreground extraction (GrabCut).
+
+:func:`grabcut` cuts an object out of a photo from a rectangle or a trimap,
+:func:`refine` continues after the user drew strokes, and
+:func:`guided_filter` feathers a hard mask along the image's edges.
+"""
+
+from boda.segment._grabcut import (
+    BGD,
+    FGD,
+    PR_BGD,
+    PR_FGD,
+    GrabCutResult,
+    grabcut,
+    refine,
+)
+from boda.segment._guided import guided_filter
+
+__all__ = [
+    "BGD",
+    "FGD",
+    "PR_BGD",
+    "PR_FGD",
+    "GrabCutResult",
+    "grabcut",
+    "refine",
+    "guided_filter",
+]

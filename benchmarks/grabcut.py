@@ -1,0 +1,105 @@
+"""GrabCut: boda vs OpenCV on the GrabCut ground-truth photos.
+
+Protocol
+--------
+The 10 photos of ``grabcut/`` (Rother et al.'s data set, ``images/*.png`` and
+``masks/*.png``: 0 background, 255 foreground, 128 unknown band).  The
+rectangle is the bounding box of the foreground (mask == 255) grown by 10 px
+on every side and clipped to the image; both methods run 5 iterations from
+that rectangle with their default parameters (no per-image tuning).  Scored
+on the known pixels (mask != 128): pixel error (fraction of wrongly labelled
+pixels) and IoU of the foreground; time per image (best of ``--repeat`` runs,
+one thread for OpenCV, numpy and PyMaxflow as installed).  boda's time
+includes its guided-filter feathering.
+
+Run: ``.venv/bin/python benchmarks/grabcut.py`` (about a minute on 2 cores).
+Data: ``../shared/data/grabcut`` relative to the repository root, or set
+``BODA_SHARED_DATA`` to the folder that holds ``grabcut/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from boda.segment import grabcut
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("BODA_SHARED_DATA", ROOT.parent / "shared" / "data")) / "grabcut"
+MARGIN = 10
+ITERATIONS = 5
+
+
+def rect_of(gt: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(gt == 255)
+    h, w = gt.shape
+    x0, y0 = max(xs.min() - MARGIN, 0), max(ys.min() - MARGIN, 0)
+    x1, y1 = min(xs.max() + 1 + MARGIN, w), min(ys.max() + 1 + MARGIN, h)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def score(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    known = gt != 128
+    truth = gt == 255
+    err = float((pred[known] != truth[known]).mean())
+    inter = (pred & truth & known).sum()
+    union = ((pred | truth) & known).sum()
+    return err, float(inter / union)
+
+
+def run_cv2(rgb_u8: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+    bgr = cv2.cvtColor(rgb_u8, cv2.COLOR_RGB2BGR)
+    mask = np.zeros(bgr.shape[:2], np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(bgr, mask, rect, bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_RECT)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def timed(fn, repeat: int):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=1, help="Timing runs per image (best).")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    names = sorted(p.stem for p in (DATA / "images").glob("*.png"))
+    if not names:
+        raise SystemExit(f"no images in {DATA / 'images'}; set BODA_SHARED_DATA")
+    rows = []
+    print("| image | size | boda error % | OpenCV error % | boda IoU | OpenCV IoU "
+          "| boda s | OpenCV s | time ratio |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        rgb = np.asarray(Image.open(DATA / "images" / f"{name}.png").convert("RGB"))
+        gt = np.asarray(Image.open(DATA / "masks" / f"{name}.png").convert("L"))
+        rect = rect_of(gt)
+        res, t_boda = timed(lambda: grabcut(rgb, rect, iterations=ITERATIONS), args.repeat)
+        ref, t_cv = timed(lambda: run_cv2(rgb, rect), args.repeat)
+        e_b, iou_b = score(res.mask, gt)
+        e_c, iou_c = score(ref, gt)
+        rows.append((e_b, e_c, iou_b, iou_c, t_boda, t_cv))
+        print(f"| {name} | {rgb.shape[1]}x{rgb.shape[0]} | {100 * e_b:.2f} | {100 * e_c:.2f} "
+              f"| {iou_b:.3f} | {iou_c:.3f} | {t_boda:.2f} | {t_cv:.2f} "
+              f"| {t_boda / t_cv:.2f} |")  # fmt: skip
+    m = np.mean(rows, axis=0)
+    print(f"| **mean** | | **{100 * m[0]:.2f}** | **{100 * m[1]:.2f}** | **{m[2]:.3f}** "
+          f"| **{m[3]:.3f}** | **{m[4]:.2f}** | **{m[5]:.2f}** | **{m[4] / m[5]:.2f}** |")  # fmt: skip
+    print(f"\nerror ratio boda/OpenCV: {m[0] / m[1]:.2f}; "
+          f"total time ratio boda/OpenCV: {m[4] / m[5]:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
