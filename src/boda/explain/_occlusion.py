@@ -118,7 +118,8 @@ class Occlusion(Explainer):
             logits = self._forward(x)
             classes = self._resolve_target(logits, target)
             self._remember(logits, classes)
-            clean = self._scores(logits, classes, target, softmax=self.softmax).float()
+            # Scores stay in the model dtype until subtracted (float64 models keep their digits).
+            clean = self._scores(logits, classes, target, softmax=self.softmax)
             if self.baseline == "blur":
                 fill = _gaussian_blur(x, self.blur_sigma)
             else:
@@ -134,7 +135,7 @@ class Occlusion(Explainer):
                     batch[n, :, y : y + wh, xx : xx + ww] = fill[i, :, y : y + wh, xx : xx + ww]
                 out = self._forward(batch)
                 sub = None if classes is None else classes[idx]
-                drop = clean[idx] - self._scores(out, sub, target, softmax=self.softmax).float()
+                drop = (clean[idx] - self._scores(out, sub, target, softmax=self.softmax)).float()
                 for n, (i, y, xx) in enumerate(chunk):
                     total[i, y : y + wh, xx : xx + ww] += drop[n]
                     count[i, y : y + wh, xx : xx + ww] += 1
