@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "boda.cli.edit_cmd",
     "boda.cli.quality_cmd",
     "boda.cli.edges_cmd",
+    "boda.cli.cutout_cmd",
 ]
 
 app = typer.Typer(

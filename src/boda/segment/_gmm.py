@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColorGMM", "kmeans_labels"]
+__all__ = ["ColorGMM", "kmeans_labels", "quadratic_features"]
 
 #: Added to a covariance diagonal (in 0..255 colour units) so that a component
 #: fitted on a flat patch stays invertible; OpenCV's grabcut uses the same value.
@@ -80,42 +80,72 @@ class ColorGMM:
     @classmethod
     def fit(cls, samples: np.ndarray, labels: np.ndarray, k: int) -> ColorGMM:
         """Maximum-likelihood parameters given each sample's component (GrabCut step 2)."""
-        n, d = samples.shape
-        counts = np.bincount(labels, minlength=k).astype(np.float64)
-        weights = counts / max(n, 1)
+        return cls.from_features(quadratic_features(samples), labels, k)
+
+    @classmethod
+    def from_features(cls, features: np.ndarray, labels: np.ndarray, k: int) -> ColorGMM:
+        """:meth:`fit` from :func:`quadratic_features`; samples labelled ``k`` are left out.
+
+        The per-component sums of ``[z_i z_j, z_i, 1]`` are the sufficient
+        statistics: counts, means and covariances follow without copying the
+        samples of each component.
+        """
+        n_feat = features.shape[0]
+        d = int(round((np.sqrt(8 * n_feat + 1) - 3) / 2))  # n_feat = d(d+1)/2 + d + 1
+        q = d * (d + 1) // 2
+        sums = np.stack([np.bincount(labels, f, minlength=k + 1)[:k] for f in features], 1)
+        counts = sums[:, -1]
+        weights = counts / max(counts.sum(), 1.0)
         means = np.zeros((k, d))
-        inv_covs = np.zeros((k, d, d))
+        inv_covs = np.repeat(np.eye(d)[None], k, 0)
         log_dets = np.zeros(k)
-        eye = np.eye(d)
-        for j in range(k):
-            if counts[j] == 0:
-                inv_covs[j] = eye
-                continue
-            x = samples[labels == j]
-            mu = x.mean(0)
-            diff = x - mu
-            cov = diff.T @ diff / counts[j] + COV_RIDGE * eye
+        iu = np.triu_indices(d)
+        for j in np.nonzero(counts)[0]:
+            mu = sums[j, q : q + d] / counts[j]
+            second = np.zeros((d, d))
+            second[iu] = sums[j, :q] / counts[j]
+            second = second + np.triu(second, 1).T
+            cov = second - np.outer(mu, mu) + COV_RIDGE * np.eye(d)
             means[j] = mu
             inv_covs[j] = np.linalg.inv(cov)
             log_dets[j] = np.linalg.slogdet(cov)[1]
         return cls(weights, means, inv_covs, log_dets)
 
-    def component_costs(self, samples: np.ndarray) -> np.ndarray:
-        """``-log(pi_k N(z | mu_k, Sigma_k))`` for every sample and component, ``(N, K)``.
+    def component_costs(self, features: np.ndarray) -> np.ndarray:
+        """``-log(pi_k N(z | mu_k, Sigma_k))`` for every component and sample, ``(K, N)``.
 
-        Components with zero weight cost ``inf``.
+        ``features`` is :func:`quadratic_features` of the samples: the quadratic
+        form of each component is linear in them, so all components cost one
+        matrix product.  Components with zero weight cost ``inf``.
         """
-        n, d = samples.shape
-        k = self.weights.shape[0]
-        out = np.empty((n, k))
-        const = 0.5 * d * np.log(2.0 * np.pi)
-        with np.errstate(divide="ignore"):
-            log_w = np.log(self.weights)
+        k, d = self.means.shape
+        iu = np.triu_indices(d)
+        coef = np.empty((features.shape[0], k))
         for j in range(k):
-            if self.weights[j] == 0:
-                out[:, j] = np.inf
-                continue
-            diff = samples - self.means[j]
-            maha = np.einsum("nd,nd->n", diff @ self.inv_covs[j], diff)
-            out[:, j] = 0.5 * maha + (0.5 * self.log_dets[j] + const - log_w[j])
+            p = self.inv_covs[j]
+            quad = (p + p.T - np.diag(np.diag(p)))[iu]  # off-diagonal terms appear twice
+            pm = p @ self.means[j]
+            coef[: iu[0].size, j] = 0.5 * quad
+            coef[iu[0].size : -1, j] = -pm
+            coef[-1, j] = 0.5 * (self.means[j] @ pm + self.log_dets[j] + d * np.log(2 * np.pi))
+        with np.errstate(divide="ignore"):
+            coef[-1] -= np.log(self.weights)
+        alive = self.weights > 0
+        coef[:, ~alive] = 0.0
+        # (K, N) so that the min/argmin over components runs along contiguous rows.
+        out = coef.T @ features
+        out[~alive] = np.inf
         return out
+
+
+def quadratic_features(samples: np.ndarray) -> np.ndarray:
+    """``[z_i z_j (i <= j), z_i, 1]`` of each sample, ``(d(d+1)/2 + d + 1, N)`` float64.
+
+    ``(z - mu)^T P (z - mu)`` is a linear function of these, which turns the
+    log-likelihood of every component into one matrix product.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    iu = np.triu_indices(x.shape[1])
+    # Feature-major so that each feature is a contiguous row (bincount, matmul).
+    xt = np.ascontiguousarray(x.T)
+    return np.concatenate([xt[iu[0]] * xt[iu[1]], xt, np.ones((1, x.shape[0]))], axis=0)

@@ -9,7 +9,7 @@ import numpy as np
 
 from boda.core.image import as_float_image
 from boda.errors import InvalidImageError, InvalidParameterError
-from boda.segment._gmm import ColorGMM, kmeans_labels
+from boda.segment._gmm import ColorGMM, kmeans_labels, quadratic_features
 from boda.segment._guided import guided_filter
 
 __all__ = ["BGD", "FGD", "PR_BGD", "PR_FGD", "GrabCutResult", "grabcut", "refine"]
@@ -169,7 +169,8 @@ def _check_trimap(mask: Any, shape: tuple[int, int]) -> np.ndarray:
     bad = np.setdiff1d(np.unique(arr), [BGD, FGD, PR_BGD, PR_FGD])
     if bad.size:
         raise InvalidParameterError(
-            f"mask holds values {bad[:5].tolist()}; only BGD=0, FGD=1, PR_BGD=2, PR_FGD=3 are allowed"
+            f"mask holds values {bad[:5].tolist()}; "
+            "only BGD=0, FGD=1, PR_BGD=2, PR_FGD=3 are allowed"
         )
     return arr.astype(np.uint8)
 
@@ -215,31 +216,53 @@ def _smoothness(alpha: np.ndarray, weights: list[np.ndarray]) -> float:
     return total
 
 
-def _cut(
-    d_fg: np.ndarray,
-    d_bg: np.ndarray,
-    trimap: np.ndarray,
-    weights: list[np.ndarray],
-    box: tuple[slice, slice],
-    hard: float,
-) -> np.ndarray:
-    """Minimum cut over the box: True where a pixel is foreground (source side)."""
-    import maxflow
+class _CutGraph:
+    """The s-t graph over the box, kept across iterations.
 
-    t = trimap[box]
-    g = maxflow.Graph[float]()
-    ids = g.add_grid_nodes(t.shape)
-    for (dy, dx), wt in zip(_DIRECTIONS, weights, strict=True):
-        structure = np.zeros((3, 3))
-        structure[1 + dy, 1 + dx] = 1
-        g.add_grid_edges(ids, weights=wt[box], structure=structure, symmetric=True)
-    # A cut that puts a pixel on the sink (background) side severs its source
-    # link, so the source capacity is the cost of "background" and vice versa.
-    source = np.where(t == FGD, hard, np.where(t == BGD, 0.0, d_bg[box]))
-    sink = np.where(t == BGD, hard, np.where(t == FGD, 0.0, d_fg[box]))
-    g.add_grid_tedges(ids, source, sink)
-    g.maxflow()
-    return ~g.get_grid_segments(ids)
+    Only the t-links change between GrabCut iterations, so the graph is built
+    once and later cuts add the change of each t-link and reuse the search
+    trees of the previous cut (Kohli & Torr 2005, "dynamic graph cuts"), which
+    gives the same cut as a fresh graph in a fraction of the time.
+    """
+
+    def __init__(
+        self, trimap: np.ndarray, weights: list[np.ndarray], box: tuple[slice, slice], hard: float
+    ):
+        import maxflow
+
+        self.box = box
+        t = trimap[box]
+        self.graph = maxflow.Graph[float]()
+        self.ids = self.graph.add_grid_nodes(t.shape)
+        for (dy, dx), wt in zip(_DIRECTIONS, weights, strict=True):
+            structure = np.zeros((3, 3))
+            structure[1 + dy, 1 + dx] = 1
+            self.graph.add_grid_edges(
+                self.ids, weights=wt[box], structure=structure, symmetric=True
+            )
+        self.free = (t == PR_BGD) | (t == PR_FGD)
+        # Hard constraints: a t-link dearer than all n-links of a pixel together.
+        self.source = np.where(t == FGD, hard, 0.0)
+        self.sink = np.where(t == BGD, hard, 0.0)
+        self.graph.add_grid_tedges(self.ids, self.source, self.sink)
+        self.solved = False
+
+    def cut(self, d_fg: np.ndarray, d_bg: np.ndarray) -> np.ndarray:
+        """Minimum cut for these data terms: True where a pixel is foreground.
+
+        A cut that puts a pixel on the sink (background) side severs its source
+        link, so the source capacity is the cost of "background" and vice versa.
+        """
+        source = np.where(self.free, d_bg[self.box], self.source)
+        sink = np.where(self.free, d_fg[self.box], self.sink)
+        changed = (source != self.source) | (sink != self.sink)
+        self.graph.add_grid_tedges(self.ids, source - self.source, sink - self.sink)
+        self.source, self.sink = source, sink
+        if self.solved and changed.any():
+            self.graph.mark_grid_nodes(self.ids[changed])
+        self.graph.maxflow(reuse_trees=self.solved)
+        self.solved = True
+        return ~self.graph.get_grid_segments(self.ids)
 
 
 def _free_box(free: np.ndarray) -> tuple[slice, slice]:
@@ -250,6 +273,32 @@ def _free_box(free: np.ndarray) -> tuple[slice, slice]:
         slice(max(ys.min() - 1, 0), min(ys.max() + 2, h)),
         slice(max(xs.min() - 1, 0), min(xs.max() + 2, w)),
     )
+
+
+def _feather(img: np.ndarray, mask: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Guided-filter alpha of a hard mask, computed only near the mask's border.
+
+    Where the mask is constant over every window touching a pixel, the
+    filter's slope is 0 and its output equals the mask, so filtering the
+    border's bounding box grown by 2r + 1 pixels gives the full result.
+    """
+    soft = mask.astype(np.float32)
+    if radius == 0:
+        return soft
+    edge = np.zeros_like(mask)
+    edge[:, 1:] |= mask[:, 1:] != mask[:, :-1]
+    edge[1:, :] |= mask[1:, :] != mask[:-1, :]
+    if not edge.any():
+        return soft
+    ys, xs = np.nonzero(edge)
+    h, w = mask.shape
+    m = 2 * radius + 1
+    box = (
+        slice(max(ys.min() - m, 0), min(ys.max() + m + 1, h)),
+        slice(max(xs.min() - m, 0), min(xs.max() + m + 1, w)),
+    )
+    soft[box] = np.clip(guided_filter(img[box], soft[box], radius, eps), 0.0, 1.0)
+    return soft
 
 
 def grabcut(
@@ -348,9 +397,13 @@ def grabcut(
     if feather_radius < 0:
         raise InvalidParameterError(f"feather_radius must be >= 0, got {feather_radius}")
     params = dict(
-        n_components=int(n_components), gamma=float(gamma), tol=float(tol),
-        feather_radius=int(feather_radius), feather_eps=float(feather_eps), seed=int(seed),
-    )  # fmt: skip
+        n_components=int(n_components),
+        gamma=float(gamma),
+        tol=float(tol),
+        feather_radius=int(feather_radius),
+        feather_eps=float(feather_eps),
+        seed=int(seed),
+    )
     img, src_alpha = _prepare_image(image)
     shape = img.shape[:2]
     if rect is None and mask is None:
@@ -384,51 +437,59 @@ def grabcut(
     hard = 9.0 * float(gamma)
     free = (trimap == PR_BGD) | (trimap == PR_FGD)
     box = _free_box(free) if free.any() else None
+    graph = _CutGraph(trimap, weights, box, hard) if box is not None else None
     rng = np.random.default_rng(seed)
     k = int(n_components)
 
     alpha = is_fg.ravel()
-    labels_fg = kmeans_labels(z[alpha], k, rng)
-    labels_bg = kmeans_labels(z[~alpha], k, rng)
+    # Pixels that can be foreground (or background) need that model's cost.
+    can_fg = (trimap != BGD).ravel()
+    can_bg = (trimap != FGD).ravel()
+    fixed_fg, fixed_bg = trimap == FGD, trimap == BGD
+    feats = quadratic_features(z)
+    feats_fg, feats_bg = feats[:, can_fg], feats[:, can_bg]
+    # Component of each candidate pixel; k marks "not in this label's set".
+    labels_fg = np.full(feats_fg.shape[1], k)
+    labels_bg = np.full(feats_bg.shape[1], k)
+    labels_fg[alpha[can_fg]] = kmeans_labels(z[alpha], k, rng)
+    labels_bg[~alpha[can_bg]] = kmeans_labels(z[~alpha], k, rng)
+    d_fg = np.full(z.shape[0], np.inf)
+    d_bg = np.full(z.shape[0], np.inf)
     energies: list[float] = []
     converged = False
     for it in range(int(iterations)):
-        fg_model = ColorGMM.fit(z[alpha], labels_fg, k)
-        bg_model = ColorGMM.fit(z[~alpha], labels_bg, k)
-        cost_fg = fg_model.component_costs(z)
-        cost_bg = bg_model.component_costs(z)
-        d_fg, d_bg = cost_fg.min(1), cost_bg.min(1)
-        if box is not None:
-            seg = _cut(d_fg.reshape(shape), d_bg.reshape(shape), trimap, weights, box, hard)
+        fg_model = ColorGMM.from_features(feats_fg, labels_fg, k)
+        bg_model = ColorGMM.from_features(feats_bg, labels_bg, k)
+        cost_fg = fg_model.component_costs(feats_fg)
+        cost_bg = bg_model.component_costs(feats_bg)
+        d_fg[can_fg] = cost_fg.min(0)
+        d_bg[can_bg] = cost_bg.min(0)
+        if graph is not None:
             grid = alpha.reshape(shape).copy()
-            grid[box] = seg
-            grid[trimap == FGD] = True
-            grid[trimap == BGD] = False
+            grid[box] = graph.cut(d_fg.reshape(shape), d_bg.reshape(shape))
+            grid[fixed_fg] = True
+            grid[fixed_bg] = False
             alpha = grid.ravel()
         energy = float(np.where(alpha, d_fg, d_bg).sum()) + _smoothness(
             alpha.reshape(shape), weights
         )
         energies.append(energy)
-        if box is None or not alpha.any() or alpha.all():
+        if graph is None or not alpha.any() or alpha.all():
             break  # nothing left to decide, or one mixture has no samples
         if it > 0 and energies[-2] - energy <= tol * abs(energies[-2]):
             converged = True
             break
         # Step 1 of the next iteration: most likely component under the current model.
-        labels_fg = np.argmin(cost_fg[alpha], 1)
-        labels_bg = np.argmin(cost_bg[~alpha], 1)
+        labels_fg = np.where(alpha[can_fg], np.argmin(cost_fg, 0), k)
+        labels_bg = np.where(alpha[can_bg], k, np.argmin(cost_bg, 0))
 
     hard_mask = alpha.reshape(shape)
     out_trimap = trimap.copy()
     out_trimap[free & hard_mask] = PR_FGD
     out_trimap[free & ~hard_mask] = PR_BGD
-    if feather_radius > 0:
-        soft = np.clip(guided_filter(img, hard_mask.astype(np.float32), feather_radius,
-                                     feather_eps), 0.0, 1.0)  # fmt: skip
-        soft[trimap == FGD] = 1.0
-        soft[trimap == BGD] = 0.0
-    else:
-        soft = hard_mask.astype(np.float32)
+    soft = _feather(img, hard_mask, feather_radius, feather_eps)
+    soft[trimap == FGD] = 1.0
+    soft[trimap == BGD] = 0.0
     return GrabCutResult(
         mask=hard_mask,
         trimap=out_trimap,
