@@ -19,9 +19,11 @@ error, as in the usual irregular-hole tables, e.g. Liu et al. 2018):
 Gaussian 11x11), and L1 = mean absolute error in percent of the range.
 Times are seconds per photo, with the ratio to the anchor measured in the
 same run: OpenCV's usual call ``cv2.inpaint(img_u8, mask_u8, 5,
-cv2.INPAINT_TELEA)`` (8-bit in and out).
+cv2.INPAINT_TELEA)`` (8-bit in and out).  Two extra rows: boda's Telea with
+the paper's first-order term (``gradient=True``) and scikit-image's
+``inpaint_biharmonic``, the reference for boda's biharmonic solver.
 
-Run: ``.venv/bin/python benchmarks/inpaint.py`` (about 3-4 minutes on 2 cores;
+Run: ``.venv/bin/python benchmarks/inpaint.py`` (about 4-5 minutes on 2 cores;
 ``--limit N`` uses the first N photos, ``--max-side`` another size).
 """
 
@@ -46,6 +48,8 @@ ANCHOR = "anchor: cv2.inpaint TELEA (uint8)"
 
 
 def _methods() -> dict:
+    from skimage.restoration import inpaint_biharmonic as sk_biharmonic
+
     def anchor(img, m):
         img8 = np.round(img * 255).astype(np.uint8)
         return cv2.inpaint(img8, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) / 255.0
@@ -53,6 +57,10 @@ def _methods() -> dict:
     methods = {ANCHOR: anchor}
     for name in ("telea", "telea-opencv", "ns", "biharmonic", "exemplar"):
         methods[name] = lambda img, m, name=name: inpaint(img, m, method=name)
+    methods["telea, gradient=True (eq. 3 first-order term)"] = lambda img, m: inpaint(
+        img, m, method="telea", gradient=True)
+    methods["reference: skimage inpaint_biharmonic"] = lambda img, m: sk_biharmonic(
+        img, m, channel_axis=-1)
     return methods
 
 

@@ -100,7 +100,6 @@ def bench_bleeding() -> None:
     image, depth, obj, fg, bg = synthetic_scene()
     ideal = ideal_rendering(fg, bg, obj, 8.0)
     renders = {
-        "ideal": ideal,
         "threshold (aperture 8, tolerance 0.05, feather 1)": refocus(
             image, depth, focus_depth=0.2, aperture=8, method="threshold"),
         "lens (aperture 16 -> CoC 8 px)": refocus(image, depth, focus_depth=0.2, aperture=16),

@@ -333,6 +333,17 @@ def test_cli_cutout_png_and_jpeg(teddy_file, tmp_path):
     with Image.open(jpg) as written:
         assert written.mode == "RGB" and written.info.get("icc_profile") == icc
         assert np.asarray(written)[0, 0].min() > 240  # background composited on white
+    small = tmp_path / "small.png"
+    args = ["cutout", str(path), "--rect", "12,12,76,116", "--max-side", "70", "-o", str(small)]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["size"] == [50, 70]
+    with Image.open(small) as written:
+        assert written.size == (50, 70)
+        half = np.asarray(written)[..., 3] > 127
+    with Image.open(out) as full:
+        full_half = np.asarray(full.resize((50, 70), Image.BILINEAR))[..., 3] > 127
+    assert (half == full_half).mean() > 0.9
 
 
 def test_cli_cutout_with_trimap_file(teddy_file, tmp_path):

@@ -53,6 +53,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         iterations: Annotated[int, typer.Option(help="Maximum GrabCut iterations.")] = 5,
         quality: Annotated[int, typer.Option(help="JPEG quality (1-100) of a .jpg output.")] = 95,
+        max_side: Annotated[
+            int | None,
+            typer.Option(
+                "--max-side",
+                help="Work on (and write) a copy downscaled to this longer side; "
+                "--rect stays in the original's pixels.",
+            ),
+        ] = None,
         hard: Annotated[
             bool, typer.Option("--hard", help="Hard-edged alpha instead of the feathered one.")
         ] = False,
@@ -63,10 +71,13 @@ def register(app: typer.Typer) -> None:
         Writes an RGBA PNG whose background is transparent, keeping the photo's
         colour profile.  With --mask, a gray PNG of the photo's size: black
         pixels are background, white ones foreground, gray ones are decided by
-        GrabCut (outside --rect, when given too, is background).
+        GrabCut (outside --rect, when given too, is background).  GrabCut needs
+        about 0.4 kB of memory per pixel (400 MB per megapixel): use --max-side
+        for large photos.
 
         Example: [bold]boda cutout photo.jpg --rect 40,30,200,260 -o cut.png[/] or
-        [bold]boda cutout photo.jpg --rect 40,30,200,260 --mask strokes.png -o cut.png --json[/]
+        [bold]boda cutout photo.jpg --rect 40,30,200,260 --mask strokes.png -o cut.png --json[/] or
+        [bold]boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png[/]
         """
         import numpy as np
 
@@ -80,12 +91,21 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(
                 "give --rect X,Y,W,H around the object, or --mask with a trimap image"
             )
-        decoded = open_image(image)
+        decoded = open_image(image, max_side=max_side)
         pixels = decoded.pixels
         box = _parse_rect(rect) if rect is not None else None
+        scale = pixels.shape[1] / decoded.original_size[0]
+        if box is not None and scale != 1.0:
+            x, y, w, h = box
+            box = (
+                round(x * scale),
+                round(y * scale),
+                max(1, round(w * scale)),
+                max(1, round(h * scale)),
+            )
         trimap = None
         if mask is not None:
-            marks = read_image(mask, gray=True)
+            marks = read_image(mask, max_side=max_side, gray=True)
             if marks.shape != pixels.shape[:2]:
                 raise InvalidParameterError(
                     f"--mask is {marks.shape[1]}x{marks.shape[0]} but the image is "

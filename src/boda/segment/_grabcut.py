@@ -447,7 +447,9 @@ def grabcut(
     can_bg = (trimap != FGD).ravel()
     fixed_fg, fixed_bg = trimap == FGD, trimap == BGD
     feats = quadratic_features(z)
-    feats_fg, feats_bg = feats[:, can_fg], feats[:, can_bg]
+    feats_fg = feats if can_fg.all() else feats[:, can_fg]
+    feats_bg = feats if can_bg.all() else feats[:, can_bg]
+    del feats  # keep at most the copies in use (peak memory is ~0.4 kB per pixel)
     # Component of each candidate pixel; k marks "not in this label's set".
     labels_fg = np.full(feats_fg.shape[1], k)
     labels_bg = np.full(feats_bg.shape[1], k)
