@@ -513,3 +513,21 @@ def test_no_hooks_and_flat_memory_over_100_calls(name):
     assert grown_traced < 512 * 1024, grown_traced
     # Process memory flat: a leaked autograd graph would add ~0.2 MiB per call.
     assert _rss_bytes() - rss < 8 * 2**20
+
+
+def test_smoothgrad_alone_equals_its_row_in_a_batch():
+    """SmoothGrad's seeded noise is drawn per image shape, not per batch, so the
+    map of an image does not depend on the batch it is explained in."""
+    from boda.explain import Saliency
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Tanh(), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 8 * 8, 3),
+    ).double()
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    explainer = Saliency(model, samples=5, noise=0.2, seed=7)
+    batch = explainer(x, target=[0, 1, 2])
+    for i in range(3):
+        alone = explainer(x[i : i + 1], target=[i])
+        torch.testing.assert_close(alone[0], batch[i])

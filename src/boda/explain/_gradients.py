@@ -118,7 +118,10 @@ class Saliency(Explainer):
         span = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1)
         total = torch.zeros_like(x)
         for _ in range(self.samples):
-            eps = torch.randn(x.shape, generator=gen).to(x) * (self.noise * span)
+            # One draw per image shape, shared by the batch: an image gets the same
+            # noise alone or in any batch position, so its map does not depend on them.
+            draw = torch.randn(x.shape[1:], generator=gen).to(x)
+            eps = draw.unsqueeze(0) * (self.noise * span)
             g, _, _ = self._input_gradient(x + eps, target, classes)
             total += g if signed else self._magnitude(g)
         return total / self.samples
