@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CAM_PYTHON = os.environ.get("BODA_CAM_PYTHON", str(ROOT / ".cam-venv" / "bin" / "python"))
 THREADS = int(os.environ.get("BODA_THREADS", "2"))
+PARTS = os.environ.get("BODA_PARTS", "parity,timing")  # run one part with "parity" / "timing"
 REPEATS = int(os.environ.get("BODA_REPEATS", "5"))
 SC_BATCH = int(os.environ.get("BODA_SCORECAM_BATCH", "16"))
 KODAK = ROOT / "tests" / "data" / "kodak"
@@ -156,6 +157,20 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
     import pytorch_grad_cam as pgc
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+    if method == "scorecam-aligned":
+        # Diagnostic only: pytorch-grad-cam upsamples Score-CAM masks with
+        # UpsamplingBilinear2d (align_corners=True); boda, torchcam and the
+        # authors' code use align_corners=False.  Swap it to isolate that convention.
+        class _Up(torch.nn.Module):
+            def __init__(self, size):
+                super().__init__()
+                self.size = size
+
+            def forward(self, a):
+                return F.interpolate(a, size=self.size, mode="bilinear", align_corners=False)
+
+        torch.nn.UpsamplingBilinear2d = _Up
+        method = "scorecam"
     cls = {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus,
            "scorecam": pgc.ScoreCAM, "scorecam-logit": pgc.ScoreCAM}[method]
     exp = cls(model=model, target_layers=[dict(model.named_modules())[layer]])
@@ -208,7 +223,8 @@ def worker(spec: dict) -> None:
         f(x)
         times.append(time.perf_counter() - t)
     peak_kb = _status_kb("VmHWM")
-    print(json.dumps({"median_s": statistics.median(times), "peak_mb": peak_kb / 1024,
+    print(json.dumps({"median_s": statistics.median(times), "min_s": min(times),
+                      "load": os.getloadavg()[0], "peak_mb": peak_kb / 1024,
                       "extra_mb": (peak_kb - base_kb) / 1024}))
 
 
@@ -241,13 +257,13 @@ def _inputs(tmp: Path) -> dict:
                                        std=IMAGENET_STD) for p in paths])
         torch.set_num_threads(THREADS)
         with torch.no_grad():
-            target = int(build_model(model)(x[:1]).argmax(1))
+            targets = build_model(model)(x).argmax(1).tolist()  # each image's predicted class
         files = []
         for i in range(x.shape[0] if model == "resnet56" else PARITY_224):
             p = tmp / f"{model}_{i}.npy"
             np.save(p, x[i : i + 1].numpy())
             files.append(str(p))
-        out[model] = (files, target)
+        out[model] = (files, targets)
     return out
 
 
@@ -259,8 +275,6 @@ def _corr(a, b) -> float:
 
 
 def main() -> None:
-    import numpy as np
-
     libs = ["pytorch-grad-cam", "torchcam"]
     try:
         subprocess.run([CAM_PYTHON, "-c", "import pytorch_grad_cam"], check=True,
@@ -272,50 +286,63 @@ def main() -> None:
         tmp = Path(td)
         inputs = _inputs(tmp)
 
-        print(f"## Parity (Pearson correlation of the full-size maps, min over "
-              f"{len(inputs['resnet56'][0])} Kodak images at 32 px, "
-              f"{len(inputs['resnet18'][0])} at 224 px)\n")
-        print("| model | method | vs pytorch-grad-cam | vs torchcam |")
-        print("|---|---|---|---|")
-        for model, (files, target) in inputs.items():
-            for method in ("gradcam", "gradcam++", "scorecam", "scorecam-logit"):
-                cells = []
-                for lib in libs:
-                    if method == "scorecam-logit" and lib != "pytorch-grad-cam":
-                        cells.append("–")
-                        continue
-                    rs = []
-                    for i, f in enumerate(files):
-                        spec = {"model": model, "input": f, "target": target, "mode": "maps"}
-                        ref = tmp / f"{lib}_{method}_{model}_{i}.npy"
-                        _run(lib, {**spec, "method": method, "output": str(ref)})
-                        mine = tmp / f"boda_{method}_{model}_{i}.npy"
-                        if not mine.exists():
-                            bm = "scorecam" if method == "scorecam-logit" else method
-                            _run("boda", {**spec, "method": bm, "output": str(mine)})
-                        rs.append(_corr(np.load(mine), np.load(ref)))
-                    cells.append(f"{min(rs):.5f}")
-                if "pytorch-grad-cam" not in libs:
-                    cells.insert(0, "n/a")
-                print(f"| {model} | {method} | " + " | ".join(cells) + " |", flush=True)
+        if "parity" in PARTS:
+            _parity(inputs, libs, tmp)
+        if "timing" in PARTS:
+            _timing(inputs, libs)
 
-        print(f"\n## Time and peak memory per image ({THREADS} threads, Score-CAM batch "
-              f"{SC_BATCH})\n")
-        print("| model | method | library | ms / image | peak RSS MB | peak − loaded MB "
-              "| time × boda | extra memory × boda |")
-        print("|---|---|---|---|---|---|---|---|")
-        for model, (files, target) in inputs.items():
-            for method in ("gradcam", "scorecam"):
-                reps = REPEATS if (model, method) != ("resnet18", "scorecam") else min(REPEATS, 3)
-                spec = {"model": model, "input": files[0], "target": target, "mode": "time",
-                        "method": method, "repeats": reps}
-                rows = {lib: json.loads(_run(lib, spec)) for lib in ["boda", *libs]}
-                b = rows["boda"]
-                for lib, r in rows.items():
-                    print(f"| {model} | {method} | {lib} | {1000 * r['median_s']:.1f} | "
-                          f"{r['peak_mb']:.0f} | {r['extra_mb']:.0f} | "
-                          f"{r['median_s'] / b['median_s']:.2f} | "
-                          f"{r['extra_mb'] / max(b['extra_mb'], 1e-9):.2f} |", flush=True)
+
+def _parity(inputs: dict, libs: list[str], tmp: Path) -> None:
+    import numpy as np
+
+    print(f"## Parity (Pearson correlation of the full-size maps, min over "
+          f"{len(inputs['resnet56'][0])} Kodak images at 32 px, "
+          f"{len(inputs['resnet18'][0])} at 224 px)\n")
+    print("| model | method | vs pytorch-grad-cam | vs torchcam |")
+    print("|---|---|---|---|")
+    for model, (files, targets) in inputs.items():
+        for method in ("gradcam", "gradcam++", "scorecam", "scorecam-aligned",
+                       "scorecam-logit"):
+            cells = []
+            for lib in libs:
+                if method in ("scorecam-aligned", "scorecam-logit") and lib == "torchcam":
+                    cells.append("–")
+                    continue
+                rs = []
+                for i, f in enumerate(files):
+                    spec = {"model": model, "input": f, "target": targets[i], "mode": "maps"}
+                    ref = tmp / f"{lib}_{method}_{model}_{i}.npy"
+                    _run(lib, {**spec, "method": method, "output": str(ref)})
+                    bm = "scorecam" if method.startswith("scorecam") else method
+                    mine = tmp / f"boda_{bm}_{model}_{i}.npy"
+                    if not mine.exists():
+                        _run("boda", {**spec, "method": bm, "output": str(mine)})
+                    rs.append(_corr(np.load(mine), np.load(ref)))
+                cells.append(f"{min(rs):.5f}")
+            if "pytorch-grad-cam" not in libs:
+                cells.insert(0, "n/a")
+            print(f"| {model} | {method} | " + " | ".join(cells) + " |", flush=True)
+
+
+def _timing(inputs: dict, libs: list[str]) -> None:
+    print(f"\n## Time and peak memory per image ({THREADS} threads, Score-CAM batch "
+          f"{SC_BATCH})\n")
+    print("| model | method | library | median ms | best ms | peak RSS MB | peak − loaded MB "
+          "| median × boda | best × boda | extra memory × boda | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for model, (files, targets) in inputs.items():
+        for method in ("gradcam", "scorecam"):
+            reps = REPEATS if (model, method) != ("resnet18", "scorecam") else min(REPEATS, 3)
+            spec = {"model": model, "input": files[0], "target": targets[0], "mode": "time",
+                    "method": method, "repeats": reps}
+            rows = {lib: json.loads(_run(lib, spec)) for lib in ["boda", *libs]}
+            b = rows["boda"]
+            for lib, r in rows.items():
+                print(f"| {model} | {method} | {lib} | {1000 * r['median_s']:.1f} | "
+                      f"{1000 * r['min_s']:.1f} | {r['peak_mb']:.0f} | {r['extra_mb']:.0f} | "
+                      f"{r['median_s'] / b['median_s']:.2f} | {r['min_s'] / b['min_s']:.2f} | "
+                      f"{r['extra_mb'] / max(b['extra_mb'], 1e-9):.2f} | {r['load']:.1f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":
