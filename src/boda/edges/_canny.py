@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from boda.edges._common import gray_image
 from boda.errors import InvalidParameterError
-from boda.filters import BORDER_MODES, sobel
+from boda.filters import scipy_border_mode, sobel
 
 __all__ = ["canny", "canny_gradient", "non_maximum_suppression", "hysteresis_threshold"]
 
@@ -33,12 +33,7 @@ def _smooth(image: np.ndarray, sigma: float, border: str) -> np.ndarray:
         raise InvalidParameterError(f"sigma must be >= 0, got {sigma}")
     if sigma == 0:
         return image
-    try:
-        mode = BORDER_MODES[border]
-    except KeyError:
-        raise InvalidParameterError(
-            f"unknown border {border!r}; choose one of {sorted(BORDER_MODES)}"
-        ) from None
+    mode = scipy_border_mode(border)
     smoothed = ndimage.gaussian_filter(image, sigma, mode=mode, truncate=4.0)
     if mode == "constant":
         ones = np.ones_like(image)

@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from boda.edges._common import gray_image
 from boda.errors import InvalidParameterError
-from boda.filters import BORDER_MODES
+from boda.filters import scipy_border_mode
 
 __all__ = ["laplacian_of_gaussian", "log_edges", "zero_crossings"]
 
@@ -35,12 +35,7 @@ def laplacian_of_gaussian(
     """
     if sigma <= 0:
         raise InvalidParameterError(f"sigma must be > 0 for the LoG, got {sigma}")
-    try:
-        mode = BORDER_MODES[border]
-    except KeyError:
-        raise InvalidParameterError(
-            f"unknown border {border!r}; choose one of {sorted(BORDER_MODES)}"
-        ) from None
+    mode = scipy_border_mode(border)
     gray = gray_image(image).astype(np.float64)
     response = ndimage.gaussian_laplace(gray, sigma, mode=mode)
     return (sigma * sigma * response).astype(np.float32)

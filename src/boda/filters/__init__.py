@@ -16,6 +16,7 @@ from boda.filters._derivatives import (
     laplacian,
     prewitt,
     scharr,
+    scipy_border_mode,
     sobel,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "laplacian",
     "prewitt",
     "scharr",
+    "scipy_border_mode",
     "sobel",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "laplacian",
     "prewitt",
     "scharr",
+    "scipy_border_mode",
     "sobel",
 ]
 
@@ -58,7 +59,8 @@ _SEPARABLE = {
 }
 
 
-def _mode(border: str) -> str:
+def scipy_border_mode(border: str) -> str:
+    """The ``scipy.ndimage`` mode of a boda border name; a clear error if unknown."""
     try:
         return BORDER_MODES[border]
     except KeyError:
@@ -77,7 +79,7 @@ def _separable(image: np.ndarray, axis: int, operator: str, border: str) -> np.n
     img = as_float_image(image)
     axis = _check_axis(axis)
     derivative, smoothing = _SEPARABLE[operator]
-    mode = _mode(border)
+    mode = scipy_border_mode(border)
     out = ndimage.correlate1d(img, np.asarray(derivative, np.float32), axis=axis, mode=mode)
     return ndimage.correlate1d(out, np.asarray(smoothing, np.float32), axis=1 - axis, mode=mode)
 
@@ -139,7 +141,7 @@ def central_difference(
     """
     img = as_float_image(image)
     kernel = np.array([-1.0, 0.0, 1.0], np.float32)
-    return ndimage.correlate1d(img, kernel, axis=_check_axis(axis), mode=_mode(border))
+    return ndimage.correlate1d(img, kernel, axis=_check_axis(axis), mode=scipy_border_mode(border))
 
 
 def forward_difference(image: np.ndarray, axis: int, *, border: Border = "replicate") -> np.ndarray:
@@ -152,7 +154,8 @@ def forward_difference(image: np.ndarray, axis: int, *, border: Border = "replic
     img = as_float_image(image)
     kernel = np.array([-1.0, 1.0], np.float32)
     # origin=-1 moves the kernel so that tap 0 sits on pixel i.
-    return ndimage.correlate1d(img, kernel, axis=_check_axis(axis), mode=_mode(border), origin=-1)
+    mode = scipy_border_mode(border)
+    return ndimage.correlate1d(img, kernel, axis=_check_axis(axis), mode=mode, origin=-1)
 
 
 _OPERATORS = {
@@ -223,7 +226,7 @@ def laplacian(
         kernel = _LAPLACIAN_KERNELS[neighbours]
     except KeyError:
         raise InvalidParameterError(f"neighbours must be 4 or 8, got {neighbours}") from None
-    mode = _mode(border)
+    mode = scipy_border_mode(border)
     if img.ndim == 2:
         return ndimage.correlate(img, kernel, mode=mode)
     return np.stack(
