@@ -23,6 +23,7 @@ import math
 import numpy as np
 from scipy import ndimage, signal
 
+from boda.color import linear_to_srgb, srgb_to_linear  # IEC 61966-2-1, one copy
 from boda.core.image import as_float_image
 from boda.edit._depth import check_depth
 from boda.errors import InvalidImageError, InvalidParameterError
@@ -40,20 +41,6 @@ __all__ = [
 _METHODS = ("lens", "threshold")
 _MODELS = ("disparity", "thin_lens")
 _KERNELS = ("disk", "hexagon")
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB decoding (electro-optical transfer function)."""
-    x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(y: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB encoding, the inverse of :func:`srgb_to_linear`."""
-    y = np.asarray(y, dtype=np.float32)
-    return np.where(
-        y <= 0.0031308, y * 12.92, 1.055 * np.maximum(y, 0.0031308) ** (1 / 2.4) - 0.055
-    ).astype(np.float32)
 
 
 def _coverage_kernel(radius: float, inside, samples: int) -> np.ndarray:
