@@ -293,7 +293,20 @@ def test_edge_density_is_the_canny_fraction_at_the_documented_parameters(kodak_r
     small = to_gray(kodak_rgb)[:200, :250]  # already below the analysis side
     p = EDGE_DENSITY_PARAMS
     edges = canny(small, p["sigma"], p["low_threshold"], p["high_threshold"], border="reflect")
-    assert edge_density(small) == pytest.approx(edges.sum() / (198 * 248))
+    # OpenCV computes the filters (float rounding moves a few pixels at exact ties).
+    assert edge_density(small) == pytest.approx(edges.sum() / (198 * 248), rel=5e-3)
+
+
+def test_edge_density_gradient_equals_canny_gradient(kodak_rgb):
+    from boda.edges import canny_gradient
+    from boda.edges._density import _fast_canny_gradient
+
+    small = to_gray(kodak_rgb)[:200, :250]
+    fast_and_reference = zip(
+        _fast_canny_gradient(small, 1.0), canny_gradient(small, 1.0, border="reflect"), strict=True
+    )
+    for fast, ref in fast_and_reference:
+        np.testing.assert_allclose(fast, ref, atol=2e-6)
 
 
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])

@@ -64,7 +64,9 @@ def as_float_image(
             raise InvalidImageError(
                 f"{name} has dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]"
             )
-        return arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+        out = arr.astype(np.float32)
+        out /= np.float32(np.iinfo(arr.dtype).max)  # in place: one pass, one allocation
+        return out
     if np.issubdtype(arr.dtype, np.floating):
         return arr.astype(np.float32, copy=False)
     raise InvalidImageError(f"{name} has unsupported dtype {arr.dtype}")
@@ -86,4 +88,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Clip to ``[0, 1]`` and round to uint8 (for writing files and thumbnails)."""
     arr = as_float_image(image, allow_alpha=True)
-    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    scaled = np.clip(arr, 0.0, 1.0)  # a new array, so the in-place steps below are safe
+    scaled *= np.float32(255.0)
+    scaled += np.float32(0.5)
+    return scaled.astype(np.uint8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from boda.edges._canny import canny
+from boda.edges._canny import hysteresis_threshold, non_maximum_suppression
 from boda.edges._common import gray_image
 
 __all__ = ["EDGE_DENSITY_PARAMS", "edge_density"]
@@ -56,7 +56,8 @@ def edge_density(image: np.ndarray) -> float:
 
     The image is reduced to luma, area-averaged so its longer side is 256
     pixels (smaller images are used as they are), and run through
-    :func:`boda.edges.canny` with ``sigma=1``, ``low_threshold=0.1`` and
+    Canny (:func:`boda.edges.canny`'s steps, with OpenCV computing the
+    Gaussian and Sobel filters) with ``sigma=1``, ``low_threshold=0.1`` and
     ``high_threshold=0.2`` (absolute thresholds on the Sobel magnitude, so a
     flat image scores 0 and a busy one high).  The result is the edge-pixel
     count over the interior pixels (Canny never marks the outer ring).  Working
@@ -88,6 +89,32 @@ def edge_density(image: np.ndarray) -> float:
     small = _box_downscale(gray_image(image), int(p["analysis_side"]))
     if min(small.shape) < 3:
         return 0.0
-    edges = canny(small, p["sigma"], p["low_threshold"], p["high_threshold"], border="reflect")
+    gy, gx, magnitude = _fast_canny_gradient(small, float(p["sigma"]))
+    suppressed = non_maximum_suppression(gy, gx, magnitude, p["low_threshold"])
+    edges = hysteresis_threshold(suppressed, p["low_threshold"], p["high_threshold"])
     interior = (small.shape[0] - 2) * (small.shape[1] - 2)
     return float(edges.sum()) / interior
+
+
+def _fast_canny_gradient(
+    gray: np.ndarray, sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`boda.edges.canny_gradient` with ``border="reflect"``, computed by OpenCV.
+
+    The same Gaussian (radius ``4 sigma``, reflect border) and the same
+    unnormalised Sobel kernels, ~10x faster than SciPy's filters; the values
+    differ only by float rounding (~1e-7), which moves a handful of edge
+    pixels at exact ties (tested: the density agrees to 0.5 %).  Every scan
+    runs this, so the speed matters more here than bit-equality with
+    scikit-image, which :func:`boda.edges.canny` keeps.
+    """
+    import cv2
+
+    radius = int(4.0 * sigma + 0.5)  # scipy.ndimage's truncate=4.0
+    src = np.ascontiguousarray(gray, dtype=np.float32)
+    smoothed = cv2.GaussianBlur(
+        src, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_REFLECT
+    )
+    gy = cv2.Sobel(smoothed, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    gx = cv2.Sobel(smoothed, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
+    return gy, gx, cv2.magnitude(gx, gy)

@@ -51,7 +51,14 @@ _QUANTISATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0
 
 def _pool2(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
-    return gray[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    # Four strided slices instead of a reshape-mean over axes (1, 3): numpy
+    # reduces over inner axes slowly, and this is the scan's hottest line.
+    g = gray[:h, :w]
+    pooled = g[0::2, 0::2] + g[0::2, 1::2]
+    pooled += g[1::2, 0::2]
+    pooled += g[1::2, 1::2]
+    pooled *= 0.25
+    return pooled
 
 
 def _difference_energy(gray: np.ndarray, direction: tuple[int, int]) -> np.ndarray:
@@ -68,7 +75,8 @@ def _difference_energy(gray: np.ndarray, direction: tuple[int, int]) -> np.ndarr
 def _tile_sums(energy: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
     rows, cols = shape
     e = energy[: rows * tile, : cols * tile]
-    return e.reshape(rows, tile, cols, tile).sum(axis=(1, 3))
+    # Sum along the contiguous axis first: much faster than one sum over (1, 3).
+    return e.reshape(rows, tile, cols, tile).sum(axis=3).sum(axis=1)
 
 
 def noise_variance(gray: np.ndarray) -> float:
@@ -86,7 +94,8 @@ def noise_variance(gray: np.ndarray) -> float:
     h, w = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
     g = gray[:h, :w]
     hh = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) * 0.5
-    sigma = float(np.median(np.abs(hh))) / 0.6745 if hh.size else 0.0
+    # hh is a temporary: let the median partition it in place instead of copying.
+    sigma = float(np.median(np.abs(hh, out=hh), overwrite_input=True)) / 0.6745 if hh.size else 0.0
     return max(sigma * sigma, _QUANTISATION_VARIANCE)
 
 
