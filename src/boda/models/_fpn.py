@@ -1,0 +1,142 @@
+"""Feature pyramid network neck (Lin et al. 2017)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from boda.errors import InvalidParameterError
+from boda.models._backbone import build_backbone
+from boda.models._registry import register
+
+__all__ = ["FeaturePyramidNetwork", "BackboneWithFPN"]
+
+
+class FeaturePyramidNetwork(nn.Module):
+    """Top-down pathway with lateral connections over a backbone's feature maps.
+
+    For maps ``C_2 .. C_L`` (fine to coarse): ``M_L = lateral(C_L)``,
+    ``M_l = lateral(C_l) + upsample_nearest(M_{l+1})``, ``P_l = conv3x3(M_l)``;
+    every lateral is a ``1x1`` convolution to ``out_channels`` (``d = 256`` in
+    the paper).  With ``extra_pool`` a ``P_{L+1}`` is added by subsampling
+    ``P_L`` with stride 2 (the paper's ``P_6`` for the RPN, Sec. 4.1).
+
+    Parameters
+    ----------
+    in_channels : sequence of int
+        Channels of the input maps, fine to coarse.
+    out_channels : int
+    extra_pool : bool
+
+    Shape
+    -----
+    A list of ``(B, in_channels[i], H_i, W_i)`` tensors with ``H_i`` about
+    ``H_{i-1} / 2`` -> a list of ``(B, out_channels, H_i, W_i)`` tensors (plus
+    one of size ``ceil(H_L / 2)`` with ``extra_pool``).  The upsampling goes to
+    the exact size of the finer map, so odd sizes need no care.
+
+    References
+    ----------
+    .. [1] T.-Y. Lin, P. Dollár, R. Girshick, K. He, B. Hariharan, S. Belongie,
+       "Feature Pyramid Networks for Object Detection", CVPR 2017, Sec. 3
+       (Fig. 3) and Sec. 4.1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> fpn = FeaturePyramidNetwork([16, 32], out_channels=8)
+    >>> [tuple(p.shape) for p in fpn([torch.zeros(1, 16, 9, 9), torch.zeros(1, 32, 5, 5)])]
+    [(1, 8, 9, 9), (1, 8, 5, 5), (1, 8, 3, 3)]
+    """
+
+    def __init__(
+        self, in_channels: Sequence[int], out_channels: int = 256, extra_pool: bool = True
+    ):
+        super().__init__()
+        if len(in_channels) == 0:
+            raise InvalidParameterError("in_channels must list at least one feature map")
+        self.lateral = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
+        self.output = nn.ModuleList(
+            nn.Conv2d(out_channels, out_channels, 3, padding=1) for _ in in_channels
+        )
+        self.extra_pool = extra_pool
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, a=1)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
+        if len(features) != len(self.lateral):
+            raise InvalidParameterError(
+                f"expected {len(self.lateral)} feature maps, got {len(features)}"
+            )
+        merged = self.lateral[-1](features[-1])
+        outs = [self.output[-1](merged)]
+        for i in range(len(features) - 2, -1, -1):
+            lat = self.lateral[i](features[i])
+            merged = lat + F.interpolate(merged, size=lat.shape[-2:], mode="nearest")
+            outs.insert(0, self.output[i](merged))
+        if self.extra_pool:
+            outs.append(F.max_pool2d(outs[-1], kernel_size=1, stride=2))
+        return outs
+
+
+class BackboneWithFPN(nn.Module):
+    """A backbone's ``layer1..layer4`` (C2-C5) through a :class:`FeaturePyramidNetwork`.
+
+    Returns ``{"p2": stride 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64}``, each
+    with ``out_channels`` channels; :attr:`strides` maps names to strides.
+
+    Parameters
+    ----------
+    backbone : str or nn.Module
+        A registry name (``"resnet50"``) or a module with ``forward_features``
+        and ``feature_channels`` / ``feature_strides`` (see
+        :class:`boda.models.ResNet`).
+    out_channels : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = BackboneWithFPN("resnet18", out_channels=32).eval()
+    >>> {k: tuple(v.shape[1:]) for k, v in net(torch.zeros(1, 3, 64, 96)).items()}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'p2': (32, 16, 24), 'p3': (32, 8, 12), 'p4': (32, 4, 6), 'p5': (32, 2, 3),
+     'p6': (32, 1, 2)}
+    """
+
+    def __init__(self, backbone: str | nn.Module = "resnet50", out_channels: int = 256):
+        super().__init__()
+        self.backbone = build_backbone(backbone)
+        names = list(self.backbone.feature_channels)
+        self._in_names = names
+        self.fpn = FeaturePyramidNetwork(
+            [self.backbone.feature_channels[n] for n in names], out_channels
+        )
+        strides = [self.backbone.feature_strides[n] for n in names]
+        #: Output name -> stride with respect to the input.
+        self.strides = {f"p{i + 2}": s for i, s in enumerate(strides)}
+        self.strides[f"p{len(strides) + 2}"] = strides[-1] * 2
+        self.out_channels = out_channels
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        feats = self.backbone.forward_features(x)
+        outs = self.fpn([feats[n] for n in self._in_names])
+        return dict(zip(self.strides, outs, strict=True))
+
+
+def _register(depth: int) -> None:
+    name = f"resnet{depth}-fpn"
+
+    def build(out_channels: int = 256) -> BackboneWithFPN:
+        return BackboneWithFPN(f"resnet{depth}", out_channels)
+
+    build.__doc__ = f"ResNet-{depth} with an FPN neck (Lin et al. 2017): P2-P6 feature maps."
+    build.__name__ = name.replace("-", "_")
+    register(name, task="features")(build)
+
+
+for _depth in (18, 34, 50):
+    _register(_depth)
