@@ -13,7 +13,8 @@ take ``seed`` (an int or a ``numpy.random.Generator``) and return what they drew
   :func:`grayscale`, :func:`gaussian_blur`, :func:`solarize`, :func:`posterize`,
   :func:`equalize`, :func:`autocontrast`, :func:`adjust_sharpness`.
 - Batch mixing: :func:`cutout`, :func:`mixup`, :func:`cutmix`.
-- Policies: :func:`rand_augment`, :func:`simclr_views`, :func:`moco_v2_views`.
+- Policies: :func:`rand_augment`, :func:`simclr_views`, :func:`moco_v2_views`,
+  :func:`random_view` (a batch with per-image draws).
 """
 
 from boda.augment._color import (
@@ -46,7 +47,13 @@ from boda.augment._geometric import (
     warp_affine_torch,
 )
 from boda.augment._mix import cutmix, cutout, mixup
-from boda.augment._recipes import RANDAUGMENT_OPS, moco_v2_views, rand_augment, simclr_views
+from boda.augment._recipes import (
+    RANDAUGMENT_OPS,
+    moco_v2_views,
+    rand_augment,
+    random_view,
+    simclr_views,
+)
 
 __all__ = [
     "RANDAUGMENT_OPS",
@@ -74,6 +81,7 @@ __all__ = [
     "rand_augment",
     "random_resized_crop",
     "random_resized_crop_params",
+    "random_view",
     "resized_crop",
     "rotate",
     "simclr_views",

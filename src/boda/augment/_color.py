@@ -67,6 +67,11 @@ def adjust_hue(image, shift: float):
     """Rotate hue by ``shift`` turns (in ``[-0.5, 0.5]``) in HSV, value and saturation kept."""
     if not -0.5 <= shift <= 0.5:
         raise InvalidParameterError(f"hue shift must lie in [-0.5, 0.5], got {shift!r}.")
+    return _shift_hue(image, shift)
+
+
+def _shift_hue(image, shift):
+    """:func:`adjust_hue` without the check; ``shift`` may be a ``(B, 1, 1)`` tensor."""
     xp = np if _is_np(image) else __import__("torch")
     r, g, b = _channels(image)
     maxc = xp.maximum(xp.maximum(r, g), b)
@@ -194,13 +199,7 @@ def color_jitter(
     with the drawn values, so the same jitter can be replayed.
     """
     rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
-    params = {
-        "brightness": float(rng.uniform(max(0, 1 - brightness), 1 + brightness)),
-        "contrast": float(rng.uniform(max(0, 1 - contrast), 1 + contrast)),
-        "saturation": float(rng.uniform(max(0, 1 - saturation), 1 + saturation)),
-        "hue": float(rng.uniform(-hue, hue)),
-        "order": [int(i) for i in rng.permutation(4)],
-    }
+    params = _jitter_params(rng, brightness, contrast, saturation, hue)
     ops = (
         lambda x: adjust_brightness(x, params["brightness"]),
         lambda x: adjust_contrast(x, params["contrast"]),
@@ -210,6 +209,17 @@ def color_jitter(
     for i in params["order"]:
         image = ops[i](image)
     return image, params
+
+
+def _jitter_params(rng, brightness, contrast, saturation, hue) -> dict:
+    """The draws of :func:`color_jitter`, in its order."""
+    return {
+        "brightness": float(rng.uniform(max(0, 1 - brightness), 1 + brightness)),
+        "contrast": float(rng.uniform(max(0, 1 - contrast), 1 + contrast)),
+        "saturation": float(rng.uniform(max(0, 1 - saturation), 1 + saturation)),
+        "hue": float(rng.uniform(-hue, hue)),
+        "order": [int(i) for i in rng.permutation(4)],
+    }
 
 
 def autocontrast(image):

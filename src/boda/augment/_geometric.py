@@ -62,15 +62,27 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def _check_border(border: str) -> None:
+    if border not in ("zeros", "edge"):
+        raise InvalidParameterError(f"border must be 'zeros' or 'edge', got {border!r}.")
+
+
 def warp_affine(
-    image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int], order: int = 1
+    image: np.ndarray,
+    matrix: np.ndarray,
+    output_size: tuple[int, int],
+    order: int = 1,
+    border: str = "zeros",
 ) -> np.ndarray:
-    """Warp ``image`` by the input-to-output ``matrix`` (bilinear or nearest, 0 outside).
+    """Warp ``image`` by the input-to-output ``matrix`` (bilinear or nearest).
 
     Each output pixel centre is mapped back through the inverse matrix and
     sampled from the input; the torch form is :func:`warp_affine_torch`.
+    Samples outside the input are 0 (``border="zeros"``) or the nearest edge
+    pixel (``border="edge"``, OpenCV's replicate border).
     """
     image = _check_image(image)
+    _check_border(border)
     h_out, w_out = output_size
     inv = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
@@ -78,9 +90,10 @@ def warp_affine(
     sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2] - 0.5
     h, w = image.shape[:2]
     img = image if image.ndim == 3 else image[..., None]
+    edge = border == "edge"
     if order == 0:
         ix, iy = np.floor(sx + 0.5).astype(int), np.floor(sy + 0.5).astype(int)
-        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+        inside = edge | ((ix >= 0) & (ix < w) & (iy >= 0) & (iy < h))
         out = img[iy.clip(0, h - 1), ix.clip(0, w - 1)] * inside[..., None]
     else:
         x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
@@ -89,29 +102,41 @@ def warp_affine(
         for dy, wy in ((0, 1 - fy), (1, fy)):
             for dx, wx in ((0, 1 - fx), (1, fx)):
                 xx, yy = x0 + dx, y0 + dy
-                inside = ((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h))[..., None]
+                inside = (edge | ((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)))[..., None]
                 out += wx * wy * inside * img[yy.clip(0, h - 1), xx.clip(0, w - 1)]
     out = out.astype(image.dtype, copy=False)
     return out if image.ndim == 3 else out[..., 0]
 
 
-def warp_affine_torch(images, matrix: np.ndarray, output_size: tuple[int, int], order: int = 1):
-    """Torch form of :func:`warp_affine` for ``(B, C, H, W)`` tensors (same matrix)."""
+def warp_affine_torch(
+    images, matrix: np.ndarray, output_size: tuple[int, int], order: int = 1,
+    border: str = "zeros",
+):
+    """Torch form of :func:`warp_affine` for ``(B, C, H, W)`` tensors.
+
+    ``matrix`` is one ``(3, 3)`` map for the whole batch or ``(B, 3, 3)``, one
+    per image (the same result as warping each image with its own matrix).
+    """
     import torch
     import torch.nn.functional as F
 
+    _check_border(border)
     b, _, h, w = images.shape
     h_out, w_out = output_size
     inv = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
-    sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    inv = inv[..., None, None]  # broadcast each inverse over the pixel grid
+    sx = inv[..., 0, 0, :, :] * xs + inv[..., 0, 1, :, :] * ys + inv[..., 0, 2, :, :]
+    sy = inv[..., 1, 0, :, :] * xs + inv[..., 1, 1, :, :] * ys + inv[..., 1, 2, :, :]
     # align_corners=False: normalised -1 and 1 are the outer pixel edges
     grid = np.stack([2 * sx / w - 1, 2 * sy / h - 1], axis=-1)
     grid_t = torch.as_tensor(grid, dtype=images.dtype, device=images.device)
+    if grid_t.ndim == 3:
+        grid_t = grid_t.expand(b, -1, -1, -1)
     mode = "nearest" if order == 0 else "bilinear"
     return F.grid_sample(
-        images, grid_t.expand(b, -1, -1, -1), mode=mode, padding_mode="zeros",
+        images, grid_t, mode=mode,
+        padding_mode="border" if border == "edge" else "zeros",
         align_corners=False,
     )
 
@@ -144,13 +169,14 @@ def affine_matrix(
     return back @ rot @ sh @ sc @ to_c
 
 
-def _apply(image, matrix, out_size, order=1):
+def _apply(image, matrix, out_size, order=1, border="zeros"):
     if isinstance(image, np.ndarray):
         _check_image(image)
         size = image.shape[:2]
-        return warp_affine(image, matrix, out_size, order), Transform(matrix, size, out_size)
+        out = warp_affine(image, matrix, out_size, order, border)
+        return out, Transform(matrix, size, out_size)
     size = tuple(image.shape[-2:])
-    out = warp_affine_torch(image, matrix, out_size, order)
+    out = warp_affine_torch(image, matrix, out_size, order, border)
     return out, Transform(matrix, size, out_size)
 
 
@@ -217,13 +243,22 @@ def crop(image, top: int, left: int, height: int, width: int):
 
 
 def resized_crop(image, top, left, height, width, size: tuple[int, int], order: int = 1):
-    """Crop a box and resize it to ``size`` (bilinear); ``(image, Transform)``."""
+    """Crop a box and resize it to ``size`` (bilinear); ``(image, Transform)``.
+
+    Samples that fall outside the image (within half an input pixel of its
+    border) take the edge pixel, as in ``cv2.resize``, so a crop touching
+    the border does not fade to black there.
+    """
     h, w = _size(image)
-    sy, sx = size[0] / height, size[1] / width
-    m = np.array([[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]])
+    m = _resized_crop_matrix(top, left, height, width, size)
     if not (0 <= top and 0 <= left and top + height <= h and left + width <= w):
         raise InvalidParameterError(f"crop box does not fit an image of size {(h, w)}.")
-    return _apply(image, m, tuple(size), order)
+    return _apply(image, m, tuple(size), order, border="edge")
+
+
+def _resized_crop_matrix(top, left, height, width, size) -> np.ndarray:
+    sy, sx = size[0] / height, size[1] / width
+    return np.array([[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]])
 
 
 def random_resized_crop_params(

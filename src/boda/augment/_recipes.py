@@ -1,4 +1,4 @@
-"""RandAugment and the SimCLR / MoCo v2 two-view recipes (numpy or torch single images)."""
+"""RandAugment and the SimCLR / MoCo v2 two-view recipes (numpy images or torch batches)."""
 
 from __future__ import annotations
 
@@ -73,25 +73,134 @@ def _view(image, size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma,
     return x
 
 
-def simclr_views(image, size=(224, 224), strength: float = 1.0, seed=None):
+def _draw_view(rng, in_size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma):
+    """The draws of :func:`_view`, in its order, without touching pixels."""
+    crop = G.random_resized_crop_params(in_size, scale=crop_scale, seed=rng)
+    flip = rng.random() < 0.5
+    jit = C._jitter_params(rng, *jitter) if rng.random() < p_jitter else None
+    gray = rng.random() < p_gray
+    sigma = float(rng.uniform(*blur_sigma)) if rng.random() < p_blur else None
+    return crop, flip, jit, gray, sigma
+
+
+def _apply_views(images, size, draws):
+    """Apply per-image draws to a ``(B, C, H, W)`` batch with one op call per kind."""
+    import torch
+
+    mats = np.stack([G._resized_crop_matrix(*d[0], size) for d in draws])
+    x = G.warp_affine_torch(images, mats, tuple(size), border="edge")
+
+    def rows(pick):
+        return torch.tensor([i for i, d in enumerate(draws) if pick(d)], dtype=torch.long)
+
+    def col(values):  # per-image factors, broadcast over (C, H, W)
+        return torch.tensor(values, dtype=x.dtype).view(-1, 1, 1, 1)
+
+    flip = rows(lambda d: d[1])
+    if len(flip):
+        x[flip] = x[flip].flip(-1)
+    ops = (
+        lambda v, p: C.adjust_brightness(v, col([q["brightness"] for q in p])),
+        lambda v, p: C.adjust_contrast(v, col([q["contrast"] for q in p])),
+        lambda v, p: C.adjust_saturation(v, col([q["saturation"] for q in p])),
+        lambda v, p: C._shift_hue(v, col([q["hue"] for q in p])[:, 0]),
+    )
+    for slot in range(4):  # colour_jitter's random order: the op in this slot, per image
+        for k, op in enumerate(ops):
+            sel = rows(lambda d, slot=slot, k=k: d[2] is not None and d[2]["order"][slot] == k)
+            if len(sel):
+                x[sel] = op(x[sel], [draws[i][2] for i in sel.tolist()])
+    gray = rows(lambda d: d[3])
+    if len(gray):
+        x[gray] = C.grayscale(x[gray])
+    for i in rows(lambda d: d[4] is not None).tolist():  # sigma differs per image
+        x[i : i + 1] = C.gaussian_blur(x[i : i + 1], draws[i][4])
+    return x
+
+
+def random_view(
+    images,
+    size=(224, 224),
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2),
+    p_jitter: float = 0.8,
+    p_gray: float = 0.2,
+    p_blur: float = 0.5,
+    blur_sigma: tuple[float, float] = (0.1, 2.0),
+    seed=None,
+):
+    """One random two-view-recipe view of every image of a batch, drawn per image.
+
+    Random-resized crop to ``size``, horizontal flip (p=0.5), colour jitter
+    ``(brightness, contrast, saturation, hue)`` with probability ``p_jitter``,
+    grayscale with ``p_gray``, Gaussian blur with ``p_blur`` and sigma in
+    ``blur_sigma``. Unlike one call of the ops on a batch (one draw for all),
+    each image gets its own draws, and the result equals looping over the
+    images ``(1, C, H, W)`` with the same generator; the work is batched (one
+    warp for all crops, one op call per jitter step), which is what makes it
+    fast on small images.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(B, 3, H, W)`` in ``[0, 1]``.
+    size : (h, w)
+        Output size.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, 3, h, w)``. No transforms are returned: this is for training
+        without annotations (self-supervised views); when boxes, masks or
+        keypoints must follow, use the geometric ops, which return them.
+
+    References
+    ----------
+    T. Chen, S. Kornblith, M. Norouzi, G. Hinton, "A Simple Framework for
+    Contrastive Learning of Visual Representations", ICML 2020, App. A.
+    """
+    if isinstance(images, np.ndarray) or images.ndim != 4:
+        shape = getattr(images, "shape", type(images).__name__)
+        raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
+    rng = _rng(seed)
+    in_size = tuple(images.shape[-2:])
+    draws = [
+        _draw_view(rng, in_size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma)
+        for _ in range(images.shape[0])
+    ]
+    return _apply_views(images, size, draws)
+
+
+def _two_views(image, size, crop_scale, jitter, seed, per_image):
+    rng = _rng(seed)
+    args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
+    if not per_image or isinstance(image, np.ndarray):
+        return tuple(_view(image, size, *args, rng) for _ in range(2))
+    # image by image, first view then second, as a loop over single images would draw
+    in_size = tuple(image.shape[-2:])
+    draws = [_draw_view(rng, in_size, *args) for _ in range(2 * image.shape[0])]
+    return _apply_views(image, size, draws[0::2]), _apply_views(image, size, draws[1::2])
+
+
+def simclr_views(image, size=(224, 224), strength: float = 1.0, seed=None,
+                 per_image: bool = False):
     """Two SimCLR views: crop (0.08-1), flip, jitter(0.8s, 0.8s, 0.8s, 0.2s) p=.8,
     grayscale p=.2, blur p=.5 with sigma in [0.1, 2] (Chen et al. 2020, App. A).
+
+    On a torch batch one draw applies to every image, unless ``per_image``:
+    then each image gets its own draws (as :func:`random_view`), the same as
+    calling this function on each ``(1, C, H, W)`` image in turn.
     """
-    rng = _rng(seed)
     s = strength
     jitter = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
-    return tuple(
-        _view(image, size, (0.08, 1.0), jitter, 0.8, 0.2, 0.5, (0.1, 2.0), rng) for _ in range(2)
-    )
+    return _two_views(image, size, (0.08, 1.0), jitter, seed, per_image)
 
 
-def moco_v2_views(image, size=(224, 224), seed=None):
+def moco_v2_views(image, size=(224, 224), seed=None, per_image: bool = False):
     """Two MoCo v2 views: crop (0.2-1), jitter(0.4, 0.4, 0.4, 0.1) p=.8, grayscale
     p=.2, blur p=.5 sigma in [0.1, 2], flip (Chen et al. 2020, "Improved Baselines
-    with Momentum Contrastive Learning", arXiv:2003.04297).
+    with Momentum Contrastive Learning", arXiv:2003.04297). ``per_image`` as in
+    :func:`simclr_views`.
     """
-    rng = _rng(seed)
-    return tuple(
-        _view(image, size, (0.2, 1.0), (0.4, 0.4, 0.4, 0.1), 0.8, 0.2, 0.5, (0.1, 2.0), rng)
-        for _ in range(2)
-    )
+    return _two_views(image, size, (0.2, 1.0), (0.4, 0.4, 0.4, 0.1), seed, per_image)
