@@ -19,8 +19,12 @@ disparity or inverse-depth map, what most monocular networks output).
 from __future__ import annotations
 
 import math
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage, signal
 
 from boda.color import linear_to_srgb, srgb_to_linear  # IEC 61966-2-1, one copy
@@ -41,6 +45,12 @@ __all__ = [
 _METHODS = ("lens", "threshold")
 _MODELS = ("disparity", "thin_lens")
 _KERNELS = ("disk", "hexagon")
+# Kernels up to this size are applied directly (cv2.filter2D), larger ones by FFT.
+_DIRECT_MAX_SIZE = 11
+# Layer positions closer than this (in layers) to a whole layer are put on it.
+_SNAP = 1e-5
+# Per-pixel work runs in row chunks of about this many bytes (see _chunks).
+_CHUNK_BYTES = 1 << 21
 
 
 def _coverage_kernel(radius: float, inside, samples: int) -> np.ndarray:
@@ -234,44 +244,307 @@ def _blur(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return np.maximum(out, 0.0)  # FFT round-off can dip below zero
 
 
+def _kernel_spectrum(kernel: np.ndarray, grid: np.ndarray, m: int) -> np.ndarray:
+    """``rfft2`` of ``kernel`` centred on pixel (0, 0) of an ``(n, m)`` zero image, into ``grid``.
+
+    ``grid`` is complex ``(n, m // 2 + 1)``.  Only the kernel's own rows are
+    transformed along x before the transform along y: half the work of an
+    ``rfft2`` of the padded kernel.
+    """
+    n = grid.shape[0]
+    size = kernel.shape[0]
+    half = size // 2
+    rows = np.zeros((size, m), np.float32)
+    rows[:, : half + 1] = kernel[:, half:]
+    rows[:, m - half :] = kernel[:, :half]
+    along_x = sfft.rfft(rows, axis=1)
+    grid[...] = 0
+    grid[: half + 1] = along_x[half:]
+    grid[n - half :] = along_x[:half]
+    return _in_place(sfft.fft(grid, axis=0, overwrite_x=True), grid)
+
+
+def _in_place(result: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``target`` holding ``result`` (SciPy's ``overwrite_x`` may or may not reuse it)."""
+    if not np.may_share_memory(result, target):
+        target[...] = result
+    return target
+
+
+def _chunks(n_rows: int, row_bytes: int, min_rows: int = 1) -> list[tuple[int, int]]:
+    """Row ranges of about ``_CHUNK_BYTES`` each.
+
+    Whole-image temporaries are mapped afresh by the allocator at every call
+    and the page faults cost as much as the arithmetic; chunk-sized ones are
+    reused.
+    """
+    step = max(min_rows, _CHUNK_BYTES // max(row_bytes, 1), 1)
+    return [(r, min(r + step, n_rows)) for r in range(0, n_rows, step)]
+
+
+def _fill_reflect(a: np.ndarray, pad: int) -> None:
+    """Fill the ``pad``-wide border of ``a`` (first two axes) as ``np.pad(mode="reflect")``."""
+    h, w = a.shape[0] - 2 * pad, a.shape[1] - 2 * pad
+    if pad == 0:
+        return
+    if pad >= h or pad >= w:  # reflections of reflections: let np.pad work them out
+        widths = [(pad, pad), (pad, pad)] + [(0, 0)] * (a.ndim - 2)
+        a[...] = np.pad(a[pad : pad + h, pad : pad + w], widths, mode="reflect")
+        return
+    a[:pad] = a[2 * pad : pad : -1]
+    a[pad + h :] = a[pad + h - 2 : h - 2 : -1]
+    a[:, :pad] = a[:, 2 * pad : pad : -1]
+    a[:, pad + w :] = a[:, pad + w - 2 : w - 2 : -1]
+
+
+def _layer_spans(pos: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns that hold each layer: bool ``(n_levels, H)`` and ``(n_levels, W)``.
+
+    A pixel at fractional layer position ``pos`` belongs to layers
+    ``floor(pos)`` and ``ceil(pos)``.  One bit per layer, looked up from
+    ``2 floor(pos) + (pos > floor(pos))`` and OR-reduced along rows and along
+    columns, gives every layer's bounding box in one pass over the image
+    instead of one pass per layer.
+    """
+    rows = np.zeros((n_levels, pos.shape[0]), bool)
+    cols = np.zeros((n_levels, pos.shape[1]), bool)
+    for base in range(0, n_levels, 63):  # 63 layers per 64-bit word
+        bit = [1 << (j - base) if base <= j < base + 63 else 0 for j in range(n_levels + 1)]
+        table = np.array([b for j in range(n_levels) for b in (bit[j], bit[j] | bit[j + 1])],
+                         dtype=np.uint64)
+        by_row = np.zeros(pos.shape[0], np.uint64)
+        by_col = np.zeros(pos.shape[1], np.uint64)
+        for r0, r1 in _chunks(pos.shape[0], pos.shape[1] * 8):
+            floor = pos[r0:r1].astype(np.int16)  # truncation = floor: pos >= 0 up to round-off
+            key = floor * np.int16(2)
+            key += pos[r0:r1] > floor
+            bits = table[key]
+            by_row[r0:r1] = np.bitwise_or.reduce(bits, axis=1)
+            by_col |= np.bitwise_or.reduce(bits, axis=0)
+        for j in range(base, min(base + 63, n_levels)):
+            rows[j] = (by_row & np.uint64(bit[j])) != 0
+            cols[j] = (by_col & np.uint64(bit[j])) != 0
+    return rows, cols
+
+
+def _premultiplied(lin_p: np.ndarray, pos: np.ndarray, k: int, rows: slice, cols: slice):
+    """Layer ``k`` over ``lin_p[rows, cols]``: ``(h, w, C + 1)``, colour x weight and weight.
+
+    The weight is the hat function ``max(0, 1 - |pos - k|)``: each pixel split
+    linearly between its two nearest layers.
+    """
+    weight = np.subtract(pos[rows, cols], np.float32(k))
+    np.abs(weight, out=weight)
+    np.subtract(np.float32(1.0), weight, out=weight)
+    np.maximum(weight, 0.0, out=weight)
+    c = lin_p.shape[2]
+    layer = np.empty(weight.shape + (c + 1,), np.float32)
+    np.multiply(lin_p[rows, cols], weight[:, :, None], out=layer[:, :, :c])
+    layer[:, :, c] = weight
+    return layer
+
+
+def _blur_layer(
+    lin_p: np.ndarray, pos: np.ndarray, k: int, box: tuple[int, int, int, int],
+    kernel: np.ndarray, wrap: tuple[bool, bool], out: np.ndarray, spec: np.ndarray,
+    workers: int = 1,
+) -> np.ndarray:
+    """Layer ``k`` inside ``box``, premultiplied and convolved, written into ``out``.
+
+    ``out`` is a float32 buffer of at least ``h * w * (C + 1)`` values, and
+    ``spec`` a complex64 one for the FFT path; the result is an
+    ``(h, w, C + 1)`` view of ``out``, >= 0.  Kernels up to
+    ``_DIRECT_MAX_SIZE`` are applied directly (``cv2.filter2D``, in row chunks
+    overlapping by the radius), larger ones by FFT: the box holds the layer
+    plus a margin of the kernel radius, so a circular convolution over the
+    box is the linear one; only where the box was clipped at the array's edge
+    (``wrap``) is the FFT grid padded by the radius, so nothing wraps around.
+    """
+    y0, y1, x0, x1 = box
+    h, w = y1 - y0, x1 - x0
+    c1 = lin_p.shape[2] + 1
+    cols = slice(x0, x1)
+    result = out[: h * w * c1].reshape(h, w, c1)
+    half = kernel.shape[0] // 2
+    if kernel.shape[0] <= _DIRECT_MAX_SIZE:
+        import cv2  # a runtime dependency, imported where used as elsewhere in boda
+
+        flipped = kernel[::-1, ::-1]  # filter2D correlates
+        for r0, r1 in _chunks(h, w * c1 * 4, min_rows=8 * half):
+            s0, s1 = max(r0 - half, 0), min(r1 + half, h)
+            layer = _premultiplied(lin_p, pos, k, slice(y0 + s0, y0 + s1), cols)
+            # Zeros outside the box, as in the FFT path.
+            blurred = cv2.filter2D(layer, -1, flipped, borderType=cv2.BORDER_CONSTANT)
+            result[r0:r1] = blurred[r0 - s0 : r1 - s0]
+        return result
+    n = sfft.next_fast_len(h + half * wrap[0], real=False)
+    m = sfft.next_fast_len(w + half * wrap[1], real=True)
+    mh = m // 2 + 1
+    grid = spec[: n * mh * c1].reshape(n, mh, c1)
+    # rfft2 split by axis: rows are transformed chunk by chunk, the zero rows
+    # beyond h stay zero, and only the first h rows are transformed back.
+    for r0, r1 in _chunks(h, mh * c1 * 8):
+        layer = _premultiplied(lin_p, pos, k, slice(y0 + r0, y0 + r1), cols)
+        grid[r0:r1] = sfft.rfft(layer, n=m, axis=1, workers=workers)
+    grid[h:] = 0
+    _in_place(sfft.fft(grid, axis=0, overwrite_x=True, workers=workers), grid)
+    kspec = _kernel_spectrum(kernel, spec[n * mh * c1 : n * mh * (c1 + 1)].reshape(n, mh), m)
+    for r0, r1 in _chunks(n, mh * c1 * 8):
+        grid[r0:r1] *= kspec[r0:r1, :, None]
+    _in_place(sfft.ifft(grid, axis=0, overwrite_x=True, workers=workers), grid)
+    for r0, r1 in _chunks(h, m * c1 * 4):
+        blurred = sfft.irfft(grid[r0:r1], n=m, axis=1, workers=workers)[:, :w]
+        np.maximum(blurred, 0.0, out=result[r0:r1])  # FFT round-off can dip below zero
+    return result
+
+
+def _fft_shape(box: tuple[int, int, int, int], radius: float, wrap) -> tuple[int, int]:
+    half = math.ceil(radius)
+    n = sfft.next_fast_len(box[1] - box[0] + half * wrap[0], real=False)
+    m = sfft.next_fast_len(box[3] - box[2] + half * wrap[1], real=True)
+    return n, m
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _to_linear(rgb: np.ndarray, gain: float, threshold: float) -> np.ndarray:
+    """sRGB -> linear light, with the highlight boost."""
+    lin = srgb_to_linear(np.clip(rgb, 0.0, 1.0))
+    if gain > 0:
+        peak = lin[:, :, 0].copy()
+        for ch in range(1, lin.shape[2]):
+            np.maximum(peak, lin[:, :, ch], out=peak)
+        hot = peak > threshold  # elsewhere the smoothstep ramp is 0: nothing to do
+        if hot.any():
+            s = np.clip((peak[hot] - threshold) / (1 - threshold), 0, 1)
+            lin[hot] *= (1.0 + gain * s * s * (3 - 2 * s))[:, None]
+    return lin
+
+
 def _render_layers(
-    linear: np.ndarray, coc: np.ndarray, kernel_fn, max_layers: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Composite depth layers back to front; return (linear image, near-field coverage)."""
-    h, w, c = linear.shape
+    rgb: np.ndarray, coc: np.ndarray, kernel_fn, max_layers: int,
+    highlight_gain: float, highlight_threshold: float,
+) -> np.ndarray:
+    """The lens method after the CoC: ``(H, W, C)`` sRGB, in-focus pixels restored.
+
+    Each layer is blurred inside its own bounding box (plus the kernel
+    radius), colour channels and coverage together, into one of a few
+    reused buffers.  Layers are blurred in worker threads (NumPy, SciPy's FFT
+    and OpenCV release the GIL) while this thread composites them in order;
+    the per-pixel steps before and after run in row chunks on the same threads.
+    """
+    h, w, c = rgb.shape
+    c1 = c + 1
     cmin, cmax = float(coc.min()), float(coc.max())
     step = max(1.0, (cmax - cmin) / max(max_layers - 1, 1))
     k0 = math.floor(cmin / step)
     levels = step * np.arange(k0, math.ceil(cmax / step) + 1)
     pad = math.ceil(max(abs(cmin), abs(cmax))) + 1
-    lin_p = np.pad(linear, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-    pos = np.pad(coc / step - k0, pad, mode="reflect")
-    lower = np.floor(pos).astype(np.int64)
-    frac = (pos - lower).astype(np.float32)
-    acc = np.zeros((h + 2 * pad, w + 2 * pad, c + 1), dtype=np.float32)
-    near_cover = np.zeros(acc.shape[:2], dtype=np.float32)
-    for k in range(len(levels) - 1, -1, -1):  # far (large CoC) first
-        weight = np.where(lower == k, 1.0 - frac, 0.0) + np.where(lower == k - 1, frac, 0.0)
-        rows, cols = np.nonzero(weight.any(axis=1))[0], np.nonzero(weight.any(axis=0))[0]
-        if rows.size == 0:
-            continue
-        radius = abs(float(levels[k]))
-        reach = math.ceil(radius) + 1
-        y0, y1 = max(rows[0] - reach, 0), min(rows[-1] + reach + 1, acc.shape[0])
-        x0, x1 = max(cols[0] - reach, 0), min(cols[-1] + reach + 1, acc.shape[1])
-        wk = weight[y0:y1, x0:x1, None]
-        layer = np.concatenate([lin_p[y0:y1, x0:x1] * wk, wk], axis=2)
-        blurred = _blur(layer, kernel_fn(radius))
-        alpha = blurred[:, :, -1:]
-        acc[y0:y1, x0:x1] = blurred + (1.0 - alpha) * acc[y0:y1, x0:x1]
-        if levels[k] <= -0.5:
-            # The near field's CoC dilated by its own blur: where a blurred
-            # foreground spreads, the pixels behind it must not be restored sharp.
-            covered = np.where(alpha[:, :, 0] > 1e-3, radius, 0.0)
-            near_cover[y0:y1, x0:x1] = np.maximum(near_cover[y0:y1, x0:x1], covered)
-    acc = acc[pad:-pad, pad:-pad]
-    out = acc[:, :, :c] / np.maximum(acc[:, :, c:], 1e-12)
-    return out.astype(np.float32), near_cover[pad:-pad, pad:-pad]
+    hp, wp = h + 2 * pad, w + 2 * pad
+    n_threads = min(2, _threads())
+    fft_workers = max(1, _threads() // n_threads)
+    # The padded linear image; its memory takes the result at the end (a fresh
+    # whole-image array costs page faults on the order of the arithmetic).
+    lin_p = np.empty((hp, wp, c), np.float32)
+    pos = np.empty((hp, wp), np.float32)
+
+    def prepare(rows: tuple[int, int]) -> None:
+        r0, r1 = rows
+        lin_p[pad + r0 : pad + r1, pad : pad + w] = _to_linear(
+            rgb[r0:r1], highlight_gain, highlight_threshold)
+        p = (coc[r0:r1] / step - k0).astype(np.float32)
+        # Snap positions within float round-off of a layer onto it (a float32
+        # depth of 0.2 focused at 0.2 gives a CoC of ~1e-8, not 0), so such
+        # pixels do not stretch the next layer's box for a negligible weight.
+        nearest = np.rint(p)
+        np.copyto(p, nearest, where=np.abs(p - nearest) < _SNAP)
+        pos[pad + r0 : pad + r1, pad : pad + w] = p
+
+    jobs = []
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        list(pool.map(prepare, _chunks(h, w * c * 4)))
+        _fill_reflect(lin_p, pad)
+        _fill_reflect(pos, pad)
+        span_rows, span_cols = _layer_spans(pos, len(levels))
+        for k in range(len(levels) - 1, -1, -1):  # far (large CoC) first
+            rows, cols = np.flatnonzero(span_rows[k]), np.flatnonzero(span_cols[k])
+            if rows.size == 0:
+                continue
+            radius = abs(float(levels[k]))
+            reach = math.ceil(radius) + 1
+            y0, y1 = max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, hp)
+            x0, x1 = max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, wp)
+            wrap = (y0 == 0 or y1 == hp, x0 == 0 or x1 == wp)
+            jobs.append((k, radius, (y0, y1, x0, x1), wrap, kernel_fn(radius)))
+
+        # Buffers for the blurred layers in flight, sized for the largest.
+        blur_jobs = [job for job in jobs if job[4].shape[0] > 1]
+        ahead = n_threads + 1
+        out_size = max([(b[1] - b[0]) * (b[3] - b[2]) * c1 for _, _, b, _, _ in blur_jobs],
+                       default=0)
+        spec_size = max([(n * (m // 2 + 1)) * (c1 + 1) for n, m in (
+            _fft_shape(b, r, wr) for _, r, b, wr, kern in blur_jobs
+            if kern.shape[0] > _DIRECT_MAX_SIZE)], default=0)
+        spare: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(min(ahead, len(blur_jobs))):
+            spare.put((np.empty(out_size, np.float32), np.empty(spec_size, np.complex64)))
+
+        def blur(job):
+            k, _, box, wrap, kern = job
+            buffers = spare.get()
+            return buffers, _blur_layer(lin_p, pos, k, box, kern, wrap, *buffers, fft_workers)
+
+        acc = np.zeros((hp, wp, c1), dtype=np.float32)
+        near_cover = np.zeros((hp, wp), np.float32) if levels[0] <= -0.5 else None
+        pending = {id(job): pool.submit(blur, job) for job in blur_jobs[:ahead]}
+        queued = len(pending)
+        for job in jobs:
+            k, radius, (y0, y1, x0, x1), _, kern = job
+            blurred = None
+            if kern.shape[0] > 1:
+                buffers, blurred = pending.pop(id(job)).result()
+            for r0, r1 in _chunks(y1 - y0, (x1 - x0) * c1 * 4):
+                if blurred is None:  # in focus: the layer itself
+                    part = _premultiplied(lin_p, pos, k, slice(y0 + r0, y0 + r1), slice(x0, x1))
+                else:
+                    part = blurred[r0:r1]
+                alpha = part[:, :, c]
+                window = acc[y0 + r0 : y0 + r1, x0:x1]
+                window *= (1.0 - alpha)[:, :, None]  # over: new + (1 - alpha_new) old
+                window += part
+                if levels[k] <= -0.5:
+                    # The near field's CoC dilated by its own blur: where a blurred
+                    # foreground spreads, the pixels behind it must not be restored.
+                    cover = near_cover[y0 + r0 : y0 + r1, x0:x1]
+                    np.maximum(cover, np.where(alpha > 1e-3, np.float32(radius), 0.0),
+                               out=cover)
+            if blurred is not None:
+                spare.put(buffers)
+                if queued < len(blur_jobs):
+                    nxt = blur_jobs[queued]
+                    pending[id(nxt)] = pool.submit(blur, nxt)
+                    queued += 1
+        out = lin_p.reshape(-1)[: h * w * c].reshape(h, w, c)  # lin_p is not read any more
+
+        def finish(rows: tuple[int, int]) -> None:
+            r0, r1 = rows
+            a = acc[pad + r0 : pad + r1, pad : pad + w]
+            lin = np.divide(a[:, :, :c], np.maximum(a[:, :, c:], 1e-12))
+            srgb = linear_to_srgb(np.clip(lin, 0.0, 1.0, out=lin))
+            # Pixels in focus and outside the dilated near field keep their values.
+            sharp = np.abs(coc[r0:r1]) < 0.5
+            if near_cover is not None:
+                sharp &= near_cover[pad + r0 : pad + r1, pad : pad + w] < 0.5
+            np.copyto(srgb, rgb[r0:r1], where=sharp[:, :, None])
+            out[r0:r1] = srgb
+
+        list(pool.map(finish, _chunks(h, w * c1 * 4)))
+    return out
 
 
 def refocus(
@@ -367,6 +640,11 @@ def refocus(
     the input: a blurred foreground keeps its soft edge over a sharp
     background, and a sharp subject keeps its exact pixels.
 
+    Each layer is convolved only inside its bounding box plus the kernel
+    radius (directly for kernels up to 11x11, by FFT above), in two worker
+    threads; the result equals full-frame convolutions to float round-off.
+    A 12-megapixel image takes about 1-2 s on 2 cores (docs/editing.md).
+
     References
     ----------
     .. [1] M. Kraus, M. Strengert, "Depth-of-Field Rendering by Pyramidal Image
@@ -410,21 +688,14 @@ def refocus(
         aperture=aperture, near=near, model=coc_model, depth_range=depth_range,
         max_radius=max_radius,
     )
-    if np.abs(coc).max() < 0.5:
+    if max(-float(coc.min()), float(coc.max())) < 0.5:
         return rgb[:, :, 0].copy() if gray else rgb.copy()
-    linear = srgb_to_linear(np.clip(rgb, 0.0, 1.0))
     if highlight_gain < 0 or not 0 <= highlight_threshold < 1:
         raise InvalidParameterError(
             "highlight_gain must be >= 0 and highlight_threshold in [0, 1), got "
             f"{highlight_gain} and {highlight_threshold}"
         )
-    if highlight_gain > 0:
-        s = np.clip((linear.max(axis=2) - highlight_threshold) / (1 - highlight_threshold), 0, 1)
-        linear = linear * (1.0 + highlight_gain * s * s * (3 - 2 * s))[:, :, None]
-    blurred, near_cover = _render_layers(linear, coc, kernel_fn, max_layers)
-    out = linear_to_srgb(np.clip(blurred, 0.0, 1.0))
-    sharp = (np.abs(coc) < 0.5) & (near_cover < 0.5)
-    out[sharp] = rgb[sharp]
+    out = _render_layers(rgb, coc, kernel_fn, max_layers, highlight_gain, highlight_threshold)
     return out[:, :, 0] if gray else out
 
 
