@@ -9,7 +9,12 @@ import numpy as np
 
 from boda.core.image import as_float_image
 from boda.errors import InvalidImageError, InvalidParameterError
-from boda.segment._gmm import ColorGMM, kmeans_labels, quadratic_features
+from boda.segment._gmm import (
+    ColorGMM,
+    kmeans_labels,
+    orchard_bouman_labels,
+    quadratic_features,
+)
 from boda.segment._guided import guided_filter
 
 __all__ = ["BGD", "FGD", "PR_BGD", "PR_FGD", "GrabCutResult", "grabcut", "refine"]
@@ -18,6 +23,9 @@ __all__ = ["BGD", "FGD", "PR_BGD", "PR_FGD", "GrabCutResult", "grabcut", "refine
 #: ``BGD``/``FGD`` are hard constraints (the user said so); ``PR_*`` are the
 #: algorithm's current guess and may change.
 BGD, FGD, PR_BGD, PR_FGD = 0, 1, 2, 3
+
+#: Ways to start the colour mixtures (see :func:`grabcut`'s ``init``).
+_INITS = ("orchard-bouman", "kmeans")
 
 #: Neighbour offsets ``(dy, dx)`` that visit every 8-neighbour pair once.
 _DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
@@ -36,8 +44,9 @@ class GrabCutResult:
         kept as given) and :data:`PR_BGD`, :data:`PR_FGD` (the segmentation of
         the free pixels).  Pass it back as ``mask=`` to continue.
     energies : list of float
-        The GrabCut energy E (Eq. 7 of the paper) after each graph cut; it never
-        increases.  Its length is the number of iterations run.
+        The GrabCut energy E (Eq. 7 of the paper) after each graph cut kept; it
+        never increases (a cut that would raise it ends the loop and is
+        dropped).  Its length is the number of iterations kept.
     alpha : numpy.ndarray
         float32 ``(H, W)`` in ``[0, 1]``: the hard mask feathered by a guided
         filter with the image as guide (1 on FGD, 0 on BGD pixels).
@@ -205,6 +214,16 @@ def _nlinks(z: np.ndarray, gamma: float) -> list[np.ndarray]:
     return out
 
 
+def _mixture_cost(costs: np.ndarray) -> np.ndarray:
+    """``-log sum_k exp(-costs[k])`` per column: the mixture's cost from its components'.
+
+    ``costs`` ``(K, N)`` holds ``-log pi_k N(z | mu_k, Sigma_k)``; shifting by the
+    smallest cost keeps the exponentials in range (log-sum-exp).
+    """
+    low = costs.min(0)
+    return low - np.log(np.exp(low - costs).sum(0))
+
+
 def _smoothness(alpha: np.ndarray, weights: list[np.ndarray]) -> float:
     """Sum of the n-link weights over neighbour pairs with different labels."""
     h, w = alpha.shape
@@ -312,24 +331,31 @@ def grabcut(
     tol: float = 1e-4,
     feather_radius: int = 2,
     feather_eps: float = 1e-3,
+    init: str = "orchard-bouman",
     seed: int = 0,
 ) -> GrabCutResult:
     """Cut the foreground out of an image from a rectangle or a trimap (GrabCut).
 
     The foreground and background colours are each modelled by a Gaussian
     mixture with ``n_components`` full-covariance components, started by
-    k-means.  Each iteration (Sec. 3 and Fig. 3 of the paper) (1) gives every
-    pixel its most likely component of its current label's mixture, (2)
-    re-estimates both mixtures from these assignments, and (3) relabels the
-    free pixels by a minimum s-t cut (PyMaxflow) of the energy
-    ``E = sum_n D(alpha_n) + V`` (Eq. 7): data term ``D`` = min over components
-    of ``-log pi_k N(z_n | mu_k, Sigma_k)`` (Eq. 8-9), smoothness
+    Orchard & Bouman's binary splitting (deterministic; ``init="kmeans"``:
+    seeded k-means++ and Lloyd steps).  Each iteration (Sec. 3 and Fig. 3 of
+    the paper) (1) gives every pixel its most likely component
+    ``argmin_k -log pi_k N(z_n | mu_k, Sigma_k)`` of its current label's
+    mixture (Eq. 9), (2) re-estimates both mixtures from these assignments,
+    and (3) relabels the free pixels by a minimum s-t cut (PyMaxflow) of the
+    energy ``E = sum_n D(alpha_n) + V`` (Eq. 7): data term
+    ``D = -log sum_k pi_k N(z_n | mu_k, Sigma_k)``, the mixture's negative
+    log-likelihood (the paper's Eq. 8-9 keep only the best component, a
+    lower bound of the likelihood; OpenCV uses the full mixture, and it cut
+    better on the GrabCut photos), smoothness
     ``V = gamma * sum [alpha_m != alpha_n] exp(-beta |z_m - z_n|^2) / dist(m, n)``
     over the 8-neighbourhood (Eq. 11), ``beta = 1 / (2 <|z_m - z_n|^2>)``.
-    Every step lowers E, so the loop stops when it falls by less than
-    ``tol`` (relative) or after ``iterations`` cuts.  Pixels the user fixed
-    (:data:`BGD`, :data:`FGD`) are hard constraints (t-links of capacity
-    ``9 * gamma``, more than all n-links of a pixel together).
+    The loop stops when E falls by less than ``tol`` (relative), when it
+    would rise (the previous cut is kept), or after ``iterations`` cuts.
+    Pixels the user fixed (:data:`BGD`, :data:`FGD`) are hard constraints
+    (t-links of capacity ``9 * gamma``, more than all n-links of a pixel
+    together).
 
     Parameters
     ----------
@@ -358,8 +384,15 @@ def grabcut(
     feather_radius, feather_eps : int, float
         Guided-filter window radius and regularisation for ``alpha``
         (``feather_radius=0``: alpha is the hard mask).
+    init : {"orchard-bouman", "kmeans"}
+        How the mixtures start.  ``"orchard-bouman"`` (default): each label's
+        colours are split into ``n_components`` clusters by repeatedly cutting
+        the cluster of largest spread through its mean, across its principal
+        axis (Orchard & Bouman 1991), as in Bayesian matting and Talbot & Xu's
+        GrabCut; deterministic.  ``"kmeans"``: k-means++ seeds and Lloyd steps,
+        as in OpenCV; the result depends on ``seed``.
     seed : int
-        Seed of the k-means initialisation.
+        Seed of the k-means initialisation (``init="kmeans"`` only).
 
     Returns
     -------
@@ -372,13 +405,19 @@ def grabcut(
     InvalidParameterError
         Neither ``rect`` nor ``mask``; a bad rectangle; a mask of another size
         or with other codes; a trimap without any (probable) background or
-        foreground pixel; non-positive ``iterations``/``n_components``/``gamma``.
+        foreground pixel; non-positive ``iterations``/``n_components``/``gamma``;
+        an unknown ``init``.
 
     References
     ----------
     C. Rother, V. Kolmogorov, A. Blake, "GrabCut: interactive foreground
     extraction using iterated graph cuts", ACM SIGGRAPH 2004, Eq. 7-11.
     doi:10.1145/1015706.1015720
+
+    M. T. Orchard, C. A. Bouman, "Color quantization of images", IEEE Trans.
+    Signal Processing 39(12), 1991 (the default ``init``).
+
+    J. F. Talbot, X. Xu, "Implementing GrabCut", Brigham Young University, 2006.
 
     Examples
     --------
@@ -396,12 +435,17 @@ def grabcut(
         raise InvalidParameterError(f"gamma must be > 0, got {gamma}")
     if feather_radius < 0:
         raise InvalidParameterError(f"feather_radius must be >= 0, got {feather_radius}")
+    if init not in _INITS:
+        raise InvalidParameterError(
+            f"init must be one of {', '.join(map(repr, _INITS))}, got {init!r}"
+        )
     params = dict(
         n_components=int(n_components),
         gamma=float(gamma),
         tol=float(tol),
         feather_radius=int(feather_radius),
         feather_eps=float(feather_eps),
+        init=init,
         seed=int(seed),
     )
     img, src_alpha = _prepare_image(image)
@@ -453,8 +497,12 @@ def grabcut(
     # Component of each candidate pixel; k marks "not in this label's set".
     labels_fg = np.full(feats_fg.shape[1], k)
     labels_bg = np.full(feats_bg.shape[1], k)
-    labels_fg[alpha[can_fg]] = kmeans_labels(z[alpha], k, rng)
-    labels_bg[~alpha[can_bg]] = kmeans_labels(z[~alpha], k, rng)
+    if init == "kmeans":
+        labels_fg[alpha[can_fg]] = kmeans_labels(z[alpha], k, rng)
+        labels_bg[~alpha[can_bg]] = kmeans_labels(z[~alpha], k, rng)
+    else:
+        labels_fg[alpha[can_fg]] = orchard_bouman_labels(z[alpha], k)
+        labels_bg[~alpha[can_bg]] = orchard_bouman_labels(z[~alpha], k)
     d_fg = np.full(z.shape[0], np.inf)
     d_bg = np.full(z.shape[0], np.inf)
     energies: list[float] = []
@@ -464,8 +512,9 @@ def grabcut(
         bg_model = ColorGMM.from_features(feats_bg, labels_bg, k)
         cost_fg = fg_model.component_costs(feats_fg)
         cost_bg = bg_model.component_costs(feats_bg)
-        d_fg[can_fg] = cost_fg.min(0)
-        d_bg[can_bg] = cost_bg.min(0)
+        d_fg[can_fg] = _mixture_cost(cost_fg)
+        d_bg[can_bg] = _mixture_cost(cost_bg)
+        previous = alpha
         if graph is not None:
             grid = alpha.reshape(shape).copy()
             grid[box] = graph.cut(d_fg.reshape(shape), d_bg.reshape(shape))
@@ -475,6 +524,12 @@ def grabcut(
         energy = float(np.where(alpha, d_fg, d_bg).sum()) + _smoothness(
             alpha.reshape(shape), weights
         )
+        if energies and energy > energies[-1]:
+            # Re-fitting by hard assignment need not lower the mixture's cost, so
+            # E can rise; then the previous cut is the best one and we stop there.
+            alpha = previous
+            converged = True
+            break
         energies.append(energy)
         if graph is None or not alpha.any() or alpha.all():
             break  # nothing left to decide, or one mixture has no samples
