@@ -120,13 +120,15 @@ def hysteresis_threshold(
     ``suppressed`` is the output of :func:`non_maximum_suppression` (already
     cut at ``low_threshold``; 0 means "not a candidate").
     """
+    import cv2  # connected components: ~10x faster than scipy.ndimage.label, same sets
+
     low_mask = suppressed > 0
-    labels, count = ndimage.label(low_mask, structure=np.ones((3, 3), bool))
-    if count == 0:
+    count, labels = cv2.connectedComponents(low_mask.view(np.uint8), connectivity=8)
+    if count <= 1:
         return low_mask
-    good = np.zeros(count + 1, bool)
-    good[np.unique(labels[low_mask & (suppressed >= high_threshold)])] = True
-    good[0] = False
+    good = np.zeros(count, bool)
+    good[labels[suppressed >= high_threshold]] = True
+    good[0] = False  # the background label
     return good[labels]
 
 
