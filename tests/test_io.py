@@ -209,3 +209,23 @@ def test_unreadable_file(tmp_path, kodak_rgb):
             read_image(path)
     finally:
         path.chmod(0o644)
+
+
+def test_pixels_uint8_are_the_decoded_values(tmp_path, kodak_rgb):
+    from boda.duplicates import pixel_hash
+
+    u8 = (kodak_rgb * 255).round().astype(np.uint8)
+    Image.fromarray(u8).save(tmp_path / "rgb.jpg", quality=90)
+    Image.fromarray(u8[:, :, 1]).save(tmp_path / "gray.png")
+    Image.fromarray(u8).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    Image.fromarray(u8).convert("RGBA").save(tmp_path / "rgba.png")
+    for name, max_side in [("rgb.jpg", None), ("rgb.jpg", 200), ("gray.png", None)]:
+        decoded = open_image(tmp_path / name, max_side=max_side)
+        assert decoded.pixels_uint8 is not None
+        expected = decoded.pixels if decoded.pixels_uint8.ndim == 3 else decoded.pixels[:, :, 0]
+        np.testing.assert_array_equal(decoded.pixels_uint8 / np.float32(255), expected)
+        assert pixel_hash(decoded.pixels_uint8) == pixel_hash(decoded.pixels)
+    # converted, composited or reduced to gray: no decoded 8-bit pixels to offer
+    assert open_image(tmp_path / "cmyk.jpg").pixels_uint8 is None
+    assert open_image(tmp_path / "rgba.png").pixels_uint8 is None
+    assert open_image(tmp_path / "rgb.jpg", gray=True).pixels_uint8 is None

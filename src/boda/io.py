@@ -101,6 +101,10 @@ class DecodedImage:
         The embedded colour profile, so edits can write it back.
     has_alpha : bool
         Whether the file had transparency (composited over white in ``pixels``).
+    pixels_uint8 : numpy.ndarray or None
+        The same pixels as decoded, uint8, when the file decoded straight to
+        8-bit RGB or gray (``pixels == pixels_uint8 / 255``); None otherwise.
+        Lets 8-bit consumers (hashes, thumbnails) skip a round trip through float.
     """
 
     pixels: np.ndarray
@@ -109,10 +113,15 @@ class DecodedImage:
     mode: str
     icc_profile: bytes | None
     has_alpha: bool
+    pixels_uint8: np.ndarray | None = None
 
 
-def _to_rgb_or_gray(img: Image.Image) -> tuple[np.ndarray, bool]:
-    """Convert any Pillow mode to a float32 array; return (array, had_alpha)."""
+def _to_rgb_or_gray(img: Image.Image) -> tuple[np.ndarray, bool, np.ndarray | None]:
+    """Convert any Pillow mode to a float32 array.
+
+    Returns ``(array, had_alpha, uint8)``; ``uint8`` holds the pixels as decoded
+    when they were plain 8-bit RGB or gray (None otherwise).
+    """
     mode = img.mode
     if mode == "P" or mode == "PA":
         img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
@@ -129,19 +138,18 @@ def _to_rgb_or_gray(img: Image.Image) -> tuple[np.ndarray, bool]:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         composited = Image.alpha_composite(white, rgba)
         target = "L" if mode in ("LA", "La") else "RGB"
-        return as_float_image(np.asarray(composited.convert(target))), True
+        return as_float_image(np.asarray(composited.convert(target))), True, None
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img.convert("I") if mode != "I" else img).astype(np.float32)
-        return np.clip(arr / 65535.0, 0.0, 1.0).astype(np.float32), False
+        return np.clip(arr / 65535.0, 0.0, 1.0).astype(np.float32), False, None
     if mode == "F":
-        return np.asarray(img, dtype=np.float32), False
+        return np.asarray(img, dtype=np.float32), False, None
     if mode == "1":
-        return as_float_image(np.asarray(img.convert("L"))), False
-    if mode == "L":
-        return as_float_image(np.asarray(img)), False
-    if mode != "RGB":
+        return as_float_image(np.asarray(img.convert("L"))), False, None
+    if mode not in ("L", "RGB"):
         img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
-    return as_float_image(np.asarray(img)), False
+    decoded = np.asarray(img)
+    return as_float_image(decoded), False, (decoded if mode in ("L", "RGB") else None)
 
 
 def open_image(
@@ -254,13 +262,14 @@ def _decode(
             img = img.convert("I").convert("F")
             img = img.point(lambda v: v / 65535.0)
         img = img.resize(new_size, resample, reducing_gap=3.0)
-    pixels, had_alpha = _to_rgb_or_gray(img)
+    pixels, had_alpha, pixels_uint8 = _to_rgb_or_gray(img)
     if gray and pixels.ndim == 3:
+        pixels_uint8 = None  # the gray pixels below are computed, not decoded
         pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     elif not gray and pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
-    return DecodedImage(pixels, original_size, fmt, mode, icc, had_alpha)
+    return DecodedImage(pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8)
 
 
 def read_image(

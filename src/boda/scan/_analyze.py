@@ -44,11 +44,16 @@ def shrink(pixels: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(cropped, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def analyze_pixels(pixels: np.ndarray) -> tuple[dict[str, float], dict]:
+def analyze_pixels(
+    pixels: np.ndarray, *, pixels_uint8: np.ndarray | None = None
+) -> tuple[dict[str, float], dict]:
     """Every per-image measure of the scan on decoded pixels.
 
     Returns ``(scores, extra)``: scalar scores by name and non-scalar results;
     ``extra["thumbnail"]`` is the small image the colour measures used.
+    ``pixels_uint8``, the same pixels as decoded 8-bit values
+    (:attr:`boda.io.DecodedImage.pixels_uint8`), makes the pixel hash cheaper
+    (same value).
     """
     from boda import color, duplicates, edges, quality
     from boda.core.image import to_gray
@@ -76,7 +81,7 @@ def analyze_pixels(pixels: np.ndarray) -> tuple[dict[str, float], dict]:
         )
     ]
     extra["thumbnail"] = small
-    extra["pixel_hash"] = duplicates.pixel_hash(pixels)
+    extra["pixel_hash"] = duplicates.pixel_hash(pixels if pixels_uint8 is None else pixels_uint8)
     # pHash shrinks to 32x32 anyway; starting from the box-averaged thumbnail is
     # ~10x cheaper and moves hashes by at most a few bits (within the tolerance).
     extra["phash"] = int(duplicates.phash(small))
@@ -97,7 +102,7 @@ def analyze_file(found: FoundFile, max_side: int) -> ImageRecord:
     try:
         # Box (area-average) resizing: fastest, and what the blur calibration assumes.
         decoded = open_image(found.path, max_side=max_side, resample="box")
-        scores, extra = analyze_pixels(decoded.pixels)
+        scores, extra = analyze_pixels(decoded.pixels, pixels_uint8=decoded.pixels_uint8)
         width, height = decoded.original_size
         scores["aspect_ratio"] = max(width, height) / min(width, height)
         record.pixel_hash = extra.pop("pixel_hash")

@@ -67,15 +67,19 @@ class ScanSummary:
         return out
 
 
-def _worker_init() -> None:
+def _worker_init(forked: bool) -> None:
     # Ctrl-C is the parent's to handle: it stops the pool and keeps what was committed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Parallelism comes from the processes; BLAS threads inside them only contend.
-    import cv2
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # every BLAS/OpenMP pool loaded so far, OpenCV's own OpenBLAS included
-    cv2.setNumThreads(1)
+    if not forked:
+        # A forked worker inherits OpenCV single-threaded from _start_pool; calling
+        # setNumThreads there would wait forever for the parent's pool threads.
+        import cv2
+
+        cv2.setNumThreads(1)
     _keep_freed_memory()
 
 
@@ -128,7 +132,16 @@ def _start_pool(processes: int) -> mp.pool.Pool:
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(list(_WORKER_MODULES))
-    return ctx.Pool(processes, initializer=_worker_init)
+    import cv2
+
+    # OpenCV's thread pool does not survive fork(): stop it before forking so the
+    # workers run OpenCV single-threaded, then give this process its setting back.
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return ctx.Pool(processes, initializer=_worker_init, initargs=(method == "fork",))
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def _iter_results(
