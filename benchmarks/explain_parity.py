@@ -18,15 +18,26 @@ plus a torchvision *import stub* in that venv's site-packages only (grad-cam
 imports torchvision at module level for pre-processing helpers that the CAM
 classes never call; the stub raises if used) -- see docs/explain.md.
 
-Every (library, method, model) runs in its own fresh subprocess with
-``torch.set_num_threads(BODA_THREADS)`` (default 2) on the same saved input
-tensor: one warm-up call, then the median of ``BODA_REPEATS`` calls (default 5;
-3 for Score-CAM at 224 px).  Peak memory is the subprocess's peak resident set
-size (``VmHWM``, reset through ``/proc/self/clear_refs`` once the model and input
-are loaded, so imports do not hide it), reported in full and as the increase
-over the RSS just before the first call.
-Score-CAM uses the same batch of masked inputs in all three libraries
-(``BODA_SCORECAM_BATCH``, default 16 = pytorch-grad-cam's default).
+Every library runs in its own fresh subprocess with
+``torch.set_num_threads(BODA_THREADS)`` (default 1: on a shared machine two
+threads per process stall unpredictably) on the same saved input tensor.
+Timing is interleaved: ``BODA_ROUNDS`` rounds (default 3), each starting one
+process per library in a rotating order; a process makes one warm-up call, then
+``BODA_REPEATS`` timed calls (default 5; 1 for Score-CAM at 224 px).  The table
+gives the median over all timed calls and the spread of the per-round medians.
+Peak memory is the subprocess's peak resident set size (``VmHWM``, reset
+through ``/proc/self/clear_refs`` once the model and input are loaded, so
+imports do not hide it), reported in full and as the increase over the RSS
+just before the first call (median over rounds).
+
+Each library runs at its documented defaults.  Score-CAM chunk sizes: boda 16,
+pytorch-grad-cam 16 (its ``batch_size`` attribute default), torchcam 32;
+``BODA_SCORECAM_BATCH`` forces one value for all three.  ``BODA_BASELINE_SRC``
+(a ``src`` folder of an older boda, e.g. from ``git archive``) adds that
+version as a fourth library, ``boda-before``, run as the earlier benchmark ran
+it (Score-CAM chunks of 16).  ``BODA_PARTS`` (``parity`` / ``timing``),
+``BODA_MODELS`` (``resnet56`` / ``resnet18``) and ``BODA_METHODS`` (timed
+methods: ``gradcam`` / ``scorecam``) select parts of the run.
 """
 
 from __future__ import annotations
@@ -42,13 +53,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CAM_PYTHON = os.environ.get("BODA_CAM_PYTHON", str(ROOT / ".cam-venv" / "bin" / "python"))
-THREADS = int(os.environ.get("BODA_THREADS", "2"))
+THREADS = int(os.environ.get("BODA_THREADS", "1"))
 PARTS = os.environ.get("BODA_PARTS", "parity,timing")  # run one part with "parity" / "timing"
+MODELS = os.environ.get("BODA_MODELS", "resnet56,resnet18")  # one model: "resnet56"
+METHODS = os.environ.get("BODA_METHODS", "gradcam,scorecam")  # timed methods
 REPEATS = int(os.environ.get("BODA_REPEATS", "5"))
-SC_BATCH = int(os.environ.get("BODA_SCORECAM_BATCH", "16"))
+ROUNDS = int(os.environ.get("BODA_ROUNDS", "3"))
+SC_BATCH = int(os.environ.get("BODA_SCORECAM_BATCH", "0"))  # 0: each library's default
+BASELINE_SRC = os.environ.get("BODA_BASELINE_SRC", "")
 KODAK = ROOT / "tests" / "data" / "kodak"
 PARITY_224 = int(os.environ.get("BODA_PARITY_224", "1"))  # Score-CAM at 224 px is slow
 LAYER = {"resnet56": "layer3", "resnet18": "layer4"}
+
+
+_SRC = [ROOT / "src"]  # the boda being measured; a worker for "boda-before" swaps it
+
+
+def _boda_path() -> None:
+    if str(_SRC[0]) not in sys.path:
+        sys.path.insert(0, str(_SRC[0]))
 
 
 # --------------------------------------------------------------------------- models
@@ -58,7 +81,7 @@ def build_model(name: str):
     from torch import nn
 
     if name == "resnet56":
-        sys.path.insert(0, str(ROOT / "src"))
+        _boda_path()
         from boda.nn import load_model
 
         return load_model("resnet56-cifar10").model.eval()
@@ -120,14 +143,64 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
     import torch
     import torch.nn.functional as F
 
-    if lib == "boda":
-        sys.path.insert(0, str(ROOT / "src"))
+    if lib in ("boda", "boda-before"):
+        _boda_path()
         from boda.explain import GradCAM, GradCAMPlusPlus, ScoreCAM
 
-        if method == "scorecam":
-            exp = ScoreCAM(model, layer, batch_size=SC_BATCH)
-        else:
-            exp = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus}[method](model, layer)
+        if lib == "boda-before":  # the earlier benchmark's settings
+            kw = {"batch_size": SC_BATCH or 16} if method == "scorecam" else {}
+            exp = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus,
+                   "scorecam": ScoreCAM}[method](model, layer, **kw)
+            return lambda x: exp(x, target=target).numpy()
+        sc_kw = {"batch_size": SC_BATCH} if SC_BATCH else {}
+        if method == "gradcam++-torchcam-alpha":
+            # Diagnostic: torchcam 0.5's effective Grad-CAM++ weights, sum_ij g^2 relu(g)
+            # (its division of alpha by the denominator writes into a copy, see docs).
+            from boda.explain._cam import _weighted_sum
+
+            exp = GradCAM(model, layer)
+
+            def sq(x):
+                with exp._session():
+                    acts, g = exp._layer_gradients(x.clone(), target)
+                    m = _weighted_sum((g.pow(2) * g.relu()).sum(dim=(2, 3)), acts)
+                m = F.interpolate(m[:, None], size=x.shape[-2:], mode="bilinear",
+                                  align_corners=False)[:, 0]
+                lo = m.amin(dim=(1, 2), keepdim=True)
+                return ((m - lo) / (m.amax(dim=(1, 2), keepdim=True) - lo)).numpy()
+
+            return sq
+        if method == "scorecam-torchcam-def":
+            # Diagnostic, no boda code: torchcam 0.5's Score-CAM definition written out
+            # (masks min-max scaled *before* upsampling, weights softmax over channels of
+            # logit_c(X o M_k) - logit_c(X)), to show where the two libraries part.
+            def tc_def(x):
+                acts = {}
+                h = model.get_submodule(layer).register_forward_hook(
+                    lambda m, i, o: acts.setdefault("a", o.detach()))
+                with torch.no_grad():
+                    base = model(x)[0, target]
+                    h.remove()
+                    a = acts["a"][0]
+                    n = a - a.amin(dim=(1, 2), keepdim=True)
+                    n = n / (n.amax(dim=(1, 2), keepdim=True) + 1e-8)
+                    masks = F.interpolate(n[:, None], size=x.shape[-2:], mode="bilinear",
+                                          align_corners=False)
+                    s = torch.cat([model(x * masks[i : i + 32])[:, target]
+                                   for i in range(0, masks.shape[0], 32)])
+                    m = torch.relu(torch.einsum("c,chw->hw", torch.softmax(s - base, 0), a))
+                m = F.interpolate(m[None, None], size=x.shape[-2:], mode="bilinear",
+                                  align_corners=False)[0]
+                return ((m - m.min()) / (m.max() - m.min())).numpy()
+
+            return tc_def
+        exp = {
+            "gradcam": lambda: GradCAM(model, layer),
+            "gradcam++": lambda: GradCAMPlusPlus(model, layer),
+            "gradcam++-eps": lambda: GradCAMPlusPlus(model, layer, eps=1e-6),
+            "scorecam": lambda: ScoreCAM(model, layer, **sc_kw),
+            "scorecam-aligned": lambda: ScoreCAM(model, layer, align_corners=True, **sc_kw),
+        }[method]()
         return lambda x: exp(x, target=target).numpy()
 
     if lib == "torchcam":
@@ -135,7 +208,7 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
 
         cls = {"gradcam": methods.GradCAM, "gradcam++": methods.GradCAMpp,
                "scorecam": methods.ScoreCAM}[method]
-        kw = {"batch_size": SC_BATCH} if method == "scorecam" else {}
+        kw = {"batch_size": SC_BATCH} if method == "scorecam" and SC_BATCH else {}
         size = 32 if layer == "layer3" else 224
         exp = cls(model, layer, input_shape=(3, size, size), **kw)
 
@@ -157,25 +230,12 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
     import pytorch_grad_cam as pgc
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    if method == "scorecam-aligned":
-        # Diagnostic only: pytorch-grad-cam upsamples Score-CAM masks with
-        # UpsamplingBilinear2d (align_corners=True); boda, torchcam and the
-        # authors' code use align_corners=False.  Swap it to isolate that convention.
-        class _Up(torch.nn.Module):
-            def __init__(self, size):
-                super().__init__()
-                self.size = size
-
-            def forward(self, a):
-                return F.interpolate(a, size=self.size, mode="bilinear", align_corners=False)
-
-        torch.nn.UpsamplingBilinear2d = _Up
-        method = "scorecam"
     cls = {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus,
            "scorecam": pgc.ScoreCAM, "scorecam-logit": pgc.ScoreCAM}[method]
     exp = cls(model=model, target_layers=[dict(model.named_modules())[layer]])
     if method.startswith("scorecam"):
-        exp.batch_size = SC_BATCH
+        if SC_BATCH:
+            exp.batch_size = SC_BATCH  # else the library's default, 16
         import tqdm  # silence its per-batch progress bars (they cost time, not results)
 
         tqdm.tqdm = lambda it, *a, **k: it
@@ -204,6 +264,8 @@ def worker(spec: dict) -> None:
     import numpy as np
     import torch
 
+    if spec["lib"] == "boda-before":
+        _SRC[0] = Path(BASELINE_SRC)
     torch.set_num_threads(THREADS)
     model = build_model(spec["model"])
     x = torch.from_numpy(np.load(spec["input"]))
@@ -223,15 +285,15 @@ def worker(spec: dict) -> None:
         f(x)
         times.append(time.perf_counter() - t)
     peak_kb = _status_kb("VmHWM")
-    print(json.dumps({"median_s": statistics.median(times), "min_s": min(times),
-                      "load": os.getloadavg()[0], "peak_mb": peak_kb / 1024,
+    print(json.dumps({"times": times, "load": os.getloadavg()[0], "peak_mb": peak_kb / 1024,
                       "extra_mb": (peak_kb - base_kb) / 1024}))
 
 
 def _run(lib: str, spec: dict) -> str:
     python = CAM_PYTHON if lib == "pytorch-grad-cam" else sys.executable
     spec = {**spec, "lib": lib}
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "TQDM_DISABLE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS),
+           "TQDM_DISABLE": "1"}
     res = subprocess.run([python, __file__, "--worker", json.dumps(spec)], capture_output=True,
                          text=True, env=env, check=False)
     if res.returncode != 0:
@@ -253,6 +315,8 @@ def _inputs(tmp: Path) -> dict:
     names = ["kodim20.png", "kodim23.png", "kodim03.png"]
     paths = [KODAK / n for n in names if (KODAK / n).exists()] or sorted(KODAK.glob("*.png"))[:3]
     for model, size in (("resnet56", 32), ("resnet18", 224)):
+        if model not in MODELS:
+            continue
         x = torch.cat([image_to_tensor(read_image(p), size=(size, size), mean=IMAGENET_MEAN,
                                        std=IMAGENET_STD) for p in paths])
         torch.set_num_threads(THREADS)
@@ -292,57 +356,86 @@ def main() -> None:
             _timing(inputs, libs)
 
 
+#: Parity rows: (label, boda method, {library: its method}).
+PARITY_ROWS = [
+    ("Grad-CAM", "gradcam", {"pytorch-grad-cam": "gradcam", "torchcam": "gradcam"}),
+    ("Grad-CAM++ (Eq. 19)", "gradcam++",
+     {"pytorch-grad-cam": "gradcam++", "torchcam": "gradcam++"}),
+    ("Grad-CAM++, boda `eps=1e-6`", "gradcam++-eps", {"pytorch-grad-cam": "gradcam++"}),
+    ("Grad-CAM++, α = g² (torchcam's effective weights; diagnostic)",
+     "gradcam++-torchcam-alpha", {"torchcam": "gradcam++"}),
+    ("Score-CAM (default, `align_corners=False`)", "scorecam",
+     {"pytorch-grad-cam": "scorecam", "torchcam": "scorecam"}),
+    ("Score-CAM, boda `align_corners=True`", "scorecam-aligned",
+     {"pytorch-grad-cam": "scorecam"}),
+    ("Score-CAM, pytorch-grad-cam's default logit target", "scorecam",
+     {"pytorch-grad-cam": "scorecam-logit"}),
+    ("Score-CAM, torchcam's definition re-computed in the script (diagnostic)",
+     "scorecam-torchcam-def", {"torchcam": "scorecam"}),
+]
+
+
 def _parity(inputs: dict, libs: list[str], tmp: Path) -> None:
     import numpy as np
 
-    print(f"## Parity (Pearson correlation of the full-size maps, min over "
-          f"{len(inputs['resnet56'][0])} Kodak images at 32 px, "
-          f"{len(inputs['resnet18'][0])} at 224 px)\n")
+    n = {m: len(v[0]) for m, v in inputs.items()}
+    print(f"## Parity (Pearson correlation of the full-size maps, min over the Kodak images: "
+          f"{n.get('resnet56', 0)} at 32 px, {n.get('resnet18', 0)} at 224 px)\n")
     print("| model | method | vs pytorch-grad-cam | vs torchcam |")
     print("|---|---|---|---|")
     for model, (files, targets) in inputs.items():
-        for method in ("gradcam", "gradcam++", "scorecam", "scorecam-aligned",
-                       "scorecam-logit"):
+        for label, bm, refs in PARITY_ROWS:
             cells = []
-            for lib in libs:
-                if method in ("scorecam-aligned", "scorecam-logit") and lib == "torchcam":
-                    cells.append("–")
+            for lib in ("pytorch-grad-cam", "torchcam"):
+                if lib not in refs or lib not in libs:
+                    cells.append("–" if lib not in refs else "n/a")
                     continue
                 rs = []
                 for i, f in enumerate(files):
                     spec = {"model": model, "input": f, "target": targets[i], "mode": "maps"}
-                    ref = tmp / f"{lib}_{method}_{model}_{i}.npy"
-                    _run(lib, {**spec, "method": method, "output": str(ref)})
-                    bm = "scorecam" if method.startswith("scorecam") else method
+                    ref = tmp / f"{lib}_{refs[lib]}_{model}_{i}.npy"
+                    if not ref.exists():
+                        _run(lib, {**spec, "method": refs[lib], "output": str(ref)})
                     mine = tmp / f"boda_{bm}_{model}_{i}.npy"
                     if not mine.exists():
                         _run("boda", {**spec, "method": bm, "output": str(mine)})
                     rs.append(_corr(np.load(mine), np.load(ref)))
                 cells.append(f"{min(rs):.5f}")
-            if "pytorch-grad-cam" not in libs:
-                cells.insert(0, "n/a")
-            print(f"| {model} | {method} | " + " | ".join(cells) + " |", flush=True)
+            print(f"| {model} | {label} | " + " | ".join(cells) + " |", flush=True)
 
 
 def _timing(inputs: dict, libs: list[str]) -> None:
-    print(f"\n## Time and peak memory per image ({THREADS} threads, Score-CAM batch "
-          f"{SC_BATCH})\n")
-    print("| model | method | library | median ms | best ms | peak RSS MB | peak − loaded MB "
-          "| median × boda | best × boda | extra memory × boda | load avg |")
+    import numpy as np
+
+    all_libs = ["boda", *libs] + (["boda-before"] if BASELINE_SRC else [])
+    batch = f"{SC_BATCH} in all" if SC_BATCH else "each library's default"
+    print(f"\n## Time and peak memory per image ({THREADS} thread(s), Score-CAM chunks: "
+          f"{batch}; {ROUNDS} interleaved rounds)\n")
+    print("| model | method | library | median ms | round medians ms (min–max) | calls "
+          "| peak RSS MB | peak − loaded MB | time ÷ boda | extra memory ÷ boda | load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model, (files, targets) in inputs.items():
-        for method in ("gradcam", "scorecam"):
-            reps = REPEATS if (model, method) != ("resnet18", "scorecam") else min(REPEATS, 3)
+        for method in [m for m in ("gradcam", "scorecam") if m in METHODS.split(",")]:
+            reps = REPEATS if (model, method) != ("resnet18", "scorecam") else 1
             spec = {"model": model, "input": files[0], "target": targets[0], "mode": "time",
                     "method": method, "repeats": reps}
-            rows = {lib: json.loads(_run(lib, spec)) for lib in ["boda", *libs]}
-            b = rows["boda"]
-            for lib, r in rows.items():
-                print(f"| {model} | {method} | {lib} | {1000 * r['median_s']:.1f} | "
-                      f"{1000 * r['min_s']:.1f} | {r['peak_mb']:.0f} | {r['extra_mb']:.0f} | "
-                      f"{r['median_s'] / b['median_s']:.2f} | {r['min_s'] / b['min_s']:.2f} | "
-                      f"{r['extra_mb'] / max(b['extra_mb'], 1e-9):.2f} | {r['load']:.1f} |",
-                      flush=True)
+            runs: dict[str, list[dict]] = {lib: [] for lib in all_libs}
+            for r in range(ROUNDS):
+                order = all_libs[r % len(all_libs):] + all_libs[: r % len(all_libs)]
+                for lib in order:
+                    runs[lib].append(json.loads(_run(lib, spec)))
+            med = {lib: statistics.median(t for run in rs for t in run["times"])
+                   for lib, rs in runs.items()}
+            extra = {lib: statistics.median(run["extra_mb"] for run in rs)
+                     for lib, rs in runs.items()}
+            for lib, rs in runs.items():
+                rounds = [1000 * statistics.median(run["times"]) for run in rs]
+                print(f"| {model} | {method} | {lib} | {1000 * med[lib]:.1f} | "
+                      f"{min(rounds):.1f}–{max(rounds):.1f} | {sum(len(x['times']) for x in rs)} | "
+                      f"{statistics.median(x['peak_mb'] for x in rs):.0f} | {extra[lib]:.0f} | "
+                      f"{med[lib] / med['boda']:.2f} | "
+                      f"{extra[lib] / max(extra['boda'], 1e-9):.2f} | "
+                      f"{float(np.mean([x['load'] for x in rs])):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -134,10 +134,23 @@ class GradCAMPlusPlus(Explainer):
     r"""Grad-CAM++ (Chattopadhay et al. 2018).
 
     Weights :math:`w^c_k = \sum_{ij} \alpha^{kc}_{ij}\,\mathrm{ReLU}(g_{ij})`
-    with :math:`g = \partial y^c/\partial A^k` and, for an exponential score
-    (Eq. 19 of [1]_),
+    with :math:`g = \partial S^c/\partial A^k` and, for the exponential score
+    :math:`Y^c = \exp(S^c)` (Eq. 19 of [1]_),
     :math:`\alpha^{kc}_{ij} = g_{ij}^2 / (2 g_{ij}^2 + \sum_{ab} A^k_{ab} g_{ij}^3)`
-    (0 where :math:`g_{ij} = 0`).
+    (0 where the denominator is 0).  The paper's weights use
+    :math:`\mathrm{ReLU}(\partial Y^c/\partial A^k) = \exp(S^c)\,\mathrm{ReLU}(g)`; the
+    factor :math:`\exp(S^c)` is the same for every channel and is dropped (it
+    only scales the map).
+
+    Parameters
+    ----------
+    model, layer, reshape_transform, output_key
+        See :class:`boda.explain.Explainer`.
+    eps : float
+        Added to the denominator of :math:`\alpha`.  The default 0 is Eq. 19.
+        ``eps=1e-6`` reproduces pytorch-grad-cam, whose constant matters when
+        the gradients are small (:math:`2g^2` near ``1e-6``), so its maps then
+        depend on the scale of the scores.
 
     References
     ----------
@@ -146,12 +159,28 @@ class GradCAMPlusPlus(Explainer):
        Convolutional Networks", WACV 2018.
     """
 
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        *,
+        eps: float = 0.0,
+        reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        output_key: str | int | None = None,
+    ):
+        super().__init__(
+            model, layer, reshape_transform=reshape_transform, output_key=output_key
+        )
+        if not float(eps) >= 0:
+            raise InvalidParameterError(f"eps must be >= 0, got {eps}")
+        self.eps = float(eps)
+
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         acts, grads = self._layer_gradients(x, target)
         g2 = grads.pow(2)
-        denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * grads.pow(3)
-        safe = torch.where(denom != 0, denom, torch.ones_like(denom))
-        alpha = torch.where(denom != 0, g2 / safe, torch.zeros_like(g2))
+        denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * (g2 * grads) + self.eps
+        ok = (denom != 0) & (grads != 0)
+        alpha = torch.where(ok, g2 / torch.where(ok, denom, torch.ones_like(denom)), 0.0)
         weights = (alpha * torch.relu(grads)).sum(dim=(2, 3))
         return _weighted_sum(weights, acts)
 
@@ -171,19 +200,28 @@ class ScoreCAM(Explainer):
     model, layer, reshape_transform, output_key
         See :class:`boda.explain.Explainer`.
     batch_size : int
-        Masked inputs per forward pass.  Results do not depend on it.
+        Masked inputs per forward pass.  Results do not depend on it.  The
+        default, 16, was the fastest on CPUs (larger chunks were slower: their
+        activations fall out of the cache); on a GPU pass a larger value.
     top_k : int, optional
         Score only the ``top_k`` channels with the largest mean activation per
         sample (a speed-up; the rest get weight 0).
     softmax : bool
         Use class probabilities (default, as in [1]_) rather than logits.
         Ignored for callable targets, whose values are used as they are.
+    align_corners : bool
+        How the channels are upsampled into masks.  ``False`` (default) is
+        :func:`torch.nn.functional.interpolate`'s half-pixel convention, used by
+        the authors' code, torchcam, and every other resize in boda;
+        ``True`` (``nn.UpsamplingBilinear2d``) reproduces pytorch-grad-cam.
 
     Notes
     -----
-    Masked forwards run under :func:`torch.inference_mode`.  Channels that are
-    constant over the image carry no spatial information and cannot be
-    min-max scaled: they are skipped (weight 0), as in the authors' code.
+    Masked forwards run under :func:`torch.inference_mode`, through the model
+    only (no hooks), on a channels-last input where the model accepts one
+    (see :attr:`Explainer.channels_last`).  Channels that are constant over
+    the image carry no spatial information and cannot be min-max scaled: they
+    are skipped (weight 0), as in the authors' code.
 
     References
     ----------
@@ -196,9 +234,10 @@ class ScoreCAM(Explainer):
         model: nn.Module,
         layer: str | nn.Module | None = None,
         *,
-        batch_size: int = 64,
+        batch_size: int = 16,
         top_k: int | None = None,
         softmax: bool = True,
+        align_corners: bool = False,
         reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         output_key: str | int | None = None,
     ):
@@ -212,6 +251,7 @@ class ScoreCAM(Explainer):
         self.batch_size = int(batch_size)
         self.top_k = None if top_k is None else int(top_k)
         self.softmax = bool(softmax)
+        self.align_corners = bool(align_corners)
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         store = self._capture_layer(cut_graph=False)
@@ -235,12 +275,16 @@ class ScoreCAM(Explainer):
             for start in range(0, pairs.shape[0], self.batch_size):
                 chunk = pairs[start : start + self.batch_size]
                 bi, ci = chunk[:, 0], chunk[:, 1]
-                a = acts[bi, ci][:, None]
-                a = F.interpolate(a, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                a = F.interpolate(
+                    acts[bi, ci][:, None],
+                    size=x.shape[-2:],
+                    mode="bilinear",
+                    align_corners=self.align_corners,
+                )
                 # Scale the upsampled map itself, as the authors' code does.
                 a_lo = a.amin(dim=(2, 3), keepdim=True)
                 masks = (a - a_lo) / (a.amax(dim=(2, 3), keepdim=True) - a_lo)
-                out = self._forward(x[bi] * masks.to(x.dtype))
+                out = self._forward_fast(x[bi] * masks.to(x.dtype))
                 sub_classes = None if classes is None else classes[bi]
                 s = self._scores(out, sub_classes, target, softmax=self.softmax)
                 weights[bi, ci] = s.float()
