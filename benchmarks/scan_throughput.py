@@ -166,12 +166,19 @@ def time_end_to_end(root: Path) -> tuple[float, float | None]:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folders", default="small,dataset,camera",
+                        help="comma-separated subset of small,dataset,camera")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each folder this many times (rows per run)")
+    args = parser.parse_args()
+    wanted = args.folders.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         folders = build_folders(Path(tmp))
         print("\n| folder | run | seconds | images/s | × cleanvision speed | time / decode-only |")
         print("|---|---|---:|---:|---:|---:|")
-        for name, paths in folders.items():
+        runs = [(n, p) for n, p in folders.items() if n in wanted for _ in range(args.repeat)]
+        for name, paths in runs:
             root = paths[0].parent
             n = len(paths)
             t_decode = time_decode(paths)
