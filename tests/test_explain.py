@@ -212,7 +212,9 @@ def test_gradcam_plus_plus_matches_the_formula():
     model.zero_grad(set_to_none=True)
 
 
-def _scorecam_reference(model, x, layer, c):
+def _scorecam_reference(model, x, layer, c, *, align_corners=False):
+    """Score-CAM by the paper, one masked forward at a time; ``align_corners=True``
+    upsamples as pytorch-grad-cam's ``nn.UpsamplingBilinear2d`` does."""
     acts = {}
     h = layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o.detach()))
     with torch.no_grad():
@@ -225,7 +227,9 @@ def _scorecam_reference(model, x, layer, c):
                 m = a[b, k]
                 if m.max() == m.min():
                     continue
-                up = F.interpolate(m[None, None], x.shape[-2:], mode="bilinear")[0, 0]
+                up = F.interpolate(
+                    m[None, None], x.shape[-2:], mode="bilinear", align_corners=align_corners
+                )[0, 0]
                 mask = (up - up.min()) / (up.max() - up.min())
                 w = model(x[b : b + 1] * mask).softmax(1)[0, c]
                 out[b] += w * m

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from test_explain import _scorecam_reference  # noqa: E402  (the one reference)
 from torch import nn  # noqa: E402
 
 from boda.errors import InvalidParameterError  # noqa: E402
@@ -121,30 +122,9 @@ def test_frozen_calls_an_overridden_train():
     assert model.training
 
 
-def _scorecam_aligned_reference(model, x, c):
-    """Score-CAM with pytorch-grad-cam's mask upsampling (nn.UpsamplingBilinear2d)."""
-    acts = {}
-    h = model.features.register_forward_hook(lambda m, i, o: acts.setdefault("a", o.detach()))
-    up = nn.UpsamplingBilinear2d(size=x.shape[-2:])
-    with torch.no_grad():
-        model(x)
-        h.remove()
-        a = acts["a"]
-        out = torch.zeros(a.shape[0], *a.shape[2:])
-        for b in range(a.shape[0]):
-            for k in range(a.shape[1]):
-                m = a[b, k]
-                if m.max() == m.min():
-                    continue
-                u = up(m[None, None])[0, 0]
-                mask = (u - u.min()) / (u.max() - u.min())
-                out[b] += model(x[b : b + 1] * mask).softmax(1)[0, c] * m
-    return out.relu()
-
-
 def test_scorecam_align_corners_reproduces_upsampling_bilinear2d():
     model, x = net(), batch()
-    ref = _scorecam_aligned_reference(model, x, 3)
+    ref = _scorecam_reference(model, x, model.features, 3, align_corners=True)
     for bs in (1, 5, 100):
         got = ScoreCAM(model, "features", batch_size=bs, align_corners=True)(
             x, 3, normalize=False, upsample=False

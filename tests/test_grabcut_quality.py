@@ -5,34 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from test_grabcut import _error, _load, _rect  # the same data loading and scoring
 
 from boda.errors import InvalidParameterError
 from boda.segment import grabcut
 from boda.segment._gmm import orchard_bouman_labels
-
-SIDE = 200
-
-
-def _load(data_dir, name: str) -> tuple[np.ndarray, np.ndarray]:
-    img = Image.open(data_dir / "grabcut" / "images" / f"{name}.png").convert("RGB")
-    gt = Image.open(data_dir / "grabcut" / "masks" / f"{name}.png").convert("L")
-    s = SIDE / max(img.size)
-    size = (round(img.size[0] * s), round(img.size[1] * s))
-    return np.asarray(img.resize(size, Image.BILINEAR)), np.asarray(gt.resize(size, Image.NEAREST))
-
-
-def _rect(gt: np.ndarray, margin: int = 4) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(gt == 255)
-    h, w = gt.shape
-    x0, y0 = max(xs.min() - margin, 0), max(ys.min() - margin, 0)
-    x1, y1 = min(xs.max() + 1 + margin, w), min(ys.max() + 1 + margin, h)
-    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
-
-
-def _error(mask: np.ndarray, gt: np.ndarray) -> float:
-    known = gt != 128
-    return float((mask[known] != (gt == 255)[known]).mean())
 
 
 def test_orchard_bouman_separates_two_blobs_and_ignores_sample_order(rng):
