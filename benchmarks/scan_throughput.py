@@ -165,14 +165,44 @@ def time_end_to_end(root: Path) -> tuple[float, float | None]:
     return t_boda, time.perf_counter() - t0
 
 
+def cpu_per_file(root: Path, files: int = 48, passes: int = 3) -> float:
+    """CPU milliseconds one worker spends per file (``analyze_file``, best of ``passes``)."""
+    from threadpoolctl import threadpool_limits
+
+    from boda.quality import ANALYSIS_MAX_SIDE
+    from boda.scan._analyze import analyze_file
+    from boda.scan._walk import walk_images
+
+    found = list(walk_images(root))[:files]
+    with threadpool_limits(1):
+        analyze_file(found[0], ANALYSIS_MAX_SIDE)  # warm-up: lazy imports
+        best = float("inf")
+        for _ in range(passes):
+            t0 = time.process_time()
+            for f in found:
+                analyze_file(f, ANALYSIS_MAX_SIDE)
+            best = min(best, (time.process_time() - t0) / len(found))
+    return best * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folders", default="small,dataset,camera",
                         help="comma-separated subset of small,dataset,camera")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each folder this many times (rows per run)")
+    parser.add_argument("--cpu-per-file", action="store_true",
+                        help="only print the CPU ms one worker spends per file, per folder")
     args = parser.parse_args()
     wanted = args.folders.split(",")
+    if args.cpu_per_file:
+        with tempfile.TemporaryDirectory() as tmp:
+            folders = build_folders(Path(tmp))
+            print("\n| folder | CPU ms per file (one worker, best of 3 passes over 48 files) |")
+            print("|---|---:|")
+            for name in wanted:
+                print(f"| {name} | {cpu_per_file(folders[name][0].parent):.1f} |")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folders = build_folders(Path(tmp))
         print("\n| folder | run | seconds | images/s | × cleanvision speed | time / decode-only |")
