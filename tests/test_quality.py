@@ -297,3 +297,12 @@ def test_anisotropy_catches_motion_but_not_oriented_content(kodak_rgb, rng):
     rows = rng.random((256, 1)).astype(np.float32)
     blinds = np.repeat(rows, 320, axis=1)
     assert not sharpness(blinds).is_blurry
+
+
+def test_median_in_place_equals_numpy_median(rng):
+    from boda.quality._sharpness import _median_in_place
+
+    for n in (1, 2, 3, 10, 101, 1000):
+        ties = np.round(rng.random(n) * 4).astype(np.float32)
+        for values in (rng.random(n, dtype=np.float32), ties):
+            assert _median_in_place(values.copy()) == float(np.median(values))
