@@ -150,15 +150,18 @@ def _start_pool(processes: int) -> mp.pool.Pool:
 
 
 def _iter_results(
-    jobs: list[tuple[FoundFile, int]], pool: mp.pool.Pool | None
+    jobs: list[tuple[FoundFile, int]], pool: mp.pool.Pool | None, processes: int = 1
 ) -> Iterator[ImageRecord]:
     """Yield records as they finish: in this process without a pool, else from the pool."""
     if pool is None:
         for job in jobs:
             yield _analyze_job(job)
         return
+    # Up to 8 files per message halves the parent's CPU on folders of small
+    # images; at least 4 chunks per worker keep the tail of the scan balanced.
+    chunksize = max(1, min(8, len(jobs) // (4 * processes)))
     try:
-        yield from pool.imap_unordered(_analyze_job, jobs, chunksize=2)
+        yield from pool.imap_unordered(_analyze_job, jobs, chunksize=chunksize)
         pool.close()
     finally:
         pool.terminate()
@@ -245,13 +248,14 @@ def scan(
             else:
                 jobs.append((f, max_side))
         # Fork the workers before the caller's progress display starts its thread.
-        pool = _start_pool(min(workers, len(jobs))) if workers > 1 and len(jobs) > 1 else None
+        processes = min(workers, len(jobs))
+        pool = _start_pool(processes) if processes > 1 else None
         if progress:
             progress(0, len(jobs), None)
 
         batch: list[ImageRecord] = []
         last_commit = time.monotonic()
-        results = _iter_results(jobs, pool)
+        results = _iter_results(jobs, pool, processes)
         try:
             for done, record in enumerate(results, 1):
                 batch.append(record)
