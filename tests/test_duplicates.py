@@ -80,8 +80,14 @@ def test_pixel_hash_properties(rng):
     assert pixel_hash(_u8(img).reshape(40, 30, 3)) != h
     gray = rng.random((20, 25)).astype(np.float32)
     assert pixel_hash(gray) == pixel_hash(np.repeat(gray[:, :, None], 3, axis=2))
+    # uint8 input takes a shortcut; every shape must still hash as its float twin.
+    gray_u8 = _u8(gray)
+    for u8 in (gray_u8, gray_u8[:, :, None], np.repeat(gray_u8[:, :, None], 3, axis=2)):
+        assert pixel_hash(u8) == pixel_hash(u8.astype(np.float32) / 255)
     with pytest.raises(InvalidImageError):
         pixel_hash(np.zeros((4, 4, 2)))
+    with pytest.raises(InvalidImageError):
+        pixel_hash(np.zeros((4, 4, 2), np.uint8))
 
 
 # ------------------------------------------------------------- perceptual hashes

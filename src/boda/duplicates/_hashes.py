@@ -74,7 +74,9 @@ def pixel_hash(image: np.ndarray) -> str:
     """
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
         as_float_image(image[:1, :1])  # the shape check alone, on one pixel
-        arr = image  # equal to to_uint8(as_float_image(image)): skip the round trip
+        # Already what to_uint8(as_float_image(image)) gives: skip the round trip,
+        # squeezing (H, W, 1) to (H, W) as as_float_image does.
+        arr = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
     else:
         arr = to_uint8(as_float_image(image))
     if arr.ndim == 2:
