@@ -312,7 +312,8 @@ def test_edge_density_gradient_equals_canny_gradient(kodak_rgb):
 
     small = to_gray(kodak_rgb)[:200, :250]
     fast_and_reference = zip(
-        _fast_canny_gradient(small, 1.0), canny_gradient(small, 1.0, border="reflect"), strict=True
+        _fast_canny_gradient(small, 1.0), canny_gradient(small, 1.0, border="reflect")[:2],
+        strict=True,
     )
     for fast, ref in fast_and_reference:
         np.testing.assert_allclose(fast, ref, atol=2e-6)

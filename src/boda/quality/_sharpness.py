@@ -68,10 +68,7 @@ def _difference_energy(gray: np.ndarray, direction: tuple[int, int]) -> np.ndarr
     x0, x1 = (0, w - dx) if dx >= 0 else (-dx, w)
     a = gray[0 : h - dy, x0:x1]
     b = gray[dy:h, x0 + dx : x1 + dx]
-    if a.dtype != np.float32:
-        diff = b - a
-        return diff * diff
-    import cv2  # element-wise ops on these strided views: ~2x numpy's speed
+    import cv2  # element-wise ops on these strided float32 views: ~2x numpy's speed
 
     diff = cv2.subtract(b, a)
     return cv2.multiply(diff, diff)
@@ -80,8 +77,6 @@ def _difference_energy(gray: np.ndarray, direction: tuple[int, int]) -> np.ndarr
 def _tile_sums(energy: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
     rows, cols = shape
     e = energy[: rows * tile, : cols * tile]
-    if e.dtype != np.float32:
-        return e.reshape(rows, tile, cols, tile).sum(axis=3).sum(axis=1)
     import cv2
 
     # INTER_AREA with an integer factor is the block mean: several times faster
