@@ -51,6 +51,20 @@ def test_upsert_replaces_and_remove(tmp_path):
         assert list(catalog.records()) == []
 
 
+def test_begin_analysis_marks_every_file_for_reanalysis(tmp_path):
+    with Catalog(tmp_path / "c.db") as catalog:
+        catalog.write_batch([_record(b"a.jpg", scores={"x": 1.0}), _record(b"b.jpg")])
+        assert catalog.begin_analysis({"version": 1}) is True  # none was recorded
+        catalog.write_batch([_record(b"a.jpg", scores={"x": 2.0})])  # re-analysed
+        assert catalog.begin_analysis({"version": 1}) is False  # same: nothing changes
+        states = catalog.file_states()
+        assert states[b"a.jpg"].mtime_ns == 5 and states[b"b.jpg"].mtime_ns != 5
+        assert catalog.begin_analysis({"version": 2}) is True
+        assert {s.mtime_ns for s in catalog.file_states().values()} == {-1}
+        # the old scores stay readable until a new analysis replaces them
+        assert {r.path: r.scores for r in catalog.records()}["a.jpg"] == {"x": 2.0}
+
+
 def test_newer_schema_and_garbage_are_refused(tmp_path):
     db = tmp_path / "c.db"
     Catalog(db).close()

@@ -457,6 +457,29 @@ def test_dominant_colors_deterministic_and_validated(kodak_rgb):
         bc.dominant_colors(kodak_rgb, k=0)
 
 
+def test_color_summary_equals_the_separate_measures(kodak_rgb):
+    small = kodak_rgb[::3, ::3]  # under 100 000 pixels: every pixel counts in both
+    for kw in ({}, {"k": 3, "seed": 7, "max_samples": 500, "max_iter": 5}):
+        summary = bc.color_summary(small, **kw)
+        assert summary.dominant_colors == bc.dominant_colors(small, **kw)
+        assert (summary.is_grayscale, summary.grayscale_score) == bc.is_grayscale(small)
+        assert summary.colorfulness == bc.colorfulness(small)
+        assert (summary.mean_lightness, summary.std_lightness) == pytest.approx(
+            bc.lightness_stats(small), abs=1e-5
+        )
+    gray = small.mean(axis=2)
+    summary = bc.color_summary(gray, k=2)
+    assert summary.is_grayscale and summary.grayscale_score == 0.0 == summary.colorfulness
+    assert summary.dominant_colors == bc.dominant_colors(gray, k=2)
+    # a large image: the chroma and lightness look at a fixed-stride subsample
+    big = np.tile(kodak_rgb, (1, 2, 1))
+    assert bc.color_summary(big, k=2).grayscale_score == bc.is_grayscale(big)[1]
+    with pytest.raises(InvalidParameterError, match="k must be"):
+        bc.color_summary(small, k=65)
+    with pytest.raises(InvalidParameterError, match="grayscale_percentile"):
+        bc.color_summary(small, grayscale_percentile=101)
+
+
 def _jpeg(arr: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "JPEG", quality=quality)

@@ -20,6 +20,7 @@ import pytest
 from scipy import ndimage
 from typer.testing import CliRunner
 
+import boda.scan as scan_module
 from boda.catalog import Catalog, default_catalog_path
 from boda.cli import app
 from boda.io import read_image, write_image
@@ -118,6 +119,20 @@ def test_incremental_rescan(photo_folder, kodak_paths):
     third = scan(photo_folder, workers=1)
     assert (third.analysed, third.unchanged, third.removed) == (2, 10, 1)
     assert "odd_aspect_ratio" not in _flags_by_name(third.catalog_path)
+
+
+def test_another_analysis_reanalyses_every_file(photo_folder):
+    """A catalog from another max_side or boda version never mixes kinds of scores."""
+    scan(photo_folder, workers=1)
+    other_side = scan(photo_folder, workers=1, max_side=320)
+    assert (other_side.analysed, other_side.unchanged) == (12, 0)
+    assert (scan(photo_folder, workers=1, max_side=320).analysed) == 0
+    with Catalog(other_side.catalog_path) as catalog:  # as if an older boda made it
+        catalog.set_setting("analysis", {"version": 1, "max_side": 320})
+    again = scan(photo_folder, workers=1, max_side=320)
+    assert (again.analysed, again.unchanged) == (12, 0)
+    with Catalog(again.catalog_path, readonly=True) as catalog:
+        assert catalog.get_setting("analysis")["version"] == scan_module.ANALYSIS_VERSION
 
 
 def test_threshold_override_reflags_without_reanalysis(photo_folder):

@@ -33,6 +33,9 @@ __all__ = ["SCHEMA_VERSION", "Catalog", "FileState", "ImageRecord", "default_cat
 
 SCHEMA_VERSION = 1
 
+# A stored mtime no file has: marks a row whose scores must be recomputed.
+_STALE_MTIME = -1
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS images (
@@ -280,6 +283,25 @@ class Catalog:
         """Read a setting stored by :meth:`set_setting`."""
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row["value"])
+
+    def begin_analysis(self, analysis: Any) -> bool:
+        """Record that stored scores come from ``analysis`` (a JSON value); True if it changed.
+
+        When the catalog holds another analysis, every file's stored mtime is
+        cleared in the same transaction, so :meth:`file_states` no longer
+        matches any file: each is analysed again, an interrupted re-analysis
+        resumes where it stopped, and the old scores stay readable until
+        replaced.
+        """
+        if self.get_setting("analysis") == analysis:
+            return False
+        with self._db:
+            self._db.execute("UPDATE images SET mtime_ns = ?", (_STALE_MTIME,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                ("analysis", json.dumps(analysis)),
+            )
+        return True
 
     # -- reading ---------------------------------------------------------
     def records(self, *, with_thumbnails: bool = False) -> Iterator[ImageRecord]:

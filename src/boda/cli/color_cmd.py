@@ -254,20 +254,13 @@ def register(app: typer.Typer) -> None:
         json_out: _Json = False,
     ) -> None:
         """Colourfulness, L* statistics, dominant colours and the grayscale check."""
-        from boda.color import (
-            colorfulness,
-            colorfulness_label,
-            dominant_colors,
-            is_grayscale,
-            lightness_stats,
-        )
+        from boda.color import color_summary, colorfulness_label
         from boda.io import read_image
 
-        pixels = read_image(image)
-        m = colorfulness(pixels)
-        mean_l, std_l = lightness_stats(pixels)
-        gray, score = is_grayscale(pixels)
-        palette = dominant_colors(pixels, k=k)
+        summary = color_summary(read_image(image), k=k)
+        m, mean_l, std_l = summary.colorfulness, summary.mean_lightness, summary.std_lightness
+        gray, score = summary.is_grayscale, summary.grayscale_score
+        palette = summary.dominant_colors
         info = {
             "image": str(image),
             "colorfulness": m,

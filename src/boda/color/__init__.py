@@ -53,6 +53,8 @@ from boda.color._lab import lab_to_lch, lab_to_srgb, lab_to_xyz, lch_to_lab, srg
 from boda.color._measures import (
     COLORFULNESS_SCALE,
     GRAYSCALE_CHROMA_THRESHOLD,
+    ColorSummary,
+    color_summary,
     colorfulness,
     colorfulness_label,
     dominant_colors,
@@ -145,6 +147,8 @@ __all__ = [
     # image measures
     "colorfulness",
     "colorfulness_label",
+    "color_summary",
+    "ColorSummary",
     "COLORFULNESS_SCALE",
     "lightness_stats",
     "dominant_colors",

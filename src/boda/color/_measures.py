@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from boda.color._lab import _f, lab_to_srgb, srgb_to_lab
@@ -17,6 +19,8 @@ __all__ = [
     "dominant_colors",
     "is_grayscale",
     "GRAYSCALE_CHROMA_THRESHOLD",
+    "ColorSummary",
+    "color_summary",
 ]
 
 #: Hasler & Süsstrunk (2003), Table 2: metric M (RGB in 0–255) for each
@@ -33,6 +37,9 @@ COLORFULNESS_SCALE: tuple[tuple[str, float], ...] = (
 
 #: Chroma C*ab below which an image counts as grayscale (see :func:`is_grayscale`).
 GRAYSCALE_CHROMA_THRESHOLD = 3.0
+
+#: Pixels the chroma measures look at; larger images use a fixed stride.
+_MAX_CHROMA_PIXELS = 100_000
 
 
 def colorfulness(image: np.ndarray) -> float:
@@ -171,10 +178,7 @@ def dominant_colors(
     >>> [(tuple(round(c, 3) for c in rgb), f) for rgb, f in dominant_colors(img, k=2)]
     [((0.0, 0.0, 0.0), 0.75), ((1.0, 0.0, 0.0), 0.25)]
     """
-    if not (isinstance(k, int | np.integer) and 1 <= k <= 64):
-        raise InvalidParameterError(f"k must be an integer from 1 to 64, got {k!r}")
-    if max_samples < 1:
-        raise InvalidParameterError(f"max_samples must be >= 1, got {max_samples}")
+    _check_palette_args(k, max_samples)
     img = as_float_image(image)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
@@ -182,7 +186,21 @@ def dominant_colors(
     rng = np.random.default_rng(seed)
     if pixels.shape[0] > max_samples:
         pixels = pixels[rng.integers(0, pixels.shape[0], size=max_samples)]
-    lab = srgb_to_lab(np.clip(pixels, 0.0, 1.0)).astype(np.float64)
+    return _palette(srgb_to_lab(np.clip(pixels, 0.0, 1.0)), k, rng, max_iter)
+
+
+def _check_palette_args(k: int, max_samples: int) -> None:
+    if not (isinstance(k, int | np.integer) and 1 <= k <= 64):
+        raise InvalidParameterError(f"k must be an integer from 1 to 64, got {k!r}")
+    if max_samples < 1:
+        raise InvalidParameterError(f"max_samples must be >= 1, got {max_samples}")
+
+
+def _palette(
+    lab: np.ndarray, k: int, rng: np.random.Generator, max_iter: int
+) -> list[tuple[tuple[float, float, float], float]]:
+    """k-means++ then Lloyd on ``(n, 3)`` L*a*b* samples; see :func:`dominant_colors`."""
+    lab = lab.astype(np.float64)
     lab = lab[np.isfinite(lab).all(axis=1)]
     if lab.shape[0] == 0:
         raise InvalidParameterError("image has no finite pixels to cluster")
@@ -190,10 +208,7 @@ def dominant_colors(
     lab_t = np.ascontiguousarray(lab.T)  # (3, n): the distance argmin then runs along n
     labels = _assign(lab_t, centers)
     for _ in range(max_iter):
-        counts = np.bincount(labels, minlength=len(centers))
-        sums = np.stack(
-            [np.bincount(labels, lab[:, c], minlength=len(centers)) for c in range(3)], axis=1
-        )
+        counts, sums = _cluster_sums(lab, labels, len(centers))
         keep = counts > 0
         new = sums[keep] / counts[keep, None]
         shift = np.abs(new - centers[keep]).max()
@@ -212,6 +227,14 @@ def dominant_colors(
     ]
 
 
+def _cluster_sums(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster counts ``(k,)`` and coordinate sums ``(k, 3)``, in one bincount each."""
+    counts = np.bincount(labels, minlength=k)
+    flat = (labels[:, None] * 3 + np.arange(3)).ravel()  # (cluster, coordinate) bins
+    sums = np.bincount(flat, weights=x.ravel(), minlength=3 * k).reshape(k, 3)
+    return counts, sums
+
+
 def _assign(x_t: np.ndarray, centers: np.ndarray) -> np.ndarray:
     # argmin over ||x - c||² = ||x||² - 2 x·c + ||c||²; ||x||² is the same for every c.
     d = (centers**2).sum(axis=1)[:, None] - 2.0 * (centers @ x_t)
@@ -225,7 +248,11 @@ def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         total = d2.sum()
         if total <= 0:  # fewer distinct colours than k
             break
-        idx = rng.choice(x.shape[0], p=d2 / total)
+        # What rng.choice(n, p=d2 / total) draws (same cdf, same single uniform
+        # number), without its validation passes over p.
+        cdf = np.cumsum(d2 / total)
+        cdf /= cdf[-1]
+        idx = min(int(cdf.searchsorted(rng.random(), side="right")), x.shape[0] - 1)
         centers.append(x[idx])
         d2 = np.minimum(d2, ((x - x[idx]) ** 2).sum(axis=1))
     return np.array(centers)
@@ -285,10 +312,112 @@ def is_grayscale(
     img = as_float_image(image)
     if img.ndim == 2:
         return True, 0.0
-    pixels = img.reshape(-1, 3)
-    if pixels.shape[0] > 100_000:  # a fixed stride keeps it fast and deterministic
-        pixels = pixels[:: pixels.shape[0] // 100_000 + 1]
-    lab = srgb_to_lab(np.clip(pixels, 0.0, 1.0))
-    chroma = np.hypot(lab[:, 1], lab[:, 2])
-    score = round(float(np.percentile(chroma, percentile)), 6)
+    lab = srgb_to_lab(np.clip(_strided_pixels(img), 0.0, 1.0))
+    score = _chroma_score(lab, percentile)
     return bool(score < threshold), score
+
+
+def _strided_pixels(img: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` pixels, every k-th one beyond :data:`_MAX_CHROMA_PIXELS` (fast, deterministic)."""
+    pixels = img.reshape(-1, 3)
+    if pixels.shape[0] > _MAX_CHROMA_PIXELS:
+        pixels = pixels[:: pixels.shape[0] // _MAX_CHROMA_PIXELS + 1]
+    return pixels
+
+
+def _chroma_score(lab: np.ndarray, percentile: float) -> float:
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    return round(float(np.percentile(chroma, percentile)), 6)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColorSummary:
+    """Every per-image colour measure of :func:`color_summary`.
+
+    Attributes
+    ----------
+    colorfulness : float
+        Hasler & Süsstrunk's M (:func:`colorfulness`).
+    mean_lightness, std_lightness : float
+        Mean and spread of L* (:func:`lightness_stats`).
+    grayscale_score : float
+        Chroma percentile of :func:`is_grayscale`; ``is_grayscale`` is its verdict.
+    is_grayscale : bool
+    dominant_colors : list of ((float, float, float), float)
+        ``(rgb, fraction)`` as :func:`dominant_colors` returns them.
+    """
+
+    colorfulness: float
+    mean_lightness: float
+    std_lightness: float
+    grayscale_score: float
+    is_grayscale: bool
+    dominant_colors: list[tuple[tuple[float, float, float], float]]
+
+
+def color_summary(
+    image: np.ndarray,
+    *,
+    k: int = 5,
+    seed: int = 0,
+    max_samples: int = 10_000,
+    max_iter: int = 30,
+    grayscale_threshold: float = GRAYSCALE_CHROMA_THRESHOLD,
+    grayscale_percentile: float = 99.0,
+) -> ColorSummary:
+    """All the per-image colour measures, from a single CIELAB conversion.
+
+    The same values as :func:`colorfulness`, :func:`lightness_stats`,
+    :func:`is_grayscale` and :func:`dominant_colors` with the same arguments
+    (up to float32 rounding of L*), at about half their combined cost: the
+    L*a*b* pixels are computed once and shared, the palette's samples drawn
+    from them.  Up to 100 000 pixels every pixel counts; beyond that the
+    lightness statistics, like the chroma score already, use every k-th pixel.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(H, W, 3)`` sRGB or ``(H, W)`` gray.
+    k, seed, max_samples, max_iter
+        The palette's, see :func:`dominant_colors`.
+    grayscale_threshold, grayscale_percentile
+        ``threshold`` and ``percentile`` of :func:`is_grayscale`.
+
+    Returns
+    -------
+    ColorSummary
+
+    References
+    ----------
+    See the four functions.
+
+    Examples
+    --------
+    >>> summary = color_summary(np.full((8, 8, 3), 0.5), k=2)
+    >>> summary.is_grayscale, summary.dominant_colors[0][1]
+    (True, 1.0)
+    """
+    _check_palette_args(k, max_samples)
+    if not 0.0 <= grayscale_percentile <= 100.0:
+        raise InvalidParameterError(
+            f"grayscale_percentile must be in [0, 100], got {grayscale_percentile}"
+        )
+    img = as_float_image(image)
+    is_gray_array = img.ndim == 2
+    if is_gray_array:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    lab = srgb_to_lab(np.clip(_strided_pixels(img), 0.0, 1.0))
+    lightness = lab[:, 0].astype(np.float64)
+    score = 0.0 if is_gray_array else _chroma_score(lab, grayscale_percentile)
+    rng = np.random.default_rng(seed)
+    samples = lab
+    if lab.shape[0] > max_samples:  # the draw dominant_colors makes
+        samples = lab[rng.integers(0, lab.shape[0], size=max_samples)]
+    return ColorSummary(
+        colorfulness=0.0 if is_gray_array else colorfulness(img),
+        mean_lightness=round(float(lightness.mean()), 10),
+        std_lightness=round(float(lightness.std()), 10),
+        grayscale_score=score,
+        is_grayscale=bool(score < grayscale_threshold),
+        dominant_colors=_palette(samples, k, rng, max_iter),
+    )

@@ -6,7 +6,7 @@
 {'blurry': 3, 'near_duplicate': 2}
 """
 
-from boda.scan._analyze import analyze_file, analyze_pixels
+from boda.scan._analyze import ANALYSIS_VERSION, analyze_file, analyze_pixels
 from boda.scan._flags import (
     default_thresholds,
     derive_flags,
@@ -18,6 +18,7 @@ from boda.scan._pipeline import ScanSummary, default_workers, scan
 from boda.scan._walk import FoundFile, walk_images
 
 __all__ = [
+    "ANALYSIS_VERSION",
     "FoundFile",
     "ScanSummary",
     "analyze_file",

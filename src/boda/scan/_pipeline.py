@@ -16,7 +16,7 @@ from pathlib import Path
 
 from boda.catalog import Catalog, ImageRecord, default_catalog_path
 from boda.errors import InvalidParameterError
-from boda.scan._analyze import analyze_file
+from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
 from boda.scan._flags import derive_flags, resolve_thresholds
 from boda.scan._walk import FoundFile, walk_images
 
@@ -184,8 +184,11 @@ def scan(
     ``max_side`` (draft decoding) and measured; unchanged ones are skipped;
     rows of deleted files are removed.  Results are committed in batches of
     :data:`BATCH_SIZE`, so an interrupted scan keeps its work and the next one
-    finishes the rest.  Flags are then re-derived for the whole folder from the
-    stored scores and ``thresholds``.  User files are only read.
+    finishes the rest.  When the catalog was made with another ``max_side`` or
+    by a boda whose measures differ (:data:`boda.scan.ANALYSIS_VERSION`), every
+    file is analysed again, so one catalog never mixes two kinds of scores.
+    Flags are then re-derived for the whole folder from the stored scores and
+    ``thresholds``.  User files are only read.
 
     Parameters
     ----------
@@ -231,7 +234,10 @@ def scan(
     started = time.perf_counter()
     summary = ScanSummary(root=root, catalog_path=catalog_path, thresholds=resolved)
 
+    analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
     with Catalog(catalog_path) as catalog:
+        # Scores of another analysis are not comparable: every file is analysed again.
+        catalog.begin_analysis(analysis)
         known = catalog.file_states()
         found = list(walk_images(root, include_hidden=include_hidden))
         summary.total = len(found)
