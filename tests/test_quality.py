@@ -195,6 +195,17 @@ def test_dark_light_low_information_on_synthetic(kodak_rgb):
     assert entropy(np.tile([0.0, 1.0], (8, 4)).astype(np.float32)) == pytest.approx(1.0)
 
 
+def test_lightness_histogram_rounds_to_the_nearest_level(kodak_rgb):
+    """The OpenCV histogram equals rounding in float64 (ties to even) and bincount."""
+    from boda.quality._exposure import _histogram
+
+    gray = (kodak_rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+    ramp = np.linspace(-0.2, 1.2, 4001, dtype=np.float32)[None]  # out of range saturates
+    for g in (gray, ramp, gray[::3, ::2]):
+        levels = np.clip(np.rint(g.astype(np.float64) * 255), 0, 255).astype(np.intp)
+        assert np.array_equal(_histogram(g), np.bincount(levels.ravel(), minlength=256))
+
+
 def test_thresholds_interface():
     t = QualityThresholds()
     assert set(t.describe()) == {"blurry", "dark", "light", "low_information"}

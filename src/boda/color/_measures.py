@@ -205,17 +205,9 @@ def _palette(
     if lab.shape[0] == 0:
         raise InvalidParameterError("image has no finite pixels to cluster")
     centers = _kmeans_pp(lab, k, rng)
-    lab_t = np.ascontiguousarray(lab.T)  # (3, n): the distance argmin then runs along n
-    labels = _assign(lab_t, centers)
-    for _ in range(max_iter):
-        counts, sums = _cluster_sums(lab, labels, len(centers))
-        keep = counts > 0
-        new = sums[keep] / counts[keep, None]
-        shift = np.abs(new - centers[keep]).max()
-        centers = new
-        labels = _assign(lab_t, centers)
-        if shift < 0.01:  # centres moved less than 0.01 ΔE*ab: converged for any use
-            break
+    labels = _assign(np.ascontiguousarray(lab.T), centers)
+    if max_iter > 0 and len(centers) > 1:
+        centers, labels = _lloyd(lab, labels, len(centers), max_iter)
     counts = np.bincount(labels, minlength=len(centers))
     order = np.argsort(-counts, kind="stable")
     rgb = lab_to_srgb(centers[order], clip=True)
@@ -227,12 +219,28 @@ def _palette(
     ]
 
 
-def _cluster_sums(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster counts ``(k,)`` and coordinate sums ``(k, 3)``, in one bincount each."""
-    counts = np.bincount(labels, minlength=k)
-    flat = (labels[:, None] * 3 + np.arange(3)).ravel()  # (cluster, coordinate) bins
-    sums = np.bincount(flat, weights=x.ravel(), minlength=3 * k).reshape(k, 3)
-    return counts, sums
+def _lloyd(
+    x: np.ndarray, labels: np.ndarray, k: int, max_iter: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's iterations from ``labels`` until the centres move < 0.01 ΔE*ab or ``max_iter``.
+
+    ``cv2.kmeans`` started from the given labels runs them in C++, ~2x faster
+    than numpy on the scan's 2000 samples, and deterministically: it draws no
+    random numbers when it starts from labels (an emptied cluster takes the
+    point farthest from the centre of the largest one).
+    """
+    import cv2
+
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, max_iter, 0.01)
+    _, out, centers = cv2.kmeans(
+        x.astype(np.float32),
+        k,
+        labels.astype(np.int32).reshape(-1, 1),
+        criteria,
+        1,
+        cv2.KMEANS_USE_INITIAL_LABELS,
+    )
+    return centers.astype(np.float64), out.ravel()
 
 
 def _assign(x_t: np.ndarray, centers: np.ndarray) -> np.ndarray:
