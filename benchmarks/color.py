@@ -121,6 +121,7 @@ def measures(big: np.ndarray) -> None:
         ("lightness_stats", lambda: bc.lightness_stats(big)),
         ("dominant_colors (k=5)", lambda: bc.dominant_colors(big, k=5)),
         ("is_grayscale", lambda: bc.is_grayscale(big)),
+        ("color_summary (all four)", lambda: bc.color_summary(big, k=5)),
     ]:
         print(f"| `{name}` | {_time(fn):.1f} |")
     print()
