@@ -457,6 +457,26 @@ def test_dominant_colors_deterministic_and_validated(kodak_rgb):
         bc.dominant_colors(kodak_rgb, k=0)
 
 
+def test_kmeans_pp_draws_what_rng_choice_draws():
+    """The fast k-means++ seeding picks the same points as the textbook rng.choice form."""
+    from boda.color._measures import _kmeans_pp
+
+    rng = np.random.default_rng(1)
+    for trial in range(30):
+        x = rng.normal(size=(int(rng.integers(1, 3000)), 3)) * 50
+        x[: x.shape[0] // 3] = x[0]  # repeated colours: zero distances
+        ref_rng = np.random.default_rng(trial)
+        centers = [x[ref_rng.integers(x.shape[0])]]
+        d2 = ((x - centers[0]) ** 2).sum(axis=1)
+        for _ in range(4):
+            if d2.sum() <= 0:
+                break
+            idx = ref_rng.choice(x.shape[0], p=d2 / d2.sum())
+            centers.append(x[idx])
+            d2 = np.minimum(d2, ((x - x[idx]) ** 2).sum(axis=1))
+        assert np.array_equal(_kmeans_pp(x, 5, np.random.default_rng(trial)), np.array(centers))
+
+
 def test_color_summary_equals_the_separate_measures(kodak_rgb):
     small = kodak_rgb[::3, ::3]  # under 100 000 pixels: every pixel counts in both
     for kw in ({}, {"k": 3, "seed": 7, "max_samples": 500, "max_iter": 5}):

@@ -250,8 +250,19 @@ def _assign(x_t: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    x_t = np.ascontiguousarray(x.T)  # (3, n): distances as three passes along n
+
+    def sq_dist(c: np.ndarray) -> np.ndarray:
+        d = x_t[0] - c[0]  # the same sum, in the same order, as ((x - c) ** 2).sum(axis=1)
+        d *= d
+        for axis in (1, 2):
+            e = x_t[axis] - c[axis]
+            e *= e
+            d += e
+        return d
+
     centers = [x[rng.integers(x.shape[0])]]
-    d2 = ((x - centers[0]) ** 2).sum(axis=1)
+    d2 = sq_dist(centers[0])
     for _ in range(1, k):
         total = d2.sum()
         if total <= 0:  # fewer distinct colours than k
@@ -262,7 +273,7 @@ def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         cdf /= cdf[-1]
         idx = min(int(cdf.searchsorted(rng.random(), side="right")), x.shape[0] - 1)
         centers.append(x[idx])
-        d2 = np.minimum(d2, ((x - x[idx]) ** 2).sum(axis=1))
+        np.minimum(d2, sq_dist(x[idx]), out=d2)
     return np.array(centers)
 
 
