@@ -457,6 +457,17 @@ def test_dominant_colors_deterministic_and_validated(kodak_rgb):
         bc.dominant_colors(kodak_rgb, k=0)
 
 
+def test_chroma_score_is_numpys_percentile_of_chroma():
+    from boda.color._measures import _chroma_score
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 1000, 40_000):
+        lab = (rng.normal(size=(n, 3)) * rng.uniform(0.5, 40)).astype(np.float32)
+        for q in (0.0, 1.0, 50.0, 99.0, 99.9, 100.0, float(rng.uniform(0, 100))):
+            want = np.percentile(np.hypot(lab[:, 1], lab[:, 2]), q)
+            assert _chroma_score(lab.copy(), q) == pytest.approx(want, abs=2e-5)
+
+
 def test_kmeans_pp_draws_what_rng_choice_draws():
     """The fast k-means++ seeding picks the same points as the textbook rng.choice form."""
     from boda.color._measures import _kmeans_pp
