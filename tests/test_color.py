@@ -509,6 +509,25 @@ def test_color_summary_equals_the_separate_measures(kodak_rgb):
         bc.color_summary(small, k=65)
     with pytest.raises(InvalidParameterError, match="grayscale_percentile"):
         bc.color_summary(small, grayscale_percentile=101)
+    with pytest.raises(InvalidParameterError, match="max_pixels"):
+        bc.color_summary(small, max_pixels=0)
+
+
+def test_color_summary_subsample_keeps_small_coloured_objects(kodak_rgb):
+    """A pixel subsample (not a smaller image) still sees a 2 % colour splash as colour."""
+    gray = np.repeat(kodak_rgb.mean(axis=2, keepdims=True), 3, axis=2)
+    splash = gray.copy()
+    splash[200:271, 200:271] = kodak_rgb[200:271, 200:271]  # 71² px = 2 % of 500²
+    for max_pixels in (100_000, 10_000, 3_000):
+        assert bc.color_summary(gray, k=2, max_pixels=max_pixels).is_grayscale
+        summary = bc.color_summary(splash, k=2, max_pixels=max_pixels)
+        assert not summary.is_grayscale, max_pixels
+    # beyond max_pixels every statistic comes from the same every-k-th-pixel subsample
+    sub = kodak_rgb.reshape(-1, 3)[:: kodak_rgb.shape[0] * kodak_rgb.shape[1] // 10_000 + 1]
+    summary = bc.color_summary(kodak_rgb, k=3, max_pixels=10_000)
+    assert summary.colorfulness == pytest.approx(bc.colorfulness(sub[:, None]))
+    assert summary.grayscale_score == bc.is_grayscale(sub[:, None])[1]
+    assert summary.mean_lightness == pytest.approx(bc.lightness_stats(sub[:, None])[0], abs=1e-4)
 
 
 def _jpeg(arr: np.ndarray, quality: int) -> np.ndarray:

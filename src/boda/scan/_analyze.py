@@ -23,7 +23,8 @@ THUMBNAIL_SIDE = 200
 
 #: Raised whenever a stored score or hash would come out differently for the
 #: same file; a catalog made by another version is then analysed afresh.
-#: 2: the pixel hash moved from BLAKE2b to XXH3-128.
+#: 2: the pixel hash moved from BLAKE2b to XXH3-128; the colour measures look
+#: at 10 000 of the thumbnail's pixels.
 ANALYSIS_VERSION = 2
 
 
@@ -76,7 +77,11 @@ def analyze_pixels(
     # Swatches for the report: 2000 samples and 10 Lloyd steps give the same
     # colours as 10 000 samples run to convergence, up to k-means' own local
     # optima (measured on Kodak: mean error of the top fraction 0.044 either way).
-    summary = color.color_summary(small, k=5, seed=0, max_samples=2000, max_iter=10)
+    # 10 000 pixels (every 2nd-4th of the thumbnail) give the same verdicts as all
+    # of them (see color_summary) at half the cost.
+    summary = color.color_summary(
+        small, k=5, seed=0, max_samples=2000, max_iter=10, max_pixels=10_000
+    )
     scores["colorfulness"] = summary.colorfulness
     scores["mean_L"], scores["std_L"] = summary.mean_lightness, summary.std_lightness
     scores["grayscale"] = summary.grayscale_score
