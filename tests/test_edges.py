@@ -341,12 +341,20 @@ def test_log_equals_scipy_and_approaches_opencv(kodak_rgb, sigma):
     assert corr > {1.0: 0.997, 2.0: 0.9997, 3.0: 0.9999}[sigma]
 
 
-@pytest.mark.parametrize("shape", [(427, 640), (640, 427), (301, 1000), (513, 512)])
-def test_box_downscale_equals_exact_area_weights(shape, rng):
-    from boda.edges._density import _area_matrix, _box_downscale
+@pytest.mark.parametrize(
+    "shape", [(427, 640), (640, 427), (301, 1000), (513, 512), (1025, 2049), (300, 257)]
+)
+def test_box_downscale_equals_exact_weights(shape, rng):
+    """2x2 block means while at least twice 256, then exact area weights."""
+    from boda.edges._density import _area_matrix, _box_downscale, _halving_matrix
 
     gray = rng.random(shape, dtype=np.float32)
     small = _box_downscale(gray, 256)
-    exact = _area_matrix(small.shape[0], shape[0]) @ gray @ _area_matrix(small.shape[1], shape[1]).T
+    rows, cols = np.eye(shape[0], dtype=np.float32), np.eye(shape[1], dtype=np.float32)
+    while max(rows.shape[0], cols.shape[0]) >= 512:
+        rows, cols = _halving_matrix(rows.shape[0]) @ rows, _halving_matrix(cols.shape[0]) @ cols
+    rows = _area_matrix(small.shape[0], rows.shape[0]) @ rows
+    cols = _area_matrix(small.shape[1], cols.shape[0]) @ cols
     assert max(small.shape) == 256
-    np.testing.assert_allclose(small, exact, atol=1e-5)
+    assert small.shape == (round(shape[0] * 256 / max(shape)), round(shape[1] * 256 / max(shape)))
+    np.testing.assert_allclose(small, rows @ gray @ cols.T, atol=1e-5)

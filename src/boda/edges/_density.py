@@ -21,13 +21,15 @@ EDGE_DENSITY_PARAMS = {
 
 
 def _box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
-    """Area-average ``gray`` so its longer side becomes ``side`` (never upscales).
+    """Box-average ``gray`` so its longer side becomes ``side`` (never upscales).
 
-    Each output pixel is the mean over its footprint in the input (a box
-    filter with fractional overlap).  OpenCV's ``INTER_AREA`` computes exactly
-    these weights (equal to the explicit overlap matrices of
-    :func:`_area_matrix` to 1e-6, tested) and is ~30x faster than the dense
-    matrix products.
+    While the image is at least twice ``side``, it is halved by 2x2 block
+    means (odd last rows/columns dropped); the rest is an area average, each
+    output pixel the mean over its footprint (a box with fractional overlap).
+    OpenCV's ``INTER_AREA`` computes exactly these weights (equal to the
+    explicit matrices of :func:`_area_matrix` and :func:`_halving_matrix` to
+    1e-5, tested); the halving first leaves the fractional resize a quarter of
+    the pixels, and halves the cost.
     """
     import cv2
 
@@ -37,7 +39,20 @@ def _box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
         return gray
     out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
     src = np.ascontiguousarray(gray, dtype=np.float32)
+    while max(src.shape) >= 2 * side:
+        half_h, half_w = src.shape[0] // 2, src.shape[1] // 2
+        src = cv2.resize(
+            src[: 2 * half_h, : 2 * half_w], (half_w, half_h), interpolation=cv2.INTER_AREA
+        )
     return cv2.resize(src, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
+def _halving_matrix(n_in: int) -> np.ndarray:
+    """Row ``i`` averages inputs ``2i`` and ``2i + 1`` (an odd last input is dropped)."""
+    out = np.zeros((n_in // 2, n_in), np.float32)
+    rows = np.arange(n_in // 2)
+    out[rows, 2 * rows] = out[rows, 2 * rows + 1] = 0.5
+    return out
 
 
 def _area_matrix(n_out: int, n_in: int) -> np.ndarray:
@@ -56,8 +71,9 @@ def _area_matrix(n_out: int, n_in: int) -> np.ndarray:
 def edge_density(image: np.ndarray) -> float:
     """Fraction of pixels on Canny edges, measured at a fixed analysis scale.
 
-    The image is reduced to luma, area-averaged so its longer side is 256
-    pixels (smaller images are used as they are), smoothed with a Gaussian of
+    The image is reduced to luma, box-averaged so its longer side is 256
+    pixels (2x2 block means, then an area average; smaller images are used as
+    they are), smoothed with a Gaussian of
     ``sigma=1`` and differentiated with Sobel (as :func:`boda.edges.canny_gradient`
     with ``border="reflect"``), then OpenCV's ``cv2.Canny`` finishes (non-maximum
     suppression along the quantised gradient direction and hysteresis,
