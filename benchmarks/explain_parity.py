@@ -30,14 +30,27 @@ through ``/proc/self/clear_refs`` once the model and input are loaded, so
 imports do not hide it), reported in full and as the increase over the RSS
 just before the first call (median over rounds).
 
-Each library runs at its documented defaults.  Score-CAM chunk sizes: boda 16,
-pytorch-grad-cam 16 (its ``batch_size`` attribute default), torchcam 32;
+Each library runs at its documented defaults.  Score-CAM chunk sizes: boda 16
+(8 above 128 x 128 px), pytorch-grad-cam 16 (its ``batch_size`` attribute default),
+torchcam 32;
 ``BODA_SCORECAM_BATCH`` forces one value for all three.  ``BODA_BASELINE_SRC``
 (a ``src`` folder of an older boda, e.g. from ``git archive``) adds that
 version as a fourth library, ``boda-before``, run as the earlier benchmark ran
-it (Score-CAM chunks of 16).  ``BODA_PARTS`` (``parity`` / ``timing``),
+it (Score-CAM chunks of 16).  ``BODA_PARTS`` (``parity`` / ``timing`` /
+``precision``: boda's bfloat16 maps against its float32 ones, in-process),
 ``BODA_MODELS`` (``resnet56`` / ``resnet18``) and ``BODA_METHODS`` (timed
 methods: ``gradcam`` / ``scorecam``) select parts of the run.
+
+boda's Score-CAM rows: ``boda`` builds its inference copy (default
+``inference_copy="auto"``: BatchNorm folded at 32 px; folded, frozen by
+TorchScript and run with oneDNN Graph fusion at 224 px) in the warm-up call
+(``inference_min_forwards = 1``; by default it is built once 8 (folded) or 32
+(fused) batched forwards ran on an unchanged model: the 2nd call at 32 px, the
+1st at 224 px), so its timed calls are the steady state of a long run;
+``boda-eager`` turns the copy off (what the first call costs at 32 px);
+``boda-fold`` / ``boda-fused`` force one kind of copy; ``boda-bf16`` is
+``precision="bfloat16"`` with the default copy.  The copy's build time
+is printed under the table.  The parity maps come from ``boda`` (with the copy).
 """
 
 from __future__ import annotations
@@ -54,7 +67,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CAM_PYTHON = os.environ.get("BODA_CAM_PYTHON", str(ROOT / ".cam-venv" / "bin" / "python"))
 THREADS = int(os.environ.get("BODA_THREADS", "1"))
-PARTS = os.environ.get("BODA_PARTS", "parity,timing")  # run one part with "parity" / "timing"
+PARTS = os.environ.get("BODA_PARTS", "parity,timing")  # also "precision" (bf16 vs f32)
 MODELS = os.environ.get("BODA_MODELS", "resnet56,resnet18")  # one model: "resnet56"
 METHODS = os.environ.get("BODA_METHODS", "gradcam,scorecam")  # timed methods
 REPEATS = int(os.environ.get("BODA_REPEATS", "5"))
@@ -143,7 +156,7 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
     import torch
     import torch.nn.functional as F
 
-    if lib in ("boda", "boda-before"):
+    if lib in ("boda", "boda-before", "boda-eager", "boda-fold", "boda-fused", "boda-bf16"):
         _boda_path()
         from boda.explain import GradCAM, GradCAMPlusPlus, ScoreCAM
 
@@ -194,6 +207,8 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
                 return ((m - m.min()) / (m.max() - m.min())).numpy()
 
             return tc_def
+        if lib == "boda-bf16":
+            sc_kw["precision"] = "bfloat16"
         exp = {
             "gradcam": lambda: GradCAM(model, layer),
             "gradcam++": lambda: GradCAMPlusPlus(model, layer),
@@ -201,7 +216,20 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
             "scorecam": lambda: ScoreCAM(model, layer, **sc_kw),
             "scorecam-aligned": lambda: ScoreCAM(model, layer, align_corners=True, **sc_kw),
         }[method]()
-        return lambda x: exp(x, target=target).numpy()
+        # The inference copy is built once 8 (32 when fused) batched forwards ran on an
+        # unchanged model (the 2nd Score-CAM call at 32 px); build it in the first call, so
+        # that the timed calls (and the parity maps) show the steady state of a long run.
+        exp.inference_min_forwards = 1
+        if lib == "boda-eager":
+            exp.inference_copy = False  # what a call costs before the copy exists
+        if lib in ("boda-fold", "boda-fused"):  # default "auto": fused above 128 x 128 px
+            exp.inference_copy = lib[5:]
+
+        def run_boda(x):
+            return exp(x, target=target).numpy()
+
+        run_boda.explainer = exp
+        return run_boda
 
     if lib == "torchcam":
         from torchcam import methods
@@ -285,8 +313,10 @@ def worker(spec: dict) -> None:
         f(x)
         times.append(time.perf_counter() - t)
     peak_kb = _status_kb("VmHWM")
+    cache = getattr(getattr(f, "explainer", None), "_inference", None)
+    build = None if cache is None else cache.build_seconds
     print(json.dumps({"times": times, "load": os.getloadavg()[0], "peak_mb": peak_kb / 1024,
-                      "extra_mb": (peak_kb - base_kb) / 1024}))
+                      "extra_mb": (peak_kb - base_kb) / 1024, "build_s": build}))
 
 
 def _run(lib: str, spec: dict) -> str:
@@ -354,6 +384,8 @@ def main() -> None:
             _parity(inputs, libs, tmp)
         if "timing" in PARTS:
             _timing(inputs, libs)
+        if "precision" in PARTS:
+            _precision(inputs)
 
 
 #: Parity rows: (label, boda method, {library: its method}).
@@ -373,6 +405,45 @@ PARITY_ROWS = [
     ("Score-CAM, torchcam's definition re-computed in the script (diagnostic)",
      "scorecam-torchcam-def", {"torchcam": "scorecam"}),
 ]
+
+
+def _precision(inputs: dict) -> None:
+    """boda's ``precision="bfloat16"`` against its float32 maps, in this process."""
+    import numpy as np
+    import torch
+
+    _boda_path()
+    from boda.explain import Occlusion, ScoreCAM
+
+    torch.set_num_threads(THREADS)
+    print("\n## bfloat16 against float32 (Pearson r per image, max |difference| of the "
+          "[0, 1] maps)\n")
+    print("| model | method | path | r per image | max abs. difference |")
+    print("|---|---|---|---|---|")
+    for model_name, (files, targets) in inputs.items():
+        model = build_model(model_name)
+        layer = LAYER[model_name]
+        methods = {"Score-CAM": lambda p, m=model, la=layer: ScoreCAM(m, la, precision=p)}
+        if model_name == "resnet56":
+            methods["occlusion (8, 4)"] = lambda p, m=model: Occlusion(
+                m, window=8, stride=4, precision=p)
+        for label, make in methods.items():
+            for path, least in (("model under autocast", None), ("inference copy", 1)):
+                rs, diffs = [], []
+                for f, t in zip(files, targets[: len(files)], strict=True):
+                    x = torch.from_numpy(np.load(f))
+                    maps = []
+                    for p in ("float32", "bfloat16"):
+                        exp = make(p)
+                        if least is not None:
+                            exp.inference_min_forwards = least
+                        else:
+                            exp.inference_copy = False
+                        maps.append(exp(x, target=t).numpy())
+                    rs.append(_corr(maps[0], maps[1]))
+                    diffs.append(float(np.abs(maps[0] - maps[1]).max()))
+                print(f"| {model_name} | {label} | {path} | "
+                      + ", ".join(f"{r:.5f}" for r in rs) + f" | {max(diffs):.4f} |", flush=True)
 
 
 def _parity(inputs: dict, libs: list[str], tmp: Path) -> None:
@@ -407,15 +478,19 @@ def _parity(inputs: dict, libs: list[str], tmp: Path) -> None:
 def _timing(inputs: dict, libs: list[str]) -> None:
     import numpy as np
 
-    all_libs = ["boda", *libs] + (["boda-before"] if BASELINE_SRC else [])
+    boda_libs = ["boda", "boda-eager", "boda-fold", "boda-fused", "boda-bf16"]
+    before = ["boda-before"] if BASELINE_SRC else []
     batch = f"{SC_BATCH} in all" if SC_BATCH else "each library's default"
     print(f"\n## Time and peak memory per image ({THREADS} thread(s), Score-CAM chunks: "
           f"{batch}; {ROUNDS} interleaved rounds)\n")
     print("| model | method | library | median ms | round medians ms (min–max) | calls "
           "| peak RSS MB | peak − loaded MB | time ÷ boda | extra memory ÷ boda | load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    builds = []
     for model, (files, targets) in inputs.items():
         for method in [m for m in ("gradcam", "scorecam") if m in METHODS.split(",")]:
+            # The inference copy and bfloat16 only concern Score-CAM's masked forwards.
+            all_libs = [*(boda_libs if method == "scorecam" else ["boda"]), *libs, *before]
             reps = REPEATS if (model, method) != ("resnet18", "scorecam") else 1
             spec = {"model": model, "input": files[0], "target": targets[0], "mode": "time",
                     "method": method, "repeats": reps}
@@ -436,6 +511,12 @@ def _timing(inputs: dict, libs: list[str]) -> None:
                       f"{med[lib] / med['boda']:.2f} | "
                       f"{extra[lib] / max(extra['boda'], 1e-9):.2f} | "
                       f"{float(np.mean([x['load'] for x in rs])):.1f} |", flush=True)
+                b = [x["build_s"] for x in rs if x.get("build_s") is not None]
+                if b:
+                    builds.append(f"{model} {method} {lib}: {statistics.median(b):.2f} s")
+    if builds:
+        print("\nInference-copy build time (in the warm-up call; median over rounds): "
+              + "; ".join(builds))
 
 
 if __name__ == "__main__":

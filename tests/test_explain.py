@@ -487,3 +487,147 @@ def test_layer_gradients_stop_at_the_target_layer():
     with pytest.raises(RuntimeError, match="reached the stem"):
         Saliency(guarded)(x, 1)  # input gradients do need the stem
     assert _hooks(guarded) == 0
+
+
+# -- the inference copy of the batched forwards, and bfloat16 ------------------------------
+class BNNet(nn.Module):
+    """conv-BN-ReLU -> "features" (conv-BN-ReLU) -> GAP -> linear."""
+
+    def __init__(self, branch: bool = False):
+        super().__init__()
+        self.branch = branch
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU()
+        )
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        f = self.features(self.stem(x))
+        if self.branch and f.mean() > 0:  # data-dependent: neither fx nor a trace may take it
+            f = f * 0.5
+        return self.fc(f.mean(dim=(2, 3)))
+
+
+def bnnet(seed: int = 0, **kw) -> BNNet:
+    torch.manual_seed(seed)
+    model = BNNet(**kw).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def _copy_now(ex):
+    ex.inference_min_forwards = 1  # build on the first call (the default waits for 32)
+    return ex
+
+
+def _eager(ex):
+    ex.inference_copy = False
+    return ex
+
+
+def _r(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(np.corrcoef(a.flatten().double().numpy(), b.flatten().double().numpy())[0, 1])
+
+
+@pytest.mark.parametrize("mode", ["fold", "fused"])
+def test_scorecam_with_the_inference_copy_equals_eager(mode):
+    model = load_model("resnet20-cifar10").model.eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    modules = [id(m) for m in model.modules()]
+    fast = _copy_now(ScoreCAM(model, "layer3"))
+    fast.inference_copy = mode
+    got = fast(x, 3, normalize=False)
+    assert fast._inference is not None and fast._inference._copies  # the copy was used
+    assert set(fast._inference._copies) == {(mode == "fused", None)}
+    ref = _eager(ScoreCAM(model, "layer3"))(x, 3, normalize=False)
+    assert _r(got, ref) > 0.99999
+    torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert [id(m) for m in model.modules()] == modules and _hooks(model) == 0
+
+
+def test_copy_on_a_model_in_train_mode_restores_it():
+    model, x = bnnet().train(), batch()
+    stats = model.stem[1].running_mean.clone()
+    flags = [p.requires_grad for p in model.parameters()]
+    got = _copy_now(ScoreCAM(model, "features", batch_size=4))(x, 2, normalize=False)
+    assert all(m.training for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert torch.equal(model.stem[1].running_mean, stats) and _hooks(model) == 0
+    ref = _eager(ScoreCAM(model.eval(), "features", batch_size=4))(x, 2, normalize=False)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_copy_follows_parameter_changes_between_calls():
+    model, x = bnnet(), batch()
+    for make in (lambda m: ScoreCAM(m, "features", batch_size=4),
+                 lambda m: Occlusion(m, window=4, stride=4, batch_size=4)):
+        ex = _copy_now(make(model))
+        first = ex(x, 1, normalize=False)
+        built = ex._inference._copies.copy()
+        with torch.no_grad():  # an optimizer step between two explanations
+            model.stem[0].weight.mul_(-1.0)
+            model.features[1].running_var.mul_(2.0)
+        second = ex(x, 1, normalize=False)
+        assert ex._inference._copies and ex._inference._copies != built  # rebuilt
+        ref = _eager(make(model))(x, 1, normalize=False)
+        torch.testing.assert_close(second, ref, rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(first, second, atol=1e-3)
+        with torch.no_grad():
+            model.stem[0].weight.mul_(-1.0)
+            model.features[1].running_var.div_(2.0)
+
+
+def test_untraceable_model_still_works():
+    model, x = bnnet(branch=True), batch()
+    for make in (lambda m: ScoreCAM(m, "features", batch_size=4),
+                 lambda m: Occlusion(m, window=4, stride=4)):
+        ex = _copy_now(make(model))
+        got = ex(x, 2, normalize=False)
+        assert ex._inference._failed  # fx refused it: the model itself ran
+        torch.testing.assert_close(got, _eager(make(model))(x, 2, normalize=False))
+
+
+def test_occlusion_with_the_copy_equals_eager():
+    model, x = bnnet(), batch()
+    got = _copy_now(Occlusion(model, window=4, stride=2, batch_size=16))(x, 3, normalize=False)
+    ref = _eager(Occlusion(model, window=4, stride=2, batch_size=16))(x, 3, normalize=False)
+    torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-5)
+
+
+def test_bfloat16_precision():
+    model = load_model("resnet20-cifar10").model.eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    ref = ScoreCAM(model, "layer3")(x, 5)
+    low = ScoreCAM(model, "layer3", precision="bfloat16")
+    assert "bfloat16" in repr(low)
+    assert _r(low(x, 5), ref) > 0.999  # measured 0.9998-0.99996 on random inputs
+    fast = _copy_now(ScoreCAM(model, "layer3", precision="bfloat16"))
+    assert _r(fast(x, 5), ref) > 0.999 and fast._inference._copies  # the bfloat16 copy
+    occ = Occlusion(model, window=8, stride=8, precision="bfloat16")(x, 5)
+    assert _r(occ, Occlusion(model, window=8, stride=8)(x, 5)) > 0.99
+    for cls, kw in ((ScoreCAM, {"layer": "layer3"}), (Occlusion, {})):
+        for bad in ("float16", "bf16", None):
+            with pytest.raises(InvalidParameterError, match="precision"):
+                cls(model, precision=bad, **kw)
+    odd = ScoreCAM(model, "layer3")
+    odd.inference_copy = "jit"
+    with pytest.raises(InvalidParameterError, match="inference_copy"):
+        odd(x)
+
+
+def test_auto_copy_is_fused_above_128_px():
+    model = bnnet()
+    for size, fused in ((12, False), (136, True)):
+        ex = _copy_now(ScoreCAM(model, "features"))
+        x = batch(1, size)
+        got = ex(x, 1, normalize=False)
+        assert set(ex._inference._copies) == {(fused, None)}
+        ref = _eager(ScoreCAM(model, "features"))(x, 1, normalize=False)
+        torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))

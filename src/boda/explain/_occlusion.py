@@ -68,6 +68,16 @@ class Occlusion(Explainer):
         Occluded inputs per forward pass; results do not depend on it.
     softmax : bool
         Score with class probabilities instead of logits.
+    precision : {"float32", "bfloat16"}
+        Arithmetic of the occluded forwards (see :class:`boda.explain.ScoreCAM`);
+        with ``"bfloat16"`` the clean score is computed the same way, so the
+        differences compare like with like.
+
+    Notes
+    -----
+    Occluded inputs run through the model without hooks, channels-last where
+    the model accepts it, and on an inference copy once enough forwards ran
+    (see :attr:`Explainer.inference_copy`); same values up to float rounding.
 
     References
     ----------
@@ -94,9 +104,11 @@ class Occlusion(Explainer):
         blur_sigma: float = 4.0,
         batch_size: int = 64,
         softmax: bool = False,
+        precision: str = "float32",
         output_key: str | int | None = None,
     ):
         super().__init__(model, output_key=output_key)
+        self.precision = self._check_precision(precision)
         self.window = _pair(window, "window")
         self.stride = _pair(stride, "stride")
         if isinstance(baseline, str) and baseline != "blur":
@@ -118,6 +130,10 @@ class Occlusion(Explainer):
             logits = self._forward(x)
             classes = self._resolve_target(logits, target)
             self._remember(logits, classes)
+            jobs = [(i, y, xx) for i in range(b) for (y, xx) in boxes]
+            self._begin_batched(x, logits, -(-len(jobs) // self.batch_size))
+            if self.precision != "float32":  # compare like with like
+                logits = self._forward_fast(x)
             # Scores stay in the model dtype until subtracted (float64 models keep their digits).
             clean = self._scores(logits, classes, target, softmax=self.softmax)
             if self.baseline == "blur":
@@ -126,14 +142,13 @@ class Occlusion(Explainer):
                 fill = torch.full_like(x, float(self.baseline))
             total = x.new_zeros(b, h, w, dtype=torch.float32)
             count = x.new_zeros(b, h, w, dtype=torch.float32)
-            jobs = [(i, y, xx) for i in range(b) for (y, xx) in boxes]
             for start in range(0, len(jobs), self.batch_size):
                 chunk = jobs[start : start + self.batch_size]
                 idx = torch.tensor([j[0] for j in chunk], device=x.device)
                 batch = x[idx].clone()
                 for n, (i, y, xx) in enumerate(chunk):
                     batch[n, :, y : y + wh, xx : xx + ww] = fill[i, :, y : y + wh, xx : xx + ww]
-                out = self._forward(batch)
+                out = self._forward_fast(batch)
                 sub = None if classes is None else classes[idx]
                 drop = (clean[idx] - self._scores(out, sub, target, softmax=self.softmax)).float()
                 for n, (i, y, xx) in enumerate(chunk):
@@ -142,4 +157,7 @@ class Occlusion(Explainer):
             return total / count.clamp_min(1)
 
     def __repr__(self) -> str:
-        return f"Occlusion(window={self.window}, stride={self.stride}, baseline={self.baseline!r})"
+        return (
+            f"Occlusion(window={self.window}, stride={self.stride}, "
+            f"baseline={self.baseline!r}, precision={self.precision!r})"
+        )

@@ -10,6 +10,8 @@ Everything that imports torch lives in :mod:`boda.nn` or in modules built on it
   ``weights_only=True``), :func:`list_models`, the CIFAR ResNet family
   (:class:`CifarResNet`, :func:`resnet20` ... :func:`resnet56`) and the small
   :class:`ShapesCNN` of the synthetic explanation benchmark.
+- Inference copies: :func:`fold_batchnorm`, :func:`inference_copy`,
+  :class:`InferenceCache` (BatchNorm folded, optionally frozen TorchScript).
 """
 
 from boda.nn._convert import (
@@ -23,6 +25,7 @@ from boda.nn._convert import (
     set_cpu_threads,
     tensor_to_image,
 )
+from boda.nn._inference import InferenceCache, fold_batchnorm, inference_copy
 from boda.nn._models import (
     ARCHITECTURES,
     CIFAR10_CLASSES,
@@ -48,6 +51,9 @@ __all__ = [
     "resize_tensor",
     "set_cpu_threads",
     "tensor_to_image",
+    "InferenceCache",
+    "fold_batchnorm",
+    "inference_copy",
     "ARCHITECTURES",
     "CIFAR10_CLASSES",
     "LoadedModel",

@@ -1,0 +1,260 @@
+"""Tests for boda.nn's inference copies: BatchNorm folding, the frozen path, the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from boda.errors import InvalidParameterError, ModelError  # noqa: E402
+from boda.nn import (  # noqa: E402
+    InferenceCache,
+    cpu_threads,
+    fold_batchnorm,
+    inference_copy,
+    load_model,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with cpu_threads(1):
+        yield
+
+
+class ConvBN(nn.Module):
+    """conv-BN-ReLU, a conv whose output is also used elsewhere, BN1d after Conv1d."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6))
+        self.shared = nn.Conv2d(6, 6, 3, padding=1)  # feeds the BN and the residual sum
+        self.bn = nn.BatchNorm2d(6)
+        self.line = nn.Conv1d(6, 4, 1)
+        self.bn1d = nn.BatchNorm1d(4, affine=False)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.stem(x))
+        s = self.shared(y)
+        y = torch.relu(self.bn(s) + s)
+        z = self.bn1d(self.line(y.mean(dim=2)))
+        return self.fc(z.mean(dim=2))
+
+
+def convbn(seed: int = 0) -> ConvBN:
+    torch.manual_seed(seed)
+    model = ConvBN().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 2.0)
+                if m.affine:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.3, 0.3)
+    return model
+
+
+def _state(model: nn.Module):
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        [id(m) for m in model.modules()],
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+    )
+
+
+def _hooks(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def _same_state(model: nn.Module, before) -> bool:
+    sd, ids, flags, grads = _state(model)
+    return (
+        sd.keys() == before[0].keys()
+        and all(torch.equal(sd[k], before[0][k]) for k in sd)
+        and ids == before[1]
+        and flags == before[2]
+        and grads == before[3]
+    )
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-5) -> bool:
+    return bool((a - b).abs().max() <= rtol * b.abs().max())
+
+
+def test_fold_matches_the_model_and_leaves_it_alone():
+    model = convbn()
+    before = _state(model)
+    folded = fold_batchnorm(model)
+    kinds = [type(m) for m in folded.modules()]
+    # The stem's BN is folded; the shared conv's is not (its output is used twice);
+    # BN1d after Conv1d is folded even without affine parameters.
+    assert kinds.count(nn.BatchNorm2d) == 1 and nn.BatchNorm1d not in kinds
+    x = torch.randn(4, 3, 10, 10, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert _close(folded(x), model(x))
+    assert _same_state(model, before)
+    assert not any(isinstance(m, nn.Module) and m is folded for m in model.modules())
+
+
+def test_fold_is_the_batchnorm_formula():
+    """Ioffe & Szegedy, Alg. 2: y = gamma (x - mu) / sqrt(var + eps) + beta, per channel."""
+    torch.manual_seed(3)
+    conv, bn = nn.Conv2d(2, 3, 1, bias=True), nn.BatchNorm2d(3, eps=0.1).eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        bn.running_var.copy_(torch.tensor([4.0, 0.25, 1.0]))
+        bn.weight.copy_(torch.tensor([2.0, 1.0, -1.0]))
+        bn.bias.copy_(torch.tensor([0.0, 1.0, 3.0]))
+    folded = fold_batchnorm(nn.Sequential(conv, bn))
+    (new,) = [m for m in folded.modules() if isinstance(m, nn.Conv2d)]
+    s = bn.weight / torch.sqrt(bn.running_var + 0.1)
+    torch.testing.assert_close(new.weight, conv.weight * s.view(-1, 1, 1, 1))
+    torch.testing.assert_close(new.bias, (conv.bias - bn.running_mean) * s + bn.bias)
+    assert new is not conv and not new.weight.requires_grad
+
+
+def test_training_mode_batchnorm_is_not_folded():
+    model = convbn().train()
+    folded = fold_batchnorm(model)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in folded.modules()) == 2
+
+
+@pytest.mark.parametrize("name", ["resnet20-cifar10", "resnet56-cifar10"])
+@pytest.mark.parametrize("freeze", [False, True])
+def test_shipped_models(name, freeze):
+    model = load_model(name).model.eval()
+    before = _state(model)
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=torch.channels_last)
+    one = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        fast = inference_copy(model, x, freeze=freeze)
+        assert fast is not model
+        if torch.backends.mkldnn.is_available():  # frozen + oneDNN Graph where it exists
+            assert isinstance(fast, torch.fx.GraphModule) != freeze
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+        for inp in (x, one, x[:3]):  # the trace example, another batch size, contiguous
+            assert _close(fast(inp), model(inp), 1e-4)
+    assert _same_state(model, before) and _hooks(model) == 0
+
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        if y.mean() > 0:  # torch.fx cannot trace this; torch.jit.trace would bake one branch
+            y = -y
+        return self.fc(y.mean(dim=(2, 3)))
+
+
+def test_untraceable_models_are_refused_and_the_cache_falls_back():
+    model = DataDependent().eval()
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(ModelError, match="cannot trace"):
+        fold_batchnorm(model)
+    cache = InferenceCache(model, min_forwards=1)
+    assert cache.get(x) is model and cache.get(x) is model
+    with pytest.raises(InvalidParameterError):
+        InferenceCache(model, min_forwards=0)
+
+
+def test_a_copy_that_disagrees_is_refused():
+    model = convbn()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        wrong = model(x) + 1.0
+    with pytest.raises(ModelError, match="disagrees"):
+        inference_copy(model, x, freeze=False, check=(x, wrong))
+
+
+def test_cache_counts_forwards_and_rebuilds_after_changes():
+    model = convbn()
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    cache = InferenceCache(model, min_forwards=5)
+    assert cache.get(x, forwards=2, freeze=False) is model  # 2 < 5: rent
+    first = cache.get(x, forwards=3, freeze=False)  # 5: buy
+    assert first is not model and cache.build_seconds is not None
+    assert cache.get(x, freeze=False) is first
+    # An optimizer-like in-place step bumps the tensor versions: the copy is stale.
+    with torch.no_grad():
+        model.stem[0].weight.mul_(1.5)
+        model.bn.running_mean.add_(0.2)
+    assert cache.get(x, forwards=4, freeze=False) is model  # counting restarts
+    second = cache.get(x, forwards=1, freeze=False)
+    assert second is not first
+    with torch.no_grad():
+        assert _close(second(x), model(x)) and not _close(first(x), model(x))
+    # Training flags are part of the key too.
+    model.train()
+    assert cache.get(x, forwards=100, freeze=False) is not second
+    model.eval()
+
+
+def test_models_with_hooks_are_not_copied():
+    model = convbn()
+    x = torch.randn(2, 3, 8, 8)
+    handle = model.stem.register_forward_hook(lambda m, i, o: None)
+    cache = InferenceCache(model, min_forwards=1)
+    assert cache.get(x, freeze=False) is model
+    handle.remove()
+    assert cache.get(x, freeze=False) is not model
+
+
+def test_structured_outputs():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = convbn()
+
+        def forward(self, x):
+            y = self.net(x)
+            return {"logits": y, "aux": y * 2}
+
+    model = Pair().eval()
+    x = torch.randn(2, 3, 8, 8)
+    fast = inference_copy(model, x)  # TorchScript refuses dicts: the fx copy is kept
+    assert isinstance(fast, torch.fx.GraphModule)
+    with torch.no_grad():
+        assert _close(fast(x)["aux"], model(x)["aux"])
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_bfloat16_copy(freeze):
+    model = load_model("resnet20-cifar10").model.eval()
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        fast = inference_copy(model, x, freeze=freeze, dtype=torch.bfloat16)
+        out, ref = fast(x), model(x)
+    assert out.dtype == torch.bfloat16  # it casts by itself, no autocast needed around it
+    assert _close(out.float(), ref, 5e-2) and not _close(out.float(), ref, 1e-6)
+
+
+def test_a_conv_called_twice_before_two_batchnorms():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.bn_a, self.bn_b = nn.BatchNorm2d(3), nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return self.bn_a(self.conv(x)) + self.bn_b(self.conv(x))
+
+    torch.manual_seed(5)
+    model = Twice().eval()
+    with torch.no_grad():
+        model.bn_a.running_mean.fill_(1.0)
+        model.bn_b.running_var.fill_(4.0)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        assert _close(folded(x), model(x))
