@@ -183,14 +183,22 @@ def time_end_to_end(root: Path) -> tuple[float, float | None]:
 
 
 def cpu_per_file(root: Path, files: int = 48, passes: int = 3) -> float:
-    """CPU milliseconds one worker spends per file (``analyze_file``, best of ``passes``)."""
+    """CPU milliseconds one worker spends per file (``analyze_file``, best of ``passes``).
+
+    Set up as a scan worker is: one BLAS and one OpenCV thread (other threads'
+    CPU would count in ``process_time``), glibc keeping freed buffers.
+    """
+    import cv2
     from threadpoolctl import threadpool_limits
 
     from boda.quality import ANALYSIS_MAX_SIDE
     from boda.scan._analyze import analyze_file
+    from boda.scan._pipeline import _keep_freed_memory
     from boda.scan._walk import walk_images
 
     found = list(walk_images(root))[:files]
+    cv2.setNumThreads(1)
+    _keep_freed_memory()
     with threadpool_limits(1):
         analyze_file(found[0], ANALYSIS_MAX_SIDE)  # warm-up: lazy imports
         best = float("inf")
