@@ -88,6 +88,7 @@ def test_scan_flags_every_problem(photo_folder):
     summary = scan(photo_folder, workers=1)
     assert summary.total == 12 and summary.analysed == 12 and not summary.failed
     flags = _flags_by_name(summary.catalog_path)
+    assert summary.flag_counts == {name: len(paths) for name, paths in flags.items()}
     assert "blurry.jpg" in flags["blurry"]
     assert "dark.jpg" in flags["dark"]
     assert "light.jpg" in flags["light"]

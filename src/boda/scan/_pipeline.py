@@ -281,14 +281,13 @@ def scan(
             seen = {f.relpath for f in found}
             summary.removed = catalog.remove(p for p in known if p not in seen)
         records = list(catalog.records())
-        catalog.replace_flags(derive_flags(records, resolved))
+        flags = derive_flags(records, resolved)
+        catalog.replace_flags(flags)
         catalog.set_setting("thresholds", resolved)
         catalog.set_setting("max_side", max_side)
-        records = list(catalog.records())
 
     summary.failed = [(r.path, r.error or "") for r in records if r.status == "error"]
-    for r in records:
-        for name in r.flags:
-            summary.flag_counts[name] = summary.flag_counts.get(name, 0) + 1
+    for _, name, _, _ in flags:  # one row per (image, flag), as stored
+        summary.flag_counts[name] = summary.flag_counts.get(name, 0) + 1
     summary.seconds = time.perf_counter() - started
     return summary
