@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
 
 from boda.core.image import as_float_image
 from boda.errors import InvalidParameterError
@@ -35,6 +34,14 @@ __all__ = [
     "scipy_border_mode",
     "sobel",
 ]
+
+
+def _ndimage():
+    """``scipy.ndimage``, imported on first use: `boda scan` never needs it (start-up time)."""
+    from scipy import ndimage
+
+    return ndimage
+
 
 #: boda border name -> scipy.ndimage mode.  ``reflect101`` mirrors without
 #: repeating the edge pixel (OpenCV ``BORDER_REFLECT_101``, the default);
@@ -80,8 +87,8 @@ def _separable(image: np.ndarray, axis: int, operator: str, border: str) -> np.n
     axis = _check_axis(axis)
     derivative, smoothing = _SEPARABLE[operator]
     mode = scipy_border_mode(border)
-    out = ndimage.correlate1d(img, np.asarray(derivative, np.float32), axis=axis, mode=mode)
-    return ndimage.correlate1d(out, np.asarray(smoothing, np.float32), axis=1 - axis, mode=mode)
+    out = _ndimage().correlate1d(img, np.asarray(derivative, np.float32), axis=axis, mode=mode)
+    return _ndimage().correlate1d(out, np.asarray(smoothing, np.float32), axis=1 - axis, mode=mode)
 
 
 def sobel(image: np.ndarray, axis: int, *, border: Border = "reflect101") -> np.ndarray:
@@ -141,7 +148,8 @@ def central_difference(
     """
     img = as_float_image(image)
     kernel = np.array([-1.0, 0.0, 1.0], np.float32)
-    return ndimage.correlate1d(img, kernel, axis=_check_axis(axis), mode=scipy_border_mode(border))
+    mode = scipy_border_mode(border)
+    return _ndimage().correlate1d(img, kernel, axis=_check_axis(axis), mode=mode)
 
 
 def forward_difference(image: np.ndarray, axis: int, *, border: Border = "replicate") -> np.ndarray:
@@ -155,7 +163,7 @@ def forward_difference(image: np.ndarray, axis: int, *, border: Border = "replic
     kernel = np.array([-1.0, 1.0], np.float32)
     # origin=-1 moves the kernel so that tap 0 sits on pixel i.
     mode = scipy_border_mode(border)
-    return ndimage.correlate1d(img, kernel, axis=_check_axis(axis), mode=mode, origin=-1)
+    return _ndimage().correlate1d(img, kernel, axis=_check_axis(axis), mode=mode, origin=-1)
 
 
 _OPERATORS = {
@@ -228,7 +236,7 @@ def laplacian(
         raise InvalidParameterError(f"neighbours must be 4 or 8, got {neighbours}") from None
     mode = scipy_border_mode(border)
     if img.ndim == 2:
-        return ndimage.correlate(img, kernel, mode=mode)
+        return _ndimage().correlate(img, kernel, mode=mode)
     return np.stack(
-        [ndimage.correlate(img[:, :, c], kernel, mode=mode) for c in range(img.shape[2])], axis=2
+        [_ndimage().correlate(img[:, :, c], kernel, mode=mode) for c in range(img.shape[2])], axis=2
     )

@@ -10,8 +10,6 @@ area-averages it to :data:`~boda.quality._scale.REFERENCE_SIDE` first (see
 from __future__ import annotations
 
 import numpy as np
-import pywt
-from scipy import ndimage
 
 from boda.errors import InvalidParameterError
 from boda.filters import laplacian, sobel
@@ -152,6 +150,8 @@ def wavelet_energy(
     0.0
     """
     gray = to_reference_gray(image, reference_side).astype(np.float64)
+    import pywt  # here, not at the top: `boda scan` never needs it (start-up time)
+
     _, (lh, hl, hh) = pywt.dwt2(gray, "haar", mode="periodization")
     energy = float(np.mean(lh**2 + hl**2 + hh**2))
     if not relative:
@@ -269,6 +269,8 @@ def blur_effect(
     """
     if h_size < 2:
         raise InvalidParameterError(f"h_size must be at least 2, got {h_size}")
+    from scipy import ndimage  # imported here: `boda scan` never needs it (start-up time)
+
     gray = to_reference_gray(image, reference_side).astype(np.float64)
     if min(gray.shape) < 4:
         return 0.0

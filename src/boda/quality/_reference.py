@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from boda.core.image import as_float_image
 from boda.errors import InvalidImageError, InvalidParameterError
@@ -102,6 +101,8 @@ def ssim(
     >>> ssim(x, x)
     1.0
     """
+    from scipy import ndimage  # imported here: `boda scan` never needs it (start-up time)
+
     a, b = _pair(image, reference)
     truncate = 3.5
     radius = int(truncate * sigma + 0.5)

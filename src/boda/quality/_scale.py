@@ -16,11 +16,15 @@ thing for a 24 MP photo and a 500 px crop, and one threshold serves both.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import sparse
 
 from boda.core.image import to_gray
 from boda.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["REFERENCE_SIDE", "area_weights", "to_reference_gray"]
 
@@ -38,6 +42,10 @@ def area_weights(n_in: int, n_out: int) -> sparse.csr_matrix:
     n_in / n_out)``; each input pixel contributes the length of its overlap
     with that interval, rows sum to one (OpenCV's ``INTER_AREA``).
     """
+    # Imported here: `boda scan` decodes to the reference side already, so its
+    # workers never resample and need not pay for importing scipy.sparse.
+    from scipy import sparse
+
     scale = n_in / n_out
     rows, cols, vals = [], [], []
     for i in range(n_out):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pywt
 
 from boda.errors import InvalidParameterError
 from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
@@ -60,6 +59,8 @@ def edge_maxima(gray255: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     ``2^-(i-1)`` and max-pooled in windows of 8, 4 and 2, so all three maxima
     maps index the same 16 x 16 pixel blocks.
     """
+    import pywt  # imported here: `boda scan` never needs it (start-up time)
+
     h, w = gray255.shape[0] // 16 * 16, gray255.shape[1] // 16 * 16
     coeffs = pywt.wavedec2(gray255[:h, :w], "haar", level=3)
     maxima = []
