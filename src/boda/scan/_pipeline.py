@@ -112,8 +112,13 @@ def _analyze_job(job: tuple[FoundFile, int]) -> ImageRecord:
 #: What a worker needs; imported before forking so workers start warm (and so
 #: that the thread limits of ``_worker_init`` reach the libraries they load).
 _WORKER_MODULES = (
-    "boda.quality", "boda.duplicates", "boda.color", "boda.edges", "cv2",
-    "PIL.JpegImagePlugin", "PIL.PngImagePlugin",
+    "boda.quality", "boda.duplicates", "boda.color", "boda.edges", "cv2", "threadpoolctl",
+    # loaded lazily on a worker's first image otherwise (~30 ms in each worker):
+    # numpy's percentile needs numpy.ma, the palette numpy.random, and
+    # Image.open's first call the plugins of Pillow's preinit.
+    "numpy.ma", "numpy.random",
+    "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
+    "PIL.PpmImagePlugin",
 )
 
 
