@@ -225,7 +225,7 @@ def _lloyd(
     """Lloyd's iterations from ``labels`` until the centres move < 0.01 ΔE*ab or ``max_iter``.
 
     ``cv2.kmeans`` started from the given labels runs them in C++, ~2x faster
-    than numpy on the scan's 2000 samples, and deterministically: it draws no
+    than numpy on the scan's 1000-2000 samples, and deterministically: it draws no
     random numbers when it starts from labels (an emptied cluster takes the
     point farthest from the centre of the largest one).
     """
