@@ -38,8 +38,9 @@ torchcam 32;
 version as a fourth library, ``boda-before``, run as the earlier benchmark ran
 it (Score-CAM chunks of 16).  ``BODA_PARTS`` (``parity`` / ``timing`` /
 ``precision``: boda's bfloat16 maps against its float32 ones, in-process),
-``BODA_MODELS`` (``resnet56`` / ``resnet18``) and ``BODA_METHODS`` (timed
-methods: ``gradcam`` / ``scorecam``) select parts of the run.
+``BODA_MODELS`` (``resnet56`` / ``resnet18``), ``BODA_METHODS`` (timed
+methods: ``gradcam`` / ``scorecam``) and ``BODA_PARITY_METHODS`` (the boda
+methods of the parity rows, e.g. ``scorecam-torchcam``) select parts of the run.
 
 boda's Score-CAM rows: ``boda`` builds its inference copy (default
 ``inference_copy="auto"``: BatchNorm folded at 32 px; folded, frozen by
@@ -70,6 +71,7 @@ THREADS = int(os.environ.get("BODA_THREADS", "1"))
 PARTS = os.environ.get("BODA_PARTS", "parity,timing")  # also "precision" (bf16 vs f32)
 MODELS = os.environ.get("BODA_MODELS", "resnet56,resnet18")  # one model: "resnet56"
 METHODS = os.environ.get("BODA_METHODS", "gradcam,scorecam")  # timed methods
+PARITY_METHODS = os.environ.get("BODA_PARITY_METHODS", "")  # boda methods of the parity rows
 REPEATS = int(os.environ.get("BODA_REPEATS", "5"))
 ROUNDS = int(os.environ.get("BODA_ROUNDS", "3"))
 SC_BATCH = int(os.environ.get("BODA_SCORECAM_BATCH", "0"))  # 0: each library's default
@@ -215,6 +217,13 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
             "gradcam++-eps": lambda: GradCAMPlusPlus(model, layer, eps=1e-6),
             "scorecam": lambda: ScoreCAM(model, layer, **sc_kw),
             "scorecam-aligned": lambda: ScoreCAM(model, layer, align_corners=True, **sc_kw),
+            # each library's own convention, as boda options
+            "scorecam-pgc-logit": lambda: ScoreCAM(
+                model, layer, softmax=False, weighting="channel-softmax", align_corners=True,
+                **sc_kw),
+            "scorecam-torchcam": lambda: ScoreCAM(
+                model, layer, softmax=False, weighting="channel-softmax",
+                mask_scaling="activation", **sc_kw),
         }[method]()
         # The inference copy is built once 8 (32 when fused) batched forwards ran on an
         # unchanged model (the 2nd Score-CAM call at 32 px); build it in the first call, so
@@ -402,6 +411,10 @@ PARITY_ROWS = [
      {"pytorch-grad-cam": "scorecam"}),
     ("Score-CAM, pytorch-grad-cam's default logit target", "scorecam",
      {"pytorch-grad-cam": "scorecam-logit"}),
+    ("Score-CAM, boda `softmax=False, weighting=\"channel-softmax\", align_corners=True`",
+     "scorecam-pgc-logit", {"pytorch-grad-cam": "scorecam-logit"}),
+    ("Score-CAM, boda `softmax=False, weighting=\"channel-softmax\", "
+     "mask_scaling=\"activation\"`", "scorecam-torchcam", {"torchcam": "scorecam"}),
     ("Score-CAM, torchcam's definition re-computed in the script (diagnostic)",
      "scorecam-torchcam-def", {"torchcam": "scorecam"}),
 ]
@@ -456,6 +469,8 @@ def _parity(inputs: dict, libs: list[str], tmp: Path) -> None:
     print("|---|---|---|---|")
     for model, (files, targets) in inputs.items():
         for label, bm, refs in PARITY_ROWS:
+            if PARITY_METHODS and bm not in PARITY_METHODS.split(","):
+                continue
             cells = []
             for lib in ("pytorch-grad-cam", "torchcam"):
                 if lib not in refs or lib not in libs:

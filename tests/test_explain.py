@@ -256,6 +256,62 @@ def test_scorecam_matches_reference_and_is_chunk_invariant():
     assert not torch.allclose(top2, maps[0])
 
 
+def _scorecam_convention_reference(model, x, layer, c, *, scale_first, align_corners):
+    """Score-CAM as pytorch-grad-cam (``scale_first=False``, upsampling with
+    ``align_corners=True``) or torchcam (``scale_first=True``: min-max at the layer's
+    resolution, then upsampled) compute it with a logit target: every channel's
+    masked input scored (a constant channel's mask is empty), a softmax over
+    channels, one forward at a time, written from the two libraries' formulas."""
+    acts = {}
+    h = layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o.detach()))
+    with torch.no_grad():
+        model(x)
+        h.remove()
+        a = acts["a"]
+        out = torch.zeros(a.shape[0], *a.shape[2:])
+        for b in range(a.shape[0]):
+            scores = []
+            for k in range(a.shape[1]):
+                m = a[b, k][None, None]
+                if scale_first:
+                    m = (m - m.min()) / (m.max() - m.min() + 1e-8)
+                up = F.interpolate(m, x.shape[-2:], mode="bilinear", align_corners=align_corners)
+                mask = up if scale_first else (up - up.min()) / (up.max() - up.min() + 1e-8)
+                scores.append(model(x[b : b + 1] * mask)[0, c])
+            w = torch.softmax(torch.stack(scores), 0)
+            out[b] = (w[:, None, None] * a[b]).sum(0)
+    return out.relu()
+
+
+@pytest.mark.parametrize(
+    "kw, scale_first",
+    [
+        ({"align_corners": True}, False),  # pytorch-grad-cam's convention
+        ({"mask_scaling": "activation"}, True),  # torchcam's
+    ],
+)
+def test_scorecam_library_conventions_match_their_formulas(kw, scale_first):
+    model, x = tiny(), batch()
+    with torch.no_grad():  # a dead (all-zero) channel: scored with an empty mask, as they do
+        model.features[0].weight[0] = 0
+        model.features[0].bias[0] = -0.5
+    ref = _scorecam_convention_reference(
+        model, x, model.features, 2, scale_first=scale_first,
+        align_corners=kw.get("align_corners", False),
+    )
+    for bs in (1, 7, 1000):
+        ours = ScoreCAM(
+            model, "features", batch_size=bs, softmax=False, weighting="channel-softmax", **kw
+        )(x, 2, normalize=False, upsample=False)
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-4)
+    top = ScoreCAM(model, "features", softmax=False, weighting="channel-softmax", top_k=3)
+    assert torch.isfinite(top(x, 2)).all()
+    with pytest.raises(InvalidParameterError, match="weighting"):
+        ScoreCAM(model, "features", weighting="softmax")
+    with pytest.raises(InvalidParameterError, match="mask_scaling"):
+        ScoreCAM(model, "features", mask_scaling="before")
+
+
 def test_reshape_transform_for_token_layers():
     class Tokens(nn.Module):
         """Patch embedding -> tokens (B, N, C) -> token MLP -> mean over tokens -> head."""

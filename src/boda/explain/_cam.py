@@ -215,6 +215,22 @@ class ScoreCAM(Explainer):
         :func:`torch.nn.functional.interpolate`'s half-pixel convention, used by
         the authors' code, torchcam, and every other resize in boda;
         ``True`` (``nn.UpsamplingBilinear2d``) reproduces pytorch-grad-cam.
+    weighting : {"score", "channel-softmax"}
+        ``"score"`` (default): :math:`w_k` is the masked input's class score
+        (Eq. 6 of [1]_).  ``"channel-softmax"``: the scores of all channels of
+        a sample go through a softmax over channels, as pytorch-grad-cam and
+        torchcam do; constant channels are then scored too, with an empty mask
+        (a zero input, forwarded once per sample).  With ``top_k`` the softmax
+        runs over the scored channels; the others keep weight 0.
+    mask_scaling : {"upsampled", "activation"}
+        Where a channel is min-max scaled into a mask: after upsampling
+        (default, the authors' code and pytorch-grad-cam) or at the layer's own
+        resolution, then upsampled (torchcam).
+    The conventions of the two libraries, for comparisons:
+    pytorch-grad-cam's default (logit target) is ``softmax=False,
+    weighting="channel-softmax", align_corners=True``, torchcam's is
+    ``softmax=False, weighting="channel-softmax", mask_scaling="activation"``
+    (``benchmarks/explain_parity.py`` checks both at r = 1.00000).
     precision : {"float32", "bfloat16"}
         Arithmetic of the masked forwards.  ``"float32"`` (default) is exact up
         to float rounding; ``"bfloat16"`` runs them under
@@ -226,7 +242,8 @@ class ScoreCAM(Explainer):
     Raises
     ------
     InvalidParameterError
-        ``batch_size`` or ``top_k`` below 1, or an unknown ``precision``.
+        ``batch_size`` or ``top_k`` below 1, or an unknown ``precision``,
+        ``weighting`` or ``mask_scaling``.
 
     Notes
     -----
@@ -254,6 +271,8 @@ class ScoreCAM(Explainer):
         top_k: int | None = None,
         softmax: bool = True,
         align_corners: bool = False,
+        weighting: str = "score",
+        mask_scaling: str = "upsampled",
         precision: str = "float32",
         reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         output_key: str | int | None = None,
@@ -262,6 +281,16 @@ class ScoreCAM(Explainer):
             model, layer, reshape_transform=reshape_transform, output_key=output_key
         )
         self.precision = self._check_precision(precision)
+        if weighting not in ("score", "channel-softmax"):
+            raise InvalidParameterError(
+                f"weighting must be 'score' or 'channel-softmax', got {weighting!r}"
+            )
+        if mask_scaling not in ("upsampled", "activation"):
+            raise InvalidParameterError(
+                f"mask_scaling must be 'upsampled' or 'activation', got {mask_scaling!r}"
+            )
+        self.weighting = weighting
+        self.mask_scaling = mask_scaling
         if batch_size is not None and int(batch_size) < 1:
             raise InvalidParameterError(f"batch_size must be >= 1 or None, got {batch_size}")
         if top_k is not None and int(top_k) < 1:
@@ -282,7 +311,8 @@ class ScoreCAM(Explainer):
             b, c = acts.shape[:2]
             lo = acts.amin(dim=(2, 3))
             hi = acts.amax(dim=(2, 3))
-            keep = hi > lo  # constant channels are skipped
+            varies = hi > lo  # constant channels cannot be min-max scaled
+            keep = varies.clone()
             if self.top_k is not None and self.top_k < c:
                 rank = acts.mean(dim=(2, 3)).masked_fill(~keep, float("-inf"))
                 top = rank.topk(self.top_k, dim=1).indices
@@ -291,29 +321,59 @@ class ScoreCAM(Explainer):
             pairs = keep.nonzero()  # (n, 2): sample, channel
             weights = acts.new_zeros(b, c)
             bs = self.batch_size or (8 if x.shape[-2] * x.shape[-1] > 128 * 128 else 16)
-            self._begin_batched(x, logits, -(-pairs.shape[0] // bs))
+            blank = int(self.weighting == "channel-softmax")  # the zero-input forward
+            self._begin_batched(x, logits, -(-pairs.shape[0] // bs) + blank)
             for start in range(0, pairs.shape[0], bs):
                 chunk = pairs[start : start + bs]
                 bi, ci = chunk[:, 0], chunk[:, 1]
-                a = F.interpolate(
-                    acts[bi, ci][:, None],
-                    size=x.shape[-2:],
-                    mode="bilinear",
-                    align_corners=self.align_corners,
-                )
-                # Scale the upsampled map itself, as the authors' code does.
-                a_lo = a.amin(dim=(2, 3), keepdim=True)
-                masks = (a - a_lo) / (a.amax(dim=(2, 3), keepdim=True) - a_lo)
+                masks = self._masks(acts[bi, ci][:, None], x.shape[-2:])
                 out = self._forward_fast(x[bi] * masks.to(x.dtype))
                 sub_classes = None if classes is None else classes[bi]
                 s = self._scores(out, sub_classes, target, softmax=self.softmax)
                 weights[bi, ci] = s.float()
+            if self.weighting == "channel-softmax":
+                weights = self._channel_softmax(weights, keep, varies, x, classes, target)
             if not torch.isfinite(weights).all():
                 raise ModelError("the model gave non-finite scores on masked inputs")
             return _weighted_sum(weights, acts)
 
+    def _masks(self, channels: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """Min-max scaled, upsampled masks ``(n, 1, H, W)`` of non-constant channels."""
+        if self.mask_scaling == "activation":  # scale, then upsample (torchcam)
+            c_lo = channels.amin(dim=(2, 3), keepdim=True)
+            scaled = (channels - c_lo) / (channels.amax(dim=(2, 3), keepdim=True) - c_lo)
+            return F.interpolate(
+                scaled, size=size, mode="bilinear", align_corners=self.align_corners
+            )
+        a = F.interpolate(channels, size=size, mode="bilinear", align_corners=self.align_corners)
+        # Scale the upsampled map itself, as the authors' code does.
+        a_lo = a.amin(dim=(2, 3), keepdim=True)
+        return (a - a_lo) / (a.amax(dim=(2, 3), keepdim=True) - a_lo)
+
+    def _channel_softmax(
+        self,
+        scores: torch.Tensor,
+        keep: torch.Tensor,
+        varies: torch.Tensor,
+        x: torch.Tensor,
+        classes: torch.Tensor | None,
+        target: Target,
+    ) -> torch.Tensor:
+        """Softmax over each sample's channels; constant ones scored on a zero input."""
+        constant = ~varies
+        if self.top_k is None:
+            keep = keep | constant
+        if (keep & constant).any():
+            # An empty mask is the same zero input for every constant channel.
+            out = self._forward_fast(torch.zeros_like(x))
+            blank = self._scores(out, classes, target, softmax=self.softmax).float()
+            scores = torch.where(keep & constant, blank[:, None], scores)
+        scored = scores.masked_fill(~keep, float("-inf"))
+        return torch.where(keep, torch.softmax(scored, dim=1), 0.0)
+
     def __repr__(self) -> str:
         return (
             f"ScoreCAM(layer={self.layer_name!r}, batch_size={self.batch_size}, "
-            f"top_k={self.top_k}, precision={self.precision!r})"
+            f"top_k={self.top_k}, weighting={self.weighting!r}, "
+            f"mask_scaling={self.mask_scaling!r}, precision={self.precision!r})"
         )
