@@ -187,6 +187,19 @@ def test_as_float_image_contract():
     np.testing.assert_allclose(gray, 1.0, rtol=1e-6)
 
 
+def test_to_gray_is_rec601_luma_on_every_layout(kodak_rgb):
+    """The OpenCV path (contiguous RGB) equals the weighted sum, as does the strided one."""
+    want = kodak_rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    for view, ref in ((kodak_rgb, want), (kodak_rgb[:, ::-1], want[:, ::-1]),
+                      (kodak_rgb[::3, 1::2], want[::3, 1::2])):  # fmt: skip
+        gray = to_gray(view)
+        assert gray.dtype == np.float32 and gray.shape == ref.shape
+        np.testing.assert_allclose(gray, ref, atol=2e-7)
+    u8 = (kodak_rgb * 255).round().astype(np.uint8)
+    np.testing.assert_allclose(to_gray(u8), u8.astype(np.float64) / 255 @ [0.299, 0.587, 0.114],
+                               atol=2e-7)  # fmt: skip
+
+
 def test_heic_with_the_optional_extra(tmp_path, kodak_rgb):
     pillow_heif = pytest.importorskip("pillow_heif")
     from boda.io import SUPPORTED_EXTENSIONS, heif_available
