@@ -122,6 +122,25 @@ def test_incremental_rescan(photo_folder, kodak_paths):
     assert "odd_aspect_ratio" not in _flags_by_name(third.catalog_path)
 
 
+def test_flags_from_a_fresh_scan_equal_flags_from_the_catalog(photo_folder):
+    """A fresh scan derives flags from the records in memory, a rescan from the
+    catalog; both must give the same rows, duplicate group numbers included."""
+
+    def flag_rows(db):
+        with sqlite3.connect(db) as con:
+            return sorted(con.execute(
+                "SELECT i.relpath, f.name, f.score, f.group_id FROM flags f "
+                "JOIN images i ON i.id = f.image_id"
+            ).fetchall())
+
+    first = scan(photo_folder, workers=1)
+    fresh = flag_rows(first.catalog_path)
+    again = scan(photo_folder, workers=1)
+    assert again.unchanged == 12 and flag_rows(again.catalog_path) == fresh
+    assert again.flag_counts == first.flag_counts
+    assert any(group for *_, group in fresh)  # duplicate groups were compared too
+
+
 def test_another_analysis_reanalyses_every_file(photo_folder):
     """A catalog from another max_side or boda version never mixes kinds of scores."""
     scan(photo_folder, workers=1)

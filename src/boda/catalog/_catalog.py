@@ -228,7 +228,7 @@ class Catalog:
         }
 
     def write_batch(self, records: Iterable[ImageRecord]) -> None:
-        """Insert or replace records in **one transaction**."""
+        """Insert or replace records in **one transaction**; each record's ``id`` is set."""
         now = time.time()
         with self._db:
             for rec in records:
@@ -252,6 +252,7 @@ class Catalog:
                     ),
                 )
                 image_id = cur.fetchone()[0]
+                rec.id = image_id
                 self._db.execute("DELETE FROM thumbnails WHERE image_id = ?", (image_id,))
                 if rec.thumbnail:
                     self._db.execute(

@@ -173,6 +173,14 @@ def _iter_results(
         pool.join()
 
 
+def _write(catalog: Catalog, batch: list[ImageRecord]) -> None:
+    """Commit ``batch``, then drop its thumbnails: the catalog has them, and the
+    records stay in memory until the flags are derived."""
+    catalog.write_batch(batch)
+    for record in batch:
+        record.thumbnail = None
+
+
 def scan(
     root: str | Path,
     *,
@@ -265,14 +273,16 @@ def scan(
             progress(0, len(jobs), None)
 
         batch: list[ImageRecord] = []
+        analysed: list[ImageRecord] = []  # this run's records, ids set by write_batch
         last_commit = time.monotonic()
         results = _iter_results(jobs, pool, processes)
         try:
             for done, record in enumerate(results, 1):
                 batch.append(record)
+                analysed.append(record)
                 summary.analysed += 1
                 if len(batch) >= BATCH_SIZE or time.monotonic() - last_commit > BATCH_SECONDS:
-                    catalog.write_batch(batch)
+                    _write(catalog, batch)
                     batch, last_commit = [], time.monotonic()
                 if progress:
                     progress(done, len(jobs), record)
@@ -280,12 +290,17 @@ def scan(
             summary.interrupted = True
         finally:
             results.close()  # stops the pool at once if we were interrupted
-            catalog.write_batch(batch)
+            _write(catalog, batch)
 
         if not summary.interrupted:
             seen = {f.relpath for f in found}
             summary.removed = catalog.remove(p for p in known if p not in seen)
-        records = list(catalog.records())
+        if summary.unchanged == 0 and not summary.interrupted:
+            # Every file of the folder went through this run: its records are the
+            # whole catalog, in the catalog's own order (no need to read them back).
+            records = sorted(analysed, key=lambda r: (r.path, r.relpath))
+        else:
+            records = list(catalog.records())
         flags = derive_flags(records, resolved)
         catalog.replace_flags(flags)
         catalog.set_setting("thresholds", resolved)
