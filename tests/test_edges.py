@@ -342,7 +342,9 @@ def test_log_equals_scipy_and_approaches_opencv(kodak_rgb, sigma):
 
 
 @pytest.mark.parametrize(
-    "shape", [(427, 640), (640, 427), (301, 1000), (513, 512), (1025, 2049), (300, 257)]
+    "shape",
+    [(427, 640), (640, 427), (301, 1000), (513, 512), (1025, 2049), (300, 257), (1, 5000),
+     (3, 2000), (5000, 2), (40, 4000)],
 )
 def test_box_downscale_equals_exact_weights(shape, rng):
     """2x2 block means while at least twice 256, then exact area weights."""
@@ -351,10 +353,12 @@ def test_box_downscale_equals_exact_weights(shape, rng):
     gray = rng.random(shape, dtype=np.float32)
     small = _box_downscale(gray, 256)
     rows, cols = np.eye(shape[0], dtype=np.float32), np.eye(shape[1], dtype=np.float32)
-    while max(rows.shape[0], cols.shape[0]) >= 512:
+    out_h, out_w = small.shape
+    while (max(rows.shape[0], cols.shape[0]) >= 512 and rows.shape[0] // 2 >= out_h
+           and cols.shape[0] // 2 >= out_w):  # fmt: skip
         rows, cols = _halving_matrix(rows.shape[0]) @ rows, _halving_matrix(cols.shape[0]) @ cols
     rows = _area_matrix(small.shape[0], rows.shape[0]) @ rows
     cols = _area_matrix(small.shape[1], cols.shape[0]) @ cols
     assert max(small.shape) == 256
-    assert small.shape == (round(shape[0] * 256 / max(shape)), round(shape[1] * 256 / max(shape)))
+    assert small.shape == tuple(max(1, round(n * 256 / max(shape))) for n in shape)
     np.testing.assert_allclose(small, rows @ gray @ cols.T, atol=1e-5)

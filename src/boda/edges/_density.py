@@ -23,8 +23,9 @@ EDGE_DENSITY_PARAMS = {
 def _box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
     """Box-average ``gray`` so its longer side becomes ``side`` (never upscales).
 
-    While the image is at least twice ``side``, it is halved by 2x2 block
-    means (odd last rows/columns dropped); the rest is an area average, each
+    While the image is at least twice ``side`` (and both halves at least the
+    output size), it is halved by 2x2 block means (odd last rows/columns
+    dropped); the rest is an area average, each
     output pixel the mean over its footprint (a box with fractional overlap).
     OpenCV's ``INTER_AREA`` computes exactly these weights (equal to the
     explicit matrices of :func:`_area_matrix` and :func:`_halving_matrix` to
@@ -39,7 +40,9 @@ def _box_downscale(gray: np.ndarray, side: int) -> np.ndarray:
         return gray
     out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
     src = np.ascontiguousarray(gray, dtype=np.float32)
-    while max(src.shape) >= 2 * side:
+    # Halve only while both halves stay at least the output size (a thin strip
+    # keeps its short side, and the area resize below never has to upscale).
+    while max(src.shape) >= 2 * side and src.shape[0] // 2 >= out_h and src.shape[1] // 2 >= out_w:
         half_h, half_w = src.shape[0] // 2, src.shape[1] // 2
         src = cv2.resize(
             src[: 2 * half_h, : 2 * half_w], (half_w, half_h), interpolation=cv2.INTER_AREA
