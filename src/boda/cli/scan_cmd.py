@@ -68,7 +68,10 @@ def register(app: typer.Typer) -> None:
             help="Override a flag threshold, NAME=VALUE (repeatable); see 'boda report --help'.",
         ),
         max_side: int = typer.Option(
-            None, "--max-side", help="Analysis resolution: longer side in pixels."
+            None,
+            "--max-side",
+            help="Analysis resolution: longer side in pixels (default 640; a catalog made "
+            "with another value is analysed afresh).",
         ),
         include_hidden: bool = typer.Option(
             False, "--include-hidden", help="Also enter folders whose names start with '.'."
