@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from boda.core.lazy import scipy_ndimage
 from boda.edges._common import gray_image
 from boda.errors import InvalidParameterError
 from boda.filters import scipy_border_mode, sobel
 
 __all__ = ["canny", "canny_gradient", "non_maximum_suppression", "hysteresis_threshold"]
-
-
-def _ndimage():
-    """``scipy.ndimage``, imported on first use: `boda scan` never needs it (start-up time)."""
-    from scipy import ndimage
-
-    return ndimage
-
 
 #: Default hysteresis thresholds on the Sobel magnitude of a [0, 1] image
 #: (the same as scikit-image's defaults: 10 % and 20 % of the dtype range).
@@ -41,11 +34,12 @@ def _smooth(image: np.ndarray, sigma: float, border: str) -> np.ndarray:
     if sigma == 0:
         return image
     mode = scipy_border_mode(border)
-    smoothed = _ndimage().gaussian_filter(image, sigma, mode=mode, truncate=4.0)
+    ndimage = scipy_ndimage()
+    smoothed = ndimage.gaussian_filter(image, sigma, mode=mode, truncate=4.0)
     if mode == "constant":
         ones = np.ones_like(image)
         smoothed /= (
-            _ndimage().gaussian_filter(ones, sigma, mode=mode, truncate=4.0)
+            ndimage.gaussian_filter(ones, sigma, mode=mode, truncate=4.0)
             + np.finfo(image.dtype).eps
         )
     return smoothed

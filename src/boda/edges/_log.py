@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from boda.core.lazy import scipy_ndimage
 from boda.edges._common import gray_image
 from boda.errors import InvalidParameterError
 from boda.filters import scipy_border_mode
 
 __all__ = ["laplacian_of_gaussian", "log_edges", "zero_crossings"]
-
-
-def _ndimage():
-    """``scipy.ndimage``, imported on first use: `boda scan` never needs it (start-up time)."""
-    from scipy import ndimage
-
-    return ndimage
 
 
 def laplacian_of_gaussian(
@@ -43,7 +37,7 @@ def laplacian_of_gaussian(
         raise InvalidParameterError(f"sigma must be > 0 for the LoG, got {sigma}")
     mode = scipy_border_mode(border)
     gray = gray_image(image).astype(np.float64)
-    response = _ndimage().gaussian_laplace(gray, sigma, mode=mode)
+    response = scipy_ndimage().gaussian_laplace(gray, sigma, mode=mode)
     return (sigma * sigma * response).astype(np.float32)
 
 

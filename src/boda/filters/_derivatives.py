@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from boda.core.image import as_float_image
+from boda.core.lazy import scipy_ndimage
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -34,14 +35,6 @@ __all__ = [
     "scipy_border_mode",
     "sobel",
 ]
-
-
-def _ndimage():
-    """``scipy.ndimage``, imported on first use: `boda scan` never needs it (start-up time)."""
-    from scipy import ndimage
-
-    return ndimage
-
 
 #: boda border name -> scipy.ndimage mode.  ``reflect101`` mirrors without
 #: repeating the edge pixel (OpenCV ``BORDER_REFLECT_101``, the default);
@@ -87,8 +80,9 @@ def _separable(image: np.ndarray, axis: int, operator: str, border: str) -> np.n
     axis = _check_axis(axis)
     derivative, smoothing = _SEPARABLE[operator]
     mode = scipy_border_mode(border)
-    out = _ndimage().correlate1d(img, np.asarray(derivative, np.float32), axis=axis, mode=mode)
-    return _ndimage().correlate1d(out, np.asarray(smoothing, np.float32), axis=1 - axis, mode=mode)
+    ndimage = scipy_ndimage()
+    out = ndimage.correlate1d(img, np.asarray(derivative, np.float32), axis=axis, mode=mode)
+    return ndimage.correlate1d(out, np.asarray(smoothing, np.float32), axis=1 - axis, mode=mode)
 
 
 def sobel(image: np.ndarray, axis: int, *, border: Border = "reflect101") -> np.ndarray:
@@ -149,7 +143,7 @@ def central_difference(
     img = as_float_image(image)
     kernel = np.array([-1.0, 0.0, 1.0], np.float32)
     mode = scipy_border_mode(border)
-    return _ndimage().correlate1d(img, kernel, axis=_check_axis(axis), mode=mode)
+    return scipy_ndimage().correlate1d(img, kernel, axis=_check_axis(axis), mode=mode)
 
 
 def forward_difference(image: np.ndarray, axis: int, *, border: Border = "replicate") -> np.ndarray:
@@ -163,7 +157,7 @@ def forward_difference(image: np.ndarray, axis: int, *, border: Border = "replic
     kernel = np.array([-1.0, 1.0], np.float32)
     # origin=-1 moves the kernel so that tap 0 sits on pixel i.
     mode = scipy_border_mode(border)
-    return _ndimage().correlate1d(img, kernel, axis=_check_axis(axis), mode=mode, origin=-1)
+    return scipy_ndimage().correlate1d(img, kernel, axis=_check_axis(axis), mode=mode, origin=-1)
 
 
 _OPERATORS = {
@@ -235,8 +229,9 @@ def laplacian(
     except KeyError:
         raise InvalidParameterError(f"neighbours must be 4 or 8, got {neighbours}") from None
     mode = scipy_border_mode(border)
+    ndimage = scipy_ndimage()
     if img.ndim == 2:
-        return _ndimage().correlate(img, kernel, mode=mode)
+        return ndimage.correlate(img, kernel, mode=mode)
     return np.stack(
-        [_ndimage().correlate(img[:, :, c], kernel, mode=mode) for c in range(img.shape[2])], axis=2
+        [ndimage.correlate(img[:, :, c], kernel, mode=mode) for c in range(img.shape[2])], axis=2
     )
