@@ -276,9 +276,11 @@ class Catalog:
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable setting (e.g. the thresholds of the last scan)."""
         with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value))
-            )
+            self._put_setting(key, value)
+
+    def _put_setting(self, key: str, value: Any) -> None:
+        """The write of :meth:`set_setting`, inside the caller's transaction."""
+        self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         """Read a setting stored by :meth:`set_setting`."""
@@ -298,10 +300,7 @@ class Catalog:
             return False
         with self._db:
             self._db.execute("UPDATE images SET mtime_ns = ?", (_STALE_MTIME,))
-            self._db.execute(
-                "INSERT OR REPLACE INTO settings VALUES (?, ?)",
-                ("analysis", json.dumps(analysis)),
-            )
+            self._put_setting("analysis", analysis)
         return True
 
     # -- reading ---------------------------------------------------------
