@@ -326,14 +326,18 @@ def is_grayscale(
     >>> is_grayscale(np.full((8, 8, 3), 0.4))[0]
     True
     """
-    if not 0.0 <= percentile <= 100.0:
-        raise InvalidParameterError(f"percentile must be in [0, 100], got {percentile}")
+    _check_percentile(percentile, "percentile")
     img = as_float_image(image)
     if img.ndim == 2:
         return True, 0.0
     lab = srgb_to_lab(np.clip(_strided_pixels(img), 0.0, 1.0))
     score = _chroma_score(lab, percentile)
     return bool(score < threshold), score
+
+
+def _check_percentile(value: float, name: str) -> None:
+    if not 0.0 <= value <= 100.0:
+        raise InvalidParameterError(f"{name} must be in [0, 100], got {value}")
 
 
 def _strided_pixels(img: np.ndarray, max_pixels: int = _MAX_CHROMA_PIXELS) -> np.ndarray:
@@ -438,10 +442,7 @@ def color_summary(
     (True, 1.0)
     """
     _check_palette_args(k, max_samples)
-    if not 0.0 <= grayscale_percentile <= 100.0:
-        raise InvalidParameterError(
-            f"grayscale_percentile must be in [0, 100], got {grayscale_percentile}"
-        )
+    _check_percentile(grayscale_percentile, "grayscale_percentile")
     if max_pixels < 1:
         raise InvalidParameterError(f"max_pixels must be >= 1, got {max_pixels}")
     img = as_float_image(image)
