@@ -212,15 +212,21 @@ def test_gradcam_plus_plus_matches_the_formula():
     model.zero_grad(set_to_none=True)
 
 
-def _scorecam_reference(model, x, layer, c, *, align_corners=False):
-    """Score-CAM by the paper, one masked forward at a time; ``align_corners=True``
-    upsamples as pytorch-grad-cam's ``nn.UpsamplingBilinear2d`` does."""
+def _layer_output(model, x, layer):
+    """``layer``'s output on ``x`` (detached), through a hook removed at once."""
     acts = {}
     h = layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o.detach()))
     with torch.no_grad():
         model(x)
-        h.remove()
-        a = acts["a"]
+    h.remove()
+    return acts["a"]
+
+
+def _scorecam_reference(model, x, layer, c, *, align_corners=False):
+    """Score-CAM by the paper, one masked forward at a time; ``align_corners=True``
+    upsamples as pytorch-grad-cam's ``nn.UpsamplingBilinear2d`` does."""
+    a = _layer_output(model, x, layer)
+    with torch.no_grad():
         out = torch.zeros(a.shape[0], *a.shape[2:])
         for b in range(a.shape[0]):
             for k in range(a.shape[1]):
@@ -262,12 +268,8 @@ def _scorecam_convention_reference(model, x, layer, c, *, scale_first, align_cor
     resolution, then upsampled) compute it with a logit target: every channel's
     masked input scored (a constant channel's mask is empty), a softmax over
     channels, one forward at a time, written from the two libraries' formulas."""
-    acts = {}
-    h = layer.register_forward_hook(lambda m, i, o: acts.setdefault("a", o.detach()))
+    a = _layer_output(model, x, layer)
     with torch.no_grad():
-        model(x)
-        h.remove()
-        a = acts["a"]
         out = torch.zeros(a.shape[0], *a.shape[2:])
         for b in range(a.shape[0]):
             scores = []
