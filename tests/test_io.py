@@ -242,3 +242,112 @@ def test_pixels_uint8_are_the_decoded_values(tmp_path, kodak_rgb):
     assert open_image(tmp_path / "cmyk.jpg").pixels_uint8 is None
     assert open_image(tmp_path / "rgba.png").pixels_uint8 is None
     assert open_image(tmp_path / "rgb.jpg", gray=True).pixels_uint8 is None
+
+
+# --------------------------------------------------------------------------- JPEG via OpenCV
+def _both_decoders(monkeypatch, path, **kwargs):
+    """open_image through OpenCV's decoder (forced on) and through Pillow's alone."""
+    import boda.io as bio
+
+    monkeypatch.setattr(bio._QUIET, "available", lambda: True)
+    before = bio._QUIET.decoded
+    fast = open_image(path, **kwargs)
+    used = bio._QUIET.decoded - before
+    monkeypatch.setattr(bio._QUIET, "available", lambda: False)
+    return fast, open_image(path, **kwargs), used
+
+
+def _assert_same_decode(a, b):
+    assert a.pixels.shape == b.pixels.shape
+    np.testing.assert_array_equal(a.pixels, b.pixels)
+    assert (a.original_size, a.mode, a.format) == (b.original_size, b.mode, b.format)
+    assert (a.pixels_uint8 is None) == (b.pixels_uint8 is None)
+    if a.pixels_uint8 is not None:
+        np.testing.assert_array_equal(a.pixels_uint8, b.pixels_uint8)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_opencv_jpeg_equals_pillow_every_orientation(tmp_path, monkeypatch, kodak_rgb,
+                                                     orientation):
+    pil = Image.fromarray((kodak_rgb[:217, :333] * 255).round().astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.jpg"
+    pil.save(path, exif=exif, quality=90)
+    for kwargs in ({}, {"gray": True}):
+        fast, slow, used = _both_decoders(monkeypatch, path, **kwargs)
+        assert used == 1  # OpenCV decoded it: the comparison means something
+        _assert_same_decode(fast, slow)
+
+
+@pytest.mark.parametrize("variant", ["gray", "progressive", "444", "draft"])
+def test_opencv_jpeg_equals_pillow_variants(tmp_path, monkeypatch, kodak_rgb, variant):
+    pil = Image.fromarray((kodak_rgb * 255).round().astype(np.uint8))
+    path = tmp_path / f"{variant}.jpg"
+    kwargs = {}
+    if variant == "gray":
+        pil.convert("L").save(path)
+    elif variant == "progressive":
+        pil.save(path, progressive=True)
+    elif variant == "444":
+        pil.save(path, subsampling=0)
+    else:  # 1600 px at max_side 400: DCT scale 1/4 gives 400 px, no resize left
+        pil.resize((1600, 1600)).save(path)
+        kwargs = {"max_side": 400, "resample": "box"}
+    fast, slow, used = _both_decoders(monkeypatch, path, **kwargs)
+    assert used == 1
+    _assert_same_decode(fast, slow)
+    if variant == "draft":
+        assert fast.pixels.shape == (400, 400, 3) and fast.original_size == (1600, 1600)
+
+
+def test_opencv_jpeg_leaves_corrupt_files_to_pillow(tmp_path, monkeypatch, kodak_rgb, capfd):
+    """libjpeg warns about corrupt data where Pillow stops: such files get Pillow's verdict
+    (an image or an ImageReadError), and no libjpeg message reaches the terminal."""
+    good = tmp_path / "good.jpg"
+    Image.fromarray((kodak_rgb * 255).round().astype(np.uint8)).save(good, quality=90)
+    data = good.read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for i in range(10):  # with this seed, Pillow decodes 7 and rejects 3
+        broken = bytearray(data)
+        for pos in rng.integers(2000, len(data) - 100, size=60):
+            broken[pos] = rng.integers(0, 256)
+        path = tmp_path / f"corrupt{i}.jpg"
+        path.write_bytes(bytes(broken))
+        results = []
+        for forced in (True, False):
+            import boda.io as bio
+
+            monkeypatch.setattr(bio._QUIET, "available", lambda forced=forced: forced)
+            try:
+                results.append(open_image(path).pixels)
+            except ImageReadError as exc:
+                results.append(exc.reason)
+        if isinstance(results[0], str):
+            assert results[0] == results[1]
+            outcomes.add("error")
+        else:
+            np.testing.assert_array_equal(results[0], results[1])
+            outcomes.add("image")
+    assert outcomes == {"error", "image"}  # both kinds of corrupt file were exercised
+    assert "Corrupt JPEG" not in capfd.readouterr().err
+
+
+def test_opencv_jpeg_not_used_while_other_threads_run(tmp_path, kodak_rgb):
+    import threading
+
+    import boda.io as bio
+
+    path = tmp_path / "a.jpg"
+    Image.fromarray((kodak_rgb * 255).round().astype(np.uint8)).save(path)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        before = bio._QUIET.decoded
+        open_image(path)
+        assert bio._QUIET.decoded == before  # descriptor 2 left alone: Pillow decoded
+    finally:
+        stop.set()
+        thread.join()
