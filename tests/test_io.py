@@ -172,8 +172,22 @@ def test_write_image_keeps_icc_and_quality(tmp_path, kodak_rgb):
 
 
 def test_encode_jpeg_thumbnail(kodak_rgb):
+    import io
+
     data = encode_jpeg(kodak_rgb, max_side=100)
     assert data[:2] == b"\xff\xd8"
+    assert Image.open(io.BytesIO(data)).size == (100, 100)
+    # Full size, high quality: the pixels come back, in RGB order (not OpenCV's BGR).
+    back = np.asarray(Image.open(io.BytesIO(encode_jpeg(kodak_rgb, quality=95)))) / 255.0
+    assert back.shape == kodak_rgb.shape
+    assert np.abs(back - kodak_rgb).mean() < 0.01
+    np.testing.assert_allclose(back.mean(axis=(0, 1)), kodak_rgb.mean(axis=(0, 1)), atol=0.005)
+    gray = np.asarray(Image.open(io.BytesIO(encode_jpeg(kodak_rgb[..., 1], quality=95))))
+    assert gray.ndim == 2 and np.abs(gray / 255.0 - kodak_rgb[..., 1]).mean() < 0.01
+    rgba = np.zeros((8, 8, 4), np.float32)
+    rgba[..., 0] = 1.0  # transparent red: white once composited
+    white = np.asarray(Image.open(io.BytesIO(encode_jpeg(rgba))))
+    assert white.min() >= 250
 
 
 def test_as_float_image_contract():

@@ -213,8 +213,8 @@ def _palette(
     rgb = lab_to_srgb(centers[order], clip=True)
     fractions = counts[order] / counts.sum()
     return [
-        (tuple(float(round(v, 6)) for v in c), float(f))
-        for c, f in zip(rgb, fractions, strict=True)
+        (tuple(c), float(f))
+        for c, f in zip(np.round(rgb, 6).tolist(), fractions, strict=True)  # round() per value
         if f > 0
     ]
 
