@@ -3,7 +3,9 @@
 :func:`read_image` is the function every other module (and the scan) uses.  It
 
 - decodes with Pillow (plus HEIC/HEIF when the optional ``pillow-heif`` extra
-  is installed),
+  is installed); plain RGB and gray JPEGs that need no resize go through
+  OpenCV's decoder instead (the same libjpeg-turbo and the same pixels, faster,
+  see :class:`_QuietDecoder`),
 - applies the EXIF orientation tag, so pixels are the way a viewer shows them,
 - converts every mode to RGB or gray float32 in ``[0, 1]``: palette (``P``,
   ``PA``), ``1``, ``L``, ``LA``, ``RGBA`` (alpha is composited over **white**,
