@@ -365,3 +365,28 @@ def test_opencv_jpeg_not_used_while_other_threads_run(tmp_path, kodak_rgb):
     finally:
         stop.set()
         thread.join()
+
+
+def test_opencv_jpeg_sink_is_per_process(tmp_path, monkeypatch, kodak_rgb):
+    """A worker forked after the parent decoded must not share the parent's message sink
+    (two processes truncating one file could hide a libjpeg warning)."""
+    import multiprocessing as mp
+
+    import boda.io as bio
+
+    path = tmp_path / "a.jpg"
+    Image.fromarray((kodak_rgb * 255).round().astype(np.uint8)).save(path)
+    monkeypatch.setattr(bio._QUIET, "available", lambda: True)
+    open_image(path)
+    parent_sink = os.fstat(bio._QUIET.sink).st_ino
+    with mp.get_context("fork").Pool(1) as pool:
+        child_sink = pool.apply(_sink_inode_after_decode, (str(path),))
+    assert child_sink != parent_sink
+
+
+def _sink_inode_after_decode(path: str) -> int:
+    import boda.io as bio
+
+    bio._QUIET.available = lambda: True
+    open_image(path)
+    return os.fstat(bio._QUIET.sink).st_ino

@@ -264,6 +264,7 @@ class _QuietDecoder:
     def __init__(self) -> None:
         self.sink: int | None = None
         self.stderr_copy: int | None = None
+        self.owner = 0  # pid that made ``sink``: a forked child makes its own
         self.failed = not hasattr(os, "memfd_create")
         self.decoded = 0  # files decoded here (the rest went to Pillow)
 
@@ -277,9 +278,10 @@ class _QuietDecoder:
         if not self.available():
             return None
         try:
-            if self.sink is None:
+            if self.owner != os.getpid():  # forked workers must not share one sink
                 self.sink = os.memfd_create("boda-libjpeg-messages")
                 self.stderr_copy = os.dup(2)
+                self.owner = os.getpid()
             os.ftruncate(self.sink, 0)
             os.dup2(self.sink, 2)
         except OSError:
