@@ -279,6 +279,9 @@ class _QuietDecoder:
             return None
         try:
             if self.owner != os.getpid():  # forked workers must not share one sink
+                for inherited in (self.sink, self.stderr_copy):
+                    if inherited is not None:  # the parent's: close this process's copy
+                        os.close(inherited)
                 self.sink = os.memfd_create("boda-libjpeg-messages")
                 self.stderr_copy = os.dup(2)
                 self.owner = os.getpid()
