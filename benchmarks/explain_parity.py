@@ -168,23 +168,6 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
                    "scorecam": ScoreCAM}[method](model, layer, **kw)
             return lambda x: exp(x, target=target).numpy()
         sc_kw = {"batch_size": SC_BATCH} if SC_BATCH else {}
-        if method == "gradcam++-torchcam-alpha":
-            # Diagnostic: torchcam 0.5's effective Grad-CAM++ weights, sum_ij g^2 relu(g)
-            # (its division of alpha by the denominator writes into a copy, see docs).
-            from boda.explain._cam import _weighted_sum
-
-            exp = GradCAM(model, layer)
-
-            def sq(x):
-                with exp._session():
-                    acts, g = exp._layer_gradients(x.clone(), target)
-                    m = _weighted_sum((g.pow(2) * g.relu()).sum(dim=(2, 3)), acts)
-                m = F.interpolate(m[:, None], size=x.shape[-2:], mode="bilinear",
-                                  align_corners=False)[:, 0]
-                lo = m.amin(dim=(1, 2), keepdim=True)
-                return ((m - lo) / (m.amax(dim=(1, 2), keepdim=True) - lo)).numpy()
-
-            return sq
         if method == "scorecam-torchcam-def":
             # Diagnostic, no boda code: torchcam 0.5's Score-CAM definition written out
             # (masks min-max scaled *before* upsampling, weights softmax over channels of
@@ -215,6 +198,7 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
             "gradcam": lambda: GradCAM(model, layer),
             "gradcam++": lambda: GradCAMPlusPlus(model, layer),
             "gradcam++-eps": lambda: GradCAMPlusPlus(model, layer, eps=1e-6),
+            "gradcam++-torchcam": lambda: GradCAMPlusPlus(model, layer, alpha="grad-squared"),
             "scorecam": lambda: ScoreCAM(model, layer, **sc_kw),
             "scorecam-aligned": lambda: ScoreCAM(model, layer, align_corners=True, **sc_kw),
             # each library's own convention, as boda options
@@ -403,8 +387,8 @@ PARITY_ROWS = [
     ("Grad-CAM++ (Eq. 19)", "gradcam++",
      {"pytorch-grad-cam": "gradcam++", "torchcam": "gradcam++"}),
     ("Grad-CAM++, boda `eps=1e-6`", "gradcam++-eps", {"pytorch-grad-cam": "gradcam++"}),
-    ("Grad-CAM++, α = g² (torchcam's effective weights; diagnostic)",
-     "gradcam++-torchcam-alpha", {"torchcam": "gradcam++"}),
+    ("Grad-CAM++, boda `alpha=\"grad-squared\"` (torchcam's effective weights)",
+     "gradcam++-torchcam", {"torchcam": "gradcam++"}),
     ("Score-CAM (default, `align_corners=False`)", "scorecam",
      {"pytorch-grad-cam": "scorecam", "torchcam": "scorecam"}),
     ("Score-CAM, boda `align_corners=True`", "scorecam-aligned",

@@ -212,6 +212,22 @@ def test_gradcam_plus_plus_matches_the_formula():
     model.zero_grad(set_to_none=True)
 
 
+def test_gradcam_plus_plus_grad_squared_matches_torchcam():
+    # torchcam 0.5's Grad-CAM++ loses its alpha division (it divides a copy): the
+    # "grad-squared" option reproduces its maps; the default (Eq. 19) differs from them.
+    torchcam = pytest.importorskip("torchcam.methods")
+    model = load_model("resnet20-cifar10").model
+    x = batch(2, 32, seed=5)
+    with torchcam.GradCAMpp(model, "layer3") as ref:
+        expected = ref(class_idx=[2, 7], scores=model(x))[0]
+    got = GradCAMPlusPlus(model, "layer3", alpha="grad-squared")(x, [2, 7], upsample=False)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    paper = GradCAMPlusPlus(model, "layer3")(x, [2, 7], upsample=False)
+    assert (paper - expected).abs().max() > 1e-3
+    with pytest.raises(InvalidParameterError, match="alpha"):
+        GradCAMPlusPlus(model, "layer3", alpha="torchcam")
+
+
 def _layer_output(model, x, layer):
     """``layer``'s output on ``x`` (detached), through a hook removed at once."""
     acts = {}

@@ -165,6 +165,7 @@ class GradCAMPlusPlus(Explainer):
         layer: str | nn.Module | None = None,
         *,
         eps: float = 0.0,
+        alpha: str = "eq19",
         reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         output_key: str | int | None = None,
     ):
@@ -173,11 +174,18 @@ class GradCAMPlusPlus(Explainer):
         )
         if not float(eps) >= 0:
             raise InvalidParameterError(f"eps must be >= 0, got {eps}")
+        if alpha not in ("eq19", "grad-squared"):
+            raise InvalidParameterError(
+                f'alpha must be "eq19" (the paper) or "grad-squared" (torchcam 0.5), got {alpha!r}'
+            )
         self.eps = float(eps)
+        self.alpha = alpha
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         acts, grads = self._layer_gradients(x, target)
         g2 = grads.pow(2)
+        if self.alpha == "grad-squared":
+            return _weighted_sum((g2 * torch.relu(grads)).sum(dim=(2, 3)), acts)
         denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * (g2 * grads) + self.eps
         ok = (denom != 0) & (grads != 0)
         alpha = torch.where(ok, g2 / torch.where(ok, denom, torch.ones_like(denom)), 0.0)
