@@ -158,7 +158,8 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
     import torch
     import torch.nn.functional as F
 
-    if lib in ("boda", "boda-before", "boda-eager", "boda-fold", "boda-fused", "boda-bf16"):
+    if lib in ("boda", "boda-before", "boda-eager", "boda-fold", "boda-fused",
+               "boda-pointwise", "boda-bf16"):
         _boda_path()
         from boda.explain import GradCAM, GradCAMPlusPlus, ScoreCAM
 
@@ -215,7 +216,7 @@ def _make_explainer(lib: str, method: str, model, layer: str, target: int):
         exp.inference_min_forwards = 1
         if lib == "boda-eager":
             exp.inference_copy = False  # what a call costs before the copy exists
-        if lib in ("boda-fold", "boda-fused"):  # default "auto": fused above 128 x 128 px
+        if lib in ("boda-fold", "boda-fused", "boda-pointwise"):  # "auto": see docs/explain.md
             exp.inference_copy = lib[5:]
 
         def run_boda(x):
@@ -477,7 +478,7 @@ def _parity(inputs: dict, libs: list[str], tmp: Path) -> None:
 def _timing(inputs: dict, libs: list[str]) -> None:
     import numpy as np
 
-    boda_libs = ["boda", "boda-eager", "boda-fold", "boda-fused", "boda-bf16"]
+    boda_libs = ["boda", "boda-eager", "boda-fold", "boda-pointwise", "boda-fused", "boda-bf16"]
     before = ["boda-before"] if BASELINE_SRC else []
     batch = f"{SC_BATCH} in all" if SC_BATCH else "each library's default"
     print(f"\n## Time and peak memory per image ({THREADS} thread(s), Score-CAM chunks: "

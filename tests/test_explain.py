@@ -608,7 +608,7 @@ def _r(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(np.corrcoef(a.flatten().double().numpy(), b.flatten().double().numpy())[0, 1])
 
 
-@pytest.mark.parametrize("mode", ["fold", "fused"])
+@pytest.mark.parametrize("mode", ["fold", "fused", "pointwise"])
 def test_scorecam_with_the_inference_copy_equals_eager(mode):
     model = load_model("resnet20-cifar10").model.eval()
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -618,7 +618,7 @@ def test_scorecam_with_the_inference_copy_equals_eager(mode):
     fast.inference_copy = mode
     got = fast(x, 3, normalize=False)
     assert fast._inference is not None and fast._inference._copies  # the copy was used
-    assert set(fast._inference._copies) == {(mode == "fused", None)}
+    assert set(fast._inference._copies) == {(mode == "fused", mode == "pointwise", None)}
     ref = _eager(ScoreCAM(model, "layer3"))(x, 3, normalize=False)
     assert _r(got, ref) > 0.99999
     torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
@@ -696,12 +696,12 @@ def test_bfloat16_precision():
         odd(x)
 
 
-def test_auto_copy_is_fused_above_128_px():
+def test_auto_copy_is_fused_above_128_px_and_pointwise_below():
     model = bnnet()
     for size, fused in ((12, False), (136, True)):
         ex = _copy_now(ScoreCAM(model, "features"))
         x = batch(1, size)
         got = ex(x, 1, normalize=False)
-        assert set(ex._inference._copies) == {(fused, None)}
+        assert set(ex._inference._copies) == {(fused, not fused, None)}
         ref = _eager(ScoreCAM(model, "features"))(x, 1, normalize=False)
         torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))

@@ -10,10 +10,13 @@ from torch import nn  # noqa: E402
 from boda.errors import InvalidParameterError, ModelError  # noqa: E402
 from boda.nn import (  # noqa: E402
     InferenceCache,
+    PointwiseConv2d,
     cpu_threads,
     fold_batchnorm,
+    fuse_conv_pointwise,
     inference_copy,
     load_model,
+    pointwise_available,
 )
 
 
@@ -258,3 +261,75 @@ def test_a_conv_called_twice_before_two_batchnorms():
     x = torch.randn(2, 3, 6, 6)
     with torch.no_grad():
         assert _close(folded(x), model(x))
+
+
+# --------------------------------------------------------------- pointwise fusion
+class Residual(nn.Module):
+    """conv-ReLU, conv + shortcut -> ReLU, a conv with two users, conv + shortcut without ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.c = nn.Conv2d(8, 8, 3, padding=1)  # output also read by the head
+        self.d = nn.Conv2d(8, 8, 3, stride=2, padding=1)  # added without a ReLU after
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        y = nn.functional.relu(self.b(y) + y)  # fused with the residual
+        c = self.c(y)
+        y = torch.relu(c) + c.mean(dim=(1, 2, 3), keepdim=True)
+        y = self.d(y) + y[:, :, ::2, ::2]
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def _fused_count(module: nn.Module) -> int:
+    return sum(isinstance(m, PointwiseConv2d) for m in module.modules())
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_pointwise_fusion_matches_the_model_and_leaves_other_convs():
+    model = Residual().eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model))
+    assert _fused_count(fused) == 2  # a (ReLU), b (+ residual, ReLU); c and d stay
+    assert sum(type(m) is nn.Conv2d for m in fused.modules()) == 2
+    x = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        want = model(x)
+        for inp in (x, x.contiguous(memory_format=torch.channels_last), x[:1]):
+            assert _close(fused(inp), want[: inp.shape[0]], 1e-5)
+    # With gradients on, the fused kernel (no backward) is skipped: same values.
+    assert _close(fused(x), want, 1e-5)
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_pointwise_conv_falls_back_when_the_kernel_does_not_apply():
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    fused = PointwiseConv2d(conv, relu=True, residual=True)
+    x = torch.rand(2, 4, 6, 6)
+    with torch.inference_mode():
+        for other in (torch.rand(2, 4, 6, 6), torch.rand(1, 4, 1, 1)):  # the second broadcasts
+            assert _close(fused(x, other), torch.relu(conv(x) + other), 1e-5)
+        x64 = x.double()
+        conv64 = nn.Conv2d(4, 4, 3, padding=1).double()
+        assert _close(PointwiseConv2d(conv64, relu=True, residual=False)(x64),
+                      torch.relu(conv64(x64)), 1e-12)
+
+
+@pytest.mark.parametrize("name", ["resnet20-cifar10", "resnet56-cifar10"])
+def test_pointwise_copy_of_shipped_models(name):
+    model = load_model(name).model.eval()
+    before = _state(model)
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fast = inference_copy(model, x, freeze=False, pointwise=True)
+        if pointwise_available():  # every convolution is followed by a ReLU
+            convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+            assert _fused_count(fast) == convs
+        for inp in (x, x[:1].contiguous()):
+            assert _close(fast(inp), model(inp), 1e-4)
+        slow = inference_copy(model, x, pointwise=True, dtype=torch.bfloat16)
+        assert _fused_count(slow) == 0  # reduced precision: the folded copy under autocast
+    assert _same_state(model, before) and _hooks(model) == 0

@@ -193,14 +193,18 @@ class Explainer:
     #: BatchNorm folded into the convolutions (builds in milliseconds; holds a
     #: copy of the folded convolution weights).  ``"fused"``: also frozen by
     #: TorchScript and run with oneDNN Graph fusion (Score-CAM on a CPU 1.3-1.7x
-    #: faster again; 0.4-1 s to build, about 30 MB more memory).  ``"auto"``
-    #: (default, also ``True``): ``"fused"`` for inputs above 128 x 128 pixels,
-    #: where that memory is small beside the activations, else ``"fold"``.
+    #: faster again; 0.4-1 s to build, about 30 MB more memory).  ``"pointwise"``:
+    #: folded, then each convolution fused with the ReLU and residual addition
+    #: after it into one oneDNN call in eager PyTorch (:func:`boda.nn.fuse_conv_pointwise`;
+    #: builds in milliseconds, at the folded copy's memory; float32; ``"fold"``
+    #: where oneDNN is missing).  ``"auto"`` (default, also ``True``): ``"fused"``
+    #: for inputs above 128 x 128 pixels, where its memory is small beside the
+    #: activations, else ``"pointwise"``.
     #: ``False``: the model itself.  Measurements in docs/explain.md.
     inference_copy: bool | str = "auto"
     #: Build the copy once this many batched forwards (this call's included) ran
-    #: on an unchanged model; ``None``: 8 for ``"fold"``, 32 for ``"fused"`` (about
-    #: where the time saved equals the build time).
+    #: on an unchanged model; ``None``: 8 for ``"fold"`` and ``"pointwise"``, 32
+    #: for ``"fused"`` (about where the time saved equals the build time).
     inference_min_forwards: int | None = None
     #: ``"float32"`` (exact) or ``"bfloat16"`` (autocast) for the batched forwards.
     precision = "float32"
@@ -347,12 +351,14 @@ class Explainer:
             return self._batched_model
         model = self.model
         mode = "auto" if self.inference_copy is True else self.inference_copy
-        if mode not in (False, None, "auto", "fold", "fused"):
+        if mode not in (False, None, "auto", "fold", "fused", "pointwise"):
             raise InvalidParameterError(
-                f"inference_copy must be 'auto', 'fold', 'fused' or False, got {mode!r}"
+                "inference_copy must be 'auto', 'fold', 'fused', 'pointwise' or False, "
+                f"got {mode!r}"
             )
         if mode == "auto":
-            mode = "fused" if x.ndim == 4 and x.shape[-2] * x.shape[-1] > 128 * 128 else "fold"
+            large = x.ndim == 4 and x.shape[-2] * x.shape[-1] > 128 * 128
+            mode = "fused" if large else "pointwise"
         if mode and self._batched_check is not None:
             if self._inference is None or self._inference.model is not self.model:
                 self._inference = InferenceCache(self.model)
@@ -367,6 +373,7 @@ class Explainer:
                 example,
                 forwards=self._batched_forwards,
                 freeze=mode == "fused",
+                pointwise=mode == "pointwise",
                 dtype=PRECISIONS[self.precision],
                 check=self._batched_check,
                 select=lambda out: model_logits(out, self.output_key),

@@ -10,8 +10,9 @@ Everything that imports torch lives in :mod:`boda.nn` or in modules built on it
   ``weights_only=True``), :func:`list_models`, the CIFAR ResNet family
   (:class:`CifarResNet`, :func:`resnet20` ... :func:`resnet56`) and the small
   :class:`ShapesCNN` of the synthetic explanation benchmark.
-- Inference copies: :func:`fold_batchnorm`, :func:`inference_copy`,
-  :class:`InferenceCache` (BatchNorm folded, optionally frozen TorchScript).
+- Inference copies: :func:`fold_batchnorm`, :func:`fuse_conv_pointwise`,
+  :func:`inference_copy`, :class:`InferenceCache` (BatchNorm folded; then
+  convolutions fused with their ReLU and residual addition, or frozen TorchScript).
 """
 
 from boda.nn._convert import (
@@ -38,6 +39,7 @@ from boda.nn._models import (
     register_architecture,
     register_model,
 )
+from boda.nn._pointwise import PointwiseConv2d, fuse_conv_pointwise, pointwise_available
 from boda.nn._resnet_cifar import CifarResNet, resnet20, resnet32, resnet44, resnet56
 from boda.nn._shapes_cnn import SHAPE_CLASSES, ShapesCNN, shapes_cnn
 
@@ -54,6 +56,9 @@ __all__ = [
     "InferenceCache",
     "fold_batchnorm",
     "inference_copy",
+    "PointwiseConv2d",
+    "fuse_conv_pointwise",
+    "pointwise_available",
     "ARCHITECTURES",
     "CIFAR10_CLASSES",
     "LoadedModel",

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from boda.errors import InvalidParameterError, ModelError
+from boda.nn._pointwise import fuse_conv_pointwise, pointwise_available
 
 __all__ = ["fold_batchnorm", "inference_copy", "InferenceCache"]
 
@@ -268,6 +269,7 @@ def inference_copy(
     example: torch.Tensor,
     *,
     freeze: bool = True,
+    pointwise: bool = False,
     dtype: torch.dtype | None = None,
     check: tuple[torch.Tensor, Any] | None = None,
     rtol: float | None = None,
@@ -291,6 +293,13 @@ def inference_copy(
         in the memory format that will be used (TorchScript traces on it).
     freeze : bool
         Also try the frozen TorchScript path.
+    pointwise : bool
+        Instead of freezing, fuse each folded convolution with the ReLU (and
+        residual addition) after it into one oneDNN call, in eager PyTorch
+        (:func:`boda.nn.fuse_conv_pointwise`): nearly the frozen path's speed
+        at the folded copy's memory.  Float32 only (with a reduced ``dtype``,
+        or where the operator is missing, the folded copy is returned); kept
+        only if it agrees with the model like the frozen copy.
     dtype : torch.dtype, optional
         Reduced precision (``torch.bfloat16``) for the copy: the folded module
         runs under :func:`torch.autocast`, the frozen one is traced under it.
@@ -337,6 +346,11 @@ def inference_copy(
         check_in = check[0].detach().clone()
         want = pick(check[1])
         folded = fold_batchnorm(model)
+        if pointwise and not reduced and pointwise_available():
+            fused = _pointwise_copy(folded, check_in, want, pick, tol)
+            if fused is not None:
+                return fused
+            folded = fold_batchnorm(model)  # the fusion rewrote the graph in place
         base = _Autocast(folded, dtype) if reduced else folded
         if not _agrees(pick(base(check_in)), want, tol):
             raise ModelError(f"the folded copy of {type(model).__name__} disagrees with it")
@@ -351,6 +365,27 @@ def inference_copy(
         except Exception:  # noqa: BLE001 - any trace/freeze failure: keep the fx copy
             pass
         return base
+
+
+def _pointwise_copy(
+    folded: torch.fx.GraphModule, check_in: torch.Tensor, want: Any,
+    pick: Callable[[Any], Any], tol: float,
+) -> nn.Module | None:
+    """``folded`` with its convolutions fused (in place), if it agrees with the model.
+
+    Checked against the model's own output directly: running the folded graph
+    as well would make oneDNN build (and keep) a second set of kernels.
+    PointwiseConv2d computes the same function for every input shape, so one
+    input is enough (a shape its kernel refuses raises at the call, and the
+    caller drops the copy).
+    """
+    try:
+        fused = fuse_conv_pointwise(folded)
+        if _agrees(pick(fused(check_in)), want, tol):
+            return fused
+    except Exception:  # noqa: BLE001 - an operator refusing a shape: use the folded copy
+        pass
+    return None
 
 
 def _has_hooks(model: nn.Module) -> bool:
@@ -408,7 +443,7 @@ class InferenceCache:
         self.rtol = float(rtol)
         self._key: tuple | None = None
         self._seen = 0
-        self._copies: dict[tuple[bool, torch.dtype | None], nn.Module] = {}
+        self._copies: dict[tuple[bool, bool, torch.dtype | None], nn.Module] = {}
         self._failed = False
         #: Seconds the last build took (``None`` before the first build).
         self.build_seconds: float | None = None
@@ -434,6 +469,7 @@ class InferenceCache:
         *,
         forwards: int = 1,
         freeze: bool = True,
+        pointwise: bool = False,
         dtype: torch.dtype | None = None,
         check: tuple[torch.Tensor, Any] | None = None,
         select: Callable[[Any], Any] | None = None,
@@ -441,7 +477,7 @@ class InferenceCache:
         """The copy for inputs like ``example``, or the model itself (see ``min_forwards``).
 
         Call it once per use (e.g. once per explanation) with ``forwards`` the
-        number of batched forwards that use will run.  ``freeze``, ``dtype``,
+        number of batched forwards that use will run.  ``freeze``, ``pointwise``, ``dtype``,
         ``check`` and ``select`` are passed to :func:`inference_copy`; a copy
         with a reduced ``dtype`` runs in it by itself (no autocast needed).
         """
@@ -452,7 +488,7 @@ class InferenceCache:
             self._key, self._seen = key, 0
             self._copies.clear()
         self._seen += max(int(forwards), 0)
-        variant = (bool(freeze), dtype)
+        variant = (bool(freeze), bool(pointwise), dtype)
         if variant in self._copies:
             return self._copies[variant]
         if self._seen < self.min_forwards:
@@ -460,7 +496,7 @@ class InferenceCache:
         start = time.perf_counter()
         try:
             built = inference_copy(
-                self.model, example, freeze=freeze, dtype=dtype, check=check,
+                self.model, example, freeze=freeze, pointwise=pointwise, dtype=dtype, check=check,
                 rtol=self.rtol if dtype in (None, torch.float32) else None, select=select,
             )
         except Exception:  # noqa: BLE001 - any failure: run the model as it is, for good

@@ -1,0 +1,226 @@
+"""Convolutions fused with the ReLU and residual addition after them, in eager PyTorch.
+
+After BatchNorm folding (:func:`boda.nn.fold_batchnorm`) a ResNet block is
+``relu(conv(x))`` and ``relu(conv(y) + shortcut)``.  Run op by op, every
+convolution writes its output, then the addition and the ReLU read and write
+it again, and oneDNN reorders the weights on every call.  oneDNN's *post-ops*
+(oneDNN developer guide, "Primitive Attributes: Post-ops") apply the addition
+and the ReLU inside the convolution kernel while the output is still in
+registers; PyTorch exposes that kernel as ``torch.ops.mkldnn._convolution_pointwise``
+(the operator its Inductor compiler emits for CPU convolutions).  Calling it
+from an eager module gives most of the speed of a frozen TorchScript graph
+with oneDNN Graph fusion, without TorchScript's profiling executor and its
+compiled-partition caches, i.e. at the folded model's memory
+(measured in docs/explain.md).
+
+:func:`fuse_conv_pointwise` rewrites a folded ``torch.fx.GraphModule``: every
+``Conv2d`` whose output goes only to a ReLU, or only to an addition whose
+output goes only to a ReLU, becomes one :class:`PointwiseConv2d`.  Each call
+checks that the fused kernel applies (a float32 CPU input, a residual of the
+convolution's output shape) and otherwise computes the same function with
+ordinary operators, so the module is correct for any input.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["PointwiseConv2d", "fuse_conv_pointwise", "pointwise_available"]
+
+_RELUS_FUNCTIONS = (F.relu, torch.relu, torch.relu_)
+_ADDS = (operator.add, torch.add, operator.iadd)
+
+
+def pointwise_available() -> bool:
+    """Whether this PyTorch build has oneDNN's fused convolution operator."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return hasattr(torch.ops.mkldnn, "_convolution_pointwise") and bool(
+            torch.ops.mkldnn._convolution_pointwise.overloads()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class PointwiseConv2d(nn.Module):
+    """``relu(conv(x))`` or ``relu(conv(x) + residual)`` in one oneDNN call.
+
+    Shares the convolution's weight and bias tensors (detached, read-only).  The
+    fused kernel runs for float32 CPU inputs; anything else (another dtype or
+    device, a residual that would broadcast) takes ``F.conv2d`` and the
+    ordinary operators, which compute the same function.
+    """
+
+    def __init__(self, conv: nn.Conv2d, *, relu: bool, residual: bool):
+        super().__init__()
+        self.register_buffer("weight", conv.weight.detach())
+        bias = conv.bias.detach() if conv.bias is not None else None
+        self.register_buffer("bias", bias)
+        self.stride = list(conv.stride)
+        self.padding = list(conv.padding)
+        self.dilation = list(conv.dilation)
+        self.groups = conv.groups
+        self.relu = relu
+        self.residual = residual
+
+    def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        kh, kw = self.weight.shape[-2:]
+        spatial = [
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, p, d, k, s in zip(
+                x.shape[-2:], self.padding, self.dilation, (kh, kw), self.stride, strict=True
+            )
+        ]
+        return (x.shape[0], self.weight.shape[0], *spatial)
+
+    def _fused_applies(self, x: torch.Tensor, other: torch.Tensor | None) -> bool:
+        if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim != 4:
+            return False
+        if self.weight.dtype != torch.float32 or torch.is_grad_enabled():
+            return False  # the fused operator has no backward
+        if other is None:
+            return True
+        return (
+            other.device.type == "cpu"
+            and other.dtype == torch.float32
+            and tuple(other.shape) == self._output_shape(x)
+        )
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+        if not self._fused_applies(x, other):
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                         self.dilation, self.groups)
+            if other is not None:
+                y = y + other
+            return torch.relu(y) if self.relu else y
+        unary = "relu" if self.relu else "none"
+        if other is None:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                self.groups, unary, [], "",
+            )
+        # The kernel reads the residual in the output's layout.
+        other = other.contiguous(memory_format=_layout(x))
+        return torch.ops.mkldnn._convolution_pointwise.binary(
+            x, other, self.weight, self.bias, self.padding, self.stride, self.dilation,
+            self.groups, "add", None, unary if self.relu else None, [], "",
+        )
+
+    def extra_repr(self) -> str:
+        after = " + residual" if self.residual else ""
+        after += ", relu" if self.relu else ""
+        return f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, " \
+               f"kernel={tuple(self.weight.shape[-2:])}, stride={tuple(self.stride)}{after}"
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return type(modules.get(node.target)) is nn.ReLU and len(node.args) == 1
+    if node.op == "call_function":
+        # F.relu is traced with its ``inplace`` flag; in place or not, the result is the same.
+        return (
+            node.target in _RELUS_FUNCTIONS
+            and len(node.args) == 1
+            and set(node.kwargs) <= {"inplace"}
+        )
+    if node.op == "call_method":
+        return node.target in ("relu", "relu_") and len(node.args) == 1
+    return False
+
+
+def _residual_of(add: torch.fx.Node, conv: torch.fx.Node) -> torch.fx.Node | None:
+    """The other operand of ``conv + other`` (either order), if ``add`` is such a sum."""
+    if add.op == "call_function" and add.target in _ADDS:
+        if add.kwargs or len(add.args) != 2:
+            return None
+    elif add.op == "call_method" and add.target in ("add", "add_"):
+        if add.kwargs or len(add.args) != 2:
+            return None
+    else:
+        return None
+    a, b = add.args
+    other = b if a is conv else a if b is conv else None
+    if not isinstance(other, torch.fx.Node) or other is conv:
+        return None
+    return other
+
+
+def _fusable(conv: nn.Module) -> bool:
+    return (
+        type(conv) is nn.Conv2d
+        and conv.padding_mode == "zeros"
+        and not isinstance(conv.padding, str)
+        and conv.weight.dtype == torch.float32
+    )
+
+
+def fuse_conv_pointwise(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Replace ``Conv2d -> ReLU`` and ``Conv2d -> + residual -> ReLU`` by :class:`PointwiseConv2d`.
+
+    ``gm`` is changed in place and returned (call it on a copy such as
+    :func:`boda.nn.fold_batchnorm`'s result, never on a user's model): the new
+    modules are added to its own hierarchy, the replaced convolutions are
+    deleted from it when unused.  A convolution whose output has other users
+    (or no ReLU after it) is left as it is.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    >>> fused = fuse_conv_pointwise(torch.fx.symbolic_trace(net))
+    >>> [type(m).__name__ for m in fused.children()]
+    ['PointwiseConv2d']
+    >>> x = torch.rand(2, 3, 8, 8)
+    >>> with torch.inference_mode():
+    ...     torch.allclose(fused(x), net(x), atol=1e-6)
+    True
+    """
+    modules = dict(gm.named_modules())
+    graph = gm.graph
+    count = 0
+    for node in list(graph.nodes):
+        if node.op != "call_module" or len(node.args) != 1 or node.kwargs:
+            continue
+        conv = modules.get(node.target)
+        if not _fusable(conv) or len(node.users) != 1:
+            continue
+        (user,) = node.users
+        residual = None
+        if _is_relu(user, modules):
+            last = user
+        else:
+            residual = _residual_of(user, node)
+            if residual is None or len(user.users) != 1:
+                continue
+            (last,) = user.users
+            if not _is_relu(last, modules):
+                continue
+        count += 1
+        name = f"pointwise_conv{count}"
+        while hasattr(gm, name):  # a graph fused before keeps its names
+            count += 1
+            name = f"pointwise_conv{count}"
+        gm.add_module(name, PointwiseConv2d(conv, relu=True, residual=residual is not None))
+        args = (node.args[0],) if residual is None else (node.args[0], residual)
+        with graph.inserting_after(last):
+            fused = graph.call_module(name, args)
+        last.replace_all_uses_with(fused)
+        # Erase the chain from its end: each node has no users left when erased.
+        for dead in (last, user, node) if residual is not None else (last, node):
+            graph.erase_node(dead)
+    graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    return gm
