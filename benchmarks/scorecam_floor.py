@@ -6,7 +6,8 @@ the network (multiply-accumulates counted here from the convolution and linear
 shapes), so the time of the fastest float32 path this machine offers is a floor
 for any exact Score-CAM.  This script counts the MACs, times the forwards on
 one thread through boda's inference copies (BatchNorm folded, channels-last;
-and the frozen oneDNN-fused TorchScript copy) and prints the sustained GFLOP/s.
+the frozen oneDNN-fused TorchScript copy; the eager copy with oneDNN post-ops)
+and prints the sustained GFLOP/s.
 
 Compare the floor with pytorch-grad-cam's Score-CAM time from
 ``benchmarks/explain_parity.py``: a 2x speed-up needs the whole call in half
@@ -82,6 +83,8 @@ def main() -> None:
     for freeze in (False, True):
         copy = inference_copy(model, x[:16], freeze=freeze)
         rows.append(("folded + fused (TorchScript, oneDNN)" if freeze else "folded", copy))
+    rows.append(("folded + pointwise (eager, oneDNN post-ops)",
+                 inference_copy(model, x[:16], freeze=False, pointwise=True)))
     for name, fn in rows:
         for batch in (16, 32, 64):
             sec = time_forwards(fn, x, batch)
