@@ -333,3 +333,33 @@ def test_pointwise_copy_of_shipped_models(name):
         slow = inference_copy(model, x, pointwise=True, dtype=torch.bfloat16)
         assert _fused_count(slow) == 0  # reduced precision: the folded copy under autocast
     assert _same_state(model, before) and _hooks(model) == 0
+
+
+class Chain(nn.Module):
+    """Two residual blocks; the second block's shortcut is read again at the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1)
+                                    for i in range(5)])
+
+    def forward(self, x):
+        c = self.convs
+        h = torch.relu(c[0](x))
+        y = torch.relu(c[2](torch.relu(c[1](h))) + h)  # h is dead after: overwritten
+        z = torch.relu(c[4](torch.relu(c[3](y))) + y)  # y is read below: kept
+        return (z + y).mean(dim=(2, 3))
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_pointwise_overwrites_only_residuals_nobody_reads_later():
+    model = Chain().eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model))
+    blocks = [m for m in fused.modules() if isinstance(m, PointwiseConv2d) and m.residual]
+    assert [m.overwrite_residual for m in blocks] == [True, False]
+    x = torch.rand(3, 3, 10, 10, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            before = inp.clone()
+            assert _close(fused(inp), model(inp), 1e-5)
+            assert torch.equal(inp, before)  # the input is never written
