@@ -363,3 +363,18 @@ def test_pointwise_overwrites_only_residuals_nobody_reads_later():
             before = inp.clone()
             assert _close(fused(inp), model(inp), 1e-5)
             assert torch.equal(inp, before)  # the input is never written
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_pointwise_grouped_dilated_and_strided_convolutions():
+    net = nn.Sequential(
+        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4), nn.ReLU(inplace=True),
+        nn.Conv2d(8, 16, 5, stride=2, padding=1, groups=8, bias=False), nn.ReLU(),
+        nn.Conv2d(16, 16, 1),  # no ReLU after it: left as it is
+    ).eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(net))
+    assert _fused_count(fused) == 2
+    x = torch.rand(3, 8, 17, 13, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            assert _close(fused(inp), net(x), 1e-5)
