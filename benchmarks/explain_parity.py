@@ -43,13 +43,14 @@ methods: ``gradcam`` / ``scorecam``) and ``BODA_PARITY_METHODS`` (the boda
 methods of the parity rows, e.g. ``scorecam-torchcam``) select parts of the run.
 
 boda's Score-CAM rows: ``boda`` builds its inference copy (default
-``inference_copy="auto"``: BatchNorm folded at 32 px; folded, frozen by
+``inference_copy="auto"``: BatchNorm folded and convolutions fused with their
+ReLU / residual sum in eager oneDNN calls at 32 px; folded, frozen by
 TorchScript and run with oneDNN Graph fusion at 224 px) in the warm-up call
-(``inference_min_forwards = 1``; by default it is built once 8 (folded) or 32
+(``inference_min_forwards = 1``; by default it is built once 8 (pointwise) or 32
 (fused) batched forwards ran on an unchanged model: the 2nd call at 32 px, the
 1st at 224 px), so its timed calls are the steady state of a long run;
 ``boda-eager`` turns the copy off (what the first call costs at 32 px);
-``boda-fold`` / ``boda-fused`` force one kind of copy; ``boda-bf16`` is
+``boda-fold`` / ``boda-pointwise`` / ``boda-fused`` force one kind of copy; ``boda-bf16`` is
 ``precision="bfloat16"`` with the default copy.  The copy's build time
 is printed under the table.  The parity maps come from ``boda`` (with the copy).
 """

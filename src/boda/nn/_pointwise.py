@@ -118,13 +118,12 @@ class PointwiseConv2d(nn.Module):
         other = other.contiguous(memory_format=_layout(x))
         if self.overwrite_residual:
             # One 1 MB activation fewer per block: fresh pages cost a fault each.
-            return torch.ops.mkldnn._convolution_pointwise_.binary(
-                other, x, self.weight, self.bias, self.padding, self.stride, self.dilation,
-                self.groups, "add", None, unary if self.relu else None, [], "",
-            )
-        return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, other, self.weight, self.bias, self.padding, self.stride, self.dilation,
-            self.groups, "add", None, unary if self.relu else None, [], "",
+            op, first, second = torch.ops.mkldnn._convolution_pointwise_.binary, other, x
+        else:
+            op, first, second = torch.ops.mkldnn._convolution_pointwise.binary, x, other
+        return op(
+            first, second, self.weight, self.bias, self.padding, self.stride, self.dilation,
+            self.groups, "add", None, "relu" if self.relu else None, [], "",
         )
 
     def extra_repr(self) -> str:
@@ -157,13 +156,10 @@ def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
 
 def _residual_of(add: torch.fx.Node, conv: torch.fx.Node) -> torch.fx.Node | None:
     """The other operand of ``conv + other`` (either order), if ``add`` is such a sum."""
-    if add.op == "call_function" and add.target in _ADDS:
-        if add.kwargs or len(add.args) != 2:
-            return None
-    elif add.op == "call_method" and add.target in ("add", "add_"):
-        if add.kwargs or len(add.args) != 2:
-            return None
-    else:
+    is_add = (add.op == "call_function" and add.target in _ADDS) or (
+        add.op == "call_method" and add.target in ("add", "add_")
+    )
+    if not is_add or add.kwargs or len(add.args) != 2:
         return None
     a, b = add.args
     other = b if a is conv else a if b is conv else None
