@@ -378,3 +378,71 @@ def test_pointwise_grouped_dilated_and_strided_convolutions():
     with torch.inference_mode():
         for inp in (x, x.contiguous(memory_format=torch.channels_last)):
             assert _close(fused(inp), net(x), 1e-5)
+
+
+class Recycle(nn.Module):
+    """Unary convolutions that may write into dead outputs of earlier ones.
+
+    ``t`` (c1's output) is read only by c2, so c3 may write into it; c3's output
+    ``u`` is also read by the head, so nothing may reuse it; c5 is strided, so
+    the dead tensor it is handed (c4's output) has the wrong shape at run time.
+    """
+
+    def __init__(self, read_t_again: bool = False):
+        super().__init__()
+        self.read_t_again = read_t_again
+        self.c = nn.ModuleList([nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1,
+                                          stride=2 if i == 5 else 1) for i in range(7)])
+
+    def forward(self, x):
+        c = self.c
+        h = torch.relu(c[0](x))
+        t = torch.relu(c[1](h))
+        y = torch.relu(c[2](t) + h)
+        u = torch.relu(c[3](y))
+        v = torch.relu(c[4](u))
+        w = torch.relu(c[5](v))  # strided: 8 channels at half the size
+        z = torch.relu(c[6](w))
+        out = z.mean(dim=(2, 3)) + u.mean(dim=(2, 3))
+        return out + t.mean(dim=(2, 3)) if self.read_t_again else out
+
+
+def _scratch_of(fused: torch.fx.GraphModule) -> dict[str, str]:
+    """fused conv node -> the node whose tensor it is handed to write into."""
+    return {n.name: n.kwargs["scratch"].name for n in fused.graph.nodes if "scratch" in n.kwargs}
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+@pytest.mark.parametrize("read_t_again", [False, True])
+def test_pointwise_writes_into_dead_outputs_only(read_t_again):
+    model = Recycle(read_t_again).eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model))
+    names = [n.name for n in fused.graph.nodes if n.op == "call_module"]
+    c1, c2, c3, c4, _, c6 = names[1:7]  # names[0] is c0; c2 is the residual block
+    # c4 may take y (read only by c3); c6 is handed c4's output, which does not fit
+    # at run time (c5 halves the size); u (read by the head) is never handed on.
+    want = {c4: c2, c6: c4} if read_t_again else {c3: c1, c4: c2, c6: c4}
+    assert _scratch_of(fused) == want
+    x = torch.rand(3, 3, 10, 10, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        for inp in (x, x.contiguous(memory_format=torch.channels_last), x[:1]):
+            before = inp.clone()
+            assert _close(fused(inp), model(inp), 1e-5)
+            assert torch.equal(inp, before)
+    assert _close(fused(x), model(x), 1e-5)  # gradients on: the plain operators
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_packed_weights_give_the_same_results_for_any_input():
+    model = Recycle().eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model), pack_weights=True)
+    convs = [m for m in fused.modules() if isinstance(m, PointwiseConv2d)]
+    x = torch.rand(4, 3, 10, 10, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        want = model(x)
+        assert _close(fused(x), want, 1e-5)
+        assert all(m.weight.is_mkldnn for m in convs)  # packed on the first fused call
+        # other batch sizes, the other layout, another spatial size
+        for inp in (x[:1], x.contiguous(memory_format=torch.channels_last), x[:2, :, :7, :9]):
+            assert _close(fused(inp), model(inp), 1e-5)
+    assert _close(fused(x), want, 1e-5)  # gradients on: the plain weight is unpacked
