@@ -377,13 +377,10 @@ def _recycle_dead_outputs(gm: torch.fx.GraphModule) -> None:
     """
     if not hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
         return
-    nodes = list(gm.graph.nodes)
-    order = {node: i for i, node in enumerate(nodes)}
+    nodes = [n for n in gm.graph.nodes if _made_by_pointwise(gm, n)]
+    order = {node: i for i, node in enumerate(gm.graph.nodes)}
 
-    def channels(node: torch.fx.Node) -> int:
-        return gm.get_submodule(node.target).weight.shape[0]
-
-    def dead_by(node: torch.fx.Node) -> int | None:
+    def last_read(node: torch.fx.Node) -> int | None:
         """Where ``node``'s output is read for the last time; None if it cannot be reused."""
         users = list(node.users)
         if not users or any(
@@ -394,14 +391,21 @@ def _recycle_dead_outputs(gm: torch.fx.GraphModule) -> None:
             return None
         return max(order[u] for u in users)
 
+    # Candidates in the order they die; a stack per channel count of the dead ones.
+    dying = sorted((i, c) for c in nodes if (i := last_read(c)) is not None)
+    dead: dict[int, list[torch.fx.Node]] = {}
+    next_dying = 0
     for node in nodes:
-        if not _made_by_pointwise(gm, node) or len(node.args) != 1 or node.kwargs:
+        while next_dying < len(dying) and dying[next_dying][0] < order[node]:
+            died = dying[next_dying][1]
+            dead.setdefault(_out_channels(gm, died), []).append(died)
+            next_dying += 1
+        if len(node.args) != 1 or node.kwargs:
             continue
-        candidates = [
-            (dead, order[c]) for c in nodes[: order[node]]
-            if _made_by_pointwise(gm, c) and channels(c) == channels(node)
-            and (dead := dead_by(c)) is not None and dead < order[node]
-        ]
-        if candidates:
-            index = max(candidates)[1]
-            node.kwargs = {"scratch": nodes[index]}
+        free = dead.get(_out_channels(gm, node))
+        if free:
+            node.kwargs = {"scratch": free.pop()}  # the one that died last
+
+
+def _out_channels(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
+    return gm.get_submodule(node.target).weight.shape[0]
