@@ -130,25 +130,22 @@ class PointwiseConv2d(nn.Module):
             if other is not None:
                 y = y + other
             return torch.relu(y) if self.relu else y
-        unary = "relu" if self.relu else "none"
         weight = self._fused_weight(x)
         if other is None and scratch is not None and self._fits(scratch, x):
             # relu(conv(x) + 0) is relu(conv(x)): a zeroed dead tensor as the sum's
             # operand and output costs a memset instead of a fresh allocation.
-            other = scratch.zero_()
-            return torch.ops.mkldnn._convolution_pointwise_.binary(
-                other, x, weight, self.bias, self.padding, self.stride, self.dilation,
-                self.groups, "add", None, "relu" if self.relu else None, [], "",
-            )
-        if other is None:
+            other, in_place = scratch.zero_(), True
+        elif other is None:
             return torch.ops.mkldnn._convolution_pointwise(
                 x, weight, self.bias, self.padding, self.stride, self.dilation,
-                self.groups, unary, [], "",
+                self.groups, "relu" if self.relu else "none", [], "",
             )
-        # The kernel reads the residual in the output's layout.
-        other = other.contiguous(memory_format=_layout(x))
-        if self.overwrite_residual:
-            # One 1 MB activation fewer per block: fresh pages cost a fault each.
+        else:
+            # The kernel reads the residual in the output's layout.
+            other = other.contiguous(memory_format=_layout(x))
+            # In place: one 1 MB activation fewer per block (fresh pages cost a fault each).
+            in_place = self.overwrite_residual
+        if in_place:
             op, first, second = torch.ops.mkldnn._convolution_pointwise_.binary, other, x
         else:
             op, first, second = torch.ops.mkldnn._convolution_pointwise.binary, x, other
@@ -194,6 +191,10 @@ class PointwiseConv2d(nn.Module):
 
 def _can_pack() -> bool:
     return hasattr(torch.ops.mkldnn, "_reorder_convolution_weight")
+
+
+def _can_write_in_place() -> bool:
+    return hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -342,7 +343,7 @@ def _overwrite_dead_residuals(gm: torch.fx.GraphModule) -> None:
     something else.  The convolution's own input must come from a third one
     (the kernel must not write into what it is still reading).
     """
-    if not hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
+    if not _can_write_in_place():
         return
     order = {node: i for i, node in enumerate(gm.graph.nodes)}
     for node in gm.graph.nodes:
@@ -375,7 +376,7 @@ def _recycle_dead_outputs(gm: torch.fx.GraphModule) -> None:
     handed on once; the one with the same number of output channels that died
     last is taken (the shapes are checked again at every call).
     """
-    if not hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
+    if not _can_write_in_place():
         return
     nodes = [n for n in gm.graph.nodes if _made_by_pointwise(gm, n)]
     order = {node: i for i, node in enumerate(gm.graph.nodes)}
