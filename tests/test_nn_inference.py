@@ -446,3 +446,50 @@ def test_packed_weights_give_the_same_results_for_any_input():
         for inp in (x[:1], x.contiguous(memory_format=torch.channels_last), x[:2, :, :7, :9]):
             assert _close(fused(inp), model(inp), 1e-5)
     assert _close(fused(x), want, 1e-5)  # gradients on: the plain weight is unpacked
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_kept_outputs_go_only_to_convolutions_that_would_allocate():
+    model = Recycle().eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model), keep_outputs=True)
+    keeps = {n.name: fused.get_submodule(n.target).keep_output
+             for n in fused.graph.nodes if n.op == "call_module"}
+    handed = set(_scratch_of(fused))  # these write into dead tensors already
+    residual = {n.name for n in fused.graph.nodes if n.op == "call_module" and len(n.args) == 2}
+    assert {k for k, v in keeps.items() if v} == set(keeps) - handed - residual != set()
+    x = torch.rand(4, 3, 10, 10, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        for inp in (x, x[:2], x, x.contiguous(memory_format=torch.channels_last), x[:1, :, :7]):
+            before = inp.clone()
+            assert _close(fused(inp), model(inp), 1e-5)
+            assert torch.equal(inp, before)
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_a_kept_output_is_reused_only_when_nothing_else_holds_it():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()).eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(net), keep_outputs=True)
+    (conv,) = [m for m in fused.modules() if isinstance(m, PointwiseConv2d)]
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.rand(4, 3, 9, 9, generator=g), torch.rand(4, 3, 9, 9, generator=g)
+    with torch.inference_mode():
+        first = fused(x)  # the graph's output is the kept tensor itself
+        second = fused(y)  # so this call must not write into it
+        assert first.data_ptr() != second.data_ptr()
+        assert _close(first, net(x), 1e-6) and _close(second, net(y), 1e-6)
+        view, second_start = second[1:], second.data_ptr()  # a view keeps it in use too
+        del first, second
+        third = fused(x)
+        assert third.data_ptr() != second_start
+        assert _close(view, net(y)[1:], 1e-6)
+        start = third.data_ptr()
+        del view, third
+        smaller = fused(x[:2])  # free now: the batch prefix of the kept tensor is reused
+        assert smaller.data_ptr() == start and _close(smaller, net(x[:2]), 1e-6)
+        del smaller
+        larger = fused(torch.cat([x, y]))  # does not fit: a new tensor, kept from now on
+        assert _close(larger, net(torch.cat([x, y])), 1e-6)
+        assert conv._held is larger
+        del larger
+        conv.release()
+        assert conv._held is None and _close(fused(y), net(y), 1e-6)

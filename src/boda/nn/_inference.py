@@ -380,7 +380,7 @@ def _pointwise_copy(
     caller drops the copy).
     """
     try:
-        fused = fuse_conv_pointwise(folded, pack_weights=True)
+        fused = fuse_conv_pointwise(folded, pack_weights=True, keep_outputs=True)
         if _agrees(pick(fused(check_in)), want, tol):
             return fused
     except Exception:  # noqa: BLE001 - an operator refusing a shape: use the folded copy

@@ -36,6 +36,7 @@ docs/explain.md).
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any
 
 import torch
@@ -90,6 +91,11 @@ class PointwiseConv2d(nn.Module):
         #: Reorder the weight for oneDNN on the first fused call (see
         #: :meth:`_fused_weight`); the inference copy sets it.
         self.pack_weight = False
+        #: Keep the output of a fused call and write later outputs into it once
+        #: nothing else holds it (see :meth:`_held_scratch`); the inference copy
+        #: sets it on convolutions that would otherwise allocate a new tensor.
+        self.keep_output = False
+        self._held: torch.Tensor | None = None
 
     def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
         kh, kw = self.weight.shape[-2:]
@@ -131,15 +137,20 @@ class PointwiseConv2d(nn.Module):
                 y = y + other
             return torch.relu(y) if self.relu else y
         weight = self._fused_weight(x)
+        if other is None and scratch is None and self.keep_output:
+            scratch = self._held_scratch(x)
         if other is None and scratch is not None and self._fits(scratch, x):
             # relu(conv(x) + 0) is relu(conv(x)): a zeroed dead tensor as the sum's
             # operand and output costs a memset instead of a fresh allocation.
             other, in_place = scratch.zero_(), True
         elif other is None:
-            return torch.ops.mkldnn._convolution_pointwise(
+            out = torch.ops.mkldnn._convolution_pointwise(
                 x, weight, self.bias, self.padding, self.stride, self.dilation,
                 self.groups, "relu" if self.relu else "none", [], "",
             )
+            if self.keep_output:
+                self._held = out
+            return out
         else:
             # The kernel reads the residual in the output's layout.
             other = other.contiguous(memory_format=_layout(x))
@@ -170,6 +181,42 @@ class PointwiseConv2d(nn.Module):
                 list(x.shape),
             )
         return self.weight
+
+    def _held_scratch(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The kept output, or its first images, if it fits this call and is free.
+
+        Free means that no tensor outside this module refers to its memory: the
+        graph's locals from the call that made it are gone, and neither the
+        caller nor a view kept it.  A fresh allocation instead costs a page
+        fault per 4 KiB on a CPU (glibc returns large blocks to the system), as
+        much as the convolution itself for few channels.
+        """
+        if self._held is None or not self._held_is_free():
+            return None
+        held = self._held
+        shape = self._output_shape(x)
+        if held.shape[1:] != shape[1:] or held.shape[0] < shape[0]:
+            return None
+        # A batch prefix of a contiguous or channels-last tensor is one block of it.
+        return held[: shape[0]]
+
+    def _held_is_free(self) -> bool:
+        """Whether nothing but this module refers to :attr:`_held` or its memory.
+
+        Two counts: Python references to the tensor object (this attribute and
+        ``getrefcount``'s own argument), and tensors sharing its storage (itself,
+        plus the storage object made here to ask).  A private PyTorch function
+        gives the second; without it nothing is reused.
+        """
+        if not hasattr(torch._C, "_storage_Use_Count"):
+            return False
+        return sys.getrefcount(self._held) <= 2 and (
+            torch._C._storage_Use_Count(self._held.untyped_storage()._cdata) <= 2
+        )
+
+    def release(self) -> None:
+        """Drop the kept output (:attr:`keep_output`); the next call allocates anew."""
+        self._held = None
 
     def _plain_weight(self) -> torch.Tensor:
         return self.weight.to_dense() if self.weight.is_mkldnn else self.weight
@@ -242,7 +289,7 @@ def _fusable(conv: nn.Module) -> bool:
 
 
 def fuse_conv_pointwise(
-    gm: torch.fx.GraphModule, *, pack_weights: bool = False
+    gm: torch.fx.GraphModule, *, pack_weights: bool = False, keep_outputs: bool = False
 ) -> torch.fx.GraphModule:
     """Replace ``Conv2d -> ReLU`` and ``Conv2d -> + residual -> ReLU`` by :class:`PointwiseConv2d`.
 
@@ -259,7 +306,12 @@ def fuse_conv_pointwise(
     fused convolution keeps its weight in oneDNN's own layout from its first
     call on (:attr:`PointwiseConv2d.pack_weight`): faster, but the module's
     ``weight`` buffers are then oneDNN tensors (an inference copy's, not for
-    saving or moving to another device).
+    saving or moving to another device).  With ``keep_outputs`` every fused
+    convolution that would still allocate its output (one without a residual
+    and without a dead tensor to write into) keeps it and writes the next
+    call's output into it when nothing else refers to it
+    (:attr:`PointwiseConv2d.keep_output`): no fresh pages to fault in per call,
+    for memory held between calls (:meth:`PointwiseConv2d.release` frees it).
 
     Examples
     --------
@@ -311,6 +363,10 @@ def fuse_conv_pointwise(
             graph.erase_node(dead)
     _overwrite_dead_residuals(gm)
     _recycle_dead_outputs(gm)
+    if keep_outputs:
+        for node in graph.nodes:
+            if _made_by_pointwise(gm, node) and len(node.args) == 1 and not node.kwargs:
+                gm.get_submodule(node.target).keep_output = True
     graph.lint()
     gm.delete_all_unused_submodules()
     gm.recompile()
