@@ -450,10 +450,16 @@ class InferenceCache:
 
     def key(self, example: torch.Tensor) -> tuple:
         """What the copy depends on: tensors (identity, version), flags, input type."""
-        tensors = [*self.model.parameters(), *self.model.buffers()]
+        # One walk over the modules (this runs on every call; parameters() and
+        # buffers() would walk twice more and deduplicate).
+        modules = list(self.model.modules())
+        tensors = [
+            t for m in modules for d in (m._parameters, m._buffers)
+            for t in d.values() if t is not None
+        ]
         return (
             tuple((id(t), t._version) for t in tensors),
-            tuple(m.training for m in self.model.modules()),
+            tuple(m.training for m in modules),
             example.dtype,
             example.device,
         )

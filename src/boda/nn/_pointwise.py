@@ -83,6 +83,8 @@ class PointwiseConv2d(nn.Module):
         self.padding = list(conv.padding)
         self.dilation = list(conv.dilation)
         self.groups = conv.groups
+        self.out_channels = conv.out_channels
+        self._spatial: dict[torch.Size, tuple[int, ...]] = {}
         self.relu = relu
         self.residual = residual
         #: Write the result into the residual tensor instead of a new one (set by
@@ -98,26 +100,29 @@ class PointwiseConv2d(nn.Module):
         self._held: torch.Tensor | None = None
 
     def _output_shape(self, x: torch.Tensor) -> tuple[int, ...]:
-        kh, kw = self.weight.shape[-2:]
-        spatial = [
-            (size + 2 * p - d * (k - 1) - 1) // s + 1
-            for size, p, d, k, s in zip(
-                x.shape[-2:], self.padding, self.dilation, (kh, kw), self.stride, strict=True
+        size = x.shape[-2:]
+        spatial = self._spatial.get(size)
+        if spatial is None:  # computed once per input size: this runs on every call
+            kernel = self.weight.shape[-2:]
+            spatial = self._spatial[size] = tuple(
+                (n + 2 * p - d * (k - 1) - 1) // s + 1
+                for n, p, d, k, s in zip(
+                    size, self.padding, self.dilation, kernel, self.stride, strict=True
+                )
             )
-        ]
-        return (x.shape[0], self.weight.shape[0], *spatial)
+        return (x.shape[0], self.out_channels, *spatial)
 
     def _fused_applies(self, x: torch.Tensor, other: torch.Tensor | None) -> bool:
-        if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim != 4:
+        if not x.is_cpu or x.dtype != torch.float32 or x.ndim != 4:
             return False
         if self.weight.dtype != torch.float32 or torch.is_grad_enabled():
             return False  # the fused operator has no backward
         if other is None:
             return True
         return (
-            other.device.type == "cpu"
+            other.is_cpu
             and other.dtype == torch.float32
-            and tuple(other.shape) == self._output_shape(x)
+            and other.shape == self._output_shape(x)
         )
 
     def forward(
@@ -223,9 +228,9 @@ class PointwiseConv2d(nn.Module):
 
     def _fits(self, scratch: torch.Tensor, x: torch.Tensor) -> bool:
         return (
-            scratch.device.type == "cpu"
+            scratch.is_cpu
             and scratch.dtype == torch.float32
-            and tuple(scratch.shape) == self._output_shape(x)
+            and scratch.shape == self._output_shape(x)
             and scratch.is_contiguous(memory_format=_layout(x))
         )
 
