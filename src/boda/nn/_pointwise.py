@@ -318,6 +318,8 @@ def fuse_conv_pointwise(
     call's output into it when nothing else refers to it
     (:attr:`PointwiseConv2d.keep_output`): no fresh pages to fault in per call,
     for memory held between calls (:meth:`PointwiseConv2d.release` frees it).
+    Such a module must not run in two threads at once (the check that nothing
+    else refers to a kept output and the write into it are not one step).
 
     Examples
     --------
