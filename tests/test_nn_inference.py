@@ -493,3 +493,10 @@ def test_a_kept_output_is_reused_only_when_nothing_else_holds_it():
         del larger
         conv.release()
         assert conv._held is None and _close(fused(y), net(y), 1e-6)
+    # Kept under inference_mode, it cannot be written outside it: a new tensor then.
+    with torch.no_grad():
+        assert _close(fused(x), net(x), 1e-6)
+        assert not conv._held.is_inference()
+    with torch.inference_mode():  # a normal tensor may be written in inference mode
+        start = conv._held.data_ptr()
+        assert fused(y).data_ptr() == start

@@ -199,6 +199,8 @@ class PointwiseConv2d(nn.Module):
         """
         if self._held is None or not self._held_is_free():
             return None
+        if self._held.is_inference() and not torch.is_inference_mode_enabled():
+            return None  # made under inference_mode: not writable outside it
         held = self._held
         shape = self._output_shape(x)
         if held.shape[1:] != shape[1:] or held.shape[0] < shape[0]:
