@@ -189,11 +189,13 @@ class PointwiseConv2d(nn.Module):
         return self.weight
 
     def _held_scratch(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The kept output, or its first images, if it fits this call and is free.
+        """The kept output's first ``len(x)`` images, if nothing else refers to it.
 
-        Free means that no tensor outside this module refers to its memory: the
-        graph's locals from the call that made it are gone, and neither the
-        caller nor a view kept it.  A fresh allocation instead costs a page
+        Whether they fit this call's output is :meth:`_fits`'s to say, as for
+        any scratch tensor.
+
+        Nothing refers to it once the graph's locals from the call that made it
+        are gone and neither the caller nor a view kept it.  A fresh allocation instead costs a page
         fault per 4 KiB on a CPU (glibc returns large blocks to the system), as
         much as the convolution itself for few channels.
         """
@@ -201,12 +203,8 @@ class PointwiseConv2d(nn.Module):
             return None
         if self._held.is_inference() and not torch.is_inference_mode_enabled():
             return None  # made under inference_mode: not writable outside it
-        held = self._held
-        shape = self._output_shape(x)
-        if held.shape[1:] != shape[1:] or held.shape[0] < shape[0]:
-            return None
         # A batch prefix of a contiguous or channels-last tensor is one block of it.
-        return held[: shape[0]]
+        return self._held[: x.shape[0]]
 
     def _held_is_free(self) -> bool:
         """Whether nothing but this module refers to :attr:`_held` or its memory.
@@ -475,4 +473,4 @@ def _recycle_dead_outputs(gm: torch.fx.GraphModule) -> None:
 
 
 def _out_channels(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
-    return gm.get_submodule(node.target).weight.shape[0]
+    return gm.get_submodule(node.target).out_channels
