@@ -618,10 +618,15 @@ def test_scorecam_with_the_inference_copy_equals_eager(mode):
     fast.inference_copy = mode
     got = fast(x, 3, normalize=False)
     assert fast._inference is not None and fast._inference._copies  # the copy was used
-    assert set(fast._inference._copies) == {(mode == "fused", mode == "pointwise", None)}
+    # Eager copies also return the target layer (a frozen graph would recompile per shape).
+    tap = None if mode == "fused" else id(fast.layer)
+    assert set(fast._inference._copies) == {(mode == "fused", mode == "pointwise", None, tap)}
     ref = _eager(ScoreCAM(model, "layer3"))(x, 3, normalize=False)
-    assert _r(got, ref) > 0.99999
-    torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
+    # The second call takes the layer and the logits from the copy too (where tapped).
+    again = fast(x, 3, normalize=False)
+    for out in (got, again):
+        assert _r(out, ref) > 0.99999
+        torch.testing.assert_close(out, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     assert [id(m) for m in model.modules()] == modules and _hooks(model) == 0
 
@@ -702,6 +707,43 @@ def test_auto_copy_is_fused_above_128_px_and_pointwise_below():
         ex = _copy_now(ScoreCAM(model, "features"))
         x = batch(1, size)
         got = ex(x, 1, normalize=False)
-        assert set(ex._inference._copies) == {(fused, not fused, None)}
+        tap = None if fused else id(ex.layer)
+        assert set(ex._inference._copies) == {(fused, not fused, None, tap)}
         ref = _eager(ScoreCAM(model, "features"))(x, 1, normalize=False)
         torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))
+
+
+def test_scorecam_reads_the_layer_from_the_copy_once_it_exists():
+    model = load_model("resnet20-cifar10").model.eval()
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    eager_calls = []
+    forward = model.forward  # fx traces the class's forward, so copies do not count here
+
+    def counted(inp):
+        eager_calls.append(inp.shape[0])
+        return forward(inp)
+
+    model.forward = counted
+    try:
+        ex = _copy_now(ScoreCAM(model, "layer2"))
+        first = ex(x, 4, normalize=False)
+        logits = ex.logits.clone()
+        assert eager_calls == [1]  # the hooked forward; the masked ones ran on the copy
+        again = ex(x, 4, normalize=False)
+        assert eager_calls == [1]  # layer and logits came from the copy as well
+        torch.testing.assert_close(ex.logits, logits, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(again, first, rtol=1e-3, atol=1e-4 * float(first.abs().max()))
+        # A changed model is read eagerly again (and a new copy built and checked).
+        with torch.no_grad():
+            model.layer1[0].conv1.weight.mul_(1.01)
+        ex(x, 4, normalize=False)
+        assert eager_calls == [1, 1]
+        # bfloat16 copies would change the layer's values: the layer is read eagerly.
+        half = _copy_now(ScoreCAM(model, "layer2", precision="bfloat16"))
+        eager_calls.clear()
+        half(x, 4)
+        half(x, 4)
+        assert eager_calls == [1, 1]
+    finally:
+        del model.forward
+    assert _hooks(model) == 0

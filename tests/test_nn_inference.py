@@ -500,3 +500,82 @@ def test_a_kept_output_is_reused_only_when_nothing_else_holds_it():
     with torch.inference_mode():  # a normal tensor may be written in inference mode
         start = conv._held.data_ptr()
         assert fused(y).data_ptr() == start
+
+
+def _hooked(model: nn.Module, layer: nn.Module, x: torch.Tensor):
+    """The model's output and ``layer``'s output (read by a forward hook) on ``x``."""
+    seen = {}
+    handle = layer.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
+    try:
+        out = model(x)
+    finally:
+        handle.remove()
+    return out, seen["out"]
+
+
+def test_fold_with_a_tap_returns_the_layer_as_a_hook_sees_it():
+    model = convbn()
+    x = torch.randn(3, 3, 9, 9, generator=torch.Generator().manual_seed(7))
+    for layer in (model.stem, model.stem[0], model.stem[1], model.shared, model.fc):
+        folded = fold_batchnorm(model, tap=layer)
+        with torch.no_grad():
+            (out, tapped), (want, act) = folded(x), _hooked(model, layer, x)
+        assert _close(out, want) and _close(tapped, act)
+    # A tapped convolution keeps its own output: its BatchNorm is not folded into it.
+    kinds = [type(m) for m in fold_batchnorm(model, tap=model.stem[0]).modules()]
+    assert kinds.count(nn.BatchNorm2d) == 2
+    with pytest.raises(ModelError, match="tapped layer"):
+        fold_batchnorm(model, tap=nn.ReLU())  # not part of the model
+
+
+@pytest.mark.parametrize("name", ["resnet20-cifar10"])
+def test_a_tapped_copy_keeps_the_layer_out_of_in_place_writes(name):
+    # layer1[0]'s output is the next block's residual, which the fused copy would
+    # write its own result into: tapped, the tensor must survive to the end.
+    model = load_model(name).model.eval()
+    before = _state(model)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for layer in (model.layer1[0], model.layer2, model.layer3):
+            fast = inference_copy(model, x, freeze=False, pointwise=True, tap=layer)
+            if pointwise_available():  # the fused copy passed its check (not the fallback)
+                convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+                assert _fused_count(fast) == convs
+            want, act = _hooked(model, layer, x)
+            for inp, ref, ref_act in ((x, want, act), (x[:1], *_hooked(model, layer, x[:1]))):
+                out, tapped = fast.tapped(inp)
+                assert _close(out, ref, 1e-4) and _close(tapped, ref_act, 1e-4)
+                assert _close(fast(inp), ref, 1e-4)  # a plain call gives the output only
+        if pointwise_available():
+            untapped = inference_copy(model, x, freeze=False, pointwise=True)
+            assert any(m.overwrite_residual for m in untapped.modules()
+                       if isinstance(m, PointwiseConv2d))
+        with pytest.raises(InvalidParameterError, match="tapped layer's output"):
+            inference_copy(model, x, freeze=False, tap=model.layer3, check=(x, want))
+    assert _same_state(model, before) and _hooks(model) == 0
+
+
+def test_a_copy_that_disagrees_on_the_tapped_layer_is_refused():
+    model = convbn()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        want, act = _hooked(model, model.shared, x)
+        with pytest.raises(ModelError, match="disagrees"):
+            inference_copy(model, x, freeze=False, tap=model.shared, check=(x, want, act + 1))
+
+
+def test_cache_built_returns_only_a_copy_that_exists_for_an_unchanged_model():
+    model = convbn()
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    cache = InferenceCache(model, min_forwards=2)
+    assert cache.built(x, freeze=False, tap=model.shared) is None
+    assert cache.get(x, forwards=1, freeze=False, tap=model.shared) is model
+    assert cache.built(x, freeze=False, tap=model.shared) is None  # nothing is built by it
+    copy = cache.get(x, forwards=1, freeze=False, tap=model.shared)
+    assert cache.built(x, freeze=False, tap=model.shared) is copy
+    # Another variant is another copy; the untapped one was never built.
+    assert cache.built(x, freeze=False) is None
+    with torch.no_grad():
+        model.shared.weight.mul_(1.1)
+    assert cache.built(x, freeze=False, tap=model.shared) is None

@@ -240,6 +240,7 @@ class Explainer:
         self._batched_check: tuple[torch.Tensor, torch.Tensor] | None = None
         self._batched_forwards = 0
         self._batched_model: nn.Module | None = None
+        self._copy_for_call: nn.Module | None = None  # see _first_forward_on_copy
         self.logits: torch.Tensor | None = None
         self.classes: torch.Tensor | None = None
 
@@ -314,6 +315,7 @@ class Explainer:
             finally:
                 self.remove_hooks()
                 self._batched_check, self._batched_model = None, None
+                self._copy_for_call = None
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         raise NotImplementedError
@@ -328,7 +330,10 @@ class Explainer:
         return precision
 
     def _forward(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-        logits = model_logits((self.model if model is None else model)(x), self.output_key)
+        return self._logits((self.model if model is None else model)(x), x)
+
+    def _logits(self, output: Any, x: torch.Tensor) -> torch.Tensor:
+        logits = model_logits(output, self.output_key)
         if logits.ndim == 0 or logits.shape[0] != x.shape[0]:
             raise ModelError(
                 f"model output has shape {tuple(logits.shape)}; expected (B, ...) with "
@@ -336,20 +341,31 @@ class Explainer:
             )
         return logits
 
-    def _begin_batched(self, x: torch.Tensor, logits: torch.Tensor, forwards: int) -> None:
+    def _begin_batched(
+        self, x: torch.Tensor, logits: torch.Tensor, forwards: int,
+        layer_output: Any = None,
+    ) -> None:
         """Announce this call's batched forwards: ``forwards`` of them, and the
-        model's logits on ``x`` (hooks already removed) to check a copy against."""
+        model's logits on ``x`` (hooks already removed) to check a copy against.
+
+        With ``layer_output`` (the target layer's output on ``x``, as the hook
+        read it) the copy also returns that layer's output and is checked on it
+        too, so that later calls can take it from the copy
+        (:meth:`_first_forward_on_copy`).
+        """
         self._batched_check = (x, logits)
+        if layer_output is not None:
+            self._batched_check = (x, logits, layer_output)
         self._batched_forwards = int(forwards)
-        self._batched_model = None  # picked on the first batch, the trace example
+        # Picked on the first batch (the trace example), unless the first forward
+        # already ran on a copy (:meth:`_first_forward_on_copy`).
+        self._batched_model, self._copy_for_call = self._copy_for_call, None
 
     def _channels_last_wanted(self, x: torch.Tensor) -> bool:
         return self.channels_last and self._channels_last_ok is not False and x.ndim == 4
 
-    def _batched_module(self, x: torch.Tensor) -> nn.Module:
-        if self._batched_model is not None:
-            return self._batched_model
-        model = self.model
+    def _copy_mode(self, x: torch.Tensor) -> str | None:
+        """The kind of inference copy for inputs like ``x`` (None: the model itself)."""
         mode = "auto" if self.inference_copy is True else self.inference_copy
         if mode not in (False, None, "auto", "fold", "fused", "pointwise"):
             raise InvalidParameterError(
@@ -359,6 +375,34 @@ class Explainer:
         if mode == "auto":
             large = x.ndim == 4 and x.shape[-2] * x.shape[-1] > 128 * 128
             mode = "fused" if large else "pointwise"
+        return mode or None
+
+    def _copy_variant(self, mode: str, tapped: bool) -> dict[str, Any]:
+        """:meth:`InferenceCache.get`'s variant arguments for ``mode``.
+
+        The target layer is tapped only in float32 eager copies: a reduced
+        precision would change the layer's values, and a frozen TorchScript
+        graph compiles (and keeps) a partition for every new input shape.
+        """
+        dtype = PRECISIONS[self.precision]
+        tap = tapped and mode != "fused" and dtype is None and self.layer is not None
+        return {
+            "freeze": mode == "fused",
+            "pointwise": mode == "pointwise",
+            "dtype": dtype,
+            "tap": self.layer if tap else None,
+        }
+
+    def _layout_example(self, x: torch.Tensor) -> torch.Tensor:
+        if self._channels_last_wanted(x):
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _batched_module(self, x: torch.Tensor) -> nn.Module:
+        if self._batched_model is not None:
+            return self._batched_model
+        model = self.model
+        mode = self._copy_mode(x)
         if mode and self._batched_check is not None:
             if self._inference is None or self._inference.model is not self.model:
                 self._inference = InferenceCache(self.model)
@@ -366,20 +410,44 @@ class Explainer:
             if least is None:
                 least = 32 if mode == "fused" else 8
             self._inference.min_forwards = max(int(least), 1)
-            example = x
-            if self._channels_last_wanted(x):
-                example = x.contiguous(memory_format=torch.channels_last)
             model = self._inference.get(
-                example,
+                self._layout_example(x),
                 forwards=self._batched_forwards,
-                freeze=mode == "fused",
-                pointwise=mode == "pointwise",
-                dtype=PRECISIONS[self.precision],
                 check=self._batched_check,
                 select=lambda out: model_logits(out, self.output_key),
+                **self._copy_variant(mode, tapped=len(self._batched_check) == 3),
             )
         self._batched_model = model
         return model
+
+    def _first_forward_on_copy(self, x: torch.Tensor) -> tuple[torch.Tensor, Any] | None:
+        """The logits and the target layer's output on ``x`` from the inference copy,
+        or None where no copy with the layer tapped exists for such inputs yet.
+
+        The copy an earlier call built for its batched forwards (see
+        :meth:`_begin_batched`) gives the same values as the model up to float
+        rounding, checked when it was built, in a fraction of the time (fused
+        convolutions, no hook).  It then also serves this call's batched
+        forwards.  Call :meth:`_begin_batched` after it.
+        """
+        mode = self._copy_mode(x)
+        cache = self._inference
+        if mode is None or cache is None or cache.model is not self.model:
+            return None
+        variant = self._copy_variant(mode, tapped=True)
+        if variant["tap"] is None:
+            return None
+        example = self._layout_example(x)
+        copy = cache.built(example, **variant)
+        if copy is None:
+            return None
+        try:
+            output, layer_output = copy.tapped(example)
+        except RuntimeError:
+            cache.reject()  # as a failing batched forward would: the model from now on
+            return None
+        self._copy_for_call = copy
+        return self._logits(output, x), layer_output
 
     def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`_forward` for batched, hook-free forwards: on the inference copy

@@ -309,13 +309,21 @@ class ScoreCAM(Explainer):
         self.align_corners = bool(align_corners)
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
-        store = self._capture_layer(cut_graph=False)
         with torch.inference_mode():
-            logits = self._forward(x)
-            self.remove_hooks()  # masked forwards must not overwrite the activations
+            first = self._first_forward_on_copy(x)
+            if first is None:
+                store = self._capture_layer(cut_graph=False)
+                logits = self._forward(x)
+                self.remove_hooks()  # masked forwards must not overwrite the activations
+                if "act" not in store:
+                    raise ModelError(
+                        f"layer {self.layer_name!r} was not used in the forward pass"
+                    )
+                first = logits, store["act"]
+            logits, layer_output = first
             classes = self._resolve_target(logits, target)
             self._remember(logits, classes)
-            acts = self._transform(store["act"]).float()
+            acts = self._transform(layer_output).float()
             b, c = acts.shape[:2]
             lo = acts.amin(dim=(2, 3))
             hi = acts.amax(dim=(2, 3))
@@ -330,7 +338,7 @@ class ScoreCAM(Explainer):
             weights = acts.new_zeros(b, c)
             bs = self.batch_size or (8 if x.shape[-2] * x.shape[-1] > 128 * 128 else 16)
             blank = int(self.weighting == "channel-softmax")  # the zero-input forward
-            self._begin_batched(x, logits, -(-pairs.shape[0] // bs) + blank)
+            self._begin_batched(x, logits, -(-pairs.shape[0] // bs) + blank, layer_output)
             for start in range(0, pairs.shape[0], bs):
                 chunk = pairs[start : start + bs]
                 bi, ci = chunk[:, 0], chunk[:, 1]

@@ -88,7 +88,48 @@ def _foldable(conv: Any, bn: Any) -> bool:
     )
 
 
-def fold_batchnorm(model: nn.Module) -> torch.fx.GraphModule:
+class _TapTracer(torch.fx.Tracer):
+    """torch.fx's default tracer that also notes which node gives ``tap``'s output.
+
+    A module called more than once is noted at its last call, as a forward hook
+    sees it last.  A module returning a tuple or list is noted by its first item.
+    """
+
+    def __init__(self, tap: nn.Module):
+        super().__init__()
+        self.tap = tap
+        self.node: torch.fx.Node | None = None
+
+    def call_module(self, m: nn.Module, forward: Callable[..., Any], args: tuple,
+                    kwargs: dict) -> Any:
+        out = super().call_module(m, forward, args, kwargs)
+        if m is self.tap:
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            self.node = first.node if isinstance(first, torch.fx.Proxy) else None
+        return out
+
+
+def _trace(model: nn.Module, tap: nn.Module | None) -> torch.fx.GraphModule:
+    """``torch.fx.symbolic_trace(model)``; with ``tap`` the graph returns ``(out, tap out)``."""
+    try:
+        if tap is None:
+            return torch.fx.symbolic_trace(model)
+        tracer = _TapTracer(tap)
+        graph = tracer.trace(model)
+        traced = torch.fx.GraphModule(tracer.root, graph, type(model).__name__)
+    except Exception as exc:  # noqa: BLE001 - fx raises many kinds on untraceable code
+        raise ModelError(f"torch.fx cannot trace {type(model).__name__}: {exc}") from exc
+    if tracer.node is None:
+        raise ModelError(
+            f"the tapped layer of {type(model).__name__} does not appear in its traced graph"
+        )
+    (output,) = (node for node in graph.nodes if node.op == "output")
+    output.args = ((output.args[0], tracer.node),)
+    traced.recompile()
+    return traced
+
+
+def fold_batchnorm(model: nn.Module, *, tap: nn.Module | None = None) -> torch.fx.GraphModule:
     r"""Trace ``model`` with torch.fx and fold each eval-mode BatchNorm into the conv before it.
 
     A ``BatchNorm{1,2,3}d`` module in eval mode (running statistics) is an
@@ -103,6 +144,12 @@ def fold_batchnorm(model: nn.Module) -> torch.fx.GraphModule:
     ----------
     model : torch.nn.Module
         Any module torch.fx can trace (no data-dependent Python control flow).
+    tap : torch.nn.Module, optional
+        A submodule of ``model`` whose output the copy returns as well: the
+        result is then ``(output, tap's output)`` (the first item where the
+        submodule returns a tuple; its last call where it runs more than once,
+        as a forward hook would see it).  A convolution whose output is tapped
+        is not folded (its output must stay what the model computes).
 
     Returns
     -------
@@ -113,7 +160,7 @@ def fold_batchnorm(model: nn.Module) -> torch.fx.GraphModule:
     Raises
     ------
     ModelError
-        torch.fx cannot trace the model.
+        torch.fx cannot trace the model, or ``tap`` is not in its traced graph.
 
     References
     ----------
@@ -134,10 +181,7 @@ def fold_batchnorm(model: nn.Module) -> torch.fx.GraphModule:
     """
     if not isinstance(model, nn.Module):
         raise InvalidParameterError(f"model must be a torch.nn.Module, got {type(model)}")
-    try:
-        traced = torch.fx.symbolic_trace(model)
-    except Exception as exc:  # noqa: BLE001 - fx raises many kinds on untraceable code
-        raise ModelError(f"torch.fx cannot trace {type(model).__name__}: {exc}") from exc
+    traced = _trace(model, tap)
     # The GraphModule holds new parent modules and the original leaves by reference;
     # folded convolutions are set on its own hierarchy, so the model keeps its modules.
     modules = dict(traced.named_modules())
@@ -274,6 +318,7 @@ def inference_copy(
     check: tuple[torch.Tensor, Any] | None = None,
     rtol: float | None = None,
     select: Callable[[Any], Any] | None = None,
+    tap: nn.Module | None = None,
 ) -> nn.Module:
     """An inference-optimised copy of an eval-mode model, checked against it.
 
@@ -314,17 +359,29 @@ def inference_copy(
         against gross errors such as a wrong traced branch, not of rounding).
     select : callable, optional
         Applied to both outputs before comparing (e.g. pick the logits).
+    tap : torch.nn.Module, optional
+        A submodule whose output the copy computes as well (see
+        :func:`fold_batchnorm`), e.g. the layer an explanation reads: calling
+        the copy still gives the model's output, and its ``tapped(x)`` method
+        gives ``(output, the submodule's output)`` from the same forward pass.
+        ``check`` then takes a third item, the submodule's output on the check
+        input (by default it is taken with a forward hook), and the copy must
+        agree with that too.
 
     Returns
     -------
     torch.nn.Module
         The copy: a ``torch.fx.GraphModule``, or a module wrapping the frozen
-        TorchScript graph (it switches oneDNN Graph fusion on for its calls).
+        TorchScript graph (it switches oneDNN Graph fusion on for its calls),
+        or with ``tap`` a module wrapping either that has ``tapped``.
 
     Raises
     ------
     ModelError
-        The model cannot be traced by torch.fx, or the copy disagrees with it.
+        The model cannot be traced by torch.fx, ``tap`` is not in its graph,
+        or the copy disagrees with it.
+    InvalidParameterError
+        ``tap`` is given with a ``check`` of fewer than three items.
 
     Examples
     --------
@@ -342,29 +399,81 @@ def inference_copy(
     with torch.inference_mode(False), torch.no_grad():
         example = example.detach().clone()
         if check is None:
-            check = (example, model(example))
+            check = (example, *_output_and_tap(model, example, tap))
         check_in = check[0].detach().clone()
         want = pick(check[1])
-        folded = fold_batchnorm(model)
+        if tap is not None:
+            if len(check) < 3:
+                raise InvalidParameterError(
+                    "with tap, check must be (input, output, the tapped layer's output)"
+                )
+            want = (want, _first(check[2]))
+            pick = _with_tap(pick)
+        folded = fold_batchnorm(model, tap=tap)
         if pointwise and not reduced and pointwise_available():
             fused = _pointwise_copy(folded, check_in, want, pick, tol)
             if fused is not None:
-                return fused
-            folded = fold_batchnorm(model)  # the fusion rewrote the graph in place
+                return _tapped(fused, tap)
+            folded = fold_batchnorm(model, tap=tap)  # the fusion rewrote the graph in place
         base = _Autocast(folded, dtype) if reduced else folded
         if not _agrees(pick(base(check_in)), want, tol):
             raise ModelError(f"the folded copy of {type(model).__name__} disagrees with it")
         if not freeze:
-            return base
+            return _tapped(base, tap)
         try:
             frozen = _freeze(folded, example, type(model).__name__, dtype if reduced else None)
             # Checked on the example only (the fx copy was checked against the model):
             # every new input shape costs the fused graph a compilation and memory.
             if _agrees(pick(frozen(example)), pick(base(example)), tol):
-                return frozen
+                return _tapped(frozen, tap)
         except Exception:  # noqa: BLE001 - any trace/freeze failure: keep the fx copy
             pass
-        return base
+        return _tapped(base, tap)
+
+
+def _first(out: Any) -> Any:
+    """A layer's output as a forward hook reads it: the first item of a tuple or list."""
+    return out[0] if isinstance(out, (tuple, list)) and out else out
+
+
+def _with_tap(pick: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``pick`` for a tapped graph's ``(output, tap)``: applied to the output, tap kept."""
+    return lambda out: (pick(out[0]), _first(out[1]))
+
+
+def _output_and_tap(model: nn.Module, x: torch.Tensor, tap: nn.Module | None) -> tuple:
+    """``(model(x),)``, or with ``tap`` ``(model(x), tap's output)`` read by a forward hook."""
+    if tap is None:
+        return (model(x),)
+    seen: dict[str, Any] = {}
+    handle = tap.register_forward_hook(lambda _m, _i, out: seen.__setitem__("out", out))
+    try:
+        out = model(x)
+    finally:
+        handle.remove()
+    if "out" not in seen:
+        raise ModelError(f"the tapped layer of {type(model).__name__} did not run")
+    return out, seen["out"]
+
+
+class _Tapped(nn.Module):
+    """A copy built with a tap: calls give the model's output, :meth:`tapped` the tap too."""
+
+    def __init__(self, copy: nn.Module):
+        super().__init__()
+        self.copy = copy
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.copy(x)[0]
+
+    def tapped(self, x: torch.Tensor) -> tuple[Any, Any]:
+        """``(output, the tapped layer's output)`` from one forward pass."""
+        out, tap = self.copy(x)
+        return out, _first(tap)
+
+
+def _tapped(copy: nn.Module, tap: nn.Module | None) -> nn.Module:
+    return copy if tap is None else _Tapped(copy)
 
 
 def _pointwise_copy(
@@ -443,7 +552,7 @@ class InferenceCache:
         self.rtol = float(rtol)
         self._key: tuple | None = None
         self._seen = 0
-        self._copies: dict[tuple[bool, bool, torch.dtype | None], nn.Module] = {}
+        self._copies: dict[tuple, nn.Module] = {}
         self._failed = False
         #: Seconds the last build took (``None`` before the first build).
         self.build_seconds: float | None = None
@@ -464,6 +573,32 @@ class InferenceCache:
             example.device,
         )
 
+    @staticmethod
+    def _variant(
+        freeze: bool, pointwise: bool, dtype: torch.dtype | None, tap: nn.Module | None
+    ) -> tuple:
+        return bool(freeze), bool(pointwise), dtype, None if tap is None else id(tap)
+
+    def built(
+        self,
+        example: torch.Tensor,
+        *,
+        freeze: bool = True,
+        pointwise: bool = False,
+        dtype: torch.dtype | None = None,
+        tap: nn.Module | None = None,
+    ) -> nn.Module | None:
+        """The copy :meth:`get` would return, if it is built and the model unchanged; else None.
+
+        Builds nothing and counts no forwards: for a caller that can use a copy
+        only once it exists (e.g. to read a layer through ``tap`` instead of a hook).
+        """
+        if self._failed or not self._copies or _has_hooks(self.model):
+            return None
+        if self.key(example) != self._key:
+            return None
+        return self._copies.get(self._variant(freeze, pointwise, dtype, tap))
+
     def reject(self) -> None:
         """Never copy this model again (e.g. the copy failed on a later input)."""
         self._failed = True
@@ -477,15 +612,17 @@ class InferenceCache:
         freeze: bool = True,
         pointwise: bool = False,
         dtype: torch.dtype | None = None,
-        check: tuple[torch.Tensor, Any] | None = None,
+        check: tuple[torch.Tensor, Any] | tuple[torch.Tensor, Any, Any] | None = None,
         select: Callable[[Any], Any] | None = None,
+        tap: nn.Module | None = None,
     ) -> nn.Module:
         """The copy for inputs like ``example``, or the model itself (see ``min_forwards``).
 
         Call it once per use (e.g. once per explanation) with ``forwards`` the
         number of batched forwards that use will run.  ``freeze``, ``pointwise``, ``dtype``,
-        ``check`` and ``select`` are passed to :func:`inference_copy`; a copy
-        with a reduced ``dtype`` runs in it by itself (no autocast needed).
+        ``check``, ``select`` and ``tap`` are passed to :func:`inference_copy`; a copy
+        with a reduced ``dtype`` runs in it by itself (no autocast needed).  Each
+        combination of ``freeze``, ``pointwise``, ``dtype`` and ``tap`` is its own copy.
         """
         if self._failed or _has_hooks(self.model):
             return self.model
@@ -494,7 +631,7 @@ class InferenceCache:
             self._key, self._seen = key, 0
             self._copies.clear()
         self._seen += max(int(forwards), 0)
-        variant = (bool(freeze), bool(pointwise), dtype)
+        variant = self._variant(freeze, pointwise, dtype, tap)
         if variant in self._copies:
             return self._copies[variant]
         if self._seen < self.min_forwards:
@@ -504,6 +641,7 @@ class InferenceCache:
             built = inference_copy(
                 self.model, example, freeze=freeze, pointwise=pointwise, dtype=dtype, check=check,
                 rtol=self.rtol if dtype in (None, torch.float32) else None, select=select,
+                tap=tap,
             )
         except Exception:  # noqa: BLE001 - any failure: run the model as it is, for good
             self.reject()
