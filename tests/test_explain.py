@@ -747,3 +747,34 @@ def test_scorecam_reads_the_layer_from_the_copy_once_it_exists():
     finally:
         del model.forward
     assert _hooks(model) == 0
+
+
+class _Opaque(nn.Module):
+    """A block torch.fx keeps whole (it treats modules of torch.nn as leaves)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+_Opaque.__module__ = "torch.nn.boda_test"
+
+
+def test_scorecam_on_a_layer_the_copy_cannot_tap_keeps_the_copy_for_masked_forwards():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        _Opaque(), nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+    ).eval()
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    ex = _copy_now(ScoreCAM(model, "0.conv"))
+    first, again = ex(x, 2, normalize=False), ex(x, 2, normalize=False)
+    (copy,) = ex._inference._copies.values()  # built (BatchNorm folded), without the layer
+    assert not hasattr(copy, "tapped") and ex._inference._copies
+    ref = _eager(ScoreCAM(model, "0.conv"))(x, 2, normalize=False)
+    for out in (first, again):
+        torch.testing.assert_close(out, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
+    assert _hooks(model) == 0

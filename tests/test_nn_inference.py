@@ -576,6 +576,12 @@ def test_cache_built_returns_only_a_copy_that_exists_for_an_unchanged_model():
     assert cache.built(x, freeze=False, tap=model.shared) is copy
     # Another variant is another copy; the untapped one was never built.
     assert cache.built(x, freeze=False) is None
+    # A layer the copy cannot give (here: not part of the model) leaves a copy without it.
+    stray = nn.ReLU()
+    plain = cache.get(x, forwards=2, freeze=False, tap=stray)
+    assert plain is not model and not hasattr(plain, "tapped") and hasattr(copy, "tapped")
+    with torch.no_grad():
+        assert _close(plain(x), model(x))
     with torch.no_grad():
         model.shared.weight.mul_(1.1)
     assert cache.built(x, freeze=False, tap=model.shared) is None

@@ -439,7 +439,7 @@ class Explainer:
             return None
         example = self._layout_example(x)
         copy = cache.built(example, **variant)
-        if copy is None:
+        if copy is None or not hasattr(copy, "tapped"):  # none, or built without the layer
             return None
         try:
             output, layer_output = copy.tapped(example)

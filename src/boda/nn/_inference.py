@@ -623,6 +623,9 @@ class InferenceCache:
         ``check``, ``select`` and ``tap`` are passed to :func:`inference_copy`; a copy
         with a reduced ``dtype`` runs in it by itself (no autocast needed).  Each
         combination of ``freeze``, ``pointwise``, ``dtype`` and ``tap`` is its own copy.
+        Where the copy cannot give the tapped layer (e.g. the layer sits inside a
+        module torch.fx keeps whole, or disagrees), the copy is built without it
+        (it then has no ``tapped`` method).
         """
         if self._failed or _has_hooks(self.model):
             return self.model
@@ -637,13 +640,18 @@ class InferenceCache:
         if self._seen < self.min_forwards:
             return self.model
         start = time.perf_counter()
-        try:
-            built = inference_copy(
-                self.model, example, freeze=freeze, pointwise=pointwise, dtype=dtype, check=check,
-                rtol=self.rtol if dtype in (None, torch.float32) else None, select=select,
-                tap=tap,
-            )
-        except Exception:  # noqa: BLE001 - any failure: run the model as it is, for good
+        built = None
+        for layer in (tap, None) if tap is not None else (None,):
+            try:
+                built = inference_copy(
+                    self.model, example, freeze=freeze, pointwise=pointwise, dtype=dtype,
+                    check=check, rtol=self.rtol if dtype in (None, torch.float32) else None,
+                    select=select, tap=layer,
+                )
+                break
+            except Exception:  # noqa: BLE001 - a layer the copy cannot give: try without it
+                continue
+        if built is None:  # the model itself, for good
             self.reject()
             return self.model
         self.build_seconds = time.perf_counter() - start
