@@ -288,6 +288,10 @@ def _fused_count(module: nn.Module) -> int:
     return sum(isinstance(m, PointwiseConv2d) for m in module.modules())
 
 
+def _every_conv_fused(copy: nn.Module, model: nn.Module) -> bool:
+    return _fused_count(copy) == sum(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 @pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
 def test_pointwise_fusion_matches_the_model_and_leaves_other_convs():
     model = Residual().eval()
@@ -326,8 +330,7 @@ def test_pointwise_copy_of_shipped_models(name):
     with torch.inference_mode():
         fast = inference_copy(model, x, freeze=False, pointwise=True)
         if pointwise_available():  # every convolution is followed by a ReLU
-            convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
-            assert _fused_count(fast) == convs
+            assert _every_conv_fused(fast, model)
         for inp in (x, x[:1].contiguous()):
             assert _close(fast(inp), model(inp), 1e-4)
         slow = inference_copy(model, x, pointwise=True, dtype=torch.bfloat16)
@@ -528,11 +531,10 @@ def test_fold_with_a_tap_returns_the_layer_as_a_hook_sees_it():
         fold_batchnorm(model, tap=nn.ReLU())  # not part of the model
 
 
-@pytest.mark.parametrize("name", ["resnet20-cifar10"])
-def test_a_tapped_copy_keeps_the_layer_out_of_in_place_writes(name):
+def test_a_tapped_copy_keeps_the_layer_out_of_in_place_writes():
     # layer1[0]'s output is the next block's residual, which the fused copy would
     # write its own result into: tapped, the tensor must survive to the end.
-    model = load_model(name).model.eval()
+    model = load_model("resnet20-cifar10").model.eval()
     before = _state(model)
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     x = x.contiguous(memory_format=torch.channels_last)
@@ -540,8 +542,7 @@ def test_a_tapped_copy_keeps_the_layer_out_of_in_place_writes(name):
         for layer in (model.layer1[0], model.layer2, model.layer3):
             fast = inference_copy(model, x, freeze=False, pointwise=True, tap=layer)
             if pointwise_available():  # the fused copy passed its check (not the fallback)
-                convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
-                assert _fused_count(fast) == convs
+                assert _every_conv_fused(fast, model)
             want, act = _hooked(model, layer, x)
             for inp, ref, ref_act in ((x, want, act), (x[:1], *_hooked(model, layer, x[:1]))):
                 out, tapped = fast.tapped(inp)
