@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from boda.errors import InvalidParameterError, ModelError  # noqa: E402
@@ -452,20 +456,136 @@ def test_packed_weights_give_the_same_results_for_any_input():
 
 
 @pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
-def test_kept_outputs_go_only_to_convolutions_that_would_allocate():
+def test_kept_outputs_only_where_a_convolution_had_to_allocate():
     model = Recycle().eval()
     fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model), keep_outputs=True)
-    keeps = {n.name: fused.get_submodule(n.target).keep_output
-             for n in fused.graph.nodes if n.op == "call_module"}
-    handed = set(_scratch_of(fused))  # these write into dead tensors already
+    modules = {n.name: fused.get_submodule(n.target)
+               for n in fused.graph.nodes if n.op == "call_module"}
+    handed = set(_scratch_of(fused))  # these write into dead tensors
     residual = {n.name for n in fused.graph.nodes if n.op == "call_module" and len(n.args) == 2}
-    assert {k for k, v in keeps.items() if v} == set(keeps) - handed - residual != set()
+    assert {k for k, m in modules.items() if m.keep_output} == set(modules) - residual
     x = torch.rand(4, 3, 10, 10, generator=torch.Generator().manual_seed(5))
     with torch.inference_mode():
         for inp in (x, x[:2], x, x.contiguous(memory_format=torch.channels_last), x[:1, :, :7]):
             before = inp.clone()
             assert _close(fused(inp), model(inp), 1e-5)
             assert torch.equal(inp, before)
+    # Every dead tensor handed on here holds the output: none of them allocated.
+    held = {k for k, m in modules.items() if m._held is not None}
+    assert held == set(modules) - residual - handed != set()
+
+
+class Narrowing(nn.Module):
+    """Activations that die before narrower or smaller ones, and one too small.
+
+    ``down`` (32 channels at half the size) fits into the start of ``h`` (16 at
+    full size), ``b`` into ``t``; ``wide`` (48 channels) is handed ``d`` (32 at
+    the same size, itself the start of ``h``), which is too small for it even
+    though ``h``'s memory would not be.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.a = nn.Conv2d(16, 16, 3, padding=1)
+        self.down = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.b = nn.Conv2d(32, 16, 1)
+        self.wide = nn.Conv2d(16, 48, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        t = torch.relu(self.a(h))  # h dies here
+        d = torch.relu(self.down(t))  # t dies here: d (half the elements) fits into h or t
+        u = torch.relu(self.b(d))
+        w = torch.relu(self.wide(u))  # d is dead, but too small: allocates
+        return w.mean(dim=(2, 3))
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_a_smaller_output_is_written_into_the_start_of_a_larger_dead_tensor():
+    model = Narrowing().eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model), keep_outputs=True)
+    nodes = {n.name: n for n in fused.graph.nodes if n.op == "call_module"}
+    stem, a, down, b, wide = nodes.values()
+    handed = _scratch_of(fused)
+    assert handed == {down.name: stem.name, b.name: a.name, wide.name: down.name}
+    starts = {}
+    for node in nodes.values():
+        fused.get_submodule(node.target).register_forward_hook(
+            lambda m, i, o, name=node.name: starts.__setitem__(name, o.data_ptr()))
+    x = torch.rand(3, 3, 12, 10, generator=torch.Generator().manual_seed(7))
+    with torch.inference_mode():
+        for inp in (x, x.contiguous(memory_format=torch.channels_last), x[:1]):
+            before = inp.clone()
+            assert _close(fused(inp), model(inp), 1e-5)
+            assert torch.equal(inp, before)
+            assert starts[down.name] == starts[stem.name]  # the start of the dead one
+            assert starts[b.name] == starts[a.name]
+            assert starts[wide.name] not in (starts[stem.name], starts[a.name])
+    held = {name for name, n in nodes.items() if fused.get_submodule(n.target)._held is not None}
+    assert held == {stem.name, a.name, wide.name}  # the ones that had to allocate
+
+
+class PadShortcut(nn.Module):
+    """A ResNet block with an option-A shortcut (``F.pad`` of the subsampled input)."""
+
+    def __init__(self, read_pad_again: bool = False):
+        super().__init__()
+        self.read_pad_again = read_pad_again
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.b = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        p = F.pad(h[:, :, ::2, ::2], (0, 0, 0, 0, 2, 2))
+        y = torch.relu(self.b(torch.relu(self.a(h))) + p)
+        out = y.mean(dim=(2, 3))
+        return out + p.mean(dim=(2, 3)) if self.read_pad_again else out
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+@pytest.mark.parametrize("read_pad_again", [False, True])
+def test_a_padded_shortcut_is_overwritten_only_when_nothing_reads_it_later(read_pad_again):
+    model = PadShortcut(read_pad_again).eval()
+    fused = fuse_conv_pointwise(torch.fx.symbolic_trace(model))
+    (block,) = [m for m in fused.modules() if isinstance(m, PointwiseConv2d) and m.residual]
+    assert block.overwrite_residual is not read_pad_again
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode():
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            before = inp.clone()
+            assert _close(fused(inp), model(inp), 1e-5)
+            assert torch.equal(inp, before)
+
+
+@pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
+def test_packing_at_fusion_frees_each_folded_weight(monkeypatch):
+    model = load_model("resnet20-cifar10").model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = fold_batchnorm(model)
+    plain = [weakref.ref(m.weight) for m in folded.modules() if isinstance(m, nn.Conv2d)]
+    assert len(plain) == 19  # every convolution of ResNet-20 was folded (a new weight)
+    alive_at_each_pack = []
+    pack = PointwiseConv2d.pack
+
+    def counting_pack(self, *args, **kwargs):
+        alive_at_each_pack.append(sum(ref() is not None for ref in plain))
+        return pack(self, *args, **kwargs)
+
+    monkeypatch.setattr(PointwiseConv2d, "pack", counting_pack)
+    fused = fuse_conv_pointwise(folded, pack_weights=True)
+    # One by one: each plain weight is gone before the next one is packed.
+    assert alive_at_each_pack == list(range(19, 0, -1))
+    gc.collect()
+    assert all(ref() is None for ref in plain)
+    convs = [m for m in fused.modules() if isinstance(m, PointwiseConv2d)]
+    assert len(convs) == 19 and all(m.weight.is_mkldnn for m in convs)
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    with torch.inference_mode():
+        for inp in (x, x[:1], x.contiguous(memory_format=torch.channels_last)):
+            assert _close(fused(inp), model(inp), 1e-4)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
 @pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")

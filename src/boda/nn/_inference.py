@@ -52,8 +52,8 @@ def _fold(conv: nn.Module, bn: nn.Module) -> nn.Module:
     2015, Alg. 2, step 11: at inference the normalisation is a fixed affine
     map, which composes with the convolution's).  Computed in float64.
     """
-    w = conv.weight.detach().double()
-    b = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
+    weight = conv.weight.detach()
+    b = torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
     if conv.bias is not None:
         b = conv.bias.detach().double()
     var = bn.running_var.detach().double()
@@ -68,9 +68,9 @@ def _fold(conv: nn.Module, bn: nn.Module) -> nn.Module:
                   "_backward_pre_hooks"):
         if hasattr(conv, hooks):
             setattr(new, hooks, type(getattr(conv, hooks))())
-    new.weight = nn.Parameter(
-        (w * s.view(-1, *([1] * (w.ndim - 1)))).to(conv.weight.dtype), requires_grad=False
-    )
+    # A float64 copy scaled in place: one temporary per weight (fewer heap holes).
+    w = weight.to(torch.float64, copy=True).mul_(s.view(-1, *([1] * (weight.ndim - 1))))
+    new.weight = nn.Parameter(w.to(weight.dtype), requires_grad=False)
     new.bias = nn.Parameter(((b - mean) * s + beta).to(conv.weight.dtype), requires_grad=False)
     return new
 

@@ -21,21 +21,22 @@ convolution's output shape) and otherwise computes the same function with
 ordinary operators, so the module is correct for any input.  Where the
 residual is a tensor this graph made itself and nothing reads it afterwards
 (a ResNet's identity shortcut), the block writes its result into it
-(``torch.ops.mkldnn._convolution_pointwise_``): one activation fewer to
-allocate per block, which on a CPU means fewer fresh pages to fault in.  A
-convolution without a residual likewise writes into the output of an earlier
-fused convolution that nothing reads any more (zeroed, then used as the sum's
-operand: ``relu(conv(x) + 0)``), the reuse of dead buffers a compiler's memory
-planner does.  The inference copy also keeps each weight in oneDNN's blocked
-layout (``torch.ops.mkldnn._reorder_convolution_weight``, as Inductor's
-freezing does) instead of having it copied and reordered on every call, and
-the convolutions that still allocate keep their output between calls (written
-into again once nothing else refers to it).  Together these make ResNet-56's
-Score-CAM at 32 px ~13 % faster (measured in docs/explain.md).
+(``torch.ops.mkldnn._convolution_pointwise_``): one activation fewer to allocate per
+block, which on a CPU means fewer fresh pages to fault in.  A convolution without a
+residual likewise writes into the output of an earlier fused convolution that nothing
+reads any more, or into the start of it where that one is larger (zeroed, then used as
+the sum's operand: ``relu(conv(x) + 0)``), the reuse of dead buffers a compiler's memory
+planner does.  The inference copy also keeps each weight in oneDNN's blocked layout
+(``torch.ops.mkldnn._reorder_convolution_weight``, as Inductor's freezing does) instead
+of having it copied and reordered on every call, and the convolutions that still
+allocate keep their output between calls (written into again once nothing else refers to
+it).  Together these make ResNet-56's Score-CAM at 32 px ~13 % faster (measured in
+docs/explain.md).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 from typing import Any
@@ -66,10 +67,10 @@ class PointwiseConv2d(nn.Module):
     """``relu(conv(x))`` or ``relu(conv(x) + residual)`` in one oneDNN call.
 
     Shares the convolution's weight and bias tensors (detached, read-only; with
-    :attr:`pack_weight` the weight is replaced by a reordered oneDNN tensor on
-    the first fused call).  The fused kernel runs for float32 CPU inputs
-    without autograd; anything else (another dtype or device, gradients on, a
-    residual that would broadcast) takes ``F.conv2d`` and the ordinary
+    :attr:`pack_weight` the weight is replaced by a reordered oneDNN tensor, by
+    :func:`fuse_conv_pointwise` or else on the first fused call).  The fused kernel runs
+    for float32 CPU inputs without autograd; anything else (another dtype or device,
+    gradients on, a residual that would broadcast) takes ``F.conv2d`` and the ordinary
     operators, which compute the same function.
     """
 
@@ -143,12 +144,15 @@ class PointwiseConv2d(nn.Module):
                 y = y + other
             return torch.relu(y) if self.relu else y
         weight = self._fused_weight(x)
-        if other is None and scratch is None and self.keep_output:
-            scratch = self._held_scratch(x)
-        if other is None and scratch is not None and self._fits(scratch, x):
+        if other is None:
+            target = None if scratch is None else self._scratch_view(scratch, x)
+            if target is None and self.keep_output:
+                held = self._held_scratch(x)
+                target = None if held is None else self._scratch_view(held, x)
+        if other is None and target is not None:
             # relu(conv(x) + 0) is relu(conv(x)): a zeroed dead tensor as the sum's
             # operand and output costs a memset instead of a fresh allocation.
-            other, in_place = scratch.zero_(), True
+            other, in_place = target.zero_(), True
         elif other is None:
             out = torch.ops.mkldnn._convolution_pointwise(
                 x, weight, self.bias, self.padding, self.stride, self.dilation,
@@ -176,23 +180,31 @@ class PointwiseConv2d(nn.Module):
 
         Given a plain tensor, PyTorch copies the weight into the input's layout
         and oneDNN reorders it again on every call (~5 % of a ResNet-56 forward at
-        batch 16).  With :attr:`pack_weight` the reordered tensor, made for the
-        first input's shape, replaces the plain one (the same memory); another
-        input shape still works (oneDNN reorders where its kernel wants another
-        layout).
+        batch 16).  With :attr:`pack_weight` the reordered tensor replaces the
+        plain one (the same memory), made for the first input's shape unless
+        :meth:`pack` ran before; another input shape still works (oneDNN
+        reorders where its kernel wants another layout).
         """
         if self.pack_weight and not self.weight.is_mkldnn:
-            self.weight = torch.ops.mkldnn._reorder_convolution_weight(
-                self.weight, self.padding, self.stride, self.dilation, self.groups,
-                list(x.shape),
-            )
+            self.pack(list(x.shape))
         return self.weight
+
+    def pack(self, input_size: list[int] | None = None) -> None:
+        """Replace :attr:`weight` by a copy in oneDNN's blocked layout.
+
+        ``input_size``, the input's shape, lets oneDNN pick the layout for
+        exactly that problem; without it, its default layout for the
+        convolution (the one this module's kernels take at any batch size).
+        """
+        self.weight = torch.ops.mkldnn._reorder_convolution_weight(
+            self.weight, self.padding, self.stride, self.dilation, self.groups, input_size,
+        )
 
     def _held_scratch(self, x: torch.Tensor) -> torch.Tensor | None:
         """The kept output's first ``len(x)`` images, if nothing else refers to it.
 
-        Whether they fit this call's output is :meth:`_fits`'s to say, as for
-        any scratch tensor.
+        Whether they hold this call's output is :meth:`_scratch_view`'s to say,
+        as for any scratch tensor.
 
         Nothing refers to it once the graph's locals from the call that made it
         are gone and neither the caller nor a view kept it.  A fresh allocation instead costs a page
@@ -227,13 +239,26 @@ class PointwiseConv2d(nn.Module):
     def _plain_weight(self) -> torch.Tensor:
         return self.weight.to_dense() if self.weight.is_mkldnn else self.weight
 
-    def _fits(self, scratch: torch.Tensor, x: torch.Tensor) -> bool:
-        return (
-            scratch.is_cpu
-            and scratch.dtype == torch.float32
-            and scratch.shape == self._output_shape(x)
-            and scratch.is_contiguous(memory_format=_layout(x))
-        )
+    def _scratch_view(self, scratch: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        """The output for input ``x`` as a view of the start of ``scratch``'s memory.
+
+        ``scratch`` qualifies when it is a dense float32 CPU tensor (contiguous or
+        channels-last) with at least as many elements as the output: a dead
+        tensor of another shape (a wider or larger earlier activation) holds a
+        later, smaller one, as a compiler's buffer planning would reuse it.
+        None where it does not qualify.
+        """
+        shape = self._output_shape(x)
+        layout = _layout(x)
+        if not (scratch.is_cpu and scratch.dtype == torch.float32):
+            return None
+        if scratch.shape == shape and scratch.is_contiguous(memory_format=layout):
+            return scratch
+        dense = scratch.is_contiguous() or scratch.is_contiguous(
+            memory_format=torch.channels_last)
+        if not dense or scratch.numel() < math.prod(shape):
+            return None
+        return scratch.as_strided(shape, _dense_strides(shape, layout), scratch.storage_offset())
 
     def extra_repr(self) -> str:
         after = " + residual" if self.residual else ""
@@ -248,6 +273,18 @@ def _can_pack() -> bool:
 
 def _can_write_in_place() -> bool:
     return hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
+
+
+def _dense_strides(shape: tuple[int, ...], layout: torch.memory_format) -> tuple[int, ...]:
+    """Strides of a dense tensor of ``shape`` (4-D for channels-last) in ``layout``."""
+    if layout == torch.channels_last:
+        n, c, h, w = shape
+        return (h * w * c, 1, w * c, c)
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -306,18 +343,23 @@ def fuse_conv_pointwise(
     (or no ReLU after it) is left as it is.
 
     The fused graph also reuses memory, as a compiler's buffer planning would:
-    a block writes into its residual where nothing reads that tensor later,
-    and a convolution without a residual writes into a tensor of an earlier
-    fused convolution that is dead by then.  With ``pack_weights`` every
-    fused convolution keeps its weight in oneDNN's own layout from its first
-    call on (:attr:`PointwiseConv2d.pack_weight`): faster, but the module's
-    ``weight`` buffers are then oneDNN tensors (an inference copy's, not for
-    saving or moving to another device).  With ``keep_outputs`` every fused
-    convolution that would still allocate its output (one without a residual
-    and without a dead tensor to write into) keeps it and writes the next
-    call's output into it when nothing else refers to it
-    (:attr:`PointwiseConv2d.keep_output`): no fresh pages to fault in per call,
-    for memory held between calls (:meth:`PointwiseConv2d.release` frees it).
+    a block writes into its residual (made by another fused convolution or by
+    ``F.pad``) where nothing reads that tensor later, and a convolution
+    without a residual writes into a tensor of an earlier fused convolution
+    that is dead by then (into the start of it where that one is larger: a
+    wider or higher-resolution activation).  With ``pack_weights`` every fused
+    convolution keeps its weight in oneDNN's own layout
+    (:attr:`PointwiseConv2d.pack_weight`), packed here, one convolution at a
+    time, with the convolution it replaces dropped at once, so that a folded
+    copy's plain weights are freed as the packed ones are made: faster, but
+    the module's ``weight`` buffers are then oneDNN tensors (an inference
+    copy's, not for saving or moving to another device).  With
+    ``keep_outputs`` every fused convolution without a residual keeps the
+    output it had to allocate (having no dead tensor to write into, or one
+    too small) and writes the next call's output into it when nothing else
+    refers to it (:attr:`PointwiseConv2d.keep_output`): no fresh pages to
+    fault in per call, for memory held between calls
+    (:meth:`PointwiseConv2d.release` frees it).
     Such a module must not run in two threads at once (the check that nothing
     else refers to a kept output and the write into it are not one step).
 
@@ -369,11 +411,20 @@ def fuse_conv_pointwise(
         # Erase the chain from its end: each node has no users left when erased.
         for dead in (last, user, node) if residual is not None else (last, node):
             graph.erase_node(dead)
+        if fused_conv.pack_weight:
+            # Packed now, the replaced convolution dropped at once: a copy's own
+            # (folded) weight is freed before the next one is packed, so the packed
+            # weights take the memory of the plain ones instead of adding to it.
+            fused_conv.pack()
+            if not any(n.op == "call_module" and n.target == node.target for n in graph.nodes):
+                modules.pop(node.target, None)
+                gm.delete_submodule(node.target)
+            del conv
     _overwrite_dead_residuals(gm)
     _recycle_dead_outputs(gm)
     if keep_outputs:
         for node in graph.nodes:
-            if _made_by_pointwise(gm, node) and len(node.args) == 1 and not node.kwargs:
+            if _made_by_pointwise(gm, node) and len(node.args) == 1:
                 gm.get_submodule(node.target).keep_output = True
     graph.lint()
     gm.delete_all_unused_submodules()
@@ -399,12 +450,24 @@ def _is_identity(gm: torch.fx.GraphModule, node: Any) -> bool:
     )
 
 
+def _is_padding(node: Any) -> bool:
+    """Whether ``node`` is ``F.pad(...)``, which always returns a new tensor.
+
+    (A ResNet's option-A shortcut: ``F.pad(x[:, :, ::2, ::2], ...)``.)
+    """
+    return (
+        isinstance(node, torch.fx.Node)
+        and node.op == "call_function"
+        and node.target in (F.pad, torch.constant_pad_nd)
+    )
+
+
 def _overwrite_dead_residuals(gm: torch.fx.GraphModule) -> None:
     """Let a fused block write into its residual where that tensor is never read again.
 
-    Only residuals made by another :class:`PointwiseConv2d` qualify: a fresh
-    tensor of this graph's own, never a graph input, a parameter or a view of
-    something else.  The convolution's own input must come from a third one
+    Only residuals made by another :class:`PointwiseConv2d` or by ``F.pad``
+    qualify: a fresh tensor of this graph's own, never a graph input, a
+    parameter or a view of something else.  The convolution's own input must come from a third one
     (the kernel must not write into what it is still reading).
     """
     if not _can_write_in_place():
@@ -421,8 +484,10 @@ def _overwrite_dead_residuals(gm: torch.fx.GraphModule) -> None:
         while _is_identity(gm, chain[-1]):
             chain.append(chain[-1].args[0])
         source = chain[-1]
-        if source is node.args[0] or not all(
-            _made_by_pointwise(gm, n) for n in (source, node.args[0])
+        if (
+            source is node.args[0]
+            or not _made_by_pointwise(gm, node.args[0])
+            or not (_made_by_pointwise(gm, source) or _is_padding(source))
         ):
             continue
         readers = {u for n in chain for u in n.users} - set(chain) - {node}
@@ -437,8 +502,9 @@ def _recycle_dead_outputs(gm: torch.fx.GraphModule) -> None:
     read only as the input of other fused convolutions, all of them earlier
     in the graph: a tensor of this graph's own that nobody reads again (never
     a graph input, a parameter, a view or the output).  Each candidate is
-    handed on once; the one with the same number of output channels that died
-    last is taken (the shapes are checked again at every call).
+    handed on once: the one with the same number of output channels that died
+    last, else the one that died last (whether it holds the output is checked
+    at every call: :meth:`PointwiseConv2d._scratch_view`).
     """
     if not _can_write_in_place():
         return
@@ -456,20 +522,24 @@ def _recycle_dead_outputs(gm: torch.fx.GraphModule) -> None:
             return None
         return max(order[u] for u in users)
 
-    # Candidates in the order they die; a stack per channel count of the dead ones.
+    # Candidates in the order they die; the dead ones in the order they died.
     dying = sorted((i, c) for c in nodes if (i := last_read(c)) is not None)
-    dead: dict[int, list[torch.fx.Node]] = {}
+    dead: list[torch.fx.Node] = []
     next_dying = 0
     for node in nodes:
         while next_dying < len(dying) and dying[next_dying][0] < order[node]:
-            died = dying[next_dying][1]
-            dead.setdefault(_out_channels(gm, died), []).append(died)
+            dead.append(dying[next_dying][1])
             next_dying += 1
-        if len(node.args) != 1 or node.kwargs:
+        if len(node.args) != 1 or node.kwargs or not dead:
             continue
-        free = dead.get(_out_channels(gm, node))
-        if free:
-            node.kwargs = {"scratch": free.pop()}  # the one that died last
+        # The one that died last with as many channels (the same shape, unless
+        # strided), else the one that died last (large enough when an earlier,
+        # wider or larger activation).
+        channels = _out_channels(gm, node)
+        same = [d for d in dead if _out_channels(gm, d) == channels]
+        chosen = same[-1] if same else dead[-1]
+        dead.remove(chosen)
+        node.kwargs = {"scratch": chosen}
 
 
 def _out_channels(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int:
