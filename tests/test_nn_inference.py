@@ -107,6 +107,17 @@ def test_fold_matches_the_model_and_leaves_it_alone():
     assert not any(isinstance(m, nn.Module) and m is folded for m in model.modules())
 
 
+def test_fold_leaves_a_float64_model_alone():
+    # The fold computes in float64: a float64 weight must be copied, not scaled in place.
+    model = convbn().double()
+    before = _state(model)
+    folded = fold_batchnorm(model)
+    x = torch.randn(2, 3, 10, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model(x), rtol=1e-10, atol=1e-12)
+    assert _same_state(model, before)
+
+
 def test_fold_is_the_batchnorm_formula():
     """Ioffe & Szegedy, Alg. 2: y = gamma (x - mu) / sqrt(var + eps) + beta, per channel."""
     torch.manual_seed(3)
