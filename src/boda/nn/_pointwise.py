@@ -95,9 +95,10 @@ class PointwiseConv2d(nn.Module):
         #: Reorder the weight for oneDNN on the first fused call (see
         #: :meth:`_fused_weight`); the inference copy sets it.
         self.pack_weight = False
-        #: Keep the output of a fused call and write later outputs into it once
-        #: nothing else holds it (see :meth:`_held_scratch`); the inference copy
-        #: sets it on convolutions that would otherwise allocate a new tensor.
+        #: Keep an output this module had to allocate and write later outputs
+        #: into it once nothing else holds it (see :meth:`_held_scratch`); the
+        #: inference copy sets it on every fused convolution without a residual
+        #: (one handed a dead tensor that holds its output never allocates).
         self.keep_output = False
         self._held: torch.Tensor | None = None
 
