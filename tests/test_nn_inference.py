@@ -299,6 +299,13 @@ class Residual(nn.Module):
         return self.head(y.mean(dim=(2, 3)))
 
 
+def _agrees_and_leaves_input_alone(fused: nn.Module, model: nn.Module, x: torch.Tensor) -> bool:
+    """The fused graph gives the model's output on ``x`` and never writes into ``x``."""
+    before = x.clone()
+    agrees = _close(fused(x), model(x), 1e-5)
+    return agrees and torch.equal(x, before)
+
+
 def _fused_count(module: nn.Module) -> int:
     return sum(isinstance(m, PointwiseConv2d) for m in module.modules())
 
@@ -378,9 +385,7 @@ def test_pointwise_overwrites_only_residuals_nobody_reads_later():
     x = torch.rand(3, 3, 10, 10, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         for inp in (x, x.contiguous(memory_format=torch.channels_last)):
-            before = inp.clone()
-            assert _close(fused(inp), model(inp), 1e-5)
-            assert torch.equal(inp, before)  # the input is never written
+            assert _agrees_and_leaves_input_alone(fused, model, inp)
 
 
 @pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
@@ -444,9 +449,7 @@ def test_pointwise_writes_into_dead_outputs_only(read_t_again):
     x = torch.rand(3, 3, 10, 10, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         for inp in (x, x.contiguous(memory_format=torch.channels_last), x[:1]):
-            before = inp.clone()
-            assert _close(fused(inp), model(inp), 1e-5)
-            assert torch.equal(inp, before)
+            assert _agrees_and_leaves_input_alone(fused, model, inp)
     assert _close(fused(x), model(x), 1e-5)  # gradients on: the plain operators
 
 
@@ -478,9 +481,7 @@ def test_kept_outputs_only_where_a_convolution_had_to_allocate():
     x = torch.rand(4, 3, 10, 10, generator=torch.Generator().manual_seed(5))
     with torch.inference_mode():
         for inp in (x, x[:2], x, x.contiguous(memory_format=torch.channels_last), x[:1, :, :7]):
-            before = inp.clone()
-            assert _close(fused(inp), model(inp), 1e-5)
-            assert torch.equal(inp, before)
+            assert _agrees_and_leaves_input_alone(fused, model, inp)
     # Every dead tensor handed on here holds the output: none of them allocated.
     held = {k for k, m in modules.items() if m._held is not None}
     assert held == set(modules) - residual - handed != set()
@@ -527,9 +528,7 @@ def test_a_smaller_output_is_written_into_the_start_of_a_larger_dead_tensor():
     x = torch.rand(3, 3, 12, 10, generator=torch.Generator().manual_seed(7))
     with torch.inference_mode():
         for inp in (x, x.contiguous(memory_format=torch.channels_last), x[:1]):
-            before = inp.clone()
-            assert _close(fused(inp), model(inp), 1e-5)
-            assert torch.equal(inp, before)
+            assert _agrees_and_leaves_input_alone(fused, model, inp)
             assert starts[down.name] == starts[stem.name]  # the start of the dead one
             assert starts[b.name] == starts[a.name]
             assert starts[wide.name] not in (starts[stem.name], starts[a.name])
@@ -565,9 +564,7 @@ def test_a_padded_shortcut_is_overwritten_only_when_nothing_reads_it_later(read_
     x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(8))
     with torch.inference_mode():
         for inp in (x, x.contiguous(memory_format=torch.channels_last)):
-            before = inp.clone()
-            assert _close(fused(inp), model(inp), 1e-5)
-            assert torch.equal(inp, before)
+            assert _agrees_and_leaves_input_alone(fused, model, inp)
 
 
 @pytest.mark.skipif(not pointwise_available(), reason="no oneDNN in this PyTorch build")
