@@ -145,12 +145,8 @@ class PointwiseConv2d(nn.Module):
                 y = y + other
             return torch.relu(y) if self.relu else y
         weight = self._fused_weight(x)
-        if other is None:
-            target = None if scratch is None else self._scratch_view(scratch, x)
-            if target is None and self.keep_output:
-                held = self._held_scratch(x)
-                target = None if held is None else self._scratch_view(held, x)
-        if other is None and target is not None:
+        target = self._dead_output(x, scratch) if other is None else None
+        if target is not None:
             # relu(conv(x) + 0) is relu(conv(x)): a zeroed dead tensor as the sum's
             # operand and output costs a memset instead of a fresh allocation.
             other, in_place = target.zero_(), True
@@ -200,6 +196,16 @@ class PointwiseConv2d(nn.Module):
         self.weight = torch.ops.mkldnn._reorder_convolution_weight(
             self.weight, self.padding, self.stride, self.dilation, self.groups, input_size,
         )
+
+    def _dead_output(
+        self, x: torch.Tensor, scratch: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """Where this call's output can go without allocating: into ``scratch``,
+        else into the kept output; None where neither holds it."""
+        if scratch is not None and (view := self._scratch_view(scratch, x)) is not None:
+            return view
+        held = self._held_scratch(x) if self.keep_output else None
+        return None if held is None else self._scratch_view(held, x)
 
     def _held_scratch(self, x: torch.Tensor) -> torch.Tensor | None:
         """The kept output's first ``len(x)`` images, if nothing else refers to it.
@@ -420,7 +426,6 @@ def fuse_conv_pointwise(
             if not any(n.op == "call_module" and n.target == node.target for n in graph.nodes):
                 modules.pop(node.target, None)
                 gm.delete_submodule(node.target)
-            del conv
     _overwrite_dead_residuals(gm)
     _recycle_dead_outputs(gm)
     if keep_outputs:
