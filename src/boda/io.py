@@ -10,7 +10,9 @@
 - converts every mode to RGB or gray float32 in ``[0, 1]``: palette (``P``,
   ``PA``), ``1``, ``L``, ``LA``, ``RGBA`` (alpha is composited over **white**,
   the way a browser shows a transparent PNG on a page), ``CMYK``, ``YCbCr``,
-  16-bit gray (``I;16``/``I``, divided by 65535) and float (``F``, kept),
+  16-bit gray (``I;16``/``I``, divided by 65535) and float (``F``); values
+  outside ``[0, 1]`` are clipped, and a float image with NaN or infinite
+  values is refused,
 - uses JPEG draft mode (DCT-domain downscaling, 2-8x faster decoding) when the
   caller only needs ``max_side`` pixels, then resizes with an antialiasing
   filter,
@@ -40,6 +42,8 @@ __all__ = [
     "open_image",
     "read_image",
     "write_image",
+    "prepare_output",
+    "write_output",
     "encode_jpeg",
     "SUPPORTED_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
@@ -120,7 +124,9 @@ class DecodedImage:
     pixels_uint8: np.ndarray | None = None
 
 
-def _to_rgb_or_gray(img: Image.Image) -> tuple[np.ndarray, bool, np.ndarray | None]:
+def _to_rgb_or_gray(
+    img: Image.Image, keep_float_values: bool = False
+) -> tuple[np.ndarray, bool, np.ndarray | None]:
     """Convert any Pillow mode to a float32 array.
 
     Returns ``(array, had_alpha, uint8)``; ``uint8`` holds the pixels as decoded
@@ -146,8 +152,11 @@ def _to_rgb_or_gray(img: Image.Image) -> tuple[np.ndarray, bool, np.ndarray | No
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img.convert("I") if mode != "I" else img).astype(np.float32)
         return np.clip(arr / 65535.0, 0.0, 1.0).astype(np.float32), False, None
-    if mode == "F":
-        return np.asarray(img, dtype=np.float32), False, None
+    if mode == "F":  # float TIFFs, and 32-bit integer ones after a resize
+        arr = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise ValueError("float image holds NaN or infinite values")
+        return (arr if keep_float_values else np.clip(arr, 0.0, 1.0)), False, None
     if mode == "1":
         return as_float_image(np.asarray(img.convert("L"))), False, None
     if mode not in ("L", "RGB"):
@@ -163,6 +172,7 @@ def open_image(
     gray: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     resample: str = "lanczos",
+    keep_float_values: bool = False,
 ) -> DecodedImage:
     """Read an image file with its metadata.
 
@@ -180,6 +190,9 @@ def open_image(
     resample : {"lanczos", "box", "bilinear"}
         Filter of the ``max_side`` resize.  ``"box"`` is the exact area
         average (fastest; what the scan and the blur calibration use).
+    keep_float_values : bool
+        A float image (TIFF mode ``F``) keeps its values instead of being
+        clipped to ``[0, 1]`` (depth maps in metres); NaN is refused either way.
 
     Returns
     -------
@@ -202,7 +215,9 @@ def open_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                return _decode(img, path, max_side, gray, max_pixels, _RESAMPLE[resample])
+                return _decode(
+                    img, path, max_side, gray, max_pixels, _RESAMPLE[resample], keep_float_values
+                )
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -332,7 +347,10 @@ def _decode_jpeg_quietly(img: Image.Image) -> np.ndarray | None:
 
 
 def _resized_pixels(
-    img: Image.Image, max_side: int | None, resample: Image.Resampling
+    img: Image.Image,
+    max_side: int | None,
+    resample: Image.Resampling,
+    keep_float_values: bool = False,
 ) -> tuple[np.ndarray, bool, np.ndarray | None]:
     """:func:`_to_rgb_or_gray` of ``img`` shrunk so its longer side is <= ``max_side``."""
     if max_side is not None and max(img.size) > max_side:
@@ -344,7 +362,7 @@ def _resized_pixels(
             img = img.convert("I").convert("F")
             img = img.point(lambda v: v / 65535.0)
         img = img.resize(new_size, resample, reducing_gap=3.0)
-    return _to_rgb_or_gray(img)
+    return _to_rgb_or_gray(img, keep_float_values)
 
 
 def _decode(
@@ -354,6 +372,7 @@ def _decode(
     gray: bool,
     max_pixels: int | None,
     resample: Image.Resampling,
+    keep_float_values: bool = False,
 ) -> DecodedImage:
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
@@ -381,7 +400,9 @@ def _decode(
     else:
         img.load()
         img = ImageOps.exif_transpose(img) if orientation != 1 else img
-        pixels, had_alpha, pixels_uint8 = _resized_pixels(img, max_side, resample)
+        pixels, had_alpha, pixels_uint8 = _resized_pixels(
+            img, max_side, resample, keep_float_values
+        )
     if gray and pixels.ndim == 3:
         pixels_uint8 = None  # the gray pixels below are computed, not decoded
         pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -456,10 +477,16 @@ def write_image(
     pathlib.Path
         The path written.
     """
-    path = Path(path)
+    path = _not_a_folder(Path(path))
+    suffix = path.suffix.lower()
+    image_format = Image.registered_extensions().get(suffix)
+    if image_format is None or image_format not in Image.SAVE:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r}: {'no' if not suffix else 'unknown'} image file "
+            "extension; end the name with .png, .jpg, .webp or .tif"
+        )
     arr = to_uint8(image)
     pil = Image.fromarray(arr)
-    suffix = path.suffix.lower()
     params: dict = {}
     if icc_profile:
         params["icc_profile"] = icc_profile
@@ -468,13 +495,61 @@ def write_image(
             white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
             pil = Image.alpha_composite(white, pil).convert("RGB")
         params["quality"] = int(quality)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = _io.BytesIO()
     try:
-        pil.save(buffer, format=Image.registered_extensions().get(suffix, "PNG"), **params)
+        pil.save(buffer, format=image_format, **params)
     except (KeyError, ValueError, OSError) as exc:
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
-    path.write_bytes(buffer.getvalue())
+    # Encoded first, so a failed encode leaves an existing file untouched.
+    return write_output(path, buffer.getvalue())
+
+
+def prepare_output(path: str | Path) -> Path:
+    """Check that ``path`` can be written as a file and create its parent folders.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``path`` is an existing folder, or its folder cannot be created (the
+        message names the path and the reason).
+    """
+    path = _not_a_folder(Path(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"cannot create the folder for {str(path)!r} ({exc.strerror or exc}); "
+            "choose another output path"
+        ) from None
+    return path
+
+
+def _not_a_folder(path: Path) -> Path:
+    if path.is_dir():
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r}: it is a folder; give a file name inside it"
+        )
+    return path
+
+
+def write_output(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to the file ``path``, creating its folders.
+
+    Raises
+    ------
+    InvalidParameterError
+        The file cannot be written; the message names the path and the reason.
+    """
+    path = prepare_output(path)
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
+        ) from None
     return path
 
 

@@ -150,6 +150,11 @@ def _to_unsigned64(value: int | None) -> int | None:
     return value + (1 << 64) if value < 0 else value
 
 
+def _reason(exc: Exception) -> str:
+    """The OS's words for an error, without Python's ``[Errno n]`` prefix."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 class Catalog:
     """An open catalog.  Use as a context manager or call :meth:`close`.
 
@@ -169,16 +174,7 @@ class Catalog:
 
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
-        if readonly:
-            if not self.path.is_file():
-                raise CatalogError(
-                    f"no catalog at {str(self.path)!r}; run 'boda scan' on the folder first"
-                )
-            uri = f"file:{self.path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, timeout=30)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30)
+        self._db = self._open_readonly() if readonly else self._open_writable()
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -189,10 +185,60 @@ class Catalog:
             self._check_version(readonly)
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if not readonly and isinstance(exc, sqlite3.OperationalError) and (
+                "readonly" in str(exc) or not os.access(self.path.parent, os.W_OK)
+            ):
+                raise CatalogError(
+                    f"cannot write the catalog at {str(self.path)!r} ({exc}); choose a "
+                    "writable place with --catalog ('boda report' can still read it)"
+                ) from None
+            raise self._unusable(exc) from None
+
+    def _open_writable(self) -> sqlite3.Connection:
+        if self.path.is_dir():
             raise CatalogError(
-                f"{str(self.path)!r} is not a usable boda catalog ({exc}); "
-                "move it away and scan again"
+                f"catalog path {str(self.path)!r} is a folder; give a file such as "
+                f"{str(self.path / 'catalog.db')!r}"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(self.path, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise CatalogError(
+                f"cannot create the catalog at {str(self.path)!r} ({_reason(exc)}); "
+                "choose a writable place with --catalog"
             ) from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise CatalogError(
+                f"no catalog at {str(self.path)!r}; run 'boda scan' on the folder first"
+            )
+        # as_uri() percent-encodes the path: a raw '#', '?' or '%' in a folder
+        # name would otherwise end the file name and drop mode=ro.
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=30)
+            db.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return db
+        except sqlite3.OperationalError as exc:
+            if os.access(self.path.parent, os.W_OK):
+                raise self._unusable(exc) from None
+        # A WAL database needs its -shm file even to be read; in a folder we may
+        # not write to (a read-only share) nobody else can be writing it either,
+        # so it is opened as immutable.
+        try:
+            db = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30)
+            db.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return db
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: Exception) -> CatalogError:
+        return CatalogError(
+            f"{str(self.path)!r} is not a usable boda catalog ({exc}); "
+            "move it away and scan again"
+        )
 
     def _check_version(self, readonly: bool) -> None:
         row = self._db.execute("SELECT version FROM schema_version").fetchone()

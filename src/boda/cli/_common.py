@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from boda.errors import BodaError
 
@@ -24,6 +25,16 @@ EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def shown(value: object) -> str:
+    """``value`` (a path or a message) as console text: Rich markup escaped, and
+    the undecodable bytes of a non-UTF-8 file name shown as U+FFFD instead of
+    crashing the output."""
+    import os
+
+    text = os.fsencode(str(value)).decode("utf-8", "replace")
+    return escape(text)
+
+
 def handle_errors(fn: F) -> F:
     """Turn :class:`boda.errors.BodaError` into a one-line message and exit 2."""
 
@@ -32,7 +43,9 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BodaError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escape(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
+            message = f"[bold red]error:[/] {shown(exc)}"
+            err_console.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]

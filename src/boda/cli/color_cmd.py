@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from boda.cli._common import console, handle_errors, print_json
 
@@ -237,7 +238,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(info)
             return
-        console.print(f"wrote {', '.join(written)} ({len(xy)} pixels plotted)", highlight=False)
+        console.print(
+            f"wrote {escape(', '.join(written))} ({len(xy)} pixels plotted)", highlight=False
+        )
 
     @color_app.command(
         "measure",

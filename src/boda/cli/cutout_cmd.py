@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json
+from boda.cli._common import console, handle_errors, print_json, shown
 
 
 def _parse_rect(text: str) -> tuple[int, int, int, int]:
@@ -132,6 +132,6 @@ def register(app: typer.Typer) -> None:
             print_json(summary)
             return
         console.print(
-            f"cut out {100 * summary['foreground_fraction']:.1f}% of {image.name} "
-            f"in {summary['iterations']} iterations -> {written}"
+            f"cut out {100 * summary['foreground_fraction']:.1f}% of {shown(image.name)} "
+            f"in {summary['iterations']} iterations -> {shown(written)}"
         )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json
+from boda.cli._common import console, handle_errors, print_json, shown
 
 
 class Method(StrEnum):
@@ -54,8 +54,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="log: minimum LoG jump across a zero crossing (default: auto)."),
         ] = None,
         neighbours: Annotated[int, typer.Option(help="laplacian: 4- or 8-neighbour kernel.")] = 4,
-        cell: Annotated[int, typer.Option(help="hog: cell size in pixels.")] = 8,
-        orientations: Annotated[int, typer.Option(help="hog: orientation bins.")] = 9,
+        cell: Annotated[int, typer.Option(min=1, help="hog: cell size in pixels.")] = 8,
+        orientations: Annotated[int, typer.Option(min=1, help="hog: orientation bins.")] = 9,
         max_side: Annotated[
             int | None, typer.Option("--max-side", help="Downscale so the longer side fits.")
         ] = None,
@@ -125,4 +125,6 @@ def register(app: typer.Typer) -> None:
             for k, v in stats.items()
             if k not in ("image", "output", "method")
         )
-        console.print(f"[bold]{m}[/] edges of {image.name} -> {stats['output']}  ({details})")
+        console.print(
+            f"[bold]{m}[/] edges of {shown(image.name)} -> {shown(stats['output'])}  ({details})"
+        )

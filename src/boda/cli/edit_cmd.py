@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json
+from boda.cli._common import console, handle_errors, print_json, shown
 
 
 def _pair(text: str | None, option: str, cast: type) -> tuple | None:
@@ -118,7 +118,9 @@ def register(app: typer.Typer) -> None:
                 "icc_profile": decoded.icc_profile is not None,
             })
         else:
-            console.print(f"wrote {output} (focus {lo:g}..{hi:g}, aperture {aperture:g})")
+            console.print(
+                f"wrote {shown(output)} (focus {lo:g}..{hi:g}, aperture {aperture:g})"
+            )
 
     @app.command(
         "inpaint",
@@ -165,4 +167,5 @@ def register(app: typer.Typer) -> None:
                 "icc_profile": decoded.icc_profile is not None,
             })
         else:
-            console.print(f"wrote {output} ({holes.mean():.1%} of the pixels filled, {method})")
+            filled = f"{holes.mean():.1%} of the pixels filled, {method}"
+            console.print(f"wrote {shown(output)} ({filled})")

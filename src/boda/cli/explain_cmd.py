@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json
+from boda.cli._common import console, handle_errors, print_json, shown
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
             "resnet20-cifar10",
             "--model",
             "-m",
-            help="Built-in model (resnet20-cifar10, resnet56-cifar10), a TorchScript file, "
-            "or a state dict with --arch.",
+            help="Built-in model (resnet20-cifar10, resnet56-cifar10, shapes-cnn), a "
+            "TorchScript file, or a state dict with --arch.",
         ),
         method: str = typer.Option(
             "gradcam",
@@ -42,13 +42,17 @@ def register(app: typer.Typer) -> None:
             None, "--target", "-t", help="Class index to explain (default: the predicted class)."
         ),
         arch: str = typer.Option(
-            None, "--arch", help="Architecture of a state-dict file (resnet20 ... resnet56)."
+            None, "--arch",
+            help="Architecture of a state-dict file (resnet20, resnet32, resnet44, resnet56, "
+            "shapes-cnn).",
         ),
         layer: str = typer.Option(
             None, "--layer", help="Target layer name (default: the model's last conv stage)."
         ),
         size: int = typer.Option(
-            None, "--size", help="Resize the image to SIZE x SIZE for a user model."
+            None, "--size", min=1,
+            help="Resize the image to SIZE x SIZE for a user model (built-in models "
+            "take their own size).",
         ),
         normalize: bool = typer.Option(
             True,
@@ -87,6 +91,7 @@ def _explain(
     threads: int | None,
     as_json: bool,
 ) -> None:
+    from boda.errors import InvalidParameterError
     from boda.explain import explain_image, montage
     from boda.io import read_image, write_image
     from boda.nn import cpu_threads, list_models, load_model
@@ -94,6 +99,10 @@ def _explain(
     methods = [m.strip() for m in method.split(",") if m.strip()]
     img = read_image(image)
     with cpu_threads(threads):
+        if model in list_models() and arch is not None:
+            raise InvalidParameterError(
+                f"--arch is for state-dict files; {model} is a built-in model (drop --arch)"
+            )
         lm = load_model(model) if model in list_models() else load_model(model, arch=arch)
         res = explain_image(
             img,
@@ -122,7 +131,7 @@ def _explain(
         return
     best = res.top[0]
     console.print(
-        f"{image}: predicted [bold]{best['name']}[/] ({best['probability']:.1%}); "
+        f"{shown(image)}: predicted [bold]{best['name']}[/] ({best['probability']:.1%}); "
         f"explained class {res.target} ({res.target_name}) with {', '.join(res.maps)}"
         + (f" at layer {res.layer}" if res.layer else "")
     )
@@ -132,4 +141,4 @@ def _explain(
             f"mean {st['mean']:.3f}, area > 0.5: {st['area_above_half']:.1%}"
         )
     if output is not None:
-        console.print(f"montage written to {output}")
+        console.print(f"montage written to {shown(output)}")

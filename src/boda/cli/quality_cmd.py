@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json
+from boda.cli._common import console, handle_errors, print_json, shown
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        table = Table(title=f"quality of {image.name}")
+        table = Table(title=f"quality of {shown(image.name)}")
         table.add_column("measure")
         table.add_column("value", justify="right")
         table.add_column("verdict / rule")

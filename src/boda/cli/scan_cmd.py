@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from boda.cli._common import console, err_console, handle_errors, print_json
+from boda.cli._common import console, err_console, handle_errors, print_json, shown
 
 #: Exit status of a scan that finished but could not read some files.
 EXIT_FILES_FAILED = 3
@@ -60,12 +60,17 @@ def register(app: typer.Typer) -> None:
             None, "--catalog", help="Catalog file (default: DIR/.boda/catalog.db)."
         ),
         report: Path = typer.Option(
-            None, "--report", help="HTML report path (default: DIR/.boda/report.html)."
+            None, "--report",
+            help="HTML report: a .html file, or a folder to hold index.html "
+            "(default: DIR/.boda/report.html).",
         ),
         no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
         threshold: list[str] = typer.Option(
             [], "--threshold", "-t",
-            help="Override a flag threshold, NAME=VALUE (repeatable); see 'boda report --help'.",
+            help="Override a flag threshold, NAME=VALUE (repeatable). Names and defaults: "
+            "blurry=0.44 (flag below), dark=0.8, light=0.85 (above), low_information=2 "
+            "(below, bits), grayscale=3 (below, chroma), odd_aspect_ratio=2.5 (above), "
+            "near_duplicate=10 (pHash bits, 0-64).",
         ),
         max_side: int = typer.Option(
             None,
@@ -94,10 +99,16 @@ def register(app: typer.Typer) -> None:
             TimeRemainingColumn,
         )
 
-        from boda.report import write_html_report
+        from boda.io import prepare_output
+        from boda.report import report_file, report_title, write_html_report
         from boda.scan import scan
 
         overrides = _parse_thresholds(threshold)
+        report_path = None
+        if not no_report:
+            report_path = report_file(report or _default_report(directory, catalog))
+            if report is not None:  # a bad --report fails now, not after the scan
+                prepare_output(report_path)
         progress = Progress(
             TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
             TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
@@ -122,11 +133,8 @@ def register(app: typer.Typer) -> None:
             )
         finally:
             progress.stop()
-        report_path = None
-        if not no_report:
-            report_path = write_html_report(
-                summary.catalog_path, report or _default_report(directory, catalog)
-            )
+        if report_path is not None:
+            write_html_report(summary.catalog_path, report_path, title=report_title(directory))
         if as_json:
             data = summary.to_dict()
             data["report"] = str(report_path) if report_path else None
@@ -152,7 +160,9 @@ def register(app: typer.Typer) -> None:
     def report_command(
         directory: Path = typer.Argument(..., help="A scanned folder."),
         catalog: Path = typer.Option(None, "--catalog", help="Catalog file if not DIR/.boda."),
-        out: Path = typer.Option(None, "--out", "-o", help="HTML report path."),
+        out: Path = typer.Option(
+            None, "--out", "-o", help="HTML report: a .html file, or a folder to hold index.html."
+        ),
         as_json: bool = typer.Option(
             False, "--json", help="Print every catalog record as JSON to stdout."
         ),
@@ -160,17 +170,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the HTML report of a scanned folder, or export its catalog as JSON / CSV."""
         from boda.catalog import default_catalog_path
-        from boda.report import catalog_records, write_csv, write_html_report
+        from boda.report import catalog_records, report_title, write_csv, write_html_report
 
         catalog_path = catalog or default_catalog_path(directory)
         if as_json:
             print_json(catalog_records(catalog_path))
         if csv_path is not None:
             written = write_csv(catalog_path, csv_path)
-            err_console.print(f"CSV written to [bold]{written}[/]")
+            err_console.print(f"CSV written to [bold]{shown(written)}[/]")
         if not as_json and csv_path is None or out is not None:
-            path = write_html_report(catalog_path, out or _default_report(directory, catalog))
-            (err_console if as_json else console).print(f"report: [bold]{path}[/]")
+            path = write_html_report(
+                catalog_path, out or _default_report(directory, catalog),
+                title=report_title(directory),
+            )
+            (err_console if as_json else console).print(f"report: [bold]{shown(path)}[/]")
 
 
 def _print_summary(summary, report_path: Path | None) -> None:
@@ -191,10 +204,10 @@ def _print_summary(summary, report_path: Path | None) -> None:
         table.add_row(name, str(summary.flag_counts.get(name, 0)), text)
     console.print(table)
     for path, reason in summary.failed[:20]:
-        console.print(f"[red]unreadable[/] {path}: {reason}", highlight=False)
+        console.print(f"[red]unreadable[/] {shown(path)}: {shown(reason)}", highlight=False)
     if len(summary.failed) > 20:
         console.print(f"… and {len(summary.failed) - 20} more unreadable files (see the report)")
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: committed results are kept; run again to finish")
     if report_path:
-        console.print(f"report: [bold]{report_path}[/]")
+        console.print(f"report: [bold]{shown(report_path)}[/]")

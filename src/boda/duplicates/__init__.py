@@ -15,10 +15,18 @@ from boda.duplicates._clusters import (
     find_exact_duplicates,
     find_near_duplicates,
 )
-from boda.duplicates._hashes import HASH_BITS, dhash, hamming, phash, pixel_hash
+from boda.duplicates._hashes import (
+    FLAT_PHASHES,
+    HASH_BITS,
+    dhash,
+    hamming,
+    phash,
+    pixel_hash,
+)
 
 __all__ = [
     "DEFAULT_MAX_DISTANCE",
+    "FLAT_PHASHES",
     "HASH_BITS",
     "dhash",
     "find_exact_duplicates",

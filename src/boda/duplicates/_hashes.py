@@ -32,6 +32,11 @@ _MASK64 = (1 << HASH_BITS) - 1
 # not decide bits: every perfectly flat image gets the same hash.
 _FLAT_EPS = 1e-6
 
+#: The :func:`phash` of every perfectly flat image: ``1 << 63`` (only the DC
+#: term above the median) or 0 (black).  Such a hash says "no structure", not
+#: "looks like": two flat images of different colours share it.
+FLAT_PHASHES = frozenset({0, 1 << 63})
+
 # Fixed seed of the pixel hash (the ASCII of "bodapix2"): a changed recipe gets
 # a new seed, so old and new hashes never compare equal by accident.
 _PIXEL_HASH_SEED = int.from_bytes(b"bodapix2", "big")

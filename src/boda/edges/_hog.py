@@ -213,7 +213,9 @@ def hog_image(
         img = np.sqrt(np.clip(img, 0, None))
     cell = (int(pixels_per_cell[0]), int(pixels_per_cell[1]))
     if orientations < 1 or min(cell) < 1:
-        raise InvalidParameterError("orientations and pixels_per_cell must be positive")
+        raise InvalidParameterError(
+            f"orientations and pixels_per_cell must be positive, got {orientations} and {cell}"
+        )
     if binning not in ("hard", "bilinear"):
         raise InvalidParameterError(f"binning must be 'hard' or 'bilinear', got {binning!r}")
     g_row, g_col = _gradients(img)

@@ -39,9 +39,9 @@ def read_depth(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if path.suffix.lower() != ".npy":
-        from boda.io import read_image
+        from boda.io import open_image
 
-        return read_image(path, gray=True)
+        return open_image(path, gray=True, keep_float_values=True).pixels
     try:
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:

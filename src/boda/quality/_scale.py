@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from boda.core.image import to_gray
-from boda.errors import InvalidParameterError
+from boda.errors import InvalidImageError, InvalidParameterError
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -68,7 +68,7 @@ def to_reference_gray(image: np.ndarray, reference_side: int | None = REFERENCE_
     ``reference_side=None`` keeps the native resolution.  Images already at or
     below the reference are returned unchanged (never upsampled).
     """
-    gray = to_gray(image)
+    gray = _finite(to_gray(image))
     if reference_side is None:
         return gray
     if reference_side < 8:
@@ -91,3 +91,14 @@ def to_reference_gray(image: np.ndarray, reference_side: int | None = REFERENCE_
         cols = area_weights(w, out_w)
         gray = np.asarray((cols @ (rows @ gray).T).T, dtype=np.float32)
     return np.ascontiguousarray(gray, dtype=np.float32)
+
+
+def _finite(gray: np.ndarray) -> np.ndarray:
+    """``gray``, or an error if it holds NaN or infinity (which would poison every measure)."""
+    # One sum is cheaper than an isfinite mask, and is non-finite exactly when
+    # a value is (or when huge values overflow, which are not image values either).
+    if not np.isfinite(gray.sum(dtype=np.float64)):
+        raise InvalidImageError(
+            "image holds NaN or infinite values; replace them first, e.g. np.nan_to_num(image)"
+        )
+    return gray

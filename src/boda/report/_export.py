@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from boda.catalog import Catalog
+from boda.io import write_output
 
 __all__ = ["catalog_records", "write_csv"]
 
@@ -31,17 +33,13 @@ def write_csv(catalog_path: str | Path, out: str | Path) -> Path:
     """
     records = catalog_records(catalog_path)
     score_names = sorted({name for r in records for name in r["scores"]})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["path", "status", "error", "width", "height", "format", "flags", *score_names])
+    for r in records:
         writer.writerow(
-            ["path", "status", "error", "width", "height", "format", "flags", *score_names]
+            [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
+             r["format"] or "", ";".join(r["flags"])]
+            + [r["scores"].get(name, "") for name in score_names]
         )
-        for r in records:
-            writer.writerow(
-                [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
-                 r["format"] or "", ";".join(r["flags"])]
-                + [r["scores"].get(name, "") for name in score_names]
-            )
-    return out
+    return write_output(out, table.getvalue().encode("utf-8"))

@@ -14,6 +14,7 @@ import datetime as _dt
 import html
 import math
 import operator
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from boda import __version__
 from boda.catalog import Catalog, ImageRecord
+from boda.io import prepare_output, write_output
 
 __all__ = ["render_html", "write_html_report", "MAX_PER_SECTION"]
 
@@ -137,7 +139,7 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
         for name in r.flags:
             by_flag[name].append(r)
 
-    title = title or f"boda report — {Path(catalog_path).parent.parent.name or 'scan'}"
+    title = title or report_title(Path(catalog_path).resolve().parent.parent)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
@@ -236,9 +238,20 @@ def write_html_report(
     catalog_path: str | Path, out: str | Path, *, title: str | None = None
 ) -> Path:
     """Write the HTML report of a catalog to ``out`` (a file, or a folder -> ``index.html``)."""
+    out = prepare_output(report_file(out))  # fails before the catalog is read
+    return write_output(out, render_html(catalog_path, title=title))
+
+
+def report_file(out: str | Path) -> Path:
+    """Where :func:`write_html_report` writes for ``out``: itself if it ends in
+    ``.html``/``.htm``, else ``out/index.html``."""
     out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        out = out / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(catalog_path, title=title), encoding="utf-8")
-    return out
+    return out if out.suffix.lower() in (".html", ".htm") else out / "index.html"
+
+
+def report_title(folder: str | Path) -> str:
+    """``"boda report — NAME"`` for a scanned folder, printable whatever its name's bytes."""
+    name = Path(folder).name or Path(folder).resolve().name or str(folder)
+    # A name that is not valid UTF-8 carries surrogate escapes, which no text
+    # file can hold: show its undecodable bytes as U+FFFD instead.
+    return "boda report — " + os.fsencode(name).decode("utf-8", "replace")

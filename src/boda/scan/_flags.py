@@ -112,14 +112,35 @@ def default_thresholds() -> dict[str, float]:
 
 
 def resolve_thresholds(overrides: dict[str, float] | None) -> dict[str, float]:
-    """Defaults updated with user overrides; unknown names raise a clear error."""
+    """Defaults updated with user overrides; unknown names and bad values raise a clear error.
+
+    Every threshold must be a finite number (NaN would silently switch a flag
+    off); ``near_duplicate``, a number of differing hash bits, a whole number
+    from 0 to 64.
+    """
+    import math
+
     thresholds = default_thresholds()
     for name, value in (overrides or {}).items():
         if name not in thresholds:
             raise InvalidParameterError(
                 f"unknown flag {name!r} in thresholds; choose from {sorted(thresholds)}"
             )
-        thresholds[name] = float(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise InvalidParameterError(
+                f"threshold {name}={value!r} is not a finite number; "
+                f"the default is {name}={thresholds[name]:g}"
+            )
+        if name == "near_duplicate" and not (number.is_integer() and 0 <= number <= 64):
+            raise InvalidParameterError(
+                f"threshold near_duplicate={value!r} must be a whole number of hash bits "
+                f"from 0 to 64; the default is near_duplicate={thresholds[name]:g}"
+            )
+        thresholds[name] = number
     return thresholds
 
 
@@ -139,9 +160,15 @@ def derive_flags(
     Duplicate groups are numbered from 1 in path order; every member of a
     group is flagged (the report shows the group side by side, the user picks
     what to keep).  A near-duplicate group whose members all share one pixel
-    hash is left to ``exact_duplicate`` alone.
+    hash is left to ``exact_duplicate`` alone, and perfectly flat images
+    (:data:`boda.duplicates.FLAT_PHASHES`) are never near duplicates.
     """
-    from boda.duplicates import find_exact_duplicates, find_near_duplicates, hamming
+    from boda.duplicates import (
+        FLAT_PHASHES,
+        find_exact_duplicates,
+        find_near_duplicates,
+        hamming,
+    )
 
     ok = [r for r in records if r.status == "ok" and r.id is not None]
     rows: list[tuple[int, str, float | None, int | None]] = []
@@ -156,7 +183,9 @@ def derive_flags(
         for i in group:
             rows.append((hashed[i].id, "exact_duplicate", float(len(group)), group_id))
 
-    phashed = [r for r in ok if r.phash is not None]
+    # A flat image's hash only says "no structure" (a grey and a blue card share
+    # it), so flat images are never near duplicates; identical ones are exact.
+    phashed = [r for r in ok if r.phash is not None and r.phash not in FLAT_PHASHES]
     max_distance = int(thresholds["near_duplicate"])
     groups = find_near_duplicates([r.phash for r in phashed], max_distance=max_distance)
     group_id = 0

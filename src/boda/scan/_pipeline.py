@@ -236,12 +236,21 @@ def scan(
     from boda.quality import ANALYSIS_MAX_SIDE
 
     root = Path(root)
+    if not root.exists():
+        raise InvalidParameterError(f"{str(root)!r} does not exist; give the folder to scan")
     if not root.is_dir():
         raise InvalidParameterError(f"{str(root)!r} is not a folder; give the folder to scan")
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise InvalidParameterError(f"workers must be at least 1, got {workers}")
     max_side = ANALYSIS_MAX_SIDE if max_side is None else max_side
+    # Checked here: a worker would record the same error for every file and
+    # replace the catalog's good scores with it.
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
+        raise InvalidParameterError(
+            f"max_side must be a positive number of pixels, got {max_side!r} "
+            f"(default {ANALYSIS_MAX_SIDE})"
+        )
     resolved = resolve_thresholds(thresholds)
     catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
     started = time.perf_counter()

@@ -1,0 +1,249 @@
+"""Folder and file names, output paths and option values a user gets wrong, end to end.
+
+Each case here was once a traceback, a misleading message or lost data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from boda.catalog import default_catalog_path
+from boda.cli import app
+from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError
+from boda.io import read_image, write_image
+from boda.quality import analyze
+from boda.report import catalog_records
+from boda.scan import default_thresholds, derive_flags, resolve_thresholds, scan
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def two_photos(tmp_path, kodak_paths) -> Path:
+    root = tmp_path / "photos"
+    root.mkdir()
+    for p in kodak_paths[:2]:
+        shutil.copy(p, root / p.name)
+    return root
+
+
+def _statuses(root: Path, catalog: Path | None = None) -> list[str]:
+    return [r["status"] for r in catalog_records(catalog or default_catalog_path(root))]
+
+
+@pytest.mark.parametrize("name", ["pics#1", "what?", "100%25", "a b&c=d"])
+def test_folder_names_that_are_uri_syntax_scan_and_report(two_photos, tmp_path, name,
+                                                          monkeypatch):
+    # The read-only catalog is opened through a file: URI; '#' and '?' used to end
+    # the file name there (SQLite then created a stray database in the working
+    # folder) and '%' was decoded.
+    root = two_photos.rename(tmp_path / name)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    result = runner.invoke(app, ["scan", str(root), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (root / ".boda" / "report.html").is_file()
+    result = runner.invoke(app, ["report", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.output)] == ["ok", "ok"]
+    assert list(cwd.iterdir()) == []
+
+
+def test_bad_max_side_is_refused_before_the_catalog_changes(two_photos):
+    scan(two_photos, workers=1)
+    for bad in (0, -5, 2.5):
+        with pytest.raises(InvalidParameterError, match="max_side"):
+            scan(two_photos, workers=1, max_side=bad)
+    assert _statuses(two_photos) == ["ok", "ok"]
+    result = runner.invoke(app, ["scan", str(two_photos), "--max-side", "0", "-q"])
+    assert result.exit_code == 2 and "max_side" in result.output
+    assert _statuses(two_photos) == ["ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"blurry": float("nan")}, "not a finite number"),
+        ({"dark": float("inf")}, "not a finite number"),
+        ({"near_duplicate": 0.5}, "whole number"),
+        ({"near_duplicate": 70}, "from 0 to 64"),
+        ({"near_duplicate": -1}, "from 0 to 64"),
+    ],
+)
+def test_threshold_values_are_checked(override, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        resolve_thresholds(override)
+
+
+def test_a_bad_threshold_fails_before_anything_is_scanned(two_photos):
+    result = runner.invoke(app, ["scan", str(two_photos), "-t", "near_duplicate=70", "-q"])
+    assert result.exit_code == 2 and "near_duplicate" in result.output
+    assert not (two_photos / ".boda").exists()
+    assert resolve_thresholds({"near_duplicate": 12})["near_duplicate"] == 12
+
+
+def test_scan_help_names_every_threshold_with_its_default():
+    help_text = " ".join(runner.invoke(app, ["scan", "--help"]).output.split())
+    for name, value in default_thresholds().items():
+        assert f"{name}={value:g}" in help_text.replace("│ ", "").replace(" │", "")
+
+
+def test_report_of_a_folder_whose_name_is_not_utf8(two_photos, tmp_path):
+    root = two_photos.rename(tmp_path / os.fsdecode(b"trip\xff"))
+    result = runner.invoke(app, ["scan", str(root), "-q"])
+    assert result.exit_code == 0, result.output
+    page = (root / ".boda" / "report.html").read_text(encoding="utf-8")
+    assert "boda report — trip\ufffd" in page
+
+
+def test_report_title_names_the_scanned_folder_even_with_another_catalog(two_photos, tmp_path):
+    catalog = tmp_path / "elsewhere" / "scans" / "catalog.db"
+    result = runner.invoke(app, ["scan", str(two_photos), "--catalog", str(catalog), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "boda report — photos<" in (catalog.parent / "report.html").read_text("utf-8")
+
+
+def test_bracketed_file_names_are_shown_as_they_are(tmp_path, kodak_paths):
+    root = tmp_path / "photos"
+    (root / "a[").mkdir(parents=True)
+    shutil.copy(kodak_paths[0], root / "ok.png")
+    (root / "IMG_001 [edited].jpg").write_bytes(b"not a jpeg at all")
+    (root / "a[" / "]b.jpg").write_bytes(b"nor this")  # "a[/]b.jpg": '[/]' closes Rich markup
+    result = runner.invoke(app, ["scan", str(root), "--no-report"])
+    assert result.exit_code == 3, result.output  # some files failed; no crash
+    text = " ".join(result.output.split())
+    assert "IMG_001 [edited].jpg" in text and "a[/]b.jpg" in text
+    result = runner.invoke(app, ["quality", str(root / "IMG_001 [edited].jpg")])
+    assert result.exit_code == 2 and "IMG_001 [edited].jpg" in result.output
+
+
+def test_catalog_paths_that_cannot_be_used_give_one_line_errors(two_photos, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    result = runner.invoke(app, ["scan", str(two_photos), "--catalog", str(a_file / "c.db")])
+    assert result.exit_code == 2 and "cannot create the catalog" in result.output
+    a_dir = tmp_path / "a_dir"
+    a_dir.mkdir()
+    result = runner.invoke(app, ["scan", str(two_photos), "--catalog", str(a_dir)])
+    assert result.exit_code == 2 and "is a folder" in result.output
+    result = runner.invoke(app, ["scan", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(app, ["scan", str(a_file)])
+    assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def _without_write_permission(args: list[str]) -> subprocess.CompletedProcess:
+    """Run ``python -m boda ARGS`` as a user that file permissions apply to."""
+    command = [sys.executable, "-m", "boda", *args]
+    if os.geteuid() == 0:  # root ignores permissions unless it drops these capabilities
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("needs setpriv to drop root's permission override")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_a_catalog_in_a_read_only_folder_is_still_reported(two_photos):
+    scan(two_photos, workers=1)
+    boda_dir = two_photos / ".boda"
+    for path in (two_photos, boda_dir, *boda_dir.iterdir()):
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        # WAL databases need their -shm file even to be read: the folder is read-only,
+        # so the catalog is opened as immutable.
+        result = _without_write_permission(["report", str(two_photos), "--json"])
+        assert result.returncode == 0, result.stderr
+        assert [r["status"] for r in json.loads(result.stdout)] == ["ok", "ok"]
+        result = _without_write_permission(["scan", str(two_photos), "-q"])
+        assert result.returncode == 2
+        assert "cannot write the catalog" in result.stderr and "--catalog" in result.stderr
+    finally:
+        for path in (two_photos, boda_dir, *boda_dir.iterdir()):
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+def test_output_paths_that_are_folders_fail_before_any_work(two_photos, tmp_path):
+    a_dir = tmp_path / "report.html"
+    a_dir.mkdir()
+    result = runner.invoke(app, ["scan", str(two_photos), "--report", str(a_dir), "-q"])
+    assert result.exit_code == 2 and "is a folder" in result.output
+    assert not (two_photos / ".boda").exists()  # failed before the scan
+    scan(two_photos, workers=1)
+    for args in (["-o", str(a_dir)], ["--csv", str(tmp_path)]):
+        result = runner.invoke(app, ["report", str(two_photos), *args])
+        assert result.exit_code == 2 and "is a folder" in result.output, args
+    image = str(two_photos / "kodim01.png")
+    for out in (tmp_path, tmp_path / "no_extension", tmp_path / "x.xyz"):
+        result = runner.invoke(app, ["edges", image, "-o", str(out)])
+        assert result.exit_code == 2, (out, result.output)
+        assert "is a folder" in result.output or "extension" in result.output
+    assert not (tmp_path / "no_extension").exists() and not (tmp_path / "x.xyz").exists()
+
+
+def test_write_image_refuses_an_unknown_extension_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "keep.png"
+    write_image(target, np.zeros((4, 4), np.float32))
+    before = target.read_bytes()
+    with pytest.raises(InvalidParameterError, match="extension"):
+        write_image(tmp_path / "x.unknown", np.zeros((4, 4), np.float32))
+    with pytest.raises(InvalidParameterError, match="is a folder"):
+        write_image(tmp_path, np.zeros((4, 4), np.float32))
+    assert target.read_bytes() == before
+
+
+def test_flat_images_of_different_colours_are_not_near_duplicates(tmp_path):
+    root = tmp_path / "cards"
+    root.mkdir()
+    write_image(root / "grey.png", np.full((200, 300, 3), 0.5, np.float32))
+    write_image(root / "blue.png", np.tile(np.float32([0.1, 0.1, 0.6]), (2, 3000, 1)))
+    write_image(root / "dot.png", np.full((1, 1, 3), 0.9, np.float32))
+    write_image(root / "grey_copy.png", np.full((200, 300, 3), 0.5, np.float32))
+    scan(root, workers=1)
+    flags = {r["path"]: r["flags"] for r in catalog_records(default_catalog_path(root))}
+    assert all("near_duplicate" not in f for f in flags.values()), flags
+    # Identical flat images are still caught, as exact duplicates.
+    assert "exact_duplicate" in flags["grey.png"] and "exact_duplicate" in flags["grey_copy.png"]
+    assert "exact_duplicate" not in flags["blue.png"]
+    assert derive_flags([], default_thresholds()) == []
+
+
+def test_float_tiffs_are_clipped_and_nan_is_refused_with_the_reason(tmp_path):
+    rng = np.random.default_rng(0)
+    over = (rng.random((60, 80)) * 3).astype(np.float32)
+    Image.fromarray(over, mode="F").save(tmp_path / "over.tif")
+    pixels = read_image(tmp_path / "over.tif")
+    assert pixels.min() >= 0 and pixels.max() == 1.0
+    np.testing.assert_allclose(pixels[..., 0], np.clip(over, 0, 1))
+    np.testing.assert_allclose(read_image(tmp_path / "over.tif", max_side=40).max(), 1.0)
+    holes = rng.random((60, 80)).astype(np.float32)
+    holes[5:9, 5:9] = np.nan
+    Image.fromarray(holes, mode="F").save(tmp_path / "holes.tif")
+    with pytest.raises(ImageReadError, match="NaN"):
+        read_image(tmp_path / "holes.tif")
+    # 32-bit integers above 16 bits are clipped with and without a resize.
+    big = rng.integers(0, 200_000, (60, 80)).astype(np.int32)
+    Image.fromarray(big, mode="I").save(tmp_path / "int32.tif")
+    assert read_image(tmp_path / "int32.tif").max() == 1.0
+    assert read_image(tmp_path / "int32.tif", max_side=40).max() == 1.0
+    summary = scan(tmp_path, workers=1)
+    reasons = dict(summary.failed)
+    assert list(reasons) == ["holes.tif"] and "NaN" in reasons["holes.tif"]
+    assert "internal error" not in reasons["holes.tif"]
+
+
+def test_quality_of_an_array_with_nan_is_a_clear_error():
+    image = np.full((64, 64), 0.5, np.float32)
+    image[3, 3] = np.nan
+    with pytest.raises(InvalidImageError, match="NaN"):
+        analyze(image)
