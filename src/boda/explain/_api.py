@@ -131,11 +131,13 @@ def explain_image(
     methods : sequence of str
         Keys of :data:`METHODS`, e.g. ``("gradcam", "scorecam")``.
     target : int, optional
-        Class to explain; default the predicted one.
+        Class to explain; default the predicted one.  ``result.target`` is
+        the class explained (None only for a callable target).
     layer : str, optional
         Target layer; default the model's registered one, else a guess.
-    size : (int, int), optional
-        Input size for the model; default the model's own, else the image's.
+    size : (int, int) or int, optional
+        Input size for a user model; default the image's.  A built-in model
+        takes its own size (giving another raises).
     normalize_input : bool
         Normalise with the model's mean/std (ImageNet's for user models).
     top : int
@@ -158,6 +160,14 @@ def explain_image(
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     lm = model if isinstance(model, LoadedModel) else load_model(model)
+    if isinstance(size, int):
+        size = (size, size)
+    if size is not None and lm.input_size is not None and tuple(size) != tuple(lm.input_size):
+        raise InvalidParameterError(
+            f"{lm.name} takes {lm.input_size[0]}x{lm.input_size[1]} inputs; a size of "
+            f"{size[0]}x{size[1]} would show it images unlike its training data "
+            "(leave the size unset)"
+        )
     in_size = size or lm.input_size or img.shape[:2]
     mean = lm.mean or IMAGENET_MEAN
     std = lm.std or IMAGENET_STD
@@ -170,6 +180,16 @@ def explain_image(
     maps: dict[str, np.ndarray] = {}
     used_layer = None
     logits = None
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if not methods:
+        raise InvalidParameterError(f"no method given; choose from {sorted(METHODS)}")
+    unknown_options = sorted({k.lower() for k in options} - {m.lower() for m in methods})
+    if unknown_options:
+        raise InvalidParameterError(
+            f"options given for {unknown_options}, which are not among the methods {list(methods)}"
+        )
+    explained = None
     for method in methods:
         with make_explainer(method, lm.model, layer, **options.get(method, {})) as ex:
             m = ex(x, target)
@@ -177,8 +197,10 @@ def explain_image(
         logits = ex.logits if logits is None else logits
         full = F.interpolate(m[:, None], size=img.shape[:2], mode="bilinear", align_corners=False)
         maps[method] = full[0, 0].clamp(0, 1).numpy()
-        if target is None and ex.classes is not None:
-            target = int(ex.classes[0])  # every method explains the same class
+        if ex.classes is not None:
+            explained = int(ex.classes[0])  # every method explains the same class
+            if target is None:
+                target = explained
     if logits is None:
         with torch.no_grad():
             from boda.explain._base import model_logits
@@ -191,15 +213,15 @@ def explain_image(
         {"index": int(i), "name": lm.class_name(int(i)), "probability": float(v)}
         for v, i in zip(vals, idx, strict=True)
     ]
-    if target is None and not callable(target):
-        target = top_list[0]["index"]
+    if explained is None and target is None:
+        explained = top_list[0]["index"]
     return ImageExplanation(
         image=img,
         maps=maps,
-        target=target if isinstance(target, int) else None,
+        target=explained,
         top=top_list,
         model=lm.name,
         layer=used_layer,
         stats={k: map_stats(v) for k, v in maps.items()},
-        target_name=lm.class_name(target) if isinstance(target, int) else None,
+        target_name=None if explained is None else lm.class_name(explained),
     )

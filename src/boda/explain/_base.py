@@ -505,11 +505,15 @@ class Explainer:
             classes = torch.full((b,), int(target), dtype=torch.long)
         else:
             try:
-                classes = torch.as_tensor(target, dtype=torch.long).flatten().cpu()
+                given = torch.as_tensor(target)
             except (TypeError, ValueError, RuntimeError):
+                given = None
+            # True or 2.7 would silently become class 1 or 2.
+            if given is None or given.dtype == torch.bool or given.is_floating_point():
                 raise InvalidParameterError(
                     f"target must be None, an int, one int per sample or a callable, got {target!r}"
-                ) from None
+                )
+            classes = given.to(torch.long).flatten().cpu()
             if classes.numel() == 1:
                 classes = classes.expand(b).clone()
             if classes.numel() != b:
@@ -588,6 +592,16 @@ class Explainer:
         self._hook(self.layer, hook)
         return store
 
+    def _unused_layer_error(self) -> ModelError:
+        """The error for a forward pass that never reached the hooked layer."""
+        current = dict(self.model.named_modules()).get(self.layer_name)
+        if current is not None and current is not self.layer:
+            return ModelError(
+                f"the module named {self.layer_name!r} was replaced after this explainer "
+                "was made; make a new explainer for the changed model"
+            )
+        return ModelError(f"layer {self.layer_name!r} was not used in the forward pass")
+
     def _layer_gradients(
         self, x: torch.Tensor, target: Target
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -598,7 +612,7 @@ class Explainer:
             classes = self._resolve_target(logits, target)
             self._remember(logits, classes)
             if "act" not in store:
-                raise ModelError(f"layer {self.layer_name!r} was not used in the forward pass")
+                raise self._unused_layer_error()
             scores = self._scores(logits, classes, target)
             try:
                 (grad,) = torch.autograd.grad(scores.sum(), store["act"])

@@ -90,6 +90,8 @@ class CAM(Explainer):
             logits = self._forward(x)
         classes = self._resolve_target(logits, target)
         self._remember(logits, classes)
+        if "act" not in store:
+            raise self._unused_layer_error()
         acts = self._transform(store["act"].detach())
         weight = self.fc.weight.detach()
         if weight.shape[1] != acts.shape[1]:
@@ -316,9 +318,7 @@ class ScoreCAM(Explainer):
                 logits = self._forward(x)
                 self.remove_hooks()  # masked forwards must not overwrite the activations
                 if "act" not in store:
-                    raise ModelError(
-                        f"layer {self.layer_name!r} was not used in the forward pass"
-                    )
+                    raise self._unused_layer_error()
                 first = logits, store["act"]
             logits, layer_output = first
             classes = self._resolve_target(logits, target)

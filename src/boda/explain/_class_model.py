@@ -90,12 +90,16 @@ def class_model(
         raise InvalidParameterError(
             "need steps >= 0, lr > 0, l2 >= 0, jitter >= 0 and blur_every >= 0"
         )
+    # The image follows the model's parameters (float64 models, other devices).
+    reference = next(model.parameters(), None)
+    dtype = reference.dtype if reference is not None and reference.is_floating_point() else None
+    device = reference.device if reference is not None else None
     if start is None:
-        image = torch.zeros(1, 3, int(size[0]), int(size[1]))
+        image = torch.zeros(1, 3, int(size[0]), int(size[1]), dtype=dtype, device=device)
     else:
         if not isinstance(start, torch.Tensor) or start.ndim != 4 or start.shape[0] != 1:
             raise InvalidParameterError("start must be a (1, C, H, W) tensor")
-        image = start.detach().clone().float()
+        image = start.detach().clone().to(dtype=dtype or torch.float32, device=device)
     gen = torch.Generator().manual_seed(int(seed))
     scores: list[float] = []
     with torch.inference_mode(False), torch.enable_grad(), _frozen(model):

@@ -90,6 +90,12 @@ def receptive_field(
                 raise ModelError(
                     f"layer output has shape {tuple(out.shape)}, expected (B, C, h, w)"
                 )
+            h, w = out.shape[2:]
+            if not (0 <= int(y) < h and 0 <= int(x) < w):
+                raise InvalidParameterError(
+                    f"unit ({y}, {x}) is outside the layer's {h}x{w} map; "
+                    f"give 0 <= y < {h} and 0 <= x < {w}"
+                )
             (g,) = torch.autograd.grad(out[0, :, int(y), int(x)].sum(), xi)
             nz = g[0].abs().sum(0).nonzero()
             if nz.numel() == 0:
@@ -132,7 +138,10 @@ def layer_features(
 def _iter_images(
     images: str | Path | Sequence[str | Path | np.ndarray],
 ) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
-    """Yield ``(name, image or None, error or None)``; unreadable files are reported, not raised."""
+    """Yield ``(name, image or None, error or None)``; unreadable files are reported, not raised.
+
+    Arrays have no name (None): :func:`_load_batch` numbers them.
+    """
     from boda.io import read_image
 
     if isinstance(images, (str, Path)):
@@ -142,9 +151,9 @@ def _iter_images(
         items: list = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     else:
         items = list(images)
-    for i, item in enumerate(items):
+    for item in items:
         if isinstance(item, np.ndarray):
-            yield f"image[{i}]", item, None
+            yield None, item, None
             continue
         try:
             yield str(item), read_image(item), None
@@ -153,15 +162,16 @@ def _iter_images(
 
 
 def _load_batch(
-    images, size: tuple[int, int], mean, std
+    images, size: tuple[int, int], mean, std, first_index: int = 0
 ) -> tuple[list[str], torch.Tensor, list[np.ndarray], list[tuple[str, str]]]:
+    """Load ``images``; array ``k`` of the batch is named ``image[first_index + k]``."""
     names, tensors, arrays, skipped = [], [], [], []
     for name, img, err in _iter_images(images):
         if img is None:
             skipped.append((name, err or "unreadable"))
             continue
         t = image_to_tensor(img, size=size)
-        names.append(name)
+        names.append(name if name is not None else f"image[{first_index + len(names)}]")
         arrays.append(np.ascontiguousarray(t[0].permute(1, 2, 0).clamp(0, 1).numpy()))
         tensors.append(t)
     if not tensors:
@@ -319,22 +329,24 @@ class FeatureIndex:
         self.vectors = torch.zeros(0, 0)
         self.skipped: list[tuple[str, str]] = []
 
-    def embed(self, images) -> tuple[list[str], torch.Tensor]:
-        """Feature vectors of images (folder, paths or arrays) or of a ``(B, C, H, W)`` tensor."""
+    def embed(self, images, *, first_index: int = 0) -> tuple[list[str], torch.Tensor]:
+        """Feature vectors of images (folder, paths or arrays) or of a ``(B, C, H, W)`` tensor.
+
+        Files keep their paths as names; arrays and tensor rows are called
+        ``image[first_index + k]``, ``k`` their place among the embedded images.
+        """
         if isinstance(images, torch.Tensor):
-            return [f"image[{i}]" for i in range(images.shape[0])], layer_features(
+            return [f"image[{first_index + i}]" for i in range(images.shape[0])], layer_features(
                 self.model, self.layer, images
             )
-        names, x, _, skipped = _load_batch(images, self.size, self.mean, self.std)
+        names, x, _, skipped = _load_batch(images, self.size, self.mean, self.std, first_index)
         self.skipped.extend(skipped)
         return names, layer_features(self.model, self.layer, x)
 
     def add(self, images) -> FeatureIndex:
         """Add images to the index; returns the index."""
-        offset = len(self.names)
-        names, vec = self.embed(images)
-        if names and names[0].startswith("image["):
-            names = [f"image[{offset + i}]" for i in range(len(names))]
+        # Arrays are named by their place in the index: image[len(names) + k].
+        names, vec = self.embed(images, first_index=len(self.names))
         self.names.extend(names)
         self.vectors = vec if self.vectors.numel() == 0 else torch.cat([self.vectors, vec])
         return self

@@ -57,11 +57,21 @@ def _classes_and_scorer(model, x, target, output_key):
     if target is None:
         classes = logits.argmax(1)
     else:
-        classes = torch.as_tensor(target, dtype=torch.long).flatten().to(x.device)
+        given = torch.as_tensor(target)
+        if given.dtype == torch.bool or given.is_floating_point():
+            raise InvalidParameterError(
+                f"target must be None, an int, one int per sample or a callable, got {target!r}"
+            )
+        classes = given.to(torch.long).flatten().to(x.device)
         if classes.numel() == 1:
             classes = classes.expand(x.shape[0])
         if classes.numel() != x.shape[0]:
             raise InvalidParameterError(f"got {classes.numel()} targets for {x.shape[0]} samples")
+        k = logits.shape[1]
+        if classes.min() < 0 or classes.max() >= k:
+            raise InvalidParameterError(
+                f"target class {classes.tolist()} out of range for a model with {k} outputs"
+            )
 
     def score(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return out.softmax(1).gather(1, classes[idx].view(-1, 1))[:, 0]
@@ -77,6 +87,11 @@ def _check_maps(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
             "use the explainers' default upsample=True"
         )
     return maps.to(x.device, torch.float32)
+
+
+def _check_baseline(baseline: float | str) -> None:
+    if isinstance(baseline, str) and baseline != "blur":
+        raise InvalidParameterError(f"baseline must be 'blur' or a number, got {baseline!r}")
 
 
 def _curve(
@@ -96,6 +111,7 @@ def _curve(
     maps = _check_maps(x, maps)
     if int(steps) < 1 or int(batch_size) < 1:
         raise InvalidParameterError("steps and batch_size must be >= 1")
+    _check_baseline(baseline)
     b, c, h, w = x.shape
     n = h * w
     with torch.inference_mode(), _frozen(model):

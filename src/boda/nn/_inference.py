@@ -505,6 +505,30 @@ def _has_hooks(model: nn.Module) -> bool:
     )
 
 
+#: Attribute values compared by value in :func:`_attribute_state`; others by identity.
+_PLAIN_VALUES = (int, float, bool, str, bytes, type(None))
+
+
+def _attribute_state(modules: list[nn.Module]) -> tuple:
+    """Every module's identity and attributes, for :meth:`InferenceCache.key`.
+
+    torch.fx copies the graph with the attribute values ``forward`` read (a
+    temperature, a stride, a flag) baked in, so the copy is stale once a
+    submodule is swapped (e.g. a ReLU for an Identity) or an attribute
+    reassigned.  Plain values are compared by value, everything else by
+    identity; ~0.5 ms for ResNet-56's 226 modules.
+    """
+    state = []
+    for module in modules:
+        attributes = module.__dict__
+        state.append(id(module))
+        state.append(tuple(attributes))
+        state.append(
+            tuple([v if type(v) in _PLAIN_VALUES else id(v) for v in attributes.values()])
+        )
+    return tuple(state)
+
+
 class InferenceCache:
     """One :func:`inference_copy` of a model, rebuilt when the model changes.
 
@@ -558,7 +582,8 @@ class InferenceCache:
         self.build_seconds: float | None = None
 
     def key(self, example: torch.Tensor) -> tuple:
-        """What the copy depends on: tensors (identity, version), flags, input type."""
+        """What the copy depends on: tensors (identity, version), modules and their
+        attributes, flags, input type."""
         # One walk over the modules (this runs on every call; parameters() and
         # buffers() would walk twice more and deduplicate).
         modules = list(self.model.modules())
@@ -568,7 +593,7 @@ class InferenceCache:
         ]
         return (
             tuple((id(t), t._version) for t in tensors),
-            tuple(m.training for m in modules),
+            _attribute_state(modules),
             example.dtype,
             example.device,
         )

@@ -217,6 +217,14 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise ModelError(f"model file {str(p)!r} does not exist")
     with p.open("rb") as f:
+        # torch.save writes a zip archive (a pickle, starting 0x80, before torch
+        # 1.6); anything else would get torch's advice to retry unsafely.
+        if not zipfile.is_zipfile(f) and f.read(1) != b"\x80":
+            raise ModelError(
+                f"{str(p)!r} is not a PyTorch checkpoint or TorchScript file "
+                "(neither a torch.save zip archive nor a pickle)"
+            )
+        f.seek(0)
         return _read_state_dict(f, repr(str(p)))
 
 
@@ -224,8 +232,12 @@ def _read_state_dict(f, source: str) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(f, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises pickle/runtime errors of many kinds
+        text = str(exc).strip()
+        # A damaged checkpoint can give bare texts such as "101" or "".
+        reason = text if any(c.isalpha() for c in text) else "not a PyTorch checkpoint"
         raise ModelError(
-            f"cannot load {source} with torch.load(weights_only=True): {exc}. "
+            f"cannot load {source} with torch.load(weights_only=True) "
+            f"({type(exc).__name__}: {reason}). "
             "Only plain state dicts and TorchScript files are accepted"
         ) from exc
     return _unwrap_state_dict(obj, source)

@@ -1,0 +1,191 @@
+"""boda.explain with inputs a user gets wrong or changes under it.
+
+Each case here was once a stale result, a raw torch error or a silently
+ignored option.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from boda.cli import app  # noqa: E402
+from boda.errors import InvalidParameterError, ModelError  # noqa: E402
+from boda.explain import (  # noqa: E402
+    CAM,
+    FeatureIndex,
+    GradCAM,
+    class_model,
+    explain_image,
+    make_explainer,
+    receptive_field,
+)
+from boda.explain.metrics import average_drop_increase, deletion_curve  # noqa: E402
+from boda.nn import cpu_threads, list_models, load_model  # noqa: E402
+from boda.nn._inference import InferenceCache  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with cpu_threads(1):
+        yield
+
+
+class Scaled(nn.Module):
+    """conv -> act -> GAP -> linear, logits divided by a plain attribute."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.act = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(6, 4)
+        self.temperature = 1.0
+
+    def forward(self, x):
+        return self.fc(self.pool(self.act(self.conv(x))).flatten(1)) / self.temperature
+
+
+def _x(n: int = 2, size: int = 10) -> torch.Tensor:
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("method", ["scorecam", "occlusion"])
+def test_the_inference_copy_follows_swapped_modules_and_changed_attributes(method):
+    # torch.fx bakes parameter-free modules and attribute values into the copy;
+    # a copy keyed on tensors alone kept explaining the old model.
+    model, x = Scaled().eval(), _x()
+
+    def fresh():
+        ex = make_explainer(method, model, "conv")
+        ex.inference_copy = False
+        return ex(x, target=1)
+
+    ex = make_explainer(method, model, "conv")
+    ex.inference_min_forwards = 1
+    for _ in range(3):
+        ex(x, target=1)
+    assert ex._inference is not None and ex._inference._copies  # a copy exists
+    for change in (
+        lambda: setattr(model, "act", nn.Identity()),
+        lambda: setattr(model, "pool", nn.AdaptiveMaxPool2d(1)),
+        lambda: setattr(model, "temperature", 0.05),
+    ):
+        change()
+        torch.testing.assert_close(ex(x, target=1), fresh(), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(ex.logits, model(x), atol=1e-4, rtol=1e-4)
+
+
+def test_the_cache_key_ignores_nothing_forward_can_read():
+    model, x = Scaled().eval(), _x()
+    cache = InferenceCache(model)
+    key = cache.key(x)
+    assert cache.key(x) == key
+    model.temperature = 1.0  # the same value again: nothing changed
+    assert cache.key(x) == key
+    model.temperature = 2.0
+    assert cache.key(x) != key
+    model.temperature = 1.0
+    model.act = nn.ReLU()  # a new module object, same type
+    assert cache.key(x) != key
+
+
+def test_a_layer_the_forward_never_uses_is_a_clear_error():
+    class Unused(Scaled):
+        def __init__(self):
+            super().__init__()
+            self.spare = nn.Conv2d(3, 6, 3)
+
+    model = Unused().eval()
+    for explainer in (CAM(model, "spare"), GradCAM(model, "spare")):
+        with pytest.raises(ModelError, match="not used in the forward pass"), explainer:
+            explainer(_x())
+    ex = GradCAM(model, "conv")
+    model.conv = nn.Conv2d(3, 6, 3, padding=1)
+    with pytest.raises(ModelError, match="was replaced"), ex:
+        ex(_x())
+
+
+def test_explain_image_reports_the_class_it_explained():
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    for target in (3, np.int64(3), torch.tensor(3), [3]):
+        res = explain_image(image, methods=["gradcam"], target=target)
+        assert res.target == 3 and res.target_name == "cat", target
+    assert explain_image(image, methods="gradcam,saliency").target is not None
+    for bad in (True, 2.7):
+        with pytest.raises(InvalidParameterError, match="target must be"):
+            explain_image(image, methods=["gradcam"], target=bad)
+
+
+def test_explain_image_refuses_what_it_would_ignore():
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    with pytest.raises(InvalidParameterError, match="takes 32x32 inputs"):
+        explain_image(image, size=(64, 64))
+    with pytest.raises(InvalidParameterError, match="no method given"):
+        explain_image(image, methods=[])
+    with pytest.raises(InvalidParameterError, match="scorcam"):
+        explain_image(image, methods=["scorecam"], options={"scorcam": {"top_k": 4}})
+    user = load_model("resnet20-cifar10")
+    user.input_size = None  # as for a user's TorchScript file
+    assert explain_image(image, user, size=16).maps["gradcam"].shape == (32, 32)
+
+
+def test_cli_refuses_size_and_arch_for_built_in_models_and_lists_them(tmp_path, kodak_paths):
+    image = str(kodak_paths[0])
+    result = runner.invoke(app, ["explain", image, "--size", "64"])
+    assert result.exit_code == 2 and "32x32" in result.output
+    result = runner.invoke(app, ["explain", image, "--arch", "resnet20"])
+    assert result.exit_code == 2 and "--arch" in result.output
+    result = runner.invoke(app, ["explain", image, "--method", ","])
+    assert result.exit_code == 2 and "no method given" in result.output
+    help_text = " ".join(runner.invoke(app, ["explain", "--help"]).output.split())
+    assert all(name in help_text for name in list_models())
+    junk = tmp_path / "notamodel.pt"
+    junk.write_bytes(b"\x00" * 64)
+    result = runner.invoke(app, ["explain", image, "--model", str(junk), "--arch", "resnet20"])
+    assert result.exit_code == 2 and "is not a PyTorch checkpoint" in result.output
+
+
+def test_feature_index_keeps_file_names_and_numbers_arrays_by_their_place(tmp_path, kodak_paths):
+    model = load_model("resnet20-cifar10").model
+    rng = np.random.default_rng(0)
+    index = FeatureIndex(model, "layer3").add([str(kodak_paths[0])])
+    index.add([rng.random((32, 32, 3)), str(kodak_paths[1]), rng.random((32, 32, 3))])
+    assert index.names == [str(kodak_paths[0]), "image[1]", str(kodak_paths[1]), "image[3]"]
+    assert index.query([str(kodak_paths[1])], k=1)[0][0][0] == str(kodak_paths[1])
+
+
+def test_class_model_follows_a_float64_model():
+    model = Scaled().double().eval()
+    result = class_model(model, 2, size=(8, 8), steps=3, jitter=1, blur_every=2)
+    assert result.image.dtype == torch.float64 and len(result.scores) == 4
+    start = torch.zeros(1, 3, 8, 8)  # float32 start, float64 model
+    assert class_model(model, 2, steps=1, start=start).image.dtype == torch.float64
+
+
+def test_metrics_check_targets_and_baselines():
+    model, x = Scaled().eval(), _x()
+    maps = torch.rand(2, 10, 10)
+    for bad in (4, -1, [0, 9]):
+        with pytest.raises(InvalidParameterError, match="out of range"):
+            deletion_curve(model, x, maps, target=bad)
+        with pytest.raises(InvalidParameterError, match="out of range"):
+            average_drop_increase(model, x, maps, target=bad)
+    with pytest.raises(InvalidParameterError, match="baseline"):
+        deletion_curve(model, x, maps, target=1, baseline="mean")
+    assert deletion_curve(model, x, maps, target=[1, 3], steps=4).auc.shape == (2,)
+
+
+def test_receptive_field_refuses_units_outside_the_map():
+    model = Scaled().eval()
+    assert receptive_field(model, "conv", (10, 10), [(0, 0)]) == [(0, 0, 2, 2)]
+    for position in ((-1, 0), (10, 3)):
+        with pytest.raises(InvalidParameterError, match="outside the layer"):
+            receptive_field(model, "conv", (10, 10), [position])
