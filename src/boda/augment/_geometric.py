@@ -272,6 +272,10 @@ def random_resized_crop_params(
     Area fraction uniform in ``scale``, log-aspect uniform in ``ratio``; 10
     tries, then the centre crop at the clamped ratio (Szegedy et al. 2015).
     """
+    if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
+        raise InvalidParameterError(
+            f"scale and ratio must be (low, high) with 0 < low <= high, got {scale} and {ratio}"
+        )
     rng = _rng(seed)
     h, w = size
     area = h * w

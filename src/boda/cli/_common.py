@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -33,6 +34,29 @@ def shown(value: object) -> str:
 
     text = os.fsencode(str(value)).decode("utf-8", "replace")
     return escape(text)
+
+
+def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
+    """Raise if ``output`` is one of the command's input files (photo, mask, depth...).
+
+    Nothing the user had may be lost: writing a result over the file it was
+    computed from would destroy the original.
+    """
+    import os
+
+    from boda.errors import InvalidParameterError
+
+    for source in inputs:
+        if source is None:
+            continue
+        same = output.resolve() == source.resolve() or (
+            output.exists() and source.exists() and os.path.samefile(output, source)
+        )
+        if same:
+            raise InvalidParameterError(
+                f"refusing to overwrite the input {str(source)!r} with the output; "
+                "choose another output path"
+            )
 
 
 def handle_errors(fn: F) -> F:

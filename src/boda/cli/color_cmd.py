@@ -6,12 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from boda.cli._common import console, handle_errors, print_json
+from boda.cli._common import (
+    console,
+    handle_errors,
+    print_json,
+    refuse_overwriting_inputs,
+    shown,
+)
 
 _Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-_ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ..."
+_ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ... or x,y."
 
 
 def _parse_numbers(tokens: list[str], what: str) -> list[float]:
@@ -60,21 +65,44 @@ def _triples(values: list[float], what: str):
 
 
 def _read_colour_file(path: Path) -> list[float]:
+    """Three numbers (or one #hex) per line; a first line without any number is a header.
+
+    Each line is checked on its own, so a short or long row is an error naming
+    its line, never numbers joined across lines.
+    """
     from boda.errors import InvalidParameterError
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel's CSVs start with a BOM
+    except (OSError, UnicodeDecodeError) as exc:
         raise InvalidParameterError(f"cannot read colour file {str(path)!r}: {exc}") from None
-    lines = []
-    for line in text.splitlines():
+    values: list[float] = []
+    first = True
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or (line.startswith("#") and not _looks_hex(line)):
             continue
-        lines.append(line)
-    if lines and not _is_numeric_row(lines[0]):
-        lines = lines[1:]  # a CSV header
-    return _parse_numbers(lines, f"colour file {path.name}")
+        fields = line.replace(";", ",").replace("\t", ",")
+        if first and not any(_is_number(f) for f in fields.replace(",", " ").split()):
+            first = False
+            continue  # a CSV header such as "r,g,b"
+        first = False
+        row = _parse_numbers([fields], f"{path.name} line {number}")
+        if len(row) != 3:
+            raise InvalidParameterError(
+                f"{path.name} line {number}: expected three numbers or one #hex colour, "
+                f"got {len(row)} value(s) in {line!r}"
+            )
+        values.extend(row)
+    return values
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return _looks_hex(field)
 
 
 def _looks_hex(line: str) -> bool:
@@ -82,12 +110,37 @@ def _looks_hex(line: str) -> bool:
     return len(d) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in d)
 
 
-def _is_numeric_row(line: str) -> bool:
+def _check_components(tokens: list[str], values: list[float], space: str, option: str) -> None:
+    """Refuse the two commonest mistakes: a #hex colour given for a space other
+    than sRGB, and sRGB written as 0-255 integers."""
+    from boda.errors import InvalidParameterError
+
+    space = space.lower()
+    if space not in ("srgb", "rgb") and any("#" in t for t in tokens):
+        raise InvalidParameterError(
+            f"a #hex colour is sRGB, but {option} is {space!r}; add {option} srgb"
+        )
+    if (
+        space in ("srgb", "rgb", "linear")
+        and values
+        and max(values) > 1.5
+        and all(float(v).is_integer() and 0 <= v <= 255 for v in values)
+    ):
+        raise InvalidParameterError(
+            f"{space} components are 0-1 values, these look like 0-255 ones "
+            f"({', '.join(f'{v:g}' for v in values[:3])}); divide by 255 or write #hex"
+        )
+
+
+def _illuminant(text: str):
+    """A named white point, or ``x,y`` chromaticity coordinates."""
+    if "," not in text:
+        return text
     try:
-        _parse_numbers([line], "row")
-        return True
+        x, y = (float(v) for v in text.split(","))
     except ValueError:
-        return False
+        return text  # the library names what is wrong
+    return (x, y)
 
 
 def register(app: typer.Typer) -> None:
@@ -132,10 +185,13 @@ def register(app: typer.Typer) -> None:
         from boda.color import convert
 
         numbers = _parse_numbers(values or [], "values")
+        tokens = list(values or [])
         if file is not None:
             numbers += _read_colour_file(file)
+            tokens += file.read_text(encoding="utf-8-sig").split()
+        _check_components(tokens, numbers, from_space, "--from")
         colours = _triples(numbers, "values")
-        result = convert(colours, from_space, to_space, illuminant=illuminant)
+        result = convert(colours, from_space, to_space, illuminant=_illuminant(illuminant))
         if clip and to_space.lower() in ("srgb", "rgb", "linear"):
             result = np.clip(result, 0.0, 1.0)
         if json_out:
@@ -177,10 +233,13 @@ def register(app: typer.Typer) -> None:
         """Colour difference ΔE between two colours."""
         from boda.color import convert, delta_e
 
-        lab1 = convert(_triples(_parse_numbers([color1], "COLOR1"), "COLOR1")[0],
-                       from_space, "lab", illuminant=illuminant)  # fmt: skip
-        lab2 = convert(_triples(_parse_numbers([color2], "COLOR2"), "COLOR2")[0],
-                       from_space, "lab", illuminant=illuminant)  # fmt: skip
+        labs = []
+        for name, text in (("COLOR1", color1), ("COLOR2", color2)):
+            numbers = _parse_numbers([text], name)
+            _check_components([text], numbers, from_space, "--from")
+            colour = _triples(numbers, name)[0]
+            labs.append(convert(colour, from_space, "lab", illuminant=_illuminant(illuminant)))
+        lab1, lab2 = labs
         value = float(delta_e(lab1, lab2, method=method))
         if json_out:
             print_json({"method": method, "lab1": lab1, "lab2": lab2, "delta_e": value})
@@ -214,6 +273,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Draw the CIE 1931 xy diagram with an image's pixels overlaid as a density."""
         from boda.color import (
+            check_figure_path,
             pixel_chromaticities,
             plot_chromaticity_diagram,
             plot_hue_saturation_histogram,
@@ -221,6 +281,11 @@ def register(app: typer.Typer) -> None:
         )
         from boda.io import read_image
 
+        # Every output is checked before anything is written.
+        for path in (output, hue_hist):
+            if path is not None:
+                refuse_overwriting_inputs(path, image)
+                check_figure_path(path)
         pixels = read_image(image, max_side=max_side)
         fig = plot_chromaticity_diagram(pixels, planckian=planckian, title=image.name)
         save_figure(fig, output)
@@ -239,7 +304,7 @@ def register(app: typer.Typer) -> None:
             print_json(info)
             return
         console.print(
-            f"wrote {escape(', '.join(written))} ({len(xy)} pixels plotted)", highlight=False
+            f"wrote {shown(', '.join(written))} ({len(xy)} pixels plotted)", highlight=False
         )
 
     @color_app.command(

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json, shown
+from boda.cli._common import (
+    console,
+    handle_errors,
+    print_json,
+    refuse_overwriting_inputs,
+    shown,
+)
 
 
 def _parse_rect(text: str) -> tuple[int, int, int, int]:
@@ -91,6 +97,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(
                 "give --rect X,Y,W,H around the object, or --mask with a trimap image"
             )
+        refuse_overwriting_inputs(output, image, mask)
         decoded = open_image(image, max_side=max_side)
         pixels = decoded.pixels
         box = _parse_rect(rect) if rect is not None else None

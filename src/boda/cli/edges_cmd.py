@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json, shown
+from boda.cli._common import (
+    console,
+    handle_errors,
+    print_json,
+    refuse_overwriting_inputs,
+    shown,
+)
 
 
 class Method(StrEnum):
@@ -76,6 +82,7 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import read_image, write_image
 
+        refuse_overwriting_inputs(output, image)
         pixels = read_image(image, max_side=max_side)
         stats: dict[str, object] = {"image": str(image), "method": method.value}
         m = method.value

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json, shown
+from boda.cli._common import (
+    console,
+    handle_errors,
+    print_json,
+    refuse_overwriting_inputs,
+    shown,
+)
 
 
 def _pair(text: str | None, option: str, cast: type) -> tuple | None:
@@ -22,18 +28,10 @@ def _pair(text: str | None, option: str, cast: type) -> tuple | None:
         return cast(parts[0]), cast(parts[1])
     except ValueError:
         example = "120,80" if cast is int else "0.2,0.4"
+        kind = "whole numbers (pixels)" if cast is int else "numbers"
         raise InvalidParameterError(
-            f"{option} expects two comma-separated numbers (e.g. {example}), got {text!r}"
+            f"{option} expects two comma-separated {kind} (e.g. {example}), got {text!r}"
         ) from None
-
-
-def _check_output(image: Path, output: Path) -> None:
-    from boda.errors import InvalidParameterError
-
-    if output.resolve() == image.resolve():
-        raise InvalidParameterError(
-            f"refusing to overwrite the input {str(image)!r}; choose another -o path"
-        )
 
 
 _Output = Annotated[Path, typer.Option("--output", "-o", help="File to write (a new file).")]
@@ -93,7 +91,7 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import open_image, write_image
 
-        _check_output(image, output)
+        refuse_overwriting_inputs(output, image, depth)
         if sum(v is not None for v in (focus_depth, focus_at, focus_range)) != 1:
             raise InvalidParameterError(
                 "give exactly one of --focus-depth D, --focus-at X,Y or --focus-range DMIN,DMAX"
@@ -114,7 +112,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({
                 "input": str(image), "output": str(output), "method": method,
-                "focus_range": [lo, hi], "aperture": aperture, "kernel": kernel,
+                "focus_range": [round(lo, 6), round(hi, 6)], "aperture": aperture, "kernel": kernel,
                 "icc_profile": decoded.icc_profile is not None,
             })
         else:
@@ -150,7 +148,7 @@ def register(app: typer.Typer) -> None:
         from boda.edit import inpaint, to_hole_mask
         from boda.io import open_image, read_image, write_image
 
-        _check_output(image, output)
+        refuse_overwriting_inputs(output, image, mask)
         decoded = open_image(image)
         holes = to_hole_mask(read_image(mask, gray=True), decoded.pixels.shape[:2], name="mask")
         options: dict = {}

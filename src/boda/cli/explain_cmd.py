@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json, shown
+from boda.cli._common import (
+    console,
+    handle_errors,
+    print_json,
+    refuse_overwriting_inputs,
+    shown,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -97,6 +103,8 @@ def _explain(
     from boda.nn import cpu_threads, list_models, load_model
 
     methods = [m.strip() for m in method.split(",") if m.strip()]
+    if output is not None:
+        refuse_overwriting_inputs(output, image)
     img = read_image(image)
     with cpu_threads(threads):
         if model in list_models() and arch is not None:

@@ -62,6 +62,7 @@ from boda.color._measures import (
     lightness_stats,
 )
 from boda.color._plots import (
+    check_figure_path,
     hue_saturation_histogram,
     pixel_chromaticities,
     plot_chromaticity_diagram,
@@ -144,6 +145,7 @@ __all__ = [
     "hue_saturation_histogram",
     "plot_hue_saturation_histogram",
     "save_figure",
+    "check_figure_path",
     # image measures
     "colorfulness",
     "colorfulness_label",

@@ -199,7 +199,9 @@ def delta_e_ciede2000(
     tl = dlp / (k_l * s_l)
     tc = dcp / (k_c * s_c)
     th = d_hp / (k_h * s_h)
-    de = np.sqrt(tl**2 + tc**2 + th**2 + r_t * tc * th)
+    # The radian constants are float64 scalars, which promote float32 input: the
+    # result is cast back so float32 in gives float32 out, as everywhere else.
+    de = np.sqrt(tl**2 + tc**2 + th**2 + r_t * tc * th).astype(a.dtype, copy=False)
     if not return_intermediates:
         return de
     inter = {

@@ -206,7 +206,7 @@ def _palette(
         raise InvalidParameterError("image has no finite pixels to cluster")
     centers = _kmeans_pp(lab, k, rng)
     labels = _assign(np.ascontiguousarray(lab.T), centers)
-    if max_iter > 0 and len(centers) > 1:
+    if max_iter > 0:  # also for k = 1: the centre is then the mean, not a random sample
         centers, labels = _lloyd(lab, labels, len(centers), max_iter)
     counts = np.bincount(labels, minlength=len(centers))
     order = np.argsort(-counts, kind="stable")

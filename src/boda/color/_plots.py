@@ -7,6 +7,7 @@ matplotlib is imported inside the functions so ``import boda.color`` stays light
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "check_figure_path",
     "pixel_chromaticities",
     "plot_chromaticity_diagram",
     "hue_saturation_histogram",
@@ -261,21 +263,42 @@ def plot_hue_saturation_histogram(
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``path``; the format comes from the suffix (``.png`` or ``.svg``).
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` if a figure can be written there (a ``.png`` or ``.svg`` file name).
 
     Raises
     ------
     InvalidParameterError
-        Another suffix.
+        Another suffix, or an existing folder.
+    """
+    from boda.io import prepare_output
+
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise InvalidParameterError(f"cannot write {path.name!r}: use a .png or .svg file name")
+    if path.is_dir():
+        prepare_output(path)  # raises: it is a folder
+    return path
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``path``; the format comes from the suffix (``.png`` or ``.svg``).
+
+    Parent folders are created.
+
+    Raises
+    ------
+    InvalidParameterError
+        Another suffix, or a path that cannot be written.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    path = Path(path)
+    from boda.io import write_output
+
+    path = check_figure_path(path)
     fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg"):
-        raise InvalidParameterError(f"cannot write {path.name!r}: use a .png or .svg file name")
     if fig.canvas is None or type(fig.canvas).__name__ == "FigureCanvasBase":
         FigureCanvasAgg(fig)
-    fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
+    return write_output(path, buffer.getvalue())

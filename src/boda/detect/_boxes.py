@@ -94,6 +94,9 @@ def _check_scores(boxes: Tensor, scores: Tensor) -> None:
     if not isinstance(scores, Tensor) or scores.shape != (boxes.shape[0],):
         shape = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
         raise InvalidParameterError(f"scores must have shape ({boxes.shape[0]},), got {shape}.")
+    # A NaN score would sort first and suppress the best box.
+    if scores.is_floating_point() and bool(torch.isnan(scores).any()):
+        raise InvalidParameterError("scores hold NaN values; drop or fix those boxes.")
 
 
 def _threshold_below(threshold: float, dtype: np.dtype) -> np.floating:
@@ -532,6 +535,12 @@ def encode_boxes(
     _check_boxes(anchors, "anchors")
     x, y, w, h = _cxcywh(boxes)
     xa, ya, wa, ha = _cxcywh(anchors)
+    # Offsets are relative to the anchor's size: an empty anchor (or box) has none.
+    for name, (width, height) in (("anchors", (wa, ha)), ("boxes", (w, h))):
+        if width.numel() and not bool(((width > 0) & (height > 0)).all()):
+            raise InvalidParameterError(
+                f"{name} must have positive width and height to encode; found an empty one."
+            )
     wx, wy, ww, wh = weights
     return torch.stack(
         [wx * (x - xa) / wa, wy * (y - ya) / ha, ww * torch.log(w / wa), wh * torch.log(h / ha)],
@@ -611,7 +620,7 @@ def match_anchors(
         raise InvalidParameterError(
             f"negative_iou ({negative_iou}) must not exceed positive_iou ({positive_iou})."
         )
-    if gt_boxes.shape[0] == 0:
+    if gt_boxes.shape[0] == 0 or anchors.shape[0] == 0:
         return torch.full((anchors.shape[0],), NEGATIVE, dtype=torch.long)
     iou = box_iou(anchors, gt_boxes)  # (A, G)
     best, idx = iou.max(dim=1)

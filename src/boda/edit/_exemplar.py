@@ -67,6 +67,11 @@ def inpaint_exemplar(
     if search_radius is not None and search_radius < 1:
         raise InvalidParameterError(f"search_radius must be positive, got {search_radius}")
     k, half = int(patch_size), int(patch_size) // 2
+    if k > min(mask.shape):
+        raise InvalidParameterError(
+            f"patch_size {k} is larger than the {mask.shape[1]}x{mask.shape[0]} image; "
+            "use a patch a fraction of its size (default 9)"
+        )
     pad = ((half, half), (half, half))
     img = np.pad(image.astype(np.float64), pad + ((0, 0),))
     known = np.pad(~mask, pad, constant_values=False)

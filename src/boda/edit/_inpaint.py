@@ -165,8 +165,10 @@ def inpaint(
             "the mask marks every pixel as a hole, so there is nothing to fill from; "
             "mark only the region to remove (true / 255 = fill)"
         )
+    fill = _REGISTRY[method]
+    _check_options(method, fill, options)
     work = arr[:, :, None] if arr.ndim == 2 else arr
-    filled = np.asarray(_REGISTRY[method](np.ascontiguousarray(work), holes, **options))
+    filled = np.asarray(fill(np.ascontiguousarray(work), holes, **options))
     if filled.shape != work.shape:
         raise InvalidImageError(
             f"inpainting method {method!r} returned shape {filled.shape}, expected {work.shape}"
@@ -286,3 +288,19 @@ register_inpaint_method("telea-opencv", _opencv("INPAINT_TELEA"))
 register_inpaint_method("ns", _opencv("INPAINT_NS"))
 register_inpaint_method("biharmonic", inpaint_biharmonic)
 register_inpaint_method("exemplar", inpaint_exemplar)
+
+
+def _check_options(method: str, fill: Callable, options: dict) -> None:
+    """Name the options ``method`` does not take (a TypeError from deep inside otherwise)."""
+    import inspect
+
+    parameters = inspect.signature(fill).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return  # a registered method that takes anything decides for itself
+    accepted = list(parameters)[2:]  # after (image, mask)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InvalidParameterError(
+            f"inpainting method {method!r} takes no option {', '.join(map(repr, unknown))}; "
+            f"its options: {accepted or 'none'}"
+        )

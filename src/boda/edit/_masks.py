@@ -146,7 +146,7 @@ def random_irregular_mask(
         raise InvalidParameterError(f"hole_ratio must be in (0, 1), got {hole_ratio}")
     if tolerance <= 0:
         raise InvalidParameterError(f"tolerance must be positive, got {tolerance}")
-    kinds = tuple(kinds)
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)  # "lines", not l-i-n-e-s
     bad = [k for k in kinds if k not in _KINDS]
     if not kinds or bad:
         raise InvalidParameterError(f"unknown mask kinds {bad or kinds}; choose from {_KINDS}")

@@ -136,9 +136,13 @@ def resolve_focus(
         value = float(depth[y, x])
         return value, value
     if focus_depth is not None:
-        return float(focus_depth), float(focus_depth)
-    lo, hi = (float(v) for v in focus_range)  # type: ignore[union-attr]
-    return (lo, hi) if lo <= hi else (hi, lo)
+        lo = hi = float(focus_depth)
+    else:
+        lo, hi = sorted(float(v) for v in focus_range)  # type: ignore[union-attr]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        what = "focus_depth" if focus_depth is not None else "focus_range"
+        raise InvalidParameterError(f"{what} must be finite depth values, got {lo}, {hi}")
+    return lo, hi
 
 
 def circle_of_confusion(

@@ -103,9 +103,13 @@ def inpaint_telea(
     .. [1] A. Telea, "An Image Inpainting Technique Based on the Fast Marching
            Method", Journal of Graphics Tools 9(1):23-34, 2004.
     """
-    if not radius > 0:
-        raise InvalidParameterError(f"radius must be positive, got {radius}")
     h, w, c = image.shape
+    # Beyond the image's size a larger neighbourhood adds no pixels, only time.
+    if not 0 < radius <= max(h, w):
+        raise InvalidParameterError(
+            f"radius must be positive and at most the image's longer side ({max(h, w)}), "
+            f"got {radius}; 3-15 px is usual"
+        )
     pad = int(math.ceil(radius)) + 1
     img = np.pad(image.astype(np.float64), ((pad, pad), (pad, pad), (0, 0)))
     flags = np.full((h + 2 * pad, w + 2 * pad), _OUTSIDE, dtype=np.int8)

@@ -1,0 +1,176 @@
+"""Editing, colour and detection tools with inputs a user gets wrong.
+
+Each case here once overwrote a user's file, gave a wrong number silently or
+ended in a raw traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import boda.color as bc
+from boda.augment import random_resized_crop_params
+from boda.cli import app
+from boda.detect import encode_boxes, match_anchors, nms
+from boda.edit import inpaint, random_irregular_mask, refocus
+from boda.errors import InvalidParameterError
+from boda.io import read_image, write_image
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def photo_and_masks(tmp_path, kodak_paths) -> dict[str, Path]:
+    photo = tmp_path / "photo.png"
+    shutil.copy(kodak_paths[0], photo)
+    h, w = read_image(photo).shape[:2]
+    hole = np.zeros((h, w), np.float32)
+    hole[100:140, 100:160] = 1
+    write_image(tmp_path / "hole.png", hole)
+    depth = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
+    write_image(tmp_path / "depth.png", depth)
+    return {"photo": photo, "hole": tmp_path / "hole.png", "depth": tmp_path / "depth.png"}
+
+
+def _commands(f: dict[str, Path], output: Path) -> list[list[str]]:
+    photo, hole, depth = str(f["photo"]), str(f["hole"]), str(f["depth"])
+    return [
+        ["cutout", photo, "--rect", "50,50,300,300", "--iterations", "1", "-o", str(output)],
+        ["cutout", photo, "--mask", hole, "--iterations", "1", "-o", str(output)],
+        ["refocus", photo, "-d", depth, "--focus-depth", "0.2", "-o", str(output)],
+        ["inpaint", photo, "-m", hole, "-o", str(output)],
+        ["color", "chromaticity", photo, "-o", str(output)],
+        ["edges", photo, "-o", str(output)],
+        ["explain", photo, "-o", str(output)],
+    ]
+
+
+@pytest.mark.parametrize("which", ["photo", "hole", "depth"])
+def test_no_command_writes_over_one_of_its_inputs(photo_and_masks, which):
+    before = {name: path.read_bytes() for name, path in photo_and_masks.items()}
+    target = photo_and_masks[which]
+    for command in _commands(photo_and_masks, target):
+        if str(target) not in command[1:-2]:
+            continue  # this command does not read that file
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "refusing to overwrite the input" in result.output, command
+    assert {name: path.read_bytes() for name, path in photo_and_masks.items()} == before
+
+
+def test_chromaticity_checks_every_output_before_writing_any(photo_and_masks, tmp_path):
+    svg, bad = tmp_path / "new" / "d.svg", tmp_path / "h.bmp"
+    result = runner.invoke(
+        app, ["color", "chromaticity", str(photo_and_masks["photo"]), "-o", str(svg),
+              "--hue-hist", str(bad)],
+    )
+    assert result.exit_code == 2 and ".png or .svg" in result.output
+    assert not svg.exists()
+    result = runner.invoke(app, ["color", "chromaticity", str(photo_and_masks["photo"]),
+                                 "-o", str(svg)])
+    assert result.exit_code == 0, result.output  # a missing folder is created
+    assert svg.read_bytes().lstrip().startswith(b"<?xml")
+
+
+def test_colour_files_are_read_line_by_line(tmp_path):
+    def convert(text: str, *args: str):
+        path = tmp_path / "colours.csv"
+        path.write_bytes(text.encode("utf-8"))
+        return runner.invoke(app, ["color", "convert", "--file", str(path), "--json", *args])
+
+    result = convert("\ufeffr;g;b\n0.2;0.4;0.6\n#3366cc\n")  # BOM, header, ';' and hex
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(json.loads(result.output)["input"],
+                               [[0.2, 0.4, 0.6], [0.2, 0.4, 0.8]])  # fmt: skip
+    result = convert("0.1 0.2\n0.3 0.4 0.5 0.6\n")  # 2 + 4 numbers are not two colours
+    assert result.exit_code == 2 and "line 1" in result.output
+    result = convert("0.2,0.4,0.6x\n0.1,0.2,0.3\n")  # a typo is not a header
+    assert result.exit_code == 2 and "0.6x" in result.output
+
+
+def test_hex_colours_are_srgb_and_0_255_values_are_caught():
+    result = runner.invoke(app, ["color", "convert", "--from", "lab", "#3366cc"])
+    assert result.exit_code == 2 and "--from srgb" in result.output
+    result = runner.invoke(app, ["color", "diff", "#ff0000", "#fe0000"])
+    assert result.exit_code == 2 and "--from srgb" in result.output
+    result = runner.invoke(app, ["color", "diff", "#ff0000", "#fe0000", "--from", "srgb",
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 0 and json.loads(result.output)["delta_e"] > 0.2
+    result = runner.invoke(app, ["color", "convert", "255", "0", "0"])
+    assert result.exit_code == 2 and "0-255" in result.output
+    result = runner.invoke(app, ["color", "convert", "--json", "--from", "lab", "--to", "srgb",
+                                 "--", "50", "-20", "30"])  # fmt: skip
+    assert result.exit_code == 0, result.output  # Lab values above 1 are fine
+
+
+def test_an_illuminant_can_be_given_as_xy():
+    by_name = runner.invoke(app, ["color", "convert", "--illuminant", "D50", "--json",
+                                  "0.2", "0.4", "0.6"])  # fmt: skip
+    by_xy = runner.invoke(app, ["color", "convert", "--illuminant", "0.3457,0.3585", "--json",
+                                "0.2", "0.4", "0.6"])  # fmt: skip
+    assert by_xy.exit_code == 0, by_xy.output
+    np.testing.assert_allclose(json.loads(by_xy.output)["output"],
+                               json.loads(by_name.output)["output"], atol=0.05)  # fmt: skip
+
+
+def test_one_dominant_colour_is_the_mean_not_a_random_pixel(kodak_rgb):
+    (rgb, fraction), = bc.dominant_colors(kodak_rgb, k=1, seed=0, max_samples=10**7)
+    mean_lab = bc.srgb_to_lab(kodak_rgb.reshape(-1, 3).astype(np.float64)).mean(axis=0)
+    expected = bc.lab_to_srgb(mean_lab, clip=True)
+    np.testing.assert_allclose(rgb, expected, atol=2e-3)
+    assert fraction == 1.0
+
+
+def test_ciede2000_keeps_float32():
+    lab = np.random.default_rng(0).random((6, 3)).astype(np.float32) * 60
+    for method in ("cie1976", "cie1994", "ciede2000"):
+        out = bc.delta_e(lab, lab[::-1], method=method)
+        assert out.dtype == np.float32, method
+        np.testing.assert_allclose(out, bc.delta_e(lab.astype(np.float64), lab[::-1].astype(
+            np.float64), method=method), rtol=1e-4)  # fmt: skip
+
+
+def test_refocus_refuses_a_focus_that_is_not_finite(kodak_rgb):
+    depth = np.tile(np.linspace(0, 1, kodak_rgb.shape[1], dtype=np.float32),
+                    (kodak_rgb.shape[0], 1))  # fmt: skip
+    for kwargs in ({"focus_depth": np.nan}, {"focus_depth": np.inf},
+                   {"focus_range": (np.nan, 0.5)}):  # fmt: skip
+        for method in ("lens", "threshold"):
+            with pytest.raises(InvalidParameterError, match="finite"):
+                refocus(kodak_rgb, depth, method=method, **kwargs)
+
+
+def test_inpaint_names_options_a_method_does_not_take(kodak_rgb):
+    hole = np.zeros(kodak_rgb.shape[:2], bool)
+    hole[10:20, 10:20] = True
+    with pytest.raises(InvalidParameterError, match="no option 'radius'"):
+        inpaint(kodak_rgb, hole, method="biharmonic", radius=3)
+    with pytest.raises(InvalidParameterError, match="larger than"):
+        inpaint(kodak_rgb, hole, method="exemplar", patch_size=999)
+    with pytest.raises(InvalidParameterError, match="longer side"):
+        inpaint(kodak_rgb, hole, method="telea", radius=10_000)
+
+
+def test_mask_kinds_and_crop_ranges_are_checked():
+    one_kind = random_irregular_mask((64, 64), 0.2, kinds="lines", seed=0)
+    assert one_kind.any()
+    with pytest.raises(InvalidParameterError, match="low <= high"):
+        random_resized_crop_params((32, 32), scale=(0.9, 0.1))
+
+
+def test_nms_refuses_nan_scores_and_matching_handles_no_anchors():
+    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 15, 15]])
+    with pytest.raises(InvalidParameterError, match="NaN"):
+        nms(boxes, torch.tensor([0.9, float("nan"), 0.7]), 0.5)
+    assert nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist() == [0, 2]
+    empty = match_anchors(torch.zeros((0, 4)), torch.tensor([[0.0, 0, 10, 10]]))
+    assert empty.shape == (0,)
+    with pytest.raises(InvalidParameterError, match="positive width"):
+        encode_boxes(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[5.0, 5, 5, 9]]))
