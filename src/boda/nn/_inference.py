@@ -534,8 +534,9 @@ class InferenceCache:
 
     The copy is keyed on the identity and ``._version`` (bumped by every in-place
     change, e.g. an optimizer step or ``load_state_dict``) of every parameter and
-    buffer, on every module's training flag, on the input's dtype and device,
-    and on ``freeze``.  A model carrying hooks is never copied (a copy would not
+    buffer, on every module's identity and attributes (training flags included,
+    see :func:`_attribute_state`), on the input's dtype and device, and on
+    ``freeze``.  A model carrying hooks is never copied (a copy would not
     call them).  A model that cannot be copied is remembered and then always
     run as it is.
 
