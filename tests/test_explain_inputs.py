@@ -130,6 +130,9 @@ def test_explain_image_refuses_what_it_would_ignore():
         explain_image(image, size=(64, 64))
     with pytest.raises(InvalidParameterError, match="no method given"):
         explain_image(image, methods=[])
+    with pytest.raises(InvalidParameterError, match="read no layer"):
+        explain_image(image, methods="saliency,occlusion", layer="layer3")
+    assert explain_image(image, methods="saliency,gradcam", layer="layer2").layer == "layer2"
     with pytest.raises(InvalidParameterError, match="scorcam"):
         explain_image(image, methods=["scorecam"], options={"scorcam": {"top_k": 4}})
     user = load_model("resnet20-cifar10")

@@ -47,6 +47,9 @@ METHODS: dict[str, Callable[..., Explainer]] = {
     "occlusion": _no_layer(Occlusion),
 }
 
+#: Methods that read no layer (a ``layer`` given for them alone is a mistake).
+LAYER_FREE_METHODS = frozenset({"saliency", "smoothgrad", "guided", "occlusion"})
+
 
 def make_explainer(
     method: str, model: nn.Module, layer: str | nn.Module | None = None, **options
@@ -175,15 +178,20 @@ def explain_image(
         x = image_to_tensor(img, size=in_size, mean=mean, std=std)
     else:
         x = image_to_tensor(img, size=in_size)
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if not methods:
+        raise InvalidParameterError(f"no method given; choose from {sorted(METHODS)}")
+    if layer is not None and {m.lower() for m in methods} <= LAYER_FREE_METHODS:
+        raise InvalidParameterError(
+            f"a layer was given, but {', '.join(methods)} read no layer; drop it, or add "
+            "a layer method (cam, gradcam, gradcam++, scorecam, guided-gradcam)"
+        )
     layer = layer or lm.target_layer
     options = options or {}
     maps: dict[str, np.ndarray] = {}
     used_layer = None
     logits = None
-    if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",") if m.strip()]
-    if not methods:
-        raise InvalidParameterError(f"no method given; choose from {sorted(METHODS)}")
     unknown_options = sorted({k.lower() for k in options} - {m.lower() for m in methods})
     if unknown_options:
         raise InvalidParameterError(
