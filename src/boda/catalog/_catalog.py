@@ -155,6 +155,17 @@ def _reason(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
+def _connected(uri: str) -> sqlite3.Connection:
+    """A connection to ``uri`` that has read the schema (closed again if it cannot)."""
+    db = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
 class Catalog:
     """An open catalog.  Use as a context manager or call :meth:`close`.
 
@@ -218,19 +229,15 @@ class Catalog:
         # name would otherwise end the file name and drop mode=ro.
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
-            db = sqlite3.connect(uri, uri=True, timeout=30)
-            db.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-            return db
+            return _connected(uri)
         except sqlite3.OperationalError as exc:
             if os.access(self.path.parent, os.W_OK):
                 raise self._unusable(exc) from None
-        # A WAL database needs its -shm file even to be read; in a folder we may
-        # not write to (a read-only share) nobody else can be writing it either,
-        # so it is opened as immutable.
+        # A WAL database needs its -shm file even to be read.  In a folder we may
+        # not write to (a read-only share, another user's dataset) it is opened as
+        # immutable: a scan running there at the same time would not be seen.
         try:
-            db = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30)
-            db.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-            return db
+            return _connected(uri + "&immutable=1")
         except sqlite3.DatabaseError as exc:
             raise self._unusable(exc) from None
 
