@@ -98,7 +98,9 @@ def _shift_hue(image, shift):
 def grayscale(image):
     """Rec.601 luma copied to the three channels (keeps the shape)."""
     g = _gray(image)
-    return np.repeat(g, 3, axis=2).astype(np.float32) if _is_np(image) else g.expand_as(image)
+    if _is_np(image):
+        return np.repeat(g, 3, axis=2).astype(np.float32)
+    return g.expand_as(image).contiguous()  # a real tensor: callers may edit it in place
 
 
 def solarize(image, threshold: float = 0.5):
@@ -161,6 +163,16 @@ def gaussian_kernel1d(sigma: float, radius: int | None = None) -> np.ndarray:
     return k / k.sum()
 
 
+def _reflect101(n: int, r: int) -> np.ndarray:
+    """Source index of each of the ``n + 2r`` positions ``-r .. n - 1 + r`` under
+    reflect-101 borders (``dcb|abcd|cba``), repeated as often as needed."""
+    if n == 1:
+        return np.zeros(n + 2 * r, dtype=np.int64)
+    period = 2 * (n - 1)
+    i = np.abs(np.arange(-r, n + r)) % period
+    return np.where(i < n, i, period - i)
+
+
 def gaussian_blur(image, sigma: float, radius: int | None = None):
     """Separable Gaussian blur, reflect-101 borders (OpenCV's default)."""
     k = gaussian_kernel1d(sigma, radius)
@@ -177,9 +189,14 @@ def gaussian_blur(image, sigma: float, radius: int | None = None):
     import torch
     import torch.nn.functional as F
 
-    c = image.shape[1]
+    c, h, w = image.shape[1:]
     kt = torch.as_tensor(k, dtype=image.dtype, device=image.device)
-    x = F.pad(image, (r, r, r, r), mode="reflect")
+    if r < min(h, w):
+        x = F.pad(image, (r, r, r, r), mode="reflect")
+    else:  # F.pad reflects once only; reflect-101 repeated, as np.pad does
+        rows = torch.as_tensor(_reflect101(h, r), device=image.device)
+        cols = torch.as_tensor(_reflect101(w, r), device=image.device)
+        x = image[:, :, rows][:, :, :, cols]
     x = F.conv2d(x, kt.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(x, kt.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 

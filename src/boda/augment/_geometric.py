@@ -128,6 +128,10 @@ def warp_affine_torch(
     inv = inv[..., None, None]  # broadcast each inverse over the pixel grid
     sx = inv[..., 0, 0, :, :] * xs + inv[..., 0, 1, :, :] * ys + inv[..., 0, 2, :, :]
     sy = inv[..., 1, 0, :, :] * xs + inv[..., 1, 1, :, :] * ys + inv[..., 1, 2, :, :]
+    if order == 0:
+        # Snap to the centre of the pixel the numpy form picks (floor(x + 0.5) in
+        # index space): grid_sample's nearest rounds halves to even instead.
+        sx, sy = np.floor(sx) + 0.5, np.floor(sy) + 0.5
     # align_corners=False: normalised -1 and 1 are the outer pixel edges
     grid = np.stack([2 * sx / w - 1, 2 * sy / h - 1], axis=-1)
     grid_t = torch.as_tensor(grid, dtype=images.dtype, device=images.device)
@@ -250,6 +254,10 @@ def resized_crop(image, top, left, height, width, size: tuple[int, int], order: 
     the border does not fade to black there.
     """
     h, w = _size(image)
+    if height < 1 or width < 1 or min(size) < 1:
+        raise InvalidParameterError(
+            f"crop size ({height}, {width}) and output size {tuple(size)} must be positive."
+        )
     m = _resized_crop_matrix(top, left, height, width, size)
     if not (0 <= top and 0 <= left and top + height <= h and left + width <= w):
         raise InvalidParameterError(f"crop box does not fit an image of size {(h, w)}.")
@@ -272,6 +280,8 @@ def random_resized_crop_params(
     Area fraction uniform in ``scale``, log-aspect uniform in ``ratio``; 10
     tries, then the centre crop at the clamped ratio (Szegedy et al. 2015).
     """
+    if min(size) < 1:
+        raise InvalidParameterError(f"size must be positive, got {tuple(size)}.")
     if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
         raise InvalidParameterError(
             f"scale and ratio must be (low, high) with 0 < low <= high, got {scale} and {ratio}"

@@ -234,9 +234,9 @@ def _greedy_nms(b: np.ndarray, groups: np.ndarray | None, threshold: float) -> n
 
 def _nms_impl(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou_threshold) -> Tensor:
     order = torch.argsort(scores.detach(), descending=True, stable=True).cpu().numpy()
-    dtype = np.float64 if boxes.dtype == torch.float64 else np.float32
+    wide = torch.float64 if boxes.dtype == torch.float64 else torch.float32  # bf16/fp16 too
     # numpy fancy indexing: torch's index kernel is much slower on small CPU tensors
-    b = boxes.detach().cpu().numpy().astype(dtype, copy=False)[order]
+    b = boxes.detach().to(wide).cpu().numpy()[order]
     g = None
     if groups is not None:  # dense ids 0..G-1, so the key offsets cannot overflow
         g = np.unique(groups.detach().cpu().numpy()[order], return_inverse=True)[1]

@@ -135,19 +135,26 @@ def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1
     py, px = idx // w, idx % w
     coords = torch.stack([px, py], dim=1).float()
     if method == "quadratic":
-        logh = torch.log(flat.clamp(min=1e-10)).reshape(-1, h, w)
+        # float64 logs: a sharp peak's neighbours can be float32 subnormals (8e-42 at
+        # sigma 0.1), and a clamp at any larger value would flatten the parabola.
+        flat64 = heatmaps.reshape(-1, h * w).double()
+        logh = torch.log(flat64.clamp(min=torch.finfo(torch.float64).tiny)).reshape(-1, h, w)
         n = torch.arange(flat.shape[0])
         for axis, (pos, size) in enumerate(((px, w), (py, h))):
-            inner = (pos > 0) & (pos < size - 1)
-            lo, hi = (pos - 1).clamp(min=0), (pos + 1).clamp(max=size - 1)
+            if size < 3:
+                continue
+            # The parabola through three samples centred on the peak, or on its
+            # neighbour when the peak is on the first or last row/column.
+            c = pos.clamp(1, size - 2)
             if axis == 0:
-                f0, fm, fp = logh[n, py, px], logh[n, py, lo], logh[n, py, hi]
+                f0, fm, fp = logh[n, py, c], logh[n, py, c - 1], logh[n, py, c + 1]
             else:
-                f0, fm, fp = logh[n, py, px], logh[n, lo, px], logh[n, hi, px]
+                f0, fm, fp = logh[n, c, px], logh[n, c - 1, px], logh[n, c + 1, px]
             denom = fm - 2 * f0 + fp
-            ok = inner & (denom < 0)
-            delta = torch.where(ok, (fm - fp) / (2 * torch.where(ok, denom, -1.0)), 0.0)
-            coords[:, axis] += delta.clamp(-0.5, 0.5)
+            ok = denom < 0
+            vertex = c + torch.where(ok, (fm - fp) / (2 * torch.where(ok, denom, -1.0)), 0.0)
+            delta = torch.where(ok, vertex - pos, 0.0)
+            coords[:, axis] += delta.clamp(-0.5, 0.5).float()
     return coords.reshape(*heatmaps.shape[:-2], 2)
 
 

@@ -35,6 +35,7 @@ def average_precision(
     label: int,
     iou_threshold: float = 0.5,
     method: str = "coco",
+    max_detections: int | None = 100,
 ) -> float:
     """Average precision of one class at one IoU threshold.
 
@@ -42,6 +43,8 @@ def average_precision(
     overlaps a not-yet-matched ground-truth box of its image and class with IoU
     >= ``iou_threshold`` (it takes the unmatched box with the highest IoU), else a
     false positive. Returns ``nan`` when the class has no ground-truth box.
+    IoUs are computed in float64, so a box whose IoU is exactly a threshold
+    (0.7 for a 10x7 box in a 10x10 one) counts, as in pycocotools.
 
     Parameters
     ----------
@@ -54,6 +57,10 @@ def average_precision(
     method : {"coco", "voc"}
         ``"coco"``: 101-point interpolated precision (COCO); ``"voc"``: area under
         the interpolated precision-recall curve (PASCAL VOC 2010 and later).
+    max_detections : int or None
+        With ``method="coco"``, only each image's ``max_detections``
+        highest-scoring detections of the class count (COCOeval's
+        ``maxDets=100``); None, or ``method="voc"``, keeps all.
 
     Returns
     -------
@@ -71,6 +78,9 @@ def average_precision(
         )
     if method not in ("coco", "voc"):
         raise InvalidParameterError(f"method must be 'coco' or 'voc', got {method!r}.")
+    if max_detections is not None and int(max_detections) < 1:
+        raise InvalidParameterError(f"max_detections must be >= 1 or None, got {max_detections}.")
+    cap = int(max_detections) if method == "coco" and max_detections is not None else None
     for i, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
         n = pred["boxes"].shape[0]
         if pred["scores"].shape != (n,) or pred["labels"].shape != (n,):
@@ -83,11 +93,14 @@ def average_precision(
     records = []  # (score, image, box)
     gts, n_gt = [], 0
     for img, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
-        g = tgt["boxes"][tgt["labels"] == label].float()
+        # float64: in float32 an IoU of exactly 0.7 or 0.9 rounds below the threshold.
+        g = tgt["boxes"][tgt["labels"] == label].double()
         gts.append(g)
         n_gt += g.shape[0]
         sel = pred["labels"] == label
-        for s, b in zip(pred["scores"][sel].tolist(), pred["boxes"][sel].float(), strict=True):
+        scores, boxes = pred["scores"][sel], pred["boxes"][sel].double()
+        order = torch.argsort(-scores.double(), stable=True)[:cap]
+        for s, b in zip(scores[order].tolist(), boxes[order], strict=True):
             records.append((s, img, b))
     if n_gt == 0:
         return float("nan")
@@ -117,6 +130,7 @@ def mean_average_precision(
     targets: Sequence[Mapping[str, Tensor]],
     iou_thresholds: Sequence[float] | None = None,
     method: str = "coco",
+    max_detections: int | None = 100,
 ) -> dict[str, float]:
     """Mean average precision over classes and IoU thresholds.
 
@@ -128,6 +142,8 @@ def mean_average_precision(
         Default: COCO's 0.50:0.05:0.95 for ``method="coco"``, (0.5,) for
         ``method="voc"``.
     method : {"coco", "voc"}
+    max_detections : int or None
+        As in :func:`average_precision` (COCO's 100 per image by default).
 
     Returns
     -------
@@ -150,7 +166,9 @@ def mean_average_precision(
     table = np.full((len(classes), len(iou_thresholds)), np.nan)
     for i, c in enumerate(classes):
         for j, thr in enumerate(iou_thresholds):
-            table[i, j] = average_precision(predictions, targets, c, thr, method)
+            table[i, j] = average_precision(
+                predictions, targets, c, thr, method, max_detections
+            )
     out: dict[str, float] = {"map": float(np.mean(table)) if table.size else float("nan")}
     for name, thr in (("map_50", 0.5), ("map_75", 0.75)):
         hits = [j for j, t in enumerate(iou_thresholds) if abs(t - thr) < 1e-9]

@@ -99,7 +99,9 @@ def _check_positive(value: float, name: str) -> None:
         raise InvalidParameterError(f"{name} must be > 0, got {value!r}.")
 
 
-def _check_logits_target(logits: Tensor, target: Tensor) -> None:
+def _check_logits_target(logits: Tensor, target: Tensor) -> Tensor:
+    """Check a (B, K) logits / (B,) class-index pair; return ``target`` as int64
+    (uint8 or int16 indices are fine, but ``gather`` takes only int64)."""
     if not isinstance(logits, Tensor) or logits.ndim != 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise InvalidParameterError(f"logits must be a (B, K) tensor, got {shape}.")
@@ -117,6 +119,7 @@ def _check_logits_target(logits: Tensor, target: Tensor) -> None:
             f"target class indices must lie in [0, {logits.shape[1] - 1}], "
             f"got range [{int(target.min())}, {int(target.max())}]."
         )
+    return target.long()
 
 
 def _check_same_shape(a: Tensor, b: Tensor, names: str = "input and target") -> None:
@@ -185,7 +188,7 @@ def cross_entropy(
     >>> round(float(cross_entropy(logits, torch.tensor([0]), label_smoothing=0.1)), 4)
     0.3729
     """
-    _check_logits_target(logits, target)
+    target = _check_logits_target(logits, target)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise InvalidParameterError(
@@ -247,13 +250,15 @@ def focal_loss(
     >>> round(float(focal_loss(logits, torch.tensor([0]), gamma=2.0, alpha=None)), 4)
     0.1733
     """
-    _check_logits_target(logits, target)
+    target = _check_logits_target(logits, target)
     _check_reduction(reduction)
     if gamma < 0:
         raise InvalidParameterError(f"gamma must be >= 0, got {gamma!r}.")
     logpt = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
-    pt = logpt.exp()
-    loss = -((1.0 - pt) ** gamma) * logpt
+    # 1 - p_t as -expm1(log p_t) (exact near p_t = 1), kept above zero: for
+    # 0 < gamma < 1 the derivative of x**gamma is infinite at x = 0, and a
+    # confidently right sample would turn every gradient into NaN.
+    loss = -_focal_weight(-torch.expm1(logpt), gamma) * logpt
     if alpha is not None:
         if isinstance(alpha, Tensor):
             if alpha.shape != (logits.shape[1],):
@@ -265,6 +270,14 @@ def focal_loss(
         else:
             loss = float(alpha) * loss
     return _reduce(loss, reduction)
+
+
+def _focal_weight(one_minus_pt: Tensor, gamma: float) -> Tensor:
+    """``(1 - p_t) ** gamma`` with a finite gradient where ``1 - p_t`` is 0."""
+    if gamma == 0:
+        return torch.ones_like(one_minus_pt)
+    tiny = torch.finfo(one_minus_pt.dtype).tiny
+    return one_minus_pt.clamp_min(tiny) ** gamma
 
 
 def sigmoid_focal_loss(
@@ -318,7 +331,7 @@ def sigmoid_focal_loss(
     ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     p = torch.sigmoid(logits)
     pt = p * target + (1 - p) * (1 - target)
-    loss = (1 - pt) ** gamma * ce
+    loss = _focal_weight(1 - pt, gamma) * ce
     if alpha is not None:
         loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
     return _reduce(loss, reduction)
@@ -384,7 +397,10 @@ def distillation_loss(
     t = temperature
     log_ps = F.log_softmax(student_logits / t, dim=1)
     log_pt = F.log_softmax(teacher_logits.detach() / t, dim=1)
-    kl = (log_pt.exp() * (log_pt - log_ps)).sum(dim=1) * (t * t)
+    p_teacher = log_pt.exp()
+    # A class the teacher rules out (logit -inf) adds 0, not 0 * -inf = NaN.
+    terms = torch.where(p_teacher > 0, p_teacher * (log_pt - log_ps), 0.0)
+    kl = terms.sum(dim=1) * (t * t)
     if target is None:
         return _reduce(kl, reduction)
     ce = cross_entropy(student_logits, target, reduction="none")
@@ -829,6 +845,11 @@ def style_loss(
     w = _layer_weights(weights, len(fx))
     total = input.new_zeros(())
     for wj, a, b in zip(w, fx, fy, strict=True):
+        if b.shape[0] not in (1, a.shape[0]):
+            raise InvalidParameterError(
+                f"target batch must be 1 (one style for all) or the input's {a.shape[0]}, "
+                f"got {b.shape[0]}."
+            )
         diff = gram_matrix(a) - gram_matrix(b)
         total = total + wj * diff.square().sum(dim=(1, 2)).mean()
     return total
@@ -1363,7 +1384,8 @@ class MoCoLoss(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
         # info_nce_loss normalises a detached copy, so enqueueing in place is safe
-        loss = info_nce_loss(query, key, self.queue, self.temperature)
+        # The queue keeps its own dtype; compare in the inputs' (float64 too).
+        loss = info_nce_loss(query, key, self.queue.to(query.dtype), self.temperature)
         if self.training:
             self.enqueue(key)
         return loss
