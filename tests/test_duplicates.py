@@ -295,3 +295,15 @@ def test_bundled_examples_show_both_duplicate_kinds():
         ["hats.jpg", "hats_resized.jpg"],
         ["more/parrots_copy.jpg", "parrots.jpg"],
     ]
+
+
+def test_hashes_must_be_integers():
+    from boda.duplicates import find_near_duplicates, hamming
+    from boda.errors import InvalidParameterError
+
+    for bad in (1.7, 1.0, "ff", None, True):
+        with pytest.raises(InvalidParameterError, match="not a 64-bit hash"):
+            hamming(bad, 1)
+    with pytest.raises(InvalidParameterError, match=r"hashes\[0\]"):
+        find_near_duplicates([1.5, 0], max_distance=1)
+    assert hamming(np.uint64(2**64 - 1), -1) == 0  # numpy and SQLite-signed forms

@@ -362,3 +362,15 @@ def test_box_downscale_equals_exact_weights(shape, rng):
     assert max(small.shape) == 256
     assert small.shape == tuple(max(1, round(n * 256 / max(shape))) for n in shape)
     np.testing.assert_allclose(small, rows @ gray @ cols.T, atol=1e-5)
+
+
+def test_zero_crossings_flip_with_the_image():
+    from boda.edges import log_edges, zero_crossings
+
+    assert zero_crossings(np.array([[0.0, 0, 1, 0, 0]])).tolist() == [[0, 1, 0, 1, 0]]
+    assert zero_crossings(np.array([[0.0, 0, -1, 2, 0]])).tolist() == [[0, 1, 1, 0, 1]]
+    square = np.zeros((40, 50), np.float32)
+    square[10:27, 12:33] = 1.0
+    edges = log_edges(square, 2.0, threshold=0.0)
+    np.testing.assert_array_equal(log_edges(square[:, ::-1], 2.0, threshold=0.0), edges[:, ::-1])
+    np.testing.assert_array_equal(log_edges(square[::-1], 2.0, threshold=0.0), edges[::-1])

@@ -390,3 +390,27 @@ def _sink_inode_after_decode(path: str) -> int:
     bio._QUIET.available = lambda: True
     open_image(path)
     return os.fstat(bio._QUIET.sink).st_ino
+
+
+def test_transparent_images_are_composited_before_the_resize(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    index = rng.integers(0, 4, (300, 400)).astype(np.uint8)
+    index[100:200, 150:250] = 3  # a transparent block
+    palette = Image.fromarray(index, mode="P")
+    palette.putpalette([255, 0, 0, 0, 128, 255, 20, 200, 40, 0, 0, 0] + [0] * 756)
+    palette.info["transparency"] = 3
+    path = tmp_path / "palette.png"
+    palette.save(path, transparency=3)
+    full = read_image(path)
+    assert np.all(full[150, 200] == 1.0)  # transparent -> white
+    for resample in ("lanczos", "box"):
+        small = read_image(path, max_side=100, resample=resample)
+        reference = np.asarray(
+            Image.fromarray((full * 255).round().astype(np.uint8)).resize(
+                (100, 75), {"lanczos": Image.LANCZOS, "box": Image.BOX}[resample],
+                reducing_gap=3.0,
+            )
+        ) / 255.0
+        assert np.abs(small - reference).max() <= 1.5 / 255, resample

@@ -124,14 +124,10 @@ class DecodedImage:
     pixels_uint8: np.ndarray | None = None
 
 
-def _to_rgb_or_gray(
-    img: Image.Image, keep_float_values: bool = False
-) -> tuple[np.ndarray, bool, np.ndarray | None]:
-    """Convert any Pillow mode to a float32 array.
-
-    Returns ``(array, had_alpha, uint8)``; ``uint8`` holds the pixels as decoded
-    when they were plain 8-bit RGB or gray (None otherwise).
-    """
+def _flatten_transparency(img: Image.Image) -> tuple[Image.Image, bool]:
+    """``img`` composited over white if it has alpha or a transparent colour
+    (what a viewer shows), as RGB or L; palette images become RGB.  Returns
+    ``(image, had_alpha)``."""
     mode = img.mode
     if mode == "P" or mode == "PA":
         img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
@@ -142,13 +138,26 @@ def _to_rgb_or_gray(
     elif mode == "RGB" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
-    if mode in ("RGBA", "LA", "RGBa", "La"):
-        # Composite over white: what a viewer shows for a transparent image.
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        composited = Image.alpha_composite(white, rgba)
-        target = "L" if mode in ("LA", "La") else "RGB"
-        return as_float_image(np.asarray(composited.convert(target))), True, None
+    if mode not in ("RGBA", "LA", "RGBa", "La"):
+        return img, False
+    rgba = img.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    composited = Image.alpha_composite(white, rgba)
+    return composited.convert("L" if mode in ("LA", "La") else "RGB"), True
+
+
+def _to_rgb_or_gray(
+    img: Image.Image, keep_float_values: bool = False
+) -> tuple[np.ndarray, bool, np.ndarray | None]:
+    """Convert any Pillow mode to a float32 array.
+
+    Returns ``(array, had_alpha, uint8)``; ``uint8`` holds the pixels as decoded
+    when they were plain 8-bit RGB or gray (None otherwise).
+    """
+    img, had_alpha = _flatten_transparency(img)
+    if had_alpha:
+        return as_float_image(np.asarray(img)), True, None
+    mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img.convert("I") if mode != "I" else img).astype(np.float32)
         return np.clip(arr / 65535.0, 0.0, 1.0).astype(np.float32), False, None
@@ -353,16 +362,21 @@ def _resized_pixels(
     keep_float_values: bool = False,
 ) -> tuple[np.ndarray, bool, np.ndarray | None]:
     """:func:`_to_rgb_or_gray` of ``img`` shrunk so its longer side is <= ``max_side``."""
+    had_alpha = False
     if max_side is not None and max(img.size) > max_side:
         scale = max_side / max(img.size)
         new_size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
-        if img.mode in ("P", "PA", "1"):
-            img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+        # Composited before the resize: a filter's ringing in the alpha channel
+        # would otherwise tint the edges of transparent regions.
+        img, had_alpha = _flatten_transparency(img)
+        if img.mode == "1":
+            img = img.convert("L")
         if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
             img = img.convert("I").convert("F")
             img = img.point(lambda v: v / 65535.0)
         img = img.resize(new_size, resample, reducing_gap=3.0)
-    return _to_rgb_or_gray(img, keep_float_values)
+    pixels, alpha_left, pixels_uint8 = _to_rgb_or_gray(img, keep_float_values)
+    return pixels, had_alpha or alpha_left, None if had_alpha else pixels_uint8
 
 
 def _decode(

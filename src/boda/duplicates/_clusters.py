@@ -23,7 +23,7 @@ from math import comb
 
 import numpy as np
 
-from boda.duplicates._hashes import HASH_BITS
+from boda.duplicates._hashes import HASH_BITS, _as_hash
 from boda.errors import InvalidParameterError
 
 __all__ = ["DEFAULT_MAX_DISTANCE", "find_exact_duplicates", "find_near_duplicates"]
@@ -39,7 +39,6 @@ __all__ = ["DEFAULT_MAX_DISTANCE", "find_exact_duplicates", "find_near_duplicate
 #: i.e. ~20 false pairs among the 5e7 pairs of a 10 000-photo folder).
 DEFAULT_MAX_DISTANCE = 10
 
-_MASK64 = (1 << HASH_BITS) - 1
 _CHUNK = 4_000_000  # candidate pairs verified at once (bounds memory)
 
 
@@ -69,15 +68,7 @@ def find_exact_duplicates(keys: Sequence[str]) -> list[list[int]]:
 
 
 def _as_uint64(hashes: Iterable[int]) -> np.ndarray:
-    values = []
-    for i, value in enumerate(hashes):
-        value = int(value)
-        if not -(1 << 63) <= value <= _MASK64:
-            raise InvalidParameterError(
-                f"hashes[{i}]={value} is not a 64-bit hash; expected ints in [0, 2**64) "
-                "(signed 64-bit values as stored by SQLite are accepted too)"
-            )
-        values.append(value & _MASK64)
+    values = [_as_hash(value, f"hashes[{i}]") for i, value in enumerate(hashes)]
     return np.array(values, dtype=np.uint64)
 
 

@@ -256,6 +256,16 @@ def dhash(image: np.ndarray) -> int:
 
 
 def _as_hash(value: int, name: str) -> int:
+    """``value`` as an unsigned 64-bit hash; signed values (SQLite's) are accepted.
+
+    Only integers: a float (e.g. a hash that went through JSON numbers) has
+    lost its low bits, and truncating it would compare the wrong hash.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidParameterError(
+            f"{name}={value!r} is not a 64-bit hash; expected an int in [0, 2**64) "
+            "(store hashes as ints or hex strings, never as floats)"
+        )
     value = int(value)
     if not -(1 << 63) <= value <= _MASK64:
         raise InvalidParameterError(

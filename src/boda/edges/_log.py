@@ -62,7 +62,9 @@ def zero_crossings(response: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     for axis in (0, 1):
         a = r[:-1, :] if axis == 0 else r[:, :-1]
         b = r[1:, :] if axis == 0 else r[:, 1:]
-        cross = ((a > 0) & (b <= 0)) | ((a < 0) & (b >= 0))
+        # Opposite signs, or exactly one of the two is 0: the rule is the same
+        # whichever of p and q comes first, so flipping the image flips the edges.
+        cross = (np.sign(a) != np.sign(b)) & ((a != 0) | (b != 0))
         cross &= np.abs(a - b) >= threshold
         take_a = cross & (np.abs(a) <= np.abs(b))
         take_b = cross & ~take_a

@@ -46,12 +46,16 @@ class ExposureStats:
     light: float
 
 
-def _histogram(gray: np.ndarray) -> np.ndarray:
-    """256-bin histogram of ``gray`` in [0, 1]: each value rounded to the nearest level."""
+def _sample(gray: np.ndarray) -> np.ndarray:
+    """``gray``, or a regular subsample of at most ~``_MAX_HISTOGRAM_PIXELS`` pixels."""
+    step = int(np.ceil(np.sqrt(gray.size / _MAX_HISTOGRAM_PIXELS)))
+    return gray[::step, ::step] if step > 1 else gray
+
+
+def _histogram(sample: np.ndarray) -> np.ndarray:
+    """256-bin histogram of ``sample`` in [0, 1]: each value rounded to the nearest level."""
     import cv2
 
-    step = int(np.ceil(np.sqrt(gray.size / _MAX_HISTOGRAM_PIXELS)))
-    sample = gray[::step, ::step] if step > 1 else gray
     # Scaled, rounded (ties to even) and saturated to 0..255 in one OpenCV pass,
     # then counted by calcHist: ~2.5x faster than clip + astype + bincount.
     levels = cv2.multiply(
@@ -83,7 +87,7 @@ def entropy(image: np.ndarray) -> float:
     >>> entropy(np.full((8, 8), 0.5, np.float32))
     0.0
     """
-    return _entropy(_histogram(to_gray(image)))
+    return _entropy(_histogram(_sample(to_gray(image))))
 
 
 def _entropy(hist: np.ndarray) -> float:
@@ -116,13 +120,15 @@ def exposure_stats(image: np.ndarray) -> ExposureStats:
     >>> exposure_stats(np.full((8, 8), 0.02, np.float32)).dark > 0.9
     True
     """
-    gray = to_gray(image)
-    hist = _histogram(gray)
+    import cv2
+
+    sample = np.ascontiguousarray(_sample(to_gray(image)), dtype=np.float32)
+    hist = _histogram(sample)
     cdf = np.cumsum(hist)
-    levels = np.arange(_BINS) / (_BINS - 1)
-    total = cdf[-1]
-    mean = float((hist * levels).sum() / total)
-    contrast = float(np.sqrt(max(0.0, (hist * (levels - mean) ** 2).sum() / total)))
+    # Mean and RMS contrast from the values themselves (accumulated in float64),
+    # not the 256 bins: a float or 16-bit image's contrast is not rounded to 1/255.
+    mean_value, std_value = cv2.meanStdDev(sample)
+    mean, contrast = float(mean_value[0, 0]), float(std_value[0, 0])
     p05, p50, p95 = (_percentile(cdf, q) for q in (0.05, 0.5, 0.95))
     return ExposureStats(
         mean_lightness=mean,

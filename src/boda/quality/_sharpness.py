@@ -35,6 +35,11 @@ _TILE = 32
 #: Tiles whose coarse-scale detail energy is below this fraction of the
 #: strongest tile's are left out (flat sky, walls, smooth bokeh).
 _STRUCTURE_FRACTION = 0.1
+#: A direction takes part in the anisotropy only when its coarse energy is at
+#: least this many times the noise's share of the fine energy (2 v): below it the
+#: fine energy left after subtracting the noise is too uncertain to compare, and
+#: one such direction would read as motion blur on a sharp, low-contrast photo.
+_ANISOTROPY_MIN_SNR = 4.0
 #: Percentile of the tile ratios taken as the image's ratio: a photo is sharp
 #: when its sharpest parts are (the subject of a portrait with bokeh).
 _PERCENTILE = 90.0
@@ -132,7 +137,7 @@ def _tile_ratios(
     gray: np.ndarray, tile: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per tile: min over directions of the denoised level-0 / level-1 energy, the
-    structure (coarse energy); and per direction the whole image's denoised energies."""
+    structure (coarse energy); per direction the whole image's denoised energies; the noise."""
     coarse = _pool2(gray)
     half = tile // 2
     # Tiles that exist at both levels with every direction's border trimmed.
@@ -170,19 +175,26 @@ def _tile_ratios(
         structure.ravel(),
         np.asarray(global0),
         np.asarray(global1),
+        noise,
     )
 
 
-def _anisotropy(global0: np.ndarray, global1: np.ndarray) -> float:
+def _anisotropy(global0: np.ndarray, global1: np.ndarray, noise: float = 0.0) -> float:
     """``min_d r_d / max_d r_d`` of the whole-image ratios, over directions with structure.
 
     Directions whose coarse energy is below 10 % of the strongest direction's
     are left out: content that runs along one direction only (wood grain,
-    blinds) has no detail across it to lose, at any scale.
+    blinds) has no detail across it to lose, at any scale.  So are directions
+    whose coarse energy is below ``_ANISOTROPY_MIN_SNR`` times the noise's
+    share ``2 * noise`` of the fine energy (a very low-contrast photo).
     """
     if global1.max() <= 0:
         return 1.0
-    keep = global1 >= _STRUCTURE_FRACTION * global1.max()
+    keep = (global1 >= _STRUCTURE_FRACTION * global1.max()) & (
+        global1 >= _ANISOTROPY_MIN_SNR * 2.0 * noise
+    )
+    if keep.sum() < 2:
+        return 1.0  # no two directions to compare
     ratios = (global0[keep] + _EPS) / (global1[keep] + _EPS)
     return float(ratios.min() / ratios.max()) if ratios.max() > 0 else 1.0
 
@@ -191,11 +203,12 @@ def _measure(gray: np.ndarray, tile: int, percentile: float) -> tuple[float, flo
     """(detail ratio, anisotropy) of a gray image at the evaluation scale."""
     if min(gray.shape) < 4:
         return 1.0, 1.0
-    ratios, structure, global0, global1 = _tile_ratios(
+    ratios, structure, global0, global1, noise = _tile_ratios(
         gray.astype(np.float32, copy=False), tile
     )
     keep = structure >= _STRUCTURE_FRACTION * structure.max()
-    return float(np.percentile(ratios[keep], percentile)), _anisotropy(global0, global1)
+    anisotropy = _anisotropy(global0, global1, noise)
+    return float(np.percentile(ratios[keep], percentile)), anisotropy
 
 
 def detail_ratio(
