@@ -26,7 +26,7 @@ from boda.explain import (  # noqa: E402
 )
 from boda.explain.metrics import average_drop_increase, deletion_curve  # noqa: E402
 from boda.nn import cpu_threads, list_models, load_model  # noqa: E402
-from boda.nn._inference import InferenceCache  # noqa: E402
+from boda.nn._inference import InferenceCache, _same_key  # noqa: E402
 
 runner = CliRunner()
 
@@ -87,14 +87,25 @@ def test_the_cache_key_ignores_nothing_forward_can_read():
     model, x = Scaled().eval(), _x()
     cache = InferenceCache(model)
     key = cache.key(x)
-    assert cache.key(x) == key
+    assert _same_key(cache.key(x), key)
     model.temperature = 1.0  # the same value again: nothing changed
-    assert cache.key(x) == key
+    assert _same_key(cache.key(x), key)
     model.temperature = 2.0
-    assert cache.key(x) != key
+    assert not _same_key(cache.key(x), key)
     model.temperature = 1.0
     model.act = nn.ReLU()  # a new module object, same type
-    assert cache.key(x) != key
+    assert not _same_key(cache.key(x), key)
+    key = cache.key(x)
+    with torch.no_grad():
+        model.conv.weight = nn.Parameter(model.conv.weight.clone())  # same values, new tensor
+    assert not _same_key(cache.key(x), key)
+    model.eval()  # the new ReLU above was made in training mode
+    key = cache.key(x)
+    model.train()
+    assert not _same_key(cache.key(x), key)
+    model.eval()
+    assert _same_key(cache.key(x), key)
+    assert not _same_key(cache.key(x.double()), key)
 
 
 def test_a_layer_the_forward_never_uses_is_a_clear_error():

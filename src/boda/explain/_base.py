@@ -241,6 +241,7 @@ class Explainer:
         self._batched_forwards = 0
         self._batched_model: nn.Module | None = None
         self._copy_for_call: nn.Module | None = None  # see _first_forward_on_copy
+        self._cache_key: tuple | None = None  # InferenceCache.key for this call
         self.logits: torch.Tensor | None = None
         self.classes: torch.Tensor | None = None
 
@@ -315,7 +316,7 @@ class Explainer:
             finally:
                 self.remove_hooks()
                 self._batched_check, self._batched_model = None, None
-                self._copy_for_call = None
+                self._copy_for_call = self._cache_key = None
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         raise NotImplementedError
@@ -415,6 +416,7 @@ class Explainer:
                 forwards=self._batched_forwards,
                 check=self._batched_check,
                 select=lambda out: model_logits(out, self.output_key),
+                key=self._cache_key,
                 **self._copy_variant(mode, tapped=len(self._batched_check) == 3),
             )
         self._batched_model = model
@@ -438,7 +440,9 @@ class Explainer:
         if variant["tap"] is None:
             return None
         example = self._layout_example(x)
-        copy = cache.built(example, **variant)
+        # The model cannot change within a call: the batched forwards reuse this key.
+        self._cache_key = cache.key(example)
+        copy = cache.built(example, key=self._cache_key, **variant)
         if copy is None or not hasattr(copy, "tapped"):  # none, or built without the layer
             return None
         try:
