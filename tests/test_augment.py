@@ -220,3 +220,18 @@ def test_rand_augment_and_two_view_recipes(img):
     assert m1.shape == (1, 3, 16, 16) and float(m1.min()) >= 0 and float(m1.max()) <= 1
     with pytest.raises(InvalidParameterError, match="magnitude"):
         A.rand_augment(img, m=31)
+
+
+def test_warp_affine_takes_opencv_2x3_matrices_and_refuses_singular_ones():
+    import cv2
+
+    from boda.errors import InvalidParameterError
+
+    image = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
+    m = cv2.getRotationMatrix2D((15, 10), 20, 1.0)
+    np.testing.assert_array_equal(
+        A.warp_affine(image, m, (20, 30)), A.warp_affine(image, np.vstack([m, [0, 0, 1]]), (20, 30))
+    )
+    for bad in (np.zeros((3, 3)), np.eye(4)):
+        with pytest.raises(InvalidParameterError, match="matrix"):
+            A.warp_affine(image, bad, (20, 30))

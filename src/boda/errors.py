@@ -17,6 +17,7 @@ __all__ = [
     "InvalidParameterError",
     "CatalogError",
     "ModelError",
+    "MissingDependencyError",
 ]
 
 
@@ -55,3 +56,14 @@ class CatalogError(BodaError):
 
 class ModelError(BodaError):
     """A model or its weights could not be found, loaded or used."""
+
+
+class MissingDependencyError(BodaError, ImportError):
+    """An optional dependency (an extra such as ``boda[torch]``) is not installed."""
+
+    def __init__(self, package: str, extra: str, feature: str):
+        self.package, self.extra = package, extra
+        super().__init__(
+            f"{feature} needs {package}, which is not installed; "
+            f"install it with: pip install 'boda[{extra}]'"
+        )

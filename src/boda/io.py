@@ -59,7 +59,10 @@ _BASE_EXTENSIONS = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff",
     ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico",
 }
-_HEIF_EXTENSIONS = {".heic", ".heif", ".avif"}
+_HEIF_EXTENSIONS = {".heic", ".heif"}
+#: Read by Pillow itself where it was built with libavif (Pillow >= 11.3 wheels
+#: are), else by pillow-heif.
+_AVIF_EXTENSIONS = {".avif"}
 
 
 def _register_heif() -> bool:
@@ -79,8 +82,10 @@ def heif_available() -> bool:
     return _HEIF
 
 
-#: File name extensions a folder scan picks up (lower case, with the dot).
-SUPPORTED_EXTENSIONS = frozenset(_BASE_EXTENSIONS | (_HEIF_EXTENSIONS if _HEIF else set()))
+#: File name extensions a folder scan picks up (lower case, with the dot).  HEIC
+#: files are picked up without the ``boda[heif]`` extra too: they are then listed
+#: as unreadable with the command that installs it, instead of silently skipped.
+SUPPORTED_EXTENSIONS = frozenset(_BASE_EXTENSIONS | _HEIF_EXTENSIONS | _AVIF_EXTENSIONS)
 
 
 _RESAMPLE = {
@@ -238,7 +243,8 @@ def open_image(
     except UnidentifiedImageError:
         size = path.stat().st_size if path.exists() else None
         reason = "empty file (0 bytes)" if size == 0 else "not a recognised image format"
-        if size and path.suffix.lower() in _HEIF_EXTENSIONS and not _HEIF:
+        heif_like = _HEIF_EXTENSIONS | _AVIF_EXTENSIONS
+        if size and path.suffix.lower() in heif_like and not _HEIF:
             reason = "HEIC/HEIF support is not installed; pip install 'boda[heif]'"
         raise ImageReadError(path, reason) from None
     except Image.DecompressionBombError as exc:

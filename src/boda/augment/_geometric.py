@@ -67,6 +67,22 @@ def _check_border(border: str) -> None:
         raise InvalidParameterError(f"border must be 'zeros' or 'edge', got {border!r}.")
 
 
+def _as_3x3(matrix) -> np.ndarray:
+    """``matrix`` (or a stack of them) as invertible ``(..., 3, 3)`` float64 maps;
+    OpenCV's ``(2, 3)`` form gets its ``[0, 0, 1]`` row."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape[-2:] == (2, 3):
+        last = np.broadcast_to([0.0, 0.0, 1.0], (*m.shape[:-2], 1, 3))
+        m = np.concatenate([m, last], axis=-2)
+    if m.shape[-2:] != (3, 3):
+        raise InvalidParameterError(
+            f"matrix must be (3, 3) or OpenCV's (2, 3) affine map, got shape {m.shape}."
+        )
+    if not np.all(np.abs(np.linalg.det(m)) > 1e-12):
+        raise InvalidParameterError("matrix is singular (it maps the image onto a line).")
+    return m
+
+
 def warp_affine(
     image: np.ndarray,
     matrix: np.ndarray,
@@ -76,6 +92,8 @@ def warp_affine(
 ) -> np.ndarray:
     """Warp ``image`` by the input-to-output ``matrix`` (bilinear or nearest).
 
+    ``matrix`` is ``(3, 3)``, or OpenCV's ``(2, 3)`` form of the same map.
+
     Each output pixel centre is mapped back through the inverse matrix and
     sampled from the input; the torch form is :func:`warp_affine_torch`.
     Samples outside the input are 0 (``border="zeros"``) or the nearest edge
@@ -84,7 +102,7 @@ def warp_affine(
     image = _check_image(image)
     _check_border(border)
     h_out, w_out = output_size
-    inv = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
+    inv = np.linalg.inv(_as_3x3(matrix))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
     sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2] - 0.5  # input pixel index space
     sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2] - 0.5
@@ -117,13 +135,15 @@ def warp_affine_torch(
     ``matrix`` is one ``(3, 3)`` map for the whole batch or ``(B, 3, 3)``, one
     per image (the same result as warping each image with its own matrix).
     """
-    import torch
+    from boda.core.lazy import require_torch
+
+    torch = require_torch("warp_affine_torch")
     import torch.nn.functional as F
 
     _check_border(border)
     b, _, h, w = images.shape
     h_out, w_out = output_size
-    inv = np.linalg.inv(np.asarray(matrix, dtype=np.float64))
+    inv = np.linalg.inv(_as_3x3(matrix))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
     inv = inv[..., None, None]  # broadcast each inverse over the pixel grid
     sx = inv[..., 0, 0, :, :] * xs + inv[..., 0, 1, :, :] * ys + inv[..., 0, 2, :, :]

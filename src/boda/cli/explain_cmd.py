@@ -75,7 +75,10 @@ def register(app: typer.Typer) -> None:
             False, "--json", help="Print predictions and map statistics as JSON."
         ),
     ) -> None:
-        """Explain a classifier's decision on IMAGE with heat maps and save a montage."""
+        """Explain a classifier's decision on IMAGE with heat maps and save a montage.
+
+        Needs PyTorch: pip install 'boda\\[torch]'.
+        """
         _explain(
             image, model, arch, method, target, layer, size, normalize, output, alpha, cmap,
             threads, as_json,

@@ -1,11 +1,14 @@
-"""Heavy modules imported on first use, so that `boda scan` (which never needs
-them) does not pay for them at start-up (SciPy's ndimage alone is ~0.15 s)."""
+"""Heavy or optional modules imported on first use, so that `boda scan` (which
+never needs them) does not pay for them at start-up (SciPy's ndimage alone is
+~0.15 s), and a missing optional one gives a clear error."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-__all__ = ["scipy_ndimage"]
+from boda.errors import MissingDependencyError
+
+__all__ = ["require_torch", "scipy_ndimage"]
 
 
 def scipy_ndimage() -> ModuleType:
@@ -13,3 +16,15 @@ def scipy_ndimage() -> ModuleType:
     from scipy import ndimage
 
     return ndimage
+
+
+def require_torch(feature: str) -> ModuleType:
+    """``torch``, or :class:`~boda.errors.MissingDependencyError` naming ``feature``
+    and the ``boda[torch]`` extra when PyTorch is not installed."""
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise MissingDependencyError("PyTorch", "torch", feature) from None
+    return torch

@@ -13,6 +13,8 @@
 Boxes are ``(N, 4)`` tensors ``(x1, y1, x2, y2)`` in pixels; points ``(x, y)``.
 """
 
+import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
 from boda.detect._boxes import (
     IGNORE,
     NEGATIVE,

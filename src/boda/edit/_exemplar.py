@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from boda.errors import InvalidParameterError
 
@@ -167,6 +167,8 @@ def _best_source(img, known, source, py, px, half, search_radius) -> tuple[int, 
     region = img[y0:y1, x0:x1]
     target = img[py - half : py + half + 1, px - half : px + half + 1]
     weight = known[py - half : py + half + 1, px - half : px + half + 1].astype(np.float64)
+    from scipy import signal  # ~1 s to import (it pulls in scipy.stats): only when used
+
     # SSD(q) = sum M S_q^2 - 2 sum M T S_q + sum M T^2, all channels at once.
     ssd = signal.correlate((region * region).sum(axis=2), weight, mode="valid")
     for c in range(img.shape[2]):

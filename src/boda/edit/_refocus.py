@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from boda.color import linear_to_srgb, srgb_to_linear  # IEC 61966-2-1, one copy
 from boda.core.image import as_float_image
@@ -244,6 +244,8 @@ def circle_of_confusion(
 def _blur(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     if kernel.shape[0] == 1:
         return stack
+    from scipy import signal  # ~1 s to import (it pulls in scipy.stats): only when used
+
     out = signal.fftconvolve(stack, kernel[:, :, None], mode="same", axes=(0, 1))
     return np.maximum(out, 0.0)  # FFT round-off can dip below zero
 

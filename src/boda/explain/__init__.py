@@ -24,6 +24,8 @@ to get ``(B, H, W)`` maps in ``[0, 1]`` at the input size::
   built-in model: :func:`explain_image`.
 """
 
+import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
 from boda.explain._api import METHODS, ImageExplanation, explain_image, make_explainer, map_stats
 from boda.explain._base import Explainer, Target, model_logits, normalize_maps, resolve_layer
 from boda.explain._cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM

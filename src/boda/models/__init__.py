@@ -30,6 +30,8 @@ torch.Size([1, 10])
 138357544
 """
 
+import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
 from boda.models._alexnet_vgg import VGG, VGG_CONFIGS, AlexNet, alexnet, vgg
 from boda.models._blocks import (
     ASPP,

@@ -15,6 +15,8 @@ Everything that imports torch lives in :mod:`boda.nn` or in modules built on it
   convolutions fused with their ReLU and residual addition, or frozen TorchScript).
 """
 
+import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
 from boda.nn._convert import (
     IMAGENET_MEAN,
     IMAGENET_STD,
