@@ -42,7 +42,7 @@ padding:10px 16px;box-shadow:0 1px 2px #0002;min-width:110px}.stat b{display:blo
 .grid{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border-radius:6px;
 box-shadow:0 1px 2px #0002;width:210px;overflow:hidden}.card img{width:210px;height:150px;
 object-fit:contain;background:#e9ecef;display:block}.card div{padding:6px 8px;font-size:12px;
-word-break:break-all}.score{color:#a5300f;font-weight:600}.group{background:#fff;
+word-break:break-all}.score{color:#a5300f;font-weight:600;white-space:nowrap}.group{background:#fff;
 border-radius:8px;padding:8px;margin:10px 0;box-shadow:0 1px 2px #0002}
 .group .grid{gap:6px}table{border-collapse:collapse;background:#fff}td,th{padding:5px 10px;
 border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}.muted{color:#6b7580}
@@ -194,7 +194,11 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
                 "see <code>boda report DIR --json</code> or <code>--csv</code>.</p>"
             )
 
-    parts.append('<h2 id="histograms">Score histograms</h2><div class="hists">')
+    parts.append(
+        '<h2 id="histograms">Score histograms</h2><p class="muted">Images per score bin, '
+        "from the lowest score to the highest; the red line is the flag's threshold.</p>"
+        '<div class="hists">'
+    )
     for name, rule in rules.items():
         values = [r.scores.get(rule.score_key) for r in ok]
         parts.append(_histogram_svg(values, thresholds.get(name), f"{rule.score_key} ({name})"))
