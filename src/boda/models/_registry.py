@@ -142,10 +142,15 @@ def _unknown_message(name: str) -> str:
     # registry; point there instead of leaving the user guessing.
     from boda.nn import ARCHITECTURES, list_models
 
-    if name in ARCHITECTURES or name in list_models():
+    if name in list_models():
         msg += (
-            f". {name!r} belongs to boda.nn (pretrained / CIFAR models): use "
-            f"boda.nn.load_model({name!r}) or boda.nn.ARCHITECTURES[{name!r}]"
+            f". {name!r} is a pretrained model of boda.nn: use boda.nn.load_model({name!r})"
+        )
+    elif name in ARCHITECTURES:
+        msg += (
+            f". {name!r} is an architecture of boda.nn (CIFAR models): build it with "
+            f"boda.nn.ARCHITECTURES[{name!r}](num_classes), or load a checkpoint with "
+            f"boda.nn.load_model('weights.pt', arch={name!r})"
         )
     return msg
 

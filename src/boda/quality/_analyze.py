@@ -46,7 +46,7 @@ class QualityThresholds:
         pixels brighter than 0.85 (217/255).
     low_information : float
         Flag when ``low_information < 2.0``, the entropy of the luma histogram
-        in bits (0 constant, 8 uniform; photos score 6-7.8).
+        in bits (0 constant, 8 uniform; photos score about 5.7-7.8).
     """
 
     blurry: float = BLUR_THRESHOLD
