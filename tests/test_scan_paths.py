@@ -247,3 +247,16 @@ def test_quality_of_an_array_with_nan_is_a_clear_error():
     image[3, 3] = np.nan
     with pytest.raises(InvalidImageError, match="NaN"):
         analyze(image)
+
+
+def test_camera_raw_files_are_counted_and_named_not_passed_over_in_silence(two_photos):
+    for name in ("IMG_1.CR2", "IMG_2.cr2", "DSC_3.NEF", "notes.txt"):
+        (two_photos / name).write_bytes(b"raw sensor data")
+    result = runner.invoke(app, ["scan", str(two_photos), "-q"])
+    assert result.exit_code == 0, result.output  # RAW files are not failures
+    text = " ".join(result.output.split())
+    assert "3 camera RAW files (2 .cr2, 1 .nef)" in text
+    page = (two_photos / ".boda" / "report.html").read_text("utf-8")
+    assert "Not scanned: 3 camera RAW files (2 .cr2, 1 .nef)" in page
+    summary = scan(two_photos, workers=1)
+    assert summary.raw_files == {".cr2": 2, ".nef": 1} and summary.total == 2

@@ -129,6 +129,7 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     with Catalog(catalog_path, readonly=True) as catalog:
         records = list(catalog.records(with_thumbnails=True))
         thresholds = catalog.get_setting("thresholds", {}) or {}
+        raw_files = catalog.get_setting("raw_files", {}) or {}
     ok = [r for r in records if r.status == "ok"]
     failed = [r for r in records if r.status == "error"]
     rules = {rule.name: rule for rule in _rules()}
@@ -215,6 +216,13 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
         parts.append(f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>")
     else:
         parts.append('<p class="muted">Every file could be read.</p>')
+    if raw_files:
+        kinds = ", ".join(f"{n} {_esc(ext)}" for ext, n in sorted(raw_files.items()))
+        parts.append(
+            f"<p>Not scanned: {sum(raw_files.values())} camera RAW files ({kinds}). boda reads "
+            "JPEG, HEIC, PNG, TIFF, WebP and more, but not RAW: scan the camera's JPEGs or "
+            "export them.</p>"
+        )
     parts.append("</main></body></html>")
     return "\n".join(parts)
 

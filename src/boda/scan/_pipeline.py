@@ -44,7 +44,9 @@ class ScanSummary:
     failures), ``unchanged`` the ones skipped because size and mtime matched,
     ``removed`` the catalog rows of files that are gone.  ``failed`` lists
     ``(path, reason)`` for every file of the folder that could not be read,
-    and ``flag_counts`` how many images carry each flag.
+    ``flag_counts`` how many images carry each flag, and ``raw_files`` how
+    many camera RAW files (which boda cannot decode) were passed over, by
+    extension.
     """
 
     root: Path
@@ -58,6 +60,7 @@ class ScanSummary:
     thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     interrupted: bool = False
+    raw_files: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -261,7 +264,9 @@ def scan(
         # Scores of another analysis are not comparable: every file is analysed again.
         catalog.begin_analysis(analysis)
         known = catalog.file_states()
-        found = list(walk_images(root, include_hidden=include_hidden))
+        found = list(
+            walk_images(root, include_hidden=include_hidden, raw_files=summary.raw_files)
+        )
         summary.total = len(found)
         jobs = []
         for f in found:
@@ -314,6 +319,7 @@ def scan(
         catalog.replace_flags(flags)
         catalog.set_setting("thresholds", resolved)
         catalog.set_setting("max_side", max_side)
+        catalog.set_setting("raw_files", summary.raw_files)  # for the report
 
     summary.failed = [(r.path, r.error or "") for r in records if r.status == "error"]
     for _, name, _, _ in flags:  # one row per (image, flag), as stored

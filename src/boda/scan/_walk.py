@@ -10,7 +10,16 @@ from pathlib import Path
 
 from boda.io import SUPPORTED_EXTENSIONS
 
-__all__ = ["FoundFile", "walk_images"]
+__all__ = ["FoundFile", "RAW_EXTENSIONS", "walk_images"]
+
+#: Camera RAW formats: a photographer's folder holds them next to (or instead
+#: of) JPEGs, and Pillow cannot decode them, so the scan counts them to say so
+#: rather than passing over them in silence.
+RAW_EXTENSIONS = frozenset({
+    ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".k25",
+    ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".raw",
+    ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
+})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,14 +42,21 @@ def _relpath(path: str, root: str) -> bytes:
     return rel.replace(os.sep.encode(), b"/")
 
 
-def walk_images(root: str | Path, *, include_hidden: bool = False) -> Iterator[FoundFile]:
+def walk_images(
+    root: str | Path,
+    *,
+    include_hidden: bool = False,
+    raw_files: dict[str, int] | None = None,
+) -> Iterator[FoundFile]:
     """Yield every file with a supported image extension under ``root``, recursively.
 
     Folder symlinks are not followed (so symlink loops cannot trap the walk);
     file symlinks are read.  Folders whose names start with ``.`` (``.boda``,
     ``.git``, ``.thumbnails``...) are skipped unless ``include_hidden``.  A
     folder that cannot be listed, or a file that cannot be stat'ed (dangling
-    link, link loop, permission), is yielded with ``error`` set.
+    link, link loop, permission), is yielded with ``error`` set.  Camera RAW
+    files (:data:`RAW_EXTENSIONS`) are not yielded; given a dict, ``raw_files``
+    counts them by extension.
     """
     root = os.fspath(root)
     errors: list[OSError] = []
@@ -54,7 +70,10 @@ def walk_images(root: str | Path, *, include_hidden: bool = False) -> Iterator[F
         errors.clear()
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
         for name in sorted(filenames):
-            if os.path.splitext(name)[1].lower() not in SUPPORTED_EXTENSIONS:
+            extension = os.path.splitext(name)[1].lower()
+            if extension not in SUPPORTED_EXTENSIONS:
+                if raw_files is not None and extension in RAW_EXTENSIONS:
+                    raw_files[extension] = raw_files.get(extension, 0) + 1
                 continue
             path = os.path.join(dirpath, name)
             try:
