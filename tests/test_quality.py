@@ -343,3 +343,25 @@ def test_contrast_and_mean_are_exact_for_float_input(rng):
     stats = exposure_stats(faint)
     assert stats.contrast == pytest.approx(float(faint.std(dtype=np.float64)), rel=1e-4)
     assert stats.mean_lightness == pytest.approx(float(faint.mean(dtype=np.float64)), rel=1e-6)
+
+
+def test_small_dataset_images_are_judged_without_taking_texture_for_noise(kodak_paths):
+    # 32-96 px crops, as in CIFAR-like datasets: the median of the diagonal detail
+    # is texture there, not noise, and subtracting it made sharp crops "blurry".
+    rng = np.random.default_rng(7)
+    kept, caught = [], []
+    for path in kodak_paths:
+        photo = read_image(path)
+        for _ in range(12):
+            side = int(rng.integers(32, 97))
+            y, x = rng.integers(0, photo.shape[0] - side), rng.integers(0, photo.shape[1] - side)
+            crop = photo[y : y + side, x : x + side]
+            if crop.std() < 0.05:
+                continue  # sky and walls: nothing to judge sharpness on
+            as_uint8 = np.round(crop * 255).astype(np.uint8)
+            kept.append(not sharpness(as_uint8).is_blurry)
+            blurred = cv2.GaussianBlur(crop, (0, 0), 1.5)
+            caught.append(sharpness(np.round(blurred * 255).astype(np.uint8)).is_blurry)
+    assert len(kept) >= 40
+    assert np.mean(kept) >= 0.9, np.mean(kept)
+    assert np.mean(caught) >= 0.95, np.mean(caught)

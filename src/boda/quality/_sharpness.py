@@ -49,6 +49,9 @@ _EPS = 1e-8
 #: Anisotropy below which the score is lowered (motion blur), and how much per unit.
 _ANISOTROPY_LIMIT = 0.55
 _ANISOTROPY_WEIGHT = 2.0
+#: Images with fewer pixels get no noise estimate, only the quantisation floor
+#: (see :func:`noise_variance`).
+_MIN_NOISE_PIXELS = 128 * 128
 #: Noise variance of uint8 quantisation, (1/255)^2 / 12: the least noise any
 #: 8-bit photo carries.
 _QUANTISATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0
@@ -96,6 +99,12 @@ def noise_variance(gray: np.ndarray) -> float:
     Donoho's robust estimate ``sigma = median(|HH|) / 0.6745`` on the
     orthonormal diagonal detail of 2x2 blocks (mostly noise in natural
     images), floored at the uint8 quantisation noise ``(1/255)^2 / 12``.
+    Below ``_MIN_NOISE_PIXELS`` (128 x 128) only the floor is used: a small
+    crop is mostly texture, whose diagonal detail the median would take for
+    noise and subtract (32-128 px crops of sharp Kodak photos read as blurry
+    19 % of the time with the estimate, 7 % without; blurred ones are caught
+    98 % either way, but blurred *and* noisy ones, sigma 3/255, 67 % instead of
+    96 %: tiny dataset images are rarely noisy).
 
     References
     ----------
@@ -105,7 +114,7 @@ def noise_variance(gray: np.ndarray) -> float:
     import cv2
 
     h, w = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
-    if h == 0 or w == 0:
+    if h * w < _MIN_NOISE_PIXELS:
         return _QUANTISATION_VARIANCE
     # (g00 - g01 - g10 + g11) / 2 at every pixel in one OpenCV pass, kept at the
     # top-left pixel of each 2x2 block.
