@@ -307,3 +307,20 @@ def test_hashes_must_be_integers():
     with pytest.raises(InvalidParameterError, match=r"hashes\[0\]"):
         find_near_duplicates([1.5, 0], max_distance=1)
     assert hamming(np.uint64(2**64 - 1), -1) == 0  # numpy and SQLite-signed forms
+
+
+def test_nearest_distances_equal_brute_force_and_scale(rng):
+    from boda.duplicates import hamming, nearest_distances
+
+    hashes = [int(v) for v in rng.integers(0, 2**63, 300, dtype=np.int64)]
+    hashes[5] = hashes[9] ^ 0b101  # a close pair
+    expected = [min(hamming(a, b) for j, b in enumerate(hashes) if j != i)
+                for i, a in enumerate(hashes)]  # fmt: skip
+    assert nearest_distances(hashes).tolist() == expected
+    assert nearest_distances([7, 7]).tolist() == [0, 0]
+    # Blocks of rows, as in a large look-alike group: the same answer.
+    big = [int(v) for v in rng.integers(0, 2**16, 3000)]
+    brute = np.array(big, dtype=np.uint64)
+    diff = np.bitwise_count(brute[:, None] ^ brute[None, :]).astype(int)
+    np.fill_diagonal(diff, 99)
+    assert nearest_distances(big).tolist() == diff.min(axis=1).tolist()

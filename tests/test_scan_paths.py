@@ -260,3 +260,32 @@ def test_camera_raw_files_are_counted_and_named_not_passed_over_in_silence(two_p
     assert "Not scanned: 3 camera RAW files (2 .cr2, 1 .nef)" in page
     summary = scan(two_photos, workers=1)
     assert summary.raw_files == {".cr2": 2, ".nef": 1} and summary.total == 2
+
+
+def test_a_second_scan_of_the_same_catalog_is_refused(two_photos):
+    pytest.importorskip("fcntl")
+    scan(two_photos, workers=1)
+    catalog = default_catalog_path(two_photos)
+    # Another process holds the lock, as a running scan does (POSIX locks are per
+    # process), and says whose it is.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time\n"
+         "f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX)\n"
+         "f.seek(0); f.truncate(); f.write('pid 4242'); f.flush()\n"
+         "print('locked', flush=True); time.sleep(120)",
+         str(catalog.with_name(catalog.name + ".lock"))],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = runner.invoke(app, ["scan", str(two_photos), "--max-side", "48", "-q"])
+        assert result.exit_code == 2
+        assert "another boda scan (pid 4242)" in result.output and "--catalog" in result.output
+        result = runner.invoke(app, ["report", str(two_photos), "--json"])
+        assert result.exit_code == 0  # reading is not refused
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _statuses(two_photos) == ["ok", "ok"]
+    assert scan(two_photos, workers=1).unchanged == 2  # the holder is gone: free again

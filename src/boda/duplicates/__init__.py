@@ -14,6 +14,7 @@ from boda.duplicates._clusters import (
     DEFAULT_MAX_DISTANCE,
     find_exact_duplicates,
     find_near_duplicates,
+    nearest_distances,
 )
 from boda.duplicates._hashes import (
     FLAT_PHASHES,
@@ -32,6 +33,7 @@ __all__ = [
     "find_exact_duplicates",
     "find_near_duplicates",
     "hamming",
+    "nearest_distances",
     "phash",
     "pixel_hash",
 ]

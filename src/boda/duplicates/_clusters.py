@@ -26,7 +26,12 @@ import numpy as np
 from boda.duplicates._hashes import HASH_BITS, _as_hash
 from boda.errors import InvalidParameterError
 
-__all__ = ["DEFAULT_MAX_DISTANCE", "find_exact_duplicates", "find_near_duplicates"]
+__all__ = [
+    "DEFAULT_MAX_DISTANCE",
+    "find_exact_duplicates",
+    "find_near_duplicates",
+    "nearest_distances",
+]
 
 #: Default Hamming radius for :func:`find_near_duplicates` on :func:`phash`
 #: values.  Measured on the 24 Kodak photos (``benchmarks/duplicate_threshold.py``):
@@ -309,3 +314,29 @@ def find_near_duplicates(
     groups = [g.tolist() for g in np.split(order, cuts) if g.size > 1]
     groups.sort(key=lambda g: g[0])
     return groups
+
+
+def nearest_distances(hashes: Sequence[int]) -> np.ndarray:
+    """For each hash, the Hamming distance to the nearest *other* hash of the list.
+
+    Vectorised in blocks of rows (memory bounded by :data:`_CHUNK` pairs), so a
+    group of 16 000 look-alikes takes well under a second instead of the
+    minutes a Python ``min`` over pairs would.
+
+    Examples
+    --------
+    >>> nearest_distances([0b0000, 0b0001, 0b0111]).tolist()
+    [1, 1, 2]
+    """
+    values = _as_uint64(hashes)
+    n = len(values)
+    if n < 2:
+        raise InvalidParameterError("need at least two hashes to have a nearest other one")
+    out = np.empty(n, dtype=np.int64)
+    rows = max(1, _CHUNK // n)
+    for start in range(0, n, rows):
+        block = values[start : start + rows]
+        dist = _popcount(block[:, None] ^ values[None, :]).astype(np.int64)
+        dist[np.arange(len(block)), np.arange(start, start + len(block))] = HASH_BITS + 1
+        out[start : start + len(block)] = dist.min(axis=1)
+    return out

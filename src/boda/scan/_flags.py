@@ -167,7 +167,7 @@ def derive_flags(
         FLAT_PHASHES,
         find_exact_duplicates,
         find_near_duplicates,
-        hamming,
+        nearest_distances,
     )
 
     ok = [r for r in records if r.status == "ok" and r.id is not None]
@@ -193,9 +193,7 @@ def derive_flags(
         if len({phashed[i].pixel_hash for i in group}) < 2:
             continue
         group_id += 1
-        for i in group:
-            nearest = min(
-                hamming(phashed[i].phash, phashed[j].phash) for j in group if j != i
-            )
-            rows.append((phashed[i].id, "near_duplicate", float(nearest), group_id))
+        nearest = nearest_distances([phashed[i].phash for i in group])
+        for i, distance in zip(group, nearest.tolist(), strict=True):
+            rows.append((phashed[i].id, "near_duplicate", float(distance), group_id))
     return rows

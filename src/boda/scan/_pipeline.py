@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import importlib
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from boda.catalog import Catalog, ImageRecord, default_catalog_path
-from boda.errors import InvalidParameterError
+from boda.errors import CatalogError, InvalidParameterError
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
 from boda.scan._flags import derive_flags, resolve_thresholds
 from boda.scan._walk import FoundFile, walk_images
@@ -69,6 +70,43 @@ class ScanSummary:
         out["catalog_path"] = str(self.catalog_path)
         out["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
         return out
+
+
+@contextlib.contextmanager
+def _only_scan_of(catalog_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``CATALOG.lock`` for the scan, or refuse to start.
+
+    Two scans of one catalog would each analyse every file, and one with
+    another ``--max-side`` could leave rows of the other's kind behind in a
+    catalog that says otherwise.  The lock is a POSIX record lock (``lockf``):
+    the kernel drops it when this process ends, ``kill -9`` included, and forked
+    workers do not inherit it (an ``flock`` would live on in orphaned workers
+    and refuse the rerun), so no stale lock survives.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    lock_path = catalog_path.with_name(catalog_path.name + ".lock")
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EAGAIN / EACCES: held by another process
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise CatalogError(
+                f"another boda scan ({holder}) is writing {str(catalog_path)!r}; wait for it "
+                "to finish, or scan into another --catalog"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.lockf(lock, fcntl.LOCK_UN)
 
 
 def _worker_init(forked: bool) -> None:
@@ -260,7 +298,7 @@ def scan(
     summary = ScanSummary(root=root, catalog_path=catalog_path, thresholds=resolved)
 
     analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
-    with Catalog(catalog_path) as catalog:
+    with Catalog(catalog_path) as catalog, _only_scan_of(catalog_path):
         # Scores of another analysis are not comparable: every file is analysed again.
         catalog.begin_analysis(analysis)
         known = catalog.file_states()
