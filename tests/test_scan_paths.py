@@ -289,3 +289,51 @@ def test_a_second_scan_of_the_same_catalog_is_refused(two_photos):
         holder.wait()
     assert _statuses(two_photos) == ["ok", "ok"]
     assert scan(two_photos, workers=1).unchanged == 2  # the holder is gone: free again
+
+
+def test_report_loads_and_shows_a_bounded_number_of_cards(tmp_path, kodak_paths, monkeypatch):
+    import boda.report._html as html
+    from boda.catalog import Catalog
+
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(7):  # seven copies: one exact-duplicate group, all dark
+        write_image(root / f"copy{i}.png", np.full((40, 60, 3), 0.02, np.float32))
+    for i in range(5):
+        shutil.copy(kodak_paths[i % len(kodak_paths)], root / f"photo{i}.png")
+    scan(root, workers=1)
+    asked: list[set[int]] = []
+    original = Catalog.thumbnails
+    monkeypatch.setattr(
+        Catalog, "thumbnails", lambda self, ids: asked.append(set(ids)) or original(self, ids)
+    )
+    monkeypatch.setattr(html, "MAX_PER_SECTION", 3)
+    page = html.render_html(default_catalog_path(root))
+    # A flag section shows at most 3 cards (the cap); a duplicate group is never
+    # cut, so the one group of 7 copies is shown whole.
+    counts: dict[str, int] = {}
+    for record in catalog_records(default_catalog_path(root)):
+        for name in record["flags"]:
+            counts[name] = counts.get(name, 0) + 1
+    assert counts["exact_duplicate"] == 7 and counts["dark"] >= 7
+    expected = sum(n if name == "exact_duplicate" else min(n, 3) for name, n in counts.items())
+    assert page.count("data:image/jpeg;base64") == expected
+    assert page.count("… and ") == sum(
+        1 for name, n in counts.items() if name != "exact_duplicate" and n > 3
+    )
+    # Only the thumbnails of the shown cards were read: the 7 copies (every flag
+    # section of the copies shows some of them) and the flagged photos shown.
+    assert len(asked) == 1 and 7 <= len(asked[0]) < 12  # not all 12 files
+
+
+def test_json_export_streams_the_same_text_as_one_dump(two_photos, capsys):
+    from boda.cli._common import print_json, print_json_array
+
+    for items in ([], [{"a": 1, "b": [1, 2]}], [{"a": 1}, {"b": {"c": float("nan")}}]):
+        print_json_array(iter(items))
+        streamed = capsys.readouterr().out
+        print_json(items)
+        assert streamed == capsys.readouterr().out
+    scan(two_photos, workers=1)
+    result = runner.invoke(app, ["report", str(two_photos), "--json"])
+    assert [r["status"] for r in json.loads(result.output)] == ["ok", "ok"]

@@ -387,6 +387,19 @@ class Catalog:
                 flags=flags.get(r["id"], {}),
             )
 
+    def thumbnails(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The stored JPEG thumbnails of the images with these ids (missing ones left out)."""
+        wanted = sorted(set(ids))
+        out: dict[int, bytes] = {}
+        for start in range(0, len(wanted), 500):  # under SQLite's bound-variable limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT image_id, jpeg FROM thumbnails WHERE image_id IN ({marks})", chunk
+            )
+            out.update((r["image_id"], bytes(r["jpeg"])) for r in rows)
+        return out
+
     def count(self) -> dict[str, int]:
         """Number of files by status."""
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM images GROUP BY status")

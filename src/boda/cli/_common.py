@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,6 +78,17 @@ def handle_errors(fn: F) -> F:
 def print_json(data: Any) -> None:
     """Write ``data`` as JSON to stdout (NaN/inf become null)."""
     sys.stdout.write(json.dumps(_clean(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def print_json_array(items: Iterable[Any]) -> None:
+    """Write ``items`` as a JSON array to stdout, one item at a time: the same text
+    as :func:`print_json` of the list, in constant memory."""
+    first = True
+    for item in items:
+        text = json.dumps(_clean(item), indent=2, ensure_ascii=False)
+        sys.stdout.write(("[\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
+        first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
 
 
 def _clean(value: Any) -> Any:

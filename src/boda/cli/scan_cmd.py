@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from boda.cli._common import console, err_console, handle_errors, print_json, shown
+from boda.cli._common import (
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    print_json_array,
+    shown,
+)
 
 #: Exit status of a scan that finished but could not read some files.
 EXIT_FILES_FAILED = 3
@@ -170,11 +177,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the HTML report of a scanned folder, or export its catalog as JSON / CSV."""
         from boda.catalog import default_catalog_path
-        from boda.report import catalog_records, report_title, write_csv, write_html_report
+        from boda.report import iter_catalog_records, report_title, write_csv, write_html_report
 
         catalog_path = catalog or default_catalog_path(directory)
         if as_json:
-            print_json(catalog_records(catalog_path))
+            print_json_array(iter_catalog_records(catalog_path))
         if csv_path is not None:
             written = write_csv(catalog_path, csv_path)
             err_console.print(f"CSV written to [bold]{shown(written)}[/]")

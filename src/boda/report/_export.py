@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from boda.catalog import Catalog
 from boda.io import write_output
 
-__all__ = ["catalog_records", "write_csv"]
+__all__ = ["catalog_records", "iter_catalog_records", "write_csv"]
 
 
 def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
@@ -21,8 +22,14 @@ def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
     ``flags`` (names), ``flag_scores``, ``groups`` (duplicate group ids),
     ``scores`` (every measure) and the hashes.
     """
+    return list(iter_catalog_records(catalog_path))
+
+
+def iter_catalog_records(catalog_path: str | Path) -> Iterator[dict[str, Any]]:
+    """:func:`catalog_records` one at a time (constant memory for any catalog size)."""
     with Catalog(catalog_path, readonly=True) as catalog:
-        return [record.to_dict() for record in catalog.records()]
+        for record in catalog.records():
+            yield record.to_dict()
 
 
 def write_csv(catalog_path: str | Path, out: str | Path) -> Path:
@@ -31,8 +38,9 @@ def write_csv(catalog_path: str | Path, out: str | Path) -> Path:
     Columns: ``path, status, error, width, height, format, flags`` (names joined
     by ``;``), then every score name found in the catalog, sorted.
     """
-    records = catalog_records(catalog_path)
-    score_names = sorted({name for r in records for name in r["scores"]})
+    # Two passes over the catalog, one record at a time: the score names first.
+    score_names = sorted({n for r in iter_catalog_records(catalog_path) for n in r["scores"]})
+    records = iter_catalog_records(catalog_path)
     table = io.StringIO(newline="")
     writer = csv.writer(table)
     writer.writerow(["path", "status", "error", "width", "height", "format", "flags", *score_names])

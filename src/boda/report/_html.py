@@ -126,19 +126,26 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     """Render the report of the catalog at ``catalog_path`` as an HTML string."""
     from boda.scan._flags import _rules, describe_rules, flag_descriptions
 
+    rules = {rule.name: rule for rule in _rules()}
     with Catalog(catalog_path, readonly=True) as catalog:
-        records = list(catalog.records(with_thumbnails=True))
+        records = list(catalog.records())
         thresholds = catalog.get_setting("thresholds", {}) or {}
         raw_files = catalog.get_setting("raw_files", {}) or {}
-    ok = [r for r in records if r.status == "ok"]
-    failed = [r for r in records if r.status == "error"]
-    rules = {rule.name: rule for rule in _rules()}
+        ok = [r for r in records if r.status == "ok"]
+        failed = [r for r in records if r.status == "error"]
+        by_flag: dict[str, list[ImageRecord]] = defaultdict(list)
+        for r in ok:
+            for name in r.flags:
+                by_flag[name].append(r)
+        shown = {name: _shown(members, name, rules) for name, members in by_flag.items()}
+        # Thumbnails only of the cards on the page: all of them would take ~4 kB a
+        # file (800 MB for 100 000 files) for at most a few thousand cards.
+        ids = {r.id for cards in shown.values() for r in cards}
+        thumbnails = catalog.thumbnails(ids)
+    for r in ok:
+        r.thumbnail = thumbnails.get(r.id)
     descriptions = flag_descriptions()
     rule_text = describe_rules(thresholds) if thresholds else {}
-    by_flag: dict[str, list[ImageRecord]] = defaultdict(list)
-    for r in ok:
-        for name in r.flags:
-            by_flag[name].append(r)
 
     title = title or report_title(Path(catalog_path).resolve().parent.parent)
     parts = [
@@ -172,26 +179,23 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
         )
 
     for name in flag_names:
-        members = by_flag[name]
+        members, cards = by_flag[name], shown[name]
         parts.append(
             f'<h2 id="flag-{name}">{_esc(name)} <span class="muted">({len(members)})</span></h2>'
             f'<p class="muted">{_esc(descriptions[name])}</p>'
         )
         if name in ("exact_duplicate", "near_duplicate"):
-            parts.append(_duplicate_groups(members, name))
-            continue
-        rule = rules[name]
-        worst_first = rule.compare is operator.gt
-        members.sort(key=lambda r: r.flags[name][0] or 0.0, reverse=worst_first)
-        shown = members[:MAX_PER_SECTION]
-        parts.append(
-            '<div class="grid">'
-            + "".join(_card(r, f"{rule.score_key} {r.flags[name][0]:.3g}") for r in shown)
-            + "</div>"
-        )
-        if len(members) > len(shown):
+            parts.append(_duplicate_groups(cards, name))
+        else:
+            key = rules[name].score_key
             parts.append(
-                f'<p class="muted">… and {len(members) - len(shown)} more: '
+                '<div class="grid">'
+                + "".join(_card(r, f"{key} {r.flags[name][0]:.3g}") for r in cards)
+                + "</div>"
+            )
+        if len(members) > len(cards):
+            parts.append(
+                f'<p class="muted">… and {len(members) - len(cards)} more: '
                 "see <code>boda report DIR --json</code> or <code>--csv</code>.</p>"
             )
 
@@ -227,13 +231,33 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def _duplicate_groups(members: list[ImageRecord], name: str) -> str:
+def _shown(members: list[ImageRecord], name: str, rules: dict) -> list[ImageRecord]:
+    """The cards a flag section shows: at most ``MAX_PER_SECTION``, the worst first;
+    for duplicates, whole groups in group order until the cap is reached."""
+    if name in ("exact_duplicate", "near_duplicate"):
+        cards: list[ImageRecord] = []
+        for group in _groups(members, name):
+            if cards and len(cards) + len(group) > MAX_PER_SECTION:
+                break
+            cards += group
+        return cards
+    worst_first = rules[name].compare is operator.gt
+    ranked = sorted(members, key=lambda r: r.flags[name][0] or 0.0, reverse=worst_first)
+    return ranked[:MAX_PER_SECTION]
+
+
+def _groups(members: list[ImageRecord], name: str) -> list[list[ImageRecord]]:
+    """Duplicate groups in group-id order, each sorted by path."""
     groups: dict[int, list[ImageRecord]] = defaultdict(list)
     for r in members:
         groups[r.flags[name][1] or 0].append(r)
+    return [sorted(groups[gid], key=lambda r: r.path) for gid in sorted(groups)]
+
+
+def _duplicate_groups(members: list[ImageRecord], name: str) -> str:
     out = []
-    for gid in sorted(groups):
-        group = sorted(groups[gid], key=lambda r: r.path)
+    for group in _groups(members, name):
+        gid = group[0].flags[name][1] or 0
         label = "copies" if name == "exact_duplicate" else "look-alikes"
         cards = "".join(
             _card(r, "" if name == "exact_duplicate" else f"distance {r.flags[name][0]:.0f}")
