@@ -112,6 +112,7 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
 def _worker_init(forked: bool) -> None:
     # Ctrl-C is the parent's to handle: it stops the pool and keeps what was committed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     # Parallelism comes from the processes; BLAS threads inside them only contend.
     from threadpoolctl import threadpool_limits
 
@@ -123,6 +124,20 @@ def _worker_init(forked: bool) -> None:
 
         cv2.setNumThreads(1)
     _keep_freed_memory()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the scan process dies (``kill -9``): an
+    orphaned worker would finish its batch for nobody and print a broken-pipe
+    traceback into the user's terminal.  No-op elsewhere."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        return
+    pr_set_pdeathsig = 1
+    prctl(pr_set_pdeathsig, int(signal.SIGKILL))
 
 
 def _keep_freed_memory() -> None:
