@@ -174,3 +174,24 @@ def test_nms_refuses_nan_scores_and_matching_handles_no_anchors():
     assert empty.shape == (0,)
     with pytest.raises(InvalidParameterError, match="positive width"):
         encode_boxes(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[5.0, 5, 5, 9]]))
+
+
+def test_colour_measures_of_one_pixel_and_out_of_range_values():
+    (rgb, fraction), = bc.dominant_colors(np.array([[[1.0, 0.0, 0.0]]]))
+    assert fraction == 1.0 and np.allclose(rgb, (1, 0, 0), atol=1e-4)
+    assert bc.color_summary(np.array([[[0.2, 0.4, 0.6]]])).dominant_colors
+    over = np.array([[[2.0, 0, 0]], [[0, 0, 0]]])
+    assert bc.colorfulness(over) == pytest.approx(bc.colorfulness(np.clip(over, 0, 1)))
+    assert bc.lightness_stats(np.full((2, 2), 2.0)) == pytest.approx((100.0, 0.0))
+
+
+def test_models_check_sizes_and_count_parameters_on_meta():
+    from boda import models
+
+    for bad in (0, -1, "ten", 2.5):
+        with pytest.raises(InvalidParameterError, match="num_classes"):
+            models.create("resnet18", num_classes=bad)
+    with torch.device("meta"):
+        net = models.create("resnet18", mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
+    assert {b.device.type for b in net.buffers()} == {"meta"}
+    assert sum(p.numel() for p in net.parameters()) == 11_689_512

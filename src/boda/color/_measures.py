@@ -74,6 +74,7 @@ def colorfulness(image: np.ndarray) -> float:
     img = as_float_image(image)
     if img.ndim == 2:
         return 0.0
+    img = np.clip(img, 0.0, 1.0)  # as every image measure does (docs/color.md)
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
     # opponent channels in float32, statistics accumulated in float64
     rg = (r - g).ravel()
@@ -126,7 +127,7 @@ def lightness_stats(image: np.ndarray) -> tuple[float, float]:
     >>> lightness_stats(np.ones((2, 2, 3)))
     (100.0, 0.0)
     """
-    light = _lightness(as_float_image(image)).astype(np.float64)
+    light = _lightness(np.clip(as_float_image(image), 0.0, 1.0)).astype(np.float64)
     return round(float(light.mean()), 10), round(float(light.std()), 10)
 
 
@@ -206,7 +207,9 @@ def _palette(
         raise InvalidParameterError("image has no finite pixels to cluster")
     centers = _kmeans_pp(lab, k, rng)
     labels = _assign(np.ascontiguousarray(lab.T), centers)
-    if max_iter > 0:  # also for k = 1: the centre is then the mean, not a random sample
+    # Also for k = 1 (the centre is then the mean, not a random sample); not for a
+    # single sample, which cv2.kmeans would read as three 1-D ones.
+    if max_iter > 0 and lab.shape[0] > 1:
         centers, labels = _lloyd(lab, labels, len(centers), max_iter)
     counts = np.bincount(labels, minlength=len(centers))
     order = np.argsort(-counts, kind="stable")

@@ -54,16 +54,20 @@ class InputNormalization(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
-        m = torch.as_tensor(mean, dtype=torch.float32).flatten()
-        s = torch.as_tensor(std, dtype=torch.float32).flatten()
+        # On the CPU even under a torch.device("meta") context (used to count
+        # parameters): the std > 0 check must read the values.
+        m = torch.as_tensor(mean, dtype=torch.float32, device="cpu").flatten()
+        s = torch.as_tensor(std, dtype=torch.float32, device="cpu").flatten()
         if m.numel() != s.numel() or m.numel() == 0:
             raise InvalidParameterError(
                 f"mean and std need one value per channel each; got {m.numel()} and {s.numel()}"
             )
         if not bool((s > 0).all()):
             raise InvalidParameterError(f"std values must be > 0, got {s.tolist()}")
-        self.register_buffer("mean", m.view(1, -1, 1, 1))
-        self.register_buffer("std", s.view(1, -1, 1, 1))
+        # The buffers themselves follow the default device (meta, cuda...) like the
+        # other parameters of the model being built.
+        self.register_buffer("mean", torch.tensor(m.tolist()).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(s.tolist()).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.mean.shape[1]:

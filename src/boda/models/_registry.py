@@ -195,6 +195,12 @@ def create(name: str, **kwargs: Any) -> nn.Module:
         raise InvalidParameterError(
             f"model {name!r} does not take {unknown}; it takes {list(params)}"
         )
+    for key in ("num_classes", "in_channels"):
+        value = kwargs.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise InvalidParameterError(f"{key} must be a whole number >= 1, got {value!r}")
     return spec.builder(**kwargs)
 
 
