@@ -203,3 +203,42 @@ def test_receptive_field_refuses_units_outside_the_map():
     for position in ((-1, 0), (10, 3)):
         with pytest.raises(InvalidParameterError, match="outside the layer"):
             receptive_field(model, "conv", (10, 10), [position])
+
+
+def test_receptive_fields_pass_through_max_pooling():
+    # A max passes its gradient to one pixel per window; the field is the window.
+    net = nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(3, 2, 1)).eval()
+    assert receptive_field(net, net[1], (16, 16), [(1, 1)]) == [(4, 4, 8, 8)]
+    deeper = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1), nn.AdaptiveMaxPool2d(1),
+    ).eval()  # fmt: skip
+    assert receptive_field(deeper, deeper[3], (16, 16), [(3, 3)]) == [(3, 3, 11, 11)]
+
+
+def test_metrics_refuse_nan_maps_numpy_maps_and_bad_baselines():
+    model, x = Scaled().eval(), _x()
+    maps = torch.rand(2, 10, 10)
+    with pytest.raises(InvalidParameterError, match="NaN"):
+        deletion_curve(model, x, torch.where(maps > 0.9, float("nan"), maps), target=1)
+    with pytest.raises(InvalidParameterError, match="numpy"):
+        average_drop_increase(model, x, maps.numpy(), target=1)
+    for kwargs in ({"baseline": float("nan")}, {"baseline": None},
+                   {"baseline": "blur", "blur_sigma": 0}):  # fmt: skip
+        with pytest.raises(InvalidParameterError, match="baseline|blur_sigma"):
+            deletion_curve(model, x, maps, target=1, **kwargs)
+
+
+def test_feature_search_checks_k_and_measures_exact_distances(tmp_path):
+    model = Scaled().eval()
+    index = FeatureIndex(model, "conv", metric="euclidean")
+    # Far from the origin and close together: the matrix-product shortcut of
+    # cdist loses these distances; every row must find itself at distance 0.
+    vectors = 1000.0 + torch.randn(60, 6, generator=torch.Generator().manual_seed(0)) * 1e-2
+    index.names, index.vectors = [f"v{i}" for i in range(60)], vectors
+    hits = index.query(vectors, k=1)
+    assert [h[0][0] for h in hits] == index.names
+    assert all(abs(h[0][1]) < 1e-9 for h in hits)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(InvalidParameterError, match="k must be"):
+            index.query(vectors, k=bad)

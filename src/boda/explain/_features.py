@@ -30,15 +30,46 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".g
 
 
 class _LinearReLU(TorchFunctionMode):
-    """ReLUs act as identities: gradients then reach the whole theoretical receptive field."""
+    """ReLUs act as identities and max pooling as average pooling: gradients then
+    reach the whole theoretical receptive field (a max passes its gradient to one
+    pixel of each window, which shrank the boxes of every network with max
+    pooling)."""
 
     _RELUS = {torch.relu, torch.nn.functional.relu, torch.Tensor.relu}
     _INPLACE = {torch.relu_, torch.nn.functional.relu_, torch.Tensor.relu_}
+    _POOL = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         if func in self._RELUS or func in self._INPLACE:
             return args[0]
-        return func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", "").lstrip("_")
+        if name.startswith(("max_pool", "adaptive_max_pool")):
+            out = self._average_instead(name, args, kwargs)
+            if out is not None:
+                return out
+        return func(*args, **kwargs)
+
+    def _average_instead(self, name: str, args: tuple, kwargs: dict):
+        """The average pooling with the same windows, or None where there is none."""
+        import torch.nn.functional as F
+
+        dims = next((c for c in name if c.isdigit()), "2")
+        with_indices = name.endswith("with_indices") or kwargs.get("return_indices", False)
+        if name.startswith("adaptive"):
+            out = getattr(F, f"adaptive_avg_pool{dims}d")(args[0], kwargs.get("output_size",
+                                                                              *args[1:2]))
+        else:
+            given = dict(zip(self._POOL, args, strict=False)) | kwargs
+            dilation = given.get("dilation", 1)
+            if dilation not in (1, (1,) * int(dims)):
+                return None  # average pooling has no dilation: keep the max
+            kernel = given["kernel_size"]
+            out = getattr(F, f"avg_pool{dims}d")(
+                given["input"], kernel, given.get("stride") or kernel, given.get("padding", 0),
+                given.get("ceil_mode", False), True,
+            )
+        return (out, torch.zeros_like(out, dtype=torch.long)) if with_indices else out
 
 
 def _layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -254,6 +285,8 @@ def top_activating_patches(
     -------
     PatchSearch
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
     names, x, arrays, skipped = _load_batch(images, size, mean, std)
     _, mod = resolve_layer(model, layer)
     best: list[tuple[float, int, int, int]] = []
@@ -359,6 +392,8 @@ class FeatureIndex:
         """
         if not self.names:
             raise InvalidParameterError("the index is empty; add images first")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
         q = images if isinstance(images, torch.Tensor) and images.ndim == 2 else self.embed(
             images
         )[1]
@@ -367,7 +402,9 @@ class FeatureIndex:
             b = torch.nn.functional.normalize(self.vectors, dim=1)
             sim = a @ b.T
         else:
-            sim = -torch.cdist(q, self.vectors)
+            # Exact distances: above 25 rows cdist's default uses |a|^2 + |b|^2 - 2ab,
+            # which cancels badly for nearby vectors far from the origin.
+            sim = -torch.cdist(q, self.vectors, compute_mode="donot_use_mm_for_euclid_dist")
         kk = min(int(k), len(self.names))
         vals, idx = sim.topk(kk, dim=1)
         return [

@@ -80,6 +80,16 @@ def _classes_and_scorer(model, x, target, output_key):
 
 
 def _check_maps(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    if isinstance(maps, np.ndarray):
+        raise InvalidParameterError(
+            "maps must be a torch tensor, got a numpy array; use torch.from_numpy(maps)"
+        )
+    if isinstance(maps, torch.Tensor) and maps.is_floating_point() and bool(
+        torch.isnan(maps).any()
+    ):
+        raise InvalidParameterError(
+            "maps hold NaN values, which would rank as the most salient pixels; fix the maps"
+        )
     if not isinstance(maps, torch.Tensor) or maps.shape != (x.shape[0], *x.shape[2:]):
         got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
         raise InvalidParameterError(
@@ -89,9 +99,22 @@ def _check_maps(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     return maps.to(x.device, torch.float32)
 
 
-def _check_baseline(baseline: float | str) -> None:
-    if isinstance(baseline, str) and baseline != "blur":
-        raise InvalidParameterError(f"baseline must be 'blur' or a number, got {baseline!r}")
+def _check_baseline(baseline: float | str, blur_sigma: float) -> None:
+    import math
+    import numbers
+
+    if isinstance(baseline, str) and baseline == "blur":
+        if not (isinstance(blur_sigma, numbers.Real) and blur_sigma > 0):
+            raise InvalidParameterError(f"blur_sigma must be > 0, got {blur_sigma!r}")
+        return
+    if (
+        isinstance(baseline, bool)
+        or not isinstance(baseline, numbers.Real)
+        or not math.isfinite(baseline)
+    ):
+        raise InvalidParameterError(
+            f"baseline must be 'blur' or a finite number, got {baseline!r}"
+        )
 
 
 def _curve(
@@ -111,7 +134,7 @@ def _curve(
     maps = _check_maps(x, maps)
     if int(steps) < 1 or int(batch_size) < 1:
         raise InvalidParameterError("steps and batch_size must be >= 1")
-    _check_baseline(baseline)
+    _check_baseline(baseline, blur_sigma)
     b, c, h, w = x.shape
     n = h * w
     with torch.inference_mode(), _frozen(model):
