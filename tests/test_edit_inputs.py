@@ -195,3 +195,20 @@ def test_models_check_sizes_and_count_parameters_on_meta():
         net = models.create("resnet18", mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
     assert {b.device.type for b in net.buffers()} == {"meta"}
     assert sum(p.numel() for p in net.parameters()) == 11_689_512
+
+
+def test_cutout_refuses_a_transparent_mask_and_deeplab_names_its_backbone(photo_and_masks,
+                                                                          tmp_path):
+    from PIL import Image
+
+    from boda import models
+
+    h, w = read_image(photo_and_masks["photo"]).shape[:2]
+    strokes = np.zeros((h, w, 4), np.uint8)
+    strokes[100:140, 100:160] = (255, 255, 255, 255)  # white strokes on a transparent layer
+    Image.fromarray(strokes, "RGBA").save(tmp_path / "strokes.png")
+    result = runner.invoke(app, ["cutout", str(photo_and_masks["photo"]), "--mask",
+                                 str(tmp_path / "strokes.png"), "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "transparency" in result.output
+    with pytest.raises(InvalidParameterError, match="ResNet backbone"):
+        models.create("deeplabv3plus", backbone="vgg16")

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from boda.errors import InvalidParameterError
-        from boda.io import open_image, read_image, write_image
+        from boda.io import open_image, write_image
         from boda.segment import BGD, FGD, PR_FGD, grabcut
 
         if not 1 <= quality <= 100:
@@ -112,7 +112,14 @@ def register(app: typer.Typer) -> None:
             )
         trimap = None
         if mask is not None:
-            marks = read_image(mask, max_side=max_side, gray=True)
+            decoded_marks = open_image(mask, max_side=max_side, gray=True)
+            if decoded_marks.has_alpha:
+                # Transparent pixels would read as white, "surely foreground".
+                raise InvalidParameterError(
+                    f"--mask {str(mask)!r} has transparency; give a gray image without it "
+                    "(black = background, white = foreground, gray = unknown)"
+                )
+            marks = decoded_marks.pixels
             if marks.shape != pixels.shape[:2]:
                 raise InvalidParameterError(
                     f"--mask is {marks.shape[1]}x{marks.shape[0]} but the image is "

@@ -305,6 +305,11 @@ class DeepLabV3Plus(nn.Module):
             raise InvalidParameterError(f"output_stride must be 8 or 16, got {output_stride}")
         self.normalize = input_normalization(mean, std)
         if isinstance(backbone, str):
+            if not backbone.startswith(("resnet", "se-resnet")):
+                raise InvalidParameterError(
+                    f"DeepLab v3+ needs a ResNet backbone (its last stages are dilated), "
+                    f"got {backbone!r}; use e.g. backbone='resnet50', or pass a module"
+                )
             dilate = (False, False, True) if output_stride == 16 else (False, True, True)
             self.backbone = build_backbone(backbone, replace_stride_with_dilation=dilate)
         else:
