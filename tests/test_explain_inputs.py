@@ -242,3 +242,20 @@ def test_feature_search_checks_k_and_measures_exact_distances(tmp_path):
     for bad in (0, -1, 2.5):
         with pytest.raises(InvalidParameterError, match="k must be"):
             index.query(vectors, k=bad)
+
+
+def test_overlay_takes_colormap_objects_and_refuses_nan_maps():
+    import matplotlib
+
+    from boda.errors import InvalidImageError
+    from boda.explain import overlay
+
+    image, heat = np.zeros((8, 8, 3), np.float32), np.linspace(0, 1, 16).reshape(4, 4)
+    by_name = overlay(image, heat, cmap="viridis")
+    np.testing.assert_array_equal(overlay(image, heat, cmap=matplotlib.colormaps["viridis"]),
+                                  by_name)  # fmt: skip
+    with pytest.raises(InvalidParameterError, match="colormap"):
+        overlay(image, heat, cmap=3)
+    heat[1, 1] = np.nan
+    with pytest.raises(InvalidImageError, match="NaN"):
+        overlay(image, heat)

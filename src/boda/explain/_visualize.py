@@ -16,21 +16,29 @@ __all__ = ["overlay", "montage", "resize_map"]
 def resize_map(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a 2-D float map to ``size = (H, W)``."""
     m = np.asarray(heatmap, dtype=np.float32)
-    if m.ndim != 2:
-        raise InvalidImageError(f"heatmap must be 2-D (H, W), got shape {m.shape}")
+    if m.ndim != 2 or m.size == 0:
+        raise InvalidImageError(f"heatmap must be a non-empty 2-D (H, W) map, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        # One NaN would spread over its whole neighbourhood in the resize.
+        raise InvalidImageError("heatmap holds NaN or infinite values; fix the map first")
     if m.shape == tuple(size):
         return m
     img = Image.fromarray(m, mode="F").resize((int(size[1]), int(size[0])), Image.BILINEAR)
     return np.asarray(img, dtype=np.float32)
 
 
-def _colormap(name: str):
+def _colormap(name):
+    """A matplotlib colormap from its name, or the colormap object itself."""
     import matplotlib
 
+    if isinstance(name, matplotlib.colors.Colormap):
+        return name
     try:
         return matplotlib.colormaps[name]
-    except KeyError:
-        raise InvalidParameterError(f"unknown matplotlib colormap {name!r}") from None
+    except (KeyError, TypeError):
+        raise InvalidParameterError(
+            f"unknown matplotlib colormap {name!r}; give a name such as 'jet' or a Colormap"
+        ) from None
 
 
 def overlay(
@@ -49,8 +57,8 @@ def overlay(
     heatmap : numpy.ndarray
         ``(h, w)`` map in ``[0, 1]`` (values are clipped); resized bilinearly
         to the image size.
-    cmap : str
-        A matplotlib colormap name.
+    cmap : str or matplotlib.colors.Colormap
+        A matplotlib colormap or its name.
     alpha : float
         Weight of the heat map, in ``[0, 1]``.
 
