@@ -212,3 +212,19 @@ def test_cutout_refuses_a_transparent_mask_and_deeplab_names_its_backbone(photo_
     assert result.exit_code == 2 and "transparency" in result.output
     with pytest.raises(InvalidParameterError, match="ResNet backbone"):
         models.create("deeplabv3plus", backbone="vgg16")
+
+
+def test_cutout_refuses_a_photo_that_would_not_fit_in_free_memory(photo_and_masks, tmp_path,
+                                                                  monkeypatch):
+    import boda.cli.cutout_cmd as cutout_cmd
+
+    out = tmp_path / "cut.png"
+    monkeypatch.setattr(cutout_cmd, "_available_memory", lambda: 50 * 2**20)  # 50 MB free
+    result = runner.invoke(app, ["cutout", str(photo_and_masks["photo"]), "--rect",
+                                 "50,50,300,300", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 2 and "--max-side" in result.output and not out.exists()
+    side = int(result.output.split("--max-side ")[1].split()[0])
+    result = runner.invoke(app, ["cutout", str(photo_and_masks["photo"]), "--rect",
+                                 "50,50,300,300", "--max-side", str(side), "--iterations", "1",
+                                 "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output  # the suggested size fits
