@@ -149,6 +149,46 @@ def _frozen(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
+    """The class index per sample ``(B,)`` for ``logits`` ``(B, K)``, or None for a
+    callable target; the one check of targets for explainers and metrics alike."""
+    b = logits.shape[0]
+    if callable(target):
+        return None
+    if logits.ndim != 2:
+        raise ModelError(
+            f"class targets need logits of shape (B, K), got {tuple(logits.shape)}; "
+            "pass a callable target instead"
+        )
+    k = logits.shape[1]
+    if target is None:
+        classes = logits.detach().argmax(dim=1)
+    elif isinstance(target, (int,)) and not isinstance(target, bool):
+        classes = torch.full((b,), int(target), dtype=torch.long)
+    else:
+        try:
+            given = torch.as_tensor(target)
+        except (TypeError, ValueError, RuntimeError):
+            given = None
+        # True or 2.7 would silently become class 1 or 2.
+        if given is None or given.dtype == torch.bool or given.is_floating_point():
+            raise InvalidParameterError(
+                f"target must be None, an int, one int per sample or a callable, got {target!r}"
+            )
+        classes = given.to(torch.long).flatten().cpu()
+        if classes.numel() == 1:
+            classes = classes.expand(b).clone()
+        if classes.numel() != b:
+            raise InvalidParameterError(
+                f"got {classes.numel()} targets for a batch of {b}; give one per sample"
+            )
+    if classes.min() < 0 or classes.max() >= k:
+        raise InvalidParameterError(
+            f"target class {classes.tolist()} out of range for a model with {k} outputs"
+        )
+    return classes.to(logits.device)
+
+
 class Explainer:
     """Base class: one instance explains one model (and maybe one layer) many times.
 
@@ -494,41 +534,7 @@ class Explainer:
 
     def _resolve_target(self, logits: torch.Tensor, target: Target) -> torch.Tensor | None:
         """Return the class index per sample ``(B,)``, or None for a callable target."""
-        b = logits.shape[0]
-        if callable(target):
-            return None
-        if logits.ndim != 2:
-            raise ModelError(
-                f"class targets need logits of shape (B, K), got {tuple(logits.shape)}; "
-                "pass a callable target instead"
-            )
-        k = logits.shape[1]
-        if target is None:
-            classes = logits.detach().argmax(dim=1)
-        elif isinstance(target, (int,)) and not isinstance(target, bool):
-            classes = torch.full((b,), int(target), dtype=torch.long)
-        else:
-            try:
-                given = torch.as_tensor(target)
-            except (TypeError, ValueError, RuntimeError):
-                given = None
-            # True or 2.7 would silently become class 1 or 2.
-            if given is None or given.dtype == torch.bool or given.is_floating_point():
-                raise InvalidParameterError(
-                    f"target must be None, an int, one int per sample or a callable, got {target!r}"
-                )
-            classes = given.to(torch.long).flatten().cpu()
-            if classes.numel() == 1:
-                classes = classes.expand(b).clone()
-            if classes.numel() != b:
-                raise InvalidParameterError(
-                    f"got {classes.numel()} targets for a batch of {b}; give one per sample"
-                )
-        if classes.min() < 0 or classes.max() >= k:
-            raise InvalidParameterError(
-                f"target class {classes.tolist()} out of range for a model with {k} outputs"
-            )
-        return classes.to(logits.device)
+        return resolve_target(logits, target)
 
     def _scores(
         self,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from boda.errors import InvalidParameterError
-from boda.explain._base import Target, _check_input, _frozen, model_logits
+from boda.explain._base import Target, _check_input, _frozen, model_logits, resolve_target
 from boda.explain._occlusion import _gaussian_blur
 
 __all__ = [
@@ -54,24 +54,7 @@ def _classes_and_scorer(model, x, target, output_key):
     logits = model_logits(model(x), output_key)
     if callable(target):
         return None, lambda out, idx: target(out)
-    if target is None:
-        classes = logits.argmax(1)
-    else:
-        given = torch.as_tensor(target)
-        if given.dtype == torch.bool or given.is_floating_point():
-            raise InvalidParameterError(
-                f"target must be None, an int, one int per sample or a callable, got {target!r}"
-            )
-        classes = given.to(torch.long).flatten().to(x.device)
-        if classes.numel() == 1:
-            classes = classes.expand(x.shape[0])
-        if classes.numel() != x.shape[0]:
-            raise InvalidParameterError(f"got {classes.numel()} targets for {x.shape[0]} samples")
-        k = logits.shape[1]
-        if classes.min() < 0 or classes.max() >= k:
-            raise InvalidParameterError(
-                f"target class {classes.tolist()} out of range for a model with {k} outputs"
-            )
+    classes = resolve_target(logits, target)
 
     def score(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return out.softmax(1).gather(1, classes[idx].view(-1, 1))[:, 0]
