@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from boda.core.text import printable
 from boda.errors import CatalogError
 
 __all__ = ["SCHEMA_VERSION", "Catalog", "FileState", "ImageRecord", "default_catalog_path"]
@@ -115,7 +116,7 @@ class ImageRecord:
     @property
     def path(self) -> str:
         """Display form of the relative path (undecodable bytes replaced)."""
-        return self.relpath.decode("utf-8", errors="replace")
+        return printable(self.relpath)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict of the record (no thumbnail bytes)."""

@@ -30,10 +30,9 @@ def shown(value: object) -> str:
     """``value`` (a path or a message) as console text: Rich markup escaped, and
     the undecodable bytes of a non-UTF-8 file name shown as U+FFFD instead of
     crashing the output."""
-    import os
+    from boda.core.text import printable
 
-    text = os.fsencode(str(value)).decode("utf-8", "replace")
-    return escape(text)
+    return escape(printable(str(value)))
 
 
 def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
@@ -67,7 +66,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BodaError as exc:
-            # escape(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
+            # shown(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
             message = f"[bold red]error:[/] {shown(exc)}"
             err_console.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from None

@@ -64,11 +64,12 @@ def _triples(values: list[float], what: str):
     return np.asarray(values, dtype=np.float64).reshape(-1, 3)
 
 
-def _read_colour_file(path: Path) -> list[float]:
+def _read_colour_file(path: Path) -> tuple[list[float], list[str]]:
     """Three numbers (or one #hex) per line; a first line without any number is a header.
 
     Each line is checked on its own, so a short or long row is an error naming
-    its line, never numbers joined across lines.
+    its line, never numbers joined across lines.  Returns the numbers and the
+    data lines they came from (for :func:`_check_components`).
     """
     from boda.errors import InvalidParameterError
 
@@ -77,6 +78,7 @@ def _read_colour_file(path: Path) -> list[float]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidParameterError(f"cannot read colour file {str(path)!r}: {exc}") from None
     values: list[float] = []
+    rows: list[str] = []
     first = True
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -94,7 +96,8 @@ def _read_colour_file(path: Path) -> list[float]:
                 f"got {len(row)} value(s) in {line!r}"
             )
         values.extend(row)
-    return values
+        rows.append(line)
+    return values, rows
 
 
 def _is_number(field: str) -> bool:
@@ -187,8 +190,9 @@ def register(app: typer.Typer) -> None:
         numbers = _parse_numbers(values or [], "values")
         tokens = list(values or [])
         if file is not None:
-            numbers += _read_colour_file(file)
-            tokens += file.read_text(encoding="utf-8-sig").split()
+            from_file, rows = _read_colour_file(file)
+            numbers += from_file
+            tokens += rows
         _check_components(tokens, numbers, from_space, "--from")
         colours = _triples(numbers, "values")
         result = convert(colours, from_space, to_space, illuminant=_illuminant(illuminant))

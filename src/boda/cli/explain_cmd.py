@@ -110,11 +110,12 @@ def _explain(
         refuse_overwriting_inputs(output, image)
     img = read_image(image)
     with cpu_threads(threads):
-        if model in list_models() and arch is not None:
+        built_in = model in list_models()
+        if built_in and arch is not None:
             raise InvalidParameterError(
                 f"--arch is for state-dict files; {model} is a built-in model (drop --arch)"
             )
-        lm = load_model(model) if model in list_models() else load_model(model, arch=arch)
+        lm = load_model(model) if built_in else load_model(model, arch=arch)
         res = explain_image(
             img,
             lm,

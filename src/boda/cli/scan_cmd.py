@@ -215,12 +215,9 @@ def _print_summary(summary, report_path: Path | None) -> None:
     if len(summary.failed) > 20:
         console.print(f"… and {len(summary.failed) - 20} more unreadable files (see the report)")
     if summary.raw_files:
-        kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(summary.raw_files.items()))
-        console.print(
-            f"[yellow]not scanned[/]: {sum(summary.raw_files.values())} camera RAW files "
-            f"({kinds}); boda reads JPEG, HEIC, PNG, TIFF, WebP... but not RAW: scan the "
-            "camera's JPEGs or export them"
-        )
+        from boda.scan._walk import describe_raw_files
+
+        console.print(f"[yellow]not scanned[/]: {shown(describe_raw_files(summary.raw_files))}")
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: committed results are kept; run again to finish")
     if report_path:

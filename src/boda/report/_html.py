@@ -14,7 +14,6 @@ import datetime as _dt
 import html
 import math
 import operator
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from boda import __version__
 from boda.catalog import Catalog, ImageRecord
+from boda.core.text import printable
 from boda.io import prepare_output, write_output
 
 __all__ = ["render_html", "write_html_report", "MAX_PER_SECTION"]
@@ -125,6 +125,7 @@ def _histogram_svg(values: list[float], threshold: float | None, title: str) -> 
 def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     """Render the report of the catalog at ``catalog_path`` as an HTML string."""
     from boda.scan._flags import _rules, describe_rules, flag_descriptions
+    from boda.scan._walk import describe_raw_files
 
     rules = {rule.name: rule for rule in _rules()}
     with Catalog(catalog_path, readonly=True) as catalog:
@@ -221,12 +222,7 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     else:
         parts.append('<p class="muted">Every file could be read.</p>')
     if raw_files:
-        kinds = ", ".join(f"{n} {_esc(ext)}" for ext, n in sorted(raw_files.items()))
-        parts.append(
-            f"<p>Not scanned: {sum(raw_files.values())} camera RAW files ({kinds}). boda reads "
-            "JPEG, HEIC, PNG, TIFF, WebP and more, but not RAW: scan the camera's JPEGs or "
-            "export them.</p>"
-        )
+        parts.append(f"<p>Not scanned: {_esc(describe_raw_files(raw_files))}.</p>")
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
@@ -288,6 +284,4 @@ def report_file(out: str | Path) -> Path:
 def report_title(folder: str | Path) -> str:
     """``"boda report — NAME"`` for a scanned folder, printable whatever its name's bytes."""
     name = Path(folder).name or Path(folder).resolve().name or str(folder)
-    # A name that is not valid UTF-8 carries surrogate escapes, which no text
-    # file can hold: show its undecodable bytes as U+FFFD instead.
-    return "boda report — " + os.fsencode(name).decode("utf-8", "replace")
+    return "boda report — " + printable(name)

@@ -126,18 +126,24 @@ def _worker_init(forked: bool) -> None:
     _keep_freed_memory()
 
 
+def _glibc_function(name: str):
+    """A function of glibc by name, or None off glibc (both worker tweaks are no-ops there)."""
+    import ctypes
+
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+
+
 def _die_with_parent() -> None:
     """Ask Linux to kill this worker when the scan process dies (``kill -9``): an
     orphaned worker would finish its batch for nobody and print a broken-pipe
     traceback into the user's terminal.  No-op elsewhere."""
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
-        return
-    pr_set_pdeathsig = 1
-    prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    prctl = _glibc_function("prctl")
+    if prctl is not None:
+        pr_set_pdeathsig = 1
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL))
 
 
 def _keep_freed_memory() -> None:
@@ -148,12 +154,8 @@ def _keep_freed_memory() -> None:
     images, ~15 % on camera photos (measured with ``benchmarks/scan_throughput.py``).
     Raising the mmap and trim thresholds keeps them in the heap.  No-op off glibc.
     """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
+    mallopt = _glibc_function("mallopt")
+    if mallopt is None:
         return
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
     mallopt(m_mmap_threshold, 256 << 20)

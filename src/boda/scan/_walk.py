@@ -10,7 +10,7 @@ from pathlib import Path
 
 from boda.io import SUPPORTED_EXTENSIONS
 
-__all__ = ["FoundFile", "RAW_EXTENSIONS", "walk_images"]
+__all__ = ["FoundFile", "RAW_EXTENSIONS", "describe_raw_files", "walk_images"]
 
 #: Camera RAW formats: a photographer's folder holds them next to (or instead
 #: of) JPEGs, and Pillow cannot decode them, so the scan counts them to say so
@@ -40,6 +40,15 @@ class FoundFile:
 def _relpath(path: str, root: str) -> bytes:
     rel = os.path.relpath(os.fsencode(path), os.fsencode(root))
     return rel.replace(os.sep.encode(), b"/")
+
+
+def describe_raw_files(counts: dict[str, int]) -> str:
+    """The sentence the summary and the report give for the RAW files a scan passed over."""
+    kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items()))
+    return (
+        f"{sum(counts.values())} camera RAW files ({kinds}): boda reads JPEG, HEIC, PNG, "
+        "TIFF, WebP and more, but not RAW; scan the camera's JPEGs or export them"
+    )
 
 
 def walk_images(
