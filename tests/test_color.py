@@ -632,17 +632,3 @@ def test_property_delta_e_is_a_symmetric_nonnegative_difference(lab1, lab2):
         d = float(fn(lab1, lab2))
         assert d >= 0 and d == pytest.approx(float(fn(lab2, lab1)), abs=1e-9)
         assert float(fn(lab1, lab1)) == pytest.approx(0.0, abs=1e-9)
-
-
-@pytest.mark.parametrize(
-    "module",
-    ["_cie", "_convert", "_difference", "_hsv", "_lab", "_measures", "_plots", "_spectral",
-     "_srgb"],
-)  # fmt: skip
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    mod = importlib.import_module(f"boda.color.{module}")
-    result = doctest.testmod(mod, extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

@@ -318,13 +318,3 @@ def test_map_matches_pycocotools():
     assert res["map"] == pytest.approx(ev.stats[0], abs=1e-6)
     assert res["map_50"] == pytest.approx(ev.stats[1], abs=1e-6)
     assert res["map_75"] == pytest.approx(ev.stats[2], abs=1e-6)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from boda.detect import _boxes, _heatmaps, _map
-
-    for module in (_boxes, _heatmaps, _map):
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.attempted > 0 and result.failed == 0, module.__name__
