@@ -51,6 +51,24 @@ def test_upsert_replaces_and_remove(tmp_path):
         assert list(catalog.records()) == []
 
 
+def test_records_by_id_equal_the_full_walk(tmp_path):
+    # 1203 records: the ids are read in several chunks (SQLite's variable limit).
+    with Catalog(tmp_path / "c.db") as catalog:
+        catalog.write_batch([
+            _record(f"{i:04d}.jpg".encode(), scores={"x": i}, thumbnail=bytes([i % 256]))
+            for i in range(1203)
+        ])
+        every = {r.id: r for r in catalog.records(with_thumbnails=True)}
+        wanted = sorted(every)[::2]
+        catalog.replace_flags([(i, "dark", 0.5, None) for i in wanted[:300]])
+        every = {r.id: r for r in catalog.records(with_thumbnails=True)}
+        picked = catalog.records_by_id([*wanted, 10**9], with_thumbnails=True)
+        assert sorted(picked) == wanted  # the unknown id is left out
+        assert all(picked[i] == every[i] for i in wanted)
+        assert sum(bool(r.flags) for r in picked.values()) == 300
+        assert catalog.records_by_id(wanted[:3])[wanted[0]].thumbnail is None
+
+
 def test_begin_analysis_marks_every_file_for_reanalysis(tmp_path):
     with Catalog(tmp_path / "c.db") as catalog:
         catalog.write_batch([_record(b"a.jpg", scores={"x": 1.0}), _record(b"b.jpg")])

@@ -324,6 +324,17 @@ def test_report_loads_and_shows_a_bounded_number_of_cards(tmp_path, kodak_paths,
     # Only the thumbnails of the shown cards were read: the 7 copies (every flag
     # section of the copies shows some of them) and the flagged photos shown.
     assert len(asked) == 1 and 7 <= len(asked[0]) < 12  # not all 12 files
+    # ... and only their full records: the page is built from one light pass.
+    read: list[set[int]] = []
+    by_id = Catalog.records_by_id
+    monkeypatch.setattr(
+        Catalog,
+        "records_by_id",
+        lambda self, ids, **kw: read.append(set(ids)) or by_id(self, ids, **kw),
+    )
+    again = html.render_html(default_catalog_path(root))
+    assert again.count("data:image/jpeg;base64") == expected
+    assert read == asked[:1]
 
 
 def test_json_export_streams_the_same_text_as_one_dump(two_photos, capsys):

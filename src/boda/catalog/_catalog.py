@@ -370,30 +370,34 @@ class Catalog:
                 for r in self._db.execute("SELECT image_id, jpeg FROM thumbnails")
             }
         for r in self._db.execute("SELECT * FROM images ORDER BY display_path, relpath"):
-            yield ImageRecord(
-                relpath=bytes(r["relpath"]),
-                size=r["size"],
-                mtime_ns=r["mtime_ns"],
-                status=r["status"],
-                error=r["error"],
-                width=r["width"],
-                height=r["height"],
-                format=r["format"],
-                pixel_hash=r["pixel_hash"],
-                phash=_to_unsigned64(r["phash"]),
-                scores=json.loads(r["scores"]),
-                extra=json.loads(r["extra"]),
-                thumbnail=thumbs.get(r["id"]),
-                id=r["id"],
-                flags=flags.get(r["id"], {}),
-            )
+            yield _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
+
+    def records_by_id(
+        self, ids: Iterable[int], *, with_thumbnails: bool = False
+    ) -> dict[int, ImageRecord]:
+        """The records with these ids, with their flags (missing ids left out).
+
+        For readers that pick a few records out of a large catalog (the
+        report's cards) without holding every record in memory.
+        """
+        out: dict[int, ImageRecord] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
+            for r in self._db.execute(
+                f"SELECT image_id, name, score, group_id FROM flags WHERE image_id IN ({marks})",
+                chunk,
+            ):
+                flags.setdefault(r["image_id"], {})[r["name"]] = (r["score"], r["group_id"])
+            thumbs = self.thumbnails(chunk) if with_thumbnails else {}
+            for r in self._db.execute(f"SELECT * FROM images WHERE id IN ({marks})", chunk):
+                out[r["id"]] = _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
+        return out
 
     def thumbnails(self, ids: Iterable[int]) -> dict[int, bytes]:
         """The stored JPEG thumbnails of the images with these ids (missing ones left out)."""
-        wanted = sorted(set(ids))
         out: dict[int, bytes] = {}
-        for start in range(0, len(wanted), 500):  # under SQLite's bound-variable limit
-            chunk = wanted[start : start + 500]
+        for chunk in _chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT image_id, jpeg FROM thumbnails WHERE image_id IN ({marks})", chunk
@@ -411,6 +415,37 @@ class Catalog:
     def integrity_check(self) -> str:
         """Run ``PRAGMA integrity_check``; ``"ok"`` when the file is sound."""
         return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _record(
+    row: sqlite3.Row,
+    flags: dict[str, tuple[float | None, int | None]],
+    thumbnail: bytes | None,
+) -> ImageRecord:
+    """An :class:`ImageRecord` from a row of the ``images`` table."""
+    return ImageRecord(
+        relpath=bytes(row["relpath"]),
+        size=row["size"],
+        mtime_ns=row["mtime_ns"],
+        status=row["status"],
+        error=row["error"],
+        width=row["width"],
+        height=row["height"],
+        format=row["format"],
+        pixel_hash=row["pixel_hash"],
+        phash=_to_unsigned64(row["phash"]),
+        scores=json.loads(row["scores"]),
+        extra=json.loads(row["extra"]),
+        thumbnail=thumbnail,
+        id=row["id"],
+        flags=flags,
+    )
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    """``ids`` in lists of at most ``size``: under SQLite's bound-variable limit."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def relpath_bytes(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bytes:

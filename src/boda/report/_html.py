@@ -10,12 +10,15 @@ files that could not be read with the reason.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import html
 import math
 import operator
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,29 +125,54 @@ def _histogram_svg(values: list[float], threshold: float | None, title: str) -> 
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Flagged:
+    """What choosing a flag section's cards needs of a flagged image."""
+
+    id: int
+    path: str
+    score: float | None
+    group: int | None
+
+
 def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
-    """Render the report of the catalog at ``catalog_path`` as an HTML string."""
+    """Render the report of the catalog at ``catalog_path`` as an HTML string.
+
+    The catalog is read in one pass that keeps only counts, the scores for
+    the histograms and what picks each section's cards; the full records (and
+    thumbnails) are then read for the cards shown, at most
+    :data:`MAX_PER_SECTION` a section, so memory does not grow with the
+    folder's full records.
+    """
     from boda.scan._flags import _rules, describe_rules, flag_descriptions
     from boda.scan._walk import describe_raw_files
 
     rules = {rule.name: rule for rule in _rules()}
+    score_keys = list(dict.fromkeys([r.score_key for r in rules.values()] + [*_DESCRIPTIVE_SCORES]))
+    n_files = n_ok = 0
+    failed: list[tuple[str, str | None]] = []
+    by_flag: dict[str, list[_Flagged]] = defaultdict(list)
+    values: dict[str, list[float | None]] = {key: [] for key in score_keys}
     with Catalog(catalog_path, readonly=True) as catalog:
-        records = list(catalog.records())
+        for r in catalog.records():
+            n_files += 1
+            if r.status == "error":
+                failed.append((r.path, r.error))
+                continue
+            if r.status != "ok":
+                continue
+            n_ok += 1
+            for key in score_keys:
+                values[key].append(r.scores.get(key))
+            for name, (score, group) in r.flags.items():
+                by_flag[name].append(_Flagged(r.id, r.path, score, group))
         thresholds = catalog.get_setting("thresholds", {}) or {}
         raw_files = catalog.get_setting("raw_files", {}) or {}
-        ok = [r for r in records if r.status == "ok"]
-        failed = [r for r in records if r.status == "error"]
-        by_flag: dict[str, list[ImageRecord]] = defaultdict(list)
-        for r in ok:
-            for name in r.flags:
-                by_flag[name].append(r)
-        shown = {name: _shown(members, name, rules) for name, members in by_flag.items()}
-        # Thumbnails only of the cards on the page: all of them would take ~4 kB a
-        # file (800 MB for 100 000 files) for at most a few thousand cards.
-        ids = {r.id for cards in shown.values() for r in cards}
-        thumbnails = catalog.thumbnails(ids)
-    for r in ok:
-        r.thumbnail = thumbnails.get(r.id)
+        shown_ids = {name: _shown(members, name, rules) for name, members in by_flag.items()}
+        records = catalog.records_by_id(
+            {i for ids in shown_ids.values() for i in ids}, with_thumbnails=True
+        )
+    shown = {name: [records[i] for i in ids] for name, ids in shown_ids.items()}
     descriptions = flag_descriptions()
     rule_text = describe_rules(thresholds) if thresholds else {}
 
@@ -152,7 +180,7 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{_esc(title)}</h1><p>{len(records)} files · {len(ok)} analysed · "
+        f"<header><h1>{_esc(title)}</h1><p>{n_files} files · {n_ok} analysed · "
         f"{len(failed)} unreadable · boda {__version__} · "
         f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p></header><main>",
     ]
@@ -162,7 +190,7 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
         f"<nav>{nav} <a href='#histograms'>histograms</a> "
         f"<a href='#failures'>unreadable ({len(failed)})</a></nav>"
     )
-    cards = [f'<div class="stat"><b>{len(ok)}</b>analysed</div>',
+    cards = [f'<div class="stat"><b>{n_ok}</b>analysed</div>',
              f'<div class="stat"><b>{len(failed)}</b>unreadable</div>']
     cards += [
         f'<div class="stat"><b>{len(by_flag.get(n, []))}</b>{_esc(n)}</div>' for n in descriptions
@@ -206,17 +234,16 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
         '<div class="hists">'
     )
     for name, rule in rules.items():
-        values = [r.scores.get(rule.score_key) for r in ok]
-        parts.append(_histogram_svg(values, thresholds.get(name), f"{rule.score_key} ({name})"))
+        key = rule.score_key
+        parts.append(_histogram_svg(values[key], thresholds.get(name), f"{key} ({name})"))
     for key in _DESCRIPTIVE_SCORES:
-        values = [r.scores.get(key) for r in ok]
-        parts.append(_histogram_svg(values, None, key))
+        parts.append(_histogram_svg(values[key], None, key))
     parts.append("</div>")
 
     parts.append(f'<h2 id="failures">Unreadable files ({len(failed)})</h2>')
     if failed:
         rows = "".join(
-            f"<tr><td>{_esc(r.path)}</td><td>{_esc(r.error)}</td></tr>" for r in failed
+            f"<tr><td>{_esc(path)}</td><td>{_esc(error)}</td></tr>" for path, error in failed
         )
         parts.append(f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>")
     else:
@@ -227,32 +254,33 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def _shown(members: list[ImageRecord], name: str, rules: dict) -> list[ImageRecord]:
-    """The cards a flag section shows: at most ``MAX_PER_SECTION``, the worst first;
-    for duplicates, whole groups in group order until the cap is reached."""
+def _shown(members: list[_Flagged], name: str, rules: dict) -> list[int]:
+    """Ids of the cards a flag section shows: at most ``MAX_PER_SECTION``, the
+    worst first; for duplicates, whole groups in group order until the cap."""
     if name in ("exact_duplicate", "near_duplicate"):
-        cards: list[ImageRecord] = []
-        for group in _groups(members, name):
+        cards: list[int] = []
+        for group in _groups(members, lambda m: m.group):
             if cards and len(cards) + len(group) > MAX_PER_SECTION:
                 break
-            cards += group
+            cards += [m.id for m in group]
         return cards
     worst_first = rules[name].compare is operator.gt
-    ranked = sorted(members, key=lambda r: r.flags[name][0] or 0.0, reverse=worst_first)
-    return ranked[:MAX_PER_SECTION]
+    ranked = sorted(members, key=lambda m: m.score or 0.0, reverse=worst_first)
+    return [m.id for m in ranked[:MAX_PER_SECTION]]
 
 
-def _groups(members: list[ImageRecord], name: str) -> list[list[ImageRecord]]:
-    """Duplicate groups in group-id order, each sorted by path."""
-    groups: dict[int, list[ImageRecord]] = defaultdict(list)
-    for r in members:
-        groups[r.flags[name][1] or 0].append(r)
-    return [sorted(groups[gid], key=lambda r: r.path) for gid in sorted(groups)]
+def _groups(items: list, group_of: Callable[[Any], int | None]) -> list[list]:
+    """``items`` in duplicate groups (``group_of`` gives an item's group id), in
+    group-id order, each group sorted by path."""
+    groups: dict[int, list] = defaultdict(list)
+    for item in items:
+        groups[group_of(item) or 0].append(item)
+    return [sorted(groups[gid], key=lambda item: item.path) for gid in sorted(groups)]
 
 
 def _duplicate_groups(members: list[ImageRecord], name: str) -> str:
     out = []
-    for group in _groups(members, name):
+    for group in _groups(members, lambda r: r.flags[name][1]):
         gid = group[0].flags[name][1] or 0
         label = "copies" if name == "exact_duplicate" else "look-alikes"
         cards = "".join(
