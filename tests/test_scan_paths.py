@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -309,21 +310,21 @@ def test_report_loads_and_shows_a_bounded_number_of_cards(tmp_path, kodak_paths,
     )
     monkeypatch.setattr(html, "MAX_PER_SECTION", 3)
     page = html.render_html(default_catalog_path(root))
-    # A flag section shows at most 3 cards (the cap); a duplicate group is never
-    # cut, so the one group of 7 copies is shown whole.
+    # A flag section shows at most 3 cards (the cap); the one duplicate group of
+    # 7 copies, larger than the cap, shows 3 and names the other 4.
     counts: dict[str, int] = {}
     for record in catalog_records(default_catalog_path(root)):
         for name in record["flags"]:
             counts[name] = counts.get(name, 0) + 1
     assert counts["exact_duplicate"] == 7 and counts["dark"] >= 7
-    expected = sum(n if name == "exact_duplicate" else min(n, 3) for name, n in counts.items())
-    assert page.count("data:image/jpeg;base64") == expected
+    assert page.count("data:image/jpeg;base64") == sum(min(n, 3) for n in counts.values())
     assert page.count("… and ") == sum(
         1 for name, n in counts.items() if name != "exact_duplicate" and n > 3
     )
-    # Only the thumbnails of the shown cards were read: the 7 copies (every flag
-    # section of the copies shows some of them) and the flagged photos shown.
-    assert len(asked) == 1 and 7 <= len(asked[0]) < 12  # not all 12 files
+    assert "7 copies" in page and "<summary>4 more copies</summary>" in page
+    assert all(f"<li>copy{i}.png</li>" in page for i in (3, 4, 5, 6))
+    # Only the thumbnails of the shown cards were read: copies and flagged photos.
+    assert len(asked) == 1 and 3 <= len(asked[0]) < 12  # not all 12 files
     # ... and only their full records: the page is built from one light pass.
     read: list[set[int]] = []
     by_id = Catalog.records_by_id
@@ -333,7 +334,7 @@ def test_report_loads_and_shows_a_bounded_number_of_cards(tmp_path, kodak_paths,
         lambda self, ids, **kw: read.append(set(ids)) or by_id(self, ids, **kw),
     )
     again = html.render_html(default_catalog_path(root))
-    assert again.count("data:image/jpeg;base64") == expected
+    assert again.count("data:image/jpeg;base64") == page.count("data:image/jpeg;base64")
     assert read == asked[:1]
 
 
@@ -348,3 +349,61 @@ def test_json_export_streams_the_same_text_as_one_dump(two_photos, capsys):
     scan(two_photos, workers=1)
     result = runner.invoke(app, ["report", str(two_photos), "--json"])
     assert [r["status"] for r in json.loads(result.output)] == ["ok", "ok"]
+
+
+def test_report_cards_link_to_the_originals_whatever_their_names(tmp_path):
+    import html as html_text
+    import urllib.parse
+
+    root = tmp_path / "trip #1"
+    (root / "sub 100%").mkdir(parents=True)
+    names = [b"sub 100%/a#b?.png", b"new\nline.png", "rtl\u202egnp.exe.png".encode()]
+    names.append(b"raw\xff.png")
+    for i, name in enumerate(names):  # dark, so each is flagged and shown as a card
+        write_image(os.fsdecode(os.path.join(os.fsencode(root), name)),
+                    np.full((40, 60, 3), 0.01 * (i + 1), np.float32))
+    scan(root, workers=1)
+    out = tmp_path / "elsewhere" / "report.html"
+    result = runner.invoke(app, ["report", str(root), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    hrefs = {html_text.unescape(h) for h in re.findall(r'<a href="([^"#][^"]*)"', page)}
+    targets = {os.path.normpath(os.path.join(os.fsencode(out.parent),
+                                             urllib.parse.unquote_to_bytes(h))) for h in hrefs}
+    assert targets == {os.path.join(os.fsencode(root), n) for n in names}
+    # Names are shown as they are on disk: no raw newline or bidi override.
+    assert r"new\nline.png" in page and r"rtl\u202egnp.exe.png" in page
+    assert "\u202e" not in page and "new\nline" not in page
+    assert '<meta name="viewport"' in page and str(root) in page
+
+
+def test_report_title_names_the_real_folder_for_dot_dot(tmp_path, monkeypatch):
+    from boda.report import report_title
+
+    (tmp_path / "trip" / "day1").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "trip" / "day1")
+    assert report_title("..") == report_title(".").replace("day1", "trip") == "boda report — trip"
+    assert report_title(tmp_path / "trip" / "day1" / "..") == "boda report — trip"
+
+
+def test_histogram_gathers_far_outliers_in_an_end_bin():
+    from boda.report._html import _histogram_svg
+
+    values = [1.0 + 0.01 * i for i in range(50)] + [80.0]  # one 4000x50 strip among photos
+    svg = _histogram_svg(values, 2.5, "aspect_ratio")
+    heights = [float(h) for h in re.findall(r'height="([\d.]+)" fill', svg)]
+    assert sum(h > 0 for h in heights) > 10  # the photos spread over many bars
+    assert "≥ " in svg and ">2.5</text>" in svg  # the outlier bin, the threshold labelled
+    assert "51 images from 1 to 80" in svg  # the accessible summary keeps the true range
+    plain = _histogram_svg(values[:50], 2.5, "aspect_ratio")
+    assert "≥" not in plain and "≤" not in plain
+
+
+def test_histogram_keeps_the_full_range_when_nothing_squashes_it():
+    from boda.report._html import _histogram_svg
+
+    square = [1.0] * 36 + [80.0]  # most ratios equal: still gathered
+    assert "≥ " in _histogram_svg(square, 2.5, "aspect_ratio")
+    blur = [0.0, 0.0] + [0.6 + 0.015 * i for i in range(36)]  # flagged ones far left
+    svg = _histogram_svg(blur, 0.44, "blurry")
+    assert "≤" not in svg and ">0</text>" in svg  # the axis still starts at 0

@@ -141,7 +141,9 @@ def register(app: typer.Typer) -> None:
         finally:
             progress.stop()
         if report_path is not None:
-            write_html_report(summary.catalog_path, report_path, title=report_title(directory))
+            write_html_report(
+                summary.catalog_path, report_path, title=report_title(directory), root=directory
+            )
         if as_json:
             data = summary.to_dict()
             data["report"] = str(report_path) if report_path else None
@@ -188,7 +190,7 @@ def register(app: typer.Typer) -> None:
         if not as_json and csv_path is None or out is not None:
             path = write_html_report(
                 catalog_path, out or _default_report(directory, catalog),
-                title=report_title(directory),
+                title=report_title(directory), root=directory,
             )
             (err_console if as_json else console).print(f"report: [bold]{shown(path)}[/]")
 

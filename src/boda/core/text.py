@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 
-__all__ = ["printable"]
+__all__ = ["printable", "visible"]
+
+#: Bidirectional controls: they reorder the text after them, so a name can
+#: pose as another (``photo\u202egnp.exe`` reads as ``photoexe.png``).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
 
 
 def printable(name: str | bytes | os.PathLike) -> str:
@@ -20,3 +26,27 @@ def printable(name: str | bytes | os.PathLike) -> str:
     """
     raw = name if isinstance(name, bytes) else os.fsencode(name)
     return raw.decode("utf-8", errors="replace")
+
+
+def visible(name: str | bytes | os.PathLike) -> str:
+    """:func:`printable` ``name`` with control and bidi characters shown as escapes.
+
+    A newline, tab or escape in a file name would otherwise print as a line
+    break, a space or a terminal command, and a right-to-left override would
+    silently reorder the rest of the name; each is shown as its Python escape
+    (``\\n``, ``\\t``, ``\\x1b``, ``\\u202e``) so the name on screen is the name on disk.
+
+    Examples
+    --------
+    >>> print(visible("new\\nline.png"), visible(b"rtl\\xe2\\x80\\xaegnp.exe"))
+    new\\nline.png rtl\\u202egnp.exe
+    """
+    text = printable(name)
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc"
+        else ch
+        for ch in text
+    )

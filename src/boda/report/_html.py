@@ -15,25 +15,30 @@ import datetime as _dt
 import html
 import math
 import operator
+import os
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from boda import __version__
 from boda.catalog import Catalog, ImageRecord
-from boda.core.text import printable
+from boda.core.text import printable, visible
 from boda.io import prepare_output, write_output
 
-__all__ = ["render_html", "write_html_report", "MAX_PER_SECTION"]
+__all__ = ["render_html", "write_html_report", "MAX_PER_SECTION", "MAX_PER_GROUP"]
 
 #: Scores that flag nothing but are worth seeing across a folder.
 _DESCRIPTIVE_SCORES = ("colorfulness", "mean_L", "std_L", "edge_density", "contrast")
 
 #: Thumbnails shown per flag section; the rest are counted and left to --json/--csv.
 MAX_PER_SECTION = 300
+#: Thumbnails shown per duplicate group (copies look alike: a few show the
+#: group); the other members are listed by name, up to :data:`MAX_NAMES_PER_GROUP`.
+MAX_PER_GROUP = 24
+MAX_NAMES_PER_GROUP = 1000
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2329;background:#f6f7f9}
@@ -48,10 +53,12 @@ object-fit:contain;background:#e9ecef;display:block}.card div{padding:6px 8px;fo
 word-break:break-all}.score{color:#a5300f;font-weight:600;white-space:nowrap}.group{background:#fff;
 border-radius:8px;padding:8px;margin:10px 0;box-shadow:0 1px 2px #0002}
 .group .grid{gap:6px}table{border-collapse:collapse;background:#fff}td,th{padding:5px 10px;
-border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}.muted{color:#6b7580}
+border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}.muted{color:#5f6873}
 .hists{display:flex;flex-wrap:wrap;gap:14px}.hist{background:#fff;border-radius:6px;padding:8px;
 box-shadow:0 1px 2px #0002}.card .swatches{display:flex;height:10px;padding:0}
-.swatches span{display:block;height:10px}
+.swatches span{display:block;height:10px}.wide{overflow-x:auto}td code{overflow-wrap:anywhere}
+.card a{color:inherit;text-decoration:none}.card a:hover{text-decoration:underline}
+.group details{margin-top:6px;font-size:12px}.group ul{margin:4px 0;padding-left:18px}
 """
 
 
@@ -63,7 +70,8 @@ def _thumb(record: ImageRecord) -> str:
     if not record.thumbnail:
         return '<img alt="no thumbnail">'
     data = base64.b64encode(record.thumbnail).decode("ascii")
-    return f'<img loading="lazy" alt="{_esc(record.path)}" src="data:image/jpeg;base64,{data}">'
+    alt = _esc(visible(record.relpath))
+    return f'<img loading="lazy" alt="{alt}" src="data:image/jpeg;base64,{data}">'
 
 
 def _swatches(record: ImageRecord) -> str:
@@ -81,46 +89,87 @@ def _hex(rgb: list[float]) -> str:
     return "#" + "".join(f"{round(min(max(v, 0.0), 1.0) * 255):02x}" for v in rgb)
 
 
-def _card(record: ImageRecord, score_text: str = "") -> str:
+def _card(record: ImageRecord, score_text: str = "", link: str | None = None) -> str:
+    """A thumbnail card; ``link`` (an href to the original file) makes it clickable."""
     size = f"{record.width}×{record.height}" if record.width else ""
     score = f' <span class="score">{_esc(score_text)}</span>' if score_text else ""
+    name, thumb = _esc(visible(record.relpath)), _thumb(record)
+    if link is not None:
+        name = f'<a href="{_esc(link)}">{name}</a>'
+        thumb = f'<a href="{_esc(link)}" tabindex="-1">{thumb}</a>'
     return (
-        f'<div class="card">{_thumb(record)}{_swatches(record)}<div>{_esc(record.path)}<br>'
+        f'<div class="card">{thumb}{_swatches(record)}<div>{name}<br>'
         f'<span class="muted">{size}</span>{score}</div></div>'
     )
 
 
+def _file_link(relpath: bytes, root: Path, page_folder: Path) -> str:
+    """A relative URL from the page's folder to the file ``relpath`` under ``root``.
+
+    Relative, so the links keep working when the scanned folder (with its
+    ``.boda`` report inside) is moved; the raw bytes of the name are
+    percent-encoded, so ``#``, ``%``, ``?`` and non-UTF-8 names resolve.
+    """
+    target = os.path.relpath(os.path.join(os.fsencode(root), relpath), os.fsencode(page_folder))
+    return urllib.parse.quote(target.replace(os.sep.encode(), b"/"), safe=b"/")
+
+
 def _histogram_svg(values: list[float], threshold: float | None, title: str) -> str:
-    """A small inline-SVG histogram with the threshold drawn as a red line."""
+    """A small inline-SVG histogram with the threshold drawn as a red line.
+
+    The axis spans the scores and the threshold, except when far outliers
+    (beyond Tukey's "far out" fences, three interquartile ranges past the
+    quartiles) would squash the rest into a quarter of it: they are then
+    gathered in the end bins, marked "≤" / "≥", so one 80:1 strip among photos
+    leaves their bars readable.  Each bar's count and range are in its tooltip.
+    """
     width, height, bins = 300, 120, 30
     arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], float)
     if arr.size == 0:
         return ""
-    lo, hi = float(arr.min()), float(arr.max())
-    if threshold is not None and math.isfinite(threshold):
-        lo, hi = min(lo, threshold), max(hi, threshold)
+    has_threshold = threshold is not None and math.isfinite(threshold)
+    marks = [threshold] if has_threshold else []
+    lo, hi = min([float(arr.min()), *marks]), max([float(arr.max()), *marks])
+    q1, median, q3 = (float(q) for q in np.percentile(arr, [25, 50, 75]))
+    # Tukey's far-out fences, 3 interquartile ranges beyond the quartiles (half
+    # the median when most values are equal, e.g. aspect ratios of 1).
+    reach = 3 * (q3 - q1) or 0.5 * abs(median)
+    inside = arr[(arr >= q1 - reach) & (arr <= q3 + reach)]
+    fenced_lo, fenced_hi = min([float(inside.min()), *marks]), max([float(inside.max()), *marks])
+    if hi - lo > 4 * (fenced_hi - fenced_lo):  # the outliers would squash the rest
+        lo, hi = fenced_lo, fenced_hi
+    clipped_lo, clipped_hi = float(arr.min()) < lo, float(arr.max()) > hi
     if hi <= lo:
         hi = lo + 1.0
-    counts, edges = np.histogram(arr, bins=bins, range=(lo, hi))
+    counts, edges = np.histogram(np.clip(arr, lo, hi), bins=bins, range=(lo, hi))
     top = max(int(counts.max()), 1)
     bar_w = (width - 20) / bins
     bars = "".join(
         f'<rect x="{10 + i * bar_w:.1f}" y="{100 - 90 * c / top:.1f}" '
-        f'width="{bar_w - 1:.1f}" height="{90 * c / top:.1f}" fill="#4b7bb5"/>'
+        f'width="{bar_w - 1:.1f}" height="{90 * c / top:.1f}" fill="#4b7bb5">'
+        f"<title>{c} image{'' if c == 1 else 's'}: {edges[i]:.3g} to {edges[i + 1]:.3g}"
+        "</title></rect>"
         for i, c in enumerate(counts)
     )
     line = ""
-    if threshold is not None and math.isfinite(threshold):
+    if has_threshold:
         x = 10 + (threshold - lo) / (hi - lo) * (width - 20)
+        anchor = "end" if x > width / 2 else "start"
+        shift = -4 if anchor == "end" else 4
         line = (
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="5" y2="100" '
-            'stroke="#c0392b" stroke-width="2"/>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="5" y2="100" stroke="#c0392b" stroke-width="2">'
+            f"<title>threshold {threshold:.3g}</title></line>"
+            f'<text x="{x + shift:.1f}" y="14" font-size="11" fill="#a5300f" '
+            f'text-anchor="{anchor}">{threshold:.3g}</text>'
         )
+    low_label = ("≤ " if clipped_lo else "") + f"{lo:.3g}"
+    high_label = ("≥ " if clipped_hi else "") + f"{hi:.3g}"
+    summary = f"histogram of {title}: {arr.size} images from {arr.min():.3g} to {arr.max():.3g}"
     return (
         f'<div class="hist"><b>{_esc(title)}</b><br><svg width="{width}" height="{height}" '
-        f'role="img" aria-label="histogram of {_esc(title)}">{bars}{line}'
-        f'<text x="10" y="115" font-size="11">{lo:.3g}</text>'
-        f'<text x="{width - 10}" y="115" font-size="11" text-anchor="end">{hi:.3g}</text>'
+        f'role="img" aria-label="{_esc(summary)}">{bars}{line}'
+        f'<text x="10" y="115" font-size="11">{low_label}</text>'
+        f'<text x="{width - 10}" y="115" font-size="11" text-anchor="end">{high_label}</text>'
         "</svg></div>"
     )
 
@@ -130,13 +179,27 @@ class _Flagged:
     """What choosing a flag section's cards needs of a flagged image."""
 
     id: int
-    path: str
+    relpath: bytes
     score: float | None
     group: int | None
 
+    @property
+    def path(self) -> str:
+        return printable(self.relpath)
 
-def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
+
+def render_html(
+    catalog_path: str | Path,
+    *,
+    title: str | None = None,
+    root: str | Path | None = None,
+    page_folder: str | Path | None = None,
+) -> str:
     """Render the report of the catalog at ``catalog_path`` as an HTML string.
+
+    ``root`` is the scanned folder (default: the folder holding the catalog's
+    ``.boda`` folder); with ``page_folder``, the folder the page will be saved
+    in, each card links to its original file by a relative URL.
 
     The catalog is read in one pass that keeps only counts, the scores for
     the histograms and what picks each section's cards; the full records (and
@@ -150,14 +213,14 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     rules = {rule.name: rule for rule in _rules()}
     score_keys = list(dict.fromkeys([r.score_key for r in rules.values()] + [*_DESCRIPTIVE_SCORES]))
     n_files = n_ok = 0
-    failed: list[tuple[str, str | None]] = []
+    failed: list[tuple[bytes, str | None]] = []
     by_flag: dict[str, list[_Flagged]] = defaultdict(list)
     values: dict[str, list[float | None]] = {key: [] for key in score_keys}
     with Catalog(catalog_path, readonly=True) as catalog:
         for r in catalog.records():
             n_files += 1
             if r.status == "error":
-                failed.append((r.path, r.error))
+                failed.append((r.relpath, r.error))
                 continue
             if r.status != "ok":
                 continue
@@ -165,23 +228,28 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
             for key in score_keys:
                 values[key].append(r.scores.get(key))
             for name, (score, group) in r.flags.items():
-                by_flag[name].append(_Flagged(r.id, r.path, score, group))
+                by_flag[name].append(_Flagged(r.id, r.relpath, score, group))
         thresholds = catalog.get_setting("thresholds", {}) or {}
         raw_files = catalog.get_setting("raw_files", {}) or {}
-        shown_ids = {name: _shown(members, name, rules) for name, members in by_flag.items()}
+        sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
         records = catalog.records_by_id(
-            {i for ids in shown_ids.values() for i in ids}, with_thumbnails=True
+            {m.id for shown, _ in sections.values() for m in shown}, with_thumbnails=True
         )
-    shown = {name: [records[i] for i in ids] for name, ids in shown_ids.items()}
     descriptions = flag_descriptions()
     rule_text = describe_rules(thresholds) if thresholds else {}
 
-    title = title or report_title(Path(catalog_path).resolve().parent.parent)
+    root = Path(catalog_path).resolve().parent.parent if root is None else Path(root)
+
+    def link(relpath: bytes) -> str | None:
+        return None if page_folder is None else _file_link(relpath, root, Path(page_folder))
+
+    title = title or report_title(root)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{_esc(title)}</h1><p>{n_files} files · {n_ok} analysed · "
-        f"{len(failed)} unreadable · boda {__version__} · "
+        f"<header><h1>{_esc(title)}</h1><p>{_esc(visible(root.resolve()))}<br>"
+        f"{n_files} files · {n_ok} analysed · {len(failed)} unreadable · boda {__version__} · "
         f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p></header><main>",
     ]
     flag_names = [name for name in descriptions if name in by_flag]
@@ -203,28 +271,32 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
             for n in descriptions
         )
         parts.append(
-            "<details><summary>Flag rules and thresholds</summary><table><tr><th>flag</th>"
-            f"<th>meaning</th><th>rule</th></tr>{rows}</table></details>"
+            "<details><summary>Flag rules and thresholds</summary><div class='wide'><table>"
+            f"<tr><th>flag</th><th>meaning</th><th>rule</th></tr>{rows}</table></div></details>"
         )
 
     for name in flag_names:
-        members, cards = by_flag[name], shown[name]
+        members, (shown, groups) = by_flag[name], sections[name]
         parts.append(
             f'<h2 id="flag-{name}">{_esc(name)} <span class="muted">({len(members)})</span></h2>'
             f'<p class="muted">{_esc(descriptions[name])}</p>'
         )
-        if name in ("exact_duplicate", "near_duplicate"):
-            parts.append(_duplicate_groups(cards, name))
+        if groups is not None:
+            parts.append(_duplicate_groups(groups, name, records, link))
+            listed = sum(len(group) for group in groups)
         else:
             key = rules[name].score_key
             parts.append(
                 '<div class="grid">'
-                + "".join(_card(r, f"{key} {r.flags[name][0]:.3g}") for r in cards)
+                + "".join(
+                    _card(records[m.id], f"{key} {m.score:.3g}", link(m.relpath)) for m in shown
+                )
                 + "</div>"
             )
-        if len(members) > len(cards):
+            listed = len(shown)
+        if len(members) > listed:
             parts.append(
-                f'<p class="muted">… and {len(members) - len(cards)} more: '
+                f'<p class="muted">… and {len(members) - listed} more: '
                 "see <code>boda report DIR --json</code> or <code>--csv</code>.</p>"
             )
 
@@ -243,9 +315,13 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     parts.append(f'<h2 id="failures">Unreadable files ({len(failed)})</h2>')
     if failed:
         rows = "".join(
-            f"<tr><td>{_esc(path)}</td><td>{_esc(error)}</td></tr>" for path, error in failed
+            f"<tr><td>{_esc(visible(relpath))}</td><td>{_esc(error)}</td></tr>"
+            for relpath, error in failed
         )
-        parts.append(f"<table><tr><th>file</th><th>reason</th></tr>{rows}</table>")
+        parts.append(
+            "<div class='wide'><table><tr><th>file</th><th>reason</th></tr>"
+            f"{rows}</table></div>"
+        )
     else:
         parts.append('<p class="muted">Every file could be read.</p>')
     if raw_files:
@@ -254,52 +330,93 @@ def render_html(catalog_path: str | Path, *, title: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def _shown(members: list[_Flagged], name: str, rules: dict) -> list[int]:
-    """Ids of the cards a flag section shows: at most ``MAX_PER_SECTION``, the
-    worst first; for duplicates, whole groups in group order until the cap."""
-    if name in ("exact_duplicate", "near_duplicate"):
-        cards: list[int] = []
-        for group in _groups(members, lambda m: m.group):
-            if cards and len(cards) + len(group) > MAX_PER_SECTION:
-                break
-            cards += [m.id for m in group]
-        return cards
-    worst_first = rules[name].compare is operator.gt
-    ranked = sorted(members, key=lambda m: m.score or 0.0, reverse=worst_first)
-    return [m.id for m in ranked[:MAX_PER_SECTION]]
+def _section(
+    members: list[_Flagged], name: str, rules: dict
+) -> tuple[list[_Flagged], list[list[_Flagged]] | None]:
+    """The cards a flag section shows, and for duplicates its groups shown.
+
+    At most :data:`MAX_PER_SECTION` cards, the worst first.  Duplicates go
+    in whole groups, in group order, until the cap; each group shows its first
+    :data:`MAX_PER_GROUP` members as cards (the first group always, however
+    large) and names the rest.
+    """
+    if name not in ("exact_duplicate", "near_duplicate"):
+        worst_first = rules[name].compare is operator.gt
+        ranked = sorted(members, key=lambda m: m.score or 0.0, reverse=worst_first)
+        return ranked[:MAX_PER_SECTION], None
+    per_group = min(MAX_PER_GROUP, MAX_PER_SECTION)
+    cards: list[_Flagged] = []
+    groups: list[list[_Flagged]] = []
+    for group in _groups(members):
+        if cards and len(cards) + min(len(group), per_group) > MAX_PER_SECTION:
+            break
+        groups.append(group)
+        cards += group[:per_group]
+    return cards, groups
 
 
-def _groups(items: list, group_of: Callable[[Any], int | None]) -> list[list]:
-    """``items`` in duplicate groups (``group_of`` gives an item's group id), in
-    group-id order, each group sorted by path."""
-    groups: dict[int, list] = defaultdict(list)
-    for item in items:
-        groups[group_of(item) or 0].append(item)
-    return [sorted(groups[gid], key=lambda item: item.path) for gid in sorted(groups)]
+def _groups(members: list[_Flagged]) -> list[list[_Flagged]]:
+    """Duplicate groups in group-id order, each sorted by path."""
+    groups: dict[int, list[_Flagged]] = defaultdict(list)
+    for m in members:
+        groups[m.group or 0].append(m)
+    return [sorted(groups[gid], key=lambda m: m.relpath) for gid in sorted(groups)]
 
 
-def _duplicate_groups(members: list[ImageRecord], name: str) -> str:
+def _duplicate_groups(
+    groups: list[list[_Flagged]],
+    name: str,
+    records: dict[int, ImageRecord],
+    link: Callable[[bytes], str | None],
+) -> str:
+    per_group = min(MAX_PER_GROUP, MAX_PER_SECTION)
+    label = "copies" if name == "exact_duplicate" else "look-alikes"
     out = []
-    for group in _groups(members, lambda r: r.flags[name][1]):
-        gid = group[0].flags[name][1] or 0
-        label = "copies" if name == "exact_duplicate" else "look-alikes"
+    for group in groups:
         cards = "".join(
-            _card(r, "" if name == "exact_duplicate" else f"distance {r.flags[name][0]:.0f}")
-            for r in group
+            _card(
+                records[m.id],
+                "" if name == "exact_duplicate" else f"distance {m.score:.0f}",
+                link(m.relpath),
+            )
+            for m in group[:per_group]
         )
+        rest = group[per_group:]
+        names = ""
+        if rest:
+            items = "".join(
+                f"<li>{_esc(visible(m.relpath))}</li>" for m in rest[:MAX_NAMES_PER_GROUP]
+            )
+            if len(rest) > MAX_NAMES_PER_GROUP:
+                items += (
+                    f"<li>… {len(rest) - MAX_NAMES_PER_GROUP} more: "
+                    "see <code>boda report DIR --json</code></li>"
+                )
+            names = (
+                f"<details><summary>{len(rest)} more {label}</summary><ul>{items}</ul></details>"
+            )
         out.append(
-            f'<div class="group"><b>group {gid}</b> · {len(group)} {label}'
-            f'<div class="grid">{cards}</div></div>'
+            f'<div class="group"><b>group {group[0].group or 0}</b> · {len(group)} {label}'
+            f'<div class="grid">{cards}</div>{names}</div>'
         )
     return "".join(out)
 
 
 def write_html_report(
-    catalog_path: str | Path, out: str | Path, *, title: str | None = None
+    catalog_path: str | Path,
+    out: str | Path,
+    *,
+    title: str | None = None,
+    root: str | Path | None = None,
 ) -> Path:
-    """Write the HTML report of a catalog to ``out`` (a file, or a folder -> ``index.html``)."""
+    """Write the HTML report of a catalog to ``out`` (a file, or a folder -> ``index.html``).
+
+    ``root`` is the scanned folder (see :func:`render_html`); the cards link
+    to the original files relative to where the page is written.
+    """
     out = prepare_output(report_file(out))  # fails before the catalog is read
-    return write_output(out, render_html(catalog_path, title=title))
+    page = render_html(catalog_path, title=title, root=root, page_folder=out.resolve().parent)
+    return write_output(out, page)
 
 
 def report_file(out: str | Path) -> Path:
@@ -311,5 +428,7 @@ def report_file(out: str | Path) -> Path:
 
 def report_title(folder: str | Path) -> str:
     """``"boda report — NAME"`` for a scanned folder, printable whatever its name's bytes."""
-    name = Path(folder).name or Path(folder).resolve().name or str(folder)
+    name = Path(folder).name
+    if name in ("", ".", ".."):  # "..", "/x/.." or "": the real folder's name
+        name = Path(folder).resolve().name or str(Path(folder).resolve())
     return "boda report — " + printable(name)
