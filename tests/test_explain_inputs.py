@@ -259,3 +259,85 @@ def test_overlay_takes_colormap_objects_and_refuses_nan_maps():
     heat[1, 1] = np.nan
     with pytest.raises(InvalidImageError, match="NaN"):
         overlay(image, heat)
+
+
+def _conv_net(inplace: bool, seed: int = 0, batchnorm: bool = False) -> nn.Module:
+    torch.manual_seed(seed)
+    norm = (lambda: nn.BatchNorm2d(8)) if batchnorm else nn.Identity
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), norm(), nn.ReLU(inplace=inplace),
+        nn.Conv2d(8, 8, 3, padding=1), norm(), nn.ReLU(inplace=inplace),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5),
+    ).eval()
+
+
+class AddInPlace(nn.Module):
+    """A residual block that adds in place, as torchvision's BasicBlock does."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += x
+        return self.head(torch.relu(out))
+
+
+def _without_copy(explainer):
+    explainer.inference_copy = False  # the model itself, every call
+    return explainer
+
+
+def test_layers_followed_by_in_place_ops_are_read_before_them():
+    from boda.explain import ScoreCAM, layer_features
+
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    a, b = _conv_net(inplace=True), _conv_net(inplace=False)
+    assert layer_features(a, "3", x).min() < 0  # the convolution's own output
+    torch.testing.assert_close(layer_features(a, "3", x), layer_features(b, "3", x))
+    torch.testing.assert_close(CAM(a, "3")(x, 1), CAM(b, "3")(x, 1))
+    scorecam = ScoreCAM(a, "3")
+    scorecam.inference_min_forwards = 1  # the copies' tapped reads are checked too
+    want = _without_copy(ScoreCAM(b, "3"))(x, 1)
+    on_copy = []
+    first_forward = scorecam._first_forward_on_copy
+    scorecam._first_forward_on_copy = lambda x: on_copy.append(first_forward(x)) or on_copy[-1]
+    for _ in range(3):
+        torch.testing.assert_close(scorecam(x, 1), want, atol=1e-5, rtol=1e-4)
+    assert on_copy[-1] is not None  # the fast copy reads the layer too, before the ReLU
+    block = AddInPlace().eval()
+    conv = layer_features(block, "conv", x)
+    torch.testing.assert_close(conv, block.conv(x).mean(dim=(2, 3)))  # pooled
+
+
+def test_weights_written_through_data_rebuild_the_inference_copy():
+    from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+    from boda.explain import Occlusion, ScoreCAM
+
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    model, other = _conv_net(False, 0, True), _conv_net(False, 7, True)
+    scorecam, occlusion = ScoreCAM(model, "3"), Occlusion(model, window=4, stride=4)
+    for explainer in (scorecam, occlusion):
+        explainer.inference_min_forwards = 1
+        explainer(x, 1), explainer(x, 1)  # the copy is built and in use
+
+    def fresh():
+        return (_without_copy(ScoreCAM(model, "3"))(x, 1),
+                _without_copy(Occlusion(model, window=4, stride=4))(x, 1))
+
+    updates = [
+        lambda: model[0].weight.data.copy_(other[0].weight),  # an EMA step writes like this
+        lambda: setattr(model[3].weight, "data", other[3].weight.detach().clone()),
+        lambda: vector_to_parameters(parameters_to_vector(other.parameters()), model.parameters()),
+        lambda: model[1].running_mean.data.add_(0.5),
+    ]
+    for update in updates:
+        update()
+        want_scorecam, want_occlusion = fresh()
+        torch.testing.assert_close(scorecam(x, 1), want_scorecam, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(occlusion(x, 1), want_occlusion, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(scorecam.logits, model(x), atol=1e-5, rtol=1e-4)

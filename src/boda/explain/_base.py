@@ -584,7 +584,9 @@ class Explainer:
             if not isinstance(first, torch.Tensor):
                 raise ModelError(f"layer {self.layer_name!r} does not output a tensor")
             if not cut_graph:
-                store["act"] = first
+                # A copy: a later in-place op (ReLU(inplace=True), ``out += identity``)
+                # would otherwise rewrite the layer's output before it is read.
+                store["act"] = first.detach().clone()
                 return None
             leaf = first.detach().requires_grad_(True)
             store["act"] = leaf

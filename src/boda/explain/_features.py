@@ -76,7 +76,9 @@ def _layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.
     store: dict[str, torch.Tensor] = {}
 
     def hook(_m, _i, out):
-        store["a"] = out[0] if isinstance(out, (tuple, list)) else out
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        # A copy: a later in-place op would rewrite the layer's output (see _capture_layer).
+        store["a"] = first.clone() if isinstance(first, torch.Tensor) else first
 
     handle = layer.register_forward_hook(hook)
     try:
