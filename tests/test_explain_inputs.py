@@ -341,3 +341,29 @@ def test_weights_written_through_data_rebuild_the_inference_copy():
         torch.testing.assert_close(scorecam(x, 1), want_scorecam, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(occlusion(x, 1), want_occlusion, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(scorecam.logits, model(x), atol=1e-5, rtol=1e-4)
+
+
+def test_one_model_explained_from_several_threads_gives_the_serial_results():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from boda.explain import ScoreCAM
+
+    model = _conv_net(False, 0, True).train()  # train mode: BatchNorm would update
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    xs = torch.rand(4, 1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    gradcam, scorecam = GradCAM(model, "3"), ScoreCAM(model, "3")  # shared by the threads
+    serial = [(gradcam(x, 1), scorecam(x, 1)) for x in xs]
+    barrier = threading.Barrier(4)
+
+    def job(i):
+        barrier.wait()
+        return [(gradcam(xs[i], 1), scorecam(xs[i], 1)) for _ in range(3)]
+
+    with cpu_threads(1), ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(job, range(4)))
+    for i, runs in enumerate(results):
+        for g, s in runs:
+            torch.testing.assert_close(g, serial[i][0])
+            torch.testing.assert_close(s, serial[i][1], atol=1e-5, rtol=1e-4)
+    assert model.training and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())

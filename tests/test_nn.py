@@ -209,3 +209,45 @@ def test_unknown_models_give_clear_errors(tmp_path):
         p = tmp_path / "w.pt"
         torch.save(resnet20().state_dict(), p)
         load_model(p, arch="vgg")
+
+
+def test_checkpoints_in_every_torch_save_layout_load(tmp_path):
+    from boda.nn import resnet20
+
+    want = resnet20().state_dict()
+    legacy = tmp_path / "legacy.pt"  # PyTorch < 1.6 format: a bare pickle
+    torch.save(want, legacy, _use_new_zipfile_serialization=False)
+    compiled = tmp_path / "compiled.pt"  # torch.compile(model).state_dict()
+    torch.save({f"_orig_mod.{k}": v for k, v in want.items()}, compiled)
+    both = tmp_path / "both.pt"  # DataParallel around a compiled model
+    torch.save({f"module._orig_mod.{k}": v for k, v in want.items()}, both)
+    for path in (legacy, compiled, both):
+        got = load_state_dict(path)
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+        load_model(path, arch="resnet20")
+
+
+def test_a_pickled_model_is_refused_without_advice_to_unpickle_it(tmp_path):
+    from boda.nn import resnet20
+
+    path = tmp_path / "whole.pt"
+    torch.save(resnet20(), path)
+    with pytest.raises(ModelError) as info:
+        load_model(path, arch="resnet20")
+    text = str(info.value)
+    assert "state_dict()" in text and "torch.jit.save" in text
+    assert "weights_only=False" not in text and "`False`" not in text and "\x1b" not in text
+
+
+def test_loading_and_training_leave_the_global_random_stream_alone():
+    from boda.explain import train_shapes_cnn
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    load_model("resnet20-cifar10")
+    train_shapes_cnn(epochs=1, per_epoch=20, batch_size=10, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    # ... and training is still reproducible from its own seed.
+    a = train_shapes_cnn(epochs=1, per_epoch=20, batch_size=10, seed=3)
+    b = train_shapes_cnn(epochs=1, per_epoch=20, batch_size=10, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))

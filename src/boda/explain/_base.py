@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -123,6 +125,19 @@ def _check_input(x: object) -> torch.Tensor:
     return x
 
 
+_MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(model: nn.Module) -> threading.RLock:
+    """The lock that lets one thread at a time explain ``model`` (made on first use)."""
+    with _MODEL_LOCKS_GUARD:
+        lock = _MODEL_LOCKS.get(model)
+        if lock is None:
+            lock = _MODEL_LOCKS[model] = threading.RLock()
+        return lock
+
+
 @contextlib.contextmanager
 def _frozen(model: nn.Module) -> Iterator[None]:
     """Eval mode and frozen parameters for the body; previous state restored after.
@@ -130,7 +145,19 @@ def _frozen(model: nn.Module) -> Iterator[None]:
     One walk over the modules; only what must change is changed (and later put
     back), so a model already in eval mode with frozen weights costs a few
     microseconds per module rather than a full ``model.eval()`` recursion.
+
+    The body holds the model's lock: explanations of one model from several
+    threads run one after another.  Run concurrently, one thread's hooks
+    would see the other's forward pass and one thread would put the model
+    back in training mode while the other still runs it (BatchNorm would then
+    update its statistics).  A thread may nest calls on the same model.
     """
+    with _model_lock(model), _frozen_unlocked(model):
+        yield
+
+
+@contextlib.contextmanager
+def _frozen_unlocked(model: nn.Module) -> Iterator[None]:
     modules = list(model.modules())
     training = [m for m in modules if m.training]
     trainable = [

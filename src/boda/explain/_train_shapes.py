@@ -44,7 +44,8 @@ def train_shapes_cnn(
     ShapesCNN
         In eval mode.
     """
-    with cpu_threads(threads):
+    # fork_rng: the seeding must not reset the caller's global random stream.
+    with cpu_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = ShapesCNN()
         opt = torch.optim.Adam(model.parameters(), lr=lr)

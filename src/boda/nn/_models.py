@@ -195,9 +195,11 @@ def _unwrap_state_dict(obj: object, source: str) -> dict[str, torch.Tensor]:
     if len(tensors) != len(obj):
         bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)][:3]
         raise ModelError(f"{source}: entries {bad} are not tensors; expected a plain state dict")
-    # Checkpoints saved from nn.DataParallel prefix every key with "module.".
-    if all(k.startswith("module.") for k in tensors):
-        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    # nn.DataParallel prefixes every key with "module.", torch.compile with
+    # "_orig_mod." (either may wrap the other).
+    for prefix in ("module.", "_orig_mod.", "module."):
+        if all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
     return tensors
 
 
@@ -205,7 +207,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict safely (``weights_only=True``) from a checkpoint file.
 
     Accepts a bare state dict or one stored under ``"state_dict"``,
-    ``"model_state_dict"`` or ``"model"``; strips a ``"module."`` prefix.
+    ``"model_state_dict"`` or ``"model"``; strips the ``"module."`` prefix of
+    ``nn.DataParallel`` and the ``"_orig_mod."`` one of ``torch.compile``.  Both
+    ``torch.save`` formats are read (the zip archive and the pickle of PyTorch
+    before 1.6).
 
     Raises
     ------
@@ -219,7 +224,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     with p.open("rb") as f:
         # torch.save writes a zip archive (a pickle, starting 0x80, before torch
         # 1.6); anything else would get torch's advice to retry unsafely.
-        if not zipfile.is_zipfile(f) and f.read(1) != b"\x80":
+        is_zip = zipfile.is_zipfile(f)
+        f.seek(0)  # is_zipfile reads from the end of the file
+        if not is_zip and f.read(1) != b"\x80":
             raise ModelError(
                 f"{str(p)!r} is not a PyTorch checkpoint or TorchScript file "
                 "(neither a torch.save zip archive nor a pickle)"
@@ -235,6 +242,14 @@ def _read_state_dict(f, source: str) -> dict[str, torch.Tensor]:
         text = str(exc).strip()
         # A damaged checkpoint can give bare texts such as "101" or "".
         reason = text if any(c.isalpha() for c in text) else "not a PyTorch checkpoint"
+        if "weights_only" in text or "Unsupported global" in text:
+            # A pickled object (a whole model, custom classes): torch's text goes on
+            # to advise loading it unsafely, which boda never does.
+            reason = (
+                "it holds pickled Python objects (e.g. a whole model saved with "
+                "torch.save(model)), which could run code; save model.state_dict() "
+                "or a TorchScript file (torch.jit.save) instead"
+            )
         raise ModelError(
             f"cannot load {source} with torch.load(weights_only=True) "
             f"({type(exc).__name__}: {reason}). "
@@ -259,7 +274,10 @@ def _build(arch: str, num_classes: int) -> nn.Module:
             f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)} "
             "(add one with boda.nn.register_architecture)"
         ) from None
-    return builder(num_classes)
+    # The caller's random stream is theirs: initialising weights that are about
+    # to be overwritten must not consume it.
+    with torch.random.fork_rng(devices=[]):
+        return builder(num_classes)
 
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool) -> None:
