@@ -407,3 +407,59 @@ def test_histogram_keeps_the_full_range_when_nothing_squashes_it():
     blur = [0.0, 0.0] + [0.6 + 0.015 * i for i in range(36)]  # flagged ones far left
     svg = _histogram_svg(blur, 0.44, "blurry")
     assert "≤" not in svg and ">0</text>" in svg  # the axis still starts at 0
+
+
+def test_report_exports_never_replace_the_scan_or_its_catalog(two_photos, tmp_path):
+    scan(two_photos, workers=1)
+    catalog = default_catalog_path(two_photos)
+    photo = sorted(two_photos.glob("*.png"))[0]
+    before = {p: p.read_bytes() for p in (photo, catalog)}
+    for args in (
+        ["--csv", str(photo)],  # a scanned photo
+        ["--csv", str(catalog)],  # the catalog being read
+        ["--csv", f"{catalog}-wal"],
+        ["-o", str(tmp_path / "r.html"), "--csv", str(tmp_path / "r.html")],  # its own output
+        ["-o", str(tmp_path / "x.csv"), "--csv", str(tmp_path / "x.csv")],  # -> x.csv/index.html
+    ):
+        result = runner.invoke(app, ["report", str(two_photos), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "refusing to overwrite" in result.output or "both write to" in result.output
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "x.csv").exists()
+    # scan --report cannot be the catalog either
+    other = tmp_path / "cat.html"
+    result = runner.invoke(
+        app, ["scan", str(two_photos), "-q", "--catalog", str(other), "--report", str(other)]
+    )
+    assert result.exit_code == 2 and "refusing to overwrite" in result.output
+
+
+def test_report_on_a_missing_or_broken_catalog_is_one_line_and_creates_nothing(tmp_path):
+    missing = tmp_path / "mistyped"
+    result = runner.invoke(app, ["report", str(missing)])
+    assert result.exit_code == 2 and "no catalog" in result.output
+    assert not missing.exists()
+    broken = tmp_path / "broken"
+    (broken / ".boda").mkdir(parents=True)
+    (broken / ".boda" / "catalog.db").write_bytes(b"garbage, not SQLite")
+    for args in ([], ["--json"], ["--csv", str(tmp_path / "t.csv")]):
+        result = runner.invoke(app, ["report", str(broken), *args])
+        assert result.exit_code == 2 and "not a usable boda catalog" in result.output, args
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_piped_output_keeps_each_record_on_one_line(tmp_path):
+    deep = tmp_path / ("a_long_folder_name_" * 4) / "and_deeper"
+    deep.mkdir(parents=True)
+    write_image(deep / "x.png", np.full((20, 30, 3), 0.5, np.float32))
+    env = {**os.environ, "COLUMNS": "40"}
+    out = subprocess.run(
+        [sys.executable, "-m", "boda", "scan", str(deep), "-w", "1"], env=env,
+        capture_output=True, text=True, check=False,
+    ).stdout
+    assert f"report: {deep / '.boda' / 'report.html'}" in out.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-m", "boda", "color", "convert", "--precision", "12", "0.1", "0.2",
+         "0.3"], env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    assert len(out.strip().splitlines()) == 1

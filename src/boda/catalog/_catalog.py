@@ -231,8 +231,12 @@ class Catalog:
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
             return _connected(uri)
-        except sqlite3.OperationalError as exc:
-            if os.access(self.path.parent, os.W_OK):
+        except sqlite3.DatabaseError as exc:
+            # Not a database at all ("file is not a database"), or a folder we
+            # could write to: nothing the immutable fallback below could mend.
+            if not isinstance(exc, sqlite3.OperationalError) or os.access(
+                self.path.parent, os.W_OK
+            ):
                 raise self._unusable(exc) from None
         # A WAL database needs its -shm file even to be read.  In a folder we may
         # not write to (a read-only share, another user's dataset) it is opened as
@@ -393,6 +397,11 @@ class Catalog:
             for r in self._db.execute(f"SELECT * FROM images WHERE id IN ({marks})", chunk):
                 out[r["id"]] = _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
         return out
+
+    def has_file(self, relpath: bytes) -> bool:
+        """Whether the catalog holds a record of the file at ``relpath``."""
+        row = self._db.execute("SELECT 1 FROM images WHERE relpath = ?", (relpath,)).fetchone()
+        return row is not None
 
     def thumbnails(self, ids: Iterable[int]) -> dict[int, bytes]:
         """The stored JPEG thumbnails of the images with these ids (missing ones left out)."""

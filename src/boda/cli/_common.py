@@ -17,8 +17,8 @@ from boda.errors import BodaError
 
 #: Human output goes to stdout; progress and errors go to stderr so that
 #: ``--json`` output stays machine-readable.
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 #: Exit status when the user's input was wrong (bad file, bad option value).
 EXIT_USAGE = 2
@@ -56,6 +56,25 @@ def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
                 f"refusing to overwrite the input {str(source)!r} with the output; "
                 "choose another output path"
             )
+
+
+def refuse_same_outputs(**outputs: Path | None) -> None:
+    """Raise if two of a command's outputs (given by option name) are one file,
+    or one would be a folder holding the other: the second write would
+    silently replace the first, or fail after it."""
+    from boda.errors import InvalidParameterError
+
+    seen: list[tuple[str, Path]] = []
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        where = path.resolve()
+        for other, other_where in seen:
+            if where == other_where or where in other_where.parents or other_where in where.parents:
+                raise InvalidParameterError(
+                    f"{other} and {option} both write to {str(path)!r}; give each its own file"
+                )
+        seen.append((option, where))
 
 
 def handle_errors(fn: F) -> F:

@@ -12,6 +12,7 @@ from boda.cli._common import (
     handle_errors,
     print_json,
     refuse_overwriting_inputs,
+    refuse_same_outputs,
     shown,
 )
 
@@ -286,6 +287,7 @@ def register(app: typer.Typer) -> None:
         from boda.io import read_image
 
         # Every output is checked before anything is written.
+        refuse_same_outputs(**{"--output": output, "--hue-hist": hue_hist})
         for path in (output, hue_hist):
             if path is not None:
                 refuse_overwriting_inputs(path, image)

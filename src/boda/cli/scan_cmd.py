@@ -12,6 +12,8 @@ from boda.cli._common import (
     handle_errors,
     print_json,
     print_json_array,
+    refuse_overwriting_inputs,
+    refuse_same_outputs,
     shown,
 )
 
@@ -41,6 +43,26 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
 def _default_report(directory: Path, catalog: Path | None) -> Path:
     base = catalog.parent if catalog else directory / ".boda"
     return base / "report.html"
+
+
+def _refuse_overwriting_catalog(output: Path, directory: Path, catalog_path: Path) -> None:
+    """Raise if ``output`` is the catalog (or its WAL files) or a file it lists:
+    a report or export must not replace what it reports on."""
+    from boda.catalog import Catalog
+    from boda.catalog._catalog import relpath_bytes
+    from boda.errors import InvalidParameterError
+
+    wal, shm = (catalog_path.with_name(catalog_path.name + end) for end in ("-wal", "-shm"))
+    refuse_overwriting_inputs(output, catalog_path, wal, shm)
+    relpath = relpath_bytes(output.resolve(), directory.resolve())
+    if relpath == b".." or relpath.startswith(b"../") or not catalog_path.is_file():
+        return
+    with Catalog(catalog_path, readonly=True) as catalog:
+        if catalog.has_file(relpath):
+            raise InvalidParameterError(
+                f"refusing to overwrite the scanned file {str(output)!r}; "
+                "choose another output path"
+            )
 
 
 def register(app: typer.Typer) -> None:
@@ -106,6 +128,7 @@ def register(app: typer.Typer) -> None:
             TimeRemainingColumn,
         )
 
+        from boda.catalog import default_catalog_path
         from boda.io import prepare_output
         from boda.report import report_file, report_title, write_html_report
         from boda.scan import scan
@@ -115,6 +138,8 @@ def register(app: typer.Typer) -> None:
         if not no_report:
             report_path = report_file(report or _default_report(directory, catalog))
             if report is not None:  # a bad --report fails now, not after the scan
+                catalog_path = catalog or default_catalog_path(directory)
+                _refuse_overwriting_catalog(report_path, directory, catalog_path)
                 prepare_output(report_path)
         progress = Progress(
             TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
@@ -178,19 +203,34 @@ def register(app: typer.Typer) -> None:
         csv_path: Path = typer.Option(None, "--csv", help="Write a CSV table to this file."),
     ) -> None:
         """Write the HTML report of a scanned folder, or export its catalog as JSON / CSV."""
-        from boda.catalog import default_catalog_path
-        from boda.report import iter_catalog_records, report_title, write_csv, write_html_report
+        from boda.catalog import Catalog, default_catalog_path
+        from boda.io import prepare_output
+        from boda.report import (
+            iter_catalog_records,
+            report_file,
+            report_title,
+            write_csv,
+            write_html_report,
+        )
 
         catalog_path = catalog or default_catalog_path(directory)
+        Catalog(catalog_path, readonly=True).close()  # no catalog: fail before writing anything
+        html = None
+        if not as_json and csv_path is None or out is not None:
+            html = report_file(out or _default_report(directory, catalog))
+        refuse_same_outputs(**{"--csv": csv_path, "--out": html})
+        for path in (csv_path, html):
+            if path is not None:  # every output is checked before anything is written
+                _refuse_overwriting_catalog(path, directory, catalog_path)
+                prepare_output(path)
         if as_json:
             print_json_array(iter_catalog_records(catalog_path))
         if csv_path is not None:
             written = write_csv(catalog_path, csv_path)
             err_console.print(f"CSV written to [bold]{shown(written)}[/]")
-        if not as_json and csv_path is None or out is not None:
+        if html is not None:
             path = write_html_report(
-                catalog_path, out or _default_report(directory, catalog),
-                title=report_title(directory), root=directory,
+                catalog_path, html, title=report_title(directory), root=directory
             )
             (err_console if as_json else console).print(f"report: [bold]{shown(path)}[/]")
 
