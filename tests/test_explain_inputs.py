@@ -367,3 +367,82 @@ def test_one_model_explained_from_several_threads_gives_the_serial_results():
             torch.testing.assert_close(g, serial[i][0])
             torch.testing.assert_close(s, serial[i][1], atol=1e-5, rtol=1e-4)
     assert model.training and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def _gray_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(4, 2),
+    ).eval()
+
+
+def test_one_channel_models_are_explained_from_images_and_files(tmp_path):
+    from boda.explain import top_activating_patches
+    from boda.io import write_image
+    from boda.nn import LoadedModel
+
+    model = _gray_net()
+    rng = np.random.default_rng(0)
+    rgb = rng.random((20, 24, 3)).astype(np.float32)
+    write_image(tmp_path / "a.png", rgb)
+    res = explain_image(rgb, LoadedModel(model, name="gray"), ["gradcam", "saliency"], size=16)
+    assert res.maps["gradcam"].shape == (20, 24) and res.image.shape == (20, 24, 3)
+    patches = top_activating_patches(model, "0", 0, tmp_path, size=(16, 16), k=1)
+    assert patches.patches[0].crop.ndim == 3 and patches.patches[0].crop.shape[2] == 3
+    index = FeatureIndex(model, "0", size=(16, 16)).add(tmp_path)
+    assert index.vectors.shape == (1, 4)
+    assert class_model(model, 1, size=(16, 16), steps=2).image.shape[1] == 1
+    jit = tmp_path / "gray.pt"
+    torch.jit.save(torch.jit.script(model), jit)
+    result = runner.invoke(
+        app, ["explain", str(tmp_path / "a.png"), "--model", str(jit), "--method", "saliency",
+              "--size", "16", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_reduced_precision_models_get_inputs_of_their_type(tmp_path):
+    from boda.nn import LoadedModel
+
+    torch.manual_seed(0)
+    half = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(4, 2),
+    ).eval().to(torch.bfloat16)
+    img = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    res = explain_image(img, LoadedModel(half, name="bf16"), ["gradcam", "occlusion"])
+    assert np.isfinite(res.maps["gradcam"]).all()
+    x = torch.rand(2, 3, 16, 16).to(torch.bfloat16)
+    scores = average_drop_increase(half, x, GradCAM(half, "0")(x))
+    assert set(scores) == {"average_drop", "average_increase"}
+
+
+def test_a_model_that_fails_on_the_input_is_a_one_line_error(tmp_path):
+    from boda.io import write_image
+
+    class FlattensTooMuch(nn.Module):  # its head fits no input size
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(36, 2)
+
+        def forward(self, x):
+            return self.head(self.conv(x).flatten(1))
+
+    torch.manual_seed(0)
+    path = tmp_path / "bad.pt"
+    torch.jit.save(torch.jit.trace(FlattensTooMuch().eval(), torch.rand(1, 3, 5, 5)), path)
+    write_image(tmp_path / "a.png", np.full((16, 16, 3), 0.5, np.float32))
+    result = runner.invoke(
+        app, ["explain", str(tmp_path / "a.png"), "--model", str(path), "--method", "saliency"]
+    )
+    assert result.exit_code == 2 and "failed on a (1, 3, 16, 16) float32 input" in result.output
+    assert not isinstance(result.exception, RuntimeError)
+
+
+def test_the_default_layer_looks_through_wrappers():
+    model = _conv_net(False)
+    wrapped = nn.DataParallel(model)
+    assert GradCAM(wrapped).layer_name == "module.3"
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(GradCAM(wrapped)(x, 1), GradCAM(model)(x, 1))

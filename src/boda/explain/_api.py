@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,13 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from boda.core.image import as_float_image
-from boda.errors import InvalidParameterError
+from boda.core.image import as_float_image, to_gray
+from boda.errors import BodaError, InvalidParameterError, ModelError
 from boda.explain._base import Explainer, Target
 from boda.explain._cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
 from boda.explain._gradients import GuidedBackprop, GuidedGradCAM, Saliency
 from boda.explain._occlusion import Occlusion
-from boda.nn import IMAGENET_MEAN, IMAGENET_STD, LoadedModel, image_to_tensor, load_model
+from boda.nn import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LoadedModel,
+    image_to_tensor,
+    input_spec,
+    load_model,
+)
 
 __all__ = ["METHODS", "make_explainer", "explain_image", "ImageExplanation", "map_stats"]
 
@@ -110,6 +118,45 @@ class ImageExplanation:
     target_name: str | None = None
 
 
+@contextlib.contextmanager
+def _model_failures(lm: LoadedModel, x: torch.Tensor) -> Iterator[None]:
+    """A model that fails on the input (torch's RuntimeError: wrong channels, a
+    dtype clash, a shape its layers refuse) as a :class:`ModelError` that says so."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if isinstance(exc, BodaError):
+            raise
+        raise ModelError(
+            f"{lm.name} failed on a {tuple(x.shape)} {str(x.dtype).replace('torch.', '')} "
+            f"input: {str(exc).strip().splitlines()[0]}"
+        ) from exc
+
+
+def _model_input(
+    img: np.ndarray, lm: LoadedModel, size: tuple[int, int], normalize_input: bool
+) -> torch.Tensor:
+    """``img`` as the model's input: its channels (gray for a 1-channel model),
+    its statistics and its floating-point type (a float16 model gets float16)."""
+    channels, dtype = input_spec(lm.model)
+    channels = channels or 3
+    if channels not in (1, 3):
+        raise InvalidParameterError(
+            f"{lm.name} takes {channels}-channel inputs, but images have 1 or 3; call an "
+            f"explainer (boda.explain.make_explainer) on your own (B, {channels}, H, W) tensor"
+        )
+    mean, std = lm.mean or IMAGENET_MEAN, lm.std or IMAGENET_STD
+    if channels == 1:
+        img = to_gray(img)
+        # A gray model given RGB statistics (ImageNet's by default): their mean.
+        mean, std = (float(np.mean(mean)),), (float(np.mean(std)),)
+    if normalize_input:
+        x = image_to_tensor(img, size=size, mean=mean, std=std)
+    else:
+        x = image_to_tensor(img, size=size)
+    return x.to(dtype) if dtype is not None and dtype != x.dtype else x
+
+
 def explain_image(
     image: np.ndarray,
     model: str | Path | LoadedModel = "resnet20-cifar10",
@@ -172,12 +219,7 @@ def explain_image(
             "(leave the size unset)"
         )
     in_size = size or lm.input_size or img.shape[:2]
-    mean = lm.mean or IMAGENET_MEAN
-    std = lm.std or IMAGENET_STD
-    if normalize_input:
-        x = image_to_tensor(img, size=in_size, mean=mean, std=std)
-    else:
-        x = image_to_tensor(img, size=in_size)
+    x = _model_input(img, lm, in_size, normalize_input)
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     if not methods:
@@ -200,7 +242,8 @@ def explain_image(
     explained = None
     for method in methods:
         with make_explainer(method, lm.model, layer, **options.get(method, {})) as ex:
-            m = ex(x, target)
+            with _model_failures(lm, x):
+                m = ex(x, target)
         used_layer = used_layer or ex.layer_name
         logits = ex.logits if logits is None else logits
         full = F.interpolate(m[:, None], size=img.shape[:2], mode="bilinear", align_corners=False)
@@ -210,7 +253,7 @@ def explain_image(
             if target is None:
                 target = explained
     if logits is None:
-        with torch.no_grad():
+        with torch.no_grad(), _model_failures(lm, x):
             from boda.explain._base import model_logits
 
             logits = model_logits(lm.model(x))

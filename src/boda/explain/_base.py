@@ -43,7 +43,8 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
     """Find a layer of ``model`` by name (``"layer3"``, ``"features.7"``) or by object.
 
     With ``layer=None`` the last direct child of the model that is or contains
-    a ``Conv2d`` is taken: the last convolutional stage of most CNNs.
+    a ``Conv2d`` is taken: the last convolutional stage of most CNNs (inside
+    an ``nn.DataParallel`` or ``torch.compile`` wrapper, of the wrapped network).
 
     Raises
     ------
@@ -67,9 +68,18 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
     if layer is not None:
         raise InvalidParameterError(f"layer must be a name, a module or None, got {type(layer)}")
     found = None
-    for name, child in model.named_children():
+    # Look through wrappers: nn.DataParallel / DistributedDataParallel (.module)
+    # and torch.compile (._orig_mod) hold the network as their one child.
+    prefix, inner = "", model
+    while True:
+        wrapped = dict(inner.named_children())
+        if len(wrapped) != 1 or next(iter(wrapped)) not in ("module", "_orig_mod"):
+            break
+        name, inner = next(iter(wrapped.items()))
+        prefix += name + "."
+    for name, child in inner.named_children():
         if isinstance(child, nn.Conv2d) or any(isinstance(m, nn.Conv2d) for m in child.modules()):
-            found = (name, child)
+            found = (prefix + name, child)
     if found is None:
         raise InvalidParameterError(
             "could not guess a target layer (no child module holds a Conv2d); pass layer=..."

@@ -10,6 +10,7 @@ from torch import nn
 from boda.errors import InvalidParameterError
 from boda.explain._base import _frozen, model_logits
 from boda.explain._occlusion import _gaussian_blur
+from boda.nn import input_spec
 
 __all__ = ["ClassModel", "class_model"]
 
@@ -95,7 +96,8 @@ def class_model(
     dtype = reference.dtype if reference is not None and reference.is_floating_point() else None
     device = reference.device if reference is not None else None
     if start is None:
-        image = torch.zeros(1, 3, int(size[0]), int(size[1]), dtype=dtype, device=device)
+        channels = input_spec(model)[0] or 3  # a gray model starts from a gray image
+        image = torch.zeros(1, channels, int(size[0]), int(size[1]), dtype=dtype, device=device)
     else:
         if not isinstance(start, torch.Tensor) or start.ndim != 4 or start.shape[0] != 1:
             raise InvalidParameterError("start must be a (1, C, H, W) tensor")

@@ -13,7 +13,7 @@ from torch.overrides import TorchFunctionMode
 
 from boda.errors import BodaError, InvalidParameterError, ModelError
 from boda.explain._base import _frozen, resolve_layer
-from boda.nn import image_to_tensor
+from boda.nn import image_to_tensor, input_spec
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -195,17 +195,27 @@ def _iter_images(
 
 
 def _load_batch(
-    images, size: tuple[int, int], mean, std, first_index: int = 0
+    images, size: tuple[int, int], mean, std, first_index: int = 0, channels: int | None = None
 ) -> tuple[list[str], torch.Tensor, list[np.ndarray], list[tuple[str, str]]]:
-    """Load ``images``; array ``k`` of the batch is named ``image[first_index + k]``."""
+    """Load ``images``; array ``k`` of the batch is named ``image[first_index + k]``.
+
+    ``channels=1`` (a gray model) turns colour images to gray (Rec. 601 luma);
+    otherwise gray images are repeated to RGB.  The arrays kept for crops are
+    always RGB.
+    """
+    from boda.core.image import to_gray
+
     names, tensors, arrays, skipped = [], [], [], []
     for name, img, err in _iter_images(images):
         if img is None:
             skipped.append((name, err or "unreadable"))
             continue
-        t = image_to_tensor(img, size=size)
+        rgb = image_to_tensor(img, size=size)
+        if rgb.shape[1] == 1:
+            rgb = rgb.expand(-1, 3, -1, -1)
+        t = image_to_tensor(to_gray(img), size=size) if channels == 1 else rgb
         names.append(name if name is not None else f"image[{first_index + len(names)}]")
-        arrays.append(np.ascontiguousarray(t[0].permute(1, 2, 0).clamp(0, 1).numpy()))
+        arrays.append(np.ascontiguousarray(rgb[0].permute(1, 2, 0).clamp(0, 1).numpy()))
         tensors.append(t)
     if not tensors:
         raise InvalidParameterError("no readable images were given")
@@ -289,7 +299,9 @@ def top_activating_patches(
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
-    names, x, arrays, skipped = _load_batch(images, size, mean, std)
+    names, x, arrays, skipped = _load_batch(
+        images, size, mean, std, channels=input_spec(model)[0]
+    )
     _, mod = resolve_layer(model, layer)
     best: list[tuple[float, int, int, int]] = []
     with torch.inference_mode(), _frozen(model):
@@ -307,7 +319,9 @@ def top_activating_patches(
                 best.append((float(vals[j]), s + j, p // w, p % w))
     best.sort(key=lambda t: -t[0])
     best = best[: int(k)]
-    boxes = receptive_field(model, mod, size, [(y, xx) for _, _, y, xx in best])
+    boxes = receptive_field(
+        model, mod, size, [(y, xx) for _, _, y, xx in best], channels=x.shape[1]
+    )
     patches = [
         Patch(
             source=names[i],
@@ -374,7 +388,9 @@ class FeatureIndex:
             return [f"image[{first_index + i}]" for i in range(images.shape[0])], layer_features(
                 self.model, self.layer, images
             )
-        names, x, _, skipped = _load_batch(images, self.size, self.mean, self.std, first_index)
+        names, x, _, skipped = _load_batch(
+            images, self.size, self.mean, self.std, first_index, input_spec(self.model)[0]
+        )
         self.skipped.extend(skipped)
         return names, layer_features(self.model, self.layer, x)
 

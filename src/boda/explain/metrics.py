@@ -256,7 +256,7 @@ def average_drop_increase(
         classes, score = _classes_and_scorer(model, x, target, output_key)
         idx = torch.arange(x.shape[0], device=x.device)
         y = score(model_logits(model(x), output_key), idx).float()
-        o = score(model_logits(model(x * maps[:, None]), output_key), idx).float()
+        o = score(model_logits(model(x * maps[:, None].to(x.dtype)), output_key), idx).float()
         drop = (y - o).clamp_min(0) / y.clamp_min(1e-12)
         return {
             "average_drop": float(100 * drop.mean()),

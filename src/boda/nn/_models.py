@@ -379,3 +379,26 @@ def _infer_num_classes(state: Mapping[str, torch.Tensor], source: str) -> int:
     if not weights:
         raise ModelError(f"cannot infer the number of classes of {source!r}; pass num_classes=")
     return int(weights[-1].shape[0])
+
+
+def input_spec(model: nn.Module) -> tuple[int | None, torch.dtype | None]:
+    """``(channels, dtype)`` the model's input should have, as far as its weights tell.
+
+    ``channels``: ``in_channels`` of its first ``Conv2d`` (for TorchScript
+    models, whose modules are not ``nn.Conv2d``, the second size of its first
+    4-D weight), or None for a model without one.  ``dtype``: that of its first
+    floating-point parameter (a float16 or float64 model wants such inputs),
+    or None.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> input_spec(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()).double())
+    (1, torch.float64)
+    """
+    channels = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    params = list(model.parameters())
+    if channels is None:
+        channels = next((int(p.shape[1]) for p in params if p.ndim == 4), None)
+    dtype = next((p.dtype for p in params if p.is_floating_point()), None)
+    return channels, dtype
