@@ -15,6 +15,24 @@ take ``seed`` (an int or a ``numpy.random.Generator``) and return what they drew
 - Batch mixing: :func:`cutout`, :func:`mixup`, :func:`cutmix`.
 - Policies: :func:`rand_augment`, :func:`simclr_views`, :func:`moco_v2_views`,
   :func:`random_view` (a batch with per-image draws).
+
+Inputs and dtypes
+-----------------
+- numpy: one image ``(H, W[, C])``; lists and PIL images go through
+  :func:`numpy.asarray`. torch: a ``(B, C, H, W)`` batch; a ``(C, H, W)``
+  tensor is refused (use ``x[None]``). Empty images are refused.
+- Batch mixing takes batches only: numpy ``(N, H, W, C)`` (one image:
+  ``img[None]``), torch ``(B, C, H, W)``.
+- Photometric ops, the policies and :func:`mixup` convert uint8 / uint16 / bool
+  numpy input as :func:`boda.core.image.as_float_image` does (uint8 / 255,
+  uint16 / 65535, bool 0/1) and return float32 in ``[0, 1]``, equal to the
+  result for the same image given as float32.
+- Geometric ops, :func:`cutout` and :func:`cutmix` only move, copy or zero
+  pixels: they keep the dtype and its scale (uint8 stays uint8 in 0..255,
+  bilinear samples rounded), so masks and label maps can go through them.
+  An integer array thus always holds integer-scale values and a float array
+  ``[0, 1]`` values: no op mixes the two silently. Convert once up front with
+  :func:`~boda.core.image.as_float_image` to work in float32 throughout.
 """
 
 from boda.augment._color import (

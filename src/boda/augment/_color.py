@@ -2,6 +2,10 @@
 
 Every function takes either form, with the same parameters, and keeps values
 in ``[0, 1]`` (clipping). Torch is imported only when a tensor arrives.
+numpy input of any dtype boda reads (uint8, uint16, bool, float) is converted
+as :func:`boda.core.image.as_float_image` does (uint8 / 255, uint16 / 65535),
+so the result is float32 and equals the one for the same image as float32;
+lists and PIL images go through :func:`numpy.asarray` first.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import math
 
 import numpy as np
 
+from boda.augment._input import as_float, is_tensor
 from boda.errors import InvalidParameterError
 
 # Rec.601 luma, as torchvision and PIL's "L" mode
@@ -17,7 +22,7 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 def _is_np(x) -> bool:
-    return isinstance(x, np.ndarray)
+    return not is_tensor(x)
 
 
 def _channels(x):
@@ -48,11 +53,13 @@ def _blend(a, b, factor):
 
 def adjust_brightness(image, factor: float):
     """Multiply by ``factor`` (0 gives black, 1 the original), clipped to [0, 1]."""
+    image = as_float(image)
     return _clip(image * factor)
 
 
 def adjust_contrast(image, factor: float):
     """Blend with the mean gray level of each image (0 gives a flat gray)."""
+    image = as_float(image)
     g = _gray(image)
     mean = g.mean(axis=(0, 1), keepdims=True) if _is_np(image) else g.mean((1, 2, 3), True)
     return _blend(image, mean, factor)
@@ -60,11 +67,13 @@ def adjust_contrast(image, factor: float):
 
 def adjust_saturation(image, factor: float):
     """Blend with the image's grayscale (0 gives gray, >1 over-saturates)."""
+    image = as_float(image)
     return _blend(image, _gray(image), factor)
 
 
 def adjust_hue(image, shift: float):
     """Rotate hue by ``shift`` turns (in ``[-0.5, 0.5]``) in HSV, value and saturation kept."""
+    image = as_float(image)
     if not -0.5 <= shift <= 0.5:
         raise InvalidParameterError(f"hue shift must lie in [-0.5, 0.5], got {shift!r}.")
     return _shift_hue(image, shift)
@@ -72,6 +81,7 @@ def adjust_hue(image, shift: float):
 
 def _shift_hue(image, shift):
     """:func:`adjust_hue` without the check; ``shift`` may be a ``(B, 1, 1)`` tensor."""
+    image = as_float(image)
     xp = np if _is_np(image) else __import__("torch")
     r, g, b = _channels(image)
     maxc = xp.maximum(xp.maximum(r, g), b)
@@ -97,6 +107,7 @@ def _shift_hue(image, shift):
 
 def grayscale(image):
     """Rec.601 luma copied to the three channels (keeps the shape)."""
+    image = as_float(image)
     g = _gray(image)
     if _is_np(image):
         return np.repeat(g, 3, axis=2).astype(np.float32)
@@ -105,6 +116,7 @@ def grayscale(image):
 
 def solarize(image, threshold: float = 0.5):
     """Invert values at or above ``threshold``: ``x >= t -> 1 - x``."""
+    image = as_float(image)
     if _is_np(image):
         return np.where(image >= threshold, 1.0 - image, image).astype(np.float32)
     return image.where(image < threshold, 1.0 - image)
@@ -114,6 +126,7 @@ def posterize(image, bits: int):
     """Keep the ``bits`` high bits of the 8-bit value of each channel (1..8)."""
     if not 1 <= bits <= 8:
         raise InvalidParameterError(f"bits must be in 1..8, got {bits!r}.")
+    image = as_float(image)
     step = 2 ** (8 - bits)
     if _is_np(image):
         q = np.floor(np.round(np.clip(image, 0, 1) * 255) / step) * step
@@ -141,6 +154,7 @@ def equalize(image):
     PIL ``ImageOps.equalize``; R. C. Gonzalez, R. E. Woods, *Digital Image
     Processing*, Sec. 3.3.
     """
+    image = as_float(image)
     if _is_np(image):
         _channels(image)
         u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
@@ -177,6 +191,7 @@ def gaussian_blur(image, sigma: float, radius: int | None = None):
     """Separable Gaussian blur, reflect-101 borders (OpenCV's default)."""
     k = gaussian_kernel1d(sigma, radius)
     r = len(k) // 2
+    image = as_float(image)
     if _is_np(image):
         x = image.astype(np.float64)
         pad = [(r, r), (0, 0)] + [(0, 0)] * (x.ndim - 2)
@@ -214,7 +229,13 @@ def color_jitter(
     Factors are drawn uniformly from ``[1 - s, 1 + s]`` and the hue shift from
     ``[-hue, hue]`` (torchvision's ``ColorJitter``). Returns ``(image, params)``
     with the drawn values, so the same jitter can be replayed.
+
+    ``brightness``, ``contrast`` and ``saturation`` must be >= 0 and ``hue`` in
+    ``[0, 0.5]``; they are checked before anything is drawn
+    (:class:`~boda.errors.InvalidParameterError`).
     """
+    check_jitter(brightness, contrast, saturation, hue)
+    image = as_float(image)
     rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
     params = _jitter_params(rng, brightness, contrast, saturation, hue)
     ops = (
@@ -226,6 +247,22 @@ def color_jitter(
     for i in params["order"]:
         image = ops[i](image)
     return image, params
+
+
+def check_jitter(brightness, contrast, saturation, hue, where: str = "color_jitter") -> None:
+    """Refuse jitter strengths outside their ranges, before anything is drawn."""
+    for name, value in (("brightness", brightness), ("contrast", contrast),
+                        ("saturation", saturation)):
+        if not value >= 0:  # also refuses NaN
+            raise InvalidParameterError(
+                f"{where}: {name} must be >= 0 (factors are drawn from "
+                f"[max(0, 1 - {name}), 1 + {name}]), got {value!r}."
+            )
+    if not 0 <= hue <= 0.5:
+        raise InvalidParameterError(
+            f"{where}: hue must lie in [0, 0.5] (shifts are drawn from [-hue, hue] turns), "
+            f"got {hue!r}."
+        )
 
 
 def _jitter_params(rng, brightness, contrast, saturation, hue) -> dict:
@@ -244,6 +281,7 @@ def autocontrast(image):
 
     Flat channels are left unchanged (PIL ``ImageOps.autocontrast`` with no cut-off).
     """
+    image = as_float(image)
     if _is_np(image):
         _channels(image)
         lo = image.min(axis=(0, 1), keepdims=True)
@@ -266,6 +304,7 @@ def adjust_sharpness(image, factor: float):
     pixels keep their values. ``factor`` 0 blurs, 1 is the original, 2 sharpens.
     """
     kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float64) / 13
+    image = as_float(image)
     if _is_np(image):
         _channels(image)
         x = image.astype(np.float64)

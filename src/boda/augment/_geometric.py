@@ -4,6 +4,11 @@ Coordinates are continuous pixels: ``(x, y)``, the image spanning ``[0, W] x [0,
 and pixel ``(i, j)`` centred at ``(j + 0.5, i + 0.5)``. Every geometric op returns
 the warped image and a :class:`Transform` whose 3x3 ``matrix`` maps input
 coordinates to output coordinates.
+
+These ops only move pixels, so they keep the dtype and its scale: a uint8
+image stays uint8 in 0..255 (bilinear samples rounded to the nearest integer),
+a float32 one stays float32; masks and label maps can go through them too.
+Lists and PIL images go through :func:`numpy.asarray` first.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from boda.augment._input import as_array, is_tensor
 from boda.errors import InvalidParameterError
 
 
@@ -55,11 +61,13 @@ class Transform:
         return warp_affine(np.asarray(mask), self.matrix, self.output_size, order=0)
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
-        shape = getattr(image, "shape", type(image).__name__)
-        raise InvalidParameterError(f"image must be an (H, W) or (H, W, C) array, got {shape}.")
-    return image
+def _check_image(image) -> np.ndarray:
+    if is_tensor(image):
+        raise InvalidParameterError(
+            "warp_affine takes a numpy (H, W[, C]) image; "
+            "for (B, C, H, W) tensors use warp_affine_torch."
+        )
+    return as_array(image)
 
 
 def _check_border(border: str) -> None:
@@ -98,6 +106,9 @@ def warp_affine(
     sampled from the input; the torch form is :func:`warp_affine_torch`.
     Samples outside the input are 0 (``border="zeros"``) or the nearest edge
     pixel (``border="edge"``, OpenCV's replicate border).
+
+    The dtype is kept: integer and bool images get bilinear samples rounded to
+    the nearest value (as ``cv2.warpAffine``), not truncated.
     """
     image = _check_image(image)
     _check_border(border)
@@ -122,6 +133,10 @@ def warp_affine(
                 xx, yy = x0 + dx, y0 + dy
                 inside = (edge | ((xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)))[..., None]
                 out += wx * wy * inside * img[yy.clip(0, h - 1), xx.clip(0, w - 1)]
+    if order != 0 and image.dtype.kind in "biu":  # round, as cv2 does, instead of truncating
+        info = np.iinfo(image.dtype) if image.dtype.kind != "b" else None
+        lo, hi = (info.min, info.max) if info else (0, 1)
+        out = np.clip(np.rint(out), lo, hi)
     out = out.astype(image.dtype, copy=False)
     return out if image.ndim == 3 else out[..., 0]
 
@@ -141,6 +156,11 @@ def warp_affine_torch(
     import torch.nn.functional as F
 
     _check_border(border)
+    if not is_tensor(images):
+        raise InvalidParameterError(
+            "warp_affine_torch takes a (B, C, H, W) tensor; for numpy images use warp_affine."
+        )
+    images = as_array(images, "images")
     b, _, h, w = images.shape
     h_out, w_out = output_size
     inv = np.linalg.inv(_as_3x3(matrix))
@@ -195,7 +215,6 @@ def affine_matrix(
 
 def _apply(image, matrix, out_size, order=1, border="zeros"):
     if isinstance(image, np.ndarray):
-        _check_image(image)
         size = image.shape[:2]
         out = warp_affine(image, matrix, out_size, order, border)
         return out, Transform(matrix, size, out_size)
@@ -215,6 +234,7 @@ def hflip(image):
     -------
     (image, Transform)
     """
+    image = as_array(image)
     h, w = _size(image)
     m = np.array([[-1.0, 0, w], [0, 1, 0], [0, 0, 1]])
     return _flip(image, m, axis="x"), Transform(m, (h, w), (h, w))
@@ -222,6 +242,7 @@ def hflip(image):
 
 def vflip(image):
     """Mirror top-bottom; returns ``(image, Transform)``."""
+    image = as_array(image)
     h, w = _size(image)
     m = np.array([[1.0, 0, 0], [0, -1, h], [0, 0, 1]])
     return _flip(image, m, axis="y"), Transform(m, (h, w), (h, w))
@@ -240,18 +261,21 @@ def rotate(image, angle: float, order: int = 1):
     Returns ``(image, Transform)``; corners leaving the frame are cut, new
     areas are 0.
     """
+    image = as_array(image)
     size = _size(image)
     return _apply(image, affine_matrix(size, angle=angle), size, order)
 
 
 def affine(image, angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0), order=1):
     """Rotation, translation, scale and shear about the centre; ``(image, Transform)``."""
+    image = as_array(image)
     size = _size(image)
     return _apply(image, affine_matrix(size, angle, translate, scale, shear), size, order)
 
 
 def crop(image, top: int, left: int, height: int, width: int):
     """Crop ``[top:top+height, left:left+width]``; ``(image, Transform)``."""
+    image = as_array(image)
     h, w = _size(image)
     if not (0 <= top and 0 <= left and height > 0 and width > 0
             and top + height <= h and left + width <= w):
@@ -273,6 +297,7 @@ def resized_crop(image, top, left, height, width, size: tuple[int, int], order: 
     border) take the edge pixel, as in ``cv2.resize``, so a crop touching
     the border does not fade to black there.
     """
+    image = as_array(image)
     h, w = _size(image)
     if height < 1 or width < 1 or min(size) < 1:
         raise InvalidParameterError(
@@ -297,14 +322,19 @@ def random_resized_crop_params(
 ) -> tuple[int, int, int, int]:
     """Sample ``(top, left, height, width)`` as Inception / torchvision do.
 
-    Area fraction uniform in ``scale``, log-aspect uniform in ``ratio``; 10
-    tries, then the centre crop at the clamped ratio (Szegedy et al. 2015).
+    Area fraction uniform in ``scale`` (within ``(0, 1]``), log-aspect uniform in
+    ``ratio`` (> 0); 10 tries, then the centre crop at the clamped ratio
+    (Szegedy et al. 2015).
     """
     if min(size) < 1:
         raise InvalidParameterError(f"size must be positive, got {tuple(size)}.")
-    if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
+    if not 0 < scale[0] <= scale[1] <= 1:
         raise InvalidParameterError(
-            f"scale and ratio must be (low, high) with 0 < low <= high, got {scale} and {ratio}"
+            f"scale must be (low, high) area fractions with 0 < low <= high <= 1, got {scale}."
+        )
+    if not 0 < ratio[0] <= ratio[1] < math.inf:
+        raise InvalidParameterError(
+            f"ratio must be (low, high) aspect ratios with 0 < low <= high, got {ratio}."
         )
     rng = _rng(seed)
     h, w = size
@@ -327,5 +357,6 @@ def random_resized_crop_params(
 
 def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
     """Random crop of random area and aspect, resized to ``size``; ``(image, Transform)``."""
+    image = as_array(image)
     top, left, ch, cw = random_resized_crop_params(_size(image), scale, ratio, seed)
     return resized_crop(image, top, left, ch, cw, size)

@@ -1,4 +1,12 @@
-"""Cutout, MixUp and CutMix (batch-level; numpy ``(N, H, W, C)`` or torch ``(B, C, H, W)``)."""
+"""Cutout, MixUp and CutMix (batch-level; numpy ``(N, H, W, C)`` or torch ``(B, C, H, W)``).
+
+They take batches only: a single numpy ``(H, W, C)`` image is refused (it would
+read as a batch of ``H`` images); pass ``img[None]``. :func:`cutout` and
+:func:`cutmix` only zero or copy pixels and keep the dtype (a uint8 batch stays
+uint8, 0..255); :func:`mixup` blends values, so it converts uint8 / uint16 /
+bool numpy batches to float32 in ``[0, 1]`` as
+:func:`boda.core.image.as_float_image` does.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import math
 
 import numpy as np
 
+from boda.augment._input import as_batch, is_tensor, to_float32
 from boda.errors import InvalidParameterError
 
 
@@ -33,12 +42,16 @@ def cutout(images, size: int, seed=None):
     """Zero one ``size`` x ``size`` square per image, centred anywhere (clipped).
 
     Returns ``(images, boxes)`` with the ``(N, 4)`` ``(x1, y1, x2, y2)`` erased boxes.
+    ``images`` is a batch (``img[None]`` for one image); the dtype is kept.
 
     References
     ----------
     T. DeVries, G. W. Taylor, "Improved Regularization of Convolutional Neural
     Networks with Cutout", arXiv:1708.04552, 2017.
     """
+    images = as_batch(images)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InvalidParameterError(f"cutout size must be an int >= 1 (pixels), got {size!r}.")
     rng = _rng(seed)
     h, w = _hw(images)
     out = images.copy() if isinstance(images, np.ndarray) else images.clone()
@@ -55,11 +68,22 @@ def cutout(images, size: int, seed=None):
     return out, np.array(boxes, dtype=np.int64).reshape(-1, 4)
 
 
-def _check_labels(images, labels):
-    if len(labels) != len(images):
+def _check_alpha(alpha) -> None:
+    if not alpha > 0:  # also refuses NaN
         raise InvalidParameterError(
-            f"need one label row per image, got {len(labels)} labels for {len(images)} images."
+            f"alpha must be > 0 (lambda ~ Beta(alpha, alpha)), got {alpha!r}."
         )
+
+
+def _check_labels(images, labels):
+    if not is_tensor(labels):
+        labels = np.asarray(labels)
+    if labels.ndim == 0 or len(labels) != len(images):
+        raise InvalidParameterError(
+            f"need one label row per image, got {labels.shape[0] if labels.ndim else 0} "
+            f"labels for {len(images)} images."
+        )
+    return labels
 
 
 def mixup(images, labels, alpha: float = 0.2, seed=None):
@@ -71,10 +95,12 @@ def mixup(images, labels, alpha: float = 0.2, seed=None):
     Parameters
     ----------
     images : array or tensor
-        ``(N, H, W, C)`` or ``(B, C, H, W)``.
+        ``(N, H, W, C)`` or ``(B, C, H, W)`` (``img[None]`` for one image);
+        uint8 / uint16 / bool numpy batches are converted to float32 in ``[0, 1]``.
     labels : array or tensor
         ``(N, K)`` one-hot or soft labels.
     alpha : float
+        > 0.
     seed : int or Generator
 
     Returns
@@ -87,7 +113,11 @@ def mixup(images, labels, alpha: float = 0.2, seed=None):
     H. Zhang, M. Cisse, Y. N. Dauphin, D. Lopez-Paz, "mixup: Beyond Empirical
     Risk Minimization", ICLR 2018, Eq. 1.
     """
-    _check_labels(images, labels)
+    images = as_batch(images)
+    if isinstance(images, np.ndarray):
+        images = to_float32(images, "images")
+    labels = _check_labels(images, labels)
+    _check_alpha(alpha)
     rng = _rng(seed)
     lam = float(rng.beta(alpha, alpha))
     perm = rng.permutation(len(images))
@@ -102,6 +132,8 @@ def cutmix(images, labels, alpha: float = 1.0, seed=None):
     :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)` sets the box size; after
     clipping to the image, the label weight is recomputed from the real box
     area: :math:`\lambda = 1 - \frac{|box|}{HW}` (Yun et al. 2019, Eq. 1-2).
+    ``images`` is a batch (``img[None]`` for one image), its dtype kept;
+    ``alpha`` > 0.
 
     Returns
     -------
@@ -113,7 +145,9 @@ def cutmix(images, labels, alpha: float = 1.0, seed=None):
     S. Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers
     with Localizable Features", ICCV 2019.
     """
-    _check_labels(images, labels)
+    images = as_batch(images)
+    labels = _check_labels(images, labels)
+    _check_alpha(alpha)
     rng = _rng(seed)
     h, w = _hw(images)
     lam = float(rng.beta(alpha, alpha))

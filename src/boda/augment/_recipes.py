@@ -1,4 +1,10 @@
-"""RandAugment and the SimCLR / MoCo v2 two-view recipes (numpy images or torch batches)."""
+"""RandAugment and the SimCLR / MoCo v2 two-view recipes (numpy images or torch batches).
+
+They mix geometric ops (which keep the dtype) with photometric ones (which
+return float32), so they convert numpy input first, as
+:func:`boda.core.image.as_float_image` does: the result is float32 in
+``[0, 1]`` whatever ops were drawn.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import numpy as np
 
 from boda.augment import _color as C
 from boda.augment import _geometric as G
+from boda.augment._input import as_float
 from boda.errors import InvalidParameterError
 
 _MAX_M = 30  # RandAugment's magnitude scale
@@ -43,7 +50,9 @@ RANDAUGMENT_OPS = {
 def rand_augment(image, n: int = 2, m: int = 9, seed=None):
     """RandAugment: apply ``n`` ops drawn uniformly, all at magnitude ``m`` (0..30).
 
-    Returns ``(image, ops)`` with the names applied, in order.
+    Returns ``(image, ops)`` with the names applied, in order. ``n`` is an
+    int >= 0; numpy input comes back as float32 in ``[0, 1]`` (uint8 / uint16 /
+    bool converted first), whichever ops were drawn.
 
     References
     ----------
@@ -52,6 +61,11 @@ def rand_augment(image, n: int = 2, m: int = 9, seed=None):
     """
     if not 0 <= m <= _MAX_M:
         raise InvalidParameterError(f"magnitude m must lie in 0..{_MAX_M}, got {m!r}.")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InvalidParameterError(
+            f"n (the number of ops to apply) must be an int >= 0, got {n!r}."
+        )
+    image = as_float(image)
     rng = _rng(seed)
     names = list(RANDAUGMENT_OPS)
     chosen = [names[i] for i in rng.integers(0, len(names), size=n)]
@@ -163,6 +177,7 @@ def random_view(
     if isinstance(images, np.ndarray) or images.ndim != 4:
         shape = getattr(images, "shape", type(images).__name__)
         raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
+    C.check_jitter(*jitter, where="random_view jitter")
     rng = _rng(seed)
     in_size = tuple(images.shape[-2:])
     draws = [
@@ -172,7 +187,9 @@ def random_view(
     return _apply_views(images, size, draws)
 
 
-def _two_views(image, size, crop_scale, jitter, seed, per_image):
+def _two_views(image, size, crop_scale, jitter, seed, per_image, where):
+    C.check_jitter(*jitter, where=where)
+    image = as_float(image)
     rng = _rng(seed)
     args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
     if not per_image or isinstance(image, np.ndarray):
@@ -190,11 +207,20 @@ def simclr_views(image, size=(224, 224), strength: float = 1.0, seed=None,
 
     On a torch batch one draw applies to every image, unless ``per_image``:
     then each image gets its own draws (as :func:`random_view`), the same as
-    calling this function on each ``(1, C, H, W)`` image in turn.
+    calling this function on each ``(1, C, H, W)`` image in turn. numpy input
+    (one ``(H, W, 3)`` image) comes back as float32 in ``[0, 1]``, uint8 / uint16 /
+    bool converted first; ``strength`` >= 0 (``strength > 2.5`` makes the hue
+    jitter exceed 0.5 and is refused).
     """
     s = strength
     jitter = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
-    return _two_views(image, size, (0.08, 1.0), jitter, seed, per_image)
+    if not s >= 0:
+        raise InvalidParameterError(
+            f"simclr_views: strength must be >= 0 (it scales the colour jitter), got {s!r}."
+        )
+    return _two_views(
+        image, size, (0.08, 1.0), jitter, seed, per_image, f"simclr_views (strength={s!r})"
+    )
 
 
 def moco_v2_views(image, size=(224, 224), seed=None, per_image: bool = False):
@@ -203,4 +229,6 @@ def moco_v2_views(image, size=(224, 224), seed=None, per_image: bool = False):
     with Momentum Contrastive Learning", arXiv:2003.04297). ``per_image`` as in
     :func:`simclr_views`.
     """
-    return _two_views(image, size, (0.2, 1.0), (0.4, 0.4, 0.4, 0.1), seed, per_image)
+    return _two_views(
+        image, size, (0.2, 1.0), (0.4, 0.4, 0.4, 0.1), seed, per_image, "moco_v2_views"
+    )

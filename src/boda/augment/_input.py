@@ -1,0 +1,103 @@
+"""Input checks shared by the augment ops: one place for the shape and dtype rules.
+
+- torch images are ``(B, C, H, W)`` tensors; anything else that is not a tensor
+  goes through :func:`numpy.asarray` (lists, PIL images).
+- :func:`as_float` converts numpy images with the rule of
+  :func:`boda.core.image.as_float_image` (uint8 / 255, uint16 / 65535, bool 0/1,
+  floats cast to float32) but keeps the shape, so ``(H, W, C)`` with any ``C``
+  passes; the ops say which shapes they need.
+- :func:`as_array` only checks: the geometric ops keep the dtype.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from boda.errors import InvalidImageError, InvalidParameterError
+
+
+def is_tensor(x) -> bool:
+    """Whether ``x`` is a torch tensor (without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _check_tensor(x, name: str):
+    if x.ndim != 4:
+        raise InvalidParameterError(
+            f"torch images must be (B, C, H, W), got {name} of shape {tuple(x.shape)}; "
+            "use x[None] for a single (C, H, W) image."
+        )
+    if x.shape[-2] == 0 or x.shape[-1] == 0:
+        raise InvalidImageError(f"{name} is empty (shape {tuple(x.shape)}).")
+    return x
+
+
+def _asarray(x, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged lists
+        raise InvalidParameterError(
+            f"{name} must be a numpy array (or a tensor), got {type(x).__name__} "
+            f"that numpy cannot convert: {exc}"
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise InvalidImageError(
+            f"{name} has dtype {arr.dtype} (from {type(x).__name__}); "
+            "use uint8, uint16, bool or float in [0, 1]."
+        )
+    return arr
+
+
+def as_array(x, name: str = "image"):
+    """``x`` as a numpy ``(H, W)`` / ``(H, W, C)`` array of its own dtype, or a
+    checked ``(B, C, H, W)`` tensor."""
+    if is_tensor(x):
+        return _check_tensor(x, name)
+    arr = _asarray(x, name)
+    if arr.ndim not in (2, 3):
+        raise InvalidParameterError(
+            f"numpy images must be (H, W) or (H, W, C), got {name} of shape {arr.shape}; "
+            "batches go to torch as (B, C, H, W) tensors, or loop over the images."
+        )
+    if arr.size == 0:
+        raise InvalidImageError(f"{name} is empty (shape {arr.shape}).")
+    return arr
+
+
+def to_float32(arr: np.ndarray, name: str = "image") -> np.ndarray:
+    """The dtype rule of :func:`boda.core.image.as_float_image`, shape kept."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype not in (np.uint8, np.uint16):
+            raise InvalidImageError(
+                f"{name} has dtype {arr.dtype}; use uint8, uint16, bool or float in [0, 1]."
+            )
+        out = arr.astype(np.float32)
+        out /= np.float32(np.iinfo(arr.dtype).max)
+        return out
+    return arr.astype(np.float32, copy=False)
+
+
+def as_float(x, name: str = "image"):
+    """:func:`as_array`, then numpy images converted to float32 in ``[0, 1]``."""
+    x = as_array(x, name)
+    return x if is_tensor(x) else to_float32(x, name)
+
+
+def as_batch(x, name: str = "images"):
+    """A numpy ``(N, H, W, C)`` batch (dtype kept) or a ``(B, C, H, W)`` tensor."""
+    if is_tensor(x):
+        return _check_tensor(x, name)
+    arr = _asarray(x, name)
+    if arr.ndim != 4:
+        raise InvalidParameterError(
+            f"numpy batches must be (N, H, W, C), got {name} of shape {arr.shape}; "
+            "for a single (H, W, C) image pass img[None] (and take [0] of the result)."
+        )
+    if arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise InvalidImageError(f"{name} has empty images (shape {arr.shape}).")
+    return arr
