@@ -558,8 +558,13 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
     Raises
     ------
     InvalidParameterError
-        The file cannot be written; the message names the path and the reason.
+        ``data`` is neither bytes nor text, or the file cannot be written; the
+        message names the path and the reason.
     """
+    if not isinstance(data, str | bytes | bytearray | memoryview):
+        raise InvalidParameterError(
+            f"cannot write {type(data).__name__} to {str(path)!r}: pass bytes or text (str)"
+        )
     path = prepare_output(path)
     try:
         if isinstance(data, str):
@@ -577,8 +582,20 @@ def encode_jpeg(image: np.ndarray, *, max_side: int | None = None, quality: int 
     """Encode an image as JPEG bytes in memory (thumbnails for reports and the web app).
 
     The image is shrunk (Lanczos) so its longer side is at most ``max_side``.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``max_side`` is not a positive integer.
     """
     import cv2
+
+    if max_side is not None and (
+        isinstance(max_side, bool) or not isinstance(max_side, int | np.integer) or max_side < 1
+    ):
+        raise InvalidParameterError(
+            f"max_side must be a positive number of pixels (or None), got {max_side!r}"
+        )
 
     pixels = to_uint8(image)
     if pixels.ndim == 3 and pixels.shape[2] == 4 or (

@@ -53,7 +53,18 @@ def pixel_chromaticities(
     -------
     numpy.ndarray
         ``(N, 2)`` float64 xy.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``max_pixels`` is not a positive integer.
     """
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int | np.integer) or (
+        max_pixels < 1
+    ):
+        raise InvalidParameterError(
+            f"max_pixels must be a positive integer, got {max_pixels!r}"
+        )
     img = as_float_image(image)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)

@@ -148,7 +148,18 @@ def spectral_locus(start: float = 380.0, stop: float = 700.0, step: float = 1.0)
     The default range stops at 700 nm, past which the CIE 1931 chromaticity
     stays (within 1e-4) at the red end; close the horseshoe with the line of
     purples from the last point back to the first.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``step`` not a positive number, or a wavelength outside 360–830 nm.
     """
+    if not (isinstance(step, int | float | np.integer | np.floating) and 0 < step < np.inf):
+        raise InvalidParameterError(f"step must be a positive number of nm, got {step!r}")
+    if not (np.isfinite(start) and np.isfinite(stop)):
+        raise InvalidParameterError(
+            f"start and stop must be wavelengths in nm (360–830), got {start!r}, {stop!r}"
+        )
     w = np.arange(start, stop + step / 2, step, dtype=np.float64)
     return w, wavelength_to_xy(w)
 

@@ -20,6 +20,7 @@ import xxhash
 
 from boda.core.image import as_float_image, to_gray, to_uint8
 from boda.errors import InvalidParameterError
+from boda.quality._scale import _finite
 
 __all__ = ["pixel_hash", "phash", "dhash", "hamming", "HASH_BITS"]
 
@@ -131,8 +132,12 @@ def _lanczos_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 
 def _gray_thumbnail(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Rec. 601 gray, Lanczos-resampled to ``(height, width)``, float64."""
-    gray = to_gray(image).astype(np.float64)
+    """Rec. 601 gray, Lanczos-resampled to ``(height, width)``, float64.
+
+    NaN or infinity is refused: it would poison the whole thumbnail, and every
+    comparison with NaN is false, so the hash would be 0 like a black frame's.
+    """
+    gray = _finite(to_gray(image)).astype(np.float64)
     rows = _lanczos_matrix(gray.shape[0], height)
     cols = _lanczos_matrix(gray.shape[1], width)
     return rows @ gray @ cols.T
@@ -191,7 +196,7 @@ def phash(image: np.ndarray) -> int:
     Raises
     ------
     InvalidImageError
-        If ``image`` is not an image array.
+        If ``image`` is not an image array, or holds NaN or infinite values.
 
     References
     ----------
@@ -238,7 +243,7 @@ def dhash(image: np.ndarray) -> int:
     Raises
     ------
     InvalidImageError
-        If ``image`` is not an image array.
+        If ``image`` is not an image array, or holds NaN or infinite values.
 
     References
     ----------

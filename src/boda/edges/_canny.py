@@ -12,7 +12,7 @@ import numpy as np
 
 from boda.core.lazy import scipy_ndimage
 from boda.edges._common import gray_image
-from boda.errors import InvalidParameterError
+from boda.errors import InvalidImageError, InvalidParameterError
 from boda.filters import scipy_border_mode, sobel
 
 __all__ = ["canny", "canny_gradient", "non_maximum_suppression", "hysteresis_threshold"]
@@ -77,7 +77,19 @@ def non_maximum_suppression(
     -------
     numpy.ndarray
         The magnitude where kept, 0 elsewhere (same dtype as ``magnitude``).
+
+    Raises
+    ------
+    InvalidImageError
+        If the three arrays are not 2-D arrays of one shape (as
+        :func:`canny_gradient` returns them).
     """
+    gy, gx, magnitude = np.asarray(gy), np.asarray(gx), np.asarray(magnitude)
+    if magnitude.ndim != 2 or gy.shape != magnitude.shape or gx.shape != magnitude.shape:
+        raise InvalidImageError(
+            f"gy {gy.shape}, gx {gx.shape} and magnitude {magnitude.shape} must be 2-D "
+            "arrays of one shape; pass the three arrays canny_gradient returns"
+        )
     rows, cols = magnitude.shape
     out = np.zeros_like(magnitude)
     if rows < 3 or cols < 3:
@@ -120,9 +132,27 @@ def hysteresis_threshold(
 
     ``suppressed`` is the output of :func:`non_maximum_suppression` (already
     cut at ``low_threshold``; 0 means "not a candidate").
+
+    Raises
+    ------
+    InvalidImageError
+        If ``suppressed`` is not a 2-D array (a magnitude map, not an image).
+    InvalidParameterError
+        If ``low_threshold`` exceeds ``high_threshold``.
     """
     import cv2  # connected components: ~10x faster than scipy.ndimage.label, same sets
 
+    suppressed = np.asarray(suppressed)
+    if suppressed.ndim != 2:
+        raise InvalidImageError(
+            f"suppressed must be a 2-D (H, W) magnitude map, got shape {suppressed.shape}; "
+            "pass the output of non_maximum_suppression (or canny for an image)"
+        )
+    if low_threshold > high_threshold:
+        raise InvalidParameterError(
+            f"low_threshold ({low_threshold}) must not exceed high_threshold "
+            f"({high_threshold}); swap them"
+        )
     low_mask = suppressed > 0
     count, labels = cv2.connectedComponents(low_mask.view(np.uint8), connectivity=8)
     if count <= 1:

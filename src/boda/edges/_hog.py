@@ -21,6 +21,23 @@ BlockNorm = Literal["L1", "L1-sqrt", "L2", "L2-Hys"]
 _EPS = 1e-5
 
 
+def _size_pair(value: object, name: str) -> tuple[int, int]:
+    """``(rows, columns)`` from an int (a square) or a pair of ints."""
+    pair: tuple[int, ...] = ()
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif not isinstance(value, str | bytes):
+        try:
+            pair = tuple(int(v) for v in value)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            pass
+    if len(pair) != 2 or min(pair) < 1:
+        raise InvalidParameterError(
+            f"{name} must be a positive int or a (rows, columns) pair of them, got {value!r}"
+        )
+    return pair  # type: ignore[return-value]
+
+
 def _gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centred ``[-1, 0, 1]`` derivatives, 0 on the outer ring (Dalal-Triggs sec. 6.2).
 
@@ -119,9 +136,9 @@ def hog(
         ``(H, W)`` or ``(H, W, 3)``; uint8/uint16 are scaled to ``[0, 1]``.
     orientations : int
         Number of orientation bins over 180 degrees.
-    pixels_per_cell, cells_per_block : tuple of int
-        Cell size in pixels and block size in cells (rows, columns).  Pixels
-        past the last full cell are ignored.
+    pixels_per_cell, cells_per_block : tuple of int, or int
+        Cell size in pixels and block size in cells (rows, columns); one int
+        means a square.  Pixels past the last full cell are ignored.
     block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}
         Block normalisation.
     binning : {"hard", "bilinear"}
@@ -158,9 +175,9 @@ def hog(
     (324,)
     """
     img = as_float_image(image)
-    cell = tuple(int(v) for v in pixels_per_cell)
-    block = tuple(int(v) for v in cells_per_block)
-    if orientations < 1 or min(cell + block) < 1 or len(cell) != 2 or len(block) != 2:
+    cell = _size_pair(pixels_per_cell, "pixels_per_cell")
+    block = _size_pair(cells_per_block, "cells_per_block")
+    if orientations < 1:
         raise InvalidParameterError(
             "orientations, pixels_per_cell and cells_per_block must be positive "
             f"(got {orientations}, {pixels_per_cell}, {cells_per_block})"
@@ -211,8 +228,8 @@ def hog_image(
     img = as_float_image(image)
     if transform_sqrt:
         img = np.sqrt(np.clip(img, 0, None))
-    cell = (int(pixels_per_cell[0]), int(pixels_per_cell[1]))
-    if orientations < 1 or min(cell) < 1:
+    cell = _size_pair(pixels_per_cell, "pixels_per_cell")
+    if orientations < 1:
         raise InvalidParameterError(
             f"orientations and pixels_per_cell must be positive, got {orientations} and {cell}"
         )

@@ -34,9 +34,10 @@ def inpaint_exemplar(
     Parameters
     ----------
     image : numpy.ndarray
-        float ``(H, W, C)``.
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8, uint16 or float
+        in ``[0, 1]`` (as for :func:`boda.edit.inpaint`).
     mask : numpy.ndarray
-        bool ``(H, W)``, true = hole.
+        ``(H, W)``, true / 255 = hole (see :func:`boda.edit.to_hole_mask`).
     patch_size : int
         Odd patch side in pixels (the paper uses 9).
     search_radius : int or None
@@ -49,12 +50,15 @@ def inpaint_exemplar(
     Returns
     -------
     numpy.ndarray
-        float32 ``(H, W, C)``; every filled pixel is a copy of a known one.
+        float32, the shape of ``image``; every filled pixel is a copy of a known one.
 
     Raises
     ------
+    InvalidImageError
+        Bad image shape/dtype, NaN or infinite values, or a mask of another size.
     InvalidParameterError
-        Even or too small ``patch_size``, or no fully known patch to copy from.
+        Even or too small ``patch_size``, no fully known patch to copy from, or
+        a mask that marks every pixel as a hole.
 
     References
     ----------
@@ -62,6 +66,11 @@ def inpaint_exemplar(
            Removal by Exemplar-Based Image Inpainting", IEEE Trans. Image
            Processing 13(9):1200-1212, 2004.
     """
+    # Imported here: boda.edit._inpaint imports this module to register the method.
+    from boda.edit._inpaint import fill_inputs, fill_result
+
+    given = image
+    image, mask = fill_inputs(image, mask)
     if patch_size < 3 or patch_size % 2 == 0:
         raise InvalidParameterError(f"patch_size must be odd and >= 3, got {patch_size}")
     if search_radius is not None and search_radius < 1:
@@ -104,7 +113,7 @@ def inpaint_exemplar(
         known[target] |= fill
         todo[target] &= ~fill
         _refresh(state, py - reach, py + reach + 1, px - reach, px + reach + 1)
-    return img[half:-half, half:-half].astype(np.float32)
+    return fill_result(img[half:-half, half:-half].astype(np.float32), given)
 
 
 #: How far (pixels) the filters behind a priority look beyond its patch.

@@ -55,8 +55,18 @@ def register_inpaint_method(
     Raises
     ------
     InvalidParameterError
-        If ``name`` is taken and ``overwrite`` is false.
+        If ``name`` is not a non-empty string, ``fn`` is not callable, or
+        ``name`` is taken and ``overwrite`` is false.
     """
+    if not isinstance(name, str) or not name:
+        raise InvalidParameterError(
+            f"an inpainting method's name must be a non-empty string, got {name!r}"
+        )
+    if not callable(fn):
+        raise InvalidParameterError(
+            f"register_inpaint_method({name!r}, ...) needs a function "
+            f"fn(image, mask, **options) -> filled image, got {type(fn).__name__} {fn!r}"
+        )
     if name in _REGISTRY and not overwrite:
         raise InvalidParameterError(
             f"an inpainting method called {name!r} is already registered; "
@@ -68,6 +78,56 @@ def register_inpaint_method(
 def available_inpaint_methods() -> list[str]:
     """Names accepted by :func:`inpaint`'s ``method`` argument."""
     return sorted(_REGISTRY)
+
+
+def _finite_image(image: np.ndarray) -> np.ndarray:
+    """``image`` as float32 (``as_float_image``, alpha allowed); an error if not finite.
+
+    One NaN or infinity among the known pixels spreads through every method's
+    weighted sums (and the clip to the known range) into the whole hole.
+    """
+    arr = as_float_image(image, name="image", allow_alpha=True)
+    if not np.isfinite(arr).all():
+        raise InvalidImageError(
+            "image holds NaN or infinite values; replace them first, e.g. "
+            "np.nan_to_num(image) (to fill such pixels, set them to 0 and mark them in the mask)"
+        )
+    return arr
+
+
+def _check_some_known(holes: np.ndarray) -> None:
+    if holes.all():
+        raise InvalidParameterError(
+            "the mask marks every pixel as a hole, so there is nothing to fill from; "
+            "mark only the region to remove (true / 255 = fill)"
+        )
+
+
+def fill_inputs(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The checks and conversions of :func:`inpaint`, for the public fill methods.
+
+    Returns the image as float32 ``(H, W, C)`` (a gray image gets C = 1) and
+    the mask as bool ``(H, W)``, true = hole.  Use :func:`fill_result` to give
+    the result back in the caller's shape.
+
+    Raises
+    ------
+    InvalidImageError
+        Bad image shape/dtype, NaN or infinite values, or a mask of another size.
+    InvalidParameterError
+        A mask that marks every pixel as a hole.
+    """
+    arr = _finite_image(image)
+    holes = to_hole_mask(mask, arr.shape[:2])
+    if holes.any():
+        _check_some_known(holes)
+    work = arr[:, :, None] if arr.ndim == 2 else arr
+    return np.ascontiguousarray(work), holes
+
+
+def fill_result(out: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``out`` (``(H, W, C)``) in the shape ``image`` was given in: ``(H, W)`` for gray."""
+    return out[:, :, 0] if np.ndim(image) == 2 else out
 
 
 def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask") -> np.ndarray:
@@ -129,7 +189,7 @@ def inpaint(
     Raises
     ------
     InvalidImageError
-        Bad image shape/dtype, or a mask of another size.
+        Bad image shape/dtype, NaN or infinite values, or a mask of another size.
     InvalidParameterError
         Unknown method, or a mask that marks every pixel as a hole.
 
@@ -156,15 +216,11 @@ def inpaint(
         raise InvalidParameterError(
             f"unknown inpainting method {method!r}; choose from {available_inpaint_methods()}"
         )
-    arr = as_float_image(image, name="image", allow_alpha=True)
+    arr = _finite_image(image)
     holes = to_hole_mask(mask, arr.shape[:2])
     if not holes.any():
         return arr.copy()
-    if holes.all():
-        raise InvalidParameterError(
-            "the mask marks every pixel as a hole, so there is nothing to fill from; "
-            "mark only the region to remove (true / 255 = fill)"
-        )
+    _check_some_known(holes)
     fill = _REGISTRY[method]
     _check_options(method, fill, options)
     work = arr[:, :, None] if arr.ndim == 2 else arr
@@ -240,20 +296,30 @@ def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     image : numpy.ndarray
-        float ``(H, W, C)``.
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8, uint16 or float
+        in ``[0, 1]`` (as for :func:`inpaint`).
     mask : numpy.ndarray
-        bool ``(H, W)``, true = hole.
+        ``(H, W)``, true / 255 = hole (see :func:`to_hole_mask`).
 
     Returns
     -------
     numpy.ndarray
-        float32 ``(H, W, C)``.
+        float32, the shape of ``image``.
+
+    Raises
+    ------
+    InvalidImageError, InvalidParameterError
+        As :func:`inpaint`.
 
     References
     ----------
     .. [1] S. B. Damelin, N. S. Hoang, "On Surface Completion and Image
            Inpainting by Biharmonic Functions", Int. J. Math. Math. Sci., 2018.
     """
+    given = image
+    image, mask = fill_inputs(image, mask)
+    if not mask.any():
+        return fill_result(image.copy(), given)
     h, w = mask.shape
     # Pixels the two Laplacians touch: the holes, one ring (rows of L), two rings (columns).
     ring1 = ndimage.binary_dilation(mask, structure=ndimage.generate_binary_structure(2, 1))
@@ -280,7 +346,7 @@ def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     solution = np.clip(solution.reshape(-1, image.shape[2]), known.min(axis=0), known.max(axis=0))
     out = image.astype(np.float32, copy=True)
     out[r2[unknown], c2[unknown]] = solution
-    return out
+    return fill_result(out, given)
 
 
 register_inpaint_method("telea", inpaint_telea)

@@ -54,7 +54,20 @@ _CHUNK_BYTES = 1 << 21
 
 
 def _coverage_kernel(radius: float, inside, samples: int) -> np.ndarray:
-    r = max(float(radius), 0.0)
+    try:
+        r = float(radius)
+    except (TypeError, ValueError):
+        r = math.nan
+    if not math.isfinite(r):
+        raise InvalidParameterError(
+            f"kernel radius must be a finite number of pixels, got {radius!r}"
+        )
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        raise InvalidParameterError(
+            f"samples must be a positive integer (sub-pixel points per axis), got {samples!r}"
+        )
+    samples = int(samples)
+    r = max(r, 0.0)
     half = math.ceil(r)
     offsets = (np.arange(samples) + 0.5) / samples - 0.5
     grid = np.arange(-half, half + 1, dtype=np.float64)
@@ -73,6 +86,12 @@ def disk_kernel(radius: float, *, samples: int = 4) -> np.ndarray:
 
     Each pixel's weight is the fraction of ``samples x samples`` sub-pixel
     points inside the circle, so the kernel grows smoothly with the radius.
+    A radius below half a sub-sample (or negative) gives the 1x1 identity.
+
+    Raises
+    ------
+    InvalidParameterError
+        A radius that is not a finite number, or ``samples`` not a positive integer.
     """
     return _coverage_kernel(radius, lambda y, x, r: x * x + y * y <= r * r, samples)
 

@@ -85,9 +85,10 @@ def inpaint_telea(
     Parameters
     ----------
     image : numpy.ndarray
-        float ``(H, W, C)``.
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8, uint16 or float
+        in ``[0, 1]`` (as for :func:`boda.edit.inpaint`).
     mask : numpy.ndarray
-        bool ``(H, W)``, true = hole.
+        ``(H, W)``, true / 255 = hole (see :func:`boda.edit.to_hole_mask`).
     radius : float
         Radius of the neighbourhood averaged for each pixel, in pixels.
     gradient : bool
@@ -96,13 +97,25 @@ def inpaint_telea(
     Returns
     -------
     numpy.ndarray
-        float32 ``(H, W, C)``.
+        float32, the shape of ``image``.
+
+    Raises
+    ------
+    InvalidImageError
+        Bad image shape/dtype, NaN or infinite values, or a mask of another size.
+    InvalidParameterError
+        A bad ``radius``, or a mask that marks every pixel as a hole.
 
     References
     ----------
     .. [1] A. Telea, "An Image Inpainting Technique Based on the Fast Marching
            Method", Journal of Graphics Tools 9(1):23-34, 2004.
     """
+    # Imported here: boda.edit._inpaint imports this module to register the method.
+    from boda.edit._inpaint import fill_inputs, fill_result
+
+    given = image
+    image, mask = fill_inputs(image, mask)
     h, w, c = image.shape
     # Beyond the image's size a larger neighbourhood adds no pixels, only time.
     if not 0 < radius <= max(h, w):
@@ -168,7 +181,7 @@ def inpaint_telea(
     known = image[~mask]
     lo, hi = np.minimum(known.min(axis=0), 0.0), np.maximum(known.max(axis=0), 1.0)
     out[mask] = np.clip(out[mask], lo, hi)
-    return out
+    return fill_result(out, given)
 
 
 def _fill(img, flags, t, y, x, dy, dx, rr, rlen, grads) -> None:

@@ -267,8 +267,11 @@ def blur_effect(
     >>> blur_effect(rng.random((64, 64))) < 0.5
     True
     """
-    if h_size < 2:
-        raise InvalidParameterError(f"h_size must be at least 2, got {h_size}")
+    if isinstance(h_size, bool) or not isinstance(h_size, int | np.integer) or h_size < 2:
+        raise InvalidParameterError(
+            f"h_size must be a whole number of pixels, at least 2, got {h_size!r}"
+        )
+    h_size = int(h_size)
     from scipy import ndimage  # imported here: `boda scan` never needs it (start-up time)
 
     gray = to_reference_gray(image, reference_side).astype(np.float64)

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from boda.core.image import to_gray
+from boda.quality._scale import _finite
 
 __all__ = ["ExposureStats", "exposure_stats", "entropy"]
 
@@ -76,6 +77,11 @@ def entropy(image: np.ndarray) -> float:
     ``H = -sum_i p_i log2 p_i`` (Shannon 1948, eq. 4), 0 for a constant image
     and 8 for a uniform histogram.
 
+    Raises
+    ------
+    InvalidImageError
+        If ``image`` is not an image array, or holds NaN or infinite values.
+
     References
     ----------
     .. [1] C. E. Shannon, "A mathematical theory of communication", Bell
@@ -87,7 +93,7 @@ def entropy(image: np.ndarray) -> float:
     >>> entropy(np.full((8, 8), 0.5, np.float32))
     0.0
     """
-    return _entropy(_histogram(_sample(to_gray(image))))
+    return _entropy(_histogram(_sample(_finite(to_gray(image)))))
 
 
 def _entropy(hist: np.ndarray) -> float:
@@ -109,6 +115,11 @@ def exposure_stats(image: np.ndarray) -> ExposureStats:
     -------
     ExposureStats
 
+    Raises
+    ------
+    InvalidImageError
+        If ``image`` is not an image array, or holds NaN or infinite values.
+
     References
     ----------
     .. [1] E. Peli, "Contrast in complex images", JOSA A 7(10), 2032-2040,
@@ -122,7 +133,7 @@ def exposure_stats(image: np.ndarray) -> ExposureStats:
     """
     import cv2
 
-    sample = np.ascontiguousarray(_sample(to_gray(image)), dtype=np.float32)
+    sample = np.ascontiguousarray(_sample(_finite(to_gray(image))), dtype=np.float32)
     hist = _histogram(sample)
     cdf = np.cumsum(hist)
     # Mean and RMS contrast from the values themselves (accumulated in float64),

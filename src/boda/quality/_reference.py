@@ -87,6 +87,13 @@ def ssim(
     -------
     float or (float, numpy.ndarray)
 
+    Raises
+    ------
+    InvalidParameterError
+        ``data_range`` or ``sigma`` not positive.
+    InvalidImageError
+        Images of different shapes, or smaller than the window.
+
     References
     ----------
     .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image
@@ -103,6 +110,12 @@ def ssim(
     """
     from scipy import ndimage  # imported here: `boda scan` never needs it (start-up time)
 
+    if not data_range > 0 or not np.isfinite(data_range):
+        raise InvalidParameterError(f"data_range must be positive, got {data_range}")
+    if not sigma > 0 or not np.isfinite(sigma):
+        raise InvalidParameterError(
+            f"sigma must be a positive number of pixels (the paper's is 1.5), got {sigma}"
+        )
     a, b = _pair(image, reference)
     truncate = 3.5
     radius = int(truncate * sigma + 0.5)
@@ -126,5 +139,8 @@ def ssim(
     )
     if smap.ndim == 3:
         smap = smap.mean(axis=2)
-    value = float(smap[radius:-radius, radius:-radius].mean())
+    # Explicit ends: with sigma < 1/7 the window is 1x1, radius is 0 and
+    # ``smap[0:-0]`` would be empty.
+    rows, cols = smap.shape
+    value = float(smap[radius : rows - radius, radius : cols - radius].mean())
     return (value, smap) if full else value

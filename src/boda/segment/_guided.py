@@ -51,7 +51,8 @@ def guided_filter(
     InvalidParameterError
         ``radius < 1`` or ``eps <= 0``.
     InvalidImageError
-        ``source`` and ``guide`` differ in height/width.
+        ``source`` and ``guide`` differ in height/width, or hold NaN or
+        infinite values.
 
     References
     ----------
@@ -78,6 +79,14 @@ def guided_filter(
         raise InvalidImageError(
             f"source has shape {p.shape} but guide is {guide_f.shape[:2]}; they must match"
         )
+    # One NaN or infinity would spread through the box sums (and the 3x3
+    # solves) into nearly every output pixel.
+    for name, arr in (("guide", guide_f), ("source", p)):
+        if not np.isfinite(arr).all():
+            raise InvalidImageError(
+                f"{name} contains NaN or infinite values; replace them first, "
+                f"e.g. np.nan_to_num({name})"
+            )
     mean_p = _box(p, radius)
     if guide_f.ndim == 2:
         mean_i = _box(guide_f, radius)
