@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from boda.core.image import as_float_image, to_gray
-from boda.errors import ImageReadError, InvalidImageError
+from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError
 from boda.io import encode_jpeg, open_image, read_image, write_image
 
 
@@ -414,3 +414,48 @@ def test_transparent_images_are_composited_before_the_resize(tmp_path):
             )
         ) / 255.0
         assert np.abs(small - reference).max() <= 1.5 / 255, resample
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, monkeypatch):
+    import errno
+
+    from boda.io import write_output
+
+    out = tmp_path / "result.png"
+    write_image(out, np.full((8, 8, 3), 0.5, np.float32))
+    good = out.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(InvalidParameterError, match="No space left"):
+        write_image(out, np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(KeyboardInterrupt))
+        write_output(out, b"half")
+    monkeypatch.undo()
+    assert out.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.png"]  # no .part files
+
+
+def test_rewrites_keep_permissions_and_write_through_links(tmp_path):
+    from boda.io import write_output
+
+    real = tmp_path / "real.csv"
+    write_output(real, "a\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    write_output(link, "b\n")
+    assert link.is_symlink() and real.read_text() == "b\n"
+    assert real.stat().st_mode & 0o777 == 0o640
+    fresh = tmp_path / "fresh.txt"
+    write_output(fresh, "x")
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

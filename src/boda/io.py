@@ -24,9 +24,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io as _io
 import os
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -555,6 +557,12 @@ def _not_a_folder(path: Path) -> Path:
 def write_output(path: str | Path, data: bytes | str) -> Path:
     """Write ``data`` (bytes, or text as UTF-8) to the file ``path``, creating its folders.
 
+    The write is atomic: the data go to a temporary file in the same folder,
+    which then replaces ``path`` in one rename.  A failure (a full disk, an
+    interrupt) leaves an existing file as it was and no partial file behind,
+    and a reader never sees a half-written one.  A replaced file keeps its
+    permissions; a symbolic link is written through, not replaced.
+
     Raises
     ------
     InvalidParameterError
@@ -566,16 +574,49 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
             f"cannot write {type(data).__name__} to {str(path)!r}: pass bytes or text (str)"
         )
     path = prepare_output(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    temporary = None
     try:
-        if isinstance(data, str):
-            path.write_text(data, encoding="utf-8")
-        else:
-            path.write_bytes(data)
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        )
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, _file_mode(target))
+        os.replace(temporary, target)
     except OSError as exc:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         raise InvalidParameterError(
             f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
         ) from None
+    except BaseException:  # KeyboardInterrupt: no partial file left behind
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        raise
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """Permissions for a file written at ``path``: those of the file it replaces,
+    else what ``open()`` would give (0o666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        pass
+    try:  # Linux reports the umask without changing it (os.umask would, racily)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
 
 
 def encode_jpeg(image: np.ndarray, *, max_side: int | None = None, quality: int = 85) -> bytes:
