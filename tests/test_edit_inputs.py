@@ -228,3 +228,27 @@ def test_cutout_refuses_a_photo_that_would_not_fit_in_free_memory(photo_and_mask
                                  "50,50,300,300", "--max-side", str(side), "--iterations", "1",
                                  "-o", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output  # the suggested size fits
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cutout", "{img}", "--rect", "1,1,5,5"],
+        ["inpaint", "{img}", "--mask", "{img}"],
+        ["refocus", "{img}", "--depth", "{img}", "--focus-depth", "0.5"],
+        ["edges", "{img}"],
+        ["explain", "{img}", "--method", "saliency"],
+    ],
+)
+def test_a_bad_output_path_fails_before_any_work(args, tmp_path):
+    # The input does not even exist: the output is checked first, in a moment.
+    img = str(tmp_path / "not-read.png")
+    argv = [a.format(img=img) for a in args]
+    for out, reason in ((tmp_path / "out.xyz", "unknown image file extension"),
+                        (tmp_path, "it is a folder"),
+                        (tmp_path / "no_extension", "no image file extension")):
+        result = runner.invoke(app, [*argv, "-o", str(out)])
+        assert result.exit_code == 2 and reason in result.output, (args, out, result.output)
+    if args[0] == "explain":
+        result = runner.invoke(app, [*argv, "--alpha", "2", "-o", str(tmp_path / "m.png")])
+        assert result.exit_code == 2 and "--alpha" in result.output

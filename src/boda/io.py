@@ -44,6 +44,7 @@ __all__ = [
     "open_image",
     "read_image",
     "write_image",
+    "prepare_image_output",
     "prepare_output",
     "write_output",
     "encode_jpeg",
@@ -501,12 +502,7 @@ def write_image(
     """
     path = _not_a_folder(Path(path))
     suffix = path.suffix.lower()
-    image_format = Image.registered_extensions().get(suffix)
-    if image_format is None or image_format not in Image.SAVE:
-        raise InvalidParameterError(
-            f"cannot write {str(path)!r}: {'no' if not suffix else 'unknown'} image file "
-            "extension; end the name with .png, .jpg, .webp or .tif"
-        )
+    image_format = _image_format(path)
     arr = to_uint8(image)
     pil = Image.fromarray(arr)
     params: dict = {}
@@ -524,6 +520,27 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     # Encoded first, so a failed encode leaves an existing file untouched.
     return write_output(path, buffer.getvalue())
+
+
+def _image_format(path: Path) -> str:
+    """Pillow's format name for the extension of ``path``, which must be writable."""
+    suffix = path.suffix.lower()
+    image_format = Image.registered_extensions().get(suffix)
+    if image_format is None or image_format not in Image.SAVE:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r}: {'no' if not suffix else 'unknown'} image file "
+            "extension; end the name with .png, .jpg, .webp or .tif"
+        )
+    return image_format
+
+
+def prepare_image_output(path: str | Path) -> Path:
+    """:func:`prepare_output` for an image: also checks that the extension names a
+    format :func:`write_image` can write.  Commands call it before their work, so a
+    bad output path fails in a moment rather than after minutes of computing."""
+    path = _not_a_folder(Path(path))
+    _image_format(path)
+    return prepare_output(path)
 
 
 def prepare_output(path: str | Path) -> Path:

@@ -58,6 +58,15 @@ def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
             )
 
 
+def check_image_output(output: Path, *inputs: Path | None) -> None:
+    """Before any work: ``output`` is not one of the inputs, is not a folder, has
+    an image extension boda can write, and its folder can be made."""
+    from boda.io import prepare_image_output
+
+    refuse_overwriting_inputs(output, *inputs)
+    prepare_image_output(output)
+
+
 def refuse_same_outputs(**outputs: Path | None) -> None:
     """Raise if two of a command's outputs (given by option name) are one file,
     or one would be a folder holding the other: the second write would

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from boda.cli._common import (
+    check_image_output,
     console,
     handle_errors,
     print_json,
-    refuse_overwriting_inputs,
     shown,
 )
 
@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(
                 "give --rect X,Y,W,H around the object, or --mask with a trimap image"
             )
-        refuse_overwriting_inputs(output, image, mask)
+        check_image_output(output, image, mask)
         decoded = open_image(image, max_side=max_side)
         pixels = decoded.pixels
         _check_memory(pixels.shape[0] * pixels.shape[1])

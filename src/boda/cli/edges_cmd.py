@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from boda.cli._common import (
+    check_image_output,
     console,
     handle_errors,
     print_json,
-    refuse_overwriting_inputs,
     shown,
 )
 
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import read_image, write_image
 
-        refuse_overwriting_inputs(output, image)
+        check_image_output(output, image)
         pixels = read_image(image, max_side=max_side)
         stats: dict[str, object] = {"image": str(image), "method": method.value}
         m = method.value

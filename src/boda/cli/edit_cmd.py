@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from boda.cli._common import (
+    check_image_output,
     console,
     handle_errors,
     print_json,
-    refuse_overwriting_inputs,
     shown,
 )
 
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import open_image, write_image
 
-        refuse_overwriting_inputs(output, image, depth)
+        check_image_output(output, image, depth)
         if sum(v is not None for v in (focus_depth, focus_at, focus_range)) != 1:
             raise InvalidParameterError(
                 "give exactly one of --focus-depth D, --focus-at X,Y or --focus-range DMIN,DMAX"
@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
         from boda.edit import inpaint, to_hole_mask
         from boda.io import open_image, read_image, write_image
 
-        refuse_overwriting_inputs(output, image, mask)
+        check_image_output(output, image, mask)
         decoded = open_image(image)
         holes = to_hole_mask(read_image(mask, gray=True), decoded.pixels.shape[:2], name="mask")
         options: dict = {}

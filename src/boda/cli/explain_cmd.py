@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from boda.cli._common import (
+    check_image_output,
     console,
     handle_errors,
     print_json,
-    refuse_overwriting_inputs,
     shown,
 )
 
@@ -107,7 +107,9 @@ def _explain(
 
     methods = [m.strip() for m in method.split(",") if m.strip()]
     if output is not None:
-        refuse_overwriting_inputs(output, image)
+        check_image_output(output, image)
+        if not 0.0 <= alpha <= 1.0:
+            raise InvalidParameterError(f"--alpha must be between 0 and 1, got {alpha}")
     img = read_image(image)
     with cpu_threads(threads):
         built_in = model in list_models()
