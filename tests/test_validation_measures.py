@@ -165,3 +165,25 @@ def test_write_output_refuses_data_that_is_not_bytes_or_text(tmp_path, data):
 @pytest.mark.parametrize("data", [b"abc", bytearray(b"abc"), memoryview(b"abc"), "abc"])
 def test_write_output_still_writes_bytes_and_text(tmp_path, data):
     assert write_output(tmp_path / "out.bin", data).read_bytes() == b"abc"
+
+
+def test_analyze_takes_thresholds_as_a_mapping_and_refuses_other_things():
+    from boda.quality import QualityThresholds, analyze
+
+    img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    as_dict = analyze(img, {"blurry": 0.5, "dark": 0.7})
+    assert as_dict.flags == analyze(img, QualityThresholds(blurry=0.5, dark=0.7)).flags
+    with pytest.raises(InvalidParameterError, match="unknown thresholds"):
+        analyze(img, {"blury": 0.5})
+    with pytest.raises(InvalidParameterError, match="QualityThresholds"):
+        analyze(img, 0.5)
+
+
+def test_derivative_axis_must_be_a_whole_number():
+    from boda.filters import sobel
+
+    img = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    np.testing.assert_array_equal(sobel(img, np.int64(1)), sobel(img, 1))
+    for axis in (1.0, True, "1"):
+        with pytest.raises(InvalidParameterError, match="axis"):
+            sobel(img, axis)

@@ -70,9 +70,11 @@ def scipy_border_mode(border: str) -> str:
 
 
 def _check_axis(axis: int) -> int:
-    if axis not in (0, 1, -1, -2):
+    # 1.0 == 1 and True == 1: a float or bool axis is a mistake, not an axis.
+    whole = isinstance(axis, int | np.integer) and not isinstance(axis, bool)
+    if not whole or axis not in (0, 1, -1, -2):
         raise InvalidParameterError(f"axis must be 0 (rows, d/dy) or 1 (columns, d/dx), got {axis}")
-    return axis % 2
+    return int(axis) % 2
 
 
 def _separable(image: np.ndarray, axis: int, operator: str, border: str) -> np.ndarray:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
 from boda.core.image import as_float_image, to_gray
+from boda.errors import InvalidParameterError
 from boda.quality._blur import laplacian_variance, tenengrad, wavelet_energy
 from boda.quality._exposure import exposure_stats
 from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
@@ -138,7 +140,7 @@ def analyze(
     >>> analyze(np.full((64, 64), 0.01, np.float32)).flags["dark"]
     True
     """
-    thresholds = QualityThresholds() if thresholds is None else thresholds
+    thresholds = _thresholds(thresholds)
     img = as_float_image(image)
     gray = to_gray(img)
     ref = to_reference_gray(gray, REFERENCE_SIDE)
@@ -163,3 +165,23 @@ def analyze(
         scores["tenengrad"] = tenengrad(ref, reference_side=None)
         scores["wavelet_energy"] = wavelet_energy(ref, reference_side=None)
     return QualityReport(thresholds.decide(scores), scores, thresholds)
+
+
+def _thresholds(given: object) -> QualityThresholds:
+    """``QualityThresholds`` from None (the defaults), itself, or a mapping of its fields."""
+    if given is None:
+        return QualityThresholds()
+    if isinstance(given, QualityThresholds):
+        return given
+    fields = sorted(f.name for f in dataclasses.fields(QualityThresholds))
+    if isinstance(given, Mapping):
+        unknown = sorted(set(given) - set(fields))
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown thresholds {unknown}; QualityThresholds has {fields}"
+            )
+        return dataclasses.replace(QualityThresholds(), **given)
+    raise InvalidParameterError(
+        f"thresholds must be a QualityThresholds or a mapping of {fields}, "
+        f"got {type(given).__name__}"
+    )
