@@ -316,3 +316,31 @@ def test_shrink_is_the_block_mean(shape, rng):
     if h and w:
         blocks = pixels[: h * factor, : w * factor].reshape(h, factor, w, factor, *shape[2:])
         np.testing.assert_allclose(small, blocks.mean(axis=(1, 3)), atol=1e-6)
+
+
+def test_scans_leave_the_callers_opencv_threads_and_environment_alone(tmp_path, kodak_paths):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    folders = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for p in kodak_paths[:2]:
+            shutil.copy(p, tmp_path / name / p.name)
+        folders.append(tmp_path / name)
+    env_before, threads_before = dict(os.environ), cv2.getNumThreads()
+    for _ in range(3):  # two scans forking their pools at the same time
+        barrier = threading.Barrier(2)
+
+        def job(folder, barrier=barrier):
+            barrier.wait()
+            return scan(folder, workers=2, max_side=64).analysed
+
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(job, folders)) == [2, 2]
+        for folder in folders:
+            shutil.rmtree(folder / ".boda")
+        assert cv2.getNumThreads() == threads_before
+    assert dict(os.environ) == env_before

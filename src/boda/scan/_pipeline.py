@@ -11,6 +11,7 @@ import multiprocessing.pool
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -180,6 +181,10 @@ _WORKER_MODULES = (
 )
 
 
+#: Held while a pool is forked (see _start_pool).
+_FORK_LOCK = threading.Lock()
+
+
 def _start_pool(processes: int) -> mp.pool.Pool:
     """A process pool whose workers have boda's analysers imported already.
 
@@ -187,8 +192,11 @@ def _start_pool(processes: int) -> mp.pool.Pool:
     (milliseconds, instead of ~0.5 s to import numpy/scipy in each); elsewhere
     a forkserver or spawn context imports them once per worker.
     """
+    had_kmp = "KMP_DUPLICATE_LIB_OK" in os.environ
     for name in _WORKER_MODULES:
         importlib.import_module(name)
+    if not had_kmp:  # threadpoolctl sets it on import: the caller's environment is theirs
+        os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
     methods = mp.get_all_start_methods()
     method = "fork" if sys.platform == "linux" and "fork" in methods else (
         "forkserver" if "forkserver" in methods else "spawn"
@@ -200,16 +208,19 @@ def _start_pool(processes: int) -> mp.pool.Pool:
 
     # OpenCV's thread pool does not survive fork(): stop it before forking so the
     # workers run OpenCV single-threaded, then give this process its setting back.
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    # Objects the workers inherit stay out of their garbage collector, so it does
-    # not write to (and copy) every inherited page (Python docs, gc.freeze).
-    gc.freeze()
-    try:
-        return ctx.Pool(processes, initializer=_worker_init, initargs=(method == "fork",))
-    finally:
-        gc.unfreeze()
-        cv2.setNumThreads(previous)
+    # The lock: two scans started at once from two threads would otherwise save
+    # each other's 1 and leave it behind.
+    with _FORK_LOCK:
+        previous = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        # Objects the workers inherit stay out of their garbage collector, so it does
+        # not write to (and copy) every inherited page (Python docs, gc.freeze).
+        gc.freeze()
+        try:
+            return ctx.Pool(processes, initializer=_worker_init, initargs=(method == "fork",))
+        finally:
+            gc.unfreeze()
+            cv2.setNumThreads(previous)
 
 
 def _iter_results(
