@@ -79,7 +79,7 @@ def test_chromaticity_writes_png_and_svg(tmp_path, kodak_paths):
     assert "<svg" in hist.read_text()
     bad = runner.invoke(app, ["color", "chromaticity", str(tmp_path / "missing.jpg"), "-o",
                               str(out)])  # fmt: skip
-    assert bad.exit_code == 2 and "missing.jpg" in bad.output
+    assert bad.exit_code == 1 and "missing.jpg" in bad.output
 
 
 def test_measure_json(kodak_paths, kodak_rgb):

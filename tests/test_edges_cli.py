@@ -103,7 +103,7 @@ def test_human_output_and_errors(photo, tmp_path):
     missing = runner.invoke(
         app, ["edges", str(tmp_path / "nope.png"), "-o", str(tmp_path / "y.png")]
     )
-    assert missing.exit_code == 2
+    assert missing.exit_code == 1
     assert runner.invoke(app, ["edges", str(photo), "-m", "roberts", "-o", "z.png"]).exit_code == 2
     lap = runner.invoke(
         app,

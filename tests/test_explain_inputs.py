@@ -164,7 +164,7 @@ def test_cli_refuses_size_and_arch_for_built_in_models_and_lists_them(tmp_path, 
     junk = tmp_path / "notamodel.pt"
     junk.write_bytes(b"\x00" * 64)
     result = runner.invoke(app, ["explain", image, "--model", str(junk), "--arch", "resnet20"])
-    assert result.exit_code == 2 and "is not a PyTorch checkpoint" in result.output
+    assert result.exit_code == 1 and "is not a PyTorch checkpoint" in result.output
 
 
 def test_feature_index_keeps_file_names_and_numbers_arrays_by_their_place(tmp_path, kodak_paths):
@@ -436,7 +436,7 @@ def test_a_model_that_fails_on_the_input_is_a_one_line_error(tmp_path):
     result = runner.invoke(
         app, ["explain", str(tmp_path / "a.png"), "--model", str(path), "--method", "saliency"]
     )
-    assert result.exit_code == 2 and "failed on a (1, 3, 16, 16) float32 input" in result.output
+    assert result.exit_code == 1 and "failed on a (1, 3, 16, 16) float32 input" in result.output
     assert not isinstance(result.exception, RuntimeError)
 
 

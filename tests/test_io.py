@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from boda.core.image import as_float_image, to_gray
-from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError
+from boda.errors import ImageReadError, InvalidImageError, OutputError
 from boda.io import encode_jpeg, open_image, read_image, write_image
 
 
@@ -429,7 +429,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(InvalidParameterError, match="No space left"):
+    with pytest.raises(OutputError, match="No space left"):
         write_image(out, np.zeros((64, 64, 3), np.float32))
     with pytest.raises(KeyboardInterrupt):
         monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(KeyboardInterrupt))

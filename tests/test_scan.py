@@ -297,7 +297,7 @@ def test_cli_errors_are_clean(tmp_path):
     result = runner.invoke(app, ["scan", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["report", str(tmp_path)])
-    assert result.exit_code == 2 and "run 'boda scan'" in result.output
+    assert result.exit_code == 1 and "run 'boda scan'" in result.output
     result = runner.invoke(app, ["scan", str(tmp_path), "-t", "blurry"])
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
     assert "blurry" in default_thresholds()

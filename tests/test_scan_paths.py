@@ -126,18 +126,18 @@ def test_bracketed_file_names_are_shown_as_they_are(tmp_path, kodak_paths):
     text = " ".join(result.output.split())
     assert "IMG_001 [edited].jpg" in text and "a[/]b.jpg" in text
     result = runner.invoke(app, ["quality", str(root / "IMG_001 [edited].jpg")])
-    assert result.exit_code == 2 and "IMG_001 [edited].jpg" in result.output
+    assert result.exit_code == 1 and "IMG_001 [edited].jpg" in result.output
 
 
 def test_catalog_paths_that_cannot_be_used_give_one_line_errors(two_photos, tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     result = runner.invoke(app, ["scan", str(two_photos), "--catalog", str(a_file / "c.db")])
-    assert result.exit_code == 2 and "cannot create the catalog" in result.output
+    assert result.exit_code == 1 and "cannot create the catalog" in result.output
     a_dir = tmp_path / "a_dir"
     a_dir.mkdir()
     result = runner.invoke(app, ["scan", str(two_photos), "--catalog", str(a_dir)])
-    assert result.exit_code == 2 and "is a folder" in result.output
+    assert result.exit_code == 1 and "is a folder" in result.output
     result = runner.invoke(app, ["scan", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["scan", str(a_file)])
@@ -167,7 +167,7 @@ def test_a_catalog_in_a_read_only_folder_is_still_reported(two_photos):
         assert result.returncode == 0, result.stderr
         assert [r["status"] for r in json.loads(result.stdout)] == ["ok", "ok"]
         result = _without_write_permission(["scan", str(two_photos), "-q"])
-        assert result.returncode == 2
+        assert result.returncode == 1
         assert "cannot write the catalog" in result.stderr and "--catalog" in result.stderr
     finally:
         for path in (two_photos, boda_dir, *boda_dir.iterdir()):
@@ -281,7 +281,7 @@ def test_a_second_scan_of_the_same_catalog_is_refused(two_photos):
     try:
         assert holder.stdout.readline().strip() == "locked"
         result = runner.invoke(app, ["scan", str(two_photos), "--max-side", "48", "-q"])
-        assert result.exit_code == 2
+        assert result.exit_code == 1
         assert "another boda scan (pid 4242)" in result.output and "--catalog" in result.output
         result = runner.invoke(app, ["report", str(two_photos), "--json"])
         assert result.exit_code == 0  # reading is not refused
@@ -437,14 +437,14 @@ def test_report_exports_never_replace_the_scan_or_its_catalog(two_photos, tmp_pa
 def test_report_on_a_missing_or_broken_catalog_is_one_line_and_creates_nothing(tmp_path):
     missing = tmp_path / "mistyped"
     result = runner.invoke(app, ["report", str(missing)])
-    assert result.exit_code == 2 and "no catalog" in result.output
+    assert result.exit_code == 1 and "no catalog" in result.output
     assert not missing.exists()
     broken = tmp_path / "broken"
     (broken / ".boda").mkdir(parents=True)
     (broken / ".boda" / "catalog.db").write_bytes(b"garbage, not SQLite")
     for args in ([], ["--json"], ["--csv", str(tmp_path / "t.csv")]):
         result = runner.invoke(app, ["report", str(broken), *args])
-        assert result.exit_code == 2 and "not a usable boda catalog" in result.output, args
+        assert result.exit_code == 1 and "not a usable boda catalog" in result.output, args
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -463,3 +463,16 @@ def test_piped_output_keeps_each_record_on_one_line(tmp_path):
          "0.3"], env=env, capture_output=True, text=True, check=True,
     ).stdout
     assert len(out.strip().splitlines()) == 1
+
+
+def test_exit_status_tells_usage_from_failure(tmp_path, two_photos):
+    # 2: the command was called wrongly; 1: it could not do its work.
+    photo = str(sorted(two_photos.iterdir())[0])
+    usage = runner.invoke(app, ["edges", photo, "--sigma", "-1", "-o", str(tmp_path / "e.png")])
+    assert usage.exit_code == 2 and "error:" in usage.output  # boda's check, not Click's
+    unreadable = tmp_path / "broken.png"
+    unreadable.write_bytes(b"not an image")
+    assert runner.invoke(app, ["quality", str(unreadable)]).exit_code == 1
+    result = runner.invoke(app, ["edges", str(unreadable), "-o", str(tmp_path / "e.png")])
+    assert result.exit_code == 1 and "cannot read image" in result.output
+    assert "Exit status: 0 done; 1 failed" in runner.invoke(app, ["edges", "--help"]).output

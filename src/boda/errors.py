@@ -18,6 +18,7 @@ __all__ = [
     "CatalogError",
     "ModelError",
     "MissingDependencyError",
+    "OutputError",
 ]
 
 
@@ -48,6 +49,10 @@ class InvalidImageError(BodaError, ValueError):
 
 class InvalidParameterError(BodaError, ValueError):
     """An argument is outside its allowed range or of the wrong kind."""
+
+
+class OutputError(BodaError, OSError):
+    """An output file or its folder could not be written (permissions, a full disk)."""
 
 
 class CatalogError(BodaError):

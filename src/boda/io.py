@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from boda.core.image import as_float_image, to_uint8
-from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError
+from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError, OutputError
 
 __all__ = [
     "DecodedImage",
@@ -549,14 +549,15 @@ def prepare_output(path: str | Path) -> Path:
     Raises
     ------
     InvalidParameterError
-        ``path`` is an existing folder, or its folder cannot be created (the
-        message names the path and the reason).
+        ``path`` is an existing folder.
+    OutputError
+        Its folder cannot be created (the message names the path and the reason).
     """
     path = _not_a_folder(Path(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InvalidParameterError(
+        raise OutputError(
             f"cannot create the folder for {str(path)!r} ({exc.strerror or exc}); "
             "choose another output path"
         ) from None
@@ -583,8 +584,10 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
     Raises
     ------
     InvalidParameterError
-        ``data`` is neither bytes nor text, or the file cannot be written; the
-        message names the path and the reason.
+        ``data`` is neither bytes nor text, or ``path`` is a folder.
+    OutputError
+        The file cannot be written (permissions, a full disk); the message
+        names the path and the reason.
     """
     if not isinstance(data, str | bytes | bytearray | memoryview):
         raise InvalidParameterError(
@@ -608,7 +611,7 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-        raise InvalidParameterError(
+        raise OutputError(
             f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
         ) from None
     except BaseException:  # KeyboardInterrupt: no partial file left behind

@@ -14,6 +14,7 @@ import importlib
 import typer
 
 from boda import __version__
+from boda.cli._common import EXIT_STATUS_HELP
 
 _COMMAND_MODULES = [
     "boda.cli.color_cmd",
@@ -28,6 +29,7 @@ _COMMAND_MODULES = [
 app = typer.Typer(
     name="boda",
     help="boda (보다, 'to see'): look into images. Run 'boda COMMAND --help' for examples.",
+    epilog=EXIT_STATUS_HELP,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -52,6 +54,8 @@ def _root(
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+for _command in app.registered_commands:  # one exit-status table, in every command's help
+    _command.epilog = (_command.epilog + "\n\n" if _command.epilog else "") + EXIT_STATUS_HELP
 
 
 def main() -> None:

@@ -13,15 +13,27 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from boda.errors import BodaError
+from boda.errors import BodaError, InvalidParameterError
 
 #: Human output goes to stdout; progress and errors go to stderr so that
 #: ``--json`` output stays machine-readable.
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-#: Exit status when the user's input was wrong (bad file, bad option value).
+#: Exit status of a command that could not do its work: an unreadable input,
+#: an unwritable output, a broken catalog, a model that does not load or run.
+EXIT_FAILURE = 1
+#: Exit status when the command was called wrongly (a bad option value, an
+#: output path that is a folder or one of the inputs); Click's own usage errors
+#: use it too.
 EXIT_USAGE = 2
+
+#: For every command's help and the README.
+EXIT_STATUS_HELP = (
+    "Exit status: 0 done; 1 failed (unreadable input, unwritable output, broken catalog "
+    "or model); 2 bad usage (an option value, an output path); 3 scan: some files could "
+    "not be read; 130 interrupted."
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,7 +99,8 @@ def refuse_same_outputs(**outputs: Path | None) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn :class:`boda.errors.BodaError` into a one-line message and exit 2."""
+    """Turn :class:`boda.errors.BodaError` into a one-line message and an exit
+    status: :data:`EXIT_USAGE` for a bad argument, else :data:`EXIT_FAILURE`."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +110,8 @@ def handle_errors(fn: F) -> F:
             # shown(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
             message = f"[bold red]error:[/] {shown(exc)}"
             err_console.print(message, highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_USAGE) from None
+            usage = isinstance(exc, InvalidParameterError)
+            raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
 

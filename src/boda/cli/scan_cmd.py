@@ -75,8 +75,8 @@ def register(app: typer.Typer) -> None:
             "  boda scan ~/Pictures/trip\n\n"
             "  boda scan data/ -w 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
             "  boda scan data/ --json --no-report > summary.json\n\n"
-            "Exit status: 0 all files read; 3 some files could not be read (listed in the "
-            "report); 130 interrupted (committed results are kept, rerun to finish); 2 bad usage."
+            "A scan exits 3 when some files could not be read (they are listed in the "
+            "report), 130 when interrupted (committed results are kept: rerun to finish)."
         ),
     )
     @handle_errors
