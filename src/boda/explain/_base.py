@@ -278,6 +278,10 @@ class Explainer:
     #: for inputs above 128 x 128 pixels, where its memory is small beside the
     #: activations, else ``"pointwise"``.
     #: ``False``: the model itself.  Measurements in docs/explain.md.
+    #: Because the copy is built only after a few calls (see
+    #: :attr:`inference_min_forwards`), an explainer used again may return maps
+    #: that differ from its first ones in the last float digits (about 1e-6);
+    #: set ``False`` for bit-identical repeats.
     inference_copy: bool | str = "auto"
     #: Build the copy once this many batched forwards (this call's included) ran
     #: on an unchanged model; ``None``: 8 for ``"fold"`` and ``"pointwise"``, 32
