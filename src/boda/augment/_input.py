@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from boda.core.image import float32_values
 from boda.errors import InvalidImageError, InvalidParameterError
 
 
@@ -69,17 +70,7 @@ def as_array(x, name: str = "image"):
 
 def to_float32(arr: np.ndarray, name: str = "image") -> np.ndarray:
     """The dtype rule of :func:`boda.core.image.as_float_image`, shape kept."""
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float32)
-    if np.issubdtype(arr.dtype, np.integer):
-        if arr.dtype not in (np.uint8, np.uint16):
-            raise InvalidImageError(
-                f"{name} has dtype {arr.dtype}; use uint8, uint16, bool or float in [0, 1]."
-            )
-        out = arr.astype(np.float32)
-        out /= np.float32(np.iinfo(arr.dtype).max)
-        return out
-    return arr.astype(np.float32, copy=False)
+    return float32_values(arr, name=name)
 
 
 def as_float(x, name: str = "image"):

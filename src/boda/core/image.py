@@ -13,7 +13,7 @@ import numpy as np
 
 from boda.errors import InvalidImageError
 
-__all__ = ["as_float_image", "to_gray", "to_uint8", "REC601_LUMA"]
+__all__ = ["as_float_image", "float32_values", "to_gray", "to_uint8", "REC601_LUMA"]
 
 #: ITU-R BT.601 luma weights, the ones OpenCV and Pillow use for RGB -> gray.
 REC601_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -58,12 +58,24 @@ def as_float_image(
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InvalidImageError(f"{name} is empty (shape {arr.shape})")
+    return float32_values(arr, name=name)
+
+
+def float32_values(arr: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """The dtype rule of :func:`as_float_image`, any shape: bool as 0/1, uint8 / 255,
+    uint16 / 65535, floats cast to float32 (not copied when already float32).
+
+    Raises
+    ------
+    InvalidImageError
+        Another integer type, or a dtype that is not a number.
+    """
     if arr.dtype == np.bool_:
         return arr.astype(np.float32)
     if np.issubdtype(arr.dtype, np.integer):
         if arr.dtype not in (np.uint8, np.uint16):
             raise InvalidImageError(
-                f"{name} has dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]"
+                f"{name} has dtype {arr.dtype}; use uint8, uint16, bool or float in [0, 1]"
             )
         out = arr.astype(np.float32)
         out /= np.float32(np.iinfo(arr.dtype).max)  # in place: one pass, one allocation
