@@ -13,6 +13,11 @@
   16-bit gray (``I;16``/``I``, divided by 65535) and float (``F``); values
   outside ``[0, 1]`` are clipped, and a float image with NaN or infinite
   values is refused,
+- keeps the full precision of 16-bit-per-channel RGB and RGBA PNG and TIFF
+  files (Pillow decodes those to 8 bits): they are recognised from Pillow's
+  raw mode (``RGB;16B``...) before any decoding, and decoded by OpenCV instead,
+  divided by 65535, then oriented, composited, resized and converted to gray
+  exactly as 8-bit files are (:attr:`DecodedImage.bit_depth` is then 16),
 - uses JPEG draft mode (DCT-domain downscaling, 2-8x faster decoding) when the
   caller only needs ``max_side`` pixels, then resizes with an antialiasing
   filter,
@@ -28,9 +33,11 @@ import contextlib
 import dataclasses
 import io as _io
 import os
+import struct
 import tempfile
 import threading
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +51,7 @@ __all__ = [
     "open_image",
     "read_image",
     "write_image",
+    "can_write_16_bit",
     "prepare_image_output",
     "prepare_output",
     "write_output",
@@ -85,6 +93,17 @@ def heif_available() -> bool:
     return _HEIF
 
 
+#: Formats (Pillow's names) :func:`write_image` can write with 16 bits per channel.
+_FORMATS_16 = ("PNG", "TIFF")
+
+#: Pillow's raw modes of 16-bit-per-channel colour PNG and TIFF data, which it
+#: decodes to 8-bit ``RGB``/``RGBA`` (``LA;16B``: 16-bit gray with alpha, PNG).
+#: Premultiplied alpha (``RGBa;16``) is left to Pillow.
+_RAWMODES_16 = frozenset(
+    f"{channels};16{order}" for channels in ("RGB", "RGBA", "RGBX") for order in "BLN"
+) | {"LA;16B"}
+_GRAY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
 #: File name extensions a folder scan picks up (lower case, with the dot).  HEIC
 #: files are picked up without the ``boda[heif]`` extra too: they are then listed
 #: as unreadable with the command that installs it, instead of silently skipped.
@@ -119,8 +138,15 @@ class DecodedImage:
         Whether the file had transparency (composited over white in ``pixels``).
     pixels_uint8 : numpy.ndarray or None
         The same pixels as decoded, uint8, when the file decoded straight to
-        8-bit RGB or gray (``pixels == pixels_uint8 / 255``); None otherwise.
+        8-bit RGB or gray (``pixels == pixels_uint8 / 255``); None otherwise
+        (always None for 16-bit files).
         Lets 8-bit consumers (hashes, thumbnails) skip a round trip through float.
+    bit_depth : int
+        Bits per channel that ``pixels`` carry from the file: 16 for 16-bit
+        gray, RGB and RGBA PNG and TIFF files (and 32-bit integer TIFFs, read
+        as 16-bit), 32 for float TIFFs (mode ``F``), 8 for everything else.
+        Edits write 16-bit output when it is more than 8 (see
+        :func:`write_image`'s ``bit_depth``).
     """
 
     pixels: np.ndarray
@@ -130,6 +156,7 @@ class DecodedImage:
     icc_profile: bytes | None
     has_alpha: bool
     pixels_uint8: np.ndarray | None = None
+    bit_depth: int = 8
 
 
 def _flatten_transparency(img: Image.Image) -> tuple[Image.Image, bool]:
@@ -214,6 +241,11 @@ def open_image(
     Returns
     -------
     DecodedImage
+        16-bit-per-channel PNG and TIFF files (gray, RGB, RGBA) keep their
+        precision (``pixels`` hold 65536 levels, ``bit_depth`` is 16); colour
+        ones are decoded by OpenCV, with the same orientation, compositing,
+        resize and gray conversion as 8-bit files.  If OpenCV cannot decode
+        such a file, Pillow reads it (as 8 bits) or reports why it cannot.
 
     Raises
     ------
@@ -364,6 +396,169 @@ def _decode_jpeg_quietly(img: Image.Image) -> np.ndarray | None:
     return out
 
 
+def _rawmode(tile: tuple) -> object:
+    """The raw mode of one of Pillow's tiles (``args`` is a string or a tuple)."""
+    args = tile[3]
+    return args[0] if isinstance(args, tuple) and args else args
+
+
+def _is_16bit_colour(img: Image.Image) -> bool:
+    """Whether ``img`` (opened, not decoded) is a 16-bit-per-channel colour PNG or
+    TIFF that Pillow would decode to 8 bits; looks at the tile list only."""
+    return (
+        img.mode in ("RGB", "RGBA")
+        and bool(img.tile)
+        and all(_rawmode(tile) in _RAWMODES_16 for tile in img.tile)
+    )
+
+
+class _SilentOpenCV:
+    """OpenCV's log muted while a decode runs (a broken file is then reported by
+    Pillow, in an :class:`ImageReadError`, instead of OpenCV warnings on stderr).
+    Counted, so overlapping decodes in threads restore the level once, at the end."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = 0
+        self.saved = 0
+
+    def __enter__(self) -> None:
+        import cv2
+
+        with self.lock:
+            if self.active == 0:
+                self.saved = cv2.utils.logging.getLogLevel()
+                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            self.active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        import cv2
+
+        with self.lock:
+            self.active -= 1
+            if self.active == 0:
+                cv2.utils.logging.setLogLevel(self.saved)
+
+
+_SILENT_OPENCV = _SilentOpenCV()
+
+
+def _file_bytes(img: Image.Image) -> bytes | None:
+    """All the bytes of the file ``img`` was opened from (None without a file)."""
+    if img.fp is None:
+        return None
+    position = img.fp.tell()
+    img.fp.seek(0)
+    data = img.fp.read()
+    img.fp.seek(position)
+    return data
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The body of the first ``kind`` chunk (``b"eXIf"``...) of the PNG ``data``, or None.
+    Walks the chunk headers only (the image data are skipped, not decompressed)."""
+    at = 8  # after the signature
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        name = data[at + 4 : at + 8]
+        if name == kind:
+            return data[at + 8 : at + 8 + length]
+        if name == b"IEND":
+            return None
+        at += 12 + length
+    return None
+
+
+def _stored_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of the pixels as the file stores them, before EXIF orientation.
+
+    Pillow reports a TIFF whose Orientation tag is 5-8 at its oriented size (and
+    orients it while loading), so a TIFF's size comes from its own tags.
+    """
+    if img.format == "TIFF":
+        tags = getattr(img, "tag_v2", {})
+        width, height = tags.get(256), tags.get(257)
+        if isinstance(width, int) and isinstance(height, int):
+            return width, height
+    return img.size
+
+
+def _decode_16bit_colour(
+    img: Image.Image, data: bytes, orientation: int
+) -> tuple[np.ndarray, bool] | None:
+    """Decode ``data``, a 16-bit colour PNG or TIFF (see :func:`_is_16bit_colour`
+    of its Pillow image ``img``), with OpenCV.
+
+    Returns ``(rgb, had_alpha)``: float32 ``(H, W, 3)`` in ``[0, 1]`` (the
+    16-bit values divided by 65535), composited over white when the file has
+    alpha (an alpha channel, or a ``tRNS`` colour), not yet oriented.  None
+    when OpenCV cannot decode the data, or decodes something other than what
+    Pillow announced: Pillow then decodes the file (or says why it cannot).
+    """
+    import cv2
+
+    if img.format == "TIFF" and orientation != 1:
+        # OpenCV's TIFF decoder applies the Orientation tag whatever the flags say: it
+        # gets the file with the tag set to 1 (the image data do not move), and the
+        # pixels are oriented by the caller, like those of every other file.
+        order = "<" if data[:2] == b"II" else ">"
+        try:
+            data = _tiff_with_tags(Path(), data, {274: (3, struct.pack(order + "H", 1))})
+        except (InvalidParameterError, struct.error):  # BigTIFF, or a broken header
+            return None
+    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    with _SILENT_OPENCV:
+        try:
+            out = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        except cv2.error:
+            out = None
+    if (
+        out is None
+        or out.dtype != np.uint16
+        or out.ndim != 3
+        or out.shape[2] not in (3, 4)
+        or out.shape[:2] != _stored_size(img)[::-1]
+    ):
+        return None
+    rgb = out[:, :, 2::-1].astype(np.float32)  # BGR(A) -> RGB
+    rgb /= np.float32(65535.0)
+    # A fourth channel is alpha, unless TIFF calls it an unspecified extra sample.
+    had_alpha = out.shape[2] == 4 and not str(_rawmode(img.tile[0])).startswith("RGBX")
+    if had_alpha:  # over white, like _flatten_transparency: c * a + 1 * (1 - a)
+        alpha = out[:, :, 3].astype(np.float32)
+        alpha /= np.float32(65535.0)
+        alpha = alpha[:, :, None]
+        rgb *= alpha
+        rgb += 1.0 - alpha
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb, had_alpha
+
+
+def _target_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int] | None:
+    """``(width, height)`` that brings the longer side of ``size`` to ``max_side``,
+    or None when no resize is needed."""
+    if max_side is None or max(size) <= max_side:
+        return None
+    scale = max_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _resize_float(
+    pixels: np.ndarray, size: tuple[int, int], resample: Image.Resampling
+) -> np.ndarray:
+    """Resize float32 ``(H, W, C)`` pixels to ``size`` channel by channel, with Pillow's
+    filter in float (mode ``F``, as 16-bit gray files are resized), clipped to ``[0, 1]``."""
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(pixels[:, :, c])).resize(
+                size, resample, reducing_gap=3.0
+            )
+        )
+        for c in range(pixels.shape[2])
+    ]
+    return np.clip(np.stack(channels, axis=2), 0.0, 1.0).astype(np.float32, copy=False)
+
+
 def _resized_pixels(
     img: Image.Image,
     max_side: int | None,
@@ -372,9 +567,8 @@ def _resized_pixels(
 ) -> tuple[np.ndarray, bool, np.ndarray | None]:
     """:func:`_to_rgb_or_gray` of ``img`` shrunk so its longer side is <= ``max_side``."""
     had_alpha = False
-    if max_side is not None and max(img.size) > max_side:
-        scale = max_side / max(img.size)
-        new_size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+    new_size = _target_size(img.size, max_side)
+    if new_size is not None:
         # Composited before the resize: a filter's ringing in the alpha channel
         # would otherwise tint the edges of transparent regions.
         img, had_alpha = _flatten_transparency(img)
@@ -407,9 +601,25 @@ def _decode(
     fmt = img.format or "unknown"
     mode = img.mode
     icc = img.info.get("icc_profile")
+    # Only the tile list is looked at here: 8-bit files are not read or decoded twice.
+    data16 = _file_bytes(img) if fmt in _FORMATS_16 and _is_16bit_colour(img) else None
+    if data16 is not None and fmt == "PNG" and "exif" not in img.info:
+        # Pillow's PNG getexif() decodes the whole image (to 8 bits) to look for an
+        # eXIf chunk after the image data: find it here instead, without decoding.
+        img.info["exif"] = _png_chunk(data16, b"eXIf") or b""
     orientation = img.getexif().get(0x0112, 1)
     swapped = orientation in (5, 6, 7, 8)
-    original_size = (height, width) if swapped else (width, height)
+    stored_width, stored_height = _stored_size(img)
+    original_size = (stored_height, stored_width) if swapped else (stored_width, stored_height)
+    deep = _decode_16bit_colour(img, data16, orientation) if data16 is not None else None
+    if deep is not None:
+        pixels, had_alpha = deep
+        pixels = _orient(pixels, orientation)
+        new_size = _target_size(original_size, max_side)
+        if new_size is not None:
+            pixels = _resize_float(pixels, new_size, resample)
+        return _finish(pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16)
+    bit_depth = 16 if mode in _GRAY16_MODES else 32 if mode == "F" else 8
     if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
         # draft() picks the largest DCT scale (1/2, 1/4, 1/8) still >= the request.
         img.draft("L" if gray else "RGB", (max_side, max_side))
@@ -426,13 +636,32 @@ def _decode(
         pixels, had_alpha, pixels_uint8 = _resized_pixels(
             img, max_side, resample, keep_float_values
         )
+    return _finish(
+        pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth
+    )
+
+
+def _finish(
+    pixels: np.ndarray,
+    pixels_uint8: np.ndarray | None,
+    gray: bool,
+    original_size: tuple[int, int],
+    fmt: str,
+    mode: str,
+    icc: bytes | None,
+    had_alpha: bool,
+    bit_depth: int,
+) -> DecodedImage:
+    """The :class:`DecodedImage` of decoded ``pixels``, converted to gray or RGB."""
     if gray and pixels.ndim == 3:
         pixels_uint8 = None  # the gray pixels below are computed, not decoded
         pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     elif not gray and pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
-    return DecodedImage(pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8)
+    return DecodedImage(
+        pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth
+    )
 
 
 def read_image(
@@ -487,22 +716,59 @@ def write_image(
     *,
     quality: int = 95,
     icc_profile: bytes | None = None,
+    bit_depth: int | None = None,
 ) -> Path:
-    """Write an image (gray, RGB or RGBA float/uint8) to ``path``.
+    """Write an image (gray, RGB or RGBA; float, uint8 or uint16) to ``path``.
 
     The format follows the extension.  JPEG is written at ``quality`` (RGBA is
     flattened over white first, since JPEG has no alpha); ``icc_profile`` is
     embedded when given so an edit keeps its input's colour profile.  Parent
     folders are created.  An existing file at ``path`` is replaced.
 
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write; its extension picks the format.
+    image : numpy.ndarray
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; float in ``[0, 1]``
+        (clipped), uint8 (``/ 255``), uint16 (``/ 65535``) or bool.
+    quality : int
+        JPEG quality.
+    icc_profile : bytes, optional
+        Colour profile to embed (kept in 8- and 16-bit files alike).
+    bit_depth : {None, 8, 16}
+        Bits per channel of the file.  None (the default): 16 when ``image``
+        is uint16 and the format can hold it (PNG, TIFF), else 8, so float
+        images are written with 8 bits unless asked.  16 writes a 16-bit PNG
+        or TIFF (gray, RGB or RGBA): float values map to ``0..65535`` with
+        rounding, uint8 ones are multiplied by 257, uint16 ones are written
+        as they are.  8 converts everything to 8 bits (rounded).
+
     Returns
     -------
     pathlib.Path
         The path written.
+
+    Raises
+    ------
+    InvalidParameterError
+        An extension boda cannot write, ``bit_depth`` other than None, 8 or
+        16, or ``bit_depth=16`` for a format that holds only 8 bits (the
+        message names the path and the formats that hold 16: PNG and TIFF).
+
+    Examples
+    --------
+    >>> ramp = np.linspace(0, 1, 4096, dtype=np.float32).reshape(64, 64)
+    >>> path = write_image("ramp.png", ramp, bit_depth=16)
+    >>> len(np.unique(read_image(path, gray=True)))
+    4096
     """
     path = _not_a_folder(Path(path))
     suffix = path.suffix.lower()
     image_format = _image_format(path)
+    if _output_bit_depth(path, image_format, image, bit_depth) == 16:
+        data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile)
+        return write_output(path, data)
     arr = to_uint8(image)
     pil = Image.fromarray(arr)
     params: dict = {}
@@ -520,6 +786,133 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     # Encoded first, so a failed encode leaves an existing file untouched.
     return write_output(path, buffer.getvalue())
+
+
+def can_write_16_bit(path: str | Path) -> bool:
+    """Whether :func:`write_image` can write ``path`` with 16 bits per channel.
+
+    True for the extensions of PNG and TIFF files, False for the rest (other
+    formats, unknown extensions).
+
+    Examples
+    --------
+    >>> can_write_16_bit("edit.png"), can_write_16_bit("scan.TIFF"), can_write_16_bit("a.jpg")
+    (True, True, False)
+    """
+    return Image.registered_extensions().get(Path(path).suffix.lower()) in _FORMATS_16
+
+
+def _output_bit_depth(
+    path: Path, image_format: str, image: np.ndarray, bit_depth: int | None
+) -> int:
+    """The bits per channel :func:`write_image` writes (see its ``bit_depth``)."""
+    if bit_depth is None:
+        deep = np.asarray(image).dtype == np.uint16 and image_format in _FORMATS_16
+        return 16 if deep else 8
+    if isinstance(bit_depth, bool) or bit_depth not in (8, 16):
+        raise InvalidParameterError(f"bit_depth must be 8, 16 or None, got {bit_depth!r}")
+    if bit_depth == 16 and image_format not in _FORMATS_16:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r} with 16 bits per channel: {image_format} holds 8; "
+            "only PNG (.png) and TIFF (.tif, .tiff) hold 16, or pass bit_depth=8"
+        )
+    return int(bit_depth)
+
+
+def _to_uint16(image: np.ndarray) -> np.ndarray:
+    """Clip to ``[0, 1]`` and round to uint16 (``0..65535``); uint16 values are kept."""
+    arr = as_float_image(image, allow_alpha=True)  # checks the shape; v / 65535 for uint16
+    scaled = np.clip(arr, 0.0, 1.0)
+    scaled *= np.float32(65535.0)
+    scaled += np.float32(0.5)  # float32 holds v / 65535 * 65535 within 0.01: uint16 round-trip
+    return scaled.astype(np.uint16)
+
+
+def _encode_16bit(
+    path: Path, image_format: str, arr: np.ndarray, icc_profile: bytes | None
+) -> bytes:
+    """A 16-bit PNG or TIFF file of the uint16 ``arr`` (gray, RGB or RGBA), with
+    ``icc_profile`` embedded.  Gray goes through Pillow (mode ``I;16``), colour
+    through OpenCV (which embeds no profile: it is added to the encoded file)."""
+    import cv2
+
+    if arr.ndim == 2:
+        buffer = _io.BytesIO()
+        params = {"icc_profile": icc_profile} if icc_profile else {}
+        try:
+            Image.fromarray(arr).save(buffer, format=image_format, **params)
+        except (KeyError, ValueError, OSError) as exc:
+            raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
+        return buffer.getvalue()
+    order = [2, 1, 0, 3][: arr.shape[2]]  # RGB(A) -> BGR(A)
+    if image_format == "PNG":
+        ok, encoded = cv2.imencode(
+            ".png", arr[:, :, order], [cv2.IMWRITE_PNG_COMPRESSION, 6]  # Pillow's level
+        )
+    else:
+        ok, encoded = cv2.imencode(".tiff", arr[:, :, order])
+    if not ok:  # pragma: no cover - OpenCV refuses only empty images, rejected above
+        raise InvalidParameterError(f"cannot write {str(path)!r}: OpenCV could not encode it")
+    data = encoded.tobytes()
+    if image_format == "PNG":
+        return _png_with_icc(data, icc_profile) if icc_profile else data
+    order = "<" if data[:2] == b"II" else ">"
+    tags: dict[int, tuple[int, bytes]] = {}
+    if arr.shape[2] == 4:  # ExtraSamples = 2, unassociated alpha (OpenCV leaves it out)
+        tags[338] = (3, struct.pack(order + "H", 2))
+    if icc_profile:
+        tags[34675] = (7, bytes(icc_profile))  # InterColorProfile, UNDEFINED bytes
+    return _tiff_with_tags(path, data, tags) if tags else data
+
+
+def _png_with_icc(data: bytes, profile: bytes) -> bytes:
+    """The PNG ``data`` with an ``iCCP`` chunk holding ``profile`` right after ``IHDR``
+    (profile name, NUL, compression method 0, zlib-compressed profile, CRC)."""
+    end_of_ihdr = 8 + 12 + int.from_bytes(data[8:12], "big")
+    body = b"ICC Profile\0\0" + zlib.compress(profile)
+    chunk = (
+        struct.pack(">I", len(body)) + b"iCCP" + body
+        + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    )
+    return data[:end_of_ihdr] + chunk + data[end_of_ihdr:]
+
+
+def _tiff_with_tags(path: Path, data: bytes, tags: dict[int, tuple[int, bytes]]) -> bytes:
+    """The classic TIFF ``data`` with ``tags`` (``{tag: (type, value bytes)}``, in the
+    file's byte order) added to, or replacing those of, its first image.
+
+    The values longer than 4 bytes and a copy of the first directory with the
+    tags added are appended, and the header points at the new directory (the old
+    one is left unused); the image data do not move.
+    """
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or struct.unpack(order + "H", data[2:4])[0] != 42:
+        raise InvalidParameterError(  # pragma: no cover - OpenCV writes classic TIFFs
+            f"cannot write {str(path)!r} with 16 bits per channel and its ICC profile: "
+            "not a classic TIFF; write a .png, or pass icc_profile=None"
+        )
+    first = struct.unpack(order + "I", data[4:8])[0]
+    count = struct.unpack(order + "H", data[first : first + 2])[0]
+    entries = {
+        struct.unpack(order + "H", data[at : at + 2])[0]: data[at : at + 12]
+        for at in range(first + 2, first + 2 + 12 * count, 12)
+    }
+    next_directory = data[first + 2 + 12 * count : first + 6 + 12 * count]
+    out = bytearray(data)
+    out += b"\0" * (len(out) % 2)  # TIFF offsets are word-aligned
+    for tag, (kind, value) in tags.items():
+        size = {3: 2, 4: 4}.get(kind, 1)  # SHORT, LONG; BYTE and UNDEFINED are 1
+        if len(value) > 4:
+            field = struct.pack(order + "I", len(out))
+            out += value + b"\0" * (len(value) % 2)
+        else:
+            field = value.ljust(4, b"\0")
+        entries[tag] = struct.pack(order + "HHI", tag, kind, len(value) // size) + field
+    directory = len(out)
+    out += struct.pack(order + "H", len(entries))
+    out += b"".join(entries[tag] for tag in sorted(entries)) + next_directory
+    out[4:8] = struct.pack(order + "I", directory)
+    return bytes(out)
 
 
 def _image_format(path: Path) -> str:

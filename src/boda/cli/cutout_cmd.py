@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from boda.errors import InvalidParameterError
-        from boda.io import open_image, write_image
+        from boda.io import can_write_16_bit, open_image, write_image
         from boda.segment import BGD, FGD, PR_FGD, grabcut
 
         if not 1 <= quality <= 100:
@@ -161,7 +161,10 @@ def register(app: typer.Typer) -> None:
             trimap[marks > 0.75] = FGD
         result = grabcut(pixels, box, trimap, iterations=iterations)
         rgba = result.cutout(feathered=not hard)
-        written = write_image(output, rgba, quality=quality, icc_profile=decoded.icc_profile)
+        written = write_image(  # 16-bit when the photo was, if the format can hold it
+            output, rgba, quality=quality, icc_profile=decoded.icc_profile,
+            bit_depth=16 if decoded.bit_depth > 8 and can_write_16_bit(output) else None,
+        )
         summary = {
             "image": str(image),
             "output": str(written),

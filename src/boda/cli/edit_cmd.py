@@ -34,6 +34,15 @@ def _pair(text: str | None, option: str, cast: type) -> tuple | None:
         ) from None
 
 
+def _bit_depth(photo_bits: int, output: Path) -> int | None:
+    """16 when the photo had more than 8 bits per channel (``DecodedImage.bit_depth``
+    of a 16-bit PNG or TIFF) and ``output`` can hold 16 (PNG, TIFF), so an edit keeps
+    its precision; else None (:func:`boda.io.write_image` then writes 8 bits)."""
+    from boda.io import can_write_16_bit
+
+    return 16 if photo_bits > 8 and can_write_16_bit(output) else None
+
+
 _Output = Annotated[Path, typer.Option("--output", "-o", help="File to write (a new file).")]
 _Quality = Annotated[
     int, typer.Option("--quality", "-q", min=1, max=100, help="JPEG quality when writing a JPEG.")
@@ -64,7 +73,8 @@ def register(app: typer.Typer) -> None:
             "  boda refocus photo.jpg --depth d.npy --focus-range 1.5,2.5 --coc-model thin_lens "
             "--kernel hexagon -o out.png\n\n"
             "The output keeps the input's ICC colour profile; transparent inputs are "
-            "composited over white; the output is 8-bit."
+            "composited over white; the output is 16-bit when the photo is (a 16-bit PNG "
+            "or TIFF) and the output is a PNG or TIFF, else 8-bit."
         ),
     )
     @handle_errors
@@ -107,7 +117,10 @@ def register(app: typer.Typer) -> None:
             aperture=aperture, method=method, near=near, coc_model=coc_model, kernel=kernel,
             highlight_gain=highlight_gain,
         )
-        write_image(output, result, quality=quality, icc_profile=decoded.icc_profile)
+        write_image(
+            output, result, quality=quality, icc_profile=decoded.icc_profile,
+            bit_depth=_bit_depth(decoded.bit_depth, output),
+        )
         lo, hi = resolve_focus(depth_map, focus_depth=focus_depth, focus_at=at, focus_range=rng)
         if as_json:
             print_json({
@@ -129,7 +142,8 @@ def register(app: typer.Typer) -> None:
             "  boda inpaint wall.png --mask graffiti.png --method exemplar -o clean.png\n\n"
             "Mask: white (255) = fill, black = keep; same size as the image.  The output "
             "keeps the input's ICC colour profile; transparent inputs are composited over "
-            "white; the output is 8-bit."
+            "white; the output is 16-bit when the photo is (a 16-bit PNG or TIFF) and the "
+            "output is a PNG or TIFF, else 8-bit."
         ),
     )
     @handle_errors
@@ -157,7 +171,10 @@ def register(app: typer.Typer) -> None:
         elif method == "exemplar":
             options = {"patch_size": patch_size, "search_radius": search_radius or None}
         result = inpaint(decoded.pixels, holes, method=method, **options)
-        write_image(output, result, quality=quality, icc_profile=decoded.icc_profile)
+        write_image(
+            output, result, quality=quality, icc_profile=decoded.icc_profile,
+            bit_depth=_bit_depth(decoded.bit_depth, output),
+        )
         if as_json:
             print_json({
                 "input": str(image), "output": str(output), "method": method,
