@@ -377,6 +377,7 @@ def _gray_net() -> nn.Module:
     ).eval()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit
 def test_one_channel_models_are_explained_from_images_and_files(tmp_path):
     from boda.explain import top_activating_patches
     from boda.io import write_image
@@ -418,6 +419,7 @@ def test_reduced_precision_models_get_inputs_of_their_type(tmp_path):
     assert set(scores) == {"average_drop", "average_increase"}
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit
 def test_a_model_that_fails_on_the_input_is_a_one_line_error(tmp_path):
     from boda.io import write_image
 
