@@ -476,3 +476,12 @@ def test_exit_status_tells_usage_from_failure(tmp_path, two_photos):
     result = runner.invoke(app, ["edges", str(unreadable), "-o", str(tmp_path / "e.png")])
     assert result.exit_code == 1 and "cannot read image" in result.output
     assert "Exit status: 0 done; 1 failed" in runner.invoke(app, ["edges", "--help"]).output
+
+
+def test_console_lines_show_control_characters_in_names_as_escapes(tmp_path):
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "bad\nname.jpg").write_bytes(b"not an image")
+    result = runner.invoke(app, ["scan", str(root), "-q", "--no-report"])
+    assert result.exit_code == 3
+    assert "unreadable bad\\nname.jpg: not a recognised image format" in result.output.splitlines()

@@ -39,12 +39,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def shown(value: object) -> str:
-    """``value`` (a path or a message) as console text: Rich markup escaped, and
-    the undecodable bytes of a non-UTF-8 file name shown as U+FFFD instead of
-    crashing the output."""
-    from boda.core.text import printable
+    """``value`` (a path or a message) as console text: Rich markup escaped, the
+    undecodable bytes of a non-UTF-8 file name shown as U+FFFD instead of
+    crashing the output, and control characters (a newline or an escape in a
+    file name) shown as escapes, so one record stays one line."""
+    from boda.core.text import visible
 
-    return escape(printable(str(value)))
+    return escape(visible(str(value)))
 
 
 def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
