@@ -485,3 +485,26 @@ def test_console_lines_show_control_characters_in_names_as_escapes(tmp_path):
     result = runner.invoke(app, ["scan", str(root), "-q", "--no-report"])
     assert result.exit_code == 3
     assert "unreadable bad\\nname.jpg: not a recognised image format" in result.output.splitlines()
+
+
+def test_ctrl_c_while_the_command_starts_is_quiet(monkeypatch, capsys):
+    import boda.cli
+
+    class Interrupting:  # Ctrl-C arrives while the app's modules are imported
+        def find_spec(self, name, path=None, target=None):
+            if name == "boda.cli._app":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "boda.cli._app", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    with pytest.raises(SystemExit) as stop:
+        boda.cli.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "interrupted\n"  # no traceback
+
+
+def test_importing_boda_loads_no_image_stack():
+    code = "import sys, boda.cli; print(sorted({'numpy', 'PIL', 'typer'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

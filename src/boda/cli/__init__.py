@@ -3,61 +3,40 @@
 The CLI holds no algorithms: each command module in this package parses its
 arguments, calls one public library function and presents the result.  A
 command module exposes ``register(app: typer.Typer) -> None``; add its name to
-``_COMMAND_MODULES`` to make it part of ``boda``.  Heavy imports (torch,
-matplotlib) belong inside the command functions so ``boda --help`` stays fast.
+``_COMMAND_MODULES`` in :mod:`boda.cli._app` to make it part of ``boda``.
+Heavy imports (torch, matplotlib) belong inside the command functions so
+``boda --help`` stays fast.
+
+This module imports nothing heavy itself: :func:`main` loads the app (numpy,
+Pillow, Typer, Rich: about 0.3 s) inside its Ctrl-C handler, so an interrupt
+during start-up ends quietly with status 130 like one during the work.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
+from typing import Any
 
-import typer
+__all__ = ["app", "main"]
 
-from boda import __version__
-from boda.cli._common import EXIT_STATUS_HELP
-
-_COMMAND_MODULES = [
-    "boda.cli.color_cmd",
-    "boda.cli.scan_cmd",
-    "boda.cli.explain_cmd",
-    "boda.cli.edit_cmd",
-    "boda.cli.quality_cmd",
-    "boda.cli.edges_cmd",
-    "boda.cli.cutout_cmd",
-]
-
-app = typer.Typer(
-    name="boda",
-    help="boda (보다, 'to see'): look into images. Run 'boda COMMAND --help' for examples.",
-    epilog=EXIT_STATUS_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"boda {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """boda: look into images."""
-
-
-for _name in _COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
-for _command in app.registered_commands:  # one exit-status table, in every command's help
-    _command.epilog = (_command.epilog + "\n\n" if _command.epilog else "") + EXIT_STATUS_HELP
+#: Exit status of an interrupted command (what shells use for SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def main() -> None:
     """Console entry point."""
-    app()
+    try:
+        from boda.cli._app import app
+
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the Typer app, loaded on first use
+        from boda.cli._app import app
+
+        return app
+    raise AttributeError(f"module 'boda.cli' has no attribute {name!r}")
