@@ -377,3 +377,21 @@ def test_cli_refocus_rgba_and_16bit_inputs(tmp_path, square_scene):
         # opaque RGBA: the sharp subject comes back exactly
         if src == rgba_path:
             assert np.array_equal(pixels[fg], rgba[:, :, :3][fg])
+
+
+def test_defocused_pale_areas_keep_their_colour_while_highlights_still_bloom():
+    pale = [(250, 235, 220), (240, 250, 255), (255, 220, 180), (246, 230, 200), (252, 252, 252)]
+    img = np.zeros((60, 5 * 40, 3), np.float32)
+    for i, colour in enumerate(pale):
+        img[:, 40 * i : 40 * (i + 1)] = np.array(colour, np.float32) / 255
+    depth = np.ones(img.shape[:2], np.float32)
+    out = refocus(img, depth, focus_depth=0.0, aperture=6)  # everything defocused, default boost
+    centres = out[25:35, [20 + 40 * i for i in range(5)]]
+    np.testing.assert_allclose(centres, np.broadcast_to(img[25:35, [20 + 40 * i for i in range(5)]],
+                                                        centres.shape), atol=2e-3)
+    spot = np.full((48, 48, 3), 0.05, np.float32)
+    spot[24, 24] = 1.0
+    depth = np.ones((48, 48), np.float32)
+    plain = refocus(spot, depth, focus_depth=0.0, aperture=4, highlight_gain=0)
+    boosted = refocus(spot, depth, focus_depth=0.0, aperture=4)
+    assert boosted[24, 24].mean() > plain[24, 24].mean() + 0.02

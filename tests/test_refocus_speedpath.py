@@ -67,7 +67,17 @@ def _reference_lens(image, depth, *, focus_depth, aperture, kernel="disk", max_l
         if levels[k] <= -0.5:
             near = np.maximum(near, np.where(alpha[:, :, 0] > 1e-3, abs(levels[k]), 0.0))
     acc, near = acc[pad:-pad, pad:-pad], near[pad:-pad, pad:-pad]
-    out = linear_to_srgb(np.clip(acc[:, :, :-1] / np.maximum(acc[:, :, -1:], 1e-12), 0, 1))
+    lin = acc[:, :, :-1] / np.maximum(acc[:, :, -1:], 1e-12)
+    if highlight_gain > 0:  # the boost's inverse, by bisection on the brightest channel
+        q = lin.max(axis=2)
+        lo, hi = np.full_like(q, highlight_threshold), np.ones_like(q)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            s = np.clip((mid - highlight_threshold) / (1 - highlight_threshold), 0, 1)
+            above = mid * (1 + highlight_gain * s * s * (3 - 2 * s)) > q
+            hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+        lin = np.where((q > highlight_threshold)[:, :, None], lin * (lo / q)[:, :, None], lin)
+    out = linear_to_srgb(np.clip(lin, 0, 1))
     sharp = (np.abs(coc) < 0.5) & (near < 0.5)
     out[sharp] = rgb[sharp]
     return out[:, :, 0] if gray else out

@@ -441,14 +441,49 @@ def _to_linear(rgb: np.ndarray, gain: float, threshold: float) -> np.ndarray:
     """sRGB -> linear light, with the highlight boost."""
     lin = srgb_to_linear(np.clip(rgb, 0.0, 1.0))
     if gain > 0:
-        peak = lin[:, :, 0].copy()
-        for ch in range(1, lin.shape[2]):
-            np.maximum(peak, lin[:, :, ch], out=peak)
+        peak = _peak(lin)
         hot = peak > threshold  # elsewhere the smoothstep ramp is 0: nothing to do
         if hot.any():
-            s = np.clip((peak[hot] - threshold) / (1 - threshold), 0, 1)
-            lin[hot] *= (1.0 + gain * s * s * (3 - 2 * s))[:, None]
+            lin[hot] *= _boost(peak[hot], gain, threshold)[:, None]
     return lin
+
+
+def _peak(lin: np.ndarray) -> np.ndarray:
+    """The brightest channel of every pixel of ``(H, W, C)``."""
+    peak = lin[:, :, 0].copy()
+    for ch in range(1, lin.shape[2]):
+        np.maximum(peak, lin[:, :, ch], out=peak)
+    return peak
+
+
+def _boost(peak: np.ndarray, gain: float, threshold: float) -> np.ndarray:
+    """The highlight factor ``1 + gain * smoothstep((peak - t) / (1 - t))``."""
+    s = np.clip((peak - threshold) / (1 - threshold), 0, 1)
+    return 1.0 + gain * s * s * (3 - 2 * s)
+
+
+def _unboost(lin: np.ndarray, gain: float, threshold: float) -> None:
+    """Undo :func:`_to_linear`'s boost on blurred light, in place.
+
+    ``g(p) = p * boost(p)`` is increasing, so a blurred pixel whose brightest
+    channel is ``q`` gets the ``p`` with ``g(p) = q`` (interpolated on 2049
+    samples) and is scaled by ``p / q``.  A flat area therefore keeps its
+    value (pale walls and skies are not blown out), while a small highlight
+    spread over darker surroundings stays brighter than a plain blur makes it:
+    the boost before the blur and its inverse after are the usual inverse
+    tone-mapping round trip of bokeh renderers.
+    """
+    if gain <= 0:
+        return
+    peak = _peak(lin)
+    hot = peak > threshold
+    if not hot.any():
+        return
+    grid = np.linspace(threshold, 1.0, 2049)
+    boosted = grid * _boost(grid, gain, threshold)
+    q = peak[hot]
+    p = np.interp(q, boosted, grid)  # q beyond 1 + gain (rounding) maps to 1
+    lin[hot] *= (p / q).astype(lin.dtype)[:, None]
 
 
 def _render_layers(
@@ -560,6 +595,7 @@ def _render_layers(
             r0, r1 = rows
             a = acc[pad + r0 : pad + r1, pad : pad + w]
             lin = np.divide(a[:, :, :c], np.maximum(a[:, :, c:], 1e-12))
+            _unboost(lin, highlight_gain, highlight_threshold)
             srgb = linear_to_srgb(np.clip(lin, 0.0, 1.0, out=lin))
             # Pixels in focus and outside the dilated near field keep their values.
             sharp = np.abs(coc[r0:r1]) < 0.5
@@ -623,8 +659,10 @@ def refocus(
         ``"lens"`` only: linear values whose maximum channel exceeds the
         threshold are multiplied by up to ``1 + highlight_gain`` (smoothstep
         ramp) before blurring, standing in for the light a clipped highlight
-        lost, so point lights bloom into bright discs.  ``highlight_gain=0``
-        turns it off.
+        lost, and the blurred light goes through the inverse of that map
+        afterwards: point lights bloom into bright discs, while a flat bright
+        area (a white wall, a pale sky) keeps its value and hue.
+        ``highlight_gain=0`` turns it off.
     max_radius : float or None
         Largest CoC radius in pixels (``"lens"``).
     max_layers : int
