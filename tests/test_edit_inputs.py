@@ -252,3 +252,30 @@ def test_a_bad_output_path_fails_before_any_work(args, tmp_path):
     if args[0] == "explain":
         result = runner.invoke(app, [*argv, "--alpha", "2", "-o", str(tmp_path / "m.png")])
         assert result.exit_code == 2 and "--alpha" in result.output
+
+
+def test_cutout_and_exemplar_inpaint_show_a_progress_bar(tmp_path, monkeypatch):
+    import boda.cli._common as common
+    import boda.cli.cutout_cmd
+    import boda.cli.edit_cmd
+
+    shown: list[str] = []
+
+    def spy(label, *, enabled=True):
+        shown.append(f"{label}:{enabled}")
+        return common.progress_bar(label, enabled=enabled)
+
+    for module in (boda.cli.cutout_cmd, boda.cli.edit_cmd):
+        monkeypatch.setattr(module, "progress_bar", spy)
+    photo = tmp_path / "p.png"
+    write_image(photo, np.random.default_rng(0).random((30, 40, 3)).astype(np.float32))
+    hole = tmp_path / "h.png"
+    mask = np.zeros((30, 40), np.float32)
+    mask[10:18, 12:22] = 1.0
+    write_image(hole, mask)
+    out = str(tmp_path / "o.png")
+    cut = ["cutout", str(photo), "--rect", "5,5,25,20", "-o", out]
+    assert runner.invoke(app, cut).exit_code == 0
+    args = ["inpaint", str(photo), "-m", str(hole), "--method", "exemplar", "-o", out, "--json"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert shown == ["cutting out:True", "inpainting:False"]  # none under --json

@@ -163,3 +163,20 @@ def test_guided_filter_refuses_non_finite_guide_and_source(rng, bad):
     with pytest.raises(InvalidImageError, match="source .*NaN or infinite"):
         guided_filter(guide, bad_source)
     assert np.isfinite(guided_filter(guide, source)).all()
+
+
+def test_long_edits_report_their_progress():
+    from boda.edit import inpaint
+    from boda.segment import grabcut
+
+    rng = np.random.default_rng(0)
+    img = rng.random((40, 48, 3)).astype(np.float32)
+    hole = np.zeros((40, 48), bool)
+    hole[15:25, 18:30] = True
+    seen: list[tuple[int, int]] = []
+    filled = inpaint(img, hole, method="exemplar", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (120, 120) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert np.isfinite(filled).all()
+    steps: list[tuple[int, int]] = []
+    grabcut(img, (8, 8, 30, 24), iterations=3, progress=lambda d, t: steps.append((d, t)))
+    assert steps[0][1] == 3 and steps[-1] == (3, 3)

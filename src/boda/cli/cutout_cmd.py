@@ -12,6 +12,7 @@ from boda.cli._common import (
     console,
     handle_errors,
     print_json,
+    progress_bar,
     shown,
 )
 
@@ -159,7 +160,8 @@ def register(app: typer.Typer) -> None:
             trimap = np.full(marks.shape, PR_FGD, np.uint8)
             trimap[marks < 0.25] = BGD
             trimap[marks > 0.75] = FGD
-        result = grabcut(pixels, box, trimap, iterations=iterations)
+        with progress_bar("cutting out", enabled=not as_json) as update:
+            result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
         rgba = result.cutout(feathered=not hard)
         written = write_image(  # 16-bit when the photo was, if the format can hold it
             output, rgba, quality=quality, icc_profile=decoded.icc_profile,

@@ -12,6 +12,7 @@ from boda.cli._common import (
     console,
     handle_errors,
     print_json,
+    progress_bar,
     shown,
 )
 
@@ -170,7 +171,10 @@ def register(app: typer.Typer) -> None:
             options = {"radius": radius}
         elif method == "exemplar":
             options = {"patch_size": patch_size, "search_radius": search_radius or None}
-        result = inpaint(decoded.pixels, holes, method=method, **options)
+        with progress_bar("inpainting", enabled=not as_json) as update:
+            if method == "exemplar":  # patch by patch: minutes for a big hole in a big photo
+                options["progress"] = update
+            result = inpaint(decoded.pixels, holes, method=method, **options)
         write_image(
             output, result, quality=quality, icc_profile=decoded.icc_profile,
             bit_depth=_bit_depth(decoded.bit_depth, output),
