@@ -467,3 +467,49 @@ def test_cli_refocus_16bit_png_writes_16bit(tmp_path, photo16):
     assert result.exit_code == 0, result.output
     written = _raw(out)
     assert written.dtype == np.uint16 and written.shape == data.shape
+
+
+
+def _camera_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "TestCam", 6
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:02 03:04:05"
+    return exif
+
+
+def _check_exif(path) -> None:
+    written = Image.open(path).getexif()
+    assert written.get(0x0112) == 1 and written.get(0x010F) == "TestCam"
+    assert written.get_ifd(0x8769).get(0x9003) == "2024:01:02 03:04:05"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_edits_keep_the_photos_exif_with_orientation_reset(tmp_path, suffix):
+    from boda.cli import app
+
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.full((40, 60, 3), 120, np.uint8)).save(
+        photo, exif=_camera_exif().tobytes()
+    )
+    decoded = open_image(photo)
+    assert decoded.pixels.shape == (60, 40, 3)  # turned by the orientation
+    back = Image.Exif()
+    back.load(decoded.exif)
+    assert back[0x0112] == 1 and back[0x010F] == "TestCam"
+    mask = tmp_path / "hole.png"
+    hole = np.zeros((60, 40), np.float32)
+    hole[20:30, 10:20] = 1.0
+    write_image(mask, hole)
+    out = tmp_path / f"out{suffix}"
+    result = CliRunner().invoke(app, ["inpaint", str(photo), "-m", str(mask), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    _check_exif(out)
+    assert Image.open(out).size == (40, 60)  # not turned a second time by a viewer
+
+
+def test_16bit_png_keeps_exif(tmp_path):
+    exif = _camera_exif()
+    exif[0x0112] = 1  # as DecodedImage.exif gives it
+    out = write_image(tmp_path / "deep.png", np.zeros((8, 8, 3), np.uint16), exif=exif.tobytes())
+    _check_exif(out)
+    assert open_image(out).bit_depth == 16

@@ -33,6 +33,7 @@ def write_image(
     quality: int = 95,
     icc_profile: bytes | None = None,
     bit_depth: int | None = None,
+    exif: bytes | None = None,
 ) -> Path:
     """Write an image (gray, RGB or RGBA; float, uint8 or uint16) to ``path``.
 
@@ -59,6 +60,10 @@ def write_image(
         or TIFF (gray, RGB or RGBA): float values map to ``0..65535`` with
         rounding, uint8 ones are multiplied by 257, uint16 ones are written
         as they are.  8 converts everything to 8 bits (rounded).
+    exif : bytes, optional
+        An EXIF block to embed (:attr:`boda.io.DecodedImage.exif`), in JPEG,
+        PNG, WebP and 8-bit TIFF files and in 16-bit PNG ones; 16-bit TIFF
+        files are written without it.
 
     Returns
     -------
@@ -85,12 +90,16 @@ def write_image(
     image_format = _image_format(path)
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
         data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile)
+        if exif and image_format == "PNG":
+            data = _png_with_chunk(data, b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
         return write_output(path, data)
     arr = to_uint8(image)
     pil = Image.fromarray(arr)
     params: dict = {}
     if icc_profile:
         params["icc_profile"] = icc_profile
+    if exif and image_format in ("JPEG", "PNG", "WEBP", "TIFF"):
+        params["exif"] = exif
     if suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
         if pil.mode == "RGBA":
             white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
@@ -184,13 +193,15 @@ def _encode_16bit(
 
 def _png_with_icc(data: bytes, profile: bytes) -> bytes:
     """The PNG ``data`` with an ``iCCP`` chunk holding ``profile`` right after ``IHDR``
-    (profile name, NUL, compression method 0, zlib-compressed profile, CRC)."""
+    (profile name, NUL, compression method 0, zlib-compressed profile)."""
+    return _png_with_chunk(data, b"iCCP", b"ICC Profile\0\0" + zlib.compress(profile))
+
+
+def _png_with_chunk(data: bytes, kind: bytes, body: bytes) -> bytes:
+    """The PNG ``data`` with a ``kind`` chunk (length, type, ``body``, CRC) right after
+    ``IHDR``: where iCCP must be, and where eXIf is read without decoding."""
     end_of_ihdr = 8 + 12 + int.from_bytes(data[8:12], "big")
-    body = b"ICC Profile\0\0" + zlib.compress(profile)
-    chunk = (
-        struct.pack(">I", len(body)) + b"iCCP" + body
-        + struct.pack(">I", zlib.crc32(b"iCCP" + body))
-    )
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     return data[:end_of_ihdr] + chunk + data[end_of_ihdr:]
 
 

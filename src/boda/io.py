@@ -150,6 +150,11 @@ class DecodedImage:
         as 16-bit), 32 for float TIFFs (mode ``F``), 8 for everything else.
         Edits write 16-bit output when it is more than 8 (see
         :func:`write_image`'s ``bit_depth``).
+    exif : bytes or None
+        The file's EXIF block (camera, date, exposure, GPS...) with its
+        Orientation set to 1, since ``pixels`` are already turned; None when
+        the file has none.  Edits pass it to :func:`write_image` so a retouched
+        photo keeps its capture data.
     """
 
     pixels: np.ndarray
@@ -160,6 +165,7 @@ class DecodedImage:
     has_alpha: bool
     pixels_uint8: np.ndarray | None = None
     bit_depth: int = 8
+    exif: bytes | None = None
 
 
 def _flatten_transparency(img: Image.Image) -> tuple[Image.Image, bool]:
@@ -610,7 +616,8 @@ def _decode(
         # Pillow's PNG getexif() decodes the whole image (to 8 bits) to look for an
         # eXIf chunk after the image data: find it here instead, without decoding.
         img.info["exif"] = _png_chunk(data16, b"eXIf") or b""
-    orientation = img.getexif().get(0x0112, 1)
+    exif = img.getexif()
+    orientation = exif.get(0x0112, 1)
     swapped = orientation in (5, 6, 7, 8)
     stored_width, stored_height = _stored_size(img)
     original_size = (stored_height, stored_width) if swapped else (stored_width, stored_height)
@@ -621,7 +628,9 @@ def _decode(
         new_size = _target_size(original_size, max_side)
         if new_size is not None:
             pixels = _resize_float(pixels, new_size, resample)
-        return _finish(pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16)
+        return _finish(
+            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16, _exif_bytes(exif)
+        )
     bit_depth = 16 if mode in _GRAY16_MODES else 32 if mode == "F" else 8
     if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
         # draft() picks the largest DCT scale (1/2, 1/4, 1/8) still >= the request.
@@ -640,8 +649,23 @@ def _decode(
             img, max_side, resample, keep_float_values
         )
     return _finish(
-        pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth
+        pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth,
+        _exif_bytes(exif),
     )
+
+
+def _exif_bytes(exif: Image.Exif) -> bytes | None:
+    """The EXIF block to write back with an edit: Orientation 1 (the pixels are turned)."""
+    if not len(exif):
+        return None
+    orientation = exif.get(0x0112)
+    if orientation is None:
+        return exif.tobytes()
+    exif[0x0112] = 1
+    try:
+        return exif.tobytes()
+    finally:
+        exif[0x0112] = orientation  # the image's own Exif object: leave it as it was
 
 
 def _finish(
@@ -654,6 +678,7 @@ def _finish(
     icc: bytes | None,
     had_alpha: bool,
     bit_depth: int,
+    exif: bytes | None = None,
 ) -> DecodedImage:
     """The :class:`DecodedImage` of decoded ``pixels``, converted to gray or RGB."""
     if gray and pixels.ndim == 3:
@@ -663,7 +688,7 @@ def _finish(
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     return DecodedImage(
-        pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth
+        pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth, exif
     )
 
 

@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
             result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
         rgba = result.cutout(feathered=not hard)
         written = write_image(  # 16-bit when the photo was, if the format can hold it
-            output, rgba, quality=quality, icc_profile=decoded.icc_profile,
+            output, rgba, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=16 if decoded.bit_depth > 8 and can_write_16_bit(output) else None,
         )
         summary = {

@@ -119,7 +119,7 @@ def register(app: typer.Typer) -> None:
             highlight_gain=highlight_gain,
         )
         write_image(
-            output, result, quality=quality, icc_profile=decoded.icc_profile,
+            output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=_bit_depth(decoded.bit_depth, output),
         )
         lo, hi = resolve_focus(depth_map, focus_depth=focus_depth, focus_at=at, focus_range=rng)
@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
                 options["progress"] = update
             result = inpaint(decoded.pixels, holes, method=method, **options)
         write_image(
-            output, result, quality=quality, icc_profile=decoded.icc_profile,
+            output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=_bit_depth(decoded.bit_depth, output),
         )
         if as_json:
