@@ -68,15 +68,10 @@ def as_array(x, name: str = "image"):
     return arr
 
 
-def to_float32(arr: np.ndarray, name: str = "image") -> np.ndarray:
-    """The dtype rule of :func:`boda.core.image.as_float_image`, shape kept."""
-    return float32_values(arr, name=name)
-
-
 def as_float(x, name: str = "image"):
     """:func:`as_array`, then numpy images converted to float32 in ``[0, 1]``."""
     x = as_array(x, name)
-    return x if is_tensor(x) else to_float32(x, name)
+    return x if is_tensor(x) else float32_values(x, name=name)
 
 
 def as_batch(x, name: str = "images"):

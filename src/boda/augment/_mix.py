@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from boda.augment._input import as_batch, is_tensor, to_float32
+from boda.augment._input import as_batch, is_tensor
+from boda.core.image import float32_values
 from boda.errors import InvalidParameterError
 
 
@@ -115,7 +116,7 @@ def mixup(images, labels, alpha: float = 0.2, seed=None):
     """
     images = as_batch(images)
     if isinstance(images, np.ndarray):
-        images = to_float32(images, "images")
+        images = float32_values(images, name="images")
     labels = _check_labels(images, labels)
     _check_alpha(alpha)
     rng = _rng(seed)

@@ -29,6 +29,7 @@ from scipy import ndimage
 
 from boda.color import linear_to_srgb, srgb_to_linear  # IEC 61966-2-1, one copy
 from boda.core.image import as_float_image
+from boda.core.numbers import finite_float
 from boda.edit._depth import check_depth
 from boda.errors import InvalidImageError, InvalidParameterError
 
@@ -54,11 +55,8 @@ _CHUNK_BYTES = 1 << 21
 
 
 def _coverage_kernel(radius: float, inside, samples: int) -> np.ndarray:
-    try:
-        r = float(radius)
-    except (TypeError, ValueError):
-        r = math.nan
-    if not math.isfinite(r):
+    r = finite_float(radius)
+    if r is None:
         raise InvalidParameterError(
             f"kernel radius must be a finite number of pixels, got {radius!r}"
         )

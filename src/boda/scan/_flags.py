@@ -13,6 +13,7 @@ import operator
 from collections.abc import Callable, Sequence
 
 from boda.catalog import ImageRecord
+from boda.core.numbers import finite_float
 from boda.errors import InvalidParameterError
 
 __all__ = ["FlagRule", "FLAG_RULES", "DUPLICATE_FLAGS", "default_thresholds", "derive_flags"]
@@ -118,7 +119,6 @@ def resolve_thresholds(overrides: dict[str, float] | None) -> dict[str, float]:
     off); ``near_duplicate``, a number of differing hash bits, a whole number
     from 0 to 64.
     """
-    import math
 
     thresholds = default_thresholds()
     for name, value in (overrides or {}).items():
@@ -126,11 +126,8 @@ def resolve_thresholds(overrides: dict[str, float] | None) -> dict[str, float]:
             raise InvalidParameterError(
                 f"unknown flag {name!r} in thresholds; choose from {sorted(thresholds)}"
             )
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if not math.isfinite(number):
+        number = finite_float(value)
+        if number is None:
             raise InvalidParameterError(
                 f"threshold {name}={value!r} is not a finite number; "
                 f"the default is {name}={thresholds[name]:g}"

@@ -1,0 +1,25 @@
+"""Numbers given by users: what a value stands for, when it is one."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["finite_float"]
+
+
+def finite_float(value: object) -> float | None:
+    """``value`` as a float, or None when it is not a finite number.
+
+    Strings such as ``"0.3"`` (command-line values) and numpy scalars count;
+    NaN, infinities and things ``float()`` refuses do not.
+
+    Examples
+    --------
+    >>> finite_float("0.3"), finite_float(float("nan")), finite_float("x")
+    (0.3, None, None)
+    """
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
