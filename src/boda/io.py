@@ -165,7 +165,24 @@ class DecodedImage:
     has_alpha: bool
     pixels_uint8: np.ndarray | None = None
     bit_depth: int = 8
-    exif: bytes | None = None
+    #: The file's parsed EXIF tags (None when it has none); :attr:`exif` gives
+    #: the block to write back.  Serialised only when asked: a scan never is.
+    exif_tags: Image.Exif | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def exif(self) -> bytes | None:
+        """The EXIF block with Orientation 1 (see the class docstring), or None."""
+        tags = self.exif_tags
+        if tags is None:
+            return None
+        orientation = tags.get(0x0112)
+        if orientation is None:
+            return tags.tobytes()
+        tags[0x0112] = 1
+        try:
+            return tags.tobytes()
+        finally:
+            tags[0x0112] = orientation  # the file's own tags: leave them as they were
 
 
 def _flatten_transparency(img: Image.Image) -> tuple[Image.Image, bool]:
@@ -629,7 +646,7 @@ def _decode(
         if new_size is not None:
             pixels = _resize_float(pixels, new_size, resample)
         return _finish(
-            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16, _exif_bytes(exif)
+            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16, exif or None
         )
     bit_depth = 16 if mode in _GRAY16_MODES else 32 if mode == "F" else 8
     if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
@@ -650,22 +667,8 @@ def _decode(
         )
     return _finish(
         pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth,
-        _exif_bytes(exif),
+        exif or None,
     )
-
-
-def _exif_bytes(exif: Image.Exif) -> bytes | None:
-    """The EXIF block to write back with an edit: Orientation 1 (the pixels are turned)."""
-    if not len(exif):
-        return None
-    orientation = exif.get(0x0112)
-    if orientation is None:
-        return exif.tobytes()
-    exif[0x0112] = 1
-    try:
-        return exif.tobytes()
-    finally:
-        exif[0x0112] = orientation  # the image's own Exif object: leave it as it was
 
 
 def _finish(
@@ -678,7 +681,7 @@ def _finish(
     icc: bytes | None,
     had_alpha: bool,
     bit_depth: int,
-    exif: bytes | None = None,
+    exif: Image.Exif | None = None,
 ) -> DecodedImage:
     """The :class:`DecodedImage` of decoded ``pixels``, converted to gray or RGB."""
     if gray and pixels.ndim == 3:
