@@ -45,24 +45,32 @@ def _default_report(directory: Path, catalog: Path | None) -> Path:
     return base / "report.html"
 
 
-def _refuse_overwriting_catalog(output: Path, directory: Path, catalog_path: Path) -> None:
-    """Raise if ``output`` is the catalog (or its WAL files) or a file it lists:
-    a report or export must not replace what it reports on."""
+def _refuse_overwriting_catalog(
+    outputs: list[Path], directory: Path, catalog_path: Path
+) -> None:
+    """Raise if one of ``outputs`` is the catalog (or its WAL files) or a file it
+    lists: a report or export must not replace what it reports on.  The catalog
+    is opened once, and only for outputs inside the scanned folder."""
     from boda.catalog import Catalog
     from boda.catalog._catalog import relpath_bytes
     from boda.errors import InvalidParameterError
 
     wal, shm = (catalog_path.with_name(catalog_path.name + end) for end in ("-wal", "-shm"))
-    refuse_overwriting_inputs(output, catalog_path, wal, shm)
-    relpath = relpath_bytes(output.resolve(), directory.resolve())
-    if relpath == b".." or relpath.startswith(b"../") or not catalog_path.is_file():
+    inside: list[tuple[Path, bytes]] = []
+    for output in outputs:
+        refuse_overwriting_inputs(output, catalog_path, wal, shm)
+        relpath = relpath_bytes(output.resolve(), directory.resolve())
+        if relpath != b".." and not relpath.startswith(b"../"):
+            inside.append((output, relpath))
+    if not inside or not catalog_path.is_file():
         return
     with Catalog(catalog_path, readonly=True) as catalog:
-        if catalog.has_file(relpath):
-            raise InvalidParameterError(
-                f"refusing to overwrite the scanned file {str(output)!r}; "
-                "choose another output path"
-            )
+        for output, relpath in inside:
+            if catalog.has_file(relpath):
+                raise InvalidParameterError(
+                    f"refusing to overwrite the scanned file {str(output)!r}; "
+                    "choose another output path"
+                )
 
 
 def register(app: typer.Typer) -> None:
@@ -139,7 +147,7 @@ def register(app: typer.Typer) -> None:
             report_path = report_file(report or _default_report(directory, catalog))
             if report is not None:  # a bad --report fails now, not after the scan
                 catalog_path = catalog or default_catalog_path(directory)
-                _refuse_overwriting_catalog(report_path, directory, catalog_path)
+                _refuse_overwriting_catalog([report_path], directory, catalog_path)
                 prepare_output(report_path)
         progress = Progress(
             TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
@@ -219,10 +227,10 @@ def register(app: typer.Typer) -> None:
         if not as_json and csv_path is None or out is not None:
             html = report_file(out or _default_report(directory, catalog))
         refuse_same_outputs(**{"--csv": csv_path, "--out": html})
-        for path in (csv_path, html):
-            if path is not None:  # every output is checked before anything is written
-                _refuse_overwriting_catalog(path, directory, catalog_path)
-                prepare_output(path)
+        outputs = [path for path in (csv_path, html) if path is not None]
+        _refuse_overwriting_catalog(outputs, directory, catalog_path)
+        for path in outputs:  # every output is checked before anything is written
+            prepare_output(path)
         if as_json:
             print_json_array(iter_catalog_records(catalog_path))
         if csv_path is not None:
