@@ -277,6 +277,25 @@ def test_perceptual_loss(gen):
         L.perceptual_loss(x, y, two_layers, weights=[1.0])
 
 
+@pytest.mark.parametrize("loss", [L.perceptual_loss, L.style_loss])
+def test_feature_losses_refuse_extractors_without_matching_maps(gen, loss):
+    x, y = torch.rand(1, 3, 8, 8, generator=gen), torch.rand(1, 3, 8, 8, generator=gen)
+    with pytest.raises(InvalidParameterError, match="no feature maps"):
+        loss(x, y, lambda t: [])
+    # a different number of maps for the target than for the input (an extractor
+    # whose output depends on what it sees) is refused, not silently zipped
+    with pytest.raises(InvalidParameterError, match="1 maps for the input but 2"):
+        loss(x, y, lambda t: [t] if t is x else [t, t])
+
+
+def test_perceptual_loss_is_a_tensor_with_gradient(gen):
+    x = torch.rand(1, 3, 8, 8, generator=gen, requires_grad=True)
+    loss = L.perceptual_loss(x, torch.rand(1, 3, 8, 8, generator=gen), lambda t: [t, 2 * t])
+    assert isinstance(loss, torch.Tensor) and loss.ndim == 0
+    loss.backward()
+    assert x.grad is not None
+
+
 def test_gram_and_style_loss(gen):
     f = torch.randn(2, 3, 4, 5, generator=gen)
     psi = f.reshape(2, 3, 20)

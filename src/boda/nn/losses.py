@@ -690,6 +690,29 @@ def charbonnier_loss(
     return _reduce(torch.sqrt((input - target).square() + eps * eps), reduction)
 
 
+def _feature_pairs(
+    extractor: FeatureExtractor, input: Tensor, target: Tensor
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The extractor's maps of ``input`` (with gradient) and of ``target`` (without).
+
+    Refuses an extractor that returns no maps (the loss would be a constant with
+    no gradient) or a different number of maps for the two images.
+    """
+    fx = _features(extractor, input)
+    with torch.no_grad():
+        fy = _features(extractor, target)
+    if not fx:
+        raise InvalidParameterError(
+            "the feature extractor returned no feature maps; return at least one tensor."
+        )
+    if len(fx) != len(fy):
+        raise InvalidParameterError(
+            f"the feature extractor returned {len(fx)} maps for the input but {len(fy)} "
+            "for the target; it must return the same maps for both."
+        )
+    return fx, fy
+
+
 def _features(extractor: FeatureExtractor, x: Tensor) -> list[Tensor]:
     out = extractor(x)
     if isinstance(out, Tensor):
@@ -757,11 +780,12 @@ def perceptual_loss(
     4.0
     """
     _check_same_shape(input, target)
-    fx = _features(extractor, input)
-    with torch.no_grad():
-        fy = _features(extractor, target)
+    fx, fy = _feature_pairs(extractor, input, target)
     w = _layer_weights(weights, len(fx))
-    return sum(wj * F.mse_loss(a, b) for wj, a, b in zip(w, fx, fy, strict=True))
+    total = input.new_zeros(())
+    for wj, a, b in zip(w, fx, fy, strict=True):
+        total = total + wj * F.mse_loss(a, b)
+    return total
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -839,9 +863,7 @@ def style_loss(
     >>> float(style_loss(x, x, lambda t: t))
     0.0
     """
-    fx = _features(extractor, input)
-    with torch.no_grad():
-        fy = _features(extractor, target)
+    fx, fy = _feature_pairs(extractor, input, target)
     w = _layer_weights(weights, len(fx))
     total = input.new_zeros(())
     for wj, a, b in zip(w, fx, fy, strict=True):
