@@ -108,6 +108,13 @@ def test_the_cache_key_ignores_nothing_forward_can_read():
     assert not _same_key(cache.key(x.double()), key)
 
 
+def test_cam_refuses_an_fc_module_that_is_not_linear():
+    # A Conv2d passed as fc used to fail later as "the classifier takes 3 features".
+    model = Scaled().eval()
+    with pytest.raises(InvalidParameterError, match="final nn.Linear"):
+        CAM(model, "conv", fc=nn.Conv2d(3, 6, 3))
+
+
 def test_a_layer_the_forward_never_uses_is_a_clear_error():
     class Unused(Scaled):
         def __init__(self):

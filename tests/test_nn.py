@@ -87,6 +87,11 @@ def test_normalize_matches_formula_and_inverts():
         normalize(x, (0, 0), (1, 1))
     with pytest.raises(InvalidParameterError):
         normalize(x, (0, 0, 0), (1, 0, 1))
+    # None used to be an AttributeError from inside the conversion
+    for args in ((None, (1, 1, 1)), ((0, 0, 0), None)):
+        for fn in (normalize, denormalize):
+            with pytest.raises(InvalidParameterError, match="is None"):
+                fn(x, *args)
 
 
 def test_thread_settings_restore():

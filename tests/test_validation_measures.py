@@ -6,11 +6,13 @@ frame's, a NaN SSIM) or a raw exception instead of a boda error.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import boda.color as bc
-from boda.duplicates import dhash, phash
+from boda.duplicates import dhash, phash, pixel_hash
 from boda.edges import hog, hog_image, hysteresis_threshold, non_maximum_suppression
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.io import encode_jpeg, write_output
@@ -41,6 +43,15 @@ def test_hashes_refuse_non_finite_images(rng, fn, bad):
         fn(_with(img, bad))
     with pytest.raises(InvalidImageError, match="NaN or infinite"):
         fn(_with(img[..., 0], bad))
+
+
+@pytest.mark.parametrize(
+    ("shape", "named"), [((4, 5, 4), "(4, 5, 4)"), ((0, 5, 3), "(0, 5, 3)"), ((2, 0), "(2, 0)")]
+)
+def test_pixel_hash_errors_name_the_whole_shape(shape, named):
+    # The uint8 fast path checked a 1x1 slice and named *its* shape, e.g. (1, 1, 4).
+    with pytest.raises(InvalidImageError, match=re.escape(named)):
+        pixel_hash(np.zeros(shape, np.uint8))
 
 
 @pytest.mark.parametrize("fn", [exposure_stats, entropy])

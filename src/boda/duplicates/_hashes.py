@@ -19,7 +19,7 @@ import numpy as np
 import xxhash
 
 from boda.core.image import as_float_image, to_gray, to_uint8
-from boda.errors import InvalidParameterError
+from boda.errors import InvalidImageError, InvalidParameterError
 from boda.quality._scale import _finite
 
 __all__ = ["pixel_hash", "phash", "dhash", "hamming", "HASH_BITS"]
@@ -93,7 +93,11 @@ def pixel_hash(image: np.ndarray) -> str:
     False
     """
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
-        as_float_image(image[:1, :1])  # the shape check alone, on one pixel
+        try:
+            as_float_image(image[:1, :1])  # the shape check alone, on one pixel
+        except InvalidImageError:
+            as_float_image(image)  # the same check on the whole image names its shape
+            raise
         # Already what to_uint8(as_float_image(image)) gives: skip the round trip,
         # squeezing (H, W, 1) to (H, W) as as_float_image does.
         arr = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image

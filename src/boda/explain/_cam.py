@@ -79,8 +79,12 @@ class CAM(Explainer):
             self.fc = dict(model.named_modules()).get(fc)
             if not isinstance(self.fc, nn.Linear):
                 raise InvalidParameterError(f"fc={fc!r} is not an nn.Linear layer of the model")
-        else:
+        elif isinstance(fc, nn.Linear):
             self.fc = fc
+        else:
+            raise InvalidParameterError(
+                f"fc must be the model's final nn.Linear (or its name), got {type(fc).__name__}"
+            )
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         if callable(target):

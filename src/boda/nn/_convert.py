@@ -36,9 +36,11 @@ IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
-def _stats(values: Sequence[float] | None, channels: int, name: str) -> torch.Tensor | None:
+def _stats(values: Sequence[float], channels: int, name: str) -> torch.Tensor:
     if values is None:
-        return None
+        raise InvalidParameterError(
+            f"{name} is None; give one value per channel (or one for all channels)"
+        )
     t = torch.as_tensor(values, dtype=torch.float32).flatten()
     if t.numel() == 1:
         t = t.expand(channels)

@@ -144,7 +144,7 @@ def _median_in_place(values: np.ndarray) -> float:
 
 def _tile_ratios(
     gray: np.ndarray, tile: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Per tile: min over directions of the denoised level-0 / level-1 energy, the
     structure (coarse energy); per direction the whole image's denoised energies; the noise."""
     coarse = _pool2(gray)
