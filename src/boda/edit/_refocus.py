@@ -650,7 +650,10 @@ def refocus(
         Whether small or large depth values are near the camera.
     coc_model : {"disparity", "thin_lens"}
         How depth turns into blur (``"lens"`` only), see
-        :func:`circle_of_confusion`; ``depth_range`` goes with ``"thin_lens"``.
+        :func:`circle_of_confusion`.
+    depth_range : (float, float)
+        ``(z_near, z_far)`` the map's ``[0, 1]`` values stand for, with
+        ``coc_model="thin_lens"`` (only their ratio matters); unused otherwise.
     kernel : {"disk", "hexagon"}
         Aperture shape (bokeh shape).
     highlight_gain, highlight_threshold : float

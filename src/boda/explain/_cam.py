@@ -157,6 +157,10 @@ class GradCAMPlusPlus(Explainer):
         ``eps=1e-6`` reproduces pytorch-grad-cam, whose constant matters when
         the gradients are small (:math:`2g^2` near ``1e-6``), so its maps then
         depend on the scale of the scores.
+    alpha : {"eq19", "grad-squared"}
+        ``"eq19"`` (default): :math:`\alpha` as above, the paper's Eq. 19.
+        ``"grad-squared"``: :math:`\alpha = g^2`, what torchcam 0.5 computes
+        (its division is lost), for comparisons with it.
 
     References
     ----------
@@ -240,11 +244,12 @@ class ScoreCAM(Explainer):
         Where a channel is min-max scaled into a mask: after upsampling
         (default, the authors' code and pytorch-grad-cam) or at the layer's own
         resolution, then upsampled (torchcam).
-    The conventions of the two libraries, for comparisons:
-    pytorch-grad-cam's default (logit target) is ``softmax=False,
-    weighting="channel-softmax", align_corners=True``, torchcam's is
-    ``softmax=False, weighting="channel-softmax", mask_scaling="activation"``
-    (``benchmarks/explain_parity.py`` checks both at r = 1.00000).
+
+        The conventions of the two libraries, for comparisons:
+        pytorch-grad-cam's default (logit target) is ``softmax=False,
+        weighting="channel-softmax", align_corners=True``, torchcam's is
+        ``softmax=False, weighting="channel-softmax", mask_scaling="activation"``
+        (``benchmarks/explain_parity.py`` checks both at r = 1.00000).
     precision : {"float32", "bfloat16"}
         Arithmetic of the masked forwards.  ``"float32"`` (default) is exact up
         to float rounding; ``"bfloat16"`` runs them under

@@ -74,6 +74,9 @@ def class_model(
         Regularisers (0 = off).
     seed : int
         Seed of the jitter.
+    output_key : str or int, optional
+        Which entry of a tuple or dict-like model output holds the logits
+        (e.g. ``"logits"``); see :class:`boda.explain.Explainer`.
 
     Returns
     -------

@@ -292,6 +292,8 @@ def top_activating_patches(
         Preprocessing for the model.
     k : int
         Patches to return (one per image at most).
+    batch_size : int
+        Images per forward pass (memory against speed; results do not depend on it).
 
     Returns
     -------

@@ -178,8 +178,17 @@ def gradient(
 
     Parameters
     ----------
+    image : numpy.ndarray
+        ``(H, W)`` or ``(H, W, C)``; uint8/uint16 are scaled to ``[0, 1]``.
     operator : {"sobel", "prewitt", "scharr", "central", "forward"}
         Which derivative kernel to use.
+    border : str
+        Border handling, see :data:`BORDER_MODES`.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``(gy, gx)``, float32, each the shape of ``image``.
     """
     try:
         fn = _OPERATORS[operator]
