@@ -374,3 +374,47 @@ def test_zero_crossings_flip_with_the_image():
     edges = log_edges(square, 2.0, threshold=0.0)
     np.testing.assert_array_equal(log_edges(square[:, ::-1], 2.0, threshold=0.0), edges[:, ::-1])
     np.testing.assert_array_equal(log_edges(square[::-1], 2.0, threshold=0.0), edges[::-1])
+
+
+# ----------------------------------------------------------------- draw_edges
+
+
+def test_draw_edges_is_the_detectors_output_scaled_for_viewing(data_dir):
+    from boda.edges import EDGE_METHODS, canny, draw_edges, hog_image, log_edges
+    from boda.filters import laplacian
+
+    img = read_image(data_dir / "kodak" / "kodim23.png", max_side=96)
+    gray = to_gray(img)
+    magnitude = gradient_magnitude(gray, "scharr")
+    np.testing.assert_allclose(draw_edges(img, "scharr").picture, magnitude / magnitude.max())
+    response = np.abs(laplacian(gray, 8))
+    drawn = draw_edges(img, "laplacian", neighbours=8)
+    np.testing.assert_allclose(drawn.picture, response / response.max())
+    assert drawn.stats["mean_abs_laplacian"] == pytest.approx(float(response.mean()))
+    edges = canny(img, 2.0, 0.05, 0.1)
+    drawn = draw_edges(img, "canny", sigma=2.0, low=0.05, high=0.1)
+    np.testing.assert_array_equal(drawn.picture, edges.astype(np.float32))
+    assert drawn.stats == {"edge_fraction": float(edges.mean()), "edge_pixels": int(edges.sum())}
+    np.testing.assert_array_equal(draw_edges(img, "log").picture, log_edges(img, 2.0))
+    hog = draw_edges(img, "hog", cell=16).picture
+    raw = hog_image(img, 9, (16, 16))
+    # brightened so the 99th percentile of the drawn lines is white, clipped above
+    np.testing.assert_allclose(hog, np.clip(raw / np.quantile(raw[raw > 0], 0.99), 0, 1))
+    assert 0.005 < (hog == 1).sum() / (raw > 0).sum() < 0.02
+    for method in EDGE_METHODS:
+        picture = draw_edges(img, method).picture
+        assert picture.dtype == np.float32 and 0 <= picture.min() and picture.max() <= 1
+        assert picture.shape[:2] == img.shape[:2]
+
+
+def test_draw_edges_refuses_unknown_methods_and_kernels():
+    from boda.edges import draw_edges
+
+    disk = np.zeros((16, 16), np.float32)
+    disk[4:12, 4:12] = 1.0
+    with pytest.raises(InvalidParameterError, match="unknown edge method 'sobol'"):
+        draw_edges(disk, "sobol")
+    with pytest.raises(InvalidParameterError, match="neighbours must be 4 or 8"):
+        draw_edges(disk, "laplacian", neighbours=6)
+    flat = np.zeros((8, 8), np.float32)  # no edges: no division by a zero peak
+    assert draw_edges(flat, "sobel").picture.max() == 0

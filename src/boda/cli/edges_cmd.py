@@ -75,52 +75,18 @@ def register(app: typer.Typer) -> None:
         [bold]boda edges photo.jpg --method log --sigma 3 -o log.png --json[/] or
         [bold]boda edges photo.jpg -m canny --quantiles --low 0.8 --high 0.95 -o c.png[/]
         """
-        import numpy as np
-
         from boda import edges as E
-        from boda import filters
-        from boda.errors import InvalidParameterError
         from boda.io import read_image, write_image
 
         check_image_output(output, image)
         pixels = read_image(image, max_side=max_side)
-        stats: dict[str, object] = {"image": str(image), "method": method.value}
         m = method.value
-        if m in ("sobel", "prewitt", "scharr"):
-            from boda.core.image import to_gray
-
-            magnitude = filters.gradient_magnitude(to_gray(pixels), m)  # type: ignore[arg-type]
-            peak = float(magnitude.max())
-            picture = magnitude / peak if peak > 0 else magnitude
-            stats.update(mean_magnitude=float(magnitude.mean()), max_magnitude=peak)
-        elif m == "laplacian":
-            from boda.core.image import to_gray
-
-            if neighbours not in (4, 8):
-                raise InvalidParameterError(f"--neighbours must be 4 or 8, got {neighbours}")
-            response = np.abs(filters.laplacian(to_gray(pixels), neighbours))  # type: ignore[arg-type]
-            peak = float(response.max())
-            picture = response / peak if peak > 0 else response
-            stats.update(mean_abs_laplacian=float(response.mean()))
-        elif m == "canny":
-            edge_map = E.canny(
-                pixels, 1.0 if sigma is None else sigma, low, high, use_quantiles=quantiles
-            )
-            picture = edge_map.astype(np.float32)
-            stats.update(edge_fraction=float(edge_map.mean()), edge_pixels=int(edge_map.sum()))
-        elif m == "log":
-            edge_map = E.log_edges(pixels, 2.0 if sigma is None else sigma, threshold)
-            picture = edge_map.astype(np.float32)
-            stats.update(edge_fraction=float(edge_map.mean()), edge_pixels=int(edge_map.sum()))
-        elif m == "hog":
-            picture = E.hog_image(pixels, orientations, (cell, cell))
-            # Brighten so the 99th percentile of the drawn lines is white.
-            lines = picture[picture > 0]
-            if lines.size:
-                picture = np.clip(picture / np.quantile(lines, 0.99), 0, 1)
-            stats.update(cells=[pixels.shape[0] // cell, pixels.shape[1] // cell])
-        else:
-            picture = E.orientation_image(pixels)
+        drawing = E.draw_edges(
+            pixels, m, sigma=sigma, low=low, high=high, quantiles=quantiles,
+            threshold=threshold, neighbours=neighbours, cell=cell, orientations=orientations,
+        )
+        picture = drawing.picture
+        stats: dict[str, object] = {"image": str(image), "method": m, **drawing.stats}
         stats["edge_density"] = E.edge_density(pixels)
         stats["shape"] = list(pixels.shape[:2])
         stats["output"] = str(write_image(output, picture))

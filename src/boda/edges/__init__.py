@@ -9,19 +9,24 @@ Built on :mod:`boda.filters`:
   Gaussian (:func:`laplacian_of_gaussian`, :func:`zero_crossings`);
 - :func:`hog`, :func:`hog_image` — Dalal-Triggs (2005) HOG descriptors and their picture;
 - :func:`orientation_image` — hue = gradient direction, value = magnitude;
-- :func:`edge_density` — the scan's fixed-parameter Canny edge fraction.
+- :func:`edge_density` — the scan's fixed-parameter Canny edge fraction;
+- :func:`draw_edges` — a picture of the edges by any of these (what ``boda edges`` writes).
 """
 
 from boda.edges._canny import canny, canny_gradient, hysteresis_threshold, non_maximum_suppression
 from boda.edges._density import EDGE_DENSITY_PARAMS, edge_density
+from boda.edges._draw import EDGE_METHODS, EdgeDrawing, draw_edges
 from boda.edges._hog import hog, hog_image
 from boda.edges._log import laplacian_of_gaussian, log_edges, zero_crossings
 from boda.edges._orientation import orientation_image
 
 __all__ = [
     "EDGE_DENSITY_PARAMS",
+    "EDGE_METHODS",
+    "EdgeDrawing",
     "canny",
     "canny_gradient",
+    "draw_edges",
     "edge_density",
     "hog",
     "hog_image",
