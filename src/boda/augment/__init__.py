@@ -33,6 +33,30 @@ Inputs and dtypes
   An integer array thus always holds integer-scale values and a float array
   ``[0, 1]`` values: no op mixes the two silently. Convert once up front with
   :func:`~boda.core.image.as_float_image` to work in float32 throughout.
+- Tensors follow the same rule: photometric ops, the policies and
+  :func:`mixup` turn uint8 / uint16 / bool tensors (``read_image`` output)
+  into float32 in ``[0, 1]``; geometric ops keep the tensor's dtype.
+
+Seeding and DataLoader workers
+------------------------------
+``seed=None`` draws fresh OS entropy on every call: augmentations differ
+between workers but no seeding (``torch.manual_seed``, ``np.random.seed``)
+makes a run repeat. A ``numpy.random.Generator`` kept on a ``Dataset`` is
+*copied* into every ``DataLoader`` worker, so all workers would draw the same
+augmentations (for SimCLR / MoCo: duplicate views in a batch). Give each worker
+its own generator from torch's per-worker seed, which is distinct per worker,
+new every epoch and reproducible with ``torch.manual_seed`` (or the loader's
+``generator=``)::
+
+    def seed_worker(worker_id):
+        info = torch.utils.data.get_worker_info()
+        info.dataset.rng = np.random.default_rng(info.seed)
+
+    loader = DataLoader(dataset, num_workers=4, worker_init_fn=seed_worker)
+
+and draw with ``seed=self.rng`` in ``__getitem__``. The op table
+:data:`RANDAUGMENT_OPS` holds plain functions, so datasets that keep ops from it
+pickle (the ``spawn`` start method).
 """
 
 from boda.augment._color import (

@@ -2,10 +2,11 @@
 
 Every function takes either form, with the same parameters, and keeps values
 in ``[0, 1]`` (clipping). Torch is imported only when a tensor arrives.
-numpy input of any dtype boda reads (uint8, uint16, bool, float) is converted
-as :func:`boda.core.image.as_float_image` does (uint8 / 255, uint16 / 65535),
-so the result is float32 and equals the one for the same image as float32;
-lists and PIL images go through :func:`numpy.asarray` first.
+Input of any dtype boda reads (uint8, uint16, bool, float), numpy array or
+tensor, is converted as :func:`boda.core.image.as_float_image` does (uint8 /
+255, uint16 / 65535), so the result is float32 and equals the one for the same
+image as float32 (float tensors keep their dtype); lists and PIL images go
+through :func:`numpy.asarray` first.
 """
 
 from __future__ import annotations
@@ -162,7 +163,11 @@ def equalize(image):
         return (out / 255).astype(np.float32)
     import torch
 
-    arr = image.detach().cpu().permute(0, 2, 3, 1).numpy()
+    _channels(image)
+    if image.shape[0] == 0:
+        return image.clone()
+    # numpy has no bfloat16: go through float32 (8-bit levels lose nothing)
+    arr = image.detach().float().cpu().permute(0, 2, 3, 1).numpy()
     eq = np.stack([equalize(a) for a in arr])
     return torch.as_tensor(eq, device=image.device).permute(0, 3, 1, 2).to(image.dtype)
 

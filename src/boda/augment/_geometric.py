@@ -149,6 +149,8 @@ def warp_affine_torch(
 
     ``matrix`` is one ``(3, 3)`` map for the whole batch or ``(B, 3, 3)``, one
     per image (the same result as warping each image with its own matrix).
+    The dtype is kept as in :func:`warp_affine`: integer and bool tensors are
+    sampled in float32 and rounded back.
     """
     from boda.core.lazy import require_torch
 
@@ -174,15 +176,23 @@ def warp_affine_torch(
         sx, sy = np.floor(sx) + 0.5, np.floor(sy) + 0.5
     # align_corners=False: normalised -1 and 1 are the outer pixel edges
     grid = np.stack([2 * sx / w - 1, 2 * sy / h - 1], axis=-1)
-    grid_t = torch.as_tensor(grid, dtype=images.dtype, device=images.device)
+    # grid_sample has no integer kernels: sample in float32, round back below
+    x = images if images.is_floating_point() else images.float()
+    grid_t = torch.as_tensor(grid, dtype=x.dtype, device=images.device)
     if grid_t.ndim == 3:
         grid_t = grid_t.expand(b, -1, -1, -1)
     mode = "nearest" if order == 0 else "bilinear"
-    return F.grid_sample(
-        images, grid_t, mode=mode,
+    out = F.grid_sample(
+        x, grid_t, mode=mode,
         padding_mode="border" if border == "edge" else "zeros",
         align_corners=False,
     )
+    if images.is_floating_point():
+        return out
+    if images.dtype == torch.bool:
+        return out.round() > 0
+    info = torch.iinfo(images.dtype)
+    return out.round().clamp(info.min, info.max).to(images.dtype)
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:

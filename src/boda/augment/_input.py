@@ -5,7 +5,9 @@
 - :func:`as_float` converts numpy images with the rule of
   :func:`boda.core.image.as_float_image` (uint8 / 255, uint16 / 65535, bool 0/1,
   floats cast to float32) but keeps the shape, so ``(H, W, C)`` with any ``C``
-  passes; the ops say which shapes they need.
+  passes; the ops say which shapes they need. Integer and bool tensors (e.g.
+  ``torchvision.io.read_image`` output) follow the same rule to float32; float
+  tensors keep their dtype.
 - :func:`as_array` only checks: the geometric ops keep the dtype.
 """
 
@@ -69,9 +71,27 @@ def as_array(x, name: str = "image"):
 
 
 def as_float(x, name: str = "image"):
-    """:func:`as_array`, then numpy images converted to float32 in ``[0, 1]``."""
+    """:func:`as_array`, then numpy images and integer tensors converted to
+    float32 in ``[0, 1]``."""
     x = as_array(x, name)
-    return x if is_tensor(x) else float32_values(x, name=name)
+    return tensor_float(x, name) if is_tensor(x) else float32_values(x, name=name)
+
+
+def tensor_float(x, name: str = "image"):
+    """A float tensor as is; bool / uint8 / uint16 as float32 in ``[0, 1]`` (the
+    numpy rule); other integer tensors refused (their scale is unknown)."""
+    if x.is_floating_point():
+        return x
+    torch = sys.modules["torch"]
+    scale = {torch.bool: 1, torch.uint8: 255}
+    if hasattr(torch, "uint16"):  # torch >= 2.3
+        scale[torch.uint16] = 65535
+    if x.dtype not in scale:
+        raise InvalidImageError(
+            f"{name} has dtype {x.dtype}; use uint8, uint16, bool or float in [0, 1] "
+            "(e.g. x.float() / 255 for 8-bit values)."
+        )
+    return x.float() / scale[x.dtype]
 
 
 def as_batch(x, name: str = "images"):

@@ -4,8 +4,11 @@ They take batches only: a single numpy ``(H, W, C)`` image is refused (it would
 read as a batch of ``H`` images); pass ``img[None]``. :func:`cutout` and
 :func:`cutmix` only zero or copy pixels and keep the dtype (a uint8 batch stays
 uint8, 0..255); :func:`mixup` blends values, so it converts uint8 / uint16 /
-bool numpy batches to float32 in ``[0, 1]`` as
+bool batches (numpy or torch) to float32 in ``[0, 1]`` as
 :func:`boda.core.image.as_float_image` does.
+
+Labels are ``(N, K)`` one-hot or soft rows: integer class indices ``(N,)``
+would be averaged into meaningless "classes" and are refused.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 
 import numpy as np
 
-from boda.augment._input import as_batch, is_tensor
+from boda.augment._input import as_batch, is_tensor, tensor_float
 from boda.core.image import float32_values
 from boda.errors import InvalidParameterError
 
@@ -76,6 +79,15 @@ def _check_alpha(alpha) -> None:
         )
 
 
+def _is_index_dtype(labels) -> bool:
+    """Integer (not bool, not float) labels: class indices, not label rows."""
+    if is_tensor(labels):
+        import torch
+
+        return not (labels.is_floating_point() or labels.dtype == torch.bool)
+    return labels.dtype.kind in "iu"
+
+
 def _check_labels(images, labels):
     if not is_tensor(labels):
         labels = np.asarray(labels)
@@ -83,6 +95,12 @@ def _check_labels(images, labels):
         raise InvalidParameterError(
             f"need one label row per image, got {labels.shape[0] if labels.ndim else 0} "
             f"labels for {len(images)} images."
+        )
+    if labels.ndim == 1 and _is_index_dtype(labels):
+        raise InvalidParameterError(
+            f"labels of shape {tuple(labels.shape)} look like class indices; mixing needs "
+            "(N, K) one-hot or soft labels, e.g. torch.nn.functional.one_hot(labels, K).float() "
+            "or np.eye(K)[labels]."
         )
     return labels
 
@@ -97,9 +115,10 @@ def mixup(images, labels, alpha: float = 0.2, seed=None):
     ----------
     images : array or tensor
         ``(N, H, W, C)`` or ``(B, C, H, W)`` (``img[None]`` for one image);
-        uint8 / uint16 / bool numpy batches are converted to float32 in ``[0, 1]``.
+        uint8 / uint16 / bool batches are converted to float32 in ``[0, 1]``.
     labels : array or tensor
-        ``(N, K)`` one-hot or soft labels.
+        ``(N, K)`` one-hot or soft labels; ``(N,)`` integer class indices are
+        refused (:class:`~boda.errors.InvalidParameterError`).
     alpha : float
         > 0.
     seed : int or Generator
@@ -117,6 +136,8 @@ def mixup(images, labels, alpha: float = 0.2, seed=None):
     images = as_batch(images)
     if isinstance(images, np.ndarray):
         images = float32_values(images, name="images")
+    else:
+        images = tensor_float(images, "images")
     labels = _check_labels(images, labels)
     _check_alpha(alpha)
     rng = _rng(seed)

@@ -12,7 +12,7 @@ import numpy as np
 
 from boda.augment import _color as C
 from boda.augment import _geometric as G
-from boda.augment._input import as_float
+from boda.augment._input import as_float, tensor_float
 from boda.errors import InvalidParameterError
 
 _MAX_M = 30  # RandAugment's magnitude scale
@@ -26,24 +26,82 @@ def _signed(level, rng):
     return level if rng.random() < 0.5 else -level
 
 
-# name -> (image, magnitude in [0, 1], rng) -> image ; geometric ops keep their Transform
+# The ops are module-level functions, not lambdas, so the table (and a dataset
+# holding ops from it) pickles: DataLoader workers started with "spawn" need that.
+# Each is (image, magnitude in [0, 1], rng) -> image; geometric ops drop their Transform.
+
+
+def _identity(x, m, rng):
+    return x
+
+
+def _rotate(x, m, rng):
+    return G.rotate(x, _signed(30 * m, rng))[0]
+
+
+def _shear_x(x, m, rng):
+    return G.affine(x, shear=(_signed(17 * m, rng), 0.0))[0]
+
+
+def _shear_y(x, m, rng):
+    return G.affine(x, shear=(0.0, _signed(17 * m, rng)))[0]
+
+
+def _translate_x(x, m, rng):
+    return G.affine(x, translate=(_signed(0.45 * m * G._size(x)[1], rng), 0.0))[0]
+
+
+def _translate_y(x, m, rng):
+    return G.affine(x, translate=(0.0, _signed(0.45 * m * G._size(x)[0], rng)))[0]
+
+
+def _brightness(x, m, rng):
+    return C.adjust_brightness(x, 1 + _signed(0.9 * m, rng))
+
+
+def _contrast(x, m, rng):
+    return C.adjust_contrast(x, 1 + _signed(0.9 * m, rng))
+
+
+def _color(x, m, rng):
+    return C.adjust_saturation(x, 1 + _signed(0.9 * m, rng))
+
+
+def _solarize(x, m, rng):
+    return C.solarize(x, 1.0 - m)
+
+
+def _posterize(x, m, rng):
+    return C.posterize(x, max(1, 8 - int(round(4 * m))))
+
+
+def _equalize(x, m, rng):
+    return C.equalize(x)
+
+
+def _autocontrast(x, m, rng):
+    return C.autocontrast(x)
+
+
+def _sharpness(x, m, rng):
+    return C.adjust_sharpness(x, 1 + _signed(0.9 * m, rng))
+
+
 RANDAUGMENT_OPS = {
-    "identity": lambda x, m, rng: x,
-    "rotate": lambda x, m, rng: G.rotate(x, _signed(30 * m, rng))[0],
-    "shear_x": lambda x, m, rng: G.affine(x, shear=(_signed(17 * m, rng), 0.0))[0],
-    "shear_y": lambda x, m, rng: G.affine(x, shear=(0.0, _signed(17 * m, rng)))[0],
-    "translate_x": lambda x, m, rng: G.affine(
-        x, translate=(_signed(0.45 * m * G._size(x)[1], rng), 0.0))[0],
-    "translate_y": lambda x, m, rng: G.affine(
-        x, translate=(0.0, _signed(0.45 * m * G._size(x)[0], rng)))[0],
-    "brightness": lambda x, m, rng: C.adjust_brightness(x, 1 + _signed(0.9 * m, rng)),
-    "contrast": lambda x, m, rng: C.adjust_contrast(x, 1 + _signed(0.9 * m, rng)),
-    "color": lambda x, m, rng: C.adjust_saturation(x, 1 + _signed(0.9 * m, rng)),
-    "solarize": lambda x, m, rng: C.solarize(x, 1.0 - m),
-    "posterize": lambda x, m, rng: C.posterize(x, max(1, 8 - int(round(4 * m)))),
-    "equalize": lambda x, m, rng: C.equalize(x),
-    "autocontrast": lambda x, m, rng: C.autocontrast(x),
-    "sharpness": lambda x, m, rng: C.adjust_sharpness(x, 1 + _signed(0.9 * m, rng)),
+    "identity": _identity,
+    "rotate": _rotate,
+    "shear_x": _shear_x,
+    "shear_y": _shear_y,
+    "translate_x": _translate_x,
+    "translate_y": _translate_y,
+    "brightness": _brightness,
+    "contrast": _contrast,
+    "color": _color,
+    "solarize": _solarize,
+    "posterize": _posterize,
+    "equalize": _equalize,
+    "autocontrast": _autocontrast,
+    "sharpness": _sharpness,
 }
 
 
@@ -101,6 +159,9 @@ def _apply_views(images, size, draws):
     """Apply per-image draws to a ``(B, C, H, W)`` batch with one op call per kind."""
     import torch
 
+    if not draws:  # an empty batch: nothing to stack
+        return images.new_zeros((0, images.shape[1], *size))
+
     mats = np.stack([G._resized_crop_matrix(*d[0], size) for d in draws])
     x = G.warp_affine_torch(images, mats, tuple(size), border="edge")
 
@@ -157,10 +218,21 @@ def random_view(
     Parameters
     ----------
     images : torch.Tensor
-        ``(B, 3, H, W)`` in ``[0, 1]``.
+        ``(B, 3, H, W)`` in ``[0, 1]``; uint8 / uint16 / bool batches are
+        converted to float32 first (uint8 / 255). ``B = 0`` gives an empty batch.
     size : (h, w)
         Output size.
-    seed : int or numpy.random.Generator
+    crop_scale : (low, high)
+        Area fractions of the random-resized crop.
+    jitter : (brightness, contrast, saturation, hue)
+        Colour-jitter strengths, as in :func:`color_jitter`.
+    p_jitter, p_gray, p_blur : float
+        Probabilities of the jitter, the grayscale and the blur.
+    blur_sigma : (low, high)
+        Range of the blur's sigma in pixels.
+    seed : int, numpy.random.Generator or None
+        ``None`` draws fresh OS entropy. In a ``DataLoader`` with workers, seed
+        per worker (see :mod:`boda.augment`, "Seeding and DataLoader workers").
 
     Returns
     -------
@@ -178,6 +250,7 @@ def random_view(
         shape = getattr(images, "shape", type(images).__name__)
         raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
     C.check_jitter(*jitter, where="random_view jitter")
+    images = tensor_float(images, "images")
     rng = _rng(seed)
     in_size = tuple(images.shape[-2:])
     draws = [

@@ -26,10 +26,35 @@ def _check_boxes(boxes: Tensor, name: str = "boxes") -> None:
         )
 
 
-def box_area(boxes: Tensor) -> Tensor:
-    """Areas ``(N,)`` of ``(N, 4)`` boxes (negative sizes count as 0)."""
-    _check_boxes(boxes)
+def _wide(boxes: Tensor) -> Tensor:
+    """float16 / bfloat16 boxes in float32: a 300 px square's area (90 000) is
+    above float16's largest value (65 504), and IoU would be inf / inf."""
+    return boxes.float() if boxes.dtype in (torch.float16, torch.bfloat16) else boxes
+
+
+def _area(boxes: Tensor) -> Tensor:
     return (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+
+
+def box_area(boxes: Tensor) -> Tensor:
+    """Areas ``(N,)`` of ``(N, 4)`` boxes (negative sizes count as 0).
+
+    float16 / bfloat16 boxes give float32 areas (as torchvision's ``box_area``
+    does): pixel areas overflow float16.
+
+    Examples
+    --------
+    >>> box_area(torch.tensor([[0.0, 0.0, 300.0, 300.0]], dtype=torch.float16))
+    tensor([90000.])
+    """
+    _check_boxes(boxes)
+    return _area(_wide(boxes))
+
+
+def _iou(inter: Tensor, union: Tensor, dtype: torch.dtype) -> Tensor:
+    """``inter / union``, 0 where the union is empty, in ``dtype`` when it is a float."""
+    iou = torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+    return iou.to(dtype) if dtype.is_floating_point else iou
 
 
 def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -47,7 +72,8 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     Returns
     -------
     Tensor
-        ``(N, M)`` IoU matrix; 0 where the union is empty.
+        ``(N, M)`` IoU matrix; 0 where the union is empty. float16 / bfloat16
+        boxes are computed in float32 and the IoU returned in their dtype.
 
     Examples
     --------
@@ -57,16 +83,20 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """
     _check_boxes(boxes1, "boxes1")
     _check_boxes(boxes2, "boxes2")
+    dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+    boxes1, boxes2 = _wide(boxes1), _wide(boxes2)
     lt = torch.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
     rb = torch.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
     wh = (rb - lt).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
-    union = box_area(boxes1)[:, None] + box_area(boxes2)[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+    union = _area(boxes1)[:, None] + _area(boxes2)[None, :] - inter
+    return _iou(inter, union, dtype)
 
 
 def matched_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """IoU of matched pairs: row ``i`` of ``boxes1`` with row ``i`` of ``boxes2``, ``(N,)``.
+
+    float16 / bfloat16 boxes are computed in float32, as in :func:`box_iou`.
 
     Examples
     --------
@@ -81,12 +111,14 @@ def matched_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
             f"matched boxes need equal shapes, got {tuple(boxes1.shape)} and "
             f"{tuple(boxes2.shape)}."
         )
+    dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+    boxes1, boxes2 = _wide(boxes1), _wide(boxes2)
     lt = torch.maximum(boxes1[:, :2], boxes2[:, :2])
     rb = torch.minimum(boxes1[:, 2:], boxes2[:, 2:])
     wh = (rb - lt).clamp(min=0)
     inter = wh[:, 0] * wh[:, 1]
-    union = box_area(boxes1) + box_area(boxes2) - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+    union = _area(boxes1) + _area(boxes2) - inter
+    return _iou(inter, union, dtype)
 
 
 def _check_scores(boxes: Tensor, scores: Tensor) -> None:
@@ -387,7 +419,8 @@ def soft_nms(
     keep : Tensor
         Indices of the surviving boxes, in the order they were selected.
     new_scores : Tensor
-        Their decayed scores.
+        Their decayed scores, in the dtype of ``scores`` (float32 for integer
+        scores, whose decayed values are fractions).
 
     References
     ----------
@@ -407,7 +440,10 @@ def soft_nms(
     if sigma <= 0:
         raise InvalidParameterError(f"sigma must be > 0, got {sigma!r}.")
     boxes = boxes.detach()
-    s = scores.detach().clone().float()
+    # decayed scores are fractions: float64 stays float64, integers become float32
+    wide = torch.float64 if scores.dtype == torch.float64 else torch.float32
+    out_dtype = scores.dtype if scores.is_floating_point() else torch.float32
+    s = scores.detach().clone().to(wide)
     idx = torch.nonzero(s >= score_threshold).flatten()  # alive, increasing index
     b, s = boxes[idx], s[idx]
     keep, kept_scores = [], []
@@ -424,7 +460,7 @@ def soft_nms(
         alive = s >= score_threshold
         alive[m] = False
         idx, b, s = idx[alive], b[alive], s[alive]
-    return torch.tensor(keep, dtype=torch.long), torch.tensor(kept_scores, dtype=scores.dtype)
+    return torch.tensor(keep, dtype=torch.long), torch.tensor(kept_scores, dtype=out_dtype)
 
 
 def generate_anchors(

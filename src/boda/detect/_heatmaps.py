@@ -6,6 +6,9 @@ at ``x = j``, ``y = i``.
 
 from __future__ import annotations
 
+import math
+import operator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -17,7 +20,22 @@ def _check_points(points: Tensor) -> Tensor:
     if not isinstance(points, Tensor) or points.ndim < 2 or points.shape[-1] != 2:
         shape = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
         raise InvalidParameterError(f"points must be (..., K, 2) (x, y) tensors, got {shape}.")
-    return points.float()
+    return points.to(_float_dtype(points))
+
+
+def _float_dtype(x: Tensor) -> torch.dtype:
+    """float64 stays float64 (so ``gradcheck`` works); everything else is float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _check_size(size) -> tuple[int, int]:
+    try:
+        h, w = (operator.index(v) for v in size)
+    except (TypeError, ValueError):
+        h = w = 0
+    if h < 1 or w < 1:
+        raise InvalidParameterError(f"size must be (H, W), two ints >= 1, got {size!r}.")
+    return h, w
 
 
 def render_heatmaps(
@@ -45,7 +63,7 @@ def render_heatmaps(
     Returns
     -------
     Tensor
-        ``(..., K, H, W)`` float32.
+        ``(..., K, H, W)``, float64 for float64 points, float32 otherwise.
 
     References
     ----------
@@ -59,11 +77,11 @@ def render_heatmaps(
     1.0
     """
     pts = _check_points(points)
-    if sigma <= 0:
+    if not sigma > 0:
         raise InvalidParameterError(f"sigma must be > 0, got {sigma!r}.")
-    h, w = size
-    ys = torch.arange(h, dtype=torch.float32).view(h, 1)
-    xs = torch.arange(w, dtype=torch.float32).view(1, w)
+    h, w = _check_size(size)
+    ys = torch.arange(h, dtype=pts.dtype, device=pts.device).view(h, 1)
+    xs = torch.arange(w, dtype=pts.dtype, device=pts.device).view(1, w)
     dx = xs - pts[..., 0, None, None]
     dy = ys - pts[..., 1, None, None]
     d2 = dx * dx + dy * dy
@@ -103,7 +121,21 @@ def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1
     Returns
     -------
     Tensor
-        ``(..., 2)`` coordinates ``(x, y)``.
+        ``(..., 2)`` coordinates ``(x, y)``, float64 for float64 heatmaps,
+        float32 otherwise.
+
+    Raises
+    ------
+    InvalidParameterError
+        NaN values with ``"argmax"`` / ``"quadratic"`` (``argmax`` would pick
+        the NaN pixel).
+
+    Notes
+    -----
+    A map without a peak (all equal, e.g. all zero for a landmark rendered far
+    outside the image) decodes to its first pixel ``(0, 0)``, as HRNet's
+    decoder does. Use the peak value ``heatmaps.amax((-2, -1))`` as the
+    confidence to tell such maps apart.
 
     References
     ----------
@@ -120,20 +152,26 @@ def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1
     """
     _check_heatmaps(heatmaps)
     h, w = heatmaps.shape[-2:]
-    flat = heatmaps.reshape(-1, h * w).float()
+    dtype = _float_dtype(heatmaps)
+    flat = heatmaps.reshape(-1, h * w).to(dtype)
     if method == "soft_argmax":
         p = torch.softmax(beta * flat, dim=1)
-        xs = torch.arange(w, dtype=torch.float32).repeat(h)
-        ys = torch.arange(h, dtype=torch.float32).repeat_interleave(w)
+        xs = torch.arange(w, dtype=dtype, device=flat.device).repeat(h)
+        ys = torch.arange(h, dtype=dtype, device=flat.device).repeat_interleave(w)
         out = torch.stack([(p * xs).sum(1), (p * ys).sum(1)], dim=1)
         return out.reshape(*heatmaps.shape[:-2], 2)
     if method not in ("argmax", "quadratic"):
         raise InvalidParameterError(
             f"method must be 'quadratic', 'argmax' or 'soft_argmax', got {method!r}."
         )
+    if bool(torch.isnan(flat).any()):
+        raise InvalidParameterError(
+            "heatmaps hold NaN values; argmax would return the NaN pixel. Fix the "
+            "network output (or use method='soft_argmax', which propagates the NaN)."
+        )
     idx = flat.argmax(dim=1)
     py, px = idx // w, idx % w
-    coords = torch.stack([px, py], dim=1).float()
+    coords = torch.stack([px, py], dim=1).to(dtype)
     if method == "quadratic":
         # float64 logs: a sharp peak's neighbours can be float32 subnormals (8e-42 at
         # sigma 0.1), and a clamp at any larger value would flatten the parabola.
@@ -154,7 +192,7 @@ def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1
             ok = denom < 0
             vertex = c + torch.where(ok, (fm - fp) / (2 * torch.where(ok, denom, -1.0)), 0.0)
             delta = torch.where(ok, vertex - pos, 0.0)
-            coords[:, axis] += delta.clamp(-0.5, 0.5).float()
+            coords[:, axis] += delta.clamp(-0.5, 0.5).to(dtype)
     return coords.reshape(*heatmaps.shape[:-2], 2)
 
 
@@ -166,6 +204,19 @@ def _distances(pred: Tensor, target: Tensor) -> Tensor:
             f"{tuple(target.shape)}."
         )
     return torch.linalg.vector_norm(pred - target, dim=-1)
+
+
+def _per_sample(normalizer: Tensor | float, d: Tensor) -> Tensor:
+    """``normalizer`` (one number or ``(N,)``) shaped to broadcast over ``d`` ``(N, K)``."""
+    norm = torch.as_tensor(normalizer, dtype=d.dtype, device=d.device)
+    if norm.ndim == 0:
+        return norm
+    if norm.shape != d.shape[:1]:
+        raise InvalidParameterError(
+            f"normalizer must be one number or ({d.shape[0]},), one size per sample, "
+            f"got shape {tuple(norm.shape)}."
+        )
+    return norm.reshape(-1, *([1] * (d.ndim - 1)))
 
 
 def pck(
@@ -195,6 +246,12 @@ def pck(
     float
         In ``[0, 1]``.
 
+    Raises
+    ------
+    InvalidParameterError
+        Shapes that differ, a normalizer that is not one number or ``(N,)``,
+        or no visible landmark at all.
+
     References
     ----------
     Y. Yang, D. Ramanan, "Articulated Human Detection with Flexible Mixtures of
@@ -207,12 +264,19 @@ def pck(
     0.5
     """
     d = _distances(pred, target)
-    norm = torch.as_tensor(normalizer, dtype=torch.float32)
-    norm = norm.reshape(-1, *([1] * (d.ndim - 1))) if norm.ndim else norm
-    correct = (d <= alpha * norm).float()
-    if visible is not None:
-        return float(correct[visible].mean())
-    return float(correct.mean())
+    correct = (d <= alpha * _per_sample(normalizer, d)).float()
+    if visible is None:
+        return float(correct.mean())
+    if not isinstance(visible, Tensor) or visible.shape != d.shape:
+        shape = tuple(visible.shape) if isinstance(visible, Tensor) else type(visible).__name__
+        raise InvalidParameterError(
+            f"visible must be a {tuple(d.shape)} bool tensor, got {shape}."
+        )
+    if not bool(visible.any()):
+        raise InvalidParameterError(
+            "no landmark is visible, so PCK is undefined; leave such samples out."
+        )
+    return float(correct[visible.bool()].mean())
 
 
 def nme(pred: Tensor, target: Tensor, normalizer: Tensor | float) -> float:
@@ -242,9 +306,7 @@ def nme(pred: Tensor, target: Tensor, normalizer: Tensor | float) -> float:
     0.25
     """
     d = _distances(pred, target)
-    norm = torch.as_tensor(normalizer, dtype=torch.float32)
-    norm = norm.reshape(-1, *([1] * (d.ndim - 1))) if norm.ndim else norm
-    return float((d / norm).mean())
+    return float((d / _per_sample(normalizer, d)).mean())
 
 
 def render_centernet_targets(
@@ -269,7 +331,9 @@ def render_centernet_targets(
     boxes : Tensor
         ``(N, 4)`` in image pixels.
     labels : Tensor
-        ``(N,)`` class indices.
+        ``(N,)`` integer class indices in ``[0, num_classes)``. Drop ignored or
+        crowd boxes (e.g. label -1) before rendering: they are refused, not
+        drawn into a class.
     num_classes : int
     size : (H, W)
         Output (feature-map) size.
@@ -280,7 +344,8 @@ def render_centernet_targets(
     Returns
     -------
     heatmap : Tensor
-        ``(num_classes, H, W)``.
+        ``(num_classes, H, W)``. Boxes whose centre falls outside the map are
+        left out.
     wh : Tensor
         ``(2, H, W)``.
     offset : Tensor
@@ -292,7 +357,8 @@ def render_centernet_targets(
     Z. Liu et al., "Training-Time-Friendly Network for Real-Time Object
     Detection", AAAI 2020.
     """
-    h, w = size
+    h, w = _check_size(size)
+    _check_centernet_boxes(boxes, labels, num_classes, stride)
     heat = torch.zeros(num_classes, h, w)
     wh = torch.zeros(2, h, w)
     off = torch.zeros(2, h, w)
@@ -301,7 +367,9 @@ def render_centernet_targets(
     for box, c in zip(boxes.float(), labels.tolist(), strict=True):
         bw, bh = float(box[2] - box[0]), float(box[3] - box[1])
         cx, cy = float(box[0] + box[2]) / 2 / stride, float(box[1] + box[3]) / 2 / stride
-        ix, iy = int(cx), int(cy)
+        # floor, not int(): a centre at -0.25 cells is outside, not in cell 0
+        # with an offset of -0.25 (offsets lie in [0, 1))
+        ix, iy = math.floor(cx), math.floor(cy)
         if not (0 <= ix < w and 0 <= iy < h):
             continue
         sx = max(sigma_scale * bw / stride, 0.5)
@@ -311,6 +379,31 @@ def render_centernet_targets(
         wh[:, iy, ix] = torch.tensor([bw, bh])
         off[:, iy, ix] = torch.tensor([cx - ix, cy - iy])
     return heat, wh, off
+
+
+def _check_centernet_boxes(boxes: Tensor, labels: Tensor, num_classes: int, stride) -> None:
+    if not isinstance(boxes, Tensor) or boxes.ndim != 2 or boxes.shape[1] != 4:
+        shape = tuple(boxes.shape) if isinstance(boxes, Tensor) else type(boxes).__name__
+        raise InvalidParameterError(
+            f"boxes must be an (N, 4) tensor (x1, y1, x2, y2), got {shape}."
+        )
+    if not isinstance(labels, Tensor) or labels.shape != boxes.shape[:1]:
+        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise InvalidParameterError(
+            f"labels must be a ({boxes.shape[0]},) tensor, one class per box, got {shape}."
+        )
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise InvalidParameterError(f"labels must be integer class indices, got {labels.dtype}.")
+    if not (isinstance(num_classes, int) and num_classes >= 1):
+        raise InvalidParameterError(f"num_classes must be an int >= 1, got {num_classes!r}.")
+    if not stride > 0:
+        raise InvalidParameterError(f"stride must be > 0, got {stride!r}.")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise InvalidParameterError(
+            f"labels must lie in [0, {num_classes - 1}], got range "
+            f"[{int(labels.min())}, {int(labels.max())}]; drop ignored boxes "
+            "(e.g. label -1: boxes[labels >= 0]) before rendering."
+        )
 
 
 def decode_centernet(
@@ -349,6 +442,11 @@ def decode_centernet(
         raise InvalidParameterError(
             f"heatmap must be (B, C, H, W) and wh (B, 2, H, W), got {tuple(heatmap.shape)} "
             f"and {tuple(wh.shape)}."
+        )
+    if offset is not None and offset.shape != wh.shape:
+        raise InvalidParameterError(
+            f"offset must be (B, 2, H, W) like wh, {tuple(wh.shape)}, got "
+            f"{tuple(offset.shape)}."
         )
     b, c, h, w = heatmap.shape
     peaks = heatmap * (F.max_pool2d(heatmap, 3, stride=1, padding=1) == heatmap)

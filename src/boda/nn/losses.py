@@ -26,6 +26,7 @@ Contents
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -99,6 +100,21 @@ def _check_positive(value: float, name: str) -> None:
         raise InvalidParameterError(f"{name} must be > 0, got {value!r}.")
 
 
+def _wide(x: Tensor) -> Tensor:
+    """``x`` in float32 when it is float16 / bfloat16, else unchanged.
+
+    Losses are sums of logs and exponentials: torch's autocast runs its own
+    losses (``cross_entropy``, ``nll_loss``, ``binary_cross_entropy_with_logits``)
+    in float32 for the same reason, and the loss comes back in float32.
+    """
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _check_gamma(gamma: float) -> None:
+    if not gamma >= 0:  # also refuses NaN
+        raise InvalidParameterError(f"gamma must be a number >= 0, got {gamma!r}.")
+
+
 def _check_logits_target(logits: Tensor, target: Tensor) -> Tensor:
     """Check a (B, K) logits / (B,) class-index pair; return ``target`` as int64
     (uint8 or int16 indices are fine, but ``gather`` takes only int64)."""
@@ -169,7 +185,9 @@ def cross_entropy(
     Returns
     -------
     Tensor
-        Scalar, or ``(B,)`` with ``reduction="none"``.
+        Scalar, or ``(B,)`` with ``reduction="none"``. float16 / bfloat16 logits
+        are computed and returned in float32, as under torch's autocast. A class
+        masked with a ``-inf`` logit adds nothing (without label smoothing).
 
     Raises
     ------
@@ -194,8 +212,11 @@ def cross_entropy(
         raise InvalidParameterError(
             f"label_smoothing must lie in [0, 1], got {label_smoothing!r}."
         )
-    logp = F.log_softmax(logits, dim=1)
+    logp = F.log_softmax(_wide(logits), dim=1)
     nll = -logp.gather(1, target[:, None]).squeeze(1)
+    if label_smoothing == 0:
+        # not 1 * nll - 0 * mean(log p): a masked class (logit -inf) would give 0 * -inf = NaN
+        return _reduce(nll, reduction)
     loss = (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(dim=1)
     return _reduce(loss, reduction)
 
@@ -237,7 +258,14 @@ def focal_loss(
     Returns
     -------
     Tensor
-        Scalar, or ``(B,)`` with ``reduction="none"``.
+        Scalar, or ``(B,)`` with ``reduction="none"``; float32 for float16 /
+        bfloat16 logits.
+
+    Raises
+    ------
+    InvalidParameterError
+        Wrong shapes or targets, ``gamma`` not ``>= 0`` (NaN included), a negative
+        or non-finite ``alpha``.
 
     References
     ----------
@@ -252,24 +280,36 @@ def focal_loss(
     """
     target = _check_logits_target(logits, target)
     _check_reduction(reduction)
-    if gamma < 0:
-        raise InvalidParameterError(f"gamma must be >= 0, got {gamma!r}.")
-    logpt = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+    _check_gamma(gamma)
+    _check_focal_alpha(alpha, logits.shape[1])
+    logpt = F.log_softmax(_wide(logits), dim=1).gather(1, target[:, None]).squeeze(1)
     # 1 - p_t as -expm1(log p_t) (exact near p_t = 1), kept above zero: for
     # 0 < gamma < 1 the derivative of x**gamma is infinite at x = 0, and a
     # confidently right sample would turn every gradient into NaN.
     loss = -_focal_weight(-torch.expm1(logpt), gamma) * logpt
-    if alpha is not None:
-        if isinstance(alpha, Tensor):
-            if alpha.shape != (logits.shape[1],):
-                raise InvalidParameterError(
-                    f"alpha as a tensor must have shape ({logits.shape[1]},), "
-                    f"got {tuple(alpha.shape)}."
-                )
-            loss = alpha.to(loss)[target] * loss
-        else:
-            loss = float(alpha) * loss
+    if isinstance(alpha, Tensor):
+        loss = alpha.to(loss)[target] * loss
+    elif alpha is not None:
+        loss = float(alpha) * loss
     return _reduce(loss, reduction)
+
+
+def _check_focal_alpha(alpha: float | Tensor | None, k: int) -> None:
+    """A weight is >= 0 and finite: a negative one turns the loss into a reward."""
+    if alpha is None:
+        return
+    if isinstance(alpha, Tensor):
+        if alpha.shape != (k,):
+            raise InvalidParameterError(
+                f"alpha as a tensor must have shape ({k},), got {tuple(alpha.shape)}."
+            )
+        ok = bool((torch.isfinite(alpha) & (alpha >= 0)).all())
+    else:
+        ok = math.isfinite(alpha) and alpha >= 0
+    if not ok:
+        raise InvalidParameterError(
+            f"alpha must be finite and >= 0 (a class weight), got {alpha!r}."
+        )
 
 
 def _focal_weight(one_minus_pt: Tensor, gamma: float) -> Tensor:
@@ -312,7 +352,14 @@ def sigmoid_focal_loss(
     Returns
     -------
     Tensor
-        Scalar, or element-wise with ``reduction="none"``.
+        Scalar, or element-wise with ``reduction="none"``; float32 for float16 /
+        bfloat16 logits.
+
+    Raises
+    ------
+    InvalidParameterError
+        Shapes differ, targets outside ``[0, 1]``, ``gamma`` not ``>= 0``,
+        ``alpha`` outside ``[0, 1]``.
 
     References
     ----------
@@ -325,8 +372,18 @@ def sigmoid_focal_loss(
     """
     _check_same_shape(logits, target, "logits and target")
     _check_reduction(reduction)
-    if gamma < 0:
-        raise InvalidParameterError(f"gamma must be >= 0, got {gamma!r}.")
+    _check_gamma(gamma)
+    if alpha is not None and not 0.0 <= alpha <= 1.0:
+        raise InvalidParameterError(
+            f"alpha must lie in [0, 1] (positives get alpha, negatives 1 - alpha), got {alpha!r}."
+        )
+    if target.numel() and not bool(((target >= 0) & (target <= 1)).all()):
+        raise InvalidParameterError(
+            "target must hold values in [0, 1] (1 = positive, 0 = negative), got range "
+            f"[{float(target.min())}, {float(target.max())}]; ignore anchors by masking "
+            "the per-element loss (reduction='none'), not with -1."
+        )
+    logits = _wide(logits)
     target = target.to(logits.dtype)
     ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     p = torch.sigmoid(logits)
@@ -395,8 +452,8 @@ def distillation_loss(
     if not 0.0 <= alpha <= 1.0:
         raise InvalidParameterError(f"alpha must lie in [0, 1], got {alpha!r}.")
     t = temperature
-    log_ps = F.log_softmax(student_logits / t, dim=1)
-    log_pt = F.log_softmax(teacher_logits.detach() / t, dim=1)
+    log_ps = F.log_softmax(_wide(student_logits) / t, dim=1)
+    log_pt = F.log_softmax(_wide(teacher_logits.detach()) / t, dim=1)
     p_teacher = log_pt.exp()
     # A class the teacher rules out (logit -inf) adds 0, not 0 * -inf = NaN.
     terms = torch.where(p_teacher > 0, p_teacher * (log_pt - log_ps), 0.0)
@@ -576,13 +633,17 @@ def supcon_loss(features: Tensor, labels: Tensor | None = None, temperature: flo
     _check_positive(temperature, "temperature")
     if features.ndim == 2:
         features = features[:, None, :]
-    n, v, _ = features.shape
+    n, v, d = features.shape
+    if n == 0:
+        raise InvalidParameterError(
+            "features is an empty batch (N = 0); supcon_loss needs samples with positives."
+        )
     if labels is None:
         labels = torch.arange(n, device=features.device)
     if labels.shape != (n,):
         raise InvalidParameterError(f"labels must have shape ({n},), got {tuple(labels.shape)}.")
     # view-major order: all samples of view 0, then of view 1, ...
-    z = F.normalize(features.transpose(0, 1).reshape(n * v, -1), dim=1)
+    z = F.normalize(features.transpose(0, 1).reshape(n * v, d), dim=1)
     lab = labels.repeat(v)
     self_mask = torch.eye(n * v, dtype=torch.bool, device=z.device)
     logits = (z @ z.T / temperature).masked_fill(self_mask, float("-inf"))
@@ -814,8 +875,10 @@ def gram_matrix(features: Tensor) -> Tensor:
         shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
         raise InvalidParameterError(f"features must be (B, C, H, W), got {shape}.")
     b, c, h, w = features.shape
-    psi = features.reshape(b, c, h * w)
-    return psi @ psi.transpose(1, 2) / (c * h * w)
+    # Normalise before the product, not after: the same G, but a float16 sum of
+    # H*W products (under fp16 autocast too) would overflow 65504 first.
+    psi = features.reshape(b, c, h * w) / math.sqrt(c * h * w)
+    return psi @ psi.transpose(1, 2)
 
 
 def style_loss(
@@ -867,6 +930,12 @@ def style_loss(
     w = _layer_weights(weights, len(fx))
     total = input.new_zeros(())
     for wj, a, b in zip(w, fx, fy, strict=True):
+        if a.ndim != 4 or b.ndim != 4 or a.shape[1] != b.shape[1]:
+            raise InvalidParameterError(
+                "style_loss needs (B, C, H, W) feature maps with the same channels C for "
+                f"input and target, got {tuple(a.shape)} and {tuple(b.shape)}; give both "
+                "images the same number of channels."
+            )
         if b.shape[0] not in (1, a.shape[0]):
             raise InvalidParameterError(
                 f"target batch must be 1 (one style for all) or the input's {a.shape[0]}, "
@@ -1120,7 +1189,11 @@ def _check_boxes(pred: Tensor, target: Tensor) -> None:
 
 
 def _box_terms(pred: Tensor, target: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    """IoU, and the enclosing box's corners (x1, y1, x2, y2) for GIoU/DIoU."""
+    """IoU, and the enclosing box's corners (x1, y1, x2, y2) for GIoU/DIoU.
+
+    ``pred`` and ``target`` come in float32 or wider (:func:`_wide`): a 300 px
+    square has area 90 000, above float16's largest value (65 504).
+    """
     area_p = (pred[:, 2] - pred[:, 0]).clamp(min=0) * (pred[:, 3] - pred[:, 1]).clamp(min=0)
     area_t = (target[:, 2] - target[:, 0]).clamp(min=0) * (target[:, 3] - target[:, 1]).clamp(
         min=0
@@ -1150,7 +1223,9 @@ def iou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7, reduction: str = "
     Returns
     -------
     Tensor
-        Scalar, or ``(N,)`` with ``reduction="none"``. In ``[0, 1]``.
+        Scalar, or ``(N,)`` with ``reduction="none"``. In ``[0, 1]``. float16 /
+        bfloat16 boxes are computed and returned in float32 (their areas
+        overflow float16), as for every box loss here.
 
     References
     ----------
@@ -1165,6 +1240,7 @@ def iou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7, reduction: str = "
     """
     _check_boxes(pred, target)
     _check_reduction(reduction)
+    pred, target = _wide(pred), _wide(target)
     iou, _, _ = _box_terms(pred, target, eps)
     return _reduce(1.0 - iou, reduction)
 
@@ -1205,6 +1281,7 @@ def giou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7, reduction: str = 
     """
     _check_boxes(pred, target)
     _check_reduction(reduction)
+    pred, target = _wide(pred), _wide(target)
     iou, union, enc = _box_terms(pred, target, eps)
     area_c = (enc[:, 2] - enc[:, 0]) * (enc[:, 3] - enc[:, 1])
     giou = iou - (area_c - union) / (area_c + eps)
@@ -1247,6 +1324,7 @@ def diou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7, reduction: str = 
     """
     _check_boxes(pred, target)
     _check_reduction(reduction)
+    pred, target = _wide(pred), _wide(target)
     iou, _, enc = _box_terms(pred, target, eps)
     c2 = (enc[:, 2] - enc[:, 0]).square() + (enc[:, 3] - enc[:, 1]).square()
     centre_p = (pred[:, :2] + pred[:, 2:]) / 2
@@ -1405,6 +1483,12 @@ class MoCoLoss(nn.Module):
         self.ptr.fill_((int(self.ptr) + k.shape[0]) % size)
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        dim = self.queue.shape[1]
+        if isinstance(query, Tensor) and query.ndim == 2 and query.shape[1] != dim:
+            raise InvalidParameterError(
+                f"MoCoLoss was built with dim={dim} but got {query.shape[1]}-d embeddings; "
+                f"build it with MoCoLoss(dim={query.shape[1]}, ...)."
+            )
         # info_nce_loss normalises a detached copy, so enqueueing in place is safe
         # The queue keeps its own dtype; compare in the inputs' (float64 too).
         loss = info_nce_loss(query, key, self.queue.to(query.dtype), self.temperature)
@@ -1448,8 +1532,29 @@ class CharbonnierLoss(nn.Module):
         return charbonnier_loss(input, target, self.eps, self.reduction)
 
 
-class PerceptualLoss(nn.Module):
-    """Module form of :func:`perceptual_loss`; the extractor is frozen.
+class _FrozenExtractor(nn.Module):
+    """Holds a feature extractor frozen: no gradients, and in eval mode for good.
+
+    The extractor is a submodule (it moves with ``.to()`` and is saved), so a
+    ``.train()`` on this loss or on a model holding it would reach it too;
+    :meth:`train` keeps it in eval mode, or its BatchNorm statistics would drift
+    with every loss call and dropout would make the loss random.
+    """
+
+    def __init__(self, extractor: nn.Module, weights: Sequence[float] | None = None):
+        super().__init__()
+        self.extractor = extractor.eval().requires_grad_(False)
+        self.weights = weights
+
+    def train(self, mode: bool = True) -> _FrozenExtractor:
+        super().train(mode)
+        self.extractor.eval()
+        return self
+
+
+class PerceptualLoss(_FrozenExtractor):
+    """Module form of :func:`perceptual_loss`; the extractor is frozen (no gradient,
+    eval mode even after ``.train()``).
 
     Examples
     --------
@@ -1458,17 +1563,13 @@ class PerceptualLoss(nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, extractor: nn.Module, weights: Sequence[float] | None = None):
-        super().__init__()
-        self.extractor = extractor.eval().requires_grad_(False)
-        self.weights = weights
-
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return perceptual_loss(input, target, self.extractor, self.weights)
 
 
-class StyleLoss(nn.Module):
-    """Module form of :func:`style_loss`; the extractor is frozen.
+class StyleLoss(_FrozenExtractor):
+    """Module form of :func:`style_loss`; the extractor is frozen (no gradient,
+    eval mode even after ``.train()``).
 
     Examples
     --------
@@ -1476,11 +1577,6 @@ class StyleLoss(nn.Module):
     >>> loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 16, 16)).shape
     torch.Size([])
     """
-
-    def __init__(self, extractor: nn.Module, weights: Sequence[float] | None = None):
-        super().__init__()
-        self.extractor = extractor.eval().requires_grad_(False)
-        self.weights = weights
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return style_loss(input, target, self.extractor, self.weights)
