@@ -54,6 +54,14 @@ def as_colors(
     if np.issubdtype(arr.dtype, np.integer):
         if rgb and arr.dtype in (np.uint8, np.uint16):
             return arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+        if rgb and arr.size and int(arr.max()) > 1:
+            # [51, 102, 153] typed as Python ints: 8-bit values, but of which scale
+            # is not ours to guess (as floats they would be read as 51 times white).
+            raise InvalidImageError(
+                f"{name} holds integers up to {int(arr.max())} ({arr.dtype}); give 8-bit "
+                "values as np.uint8 (e.g. np.array([51, 102, 153], np.uint8)), 16-bit as "
+                "np.uint16, or floats in [0, 1]"
+            )
         return arr.astype(np.float64)
     if arr.dtype == np.float16:
         return arr.astype(np.float32)

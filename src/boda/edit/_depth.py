@@ -58,7 +58,7 @@ def read_depth(path: str | Path) -> np.ndarray:
         raise ImageReadError(path, f"a depth map must be numeric, this one has dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.integer) and arr.dtype not in (np.uint8, np.uint16):
         arr = arr.astype(np.float32)
-    depth = as_float_image(arr, name=str(path))
+    depth = as_float_image(arr, name=str(path), unit_range=False)  # metres are fine
     if not np.isfinite(depth).all():
         raise ImageReadError(path, "the depth map holds NaN or infinite values; fill them first")
     return depth
@@ -98,7 +98,7 @@ def check_depth(depth: np.ndarray, shape: tuple[int, int], *, name: str = "depth
             f"{shape[1]}x{shape[0]}; resize it first, e.g. "
             "boda.edit.resize_depth(depth, image.shape[:2]) or --resize-depth on the CLI"
         )
-    out = as_float_image(arr, name=name)
+    out = as_float_image(arr, name=name, unit_range=False)  # any depth unit
     if not np.isfinite(out).all():
         raise InvalidImageError(f"{name} holds NaN or infinite values; fill them first")
     return out

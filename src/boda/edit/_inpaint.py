@@ -150,7 +150,7 @@ def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask"
         )
     if arr.dtype == np.bool_:
         return arr.copy()
-    return as_float_image(arr, name=name) >= 0.5
+    return as_float_image(arr, name=name, unit_range=False) >= 0.5  # 0/255 masks too
 
 
 def inpaint(

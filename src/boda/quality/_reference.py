@@ -10,9 +10,13 @@ from boda.errors import InvalidImageError, InvalidParameterError
 __all__ = ["mse", "psnr", "ssim"]
 
 
-def _pair(image: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a = as_float_image(image, name="image").astype(np.float64)
-    b = as_float_image(reference, name="reference").astype(np.float64)
+def _pair(
+    image: np.ndarray, reference: np.ndarray, data_range: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    # A data_range above 1 says the values are on another scale (255, say) on purpose.
+    unit = data_range <= 1.0
+    a = as_float_image(image, name="image", unit_range=unit).astype(np.float64)
+    b = as_float_image(reference, name="reference", unit_range=unit).astype(np.float64)
     if a.shape != b.shape:
         raise InvalidImageError(
             f"image {a.shape} and reference {b.shape} must have the same shape; "
@@ -47,7 +51,8 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 1.0) -
     """
     if data_range <= 0:
         raise InvalidParameterError(f"data_range must be positive, got {data_range}")
-    err = mse(image, reference)
+    a, b = _pair(image, reference, data_range)
+    err = float(np.mean((a - b) ** 2))
     return float("inf") if err == 0 else float(10.0 * np.log10(data_range**2 / err))
 
 
@@ -116,7 +121,7 @@ def ssim(
         raise InvalidParameterError(
             f"sigma must be a positive number of pixels (the paper's is 1.5), got {sigma}"
         )
-    a, b = _pair(image, reference)
+    a, b = _pair(image, reference, data_range)
     truncate = 3.5
     radius = int(truncate * sigma + 0.5)
     if min(a.shape[:2]) < 2 * radius + 1:
