@@ -193,6 +193,18 @@ def test_hamming():
         hamming(0, -(2**63) - 1)
 
 
+def test_hashes_exported_as_hex_strings_feed_back_in():
+    # ImageRecord.to_dict (boda report --json) writes phash as f"{h:016x}".
+    a, b = 0x0123456789ABCDEF, 0x0123456789ABCDEE
+    assert hamming(f"{a:016x}", b) == hamming(a, b) == 1
+    assert hamming("0xffffffffffffffff", -1) == 0
+    assert find_near_duplicates([f"{a:016x}", b, f"{~a & (2**64 - 1):016x}"], 4) == [[0, 1]]
+    with pytest.raises(InvalidParameterError, match="not a hex string"):
+        hamming("not-a-hash", 0)
+    with pytest.raises(InvalidParameterError, match="64-bit"):
+        hamming("1" + "0" * 16, 0)  # 65 bits
+
+
 # -------------------------------------------------------------------- clustering
 
 
@@ -301,7 +313,7 @@ def test_hashes_must_be_integers():
     from boda.duplicates import find_near_duplicates, hamming
     from boda.errors import InvalidParameterError
 
-    for bad in (1.7, 1.0, "ff", None, True):
+    for bad in (1.7, 1.0, None, True):  # hex strings are read as hex (see above)
         with pytest.raises(InvalidParameterError, match="not a 64-bit hash"):
             hamming(bad, 1)
     with pytest.raises(InvalidParameterError, match=r"hashes\[0\]"):

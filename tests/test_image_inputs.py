@@ -87,3 +87,19 @@ def test_colour_values_typed_as_python_ints_are_refused_with_the_fix():
     # 0/1 integers are unambiguous, and Lab given as ints is not RGB
     np.testing.assert_allclose(bc.srgb_to_lab([1, 1, 1]), [100, 0, 0], atol=1e-3)
     assert bc.lab_to_srgb([50, 0, 0]).shape == (3,)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_measures_refuse_nan_instead_of_returning_it(bad):
+    # colorfulness returned nan, canny an empty edge map, pixel_hash a RuntimeWarning
+    from boda.duplicates import pixel_hash
+    from boda.edges import canny
+
+    img = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    img[5, 7, 1] = bad
+    for measure in (
+        bc.colorfulness, bc.lightness_stats, bc.is_grayscale, bc.color_summary,
+        bc.dominant_colors, canny, pixel_hash,
+    ):
+        with pytest.raises(InvalidImageError, match="NaN or infinite"):
+            measure(img)

@@ -8,7 +8,7 @@ import numpy as np
 
 from boda.color._lab import _f, lab_to_srgb, srgb_to_lab
 from boda.color._srgb import SRGB_TO_XYZ, srgb_to_linear
-from boda.core.image import as_float_image
+from boda.core.image import as_float_image, finite_pixels
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -71,7 +71,7 @@ def colorfulness(image: np.ndarray) -> float:
     >>> colorfulness(np.full((4, 4, 3), 0.5))
     0.0
     """
-    img = as_float_image(image)
+    img = finite_pixels(as_float_image(image))
     if img.ndim == 2:
         return 0.0
     img = np.clip(img, 0.0, 1.0)  # as every image measure does (docs/color.md)
@@ -127,7 +127,7 @@ def lightness_stats(image: np.ndarray) -> tuple[float, float]:
     >>> lightness_stats(np.ones((2, 2, 3)))
     (100.0, 0.0)
     """
-    light = _lightness(np.clip(as_float_image(image), 0.0, 1.0)).astype(np.float64)
+    light = _lightness(np.clip(finite_pixels(as_float_image(image)), 0.0, 1.0)).astype(np.float64)
     return round(float(light.mean()), 10), round(float(light.std()), 10)
 
 
@@ -180,7 +180,7 @@ def dominant_colors(
     [((0.0, 0.0, 0.0), 0.75), ((1.0, 0.0, 0.0), 0.25)]
     """
     _check_palette_args(k, max_samples)
-    img = as_float_image(image)
+    img = finite_pixels(as_float_image(image))
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     pixels = img.reshape(-1, 3)
@@ -330,7 +330,7 @@ def is_grayscale(
     True
     """
     _check_percentile(percentile, "percentile")
-    img = as_float_image(image)
+    img = finite_pixels(as_float_image(image))
     if img.ndim == 2:
         return True, 0.0
     lab = srgb_to_lab(np.clip(_strided_pixels(img), 0.0, 1.0))
@@ -448,7 +448,7 @@ def color_summary(
     _check_percentile(grayscale_percentile, "grayscale_percentile")
     if max_pixels < 1:
         raise InvalidParameterError(f"max_pixels must be >= 1, got {max_pixels}")
-    img = as_float_image(image)
+    img = finite_pixels(as_float_image(image))
     is_gray_array = img.ndim == 2
     if is_gray_array:
         img = np.repeat(img[:, :, None], 3, axis=2)

@@ -15,7 +15,14 @@ import numpy as np
 
 from boda.errors import InvalidImageError
 
-__all__ = ["as_float_image", "float32_values", "to_gray", "to_uint8", "REC601_LUMA"]
+__all__ = [
+    "REC601_LUMA",
+    "as_float_image",
+    "finite_pixels",
+    "float32_values",
+    "to_gray",
+    "to_uint8",
+]
 
 #: ITU-R BT.601 luma weights, the ones OpenCV and Pillow use for RGB -> gray.
 REC601_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -132,6 +139,22 @@ def _pil_pixels(image, allow_alpha: bool) -> np.ndarray:
     color = rgba[..., :3].astype(np.float32) / np.float32(255)
     alpha = rgba[..., 3:].astype(np.float32) / np.float32(255)
     return color * alpha + (np.float32(1) - alpha)  # over white, as read_image does
+
+
+def finite_pixels(arr: np.ndarray, name: str = "image") -> np.ndarray:
+    """``arr``, or :class:`~boda.errors.InvalidImageError` if it holds NaN or infinity.
+
+    One NaN poisons every measure (a mean, a histogram, a hash), so the
+    measures refuse it rather than return NaN or a plausible wrong number.
+    One float64 sum is cheaper than an ``isfinite`` mask, and is non-finite
+    exactly when a value is (or when huge values overflow, which are not
+    image values either).
+    """
+    if not np.isfinite(arr.sum(dtype=np.float64)):
+        raise InvalidImageError(
+            f"{name} holds NaN or infinite values; replace them first, e.g. np.nan_to_num({name})"
+        )
+    return arr
 
 
 def float32_values(arr: np.ndarray, *, name: str = "image") -> np.ndarray:

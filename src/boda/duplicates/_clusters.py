@@ -217,7 +217,7 @@ def _multi_index_pairs(values: np.ndarray, max_distance: int, m: int):
 
 
 def find_near_duplicates(
-    hashes: Sequence[int], max_distance: int = DEFAULT_MAX_DISTANCE
+    hashes: Sequence[int | str], max_distance: int = DEFAULT_MAX_DISTANCE
 ) -> list[list[int]]:
     """Cluster 64-bit perceptual hashes by single linkage over Hamming distance.
 
@@ -237,9 +237,10 @@ def find_near_duplicates(
 
     Parameters
     ----------
-    hashes : sequence of int
+    hashes : sequence of int or str
         :func:`phash` (or :func:`dhash`) values, unsigned 64-bit; signed
-        64-bit ints (as stored in SQLite) are read as two's complement.
+        64-bit ints (as stored in SQLite) are read as two's complement, hex
+        strings (as ``boda report --json`` exports them) as hex.
     max_distance : int
         Largest Hamming distance (0-64) that links two images; 0 groups only
         identical hashes.  The default, :data:`DEFAULT_MAX_DISTANCE`, was

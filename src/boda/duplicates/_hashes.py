@@ -18,9 +18,8 @@ from functools import lru_cache
 import numpy as np
 import xxhash
 
-from boda.core.image import as_float_image, to_gray, to_uint8
+from boda.core.image import as_float_image, finite_pixels, to_gray, to_uint8
 from boda.errors import InvalidImageError, InvalidParameterError
-from boda.quality._scale import _finite
 
 __all__ = ["pixel_hash", "phash", "dhash", "hamming", "HASH_BITS"]
 
@@ -102,7 +101,7 @@ def pixel_hash(image: np.ndarray) -> str:
         # squeezing (H, W, 1) to (H, W) as as_float_image does.
         arr = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
     else:
-        arr = to_uint8(as_float_image(image))
+        arr = to_uint8(finite_pixels(as_float_image(image)))  # NaN would hash as 0
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     digest = xxhash.xxh3_128(seed=_PIXEL_HASH_SEED)
@@ -141,7 +140,7 @@ def _gray_thumbnail(image: np.ndarray, height: int, width: int) -> np.ndarray:
     NaN or infinity is refused: it would poison the whole thumbnail, and every
     comparison with NaN is false, so the hash would be 0 like a black frame's.
     """
-    gray = _finite(to_gray(image)).astype(np.float64)
+    gray = finite_pixels(to_gray(image)).astype(np.float64)
     rows = _lanczos_matrix(gray.shape[0], height)
     cols = _lanczos_matrix(gray.shape[1], width)
     return rows @ gray @ cols.T
@@ -264,12 +263,21 @@ def dhash(image: np.ndarray) -> int:
     return _bits_to_int(np.diff(thumb, axis=1) > _FLAT_EPS)
 
 
-def _as_hash(value: int, name: str) -> int:
-    """``value`` as an unsigned 64-bit hash; signed values (SQLite's) are accepted.
+def _as_hash(value: int | str, name: str) -> int:
+    """``value`` as an unsigned 64-bit hash; signed values (SQLite's) are accepted,
+    and hex strings (how ``boda report --json`` and the catalog records export them,
+    an optional ``0x`` prefix allowed).
 
-    Only integers: a float (e.g. a hash that went through JSON numbers) has
-    lost its low bits, and truncating it would compare the wrong hash.
+    Only integers otherwise: a float (e.g. a hash that went through JSON numbers)
+    has lost its low bits, and truncating it would compare the wrong hash.
     """
+    if isinstance(value, str):
+        try:
+            value = int(value, 16)
+        except ValueError:
+            raise InvalidParameterError(
+                f"{name}={value!r} is not a hex string of a 64-bit hash"
+            ) from None
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidParameterError(
             f"{name}={value!r} is not a 64-bit hash; expected an int in [0, 2**64) "
@@ -284,12 +292,13 @@ def _as_hash(value: int, name: str) -> int:
     return value & _MASK64
 
 
-def hamming(a: int, b: int) -> int:
+def hamming(a: int | str, b: int | str) -> int:
     """Number of differing bits between two 64-bit hashes.
 
     Negative values are read as signed 64-bit two's complement, so a hash
     stored in a signed SQLite ``INTEGER`` column compares equal to the
-    original unsigned value.
+    original unsigned value; hex strings (as the catalog records export
+    them) are read as hex.
 
     Raises
     ------
@@ -301,6 +310,8 @@ def hamming(a: int, b: int) -> int:
     >>> hamming(0b1011, 0b0001)
     2
     >>> hamming(2**64 - 1, -1)
+    0
+    >>> hamming("ffffffffffffffff", 2**64 - 1)
     0
     """
     return (_as_hash(a, "a") ^ _as_hash(b, "b")).bit_count()

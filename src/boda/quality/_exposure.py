@@ -6,8 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from boda.core.image import to_gray
-from boda.quality._scale import _finite
+from boda.core.image import finite_pixels, to_gray
 
 __all__ = ["ExposureStats", "exposure_stats", "entropy"]
 
@@ -93,7 +92,7 @@ def entropy(image: np.ndarray) -> float:
     >>> entropy(np.full((8, 8), 0.5, np.float32))
     0.0
     """
-    return _entropy(_histogram(_sample(_finite(to_gray(image)))))
+    return _entropy(_histogram(_sample(finite_pixels(to_gray(image)))))
 
 
 def _entropy(hist: np.ndarray) -> float:
@@ -133,7 +132,7 @@ def exposure_stats(image: np.ndarray) -> ExposureStats:
     """
     import cv2
 
-    sample = np.ascontiguousarray(_sample(_finite(to_gray(image))), dtype=np.float32)
+    sample = np.ascontiguousarray(_sample(finite_pixels(to_gray(image))), dtype=np.float32)
     hist = _histogram(sample)
     cdf = np.cumsum(hist)
     # Mean and RMS contrast from the values themselves (accumulated in float64),

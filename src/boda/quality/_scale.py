@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from boda.core.image import to_gray
-from boda.errors import InvalidImageError, InvalidParameterError
+from boda.core.image import finite_pixels, to_gray
+from boda.errors import InvalidParameterError
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -68,7 +68,7 @@ def to_reference_gray(image: np.ndarray, reference_side: int | None = REFERENCE_
     ``reference_side=None`` keeps the native resolution.  Images already at or
     below the reference are returned unchanged (never upsampled).
     """
-    gray = _finite(to_gray(image))
+    gray = finite_pixels(to_gray(image))
     if reference_side is None:
         return gray
     if reference_side < 8:
@@ -93,12 +93,3 @@ def to_reference_gray(image: np.ndarray, reference_side: int | None = REFERENCE_
     return np.ascontiguousarray(gray, dtype=np.float32)
 
 
-def _finite(gray: np.ndarray) -> np.ndarray:
-    """``gray``, or an error if it holds NaN or infinity (which would poison every measure)."""
-    # One sum is cheaper than an isfinite mask, and is non-finite exactly when
-    # a value is (or when huge values overflow, which are not image values either).
-    if not np.isfinite(gray.sum(dtype=np.float64)):
-        raise InvalidImageError(
-            "image holds NaN or infinite values; replace them first, e.g. np.nan_to_num(image)"
-        )
-    return gray
