@@ -117,6 +117,18 @@ class ImageExplanation:
     stats: dict[str, dict] = field(default_factory=dict)
     target_name: str | None = None
 
+    def __repr__(self) -> str:
+        # The image and maps would print as walls of numbers: the decision comes first.
+        height, width = self.image.shape[:2]
+        target = "callable" if self.target is None else f"{self.target}"
+        if self.target_name:
+            target += f" ({self.target_name})"
+        top = ", ".join(f"{t['name']} {t['probability']:.3f}" for t in self.top[:3])
+        return (
+            f"ImageExplanation(model={self.model!r}, target={target}, top=[{top}], "
+            f"maps={list(self.maps)}, layer={self.layer!r}, image {width}x{height})"
+        )
+
 
 @contextlib.contextmanager
 def _model_failures(lm: LoadedModel, x: torch.Tensor) -> Iterator[None]:

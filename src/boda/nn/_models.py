@@ -105,6 +105,19 @@ class LoadedModel:
     target_layer: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        # The module's repr is a page per layer: name, size and feeding come first.
+        parameters = sum(p.numel() for p in self.model.parameters())
+        classes = "unknown" if self.classes is None else f"{len(self.classes)}"
+        if self.classes:
+            shown = ", ".join(self.classes[:3]) + (", ..." if len(self.classes) > 3 else "")
+            classes += f" ({shown})"
+        return (
+            f"LoadedModel(name={self.name!r}, {type(self.model).__name__} with "
+            f"{parameters / 1e6:.3g} M parameters, classes={classes}, "
+            f"input_size={self.input_size}, target_layer={self.target_layer!r})"
+        )
+
     def class_name(self, index: int) -> str:
         """Name of class ``index`` (``"class <index>"`` when names are unknown)."""
         if self.classes is not None and 0 <= index < len(self.classes):

@@ -68,6 +68,15 @@ class GrabCutResult:
     params: dict[str, Any] = field(default_factory=dict)
     source_alpha: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        # The arrays would print as walls of numbers: a notebook shows this instead.
+        height, width = self.mask.shape
+        energy = f"{self.energies[-1]:.4g}" if self.energies else "none"
+        return (
+            f"GrabCutResult({width}x{height}, foreground {self.mask.mean():.1%}, "
+            f"iterations={len(self.energies)}, converged={self.converged}, energy={energy})"
+        )
+
     def cutout(self, feathered: bool = True) -> np.ndarray:
         """The image with the background made transparent.
 
