@@ -87,6 +87,20 @@ def test_threshold_values_are_checked(override, message):
         resolve_thresholds(override)
 
 
+def test_thresholds_may_be_the_quality_thresholds_object(two_photos):
+    # boda.quality.analyze takes a QualityThresholds; scan() used to fail on one
+    # with a raw AttributeError.
+    from boda.quality import QualityThresholds
+    from boda.scan import scan
+
+    resolved = resolve_thresholds(QualityThresholds(blurry=0.9, dark=0.5))
+    assert (resolved["blurry"], resolved["dark"], resolved["light"]) == (0.9, 0.5, 0.85)
+    summary = scan(two_photos, workers=1, thresholds=QualityThresholds(blurry=5.0))
+    assert summary.thresholds["blurry"] == 5.0 and summary.flag_counts["blurry"] == 2
+    with pytest.raises(InvalidParameterError, match="mapping of flag names"):
+        resolve_thresholds([("blurry", 0.3)])
+
+
 def test_a_bad_threshold_fails_before_anything_is_scanned(two_photos):
     result = runner.invoke(app, ["scan", str(two_photos), "-t", "near_duplicate=70", "-q"])
     assert result.exit_code == 2 and "near_duplicate" in result.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from boda.catalog import ImageRecord
 from boda.core.numbers import finite_float
@@ -112,14 +112,24 @@ def default_thresholds() -> dict[str, float]:
     return out
 
 
-def resolve_thresholds(overrides: dict[str, float] | None) -> dict[str, float]:
+def resolve_thresholds(overrides: Mapping[str, float] | object | None) -> dict[str, float]:
     """Defaults updated with user overrides; unknown names and bad values raise a clear error.
 
-    Every threshold must be a finite number (NaN would silently switch a flag
-    off); ``near_duplicate``, a number of differing hash bits, a whole number
-    from 0 to 64.
+    ``overrides`` maps flag names to thresholds; a
+    :class:`boda.quality.QualityThresholds` (what :func:`boda.quality.analyze`
+    takes) gives its four quality thresholds.  Every threshold must be a
+    finite number (NaN would silently switch a flag off); ``near_duplicate``,
+    a number of differing hash bits, a whole number from 0 to 64.
     """
+    from boda.quality import QualityThresholds
 
+    if isinstance(overrides, QualityThresholds):
+        overrides = dataclasses.asdict(overrides)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise InvalidParameterError(
+            "thresholds must be a mapping of flag names to numbers, e.g. {'blurry': 0.3}, "
+            f"or a QualityThresholds; got {type(overrides).__name__}"
+        )
     thresholds = default_thresholds()
     for name, value in (overrides or {}).items():
         if name not in thresholds:
