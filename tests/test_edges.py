@@ -416,5 +416,10 @@ def test_draw_edges_refuses_unknown_methods_and_kernels():
         draw_edges(disk, "sobol")
     with pytest.raises(InvalidParameterError, match="neighbours must be 4 or 8"):
         draw_edges(disk, "laplacian", neighbours=6)
+    with pytest.raises(InvalidParameterError, match="sigma does not apply to method 'sobel'"):
+        draw_edges(disk, "sobel", sigma=2.0)
+    with pytest.raises(InvalidParameterError, match="cell, low do not apply.*reads only"):
+        draw_edges(disk, "log", low=0.1, cell=4)
+    draw_edges(disk, "log", sigma=1.0, threshold=0.01, neighbours=4)  # defaults are fine
     flat = np.zeros((8, 8), np.float32)  # no edges: no division by a zero peak
     assert draw_edges(flat, "sobel").picture.max() == 0

@@ -13,6 +13,33 @@ __all__ = ["EDGE_METHODS", "EdgeDrawing", "draw_edges"]
 #: The methods :func:`draw_edges` knows, in the order ``boda edges --help`` lists them.
 EDGE_METHODS = ("sobel", "prewitt", "scharr", "laplacian", "canny", "log", "hog", "orientation")
 
+#: The options each method reads; giving another one is refused, not ignored.
+_METHOD_OPTIONS = {
+    "laplacian": {"neighbours"},
+    "canny": {"sigma", "low", "high", "quantiles"},
+    "log": {"sigma", "threshold"},
+    "hog": {"cell", "orientations"},
+}
+_OPTION_DEFAULTS = {
+    "sigma": None, "low": None, "high": None, "quantiles": False, "threshold": None,
+    "neighbours": 4, "cell": 8, "orientations": 9,
+}
+
+
+def _refuse_unused_options(method: str, given: dict[str, object]) -> None:
+    """An option the method does not read would be silently ignored: say so instead."""
+    used = _METHOD_OPTIONS.get(method, set())
+    unused = sorted(
+        name for name, value in given.items()
+        if name not in used and value != _OPTION_DEFAULTS[name]
+    )
+    if unused:
+        reads = f"reads only {', '.join(sorted(used))}" if used else "takes no options"
+        raise InvalidParameterError(
+            f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to "
+            f"method {method!r}, which {reads}"
+        )
+
 
 @dataclass
 class EdgeDrawing:
@@ -89,7 +116,9 @@ def draw_edges(
     Raises
     ------
     InvalidParameterError
-        An unknown ``method`` or ``neighbours``, or a bad parameter of the method.
+        An unknown ``method`` or ``neighbours``, a bad parameter of the method,
+        or an option the method does not read (given a value other than its
+        default), which would otherwise be silently ignored.
 
     Examples
     --------
@@ -109,6 +138,14 @@ def draw_edges(
         raise InvalidParameterError(
             f"unknown edge method {method!r}; choose one of {', '.join(EDGE_METHODS)}"
         )
+    _refuse_unused_options(
+        method,
+        {
+            "sigma": sigma, "low": low, "high": high, "quantiles": quantiles,
+            "threshold": threshold, "neighbours": neighbours, "cell": cell,
+            "orientations": orientations,
+        },
+    )
     pixels = as_float_image(image)
     stats: dict[str, object] = {}
     if method in ("sobel", "prewitt", "scharr"):
