@@ -378,7 +378,10 @@ class ColorSummary:
     colorfulness : float
         Hasler & Süsstrunk's M (:func:`colorfulness`).
     mean_lightness, std_lightness : float
-        Mean and spread of L* (:func:`lightness_stats`).
+        Mean and spread of CIE L*, from 0 to 100 (:func:`lightness_stats`;
+        a scan stores them as ``mean_L`` and ``std_L``).  Not the luma in
+        ``[0, 1]`` that :class:`boda.quality.ExposureStats` calls
+        ``mean_lightness``.
     grayscale_score : float
         Chroma percentile of :func:`is_grayscale`; ``is_grayscale`` is its verdict.
     is_grayscale : bool

@@ -23,7 +23,9 @@ class ExposureStats:
     Attributes
     ----------
     mean_lightness : float
-        Mean luma.
+        Mean luma, in ``[0, 1]``.  Not CIE L*: the colour module's
+        :attr:`boda.color.ColorSummary.mean_lightness` is L* from 0 to 100
+        (stored by a scan as ``mean_L``).
     p05, p50, p95 : float
         5th, 50th and 95th percentiles of luma.
     contrast : float
