@@ -23,7 +23,8 @@ cv2.INPAINT_TELEA)`` (8-bit in and out).  Two extra rows: boda's Telea with
 the paper's first-order term (``gradient=True``) and scikit-image's
 ``inpaint_biharmonic``, the reference for boda's biharmonic solver.
 
-Run: ``.venv/bin/python benchmarks/inpaint.py`` (about 4-5 minutes on 2 cores;
+Run: ``.venv/bin/python benchmarks/inpaint.py`` (about 5 minutes on a quiet 2-core
+machine, several times that under load; each photo done is reported on stderr;
 ``--limit N`` uses the first N photos, ``--max-side`` another size).
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -93,6 +95,8 @@ def run(paths: list[Path], max_side: int) -> None:
                 times[name] += time.perf_counter() - start
                 l1 = 100.0 * float(np.mean(np.abs(out - img)))
                 scores[name][k].append((psnr(out, img), ssim(out, img), l1))
+        # Minutes of work: say where it is (stderr, so the tables stay clean on stdout).
+        print(f"photo {i + 1}/{len(paths)} done ({path.name})", file=sys.stderr, flush=True)
     header = " | ".join(f"({lo:g}, {hi:g}]" for lo, hi in BINS)
     sep = "|---" * (n_bins + 1) + "|"
     print(f"\n#### Inpainting, {len(paths)} Kodak photos at {max_side}x{max_side}, "
