@@ -72,8 +72,8 @@ def as_float_image(
 
     Examples
     --------
-    >>> as_float_image(np.full((2, 2, 3), 255, np.uint8)).max()
-    np.float32(1.0)
+    >>> float(as_float_image(np.full((2, 2, 3), 255, np.uint8)).max())
+    1.0
     >>> as_float_image(np.full((2, 2), 200.0))
     Traceback (most recent call last):
     ...
