@@ -18,6 +18,7 @@ Design
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -156,6 +157,18 @@ def _reason(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
+def _is_full(exc: Exception) -> bool:
+    """Whether SQLite failed because the disk (or the database's size limit) is full."""
+    return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc)
+
+
+def _remove_catalog_files(path: Path) -> None:
+    """Remove a catalog file and its WAL companions (of a catalog that was never made)."""
+    for end in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            os.unlink(path.with_name(path.name + end))
+
+
 def _connected(uri: str) -> sqlite3.Connection:
     """A connection to ``uri`` that has read the schema (closed again if it cannot)."""
     db = sqlite3.connect(uri, uri=True, timeout=30)
@@ -175,17 +188,25 @@ class Catalog:
     path : str or pathlib.Path
         The database file; its folder is created if missing.
     readonly : bool
-        Open an existing catalog without creating or changing anything.
+        Open an existing catalog only to read it: nothing is created, and no
+        record changes.  (Where the file and its folder are writable, the
+        connection may write the way SQLite readers do: the last one to close
+        folds the ``-wal`` file into the catalog and removes ``-wal``/``-shm``.)
 
     Raises
     ------
     CatalogError
-        The file is not a boda catalog, is corrupt, is of a newer schema, or
-        (read-only) does not exist.
+        The file is not a boda catalog, is corrupt, is of a newer schema, may
+        not be written (read-only file or folder; not for ``readonly``), cannot
+        be created on a full disk (no empty file is left), or (read-only) does
+        not exist or has results in a ``-wal`` file that a read-only folder
+        keeps from being read.
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
+        self._new_folder = False  # set by _open_writable when it makes the folder
+        existed = readonly or self.path.exists()
         self._db = self._open_readonly() if readonly else self._open_writable()
         self._db.row_factory = sqlite3.Row
         try:
@@ -197,14 +218,27 @@ class Catalog:
             self._check_version(readonly)
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if not existed:  # a catalog this call began: no empty file left behind
+                _remove_catalog_files(self.path)
+                if self._new_folder:
+                    with contextlib.suppress(OSError):
+                        self.path.parent.rmdir()
+            if not readonly and _is_full(exc):
+                raise CatalogError(
+                    f"cannot create the catalog at {str(self.path)!r}: the disk is full "
+                    f"({exc}); free some space, or choose another place with --catalog"
+                ) from None
             if not readonly and isinstance(exc, sqlite3.OperationalError) and (
                 "readonly" in str(exc) or not os.access(self.path.parent, os.W_OK)
             ):
-                raise CatalogError(
-                    f"cannot write the catalog at {str(self.path)!r} ({exc}); choose a "
-                    "writable place with --catalog ('boda report' can still read it)"
-                ) from None
+                raise self._read_only(str(exc)) from None
             raise self._unusable(exc) from None
+
+    def _read_only(self, reason: str, fix: str = "") -> CatalogError:
+        return CatalogError(
+            f"cannot write the catalog at {str(self.path)!r} ({reason}); {fix}choose a "
+            "writable place with --catalog ('boda report' can still read it)"
+        )
 
     def _open_writable(self) -> sqlite3.Connection:
         if self.path.is_dir():
@@ -212,6 +246,13 @@ class Catalog:
                 f"catalog path {str(self.path)!r} is a folder; give a file such as "
                 f"{str(self.path / 'catalog.db')!r}"
             )
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            # SQLite would open it read-only without a word and fail at the first
+            # write, after the analysis: say so before any work.
+            if not os.access(self.path.parent, os.W_OK | os.X_OK):
+                raise self._read_only("the file and its folder are read-only")
+            raise self._read_only("the file is read-only", "make it writable (chmod u+w) or ")
+        self._new_folder = not self.path.parent.exists()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return sqlite3.connect(self.path, timeout=30)
@@ -227,10 +268,20 @@ class Catalog:
                 f"no catalog at {str(self.path)!r}; run 'boda scan' on the folder first"
             )
         # as_uri() percent-encodes the path: a raw '#', '?' or '%' in a folder
-        # name would otherwise end the file name and drop mode=ro.
-        uri = self.path.resolve().as_uri() + "?mode=ro"
+        # name would otherwise end the file name and drop the mode.
+        uri = self.path.resolve().as_uri()
+        if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
+            # An ordinary connection that only reads: the last connection to close
+            # folds the -wal file back in and deletes it and the -shm, which a
+            # mode=ro connection leaves beside the catalog.
+            try:
+                db = _connected(uri + "?mode=rw")
+            except sqlite3.DatabaseError as exc:
+                raise self._unusable(exc) from None
+            db.execute("PRAGMA query_only = ON")
+            return db
         try:
-            return _connected(uri)
+            return _connected(uri + "?mode=ro")
         except sqlite3.DatabaseError as exc:
             # Not a database at all ("file is not a database"), or a folder we
             # could write to: nothing the immutable fallback below could mend.
@@ -240,9 +291,20 @@ class Catalog:
                 raise self._unusable(exc) from None
         # A WAL database needs its -shm file even to be read.  In a folder we may
         # not write to (a read-only share, another user's dataset) it is opened as
-        # immutable: a scan running there at the same time would not be seen.
+        # immutable: a scan running there at the same time would not be seen, and
+        # neither would results still in the -wal file, so those are refused.
+        wal = self.path.with_name(self.path.name + "-wal")
+        with contextlib.suppress(OSError):
+            if wal.stat().st_size > 0:
+                raise CatalogError(
+                    f"cannot read the latest results of the catalog {str(self.path)!r}: they "
+                    f"are in {wal.name!r}, which SQLite cannot read in this read-only folder "
+                    f"without a usable {self.path.name + '-shm'!r} file (a copy may have left "
+                    "it out); make the folder writable, or copy the catalog with its -wal "
+                    "file to a writable place and give that with --catalog"
+                )
         try:
-            return _connected(uri + "&immutable=1")
+            return _connected(uri + "?mode=ro&immutable=1")
         except sqlite3.DatabaseError as exc:
             raise self._unusable(exc) from None
 
@@ -253,16 +315,24 @@ class Catalog:
         )
 
     def _check_version(self, readonly: bool) -> None:
-        row = self._db.execute("SELECT version FROM schema_version").fetchone()
-        if row is None:
+        lowest, highest = self._db.execute(
+            "SELECT MIN(version), MAX(version) FROM schema_version"
+        ).fetchone()
+        if highest is None:
             if readonly:
                 raise CatalogError(f"{str(self.path)!r} has no schema version; scan again")
             with self._db:
                 self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        elif row["version"] > SCHEMA_VERSION:
+        elif not isinstance(lowest, int) or not isinstance(highest, int) or lowest < 1:
+            bad = lowest if not isinstance(lowest, int) or lowest < 1 else highest
             raise CatalogError(
-                f"catalog {str(self.path)!r} has schema version {row['version']}, newer than this "
-                f"boda understands ({SCHEMA_VERSION}); upgrade boda"
+                f"{str(self.path)!r} is not a boda catalog (schema version {bad!r}); "
+                "give another --catalog, or move it away and scan again"
+            )
+        elif highest > SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {str(self.path)!r} has schema version {highest}, newer than this "
+                f"boda understands ({SCHEMA_VERSION}): it was made by a newer boda; upgrade boda"
             )
 
     # -- lifecycle -------------------------------------------------------

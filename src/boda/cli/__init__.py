@@ -10,28 +10,161 @@ Heavy imports (torch, matplotlib) belong inside the command functions so
 This module imports nothing heavy itself: :func:`main` loads the app (numpy,
 Pillow, Typer, Rich: about 0.3 s) inside its Ctrl-C handler, so an interrupt
 during start-up ends quietly with status 130 like one during the work.
+SIGTERM and SIGHUP (``timeout``, ``docker stop``, a closed ssh session) are
+handled like Ctrl-C, with status 143 and 129.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["app", "main"]
 
-#: Exit status of an interrupted command (what shells use for SIGINT).
+#: Exit status of an interrupted command (what shells use for SIGINT); a
+#: command stopped by SIGTERM or SIGHUP exits with 128 + that signal's number.
 EXIT_INTERRUPTED = 130
+
+#: Signals handled like Ctrl-C: partial outputs are removed and committed work
+#: is kept, instead of the process dying in the middle of a write.
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+#: The signal of :data:`_STOP_SIGNALS` that stopped the command, if one did.
+_stopped_by: int | None = None
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived.  A KeyboardInterrupt, so every clean-up written
+    for Ctrl-C (temporary files, the scan's last batch) runs for them too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupted_status() -> int:
+    """Exit status of an interrupted command: 128 + the signal that stopped it."""
+    return 128 + (_stopped_by or signal.SIGINT)
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _stopped_by
+    _stopped_by = signum
+    raise Stopped(signum)
+
+
+class StdoutError(Exception):
+    """Standard output cannot be written (a full disk, a closed stream): :func:`main`
+    says so in one line instead of a traceback."""
+
+
+class GuardedStdout:
+    """``sys.stdout`` whose write errors raise :class:`StdoutError`, whoever writes
+    (Rich, Click, :func:`boda.cli._common.print_json`)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def main() -> None:
     """Console entry point."""
+    global _stopped_by
+    _stopped_by = None
+    previous = {}
     try:
-        from boda.cli._app import app
+        try:
+            _tolerant_streams()
+            for signum in _STOP_SIGNALS:
+                # An ignored signal stays ignored (nohup ignores SIGHUP).
+                if signal.getsignal(signum) == signal.SIG_DFL:
+                    previous[signum] = signal.signal(signum, _stop)
+            from boda.cli._app import app
 
-        app()
-    except KeyboardInterrupt:
+            app()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a full disk shows here, not in a traceback at exit
+    except KeyboardInterrupt:  # while starting, or outside any command's own handling
         sys.stderr.write("interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(interrupted_status())
+    except SystemExit as exc:
+        # Typer ends a command that a KeyboardInterrupt stopped with 130, whatever
+        # the signal was; the scan reports its own interruption and status.
+        if _stopped_by is not None and exc.code == EXIT_INTERRUPTED:
+            sys.stderr.write("interrupted\n")
+            sys.exit(interrupted_status())
+        raise
+    except StdoutError as exc:
+        _stdout_failed(exc)
+
+
+def _tolerant_streams() -> None:
+    """Make stdout and stderr unable to crash on a character they cannot encode
+    (an ISO-8859-1 locale, ``PYTHONIOENCODING=ascii``): it is written as a
+    backslash escape.  Then guard stdout's write errors (:class:`GuardedStdout`)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):  # already broken: it fails where written
+                pass
+    if sys.stdout is not None and not isinstance(sys.stdout, GuardedStdout):
+        sys.stdout = GuardedStdout(sys.stdout)
+
+
+def _stdout_failed(exc: StdoutError) -> None:
+    """Say in one line that stdout could not be written, and exit 1."""
+    import errno
+    import os
+
+    cause = exc.args[0] if exc.args else exc
+    # What is still buffered would fail again when Python exits: send it to the
+    # null device (what Python's documentation advises for a broken pipe).
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+    if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+        sys.exit(1)  # the reader went away (``| head``): nothing to tell
+    if sys.stdout is None:
+        message = "standard output is closed; redirect it to a file (boda ... > out.txt)"
+    else:
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
+        message = (
+            f"cannot write to standard output ({reason}); redirect it to a file on a disk "
+            "with free space (boda ... > out.txt)"
+        )
+    if sys.stderr is not None:
+        sys.stderr.write(f"error: {message}\n")
+    sys.exit(1)
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
@@ -15,6 +16,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from boda.errors import BodaError, InvalidParameterError
+
+
+def _ignore_bad_columns() -> None:
+    """Forget a ``COLUMNS`` that is not a positive number of columns: Rich would
+    take ``COLUMNS=0`` as a width of 0 and print nothing, error messages included."""
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and not (columns.strip().isdigit() and int(columns) > 0):
+        del os.environ["COLUMNS"]
+
+
+_ignore_bad_columns()
 
 #: Human output goes to stdout; progress and errors go to stderr so that
 #: ``--json`` output stays machine-readable.
@@ -33,7 +45,8 @@ EXIT_USAGE = 2
 EXIT_STATUS_HELP = (
     "Exit status: 0 done; 1 failed (unreadable input, unwritable output, broken catalog "
     "or model); 2 bad usage (an option value, an output path); 3 scan: some files could "
-    "not be read; 130 interrupted."
+    "not be read; 130 interrupted (Ctrl-C); 143, 129 stopped by SIGTERM, SIGHUP (handled "
+    "like Ctrl-C: no partial files, committed scan results kept)."
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +59,12 @@ def shown(value: object) -> str:
     file name) shown as escapes, so one record stays one line."""
     from boda.core.text import visible
 
-    return escape(visible(str(value)))
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    try:
+        raw = os.fsencode(text)
+    except UnicodeEncodeError:  # an ASCII file-system encoding (LC_ALL=C, PYTHONUTF8=0)
+        raw = text.encode("utf-8", "surrogateescape")
+    return escape(visible(raw))
 
 
 def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
@@ -74,11 +92,35 @@ def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
 
 def check_image_output(output: Path, *inputs: Path | None) -> None:
     """Before any work: ``output`` is not one of the inputs, is not a folder, has
-    an image extension boda can write, and its folder can be made."""
+    an image extension boda can write, and its folder can be made and written to."""
     from boda.io import prepare_image_output
 
     refuse_overwriting_inputs(output, *inputs)
     prepare_image_output(output)
+    check_writable_folder(output)
+
+
+def check_output(output: Path) -> Path:
+    """Before any work: ``output`` is not a folder, and its folder can be made and
+    written to (a report, a CSV table, a figure)."""
+    from boda.io import prepare_output
+
+    path = prepare_output(output)
+    check_writable_folder(path)
+    return path
+
+
+def check_writable_folder(output: Path) -> None:
+    """Raise :class:`boda.errors.OutputError` if the folder of ``output`` may not
+    be written to: found before minutes of work, not after."""
+    from boda.errors import OutputError
+
+    folder = output.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"cannot write {str(output)!r}: its folder {str(folder) or '.'!r} is not writable "
+            "(Permission denied or a read-only disk); choose another output path"
+        )
 
 
 def refuse_same_outputs(**outputs: Path | None) -> None:
@@ -98,6 +140,32 @@ def refuse_same_outputs(**outputs: Path | None) -> None:
                     f"{other} and {option} both write to {str(path)!r}; give each its own file"
                 )
         seen.append((option, where))
+
+
+def quiet_matplotlib_config() -> None:
+    """Give matplotlib a temporary config folder when its own cannot be written (a
+    read-only or missing HOME): it would otherwise warn about it in two lines on
+    every run.  Call before matplotlib is imported; a set ``MPLCONFIGDIR`` wins."""
+    if "MPLCONFIGDIR" in os.environ or "matplotlib" in sys.modules:
+        return
+    home = os.path.expanduser("~")
+    bases = (
+        os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"),
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"),
+    )
+    for base in bases:  # where matplotlib keeps its settings and its font cache
+        folder = os.path.join(base, "matplotlib")
+        with contextlib.suppress(OSError):
+            os.makedirs(folder, exist_ok=True)
+        if not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+            import atexit
+            import shutil
+            import tempfile
+
+            temporary = tempfile.mkdtemp(prefix="boda-matplotlib-")
+            atexit.register(shutil.rmtree, temporary, True)
+            os.environ["MPLCONFIGDIR"] = temporary
+            return
 
 
 def handle_errors(fn: F) -> F:
@@ -132,10 +200,12 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Callable[[int,
         TimeRemainingColumn,
     )
 
+    # Off when stderr is not a terminal: a bar that clears itself shows nothing
+    # in a log file, but would leave an empty line there.
     bar = Progress(
         TextColumn(f"[bold]{escape(label)}"), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, disable=not enabled, transient=True,
+        console=err_console, disable=not (enabled and err_console.is_terminal), transient=True,
     )
     task = bar.add_task(label, total=None)
 
@@ -148,18 +218,40 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Callable[[int,
 
 def print_json(data: Any) -> None:
     """Write ``data`` as JSON to stdout (NaN/inf become null)."""
-    sys.stdout.write(json.dumps(_clean(data), indent=2, ensure_ascii=False) + "\n")
+    _stdout().write(_json_text(data) + "\n")
 
 
 def print_json_array(items: Iterable[Any]) -> None:
     """Write ``items`` as a JSON array to stdout, one item at a time: the same text
     as :func:`print_json` of the list, in constant memory."""
+    out = _stdout()
     first = True
     for item in items:
-        text = json.dumps(_clean(item), indent=2, ensure_ascii=False)
-        sys.stdout.write(("[\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
+        text = _json_text(item)
+        out.write(("[\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
         first = False
-    sys.stdout.write("[]\n" if first else "\n]\n")
+    out.write("[]\n" if first else "\n]\n")
+
+
+def _stdout() -> Any:
+    if sys.stdout is None:  # started with stdout closed (``>&-``)
+        from boda.cli import StdoutError
+
+        raise StdoutError(OSError("standard output is closed"))
+    return sys.stdout
+
+
+def _json_text(data: Any) -> str:
+    """``data`` as JSON text; non-ASCII characters as ``\\u`` escapes where stdout's
+    encoding (an ISO-8859-1 locale, ``PYTHONIOENCODING=ascii``) cannot hold them,
+    so the output is valid JSON either way."""
+    text = json.dumps(_clean(data), indent=2, ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            text = json.dumps(_clean(data), indent=2, ensure_ascii=True)
+    return text
 
 
 def _clean(value: Any) -> Any:

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from boda.cli._common import (
+    check_output,
     console,
     handle_errors,
     print_json,
+    quiet_matplotlib_config,
     refuse_overwriting_inputs,
     refuse_same_outputs,
     shown,
@@ -291,7 +293,8 @@ def register(app: typer.Typer) -> None:
         for path in (output, hue_hist):
             if path is not None:
                 refuse_overwriting_inputs(path, image)
-                check_figure_path(path)
+                check_output(check_figure_path(path))
+        quiet_matplotlib_config()
         pixels = read_image(image, max_side=max_side)
         fig = plot_chromaticity_diagram(pixels, planckian=planckian, title=image.name)
         save_figure(fig, output)

@@ -11,6 +11,7 @@ from boda.cli._common import (
     console,
     handle_errors,
     print_json,
+    quiet_matplotlib_config,
     shown,
 )
 
@@ -105,6 +106,7 @@ def _explain(
     from boda.io import read_image, write_image
     from boda.nn import cpu_threads, list_models, load_model
 
+    quiet_matplotlib_config()  # the montage's colour maps come from matplotlib
     methods = [m.strip() for m in method.split(",") if m.strip()]
     if output is not None:
         check_image_output(output, image)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from boda.cli import interrupted_status
 from boda.cli._common import (
+    check_output,
     console,
     err_console,
     handle_errors,
@@ -19,8 +21,6 @@ from boda.cli._common import (
 
 #: Exit status of a scan that finished but could not read some files.
 EXIT_FILES_FAILED = 3
-#: Exit status of an interrupted scan (what shells use for SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 def _parse_thresholds(items: list[str]) -> dict[str, float]:
@@ -84,7 +84,8 @@ def register(app: typer.Typer) -> None:
             "  boda scan data/ -w 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
             "  boda scan data/ --json --no-report > summary.json\n\n"
             "A scan exits 3 when some files could not be read (they are listed in the "
-            "report), 130 when interrupted (committed results are kept: rerun to finish)."
+            "report), 130 when interrupted by Ctrl-C, 143 or 129 when stopped by SIGTERM "
+            "or SIGHUP (committed results are kept: rerun to finish)."
         ),
     )
     @handle_errors
@@ -137,7 +138,6 @@ def register(app: typer.Typer) -> None:
         )
 
         from boda.catalog import default_catalog_path
-        from boda.io import prepare_output
         from boda.report import report_file, report_title, write_html_report
         from boda.scan import scan
 
@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
             if report is not None:  # a bad --report fails now, not after the scan
                 catalog_path = catalog or default_catalog_path(directory)
                 _refuse_overwriting_catalog([report_path], directory, catalog_path)
-                prepare_output(report_path)
+                check_output(report_path)
         progress = Progress(
             TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
             TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
         else:
             _print_summary(summary, report_path)
         if summary.interrupted:
-            raise typer.Exit(EXIT_INTERRUPTED)
+            raise typer.Exit(interrupted_status())
         if summary.failed:
             raise typer.Exit(EXIT_FILES_FAILED)
 
@@ -212,7 +212,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the HTML report of a scanned folder, or export its catalog as JSON / CSV."""
         from boda.catalog import Catalog, default_catalog_path
-        from boda.io import prepare_output
         from boda.report import (
             iter_catalog_records,
             report_file,
@@ -230,7 +229,7 @@ def register(app: typer.Typer) -> None:
         outputs = [path for path in (csv_path, html) if path is not None]
         _refuse_overwriting_catalog(outputs, directory, catalog_path)
         for path in outputs:  # every output is checked before anything is written
-            prepare_output(path)
+            check_output(path)
         if as_json:
             print_json_array(iter_catalog_records(catalog_path))
         if csv_path is not None:

@@ -6,10 +6,12 @@ import contextlib
 import dataclasses
 import gc
 import importlib
+import logging
 import multiprocessing as mp
 import multiprocessing.pool
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -23,6 +25,8 @@ from boda.scan._flags import derive_flags, resolve_thresholds
 from boda.scan._walk import FoundFile, walk_images
 
 __all__ = ["ScanSummary", "scan", "default_workers"]
+
+_log = logging.getLogger(__name__)
 
 #: Records written per transaction; a killed scan loses at most this many.
 BATCH_SIZE = 32
@@ -111,8 +115,13 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
 
 
 def _worker_init(forked: bool) -> None:
-    # Ctrl-C is the parent's to handle: it stops the pool and keeps what was committed.
+    # Ctrl-C (and a hang-up, which reaches the whole process group) is the parent's
+    # to handle: it stops the pool and keeps what was committed.  SIGTERM is how the
+    # pool stops its workers: a handler the parent installed must not outlive fork.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
     # Parallelism comes from the processes; BLAS threads inside them only contend.
     from threadpoolctl import threadpool_limits
@@ -185,12 +194,15 @@ _WORKER_MODULES = (
 _FORK_LOCK = threading.Lock()
 
 
-def _start_pool(processes: int) -> mp.pool.Pool:
-    """A process pool whose workers have boda's analysers imported already.
+def _start_pool(processes: int) -> mp.pool.Pool | None:
+    """A process pool whose workers have boda's analysers imported already, or
+    None (with a warning) where this system cannot start one.
 
     On Linux the workers are forked from this process after the imports
     (milliseconds, instead of ~0.5 s to import numpy/scipy in each); elsewhere
-    a forkserver or spawn context imports them once per worker.
+    a forkserver or spawn context imports them once per worker.  A pool needs
+    POSIX semaphores, which live in ``/dev/shm``: where that is missing or
+    read-only (AWS Lambda, some containers) the scan runs in this process.
     """
     had_kmp = "KMP_DUPLICATE_LIB_OK" in os.environ
     for name in _WORKER_MODULES:
@@ -218,6 +230,13 @@ def _start_pool(processes: int) -> mp.pool.Pool:
         gc.freeze()
         try:
             return ctx.Pool(processes, initializer=_worker_init, initargs=(method == "fork",))
+        except (OSError, ImportError) as exc:  # no usable /dev/shm, no sem_open
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            _log.warning(
+                "note: cannot start worker processes (%s: no usable /dev/shm?); "
+                "scanning in this process", reason,
+            )
+            return None
         finally:
             gc.unfreeze()
             cv2.setNumThreads(previous)
@@ -248,6 +267,77 @@ def _write(catalog: Catalog, batch: list[ImageRecord]) -> None:
     catalog.write_batch(batch)
     for record in batch:
         record.thumbnail = None
+
+
+def _refuse_newer_analysis(catalog: Catalog) -> None:
+    """Raise if the catalog's scores come from a newer boda's analysis: re-analysing
+    would replace them with this older version's, and two machines sharing the
+    catalog would undo each other's work on every scan."""
+    stored = catalog.get_setting("analysis")
+    version = stored.get("version") if isinstance(stored, dict) else None
+    if isinstance(version, int) and version > ANALYSIS_VERSION:
+        raise CatalogError(
+            f"the catalog {str(catalog.path)!r} was made by a newer boda (analysis version "
+            f"{version}; this boda has {ANALYSIS_VERSION}); upgrade boda, or scan into "
+            "another --catalog"
+        )
+
+
+def _refuse_emptying(catalog: Catalog, root: Path) -> None:
+    """Raise if ``root`` holds no images but the catalog lists some: an unmounted
+    card or share looks like an empty folder, and forgetting every file would
+    throw the catalog away."""
+    listed = sum(catalog.count().values())
+    if listed:
+        raise CatalogError(
+            f"{str(root)!r} holds no images now, but the catalog {str(catalog.path)!r} lists "
+            f"{listed}; is the card or share mounted? Nothing was changed (if the images are "
+            "gone for good, delete the catalog and scan again)"
+        )
+
+
+def _gone_and_kept(
+    known: dict[bytes, object], seen: set[bytes], found: list[FoundFile]
+) -> tuple[list[bytes], dict[bytes, int]]:
+    """The catalogued paths to forget (not found this time), and how many rows are
+    kept under each folder that could not be listed: its files may all be there."""
+    unlisted = [f.relpath for f in found if f.unlisted_folder]
+    kept = dict.fromkeys(unlisted, 0)
+    gone = []
+    for path in known:
+        if path in seen:
+            continue
+        folder = next(
+            (u for u in unlisted if u == b"." or path.startswith(u + b"/")), None
+        )
+        if folder is None:
+            gone.append(path)
+        else:
+            kept[folder] += 1
+    return gone, kept
+
+
+def _write_failed(
+    catalog_path: Path, exc: sqlite3.OperationalError, saved: int, to_analyse: int
+) -> CatalogError:
+    """The one-line error of a catalog write that failed in the middle of a scan."""
+    where = str(catalog_path)
+    done = (
+        f"{saved} of the {to_analyse} files to analyse are saved and the catalog is intact"
+    )
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc):
+        return CatalogError(
+            f"the disk holding the catalog {where!r} is full ({exc}); {done}: free some "
+            "space (or choose another place with --catalog) and run the scan again to finish"
+        )
+    if "readonly" in str(exc):
+        return CatalogError(
+            f"cannot write the catalog at {where!r} ({exc}); {done}: choose a writable place "
+            "with --catalog ('boda report' can still read it)"
+        )
+    return CatalogError(
+        f"cannot write the catalog at {where!r} ({exc}); {done}: run the scan again to finish"
+    )
 
 
 def scan(
@@ -300,7 +390,11 @@ def scan(
     InvalidParameterError
         ``root`` is not a folder, or an option is out of range.
     CatalogError
-        The catalog cannot be opened.
+        The catalog cannot be opened or written (the message says how many
+        files were saved: a rerun finishes the rest), was made by a newer
+        boda, or lists files while ``root`` holds no images at all (an
+        unmounted card or share: nothing is changed).  Files under a folder
+        that cannot be listed are kept, and the folder is reported as failed.
     """
     from boda.quality import ANALYSIS_MAX_SIDE
 
@@ -327,65 +421,83 @@ def scan(
 
     analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
     with Catalog(catalog_path) as catalog, _only_scan_of(catalog_path):
-        # Scores of another analysis are not comparable: every file is analysed again.
-        catalog.begin_analysis(analysis)
-        known = catalog.file_states()
+        _refuse_newer_analysis(catalog)
         found = list(
             walk_images(root, include_hidden=include_hidden, raw_files=summary.raw_files)
         )
+        if not found:
+            _refuse_emptying(catalog, root)
         summary.total = len(found)
-        jobs = []
-        for f in found:
-            state = known.get(f.relpath)
-            if (
-                f.error is None
-                and state is not None
-                and state.status == "ok"
-                and (state.size, state.mtime_ns) == (f.size, f.mtime_ns)
-            ):
-                summary.unchanged += 1
-            else:
-                jobs.append((f, max_side))
-        # Fork the workers before the caller's progress display starts its thread.
-        processes = min(workers, len(jobs))
-        pool = _start_pool(processes) if processes > 1 else None
-        if progress:
-            progress(0, len(jobs), None)
-
-        batch: list[ImageRecord] = []
-        analysed: list[ImageRecord] = []  # this run's records, ids set by write_batch
-        last_commit = time.monotonic()
-        results = _iter_results(jobs, pool, processes)
+        saved = to_analyse = 0
         try:
-            for done, record in enumerate(results, 1):
-                batch.append(record)
-                analysed.append(record)
-                summary.analysed += 1
-                if len(batch) >= BATCH_SIZE or time.monotonic() - last_commit > BATCH_SECONDS:
-                    _write(catalog, batch)
-                    batch, last_commit = [], time.monotonic()
-                if progress:
-                    progress(done, len(jobs), record)
-        except KeyboardInterrupt:
-            summary.interrupted = True
-        finally:
-            results.close()  # stops the pool at once if we were interrupted
-            _write(catalog, batch)
-
-        if not summary.interrupted:
+            # Scores of another analysis are not comparable: every file is analysed again.
+            catalog.begin_analysis(analysis)
+            known = catalog.file_states()
             seen = {f.relpath for f in found}
-            summary.removed = catalog.remove(p for p in known if p not in seen)
-        if summary.unchanged == 0 and not summary.interrupted:
-            # Every file of the folder went through this run: its records are the
-            # whole catalog, in the catalog's own order (no need to read them back).
-            records = sorted(analysed, key=lambda r: (r.path, r.relpath))
-        else:
-            records = list(catalog.records())
-        flags = derive_flags(records, resolved)
-        catalog.replace_flags(flags)
-        catalog.set_setting("thresholds", resolved)
-        catalog.set_setting("max_side", max_side)
-        catalog.set_setting("raw_files", summary.raw_files)  # for the report
+            gone, kept = _gone_and_kept(known, seen, found)
+            jobs = []
+            for f in found:
+                state = known.get(f.relpath)
+                if (
+                    f.error is None
+                    and state is not None
+                    and state.status == "ok"
+                    and (state.size, state.mtime_ns) == (f.size, f.mtime_ns)
+                ):
+                    summary.unchanged += 1
+                else:
+                    if f.unlisted_folder and kept.get(f.relpath):
+                        f = dataclasses.replace(
+                            f, error=f"{f.error} (its {kept[f.relpath]} catalogued files are "
+                            "kept until it can be listed again)",
+                        )
+                    jobs.append((f, max_side))
+            to_analyse = len(jobs)
+            # Fork the workers before the caller's progress display starts its thread.
+            processes = min(workers, len(jobs))
+            pool = _start_pool(processes) if processes > 1 else None
+            if progress:
+                progress(0, len(jobs), None)
+
+            batch: list[ImageRecord] = []
+            analysed: list[ImageRecord] = []  # this run's records, ids set by write_batch
+            last_commit = time.monotonic()
+            results = _iter_results(jobs, pool, processes)
+            try:
+                for done, record in enumerate(results, 1):
+                    batch.append(record)
+                    analysed.append(record)
+                    summary.analysed += 1
+                    if len(batch) >= BATCH_SIZE or time.monotonic() - last_commit > BATCH_SECONDS:
+                        # Swapped out first: a batch that fails to commit is not retried below.
+                        pending, batch = batch, []
+                        _write(catalog, pending)
+                        saved += len(pending)
+                        last_commit = time.monotonic()
+                    if progress:
+                        progress(done, len(jobs), record)
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            finally:
+                results.close()  # stops the pool at once if we were interrupted
+                _write(catalog, batch)
+                saved += len(batch)
+
+            if not summary.interrupted:
+                summary.removed = catalog.remove(gone)
+            if summary.unchanged == 0 and not summary.interrupted and not any(kept.values()):
+                # Every file of the folder went through this run: its records are the
+                # whole catalog, in the catalog's own order (no need to read them back).
+                records = sorted(analysed, key=lambda r: (r.path, r.relpath))
+            else:
+                records = list(catalog.records())
+            flags = derive_flags(records, resolved)
+            catalog.replace_flags(flags)
+            catalog.set_setting("thresholds", resolved)
+            catalog.set_setting("max_side", max_side)
+            catalog.set_setting("raw_files", summary.raw_files)  # for the report
+        except sqlite3.OperationalError as exc:
+            raise _write_failed(catalog_path, exc, saved, to_analyse) from None
 
     summary.failed = [(r.path, r.error or "") for r in records if r.status == "error"]
     for _, name, _, _ in flags:  # one row per (image, flag), as stored

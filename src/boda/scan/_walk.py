@@ -28,6 +28,8 @@ class FoundFile:
 
     ``error`` is set when the file (or folder) could not even be stat'ed or
     listed; the scan records it as failed without trying to decode it.
+    ``unlisted_folder`` marks a folder that could not be listed: the files the
+    catalog knows under it may all still be there, so the scan keeps them.
     """
 
     path: str
@@ -35,6 +37,7 @@ class FoundFile:
     size: int
     mtime_ns: int
     error: str | None = None
+    unlisted_folder: bool = False
 
 
 def _relpath(path: str, root: str) -> bytes:
@@ -70,13 +73,7 @@ def walk_images(
     root = os.fspath(root)
     errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
-        for exc in errors:
-            where = exc.filename or dirpath
-            yield FoundFile(
-                os.fspath(where), _relpath(os.fspath(where), root), 0, 0,
-                f"cannot list folder: {exc.strerror or exc}",
-            )
-        errors.clear()
+        yield from _unlisted(errors, root)
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
         for name in sorted(filenames):
             extension = os.path.splitext(name)[1].lower()
@@ -100,5 +97,18 @@ def walk_images(
                 yield FoundFile(path, _relpath(path, root), 0, 0, "not a regular file")
                 continue
             yield FoundFile(path, _relpath(path, root), st.st_size, st.st_mtime_ns)
-    for exc in errors:  # the root itself could not be listed
-        yield FoundFile(root, b".", 0, 0, f"cannot list folder: {exc.strerror or exc}")
+    # The last folder's error (or the root's, when nothing could be listed) is
+    # still pending: os.walk reports it only as it moves on.
+    yield from _unlisted(errors, root)
+
+
+def _unlisted(errors: list[OSError], root: str) -> Iterator[FoundFile]:
+    """A failed record for each folder os.walk reported it could not list (then cleared)."""
+    for exc in errors:
+        where = os.fspath(exc.filename) if exc.filename is not None else root
+        relpath = _relpath(where, root)
+        yield FoundFile(
+            where, relpath, 0, 0, f"cannot list folder: {exc.strerror or exc}",
+            unlisted_folder=True,
+        )
+    errors.clear()
