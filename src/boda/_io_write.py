@@ -39,8 +39,12 @@ def write_image(
 
     The format follows the extension.  JPEG is written at ``quality`` (RGBA is
     flattened over white first, since JPEG has no alpha); ``icc_profile`` is
-    embedded when given so an edit keeps its input's colour profile.  Parent
-    folders are created.  An existing file at ``path`` is replaced.
+    embedded when given so an edit keeps its input's colour profile, provided
+    its data colour space (ICC header bytes 16-19) is the file's: ``'RGB '``
+    for RGB and RGBA output, ``'GRAY'`` for gray.  Any other profile (a CMYK
+    or gray profile on RGB pixels...) is dropped, since viewers would refuse
+    or misread it.  Parent folders are created.  An existing file at ``path``
+    is replaced.
 
     Parameters
     ----------
@@ -52,7 +56,8 @@ def write_image(
     quality : int
         JPEG quality.
     icc_profile : bytes, optional
-        Colour profile to embed (kept in 8- and 16-bit files alike).
+        Colour profile to embed (kept in 8- and 16-bit files alike); dropped
+        when its colour space does not match the image (see above).
     bit_depth : {None, 8, 16}
         Bits per channel of the file.  None (the default): 16 when ``image``
         is uint16 and the format can hold it (PNG, TIFF), else 8, so float
@@ -88,6 +93,7 @@ def write_image(
     path = _not_a_folder(Path(path))
     suffix = path.suffix.lower()
     image_format = _image_format(path)
+    icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
         data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile)
         if exif and image_format == "PNG":
@@ -112,6 +118,16 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     # Encoded first, so a failed encode leaves an existing file untouched.
     return write_output(path, buffer.getvalue())
+
+
+def _matching_profile(profile: bytes | None, ndim: int) -> bytes | None:
+    """``profile`` if its data colour space (ICC.1:2022 7.2.6, header bytes 16-19) is
+    that of an image with ``ndim`` dimensions (``'GRAY'`` for 2, ``'RGB '`` for 3:
+    RGB or RGBA), else None."""
+    if not profile:
+        return None
+    wanted = b"GRAY" if ndim == 2 else b"RGB "
+    return profile if bytes(profile[16:20]) == wanted else None
 
 
 def can_write_16_bit(path: str | Path) -> bool:

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from boda import _icc
 from boda._io_write import (
     _FORMATS_16,
     _tiff_with_tags,
@@ -136,7 +137,11 @@ class DecodedImage:
     mode : str
         Pillow's mode of the file before conversion (``"P"``, ``"I;16"``...).
     icc_profile : bytes or None
-        The embedded colour profile, so edits can write it back.
+        The colour profile that ``pixels`` are in, so edits can write it back:
+        with ``color="srgb"`` (the default) only an sRGB profile (the pixels
+        are untouched then), since any other profile was converted away; with
+        ``color="keep"`` the file's RGB profile as it is.  None when the file
+        has none, and always None for gray and CMYK profiles (converted).
     has_alpha : bool
         Whether the file had transparency (composited over white in ``pixels``).
     pixels_uint8 : numpy.ndarray or None
@@ -150,6 +155,11 @@ class DecodedImage:
         as 16-bit), 32 for float TIFFs (mode ``F``), 8 for everything else.
         Edits write 16-bit output when it is more than 8 (see
         :func:`write_image`'s ``bit_depth``).
+    converted_from : str or None
+        What ``pixels`` were converted to sRGB from (the profile's description),
+        or None (see :func:`open_image`'s ``color``).
+    color_warning : str or None
+        Why the file's colour information was ignored, or None.
     exif : bytes or None
         The file's EXIF block (camera, date, exposure, GPS...) with its
         Orientation set to 1, since ``pixels`` are already turned; None when
@@ -168,6 +178,12 @@ class DecodedImage:
     #: The file's parsed EXIF tags (None when it has none); :attr:`exif` gives
     #: the block to write back.  Serialised only when asked: a scan never is.
     exif_tags: Image.Exif | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: The description of the colour profile (or ``"PNG gAMA ..."``) that ``pixels``
+    #: were converted to sRGB from; None when they were not converted.
+    converted_from: str | None = None
+    #: Why an embedded profile (or PNG gAMA/cHRM) was ignored and the pixels read
+    #: as sRGB: unparseable, not made for the file's pixels...; None when all was well.
+    color_warning: str | None = None
 
     @property
     def exif(self) -> bytes | None:
@@ -243,6 +259,7 @@ def open_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     resample: str = "lanczos",
     keep_float_values: bool = False,
+    color: str = "srgb",
 ) -> DecodedImage:
     """Read an image file with its metadata.
 
@@ -263,6 +280,18 @@ def open_image(
     keep_float_values : bool
         A float image (TIFF mode ``F``) keeps its values instead of being
         clipped to ``[0, 1]`` (depth maps in metres); NaN is refused either way.
+        Its colour profile, if any, is then ignored.
+    color : {"srgb", "keep"}
+        What to do with an embedded ICC profile.  ``"srgb"`` (the default):
+        pixels in any other space (Display P3, Adobe RGB, ProPhoto, gray
+        profiles, CMYK...) are converted to sRGB, relative colorimetric as
+        browsers do, out-of-gamut colours clipped; :attr:`DecodedImage.icc_profile`
+        is then None and :attr:`DecodedImage.converted_from` names the profile.
+        Files without a profile, or with an sRGB one, are untouched.
+        ``"keep"``: RGB values are returned as stored, with their RGB profile
+        in ``icc_profile`` (what edits use to write a P3 photo back as P3);
+        gray and CMYK profiles are still converted to sRGB and not returned,
+        so an RGB result never carries them.  See :func:`read_image`, Notes.
 
     Returns
     -------
@@ -286,12 +315,17 @@ def open_image(
         raise InvalidParameterError(
             f"unknown resample filter {resample!r}; choose one of {sorted(_RESAMPLE)}"
         )
+    if color not in _COLOR_MODES:
+        raise InvalidParameterError(
+            f"unknown color handling {color!r}; choose one of {sorted(_COLOR_MODES)}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 return _decode(
-                    img, path, max_side, gray, max_pixels, _RESAMPLE[resample], keep_float_values
+                    img, path, max_side, gray, max_pixels, _RESAMPLE[resample], keep_float_values,
+                    color,
                 )
     except ImageReadError:
         raise
@@ -616,6 +650,7 @@ def _decode(
     max_pixels: int | None,
     resample: Image.Resampling,
     keep_float_values: bool = False,
+    color: str = "srgb",
 ) -> DecodedImage:
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
@@ -626,9 +661,13 @@ def _decode(
         )
     fmt = img.format or "unknown"
     mode = img.mode
-    icc = img.info.get("icc_profile")
+    icc = img.info.get("icc_profile") or None
+    colour = _colour_handling(img, fmt, mode, icc, color, keep_float_values)
+    icc = colour.icc
+    lut = colour.plan if colour.plan is not None and colour.plan.kind == "lut" else None
     # Only the tile list is looked at here: 8-bit files are not read or decoded twice.
-    data16 = _file_bytes(img) if fmt in _FORMATS_16 and _is_16bit_colour(img) else None
+    deep_colour = fmt in _FORMATS_16 and lut is None and _is_16bit_colour(img)
+    data16 = _file_bytes(img) if deep_colour else None
     if data16 is not None and fmt == "PNG" and "exif" not in img.info:
         # Pillow's PNG getexif() decodes the whole image (to 8 bits) to look for an
         # eXIf chunk after the image data: find it here instead, without decoding.
@@ -646,29 +685,95 @@ def _decode(
         if new_size is not None:
             pixels = _resize_float(pixels, new_size, resample)
         return _finish(
-            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16, exif or None
+            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16, exif or None, colour
         )
     bit_depth = 16 if mode in _GRAY16_MODES else 32 if mode == "F" else 8
     if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
         # draft() picks the largest DCT scale (1/2, 1/4, 1/8) still >= the request.
-        img.draft("L" if gray else "RGB", (max_side, max_side))
+        # Gray straight from the JPEG's luma only when no colour conversion comes first.
+        img.draft("L" if gray and colour.plan is None else "RGB", (max_side, max_side))
     # Pillow resizes its own decoded buffer faster than a numpy copy of it: OpenCV
     # only decodes JPEGs that need no resize.
     final_size = max_side is None or max(img.size) <= max_side
-    decoded = _decode_jpeg_quietly(img) if fmt == "JPEG" and final_size else None
+    quiet = fmt == "JPEG" and final_size and lut is None
+    decoded = _decode_jpeg_quietly(img) if quiet else None
     if decoded is not None:
         decoded = _orient(decoded, orientation)
         pixels, had_alpha, pixels_uint8 = as_float_image(decoded), False, decoded
     else:
         img.load()
         img = ImageOps.exif_transpose(img) if orientation != 1 else img
+        lut_alpha = False
+        if lut is not None:  # LittleCMS converts 8-bit pixels, transparency flattened first
+            img, lut_alpha = _flatten_transparency(img)
+            img = lut.apply_pil(_eight_bit(img, _icc.LUT_MODES[_icc.family(mode)]))
+            bit_depth = 8
         pixels, had_alpha, pixels_uint8 = _resized_pixels(
             img, max_side, resample, keep_float_values
         )
+        had_alpha = had_alpha or lut_alpha
     return _finish(
         pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth,
-        exif or None,
+        exif or None, colour,
     )
+
+
+_COLOR_MODES = ("srgb", "keep")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Colour:
+    """The colour handling of one file: the plan to apply (None: none), the profile to
+    return in :attr:`DecodedImage.icc_profile`, and what to report."""
+
+    plan: _icc.ColorPlan | None = None
+    icc: bytes | None = None
+    converted_from: str | None = None
+    warning: str | None = None
+
+
+_UNTOUCHED = _Colour()
+
+
+def _colour_handling(
+    img: Image.Image,
+    fmt: str,
+    mode: str,
+    icc: bytes | None,
+    color: str,
+    keep_float_values: bool,
+) -> _Colour:
+    """What :func:`open_image` does with the colour information of ``img`` (see its
+    ``color``).  Files without a profile cost one dictionary look-up; verdicts on
+    profiles are cached per profile bytes (:func:`boda._icc.color_plan`)."""
+    if keep_float_values and mode == "F":
+        return _Colour(icc=icc)
+    if icc is not None:
+        plan = _icc.color_plan(bytes(icc), mode)
+    elif fmt == "PNG" and "gamma" in img.info and "srgb" not in img.info:
+        chrm = img.info.get("chromaticity")
+        plan = _icc.png_gamma_plan(
+            float(img.info["gamma"]), tuple(float(v) for v in chrm) if chrm else None, mode
+        )
+    else:
+        return _UNTOUCHED
+    if color == "keep" and plan.is_rgb_profile:  # as stored, with the profile
+        return _Colour(icc=icc, warning=plan.warning)
+    if plan.kind == "none":  # sRGB already, or a profile that cannot be used
+        keep = plan.is_rgb_profile and plan.warning is None
+        return _Colour(icc=icc if keep else None, warning=plan.warning)
+    return _Colour(plan, None, plan.description, plan.warning)
+
+
+def _eight_bit(img: Image.Image, target: str) -> Image.Image:
+    """``img`` in Pillow mode ``target`` (``RGB``, ``L`` or ``CMYK``) for a LittleCMS
+    transform; 16-bit gray is scaled to 8 bits (Pillow's own conversion would clip)."""
+    if img.mode == target:
+        return img
+    if target == "L" and img.mode in _GRAY16_MODES:
+        levels = np.asarray(img.convert("I"), dtype=np.float32) / np.float32(257.0)
+        return Image.fromarray(np.clip(np.round(levels), 0, 255).astype(np.uint8))
+    return img.convert(target)
 
 
 def _finish(
@@ -682,8 +787,18 @@ def _finish(
     had_alpha: bool,
     bit_depth: int,
     exif: Image.Exif | None = None,
+    colour: _Colour = _UNTOUCHED,
 ) -> DecodedImage:
-    """The :class:`DecodedImage` of decoded ``pixels``, converted to gray or RGB."""
+    """The :class:`DecodedImage` of decoded ``pixels``, converted to sRGB (``colour``'s
+    matrix or gray plan, in float: 16-bit files keep their precision), then to gray or RGB."""
+    plan = colour.plan
+    if plan is not None and plan.kind in ("matrix", "gray"):
+        if pixels.ndim == 2 and plan.kind == "matrix":
+            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+        elif pixels.ndim == 3 and plan.kind == "gray":  # pragma: no cover - gray modes are 2-D
+            pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        pixels = plan.apply(pixels)
+        pixels_uint8 = None
     if gray and pixels.ndim == 3:
         pixels_uint8 = None  # the gray pixels below are computed, not decoded
         pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -691,7 +806,8 @@ def _finish(
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     return DecodedImage(
-        pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth, exif
+        pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth, exif,
+        converted_from=colour.converted_from, color_warning=colour.warning,
     )
 
 
@@ -702,6 +818,7 @@ def read_image(
     gray: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     resample: str = "lanczos",
+    color: str = "srgb",
 ) -> np.ndarray:
     """Read an image file as a float32 array in ``[0, 1]``.
 
@@ -718,12 +835,41 @@ def read_image(
         Decompression-bomb guard, see :data:`DEFAULT_MAX_PIXELS`.
     resample : {"lanczos", "box", "bilinear"}
         Filter of the ``max_side`` resize.
+    color : {"srgb", "keep"}
+        ``"srgb"`` (the default): pixels of a file with an embedded non-sRGB
+        colour profile are converted to sRGB; ``"keep"``: RGB values as
+        stored (see :func:`open_image`).
 
     Returns
     -------
     numpy.ndarray
-        float32 ``(H, W, 3)`` or ``(H, W)``, EXIF-oriented.  Transparent pixels
-        are composited over white.
+        float32 ``(H, W, 3)`` or ``(H, W)``, EXIF-oriented, sRGB-encoded (with
+        the default ``color``).  Transparent pixels are composited over white.
+
+    Notes
+    -----
+    Colour management, as a browser does it (relative colorimetric intent,
+    colours outside sRGB clipped to ``[0, 1]``):
+
+    - matrix/TRC RGB profiles (Display P3, Adobe RGB, ProPhoto...) and gray
+      profiles are converted in float by :mod:`boda._icc`, so 16-bit files
+      keep 16-bit precision (within an 8-bit level of LittleCMS);
+    - CMYK profiles and table-based (``A2B0``) RGB or gray profiles are
+      converted by LittleCMS (:mod:`PIL.ImageCms`) with 8 bits per channel,
+      so a 16-bit file with such a profile comes back with ``bit_depth`` 8;
+      a CMYK file without a profile uses Pillow's naive formula;
+    - sRGB profiles (any profile that moves no colour by more than an 8-bit
+      level) and files without a profile are left untouched, bit for bit;
+    - a PNG without ``iCCP`` or ``sRGB`` chunk but with ``gAMA`` is decoded
+      with that gamma (and the ``cHRM`` primaries when present), in both
+      modes, since no profile could carry them into an edit's output; a
+      ``gAMA`` of 1/2.2 means sRGB, and ``cHRM`` without ``gAMA`` is ignored;
+    - a profile that cannot be parsed, or that describes other pixels than
+      the file's (an RGB profile in a gray PNG), is ignored: the pixels are
+      read as sRGB and :attr:`DecodedImage.color_warning` says why;
+    - EXIF's ColorSpace tag (Adobe RGB cameras without an ICC profile) is
+      not looked at; conversion happens after the ``max_side`` resize and
+      after transparency is composited over white (white stays white).
 
     Raises
     ------
@@ -737,5 +883,5 @@ def read_image(
     ((171, 256, 3), dtype('float32'))
     """
     return open_image(
-        path, max_side, gray=gray, max_pixels=max_pixels, resample=resample
+        path, max_side, gray=gray, max_pixels=max_pixels, resample=resample, color=color
     ).pixels

@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
                 "give --rect X,Y,W,H around the object, or --mask with a trimap image"
             )
         check_image_output(output, image, mask)
-        decoded = open_image(image, max_side=max_side)
+        decoded = open_image(image, max_side=max_side, color="keep")
         pixels = decoded.pixels
         _check_memory(pixels.shape[0] * pixels.shape[1])
         box = _parse_rect(rect) if rect is not None else None

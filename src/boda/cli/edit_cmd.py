@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             )
         at = _pair(focus_at, "--focus-at", int)
         rng = _pair(focus_range, "--focus-range", float)
-        decoded = open_image(image)
+        decoded = open_image(image, color="keep")  # a P3 photo stays P3
         depth_map = read_depth(depth)
         if resize_depth:
             depth_map = resize(depth_map, decoded.pixels.shape[:2])
@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         from boda.io import open_image, read_image, write_image
 
         check_image_output(output, image, mask)
-        decoded = open_image(image)
+        decoded = open_image(image, color="keep")  # a P3 photo stays P3
         holes = to_hole_mask(read_image(mask, gray=True), decoded.pixels.shape[:2], name="mask")
         options: dict = {}
         if method in ("telea", "telea-opencv", "ns"):

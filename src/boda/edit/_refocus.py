@@ -632,7 +632,10 @@ def refocus(
     ----------
     image : numpy.ndarray
         ``(H, W, 3)`` or ``(H, W)``, uint8/uint16/float in ``[0, 1]``, sRGB.
-        RGBA is refused: composite or drop the alpha channel first.
+        RGBA is refused: composite or drop the alpha channel first.  Values of
+        another RGB space (``boda refocus`` keeps a photo's own, read with
+        ``color="keep"``) are linearised with the sRGB curve too: exact for
+        Display P3, approximate for Adobe RGB and ProPhoto RGB.
     depth : numpy.ndarray
         ``(H, W)`` depth or disparity map (see ``near``), same size as ``image``.
     focus_depth : float, optional

@@ -28,7 +28,10 @@ THUMBNAIL_SIDE = 200
 #: 3: the blur verdict's anisotropy leaves out directions lost in the noise (very
 #: low-contrast photos); mean lightness and contrast are exact, not from the
 #: 256-bin histogram; transparent images are composited before the resize.
-ANALYSIS_VERSION = 3
+#: 4: files with a non-sRGB colour profile (Display P3, Adobe RGB, gray, CMYK...)
+#: or a PNG gAMA are converted to sRGB on read, so their scores, pixel hashes,
+#: thumbnails and swatches change.
+ANALYSIS_VERSION = 4
 
 
 def shrink(pixels: np.ndarray, max_side: int) -> np.ndarray:
@@ -116,6 +119,7 @@ def analyze_file(found: FoundFile, max_side: int) -> ImageRecord:
         return record
     try:
         # Box (area-average) resizing: fastest, and what the blur calibration assumes.
+        # Read as sRGB (color="srgb", the default): every measure assumes sRGB pixels.
         decoded = open_image(found.path, max_side=max_side, resample="box")
         scores, extra = analyze_pixels(decoded.pixels, pixels_uint8=decoded.pixels_uint8)
         width, height = decoded.original_size
