@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -316,7 +317,9 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
     which then replaces ``path`` in one rename.  A failure (a full disk, an
     interrupt) leaves an existing file as it was and no partial file behind,
     and a reader never sees a half-written one.  A replaced file keeps its
-    permissions; a symbolic link is written through, not replaced.
+    permissions; a symbolic link is written through, not replaced.  A path
+    that is not a regular file (``/dev/null``, a FIFO, ``/dev/stdout``) is
+    written into as it is, never replaced.
 
     Raises
     ------
@@ -331,8 +334,11 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
             f"cannot write {type(data).__name__} to {str(path)!r}: pass bytes or text (str)"
         )
     path = prepare_output(path)
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if _is_special_file(path):
+        _write_through(path, payload)
+        return path
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     temporary = None
     try:
         fd, temporary = tempfile.mkstemp(
@@ -357,6 +363,28 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
                 os.unlink(temporary)
         raise
     return path
+
+
+def _is_special_file(path: Path) -> bool:
+    """True when ``path`` (followed through links) exists and is not a regular
+    file: a device (``/dev/null``), a FIFO, ``/dev/stdout`` on a pipe."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # missing, or a dangling link: a regular file will be made
+        return False
+
+
+def _write_through(path: Path, payload: bytes) -> None:
+    """Write into a special file as it is: renaming a temporary file over it
+    would replace the device or pipe (as root, ``/dev/null`` itself) with a
+    plain file, and a pipe's reader would never get the data."""
+    try:
+        with open(path, "wb") as f:
+            f.write(payload)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
+        ) from None
 
 
 def _file_mode(path: Path) -> int:
