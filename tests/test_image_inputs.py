@@ -103,3 +103,24 @@ def test_measures_refuse_nan_instead_of_returning_it(bad):
     ):
         with pytest.raises(InvalidImageError, match="NaN or infinite"):
             measure(img)
+
+
+def test_read_image_of_an_array_is_a_boda_error_with_the_fix(photo):
+    from boda.errors import InvalidParameterError
+    from boda.io import read_image
+
+    with pytest.raises(InvalidParameterError, match="needs a file path.*as_float_image"):
+        read_image(photo)
+    with pytest.raises(InvalidParameterError, match="got NoneType"):
+        read_image(None)
+
+
+def test_analyze_file_takes_a_plain_path(data_dir, tmp_path):
+    from boda.scan import analyze_file
+
+    path = data_dir / "kodak" / "kodim23.png"
+    record = analyze_file(path)
+    assert record.status == "ok" and record.relpath == b"kodim23.png"
+    assert record.scores == analyze_file(str(path), 640).scores  # the scan's default side
+    missing = analyze_file(tmp_path / "gone.jpg")
+    assert missing.status == "error" and "No such file" in missing.error

@@ -307,8 +307,19 @@ def open_image(
     ImageReadError
         For any reason the file cannot be read; ``.path`` and ``.reason`` say
         which file and why.
+    InvalidParameterError
+        ``path`` is not a path (an array, say), or a bad option value.
     """
-    path = Path(path)
+    if not isinstance(path, str | bytes | os.PathLike):
+        hint = (
+            "; it already holds pixels: boda.core.as_float_image(x) converts an array"
+            if hasattr(path, "shape") or type(path).__module__.startswith("PIL.")
+            else ""
+        )
+        raise InvalidParameterError(
+            f"read_image needs a file path (str or pathlib.Path), got {type(path).__name__}{hint}"
+        )
+    path = Path(os.fsdecode(path))
     if max_side is not None and max_side < 1:
         raise InvalidParameterError(f"max_side must be a positive integer, got {max_side}")
     if resample not in _RESAMPLE:

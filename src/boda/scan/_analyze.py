@@ -7,6 +7,7 @@ one broken file cannot abort a batch.
 
 from __future__ import annotations
 
+import os
 import traceback
 
 import numpy as np
@@ -106,8 +107,43 @@ def analyze_pixels(
     return scores, extra
 
 
-def analyze_file(found: FoundFile, max_side: int) -> ImageRecord:
-    """Decode ``found`` at ``max_side`` and measure it; failures become error records."""
+def _found_at(path: str | os.PathLike) -> FoundFile:
+    """A :class:`FoundFile` for a path given by hand (stat errors recorded, not raised)."""
+    path = os.fspath(path)
+    name = os.fsencode(os.path.basename(path))
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return FoundFile(path=path, relpath=name, size=0, mtime_ns=0, error=str(exc.strerror))
+    return FoundFile(path=path, relpath=name, size=info.st_size, mtime_ns=info.st_mtime_ns)
+
+
+def analyze_file(
+    found: FoundFile | str | os.PathLike, max_side: int | None = None
+) -> ImageRecord:
+    """Decode one file at ``max_side`` and measure it, as a scan does; failures
+    become error records (``status="error"`` with the reason), never exceptions.
+
+    Parameters
+    ----------
+    found : FoundFile or path
+        What the scan's walk found, or simply a file path (its ``relpath`` is
+        then the file's name).
+    max_side : int, optional
+        Analysis resolution; default :data:`boda.quality.ANALYSIS_MAX_SIDE`,
+        what ``boda scan`` uses.
+
+    Returns
+    -------
+    ImageRecord
+        Scores in ``.scores``; flags are decided across files by the scan.
+    """
+    if not isinstance(found, FoundFile):
+        found = _found_at(found)
+    if max_side is None:
+        from boda.quality import ANALYSIS_MAX_SIDE
+
+        max_side = ANALYSIS_MAX_SIDE
     record = ImageRecord(
         relpath=found.relpath, size=found.size, mtime_ns=found.mtime_ns, status="error"
     )
