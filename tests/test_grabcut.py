@@ -393,3 +393,16 @@ def test_stops_when_the_energy_stops_falling():
     res = grabcut(_toy(), (10, 5, 44, 38), iterations=20, tol=1e-3)
     assert res.converged and len(res.energies) < 20
     assert grabcut(_toy(), (10, 5, 44, 38), iterations=1).energies == res.energies[:1]
+
+
+def test_trimap_from_marks_is_the_cli_mask_convention():
+    from boda.segment import BGD, FGD, PR_FGD, trimap_from_marks
+
+    marks = np.array([[0, 63, 64, 128, 191, 192, 255]], np.uint8)  # 0.25 = 63.75
+    assert trimap_from_marks(marks).tolist() == [[BGD, BGD, PR_FGD, PR_FGD, PR_FGD, FGD, FGD]]
+    soft = trimap_from_marks(marks, background_below=0.6, foreground_above=0.6)
+    assert soft.tolist() == [[BGD] * 4 + [FGD] * 3]
+    with pytest.raises(InvalidImageError, match="gray"):
+        trimap_from_marks(np.zeros((4, 4, 3)))
+    with pytest.raises(InvalidParameterError, match="background_below <= foreground_above"):
+        trimap_from_marks(marks, background_below=0.8, foreground_above=0.2)

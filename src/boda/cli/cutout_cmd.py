@@ -116,11 +116,10 @@ def register(app: typer.Typer) -> None:
         [bold]boda cutout photo.jpg --rect 40,30,200,260 --mask strokes.png -o cut.png --json[/] or
         [bold]boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png[/]
         """
-        import numpy as np
 
         from boda.errors import InvalidParameterError
         from boda.io import can_write_16_bit, open_image, write_image
-        from boda.segment import BGD, FGD, PR_FGD, grabcut
+        from boda.segment import grabcut, trimap_from_marks
 
         if not 1 <= quality <= 100:
             raise InvalidParameterError(f"--quality must be in 1..100, got {quality}")
@@ -157,9 +156,7 @@ def register(app: typer.Typer) -> None:
                     f"--mask is {marks.shape[1]}x{marks.shape[0]} but the image is "
                     f"{pixels.shape[1]}x{pixels.shape[0]}; draw the trimap at the image's size"
                 )
-            trimap = np.full(marks.shape, PR_FGD, np.uint8)
-            trimap[marks < 0.25] = BGD
-            trimap[marks > 0.75] = FGD
+            trimap = trimap_from_marks(marks)
         with progress_bar("cutting out", enabled=not as_json) as update:
             result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
         rgba = result.cutout(feathered=not hard)

@@ -18,7 +18,9 @@ from boda.segment._gmm import (
 )
 from boda.segment._guided import guided_filter
 
-__all__ = ["BGD", "FGD", "PR_BGD", "PR_FGD", "GrabCutResult", "grabcut", "refine"]
+__all__ = [
+    "BGD", "FGD", "PR_BGD", "PR_FGD", "GrabCutResult", "grabcut", "refine", "trimap_from_marks",
+]
 
 #: Trimap codes, the same numbers as OpenCV's ``GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD``.
 #: ``BGD``/``FGD`` are hard constraints (the user said so); ``PR_*`` are the
@@ -118,6 +120,59 @@ class GrabCutResult:
         trimap[fg] = FGD
         trimap[bg] = BGD
         return trimap
+
+
+def trimap_from_marks(
+    marks: np.ndarray, *, background_below: float = 0.25, foreground_above: float = 0.75
+) -> np.ndarray:
+    """A GrabCut trimap from a gray marks image: black = background, white =
+    foreground, gray = let GrabCut decide.
+
+    The ``boda cutout --mask`` convention, so a mask painted in any editor (with
+    soft brushes and JPEG noise) gives hard constraints only where it is clearly
+    dark or light.
+
+    Parameters
+    ----------
+    marks : numpy.ndarray
+        ``(H, W)`` gray image (any dtype :func:`boda.core.image.as_float_image` takes).
+    background_below, foreground_above : float
+        Values below the first are sure background (:data:`BGD`), above the
+        second sure foreground (:data:`FGD`); the rest probably foreground
+        (:data:`PR_FGD`), free for GrabCut to label.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(H, W)`` trimap for :func:`grabcut`'s ``mask``.
+
+    Raises
+    ------
+    InvalidImageError
+        ``marks`` is not a gray image.
+    InvalidParameterError
+        The thresholds are not ``0 <= background_below <= foreground_above <= 1``.
+
+    Examples
+    --------
+    >>> trimap_from_marks(np.array([[0.0, 0.5, 1.0]])).tolist() == [[BGD, PR_FGD, FGD]]
+    True
+    """
+    values = as_float_image(marks, name="marks")
+    if values.ndim != 2:
+        raise InvalidImageError(
+            f"marks must be a gray (H, W) image, got shape {values.shape}; "
+            "black = background, white = foreground, gray = unknown"
+        )
+    if not 0.0 <= background_below <= foreground_above <= 1.0:
+        raise InvalidParameterError(
+            "need 0 <= background_below <= foreground_above <= 1, got "
+            f"{background_below} and {foreground_above}"
+        )
+    trimap = np.full(values.shape, PR_FGD, np.uint8)
+    trimap[values < background_below] = BGD
+    trimap[values > foreground_above] = FGD
+    return trimap
 
 
 def _stroke(strokes: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
