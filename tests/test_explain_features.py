@@ -124,3 +124,44 @@ def test_feature_index_finds_the_same_image_first(kodak_paths):
     rng = np.random.default_rng(0)
     arrays = FeatureIndex(lm.model, "layer3").add([rng.random((40, 40, 3)) for _ in range(2)])
     assert arrays.names == ["image[0]", "image[1]"]
+
+
+def test_feature_index_works_in_chunks_with_the_same_answers(monkeypatch, tmp_path):
+    # Whole folders were decoded into one batch (~2 MB per 224 px image) and a
+    # query built the whole query x index similarity matrix (10k x 100k: 5 GB).
+    import boda.explain._features as features
+    from boda.explain import FeatureIndex
+    from boda.nn import resnet20
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((32, 32, 3)).astype(np.float32) for _ in range(7)]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    items = images[:3] + [broken] + images[3:]
+    model = resnet20().eval()
+    whole = FeatureIndex(model, "layer3").add(items)
+    batches = []
+    real_layer_features = features.layer_features
+
+    def recording(model, layer, x, **kwargs):
+        batches.append(x.shape[0])
+        return real_layer_features(model, layer, x, **kwargs)
+
+    monkeypatch.setattr(features, "layer_features", recording)
+    monkeypatch.setattr(features, "_EMBED_CHUNK", 2)
+    monkeypatch.setattr(features, "_SIMILARITY_BUDGET", 10)  # one query row at a time
+    for metric in ("cosine", "euclidean"):
+        chunked = FeatureIndex(model, "layer3", metric=metric).add(items)
+        assert chunked.names == whole.names == [f"image[{i}]" for i in range(7)]
+        assert [name for name, _ in chunked.skipped] == [str(broken)]
+        torch.testing.assert_close(chunked.vectors, whole.vectors)
+        found = chunked.query(chunked.vectors, k=3)
+        # the same as one brute-force product
+        if metric == "cosine":
+            unit = torch.nn.functional.normalize(whole.vectors, dim=1)
+            sim = unit @ unit.T
+        else:
+            sim = -torch.cdist(whole.vectors, whole.vectors)
+        best = sim.topk(3, dim=1).indices
+        assert [[chunked.names.index(n) for n, _ in row] for row in found] == best.tolist()
+    assert max(batches) <= 2  # never the whole list at once

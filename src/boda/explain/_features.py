@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,10 +204,29 @@ def _load_batch(
     otherwise gray images are repeated to RGB.  The arrays kept for crops are
     always RGB.
     """
+    names, x, arrays, skipped = _load_chunk(
+        _iter_images(images), size, mean, std, first_index, channels, keep_arrays=True
+    )
+    if not names:
+        raise InvalidParameterError("no readable images were given")
+    return names, x, arrays, skipped
+
+
+def _load_chunk(
+    items: Iterable[tuple[str | None, np.ndarray | None, str | None]],
+    size: tuple[int, int],
+    mean,
+    std,
+    first_index: int,
+    channels: int | None,
+    *,
+    keep_arrays: bool,
+) -> tuple[list[str], torch.Tensor, list[np.ndarray], list[tuple[str, str]]]:
+    """The model inputs of ``items`` (from :func:`_iter_images`); see :func:`_load_batch`."""
     from boda.core.image import to_gray
 
     names, tensors, arrays, skipped = [], [], [], []
-    for name, img, err in _iter_images(images):
+    for name, img, err in items:
         if img is None:
             skipped.append((name, err or "unreadable"))
             continue
@@ -215,10 +235,11 @@ def _load_batch(
             rgb = rgb.expand(-1, 3, -1, -1)
         t = image_to_tensor(to_gray(img), size=size) if channels == 1 else rgb
         names.append(name if name is not None else f"image[{first_index + len(names)}]")
-        arrays.append(np.ascontiguousarray(rgb[0].permute(1, 2, 0).clamp(0, 1).numpy()))
+        if keep_arrays:
+            arrays.append(np.ascontiguousarray(rgb[0].permute(1, 2, 0).clamp(0, 1).numpy()))
         tensors.append(t)
     if not tensors:
-        raise InvalidParameterError("no readable images were given")
+        return names, torch.zeros(0), arrays, skipped
     x = torch.cat(tensors)
     if mean is not None and std is not None:
         from boda.nn import normalize
@@ -337,11 +358,23 @@ def top_activating_patches(
     return PatchSearch(patches=patches, skipped=skipped)
 
 
+#: Images decoded and fed to the model at a time by :meth:`FeatureIndex.embed`.
+_EMBED_CHUNK = 64
+
+#: Entries of the query x index similarity matrix held at once by
+#: :meth:`FeatureIndex.query` (float32: 128 MB).
+_SIMILARITY_BUDGET = 1 << 25
+
+
 class FeatureIndex:
     """Nearest-neighbour search of images by a layer's (pooled) features.
 
-    Exact cosine (default) or Euclidean search in numpy-free torch; fine for
-    tens of thousands of images.
+    Exact cosine (default) or Euclidean search in numpy-free torch.  Memory:
+    the index holds one ``D``-float vector per image (ResNet-20's ``layer3``:
+    64 floats); adding images decodes them 64 at a time, and a query holds at
+    most 128 MB of similarities at once, so 100 000 images against 100 000
+    queries is exact, just slow (a brute-force product: at this scale an
+    approximate index such as FAISS is the better tool).
 
     Parameters
     ----------
@@ -390,11 +423,24 @@ class FeatureIndex:
             return [f"image[{first_index + i}]" for i in range(images.shape[0])], layer_features(
                 self.model, self.layer, images
             )
-        names, x, _, skipped = _load_batch(
-            images, self.size, self.mean, self.std, first_index, input_spec(self.model)[0]
-        )
-        self.skipped.extend(skipped)
-        return names, layer_features(self.model, self.layer, x)
+        # A chunk of images at a time: the decoded images and model inputs of a
+        # whole folder would take ~2 MB per 224 px image (20 000 images: 39 GB).
+        channels = input_spec(self.model)[0]
+        names: list[str] = []
+        parts: list[torch.Tensor] = []
+        items = _iter_images(images)
+        while chunk := list(itertools.islice(items, _EMBED_CHUNK)):
+            chunk_names, x, _, skipped = _load_chunk(
+                chunk, self.size, self.mean, self.std, first_index + len(names), channels,
+                keep_arrays=False,
+            )
+            self.skipped.extend(skipped)
+            if chunk_names:
+                names.extend(chunk_names)
+                parts.append(layer_features(self.model, self.layer, x))
+        if not names:
+            raise InvalidParameterError("no readable images were given")
+        return names, torch.cat(parts)
 
     def add(self, images) -> FeatureIndex:
         """Add images to the index; returns the index."""
@@ -417,17 +463,26 @@ class FeatureIndex:
         q = images if isinstance(images, torch.Tensor) and images.ndim == 2 else self.embed(
             images
         )[1]
-        if self.metric == "cosine":
-            a = torch.nn.functional.normalize(q, dim=1)
-            b = torch.nn.functional.normalize(self.vectors, dim=1)
-            sim = a @ b.T
-        else:
-            # Exact distances: above 25 rows cdist's default uses |a|^2 + |b|^2 - 2ab,
-            # which cancels badly for nearby vectors far from the origin.
-            sim = -torch.cdist(q, self.vectors, compute_mode="donot_use_mm_for_euclid_dist")
         kk = min(int(k), len(self.names))
-        vals, idx = sim.topk(kk, dim=1)
-        return [
-            [(self.names[int(j)], float(v)) for v, j in zip(vr, ir, strict=True)]
-            for vr, ir in zip(vals, idx, strict=True)
-        ]
+        index = self.vectors
+        if self.metric == "cosine":
+            q = torch.nn.functional.normalize(q, dim=1)
+            index = torch.nn.functional.normalize(index, dim=1)
+        # Queries in chunks, so the similarity matrix in memory stays near
+        # _SIMILARITY_BUDGET entries (10 000 queries x 100 000 images was 5 GB).
+        step = max(1, _SIMILARITY_BUDGET // len(self.names))
+        results: list[list[tuple[str, float]]] = []
+        for start in range(0, q.shape[0], step):
+            rows = q[start : start + step]
+            if self.metric == "cosine":
+                sim = rows @ index.T
+            else:
+                # Exact distances: above 25 rows cdist's default uses |a|^2 + |b|^2 - 2ab,
+                # which cancels badly for nearby vectors far from the origin.
+                sim = -torch.cdist(rows, index, compute_mode="donot_use_mm_for_euclid_dist")
+            vals, idx = sim.topk(kk, dim=1)
+            results.extend(
+                [(self.names[int(j)], float(v)) for v, j in zip(vr, ir, strict=True)]
+                for vr, ir in zip(vals, idx, strict=True)
+            )
+        return results
