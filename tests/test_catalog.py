@@ -32,8 +32,8 @@ def test_round_trip_and_wal(tmp_path):
         assert records[b"a.jpg"].thumbnail == b"\xff\xd8jpeg"
         assert records[b"a.jpg"].flags == {"blurry": (0.1, None)}
         assert records[b"b\xff.jpg"].error == "empty file (0 bytes)"
-        assert records[b"b\xff.jpg"].path == "b\ufffd.jpg"
-        assert catalog.count() == {"ok": 1, "error": 1}
+        assert records[b"b\xff.jpg"].path == "b\\xff.jpg"
+        assert catalog.count() == {"ok": 1, "error": 1, "link": 0}
         assert catalog.get_setting("thresholds") == {"blurry": 0.3}
         assert catalog.integrity_check() == "ok"
     with sqlite3.connect(db) as con:

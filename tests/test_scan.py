@@ -188,7 +188,8 @@ def test_bad_files_are_recorded_and_scan_continues(tmp_path, kodak_paths):
     by_path = {r["path"]: r for r in records}
     assert by_path["good.jpg"]["status"] == "ok"
     assert by_path["사진 ünïcødé.jpg"]["status"] == "ok"
-    assert by_path["caf\ufffd.png"]["status"] == "ok"
+    assert by_path["caf\\xe9.png"]["status"] == "ok"
+    assert bytes.fromhex(by_path["caf\\xe9.png"]["path_bytes_hex"]) == b"caf\xe9.png"
     reasons = {p: r["error"] for p, r in by_path.items() if r["status"] == "error"}
     assert "truncated" in reasons["truncated.jpg"]
     assert "empty" in reasons["zero.jpg"]

@@ -6,6 +6,16 @@ from boda.catalog._catalog import (
     FileState,
     ImageRecord,
     default_catalog_path,
+    display_path,
+    resolve_catalog_path,
 )
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "FileState", "ImageRecord", "default_catalog_path"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Catalog",
+    "FileState",
+    "ImageRecord",
+    "default_catalog_path",
+    "display_path",
+    "resolve_catalog_path",
+]

@@ -8,9 +8,12 @@ Design
   -9`` loses at most the batch in flight.
 - Paths are stored relative to the scanned root as **bytes** (``os.fsencode``)
   so file names that are not valid UTF-8 round-trip exactly; a display
-  string (undecodable bytes replaced) is stored beside them.
+  string (undecodable bytes as ``\\xNN`` escapes) is stored beside them.
 - ``schema_version`` holds one row; opening a catalog written by a newer boda
-  raises :class:`boda.errors.CatalogError` instead of guessing.
+  raises :class:`boda.errors.CatalogError` instead of guessing, and one of an
+  older schema is migrated when opened for writing (read as it is otherwise).
+  Version 2 added ``images.link_to`` and the status ``'link'`` (a file symlink
+  to another file of the scanned folder).
 - Scores are a JSON object per image (measures come and go between versions
   without migrations); flags are derived from scores and thresholds at the end
   of each scan and stored in their own table, replaced as a whole.
@@ -28,36 +31,53 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from boda.core.text import printable
 from boda.errors import CatalogError
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "FileState", "ImageRecord", "default_catalog_path"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Catalog",
+    "FileState",
+    "ImageRecord",
+    "default_catalog_path",
+    "display_path",
+    "resolve_catalog_path",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A stored mtime no file has: marks a row whose scores must be recomputed.
 _STALE_MTIME = -1
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS images (
+#: The images table (schema version 2); ``{name}`` is filled in by the migration.
+_IMAGES_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY,
     relpath BLOB NOT NULL UNIQUE,
     display_path TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'link')),
     error TEXT,
     width INTEGER,
     height INTEGER,
     format TEXT,
     pixel_hash TEXT,
     phash INTEGER,
-    scores TEXT NOT NULL DEFAULT '{}',
-    extra TEXT NOT NULL DEFAULT '{}',
-    scanned_at REAL NOT NULL
+    scores TEXT NOT NULL DEFAULT '{{}}',
+    extra TEXT NOT NULL DEFAULT '{{}}',
+    scanned_at REAL NOT NULL,
+    link_to BLOB
 );
-CREATE TABLE IF NOT EXISTS thumbnails (
+"""
+
+#: The columns of schema version 1's images table (all kept by version 2).
+_V1_COLUMNS = (
+    "id, relpath, display_path, size, mtime_ns, status, error, width, height, format, "
+    "pixel_hash, phash, scores, extra, scanned_at"
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+""" + _IMAGES_TABLE.format(name="images") + """CREATE TABLE IF NOT EXISTS thumbnails (
     image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
     jpeg BLOB NOT NULL
 );
@@ -78,6 +98,60 @@ def default_catalog_path(root: str | Path) -> Path:
     return Path(root) / ".boda" / "catalog.db"
 
 
+def resolve_catalog_path(path: str | Path) -> Path:
+    """The catalog file meant by ``path``: a catalog file, or a scanned folder.
+
+    A folder stands for the catalog ``boda scan`` keeps in it,
+    ``FOLDER/.boda/catalog.db`` (``FOLDER/catalog.db`` for the ``.boda``
+    folder itself); anything else is returned as it is.
+
+    Raises
+    ------
+    CatalogError
+        ``path`` is a folder with no catalog in it; the message names the file
+        looked for.
+
+    Examples
+    --------
+    >>> resolve_catalog_path("photos/.boda/catalog.db")       # doctest: +SKIP
+    PosixPath('photos/.boda/catalog.db')
+    >>> resolve_catalog_path("photos")                        # doctest: +SKIP
+    PosixPath('photos/.boda/catalog.db')
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    inside = path / "catalog.db" if path.name == ".boda" else default_catalog_path(path)
+    if inside.is_file():
+        return inside
+    raise CatalogError(
+        f"no catalog at {str(inside)!r} ({str(path)!r} is a folder, and no scan has left a "
+        f"catalog in it); run 'boda scan {path}' first, or give the catalog file (a new "
+        f"catalog needs a file path, such as {str(path / 'catalog.db')!r})"
+    )
+
+
+def display_path(relpath: bytes) -> str:
+    """The readable form of a stored path: UTF-8, undecodable bytes as ``\\xNN``.
+
+    Two names that differ only in bytes that are not UTF-8 keep different
+    display forms (``b"a\\xff.png"`` is ``"a\\\\xff.png"``); the exact bytes are
+    :attr:`ImageRecord.relpath` (``path_bytes_hex`` in the exports).
+
+    >>> display_path(b"caf\\xe9.png")
+    'caf\\\\xe9.png'
+    """
+    return relpath.decode("utf-8", errors="backslashreplace")
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class FileState:
     """What the catalog knows of a file, to decide whether to re-analyse it."""
@@ -93,7 +167,10 @@ class ImageRecord:
     """One analysed (or failed) file, as stored in the catalog.
 
     ``relpath`` is the path relative to the scanned root as bytes; ``path`` is
-    its display form.  ``scores`` maps measure names to floats; ``extra`` holds
+    its display form.  ``status`` is ``"ok"``, ``"error"`` (``error`` says
+    why) or ``"link"``: a file symlink to another file of the scanned folder,
+    ``link_to`` (relative path, bytes), which is analysed under its own name
+    only.  ``scores`` maps measure names to floats; ``extra`` holds
     non-scalar results (e.g. dominant colours).  ``flags`` maps flag names to
     ``(score, group_id)`` and is filled when read back from the catalog.
     """
@@ -113,17 +190,25 @@ class ImageRecord:
     thumbnail: bytes | None = None
     id: int | None = None
     flags: dict[str, tuple[float | None, int | None]] = dataclasses.field(default_factory=dict)
+    link_to: bytes | None = None
 
     @property
     def path(self) -> str:
-        """Display form of the relative path (undecodable bytes replaced)."""
-        return printable(self.relpath)
+        """Display form of the relative path (see :func:`display_path`)."""
+        return display_path(self.relpath)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict of the record (no thumbnail bytes)."""
+        """A JSON-friendly dict of the record (no thumbnail bytes).
+
+        ``path_bytes_hex`` is None for names that are valid UTF-8 (``path`` is
+        then exact), else the hex of the name's bytes (``bytes.fromhex`` gives
+        them back).  ``link_to`` is the display path of a link's target.
+        """
         return {
             "path": self.path,
+            "path_bytes_hex": None if _is_utf8(self.relpath) else self.relpath.hex(),
             "status": self.status,
+            "link_to": None if self.link_to is None else display_path(self.link_to),
             "error": self.error,
             "size": self.size,
             "width": self.width,
@@ -186,7 +271,10 @@ class Catalog:
     Parameters
     ----------
     path : str or pathlib.Path
-        The database file; its folder is created if missing.
+        The database file (its folder is created if missing), or a scanned
+        folder, which stands for the catalog the scan left in it,
+        ``FOLDER/.boda/catalog.db`` (:func:`resolve_catalog_path`): a folder
+        opens an existing catalog only, never makes a new one.
     readonly : bool
         Open an existing catalog only to read it: nothing is created, and no
         record changes.  (Where the file and its folder are writable, the
@@ -200,11 +288,18 @@ class Catalog:
         not be written (read-only file or folder; not for ``readonly``), cannot
         be created on a full disk (no empty file is left), or (read-only) does
         not exist or has results in a ``-wal`` file that a read-only folder
-        keeps from being read.
+        keeps from being read; ``path`` is a folder without a catalog.  The
+        message names the file looked at.
+
+    Examples
+    --------
+    >>> with Catalog("photos", readonly=True) as catalog:    # doctest: +SKIP
+    ...     print(catalog.path, catalog.count())
+    photos/.boda/catalog.db {'ok': 12, 'error': 1, 'link': 0}
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False):
-        self.path = Path(path)
+        self.path = resolve_catalog_path(path)
         self._new_folder = False  # set by _open_writable when it makes the folder
         existed = readonly or self.path.exists()
         self._db = self._open_readonly() if readonly else self._open_writable()
@@ -215,7 +310,9 @@ class Catalog:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
                 self._db.executescript(_SCHEMA)
-            self._check_version(readonly)
+            version = self._check_version(readonly)
+            if version < SCHEMA_VERSION and not readonly:
+                self._migrate(version)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if not existed:  # a catalog this call began: no empty file left behind
@@ -241,11 +338,6 @@ class Catalog:
         )
 
     def _open_writable(self) -> sqlite3.Connection:
-        if self.path.is_dir():
-            raise CatalogError(
-                f"catalog path {str(self.path)!r} is a folder; give a file such as "
-                f"{str(self.path / 'catalog.db')!r}"
-            )
         if self.path.exists() and not os.access(self.path, os.W_OK):
             # SQLite would open it read-only without a word and fail at the first
             # write, after the analysis: say so before any work.
@@ -314,7 +406,8 @@ class Catalog:
             "move it away and scan again"
         )
 
-    def _check_version(self, readonly: bool) -> None:
+    def _check_version(self, readonly: bool) -> int:
+        """The catalog's schema version (a new catalog gets this boda's), or raise."""
         lowest, highest = self._db.execute(
             "SELECT MIN(version), MAX(version) FROM schema_version"
         ).fetchone()
@@ -323,6 +416,7 @@ class Catalog:
                 raise CatalogError(f"{str(self.path)!r} has no schema version; scan again")
             with self._db:
                 self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            return SCHEMA_VERSION
         elif not isinstance(lowest, int) or not isinstance(highest, int) or lowest < 1:
             bad = lowest if not isinstance(lowest, int) or lowest < 1 else highest
             raise CatalogError(
@@ -334,6 +428,31 @@ class Catalog:
                 f"catalog {str(self.path)!r} has schema version {highest}, newer than this "
                 f"boda understands ({SCHEMA_VERSION}): it was made by a newer boda; upgrade boda"
             )
+        return highest
+
+    def _migrate(self, version: int) -> None:
+        """Bring a catalog of an older schema to :data:`SCHEMA_VERSION`, in one transaction.
+
+        1 -> 2: the images table gains ``link_to`` and the status ``'link'``.
+        SQLite cannot change a CHECK constraint in place, so the table is
+        copied into a new one that takes its name (the procedure of SQLite's
+        ALTER TABLE page, section 7); ids, and so flags and thumbnails, stay.
+        """
+        self._db.execute("PRAGMA foreign_keys = OFF")  # no effect inside a transaction
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                if version < 2:
+                    self._db.execute(_IMAGES_TABLE.format(name="images_v2"))
+                    self._db.execute(
+                        f"INSERT INTO images_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM images"
+                    )
+                    self._db.execute("DROP TABLE images")
+                    self._db.execute("ALTER TABLE images_v2 RENAME TO images")
+                self._db.execute("DELETE FROM schema_version")
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        finally:
+            self._db.execute("PRAGMA foreign_keys = ON")
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:
@@ -362,21 +481,23 @@ class Catalog:
             for rec in records:
                 cur = self._db.execute(
                     """INSERT INTO images (relpath, display_path, size, mtime_ns, status, error,
-                           width, height, format, pixel_hash, phash, scores, extra, scanned_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           width, height, format, pixel_hash, phash, scores, extra, scanned_at,
+                           link_to)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT(relpath) DO UPDATE SET
+                           display_path=excluded.display_path,
                            size=excluded.size, mtime_ns=excluded.mtime_ns,
                            status=excluded.status, error=excluded.error, width=excluded.width,
                            height=excluded.height, format=excluded.format,
                            pixel_hash=excluded.pixel_hash, phash=excluded.phash,
                            scores=excluded.scores, extra=excluded.extra,
-                           scanned_at=excluded.scanned_at
+                           scanned_at=excluded.scanned_at, link_to=excluded.link_to
                        RETURNING id""",
                     (
                         rec.relpath, rec.path, rec.size, rec.mtime_ns, rec.status, rec.error,
                         rec.width, rec.height, rec.format, rec.pixel_hash,
                         _to_signed64(rec.phash), json.dumps(rec.scores, allow_nan=True),
-                        json.dumps(rec.extra), now,
+                        json.dumps(rec.extra), now, rec.link_to,
                     ),
                 )
                 image_id = cur.fetchone()[0]
@@ -484,10 +605,18 @@ class Catalog:
             out.update((r["image_id"], bytes(r["jpeg"])) for r in rows)
         return out
 
+    def analysed_since(self, started: float) -> int:
+        """How many files (links left out) were written at or after ``started`` (a
+        :func:`time.time`): the files a scan that began then has analysed."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM images WHERE scanned_at >= ? AND status != 'link'", (started,)
+        ).fetchone()
+        return row[0]
+
     def count(self) -> dict[str, int]:
-        """Number of files by status."""
+        """Number of files by status (``ok``, ``error``, ``link``)."""
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM images GROUP BY status")
-        counts = {"ok": 0, "error": 0}
+        counts = {"ok": 0, "error": 0, "link": 0}
         counts.update({r["status"]: r["n"] for r in rows})
         return counts
 
@@ -502,6 +631,8 @@ def _record(
     thumbnail: bytes | None,
 ) -> ImageRecord:
     """An :class:`ImageRecord` from a row of the ``images`` table."""
+    # A version 1 catalog opened read-only has no link_to column.
+    link_to = row["link_to"] if len(row) > _V1_COLUMNS.count(",") + 1 else None
     return ImageRecord(
         relpath=bytes(row["relpath"]),
         size=row["size"],
@@ -518,6 +649,7 @@ def _record(
         thumbnail=thumbnail,
         id=row["id"],
         flags=flags,
+        link_to=None if link_to is None else bytes(link_to),
     )
 
 

@@ -83,9 +83,13 @@ def register(app: typer.Typer) -> None:
             "  boda scan ~/Pictures/trip\n\n"
             "  boda scan data/ -w 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
             "  boda scan data/ --json --no-report > summary.json\n\n"
-            "A scan exits 3 when some files could not be read (they are listed in the "
-            "report), 130 when interrupted by Ctrl-C, 143 or 129 when stopped by SIGTERM "
-            "or SIGHUP (committed results are kept: rerun to finish)."
+            "  boda scan data/ --reset-thresholds           # back to the default thresholds\n\n"
+            "Thresholds given with -t are remembered in the catalog: a later scan (and "
+            "'boda report') of the folder uses them until --reset-thresholds, and says so. "
+            "A file symlink to another file of the folder is recorded as a link, not "
+            "analysed twice. A scan exits 3 when some files could not be read (they are "
+            "listed in the report), 130 when interrupted by Ctrl-C, 143 or 129 when stopped "
+            "by SIGTERM or SIGHUP (committed results are kept: rerun to finish)."
         ),
     )
     @handle_errors
@@ -105,10 +109,16 @@ def register(app: typer.Typer) -> None:
         no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
         threshold: list[str] = typer.Option(
             [], "--threshold", "-t",
-            help="Override a flag threshold, NAME=VALUE (repeatable). Names and defaults: "
+            help="Set a flag threshold, NAME=VALUE (repeatable; remembered for later "
+            "scans of the folder). Names and defaults: "
             "blurry=0.44 (flag below), dark=0.8, light=0.85 (above), low_information=2 "
             "(below, bits), grayscale=3 (below, chroma), odd_aspect_ratio=2.5 (above), "
             "near_duplicate=10 (pHash bits, 0-64).",
+        ),
+        reset_thresholds: bool = typer.Option(
+            False, "--reset-thresholds",
+            help="Forget the thresholds remembered from earlier scans: back to the defaults "
+            "(and any -t given now).",
         ),
         max_side: int = typer.Option(
             None,
@@ -170,6 +180,7 @@ def register(app: typer.Typer) -> None:
             summary = scan(
                 directory, catalog_path=catalog, workers=workers, thresholds=overrides,
                 max_side=max_side, include_hidden=include_hidden, progress=on_progress,
+                reset_thresholds=reset_thresholds,
             )
         finally:
             progress.stop()
@@ -220,8 +231,10 @@ def register(app: typer.Typer) -> None:
             write_html_report,
         )
 
-        catalog_path = catalog or default_catalog_path(directory)
-        Catalog(catalog_path, readonly=True).close()  # no catalog: fail before writing anything
+        # No catalog: fail before writing anything.  A folder given as --catalog
+        # stands for the catalog in it.
+        with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
+            catalog_path = opened.path
         html = None
         if not as_json and csv_path is None or out is not None:
             html = report_file(out or _default_report(directory, catalog))
@@ -245,13 +258,24 @@ def register(app: typer.Typer) -> None:
 def _print_summary(summary, report_path: Path | None) -> None:
     from rich.table import Table
 
-    from boda.scan import flag_descriptions
+    from boda.scan import default_thresholds, flag_descriptions
 
+    links = f"{summary.links} link{'s' * (summary.links != 1)} · " if summary.links else ""
     console.print(
-        f"[bold]{summary.total}[/] files · {summary.analysed} analysed · "
-        f"{summary.unchanged} unchanged · {summary.removed} removed · "
+        f"[bold]{summary.total}[/] files · {summary.analysed} analysed in this run · "
+        f"{summary.unchanged} unchanged · {links}{summary.removed} removed · "
         f"{len(summary.failed)} unreadable · {summary.seconds:.1f} s"
     )
+    if summary.remembered_thresholds:
+        defaults = default_thresholds()
+        values = ", ".join(
+            f"{name}={value:g} (default {defaults[name]:g})"
+            for name, value in summary.remembered_thresholds.items()
+        )
+        console.print(
+            f"thresholds remembered from an earlier scan: {values}; "
+            "--reset-thresholds goes back to the defaults", highlight=False,
+        )
     table = Table(title="flags", show_edge=False)
     table.add_column("flag")
     table.add_column("images", justify="right")
@@ -268,6 +292,9 @@ def _print_summary(summary, report_path: Path | None) -> None:
 
         console.print(f"[yellow]not scanned[/]: {shown(describe_raw_files(summary.raw_files))}")
     if summary.interrupted:
-        console.print("[yellow]interrupted[/]: committed results are kept; run again to finish")
+        console.print(
+            "[yellow]interrupted[/]: committed results are kept; run again to finish "
+            f"({summary.pending} files still to analyse)"
+        )
     if report_path:
         console.print(f"report: [bold]{shown(report_path)}[/]")

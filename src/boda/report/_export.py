@@ -1,4 +1,7 @@
-"""JSON and CSV exports of a catalog: one record per file, failed files included."""
+"""JSON and CSV exports of a catalog: one record per file, failed files included.
+
+Every field and column is described in ``docs/scan.md``.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,34 @@ from typing import Any
 from boda.catalog import Catalog
 from boda.io import write_output
 
-__all__ = ["catalog_records", "iter_catalog_records", "write_csv"]
+__all__ = ["CSV_COLUMNS", "catalog_records", "iter_catalog_records", "write_csv"]
+
+#: The CSV's columns before the scores (one column per score name follows, sorted).
+CSV_COLUMNS = (
+    "path", "status", "error", "width", "height", "format", "flags",
+    "exact_duplicate_group", "near_duplicate_group", "size", "pixel_hash", "phash",
+    "link_to", "path_bytes_hex",
+)  # fmt: skip
 
 
 def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
     """Every record of the catalog as a JSON-friendly dict, ordered by path.
 
-    Each dict has ``path``, ``status`` (``"ok"``/``"error"``), ``error`` (the
-    reason a file could not be read), ``width``, ``height``, ``format``,
-    ``flags`` (names), ``flag_scores``, ``groups`` (duplicate group ids),
-    ``scores`` (every measure) and the hashes.
+    ``catalog_path`` is the catalog file, or the scanned folder holding it
+    (``FOLDER/.boda/catalog.db``).  Each dict has ``path`` (readable: bytes
+    that are not UTF-8 as ``\\xNN``), ``path_bytes_hex`` (the name's exact
+    bytes in hex, only for such names, else None), ``status``
+    (``"ok"``/``"error"``/``"link"``), ``link_to`` (a link's target),
+    ``error`` (the reason a file could not be read), ``size``, ``width``,
+    ``height``, ``format``, ``flags`` (names), ``flag_scores``, ``groups``
+    (duplicate group ids), ``scores`` (every measure), ``extra`` and the
+    hashes (see ``docs/scan.md``).
+
+    Raises
+    ------
+    CatalogError
+        No catalog there (the message names the file looked for), or not a
+        usable one.
     """
     return list(iter_catalog_records(catalog_path))
 
@@ -35,19 +56,26 @@ def iter_catalog_records(catalog_path: str | Path) -> Iterator[dict[str, Any]]:
 def write_csv(catalog_path: str | Path, out: str | Path) -> Path:
     """Write the catalog as a CSV table: one row per file, one column per score.
 
-    Columns: ``path, status, error, width, height, format, flags`` (names joined
-    by ``;``), then every score name found in the catalog, sorted.
+    ``catalog_path`` is the catalog file or the scanned folder.  Columns:
+    :data:`CSV_COLUMNS` (``flags`` joined by ``;``; the duplicate group ids
+    shared by the members of a group; the size in bytes; the pixel hash and
+    the perceptual hash in hex; a link's target; the exact bytes of a name
+    that is not UTF-8), then every score name found in the catalog, sorted.
     """
     # Two passes over the catalog, one record at a time: the score names first.
     score_names = sorted({n for r in iter_catalog_records(catalog_path) for n in r["scores"]})
     records = iter_catalog_records(catalog_path)
     table = io.StringIO(newline="")
     writer = csv.writer(table)
-    writer.writerow(["path", "status", "error", "width", "height", "format", "flags", *score_names])
+    writer.writerow([*CSV_COLUMNS, *score_names])
     for r in records:
+        groups = r["groups"]
         writer.writerow(
             [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
-             r["format"] or "", ";".join(r["flags"])]
+             r["format"] or "", ";".join(r["flags"]),
+             groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
+             r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
+             r["path_bytes_hex"] or ""]
             + [r["scores"].get(name, "") for name in score_names]
         )
     return write_output(out, table.getvalue().encode("utf-8"))

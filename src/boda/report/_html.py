@@ -2,9 +2,10 @@
 
 One file, no external assets (thumbnails are embedded as data URIs, the
 histograms are inline SVG), so it can be mailed or opened from anywhere.
-Sections: a summary, one section per flag sorted from the worst image down,
-duplicate groups side by side, score histograms with their thresholds, and the
-files that could not be read with the reason.
+Sections: a summary (with a warning when the last scan did not finish), one
+section per flag sorted from the worst image down, duplicate groups side by
+side, score histograms with their thresholds, the files that could not be read
+with the reason, and the links to other files of the folder.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from boda import __version__
-from boda.catalog import Catalog, ImageRecord
+from boda.catalog import Catalog, ImageRecord, display_path
 from boda.core.text import printable, visible
 from boda.io import prepare_output, write_output
 
@@ -59,6 +60,7 @@ box-shadow:0 1px 2px #0002}.card .swatches{display:flex;height:10px;padding:0}
 .swatches span{display:block;height:10px}.wide{overflow-x:auto}td code{overflow-wrap:anywhere}
 .card a{color:inherit;text-decoration:none}.card a:hover{text-decoration:underline}
 .group details{margin-top:6px;font-size:12px}.group ul{margin:4px 0;padding-left:18px}
+.warn{background:#fff4d6;border-left:4px solid #d9a400;padding:8px 12px}
 """
 
 
@@ -66,11 +68,17 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _name(relpath: bytes) -> str:
+    """A file's name as the exports write it (:func:`boda.catalog.display_path`),
+    with control and bidi characters shown as escapes."""
+    return visible(display_path(relpath))
+
+
 def _thumb(record: ImageRecord) -> str:
     if not record.thumbnail:
         return '<img alt="no thumbnail">'
     data = base64.b64encode(record.thumbnail).decode("ascii")
-    alt = _esc(visible(record.relpath))
+    alt = _esc(_name(record.relpath))
     return f'<img loading="lazy" alt="{alt}" src="data:image/jpeg;base64,{data}">'
 
 
@@ -93,7 +101,7 @@ def _card(record: ImageRecord, score_text: str = "", link: str | None = None) ->
     """A thumbnail card; ``link`` (an href to the original file) makes it clickable."""
     size = f"{record.width}×{record.height}" if record.width else ""
     score = f' <span class="score">{_esc(score_text)}</span>' if score_text else ""
-    name, thumb = _esc(visible(record.relpath)), _thumb(record)
+    name, thumb = _esc(_name(record.relpath)), _thumb(record)
     if link is not None:
         name = f'<a href="{_esc(link)}">{name}</a>'
         thumb = f'<a href="{_esc(link)}" tabindex="-1">{thumb}</a>'
@@ -185,7 +193,7 @@ class _Flagged:
 
     @property
     def path(self) -> str:
-        return printable(self.relpath)
+        return display_path(self.relpath)
 
 
 def render_html(
@@ -197,9 +205,11 @@ def render_html(
 ) -> str:
     """Render the report of the catalog at ``catalog_path`` as an HTML string.
 
-    ``root`` is the scanned folder (default: the folder holding the catalog's
-    ``.boda`` folder); with ``page_folder``, the folder the page will be saved
-    in, each card links to its original file by a relative URL.
+    ``catalog_path`` is the catalog file, or the scanned folder holding it
+    (:func:`boda.catalog.resolve_catalog_path`).  ``root`` is the scanned
+    folder (default: the folder holding the catalog's ``.boda`` folder); with
+    ``page_folder``, the folder the page will be saved in, each card links to
+    its original file by a relative URL.
 
     The catalog is read in one pass that keeps only counts, the scores for
     the histograms and what picks each section's cards; the full records (and
@@ -214,6 +224,7 @@ def render_html(
     score_keys = list(dict.fromkeys([r.score_key for r in rules.values()] + [*_DESCRIPTIVE_SCORES]))
     n_files = n_ok = 0
     failed: list[tuple[bytes, str | None]] = []
+    links: list[tuple[bytes, bytes | None]] = []
     by_flag: dict[str, list[_Flagged]] = defaultdict(list)
     values: dict[str, list[float | None]] = {key: [] for key in score_keys}
     with Catalog(catalog_path, readonly=True) as catalog:
@@ -221,6 +232,9 @@ def render_html(
             n_files += 1
             if r.status == "error":
                 failed.append((r.relpath, r.error))
+                continue
+            if r.status == "link":
+                links.append((r.relpath, r.link_to))
                 continue
             if r.status != "ok":
                 continue
@@ -231,6 +245,16 @@ def render_html(
                 by_flag[name].append(_Flagged(r.id, r.relpath, score, group))
         thresholds = catalog.get_setting("thresholds", {}) or {}
         raw_files = catalog.get_setting("raw_files", {}) or {}
+        last_scan = catalog.get_setting("last_scan")
+        last_scan = last_scan if isinstance(last_scan, dict) else {}
+        pending = last_scan.get("pending")
+        if pending is None and isinstance(last_scan.get("started"), (int, float)):
+            # A scan that was killed (kill -9, power cut) never said how far it got.
+            pending = max(
+                0, int(last_scan.get("to_analyse") or 0)
+                - catalog.analysed_since(last_scan["started"]),
+            )
+        catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
         records = catalog.records_by_id(
             {m.id for shown, _ in sections.values() for m in shown}, with_thumbnails=True
@@ -249,16 +273,28 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{_esc(title)}</h1><p>{_esc(visible(root.resolve()))}<br>"
-        f"{n_files} files · {n_ok} analysed · {len(failed)} unreadable · boda {__version__} · "
-        f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</p></header><main>",
+        f"{n_files} files · {n_ok} readable · {len(failed)} unreadable"
+        + (f" · {len(links)} link{'s' * (len(links) != 1)}" if links else "")
+        + f" · boda {__version__} · {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}"
+        "</p></header><main>",
     ]
+    if last_scan.get("complete") is False:
+        parts.append(
+            '<p class="warn"><b>The last scan did not finish</b> (it was interrupted)'
+            + (f": {pending} files were still to analyse" if isinstance(pending, int) else "")
+            + ". New files among them are missing from this report, changed ones show "
+            "their previous scores; files that were deleted are gone from it. Run "
+            "<code>boda scan</code> on the folder again to finish.</p>"
+        )
     flag_names = [name for name in descriptions if name in by_flag]
     nav = " ".join(f'<a href="#flag-{n}">{n} ({len(by_flag[n])})</a>' for n in flag_names)
     parts.append(
         f"<nav>{nav} <a href='#histograms'>histograms</a> "
-        f"<a href='#failures'>unreadable ({len(failed)})</a></nav>"
+        f"<a href='#failures'>unreadable ({len(failed)})</a>"
+        + (f" <a href='#links'>links ({len(links)})</a>" if links else "")
+        + "</nav>"
     )
-    cards = [f'<div class="stat"><b>{n_ok}</b>analysed</div>',
+    cards = [f'<div class="stat"><b>{n_ok}</b>readable</div>',
              f'<div class="stat"><b>{len(failed)}</b>unreadable</div>']
     cards += [
         f'<div class="stat"><b>{len(by_flag.get(n, []))}</b>{_esc(n)}</div>' for n in descriptions
@@ -315,7 +351,7 @@ def render_html(
     parts.append(f'<h2 id="failures">Unreadable files ({len(failed)})</h2>')
     if failed:
         rows = "".join(
-            f"<tr><td>{_esc(visible(relpath))}</td><td>{_esc(error)}</td></tr>"
+            f"<tr><td>{_esc(_name(relpath))}</td><td>{_esc(error)}</td></tr>"
             for relpath, error in failed
         )
         parts.append(
@@ -326,6 +362,19 @@ def render_html(
         parts.append('<p class="muted">Every file could be read.</p>')
     if raw_files:
         parts.append(f"<p>Not scanned: {_esc(describe_raw_files(raw_files))}.</p>")
+    if links:
+        rows = "".join(
+            f"<tr><td>{_esc(_name(relpath))}</td>"
+            f"<td>{_esc(_name(target) if target is not None else '?')}</td></tr>"
+            for relpath, target in links
+        )
+        parts.append(
+            f'<h2 id="links">Links ({len(links)})</h2><p class="muted">File symlinks to '
+            "another file of the folder: the target is analysed under its own name, the "
+            "link is not (so it is no duplicate of its target).</p>"
+            "<div class='wide'><table><tr><th>link</th><th>links to</th></tr>"
+            f"{rows}</table></div>"
+        )
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
@@ -385,7 +434,7 @@ def _duplicate_groups(
         names = ""
         if rest:
             items = "".join(
-                f"<li>{_esc(visible(m.relpath))}</li>" for m in rest[:MAX_NAMES_PER_GROUP]
+                f"<li>{_esc(_name(m.relpath))}</li>" for m in rest[:MAX_NAMES_PER_GROUP]
             )
             if len(rest) > MAX_NAMES_PER_GROUP:
                 items += (

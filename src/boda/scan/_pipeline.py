@@ -21,7 +21,12 @@ from pathlib import Path
 from boda.catalog import Catalog, ImageRecord, default_catalog_path
 from boda.errors import CatalogError, InvalidParameterError
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
-from boda.scan._flags import derive_flags, resolve_thresholds
+from boda.scan._flags import (
+    default_thresholds,
+    derive_flags,
+    flag_descriptions,
+    resolve_thresholds,
+)
 from boda.scan._walk import FoundFile, walk_images
 
 __all__ = ["ScanSummary", "scan", "default_workers"]
@@ -46,13 +51,19 @@ def default_workers() -> int:
 class ScanSummary:
     """What a scan did.
 
-    ``analysed`` counts files decoded this time (new + changed + retried
-    failures), ``unchanged`` the ones skipped because size and mtime matched,
-    ``removed`` the catalog rows of files that are gone.  ``failed`` lists
-    ``(path, reason)`` for every file of the folder that could not be read,
-    ``flag_counts`` how many images carry each flag, and ``raw_files`` how
-    many camera RAW files (which boda cannot decode) were passed over, by
-    extension.
+    ``total`` counts the files found, ``analysed`` the ones decoded in this
+    run (new + changed + retried failures), ``unchanged`` the ones skipped
+    because size and mtime matched, ``links`` the file symlinks to another
+    file of the folder (recorded as links, not analysed), ``removed`` the
+    catalog rows of files that are gone (forgotten even when the scan is
+    interrupted: the listing is complete before the analysis starts).
+    ``failed`` lists ``(path, reason)`` for every file of the folder that
+    could not be read, ``flag_counts`` how many images carry each flag (every
+    flag, 0 included), ``thresholds`` the thresholds used, of which
+    ``remembered_thresholds`` are the ones other than the defaults that came
+    from the catalog (given to an earlier scan), and ``raw_files`` how many
+    camera RAW files (which boda cannot decode) were passed over, by
+    extension.  When ``interrupted``, ``pending`` files were still to analyse.
     """
 
     root: Path
@@ -67,6 +78,9 @@ class ScanSummary:
     seconds: float = 0.0
     interrupted: bool = False
     raw_files: dict[str, int] = dataclasses.field(default_factory=dict)
+    links: int = 0
+    pending: int = 0
+    remembered_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -317,6 +331,65 @@ def _gone_and_kept(
     return gone, kept
 
 
+def _remembered_thresholds(catalog: Catalog) -> dict[str, float]:
+    """The thresholds other than the defaults that an earlier scan of this catalog used.
+
+    A catalog of an older boda has only the last scan's full ``thresholds``:
+    its values other than today's defaults count.  Names this boda does not
+    know and values it would refuse are left out.
+    """
+    stored = catalog.get_setting("threshold_overrides")
+    if not isinstance(stored, dict):
+        stored = catalog.get_setting("thresholds")
+    if not isinstance(stored, dict):
+        return {}
+    defaults = default_thresholds()
+    out = {}
+    for name, value in stored.items():
+        if name not in defaults or value == defaults[name]:
+            continue
+        try:
+            out[name] = resolve_thresholds({name: value})[name]
+        except InvalidParameterError:
+            continue
+    return out
+
+
+def _given_thresholds(thresholds: object) -> dict[str, float]:
+    """The thresholds a caller gave, by name (checked by :func:`resolve_thresholds`)."""
+    from boda.quality import QualityThresholds
+
+    resolve_thresholds(thresholds)  # raises for unknown names and bad values
+    if thresholds is None:
+        return {}
+    if isinstance(thresholds, QualityThresholds):
+        return dataclasses.asdict(thresholds)
+    return dict(thresholds)  # a Mapping: resolve_thresholds said so
+
+
+def _link_records(found: list[FoundFile]) -> tuple[list[FoundFile], list[ImageRecord]]:
+    """Split off the file symlinks whose target the walk found as a file of its own.
+
+    Such a link is recorded as a link (not analysed): analysed, it would be
+    its own target's exact duplicate, and deleting the "copy" would leave the
+    link dangling.  A link to a file outside the folder (or one the walk
+    skips, in a hidden folder say) is scanned as a file.
+    """
+    if not any(f.link_to is not None for f in found):
+        return found, []
+    files = {f.relpath for f in found if f.link_to is None and not f.unlisted_folder}
+    kept: list[FoundFile] = []
+    links: list[ImageRecord] = []
+    for f in found:
+        if f.link_to is not None and f.error is None and f.link_to in files:
+            links.append(
+                ImageRecord(f.relpath, f.size, f.mtime_ns, "link", link_to=f.link_to)
+            )
+        else:
+            kept.append(f)
+    return kept, links
+
+
 def _write_failed(
     catalog_path: Path, exc: sqlite3.OperationalError, saved: int, to_analyse: int
 ) -> CatalogError:
@@ -349,6 +422,7 @@ def scan(
     max_side: int | None = None,
     include_hidden: bool = False,
     progress: Callable[[int, int, ImageRecord | None], None] | None = None,
+    reset_thresholds: bool = False,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -359,20 +433,29 @@ def scan(
     finishes the rest.  When the catalog was made with another ``max_side`` or
     by a boda whose measures differ (:data:`boda.scan.ANALYSIS_VERSION`), every
     file is analysed again, so one catalog never mixes two kinds of scores.
-    Flags are then re-derived for the whole folder from the stored scores and
-    ``thresholds``.  User files are only read.
+    Files that are gone are forgotten before the analysis starts, so an
+    interrupted scan forgets them too.  Flags are then re-derived for the
+    whole folder from the stored scores and the thresholds.  User files are
+    only read.
+
+    Thresholds are remembered: those other than the defaults are stored in the
+    catalog, and a later scan without them uses them again
+    (``summary.remembered_thresholds`` names them) until ``reset_thresholds``.
+    A file symlink to another file of the folder is recorded as a link
+    (``status="link"``), not analysed, and is in no duplicate group.
 
     Parameters
     ----------
     root : str or pathlib.Path
         The folder to scan.
     catalog_path : path, optional
-        Default ``ROOT/.boda/catalog.db``.
+        Default ``ROOT/.boda/catalog.db``; a folder holding a scan's catalog
+        stands for it (:func:`boda.catalog.resolve_catalog_path`).
     workers : int, optional
         Processes to decode and measure with (default: all cores).
     thresholds : dict, optional
-        Overrides of the default flag thresholds, by flag name (see
-        :func:`boda.scan.default_thresholds`).
+        Thresholds by flag name (see :func:`boda.scan.default_thresholds`);
+        the others are the ones remembered in the catalog, else the defaults.
     max_side : int, optional
         Analysis resolution (default :data:`boda.quality.ANALYSIS_MAX_SIDE`).
     include_hidden : bool
@@ -380,6 +463,9 @@ def scan(
     progress : callable, optional
         Called as ``progress(done, to_analyse, record)`` after each file
         (``record`` is None for the initial call).
+    reset_thresholds : bool
+        Forget the thresholds remembered in the catalog: the defaults, updated
+        with ``thresholds``, apply (and are remembered).
 
     Returns
     -------
@@ -414,27 +500,38 @@ def scan(
             f"max_side must be a positive number of pixels, got {max_side!r} "
             f"(default {ANALYSIS_MAX_SIDE})"
         )
-    resolved = resolve_thresholds(thresholds)
+    given = _given_thresholds(thresholds)  # bad names and values fail before any work
     catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
     started = time.perf_counter()
-    summary = ScanSummary(root=root, catalog_path=catalog_path, thresholds=resolved)
+    summary = ScanSummary(root=root, catalog_path=catalog_path)
 
     analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
-    with Catalog(catalog_path) as catalog, _only_scan_of(catalog_path):
+    with Catalog(catalog_path) as catalog, _only_scan_of(catalog.path):
+        catalog_path = summary.catalog_path = catalog.path  # a folder stands for its catalog
         _refuse_newer_analysis(catalog)
+        remembered = {} if reset_thresholds else _remembered_thresholds(catalog)
+        resolved = summary.thresholds = resolve_thresholds({**remembered, **given})
+        summary.remembered_thresholds = {
+            k: v for k, v in remembered.items() if k not in given
+        }
         found = list(
             walk_images(root, include_hidden=include_hidden, raw_files=summary.raw_files)
         )
         if not found:
             _refuse_emptying(catalog, root)
         summary.total = len(found)
+        found, links = _link_records(found)
+        summary.links = len(links)
         saved = to_analyse = 0
         try:
             # Scores of another analysis are not comparable: every file is analysed again.
             catalog.begin_analysis(analysis)
             known = catalog.file_states()
-            seen = {f.relpath for f in found}
+            seen = {f.relpath for f in found} | {r.relpath for r in links}
             gone, kept = _gone_and_kept(known, seen, found)
+            # The listing is complete: files that are gone are forgotten now, so a
+            # scan interrupted below reports no file that no longer exists.
+            summary.removed = catalog.remove(gone)
             jobs = []
             for f in found:
                 state = known.get(f.relpath)
@@ -453,6 +550,14 @@ def scan(
                         )
                     jobs.append((f, max_side))
             to_analyse = len(jobs)
+            catalog.write_batch(links)  # cheap: links are not analysed
+            # Until the scan ends, the catalog says it did not finish, and how many
+            # files it had to analyse from when: a report after a `kill -9` counts
+            # the files still to analyse from it (Catalog.analysed_since).
+            catalog.set_setting(
+                "last_scan",
+                {"complete": not jobs, "started": time.time(), "to_analyse": len(jobs)},
+            )
             # Fork the workers before the caller's progress display starts its thread.
             processes = min(workers, len(jobs))
             pool = _start_pool(processes) if processes > 1 else None
@@ -482,24 +587,33 @@ def scan(
                 results.close()  # stops the pool at once if we were interrupted
                 _write(catalog, batch)
                 saved += len(batch)
+            summary.pending = to_analyse - saved
 
-            if not summary.interrupted:
-                summary.removed = catalog.remove(gone)
             if summary.unchanged == 0 and not summary.interrupted and not any(kept.values()):
                 # Every file of the folder went through this run: its records are the
                 # whole catalog, in the catalog's own order (no need to read them back).
-                records = sorted(analysed, key=lambda r: (r.path, r.relpath))
+                records = sorted(analysed + links, key=lambda r: (r.path, r.relpath))
             else:
                 records = list(catalog.records())
             flags = derive_flags(records, resolved)
             catalog.replace_flags(flags)
             catalog.set_setting("thresholds", resolved)
+            defaults = default_thresholds()
+            catalog.set_setting(
+                "threshold_overrides", {k: v for k, v in resolved.items() if v != defaults[k]}
+            )
+            catalog.set_setting(
+                "last_scan",
+                {"complete": not summary.interrupted, "to_analyse": to_analyse,
+                 "pending": summary.pending},
+            )
             catalog.set_setting("max_side", max_side)
             catalog.set_setting("raw_files", summary.raw_files)  # for the report
         except sqlite3.OperationalError as exc:
             raise _write_failed(catalog_path, exc, saved, to_analyse) from None
 
     summary.failed = [(r.path, r.error or "") for r in records if r.status == "error"]
+    summary.flag_counts = dict.fromkeys(flag_descriptions(), 0)
     for _, name, _, _ in flags:  # one row per (image, flag), as stored
         summary.flag_counts[name] = summary.flag_counts.get(name, 0) + 1
     summary.seconds = time.perf_counter() - started

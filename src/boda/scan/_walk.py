@@ -30,6 +30,10 @@ class FoundFile:
     listed; the scan records it as failed without trying to decode it.
     ``unlisted_folder`` marks a folder that could not be listed: the files the
     catalog knows under it may all still be there, so the scan keeps them.
+    ``link_to`` is set for a file symlink whose target lies under the root: the
+    target's path relative to the root (bytes).  The scan records such a link
+    as a link when the walk finds its target too, instead of analysing the
+    same file twice and calling it its own duplicate.
     """
 
     path: str
@@ -38,10 +42,19 @@ class FoundFile:
     mtime_ns: int
     error: str | None = None
     unlisted_folder: bool = False
+    link_to: bytes | None = None
 
 
 def _relpath(path: str, root: str) -> bytes:
     rel = os.path.relpath(os.fsencode(path), os.fsencode(root))
+    return rel.replace(os.sep.encode(), b"/")
+
+
+def _inside(target: bytes, real_root: bytes) -> bytes | None:
+    """``target`` (a resolved path) relative to ``real_root``, or None when outside it."""
+    rel = os.path.relpath(target, real_root)
+    if rel == b"." or rel == b".." or rel.startswith(b".." + os.sep.encode()):
+        return None
     return rel.replace(os.sep.encode(), b"/")
 
 
@@ -63,7 +76,8 @@ def walk_images(
     """Yield every file with a supported image extension under ``root``, recursively.
 
     Folder symlinks are not followed (so symlink loops cannot trap the walk);
-    file symlinks are read.  Folders whose names start with ``.`` (``.boda``,
+    file symlinks are read, and those whose target lies under ``root`` carry
+    its relative path in ``link_to``.  Folders whose names start with ``.`` (``.boda``,
     ``.git``, ``.thumbnails``...) are skipped unless ``include_hidden``.  A
     folder that cannot be listed, or a file that cannot be stat'ed (dangling
     link, link loop, permission), is yielded with ``error`` set.  Camera RAW
@@ -71,6 +85,7 @@ def walk_images(
     counts them by extension.
     """
     root = os.fspath(root)
+    real_root = os.fsencode(os.path.realpath(root))
     errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
         yield from _unlisted(errors, root)
@@ -82,8 +97,13 @@ def walk_images(
                     raw_files[extension] = raw_files.get(extension, 0) + 1
                 continue
             path = os.path.join(dirpath, name)
+            link_to = None
             try:
-                st = os.stat(path)
+                # lstat first: one system call for a plain file, as a stat would be.
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode):
+                    st = os.stat(path)
+                    link_to = _inside(os.path.realpath(os.fsencode(path)), real_root)
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 if exc.errno == 40:  # ELOOP
@@ -96,7 +116,9 @@ def walk_images(
                 # FIFOs and devices would block or stream forever when opened.
                 yield FoundFile(path, _relpath(path, root), 0, 0, "not a regular file")
                 continue
-            yield FoundFile(path, _relpath(path, root), st.st_size, st.st_mtime_ns)
+            yield FoundFile(
+                path, _relpath(path, root), st.st_size, st.st_mtime_ns, link_to=link_to
+            )
     # The last folder's error (or the root's, when nothing could be listed) is
     # still pending: os.walk reports it only as it moves on.
     yield from _unlisted(errors, root)
