@@ -22,7 +22,7 @@ from boda.duplicates import (
     phash,
     pixel_hash,
 )
-from boda.duplicates._clusters import _brute_force_pairs, _multi_index_pairs, _popcount_swar
+from boda.duplicates._clusters import _popcount_swar
 from boda.duplicates._hashes import _lanczos_matrix
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.io import read_image, write_image
@@ -246,24 +246,6 @@ def _reference_clusters(values: np.ndarray, d: int) -> list[list[int]]:
     _, labels = connected_components(graph, directed=False)
     groups = [np.flatnonzero(labels == k).tolist() for k in np.unique(labels)]
     return sorted((g for g in groups if len(g) > 1), key=lambda g: g[0])
-
-
-@pytest.mark.parametrize("d", [1, 3, 6, 10, 16])
-def test_candidate_pairs_equal_brute_force(rng, d):
-    """Multi-index hashing finds exactly the pairs within d, for any block count."""
-    values = np.unique(_planted(rng, 1500, d + 2))
-    expected = _reference_pairs(values, d)
-    for m in sorted({4, 5, 8, d + 1, 16}):
-        if m < 4:
-            continue
-        found = set()
-        for a, b in _multi_index_pairs(values, d, m):
-            found.update(zip(a.tolist(), b.tolist(), strict=True))
-        assert found == expected, m
-    found = set()
-    for a, b in _brute_force_pairs(values, d):
-        found.update(zip(a.tolist(), b.tolist(), strict=True))
-    assert found == expected
 
 
 @pytest.mark.parametrize(("n", "d"), [(300, 0), (2000, 4), (3000, DEFAULT_MAX_DISTANCE), (800, 20)])

@@ -7,7 +7,7 @@
   with :func:`hamming`.
 - :func:`find_exact_duplicates` groups equal keys; :func:`find_near_duplicates`
   clusters hashes within :data:`DEFAULT_MAX_DISTANCE` bits (single linkage,
-  multi-index hashing, fast for 100k images).
+  exact, multi-index hashing: about 30 s for a million hashes on one core).
 """
 
 from boda.duplicates._clusters import (
