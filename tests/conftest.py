@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,16 @@ def data_dir() -> Path:
 def kodak_paths() -> list[Path]:
     """Paths of the Kodak sample photos (500x500 PNG)."""
     return KODAK
+
+
+@pytest.fixture
+def two_photos(tmp_path, kodak_paths) -> Path:
+    """A folder ``photos`` with copies of two Kodak photos (a tiny scan)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for p in kodak_paths[:2]:
+        shutil.copy(p, root / p.name)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -35,15 +35,6 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 @pytest.fixture
-def two_photos(tmp_path, kodak_paths) -> Path:
-    root = tmp_path / "photos"
-    root.mkdir()
-    for p in kodak_paths[:2]:
-        shutil.copy(p, root / p.name)
-    return root
-
-
-@pytest.fixture
 def three_folders(tmp_path, kodak_paths) -> Path:
     """Folders a, b and c with two photos each."""
     root = tmp_path / "photos"
@@ -274,14 +265,20 @@ def _disk_of(monkeypatch, pages: int) -> None:
     monkeypatch.setattr(sqlite3, "connect", connect)
 
 
-def test_a_disk_that_fills_during_a_scan_says_what_was_saved(tmp_path, kodak_paths, monkeypatch):
+def _distinct_photos(root, kodak_paths, count: int, side: int) -> None:
+    """``count`` JPEGs in ``root``, each a different Kodak photo or brightness (no duplicates)."""
     from boda.io import read_image, write_image
 
-    root = tmp_path / "photos"
     root.mkdir()
-    for i in range(12):
-        image = read_image(kodak_paths[i % len(kodak_paths)], max_side=120) * (0.5 + i / 30)
+    for i in range(count):
+        brightness = 0.5 + i / (2.5 * count)
+        image = read_image(kodak_paths[i % len(kodak_paths)], max_side=side) * brightness
         write_image(root / f"img{i:02d}.jpg", image)
+
+
+def test_a_disk_that_fills_during_a_scan_says_what_was_saved(tmp_path, kodak_paths, monkeypatch):
+    root = tmp_path / "photos"
+    _distinct_photos(root, kodak_paths, 12, 120)
     db = tmp_path / "c.db"
     monkeypatch.setattr(pipeline, "BATCH_SIZE", 4)
     with monkeypatch.context() as m:
@@ -426,13 +423,8 @@ def test_a_signal_during_an_output_write_leaves_no_partial_file(tmp_path, kodak_
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_during_a_scan_keeps_the_committed_work(tmp_path, kodak_paths, workers):
-    from boda.io import read_image, write_image
-
     root = tmp_path / "photos"
-    root.mkdir()
-    for i in range(10):
-        image = read_image(kodak_paths[i % len(kodak_paths)], max_side=100) * (0.5 + i / 25)
-        write_image(root / f"img{i:02d}.jpg", image)
+    _distinct_photos(root, kodak_paths, 10, 100)
     code = (  # SIGTERM right after the first batch is committed
         "import os, signal, sys\n"
         "import boda.scan._pipeline as p\n"

@@ -29,15 +29,6 @@ from boda.scan import default_thresholds, derive_flags, resolve_thresholds, scan
 runner = CliRunner()
 
 
-@pytest.fixture
-def two_photos(tmp_path, kodak_paths) -> Path:
-    root = tmp_path / "photos"
-    root.mkdir()
-    for p in kodak_paths[:2]:
-        shutil.copy(p, root / p.name)
-    return root
-
-
 def _statuses(root: Path, catalog: Path | None = None) -> list[str]:
     return [r["status"] for r in catalog_records(catalog or default_catalog_path(root))]
 
