@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import scan_helpers
 from typer.testing import CliRunner
 
 import boda.scan._pipeline as pipeline
@@ -54,29 +55,13 @@ def _csv(root: Path, out: Path) -> list[dict[str, str]]:
 # -- consist 1: an interrupted rescan forgets the deleted files ----------------------------------
 
 
-def _interrupt_after(n: int):
-    """An _iter_results that yields ``n`` records, then is stopped by Ctrl-C."""
-    real = pipeline._iter_results
-
-    def stopped(jobs, pool, processes=1):
-        results = real(jobs, pool, processes)
-        try:
-            for _ in range(n):
-                yield next(results)
-            raise KeyboardInterrupt
-        finally:
-            results.close()
-
-    return stopped
-
-
 def test_an_interrupted_rescan_forgets_the_deleted_files(folder, tmp_path, monkeypatch):
     scan(folder, workers=1)
     os.remove(folder / "copies" / "a copy.png")
     later = time.time_ns() + 10**9
     for name in "bcd":  # changed: to be analysed again
         os.utime(folder / f"{name}.png", ns=(later, later))
-    monkeypatch.setattr(pipeline, "_iter_results", _interrupt_after(1))
+    monkeypatch.setattr(pipeline, "_iter_results", scan_helpers.interrupt_after(1))
     summary = scan(folder, workers=1)
     assert summary.interrupted and (summary.total, summary.removed) == (4, 1)
     assert (summary.analysed, summary.pending) == (1, 2)

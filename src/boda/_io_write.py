@@ -16,7 +16,9 @@ import stat
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -334,18 +336,51 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
             f"cannot write {type(data).__name__} to {str(path)!r}: pass bytes or text (str)"
         )
     path = prepare_output(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with open_output(path) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+@contextlib.contextmanager
+def open_output(path: str | Path, *, text: bool = False) -> Iterator[IO]:
+    """A file to write ``path`` piece by piece, with :func:`write_output`'s guarantees.
+
+    The data go to a temporary file in ``path``'s folder that replaces ``path``
+    when the block ends without an error; an error or an interrupt inside the
+    block removes it and leaves ``path`` as it was.  ``text=True`` gives a
+    UTF-8 text file with ``newline=""`` (what the ``csv`` module wants).  The
+    folder must exist (:func:`prepare_output` makes it).
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written; the message names the path and the reason.
+    """
+    path = Path(path)
+    options = {"mode": "w", "encoding": "utf-8", "newline": ""} if text else {"mode": "wb"}
+
+    def failed(exc: OSError) -> OutputError:
+        return OutputError(
+            f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
+        )
+
     if _is_special_file(path):
-        _write_through(path, payload)
-        return path
+        # Renaming over a device or pipe would replace it (as root, /dev/null
+        # itself) with a plain file, and a pipe's reader would never get the data.
+        try:
+            with open(path, **options) as f:
+                yield f
+        except OSError as exc:
+            raise failed(exc) from None
+        return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     temporary = None
     try:
         fd, temporary = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+        with open(fd, **options) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temporary, _file_mode(target))
@@ -354,15 +389,12 @@ def write_output(path: str | Path, data: bytes | str) -> Path:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-        raise OutputError(
-            f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
-        ) from None
+        raise failed(exc) from None
     except BaseException:  # KeyboardInterrupt: no partial file left behind
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
         raise
-    return path
 
 
 def _is_special_file(path: Path) -> bool:
@@ -372,19 +404,6 @@ def _is_special_file(path: Path) -> bool:
         return not stat.S_ISREG(os.stat(path).st_mode)
     except OSError:  # missing, or a dangling link: a regular file will be made
         return False
-
-
-def _write_through(path: Path, payload: bytes) -> None:
-    """Write into a special file as it is: renaming a temporary file over it
-    would replace the device or pipe (as root, ``/dev/null`` itself) with a
-    plain file, and a pipe's reader would never get the data."""
-    try:
-        with open(path, "wb") as f:
-            f.write(payload)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {str(path)!r} ({exc.strerror or exc}); choose another output path"
-        ) from None
 
 
 def _file_mode(path: Path) -> int:

@@ -16,20 +16,25 @@ Design
   to another file of the scanned folder).
 - Scores are a JSON object per image (measures come and go between versions
   without migrations); flags are derived from scores and thresholds at the end
-  of each scan and stored in their own table, replaced as a whole.
+  of each scan and stored in their own table, replaced as a whole.  A scan
+  stopped before it derived them marks them stale (:meth:`Catalog.flags_stale`).
+- An index on ``(display_path, relpath)`` gives the path order of the readers
+  without sorting the whole table first (created when a catalog is opened for
+  writing; a catalog without it is read the same way, only slower).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from boda.errors import CatalogError
 
@@ -37,6 +42,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Catalog",
     "FileState",
+    "FlagInput",
     "ImageRecord",
     "default_catalog_path",
     "display_path",
@@ -91,6 +97,18 @@ CREATE TABLE IF NOT EXISTS flags (
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS flags_by_name ON flags(name, score);
 """
+
+#: Made after a migration too (a migrated images table is a new table).
+_INDEXES = "CREATE INDEX IF NOT EXISTS images_by_path ON images(display_path, relpath);"
+
+#: The order of every reader: the display path, then the exact bytes.
+_PATH_ORDER = "ORDER BY display_path, relpath"
+
+#: Rows of the flags table written per ``executemany`` (with a progress call between).
+_FLAG_BATCH = 50_000
+
+#: The setting that says the stored flags predate the catalog's records.
+_STALE_KEY = "flags_stale"
 
 
 def default_catalog_path(root: str | Path) -> Path:
@@ -160,6 +178,18 @@ class FileState:
     size: int
     mtime_ns: int
     status: str
+
+
+class FlagInput(NamedTuple):
+    """What deriving flags needs of a record (:meth:`Catalog.flag_inputs`)."""
+
+    id: int
+    relpath: bytes
+    status: str
+    error: str | None
+    scores: dict[str, float]
+    pixel_hash: str | None
+    phash: int | None
 
 
 @dataclasses.dataclass
@@ -313,6 +343,8 @@ class Catalog:
             version = self._check_version(readonly)
             if version < SCHEMA_VERSION and not readonly:
                 self._migrate(version)
+            if not readonly:
+                self._db.execute(_INDEXES)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if not existed:  # a catalog this call began: no empty file left behind
@@ -468,11 +500,10 @@ class Catalog:
     # -- writing ---------------------------------------------------------
     def file_states(self) -> dict[bytes, FileState]:
         """Map every catalogued relative path to its stored size/mtime/status."""
-        rows = self._db.execute("SELECT id, relpath, size, mtime_ns, status FROM images")
-        return {
-            bytes(r["relpath"]): FileState(r["id"], r["size"], r["mtime_ns"], r["status"])
-            for r in rows
-        }
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        cursor.execute("SELECT relpath, id, size, mtime_ns, status FROM images")
+        return {relpath: FileState(*state) for relpath, *state in cursor}
 
     def write_batch(self, records: Iterable[ImageRecord]) -> None:
         """Insert or replace records in **one transaction**; each record's ``id`` is set."""
@@ -516,11 +547,43 @@ class Catalog:
             )
         return cur.rowcount
 
-    def replace_flags(self, flags: Iterable[tuple[int, str, float | None, int | None]]) -> None:
-        """Replace the whole flags table with ``(image_id, name, score, group_id)`` rows."""
+    def replace_flags(
+        self,
+        flags: Iterable[tuple[int, str, float | None, int | None]],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Replace the whole flags table with ``(image_id, name, score, group_id)`` rows.
+
+        One transaction, written in batches (``progress(rows_written)`` after
+        each); the flags are no longer stale (:meth:`flags_stale`) once it commits.
+        """
+        rows = iter(flags)
+        written = 0
         with self._db:
             self._db.execute("DELETE FROM flags")
-            self._db.executemany("INSERT INTO flags VALUES (?, ?, ?, ?)", list(flags))
+            while batch := list(itertools.islice(rows, _FLAG_BATCH)):
+                self._db.executemany("INSERT INTO flags VALUES (?, ?, ?, ?)", batch)
+                written += len(batch)
+                if progress:
+                    progress(written)
+            self._db.execute("DELETE FROM settings WHERE key = ?", (_STALE_KEY,))
+
+    def mark_flags_stale(self) -> None:
+        """Say that the stored flags predate the records (a scan stopped before it
+        derived them), and drop the duplicate flags of groups left with one member.
+
+        The flags of the files that are gone went with them; the others stay as
+        the last derivation left them (a group's size or distances may have
+        changed since) until :meth:`replace_flags` writes new ones.
+        """
+        with self._db:
+            self._db.execute(
+                """DELETE FROM flags WHERE group_id IS NOT NULL AND (name, group_id) IN (
+                       SELECT name, group_id FROM flags WHERE group_id IS NOT NULL
+                       GROUP BY name, group_id HAVING COUNT(*) < 2)"""
+            )
+            self._put_setting(_STALE_KEY, True)
 
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable setting (e.g. the thresholds of the last scan)."""
@@ -553,6 +616,57 @@ class Catalog:
         return True
 
     # -- reading ---------------------------------------------------------
+    def flags_stale(self) -> bool:
+        """Whether the stored flags predate the records: the last scan was stopped
+        before it derived them again (the next scan does)."""
+        return self.get_setting(_STALE_KEY) is True
+
+    def flag_counts(self) -> dict[str, int]:
+        """How many images carry each stored flag (flags no image carries left out)."""
+        rows = self._db.execute("SELECT name, COUNT(*) AS n FROM flags GROUP BY name")
+        return {r["name"]: r["n"] for r in rows}
+
+    def failures(self) -> list[tuple[bytes, str | None]]:
+        """``(relpath, error)`` of every file that could not be read, ordered by path."""
+        rows = self._db.execute(
+            f"SELECT relpath, error FROM images WHERE status = 'error' {_PATH_ORDER}"
+        )
+        return [(bytes(r["relpath"]), r["error"]) for r in rows]
+
+    def score_names(self) -> list[str]:
+        """Every score name found in the catalog, sorted (the CSV's score columns);
+        reads only the scores."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        cursor.execute("SELECT scores FROM images")
+        names: set[str] = set()
+        loads = json.loads
+        for (text,) in cursor:
+            names.update(loads(text))
+        return sorted(names)
+
+    def flag_inputs(self) -> Iterator[FlagInput]:
+        """What deriving flags needs of every record, ordered by path (as :meth:`records`).
+
+        A light pass for catalogs of any size: no thumbnails, no ``extra``, no
+        record objects; ``scores`` is parsed only for readable images (``{}``
+        for the others).
+        """
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples: several times faster than sqlite3.Row
+        cursor.execute(
+            "SELECT id, relpath, status, error, scores, pixel_hash, phash FROM images "
+            + _PATH_ORDER
+        )
+        loads = json.loads
+        for image_id, relpath, status, error, scores, pixel_hash, phash in cursor:
+            yield FlagInput(
+                image_id, relpath, status, error,
+                loads(scores) if status == "ok" else {},
+                pixel_hash,
+                phash + (1 << 64) if phash is not None and phash < 0 else phash,
+            )
+
     def records(self, *, with_thumbnails: bool = False) -> Iterator[ImageRecord]:
         """Every record, ordered by path, with its flags."""
         flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
@@ -564,7 +678,7 @@ class Catalog:
                 r["image_id"]: bytes(r["jpeg"])
                 for r in self._db.execute("SELECT image_id, jpeg FROM thumbnails")
             }
-        for r in self._db.execute("SELECT * FROM images ORDER BY display_path, relpath"):
+        for r in self._db.execute("SELECT * FROM images " + _PATH_ORDER):
             yield _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
 
     def records_by_id(
@@ -612,6 +726,10 @@ class Catalog:
             "SELECT COUNT(*) FROM images WHERE scanned_at >= ? AND status != 'link'", (started,)
         ).fetchone()
         return row[0]
+
+    def count_all(self) -> int:
+        """Number of records (read from an index: cheaper than summing :meth:`count`)."""
+        return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
 
     def count(self) -> dict[str, int]:
         """Number of files by status (``ok``, ``error``, ``link``)."""

@@ -14,6 +14,7 @@ from boda.cli._common import (
     handle_errors,
     print_json,
     print_json_array,
+    progress_bar,
     refuse_overwriting_inputs,
     refuse_same_outputs,
     shown,
@@ -137,16 +138,6 @@ def register(app: typer.Typer) -> None:
         Results go to a SQLite catalog (re-scans only analyse new or changed files) and a
         self-contained HTML report. Image files are only ever read.
         """
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         from boda.catalog import default_catalog_path
         from boda.report import report_file, report_title, write_html_report
         from boda.scan import scan
@@ -159,35 +150,21 @@ def register(app: typer.Typer) -> None:
                 catalog_path = catalog or default_catalog_path(directory)
                 _refuse_overwriting_catalog([report_path], directory, catalog_path)
                 check_output(report_path)
-        progress = Progress(
-            TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
-            console=err_console, disable=quiet or as_json, transient=False,
-        )
-        task = progress.add_task("scan", total=None, rate="")
-        import time
-
-        t0 = time.perf_counter()
-
-        def on_progress(done: int, total: int, record: object) -> None:
-            if record is None:  # the walk is done: show the bar from here on
-                progress.start()
-            elapsed = max(time.perf_counter() - t0, 1e-9)
-            progress.update(task, completed=done, total=total, rate=f"{done / elapsed:.1f} img/s")
-
+        display = _ScanDisplay(enabled=not (quiet or as_json))
         try:
             summary = scan(
                 directory, catalog_path=catalog, workers=workers, thresholds=overrides,
-                max_side=max_side, include_hidden=include_hidden, progress=on_progress,
-                reset_thresholds=reset_thresholds,
+                max_side=max_side, include_hidden=include_hidden, progress=display.analysis,
+                reset_thresholds=reset_thresholds, step=display.step,
             )
         finally:
-            progress.stop()
+            display.stop()
         if report_path is not None:
-            write_html_report(
-                summary.catalog_path, report_path, title=report_title(directory), root=directory
-            )
+            with progress_bar("writing the report", enabled=not (quiet or as_json)) as update:
+                write_html_report(
+                    summary.catalog_path, report_path, title=report_title(directory),
+                    root=directory, progress=update,
+                )
         if as_json:
             data = summary.to_dict()
             data["report"] = str(report_path) if report_path else None
@@ -243,16 +220,131 @@ def register(app: typer.Typer) -> None:
         _refuse_overwriting_catalog(outputs, directory, catalog_path)
         for path in outputs:  # every output is checked before anything is written
             check_output(path)
+        _warn_if_flags_stale(catalog_path)
         if as_json:
-            print_json_array(iter_catalog_records(catalog_path))
+            with progress_bar("exporting JSON") as update:
+                print_json_array(_counted(iter_catalog_records(catalog_path), catalog_path, update))
         if csv_path is not None:
-            written = write_csv(catalog_path, csv_path)
+            with progress_bar("writing the CSV") as update:
+                written = write_csv(catalog_path, csv_path, progress=update)
             err_console.print(f"CSV written to [bold]{shown(written)}[/]")
         if html is not None:
-            path = write_html_report(
-                catalog_path, html, title=report_title(directory), root=directory
-            )
+            with progress_bar("writing the report") as update:
+                path = write_html_report(
+                    catalog_path, html, title=report_title(directory), root=directory,
+                    progress=update,
+                )
             (err_console if as_json else console).print(f"report: [bold]{shown(path)}[/]")
+
+
+#: What each long step of a scan is called on the console (``scan(step=...)``).
+_STEP_LABELS = {
+    "walk": "listing files",
+    "compare": "comparing with the catalog",
+    "flags": "deriving flags",
+    "duplicates": "grouping duplicates",
+    "distances": "measuring duplicate groups",
+    "save": "saving flags",
+}
+
+
+class _ScanDisplay:
+    """The scan's progress on stderr: one line per long step, the analysis bar
+    with its rate (images analysed per second since the analysis began).
+
+    The steps before the analysis redraw only when called (no display thread
+    may run while the scan forks its workers); from the analysis on, a thread
+    keeps the bars moving, through the duplicate grouping too.
+    """
+
+    def __init__(self, *, enabled: bool):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        def columns() -> tuple:
+            return (
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(),
+            )
+
+        self._before = Progress(
+            *columns(), console=err_console, disable=not enabled, auto_refresh=False
+        )
+        self._after = Progress(*columns(), console=err_console, disable=not enabled)
+        self._tasks: dict[str, object] = {}
+        self._started: float | None = None
+        self._last_draw = 0.0
+
+    def step(self, name: str, done: int, total: int | None) -> None:
+        """``scan(step=...)``: a long step moved on."""
+        import time
+
+        before = name in ("walk", "compare")
+        display = self._before if before else self._after
+        if name not in self._tasks:
+            if before and not self._tasks:
+                display.start()
+            self._tasks[name] = display.add_task(_STEP_LABELS.get(name, name), total=total, rate="")
+        display.update(self._tasks[name], completed=done, total=total)
+        now = time.monotonic()
+        if before and (now - self._last_draw > 0.1 or done == total):
+            display.refresh()
+            self._last_draw = now
+
+    def analysis(self, done: int, total: int, record: object) -> None:
+        """``scan(progress=...)``: a file was analysed (``record`` None: the analysis begins)."""
+        import time
+
+        if record is None:  # the workers are started: the display thread may run now
+            self._before.stop()
+            self._after.start()
+            self._started = time.perf_counter()
+            if total:
+                self._tasks["scan"] = self._after.add_task("scanning", total=total, rate="")
+            return
+        elapsed = max(time.perf_counter() - (self._started or 0.0), 1e-9)
+        self._after.update(
+            self._tasks["scan"], completed=done, total=total, rate=f"{done / elapsed:.1f} img/s"
+        )
+
+    def stop(self) -> None:
+        self._before.stop()
+        self._after.stop()
+
+
+def _counted(records, catalog_path: Path, update):
+    """``records`` as they are, calling ``update(done, total)`` every 5000."""
+    from boda.catalog import Catalog
+
+    with Catalog(catalog_path, readonly=True) as catalog:
+        total = catalog.count_all()
+    done = 0
+    for done, record in enumerate(records, 1):
+        yield record
+        if done % 5000 == 0:
+            update(done, total)
+    update(done, total)
+
+
+def _warn_if_flags_stale(catalog_path: Path) -> None:
+    """Say on stderr when the catalog's flags predate its records (a stopped scan)."""
+    from boda.catalog import Catalog
+
+    with Catalog(catalog_path, readonly=True) as catalog:
+        stale = catalog.flags_stale()
+    if stale:
+        err_console.print(
+            "[yellow]note[/]: the flags are out of date (the last scan was stopped before "
+            "it derived them); run 'boda scan' on the folder to update them", highlight=False,
+        )
 
 
 def _print_summary(summary, report_path: Path | None) -> None:
@@ -265,6 +357,11 @@ def _print_summary(summary, report_path: Path | None) -> None:
         f"[bold]{summary.total}[/] files · {summary.analysed} analysed in this run · "
         f"{summary.unchanged} unchanged · {links}{summary.removed} removed · "
         f"{len(summary.failed)} unreadable · {summary.seconds:.1f} s"
+        + (
+            f" (analysis {summary.analysis_seconds:.1f} s, "
+            f"{summary.analysed / summary.analysis_seconds:.1f} img/s)"
+            if summary.analysed and summary.analysis_seconds > 0 else ""
+        )
     )
     if summary.remembered_thresholds:
         defaults = default_thresholds()
@@ -295,6 +392,11 @@ def _print_summary(summary, report_path: Path | None) -> None:
         console.print(
             "[yellow]interrupted[/]: committed results are kept; run again to finish "
             f"({summary.pending} files still to analyse)"
+        )
+    if summary.flags_stale:
+        console.print(
+            "[yellow]flags not derived again[/] (to stop at once): the counts above are "
+            "those stored before; the next scan derives them"
         )
     if report_path:
         console.print(f"report: [bold]{shown(report_path)}[/]")

@@ -6,13 +6,12 @@ Every field and column is described in ``docs/scan.md``.
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from boda.catalog import Catalog
-from boda.io import write_output
+from boda.io import open_output, prepare_output
 
 __all__ = ["CSV_COLUMNS", "catalog_records", "iter_catalog_records", "write_csv"]
 
@@ -53,7 +52,12 @@ def iter_catalog_records(catalog_path: str | Path) -> Iterator[dict[str, Any]]:
             yield record.to_dict()
 
 
-def write_csv(catalog_path: str | Path, out: str | Path) -> Path:
+def write_csv(
+    catalog_path: str | Path,
+    out: str | Path,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Write the catalog as a CSV table: one row per file, one column per score.
 
     ``catalog_path`` is the catalog file or the scanned folder.  Columns:
@@ -61,21 +65,34 @@ def write_csv(catalog_path: str | Path, out: str | Path) -> Path:
     shared by the members of a group; the size in bytes; the pixel hash and
     the perceptual hash in hex; a link's target; the exact bytes of a name
     that is not UTF-8), then every score name found in the catalog, sorted.
+
+    The rows are written one at a time (constant memory for any catalog
+    size) to a temporary file that replaces ``out`` when complete, as
+    :func:`boda.io.write_output` does; ``progress(rows_written, rows)`` is
+    called now and then.
     """
-    # Two passes over the catalog, one record at a time: the score names first.
-    score_names = sorted({n for r in iter_catalog_records(catalog_path) for n in r["scores"]})
-    records = iter_catalog_records(catalog_path)
-    table = io.StringIO(newline="")
-    writer = csv.writer(table)
-    writer.writerow([*CSV_COLUMNS, *score_names])
-    for r in records:
-        groups = r["groups"]
-        writer.writerow(
-            [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
-             r["format"] or "", ";".join(r["flags"]),
-             groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
-             r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
-             r["path_bytes_hex"] or ""]
-            + [r["scores"].get(name, "") for name in score_names]
-        )
-    return write_output(out, table.getvalue().encode("utf-8"))
+    out = prepare_output(out)
+    with Catalog(catalog_path, readonly=True) as catalog:
+        total = catalog.count_all()
+        score_names = catalog.score_names()  # a light pass: the header comes first
+        with open_output(out, text=True) as fh:
+            writer = csv.writer(fh)
+            writer.writerow([*CSV_COLUMNS, *score_names])
+            for n, record in enumerate(catalog.records(), 1):
+                r = record.to_dict()
+                groups = r["groups"]
+                writer.writerow(
+                    [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
+                     r["format"] or "", ";".join(r["flags"]),
+                     groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
+                     r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
+                     r["path_bytes_hex"] or ""]
+                    + [r["scores"].get(name, "") for name in score_names]
+                )
+                if progress and n % 5000 == 0:
+                    progress(n, total)
+    if progress:
+        progress(total, total)
+    return out
+
+

@@ -202,6 +202,7 @@ def render_html(
     title: str | None = None,
     root: str | Path | None = None,
     page_folder: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> str:
     """Render the report of the catalog at ``catalog_path`` as an HTML string.
 
@@ -215,7 +216,8 @@ def render_html(
     the histograms and what picks each section's cards; the full records (and
     thumbnails) are then read for the cards shown, at most
     :data:`MAX_PER_SECTION` a section, so memory does not grow with the
-    folder's full records.
+    folder's full records.  ``progress(records_read, records)`` is called
+    now and then during that pass (the long part at a million files).
     """
     from boda.scan._flags import _rules, describe_rules, flag_descriptions
     from boda.scan._walk import describe_raw_files
@@ -228,8 +230,11 @@ def render_html(
     by_flag: dict[str, list[_Flagged]] = defaultdict(list)
     values: dict[str, list[float | None]] = {key: [] for key in score_keys}
     with Catalog(catalog_path, readonly=True) as catalog:
+        total = catalog.count_all() if progress else 0
         for r in catalog.records():
             n_files += 1
+            if progress and n_files % 5000 == 0:
+                progress(n_files, total)
             if r.status == "error":
                 failed.append((r.relpath, r.error))
                 continue
@@ -254,6 +259,7 @@ def render_html(
                 0, int(last_scan.get("to_analyse") or 0)
                 - catalog.analysed_since(last_scan["started"]),
             )
+        flags_stale = catalog.flags_stale()
         catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
         records = catalog.records_by_id(
@@ -285,6 +291,13 @@ def render_html(
             + ". New files among them are missing from this report, changed ones show "
             "their previous scores; files that were deleted are gone from it. Run "
             "<code>boda scan</code> on the folder again to finish.</p>"
+        )
+    if flags_stale:
+        parts.append(
+            '<p class="warn"><b>The flags are out of date</b>: the last scan was stopped '
+            "before it derived them from its results, so they are those of the scan before "
+            "(files that are gone have lost theirs). Run <code>boda scan</code> on the folder "
+            "again to update them: no image is decoded again for that.</p>"
         )
     flag_names = [name for name in descriptions if name in by_flag]
     nav = " ".join(f'<a href="#flag-{n}">{n} ({len(by_flag[n])})</a>' for n in flag_names)
@@ -457,14 +470,18 @@ def write_html_report(
     *,
     title: str | None = None,
     root: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write the HTML report of a catalog to ``out`` (a file, or a folder -> ``index.html``).
 
     ``root`` is the scanned folder (see :func:`render_html`); the cards link
-    to the original files relative to where the page is written.
+    to the original files relative to where the page is written;
+    ``progress`` is passed to :func:`render_html`.
     """
     out = prepare_output(report_file(out))  # fails before the catalog is read
-    page = render_html(catalog_path, title=title, root=root, page_folder=out.resolve().parent)
+    page = render_html(
+        catalog_path, title=title, root=root, page_folder=out.resolve().parent, progress=progress
+    )
     return write_output(out, page)
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping
 
 from boda.catalog import ImageRecord
 from boda.core.numbers import finite_float
 from boda.errors import InvalidParameterError
 
-__all__ = ["FlagRule", "FLAG_RULES", "DUPLICATE_FLAGS", "default_thresholds", "derive_flags"]
+__all__ = [
+    "FlagRule", "FLAG_RULES", "DUPLICATE_FLAGS", "FlagDeriver", "default_thresholds",
+    "derive_flags",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +87,16 @@ OTHER_RULES = [
 FLAG_RULES: list[FlagRule] = []
 
 
+_RULES_LOCK = threading.Lock()
+
+
 def _rules() -> list[FlagRule]:
+    # Under a lock: two scans started at once from two threads would otherwise
+    # both fill the list, and every flag would be derived twice.
     if not FLAG_RULES:
-        FLAG_RULES.extend(_quality_rules() + _other_rules())
+        with _RULES_LOCK:
+            if not FLAG_RULES:
+                FLAG_RULES.extend(_quality_rules() + _other_rules())
     return FLAG_RULES
 
 
@@ -159,8 +170,12 @@ def describe_rules(thresholds: dict[str, float]) -> dict[str, str]:
     return out
 
 
+#: ``step(name, done, total)``: the progress of a long step (``total`` None: unknown).
+StepProgress = Callable[[str, int, "int | None"], None]
+
+
 def derive_flags(
-    records: Sequence[ImageRecord], thresholds: dict[str, float]
+    records: Iterable[ImageRecord], thresholds: dict[str, float]
 ) -> list[tuple[int, str, float | None, int | None]]:
     """Return ``(image_id, flag, score, group_id)`` rows for every flag that applies.
 
@@ -170,37 +185,89 @@ def derive_flags(
     hash is left to ``exact_duplicate`` alone, and perfectly flat images
     (:data:`boda.duplicates.FLAT_PHASHES`) are never near duplicates.
     """
-    from boda.duplicates import (
-        FLAT_PHASHES,
-        find_exact_duplicates,
-        find_near_duplicates,
-        nearest_distances,
-    )
+    deriver = FlagDeriver(thresholds)
+    for rec in records:
+        if rec.status == "ok" and rec.id is not None:
+            deriver.add(rec.id, rec.scores, rec.pixel_hash, rec.phash)
+    return deriver.image_rows + deriver.duplicate_rows()
 
-    ok = [r for r in records if r.status == "ok" and r.id is not None]
-    rows: list[tuple[int, str, float | None, int | None]] = []
-    for rec in ok:
-        for rule in _rules():
-            value = rec.scores.get(rule.score_key)
-            if value is not None and rule.compare(value, thresholds[rule.name]):
-                rows.append((rec.id, rule.name, float(value), None))
 
-    hashed = [r for r in ok if r.pixel_hash is not None]
-    for group_id, group in enumerate(find_exact_duplicates([r.pixel_hash for r in hashed]), 1):
-        for i in group:
-            rows.append((hashed[i].id, "exact_duplicate", float(len(group)), group_id))
+class FlagDeriver:
+    """:func:`derive_flags` one image at a time, keeping only what grouping needs.
 
-    # A flat image's hash only says "no structure" (a grey and a blue card share
-    # it), so flat images are never near duplicates; identical ones are exact.
-    phashed = [r for r in ok if r.phash is not None and r.phash not in FLAT_PHASHES]
-    max_distance = int(thresholds["near_duplicate"])
-    groups = find_near_duplicates([r.phash for r in phashed], max_distance=max_distance)
-    group_id = 0
-    for group in groups:
-        if len({phashed[i].pixel_hash for i in group}) < 2:
-            continue
-        group_id += 1
-        nearest = nearest_distances([phashed[i].phash for i in group])
-        for i, distance in zip(group, nearest.tolist(), strict=True):
-            rows.append((phashed[i].id, "near_duplicate", float(distance), group_id))
-    return rows
+    :meth:`add` each readable image in path order: its per-image flags are
+    decided at once (:attr:`image_rows`), and only its id and hashes are kept
+    for :meth:`duplicate_rows`, so a catalog of a million images is flagged
+    without holding its records.  ``image_rows + duplicate_rows()`` equals
+    :func:`derive_flags` of the same records.
+    """
+
+    def __init__(self, thresholds: dict[str, float]):
+        self._rules = [
+            (rule.name, rule.score_key, rule.compare, thresholds[rule.name]) for rule in _rules()
+        ]
+        self._max_distance = int(thresholds["near_duplicate"])
+        self.image_rows: list[tuple[int, str, float | None, int | None]] = []
+        self._ids: list[int] = []
+        self._pixel_hashes: list[str | None] = []
+        self._phashes: list[int | None] = []
+
+    def add(
+        self, image_id: int, scores: Mapping[str, float], pixel_hash: str | None,
+        phash: int | None,
+    ) -> None:
+        """One readable image (status ``"ok"``), in path order."""
+        rows = self.image_rows
+        for name, key, compare, threshold in self._rules:
+            value = scores.get(key)
+            if value is not None and compare(value, threshold):
+                rows.append((image_id, name, float(value), None))
+        self._ids.append(image_id)
+        self._pixel_hashes.append(pixel_hash)
+        self._phashes.append(phash)
+
+    def duplicate_rows(
+        self, step: StepProgress | None = None
+    ) -> list[tuple[int, str, float | None, int | None]]:
+        """The ``exact_duplicate`` then ``near_duplicate`` rows of the images added.
+
+        ``step("duplicates", done, total)`` is called as the hashes are
+        clustered (``total`` None before the clustering says), then
+        ``step("distances", done, total)`` as the near-duplicate groups are measured.
+        """
+        from boda.duplicates import (
+            FLAT_PHASHES,
+            find_exact_duplicates,
+            find_near_duplicates,
+        )
+
+        ids, pixel, phashes = self._ids, self._pixel_hashes, self._phashes
+        rows: list[tuple[int, str, float | None, int | None]] = []
+        if step:
+            step("duplicates", 0, None)
+        hashed = [i for i, h in enumerate(pixel) if h is not None]
+        for group_id, group in enumerate(find_exact_duplicates([pixel[i] for i in hashed]), 1):
+            for i in group:
+                rows.append((ids[hashed[i]], "exact_duplicate", float(len(group)), group_id))
+        del hashed
+
+        # A flat image's hash only says "no structure" (a grey and a blue card share
+        # it), so flat images are never near duplicates; identical ones are exact.
+        phashed = [i for i, h in enumerate(phashes) if h is not None and h not in FLAT_PHASHES]
+        clustered = (lambda done, total: step("duplicates", done, total)) if step else None
+        # Each member's nearest hash within max_distance is in its own group (single
+        # linkage), so the clustering's own nearest distances are the flag scores.
+        groups, nearest = find_near_duplicates(
+            [phashes[i] for i in phashed], max_distance=self._max_distance, progress=clustered,
+            return_nearest=True,
+        )
+        group_id = 0
+        for done, group in enumerate(groups, 1):
+            members = [phashed[i] for i in group]
+            if len({pixel[i] for i in members}) >= 2:
+                group_id += 1
+                for k, i in zip(group, members, strict=True):
+                    rows.append((ids[i], "near_duplicate", float(nearest[k]), group_id))
+            if step and (done % 1000 == 0 or done == len(groups)):
+                step("distances", done, len(groups))
+        return rows

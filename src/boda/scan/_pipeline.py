@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from boda.catalog import Catalog, ImageRecord, default_catalog_path
+from boda.catalog import Catalog, ImageRecord, default_catalog_path, display_path
 from boda.errors import CatalogError, InvalidParameterError
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
 from boda.scan._flags import (
+    FlagDeriver,
+    StepProgress,
     default_thresholds,
-    derive_flags,
     flag_descriptions,
     resolve_thresholds,
 )
@@ -37,6 +38,12 @@ _log = logging.getLogger(__name__)
 BATCH_SIZE = 32
 #: ...or whatever finished within this many seconds, whichever comes first.
 BATCH_SECONDS = 2.0
+#: A stopped scan still derives the flags of a catalog of up to this many
+#: records (well under a second); a larger one's are marked stale instead, so
+#: Ctrl-C or SIGTERM ends the scan in seconds (the next scan derives them).
+DERIVE_ON_STOP_LIMIT = 20_000
+#: Files between two calls of a step's progress.
+_STEP_EVERY = 2_000
 
 
 def default_workers() -> int:
@@ -63,7 +70,12 @@ class ScanSummary:
     ``remembered_thresholds`` are the ones other than the defaults that came
     from the catalog (given to an earlier scan), and ``raw_files`` how many
     camera RAW files (which boda cannot decode) were passed over, by
-    extension.  When ``interrupted``, ``pending`` files were still to analyse.
+    extension.  When ``interrupted``, ``pending`` files were still to analyse,
+    and ``flags_stale`` says that the flags were not derived again (a large
+    catalog: the stop is prompt; ``flag_counts`` then counts the stored flags,
+    which the next scan derives).  ``seconds`` is the wall time of the whole
+    scan, ``analysis_seconds`` the part spent decoding and measuring the
+    ``analysed`` files (``analysed / analysis_seconds`` is the analysis rate).
     """
 
     root: Path
@@ -81,6 +93,8 @@ class ScanSummary:
     links: int = 0
     pending: int = 0
     remembered_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
+    flags_stale: bool = False
+    analysis_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -276,11 +290,8 @@ def _iter_results(
 
 
 def _write(catalog: Catalog, batch: list[ImageRecord]) -> None:
-    """Commit ``batch``, then drop its thumbnails: the catalog has them, and the
-    records stay in memory until the flags are derived."""
+    """Commit ``batch`` (the flags are derived from the catalog afterwards)."""
     catalog.write_batch(batch)
-    for record in batch:
-        record.thumbnail = None
 
 
 def _refuse_newer_analysis(catalog: Catalog) -> None:
@@ -301,7 +312,7 @@ def _refuse_emptying(catalog: Catalog, root: Path) -> None:
     """Raise if ``root`` holds no images but the catalog lists some: an unmounted
     card or share looks like an empty folder, and forgetting every file would
     throw the catalog away."""
-    listed = sum(catalog.count().values())
+    listed = catalog.count_all()
     if listed:
         raise CatalogError(
             f"{str(root)!r} holds no images now, but the catalog {str(catalog.path)!r} lists "
@@ -390,6 +401,58 @@ def _link_records(found: list[FoundFile]) -> tuple[list[FoundFile], list[ImageRe
     return kept, links
 
 
+def _walk(
+    root: Path, include_hidden: bool, raw_files: dict[str, int], step: StepProgress | None
+) -> list[FoundFile]:
+    """Every file the walk finds, with ``step("walk", found, None)`` as it goes."""
+    found: list[FoundFile] = []
+    for f in walk_images(root, include_hidden=include_hidden, raw_files=raw_files):
+        found.append(f)
+        if step and len(found) % _STEP_EVERY == 0:
+            step("walk", len(found), None)
+    if step:
+        step("walk", len(found), len(found))
+    return found
+
+
+def _derive_flags(
+    catalog: Catalog, thresholds: dict[str, float], step: StepProgress | None
+) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """Derive every flag from the catalog and store them; return the failed files
+    and the images per flag.
+
+    A light pass (:meth:`Catalog.flag_inputs`: ids, statuses, scores, hashes)
+    in path order, so memory holds only what the duplicate grouping needs, not
+    the records; the flags are written back in batches, in one transaction.
+    Steps: ``"flags"`` (records read), ``"duplicates"``, ``"distances"``, ``"save"``.
+    """
+    total = catalog.count_all()
+    deriver = FlagDeriver(thresholds)
+    failed: list[tuple[str, str]] = []
+    if step:
+        step("flags", 0, total)
+    read = 0
+    for read, row in enumerate(catalog.flag_inputs(), 1):
+        if row.status == "ok":
+            deriver.add(row.id, row.scores, row.pixel_hash, row.phash)
+        elif row.status == "error":
+            failed.append((display_path(row.relpath), row.error or ""))
+        if step and read % _STEP_EVERY == 0:
+            step("flags", read, total)
+    if step:
+        step("flags", read, read)
+    rows = deriver.image_rows
+    rows += deriver.duplicate_rows(step)
+    del deriver
+    if step:
+        step("save", 0, len(rows))
+    catalog.replace_flags(rows, progress=(lambda n: step("save", n, len(rows))) if step else None)
+    counts: dict[str, int] = {}
+    for _, name, _, _ in rows:  # one row per (image, flag), as stored
+        counts[name] = counts.get(name, 0) + 1
+    return failed, counts
+
+
 def _write_failed(
     catalog_path: Path, exc: sqlite3.OperationalError, saved: int, to_analyse: int
 ) -> CatalogError:
@@ -423,6 +486,7 @@ def scan(
     include_hidden: bool = False,
     progress: Callable[[int, int, ImageRecord | None], None] | None = None,
     reset_thresholds: bool = False,
+    step: StepProgress | None = None,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -435,8 +499,14 @@ def scan(
     file is analysed again, so one catalog never mixes two kinds of scores.
     Files that are gone are forgotten before the analysis starts, so an
     interrupted scan forgets them too.  Flags are then re-derived for the
-    whole folder from the stored scores and the thresholds.  User files are
-    only read.
+    whole folder from the stored scores and the thresholds (a light pass over
+    the catalog: no image is decoded again, no record is held in memory).
+    User files are only read.
+
+    A scan stopped by Ctrl-C (or SIGTERM, SIGHUP in the CLI) keeps what it
+    committed and ends at once: the flags of a catalog of more than
+    :data:`DERIVE_ON_STOP_LIMIT` records are then not derived but marked
+    stale (``summary.flags_stale``; the report says so) until the next scan.
 
     Thresholds are remembered: those other than the defaults are stored in the
     catalog, and a later scan without them uses them again
@@ -463,6 +533,13 @@ def scan(
     progress : callable, optional
         Called as ``progress(done, to_analyse, record)`` after each file
         (``record`` is None for the initial call).
+    step : callable, optional
+        Called as ``step(name, done, total)`` during the other long steps:
+        ``"walk"`` (files found; ``total`` None until the end), ``"compare"``
+        (files compared with the catalog), then after the analysis ``"flags"``
+        (records read), ``"duplicates"`` (hashes clustered; ``total`` None
+        until the clustering knows it), ``"distances"`` (near-duplicate groups
+        measured) and ``"save"`` (flags written).
     reset_thresholds : bool
         Forget the thresholds remembered in the catalog: the defaults, updated
         with ``thresholds``, apply (and are remembered).
@@ -514,9 +591,7 @@ def scan(
         summary.remembered_thresholds = {
             k: v for k, v in remembered.items() if k not in given
         }
-        found = list(
-            walk_images(root, include_hidden=include_hidden, raw_files=summary.raw_files)
-        )
+        found = _walk(root, include_hidden, summary.raw_files, step)
         if not found:
             _refuse_emptying(catalog, root)
         summary.total = len(found)
@@ -526,14 +601,21 @@ def scan(
         try:
             # Scores of another analysis are not comparable: every file is analysed again.
             catalog.begin_analysis(analysis)
+            if step:
+                step("compare", 0, len(found))
             known = catalog.file_states()
             seen = {f.relpath for f in found} | {r.relpath for r in links}
             gone, kept = _gone_and_kept(known, seen, found)
+            # Until they are derived again at the end, the stored flags may not
+            # match the records (a kill -9 leaves the mark for the report to show).
+            catalog.mark_flags_stale()
             # The listing is complete: files that are gone are forgotten now, so a
             # scan interrupted below reports no file that no longer exists.
             summary.removed = catalog.remove(gone)
             jobs = []
-            for f in found:
+            for compared, f in enumerate(found, 1):
+                if step and compared % _STEP_EVERY == 0:
+                    step("compare", compared, len(found))
                 state = known.get(f.relpath)
                 if (
                     f.error is None
@@ -549,6 +631,9 @@ def scan(
                             "kept until it can be listed again)",
                         )
                     jobs.append((f, max_side))
+            del known, seen
+            if step:
+                step("compare", len(found), len(found))
             to_analyse = len(jobs)
             catalog.write_batch(links)  # cheap: links are not analysed
             # Until the scan ends, the catalog says it did not finish, and how many
@@ -565,13 +650,11 @@ def scan(
                 progress(0, len(jobs), None)
 
             batch: list[ImageRecord] = []
-            analysed: list[ImageRecord] = []  # this run's records, ids set by write_batch
-            last_commit = time.monotonic()
+            analysis_started = last_commit = time.monotonic()
             results = _iter_results(jobs, pool, processes)
             try:
                 for done, record in enumerate(results, 1):
                     batch.append(record)
-                    analysed.append(record)
                     summary.analysed += 1
                     if len(batch) >= BATCH_SIZE or time.monotonic() - last_commit > BATCH_SECONDS:
                         # Swapped out first: a batch that fails to commit is not retried below.
@@ -587,16 +670,20 @@ def scan(
                 results.close()  # stops the pool at once if we were interrupted
                 _write(catalog, batch)
                 saved += len(batch)
+                summary.analysis_seconds = time.monotonic() - analysis_started
             summary.pending = to_analyse - saved
 
-            if summary.unchanged == 0 and not summary.interrupted and not any(kept.values()):
-                # Every file of the folder went through this run: its records are the
-                # whole catalog, in the catalog's own order (no need to read them back).
-                records = sorted(analysed + links, key=lambda r: (r.path, r.relpath))
-            else:
-                records = list(catalog.records())
-            flags = derive_flags(records, resolved)
-            catalog.replace_flags(flags)
+            stale = summary.interrupted and catalog.count_all() > DERIVE_ON_STOP_LIMIT
+            if not stale:
+                try:
+                    failed, counts = _derive_flags(catalog, resolved, step)
+                except KeyboardInterrupt:  # stopped while deriving: as prompt as above
+                    summary.interrupted = stale = True
+            if stale:  # the flags of the files that are gone went with them
+                catalog.mark_flags_stale()  # and the groups they leave with one member
+                summary.flags_stale = True
+                failed = [(display_path(p), e or "") for p, e in catalog.failures()]
+                counts = catalog.flag_counts()
             catalog.set_setting("thresholds", resolved)
             defaults = default_thresholds()
             catalog.set_setting(
@@ -612,9 +699,7 @@ def scan(
         except sqlite3.OperationalError as exc:
             raise _write_failed(catalog_path, exc, saved, to_analyse) from None
 
-    summary.failed = [(r.path, r.error or "") for r in records if r.status == "error"]
-    summary.flag_counts = dict.fromkeys(flag_descriptions(), 0)
-    for _, name, _, _ in flags:  # one row per (image, flag), as stored
-        summary.flag_counts[name] = summary.flag_counts.get(name, 0) + 1
+    summary.failed = failed
+    summary.flag_counts = {**dict.fromkeys(flag_descriptions(), 0), **counts}
     summary.seconds = time.perf_counter() - started
     return summary
