@@ -364,3 +364,14 @@ def test_a_folder_scanned_by_an_older_boda_scans_and_reports(folder):
     summary = scan(folder, workers=1)
     assert (summary.unchanged, summary.analysed, summary.links) == (5, 0, 1)
     assert _records(folder)["a link.png"]["status"] == "link"
+
+
+def test_a_logged_scan_shows_the_analysis_bar_and_summary_only(two_photos):
+    # On a terminal each long step shows while it runs; a log (stderr not a
+    # terminal) used to get one line per step plus blank lines from Rich.
+    first = runner.invoke(app, ["scan", str(two_photos), "--no-report", "-w", "1"])
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert lines[0].startswith("scanning") and lines[1].startswith("2 files")
+    again = runner.invoke(app, ["scan", str(two_photos), "--no-report", "-w", "1"])
+    assert again.output.splitlines()[0].startswith("2 files · 0 analysed in this run")

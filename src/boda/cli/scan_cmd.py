@@ -275,11 +275,21 @@ class _ScanDisplay:
                 TimeElapsedColumn(), TimeRemainingColumn(),
             )
 
+        # Steps show while they run and go when done (transient, removed), so a
+        # small folder's scan ends as before: the analysis bar and the summary.
+        # The steps only on a terminal (a log gets the analysis bar and the summary,
+        # as before the steps were shown).
+        self._show_steps = enabled and err_console.is_terminal
         self._before = Progress(
-            *columns(), console=err_console, disable=not enabled, auto_refresh=False
+            *columns(), console=err_console, disable=not self._show_steps, auto_refresh=False,
+            transient=True,
         )
         self._after = Progress(*columns(), console=err_console, disable=not enabled)
+        # Only started displays are stopped: Rich's stop() prints a newline on a
+        # console that is not a terminal even for a display never started.
+        self._before_started = self._after_started = False
         self._tasks: dict[str, object] = {}
+        self._finished: set[str] = set()
         self._started: float | None = None
         self._last_draw = 0.0
 
@@ -289,11 +299,19 @@ class _ScanDisplay:
 
         before = name in ("walk", "compare")
         display = self._before if before else self._after
+        if name in self._finished or not self._show_steps:
+            return
         if name not in self._tasks:
-            if before and not self._tasks:
+            if before and not self._before_started:
                 display.start()
+                self._before_started = True
+            if not before:
+                self._start_after()
             self._tasks[name] = display.add_task(_STEP_LABELS.get(name, name), total=total, rate="")
         display.update(self._tasks[name], completed=done, total=total)
+        if not before and total is not None and done >= total:
+            display.remove_task(self._tasks[name])  # a finished step leaves no line behind
+            self._finished.add(name)
         now = time.monotonic()
         if before and (now - self._last_draw > 0.1 or done == total):
             display.refresh()
@@ -304,10 +322,10 @@ class _ScanDisplay:
         import time
 
         if record is None:  # the workers are started: the display thread may run now
-            self._before.stop()
-            self._after.start()
+            self._stop_before()
             self._started = time.perf_counter()
             if total:
+                self._start_after()
                 self._tasks["scan"] = self._after.add_task("scanning", total=total, rate="")
             return
         elapsed = max(time.perf_counter() - (self._started or 0.0), 1e-9)
@@ -315,9 +333,24 @@ class _ScanDisplay:
             self._tasks["scan"], completed=done, total=total, rate=f"{done / elapsed:.1f} img/s"
         )
 
+    def _start_after(self) -> None:
+        """Start the display of the analysis and later steps on its first line: a
+        display started empty would leave a blank line behind."""
+        if not self._after_started:
+            self._stop_before()
+            self._after.start()
+            self._after_started = True
+
+    def _stop_before(self) -> None:
+        if self._before_started:
+            self._before.stop()
+            self._before_started = False
+
     def stop(self) -> None:
-        self._before.stop()
-        self._after.stop()
+        self._stop_before()
+        if self._after_started:
+            self._after.stop()
+            self._after_started = False
 
 
 def _counted(records, catalog_path: Path, update):
