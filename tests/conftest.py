@@ -40,6 +40,27 @@ def two_photos(tmp_path, kodak_paths) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_photos(kodak_paths) -> list:
+    """Four small Kodak photos (96 px): fast to scan, none flagged."""
+    from boda.io import read_image
+
+    return [read_image(p, max_side=96) for p in kodak_paths[:4]]
+
+
+@pytest.fixture
+def folder(tmp_path, small_photos) -> Path:
+    """A scan folder: a, b, c, d (PNG) plus ``copies/a copy.png`` (a's exact duplicate)."""
+    from boda.io import write_image
+
+    root = tmp_path / "photos"
+    (root / "copies").mkdir(parents=True)
+    for name, image in zip("abcd", small_photos, strict=True):
+        write_image(root / f"{name}.png", image)
+    (root / "copies" / "a copy.png").write_bytes((root / "a.png").read_bytes())
+    return root
+
+
+@pytest.fixture(scope="session")
 def kodak_rgb() -> np.ndarray:
     """One Kodak photo (kodim23, parrots) as float32 (500, 500, 3) in [0, 1]."""
     from boda.io import read_image

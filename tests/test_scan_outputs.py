@@ -18,28 +18,11 @@ import boda.scan._pipeline as pipeline
 from boda.catalog import SCHEMA_VERSION, Catalog, ImageRecord, default_catalog_path
 from boda.cli import app
 from boda.errors import CatalogError
-from boda.io import read_image, write_image
+from boda.io import write_image
 from boda.report import catalog_records, render_html, write_csv, write_html_report
 from boda.scan import default_thresholds, flag_descriptions, scan
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def small_photos(kodak_paths) -> list:
-    """Four small Kodak photos (96 px): fast to scan, none flagged."""
-    return [read_image(p, max_side=96) for p in kodak_paths[:4]]
-
-
-@pytest.fixture
-def folder(tmp_path, small_photos) -> Path:
-    """a, b, c, d (PNG) plus ``copies/a copy.png`` (a's exact duplicate)."""
-    root = tmp_path / "photos"
-    (root / "copies").mkdir(parents=True)
-    for name, image in zip("abcd", small_photos, strict=True):
-        write_image(root / f"{name}.png", image)
-    (root / "copies" / "a copy.png").write_bytes((root / "a.png").read_bytes())
-    return root
 
 
 def _records(root: Path) -> dict[str, dict]:

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 import boda.scan._pipeline as pipeline
 from boda.catalog import Catalog, ImageRecord, default_catalog_path
 from boda.cli import app
-from boda.io import read_image, write_image
 from boda.report import iter_catalog_records, render_html, write_csv
 from boda.scan import default_thresholds, derive_flags, scan
 from boda.scan._flags import _rules
@@ -214,22 +213,6 @@ def test_an_interrupted_csv_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 # -- a scan on a folder ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small_photos(kodak_paths) -> list:
-    return [read_image(p, max_side=96) for p in kodak_paths[:4]]
-
-
-@pytest.fixture
-def folder(tmp_path, small_photos):
-    """a, b, c, d plus ``copies/a copy.png`` (a's exact duplicate)."""
-    root = tmp_path / "photos"
-    (root / "copies").mkdir(parents=True)
-    for name, image in zip("abcd", small_photos, strict=True):
-        write_image(root / f"{name}.png", image)
-    (root / "copies" / "a copy.png").write_bytes((root / "a.png").read_bytes())
-    return root
 
 
 def test_every_long_step_reports_progress(folder):
