@@ -3,8 +3,9 @@
 :func:`boda.io.open_image` asks :func:`color_plan` what to do with a file's
 profile and then applies the answer:
 
-- **matrix/TRC RGB profiles** (Display P3, Adobe RGB (1998), ProPhoto RGB...,
-  ICC.1:2022 Annex F.3) and **gray TRC profiles** (Annex F.2) are converted in
+- **matrix/TRC RGB profiles** (Display P3, Adobe RGB (1998), ProPhoto RGB...:
+  the spec's three-component matrix-based model) and **gray TRC profiles**
+  (its monochrome model) are converted in
   numpy, in float, so 16-bit files keep their precision: the tone curves
   (``rTRC``/``gTRC``/``bTRC`` or ``kTRC``) decode to linear light, the
   colourant matrix (``rXYZ``/``gXYZ``/``bXYZ``) goes to the D50 profile
@@ -31,11 +32,11 @@ warning.
 References
 ----------
 .. [1] International Color Consortium, *ICC.1:2022 (Profile version 4.4.0.0)*,
-   and *ICC.1:2004-10 (Profile version 4.2.0.0)*: header 7.2, tag table 7.3,
-   curveType 10.6 (2004-10: 10.5), parametricCurveType 10.18 (10.15),
-   XYZType 10.31 (10.27), s15Fixed16ArrayType 10.22 (10.18),
-   multiLocalizedUnicodeType 10.15 (10.13); textDescriptionType: ICC.1:2001-04
-   6.5.17.
+   and *ICC.1:2004-10 (Profile version 4.2.0.0)*: the profile header and tag
+   table (clause 7), the tag types curveType, parametricCurveType, XYZType,
+   s15Fixed16ArrayType and multiLocalizedUnicodeType (clause 10), and the
+   matrix-based and monochrome computational models; textDescriptionType:
+   ICC.1:2001-04 (version 2 profiles).
 .. [2] IEC 61966-2-1:1999, *Default RGB colour space - sRGB*.
 """
 
@@ -51,7 +52,8 @@ import numpy as np
 
 __all__ = ["IccProfile", "ColorPlan", "Curve", "parse_profile", "color_plan", "png_gamma_plan"]
 
-#: The PCS illuminant of every ICC profile, as LittleCMS stores it (ICC.1:2022 7.2.16).
+#: The PCS illuminant of every ICC profile (the header's PCS illuminant field), as
+#: LittleCMS stores it.
 D50 = np.array([0.9642, 1.0, 0.8249])
 #: Bradford cone-response matrix (Lam 1985), as LittleCMS and colour-science use it.
 _BRADFORD = np.array(
@@ -114,7 +116,7 @@ class Curve:
     ----------
     kind : {"gamma", "table", "parametric"}
         ``curv`` with one entry (a u8Fixed8 gamma), ``curv`` with a table of
-        uint16 samples (ICC.1:2022 10.6), or ``para`` (10.18).
+        uint16 samples (curveType), or ``para`` (parametricCurveType).
     params : tuple of float
         The gamma; the table values divided by 65535; or the function type
         followed by ``g, a, b, c, d, e, f``.
@@ -132,7 +134,7 @@ class Curve:
         """Evaluate on float32 ``x`` (clipped to ``[0, 1]`` first, as LittleCMS's integer
         input is); returns float32.
 
-        Parametric functions (ICC.1:2022 table 68): type 0 ``Y = X^g``; 1
+        Parametric functions (parametricCurveType's function table): type 0 ``Y = X^g``; 1
         ``(aX+b)^g`` for ``X >= -b/a``, else 0; 2 the same ``+ c``, else ``c``;
         3 ``(aX+b)^g`` for ``X >= d``, else ``cX``; 4 ``(aX+b)^g + e`` for
         ``X >= d``, else ``cX + f``.  A table is interpolated linearly between
@@ -169,7 +171,7 @@ class IccProfile:
     ----------
     color_space : str
         The data colour space of the header, bytes 16-19 (``"RGB "``,
-        ``"GRAY"``, ``"CMYK"``...; ICC.1:2022 7.2.6).
+        ``"GRAY"``, ``"CMYK"``...; the header's data colour space field).
     pcs : str
         The profile connection space, bytes 20-23 (``"XYZ "`` or ``"Lab "``).
     version : int
@@ -207,19 +209,19 @@ class IccProfile:
 
 
 def _s15(data: bytes, count: int) -> np.ndarray:
-    """``count`` s15Fixed16Number values (ICC.1:2022 4.6) from ``data``."""
+    """``count`` s15Fixed16Number values (the spec's basic number type) from ``data``."""
     return np.array(struct.unpack(f">{count}i", data[: 4 * count]), dtype=np.float64) / 65536.0
 
 
 def _parse_xyz(data: bytes) -> np.ndarray:
-    """An ``XYZ `` tag (XYZType, ICC.1:2022 10.31): type, 4 reserved bytes, 3 s15Fixed16."""
+    """An ``XYZ `` tag (XYZType): type, 4 reserved bytes, 3 s15Fixed16."""
     if data[:4] != b"XYZ " or len(data) < 20:
         raise ProfileError(f"expected an XYZ tag, found {data[:4]!r}")
     return _s15(data[8:], 3)
 
 
 def _parse_curve(data: bytes) -> Curve:
-    """A ``curv`` (curveType, ICC.1:2022 10.6) or ``para`` (parametricCurveType, 10.18) tag.
+    """A ``curv`` (curveType) or ``para`` (parametricCurveType) tag.
 
     ``curv``: uint32 count after the reserved bytes; 0 is the identity, 1 a
     u8Fixed8Number gamma, more a table of uint16 samples over ``[0, 1]``.
@@ -248,7 +250,7 @@ def _parse_curve(data: bytes) -> Curve:
 
 def _parse_description(data: bytes) -> str:
     """The text of a ``desc`` tag: v2 textDescriptionType (ICC.1:2001-04 6.5.17, an ASCII
-    count and string) or v4 multiLocalizedUnicodeType (ICC.1:2022 10.15, the first record,
+    count and string) or v4 multiLocalizedUnicodeType (the first record,
     UTF-16BE)."""
     kind = data[:4]
     if kind == b"desc" and len(data) >= 12:
@@ -282,7 +284,7 @@ def parse_profile(data: bytes) -> IccProfile:
 
     Notes
     -----
-    Header (ICC.1:2022 7.2): size (bytes 0-3), version (8), data colour space
+    Header (ICC.1:2022 clause 7): size (bytes 0-3), version (8), data colour space
     (16-19), PCS (20-23), ``acsp`` (36-39).  Tag table (7.3): a uint32 count at
     byte 128, then ``(signature, offset, size)`` triples of uint32.
 
@@ -314,7 +316,7 @@ def parse_profile(data: bytes) -> IccProfile:
     white = _parse_xyz(tags["wtpt"]) if "wtpt" in tags else None
     chad = None
     if "chad" in tags and tags["chad"][:4] == b"sf32" and len(tags["chad"]) >= 44:
-        chad = _s15(tags["chad"][8:], 9).reshape(3, 3)  # s15Fixed16ArrayType, 10.22
+        chad = _s15(tags["chad"][8:], 9).reshape(3, 3)  # s15Fixed16ArrayType
     return IccProfile(
         color_space=data[16:20].decode("latin-1"),
         pcs=data[20:24].decode("latin-1"),
@@ -357,7 +359,8 @@ class ColorPlan:
 
     def apply(self, pixels: np.ndarray) -> np.ndarray:
         """Convert float32 ``(H, W, 3)`` (``"matrix"``) or ``(H, W)`` (``"gray"``) pixels to
-        sRGB-encoded float32, out-of-gamut colours clipped (ICC.1:2022 Annex F.2, F.3).
+        sRGB-encoded float32, out-of-gamut colours clipped (the spec's monochrome and
+        matrix-based models).
 
         Examples
         --------
