@@ -551,3 +551,28 @@ def test_closing_a_catalog_removes_its_wal_files(two_photos, tmp_path):
     assert sorted(p.name for p in boda_dir.iterdir()) == [
         "catalog.db", "catalog.db.lock", "report.html"
     ]
+
+
+def test_json_cleaning_of_every_value_kind():
+    # _clean's fast path for exact built-in types must give what the generic
+    # checks give: NaN/inf as null, numpy values as Python ones, keys as text.
+    import collections
+    import math
+
+    import numpy as np
+
+    from boda.cli._common import _clean
+
+    value = {
+        "f": 1.5, "nan": math.nan, "inf": -math.inf, "i": 3, "b": True, "s": "x", "n": None,
+        1: [np.float32(2.5), np.float64(np.nan), np.int64(7), np.bool_(False)],
+        "t": (1.0, math.inf), "a": np.array([[1.0, np.nan]]),
+        "o": collections.OrderedDict(k=math.nan), "sub": [np.float64(3.0)],
+    }
+    cleaned = _clean(value)
+    assert cleaned == {
+        "f": 1.5, "nan": None, "inf": None, "i": 3, "b": True, "s": "x", "n": None,
+        "1": [2.5, None, 7, False], "t": [1.0, None], "a": [[1.0, None]],
+        "o": {"k": None}, "sub": [3.0],
+    }
+    assert type(cleaned["1"][2]) is int and type(cleaned["sub"][0]) is float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -255,8 +256,25 @@ def _json_text(data: Any) -> str:
 
 
 def _clean(value: Any) -> Any:
-    import math
+    """``value`` ready for JSON: NaN and infinities as None, numpy values as Python ones.
 
+    Exact built-in types are tested first: a million catalog records pass
+    through here, and the generic checks below cost most of the export's time.
+    """
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _clean(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_clean(v) for v in value]
+    return _clean_other(value)
+
+
+def _clean_other(value: Any) -> Any:
+    """:func:`_clean` for subclasses of the built-in types and numpy values."""
     import numpy as np
 
     if isinstance(value, dict):
