@@ -9,8 +9,8 @@ every image in the catalog.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
-import threading
 from collections.abc import Callable, Iterable, Mapping
 
 from boda.catalog import ImageRecord
@@ -18,7 +18,7 @@ from boda.core.numbers import finite_float
 from boda.errors import InvalidParameterError
 
 __all__ = [
-    "FlagRule", "FLAG_RULES", "DUPLICATE_FLAGS", "FlagDeriver", "default_thresholds",
+    "FlagRule", "DUPLICATE_FLAGS", "FlagDeriver", "default_thresholds",
     "derive_flags",
 ]
 
@@ -84,20 +84,12 @@ OTHER_RULES = [
     ),
 ]
 
-FLAG_RULES: list[FlagRule] = []
-
-
-_RULES_LOCK = threading.Lock()
-
-
-def _rules() -> list[FlagRule]:
-    # Under a lock: two scans started at once from two threads would otherwise
-    # both fill the list, and every flag would be derived twice.
-    if not FLAG_RULES:
-        with _RULES_LOCK:
-            if not FLAG_RULES:
-                FLAG_RULES.extend(_quality_rules() + _other_rules())
-    return FLAG_RULES
+@functools.cache
+def _rules() -> tuple[FlagRule, ...]:
+    # Built on first use (importing boda.quality at import time would slow the
+    # CLI's start), as one immutable tuple: two scans started at once from two
+    # threads used to both extend a shared list and derive every flag twice.
+    return (*_quality_rules(), *_other_rules())
 
 
 #: Flags decided across images, with what they mean.
