@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from boda.color import linear_to_srgb, srgb_to_linear
 from boda.io import read_image, write_image
 
 HERE = Path(__file__).resolve().parent
@@ -53,19 +54,12 @@ ORIGINALS = {
 QUALITY = 90
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB decoding (exposure changes happen in linear light)."""
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
-
-
 def expose(img: np.ndarray, stops: float) -> np.ndarray:
-    """Scale linear light by ``2**stops`` (clipping highlights), like a camera's exposure."""
-    return linear_to_srgb(srgb_to_linear(img) * 2.0**stops).astype(np.float32)
+    """Scale linear light by ``2**stops`` (clipping highlights), like a camera's exposure.
+
+    Exposure changes happen in linear light: IEC 61966-2-1 decoding and encoding.
+    """
+    return linear_to_srgb(np.clip(srgb_to_linear(img) * 2.0**stops, 0.0, 1.0)).astype(np.float32)
 
 
 def motion_blur(img: np.ndarray, length: int = 25, angle_deg: float = 20.0) -> np.ndarray:

@@ -50,17 +50,20 @@ import threading
 
 import numpy as np
 
+from boda.core.colorimetry import (
+    D65_XY,
+    SRGB_PRIMARIES_XY,
+    chromatic_adaptation_matrix,
+    normalised_primary_matrix,
+    srgb_encode,
+    xy_to_xyz,
+)
+
 __all__ = ["IccProfile", "ColorPlan", "Curve", "parse_profile", "color_plan", "png_gamma_plan"]
 
 #: The PCS illuminant of every ICC profile (the header's PCS illuminant field), as
 #: LittleCMS stores it.
 D50 = np.array([0.9642, 1.0, 0.8249])
-#: Bradford cone-response matrix (Lam 1985), as LittleCMS and colour-science use it.
-_BRADFORD = np.array(
-    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
-)
-_SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
-_D65_XY = (0.3127, 0.3290)
 #: A profile whose conversion moves no colour of a test grid by more than this
 #: (in ``[0, 1]`` units) is taken as sRGB and its pixels are left untouched.
 SRGB_TOLERANCE = 1.0 / 255.0
@@ -69,39 +72,16 @@ SRGB_TOLERANCE = 1.0 / 255.0
 LUT_SRGB_LEVELS = 2
 
 
-def _xy_to_xyz(x: float, y: float) -> np.ndarray:
-    return np.array([x / y, 1.0, (1.0 - x - y) / y])
-
-
-def _bradford(source_white: np.ndarray, target_white: np.ndarray) -> np.ndarray:
-    """The von Kries-Bradford matrix adapting XYZ under ``source_white`` to ``target_white``."""
-    ratio = (_BRADFORD @ target_white) / (_BRADFORD @ source_white)
-    return np.linalg.inv(_BRADFORD) @ np.diag(ratio) @ _BRADFORD
-
-
 def _rgb_to_pcs_matrix(primaries, white_xy) -> np.ndarray:
     """RGB (linear) -> XYZ D50 matrix of a space given by chromaticities, Bradford-adapted
     from its white to D50: what an ICC profile's ``rXYZ``/``gXYZ``/``bXYZ`` columns hold."""
-    columns = np.stack([_xy_to_xyz(*p) for p in primaries], axis=1)
-    white = _xy_to_xyz(*white_xy)
-    scaled = columns * np.linalg.solve(columns, white)
-    return _bradford(white, D50) @ scaled
+    white = xy_to_xyz(white_xy)
+    return chromatic_adaptation_matrix(white, D50) @ normalised_primary_matrix(primaries, white)
 
 
 #: sRGB's linear RGB -> XYZ D50 matrix and its inverse (PCS -> linear sRGB).
-SRGB_TO_PCS = _rgb_to_pcs_matrix(_SRGB_PRIMARIES, _D65_XY)
+SRGB_TO_PCS = _rgb_to_pcs_matrix(SRGB_PRIMARIES_XY, D65_XY)
 PCS_TO_SRGB = np.linalg.inv(SRGB_TO_PCS)
-
-
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 encoding of linear values clipped to ``[0, 1]`` (float32 in, float32 out)."""
-    linear = np.clip(linear, 0.0, 1.0)
-    powered = np.power(np.maximum(linear, np.float32(0.0031308)), np.float32(1 / 2.4))
-    # 1.055 p - 0.055 written as p + 0.055 (p - 1): white stays exactly 1 in float32
-    high = powered - np.float32(1.0)
-    high *= np.float32(0.055)
-    high += powered
-    return np.where(linear <= 0.0031308, linear * np.float32(12.92), high).astype(np.float32)
 
 
 class ProfileError(ValueError):
@@ -536,7 +516,7 @@ def png_gamma_plan(gamma: float, chromaticity: tuple | None, mode: str) -> Color
     """
     if not gamma or gamma <= 0 or not np.isfinite(gamma):
         return ColorPlan(warning=f"PNG gAMA {gamma!r} is not a gamma; ignored")
-    srgb_chrm = (0.3127, 0.329, 0.64, 0.33, 0.30, 0.60, 0.15, 0.06)
+    srgb_chrm = np.ravel((D65_XY, *SRGB_PRIMARIES_XY))
     near_srgb = chromaticity is None or np.allclose(chromaticity, srgb_chrm, atol=2e-3)
     if near_srgb and abs(gamma * 2.2 - 1.0) <= 0.01:
         return ColorPlan()
@@ -551,9 +531,12 @@ def png_gamma_plan(gamma: float, chromaticity: tuple | None, mode: str) -> Color
         matrix = SRGB_TO_PCS
     else:
         wx, wy, rx, ry, gx, gy, bx, by = chromaticity
+        degenerate = ColorPlan(warning="PNG cHRM chromaticities are degenerate; ignored")
+        if 0 in (wy, ry, gy, by):  # y = 0: no luminance ratio, XYZ would be infinite
+            return degenerate
         try:
             matrix = _rgb_to_pcs_matrix(((rx, ry), (gx, gy), (bx, by)), (wx, wy))
-        except (np.linalg.LinAlgError, ZeroDivisionError):
-            return ColorPlan(warning="PNG cHRM chromaticities are degenerate; ignored")
+        except np.linalg.LinAlgError:
+            return degenerate
     plan = _matrix_plan(name, matrix, (curve, curve, curve))
     return dataclasses.replace(plan, is_rgb_profile=False)

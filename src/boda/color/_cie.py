@@ -6,6 +6,11 @@ import numpy as np
 
 from boda.color._illuminants import BRADFORD, CIE_RGB_MATRIX, ILLUMINANTS_XY, VON_KRIES
 from boda.color._validate import as_colors, float_dtype, matmul3
+from boda.core.colorimetry import (
+    chromatic_adaptation_matrix,
+    normalised_primary_matrix,
+    xy_to_xyz,
+)
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -69,12 +74,10 @@ def whitepoint(illuminant: WhiteLike = "D65") -> np.ndarray:
                 f"unknown illuminant {illuminant!r}; use one of {sorted(ILLUMINANTS_XY)} "
                 "or give its (x, y) chromaticity"
             )
-        x, y = ILLUMINANTS_XY[key]
-        return np.array([x / y, 1.0, (1.0 - x - y) / y])
+        return xy_to_xyz(ILLUMINANTS_XY[key])
     arr = np.asarray(illuminant, dtype=np.float64)
     if arr.shape == (2,):
-        x, y = arr
-        return np.array([x / y, 1.0, (1.0 - x - y) / y])
+        return xy_to_xyz(arr)
     if arr.shape == (3,):
         return arr
     raise InvalidParameterError(
@@ -202,10 +205,7 @@ def adaptation_matrix(source: WhiteLike, target: WhiteLike, *, method: str = "br
         raise InvalidParameterError(
             f"unknown chromatic adaptation method {method!r}; use one of {sorted(_CATS)}"
         )
-    m = _CATS[key]
-    rho_s = m @ whitepoint(source)
-    rho_t = m @ whitepoint(target)
-    return np.linalg.inv(m) @ np.diag(rho_t / rho_s) @ m
+    return chromatic_adaptation_matrix(whitepoint(source), whitepoint(target), _CATS[key])
 
 
 def rgb_to_xyz_matrix(primaries_xy: np.ndarray, white: WhiteLike) -> np.ndarray:
@@ -224,9 +224,7 @@ def rgb_to_xyz_matrix(primaries_xy: np.ndarray, white: WhiteLike) -> np.ndarray:
     p = np.asarray(primaries_xy, dtype=np.float64)
     if p.shape != (3, 2):
         raise InvalidParameterError(f"primaries must have shape (3, 2), got {p.shape}")
-    cols = np.stack([p[:, 0] / p[:, 1], np.ones(3), (1 - p[:, 0] - p[:, 1]) / p[:, 1]])
-    scale = np.linalg.solve(cols, whitepoint(white))
-    return cols * scale
+    return normalised_primary_matrix(p, whitepoint(white))
 
 
 def cie_rgb_to_xyz(rgb: np.ndarray) -> np.ndarray:

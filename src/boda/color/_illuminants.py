@@ -7,6 +7,8 @@ given in CIE 015:2018 Table 1 and used by colour-science
 
 from __future__ import annotations
 
+from boda.core.colorimetry import BRADFORD, D65_XY, SRGB_PRIMARIES_XY
+
 __all__ = ["ILLUMINANTS_XY", "SRGB_PRIMARIES_XY", "SRGB_WHITE", "CIE_RGB_MATRIX", "BRADFORD"]
 
 #: xy chromaticity of the CIE standard illuminants (2° observer), the values
@@ -20,7 +22,7 @@ ILLUMINANTS_XY: dict[str, tuple[float, float]] = {
     "D50": (0.3457, 0.3585),
     "D55": (0.33243, 0.34744),
     "D60": (0.321616709705268, 0.337619916550817),
-    "D65": (0.3127, 0.3290),
+    "D65": D65_XY,
     "D75": (0.29903, 0.31488),
     "E": (1.0 / 3.0, 1.0 / 3.0),
     "F2": (0.3721, 0.3751),
@@ -28,8 +30,9 @@ ILLUMINANTS_XY: dict[str, tuple[float, float]] = {
     "F11": (0.3805, 0.3769),
 }
 
-#: ITU-R BT.709 / IEC 61966-2-1 sRGB primaries (red, green, blue) as xy.
-SRGB_PRIMARIES_XY: tuple[tuple[float, float], ...] = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
+# SRGB_PRIMARIES_XY (ITU-R BT.709 / IEC 61966-2-1, red, green, blue as xy) and
+# BRADFORD (Lam 1985; as in ICC.1 Annex E and Lindbloom) come from
+# boda.core.colorimetry, which the image reader shares.
 
 #: The sRGB reference white.
 SRGB_WHITE = "D65"
@@ -40,13 +43,6 @@ CIE_RGB_MATRIX: tuple[tuple[float, float, float], ...] = (
     (0.49, 0.31, 0.20),
     (0.17697, 0.81240, 0.01063),
     (0.00, 0.01, 0.99),
-)
-
-#: Bradford cone-response matrix (Lam 1985; as in ICC.1 Annex E and Lindbloom).
-BRADFORD: tuple[tuple[float, float, float], ...] = (
-    (0.8951, 0.2664, -0.1614),
-    (-0.7502, 1.7135, 0.0367),
-    (0.0389, -0.0685, 1.0296),
 )
 
 #: von Kries with Hunt–Pointer–Estévez cone fundamentals (normalised to D65).

@@ -26,6 +26,7 @@ import numpy as np
 from boda.color._cie import rgb_to_xyz_matrix
 from boda.color._illuminants import SRGB_PRIMARIES_XY, SRGB_WHITE
 from boda.color._validate import as_colors, matmul3
+from boda.core import colorimetry
 
 __all__ = [
     "srgb_to_linear",
@@ -44,11 +45,6 @@ SRGB_TO_XYZ = rgb_to_xyz_matrix(SRGB_PRIMARIES_XY, SRGB_WHITE)
 XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
 SRGB_TO_XYZ.setflags(write=False)
 XYZ_TO_SRGB.setflags(write=False)
-
-# IEC 61966-2-1 constants: the linear segment below 0.04045 (encoded) /
-# 0.0031308 (linear), a 2.4 power with offset 0.055 above it.
-_THRESH_ENCODED = 0.04045
-_THRESH_LINEAR = 0.0031308
 
 
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
@@ -81,15 +77,7 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     >>> float(srgb_to_linear(np.array(0.5)))  # doctest: +ELLIPSIS
     0.21404114...
     """
-    c = _as_channel_values(rgb)
-    # In-place power branch, then the linear branch copied over where it applies
-    # (fewer temporaries than np.where; matters for whole images).
-    out = np.asarray(np.add(c, 0.055, dtype=c.dtype))  # asarray: 0-d input gives a scalar
-    out /= 1.055
-    with np.errstate(invalid="ignore"):
-        np.power(out, 2.4, out=out)
-    np.copyto(out, c / 12.92, where=c <= _THRESH_ENCODED)
-    return out
+    return colorimetry.srgb_to_linear(_as_channel_values(rgb))
 
 
 def linear_to_srgb(linear: np.ndarray, *, clip: bool = False) -> np.ndarray:
@@ -115,13 +103,7 @@ def linear_to_srgb(linear: np.ndarray, *, clip: bool = False) -> np.ndarray:
     ----------
     IEC 61966-2-1:1999, eq. (9)-(10).
     """
-    c = _as_channel_values(linear)
-    with np.errstate(invalid="ignore"):
-        out = np.asarray(np.power(c, 1 / 2.4, dtype=c.dtype))
-    out *= 1.055
-    out -= 0.055
-    np.copyto(out, c * 12.92, where=c <= _THRESH_LINEAR)
-    return np.clip(out, 0, 1, out=out) if clip else out
+    return colorimetry.linear_to_srgb(_as_channel_values(linear), clip=clip)
 
 
 def linear_rgb_to_xyz(rgb: np.ndarray) -> np.ndarray:
