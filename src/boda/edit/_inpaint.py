@@ -229,7 +229,9 @@ def inpaint(
         raise InvalidImageError(
             f"inpainting method {method!r} returned shape {filled.shape}, expected {work.shape}"
         )
-    out = np.where(holes[:, :, None], filled.astype(np.float32), work)
+    # One copy of the photo (np.where plus astype made two).
+    out = work.copy()
+    np.copyto(out, filled, casting="unsafe", where=holes[:, :, None])
     return out[:, :, 0] if arr.ndim == 2 else out
 
 

@@ -123,15 +123,57 @@ def inpaint_telea(
             f"radius must be positive and at most the image's longer side ({max(h, w)}), "
             f"got {radius}; 3-15 px is usual"
         )
+    if not mask.any():
+        return fill_result(image.copy(), given)
+    # Work on each group of holes' bounding box plus what the march reads
+    # around it: the neighbours within ``radius`` of a hole pixel and one more
+    # pixel for their gradients.  Groups lie too far apart to read each other's
+    # surroundings, so the fill is the same as on the whole image, at a cost
+    # that follows the holes, not the photo.
+    fills = [(crop, hole, _march(image[crop], hole, radius, gradient))
+             for crop, hole in hole_groups(mask, int(math.ceil(radius)) + 2)]
+    # The first-order term can overshoot next to a sharp edge: keep values in the
+    # image range ([0, 1], or the known values' range where that is wider).
+    lo, hi = _known_range(image, mask)
+    out = image.copy()
+    for crop, hole, values in fills:
+        out[crop][hole] = np.clip(values, lo, hi)
+    return fill_result(out, given)
+
+
+def hole_groups(mask: np.ndarray, margin: int) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """The holes of ``mask`` in groups, each with its working crop.
+
+    Holes closer than ``2 * margin + 1`` pixels (chessboard distance) share a
+    group.  Returns, per group, the group's bounding box widened by ``margin``
+    and clipped to the image, and the group's holes inside it (bool, the
+    crop's shape).  Any pixel within ``margin`` of a group's holes is in its
+    crop, and no other group's hole is that close.
+    """
+    size = 2 * margin + 1
+    grown = ndimage.maximum_filter1d(mask.view(np.uint8), size, axis=0, mode="constant")
+    grown = ndimage.maximum_filter1d(grown, size, axis=1, mode="constant")
+    labels, _ = ndimage.label(grown, structure=np.ones((3, 3), bool))
+    del grown
+    return [(box, mask[box] & (labels[box] == i))
+            for i, box in enumerate(ndimage.find_objects(labels), start=1)]
+
+
+def _march(image: np.ndarray, mask: np.ndarray, radius: float, gradient: bool) -> np.ndarray:
+    """Telea's fill of the holes ``mask`` (all of them inside ``image``, a crop
+    holding every pixel the fill reads): their values, in ``mask`` order."""
+    ch, cw = mask.shape
     pad = int(math.ceil(radius)) + 1
     img = np.pad(image.astype(np.float64), ((pad, pad), (pad, pad), (0, 0)))
-    flags = np.full((h + 2 * pad, w + 2 * pad), _OUTSIDE, dtype=np.int8)
-    inner = (slice(pad, pad + h), slice(pad, pad + w))
+    flags = np.full((ch + 2 * pad, cw + 2 * pad), _OUTSIDE, dtype=np.int8)
+    inner = (slice(pad, pad + ch), slice(pad, pad + cw))
     band0 = ndimage.binary_dilation(mask) & ~mask
     flags[inner] = np.where(mask, _INSIDE, np.where(band0, _BAND, _KNOWN))
     t = np.zeros(flags.shape, dtype=np.float64)
     # Known pixels carry minus their distance to the hole, as in OpenCV (which
     # marches outwards first): lev then favours the pixels right at the boundary.
+    # (Another group's holes in the crop count as known: the fill reads neither
+    # them nor any pixel nearer to them than to its own holes.)
     outside = ndimage.distance_transform_edt(~mask) - 1.0
     t[inner] = np.where(mask, _FAR, -outside)
     t[flags == _OUTSIDE] = _FAR
@@ -175,13 +217,17 @@ def inpaint_telea(
             flags[ny, nx] = _BAND
             heapq.heappush(heap, (tn, ny, nx))
 
-    out = img[inner].astype(np.float32)
-    # The first-order term can overshoot next to a sharp edge: keep values in the
-    # image range ([0, 1], or the known values' range where that is wider).
-    known = image[~mask]
-    lo, hi = np.minimum(known.min(axis=0), 0.0), np.maximum(known.max(axis=0), 1.0)
-    out[mask] = np.clip(out[mask], lo, hi)
-    return fill_result(out, given)
+    return img[inner][mask].astype(np.float32)
+
+
+
+
+def _known_range(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, [0, 1] widened to the known pixels' min and max (no copy of them)."""
+    known = ~mask[:, :, None]
+    lo = np.min(image, axis=(0, 1), where=known, initial=0.0)
+    hi = np.max(image, axis=(0, 1), where=known, initial=1.0)
+    return lo, hi
 
 
 def _fill(img, flags, t, y, x, dy, dx, rr, rlen, grads) -> None:

@@ -13,16 +13,39 @@ __all__ = ["mse", "psnr", "ssim"]
 def _pair(
     image: np.ndarray, reference: np.ndarray, data_range: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as float32 (no copy of a float32 array); the measures below
+    widen row strips of them to float64, so no full-size float64 copy is made."""
     # A data_range above 1 says the values are on another scale (255, say) on purpose.
     unit = data_range <= 1.0
-    a = as_float_image(image, name="image", unit_range=unit).astype(np.float64)
-    b = as_float_image(reference, name="reference", unit_range=unit).astype(np.float64)
+    a = as_float_image(image, name="image", unit_range=unit)
+    b = as_float_image(reference, name="reference", unit_range=unit)
     if a.shape != b.shape:
         raise InvalidImageError(
             f"image {a.shape} and reference {b.shape} must have the same shape; "
             "resize one of them first"
         )
     return a, b
+
+
+#: Values per row strip (float64 temporaries of ~8 MB each): the measures keep
+#: a few strips alive instead of ~10 full-size copies (22x the image at 50 MP).
+_STRIP_VALUES = 1 << 20
+
+
+def _strips(height: int, row_values: int, min_rows: int = 1) -> list[tuple[int, int]]:
+    """Row ranges [r0, r1) covering ``height`` rows in strips of about _STRIP_VALUES."""
+    rows = max(min_rows, _STRIP_VALUES // max(row_values, 1), 1)
+    return [(r0, min(r0 + rows, height)) for r0 in range(0, height, rows)]
+
+
+def _mean_squared_error(a: np.ndarray, b: np.ndarray) -> float:
+    """mean((a - b)^2) in float64, strip by strip."""
+    total = 0.0
+    for r0, r1 in _strips(a.shape[0], a[0].size):
+        diff = a[r0:r1].astype(np.float64)
+        diff -= b[r0:r1]
+        total += float(np.square(diff, out=diff).sum())  # pairwise sum, as np.mean
+    return total / a.size
 
 
 def mse(image: np.ndarray, reference: np.ndarray) -> float:
@@ -35,7 +58,7 @@ def mse(image: np.ndarray, reference: np.ndarray) -> float:
     0.25
     """
     a, b = _pair(image, reference)
-    return float(np.mean((a - b) ** 2))
+    return _mean_squared_error(a, b)
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 1.0) -> float:
@@ -52,7 +75,7 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 1.0) -
     if data_range <= 0:
         raise InvalidParameterError(f"data_range must be positive, got {data_range}")
     a, b = _pair(image, reference, data_range)
-    err = float(np.mean((a - b) ** 2))
+    err = _mean_squared_error(a, b)
     return float("inf") if err == 0 else float(10.0 * np.log10(data_range**2 / err))
 
 
@@ -75,7 +98,10 @@ def ssim(
     variances.  The mean is taken over the pixels whose window lies inside the
     image, and over channels for RGB; this matches
     ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
-    sigma=1.5, use_sample_covariance=False, data_range=1)``.
+    sigma=1.5, use_sample_covariance=False, data_range=1)``.  It is computed
+    in row strips (each with the window's halo), in float64: the map is the
+    whole-image computation's bit for bit, and memory stays at the two
+    float32 inputs plus a few strips, not ~20x the image.
 
     Parameters
     ----------
@@ -130,22 +156,38 @@ def ssim(
             f"got {a.shape[:2]}"
         )
     sig = (sigma, sigma, 0) if a.ndim == 3 else sigma
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
 
     def blur(x: np.ndarray) -> np.ndarray:
         return ndimage.gaussian_filter(x, sig, mode="reflect", truncate=truncate)
 
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
-        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-    )
-    if smap.ndim == 3:
-        smap = smap.mean(axis=2)
-    # Explicit ends: with sigma < 1/7 the window is 1x1, radius is 0 and
-    # ``smap[0:-0]`` would be empty.
-    rows, cols = smap.shape
-    value = float(smap[radius : rows - radius, radius : cols - radius].mean())
-    return (value, smap) if full else value
+    # Row strips with a halo of ``radius`` rows: the separable filter's output
+    # rows inside a strip read only rows of the strip plus halo (and the image's
+    # own reflected border at its ends), so the map is the whole image's, bit
+    # for bit, while only a few strips of float64 temporaries exist at a time.
+    rows, cols = a.shape[:2]
+    smap_full = np.empty((rows, cols)) if full else None
+    total = 0.0
+    for r0, r1 in _strips(rows, a[0].size, min_rows=8 * max(radius, 1)):
+        s0, s1 = max(r0 - radius, 0), min(r1 + radius, rows)
+        sa, sb = a[s0:s1].astype(np.float64), b[s0:s1].astype(np.float64)
+        mu_a, mu_b = blur(sa), blur(sb)
+        var_a = blur(sa * sa) - mu_a**2
+        var_b = blur(sb * sb) - mu_b**2
+        cov = blur(sa * sb) - mu_a * mu_b
+        smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+            (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+        )
+        smap = smap[r0 - s0 : r1 - s0]
+        if smap.ndim == 3:
+            smap = smap.mean(axis=2)
+        if smap_full is not None:
+            smap_full[r0:r1] = smap
+        # The mean is over pixels whose window lies inside the image.  Explicit
+        # ends: with sigma < 1/7 the window is 1x1, radius is 0 and ``x[0:-0]``
+        # would be empty.
+        lo, hi = max(r0, radius), min(r1, rows - radius)
+        if hi > lo:
+            total += float(smap[lo - r0 : hi - r0, radius : cols - radius].sum())
+    value = total / ((rows - 2 * radius) * (cols - 2 * radius))
+    return (value, smap_full) if full else value
