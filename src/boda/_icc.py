@@ -42,8 +42,10 @@ References
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import hashlib
 import io as _io
 import struct
 import threading
@@ -82,6 +84,23 @@ def _rgb_to_pcs_matrix(primaries, white_xy) -> np.ndarray:
 #: sRGB's linear RGB -> XYZ D50 matrix and its inverse (PCS -> linear sRGB).
 SRGB_TO_PCS = _rgb_to_pcs_matrix(SRGB_PRIMARIES_XY, D65_XY)
 PCS_TO_SRGB = np.linalg.inv(SRGB_TO_PCS)
+
+
+#: A ``curv`` table with more samples than this is resampled to this many (linear
+#: interpolation between the file's samples, read one by one): real profiles use 256
+#: to 4096 samples, which stay exact, and a 16-bit input needs no more, while a
+#: crafted table can hold 2^32 - 1 of them.
+MAX_CURVE_SAMPLES = 4096
+#: Profile caches (:func:`color_plan`, LittleCMS transforms) keep at most this many
+#: entries and this many bytes (profile bytes and curve samples); a larger entry is
+#: not kept.  Keys are digests of the profile, so a cache never holds a profile's bytes
+#: for its key.
+PROFILE_CACHE_ENTRIES = 64
+PROFILE_CACHE_BYTES = 32 << 20
+
+
+#: Pixels per strip in :meth:`ColorPlan.apply` (float32 temporaries of ~3 MB each).
+_STRIP_PIXELS = 1 << 18
 
 
 class ProfileError(ValueError):
@@ -206,7 +225,9 @@ def _parse_curve(data: bytes) -> Curve:
     ``curv``: uint32 count after the reserved bytes; 0 is the identity, 1 a
     u8Fixed8Number gamma, more a table of uint16 samples over ``[0, 1]``.
     ``para``: uint16 function type (0-4), 2 reserved bytes, then 1, 3, 4, 5 or
-    7 s15Fixed16 parameters ``g, a, b, c, d, e, f``.
+    7 s15Fixed16 parameters ``g, a, b, c, d, e, f``; the exponent ``g`` must be
+    positive (a power of 0 or below sends black to infinity or flattens the curve).
+    A table of more than :data:`MAX_CURVE_SAMPLES` samples is resampled to that many.
     """
     kind = data[:4]
     if kind == b"curv":
@@ -217,14 +238,25 @@ def _parse_curve(data: bytes) -> Curve:
             return Curve("gamma", (struct.unpack(">H", data[12:14])[0] / 256.0,))
         if len(data) < 12 + 2 * count:
             raise ProfileError("curv table is truncated")
-        table = np.frombuffer(data, dtype=">u2", count=count, offset=12) / 65535.0
-        return Curve("table", tuple(float(v) for v in table))
+        table = np.frombuffer(data, dtype=">u2", count=count, offset=12)
+        if count > MAX_CURVE_SAMPLES:  # sample the table where the resampled one needs it
+            at = np.linspace(0.0, count - 1, MAX_CURVE_SAMPLES)
+            below = np.floor(at).astype(np.int64)
+            above = np.minimum(below + 1, count - 1)
+            weight = at - below
+            values = table[below] * (1.0 - weight) + table[above] * weight
+        else:
+            values = table.astype(np.float64)
+        return Curve("table", tuple((values / 65535.0).tolist()))
     if kind == b"para":
         (function,) = struct.unpack(">H", data[8:10])
         count = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}.get(function)
         if count is None or len(data) < 12 + 4 * count:
             raise ProfileError(f"unknown or truncated parametric curve (type {function})")
-        return Curve("parametric", (float(function), *(float(v) for v in _s15(data[12:], count))))
+        params = _s15(data[12:], count)
+        if not params[0] > 0.0:
+            raise ProfileError(f"parametric curve with exponent g = {params[0]:g} (must be > 0)")
+        return Curve("parametric", (float(function), *(float(v) for v in params)))
     raise ProfileError(f"unsupported tone curve type {kind!r}")
 
 
@@ -283,16 +315,26 @@ def parse_profile(data: bytes) -> IccProfile:
     if count > 1000 or 132 + 12 * count > len(data):
         raise ProfileError("the tag table is truncated")
     tags: dict[str, bytes] = {}
+    spans: dict[tuple[int, int], bytes] = {}  # tags may share their data (one TRC for three)
     for at in range(132, 132 + 12 * count, 12):
         signature, offset, size = struct.unpack(">4sII", data[at : at + 12])
         if offset + size > len(data) or size < 8:
             raise ProfileError(f"tag {signature!r} lies outside the profile")
-        tags[signature.decode("latin-1")] = data[offset : offset + size]
+        span = spans.get((offset, size))
+        if span is None:
+            span = spans[(offset, size)] = data[offset : offset + size]
+        tags[signature.decode("latin-1")] = span
     matrix = None
     if {"rXYZ", "gXYZ", "bXYZ"} <= tags.keys():
         matrix = np.stack([_parse_xyz(tags[t]) for t in ("rXYZ", "gXYZ", "bXYZ")], axis=1)
     names = ("rTRC", "gTRC", "bTRC") if "kTRC" not in tags else ("kTRC",)
-    curves = tuple(_parse_curve(tags[t]) for t in names) if set(names) <= tags.keys() else ()
+    curves: tuple = ()
+    if set(names) <= tags.keys():
+        parsed: dict[int, Curve] = {}  # by the id of the (shared) tag data: each parsed once
+        for t in names:
+            if id(tags[t]) not in parsed:
+                parsed[id(tags[t])] = _parse_curve(tags[t])
+        curves = tuple(parsed[id(tags[t])] for t in names)
     white = _parse_xyz(tags["wtpt"]) if "wtpt" in tags else None
     chad = None
     if "chad" in tags and tags["chad"][:4] == b"sf32" and len(tags["chad"]) >= 44:
@@ -342,17 +384,51 @@ class ColorPlan:
         sRGB-encoded float32, out-of-gamut colours clipped (the spec's monochrome and
         matrix-based models).
 
+        ``pixels`` may also be the uint8 levels of an 8-bit file: the tone curves are
+        then 256-entry tables of the float curve at ``level / 255`` (the float32 values
+        :func:`boda.core.image.as_float_image` gives), so the result is the same as for
+        the float pixels, without a power per sample.  Either way the work goes in
+        strips of rows, so the temporaries take a few MB whatever the image size.
+
         Examples
         --------
         >>> plan = ColorPlan("gray", curves=(Curve("gamma", (2.2,)),))
         >>> plan.apply(np.array([0.0, 1.0], np.float32)).tolist()
         [0.0, 1.0]
+        >>> plan.apply(np.array([0, 255], np.uint8)).tolist()
+        [0.0, 1.0]
         """
-        if self.kind == "gray":
-            return srgb_encode(self.curves[0](pixels))
-        linear = np.stack([curve(pixels[..., c]) for c, curve in enumerate(self.curves)], -1)
-        linear = linear @ self.matrix.T.astype(np.float32)
-        return srgb_encode(linear)
+        pixels = np.asarray(pixels)
+        if pixels.ndim == 0:
+            return self.apply(pixels.reshape(1)).reshape(())
+        curves = self.curves[:1] if self.kind == "gray" else self.curves
+        tables = None
+        if pixels.dtype == np.uint8:
+            levels = np.arange(256, dtype=np.float32) / np.float32(255)
+            tables = [curve(levels) for curve in curves]
+            curves = tuple(functools.partial(np.take, table) for table in tables)
+        matrix = None if self.kind == "gray" else self.matrix.T.astype(np.float32)
+        if tables is not None and matrix is not None and pixels.ndim == 3:
+            import cv2  # one pass for the three tables, 4x faster than numpy's strided take
+
+            lut = np.stack(tables, -1)[None]
+            curves = ()
+        out = np.empty(pixels.shape, np.float32)
+        row_pixels = int(np.prod(pixels.shape[1:-1] if matrix is not None else pixels.shape[1:]))
+        step = max(1, _STRIP_PIXELS // max(1, row_pixels))
+        for start in range(0, pixels.shape[0], step):
+            strip = pixels[start:start + step]
+            if matrix is None:
+                out[start:start + step] = srgb_encode(curves[0](strip))
+                continue
+            linear = (
+                np.empty(strip.shape, np.float32) if curves
+                else cv2.LUT(np.ascontiguousarray(strip), lut)
+            )
+            for c, curve in enumerate(curves):
+                linear[..., c] = curve(strip[..., c])
+            out[start:start + step] = srgb_encode(linear @ matrix)
+        return out
 
     def apply_pil(self, img):
         """The Pillow image ``img`` (mode ``RGB``, ``L`` or ``CMYK``) converted to ``RGB``
@@ -365,7 +441,68 @@ class ColorPlan:
 _SRGB_PROFILE_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=64)
+class _ProfileCache:
+    """An LRU cache of ``func(profile, mode)`` keyed by a digest of ``profile``.
+
+    :func:`functools.lru_cache` keyed by the bytes would keep every profile
+    (up to 16 MB in a JPEG) for its key, and entries of any size: this one keeps
+    at most :data:`PROFILE_CACHE_ENTRIES` entries and :data:`PROFILE_CACHE_BYTES`
+    bytes as ``size(value, profile)`` counts them, and does not keep a value
+    larger than a quarter of that.  ``cache_info()`` and ``cache_clear()`` as
+    :func:`functools.lru_cache` has them.
+    """
+
+    def __init__(self, func, size):
+        functools.update_wrapper(self, func)
+        self._func, self._size = func, size
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._bytes = self._hits = self._misses = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, profile: bytes, mode: str):
+        key = (hashlib.blake2b(profile, digest_size=20).digest(), mode)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self._hits += 1
+                return entry[0]
+            self._misses += 1
+        value = self._func(profile, mode)
+        size = self._size(value, profile)
+        if size <= PROFILE_CACHE_BYTES // 4:
+            with self._lock:
+                if key not in self._entries:
+                    self._entries[key] = (value, size)
+                    self._bytes += size
+                while self._entries and (
+                    len(self._entries) > PROFILE_CACHE_ENTRIES
+                    or self._bytes > PROFILE_CACHE_BYTES
+                ):
+                    self._bytes -= self._entries.popitem(last=False)[1][1]
+        return value
+
+    def cache_info(self):
+        """Hits, misses, maximum entries and entries now (:func:`functools.lru_cache`'s)."""
+        with self._lock:
+            return functools._CacheInfo(
+                self._hits, self._misses, PROFILE_CACHE_ENTRIES, len(self._entries)
+            )
+
+    def cache_clear(self) -> None:
+        """Forget every entry and the statistics."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = self._hits = self._misses = 0
+
+
+def _plan_bytes(plan: ColorPlan, profile: bytes) -> int:
+    """Memory a cached plan holds: its profile (LUT plans) and its curves' samples."""
+    samples = sum(len(curve.params) for curve in plan.curves)
+    return 1024 + len(plan.profile or b"") + 40 * samples
+
+
+@functools.partial(_ProfileCache, size=lambda transform, profile: 1024 + 2 * len(profile))
 def _lut_transform(profile: bytes, mode: str):
     """A cached LittleCMS transform from ``profile`` (pixels of Pillow ``mode``) to sRGB."""
     from PIL import ImageCms
@@ -406,20 +543,58 @@ def family(mode: str) -> str:
     return mode
 
 
+#: Where :func:`_curves_usable` evaluates a tone curve: a fine ramp and the 8-bit levels.
+_CURVE_PROBE = np.concatenate(
+    [np.linspace(0.0, 1.0, 4097, dtype=np.float32), np.arange(256, dtype=np.float32) / 255]
+)
+#: Linear values a usable tone curve stays within (a colourant matrix then keeps them
+#: finite; an overflowing power, ``(aX + b)^32768``, goes far beyond).
+_CURVE_LIMIT = 1e6
+
+
+def _curves_usable(curves: tuple) -> bool:
+    """Whether every curve gives finite, bounded values on ``[0, 1]``.
+
+    Each curve is a gamma, a table of finite samples, or a parametric power of a
+    linear function per segment, so its extremes lie at the probed points (the
+    ends of ``[0, 1]`` among them)."""
+    with np.errstate(all="ignore"):
+        for curve in curves:
+            values = curve(_CURVE_PROBE)
+            if not (np.isfinite(values).all() and np.abs(values).max() <= _CURVE_LIMIT):
+                return False
+    return True
+
+
+def _unusable_curves(description: str, is_rgb: bool) -> ColorPlan:
+    return ColorPlan(
+        is_rgb_profile=is_rgb,
+        warning=f"profile {description!r} has tone curves that give infinite or "
+        "undefined values; pixels read as sRGB",
+    )
+
+
 def _matrix_plan(description: str, matrix: np.ndarray, curves: tuple, profile=None) -> ColorPlan:
-    """The ``"matrix"`` plan of a matrix/TRC space, or ``"none"`` when it is sRGB."""
+    """The ``"matrix"`` plan of a matrix/TRC space, or ``"none"`` when it is sRGB (or when
+    it cannot be used: then with a warning)."""
     combined = PCS_TO_SRGB @ matrix
     if not np.all(np.isfinite(combined)) or abs(np.linalg.det(matrix)) < 1e-6:
         return ColorPlan(warning=f"profile {description!r} has a singular colourant matrix; "
                          "pixels read as sRGB", is_rgb_profile=True)
+    if not _curves_usable(curves):
+        return _unusable_curves(description, True)
     plan = ColorPlan("matrix", description, True, None, combined, curves, profile)
     grid = _grid()
-    if np.abs(plan.apply(grid) - grid).max() <= SRGB_TOLERANCE:
+    with np.errstate(all="ignore"):
+        converted = plan.apply(grid)
+    if not np.isfinite(converted).all():
+        return _unusable_curves(description, True)
+    if np.abs(converted - grid).max() <= SRGB_TOLERANCE:
         return ColorPlan(description=description, is_rgb_profile=True)
     return plan
 
 
-@functools.lru_cache(maxsize=64)
+@functools.partial(_ProfileCache, size=_plan_bytes)
 def color_plan(profile: bytes, mode: str) -> ColorPlan:
     """Decide how pixels of Pillow ``mode`` tagged with ``profile`` become sRGB (cached).
 
@@ -461,9 +636,11 @@ def color_plan(profile: bytes, mode: str) -> ColorPlan:
     try:
         if not parsed.has_lut and parsed.pcs == "XYZ ":
             if is_rgb and parsed.matrix is not None and len(parsed.curves) == 3:
-                return _matrix_plan(name, parsed.matrix, parsed.curves, profile)
+                return _matrix_plan(name, parsed.matrix, parsed.curves)
             if space == "GRAY" and len(parsed.curves) == 1:
-                plan = ColorPlan("gray", name, False, None, None, parsed.curves, profile)
+                if not _curves_usable(parsed.curves):
+                    return _unusable_curves(name, False)
+                plan = ColorPlan("gray", name, False, None, None, parsed.curves)
                 ramp = np.linspace(0.0, 1.0, 1024, dtype=np.float32)
                 identical = np.abs(plan.apply(ramp) - ramp).max() <= SRGB_TOLERANCE
                 return ColorPlan(description=name) if identical else plan

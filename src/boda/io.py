@@ -57,6 +57,7 @@ from boda.errors import ImageReadError, InvalidParameterError
 __all__ = [
     "DecodedImage",
     "open_image",
+    "image_size",
     "read_image",
     "write_image",
     "can_write_16_bit",
@@ -162,6 +163,10 @@ class DecodedImage:
         or None (see :func:`open_image`'s ``color``).
     color_warning : str or None
         Why the file's colour information was ignored, or None.
+    exif_warning : str or None
+        Why the file's EXIF block was ignored (garbage that is not a TIFF
+        structure, say): the pixels are then read as stored, not turned, and
+        :attr:`exif` is None.  None when the EXIF block was read or absent.
     exif : bytes or None
         The file's EXIF block (camera, date, exposure, GPS...) with its
         Orientation set to 1, since ``pixels`` are already turned; None when
@@ -186,6 +191,9 @@ class DecodedImage:
     #: Why an embedded profile (or PNG gAMA/cHRM) was ignored and the pixels read
     #: as sRGB: unparseable, not made for the file's pixels...; None when all was well.
     color_warning: str | None = None
+    #: Why the file's EXIF block was ignored (it could not be parsed: the pixels are
+    #: read without EXIF orientation and :attr:`exif` is None); None when all was well.
+    exif_warning: str | None = None
 
     @property
     def exif(self) -> bytes | None:
@@ -271,7 +279,11 @@ def open_image(
         The file to read.
     max_side : int, optional
         If given, the longer side of the returned pixels is at most this many
-        pixels (never upscaled).  JPEGs are then decoded in draft mode.
+        pixels (never upscaled).  JPEGs are then decoded in draft mode; other
+        images of more than :data:`EARLY_REDUCE_PIXELS` are shrunk by an
+        integer factor (a box average) in their own sample type right after
+        decoding, so a small file that decodes huge costs about its decoded
+        size, not five times it.
     gray : bool
         Return ``(H, W)`` Rec. 601 gray instead of ``(H, W, 3)`` RGB.
     max_pixels : int or None
@@ -367,6 +379,59 @@ def open_image(
         if "truncated" in text.lower():
             text = f"truncated or corrupt image data ({text})"
         raise ImageReadError(path, text) from None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file as displayed, from its header only.
+
+    Nothing is decoded (a 50 MP JPEG costs a millisecond), EXIF orientations 5-8
+    swap width and height: the result is the :attr:`DecodedImage.original_size`
+    that :func:`open_image` would report.  Commands that must refuse an image too
+    large for the free memory check this before decoding it.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The image file.
+
+    Returns
+    -------
+    tuple of int
+        ``(width, height)``.
+
+    Raises
+    ------
+    ImageReadError
+        The file is missing, is not an image, or is larger than Pillow's
+        decompression-bomb limit.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "wide.png")
+    >>> _ = write_image(path, np.zeros((20, 30, 3), np.float32))
+    >>> image_size(path)
+    (30, 20)
+    """
+    path = Path(os.fsdecode(path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.format == "PNG" and "exif" not in img.info:
+                    # getexif() would decode a PNG to look for an eXIf chunk after the data
+                    img.info["exif"] = _png_chunk(_file_bytes(img) or b"", b"eXIf") or b""
+                orientation = _read_exif(img)[0].get(0x0112, 1)
+                width, height = _stored_size(img)
+    except Image.DecompressionBombError:  # the size is all that is asked for
+        raise ImageReadError(path, "image size exceeds Pillow's decompression-bomb limit") from None
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(path, str(exc) or type(exc).__name__) from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 #: numpy equivalents of ``ImageOps.exif_transpose`` for EXIF orientations 2-8.
@@ -557,7 +622,7 @@ def _stored_size(img: Image.Image) -> tuple[int, int]:
 
 
 def _decode_16bit_colour(
-    img: Image.Image, data: bytes, orientation: int
+    img: Image.Image, data: bytes, orientation: int, reduce: int = 1
 ) -> tuple[np.ndarray, bool] | None:
     """Decode ``data``, a 16-bit colour PNG or TIFF (see :func:`_is_16bit_colour`
     of its Pillow image ``img``), with OpenCV.
@@ -567,6 +632,8 @@ def _decode_16bit_colour(
     alpha (an alpha channel, or a ``tRNS`` colour), not yet oriented.  None
     when OpenCV cannot decode the data, or decodes something other than what
     Pillow announced: Pillow then decodes the file (or says why it cannot).
+    ``reduce`` > 1 shrinks the pixels by that factor (:func:`_reduce_array`) before
+    they become floats.
     """
     import cv2
 
@@ -593,10 +660,12 @@ def _decode_16bit_colour(
         or out.shape[:2] != _stored_size(img)[::-1]
     ):
         return None
-    rgb = out[:, :, 2::-1].astype(np.float32)  # BGR(A) -> RGB
-    rgb /= np.float32(65535.0)
     # A fourth channel is alpha, unless TIFF calls it an unspecified extra sample.
     had_alpha = out.shape[2] == 4 and not str(_rawmode(img.tile[0])).startswith("RGBX")
+    if reduce > 1:
+        return _reduce_array(out, reduce, 65535.0, had_alpha), had_alpha
+    rgb = out[:, :, 2::-1].astype(np.float32)  # BGR(A) -> RGB
+    rgb /= np.float32(65535.0)
     if had_alpha:  # over white, like _flatten_transparency: c * a + 1 * (1 - a)
         alpha = out[:, :, 3].astype(np.float32)
         alpha /= np.float32(65535.0)
@@ -617,14 +686,18 @@ def _target_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]
 
 
 def _resize_float(
-    pixels: np.ndarray, size: tuple[int, int], resample: Image.Resampling
+    pixels: np.ndarray,
+    size: tuple[int, int],
+    resample: Image.Resampling,
+    box: tuple[float, float, float, float] | None = None,
 ) -> np.ndarray:
     """Resize float32 ``(H, W, C)`` pixels to ``size`` channel by channel, with Pillow's
-    filter in float (mode ``F``, as 16-bit gray files are resized), clipped to ``[0, 1]``."""
+    filter in float (mode ``F``, as 16-bit gray files are resized), clipped to ``[0, 1]``.
+    ``box``: the region of ``pixels`` to resize (Pillow's ``box``), default all of it."""
     channels = [
         np.asarray(
             Image.fromarray(np.ascontiguousarray(pixels[:, :, c])).resize(
-                size, resample, reducing_gap=3.0
+                size, resample, box=box, reducing_gap=3.0
             )
         )
         for c in range(pixels.shape[2])
@@ -653,6 +726,185 @@ def _resized_pixels(
         img = img.resize(new_size, resample, reducing_gap=3.0)
     pixels, alpha_left, pixels_uint8 = _to_rgb_or_gray(img, keep_float_values)
     return pixels, had_alpha or alpha_left, None if had_alpha else pixels_uint8
+
+
+def _read_exif(img: Image.Image) -> tuple[Image.Exif, str | None]:
+    """The EXIF tags of ``img`` (empty when it has none), and why they were ignored.
+
+    A PNG or WebP can carry an ``eXIf`` chunk that is not a TIFF structure;
+    browsers show such a file, so its pixels are read, without orientation.
+    """
+    try:
+        return img.getexif(), None
+    except (SyntaxError, ValueError, struct.error, OSError, EOFError, KeyError, TypeError) as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        return Image.Exif(), f"unreadable EXIF data ignored ({reason[:120]}); not oriented"
+
+
+#: A ``max_side`` read of an image with more pixels than this shrinks it by an
+#: integer factor in its own sample type (uint8, 16-bit...) right after decoding,
+#: before transparency, colour conversion and floats: memory stays near the
+#: decoded size instead of 5-7 times it (a 140 kB PNG can hold 100 MP).  Smaller
+#: images take the exact path (results unchanged); above it, results differ from
+#: that path by rounding only (a box average taken before, not after, compositing).
+EARLY_REDUCE_PIXELS = 64_000_000
+#: As Pillow's ``reducing_gap``: the final filter still sees >= 3 input pixels per output pixel.
+_REDUCING_GAP = 3.0
+#: Pixels per stripe of the early reduction (each stripe is copied and converted alone).
+_STRIPE_PIXELS = 1 << 22
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _early_factor(size: tuple[int, int], max_side: int | None) -> int:
+    """Integer factor by which to shrink a decoded image of ``size`` first (1: none)."""
+    target = _target_size(size, max_side)
+    if target is None or size[0] * size[1] <= EARLY_REDUCE_PIXELS:
+        return 1
+    return max(1, min(int(size[i] / target[i] / _REDUCING_GAP) for i in (0, 1)))
+
+
+def _stripe_rows(width: int, k: int) -> int:
+    """Rows per stripe: a multiple of ``k`` (blocks never straddle two stripes)."""
+    return k * max(1, _STRIPE_PIXELS // (width * k))
+
+
+def _reducible(part: Image.Image) -> Image.Image:
+    """``part`` in a mode :meth:`PIL.Image.Image.reduce` averages correctly: alpha
+    premultiplied (``RGBa``/``La``), palettes expanded, 16-bit gray as 32-bit."""
+    mode = part.mode
+    if mode in ("P", "PA"):
+        alpha = mode == "PA" or "transparency" in part.info
+        part = part.convert("RGBA" if alpha else "RGB")
+    elif mode == "1":
+        part = part.convert("L")
+    elif mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        part = part.convert("I")
+    elif mode in ("L", "RGB") and "transparency" in part.info:
+        part = part.convert("LA" if mode == "L" else "RGBA")
+    if part.mode in ("RGBA", "LA"):
+        part = part.convert({"RGBA": "RGBa", "LA": "La"}[part.mode])
+    return part
+
+
+def _reduce_pil(img: Image.Image, k: int) -> tuple[Image.Image, bool]:
+    """``img`` (decoded) shrunk by ``k`` (box average, partial blocks at the right and
+    bottom edges averaged over their pixels, as :meth:`PIL.Image.Image.reduce`), a
+    stripe at a time; transparency composited over white.  Returns ``(image, had_alpha)``."""
+    width, height = img.size
+    rows = _stripe_rows(width, k)
+    out: Image.Image | None = None
+    for top in range(0, height, rows):
+        part = _reducible(img.crop((0, top, width, min(height, top + rows)))).reduce(k)
+        if out is None:
+            out = Image.new(part.mode, (-(-width // k), -(-height // k)))
+        out.paste(part, (0, top // k))
+    assert out is not None
+    if out.mode in ("RGBa", "La"):
+        out = out.convert({"RGBa": "RGBA", "La": "LA"}[out.mode])
+    return _flatten_transparency(out)
+
+
+def _reduce_array(raw: np.ndarray, k: int, scale: float, alpha: bool) -> np.ndarray:
+    """float32 RGB ``(ceil(H/k), ceil(W/k), 3)``: ``k x k`` block means of the BGR(A)
+    integer array ``raw`` divided by ``scale`` (255 or 65535), composited over white
+    when ``alpha``, a stripe at a time.  Blocks are averaged by OpenCV's area filter
+    at an integer scale (exact means, rounded to the input's integer type); the
+    partial blocks at the right and bottom edges repeat the edge pixels."""
+    import cv2
+
+    height, width = raw.shape[:2]
+    cols = -(-width // k)
+    out = np.empty((-(-height // k), cols, 3), np.float32)
+    full = int(scale)
+    wide = np.uint32 if raw.dtype == np.uint16 else np.uint16  # holds full * full
+    for top in range(0, height, _stripe_rows(width, k)):
+        part = raw[top : top + _stripe_rows(width, k)]
+        if alpha:  # over white, like _flatten_transparency: c * a + full * (1 - a)
+            a = part[:, :, 3:4].astype(wide)
+            mixed = part[:, :, :3].astype(wide) * a + full * (full - a) + full // 2
+            part = (mixed // full).astype(raw.dtype)
+        else:
+            part = part[:, :, :3]
+        rows = -(-part.shape[0] // k)
+        pad = ((0, rows * k - part.shape[0]), (0, cols * k - width), (0, 0))
+        if pad[0][1] or pad[1][1]:
+            part = np.pad(part, pad, mode="edge")
+        small = cv2.resize(np.ascontiguousarray(part), (cols, rows), interpolation=cv2.INTER_AREA)
+        out[top // k : top // k + rows] = small[:, :, ::-1]  # BGR -> RGB
+    out /= np.float32(scale)
+    return out
+
+
+def _finish_reduced_float(
+    pixels: np.ndarray,
+    k: int,
+    stored_size: tuple[int, int],
+    orientation: int,
+    max_side: int | None,
+    resample: Image.Resampling,
+) -> np.ndarray:
+    """Early-reduced float pixels (stored orientation) resized to ``max_side``, then oriented."""
+    target = _target_size(stored_size, max_side)
+    if target is not None:
+        box = (0.0, 0.0, stored_size[0] / k, stored_size[1] / k)
+        pixels = _resize_float(pixels, target, resample, box)
+    return _orient(pixels, orientation)
+
+
+def _finish_reduced_pil(
+    img: Image.Image,
+    k: int,
+    stored_size: tuple[int, int],
+    orientation: int,
+    max_side: int | None,
+    resample: Image.Resampling,
+) -> Image.Image:
+    """An early-reduced image (:func:`_reduce_pil`, stored orientation) resized to
+    ``max_side`` (16-bit gray as floats, like :func:`_resized_pixels`), then oriented."""
+    target = _target_size(stored_size, max_side)
+    if target is not None:
+        if img.mode == "I":
+            img = img.convert("F").point(lambda v: v / 65535.0)
+        box = (0.0, 0.0, stored_size[0] / k, stored_size[1] / k)
+        img = img.resize(target, resample, box=box, reducing_gap=_REDUCING_GAP)
+    method = _TRANSPOSE.get(orientation)
+    return img if method is None else img.transpose(method)
+
+
+def _decode_webp_reduced(
+    img: Image.Image, k: int
+) -> tuple[np.ndarray, bool] | None:
+    """A large WebP decoded by OpenCV (Pillow's WebP decoder holds about four copies
+    of the frame) and reduced by ``k`` (see :func:`_reduce_array`); None: let Pillow."""
+    import cv2
+
+    data = _file_bytes(img)
+    if data is None:
+        return None
+    with _SILENT_OPENCV:
+        try:
+            raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            raw = None
+    del data
+    if (
+        raw is None
+        or raw.dtype != np.uint8
+        or raw.ndim != 3
+        or raw.shape[2] not in (3, 4)
+        or raw.shape[:2] != img.size[::-1]
+    ):
+        return None
+    alpha = raw.shape[2] == 4
+    return _reduce_array(raw, k, 255.0, alpha), alpha
 
 
 def _decode(
@@ -685,20 +937,34 @@ def _decode(
         # Pillow's PNG getexif() decodes the whole image (to 8 bits) to look for an
         # eXIf chunk after the image data: find it here instead, without decoding.
         img.info["exif"] = _png_chunk(data16, b"eXIf") or b""
-    exif = img.getexif()
+    exif, exif_warning = _read_exif(img)
     orientation = exif.get(0x0112, 1)
     swapped = orientation in (5, 6, 7, 8)
     stored_width, stored_height = _stored_size(img)
     original_size = (stored_height, stored_width) if swapped else (stored_width, stored_height)
-    deep = _decode_16bit_colour(img, data16, orientation) if data16 is not None else None
+    early = _early_factor((stored_width, stored_height), max_side)
+    deep = (
+        _decode_16bit_colour(img, data16, orientation, early) if data16 is not None else None
+    )
+    if deep is None and early > 1 and fmt == "WEBP" and lut is None:
+        deep = _decode_webp_reduced(img, early)
+        bit_depth_deep = 8
+    else:
+        bit_depth_deep = 16
     if deep is not None:
         pixels, had_alpha = deep
-        pixels = _orient(pixels, orientation)
-        new_size = _target_size(original_size, max_side)
-        if new_size is not None:
-            pixels = _resize_float(pixels, new_size, resample)
+        if early > 1:
+            pixels = _finish_reduced_float(
+                pixels, early, (stored_width, stored_height), orientation, max_side, resample
+            )
+        else:
+            pixels = _orient(pixels, orientation)
+            new_size = _target_size(original_size, max_side)
+            if new_size is not None:
+                pixels = _resize_float(pixels, new_size, resample)
         return _finish(
-            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, 16, exif or None, colour
+            pixels, None, gray, original_size, fmt, mode, icc, had_alpha, bit_depth_deep,
+            exif or None, colour, exif_warning,
         )
     bit_depth = 16 if mode in _GRAY16_MODES else 32 if mode == "F" else 8
     if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
@@ -714,20 +980,31 @@ def _decode(
         decoded = _orient(decoded, orientation)
         pixels, had_alpha, pixels_uint8 = as_float_image(decoded), False, decoded
     else:
+        stored = img.size  # as decoded (after draft), before any orientation
         img.load()
-        img = ImageOps.exif_transpose(img) if orientation != 1 else img
+        early = _early_factor(stored, max_side) if img.mode not in ("LAB", "HSV") else 1
         lut_alpha = False
+        if early > 1:  # a huge image: shrunk in its own sample type first
+            img, lut_alpha = _reduce_pil(img, early)
+        else:
+            img = ImageOps.exif_transpose(img) if orientation != 1 else img
         if lut is not None:  # LittleCMS converts 8-bit pixels, transparency flattened first
-            img, lut_alpha = _flatten_transparency(img)
+            img, alpha = _flatten_transparency(img)
+            lut_alpha = lut_alpha or alpha
             img = lut.apply_pil(_eight_bit(img, _icc.LUT_MODES[_icc.family(mode)]))
             bit_depth = 8
+        if early > 1:
+            # Pillow orients a TIFF itself while loading it (and reports it at that size).
+            left = 1 if fmt == "TIFF" else orientation
+            img = _finish_reduced_pil(img, early, stored, left, max_side, resample)
         pixels, had_alpha, pixels_uint8 = _resized_pixels(
-            img, max_side, resample, keep_float_values
+            img, None if early > 1 else max_side, resample, keep_float_values
         )
         had_alpha = had_alpha or lut_alpha
+        pixels_uint8 = None if lut_alpha else pixels_uint8
     return _finish(
         pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth,
-        exif or None, colour,
+        exif or None, colour, exif_warning,
     )
 
 
@@ -801,17 +1078,29 @@ def _finish(
     bit_depth: int,
     exif: Image.Exif | None = None,
     colour: _Colour = _UNTOUCHED,
+    exif_warning: str | None = None,
 ) -> DecodedImage:
     """The :class:`DecodedImage` of decoded ``pixels``, converted to sRGB (``colour``'s
     matrix or gray plan, in float: 16-bit files keep their precision), then to gray or RGB."""
     plan = colour.plan
     if plan is not None and plan.kind in ("matrix", "gray"):
+        source = pixels
         if pixels.ndim == 2 and plan.kind == "matrix":
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
         elif pixels.ndim == 3 and plan.kind == "gray":  # pragma: no cover - gray modes are 2-D
             pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        pixels = plan.apply(pixels)
-        pixels_uint8 = None
+        # 8-bit levels when they are at hand: the tone curves become 256-entry tables
+        eight_bit = pixels_uint8 is not None and pixels_uint8.shape == pixels.shape
+        with np.errstate(all="ignore"):  # a curve that overflows is caught below
+            converted = plan.apply(pixels_uint8 if eight_bit else pixels)
+        if np.isfinite(converted).all():
+            pixels, pixels_uint8 = converted, None
+        else:  # color_plan's checks should rule this out: never return NaN or inf
+            pixels = source
+            colour = _Colour(
+                warning=f"embedded colour profile {plan.description!r} gives infinite or "
+                "undefined values for these pixels; ignored, pixels read as sRGB"
+            )
     if gray and pixels.ndim == 3:
         pixels_uint8 = None  # the gray pixels below are computed, not decoded
         pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -821,6 +1110,7 @@ def _finish(
     return DecodedImage(
         pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth, exif,
         converted_from=colour.converted_from, color_warning=colour.warning,
+        exif_warning=exif_warning,
     )
 
 

@@ -272,6 +272,15 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
     >>> float(srgb_encode(np.float32(1.0))), float(linear_to_srgb(np.float32(1.0)))
     (1.0, 0.9999999403953552)
     """
+    if isinstance(linear, np.ndarray) and linear.dtype == np.float32 and linear.ndim:
+        # The reader's case: in chunks, in place, the same float32 operations
+        # (bit-identical), with temporaries of a few MB instead of a few images.
+        out = np.empty(linear.shape, np.float32)
+        flat_in, flat_out = linear.reshape(-1), out.reshape(-1)
+        for start in range(0, flat_in.size, _ENCODE_CHUNK):
+            chunk = slice(start, start + _ENCODE_CHUNK)
+            _srgb_encode_float32(flat_in[chunk], flat_out[chunk])
+        return out
     linear = np.clip(linear, 0.0, 1.0)
     powered = np.power(np.maximum(linear, np.float32(_THRESH_LINEAR)), np.float32(1 / 2.4))
     # 1.055 p - 0.055 written as p + 0.055 (p - 1): white stays exactly 1 in float32
@@ -279,3 +288,22 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
     high *= np.float32(0.055)
     high += powered
     return np.where(linear <= _THRESH_LINEAR, linear * np.float32(12.92), high).astype(np.float32)
+
+
+#: Values per chunk of :func:`srgb_encode` on float32 (1 MB temporaries, cache-sized).
+_ENCODE_CHUNK = 1 << 18
+
+
+def _srgb_encode_float32(linear: np.ndarray, out: np.ndarray) -> None:
+    """:func:`srgb_encode` of 1-D float32 ``linear`` written into ``out``: the same
+    operations in the same order (so the same floats), with ``out`` as the work buffer."""
+    np.clip(linear, 0.0, 1.0, out=out)
+    low = out <= _THRESH_LINEAR
+    scaled = out[low] * np.float32(12.92)
+    np.maximum(out, np.float32(_THRESH_LINEAR), out=out)
+    np.power(out, np.float32(1 / 2.4), out=out)
+    # 1.055 p - 0.055 written as p + 0.055 (p - 1): white stays exactly 1 in float32
+    high = out - np.float32(1.0)
+    high *= np.float32(0.055)
+    out += high
+    out[low] = scaled

@@ -37,11 +37,9 @@ def _smooth(image: np.ndarray, sigma: float, border: str) -> np.ndarray:
     ndimage = scipy_ndimage()
     smoothed = ndimage.gaussian_filter(image, sigma, mode=mode, truncate=4.0)
     if mode == "constant":
-        ones = np.ones_like(image)
-        smoothed /= (
-            ndimage.gaussian_filter(ones, sigma, mode=mode, truncate=4.0)
-            + np.finfo(image.dtype).eps
-        )
+        norm = ndimage.gaussian_filter(np.ones_like(image), sigma, mode=mode, truncate=4.0)
+        norm += np.finfo(image.dtype).eps  # in place: the same sums, one image fewer
+        smoothed /= norm
     return smoothed
 
 
@@ -57,7 +55,9 @@ def canny_gradient(
     smoothed = _smooth(gray_image(image), float(sigma), border)
     gy = sobel(smoothed, 0, border="reflect")
     gx = sobel(smoothed, 1, border="reflect")
-    magnitude = np.sqrt(gy * gy + gx * gx)
+    magnitude = gy * gy
+    magnitude += gx * gx  # in place: the same sums, one temporary fewer
+    np.sqrt(magnitude, out=magnitude)
     return gy, gx, magnitude
 
 
@@ -95,7 +95,25 @@ def non_maximum_suppression(
     if rows < 3 or cols < 3:
         return out
     low = low_threshold if low_threshold != 0 else 1e-14
-    core = (slice(1, -1), slice(1, -1))
+    # Bands of rows: each pixel needs only its 8 neighbours, so the result is the
+    # same, and the dozen temporaries take a band's size, not the image's.
+    step = max(1, _NMS_BAND_PIXELS // cols)
+    for top in range(1, rows - 1, step):
+        bottom = min(rows - 1, top + step)
+        out[top:bottom, 1:-1] = _suppress_rows(gy, gx, magnitude, top, bottom, low)
+    return out
+
+
+#: Pixels per band of :func:`non_maximum_suppression`.
+_NMS_BAND_PIXELS = 1 << 20
+
+
+def _suppress_rows(
+    gy: np.ndarray, gx: np.ndarray, magnitude: np.ndarray, top: int, bottom: int, low: float
+) -> np.ndarray:
+    """:func:`non_maximum_suppression` of rows ``top:bottom`` (interior columns)."""
+    cols = magnitude.shape[1]
+    core = (slice(top, bottom), slice(1, -1))
     m = magnitude[core]
     iy, jx = gy[core], gx[core]
     ay, ax = np.abs(iy), np.abs(jx)
@@ -103,7 +121,7 @@ def non_maximum_suppression(
     same = up == right  # gradient in quadrants I/III (rows and columns same sign)
 
     def nb(dr: int, dc: int) -> np.ndarray:
-        return magnitude[1 + dr : rows - 1 + dr, 1 + dc : cols - 1 + dc]
+        return magnitude[top + dr : bottom + dr, 1 + dc : cols - 1 + dc]
 
     with np.errstate(divide="ignore", invalid="ignore"):
         w_row = np.where(ay > 0, ax / ay, 0).astype(magnitude.dtype)  # row-major octants
@@ -121,8 +139,7 @@ def non_maximum_suppression(
         c_minus = nb(*n2) * w + nb(*n1) * (1 - w) <= m
         keep |= sel & c_plus & c_minus
     keep &= m >= low
-    out[core] = np.where(keep, m, 0)
-    return out
+    return np.where(keep, m, 0)
 
 
 def hysteresis_threshold(

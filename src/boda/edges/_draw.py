@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +78,7 @@ def draw_edges(
     neighbours: int = 4,
     cell: int = 8,
     orientations: int = 9,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EdgeDrawing:
     """Draw the edges of ``image`` with one method, as a picture to look at.
 
@@ -108,6 +110,11 @@ def draw_edges(
         ``"laplacian"``: the kernel.
     cell, orientations : int
         ``"hog"``: cell side in pixels and orientation bins.
+    progress : callable, optional
+        ``progress(done, total)``, called as ``"hog"`` and ``"orientation"`` draw
+        their pictures (the slow methods on big photos: see
+        :func:`boda.edges.hog_image`, :func:`boda.edges.orientation_image`); the
+        other methods run in one step and do not call it.
 
     Returns
     -------
@@ -168,11 +175,11 @@ def draw_edges(
         picture = edge_map.astype(np.float32)
         stats.update(edge_fraction=float(edge_map.mean()), edge_pixels=int(edge_map.sum()))
     elif method == "hog":
-        picture = E.hog_image(pixels, orientations, (cell, cell))
+        picture = E.hog_image(pixels, orientations, (cell, cell), progress=progress)
         lines = picture[picture > 0]
         if lines.size:
             picture = np.clip(picture / np.quantile(lines, 0.99), 0, 1).astype(np.float32)
         stats.update(cells=[pixels.shape[0] // cell, pixels.shape[1] // cell])
     else:
-        picture = E.orientation_image(pixels)
+        picture = E.orientation_image(pixels, progress=progress)
     return EdgeDrawing(picture.astype(np.float32, copy=False), stats)

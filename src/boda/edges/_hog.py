@@ -8,6 +8,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -92,6 +93,48 @@ def _cell_histograms(
         np.add.at(hist, (base + b0).ravel(), (magnitude * (1 - frac)).ravel())
         np.add.at(hist, (base + b1).ravel(), (magnitude * frac).ravel())
     return hist.reshape(n_row, n_col, orientations) / (c_row * c_col)
+
+
+#: Pixels per band of :func:`_banded_histograms`.
+_BAND_PIXELS = 1 << 20
+
+
+def _banded_histograms(
+    img: np.ndarray,
+    orientations: int,
+    cell: tuple[int, int],
+    binning: str,
+    progress: Callable[[int, int], None] | None = None,
+    total: int = 1,
+) -> np.ndarray:
+    """:func:`_cell_histograms` of :func:`_gradients` of ``img``, in bands of whole cell rows.
+
+    A cell's histogram needs only its own pixels' gradients, and a pixel's gradient
+    only its neighbours: each band is computed from its rows plus one row on either
+    side, with the same operations in the same order, so the histograms are the ones
+    of the whole image at once (bit for bit), and the float64 temporaries take a
+    band's size.  ``progress(done, total)`` is called after each band (``done``
+    counts bands, ``total`` the caller's total steps, of which the bands are the first).
+    """
+    c_row = cell[0]
+    height = img.shape[0]
+    n_row, n_col = height // c_row, img.shape[1] // cell[1]
+    hist = np.empty((n_row, n_col, orientations))
+    step = max(1, _BAND_PIXELS // max(1, img.shape[1] * c_row))  # cell rows per band
+    for done, top in enumerate(range(0, n_row, step), 1):
+        bottom = min(n_row, top + step)
+        r0, r1 = top * c_row, bottom * c_row
+        s0, s1 = max(r0 - 1, 0), min(r1 + 1, height)  # one row of context each side
+        g_row, g_col = _gradients(img[s0:s1])
+        # _gradients zeroes the slab's outer rows; kept rows are interior unless they
+        # are the image's own first/last row, which the whole-image pass zeroes too.
+        rows = slice(r0 - s0, r1 - s0)
+        hist[top:bottom] = _cell_histograms(
+            g_row[rows], g_col[rows], orientations, cell, binning
+        )
+        if progress is not None:
+            progress(done, total)
+    return hist
 
 
 def _normalize(block: np.ndarray, method: str) -> np.ndarray:
@@ -196,8 +239,7 @@ def hog(
         )
     if transform_sqrt:
         img = np.sqrt(np.clip(img, 0, None))
-    g_row, g_col = _gradients(img)
-    hist = _cell_histograms(g_row, g_col, orientations, cell, binning)  # type: ignore[arg-type]
+    hist = _banded_histograms(img, orientations, cell, binning)
     # Sliding window view -> (blocks_row, blocks_col, orient, cells_row, cells_col).
     windows = np.lib.stride_tricks.sliding_window_view(hist, block, axis=(0, 1))
     blocks = np.moveaxis(windows, 2, 4)
@@ -212,6 +254,7 @@ def hog_image(
     *,
     binning: Literal["hard", "bilinear"] = "hard",
     transform_sqrt: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Picture of the cell histograms: per cell, one line per orientation bin.
 
@@ -219,6 +262,9 @@ def hog_image(
     angle (so it runs along the edge), with brightness equal to the bin's
     value — scikit-image's ``hog(..., visualize=True)`` picture, drawn here
     with the same segment end points and a rounded-line raster.
+
+    ``progress(done, total)``, if given, is called after each band of cell
+    rows is histogrammed and after each orientation's lines are drawn.
 
     Returns
     -------
@@ -235,23 +281,45 @@ def hog_image(
         )
     if binning not in ("hard", "bilinear"):
         raise InvalidParameterError(f"binning must be 'hard' or 'bilinear', got {binning!r}")
-    g_row, g_col = _gradients(img)
-    hist = _cell_histograms(g_row, g_col, orientations, cell, binning)
+    n_bands = len(range(0, img.shape[0] // cell[0], max(1, _BAND_PIXELS // max(
+        1, img.shape[1] * cell[0]))))
+    total = n_bands + orientations
+    hist = _banded_histograms(img, orientations, cell, binning, progress, total)
     out = np.zeros(img.shape[:2], np.float64)
     radius = min(cell) // 2 - 1
     mid = np.pi * (np.arange(orientations) + 0.5) / orientations
     # A segment through the cell centre, perpendicular to the bin's mid angle
     # (along the edge): from (-dc, +dr) to (+dc, -dr), endpoints truncated to int.
     dr, dc = radius * np.sin(mid), radius * np.cos(mid)
-    for r in range(hist.shape[0]):
-        for c in range(hist.shape[1]):
-            cr, cc = r * cell[0] + cell[0] // 2, c * cell[1] + cell[1] // 2
-            for o in range(orientations):
-                r0, c0 = int(cr - dc[o]), int(cc + dr[o])
-                r1, c1 = int(cr + dc[o]), int(cc - dr[o])
-                n = max(abs(r1 - r0), abs(c1 - c0)) + 1
-                rr = np.rint(np.linspace(r0, r1, n)).astype(int)
-                cols = np.rint(np.linspace(c0, c1, n)).astype(int)
-                out[rr, cols] += hist[r, c, o]
+    centre_r = (np.arange(hist.shape[0]) * cell[0] + cell[0] // 2)[:, None]
+    centre_c = (np.arange(hist.shape[1]) * cell[1] + cell[1] // 2)[None, :]
+    for o in range(orientations):  # all cells at once; a pixel still sums bins in order o
+        r0, c0 = (centre_r - dc[o]).astype(int), (centre_c + dr[o]).astype(int)
+        r1, c1 = (centre_r + dc[o]).astype(int), (centre_c - dr[o]).astype(int)
+        r0, r1, c0, c1 = (np.broadcast_to(a, hist.shape[:2]).ravel() for a in (r0, r1, c0, c1))
+        n = np.maximum(np.abs(r1 - r0), np.abs(c1 - c0)) + 1
+        values = hist[..., o].ravel()
+        for length in np.unique(n):  # cells whose segment has `length` pixels
+            which = n == length
+            rr = _segment_points(r0[which], r1[which], int(length))
+            cols = _segment_points(c0[which], c1[which], int(length))
+            # cells' segments never share a pixel: no index repeats in one call
+            out[rr, cols] += values[which][:, None]
+        if progress is not None:
+            progress(n_bands + o + 1, total)
     peak = out.max()
     return (out / peak if peak > 0 else out).astype(np.float32)
+
+
+def _segment_points(start: np.ndarray, stop: np.ndarray, length: int) -> np.ndarray:
+    """``np.rint(np.linspace(start[i], stop[i], length)).astype(int)`` for every ``i``,
+    as rows: numpy's own arithmetic (``k * step + start``, the last point ``stop``),
+    element by element, so the points are the same as one call per segment."""
+    if length == 1:
+        return start[:, None].copy()
+    first, last = start.astype(np.float64), stop.astype(np.float64)
+    step = (last - first) / (length - 1)
+    points = np.arange(length, dtype=np.float64)[None, :] * step[:, None]
+    points += first[:, None]
+    points[:, -1] = last
+    return np.rint(points).astype(int)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from boda.color import hsv_to_rgb
@@ -18,6 +20,7 @@ def orientation_image(
     *,
     normalize_quantile: float = 0.99,
     border: str = "reflect101",
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Colour each pixel by its gradient: hue = direction, value = magnitude.
 
@@ -37,6 +40,8 @@ def orientation_image(
         Magnitude quantile in ``(0, 1]`` that maps to full brightness.
     border : str
         Border handling, see :data:`boda.filters.BORDER_MODES`.
+    progress : callable, optional
+        ``progress(done, total)``, called after each band of rows is coloured.
 
     Returns
     -------
@@ -63,7 +68,24 @@ def orientation_image(
     scale = float(np.quantile(magnitude, normalize_quantile))
     if scale <= 0:
         scale = float(magnitude.max()) or 1.0
-    hue = np.rad2deg(np.arctan2(gy, gx)) % 360.0
-    value = np.clip(magnitude / scale, 0.0, 1.0)
-    hsv = np.stack([hue, np.ones_like(hue), value], axis=-1).astype(np.float32)
-    return np.clip(hsv_to_rgb(hsv), 0.0, 1.0).astype(np.float32)
+    # Per pixel from here: bands of rows, each with the same operations as the whole
+    # image at once (the same floats), so the HSV temporaries take a band's size.
+    out = np.empty((*magnitude.shape, 3), np.float32)
+    step = max(1, _BAND_PIXELS // max(1, magnitude.shape[1]))
+    bands = range(0, magnitude.shape[0], step)
+    for done, top in enumerate(bands, 1):
+        rows = slice(top, top + step)
+        hsv = np.empty((*magnitude[rows].shape, 3), np.float32)
+        hue = np.arctan2(gy[rows], gx[rows])
+        np.rad2deg(hue, out=hue)
+        np.remainder(hue, 360.0, out=hsv[..., 0])
+        hsv[..., 1] = 1.0
+        np.clip(magnitude[rows] / scale, 0.0, 1.0, out=hsv[..., 2])
+        np.clip(hsv_to_rgb(hsv), 0.0, 1.0, out=out[rows])
+        if progress is not None:
+            progress(done, len(bands))
+    return out
+
+
+#: Pixels per band of :func:`orientation_image`'s colouring.
+_BAND_PIXELS = 1 << 20

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -486,7 +487,7 @@ def _unboost(lin: np.ndarray, gain: float, threshold: float) -> None:
 
 def _render_layers(
     rgb: np.ndarray, coc: np.ndarray, kernel_fn, max_layers: int,
-    highlight_gain: float, highlight_threshold: float,
+    highlight_gain: float, highlight_threshold: float, progress=None,
 ) -> np.ndarray:
     """The lens method after the CoC: ``(H, W, C)`` sRGB, in-focus pixels restored.
 
@@ -561,7 +562,7 @@ def _render_layers(
         near_cover = np.zeros((hp, wp), np.float32) if levels[0] <= -0.5 else None
         pending = {id(job): pool.submit(blur, job) for job in blur_jobs[:ahead]}
         queued = len(pending)
-        for job in jobs:
+        for done, job in enumerate(jobs, 1):
             k, radius, (y0, y1, x0, x1), _, kern = job
             blurred = None
             if kern.shape[0] > 1:
@@ -587,6 +588,8 @@ def _render_layers(
                     nxt = blur_jobs[queued]
                     pending[id(nxt)] = pool.submit(blur, nxt)
                     queued += 1
+            if progress is not None:
+                progress(done, len(jobs))  # one step per depth layer composited
         out = lin_p.reshape(-1)[: h * w * c].reshape(h, w, c)  # lin_p is not read any more
 
         def finish(rows: tuple[int, int]) -> None:
@@ -625,6 +628,7 @@ def refocus(
     max_layers: int = 32,
     tolerance: float = 0.05,
     feather: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Render a shallow depth of field from an image and its depth map.
 
@@ -678,6 +682,10 @@ def refocus(
         are in focus.
     feather : float
         ``"threshold"`` only: Gaussian sigma (pixels) softening the focus mask.
+    progress : callable, optional
+        ``progress(done, total)``, called by the ``"lens"`` method after each
+        depth layer is composited (``total`` = the layers; nothing changes in
+        the result).  ``"threshold"`` is one blur and does not call it.
 
     Returns
     -------
@@ -762,7 +770,8 @@ def refocus(
             "highlight_gain must be >= 0 and highlight_threshold in [0, 1), got "
             f"{highlight_gain} and {highlight_threshold}"
         )
-    out = _render_layers(rgb, coc, kernel_fn, max_layers, highlight_gain, highlight_threshold)
+    out = _render_layers(rgb, coc, kernel_fn, max_layers, highlight_gain, highlight_threshold,
+                         progress)
     return out[:, :, 0] if gray else out
 
 
