@@ -27,21 +27,21 @@ def test_convert_srgb_to_lab_text_and_json():
     want = bc.srgb_to_lab([0.2, 0.4, 0.6])
     assert " ".join(f"{v:.4f}" for v in want) in result.stdout
     data = _json(runner.invoke(app, ["color", "convert", "--to", "lch", "#3366cc", "--json"]))
-    assert np.allclose(data["input"], [[0.2, 0.4, 0.8]])
-    assert np.allclose(data["output"], bc.convert([0.2, 0.4, 0.8], "srgb", "lch"))
+    assert np.allclose(data["values"], [[0.2, 0.4, 0.8]])
+    assert np.allclose(data["converted"], bc.convert([0.2, 0.4, 0.8], "srgb", "lch"))
 
 
 def test_convert_negative_values_file_and_illuminant(tmp_path):
     data = _json(runner.invoke(app, ["color", "convert", "--from", "lab", "--to", "srgb",
                                      "--json", "--", "50", "-20", "30"]))  # fmt: skip
-    assert np.allclose(data["output"], bc.lab_to_srgb([[50.0, -20.0, 30.0]]))
+    assert np.allclose(data["converted"], bc.lab_to_srgb([[50.0, -20.0, 30.0]]))
     path = tmp_path / "colours.csv"
     path.write_text("r,g,b\n0.1,0.2,0.3\n# a comment\n1 1 1\n#ff0000\n")
     data = _json(runner.invoke(app, ["color", "convert", "--file", str(path), "--to", "lab",
                                      "--illuminant", "D50", "--json"]))  # fmt: skip
     want = bc.srgb_to_lab([[0.1, 0.2, 0.3], [1, 1, 1], [1, 0, 0]], "D50")
-    assert np.allclose(data["output"], want)
-    assert np.allclose(data["output"][1], [100, 0, 0], atol=1e-9)
+    assert np.allclose(data["converted"], want)
+    assert np.allclose(data["converted"][1], [100, 0, 0], atol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -73,13 +73,14 @@ def test_chromaticity_writes_png_and_svg(tmp_path, kodak_paths):
     data = _json(runner.invoke(app, ["color", "chromaticity", str(kodak_paths[0]), "-o",
                                      str(out), "--hue-hist", str(hist), "--max-side", "128",
                                      "--json"]))  # fmt: skip
-    assert data["written"] == [str(out), str(hist)] and data["pixels_plotted"] > 1000
+    assert (data["output"], data["hue_hist"]) == (str(out), str(hist))
+    assert data["pixels_plotted"] > 1000
     with Image.open(out) as im:
         assert im.format == "PNG"
     assert "<svg" in hist.read_text()
     bad = runner.invoke(app, ["color", "chromaticity", str(tmp_path / "missing.jpg"), "-o",
-                              str(out)])  # fmt: skip
-    assert bad.exit_code == 1 and "missing.jpg" in bad.output
+                              str(tmp_path / "other.png")])  # fmt: skip
+    assert bad.exit_code == 2 and "missing.jpg" in bad.output  # a missing input: usage
 
 
 def test_measure_json(kodak_paths, kodak_rgb):

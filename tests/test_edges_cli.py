@@ -32,7 +32,7 @@ def test_every_method_writes_a_picture_and_json(photo, tmp_path, method):
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
     assert stats["method"] == method and stats["output"] == str(out)
-    assert stats["shape"] == [200, 200]
+    assert (stats["width"], stats["height"]) == (200, 200)
     written = read_image(out)
     assert written.shape[:2] == (200, 200)
     assert written.max() > 0.5  # something bright was drawn
@@ -103,7 +103,7 @@ def test_human_output_and_errors(photo, tmp_path):
     missing = runner.invoke(
         app, ["edges", str(tmp_path / "nope.png"), "-o", str(tmp_path / "y.png")]
     )
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # a missing input is a usage error
     assert runner.invoke(app, ["edges", str(photo), "-m", "roberts", "-o", "z.png"]).exit_code == 2
     lap = runner.invoke(
         app,

@@ -87,7 +87,7 @@ def test_colour_files_are_read_line_by_line(tmp_path):
 
     result = convert("\ufeffr;g;b\n0.2;0.4;0.6\n#3366cc\n")  # BOM, header, ';' and hex
     assert result.exit_code == 0, result.output
-    np.testing.assert_allclose(json.loads(result.output)["input"],
+    np.testing.assert_allclose(json.loads(result.output)["values"],
                                [[0.2, 0.4, 0.6], [0.2, 0.4, 0.8]])  # fmt: skip
     result = convert("0.1 0.2\n0.3 0.4 0.5 0.6\n")  # 2 + 4 numbers are not two colours
     assert result.exit_code == 2 and "line 1" in result.output
@@ -116,8 +116,8 @@ def test_an_illuminant_can_be_given_as_xy():
     by_xy = runner.invoke(app, ["color", "convert", "--illuminant", "0.3457,0.3585", "--json",
                                 "0.2", "0.4", "0.6"])  # fmt: skip
     assert by_xy.exit_code == 0, by_xy.output
-    np.testing.assert_allclose(json.loads(by_xy.output)["output"],
-                               json.loads(by_name.output)["output"], atol=0.05)  # fmt: skip
+    np.testing.assert_allclose(json.loads(by_xy.output)["converted"],
+                               json.loads(by_name.output)["converted"], atol=0.05)  # fmt: skip
 
 
 def test_one_dominant_colour_is_the_mean_not_a_random_pixel(kodak_rgb):
@@ -276,6 +276,7 @@ def test_cutout_and_exemplar_inpaint_show_a_progress_bar(tmp_path, monkeypatch):
     out = str(tmp_path / "o.png")
     cut = ["cutout", str(photo), "--rect", "5,5,25,20", "-o", out]
     assert runner.invoke(app, cut).exit_code == 0
-    args = ["inpaint", str(photo), "-m", str(hole), "--method", "exemplar", "-o", out, "--json"]
+    args = ["inpaint", str(photo), "-m", str(hole), "--method", "exemplar", "-o", out, "--json",
+            "--overwrite"]  # fmt: skip
     assert runner.invoke(app, args).exit_code == 0
     assert shown == ["cutting out:True", "inpainting:False"]  # none under --json

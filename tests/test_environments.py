@@ -473,7 +473,8 @@ def test_nohup_keeps_sighup_ignored(monkeypatch):
 @pytest.mark.parametrize("columns", ["0", "-3", "abc"])
 def test_a_columns_value_that_is_no_width_is_ignored(columns, tmp_path):
     result = _boda("quality", str(tmp_path / "missing.jpg"), env={"COLUMNS": columns})
-    assert result.returncode == 1 and result.stderr.startswith("error: cannot read image")
+    assert result.returncode == 2 and result.stderr.startswith("error: image ")  # a missing input
+    assert "missing.jpg" in result.stderr and "no such file" in result.stderr
 
 
 # -- 13: catalogs of other bodas ----------------------------------------------------------------

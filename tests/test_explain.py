@@ -478,7 +478,7 @@ def test_user_models_by_path(tmp_path):
     ts = tmp_path / "tiny.ts"
     with pytest.warns(DeprecationWarning):
         torch.jit.save(torch.jit.script(model), str(ts))
-    lm = load_model(ts)
+    lm = load_model(ts, trust_code=True)
     res = explain_image(img, lm, ["saliency", "occlusion"], target=1)
     np.testing.assert_allclose(res.maps["saliency"], Saliency(model)(x, 1)[0].numpy(), atol=1e-5)
     from boda.errors import ModelError

@@ -405,7 +405,7 @@ def test_one_channel_models_are_explained_from_images_and_files(tmp_path):
     torch.jit.save(torch.jit.script(model), jit)
     result = runner.invoke(
         app, ["explain", str(tmp_path / "a.png"), "--model", str(jit), "--method", "saliency",
-              "--size", "16", "--json"],
+              "--size", "16", "--json", "--trust-model-code"],
     )
     assert result.exit_code == 0, result.output
 
@@ -443,7 +443,9 @@ def test_a_model_that_fails_on_the_input_is_a_one_line_error(tmp_path):
     torch.jit.save(torch.jit.trace(FlattensTooMuch().eval(), torch.rand(1, 3, 5, 5)), path)
     write_image(tmp_path / "a.png", np.full((16, 16, 3), 0.5, np.float32))
     result = runner.invoke(
-        app, ["explain", str(tmp_path / "a.png"), "--model", str(path), "--method", "saliency"]
+        app,
+        ["explain", str(tmp_path / "a.png"), "--model", str(path), "--method", "saliency",
+         "--trust-model-code"],
     )
     assert result.exit_code == 1 and "failed on a (1, 3, 16, 16) float32 input" in result.output
     assert not isinstance(result.exception, RuntimeError)

@@ -285,7 +285,7 @@ def test_cli_inpaint_exemplar_options(tmp_path, photo, hole):
     path, mask_path, img8 = photo
     out = tmp_path / "out.png"
     args = ["inpaint", str(path), "-m", str(mask_path), "--method", "exemplar",
-            "--patch-size", "7", "--search-radius", "0", "-o", str(out)]
+            "--patch-size", "7", "--search-radius", "0", "-o", str(out), "--overwrite"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     with Image.open(out) as written:

@@ -188,7 +188,9 @@ def test_load_state_dict_and_torchscript_files(tmp_path, r20):
 
     ts_path = tmp_path / "m.ts"
     torch.jit.save(torch.jit.trace(r20.model, x), str(ts_path))
-    ts = load_model(ts_path)
+    with pytest.raises(ModelError, match="trust_code=True"):
+        load_model(ts_path)  # a TorchScript archive runs code from the file
+    ts = load_model(ts_path, trust_code=True)
     with torch.no_grad():
         torch.testing.assert_close(ts.model(x), r20.model(x))
     assert ts.classes is None and ts.class_name(4) == "class 4"

@@ -268,7 +268,7 @@ def test_cli_quality_json_and_table(tmp_path, kodak_rgb):
     result = runner.invoke(app, ["quality", str(sharp)])
     assert result.exit_code == 0 and "laplacian_variance" in result.output
     missing = runner.invoke(app, ["quality", str(tmp_path / "nope.png")])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # a missing input is a usage error
 
 
 def test_noise_is_estimated_and_does_not_hide_blur(kodak_rgb, rng):

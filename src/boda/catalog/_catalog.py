@@ -234,24 +234,58 @@ class ImageRecord:
         then exact), else the hex of the name's bytes (``bytes.fromhex`` gives
         them back).  ``link_to`` is the display path of a link's target.
         """
-        return {
-            "path": self.path,
-            "path_bytes_hex": None if _is_utf8(self.relpath) else self.relpath.hex(),
-            "status": self.status,
-            "link_to": None if self.link_to is None else display_path(self.link_to),
-            "error": self.error,
-            "size": self.size,
-            "width": self.width,
-            "height": self.height,
-            "format": self.format,
-            "flags": sorted(self.flags),
-            "flag_scores": {k: v[0] for k, v in sorted(self.flags.items())},
-            "groups": {k: v[1] for k, v in sorted(self.flags.items()) if v[1] is not None},
-            "scores": self.scores,
-            "extra": self.extra,
-            "pixel_hash": self.pixel_hash,
-            "phash": None if self.phash is None else f"{self.phash:016x}",
-        }
+        return _record_dict(
+            self.relpath, self.status, self.link_to, self.error, self.size, self.width,
+            self.height, self.format, self.flags, self.scores, self.extra, self.pixel_hash,
+            self.phash,
+        )
+
+
+def _record_dict(
+    relpath: bytes,
+    status: str,
+    link_to: bytes | None,
+    error: str | None,
+    size: int,
+    width: int | None,
+    height: int | None,
+    image_format: str | None,
+    flags: dict[str, tuple[float | None, int | None]],
+    scores: dict[str, float],
+    extra: dict[str, Any],
+    pixel_hash: str | None,
+    phash: int | None,
+) -> dict[str, Any]:
+    """:meth:`ImageRecord.to_dict` from the record's fields (``phash`` unsigned)."""
+    try:
+        path, path_hex = relpath.decode("utf-8"), None
+    except UnicodeDecodeError:
+        path, path_hex = display_path(relpath), relpath.hex()
+    if flags:
+        ordered = sorted(flags.items())
+        names = [name for name, _ in ordered]
+        flag_scores = {name: score for name, (score, _) in ordered}
+        groups = {name: group for name, (_, group) in ordered if group is not None}
+    else:  # most records: no flags
+        names, flag_scores, groups = [], {}, {}
+    return {
+        "path": path,
+        "path_bytes_hex": path_hex,
+        "status": status,
+        "link_to": None if link_to is None else display_path(link_to),
+        "error": error,
+        "size": size,
+        "width": width,
+        "height": height,
+        "format": image_format,
+        "flags": names,
+        "flag_scores": flag_scores,
+        "groups": groups,
+        "scores": scores,
+        "extra": extra,
+        "pixel_hash": pixel_hash,
+        "phash": None if phash is None else f"{phash:016x}",
+    }
 
 
 def _to_signed64(value: int | None) -> int | None:
@@ -595,9 +629,10 @@ class Catalog:
         self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_setting(self, key: str, default: Any = None) -> Any:
-        """Read a setting stored by :meth:`set_setting`."""
+        """Read a setting stored by :meth:`set_setting`; ``default`` when it is
+        missing or not JSON (a damaged or hand-edited catalog: callers check types)."""
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row["value"])
+        return default if row is None else _json_or(row["value"], default)
 
     def begin_analysis(self, analysis: Any) -> bool:
         """Record that stored scores come from ``analysis`` (a JSON value); True if it changed.
@@ -640,10 +675,9 @@ class Catalog:
         cursor.row_factory = None
         cursor.execute("SELECT scores FROM images")
         names: set[str] = set()
-        loads = json.loads
         for (text,) in cursor:
-            names.update(loads(text))
-        return sorted(names)
+            names.update(_json_dict(text))
+        return sorted(name for name in names if isinstance(name, str))
 
     def flag_inputs(self) -> Iterator[FlagInput]:
         """What deriving flags needs of every record, ordered by path (as :meth:`records`).
@@ -658,20 +692,17 @@ class Catalog:
             "SELECT id, relpath, status, error, scores, pixel_hash, phash FROM images "
             + _PATH_ORDER
         )
-        loads = json.loads
         for image_id, relpath, status, error, scores, pixel_hash, phash in cursor:
             yield FlagInput(
                 image_id, relpath, status, error,
-                loads(scores) if status == "ok" else {},
+                _json_dict(scores) if status == "ok" else {},
                 pixel_hash,
                 phash + (1 << 64) if phash is not None and phash < 0 else phash,
             )
 
     def records(self, *, with_thumbnails: bool = False) -> Iterator[ImageRecord]:
         """Every record, ordered by path, with its flags."""
-        flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
-        for r in self._db.execute("SELECT image_id, name, score, group_id FROM flags"):
-            flags.setdefault(r["image_id"], {})[r["name"]] = (r["score"], r["group_id"])
+        flags = self._all_flags()
         thumbs: dict[int, bytes] = {}
         if with_thumbnails:
             thumbs = {
@@ -680,6 +711,56 @@ class Catalog:
             }
         for r in self._db.execute("SELECT * FROM images " + _PATH_ORDER):
             yield _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
+
+    def record_dicts(self) -> Iterator[dict[str, Any]]:
+        """Every record as :meth:`ImageRecord.to_dict` gives it, ordered by path.
+
+        The exports' pass over a catalog of any size: plain rows and no record
+        objects, so what is left of its time is mostly parsing the stored
+        ``scores`` and ``extra``.
+        """
+        flags = self._all_flags()
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples
+        # A version 1 catalog opened read-only has no link_to column.
+        link_to = "link_to" if "link_to" in self._image_columns() else "NULL"
+        cursor.execute(
+            "SELECT id, relpath, status, error, size, width, height, format, pixel_hash, "
+            f"phash, scores, extra, {link_to} FROM images " + _PATH_ORDER
+        )
+        loads = json.loads
+        no_flags: dict[str, tuple[float | None, int | None]] = {}
+        for (
+            image_id, relpath, status, error, size, width, height, image_format, pixel_hash,
+            phash, scores, extra, link,
+        ) in cursor:  # fmt: skip
+            try:
+                parsed = loads(scores), loads(extra)
+            except (ValueError, TypeError):  # a damaged row: its values count as missing
+                parsed = _json_dict(scores), _json_dict(extra)
+            if type(parsed[0]) is not dict or type(parsed[1]) is not dict:  # as _record()
+                parsed = _json_dict(scores), _json_dict(extra)
+            yield _record_dict(
+                relpath, status, link, error, size, width, height, image_format,
+                flags.get(image_id, no_flags), *parsed, pixel_hash,
+                phash + (1 << 64) if phash is not None and phash < 0 else phash,
+            )
+
+    def _all_flags(self) -> dict[int, dict[str, tuple[float | None, int | None]]]:
+        """Every stored flag: ``{image_id: {name: (score, group_id)}}``."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        cursor.execute("SELECT image_id, name, score, group_id FROM flags")
+        flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
+        for image_id, name, score, group_id in cursor:
+            of_image = flags.get(image_id)
+            if of_image is None:
+                of_image = flags[image_id] = {}
+            of_image[name] = (score, group_id)
+        return flags
+
+    def _image_columns(self) -> list[str]:
+        return [r[1] for r in self._db.execute("PRAGMA table_info(images)")]
 
     def records_by_id(
         self, ids: Iterable[int], *, with_thumbnails: bool = False
@@ -762,13 +843,28 @@ def _record(
         format=row["format"],
         pixel_hash=row["pixel_hash"],
         phash=_to_unsigned64(row["phash"]),
-        scores=json.loads(row["scores"]),
-        extra=json.loads(row["extra"]),
+        scores=_json_dict(row["scores"]),
+        extra=_json_dict(row["extra"]),
         thumbnail=thumbnail,
         id=row["id"],
         flags=flags,
         link_to=None if link_to is None else bytes(link_to),
     )
+
+
+def _json_or(text: Any, default: Any) -> Any:
+    """``json.loads(text)``, or ``default`` when ``text`` is not JSON."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return default
+
+
+def _json_dict(text: Any) -> dict[str, Any]:
+    """The JSON object in a ``scores`` or ``extra`` cell; ``{}`` when the cell holds
+    anything else (not JSON, a list...): a damaged row's values count as missing."""
+    value = _json_or(text, {})
+    return value if isinstance(value, dict) else {}
 
 
 def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:

@@ -36,6 +36,10 @@ _STOP_SIGNALS = tuple(
 #: The signal of :data:`_STOP_SIGNALS` that stopped the command, if one did.
 _stopped_by: int | None = None
 
+#: Set by a command that reported its own interruption (the scan's summary says
+#: what was kept): :func:`main` then adds no "interrupted" line.
+interruption_reported = False
+
 
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP arrived.  A KeyboardInterrupt, so every clean-up written
@@ -91,8 +95,9 @@ class GuardedStdout:
 
 def main() -> None:
     """Console entry point."""
-    global _stopped_by
+    global _stopped_by, interruption_reported
     _stopped_by = None
+    interruption_reported = False
     previous = {}
     try:
         try:
@@ -113,10 +118,12 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(interrupted_status())
     except SystemExit as exc:
-        # Typer ends a command that a KeyboardInterrupt stopped with 130, whatever
-        # the signal was; the scan reports its own interruption and status.
-        if _stopped_by is not None and exc.code == EXIT_INTERRUPTED:
-            sys.stderr.write("interrupted\n")
+        # Typer ends a command that a KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP
+        # through _stop) stopped with 130, whatever the signal was: say so in one
+        # line and exit 128 + the signal.  The scan reports its own interruption.
+        if exc.code == EXIT_INTERRUPTED and not interruption_reported:
+            if sys.stderr is not None:
+                sys.stderr.write("interrupted\n")
             sys.exit(interrupted_status())
         raise
     except StdoutError as exc:

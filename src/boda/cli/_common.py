@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from boda.cli._json import clean as _clean  # noqa: F401  (the name tests and callers use)
+from boda.cli._json import dumps
 from boda.errors import BodaError, InvalidParameterError
 
 
@@ -29,9 +29,33 @@ def _ignore_bad_columns() -> None:
 
 _ignore_bad_columns()
 
+
+class _LiveStdout:
+    """``sys.stdout`` as it is at each write, for :data:`console`: a closed stdout
+    (``>&-``) raises :class:`boda.cli.StdoutError` as :func:`print_json` does,
+    where Rich would drop the text and the command would exit 0 having shown nothing."""
+
+    def write(self, text: str) -> int:
+        return _stdout().write(text)
+
+    def flush(self) -> None:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return sys.stdout is not None and sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return _stdout().fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+
 #: Human output goes to stdout; progress and errors go to stderr so that
 #: ``--json`` output stays machine-readable.
-console = Console(soft_wrap=True)
+console = Console(file=_LiveStdout(), soft_wrap=True)  # type: ignore[arg-type]
 err_console = Console(stderr=True, soft_wrap=True)
 
 #: Exit status of a command that could not do its work: an unreadable input,
@@ -45,9 +69,10 @@ EXIT_USAGE = 2
 #: For every command's help and the README.
 EXIT_STATUS_HELP = (
     "Exit status: 0 done; 1 failed (unreadable input, unwritable output, broken catalog "
-    "or model); 2 bad usage (an option value, an output path); 3 scan: some files could "
-    "not be read; 130 interrupted (Ctrl-C); 143, 129 stopped by SIGTERM, SIGHUP (handled "
-    "like Ctrl-C: no partial files, committed scan results kept)."
+    "or model); 2 bad usage (a missing input, an option value, an output path; an "
+    "existing output file needs --overwrite); 3 scan: some files could not be read; "
+    "130 interrupted (Ctrl-C); 143, 129 stopped by SIGTERM, SIGHUP (handled like Ctrl-C: "
+    "no partial files, committed scan results kept)."
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,10 +99,6 @@ def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
     Nothing the user had may be lost: writing a result over the file it was
     computed from would destroy the original.
     """
-    import os
-
-    from boda.errors import InvalidParameterError
-
     for source in inputs:
         if source is None:
             continue
@@ -91,37 +112,156 @@ def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
             )
 
 
-def check_image_output(output: Path, *inputs: Path | None) -> None:
-    """Before any work: ``output`` is not one of the inputs, is not a folder, has
-    an image extension boda can write, and its folder can be made and written to."""
-    from boda.io import prepare_image_output
+def overwrite_option(*, annotated: bool = True) -> Any:
+    """The ``--overwrite`` option of every command that writes a file the user names
+    (for ``Annotated[bool, ...] = False``, or with ``annotated=False`` as a default)."""
+    text = "Replace output files that already exist (without it: refuse, exit 2)."
+    if annotated:
+        return typer.Option("--overwrite", help=text)
+    return typer.Option(False, "--overwrite", help=text)
 
-    refuse_overwriting_inputs(output, *inputs)
-    prepare_image_output(output)
-    check_writable_folder(output)
 
-
-def check_output(output: Path) -> Path:
-    """Before any work: ``output`` is not a folder, and its folder can be made and
-    written to (a report, a CSV table, a figure)."""
-    from boda.io import prepare_output
-
-    path = prepare_output(output)
-    check_writable_folder(path)
+def check_input(path: Path, what: str) -> Path:
+    """Before any work: the input ``path`` (given as ``what``: ``"image"``,
+    ``"--mask"``...) exists and is not a folder.  Either mistake is in the
+    command line, so it is a usage error (exit 2); a file that exists but cannot
+    be decoded is a failure (exit 1) found when it is read."""
+    if not path.exists():
+        raise InvalidParameterError(
+            f"{what} {str(path)!r}: no such file; check the path"
+            + (" (a link to a missing file)" if path.is_symlink() else "")
+        )
+    if path.is_dir():
+        raise InvalidParameterError(f"{what} {str(path)!r} is a folder; give a file")
     return path
 
 
-def check_writable_folder(output: Path) -> None:
-    """Raise :class:`boda.errors.OutputError` if the folder of ``output`` may not
-    be written to: found before minutes of work, not after."""
+@contextlib.contextmanager
+def naming_input(what: str) -> Iterator[None]:
+    """Prefix the :class:`boda.errors.ImageReadError` of a second input (``--mask``,
+    ``--reference``) with the option that named it."""
+    from boda.errors import ImageReadError
+
+    try:
+        yield
+    except ImageReadError as exc:
+        raise ImageReadError(exc.path, f"{exc.reason} (the {what} file)") from None
+
+
+def check_image_output(
+    output: Path, *inputs: Path | None, overwrite: bool = False, option: str = "--output"
+) -> None:
+    """Before any work: ``output`` is not one of the inputs, is not a folder, has
+    an image extension boda can write, does not exist (unless ``overwrite``),
+    and its folder can be made and written to."""
+    from boda._io_write import _image_format
+
+    refuse_overwriting_inputs(output, *inputs)
+    _not_a_folder(output)
+    _image_format(output)
+    check_output(output, overwrite=overwrite, option=option)
+
+
+def check_output(output: Path, *, overwrite: bool = False, option: str = "--output") -> Path:
+    """Before any work: ``output`` (a report, a CSV table, a figure, an image) is
+    not a folder, does not exist unless ``overwrite`` is given, and the nearest
+    existing folder on its path may be written to.  Nothing is created here: the
+    missing folders are made when the file is written, and removed again (if still
+    empty) when the command fails (:func:`handle_errors`).  A special file
+    (``/dev/null``, a FIFO, ``/dev/stdout``) is written into as it is, never refused."""
+    import stat
+
+    output = _not_a_folder(output)
+    try:
+        special = not stat.S_ISREG(os.stat(output).st_mode)
+    except OSError:  # missing, or a dangling link: a new file
+        special = False
+    if output.exists() and not special and not overwrite:
+        raise InvalidParameterError(
+            f"{option} {str(output)!r} already exists; add --overwrite to replace it, "
+            "or choose another output path"
+        )
+    folder = Path(os.path.abspath(output)).parent
+    missing = []
+    while not folder.exists() and not folder.is_symlink():
+        missing.append(folder)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InvalidParameterError(
+            f"cannot write {str(output)!r}: {str(folder)!r} is a file, not a folder; "
+            "choose another output path"
+        )
+    check_writable_folder(output, folder)
+    _created_folders.extend(reversed(missing))  # outermost first
+    return output
+
+
+def _not_a_folder(output: Path) -> Path:
+    if output.is_dir():
+        raise InvalidParameterError(
+            f"cannot write {str(output)!r}: it is a folder; give a file name inside it"
+        )
+    return output
+
+
+#: Folders that did not exist when an output was checked: the write creates them,
+#: and a command that fails removes them again (when empty; never anything else).
+_created_folders: list[Path] = []
+
+
+def _remove_created_folders() -> None:
+    for folder in reversed(_created_folders):  # innermost first
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty folder goes
+    _created_folders.clear()
+
+
+def check_writable_folder(output: Path, folder: Path | None = None) -> None:
+    """Raise :class:`boda.errors.OutputError` if ``folder`` (by default the folder
+    of ``output``) may not be written to: found before minutes of work, not after."""
     from boda.errors import OutputError
 
-    folder = output.parent
+    folder = output.parent if folder is None else folder
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(
             f"cannot write {str(output)!r}: its folder {str(folder) or '.'!r} is not writable "
             "(Permission denied or a read-only disk); choose another output path"
         )
+
+
+@contextlib.contextmanager
+def options_for(*names: str, **renamed: str) -> Iterator[None]:
+    """Name the command's options, not the library's parameters, in the
+    :class:`boda.errors.InvalidParameterError` of a library call.
+
+    A message that begins with one of the parameter ``names`` (``focus_at=...``,
+    ``aperture must be...``, ``low, sigma do not apply...``) gets every such name
+    written as its option (``--focus-at``, ``--aperture``...); ``renamed`` maps a
+    parameter to an option of another name (``low_threshold="--low"``).
+    """
+    import re
+
+    options = {name: "--" + name.replace("_", "-") for name in names} | renamed
+    try:
+        yield
+    except InvalidParameterError as exc:
+        text = str(exc)
+        words = "|".join(re.escape(name) for name in sorted(options, key=len, reverse=True))
+        pattern = rf"(?<![\w-])({words})(?![\w-])"
+        if not re.match(pattern, text):
+            raise
+        text = re.sub(pattern, lambda m: options[m.group(1)], text)
+        text = re.sub(r"^(--[\w-]+)=", r"\1 ", text)  # "focus_at=(1, 2)" -> "--focus-at (1, 2)"
+        raise InvalidParameterError(text) from None
+
+
+def examples(*lines: str, notes: str = "") -> str:
+    """A command's epilog: ``Examples:`` and ``lines`` shown exactly as written (a
+    Click ``\\b`` block: never rewrapped, so a command is never cut in two), then
+    ``notes`` as a wrapped paragraph.  Keep each line within 56 characters, so the
+    help fits 60 columns; a line starting with ``#`` is a comment for the next."""
+    block = "\n".join(f"  {line}" for line in lines)
+    return f"Examples:\n\n\b\n{block}" + (f"\n\n{notes}" if notes else "")
 
 
 def refuse_same_outputs(**outputs: Path | None) -> None:
@@ -171,18 +311,31 @@ def quiet_matplotlib_config() -> None:
 
 def handle_errors(fn: F) -> F:
     """Turn :class:`boda.errors.BodaError` into a one-line message and an exit
-    status: :data:`EXIT_USAGE` for a bad argument, else :data:`EXIT_FAILURE`."""
+    status: :data:`EXIT_USAGE` for a bad argument, else :data:`EXIT_FAILURE`.
+    A command that fails (an error, an interrupt) removes the output folders it
+    created (:func:`check_output`)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _created_folders.clear()
+        failed = True
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            failed = False
+            return result
         except BodaError as exc:
             # shown(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
             message = f"[bold red]error:[/] {shown(exc)}"
             err_console.print(message, highlight=False, soft_wrap=True)
             usage = isinstance(exc, InvalidParameterError)
             raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILURE) from None
+        except typer.Exit as exc:
+            failed = exc.exit_code not in (0, None)
+            raise
+        finally:
+            if failed:
+                _remove_created_folders()
+            _created_folders.clear()
 
     return wrapper  # type: ignore[return-value]
 
@@ -228,8 +381,7 @@ def print_json_array(items: Iterable[Any]) -> None:
     out = _stdout()
     first = True
     for item in items:
-        text = _json_text(item)
-        out.write(("[\n" if first else ",\n") + "  " + text.replace("\n", "\n  "))
+        out.write(("[\n  " if first else ",\n  ") + _json_text(item, level=1))
         first = False
     out.write("[]\n" if first else "\n]\n")
 
@@ -242,49 +394,14 @@ def _stdout() -> Any:
     return sys.stdout
 
 
-def _json_text(data: Any) -> str:
-    """``data`` as JSON text; non-ASCII characters as ``\\u`` escapes where stdout's
-    encoding (an ISO-8859-1 locale, ``PYTHONIOENCODING=ascii``) cannot hold them,
-    so the output is valid JSON either way."""
-    text = json.dumps(_clean(data), indent=2, ensure_ascii=False)
+def _json_text(data: Any, level: int = 0) -> str:
+    """``data`` as JSON text (indented as an item ``level`` deep); non-ASCII characters
+    as ``\\u`` escapes where stdout's encoding (an ISO-8859-1 locale,
+    ``PYTHONIOENCODING=ascii``) cannot hold them, so the output is valid JSON either way."""
+    text = dumps(data, level=level)
     if not text.isascii():
         try:
             text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
         except (UnicodeEncodeError, LookupError):
-            text = json.dumps(_clean(data), indent=2, ensure_ascii=True)
+            text = dumps(data, ensure_ascii=True, level=level)
     return text
-
-
-def _clean(value: Any) -> Any:
-    """``value`` ready for JSON: NaN and infinities as None, numpy values as Python ones.
-
-    Exact built-in types are tested first: a million catalog records pass
-    through here, and the generic checks below cost most of the export's time.
-    """
-    kind = type(value)
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is dict:
-        return {str(k): _clean(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_clean(v) for v in value]
-    return _clean_other(value)
-
-
-def _clean_other(value: Any) -> Any:
-    """:func:`_clean` for subclasses of the built-in types and numpy values."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

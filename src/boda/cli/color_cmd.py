@@ -8,10 +8,14 @@ from typing import Annotated
 import typer
 
 from boda.cli._common import (
+    check_input,
     check_output,
     console,
+    examples,
     handle_errors,
+    overwrite_option,
     print_json,
+    progress_bar,
     quiet_matplotlib_config,
     refuse_overwriting_inputs,
     refuse_same_outputs,
@@ -20,6 +24,9 @@ from boda.cli._common import (
 
 _Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 _ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ... or x,y."
+_Illuminant = Annotated[str, typer.Option(metavar="NAME|X,Y", help=_ILLUMINANT_HELP)]
+#: Negative components (Lab's a*, b*) are values, not options: ``50 -20 30``.
+_VALUES_SETTINGS = {"ignore_unknown_options": True}
 
 
 def _parse_numbers(tokens: list[str], what: str) -> list[float]:
@@ -34,6 +41,10 @@ def _parse_numbers(tokens: list[str], what: str) -> list[float]:
             try:
                 out.append(float(part))
             except ValueError:
+                if part.startswith("-"):
+                    raise InvalidParameterError(
+                        f"no such option: {part} (the values are numbers; see --help)"
+                    ) from None
                 raise InvalidParameterError(
                     f"{what}: {part!r} is not a number (write e.g. 0.2 0.4 0.6, 0.2,0.4,0.6 "
                     "or #3366cc)"
@@ -153,43 +164,62 @@ def register(app: typer.Typer) -> None:
     """Add the ``color`` command group to the app."""
     color_app = typer.Typer(
         help="Colour science: convert, compare, chromaticity diagrams, image colour measures.",
+        epilog=examples(
+            "boda color convert --from srgb --to lab 0.2 0.4 0.6",
+            "boda color diff '#ff0000' '#fe0000' --from srgb",
+            "boda color chromaticity photo.jpg -o diagram.png",
+            "boda color measure photo.jpg --json",
+            notes="Run 'boda color COMMAND --help' for each command's options.",
+        ),
         no_args_is_help=True,
     )
     app.add_typer(color_app, name="color")
 
     @color_app.command(
         "convert",
-        epilog=(
-            "Examples:\n\n"
-            "  boda color convert --from srgb --to lab 0.2 0.4 0.6\n\n"
-            "  boda color convert --from srgb --to lch '#3366cc' --json\n\n"
-            "  boda color convert --from lab --to srgb -- 50 -20 30   (use -- before a "
-            "negative number)\n\n"
-            "  boda color convert --from srgb --to xyy --file colours.csv\n\n"
-            "Spaces: srgb, linear, xyz, xyy, lab, lch, hsv, hsl, cie_rgb.  A colour file "
-            "has three numbers (or a #hex) per line, separated by commas or spaces."
+        context_settings=_VALUES_SETTINGS,
+        epilog=examples(
+            "boda color convert --from srgb --to lab 0.2 0.4 0.6",
+            "boda color convert --from srgb --to lch '#3366cc' --json",
+            "boda color convert --from lab --to srgb 50 -20 30",
+            "boda color convert --from srgb --to xyy --file colours.csv",
+            notes="Spaces: srgb, linear, xyz, xyy, lab, lch, hsv, hsl, cie_rgb.  A colour file "
+            "has three numbers (or a #hex) per line, separated by commas or spaces.",
         ),
     )
     @handle_errors
     def convert_command(
         values: Annotated[
-            list[str] | None, typer.Argument(help="Colour components, three per colour.")
+            list[str] | None,
+            typer.Argument(metavar="VALUES", help="Colour components, three per colour."),
         ] = None,
-        from_space: Annotated[str, typer.Option("--from", help="Input space.")] = "srgb",
-        to_space: Annotated[str, typer.Option("--to", help="Output space.")] = "lab",
+        from_space: Annotated[
+            str, typer.Option("--from", metavar="SPACE", help="Input space.")
+        ] = "srgb",
+        to_space: Annotated[
+            str, typer.Option("--to", metavar="SPACE", help="Output space.")
+        ] = "lab",
         file: Annotated[
-            Path | None, typer.Option("--file", "-f", help="Text/CSV file of colours.")
+            Path | None,
+            typer.Option("--file", "-f", metavar="FILE", help="Text/CSV file of colours."),
         ] = None,
-        illuminant: Annotated[str, typer.Option(help=_ILLUMINANT_HELP)] = "D65",
+        illuminant: _Illuminant = "D65",
         clip: Annotated[bool, typer.Option(help="Clip sRGB/linear output to [0, 1].")] = False,
-        precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown.")] = 4,
+        precision: Annotated[
+            int, typer.Option(min=0, max=15, metavar="N", help="Decimals shown.")
+        ] = 4,
         json_out: _Json = False,
     ) -> None:
         """Convert colours between colour spaces."""
         import numpy as np
 
         from boda.color import convert
+        from boda.errors import InvalidParameterError
 
+        if not values and file is None:
+            raise InvalidParameterError(
+                "give colour components (e.g. 0.2 0.4 0.6, or '#3366cc') or --file FILE"
+            )
         numbers = _parse_numbers(values or [], "values")
         tokens = list(values or [])
         if file is not None:
@@ -207,8 +237,8 @@ def register(app: typer.Typer) -> None:
                     "from": from_space,
                     "to": to_space,
                     "illuminant": illuminant,
-                    "input": colours,
-                    "output": result,
+                    "values": colours,
+                    "converted": result,
                 }
             )
             return
@@ -219,22 +249,29 @@ def register(app: typer.Typer) -> None:
 
     @color_app.command(
         "diff",
-        epilog=(
-            "Examples:\n\n"
-            "  boda color diff 50,2.6772,-79.7751 50,0,-82.7485 --method ciede2000\n\n"
-            "  boda color diff '#ff0000' '#fe0000' --from srgb --method cie1976 --json\n\n"
-            "Methods: cie1976 (ΔE*ab), cie1994 (ΔE94, graphic arts), ciede2000 (ΔE00)."
+        context_settings=_VALUES_SETTINGS,
+        epilog=examples(
+            "boda color diff 50,2.6772,-79.7751 50,0,-82.7485 --method ciede2000",
+            "boda color diff '#ff0000' '#fe0000' --from srgb --method cie1976 --json",
+            notes="Methods: cie1976 (ΔE*ab), cie1994 (ΔE94, graphic arts), ciede2000 (ΔE00).",
         ),
     )
     @handle_errors
     def diff_command(
-        color1: Annotated[str, typer.Argument(help="First colour, e.g. 50,2.7,-79.8.")],
-        color2: Annotated[str, typer.Argument(help="Second colour.")],
-        method: Annotated[str, typer.Option(help="cie1976, cie1994 or ciede2000.")] = "ciede2000",
+        color1: Annotated[
+            str, typer.Argument(metavar="COLOR1", help="First colour, e.g. 50,2.7,-79.8.")
+        ],
+        color2: Annotated[str, typer.Argument(metavar="COLOR2", help="Second colour.")],
+        method: Annotated[
+            str, typer.Option(metavar="METHOD", help="cie1976, cie1994 or ciede2000.")
+        ] = "ciede2000",
         from_space: Annotated[
-            str, typer.Option("--from", help="Space of the two colours (converted to Lab).")
+            str,
+            typer.Option(
+                "--from", metavar="SPACE", help="Space of the two colours (converted to Lab)."
+            ),
         ] = "lab",
-        illuminant: Annotated[str, typer.Option(help=_ILLUMINANT_HELP)] = "D65",
+        illuminant: _Illuminant = "D65",
         json_out: _Json = False,
     ) -> None:
         """Colour difference ΔE between two colours."""
@@ -255,11 +292,10 @@ def register(app: typer.Typer) -> None:
 
     @color_app.command(
         "chromaticity",
-        epilog=(
-            "Examples:\n\n"
-            "  boda color chromaticity photo.jpg -o diagram.png\n\n"
-            "  boda color chromaticity photo.jpg -o diagram.svg --no-planckian "
-            "--hue-hist hue.png --json"
+        epilog=examples(
+            "boda color chromaticity photo.jpg -o diagram.png",
+            "boda color chromaticity photo.jpg -o diagram.svg --no-planckian "
+            "--hue-hist hue.png --json",
         ),
     )
     @handle_errors
@@ -271,11 +307,15 @@ def register(app: typer.Typer) -> None:
         planckian: Annotated[bool, typer.Option(help="Draw the Planckian locus.")] = True,
         hue_hist: Annotated[
             Path | None,
-            typer.Option("--hue-hist", help="Also write a hue-saturation histogram here."),
+            typer.Option(
+                "--hue-hist", metavar="FILE",
+                help="Also write a hue-saturation histogram here (.png or .svg).",
+            ),
         ] = None,
         max_side: Annotated[
-            int, typer.Option(min=16, help="Downscale the image to this side first.")
+            int, typer.Option(min=16, metavar="PX", help="Downscale the image to this side first.")
         ] = 1024,
+        overwrite: Annotated[bool, overwrite_option()] = False,
         json_out: _Json = False,
     ) -> None:
         """Draw the CIE 1931 xy diagram with an image's pixels overlaid as a density."""
@@ -290,10 +330,11 @@ def register(app: typer.Typer) -> None:
 
         # Every output is checked before anything is written.
         refuse_same_outputs(**{"--output": output, "--hue-hist": hue_hist})
-        for path in (output, hue_hist):
+        for option, path in (("--output", output), ("--hue-hist", hue_hist)):
             if path is not None:
                 refuse_overwriting_inputs(path, image)
-                check_output(check_figure_path(path))
+                check_output(check_figure_path(path), overwrite=overwrite, option=option)
+        check_input(image, "image")
         quiet_matplotlib_config()
         pixels = read_image(image, max_side=max_side)
         fig = plot_chromaticity_diagram(pixels, planckian=planckian, title=image.name)
@@ -305,7 +346,8 @@ def register(app: typer.Typer) -> None:
         xy = pixel_chromaticities(pixels)
         info = {
             "image": str(image),
-            "written": written,
+            "output": str(output),
+            "hue_hist": None if hue_hist is None else str(hue_hist),
             "pixels_plotted": int(len(xy)),
             "mean_xy": xy.mean(axis=0) if len(xy) else None,
         }
@@ -327,14 +369,19 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def measure_command(
         image: Annotated[Path, typer.Argument(help="Image to measure.")],
-        k: Annotated[int, typer.Option("-k", min=1, max=64, help="Dominant colours.")] = 5,
+        k: Annotated[
+            int, typer.Option("-k", min=1, max=64, metavar="N", help="Dominant colours.")
+        ] = 5,
         json_out: _Json = False,
     ) -> None:
         """Colourfulness, L* statistics, dominant colours and the grayscale check."""
         from boda.color import color_summary, colorfulness_label
         from boda.io import read_image
 
-        summary = color_summary(read_image(image), k=k)
+        check_input(image, "image")
+        # one pass over the whole photo (k-means included): a running bar, no steps
+        with progress_bar("measuring colour", enabled=not json_out):
+            summary = color_summary(read_image(image), k=k)
         m, mean_l, std_l = summary.colorfulness, summary.mean_lightness, summary.std_lightness
         gray, score = summary.is_grayscale, summary.grayscale_score
         palette = summary.dominant_colors

@@ -9,8 +9,13 @@ import typer
 
 from boda.cli._common import (
     check_image_output,
+    check_input,
     console,
+    examples,
     handle_errors,
+    naming_input,
+    options_for,
+    overwrite_option,
     print_json,
     progress_bar,
     shown,
@@ -63,10 +68,35 @@ def _check_memory(pixels: int) -> None:
         )
 
 
+def _header_pixels(image: Path, max_side: int | None) -> int:
+    """The pixel count GrabCut will get, from the file's header (0 if unreadable: the
+    decoder then says why)."""
+    from boda.errors import ImageReadError
+    from boda.io import image_size
+
+    try:
+        width, height = image_size(image)
+    except ImageReadError:
+        return 0
+    scale = min(1.0, max_side / max(width, height)) if max_side else 1.0
+    return round(width * scale) * round(height * scale)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``cutout`` command to ``app``."""
 
-    @app.command("cutout")
+    @app.command(
+        "cutout",
+        epilog=examples(
+            "boda cutout photo.jpg --rect 40,30,200,260 -o cut.png",
+            "# marks: black = background, white = foreground",
+            "boda cutout photo.jpg --mask trimap.png -o cut.png",
+            "# a large photo: work on a copy 1200 px long",
+            "boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png",
+            notes="A .jpg output is composited on white.  With --max-side, --rect stays in "
+            "the original's pixels.",
+        ),
+    )
     @handle_errors
     def cutout(
         image: Annotated[Path, typer.Argument(help="The photo to cut the object out of.")],
@@ -78,22 +108,32 @@ def register(app: typer.Typer) -> None:
         ],
         rect: Annotated[
             str | None,
-            typer.Option("--rect", help="Box around the object: X,Y,WIDTH,HEIGHT in pixels."),
+            typer.Option(
+                "--rect", metavar="X,Y,W,H",
+                help="Box around the object: left, top, width, height in pixels.",
+            ),
         ] = None,
         mask: Annotated[
             Path | None,
             typer.Option(
-                "--mask",
+                "--mask", metavar="TRIMAP",
                 help="Trimap image of the same size: black = surely background, "
                 "white = surely foreground, gray = let GrabCut decide.",
             ),
         ] = None,
-        iterations: Annotated[int, typer.Option(help="Maximum GrabCut iterations.")] = 5,
-        quality: Annotated[int, typer.Option(help="JPEG quality (1-100) of a .jpg output.")] = 95,
+        iterations: Annotated[
+            int, typer.Option(min=1, metavar="N", help="Maximum GrabCut iterations.")
+        ] = 5,
+        quality: Annotated[
+            int,
+            typer.Option(
+                min=1, max=100, metavar="1-100", help="JPEG quality of a .jpg output."
+            ),
+        ] = 95,
         max_side: Annotated[
             int | None,
             typer.Option(
-                "--max-side",
+                "--max-side", min=1, metavar="PX",
                 help="Work on (and write) a copy downscaled to this longer side; "
                 "--rect stays in the original's pixels.",
             ),
@@ -101,6 +141,7 @@ def register(app: typer.Typer) -> None:
         hard: Annotated[
             bool, typer.Option("--hard", help="Hard-edged alpha instead of the feathered one.")
         ] = False,
+        overwrite: Annotated[bool, overwrite_option()] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
         """Cut the object inside --rect (or marked by --mask) out of IMAGE (GrabCut).
@@ -111,27 +152,25 @@ def register(app: typer.Typer) -> None:
         GrabCut (outside --rect, when given too, is background).  GrabCut needs
         about 0.55 kB of memory per pixel (6.2 GB for 12 MP): use --max-side for
         large photos (a photo that would not fit in the free memory is refused).
-
-        Example: [bold]boda cutout photo.jpg --rect 40,30,200,260 -o cut.png[/] or
-        [bold]boda cutout photo.jpg --rect 40,30,200,260 --mask strokes.png -o cut.png --json[/] or
-        [bold]boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png[/]
         """
 
         from boda.errors import InvalidParameterError
         from boda.io import can_write_16_bit, open_image, write_image
         from boda.segment import grabcut, trimap_from_marks
 
-        if not 1 <= quality <= 100:
-            raise InvalidParameterError(f"--quality must be in 1..100, got {quality}")
         if rect is None and mask is None:
             raise InvalidParameterError(
                 "give --rect X,Y,W,H around the object, or --mask with a trimap image"
             )
-        check_image_output(output, image, mask)
+        box = _parse_rect(rect) if rect is not None else None
+        check_image_output(output, image, mask, overwrite=overwrite)
+        check_input(image, "image")
+        if mask is not None:
+            check_input(mask, "--mask")
+        _check_memory(_header_pixels(image, max_side))  # before decoding: seconds, GBs
         decoded = open_image(image, max_side=max_side, color="keep")
         pixels = decoded.pixels
         _check_memory(pixels.shape[0] * pixels.shape[1])
-        box = _parse_rect(rect) if rect is not None else None
         scale = pixels.shape[1] / decoded.original_size[0]
         if box is not None and scale != 1.0:
             x, y, w, h = box
@@ -143,7 +182,8 @@ def register(app: typer.Typer) -> None:
             )
         trimap = None
         if mask is not None:
-            decoded_marks = open_image(mask, max_side=max_side, gray=True)
+            with naming_input("--mask"):
+                decoded_marks = open_image(mask, max_side=max_side, gray=True)
             if decoded_marks.has_alpha:
                 # Transparent pixels would read as white, "surely foreground".
                 raise InvalidParameterError(
@@ -158,7 +198,8 @@ def register(app: typer.Typer) -> None:
                 )
             trimap = trimap_from_marks(marks)
         with progress_bar("cutting out", enabled=not as_json) as update:
-            result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
+            with options_for("rect", "iterations"):
+                result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
         rgba = result.cutout(feathered=not hard)
         written = write_image(  # 16-bit when the photo was, if the format can hold it
             output, rgba, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
@@ -168,7 +209,8 @@ def register(app: typer.Typer) -> None:
             "image": str(image),
             "output": str(written),
             "rect": list(box) if box else None,
-            "size": [pixels.shape[1], pixels.shape[0]],
+            "width": pixels.shape[1],
+            "height": pixels.shape[0],
             "foreground_fraction": float(result.mask.mean()),
             "iterations": len(result.energies),
             "converged": result.converged,

@@ -10,9 +10,14 @@ import typer
 
 from boda.cli._common import (
     check_image_output,
+    check_input,
     console,
+    examples,
     handle_errors,
+    options_for,
+    overwrite_option,
     print_json,
+    progress_bar,
     shown,
 )
 
@@ -31,7 +36,16 @@ class Method(StrEnum):
 def register(app: typer.Typer) -> None:
     """Add the ``edges`` command to ``app``."""
 
-    @app.command("edges")
+    @app.command(
+        "edges",
+        epilog=examples(
+            "boda edges photo.jpg -o edges.png",
+            "boda edges photo.jpg --method log --sigma 3 -o log.png",
+            "boda edges photo.jpg -m hog --cell 16 -o hog.png --json",
+            notes="--quantiles makes canny's --low/--high quantiles of the gradient "
+            "magnitude: --quantiles --low 0.8 --high 0.95 keeps the strongest 20% of edges.",
+        ),
+    )
     @handle_errors
     def edges(
         image: Annotated[Path, typer.Argument(help="The image file to analyse.")],
@@ -39,7 +53,12 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--output", "-o", help="Where to write the picture (PNG, JPEG...).")
         ],
         method: Annotated[
-            Method, typer.Option("--method", "-m", help="Edge detector or gradient picture.")
+            Method,
+            typer.Option(
+                "--method", "-m", metavar="METHOD", case_sensitive=False,
+                help="Edge detector or gradient picture: sobel, prewitt, scharr, laplacian, "
+                "canny, log, hog or orientation.",
+            ),
         ] = Method.canny,
         sigma: Annotated[
             float | None,
@@ -59,37 +78,55 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(help="log: minimum LoG jump across a zero crossing (default: auto)."),
         ] = None,
-        neighbours: Annotated[int, typer.Option(help="laplacian: 4- or 8-neighbour kernel.")] = 4,
-        cell: Annotated[int, typer.Option(min=1, help="hog: cell size in pixels.")] = 8,
-        orientations: Annotated[int, typer.Option(min=1, help="hog: orientation bins.")] = 9,
+        neighbours: Annotated[
+            int, typer.Option(metavar="4|8", help="laplacian: 4- or 8-neighbour kernel.")
+        ] = 4,
+        cell: Annotated[
+            int, typer.Option(min=1, metavar="PX", help="hog: cell size in pixels.")
+        ] = 8,
+        orientations: Annotated[
+            int, typer.Option(min=1, metavar="N", help="hog: orientation bins.")
+        ] = 9,
         max_side: Annotated[
-            int | None, typer.Option("--max-side", help="Downscale so the longer side fits.")
+            int | None,
+            typer.Option(
+                "--max-side", min=1, metavar="PX", help="Downscale so the longer side fits."
+            ),
         ] = None,
+        overwrite: Annotated[bool, overwrite_option()] = False,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print summary statistics as JSON.")
         ] = False,
     ) -> None:
-        """Draw an edge map of IMAGE into --output (Canny, LoG, Sobel..., HOG, orientation colours).
-
-        Example: [bold]boda edges photo.jpg -o edges.png[/] or
-        [bold]boda edges photo.jpg --method log --sigma 3 -o log.png --json[/] or
-        [bold]boda edges photo.jpg -m canny --quantiles --low 0.8 --high 0.95 -o c.png[/]
-        """
+        """Draw an edge map of IMAGE into --output (Canny, LoG, Sobel..., HOG,
+        orientation colours)."""
         from boda import edges as E
         from boda.io import read_image, write_image
 
-        check_image_output(output, image)
-        pixels = read_image(image, max_side=max_side)
+        check_image_output(output, image, overwrite=overwrite)
+        check_input(image, "image")
         m = method.value
-        drawing = E.draw_edges(
-            pixels, m, sigma=sigma, low=low, high=high, quantiles=quantiles,
-            threshold=threshold, neighbours=neighbours, cell=cell, orientations=orientations,
-        )
-        picture = drawing.picture
-        stats: dict[str, object] = {"image": str(image), "method": m, **drawing.stats}
-        stats["edge_density"] = E.edge_density(pixels)
-        stats["shape"] = list(pixels.shape[:2])
-        stats["output"] = str(write_image(output, picture))
+        # hog and orientation report their progress; the others show a running bar
+        with progress_bar(f"{m} edges", enabled=not as_json) as update:
+            pixels = read_image(image, max_side=max_side)
+            if m != "hog":  # only HOG looks at colour (each pixel's strongest channel)
+                from boda.core.image import to_gray
+
+                pixels = to_gray(pixels)  # the luma draw_edges takes; the RGB array is freed
+            with options_for(
+                "sigma", "low", "high", "threshold", "neighbours", "quantiles", "cell",
+                "orientations", low_threshold="--low", high_threshold="--high",
+            ):
+                drawing = E.draw_edges(
+                    pixels, m, sigma=sigma, low=low, high=high, quantiles=quantiles,
+                    threshold=threshold, neighbours=neighbours, cell=cell,
+                    orientations=orientations, progress=update,
+                )
+            picture = drawing.picture
+            stats: dict[str, object] = {"image": str(image), "method": m, **drawing.stats}
+            stats["edge_density"] = E.edge_density(pixels)
+            stats["width"], stats["height"] = pixels.shape[1], pixels.shape[0]
+            stats["output"] = str(write_image(output, picture))
         if as_json:
             print_json(stats)
             return

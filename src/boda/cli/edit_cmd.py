@@ -9,8 +9,13 @@ import typer
 
 from boda.cli._common import (
     check_image_output,
+    check_input,
     console,
+    examples,
     handle_errors,
+    naming_input,
+    options_for,
+    overwrite_option,
     print_json,
     progress_bar,
     shown,
@@ -46,8 +51,12 @@ def _bit_depth(photo_bits: int, output: Path) -> int | None:
 
 _Output = Annotated[Path, typer.Option("--output", "-o", help="File to write (a new file).")]
 _Quality = Annotated[
-    int, typer.Option("--quality", "-q", min=1, max=100, help="JPEG quality when writing a JPEG.")
+    int,
+    typer.Option(
+        "--quality", "-q", min=1, max=100, metavar="1-100", help="JPEG quality of a JPEG output."
+    ),
 ]
+_Overwrite = Annotated[bool, overwrite_option()]
 _Json = Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")]
 _DEPTH_HELP = "Depth map: 8/16-bit PNG, TIFF or .npy, the image's size."
 _FOCUS_HELP = "Depth value to focus on (the map's units: 0-1 for PNG/TIFF)."
@@ -65,17 +74,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         "refocus",
-        epilog=(
-            "Examples:\n\n"
-            "  boda refocus photo.jpg --depth depth.png --focus-at 420,310 --aperture 8 "
-            "-o out.jpg\n\n"
-            "  boda refocus photo.jpg --depth midas.png --near bright --focus-depth 0.7 "
-            "-o out.jpg\n\n"
-            "  boda refocus photo.jpg --depth d.npy --focus-range 1.5,2.5 --coc-model thin_lens "
-            "--kernel hexagon -o out.png\n\n"
-            "The output keeps the input's ICC colour profile; transparent inputs are "
+        epilog=examples(
+            "boda refocus photo.jpg --depth depth.png --focus-at 420,310 --aperture 8 -o out.jpg",
+            "boda refocus photo.jpg --depth midas.png --near bright --focus-depth 0.7 -o out.jpg",
+            "boda refocus photo.jpg --depth d.npy --focus-range 1.5,2.5 --coc-model thin_lens "
+            "--kernel hexagon -o out.png",
+            notes="The output keeps the input's ICC colour profile; transparent inputs are "
             "composited over white; the output is 16-bit when the photo is (a 16-bit PNG "
-            "or TIFF) and the output is a PNG or TIFF, else 8-bit."
+            "or TIFF) and the output is a PNG or TIFF, else 8-bit.",
         ),
     )
     @handle_errors
@@ -83,17 +89,32 @@ def register(app: typer.Typer) -> None:
         image: Annotated[Path, typer.Argument(help="Photo to refocus.")],
         depth: Annotated[Path, typer.Option("--depth", "-d", help=_DEPTH_HELP)],
         output: _Output,
-        focus_depth: Annotated[float | None, typer.Option(help=_FOCUS_HELP)] = None,
-        focus_at: Annotated[str | None, typer.Option(help="Pixel X,Y to focus on.")] = None,
-        focus_range: Annotated[str | None, typer.Option(help=_RANGE_HELP)] = None,
-        aperture: Annotated[float, typer.Option("--aperture", "-a", help=_APERTURE_HELP)] = 8.0,
-        method: Annotated[str, typer.Option(help="lens or threshold.")] = "lens",
-        near: Annotated[str, typer.Option(help=_NEAR_HELP)] = "dark",
-        coc_model: Annotated[str, typer.Option(help="disparity or thin_lens.")] = "disparity",
-        kernel: Annotated[str, typer.Option(help="Bokeh shape: disk or hexagon.")] = "disk",
-        highlight_gain: Annotated[float, typer.Option(help="Highlight boost (0 = off).")] = 2.0,
+        focus_depth: Annotated[float | None, typer.Option(metavar="D", help=_FOCUS_HELP)] = None,
+        focus_at: Annotated[
+            str | None, typer.Option(metavar="X,Y", help="Pixel X,Y to focus on.")
+        ] = None,
+        focus_range: Annotated[
+            str | None, typer.Option(metavar="DMIN,DMAX", help=_RANGE_HELP)
+        ] = None,
+        aperture: Annotated[
+            float, typer.Option("--aperture", "-a", metavar="PX", help=_APERTURE_HELP)
+        ] = 8.0,
+        method: Annotated[
+            str, typer.Option(metavar="lens|threshold", help="lens or threshold.")
+        ] = "lens",
+        near: Annotated[str, typer.Option(metavar="dark|bright", help=_NEAR_HELP)] = "dark",
+        coc_model: Annotated[
+            str, typer.Option(metavar="MODEL", help="disparity or thin_lens.")
+        ] = "disparity",
+        kernel: Annotated[
+            str, typer.Option(metavar="disk|hexagon", help="Bokeh shape: disk or hexagon.")
+        ] = "disk",
+        highlight_gain: Annotated[
+            float, typer.Option(metavar="GAIN", help="Highlight boost (0 = off).")
+        ] = 2.0,
         resize_depth: Annotated[bool, typer.Option("--resize-depth", help=_RESIZE_HELP)] = False,
         quality: _Quality = 95,
+        overwrite: _Overwrite = False,
         as_json: _Json = False,
     ) -> None:
         """Refocus a photo from its depth map (synthetic depth of field)."""
@@ -102,22 +123,32 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import open_image, write_image
 
-        check_image_output(output, image, depth)
         if sum(v is not None for v in (focus_depth, focus_at, focus_range)) != 1:
             raise InvalidParameterError(
                 "give exactly one of --focus-depth D, --focus-at X,Y or --focus-range DMIN,DMAX"
             )
         at = _pair(focus_at, "--focus-at", int)
         rng = _pair(focus_range, "--focus-range", float)
-        decoded = open_image(image, color="keep")  # a P3 photo stays P3
-        depth_map = read_depth(depth)
-        if resize_depth:
-            depth_map = resize(depth_map, decoded.pixels.shape[:2])
-        result = refocus(
-            decoded.pixels, depth_map, focus_depth=focus_depth, focus_at=at, focus_range=rng,
-            aperture=aperture, method=method, near=near, coc_model=coc_model, kernel=kernel,
-            highlight_gain=highlight_gain,
-        )
+        check_image_output(output, image, depth, overwrite=overwrite)
+        check_input(image, "image")
+        check_input(depth, "--depth")
+        # lens: a bar over the depth layers; threshold (one blur): a running bar
+        with progress_bar("refocusing", enabled=not as_json) as update:
+            decoded = open_image(image, color="keep")  # a P3 photo stays P3
+            with naming_input("--depth"):
+                depth_map = read_depth(depth)
+            if resize_depth:
+                depth_map = resize(depth_map, decoded.pixels.shape[:2])
+            with options_for(
+                "focus_depth", "focus_at", "focus_range", "aperture", "near", "highlight_gain",
+                "method", "kernel",
+            ):
+                result = refocus(
+                    decoded.pixels, depth_map, focus_depth=focus_depth, focus_at=at,
+                    focus_range=rng, aperture=aperture, method=method, near=near,
+                    coc_model=coc_model, kernel=kernel, highlight_gain=highlight_gain,
+                    progress=update,
+                )
         write_image(
             output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=_bit_depth(decoded.bit_depth, output),
@@ -125,7 +156,7 @@ def register(app: typer.Typer) -> None:
         lo, hi = resolve_focus(depth_map, focus_depth=focus_depth, focus_at=at, focus_range=rng)
         if as_json:
             print_json({
-                "input": str(image), "output": str(output), "method": method,
+                "image": str(image), "output": str(output), "method": method,
                 "focus_range": [round(lo, 6), round(hi, 6)], "aperture": aperture, "kernel": kernel,
                 "icc_profile": decoded.icc_profile is not None,
             })
@@ -136,36 +167,46 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         "inpaint",
-        epilog=(
-            "Examples:\n\n"
-            "  boda inpaint photo.png --mask hole.png --method telea -o filled.png\n\n"
-            "  boda inpaint photo.jpg --mask hole.png --method biharmonic -o out.jpg -q 90\n\n"
-            "  boda inpaint wall.png --mask graffiti.png --method exemplar -o clean.png\n\n"
-            "Mask: white (255) = fill, black = keep; same size as the image.  The output "
+        epilog=examples(
+            "boda inpaint photo.png --mask hole.png --method telea -o filled.png",
+            "boda inpaint photo.jpg --mask hole.png --method biharmonic -o out.jpg -q 90",
+            "boda inpaint wall.png --mask graffiti.png --method exemplar -o clean.png",
+            notes="Mask: white (255) = fill, black = keep; same size as the image.  The output "
             "keeps the input's ICC colour profile; transparent inputs are composited over "
             "white; the output is 16-bit when the photo is (a 16-bit PNG or TIFF) and the "
-            "output is a PNG or TIFF, else 8-bit."
+            "output is a PNG or TIFF, else 8-bit.",
         ),
     )
     @handle_errors
     def inpaint_command(
         image: Annotated[Path, typer.Argument(help="Photo with something to remove.")],
-        mask: Annotated[Path, typer.Option("--mask", "-m", help="Mask image: white = fill.")],
+        mask: Annotated[
+            Path, typer.Option("--mask", "-m", metavar="MASK", help="Mask image: white = fill.")
+        ],
         output: _Output,
-        method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "telea",
-        radius: Annotated[float, typer.Option("--radius", "-r", help=_RADIUS_HELP)] = 5.0,
-        patch_size: Annotated[int, typer.Option(help="Patch side, odd (exemplar).")] = 9,
-        search_radius: Annotated[int, typer.Option(help=_SEARCH_HELP)] = 48,
+        method: Annotated[str, typer.Option(metavar="METHOD", help=_METHOD_HELP)] = "telea",
+        radius: Annotated[
+            float, typer.Option("--radius", "-r", metavar="PX", help=_RADIUS_HELP)
+        ] = 5.0,
+        patch_size: Annotated[
+            int, typer.Option(metavar="PX", help="Patch side, odd (exemplar).")
+        ] = 9,
+        search_radius: Annotated[int, typer.Option(metavar="PX", help=_SEARCH_HELP)] = 48,
         quality: _Quality = 95,
+        overwrite: _Overwrite = False,
         as_json: _Json = False,
     ) -> None:
         """Fill a masked region of a photo from its surroundings."""
         from boda.edit import inpaint, to_hole_mask
         from boda.io import open_image, read_image, write_image
 
-        check_image_output(output, image, mask)
+        check_image_output(output, image, mask, overwrite=overwrite)
+        check_input(image, "image")
+        check_input(mask, "--mask")
         decoded = open_image(image, color="keep")  # a P3 photo stays P3
-        holes = to_hole_mask(read_image(mask, gray=True), decoded.pixels.shape[:2], name="mask")
+        with naming_input("--mask"):
+            marks = read_image(mask, gray=True)
+        holes = to_hole_mask(marks, decoded.pixels.shape[:2], name="--mask")
         options: dict = {}
         if method in ("telea", "telea-opencv", "ns"):
             options = {"radius": radius}
@@ -174,14 +215,15 @@ def register(app: typer.Typer) -> None:
         with progress_bar("inpainting", enabled=not as_json) as update:
             if method == "exemplar":  # patch by patch: minutes for a big hole in a big photo
                 options["progress"] = update
-            result = inpaint(decoded.pixels, holes, method=method, **options)
+            with options_for("method", "radius", "patch_size", "search_radius"):
+                result = inpaint(decoded.pixels, holes, method=method, **options)
         write_image(
             output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=_bit_depth(decoded.bit_depth, output),
         )
         if as_json:
             print_json({
-                "input": str(image), "output": str(output), "method": method,
+                "image": str(image), "output": str(output), "method": method,
                 "hole_fraction": float(holes.mean()),
                 "icc_profile": decoded.icc_profile is not None,
             })

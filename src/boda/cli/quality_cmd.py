@@ -7,34 +7,49 @@ from typing import Annotated
 
 import typer
 
-from boda.cli._common import console, handle_errors, print_json, shown
+from boda.cli._common import (
+    check_input,
+    console,
+    examples,
+    handle_errors,
+    naming_input,
+    print_json,
+    progress_bar,
+    shown,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``quality`` command to ``app``."""
 
-    @app.command("quality")
+    @app.command(
+        "quality",
+        epilog=examples(
+            "boda quality photo.jpg",
+            "boda quality edited.png --reference original.png --json",
+        ),
+    )
     @handle_errors
     def quality(
         image: Annotated[Path, typer.Argument(help="The image file to measure.")],
         reference: Annotated[
             Path | None,
             typer.Option(
-                "--reference", "-r", help="A reference image: also report MSE, PSNR and SSIM."
+                "--reference", "-r", metavar="REF",
+                help="A reference image: also report MSE, PSNR and SSIM.",
             ),
         ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print JSON instead of a table.")
         ] = False,
     ) -> None:
-        """Measure blur, exposure and information content of IMAGE.
-
-        Example: [bold]boda quality photo.jpg[/] or
-        [bold]boda quality edited.png --reference original.png --json[/]
-        """
+        """Measure blur, exposure and information content of IMAGE."""
         from boda.io import read_image
         from boda.quality import ANALYSIS_MAX_SIDE, analyze, mse, psnr, sharpness, ssim
 
+        check_input(image, "image")
+        if reference is not None:
+            check_input(reference, "--reference")
         pixels = read_image(image, max_side=ANALYSIS_MAX_SIDE)
         report = analyze(pixels)
         extra = sharpness(pixels, all_measures=True).measures
@@ -42,9 +57,15 @@ def register(app: typer.Typer) -> None:
         rules = report.thresholds.describe()
         ref_scores: dict[str, float] = {}
         if reference is not None:
-            full = read_image(image)
-            ref = read_image(reference)
-            ref_scores = {"mse": mse(full, ref), "psnr": psnr(full, ref), "ssim": ssim(full, ref)}
+            # full-resolution work: a bar by steps (reading both, MSE/PSNR, SSIM)
+            with progress_bar("comparing with the reference", enabled=not as_json) as update:
+                full = read_image(image)
+                with naming_input("--reference"):
+                    ref = read_image(reference)
+                update(1, 3)
+                ref_scores = {"mse": mse(full, ref), "psnr": psnr(full, ref)}
+                update(2, 3)
+                ref_scores["ssim"] = ssim(full, ref)
         if as_json:
             print_json(
                 {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -11,7 +12,9 @@ from boda.cli._common import (
     check_output,
     console,
     err_console,
+    examples,
     handle_errors,
+    overwrite_option,
     print_json,
     print_json_array,
     progress_bar,
@@ -44,6 +47,23 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
 def _default_report(directory: Path, catalog: Path | None) -> Path:
     base = catalog.parent if catalog else directory / ".boda"
     return base / "report.html"
+
+
+def _check_report_output(
+    given: Path, report_path: Path, default: Path, option: str, overwrite: bool
+) -> None:
+    """Before any work: the HTML report named by ``option`` (``given``: a .html file or
+    a folder; ``report_path``: the file it stands for) can be written.  The report in
+    its default place is boda's own and is rewritten as after every scan."""
+    from boda.errors import InvalidParameterError
+
+    if given.exists() and not given.is_dir() and given != report_path:
+        raise InvalidParameterError(
+            f"{option} {str(given)!r} is an existing file that is not .html; give a .html "
+            "file or a folder"
+        )
+    own = report_path.resolve() == default.resolve()
+    check_output(report_path, overwrite=overwrite or own, option=option)
 
 
 def _refuse_overwriting_catalog(
@@ -79,37 +99,37 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         "scan",
-        epilog=(
-            "Examples:\n\n"
-            "  boda scan ~/Pictures/trip\n\n"
-            "  boda scan data/ -w 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3\n\n"
-            "  boda scan data/ --json --no-report > summary.json\n\n"
-            "  boda scan data/ --reset-thresholds           # back to the default thresholds\n\n"
-            "Thresholds given with -t are remembered in the catalog: a later scan (and "
+        epilog=examples(
+            "boda scan ~/Pictures/trip",
+            "boda scan data/ -w 4 --threshold blurry=0.25 --threshold odd_aspect_ratio=3",
+            "boda scan data/ --json --no-report > summary.json",
+            "# back to the default thresholds",
+            "boda scan data/ --reset-thresholds",
+            notes="Thresholds given with -t are remembered in the catalog: a later scan (and "
             "'boda report') of the folder uses them until --reset-thresholds, and says so. "
             "A file symlink to another file of the folder is recorded as a link, not "
             "analysed twice. A scan exits 3 when some files could not be read (they are "
             "listed in the report), 130 when interrupted by Ctrl-C, 143 or 129 when stopped "
-            "by SIGTERM or SIGHUP (committed results are kept: rerun to finish)."
+            "by SIGTERM or SIGHUP (committed results are kept: rerun to finish).",
         ),
     )
     @handle_errors
     def scan_command(
-        directory: Path = typer.Argument(..., help="Folder to scan (recursively)."),
+        directory: Path = typer.Argument(..., metavar="DIR", help="Folder to scan (recursively)."),
         workers: int = typer.Option(
-            None, "--workers", "-w", help="Processes (default: all cores)."
+            None, "--workers", "-w", min=1, metavar="N", help="Processes (default: all cores)."
         ),
         catalog: Path = typer.Option(
-            None, "--catalog", help="Catalog file (default: DIR/.boda/catalog.db)."
+            None, "--catalog", metavar="FILE", help="Catalog file (default: DIR/.boda/catalog.db)."
         ),
         report: Path = typer.Option(
-            None, "--report",
+            None, "--report", metavar="FILE|DIR",
             help="HTML report: a .html file, or a folder to hold index.html "
             "(default: DIR/.boda/report.html).",
         ),
         no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
         threshold: list[str] = typer.Option(
-            [], "--threshold", "-t",
+            [], "--threshold", "-t", metavar="NAME=VALUE",
             help="Set a flag threshold, NAME=VALUE (repeatable; remembered for later "
             "scans of the folder). Names and defaults: "
             "blurry=0.44 (flag below), dark=0.8, light=0.85 (above), low_information=2 "
@@ -124,12 +144,15 @@ def register(app: typer.Typer) -> None:
         max_side: int = typer.Option(
             None,
             "--max-side",
+            min=1,
+            metavar="PX",
             help="Analysis resolution: longer side in pixels (default 640; a catalog made "
             "with another value is analysed afresh).",
         ),
         include_hidden: bool = typer.Option(
             False, "--include-hidden", help="Also enter folders whose names start with '.'."
         ),
+        overwrite: bool = overwrite_option(annotated=False),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
@@ -139,17 +162,23 @@ def register(app: typer.Typer) -> None:
         self-contained HTML report. Image files are only ever read.
         """
         from boda.catalog import default_catalog_path
+        from boda.errors import InvalidParameterError
         from boda.report import report_file, report_title, write_html_report
         from boda.scan import scan
 
+        if report is not None and no_report:
+            raise InvalidParameterError(
+                "--report and --no-report contradict each other; give one of them"
+            )
         overrides = _parse_thresholds(threshold)
         report_path = None
         if not no_report:
-            report_path = report_file(report or _default_report(directory, catalog))
+            default = _default_report(directory, catalog)
+            report_path = report_file(report or default)
             if report is not None:  # a bad --report fails now, not after the scan
                 catalog_path = catalog or default_catalog_path(directory)
                 _refuse_overwriting_catalog([report_path], directory, catalog_path)
-                check_output(report_path)
+                _check_report_output(report, report_path, default, "--report", overwrite)
         display = _ScanDisplay(enabled=not (quiet or as_json))
         try:
             summary = scan(
@@ -171,62 +200,148 @@ def register(app: typer.Typer) -> None:
             print_json(data)
         else:
             _print_summary(summary, report_path)
-        if summary.interrupted:
+        if summary.interrupted:  # said in the summary: no second "interrupted" line
+            import boda.cli
+
+            boda.cli.interruption_reported = True
             raise typer.Exit(interrupted_status())
         if summary.failed:
             raise typer.Exit(EXIT_FILES_FAILED)
 
     @app.command(
         "report",
-        epilog=(
-            "Examples:\n\n"
-            "  boda report ~/Pictures/trip                 # rewrite DIR/.boda/report.html\n\n"
-            "  boda report data/ --json > records.json     # every record, failures included\n\n"
-            "  boda report data/ --csv scores.csv\n\n"
-            "  boda report data/ -o /tmp/report.html"
+        epilog=examples(
+            "# rewrite DIR/.boda/report.html",
+            "boda report ~/Pictures/trip",
+            "# every record, failures included",
+            "boda report data/ --json > records.json",
+            "boda report data/ --csv scores.csv",
+            "boda report data/ -o /tmp/report.html",
+            "# the paths of the blurry and the dark files, one a line",
+            "boda report data/ --only blurry,dark",
+            "boda report data/ --only redundant --print0"
+            " | xargs -0 mv --backup=numbered -t rejects/",
+            "boda report data/ --only failed --json > unreadable.json",
+            "boda report data/ --only exact_duplicate,near_duplicate --csv dups.csv",
+            notes="--only takes flag names (blurry, dark, light, low_information, grayscale, "
+            "odd_aspect_ratio, exact_duplicate, near_duplicate), failed (unreadable files), "
+            "unflagged (readable, no flag) and redundant (duplicate copies other than the one "
+            "kept: fewest other flags, then most pixels, then sharpest, then first path; a "
+            "file a link points to is never listed); several names select their union. It "
+            "filters --json, --csv and --paths; alone it prints the paths. The HTML report "
+            "always shows the whole folder.  --csv - writes the table to stdout.",
         ),
     )
     @handle_errors
     def report_command(
-        directory: Path = typer.Argument(..., help="A scanned folder."),
-        catalog: Path = typer.Option(None, "--catalog", help="Catalog file if not DIR/.boda."),
-        out: Path = typer.Option(
-            None, "--out", "-o", help="HTML report: a .html file, or a folder to hold index.html."
+        directory: Path = typer.Argument(..., metavar="DIR", help="A scanned folder."),
+        catalog: Path = typer.Option(
+            None, "--catalog", metavar="FILE", help="Catalog file if not DIR/.boda."
         ),
+        out: Path = typer.Option(
+            None, "--output", "-o", metavar="FILE|DIR",
+            help="HTML report: a .html file, or a folder to hold index.html.",
+        ),
+        out_alias: Path = typer.Option(None, "--out", hidden=True),  # the old name
         as_json: bool = typer.Option(
             False, "--json", help="Print every catalog record as JSON to stdout."
         ),
-        csv_path: Path = typer.Option(None, "--csv", help="Write a CSV table to this file."),
+        csv_path: Path = typer.Option(
+            None, "--csv", metavar="FILE|-", help="Write a CSV table to this file (-: stdout)."
+        ),
+        only: list[str] = typer.Option(
+            [], "--only", metavar="NAME[,NAME...]",
+            help="Keep only the files in these selections, NAME[,NAME...] (repeatable; the "
+            "union): a flag name, failed, unflagged or redundant (see below).",
+        ),
+        paths: bool = typer.Option(
+            False, "--paths",
+            help="Print the path of each selected file (DIR joined with its path in DIR), "
+            "one a line, for xargs -d '\\n'. Names holding a newline need --print0.",
+        ),
+        print0: bool = typer.Option(
+            False, "--print0", help="As --paths, separated by NUL bytes (for xargs -0)."
+        ),
+        overwrite: bool = overwrite_option(annotated=False),
     ) -> None:
-        """Write the HTML report of a scanned folder, or export its catalog as JSON / CSV."""
+        """Write the HTML report of a scanned folder, export its catalog as JSON / CSV, or
+        list the files to act on (--only ... --paths)."""
         from boda.catalog import Catalog, default_catalog_path
+        from boda.errors import InvalidParameterError
         from boda.report import (
             iter_catalog_records,
             report_file,
             report_title,
+            select_records,
             write_csv,
             write_html_report,
         )
+        from boda.report._export import _selection_names
 
+        if out is not None and out_alias is not None:
+            raise InvalidParameterError("--out is the old name of --output; give one of them")
+        out = out if out is not None else out_alias
+        to_stdout = csv_path is not None and str(csv_path) == "-"
+        if to_stdout and as_json:
+            raise InvalidParameterError(
+                "--csv - and --json both write to stdout; run 'boda report' once for each"
+            )
+        if catalog is None and not directory.exists():
+            raise InvalidParameterError(
+                f"{str(directory)!r} does not exist, so it has no catalog; give a scanned folder"
+            )
+        if catalog is not None and not catalog.exists():
+            raise InvalidParameterError(
+                f"--catalog {str(catalog)!r}: no such file; give the catalog of a scanned folder"
+            )
+        selection = _selection_names(only) if only else None  # a bad name: exit 2 at once
+        paths = paths or print0
+        if paths and (as_json or csv_path is not None or out is not None):
+            raise InvalidParameterError(
+                "--paths and --print0 print file paths to stdout and cannot be combined with "
+                "--json, --csv or -o; run 'boda report' once for each"
+            )
+        if selection is not None and out is not None:
+            raise InvalidParameterError(
+                "--only filters --json, --csv and --paths; the HTML report (-o) always shows "
+                "the whole folder"
+            )
+        # --only alone lists the selected paths (it never writes an unfiltered report).
+        paths = paths or (selection is not None and not as_json and csv_path is None)
         # No catalog: fail before writing anything.  A folder given as --catalog
         # stands for the catalog in it.
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
             catalog_path = opened.path
+        if paths:
+            _warn_if_flags_stale(catalog_path)
+            _print_paths(catalog_path, selection, directory, b"\0" if print0 else b"\n")
+            return
         html = None
+        default = _default_report(directory, catalog)
         if not as_json and csv_path is None or out is not None:
-            html = report_file(out or _default_report(directory, catalog))
-        refuse_same_outputs(**{"--csv": csv_path, "--out": html})
-        outputs = [path for path in (csv_path, html) if path is not None]
+            html = report_file(out or default)
+        csv_file = None if to_stdout else csv_path
+        refuse_same_outputs(**{"--csv": csv_file, "--output": html})
+        outputs = [path for path in (csv_file, html) if path is not None]
         _refuse_overwriting_catalog(outputs, directory, catalog_path)
-        for path in outputs:  # every output is checked before anything is written
-            check_output(path)
+        # Every output is checked before anything is written.
+        if csv_file is not None:
+            check_output(csv_file, overwrite=overwrite, option="--csv")
+        if html is not None:
+            _check_report_output(out or default, html, default, "--output", overwrite)
         _warn_if_flags_stale(catalog_path)
         if as_json:
+            records = (
+                iter_catalog_records(catalog_path) if selection is None
+                else select_records(catalog_path, selection)
+            )
             with progress_bar("exporting JSON") as update:
-                print_json_array(_counted(iter_catalog_records(catalog_path), catalog_path, update))
-        if csv_path is not None:
+                print_json_array(_counted(records, catalog_path, update))
+        if to_stdout:
+            _print_csv(catalog_path, selection)
+        elif csv_path is not None:
             with progress_bar("writing the CSV") as update:
-                written = write_csv(catalog_path, csv_path, progress=update)
+                written = write_csv(catalog_path, csv_path, progress=update, only=selection)
             err_console.print(f"CSV written to [bold]{shown(written)}[/]")
         if html is not None:
             with progress_bar("writing the report") as update:
@@ -365,6 +480,56 @@ def _counted(records, catalog_path: Path, update):
         if done % 5000 == 0:
             update(done, total)
     update(done, total)
+
+
+def _print_paths(catalog_path: Path, selection, directory: Path, end: bytes) -> None:
+    """Write the selected files' paths (DIR joined with each stored path) to stdout as
+    raw bytes, each followed by ``end``.  With newlines as separators, a name holding a
+    newline cannot be told apart: it is left out, said on stderr, and the exit status is 1."""
+    import sys
+
+    from boda.cli import StdoutError
+    from boda.cli._common import EXIT_FAILURE
+    from boda.report import selected_paths
+
+    if sys.stdout is None:
+        raise StdoutError(OSError("standard output is closed"))
+    sys.stdout.flush()  # text written before goes first
+    out = sys.stdout.buffer
+    left_out = []
+    try:
+        for path in selected_paths(catalog_path, selection, root=directory):
+            if end in path:
+                left_out.append(path)
+                continue
+            out.write(path + end)
+        out.flush()
+    except OSError as exc:
+        raise StdoutError(exc) from None
+    if left_out:
+        err_console.print(
+            f"[yellow]left out[/] {len(left_out)} path{'s' * (len(left_out) != 1)} holding a "
+            f"newline (use --print0): {', '.join(shown(os.fsdecode(p)) for p in left_out[:5])}"
+            + (" …" if len(left_out) > 5 else ""), highlight=False,
+        )
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _print_csv(catalog_path: Path, selection) -> None:
+    """``--csv -``: the CSV table on stdout (written to a temporary file first, as
+    :func:`boda.report.write_csv` writes files, then copied)."""
+    import shutil
+    import tempfile
+
+    from boda.cli._common import _stdout
+    from boda.report import write_csv
+
+    with tempfile.TemporaryDirectory(prefix="boda-csv-") as folder:
+        table = write_csv(catalog_path, Path(folder) / "table.csv", only=selection)
+        out = _stdout()
+        with open(table, encoding="utf-8", newline="") as fh:
+            shutil.copyfileobj(fh, out)
+        out.flush()
 
 
 def _warn_if_flags_stale(catalog_path: Path) -> None:

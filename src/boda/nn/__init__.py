@@ -6,7 +6,7 @@ Everything that imports torch lives in :mod:`boda.nn` or in modules built on it
 - Conversions: :func:`image_to_tensor`, :func:`tensor_to_image`,
   :func:`normalize`, :func:`denormalize`, :func:`resize_tensor`.
 - CPU threads: :func:`set_cpu_threads`, :func:`cpu_threads`.
-- Models: :func:`load_model` (built-in names, TorchScript, state dicts with
+- Models: :func:`load_model` (built-in names, TorchScript with ``trust_code=True``, state dicts with
   ``weights_only=True``), :func:`list_models`, the CIFAR ResNet family
   (:class:`CifarResNet`, :func:`resnet20` ... :func:`resnet56`) and the small
   :class:`ShapesCNN` of the synthetic explanation benchmark.

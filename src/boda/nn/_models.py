@@ -1,10 +1,15 @@
 """Loading models: built-in names, TorchScript files, or state dicts plus an architecture.
 
 A checkpoint is untrusted input, so state dicts are always read with
-``torch.load(..., weights_only=True)`` (no arbitrary unpickling), and
-TorchScript archives with ``torch.jit.load`` (which runs TorchScript code, not
-Python pickles).  Built-in models ship their weights inside the package and are
-loaded with :mod:`importlib.resources`; nothing is ever downloaded.
+``torch.load(..., weights_only=True)`` (no arbitrary unpickling), and their
+shapes are checked against the architecture (built on the ``meta`` device,
+which allocates nothing) before the real model is built.  A TorchScript archive
+is a program, not data: ``torch.jit.load`` runs code stored in the file while
+it loads (``__setstate__``), and that code can call any registered operator,
+file I/O included.  TorchScript files are therefore refused unless the caller
+says it trusts them (``trust_code=True``, ``boda explain --trust-model-code``).
+Built-in models ship their weights inside the package and are loaded with
+:mod:`importlib.resources`; nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from boda.errors import InvalidParameterError, ModelError
 from boda.nn._convert import IMAGENET_MEAN, IMAGENET_STD
@@ -266,7 +272,7 @@ def _read_state_dict(f, source: str) -> dict[str, torch.Tensor]:
         raise ModelError(
             f"cannot load {source} with torch.load(weights_only=True) "
             f"({type(exc).__name__}: {reason}). "
-            "Only plain state dicts and TorchScript files are accepted"
+            "Only plain state dicts are accepted (and TorchScript files with trust_code=True)"
         ) from exc
     return _unwrap_state_dict(obj, source)
 
@@ -279,18 +285,113 @@ def _is_torchscript(path: Path) -> bool:
     return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
-def _build(arch: str, num_classes: int) -> nn.Module:
+def _builder(arch: str) -> Callable[[int], nn.Module]:
     try:
-        builder = ARCHITECTURES[arch]
+        return ARCHITECTURES[arch]
     except KeyError:
         raise ModelError(
             f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)} "
             "(add one with boda.nn.register_architecture)"
         ) from None
+
+
+def _build(arch: str, num_classes: int) -> nn.Module:
+    builder = _builder(arch)
     # The caller's random stream is theirs: initialising weights that are about
     # to be overwritten must not consume it.
-    with torch.random.fork_rng(devices=[]):
-        return builder(num_classes)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return builder(num_classes)
+    except (RuntimeError, MemoryError) as exc:  # e.g. the allocator refusing a huge layer
+        raise ModelError(
+            f"cannot build architecture {arch!r} with {num_classes} classes "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})"
+        ) from exc
+
+
+#: In-place operations of weight initialisation (``torch.nn.init`` and the tensor
+#: methods it calls), which :class:`_SkipInPlace` turns into no-ops.
+_INIT_OPS = frozenset(
+    "normal_ uniform_ fill_ zero_ zeros_ ones_ constant_ eye_ dirac_ trunc_normal_ "
+    "kaiming_normal_ kaiming_uniform_ xavier_normal_ xavier_uniform_ orthogonal_ sparse_ "
+    "erfinv_ mul_ add_ clamp_ copy_ random_ bernoulli_ exponential_ log_normal_".split()
+)
+
+
+class _SkipInPlace(TorchFunctionMode):
+    """Make weight initialisation a no-op while a model is built on the ``meta`` device.
+
+    Meta tensors hold no data, so nothing is lost; and the Python meta kernels of
+    the random initialisers would import sympy (seconds) for nothing.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in _INIT_OPS:
+            target = args[0] if args else kwargs.get("tensor")
+            if isinstance(target, torch.Tensor):
+                return target
+        return func(*args, **kwargs)
+
+
+def _meta_state(arch: str, num_classes: int) -> dict[str, tuple[tuple[int, ...], int]] | None:
+    """``{name: (shape, bytes)}`` of the state dict ``arch`` would have, allocating nothing.
+
+    None when the builder cannot run on the ``meta`` device (the real build decides).
+    """
+    builder = _builder(arch)
+    try:
+        with torch.device("meta"), _SkipInPlace():
+            model = builder(num_classes)
+        return {
+            k: (tuple(v.shape), v.numel() * v.element_size()) for k, v in model.state_dict().items()
+        }
+    except Exception:
+        return None
+
+
+#: A model may need this much memory whatever its checkpoint holds (strict=False
+#: loads a part of it); beyond it, no more than four times the checkpoint.
+_MIN_BUILD_BYTES = 2 * 1024**3
+
+
+def _check_shapes(
+    arch: str, num_classes: int, state: Mapping[str, torch.Tensor], source: str, strict: bool
+) -> None:
+    # A hostile or mistaken checkpoint can claim, say, 10^8 classes: building
+    # that model would allocate tens of GB before load_state_dict objects.
+    expected = _meta_state(arch, num_classes)
+    if expected is None:
+        return
+    where = f"weights in {source} do not fit architecture {arch!r} with {num_classes} classes"
+    bad = [
+        f"{k}: checkpoint {tuple(v.shape)}, architecture {expected[k][0]}"
+        for k, v in state.items()
+        if k in expected and tuple(v.shape) != expected[k][0]
+    ]
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise ModelError(
+            f"{where}: size mismatch for {'; '.join(bad[:3])}{more}. "
+            "Check --arch / arch=, or pass num_classes="
+        )
+    if strict:
+        # BatchNorm fills in a missing num_batches_tracked (checkpoints before torch 0.4.1).
+        missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+        unexpected = [k for k in state if k not in expected]
+        if missing or unexpected:
+            raise ModelError(
+                f"{where}: missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
+                f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
+                "Check --arch / arch= (or load with strict=False)"
+            )
+    need = sum(nbytes for _, nbytes in expected.values())
+    have = sum(v.numel() * v.element_size() for v in state.values())
+    if need > max(_MIN_BUILD_BYTES, 4 * have):
+        raise ModelError(
+            f"{where}: the model would take {need / 1e9:.3g} GB for a checkpoint of "
+            f"{have / 1e6:.3g} MB. Check --arch / arch=, or pass num_classes="
+        )
 
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool) -> None:
@@ -307,6 +408,7 @@ def load_model(
     num_classes: int | None = None,
     classes: Sequence[str] | None = None,
     strict: bool = True,
+    trust_code: bool = False,
 ) -> LoadedModel:
     """Load a model for inference (eval mode, on the CPU).
 
@@ -325,6 +427,12 @@ def load_model(
         Class names for a user model.
     strict : bool
         Passed to ``load_state_dict``; built-in weights always load strictly.
+    trust_code : bool
+        Load a TorchScript file.  Off by default because ``torch.jit.load``
+        runs code stored in the file while loading it (and the model's
+        ``forward`` is code from the file too): that code can read and write
+        any file you can.  Set it only for files whose origin you trust.
+        State dicts never run code and do not need it.
 
     Returns
     -------
@@ -333,7 +441,8 @@ def load_model(
     Raises
     ------
     ModelError
-        Unknown name, unreadable file, or weights that do not fit.
+        Unknown name, unreadable file, a TorchScript file without
+        ``trust_code=True``, or weights that do not fit.
 
     Examples
     --------
@@ -365,6 +474,14 @@ def load_model(
         )
     cls = tuple(classes) if classes is not None else None
     if _is_torchscript(path):
+        if not trust_code:
+            raise ModelError(
+                f"{name!r} is a TorchScript archive, which runs code stored in the file "
+                "while it loads (it can read and write any file you can), so boda does not "
+                "load it by default. If you trust where it comes from, pass trust_code=True "
+                "(boda explain --trust-model-code); otherwise ask for the state dict "
+                "(torch.save(model.state_dict(), path)) and load it with arch=... (--arch)"
+            )
         try:
             with warnings.catch_warnings():
                 # torch 2.13 deprecates TorchScript, but users still ship .pt archives.
@@ -382,6 +499,7 @@ def load_model(
         )
     if num_classes is None:
         num_classes = len(cls) if cls is not None else _infer_num_classes(state, name)
+    _check_shapes(arch, num_classes, state, repr(name), strict)
     model = _build(arch, num_classes)
     _load_into(model, state, repr(name), strict)
     return LoadedModel(model=model.eval(), name=path.name, classes=cls)

@@ -1,14 +1,31 @@
-"""Reports of a scanned folder: a self-contained HTML page, JSON and CSV exports."""
+"""Reports of a scanned folder: a self-contained HTML page, JSON and CSV exports,
+and the selections a user acts on (the blurry files, the redundant copies)."""
 
-from boda.report._export import catalog_records, iter_catalog_records, write_csv
+from boda.report._export import (
+    DuplicateSet,
+    catalog_records,
+    duplicate_sets,
+    iter_catalog_records,
+    record_relpath,
+    select_records,
+    selected_paths,
+    selections,
+    write_csv,
+)
 from boda.report._html import render_html, report_file, report_title, write_html_report
 
 __all__ = [
+    "DuplicateSet",
     "catalog_records",
+    "duplicate_sets",
     "iter_catalog_records",
+    "record_relpath",
     "render_html",
     "report_file",
     "report_title",
+    "select_records",
+    "selected_paths",
+    "selections",
     "write_csv",
     "write_html_report",
 ]

@@ -68,6 +68,17 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _number(value: object) -> float | None:
+    """``value`` as a float if it is a real number (not a bool), else None: a catalog
+    is a file anyone could have edited, so text or null where a score goes is missing."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float's range
+            return None
+    return None
+
+
 def _name(relpath: bytes) -> str:
     """A file's name as the exports write it (:func:`boda.catalog.display_path`),
     with control and bidi characters shown as escapes."""
@@ -84,11 +95,19 @@ def _thumb(record: ImageRecord) -> str:
 
 def _swatches(record: ImageRecord) -> str:
     """The dominant colours as a strip, each as wide as its share of the image."""
-    colors = record.extra.get("dominant_colors") or []
+    colors = record.extra.get("dominant_colors") if isinstance(record.extra, dict) else None
+    valid = []
+    for c in colors if isinstance(colors, list) else []:
+        rgb = c.get("rgb") if isinstance(c, dict) else None
+        fraction = _number(c.get("fraction")) if isinstance(c, dict) else None
+        channels = [_number(v) for v in rgb] if isinstance(rgb, list) else []
+        if len(channels) == 3 and None not in channels and fraction is not None:
+            if all(map(math.isfinite, channels)) and 0.0 <= fraction <= 1.0:
+                valid.append((channels, fraction))
     spans = "".join(
-        f'<span title="{_hex(c["rgb"])} · {100 * c["fraction"]:.0f}%" '
-        f'style="flex:{c["fraction"]:.4f};background:{_hex(c["rgb"])}"></span>'
-        for c in colors
+        f'<span title="{_hex(rgb)} · {100 * fraction:.0f}%" '
+        f'style="flex:{fraction:.4f};background:{_hex(rgb)}"></span>'
+        for rgb, fraction in valid
     )
     return f'<div class="swatches">{spans}</div>' if spans else ""
 
@@ -219,10 +238,11 @@ def render_html(
     folder's full records.  ``progress(records_read, records)`` is called
     now and then during that pass (the long part at a million files).
     """
-    from boda.scan._flags import _rules, describe_rules, flag_descriptions
+    from boda.scan._flags import _rules, flag_descriptions
     from boda.scan._walk import describe_raw_files
 
     rules = {rule.name: rule for rule in _rules()}
+    known_flags = set(flag_descriptions())
     score_keys = list(dict.fromkeys([r.score_key for r in rules.values()] + [*_DESCRIPTIVE_SCORES]))
     n_files = n_ok = 0
     failed: list[tuple[bytes, str | None]] = []
@@ -245,20 +265,26 @@ def render_html(
                 continue
             n_ok += 1
             for key in score_keys:
-                values[key].append(r.scores.get(key))
+                values[key].append(_number(r.scores.get(key)))
             for name, (score, group) in r.flags.items():
-                by_flag[name].append(_Flagged(r.id, r.relpath, score, group))
-        thresholds = catalog.get_setting("thresholds", {}) or {}
-        raw_files = catalog.get_setting("raw_files", {}) or {}
+                if name in known_flags:  # a flag name this boda does not know: left out
+                    group = group if isinstance(group, int) else None
+                    by_flag[name].append(_Flagged(r.id, r.relpath, _number(score), group))
+        thresholds = _thresholds(catalog.get_setting("thresholds"))
+        raw_files = catalog.get_setting("raw_files", {})
+        raw_files = {
+            ext: n for ext, n in (raw_files.items() if isinstance(raw_files, dict) else ())
+            if isinstance(ext, str) and isinstance(n, int) and not isinstance(n, bool) and n > 0
+        }
         last_scan = catalog.get_setting("last_scan")
         last_scan = last_scan if isinstance(last_scan, dict) else {}
         pending = last_scan.get("pending")
-        if pending is None and isinstance(last_scan.get("started"), (int, float)):
+        pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else None
+        started, to_analyse = _number(last_scan.get("started")), last_scan.get("to_analyse")
+        if pending is None and started is not None and math.isfinite(started):
             # A scan that was killed (kill -9, power cut) never said how far it got.
-            pending = max(
-                0, int(last_scan.get("to_analyse") or 0)
-                - catalog.analysed_since(last_scan["started"]),
-            )
+            to_analyse = to_analyse if isinstance(to_analyse, int) else 0
+            pending = max(0, to_analyse - catalog.analysed_since(started))
         flags_stale = catalog.flags_stale()
         catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
@@ -266,7 +292,7 @@ def render_html(
             {m.id for shown, _ in sections.values() for m in shown}, with_thumbnails=True
         )
     descriptions = flag_descriptions()
-    rule_text = describe_rules(thresholds) if thresholds else {}
+    rule_text = _rule_text(thresholds)
 
     root = Path(catalog_path).resolve().parent.parent if root is None else Path(root)
 
@@ -338,7 +364,12 @@ def render_html(
             parts.append(
                 '<div class="grid">'
                 + "".join(
-                    _card(records[m.id], f"{key} {m.score:.3g}", link(m.relpath)) for m in shown
+                    _card(
+                        records[m.id],
+                        "" if m.score is None else f"{key} {m.score:.3g}",
+                        link(m.relpath),
+                    )
+                    for m in shown
                 )
                 + "</div>"
             )
@@ -392,6 +423,30 @@ def render_html(
     return "\n".join(parts)
 
 
+def _thresholds(stored: object) -> dict[str, float]:
+    """The thresholds a catalog stored; values that are not finite numbers, and names
+    this boda does not know, are left out (a damaged or hand-edited catalog)."""
+    from boda.scan._flags import default_thresholds
+
+    known = default_thresholds()
+    out = {}
+    for name, value in (stored.items() if isinstance(stored, dict) else ()):
+        number = _number(value)
+        if name in known and number is not None and math.isfinite(number):
+            out[name] = number
+    return out
+
+
+def _rule_text(thresholds: dict[str, float]) -> dict[str, str]:
+    """Each flag's rule in words, for the flags whose threshold the catalog holds."""
+    from boda.scan._flags import default_thresholds, describe_rules
+
+    if not thresholds:
+        return {}
+    described = describe_rules({**default_thresholds(), **thresholds})
+    return {k: v for k, v in described.items() if k in thresholds or k == "exact_duplicate"}
+
+
 def _section(
     members: list[_Flagged], name: str, rules: dict
 ) -> tuple[list[_Flagged], list[list[_Flagged]] | None]:
@@ -438,7 +493,7 @@ def _duplicate_groups(
         cards = "".join(
             _card(
                 records[m.id],
-                "" if name == "exact_duplicate" else f"distance {m.score:.0f}",
+                "" if name == "exact_duplicate" or m.score is None else f"distance {m.score:.0f}",
                 link(m.relpath),
             )
             for m in group[:per_group]
