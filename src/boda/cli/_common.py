@@ -197,11 +197,9 @@ def check_output(output: Path, *, overwrite: bool = False, option: str = "--outp
 
 
 def _not_a_folder(output: Path) -> Path:
-    if output.is_dir():
-        raise InvalidParameterError(
-            f"cannot write {str(output)!r}: it is a folder; give a file name inside it"
-        )
-    return output
+    from boda._io_write import _not_a_folder as refuse_folders  # one message for both layers
+
+    return refuse_folders(output)
 
 
 #: Folders that did not exist when an output was checked: the write creates them,
