@@ -117,6 +117,21 @@ def test_report_and_scan_outputs_are_not_replaced_but_their_own_report_is(folder
     assert runner.invoke(app, ["report", str(folder), "--csv", os.devnull]).exit_code == 0
 
 
+def test_a_report_boda_wrote_elsewhere_is_rewritten_like_its_own(folder, tmp_path):
+    # `make demo` twice: the report folder holds the page the first run wrote
+    out = tmp_path / "reports"
+    for _ in range(2):
+        result = runner.invoke(app, ["scan", str(folder), "-q", "-w", "1", "--report", str(out)])
+        assert result.exit_code == 0, result.output
+    page = out / "index.html"
+    assert runner.invoke(app, ["report", str(folder), "-o", str(page)]).exit_code == 0
+    # the mark is what counts, not the name: a page of the user's is still refused
+    page.write_text("<!doctype html><p>my notes</p>")
+    result = runner.invoke(app, ["report", str(folder), "-o", str(out)])
+    assert result.exit_code == 2 and "add --overwrite" in result.output
+    assert page.read_text() == "<!doctype html><p>my notes</p>"
+
+
 # -- 2, 3: -h everywhere; report --output ----------------------------------------------------
 
 

@@ -54,15 +54,17 @@ def _check_report_output(
 ) -> None:
     """Before any work: the HTML report named by ``option`` (``given``: a .html file or
     a folder; ``report_path``: the file it stands for) can be written.  The report in
-    its default place is boda's own and is rewritten as after every scan."""
+    its default place is boda's own and is rewritten as after every scan, and so is a
+    report boda wrote anywhere else (it is made again from the catalog)."""
     from boda.errors import InvalidParameterError
+    from boda.report import is_boda_report
 
     if given.exists() and not given.is_dir() and given != report_path:
         raise InvalidParameterError(
             f"{option} {str(given)!r} is an existing file that is not .html; give a .html "
             "file or a folder"
         )
-    own = report_path.resolve() == default.resolve()
+    own = report_path.resolve() == default.resolve() or is_boda_report(report_path)
     check_output(report_path, overwrite=overwrite or own, option=option)
 
 

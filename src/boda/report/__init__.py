@@ -12,12 +12,19 @@ from boda.report._export import (
     selections,
     write_csv,
 )
-from boda.report._html import render_html, report_file, report_title, write_html_report
+from boda.report._html import (
+    is_boda_report,
+    render_html,
+    report_file,
+    report_title,
+    write_html_report,
+)
 
 __all__ = [
     "DuplicateSet",
     "catalog_records",
     "duplicate_sets",
+    "is_boda_report",
     "iter_catalog_records",
     "record_relpath",
     "render_html",

@@ -29,7 +29,7 @@ from boda.catalog import Catalog, ImageRecord, display_path
 from boda.core.text import printable, visible
 from boda.io import prepare_output, write_output
 
-__all__ = ["render_html", "write_html_report", "MAX_PER_SECTION", "MAX_PER_GROUP"]
+__all__ = ["is_boda_report", "render_html", "write_html_report", "MAX_PER_SECTION", "MAX_PER_GROUP"]
 
 #: Scores that flag nothing but are worth seeing across a folder.
 _DESCRIPTIVE_SCORES = ("colorfulness", "mean_L", "std_L", "edge_density", "contrast")
@@ -302,6 +302,7 @@ def render_html(
     title = title or report_title(root)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        _GENERATOR,
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{_esc(title)}</h1><p>{_esc(visible(root.resolve()))}<br>"
@@ -538,6 +539,33 @@ def write_html_report(
         catalog_path, title=title, root=root, page_folder=out.resolve().parent, progress=progress
     )
     return write_output(out, page)
+
+
+#: The mark of a page boda wrote (its second line): :func:`is_boda_report`.
+_GENERATOR = '<meta name="generator" content="boda">'
+
+
+def is_boda_report(path: str | Path) -> bool:
+    """Whether ``path`` is an HTML report boda wrote (it carries boda's generator mark).
+
+    Such a page is made again from the catalog at any time, so a new report may
+    replace it; any other existing file is the user's and is left alone unless
+    they ask (``--overwrite``).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> page = os.path.join(tempfile.mkdtemp(), "r.html")
+    >>> _ = open(page, "w").write("<!doctype html><p>mine</p>")
+    >>> is_boda_report(page)
+    False
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    return _GENERATOR.encode() in head
 
 
 def report_file(out: str | Path) -> Path:
