@@ -125,6 +125,14 @@ def test_a_report_boda_wrote_elsewhere_is_rewritten_like_its_own(folder, tmp_pat
         assert result.exit_code == 0, result.output
     page = out / "index.html"
     assert runner.invoke(app, ["report", str(folder), "-o", str(page)]).exit_code == 0
+    # so is a CSV table boda exported (its header is boda's)
+    table = tmp_path / "scores.csv"
+    for _ in range(2):
+        result = runner.invoke(app, ["report", str(folder), "--csv", str(table)])
+        assert result.exit_code == 0, result.output
+    table.write_text("path,status,mine\n")
+    assert runner.invoke(app, ["report", str(folder), "--csv", str(table)]).exit_code == 2
+    assert table.read_text() == "path,status,mine\n"
     # the mark is what counts, not the name: a page of the user's is still refused
     page.write_text("<!doctype html><p>my notes</p>")
     result = runner.invoke(app, ["report", str(folder), "-o", str(out)])

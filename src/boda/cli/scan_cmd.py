@@ -271,6 +271,7 @@ def register(app: typer.Typer) -> None:
         from boda.catalog import Catalog, default_catalog_path
         from boda.errors import InvalidParameterError
         from boda.report import (
+            is_boda_csv,
             iter_catalog_records,
             report_file,
             report_title,
@@ -328,7 +329,8 @@ def register(app: typer.Typer) -> None:
         _refuse_overwriting_catalog(outputs, directory, catalog_path)
         # Every output is checked before anything is written.
         if csv_file is not None:
-            check_output(csv_file, overwrite=overwrite, option="--csv")
+            # a table boda exported is made again from the catalog: replaced like the report
+            check_output(csv_file, overwrite=overwrite or is_boda_csv(csv_file), option="--csv")
         if html is not None:
             _check_report_output(out or default, html, default, "--output", overwrite)
         _warn_if_flags_stale(catalog_path)

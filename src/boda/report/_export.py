@@ -18,7 +18,8 @@ from boda.core.numbers import finite_float
 from boda.io import open_output, prepare_output
 
 __all__ = [
-    "CSV_COLUMNS", "DuplicateSet", "catalog_records", "duplicate_sets", "iter_catalog_records",
+    "CSV_COLUMNS", "DuplicateSet", "catalog_records", "duplicate_sets", "is_boda_csv",
+    "iter_catalog_records",
     "record_relpath", "select_records", "selected_paths", "selections", "write_csv",
 ]
 
@@ -28,6 +29,32 @@ CSV_COLUMNS = (
     "exact_duplicate_group", "near_duplicate_group", "size", "pixel_hash", "phash",
     "link_to", "path_bytes_hex",
 )  # fmt: skip
+
+
+def is_boda_csv(path: str | Path) -> bool:
+    """Whether ``path`` is a CSV table boda wrote (its header starts with :data:`CSV_COLUMNS`).
+
+    Such a table is made again from the catalog at any time, so a new export may
+    replace it; any other existing file is left alone unless the user asks
+    (``--overwrite``).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> table = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(table, "w").write("name,score\\n")
+    >>> is_boda_csv(table)
+    False
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_CSV_HEADER))
+    except OSError:
+        return False
+    return head == _CSV_HEADER
+
+
+_CSV_HEADER = ",".join(CSV_COLUMNS).encode() + b","
 
 
 def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
