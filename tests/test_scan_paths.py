@@ -255,7 +255,11 @@ def test_quality_of_an_array_with_nan_is_a_clear_error():
         analyze(image)
 
 
-def test_camera_raw_files_are_counted_and_named_not_passed_over_in_silence(two_photos):
+def test_camera_raw_files_are_counted_and_named_not_passed_over_in_silence(
+    two_photos, monkeypatch
+):
+    # Without the boda[raw] extra (with it, they are scanned: tests/test_io_raw.py).
+    monkeypatch.setitem(sys.modules, "rawpy", None)
     for name in ("IMG_1.CR2", "IMG_2.cr2", "DSC_3.NEF", "notes.txt"):
         (two_photos / name).write_bytes(b"raw sensor data")
     result = runner.invoke(app, ["scan", str(two_photos), "-q"])

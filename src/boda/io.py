@@ -22,7 +22,8 @@
   caller only needs ``max_side`` pixels, then resizes with an antialiasing
   filter,
 - refuses images above ``max_pixels`` before decoding them (decompression
-  bombs),
+  bombs); a JPEG read with ``max_side`` counts the pixels its draft decode
+  holds, so panoramas above the limit can be read at reduced size,
 - raises :class:`boda.errors.ImageReadError` naming the path and the reason for
   any failure: missing file, permission, truncated data, unknown format...
 """
@@ -40,6 +41,16 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from boda import _icc
+from boda._io_raw import RAW_EXTENSIONS, open_raw, raw_available
+from boda._io_reduce import (
+    EARLY_REDUCE_PIXELS,  # noqa: F401 - re-exported (documented here; patch it there)
+    _decode_webp_reduced,
+    _early_factor,
+    _finish_reduced_float,
+    _finish_reduced_pil,
+    _reduce_array,
+    _reduce_pil,
+)
 from boda._io_write import (
     _FORMATS_16,
     _tiff_with_tags,
@@ -114,7 +125,11 @@ _GRAY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 #: File name extensions a folder scan picks up (lower case, with the dot).  HEIC
 #: files are picked up without the ``boda[heif]`` extra too: they are then listed
 #: as unreadable with the command that installs it, instead of silently skipped.
-SUPPORTED_EXTENSIONS = frozenset(_BASE_EXTENSIONS | _HEIF_EXTENSIONS | _AVIF_EXTENSIONS)
+#: Camera RAW files only with the ``boda[raw]`` extra (``rawpy``; a scan counts them otherwise).
+SUPPORTED_EXTENSIONS = frozenset(
+    _BASE_EXTENSIONS | _HEIF_EXTENSIONS | _AVIF_EXTENSIONS
+    | (RAW_EXTENSIONS if raw_available() else set())
+)
 
 
 _RESAMPLE = {
@@ -287,7 +302,13 @@ def open_image(
     gray : bool
         Return ``(H, W)`` Rec. 601 gray instead of ``(H, W, 3)`` RGB.
     max_pixels : int or None
-        Refuse images with more pixels than this (``None`` disables the check).
+        Refuse images with more pixels than this, or than Pillow's own limit
+        (``2 * PIL.Image.MAX_IMAGE_PIXELS``, the same by default) if that is
+        lower, before decoding them.  A JPEG read with ``max_side`` is judged by
+        the pixels it decodes (draft mode: 1/2 to 1/8 per side), so a 500 MP
+        panorama can be read at 640 px.  ``None`` (a trusted file) disables the
+        check; a file other than a JPEG above Pillow's limit also needs
+        ``PIL.Image.MAX_IMAGE_PIXELS = None``.
     resample : {"lanczos", "box", "bilinear"}
         Filter of the ``max_side`` resize.  ``"box"`` is the exact area
         average (fastest; what the scan and the blur calibration use).
@@ -344,10 +365,15 @@ def open_image(
         raise InvalidParameterError(
             f"unknown color handling {color!r}; choose one of {sorted(_COLOR_MODES)}"
         )
+    if path.suffix.lower() in RAW_EXTENSIONS:  # LibRaw, not Pillow (see boda._io_raw)
+        return open_raw(
+            path, max_side, gray=gray, max_pixels=max_pixels, resample=_RESAMPLE[resample],
+            color=color,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with _open_pillow(path) as img:  # a huge JPEG too
                 return _decode(
                     img, path, max_side, gray, max_pixels, _RESAMPLE[resample], keep_float_values,
                     color,
@@ -368,11 +394,14 @@ def open_image(
             reason = "HEIC/HEIF support is not installed; pip install 'boda[heif]'"
         raise ImageReadError(path, reason) from None
     except Image.DecompressionBombError as exc:
-        # Pillow's own guard fires at 2 x Image.MAX_IMAGE_PIXELS (= DEFAULT_MAX_PIXELS).
+        # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS) refused a
+        # file that is not a JPEG, before boda could look at it (see _open_pillow).
         raise ImageReadError(
             path,
-            f"image size exceeds the limit of {2 * Image.MAX_IMAGE_PIXELS} pixels "
-            f"(decompression-bomb guard: {exc})",
+            f"image size exceeds the limit of {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels "
+            f"(Pillow's decompression-bomb guard: {exc}); max_side decodes only a JPEG at reduced "
+            "size; for a trusted file set PIL.Image.MAX_IMAGE_PIXELS = None and pass "
+            "max_pixels=None",
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         text = str(exc) or type(exc).__name__
@@ -403,7 +432,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     ------
     ImageReadError
         The file is missing, is not an image, or is larger than Pillow's
-        decompression-bomb limit.
+        decompression-bomb limit and not a JPEG (a JPEG's size is always given).
 
     Examples
     --------
@@ -417,7 +446,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with _open_pillow(path) as img:
                 if img.format == "PNG" and "exif" not in img.info:
                     # getexif() would decode a PNG to look for an eXIf chunk after the data
                     img.info["exif"] = _png_chunk(_file_bytes(img) or b"", b"eXIf") or b""
@@ -741,170 +770,62 @@ def _read_exif(img: Image.Image) -> tuple[Image.Exif, str | None]:
         return Image.Exif(), f"unreadable EXIF data ignored ({reason[:120]}); not oriented"
 
 
-#: A ``max_side`` read of an image with more pixels than this shrinks it by an
-#: integer factor in its own sample type (uint8, 16-bit...) right after decoding,
-#: before transparency, colour conversion and floats: memory stays near the
-#: decoded size instead of 5-7 times it (a 140 kB PNG can hold 100 MP).  Smaller
-#: images take the exact path (results unchanged); above it, results differ from
-#: that path by rounding only (a box average taken before, not after, compositing).
-EARLY_REDUCE_PIXELS = 64_000_000
-#: As Pillow's ``reducing_gap``: the final filter still sees >= 3 input pixels per output pixel.
-_REDUCING_GAP = 3.0
-#: Pixels per stripe of the early reduction (each stripe is copied and converted alone).
-_STRIPE_PIXELS = 1 << 22
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+def _pixel_limit(max_pixels: int | None) -> int | None:
+    """The decompression-bomb limit of a read: ``max_pixels``, or Pillow's own limit
+    (``2 * Image.MAX_IMAGE_PIXELS``, the same by default) where that is smaller, so a
+    caller who lowered Pillow's limit keeps it; None (a trusted file): no limit."""
+    pillow = Image.MAX_IMAGE_PIXELS
+    if max_pixels is None or pillow is None:
+        return max_pixels
+    return min(max_pixels, 2 * int(pillow))
 
 
-def _early_factor(size: tuple[int, int], max_side: int | None) -> int:
-    """Integer factor by which to shrink a decoded image of ``size`` first (1: none)."""
-    target = _target_size(size, max_side)
-    if target is None or size[0] * size[1] <= EARLY_REDUCE_PIXELS:
-        return 1
-    return max(1, min(int(size[i] / target[i] / _REDUCING_GAP) for i in (0, 1)))
+def _open_pillow(path: Path) -> Image.Image:
+    """``Image.open(path)``, except that a JPEG over Pillow's decompression-bomb limit is
+    opened all the same (its header only): :func:`_decode` then checks the pixels it
+    will decode, which for a ``max_side`` read are those of the reduced (draft) size.
+
+    Pillow's guard is skipped by calling the JPEG plugin's factory directly instead of
+    raising ``Image.MAX_IMAGE_PIXELS`` under a lock: that global is read by every
+    ``Image.open`` in the process (the scan's other threads, other libraries) for as
+    long as it is raised, and a lock only orders boda's own threads.  The JPEG plugin
+    never checks sizes itself (only ``Image.open`` does, after the factory), so this
+    lifts the guard for this one file and changes no state anyone else sees.  An MPO
+    (a JPEG with more frames) still checks its size, and is refused, as other formats.
+    """
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError:
+        with open(path, "rb") as fp:
+            if fp.read(3) != b"\xff\xd8\xff":  # not a JPEG: Pillow's refusal stands
+                raise
+    from PIL import JpegImagePlugin
+
+    return JpegImagePlugin.jpeg_factory(os.fspath(path))
 
 
-def _stripe_rows(width: int, k: int) -> int:
-    """Rows per stripe: a multiple of ``k`` (blocks never straddle two stripes)."""
-    return k * max(1, _STRIPE_PIXELS // (width * k))
-
-
-def _reducible(part: Image.Image) -> Image.Image:
-    """``part`` in a mode :meth:`PIL.Image.Image.reduce` averages correctly: alpha
-    premultiplied (``RGBa``/``La``), palettes expanded, 16-bit gray as 32-bit."""
-    mode = part.mode
-    if mode in ("P", "PA"):
-        alpha = mode == "PA" or "transparency" in part.info
-        part = part.convert("RGBA" if alpha else "RGB")
-    elif mode == "1":
-        part = part.convert("L")
-    elif mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        part = part.convert("I")
-    elif mode in ("L", "RGB") and "transparency" in part.info:
-        part = part.convert("LA" if mode == "L" else "RGBA")
-    if part.mode in ("RGBA", "LA"):
-        part = part.convert({"RGBA": "RGBa", "LA": "La"}[part.mode])
-    return part
-
-
-def _reduce_pil(img: Image.Image, k: int) -> tuple[Image.Image, bool]:
-    """``img`` (decoded) shrunk by ``k`` (box average, partial blocks at the right and
-    bottom edges averaged over their pixels, as :meth:`PIL.Image.Image.reduce`), a
-    stripe at a time; transparency composited over white.  Returns ``(image, had_alpha)``."""
-    width, height = img.size
-    rows = _stripe_rows(width, k)
-    out: Image.Image | None = None
-    for top in range(0, height, rows):
-        part = _reducible(img.crop((0, top, width, min(height, top + rows)))).reduce(k)
-        if out is None:
-            out = Image.new(part.mode, (-(-width // k), -(-height // k)))
-        out.paste(part, (0, top // k))
-    assert out is not None
-    if out.mode in ("RGBa", "La"):
-        out = out.convert({"RGBa": "RGBA", "La": "LA"}[out.mode])
-    return _flatten_transparency(out)
-
-
-def _reduce_array(raw: np.ndarray, k: int, scale: float, alpha: bool) -> np.ndarray:
-    """float32 RGB ``(ceil(H/k), ceil(W/k), 3)``: ``k x k`` block means of the BGR(A)
-    integer array ``raw`` divided by ``scale`` (255 or 65535), composited over white
-    when ``alpha``, a stripe at a time.  Blocks are averaged by OpenCV's area filter
-    at an integer scale (exact means, rounded to the input's integer type); the
-    partial blocks at the right and bottom edges repeat the edge pixels."""
-    import cv2
-
-    height, width = raw.shape[:2]
-    cols = -(-width // k)
-    out = np.empty((-(-height // k), cols, 3), np.float32)
-    full = int(scale)
-    wide = np.uint32 if raw.dtype == np.uint16 else np.uint16  # holds full * full
-    for top in range(0, height, _stripe_rows(width, k)):
-        part = raw[top : top + _stripe_rows(width, k)]
-        if alpha:  # over white, like _flatten_transparency: c * a + full * (1 - a)
-            a = part[:, :, 3:4].astype(wide)
-            mixed = part[:, :, :3].astype(wide) * a + full * (full - a) + full // 2
-            part = (mixed // full).astype(raw.dtype)
-        else:
-            part = part[:, :, :3]
-        rows = -(-part.shape[0] // k)
-        pad = ((0, rows * k - part.shape[0]), (0, cols * k - width), (0, 0))
-        if pad[0][1] or pad[1][1]:
-            part = np.pad(part, pad, mode="edge")
-        small = cv2.resize(np.ascontiguousarray(part), (cols, rows), interpolation=cv2.INTER_AREA)
-        out[top // k : top // k + rows] = small[:, :, ::-1]  # BGR -> RGB
-    out /= np.float32(scale)
-    return out
-
-
-def _finish_reduced_float(
-    pixels: np.ndarray,
-    k: int,
-    stored_size: tuple[int, int],
-    orientation: int,
-    max_side: int | None,
-    resample: Image.Resampling,
-) -> np.ndarray:
-    """Early-reduced float pixels (stored orientation) resized to ``max_side``, then oriented."""
-    target = _target_size(stored_size, max_side)
-    if target is not None:
-        box = (0.0, 0.0, stored_size[0] / k, stored_size[1] / k)
-        pixels = _resize_float(pixels, target, resample, box)
-    return _orient(pixels, orientation)
-
-
-def _finish_reduced_pil(
-    img: Image.Image,
-    k: int,
-    stored_size: tuple[int, int],
-    orientation: int,
-    max_side: int | None,
-    resample: Image.Resampling,
-) -> Image.Image:
-    """An early-reduced image (:func:`_reduce_pil`, stored orientation) resized to
-    ``max_side`` (16-bit gray as floats, like :func:`_resized_pixels`), then oriented."""
-    target = _target_size(stored_size, max_side)
-    if target is not None:
-        if img.mode == "I":
-            img = img.convert("F").point(lambda v: v / 65535.0)
-        box = (0.0, 0.0, stored_size[0] / k, stored_size[1] / k)
-        img = img.resize(target, resample, box=box, reducing_gap=_REDUCING_GAP)
-    method = _TRANSPOSE.get(orientation)
-    return img if method is None else img.transpose(method)
-
-
-def _decode_webp_reduced(
-    img: Image.Image, k: int
-) -> tuple[np.ndarray, bool] | None:
-    """A large WebP decoded by OpenCV (Pillow's WebP decoder holds about four copies
-    of the frame) and reduced by ``k`` (see :func:`_reduce_array`); None: let Pillow."""
-    import cv2
-
-    data = _file_bytes(img)
-    if data is None:
-        return None
-    with _SILENT_OPENCV:
-        try:
-            raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        except cv2.error:
-            raw = None
-    del data
-    if (
-        raw is None
-        or raw.dtype != np.uint8
-        or raw.ndim != 3
-        or raw.shape[2] not in (3, 4)
-        or raw.shape[:2] != img.size[::-1]
-    ):
-        return None
-    alpha = raw.shape[2] == 4
-    return _reduce_array(raw, k, 255.0, alpha), alpha
+def _too_many_pixels(
+    path: Path,
+    size: tuple[int, int],
+    limit: int,
+    fmt: str,
+    decoded: tuple[int, int] | None = None,
+) -> ImageReadError:
+    """The refusal of an image of ``size`` (``decoded``: its reduced JPEG decode) over ``limit``."""
+    width, height = decoded or size
+    what = f"{width}x{height} = {width * height} pixels"
+    if decoded is not None:
+        what = f"{size[0]}x{size[1]} JPEG decodes to {what} at this max_side"
+        how = "a smaller max_side decodes a JPEG smaller (down to 1/8 per side)"
+    elif fmt == "JPEG":
+        how = "read it with max_side (--max-side) to decode the JPEG at reduced size"
+    else:
+        how = f"max_side cannot decode a {fmt} at reduced size (only JPEGs)"
+    return ImageReadError(
+        path,
+        f"{what} exceeds the limit of {limit} (decompression-bomb guard); {how}, "
+        "or pass max_pixels=None if the file is trusted",
+    )
 
 
 def _decode(
@@ -918,13 +839,12 @@ def _decode(
     color: str = "srgb",
 ) -> DecodedImage:
     width, height = img.size
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageReadError(
-            path,
-            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
-            "(decompression-bomb guard); raise max_pixels if the file is trusted",
-        )
     fmt = img.format or "unknown"
+    limit = _pixel_limit(max_pixels)
+    # A JPEG read with max_side is judged by the pixels it decodes: after draft(), below.
+    drafted = fmt == "JPEG" and max_side is not None
+    if limit is not None and width * height > limit and not drafted:
+        raise _too_many_pixels(path, (width, height), limit, fmt)
     mode = img.mode
     icc = img.info.get("icc_profile") or None
     colour = _colour_handling(img, fmt, mode, icc, color, keep_float_values)
@@ -971,6 +891,8 @@ def _decode(
         # draft() picks the largest DCT scale (1/2, 1/4, 1/8) still >= the request.
         # Gray straight from the JPEG's luma only when no colour conversion comes first.
         img.draft("L" if gray and colour.plan is None else "RGB", (max_side, max_side))
+    if drafted and limit is not None and img.size[0] * img.size[1] > limit:
+        raise _too_many_pixels(path, (width, height), limit, fmt, img.size)
     # Pillow resizes its own decoded buffer faster than a numpy copy of it: OpenCV
     # only decodes JPEGs that need no resize.
     final_size = max_side is None or max(img.size) <= max_side

@@ -8,18 +8,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from boda._io_raw import RAW_EXTENSIONS, raw_available
 from boda.io import SUPPORTED_EXTENSIONS
 
 __all__ = ["FoundFile", "RAW_EXTENSIONS", "describe_raw_files", "walk_images"]
-
-#: Camera RAW formats: a photographer's folder holds them next to (or instead
-#: of) JPEGs, and Pillow cannot decode them, so the scan counts them to say so
-#: rather than passing over them in silence.
-RAW_EXTENSIONS = frozenset({
-    ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".k25",
-    ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".raw",
-    ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
-})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +51,13 @@ def _inside(target: bytes, real_root: bytes) -> bytes | None:
 
 
 def describe_raw_files(counts: dict[str, int]) -> str:
-    """The sentence the summary and the report give for the RAW files a scan passed over."""
+    """The sentence the summary and the report give for the RAW files a scan passed
+    over (without the ``boda[raw]`` extra: with it, they are scanned)."""
     kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(counts.items()))
     return (
         f"{sum(counts.values())} camera RAW files ({kinds}): boda reads JPEG, HEIC, PNG, "
-        "TIFF, WebP and more, but not RAW; scan the camera's JPEGs or export them"
+        "TIFF, WebP and more, but not RAW; pip install 'boda[raw]' to scan them, or scan "
+        "the camera's JPEGs"
     )
 
 
@@ -81,20 +75,24 @@ def walk_images(
     ``.git``, ``.thumbnails``...) are skipped unless ``include_hidden``.  A
     folder that cannot be listed, or a file that cannot be stat'ed (dangling
     link, link loop, permission), is yielded with ``error`` set.  Camera RAW
-    files (:data:`RAW_EXTENSIONS`) are not yielded; given a dict, ``raw_files``
-    counts them by extension.
+    files (:data:`RAW_EXTENSIONS`) are yielded when the ``boda[raw]`` extra
+    (``rawpy``) is installed; otherwise they are not, and given a dict,
+    ``raw_files`` counts them by extension.
     """
     root = os.fspath(root)
     real_root = os.fsencode(os.path.realpath(root))
+    raw_readable = raw_available()
     errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
         yield from _unlisted(errors, root)
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
         for name in sorted(filenames):
             extension = os.path.splitext(name)[1].lower()
-            if extension not in SUPPORTED_EXTENSIONS:
-                if raw_files is not None and extension in RAW_EXTENSIONS:
+            if extension in RAW_EXTENSIONS and not raw_readable:
+                if raw_files is not None:
                     raw_files[extension] = raw_files.get(extension, 0) + 1
+                continue
+            if extension not in SUPPORTED_EXTENSIONS and extension not in RAW_EXTENSIONS:
                 continue
             path = os.path.join(dirpath, name)
             link_to = None
