@@ -151,7 +151,8 @@ class DecodedImage:
     original_size : tuple of int
         ``(width, height)`` of the full image after EXIF orientation.
     format : str
-        Pillow's format name (``"JPEG"``, ``"PNG"``...).
+        Pillow's format name (``"JPEG"``, ``"PNG"``...), or ``"RAW (NEF)"`` and the
+        like for camera RAW files (read through LibRaw).
     mode : str
         Pillow's mode of the file before conversion (``"P"``, ``"I;16"``...).
     icc_profile : bytes or None
