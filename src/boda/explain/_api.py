@@ -188,8 +188,14 @@ def explain_image(
     image : numpy.ndarray
         ``(H, W, 3)`` RGB image (see :mod:`boda.core.image`).
     model : str, path or LoadedModel
-        A built-in name (e.g. ``"resnet20-cifar10"``), a TorchScript file, or a
-        :class:`boda.nn.LoadedModel`.
+        A built-in name (e.g. ``"resnet20-cifar10"``) or a
+        :class:`boda.nn.LoadedModel`.  A path is passed to
+        :func:`boda.nn.load_model` without ``trust_code`` (nor ``arch``), so the
+        path of a TorchScript file is refused: loading one runs code stored in
+        the file, and it needs ``trust_code=True`` (see ``docs/security.md``).
+        For a TorchScript file you trust, pass
+        ``load_model(path, trust_code=True)``; for a state dict,
+        ``load_model(path, arch=...)``.
     methods : sequence of str
         Keys of :data:`METHODS`, e.g. ``("gradcam", "scorecam")``.
     target : int, optional
@@ -210,6 +216,13 @@ def explain_image(
     Returns
     -------
     ImageExplanation
+
+    Raises
+    ------
+    ModelError
+        ``model`` is an unknown name, a path of a TorchScript file (it needs
+        ``trust_code=True``, see above) or of a state dict (it needs ``arch``),
+        or the model fails on the image.
 
     Examples
     --------

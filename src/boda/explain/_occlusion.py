@@ -40,6 +40,103 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+class _MaskedBatches:
+    """Occluded copies of the input in one reused buffer.
+
+    Copying the whole input for every occluded sample (and again into the
+    channels-last layout of the forward) took most of the time of small models
+    at 224 px.  Each buffer row keeps a copy of one image; a batch writes the
+    baseline into one window per row, and the next batch first writes the
+    input back into those windows (rows that move to another image get the
+    whole image instead).  The buffer is allocated in the layout
+    :meth:`Explainer._forward_fast` gives the model, so no copy is made there
+    either: the model sees the same values, in the same layout, as with fresh
+    copies.  A model that writes into its input is detected by the buffer's
+    version counter, and the buffer is then rebuilt.
+    """
+
+    def __init__(
+        self, explainer: Explainer, x: torch.Tensor, fill: torch.Tensor,
+        window: tuple[int, int], rows: int,
+    ):
+        self.explainer, self.x, self.fill, self.rows = explainer, x, fill, rows
+        self.wh, self.ww = window
+        self.buf: torch.Tensor | None = None
+        self.owner: list[int] = []  # the image each row holds
+        self.dirty: list[tuple[int, int] | None] = []  # its occluded window (y, x), if any
+        self.version = -1
+        self.channels = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+        self.dy = torch.arange(self.wh, device=x.device).view(1, 1, -1, 1)
+        self.dx = torch.arange(self.ww, device=x.device).view(1, 1, 1, -1)
+
+    def _layout(self) -> torch.memory_format | None:
+        """The buffer layout; None until the first forward settled the model's layout."""
+        e = self.explainer
+        if e.channels_last and e._channels_last_ok is None and self.x.ndim == 4:
+            return None  # the first batch goes in contiguous and is converted there, as before
+        if e._channels_last_wanted(self.x):
+            return torch.channels_last
+        return torch.contiguous_format
+
+    def _windows(self, src: torch.Tensor, jobs: list[tuple[int, int, int, int]]) -> None:
+        """Copy each job's window ``(row, image, y, x)`` of image ``src[image]`` into ``row``."""
+        if not jobs:
+            return
+        buf, wh, ww = self.buf, self.wh, self.ww
+        assert buf is not None
+        if wh * ww > 1024:  # big windows: plain slice copies beat gathering
+            for n, i, y, xx in jobs:
+                buf[n, :, y : y + wh, xx : xx + ww] = src[i, :, y : y + wh, xx : xx + ww]
+            return
+        t = torch.tensor(jobs, device=buf.device)
+        rows, imgs = t[:, 0].view(-1, 1, 1, 1), t[:, 1].view(-1, 1, 1, 1)
+        ys, xs = t[:, 2].view(-1, 1, 1, 1) + self.dy, t[:, 3].view(-1, 1, 1, 1) + self.dx
+        buf[rows, self.channels, ys, xs] = src[imgs, self.channels, ys, xs]
+
+    def occlude(self, chunk: list[tuple[int, int, int]]) -> torch.Tensor:
+        """The occluded inputs of ``chunk`` (``(image, y, x)`` jobs), a view of the buffer.
+
+        Use it before the next call: that call restores the windows in place.
+        """
+        x = self.x
+        layout = self._layout() or torch.contiguous_format
+        buf = self.buf
+        if (
+            buf is None
+            or not buf.is_contiguous(memory_format=layout)
+            or buf._version != self.version  # the model wrote into its input
+        ):
+            # A normal tensor (not an inference one), so in-place writes bump its version.
+            with torch.inference_mode(False):
+                shape = (max(len(chunk), self.rows), *x.shape[1:])
+                buf = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout)
+            self.buf, self.owner, self.dirty = buf, [-1] * shape[0], [None] * shape[0]
+        restore, moved = [], []
+        for n, (i, _, _) in enumerate(chunk):
+            if self.owner[n] != i:
+                moved.append(n)
+            elif (d := self.dirty[n]) is not None:
+                restore.append((n, i, *d))
+        self._windows(x, restore)
+        if moved:
+            imgs = [chunk[n][0] for n in moved]
+            if imgs[0] == imgs[-1]:  # one image (jobs come image by image): no gathered copy
+                src = x[imgs[0] : imgs[0] + 1].expand(len(moved), *x.shape[1:])
+            else:
+                src = x.index_select(0, torch.tensor(imgs, device=x.device))
+            if moved[-1] - moved[0] == len(moved) - 1:  # a run of rows: one copy
+                buf[moved[0] : moved[-1] + 1].copy_(src)
+            else:
+                buf.index_copy_(0, torch.tensor(moved, device=x.device), src)
+            for n in moved:
+                self.owner[n] = chunk[n][0]
+        self._windows(self.fill, [(n, i, y, xx) for n, (i, y, xx) in enumerate(chunk)])
+        for n, (_, y, xx) in enumerate(chunk):
+            self.dirty[n] = (y, xx)
+        self.version = buf._version
+        return buf[: len(chunk)]
+
+
 class Occlusion(Explainer):
     r"""Occlusion sensitivity: how much the score drops when a window is hidden.
 
@@ -78,6 +175,10 @@ class Occlusion(Explainer):
     Occluded inputs run through the model without hooks, channels-last where
     the model accepts it, and on an inference copy once enough forwards ran
     (see :attr:`Explainer.inference_copy`); same values up to float rounding.
+    The occluded inputs of a batch are a view of one buffer reused by the next
+    batch (only the occluded windows are written and written back), so a model
+    that keeps its input past the forward sees it change; one that writes into
+    its input in place is detected and gets a rebuilt buffer.
 
     References
     ----------
@@ -142,13 +243,11 @@ class Occlusion(Explainer):
                 fill = torch.full_like(x, float(self.baseline))
             total = x.new_zeros(b, h, w, dtype=torch.float32)
             count = x.new_zeros(b, h, w, dtype=torch.float32)
+            batches = _MaskedBatches(self, x, fill, (wh, ww), min(self.batch_size, len(jobs)))
             for start in range(0, len(jobs), self.batch_size):
                 chunk = jobs[start : start + self.batch_size]
                 idx = torch.tensor([j[0] for j in chunk], device=x.device)
-                batch = x[idx].clone()
-                for n, (i, y, xx) in enumerate(chunk):
-                    batch[n, :, y : y + wh, xx : xx + ww] = fill[i, :, y : y + wh, xx : xx + ww]
-                out = self._forward_fast(batch)
+                out = self._forward_fast(batches.occlude(chunk))
                 sub = None if classes is None else classes[idx]
                 drop = (clean[idx] - self._scores(out, sub, target, softmax=self.softmax)).float()
                 for n, (i, y, xx) in enumerate(chunk):
