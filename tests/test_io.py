@@ -459,3 +459,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("name", ["photo.png", "shot.dng", "depth.npy"])
+def test_every_reader_names_file_system_errors_alike(tmp_path, name):
+    from boda.edit._depth import read_depth
+    from boda.io import image_size
+
+    readers = [open_image, image_size] if name != "depth.npy" else [read_depth]
+    folder = tmp_path / name
+    folder.mkdir()
+    for read in readers:
+        with pytest.raises(ImageReadError, match="no such file"):
+            read(tmp_path / ("missing-" + name))
+        with pytest.raises(ImageReadError, match="is a directory, not a file"):
+            read(folder)

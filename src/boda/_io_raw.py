@@ -137,12 +137,8 @@ def open_raw(
                 decoded = _from_sensor(rgb16, size, max_side, gray, resample)
     except ImageReadError:
         raise
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a directory, not a file") from None
-    except PermissionError:
-        raise ImageReadError(path, "permission denied; check the file's read permission") from None
+    except ImageReadError.FILE_ERRORS as exc:
+        raise ImageReadError.from_file_error(path, exc) from None
     except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
         reason = exc.args[0] if exc.args else type(exc).__name__
         reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)

@@ -42,6 +42,18 @@ class ImageReadError(BodaError, OSError):
         self.reason = reason
         super().__init__(f"cannot read image {str(self.path)!r}: {reason}")
 
+    #: The reasons given for the file-system errors every reader meets the same way.
+    FILE_ERRORS = (FileNotFoundError, IsADirectoryError, PermissionError)
+
+    @classmethod
+    def from_file_error(cls, path: str | Path, exc: OSError) -> ImageReadError:
+        """The error for one of :attr:`FILE_ERRORS` met while opening ``path``."""
+        if isinstance(exc, FileNotFoundError):
+            return cls(path, "no such file")
+        if isinstance(exc, IsADirectoryError):
+            return cls(path, "is a directory, not a file")
+        return cls(path, "permission denied; check the file's read permission")
+
 
 class InvalidImageError(BodaError, ValueError):
     """An in-memory array is not an image boda can work on (shape, dtype, values)."""

@@ -381,12 +381,8 @@ def open_image(
                 )
     except ImageReadError:
         raise
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a directory, not a file") from None
-    except PermissionError:
-        raise ImageReadError(path, "permission denied; check the file's read permission") from None
+    except ImageReadError.FILE_ERRORS as exc:
+        raise ImageReadError.from_file_error(path, exc) from None
     except UnidentifiedImageError:
         size = path.stat().st_size if path.exists() else None
         reason = "empty file (0 bytes)" if size == 0 else "not a recognised image format"
@@ -455,8 +451,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
                 width, height = _stored_size(img)
     except Image.DecompressionBombError:  # the size is all that is asked for
         raise ImageReadError(path, "image size exceeds Pillow's decompression-bomb limit") from None
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
+    except ImageReadError.FILE_ERRORS as exc:
+        raise ImageReadError.from_file_error(path, exc) from None
     except UnidentifiedImageError:
         raise ImageReadError(path, "not a recognised image format") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -44,8 +44,8 @@ def read_depth(path: str | Path) -> np.ndarray:
         return open_image(path, gray=True, keep_float_values=True).pixels
     try:
         arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
+    except ImageReadError.FILE_ERRORS as exc:
+        raise ImageReadError.from_file_error(path, exc) from None
     except (OSError, ValueError) as exc:
         raise ImageReadError(path, f"not a readable .npy array ({exc})") from None
     if arr.ndim == 3 and arr.shape[2] == 1:
