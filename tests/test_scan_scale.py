@@ -197,15 +197,17 @@ def test_the_streamed_csv_has_the_bytes_of_the_table_in_memory(tmp_path):
 def test_an_interrupted_csv_leaves_no_partial_file(tmp_path, monkeypatch):
     path = _synthetic_catalog(tmp_path / "catalog.db", n=200)
     (tmp_path / "out.csv").write_text("before")
-    real, calls = ImageRecord.to_dict, []
+    import boda.catalog._catalog as catalog_module
 
-    def to_dict(self):
+    real, calls = catalog_module._record_dict, []
+
+    def record_dict(*args, **kwargs):  # every exported row is made here
         calls.append(1)
         if len(calls) == 50:  # Ctrl-C in the middle of the rows
             raise KeyboardInterrupt
-        return real(self)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(ImageRecord, "to_dict", to_dict)
+    monkeypatch.setattr(catalog_module, "_record_dict", record_dict)
     with pytest.raises(KeyboardInterrupt):
         write_csv(path, tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_text() == "before"

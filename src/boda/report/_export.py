@@ -115,10 +115,7 @@ def write_csv(
         with open_output(out, text=True) as fh:
             writer = csv.writer(fh)
             writer.writerow([*CSV_COLUMNS, *score_names])
-            rows = (
-                (record.to_dict() for record in catalog.records()) if selected is None
-                else _selected(catalog_path, selected)
-            )
+            rows = catalog.record_dicts() if selected is None else _selected(catalog_path, selected)
             for n, r in enumerate(rows, 1):
                 groups = r["groups"]
                 writer.writerow(
