@@ -218,6 +218,7 @@ def register(app: typer.Typer) -> None:
             "# every record, failures included",
             "boda report data/ --json > records.json",
             "boda report data/ --csv scores.csv",
+            "boda report data/ --parquet scores.parquet",
             "boda report data/ -o /tmp/report.html",
             "# the paths of the blurry and the dark files, one a line",
             "boda report data/ --only blurry,dark",
@@ -230,8 +231,8 @@ def register(app: typer.Typer) -> None:
             "unflagged (readable, no flag) and redundant (duplicate copies other than the one "
             "kept: fewest other flags, then most pixels, then sharpest, then first path; a "
             "file a link points to is never listed); several names select their union. It "
-            "filters --json, --csv and --paths; alone it prints the paths. The HTML report "
-            "always shows the whole folder.  --csv - writes the table to stdout.",
+            "filters --json, --csv, --parquet and --paths; alone it prints the paths. The HTML "
+            "report always shows the whole folder.  --csv - writes the table to stdout.",
         ),
     )
     @handle_errors
@@ -251,6 +252,10 @@ def register(app: typer.Typer) -> None:
         csv_path: Path = typer.Option(
             None, "--csv", metavar="FILE|-", help="Write a CSV table to this file (-: stdout)."
         ),
+        parquet_path: Path = typer.Option(
+            None, "--parquet", metavar="FILE",
+            help="Write the CSV's table as Parquet, typed (needs the parquet extra).",
+        ),
         only: list[str] = typer.Option(
             [], "--only", metavar="NAME[,NAME...]",
             help="Keep only the files in these selections, NAME[,NAME...] (repeatable; the "
@@ -266,20 +271,23 @@ def register(app: typer.Typer) -> None:
         ),
         overwrite: bool = overwrite_option(annotated=False),
     ) -> None:
-        """Write the HTML report of a scanned folder, export its catalog as JSON / CSV, or
-        list the files to act on (--only ... --paths)."""
+        """Write the HTML report of a scanned folder, export its catalog as JSON / CSV /
+        Parquet, or list the files to act on (--only ... --paths)."""
         from boda.catalog import Catalog, default_catalog_path
         from boda.errors import InvalidParameterError
         from boda.report import (
             is_boda_csv,
+            is_boda_parquet,
             iter_catalog_records,
             report_file,
             report_title,
             select_records,
             write_csv,
             write_html_report,
+            write_parquet,
         )
         from boda.report._export import _selection_names
+        from boda.report._parquet import _pyarrow
 
         if out is not None and out_alias is not None:
             raise InvalidParameterError("--out is the old name of --output; give one of them")
@@ -299,18 +307,25 @@ def register(app: typer.Typer) -> None:
             )
         selection = _selection_names(only) if only else None  # a bad name: exit 2 at once
         paths = paths or print0
-        if paths and (as_json or csv_path is not None or out is not None):
+        tables = csv_path is not None or parquet_path is not None
+        if paths and (as_json or tables or out is not None):
             raise InvalidParameterError(
                 "--paths and --print0 print file paths to stdout and cannot be combined with "
-                "--json, --csv or -o; run 'boda report' once for each"
+                "--json, --csv, --parquet or -o; run 'boda report' once for each"
             )
         if selection is not None and out is not None:
             raise InvalidParameterError(
-                "--only filters --json, --csv and --paths; the HTML report (-o) always shows "
-                "the whole folder"
+                "--only filters --json, --csv, --parquet and --paths; the HTML report (-o) "
+                "always shows the whole folder"
             )
+        if parquet_path is not None:
+            if str(parquet_path) == "-":
+                raise InvalidParameterError(
+                    "--parquet writes a file (Parquet is not streamed to stdout); give a file name"
+                )
+            _pyarrow()  # not installed: say so before anything is written
         # --only alone lists the selected paths (it never writes an unfiltered report).
-        paths = paths or (selection is not None and not as_json and csv_path is None)
+        paths = paths or (selection is not None and not as_json and not tables)
         # No catalog: fail before writing anything.  A folder given as --catalog
         # stands for the catalog in it.
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
@@ -321,16 +336,21 @@ def register(app: typer.Typer) -> None:
             return
         html = None
         default = _default_report(directory, catalog)
-        if not as_json and csv_path is None or out is not None:
+        if not as_json and not tables or out is not None:
             html = report_file(out or default)
         csv_file = None if to_stdout else csv_path
-        refuse_same_outputs(**{"--csv": csv_file, "--output": html})
-        outputs = [path for path in (csv_file, html) if path is not None]
+        refuse_same_outputs(**{"--csv": csv_file, "--parquet": parquet_path, "--output": html})
+        outputs = [path for path in (csv_file, parquet_path, html) if path is not None]
         _refuse_overwriting_catalog(outputs, directory, catalog_path)
         # Every output is checked before anything is written.
         if csv_file is not None:
             # a table boda exported is made again from the catalog: replaced like the report
             check_output(csv_file, overwrite=overwrite or is_boda_csv(csv_file), option="--csv")
+        if parquet_path is not None:
+            check_output(
+                parquet_path, overwrite=overwrite or is_boda_parquet(parquet_path),
+                option="--parquet",
+            )
         if html is not None:
             _check_report_output(out or default, html, default, "--output", overwrite)
         _warn_if_flags_stale(catalog_path)
@@ -347,6 +367,12 @@ def register(app: typer.Typer) -> None:
             with progress_bar("writing the CSV") as update:
                 written = write_csv(catalog_path, csv_path, progress=update, only=selection)
             err_console.print(f"CSV written to [bold]{shown(written)}[/]")
+        if parquet_path is not None:
+            with progress_bar("writing the Parquet table") as update:
+                written = write_parquet(
+                    catalog_path, parquet_path, progress=update, only=selection
+                )
+            err_console.print(f"Parquet table written to [bold]{shown(written)}[/]")
         if html is not None:
             with progress_bar("writing the report") as update:
                 path = write_html_report(

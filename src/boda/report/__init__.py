@@ -20,12 +20,14 @@ from boda.report._html import (
     report_title,
     write_html_report,
 )
+from boda.report._parquet import is_boda_parquet, write_parquet
 
 __all__ = [
     "DuplicateSet",
     "catalog_records",
     "duplicate_sets",
     "is_boda_csv",
+    "is_boda_parquet",
     "is_boda_report",
     "iter_catalog_records",
     "record_relpath",
@@ -37,4 +39,5 @@ __all__ = [
     "selections",
     "write_csv",
     "write_html_report",
+    "write_parquet",
 ]
