@@ -19,7 +19,7 @@ __all__ = ["BodaError", "ImageReadError", "read_image", "__version__"]
 SUBPACKAGES = (
     "augment", "catalog", "cli", "color", "core", "detect", "duplicates", "edges", "edit",
     "errors", "explain", "filters", "io", "models", "nn", "quality", "report", "scan",
-    "segment",
+    "segment", "web",
 )
 
 

@@ -823,6 +823,207 @@ class Catalog:
         """Run ``PRAGMA integrity_check``; ``"ok"`` when the file is sound."""
         return self._db.execute("PRAGMA integrity_check").fetchone()[0]
 
+    # -- queries of ``boda serve`` (read-only; added after the methods above) ------
+    def select_ids(
+        self,
+        *,
+        flags: Iterable[str] = (),
+        failed: bool = False,
+        unflagged: bool = False,
+        among: Iterable[int] | None = None,
+        path_contains: str | None = None,
+        sort: str = "path",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[int], int]:
+        """One page of the ids of the records in a selection, sorted; and how many there are.
+
+        The filtering, sorting and paging are done by SQLite, so a page of a large
+        catalog costs milliseconds, not a pass over every record.
+
+        Parameters
+        ----------
+        flags : iterable of str
+            Select the records carrying any of these stored flags.
+        failed : bool
+            Select the files that could not be read (status ``'error'``).
+        unflagged : bool
+            Select the readable files (status ``'ok'``) that carry no flag.
+        among : iterable of int, optional
+            Select these ids as well (e.g. the redundant copies of
+            :func:`boda.report.duplicate_sets`).
+        path_contains : str, optional
+            Keep only the records whose display path holds this text (ASCII
+            letters compared case-insensitively, as SQLite's ``LIKE``).
+        sort : str
+            ``"path"`` (display path, then the exact bytes), ``"size"`` (bytes
+            on disk), ``"score:KEY"`` (the stored score ``KEY``) or
+            ``"group:FLAG"`` (the duplicate group id of flag ``FLAG``).  Records
+            without the value sort last in either order; ties go in path order.
+        descending : bool
+            Sort from the largest value down.
+        offset, limit : int
+            The page: skip ``offset`` records, return at most ``limit`` (None: all).
+
+        Returns
+        -------
+        (list of int, int)
+            The page's ids in order, and the number of records selected.  With
+            no selection given (no ``flags``, ``failed``, ``unflagged`` or
+            ``among``) every record is selected, links included; a selection
+            holds the records :func:`boda.report.select_records` gives for it.
+
+        Raises
+        ------
+        CatalogError
+            An unknown ``sort``.
+
+        Examples
+        --------
+        >>> with Catalog("photos", readonly=True) as c:               # doctest: +SKIP
+        ...     ids, total = c.select_ids(flags=["blurry"], sort="score:blurry", limit=50)
+        """
+        where, params = self._selection_sql(flags, failed, unflagged, among, path_contains)
+        value, value_params, join, join_params = self._sort_value(sort)
+        total = self._db.execute(f"SELECT COUNT(*) FROM images WHERE {where}", params).fetchone()[0]
+        way = "DESC" if descending else "ASC"
+        page = "" if limit is None else f" LIMIT {max(int(limit), 0)}"
+        if offset:
+            page = (page or " LIMIT -1") + f" OFFSET {max(int(offset), 0)}"
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        if value is None:  # path order: read from the index, no sort
+            cursor.execute(
+                f"SELECT id FROM images WHERE {where} "
+                f"ORDER BY display_path {way}, relpath {way}{page}",
+                params,
+            )
+        else:  # the sort value computed once per row (a JSON score is parsed once)
+            cursor.execute(
+                f"SELECT id FROM (SELECT images.id AS id, images.display_path AS dp, "
+                f"images.relpath AS rp, {value} AS v FROM images {join} WHERE {where}) "
+                f"ORDER BY v IS NULL, v {way}, dp {way}, rp {way}{page}",
+                [*value_params, *join_params, *params],
+            )
+        return [row[0] for row in cursor], total
+
+    @staticmethod
+    def _selection_sql(
+        flags: Iterable[str],
+        failed: bool,
+        unflagged: bool,
+        among: Iterable[int] | None,
+        path_contains: str | None,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause of :meth:`select_ids`, and its parameters."""
+        parts: list[str] = []
+        params: list[Any] = []
+        names = sorted(set(flags))
+        if names:
+            marks = ",".join("?" * len(names))
+            parts.append(f"images.id IN (SELECT image_id FROM flags WHERE name IN ({marks}))")
+            params += names
+        if failed:
+            parts.append("images.status = 'error'")
+        if unflagged:
+            parts.append(
+                "(images.status = 'ok' AND NOT EXISTS "
+                "(SELECT 1 FROM flags AS f WHERE f.image_id = images.id))"
+            )
+        if among is not None:
+            parts.append("images.id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted({int(i) for i in among})))
+        where = "(" + " OR ".join(parts) + ")" if parts else "1"
+        if path_contains:
+            escaped = path_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where += " AND images.display_path LIKE ? ESCAPE '\\'"
+            params.append(f"%{escaped}%")
+        return where, params
+
+    @staticmethod
+    def _sort_value(sort: str) -> tuple[str | None, list[Any], str, list[Any]]:
+        """What :meth:`select_ids` sorts by for ``sort`` (None: the path), with its
+        parameters, and the join it needs, with its parameters."""
+        kind, _, name = sort.partition(":")
+        if sort == "path":
+            return None, [], "", []
+        if sort == "size":
+            return "images.size", [], "", []
+        if kind == "score" and name:
+            # A row whose scores are not strict JSON (a NaN written by an old scan,
+            # a damaged cell) has no value here instead of failing the whole query.
+            key = '$."' + name.replace('"', '\\"') + '"'
+            value = "(CASE WHEN json_valid(images.scores) THEN json_extract(images.scores, ?) END)"
+            return value, [key], "", []
+        if kind == "group" and name:
+            join = "LEFT JOIN flags AS g ON g.image_id = images.id AND g.name = ?"
+            return "g.group_id", [], join, [name]
+        raise CatalogError(
+            f"unknown sort {sort!r}; use 'path', 'size', 'score:NAME' or 'group:FLAG'"
+        )
+
+    def sort_order(self, sort: str) -> tuple[list[int], int]:
+        """Every record's id in the ascending order of ``sort`` (as :meth:`select_ids`
+        sorts: records without the value last, ties in path order), and how many
+        records have the value.
+
+        For readers that page through one order many times (``boda serve`` keeps
+        it until the catalog changes): the descending order is the first ``n`` ids
+        reversed, then the others reversed.
+        """
+        value, value_params, join, join_params = self._sort_value(sort)
+        if value is None:
+            value, value_params = "NULL", []
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        cursor.execute(
+            f"SELECT id, v IS NULL FROM (SELECT images.id AS id, images.display_path AS dp, "
+            f"images.relpath AS rp, {value} AS v FROM images {join}) "
+            "ORDER BY v IS NULL, v, dp, rp",
+            [*value_params, *join_params],
+        )
+        ids, missing = [], 0
+        for image_id, is_null in cursor:
+            ids.append(image_id)
+            missing += is_null
+        return ids, len(ids) - missing
+
+    def group_members(self, flag: str, group_id: int) -> list[int]:
+        """The ids of the records in duplicate group ``group_id`` of ``flag``, in path order."""
+        rows = self._db.execute(
+            "SELECT images.id FROM flags JOIN images ON images.id = flags.image_id "
+            f"WHERE flags.name = ? AND flags.group_id = ? {_PATH_ORDER}",
+            (flag, group_id),
+        )
+        return [r[0] for r in rows]
+
+    def relpaths_of(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The stored paths (bytes, relative to the scanned folder) of the records with
+        these ids; ids the catalog does not hold are left out."""
+        out: dict[int, bytes] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT id, relpath FROM images WHERE id IN ({marks})", chunk
+            )
+            out.update((r[0], bytes(r[1])) for r in rows)
+        return out
+
+    def ids_of_paths(self, paths: Iterable[str]) -> dict[str, int]:
+        """The ids of the records with these display paths (:attr:`ImageRecord.path`);
+        paths the catalog does not hold are left out."""
+        out: dict[str, int] = {}
+        wanted = sorted(set(paths))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT display_path, id FROM images WHERE display_path IN ({marks})", chunk
+            )
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
 
 def _record(
     row: sqlite3.Row,

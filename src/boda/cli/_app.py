@@ -29,6 +29,7 @@ _COMMAND_MODULES = [
     "boda.cli.quality_cmd",
     "boda.cli.edges_cmd",
     "boda.cli.cutout_cmd",
+    "boda.cli.serve_cmd",
 ]
 
 def fit_examples(text: str, width: int) -> str:

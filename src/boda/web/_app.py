@@ -1,0 +1,399 @@
+"""The FastAPI app of ``boda serve``: a JSON API over a catalog and the page that uses it.
+
+Read-only by design: only GET routes, the catalog opened read-only for each
+request, files addressed by catalog id only (never by a path in the request),
+and requests refused unless their Host header names this machine (a web page
+elsewhere cannot reach the app through DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from boda import __version__
+from boda.errors import BodaError, InvalidParameterError
+from boda.web._data import MAX_LIMIT, MAX_MEMBERS, CatalogView, NotFound, Unreadable, clean
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+#: Host names every app answers to (ports are not part of the check).
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+#: Sent with every response: no script, style or image from anywhere else, no
+#: framing, no guessing of content types.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(
+    folder_or_catalog: str | Path,
+    *,
+    root: str | Path | None = None,
+    hosts: Iterable[str] = (),
+) -> FastAPI:
+    """The web app that browses the catalog of a scanned folder (``boda serve``).
+
+    Parameters
+    ----------
+    folder_or_catalog : str or Path
+        A scanned folder, or its catalog file.
+    root : str or Path, optional
+        The scanned folder, where the files are (default: the folder holding
+        the catalog's ``.boda`` folder).
+    hosts : iterable of str
+        Host names the app answers to besides ``127.0.0.1``, ``localhost`` and
+        ``::1`` (the address it is bound to, when that is another one).  Any
+        other ``Host`` header gets HTTP 400.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        Serve it with uvicorn (``boda serve`` does).  The routes are listed in
+        ``docs/serve.md``; nothing is written, to the folder or to the catalog.
+
+    Raises
+    ------
+    CatalogError
+        No catalog there, or not a usable one.
+
+    Examples
+    --------
+    >>> from fastapi.testclient import TestClient                     # doctest: +SKIP
+    >>> client = TestClient(create_app("photos"), base_url="http://127.0.0.1")  # doctest: +SKIP
+    >>> client.get("/api/summary").json()["counts"]                   # doctest: +SKIP
+    {'ok': 12, 'error': 1, 'link': 0}
+    """
+    view = CatalogView(folder_or_catalog, root)
+    app = FastAPI(title="boda serve", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    allowed = {h.strip("[]").lower() for h in (*LOCAL_HOSTS, *hosts) if h}
+    app.add_middleware(_HostGuard, allowed=allowed)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):  # noqa: ANN202
+        response = await call_next(request)
+        for key, value in _HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.view = view
+    _routes(app, view)
+    return app
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port: ``[::1]:8765`` -> ``::1``.
+
+    >>> host_name("127.0.0.1:8765"), host_name("[::1]:80"), host_name("LocalHost")
+    ('127.0.0.1', '::1', 'localhost')
+    """
+    header = header.strip().lower()
+    if header.startswith("["):  # an IPv6 address, maybe with a port
+        end = header.find("]")
+        return header[1:end] if end > 0 else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _HostGuard:
+    """Refuse (400) a request whose ``Host`` header names another host: a page of
+    another site cannot reach the app by pointing a name of its own at 127.0.0.1
+    (DNS rebinding).  Starlette's ``TrustedHostMiddleware`` does the same but cuts
+    an IPv6 ``Host`` (``[::1]:8765``) at its first colon."""
+
+    def __init__(self, app: Any, allowed: set[str]):
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = dict(scope.get("headers") or ())
+            host = host_name(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed:
+                response = JSONResponse(
+                    {"detail": f"invalid Host header {host!r}: this app answers to "
+                     f"{', '.join(sorted(self.allowed))}"}, status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _json(data: Any, status: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(clean(data), status_code=status, headers=headers or None)
+
+
+def _fail(exc: Exception) -> HTTPException:
+    """The HTTP error of a library error: the message, as JSON ``{"detail": ...}``."""
+    if isinstance(exc, NotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, (InvalidParameterError, Unreadable)):
+        return HTTPException(400 if isinstance(exc, InvalidParameterError) else 422, str(exc))
+    return HTTPException(500, str(exc))
+
+
+def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one function per route)
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/summary")
+    def summary() -> JSONResponse:
+        try:
+            return _json(_summary(view))
+        except BodaError as exc:
+            raise _fail(exc) from None
+
+    @app.get("/api/images")
+    def images(
+        only: str | None = None,
+        q: str | None = None,
+        sort: str = "path",
+        order: str | None = None,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1),
+    ) -> JSONResponse:
+        try:
+            names = view.parse_only(only)
+            spec, descending, sort, order = view.sort_spec(sort, order)
+            limit = min(limit, MAX_LIMIT)
+            with view.open() as catalog:
+                ids, total = view.select_ids(
+                    catalog, names, q=q, sort=spec, descending=descending, offset=offset,
+                    limit=limit,
+                )
+                records = view.records(catalog, ids)
+        except (BodaError, NotFound) as exc:
+            raise _fail(exc) from None
+        return _json({
+            "only": sorted(names), "q": q or "", "sort": sort, "order": order,
+            "offset": offset, "limit": limit, "total": total, "images": records,
+        })
+
+    @app.get("/api/images/{image_id}")
+    def image(image_id: int) -> JSONResponse:
+        try:
+            with view.open() as catalog:
+                record = view.record(catalog, image_id)
+                out = view.record_dict(record)
+                members: dict[str, Any] = {}
+                for flag, (_, group) in sorted(record.flags.items()):
+                    if isinstance(group, int):
+                        ids = catalog.group_members(flag, group)
+                        shown = view.records(catalog, ids[:MAX_MEMBERS])
+                        members[flag] = {
+                            "group": group, "size": len(ids), "members": list(map(_brief, shown)),
+                        }
+            out["group_members"] = members
+            found = view.set_of(image_id) if members else None
+            out["duplicate_set"] = None if found is None else _capped(found)
+        except (BodaError, NotFound) as exc:
+            raise _fail(exc) from None
+        return _json(out)
+
+    @app.get("/api/thumbnails/{image_id}")
+    def thumbnail(image_id: int, request: Request) -> Response:
+        try:
+            with view.open() as catalog:
+                jpeg = catalog.thumbnails([image_id]).get(image_id)
+                if jpeg is None:
+                    view.record(catalog, image_id)  # 404 for an id the catalog lacks
+        except (BodaError, NotFound) as exc:
+            raise _fail(exc) from None
+        if jpeg is None:
+            raise HTTPException(404, f"the record with id {image_id} has no thumbnail")
+        # Revalidated each time (a new scan may replace it), answered by a 304.
+        tag = '"' + hashlib.blake2b(jpeg, digest_size=12).hexdigest() + '"'
+        headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        return Response(jpeg, media_type="image/jpeg", headers=headers)
+
+    @app.get("/api/preview/{image_id}")
+    def preview(image_id: int, max_side: int = Query(1024, ge=16, le=8192)) -> Response:
+        try:
+            jpeg = view.preview(image_id, max_side)
+        except (BodaError, NotFound, Unreadable) as exc:
+            raise _fail(exc) from None
+        return Response(jpeg, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=60"})
+
+    @app.get("/api/duplicates")
+    def duplicates(
+        kind: str | None = None,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(50, ge=1),
+    ) -> JSONResponse:
+        if kind not in (None, "", "exact", "near"):
+            raise HTTPException(400, f"unknown kind {kind!r}; use exact or near")
+        try:
+            sets = view.duplicate_plan()
+        except BodaError as exc:
+            raise _fail(exc) from None
+        if kind:
+            sets = [s for s in sets if s[f"{kind}_groups"]]
+        limit = min(limit, MAX_LIMIT)
+        return _json({"kind": kind or "", "total": len(sets), "offset": offset,
+                      "limit": limit, "sets": [_capped(s) for s in sets[offset : offset + limit]]})
+
+    @app.get("/api/failures")
+    def failures(offset: int = Query(0, ge=0), limit: int = Query(500, ge=1)) -> JSONResponse:
+        limit = min(limit, MAX_LIMIT)
+        try:
+            with view.open() as catalog:
+                ids, total = catalog.select_ids(failed=True, offset=offset, limit=limit)
+                rows = [
+                    {"id": r["id"], "path": r["path"], "absolute_path": r["absolute_path"],
+                     "error": r["error"]}
+                    for r in view.records(catalog, ids)
+                ]
+        except BodaError as exc:
+            raise _fail(exc) from None
+        return _json({"total": total, "offset": offset, "limit": limit, "failures": rows})
+
+    @app.get("/api/paths")
+    def paths(only: str | None = None, print0: int = Query(0, ge=0, le=1),
+              download: int = Query(0, ge=0, le=1)) -> Response:
+        try:
+            names = view.parse_only(only)
+            end = b"\0" if print0 else b"\n"
+            # boda.report.selected_paths(..., root=folder), the paths of `boda report
+            # --paths`, picked by SQL as the pages are (tests/test_serve.py checks they agree)
+            with view.open() as catalog:
+                ids = view.select_ids(catalog, names)[0]
+                relpaths = catalog.relpaths_of(ids)
+            base = os.fsencode(view.root)
+            chosen = (os.path.join(base, relpaths[i]) for i in ids if i in relpaths)
+            kept, left_out = [], 0
+            for path in chosen:
+                if end in path:  # as `boda report --paths`: a name with a newline needs print0
+                    left_out += 1
+                else:
+                    kept.append(path + end)
+        except BodaError as exc:
+            raise _fail(exc) from None
+        headers = {"X-Boda-Left-Out": str(left_out), "Cache-Control": "no-store"}
+        if download:
+            name = "paths-" + ("-".join(sorted(names)) or "all") + (".txt0" if print0 else ".txt")
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        # The raw bytes of the names (not UTF-8 ones included), as the CLI prints them.
+        return Response(b"".join(kept), media_type="text/plain; charset=utf-8", headers=headers)
+
+
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    """What a card of a group member shows."""
+    keys = ("id", "path", "status", "width", "height", "size", "flags", "flag_scores")
+    return {key: record[key] for key in keys}
+
+
+def _capped(found: dict[str, Any]) -> dict[str, Any]:
+    """A duplicate set with at most :data:`MAX_MEMBERS` copies listed (a folder of
+    50 000 copies of one file has one set of 50 000); the counts say how many."""
+    return {
+        **found,
+        "redundant": found["redundant"][:MAX_MEMBERS],
+        "linked": found["linked"][:MAX_MEMBERS],
+        "redundant_count": len(found["redundant"]),
+        "linked_count": len(found["linked"]),
+    }
+
+
+def _count_unflagged(view: CatalogView) -> int:
+    with view.open() as catalog:
+        return catalog.select_ids(unflagged=True, limit=0)[1]
+
+
+def _summary(view: CatalogView) -> dict[str, Any]:
+    """The numbers and words of the report's header and summary, as JSON."""
+    from boda.core.text import visible
+    from boda.report._html import _number, _rule_text, _thresholds
+    from boda.scan import flag_descriptions
+
+    descriptions = view.selections()
+    flag_names = flag_descriptions()
+    with view.open() as catalog:
+        counts = catalog.count()
+        flag_counts = catalog.flag_counts()
+        thresholds = _thresholds(catalog.get_setting("thresholds"))
+        stale = catalog.flags_stale()
+        last_scan = catalog.get_setting("last_scan")
+        last_scan = last_scan if isinstance(last_scan, dict) else {}
+        pending = last_scan.get("pending")
+        pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else None
+        started, to_analyse = _number(last_scan.get("started")), last_scan.get("to_analyse")
+        if pending is None and started is not None and math.isfinite(started):
+            # a scan that was killed never said how far it got (as the report counts it)
+            to_analyse = to_analyse if isinstance(to_analyse, int) else 0
+            pending = max(0, to_analyse - catalog.analysed_since(started))
+    selection_counts = {name: flag_counts.get(name, 0) for name in flag_names}
+    unflagged = view.cached("unflagged", lambda: _count_unflagged(view))  # ~0.1 s at 100 000
+    selection_counts.update(failed=counts["error"], unflagged=unflagged)
+    waiting = []  # counts that need a pass over every record: filled in when ready
+    for name in set(descriptions) - view.sql_selections():
+        ids = view.selection_ids(name, wait=False)
+        selection_counts[name] = None if ids is None else len(ids)
+        if ids is None:
+            waiting.append(name)
+    scores = view.score_names(wait=False)
+    if scores is None:
+        waiting.append("scores")
+    rules = _rule_text(thresholds)
+    warnings = []
+    unfinished = last_scan.get("complete") is False
+    if unfinished:
+        warnings.append(
+            "The last scan did not finish (it was interrupted)"
+            + (f": {pending} files were still to analyse" if isinstance(pending, int) else "")
+            + ". New files among them are missing, changed ones show their previous scores; "
+            "files that were deleted are gone. Run `boda scan` on the folder again to finish."
+        )
+    if stale:
+        warnings.append(
+            "The flags are out of date: the last scan was stopped before it derived them "
+            "from its results, so they are those of the scan before (files that are gone "
+            "have lost theirs). Run `boda scan` on the folder again to update them: no image "
+            "is decoded again for that."
+        )
+    from boda.scan._flags import DUPLICATE_FLAGS, _rules
+
+    sorts = ["path", "size", *(r.name for r in _rules()), *DUPLICATE_FLAGS]
+    return {
+        "folder": visible(os.fsencode(view.root)),
+        "catalog": visible(os.fsencode(view.path.absolute())),
+        "version": __version__,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "flag_counts": flag_counts,
+        "selections": [
+            {"name": name, "description": text, "count": selection_counts.get(name),
+             "flag": name in flag_names, "rule": rules.get(name)}
+            for name, text in descriptions.items()
+        ],
+        "thresholds": thresholds,
+        "rules": rules,
+        "flags_stale": stale,
+        "last_scan": {"complete": last_scan.get("complete"), "pending": pending},
+        "unfinished": unfinished,
+        "warnings": warnings,
+        "sorts": sorts,
+        "score_keys": {r.name: r.score_key for r in _rules()},
+        "scores": scores or [],
+        "pending": sorted(waiting),
+        "max_limit": MAX_LIMIT,
+    }

@@ -1,0 +1,501 @@
+// boda serve: the page.  Plain JavaScript, no library, no network but this app's API.
+// Every name from the catalog is put in the page as text (textContent), never as HTML.
+"use strict";
+
+const PAGE = 120; // cards per request
+const state = {view: "grid", only: [], q: "", sort: "path", order: "", open: null, kind: ""};
+let summary = null;
+let grid = {key: "", items: [], total: 0, loading: false};
+let dups = {key: "", sets: [], total: 0};
+let detailId = null;
+
+// -- small helpers ------------------------------------------------------------------------
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "className") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(typeof child === "string" || typeof child === "number" ? String(child) : child);
+  }
+  return node;
+}
+
+async function api(path) {
+  const response = await fetch(path);
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+  }
+  return response.json();
+}
+
+function fmt(value) {
+  if (typeof value !== "number") return value === null || value === undefined ? "–" : String(value);
+  if (Number.isInteger(value)) return String(value);
+  return Math.abs(value) >= 1000 ? value.toFixed(0) : value.toPrecision(3);
+}
+
+function bytes(n) {
+  if (typeof n !== "number") return "";
+  const units = ["B", "KB", "MB", "GB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
+function hex(rgb) {
+  return "#" + rgb.map((v) => Math.round(Math.min(Math.max(v, 0), 1) * 255)
+    .toString(16).padStart(2, "0")).join("");
+}
+
+function toast(text) {
+  const box = document.getElementById("toast");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 3500);
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch (e) { // no clipboard API (an http address other than localhost): select and copy
+    const area = el("textarea", {});
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok;
+  }
+}
+
+// -- the URL holds the view: #view=grid&only=blurry&sort=blurry&q=x&open=12 ---------------
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  state.view = ["grid", "duplicates", "failures"].includes(p.get("view")) ? p.get("view") : "grid";
+  state.only = (p.get("only") || "").split(",").filter(Boolean);
+  state.q = p.get("q") || "";
+  state.sort = p.get("sort") || "path";
+  state.order = p.get("order") || "";
+  state.kind = p.get("kind") || "";
+  const open = parseInt(p.get("open"), 10);
+  state.open = Number.isFinite(open) ? open : null;
+}
+
+function hashOf(s) {
+  const p = new URLSearchParams();
+  if (s.view !== "grid") p.set("view", s.view);
+  if (s.only.length) p.set("only", s.only.join(","));
+  if (s.q) p.set("q", s.q);
+  if (s.sort !== "path") p.set("sort", s.sort);
+  if (s.order) p.set("order", s.order);
+  if (s.kind) p.set("kind", s.kind);
+  if (s.open !== null) p.set("open", String(s.open));
+  return "#" + p.toString();
+}
+
+function go(changes) {
+  Object.assign(state, changes);
+  const hash = hashOf(state);
+  if (hash !== location.hash && !(hash === "#" && !location.hash)) location.hash = hash;
+  else render();
+}
+
+// -- summary, sidebar -------------------------------------------------------------------
+function renderSummary() {
+  const s = summary;
+  const folderName = s.folder.split("/").filter(Boolean).pop() || s.folder;
+  document.title = "boda — " + folderName;
+  document.getElementById("title").textContent = "boda — " + folderName;
+  const links = s.counts.link ? ` · ${s.counts.link} link${s.counts.link === 1 ? "" : "s"}` : "";
+  document.getElementById("subtitle").textContent =
+    `${s.folder} · ${s.total} files · ${s.counts.ok} readable · ${s.counts.error} unreadable` +
+    `${links} · boda ${s.version}`;
+  const warnings = document.getElementById("warnings");
+  // `boda scan` in a warning is code: every other piece between backquotes
+  warnings.replaceChildren(...s.warnings.map((w) => el("p", {className: "warn"},
+    ...w.split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part)))));
+
+  const cards = [
+    el("button", {className: "stat", type: "button", dataset: {only: ""}, onclick: () => go({view: "grid", only: [], open: null})},
+      el("b", {}, s.total), "files"),
+    el("button", {className: "stat", type: "button", dataset: {only: ""}, onclick: () => go({view: "grid", only: [], open: null})},
+      el("b", {}, s.counts.ok), "readable"),
+    el("button", {className: "stat", type: "button", dataset: {only: "failed"}, onclick: () => go({view: "grid", only: ["failed"], open: null})},
+      el("b", {}, s.counts.error), "unreadable"),
+  ];
+  for (const sel of s.selections) {
+    if (sel.name === "failed") continue;
+    cards.push(el("button", {className: "stat", type: "button", title: sel.description,
+      dataset: {only: sel.name}, onclick: () => go({view: "grid", only: [sel.name], open: null})},
+    el("b", {}, count(sel.count)), sel.name));
+  }
+  document.getElementById("summary").replaceChildren(...cards);
+
+  const list = [el("li", {}, el("a", {href: "#", dataset: {only: ""}, className: "sel",
+    onclick: (e) => { e.preventDefault(); go({view: "grid", only: [], open: null}); }},
+  el("span", {}, "all files"), el("span", {className: "n"}, s.total)))];
+  for (const sel of s.selections) {
+    list.push(el("li", {}, el("a", {href: "#", title: sel.description + (sel.rule ? ` (${sel.rule})` : ""),
+      dataset: {only: sel.name}, className: "sel" + (sel.count === 0 ? " zero" : ""),
+      onclick: (e) => { e.preventDefault(); pick(sel.name, e.ctrlKey || e.metaKey || e.shiftKey); }},
+    el("span", {}, sel.name), el("span", {className: "n"}, count(sel.count)))));
+  }
+  document.getElementById("selections").replaceChildren(...list);
+
+  const rows = [el("tr", {}, el("th", {}, "flag"), el("th", {}, "meaning"), el("th", {}, "rule"))];
+  for (const sel of s.selections) {
+    rows.push(el("tr", {}, el("td", {}, sel.name), el("td", {}, sel.description),
+      el("td", {}, el("code", {}, sel.rule || ""))));
+  }
+  document.getElementById("rules").replaceChildren(...rows);
+
+  const sort = document.getElementById("sort");
+  const options = [["path", "name"], ["size", "file size"]];
+  for (const name of s.sorts.slice(2)) options.push([name, name + (s.score_keys[name] ? " (worst first)" : " (group)")]);
+  for (const name of s.scores) if (!s.sorts.includes(name)) options.push([name, "score: " + name]);
+  sort.replaceChildren(...options.map(([value, label]) => el("option", {value}, label)));
+}
+
+function count(n) {
+  return n === null || n === undefined ? "…" : String(n); // null: still being counted
+}
+
+function pick(name, add) {
+  let only = add ? state.only.slice() : [name];
+  if (add) only = only.includes(name) ? only.filter((n) => n !== name) : [...only, name];
+  go({view: "grid", only, open: null});
+}
+
+// -- the grid ---------------------------------------------------------------------------
+function gridQuery(offset) {
+  const p = new URLSearchParams({sort: state.sort, offset: String(offset), limit: String(PAGE)});
+  if (state.only.length) p.set("only", state.only.join(","));
+  if (state.q) p.set("q", state.q);
+  if (state.order) p.set("order", state.order);
+  return "api/images?" + p.toString();
+}
+
+function sortValue(record) {
+  const key = summary.score_keys[state.sort] || (summary.scores.includes(state.sort) ? state.sort : null);
+  if (key) return `${key} ${fmt(record.scores[key])}`;
+  if (state.sort === "size") return bytes(record.size);
+  if (record.groups[state.sort] !== undefined) return `group ${record.groups[state.sort]}`;
+  return "";
+}
+
+function card(record, badges) {
+  const img = el("img", {loading: "lazy", alt: record.path, src: `api/thumbnails/${record.id}`});
+  img.addEventListener("error", () => img.replaceWith(el("div", {className: "noimg"},
+    record.status === "error" ? "unreadable" : "no thumbnail")));
+  const swatches = el("div", {className: "swatches"});
+  const colors = record.extra && Array.isArray(record.extra.dominant_colors) ? record.extra.dominant_colors : [];
+  for (const c of colors) {
+    if (!c || !Array.isArray(c.rgb) || c.rgb.length !== 3 || typeof c.fraction !== "number") continue;
+    const span = el("span", {title: `${hex(c.rgb)} · ${Math.round(100 * c.fraction)}%`});
+    span.style.flex = String(c.fraction);
+    span.style.background = hex(c.rgb);
+    swatches.append(span);
+  }
+  const size = record.width ? `${record.width}×${record.height}` : (record.status === "link" ? "link" : "");
+  const value = record.scores ? sortValue(record) : "";
+  const flags = (record.flags || []).map((f) => el("span", {className: "badge" + (f.endsWith("duplicate") ? " dup" : "")}, f));
+  const node = el("div", {className: "card", tabindex: "0", dataset: {id: record.id}, title: record.path},
+    img, swatches,
+    el("div", {className: "body"}, el("div", {className: "name"}, record.path),
+      el("span", {className: "muted"}, size), value ? " " : "", value ? el("span", {className: "score"}, value) : "",
+      el("div", {}, ...flags, ...(badges || []))));
+  node.addEventListener("click", () => go({open: record.id}));
+  node.addEventListener("keydown", (e) => { if (e.key === "Enter") go({open: record.id}); });
+  return node;
+}
+
+async function loadGrid(reset) {
+  const key = JSON.stringify([state.only, state.q, state.sort, state.order]);
+  if (!reset && key === grid.key) return;
+  if (reset || key !== grid.key) {
+    grid = {key, items: [], total: 0, loading: false};
+    document.getElementById("grid").replaceChildren();
+  }
+  await more();
+}
+
+async function more() {
+  if (grid.loading) return;
+  grid.loading = true;
+  const key = grid.key;
+  try {
+    const page = await api(gridQuery(grid.items.length));
+    if (key !== grid.key) return;
+    grid.items.push(...page.images);
+    grid.total = page.total;
+    document.getElementById("grid").append(...page.images.map((r) => card(r)));
+    const what = state.only.length ? state.only.join(" + ") : "all files";
+    document.getElementById("count").textContent =
+      `${what}: ${page.total} file${page.total === 1 ? "" : "s"}` +
+      (page.total ? ` (showing ${grid.items.length})` : "") + (state.q ? ` matching “${state.q}”` : "");
+    document.getElementById("more").hidden = grid.items.length >= page.total;
+  } catch (e) {
+    toast(e.message);
+  } finally {
+    grid.loading = false;
+  }
+}
+
+// -- duplicates, failures ------------------------------------------------------------------
+function smallCard(member, badge) {
+  return card({id: member.id, path: member.path, status: "ok", flags: [], groups: {}, extra: {}},
+    [el("span", {className: "badge " + (badge === "redundant" ? "" : "keep")}, badge)]);
+}
+
+async function loadDuplicates(reset) {
+  const key = state.kind;
+  if (reset || key !== dups.key) {
+    dups = {key, sets: [], total: 0};
+    document.getElementById("dup-sets").replaceChildren();
+  }
+  const p = new URLSearchParams({offset: String(dups.sets.length), limit: "20"});
+  if (state.kind) p.set("kind", state.kind);
+  try {
+    const page = await api("api/duplicates?" + p.toString());
+    dups.sets.push(...page.sets);
+    dups.total = page.total;
+    document.getElementById("dup-count").textContent = `(${page.total})`;
+    const boxes = page.sets.map((s) => {
+      const groups = [...s.exact_groups.map((g) => `exact group ${g}`), ...s.near_groups.map((g) => `near group ${g}`)];
+      const hidden = s.redundant_count - s.redundant.length + s.linked_count - s.linked.length;
+      return el("div", {className: "group"},
+        el("b", {}, "keep "), el("span", {}, s.keep.path),
+        el("span", {className: "muted"}, ` · ${s.redundant_count} redundant · ${groups.join(", ")}`),
+        el("div", {className: "grid"}, smallCard(s.keep, "kept"),
+          ...s.linked.map((m) => smallCard(m, "kept: a link points to it")),
+          ...s.redundant.map((m) => smallCard(m, "redundant"))),
+        hidden > 0 ? el("p", {className: "muted"}, `… and ${hidden} more (boda report DIR --only redundant --paths)`) : "");
+    });
+    document.getElementById("dup-sets").append(...boxes);
+    document.getElementById("dup-more").hidden = dups.sets.length >= page.total;
+  } catch (e) {
+    toast(e.message);
+  }
+}
+
+async function loadFailures() {
+  try {
+    const page = await api("api/failures?limit=500");
+    document.getElementById("fail-count").textContent = `(${page.total})`;
+    const rows = [el("tr", {}, el("th", {}, "file"), el("th", {}, "reason"))];
+    for (const f of page.failures) rows.push(el("tr", {}, el("td", {}, el("code", {}, f.path)), el("td", {}, f.error || "")));
+    if (!page.failures.length) rows.push(el("tr", {}, el("td", {colspan: "2"}, "Every file could be read.")));
+    if (page.total > page.failures.length) rows.push(el("tr", {}, el("td", {colspan: "2", className: "muted"},
+      `… and ${page.total - page.failures.length} more: boda report DIR --only failed --json`)));
+    document.getElementById("failures").replaceChildren(...rows);
+  } catch (e) {
+    toast(e.message);
+  }
+}
+
+// -- the detail view ----------------------------------------------------------------------
+async function openDetail(id) {
+  detailId = id;
+  const box = document.getElementById("detail");
+  box.hidden = false;
+  let record;
+  try {
+    record = await api(`api/images/${id}`);
+  } catch (e) {
+    toast(e.message);
+    go({open: null});
+    return;
+  }
+  if (detailId !== id) return;
+  const preview = document.getElementById("preview");
+  const problem = document.getElementById("preview-error");
+  problem.hidden = true;
+  preview.hidden = false;
+  preview.alt = record.path;
+  preview.onerror = async () => { // the JSON error says why (a file gone, unreadable now)
+    preview.hidden = true;
+    problem.hidden = false;
+    problem.textContent = record.status === "error" ? `unreadable: ${record.error}` : "no preview";
+    try { await api(`api/preview/${id}?max_side=1024`); } catch (e) { problem.textContent = e.message; }
+  };
+  if (record.status === "error") { // nothing to ask for: the scan could not read it
+    preview.removeAttribute("src");
+    preview.onerror();
+  } else {
+    preview.src = `api/preview/${id}?max_side=1024`;
+  }
+  document.getElementById("d-name").textContent = record.path;
+  document.getElementById("d-path").textContent = record.absolute_path;
+  const meta = [record.width ? `${record.width}×${record.height} px` : null, record.format, bytes(record.size),
+    record.status !== "ok" ? `status ${record.status}` : null, record.link_to ? `links to ${record.link_to}` : null,
+    record.error ? `error: ${record.error}` : null].filter(Boolean);
+  document.getElementById("d-meta").textContent = meta.join(" · ");
+
+  const colors = record.extra && Array.isArray(record.extra.dominant_colors) ? record.extra.dominant_colors : [];
+  document.getElementById("d-swatches").replaceChildren(...colors.filter((c) => c && Array.isArray(c.rgb) && c.rgb.length === 3)
+    .map((c) => { const span = el("span", {}); span.style.background = hex(c.rgb);
+      return el("div", {title: "dominant colour"}, span, hex(c.rgb), el("br"), `${Math.round(100 * (c.fraction || 0))}%`); }));
+
+  const flags = el("p", {}, el("b", {}, "flags: "), record.flags.length ? "" : "none");
+  for (const f of record.flags) {
+    const sel = summary.selections.find((s) => s.name === f);
+    flags.append(el("span", {className: "badge" + (f.endsWith("duplicate") ? " dup" : ""), title: sel ? sel.description : ""},
+      f + (sel && sel.rule ? ` (${sel.rule})` : "")));
+  }
+  document.getElementById("d-flags").replaceChildren(flags);
+
+  const byKey = {};
+  for (const [flag, key] of Object.entries(summary.score_keys)) byKey[key] = flag;
+  const rows = [el("tr", {}, el("th", {}, "score"), el("th", {}, "value"), el("th", {}, "flag rule"))];
+  for (const [name, value] of Object.entries(record.scores).sort()) {
+    const flag = byKey[name];
+    const rule = flag && summary.rules[flag] ? summary.rules[flag] : "";
+    rows.push(el("tr", {className: flag && record.flags.includes(flag) ? "flagged" : ""},
+      el("td", {}, name), el("td", {}, fmt(value)), el("td", {}, rule ? el("code", {}, rule) : "")));
+  }
+  document.getElementById("d-scores").replaceChildren(...rows);
+
+  const groups = [];
+  const set = record.duplicate_set;
+  for (const [flag, g] of Object.entries(record.group_members || {})) {
+    const label = flag === "exact_duplicate" ? "copies" : "look-alikes";
+    groups.push(el("div", {className: "group"}, el("b", {}, `${flag} group ${g.group}`),
+      el("span", {className: "muted"}, ` · ${g.size} ${label}` + (g.size > g.members.length ? ` (first ${g.members.length} shown)` : "")),
+      el("div", {className: "grid"}, ...g.members.map((m) => {
+        const badge = !set ? null : set.keep.id === m.id ? "kept" : set.redundant.some((r) => r.id === m.id) ? "redundant" : null;
+        const dist = flag === "near_duplicate" && typeof m.flag_scores[flag] === "number" ? ` distance ${fmt(m.flag_scores[flag])}` : "";
+        return card({...m, extra: {}, groups: {}, scores: null}, [badge ? el("span", {className: "badge " + (badge === "kept" ? "keep" : "")}, badge) : null,
+          m.id === id ? el("span", {className: "badge"}, "this file") : null, dist ? el("span", {className: "muted"}, dist) : null]);
+      }))));
+  }
+  document.getElementById("d-groups").replaceChildren(...groups);
+  const at = grid.items.findIndex((r) => r.id === id);
+  document.getElementById("position").textContent = at >= 0 ? `${at + 1} of ${grid.total}` : "";
+  document.getElementById("prev").disabled = at <= 0;
+  document.getElementById("next").disabled = at < 0 || at + 1 >= grid.total;
+  document.getElementById("close").focus();
+}
+
+function closeDetail() {
+  detailId = null;
+  document.getElementById("detail").hidden = true;
+  document.getElementById("preview").removeAttribute("src");
+}
+
+async function step(delta) {
+  const at = grid.items.findIndex((r) => r.id === detailId);
+  if (at < 0) return;
+  const target = at + delta;
+  if (target < 0 || target >= grid.total) return;
+  if (target >= grid.items.length) await more();
+  if (grid.items[target]) go({open: grid.items[target].id});
+}
+
+// -- wiring -------------------------------------------------------------------------------
+function markActive() {
+  document.querySelectorAll("#selections a").forEach((a) => {
+    const name = a.dataset.only;
+    a.classList.toggle("active", state.view === "grid" && (name ? state.only.includes(name) : !state.only.length));
+  });
+  document.querySelectorAll("[data-view]").forEach((a) => a.classList.toggle("active", a.dataset.view === state.view));
+  document.getElementById("search").value = state.q;
+  const sort = document.getElementById("sort");
+  if (![...sort.options].some((o) => o.value === state.sort)) sort.append(el("option", {value: state.sort}, state.sort));
+  sort.value = state.sort;
+  document.getElementById("order").value = state.order;
+  document.getElementById("dup-kind").value = state.kind;
+  const p = new URLSearchParams({download: "1"});
+  if (state.only.length) p.set("only", state.only.join(","));
+  document.getElementById("download-paths").href = "api/paths?" + p.toString();
+}
+
+async function render() {
+  readHash();
+  for (const [view, id] of [["grid", "grid-view"], ["duplicates", "duplicates-view"], ["failures", "failures-view"]]) {
+    document.getElementById(id).hidden = state.view !== view;
+  }
+  markActive();
+  if (state.view === "grid") await loadGrid(false);
+  else if (state.view === "duplicates") await loadDuplicates(false);
+  else await loadFailures();
+  if (state.open !== null) { if (state.open !== detailId) await openDetail(state.open); } else if (detailId !== null) closeDetail();
+}
+
+async function copyPaths() {
+  const p = new URLSearchParams();
+  if (state.only.length) p.set("only", state.only.join(","));
+  try {
+    const response = await fetch("api/paths?" + p.toString());
+    if (!response.ok) throw new Error((await response.json()).detail);
+    const text = await response.text();
+    const n = text ? text.split("\n").length - 1 : 0;
+    const left = parseInt(response.headers.get("X-Boda-Left-Out") || "0", 10);
+    const ok = await copyText(text);
+    toast(ok ? `copied ${n} path${n === 1 ? "" : "s"}` + (left ? ` (${left} with a newline in the name left out: use --print0)` : "")
+      : "could not copy: use download paths");
+  } catch (e) {
+    toast(e.message);
+  }
+}
+
+async function start() {
+  try {
+    summary = await api("api/summary");
+  } catch (e) {
+    document.getElementById("subtitle").textContent = "cannot read the catalog: " + e.message;
+    return;
+  }
+  renderSummary();
+  let timer = null;
+  document.getElementById("search").addEventListener("input", (e) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => go({q: e.target.value, open: null}), 250);
+  });
+  document.getElementById("sort").addEventListener("change", (e) => go({sort: e.target.value, open: null}));
+  document.getElementById("order").addEventListener("change", (e) => go({order: e.target.value, open: null}));
+  document.getElementById("dup-kind").addEventListener("change", (e) => go({kind: e.target.value}));
+  document.getElementById("more").addEventListener("click", more);
+  document.getElementById("dup-more").addEventListener("click", () => loadDuplicates(false));
+  document.getElementById("copy-paths").addEventListener("click", copyPaths);
+  document.getElementById("copy-path").addEventListener("click", async () => {
+    toast(await copyText(document.getElementById("d-path").textContent) ? "path copied" : "could not copy");
+  });
+  document.getElementById("close").addEventListener("click", () => go({open: null}));
+  document.getElementById("prev").addEventListener("click", () => step(-1));
+  document.getElementById("next").addEventListener("click", () => step(1));
+  document.getElementById("detail").addEventListener("click", (e) => { if (e.target.id === "detail") go({open: null}); });
+  document.querySelectorAll("[data-view]").forEach((a) => a.addEventListener("click", (e) => {
+    e.preventDefault();
+    go({view: a.dataset.view, open: null});
+  }));
+  document.addEventListener("keydown", (e) => {
+    if (document.getElementById("detail").hidden || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === "Escape") go({open: null});
+    else if (e.key === "ArrowRight" || e.key === "j") { e.preventDefault(); step(1); }
+    else if (e.key === "ArrowLeft" || e.key === "k") { e.preventDefault(); step(-1); }
+  });
+  window.addEventListener("hashchange", render);
+  await render();
+  document.body.dataset.ready = "1";
+  while (summary.pending.length) { // counts of a large catalog still being read: fill them in
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    try { summary = await api("api/summary"); } catch (e) { return; }
+    renderSummary();
+    markActive();
+  }
+}
+
+start();

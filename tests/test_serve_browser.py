@@ -1,0 +1,160 @@
+"""The page of ``boda serve`` in a real browser (headless Chromium through Playwright).
+
+Skipped where Playwright or Debian's ``/usr/bin/chromium`` is missing (no browser is
+downloaded).  One server and one browser for the module: a few seconds in all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+
+import uvicorn  # noqa: E402
+
+from boda.io import read_image, write_image  # noqa: E402
+from boda.scan import scan  # noqa: E402
+from boda.web import create_app  # noqa: E402
+
+#: A file name that is HTML: the page must show it as text, never make an element of it.
+EVIL = '<img src=x onerror="document.title=`pwned`" class=injected>.png'
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, kodak_paths):
+    """A scanned folder served on a free port: (base URL, folder)."""
+    root = tmp_path_factory.mktemp("browse") / "photos"
+    root.mkdir()
+    images = [read_image(p, max_side=64) for p in kodak_paths[:4]]
+    for name, image in zip("abcd", images, strict=True):
+        write_image(root / f"{name}.png", image)
+    shutil.copy(root / "a.png", root / "a copy.png")
+    write_image(root / "dark.png", images[1] ** 2.2 * 0.08)
+    write_image(root / EVIL, images[2][::-1])
+    (root / "broken.png").write_bytes(b"not an image")
+    scan(root, workers=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/", root
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(served[0])
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    yield page
+    assert errors == []
+    page.close()
+
+
+def _stat(page, label: str) -> str:
+    return page.locator(".stat", has_text=label).first.locator("b").inner_text()
+
+
+def test_summary_counts_and_every_card(page):
+    assert _stat(page, "files") == "8" and _stat(page, "unreadable") == "1"
+    assert _stat(page, "exact_duplicate") == "2" and _stat(page, "dark") == "1"
+    assert page.locator(".card").count() == 8
+    assert "boda — photos" in page.title()
+
+
+def test_a_flag_shows_its_cards_and_its_url(page, served):
+    page.locator("#selections a", has_text="exact_duplicate").click()
+    expect(page.locator(".card")).to_have_count(2)
+    names = page.locator(".card .name").all_inner_texts()
+    assert names == ["a copy.png", "a.png"]
+    assert "only=exact_duplicate" in page.url
+    page.reload()  # the view is in the URL: a bookmark opens it again
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator(".card")).to_have_count(2)
+    assert page.locator("#selections a.active").inner_text().startswith("exact_duplicate")
+
+
+def test_a_card_opens_its_detail_with_scores_and_keys_move(page):
+    page.locator(".card", has_text="dark.png").click()
+    detail = page.locator("#detail")
+    detail.wait_for(state="visible")
+    expect(page.locator("#d-name")).to_have_text("dark.png")
+    assert page.locator("#d-path").inner_text().endswith("/photos/dark.png")
+    scores = page.locator("#d-scores tr.flagged").all_inner_texts()
+    assert any(row.startswith("dark") and "dark >" in row for row in scores)
+    expect(page.locator("#preview")).to_have_attribute("src", re.compile(r"api/preview/\d+"))
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#preview").evaluate("img => img.naturalWidth") == 64
+    expect(page.locator("#position")).to_have_text("8 of 8")  # the last in path order
+    for key, name in (("k", "d.png"), ("ArrowRight", "dark.png"), ("ArrowLeft", "d.png"),
+                      ("j", "dark.png")):
+        page.keyboard.press(key)
+        expect(page.locator("#d-name")).to_have_text(name)
+    page.keyboard.press("Escape")
+    detail.wait_for(state="hidden")
+    assert "open=" not in page.url
+
+
+def test_a_name_that_is_html_is_shown_as_text(page):
+    card = page.locator(".card .name", has_text="onerror")
+    assert card.inner_text() == EVIL
+    assert page.locator("img.injected, .injected").count() == 0
+    assert "pwned" not in page.title()
+    card.click()
+    expect(page.locator("#d-name")).to_have_text(EVIL)
+    assert page.locator(".injected").count() == 0 and "pwned" not in page.title()
+
+
+def test_the_duplicates_view_shows_a_set_with_its_keeper(page):
+    page.locator("#nav-duplicates").click()
+    # the exact copies of a.png, and dark.png that looks like b.png
+    expect(page.locator("#dup-sets .group")).to_have_count(2)
+    group = page.locator("#dup-sets .group", has_text="exact group")
+    assert group.locator(".badge.keep").count() == 1
+    assert group.locator(".card").count() == 2 and "1 redundant" in group.inner_text()
+    assert sorted(group.locator(".card .name").all_inner_texts()) == ["a copy.png", "a.png"]
+
+
+def test_the_failures_table_names_the_file(page):
+    page.locator("#nav-failures").click()
+    page.wait_for_selector("#failures td")
+    assert "broken.png" in page.locator("#failures").inner_text()
+
+
+def test_an_unreadable_file_says_why_in_its_detail(page):
+    page.locator(".stat", has_text="unreadable").click()
+    expect(page.locator(".card")).to_have_count(1)
+    page.locator(".card").click()
+    expect(page.locator("#preview-error")).to_contain_text("broken.png could not be read")
+    assert page.locator("#preview").is_hidden()
