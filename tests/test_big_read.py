@@ -96,6 +96,8 @@ def test_read_image_hands_the_decoded_levels_to_the_plan(tmp_path, rng, monkeypa
     u8 = _levels(rng, (64, 256, 3))
     path = tmp_path / "p3.png"
     Image.fromarray(u8).save(path, icc_profile=profile)
+    # built (and cached) first: building a plan checks it on a float test image
+    plan = _icc.color_plan(profile, "RGB")
     seen = []
     original = _icc.ColorPlan.apply
     monkeypatch.setattr(
@@ -103,7 +105,6 @@ def test_read_image_hands_the_decoded_levels_to_the_plan(tmp_path, rng, monkeypa
     )
     pixels = read_image(path)
     assert seen == [np.uint8]
-    plan = _icc.color_plan(profile, "RGB")
     np.testing.assert_array_equal(pixels, original(plan, as_float_image(u8)))
 
 

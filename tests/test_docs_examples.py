@@ -78,7 +78,14 @@ SUBSTITUTIONS: list[tuple[str, str, str, str]] = [
 ]
 
 #: Examples not run at all: (doc file, exact text of the block or command) -> reason.
-SKIPS: dict[tuple[str, str], str] = {}
+SKIPS: dict[tuple[str, str], str] = {
+    ("--help", "boda serve "): "starts a web server that runs until Ctrl-C; each line runs in "
+    "tests/test_serve.py::test_documented_lines_start_the_server with the server stubbed",
+    ("serve.md", "boda serve"): "starts a web server that runs until Ctrl-C; each line runs in "
+    "tests/test_serve.py::test_documented_lines_start_the_server with the server stubbed",
+    ("README.md", "boda serve"): "starts a web server that runs until Ctrl-C; each line runs in "
+    "tests/test_serve.py::test_documented_lines_start_the_server with the server stubbed",
+}
 
 #: Shell lines of the docs that are not ``boda`` commands, by pattern -> why not run here.
 NOT_BODA: dict[str, str] = {
@@ -87,6 +94,9 @@ NOT_BODA: dict[str, str] = {
     r"(python3 -m venv |\S*bin/pip install )": "installs packages (tests run offline)",
     r"(\w+=\S+ )*\S*bin/python (\S+/)?benchmarks/": "a benchmark: minutes, measured by hand",
     r"\S*bin/python -m pytest tests/": "runs a test file of this suite",
+    r"curl ": "asks a running `boda serve` (tests/test_serve.py asks the same routes)",
+    r"(mkdir -p rejects|\(cd dataset && xargs -0 -r (cp|rm) )": "scan.md's recipe that moves "
+    "copies aside keeping the folders: run for real by test_the_move_recipe_keeps_the_folders",
 }
 
 #: Placeholder words in commands -> the real file or folder the test provides.
@@ -382,6 +392,17 @@ def _scan_folder(path: Path) -> None:
     shutil.copy(path / "kodim01.png", path / "kodim01 copy.png")
 
 
+def _dataset_folder(path: Path) -> None:
+    """Splits and class folders (64 px photos): a train/test leak, one image in two classes."""
+    for folder in ("train/cat", "train/dog", "test/cat", "test/dog"):
+        (path / folder).mkdir(parents=True)
+    for folder, name in [("train/cat", "kodim01"), ("train/cat", "kodim03"),
+                         ("train/dog", "kodim05"), ("test/dog", "kodim13")]:
+        _save(path / folder / f"{name}.png", _kodak(name, 64))
+    shutil.copy(path / "train/cat/kodim01.png", path / "test/cat/kodim01.png")  # a leak
+    shutil.copy(path / "train/cat/kodim03.png", path / "train/dog/kodim03.png")  # 2 labels
+
+
 def _trimap(path: Path) -> None:
     """A --mask for photo.jpg: black = background, white = an object's core, gray band =
     let GrabCut decide (a narrow band: every gray pixel is a node of the graph)."""
@@ -463,6 +484,7 @@ INPUTS: dict[str, Callable[[Path], None]] = {
     "photos": _scan_folder,
     "data": _scan_folder,
     "trip": _scan_folder,
+    "dataset": _dataset_folder,
     "examples/images": lambda p: shutil.copytree(
         EXAMPLES, p, ignore=shutil.ignore_patterns(".boda")
     ),
@@ -869,6 +891,33 @@ def test_every_shell_line_is_run_or_listed():
                 ):
                     unlisted.append(f"{block.id}: {line}")
     assert not unlisted, "run these lines or list them in NOT_BODA:\n" + "\n".join(unlisted)
+
+
+def test_the_move_recipe_keeps_the_folders(tmp_path):
+    """scan.md's recipe (``--relative``, ``cp --parents``, ``rm``) run by bash as written:
+    the redundant copies land in rejects/ under their own folders, the rest stays."""
+    import subprocess
+    import sys
+
+    from boda.report import duplicate_sets
+    from boda.scan import scan
+
+    block = next(b for b in _fenced_blocks(REPO / "docs" / "scan.md")
+                 if "--relative --print0 > redundant.txt" in b.code)
+    _dataset_folder(tmp_path / "dataset")
+    scan(tmp_path / "dataset", workers=1)
+    redundant = {p for s in duplicate_sets(tmp_path / "dataset") for p in s.redundant}
+    assert len(redundant) == 2
+    before = {p.relative_to(tmp_path / "dataset").as_posix()
+              for p in (tmp_path / "dataset").rglob("*.png")}
+    script = f'boda() {{ "{sys.executable}" -m boda "$@"; }}\nset -e\n' + block.code
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    moved = {p.relative_to(tmp_path / "rejects").as_posix()
+             for p in (tmp_path / "rejects").rglob("*.png")}
+    assert moved == redundant
+    assert {p.relative_to(tmp_path / "dataset").as_posix()
+            for p in (tmp_path / "dataset").rglob("*.png")} == before - redundant
 
 
 def test_make_demo_prints_the_report_path(workdir):

@@ -171,14 +171,18 @@ def test_motion_blur_is_detected(kodak_rgb):
 
 @pytest.mark.parametrize("value", [0.0, 0.5, 1.0])
 def test_constant_images_give_finite_values(value):
+    # A flat image cannot be measured for blur: NaN (no verdict), every other value finite.
     img = np.full((40, 50, 3), value, np.float32)
     report = analyze(img)
-    assert all(np.isfinite(v) for v in report.scores.values()), report.scores
+    unmeasured = {"blurry", "detail_ratio", "anisotropy"}
+    assert all(np.isnan(report.scores[k]) for k in unmeasured), report.scores
+    assert all(np.isfinite(v) for k, v in report.scores.items() if k not in unmeasured)
     result = sharpness(img, all_measures=True)
-    assert all(np.isfinite(v) for v in result.measures.values())
-    assert report.flags["low_information"]
+    assert np.isnan(result.score) and not result.is_blurry
+    assert all(np.isfinite(v) for k, v in result.measures.items() if k not in unmeasured)
+    assert report.flags["low_information"] and not report.flags["blurry"]
     tiny = np.full((3, 2), value, np.float32)
-    assert np.isfinite(analyze(tiny).scores["blurry"])
+    assert np.isnan(analyze(tiny).scores["blurry"]) and not analyze(tiny).flags["blurry"]
 
 
 def test_dark_light_low_information_on_synthetic(kodak_rgb):

@@ -203,3 +203,19 @@ def test_cli_refuses_bad_combinations(scanned, tmp_path, monkeypatch, extra, mes
     assert result.exit_code == 2
     assert message in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_under_chooses_the_copy_kept(scanned, tmp_path):
+    plain = _rows(write_parquet(scanned, tmp_path / "p.parquet", only="redundant"))
+    moved = _rows(write_parquet(scanned, tmp_path / "k.parquet", only="redundant",
+                                keep_under="sub"))
+    assert "sub/a copy.png" in [r["path"] for r in plain]
+    assert "a.png" in [r["path"] for r in moved] and "sub/a copy.png" not in [
+        r["path"] for r in moved]
+    expected = select_records(scanned, only="redundant", keep_under="sub")
+    assert [r["path"] for r in moved] == [r["path"] for r in expected]
+    out = tmp_path / "cli.parquet"
+    result = runner.invoke(app, ["report", str(scanned), "--parquet", str(out), "--only",
+                                 "redundant", "--keep-under", "sub"])
+    assert result.exit_code == 0, result.output
+    assert _rows(out) == moved

@@ -53,6 +53,8 @@ EXPECTED = {
     # d.png is not listed: "d link.png" points to it.
     "redundant": {"copies/a copy.png", "c\\xff.png", "b half.png", "dark.png", "e soft.png",
                   "zz copy.png"},
+    # one folder name at most per exact group (a file in DIR itself has no label)
+    "label_conflict": set(),
 }
 
 #: The sets and the file the keep rule keeps in each (see duplicate_sets).
@@ -111,7 +113,8 @@ def _paths(records) -> list[str]:
 
 def test_the_names_are_every_flag_plus_three(scanned):
     # read from the flag rules, not a second list: a new flag is selectable at once
-    assert list(selections()) == [*flag_descriptions(), "failed", "unflagged", "redundant"]
+    assert list(selections()) == [*flag_descriptions(), "failed", "unflagged", "redundant",
+                                  "label_conflict"]
     assert set(EXPECTED) == set(selections())
 
 
@@ -163,6 +166,15 @@ def test_every_set_keeps_a_file_and_redundant_is_the_rest(scanned):
         assert in_groups == members
     listed = {p for found in duplicate_sets(scanned) for p in found.redundant}
     assert listed == EXPECTED["redundant"]
+
+
+def test_each_redundant_record_names_the_file_kept(scanned):
+    kept = {p: found.keep for found in duplicate_sets(scanned) for p in found.redundant}
+    records = list(select_records(scanned, "redundant,blurry"))
+    assert {r["path"]: r["kept"] for r in records} == {
+        **{p: None for p in EXPECTED["blurry"]}, **kept
+    }
+    assert all("kept" not in r for r in select_records(scanned, "blurry"))
 
 
 def test_selected_paths_are_exact_bytes(scanned):

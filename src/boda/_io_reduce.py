@@ -9,8 +9,14 @@ oriented.  Private: :mod:`boda.io` re-exports :data:`EARLY_REDUCE_PIXELS`.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
 from PIL import Image
+
+#: The grey level (0 black, 1 white) that transparency is composited over in the
+#: current :func:`boda.io.open_image` call (its ``background``); white by default.
+BACKGROUND: ContextVar[float] = ContextVar("boda_background", default=1.0)
 
 #: A ``max_side`` read of an image with more pixels than this shrinks it by an
 #: integer factor in its own sample type (uint8, 16-bit...) right after decoding,
@@ -102,9 +108,10 @@ def _reduce_array(raw: np.ndarray, k: int, scale: float, alpha: bool) -> np.ndar
     wide = np.uint32 if raw.dtype == np.uint16 else np.uint16  # holds full * full
     for top in range(0, height, _stripe_rows(width, k)):
         part = raw[top : top + _stripe_rows(width, k)]
-        if alpha:  # over white, like _flatten_transparency: c * a + full * (1 - a)
+        if alpha:  # over the background, like _flatten_transparency: c * a + bg * (1 - a)
             a = part[:, :, 3:4].astype(wide)
-            mixed = part[:, :, :3].astype(wide) * a + full * (full - a) + full // 2
+            bg = round(full * BACKGROUND.get())
+            mixed = part[:, :, :3].astype(wide) * a + bg * (full - a) + full // 2
             part = (mixed // full).astype(raw.dtype)
         else:
             part = part[:, :, :3]

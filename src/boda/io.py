@@ -43,6 +43,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from boda import _icc
 from boda._io_raw import RAW_EXTENSIONS, open_raw, raw_available
 from boda._io_reduce import (
+    BACKGROUND,
     EARLY_REDUCE_PIXELS,  # noqa: F401 - re-exported (documented here; patch it there)
     _decode_webp_reduced,
     _early_factor,
@@ -162,7 +163,8 @@ class DecodedImage:
         ``color="keep"`` the file's RGB profile as it is.  None when the file
         has none, and always None for gray and CMYK profiles (converted).
     has_alpha : bool
-        Whether the file had transparency (composited over white in ``pixels``).
+        Whether the file had transparency (composited over white in ``pixels``,
+        or over :func:`open_image`'s ``background``).
     pixels_uint8 : numpy.ndarray or None
         The same pixels as decoded, uint8, when the file decoded straight to
         8-bit RGB or gray (``pixels == pixels_uint8 / 255``); None otherwise
@@ -244,18 +246,21 @@ def _flatten_transparency(img: Image.Image) -> tuple[Image.Image, bool]:
     if mode not in ("RGBA", "LA", "RGBa", "La"):
         return img, False
     rgba = img.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    level = round(255 * BACKGROUND.get())  # white unless open_image(background=...)
+    white = Image.new("RGBA", rgba.size, (level, level, level, 255))
     composited = Image.alpha_composite(white, rgba)
     return composited.convert("L" if mode in ("LA", "La") else "RGB"), True
 
 
 def _to_rgb_or_gray(
-    img: Image.Image, keep_float_values: bool = False
-) -> tuple[np.ndarray, bool, np.ndarray | None]:
+    img: Image.Image, keep_float_values: bool = False, levels_for: str | None = None
+) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
     """Convert any Pillow mode to a float32 array.
 
     Returns ``(array, had_alpha, uint8)``; ``uint8`` holds the pixels as decoded
-    when they were plain 8-bit RGB or gray (None otherwise).
+    when they were plain 8-bit RGB or gray (None otherwise).  When they are 8-bit
+    pixels of mode ``levels_for`` (:func:`_levels_mode`), ``array`` is None: a colour
+    plan converts the levels themselves, and a float copy would only add an image.
     """
     img, had_alpha = _flatten_transparency(img)
     if had_alpha:
@@ -274,6 +279,8 @@ def _to_rgb_or_gray(
     if mode not in ("L", "RGB"):
         img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
     decoded = np.asarray(img)
+    if mode == levels_for:
+        return None, False, decoded
     return as_float_image(decoded), False, (decoded if mode in ("L", "RGB") else None)
 
 
@@ -286,6 +293,7 @@ def open_image(
     resample: str = "lanczos",
     keep_float_values: bool = False,
     color: str = "srgb",
+    background: float = 1.0,
 ) -> DecodedImage:
     """Read an image file with its metadata.
 
@@ -328,6 +336,10 @@ def open_image(
         in ``icc_profile`` (what edits use to write a P3 photo back as P3);
         gray and CMYK profiles are still converted to sRGB and not returned,
         so an RGB result never carries them.  See :func:`read_image`, Notes.
+    background : float
+        The grey level, 0 (black) to 1 (white, the default), that transparent
+        pixels are composited over.  Two reads over two levels tell the alpha
+        apart (white minus black is ``1 - alpha``): the scan's pixel hash does.
 
     Returns
     -------
@@ -366,6 +378,10 @@ def open_image(
         raise InvalidParameterError(
             f"unknown color handling {color!r}; choose one of {sorted(_COLOR_MODES)}"
         )
+    if not (isinstance(background, int | float) and 0.0 <= background <= 1.0):
+        raise InvalidParameterError(
+            f"background must be a grey level from 0 (black) to 1 (white), got {background!r}"
+        )
     if path.suffix.lower() in RAW_EXTENSIONS:  # LibRaw, not Pillow (see boda._io_raw)
         return open_raw(
             path, max_side, gray=gray, max_pixels=max_pixels, resample=_RESAMPLE[resample],
@@ -375,10 +391,14 @@ def open_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open_pillow(path) as img:  # a huge JPEG too
-                return _decode(
-                    img, path, max_side, gray, max_pixels, _RESAMPLE[resample], keep_float_values,
-                    color,
-                )
+                token = BACKGROUND.set(float(background))
+                try:
+                    return _decode(
+                        img, path, max_side, gray, max_pixels, _RESAMPLE[resample],
+                        keep_float_values, color,
+                    )
+                finally:
+                    BACKGROUND.reset(token)
     except ImageReadError:
         raise
     except ImageReadError.FILE_ERRORS as exc:
@@ -398,7 +418,7 @@ def open_image(
             f"image size exceeds the limit of {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels "
             f"(Pillow's decompression-bomb guard: {exc}); max_side decodes only a JPEG at reduced "
             "size; for a trusted file set PIL.Image.MAX_IMAGE_PIXELS = None and pass "
-            "max_pixels=None",
+            "max_pixels=None (--max-pixels none)",
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         text = str(exc) or type(exc).__name__
@@ -697,7 +717,7 @@ def _decode_16bit_colour(
         alpha /= np.float32(65535.0)
         alpha = alpha[:, :, None]
         rgb *= alpha
-        rgb += 1.0 - alpha
+        rgb += np.float32(BACKGROUND.get()) * (1.0 - alpha)
         np.clip(rgb, 0.0, 1.0, out=rgb)
     return rgb, had_alpha
 
@@ -736,7 +756,8 @@ def _resized_pixels(
     max_side: int | None,
     resample: Image.Resampling,
     keep_float_values: bool = False,
-) -> tuple[np.ndarray, bool, np.ndarray | None]:
+    levels_for: str | None = None,
+) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
     """:func:`_to_rgb_or_gray` of ``img`` shrunk so its longer side is <= ``max_side``."""
     had_alpha = False
     new_size = _target_size(img.size, max_side)
@@ -750,8 +771,9 @@ def _resized_pixels(
             img = img.convert("I").convert("F")
             img = img.point(lambda v: v / 65535.0)
         img = img.resize(new_size, resample, reducing_gap=3.0)
-    pixels, alpha_left, pixels_uint8 = _to_rgb_or_gray(img, keep_float_values)
-    return pixels, had_alpha or alpha_left, None if had_alpha else pixels_uint8
+    pixels, alpha_left, pixels_uint8 = _to_rgb_or_gray(img, keep_float_values, levels_for)
+    drop_levels = had_alpha and pixels is not None  # None: the levels are the pixels
+    return pixels, had_alpha or alpha_left, None if drop_levels else pixels_uint8
 
 
 def _read_exif(img: Image.Image) -> tuple[Image.Exif, str | None]:
@@ -821,7 +843,7 @@ def _too_many_pixels(
     return ImageReadError(
         path,
         f"{what} exceeds the limit of {limit} (decompression-bomb guard); {how}, "
-        "or pass max_pixels=None if the file is trusted",
+        "or pass max_pixels=None (--max-pixels none) if the file is trusted",
     )
 
 
@@ -895,9 +917,12 @@ def _decode(
     final_size = max_side is None or max(img.size) <= max_side
     quiet = fmt == "JPEG" and final_size and lut is None
     decoded = _decode_jpeg_quietly(img) if quiet else None
+    levels_for = _levels_mode(colour)
     if decoded is not None:
         decoded = _orient(decoded, orientation)
-        pixels, had_alpha, pixels_uint8 = as_float_image(decoded), False, decoded
+        levels_only = levels_for == ("RGB" if decoded.ndim == 3 else "L")
+        pixels = None if levels_only else as_float_image(decoded)
+        had_alpha, pixels_uint8 = False, decoded
     else:
         stored = img.size  # as decoded (after draft), before any orientation
         img.load()
@@ -917,10 +942,10 @@ def _decode(
             left = 1 if fmt == "TIFF" else orientation
             img = _finish_reduced_pil(img, early, stored, left, max_side, resample)
         pixels, had_alpha, pixels_uint8 = _resized_pixels(
-            img, None if early > 1 else max_side, resample, keep_float_values
+            img, None if early > 1 else max_side, resample, keep_float_values, levels_for
         )
         had_alpha = had_alpha or lut_alpha
-        pixels_uint8 = None if lut_alpha else pixels_uint8
+        pixels_uint8 = None if lut_alpha and pixels is not None else pixels_uint8
     return _finish(
         pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth,
         exif or None, colour, exif_warning,
@@ -974,6 +999,12 @@ def _colour_handling(
     return _Colour(plan, None, plan.description, plan.warning)
 
 
+def _levels_mode(colour: _Colour) -> str | None:
+    """The Pillow mode (``"RGB"`` or ``"L"``) whose 8-bit levels ``colour``'s matrix or gray
+    plan converts directly (:meth:`boda._icc.ColorPlan.apply`); None: no such plan."""
+    return {"matrix": "RGB", "gray": "L"}.get(colour.plan.kind) if colour.plan else None
+
+
 def _eight_bit(img: Image.Image, target: str) -> Image.Image:
     """``img`` in Pillow mode ``target`` (``RGB``, ``L`` or ``CMYK``) for a LittleCMS
     transform; 16-bit gray is scaled to 8 bits (Pillow's own conversion would clip)."""
@@ -986,7 +1017,7 @@ def _eight_bit(img: Image.Image, target: str) -> Image.Image:
 
 
 def _finish(
-    pixels: np.ndarray,
+    pixels: np.ndarray | None,
     pixels_uint8: np.ndarray | None,
     gray: bool,
     original_size: tuple[int, int],
@@ -1000,22 +1031,29 @@ def _finish(
     exif_warning: str | None = None,
 ) -> DecodedImage:
     """The :class:`DecodedImage` of decoded ``pixels``, converted to sRGB (``colour``'s
-    matrix or gray plan, in float: 16-bit files keep their precision), then to gray or RGB."""
+    matrix or gray plan, in float: 16-bit files keep their precision), then to gray or RGB.
+
+    ``pixels`` is None when only the 8-bit levels ``pixels_uint8`` were made (in the
+    mode :func:`_levels_mode` names): the plan converts them in strips, so no float copy
+    of the decoded image is ever made."""
     plan = colour.plan
     if plan is not None and plan.kind in ("matrix", "gray"):
         source = pixels
-        if pixels.ndim == 2 and plan.kind == "matrix":
+        if pixels is not None and pixels.ndim == 2 and plan.kind == "matrix":
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-        elif pixels.ndim == 3 and plan.kind == "gray":  # pragma: no cover - gray modes are 2-D
+        elif pixels is not None and pixels.ndim == 3 and plan.kind == "gray":  # pragma: no cover
             pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         # 8-bit levels when they are at hand: the tone curves become 256-entry tables
-        eight_bit = pixels_uint8 is not None and pixels_uint8.shape == pixels.shape
+        eight_bit = pixels_uint8 is not None and (
+            pixels is None or pixels_uint8.shape == pixels.shape
+        )
         with np.errstate(all="ignore"):  # a curve that overflows is caught below
             converted = plan.apply(pixels_uint8 if eight_bit else pixels)
-        if np.isfinite(converted).all():
+        # min and max carry any NaN or inf, without a boolean image beside the result
+        if converted.size == 0 or np.isfinite([converted.min(), converted.max()]).all():
             pixels, pixels_uint8 = converted, None
         else:  # color_plan's checks should rule this out: never return NaN or inf
-            pixels = source
+            pixels = source if source is not None else as_float_image(pixels_uint8)
             colour = _Colour(
                 warning=f"embedded colour profile {plan.description!r} gives infinite or "
                 "undefined values for these pixels; ignored, pixels read as sRGB"

@@ -12,6 +12,20 @@ Pillow, Typer, Rich: about 0.3 s) inside its Ctrl-C handler, so an interrupt
 during start-up ends quietly with status 130 like one during the work.
 SIGTERM and SIGHUP (``timeout``, ``docker stop``, a closed ssh session) are
 handled like Ctrl-C, with status 143 and 129.
+
+A reader that goes away (``boda report DIR --json | head -1``) ends the command
+quietly with status 141, 128 + SIGPIPE: no traceback, no "Exception ignored"
+line.  Python ignores SIGPIPE, so a write into a closed pipe raises
+``BrokenPipeError`` where cat, ls or git are killed by SIGPIPE, which the shell
+reports as 141; boda exits with that same status, the one scripts already
+expect of a producer cut short (``set -o pipefail`` treats it as they do).  Not
+0: the output was not all written, and a caller that checks the status should
+know it; not 1: nothing failed, a reader chose to stop.  It follows Python's
+recipe (https://docs.python.org/3/library/signal.html#note-on-sigpipe): the
+null device is put over the broken stream (``os.dup2``) so that what is still
+buffered is dropped at exit instead of failing again.  The command stops as for
+Ctrl-C (an exception through its clean-ups): the output folders it created are
+removed and temporary files go, as when it fails.
 """
 
 from __future__ import annotations
@@ -19,13 +33,17 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["app", "main"]
 
 #: Exit status of an interrupted command (what shells use for SIGINT); a
 #: command stopped by SIGTERM or SIGHUP exits with 128 + that signal's number.
 EXIT_INTERRUPTED = 130
+
+#: Exit status when the reader of stdout (or stderr) went away (``| head``):
+#: 128 + SIGPIPE, what a process killed by SIGPIPE reports (see the module).
+EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
 
 #: Signals handled like Ctrl-C: partial outputs are removed and committed work
 #: is kept, instead of the process dying in the middle of a write.
@@ -118,6 +136,10 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(interrupted_status())
     except SystemExit as exc:
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            # Click's answer to a BrokenPipeError that reached it (a pipe on stderr,
+            # or a write that bypassed GuardedStdout): exit 1 behind a wrapper.
+            _broken_pipe()
         # Typer ends a command that a KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP
         # through _stop) stopped with 130, whatever the signal was: say so in one
         # line and exit 128 + the signal.  The scan reports its own interruption.
@@ -128,6 +150,8 @@ def main() -> None:
         raise
     except StdoutError as exc:
         _stdout_failed(exc)
+    except BrokenPipeError:  # stderr's reader went away while Click reported an error
+        _broken_pipe()
 
 
 def _tolerant_streams() -> None:
@@ -160,7 +184,7 @@ def _stdout_failed(exc: StdoutError) -> None:
     except (OSError, ValueError, AttributeError):
         pass
     if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
-        sys.exit(1)  # the reader went away (``| head``): nothing to tell
+        _broken_pipe()  # the reader went away (``| head``): nothing to tell
     if sys.stdout is None:
         message = "standard output is closed; redirect it to a file (boda ... > out.txt)"
     else:
@@ -172,6 +196,46 @@ def _stdout_failed(exc: StdoutError) -> None:
     if sys.stderr is not None:
         sys.stderr.write(f"error: {message}\n")
     sys.exit(1)
+
+
+def _broken_pipe() -> NoReturn:
+    """End quietly with :data:`EXIT_BROKEN_PIPE` after a broken pipe: each standard
+    stream whose reader went away gets the null device over its file descriptor
+    (Python's recipe), so what is still buffered in it is dropped at exit instead
+    of failing again ("Exception ignored ... BrokenPipeError", status 120); a stream
+    whose reader is still there (stdout redirected to a file) keeps its data."""
+    import os
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        stream = getattr(stream, "wrapped", stream)  # Click's PacifyFlushWrapper
+        if stream is None:
+            continue
+        setattr(sys, name, stream)
+        try:
+            fd = stream.fileno()
+            if _reader_gone(fd):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+        except (OSError, ValueError, AttributeError):
+            pass
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether ``fd`` is a pipe or socket that nobody reads any more (poll reports
+    an error or a hang-up on it); False for a file, a terminal, or where unknown."""
+    import os
+    import select
+    import stat
+
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def __getattr__(name: str) -> Any:

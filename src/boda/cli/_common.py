@@ -53,17 +53,29 @@ class _LiveStdout:
         return getattr(sys.stdout, "encoding", None) or "utf-8"
 
 
+class _Console(Console):
+    """Rich's console, ending the command like any other broken pipe when its
+    reader went away (:func:`boda.cli._broken_pipe`: status 141, quietly); Rich's
+    own answer puts the null device over stdout, whichever stream broke, and exits 1."""
+
+    def on_broken_pipe(self) -> None:
+        from boda.cli import _broken_pipe
+
+        self.quiet = True
+        _broken_pipe()
+
+
 #: Human output goes to stdout; progress and errors go to stderr so that
 #: ``--json`` output stays machine-readable.
-console = Console(file=_LiveStdout(), soft_wrap=True)  # type: ignore[arg-type]
-err_console = Console(stderr=True, soft_wrap=True)
+console = _Console(file=_LiveStdout(), soft_wrap=True)  # type: ignore[arg-type]
+err_console = _Console(stderr=True, soft_wrap=True)
 
 #: Exit status of a command that could not do its work: an unreadable input,
 #: an unwritable output, a broken catalog, a model that does not load or run.
 EXIT_FAILURE = 1
 #: Exit status when the command was called wrongly (a bad option value, an
-#: output path that is a folder or one of the inputs); Click's own usage errors
-#: use it too.
+#: output path that is a folder or one of the inputs, an image over the pixel
+#: limit that an option lifts); Click's own usage errors use it too.
 EXIT_USAGE = 2
 
 #: For every command's help and the README.
@@ -72,7 +84,8 @@ EXIT_STATUS_HELP = (
     "or model); 2 bad usage (a missing input, an option value, an output path; an "
     "existing output file needs --overwrite); 3 scan: some files could not be read; "
     "130 interrupted (Ctrl-C); 143, 129 stopped by SIGTERM, SIGHUP (handled like Ctrl-C: "
-    "no partial files, committed scan results kept)."
+    "no partial files, committed scan results kept); 141 output cut short: its reader "
+    "went away (a pipe into head), ended quietly as cat does."
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,6 +132,96 @@ def overwrite_option(*, annotated: bool = True) -> Any:
     if annotated:
         return typer.Option("--overwrite", help=text)
     return typer.Option(False, "--overwrite", help=text)
+
+
+_MAX_PIXELS_HELP = (
+    "Refuse images of more pixels than this before decoding them (decompression-bomb "
+    "guard; default 178956970, about 179 MP): N, NM for millions (250M), or none for "
+    "no limit, for trusted files only.  An image over it is refused with exit status 2."
+)
+
+
+def max_pixels_option(*, annotated: bool = True, help: str = _MAX_PIXELS_HELP) -> Any:
+    """The ``--max-pixels`` option of every command that reads images (for
+    ``Annotated[str | None, ...] = None``, or with ``annotated=False`` as a default);
+    :func:`max_pixels_limit` turns its text into the readers' ``max_pixels``."""
+    if annotated:
+        return typer.Option("--max-pixels", metavar="N|none", help=help)
+    return typer.Option(None, "--max-pixels", metavar="N|none", help=help)
+
+
+#: Pillow's own pixel limit as it was before :func:`max_pixels_limit` lifted it;
+#: put back when the command ends (:func:`handle_errors`).
+_pillow_limits: list[int | None] = []
+
+
+def max_pixels_limit(text: str | None) -> int | None:
+    """The ``max_pixels`` of :func:`boda.io.read_image` for ``--max-pixels TEXT``:
+    :data:`boda.io.DEFAULT_MAX_PIXELS` when not given, None for ``none``, else a
+    positive whole number of pixels (``250M``: millions).  ``0`` is refused rather
+    than read as "no limit": ``none`` says that without doubt.
+
+    A limit above Pillow's own refusal (``2 * PIL.Image.MAX_IMAGE_PIXELS``, the same
+    179 MP by default), or none, lifts Pillow's for the rest of the command (so a
+    trusted PNG or TIFF above it can be read; boda's check then applies the limit
+    to every format), and :func:`handle_errors` puts it back when the command ends."""
+    from boda.io import DEFAULT_MAX_PIXELS
+
+    if text is None:
+        return DEFAULT_MAX_PIXELS
+    word = text.strip().lower().replace("_", "")
+    limit: int | None = None
+    if word != "none":
+        scale = 1
+        for suffix in ("mp", "m"):
+            if word.endswith(suffix):
+                word, scale = word[: -len(suffix)], 1_000_000
+                break
+        try:
+            number = float(word) * scale
+        except ValueError:
+            number = 0.0
+        if not 1 <= number < float("inf"):  # NaN too
+            raise InvalidParameterError(
+                f"--max-pixels must be a positive number of pixels (e.g. 250000000 or 250M), "
+                f"or none for no limit; got {text!r}"
+            )
+        limit = int(number)
+    from PIL import Image
+
+    pillow = Image.MAX_IMAGE_PIXELS
+    if pillow is not None and (limit is None or limit > 2 * pillow):
+        _pillow_limits.append(pillow)
+        Image.MAX_IMAGE_PIXELS = None
+    return limit
+
+
+def _restore_pillow_limit() -> None:
+    if _pillow_limits:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = _pillow_limits[0]
+        _pillow_limits.clear()
+
+
+def over_pixel_limit(exc: BaseException) -> bool:
+    """Whether ``exc`` is a reader's refusal of an image over its pixel limit (every
+    such message names the decompression-bomb guard): the way out is an option
+    (``--max-pixels``, ``--max-side``), so the command exits as for a usage error."""
+    from boda.errors import ImageReadError
+
+    return isinstance(exc, ImageReadError) and "decompression-bomb" in exc.reason
+
+
+def quiet_option(*, short: bool = False, annotated: bool = True) -> Any:
+    """The ``--quiet`` option of a command with a progress bar: no bar (errors and
+    the result still show).  ``-q`` too where it means nothing else: not on the
+    commands that write photos, where ``-q`` is ``--quality`` (refocus, inpaint)."""
+    names = ("--quiet", "-q") if short else ("--quiet",)
+    text = "No progress bar on stderr (errors and the result still show)."
+    if annotated:
+        return typer.Option(*names, help=text)
+    return typer.Option(False, *names, help=text)
 
 
 def check_input(path: Path, what: str) -> Path:
@@ -309,7 +412,8 @@ def quiet_matplotlib_config() -> None:
 
 def handle_errors(fn: F) -> F:
     """Turn :class:`boda.errors.BodaError` into a one-line message and an exit
-    status: :data:`EXIT_USAGE` for a bad argument, else :data:`EXIT_FAILURE`.
+    status: :data:`EXIT_USAGE` for a bad argument or an image over the pixel limit
+    (:func:`over_pixel_limit`), else :data:`EXIT_FAILURE`.
     A command that fails (an error, an interrupt) removes the output folders it
     created (:func:`check_output`)."""
 
@@ -325,7 +429,7 @@ def handle_errors(fn: F) -> F:
             # shown(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
             message = f"[bold red]error:[/] {shown(exc)}"
             err_console.print(message, highlight=False, soft_wrap=True)
-            usage = isinstance(exc, InvalidParameterError)
+            usage = isinstance(exc, InvalidParameterError) or over_pixel_limit(exc)
             raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILURE) from None
         except typer.Exit as exc:
             failed = exc.exit_code not in (0, None)
@@ -334,6 +438,7 @@ def handle_errors(fn: F) -> F:
             if failed:
                 _remove_created_folders()
             _created_folders.clear()
+            _restore_pillow_limit()
 
     return wrapper  # type: ignore[return-value]
 

@@ -13,10 +13,13 @@ from boda.cli._common import (
     console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     overwrite_option,
     print_json,
     progress_bar,
     quiet_matplotlib_config,
+    quiet_option,
     refuse_overwriting_inputs,
     refuse_same_outputs,
     shown,
@@ -315,6 +318,7 @@ def register(app: typer.Typer) -> None:
         max_side: Annotated[
             int, typer.Option(min=16, metavar="PX", help="Downscale the image to this side first.")
         ] = 1024,
+        max_pixels: Annotated[str | None, max_pixels_option()] = None,
         overwrite: Annotated[bool, overwrite_option()] = False,
         json_out: _Json = False,
     ) -> None:
@@ -335,8 +339,9 @@ def register(app: typer.Typer) -> None:
                 refuse_overwriting_inputs(path, image)
                 check_output(check_figure_path(path), overwrite=overwrite, option=option)
         check_input(image, "image")
+        limit = max_pixels_limit(max_pixels)
         quiet_matplotlib_config()
-        pixels = read_image(image, max_side=max_side)
+        pixels = read_image(image, max_side=max_side, max_pixels=limit)
         fig = plot_chromaticity_diagram(pixels, planckian=planckian, title=image.name)
         save_figure(fig, output)
         written = [str(output)]
@@ -372,6 +377,8 @@ def register(app: typer.Typer) -> None:
         k: Annotated[
             int, typer.Option("-k", min=1, max=64, metavar="N", help="Dominant colours.")
         ] = 5,
+        max_pixels: Annotated[str | None, max_pixels_option()] = None,
+        quiet: Annotated[bool, quiet_option(short=True)] = False,
         json_out: _Json = False,
     ) -> None:
         """Colourfulness, L* statistics, dominant colours and the grayscale check."""
@@ -379,9 +386,10 @@ def register(app: typer.Typer) -> None:
         from boda.io import read_image
 
         check_input(image, "image")
+        limit = max_pixels_limit(max_pixels)
         # one pass over the whole photo (k-means included): a running bar, no steps
-        with progress_bar("measuring colour", enabled=not json_out):
-            summary = color_summary(read_image(image), k=k)
+        with progress_bar("measuring colour", enabled=not (json_out or quiet)):
+            summary = color_summary(read_image(image, max_pixels=limit), k=k)
         m, mean_l, std_l = summary.colorfulness, summary.mean_lightness, summary.std_lightness
         gray, score = summary.is_grayscale, summary.grayscale_score
         palette = summary.dominant_colors

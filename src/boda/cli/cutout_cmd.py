@@ -13,11 +13,14 @@ from boda.cli._common import (
     console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     naming_input,
     options_for,
     overwrite_option,
     print_json,
     progress_bar,
+    quiet_option,
     shown,
 )
 
@@ -141,7 +144,9 @@ def register(app: typer.Typer) -> None:
         hard: Annotated[
             bool, typer.Option("--hard", help="Hard-edged alpha instead of the feathered one.")
         ] = False,
+        max_pixels: Annotated[str | None, max_pixels_option()] = None,
         overwrite: Annotated[bool, overwrite_option()] = False,
+        quiet: Annotated[bool, quiet_option()] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
         """Cut the object inside --rect (or marked by --mask) out of IMAGE (GrabCut).
@@ -167,8 +172,9 @@ def register(app: typer.Typer) -> None:
         check_input(image, "image")
         if mask is not None:
             check_input(mask, "--mask")
+        limit = max_pixels_limit(max_pixels)
         _check_memory(_header_pixels(image, max_side))  # before decoding: seconds, GBs
-        decoded = open_image(image, max_side=max_side, color="keep")
+        decoded = open_image(image, max_side=max_side, color="keep", max_pixels=limit)
         pixels = decoded.pixels
         _check_memory(pixels.shape[0] * pixels.shape[1])
         scale = pixels.shape[1] / decoded.original_size[0]
@@ -183,7 +189,7 @@ def register(app: typer.Typer) -> None:
         trimap = None
         if mask is not None:
             with naming_input("--mask"):
-                decoded_marks = open_image(mask, max_side=max_side, gray=True)
+                decoded_marks = open_image(mask, max_side=max_side, gray=True, max_pixels=limit)
             if decoded_marks.has_alpha:
                 # Transparent pixels would read as white, "surely foreground".
                 raise InvalidParameterError(
@@ -197,7 +203,7 @@ def register(app: typer.Typer) -> None:
                     f"{pixels.shape[1]}x{pixels.shape[0]}; draw the trimap at the image's size"
                 )
             trimap = trimap_from_marks(marks)
-        with progress_bar("cutting out", enabled=not as_json) as update:
+        with progress_bar("cutting out", enabled=not (as_json or quiet)) as update:
             with options_for("rect", "iterations"):
                 result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
         rgba = result.cutout(feathered=not hard)

@@ -14,10 +14,13 @@ from boda.cli._common import (
     console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     options_for,
     overwrite_option,
     print_json,
     progress_bar,
+    quiet_option,
     shown,
 )
 
@@ -93,7 +96,9 @@ def register(app: typer.Typer) -> None:
                 "--max-side", min=1, metavar="PX", help="Downscale so the longer side fits."
             ),
         ] = None,
+        max_pixels: Annotated[str | None, max_pixels_option()] = None,
         overwrite: Annotated[bool, overwrite_option()] = False,
+        quiet: Annotated[bool, quiet_option()] = False,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print summary statistics as JSON.")
         ] = False,
@@ -105,10 +110,11 @@ def register(app: typer.Typer) -> None:
 
         check_image_output(output, image, overwrite=overwrite)
         check_input(image, "image")
+        limit = max_pixels_limit(max_pixels)
         m = method.value
         # hog and orientation report their progress; the others show a running bar
-        with progress_bar(f"{m} edges", enabled=not as_json) as update:
-            pixels = read_image(image, max_side=max_side)
+        with progress_bar(f"{m} edges", enabled=not (as_json or quiet)) as update:
+            pixels = read_image(image, max_side=max_side, max_pixels=limit)
             if m != "hog":  # only HOG looks at colour (each pixel's strongest channel)
                 from boda.core.image import to_gray
 

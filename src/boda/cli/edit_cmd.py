@@ -13,11 +13,14 @@ from boda.cli._common import (
     console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     naming_input,
     options_for,
     overwrite_option,
     print_json,
     progress_bar,
+    quiet_option,
     shown,
 )
 
@@ -40,6 +43,17 @@ def _pair(text: str | None, option: str, cast: type) -> tuple | None:
         ) from None
 
 
+def _read_depth(path: Path, limit: int | None):
+    """:func:`boda.edit.read_depth` of ``path``, an image under the command's pixel
+    ``limit`` (``--max-pixels``) as the photo is."""
+    from boda.edit import read_depth
+    from boda.io import DEFAULT_MAX_PIXELS, open_image
+
+    if path.suffix.lower() == ".npy" or limit == DEFAULT_MAX_PIXELS:
+        return read_depth(path)
+    return open_image(path, gray=True, keep_float_values=True, max_pixels=limit).pixels
+
+
 def _bit_depth(photo_bits: int, output: Path) -> int | None:
     """16 when the photo had more than 8 bits per channel (``DecodedImage.bit_depth``
     of a 16-bit PNG or TIFF) and ``output`` can hold 16 (PNG, TIFF), so an edit keeps
@@ -57,6 +71,8 @@ _Quality = Annotated[
     ),
 ]
 _Overwrite = Annotated[bool, overwrite_option()]
+_MaxPixels = Annotated[str | None, max_pixels_option()]
+_Quiet = Annotated[bool, quiet_option()]  # -q is --quality here
 _Json = Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")]
 _DEPTH_HELP = "Depth map: 8/16-bit PNG, TIFF or .npy, the image's size."
 _FOCUS_HELP = "Depth value to focus on (the map's units: 0-1 for PNG/TIFF)."
@@ -114,11 +130,13 @@ def register(app: typer.Typer) -> None:
         ] = 2.0,
         resize_depth: Annotated[bool, typer.Option("--resize-depth", help=_RESIZE_HELP)] = False,
         quality: _Quality = 95,
+        max_pixels: _MaxPixels = None,
         overwrite: _Overwrite = False,
+        quiet: _Quiet = False,
         as_json: _Json = False,
     ) -> None:
         """Refocus a photo from its depth map (synthetic depth of field)."""
-        from boda.edit import read_depth, refocus, resolve_focus
+        from boda.edit import refocus, resolve_focus
         from boda.edit import resize_depth as resize
         from boda.errors import InvalidParameterError
         from boda.io import open_image, write_image
@@ -132,11 +150,12 @@ def register(app: typer.Typer) -> None:
         check_image_output(output, image, depth, overwrite=overwrite)
         check_input(image, "image")
         check_input(depth, "--depth")
+        limit = max_pixels_limit(max_pixels)
         # lens: a bar over the depth layers; threshold (one blur): a running bar
-        with progress_bar("refocusing", enabled=not as_json) as update:
-            decoded = open_image(image, color="keep")  # a P3 photo stays P3
+        with progress_bar("refocusing", enabled=not (as_json or quiet)) as update:
+            decoded = open_image(image, color="keep", max_pixels=limit)  # a P3 photo stays P3
             with naming_input("--depth"):
-                depth_map = read_depth(depth)
+                depth_map = _read_depth(depth, limit)
             if resize_depth:
                 depth_map = resize(depth_map, decoded.pixels.shape[:2])
             with options_for(
@@ -193,7 +212,9 @@ def register(app: typer.Typer) -> None:
         ] = 9,
         search_radius: Annotated[int, typer.Option(metavar="PX", help=_SEARCH_HELP)] = 48,
         quality: _Quality = 95,
+        max_pixels: _MaxPixels = None,
         overwrite: _Overwrite = False,
+        quiet: _Quiet = False,
         as_json: _Json = False,
     ) -> None:
         """Fill a masked region of a photo from its surroundings."""
@@ -203,16 +224,17 @@ def register(app: typer.Typer) -> None:
         check_image_output(output, image, mask, overwrite=overwrite)
         check_input(image, "image")
         check_input(mask, "--mask")
-        decoded = open_image(image, color="keep")  # a P3 photo stays P3
+        limit = max_pixels_limit(max_pixels)
+        decoded = open_image(image, color="keep", max_pixels=limit)  # a P3 photo stays P3
         with naming_input("--mask"):
-            marks = read_image(mask, gray=True)
+            marks = read_image(mask, gray=True, max_pixels=limit)
         holes = to_hole_mask(marks, decoded.pixels.shape[:2], name="--mask")
         options: dict = {}
         if method in ("telea", "telea-opencv", "ns"):
             options = {"radius": radius}
         elif method == "exemplar":
             options = {"patch_size": patch_size, "search_radius": search_radius or None}
-        with progress_bar("inpainting", enabled=not as_json) as update:
+        with progress_bar("inpainting", enabled=not (as_json or quiet)) as update:
             if method == "exemplar":  # patch by patch: minutes for a big hole in a big photo
                 options["progress"] = update
             with options_for("method", "radius", "patch_size", "search_radius"):

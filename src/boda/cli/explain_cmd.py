@@ -12,6 +12,8 @@ from boda.cli._common import (
     console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     options_for,
     overwrite_option,
     print_json,
@@ -92,6 +94,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(
             None, "--threads", min=1, metavar="N", help="Torch CPU threads."
         ),
+        max_pixels: str = max_pixels_option(annotated=False),
         overwrite: bool = overwrite_option(annotated=False),
         as_json: bool = typer.Option(
             False, "--json", help="Print predictions and map statistics as JSON."
@@ -101,6 +104,7 @@ def register(app: typer.Typer) -> None:
         _explain(
             image, model, arch, method, target, layer, size, normalize, output, alpha, cmap,
             threads, as_json, trust_model_code=trust_model_code, overwrite=overwrite,
+            max_pixels=max_pixels,
         )  # fmt: skip
 
 
@@ -121,6 +125,7 @@ def _explain(
     *,
     trust_model_code: bool = False,
     overwrite: bool = False,
+    max_pixels: str | None = None,
 ) -> None:
     from boda.errors import InvalidParameterError
     from boda.explain import explain_image, montage
@@ -146,7 +151,7 @@ def _explain(
         raise InvalidParameterError(
             f"--arch is for state-dict files; {model} is a built-in model (drop --arch)"
         )
-    img = read_image(image)
+    img = read_image(image, max_pixels=max_pixels_limit(max_pixels))
     with cpu_threads(threads), options_for("target", "layer", "size", "arch"):
         lm = (
             load_model(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +13,12 @@ from boda.cli._common import (
     console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     naming_input,
     print_json,
     progress_bar,
+    quiet_option,
     shown,
 )
 
@@ -39,18 +43,21 @@ def register(app: typer.Typer) -> None:
                 help="A reference image: also report MSE, PSNR and SSIM.",
             ),
         ] = None,
+        max_pixels: Annotated[str | None, max_pixels_option()] = None,
+        quiet: Annotated[bool, quiet_option(short=True)] = False,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print JSON instead of a table.")
         ] = False,
     ) -> None:
         """Measure blur, exposure and information content of IMAGE."""
         from boda.io import read_image
-        from boda.quality import ANALYSIS_MAX_SIDE, analyze, mse, psnr, sharpness, ssim
+        from boda.quality import ANALYSIS_MAX_SIDE, analyze, compare, sharpness
 
         check_input(image, "image")
         if reference is not None:
             check_input(reference, "--reference")
-        pixels = read_image(image, max_side=ANALYSIS_MAX_SIDE)
+        limit = max_pixels_limit(max_pixels)
+        pixels = read_image(image, max_side=ANALYSIS_MAX_SIDE, max_pixels=limit)
         report = analyze(pixels)
         extra = sharpness(pixels, all_measures=True).measures
         scores = {**extra, **report.scores}
@@ -58,14 +65,14 @@ def register(app: typer.Typer) -> None:
         ref_scores: dict[str, float] = {}
         if reference is not None:
             # full-resolution work: a bar by steps (reading both, MSE/PSNR, SSIM)
-            with progress_bar("comparing with the reference", enabled=not as_json) as update:
-                full = read_image(image)
+            bar = progress_bar("comparing with the reference", enabled=not (as_json or quiet))
+            with bar as update:
+                full = read_image(image, max_pixels=limit)
                 with naming_input("--reference"):
-                    ref = read_image(reference)
+                    ref = read_image(reference, max_pixels=limit)
                 update(1, 3)
-                ref_scores = {"mse": mse(full, ref), "psnr": psnr(full, ref)}
-                update(2, 3)
-                ref_scores["ssim"] = ssim(full, ref)
+                # one squared-error pass for MSE and PSNR, then SSIM
+                ref_scores = compare(full, ref, progress=lambda done, _: update(1 + done, 3))
         if as_json:
             print_json(
                 {
@@ -85,6 +92,8 @@ def register(app: typer.Typer) -> None:
         table.add_column("verdict / rule")
         for name, rule in rules.items():
             verdict = "[bold red]yes[/]" if report.flags[name] else "no"
+            if not math.isfinite(scores[name]):  # too small or flat to measure: no verdict
+                verdict = "not measured"
             table.add_row(f"[bold]{name}[/]", f"{scores[name]:.4g}", f"{verdict}  ({rule})")
         for name, value in scores.items():
             if name not in rules:

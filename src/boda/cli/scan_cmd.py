@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,10 +15,13 @@ from boda.cli._common import (
     err_console,
     examples,
     handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
     overwrite_option,
     print_json,
     print_json_array,
     progress_bar,
+    quiet_option,
     refuse_overwriting_inputs,
     refuse_same_outputs,
     shown,
@@ -154,6 +158,14 @@ def register(app: typer.Typer) -> None:
         include_hidden: bool = typer.Option(
             False, "--include-hidden", help="Also enter folders whose names start with '.'."
         ),
+        max_pixels: str = max_pixels_option(
+            annotated=False,
+            help="Refuse images of more pixels than this before decoding them (default "
+            "178956970, about 179 MP; a JPEG is judged at --max-side): N, NM for millions "
+            "(250M), or none for a trusted folder.  A file over it is listed as unreadable "
+            "with the reason (exit 3); scans retry such files, so a rerun with a higher "
+            "limit reads them.",
+        ),
         overwrite: bool = overwrite_option(annotated=False),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -173,6 +185,7 @@ def register(app: typer.Typer) -> None:
                 "--report and --no-report contradict each other; give one of them"
             )
         overrides = _parse_thresholds(threshold)
+        limit = max_pixels_limit(max_pixels)  # forked workers inherit Pillow's limit too
         report_path = None
         if not no_report:
             default = _default_report(directory, catalog)
@@ -186,7 +199,7 @@ def register(app: typer.Typer) -> None:
             summary = scan(
                 directory, catalog_path=catalog, workers=workers, thresholds=overrides,
                 max_side=max_side, include_hidden=include_hidden, progress=display.analysis,
-                reset_thresholds=reset_thresholds, step=display.step,
+                reset_thresholds=reset_thresholds, step=display.step, max_pixels=limit,
             )
         finally:
             display.stop()
@@ -224,15 +237,31 @@ def register(app: typer.Typer) -> None:
             "boda report data/ --only blurry,dark",
             "boda report data/ --only redundant --print0"
             " | xargs -0 mv --backup=numbered -t rejects/",
+            "# keep the training copy of a train/test leak; each record names the file kept",
+            "boda report data/ --only redundant --keep-under train/ --json > copies.json",
             "boda report data/ --only failed --json > unreadable.json",
             "boda report data/ --only exact_duplicate,near_duplicate --csv dups.csv",
+            "# the test files with an exact or near copy under train/ (a train/test leak)",
+            "boda report data/ --under test/ --copy-under train/",
+            "# one image in two class folders",
+            "boda report data/ --only label_conflict --json > conflicts.json",
+            "# files and flags per class folder",
+            "boda report data/ --by-folder 2",
             notes="--only takes flag names (blurry, dark, light, low_information, grayscale, "
             "odd_aspect_ratio, exact_duplicate, near_duplicate), failed (unreadable files), "
-            "unflagged (readable, no flag) and redundant (duplicate copies other than the one "
-            "kept: fewest other flags, then most pixels, then sharpest, then first path; a "
-            "file a link points to is never listed); several names select their union. It "
-            "filters --json, --csv, --parquet and --paths; alone it prints the paths. The HTML "
-            "report always shows the whole folder.  --csv - writes the table to stdout.",
+            "unflagged (readable, no flag), redundant (copies of a kept file: identical, or "
+            "within the near-duplicate tolerance of it; the file kept is under --keep-under if "
+            "one is, then has the fewest other flags, then most pixels, then is sharpest, then "
+            "first in path order; a near-duplicate group may keep several files; a file a link "
+            "points to is never listed) and label_conflict (files whose exact copy lies in a "
+            "folder of another name: one image, two class labels); several names select their "
+            "union. --under keeps the files under a folder of DIR, --copy-under those that have "
+            "a copy under one (identical, or within the near-duplicate tolerance of the file "
+            "itself); with --only, the files in all of them. They filter --json, --csv, "
+            "--parquet and --paths; alone they print the paths (--relative: relative to DIR). "
+            "Files deleted since the last scan are left out of the paths and counted on "
+            "stderr. The HTML report always shows the whole folder.  --csv - writes the table "
+            "to stdout.",
         ),
     )
     @handle_errors
@@ -259,7 +288,7 @@ def register(app: typer.Typer) -> None:
         only: list[str] = typer.Option(
             [], "--only", metavar="NAME[,NAME...]",
             help="Keep only the files in these selections, NAME[,NAME...] (repeatable; the "
-            "union): a flag name, failed, unflagged or redundant (see below).",
+            "union): a flag name, failed, unflagged, redundant or label_conflict (see below).",
         ),
         paths: bool = typer.Option(
             False, "--paths",
@@ -269,7 +298,33 @@ def register(app: typer.Typer) -> None:
         print0: bool = typer.Option(
             False, "--print0", help="As --paths, separated by NUL bytes (for xargs -0)."
         ),
+        relative: bool = typer.Option(
+            False, "--relative",
+            help="As --paths, each path relative to DIR (for rsync --files-from, cp --parents).",
+        ),
+        under: list[str] = typer.Option(
+            [], "--under", metavar="PREFIX",
+            help="Keep only the files under this folder of DIR, e.g. test/ (repeatable; "
+            "with --only: the files in both).",
+        ),
+        copy_under: list[str] = typer.Option(
+            [], "--copy-under", metavar="PREFIX",
+            help="Keep only the files that have an exact or near copy under this folder of "
+            "DIR (repeatable): --under test/ --copy-under train/ lists the test files that "
+            "leak from train/ (with --json, each record's copy_of names its copy).",
+        ),
+        by_folder: int = typer.Option(
+            None, "--by-folder", metavar="DEPTH", min=1,
+            help="Print the files and flag counts per folder, by its first DEPTH names "
+            "(1: train, test; 2: train/cat...); with --json as JSON.",
+        ),
+        keep_under: list[str] = typer.Option(
+            [], "--keep-under", metavar="PREFIX",
+            help="With --only redundant: keep the copy under this folder of DIR (e.g. "
+            "train/) rather than one elsewhere (repeatable).",
+        ),
         overwrite: bool = overwrite_option(annotated=False),
+        quiet: bool = quiet_option(short=True, annotated=False),
     ) -> None:
         """Write the HTML report of a scanned folder, export its catalog as JSON / CSV /
         Parquet, or list the files to act on (--only ... --paths)."""
@@ -286,7 +341,7 @@ def register(app: typer.Typer) -> None:
             write_html_report,
             write_parquet,
         )
-        from boda.report._export import _selection_names
+        from boda.report._export import _folder_prefixes, _keep_prefixes, _selection_names
         from boda.report._parquet import _pyarrow
 
         if out is not None and out_alias is not None:
@@ -306,17 +361,28 @@ def register(app: typer.Typer) -> None:
                 f"--catalog {str(catalog)!r}: no such file; give the catalog of a scanned folder"
             )
         selection = _selection_names(only) if only else None  # a bad name: exit 2 at once
-        paths = paths or print0
+        if keep_under and (selection is None or "redundant" not in selection):
+            raise InvalidParameterError(
+                "--keep-under chooses the file kept in each duplicate set: use it with "
+                "--only redundant"
+            )
+        keep = _keep_prefixes(keep_under)  # a bad prefix: exit 2 at once
+        for given, option in ((under, "--under"), (copy_under, "--copy-under")):
+            _folder_prefixes(given, option)  # a folder outside DIR: exit 2 at once
+        folders = {"under": under or None, "copy_under": copy_under or None}
+        filtered = selection is not None or bool(under or copy_under)
+        paths = paths or print0 or relative
         tables = csv_path is not None or parquet_path is not None
         if paths and (as_json or tables or out is not None):
             raise InvalidParameterError(
-                "--paths and --print0 print file paths to stdout and cannot be combined with "
-                "--json, --csv, --parquet or -o; run 'boda report' once for each"
+                "--paths, --print0 and --relative print file paths to stdout and cannot be "
+                "combined with --json, --csv, --parquet or -o; run 'boda report' once for each"
             )
-        if selection is not None and out is not None:
+        if filtered and out is not None:
             raise InvalidParameterError(
-                "--only filters --json, --csv, --parquet and --paths; the HTML report (-o) "
-                "always shows the whole folder"
+                f"{'--only' if selection is not None else '--under and --copy-under'} filter"
+                f"{'s' * (selection is not None)} --json, --csv, --parquet and --paths; the "
+                "HTML report (-o) always shows the whole folder"
             )
         if parquet_path is not None:
             if str(parquet_path) == "-":
@@ -324,15 +390,31 @@ def register(app: typer.Typer) -> None:
                     "--parquet writes a file (Parquet is not streamed to stdout); give a file name"
                 )
             _pyarrow()  # not installed: say so before anything is written
+        if by_folder is not None:
+            if paths or tables or out is not None:
+                raise InvalidParameterError(
+                    "--by-folder prints counts per folder and cannot be combined with --paths, "
+                    "--print0, --relative, --csv, --parquet or -o; run 'boda report' once for "
+                    "each"
+                )
+            _print_by_folder(
+                catalog or directory, by_folder, selection, {**folders, "keep_under": keep},
+                as_json,
+            )
+            return
         # --only alone lists the selected paths (it never writes an unfiltered report).
-        paths = paths or (selection is not None and not as_json and not tables)
+        paths = paths or (filtered and not as_json and not tables)
         # No catalog: fail before writing anything.  A folder given as --catalog
         # stands for the catalog in it.
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
             catalog_path = opened.path
         if paths:
             _warn_if_flags_stale(catalog_path)
-            _print_paths(catalog_path, selection, directory, b"\0" if print0 else b"\n")
+            with _folder_notes():
+                _print_paths(
+                    catalog_path, selection, directory, b"\0" if print0 else b"\n", keep,
+                    relative=relative, folders=folders,
+                )
             return
         html = None
         default = _default_report(directory, catalog)
@@ -354,27 +436,43 @@ def register(app: typer.Typer) -> None:
         if html is not None:
             _check_report_output(out or default, html, default, "--output", overwrite)
         _warn_if_flags_stale(catalog_path)
+        # A selection's files that are gone since the scan: said (the export keeps them).
+        gone = _Gone(directory, catalog_path) if filtered else None
         if as_json:
             records = (
-                iter_catalog_records(catalog_path) if selection is None
-                else select_records(catalog_path, selection)
+                iter_catalog_records(catalog_path) if not filtered
+                else select_records(catalog_path, selection, keep_under=keep, **folders)
             )
-            with progress_bar("exporting JSON") as update:
-                print_json_array(_counted(records, catalog_path, update))
+            with progress_bar("exporting JSON", enabled=not quiet) as update, _folder_notes():
+                print_json_array(_counted(gone.watch(records) if gone else records,
+                                          catalog_path, update))
         if to_stdout:
-            _print_csv(catalog_path, selection)
+            _print_csv(catalog_path, selection, keep, folders=folders, gone=gone)
         elif csv_path is not None:
-            with progress_bar("writing the CSV") as update:
-                written = write_csv(catalog_path, csv_path, progress=update, only=selection)
+            with progress_bar("writing the CSV", enabled=not quiet) as update, _folder_notes():
+                written = write_csv(
+                    catalog_path, csv_path, progress=update, only=selection, keep_under=keep,
+                    **folders,
+                )
+            if gone:
+                gone.check_csv(written)
             err_console.print(f"CSV written to [bold]{shown(written)}[/]")
         if parquet_path is not None:
-            with progress_bar("writing the Parquet table") as update:
+            with (
+                progress_bar("writing the Parquet table", enabled=not quiet) as update,
+                _folder_notes(),
+            ):
                 written = write_parquet(
-                    catalog_path, parquet_path, progress=update, only=selection
+                    catalog_path, parquet_path, progress=update, only=selection,
+                    keep_under=keep, **folders,
                 )
+            if gone:
+                gone.check_parquet(written)
             err_console.print(f"Parquet table written to [bold]{shown(written)}[/]")
+        if gone:
+            gone.say(left_out=False)
         if html is not None:
-            with progress_bar("writing the report") as update:
+            with progress_bar("writing the report", enabled=not quiet) as update:
                 path = write_html_report(
                     catalog_path, html, title=report_title(directory), root=directory,
                     progress=update,
@@ -512,10 +610,15 @@ def _counted(records, catalog_path: Path, update):
     update(done, total)
 
 
-def _print_paths(catalog_path: Path, selection, directory: Path, end: bytes) -> None:
-    """Write the selected files' paths (DIR joined with each stored path) to stdout as
-    raw bytes, each followed by ``end``.  With newlines as separators, a name holding a
-    newline cannot be told apart: it is left out, said on stderr, and the exit status is 1."""
+def _print_paths(
+    catalog_path: Path, selection, directory: Path, end: bytes, keep_under=(), *,
+    relative: bool = False, folders: dict | None = None,
+) -> None:
+    """Write the selected files' paths (DIR joined with each stored path, or the stored
+    path alone when ``relative``) to stdout as raw bytes, each followed by ``end``.  With
+    newlines as separators, a name holding a newline cannot be told apart: it is left
+    out, said on stderr, and the exit status is 1.  A file that is gone since the scan is
+    left out too, and counted on stderr (a list of files to act on must hold files)."""
     import sys
 
     from boda.cli import StdoutError
@@ -527,8 +630,16 @@ def _print_paths(catalog_path: Path, selection, directory: Path, end: bytes) -> 
     sys.stdout.flush()  # text written before goes first
     out = sys.stdout.buffer
     left_out = []
+    gone = _Gone(directory, catalog_path)
+    base = os.fsencode(directory)
     try:
-        for path in selected_paths(catalog_path, selection, root=directory):
+        for relpath in selected_paths(
+            catalog_path, selection, keep_under=keep_under, **(folders or {})
+        ):
+            path = os.path.join(base, relpath)
+            if not gone.exists(path):
+                continue
+            path = relpath if relative else path
             if end in path:
                 left_out.append(path)
                 continue
@@ -536,6 +647,7 @@ def _print_paths(catalog_path: Path, selection, directory: Path, end: bytes) -> 
         out.flush()
     except OSError as exc:
         raise StdoutError(exc) from None
+    gone.say(left_out=True)
     if left_out:
         err_console.print(
             f"[yellow]left out[/] {len(left_out)} path{'s' * (len(left_out) != 1)} holding a "
@@ -545,17 +657,26 @@ def _print_paths(catalog_path: Path, selection, directory: Path, end: bytes) -> 
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _print_csv(catalog_path: Path, selection) -> None:
+def _print_csv(
+    catalog_path: Path, selection, keep_under=(), *, folders: dict | None = None,
+    gone: _Gone | None = None,
+) -> None:
     """``--csv -``: the CSV table on stdout (written to a temporary file first, as
-    :func:`boda.report.write_csv` writes files, then copied)."""
+    :func:`boda.report.write_csv` writes files, then copied); ``gone`` counts the
+    files it lists that are gone."""
     import shutil
     import tempfile
 
     from boda.cli._common import _stdout
     from boda.report import write_csv
 
-    with tempfile.TemporaryDirectory(prefix="boda-csv-") as folder:
-        table = write_csv(catalog_path, Path(folder) / "table.csv", only=selection)
+    with tempfile.TemporaryDirectory(prefix="boda-csv-") as folder, _folder_notes():
+        table = write_csv(
+            catalog_path, Path(folder) / "table.csv", only=selection, keep_under=keep_under,
+            **(folders or {}),
+        )
+        if gone:
+            gone.check_csv(table)
         out = _stdout()
         with open(table, encoding="utf-8", newline="") as fh:
             shutil.copyfileobj(fh, out)
@@ -616,6 +737,14 @@ def _print_summary(summary, report_path: Path | None) -> None:
         from boda.scan._walk import describe_raw_files
 
         console.print(f"[yellow]not scanned[/]: {shown(describe_raw_files(summary.raw_files))}")
+    if summary.folder_links:
+        n, first = len(summary.folder_links), summary.folder_links[:3]
+        named = ", ".join(f"{path} -> {target}" for path, target in first)
+        console.print(
+            f"[yellow]folder links not followed[/]: {n} ({shown(named)}"
+            f"{' …' if n > len(first) else ''}): their files are not scanned; scan the "
+            "target folder, or one that holds it", highlight=False,
+        )
     if summary.interrupted:
         console.print(
             "[yellow]interrupted[/]: committed results are kept; run again to finish "
@@ -628,3 +757,119 @@ def _print_summary(summary, report_path: Path | None) -> None:
         )
     if report_path:
         console.print(f"report: [bold]{shown(report_path)}[/]")
+
+
+class _Gone:
+    """Counts the selected files that are no longer on disk (deleted since the last scan),
+    and says so on stderr.  Only the files of a selection are looked at (an unfiltered
+    export of a large catalog stats nothing)."""
+
+    def __init__(self, directory: Path, catalog_path: Path):
+        self.directory, self.catalog_path = directory, catalog_path
+        self.base = os.fsencode(directory)
+        self.count = 0
+
+    def exists(self, path: bytes) -> bool:
+        """Whether ``path`` (DIR joined with a stored path) is there; counted when not."""
+        found = os.path.lexists(path)  # a broken link is there (and listed as unreadable)
+        self.count += not found
+        return found
+
+    def watch(self, records):
+        """``records`` as they are, counting those whose file is gone."""
+        from boda.report import record_relpath
+
+        for record in records:
+            self.exists(os.path.join(self.base, record_relpath(record)))
+            yield record
+
+    def check_csv(self, table: Path) -> None:
+        """Count the gone files among the rows of a CSV table boda wrote."""
+        import csv
+
+        from boda.report import record_relpath
+
+        with open(table, encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                self.exists(os.path.join(self.base, record_relpath(row)))
+
+    def check_parquet(self, table: Path) -> None:
+        """Count the gone files among the rows of a Parquet table boda wrote."""
+        from boda.report._parquet import _pyarrow
+
+        _, pq = _pyarrow()
+        for name in pq.read_table(table, columns=["path_bytes"]).column(0).to_pylist():
+            self.exists(os.path.join(self.base, name))
+
+    def say(self, *, left_out: bool) -> None:
+        if not self.count:
+            return
+        n = self.count
+        what = "left out" if left_out else "still in the export: it holds the catalog"
+        err_console.print(
+            f"[yellow]note[/]: {n} file{'s' * (n != 1)} in the catalog "
+            f"{'are' if n != 1 else 'is'} gone since the last scan ({what}); run "
+            f"'boda scan {shown(str(self.directory))}' to update it", highlight=False,
+        )
+
+
+@contextlib.contextmanager
+def _folder_notes():
+    """Say on stderr, as notes, that a folder of --under or --copy-under holds no file
+    of the catalog (the library warns, and goes on: nothing is selected through it)."""
+    import warnings
+
+    from boda.report._export import _NoFileUnder
+
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", _NoFileUnder)
+            yield
+    finally:
+        for warning in caught:
+            if issubclass(warning.category, _NoFileUnder):
+                text = str(warning.message).replace("copy_under ", "--copy-under ", 1)
+                text = "--" + text if text.startswith("under ") else text
+                err_console.print(f"[yellow]note[/]: {shown(text)}", highlight=False)
+            else:  # someone else's warning: shown as Python shows it
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
+
+
+def _print_by_folder(catalog_path: Path, depth: int, selection, picks: dict, as_json: bool):
+    """``--by-folder DEPTH``: files and flag counts per folder, as a table or JSON."""
+    from rich.table import Table
+
+    from boda.catalog import Catalog
+    from boda.report import folder_counts
+
+    with Catalog(catalog_path, readonly=True) as opened:  # no catalog: fail at once
+        catalog_path = opened.path
+    _warn_if_flags_stale(catalog_path)
+    with _folder_notes():
+        rows = folder_counts(catalog_path, depth, only=selection, **picks)
+    if as_json:
+        print_json(rows)
+        return
+    flags = [name for name in (rows[0]["flags"] if rows else {})
+             if any(row["flags"][name] for row in rows)]
+    table = Table(show_edge=False)
+    for name, justify in [("folder", "left"), ("files", "right"), ("unreadable", "right"),
+                          *((flag, "right") for flag in flags)]:
+        table.add_column(name, justify=justify)
+    for row in rows:
+        cells = [_count_and_share(row["flags"][flag], row["files"]) for flag in flags]
+        table.add_row(shown(row["folder"]), str(row["files"]), str(row["unreadable"]), *cells)
+    console.print(table)
+    if not rows:
+        err_console.print("[yellow]note[/]: no file selected", highlight=False)
+
+
+def _count_and_share(n: int, files: int) -> str:
+    """A table cell: ``12 (7%)``, ``1 (<1%)``, ``0``."""
+    if not n:
+        return "0"
+    share = 100 * n / files
+    return f"{n} ({'<1' if share < 1 else f'{share:.0f}'}%)"

@@ -19,6 +19,7 @@ from boda.duplicates._clusters import (
 from boda.duplicates._hashes import (
     FLAT_PHASHES,
     HASH_BITS,
+    MIN_PHASH_SIDE,
     dhash,
     hamming,
     phash,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_DISTANCE",
     "FLAT_PHASHES",
     "HASH_BITS",
+    "MIN_PHASH_SIDE",
     "dhash",
     "find_exact_duplicates",
     "find_near_duplicates",

@@ -21,7 +21,7 @@ import xxhash
 from boda.core.image import as_float_image, finite_pixels, to_gray, to_uint8
 from boda.errors import InvalidImageError, InvalidParameterError
 
-__all__ = ["pixel_hash", "phash", "dhash", "hamming", "HASH_BITS"]
+__all__ = ["pixel_hash", "phash", "dhash", "hamming", "HASH_BITS", "MIN_PHASH_SIDE"]
 
 #: Number of bits in :func:`phash` and :func:`dhash` values.
 HASH_BITS = 64
@@ -37,12 +37,22 @@ _FLAT_EPS = 1e-6
 #: "looks like": two flat images of different colours share it.
 FLAT_PHASHES = frozenset({0, 1 << 63})
 
+#: The shortest side, in pixels, an image needs for its :func:`phash` to mean
+#: anything.  The hash thresholds the 8x8 lowest DCT frequencies of a 32x32
+#: resample, up to 3.5 cycles across each side: sampling them takes at least 8
+#: pixels a side (Nyquist).  Below that the resample interpolates a few pixels
+#: (a 2x2 image is 4 numbers, a 1x64 strip has no vertical structure at all),
+#: so most bits are interpolation artefacts and unrelated tiny images hash
+#: alike.  The scan gives such images no pHash (no near-duplicate matching;
+#: their pixel hash still finds exact copies).
+MIN_PHASH_SIDE = 8
+
 # Fixed seed of the pixel hash (the ASCII of "bodapix2"): a changed recipe gets
 # a new seed, so old and new hashes never compare equal by accident.
 _PIXEL_HASH_SEED = int.from_bytes(b"bodapix2", "big")
 
 
-def pixel_hash(image: np.ndarray) -> str:
+def pixel_hash(image: np.ndarray, *, over_black: np.ndarray | None = None) -> str:
     """Hash of the decoded pixels, for exact-duplicate detection.
 
     The image is quantised to uint8 (clip to ``[0, 1]``, round, the way it is
@@ -55,11 +65,24 @@ def pixel_hash(image: np.ndarray) -> str:
     have the same hash and are exact duplicates.  A JPEG re-encoding changes
     pixels, so it is not an exact duplicate; :func:`phash` finds it.
 
+    Transparency: an image with alpha is read composited over white
+    (:func:`boda.io.open_image`), and white shapes on a transparent
+    background all become the same white square.  Pass the same image
+    composited over black as ``over_black``: white minus black is
+    ``1 - alpha`` and black is ``colour * alpha``, so the two together fix
+    every pixel's colour and opacity (up to 8-bit rounding), and the hash
+    covers both.  Two transparent images then hash alike only when they
+    look alike over any background; a transparent image and its copy
+    flattened onto white never do.
+
     Parameters
     ----------
     image : numpy.ndarray
         ``(H, W)`` or ``(H, W, 3)``, float in ``[0, 1]`` or uint8/uint16
         (converted by :func:`boda.core.image.as_float_image`).
+    over_black : numpy.ndarray, optional
+        For an image with transparency: the same pixels composited over black
+        (``open_image(path, background=0.0).pixels``), of the same shape.
 
     Returns
     -------
@@ -90,7 +113,20 @@ def pixel_hash(image: np.ndarray) -> str:
     True
     >>> pixel_hash(a) == pixel_hash(np.zeros((5, 4, 3), np.float32))
     False
+    >>> white = np.ones((4, 5, 3), np.float32)  # an opaque white card, and a transparent one
+    >>> pixel_hash(white) == pixel_hash(white, over_black=np.zeros_like(white))
+    False
     """
+    if over_black is not None:
+        if np.shape(over_black) != np.shape(image):
+            raise InvalidParameterError(
+                f"over_black has shape {np.shape(over_black)}, image {np.shape(image)}: "
+                "give the same read composited over black"
+            )
+        digest = xxhash.xxh3_128(seed=_PIXEL_HASH_SEED ^ 1)  # never equal to an opaque one
+        digest.update(pixel_hash(image).encode())
+        digest.update(pixel_hash(over_black).encode())
+        return digest.hexdigest()
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
         try:
             as_float_image(image[:1, :1])  # the shape check alone, on one pixel

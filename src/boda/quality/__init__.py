@@ -16,11 +16,12 @@ from boda.quality._blur import (
     wavelet_energy,
 )
 from boda.quality._exposure import ExposureStats, entropy, exposure_stats
-from boda.quality._reference import mse, psnr, ssim
+from boda.quality._reference import compare, mse, psnr, ssim
 from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
 from boda.quality._sharpness import (
     BLUR_THRESHOLD,
     SharpnessResult,
+    anisotropy_weight,
     detail_ratio,
     noise_variance,
     sharpness,
@@ -39,7 +40,9 @@ __all__ = [
     "SharpnessResult",
     "TongResult",
     "analyze",
+    "anisotropy_weight",
     "blur_effect",
+    "compare",
     "detail_ratio",
     "entropy",
     "exposure_stats",

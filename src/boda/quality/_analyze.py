@@ -39,7 +39,8 @@ class QualityThresholds:
     blurry : float
         Flag when ``blurry < 0.44``.  The score is the sharpness score of
         :func:`boda.quality.sharpness` (0 smooth, ~1 sharp natural photo, 2
-        white noise), evaluated at 640 px.
+        white noise), evaluated at 640 px; NaN (never flagged) for an image
+        that cannot be measured (flat, nearly flat, a side under 8 px).
     dark : float
         Flag when ``dark > 0.8``, ``dark = 1 - p95`` of lightness (luma): 95 %
         of the pixels darker than 0.2 (51/255).
@@ -72,7 +73,7 @@ class QualityThresholds:
         }
 
     def decide(self, scores: dict[str, float]) -> dict[str, bool]:
-        """The flags for a dict holding the four scores."""
+        """The flags for a dict holding the four scores (a NaN score never flags)."""
         out = {}
         for name, op, _ in self._RULES:
             value, limit = scores[name], getattr(self, name)
@@ -93,7 +94,8 @@ class QualityReport:
         measure: ``detail_ratio``, ``anisotropy``, ``laplacian_variance``, ``tenengrad``,
         ``wavelet_energy``, ``mean_lightness``,
         ``p05_lightness``, ``p50_lightness``, ``p95_lightness``, ``contrast``,
-        ``entropy``.
+        ``entropy``.  ``blurry``, ``detail_ratio`` and ``anisotropy`` are NaN
+        for an image that cannot be measured (see :func:`boda.quality.sharpness`).
     thresholds : QualityThresholds
         The thresholds the flags were decided with.
     """
@@ -147,7 +149,7 @@ def analyze(
     ratio, anisotropy = _measure(ref, _TILE, _PERCENTILE)
     stats = exposure_stats(gray)
     scores = {
-        "blurry": sharpness_score(ratio, anisotropy),
+        "blurry": sharpness_score(ratio, anisotropy, side=min(ref.shape)),
         "dark": stats.dark,
         "light": stats.light,
         "low_information": stats.entropy,

@@ -6,6 +6,7 @@ See :func:`detail_ratio` for the measure and :func:`sharpness` for the verdict.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
 __all__ = [
     "BLUR_THRESHOLD",
     "SharpnessResult",
+    "anisotropy_weight",
     "detail_ratio",
     "noise_variance",
     "sharpness",
@@ -49,12 +51,31 @@ _EPS = 1e-8
 #: Anisotropy below which the score is lowered (motion blur), and how much per unit.
 _ANISOTROPY_LIMIT = 0.55
 _ANISOTROPY_WEIGHT = 2.0
+#: Shorter side (pixels, at the evaluation scale) below which the anisotropy
+#: penalty is left out, and from which it counts in full; linear in between
+#: (see :func:`anisotropy_weight` for the measurements behind the two sides).
+_ANISOTROPY_FULL_SIDE = 96
+_ANISOTROPY_NO_SIDE = 64
+#: Smallest side that can be measured: the 2x2-pooled image must keep 4 x 4
+#: pixels (12 differences per direction).
+_MIN_SIDE = 8
+#: Smallest side of :func:`boda.quality.tong_blur` (three Haar levels).
+_TONG_MIN_SIDE = 16
 #: Images with fewer pixels get no noise estimate, only the quantisation floor
 #: (see :func:`noise_variance`).
 _MIN_NOISE_PIXELS = 128 * 128
 #: Noise variance of uint8 quantisation, (1/255)^2 / 12: the least noise any
 #: 8-bit photo carries.
 _QUANTISATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0
+#: An image is measurable when, along its strongest direction, the mean squared
+#: difference of the 2x2-pooled image reaches the quantisation noise's share of
+#: a fine difference, 2 (1/255)^2 / 12 (an RMS step of 0.4 gray levels).  Below
+#: it the detail is 8-bit rounding and the ratio is noise over noise: flat
+#: cards scored 1 ("sharp") and near-flat ones (contrast 0.003) 0.  On 4 000
+#: 32 px crops of Kodak photos the strongest coarse energy is below 0.6 of this
+#: floor or above 4 times it (none between); Gaussian sigma 4 blurred Kodak
+#: photos (0.5x-2x) are above 150 times it.
+_MIN_DETAIL_ENERGY = 2.0 * _QUANTISATION_VARIANCE
 #: The orthonormal 2-D Haar diagonal detail filter (``anchor=(0, 0)``: top-left tap).
 _HAAR_HH = np.array([[0.5, -0.5], [-0.5, 0.5]], np.float32)
 
@@ -152,7 +173,9 @@ def _tile_ratios(
     # Tiles that exist at both levels with every direction's border trimmed.
     rows = min((gray.shape[0] - 1) // tile, (coarse.shape[0] - 1) // half)
     cols = min((gray.shape[1] - 2) // tile, (coarse.shape[1] - 2) // half)
-    if rows < 1 or cols < 1:
+    if rows * cols <= 1:
+        # One tile or none: the whole image, not its top-left corner (a 64 px
+        # image holds a single 32 px tile, a quarter of it).
         rows, cols, tile, half = 1, 1, 0, 0
     import cv2
 
@@ -209,12 +232,17 @@ def _anisotropy(global0: np.ndarray, global1: np.ndarray, noise: float = 0.0) ->
 
 
 def _measure(gray: np.ndarray, tile: int, percentile: float) -> tuple[float, float]:
-    """(detail ratio, anisotropy) of a gray image at the evaluation scale."""
-    if min(gray.shape) < 4:
-        return 1.0, 1.0
+    """(detail ratio, anisotropy) of a gray image at the evaluation scale; both NaN
+    when it cannot be measured (a side under ``_MIN_SIDE``, or no detail above 8-bit
+    quantisation: ``_MIN_DETAIL_ENERGY``)."""
+    if min(gray.shape) < _MIN_SIDE:
+        return math.nan, math.nan
     ratios, structure, global0, global1, noise = _tile_ratios(
         gray.astype(np.float32, copy=False), tile
     )
+    # global1 has had the noise's share v/2 taken off; the floor is on the raw energy.
+    if global1.max() + 0.5 * noise < _MIN_DETAIL_ENERGY:
+        return math.nan, math.nan
     keep = structure >= _STRUCTURE_FRACTION * structure.max()
     anisotropy = _anisotropy(global0, global1, noise)
     return float(np.percentile(ratios[keep], percentile)), anisotropy
@@ -254,7 +282,11 @@ def detail_ratio(
     -------
     float
         About 0.25 for a smooth (blurred) image, about 1 for a sharp natural
-        image, up to 4 for white noise.  1 for a constant image.
+        image, up to 4 for white noise.  NaN when the image cannot be
+        measured: a side under 8 pixels (at the reference scale), or no
+        detail above 8-bit quantisation (a flat or nearly flat image: the
+        strongest direction's mean squared difference of the 2x2-pooled image
+        below ``2 (1/255)^2 / 12``).
 
     Notes
     -----
@@ -290,19 +322,56 @@ def detail_ratio(
     return _measure(to_reference_gray(image, reference_side), tile, percentile)[0]
 
 
-def sharpness_score(ratio: float, anisotropy: float = 1.0) -> float:
+def anisotropy_weight(side: float | None) -> float:
+    """How much of the anisotropy penalty counts for an image whose shorter side is ``side``.
+
+    0 up to 64 pixels (at the evaluation scale), 1 from 96, linear in
+    between, so that the score changes by at most 0.035 per pixel of size.
+    ``None`` (size unknown) counts in full.
+
+    Why: the anisotropy compares whole-image directional ratios, and in a
+    small image one oriented texture near the pixel scale (shutters, fences,
+    siding, stripes) dominates them; its ratio across the stripes reaches
+    2-4 or more, so ``min / max`` falls to 0.05-0.3 on sharp images.  Measured on
+    Kodak24 windows (48-300 px, bicubic to ``n``, 960 per size; the table
+    is in ``docs/quality.md``, "Tiny images"): the share of sharp windows
+    pushed under the threshold by the penalty, against the share of 3 and
+    5 px motion-blurred ones it catches that the detail ratio alone misses,
+    is 1.8 % vs 1.3 % / 0.5 % at 32 px, 2.0 % vs 0.7 % / 0.6 % at 64 px,
+    0.9 % vs 2.7 % / 2.4 % at 80 px, 0.5 % vs 3.0 % / 2.7 % at 96 px and
+    0.3 % vs 3.4 % / 1.4 % at 128 px.  Below 66 px the detail ratio is
+    already the whole image's minimum over the four directions, so motion
+    blur lowers it without the penalty (at 32 px, 93 % / 97 % of those
+    motion blurs are caught without it).
+    """
+    if side is None:
+        return 1.0
+    span = _ANISOTROPY_FULL_SIDE - _ANISOTROPY_NO_SIDE
+    return float(min(1.0, max(0.0, (float(side) - _ANISOTROPY_NO_SIDE) / span)))
+
+
+def sharpness_score(ratio: float, anisotropy: float = 1.0, side: float | None = None) -> float:
     """Map :func:`detail_ratio` (and the anisotropy) to the sharpness score.
 
-    ``score = log2(4 r) / 2 - 2 max(0, 0.55 - a)``: the first term is 0 for a
-    smooth image (``r = 1/4``), 1 for a sharp natural image (``r = 1``), 2
+    ``score = log2(4 r) / 2 - w 2 max(0, 0.55 - a)``: the first term is 0 for
+    a smooth image (``r = 1/4``), 1 for a sharp natural image (``r = 1``), 2
     for white noise (``r = 4``).  The second is a penalty for directional
     blur: ``a`` is the ratio of the smallest to the largest whole-image
     directional detail ratio, 0.7-1 for sharp photos (Kodak, GrabCut) and for
     isotropic blur, lower when motion blur removed the fine detail along one
-    direction only.  Clipped at 0.
+    direction only.  ``w`` is :func:`anisotropy_weight` of ``side``, the
+    image's shorter side at the evaluation scale (0 below 64 px, where the
+    anisotropy is not reliable; ``None``: 1).  Clipped at 0.  NaN when
+    ``ratio`` is NaN (an image that cannot be measured); a NaN anisotropy
+    adds no penalty.
     """
+    if math.isnan(ratio):
+        return math.nan
     base = float(np.log2(4.0 * max(ratio, 1e-12)) / 2.0)
-    penalty = _ANISOTROPY_WEIGHT * max(0.0, _ANISOTROPY_LIMIT - anisotropy)
+    if math.isnan(anisotropy):
+        return max(0.0, base)
+    weight = anisotropy_weight(side)
+    penalty = weight * _ANISOTROPY_WEIGHT * max(0.0, _ANISOTROPY_LIMIT - anisotropy)
     return max(0.0, base - penalty)
 
 
@@ -314,9 +383,10 @@ class SharpnessResult:
     ----------
     score : float
         Sharpness score (0 smooth, ~1 sharp natural photo; see
-        :func:`sharpness_score`).
+        :func:`sharpness_score`).  NaN when the image cannot be measured
+        (flat, nearly flat, or a side under 8 pixels): no verdict.
     is_blurry : bool
-        ``score < threshold``.
+        ``score < threshold`` (False when ``score`` is NaN).
     threshold : float
         The threshold used.
     measures : dict of str to float
@@ -342,7 +412,11 @@ def sharpness(
     directional anisotropy: a contrast-free, content-normalised,
     resolution-normalised measure of how much of the finest-scale detail
     survives, taken over the sharpest tiles, lowered when the detail is lost
-    along one direction only (motion blur).
+    along one direction only (motion blur; for images at least 64 px on their
+    shorter side, fully from 96 px: :func:`anisotropy_weight`).  An image
+    that cannot be measured (a side under 8 px, or no detail above 8-bit
+    quantisation: a flat or nearly flat image) gets ``score`` NaN and is not
+    blurry: "no verdict", not "sharp".
 
     Parameters
     ----------
@@ -353,7 +427,8 @@ def sharpness(
         :data:`BLUR_THRESHOLD` (0.44, i.e. a detail ratio of about 0.46).
     all_measures : bool
         Also compute the classic measures (Laplacian variance, Tenengrad,
-        wavelet and FFT energy, blur effect, Tong et al.) into ``measures``.
+        wavelet and FFT energy, blur effect, Tong et al.) into ``measures``
+        (Tong's are NaN for an image under 16 px a side).
     reference_side : int or None
         Evaluation scale (default 640); ``None`` measures at full size, where
         the default threshold is not calibrated.
@@ -377,7 +452,9 @@ def sharpness(
     (0.44) were chosen together by a sweep (sides 448-704, thresholds
     0.40-0.60) for the best worst-scale accuracy on Kodak, then the
     anisotropy term (limit 0.55, weight 2; the lowest sharp Kodak/GrabCut
-    anisotropy is 0.71); GrabCut was not used for the choices.
+    anisotropy is 0.71); GrabCut was not used for the choices.  Small images
+    (28-64 px dataset crops) were checked apart: see ``docs/quality.md``,
+    "Tiny images".
 
     References
     ----------
@@ -389,11 +466,14 @@ def sharpness(
     >>> rng = np.random.default_rng(0)
     >>> sharpness(rng.random((64, 64))).is_blurry
     False
+    >>> result = sharpness(np.full((32, 32), 0.5))  # flat: no verdict
+    >>> bool(np.isnan(result.score)), result.is_blurry
+    (True, False)
     """
     threshold = BLUR_THRESHOLD if threshold is None else float(threshold)
     gray = to_reference_gray(image, reference_side)
     ratio, anisotropy = _measure(gray, _TILE, _PERCENTILE)
-    score = sharpness_score(ratio, anisotropy)
+    score = sharpness_score(ratio, anisotropy, side=min(gray.shape))
     measures = {"detail_ratio": ratio, "anisotropy": anisotropy}
     if all_measures:
         from boda.quality import _blur, _tong
@@ -405,6 +485,9 @@ def sharpness(
             fft_hf=_blur.fft_high_frequency(gray, reference_side=None),
             blur_effect=_blur.blur_effect(gray, reference_side=None),
         )
-        tong = _tong.tong_blur(gray, reference_side=None)
-        measures.update(tong_per=tong.per, tong_blur_extent=tong.blur_extent)
-    return SharpnessResult(score, score < threshold, threshold, measures)
+        if min(gray.shape) >= _TONG_MIN_SIDE:
+            tong = _tong.tong_blur(gray, reference_side=None)
+            measures.update(tong_per=tong.per, tong_blur_extent=tong.blur_extent)
+        else:  # its three wavelet levels need 16 px: not measured, as the score
+            measures.update(tong_per=math.nan, tong_blur_extent=math.nan)
+    return SharpnessResult(score, bool(score < threshold), threshold, measures)

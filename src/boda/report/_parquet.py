@@ -68,6 +68,9 @@ def write_parquet(
     *,
     progress: Callable[[int, int], None] | None = None,
     only: str | Iterable[str] | None = None,
+    keep_under: str | Iterable[str] | None = None,
+    under: str | Iterable[str] | None = None,
+    copy_under: str | Iterable[str] | None = None,
 ) -> Path:
     """Write the catalog as a Parquet table: one row per file, one column per score.
 
@@ -83,7 +86,10 @@ def write_parquet(
 
     ``catalog_path`` is the catalog file or the scanned folder.  ``only``
     keeps the rows of the files in any of these selections (as
-    :func:`boda.report.select_records`).  ``progress(rows_written, rows)`` is
+    :func:`boda.report.select_records`); ``keep_under`` is passed on to the
+    ``redundant`` selection (see :func:`boda.report.duplicate_sets`); ``under``
+    and ``copy_under`` keep the rows of the files under these folders, or with
+    a copy under them (as there).  ``progress(rows_written, rows)`` is
     called after each row group.
 
     Raises
@@ -102,16 +108,28 @@ def write_parquet(
     >>> import pandas                                    # doctest: +SKIP
     >>> pandas.read_parquet("photos.parquet").query("blurry < 0.44")  # doctest: +SKIP
     """
-    from boda.report._export import _selected, _selection_names, record_relpath
+    from boda.report._export import (
+        _folder_prefixes,
+        _keep_prefixes,
+        _selected,
+        _selection_names,
+        record_relpath,
+    )
 
     pa, pq = _pyarrow()
     selected = None if only is None else _selection_names(only)  # checked before writing
+    keep = _keep_prefixes(keep_under)
+    folders = _folder_prefixes(under, "under"), _folder_prefixes(copy_under, "copy_under")
     out = prepare_output(out)
     with Catalog(catalog_path, readonly=True) as catalog:
         total = catalog.count_all()
         score_names = catalog.score_names()
         schema = _schema(pa, score_names)
-        rows = catalog.record_dicts() if selected is None else _selected(catalog_path, selected)
+        rows = (
+            catalog.record_dicts() if selected is None and not any(folders)
+            else _selected(catalog_path, selected, keep_under=keep, under=folders[0],
+                           copy_under=folders[1])
+        )
         with open_output(out) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
             written = 0
             columns: dict[str, list[Any]] = {name: [] for name in schema.names}

@@ -7,6 +7,7 @@ one broken file cannot abort a batch.
 
 from __future__ import annotations
 
+import math
 import os
 import traceback
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from boda.catalog import ImageRecord
 from boda.errors import ImageReadError
-from boda.io import encode_jpeg, open_image
+from boda.io import DEFAULT_MAX_PIXELS, encode_jpeg, open_image
 from boda.scan._walk import FoundFile
 
 __all__ = ["ANALYSIS_VERSION", "analyze_file", "analyze_pixels", "shrink", "THUMBNAIL_SIDE"]
@@ -32,7 +33,11 @@ THUMBNAIL_SIDE = 200
 #: 4: files with a non-sRGB colour profile (Display P3, Adobe RGB, gray, CMYK...)
 #: or a PNG gAMA are converted to sRGB on read, so their scores, pixel hashes,
 #: thumbnails and swatches change.
-ANALYSIS_VERSION = 4
+#: 5: the pixel hash of a transparent image covers its alpha, and its pHash sees
+#: it over mid-grey; images under 8 pixels a side get no pHash.  The blur
+#: verdict's anisotropy fades out under 96 px, images of 33-65 px are measured
+#: whole, and images too small or flat to measure get no sharpness score.
+ANALYSIS_VERSION = 5
 
 
 def shrink(pixels: np.ndarray, max_side: int) -> np.ndarray:
@@ -60,7 +65,10 @@ def shrink(pixels: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def analyze_pixels(
-    pixels: np.ndarray, *, pixels_uint8: np.ndarray | None = None
+    pixels: np.ndarray,
+    *,
+    pixels_uint8: np.ndarray | None = None,
+    over_black: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict]:
     """Every per-image measure of the scan on decoded pixels.
 
@@ -68,7 +76,11 @@ def analyze_pixels(
     ``extra["thumbnail"]`` is the small image the colour measures used.
     ``pixels_uint8``, the same pixels as decoded 8-bit values
     (:attr:`boda.io.DecodedImage.pixels_uint8`), makes the pixel hash cheaper
-    (same value).
+    (same value).  ``over_black``, for an image with transparency, is the same
+    read composited over black (``pixels`` being over white): the pixel hash
+    then covers the alpha, and the pHash sees the image over mid-grey.
+    ``extra["phash"]`` is None for an image under
+    :data:`boda.duplicates.MIN_PHASH_SIDE` pixels a side (too small to hash).
     """
     from boda import color, duplicates, edges, quality
     from boda.core.image import to_gray
@@ -78,7 +90,9 @@ def analyze_pixels(
     gray = to_gray(pixels)  # once, for the blur, exposure and edge measures
     # The classic blur measures decide no flag and would double the cost.
     report = quality.analyze(gray, classic_measures=False)
-    scores.update({k: float(v) for k, v in report.scores.items()})
+    # A measure an image is too small or too flat for is NaN: left out (the
+    # catalog's JSON stays strict, and a missing score flags nothing).
+    scores.update({k: float(v) for k, v in report.scores.items() if math.isfinite(v)})
     scores["edge_density"] = edges.edge_density(gray)
     # Colour statistics are global: a THUMBNAIL_SIDE version answers them at a
     # fraction of the cost, and doubles as the report's thumbnail.
@@ -100,11 +114,35 @@ def analyze_pixels(
         for rgb, fraction in summary.dominant_colors
     ]
     extra["thumbnail"] = small
-    extra["pixel_hash"] = duplicates.pixel_hash(pixels if pixels_uint8 is None else pixels_uint8)
-    # pHash shrinks to 32x32 anyway; starting from the box-averaged thumbnail is
-    # ~10x cheaper and moves hashes by at most a few bits (within the tolerance).
-    extra["phash"] = int(duplicates.phash(small))
+    extra["pixel_hash"] = duplicates.pixel_hash(
+        pixels if pixels_uint8 is None else pixels_uint8, over_black=over_black
+    )
+    extra["phash"] = _perceptual_hash(pixels, small, over_black)
     return scores, extra
+
+
+def _perceptual_hash(
+    pixels: np.ndarray, small: np.ndarray, over_black: np.ndarray | None
+) -> int | None:
+    """The pHash the scan stores: of the thumbnail, None if too small to mean anything.
+
+    A transparent image is hashed over mid-grey, the mean of its reads over white
+    and over black: over white, white glyphs on transparency would all be blank
+    cards (and over black, black ones), while over grey both light and dark
+    shapes keep their outline.
+    """
+    from boda import duplicates
+
+    if min(pixels.shape[:2]) < duplicates.MIN_PHASH_SIDE:
+        return None
+    if over_black is not None:
+        pixels = 0.5 * (pixels + over_black)
+        small = 0.5 * (small + shrink(over_black, THUMBNAIL_SIDE))  # a box mean is linear
+    # pHash shrinks to 32x32 anyway; starting from the box-averaged thumbnail is
+    # ~10x cheaper and moves hashes by at most a few bits (within the tolerance);
+    # a thumbnail thinner than the hash needs (a long strip) hashes the pixels.
+    source = small if min(small.shape[:2]) >= duplicates.MIN_PHASH_SIDE else pixels
+    return int(duplicates.phash(source))
 
 
 def _found_at(path: str | os.PathLike) -> FoundFile:
@@ -119,7 +157,9 @@ def _found_at(path: str | os.PathLike) -> FoundFile:
 
 
 def analyze_file(
-    found: FoundFile | str | os.PathLike, max_side: int | None = None
+    found: FoundFile | str | os.PathLike,
+    max_side: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ImageRecord:
     """Decode one file at ``max_side`` and measure it, as a scan does; failures
     become error records (``status="error"`` with the reason), never exceptions.
@@ -132,6 +172,9 @@ def analyze_file(
     max_side : int, optional
         Analysis resolution; default :data:`boda.quality.ANALYSIS_MAX_SIDE`,
         what ``boda scan`` uses.
+    max_pixels : int or None
+        Decompression-bomb guard of the read (see :func:`boda.io.open_image`):
+        a file over it becomes an error record saying so.
 
     Returns
     -------
@@ -156,8 +199,20 @@ def analyze_file(
     try:
         # Box (area-average) resizing: fastest, and what the blur calibration assumes.
         # Read as sRGB (color="srgb", the default): every measure assumes sRGB pixels.
-        decoded = open_image(found.path, max_side=max_side, resample="box")
-        scores, extra = analyze_pixels(decoded.pixels, pixels_uint8=decoded.pixels_uint8)
+        decoded = open_image(
+            found.path, max_side=max_side, resample="box", max_pixels=max_pixels
+        )
+        over_black = None
+        if decoded.has_alpha:  # a second read tells the transparency (pixel hash, pHash)
+            over_black = open_image(
+                found.path, max_side=max_side, resample="box", max_pixels=max_pixels,
+                background=0.0,
+            ).pixels
+            if np.array_equal(over_black, decoded.pixels):
+                over_black = None  # an alpha channel that is opaque throughout: as RGB
+        scores, extra = analyze_pixels(
+            decoded.pixels, pixels_uint8=decoded.pixels_uint8, over_black=over_black
+        )
         width, height = decoded.original_size
         scores["aspect_ratio"] = max(width, height) / min(width, height)
         record.pixel_hash = extra.pop("pixel_hash")

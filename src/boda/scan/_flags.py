@@ -94,7 +94,8 @@ def _rules() -> tuple[FlagRule, ...]:
 
 #: Flags decided across images, with what they mean.
 DUPLICATE_FLAGS = {
-    "exact_duplicate": "the decoded pixels are identical to another file's",
+    "exact_duplicate": "the decoded pixels, transparency included, are identical to another "
+    "file's",
     "near_duplicate": "looks like another file (perceptual hash within the Hamming tolerance)",
 }
 
@@ -175,7 +176,12 @@ def derive_flags(
     group is flagged (the report shows the group side by side, the user picks
     what to keep).  A near-duplicate group whose members all share one pixel
     hash is left to ``exact_duplicate`` alone, and perfectly flat images
-    (:data:`boda.duplicates.FLAT_PHASHES`) are never near duplicates.
+    (:data:`boda.duplicates.FLAT_PHASHES`) and images without a pHash (under
+    :data:`boda.duplicates.MIN_PHASH_SIDE` pixels a side) are never near
+    duplicates.  Near-duplicate groups are single-linkage (connected
+    components), so a group may hold files that look alike only through
+    others; the keep plan (:func:`boda.report.duplicate_sets`) cuts them into
+    sets of direct copies.
     """
     deriver = FlagDeriver(thresholds)
     for rec in records:

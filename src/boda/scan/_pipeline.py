@@ -20,6 +20,7 @@ from pathlib import Path
 
 from boda.catalog import Catalog, ImageRecord, default_catalog_path, display_path
 from boda.errors import CatalogError, InvalidParameterError
+from boda.io import DEFAULT_MAX_PIXELS
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
 from boda.scan._flags import (
     FlagDeriver,
@@ -68,10 +69,12 @@ class ScanSummary:
     could not be read, ``flag_counts`` how many images carry each flag (every
     flag, 0 included), ``thresholds`` the thresholds used, of which
     ``remembered_thresholds`` are the ones other than the defaults that came
-    from the catalog (given to an earlier scan), and ``raw_files`` how many
+    from the catalog (given to an earlier scan), ``raw_files`` how many
     camera RAW files (which boda cannot decode) were passed over, by
-    extension.  When ``interrupted``, ``pending`` files were still to analyse,
-    and ``flags_stale`` says that the flags were not derived again (a large
+    extension, and ``folder_links`` the ``(path, target)`` of the folder
+    symlinks that were not followed (their files are not scanned).  When
+    ``interrupted``, ``pending`` files were still to analyse, and
+    ``flags_stale`` says that the flags were not derived again (a large
     catalog: the stop is prompt; ``flag_counts`` then counts the stored flags,
     which the next scan derives).  ``seconds`` is the wall time of the whole
     scan, ``analysis_seconds`` the part spent decoding and measuring the
@@ -95,6 +98,7 @@ class ScanSummary:
     remembered_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
     flags_stale: bool = False
     analysis_seconds: float = 0.0
+    folder_links: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -102,6 +106,7 @@ class ScanSummary:
         out["root"] = str(self.root)
         out["catalog_path"] = str(self.catalog_path)
         out["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
+        out["folder_links"] = [{"path": p, "target": t} for p, t in self.folder_links]
         return out
 
 
@@ -142,7 +147,7 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
             fcntl.lockf(lock, fcntl.LOCK_UN)
 
 
-def _worker_init(forked: bool) -> None:
+def _worker_init(forked: bool, pillow_limit: int | None) -> None:
     # Ctrl-C (and a hang-up, which reaches the whole process group) is the parent's
     # to handle: it stops the pool and keeps what was committed.  SIGTERM is how the
     # pool stops its workers: a handler the parent installed must not outlive fork.
@@ -155,6 +160,11 @@ def _worker_init(forked: bool) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # every BLAS/OpenMP pool loaded so far, OpenCV's own OpenBLAS included
+    from PIL import Image
+
+    # Pillow's own pixel limit as the scanning process has it (lifted for a trusted
+    # folder, see scan()): a spawned worker would start from Pillow's default.
+    Image.MAX_IMAGE_PIXELS = pillow_limit
     if not forked:
         # A forked worker inherits OpenCV single-threaded from _start_pool; calling
         # setNumThreads there would wait forever for the parent's pool threads.
@@ -201,7 +211,7 @@ def _keep_freed_memory() -> None:
     mallopt(m_top_pad, 64 << 20)
 
 
-def _analyze_job(job: tuple[FoundFile, int]) -> ImageRecord:
+def _analyze_job(job: tuple[FoundFile, int, int | None]) -> ImageRecord:
     return analyze_file(*job)
 
 
@@ -257,7 +267,10 @@ def _start_pool(processes: int) -> mp.pool.Pool | None:
         # not write to (and copy) every inherited page (Python docs, gc.freeze).
         gc.freeze()
         try:
-            return ctx.Pool(processes, initializer=_worker_init, initargs=(method == "fork",))
+            from PIL import Image
+
+            initargs = (method == "fork", Image.MAX_IMAGE_PIXELS)
+            return ctx.Pool(processes, initializer=_worker_init, initargs=initargs)
         except (OSError, ImportError) as exc:  # no usable /dev/shm, no sem_open
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             _log.warning(
@@ -271,7 +284,7 @@ def _start_pool(processes: int) -> mp.pool.Pool | None:
 
 
 def _iter_results(
-    jobs: list[tuple[FoundFile, int]], pool: mp.pool.Pool | None, processes: int = 1
+    jobs: list[tuple[FoundFile, int, int | None]], pool: mp.pool.Pool | None, processes: int = 1
 ) -> Iterator[ImageRecord]:
     """Yield records as they finish: in this process without a pool, else from the pool."""
     if pool is None:
@@ -402,16 +415,21 @@ def _link_records(found: list[FoundFile]) -> tuple[list[FoundFile], list[ImageRe
 
 
 def _walk(
-    root: Path, include_hidden: bool, raw_files: dict[str, int], step: StepProgress | None
+    root: Path, include_hidden: bool, raw_files: dict[str, int], step: StepProgress | None,
+    folder_links: list[tuple[str, str]] | None = None,
 ) -> list[FoundFile]:
     """Every file the walk finds, with ``step("walk", found, None)`` as it goes."""
     found: list[FoundFile] = []
-    for f in walk_images(root, include_hidden=include_hidden, raw_files=raw_files):
+    for f in walk_images(
+        root, include_hidden=include_hidden, raw_files=raw_files, folder_links=folder_links
+    ):
         found.append(f)
         if step and len(found) % _STEP_EVERY == 0:
             step("walk", len(found), None)
     if step:
         step("walk", len(found), len(found))
+    if folder_links:
+        folder_links.sort()  # path order, as everything else a scan lists
     return found
 
 
@@ -487,6 +505,7 @@ def scan(
     progress: Callable[[int, int, ImageRecord | None], None] | None = None,
     reset_thresholds: bool = False,
     step: StepProgress | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -543,6 +562,15 @@ def scan(
     reset_thresholds : bool
         Forget the thresholds remembered in the catalog: the defaults, updated
         with ``thresholds``, apply (and are remembered).
+    max_pixels : int or None
+        Decompression-bomb guard of every read (:func:`boda.io.open_image`): a
+        file over it is recorded as unreadable with the reason, and the scan
+        goes on.  None (a trusted folder) disables it; a file other than a JPEG
+        above Pillow's own limit also needs ``PIL.Image.MAX_IMAGE_PIXELS = None``
+        (the workers take this process's value; ``boda scan --max-pixels`` does
+        both).  It changes no score, so unlike ``max_side`` it is not part of
+        the catalog's analysis settings: failed files are retried by every scan,
+        so a later scan with a higher limit reads the files this one refused.
 
     Returns
     -------
@@ -577,6 +605,12 @@ def scan(
             f"max_side must be a positive number of pixels, got {max_side!r} "
             f"(default {ANALYSIS_MAX_SIDE})"
         )
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
+    ):
+        raise InvalidParameterError(
+            f"max_pixels must be a positive number of pixels or None, got {max_pixels!r}"
+        )
     given = _given_thresholds(thresholds)  # bad names and values fail before any work
     catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
     started = time.perf_counter()
@@ -591,7 +625,7 @@ def scan(
         summary.remembered_thresholds = {
             k: v for k, v in remembered.items() if k not in given
         }
-        found = _walk(root, include_hidden, summary.raw_files, step)
+        found = _walk(root, include_hidden, summary.raw_files, step, summary.folder_links)
         if not found:
             _refuse_emptying(catalog, root)
         summary.total = len(found)
@@ -630,7 +664,7 @@ def scan(
                             f, error=f"{f.error} (its {kept[f.relpath]} catalogued files are "
                             "kept until it can be listed again)",
                         )
-                    jobs.append((f, max_side))
+                    jobs.append((f, max_side, max_pixels))
             del known, seen
             if step:
                 step("compare", len(found), len(found))

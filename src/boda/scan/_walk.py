@@ -66,6 +66,7 @@ def walk_images(
     *,
     include_hidden: bool = False,
     raw_files: dict[str, int] | None = None,
+    folder_links: list[tuple[str, str]] | None = None,
 ) -> Iterator[FoundFile]:
     """Yield every file with a supported image extension under ``root``, recursively.
 
@@ -77,7 +78,10 @@ def walk_images(
     link, link loop, permission), is yielded with ``error`` set.  Camera RAW
     files (:data:`RAW_EXTENSIONS`) are yielded when the ``boda[raw]`` extra
     (``rawpy``) is installed; otherwise they are not, and given a dict,
-    ``raw_files`` counts them by extension.
+    ``raw_files`` counts them by extension.  Given a list, ``folder_links``
+    gets ``(path, target)`` for each folder symlink the walk passes over (the
+    path relative to ``root``, as the records show paths; the link's text): a
+    split linked from another disk is not scanned, and a scan should say so.
     """
     root = os.fspath(root)
     real_root = os.fsencode(os.path.realpath(root))
@@ -86,6 +90,8 @@ def walk_images(
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
         yield from _unlisted(errors, root)
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
+        if folder_links is not None:
+            folder_links.extend(_folder_links(dirpath, dirnames, root))
         for name in sorted(filenames):
             extension = os.path.splitext(name)[1].lower()
             if extension in RAW_EXTENSIONS and not raw_readable:
@@ -120,6 +126,20 @@ def walk_images(
     # The last folder's error (or the root's, when nothing could be listed) is
     # still pending: os.walk reports it only as it moves on.
     yield from _unlisted(errors, root)
+
+
+def _folder_links(dirpath: str, dirnames: list[str], root: str) -> Iterator[tuple[str, str]]:
+    """``(path, target)`` of the folder symlinks among ``dirnames`` (os.walk lists them
+    with the folders and, not following links, does not enter them)."""
+    from boda.catalog import display_path
+
+    for name in dirnames:
+        path = os.path.join(dirpath, name)
+        try:
+            target = os.readlink(path)
+        except OSError:  # not a link (EINVAL), or gone since the listing
+            continue
+        yield display_path(_relpath(path, root)), display_path(os.fsencode(target))
 
 
 def _unlisted(errors: list[OSError], root: str) -> Iterator[FoundFile]:
