@@ -276,15 +276,7 @@ def render_html(
             ext: n for ext, n in (raw_files.items() if isinstance(raw_files, dict) else ())
             if isinstance(ext, str) and isinstance(n, int) and not isinstance(n, bool) and n > 0
         }
-        last_scan = catalog.get_setting("last_scan")
-        last_scan = last_scan if isinstance(last_scan, dict) else {}
-        pending = last_scan.get("pending")
-        pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else None
-        started, to_analyse = _number(last_scan.get("started")), last_scan.get("to_analyse")
-        if pending is None and started is not None and math.isfinite(started):
-            # A scan that was killed (kill -9, power cut) never said how far it got.
-            to_analyse = to_analyse if isinstance(to_analyse, int) else 0
-            pending = max(0, to_analyse - catalog.analysed_since(started))
+        complete, pending = last_scan_state(catalog)
         flags_stale = catalog.flags_stale()
         catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
@@ -311,7 +303,7 @@ def render_html(
         + f" · boda {__version__} · {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}"
         "</p></header><main>",
     ]
-    if last_scan.get("complete") is False:
+    if complete is False:
         parts.append(
             '<p class="warn"><b>The last scan did not finish</b> (it was interrupted)'
             + (f": {pending} files were still to analyse" if isinstance(pending, int) else "")
@@ -422,6 +414,22 @@ def render_html(
         )
     parts.append("</main></body></html>")
     return "\n".join(parts)
+
+
+def last_scan_state(catalog: Catalog) -> tuple[object, int | None]:
+    """What the catalog says of the last scan: its ``complete`` value (False: it was
+    interrupted) and how many files it left unanalysed (None: none recorded).  A
+    scan that was killed (kill -9, a power cut) never said how far it got, so that
+    is counted from the records written since it started."""
+    last_scan = catalog.get_setting("last_scan")
+    last_scan = last_scan if isinstance(last_scan, dict) else {}
+    pending = last_scan.get("pending")
+    pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else None
+    started, to_analyse = _number(last_scan.get("started")), last_scan.get("to_analyse")
+    if pending is None and started is not None and math.isfinite(started):
+        to_analyse = to_analyse if isinstance(to_analyse, int) else 0
+        pending = max(0, to_analyse - catalog.analysed_since(started))
+    return last_scan.get("complete"), pending
 
 
 def _thresholds(stored: object) -> dict[str, float]:

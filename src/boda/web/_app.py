@@ -9,7 +9,6 @@ elsewhere cannot reach the app through DNS rebinding).
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -322,7 +321,7 @@ def _count_unflagged(view: CatalogView) -> int:
 def _summary(view: CatalogView) -> dict[str, Any]:
     """The numbers and words of the report's header and summary, as JSON."""
     from boda.core.text import visible
-    from boda.report._html import _number, _rule_text, _thresholds
+    from boda.report._html import _rule_text, _thresholds, last_scan_state
     from boda.scan import flag_descriptions
 
     descriptions = view.selections()
@@ -332,15 +331,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         flag_counts = catalog.flag_counts()
         thresholds = _thresholds(catalog.get_setting("thresholds"))
         stale = catalog.flags_stale()
-        last_scan = catalog.get_setting("last_scan")
-        last_scan = last_scan if isinstance(last_scan, dict) else {}
-        pending = last_scan.get("pending")
-        pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else None
-        started, to_analyse = _number(last_scan.get("started")), last_scan.get("to_analyse")
-        if pending is None and started is not None and math.isfinite(started):
-            # a scan that was killed never said how far it got (as the report counts it)
-            to_analyse = to_analyse if isinstance(to_analyse, int) else 0
-            pending = max(0, to_analyse - catalog.analysed_since(started))
+        complete, pending = last_scan_state(catalog)  # as the report says it
     selection_counts = {name: flag_counts.get(name, 0) for name in flag_names}
     unflagged = view.cached("unflagged", lambda: _count_unflagged(view))  # ~0.1 s at 100 000
     selection_counts.update(failed=counts["error"], unflagged=unflagged)
@@ -355,7 +346,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         waiting.append("scores")
     rules = _rule_text(thresholds)
     warnings = []
-    unfinished = last_scan.get("complete") is False
+    unfinished = complete is False
     if unfinished:
         warnings.append(
             "The last scan did not finish (it was interrupted)"
@@ -388,7 +379,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         "thresholds": thresholds,
         "rules": rules,
         "flags_stale": stale,
-        "last_scan": {"complete": last_scan.get("complete"), "pending": pending},
+        "last_scan": {"complete": complete, "pending": pending},
         "unfinished": unfinished,
         "warnings": warnings,
         "sorts": sorts,
