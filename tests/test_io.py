@@ -474,3 +474,33 @@ def test_every_reader_names_file_system_errors_alike(tmp_path, name):
             read(tmp_path / ("missing-" + name))
         with pytest.raises(ImageReadError, match="is a directory, not a file"):
             read(folder)
+
+
+def _zlib_levels(png: bytes) -> set[int]:
+    """The FLEVEL field (RFC 1950: 0 fastest, 1 fast, 2 default, 3 maximum) of the
+    zlib stream in a PNG's first IDAT chunk."""
+    import struct
+
+    pos, levels = 8, set()
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        if kind == b"IDAT":
+            levels.add(png[pos + 9] >> 6)  # the stream's second byte (FLG)
+            break
+        pos += 12 + length
+    return levels
+
+
+@pytest.mark.parametrize(
+    "image, bit_depth",
+    [(np.full((40, 50, 3), 0.3, np.float32), None),
+     (np.full((40, 50), 0.3, np.float32), 16),
+     (np.full((40, 50, 3), 0.3, np.float32), 16)],
+    ids=["8-bit RGB", "16-bit gray", "16-bit RGB"],
+)
+def test_png_files_are_written_at_a_fast_zlib_level(tmp_path, image, bit_depth):
+    # level 3 (RFC 1950 FLEVEL 1, "fast"): a third of Pillow's default level 6 CPU
+    path = write_image(tmp_path / "x.png", image, bit_depth=bit_depth)
+    assert _zlib_levels(path.read_bytes()) == {1}
+    back = read_image(path, gray=image.ndim == 2)
+    assert np.abs(back - image).max() <= (0.5 / 255 if bit_depth is None else 0.5 / 65535)

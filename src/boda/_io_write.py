@@ -29,6 +29,12 @@ from boda.errors import InvalidImageError, InvalidParameterError, OutputError
 #: Formats (Pillow's names) :func:`write_image` can write with 16 bits per channel.
 _FORMATS_16 = ("PNG", "TIFF")
 
+#: zlib level of the PNG files :func:`write_image` writes.  Pillow's default, 6,
+#: spends 3x the CPU of level 3 for files 10-12 % smaller (a 12 MP photo: 3.0 s
+#: against 1.0 s, 9.3 against 10.5 MB); OpenCV writes level 1.  PNG is lossless
+#: at every level, so only the size and the time change.
+PNG_COMPRESS_LEVEL = 3
+
 def write_image(
     path: str | Path,
     image: np.ndarray,
@@ -41,7 +47,9 @@ def write_image(
     """Write an image (gray, RGB or RGBA; float, uint8 or uint16) to ``path``.
 
     The format follows the extension.  JPEG is written at ``quality`` (RGBA is
-    flattened over white first, since JPEG has no alpha); ``icc_profile`` is
+    flattened over white first, since JPEG has no alpha), PNG at zlib level
+    :data:`PNG_COMPRESS_LEVEL` (3: a third of the CPU of Pillow's 6 for files
+    about 11 % larger; PNG is lossless at every level); ``icc_profile`` is
     embedded when given so an edit keeps its input's colour profile, provided
     its data colour space (ICC header bytes 16-19) is the file's: ``'RGB '``
     for RGB and RGBA output, ``'GRAY'`` for gray.  Any other profile (a CMYK
@@ -109,6 +117,8 @@ def write_image(
         params["icc_profile"] = icc_profile
     if exif and image_format in ("JPEG", "PNG", "WEBP", "TIFF"):
         params["exif"] = exif
+    if image_format == "PNG":
+        params["compress_level"] = PNG_COMPRESS_LEVEL
     if suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
         if pil.mode == "RGBA":
             white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
@@ -184,6 +194,8 @@ def _encode_16bit(
     if arr.ndim == 2:
         buffer = _io.BytesIO()
         params = {"icc_profile": icc_profile} if icc_profile else {}
+        if image_format == "PNG":
+            params["compress_level"] = PNG_COMPRESS_LEVEL
         try:
             Image.fromarray(arr).save(buffer, format=image_format, **params)
         except (KeyError, ValueError, OSError) as exc:
@@ -192,7 +204,7 @@ def _encode_16bit(
     order = [2, 1, 0, 3][: arr.shape[2]]  # RGB(A) -> BGR(A)
     if image_format == "PNG":
         ok, encoded = cv2.imencode(
-            ".png", arr[:, :, order], [cv2.IMWRITE_PNG_COMPRESSION, 6]  # Pillow's level
+            ".png", arr[:, :, order], [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESS_LEVEL]
         )
     else:
         ok, encoded = cv2.imencode(".tiff", arr[:, :, order])
