@@ -118,7 +118,7 @@ def open_raw(
                     path,
                     f"{sizes.raw_width}x{sizes.raw_height} = {sizes.raw_width * sizes.raw_height}"
                     f" sensor pixels exceeds the limit of {max_pixels} (decompression-bomb "
-                    "guard); raise max_pixels if the file is trusted",
+                    "guard); raise max_pixels (--max-pixels N|none) if the file is trusted",
                 )
             orientation = _FLIP_TO_EXIF.get(sizes.flip, 1)
             swapped = orientation in (5, 6, 7, 8)
