@@ -44,6 +44,7 @@ EXPECTED = {
     "low_information": set(),
     "grayscale": set(),
     "odd_aspect_ratio": set(),
+    "odd_size": set(),
     "exact_duplicate": {"a.png", "copies/a copy.png", "c.png", "c\\xff.png", "d.png",
                         "d copy.png", "z sharp.png", "zz copy.png"},
     "near_duplicate": {"b half.png", "big/b.png", "dark.png", "e soft.png", "z sharp.png",

@@ -24,7 +24,7 @@ import boda.scan as scan_module
 from boda.catalog import Catalog, default_catalog_path
 from boda.cli import app
 from boda.io import read_image, write_image
-from boda.scan import default_thresholds, scan
+from boda.scan import default_thresholds, flag_descriptions, scan
 
 runner = CliRunner()
 
@@ -88,7 +88,8 @@ def test_scan_flags_every_problem(photo_folder):
     summary = scan(photo_folder, workers=1)
     assert summary.total == 12 and summary.analysed == 12 and not summary.failed
     flags = _flags_by_name(summary.catalog_path)
-    assert summary.flag_counts == {name: len(paths) for name, paths in flags.items()}
+    assert summary.flag_counts == {name: len(flags.get(name, ())) for name in flag_descriptions()}
+    assert summary.flag_counts["odd_size"] == 0  # the 500x60 strip is 8.3 times off
     assert "blurry.jpg" in flags["blurry"]
     assert "dark.jpg" in flags["dark"]
     assert "light.jpg" in flags["light"]
@@ -287,7 +288,9 @@ def test_cli_scan_json_and_report_exports(photo_folder, tmp_path):
     result = runner.invoke(app, ["report", str(photo_folder), "--csv", str(csv_path)])
     assert result.exit_code == 0, result.output
     lines = csv_path.read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("path,status,error,width,height,format,flags")
+    assert lines[0].startswith(
+        "path,status,error,width,height,format,mode,channels,bit_depth,has_alpha,flags"
+    )
     assert len(lines) == 13
     out = tmp_path / "r" / "report.html"
     assert runner.invoke(app, ["report", str(photo_folder), "-o", str(out)]).exit_code == 0

@@ -170,10 +170,13 @@ def _old_csv(catalog_path) -> bytes:
     writer = csv.writer(table)
     writer.writerow([*CSV_COLUMNS, *names])
     for r in iter_catalog_records(catalog_path):
-        groups = r["groups"]
+        groups, extra = r["groups"], r["extra"]
+        alpha = extra.get("has_alpha")
         writer.writerow(
             [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
-             r["format"] or "", ";".join(r["flags"]),
+             r["format"] or "", extra.get("mode", ""), extra.get("channels", ""),
+             extra.get("bit_depth", ""), "" if alpha is None else str(alpha).lower(),
+             ";".join(r["flags"]),
              groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
              r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
              r["path_bytes_hex"] or ""]

@@ -212,6 +212,13 @@ class DecodedImage:
     #: Why the file's EXIF block was ignored (it could not be parsed: the pixels are
     #: read without EXIF orientation and :attr:`exif` is None); None when all was well.
     exif_warning: str | None = None
+    #: Bits per channel the *file* stores, whatever ``pixels`` carry (:attr:`bit_depth`
+    #: is 8 for a 16-bit file read through an 8-bit colour profile, 16 for a 32-bit
+    #: integer TIFF): 1 (mode ``1``), 16 (16-bit PNG, TIFF, PNM...), 32 (32-bit
+    #: integer and float TIFFs), 8 for everything else, palette files included (their
+    #: colours are 8-bit; 2- and 4-bit gray and palette indices count as 8 too).  None
+    #: for camera RAW files (the reader says only what it decoded: :attr:`bit_depth`).
+    file_bit_depth: int | None = None
 
     @property
     def exif(self) -> bytes | None:
@@ -391,14 +398,16 @@ def open_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open_pillow(path) as img:  # a huge JPEG too
+                file_bit_depth = _file_bit_depth(img)  # from the tiles, before decoding
                 token = BACKGROUND.set(float(background))
                 try:
-                    return _decode(
+                    decoded = _decode(
                         img, path, max_side, gray, max_pixels, _RESAMPLE[resample],
                         keep_float_values, color,
                     )
                 finally:
                     BACKGROUND.reset(token)
+                return dataclasses.replace(decoded, file_bit_depth=file_bit_depth)
     except ImageReadError:
         raise
     except ImageReadError.FILE_ERRORS as exc:
@@ -584,6 +593,30 @@ def _rawmode(tile: tuple) -> object:
     """The raw mode of one of Pillow's tiles (``args`` is a string or a tuple)."""
     args = tile[3]
     return args[0] if isinstance(args, tuple) and args else args
+
+
+def _file_bit_depth(img: Image.Image) -> int:
+    """Bits per channel of the samples the file ``img`` (opened, not decoded) stores
+    (see :attr:`DecodedImage.file_bit_depth`); looks at the mode and tile list only."""
+    mode = img.mode
+    if mode == "1":
+        return 1
+    if img.format in _FORMATS_16:  # the tiles' raw modes say it: "RGB;16B", "I;32S", "F;64F"
+        widths = {_rawmode_bits(_rawmode(tile)) for tile in img.tile}
+        if len(widths) == 1 and None not in widths:
+            return widths.pop()
+    if mode in _GRAY16_MODES:
+        return 32 if mode == "I" else 16
+    return 32 if mode == "F" else 8
+
+
+def _rawmode_bits(rawmode: object) -> int | None:
+    """16, 32 or 64 for a raw mode of that many bits a sample (``"RGBA;16B"``), else None
+    (8-bit, packed or unknown).  Only for PNG and TIFF, whose raw modes mean that: BMP's
+    ``"BGR;16"`` is 5-6-5 bits, not 16 a channel."""
+    _, _, layout = str(rawmode).partition(";")
+    digits = "".join(c for c in layout[:2] if c.isdigit())
+    return int(digits) if digits in ("16", "32", "64") else None
 
 
 def _is_16bit_colour(img: Image.Image) -> bool:

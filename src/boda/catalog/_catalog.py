@@ -190,6 +190,8 @@ class FlagInput(NamedTuple):
     scores: dict[str, float]
     pixel_hash: str | None
     phash: int | None
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclasses.dataclass
@@ -689,15 +691,16 @@ class Catalog:
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: several times faster than sqlite3.Row
         cursor.execute(
-            "SELECT id, relpath, status, error, scores, pixel_hash, phash FROM images "
-            + _PATH_ORDER
+            "SELECT id, relpath, status, error, scores, pixel_hash, phash, width, height "
+            "FROM images " + _PATH_ORDER
         )
-        for image_id, relpath, status, error, scores, pixel_hash, phash in cursor:
+        for image_id, relpath, status, error, scores, pixel_hash, phash, width, height in cursor:
             yield FlagInput(
                 image_id, relpath, status, error,
                 _json_dict(scores) if status == "ok" else {},
                 pixel_hash,
                 phash + (1 << 64) if phash is not None and phash < 0 else phash,
+                width, height,
             )
 
     def records(self, *, with_thumbnails: bool = False) -> Iterator[ImageRecord]:
@@ -859,7 +862,9 @@ class Catalog:
         sort : str
             ``"path"`` (display path, then the exact bytes), ``"size"`` (bytes
             on disk), ``"score:KEY"`` (the stored score ``KEY``) or
-            ``"group:FLAG"`` (the duplicate group id of flag ``FLAG``).  Records
+            ``"group:FLAG"`` (the duplicate group id of flag ``FLAG``) or
+            ``"flag:FLAG"`` (the score stored with flag ``FLAG``: only its
+            images have one, e.g. ``odd_size``'s size ratio).  Records
             without the value sort last in either order; ties go in path order.
         descending : bool
             Sort from the largest value down.
@@ -959,8 +964,12 @@ class Catalog:
         if kind == "group" and name:
             join = "LEFT JOIN flags AS g ON g.image_id = images.id AND g.name = ?"
             return "g.group_id", [], join, [name]
+        if kind == "flag" and name:  # a flag's stored score (one derived at flag time)
+            join = "LEFT JOIN flags AS fs ON fs.image_id = images.id AND fs.name = ?"
+            return "fs.score", [], join, [name]
         raise CatalogError(
-            f"unknown sort {sort!r}; use 'path', 'size', 'score:NAME' or 'group:FLAG'"
+            f"unknown sort {sort!r}; use 'path', 'size', 'score:NAME', 'group:FLAG' or "
+            "'flag:FLAG'"
         )
 
     def sort_order(self, sort: str) -> tuple[list[int], int]:

@@ -140,6 +140,7 @@ def register(app: typer.Typer) -> None:
             "scans of the folder). Names and defaults: "
             "blurry=0.44 (flag below), dark=0.8, light=0.85 (above), low_information=2 "
             "(below, bits), grayscale=3 (below, chroma), odd_aspect_ratio=2.5 (above), "
+            "odd_size=16 (above: times fewer or more pixels than most of the folder), "
             "near_duplicate=10 (pHash bits, 0-64).",
         ),
         reset_thresholds: bool = typer.Option(
@@ -248,7 +249,8 @@ def register(app: typer.Typer) -> None:
             "# files and flags per class folder",
             "boda report data/ --by-folder 2",
             notes="--only takes flag names (blurry, dark, light, low_information, grayscale, "
-            "odd_aspect_ratio, exact_duplicate, near_duplicate), failed (unreadable files), "
+            "odd_aspect_ratio, odd_size, exact_duplicate, near_duplicate), failed (unreadable "
+            "files), "
             "unflagged (readable, no flag), redundant (copies of a kept file: identical, or "
             "within the near-duplicate tolerance of it; the file kept is under --keep-under if "
             "one is, then has the fewest other flags, then most pixels, then is sharpest, then "

@@ -26,14 +26,39 @@ __all__ = [
 
 #: The CSV's columns before the scores (one column per score name follows, sorted).
 CSV_COLUMNS = (
-    "path", "status", "error", "width", "height", "format", "flags",
-    "exact_duplicate_group", "near_duplicate_group", "size", "pixel_hash", "phash",
-    "link_to", "path_bytes_hex",
+    "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
+    "has_alpha", "flags", "exact_duplicate_group", "near_duplicate_group", "size",
+    "pixel_hash", "phash", "link_to", "path_bytes_hex",
 )  # fmt: skip
+
+#: The file's layout, kept in each readable record's ``extra`` (see
+#: :func:`boda.scan._analyze.image_layout`), given as columns of their own.
+LAYOUT_FIELDS = ("mode", "channels", "bit_depth", "has_alpha")
+
+#: The columns of the tables earlier versions wrote (before the layout columns): such
+#: a table is boda's too, so a new export replaces it without ``--overwrite``.
+_EARLIER_CSV_COLUMNS = (
+    tuple(c for c in CSV_COLUMNS if c not in LAYOUT_FIELDS),
+)
+
+
+def layout_values(extra: object) -> tuple[Any, Any, Any, Any]:
+    """``mode``, ``channels``, ``bit_depth`` and ``has_alpha`` of a record's ``extra``;
+    None for each one it does not hold (an unreadable file, a catalog written before
+    they were recorded, a damaged cell)."""
+    extra = extra if isinstance(extra, dict) else {}
+    mode, channels, depth, alpha = (extra.get(name) for name in LAYOUT_FIELDS)
+    return (
+        mode if isinstance(mode, str) else None,
+        channels if type(channels) is int else None,
+        depth if type(depth) is int else None,
+        alpha if isinstance(alpha, bool) else None,
+    )
 
 
 def is_boda_csv(path: str | Path) -> bool:
-    """Whether ``path`` is a CSV table boda wrote (its header starts with :data:`CSV_COLUMNS`).
+    """Whether ``path`` is a CSV table boda wrote (its header starts with :data:`CSV_COLUMNS`,
+    or with the columns of an earlier version: one without the layout columns).
 
     Such a table is made again from the catalog at any time, so a new export may
     replace it; any other existing file is left alone unless the user asks
@@ -49,13 +74,15 @@ def is_boda_csv(path: str | Path) -> bool:
     """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(len(_CSV_HEADER))
+            head = fh.read(max(len(header) for header in _CSV_HEADERS))
     except OSError:
         return False
-    return head == _CSV_HEADER
+    return any(head.startswith(header) for header in _CSV_HEADERS)
 
 
-_CSV_HEADER = ",".join(CSV_COLUMNS).encode() + b","
+_CSV_HEADERS = tuple(
+    ",".join(columns).encode() + b"," for columns in (CSV_COLUMNS, *_EARLIER_CSV_COLUMNS)
+)
 
 
 def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
@@ -99,7 +126,9 @@ def write_csv(
     """Write the catalog as a CSV table: one row per file, one column per score.
 
     ``catalog_path`` is the catalog file or the scanned folder.  Columns:
-    :data:`CSV_COLUMNS` (``flags`` joined by ``;``; the duplicate group ids
+    :data:`CSV_COLUMNS` (the file's ``mode``, ``channels``, ``bit_depth`` and
+    ``has_alpha`` (``true``/``false``) from the record's ``extra``, empty where
+    it has none; ``flags`` joined by ``;``; the duplicate group ids
     shared by the members of a group; the size in bytes; the pixel hash and
     the perceptual hash in hex; a link's target; the exact bytes of a name
     that is not UTF-8), then every score name found in the catalog, sorted.
@@ -131,9 +160,13 @@ def write_csv(
             )
             for n, r in enumerate(rows, 1):
                 groups = r["groups"]
+                mode, channels, depth, alpha = layout_values(r["extra"])
                 writer.writerow(
                     [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
-                     r["format"] or "", ";".join(r["flags"]),
+                     r["format"] or "", mode or "", "" if channels is None else channels,
+                     "" if depth is None else depth,
+                     "" if alpha is None else ("true" if alpha else "false"),
+                     ";".join(r["flags"]),
                      groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
                      r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
                      r["path_bytes_hex"] or ""]

@@ -4,7 +4,7 @@
 >>> summary = scan("photos/")             # doctest: +SKIP
 >>> summary.flag_counts                   # doctest: +SKIP
 {'blurry': 3, 'dark': 0, 'light': 0, 'low_information': 0, 'grayscale': 0,
- 'odd_aspect_ratio': 0, 'exact_duplicate': 0, 'near_duplicate': 2}
+ 'odd_aspect_ratio': 0, 'odd_size': 0, 'exact_duplicate': 0, 'near_duplicate': 2}
 
 Every output field is described in ``docs/scan.md``.
 """

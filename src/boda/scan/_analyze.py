@@ -12,13 +12,17 @@ import os
 import traceback
 
 import numpy as np
+from PIL import Image
 
 from boda.catalog import ImageRecord
 from boda.errors import ImageReadError
-from boda.io import DEFAULT_MAX_PIXELS, encode_jpeg, open_image
+from boda.io import DEFAULT_MAX_PIXELS, DecodedImage, encode_jpeg, open_image
 from boda.scan._walk import FoundFile
 
-__all__ = ["ANALYSIS_VERSION", "analyze_file", "analyze_pixels", "shrink", "THUMBNAIL_SIDE"]
+__all__ = [
+    "ANALYSIS_VERSION", "analyze_file", "analyze_pixels", "image_layout", "shrink",
+    "THUMBNAIL_SIDE",
+]
 
 #: Longer side of the JPEG thumbnails stored in the catalog for the report.
 THUMBNAIL_SIDE = 200
@@ -36,7 +40,9 @@ THUMBNAIL_SIDE = 200
 #: 5: the pixel hash of a transparent image covers its alpha, and its pHash sees
 #: it over mid-grey; images under 8 pixels a side get no pHash.  The blur
 #: verdict's anisotropy fades out under 96 px, images of 33-65 px are measured
-#: whole, and images too small or flat to measure get no sharpness score.
+#: whole, and images too small or flat to measure get no sharpness score.  Records
+#: keep the file's mode, channels, bit depth and transparency in ``extra``
+#: (:func:`image_layout`; a record of a catalog from before has none: null in exports).
 ANALYSIS_VERSION = 5
 
 
@@ -235,5 +241,39 @@ def analyze_file(
     record.width, record.height = width, height
     record.format = decoded.format
     record.scores = scores
-    record.extra = extra
+    record.extra = {**extra, **image_layout(decoded)}
     return record
+
+
+def image_layout(decoded: DecodedImage) -> dict[str, object]:
+    """What the file holds, as a record's ``extra`` keeps it: ``mode`` (Pillow's mode
+    name, or the RAW reader's), ``channels`` (alpha included), ``bit_depth`` (bits a
+    channel) and ``has_alpha`` (an alpha channel or a transparent colour).
+
+    Decoded pixels are always RGB, so these say what a data loader that reads the file
+    as it is (``np.asarray(PIL.Image.open(path))``, ``torchvision.io.decode_image``)
+    gets: mixed 1-, 3- and 4-channel files do not stack into one batch.  A palette
+    file (``P``) holds its palette's colours: 3 channels of 8 bits (4 with a transparent
+    colour), whatever the index width, as decoders that expand it give them (OpenCV,
+    libpng; ``np.asarray`` of Pillow's ``P`` image gives the indices instead); a
+    transparent colour (PNG ``tRNS``) in a gray or RGB file counts as an alpha channel.
+
+    Examples
+    --------
+    >>> from boda.io import open_image                       # doctest: +SKIP
+    >>> image_layout(open_image("logo.png"))                 # doctest: +SKIP
+    {'mode': 'RGBA', 'channels': 4, 'bit_depth': 8, 'has_alpha': True}
+    """
+    mode = decoded.mode
+    base = mode.split(";")[0]  # "I;16B" -> "I"; the RAW reader's "RGB;16" -> "RGB"
+    try:
+        bands = Image.getmodebands(base)
+    except (KeyError, ValueError):  # a mode Pillow does not know: no count
+        channels = None
+    else:
+        channels = bands + (2 if base in ("P", "PA") else 0)  # an index -> 3 colours
+        if decoded.has_alpha and base not in ("LA", "La", "PA", "RGBA", "RGBa"):
+            channels += 1  # a transparent colour, not a channel
+    depth = decoded.file_bit_depth if decoded.file_bit_depth is not None else decoded.bit_depth
+    return {"mode": mode, "channels": channels, "bit_depth": depth,
+            "has_alpha": bool(decoded.has_alpha)}

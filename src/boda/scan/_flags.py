@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import operator
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 
 from boda.catalog import ImageRecord
@@ -18,7 +20,7 @@ from boda.core.numbers import finite_float
 from boda.errors import InvalidParameterError
 
 __all__ = [
-    "FlagRule", "DUPLICATE_FLAGS", "FlagDeriver", "default_thresholds",
+    "FlagRule", "DUPLICATE_FLAGS", "FlagDeriver", "ODD_SIZE_MIN_IMAGES", "default_thresholds",
     "derive_flags",
 ]
 
@@ -62,7 +64,8 @@ QUALITY_FLAG_SPECS: list[tuple[str, str | None, Callable[[float, float], bool], 
     ("blurry", None, operator.lt, "too little fine detail: out of focus or motion-blurred"),
     ("dark", None, operator.gt, "underexposed: most of the image is near black"),
     ("light", None, operator.gt, "overexposed: most of the image is near white"),
-    ("low_information", None, operator.lt, "nearly empty: very little variation (entropy)"),
+    ("low_information", None, operator.lt, "nearly empty: very little variation (entropy), "
+     "or too few pixels to hold more"),
 ]
 
 def _other_rules() -> list[FlagRule]:
@@ -82,7 +85,21 @@ OTHER_RULES = [
         "odd_aspect_ratio", "aspect_ratio", operator.gt, 2.5,
         "long side over short side above 2.5 (panoramas, strips, banners)",
     ),
+    # Decided across the folder (FlagDeriver.size_rows): "size_ratio" is not a stored
+    # score but the flag's own, from the stored widths and heights.
+    FlagRule(
+        "odd_size", "size_ratio", operator.gt, 16.0,
+        "far fewer or far more pixels than most images of the folder (a thumbnail among "
+        "photos, a photo among 32 px crops)",
+    ),
 ]
+
+#: Flags whose score is decided across the folder at flag time, not stored per image.
+_FOLDER_RULES = frozenset({"odd_size"})
+
+#: Readable images a folder needs before ``odd_size`` means anything: with fewer, the
+#: quartiles it measures against are the smallest and the largest image themselves.
+ODD_SIZE_MIN_IMAGES = 5
 
 @functools.cache
 def _rules() -> tuple[FlagRule, ...]:
@@ -146,6 +163,11 @@ def resolve_thresholds(overrides: Mapping[str, float] | object | None) -> dict[s
                 f"threshold {name}={value!r} is not a finite number; "
                 f"the default is {name}={thresholds[name]:g}"
             )
+        if name == "odd_size" and number < 1:
+            raise InvalidParameterError(
+                f"threshold odd_size={value!r} must be a factor of at least 1 (how many times "
+                f"fewer or more pixels); the default is odd_size={thresholds[name]:g}"
+            )
         if name == "near_duplicate" and not (number.is_integer() and 0 <= number <= 64):
             raise InvalidParameterError(
                 f"threshold near_duplicate={value!r} must be a whole number of hash bits "
@@ -158,9 +180,23 @@ def resolve_thresholds(overrides: Mapping[str, float] | object | None) -> dict[s
 def describe_rules(thresholds: dict[str, float]) -> dict[str, str]:
     """Per flag, the rule in words with its threshold (for reports and --help)."""
     out = {rule.name: rule.describe(thresholds[rule.name]) for rule in _rules()}
+    entropy = thresholds["low_information"]
+    out["low_information"] += f", or at most {_tiny_pixels(entropy):g} pixels"
+    out["odd_size"] = (
+        f"size_ratio > {thresholds['odd_size']:g} (times more pixels than the folder's "
+        f"75th-percentile image, or fewer than its 25th; {ODD_SIZE_MIN_IMAGES}+ images)"
+    )
     out["exact_duplicate"] = "identical decoded pixels"
     out["near_duplicate"] = f"perceptual-hash Hamming distance <= {thresholds['near_duplicate']:g}"
     return out
+
+
+def _tiny_pixels(entropy_threshold: float) -> float:
+    """The most pixels an image may have and still be ``low_information`` whatever it
+    shows: a histogram of k pixels has at most log2(k) bits of entropy, so an image of
+    at most 2**t pixels can never exceed the threshold t (a 2x2 image with four
+    different levels has exactly 2 bits: all it can hold)."""
+    return math.floor(2.0 ** min(entropy_threshold, 62.0)) if entropy_threshold >= 0 else 0.0
 
 
 #: ``step(name, done, total)``: the progress of a long step (``total`` None: unknown).
@@ -172,6 +208,13 @@ def derive_flags(
 ) -> list[tuple[int, str, float | None, int | None]]:
     """Return ``(image_id, flag, score, group_id)`` rows for every flag that applies.
 
+    ``odd_size`` compares each image's pixel count (``width * height``) with
+    the folder's: its ``size_ratio`` is how many times fewer pixels it has than
+    the image at the 25th percentile of pixel counts, or more than the one at
+    the 75th (1 in between), and it is flagged above the threshold; a folder of
+    fewer than :data:`ODD_SIZE_MIN_IMAGES` readable images flags none.
+    ``low_information`` is also set for an image of at most ``2 **
+    threshold`` pixels, whose entropy cannot exceed the threshold.
     Duplicate groups are numbered from 1 in path order; every member of a
     group is flagged (the report shows the group side by side, the user picks
     what to keep).  A near-duplicate group whose members all share one pixel
@@ -186,43 +229,82 @@ def derive_flags(
     deriver = FlagDeriver(thresholds)
     for rec in records:
         if rec.status == "ok" and rec.id is not None:
-            deriver.add(rec.id, rec.scores, rec.pixel_hash, rec.phash)
-    return deriver.image_rows + deriver.duplicate_rows()
+            deriver.add(
+                rec.id, rec.scores, rec.pixel_hash, rec.phash, size=(rec.width, rec.height)
+            )
+    return deriver.image_rows + deriver.size_rows() + deriver.duplicate_rows()
 
 
 class FlagDeriver:
     """:func:`derive_flags` one image at a time, keeping only what grouping needs.
 
     :meth:`add` each readable image in path order: its per-image flags are
-    decided at once (:attr:`image_rows`), and only its id and hashes are kept
-    for :meth:`duplicate_rows`, so a catalog of a million images is flagged
-    without holding its records.  ``image_rows + duplicate_rows()`` equals
-    :func:`derive_flags` of the same records.
+    decided at once (:attr:`image_rows`), and only its id, hashes and pixel
+    count are kept for :meth:`size_rows` and :meth:`duplicate_rows`, so a
+    catalog of a million images is flagged without holding its records.
+    ``image_rows + size_rows() + duplicate_rows()`` equals :func:`derive_flags`
+    of the same records.
     """
 
     def __init__(self, thresholds: dict[str, float]):
+        # The last item: the most pixels an image may have to carry the flag whatever its
+        # score (low_information: see _tiny_pixels; 0 for the others).
+        tiny = _tiny_pixels(thresholds["low_information"])
         self._rules = [
-            (rule.name, rule.score_key, rule.compare, thresholds[rule.name]) for rule in _rules()
+            (rule.name, rule.score_key, rule.compare, thresholds[rule.name],
+             tiny if rule.name == "low_information" else 0)
+            for rule in _rules() if rule.name not in _FOLDER_RULES
         ]
         self._max_distance = int(thresholds["near_duplicate"])
+        self._odd_size = thresholds["odd_size"]
         self.image_rows: list[tuple[int, str, float | None, int | None]] = []
         self._ids: list[int] = []
         self._pixel_hashes: list[str | None] = []
         self._phashes: list[int | None] = []
+        self._pixels = array("q")  # width * height of each image added, -1: unknown
 
     def add(
         self, image_id: int, scores: Mapping[str, float], pixel_hash: str | None,
-        phash: int | None,
+        phash: int | None, size: tuple[int | None, int | None] | None = None,
     ) -> None:
-        """One readable image (status ``"ok"``), in path order."""
+        """One readable image (status ``"ok"``), in path order; ``size`` is its
+        ``(width, height)`` (None, or None in it: unknown, never ``odd_size``)."""
         rows = self.image_rows
-        for name, key, compare, threshold in self._rules:
+        width, height = size if size is not None else (None, None)
+        known = type(width) is int and type(height) is int and width > 0 and height > 0
+        pixels = width * height if known else -1
+        for name, key, compare, threshold, tiny in self._rules:
             value = scores.get(key)
-            if value is not None and compare(value, threshold):
+            if value is not None and (compare(value, threshold) or 0 < pixels <= tiny):
                 rows.append((image_id, name, float(value), None))
         self._ids.append(image_id)
         self._pixel_hashes.append(pixel_hash)
         self._phashes.append(phash)
+        self._pixels.append(pixels)
+
+    def size_rows(self) -> list[tuple[int, str, float | None, int | None]]:
+        """The ``odd_size`` rows of the images added (see :func:`derive_flags`).
+
+        The quartiles are pixel counts of images of the folder (the one at rank
+        ``floor((n - 1) / 4)`` and at ``ceil(3 (n - 1) / 4)`` in size order), so a
+        size that a quarter of the folder shares is never odd, and a folder of
+        equally sized images flags nothing.
+        """
+        import numpy as np
+
+        pixels = np.frombuffer(self._pixels, dtype=np.int64) if len(self._pixels) else None
+        if pixels is None:
+            return []
+        known = np.flatnonzero(pixels > 0)
+        if len(known) < ODD_SIZE_MIN_IMAGES:
+            return []
+        ranked = np.sort(pixels[known])
+        n = len(ranked)
+        low, high = float(ranked[(n - 1) // 4]), float(ranked[-(-3 * (n - 1) // 4)])
+        values = pixels[known].astype(np.float64)
+        ratio = np.maximum(low / values, values / high)
+        odd = np.flatnonzero(ratio > self._odd_size)
+        return [(self._ids[known[i]], "odd_size", float(ratio[i]), None) for i in odd]
 
     def duplicate_rows(
         self, step: StepProgress | None = None

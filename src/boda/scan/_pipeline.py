@@ -439,7 +439,7 @@ def _derive_flags(
     """Derive every flag from the catalog and store them; return the failed files
     and the images per flag.
 
-    A light pass (:meth:`Catalog.flag_inputs`: ids, statuses, scores, hashes)
+    A light pass (:meth:`Catalog.flag_inputs`: ids, statuses, scores, hashes, sizes)
     in path order, so memory holds only what the duplicate grouping needs, not
     the records; the flags are written back in batches, in one transaction.
     Steps: ``"flags"`` (records read), ``"duplicates"``, ``"distances"``, ``"save"``.
@@ -452,7 +452,9 @@ def _derive_flags(
     read = 0
     for read, row in enumerate(catalog.flag_inputs(), 1):
         if row.status == "ok":
-            deriver.add(row.id, row.scores, row.pixel_hash, row.phash)
+            deriver.add(
+                row.id, row.scores, row.pixel_hash, row.phash, size=(row.width, row.height)
+            )
         elif row.status == "error":
             failed.append((display_path(row.relpath), row.error or ""))
         if step and read % _STEP_EVERY == 0:
@@ -460,6 +462,7 @@ def _derive_flags(
     if step:
         step("flags", read, read)
     rows = deriver.image_rows
+    rows += deriver.size_rows()
     rows += deriver.duplicate_rows(step)
     del deriver
     if step:

@@ -223,7 +223,9 @@ class CatalogView:
         elif sort == "size":
             spec, worst_first = "size", True
         elif sort in rules:
-            spec = "score:" + rules[sort].score_key
+            key = rules[sort].score_key
+            # a score derived at flag time (odd_size's size ratio) is stored with the flag only
+            spec = "score:" + key if key in self.score_names() else "flag:" + sort
             worst_first = rules[sort].compare is operator.gt
         elif sort in DUPLICATE_FLAGS:
             spec, worst_first = "group:" + sort, False
