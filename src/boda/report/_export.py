@@ -186,7 +186,8 @@ def write_csv(
 _OTHER_SELECTIONS = {
     "failed": "files that could not be read (status 'error')",
     "unflagged": "readable files that carry no flag",
-    "redundant": "duplicate copies other than the one boda keeps in each set (safe to remove)",
+    "redundant": "duplicate copies other than the one boda keeps in each set (the best "
+    "exposed, then sharpest, of the files with the fewest flags; safe to remove)",
     "label_conflict": "files whose exact copy lies in a folder of another name (in a dataset "
     "of class folders: one image, two labels)",
 }
@@ -261,7 +262,9 @@ class DuplicateSet:
     Attributes
     ----------
     keep : str
-        The file boda keeps (the keep rule: :func:`duplicate_sets`).
+        The file boda keeps (the keep rule: :func:`duplicate_sets`): of the
+        fewest other flags and most pixels, the best exposed relative to the
+        others, then the sharpest.
     redundant : tuple of str
         The other members: copies of ``keep`` that may be removed, in path order.
     linked : tuple of str
@@ -280,17 +283,81 @@ class DuplicateSet:
 
 
 def _keep_order(
-    record: ImageRecord, keep_under: tuple[str, ...] = ()
-) -> tuple[bool, int, int, float, str, bytes]:
-    """Sort key of the keep rule (:func:`duplicate_sets`): the file to keep sorts first."""
+    record: ImageRecord, keep_under: tuple[str, ...] = (), exposure: int = 0
+) -> tuple[bool, int, int, int, float, str, bytes]:
+    """Sort key of the keep rule (:func:`duplicate_sets`): the file to keep sorts first.
+
+    ``exposure`` is the record's exposure error within its group
+    (:func:`_exposure_errors`).
+    """
     from boda.scan._flags import DUPLICATE_FLAGS
 
     elsewhere = bool(keep_under) and not _is_under(record.path, keep_under)
     problems = sum(name not in DUPLICATE_FLAGS for name in record.flags)
     pixels = (record.width or 0) * (record.height or 0)
     sharpness = finite_float(record.scores.get("blurry"))  # higher = sharper
-    return (elsewhere, problems, -pixels, -sharpness if sharpness is not None else math.inf,
-            record.path, record.relpath)
+    return (elsewhere, problems, -pixels, exposure,
+            -sharpness if sharpness is not None else math.inf, record.path, record.relpath)
+
+
+#: Exposure differences are counted in steps of this many EV (stops): frames whose
+#: mean lightness is within half a stop of the group's reference frame are equally
+#: exposed, and the sharpest of them keeps.  A burst's frames vary by well under this
+#: (0.16 EV at most over the 37 bursts of a test shoot); an exposure mistake is 1 EV
+#: or more, and auto-exposure steps by 1/3 EV.
+_EXPOSURE_STEP_EV = 0.5
+#: Lightness percentiles at or beyond these (luma, 0-1) are clipped (8-bit 254-255, 0-1).
+_CLIP_HIGH, _CLIP_LOW = 0.995, 0.005
+#: Mid-grey, the centre of the well-exposedness weight of Mertens et al. (2007), in EV.
+_MID_GREY_EV = 2.2 * math.log2(0.5)
+#: The luma used for a mean lightness of 0 (log2 needs a positive number).
+_DARKEST = 0.5 / 255
+_PERCENTILES = ("p05_lightness", "p50_lightness", "p95_lightness")
+
+
+def _tone(record: ImageRecord) -> tuple[float, int, int] | None:
+    """A record's mean lightness in EV (``2.2 * log2``: stops of linear light for sRGB
+    luma), and how many of its 5th, 50th and 95th lightness percentiles are clipped
+    white and black; None without a stored ``mean_lightness``."""
+    scores = record.scores
+    mean = finite_float(scores.get("mean_lightness"))
+    if mean is None:
+        return None
+    white = black = 0
+    for name in _PERCENTILES:  # read per file of every duplicate set: kept cheap
+        value = scores.get(name)
+        if isinstance(value, float | int):  # NaN compares False: not clipped
+            white += value >= _CLIP_HIGH
+            black += value <= _CLIP_LOW
+    return 2.2 * math.log2(max(mean, _DARKEST)), white, black
+
+
+def _exposure_errors(members: list[ImageRecord]) -> list[int]:
+    """The exposure error of each member, relative to the group's reference frame.
+
+    Exposure is relative to the scene, so members are compared with each other: the
+    reference is the member of median mean lightness (of an even count's two middle
+    members, the one nearer mid-grey; of a pair, the one nearer mid-grey).  A member's
+    error is its distance from the reference in whole steps of :data:`_EXPOSURE_STEP_EV`,
+    plus one for each lightness percentile it clips (white or black) that the reference
+    does not.  Members without stored lightness scores count as well exposed (0).
+    """
+    tones = [_tone(r) for r in members]
+    known = sorted((t for t in tones if t is not None), key=lambda t: t[0])
+    if len(known) < 2:
+        return [0] * len(members)
+    middle = (len(known) - 1) // 2
+    reference = known[middle]
+    if len(known) % 2 == 0:
+        upper = known[middle + 1]
+        if abs(upper[0] - _MID_GREY_EV) < abs(reference[0] - _MID_GREY_EV):
+            reference = upper
+    ev, white, black = reference
+    return [
+        0 if t is None
+        else int(abs(t[0] - ev) / _EXPOSURE_STEP_EV) + max(0, t[1] - white) + max(0, t[2] - black)
+        for t in tones
+    ]
 
 
 def _keep_prefixes(keep_under: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -334,13 +401,16 @@ def _split_set(
     Near-duplicate groups are single-linkage: they chain A~B~C with A and C far apart.
     In keep order, the first member not yet in a set keeps; every member not yet in a
     set with its pixel hash (an exact copy), or a comparable pHash within
-    ``max_distance`` bits of its pHash, joins its set; repeat.
+    ``max_distance`` bits of its pHash, joins its set; repeat.  The exposure errors
+    of the keep order are relative to all the members (:func:`_exposure_errors`).
     """
     import numpy as np
 
     from boda.duplicates._clusters import _popcount
 
-    ranked = sorted(members, key=lambda r: _keep_order(r, keep_under))
+    errors = _exposure_errors(members)
+    keys = [_keep_order(r, keep_under, e) for r, e in zip(members, errors, strict=True)]
+    ranked = [members[i] for i in sorted(range(len(members)), key=keys.__getitem__)]
     # Only pHashes that took part in the near-duplicate grouping compare (a flat or
     # too-small image's hash says nothing).
     if len(ranked) <= _SMALL_SET:  # most sets: a pair or a few files, cheaper in Python
@@ -403,6 +473,10 @@ def _near_tolerance(catalog: Catalog) -> int:
     return int(number) if number is not None else DEFAULT_MAX_DISTANCE
 
 
+#: The scores the keep rule reads (sharpness, then exposure).
+_KEEP_SCORES = ("blurry", "mean_lightness", "p05_lightness", "p50_lightness", "p95_lightness")
+
+
 def _duplicate_plan(
     catalog_path: str | Path, keep_under: tuple[str, ...] = ()
 ) -> tuple[list[DuplicateSet], dict[bytes, str]]:
@@ -418,7 +492,8 @@ def _duplicate_plan(
             for flag, (_, group_id) in record.flags.items():
                 if group_id is not None:
                     # Only what the keep rule reads is held (a large catalog has many groups).
-                    record.scores, record.extra = {"blurry": record.scores.get("blurry")}, {}
+                    record.scores = {k: record.scores.get(k) for k in _KEEP_SCORES}
+                    record.extra = {}
                     groups.setdefault((flag, group_id), []).append(record)
     # Groups that share a file are one set (union-find over the group keys).
     parent = {key: key for key in groups}
@@ -476,8 +551,24 @@ def duplicate_sets(
     The keep order: first a file under one of ``keep_under`` (when given),
     then the fewest other flags (a dark, blurry or cropped copy is not kept
     over a good one), then the most pixels (``width * height`` of the
-    original), then the sharpest (highest ``blurry`` score), then the first
-    in path order.  Every other member of a set is ``redundant`` (listed by
+    original), then the best exposed, then the sharpest (highest ``blurry``
+    score), then the first in path order.
+
+    Exposure is judged against the other files taken together, from the
+    stored lightness scores: the reference is the file of median
+    ``mean_lightness`` (of two middle files, the one nearer mid-grey, 0.5, the
+    centre of the well-exposedness weight of Mertens et al.), and a file's
+    error is the number of whole half-stops (EV, ``2.2 * log2`` of the luma)
+    between its mean lightness and the reference's, plus one for each of its
+    5th, 50th and 95th lightness percentiles clipped (>= 0.995 or <= 0.005)
+    where the reference's is not.  Files within half a stop of the reference
+    that clip no more than it are equally exposed: the sharpest of them keeps.
+    A blown-out or dark frame of a burst therefore does not keep, though its
+    ``blurry`` score is often higher and its ``light``/``dark`` score under the
+    flag threshold; of a pair more than half a stop apart, the one nearer
+    mid-grey keeps.  Files without stored lightness count as well exposed.
+
+    Every other member of a set is ``redundant`` (listed by
     ``boda report DIR --only redundant``), except a file that a link of the
     folder points to, which is kept as well (``linked``): removing it would
     leave the link dangling.  Links themselves (status ``"link"``) are in no
@@ -503,6 +594,11 @@ def duplicate_sets(
         No catalog there, or not a usable one.
     InvalidParameterError
         A ``keep_under`` entry that is empty or not a string.
+
+    References
+    ----------
+    .. [1] T. Mertens, J. Kautz, F. Van Reeth, "Exposure Fusion", Pacific
+       Graphics 2007, Sec. 3.1 (well-exposedness: a Gaussian around 0.5).
 
     Examples
     --------
