@@ -167,7 +167,8 @@ def test_each_selection_is_select_records(client, scanned, only):
     want = list(select_records(scanned, only))
     assert [r["path"] for r in got] == [visible(r["path"]) for r in want]
     for g, w in zip(got, want, strict=True):
-        fields = set(g) - {"id", "path", "absolute_path"}  # the catalog's fields
+        fields = set(g) - {"id", "path", "absolute_path", "absolute_path_exact",
+                           "duplicate_role"}  # the catalog's fields
         assert {k: g[k] for k in fields} == {k: w[k] for k in fields}
         assert g["absolute_path"] == visible(os.path.join(os.fsencode(scanned),
                                                           bytes.fromhex(w["path_bytes_hex"])
@@ -223,6 +224,8 @@ def test_the_kept_orders_are_those_sql_gives(client, scanned, sort, spec):
                     failed="failed" in names, unflagged="unflagged" in names,
                     path_contains=q, sort=spec, descending=desc,
                 )
+                if spec.startswith("group:"):  # the kept file first in each group
+                    want = client.app.state.view.keep_first(catalog, sort, want)
                 assert got == want and total == len(want), params
 
 
@@ -231,6 +234,34 @@ def test_sorting_by_a_duplicate_flag_puts_each_group_together(client):
     groups = [r["groups"].get("exact_duplicate") for r in records]
     present = [g for g in groups if g is not None]
     assert present and present == sorted(present) and groups[: len(present)] == present
+
+
+@pytest.mark.parametrize("flag", ["exact_duplicate", "near_duplicate"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_a_group_sort_puts_the_kept_file_first_in_each_group(client, scanned, flag, order):
+    """Sorted by a duplicate group, each group starts with the file boda keeps, and every
+    card says whether it is kept or redundant (as the duplicate sets)."""
+    _summary(client)  # the duplicate sets are read
+    records = _all_pages(client, 3, sort=flag, order=order)
+    sets = duplicate_sets(scanned)
+    kept = {visible(s.keep) for s in sets}
+    redundant = {visible(p) for s in sets for p in s.redundant}
+    groups: dict[int, list[dict]] = {}
+    for r in records:
+        if flag in r["groups"]:
+            groups.setdefault(r["groups"][flag], []).append(r)
+        want = "kept" if r["path"] in kept else "redundant" if r["path"] in redundant else None
+        assert r["duplicate_role"] == want, r["path"]
+    assert groups
+    starts = [g for g in groups.values() if any(r["duplicate_role"] == "kept" for r in g)]
+    assert starts and all(g[0]["duplicate_role"] == "kept" for g in starts)
+    # within a group, the rest in path order; groups contiguous
+    assert sum(len(g) for g in groups.values()) == sum(flag in r["groups"] for r in records)
+    for g in groups.values():
+        rest = [r["path"] for r in g if r["duplicate_role"] != "kept"]
+        assert rest == sorted(rest, key=lambda p: p.encode(), reverse=order == "desc")
+    if flag == "near_duplicate" and order == "asc":  # kept (most pixels) is not first by path
+        assert any(g[0]["path"] > g[1]["path"] for g in starts)
 
 
 def test_search_filters_names_case_insensitively_and_literally(client):
@@ -251,8 +282,30 @@ def test_bad_parameters_are_400_with_the_choices(client):
     bad = client.get("/api/images", params={"sort": "nope"})
     assert bad.status_code == 400 and "colorfulness" in bad.json()["detail"]
     assert client.get("/api/images", params={"order": "up"}).status_code == 400
-    assert client.get("/api/images", params={"offset": -1}).status_code == 422
     assert client.get("/api/duplicates", params={"kind": "fuzzy"}).status_code == 400
+
+
+@pytest.mark.parametrize("url", [
+    "/api/images?offset=-1", "/api/images?limit=0", "/api/images?offset=9223372036854775808",
+    "/api/images?offset=99999999999999999999999", "/api/images/9223372036854775808",
+    "/api/thumbnails/9223372036854775808", "/api/preview/9223372036854775808",
+    "/api/images?q=" + "a" * 60_000, "/api/images?q=a%00b", "/api/paths?q=%00",
+    "/api/paths?q=" + "a" * 60_000, "/api/images/abc", "/api/preview/1?max_side=0",
+    "/api/paths?print0=2", "/api/failures?offset=9223372036854775808",
+])
+def test_every_bad_parameter_is_400_with_a_sentence(client, url):
+    """As docs/serve.md says: 400 for a bad parameter, its detail one sentence (not a
+    traceback and a 500 from SQLite, not FastAPI's 422 list)."""
+    response = client.get(url)
+    assert response.status_code == 400, (url, response.text[:200])
+    assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+
+
+def test_head_is_answered_as_get(client):
+    for url in ("/", "/api/summary", "/api/images?limit=2", "/static/app.js"):
+        head = client.head(url)
+        assert head.status_code == 200 and head.content == b"", url
+        assert head.headers["content-type"] == client.get(url).headers["content-type"]
 
 
 # -- one record, thumbnails, previews -----------------------------------------------------
@@ -278,7 +331,6 @@ def test_unknown_ids_are_404_json(client):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "99999" in response.json()["detail"]
-    assert client.get("/api/images/abc").status_code == 422
 
 
 def test_thumbnails_are_the_stored_jpegs(client, scanned):
@@ -365,6 +417,37 @@ def test_paths_are_those_of_boda_report_paths(client, scanned, only):
         assert result.exit_code == (1 if left_out else 0)
 
 
+def test_paths_keep_the_search_as_the_grid(client, scanned):
+    """``copy paths`` / ``download paths`` of a grid narrowed by a search: the paths of
+    the files the grid shows, not of the whole selection."""
+    shown = [r["absolute_path"] for r in _all_pages(client, 50, q="B")]
+    response = client.get("/api/paths", params={"q": "B"})
+    lines = response.content.decode("utf-8").splitlines()
+    assert lines == shown and 2 < len(lines) < len(client.get("/api/paths").content.splitlines())
+    download = client.get("/api/paths", params={"q": "B", "download": 1})
+    assert download.content == response.content
+    assert 'filename="paths-all-search.txt"' in download.headers["content-disposition"]
+
+
+def test_paths_count_the_names_that_are_not_utf8(client):
+    response = client.get("/api/paths")
+    assert response.headers["x-boda-not-utf8"] == "1"
+    assert os.path.basename(NON_UTF8) in response.content.split(b"\n")[-2] or any(
+        line.endswith(NON_UTF8) for line in response.content.split(b"\n"))
+    assert client.get("/api/paths", params={"q": "a.png"}).headers["x-boda-not-utf8"] == "0"
+
+
+def test_a_record_says_whether_its_path_shown_is_the_name_on_disk(client):
+    """"copy path" copies the text shown: the page warns when it is not the name (a name
+    that is not UTF-8, or that holds a newline shown as an escape)."""
+    exact = {r["path"]: r["absolute_path_exact"] for r in _all_pages(client, 500)}
+    assert exact["a.png"] is True and exact[SCRIPT] is True
+    inexact = sorted(path for path, ok in exact.items() if not ok)
+    assert inexact == sorted([r["path"] for r in _all_pages(client, 500)
+                              if r["path"].startswith("c\\x") or "line" in r["path"]])
+    assert len(inexact) == 2 and visible(NEWLINE) in inexact
+
+
 def test_paths_download_names_the_selection(client):
     response = client.get("/api/paths", params={"only": "blurry", "download": 1})
     assert 'filename="paths-blurry.txt"' in response.headers["content-disposition"]
@@ -385,6 +468,51 @@ def test_a_foreign_host_header_is_refused(scanned):
     assert ipv6.get("/api/summary").status_code == 200
     refused = TestClient(create_app(scanned), base_url="http://[::2]:8765").get("/api/summary")
     assert refused.status_code == 400 and "::2" in refused.json()["detail"]
+
+
+def test_a_request_from_another_site_is_refused(client):
+    """A page elsewhere may put ``<img src=http://127.0.0.1:8765/api/preview/1>`` in it:
+    the browser says so in ``Sec-Fetch-Site``, and every route refuses it."""
+    image_id = _id_of(client, "a.png")
+    for url in ("/", "/api/summary", f"/api/preview/{image_id}", f"/api/thumbnails/{image_id}",
+                "/api/paths", "/static/app.js"):
+        for site in ("cross-site", "same-site"):
+            refused = client.get(url, headers={"Sec-Fetch-Site": site})
+            assert refused.status_code == 403 and "another site" in refused.json()["detail"]
+        for site in ("same-origin", "none"):
+            assert client.get(url, headers={"Sec-Fetch-Site": site}).status_code == 200, url
+        assert client.get(url).status_code == 200  # curl sends none
+
+
+def test_previews_are_decoded_two_at_a_time_and_capped(client, monkeypatch):
+    import threading
+
+    from boda.web import _app
+
+    view = client.app.state.view
+    running, most, lock, sides = [0], [0], threading.Lock(), []
+    real = type(view).preview
+
+    def slow(self, image_id, max_side):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            sides.append(max_side)
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return real(self, image_id, 32)
+
+    monkeypatch.setattr(type(view), "preview", slow)
+    image_id = _id_of(client, "a.png")
+    threads = [threading.Thread(target=client.get, args=(f"/api/preview/{image_id}",),
+                                kwargs={"params": {"max_side": 9000}}) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == _app.PREVIEW_SLOTS == 2
+    assert sides == [_app.MAX_PREVIEW_SIDE] * 8
 
 
 def test_only_get_is_allowed(client):
@@ -480,6 +608,37 @@ def test_while_a_scan_writes_a_cached_value_is_answered_and_refreshed(folder):
     assert len(calls) == 3
 
 
+def test_a_running_scan_is_said_to_run_not_to_be_interrupted(folder):
+    """While ``boda scan`` holds the catalog's lock (another process), the summary says
+    that a scan runs and how far it got, not that the last one was interrupted."""
+    from boda.catalog import ImageRecord, default_catalog_path
+
+    scan(folder, workers=1)
+    client = TestClient(create_app(folder), base_url="http://127.0.0.1")
+    with Catalog(folder) as writer:  # what a scan writes when it starts analysing
+        started = time.time()
+        writer.set_setting("last_scan", {"complete": False, "started": started,
+                                         "to_analyse": 10})
+        writer.write_batch([ImageRecord(b"new.png", 10, 1, "error", error="test")])
+    idle = client.get("/api/summary").json()  # no scan holds the lock: it was interrupted
+    assert idle["scan"]["running"] is False and "interrupted" in idle["warnings"][0]
+    lock = str(default_catalog_path(folder)) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); "
+         "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", lock],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        data = client.get("/api/summary").json()
+    finally:
+        holder.communicate("", timeout=10)
+    assert data["scan"] == {"running": True, "analysed": 1, "to_analyse": 10}
+    assert data["unfinished"] is False
+    assert data["warnings"][0].startswith("A scan is running: 1 of 10 files analysed")
+    assert not any("interrupted" in w for w in data["warnings"])
+    assert client.get("/api/summary").json()["scan"]["running"] is False  # let go
+
+
 # -- the Catalog queries -------------------------------------------------------------------
 
 
@@ -559,6 +718,72 @@ def test_a_host_other_machines_reach_is_warned_about(scanned, no_server):
     result = runner.invoke(cli, ["serve", str(scanned), "--port", "0", "--host", "0.0.0.0"])
     assert result.exit_code == 0, result.output
     assert "warning" in result.stderr and "anyone" in result.stderr
+
+
+def _lan_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = udp.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_a_wildcard_host_answers_to_the_machines_own_names_only(scanned, monkeypatch):
+    """``--host 0.0.0.0``: a phone on the network sends ``Host: <this machine's address>``
+    or its name, and gets the page; any other name is still refused (DNS rebinding)."""
+    from boda.cli import serve_cmd
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "studio")
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "studio.lan")
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in ("studio", "studio.lan"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 0)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.1.1", 0))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    names = serve_cmd._names_of("0.0.0.0")
+    assert {"studio", "studio.lan", "10.1.2.3"} <= set(names)
+    assert "0.0.0.0" not in names and "127.0.1.1" not in names
+    lan = _lan_address()  # the address of the default route, found without DNS
+    assert lan is None or lan in names
+    app = create_app(scanned, hosts=names)
+    for host in ("10.1.2.3:8765", "studio:8765", "studio.lan", "127.0.0.1:8765", lan):
+        if host:
+            assert TestClient(app, base_url=f"http://{host}").get(
+                "/api/summary").status_code == 200, host
+    for host in ("evil.example", "10.1.2.4", "0.0.0.0:8765", "studio.evil.example"):
+        assert TestClient(app, base_url=f"http://{host}").get(
+            "/api/summary").status_code == 400, host
+    urls = serve_cmd._urls("0.0.0.0", 8765)
+    assert urls[0] == "http://127.0.0.1:8765/" and "http://10.1.2.3:8765/" in urls
+    assert "http://studio:8765/" in urls and not any("0.0.0.0" in u for u in urls)
+    assert serve_cmd._names_of("192.168.7.7") == ["192.168.7.7"]
+
+
+def test_a_wildcard_host_prints_reachable_urls(scanned, no_server):
+    result = runner.invoke(cli, ["serve", str(scanned), "--port", "0", "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "http://127.0.0.1:" in text and "0.0.0.0:" not in text
+    lan = _lan_address()
+    assert lan is None or f"http://{lan}:" in text
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_directory_that_is_not_a_folder_says_so(tmp_path, kind):
+    target = tmp_path / "nope"
+    if kind == "file":
+        target.write_bytes(b"x")
+    result = runner.invoke(cli, ["serve", str(target)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert ("no such folder" if kind == "missing" else "is not a folder") in text
+    assert "boda scan" not in text
 
 
 def _documented_lines() -> list[str]:

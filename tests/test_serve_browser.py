@@ -158,3 +158,142 @@ def test_an_unreadable_file_says_why_in_its_detail(page):
     page.locator(".card").click()
     expect(page.locator("#preview-error")).to_contain_text("broken.png could not be read")
     assert page.locator("#preview").is_hidden()
+
+
+def test_copy_and_download_paths_keep_the_search(page):
+    """F2: with a search, the buttons give the paths the grid shows, and say so."""
+    page.fill("#search", "dark")
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator("#download-paths")).to_have_attribute("href", re.compile(r"q=dark"))
+    with page.expect_response(re.compile(r"api/paths\?.*q=dark")) as answer:
+        page.locator("#copy-paths").click()
+    assert answer.value.body().decode().endswith("/photos/dark.png\n")
+    assert answer.value.body().count(b"\n") == 1
+    expect(page.locator("#toast")).to_contain_text("1 path (all files, matching “dark”)")
+
+
+def test_a_running_scan_is_shown_and_the_page_follows_it(browser, served):
+    """F3: a scan that holds the catalog's lock is "running", not "interrupted"; the open
+    page asks the summary again by itself."""
+    import subprocess
+    import sys
+
+    from boda.catalog import Catalog, default_catalog_path
+
+    page = browser.new_page()
+    page.goto(served[0])
+    page.wait_for_selector("body[data-ready='1']")
+    page.evaluate("POLL.idle = 200; POLL.busy = 200")
+    with Catalog(served[1]) as catalog:
+        before = catalog.get_setting("last_scan")
+        catalog.set_setting("last_scan", {"complete": False, "started": time.time() + 60,
+                                          "to_analyse": 5})
+    lock = str(default_catalog_path(served[1])) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); "
+         "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", lock],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        expect(page.locator("#warnings")).to_contain_text("A scan is running: 0 of 5 files",
+                                                          timeout=5000)
+        assert "interrupted" not in page.locator("#warnings").inner_text()
+    finally:
+        holder.communicate("", timeout=10)
+        with Catalog(served[1]) as catalog:
+            catalog.set_setting("last_scan", before)
+    expect(page.locator("#warnings")).to_have_text("", timeout=5000)
+    page.close()
+
+
+def test_cards_show_sharpness_and_a_group_sort_the_kept_file_first(page):
+    """F7: every card says its sharpness; sorted by group, the kept file comes first."""
+    first = page.locator(".card").first
+    expect(first.locator(".sharp")).to_contain_text(re.compile(r"sharpness \d"))
+    page.select_option("#sort", "exact_duplicate")
+    expect(page.locator(".card .badge.role")).to_have_count(2)
+    roles = page.locator(".card .badge.role").all_inner_texts()
+    assert roles == ["kept", "redundant"]
+    page.select_option("#sort", "blurry")
+    expect(page.locator(".card .score").first).to_contain_text("sharpness")
+
+
+def test_z_or_a_click_shows_the_file_at_full_size_and_esc_fits_it(page):
+    """F6: 1:1 in the detail; Esc first fits it again, then closes; focus goes back to
+    the card (F12)."""
+    page.locator(".card", has_text="dark.png").click()
+    preview = page.locator("#preview")
+    expect(preview).to_have_attribute("src", re.compile(r"max_side=1024"))
+    preview.click()
+    expect(page.locator(".preview")).to_have_class(re.compile(r"\bfull\b"))
+    expect(preview).to_have_attribute("src", re.compile(r"max_side=64$"))  # its full size
+    page.keyboard.press("Escape")
+    expect(page.locator(".preview")).not_to_have_class(re.compile(r"\bfull\b"))
+    assert page.locator("#detail").is_visible()
+    page.keyboard.press("z")
+    expect(page.locator(".preview")).to_have_class(re.compile(r"\bfull\b"))
+    page.keyboard.press("z")
+    expect(preview).to_have_attribute("src", re.compile(r"max_side=1024"))
+    page.keyboard.press("Escape")
+    page.locator("#detail").wait_for(state="hidden")
+    focused = page.evaluate("document.activeElement.title")
+    assert focused == "dark.png"
+
+
+def test_dataset_selections_are_apart_and_names_keep_their_spaces(page):
+    """F10: label_conflict under "Datasets", not among the flags nor as a summary card;
+    F12: names keep runs of spaces."""
+    assert page.locator("#dataset-selections a", has_text="label_conflict").count() == 1
+    assert page.locator("#selections a", has_text="label_conflict").count() == 0
+    assert page.locator(".stat", has_text="label_conflict").count() == 0
+    assert page.locator("#datasets-heading").is_visible()
+    space = page.locator(".card .name").first.evaluate("n => getComputedStyle(n).whiteSpace")
+    assert space == "pre-wrap"
+
+
+def test_a_page_of_another_site_cannot_load_the_images(browser, served):
+    """F5: Chromium marks an ``<img>`` of another site's page (here ``localhost`` on another
+    port, as the hunt's) as ``cross-site``; the app refuses it, so the page cannot read
+    the images' sizes or make the app decode them."""
+    import http.server
+    import json
+    import urllib.request
+
+    images = json.load(urllib.request.urlopen(served[0] + "api/images?limit=1"))["images"]
+    target = f"{served[0]}api/preview/{images[0]['id']}?max_side=64"
+    body = f'<img id=i src="{target}">'.encode()
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        seen: list[str] = []  # the 403 (JSON) is then blocked by the browser's ORB
+        page.on("response", lambda r: seen.append(str(r.status)) if r.url == target else None)
+        page.on("requestfailed", lambda r: seen.append("failed") if r.url == target else None)
+        page.goto(f"http://localhost:{other.server_address[1]}/", wait_until="load")
+        assert page.locator("#i").evaluate("img => img.complete && img.naturalWidth") == 0
+        assert seen and "200" not in seen  # before: 200, and naturalWidth 43
+    finally:
+        page.close()
+        other.shutdown()
+
+
+def test_copy_paths_warns_of_names_that_are_not_utf8(page):
+    """F9: the clipboard holds text: a name that is not UTF-8 is not copied exactly, and
+    the message says so (the app's header counts them; faked here, the folder has none)."""
+    page.route(re.compile(r".*/api/paths\?.*"), lambda route: route.fulfill(
+        body=b"/x/a.png\n/x/b\xff.png\n", headers={"X-Boda-Not-UTF8": "1",
+                                                   "X-Boda-Left-Out": "0"}))
+    page.locator("#copy-paths").click()
+    expect(page.locator("#toast")).to_contain_text("1 name is not UTF-8")
+    expect(page.locator("#toast")).to_contain_text("use download paths")

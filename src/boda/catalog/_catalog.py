@@ -1033,6 +1033,15 @@ class Catalog:
             out.update((r[0], r[1]) for r in rows)
         return out
 
+    def flag_groups(self, flag: str) -> dict[int, int]:
+        """The duplicate group of every record flagged ``flag``: ``{id: group_id}``
+        (records whose flag has no group left out)."""
+        rows = self._db.execute(
+            "SELECT image_id, group_id FROM flags WHERE name = ? AND group_id IS NOT NULL",
+            (flag,),
+        )
+        return {r[0]: r[1] for r in rows}
+
 
 def _record(
     row: sqlite3.Row,

@@ -58,18 +58,68 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _names_of(host: str) -> list[str]:
-    """The Host headers that reach this app on ``host`` (all addresses: the machine's
-    names and addresses, which the DNS-rebinding guard must let through)."""
-    names = [host.strip("[]")]
-    if host in ("0.0.0.0", "::", "[::]"):
-        name = socket.gethostname()
-        names += [name, socket.getfqdn()]
+_WILDCARDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def _own_addresses(ipv6: bool) -> list[str]:
+    """The addresses of this machine other machines reach it by, found portably: those
+    its host name resolves to, and the one the default route leaves from (a UDP
+    ``connect`` picks it and sends nothing).  Loopback and link-local ones left out."""
+    found: list[str] = []
+    families = (socket.AF_INET, socket.AF_INET6) if ipv6 else (socket.AF_INET,)
+    for name in dict.fromkeys((socket.gethostname(), socket.getfqdn())):
         try:
-            names += socket.gethostbyname_ex(name)[2]
+            found += [a[4][0] for a in socket.getaddrinfo(name, None) if a[0] in families]
         except OSError:
             pass
-    return names
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        if family not in families:
+            continue
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                found.append(udp.getsockname()[0])
+        except OSError:  # no route of that family
+            pass
+    out = []
+    for address in dict.fromkeys(a.split("%")[0] for a in found):
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+            out.append(address)
+    return out
+
+
+def _names_of(host: str) -> list[str]:
+    """The Host headers that reach this app on ``host``: the address itself and, for a
+    wildcard (``0.0.0.0``, ``::``), the machine's own addresses and names (a phone on
+    the network sends the address it typed).  Any other name stays refused: the
+    DNS-rebinding guard."""
+    if host not in _WILDCARDS:
+        return [host.strip("[]")]
+    # not the wildcard itself: a browser sends `Host: 0.0.0.0` only for a page that
+    # asked for http://0.0.0.0/, which no one types to reach another machine
+    names = [socket.gethostname(), socket.getfqdn(), *_own_addresses(ipv6=":" in host)]
+    return [n for n in names if n]
+
+
+def _urls(host: str, port: int) -> list[str]:
+    """The addresses to open the page at: ``host`` itself, or for a wildcard bind the
+    loopback one (this machine) and then those of the machine's addresses and name."""
+    if host not in _WILDCARDS:
+        shown_host = f"[{host.strip('[]')}]" if ":" in host else host
+        return [f"http://{shown_host}:{port}/"]
+    loopback = "[::1]" if ":" in host and not _dual_stack() else "127.0.0.1"
+    others = [f"[{a}]" if ":" in a else a for a in _own_addresses(ipv6=":" in host)]
+    return [f"http://{h}:{port}/" for h in dict.fromkeys([loopback, *others,
+                                                         socket.gethostname()])]
+
+
+def _dual_stack() -> bool:
+    """Whether a socket bound to ``::`` takes IPv4 too (Linux, macOS by default)."""
+    return socket.has_dualstack_ipv6()
 
 
 def register(app: typer.Typer) -> None:
@@ -99,7 +149,8 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(
             "127.0.0.1", "--host", metavar="ADDRESS",
             help="Address to listen on. Any but 127.0.0.1 or localhost lets other machines "
-            "see the images.",
+            "see the images; 0.0.0.0 (or ::) listens on every address of this machine "
+            "and prints the addresses to open from the others.",
         ),
         port: int = typer.Option(
             8765, "--port", min=0, max=65535, metavar="PORT",
@@ -124,6 +175,12 @@ def register(app: typer.Typer) -> None:
                 f"boda serve needs the web extra ({exc.name or exc} is not installed): "
                 "pip install 'boda[web]'"
             ) from None
+        if not directory.exists():
+            raise InvalidParameterError(f"{str(directory)!r}: no such folder")
+        if not directory.is_dir():
+            raise InvalidParameterError(
+                f"{str(directory)!r} is not a folder; give the folder that was scanned"
+            )
         if catalog is not None and not catalog.exists():
             raise InvalidParameterError(
                 f"--catalog {str(catalog)!r}: no such file; give the catalog of a scanned folder"
@@ -135,17 +192,18 @@ def register(app: typer.Typer) -> None:
         view_app = create_app(catalog or directory, root=directory, hosts=_names_of(host))
         sock = _bind(host, port)
         bound = sock.getsockname()[1]
-        shown_host = f"[{host.strip('[]')}]" if ":" in host else host
-        url = f"http://{shown_host}:{bound}/"
+        urls = _urls(host, bound)
+        url = urls[0]
         if not _is_loopback(host):
             err_console.print(
                 f"[yellow]warning:[/] listening on {shown(host)}: anyone who can reach this "
                 "machine on that address sees the images of the folder and their names",
                 highlight=False,
             )
-        console.print(
-            f"serving {shown(directory)} at [bold]{url}[/] (Ctrl-C to stop)", highlight=False
+        where = f"[bold]{url}[/]" + (
+            f" (this machine), {', '.join(urls[1:])} (other machines)" if urls[1:] else ""
         )
+        console.print(f"serving {shown(directory)} at {where} (Ctrl-C to stop)", highlight=False)
         # The duplicate sets and score names take a pass over every record: read them
         # now, while the browser opens, not at the first request.
         threading.Thread(target=view_app.state.view.warm, daemon=True).start()

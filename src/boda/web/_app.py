@@ -2,19 +2,24 @@
 
 Read-only by design: only GET routes, the catalog opened read-only for each
 request, files addressed by catalog id only (never by a path in the request),
-and requests refused unless their Host header names this machine (a web page
-elsewhere cannot reach the app through DNS rebinding).
+requests refused unless their Host header names this machine (a web page
+elsewhere cannot reach the app through DNS rebinding) or their browser says they come
+from another site (``Sec-Fetch-Site``: a page elsewhere cannot even load an image),
+and at most :data:`PREVIEW_SLOTS` previews decoded at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -26,6 +31,24 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 #: Host names every app answers to (ports are not part of the check).
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+#: ``Sec-Fetch-Site`` values let through: the page itself, a typed address or bookmark
+#: (``none``); a request without the header (curl, scripts) is let through too.
+FETCH_SITES = ("same-origin", "none")
+
+#: The longest side of a preview (``max_side`` above it is capped): 24 MP at 1:1.
+MAX_PREVIEW_SIDE = 6000
+#: How many previews are decoded at once (the others wait): a 24 MP decode holds
+#: about 0.4 GB while it runs.
+PREVIEW_SLOTS = 2
+#: The longest search text (``q``) taken, in characters.
+MAX_QUERY = 1000
+#: The largest offset and id taken (SQLite integers are 64-bit).
+MAX_INT = 2**63 - 1
+
+#: Selections that make sense for a dataset of class folders, not for a photo folder:
+#: the page lists them apart.
+DATASET_SELECTIONS = frozenset({"label_conflict"})
 
 #: Sent with every response: no script, style or image from anywhere else, no
 #: framing, no guessing of content types.
@@ -84,6 +107,15 @@ def create_app(
     allowed = {h.strip("[]").lower() for h in (*LOCAL_HOSTS, *hosts) if h}
     app.add_middleware(_HostGuard, allowed=allowed)
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # 400 with one sentence, as every other bad parameter (not FastAPI's 422 list)
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(x) for x in error.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "bad parameter " + "; ".join(parts)}, status_code=400)
+
     @app.middleware("http")
     async def _headers(request: Request, call_next):  # noqa: ANN202
         response = await call_next(request)
@@ -114,7 +146,9 @@ class _HostGuard:
     """Refuse (400) a request whose ``Host`` header names another host: a page of
     another site cannot reach the app by pointing a name of its own at 127.0.0.1
     (DNS rebinding).  Starlette's ``TrustedHostMiddleware`` does the same but cuts
-    an IPv6 ``Host`` (``[::1]:8765``) at its first colon."""
+    an IPv6 ``Host`` (``[::1]:8765``) at its first colon.  Refuse (403) a request the
+    browser marks as made by another site (``Sec-Fetch-Site: cross-site`` or
+    ``same-site``: an ``<img>`` of a page elsewhere, another port of localhost)."""
 
     def __init__(self, app: Any, allowed: set[str]):
         self.app = app
@@ -128,6 +162,14 @@ class _HostGuard:
                 response = JSONResponse(
                     {"detail": f"invalid Host header {host!r}: this app answers to "
                      f"{', '.join(sorted(self.allowed))}"}, status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+            site = headers.get(b"sec-fetch-site", b"").decode("latin-1").strip().lower()
+            if site and site not in FETCH_SITES:
+                response = JSONResponse(
+                    {"detail": f"refused: a request from another site (Sec-Fetch-Site: {site}); "
+                     "open the page of this app itself"}, status_code=403,
                 )
                 await response(scope, receive, send)
                 return
@@ -148,28 +190,34 @@ def _fail(exc: Exception) -> HTTPException:
 
 
 def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one function per route)
-    @app.get("/", include_in_schema=False)
+    def get(path: str, **kwargs: Any) -> Any:  # HEAD answered as GET (curl -I, link checkers)
+        return app.api_route(path, methods=["GET", "HEAD"], **kwargs)
+
+    previews = threading.BoundedSemaphore(PREVIEW_SLOTS)
+
+    @get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
-    @app.get("/api/summary")
+    @get("/api/summary")
     def summary() -> JSONResponse:
         try:
             return _json(_summary(view))
         except BodaError as exc:
             raise _fail(exc) from None
 
-    @app.get("/api/images")
+    @get("/api/images")
     def images(
         only: str | None = None,
-        q: str | None = None,
+        q: str | None = Query(None, max_length=MAX_QUERY),
         sort: str = "path",
         order: str | None = None,
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_INT),
         limit: int = Query(100, ge=1),
     ) -> JSONResponse:
         try:
             names = view.parse_only(only)
+            _check_query(q)
             spec, descending, sort, order = view.sort_spec(sort, order)
             limit = min(limit, MAX_LIMIT)
             with view.open() as catalog:
@@ -185,8 +233,8 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             "offset": offset, "limit": limit, "total": total, "images": records,
         })
 
-    @app.get("/api/images/{image_id}")
-    def image(image_id: int) -> JSONResponse:
+    @get("/api/images/{image_id}")
+    def image(image_id: int = PathParam(le=MAX_INT)) -> JSONResponse:
         try:
             with view.open() as catalog:
                 record = view.record(catalog, image_id)
@@ -206,8 +254,8 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             raise _fail(exc) from None
         return _json(out)
 
-    @app.get("/api/thumbnails/{image_id}")
-    def thumbnail(image_id: int, request: Request) -> Response:
+    @get("/api/thumbnails/{image_id}")
+    def thumbnail(request: Request, image_id: int = PathParam(le=MAX_INT)) -> Response:
         try:
             with view.open() as catalog:
                 jpeg = catalog.thumbnails([image_id]).get(image_id)
@@ -224,19 +272,21 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             return Response(status_code=304, headers=headers)
         return Response(jpeg, media_type="image/jpeg", headers=headers)
 
-    @app.get("/api/preview/{image_id}")
-    def preview(image_id: int, max_side: int = Query(1024, ge=16, le=8192)) -> Response:
+    @get("/api/preview/{image_id}")
+    def preview(image_id: int = PathParam(le=MAX_INT), max_side: int = Query(1024, ge=16)
+                ) -> Response:
         try:
-            jpeg = view.preview(image_id, max_side)
+            with previews:  # the others wait: each decode of a large file holds memory
+                jpeg = view.preview(image_id, min(max_side, MAX_PREVIEW_SIDE))
         except (BodaError, NotFound, Unreadable) as exc:
             raise _fail(exc) from None
         return Response(jpeg, media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=60"})
 
-    @app.get("/api/duplicates")
+    @get("/api/duplicates")
     def duplicates(
         kind: str | None = None,
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_INT),
         limit: int = Query(50, ge=1),
     ) -> JSONResponse:
         if kind not in (None, "", "exact", "near"):
@@ -251,8 +301,9 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
         return _json({"kind": kind or "", "total": len(sets), "offset": offset,
                       "limit": limit, "sets": [_capped(s) for s in sets[offset : offset + limit]]})
 
-    @app.get("/api/failures")
-    def failures(offset: int = Query(0, ge=0), limit: int = Query(500, ge=1)) -> JSONResponse:
+    @get("/api/failures")
+    def failures(offset: int = Query(0, ge=0, le=MAX_INT),
+                 limit: int = Query(500, ge=1)) -> JSONResponse:
         limit = min(limit, MAX_LIMIT)
         try:
             with view.open() as catalog:
@@ -266,16 +317,18 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             raise _fail(exc) from None
         return _json({"total": total, "offset": offset, "limit": limit, "failures": rows})
 
-    @app.get("/api/paths")
-    def paths(only: str | None = None, print0: int = Query(0, ge=0, le=1),
+    @get("/api/paths")
+    def paths(only: str | None = None, q: str | None = Query(None, max_length=MAX_QUERY),
+              print0: int = Query(0, ge=0, le=1),
               download: int = Query(0, ge=0, le=1)) -> Response:
         try:
             names = view.parse_only(only)
+            _check_query(q)
             end = b"\0" if print0 else b"\n"
             # boda.report.selected_paths(..., root=folder), the paths of `boda report
             # --paths`, picked by SQL as the pages are (tests/test_serve.py checks they agree)
             with view.open() as catalog:
-                ids = view.select_ids(catalog, names)[0]
+                ids = view.select_ids(catalog, names, q=q)[0]
                 relpaths = catalog.relpaths_of(ids)
             base = os.fsencode(view.root)
             chosen = (os.path.join(base, relpaths[i]) for i in ids if i in relpaths)
@@ -287,12 +340,27 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
                     kept.append(path + end)
         except BodaError as exc:
             raise _fail(exc) from None
-        headers = {"X-Boda-Left-Out": str(left_out), "Cache-Control": "no-store"}
+        headers = {"X-Boda-Left-Out": str(left_out), "Cache-Control": "no-store",
+                   "X-Boda-Not-UTF8": str(sum(not _utf8(p) for p in kept))}
         if download:
-            name = "paths-" + ("-".join(sorted(names)) or "all") + (".txt0" if print0 else ".txt")
+            name = "paths-" + ("-".join(sorted(names)) or "all") + ("-search" if q else "") + (
+                ".txt0" if print0 else ".txt")
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         # The raw bytes of the names (not UTF-8 ones included), as the CLI prints them.
         return Response(b"".join(kept), media_type="text/plain; charset=utf-8", headers=headers)
+
+
+def _check_query(q: str | None) -> None:
+    if q and "\0" in q:
+        raise InvalidParameterError("q holds a NUL character, which no file name holds")
+
+
+def _utf8(path: bytes) -> bool:
+    try:
+        path.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +400,8 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         thresholds = _thresholds(catalog.get_setting("thresholds"))
         stale = catalog.flags_stale()
         complete, pending = last_scan_state(catalog)  # as the report says it
+        last_scan = catalog.get_setting("last_scan")
+    last_scan = last_scan if isinstance(last_scan, dict) else {}
     selection_counts = {name: flag_counts.get(name, 0) for name in flag_names}
     unflagged = view.cached("unflagged", lambda: _count_unflagged(view))  # ~0.1 s at 100 000
     selection_counts.update(failed=counts["error"], unflagged=unflagged)
@@ -346,7 +416,23 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         waiting.append("scores")
     rules = _rule_text(thresholds)
     warnings = []
-    unfinished = complete is False
+    running = view.scan_running()
+    unfinished = complete is False and not running
+    scan: dict[str, Any] = {"running": running, "analysed": None, "to_analyse": None}
+    if running:
+        # While the scan analyses, its `last_scan` says how many files it has to (and
+        # when it started); before that (finding files), it is the previous scan's.
+        to_analyse = last_scan.get("to_analyse") if "started" in last_scan else None
+        if complete is False and isinstance(to_analyse, int) and isinstance(pending, int):
+            scan.update(analysed=max(0, to_analyse - pending), to_analyse=to_analyse)
+            warnings.append(
+                f"A scan is running: {scan['analysed']} of {to_analyse} files analysed. "
+                "This page shows the results saved so far and updates itself; the flags and "
+                "duplicate sets are those of the scan before until it ends."
+            )
+        else:
+            warnings.append("A scan is running: it is looking for new and changed files. "
+                            "This page updates itself when it has results.")
     if unfinished:
         warnings.append(
             "The last scan did not finish (it was interrupted)"
@@ -354,7 +440,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
             + ". New files among them are missing, changed ones show their previous scores; "
             "files that were deleted are gone. Run `boda scan` on the folder again to finish."
         )
-    if stale:
+    if stale and not running:
         warnings.append(
             "The flags are out of date: the last scan was stopped before it derived them "
             "from its results, so they are those of the scan before (files that are gone "
@@ -373,7 +459,8 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         "flag_counts": flag_counts,
         "selections": [
             {"name": name, "description": text, "count": selection_counts.get(name),
-             "flag": name in flag_names, "rule": rules.get(name)}
+             "flag": name in flag_names, "rule": rules.get(name),
+             "dataset": name in DATASET_SELECTIONS}
             for name, text in descriptions.items()
         ],
         "thresholds": thresholds,
@@ -381,10 +468,12 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         "flags_stale": stale,
         "last_scan": {"complete": complete, "pending": pending},
         "unfinished": unfinished,
+        "scan": scan,
         "warnings": warnings,
         "sorts": sorts,
         "score_keys": {r.name: r.score_key for r in _rules()},
         "scores": scores or [],
         "pending": sorted(waiting),
         "max_limit": MAX_LIMIT,
+        "max_preview_side": MAX_PREVIEW_SIDE,
     }

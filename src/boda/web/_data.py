@@ -53,6 +53,15 @@ class Unreadable(ValueError):
     """A file that is there but cannot be shown (HTTP 422)."""
 
 
+def _is_utf8(path: bytes) -> bool:
+    """Whether a file name is UTF-8 text (the page shows, and copies, only that exactly)."""
+    try:
+        path.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _writing(state: tuple) -> bool:
     """Whether a :meth:`CatalogView.state` says that a writer is at work (its
     ``-wal`` file holds results not yet folded into the catalog)."""
@@ -91,6 +100,26 @@ class CatalogView:
             yield catalog
         finally:
             catalog.close()
+
+    def scan_running(self) -> bool:
+        """Whether a ``boda scan`` holds the catalog's lock now (``CATALOG.lock``, a POSIX
+        record lock the scan holds while it runs: a non-blocking attempt to take a shared
+        lock on it fails).  The file is opened for reading only, never made."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: the scan takes no lock either
+            return False
+        try:
+            lock = open(self.path.with_name(self.path.name + ".lock"), "rb")  # noqa: SIM115
+        except OSError:  # no lock file: no scan has run since it exists
+            return False
+        with lock:
+            try:
+                fcntl.lockf(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:  # held by the scan
+                return True
+            fcntl.lockf(lock, fcntl.LOCK_UN)
+            return False
 
     # -- the cache -----------------------------------------------------------
     def state(self) -> tuple:
@@ -305,6 +334,41 @@ class CatalogView:
         where = self.cached("set_index", compute).get(image_id)
         return None if where is None else self.duplicate_plan()[where]
 
+    def roles(self, *, wait: bool = False) -> dict[int, str] | None:
+        """``{id: "kept" | "redundant" | "linked"}`` of every member of a duplicate set
+        (:meth:`duplicate_plan`); ``wait=False``: None while it is being computed."""
+
+        def compute() -> dict[int, str]:
+            out: dict[int, str] = {}
+            for found in self.duplicate_plan():
+                for role, members in (("redundant", found["redundant"]),
+                                      ("linked", found["linked"]), ("kept", [found["keep"]])):
+                    out.update((m["id"], role) for m in members if m["id"] is not None)
+            return out
+
+        return (self.cached if wait else self.peek)("roles", compute)
+
+    def keep_first(self, catalog: Catalog, flag: str, ids: list[int]) -> list[int]:
+        """``ids`` (in the order of ``flag``'s groups) with each group's members in the
+        order boda keeps them: the kept file first, then the files a link points to,
+        then the redundant ones (path order among those)."""
+        roles = self.roles()
+        if not roles:
+            return ids
+        groups = catalog.flag_groups(flag)
+        rank = {"kept": 0, "linked": 1, "redundant": 2}
+        out: list[int] = []
+        run: list[int] = []
+        for i in [*ids, None]:  # runs of one group; None ends the last one
+            if run and (i is None or groups.get(i) != groups.get(run[0])):
+                if groups.get(run[0]) is not None:
+                    run.sort(key=lambda j: rank.get(roles.get(j, ""), 2))  # stable
+                out += run
+                run = []
+            if i is not None:
+                run.append(i)
+        return out
+
     # -- pages -----------------------------------------------------------------
     def select_ids(
         self,
@@ -355,19 +419,31 @@ class CatalogView:
                 while len(self._orders) > 8:
                     self._orders.pop(next(iter(self._orders)))
         _, ids, n = hit
-        return ids if not descending else ids[:n][::-1] + ids[n:][::-1]
+        ids = ids if not descending else ids[:n][::-1] + ids[n:][::-1]
+        if sort.startswith("group:"):
+            ids = self.keep_first(catalog, sort.removeprefix("group:"), ids)
+        return ids
 
     def records(self, catalog: Catalog, ids: list[int]) -> list[dict[str, Any]]:
         """The records with these ids as JSON-ready dicts (with ``id``), in that order."""
         found = catalog.records_by_id(ids)
-        return [self.record_dict(found[i]) for i in ids if i in found]
+        roles = self.roles() or {}
+        return [self.record_dict(found[i], roles) for i in ids if i in found]
 
-    def record_dict(self, record: ImageRecord) -> dict[str, Any]:
-        """:meth:`ImageRecord.to_dict` with its ``id`` and its absolute path."""
+    def record_dict(self, record: ImageRecord,
+                    roles: dict[int, str] | None = None) -> dict[str, Any]:
+        """:meth:`ImageRecord.to_dict` with its ``id``, its absolute path (and whether
+        that text is the name on disk) and its role in its duplicate set (``roles``:
+        :meth:`roles`, read when not given)."""
         out = record.to_dict()
         out["id"] = record.id
         out["path"] = visible(out["path"])  # control and bidi characters as escapes
-        out["absolute_path"] = visible(self.file_of(record))
+        path = self.file_of(record)
+        out["absolute_path"] = visible(path)
+        # whether copying the text shown gives the name on disk (UTF-8, no escapes)
+        out["absolute_path_exact"] = _is_utf8(path) and out["absolute_path"] == path.decode()
+        roles = (self.roles() or {}) if roles is None else roles
+        out["duplicate_role"] = roles.get(record.id)
         return clean(out)
 
     def file_of(self, record: ImageRecord) -> bytes:

@@ -3,11 +3,15 @@
 "use strict";
 
 const PAGE = 120; // cards per request
+// How often the summary is asked again (ms): while a scan runs or counts are pending, else.
+const POLL = {busy: 3000, idle: 20000};
 const state = {view: "grid", only: [], q: "", sort: "path", order: "", open: null, kind: ""};
 let summary = null;
 let grid = {key: "", items: [], total: 0, loading: false};
 let dups = {key: "", sets: [], total: 0};
 let detailId = null;
+let detailRecord = null;
+let zoomed = false; // the detail preview at 1:1 (its full size, capped)
 
 // -- small helpers ------------------------------------------------------------------------
 function el(tag, props, ...children) {
@@ -137,7 +141,7 @@ function renderSummary() {
       el("b", {}, s.counts.error), "unreadable"),
   ];
   for (const sel of s.selections) {
-    if (sel.name === "failed") continue;
+    if (sel.name === "failed" || sel.dataset) continue;
     cards.push(el("button", {className: "stat", type: "button", title: sel.description,
       dataset: {only: sel.name}, onclick: () => go({view: "grid", only: [sel.name], open: null})},
     el("b", {}, count(sel.count)), sel.name));
@@ -147,13 +151,16 @@ function renderSummary() {
   const list = [el("li", {}, el("a", {href: "#", dataset: {only: ""}, className: "sel",
     onclick: (e) => { e.preventDefault(); go({view: "grid", only: [], open: null}); }},
   el("span", {}, "all files"), el("span", {className: "n"}, s.total)))];
-  for (const sel of s.selections) {
-    list.push(el("li", {}, el("a", {href: "#", title: sel.description + (sel.rule ? ` (${sel.rule})` : ""),
-      dataset: {only: sel.name}, className: "sel" + (sel.count === 0 ? " zero" : ""),
-      onclick: (e) => { e.preventDefault(); pick(sel.name, e.ctrlKey || e.metaKey || e.shiftKey); }},
-    el("span", {}, sel.name), el("span", {className: "n"}, count(sel.count)))));
-  }
+  const item = (sel) => el("li", {}, el("a", {href: "#", title: sel.description + (sel.rule ? ` (${sel.rule})` : ""),
+    dataset: {only: sel.name}, className: "sel" + (sel.count === 0 ? " zero" : ""),
+    onclick: (e) => { e.preventDefault(); pick(sel.name, e.ctrlKey || e.metaKey || e.shiftKey); }},
+  el("span", {}, sel.name), el("span", {className: "n"}, count(sel.count))));
+  for (const sel of s.selections) if (!sel.dataset) list.push(item(sel));
   document.getElementById("selections").replaceChildren(...list);
+  // selections for a dataset of class folders (label_conflict): apart, under "Datasets"
+  const datasets = s.selections.filter((sel) => sel.dataset);
+  document.getElementById("dataset-selections").replaceChildren(...datasets.map(item));
+  document.getElementById("datasets-heading").hidden = !datasets.length;
 
   const rows = [el("tr", {}, el("th", {}, "flag"), el("th", {}, "meaning"), el("th", {}, "rule"))];
   for (const sel of s.selections) {
@@ -164,7 +171,10 @@ function renderSummary() {
 
   const sort = document.getElementById("sort");
   const options = [["path", "name"], ["size", "file size"]];
-  for (const name of s.sorts.slice(2)) options.push([name, name + (s.score_keys[name] ? " (worst first)" : " (group)")]);
+  for (const name of s.sorts.slice(2)) {
+    options.push([name, name === "blurry" ? "sharpness (blurriest first)"
+      : name + (s.score_keys[name] ? " (worst first)" : " (group, kept first)")]);
+  }
   for (const name of s.scores) if (!s.sorts.includes(name)) options.push([name, "score: " + name]);
   sort.replaceChildren(...options.map(([value, label]) => el("option", {value}, label)));
 }
@@ -190,6 +200,7 @@ function gridQuery(offset) {
 
 function sortValue(record) {
   const key = summary.score_keys[state.sort] || (summary.scores.includes(state.sort) ? state.sort : null);
+  if (key === "blurry") return `sharpness ${fmt(record.scores[key])}`; // higher = sharper
   if (key) return `${key} ${fmt(record.scores[key])}`;
   if (state.sort === "size") return bytes(record.size);
   if (record.groups[state.sort] !== undefined) return `group ${record.groups[state.sort]}`;
@@ -211,11 +222,18 @@ function card(record, badges) {
   }
   const size = record.width ? `${record.width}×${record.height}` : (record.status === "link" ? "link" : "");
   const value = record.scores ? sortValue(record) : "";
+  // the `blurry` score is higher when sharper: shown as what it is, "sharpness"
+  const sharp = record.scores && typeof record.scores.blurry === "number" && !value.startsWith("sharpness")
+    ? el("span", {className: "sharp", title: "sharpness score (higher = sharper)"}, `sharpness ${fmt(record.scores.blurry)}`) : "";
   const flags = (record.flags || []).map((f) => el("span", {className: "badge" + (f.endsWith("duplicate") ? " dup" : "")}, f));
+  const role = record.duplicate_role && record.groups && record.groups[state.sort] !== undefined
+    ? record.duplicate_role : null; // in a group sort: which file of the group boda keeps
+  if (role) flags.unshift(el("span", {className: "badge role " + (role === "redundant" ? "" : "keep")}, role === "linked" ? "kept (a link points to it)" : role));
   const node = el("div", {className: "card", tabindex: "0", dataset: {id: record.id}, title: record.path},
     img, swatches,
     el("div", {className: "body"}, el("div", {className: "name"}, record.path),
       el("span", {className: "muted"}, size), value ? " " : "", value ? el("span", {className: "score"}, value) : "",
+      sharp ? " " : "", sharp,
       el("div", {}, ...flags, ...(badges || []))));
   node.addEventListener("click", () => go({open: record.id}));
   node.addEventListener("keydown", (e) => { if (e.key === "Enter") go({open: record.id}); });
@@ -320,6 +338,8 @@ async function openDetail(id) {
     return;
   }
   if (detailId !== id) return;
+  detailRecord = record;
+  unzoom();
   const preview = document.getElementById("preview");
   const problem = document.getElementById("preview-error");
   problem.hidden = true;
@@ -339,6 +359,8 @@ async function openDetail(id) {
   }
   document.getElementById("d-name").textContent = record.path;
   document.getElementById("d-path").textContent = record.absolute_path;
+  // exact: UTF-8 and shown as it is (no control or bidi character written as an escape)
+  document.getElementById("d-path").dataset.exact = record.absolute_path_exact === false ? "0" : "1";
   const meta = [record.width ? `${record.width}×${record.height} px` : null, record.format, bytes(record.size),
     record.status !== "ok" ? `status ${record.status}` : null, record.link_to ? `links to ${record.link_to}` : null,
     record.error ? `error: ${record.error}` : null].filter(Boolean);
@@ -390,9 +412,59 @@ async function openDetail(id) {
 }
 
 function closeDetail() {
+  const id = detailId;
   detailId = null;
+  unzoom();
   document.getElementById("detail").hidden = true;
   document.getElementById("preview").removeAttribute("src");
+  // back to the card of the file just viewed (a keyboard user goes on from there)
+  const back = document.querySelector(`section:not([hidden]) .card[data-id="${Number(id)}"]`);
+  if (back) back.focus();
+}
+
+// -- 1:1 ------------------------------------------------------------------------------------
+function fullSide() {
+  const r = detailRecord || {};
+  const side = Math.max(r.width || 0, r.height || 0) || summary.max_preview_side;
+  return Math.min(side, summary.max_preview_side);
+}
+
+function zoom(event) {
+  const preview = document.getElementById("preview");
+  const box = preview.parentElement;
+  if (detailId === null || preview.hidden || !preview.getAttribute("src")) return;
+  if (zoomed) { unzoom(); return; }
+  // the point to show: the one clicked, else the middle (fractions of the image)
+  const r = preview.getBoundingClientRect();
+  let fx = 0.5, fy = 0.5;
+  if (event && event.type === "click" && r.width && r.height) {
+    fx = Math.min(Math.max((event.clientX - r.left) / r.width, 0), 1);
+    fy = Math.min(Math.max((event.clientY - r.top) / r.height, 0), 1);
+  }
+  zoomed = true;
+  box.classList.add("full");
+  const id = detailId;
+  const centre = () => {
+    if (!zoomed || detailId !== id) return;
+    box.scrollLeft = fx * preview.naturalWidth - box.clientWidth / 2;
+    box.scrollTop = fy * preview.naturalHeight - box.clientHeight / 2;
+  };
+  preview.addEventListener("load", centre, {once: true});
+  preview.src = `api/preview/${id}?max_side=${fullSide()}`;
+  document.getElementById("zoom-hint").textContent = "1:1 — click, Z or Esc: fit";
+  centre();
+}
+
+function unzoom() {
+  const preview = document.getElementById("preview");
+  const box = preview.parentElement;
+  const was = zoomed;
+  zoomed = false;
+  box.classList.remove("full");
+  document.getElementById("zoom-hint").textContent = "click or Z: 1:1 (full size)";
+  if (was && detailId !== null && detailRecord && detailRecord.status !== "error") {
+    preview.src = `api/preview/${detailId}?max_side=1024`;
+  }
 }
 
 async function step(delta) {
@@ -417,9 +489,13 @@ function markActive() {
   sort.value = state.sort;
   document.getElementById("order").value = state.order;
   document.getElementById("dup-kind").value = state.kind;
-  const p = new URLSearchParams({download: "1"});
-  if (state.only.length) p.set("only", state.only.join(","));
-  document.getElementById("download-paths").href = "api/paths?" + p.toString();
+  const p = new URLSearchParams(pathsQuery());
+  p.set("download", "1");
+  const link = document.getElementById("download-paths");
+  link.href = "api/paths?" + p.toString();
+  link.title = "a file with the paths of " + pathsWhat();
+  document.getElementById("copy-paths").title = "copy the paths of " + pathsWhat() +
+    " (as boda report DIR --only … --paths)";
 }
 
 async function render() {
@@ -434,17 +510,31 @@ async function render() {
   if (state.open !== null) { if (state.open !== detailId) await openDetail(state.open); } else if (detailId !== null) closeDetail();
 }
 
-async function copyPaths() {
+// The paths the grid shows: its selection and its search (never more than it shows).
+function pathsQuery() {
   const p = new URLSearchParams();
   if (state.only.length) p.set("only", state.only.join(","));
+  if (state.q) p.set("q", state.q);
+  return p;
+}
+
+function pathsWhat() {
+  return (state.only.length ? state.only.join(" + ") : "all files") + (state.q ? `, matching “${state.q}”` : "");
+}
+
+async function copyPaths() {
   try {
-    const response = await fetch("api/paths?" + p.toString());
+    const response = await fetch("api/paths?" + pathsQuery().toString());
     if (!response.ok) throw new Error((await response.json()).detail);
     const text = await response.text();
     const n = text ? text.split("\n").length - 1 : 0;
     const left = parseInt(response.headers.get("X-Boda-Left-Out") || "0", 10);
+    const inexact = parseInt(response.headers.get("X-Boda-Not-UTF8") || "0", 10);
     const ok = await copyText(text);
-    toast(ok ? `copied ${n} path${n === 1 ? "" : "s"}` + (left ? ` (${left} with a newline in the name left out: use --print0)` : "")
+    const notes = [];
+    if (left) notes.push(`${left} with a newline in the name left out: use --print0`);
+    if (inexact) notes.push(`${inexact} name${inexact === 1 ? " is" : "s are"} not UTF-8 and not copied exactly: use download paths`);
+    toast(ok ? `copied ${n} path${n === 1 ? "" : "s"} (${pathsWhat()})` + (notes.length ? ". " + notes.join("; ") : "")
       : "could not copy: use download paths");
   } catch (e) {
     toast(e.message);
@@ -471,28 +561,42 @@ async function start() {
   document.getElementById("dup-more").addEventListener("click", () => loadDuplicates(false));
   document.getElementById("copy-paths").addEventListener("click", copyPaths);
   document.getElementById("copy-path").addEventListener("click", async () => {
-    toast(await copyText(document.getElementById("d-path").textContent) ? "path copied" : "could not copy");
+    const ok = await copyText(document.getElementById("d-path").textContent);
+    const exact = document.getElementById("d-path").dataset.exact === "1";
+    toast(!ok ? "could not copy" : exact ? "path copied"
+      : "path copied, but not exactly: the name is not UTF-8 or holds control characters (shown as \\xNN, \\n); use download paths");
   });
   document.getElementById("close").addEventListener("click", () => go({open: null}));
   document.getElementById("prev").addEventListener("click", () => step(-1));
   document.getElementById("next").addEventListener("click", () => step(1));
   document.getElementById("detail").addEventListener("click", (e) => { if (e.target.id === "detail") go({open: null}); });
+  document.getElementById("preview").addEventListener("click", zoom);
   document.querySelectorAll("[data-view]").forEach((a) => a.addEventListener("click", (e) => {
     e.preventDefault();
     go({view: a.dataset.view, open: null});
   }));
   document.addEventListener("keydown", (e) => {
     if (document.getElementById("detail").hidden || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === "Escape") go({open: null});
+    if (e.key === "Escape") { if (zoomed) unzoom(); else go({open: null}); }
+    else if (e.key === "z" || e.key === "Z") { e.preventDefault(); zoom(null); }
     else if (e.key === "ArrowRight" || e.key === "j") { e.preventDefault(); step(1); }
     else if (e.key === "ArrowLeft" || e.key === "k") { e.preventDefault(); step(-1); }
   });
   window.addEventListener("hashchange", render);
   await render();
   document.body.dataset.ready = "1";
-  while (summary.pending.length) { // counts of a large catalog still being read: fill them in
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    try { summary = await api("api/summary"); } catch (e) { return; }
+  // The summary again every few seconds while a scan runs or counts are still being
+  // read (a large catalog), else now and then: the header, counts and warnings follow.
+  for (;;) {
+    const since = Date.now();
+    const busy = () => summary.pending.length || (summary.scan && summary.scan.running);
+    while (Date.now() - since < (busy() ? POLL.busy : POLL.idle)) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    if (document.hidden) continue;
+    try { summary = await api("api/summary"); } catch (e) { continue; }
+    const sort = document.getElementById("sort");
+    if (document.activeElement === sort) continue; // not while its list is open
     renderSummary();
     markActive();
   }
