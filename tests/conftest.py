@@ -72,3 +72,31 @@ def kodak_rgb() -> np.ndarray:
 def rng() -> np.random.Generator:
     """A seeded random generator."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def scan_lock_held():
+    """``with scan_lock_held(folder):`` another process holds the catalog's lock of
+    ``folder``, as a running ``boda scan`` does, until the block ends."""
+    import contextlib
+    import subprocess
+    import sys
+
+    from boda.catalog import default_catalog_path
+
+    @contextlib.contextmanager
+    def held(folder):
+        lock = str(default_catalog_path(folder)) + ".lock"
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); "
+             "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+             lock],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield
+        finally:
+            holder.communicate("", timeout=10)
+
+    return held

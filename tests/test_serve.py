@@ -608,10 +608,10 @@ def test_while_a_scan_writes_a_cached_value_is_answered_and_refreshed(folder):
     assert len(calls) == 3
 
 
-def test_a_running_scan_is_said_to_run_not_to_be_interrupted(folder):
+def test_a_running_scan_is_said_to_run_not_to_be_interrupted(folder, scan_lock_held):
     """While ``boda scan`` holds the catalog's lock (another process), the summary says
     that a scan runs and how far it got, not that the last one was interrupted."""
-    from boda.catalog import ImageRecord, default_catalog_path
+    from boda.catalog import ImageRecord
 
     scan(folder, workers=1)
     client = TestClient(create_app(folder), base_url="http://127.0.0.1")
@@ -622,16 +622,8 @@ def test_a_running_scan_is_said_to_run_not_to_be_interrupted(folder):
         writer.write_batch([ImageRecord(b"new.png", 10, 1, "error", error="test")])
     idle = client.get("/api/summary").json()  # no scan holds the lock: it was interrupted
     assert idle["scan"]["running"] is False and "interrupted" in idle["warnings"][0]
-    lock = str(default_catalog_path(folder)) + ".lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); "
-         "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", lock],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with scan_lock_held(folder):
         data = client.get("/api/summary").json()
-    finally:
-        holder.communicate("", timeout=10)
     assert data["scan"] == {"running": True, "analysed": 1, "to_analyse": 10}
     assert data["unfinished"] is False
     assert data["warnings"][0].startswith("A scan is running: 1 of 10 files analysed")

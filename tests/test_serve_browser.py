@@ -172,13 +172,10 @@ def test_copy_and_download_paths_keep_the_search(page):
     expect(page.locator("#toast")).to_contain_text("1 path (all files, matching “dark”)")
 
 
-def test_a_running_scan_is_shown_and_the_page_follows_it(browser, served):
+def test_a_running_scan_is_shown_and_the_page_follows_it(browser, served, scan_lock_held):
     """F3: a scan that holds the catalog's lock is "running", not "interrupted"; the open
     page asks the summary again by itself."""
-    import subprocess
-    import sys
-
-    from boda.catalog import Catalog, default_catalog_path
+    from boda.catalog import Catalog
 
     page = browser.new_page()
     page.goto(served[0])
@@ -188,18 +185,13 @@ def test_a_running_scan_is_shown_and_the_page_follows_it(browser, served):
         before = catalog.get_setting("last_scan")
         catalog.set_setting("last_scan", {"complete": False, "started": time.time() + 60,
                                           "to_analyse": 5})
-    lock = str(default_catalog_path(served[1])) + ".lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); "
-         "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", lock],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "held"
-        expect(page.locator("#warnings")).to_contain_text("A scan is running: 0 of 5 files",
-                                                          timeout=5000)
-        assert "interrupted" not in page.locator("#warnings").inner_text()
+        with scan_lock_held(served[1]):
+            expect(page.locator("#warnings")).to_contain_text(
+                "A scan is running: 0 of 5 files", timeout=5000
+            )
+            assert "interrupted" not in page.locator("#warnings").inner_text()
     finally:
-        holder.communicate("", timeout=10)
         with Catalog(served[1]) as catalog:
             catalog.set_setting("last_scan", before)
     expect(page.locator("#warnings")).to_have_text("", timeout=5000)
