@@ -21,7 +21,7 @@ from boda.cli import app
 from boda.duplicates import DEFAULT_MAX_DISTANCE, MIN_PHASH_SIDE, hamming, pixel_hash
 from boda.errors import InvalidParameterError
 from boda.io import open_image
-from boda.report import _export as export
+from boda.report import _keep as export
 from boda.report import catalog_records, duplicate_sets, select_records, selected_paths
 from boda.scan import _pipeline as pipeline
 from boda.scan import default_thresholds, scan

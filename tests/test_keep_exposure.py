@@ -3,7 +3,7 @@ boda keeps a well-exposed frame over a blown-out or dark one that scores sharper
 still the sharpest of equally exposed frames.
 
 Exposure is judged within the set, from the stored lightness scores (no image is read
-again): see ``_exposure_errors`` in ``boda.report._export``.
+again): see ``_exposure_errors`` in ``boda.report._keep``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 
 from boda.catalog import Catalog, ImageRecord
 from boda.duplicates import hamming
-from boda.report import _export as export
+from boda.report import _keep as export
 from boda.report import catalog_records, duplicate_sets
 from boda.scan import _pipeline as pipeline
 from boda.scan import default_thresholds, scan

@@ -345,8 +345,9 @@ def register(app: typer.Typer) -> None:
             write_html_report,
             write_parquet,
         )
-        from boda.report._export import _folder_prefixes, _keep_prefixes, _selection_names
+        from boda.report._keep import _keep_prefixes
         from boda.report._parquet import _pyarrow
+        from boda.report._select import _folder_prefixes, _selection_names
 
         if out is not None and out_alias is not None:
             raise InvalidParameterError("--out is the old name of --output; give one of them")
@@ -823,7 +824,7 @@ def _folder_notes():
     of the catalog (the library warns, and goes on: nothing is selected through it)."""
     import warnings
 
-    from boda.report._export import _NoFileUnder
+    from boda.report._select import _NoFileUnder
 
     caught: list = []
     try:

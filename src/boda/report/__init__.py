@@ -1,19 +1,7 @@
 """Reports of a scanned folder: a self-contained HTML page, JSON and CSV exports,
 and the selections a user acts on (the blurry files, the redundant copies)."""
 
-from boda.report._export import (
-    DuplicateSet,
-    catalog_records,
-    duplicate_sets,
-    folder_counts,
-    is_boda_csv,
-    iter_catalog_records,
-    record_relpath,
-    select_records,
-    selected_paths,
-    selections,
-    write_csv,
-)
+from boda.report._export import catalog_records, is_boda_csv, iter_catalog_records, write_csv
 from boda.report._html import (
     is_boda_report,
     render_html,
@@ -21,7 +9,15 @@ from boda.report._html import (
     report_title,
     write_html_report,
 )
+from boda.report._keep import DuplicateSet, duplicate_sets
 from boda.report._parquet import is_boda_parquet, write_parquet
+from boda.report._select import (
+    folder_counts,
+    record_relpath,
+    select_records,
+    selected_paths,
+    selections,
+)
 
 __all__ = [
     "DuplicateSet",

@@ -115,9 +115,9 @@ def write_parquet(
     >>> import pandas                                    # doctest: +SKIP
     >>> pandas.read_parquet("photos.parquet").query("blurry < 0.44")  # doctest: +SKIP
     """
-    from boda.report._export import (
+    from boda.report._keep import _keep_prefixes
+    from boda.report._select import (
         _folder_prefixes,
-        _keep_prefixes,
         _selected,
         _selection_names,
         record_relpath,
