@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -392,3 +393,40 @@ def test_a_catalog_of_the_former_analysis_is_analysed_again(tmp_path):
     summary = scan(root, workers=1)
     assert summary.analysed == 2
 
+
+
+def test_keep_under_is_checked_like_under(folder):
+    """A --keep-under folder outside DIR is refused; one that holds no duplicate (a path
+    typed from the current folder) is named, instead of the default rule deciding silently."""
+    scan(folder, workers=1)
+    for bad in ("/abs/train", "../x", "copies/../.."):
+        with pytest.raises(InvalidParameterError, match="inside the scanned one"):
+            duplicate_sets(folder, keep_under=bad)
+        result = runner.invoke(app, ["report", str(folder), "--only", "redundant",
+                                     "--keep-under", bad])
+        assert result.exit_code == 2 and "--keep-under" in result.output
+    with pytest.warns(UserWarning, match="'photos/copies': no duplicate of the catalog"):
+        sets = duplicate_sets(folder, keep_under="photos/copies")
+    assert sets[0].keep == "a.png"  # the default rule decided
+    result = runner.invoke(app, ["report", str(folder), "--only", "redundant",
+                                 "--keep-under", "photos/copies"])
+    assert result.exit_code == 0
+    assert "note: --keep-under 'photos/copies': no duplicate" in result.output
+    with warnings.catch_warnings():  # the right folder: no note
+        warnings.simplefilter("error")
+        assert duplicate_sets(folder, keep_under="copies")[0].keep == "copies/a copy.png"
+
+
+
+def test_report_names_a_catalog_an_older_boda_analysed(folder):
+    scan(folder, workers=1)
+    with Catalog(folder) as catalog:  # as a scan by the previous version left it
+        analysis = catalog.get_setting("analysis")
+        catalog.set_setting("analysis", {**analysis, "version": ANALYSIS_VERSION - 1})
+    result = runner.invoke(app, ["report", str(folder), "--only", "exact_duplicate"])
+    assert result.exit_code == 0
+    assert f"analysis version {ANALYSIS_VERSION - 1}; this one has {ANALYSIS_VERSION}" in (
+        result.output)
+    assert scan(folder, workers=1).analysed == 5  # analysed afresh once
+    result = runner.invoke(app, ["report", str(folder), "--only", "exact_duplicate"])
+    assert "older boda" not in result.output

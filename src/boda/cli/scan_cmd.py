@@ -371,7 +371,7 @@ def register(app: typer.Typer) -> None:
                 "--keep-under chooses the file kept in each duplicate set: use it with "
                 "--only redundant"
             )
-        keep = _keep_prefixes(keep_under)  # a bad prefix: exit 2 at once
+        keep = _keep_prefixes(keep_under, "--keep-under")  # a bad prefix: exit 2 at once
         for given, option in ((under, "--under"), (copy_under, "--copy-under")):
             _folder_prefixes(given, option)  # a folder outside DIR: exit 2 at once
         folders = {"under": under or None, "copy_under": copy_under or None}
@@ -689,12 +689,24 @@ def _print_csv(
 
 
 def _warn_if_flags_stale(catalog_path: Path) -> None:
-    """Say on stderr when the catalog's flags predate its records (a stopped scan)."""
+    """Say on stderr when the catalog's flags predate its records (a stopped scan), or
+    its scores an older boda's analysis."""
     from boda.catalog import Catalog
+    from boda.scan import ANALYSIS_VERSION
 
     with Catalog(catalog_path, readonly=True) as catalog:
         stale = catalog.flags_stale()
-    if stale:
+        analysis = catalog.get_setting("analysis")
+    version = analysis.get("version") if isinstance(analysis, dict) else None
+    if isinstance(version, int) and version < ANALYSIS_VERSION:
+        # An older boda's scores and flags: new flags (odd_size...) are missing, not zero.
+        err_console.print(
+            f"[yellow]note[/]: the catalog was analysed by an older boda (analysis version "
+            f"{version}; this one has {ANALYSIS_VERSION}): its scores and flags lack this "
+            "version's changes; run 'boda scan' on the folder to analyse it afresh",
+            highlight=False,
+        )
+    elif stale:
         err_console.print(
             "[yellow]note[/]: the flags are out of date (the last scan was stopped before "
             "it derived them); run 'boda scan' on the folder to update them", highlight=False,
@@ -747,8 +759,8 @@ def _print_summary(summary, report_path: Path | None) -> None:
         named = ", ".join(f"{path} -> {target}" for path, target in first)
         console.print(
             f"[yellow]folder links not followed[/]: {n} ({shown(named)}"
-            f"{' …' if n > len(first) else ''}): their files are not scanned; scan the "
-            "target folder, or one that holds it", highlight=False,
+            f"{' …' if n > len(first) else ''}): their files are not scanned through the "
+            "link; scan the target folder, or one that holds it", highlight=False,
         )
     if summary.interrupted:
         console.print(
@@ -811,10 +823,17 @@ class _Gone:
             return
         n = self.count
         what = "left out" if left_out else "still in the export: it holds the catalog"
+        from boda.catalog import default_catalog_path
+
+        command = f"boda scan {self.directory}"
+        if Path(self.catalog_path).resolve() != default_catalog_path(self.directory).resolve():
+            # the scan must update this catalog, not make DIR/.boda (a class folder to
+            # torchvision's ImageFolder, and this catalog left stale)
+            command += f" --catalog {self.catalog_path}"
         err_console.print(
             f"[yellow]note[/]: {n} file{'s' * (n != 1)} in the catalog "
             f"{'are' if n != 1 else 'is'} gone since the last scan ({what}); run "
-            f"'boda scan {shown(str(self.directory))}' to update it", highlight=False,
+            f"'{shown(command)}' to update it", highlight=False,
         )
 
 
@@ -835,6 +854,7 @@ def _folder_notes():
         for warning in caught:
             if issubclass(warning.category, _NoFileUnder):
                 text = str(warning.message).replace("copy_under ", "--copy-under ", 1)
+                text = text.replace("keep_under ", "--keep-under ", 1)
                 text = "--" + text if text.startswith("under ") else text
                 err_console.print(f"[yellow]note[/]: {shown(text)}", highlight=False)
             else:  # someone else's warning: shown as Python shows it

@@ -127,8 +127,16 @@ def _exposure_errors(members: list[ImageRecord]) -> list[int]:
     ]
 
 
-def _keep_prefixes(keep_under: str | Iterable[str] | None) -> tuple[str, ...]:
-    """``keep_under`` as folder prefixes without a leading ``./`` or a trailing ``/``."""
+class _NoFileUnder(UserWarning):
+    """A folder given to ``under``, ``copy_under`` or ``keep_under`` holds no file of the
+    catalog."""
+
+
+def _keep_prefixes(
+    keep_under: str | Iterable[str] | None, name: str = "keep_under"
+) -> tuple[str, ...]:
+    """``keep_under`` as folder prefixes without a leading ``./`` or a trailing ``/``,
+    checked as ``under`` is: a folder inside the scanned one, by its path relative to it."""
     from boda.errors import InvalidParameterError
 
     if keep_under is None:
@@ -138,16 +146,17 @@ def _keep_prefixes(keep_under: str | Iterable[str] | None) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str | os.PathLike):
             raise InvalidParameterError(
-                f"keep_under must name folders as strings, e.g. ('train/',); got {keep_under!r}"
+                f"{name} must name folders as strings, e.g. ('train/',); got {keep_under!r}"
             )
         text = os.fspath(item).replace(os.sep, "/")
         while text.startswith("./"):
             text = text[2:]
+        outside = text.startswith("/") or ".." in text.split("/")
         text = text.strip("/")
-        if not text or text == ".":
+        if not text or text == "." or outside:
             raise InvalidParameterError(
-                f"keep_under {os.fspath(item)!r} names no folder; give a folder inside the "
-                "scanned one, e.g. 'train/'"
+                f"{name} {os.fspath(item)!r}: give a folder inside the scanned one, as its "
+                "path relative to it (e.g. 'train/')"
             )
         out.append(text)
     return tuple(out)
@@ -296,6 +305,18 @@ def _duplicate_plan(
                 near_groups=tuple(sorted(g for f, g in ids if f == "near_duplicate")),
             ))
     plans.sort(key=lambda plan: plan.keep)
+    if keep_under:  # a typo, or a path from the current folder: the default rule decided
+        import warnings
+
+        held = {p for members in groups.values() for r in members for p in keep_under
+                if _is_under(r.path, (p,))}
+        for prefix in keep_under:
+            if prefix not in held:
+                warnings.warn(
+                    f"keep_under {prefix!r}: no duplicate of the catalog is under it "
+                    "(folders are relative to the scanned folder)",
+                    _NoFileUnder, stacklevel=3,
+                )
     return plans, redundant
 
 

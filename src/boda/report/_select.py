@@ -11,7 +11,7 @@ from typing import Any
 
 from boda.catalog import Catalog
 from boda.report._export import iter_catalog_records
-from boda.report._keep import _duplicate_plan, _keep_prefixes, _near_tolerance
+from boda.report._keep import _duplicate_plan, _keep_prefixes, _near_tolerance, _NoFileUnder
 
 __all__ = [
     "folder_counts", "record_relpath", "select_records", "selected_paths", "selections",
@@ -283,10 +283,6 @@ def _folders_holding(relpath: bytes, prefixes: tuple[bytes, ...]) -> list[bytes]
     """The ``prefixes`` (``b"test/"``) that hold ``relpath``, or name it (the record of a
     folder that could not be listed)."""
     return [p for p in prefixes if relpath.startswith(p) or relpath == p[:-1]]
-
-
-class _NoFileUnder(UserWarning):
-    """A folder given to ``under`` or ``copy_under`` holds no file of the catalog."""
 
 
 def _warn_unmatched(prefixes: tuple[bytes, ...], matched: set[bytes], option: str) -> None:
