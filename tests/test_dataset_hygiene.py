@@ -202,7 +202,8 @@ def test_a_catalog_without_layout_still_exports(layouts, tmp_path):
 
 def test_an_export_with_the_earlier_columns_is_boda_s(layouts, tmp_path):
     folder, _ = layouts
-    earlier = [c for c in CSV_COLUMNS if c not in ("mode", "channels", "bit_depth", "has_alpha")]
+    earlier = [c for c in CSV_COLUMNS
+               if c not in ("mode", "channels", "bit_depth", "has_alpha", "taken", "camera")]
     table = tmp_path / "earlier.csv"
     table.write_text(",".join([*earlier, "blurry"]) + "\nx.png,ok\n")
     assert is_boda_csv(table)

@@ -289,7 +289,8 @@ def test_cli_scan_json_and_report_exports(photo_folder, tmp_path):
     assert result.exit_code == 0, result.output
     lines = csv_path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith(
-        "path,status,error,width,height,format,mode,channels,bit_depth,has_alpha,flags"
+        "path,status,error,width,height,format,mode,channels,bit_depth,has_alpha,taken,camera,"
+        "flags"
     )
     assert len(lines) == 13
     out = tmp_path / "r" / "report.html"

@@ -176,7 +176,7 @@ def _old_csv(catalog_path) -> bytes:
             [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
              r["format"] or "", extra.get("mode", ""), extra.get("channels", ""),
              extra.get("bit_depth", ""), "" if alpha is None else str(alpha).lower(),
-             ";".join(r["flags"]),
+             extra.get("taken", ""), extra.get("camera", ""), ";".join(r["flags"]),
              groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
              r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
              r["path_bytes_hex"] or ""]

@@ -375,6 +375,17 @@ def test_preview_of_a_file_gone_or_unreadable_is_a_clear_error(folder):
     assert broken.status_code == 422 and "c.png" in broken.json()["detail"]
 
 
+def test_previews_follow_max_pixels_as_the_scan_does(folder, tmp_path):
+    scan(folder, workers=1)
+    tight = TestClient(create_app(folder, max_pixels=1000), base_url="http://127.0.0.1")
+    refused = tight.get(f"/api/preview/{_id_of(tight, 'b.png')}")
+    assert refused.status_code == 422 and "decompression-bomb" in refused.json()["detail"]
+    free = TestClient(create_app(folder, max_pixels=None), base_url="http://127.0.0.1")
+    assert free.get(f"/api/preview/{_id_of(free, 'b.png')}").status_code == 200
+    result = runner.invoke(cli, ["serve", str(folder), "--max-pixels", "lots"])
+    assert result.exit_code == 2 and "--max-pixels" in result.output
+
+
 # -- duplicates, failures, paths ----------------------------------------------------------
 
 
@@ -427,6 +438,20 @@ def test_paths_keep_the_search_as_the_grid(client, scanned):
     download = client.get("/api/paths", params={"q": "B", "download": 1})
     assert download.content == response.content
     assert 'filename="paths-all-search.txt"' in download.headers["content-disposition"]
+
+
+def test_paths_leave_out_files_deleted_since_the_scan_as_report_does(folder):
+    scan(folder, workers=1)
+    client = TestClient(create_app(folder), base_url="http://127.0.0.1")
+    (folder / "copies" / "a copy.png").unlink()  # the redundant copy, deleted by hand
+    (folder / "b.png").unlink()
+    response = client.get("/api/paths")
+    assert response.headers["x-boda-gone"] == "2"
+    result = runner.invoke(cli, ["report", str(folder), "--only", "unflagged,redundant,"
+                                 "exact_duplicate", "--paths"])
+    assert response.content == result.stdout_bytes
+    assert b"b.png" not in response.content and response.content.count(b"\n") == 3
+    assert client.get("/api/paths", params={"only": "redundant"}).content == b""
 
 
 def test_paths_count_the_names_that_are_not_utf8(client):
@@ -832,3 +857,16 @@ def test_ctrl_c_stops_the_real_server(scanned):
     assert out.strip() == "stopped", (out, err)
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" not in err
 
+
+
+def test_the_summary_names_a_catalog_an_older_boda_analysed(folder):
+    from boda.scan import ANALYSIS_VERSION
+
+    scan(folder, workers=1)
+    client = TestClient(create_app(folder), base_url="http://127.0.0.1")
+    assert not client.get("/api/summary").json()["warnings"]
+    with Catalog(folder) as catalog:
+        analysis = catalog.get_setting("analysis")
+        catalog.set_setting("analysis", {**analysis, "version": ANALYSIS_VERSION - 1})
+    (warning,) = client.get("/api/summary").json()["warnings"]
+    assert f"analysis version {ANALYSIS_VERSION - 1}; this one has {ANALYSIS_VERSION}" in warning

@@ -864,7 +864,11 @@ class Catalog:
             on disk), ``"score:KEY"`` (the stored score ``KEY``) or
             ``"group:FLAG"`` (the duplicate group id of flag ``FLAG``) or
             ``"flag:FLAG"`` (the score stored with flag ``FLAG``: only its
-            images have one, e.g. ``odd_size``'s size ratio).  Records
+            images have one, e.g. ``odd_size``'s size ratio) or ``"time:NAME"``
+            (the ISO 8601 time ``NAME`` of the record's ``extra``, e.g. ``taken``,
+            by its clock time: a UTC offset is ignored, so photos with and
+            without one interleave as their cameras' clocks read; across time
+            zones, local clock order).  Records
             without the value sort last in either order; ties go in path order.
         descending : bool
             Sort from the largest value down.
@@ -967,9 +971,23 @@ class Catalog:
         if kind == "flag" and name:  # a flag's stored score (one derived at flag time)
             join = "LEFT JOIN flags AS fs ON fs.image_id = images.id AND fs.name = ?"
             return "fs.score", [], join, [name]
+        if kind == "time" and name:
+            # An ISO 8601 time in ``extra`` (``taken``), by its clock time: a trailing
+            # UTC offset is dropped, so a camera that records one and a camera that
+            # does not (its clock time, zone unknown) interleave as their clocks read.
+            # As text, fractional seconds sort right ("07" < "07.25" < "07.5").
+            key = '$."' + name.replace('"', '\\"') + '"'
+            value = (
+                "(SELECT CASE WHEN typeof(t) != 'text' THEN NULL "
+                "WHEN length(t) > 19 AND substr(t, -6, 1) IN ('+', '-') AND "
+                "substr(t, -3, 1) = ':' THEN substr(t, 1, length(t) - 6) "
+                "ELSE t END FROM (SELECT CASE WHEN json_valid(images.extra) "
+                "THEN json_extract(images.extra, ?) END AS t))"
+            )
+            return value, [key], "", []
         raise CatalogError(
-            f"unknown sort {sort!r}; use 'path', 'size', 'score:NAME', 'group:FLAG' or "
-            "'flag:FLAG'"
+            f"unknown sort {sort!r}; use 'path', 'size', 'score:NAME', 'group:FLAG', "
+            "'flag:FLAG' or 'time:NAME'"
         )
 
     def sort_order(self, sort: str) -> tuple[list[int], int]:

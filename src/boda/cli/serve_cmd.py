@@ -9,7 +9,15 @@ from pathlib import Path
 
 import typer
 
-from boda.cli._common import console, err_console, examples, handle_errors, shown
+from boda.cli._common import (
+    console,
+    err_console,
+    examples,
+    handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
+    shown,
+)
 
 #: Host names that only this machine can reach.
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
@@ -159,6 +167,7 @@ def register(app: typer.Typer) -> None:
         open_browser: bool = typer.Option(
             False, "--open/--no-open", help="Open the page in the web browser."
         ),
+        max_pixels: str | None = max_pixels_option(annotated=False),
     ) -> None:
         """Browse the catalog of a scanned folder in a local web app (until Ctrl-C)."""
         import threading
@@ -189,7 +198,10 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(
                 f"no catalog in {str(directory)}: run `boda scan {str(directory)}` first"
             )
-        view_app = create_app(catalog or directory, root=directory, hosts=_names_of(host))
+        limit = max_pixels_limit(max_pixels)  # checked before the port is taken
+        view_app = create_app(
+            catalog or directory, root=directory, hosts=_names_of(host), max_pixels=limit
+        )
         sock = _bind(host, port)
         bound = sock.getsockname()[1]
         urls = _urls(host, bound)

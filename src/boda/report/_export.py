@@ -23,18 +23,24 @@ __all__ = [
 #: The CSV's columns before the scores (one column per score name follows, sorted).
 CSV_COLUMNS = (
     "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
-    "has_alpha", "flags", "exact_duplicate_group", "near_duplicate_group", "size",
-    "pixel_hash", "phash", "link_to", "path_bytes_hex",
+    "has_alpha", "taken", "camera", "flags", "exact_duplicate_group", "near_duplicate_group",
+    "size", "pixel_hash", "phash", "link_to", "path_bytes_hex",
 )  # fmt: skip
 
 #: The file's layout, kept in each readable record's ``extra`` (see
 #: :func:`boda.scan._analyze.image_layout`), given as columns of their own.
 LAYOUT_FIELDS = ("mode", "channels", "bit_depth", "has_alpha")
 
-#: The columns of the tables earlier versions wrote (before the layout columns): such
-#: a table is boda's too, so a new export replaces it without ``--overwrite``.
+#: The capture time and camera, kept in each readable record's ``extra`` when the
+#: file's EXIF data says (see :func:`boda.scan._analyze.capture_data`).
+CAPTURE_FIELDS = ("taken", "camera")
+
+#: The columns of the tables earlier versions wrote (before the layout columns, and
+#: before the capture columns): such a table is boda's too, so a new export replaces
+#: it without ``--overwrite``.
 _EARLIER_CSV_COLUMNS = (
-    tuple(c for c in CSV_COLUMNS if c not in LAYOUT_FIELDS),
+    tuple(c for c in CSV_COLUMNS if c not in LAYOUT_FIELDS + CAPTURE_FIELDS),
+    tuple(c for c in CSV_COLUMNS if c not in CAPTURE_FIELDS),
 )
 
 
@@ -52,9 +58,19 @@ def layout_values(extra: object) -> tuple[Any, Any, Any, Any]:
     )
 
 
+def capture_values(extra: object) -> tuple[str | None, str | None]:
+    """``taken`` and ``camera`` of a record's ``extra``; None for each one it does not
+    hold (no EXIF data, an unreadable file, a catalog written before they were kept)."""
+    extra = extra if isinstance(extra, dict) else {}
+    taken, camera = (extra.get(name) for name in CAPTURE_FIELDS)
+    return (taken if isinstance(taken, str) else None,
+            camera if isinstance(camera, str) else None)
+
+
 def is_boda_csv(path: str | Path) -> bool:
     """Whether ``path`` is a CSV table boda wrote (its header starts with :data:`CSV_COLUMNS`,
-    or with the columns of an earlier version: one without the layout columns).
+    or with the columns of an earlier version: one without the layout columns, one
+    without the capture columns).
 
     Such a table is made again from the catalog at any time, so a new export may
     replace it; any other existing file is left alone unless the user asks
@@ -124,7 +140,8 @@ def write_csv(
     ``catalog_path`` is the catalog file or the scanned folder.  Columns:
     :data:`CSV_COLUMNS` (the file's ``mode``, ``channels``, ``bit_depth`` and
     ``has_alpha`` (``true``/``false``) from the record's ``extra``, empty where
-    it has none; ``flags`` joined by ``;``; the duplicate group ids
+    it has none; the capture time ``taken`` (ISO 8601) and ``camera`` from the
+    file's EXIF data, empty where it has none; ``flags`` joined by ``;``; the duplicate group ids
     shared by the members of a group; the size in bytes; the pixel hash and
     the perceptual hash in hex; a link's target; the exact bytes of a name
     that is not UTF-8), then every score name found in the catalog, sorted.
@@ -159,12 +176,13 @@ def write_csv(
             for n, r in enumerate(rows, 1):
                 groups = r["groups"]
                 mode, channels, depth, alpha = layout_values(r["extra"])
+                taken, camera = capture_values(r["extra"])
                 writer.writerow(
                     [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
                      r["format"] or "", mode or "", "" if channels is None else channels,
                      "" if depth is None else depth,
                      "" if alpha is None else ("true" if alpha else "false"),
-                     ";".join(r["flags"]),
+                     taken or "", camera or "", ";".join(r["flags"]),
                      groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
                      r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
                      r["path_bytes_hex"] or ""]

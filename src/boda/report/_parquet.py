@@ -20,14 +20,14 @@ from boda import __version__
 from boda.catalog import Catalog
 from boda.errors import BodaError
 from boda.io import open_output, prepare_output
-from boda.report._export import layout_values
+from boda.report._export import capture_values, layout_values
 
 __all__ = ["PARQUET_COLUMNS", "ROWS_PER_GROUP", "is_boda_parquet", "write_parquet"]
 
 #: The columns before the scores (one float64 column per score name follows, sorted).
 PARQUET_COLUMNS = (
     "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
-    "has_alpha", "flags",
+    "has_alpha", "taken", "camera", "flags",
     "exact_duplicate_group", "near_duplicate_group", "size", "pixel_hash", "phash",
     "link_to", "path_bytes", "extra",
 )  # fmt: skip
@@ -56,7 +56,11 @@ def _schema(pa: Any, score_names: list[str]) -> Any:
         ("error", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
         ("format", pa.dictionary(pa.int32(), pa.string())),
         ("mode", pa.dictionary(pa.int32(), pa.string())), ("channels", pa.int8()),
-        ("bit_depth", pa.int8()), ("has_alpha", pa.bool_()), ("flags", pa.list_(pa.string())),
+        ("bit_depth", pa.int8()), ("has_alpha", pa.bool_()),
+        # ISO 8601 text, not a timestamp: one column holds one time zone, and photos
+        # carry their own offset, or none (the camera's clock time, zone unknown)
+        ("taken", pa.string()), ("camera", pa.dictionary(pa.int32(), pa.string())),
+        ("flags", pa.list_(pa.string())),
         ("exact_duplicate_group", pa.int64()), ("near_duplicate_group", pa.int64()),
         ("size", pa.int64()), ("pixel_hash", pa.string()), ("phash", pa.uint64()),
         ("link_to", pa.string()), ("path_bytes", pa.binary()), ("extra", pa.string()),
@@ -81,7 +85,10 @@ def write_parquet(
     The rows and columns are those of :func:`boda.report.write_csv`, typed:
     ``width``/``height`` int32, the file's ``mode`` (dictionary-encoded),
     ``channels`` and ``bit_depth`` int8 and ``has_alpha`` bool (null for an
-    unreadable file, or a record from before they were kept), ``size`` and the
+    unreadable file, or a record from before they were kept), the capture time
+    ``taken`` as ISO 8601 text (each photo keeps its own UTC offset, or has none:
+    ``pandas.to_datetime(..., format="ISO8601", utc=True)`` where all have one) and
+    ``camera`` (dictionary-encoded), null where the file's EXIF data has none, ``size`` and the
     duplicate group ids int64
     (null outside a group), ``phash`` uint64, ``flags`` a list of names,
     ``path_bytes`` the name's exact bytes (every row, where the CSV gives hex
@@ -158,7 +165,7 @@ def _append(columns: dict[str, list[Any]], r: dict[str, Any], relpath: bytes,
     phash = r["phash"]
     values = (
         r["path"], r["status"], r["error"], r["width"], r["height"], r["format"],
-        *layout_values(r["extra"]), r["flags"],
+        *layout_values(r["extra"]), *capture_values(r["extra"]), r["flags"],
         groups.get("exact_duplicate"), groups.get("near_duplicate"), r["size"],
         r["pixel_hash"], None if phash is None else int(phash, 16), r["link_to"], relpath,
         json.dumps(r["extra"], separators=(",", ":")) if r["extra"] else None,

@@ -7,9 +7,12 @@ one broken file cannot abort a batch.
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
+import re
 import traceback
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -20,8 +23,8 @@ from boda.io import DEFAULT_MAX_PIXELS, DecodedImage, encode_jpeg, open_image
 from boda.scan._walk import FoundFile
 
 __all__ = [
-    "ANALYSIS_VERSION", "analyze_file", "analyze_pixels", "image_layout", "shrink",
-    "THUMBNAIL_SIDE",
+    "ANALYSIS_VERSION", "analyze_file", "analyze_pixels", "capture_data", "image_layout",
+    "shrink", "THUMBNAIL_SIDE",
 ]
 
 #: Longer side of the JPEG thumbnails stored in the catalog for the report.
@@ -42,7 +45,8 @@ THUMBNAIL_SIDE = 200
 #: verdict's anisotropy fades out under 96 px, images of 33-65 px are measured
 #: whole, and images too small or flat to measure get no sharpness score.  Records
 #: keep the file's mode, channels, bit depth and transparency in ``extra``
-#: (:func:`image_layout`; a record of a catalog from before has none: null in exports).
+#: (:func:`image_layout`; a record of a catalog from before has none: null in exports),
+#: and its EXIF capture time and camera (:func:`capture_data`).
 ANALYSIS_VERSION = 5
 
 
@@ -241,7 +245,7 @@ def analyze_file(
     record.width, record.height = width, height
     record.format = decoded.format
     record.scores = scores
-    record.extra = {**extra, **image_layout(decoded)}
+    record.extra = {**extra, **image_layout(decoded), **capture_data(decoded)}
     return record
 
 
@@ -277,3 +281,99 @@ def image_layout(decoded: DecodedImage) -> dict[str, object]:
     depth = decoded.file_bit_depth if decoded.file_bit_depth is not None else decoded.bit_depth
     return {"mode": mode, "channels": channels, "bit_depth": depth,
             "has_alpha": bool(decoded.has_alpha)}
+
+
+# EXIF tags (EXIF 2.32 / CIPA DC-008): IFD0's, then the Exif IFD's.
+_MAKE, _MODEL, _DATE_TIME, _EXIF_IFD = 0x010F, 0x0110, 0x0132, 0x8769
+_ORIGINAL = (0x9003, 0x9291, 0x9011)  # DateTimeOriginal, SubSecTimeOriginal, OffsetTimeOriginal
+_MODIFIED = (0x0132, 0x9290, 0x9010)  # DateTime, SubSecTime, OffsetTime
+_EXIF_TIME = re.compile(r"(\d{4})[:-](\d\d)[:-](\d\d)[ T](\d\d):(\d\d):(\d\d)")
+_EXIF_OFFSET = re.compile(r"[+-](\d\d):(\d\d)")
+
+
+def capture_data(decoded: DecodedImage) -> dict[str, str]:
+    """The capture time and camera of the file's EXIF data, as a record's ``extra``
+    keeps them: ``taken`` and ``camera``, each left out when the file does not say.
+
+    ``taken`` is the time the photo was taken as ISO 8601 text,
+    ``"2026-11-18T14:03:07.25+09:00"``: EXIF DateTimeOriginal with its
+    SubSecTimeOriginal and OffsetTimeOriginal when present, else DateTime (the time the
+    file was written, by the camera for most photos) with SubSecTime and OffsetTime.
+    Without an offset it is the camera's clock time, zone unknown.  Never the file's
+    modification time (copies change it).  ``camera`` is ``"Make Model"``, the make left
+    out when the model already starts with it (``"Canon EOS R5"``, ``"NIKON D850"``).
+
+    Garbage is ignored, never an error: a value of the wrong type, a blank date
+    (``"0000:00:00 00:00:00"``), an impossible one (month 13) or one before 1800 or
+    after 2200, an offset that is not ``+HH:MM``, control characters in names.  Reads
+    the tags :func:`boda.io.open_image` already parsed (JPEG, PNG, WebP, TIFF, HEIC,
+    AVIF, TIFF-based RAW files): the file is not opened again.
+
+    Examples
+    --------
+    >>> from boda.io import open_image                       # doctest: +SKIP
+    >>> capture_data(open_image("IMG_0001.JPG"))             # doctest: +SKIP
+    {'taken': '2026-11-18T14:03:07.25+09:00', 'camera': 'Canon EOS R5'}
+    """
+    tags = decoded.exif_tags
+    if not tags:
+        return {}
+    try:
+        exif_ifd = tags.get(_EXIF_IFD)
+        if not isinstance(exif_ifd, dict):  # a RAW file's tags hold the IFD itself
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "possibly corrupt": what is read is kept
+                exif_ifd = tags.get_ifd(_EXIF_IFD) if exif_ifd is not None else {}
+    except Exception:  # noqa: BLE001 - a damaged Exif IFD: only IFD0 is used
+        exif_ifd = {}
+    out: dict[str, str] = {}
+    for date, subsec, offset in (_ORIGINAL, _MODIFIED):
+        source = tags if date == _DATE_TIME else exif_ifd
+        taken = _exif_time(source.get(date), exif_ifd.get(subsec), exif_ifd.get(offset))
+        if taken is not None:
+            out["taken"] = taken
+            break
+    make, model = _exif_text(tags.get(_MAKE)), _exif_text(tags.get(_MODEL))
+    if make and model and model.split()[0].casefold() == make.split()[0].casefold():
+        make = None  # "Canon" "Canon EOS R5"; "NIKON CORPORATION" "NIKON D850"
+    camera = " ".join(part for part in (make, model) if part)
+    if camera:
+        out["camera"] = camera
+    return out
+
+
+def _exif_text(value: object) -> str | None:
+    """An EXIF ASCII value as text, whitespace collapsed; None when it is not text."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    if not isinstance(value, str):
+        return None
+    value = value.split("\x00", 1)[0]  # a fixed-size field padded with NULs
+    if not value.isprintable():
+        return None
+    return " ".join(value.split())[:100] or None
+
+
+def _exif_time(date: object, subsec: object, offset: object) -> str | None:
+    """The ISO 8601 text of an EXIF date, sub-second digits and offset; None when the
+    date is missing or garbage (a bad sub-second or offset is left out alone)."""
+    text = _exif_text(date)
+    match = _EXIF_TIME.fullmatch(text) if text else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(v) for v in match.groups())
+    if not 1800 <= year <= 2200:
+        return None
+    try:
+        taken = datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError:  # "0000:00:00 00:00:00", month 13, 25 o'clock...
+        return None
+    out = taken.isoformat()
+    digits = _exif_text(subsec)
+    if digits and digits.isascii() and digits.isdigit():
+        out += "." + digits[:9]
+    zone = _exif_text(offset)
+    match = _EXIF_OFFSET.fullmatch(zone) if zone else None
+    if match and int(match[1]) <= 14 and int(match[2]) < 60:
+        out += zone
+    return out

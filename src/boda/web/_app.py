@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from boda import __version__
 from boda.errors import BodaError, InvalidParameterError
+from boda.io import DEFAULT_MAX_PIXELS
 from boda.web._data import MAX_LIMIT, MAX_MEMBERS, CatalogView, NotFound, Unreadable, clean
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -68,6 +69,7 @@ def create_app(
     *,
     root: str | Path | None = None,
     hosts: Iterable[str] = (),
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> FastAPI:
     """The web app that browses the catalog of a scanned folder (``boda serve``).
 
@@ -82,6 +84,10 @@ def create_app(
         Host names the app answers to besides ``127.0.0.1``, ``localhost`` and
         ``::1`` (the address it is bound to, when that is another one).  Any
         other ``Host`` header gets HTTP 400.
+    max_pixels : int or None
+        The decompression-bomb limit of the previews, as
+        :func:`boda.io.read_image`'s (default: its default; None: no limit, for
+        files you trust, as ``boda scan --max-pixels none`` reads them).
 
     Returns
     -------
@@ -101,7 +107,7 @@ def create_app(
     >>> client.get("/api/summary").json()["counts"]                   # doctest: +SKIP
     {'ok': 12, 'error': 1, 'link': 0}
     """
-    view = CatalogView(folder_or_catalog, root)
+    view = CatalogView(folder_or_catalog, root, max_pixels)
     app = FastAPI(title="boda serve", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     allowed = {h.strip("[]").lower() for h in (*LOCAL_HOSTS, *hosts) if h}
@@ -332,15 +338,18 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
                 relpaths = catalog.relpaths_of(ids)
             base = os.fsencode(view.root)
             chosen = (os.path.join(base, relpaths[i]) for i in ids if i in relpaths)
-            kept, left_out = [], 0
+            kept, left_out, gone = [], 0, 0
             for path in chosen:
                 if end in path:  # as `boda report --paths`: a name with a newline needs print0
                     left_out += 1
+                elif not os.path.lexists(path):  # deleted since the scan: left out, as there
+                    gone += 1
                 else:
                     kept.append(path + end)
         except BodaError as exc:
             raise _fail(exc) from None
-        headers = {"X-Boda-Left-Out": str(left_out), "Cache-Control": "no-store",
+        headers = {"X-Boda-Left-Out": str(left_out), "X-Boda-Gone": str(gone),
+                   "Cache-Control": "no-store",
                    "X-Boda-Not-UTF8": str(sum(not _utf8(p) for p in kept))}
         if download:
             name = "paths-" + ("-".join(sorted(names)) or "all") + ("-search" if q else "") + (
@@ -390,7 +399,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
     """The numbers and words of the report's header and summary, as JSON."""
     from boda.core.text import visible
     from boda.report._html import _rule_text, _thresholds, last_scan_state
-    from boda.scan import flag_descriptions
+    from boda.scan import ANALYSIS_VERSION, flag_descriptions
 
     descriptions = view.selections()
     flag_names = flag_descriptions()
@@ -401,6 +410,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         stale = catalog.flags_stale()
         complete, pending = last_scan_state(catalog)  # as the report says it
         last_scan = catalog.get_setting("last_scan")
+        analysis = catalog.get_setting("analysis")
     last_scan = last_scan if isinstance(last_scan, dict) else {}
     selection_counts = {name: flag_counts.get(name, 0) for name in flag_names}
     unflagged = view.cached("unflagged", lambda: _count_unflagged(view))  # ~0.1 s at 100 000
@@ -440,7 +450,14 @@ def _summary(view: CatalogView) -> dict[str, Any]:
             + ". New files among them are missing, changed ones show their previous scores; "
             "files that were deleted are gone. Run `boda scan` on the folder again to finish."
         )
-    if stale and not running:
+    version = analysis.get("version") if isinstance(analysis, dict) else None
+    if isinstance(version, int) and version < ANALYSIS_VERSION and not running:
+        warnings.append(  # an older boda's scores and flags: new flags are missing, not zero
+            f"The catalog was analysed by an older boda (analysis version {version}; this "
+            f"one has {ANALYSIS_VERSION}), so its scores and flags lack this version's "
+            "changes. Run `boda scan` on the folder to analyse it afresh."
+        )
+    elif stale and not running:
         warnings.append(
             "The flags are out of date: the last scan was stopped before it derived them "
             "from its results, so they are those of the scan before (files that are gone "
@@ -449,7 +466,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         )
     from boda.scan._flags import DUPLICATE_FLAGS, _rules
 
-    sorts = ["path", "size", *(r.name for r in _rules()), *DUPLICATE_FLAGS]
+    sorts = ["path", "size", "taken", *(r.name for r in _rules()), *DUPLICATE_FLAGS]
     return {
         "folder": visible(os.fsencode(view.root)),
         "catalog": visible(os.fsencode(view.path.absolute())),

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from boda.catalog import Catalog, ImageRecord, resolve_catalog_path
 from boda.core.text import visible
 from boda.errors import InvalidParameterError
+from boda.io import DEFAULT_MAX_PIXELS
 
 T = TypeVar("T")
 
@@ -80,8 +81,12 @@ class CatalogView:
         the catalog's ``.boda`` folder, as the report).
     """
 
-    def __init__(self, folder_or_catalog: str | Path, root: str | Path | None = None):
+    def __init__(
+        self, folder_or_catalog: str | Path, root: str | Path | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ):
         self.path = resolve_catalog_path(folder_or_catalog)
+        self.max_pixels = max_pixels  # the previews' decompression-bomb limit (--max-pixels)
         with self.open():  # fails now (no catalog, not a catalog), not at the first request
             pass
         base = Path(self.path).absolute().parent.parent if root is None else Path(root)
@@ -240,7 +245,9 @@ class CatalogView:
         A flag sorts by its score the way the report does, worst first unless
         ``order`` says otherwise (``blurry``: lowest sharpness first; ``dark``:
         darkest first); a duplicate flag sorts by group; a score name by that score
-        (largest first); ``size`` largest first; ``path`` A to Z.
+        (largest first); ``size`` largest first; ``path`` A to Z; ``taken`` by capture
+        time, oldest first (``Catalog`` sort ``time:taken``: by clock time, a UTC offset
+        ignored; files without one last).
         """
         import operator
 
@@ -251,6 +258,8 @@ class CatalogView:
             spec, worst_first = "path", False
         elif sort == "size":
             spec, worst_first = "size", True
+        elif sort == "taken":
+            spec, worst_first = "time:taken", False
         elif sort in rules:
             key = rules[sort].score_key
             # a score derived at flag time (odd_size's size ratio) is stored with the flag only
@@ -261,7 +270,7 @@ class CatalogView:
         elif sort in self.score_names():
             spec, worst_first = "score:" + sort, True
         else:
-            choices = ["path", "size", *rules, *DUPLICATE_FLAGS, *self.score_names()]
+            choices = ["path", "size", "taken", *rules, *DUPLICATE_FLAGS, *self.score_names()]
             raise InvalidParameterError(
                 f"unknown sort {sort!r}; choose from {', '.join(dict.fromkeys(choices))}"
             )
@@ -475,7 +484,7 @@ class CatalogView:
         if not os.path.exists(path):
             raise NotFound(f"{name} is gone: no such file now (scan the folder again)")
         try:
-            pixels = read_image(os.fsdecode(path), max_side=max_side)
+            pixels = read_image(os.fsdecode(path), max_side=max_side, max_pixels=self.max_pixels)
         except ImageReadError as exc:
             raise Unreadable(f"{name} cannot be read now: {exc.reason}") from None
         return encode_jpeg(pixels, quality=85)

@@ -170,8 +170,8 @@ function renderSummary() {
   document.getElementById("rules").replaceChildren(...rows);
 
   const sort = document.getElementById("sort");
-  const options = [["path", "name"], ["size", "file size"]];
-  for (const name of s.sorts.slice(2)) {
+  const options = [["path", "name"], ["size", "file size"], ["taken", "capture time (oldest first)"]];
+  for (const name of s.sorts.slice(3)) {
     options.push([name, name === "blurry" ? "sharpness (blurriest first)"
       : name + (s.score_keys[name] ? " (worst first)" : " (group, kept first)")]);
   }
@@ -203,8 +203,14 @@ function sortValue(record) {
   if (key === "blurry") return `sharpness ${fmt(record.scores[key])}`; // higher = sharper
   if (key) return `${key} ${fmt(record.scores[key])}`;
   if (state.sort === "size") return bytes(record.size);
+  if (state.sort === "taken") return record.extra && typeof record.extra.taken === "string" ? takenText(record.extra.taken) : "no capture time";
   if (record.groups[state.sort] !== undefined) return `group ${record.groups[state.sort]}`;
   return "";
+}
+
+// "2026-11-18T14:03:07.25+09:00" -> "2026-11-18 14:03:07.25 +09:00": the camera's clock
+function takenText(taken) {
+  return taken.replace("T", " ").replace(/([+-]\d\d:\d\d)$/, " $1");
 }
 
 function card(record, badges) {
@@ -361,7 +367,10 @@ async function openDetail(id) {
   document.getElementById("d-path").textContent = record.absolute_path;
   // exact: UTF-8 and shown as it is (no control or bidi character written as an escape)
   document.getElementById("d-path").dataset.exact = record.absolute_path_exact === false ? "0" : "1";
+  const extra = record.extra || {};
   const meta = [record.width ? `${record.width}×${record.height} px` : null, record.format, bytes(record.size),
+    typeof extra.taken === "string" ? `taken ${takenText(extra.taken)}` : null,
+    typeof extra.camera === "string" ? extra.camera : null,
     record.status !== "ok" ? `status ${record.status}` : null, record.link_to ? `links to ${record.link_to}` : null,
     record.error ? `error: ${record.error}` : null].filter(Boolean);
   document.getElementById("d-meta").textContent = meta.join(" · ");
@@ -530,9 +539,11 @@ async function copyPaths() {
     const n = text ? text.split("\n").length - 1 : 0;
     const left = parseInt(response.headers.get("X-Boda-Left-Out") || "0", 10);
     const inexact = parseInt(response.headers.get("X-Boda-Not-UTF8") || "0", 10);
+    const gone = parseInt(response.headers.get("X-Boda-Gone") || "0", 10);
     const ok = await copyText(text);
     const notes = [];
     if (left) notes.push(`${left} with a newline in the name left out: use --print0`);
+    if (gone) notes.push(`${gone} deleted since the last scan left out: run boda scan`);
     if (inexact) notes.push(`${inexact} name${inexact === 1 ? " is" : "s are"} not UTF-8 and not copied exactly: use download paths`);
     toast(ok ? `copied ${n} path${n === 1 ? "" : "s"} (${pathsWhat()})` + (notes.length ? ". " + notes.join("; ") : "")
       : "could not copy: use download paths");
