@@ -843,7 +843,7 @@ def _folder_notes():
     of the catalog (the library warns, and goes on: nothing is selected through it)."""
     import warnings
 
-    from boda.report._select import _NoFileUnder
+    from boda.report._keep import _NoFileUnder
 
     caught: list = []
     try:

@@ -132,6 +132,23 @@ class _NoFileUnder(UserWarning):
     catalog."""
 
 
+def _warn_unmatched(
+    prefixes: Iterable[str | bytes], matched: set, option: str, what: str = "file",
+    stacklevel: int = 3,
+) -> None:
+    """A warning for each folder prefix that holds no ``what`` of the catalog (a typo, or
+    a path given from the current folder instead of from the scanned one)."""
+    import warnings
+
+    for prefix in prefixes:
+        if prefix not in matched:
+            warnings.warn(
+                f"{option} {os.fsdecode(prefix)!r}: no {what} of the catalog is under it "
+                "(folders are relative to the scanned folder)",
+                _NoFileUnder, stacklevel=stacklevel,
+            )
+
+
 def _keep_prefixes(
     keep_under: str | Iterable[str] | None, name: str = "keep_under"
 ) -> tuple[str, ...]:
@@ -306,17 +323,9 @@ def _duplicate_plan(
             ))
     plans.sort(key=lambda plan: plan.keep)
     if keep_under:  # a typo, or a path from the current folder: the default rule decided
-        import warnings
-
         held = {p for members in groups.values() for r in members for p in keep_under
                 if _is_under(r.path, (p,))}
-        for prefix in keep_under:
-            if prefix not in held:
-                warnings.warn(
-                    f"keep_under {prefix!r}: no duplicate of the catalog is under it "
-                    "(folders are relative to the scanned folder)",
-                    _NoFileUnder, stacklevel=3,
-                )
+        _warn_unmatched(keep_under, held, "keep_under", "duplicate", stacklevel=4)
     return plans, redundant
 
 

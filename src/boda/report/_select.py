@@ -11,7 +11,12 @@ from typing import Any
 
 from boda.catalog import Catalog
 from boda.report._export import iter_catalog_records
-from boda.report._keep import _duplicate_plan, _keep_prefixes, _near_tolerance, _NoFileUnder
+from boda.report._keep import (
+    _duplicate_plan,
+    _keep_prefixes,
+    _near_tolerance,
+    _warn_unmatched,
+)
 
 __all__ = [
     "folder_counts", "record_relpath", "select_records", "selected_paths", "selections",
@@ -283,20 +288,6 @@ def _folders_holding(relpath: bytes, prefixes: tuple[bytes, ...]) -> list[bytes]
     """The ``prefixes`` (``b"test/"``) that hold ``relpath``, or name it (the record of a
     folder that could not be listed)."""
     return [p for p in prefixes if relpath.startswith(p) or relpath == p[:-1]]
-
-
-def _warn_unmatched(prefixes: tuple[bytes, ...], matched: set[bytes], option: str) -> None:
-    """A warning for each folder prefix that holds no file of the catalog (a typo, or a
-    path given from the current folder instead of from the scanned one)."""
-    import warnings
-
-    for prefix in prefixes:
-        if prefix not in matched:
-            warnings.warn(
-                f"{option} {os.fsdecode(prefix)!r}: no file of the catalog is under it "
-                "(folders are relative to the scanned folder)",
-                _NoFileUnder, stacklevel=3,
-            )
 
 
 def _copied_under(
