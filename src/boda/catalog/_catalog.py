@@ -162,14 +162,6 @@ def display_path(relpath: bytes) -> str:
     return relpath.decode("utf-8", errors="backslashreplace")
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 @dataclasses.dataclass(frozen=True)
 class FileState:
     """What the catalog knows of a file, to decide whether to re-analyse it."""

@@ -5,12 +5,25 @@ from __future__ import annotations
 import os
 import unicodedata
 
-__all__ = ["printable", "visible"]
+__all__ = ["is_utf8", "printable", "visible"]
 
 #: Bidirectional controls: they reorder the text after them, so a name can
 #: pose as another (``photo\u202egnp.exe`` reads as ``photoexe.png``).
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                            "\u2066\u2067\u2068\u2069")
+
+
+def is_utf8(name: bytes) -> bool:
+    """Whether the file name ``name`` (bytes) is UTF-8 text, so its ``str`` is exact.
+
+    >>> is_utf8("été.jpg".encode()), is_utf8(b"\\xe9t\\xe9.jpg")
+    (True, False)
+    """
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def printable(name: str | bytes | os.PathLike) -> str:

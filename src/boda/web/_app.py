@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from boda import __version__
+from boda.core.text import is_utf8
 from boda.errors import BodaError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.web._data import MAX_LIMIT, MAX_MEMBERS, CatalogView, NotFound, Unreadable, clean
@@ -350,7 +351,7 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             raise _fail(exc) from None
         headers = {"X-Boda-Left-Out": str(left_out), "X-Boda-Gone": str(gone),
                    "Cache-Control": "no-store",
-                   "X-Boda-Not-UTF8": str(sum(not _utf8(p) for p in kept))}
+                   "X-Boda-Not-UTF8": str(sum(not is_utf8(p) for p in kept))}
         if download:
             name = "paths-" + ("-".join(sorted(names)) or "all") + ("-search" if q else "") + (
                 ".txt0" if print0 else ".txt")
@@ -364,12 +365,6 @@ def _check_query(q: str | None) -> None:
         raise InvalidParameterError("q holds a NUL character, which no file name holds")
 
 
-def _utf8(path: bytes) -> bool:
-    try:
-        path.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from boda.catalog import Catalog, ImageRecord, resolve_catalog_path
-from boda.core.text import visible
+from boda.core.text import is_utf8, visible
 from boda.errors import InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 
@@ -52,15 +52,6 @@ class NotFound(LookupError):
 
 class Unreadable(ValueError):
     """A file that is there but cannot be shown (HTTP 422)."""
-
-
-def _is_utf8(path: bytes) -> bool:
-    """Whether a file name is UTF-8 text (the page shows, and copies, only that exactly)."""
-    try:
-        path.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _writing(state: tuple) -> bool:
@@ -450,7 +441,8 @@ class CatalogView:
         path = self.file_of(record)
         out["absolute_path"] = visible(path)
         # whether copying the text shown gives the name on disk (UTF-8, no escapes)
-        out["absolute_path_exact"] = _is_utf8(path) and out["absolute_path"] == path.decode()
+        # the page shows, and copies, only UTF-8 names exactly
+        out["absolute_path_exact"] = is_utf8(path) and out["absolute_path"] == path.decode()
         roles = (self.roles() or {}) if roles is None else roles
         out["duplicate_role"] = roles.get(record.id)
         return clean(out)
