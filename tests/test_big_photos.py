@@ -8,10 +8,9 @@ and trace memory on moderate images; they never time anything.
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
+from memory_helpers import peak_bytes
 from scipy import ndimage, signal
 
 import boda.edit._exemplar as exemplar_module
@@ -31,18 +30,6 @@ def _texture(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
 def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:
     yy, xx = np.ogrid[: shape[0], : shape[1]]
     return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius * radius
-
-
-def _peak_bytes(fn, *args, **kwargs) -> int:
-    """Peak traced allocation (numpy reports its buffers to tracemalloc) of one call."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        fn(*args, **kwargs)
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.fixture
@@ -118,7 +105,7 @@ def test_exemplar_far_apart_holes_cost_their_own_crops(searched):
     assert max(searched) <= (2 * (8 + 3) + 1) ** 2
     # ...and the working arrays cover each hole's surroundings, not a box
     # spanning both (float64 confidences and priorities of the whole photo).
-    peak = _peak_bytes(inpaint_exemplar, img, holes, patch_size=7, search_radius=8)
+    peak = peak_bytes(inpaint_exemplar, img, holes, patch_size=7, search_radius=8)
     assert peak < 1.5 * img.nbytes
 
 
@@ -193,7 +180,7 @@ def test_telea_memory_follows_the_holes_not_the_photo():
     hole = _disc(img.shape[:2], (300, 300), 12)
     hole[590:595, 2:8] = True  # a far dust spot: its own crop, not a photo-wide box
     inpaint_telea(img, hole)  # imports and caches outside the measurement
-    peak = _peak_bytes(inpaint_telea, img, hole)
+    peak = peak_bytes(inpaint_telea, img, hole)
     # The result is one float32 copy; the march used to pad a float64 copy of
     # the photo plus full-size distance maps (> 3x the image).
     assert peak < 1.5 * img.nbytes
@@ -203,7 +190,7 @@ def test_inpaint_dispatch_makes_one_copy():
     img = _texture((600, 600))
     hole = _disc(img.shape[:2], (300, 300), 12)
     inpaint(img, hole, method="telea")
-    peak = _peak_bytes(inpaint, img, hole, method="telea")
+    peak = peak_bytes(inpaint, img, hole, method="telea")
     # The method's result plus the returned image (np.where and astype made more).
     assert peak < 2.4 * img.nbytes
 
@@ -258,6 +245,6 @@ def test_reference_measures_memory_is_a_few_strips(monkeypatch):
     ssim(img, ref)
     # The whole-image version held two float64 copies of each input and ~10
     # float64 temporaries (> 20x one float32 image).
-    assert _peak_bytes(ssim, img, ref) < 1.0 * img.nbytes
-    assert _peak_bytes(mse, img, ref) < 0.25 * img.nbytes
-    assert _peak_bytes(psnr, img, ref) < 0.25 * img.nbytes
+    assert peak_bytes(ssim, img, ref) < 1.0 * img.nbytes
+    assert peak_bytes(mse, img, ref) < 0.25 * img.nbytes
+    assert peak_bytes(psnr, img, ref) < 0.25 * img.nbytes

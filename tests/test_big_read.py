@@ -8,8 +8,6 @@ is checked with tracemalloc (allocations, not timings).
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from icc_profiles import (
@@ -21,6 +19,7 @@ from icc_profiles import (
     gray_profile,
     rgb_profile,
 )
+from memory_helpers import peak_bytes
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -52,15 +51,6 @@ def _levels(rng, shape) -> np.ndarray:
     return u8
 
 
-def _peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 # ------------------------------------------------------------------ colour conversion
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_eight_bit_tables_give_the_float_conversion_bit_for_bit(name, rng):
@@ -88,7 +78,7 @@ def test_conversion_temporaries_do_not_grow_with_the_image(rng):
     plan = _icc.color_plan(PROFILES["p3 sRGB curve"][0], "RGB")
     for pixels in (_levels(rng, (1536, 1024, 3)), rng.random((1536, 1024, 3), np.float32)):
         result_bytes = pixels.shape[0] * pixels.shape[1] * 3 * 4
-        assert _peak_bytes(lambda p=pixels: plan.apply(p)) < 1.6 * result_bytes
+        assert peak_bytes(lambda p=pixels: plan.apply(p)) < 1.6 * result_bytes
 
 
 def test_read_image_hands_the_decoded_levels_to_the_plan(tmp_path, rng, monkeypatch):
@@ -120,7 +110,7 @@ def test_srgb_encode_float32_is_the_formula_bit_for_bit_in_bounded_memory(rng):
     got = srgb_encode(x)
     np.testing.assert_array_equal(got, expected)
     assert got[0, 1] == 1.0 and got.dtype == np.float32
-    assert _peak_bytes(lambda: srgb_encode(x)) < x.nbytes + (8 << 20)
+    assert peak_bytes(lambda: srgb_encode(x)) < x.nbytes + (8 << 20)
 
 
 # ------------------------------------------------------------------ header-only size
@@ -232,7 +222,7 @@ def test_canny_peak_memory_is_bounded(kodak_rgb):
     from boda.edges import canny
 
     gray = np.tile(to_gray(kodak_rgb), (3, 3))  # 1500 x 1500
-    assert _peak_bytes(lambda: canny(gray)) < 9.5 * gray.nbytes  # was 12.5x
+    assert peak_bytes(lambda: canny(gray)) < 9.5 * gray.nbytes  # was 12.5x
 
 
 @pytest.mark.parametrize("method", ["sobel", "canny", "log", "orientation", "hog"])
@@ -289,4 +279,4 @@ def test_orientation_image_in_bands_equals_one_pass(kodak_rgb, monkeypatch):
     assert calls == [(i, 61) for i in range(1, 62)]
     # the colouring temporaries take a band, not the image (was 18x the gray image)
     gray = np.tile(image[..., 1], (12, 12))
-    assert _peak_bytes(lambda: orientation_image(gray)) < 12 * gray.nbytes
+    assert peak_bytes(lambda: orientation_image(gray)) < 12 * gray.nbytes

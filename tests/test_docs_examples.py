@@ -829,22 +829,23 @@ def _cmd_id(cmd: Command) -> str:
     return cmd.id
 
 
-@pytest.mark.parametrize("cmd", INLINE_COMMANDS, ids=_cmd_id)
-def test_inline_command_runs(cmd: Command, workdir):
+def _run_alone(cmd: Command, workdir) -> None:
+    """One command line (inline in the docs, or a --help example) in its own folder."""
     reason = _skip_reason(cmd.doc, cmd.text)
     if reason:
         pytest.skip(f"allow-listed: {reason}")
     workdir(_all_text([cmd]))
     _check_command(cmd)
+
+
+@pytest.mark.parametrize("cmd", INLINE_COMMANDS, ids=_cmd_id)
+def test_inline_command_runs(cmd: Command, workdir):
+    _run_alone(cmd, workdir)
 
 
 @pytest.mark.parametrize("cmd", HELP_COMMANDS, ids=_cmd_id)
 def test_help_example_runs(cmd: Command, workdir):
-    reason = _skip_reason(cmd.doc, cmd.text)
-    if reason:
-        pytest.skip(f"allow-listed: {reason}")
-    workdir(_all_text([cmd]))
-    _check_command(cmd)
+    _run_alone(cmd, workdir)
 
 
 # --------------------------------------------------------------------------------------

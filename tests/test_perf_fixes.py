@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 import json
-import tracemalloc
 
 import numpy as np
 import pytest
 from icc_profiles import curve_gamma, gray_profile, rgb_profile
+from memory_helpers import peak_bytes
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,15 +36,6 @@ runner = CliRunner()
 
 P3 = rgb_profile("p3", curve_gamma(2.2))
 GRAY = gray_profile(curve_gamma(1.8))
-
-
-def _peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def _expected(path, **kwargs) -> np.ndarray:
@@ -120,7 +111,7 @@ def test_reading_a_profiled_8bit_file_makes_no_float_copy_of_its_levels(
     path = p3_files[name]
     read_image(path)  # plans and transforms cached, modules imported
     result_bytes = 768 * 1024 * 3 * 4
-    assert _peak_bytes(lambda: read_image(path)) < bound * result_bytes
+    assert peak_bytes(lambda: read_image(path)) < bound * result_bytes
 
 
 def test_a_plan_giving_nan_leaves_the_levels_as_srgb(p3_files, monkeypatch):
@@ -232,4 +223,4 @@ def test_orientation_colouring_temporaries_stay_small(rng):
     """Gradients, magnitude and the picture, plus a few band-sized arrays
     (was 17x the gray image at 1.5 MP: hsv_to_rgb's temporaries of a 1 MP band)."""
     gray = rng.random((1536, 1024), dtype=np.float32)
-    assert _peak_bytes(lambda: orientation_image(gray)) < 9 * gray.nbytes
+    assert peak_bytes(lambda: orientation_image(gray)) < 9 * gray.nbytes
