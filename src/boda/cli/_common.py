@@ -134,6 +134,12 @@ def overwrite_option(*, annotated: bool = True) -> Any:
     return typer.Option(False, "--overwrite", help=text)
 
 
+def catalog_option(help: str = "Catalog file if not DIR/.boda.") -> Any:
+    """The ``--catalog FILE`` option of the commands that read or write a folder's
+    catalog (``catalog: Annotated[Path | None, catalog_option()] = None``)."""
+    return typer.Option("--catalog", metavar="FILE", help=help)
+
+
 _MAX_PIXELS_HELP = (
     "Refuse images of more pixels than this before decoding them (decompression-bomb "
     "guard; default 178956970, about 179 MP): N, NM for millions (250M), or none for "

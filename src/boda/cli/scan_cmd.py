@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from boda.cli import interrupted_status
 from boda.cli._common import (
+    catalog_option,
     check_output,
     console,
     err_console,
@@ -125,9 +127,9 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(
             None, "--workers", "-w", min=1, metavar="N", help="Processes (default: all cores)."
         ),
-        catalog: Path = typer.Option(
-            None, "--catalog", metavar="FILE", help="Catalog file (default: DIR/.boda/catalog.db)."
-        ),
+        catalog: Annotated[
+            Path | None, catalog_option("Catalog file (default: DIR/.boda/catalog.db).")
+        ] = None,
         report: Path = typer.Option(
             None, "--report", metavar="FILE|DIR",
             help="HTML report: a .html file, or a folder to hold index.html "
@@ -271,9 +273,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def report_command(
         directory: Path = typer.Argument(..., metavar="DIR", help="A scanned folder."),
-        catalog: Path = typer.Option(
-            None, "--catalog", metavar="FILE", help="Catalog file if not DIR/.boda."
-        ),
+        catalog: Annotated[Path | None, catalog_option()] = None,
         out: Path = typer.Option(
             None, "--output", "-o", metavar="FILE|DIR",
             help="HTML report: a .html file, or a folder to hold index.html.",

@@ -6,10 +6,12 @@ import errno
 import ipaddress
 import socket
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from boda.cli._common import (
+    catalog_option,
     console,
     err_console,
     examples,
@@ -151,9 +153,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def serve(
         directory: Path = typer.Argument(..., metavar="DIR", help="A scanned folder."),
-        catalog: Path = typer.Option(
-            None, "--catalog", metavar="FILE", help="Catalog file if not DIR/.boda."
-        ),
+        catalog: Annotated[Path | None, catalog_option()] = None,
         host: str = typer.Option(
             "127.0.0.1", "--host", metavar="ADDRESS",
             help="Address to listen on. Any but 127.0.0.1 or localhost lets other machines "
