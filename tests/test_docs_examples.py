@@ -102,6 +102,7 @@ NOT_BODA: dict[str, str] = {
 #: Placeholder words in commands -> the real file or folder the test provides.
 PLACEHOLDERS: dict[str, str] = {
     "~/Pictures/trip": "trip",
+    "trip/IMG_0031.jpg": "trip/kodim03.png",  # boda mark's example file
     "DIR": "photos",
     "IMG": "photo.jpg",
     "IMAGE": "photo.jpg",
@@ -777,6 +778,12 @@ def _run(argv: list[str], where: str, want_status: int, expected_output: list[st
             items = result.stdout.split("\0" if "-0" in pipe_to else None)
             missing = [i for i in items if i.strip() and not Path(i).exists()]
             assert not missing, f"{where}: `{shown}` gives no file paths for xargs: {missing}"
+        if pipe_to[0] == "boda":  # a boda command reading the paths: run it on them
+            piped = CliRunner().invoke(app, pipe_to[1:], input=result.stdout_bytes)
+            assert piped.exit_code == 0, (
+                f"{where}: `{' '.join(pipe_to)}` exited {piped.exit_code} on the output of "
+                f"`{shown}`\n{piped.output[-2000:]}"
+            )
     flat = " ".join(result.stdout.split())
     for line in expected_output:
         assert " ".join(line.split()) in flat, (

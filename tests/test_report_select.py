@@ -56,6 +56,13 @@ EXPECTED = {
                   "zz copy.png"},
     # one folder name at most per exact group (a file in DIR itself has no label)
     "label_conflict": set(),
+    # nobody has marked anything: every readable file is undecided (links are not)
+    "picked": set(),
+    "rejected": set(),
+    "rated": set(),
+    "undecided": {"a.png", "copies/a copy.png", "big/b.png", "b half.png", "dark.png", "c.png",
+                  "c\\xff.png", "d.png", "d copy.png", "z sharp.png", "e soft.png",
+                  "zz copy.png", "plain.png", "blurry.png", NEWLINE},
 }
 
 #: The sets and the file the keep rule keeps in each (see duplicate_sets).
@@ -112,10 +119,10 @@ def _paths(records) -> list[str]:
 # -- the Python API -------------------------------------------------------------------------------
 
 
-def test_the_names_are_every_flag_plus_three(scanned):
+def test_the_names_are_every_flag_plus_the_others(scanned):
     # read from the flag rules, not a second list: a new flag is selectable at once
     assert list(selections()) == [*flag_descriptions(), "failed", "unflagged", "redundant",
-                                  "label_conflict"]
+                                  "label_conflict", "picked", "rejected", "undecided", "rated"]
     assert set(EXPECTED) == set(selections())
 
 

@@ -10,8 +10,12 @@ from boda.catalog._catalog import (
     display_path,
     resolve_catalog_path,
 )
+from boda.catalog._marks import DECISIONS, Mark, Marks, marks_path
 
 __all__ = [
+    "DECISIONS",
+    "Mark",
+    "Marks",
     "SCHEMA_VERSION",
     "Catalog",
     "FileState",
@@ -19,5 +23,6 @@ __all__ = [
     "ImageRecord",
     "default_catalog_path",
     "display_path",
+    "marks_path",
     "resolve_catalog_path",
 ]

@@ -250,6 +250,8 @@ def register(app: typer.Typer) -> None:
             "boda report data/ --only label_conflict --json > conflicts.json",
             "# files and flags per class folder",
             "boda report data/ --by-folder 2",
+            "# after culling in boda serve: the picks rated 4 stars or more",
+            "boda report ~/Pictures/trip --only picked --min-rating 4",
             notes="--only takes flag names (blurry, dark, light, low_information, grayscale, "
             "odd_aspect_ratio, odd_size, exact_duplicate, near_duplicate), failed (unreadable "
             "files), "
@@ -259,9 +261,12 @@ def register(app: typer.Typer) -> None:
             "(mean lightness within half a stop of the set's median file, no more clipping), "
             "then is sharpest, then first in path order; a near-duplicate group may keep "
             "several files; a file a link "
-            "points to is never listed) and label_conflict (files whose exact copy lies in a "
-            "folder of another name: one image, two class labels); several names select their "
-            "union. --under keeps the files under a folder of DIR, --copy-under those that have "
+            "points to is never listed), label_conflict (files whose exact copy lies in a "
+            "folder of another name: one image, two class labels), and your own marks (boda "
+            "serve, boda mark): picked, rejected, undecided (readable, neither picked nor "
+            "rejected) and rated (1-5 stars); several names select their union. --min-rating "
+            "keeps the files rated that many stars or more. --under keeps the files under a "
+            "folder of DIR, --copy-under those that have "
             "a copy under one (identical, or within the near-duplicate tolerance of the file "
             "itself); with --only, the files in all of them. They filter --json, --csv, "
             "--parquet and --paths; alone they print the paths (--relative: relative to DIR). "
@@ -292,7 +297,8 @@ def register(app: typer.Typer) -> None:
         only: list[str] = typer.Option(
             [], "--only", metavar="NAME[,NAME...]",
             help="Keep only the files in these selections, NAME[,NAME...] (repeatable; the "
-            "union): a flag name, failed, unflagged, redundant or label_conflict (see below).",
+            "union): a flag name, failed, unflagged, redundant, label_conflict, picked, "
+            "rejected, undecided or rated (see below).",
         ),
         paths: bool = typer.Option(
             False, "--paths",
@@ -326,6 +332,11 @@ def register(app: typer.Typer) -> None:
             [], "--keep-under", metavar="PREFIX",
             help="With --only redundant: keep the copy under this folder of DIR (e.g. "
             "train/) rather than one elsewhere (repeatable).",
+        ),
+        min_rating: int = typer.Option(
+            None, "--min-rating", metavar="STARS", min=1, max=5,
+            help="Keep only the files you rated this many stars (1-5) or more, in boda serve "
+            "or with boda mark (with --only: the files in both).",
         ),
         overwrite: bool = overwrite_option(annotated=False),
         quiet: bool = quiet_option(short=True, annotated=False),
@@ -374,8 +385,11 @@ def register(app: typer.Typer) -> None:
         keep = _keep_prefixes(keep_under, "--keep-under")  # a bad prefix: exit 2 at once
         for given, option in ((under, "--under"), (copy_under, "--copy-under")):
             _folder_prefixes(given, option)  # a folder outside DIR: exit 2 at once
-        folders = {"under": under or None, "copy_under": copy_under or None}
-        filtered = selection is not None or bool(under or copy_under)
+        # the filters besides --only (every export takes them by these names)
+        folders = {
+            "under": under or None, "copy_under": copy_under or None, "min_rating": min_rating,
+        }
+        filtered = selection is not None or bool(under or copy_under) or min_rating is not None
         paths = paths or print0 or relative
         tables = csv_path is not None or parquet_path is not None
         if paths and (as_json or tables or out is not None):
@@ -384,10 +398,12 @@ def register(app: typer.Typer) -> None:
                 "combined with --json, --csv, --parquet or -o; run 'boda report' once for each"
             )
         if filtered and out is not None:
+            given = [name for name, value in (
+                ("--only", selection), ("--under", under), ("--copy-under", copy_under),
+                ("--min-rating", min_rating)) if value]
             raise InvalidParameterError(
-                f"{'--only' if selection is not None else '--under and --copy-under'} filter"
-                f"{'s' * (selection is not None)} --json, --csv, --parquet and --paths; the "
-                "HTML report (-o) always shows the whole folder"
+                f"{' and '.join(given)} filter{'s' * (len(given) == 1)} --json, --csv, "
+                "--parquet and --paths; the HTML report (-o) always shows the whole folder"
             )
         if parquet_path is not None:
             if str(parquet_path) == "-":

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from boda.catalog import Catalog
+from boda.catalog import Catalog, Mark, Marks
 from boda.io import open_output, prepare_output
 from boda.report._keep import _keep_prefixes
 
@@ -24,7 +24,7 @@ __all__ = [
 CSV_COLUMNS = (
     "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
     "has_alpha", "taken", "camera", "flags", "exact_duplicate_group", "near_duplicate_group",
-    "size", "pixel_hash", "phash", "link_to", "path_bytes_hex",
+    "size", "pixel_hash", "phash", "link_to", "path_bytes_hex", "decision", "rating",
 )  # fmt: skip
 
 #: The file's layout, kept in each readable record's ``extra`` (see
@@ -35,12 +35,16 @@ LAYOUT_FIELDS = ("mode", "channels", "bit_depth", "has_alpha")
 #: file's EXIF data says (see :func:`boda.scan._analyze.capture_data`).
 CAPTURE_FIELDS = ("taken", "camera")
 
-#: The columns of the tables earlier versions wrote (before the layout columns, and
-#: before the capture columns): such a table is boda's too, so a new export replaces
-#: it without ``--overwrite``.
+#: The person's culling marks (:class:`boda.catalog.Marks`), in each record.
+MARK_FIELDS = ("decision", "rating")
+
+#: The columns of the tables earlier versions wrote (before the layout columns,
+#: before the capture columns, before the marks): such a table is boda's too, so a
+#: new export replaces it without ``--overwrite``.
 _EARLIER_CSV_COLUMNS = (
-    tuple(c for c in CSV_COLUMNS if c not in LAYOUT_FIELDS + CAPTURE_FIELDS),
-    tuple(c for c in CSV_COLUMNS if c not in CAPTURE_FIELDS),
+    tuple(c for c in CSV_COLUMNS if c not in LAYOUT_FIELDS + CAPTURE_FIELDS + MARK_FIELDS),
+    tuple(c for c in CSV_COLUMNS if c not in CAPTURE_FIELDS + MARK_FIELDS),
+    tuple(c for c in CSV_COLUMNS if c not in MARK_FIELDS),
 )
 
 
@@ -107,8 +111,10 @@ def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
     (``"ok"``/``"error"``/``"link"``), ``link_to`` (a link's target),
     ``error`` (the reason a file could not be read), ``size``, ``width``,
     ``height``, ``format``, ``flags`` (names), ``flag_scores``, ``groups``
-    (duplicate group ids), ``scores`` (every measure), ``extra`` and the
-    hashes (see ``docs/scan.md``).
+    (duplicate group ids), ``scores`` (every measure), ``extra``, the hashes,
+    and the person's culling ``decision`` (``"pick"``, ``"reject"`` or None)
+    and ``rating`` (1-5 stars or None) from :class:`boda.catalog.Marks` (see
+    ``docs/scan.md``).
 
     Raises
     ------
@@ -122,7 +128,25 @@ def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
 def iter_catalog_records(catalog_path: str | Path) -> Iterator[dict[str, Any]]:
     """:func:`catalog_records` one at a time (constant memory for any catalog size)."""
     with Catalog(catalog_path, readonly=True) as catalog:
-        yield from catalog.record_dicts()
+        marks = read_marks(catalog.path)
+        for record in catalog.record_dicts():
+            yield with_mark(record, marks)
+
+
+def read_marks(catalog_path: str | Path) -> dict[bytes, Mark]:
+    """Every mark of the catalog's files (:class:`boda.catalog.Marks`; none yet: empty)."""
+    with Marks(catalog_path, readonly=True) as marks:
+        return marks.all()
+
+
+def with_mark(record: dict[str, Any], marks: dict[bytes, Mark]) -> dict[str, Any]:
+    """``record`` with the person's ``decision`` (``"pick"``/``"reject"``) and ``rating``
+    (1-5 stars) of its file, each None when it has none."""
+    raw = record.get("path_bytes_hex")
+    mark = marks.get(bytes.fromhex(raw) if raw else record["path"].encode("utf-8"))
+    record["decision"] = None if mark is None else mark.decision
+    record["rating"] = None if mark is None else mark.rating
+    return record
 
 
 def write_csv(
@@ -134,6 +158,7 @@ def write_csv(
     keep_under: str | Iterable[str] | None = None,
     under: str | Iterable[str] | None = None,
     copy_under: str | Iterable[str] | None = None,
+    min_rating: int | None = None,
 ) -> Path:
     """Write the catalog as a CSV table: one row per file, one column per score.
 
@@ -156,11 +181,17 @@ def write_csv(
     the rows of the files under these folders, or with a copy under them (as
     :func:`select_records`).
     """
-    from boda.report._select import _folder_prefixes, _selected, _selection_names
+    from boda.report._select import (
+        _folder_prefixes,
+        _min_rating,
+        _selected,
+        _selection_names,
+    )
 
     selected = None if only is None else _selection_names(only)  # checked before writing
     keep = _keep_prefixes(keep_under)
     folders = _folder_prefixes(under, "under"), _folder_prefixes(copy_under, "copy_under")
+    stars = _min_rating(min_rating)
     out = prepare_output(out)
     with Catalog(catalog_path, readonly=True) as catalog:
         total = catalog.count_all()
@@ -168,10 +199,12 @@ def write_csv(
         with open_output(out, text=True) as fh:
             writer = csv.writer(fh)
             writer.writerow([*CSV_COLUMNS, *score_names])
+            marks = read_marks(catalog.path)
             rows = (
-                catalog.record_dicts() if selected is None and not any(folders)
+                (with_mark(r, marks) for r in catalog.record_dicts())
+                if selected is None and not any(folders) and stars is None
                 else _selected(catalog_path, selected, keep_under=keep, under=folders[0],
-                               copy_under=folders[1])
+                               copy_under=folders[1], min_rating=stars)
             )
             for n, r in enumerate(rows, 1):
                 groups = r["groups"]
@@ -185,7 +218,7 @@ def write_csv(
                      taken or "", camera or "", ";".join(r["flags"]),
                      groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
                      r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
-                     r["path_bytes_hex"] or ""]
+                     r["path_bytes_hex"] or "", r["decision"] or "", r["rating"] or ""]
                     + [r["scores"].get(name, "") for name in score_names]
                 )
                 if progress and n % 5000 == 0:

@@ -20,7 +20,7 @@ from boda import __version__
 from boda.catalog import Catalog
 from boda.errors import BodaError
 from boda.io import open_output, prepare_output
-from boda.report._export import capture_values, layout_values
+from boda.report._export import capture_values, layout_values, read_marks, with_mark
 
 __all__ = ["PARQUET_COLUMNS", "ROWS_PER_GROUP", "is_boda_parquet", "write_parquet"]
 
@@ -29,7 +29,7 @@ PARQUET_COLUMNS = (
     "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
     "has_alpha", "taken", "camera", "flags",
     "exact_duplicate_group", "near_duplicate_group", "size", "pixel_hash", "phash",
-    "link_to", "path_bytes", "extra",
+    "link_to", "path_bytes", "extra", "decision", "rating",
 )  # fmt: skip
 
 #: Rows per row group: memory stays under ~100 MB whatever the catalog's size.
@@ -64,6 +64,7 @@ def _schema(pa: Any, score_names: list[str]) -> Any:
         ("exact_duplicate_group", pa.int64()), ("near_duplicate_group", pa.int64()),
         ("size", pa.int64()), ("pixel_hash", pa.string()), ("phash", pa.uint64()),
         ("link_to", pa.string()), ("path_bytes", pa.binary()), ("extra", pa.string()),
+        ("decision", pa.dictionary(pa.int32(), pa.string())), ("rating", pa.int8()),
     ]  # fmt: skip
     fields += [(name, pa.float64()) for name in score_names]
     mark = json.dumps({"version": __version__, "table": "catalog"})
@@ -79,6 +80,7 @@ def write_parquet(
     keep_under: str | Iterable[str] | None = None,
     under: str | Iterable[str] | None = None,
     copy_under: str | Iterable[str] | None = None,
+    min_rating: int | None = None,
 ) -> Path:
     """Write the catalog as a Parquet table: one row per file, one column per score.
 
@@ -125,6 +127,7 @@ def write_parquet(
     from boda.report._keep import _keep_prefixes
     from boda.report._select import (
         _folder_prefixes,
+        _min_rating,
         _selected,
         _selection_names,
         record_relpath,
@@ -134,15 +137,18 @@ def write_parquet(
     selected = None if only is None else _selection_names(only)  # checked before writing
     keep = _keep_prefixes(keep_under)
     folders = _folder_prefixes(under, "under"), _folder_prefixes(copy_under, "copy_under")
+    stars = _min_rating(min_rating)
     out = prepare_output(out)
     with Catalog(catalog_path, readonly=True) as catalog:
         total = catalog.count_all()
         score_names = catalog.score_names()
         schema = _schema(pa, score_names)
+        marks = read_marks(catalog.path)
         rows = (
-            catalog.record_dicts() if selected is None and not any(folders)
+            (with_mark(r, marks) for r in catalog.record_dicts())
+            if selected is None and not any(folders) and stars is None
             else _selected(catalog_path, selected, keep_under=keep, under=folders[0],
-                           copy_under=folders[1])
+                           copy_under=folders[1], min_rating=stars)
         )
         with open_output(out) as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
             written = 0
@@ -169,6 +175,7 @@ def _append(columns: dict[str, list[Any]], r: dict[str, Any], relpath: bytes,
         groups.get("exact_duplicate"), groups.get("near_duplicate"), r["size"],
         r["pixel_hash"], None if phash is None else int(phash, 16), r["link_to"], relpath,
         json.dumps(r["extra"], separators=(",", ":")) if r["extra"] else None,
+        r["decision"], r["rating"],
     )
     for name, value in zip(PARQUET_COLUMNS, values, strict=True):
         columns[name].append(value)

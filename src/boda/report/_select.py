@@ -31,6 +31,10 @@ _OTHER_SELECTIONS = {
     "exposed, then sharpest, of the files with the fewest flags; safe to remove)",
     "label_conflict": "files whose exact copy lies in a folder of another name (in a dataset "
     "of class folders: one image, two labels)",
+    "picked": "files you picked (in boda serve, or with boda mark --pick)",
+    "rejected": "files you rejected (in boda serve, or with boda mark --reject)",
+    "undecided": "readable files neither picked nor rejected: what is left to review",
+    "rated": "files you gave 1-5 stars",
 }
 
 
@@ -39,14 +43,16 @@ def selections() -> dict[str, str]:
 
     The flag names of :func:`boda.scan.flag_descriptions` (``blurry``,
     ``dark``, ``exact_duplicate``...), then ``failed``, ``unflagged``,
-    ``redundant`` (see :func:`duplicate_sets` for the keep rule) and
-    ``label_conflict`` (see :func:`select_records`).
+    ``redundant`` (see :func:`duplicate_sets` for the keep rule),
+    ``label_conflict`` (see :func:`select_records`), and the person's own
+    marks (:class:`boda.catalog.Marks`): ``picked``, ``rejected``,
+    ``undecided`` and ``rated``.
 
     Examples
     --------
     >>> names = selections()
-    >>> "blurry" in names and "near_duplicate" in names, list(names)[-4:]
-    (True, ['failed', 'unflagged', 'redundant', 'label_conflict'])
+    >>> "blurry" in names and "near_duplicate" in names, list(names)[-6:]
+    (True, ['redundant', 'label_conflict', 'picked', 'rejected', 'undecided', 'rated'])
     """
     from boda.scan import flag_descriptions
 
@@ -97,9 +103,11 @@ def select_records(
     keep_under: str | Iterable[str] | None = None,
     under: str | Iterable[str] | None = None,
     copy_under: str | Iterable[str] | None = None,
+    min_rating: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The records (as :func:`iter_catalog_records`) of the files in any of ``only``,
-    under one of the folders ``under``, with a copy under one of ``copy_under``.
+    under one of the folders ``under``, with a copy under one of ``copy_under``, rated
+    ``min_rating`` stars or more.
 
     Parameters
     ----------
@@ -116,7 +124,10 @@ def select_records(
         (``train/cat/x.png``, ``train/dog/x.png``) one image with two labels.  A
         label is the name of the file's folder (``test/cat/x.png`` and
         ``train/cat/x.png`` agree: that is a leak, see ``copy_under``); files
-        directly in the scanned folder have none.  Links are in none of them.
+        directly in the scanned folder have none.  ``picked``, ``rejected`` and
+        ``rated``: the files a person marked so (:class:`boda.catalog.Marks`,
+        ``boda serve``, ``boda mark``); ``undecided``: the readable files
+        neither picked nor rejected.  Links are in none of them.
         None (default): every record.
     keep_under : str or iterable of str, optional
         For ``redundant``: folders whose files are kept in preference to their
@@ -138,6 +149,9 @@ def select_records(
         ``under`` or ``copy_under`` that holds no file of the catalog is no
         error: nothing is selected through it, and a :class:`UserWarning`
         names it once the records have all been read.
+    min_rating : int, optional
+        Keep only the files rated at least this many stars (1-5).  With
+        ``only``, the files in both.
 
     Returns
     -------
@@ -162,10 +176,27 @@ def select_records(
     """
     keep = _keep_prefixes(keep_under)
     folders = _folder_prefixes(under, "under"), _folder_prefixes(copy_under, "copy_under")
-    if only is None and not any(folders):
+    stars = _min_rating(min_rating)
+    if only is None and not any(folders) and stars is None:
         return iter_catalog_records(catalog_path)
     names = None if only is None else _selection_names(only)
-    return _selected(catalog_path, names, keep_under=keep, under=folders[0], copy_under=folders[1])
+    return _selected(
+        catalog_path, names, keep_under=keep, under=folders[0], copy_under=folders[1],
+        min_rating=stars,
+    )
+
+
+def _min_rating(stars: object) -> int | None:
+    """``min_rating`` checked: None, or a whole number of stars from 1 to 5."""
+    from boda.errors import InvalidParameterError
+
+    if stars is None:
+        return None
+    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise InvalidParameterError(
+            f"min_rating must be a whole number of stars from 1 to 5; got {stars!r}"
+        )
+    return stars
 
 
 def _selected(
@@ -175,6 +206,7 @@ def _selected(
     keep_under: tuple[str, ...] = (),
     under: tuple[bytes, ...] = (),
     copy_under: tuple[bytes, ...] = (),
+    min_rating: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The selection of :func:`select_records` (``names`` None: every record), the
     folders as :func:`_folder_prefixes` gives them."""
@@ -185,8 +217,12 @@ def _selected(
     copied, sources = _copied_under(catalog_path, copy_under) if copy_under else ({}, set())
     _warn_unmatched(copy_under, sources, "copy_under")
     failed, unflagged = "failed" in names, "unflagged" in names
+    picked, rejected = "picked" in names, "rejected" in names
+    undecided, rated = "undecided" in names, "rated" in names
     matched: set[bytes] = set()
     for record in iter_catalog_records(catalog_path):
+        if min_rating is not None and (record["rating"] or 0) < min_rating:
+            continue
         if under or copy_under:
             relpath = record_relpath(record)
             inside = _folders_holding(relpath, under)
@@ -201,6 +237,10 @@ def _selected(
             or (unflagged and status == "ok" and not flags)
             or (redundant and record_relpath(record) in redundant)
             or (conflicts and record_relpath(record) in conflicts)
+            or (picked and record["decision"] == "pick" and status != "link")
+            or (rejected and record["decision"] == "reject" and status != "link")
+            or (undecided and status == "ok" and record["decision"] is None)
+            or (rated and record["rating"] is not None and status != "link")
         ):
             if plan:  # which file each copy is a copy of, for review
                 record["kept"] = redundant.get(record_relpath(record))
@@ -218,6 +258,7 @@ def selected_paths(
     keep_under: str | Iterable[str] | None = None,
     under: str | Iterable[str] | None = None,
     copy_under: str | Iterable[str] | None = None,
+    min_rating: int | None = None,
 ) -> Iterator[bytes]:
     """The exact paths (bytes) of the files :func:`select_records` selects.
 
@@ -233,6 +274,8 @@ def selected_paths(
         relative to the scanned folder.
     keep_under, under, copy_under : str or iterable of str, optional
         As in :func:`select_records`.
+    min_rating : int, optional
+        As in :func:`select_records`.
 
     Returns
     -------
@@ -246,7 +289,8 @@ def selected_paths(
     photos/copies/a copy.png
     """
     records = select_records(
-        catalog_path, only, keep_under=keep_under, under=under, copy_under=copy_under
+        catalog_path, only, keep_under=keep_under, under=under, copy_under=copy_under,
+        min_rating=min_rating,
     )
     base = None if root is None else os.fsencode(root)
     return (
@@ -364,6 +408,7 @@ def folder_counts(
     under: str | Iterable[str] | None = None,
     copy_under: str | Iterable[str] | None = None,
     keep_under: str | Iterable[str] | None = None,
+    min_rating: int | None = None,
 ) -> list[dict[str, Any]]:
     """Files and flag counts per folder: a class whose images are 30 % blurry is a
     collection problem that a count over the whole dataset hides.
@@ -377,7 +422,7 @@ def folder_counts(
         ``test``, 2 gives ``train/cat``, ``train/dog``...  A file in a shallower
         folder counts in that folder's row; a file in the scanned folder itself
         in the row ``"."``.
-    only, under, copy_under, keep_under : optional
+    only, under, copy_under, keep_under, min_rating : optional
         Count only the files :func:`select_records` selects with these.
 
     Returns
@@ -409,7 +454,8 @@ def folder_counts(
             f"depth must be a whole number of folder names, 1 or more; got {depth!r}"
         )
     records = select_records(
-        catalog_path, only, under=under, copy_under=copy_under, keep_under=keep_under
+        catalog_path, only, under=under, copy_under=copy_under, keep_under=keep_under,
+        min_rating=min_rating,
     )
     names = list(flag_descriptions())
     rows: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,249 @@
+"""A person's culling decisions for a scanned folder: pick or reject, and 1-5 stars.
+
+Design
+------
+- Marks are the user's own work, not something boda measured, so they live in a
+  file of their own beside the catalog (``DIR/.boda/catalog.marks.db`` for
+  ``DIR/.boda/catalog.db``): a catalog may be moved away and rebuilt by a new
+  scan ("not a usable boda catalog ... scan again"), a marks file is never
+  touched by a scan, and ``boda serve`` can write marks while the catalog stays
+  open read-only.
+- A mark is keyed by the file's path relative to the scanned folder, as exact
+  bytes (names that are not UTF-8 round-trip), like the catalog's records.  A
+  file that is renamed loses its mark; a file that is removed keeps it, unseen
+  (every selection goes through the catalog's records).
+- The decision and the rating are independent, as in Lightroom's flags and
+  stars: a rejected frame may keep its stars.  A row whose decision and rating
+  are both cleared is deleted.
+- SQLite in WAL mode with one transaction per call: a browser marking frames
+  while ``boda report`` reads them never blocks either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from boda.catalog._catalog import resolve_catalog_path
+from boda.errors import CatalogError, InvalidParameterError
+
+__all__ = ["DECISIONS", "Mark", "Marks", "marks_path"]
+
+#: The decisions a file can carry (``None``: undecided).
+DECISIONS = ("pick", "reject")
+
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS marks_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (
+    relpath BLOB PRIMARY KEY,
+    decision TEXT CHECK (decision IN ('pick', 'reject')),
+    rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+    updated REAL NOT NULL
+);
+"""
+
+
+class Mark(NamedTuple):
+    """One file's mark: ``decision`` (``"pick"``, ``"reject"`` or None), ``rating``
+    (1-5 stars, or None) and when it last changed (seconds since the epoch)."""
+
+    decision: str | None
+    rating: int | None
+    updated: float
+
+
+def marks_path(catalog_path: str | Path) -> Path:
+    """The marks file of a catalog: ``catalog.marks.db`` beside ``catalog.db``.
+
+    ``catalog_path`` is the catalog file or the scanned folder holding it (as
+    :func:`resolve_catalog_path` takes it).
+
+    Examples
+    --------
+    >>> marks_path("photos/.boda/catalog.db").as_posix()
+    'photos/.boda/catalog.marks.db'
+    >>> marks_path("/tmp/shoot.db").as_posix()
+    '/tmp/shoot.marks.db'
+    """
+    catalog = resolve_catalog_path(catalog_path)
+    return catalog.with_name(catalog.stem + ".marks.db")
+
+
+def check_decision(decision: object) -> str | None:
+    """``decision`` if it is one of :data:`DECISIONS` or None; else a clear error."""
+    if decision is None or decision in DECISIONS:
+        return decision  # type: ignore[return-value]
+    raise InvalidParameterError(
+        f"decision must be 'pick', 'reject' or None (undecided); got {decision!r}"
+    )
+
+
+def check_rating(rating: object) -> int | None:
+    """``rating`` as stars 1-5, or None for 0 / None (no rating); else a clear error."""
+    if rating is None:
+        return None
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 0 <= rating <= 5:
+        raise InvalidParameterError(
+            f"rating must be a whole number of stars from 0 (none) to 5; got {rating!r}"
+        )
+    return rating or None
+
+
+class Marks:
+    """The marks of one catalog's files.  Use as a context manager or call :meth:`close`.
+
+    Parameters
+    ----------
+    catalog_path : str or Path
+        The catalog file, or the scanned folder holding it; the marks live in
+        :func:`marks_path` of it.
+    readonly : bool
+        Only read: a missing marks file reads as no marks, and nothing is created.
+
+    Raises
+    ------
+    CatalogError
+        The marks file cannot be made or written (a read-only folder: the
+        message says so), is not a marks file, or was made by a newer boda.
+
+    Examples
+    --------
+    >>> with Marks("photos") as marks:                         # doctest: +SKIP
+    ...     marks.set_decision([b"IMG_0001.jpg"], "pick")
+    ...     marks.set_rating([b"IMG_0001.jpg"], 4)
+    ...     marks.get(b"IMG_0001.jpg")
+    Mark(decision='pick', rating=4, updated=1795...)
+    """
+
+    def __init__(self, catalog_path: str | Path, *, readonly: bool = False):
+        self.path = marks_path(catalog_path)
+        self.readonly = readonly
+        self._db: sqlite3.Connection | None = None
+        if readonly and not self.path.is_file():
+            return  # no marks yet: every read answers "none"
+        try:
+            if readonly:
+                self._db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+                self._db.execute("PRAGMA query_only = ON")
+            else:
+                self._writable_or_raise()
+                self._db = sqlite3.connect(self.path, timeout=30)
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CatalogError(
+                f"{str(self.path)!r} is not a usable boda marks file ({exc}); move it "
+                "away (the catalog itself is not affected)"
+            ) from None
+
+    def _writable_or_raise(self) -> None:
+        folder = self.path.parent
+        target = self.path if self.path.exists() else folder
+        if not os.access(target, os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
+            raise CatalogError(
+                f"cannot write the marks file {str(self.path)!r}: "
+                f"{'it' if target == self.path else 'its folder'} is read-only; make it "
+                "writable, or copy the catalog to a writable place and give that with --catalog"
+            )
+
+    def _check_version(self) -> None:
+        assert self._db is not None
+        row = self._db.execute("SELECT MAX(version) FROM marks_schema").fetchone()
+        if row[0] is None:
+            if not self.readonly:
+                with self._db:
+                    self._db.execute("INSERT INTO marks_schema VALUES (?)", (_SCHEMA_VERSION,))
+        elif row[0] > _SCHEMA_VERSION:
+            raise CatalogError(
+                f"the marks file {str(self.path)!r} was made by a newer boda (version "
+                f"{row[0]}); upgrade boda"
+            )
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Marks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------
+    def all(self) -> dict[bytes, Mark]:
+        """Every file's mark, by its path relative to the scanned folder (bytes)."""
+        if self._db is None:
+            return {}
+        rows = self._db.execute("SELECT relpath, decision, rating, updated FROM marks")
+        return {bytes(r[0]): Mark(r[1], r[2], r[3]) for r in rows}
+
+    def get(self, relpath: bytes) -> Mark | None:
+        """One file's mark, or None when it has none."""
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT decision, rating, updated FROM marks WHERE relpath = ?", (relpath,)
+        ).fetchone()
+        return None if row is None else Mark(*row)
+
+    def counts(self) -> dict[str, int]:
+        """How many files are picked, rejected and rated (1 star or more)."""
+        if self._db is None:
+            return {"pick": 0, "reject": 0, "rated": 0}
+        pick, reject, rated = self._db.execute(
+            "SELECT COUNT(decision = 'pick' OR NULL), COUNT(decision = 'reject' OR NULL), "
+            "COUNT(rating) FROM marks"
+        ).fetchone()
+        return {"pick": pick, "reject": reject, "rated": rated}
+
+    # -- writing ---------------------------------------------------------------------
+    def set_decision(self, relpaths: Iterable[bytes], decision: str | None) -> int:
+        """Pick (``"pick"``), reject (``"reject"``) or clear (None) the decision of
+        these files, keeping their ratings; returns how many marks changed."""
+        decision = check_decision(decision)
+        return self._write(relpaths, "decision", decision)
+
+    def set_rating(self, relpaths: Iterable[bytes], rating: int | None) -> int:
+        """Give these files 1-5 stars, or clear their rating (0 or None), keeping
+        their decisions; returns how many marks changed."""
+        return self._write(relpaths, "rating", check_rating(rating))
+
+    def _write(self, relpaths: Iterable[bytes], column: str, value: object) -> int:
+        if self.readonly or self._db is None:
+            raise CatalogError(f"the marks file {str(self.path)!r} was opened read-only")
+        paths = sorted({bytes(p) for p in relpaths})
+        now = time.time()
+        changed = 0
+        try:
+            with self._db:  # one transaction: all of them or none
+                for relpath in paths:
+                    if value is None:  # clearing makes no row for a file without one
+                        sql = (f"UPDATE marks SET {column} = NULL, updated = ? "
+                               f"WHERE relpath = ? AND {column} IS NOT NULL")
+                        args: tuple = (now, relpath)
+                    else:
+                        sql = (
+                            f"INSERT INTO marks (relpath, {column}, updated) VALUES (?, ?, ?) "
+                            f"ON CONFLICT(relpath) DO UPDATE SET {column} = excluded.{column}, "
+                            f"updated = excluded.updated "
+                            f"WHERE {column} IS NOT excluded.{column}"
+                        )
+                        args = (relpath, value, now)
+                    changed += self._db.execute(sql, args).rowcount > 0
+                self._db.execute("DELETE FROM marks WHERE decision IS NULL AND rating IS NULL")
+        except sqlite3.OperationalError as exc:
+            raise CatalogError(
+                f"cannot write the marks file {str(self.path)!r} ({exc}); nothing was changed"
+            ) from None
+        return changed
