@@ -1,0 +1,279 @@
+"""``boda explain`` on several images, and the faithfulness metrics of its maps.
+
+The command's plumbing, no algorithm: which files a list of files and folders
+names (the scan's walker), where each montage goes, the maps at the model's
+input size for :mod:`boda.explain.metrics`, and the per-method summary that
+says which map to trust on a set of images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from boda.explain import ImageExplanation
+    from boda.nn import LoadedModel
+
+#: The per-map metrics, in the order they are shown: (JSON key, column title,
+#: whether higher is better).
+METRICS: tuple[tuple[str, str, bool], ...] = (
+    ("deletion_auc", "deletion AUC", False),
+    ("insertion_auc", "insertion AUC", True),
+    ("average_drop", "average drop %", False),
+    ("average_increase", "increase %", True),
+)
+
+
+@dataclasses.dataclass
+class Item:
+    """One image of a batch: where it is, how it is shown, where its montage goes,
+    and why it failed (set by the walk, for a file that could not even be listed)."""
+
+    path: str
+    name: str  # relative to the folder it came from; a loose file's own name
+    output: Path | None = None
+    error: str | None = None
+
+
+def collect(inputs: Sequence[Path]) -> tuple[list[Item], dict[str, int]]:
+    """The images that ``inputs`` (files and folders) name, in order, each once.
+
+    Folders are walked recursively by :func:`boda.scan._walk.walk_images` (hidden
+    folders such as ``.boda`` skipped, folder links not followed; a file that
+    cannot be stat'ed comes with its error).  Returns the items and the camera RAW
+    files passed over (extension -> count; read only with ``boda[raw]``)."""
+    from boda.scan._walk import walk_images
+
+    items: list[Item] = []
+    raw_files: dict[str, int] = {}
+    seen: set[str] = set()
+
+    def add(item: Item) -> None:
+        key = os.path.normcase(os.path.abspath(item.path))
+        if key not in seen:  # "dir dir/a.png": a.png once
+            seen.add(key)
+            items.append(item)
+
+    for source in inputs:
+        if not source.is_dir():
+            add(Item(str(source), source.name))
+            continue
+        for found in walk_images(source, raw_files=raw_files):
+            add(Item(found.path, os.fsdecode(found.relpath), error=found.error))
+    return items, raw_files
+
+
+def assign_outputs(items: list[Item], folder: Path) -> None:
+    """Give each item its montage: ``folder/<name without extension>.png``.
+
+    Names that would clash (``a.jpg`` and ``a.png``; ``x/1.png`` from two
+    folders; ``A.png`` and ``a.png`` on a case-insensitive disk) get ``-2``,
+    ``-3``... in input order, so no montage replaces another one."""
+    taken: set[str] = set()
+    for item in items:
+        if item.error is not None:
+            continue
+        stem = Path(item.name).with_suffix("")
+        candidate, n = stem.with_name(stem.name + ".png"), 1
+        while candidate.as_posix().casefold() in taken:
+            n += 1
+            candidate = stem.with_name(f"{stem.name}-{n}.png")
+        taken.add(candidate.as_posix().casefold())
+        item.output = folder / candidate
+
+
+def check_outputs(items: list[Item], folder: Path, *, overwrite: bool) -> None:
+    """Before any work: ``folder`` can be a folder of montages, no montage would
+    replace an input, and none exists unless ``overwrite``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Any of these; the message names the files (the first few) and the fix.
+    """
+    from boda.cli._common import check_output
+    from boda.errors import InvalidParameterError
+    from boda.io import SUPPORTED_EXTENSIONS
+
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameterError(
+            f"--output {str(folder)!r} is a file; with several images (or a folder) -o "
+            "names a folder that receives one montage per image"
+        )
+    if not folder.exists() and folder.suffix.lower() in SUPPORTED_EXTENSIONS:
+        raise InvalidParameterError(
+            f"--output {str(folder)!r} looks like an image file, but with several images "
+            "(or a folder) -o names a folder that receives one montage per image"
+        )
+    targets = [item.output for item in items if item.output is not None]
+    inputs = {os.path.realpath(item.path) for item in items}
+    clobbered = [t for t in targets if os.path.realpath(t) in inputs]
+    if clobbered:
+        raise InvalidParameterError(
+            f"refusing to overwrite the input {str(clobbered[0])!r} with its montage; "
+            "choose another --output folder"
+        )
+    if not overwrite:
+        existing = [t for t in targets if t.exists()]
+        if existing:
+            named = ", ".join(repr(str(t)) for t in existing[:3])
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            raise InvalidParameterError(
+                f"--output: {len(existing)} montage{'s' * (len(existing) != 1)} already "
+                f"exist ({named}{more}); add --overwrite to replace them, or choose another "
+                "output folder"
+            )
+    if targets:
+        # The nearest existing folder is writable; the folders made are removed
+        # again (when empty) if the command fails.
+        check_output(targets[0], overwrite=True)
+
+
+def explain_one(
+    img: np.ndarray,
+    lm: LoadedModel,
+    methods: list[str],
+    *,
+    target: int | None,
+    layer: str | None,
+    size: int | None,
+    normalize: bool,
+    metrics: bool,
+) -> tuple[ImageExplanation, dict[str, dict[str, float]] | None]:
+    """:func:`boda.explain.explain_image` of ``img``, and with ``metrics`` the
+    faithfulness of each method's map (:func:`faithfulness`).
+
+    The metrics need the maps at the model's input size, as the explainers made
+    them, and the model's input tensor.  So with ``metrics`` the image is first
+    resized to the input size exactly as the model's input is made (one
+    antialiased bilinear resize, :func:`boda.nn.resize_tensor`), that view is
+    explained (same tensor, same maps), and the maps are brought to the image's
+    size as :func:`explain_image` brings them: the result is the one
+    ``explain_image(img, ...)`` gives.
+    """
+    from boda.explain import explain_image
+
+    options = {
+        "target": target,
+        "layer": layer,
+        "size": (size, size) if size else None,
+        "normalize_input": normalize,
+    }
+    if not metrics:
+        return explain_image(img, lm, methods, **options), None
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from boda.explain import map_stats
+    from boda.explain._api import _model_input  # the input the explanation used
+    from boda.nn import resize_tensor
+
+    in_size = tuple(options["size"] or lm.input_size or img.shape[:2])
+    pixels = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+    view = resize_tensor(pixels, in_size)[0].permute(1, 2, 0).numpy()
+    small = explain_image(view, lm, methods, **options)
+    x = _model_input(view, lm, in_size, normalize)
+    scores = {
+        method: faithfulness(lm.model, x, heat, small.target)
+        for method, heat in small.maps.items()
+    }
+    if view.shape == img.shape:
+        return dataclasses.replace(small, image=img), scores
+    maps = {}
+    for method, heat in small.maps.items():
+        full = F.interpolate(
+            torch.from_numpy(heat)[None, None], size=img.shape[:2], mode="bilinear",
+            align_corners=False,
+        )  # fmt: skip
+        maps[method] = full[0, 0].clamp(0, 1).numpy()
+    stats = {method: map_stats(heat) for method, heat in maps.items()}
+    return dataclasses.replace(small, image=img, maps=maps, stats=stats), scores
+
+
+def faithfulness(model: Any, x: Any, heat: np.ndarray, target: int | None) -> dict[str, float]:
+    """The metrics of one map (at the input size of ``x``), from :mod:`boda.explain.metrics`
+    with its defaults: deletion and insertion AUC (Petsiuk et al. 2018; 32 steps,
+    deleted pixels set to 0 in the model's input space, inserted into a blurred
+    copy), Average Drop % and Increase in Confidence % (Chattopadhay et al. 2018;
+    for one image: its drop, and 100 or 0)."""
+    import numpy as np
+    import torch
+
+    from boda.explain.metrics import average_drop_increase, deletion_curve, insertion_curve
+
+    maps = torch.from_numpy(np.ascontiguousarray(heat, dtype=np.float32))[None]
+    drop = average_drop_increase(model, x, maps, target)
+    return {
+        "deletion_auc": float(deletion_curve(model, x, maps, target).auc[0]),
+        "insertion_auc": float(insertion_curve(model, x, maps, target).auc[0]),
+        "average_drop": drop["average_drop"],
+        "average_increase": drop["average_increase"],
+    }
+
+
+def summary(scores: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Method -> the mean of each metric over the explained images (the papers'
+    averages over a data set: Average Drop and Increase are means by definition)."""
+    if not scores:
+        return {}
+    return {
+        method: {
+            key: sum(s[method][key] for s in scores) / len(scores) for key, _, _ in METRICS
+        }
+        for method in scores[0]
+    }
+
+
+def metrics_line(values: dict[str, float], *, single: bool) -> str:
+    """One map's metrics as console text (one image: "increase: yes/no")."""
+    text = (
+        f"deletion AUC {values['deletion_auc']:.3f}, insertion AUC "
+        f"{values['insertion_auc']:.3f}, average drop {values['average_drop']:.1f}%"
+    )
+    if single:
+        return text + f", confidence up: {'yes' if values['average_increase'] > 0 else 'no'}"
+    return text + f", increase {values['average_increase']:.1f}%"
+
+
+#: What the numbers mean, under the lines of one image...
+METRICS_LEGEND = (
+    "deletion AUC and average drop: lower is better; insertion AUC: higher is better; "
+    "confidence up: on the image times its map"
+)
+#: ... and under the table of several.
+TABLE_LEGEND = (
+    "↓ lower is better, ↑ higher is better; increase: share of images whose class "
+    "probability rose on the image times its map"
+)
+
+
+def metrics_table(means: dict[str, dict[str, float]], images: int) -> Any:
+    """A Rich table of :func:`summary`, the best value of each column in bold."""
+    from rich.table import Table
+
+    table = Table(title=f"faithfulness over {images} image{'s' * (images != 1)} (mean)",
+                  show_edge=False)  # fmt: skip
+    table.add_column("method")
+    for _, title, higher in METRICS:
+        table.add_column(f"{title} {'↑' if higher else '↓'}", justify="right")
+    best = {
+        key: (max if higher else min)(m[key] for m in means.values())
+        for key, _, higher in METRICS
+    }
+    for method, values in means.items():
+        cells = []
+        for key, _, _ in METRICS:
+            digits = 3 if key.endswith("auc") else 1
+            cell = f"{values[key]:.{digits}f}"
+            cells.append(f"[bold]{cell}[/]" if values[key] == best[key] and len(means) > 1
+                         else cell)  # fmt: skip
+        table.add_row(method, *cells)
+    return table
