@@ -44,6 +44,8 @@ def work(tmp_path, kodak_paths):
     trimap[24:40, 24:40] = 1.0
     write_image(tmp_path / "trimap.png", trimap)
     write_image(tmp_path / "keep.png", photo[::-1])
+    (tmp_path / "imgs").mkdir()  # a folder of images for the commands that read one
+    write_image(tmp_path / "imgs" / "a.png", photo)
     return tmp_path
 
 
@@ -61,10 +63,14 @@ def _writers(w: Path, out: Path) -> dict[str, list[str]]:
         "hue-hist": ["color", "chromaticity", photo, "--max-side", "32", "-o",
                      str(w / "new_diagram.png"), "--hue-hist", str(out)],
         "explain": ["explain", photo, "-o", str(out)],
+        "class-model": ["class-model", "--target", "3", "--steps", "2", "-o", str(out)],
+        "patches": ["patches", str(w / "imgs"), "--channel", "0", "-k", "1", "-o", str(out)],
+        "similar": ["similar", photo, str(w / "imgs"), "-k", "1", "-o", str(out)],
     }  # fmt: skip
 
 
-WRITERS = ["edges", "cutout", "refocus", "inpaint", "chromaticity", "hue-hist", "explain"]
+WRITERS = ["edges", "cutout", "refocus", "inpaint", "chromaticity", "hue-hist", "explain",
+           "class-model", "patches", "similar"]
 
 
 # -- 1: no silent overwrite ----------------------------------------------------------------
@@ -322,7 +328,7 @@ def test_a_missing_input_is_a_usage_error_for_every_command(work):
         assert result.exit_code == 2, (args, result.output)
         assert "gone" in result.output and result.output.startswith("error:"), args
     assert {p.name for p in work.iterdir()} == {
-        "photo.png", "depth.png", "hole.png", "trimap.png", "keep.png"
+        "photo.png", "depth.png", "hole.png", "trimap.png", "keep.png", "imgs"
     }  # nothing written, no folder made
 
 

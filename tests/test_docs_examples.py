@@ -106,6 +106,7 @@ PLACEHOLDERS: dict[str, str] = {
     "DIR": "photos",
     "IMG": "photo.jpg",
     "IMAGE": "photo.jpg",
+    "QUERY": "photo.jpg",
     "REF": "original.png",
     "FILE": "scores.csv",
     "OUT": "out.png",

@@ -30,6 +30,7 @@ _COMMAND_MODULES = [
     "boda.cli.edges_cmd",
     "boda.cli.cutout_cmd",
     "boda.cli.serve_cmd",
+    "boda.cli.probe_cmd",
     "boda.cli.mark_cmd",
 ]
 

@@ -1,0 +1,904 @@
+"""``boda class-model``, ``boda patches``, ``boda similar``: what a model looks at,
+and what it takes an image to look like.
+
+Thin wrappers over :func:`boda.explain.class_model`,
+:func:`boda.explain.top_activating_patches` and :class:`boda.explain.FeatureIndex`.
+The folder commands walk DIR as ``boda scan`` does (hidden folders skipped),
+read one file at a time at the model's input size (the library functions leave
+an image of that size as it is, so the results are theirs) and feed the model
+in chunks; an unreadable file is recorded, skipped and reported, and the
+command exits 3 when any was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from boda.cli._common import (
+    check_image_output,
+    check_input,
+    console,
+    err_console,
+    examples,
+    handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
+    options_for,
+    overwrite_option,
+    print_json,
+    progress_bar,
+    quiet_option,
+    shown,
+)
+from boda.cli._torch_options import (
+    arch_option,
+    layer_option,
+    model_option,
+    normalize_option,
+    size_option,
+    threads_option,
+    trust_model_code_option,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+    from boda.cli._torch_options import ModelFeed
+
+#: Exit status when some files of DIR could not be read (as ``boda scan``).
+EXIT_FILES_FAILED = 3
+
+#: Bytes of model-sized images held at once before the model runs on them.
+_CHUNK_BYTES = 256 << 20
+
+_TORCH_NOTE = 'Needs PyTorch: pip install "boda[torch]".'
+
+_FOLDER_NOTE = (
+    "DIR is walked recursively as 'boda scan' walks it (folders whose names start with "
+    "'.' are skipped). A file that cannot be read is skipped with a warning (with --json: "
+    "listed under \"failed\") and the command exits 3 once the rest is done."
+)
+
+
+def _max_side_option() -> Any:
+    return typer.Option(
+        None, "--max-side", min=1, metavar="PX",
+        help="Decode each file at most PX on its longer side before the resize to the "
+        "model's size (JPEG draft decoding: many times faster on large photos; the model's "
+        "input changes a little). Default: full decoding, as the Python functions do.",
+    )  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``class-model``, ``patches`` and ``similar`` to ``app``."""
+
+    @app.command(
+        "class-model",
+        epilog=examples(
+            "boda class-model --target cat --steps 50 -o cat.png",
+            "# push a photo towards a class; a montage of both",
+            "boda class-model -t 3 --start photo.jpg -o cat2.png --json",
+            notes="Gradient ascent on the class's logit minus an L2 penalty (Simonyan et "
+            "al. 2014); --jitter and --blur regularise it (Yosinski et al. 2015). The "
+            "defaults are a regularised ascent that gives a readable picture; "
+            "boda.explain.class_model's own defaults (--lr 0.5 --l2 0.001 --jitter 0 --blur 0) "
+            "are the paper's plain ascent. The "
+            "picture is shown enlarged by a whole factor (nearest neighbour, so the model's "
+            "pixels stay visible) to at least 256 px unless --scale says otherwise; with "
+            "--start it is the start image and the result side by side. " + _TORCH_NOTE,
+        ),
+    )
+    @handle_errors
+    def class_model_command(
+        target: str = typer.Option(
+            ..., "--target", "-t", metavar="CLASS",
+            help="Class to synthesise: an index, or a name of a built-in model's class "
+            "(cat, ship...).",
+        ),
+        output: Path = typer.Option(  # noqa: B008
+            ..., "--output", "-o", help="Picture to write (PNG, JPEG...)."
+        ),
+        start: Path = typer.Option(  # noqa: B008
+            None, "--start", metavar="IMAGE",
+            help="Start from this image instead of the mean image (zeros after normalising).",
+        ),
+        steps: int = typer.Option(100, "--steps", min=0, metavar="N", help="Ascent steps."),
+        lr: float = typer.Option(
+            0.1, "--lr", metavar="X", help="Step size, in input units (the gradient is "
+            "divided by its mean absolute value)."
+        ),
+        l2: float = typer.Option(
+            0.05, "--l2", min=0.0, metavar="X", help="Weight of the L2 penalty on the image."
+        ),
+        jitter: int = typer.Option(
+            1, "--jitter", min=0, metavar="PX",
+            help="Shift the image by up to PX pixels at random before each step (0: off).",
+        ),
+        blur: float = typer.Option(
+            1.0, "--blur", min=0.0, metavar="SIGMA",
+            help="Gaussian blur of this sigma every --blur-every steps (0: off).",
+        ),
+        blur_every: int = typer.Option(
+            2, "--blur-every", min=1, metavar="N", help="Steps between blurs (with --blur)."
+        ),
+        seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the jitter."),
+        scale: int = typer.Option(
+            None, "--scale", min=1, metavar="N",
+            help="Enlarge the picture N times (default: enough for 256 px; 1: as computed).",
+        ),
+        model: str = model_option(),
+        arch: str = arch_option(),
+        trust_model_code: bool = trust_model_code_option(),
+        size: int = size_option(
+            "Image size PX x PX for a user model (default: the --start image's size; "
+            "built-in models take their own size)."
+        ),
+        normalize: bool = normalize_option(),
+        threads: int = threads_option(),
+        max_pixels: str = max_pixels_option(annotated=False),
+        overwrite: bool = overwrite_option(annotated=False),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the class's logit and probability before and after "
+            "as JSON."
+        ),
+    ) -> None:
+        """Synthesise an image a classifier takes for a class (class-model visualisation)."""
+        _class_model(
+            target, output, start, steps, lr, l2, jitter, blur, blur_every, seed, scale, model,
+            arch, trust_model_code, size, normalize, threads, max_pixels, overwrite, as_json,
+        )  # fmt: skip
+
+    @app.command(
+        "patches",
+        epilog=examples(
+            "boda patches photos --layer layer3 --channel 7 -k 4 -o patches.png",
+            "boda patches photos --layer layer2 --channel 0 --json",
+            notes="For each image the unit of the channel that responds most is found; the "
+            "k strongest over the folder are shown as the crops of the model's input that "
+            "those units see (their receptive fields; Zeiler & Fergus 2014), best first, "
+            "labelled with rank and activation. Images are resized to the model's input "
+            "size first. " + _FOLDER_NOTE + " " + _TORCH_NOTE,
+        ),
+    )
+    @handle_errors
+    def patches_command(
+        directory: Path = typer.Argument(  # noqa: B008
+            ..., metavar="DIR", help="Folder of images (searched recursively)."
+        ),
+        channel: int = typer.Option(
+            ..., "--channel", "-c", min=0, metavar="C", help="Channel of the layer."
+        ),
+        k: int = typer.Option(16, "-k", "--top", min=1, metavar="K", help="Patches to find."),
+        output: Path = typer.Option(  # noqa: B008
+            None, "--output", "-o", help="Write a montage of the patches, best first."
+        ),
+        layer: str = layer_option(),
+        model: str = model_option(),
+        arch: str = arch_option(),
+        trust_model_code: bool = trust_model_code_option(),
+        size: int = size_option(),
+        normalize: bool = normalize_option(),
+        max_side: int = _max_side_option(),
+        threads: int = threads_option(),
+        max_pixels: str = max_pixels_option(annotated=False),
+        overwrite: bool = overwrite_option(annotated=False),
+        quiet: bool = quiet_option(short=True, annotated=False),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the patches (file, box, activation) as JSON."
+        ),
+    ) -> None:
+        """Find the image patches in DIR that excite one channel of a layer most."""
+        _patches(
+            directory, channel, k, output, layer, model, arch, trust_model_code, size,
+            normalize, threads, max_pixels, overwrite, quiet, as_json, max_side,
+        )  # fmt: skip
+
+    @app.command(
+        "similar",
+        epilog=examples(
+            "boda similar photo.jpg photos --layer layer3 -k 3",
+            "boda similar photo.jpg photos -k 4 -o similar.png --json",
+            "# keep the folder's features for the next query",
+            "boda similar photo.jpg photos --index photos.npz",
+            notes="Images are compared by the layer's output averaged over space, by cosine "
+            "similarity (1: same direction) or --metric euclidean (minus the distance). "
+            "QUERY itself is left out when it lies in DIR. " + _FOLDER_NOTE + " " + _TORCH_NOTE,
+        ),
+    )
+    @handle_errors
+    def similar_command(
+        query: Path = typer.Argument(  # noqa: B008
+            ..., metavar="QUERY", help="Image to find neighbours of."
+        ),
+        directory: Path = typer.Argument(  # noqa: B008
+            ..., metavar="DIR", help="Folder of images to search (recursively)."
+        ),
+        k: int = typer.Option(8, "-k", "--top", min=1, metavar="K", help="Neighbours to list."),
+        output: Path = typer.Option(  # noqa: B008
+            None, "--output", "-o", help="Write a montage: the query, then its neighbours."
+        ),
+        metric: str = typer.Option(
+            "cosine", "--metric", metavar="cosine|euclidean", help="Similarity measure."
+        ),
+        index_file: Path = typer.Option(  # noqa: B008
+            None, "--index", metavar="FILE",
+            help="Keep the folder's features in FILE (.npz) and reuse them next time for the "
+            "files whose path, size and modification time are unchanged.",
+        ),
+        layer: str = layer_option(),
+        model: str = model_option(),
+        arch: str = arch_option(),
+        trust_model_code: bool = trust_model_code_option(),
+        size: int = size_option(),
+        normalize: bool = normalize_option(),
+        max_side: int = _max_side_option(),
+        threads: int = threads_option(),
+        max_pixels: str = max_pixels_option(annotated=False),
+        overwrite: bool = overwrite_option(annotated=False),
+        quiet: bool = quiet_option(short=True, annotated=False),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the neighbours (path, similarity) as JSON."
+        ),
+    ) -> None:
+        """List the images of DIR nearest to QUERY by a layer's features."""
+        _similar(
+            query, directory, k, output, metric, layer, model, arch, trust_model_code, size,
+            normalize, threads, max_pixels, overwrite, quiet, as_json, index_file, max_side,
+        )  # fmt: skip
+
+
+# -- class-model ------------------------------------------------------------------------------
+
+
+def _class_index(target: str, lm: Any) -> int:
+    """``--target`` as a class index: a whole number, or a class name of the model."""
+    from boda.errors import InvalidParameterError
+
+    text = target.strip()
+    classes = lm.classes
+    if re.fullmatch(r"[+-]?\d+", text):
+        index = int(text)
+        if index < 0 or (classes is not None and index >= len(classes)):
+            known = "" if classes is None else f": {lm.name} has {len(classes)} classes, 0 to " \
+                f"{len(classes) - 1}"
+            raise InvalidParameterError(f"--target {index} is out of range{known}")
+        return index
+    if classes is None:
+        raise InvalidParameterError(
+            f"--target {target!r}: {lm.name} has no class names; give a class index"
+        )
+    lowered = [c.lower() for c in classes]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    raise InvalidParameterError(
+        f"--target {target!r} is not a class of {lm.name}; give an index or one of "
+        f"{', '.join(classes)}"
+    )
+
+
+def _class_model(
+    target: str, output: Path, start: Path | None, steps: int, lr: float, l2: float,
+    jitter: int, blur: float, blur_every: int, seed: int, scale: int | None, model: str,
+    arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
+    threads: int | None, max_pixels: str | None, overwrite: bool, as_json: bool,
+) -> None:  # fmt: skip
+    from boda.errors import InvalidParameterError
+
+    if not lr > 0:
+        raise InvalidParameterError(f"--lr must be above 0, got {lr}")
+    check_image_output(output, start, overwrite=overwrite)
+    if start is not None:
+        check_input(start, "--start")
+    import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
+    import numpy as np
+    import torch
+
+    from boda.cli._torch_options import load_cli_model, model_failures, model_feed, to_model_input
+    from boda.explain import class_model, model_logits
+    from boda.io import read_image, write_image
+    from boda.nn import cpu_threads, tensor_to_image
+
+    limit = max_pixels_limit(max_pixels)
+    with cpu_threads(threads):
+        lm = load_cli_model(model, arch, trust_model_code)
+        index = _class_index(target, lm)
+        start_image = None if start is None else read_image(start, max_pixels=limit)
+        fallback = None if start_image is None else start_image.shape[:2]
+        feed = model_feed(lm, size, normalize, fallback=fallback)
+        x0 = None if start_image is None else to_model_input(start_image, feed)
+        with options_for("target", "steps", "lr", "l2", "jitter"), model_failures(lm.name):
+            res = class_model(
+                lm.model, index, start=x0, size=feed.size, steps=steps, lr=lr, l2=l2,
+                jitter=jitter, blur_every=blur_every if blur > 0 else 0, blur_sigma=blur,
+                seed=seed,
+            )
+        begin = res.image.new_zeros(res.image.shape) if x0 is None else x0.to(res.image)
+        with torch.no_grad(), model_failures(lm.name):
+            logits = model_logits(lm.model(torch.cat([begin, res.image])))
+        probs = logits.float().softmax(dim=1)
+
+    def picture(x: torch.Tensor) -> np.ndarray:
+        img = tensor_to_image(x[0], mean=feed.mean, std=feed.std)
+        return np.repeat(img[:, :, None], 3, axis=2) if img.ndim == 2 else img
+
+    result = picture(res.image)
+    h, w = result.shape[:2]
+    factor = scale or max(1, -(-256 // max(h, w)))
+    if x0 is None:
+        shown_image = result.repeat(factor, axis=0).repeat(factor, axis=1)
+    else:
+        shown_image = _grid(
+            [picture(x0), result], ["start", f"class {index}"], tile=max(h, w) * factor
+        )
+    write_image(output, shown_image)
+    before, after = (
+        {"logit": float(logits[i, index]), "probability": float(probs[i, index])} for i in (0, 1)
+    )
+    if as_json:
+        print_json({
+            "model": lm.name, "target": index, "target_name": lm.class_name(index),
+            "steps": steps, "start": None if start is None else str(start),
+            "width": w, "height": h, "scale": factor, "before": before, "after": after,
+            "output": str(output),
+        })  # fmt: skip
+        return
+    console.print(
+        f"class {index} ({shown(lm.class_name(index))}) after {steps} steps: logit "
+        f"{before['logit']:.3f} -> {after['logit']:.3f}, probability "
+        f"{before['probability']:.1%} -> {after['probability']:.1%}"
+    )
+    console.print(f"{w}x{h} image, shown x{factor}, written to {shown(output)}")
+
+
+# -- folders ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Folder:
+    """The image files found under DIR and what became of them."""
+
+    directory: Path
+    paths: list[str]
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    read: int = 0
+    #: ``(size, mtime_ns)`` of each path when it was found (for ``--index``).
+    stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Files of DIR left out of the search (QUERY itself): an index keeps their features.
+    excluded: list[str] = field(default_factory=list)
+
+
+def _find_images(directory: Path, exclude: Path | None = None) -> _Folder:
+    """The image files under ``directory`` (walked as ``boda scan`` walks it): a
+    missing folder, a file, or a folder without images is a usage error."""
+    from boda.errors import InvalidParameterError
+    from boda.scan._walk import walk_images
+
+    if not directory.exists():
+        raise InvalidParameterError(f"DIR {str(directory)!r}: no such folder; check the path")
+    if not directory.is_dir():
+        raise InvalidParameterError(f"DIR {str(directory)!r} is a file; give a folder of images")
+    folder = _Folder(directory, [])
+    for found in walk_images(directory):
+        if found.error is not None:
+            folder.failed.append((found.path, found.error))
+        elif found.link_to is None:  # a link to a file of DIR: that file is read anyway
+            folder.stats[found.path] = (found.size, found.mtime_ns)
+            if exclude is not None and _same_file(found.path, exclude):
+                folder.excluded.append(found.path)
+                continue
+            folder.paths.append(found.path)
+    if not folder.paths and not folder.failed:
+        raise InvalidParameterError(
+            f"DIR {str(directory)!r} holds no image files"
+            + (" besides QUERY" if exclude is not None else "")
+            + " (JPEG, PNG, TIFF, WebP, HEIC...); give a folder of images"
+        )
+    return folder
+
+
+def _refuse_writing_over_inputs(folder: _Folder, *outputs: Path | None) -> None:
+    """An output that is one of DIR's images (even with --overwrite) is refused:
+    the result would replace a file it was computed from."""
+    from boda.cli._common import refuse_overwriting_inputs
+
+    root = folder.directory.resolve()
+    for output in outputs:
+        if output is None or not output.exists() or not output.resolve().is_relative_to(root):
+            continue
+        same = [Path(p) for p in folder.paths if _same_file(p, output)]
+        refuse_overwriting_inputs(output, *same)
+
+
+def _same_file(path: str, other: Path) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def _model_sized(
+    folder: _Folder, paths: list[str], feed: ModelFeed, limit: int | None, *, quiet: bool,
+    max_side: int | None = None,
+) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """Chunks of ``(path, image at the model's size)`` of the readable files among
+    ``paths`` (of ``folder``), read one at a time under a progress bar (none when
+    ``quiet``); unreadable ones go to ``folder.failed``."""
+    from boda.cli._torch_options import to_model_size
+    from boda.errors import BodaError
+    from boda.io import read_image
+
+    per_image = feed.size[0] * feed.size[1] * 3 * 4
+    chunk_size = max(1, _CHUNK_BYTES // per_image)
+    total = len(paths)
+    chunk: list[tuple[str, np.ndarray]] = []
+    with progress_bar("reading images", enabled=not quiet) as update:
+        update(0, total)
+        for done, path in enumerate(paths, 1):
+            try:
+                image = read_image(path, max_side, max_pixels=limit)
+                chunk.append((path, to_model_size(image, feed)))
+                folder.read += 1
+            except BodaError as exc:
+                reason = getattr(exc, "reason", None) or str(exc)
+                folder.failed.append((path, reason))
+            update(done, total)
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _report_failures(folder: _Folder, as_json: bool) -> None:
+    """Warn about each unreadable file (not with --json: its "failed" list says it),
+    and raise when none could be read."""
+    from boda.errors import BodaError
+
+    if not as_json:
+        for path, reason in folder.failed:
+            err_console.print(
+                f"[yellow]warning:[/] skipped {shown(path)}: {shown(reason)}", highlight=False
+            )
+    if folder.read == 0:
+        raise BodaError(
+            f"none of the {len(folder.failed)} image files under {str(folder.directory)!r} "
+            "could be read"
+        )
+
+
+def _end(folder: _Folder, as_json: bool) -> None:
+    """Exit 3 when some files could not be read (said once more at the end)."""
+    if folder.failed:
+        if not as_json:
+            n = len(folder.failed)
+            err_console.print(
+                f"{n} of {n + folder.read} files could not be read (listed above)",
+                highlight=False,
+            )
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _failed_json(folder: _Folder) -> list[dict]:
+    return [{"path": path, "reason": reason} for path, reason in folder.failed]
+
+
+_IMAGE_NAME = re.compile(r"image\[(\d+)\]")
+
+
+def _position(name: str) -> int:
+    """The place of an array among those given, from its name ``image[i]``."""
+    return int(_IMAGE_NAME.fullmatch(name).group(1))  # type: ignore[union-attr]
+
+
+def _load_for_folder(
+    model: str, arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
+    layer: str | None, max_side: int | None,
+) -> tuple[Any, ModelFeed, str, tuple]:  # fmt: skip
+    from boda.cli._torch_options import load_cli_model, model_feed, probe_layer
+    from boda.errors import InvalidParameterError
+
+    lm = load_cli_model(model, arch, trust_model_code)
+    feed = model_feed(lm, size, normalize)
+    if max_side is not None and max_side < max(feed.size):
+        raise InvalidParameterError(
+            f"--max-side {max_side} is below the model's input size "
+            f"({feed.size[1]}x{feed.size[0]}); give at least {max(feed.size)}"
+        )
+    name, shape = probe_layer(lm.model, layer or lm.target_layer, feed)
+    return lm, feed, name, shape
+
+
+# -- patches ----------------------------------------------------------------------------------
+
+
+def _patches(
+    directory: Path, channel: int, k: int, output: Path | None, layer: str | None, model: str,
+    arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
+    threads: int | None, max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
+    max_side: int | None = None,
+) -> None:  # fmt: skip
+    from boda.errors import InvalidParameterError
+
+    if output is not None:
+        check_image_output(output, overwrite=overwrite)
+    limit = max_pixels_limit(max_pixels)
+    folder = _find_images(directory)
+    _refuse_writing_over_inputs(folder, output)
+    from boda.cli._torch_options import model_failures
+    from boda.explain import Patch, top_activating_patches
+    from boda.io import write_image
+    from boda.nn import cpu_threads
+
+    with cpu_threads(threads):
+        lm, feed, layer_name, shape = _load_for_folder(
+            model, arch, trust_model_code, size, normalize, layer, max_side
+        )
+        if len(shape) != 4:
+            raise InvalidParameterError(
+                f"--layer {layer_name} gives {tuple(shape)} outputs, not (B, C, H, W) maps; "
+                "choose a convolutional layer"
+            )
+        if channel >= shape[1]:
+            raise InvalidParameterError(
+                f"--channel {channel} is out of range: {layer_name} has {shape[1]} channels, "
+                f"0 to {shape[1] - 1}"
+            )
+        best: list[Patch] = []
+        chunks = _model_sized(
+            folder, folder.paths, feed, limit, quiet=quiet or as_json, max_side=max_side
+        )
+        for chunk in chunks:
+            with model_failures(lm.name):
+                found = top_activating_patches(
+                    lm.model, layer_name, channel, [a for _, a in chunk], size=feed.size,
+                    mean=feed.mean, std=feed.std, k=k,
+                )
+            for patch in found.patches:
+                patch.source = chunk[_position(patch.source)][0]
+            # Earlier files first among equal activations, as in one call over all files.
+            best = sorted(best + found.patches, key=lambda p: -p.activation)[:k]
+    _report_failures(folder, as_json)
+    if output is not None:
+        write_image(
+            output,
+            _grid([p.crop for p in best],
+                  [f"{i}: {p.activation:.3g}" for i, p in enumerate(best, 1)], tile=96),
+        )  # fmt: skip
+    if as_json:
+        print_json({
+            "folder": str(directory), "model": lm.name, "layer": layer_name,
+            "channel": channel, "k": k, "width": feed.size[1], "height": feed.size[0],
+            "patches": [
+                {"rank": i, "path": p.source, "activation": p.activation,
+                 "position": list(p.position), "box": list(p.box)}
+                for i, p in enumerate(best, 1)
+            ],
+            "files": folder.read + len(folder.failed), "read": folder.read,
+            "failed": _failed_json(folder), "output": None if output is None else str(output),
+        })  # fmt: skip
+    else:
+        console.print(
+            f"channel {channel} of {layer_name}: the {len(best)} strongest of {folder.read} "
+            f"images (boxes as top,left,bottom,right in the {feed.size[1]}x{feed.size[0]} "
+            "model input)"
+        )
+        for i, p in enumerate(best, 1):
+            box = ",".join(str(v) for v in p.box)
+            console.print(f"{i:4d}  {p.activation:10.4f}  {box:>13s}  {shown(p.source)}")
+        if output is not None:
+            console.print(f"montage written to {shown(output)}")
+    _end(folder, as_json)
+
+
+# -- similar ----------------------------------------------------------------------------------
+
+
+def _similar(
+    query: Path, directory: Path, k: int, output: Path | None, metric: str, layer: str | None,
+    model: str, arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
+    threads: int | None, max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
+    index_file: Path | None = None, max_side: int | None = None,
+) -> None:  # fmt: skip
+    from boda.errors import InvalidParameterError
+
+    if metric not in ("cosine", "euclidean"):
+        raise InvalidParameterError(f"--metric must be cosine or euclidean, got {metric!r}")
+    if output is not None:
+        check_image_output(output, query, overwrite=overwrite)
+    check_input(query, "QUERY")
+    if index_file is not None:
+        _check_index_file(index_file, output, query)
+    limit = max_pixels_limit(max_pixels)
+    folder = _find_images(directory, exclude=query)
+    _refuse_writing_over_inputs(folder, output, index_file)
+    from boda.cli._torch_options import model_failures, to_model_size
+    from boda.explain import FeatureIndex
+    from boda.io import read_image, write_image
+    from boda.nn import cpu_threads
+
+    with cpu_threads(threads):
+        lm, feed, layer_name, _ = _load_for_folder(
+            model, arch, trust_model_code, size, normalize, layer, max_side
+        )
+        key = _index_key(model, arch, lm.name, layer_name, feed, max_side)
+        if index_file is not None:
+            _refuse_other_index(index_file, key, overwrite)
+        query_image = to_model_size(read_image(query, max_side, max_pixels=limit), feed)
+        index = FeatureIndex(
+            lm.model, layer_name, size=feed.size, mean=feed.mean, std=feed.std, metric=metric
+        )
+        paths: list[str] = []
+        cached = None if index_file is None else _IndexFile(index_file, key, folder)
+        todo = folder.paths if cached is None else cached.missing
+        chunks = _model_sized(folder, todo, feed, limit, quiet=quiet or as_json, max_side=max_side)
+        for chunk in chunks:
+            with model_failures(lm.name):
+                index.add([a for _, a in chunk])
+            paths.extend(p for p, _ in chunk)
+        if cached is not None:
+            paths, vectors = cached.merge(paths, index.vectors)
+            index.names = [f"image[{i}]" for i in range(len(paths))]
+            index.vectors = vectors
+            folder.read += len(cached.reused)
+            if paths:  # a folder where nothing can be read keeps its index as it was
+                cached.save(paths, vectors)
+        _report_failures(folder, as_json)
+        with model_failures(lm.name):
+            nearest = index.query([query_image], k=k)[0]
+        found = [(paths[_position(name)], s) for name, s in nearest]
+    if output is not None:
+        tiles = [read_image(query, 128, max_pixels=limit)]
+        tiles += [_thumbnail(p, limit) for p, _ in found]
+        labels = ["query"] + [f"{i}: {s:.3f}" for i, (_, s) in enumerate(found, 1)]
+        write_image(output, _grid(tiles, labels, tile=128))
+    if as_json:
+        print_json({
+            "query": str(query), "folder": str(directory), "model": lm.name,
+            "layer": layer_name, "metric": metric, "k": k,
+            "neighbours": [{"rank": i, "path": p, "similarity": s}
+                           for i, (p, s) in enumerate(found, 1)],
+            "files": folder.read + len(folder.failed), "read": folder.read,
+            "failed": _failed_json(folder), "output": None if output is None else str(output),
+            "index": None if cached is None else {
+                "path": str(index_file), "reused": len(cached.reused),
+                "embedded": len(paths) - len(cached.reused),
+            },
+        })  # fmt: skip
+    else:
+        what = "cosine similarity" if metric == "cosine" else "minus the Euclidean distance"
+        console.print(
+            f"{shown(query)}: the {len(found)} nearest of {folder.read} images by {layer_name} "
+            f"features ({what})"
+        )
+        for i, (p, s) in enumerate(found, 1):
+            console.print(f"{i:4d}  {s:8.4f}  {shown(p)}")
+        if cached is not None:
+            console.print(
+                f"index {shown(index_file)}: {len(cached.reused)} images reused, "
+                f"{len(paths) - len(cached.reused)} embedded"
+            )
+        if output is not None:
+            console.print(f"montage written to {shown(output)}")
+    _end(folder, as_json)
+
+
+def _thumbnail(path: str, limit: int | None) -> np.ndarray:
+    """``path`` at 128 px for the montage; a gray tile if it cannot be read now."""
+    import numpy as np
+
+    from boda.errors import BodaError
+    from boda.io import read_image
+
+    try:
+        return read_image(path, 128, max_pixels=limit)
+    except BodaError:  # changed or removed since it was indexed
+        return np.full((128, 128, 3), 0.5, np.float32)
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+
+def _grid(
+    tiles: list[np.ndarray], labels: list[str], *, tile: int, columns: int | None = None
+) -> np.ndarray:
+    """The tiles in rows, each fitted into a ``tile`` square (enlarged by nearest
+    neighbour so small crops keep their pixels, reduced smoothly), its label under it."""
+    import math
+
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not tiles:  # nothing found: a small blank picture still says so
+        tiles, labels = [np.ones((8, 8, 3), np.float32)], ["none"]
+    columns = columns or max(1, min(len(tiles), math.ceil(math.sqrt(len(tiles)))))
+    rows = math.ceil(len(tiles) / columns)
+    pad, label_h = 4, 14
+    cell_w, cell_h = tile + pad, tile + label_h + pad
+    canvas = Image.new("RGB", (columns * cell_w + pad, rows * cell_h + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    for i, (img, label) in enumerate(zip(tiles, labels, strict=True)):
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        pil = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
+        factor = tile / max(pil.size)
+        if factor != 1:
+            new = (max(1, round(pil.width * factor)), max(1, round(pil.height * factor)))
+            pil = pil.resize(new, Image.NEAREST if factor > 1 else Image.LANCZOS)
+        x0 = pad + (i % columns) * cell_w
+        y0 = pad + (i // columns) * cell_h
+        canvas.paste(pil, (x0 + (tile - pil.width) // 2, y0 + (tile - pil.height) // 2))
+        draw.text((x0, y0 + tile + 1), label, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+
+# -- similar --index ----------------------------------------------------------------------------
+
+#: Format of the ``--index`` file; another value is refused like another model's index.
+_INDEX_FORMAT = "boda-feature-index-1"
+
+
+def _index_key(
+    model: str, arch: str | None, name: str, layer: str, feed: ModelFeed, max_side: int | None
+) -> str:
+    """What the stored features depend on: the model (a file by its path, size and
+    modification time), the layer and the input (size, statistics, channels)."""
+    import json
+    import os
+
+    from boda.nn import list_models
+
+    if model in list_models():
+        source: object = model
+    else:
+        st = os.stat(model)
+        source = [os.path.abspath(model), st.st_size, st.st_mtime_ns, arch]
+    return json.dumps({
+        "format": _INDEX_FORMAT, "model": source, "layer": layer, "size": list(feed.size),
+        "mean": feed.mean, "std": feed.std, "channels": feed.channels, "max_side": max_side,
+    }, sort_keys=True)  # fmt: skip
+
+
+def _load_index(path: Path) -> dict:
+    """The arrays of an ``--index`` file; a usage error when it is no such file."""
+    import numpy as np
+
+    from boda.errors import InvalidParameterError
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in ("key", "paths", "stats", "vectors")}
+        if _INDEX_FORMAT not in str(arrays["key"]):
+            raise ValueError("another format")
+        return arrays
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        what = "an index of another format" if str(exc) == "another format" else (
+            "not a feature index boda wrote"
+        )
+        raise InvalidParameterError(
+            f"--index {str(path)!r} is {what}; choose another file, or add --overwrite to "
+            "replace it"
+        ) from None
+
+
+def _check_index_file(path: Path, output: Path | None, query: Path) -> None:
+    """Before any work: the ``--index`` file is not the query or the montage, and can
+    be written where it is to go."""
+    from boda.cli._common import check_output, refuse_overwriting_inputs, refuse_same_outputs
+
+    refuse_overwriting_inputs(path, query)
+    refuse_same_outputs(**{"--output": output, "--index": path})
+    if not path.exists():
+        check_output(path, option="--index")
+    else:
+        check_output(path, overwrite=True, option="--index")
+
+
+def _refuse_other_index(path: Path, key: str, overwrite: bool) -> None:
+    """An existing ``--index`` file made for another model, layer or input is
+    not replaced without ``--overwrite`` (nor is a file that is no index)."""
+    import json
+
+    from boda.errors import InvalidParameterError
+
+    if not path.exists() or overwrite:
+        return
+    stored = str(_load_index(path)["key"])
+    if stored != key:
+        was, now = json.loads(stored), json.loads(key)
+        differ = ", ".join(name for name in now if was.get(name) != now[name])
+        raise InvalidParameterError(
+            f"--index {str(path)!r} holds features of another {differ}; choose another "
+            "file, or add --overwrite to replace it"
+        )
+
+
+class _IndexFile:
+    """The stored features of an ``--index`` file: which files of the folder they
+    still describe (same path, size and modification time) and which must be read."""
+
+    def __init__(self, path: Path, key: str, folder: _Folder):
+        import os
+
+        from boda.errors import InvalidParameterError
+
+        self.path, self.key, self.folder = path, key, folder
+        #: absolute path -> ((size, mtime_ns), features) as stored
+        self.stored: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+        try:
+            arrays = _load_index(path) if path.exists() else None
+        except InvalidParameterError:  # refused before unless --overwrite: replaced
+            arrays = None
+        if arrays is not None and str(arrays["key"]) == key:
+            for name, st, vec in zip(arrays["paths"], arrays["stats"], arrays["vectors"],
+                                     strict=True):  # fmt: skip
+                self.stored[str(name)] = (tuple(int(v) for v in st), vec)
+        self.reused: list[str] = []
+        self.missing: list[str] = []
+        for p in folder.paths:
+            entry = self.stored.get(os.path.abspath(p))
+            if entry is not None and entry[0] == folder.stats[p]:
+                self.reused.append(p)
+            else:
+                self.missing.append(p)
+
+    def merge(self, embedded: list[str], vectors: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """All the folder's readable files in walk order, with their features: the
+        stored ones and those just ``embedded``."""
+        import os
+
+        import numpy as np
+        import torch
+
+        fresh = dict(zip(embedded, vectors.numpy() if len(embedded) else [], strict=True))
+        reused = set(self.reused)
+        paths = [p for p in self.folder.paths if p in fresh or p in reused]
+        rows = [fresh[p] if p in fresh else self.stored[os.path.abspath(p)][1] for p in paths]
+        if not rows:
+            return [], torch.zeros(0, 0)
+        return paths, torch.from_numpy(np.stack(rows).astype(np.float32))
+
+    def save(self, paths: list[str], vectors: torch.Tensor) -> None:
+        """Write the index (to a temporary file first, then put in place)."""
+        import os
+        import tempfile
+
+        import numpy as np
+
+        from boda.errors import OutputError
+
+        names = [os.path.abspath(p) for p in paths]
+        stats = [self.folder.stats[p] for p in paths]
+        rows = list(vectors.numpy())
+        for p in self.folder.excluded:  # the query keeps its stored features
+            entry = self.stored.get(os.path.abspath(p))
+            if entry is not None and entry[0] == self.folder.stats[p]:
+                names.append(os.path.abspath(p))
+                stats.append(self.folder.stats[p])
+                rows.append(entry[1])
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".boda-index-", suffix=".npz", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(
+                    f, key=np.array(self.key), vectors=np.stack(rows), paths=np.array(names),
+                    stats=np.array(stats, dtype=np.int64),
+                )  # fmt: skip
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write --index {str(self.path)!r}: {exc}") from exc
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
