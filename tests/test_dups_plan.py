@@ -344,7 +344,7 @@ def test_transparent_glyphs_are_not_exact_duplicates(tmp_path):
     assert records["circle.png"]["phash"] != records["square.png"]["phash"]
     # the transparent square looks like the opaque one (white on black) over grey
     assert [(s.keep, s.redundant) for s in duplicate_sets(root)] == [
-        ("circle copy.png", ("circle.png",)), ("opaque rgba.png", ("opaque.png", "square.png"))
+        ("circle.png", ("circle copy.png",)), ("opaque rgba.png", ("opaque.png", "square.png"))
     ]
 
 

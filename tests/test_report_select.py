@@ -51,7 +51,7 @@ EXPECTED = {
                        "zz copy.png"},
     "failed": {"broken.png"},
     "unflagged": {"plain.png"},
-    # d.png is not listed: "d link.png" points to it.
+    # "d copy.png" is not listed: "d link.png" points to it.
     "redundant": {"copies/a copy.png", "c\\xff.png", "b half.png", "dark.png", "e soft.png",
                   "zz copy.png"},
     # one folder name at most per exact group (a file in DIR itself has no label)
@@ -71,7 +71,8 @@ EXPECTED_SETS = [
     DuplicateSet("a.png", ("copies/a copy.png",), (), (1,), ()),
     DuplicateSet("big/b.png", ("b half.png", "dark.png"), (), (), (1,)),
     DuplicateSet("c.png", ("c\\xff.png",), (), (2,), ()),
-    DuplicateSet("d copy.png", (), ("d.png",), (3,), ()),
+    # the original name is kept over its copy's ("d copy.png" sorts first)
+    DuplicateSet("d.png", (), ("d copy.png",), (3,), ()),
     # an exact group inside a near one: one set
     DuplicateSet("z sharp.png", ("e soft.png", "zz copy.png"), (), (4,), (2,)),
 ]
@@ -95,7 +96,7 @@ def scanned(tmp_path_factory, kodak_paths) -> Path:
     shutil.copy(root / "c.png", os.path.join(os.fsencode(root), NON_UTF8))
     write_image(root / "d.png", d)
     shutil.copy(root / "d.png", root / "d copy.png")
-    os.symlink("d.png", root / "d link.png")  # d.png must stay: the link would dangle
+    os.symlink("d copy.png", root / "d link.png")  # it must stay: the link would dangle
     os.symlink("a.png", root / "a link.png")
     # the same size, slightly softened (not flagged): the sharper one is kept although
     # its name sorts last
@@ -160,7 +161,7 @@ def test_the_keep_rule(scanned):
     assert records["b half.png"]["scores"]["blurry"] > records["big/b.png"]["scores"]["blurry"]
     assert records["dark.png"]["width"] > records["big/b.png"]["width"]
     assert records["e soft.png"]["scores"]["blurry"] < records["z sharp.png"]["scores"]["blurry"]
-    assert records["d link.png"]["link_to"] == "d.png"
+    assert records["d link.png"]["link_to"] == "d copy.png"
 
 
 def test_every_set_keeps_a_file_and_redundant_is_the_rest(scanned):

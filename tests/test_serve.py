@@ -570,6 +570,13 @@ def test_nothing_in_the_folder_or_the_catalog_changes(scanned, tmp_path):
         client.get(f"/api/images/{record['id']}")
         client.get(f"/api/thumbnails/{record['id']}")
         client.get(f"/api/preview/{record['id']}?max_side=64")
+    # writes refused (read-only app, a form's content type) leave no marks file either
+    some = _all_pages(client, 100)[0]["id"]
+    read_only = TestClient(create_app(root, read_only=True), base_url="http://127.0.0.1")
+    assert read_only.post("/api/marks", json={"ids": [some], "decision": "pick"}
+                          ).status_code == 403
+    assert client.post("/api/marks", data={"ids": str(some), "decision": "pick"}
+                       ).status_code == 403
     assert _snapshot(root) == before
 
 

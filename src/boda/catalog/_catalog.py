@@ -575,6 +575,18 @@ class Catalog:
             )
         return cur.rowcount
 
+    def move(self, pairs: Iterable[tuple[bytes, bytes]]) -> int:
+        """Give records new paths, ``(old, new)`` relative paths (files renamed or
+        moved), in one transaction; the rest stays: id, scores, hashes, thumbnail and
+        flags.  Each ``new`` must be a path the catalog does not hold.  Returns how
+        many records moved."""
+        rows = [(new, display_path(new), old) for old, new in pairs]
+        with self._db:
+            cur = self._db.executemany(
+                "UPDATE images SET relpath = ?, display_path = ? WHERE relpath = ?", rows
+            )
+        return cur.rowcount
+
     def replace_flags(
         self,
         flags: Iterable[tuple[int, str, float | None, int | None]],
@@ -1051,6 +1063,44 @@ class Catalog:
             (flag,),
         )
         return {r[0]: r[1] for r in rows}
+
+    def ids_with_status(self, status: str) -> list[int]:
+        """The ids of the records of one status (``"ok"``, ``"error"``, ``"link"``), in
+        id order."""
+        rows = self._db.execute("SELECT id FROM images WHERE status = ? ORDER BY id", (status,))
+        return [r[0] for r in rows]
+
+    def mark_rows(self, marks_file: str | Path) -> list[tuple[int, str, str | None, int | None]]:
+        """``(id, status, decision, rating)`` of every record that has a culling mark in
+        ``marks_file`` (:class:`boda.catalog.Marks`): the file ATTACHed read-only and
+        joined on the stored path, one indexed query however many records there are.
+        No file: no rows.
+
+        Raises
+        ------
+        CatalogError
+            The marks file cannot be read (the catalog itself is not affected).
+        """
+        path = Path(marks_file)
+        if not path.is_file():
+            return []
+        try:
+            self._db.execute(
+                "ATTACH DATABASE ? AS boda_marks", (path.resolve().as_uri() + "?mode=ro",)
+            )
+            try:
+                rows = self._db.execute(
+                    "SELECT images.id, images.status, m.decision, m.rating "
+                    "FROM boda_marks.marks AS m JOIN images ON images.relpath = m.relpath"
+                ).fetchall()
+            finally:
+                self._db.execute("DETACH DATABASE boda_marks")
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(
+                f"cannot read the marks file {str(path)!r} ({exc}); move it away (the "
+                "catalog itself is not affected)"
+            ) from None
+        return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 def _record(

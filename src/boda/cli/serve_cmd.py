@@ -142,11 +142,16 @@ def register(app: typer.Typer) -> None:
             "boda serve ~/Pictures/trip",
             "# any free port; open it in the browser",
             "boda serve data/ --port 0 --open",
+            "# look only: no pick, reject or stars",
+            "boda serve ~/Pictures/trip --read-only",
             notes="The page pages through every file of the catalog, filters by flag or "
             "selection (as --only of 'boda report'), sorts, searches names, shows a file "
             "closer (arrows, j/k, Esc) and copies the paths of a selection (as 'boda report "
-            "DIR --only NAME --paths'). It reads the catalog and the files only, never writes; "
-            "it keeps showing the latest results while 'boda scan' runs on the folder. "
+            "DIR --only NAME --paths'). Cull with the keys P (pick), X (reject), U "
+            "(undecided) and 0-5 (stars): the marks go to DIR/.boda/catalog.marks.db "
+            "(as 'boda mark'; 'boda report DIR --only picked --paths' lists them), never "
+            "to your files or the catalog, which are only read. It keeps showing the "
+            "latest results while 'boda scan' runs on the folder. "
             "Needs the web extra: pip install 'boda[web]'.",
         ),
     )
@@ -168,6 +173,10 @@ def register(app: typer.Typer) -> None:
             False, "--open/--no-open", help="Open the page in the web browser."
         ),
         max_pixels: str | None = max_pixels_option(annotated=False),
+        read_only: bool = typer.Option(
+            False, "--read-only",
+            help="Show the marks but refuse to change them (nothing at all is written).",
+        ),
     ) -> None:
         """Browse the catalog of a scanned folder in a local web app (until Ctrl-C)."""
         import threading
@@ -200,7 +209,8 @@ def register(app: typer.Typer) -> None:
             )
         limit = max_pixels_limit(max_pixels)  # checked before the port is taken
         view_app = create_app(
-            catalog or directory, root=directory, hosts=_names_of(host), max_pixels=limit
+            catalog or directory, root=directory, hosts=_names_of(host), max_pixels=limit,
+            read_only=read_only,
         )
         sock = _bind(host, port)
         bound = sock.getsockname()[1]
@@ -216,6 +226,10 @@ def register(app: typer.Typer) -> None:
             f" (this machine), {', '.join(urls[1:])} (other machines)" if urls[1:] else ""
         )
         console.print(f"serving {shown(directory)} at {where} (Ctrl-C to stop)", highlight=False)
+        unwritable = view_app.state.view.marks_writable()
+        if not read_only and unwritable is not None:
+            err_console.print(f"[yellow]note:[/] {unwritable}; the page is read-only",
+                              highlight=False)
         # The duplicate sets and score names take a pass over every record: read them
         # now, while the browser opens, not at the first request.
         threading.Thread(target=view_app.state.view.warm, daemon=True).start()

@@ -4,11 +4,14 @@ behind the ``redundant`` selection and ``--keep-under``)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from boda._io_raw import RAW_EXTENSIONS
 from boda.catalog import Catalog, ImageRecord
 from boda.core.numbers import finite_float
 
@@ -29,9 +32,10 @@ class DuplicateSet:
     Attributes
     ----------
     keep : str
-        The file boda keeps (the keep rule: :func:`duplicate_sets`): of the
-        fewest other flags and most pixels, the best exposed relative to the
-        others, then the sharpest.
+        The file boda keeps (the keep rule: :func:`duplicate_sets`): outside
+        trash and cache folders, a camera RAW before other files, of the fewest
+        other flags and most pixels, the best exposed relative to the others,
+        then the sharpest, then not named as a copy of another.
     redundant : tuple of str
         The other members: copies of ``keep`` that may be removed, in path order.
     linked : tuple of str
@@ -49,22 +53,233 @@ class DuplicateSet:
     near_groups: tuple[int, ...]
 
 
-def _keep_order(
-    record: ImageRecord, keep_under: tuple[str, ...] = (), exposure: int = 0
-) -> tuple[bool, int, int, int, float, str, bytes]:
-    """Sort key of the keep rule (:func:`duplicate_sets`): the file to keep sorts first.
+#: How copies of ``NAME.ext`` are named (the stem, case-insensitive), each giving back
+#: ``NAME``: ``NAME (1)`` and ``NAME(1)`` (Windows, browsers, Google Takeout),
+#: ``NAME copy`` and ``NAME copy 2`` (macOS Finder), ``NAME - Copy`` and
+#: ``NAME - Copy (2)`` (Windows Explorer), ``Copy of NAME`` and ``Copy (2) of NAME``,
+#: ``NAME-2`` and ``NAME_1`` (exports, Lightroom's and Takeout's renaming; one or two
+#: digits, so the camera's ``IMG_0001`` is no copy of ``IMG``).
+_COPY_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"^(?P<name>.+?) - copy(?: \(\d{1,3}\))?$",
+    r"^(?P<name>.+?) ?\(\d{1,3}\)$",
+    r"^(?P<name>.+?) copy(?: \d{1,3})?$",
+    r"^copy (?:\(\d{1,3}\) )?of (?P<name>.+)$",
+    r"^(?P<name>.+?)[-_]\d{1,2}$",
+))
+#: How an edit of ``NAME.ext`` is named: ``NAME-edited`` (Google Photos, Takeout, Apple's
+#: iCloud), ``NAME-Edit`` (Lightroom's "Edit in Photoshop"), ``NAME_edit``, ``NAME edited``,
+#: ``NAME (edited)``.
+_EDIT_PATTERN = re.compile(r"^(?P<name>.+?)(?:[-_ ]edit(?:ed)?| \(edited\))$", re.IGNORECASE)
 
-    ``exposure`` is the record's exposure error within its group
-    (:func:`_exposure_errors`).
+
+def _name_parts(path: str) -> tuple[str, str]:
+    """The folder (display path, '' at the top) and the stem of a display path."""
+    folder, _, name = path.rpartition("/")
+    stem, dot, _ = name.rpartition(".")
+    return folder, stem if dot and stem else name
+
+
+@functools.lru_cache(maxsize=1 << 14)  # read for the keep order and for the split
+def _stripped(stem: str) -> tuple[tuple[str, ...], bool]:
+    """The names ``stem`` is a copy or an edit of, nearest first (``IMG_1 copy (2)``:
+    ``IMG_1 copy``, ``IMG_1``), and whether one of them is an edit's name."""
+    out: list[str] = []
+    edit = False
+    while True:
+        for pattern in (*_COPY_PATTERNS, _EDIT_PATTERN):
+            found = pattern.match(stem)
+            if found:
+                edit = edit or pattern is _EDIT_PATTERN
+                stem = found["name"]
+                out.append(stem)
+                break
+        else:
+            return tuple(out), edit
+
+
+def _is_edit(path: str) -> bool:
+    """Whether a file's name says it is an edit of another (``IMG_1-edited.jpg``,
+    ``IMG_1-edited (1).jpg``): see :data:`_EDIT_PATTERN`."""
+    return _stripped(_name_parts(path)[1])[1]
+
+
+def _copy_names(paths: list[str]) -> list[int]:
+    """How many copy or edit steps (:data:`_COPY_PATTERNS`, :data:`_EDIT_PATTERN`) each
+    path's name is from the first of its names among ``paths`` (any folder, any
+    extension): 0 for ``IMG_1.JPG``, 1 for ``IMG_1 (1).JPG`` or ``IMG_1-edited.JPG``
+    beside it (or beside ``IMG_1.HEIC``), 2 for ``IMG_1-edited (1).JPG``; 0 for a copy's
+    name whose original is not there."""
+    stems = {_name_parts(p)[1].casefold() for p in paths}
+    out = []
+    for path in paths:
+        names = _stripped(_name_parts(path)[1])[0]
+        out.append(max((i for i, name in enumerate(names, 1) if name.casefold() in stems),
+                       default=0))
+    return out
+
+
+#: Folders whose files are never kept over a copy outside one (case-insensitive):
+#: trash and recycle bins (Windows, macOS, Linux desktops, Synology, QNAP, Samba), NAS
+#: snapshots, thumbnail and preview caches (Synology ``@eaDir``, QNAP ``.@__thumb``,
+#: Android ``.thumbnails``), macOS metadata of zip files and shares.  A scan skips most of
+#: them; this is for catalogs made before, and for scans that enter them.
+_JUNK_FOLDERS = frozenset({
+    "#recycle", "@recycle", "$recycle.bin", "recycler", "recycled", ".recycle",
+    "recycle bin", "trash", ".trash", ".trashes", "recently deleted", "#snapshot",
+    "@recently-snapshot", ".snapshot", "lost+found", "system volume information",
+    "@eadir", ".@__thumb", ".thumbnails", "__macosx", ".appledouble", ".dropbox.cache",
+})  # fmt: skip
+#: Folders of this ending are preview caches (Lightroom's ``Previews.lrdata`` and
+#: ``Smart Previews.lrdata``); the Linux desktop trash is ``.Trash-1000``.
+_JUNK_SUFFIXES, _JUNK_PREFIXES = (".lrdata",), (".trash-",)
+#: Photo library bundles (Apple Photos, iPhoto, Aperture): everything in one but its
+#: originals is a derivative or a cache; its originals are never listed, since moving a
+#: file out of the bundle breaks the library (:func:`_in_library`).
+_LIBRARY_SUFFIXES = (".photoslibrary", ".photolibrary", ".aplibrary", "iphoto library")
+_LIBRARY_ORIGINALS = frozenset({"originals", "masters"})
+#: Folders of copies, whose files are kept only where no copy outside one is: backups
+#: (``Backup``, ``Backups 2021``, Time Machine's ``Backups.backupdb``), ``Old``,
+#: ``Copies``, ``Duplicates``.
+_COPY_FOLDERS = frozenset({"old", "copies", "duplicates"})
+
+
+def _junk_rank(path: str) -> int:
+    """2 for a file in a trash or cache folder (:data:`_JUNK_FOLDERS`, a photo library's
+    derivatives), 1 for one in a folder of copies (:data:`_COPY_FOLDERS`) or a photo
+    library's original (:func:`_in_library`: never listed, and not kept over your own
+    files either), else 0."""
+    return _folder_kind(path.rpartition("/")[0])[0]
+
+
+def _in_library(path: str) -> bool:
+    """Whether a file is one of a photo library bundle's originals (``Photos
+    Library.photoslibrary/originals/...``, ``.../Masters/...``)."""
+    return _folder_kind(path.rpartition("/")[0])[1]
+
+
+@functools.lru_cache(maxsize=1 << 12)  # the files of a set share few folders
+def _folder_kind(folder: str) -> tuple[int, bool]:
+    """:func:`_junk_rank` and :func:`_in_library` of the files of a folder (display path)."""
+    folders = folder.casefold().split("/") if folder else []
+    rank, library = 0, False
+    for i, name in enumerate(folders):
+        if name in _JUNK_FOLDERS or name.endswith(_JUNK_SUFFIXES) or name.startswith(
+            _JUNK_PREFIXES
+        ):
+            return 2, library
+        if name.endswith(_LIBRARY_SUFFIXES):
+            if i + 1 == len(folders) or folders[i + 1] not in _LIBRARY_ORIGINALS:
+                return 2, library
+            rank, library = 1, True  # the app's copy: a file of your own folders keeps over it
+        elif name in _COPY_FOLDERS or name.startswith("backup"):
+            rank = 1
+    return rank, library
+
+
+#: The developed companions a camera writes beside a RAW file (RAW+JPEG, RAW+HEIF).
+_PAIR_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif", ".tif", ".tiff"})
+_RAW_SUFFIXES = frozenset(e.encode() for e in RAW_EXTENSIONS)
+
+
+class _Pairs:
+    """The RAW+JPEG pairs of a catalog: a RAW file and a JPEG, HEIF or TIFF of the same
+    stem in the same folder (case-insensitive), which the camera wrote together."""
+
+    def __init__(self) -> None:
+        self._raws: set[tuple[str, str]] = set()  # (folder, stem) of every RAW file
+
+    @staticmethod
+    def _kind(path: str) -> tuple[tuple[str, str] | None, int]:
+        head, dot, extension = path.rpartition(".")
+        extension = f".{extension.casefold()}"
+        kind = 1 if extension in RAW_EXTENSIONS else 2 if extension in _PAIR_EXTENSIONS else 0
+        if not (kind and dot and head and "/" not in extension):
+            return None, 0
+        folder, _, stem = head.rpartition("/")
+        return (folder.casefold(), stem.casefold()), kind
+
+    def add(self, path: str) -> None:
+        """Count a file of the catalog (only RAW files matter)."""
+        key, kind = self._kind(path)
+        if kind == 1:
+            self._raws.add(key)
+
+    def role(self, path: str) -> tuple[tuple[str, str] | None, int]:
+        """The pair a file may belong to (None: none) and its part: 1 a RAW, 2 the JPEG,
+        HEIF or TIFF beside a RAW (0: neither).  A RAW and a file of part 2 with the same
+        pair are the two halves of one."""
+        key, kind = self._kind(path)
+        if kind == 1 or (kind == 2 and key in self._raws):
+            return key, kind
+        return None, 0
+
+
+def _origin_rank(path: str, pairs: _Pairs | None) -> int:
+    """0 for a camera RAW file (the original), 1 for the JPEG/HEIF/TIFF the camera wrote
+    beside one (:class:`_Pairs`), 3 for a file named as an edit (:func:`_is_edit`), else 2."""
+    _, dot, extension = path.rpartition(".")
+    if dot and "/" not in extension and f".{extension.casefold()}" in RAW_EXTENSIONS:
+        return 0
+    if pairs is not None and pairs.role(path)[1] == 2:
+        return 1
+    return 3 if _is_edit(path) else 2
+
+
+def _keep_keys(
+    members: list[ImageRecord], keep_under: tuple[str, ...] = (), pairs: _Pairs | None = None,
+) -> list[tuple]:
+    """Sort keys of the keep rule (:func:`duplicate_sets`) of the members of linked
+    duplicate groups: the file to keep sorts first.
+
+    Per file: outside ``keep_under``, in a trash or cache folder (:func:`_junk_rank`),
+    not a camera original (:func:`_origin_rank`), its other flags, pixels, exposure
+    error within the members (:func:`_exposure_errors`); then the sharpness class among
+    the files tied so far (:func:`_sharpness_classes`), a copy's name
+    (:func:`_copy_names`), and the path.
     """
     from boda.scan._flags import DUPLICATE_FLAGS
 
-    elsewhere = bool(keep_under) and not _is_under(record.path, keep_under)
-    problems = sum(name not in DUPLICATE_FLAGS for name in record.flags)
-    pixels = (record.width or 0) * (record.height or 0)
-    sharpness = finite_float(record.scores.get("blurry"))  # higher = sharper
-    return (elsewhere, problems, -pixels, exposure,
-            -sharpness if sharpness is not None else math.inf, record.path, record.relpath)
+    errors = _exposure_errors(members)
+    paths = [r.path for r in members]
+    copies = _copy_names(paths)
+    heads = []
+    for record, path, error in zip(members, paths, errors, strict=True):
+        elsewhere = bool(keep_under) and not _is_under(path, keep_under)
+        problems = sum(name not in DUPLICATE_FLAGS for name in record.flags)
+        pixels = (record.width or 0) * (record.height or 0)
+        heads.append((elsewhere, _junk_rank(path), _origin_rank(path, pairs),
+                      problems, -pixels, error))
+    sharp = _sharpness_classes(heads, [finite_float(r.scores.get("blurry")) for r in members])
+    return [(*head, cls, copy, path, record.relpath) for head, cls, copy, path, record
+            in zip(heads, sharp, copies, paths, members, strict=True)]
+
+
+#: Sharpness (``blurry`` score) differences up to this are noise, not a sharper file:
+#: re-encoding a JPEG at the same quality, or cropping a pixel off its right and bottom
+#: edges, moves the score of the 24 Kodak photos (JPEG q92, 768 and 480 px) by 0.002
+#: (median), 0.006 (90th percentile), 0.021 at most; a Gaussian blur of sigma 0.5 lowers
+#: it by 0.10 or more (0.21 median).  Within this the copy's name and the path decide.
+_SHARPNESS_TOLERANCE = 0.015
+
+
+def _sharpness_classes(heads: list[tuple], sharpness: list[float | None]) -> list[float]:
+    """The sharpness class of each file among those of equal ``heads`` (the keys of the
+    keep order before sharpness): 0 for the sharpest and every file within
+    :data:`_SHARPNESS_TOLERANCE` of it, 1 for the sharpest of the rest and those within
+    the tolerance of it, and so on; a file without a score comes last (inf)."""
+    tiers: dict[tuple, list[int]] = {}
+    for i, head in enumerate(heads):
+        tiers.setdefault(head, []).append(i)
+    out = [math.inf] * len(heads)
+    for indices in tiers.values():
+        scored = sorted((i for i in indices if sharpness[i] is not None),
+                        key=lambda i: -sharpness[i])
+        cls, top = -1, math.inf
+        for i in scored:
+            if top - sharpness[i] > _SHARPNESS_TOLERANCE:
+                cls, top = cls + 1, sharpness[i]
+            out[i] = cls
+    return out
 
 
 #: Exposure differences are counted in steps of this many EV (stops): frames whose
@@ -186,46 +401,59 @@ def _is_under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def _split_set(
-    members: list[ImageRecord], max_distance: int, keep_under: tuple[str, ...]
+    members: list[ImageRecord], max_distance: int, keep_under: tuple[str, ...],
+    pairs: _Pairs | None = None,
 ) -> list[list[ImageRecord]]:
     """Cut the members of linked duplicate groups into sets whose every other member is a
     copy of the set's first (kept) file.
 
     Near-duplicate groups are single-linkage: they chain A~B~C with A and C far apart.
-    In keep order, the first member not yet in a set keeps; every member not yet in a
-    set with its pixel hash (an exact copy), or a comparable pHash within
-    ``max_distance`` bits of its pHash, joins its set; repeat.  The exposure errors
-    of the keep order are relative to all the members (:func:`_exposure_errors`).
+    In keep order (:func:`_keep_keys`), the first member not yet in a set keeps; every
+    member not yet in a set with its pixel hash (an exact copy), or a comparable pHash
+    within ``max_distance`` bits of its pHash, joins its set; repeat.  A file named as an
+    edit (:func:`_is_edit`) joins only as an exact copy, a photo library's original
+    (:func:`_in_library`) never joins, and the two halves of a RAW+JPEG pair
+    (:class:`_Pairs`) never join each other's set.
     """
     import numpy as np
 
     from boda.duplicates._clusters import _popcount
 
-    errors = _exposure_errors(members)
-    keys = [_keep_order(r, keep_under, e) for r, e in zip(members, errors, strict=True)]
-    ranked = [members[i] for i in sorted(range(len(members)), key=keys.__getitem__)]
+    keys = _keep_keys(members, keep_under, pairs)
+    order = sorted(range(len(members)), key=keys.__getitem__)
+    ranked = [members[i] for i in order]
+    paths = [keys[i][-2] for i in order]
+    pair = [(None, 0) if pairs is None else pairs.role(p) for p in paths]
+    # How a member may join a set: 2 as an exact or a near copy, 1 as an exact copy, 0 not.
+    joining = [0 if _in_library(p) else 1 if _is_edit(p) else 2 for p in paths]
     # Only pHashes that took part in the near-duplicate grouping compare (a flat or
     # too-small image's hash says nothing).
     if len(ranked) <= _SMALL_SET:  # most sets: a pair or a few files, cheaper in Python
-        return _split_small(ranked, max_distance)
-    comparable = np.array(
-        [r.phash is not None and "near_duplicate" in r.flags for r in ranked], dtype=bool
-    )
+        return _split_small(ranked, max_distance, pair, joining)
+    hashed = np.array([r.phash is not None and "near_duplicate" in r.flags for r in ranked],
+                      dtype=bool)
+    mode = np.array(joining, dtype=np.int8)
+    comparable = hashed & (mode == 2)
     phash = np.array([r.phash or 0 for r in ranked], dtype=np.uint64)
     pixels: dict[str | None, int] = {None: -1}
     pixel = np.array(
         [-1 if r.pixel_hash is None else pixels.setdefault(r.pixel_hash, len(pixels))
          for r in ranked], dtype=np.int64,
     )
+    pair_ids: dict[tuple[str, str] | None, int] = {None: -1}
+    paired = np.array([pair_ids.setdefault(k, len(pair_ids)) for k, _ in pair], dtype=np.int64)
+    part = np.array([kind for _, kind in pair], dtype=np.int8)
     left = np.ones(len(ranked), dtype=bool)
     out = []
     for keeper in range(len(ranked)):
         if not left[keeper]:
             continue
-        joins = left & (pixel == pixel[keeper]) & (pixel >= 0)
-        if comparable[keeper]:
+        joins = left & (pixel == pixel[keeper]) & (pixel >= 0) & (mode > 0)
+        if hashed[keeper]:
             near = _popcount(phash ^ phash[keeper]) <= max_distance  # numpy < 2 too
             joins |= left & comparable & near
+        if paired[keeper] >= 0:  # not the other half of its pair
+            joins &= (paired != paired[keeper]) | (part == part[keeper])
         joins[keeper] = True
         left &= ~joins
         out.append([ranked[i] for i in np.flatnonzero(joins)])  # the keeper first
@@ -236,23 +464,32 @@ def _split_set(
 _SMALL_SET = 32
 
 
-def _split_small(ranked: list[ImageRecord], max_distance: int) -> list[list[ImageRecord]]:
+def _split_small(
+    ranked: list[ImageRecord], max_distance: int, pair: list, joining: list[int]
+) -> list[list[ImageRecord]]:
     """:func:`_split_set` of members already in keep order, one pair at a time."""
     out = []
-    while ranked:
-        keeper, copies, left = ranked[0], [ranked[0]], []
+    items = list(zip(ranked, pair, joining, strict=True))
+    while items:
+        keeper, kept_pair, _ = items[0]
+        copies, left = [keeper], []
         near = keeper.phash is not None and "near_duplicate" in keeper.flags
-        for record in ranked[1:]:
+        for item in items[1:]:
+            record, record_pair, mode = item
             if (
-                (keeper.pixel_hash is not None and record.pixel_hash == keeper.pixel_hash)
-                or (near and record.phash is not None and "near_duplicate" in record.flags
-                    and (keeper.phash ^ record.phash).bit_count() <= max_distance)
+                ((mode and keeper.pixel_hash is not None
+                  and record.pixel_hash == keeper.pixel_hash)
+                 or (near and mode == 2 and record.phash is not None
+                     and "near_duplicate" in record.flags
+                     and (keeper.phash ^ record.phash).bit_count() <= max_distance))
+                and (record_pair[0] is None or record_pair[0] != kept_pair[0]
+                     or record_pair[1] == kept_pair[1])
             ):
                 copies.append(record)
             else:
-                left.append(record)
+                left.append(item)
         out.append(copies)
-        ranked = left
+        items = left
     return out
 
 
@@ -277,11 +514,16 @@ def _duplicate_plan(
     with the display path of the file kept in its set."""
     groups: dict[tuple[str, int], list[ImageRecord]] = {}
     link_targets: set[bytes] = set()
+    pairs = _Pairs()
     with Catalog(catalog_path, readonly=True) as catalog:
         max_distance = _near_tolerance(catalog)
         for record in catalog.records():
-            if record.status == "link" and record.link_to is not None:
-                link_targets.add(record.link_to)
+            if record.status == "link":
+                if record.link_to is not None:
+                    link_targets.add(record.link_to)
+                continue
+            if record.relpath[record.relpath.rfind(b"."):].lower() in _RAW_SUFFIXES:
+                pairs.add(record.path)  # the RAW files only: few, or none
             for flag, (_, group_id) in record.flags.items():
                 if group_id is not None:
                     # Only what the keep rule reads is held (a large catalog has many groups).
@@ -307,7 +549,7 @@ def _duplicate_plan(
     plans, redundant = [], {}
     for keys in sets.values():
         members = {r.relpath: r for key in keys for r in groups[key]}
-        for copies in _split_set(list(members.values()), max_distance, keep_under):
+        for copies in _split_set(list(members.values()), max_distance, keep_under, pairs):
             if len(copies) < 2:
                 continue  # a member that is a copy of no kept file: kept, in no set
             others = sorted(copies[1:], key=lambda r: (r.path, r.relpath))
@@ -346,10 +588,27 @@ def duplicate_sets(
     file, and has no copy of its own left, is kept and in no set.
 
     The keep order: first a file under one of ``keep_under`` (when given),
-    then the fewest other flags (a dark, blurry or cropped copy is not kept
-    over a good one), then the most pixels (``width * height`` of the
-    original), then the best exposed, then the sharpest (highest ``blurry``
-    score), then the first in path order.
+    then a file outside trash, recycle-bin, snapshot and cache folders
+    (``#recycle``, ``$RECYCLE.BIN``, ``Trash``, ``@eaDir``, ``*.lrdata``, a
+    photo library's derivatives...), then outside folders of copies
+    (``Backup*``, ``Old``, ``Copies``, ``Duplicates``) and photo libraries'
+    originals, then a camera RAW file, then the JPEG/HEIF/TIFF of a RAW+JPEG
+    pair (a RAW and one of these of the same name in the same folder), then a
+    file not named as an edit (``IMG_1-edited.jpg``), then the fewest other
+    flags (a dark, blurry or cropped copy is not kept over a good one), then
+    the most pixels (``width * height`` of the original), then the best
+    exposed, then the sharpest (highest ``blurry`` score; scores within 0.015
+    of the sharpest of the files tied so far tie: re-encoding a JPEG moves the
+    score that much), then a file whose name is not a copy's name of another
+    member's (``IMG_1.JPG`` over ``IMG_1 (1).JPG``, ``IMG_1 copy.JPG``,
+    ``IMG_1-2.JPG``, ``Copy of IMG_1.JPG``...), then the first in path order.
+
+    Some files join a set only in part: a file named as an edit joins only as
+    an exact copy (a deliberate edit is no near copy of its original); the
+    two halves of a RAW+JPEG pair never join each other's set (one photo the
+    camera wrote twice); a photo library's original
+    (``*.photoslibrary/originals/...``) never joins (moving it out breaks the
+    library).
 
     Exposure is judged against the other files taken together, from the
     stored lightness scores: the reference is the file of median

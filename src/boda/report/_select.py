@@ -27,8 +27,9 @@ __all__ = [
 _OTHER_SELECTIONS = {
     "failed": "files that could not be read (status 'error')",
     "unflagged": "readable files that carry no flag",
-    "redundant": "duplicate copies other than the one boda keeps in each set (the best "
-    "exposed, then sharpest, of the files with the fewest flags; safe to remove)",
+    "redundant": "duplicate copies other than the one boda keeps in each set (outside trash "
+    "and caches, a camera RAW first, then the fewest flags, most pixels, best exposed, "
+    "sharpest, then the original name over a copy's; safe to remove)",
     "label_conflict": "files whose exact copy lies in a folder of another name (in a dataset "
     "of class folders: one image, two labels)",
     "picked": "files you picked (in boda serve, or with boda mark --pick)",

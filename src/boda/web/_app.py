@@ -1,11 +1,18 @@
 """The FastAPI app of ``boda serve``: a JSON API over a catalog and the page that uses it.
 
-Read-only by design: only GET routes, the catalog opened read-only for each
-request, files addressed by catalog id only (never by a path in the request),
-requests refused unless their Host header names this machine (a web page
+The catalog, the scanned files and everything else in the folder are only read: GET
+routes, the catalog opened read-only for each request, files addressed by catalog id
+only (never by a path in the request).  The one thing written is the person's culling
+marks (pick, reject, stars), by ``POST /api/marks`` alone, into the marks file beside
+the catalog (``DIR/.boda/catalog.marks.db``, :class:`boda.catalog.Marks`); none with
+``read_only=True`` (``boda serve --read-only``) or when that file cannot be written.
+Requests are refused unless their Host header names this machine (a web page
 elsewhere cannot reach the app through DNS rebinding) or their browser says they come
-from another site (``Sec-Fetch-Site``: a page elsewhere cannot even load an image),
-and at most :data:`PREVIEW_SLOTS` previews decoded at once.
+from another site (``Sec-Fetch-Site``: a page elsewhere cannot even load an image); a
+write also needs ``Content-Type: application/json`` (which a form of another site
+cannot send without a CORS preflight, never granted), ``Sec-Fetch-Site: same-origin``
+when the browser sends one and an ``Origin``, when there is one, of this app.  At most
+:data:`PREVIEW_SLOTS` previews are decoded at once.
 """
 
 from __future__ import annotations
@@ -25,9 +32,17 @@ from fastapi.staticfiles import StaticFiles
 
 from boda import __version__
 from boda.core.text import is_utf8
-from boda.errors import BodaError, InvalidParameterError
+from boda.errors import BodaError, CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
-from boda.web._data import MAX_LIMIT, MAX_MEMBERS, CatalogView, NotFound, Unreadable, clean
+from boda.web._data import (
+    MARK_SELECTIONS,
+    MAX_LIMIT,
+    MAX_MEMBERS,
+    CatalogView,
+    NotFound,
+    Unreadable,
+    clean,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -47,6 +62,11 @@ PREVIEW_SLOTS = 2
 MAX_QUERY = 1000
 #: The largest offset and id taken (SQLite integers are 64-bit).
 MAX_INT = 2**63 - 1
+#: The most ids one ``POST /api/marks`` takes (a selection of a whole shoot is
+#: marked with ``boda mark``).
+MAX_MARK_IDS = 10_000
+#: The largest body of a ``POST /api/marks``, in bytes.
+MAX_MARK_BODY = 1_000_000
 
 #: Selections that make sense for a dataset of class folders, not for a photo folder:
 #: the page lists them apart.
@@ -71,6 +91,7 @@ def create_app(
     root: str | Path | None = None,
     hosts: Iterable[str] = (),
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    read_only: bool = False,
 ) -> FastAPI:
     """The web app that browses the catalog of a scanned folder (``boda serve``).
 
@@ -89,12 +110,17 @@ def create_app(
         The decompression-bomb limit of the previews, as
         :func:`boda.io.read_image`'s (default: its default; None: no limit, for
         files you trust, as ``boda scan --max-pixels none`` reads them).
+    read_only : bool
+        Refuse to change marks (``POST /api/marks`` answers 403; the page hides
+        its marking controls).  The marks are still shown.
 
     Returns
     -------
     fastapi.FastAPI
         Serve it with uvicorn (``boda serve`` does).  The routes are listed in
-        ``docs/serve.md``; nothing is written, to the folder or to the catalog.
+        ``docs/serve.md``.  Nothing in the folder or the catalog is written; the
+        marks a person sets go to the marks file beside the catalog
+        (:func:`boda.catalog.marks_path`), which is made at the first mark.
 
     Raises
     ------
@@ -132,7 +158,8 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.view = view
-    _routes(app, view)
+    app.state.read_only = read_only
+    _routes(app, view, read_only)
     return app
 
 
@@ -196,7 +223,7 @@ def _fail(exc: Exception) -> HTTPException:
     return HTTPException(500, str(exc))
 
 
-def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one function per route)
+def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: C901
     def get(path: str, **kwargs: Any) -> Any:  # HEAD answered as GET (curl -I, link checkers)
         return app.api_route(path, methods=["GET", "HEAD"], **kwargs)
 
@@ -209,9 +236,34 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
     @get("/api/summary")
     def summary() -> JSONResponse:
         try:
-            return _json(_summary(view))
+            return _json(_summary(view, read_only))
         except BodaError as exc:
             raise _fail(exc) from None
+
+    @app.post("/api/marks")
+    async def marks(request: Request) -> JSONResponse:
+        refused = _write_refused(request, view, read_only)
+        if refused is not None:
+            return refused
+        body = await request.body()
+        if len(body) > MAX_MARK_BODY:
+            raise HTTPException(413, f"the request is larger than {MAX_MARK_BODY} bytes; "
+                                f"mark at most {MAX_MARK_IDS} files at once")
+        try:
+            ids, changes = _mark_request(body)
+        except InvalidParameterError as exc:
+            raise HTTPException(400, str(exc)) from None
+        import anyio.to_thread
+
+        try:  # SQLite's work off the event loop: previews and pages go on meanwhile
+            out = await anyio.to_thread.run_sync(view.write_marks, ids, changes)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except CatalogError as exc:  # the marks file cannot be written (read-only)
+            raise HTTPException(403, str(exc)) from None
+        except BodaError as exc:
+            raise _fail(exc) from None
+        return _json(out, **{"Cache-Control": "no-store"})
 
     @get("/api/images")
     def images(
@@ -221,6 +273,7 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
         order: str | None = None,
         offset: int = Query(0, ge=0, le=MAX_INT),
         limit: int = Query(100, ge=1),
+        min_rating: int | None = Query(None, ge=1, le=5),
     ) -> JSONResponse:
         try:
             names = view.parse_only(only)
@@ -230,22 +283,23 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             with view.open() as catalog:
                 ids, total = view.select_ids(
                     catalog, names, q=q, sort=spec, descending=descending, offset=offset,
-                    limit=limit,
+                    limit=limit, min_rating=min_rating,
                 )
                 records = view.records(catalog, ids)
         except (BodaError, NotFound) as exc:
             raise _fail(exc) from None
         return _json({
             "only": sorted(names), "q": q or "", "sort": sort, "order": order,
-            "offset": offset, "limit": limit, "total": total, "images": records,
-        })
+            "min_rating": min_rating, "offset": offset, "limit": limit, "total": total,
+            "images": records,
+        }, **{"Cache-Control": "no-store"})
 
     @get("/api/images/{image_id}")
     def image(image_id: int = PathParam(le=MAX_INT)) -> JSONResponse:
         try:
             with view.open() as catalog:
                 record = view.record(catalog, image_id)
-                out = view.record_dict(record)
+                out = view.record_dict(record, marks=view.mark_index(catalog))
                 members: dict[str, Any] = {}
                 for flag, (_, group) in sorted(record.flags.items()):
                     if isinstance(group, int):
@@ -259,7 +313,7 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             out["duplicate_set"] = None if found is None else _capped(found)
         except (BodaError, NotFound) as exc:
             raise _fail(exc) from None
-        return _json(out)
+        return _json(out, **{"Cache-Control": "no-store"})
 
     @get("/api/thumbnails/{image_id}")
     def thumbnail(request: Request, image_id: int = PathParam(le=MAX_INT)) -> Response:
@@ -327,7 +381,8 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
     @get("/api/paths")
     def paths(only: str | None = None, q: str | None = Query(None, max_length=MAX_QUERY),
               print0: int = Query(0, ge=0, le=1),
-              download: int = Query(0, ge=0, le=1)) -> Response:
+              download: int = Query(0, ge=0, le=1),
+              min_rating: int | None = Query(None, ge=1, le=5)) -> Response:
         try:
             names = view.parse_only(only)
             _check_query(q)
@@ -335,7 +390,7 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
             # boda.report.selected_paths(..., root=folder), the paths of `boda report
             # --paths`, picked by SQL as the pages are (tests/test_serve.py checks they agree)
             with view.open() as catalog:
-                ids = view.select_ids(catalog, names, q=q)[0]
+                ids = view.select_ids(catalog, names, q=q, min_rating=min_rating)[0]
                 relpaths = catalog.relpaths_of(ids)
             base = os.fsencode(view.root)
             chosen = (os.path.join(base, relpaths[i]) for i in ids if i in relpaths)
@@ -354,10 +409,81 @@ def _routes(app: FastAPI, view: CatalogView) -> None:  # noqa: C901 (one functio
                    "X-Boda-Not-UTF8": str(sum(not is_utf8(p) for p in kept))}
         if download:
             name = "paths-" + ("-".join(sorted(names)) or "all") + ("-search" if q else "") + (
+                f"-{min_rating}stars" if min_rating else "") + (
                 ".txt0" if print0 else ".txt")
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         # The raw bytes of the names (not UTF-8 ones included), as the CLI prints them.
         return Response(b"".join(kept), media_type="text/plain; charset=utf-8", headers=headers)
+
+
+def _refuse(message: str, status: int = 403) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status,
+                        headers={**_HEADERS, "Cache-Control": "no-store"})
+
+
+def _write_refused(request: Request, view: CatalogView, read_only: bool) -> JSONResponse | None:
+    """The 403 of a write this app does not take, or None.  The Host header was checked
+    before (:class:`_HostGuard`), and so was a ``Sec-Fetch-Site`` of another site."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        return _refuse(f"refused: a write needs Content-Type: application/json, not "
+                       f"{kind or 'none'!r} (a form of another page cannot change marks)")
+    site = request.headers.get("sec-fetch-site", "").strip().lower()
+    if site and site != "same-origin":
+        return _refuse(f"refused: marks are changed from the page of this app only "
+                       f"(Sec-Fetch-Site: {site})")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    if origin is not None and origin.strip().lower().rstrip("/") != own:
+        return _refuse(f"refused: a write from another origin ({origin!r}); marks are changed "
+                       f"from the page of this app only ({own})")
+    if read_only:
+        return _refuse("this boda serve is read-only (--read-only): marks cannot be changed; "
+                       "start it without --read-only, or use boda mark")
+    reason = view.marks_writable()
+    if reason is not None:
+        return _refuse(reason)
+    return None
+
+
+def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any]]:
+    """The ids and the changes (``decision``, ``rating``) of a ``POST /api/marks``
+    body, checked: ``{"ids": [1, 2], "decision": "pick" | "reject" | null, "rating":
+    0-5}`` (at least one of the two; 0 or null clears the rating)."""
+    import json
+
+    example = 'e.g. {"ids": [12], "decision": "pick"} or {"ids": [12], "rating": 3}'
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameterError(f"the request is not JSON; send {example}") from None
+    if not isinstance(data, dict):
+        raise InvalidParameterError(f"the request must be a JSON object; send {example}")
+    unknown = sorted(set(data) - {"ids", "decision", "rating"})
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown field {', '.join(map(repr, unknown))}; use ids, decision, rating")
+    ids = data.get("ids")
+    if (not isinstance(ids, list) or not ids or len(ids) > MAX_MARK_IDS
+            or not all(type(i) is int and 0 <= i <= MAX_INT for i in ids)):
+        raise InvalidParameterError(
+            f"ids must be a list of 1 to {MAX_MARK_IDS} record ids (whole numbers); {example}")
+    changes: dict[str, Any] = {}
+    if "decision" in data:
+        if data["decision"] not in (None, "pick", "reject"):
+            raise InvalidParameterError(
+                f"decision must be \"pick\", \"reject\" or null (undecided); got "
+                f"{data['decision']!r}")
+        changes["decision"] = data["decision"]
+    if "rating" in data:
+        rating = data["rating"]
+        if rating is not None and (type(rating) is not int or not 0 <= rating <= 5):
+            raise InvalidParameterError(
+                f"rating must be a whole number of stars from 0 (none) to 5; got {rating!r}")
+        changes["rating"] = rating or None
+    if not changes:
+        raise InvalidParameterError(f"give a decision, a rating or both; {example}")
+    return list(dict.fromkeys(ids)), changes
 
 
 def _check_query(q: str | None) -> None:
@@ -369,7 +495,8 @@ def _check_query(q: str | None) -> None:
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
     """What a card of a group member shows."""
-    keys = ("id", "path", "status", "width", "height", "size", "flags", "flag_scores")
+    keys = ("id", "path", "status", "width", "height", "size", "flags", "flag_scores", "decision",
+            "rating")
     return {key: record[key] for key in keys}
 
 
@@ -390,7 +517,7 @@ def _count_unflagged(view: CatalogView) -> int:
         return catalog.select_ids(unflagged=True, limit=0)[1]
 
 
-def _summary(view: CatalogView) -> dict[str, Any]:
+def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
     """The numbers and words of the report's header and summary, as JSON."""
     from boda.core.text import visible
     from boda.report._html import _rule_text, _thresholds, last_scan_state
@@ -406,12 +533,13 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         complete, pending = last_scan_state(catalog)  # as the report says it
         last_scan = catalog.get_setting("last_scan")
         analysis = catalog.get_setting("analysis")
+        mark_counts = view.mark_counts(catalog)
     last_scan = last_scan if isinstance(last_scan, dict) else {}
     selection_counts = {name: flag_counts.get(name, 0) for name in flag_names}
     unflagged = view.cached("unflagged", lambda: _count_unflagged(view))  # ~0.1 s at 100 000
-    selection_counts.update(failed=counts["error"], unflagged=unflagged)
+    selection_counts.update(failed=counts["error"], unflagged=unflagged, **mark_counts)
     waiting = []  # counts that need a pass over every record: filled in when ready
-    for name in set(descriptions) - view.sql_selections():
+    for name in set(descriptions) - view.sql_selections() - set(MARK_SELECTIONS):
         ids = view.selection_ids(name, wait=False)
         selection_counts[name] = None if ids is None else len(ids)
         if ids is None:
@@ -461,7 +589,8 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         )
     from boda.scan._flags import DUPLICATE_FLAGS, _rules
 
-    sorts = ["path", "size", "taken", *(r.name for r in _rules()), *DUPLICATE_FLAGS]
+    sorts = ["path", "size", "taken", "rating", *(r.name for r in _rules()), *DUPLICATE_FLAGS]
+    unwritable = None if read_only else view.marks_writable()
     return {
         "folder": visible(os.fsencode(view.root)),
         "catalog": visible(os.fsencode(view.path.absolute())),
@@ -472,7 +601,7 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         "selections": [
             {"name": name, "description": text, "count": selection_counts.get(name),
              "flag": name in flag_names, "rule": rules.get(name),
-             "dataset": name in DATASET_SELECTIONS}
+             "dataset": name in DATASET_SELECTIONS, "mark": name in MARK_SELECTIONS}
             for name, text in descriptions.items()
         ],
         "thresholds": thresholds,
@@ -488,4 +617,11 @@ def _summary(view: CatalogView) -> dict[str, Any]:
         "pending": sorted(waiting),
         "max_limit": MAX_LIMIT,
         "max_preview_side": MAX_PREVIEW_SIDE,
+        "marks": {
+            "file": visible(os.fsencode(view.marks_file.absolute())),
+            "writable": not read_only and unwritable is None,
+            "read_only": read_only,
+            "reason": "boda serve was started with --read-only" if read_only else unwritable,
+            "counts": mark_counts,
+        },
     }

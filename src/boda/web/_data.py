@@ -1,4 +1,5 @@
-"""What the web app shows, read from the catalog: no HTTP here, no algorithm either.
+"""What the web app shows, read from the catalog and the person's marks: no HTTP here,
+no algorithm either.
 
 Every call opens its own read-only connection (:class:`boda.catalog.Catalog`
 with ``readonly=True``), so the page stays live while a scan of the same folder
@@ -10,6 +11,13 @@ scan is seen by the next request.  While a scan is writing (its ``-wal`` file
 holds results), a value the catalog has outdated is still answered at once and
 computed again in the background: a pass over 100 000 records takes seconds,
 and every request would otherwise wait for one.
+
+The culling marks (:class:`boda.catalog.Marks`, ``catalog.marks.db`` beside the
+catalog) are the one thing written, and only by :meth:`CatalogView.write_marks`.
+They are read by joining the marks file, ATTACHed read-only, to the catalog's own
+read-only connection: one SQL query gives every marked record's id, status and
+mark, kept until the marks file (or the catalog) changes; a write of this app
+bumps a counter, so its own marks are seen by the very next request.
 """
 
 from __future__ import annotations
@@ -22,9 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from boda.catalog import Catalog, ImageRecord, resolve_catalog_path
+from boda.catalog import Catalog, ImageRecord, Marks, marks_path, resolve_catalog_path
 from boda.core.text import is_utf8, visible
-from boda.errors import InvalidParameterError
+from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 
 T = TypeVar("T")
@@ -33,6 +41,8 @@ T = TypeVar("T")
 MAX_LIMIT = 500
 #: The most members of a duplicate group listed with one record.
 MAX_MEMBERS = 200
+#: The selections made of the person's marks (as :func:`boda.report.select_records`).
+MARK_SELECTIONS = ("picked", "rejected", "undecided", "rated")
 
 
 def clean(value: Any) -> Any:
@@ -58,6 +68,30 @@ def _writing(state: tuple) -> bool:
     """Whether a :meth:`CatalogView.state` says that a writer is at work (its
     ``-wal`` file holds results not yet folded into the catalog)."""
     return state[2] > 0
+
+
+class MarkIndex:
+    """The marks of the records of one catalog, by record id (a file the catalog no
+    longer holds is left out, as in every selection)."""
+
+    def __init__(self, rows: list[tuple[int, str, str | None, int | None]],
+                 error: str | None = None):
+        self.error = error  # why the marks file could not be read (then: no marks)
+        self.marks = {i: (decision, rating) for i, _, decision, rating in rows}
+        self.status = {i: status for i, status, _, _ in rows}
+        seen = [(i, d, r) for i, s, d, r in rows if s != "link"]  # links are in no selection
+        self.picked = sorted(i for i, d, _ in seen if d == "pick")
+        self.rejected = sorted(i for i, d, _ in seen if d == "reject")
+        self.rated = sorted(i for i, _, r in seen if r is not None)
+        self.decided_ok = {i for i, s, d, _ in rows if s == "ok" and d is not None}
+
+    def mark_of(self, image_id: int) -> tuple[str | None, int | None]:
+        return self.marks.get(image_id, (None, None))
+
+    def at_least(self, stars: int) -> set[int]:
+        """The ids rated ``stars`` or more (as ``min_rating`` of
+        :func:`boda.report.select_records`)."""
+        return {i for i, (_, r) in self.marks.items() if r is not None and r >= stars}
 
 
 class CatalogView:
@@ -87,6 +121,10 @@ class CatalogView:
         self._guard = threading.Lock()  # for the two dicts and the set
         self._refreshing: set[str] = set()
         self._orders: dict[str, tuple[tuple, list[int], int]] = {}  # sort -> (state, ids, n)
+        self.marks_file = marks_path(self.path)
+        self._marks_written = 0  # bumped by each write of this app: its marks seen at once
+        self._marks: tuple[tuple, MarkIndex] | None = None
+        self._write_lock = threading.Lock()
 
     @contextmanager
     def open(self) -> Iterator[Catalog]:
@@ -194,10 +232,119 @@ class CatalogView:
         try:
             self.duplicate_plan()
             self.score_names()
-            for name in sorted(set(self.selections()) - self.sql_selections()):
+            for name in sorted(set(self.selections()) - self.sql_selections()
+                               - set(MARK_SELECTIONS)):
                 self.selection_ids(name)
         except Exception:  # noqa: BLE001 (said by the request that needs it)
             pass
+
+    # -- marks ------------------------------------------------------------------
+    def marks_state(self) -> tuple:
+        """What changes when the marks do: this app's writes, and the size and mtime of
+        the marks file and its -wal (``boda mark`` run beside the page)."""
+        out: list[int] = [self._marks_written]
+        for name in (self.marks_file.name, self.marks_file.name + "-wal"):
+            try:
+                st = os.stat(self.marks_file.with_name(name))
+            except OSError:
+                out += [0, 0]
+                continue
+            # an empty -wal is what a reader's open leaves: no change
+            out += [st.st_size, st.st_mtime_ns if st.st_size else 0]
+        return tuple(out)
+
+    def mark_index(self, catalog: Catalog) -> MarkIndex:
+        """The marks of the catalog's records, read again only when the marks or the
+        catalog change (a few milliseconds for thousands of marks)."""
+        state = self.state() + self.marks_state()
+        hit = self._marks
+        if hit is not None and hit[0] == state:
+            return hit[1]
+        try:
+            index = MarkIndex(catalog.mark_rows(self.marks_file))
+        except CatalogError as exc:  # a damaged marks file: the page still browses
+            index = MarkIndex([], str(exc))
+        self._marks = (state, index)
+        return index
+
+    def ok_ids(self, catalog: Catalog) -> list[int]:
+        """The ids of every readable record (for ``undecided``), kept until the catalog
+        changes."""
+
+        def compute() -> list[int]:
+            return catalog.ids_with_status("ok")
+
+        return self.cached("ok_ids", compute)
+
+    def mark_selection(self, catalog: Catalog, name: str) -> list[int]:
+        """The ids of the mark selection ``name`` (:data:`MARK_SELECTIONS`)."""
+        index = self.mark_index(catalog)
+        if name == "undecided":
+            return [i for i in self.ok_ids(catalog) if i not in index.decided_ok]
+        return getattr(index, name)
+
+    def mark_counts(self, catalog: Catalog) -> dict[str, int]:
+        """How many records each of :data:`MARK_SELECTIONS` holds."""
+        index = self.mark_index(catalog)
+        return {"picked": len(index.picked), "rejected": len(index.rejected),
+                "undecided": len(self.ok_ids(catalog)) - len(index.decided_ok),
+                "rated": len(index.rated)}
+
+    def marks_writable(self) -> str | None:
+        """None when the marks file can be written (made), else why not."""
+        with self.open() as catalog:
+            error = self.mark_index(catalog).error
+        if error is not None:
+            return error
+        folder = self.marks_file.parent
+        target = self.marks_file if self.marks_file.exists() else folder
+        if not os.access(target, os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
+            which = "the marks file" if target == self.marks_file else "the folder of the catalog"
+            return (f"{which} ({visible(os.fsencode(target))}) is read-only: marks cannot be "
+                    "written here (copy the catalog to a writable place and give that with "
+                    "--catalog)")
+        return None
+
+    def write_marks(self, ids: list[int], changes: dict[str, Any]) -> dict[str, Any]:
+        """Set the ``decision`` and/or ``rating`` (the keys of ``changes``, checked by the
+        caller) of the records with these ids in the marks file; nothing is written when
+        one of the ids is not in the catalog (:class:`NotFound`).  Returns the new
+        marks of the ids and the counts of the mark selections."""
+        with self.open() as catalog:
+            relpaths = catalog.relpaths_of(ids)
+        missing = sorted(set(ids) - set(relpaths))
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+            raise NotFound(f"no record with id {shown} in the catalog: nothing was marked")
+        changed = 0
+        with self._write_lock:
+            try:
+                with Marks(self.path) as marks:
+                    if "decision" in changes:
+                        changed += marks.set_decision(relpaths.values(), changes["decision"])
+                    if "rating" in changes:
+                        changed += marks.set_rating(relpaths.values(), changes["rating"])
+            finally:
+                self._marks_written += 1
+        with self.open() as catalog:
+            index = self.mark_index(catalog)
+            counts = self.mark_counts(catalog)
+        return {
+            "changed": changed,
+            "marks": [{"id": i, "decision": index.mark_of(i)[0], "rating": index.mark_of(i)[1]}
+                      for i in ids],
+            "counts": counts,
+        }
+
+    def rating_order(self, catalog: Catalog, descending: bool) -> list[int]:
+        """Every id by rating (most stars first, or fewest with ``descending`` False),
+        ties and the unrated records (last) in path order."""
+        index = self.mark_index(catalog)
+        order = self.sort_order(catalog, "path", False)
+        stars = {i: r for i, (_, r) in index.marks.items() if r is not None}
+        rated = sorted((i for i in order if i in stars),
+                       key=lambda i: -stars[i] if descending else stars[i])  # stable
+        return rated + [i for i in order if i not in stars]
 
     # -- selections, sorts -----------------------------------------------------
     def selections(self) -> dict[str, str]:
@@ -235,7 +382,8 @@ class CatalogView:
 
         A flag sorts by its score the way the report does, worst first unless
         ``order`` says otherwise (``blurry``: lowest sharpness first; ``dark``:
-        darkest first); a duplicate flag sorts by group; a score name by that score
+        darkest first); ``rating`` by the person's stars, most first (unrated last);
+        a duplicate flag sorts by group; a score name by that score
         (largest first); ``size`` largest first; ``path`` A to Z; ``taken`` by capture
         time, oldest first (``Catalog`` sort ``time:taken``: by clock time, a UTC offset
         ignored; files without one last).
@@ -247,6 +395,8 @@ class CatalogView:
         rules = {rule.name: rule for rule in _rules()}
         if sort == "path":
             spec, worst_first = "path", False
+        elif sort == "rating":  # the person's stars, most first (MarkIndex, not SQL)
+            spec, worst_first = "rating", True
         elif sort == "size":
             spec, worst_first = "size", True
         elif sort == "taken":
@@ -261,7 +411,8 @@ class CatalogView:
         elif sort in self.score_names():
             spec, worst_first = "score:" + sort, True
         else:
-            choices = ["path", "size", "taken", *rules, *DUPLICATE_FLAGS, *self.score_names()]
+            choices = ["path", "size", "taken", "rating", *rules, *DUPLICATE_FLAGS,
+                       *self.score_names()]
             raise InvalidParameterError(
                 f"unknown sort {sort!r}; choose from {', '.join(dict.fromkeys(choices))}"
             )
@@ -380,29 +531,56 @@ class CatalogView:
         descending: bool = False,
         offset: int = 0,
         limit: int | None = None,
+        min_rating: int | None = None,
     ) -> tuple[list[int], int]:
         """The ids of a page of the records in the selections ``names`` (as
-        :func:`boda.report.select_records`; none: every record)."""
+        :func:`boda.report.select_records`; none: every record), rated ``min_rating``
+        stars or more when it is given."""
         from boda.scan import flag_descriptions
 
         flags = [n for n in names if n in flag_descriptions()]
-        others = sorted(names - self.sql_selections())
-        among = sorted({i for n in others for i in self.selection_ids(n)}) if others else None
+        others = sorted(names - self.sql_selections() - set(MARK_SELECTIONS))
+        marked = sorted(names & set(MARK_SELECTIONS))
+        among: set[int] | None = None
+        if others or marked:
+            among = {i for n in others for i in self.selection_ids(n)}
+            for name in marked:
+                among.update(self.mark_selection(catalog, name))
+        stars = None if min_rating is None else self.mark_index(catalog).at_least(min_rating)
 
-        def select(sort: str, **page: Any) -> tuple[list[int], int]:
+        def select(sort: str, among: set[int] | None = among, **page: Any) -> tuple[list[int], int]:
             return catalog.select_ids(
                 flags=flags, failed="failed" in names, unflagged="unflagged" in names,
                 among=among, path_contains=q or None, sort=sort, **page,
             )
 
-        if sort == "path":  # the index gives this order: SQL pages it best
-            return select("path", descending=descending, offset=offset, limit=limit)
+        if among is not None and not flags and not names & {"failed", "unflagged"} and not q:
+            # only selections of ids (`undecided`: most of a large catalog): a kept order
+            # filtered here, not a JSON list of 100 000 ids for SQLite to read
+            if sort == "rating":
+                order = self.rating_order(catalog, descending)
+            else:
+                order = self.sort_order(catalog, sort, descending)
+            order = [i for i in order if i in among and (stars is None or i in stars)]
+            end = None if limit is None else offset + limit
+            return order[offset:end], len(order)
+        if sort == "path" and (stars is None or not names):
+            # the index gives this order: SQL pages it best (stars alone: those ids)
+            return select("path", among if stars is None else stars, descending=descending,
+                          offset=offset, limit=limit)
         # Another order: sorting every record's JSON scores per request costs ~0.3 s at
         # 100 000 records; the order is kept (until the catalog changes) and filtered.
-        order = self.sort_order(catalog, sort, descending)
-        if names or q:
+        if sort == "rating":
+            order = self.rating_order(catalog, descending)
+        elif sort == "path":
+            order = select("path", descending=descending)[0]
+        else:
+            order = self.sort_order(catalog, sort, descending)
+        if (names or q) and sort != "path":
             chosen = set(select("path")[0])
             order = [i for i in order if i in chosen]
+        if stars is not None:
+            order = [i for i in order if i in stars]
         end = None if limit is None else offset + limit
         return order[offset:end], len(order)
 
@@ -428,14 +606,20 @@ class CatalogView:
         """The records with these ids as JSON-ready dicts (with ``id``), in that order."""
         found = catalog.records_by_id(ids)
         roles = self.roles() or {}
-        return [self.record_dict(found[i], roles) for i in ids if i in found]
+        index = self.mark_index(catalog)
+        return [self.record_dict(found[i], roles, index) for i in ids if i in found]
 
-    def record_dict(self, record: ImageRecord,
-                    roles: dict[int, str] | None = None) -> dict[str, Any]:
+    def record_dict(self, record: ImageRecord, roles: dict[int, str] | None = None,
+                    marks: MarkIndex | None = None) -> dict[str, Any]:
         """:meth:`ImageRecord.to_dict` with its ``id``, its absolute path (and whether
         that text is the name on disk) and its role in its duplicate set (``roles``:
-        :meth:`roles`, read when not given)."""
+        :meth:`roles`, read when not given) and the person's ``decision`` and ``rating``
+        (``marks``: :meth:`mark_index`, read when not given)."""
         out = record.to_dict()
+        if marks is None:
+            with self.open() as catalog:
+                marks = self.mark_index(catalog)
+        out["decision"], out["rating"] = marks.mark_of(record.id)
         out["id"] = record.id
         out["path"] = visible(out["path"])  # control and bidi characters as escapes
         path = self.file_of(record)

@@ -5,7 +5,7 @@
 const PAGE = 120; // cards per request
 // How often the summary is asked again (ms): while a scan runs or counts are pending, else.
 const POLL = {busy: 3000, idle: 20000};
-const state = {view: "grid", only: [], q: "", sort: "path", order: "", open: null, kind: ""};
+const state = {view: "grid", only: [], q: "", sort: "path", order: "", open: null, kind: "", stars: 0};
 let summary = null;
 let grid = {key: "", items: [], total: 0, loading: false};
 let dups = {key: "", sets: [], total: 0};
@@ -31,8 +31,8 @@ function el(tag, props, ...children) {
   return node;
 }
 
-async function api(path) {
-  const response = await fetch(path);
+async function api(path, options) {
+  const response = await fetch(path, options);
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
@@ -60,12 +60,13 @@ function hex(rgb) {
     .toString(16).padStart(2, "0")).join("");
 }
 
-function toast(text) {
+function toast(text, error) {
   const box = document.getElementById("toast");
   box.textContent = text;
+  box.className = error ? "error" : "";
   box.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { box.hidden = true; }, 3500);
+  toast.timer = setTimeout(() => { box.hidden = true; }, error ? 9000 : 3500);
 }
 
 async function copyText(text) {
@@ -94,6 +95,8 @@ function readHash() {
   state.sort = p.get("sort") || "path";
   state.order = p.get("order") || "";
   state.kind = p.get("kind") || "";
+  const stars = parseInt(p.get("stars"), 10);
+  state.stars = stars >= 1 && stars <= 5 ? stars : 0;
   const open = parseInt(p.get("open"), 10);
   state.open = Number.isFinite(open) ? open : null;
 }
@@ -106,6 +109,7 @@ function hashOf(s) {
   if (s.sort !== "path") p.set("sort", s.sort);
   if (s.order) p.set("order", s.order);
   if (s.kind) p.set("kind", s.kind);
+  if (s.stars) p.set("stars", String(s.stars));
   if (s.open !== null) p.set("open", String(s.open));
   return "#" + p.toString();
 }
@@ -155,8 +159,16 @@ function renderSummary() {
     dataset: {only: sel.name}, className: "sel" + (sel.count === 0 ? " zero" : ""),
     onclick: (e) => { e.preventDefault(); pick(sel.name, e.ctrlKey || e.metaKey || e.shiftKey); }},
   el("span", {}, sel.name), el("span", {className: "n"}, count(sel.count))));
-  for (const sel of s.selections) if (!sel.dataset) list.push(item(sel));
+  for (const sel of s.selections) if (!sel.dataset && !sel.mark) list.push(item(sel));
   document.getElementById("selections").replaceChildren(...list);
+  // the person's own marks (picked, rejected, undecided, rated): apart, under "Culling"
+  document.getElementById("mark-selections").replaceChildren(...s.selections.filter((sel) => sel.mark).map(item));
+  const culling = s.marks || {writable: false};
+  document.body.classList.toggle("readonly", !culling.writable);
+  const note = document.getElementById("marks-note");
+  note.textContent = culling.writable ? "P pick · X reject · U undecided · 0–5 stars"
+    : "read-only: " + (culling.reason || "marks cannot be changed");
+  note.className = "small " + (culling.writable ? "muted" : "warn-text");
   // selections for a dataset of class folders (label_conflict): apart, under "Datasets"
   const datasets = s.selections.filter((sel) => sel.dataset);
   document.getElementById("dataset-selections").replaceChildren(...datasets.map(item));
@@ -170,8 +182,9 @@ function renderSummary() {
   document.getElementById("rules").replaceChildren(...rows);
 
   const sort = document.getElementById("sort");
-  const options = [["path", "name"], ["size", "file size"], ["taken", "capture time (oldest first)"]];
-  for (const name of s.sorts.slice(3)) {
+  const options = [["path", "name"], ["size", "file size"], ["taken", "capture time (oldest first)"],
+    ["rating", "rating (most stars first)"]];
+  for (const name of s.sorts.filter((n) => !options.some(([v]) => v === n))) {
     options.push([name, name === "blurry" ? "sharpness (blurriest first)"
       : name + (s.score_keys[name] ? " (worst first)" : " (group, kept first)")]);
   }
@@ -195,6 +208,7 @@ function gridQuery(offset) {
   if (state.only.length) p.set("only", state.only.join(","));
   if (state.q) p.set("q", state.q);
   if (state.order) p.set("order", state.order);
+  if (state.stars) p.set("min_rating", String(state.stars));
   return "api/images?" + p.toString();
 }
 
@@ -203,6 +217,7 @@ function sortValue(record) {
   if (key === "blurry") return `sharpness ${fmt(record.scores[key])}`; // higher = sharper
   if (key) return `${key} ${fmt(record.scores[key])}`;
   if (state.sort === "size") return bytes(record.size);
+  if (state.sort === "rating") return record.rating ? "" : "no stars";
   if (state.sort === "taken") return record.extra && typeof record.extra.taken === "string" ? takenText(record.extra.taken) : "no capture time";
   if (record.groups[state.sort] !== undefined) return `group ${record.groups[state.sort]}`;
   return "";
@@ -236,18 +251,280 @@ function card(record, badges) {
     ? record.duplicate_role : null; // in a group sort: which file of the group boda keeps
   if (role) flags.unshift(el("span", {className: "badge role " + (role === "redundant" ? "" : "keep")}, role === "linked" ? "kept (a link points to it)" : role));
   const node = el("div", {className: "card", tabindex: "0", dataset: {id: record.id}, title: record.path},
-    img, swatches,
+    el("div", {className: "marks"}), img, swatches,
     el("div", {className: "body"}, el("div", {className: "name"}, record.path),
       el("span", {className: "muted"}, size), value ? " " : "", value ? el("span", {className: "score"}, value) : "",
       sharp ? " " : "", sharp,
       el("div", {}, ...flags, ...(badges || []))));
   node.addEventListener("click", () => go({open: record.id}));
   node.addEventListener("keydown", (e) => { if (e.key === "Enter") go({open: record.id}); });
+  // a record the app just sent has the latest mark (boda mark may have changed it)
+  if ("decision" in record) marks.set(record.id, {decision: record.decision || null, rating: record.rating || null});
+  showMark(node, record);
   return node;
 }
 
+// -- culling marks: pick / reject / stars --------------------------------------------------
+const marks = new Map(); // id -> {decision, rating}: the latest known, from any answer
+
+function markOf(record) {
+  return marks.get(record.id) || {decision: record.decision || null, rating: record.rating || null};
+}
+
+function starText(n) {
+  return n ? "★".repeat(n) + "☆".repeat(5 - n) : "";
+}
+
+// The badges of a card: a pick (✓) or reject (✕) marker and the stars.
+function showMark(node, record) {
+  const m = markOf(record);
+  node.dataset.decision = m.decision || "";
+  node.dataset.rating = String(m.rating || 0);
+  node.classList.toggle("picked", m.decision === "pick");
+  node.classList.toggle("rejected", m.decision === "reject");
+  const box = node.querySelector(".marks");
+  if (!box) return;
+  box.replaceChildren(
+    m.decision ? el("span", {className: "flag-" + m.decision, title: m.decision === "pick" ? "picked" : "rejected"},
+      m.decision === "pick" ? "✓ pick" : "✕ reject") : "",
+    m.rating ? el("span", {className: "stars", title: `${m.rating} star${m.rating === 1 ? "" : "s"}`}, "★".repeat(m.rating)) : "");
+}
+
+function refreshMarks(id) {
+  const m = marks.get(id);
+  for (const r of grid.items) if (r.id === id) Object.assign(r, m);
+  document.querySelectorAll(`.card[data-id="${Number(id)}"]`).forEach((node) => showMark(node, {id}));
+  if (detailRecord && detailRecord.id === id) { Object.assign(detailRecord, m); showDetailMark(); }
+  document.querySelectorAll(`.pane[data-id="${Number(id)}"]`).forEach((pane) => showPaneMark(pane));
+}
+
+// Sets the decision and/or the rating of these records; the answer is shown at once.
+async function setMark(ids, change) {
+  if (!summary.marks || !summary.marks.writable) {
+    toast("read-only: " + ((summary.marks && summary.marks.reason) || "marks cannot be changed"), true);
+    return false;
+  }
+  let answer;
+  try {
+    answer = await api("api/marks", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({ids, ...change})});
+  } catch (e) {
+    toast("could not save the mark: " + e.message, true);
+    return false;
+  }
+  for (const m of answer.marks) {
+    marks.set(m.id, {decision: m.decision, rating: m.rating});
+    refreshMarks(m.id);
+  }
+  for (const sel of summary.selections) if (sel.name in answer.counts) sel.count = answer.counts[sel.name];
+  summary.marks.counts = answer.counts;
+  renderSummary();
+  markActive();
+  return true;
+}
+
+// The change a key asks for: P pick, X reject, U undecided, 0-5 stars (null: none).
+function markKey(e) {
+  if (e.altKey || e.ctrlKey || e.metaKey) return null;
+  const key = e.key.toLowerCase();
+  if (key === "p") return {decision: "pick"};
+  if (key === "x") return {decision: "reject"};
+  if (key === "u") return {decision: null};
+  if (/^[0-5]$/.test(key)) return {rating: Number(key)};
+  return null;
+}
+
+function advance() {
+  return localStorage.getItem("boda.advance") === "1";
+}
+
+// Grid keys: arrows move the focus from card to card (up and down by row), P / X / U /
+// 0-5 mark the focused card.
+async function gridKey(e) {
+  const node = e.target.closest && e.target.closest(".card");
+  if (!node || !node.closest("#grid")) return;
+  const change = markKey(e);
+  if (change) {
+    e.preventDefault();
+    if (await setMark([Number(node.dataset.id)], change) && advance()) moveFocus(node, 1);
+    return;
+  }
+  if ((e.key === "c" || e.key === "C") && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    // this card and the next ones, up to 4: a burst, sorted by capture time, side by side
+    e.preventDefault();
+    const cards = [...document.querySelectorAll("#grid .card")];
+    const at = cards.indexOf(node);
+    openCompare(cards.slice(at, at + 4).map((c) => Number(c.dataset.id)), null);
+    return;
+  }
+  const steps = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: "down", ArrowUp: "up"};
+  if (!(e.key in steps) || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+  e.preventDefault();
+  let delta = steps[e.key];
+  if (typeof delta === "string") { // one row: as many cards as sit on the row of this one
+    const cards = [...document.querySelectorAll("#grid .card")];
+    const perRow = cards.filter((c) => c.offsetTop === cards[0].offsetTop).length || 1;
+    delta = delta === "down" ? perRow : -perRow;
+  }
+  await moveFocus(node, delta);
+}
+
+async function moveFocus(node, delta) {
+  let cards = [...document.querySelectorAll("#grid .card")];
+  const target = cards.indexOf(node) + delta;
+  if (target >= cards.length && grid.items.length < grid.total) {
+    await more(); // the next page, then on
+    cards = [...document.querySelectorAll("#grid .card")];
+  }
+  const next = cards[Math.min(Math.max(target, 0), cards.length - 1)];
+  if (next) { next.focus(); next.scrollIntoView({block: "nearest"}); }
+}
+
+// The mark of the file in the detail view, and its buttons (hidden when read-only).
+function showDetailMark() {
+  const r = detailRecord;
+  if (!r) return;
+  const m = markOf(r);
+  const box = document.getElementById("d-mark");
+  box.dataset.decision = m.decision || "";
+  box.dataset.rating = String(m.rating || 0);
+  document.getElementById("d-mark-text").textContent =
+    (m.decision === "pick" ? "✓ picked" : m.decision === "reject" ? "✕ rejected" : "undecided") +
+    (m.rating ? " · " + starText(m.rating) : " · no stars");
+  box.querySelectorAll("button[data-decision]").forEach((b) =>
+    b.classList.toggle("on", (b.dataset.decision || null) === m.decision));
+  box.querySelectorAll("button[data-rating]").forEach((b) =>
+    b.classList.toggle("on", Number(b.dataset.rating) <= (m.rating || 0) && Number(b.dataset.rating) > 0));
+}
+
+function markControls(onchange) {
+  const decisions = [["pick", "✓ pick", "P"], ["reject", "✕ reject", "X"], ["", "undecided", "U"]];
+  return el("span", {className: "mark-controls"},
+    ...decisions.map(([d, label, key]) => el("button", {type: "button", className: "mark-button", title: `${label} (${key})`,
+      dataset: {decision: d}, onclick: (e) => { e.stopPropagation(); onchange({decision: d || null}); }}, label)),
+    el("span", {className: "star-buttons"}, ...[1, 2, 3, 4, 5].map((n) => el("button", {type: "button", className: "star",
+      title: `${n} star${n === 1 ? "" : "s"} (${n})`, dataset: {rating: String(n)},
+      onclick: (e) => { e.stopPropagation(); onchange({rating: n}); }}, "★")),
+    el("button", {type: "button", className: "star clear", title: "no stars (0)", dataset: {rating: "0"},
+      onclick: (e) => { e.stopPropagation(); onchange({rating: 0}); }}, "0")));
+}
+
+// -- compare: 2 to 4 files side by side at the same zoom ----------------------------------
+const compare = {ids: [], keep: null, active: 0, full: false};
+
+function compareIds(record) {
+  const set = record.duplicate_set;
+  const ids = [record.id];
+  if (set && set.keep && set.keep.id !== null) ids.push(set.keep.id);
+  for (const g of Object.values(record.group_members || {})) for (const m of g.members) ids.push(m.id);
+  return [...new Set(ids)].slice(0, 4);
+}
+
+async function openCompare(ids, keep) {
+  if (ids.length < 2) return;
+  Object.assign(compare, {ids, keep, active: 0, full: false});
+  const box = document.getElementById("compare");
+  box.hidden = false;
+  const panes = document.getElementById("panes");
+  panes.style.setProperty("--n", String(ids.length));
+  panes.replaceChildren(...ids.map((id, k) => el("div", {className: "pane", dataset: {id, k}, onclick: () => activate(k)},
+    el("div", {className: "pane-img"}, el("img", {alt: "", src: `api/preview/${id}?max_side=1024`})),
+    el("div", {className: "pane-facts"}, el("b", {className: "pane-name"}, "…")))));
+  panes.querySelectorAll(".pane-img").forEach((img) => img.addEventListener("scroll", syncScroll));
+  document.getElementById("compare-close").focus();
+  activate(0);
+  await Promise.all(ids.map(async (id, k) => {
+    let r;
+    try { r = await api(`api/images/${id}`); } catch (e) { toast(e.message, true); return; }
+    marks.set(id, {decision: r.decision, rating: r.rating});
+    const pane = panes.querySelector(`.pane[data-k="${k}"]`);
+    if (!pane) return;
+    pane.record = r;
+    const facts = pane.querySelector(".pane-facts");
+    const score = (key, label) => typeof r.scores[key] === "number" ? `${label} ${fmt(r.scores[key])}` : null;
+    const keys = summary.score_keys;
+    facts.replaceChildren(
+      el("b", {className: "pane-name"}, r.path),
+      id === keep ? el("span", {className: "badge keep", title: "the file boda keeps in this duplicate set"}, "kept") : "",
+      el("div", {className: "muted small"}, [r.width ? `${r.width}×${r.height}` : null, bytes(r.size),
+        score(keys.blurry || "blurry", "sharpness"), ...["dark", "light", "low_information"].map((f) => keys[f] ? score(keys[f], keys[f]) : null)]
+        .filter(Boolean).join(" · ")),
+      el("div", {}, ...r.flags.map((f) => el("span", {className: "badge" + (f.endsWith("duplicate") ? " dup" : "")}, f))),
+      el("div", {className: "pane-mark"}), markControls((change) => { activate(k); setMark([id], change); }));
+    showPaneMark(pane);
+  }));
+}
+
+function showPaneMark(pane) {
+  const id = Number(pane.dataset.id);
+  const m = marks.get(id) || {decision: null, rating: null};
+  pane.dataset.decision = m.decision || "";
+  pane.dataset.rating = String(m.rating || 0);
+  pane.classList.toggle("picked", m.decision === "pick");
+  pane.classList.toggle("rejected", m.decision === "reject");
+  const text = pane.querySelector(".pane-mark");
+  if (text) text.textContent = (m.decision === "pick" ? "✓ picked" : m.decision === "reject" ? "✕ rejected" : "undecided") + (m.rating ? " · " + starText(m.rating) : "");
+  pane.querySelectorAll("button[data-decision]").forEach((b) => b.classList.toggle("on", (b.dataset.decision || null) === m.decision));
+  pane.querySelectorAll("button[data-rating]").forEach((b) => b.classList.toggle("on", Number(b.dataset.rating) > 0 && Number(b.dataset.rating) <= (m.rating || 0)));
+}
+
+function activate(k) {
+  compare.active = k;
+  document.querySelectorAll("#panes .pane").forEach((pane) => pane.classList.toggle("active", Number(pane.dataset.k) === k));
+}
+
+// 1:1 in every pane at once, scrolled together: the same spot of each frame side by side.
+function compareZoom() {
+  compare.full = !compare.full;
+  document.getElementById("panes").classList.toggle("full", compare.full);
+  document.querySelectorAll("#panes .pane").forEach((pane) => {
+    const img = pane.querySelector("img");
+    const r = pane.record || {};
+    const side = Math.min(Math.max(r.width || 0, r.height || 0) || summary.max_preview_side, summary.max_preview_side);
+    img.src = `api/preview/${pane.dataset.id}?max_side=${compare.full ? side : 1024}`;
+  });
+  document.getElementById("compare-zoom").textContent = compare.full ? "fit (Z)" : "1:1 (Z)";
+}
+
+let syncing = false;
+function syncScroll(e) {
+  if (syncing) return;
+  syncing = true;
+  const src = e.target;
+  const fx = src.scrollLeft / Math.max(1, src.scrollWidth - src.clientWidth);
+  const fy = src.scrollTop / Math.max(1, src.scrollHeight - src.clientHeight);
+  document.querySelectorAll("#panes .pane-img").forEach((box) => {
+    if (box === src) return;
+    box.scrollLeft = fx * (box.scrollWidth - box.clientWidth);
+    box.scrollTop = fy * (box.scrollHeight - box.clientHeight);
+  });
+  requestAnimationFrame(() => { syncing = false; });
+}
+
+function closeCompare() {
+  document.getElementById("compare").hidden = true;
+  document.getElementById("panes").replaceChildren();
+  compare.ids = [];
+}
+
+async function compareKey(e) {
+  if (e.key === "Escape") { e.preventDefault(); closeCompare(); return; }
+  if (e.altKey || e.ctrlKey || e.metaKey) return;
+  if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+    e.preventDefault();
+    activate(Math.min(Math.max(compare.active + (e.key === "ArrowRight" ? 1 : -1), 0), compare.ids.length - 1));
+    return;
+  }
+  if (e.key === "z" || e.key === "Z") { e.preventDefault(); compareZoom(); return; }
+  const change = markKey(e);
+  if (!change) return;
+  e.preventDefault();
+  const k = compare.active;
+  if (await setMark([compare.ids[k]], change) && advance() && k + 1 < compare.ids.length) activate(k + 1);
+}
+
 async function loadGrid(reset) {
-  const key = JSON.stringify([state.only, state.q, state.sort, state.order]);
+  const key = JSON.stringify([state.only, state.q, state.sort, state.order, state.stars]);
   if (!reset && key === grid.key) return;
   if (reset || key !== grid.key) {
     grid = {key, items: [], total: 0, loading: false};
@@ -266,7 +543,7 @@ async function more() {
     grid.items.push(...page.images);
     grid.total = page.total;
     document.getElementById("grid").append(...page.images.map((r) => card(r)));
-    const what = state.only.length ? state.only.join(" + ") : "all files";
+    const what = (state.only.length ? state.only.join(" + ") : "all files") + (state.stars ? ` (${state.stars}+ stars)` : "");
     document.getElementById("count").textContent =
       `${what}: ${page.total} file${page.total === 1 ? "" : "s"}` +
       (page.total ? ` (showing ${grid.items.length})` : "") + (state.q ? ` matching “${state.q}”` : "");
@@ -300,7 +577,10 @@ async function loadDuplicates(reset) {
     const boxes = page.sets.map((s) => {
       const groups = [...s.exact_groups.map((g) => `exact group ${g}`), ...s.near_groups.map((g) => `near group ${g}`)];
       const hidden = s.redundant_count - s.redundant.length + s.linked_count - s.linked.length;
+      const members = [s.keep, ...s.linked, ...s.redundant].filter((m) => m.id !== null).map((m) => m.id).slice(0, 4);
       return el("div", {className: "group"},
+        members.length > 1 ? el("button", {type: "button", className: "compare-set", title: "these files side by side, to pick one",
+          onclick: () => openCompare(members, s.keep.id)}, `compare ${members.length}`) : "", " ",
         el("b", {}, "keep "), el("span", {}, s.keep.path),
         el("span", {className: "muted"}, ` · ${s.redundant_count} redundant · ${groups.join(", ")}`),
         el("div", {className: "grid"}, smallCard(s.keep, "kept"),
@@ -413,6 +693,13 @@ async function openDetail(id) {
       }))));
   }
   document.getElementById("d-groups").replaceChildren(...groups);
+  marks.set(id, {decision: record.decision, rating: record.rating});
+  refreshMarks(id); // the card too, if the mark changed elsewhere since it was shown
+  showDetailMark();
+  const others = compareIds(record);
+  const button = document.getElementById("compare-open");
+  button.hidden = others.length < 2;
+  button.textContent = `compare ${others.length} side by side (C)`;
   const at = grid.items.findIndex((r) => r.id === id);
   document.getElementById("position").textContent = at >= 0 ? `${at + 1} of ${grid.total}` : "";
   document.getElementById("prev").disabled = at <= 0;
@@ -498,6 +785,7 @@ function markActive() {
   sort.value = state.sort;
   document.getElementById("order").value = state.order;
   document.getElementById("dup-kind").value = state.kind;
+  document.getElementById("stars").value = String(state.stars);
   const p = new URLSearchParams(pathsQuery());
   p.set("download", "1");
   const link = document.getElementById("download-paths");
@@ -524,11 +812,13 @@ function pathsQuery() {
   const p = new URLSearchParams();
   if (state.only.length) p.set("only", state.only.join(","));
   if (state.q) p.set("q", state.q);
+  if (state.stars) p.set("min_rating", String(state.stars));
   return p;
 }
 
 function pathsWhat() {
-  return (state.only.length ? state.only.join(" + ") : "all files") + (state.q ? `, matching “${state.q}”` : "");
+  return (state.only.length ? state.only.join(" + ") : "all files") + (state.stars ? `, ${state.stars}+ stars` : "") +
+    (state.q ? `, matching “${state.q}”` : "");
 }
 
 async function copyPaths() {
@@ -586,13 +876,41 @@ async function start() {
     e.preventDefault();
     go({view: a.dataset.view, open: null});
   }));
-  document.addEventListener("keydown", (e) => {
-    if (document.getElementById("detail").hidden || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === "Escape") { if (zoomed) unzoom(); else go({open: null}); }
+  document.addEventListener("keydown", async (e) => {
+    if (e.target.closest && e.target.closest("input:not([type=checkbox]), select, textarea")) return; // typing
+    if (!document.getElementById("compare").hidden) { await compareKey(e); return; }
+    if (document.getElementById("detail").hidden) { await gridKey(e); return; }
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    const change = markKey(e);
+    if (change) {
+      e.preventDefault();
+      const id = detailId;
+      if (await setMark([id], change) && advance() && detailId === id) step(1);
+    }
+    else if (e.key === "Escape") { if (zoomed) unzoom(); else go({open: null}); }
     else if (e.key === "z" || e.key === "Z") { e.preventDefault(); zoom(null); }
+    else if (e.key === "c" || e.key === "C") { e.preventDefault(); if (detailRecord) openCompare(compareIds(detailRecord), detailRecord.duplicate_set && detailRecord.duplicate_set.keep.id); }
     else if (e.key === "ArrowRight" || e.key === "j") { e.preventDefault(); step(1); }
     else if (e.key === "ArrowLeft" || e.key === "k") { e.preventDefault(); step(-1); }
   });
+  document.getElementById("d-mark").append(markControls((change) => {
+    const id = detailId;
+    setMark([id], change).then((ok) => { if (ok && advance() && detailId === id) step(1); });
+  }));
+  document.getElementById("compare-open").addEventListener("click", () =>
+    openCompare(compareIds(detailRecord), detailRecord.duplicate_set && detailRecord.duplicate_set.keep.id));
+  document.getElementById("compare-close").addEventListener("click", closeCompare);
+  document.getElementById("compare-zoom").addEventListener("click", compareZoom);
+  // auto-advance: one setting, a toggle in the toolbar and one in the detail view
+  const toggles = [...document.querySelectorAll(".advance-toggle")];
+  for (const box of toggles) {
+    box.checked = advance();
+    box.addEventListener("change", () => {
+      localStorage.setItem("boda.advance", box.checked ? "1" : "0");
+      for (const other of toggles) other.checked = box.checked;
+    });
+  }
+  document.getElementById("stars").addEventListener("change", (e) => go({stars: Number(e.target.value), open: null}));
   window.addEventListener("hashchange", render);
   await render();
   document.body.dataset.ready = "1";

@@ -1,0 +1,277 @@
+"""Culling in the page of ``boda serve``, in a real browser (headless Chromium, Playwright).
+
+The keys a photographer culls with (P, X, U, 0-5, arrows), the badges and counts they
+change, the marks file they write, and the compare view.  Skipped where Playwright or
+Debian's ``/usr/bin/chromium`` is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+
+import uvicorn  # noqa: E402
+
+from boda.catalog import Marks  # noqa: E402
+from boda.io import read_image, write_image  # noqa: E402
+from boda.scan import scan  # noqa: E402
+from boda.web import create_app  # noqa: E402
+
+NAMES = ["a.png", "a2.png", "b.png", "c.png", "d.png", "e.png"]
+
+
+@contextlib.contextmanager
+def _serving(app) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory, kodak_paths):
+    """Six small photos, ``a2.png`` an exact copy of ``a.png`` (a set to compare)."""
+    root = tmp_path_factory.mktemp("cull") / "shoot"
+    root.mkdir()
+    images = [read_image(p, max_side=48) for p in kodak_paths[:5]]
+    for name, image in zip([n for n in NAMES if n != "a2.png"], images, strict=True):
+        write_image(root / name, image)
+    shutil.copy(root / "a.png", root / "a2.png")
+    scan(root, workers=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(shoot):
+    with _serving(create_app(shoot)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _clear(root) -> None:
+    with Marks(root) as marks:
+        every = list(marks.all())
+        marks.set_decision(every, None)
+        marks.set_rating(every, 0)
+
+
+@pytest.fixture
+def page(browser, served, shoot):
+    _clear(shoot)  # each test starts with no marks
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(served)
+    page.wait_for_selector("body[data-ready='1']")
+    yield page
+    assert errors == []
+    page.close()
+
+
+def _on_disk(root) -> dict[str, tuple]:
+    with Marks(root, readonly=True) as marks:
+        return {p.decode(): (m.decision, m.rating) for p, m in marks.all().items()}
+
+
+def _card(page, name: str):
+    return page.locator(f'#grid .card[title="{name}"]')
+
+
+def _focused(page) -> str:
+    return page.evaluate("document.activeElement.title")
+
+
+def _stat(page, label: str) -> str:
+    return page.locator(".stat", has_text=re.compile(rf"^\d+{label}$")).locator("b").inner_text()
+
+
+def test_keys_on_the_grid_mark_the_focused_card_and_arrows_move(page, shoot):
+    expect(page.locator("#grid .card")).to_have_count(6)
+    _card(page, "a.png").focus()
+    page.keyboard.press("p")
+    expect(_card(page, "a.png")).to_have_attribute("data-decision", "pick")
+    expect(_card(page, "a.png").locator(".flag-pick")).to_have_text("✓ pick")
+    expect(page.locator(".stat", has_text="picked").locator("b")).to_have_text("1")
+    page.keyboard.press("ArrowRight")
+    assert _focused(page) == "a2.png"
+    page.keyboard.press("x")
+    page.keyboard.press("3")
+    expect(_card(page, "a2.png")).to_have_attribute("data-rating", "3")
+    expect(_card(page, "a2.png").locator(".stars")).to_have_text("★★★")
+    expect(_card(page, "a2.png")).to_have_attribute("data-decision", "reject")
+    expect(page.locator(".stat", has_text="rejected").locator("b")).to_have_text("1")
+    expect(page.locator(".stat", has_text="undecided").locator("b")).to_have_text("4")
+    assert _on_disk(shoot) == {"a.png": ("pick", None), "a2.png": ("reject", 3)}
+    # down one row and back: as many cards as the row holds
+    per_row = page.evaluate("""() => { const c = [...document.querySelectorAll('#grid .card')];
+        return c.filter((x) => x.offsetTop === c[0].offsetTop).length; }""")
+    assert 2 <= per_row < 6
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowDown")
+    assert _focused(page) == NAMES[per_row]
+    page.keyboard.press("ArrowUp")
+    assert _focused(page) == "a.png"
+    page.keyboard.press("u")  # undecided: the pick goes, nothing else
+    expect(_card(page, "a.png")).to_have_attribute("data-decision", "")
+    assert _on_disk(shoot) == {"a2.png": ("reject", 3)}
+    page.reload()  # the marks survive a reload: they are in the file
+    page.wait_for_selector("body[data-ready='1']")
+    expect(_card(page, "a2.png")).to_have_attribute("data-rating", "3")
+    expect(_card(page, "a2.png").locator(".flag-reject")).to_be_visible()
+
+
+def test_keys_and_buttons_in_the_detail_view_and_auto_advance(page, shoot):
+    _card(page, "b.png").click()
+    expect(page.locator("#d-name")).to_have_text("b.png")
+    page.keyboard.press("P")
+    expect(page.locator("#d-mark-text")).to_have_text("✓ picked · no stars")
+    page.locator("#d-mark button[data-rating='4']").click()  # a mouse user's stars
+    expect(page.locator("#d-mark-text")).to_have_text("✓ picked · ★★★★☆")
+    expect(_card(page, "b.png").locator(".stars")).to_have_text("★★★★")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#d-name")).to_have_text("c.png")
+    page.keyboard.press("Escape")
+    _card(page, "c.png").click()
+    page.locator("#d-advance").check()  # after a mark, on to the next file
+    expect(page.locator("#advance")).to_be_checked()  # one setting, two toggles
+    page.keyboard.press("x")
+    expect(page.locator("#d-name")).to_have_text("d.png")
+    page.keyboard.press("5")
+    expect(page.locator("#d-name")).to_have_text("e.png")
+    assert _on_disk(shoot) == {"b.png": ("pick", 4), "c.png": ("reject", None),
+                               "d.png": (None, 5)}
+    page.locator("#d-advance").uncheck()
+
+
+def test_the_culling_selections_and_the_stars_filter(page, shoot):
+    with Marks(shoot) as marks:
+        marks.set_decision([b"a.png", b"c.png"], "pick")
+        marks.set_rating([b"c.png"], 4)
+        marks.set_rating([b"e.png"], 2)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.locator("#mark-selections a", has_text="picked").click()
+    expect(page.locator("#grid .card")).to_have_count(2)
+    page.select_option("#stars", "3")
+    expect(page.locator("#grid .card")).to_have_count(1)
+    assert "stars=3" in page.url
+    page.locator("#mark-selections a", has_text="rated").click()
+    expect(page.locator("#grid .card")).to_have_count(1)  # e.png has 2 stars only
+    page.select_option("#stars", "0")
+    page.select_option("#sort", "rating")
+    expect(page.locator("#grid .card")).to_have_count(2)
+    assert page.locator("#grid .card .name").all_inner_texts() == ["c.png", "e.png"]
+
+
+def test_a_refused_write_is_said_not_swallowed(page, shoot):
+    page.route(re.compile(r".*/api/marks$"), lambda route: route.fulfill(
+        status=403, content_type="application/json",
+        body='{"detail": "cannot write the marks file: its folder is read-only"}'))
+    _card(page, "a.png").focus()
+    page.keyboard.press("p")
+    expect(page.locator("#toast")).to_contain_text("its folder is read-only")
+    expect(page.locator("#toast")).to_have_class("error")
+    expect(_card(page, "a.png")).to_have_attribute("data-decision", "")
+    assert _on_disk(shoot) == {}
+
+
+def test_a_read_only_page_hides_the_marking_controls(browser, shoot):
+    _clear(shoot)
+    with Marks(shoot) as marks:
+        marks.set_decision([b"b.png"], "reject")
+    with _serving(create_app(shoot, read_only=True)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        expect(page.locator("#marks-note")).to_contain_text("read-only")
+        expect(_card(page, "b.png").locator(".flag-reject")).to_be_visible()  # still shown
+        _card(page, "b.png").click()
+        assert page.locator("#d-mark .mark-controls").is_hidden()
+        page.keyboard.press("p")
+        expect(page.locator("#toast")).to_contain_text("read-only")
+        page.close()
+    assert _on_disk(shoot) == {"b.png": ("reject", None)}
+
+
+def test_compare_shows_a_duplicate_set_side_by_side_to_pick_one(page, shoot):
+    _card(page, "a2.png").click()
+    expect(page.locator("#compare-open")).to_be_visible()
+    page.keyboard.press("c")
+    panes = page.locator("#panes .pane")
+    expect(panes).to_have_count(2)
+    expect(page.locator("#panes .pane-name")).to_have_text(["a2.png", "a.png"])
+    expect(page.locator("#panes .pane .badge.keep")).to_have_count(1)
+    expect(panes.nth(0).locator(".pane-facts")).to_contain_text("sharpness")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("p")
+    expect(panes.nth(1)).to_have_attribute("data-decision", "pick")
+    panes.nth(0).locator("button[data-decision='reject']").click()
+    expect(panes.nth(0)).to_have_attribute("data-decision", "reject")
+    page.keyboard.press("z")  # 1:1 in every pane at once
+    expect(page.locator("#panes")).to_have_class(re.compile(r"\bfull\b"))
+    expect(panes.nth(0).locator("img")).to_have_attribute("src", re.compile(r"max_side=48$"))
+    page.keyboard.press("Escape")
+    expect(page.locator("#compare")).to_be_hidden()
+    assert _on_disk(shoot) == {"a.png": ("pick", None), "a2.png": ("reject", None)}
+    expect(page.locator("#d-mark-text")).to_contain_text("rejected")  # the detail follows
+
+
+def test_marks_made_by_boda_mark_show_when_the_grid_is_read_again(page, shoot):
+    _card(page, "d.png").focus()
+    page.keyboard.press("p")
+    expect(_card(page, "d.png")).to_have_attribute("data-decision", "pick")
+    with Marks(shoot) as marks:  # as `boda mark DIR d.png --reject` beside the page
+        marks.set_decision([b"d.png"], "reject")
+    page.locator("#mark-selections a", has_text="rejected").click()
+    expect(page.locator("#grid .card")).to_have_count(1)
+    expect(_card(page, "d.png")).to_have_attribute("data-decision", "reject")
+
+
+def test_c_on_a_grid_card_compares_it_with_the_next_ones(page, shoot):
+    """A burst that is no duplicate set: sorted by capture time its frames are neighbours."""
+    _card(page, "b.png").focus()
+    page.keyboard.press("c")
+    expect(page.locator("#panes .pane-name")).to_have_text(["b.png", "c.png", "d.png", "e.png"])
+    expect(page.locator("#panes .badge.keep")).to_have_count(0)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("4")
+    expect(page.locator("#panes .pane").nth(2)).to_have_attribute("data-rating", "4")
+    page.keyboard.press("Escape")
+    expect(_card(page, "d.png").locator(".stars")).to_have_text("★★★★")
+    assert _on_disk(shoot) == {"d.png": (None, 4)}
