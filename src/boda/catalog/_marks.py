@@ -10,8 +10,9 @@ Design
   open read-only.
 - A mark is keyed by the file's path relative to the scanned folder, as exact
   bytes (names that are not UTF-8 round-trip), like the catalog's records.  A
-  file that is renamed loses its mark; a file that is removed keeps it, unseen
-  (every selection goes through the catalog's records).
+  file renamed or moved inside the folder keeps its mark when the next scan
+  recognises the move (:meth:`Marks.move`); a file that is removed keeps it,
+  unseen (every selection goes through the catalog's records).
 - The decision and the rating are independent, as in Lightroom's flags and
   stars: a rejected frame may keep its stars.  A row whose decision and rating
   are both cleared is deleted.
@@ -218,6 +219,35 @@ class Marks:
         """Give these files 1-5 stars, or clear their rating (0 or None), keeping
         their decisions; returns how many marks changed."""
         return self._write(relpaths, "rating", check_rating(rating))
+
+    def move(self, pairs: Iterable[tuple[bytes, bytes]]) -> int:
+        """Carry marks to new paths, ``(old, new)`` for each file renamed or moved (a
+        scan that recognises the move calls it); returns how many marks moved.
+
+        A file without a mark moves nothing; a mark already at ``new`` (left by a
+        file removed from that path earlier) is replaced by ``old``'s.  All the
+        marks are read before any is written, so a swap of two names swaps them.
+        """
+        if self.readonly or self._db is None:
+            raise CatalogError(f"the marks file {str(self.path)!r} was opened read-only")
+        pairs = [(bytes(old), bytes(new)) for old, new in pairs]
+        try:
+            with self._db:  # one transaction: all of them or none
+                moving = []
+                for old, new in pairs:
+                    row = self._db.execute(
+                        "SELECT decision, rating, updated FROM marks WHERE relpath = ?", (old,)
+                    ).fetchone()
+                    if row is not None:
+                        moving.append((new, *row))
+                self._db.executemany("DELETE FROM marks WHERE relpath = ?",
+                                     [(old,) for old, _ in pairs])
+                self._db.executemany("INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?)", moving)
+        except sqlite3.OperationalError as exc:
+            raise CatalogError(
+                f"cannot write the marks file {str(self.path)!r} ({exc}); nothing was changed"
+            ) from None
+        return len(moving)
 
     def _write(self, relpaths: Iterable[bytes], column: str, value: object) -> int:
         if self.readonly or self._db is None:

@@ -113,8 +113,19 @@ def register(app: typer.Typer) -> None:
             "boda scan data/ --json --no-report > summary.json",
             "# back to the default thresholds",
             "boda scan data/ --reset-thresholds",
+            "# skip the exports and one year (remembered, as thresholds are)",
+            "boda scan ~/Pictures/trip --exclude Export/ --exclude '*.tmp.jpg'",
             notes="Thresholds given with -t are remembered in the catalog: a later scan (and "
             "'boda report') of the folder uses them until --reset-thresholds, and says so. "
+            "What is not the user's photos is skipped by default and counted in the summary: "
+            "macOS ._* files, @eaDir, #recycle, #snapshot, @Recycle, $RECYCLE.BIN, System "
+            "Volume Information, *.photoslibrary, *.lrdata and other photo-library "
+            "packages (docs/scan.md lists them); folders starting with '.' unless "
+            "--include-hidden. --exclude patterns are .gitignore-like globs relative to "
+            "DIR ('Export/' any folder of that name, '/Export/' or 'Photos/Export/' one "
+            "folder, '*.tmp.jpg' a file name at any depth, '!pattern' scans again); "
+            "DIR/.bodaignore holds more, one a line. A file renamed or moved inside DIR "
+            "keeps its scores and marks without being analysed again. "
             "A file symlink to another file of the folder is recorded as a link, not "
             "analysed twice. A scan exits 3 when some files could not be read (they are "
             "listed in the report), 130 when interrupted by Ctrl-C, 143 or 129 when stopped "
@@ -161,6 +172,22 @@ def register(app: typer.Typer) -> None:
         include_hidden: bool = typer.Option(
             False, "--include-hidden", help="Also enter folders whose names start with '.'."
         ),
+        exclude: list[str] = typer.Option(
+            [], "--exclude", metavar="PATTERN",
+            help="Skip the files and folders matching this .gitignore-like pattern, relative "
+            "to DIR: 'Export/', 'Photos/2019/', '*.tmp.jpg', '!keep/' (repeatable; "
+            "remembered for later scans; files the catalog held under it are forgotten).",
+        ),
+        no_default_excludes: bool = typer.Option(
+            False, "--no-default-excludes",
+            help="Also scan what is skipped by default (macOS ._* files, NAS thumbnail "
+            "folders and recycle bins, photo-library packages; remembered).",
+        ),
+        reset_excludes: bool = typer.Option(
+            False, "--reset-excludes",
+            help="Forget the --exclude patterns and --no-default-excludes remembered from "
+            "earlier scans.",
+        ),
         max_pixels: str = max_pixels_option(
             annotated=False,
             help="Refuse images of more pixels than this before decoding them (default "
@@ -203,6 +230,8 @@ def register(app: typer.Typer) -> None:
                 directory, catalog_path=catalog, workers=workers, thresholds=overrides,
                 max_side=max_side, include_hidden=include_hidden, progress=display.analysis,
                 reset_thresholds=reset_thresholds, step=display.step, max_pixels=limit,
+                exclude=exclude, default_excludes=False if no_default_excludes else None,
+                reset_excludes=reset_excludes,
             )
         finally:
             display.stop()
@@ -217,7 +246,7 @@ def register(app: typer.Typer) -> None:
             data["report"] = str(report_path) if report_path else None
             print_json(data)
         else:
-            _print_summary(summary, report_path)
+            _print_summary(summary, report_path, defaults_given=no_default_excludes)
         if summary.interrupted:  # said in the summary: no second "interrupted" line
             import boda.cli
 
@@ -257,9 +286,15 @@ def register(app: typer.Typer) -> None:
             "files), "
             "unflagged (readable, no flag), redundant (copies of a kept file: identical, or "
             "within the near-duplicate tolerance of it; the file kept is under --keep-under if "
-            "one is, then has the fewest other flags, then most pixels, then is best exposed "
+            "one is, then not in a trash or cache folder (#recycle, $RECYCLE.BIN, Trash, "
+            "@eaDir...) nor one of copies (Backup, Old...), then a camera RAW (the halves of a "
+            "RAW+JPEG pair are never listed for each other), then not named as an edit "
+            "(IMG_1-edited.jpg, listed only as an exact copy), then has the fewest other "
+            "flags, then most pixels, then is best exposed "
             "(mean lightness within half a stop of the set's median file, no more clipping), "
-            "then is sharpest, then first in path order; a near-duplicate group may keep "
+            "then is sharpest (by more than 0.015), then not named as a copy of another "
+            "(IMG_1 (1).JPG, IMG_1 copy.JPG...), then first in path order; a near-duplicate "
+            "group may keep "
             "several files; a file a link "
             "points to is never listed), label_conflict (files whose exact copy lies in a "
             "folder of another name: one image, two class labels), and your own marks (boda "
@@ -376,6 +411,8 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(
                 f"--catalog {str(catalog)!r}: no such file; give the catalog of a scanned folder"
             )
+        if catalog is None:
+            _refuse_sub_folder(directory)
         selection = _selection_names(only) if only else None  # a bad name: exit 2 at once
         if keep_under and (selection is None or "redundant" not in selection):
             raise InvalidParameterError(
@@ -510,6 +547,44 @@ _STEP_LABELS = {
     "distances": "measuring duplicate groups",
     "save": "saving flags",
 }
+
+
+def _scanned_ancestor(directory: Path) -> Path | None:
+    """The nearest folder above ``directory`` that holds a scan's catalog, or None."""
+    from boda.catalog import default_catalog_path
+
+    for parent in directory.resolve().parents:
+        if default_catalog_path(parent).is_file():
+            return parent
+    return None
+
+
+def _refuse_sub_folder(directory: Path) -> None:
+    """A folder without a catalog inside a scanned folder: say how to report it from
+    the scanned folder's catalog (``--under``), rather than scanning it again."""
+    import shlex
+
+    from boda.catalog import default_catalog_path
+    from boda.errors import CatalogError
+
+    if not directory.is_dir() or default_catalog_path(directory).is_file():
+        return
+    ancestor = _scanned_ancestor(directory)
+    if ancestor is None:
+        return
+    under = directory.resolve().relative_to(ancestor).as_posix()
+    # the scanned folder as the user would type it: relative to the current folder if below it
+    try:
+        shown_ancestor = ancestor.relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        shown_ancestor = str(ancestor)
+    raise CatalogError(
+        f"no catalog at {str(default_catalog_path(directory))!r}: {str(directory)!r} is a "
+        f"folder of the scanned folder {shown_ancestor!r}; report it from that folder's "
+        f"catalog with 'boda report {shlex.quote(shown_ancestor)} --under "
+        f"{shlex.quote(under + '/')}' (and your other "
+        "options)"
+    )
 
 
 class _ScanDisplay:
@@ -729,15 +804,17 @@ def _warn_if_flags_stale(catalog_path: Path) -> None:
         )
 
 
-def _print_summary(summary, report_path: Path | None) -> None:
+def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = False) -> None:
     from rich.table import Table
 
     from boda.scan import default_thresholds, flag_descriptions
 
     links = f"{summary.links} link{'s' * (summary.links != 1)} · " if summary.links else ""
+    moved = f"{summary.moved} moved · " if summary.moved else ""
+    excluded = f"{summary.excluded} excluded · " if summary.excluded else ""
     console.print(
         f"[bold]{summary.total}[/] files · {summary.analysed} analysed in this run · "
-        f"{summary.unchanged} unchanged · {links}{summary.removed} removed · "
+        f"{summary.unchanged} unchanged · {moved}{links}{summary.removed} removed · {excluded}"
         f"{len(summary.failed)} unreadable · {summary.seconds:.1f} s"
         + (
             f" (analysis {summary.analysis_seconds:.1f} s, "
@@ -745,6 +822,7 @@ def _print_summary(summary, report_path: Path | None) -> None:
             if summary.analysed and summary.analysis_seconds > 0 else ""
         )
     )
+    _print_skipped(summary, defaults_given)
     if summary.remembered_thresholds:
         defaults = default_thresholds()
         values = ", ".join(
@@ -790,6 +868,39 @@ def _print_summary(summary, report_path: Path | None) -> None:
         )
     if report_path:
         console.print(f"report: [bold]{shown(report_path)}[/]")
+
+
+def _print_skipped(summary, defaults_given: bool) -> None:
+    """The lines of what the excludes skipped, remembered excludes and iCloud placeholders."""
+    def counts(skipped: dict[str, int]) -> str:
+        return ", ".join(f"{pattern} ×{n}" for pattern, n in sorted(
+            skipped.items(), key=lambda item: (-item[1], item[0])))
+
+    if summary.default_skipped:
+        console.print(
+            f"skipped by default: {shown(counts(summary.default_skipped))} (files and folders "
+            "that are not your photos: docs/scan.md; --no-default-excludes scans them)",
+            highlight=False,
+        )
+    if summary.skipped:
+        console.print(f"skipped by your excludes: {shown(counts(summary.skipped))}",
+                      highlight=False)
+    defaults_remembered = not (summary.default_excludes or defaults_given)
+    if summary.remembered_excludes or defaults_remembered:
+        what = [f"--exclude {p}" for p in summary.remembered_excludes]
+        what += ["--no-default-excludes"] if defaults_remembered else []
+        console.print(
+            f"excludes remembered from an earlier scan: {shown('; '.join(what))}; "
+            "--reset-excludes forgets them", highlight=False,
+        )
+    if summary.icloud_placeholders:
+        n, first = len(summary.icloud_placeholders), summary.icloud_placeholders[:3]
+        console.print(
+            f"[yellow]not scanned[/]: {n} file{'s are' if n != 1 else ' is'} iCloud "
+            f"placeholder{'s' * (n != 1)} not downloaded: {shown(', '.join(first))}"
+            f"{' …' if n > len(first) else ''} (download them, e.g. turn off \"Optimise Mac "
+            "Storage\", and scan again)", highlight=False,
+        )
 
 
 class _Gone:

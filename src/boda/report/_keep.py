@@ -118,24 +118,45 @@ def _copy_names(paths: list[str]) -> list[int]:
     return out
 
 
-#: Folders whose files are never kept over a copy outside one (case-insensitive):
-#: trash and recycle bins (Windows, macOS, Linux desktops, Synology, QNAP, Samba), NAS
-#: snapshots, thumbnail and preview caches (Synology ``@eaDir``, QNAP ``.@__thumb``,
-#: Android ``.thumbnails``), macOS metadata of zip files and shares.  A scan skips most of
-#: them; this is for catalogs made before, and for scans that enter them.
-_JUNK_FOLDERS = frozenset({
-    "#recycle", "@recycle", "$recycle.bin", "recycler", "recycled", ".recycle",
-    "recycle bin", "trash", ".trash", ".trashes", "recently deleted", "#snapshot",
-    "@recently-snapshot", ".snapshot", "lost+found", "system volume information",
-    "@eadir", ".@__thumb", ".thumbnails", "__macosx", ".appledouble", ".dropbox.cache",
-})  # fmt: skip
-#: Folders of this ending are preview caches (Lightroom's ``Previews.lrdata`` and
-#: ``Smart Previews.lrdata``); the Linux desktop trash is ``.Trash-1000``.
-_JUNK_SUFFIXES, _JUNK_PREFIXES = (".lrdata",), (".trash-",)
+#: Folders whose files are never kept over a copy outside one (case-insensitive): the
+#: scan's default excludes (trash and recycle bins of Windows, Synology, QNAP; NAS
+#: snapshots; thumbnail and preview caches such as Synology ``@eaDir``; macOS metadata
+#: of zip files), for catalogs made before them and scans with
+#: ``--no-default-excludes``, and the trash and cache folders a scan enters.
 #: Photo library bundles (Apple Photos, iPhoto, Aperture): everything in one but its
 #: originals is a derivative or a cache; its originals are never listed, since moving a
 #: file out of the bundle breaks the library (:func:`_in_library`).
-_LIBRARY_SUFFIXES = (".photoslibrary", ".photolibrary", ".aplibrary", "iphoto library")
+_LIBRARY_SUFFIXES = (
+    ".photoslibrary", ".photolibrary", ".migratedphotolibrary", ".aplibrary", "iphoto library",
+)
+
+
+def _excluded_folders() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The folder names and name endings the scan skips by default
+    (:data:`boda.scan.DEFAULT_EXCLUDES`: one list for both), the library bundles left
+    to :func:`_folder_kind`."""
+    from boda.scan._exclude import DEFAULT_EXCLUDES
+
+    names, endings = set(), []
+    for pattern, _ in DEFAULT_EXCLUDES:
+        if pattern.endswith("/"):
+            name = pattern[:-1].casefold()
+            if not name.startswith("*"):
+                names.add(name)
+            elif not name[1:].endswith(_LIBRARY_SUFFIXES):
+                endings.append(name[1:])
+    return frozenset(names), tuple(endings)
+
+
+_DEFAULT_EXCLUDED, _EXCLUDED_ENDINGS = _excluded_folders()
+_JUNK_FOLDERS = _DEFAULT_EXCLUDED | frozenset({
+    # trash folders a scan enters (not hidden, or with --include-hidden)
+    "recycled", ".recycle", "recycle bin", "trash", ".trash", ".trashes", "recently deleted",
+    ".snapshot", ".@__thumb", ".thumbnails", ".appledouble", ".dropbox.cache",
+})  # fmt: skip
+#: Folders of these endings are preview caches (Lightroom's ``Previews.lrdata`` and
+#: ``Smart Previews.lrdata``...); the Linux desktop trash is ``.Trash-1000``.
+_JUNK_SUFFIXES, _JUNK_PREFIXES = _EXCLUDED_ENDINGS, (".trash-",)
 _LIBRARY_ORIGINALS = frozenset({"originals", "masters"})
 #: Folders of copies, whose files are kept only where no copy outside one is: backups
 #: (``Backup``, ``Backups 2021``, Time Machine's ``Backups.backupdb``), ``Old``,

@@ -10,6 +10,7 @@ Every output field is described in ``docs/scan.md``.
 """
 
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file, analyze_pixels
+from boda.scan._exclude import DEFAULT_EXCLUDES, Excludes
 from boda.scan._flags import (
     default_thresholds,
     derive_flags,
@@ -17,11 +18,13 @@ from boda.scan._flags import (
     flag_descriptions,
     resolve_thresholds,
 )
-from boda.scan._pipeline import ScanSummary, default_workers, scan
+from boda.scan._pipeline import ScanSummary, default_workers, same_mtime, scan
 from boda.scan._walk import FoundFile, walk_images
 
 __all__ = [
     "ANALYSIS_VERSION",
+    "DEFAULT_EXCLUDES",
+    "Excludes",
     "FoundFile",
     "ScanSummary",
     "analyze_file",
@@ -32,6 +35,7 @@ __all__ = [
     "describe_rules",
     "flag_descriptions",
     "resolve_thresholds",
+    "same_mtime",
     "scan",
     "walk_images",
 ]

@@ -15,13 +15,16 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from boda.catalog import Catalog, ImageRecord, default_catalog_path, display_path
+from boda.catalog import Catalog, FileState, ImageRecord, default_catalog_path, display_path
+from boda.catalog._catalog import _STALE_MTIME
 from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
+from boda.scan._exclude import Excludes, read_ignore_file
 from boda.scan._flags import (
     FlagDeriver,
     StepProgress,
@@ -29,9 +32,9 @@ from boda.scan._flags import (
     flag_descriptions,
     resolve_thresholds,
 )
-from boda.scan._walk import FoundFile, walk_images
+from boda.scan._walk import RAW_EXTENSIONS, FoundFile, walk_images
 
-__all__ = ["ScanSummary", "scan", "default_workers"]
+__all__ = ["ScanSummary", "scan", "default_workers", "same_mtime"]
 
 _log = logging.getLogger(__name__)
 
@@ -79,6 +82,21 @@ class ScanSummary:
     which the next scan derives).  ``seconds`` is the wall time of the whole
     scan, ``analysis_seconds`` the part spent decoding and measuring the
     ``analysed`` files (``analysed / analysis_seconds`` is the analysis rate).
+
+    ``moved`` counts the files found under a new path whose record was taken
+    over from a file gone in the same scan (renamed or moved: same size,
+    modification time and name; not decoded again, marks moved along);
+    ``excluded`` the catalog rows forgotten because an exclude skips their
+    files now (``removed`` counts the files that are gone from the disk).
+    ``default_skipped`` and ``skipped`` count, by pattern, the folders and
+    image files the default excludes and the user's excludes (``excludes``:
+    ``--exclude`` patterns in force, ``remembered_excludes`` the ones from
+    the catalog; ``ignore_file``: the patterns of ``DIR/.bodaignore``) passed
+    over; ``default_excludes`` says whether the defaults were in force.
+    ``icloud_placeholders`` lists the photos present only as iCloud
+    placeholders (``.IMG_1.HEIC.icloud``): not on the disk, not scanned.
+    So ``total == analysed + unchanged + moved + links`` (+ ``pending`` when
+    interrupted).
     """
 
     root: Path
@@ -99,6 +117,15 @@ class ScanSummary:
     flags_stale: bool = False
     analysis_seconds: float = 0.0
     folder_links: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    moved: int = 0
+    excluded: int = 0
+    default_excludes: bool = True
+    excludes: list[str] = dataclasses.field(default_factory=list)
+    remembered_excludes: list[str] = dataclasses.field(default_factory=list)
+    ignore_file: list[str] = dataclasses.field(default_factory=list)
+    default_skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    icloud_placeholders: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -160,6 +187,21 @@ def _worker_init(forked: bool, pillow_limit: int | None) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # every BLAS/OpenMP pool loaded so far, OpenCV's own OpenBLAS included
+    # ...and the OpenMP runtime LibRaw (rawpy) loads on the worker's first RAW file,
+    # which reads this variable when it loads: one demosaic thread per worker.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    # rawpy warns, in every worker of a pool whose default start method is 'fork', that
+    # fork and OpenMP may deadlock.  They do when the parent had an OpenMP thread pool
+    # when it forked (GNU libgomp's pool does not survive fork).  _start_pool forks
+    # only while no OpenMP runtime is loaded in the parent at all (rawpy is never
+    # imported there by a scan), and uses a forkserver for RAW files otherwise: the
+    # runtime a worker uses is always one it loaded itself, after the fork.  rawpy
+    # cannot tell (it looks at the default start method's name, which a forkserver
+    # worker inherits too), so its warning would only alarm.
+    warnings.filterwarnings(
+        "ignore", message="rawpy is being used in a process created by multiprocessing",
+        category=RuntimeWarning,
+    )
     from PIL import Image
 
     # Pillow's own pixel limit as the scanning process has it (lifted for a trusted
@@ -232,13 +274,26 @@ _WORKER_MODULES = (
 _FORK_LOCK = threading.Lock()
 
 
-def _start_pool(processes: int) -> mp.pool.Pool | None:
+def _openmp_loaded() -> bool:
+    """Whether an OpenMP runtime is loaded in this process (by rawpy, torch,
+    scikit-learn...): it may hold a thread pool that a forked child cannot use."""
+    from threadpoolctl import threadpool_info
+
+    return any(info.get("user_api") == "openmp" for info in threadpool_info())
+
+
+def _start_pool(processes: int, raw: bool = False) -> mp.pool.Pool | None:
     """A process pool whose workers have boda's analysers imported already, or
     None (with a warning) where this system cannot start one.
 
     On Linux the workers are forked from this process after the imports
     (milliseconds, instead of ~0.5 s to import numpy/scipy in each); elsewhere
-    a forkserver or spawn context imports them once per worker.  A pool needs
+    a forkserver or spawn context imports them once per worker.  When ``raw``
+    (camera RAW files are to be read: LibRaw runs on OpenMP) and an OpenMP
+    runtime is loaded in this process (a caller read a RAW file here, or
+    imported torch), the workers come from a forkserver: a pool of OpenMP
+    threads does not survive fork (GNU libgomp's children hang in their first
+    parallel region), and the forkserver never ran one.  A pool needs
     POSIX semaphores, which live in ``/dev/shm``: where that is missing or
     read-only (AWS Lambda, some containers) the scan runs in this process.
     """
@@ -248,9 +303,8 @@ def _start_pool(processes: int) -> mp.pool.Pool | None:
     if not had_kmp:  # threadpoolctl sets it on import: the caller's environment is theirs
         os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
     methods = mp.get_all_start_methods()
-    method = "fork" if sys.platform == "linux" and "fork" in methods else (
-        "forkserver" if "forkserver" in methods else "spawn"
-    )
+    fork = sys.platform == "linux" and "fork" in methods and not (raw and _openmp_loaded())
+    method = "fork" if fork else ("forkserver" if "forkserver" in methods else "spawn")
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(list(_WORKER_MODULES))
@@ -302,6 +356,20 @@ def _iter_results(
         pool.join()
 
 
+def _move_marks(catalog_path: Path, moves: list[tuple[bytes, bytes]]) -> None:
+    """Carry the culling marks of moved files along (when the catalog has marks)."""
+    from boda.catalog import Marks, marks_path
+
+    if not marks_path(catalog_path).is_file():
+        return
+    try:
+        with Marks(catalog_path) as marks:
+            marks.move(moves)
+    except CatalogError as exc:  # the scan goes on: its records are not the marks
+        _log.warning("note: the marks of %d moved files stay at their old paths: %s",
+                     len(moves), exc)
+
+
 def _write(catalog: Catalog, batch: list[ImageRecord]) -> None:
     """Commit ``batch`` (the flags are derived from the catalog afterwards)."""
     catalog.write_batch(batch)
@@ -321,11 +389,18 @@ def _refuse_newer_analysis(catalog: Catalog) -> None:
         )
 
 
-def _refuse_emptying(catalog: Catalog, root: Path) -> None:
+def _refuse_emptying(catalog: Catalog, root: Path, summary: ScanSummary) -> None:
     """Raise if ``root`` holds no images but the catalog lists some: an unmounted
     card or share looks like an empty folder, and forgetting every file would
-    throw the catalog away."""
+    throw the catalog away.  So do excludes that skip every file."""
     listed = catalog.count_all()
+    if listed and summary.skipped:
+        raise CatalogError(
+            f"{str(root)!r} holds no images that are not excluded (by "
+            f"{', '.join(summary.skipped)}), but the catalog {str(catalog.path)!r} lists "
+            f"{listed}; nothing was changed: give other excludes (--reset-excludes forgets "
+            "the remembered ones; see .bodaignore), or delete the catalog"
+        )
     if listed:
         raise CatalogError(
             f"{str(root)!r} holds no images now, but the catalog {str(catalog.path)!r} lists "
@@ -353,6 +428,182 @@ def _gone_and_kept(
         else:
             kept[folder] += 1
     return gone, kept
+
+
+#: The modification-time resolutions of the file systems a photo library lives on,
+#: coarsest first (ns): FAT (2 s), HFS+ and some SMB servers (1 s), exFAT (10 ms),
+#: some copy tools (1 ms, 1 us), NTFS (100 ns).
+_MTIME_STEPS_NS = (2_000_000_000, 1_000_000_000, 10_000_000, 1_000_000, 1_000, 100)
+
+
+def _mtime_resolution(mtime_ns: int) -> int:
+    """The coarsest resolution ``mtime_ns`` is a whole multiple of (1: nanoseconds)."""
+    return next((step for step in _MTIME_STEPS_NS if mtime_ns % step == 0), 1)
+
+
+def same_mtime(stored_ns: int, current_ns: int) -> bool:
+    """Whether two modification times of one file are the same time, seen by file
+    systems of different resolutions.
+
+    The same disk seen through exFAT, FAT or an SMB server gives times rounded to
+    10 ms, 2 s or 1 s: exact equality would analyse every file again.  The
+    resolution of each value is read from the value itself (the coarsest of
+    :data:`_MTIME_STEPS_NS` it is a multiple of); when they differ, the times
+    agree if they are less than the coarser resolution apart (rounded down or
+    up, as file systems do).  Values of the same resolution must be equal.
+
+    This is rsync's ``--modify-window`` (rsync's own advice for FAT is 1 s), only
+    narrower: the window is the coarser side's resolution, and only when one
+    side is that coarse.  With the size equal too (the caller checks), a file
+    is taken as unchanged wrongly only when it was rewritten in place, at the
+    same size, within one step of the coarse clock (2 s at most), or when a
+    nanosecond time happens to be a whole multiple of 10 ms (one in 10^7)
+    and is then changed within 10 ms.  The stale mark of a catalog analysed
+    afresh (-1) matches nothing.
+
+    >>> same_mtime(1_700_000_000_123_456_789, 1_700_000_000_120_000_000)  # exFAT: 10 ms
+    True
+    >>> same_mtime(1_700_000_000_123_456_789, 1_700_000_002_000_000_000)  # FAT: 2 s
+    True
+    >>> same_mtime(1_700_000_000_000_000_000, 1_700_000_002_000_000_000)  # both 2 s
+    False
+    """
+    if stored_ns == current_ns:
+        return True
+    if stored_ns == _STALE_MTIME or current_ns == _STALE_MTIME:
+        return False
+    # Two values of one resolution differ by a whole step or more: only equal ones agree.
+    coarser = max(_mtime_resolution(stored_ns), _mtime_resolution(current_ns))
+    return abs(stored_ns - current_ns) < coarser
+
+
+def _moves(
+    gone: list[bytes], known: dict[bytes, FileState], found: list[FoundFile]
+) -> list[tuple[bytes, bytes]]:
+    """``(old, new)`` for each file gone from ``old`` and found at ``new`` (renamed or
+    moved), so its record is reused instead of decoding the file again.
+
+    The key is what a move keeps and the catalog holds: the size in bytes, the
+    modification time to the nanosecond, and the file name.  A key must name
+    one gone record and one new file; where several share it (copies moved
+    together), the parent folder's name must tell them apart too, else they
+    are analysed.  Only readable records of this analysis are reused.  A
+    different file with the same name, size and time to the nanosecond, which
+    appears while the other disappears, would take over its scores: that needs
+    a tool that copied the time from the gone file.
+    """
+
+    def key(relpath: bytes, size: int, mtime_ns: int) -> tuple[int, int, bytes]:
+        return size, mtime_ns, relpath.rsplit(b"/", 1)[-1]
+
+    olds: dict[tuple, list[bytes]] = {}
+    for relpath in gone:
+        state = known[relpath]
+        if state.status == "ok" and state.mtime_ns != _STALE_MTIME:
+            olds.setdefault(key(relpath, state.size, state.mtime_ns), []).append(relpath)
+    if not olds:
+        return []
+    news: dict[tuple, list[bytes]] = {}
+    for f in found:
+        if f.error is None and f.relpath not in known:
+            news.setdefault(key(f.relpath, f.size, f.mtime_ns), []).append(f.relpath)
+    pairs = []
+    for k, old in olds.items():
+        new = news.get(k, [])
+        if len(old) == 1 and len(new) == 1:
+            pairs.append((old[0], new[0]))
+        elif old and new:
+            pairs += _pair_by_parent(old, new)
+    return pairs
+
+
+def _pair_by_parent(old: list[bytes], new: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """The pairs of files of one key that the name of their folder tells apart."""
+
+    def parent(relpath: bytes) -> bytes:
+        parts = relpath.rsplit(b"/", 2)
+        return parts[-2] if len(parts) > 1 else b""
+
+    by_old: dict[bytes, list[bytes]] = {}
+    by_new: dict[bytes, list[bytes]] = {}
+    for relpath in old:
+        by_old.setdefault(parent(relpath), []).append(relpath)
+    for relpath in new:
+        by_new.setdefault(parent(relpath), []).append(relpath)
+    return [
+        (o[0], by_new[name][0]) for name, o in by_old.items()
+        if len(o) == 1 and len(by_new.get(name, [])) == 1
+    ]
+
+
+def _check_root(catalog: Catalog, root: Path, found: list[FoundFile]) -> None:
+    """Refuse to scan ``root`` into a catalog made for another folder, or remember
+    ``root`` as the catalog's folder.
+
+    A catalog inside ``root`` is ``root``'s (one that travels with its disk is
+    not refused at a new mount path).  One outside it that was made for another
+    folder is refused when fewer than half of its records are found at the same
+    paths: scanning would forget them (a sub-folder, the wrong mount).  With
+    half or more found, the folder was moved or mounted elsewhere: accepted,
+    and the new path remembered.
+    """
+    here = str(root.resolve())
+    stored = catalog.get_setting("root")
+    inside = catalog.path.resolve().is_relative_to(here)
+    if isinstance(stored, str) and stored != here and not inside:
+        known = catalog.file_states()
+        kept = sum(1 for f in found if f.relpath in known)
+        if 2 * kept < len(known):
+            raise InvalidParameterError(_other_root_message(catalog, stored, here, len(known)))
+    catalog.set_setting("root", here)
+
+
+def _other_root_message(catalog: Catalog, stored: str, here: str, records: int) -> str:
+    """The refusal of :func:`_check_root`, with the commands that fix it."""
+    import shlex
+
+    where = str(catalog.path)
+    text = (
+        f"the catalog {where!r} was made for the folder {stored!r}, not {here!r}: scanning "
+        f"{here!r} into it would forget most of its {records} records. Scan {stored!r} "
+        f"with it ('boda scan {shlex.quote(stored)} --catalog {shlex.quote(where)}')"
+    )
+    if Path(here).is_relative_to(stored):
+        under = Path(here).relative_to(stored).as_posix()
+        text += (
+            f", and report this sub-folder with 'boda report {shlex.quote(stored)} --catalog "
+            f"{shlex.quote(where)} --under {shlex.quote(under + '/')}'"
+        )
+    return text + (
+        "; or give this folder a catalog of its own (another --catalog file, or none: "
+        "DIR/.boda/catalog.db). Nothing was changed"
+    )
+
+
+def _excludes(
+    catalog: Catalog, root: Path, summary: ScanSummary, given: list[str],
+    default_excludes: bool | None, reset: bool,
+) -> Excludes:
+    """The excludes of this scan: ``given`` added to those remembered in the catalog
+    (unless ``reset``), ``DIR/.bodaignore``'s, and the defaults (unless turned off,
+    now or by an earlier scan); told in ``summary`` (the scan remembers them)."""
+    stored = {} if reset else catalog.get_setting("excludes", {})
+    stored = stored if isinstance(stored, dict) else {}
+    remembered = []
+    for pattern in stored.get("patterns", []) if isinstance(stored.get("patterns"), list) else []:
+        try:  # a pattern this boda would refuse (a hand-edited catalog) is left out
+            if isinstance(pattern, str) and Excludes([pattern], default_excludes=False):
+                remembered.append(pattern)
+        except InvalidParameterError:
+            continue
+    patterns = remembered + [p for p in given if p not in remembered]
+    if default_excludes is None:
+        default_excludes = stored.get("default_excludes") is not False
+    summary.ignore_file = read_ignore_file(root)
+    summary.excludes = patterns
+    summary.remembered_excludes = [p for p in remembered if p not in given]
+    summary.default_excludes = default_excludes
+    return Excludes(patterns, ignore_file=summary.ignore_file, default_excludes=default_excludes)
 
 
 def _remembered_thresholds(catalog: Catalog) -> dict[str, float]:
@@ -417,11 +668,16 @@ def _link_records(found: list[FoundFile]) -> tuple[list[FoundFile], list[ImageRe
 def _walk(
     root: Path, include_hidden: bool, raw_files: dict[str, int], step: StepProgress | None,
     folder_links: list[tuple[str, str]] | None = None,
+    excludes: Excludes | None = None, summary: ScanSummary | None = None,
 ) -> list[FoundFile]:
-    """Every file the walk finds, with ``step("walk", found, None)`` as it goes."""
+    """Every file the walk finds, with ``step("walk", found, None)`` as it goes; what
+    ``excludes`` skipped and the iCloud placeholders go to ``summary``."""
     found: list[FoundFile] = []
+    skipped: dict[str, int] = {}
+    icloud: list[str] = []
     for f in walk_images(
-        root, include_hidden=include_hidden, raw_files=raw_files, folder_links=folder_links
+        root, include_hidden=include_hidden, raw_files=raw_files, folder_links=folder_links,
+        excludes=excludes, skipped=skipped, icloud=icloud,
     ):
         found.append(f)
         if step and len(found) % _STEP_EVERY == 0:
@@ -430,6 +686,11 @@ def _walk(
         step("walk", len(found), len(found))
     if folder_links:
         folder_links.sort()  # path order, as everything else a scan lists
+    if summary is not None:
+        defaults = excludes.default_patterns if excludes is not None else frozenset()
+        summary.default_skipped = {p: n for p, n in skipped.items() if p in defaults}
+        summary.skipped = {p: n for p, n in skipped.items() if p not in defaults}
+        summary.icloud_placeholders = sorted(icloud)
     return found
 
 
@@ -509,6 +770,9 @@ def scan(
     reset_thresholds: bool = False,
     step: StepProgress | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    exclude: Sequence[str] = (),
+    default_excludes: bool | None = None,
+    reset_excludes: bool = False,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -535,6 +799,23 @@ def scan(
     (``summary.remembered_thresholds`` names them) until ``reset_thresholds``.
     A file symlink to another file of the folder is recorded as a link
     (``status="link"``), not analysed, and is in no duplicate group.
+
+    What real disks hold that is not the user's photos is skipped by default
+    (:data:`boda.scan.DEFAULT_EXCLUDES`: AppleDouble ``._*`` files, NAS
+    thumbnail folders and recycle bins, photo-library packages...) and counted
+    in the summary; ``exclude`` patterns and ``ROOT/.bodaignore`` skip more
+    (syntax: :mod:`boda.scan._exclude`, docs/scan.md).  ``exclude`` patterns and
+    ``default_excludes`` are remembered like thresholds; catalogued files an
+    exclude skips now are forgotten (``summary.excluded``).
+
+    A file renamed or moved inside the folder keeps its record, thumbnail and
+    culling marks without being decoded again when it is found under its new
+    path in the same scan that misses the old one (same size, modification
+    time and name; ``summary.moved``).  Modification times are compared at
+    the coarser resolution of the two (:func:`same_mtime`), so the same disk
+    seen through exFAT, FAT or SMB is not analysed again.  A catalog outside
+    ``root`` made for another folder is refused when scanning would forget
+    most of it (:class:`InvalidParameterError`).
 
     Parameters
     ----------
@@ -574,6 +855,15 @@ def scan(
         both).  It changes no score, so unlike ``max_side`` it is not part of
         the catalog's analysis settings: failed files are retried by every scan,
         so a later scan with a higher limit reads the files this one refused.
+    exclude : sequence of str
+        Patterns of files and folders to skip (``.gitignore``-like, relative to
+        ``root``: ``"Export/"``, ``"*.tmp.jpg"``, ``"Photos/2019/"``, ``"!keep/"``),
+        added to those remembered from earlier scans.
+    default_excludes : bool, optional
+        False scans what the default excludes skip; None (default): as the
+        last scan of the catalog did (True for a new one).
+    reset_excludes : bool
+        Forget the remembered ``exclude`` patterns and ``default_excludes``.
 
     Returns
     -------
@@ -615,6 +905,13 @@ def scan(
             f"max_pixels must be a positive number of pixels or None, got {max_pixels!r}"
         )
     given = _given_thresholds(thresholds)  # bad names and values fail before any work
+    if isinstance(exclude, str):
+        raise InvalidParameterError(
+            f"exclude takes a list of patterns, got the string {exclude!r}; write [{exclude!r}]"
+        )
+    exclude = list(exclude)
+    Excludes(exclude, default_excludes=False)  # a bad pattern fails before any work
+    read_ignore_file(root)  # an unreadable .bodaignore too
     catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
     started = time.perf_counter()
     summary = ScanSummary(root=root, catalog_path=catalog_path)
@@ -628,9 +925,20 @@ def scan(
         summary.remembered_thresholds = {
             k: v for k, v in remembered.items() if k not in given
         }
-        found = _walk(root, include_hidden, summary.raw_files, step, summary.folder_links)
+        excludes = _excludes(
+            catalog, root, summary, exclude, default_excludes, reset_excludes
+        )
+        found = _walk(
+            root, include_hidden, summary.raw_files, step, summary.folder_links, excludes,
+            summary,
+        )
         if not found:
-            _refuse_emptying(catalog, root)
+            _refuse_emptying(catalog, root, summary)
+        _check_root(catalog, root, found)  # before anything is written
+        catalog.set_setting(
+            "excludes",
+            {"patterns": summary.excludes, "default_excludes": summary.default_excludes},
+        )
         summary.total = len(found)
         found, links = _link_records(found)
         summary.links = len(links)
@@ -643,12 +951,29 @@ def scan(
             known = catalog.file_states()
             seen = {f.relpath for f in found} | {r.relpath for r in links}
             gone, kept = _gone_and_kept(known, seen, found)
+            # Files an exclude skips now are still there: forgotten, but not as
+            # deleted, and never taken for the old place of a moved file.
+            skipped_now = [p for p in gone if excludes.skips(os.fsdecode(p))]
+            if skipped_now:
+                skipped_set = set(skipped_now)
+                gone = [p for p in gone if p not in skipped_set]
+            moves = _moves(gone, known, found)
             # Until they are derived again at the end, the stored flags may not
             # match the records (a kill -9 leaves the mark for the report to show).
             catalog.mark_flags_stale()
+            if moves:
+                _move_marks(catalog.path, moves)  # first: a rerun finds the move again
+                catalog.move(moves)
+                moved_from = {old for old, _ in moves}
+                gone = [p for p in gone if p not in moved_from]
+                for old, new in moves:
+                    known[new] = known.pop(old)
+            summary.moved = len(moves)
+            moved_to = {new for _, new in moves}
             # The listing is complete: files that are gone are forgotten now, so a
             # scan interrupted below reports no file that no longer exists.
             summary.removed = catalog.remove(gone)
+            summary.excluded = catalog.remove(skipped_now)
             jobs = []
             for compared, f in enumerate(found, 1):
                 if step and compared % _STEP_EVERY == 0:
@@ -658,9 +983,11 @@ def scan(
                     f.error is None
                     and state is not None
                     and state.status == "ok"
-                    and (state.size, state.mtime_ns) == (f.size, f.mtime_ns)
+                    and state.size == f.size
+                    and same_mtime(state.mtime_ns, f.mtime_ns)
                 ):
-                    summary.unchanged += 1
+                    if f.relpath not in moved_to:
+                        summary.unchanged += 1
                 else:
                     if f.unlisted_folder and kept.get(f.relpath):
                         f = dataclasses.replace(
@@ -682,7 +1009,8 @@ def scan(
             )
             # Fork the workers before the caller's progress display starts its thread.
             processes = min(workers, len(jobs))
-            pool = _start_pool(processes) if processes > 1 else None
+            raw = any(os.path.splitext(j[0].path)[1].lower() in RAW_EXTENSIONS for j in jobs)
+            pool = _start_pool(processes, raw) if processes > 1 else None
             if progress:
                 progress(0, len(jobs), None)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from boda._io_raw import RAW_EXTENSIONS, raw_available
 from boda.io import SUPPORTED_EXTENSIONS
+from boda.scan._exclude import Excludes, icloud_photo_name
 
 __all__ = ["FoundFile", "RAW_EXTENSIONS", "describe_raw_files", "walk_images"]
 
@@ -67,6 +68,9 @@ def walk_images(
     include_hidden: bool = False,
     raw_files: dict[str, int] | None = None,
     folder_links: list[tuple[str, str]] | None = None,
+    excludes: Excludes | None = None,
+    skipped: dict[str, int] | None = None,
+    icloud: list[str] | None = None,
 ) -> Iterator[FoundFile]:
     """Yield every file with a supported image extension under ``root``, recursively.
 
@@ -82,6 +86,14 @@ def walk_images(
     gets ``(path, target)`` for each folder symlink the walk passes over (the
     path relative to ``root``, as the records show paths; the link's text): a
     split linked from another disk is not scanned, and a scan should say so.
+
+    ``excludes`` (:class:`boda.scan.Excludes`) names the folders not entered and
+    the files not yielded; given a dict, ``skipped`` counts them by the pattern
+    that skipped them (a folder counts once, whatever it holds; a file only
+    when its extension would have had it scanned).  Given a list, ``icloud``
+    gets the relative path of the photo each iCloud placeholder
+    (``.IMG_1.HEIC.icloud``: a photo "Optimise Mac Storage" left in the cloud)
+    stands for: it is not on this disk, so it is not scanned.
     """
     root = os.fspath(root)
     real_root = os.fsencode(os.path.realpath(root))
@@ -90,10 +102,21 @@ def walk_images(
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
         yield from _unlisted(errors, root)
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
+        # The folder's path relative to the root, as the patterns see it ("" at the top).
+        here = "" if dirpath == root else os.fsdecode(_relpath(dirpath, root)) + "/"
+        if excludes:
+            dirnames[:] = [d for d in dirnames if not _skip(excludes, here + d, True, skipped)]
         if folder_links is not None:
             folder_links.extend(_folder_links(dirpath, dirnames, root))
         for name in sorted(filenames):
             extension = os.path.splitext(name)[1].lower()
+            if extension == ".icloud" and icloud is not None:
+                photo = icloud_photo_name(name)
+                if photo is not None and _is_image_name(photo):
+                    icloud.append(here + photo)
+                continue
+            if excludes and _is_image_name(name) and _skip(excludes, here + name, False, skipped):
+                continue
             if extension in RAW_EXTENSIONS and not raw_readable:
                 if raw_files is not None:
                     raw_files[extension] = raw_files.get(extension, 0) + 1
@@ -126,6 +149,21 @@ def walk_images(
     # The last folder's error (or the root's, when nothing could be listed) is
     # still pending: os.walk reports it only as it moves on.
     yield from _unlisted(errors, root)
+
+
+def _is_image_name(name: str) -> bool:
+    extension = os.path.splitext(name)[1].lower()
+    return extension in SUPPORTED_EXTENSIONS or extension in RAW_EXTENSIONS
+
+
+def _skip(excludes: Excludes, relpath: str, folder: bool, skipped: dict[str, int] | None) -> bool:
+    """Whether ``excludes`` skip ``relpath``; counted in ``skipped`` by pattern."""
+    pattern = excludes.match(relpath, folder=folder)
+    if pattern is None:
+        return False
+    if skipped is not None:
+        skipped[pattern] = skipped.get(pattern, 0) + 1
+    return True
 
 
 def _folder_links(dirpath: str, dirnames: list[str], root: str) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,379 @@
+"""``boda scan`` on a real photo library: what is skipped, excludes, renames, coarse
+timestamps, shared catalogs, and RAW files read by a pool of workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from boda.catalog import Catalog, Marks, default_catalog_path
+from boda.cli import app
+from boda.errors import InvalidParameterError
+from boda.io import write_image
+from boda.scan import DEFAULT_EXCLUDES, Excludes, same_mtime, scan
+from boda.scan import _pipeline as pipeline
+
+runner = CliRunner()
+
+#: A file or folder name each default exclude skips (the pattern's ``*`` filled in).
+_JUNK = {
+    "._*": "._IMG_0001.JPG",
+    "__MACOSX/": "__MACOSX",
+    "@eaDir/": "@eaDir",
+    "#recycle/": "#recycle",
+    "#snapshot/": "#snapshot",
+    "@Recycle/": "@Recycle",
+    "@Recently-Snapshot/": "@Recently-Snapshot",
+    "$RECYCLE.BIN/": "$Recycle.Bin",  # as Windows names it on a system drive
+    "RECYCLER/": "RECYCLER",
+    "System Volume Information/": "System Volume Information",
+    "lost+found/": "lost+found",
+    "*.photoslibrary/": "Photos Library.photoslibrary",
+    "*.photolibrary/": "iPhoto Library.photolibrary",
+    "*.migratedphotolibrary/": "iPhoto Library.migratedphotolibrary",
+    "*.aplibrary/": "Aperture Library.aplibrary",
+    "*.lrdata/": "Catalog Smart Previews.lrdata",
+    "*.lrlibrary/": "Lightroom Library.lrlibrary",
+    "*.cocatalog/": "Photos.cocatalog",
+    "CaptureOne/": "CaptureOne",
+}
+
+
+def _photo(path: Path, seed: int, side: int = 48) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).random((side, side + 8, 3)).astype(np.float32)
+    write_image(path, pixels)
+    return path
+
+
+def _paths(root: Path) -> list[str]:
+    with Catalog(root, readonly=True) as catalog:
+        return sorted(r.path for r in catalog.records())
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    """Two photos, plus one in (or named as) the junk of every default exclude."""
+    root = tmp_path / "lib"
+    _photo(root / "Photos" / "IMG_0001.png", 1)
+    _photo(root / "Photos" / "IMG_0002.png", 2)
+    for n, name in enumerate(_JUNK.values()):
+        if name.startswith("._"):  # an AppleDouble file: not an image at all
+            (root / "Photos" / name).write_bytes(b"\x00\x05\x16\x07" + bytes(4092))
+        else:
+            _photo(root / "Photos" / name / "sub" / f"IMG_{n:04}.png", 10 + n)
+    return root
+
+
+def test_every_default_exclude_is_skipped_counted_and_can_be_scanned(library):
+    assert set(_JUNK) == {pattern for pattern, _ in DEFAULT_EXCLUDES}
+    summary = scan(library, workers=1)
+    assert _paths(library) == ["Photos/IMG_0001.png", "Photos/IMG_0002.png"]
+    assert summary.default_skipped == dict.fromkeys(_JUNK, 1)
+    assert (summary.failed, summary.skipped, summary.total) == ([], {}, 2)
+    everything = scan(library, workers=1, default_excludes=False)
+    assert everything.total == 2 + len(_JUNK) and everything.default_skipped == {}
+    assert [p for p, _ in everything.failed] == ["Photos/._IMG_0001.JPG"]
+    # remembered: a plain rescan scans them too, and says so; reset goes back
+    again = scan(library, workers=1)
+    assert (again.total, again.default_excludes, again.analysed) == (2 + len(_JUNK), False, 1)
+    back = scan(library, workers=1, reset_excludes=True)
+    assert (back.total, back.excluded, back.removed) == (2, len(_JUNK), 0)
+    assert _paths(library) == ["Photos/IMG_0001.png", "Photos/IMG_0002.png"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "folder", "skipped"),
+    [
+        ("Export/", "Export", True, True),
+        ("Export/", "a/b/Export", True, True),
+        ("Export/", "Export", False, False),  # a folder pattern: not a file of that name
+        ("Export", "a/Export", False, True),
+        ("/Export/", "a/Export", True, False),  # anchored at the top
+        ("Photos/Export/", "Photos/Export", True, True),
+        ("Photos/Export/", "x/Photos/Export", True, False),  # a middle '/' anchors too
+        ("*.tmp.jpg", "a/b/c.tmp.jpg", False, True),
+        ("*.tmp.jpg", "a/b/c.tmp.JPG", False, False),  # case-sensitive, as git
+        ("a/*.jpg", "a/b/c.jpg", False, False),  # '*' stops at '/'
+        ("a/**/c.jpg", "a/b/d/c.jpg", False, True),
+        ("a/**/c.jpg", "a/c.jpg", False, True),
+        ("**/raw/", "x/y/raw", True, True),
+        ("a/**", "a/b", True, True),
+        ("IMG_000?.png", "IMG_0001.png", False, True),
+        ("IMG_000?.png", "IMG_00010.png", False, False),
+        ("IMG_[0-4].png", "IMG_3.png", False, True),
+        ("IMG_[!0-4].png", "IMG_7.png", False, True),
+        ("IMG_[!0-4].png", "IMG_3.png", False, False),
+        ("\\#tmp.png", "#tmp.png", False, True),
+        ("[.png", "[.png", False, True),  # an unclosed '[' is itself
+    ],
+)
+def test_exclude_patterns_follow_gitignore(pattern, path, folder, skipped):
+    excludes = Excludes([pattern], default_excludes=False)
+    assert (excludes.match(path, folder=folder) == pattern) is skipped
+
+
+def test_the_last_matching_pattern_decides_and_defaults_ignore_case():
+    ex = Excludes(["Export/", "!Export/"])
+    assert ex.match("Export", folder=True) is None
+    ex = Excludes(["!#recycle/"])  # after the defaults: scans the recycle bin again
+    assert ex.match("#recycle", folder=True) is None
+    assert ex.match("$recycle.bin", folder=True) == "$RECYCLE.BIN/"
+    assert Excludes(["Export/"]).skips("Export/keep/a.jpg")  # through its folder
+    for bad in ("", "!", "/", "**", "!/"):
+        with pytest.raises(InvalidParameterError, match="not a pattern"):
+            Excludes([bad])
+
+
+def test_exclude_bodaignore_remembered_and_records_forgotten(library, tmp_path):
+    _photo(library / "Export" / "2024" / "a.png", 50)
+    _photo(library / "Photos" / "IMG_0003.tmp.png", 51)
+    first = scan(library, workers=1)
+    assert first.total == 4
+    (library / ".bodaignore").write_text(
+        "# exports are copies\nExport/\n\n!#recycle/\n", encoding="utf-8"
+    )
+    summary = scan(library, workers=1, exclude=["*.tmp.png"])
+    assert (summary.excluded, summary.removed, summary.total) == (2, 0, 3)
+    assert summary.skipped == {"Export/": 1, "*.tmp.png": 1}
+    assert "#recycle/" not in summary.default_skipped  # re-included by '!'
+    assert _paths(library) == [
+        "Photos/#recycle/sub/IMG_0003.png", "Photos/IMG_0001.png", "Photos/IMG_0002.png"
+    ]
+    assert summary.ignore_file == ["Export/", "!#recycle/"]
+    again = scan(library, workers=1)  # remembered: the tmp file stays out
+    assert (again.remembered_excludes, again.excludes, again.total) == (
+        ["*.tmp.png"], ["*.tmp.png"], 3
+    )
+    out = runner.invoke(app, ["scan", str(library), "--no-report", "-q", "--reset-excludes",
+                              "--exclude", "/Photos/IMG_0001.png", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert (data["excluded"], data["total"], data["analysed"]) == (1, 3, 1)  # tmp is back
+    assert data["excludes"] == ["/Photos/IMG_0001.png"]
+    out = runner.invoke(app, ["scan", str(library), "--no-report", "-q"])
+    assert "excludes remembered from an earlier scan: --exclude /Photos/IMG_0001.png" in (
+        out.stdout
+    )
+    assert "skipped by default: " in out.stdout and "._* ×1" in out.stdout
+    out = runner.invoke(app, ["scan", str(library), "--no-report", "--exclude", "Photos/"])
+    assert out.exit_code == 1 and "not excluded" in out.output  # nothing left: refused
+    assert len(_paths(library)) == 3
+    out = runner.invoke(app, ["scan", str(library), "--exclude", "[", "--exclude", "!"])
+    assert out.exit_code == 2 and "not a pattern" in out.output
+
+
+def test_a_moved_file_keeps_its_record_and_marks_without_decoding(folder, monkeypatch):
+    scan(folder, workers=1)
+    with Catalog(folder, readonly=True) as catalog:
+        before = {r.path: r for r in catalog.records(with_thumbnails=True)}
+    with Marks(default_catalog_path(folder)) as marks:
+        marks.set_decision([b"b.png"], "pick")
+        marks.set_rating([b"copies/a copy.png"], 4)
+    (folder / "2024-Iceland").mkdir()
+    os.rename(folder / "b.png", folder / "2024-Iceland" / "b.png")
+    os.rename(folder / "copies", folder / "2024-Iceland" / "copies")
+
+    def no_decoding(*args):
+        raise AssertionError("a moved file was decoded")
+
+    monkeypatch.setattr(pipeline, "analyze_file", no_decoding)
+    summary = scan(folder, workers=1)
+    assert (summary.moved, summary.analysed, summary.removed, summary.unchanged) == (2, 0, 0, 3)
+    with Catalog(folder, readonly=True) as catalog:
+        after = {r.path: r for r in catalog.records(with_thumbnails=True)}
+    for old, new in (("b.png", "2024-Iceland/b.png"),
+                     ("copies/a copy.png", "2024-Iceland/copies/a copy.png")):
+        assert new in after and old not in after
+        assert (after[new].id, after[new].scores, after[new].pixel_hash) == (
+            before[old].id, before[old].scores, before[old].pixel_hash
+        )
+        assert after[new].thumbnail == before[old].thumbnail
+    assert "exact_duplicate" in after["2024-Iceland/copies/a copy.png"].flags
+    with Marks(default_catalog_path(folder), readonly=True) as marks:
+        assert marks.get(b"2024-Iceland/b.png").decision == "pick"
+        assert marks.get(b"2024-Iceland/copies/a copy.png").rating == 4
+        assert marks.get(b"b.png") is None
+    out = runner.invoke(app, ["scan", str(folder), "--no-report", "-q"])
+    assert "0 moved" not in out.stdout  # said only when some were
+
+
+def test_a_different_file_under_the_same_name_is_analysed(folder):
+    scan(folder, workers=1)
+    a, b = folder / "a.png", folder / "b.png"
+    stat_a = a.stat()
+    # b's content under a's name and size (PNGs of one size: padded), a new time
+    content = b.read_bytes()
+    a.unlink()
+    (folder / "new").mkdir()
+    moved = folder / "new" / "a.png"
+    moved.write_bytes(content[: stat_a.st_size].ljust(stat_a.st_size, b"\0"))
+    os.utime(moved, ns=(stat_a.st_mtime_ns, stat_a.st_mtime_ns + 1_000))
+    summary = scan(folder, workers=1)
+    assert (summary.moved, summary.removed) == (0, 1)
+    # two gone and two new files of one key in folders of one name: not guessed
+    c, d = folder / "c.png", folder / "d.png"
+    shutil.copy2(c, d)
+    scan(folder, workers=1)
+    for name, src in (("x", c), ("y", d)):
+        (folder / name / "sub").mkdir(parents=True)
+        os.rename(src, folder / name / "sub" / "c.png" if name == "x" else
+                  folder / name / "sub" / "d.png")
+    summary = scan(folder, workers=1)
+    assert summary.moved == 2  # told apart by their names (c.png, d.png)
+    e = folder / "e1"
+    e.mkdir()
+    shutil.copy2(folder / "x" / "sub" / "c.png", e / "c.png")
+    scan(folder, workers=1)
+    for src, dst in ((e / "c.png", folder / "z1" / "c.png"),
+                     (folder / "x" / "sub" / "c.png", folder / "z2" / "c.png")):
+        dst.parent.mkdir()
+        os.rename(src, dst)
+    summary = scan(folder, workers=1)
+    assert (summary.moved, summary.analysed) == (0, 2)  # same name, size, time: ambiguous
+
+
+@pytest.mark.parametrize("step", [10_000_000, 1_000_000_000, 2_000_000_000])
+def test_coarse_timestamps_of_another_mount_are_the_same_time(folder, monkeypatch, step):
+    scan(folder, workers=1)
+    for path in folder.rglob("*.png"):
+        mtime = path.stat().st_mtime_ns
+        assert mtime % 10_000_000, "the test needs nanosecond times to start from"
+        os.utime(path, ns=(mtime, mtime // step * step))  # exFAT, SMB, FAT: rounded down
+    monkeypatch.setattr(pipeline, "analyze_file", lambda *a: pytest.fail("re-analysed"))
+    summary = scan(folder, workers=1)
+    assert (summary.unchanged, summary.analysed) == (5, 0)
+
+
+def test_same_mtime():
+    ns = 1_700_000_000_123_456_789
+    assert same_mtime(ns, ns)
+    assert same_mtime(ns, 1_700_000_000_120_000_000)  # 10 ms, rounded down
+    assert same_mtime(ns, 1_700_000_000_130_000_000)  # ... or up
+    assert not same_mtime(ns, 1_700_000_000_140_000_000)  # two steps away: changed
+    assert same_mtime(1_700_000_000_120_000_000, ns)  # either side may be the coarse one
+    assert same_mtime(ns, 1_700_000_002_000_000_000) and same_mtime(ns, 1_700_000_000_000_000_000)
+    assert not same_mtime(ns, 1_699_999_998_000_000_000)
+    assert not same_mtime(1_700_000_000_000_000_000, 1_700_000_002_000_000_000)  # both FAT
+    assert not same_mtime(ns, ns + 1)  # both nanoseconds
+    assert not same_mtime(-1, 0)  # the catalog's mark of a row to analyse again
+
+
+def test_a_catalog_made_for_another_folder_is_refused(folder, tmp_path):
+    catalog = tmp_path / "shared.db"
+    scan(folder, catalog_path=catalog, workers=1)
+    with pytest.raises(InvalidParameterError, match="made for the folder") as caught:
+        scan(folder / "copies", catalog_path=catalog, workers=1)
+    assert str(folder.resolve()) in str(caught.value)
+    assert "--under copies/" in str(caught.value)
+    with Catalog(catalog, readonly=True) as opened:
+        assert opened.count_all() == 5  # nothing forgotten
+    out = runner.invoke(
+        app, ["scan", str(folder / "copies"), "--catalog", str(catalog), "--no-report"]
+    )
+    assert out.exit_code == 2 and "made for the folder" in out.output
+    # the same folder mounted elsewhere (its files there): accepted, nothing re-analysed
+    mounted = tmp_path / "mnt" / "photos"
+    shutil.copytree(folder, mounted)
+    summary = scan(mounted, catalog_path=catalog, workers=1)
+    assert (summary.unchanged, summary.analysed, summary.removed) == (5, 0, 0)
+    with Catalog(catalog, readonly=True) as opened:
+        assert opened.get_setting("root") == str(mounted.resolve())
+
+
+def test_a_catalog_inside_its_folder_travels_with_it(folder, tmp_path):
+    scan(folder, workers=1)
+    elsewhere = tmp_path / "Volumes" / "disk"
+    shutil.copytree(folder, elsewhere)
+    (elsewhere / "b.png").unlink()
+    for name in "acd":  # most files gone: still this folder's own catalog
+        (elsewhere / f"{name}.png").unlink()
+    summary = scan(elsewhere, workers=1, catalog_path=default_catalog_path(elsewhere))
+    assert (summary.removed, summary.unchanged) == (4, 1)
+
+
+def test_reporting_a_sub_folder_points_to_under(folder, monkeypatch):
+    scan(folder, workers=1)
+    monkeypatch.chdir(folder.parent)
+    out = runner.invoke(app, ["report", "photos/copies", "--only", "blurry"])
+    assert out.exit_code == 1
+    assert "boda report photos --under copies/" in " ".join(out.output.split())
+
+
+def test_icloud_placeholders_are_named(folder):
+    (folder / ".IMG_0001.HEIC.icloud").write_bytes(b"bplist00")
+    (folder / ".IMG_0002.MOV.icloud").write_bytes(b"bplist00")  # a video: not a photo
+    summary = scan(folder, workers=1)
+    assert summary.icloud_placeholders == ["IMG_0001.HEIC"]
+    out = runner.invoke(app, ["scan", str(folder), "--no-report", "-q"])
+    assert "1 file is iCloud placeholder not downloaded: IMG_0001.HEIC" in " ".join(
+        out.stdout.split()
+    )
+
+
+def test_marks_move(tmp_path):
+    catalog = tmp_path / "c.db"
+    with Marks(catalog) as marks:
+        marks.set_decision([b"a"], "pick")
+        marks.set_rating([b"b"], 2)
+        marks.set_rating([b"gone-before"], 5)
+        assert marks.move([(b"a", b"b"), (b"b", b"a"), (b"none", b"x")]) == 2  # a swap
+        assert marks.move([(b"a", b"gone-before")]) == 1  # replaces a stale mark
+        assert (marks.get(b"b").decision, marks.get(b"gone-before").rating) == ("pick", 2)
+        assert marks.get(b"a") is None and marks.get(b"x") is None
+
+
+def test_raw_files_in_a_pool_print_no_fork_warning(tmp_path, capfd, monkeypatch):
+    pytest.importorskip("rawpy")
+    from test_io_raw import make_dng  # the DNG writer of the RAW tests
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "raw").mkdir()
+    for n in range(4):  # sensor data only: LibRaw demosaics (OpenMP)
+        make_dng(tmp_path / "raw" / f"IMG_{n}.DNG", rng.random((64, 96, 3)))
+    root = tmp_path / "raw"
+    expected = {r.path: r.scores for r in _records(root, workers=1)}
+    capfd.readouterr()
+    for loaded in (False, True):  # fork; a forkserver when this process has OpenMP
+        monkeypatch.setattr(pipeline, "_openmp_loaded", lambda loaded=loaded: loaded)
+        shutil.rmtree(root / ".boda")
+        assert {r.path: r.scores for r in _records(root, workers=2)} == expected
+        err = capfd.readouterr().err
+        assert "rawpy is being used" not in err and "Warning" not in err, err
+
+
+def test_a_pool_reading_raw_files_says_nothing_on_stderr(tmp_path):
+    """In a process of its own, as the CLI runs (pytest records the warnings of the
+    forked workers instead of printing them)."""
+    pytest.importorskip("rawpy")
+    import subprocess
+    import sys
+
+    from test_io_raw import make_dng
+
+    rng = np.random.default_rng(4)
+    for n in range(2):
+        make_dng(tmp_path / f"IMG_{n}.DNG", rng.random((64, 96, 3)))
+    code = (
+        "import sys\nfrom boda.scan import scan\nif __name__ == '__main__':\n"
+        "    s = scan(sys.argv[1], workers=2)\n    print(s.analysed, len(s.failed))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["2", "0"]), done.stderr
+    assert "rawpy is being used" not in done.stderr and "Warning" not in done.stderr
+
+
+def _records(root: Path, workers: int) -> list:
+    summary = scan(root, workers=workers)
+    assert summary.failed == [] and summary.analysed == 4
+    with Catalog(root, readonly=True) as catalog:
+        return list(catalog.records())
