@@ -22,3 +22,34 @@ def interrupt_after(n: int):
             results.close()
 
     return stopped
+
+
+#: One pHash for every chosen record: they form one near-duplicate group unless a
+#: record gives its own.
+PHASH = 0x8F3C_5A5A_0FF0_33CC
+
+
+def chosen_catalog(path, files: list[dict]):
+    """A catalog at ``path`` of chosen records and the flags a scan derives from them.
+
+    Each file is a dict: ``name``; optional ``scores`` (default: ``{"blurry": sharp}``),
+    ``sharp`` (0.8), ``pixels`` (the pixel hash: equal ones are exact copies; default:
+    each its own), ``size`` (pixels a side, 64) and ``phash`` (:data:`PHASH`).
+    """
+    from boda.catalog import Catalog, ImageRecord
+    from boda.scan import default_thresholds
+
+    records = [
+        ImageRecord(f["name"].encode(), 10, 1, "ok", width=f.get("size", 64),
+                    height=f.get("size", 64), format="JPEG",
+                    pixel_hash=f.get("pixels", f"{i:032x}"), phash=f.get("phash", PHASH),
+                    scores=f.get("scores", {"blurry": f.get("sharp", 0.8)}),
+                    extra={"dominant_colors": []}, thumbnail=b"\xff\xd8")
+        for i, f in enumerate(files)
+    ]
+    thresholds = default_thresholds()
+    with Catalog(path) as catalog:
+        catalog.write_batch(records)
+        pipeline._derive_flags(catalog, thresholds, None)
+        catalog.set_setting("thresholds", thresholds)
+    return path

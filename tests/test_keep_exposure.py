@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+from scan_helpers import chosen_catalog
 
-from boda.catalog import Catalog, ImageRecord
 from boda.duplicates import hamming
 from boda.report import _keep as export
 from boda.report import catalog_records, duplicate_sets
-from boda.scan import _pipeline as pipeline
-from boda.scan import default_thresholds, scan
+from boda.scan import scan
 
 # -- a real burst: frames of one Kodak photo, scanned -------------------------------------------
 
@@ -116,25 +115,8 @@ def test_a_pair_keeps_the_frame_nearer_mid_grey(bursts):
 
 # -- chosen scores: a catalog of records with the flags a scan derives -----------------------------
 
-PHASH = 0x8F3C_5A5A_0FF0_33CC
-
-
 def _catalog(path: Path, frames: list[dict]) -> Path:
-    """A catalog of frames (``name``, ``scores``, optional ``phash``/``size``): one
-    near-duplicate burst unless the pHashes say otherwise."""
-    records = [
-        ImageRecord(f["name"].encode(), 10, 1, "ok", width=f.get("size", 64),
-                    height=f.get("size", 64), format="JPEG", pixel_hash=f"{i:032x}",
-                    phash=f.get("phash", PHASH), scores=f["scores"],
-                    extra={"dominant_colors": []}, thumbnail=b"\xff\xd8")
-        for i, f in enumerate(frames)
-    ]
-    thresholds = default_thresholds()
-    with Catalog(path) as catalog:
-        catalog.write_batch(records)
-        pipeline._derive_flags(catalog, thresholds, None)
-        catalog.set_setting("thresholds", thresholds)
-    return path
+    return chosen_catalog(path, frames)
 
 
 def _scores(sharp: float, mean: float | None, p05=None, p50=None, p95=None) -> dict:

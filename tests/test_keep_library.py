@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
+from scan_helpers import PHASH, chosen_catalog
 
 from boda._io_raw import raw_available
-from boda.catalog import Catalog, ImageRecord
+from boda.catalog import ImageRecord
 from boda.report import _keep as keep
 from boda.report import catalog_records, duplicate_sets, select_records
-from boda.scan import _pipeline as pipeline
-from boda.scan import default_thresholds, scan
+from boda.scan import scan
 
 # -- a scanned library ----------------------------------------------------------------------------
 
@@ -119,26 +119,8 @@ def test_a_raw_pair_keeps_its_raw_and_lists_the_other_copies(library):
 
 # -- chosen records -------------------------------------------------------------------------------
 
-PHASH = 0x8F3C_5A5A_0FF0_33CC
-
-
 def _catalog(path: Path, files: list[dict]) -> Path:
-    """A catalog of files (``name``; optional ``sharp``, ``pixels`` (a hash: equal means
-    exact copies), ``size``, ``phash``, ``scores``) and the flags a scan derives."""
-    records = [
-        ImageRecord(f["name"].encode(), 10, 1, "ok", width=f.get("size", 64),
-                    height=f.get("size", 64), format="JPEG",
-                    pixel_hash=f.get("pixels", f"{i:032x}"), phash=f.get("phash", PHASH),
-                    scores=f.get("scores", {"blurry": f.get("sharp", 0.8)}),
-                    extra={"dominant_colors": []}, thumbnail=b"\xff\xd8")
-        for i, f in enumerate(files)
-    ]
-    thresholds = default_thresholds()
-    with Catalog(path) as catalog:
-        catalog.write_batch(records)
-        pipeline._derive_flags(catalog, thresholds, None)
-        catalog.set_setting("thresholds", thresholds)
-    return path
+    return chosen_catalog(path, files)
 
 
 def _sets(tmp_path, *files: dict) -> list[tuple[str, tuple[str, ...]]]:

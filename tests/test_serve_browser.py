@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 
@@ -22,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
 
-import uvicorn  # noqa: E402
+from serve_helpers import serving  # noqa: E402
 
 from boda.io import read_image, write_image  # noqa: E402
 from boda.scan import scan  # noqa: E402
@@ -45,20 +44,8 @@ def served(tmp_path_factory, kodak_paths):
     write_image(root / EVIL, images[2][::-1])
     (root / "broken.png").write_bytes(b"not an image")
     scan(root, workers=1)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/", root
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(root)) as url:
+        yield url, root
 
 
 @pytest.fixture(scope="module")

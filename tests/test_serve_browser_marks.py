@@ -7,14 +7,9 @@ Debian's ``/usr/bin/chromium`` is missing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
 
-import uvicorn  # noqa: E402
+from serve_helpers import serving  # noqa: E402
 
 from boda.catalog import Marks  # noqa: E402
 from boda.io import read_image, write_image  # noqa: E402
@@ -33,26 +28,6 @@ from boda.scan import scan  # noqa: E402
 from boda.web import create_app  # noqa: E402
 
 NAMES = ["a.png", "a2.png", "b.png", "c.png", "d.png", "e.png"]
-
-
-@contextlib.contextmanager
-def _serving(app) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +45,7 @@ def shoot(tmp_path_factory, kodak_paths):
 
 @pytest.fixture(scope="module")
 def served(shoot):
-    with _serving(create_app(shoot)) as url:
+    with serving(create_app(shoot)) as url:
         yield url
 
 
@@ -214,7 +189,7 @@ def test_a_read_only_page_hides_the_marking_controls(browser, shoot):
     _clear(shoot)
     with Marks(shoot) as marks:
         marks.set_decision([b"b.png"], "reject")
-    with _serving(create_app(shoot, read_only=True)) as url:
+    with serving(create_app(shoot, read_only=True)) as url:
         page = browser.new_page()
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']")
