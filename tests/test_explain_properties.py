@@ -373,12 +373,13 @@ def test_class_model_on_a_linear_model_reaches_w_over_2_lambda():
     w_c = weight[c]
     target = w_c / (2 * l2)
     steps_to_reach = float(target.abs().mean() / lr)  # about 32
+    plain = {"jitter": 0, "blur_every": 0}  # the paper's ascent, without regularisers
     # Before reaching I*: I_k = k lr W_c / mean|W_c|, whatever l2 is.
     for k in (1, 5, 20):
         for lam in (l2, 0.01):
-            early = class_model(model, c, size=(4, 5), steps=k, lr=lr, l2=lam).image[0]
+            early = class_model(model, c, size=(4, 5), steps=k, lr=lr, l2=lam, **plain).image[0]
             torch.testing.assert_close(early, k * lr * w_c / w_c.abs().mean(), atol=1e-5, rtol=1e-4)
-    res = class_model(model, c, size=(4, 5), steps=int(2 * steps_to_reach), lr=lr, l2=l2)
+    res = class_model(model, c, size=(4, 5), steps=int(2 * steps_to_reach), lr=lr, l2=l2, **plain)
     image = res.image[0]
     assert float((image - target).abs().mean()) <= lr * (1 + 1e-4)
     assert float((image - w_c / l2).abs().mean()) > 10 * lr
@@ -392,12 +393,14 @@ def test_class_model_on_a_linear_model_reaches_w_over_2_lambda():
     torch.testing.assert_close(scores[:n], -0.1 + slope * steps[:n], atol=1e-4, rtol=1e-5)
     # From another start the path is the straight line towards the same I*.
     start = torch.randn(1, 3, 4, 5, generator=g)
-    moved = class_model(model, c, start=start, steps=3, lr=lr, l2=l2).image
+    moved = class_model(model, c, start=start, steps=3, lr=lr, l2=l2, **plain).image
     d = target - start[0]
     torch.testing.assert_close(
         moved[0], start[0] + 3 * lr * d / d.abs().mean(), atol=1e-5, rtol=1e-4
     )
-    far = class_model(model, c, start=start, steps=int(3 * steps_to_reach), lr=lr, l2=l2).image
+    far = class_model(
+        model, c, start=start, steps=int(3 * steps_to_reach), lr=lr, l2=l2, **plain
+    ).image
     assert float((far[0] - target).abs().mean()) <= lr * (1 + 1e-4)
 
 

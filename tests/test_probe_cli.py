@@ -93,7 +93,7 @@ def test_class_model_without_jitter_reports_the_api_scores_and_enlarges(tmp_path
     code, data, _ = _run("class-model", "-t", 8, "--steps", 4, "--jitter", 0, "--blur", 0,
                          "-o", tmp_path / "ship.png", "--json")  # fmt: skip
     assert code == 0, data
-    ref = class_model(lm.model, 8, steps=4, lr=0.1, l2=0.05)
+    ref = class_model(lm.model, 8, steps=4, lr=0.1, l2=0.05, jitter=0, blur_every=0)
     assert data["before"]["logit"] == pytest.approx(ref.scores[0], abs=1e-4)
     assert data["after"]["logit"] == pytest.approx(ref.scores[-1], abs=1e-4)
     got = read_image(tmp_path / "ship.png")

@@ -1,8 +1,8 @@
 """``boda explain`` on several images, and the faithfulness metrics of its maps.
 
 The command's plumbing, no algorithm: which files a list of files and folders
-names (the scan's walker), where each montage goes, the maps at the model's
-input size for :mod:`boda.explain.metrics`, and the per-method summary that
+names (the scan's walker), where each montage goes, the faithfulness of each
+map (:mod:`boda.explain.metrics`), and the per-method summary that
 says which map to trust on a set of images.
 """
 
@@ -147,55 +147,22 @@ def explain_one(
     metrics: bool,
 ) -> tuple[ImageExplanation, dict[str, dict[str, float]] | None]:
     """:func:`boda.explain.explain_image` of ``img``, and with ``metrics`` the
-    faithfulness of each method's map (:func:`faithfulness`).
-
-    The metrics need the maps at the model's input size, as the explainers made
-    them, and the model's input tensor.  So with ``metrics`` the image is first
-    resized to the input size exactly as the model's input is made (one
-    antialiased bilinear resize, :func:`boda.nn.resize_tensor`), that view is
-    explained (same tensor, same maps), and the maps are brought to the image's
-    size as :func:`explain_image` brings them: the result is the one
-    ``explain_image(img, ...)`` gives.
-    """
+    faithfulness of each method's map (:func:`faithfulness`), measured on the
+    model input the explanation used and its maps at that size
+    (``ImageExplanation.model_input`` and ``.input_maps``)."""
     from boda.explain import explain_image
 
-    options = {
-        "target": target,
-        "layer": layer,
-        "size": (size, size) if size else None,
-        "normalize_input": normalize,
-    }
+    res = explain_image(
+        img, lm, methods, target=target, layer=layer, size=(size, size) if size else None,
+        normalize_input=normalize,
+    )  # fmt: skip
     if not metrics:
-        return explain_image(img, lm, methods, **options), None
-
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from boda.explain import map_stats
-    from boda.explain._api import _model_input  # the input the explanation used
-    from boda.nn import resize_tensor
-
-    in_size = tuple(options["size"] or lm.input_size or img.shape[:2])
-    pixels = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
-    view = resize_tensor(pixels, in_size)[0].permute(1, 2, 0).numpy()
-    small = explain_image(view, lm, methods, **options)
-    x = _model_input(view, lm, in_size, normalize)
+        return res, None
     scores = {
-        method: faithfulness(lm.model, x, heat, small.target)
-        for method, heat in small.maps.items()
+        method: faithfulness(lm.model, res.model_input, heat, res.target)
+        for method, heat in res.input_maps.items()
     }
-    if view.shape == img.shape:
-        return dataclasses.replace(small, image=img), scores
-    maps = {}
-    for method, heat in small.maps.items():
-        full = F.interpolate(
-            torch.from_numpy(heat)[None, None], size=img.shape[:2], mode="bilinear",
-            align_corners=False,
-        )  # fmt: skip
-        maps[method] = full[0, 0].clamp(0, 1).numpy()
-    stats = {method: map_stats(heat) for method, heat in maps.items()}
-    return dataclasses.replace(small, image=img, maps=maps, stats=stats), scores
+    return res, scores
 
 
 def faithfulness(model: Any, x: Any, heat: np.ndarray, target: int | None) -> dict[str, float]:

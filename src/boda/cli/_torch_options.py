@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ModelFeed",
     "arch_option",
+    "check_cli_model",
     "layer_option",
     "load_cli_model",
     "model_failures",
@@ -104,19 +105,18 @@ def threads_option() -> Any:
     return typer.Option(None, "--threads", min=1, metavar="N", help="Torch CPU threads.")
 
 
-def load_cli_model(model: str, arch: str | None, trust_model_code: bool) -> LoadedModel:
-    """The model ``--model`` names: a built-in one, or a file (state dict with
-    ``--arch``, TorchScript with ``--trust-model-code``).  Usage errors (exit 2)
-    for a name that is neither, and for ``--arch`` given with a built-in model."""
+def check_cli_model(model: str, arch: str | None) -> None:
+    """Before any work: ``--model`` names a built-in model or a model file, and
+    ``--arch`` goes with a file.  Usage errors (exit 2) otherwise."""
     from boda.errors import InvalidParameterError
-    from boda.nn import list_models, load_model
+    from boda.nn import list_models
 
     if model in list_models():
         if arch is not None:
             raise InvalidParameterError(
                 f"--arch is for state-dict files; {model} is a built-in model (drop --arch)"
             )
-        return load_model(model)
+        return
     if not Path(model).exists():
         raise InvalidParameterError(
             f"--model {model!r}: no such file, and not a built-in model "
@@ -124,6 +124,17 @@ def load_cli_model(model: str, arch: str | None, trust_model_code: bool) -> Load
         )
     if Path(model).is_dir():
         raise InvalidParameterError(f"--model {model!r} is a folder; give a model file")
+
+
+def load_cli_model(model: str, arch: str | None, trust_model_code: bool) -> LoadedModel:
+    """The model ``--model`` names: a built-in one, or a file (state dict with
+    ``--arch``, TorchScript with ``--trust-model-code``), checked first by
+    :func:`check_cli_model`."""
+    from boda.nn import list_models, load_model
+
+    check_cli_model(model, arch)
+    if model in list_models():
+        return load_model(model)
     return load_model(model, arch=arch, trust_code=trust_model_code)
 
 

@@ -26,6 +26,15 @@ from boda.cli._common import (
     quiet_option,
     shown,
 )
+from boda.cli._torch_options import (
+    arch_option,
+    layer_option,
+    model_option,
+    normalize_option,
+    size_option,
+    threads_option,
+    trust_model_code_option,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,14 +66,7 @@ def register(app: typer.Typer) -> None:
             help="Image files, or folders walked recursively for images (hidden folders "
             "such as .boda skipped).",
         ),
-        model: str = typer.Option(
-            "resnet20-cifar10",
-            "--model",
-            "-m",
-            metavar="NAME|FILE",
-            help="Built-in model (resnet20-cifar10, resnet56-cifar10, shapes-cnn), a "
-            "TorchScript file (with --trust-model-code), or a state dict with --arch.",
-        ),
+        model: str = model_option(),
         method: list[str] = typer.Option(  # noqa: B008
             ["gradcam"],
             "--method",
@@ -76,31 +78,14 @@ def register(app: typer.Typer) -> None:
             None, "--target", "-t", metavar="CLASS",
             help="Class index to explain (default: the predicted class).",
         ),
-        arch: str = typer.Option(
-            None, "--arch", metavar="ARCH",
-            help="Architecture of a state-dict file (resnet20, resnet32, resnet44, resnet56, "
-            "shapes-cnn).",
+        arch: str = arch_option(),
+        trust_model_code: bool = trust_model_code_option(),
+        layer: str = layer_option("Target layer name (default: the model's last conv stage)."),
+        size: int = size_option(
+            "Resize the image to SIZE x SIZE for a user model (built-in models take their "
+            "own size)."
         ),
-        trust_model_code: bool = typer.Option(
-            False,
-            "--trust-model-code",
-            help="Load a TorchScript --model file. Loading one runs code stored in it (it can "
-            "read and write your files): use only files whose origin you trust.",
-        ),
-        layer: str = typer.Option(
-            None, "--layer", metavar="NAME",
-            help="Target layer name (default: the model's last conv stage).",
-        ),
-        size: int = typer.Option(
-            None, "--size", min=1, metavar="PX",
-            help="Resize the image to SIZE x SIZE for a user model (built-in models "
-            "take their own size).",
-        ),
-        normalize: bool = typer.Option(
-            True,
-            "--normalize/--no-normalize",
-            help="Normalise inputs with the model's mean/std (ImageNet's for user models).",
-        ),
+        normalize: bool = normalize_option(),
         output: Path = typer.Option(  # noqa: B008
             None,
             "--output",
@@ -114,9 +99,7 @@ def register(app: typer.Typer) -> None:
         cmap: str = typer.Option(
             "jet", "--cmap", metavar="NAME", help="Matplotlib colormap of the overlays."
         ),
-        threads: int = typer.Option(
-            None, "--threads", min=1, metavar="N", help="Torch CPU threads."
-        ),
+        threads: int = threads_option(),
         max_pixels: str = max_pixels_option(annotated=False),
         overwrite: bool = overwrite_option(annotated=False),
         as_json: bool = typer.Option(
@@ -193,30 +176,17 @@ class _Settings:
     threads: int | None
     metrics: bool
 
-    def check_model(self) -> bool:
+    def check_model(self) -> None:
         """Before any work: ``--model`` names a built-in model or a file, and ``--arch``
-        goes with a file.  Returns whether the model is built in."""
-        from boda.errors import InvalidParameterError
-        from boda.nn import list_models
+        goes with a file."""
+        from boda.cli._torch_options import check_cli_model
 
-        built_in = self.model in list_models()
-        if not built_in and not Path(self.model).exists():
-            raise InvalidParameterError(
-                f"--model {self.model!r}: no such file, and not a built-in model "
-                f"({', '.join(list_models())})"
-            )
-        if built_in and self.arch is not None:
-            raise InvalidParameterError(
-                f"--arch is for state-dict files; {self.model} is a built-in model (drop --arch)"
-            )
-        return built_in
+        check_cli_model(self.model, self.arch)
 
-    def load(self, built_in: bool):
-        from boda.nn import load_model
+    def load(self):
+        from boda.cli._torch_options import load_cli_model
 
-        if built_in:
-            return load_model(self.model)
-        return load_model(self.model, arch=self.arch, trust_code=self.trust_model_code)
+        return load_cli_model(self.model, self.arch, self.trust_model_code)
 
     def explain(self, img, lm):
         """``(result, metrics or None)`` for one image (inside :meth:`running`)."""
@@ -253,10 +223,10 @@ def _explain_single(
     if output is not None:
         check_image_output(output, image, overwrite=overwrite)
     check_input(image, "image")
-    built_in = settings.check_model()
+    settings.check_model()
     img = read_image(image, max_pixels=max_pixels_limit(max_pixels))
     with settings.running():
-        lm = settings.load(built_in)
+        lm = settings.load()
         res, scores = settings.explain(img, lm)
     if output is not None:
         write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha))
@@ -338,7 +308,7 @@ def _explain_many(
     if output is not None:
         batch.assign_outputs(items, output)
         batch.check_outputs(items, output, overwrite=overwrite)
-    built_in = settings.check_model()
+    settings.check_model()
     limit = max_pixels_limit(max_pixels)
     records: list[dict] = []
     scores: list[dict] = []
@@ -346,7 +316,7 @@ def _explain_many(
     with settings.running(), progress_bar(
         "explaining", enabled=not (quiet or as_json)
     ) as progress:
-        lm = settings.load(built_in)
+        lm = settings.load()
         progress(0, len(items))
         for done, item in enumerate(items, 1):
             error = item.error

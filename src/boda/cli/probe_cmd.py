@@ -86,10 +86,10 @@ def register(app: typer.Typer) -> None:
             "# push a photo towards a class; a montage of both",
             "boda class-model -t 3 --start photo.jpg -o cat2.png --json",
             notes="Gradient ascent on the class's logit minus an L2 penalty (Simonyan et "
-            "al. 2014); --jitter and --blur regularise it (Yosinski et al. 2015). The "
-            "defaults are a regularised ascent that gives a readable picture; "
-            "boda.explain.class_model's own defaults (--lr 0.5 --l2 0.001 --jitter 0 --blur 0) "
-            "are the paper's plain ascent. The "
+            "al. 2014); --jitter and --blur regularise it (Yosinski et al. 2015). --lr, --l2, "
+            "--jitter, --blur and --blur-every default to those of boda.explain.class_model: "
+            "a regularised ascent that gives a recognisable picture (the paper's plain "
+            "ascent, --jitter 0 --blur 0 with a small --l2, gives saturated noise). The "
             "picture is shown enlarged by a whole factor (nearest neighbour, so the model's "
             "pixels stay visible) to at least 256 px unless --scale says otherwise; with "
             "--start it is the start image and the result side by side. " + _TORCH_NOTE,
@@ -111,22 +111,31 @@ def register(app: typer.Typer) -> None:
         ),
         steps: int = typer.Option(100, "--steps", min=0, metavar="N", help="Ascent steps."),
         lr: float = typer.Option(
-            0.1, "--lr", metavar="X", help="Step size, in input units (the gradient is "
-            "divided by its mean absolute value)."
+            None, "--lr", metavar="X", help="Step size, in input units (the gradient is "
+            "divided by its mean absolute value). Default: class_model's.",
+            show_default=False,
         ),
         l2: float = typer.Option(
-            0.05, "--l2", min=0.0, metavar="X", help="Weight of the L2 penalty on the image."
+            None, "--l2", min=0.0, metavar="X",
+            help="Weight of the L2 penalty on the image. Default: class_model's.",
+            show_default=False,
         ),
         jitter: int = typer.Option(
-            1, "--jitter", min=0, metavar="PX",
-            help="Shift the image by up to PX pixels at random before each step (0: off).",
+            None, "--jitter", min=0, metavar="PX",
+            help="Shift the image by up to PX pixels at random before each step (0: off). "
+            "Default: class_model's.",
+            show_default=False,
         ),
         blur: float = typer.Option(
-            1.0, "--blur", min=0.0, metavar="SIGMA",
-            help="Gaussian blur of this sigma every --blur-every steps (0: off).",
+            None, "--blur", min=0.0, metavar="SIGMA",
+            help="Gaussian blur of this sigma every --blur-every steps (0: off). Default: "
+            "class_model's.",
+            show_default=False,
         ),
         blur_every: int = typer.Option(
-            2, "--blur-every", min=1, metavar="N", help="Steps between blurs (with --blur)."
+            None, "--blur-every", min=1, metavar="N",
+            help="Steps between blurs (with --blur). Default: class_model's.",
+            show_default=False,
         ),
         seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the jitter."),
         scale: int = typer.Option(
@@ -284,14 +293,15 @@ def _class_index(target: str, lm: Any) -> int:
 
 
 def _class_model(
-    target: str, output: Path, start: Path | None, steps: int, lr: float, l2: float,
-    jitter: int, blur: float, blur_every: int, seed: int, scale: int | None, model: str,
+    target: str, output: Path, start: Path | None, steps: int, lr: float | None,
+    l2: float | None, jitter: int | None, blur: float | None, blur_every: int | None,
+    seed: int, scale: int | None, model: str,
     arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
     threads: int | None, max_pixels: str | None, overwrite: bool, as_json: bool,
 ) -> None:  # fmt: skip
     from boda.errors import InvalidParameterError
 
-    if not lr > 0:
+    if lr is not None and not lr > 0:
         raise InvalidParameterError(f"--lr must be above 0, got {lr}")
     check_image_output(output, start, overwrite=overwrite)
     if start is not None:
@@ -314,11 +324,17 @@ def _class_model(
         fallback = None if start_image is None else start_image.shape[:2]
         feed = model_feed(lm, size, normalize, fallback=fallback)
         x0 = None if start_image is None else to_model_input(start_image, feed)
+        # The options given; the others take class_model's defaults (one set of numbers).
+        given = {"lr": lr, "l2": l2, "jitter": jitter, "blur_every": blur_every,
+                 "blur_sigma": blur}  # fmt: skip
+        regularise = {name: value for name, value in given.items() if value is not None}
+        if blur == 0:  # --blur 0: no blur, whatever --blur-every says
+            regularise.pop("blur_sigma")
+            regularise["blur_every"] = 0
         with options_for("target", "steps", "lr", "l2", "jitter"), model_failures(lm.name):
             res = class_model(
-                lm.model, index, start=x0, size=feed.size, steps=steps, lr=lr, l2=l2,
-                jitter=jitter, blur_every=blur_every if blur > 0 else 0, blur_sigma=blur,
-                seed=seed,
+                lm.model, index, start=x0, size=feed.size, steps=steps, seed=seed,
+                **regularise,
             )
         begin = res.image.new_zeros(res.image.shape) if x0 is None else x0.to(res.image)
         with torch.no_grad(), model_failures(lm.name):
@@ -621,6 +637,10 @@ def _similar(
     limit = max_pixels_limit(max_pixels)
     folder = _find_images(directory, exclude=query)
     _refuse_writing_over_inputs(folder, output, index_file)
+    import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
+    import torch
+
     from boda.cli._torch_options import model_failures, to_model_size
     from boda.explain import FeatureIndex
     from boda.io import read_image, write_image
@@ -630,32 +650,36 @@ def _similar(
         lm, feed, layer_name, _ = _load_for_folder(
             model, arch, trust_model_code, size, normalize, layer, max_side
         )
-        key = _index_key(model, arch, lm.name, layer_name, feed, max_side)
+        settings = {"size": feed.size, "mean": feed.mean, "std": feed.std, "metric": metric}
+        stored = None
         if index_file is not None:
-            _refuse_other_index(index_file, key, overwrite)
+            stored = _stored_index(index_file, lm.model, layer_name, settings, max_side,
+                                   overwrite)  # fmt: skip
         query_image = to_model_size(read_image(query, max_side, max_pixels=limit), feed)
-        index = FeatureIndex(
-            lm.model, layer_name, size=feed.size, mean=feed.mean, std=feed.std, metric=metric
-        )
-        paths: list[str] = []
-        cached = None if index_file is None else _IndexFile(index_file, key, folder)
+        embedder = FeatureIndex(lm.model, layer_name, **settings)
+        cached = None if index_file is None else _IndexFile(stored, folder)
         todo = folder.paths if cached is None else cached.missing
         chunks = _model_sized(folder, todo, feed, limit, quiet=quiet or as_json, max_side=max_side)
+        fresh: dict[str, torch.Tensor] = {}
         for chunk in chunks:
             with model_failures(lm.name):
-                index.add([a for _, a in chunk])
-            paths.extend(p for p, _ in chunk)
+                _, vectors = embedder.embed([a for _, a in chunk])
+            fresh.update(zip((p for p, _ in chunk), vectors, strict=True))
+        # The folder's readable files in walk order, with their features: fresh or kept.
+        reused = set() if cached is None else set(cached.reused)
+        paths = [p for p in folder.paths if p in fresh or p in reused]
+        index = FeatureIndex(lm.model, layer_name, **settings)
+        if paths:
+            index.add_vectors(paths, torch.stack([
+                fresh[p] if p in fresh else cached.vector(p) for p in paths  # type: ignore
+            ]))  # fmt: skip
         if cached is not None:
-            paths, vectors = cached.merge(paths, index.vectors)
-            index.names = [f"image[{i}]" for i in range(len(paths))]
-            index.vectors = vectors
             folder.read += len(cached.reused)
             if paths:  # a folder where nothing can be read keeps its index as it was
-                cached.save(paths, vectors)
+                cached.save(index, index_file, max_side)
         _report_failures(folder, as_json)
         with model_failures(lm.name):
-            nearest = index.query([query_image], k=k)[0]
-        found = [(paths[_position(name)], s) for name, s in nearest]
+            found = index.query([query_image], k=k)[0]
     if output is not None:
         tiles = [read_image(query, 128, max_pixels=limit)]
         tiles += [_thumbnail(p, limit) for p, _ in found]
@@ -745,51 +769,34 @@ def _grid(
 
 # -- similar --index ----------------------------------------------------------------------------
 
-#: Format of the ``--index`` file; another value is refused like another model's index.
-_INDEX_FORMAT = "boda-feature-index-1"
 
-
-def _index_key(
-    model: str, arch: str | None, name: str, layer: str, feed: ModelFeed, max_side: int | None
-) -> str:
-    """What the stored features depend on: the model (a file by its path, size and
-    modification time), the layer and the input (size, statistics, channels)."""
-    import json
-    import os
-
-    from boda.nn import list_models
-
-    if model in list_models():
-        source: object = model
-    else:
-        st = os.stat(model)
-        source = [os.path.abspath(model), st.st_size, st.st_mtime_ns, arch]
-    return json.dumps({
-        "format": _INDEX_FORMAT, "model": source, "layer": layer, "size": list(feed.size),
-        "mean": feed.mean, "std": feed.std, "channels": feed.channels, "max_side": max_side,
-    }, sort_keys=True)  # fmt: skip
-
-
-def _load_index(path: Path) -> dict:
-    """The arrays of an ``--index`` file; a usage error when it is no such file."""
-    import numpy as np
-
+def _stored_index(
+    path: Path, model: Any, layer: str, settings: dict, max_side: int | None, overwrite: bool
+) -> Any:
+    """The index saved in ``path`` (:meth:`boda.explain.FeatureIndex.load`), or None
+    when there is none.  One made for another model, layer or input, or a file that
+    is no index, is a usage error unless ``--overwrite`` (then it is replaced)."""
     from boda.errors import InvalidParameterError
+    from boda.explain import FeatureIndex
 
+    if not path.exists():
+        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ("key", "paths", "stats", "vectors")}
-        if _INDEX_FORMAT not in str(arrays["key"]):
-            raise ValueError("another format")
-        return arrays
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        what = "an index of another format" if str(exc) == "another format" else (
-            "not a feature index boda wrote"
-        )
+        index = FeatureIndex.load(path, model, layer, **settings)
+        if index.metadata.get("max_side") != max_side:
+            raise InvalidParameterError(
+                f"{str(path)!r} holds features of another max_side "
+                f"({index.metadata.get('max_side')} there, {max_side} here)"
+            )
+    except InvalidParameterError as exc:
+        if overwrite:
+            return None
+        # The library's sentence says what differs; the fix here is the command's.
+        said = str(exc).split("; ")[0]
         raise InvalidParameterError(
-            f"--index {str(path)!r} is {what}; choose another file, or add --overwrite to "
-            "replace it"
+            f"--index {said}; choose another file, or add --overwrite to replace it"
         ) from None
+    return index
 
 
 def _check_index_file(path: Path, output: Path | None, query: Path) -> None:
@@ -805,45 +812,23 @@ def _check_index_file(path: Path, output: Path | None, query: Path) -> None:
         check_output(path, overwrite=True, option="--index")
 
 
-def _refuse_other_index(path: Path, key: str, overwrite: bool) -> None:
-    """An existing ``--index`` file made for another model, layer or input is
-    not replaced without ``--overwrite`` (nor is a file that is no index)."""
-    import json
-
-    from boda.errors import InvalidParameterError
-
-    if not path.exists() or overwrite:
-        return
-    stored = str(_load_index(path)["key"])
-    if stored != key:
-        was, now = json.loads(stored), json.loads(key)
-        differ = ", ".join(name for name in now if was.get(name) != now[name])
-        raise InvalidParameterError(
-            f"--index {str(path)!r} holds features of another {differ}; choose another "
-            "file, or add --overwrite to replace it"
-        )
-
-
 class _IndexFile:
-    """The stored features of an ``--index`` file: which files of the folder they
-    still describe (same path, size and modification time) and which must be read."""
+    """The features of an ``--index`` file (a saved :class:`boda.explain.FeatureIndex`,
+    named by absolute paths, with each file's size and modification time in its
+    metadata): which files of the folder they still describe and which must be read."""
 
-    def __init__(self, path: Path, key: str, folder: _Folder):
+    def __init__(self, stored: Any, folder: _Folder):
         import os
 
-        from boda.errors import InvalidParameterError
-
-        self.path, self.key, self.folder = path, key, folder
-        #: absolute path -> ((size, mtime_ns), features) as stored
-        self.stored: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
-        try:
-            arrays = _load_index(path) if path.exists() else None
-        except InvalidParameterError:  # refused before unless --overwrite: replaced
-            arrays = None
-        if arrays is not None and str(arrays["key"]) == key:
-            for name, st, vec in zip(arrays["paths"], arrays["stats"], arrays["vectors"],
-                                     strict=True):  # fmt: skip
-                self.stored[str(name)] = (tuple(int(v) for v in st), vec)
+        self.folder = folder
+        #: absolute path -> ((size, mtime_ns), row of the stored index)
+        self.stored: dict[str, tuple[tuple[int, ...], int]] = {}
+        self.vectors = None if stored is None else stored.vectors
+        if stored is not None:
+            files = stored.metadata.get("files", {})
+            for row, name in enumerate(stored.names):
+                if name in files:
+                    self.stored[name] = (tuple(int(v) for v in files[name]), row)
         self.reused: list[str] = []
         self.missing: list[str] = []
         for p in folder.paths:
@@ -853,52 +838,28 @@ class _IndexFile:
             else:
                 self.missing.append(p)
 
-    def merge(self, embedded: list[str], vectors: torch.Tensor) -> tuple[list[str], torch.Tensor]:
-        """All the folder's readable files in walk order, with their features: the
-        stored ones and those just ``embedded``."""
+    def vector(self, path: str) -> torch.Tensor:
+        """The stored features of ``path`` (one of :attr:`reused`)."""
         import os
 
-        import numpy as np
-        import torch
+        return self.vectors[self.stored[os.path.abspath(path)][1]]
 
-        fresh = dict(zip(embedded, vectors.numpy() if len(embedded) else [], strict=True))
-        reused = set(self.reused)
-        paths = [p for p in self.folder.paths if p in fresh or p in reused]
-        rows = [fresh[p] if p in fresh else self.stored[os.path.abspath(p)][1] for p in paths]
-        if not rows:
-            return [], torch.zeros(0, 0)
-        return paths, torch.from_numpy(np.stack(rows).astype(np.float32))
-
-    def save(self, paths: list[str], vectors: torch.Tensor) -> None:
-        """Write the index (to a temporary file first, then put in place)."""
+    def save(self, index: Any, path: Path, max_side: int | None) -> None:
+        """Write ``index`` (the folder's files) to ``path`` under absolute paths, with
+        the stored features of the query when it lies in the folder and is unchanged."""
         import os
-        import tempfile
 
-        import numpy as np
+        from boda.explain import FeatureIndex
 
-        from boda.errors import OutputError
-
-        names = [os.path.abspath(p) for p in paths]
-        stats = [self.folder.stats[p] for p in paths]
-        rows = list(vectors.numpy())
-        for p in self.folder.excluded:  # the query keeps its stored features
+        kept = FeatureIndex(index.model, index.layer, size=index.size, mean=index.mean,
+                            std=index.std, metric=index.metric)  # fmt: skip
+        names = [os.path.abspath(p) for p in index.names]
+        files = {os.path.abspath(p): list(self.folder.stats[p]) for p in index.names}
+        kept.add_vectors(names, index.vectors)
+        for p in self.folder.excluded:
             entry = self.stored.get(os.path.abspath(p))
             if entry is not None and entry[0] == self.folder.stats[p]:
-                names.append(os.path.abspath(p))
-                stats.append(self.folder.stats[p])
-                rows.append(entry[1])
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".boda-index-", suffix=".npz", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f, key=np.array(self.key), vectors=np.stack(rows), paths=np.array(names),
-                    stats=np.array(stats, dtype=np.int64),
-                )  # fmt: skip
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            raise OutputError(f"cannot write --index {str(self.path)!r}: {exc}") from exc
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+                kept.add_vectors([os.path.abspath(p)], self.vectors[entry[1]][None])
+                files[os.path.abspath(p)] = list(self.folder.stats[p])
+        kept.metadata = {"max_side": max_side, "files": files}
+        kept.save(path)

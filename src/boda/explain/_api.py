@@ -106,6 +106,29 @@ class ImageExplanation:
         Method -> :func:`map_stats` of its map.
     target_name : str or None
         Class name of ``target``.
+    model_input : torch.Tensor or None
+        The ``(1, C, h, w)`` tensor the model was given: the image resized to
+        the model's input size, in its channels, normalised and in its dtype.
+        With :attr:`input_maps` it is what :mod:`boda.explain.metrics` takes
+        (deletion/insertion curves, Average Drop).
+    input_maps : dict of str to numpy.ndarray
+        Method -> ``(h, w)`` map in ``[0, 1]`` at the model's input size, as
+        the explainer made it (:attr:`maps` are these, resized to the image).
+
+    Examples
+    --------
+    Faithfulness of a map, on the input it explains:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from boda.explain.metrics import deletion_curve
+    >>> from boda.nn import load_model
+    >>> lm = load_model("resnet20-cifar10")
+    >>> res = explain_image(np.random.default_rng(0).random((40, 40, 3)), lm, ["gradcam"])
+    >>> res.model_input.shape, res.input_maps["gradcam"].shape
+    (torch.Size([1, 3, 32, 32]), (32, 32))
+    >>> heat = torch.from_numpy(res.input_maps["gradcam"])[None]
+    >>> curve = deletion_curve(lm.model, res.model_input, heat, res.target)
     """
 
     image: np.ndarray
@@ -116,6 +139,8 @@ class ImageExplanation:
     layer: str | None = None
     stats: dict[str, dict] = field(default_factory=dict)
     target_name: str | None = None
+    model_input: torch.Tensor | None = field(default=None, repr=False)
+    input_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         # The image and maps would print as walls of numbers: the decision comes first.
@@ -257,6 +282,7 @@ def explain_image(
     layer = layer or lm.target_layer
     options = options or {}
     maps: dict[str, np.ndarray] = {}
+    input_maps: dict[str, np.ndarray] = {}
     used_layer = None
     logits = None
     unknown_options = sorted({k.lower() for k in options} - {m.lower() for m in methods})
@@ -273,6 +299,7 @@ def explain_image(
         logits = ex.logits if logits is None else logits
         full = F.interpolate(m[:, None], size=img.shape[:2], mode="bilinear", align_corners=False)
         maps[method] = full[0, 0].clamp(0, 1).numpy()
+        input_maps[method] = m[0].detach().float().clamp(0, 1).cpu().numpy()
         if ex.classes is not None:
             explained = int(ex.classes[0])  # every method explains the same class
             if target is None:
@@ -300,4 +327,6 @@ def explain_image(
         layer=used_layer,
         stats={k: map_stats(v) for k, v in maps.items()},
         target_name=None if explained is None else lm.class_name(explained),
+        model_input=x,
+        input_maps=input_maps,
     )

@@ -39,11 +39,11 @@ def class_model(
     start: torch.Tensor | None = None,
     size: tuple[int, int] = (32, 32),
     steps: int = 100,
-    lr: float = 0.5,
-    l2: float = 1e-3,
-    jitter: int = 0,
-    blur_every: int = 0,
-    blur_sigma: float = 0.5,
+    lr: float = 0.1,
+    l2: float = 0.05,
+    jitter: int = 1,
+    blur_every: int = 2,
+    blur_sigma: float = 1.0,
     seed: int = 0,
     output_key: str | int | None = None,
 ) -> ClassModel:
@@ -52,9 +52,20 @@ def class_model(
     Gradient ascent on :math:`S_c(I) - \lambda \lVert I \rVert_2^2` (Eq. 1 of
     [1]_; :math:`S_c` is the logit, not the probability, as the paper
     recommends).  Each step is ``I += lr * g / mean(|g|)`` (a normalised
-    gradient, so ``lr`` is in input units).  Optional regularisers from
-    Yosinski et al. [2]_: a random shift of up to ``jitter`` pixels before each
-    step (undone after it) and a Gaussian blur every ``blur_every`` steps.
+    gradient, so ``lr`` is in input units).  Regularisers from Yosinski et
+    al. [2]_: a random shift of up to ``jitter`` pixels before each step
+    (undone after it) and a Gaussian blur every ``blur_every`` steps.
+
+    The defaults are a regularised ascent that gives a recognisable picture.
+    The plain ascent of [1]_ (``lr=0.5, l2=1e-3, jitter=0, blur_every=0``)
+    reaches a class probability of 1 with saturated noise: on the shipped
+    ``resnet20-cifar10``, over its 10 classes and 100 steps, 63 % of the
+    pixels fall outside the displayable ``[0, 1]``, 65 % of the picture's
+    energy lies above a quarter of the sampling frequency and the mean
+    absolute difference between neighbouring pixels (total variation) is
+    0.95.  With the defaults no pixel is outside ``[0, 1]``, 1.9 % of the
+    energy is that high, the total variation is 0.019, and the class
+    probability reached is 0.93 on average (0.33 at worst).
 
     Parameters
     ----------
@@ -69,9 +80,11 @@ def class_model(
     size : (int, int)
         ``(H, W)`` of the zero start.
     steps, lr, l2
-        Number of steps, step size, :math:`\lambda`.
+        Number of steps, step size (in input units), :math:`\lambda`.
     jitter, blur_every, blur_sigma
-        Regularisers (0 = off).
+        Regularisers: shift by up to ``jitter`` pixels, blur of
+        ``blur_sigma`` every ``blur_every`` steps (``jitter=0``,
+        ``blur_every=0``: off).
     seed : int
         Seed of the jitter.
     output_key : str or int, optional

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import itertools
+import json
+import os
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from boda.errors import BodaError, InvalidParameterError, ModelError
+from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
 from boda.explain._base import _frozen, resolve_layer
+from boda.io import DEFAULT_MAX_PIXELS
 from boda.nn import image_to_tensor, input_spec
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "receptive_field",
     "layer_features",
     "Patch",
@@ -25,9 +31,6 @@ __all__ = [
     "top_activating_patches",
     "FeatureIndex",
 ]
-
-#: File suffixes scanned in folders.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
 class _LinearReLU(TorchFunctionMode):
@@ -73,7 +76,19 @@ class _LinearReLU(TorchFunctionMode):
         return (out, torch.zeros_like(out, dtype=torch.long)) if with_indices else out
 
 
+def _refuse_script(model: nn.Module, layer: nn.Module | None = None) -> None:
+    """A TorchScript model (or layer) as a :class:`ModelError` that says what to do:
+    its submodules' outputs cannot be hooked, and every function here reads one."""
+    if isinstance(model, torch.jit.ScriptModule) or isinstance(layer, torch.jit.ScriptModule):
+        raise ModelError(
+            "reading a layer's output needs a hook on the layer, which TorchScript models do "
+            "not allow; load a state dict with its architecture instead "
+            "(load_model(path, arch=...), --arch on the command line)"
+        )
+
+
 def _layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    _refuse_script(model, layer)
     store: dict[str, torch.Tensor] = {}
 
     def hook(_m, _i, out):
@@ -171,45 +186,40 @@ def layer_features(
 
 def _iter_images(
     images: str | Path | Sequence[str | Path | np.ndarray],
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
-    """Yield ``(name, image or None, error or None)``; unreadable files are reported, not raised.
+    """Yield ``(name, image or None, error or None)``, one image decoded at a time;
+    unreadable files are reported, not raised.
 
-    Arrays have no name (None): :func:`_load_batch` numbers them.
+    A folder is walked as ``boda scan`` walks it (:func:`boda.scan.walk_images`:
+    every format :func:`boda.io.read_image` reads, hidden folders such as
+    ``.boda`` and ``.git`` skipped, folder links not followed), in sorted path
+    order.  Files are read with ``max_pixels`` as the decompression-bomb guard.
+    Arrays have no name (None): :func:`_load_chunk` numbers them.
     """
     from boda.io import read_image
 
     if isinstance(images, (str, Path)):
+        from boda.scan import walk_images
+
         root = Path(images)
         if not root.is_dir():
             raise InvalidParameterError(f"{str(root)!r} is not a folder")
-        items: list = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Paths only (a few hundred bytes each), sorted as Paths: the order of the results.
+        found = sorted((Path(f.path), f.error) for f in walk_images(root))
+        items: Iterable = found
     else:
-        items = list(images)
-    for item in items:
+        items = ((item, None) for item in images)
+    for item, error in items:
         if isinstance(item, np.ndarray):
             yield None, item, None
-            continue
-        try:
-            yield str(item), read_image(item), None
-        except BodaError as exc:
-            yield str(item), None, str(exc)
-
-
-def _load_batch(
-    images, size: tuple[int, int], mean, std, first_index: int = 0, channels: int | None = None
-) -> tuple[list[str], torch.Tensor, list[np.ndarray], list[tuple[str, str]]]:
-    """Load ``images``; array ``k`` of the batch is named ``image[first_index + k]``.
-
-    ``channels=1`` (a gray model) turns colour images to gray (Rec. 601 luma);
-    otherwise gray images are repeated to RGB.  The arrays kept for crops are
-    always RGB.
-    """
-    names, x, arrays, skipped = _load_chunk(
-        _iter_images(images), size, mean, std, first_index, channels, keep_arrays=True
-    )
-    if not names:
-        raise InvalidParameterError("no readable images were given")
-    return names, x, arrays, skipped
+        elif error is not None:
+            yield str(item), None, error
+        else:
+            try:
+                yield str(item), read_image(item, max_pixels=max_pixels), None
+            except BodaError as exc:
+                yield str(item), None, str(exc)
 
 
 def _load_chunk(
@@ -222,7 +232,13 @@ def _load_chunk(
     *,
     keep_arrays: bool,
 ) -> tuple[list[str], torch.Tensor, list[np.ndarray], list[tuple[str, str]]]:
-    """The model inputs of ``items`` (from :func:`_iter_images`); see :func:`_load_batch`."""
+    """The model inputs of ``items`` (from :func:`_iter_images`), unreadable ones skipped.
+
+    Array ``k`` of the chunk is named ``image[first_index + k]``.  ``channels=1``
+    (a gray model) turns colour images to gray (Rec. 601 luma); otherwise gray
+    images are repeated to RGB.  The arrays kept for crops (``keep_arrays``) are
+    always RGB.
+    """
     from boda.core.image import to_gray
 
     names, tensors, arrays, skipped = [], [], [], []
@@ -292,6 +308,7 @@ def top_activating_patches(
     std: Sequence[float] | None = None,
     k: int = 9,
     batch_size: int = 64,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> PatchSearch:
     """Scan images for the receptive-field crops that excite one channel most.
 
@@ -299,7 +316,9 @@ def top_activating_patches(
     the position of the channel's largest activation is found; the ``k``
     strongest over all images are returned with the crop of the input that
     unit sees (Zeiler & Fergus 2014, Sec. 2.1; Girshick et al. 2014, Sec. 3.1).
-    Unreadable files are skipped and listed.
+    Unreadable files are skipped and listed.  Images are read ``batch_size``
+    at a time and only the ``k`` best candidates are kept (a heap), so memory
+    does not grow with the number of images.
 
     Parameters
     ----------
@@ -308,54 +327,99 @@ def top_activating_patches(
     channel : int
         Channel of the layer.
     images : folder, or sequence of paths / arrays
-        What to scan (folders recursively, by suffix).
+        What to scan.  A folder is walked as ``boda scan`` walks it
+        (:func:`boda.scan.walk_images`: every format boda reads, hidden
+        folders such as ``.boda`` skipped), in sorted path order.
     size, mean, std
         Preprocessing for the model.
     k : int
         Patches to return (one per image at most).
     batch_size : int
         Images per forward pass (memory against speed; results do not depend on it).
+    max_pixels : int or None
+        Files with more pixels are skipped as decompression bombs (see
+        :func:`boda.io.read_image`); None: no limit.
 
     Returns
     -------
     PatchSearch
+        Among equal activations, earlier images come first.
+
+    Raises
+    ------
+    InvalidParameterError
+        Bad ``k`` or ``channel``, no readable image.
+    ModelError
+        A TorchScript model (its layers cannot be hooked).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
-    names, x, arrays, skipped = _load_batch(
-        images, size, mean, std, channels=input_spec(model)[0]
-    )
+    _refuse_script(model)
     _, mod = resolve_layer(model, layer)
-    best: list[tuple[float, int, int, int]] = []
+    channels = input_spec(model)[0]
+    # A min-heap of the k best (activation, -image number, y, x, name, array): the
+    # weakest on top; an image number breaks ties in favour of the earlier image.
+    heap: list[tuple[float, int, int, int, str, np.ndarray]] = []
+    skipped: list[tuple[str, str]] = []
+    seen = 0
+    in_channels = 3
+    items = _iter_images(images, max_pixels)
     with torch.inference_mode(), _frozen(model):
-        for s in range(0, x.shape[0], int(batch_size)):
-            a = _layer_output(model, mod, x[s : s + int(batch_size)])
+        while chunk := list(itertools.islice(items, int(batch_size))):
+            names, x, arrays, bad = _load_chunk(
+                chunk, size, mean, std, seen, channels, keep_arrays=True
+            )
+            skipped.extend(bad)
+            if not names:
+                continue
+            in_channels = x.shape[1]
+            a = _layer_output(model, mod, x)
             if a.ndim != 4 or not 0 <= int(channel) < a.shape[1]:
                 raise InvalidParameterError(
                     f"channel {channel} is not in the layer output of shape {tuple(a.shape)}"
                 )
-            m = a[:, int(channel)].flatten(1)
-            vals, idx = m.max(dim=1)
+            vals, idx = a[:, int(channel)].flatten(1).max(dim=1)
             w = a.shape[3]
-            for j in range(m.shape[0]):
-                p = int(idx[j])
-                best.append((float(vals[j]), s + j, p // w, p % w))
-    best.sort(key=lambda t: -t[0])
-    best = best[: int(k)]
+            for j, (v, p) in enumerate(zip(vals.tolist(), idx.tolist(), strict=True)):
+                entry = (float(v), -(seen + j), p // w, p % w, names[j], arrays[j])
+                if len(heap) < k:
+                    heapq.heappush(heap, entry)
+                elif entry[:2] > heap[0][:2]:
+                    heapq.heapreplace(heap, entry)
+            seen += len(names)
+    if not seen:
+        raise InvalidParameterError("no readable images were given")
+    best = sorted(heap, key=lambda e: (-e[0], -e[1]))
     boxes = receptive_field(
-        model, mod, size, [(y, xx) for _, _, y, xx in best], channels=x.shape[1]
+        model, mod, size, [(y, xx) for _, _, y, xx, _, _ in best], channels=in_channels
     )
     patches = [
         Patch(
-            source=names[i],
+            source=name,
             activation=v,
             position=(y, xx),
             box=box,
-            crop=arrays[i][box[0] : box[2], box[1] : box[3]].copy(),
+            crop=array[box[0] : box[2], box[1] : box[3]].copy(),
         )
-        for (v, i, y, xx), box in zip(best, boxes, strict=True)
+        for (v, _, y, xx, name, array), box in zip(best, boxes, strict=True)
     ]
     return PatchSearch(patches=patches, skipped=skipped)
+
+
+#: Format of :meth:`FeatureIndex.save` files; another value is refused on loading.
+_INDEX_FORMAT = "boda-feature-index/2"
+
+
+def _fingerprint(model: nn.Module) -> str:
+    """SHA-256 of a model's weights and buffers (names, shapes, dtypes, values)."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        if not isinstance(t, torch.Tensor):
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.flatten().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 #: Images decoded and fed to the model at a time by :meth:`FeatureIndex.embed`.
@@ -384,6 +448,25 @@ class FeatureIndex:
         Preprocessing for images given as files or arrays.
     metric : {"cosine", "euclidean"}
         Similarity used by :meth:`query`.
+    max_pixels : int or None
+        Files with more pixels are skipped as decompression bombs (see
+        :func:`boda.io.read_image`); None: no limit.
+
+    Attributes
+    ----------
+    names : list of str
+        One per indexed image: its path, or ``image[i]`` for an array.
+    vectors : torch.Tensor
+        ``(N, D)`` float32 features, row ``i`` of ``names[i]``.
+    metadata : dict
+        Free JSON-serialisable information kept with the index by :meth:`save`
+        (e.g. the size and modification time of each file, to tell later
+        which files changed).
+
+    Raises
+    ------
+    ModelError
+        A TorchScript model (its layers cannot be hooked).
 
     Examples
     --------
@@ -393,6 +476,11 @@ class FeatureIndex:
     >>> idx = FeatureIndex(resnet20(), "layer3").add([rng.random((32, 32, 3)) for _ in range(3)])
     >>> idx.query(idx.vectors[1:2], k=1)[0][0][0]
     'image[1]'
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "features.npz")
+    >>> idx.save(path)
+    >>> FeatureIndex.load(path, idx.model, "layer3").names == idx.names
+    True
     """
 
     def __init__(
@@ -404,14 +492,18 @@ class FeatureIndex:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         metric: str = "cosine",
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ):
         if metric not in ("cosine", "euclidean"):
             raise InvalidParameterError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+        _refuse_script(model)
         self.model, self.layer = model, layer
         self.size, self.mean, self.std, self.metric = size, mean, std, metric
+        self.max_pixels = max_pixels
         self.names: list[str] = []
         self.vectors = torch.zeros(0, 0)
         self.skipped: list[tuple[str, str]] = []
+        self.metadata: dict[str, Any] = {}
 
     def embed(self, images, *, first_index: int = 0) -> tuple[list[str], torch.Tensor]:
         """Feature vectors of images (folder, paths or arrays) or of a ``(B, C, H, W)`` tensor.
@@ -428,7 +520,7 @@ class FeatureIndex:
         channels = input_spec(self.model)[0]
         names: list[str] = []
         parts: list[torch.Tensor] = []
-        items = _iter_images(images)
+        items = _iter_images(images, self.max_pixels)
         while chunk := list(itertools.islice(items, _EMBED_CHUNK)):
             chunk_names, x, _, skipped = _load_chunk(
                 chunk, self.size, self.mean, self.std, first_index + len(names), channels,
@@ -449,6 +541,140 @@ class FeatureIndex:
         self.names.extend(names)
         self.vectors = vec if self.vectors.numel() == 0 else torch.cat([self.vectors, vec])
         return self
+
+    def add_vectors(self, names: Sequence[str], vectors: torch.Tensor) -> FeatureIndex:
+        """Add features computed before (e.g. kept from a saved index) under ``names``.
+
+        ``vectors`` is ``(len(names), D)``, ``D`` the index's feature size.
+        Returns the index.
+        """
+        names = [str(n) for n in names]
+        vectors = torch.as_tensor(vectors, dtype=torch.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(names):
+            raise InvalidParameterError(
+                f"need one feature row per name: {len(names)} names, vectors of shape "
+                f"{tuple(vectors.shape)}"
+            )
+        if self.vectors.numel() and vectors.shape[0] and vectors.shape[1] != self.vectors.shape[1]:
+            raise InvalidParameterError(
+                f"the index holds {self.vectors.shape[1]}-float features, not {vectors.shape[1]}"
+            )
+        if not names:
+            return self
+        self.names.extend(names)
+        self.vectors = vectors if self.vectors.numel() == 0 else torch.cat([self.vectors, vectors])
+        return self
+
+    def _settings(self) -> dict[str, Any]:
+        """What the features depend on: the model's weights, the layer, the preprocessing."""
+        layer_name, _ = resolve_layer(self.model, self.layer)
+        return {
+            "model": _fingerprint(self.model),
+            "layer": layer_name,
+            "size": [int(v) for v in self.size],
+            "mean": None if self.mean is None else [float(v) for v in self.mean],
+            "std": None if self.std is None else [float(v) for v in self.std],
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the index to ``path`` (a NumPy ``.npz`` file; no pickled objects).
+
+        The file holds the names, the features, :attr:`metadata` and what the
+        features depend on (a SHA-256 of the model's weights, the layer, the
+        input size and statistics), so :meth:`load` refuses it for another
+        model.  It is written to a temporary file first, then put in place.
+
+        Raises
+        ------
+        OutputError
+            ``path`` cannot be written.
+        """
+        header = {"format": _INDEX_FORMAT, "settings": self._settings(),
+                  "metric": self.metric, "metadata": self.metadata}  # fmt: skip
+        vectors = self.vectors if self.names else torch.zeros(0, 0)
+        folder = os.path.dirname(os.path.abspath(path)) or "."
+        tmp = None
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".boda-index-", suffix=".npz", dir=folder)
+            with os.fdopen(fd, "wb") as f:  # a file object: np.savez adds no ".npz"
+                np.savez(
+                    f, header=np.array(json.dumps(header)), names=np.array(self.names, dtype=str),
+                    vectors=vectors.detach().cpu().float().numpy(),
+                )  # fmt: skip
+            os.replace(tmp, path)
+        except (OSError, TypeError, ValueError) as exc:  # TypeError: metadata not JSON
+            raise OutputError(f"cannot write the feature index {str(path)!r}: {exc}") from exc
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        model: nn.Module,
+        layer: str | nn.Module,
+        *,
+        size: tuple[int, int] = (32, 32),
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        metric: str | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> FeatureIndex:
+        """The index :meth:`save` wrote, for ``model`` and ``layer`` with these settings.
+
+        The arguments are those of the constructor, and must be those the index
+        was built with: features of another model (other weights), layer, size
+        or statistics would be compared with the new queries' as if alike.
+        ``metric`` (default: the saved one) only changes :meth:`query`.  The
+        file is read without unpickling anything (``allow_pickle=False``).
+
+        Raises
+        ------
+        InvalidParameterError
+            ``path`` is not an index :meth:`save` wrote ("... is not a feature
+            index boda wrote"), or was made with another model, layer or settings
+            ("... holds features of another layer ...").
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                names = [str(n) for n in data["names"]]
+                vectors = torch.from_numpy(np.asarray(data["vectors"], dtype=np.float32))
+            if not isinstance(header, dict) or header.get("format") != _INDEX_FORMAT:
+                raise ValueError("an index of another format")
+        except (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError) as exc:
+            # numpy's own words for a file that is no .npz suggest unpickling it: not said.
+            reason = str(exc) if str(exc) == "an index of another format" else (
+                f"no {exc} array" if isinstance(exc, KeyError) else "not a NumPy .npz archive"
+            )
+            raise InvalidParameterError(
+                f"{str(path)!r} is not a feature index boda wrote ({reason}); build the index "
+                "again (FeatureIndex(...).add(...).save(path))"
+            ) from None
+        index = cls(
+            model, layer, size=size, mean=mean, std=std,
+            metric=metric or header.get("metric", "cosine"), max_pixels=max_pixels,
+        )  # fmt: skip
+        stored, now = header.get("settings", {}), index._settings()
+        differ = [name for name in now if stored.get(name) != now[name]]
+        if differ:
+            said = {"model": "model (other weights)"}
+            details = "; ".join(
+                f"{name}: {stored.get(name)!r} there, {now[name]!r} here"
+                for name in differ if name != "model"
+            )  # fmt: skip
+            raise InvalidParameterError(
+                f"{str(path)!r} holds features of another "
+                f"{', '.join(said.get(n, n) for n in differ)}"
+                + (f" ({details})" if details else "")
+                + "; load it with the model and settings it was built with, or build a new index"
+            )
+        index.metadata = header.get("metadata") or {}
+        if names:
+            index.add_vectors(names, vectors)
+        return index
 
     def query(self, images, k: int = 5) -> list[list[tuple[str, float]]]:
         """For each query, the ``k`` nearest indexed images as ``(name, similarity)``.
