@@ -271,7 +271,7 @@ def test_the_tolerance_groups_from_the_sharpest(tmp_path):
              {"name": "0.jpg", "sharp": 0.876}]
     keys = keep._keep_keys([ImageRecord(f["name"].encode(), 1, 1, "ok", width=8, height=8,
                                         scores={"blurry": f["sharp"]}) for f in files])
-    assert [k[6] for k in keys] == [0, 0, 1]
+    assert [k[7] for k in keys] == [0, 0, 1]  # after picked and the six heads
     assert _sets(tmp_path, *files)[0][0] == "a.jpg"
 
 

@@ -282,3 +282,78 @@ def test_marking_changes_no_user_file_and_not_the_catalog(shoot):
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
     with Catalog(shoot, readonly=True) as c:
         assert [r.to_dict() for r in c.records()] == records
+
+
+# -- a mark belongs to the file it was given to ---------------------------------------------------
+
+
+def test_another_photo_at_a_marked_path_is_undecided(shoot):
+    with Marks(shoot) as marks:
+        marks.set_decision([b"a.png", b"b.png"], "reject")
+        marks.set_rating([b"a.png"], 5)
+    # a.png is replaced by another photo (a card whose numbering restarted)
+    write_image(shoot / "a.png", read_image(shoot / "day2" / "d.png")[::-1])
+    scan(shoot, workers=1)
+    assert _paths(select_records(shoot, "rejected")) == ["b.png"]
+    assert "a.png" in _paths(select_records(shoot, "undecided"))
+    assert _paths(select_records(shoot, "rated")) == []
+    by_path = {r["path"]: r for r in catalog_records(shoot)}
+    assert (by_path["a.png"]["decision"], by_path["a.png"]["rating"]) == (None, None)
+    with Catalog(shoot, readonly=True) as catalog:  # what boda serve reads
+        rows = catalog.mark_rows(marks_path(shoot))
+        assert [catalog.relpaths_of([r[0]])[r[0]] for r in rows] == [b"b.png"]
+    # marking the new photo starts afresh: the old photo's stars do not come back
+    with Marks(shoot) as marks:
+        assert marks.set_decision([b"a.png"], "pick") == 1
+        assert marks.get(b"a.png")[:2] == ("pick", None)
+
+
+def test_the_same_pixels_rewritten_keep_their_mark(shoot):
+    with Marks(shoot) as marks:
+        marks.set_decision([b"b.png"], "pick")
+    image = read_image(shoot / "b.png")
+    os.utime(shoot / "b.png", ns=(1, 1))  # a changed file to the scan, same pixels
+    write_image(shoot / "b.png", image)
+    scan(shoot, workers=1)
+    assert _paths(select_records(shoot, "picked")) == ["b.png"]
+
+
+def test_mark_counts_only_the_catalog_s_files(shoot):
+    assert _mark(shoot, "shoot/a.png", "shoot/b.png", "--pick").exit_code == 0
+    (shoot / "b.png").unlink()
+    scan(shoot, workers=1)
+    result = _mark(shoot, "shoot/a.png", "--rating", "3", "--json")
+    assert json.loads(result.stdout)["counts"] == {"pick": 1, "reject": 0, "rated": 1}
+
+
+def test_mark_refuses_a_catalog_made_for_another_folder(shoot, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    write_image(other / "a.png", read_image(shoot / "a.png"))
+    catalog = tmp_path / "shared.db"
+    scan(shoot, workers=1, catalog_path=catalog)
+    result = runner.invoke(app, ["mark", str(other), str(other / "a.png"), "--reject",
+                                 "--catalog", str(catalog)])
+    assert result.exit_code == 2
+    assert "was made for the folder" in " ".join(result.output.split())
+    assert not marks_path(catalog).exists()
+
+
+def test_a_picked_copy_is_kept_and_never_redundant(tmp_path, kodak_paths):
+    root = tmp_path / "burst"
+    root.mkdir()
+    image = read_image(kodak_paths[0], max_side=64)
+    for name in ("a.png", "b.png", "c.png"):  # three identical frames: a.png kept by path
+        write_image(root / name, image)
+    scan(root, workers=1)
+    assert _paths(select_records(root, "redundant")) == ["b.png", "c.png"]
+    with Marks(root) as marks:
+        marks.set_decision([b"c.png"], "pick")
+    assert _paths(select_records(root, "redundant")) == ["a.png", "b.png"]
+    with Marks(root) as marks:
+        marks.set_decision([b"b.png"], "pick")
+    assert _paths(select_records(root, "redundant")) == ["a.png"]
+    from boda.report import duplicate_sets
+
+    (only,) = duplicate_sets(root)
+    assert (only.keep, only.redundant, only.linked) == ("b.png", ("a.png",), ("c.png",))

@@ -1064,6 +1064,20 @@ class Catalog:
         )
         return {r[0]: r[1] for r in rows}
 
+    def pixel_hashes(self, relpaths: Iterable[bytes]) -> dict[bytes, str | None]:
+        """The pixel hash of each of these files the catalog holds (None for an unreadable
+        file or a link); files it does not hold are left out."""
+        out: dict[bytes, str | None] = {}
+        wanted = sorted({bytes(p) for p in relpaths})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT relpath, pixel_hash FROM images WHERE relpath IN ({marks})", chunk
+            )
+            out.update((bytes(r[0]), r[1]) for r in rows)
+        return out
+
     def ids_with_status(self, status: str) -> list[int]:
         """The ids of the records of one status (``"ok"``, ``"error"``, ``"link"``), in
         id order."""
@@ -1091,7 +1105,9 @@ class Catalog:
             try:
                 rows = self._db.execute(
                     "SELECT images.id, images.status, m.decision, m.rating "
-                    "FROM boda_marks.marks AS m JOIN images ON images.relpath = m.relpath"
+                    "FROM boda_marks.marks AS m JOIN images ON images.relpath = m.relpath "
+                    # a mark given to another file at this path does not apply
+                    "AND (m.pixel_hash IS NULL OR m.pixel_hash IS images.pixel_hash)"
                 ).fetchall()
             finally:
                 self._db.execute("DETACH DATABASE boda_marks")

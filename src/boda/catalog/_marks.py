@@ -9,7 +9,12 @@ Design
   touched by a scan, and ``boda serve`` can write marks while the catalog stays
   open read-only.
 - A mark is keyed by the file's path relative to the scanned folder, as exact
-  bytes (names that are not UTF-8 round-trip), like the catalog's records.  A
+  bytes (names that are not UTF-8 round-trip), like the catalog's records, and
+  holds the pixel hash the file had when it was marked: a mark applies only
+  while the file at that path still holds those pixels (:meth:`Mark.applies_to`),
+  so a new photo at an old path (a card whose numbering restarted) is never
+  taken for the one that was picked or rejected there.  A file edited in place
+  is undecided again.  A
   file renamed or moved inside the folder keeps its mark when the next scan
   recognises the move (:meth:`Marks.move`); a file that is removed keeps it,
   unseen (every selection goes through the catalog's records).
@@ -46,18 +51,25 @@ CREATE TABLE IF NOT EXISTS marks (
     relpath BLOB PRIMARY KEY,
     decision TEXT CHECK (decision IN ('pick', 'reject')),
     rating INTEGER CHECK (rating BETWEEN 1 AND 5),
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    pixel_hash TEXT
 );
 """
 
 
 class Mark(NamedTuple):
     """One file's mark: ``decision`` (``"pick"``, ``"reject"`` or None), ``rating``
-    (1-5 stars, or None) and when it last changed (seconds since the epoch)."""
+    (1-5 stars, or None), when it last changed (seconds since the epoch) and the
+    pixel hash of the file it was given to (None: any file at the path)."""
 
     decision: str | None
     rating: int | None
     updated: float
+    pixel_hash: str | None = None
+
+    def applies_to(self, pixel_hash: str | None) -> bool:
+        """Whether this mark belongs to a file of this pixel hash at its path."""
+        return self.pixel_hash is None or self.pixel_hash == pixel_hash
 
 
 def marks_path(catalog_path: str | Path) -> Path:
@@ -124,7 +136,8 @@ class Marks:
     """
 
     def __init__(self, catalog_path: str | Path, *, readonly: bool = False):
-        self.path = marks_path(catalog_path)
+        self.catalog = resolve_catalog_path(catalog_path)
+        self.path = marks_path(self.catalog)
         self.readonly = readonly
         self._db: sqlite3.Connection | None = None
         if readonly and not self.path.is_file():
@@ -186,20 +199,25 @@ class Marks:
         """Every file's mark, by its path relative to the scanned folder (bytes)."""
         if self._db is None:
             return {}
-        rows = self._db.execute("SELECT relpath, decision, rating, updated FROM marks")
-        return {bytes(r[0]): Mark(r[1], r[2], r[3]) for r in rows}
+        rows = self._db.execute(
+            "SELECT relpath, decision, rating, updated, pixel_hash FROM marks"
+        )
+        return {bytes(r[0]): Mark(*r[1:]) for r in rows}
 
     def get(self, relpath: bytes) -> Mark | None:
         """One file's mark, or None when it has none."""
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT decision, rating, updated FROM marks WHERE relpath = ?", (relpath,)
+            "SELECT decision, rating, updated, pixel_hash FROM marks WHERE relpath = ?",
+            (relpath,),
         ).fetchone()
         return None if row is None else Mark(*row)
 
     def counts(self) -> dict[str, int]:
-        """How many files are picked, rejected and rated (1 star or more)."""
+        """How many marks are picks, rejects and ratings (1 star or more), those of files
+        gone since included (see :meth:`boda.catalog.Catalog.mark_rows` for the marks of
+        the catalog's files)."""
         if self._db is None:
             return {"pick": 0, "reject": 0, "rated": 0}
         pick, reject, rated = self._db.execute(
@@ -236,13 +254,16 @@ class Marks:
                 moving = []
                 for old, new in pairs:
                     row = self._db.execute(
-                        "SELECT decision, rating, updated FROM marks WHERE relpath = ?", (old,)
+                        "SELECT decision, rating, updated, pixel_hash FROM marks "
+                        "WHERE relpath = ?", (old,)
                     ).fetchone()
                     if row is not None:
                         moving.append((new, *row))
                 self._db.executemany("DELETE FROM marks WHERE relpath = ?",
                                      [(old,) for old, _ in pairs])
-                self._db.executemany("INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?)", moving)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?)", moving
+                )
         except sqlite3.OperationalError as exc:
             raise CatalogError(
                 f"cannot write the marks file {str(self.path)!r} ({exc}); nothing was changed"
@@ -253,23 +274,30 @@ class Marks:
         if self.readonly or self._db is None:
             raise CatalogError(f"the marks file {str(self.path)!r} was opened read-only")
         paths = sorted({bytes(p) for p in relpaths})
+        hashes = self._pixel_hashes(paths)
         now = time.time()
         changed = 0
         try:
             with self._db:  # one transaction: all of them or none
                 for relpath in paths:
+                    # a mark left by another file at this path (gone, or replaced) goes
+                    self._db.execute(
+                        "DELETE FROM marks WHERE relpath = ? AND pixel_hash IS NOT NULL "
+                        "AND pixel_hash IS NOT ?", (relpath, hashes.get(relpath)),
+                    )
                     if value is None:  # clearing makes no row for a file without one
                         sql = (f"UPDATE marks SET {column} = NULL, updated = ? "
                                f"WHERE relpath = ? AND {column} IS NOT NULL")
                         args: tuple = (now, relpath)
                     else:
                         sql = (
-                            f"INSERT INTO marks (relpath, {column}, updated) VALUES (?, ?, ?) "
+                            f"INSERT INTO marks (relpath, {column}, updated, pixel_hash) "
+                            "VALUES (?, ?, ?, ?) "
                             f"ON CONFLICT(relpath) DO UPDATE SET {column} = excluded.{column}, "
-                            f"updated = excluded.updated "
+                            "updated = excluded.updated, pixel_hash = excluded.pixel_hash "
                             f"WHERE {column} IS NOT excluded.{column}"
                         )
-                        args = (relpath, value, now)
+                        args = (relpath, value, now, hashes.get(relpath))
                     changed += self._db.execute(sql, args).rowcount > 0
                 self._db.execute("DELETE FROM marks WHERE decision IS NULL AND rating IS NULL")
         except sqlite3.OperationalError as exc:
@@ -277,3 +305,13 @@ class Marks:
                 f"cannot write the marks file {str(self.path)!r} ({exc}); nothing was changed"
             ) from None
         return changed
+
+    def _pixel_hashes(self, relpaths: list[bytes]) -> dict[bytes, str | None]:
+        """The pixel hashes the catalog holds for these files (what their marks belong to);
+        files it does not hold, or holds without pixels (unreadable), are left out."""
+        from boda.catalog._catalog import Catalog
+
+        if not self.catalog.is_file():
+            return {}
+        with Catalog(self.catalog, readonly=True) as catalog:
+            return catalog.pixel_hashes(relpaths)

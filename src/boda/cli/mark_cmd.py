@@ -85,6 +85,7 @@ def register(app: typer.Typer) -> None:
             names = _stdin_paths(null)
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
             catalog_path = opened.path
+            _check_folder(opened, directory)
             relpaths = [_relpath(name, directory, opened.has_file) for name in names]
         unknown = [name for name, rel in zip(names, relpaths, strict=True) if rel is None]
         if unknown:
@@ -101,8 +102,8 @@ def register(app: typer.Typer) -> None:
                 changed += marks.set_decision(chosen, decision)
             if rating is not None:
                 changed += marks.set_rating(chosen, rating)
-            counts = marks.counts()
             where = marks.path
+        counts = _counts(catalog_path)
         files = len(set(chosen))
         if as_json:
             print_json({
@@ -120,6 +121,38 @@ def register(app: typer.Typer) -> None:
             f"{'s' * (changed != 1)}); now {counts['pick']} picked, {counts['reject']} rejected, "
             f"{counts['rated']} rated", highlight=False,
         )
+
+
+def _check_folder(catalog, directory: Path) -> None:
+    """Refuse a ``--catalog`` that a scan made for another folder: its paths would
+    name other files (``boda scan`` refuses it the same way)."""
+    from boda.errors import InvalidParameterError
+
+    stored = catalog.get_setting("root")
+    here = str(directory.resolve())
+    if not isinstance(stored, str) or stored == here:
+        return
+    if catalog.path.resolve().is_relative_to(here):
+        return  # a catalog inside DIR is DIR's, wherever the disk is mounted
+    raise InvalidParameterError(
+        f"the catalog {str(catalog.path)!r} was made for the folder {stored!r}, not {here!r}: "
+        f"its paths name files there; give that folder ('boda mark {shown(stored)} ... "
+        f"--catalog {shown(str(catalog.path))}'). Nothing was marked"
+    )
+
+
+def _counts(catalog_path: Path) -> dict[str, int]:
+    """Picked, rejected and rated files of the catalog (as the selections count them:
+    marks of files gone since, or given to another file at the same path, left out)."""
+    from boda.catalog import Catalog, marks_path
+
+    with Catalog(catalog_path, readonly=True) as catalog:
+        rows = [r for r in catalog.mark_rows(marks_path(catalog_path)) if r[1] != "link"]
+    return {
+        "pick": sum(r[2] == "pick" for r in rows),
+        "reject": sum(r[2] == "reject" for r in rows),
+        "rated": sum(r[3] is not None for r in rows),
+    }
 
 
 def _stdin_paths(null: bool) -> list[str]:

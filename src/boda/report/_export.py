@@ -144,6 +144,8 @@ def with_mark(record: dict[str, Any], marks: dict[bytes, Mark]) -> dict[str, Any
     (1-5 stars) of its file, each None when it has none."""
     raw = record.get("path_bytes_hex")
     mark = marks.get(bytes.fromhex(raw) if raw else record["path"].encode("utf-8"))
+    if mark is not None and not mark.applies_to(record.get("pixel_hash")):
+        mark = None  # given to another file that was at this path
     record["decision"] = None if mark is None else mark.decision
     record["rating"] = None if mark is None else mark.rating
     return record

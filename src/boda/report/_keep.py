@@ -39,8 +39,9 @@ class DuplicateSet:
     redundant : tuple of str
         The other members: copies of ``keep`` that may be removed, in path order.
     linked : tuple of str
-        Other members that a link of the folder points to: kept too, since
-        removing them would leave the link dangling.
+        Other members kept too: a link of the folder points to them (removing
+        them would leave the link dangling), or the person picked them
+        (:class:`boda.catalog.Marks`).
     exact_groups, near_groups : tuple of int
         The ids of the groups the members belong to (``groups`` in the
         records); several sets may share a near-duplicate group.
@@ -248,11 +249,13 @@ def _origin_rank(path: str, pairs: _Pairs | None) -> int:
 
 def _keep_keys(
     members: list[ImageRecord], keep_under: tuple[str, ...] = (), pairs: _Pairs | None = None,
+    picked: frozenset[bytes] = frozenset(),
 ) -> list[tuple]:
     """Sort keys of the keep rule (:func:`duplicate_sets`) of the members of linked
     duplicate groups: the file to keep sorts first.
 
-    Per file: outside ``keep_under``, in a trash or cache folder (:func:`_junk_rank`),
+    Per file: not picked by the person (``picked``: their decision comes first),
+    outside ``keep_under``, in a trash or cache folder (:func:`_junk_rank`),
     not a camera original (:func:`_origin_rank`), its other flags, pixels, exposure
     error within the members (:func:`_exposure_errors`); then the sharpness class among
     the files tied so far (:func:`_sharpness_classes`), a copy's name
@@ -268,8 +271,8 @@ def _keep_keys(
         elsewhere = bool(keep_under) and not _is_under(path, keep_under)
         problems = sum(name not in DUPLICATE_FLAGS for name in record.flags)
         pixels = (record.width or 0) * (record.height or 0)
-        heads.append((elsewhere, _junk_rank(path), _origin_rank(path, pairs),
-                      problems, -pixels, error))
+        heads.append((record.relpath not in picked, elsewhere, _junk_rank(path),
+                      _origin_rank(path, pairs), problems, -pixels, error))
     sharp = _sharpness_classes(heads, [finite_float(r.scores.get("blurry")) for r in members])
     return [(*head, cls, copy, path, record.relpath) for head, cls, copy, path, record
             in zip(heads, sharp, copies, paths, members, strict=True)]
@@ -423,7 +426,7 @@ def _is_under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 def _split_set(
     members: list[ImageRecord], max_distance: int, keep_under: tuple[str, ...],
-    pairs: _Pairs | None = None,
+    pairs: _Pairs | None = None, picked: frozenset[bytes] = frozenset(),
 ) -> list[list[ImageRecord]]:
     """Cut the members of linked duplicate groups into sets whose every other member is a
     copy of the set's first (kept) file.
@@ -440,7 +443,7 @@ def _split_set(
 
     from boda.duplicates._clusters import _popcount
 
-    keys = _keep_keys(members, keep_under, pairs)
+    keys = _keep_keys(members, keep_under, pairs, picked)
     order = sorted(range(len(members)), key=keys.__getitem__)
     ranked = [members[i] for i in order]
     paths = [keys[i][-2] for i in order]
@@ -528,6 +531,15 @@ def _near_tolerance(catalog: Catalog) -> int:
 _KEEP_SCORES = ("blurry", "mean_lightness", "p05_lightness", "p50_lightness", "p95_lightness")
 
 
+def _picked(catalog: Catalog) -> list[bytes]:
+    """The paths of the files the person picked (marks that still apply to them)."""
+    from boda.catalog import marks_path
+
+    ids = [i for i, _, decision, _ in catalog.mark_rows(marks_path(catalog.path))
+           if decision == "pick"]
+    return list(catalog.relpaths_of(ids).values())
+
+
 def _duplicate_plan(
     catalog_path: str | Path, keep_under: tuple[str, ...] = ()
 ) -> tuple[list[DuplicateSet], dict[bytes, str]]:
@@ -538,6 +550,8 @@ def _duplicate_plan(
     pairs = _Pairs()
     with Catalog(catalog_path, readonly=True) as catalog:
         max_distance = _near_tolerance(catalog)
+        # the files the person picked: kept first, and never listed as copies
+        picked = frozenset(_picked(catalog))
         for record in catalog.records():
             if record.status == "link":
                 if record.link_to is not None:
@@ -570,17 +584,20 @@ def _duplicate_plan(
     plans, redundant = [], {}
     for keys in sets.values():
         members = {r.relpath: r for key in keys for r in groups[key]}
-        for copies in _split_set(list(members.values()), max_distance, keep_under, pairs):
+        for copies in _split_set(
+            list(members.values()), max_distance, keep_under, pairs, picked
+        ):
             if len(copies) < 2:
                 continue  # a member that is a copy of no kept file: kept, in no set
             others = sorted(copies[1:], key=lambda r: (r.path, r.relpath))
-            removable = [r for r in others if r.relpath not in link_targets]
+            kept_too = link_targets | picked
+            removable = [r for r in others if r.relpath not in kept_too]
             redundant.update((r.relpath, copies[0].path) for r in removable)
             ids = {(f, g) for r in copies for f, (_, g) in r.flags.items() if g is not None}
             plans.append(DuplicateSet(
                 keep=copies[0].path,
                 redundant=tuple(r.path for r in removable),
-                linked=tuple(r.path for r in others if r.relpath in link_targets),
+                linked=tuple(r.path for r in others if r.relpath in kept_too),
                 exact_groups=tuple(sorted(g for f, g in ids if f == "exact_duplicate")),
                 near_groups=tuple(sorted(g for f, g in ids if f == "near_duplicate")),
             ))
