@@ -533,10 +533,17 @@ _KEEP_SCORES = ("blurry", "mean_lightness", "p05_lightness", "p50_lightness", "p
 
 def _picked(catalog: Catalog) -> list[bytes]:
     """The paths of the files the person picked (marks that still apply to them)."""
-    from boda.catalog import marks_path
+    import warnings
 
-    ids = [i for i, _, decision, _ in catalog.mark_rows(marks_path(catalog.path))
-           if decision == "pick"]
+    from boda.catalog import marks_path
+    from boda.errors import CatalogError
+
+    try:
+        rows = catalog.mark_rows(marks_path(catalog.path))
+    except CatalogError as exc:  # a damaged marks file: the duplicates are still shown
+        warnings.warn(f"{exc}; the keep rule goes without your picks", stacklevel=3)
+        return []
+    ids = [i for i, _, decision, _ in rows if decision == "pick"]
     return list(catalog.relpaths_of(ids).values())
 
 
