@@ -417,6 +417,52 @@ def quiet_matplotlib_config() -> None:
             return
 
 
+def scanned_ancestor(directory: Path) -> Path | None:
+    """The nearest folder above ``directory`` that holds a scan's catalog, or None."""
+    from boda.catalog import default_catalog_path
+
+    for parent in directory.resolve().parents:
+        if default_catalog_path(parent).is_file():
+            return parent
+    return None
+
+
+def refuse_sub_folder(directory: Path, command: str) -> None:
+    """A folder without a catalog inside a scanned folder: say how ``command``
+    (report, mark or serve) works on it from the scanned folder's catalog,
+    rather than scanning it again (a second catalog whose marks the scanned
+    folder's never sees)."""
+    import shlex
+
+    from boda.catalog import default_catalog_path
+    from boda.errors import CatalogError
+
+    if not directory.is_dir() or default_catalog_path(directory).is_file():
+        return
+    ancestor = scanned_ancestor(directory)
+    if ancestor is None:
+        return
+    under = directory.resolve().relative_to(ancestor).as_posix()
+    # the scanned folder as the user would type it: relative to the current folder if below it
+    try:
+        shown_ancestor = ancestor.relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        shown_ancestor = str(ancestor)
+    where = shlex.quote(shown_ancestor)
+    how = {
+        "report": f"report it from that folder's catalog with 'boda report {where} --under "
+        f"{shlex.quote(under + '/')}' (and your other options)",
+        "mark": f"mark its files in that folder's catalog with 'boda mark {where} PATH...' "
+        "(the same paths)",
+        "serve": f"browse that folder's catalog with 'boda serve {where}' (its files are "
+        f"under {under}/)",
+    }[command]
+    raise CatalogError(
+        f"no catalog at {str(default_catalog_path(directory))!r}: {str(directory)!r} is a "
+        f"folder of the scanned folder {shown_ancestor!r}; {how}"
+    )
+
+
 def handle_errors(fn: F) -> F:
     """Turn :class:`boda.errors.BodaError` into a one-line message and an exit
     status: :data:`EXIT_USAGE` for a bad argument or an image over the pixel limit

@@ -44,11 +44,13 @@ class Item:
 def collect(inputs: Sequence[Path]) -> tuple[list[Item], dict[str, int]]:
     """The images that ``inputs`` (files and folders) name, in order, each once.
 
-    Folders are walked recursively by :func:`boda.scan._walk.walk_images` (hidden
-    folders such as ``.boda`` skipped, folder links not followed; a file that
+    Folders are walked recursively as ``boda scan`` walks them by default
+    (:func:`boda.scan._walk.walk_as_scanned`: hidden folders such as ``.boda``, the
+    default excludes and ``.bodaignore``'s patterns skipped, folder links not
+    followed; a file that
     cannot be stat'ed comes with its error).  Returns the items and the camera RAW
     files passed over (extension -> count; read only with ``boda[raw]``)."""
-    from boda.scan._walk import walk_images
+    from boda.scan._walk import walk_as_scanned
 
     items: list[Item] = []
     raw_files: dict[str, int] = {}
@@ -64,7 +66,7 @@ def collect(inputs: Sequence[Path]) -> tuple[list[Item], dict[str, int]]:
         if not source.is_dir():
             add(Item(str(source), source.name))
             continue
-        for found in walk_images(source, raw_files=raw_files):
+        for found in walk_as_scanned(source, raw_files=raw_files):
             add(Item(found.path, os.fsdecode(found.relpath), error=found.error))
     return items, raw_files
 

@@ -83,6 +83,10 @@ def register(app: typer.Typer) -> None:
             if names != ["-"]:
                 raise InvalidParameterError("- reads the paths from stdin: give it alone")
             names = _stdin_paths(null)
+        if catalog is None:
+            from boda.cli._common import refuse_sub_folder
+
+            refuse_sub_folder(directory, "mark")
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
             catalog_path = opened.path
             _check_folder(opened, directory)

@@ -26,6 +26,7 @@ from boda.cli._common import (
     quiet_option,
     refuse_overwriting_inputs,
     refuse_same_outputs,
+    refuse_sub_folder,
     shown,
 )
 
@@ -412,7 +413,7 @@ def register(app: typer.Typer) -> None:
                 f"--catalog {str(catalog)!r}: no such file; give the catalog of a scanned folder"
             )
         if catalog is None:
-            _refuse_sub_folder(directory)
+            refuse_sub_folder(directory, "report")
         selection = _selection_names(only) if only else None  # a bad name: exit 2 at once
         if keep_under and (selection is None or "redundant" not in selection):
             raise InvalidParameterError(
@@ -547,44 +548,6 @@ _STEP_LABELS = {
     "distances": "measuring duplicate groups",
     "save": "saving flags",
 }
-
-
-def _scanned_ancestor(directory: Path) -> Path | None:
-    """The nearest folder above ``directory`` that holds a scan's catalog, or None."""
-    from boda.catalog import default_catalog_path
-
-    for parent in directory.resolve().parents:
-        if default_catalog_path(parent).is_file():
-            return parent
-    return None
-
-
-def _refuse_sub_folder(directory: Path) -> None:
-    """A folder without a catalog inside a scanned folder: say how to report it from
-    the scanned folder's catalog (``--under``), rather than scanning it again."""
-    import shlex
-
-    from boda.catalog import default_catalog_path
-    from boda.errors import CatalogError
-
-    if not directory.is_dir() or default_catalog_path(directory).is_file():
-        return
-    ancestor = _scanned_ancestor(directory)
-    if ancestor is None:
-        return
-    under = directory.resolve().relative_to(ancestor).as_posix()
-    # the scanned folder as the user would type it: relative to the current folder if below it
-    try:
-        shown_ancestor = ancestor.relative_to(Path.cwd().resolve()).as_posix() or "."
-    except ValueError:
-        shown_ancestor = str(ancestor)
-    raise CatalogError(
-        f"no catalog at {str(default_catalog_path(directory))!r}: {str(directory)!r} is a "
-        f"folder of the scanned folder {shown_ancestor!r}; report it from that folder's "
-        f"catalog with 'boda report {shlex.quote(shown_ancestor)} --under "
-        f"{shlex.quote(under + '/')}' (and your other "
-        "options)"
-    )
 
 
 class _ScanDisplay:

@@ -203,6 +203,10 @@ def register(app: typer.Typer) -> None:
             raise InvalidParameterError(
                 f"--catalog {str(catalog)!r}: no such file; give the catalog of a scanned folder"
             )
+        if catalog is None:
+            from boda.cli._common import refuse_sub_folder
+
+            refuse_sub_folder(directory, "serve")
         if catalog is None and not default_catalog_path(directory).is_file():
             raise InvalidParameterError(
                 f"no catalog in {str(directory)}: run `boda scan {str(directory)}` first"

@@ -191,22 +191,24 @@ def _iter_images(
     """Yield ``(name, image or None, error or None)``, one image decoded at a time;
     unreadable files are reported, not raised.
 
-    A folder is walked as ``boda scan`` walks it (:func:`boda.scan.walk_images`:
-    every format :func:`boda.io.read_image` reads, hidden folders such as
-    ``.boda`` and ``.git`` skipped, folder links not followed), in sorted path
+    A folder is walked as ``boda scan`` walks it by default
+    (:func:`boda.scan._walk.walk_as_scanned`: every format :func:`boda.io.read_image`
+    reads, hidden folders such as ``.boda`` and ``.git``, the default excludes
+    (``@eaDir/``, ``._*``...) and ``.bodaignore``'s patterns skipped, folder links
+    not followed), in sorted path
     order.  Files are read with ``max_pixels`` as the decompression-bomb guard.
     Arrays have no name (None): :func:`_load_chunk` numbers them.
     """
     from boda.io import read_image
 
     if isinstance(images, (str, Path)):
-        from boda.scan import walk_images
+        from boda.scan._walk import walk_as_scanned
 
         root = Path(images)
         if not root.is_dir():
             raise InvalidParameterError(f"{str(root)!r} is not a folder")
         # Paths only (a few hundred bytes each), sorted as Paths: the order of the results.
-        found = sorted((Path(f.path), f.error) for f in walk_images(root))
+        found = sorted((Path(f.path), f.error) for f in walk_as_scanned(root))
         items: Iterable = found
     else:
         items = ((item, None) for item in images)
@@ -328,8 +330,9 @@ def top_activating_patches(
         Channel of the layer.
     images : folder, or sequence of paths / arrays
         What to scan.  A folder is walked as ``boda scan`` walks it
-        (:func:`boda.scan.walk_images`: every format boda reads, hidden
-        folders such as ``.boda`` skipped), in sorted path order.
+        (:func:`boda.scan._walk.walk_as_scanned`: every format boda reads, hidden
+        folders such as ``.boda``, the default excludes and ``.bodaignore``'s
+        patterns skipped), in sorted path order.
     size, mean, std
         Preprocessing for the model.
     k : int

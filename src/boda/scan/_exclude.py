@@ -162,7 +162,8 @@ def read_ignore_file(root: str | os.PathLike[str]) -> list[str]:
     """The patterns of ``ROOT/.bodaignore`` (none when there is no such file)."""
     path = os.path.join(os.fspath(root), IGNORE_FILE)
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        # utf-8-sig: a byte-order mark (Windows Notepad) is not part of the first pattern.
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
             lines = fh.read().splitlines()
     except FileNotFoundError:
         return []

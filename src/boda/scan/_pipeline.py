@@ -484,37 +484,65 @@ def _moves(
     moved), so its record is reused instead of decoding the file again.
 
     The key is what a move keeps and the catalog holds: the size in bytes, the
-    modification time to the nanosecond, and the file name.  A key must name
-    one gone record and one new file; where several share it (copies moved
-    together), the parent folder's name must tell them apart too, else they
-    are analysed.  Only readable records of this analysis are reused.  A
-    different file with the same name, size and time to the nanosecond, which
+    file name, and the modification time, compared as :func:`same_mtime`
+    compares it for unchanged files (a disk with coarse times, exFAT, FAT or
+    SMB, keeps them rounded).  A key must name one gone record and one new
+    file; where several share it (copies moved together, or times within one
+    step of a coarse clock), the parent folder's name must tell them apart
+    too, else they are analysed.  Only readable records of this analysis are
+    reused.  A different file with the same name, size and time, which
     appears while the other disappears, would take over its scores: that needs
     a tool that copied the time from the gone file.
     """
 
-    def key(relpath: bytes, size: int, mtime_ns: int) -> tuple[int, int, bytes]:
-        return size, mtime_ns, relpath.rsplit(b"/", 1)[-1]
+    def key(relpath: bytes, size: int) -> tuple[int, bytes]:
+        return size, relpath.rsplit(b"/", 1)[-1]
 
-    olds: dict[tuple, list[bytes]] = {}
+    olds: dict[tuple, list[tuple[bytes, int]]] = {}
     for relpath in gone:
         state = known[relpath]
         if state.status == "ok" and state.mtime_ns != _STALE_MTIME:
-            olds.setdefault(key(relpath, state.size, state.mtime_ns), []).append(relpath)
+            olds.setdefault(key(relpath, state.size), []).append((relpath, state.mtime_ns))
     if not olds:
         return []
-    news: dict[tuple, list[bytes]] = {}
+    news: dict[tuple, list[tuple[bytes, int]]] = {}
     for f in found:
         if f.error is None and f.relpath not in known:
-            news.setdefault(key(f.relpath, f.size, f.mtime_ns), []).append(f.relpath)
+            news.setdefault(key(f.relpath, f.size), []).append((f.relpath, f.mtime_ns))
     pairs = []
-    for k, old in olds.items():
-        new = news.get(k, [])
-        if len(old) == 1 and len(new) == 1:
-            pairs.append((old[0], new[0]))
-        elif old and new:
-            pairs += _pair_by_parent(old, new)
+    for k, old_files in olds.items():
+        for old, new in _same_time_groups(old_files, news.get(k, [])):
+            if len(old) == 1 and len(new) == 1:
+                pairs.append((old[0], new[0]))
+            elif old and new:
+                pairs += _pair_by_parent(old, new)
     return pairs
+
+
+def _same_time_groups(
+    old: list[tuple[bytes, int]], new: list[tuple[bytes, int]]
+) -> list[tuple[list[bytes], list[bytes]]]:
+    """The gone and new files of one size and name, grouped by :func:`same_mtime`:
+    two files are in one group when a chain of files of agreeing times links them
+    (the relation is not transitive), so a group with one file of each side is a
+    move no other file could claim."""
+    files = [(path, mtime, True) for path, mtime in old] + [(p, m, False) for p, m in new]
+    group = list(range(len(files)))
+
+    def top(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    for i, (_, mtime_i, old_i) in enumerate(files):
+        for j in range(i):
+            if old_i != files[j][2] and same_mtime(files[j][1], mtime_i):
+                group[top(i)] = top(j)
+    out: dict[int, tuple[list[bytes], list[bytes]]] = {}
+    for i, (path, _, is_old) in enumerate(files):
+        out.setdefault(top(i), ([], []))[0 if is_old else 1].append(path)
+    return list(out.values())
 
 
 def _pair_by_parent(old: list[bytes], new: list[bytes]) -> list[tuple[bytes, bytes]]:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from boda._io_raw import RAW_EXTENSIONS, raw_available
 from boda.io import SUPPORTED_EXTENSIONS
-from boda.scan._exclude import Excludes, icloud_photo_name
+from boda.scan._exclude import Excludes, icloud_photo_name, read_ignore_file
 
-__all__ = ["FoundFile", "RAW_EXTENSIONS", "describe_raw_files", "walk_images"]
+__all__ = ["FoundFile", "RAW_EXTENSIONS", "describe_raw_files", "walk_images", "walk_as_scanned"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +149,22 @@ def walk_images(
     # The last folder's error (or the root's, when nothing could be listed) is
     # still pending: os.walk reports it only as it moves on.
     yield from _unlisted(errors, root)
+
+
+def walk_as_scanned(root: str | Path, **options) -> Iterator[FoundFile]:
+    """:func:`walk_images` of ``root`` skipping what ``boda scan root`` skips by
+    default: the default excludes (``@eaDir/``, ``._*``...) and the patterns of
+    ``root/.bodaignore`` (a scan also skips the ``--exclude`` patterns it was
+    given or remembers; those belong to one catalog).  ``options`` go to
+    :func:`walk_images`.
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``root/.bodaignore`` cannot be read or holds a pattern boda refuses.
+    """
+    excludes = Excludes(ignore_file=read_ignore_file(root))
+    return walk_images(root, excludes=excludes, **options)
 
 
 def _is_image_name(name: str) -> bool:
