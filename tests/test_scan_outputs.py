@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import scan_helpers
 from typer.testing import CliRunner
@@ -358,3 +360,28 @@ def test_a_logged_scan_shows_the_analysis_bar_and_summary_only(two_photos):
     assert lines[0].startswith("scanning") and lines[1].startswith("2 files")
     again = runner.invoke(app, ["scan", str(two_photos), "--no-report", "-w", "1"])
     assert again.output.splitlines()[0].startswith("2 files · 0 analysed in this run")
+
+
+def test_the_report_groups_unreadable_files_by_reason(tmp_path):
+    """Hundreds of zero-byte files read as one line of the reasons table."""
+    folder = tmp_path / "card"
+    folder.mkdir()
+    write_image(folder / "good.png", np.zeros((16, 16, 3), np.float32) + 0.5)
+    for k in range(5):
+        (folder / f"empty{k}.jpg").write_bytes(b"")
+    (folder / "noise.jpg").write_bytes(b"\x00\x01 not an image at all")
+    scan(folder, workers=1)
+    page = render_html(folder)
+    reasons = re.search(r"<th>reason</th><th>files</th><th>for example</th></tr>(.*?)</table>",
+                        page, re.S)
+    assert reasons, "no table of reasons"
+    rows = re.findall(r"<tr><td>(.*?)</td><td class='num'>(\d+)</td><td>(.*?)</td></tr>",
+                      reasons.group(1))
+    assert [(count, example) for _, count, example in rows] == [
+        ("5", "empty0.jpg"), ("1", "noise.jpg")]
+    assert "empty" in rows[0][0] and page.count("<tr><td>empty") == 1 + 5  # and each file
+
+    for k in range(1, 5):  # every reason its own: nothing to group, no table
+        (folder / f"empty{k}.jpg").unlink()
+    scan(folder, workers=1)
+    assert "<th>for example</th>" not in render_html(folder)

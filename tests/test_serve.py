@@ -410,6 +410,26 @@ def test_failures_name_the_file_and_the_reason(client, scanned):
     assert row["path"] == relpath.decode() and row["error"] == error and error
 
 
+def test_failure_reasons_count_every_failure_not_only_the_page(tmp_path):
+    root = tmp_path / "card"
+    root.mkdir()
+    for k in range(7):
+        (root / f"empty{k}.jpg").write_bytes(b"")
+    (root / "noise.png").write_bytes(b"not a png")
+    scan(root, workers=1)
+    client = TestClient(create_app(root), base_url="http://127.0.0.1")
+    data = client.get("/api/failures", params={"limit": 2}).json()
+    assert data["total"] == 8 and len(data["failures"]) == 2
+    with Catalog(root, readonly=True) as catalog:
+        failures = catalog.failures()
+    counts: dict[str, int] = {}
+    for _, error in failures:
+        counts[error] = counts.get(error, 0) + 1
+    assert [(r["reason"], r["count"]) for r in data["reasons"]] == sorted(
+        counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [r["example"] for r in data["reasons"]] == ["empty0.jpg", "noise.png"]
+
+
 @pytest.mark.parametrize("only", [None, "redundant", "blurry", "failed,dark", "unflagged"])
 def test_paths_are_those_of_boda_report_paths(client, scanned, only):
     for print0 in (0, 1):

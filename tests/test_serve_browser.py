@@ -137,6 +137,24 @@ def test_the_failures_table_names_the_file(page):
     page.locator("#nav-failures").click()
     page.wait_for_selector("#failures td")
     assert "broken.png" in page.locator("#failures").inner_text()
+    assert page.locator("#failure-reasons").is_hidden()  # one failure: nothing to group
+
+
+def test_shared_failure_reasons_are_grouped(browser, tmp_path):
+    root = tmp_path / "card"
+    root.mkdir()
+    for k in range(4):
+        (root / f"empty{k}.jpg").write_bytes(b"")
+    (root / "noise.png").write_bytes(b"not a png")
+    scan(root, workers=1)
+    with serving(create_app(root)) as url:
+        page = browser.new_page()
+        page.goto(url + "#view=failures")
+        page.wait_for_selector("#failure-reasons td")
+        rows = page.locator("#failure-reasons tr").all_inner_texts()
+        assert len(rows) == 3 and "4" in rows[1] and "empty0.jpg" in rows[1]
+        assert page.locator("#failures tr").count() == 1 + 5
+        page.close()
 
 
 def test_an_unreadable_file_says_why_in_its_detail(page):

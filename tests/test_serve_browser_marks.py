@@ -173,6 +173,89 @@ def test_the_culling_selections_and_the_stars_filter(page, shoot):
     assert page.locator("#grid .card .name").all_inner_texts() == ["c.png", "e.png"]
 
 
+def test_ctrl_z_puts_the_last_marks_back_as_they_were(page, shoot):
+    with Marks(shoot) as marks:  # marks made earlier, e.g. by boda mark
+        marks.set_decision([b"c.png"], "reject")
+        marks.set_rating([b"c.png"], 2)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    _card(page, "c.png").focus()
+    page.keyboard.press("p")
+    page.keyboard.press("5")
+    expect(_card(page, "c.png")).to_have_attribute("data-rating", "5")
+    _card(page, "d.png").focus()
+    page.keyboard.press("x")
+    expect(_card(page, "d.png")).to_have_attribute("data-decision", "reject")
+    assert _on_disk(shoot) == {"c.png": ("pick", 5), "d.png": ("reject", None)}
+
+    page.keyboard.press("Control+z")  # the reject of d.png
+    expect(_card(page, "d.png")).to_have_attribute("data-decision", "")
+    expect(page.locator("#toast")).to_contain_text("undone: d.png")
+    assert _on_disk(shoot) == {"c.png": ("pick", 5)}
+    page.keyboard.press("Control+z")  # the 5 stars of c.png
+    expect(_card(page, "c.png")).to_have_attribute("data-rating", "2")
+    expect(_card(page, "c.png")).to_have_attribute("data-decision", "pick")
+    page.keyboard.press("Control+z")  # the pick of c.png: the reject it had comes back
+    expect(_card(page, "c.png")).to_have_attribute("data-decision", "reject")
+    expect(page.locator(".stat", has_text="rejected").locator("b")).to_have_text("1")
+    assert _on_disk(shoot) == {"c.png": ("reject", 2)}
+    page.keyboard.press("Control+z")
+    expect(page.locator("#toast")).to_have_text("nothing to undo")
+    assert _on_disk(shoot) == {"c.png": ("reject", 2)}
+    # keys faster than the server: each waits for the one before, the undo too
+    _card(page, "e.png").focus()
+    for key in ("p", "4", "Control+z", "Control+z", "x"):
+        page.keyboard.press(key)
+    expect(_card(page, "e.png")).to_have_attribute("data-decision", "reject")
+    expect(_card(page, "e.png")).to_have_attribute("data-rating", "0")
+    page.keyboard.press("Control+z")
+    expect(_card(page, "e.png")).to_have_attribute("data-decision", "")
+    expect(page.locator("#toast")).to_contain_text("undone: e.png")
+    assert _on_disk(shoot) == {"c.png": ("reject", 2)}
+
+
+def test_several_cards_are_selected_and_marked_at_once(page, shoot):
+    expect(page.locator("#grid .card")).to_have_count(6)
+    _card(page, "a.png").focus()
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")  # a.png, a2.png, b.png
+    expect(page.locator("#grid .card.selected")).to_have_count(3)
+    expect(page.locator("#selection")).to_contain_text("3 selected")
+    page.keyboard.press("x")
+    for name in ("a.png", "a2.png", "b.png"):
+        expect(_card(page, name)).to_have_attribute("data-decision", "reject")
+    assert _on_disk(shoot) == {n: ("reject", None) for n in ("a.png", "a2.png", "b.png")}
+    page.keyboard.press("Escape")
+    expect(page.locator("#grid .card.selected")).to_have_count(0)
+    expect(page.locator("#selection")).to_be_hidden()
+    assert not page.locator("#detail").is_visible()
+
+    _card(page, "c.png").click(modifiers=["Control"])  # one more, without opening it
+    _card(page, "e.png").click(modifiers=["Control"])
+    assert not page.locator("#detail").is_visible()
+    expect(page.locator("#grid .card.selected")).to_have_count(2)
+    page.keyboard.press("4")  # e.png is focused and selected: both get 4 stars
+    expect(_card(page, "c.png")).to_have_attribute("data-rating", "4")
+    expect(_card(page, "e.png")).to_have_attribute("data-rating", "4")
+    expect(_card(page, "d.png")).to_have_attribute("data-rating", "0")
+    page.keyboard.press("Control+z")  # one undo takes back the whole batch
+    expect(_card(page, "c.png")).to_have_attribute("data-rating", "0")
+    expect(_card(page, "e.png")).to_have_attribute("data-rating", "0")
+
+    _card(page, "d.png").click(modifiers=["Shift"])  # a range from the focused e.png
+    expect(page.locator("#grid .card.selected")).to_have_count(2)
+    _card(page, "b.png").focus()  # a card outside the selection marks itself only
+    page.keyboard.press("p")
+    expect(_card(page, "b.png")).to_have_attribute("data-decision", "pick")
+    expect(_card(page, "d.png")).to_have_attribute("data-decision", "")
+    page.keyboard.press("Control+a")
+    expect(page.locator("#grid .card.selected")).to_have_count(6)
+    page.keyboard.press("u")
+    for name in NAMES:
+        expect(_card(page, name)).to_have_attribute("data-decision", "")
+    assert _on_disk(shoot) == {}
+
+
 def test_a_refused_write_is_said_not_swallowed(page, shoot):
     page.route(re.compile(r".*/api/marks$"), lambda route: route.fulfill(
         status=403, content_type="application/json",
@@ -226,6 +309,21 @@ def test_compare_shows_a_duplicate_set_side_by_side_to_pick_one(page, shoot):
     expect(page.locator("#d-mark-text")).to_contain_text("rejected")  # the detail follows
 
 
+def test_ctrl_z_puts_back_a_mark_made_by_boda_mark_after_the_page_loaded(page, shoot):
+    """Undo restores what the file had just before the key, not what the page loaded."""
+    with Marks(shoot) as marks:  # as `boda mark DIR b.png --reject --rating 3`, page open
+        marks.set_decision([b"b.png"], "reject")
+        marks.set_rating([b"b.png"], 3)
+    _card(page, "b.png").focus()
+    page.keyboard.press("p")
+    expect(_card(page, "b.png")).to_have_attribute("data-decision", "pick")
+    assert _on_disk(shoot) == {"b.png": ("pick", 3)}
+    page.keyboard.press("Control+z")
+    expect(_card(page, "b.png")).to_have_attribute("data-decision", "reject")
+    expect(_card(page, "b.png")).to_have_attribute("data-rating", "3")
+    assert _on_disk(shoot) == {"b.png": ("reject", 3)}
+
+
 def test_marks_made_by_boda_mark_show_when_the_grid_is_read_again(page, shoot):
     _card(page, "d.png").focus()
     page.keyboard.press("p")
@@ -250,3 +348,34 @@ def test_c_on_a_grid_card_compares_it_with_the_next_ones(page, shoot):
     page.keyboard.press("Escape")
     expect(_card(page, "d.png").locator(".stars")).to_have_text("★★★★")
     assert _on_disk(shoot) == {"d.png": (None, 4)}
+
+
+def test_a_page_older_than_a_rescan_does_not_mark_the_file_that_took_an_id(browser, shoot,
+                                                                             tmp_path):
+    """After a rescan an id can name another file; the page's mark is refused, and said."""
+    import json
+    import urllib.request
+
+    root = tmp_path / "shoot"
+    shutil.copytree(shoot, root)
+    _clear(root)
+    with serving(create_app(root)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        with urllib.request.urlopen(url + "api/images?limit=100") as answer:
+            records = json.load(answer)["images"]
+        last = max(records, key=lambda r: r["id"])
+        (root / last["path"]).unlink()
+        write_image(root / "new.png", read_image(root / "b.png")[::-1])
+        scan(root, workers=1)
+        with urllib.request.urlopen(f"{url}api/images/{last['id']}") as answer:
+            assert json.load(answer)["path"] == "new.png"  # the id was given again
+
+        _card(page, last["path"]).focus()  # the page still shows the deleted file
+        page.keyboard.press("p")
+        expect(page.locator("#toast")).to_contain_text("not marked")
+        expect(page.locator("#toast")).to_contain_text("reload")
+        expect(_card(page, last["path"])).to_have_attribute("data-decision", "")
+        assert _on_disk(root) == {}
+        page.close()

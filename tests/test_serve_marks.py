@@ -142,6 +142,27 @@ def test_marks_change_and_clear_independently(client, shoot):
     assert _marks_on_disk(shoot) == {}
 
 
+def test_the_answer_says_the_marks_just_before_the_change_those_of_boda_mark_included(
+        client, shoot):
+    """``previous`` is what Ctrl+Z puts back: the marks the files had just before this
+    change, a mark set by ``boda mark`` after the page loaded included."""
+    ids = _ids(client)
+    a, b = ids["IMG_0000.png"], ids["IMG_0001.png"]
+    client.get("/api/images")  # the page has loaded: none marked
+    result = runner.invoke(cli, ["mark", str(shoot), str(shoot / "IMG_0000.png"), "--reject",
+                                 "--rating", "2"])
+    assert result.exit_code == 0, result.output
+    data = _mark(client, [a, b], decision="pick").json()
+    assert data["previous"] == [{"id": a, "decision": "reject", "rating": 2},
+                                {"id": b, "decision": None, "rating": None}]
+    assert data["marks"] == [{"id": a, "decision": "pick", "rating": 2},
+                             {"id": b, "decision": "pick", "rating": None}]
+    # putting ``previous`` back (what the page's undo does) restores boda mark's marks
+    assert _mark(client, [a], decision="reject", rating=2).json()["previous"] == [
+        {"id": a, "decision": "pick", "rating": 2}]
+    assert _marks_on_disk(shoot)[b"IMG_0000.png"] == ("reject", 2)
+
+
 def test_the_marks_are_those_of_boda_report_and_boda_mark(client, shoot):
     """The round trip: marks set in the page are what ``boda report --only picked
     --paths`` lists, and marks set by ``boda mark`` show in the page at once."""
@@ -273,6 +294,9 @@ def test_a_foreign_host_cannot_write(shoot):
     b'{"ids": [1], "rating": 6}', b'{"ids": [1], "rating": 2.0}', b'{"ids": [1], "rating": true}',
     b'{"ids": [1], "decision": "maybe"}', b'{"ids": [1]}', b'{"ids": 1, "rating": 1}',
     b'{"ids": [1], "rating": 1, "path": "/etc/passwd"}', b'\xff\xfe',
+    b'{"ids": [1, 2], "rating": 1, "paths": ["a.png"]}', b'{"ids": [1], "rating": 1, "paths": "a"}',
+    b'{"ids": [1], "rating": 1, "paths": [1]}',
+    b'{"ids": [1, 1], "rating": 1, "paths": ["a.png", "b.png"]}',
 ])
 def test_a_bad_request_is_400_with_a_sentence_and_nothing_is_written(client, shoot, body):
     answer = client.post("/api/marks", content=body, headers={"Content-Type": "application/json"})
@@ -298,6 +322,35 @@ def test_ids_the_catalog_lacks_are_404_and_nothing_is_written(client, shoot):
         assert "99999" in answer.json()["detail"] or "9223372036854775807" in answer.json()[
             "detail"]
         assert _nothing_written(shoot)
+
+
+def test_a_page_older_than_a_rescan_cannot_mark_the_file_that_took_its_id(client, shoot):
+    """Ids of deleted records are reused: a page loaded before a rescan would mark
+    another file by id alone.  The page sends the path it shows with each id."""
+    records = {r["id"]: r["path"] for r in _all(client)}
+    last = max(records)
+    old_path = records[last]
+    (shoot / old_path).unlink()
+    write_image(shoot / "IMG_9999.png", read_image(shoot / "IMG_0003.png")[::-1])
+    scan(shoot, workers=1)
+    now = {r["id"]: r["path"] for r in _all(client)}
+    assert now[last] == "IMG_9999.png"  # the id went to the new file
+
+    stale = client.post("/api/marks", json={"ids": [last], "paths": [old_path], "rating": 4})
+    assert stale.status_code == 409, stale.text
+    detail = stale.json()["detail"]
+    assert "IMG_9999.png" in detail and "reload" in detail
+    assert _nothing_written(shoot)
+
+    first = min(records)  # one stale id refuses the whole request
+    both = client.post("/api/marks", json={"ids": [first, last],
+                                           "paths": [records[first], old_path], "rating": 4})
+    assert both.status_code == 409 and _nothing_written(shoot)
+
+    fresh = client.post("/api/marks", json={"ids": [last], "paths": ["IMG_9999.png"],
+                                            "decision": "pick"})
+    assert fresh.status_code == 200, fresh.text
+    assert _marks_on_disk(shoot) == {b"IMG_9999.png": ("pick", None)}
 
 
 def test_only_post_writes(client, shoot):

@@ -674,6 +674,15 @@ class Catalog:
         )
         return [(bytes(r["relpath"]), r["error"]) for r in rows]
 
+    def failure_reasons(self) -> list[tuple[str, int, bytes]]:
+        """``(reason, files, first file)`` for each reason files could not be read,
+        the most frequent first (then by reason); the first file by its name's bytes."""
+        rows = self._db.execute(
+            "SELECT COALESCE(error, 'unknown') AS reason, COUNT(*) AS n, MIN(relpath) AS first "
+            "FROM images WHERE status = 'error' GROUP BY reason ORDER BY n DESC, reason"
+        )
+        return [(r["reason"], r["n"], bytes(r["first"])) for r in rows]
+
     def score_names(self) -> list[str]:
         """Every score name found in the catalog, sorted (the CSV's score columns);
         reads only the scores."""

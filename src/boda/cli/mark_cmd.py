@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
     def mark_command(
         directory: Path = typer.Argument(..., metavar="DIR", help="A scanned folder."),
         paths: list[str] = typer.Argument(  # noqa: B008
-            None, metavar="PATH...", help="Files to mark; - reads them from stdin."
+            None, metavar="PATH", help="Files to mark; - reads them from stdin."
         ),
         pick: bool = typer.Option(False, "--pick", help="Pick the files."),
         reject: bool = typer.Option(False, "--reject", help="Reject the files."),

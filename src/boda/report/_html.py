@@ -60,7 +60,7 @@ box-shadow:0 1px 2px #0002}.card .swatches{display:flex;height:10px;padding:0}
 .swatches span{display:block;height:10px}.wide{overflow-x:auto}td code{overflow-wrap:anywhere}
 .card a{color:inherit;text-decoration:none}.card a:hover{text-decoration:underline}
 .group details{margin-top:6px;font-size:12px}.group ul{margin:4px 0;padding-left:18px}
-.warn{background:#fff4d6;border-left:4px solid #d9a400;padding:8px 12px}
+.warn{background:#fff4d6;border-left:4px solid #d9a400;padding:8px 12px}td.num{text-align:right}
 """
 
 
@@ -139,6 +139,24 @@ def _file_link(relpath: bytes, root: Path, page_folder: Path) -> str:
     """
     target = os.path.relpath(os.path.join(os.fsencode(root), relpath), os.fsencode(page_folder))
     return urllib.parse.quote(target.replace(os.sep.encode(), b"/"), safe=b"/")
+
+
+def _failure_reasons(failed: list[tuple[bytes, str | None]]) -> str:
+    """A table of the reasons files could not be read, most frequent first, with how
+    many files each and the first of them: 500 zero-byte files read as one line.
+    Empty when every reason is its own file's (nothing to group)."""
+    by_reason: dict[str, list[bytes]] = {}
+    for relpath, error in failed:
+        by_reason.setdefault(error or "unknown", []).append(relpath)
+    if len(by_reason) == len(failed):
+        return ""
+    rows = "".join(
+        f"<tr><td>{_esc(reason)}</td><td class='num'>{len(paths)}</td>"
+        f"<td>{_esc(_name(paths[0]))}</td></tr>"
+        for reason, paths in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    )
+    return ("<div class='wide'><table><tr><th>reason</th><th>files</th><th>for example</th></tr>"
+            f"{rows}</table></div>")
 
 
 def _histogram_svg(values: list[float], threshold: float | None, title: str) -> str:
@@ -387,6 +405,7 @@ def render_html(
 
     parts.append(f'<h2 id="failures">Unreadable files ({len(failed)})</h2>')
     if failed:
+        parts.append(_failure_reasons(failed))
         rows = "".join(
             f"<tr><td>{_esc(_name(relpath))}</td><td>{_esc(error)}</td></tr>"
             for relpath, error in failed

@@ -31,7 +31,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from boda import __version__
-from boda.core.text import is_utf8
+from boda.catalog import display_path
+from boda.core.text import is_utf8, visible
 from boda.errors import BodaError, CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.web._data import (
@@ -40,6 +41,7 @@ from boda.web._data import (
     MAX_MEMBERS,
     CatalogView,
     NotFound,
+    Stale,
     Unreadable,
     clean,
 )
@@ -250,15 +252,17 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
             raise HTTPException(413, f"the request is larger than {MAX_MARK_BODY} bytes; "
                                 f"mark at most {MAX_MARK_IDS} files at once")
         try:
-            ids, changes = _mark_request(body)
+            ids, changes, paths = _mark_request(body)
         except InvalidParameterError as exc:
             raise HTTPException(400, str(exc)) from None
         import anyio.to_thread
 
         try:  # SQLite's work off the event loop: previews and pages go on meanwhile
-            out = await anyio.to_thread.run_sync(view.write_marks, ids, changes)
+            out = await anyio.to_thread.run_sync(view.write_marks, ids, changes, paths)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
+        except Stale as exc:
+            raise HTTPException(409, str(exc)) from None
         except CatalogError as exc:  # the marks file cannot be written (read-only)
             raise HTTPException(403, str(exc)) from None
         except BodaError as exc:
@@ -374,9 +378,14 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
                      "error": r["error"]}
                     for r in view.records(catalog, ids)
                 ]
+                reasons = [
+                    {"reason": reason, "count": n, "example": visible(display_path(first))}
+                    for reason, n, first in catalog.failure_reasons()
+                ]
         except BodaError as exc:
             raise _fail(exc) from None
-        return _json({"total": total, "offset": offset, "limit": limit, "failures": rows})
+        return _json({"total": total, "offset": offset, "limit": limit, "failures": rows,
+                      "reasons": reasons})
 
     @get("/api/paths")
     def paths(only: str | None = None, q: str | None = Query(None, max_length=MAX_QUERY),
@@ -446,10 +455,12 @@ def _write_refused(request: Request, view: CatalogView, read_only: bool) -> JSON
     return None
 
 
-def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any]]:
-    """The ids and the changes (``decision``, ``rating``) of a ``POST /api/marks``
-    body, checked: ``{"ids": [1, 2], "decision": "pick" | "reject" | null, "rating":
-    0-5}`` (at least one of the two; 0 or null clears the rating)."""
+def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any], list[str] | None]:
+    """The ids, the changes (``decision``, ``rating``) and the paths of a ``POST
+    /api/marks`` body, checked: ``{"ids": [1, 2], "decision": "pick" | "reject" | null,
+    "rating": 0-5, "paths": ["a.jpg", "b.jpg"]}`` (a decision, a rating or both; 0 or
+    null clears the rating).  ``paths``, optional, is the ``path`` the page was given
+    for each id: the marks are refused (409) when an id names another file now."""
     import json
 
     example = 'e.g. {"ids": [12], "decision": "pick"} or {"ids": [12], "rating": 3}'
@@ -459,10 +470,10 @@ def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any]]:
         raise InvalidParameterError(f"the request is not JSON; send {example}") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"the request must be a JSON object; send {example}")
-    unknown = sorted(set(data) - {"ids", "decision", "rating"})
+    unknown = sorted(set(data) - {"ids", "decision", "rating", "paths"})
     if unknown:
         raise InvalidParameterError(
-            f"unknown field {', '.join(map(repr, unknown))}; use ids, decision, rating")
+            f"unknown field {', '.join(map(repr, unknown))}; use ids, decision, rating, paths")
     ids = data.get("ids")
     if (not isinstance(ids, list) or not ids or len(ids) > MAX_MARK_IDS
             or not all(type(i) is int and 0 <= i <= MAX_INT for i in ids)):
@@ -483,7 +494,18 @@ def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any]]:
         changes["rating"] = rating or None
     if not changes:
         raise InvalidParameterError(f"give a decision, a rating or both; {example}")
-    return list(dict.fromkeys(ids)), changes
+    paths = data.get("paths")
+    if paths is not None:
+        if (not isinstance(paths, list) or len(paths) != len(ids)
+                or not all(isinstance(p, str) for p in paths)):
+            raise InvalidParameterError(
+                "paths must be a list of the path shown for each id, as many as ids")
+        shown = dict(zip(ids, paths, strict=True))
+        if any(shown[i] != p for i, p in zip(ids, paths, strict=True)):
+            raise InvalidParameterError("paths give one id two different paths")
+        ids = list(shown)
+        return ids, changes, [shown[i] for i in ids]
+    return list(dict.fromkeys(ids)), changes, None
 
 
 def _check_query(q: str | None) -> None:

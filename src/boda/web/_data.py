@@ -30,7 +30,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from boda.catalog import Catalog, ImageRecord, Marks, marks_path, resolve_catalog_path
+from boda.catalog import (
+    Catalog,
+    ImageRecord,
+    Marks,
+    display_path,
+    marks_path,
+    resolve_catalog_path,
+)
 from boda.core.text import is_utf8, visible
 from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
@@ -58,6 +65,11 @@ def clean(value: Any) -> Any:
 
 class NotFound(LookupError):
     """A record, a file or a thumbnail that is not there (HTTP 404)."""
+
+
+class Stale(LookupError):
+    """A request made from a page that shows an older catalog: an id it sent now
+    names another file (a rescan gave the id to a new file) (HTTP 409)."""
 
 
 class Unreadable(ValueError):
@@ -305,19 +317,38 @@ class CatalogView:
                     "--catalog)")
         return None
 
-    def write_marks(self, ids: list[int], changes: dict[str, Any]) -> dict[str, Any]:
+    def write_marks(self, ids: list[int], changes: dict[str, Any],
+                    paths: list[str] | None = None) -> dict[str, Any]:
         """Set the ``decision`` and/or ``rating`` (the keys of ``changes``, checked by the
         caller) of the records with these ids in the marks file; nothing is written when
-        one of the ids is not in the catalog (:class:`NotFound`).  Returns the new
-        marks of the ids and the counts of the mark selections."""
+        one of the ids is not in the catalog (:class:`NotFound`) or, with ``paths`` (the
+        ``path`` the page was given for each id), when an id now names another file
+        (:class:`Stale`: ids of deleted records are reused after a rescan).  Returns the
+        new marks of the ids, their marks just before the change (``previous``) and the
+        counts of the mark selections."""
         with self.open() as catalog:
             relpaths = catalog.relpaths_of(ids)
         missing = sorted(set(ids) - set(relpaths))
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-            raise NotFound(f"no record with id {shown} in the catalog: nothing was marked")
+            raise NotFound(f"no record with id {shown} in the catalog: nothing was marked "
+                           "(the folder was scanned again since the page was loaded? reload it)")
+        if paths is not None:
+            for image_id, shown_path in zip(ids, paths, strict=True):
+                now = visible(display_path(relpaths[image_id]))
+                if now != shown_path:
+                    raise Stale(
+                        f"id {image_id} is now {now!r}, not {shown_path!r}: the folder was "
+                        "scanned again since the page was loaded; reload the page (nothing "
+                        "was marked)")
         changed = 0
         with self._write_lock:
+            # the marks as they are just before this change (``boda mark`` may have set
+            # some since the page loaded): what the page's Ctrl+Z puts back
+            with self.open() as catalog:
+                before = self.mark_index(catalog)
+            previous = [{"id": i, "decision": before.mark_of(i)[0],
+                         "rating": before.mark_of(i)[1]} for i in ids]
             try:
                 with Marks(self.path) as marks:
                     if "decision" in changes:
@@ -333,6 +364,7 @@ class CatalogView:
             "changed": changed,
             "marks": [{"id": i, "decision": index.mark_of(i)[0], "rating": index.mark_of(i)[1]}
                       for i in ids],
+            "previous": previous,
             "counts": counts,
         }
 

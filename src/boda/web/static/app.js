@@ -36,7 +36,9 @@ async function api(path, options) {
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    error.status = response.status;
+    throw error;
   }
   return response.json();
 }
@@ -166,7 +168,7 @@ function renderSummary() {
   const culling = s.marks || {writable: false};
   document.body.classList.toggle("readonly", !culling.writable);
   const note = document.getElementById("marks-note");
-  note.textContent = culling.writable ? "P pick · X reject · U undecided · 0–5 stars"
+  note.textContent = culling.writable ? "P pick · X reject · U undecided · 0–5 stars · Ctrl+Z undo · Shift+click, Shift+arrows: several"
     : "read-only: " + (culling.reason || "marks cannot be changed");
   note.className = "small " + (culling.writable ? "muted" : "warn-text");
   // selections for a dataset of class folders (label_conflict): apart, under "Datasets"
@@ -256,19 +258,36 @@ function card(record, badges) {
       el("span", {className: "muted"}, size), value ? " " : "", value ? el("span", {className: "score"}, value) : "",
       sharp ? " " : "", sharp,
       el("div", {}, ...flags, ...(badges || []))));
-  node.addEventListener("click", () => go({open: record.id}));
+  node.addEventListener("click", (e) => {
+    if (node.closest("#grid") && (e.shiftKey || e.ctrlKey || e.metaKey)) { selectByClick(node, e); return; }
+    go({open: record.id});
+  });
   node.addEventListener("keydown", (e) => { if (e.key === "Enter") go({open: record.id}); });
   // a record the app just sent has the latest mark (boda mark may have changed it)
   if ("decision" in record) marks.set(record.id, {decision: record.decision || null, rating: record.rating || null});
+  shownPaths.set(record.id, record.path);
   showMark(node, record);
   return node;
 }
 
 // -- culling marks: pick / reject / stars --------------------------------------------------
 const marks = new Map(); // id -> {decision, rating}: the latest known, from any answer
+// id -> the path this page was given for it, sent with each mark: after a rescan an id
+// can name another file, and the server then refuses the mark (409) instead of marking it.
+const shownPaths = new Map();
+// The marks as they were before each change this page made, newest last: Ctrl+Z (Cmd+Z)
+// puts the last change back, as in photo tools. Kept for this page only.
+const undoStack = [];
+const UNDO_LIMIT = 200;
 
 function markOf(record) {
   return marks.get(record.id) || {decision: record.decision || null, rating: record.rating || null};
+}
+
+// The mark the page shows for an id: the last one saved here, else the one it was loaded with.
+function markOfId(id) {
+  const record = grid.items.find((r) => r.id === id) || (detailRecord && detailRecord.id === id ? detailRecord : null);
+  return record ? {decision: record.decision || null, rating: record.rating || null} : {decision: null, rating: null};
 }
 
 function starText(n) {
@@ -299,18 +318,41 @@ function refreshMarks(id) {
 }
 
 // Sets the decision and/or the rating of these records; the answer is shown at once.
-async function setMark(ids, change) {
+// ``undoable``: remember the marks they had, for Ctrl+Z. One mark at a time, in the
+// order of the keys: a key pressed while a mark is being saved waits for it, so the
+// marks it remembers for Ctrl+Z are the ones that mark left.
+let markQueue = Promise.resolve();
+function queued(work) {
+  const run = markQueue.then(work);
+  markQueue = run.catch(() => {});
+  return run;
+}
+
+function setMark(ids, change, undoable = true) {
+  return queued(() => saveMark(ids, change, undoable));
+}
+
+async function saveMark(ids, change, undoable) {
   if (!summary.marks || !summary.marks.writable) {
     toast("read-only: " + ((summary.marks && summary.marks.reason) || "marks cannot be changed"), true);
     return false;
   }
   let answer;
+  const before = ids.map((id) => ({id, ...(marks.get(id) || markOfId(id))}));
+  const paths = ids.map((id) => shownPaths.get(id));
+  const body = paths.every((p) => typeof p === "string") ? {ids, paths, ...change} : {ids, ...change};
   try {
     answer = await api("api/marks", {method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({ids, ...change})});
+      body: JSON.stringify(body)});
   } catch (e) {
-    toast("could not save the mark: " + e.message, true);
+    toast((e.status === 409 ? "not marked: " : "could not save the mark: ") + e.message, true);
     return false;
+  }
+  if (undoable) {
+    // the server says what the files had just before (a mark made with ``boda mark``
+    // since this page loaded included); the page's own memory only when it does not
+    undoStack.push(answer.previous || before);
+    if (undoStack.length > UNDO_LIMIT) undoStack.shift();
   }
   for (const m of answer.marks) {
     marks.set(m.id, {decision: m.decision, rating: m.rating});
@@ -321,6 +363,29 @@ async function setMark(ids, change) {
   renderSummary();
   markActive();
   return true;
+}
+
+// Ctrl+Z: the marks of the last change as they were before it, one request per earlier
+// state (the files that had the same decision and stars); after the marks still saving.
+function undoMark() {
+  return queued(undoLast);
+}
+
+async function undoLast() {
+  const before = undoStack.pop();
+  if (!before) { toast("nothing to undo"); return; }
+  const groups = new Map();
+  for (const m of before) {
+    const key = JSON.stringify([m.decision || null, m.rating || 0]);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(m.id);
+  }
+  for (const [key, ids] of groups) {
+    const [decision, rating] = JSON.parse(key);
+    if (!await saveMark(ids, {decision, rating}, false)) return; // the error is said
+  }
+  const names = before.map((m) => shownPaths.get(m.id)).filter(Boolean);
+  toast(`undone: ${names.length === 1 ? names[0] : before.length + " files"} as before`);
 }
 
 // The change a key asks for: P pick, X reject, U undecided, 0-5 stars (null: none).
@@ -340,13 +405,77 @@ function advance() {
 
 // Grid keys: arrows move the focus from card to card (up and down by row), P / X / U /
 // 0-5 mark the focused card.
+// -- several cards at once: Shift+click / Shift+arrows a range, Ctrl+click one more ------
+const selection = {ids: new Set(), anchor: null}; // ids of grid cards; anchor: the range's start
+
+function gridCards() {
+  return [...document.querySelectorAll("#grid .card")];
+}
+
+function showSelection() {
+  for (const c of gridCards()) c.classList.toggle("selected", selection.ids.has(Number(c.dataset.id)));
+  const n = selection.ids.size;
+  const box = document.getElementById("selection");
+  box.hidden = n < 2;
+  box.textContent = `${n} selected: P X U 0–5 mark them all · Esc clears`;
+}
+
+function clearSelection() {
+  selection.ids.clear();
+  selection.anchor = null;
+  showSelection();
+}
+
+// The cards from the anchor (or ``from``) to ``node``, both included, are the selection.
+function selectRange(node, from) {
+  const cards = gridCards();
+  const anchor = selection.anchor !== null && cards.find((c) => Number(c.dataset.id) === selection.anchor);
+  const start = cards.indexOf(anchor || from || node);
+  const end = cards.indexOf(node);
+  if (selection.anchor === null || !anchor) selection.anchor = Number((from || node).dataset.id);
+  selection.ids = new Set(cards.slice(Math.min(start, end), Math.max(start, end) + 1).map((c) => Number(c.dataset.id)));
+  showSelection();
+}
+
+function selectByClick(node, e) {
+  const id = Number(node.dataset.id);
+  if (e.shiftKey) {
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#grid .card");
+    selectRange(node, focused);
+  } else { // Ctrl / Cmd: this card in or out
+    if (selection.ids.size === 0 && document.activeElement !== node) {
+      const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#grid .card");
+      if (focused) selection.ids.add(Number(focused.dataset.id));
+    }
+    if (selection.ids.has(id)) selection.ids.delete(id); else selection.ids.add(id);
+    selection.anchor = id;
+    showSelection();
+  }
+  node.focus();
+}
+
+// What a mark key on this card marks: the selection when the card is in it, else the card.
+function markTargets(node) {
+  const id = Number(node.dataset.id);
+  return selection.ids.size > 1 && selection.ids.has(id) ? [...selection.ids] : [id];
+}
+
 async function gridKey(e) {
   const node = e.target.closest && e.target.closest(".card");
   if (!node || !node.closest("#grid")) return;
   const change = markKey(e);
   if (change) {
     e.preventDefault();
-    if (await setMark([Number(node.dataset.id)], change) && advance()) moveFocus(node, 1);
+    const ids = markTargets(node);
+    if (await setMark(ids, change) && advance() && ids.length === 1) moveFocus(node, 1);
+    return;
+  }
+  if (e.key === "Escape" && selection.ids.size) { e.preventDefault(); clearSelection(); return; }
+  if ((e.key === "a" || e.key === "A") && (e.ctrlKey || e.metaKey) && !e.altKey) {
+    e.preventDefault(); // every card loaded so far
+    selection.ids = new Set(gridCards().map((c) => Number(c.dataset.id)));
+    selection.anchor = Number(node.dataset.id);
+    showSelection();
     return;
   }
   if ((e.key === "c" || e.key === "C") && !e.altKey && !e.ctrlKey && !e.metaKey) {
@@ -358,26 +487,28 @@ async function gridKey(e) {
     return;
   }
   const steps = {ArrowRight: 1, ArrowLeft: -1, ArrowDown: "down", ArrowUp: "up"};
-  if (!(e.key in steps) || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+  if (!(e.key in steps) || e.altKey || e.ctrlKey || e.metaKey) return;
   e.preventDefault();
   let delta = steps[e.key];
   if (typeof delta === "string") { // one row: as many cards as sit on the row of this one
-    const cards = [...document.querySelectorAll("#grid .card")];
+    const cards = gridCards();
     const perRow = cards.filter((c) => c.offsetTop === cards[0].offsetTop).length || 1;
     delta = delta === "down" ? perRow : -perRow;
   }
-  await moveFocus(node, delta);
+  const next = await moveFocus(node, delta);
+  if (e.shiftKey && next) selectRange(next, node); // Shift: the range grows with the focus
 }
 
 async function moveFocus(node, delta) {
-  let cards = [...document.querySelectorAll("#grid .card")];
+  let cards = gridCards();
   const target = cards.indexOf(node) + delta;
   if (target >= cards.length && grid.items.length < grid.total) {
     await more(); // the next page, then on
-    cards = [...document.querySelectorAll("#grid .card")];
+    cards = gridCards();
   }
   const next = cards[Math.min(Math.max(target, 0), cards.length - 1)];
   if (next) { next.focus(); next.scrollIntoView({block: "nearest"}); }
+  return next;
 }
 
 // The mark of the file in the detail view, and its buttons (hidden when read-only).
@@ -437,6 +568,7 @@ async function openCompare(ids, keep) {
     let r;
     try { r = await api(`api/images/${id}`); } catch (e) { toast(e.message, true); return; }
     marks.set(id, {decision: r.decision, rating: r.rating});
+    shownPaths.set(id, r.path);
     const pane = panes.querySelector(`.pane[data-k="${k}"]`);
     if (!pane) return;
     pane.record = r;
@@ -529,6 +661,7 @@ async function loadGrid(reset) {
   if (reset || key !== grid.key) {
     grid = {key, items: [], total: 0, loading: false};
     document.getElementById("grid").replaceChildren();
+    clearSelection();
   }
   await more();
 }
@@ -599,6 +732,14 @@ async function loadFailures() {
   try {
     const page = await api("api/failures?limit=500");
     document.getElementById("fail-count").textContent = `(${page.total})`;
+    // the reasons, most frequent first, when some are shared: 500 empty files are one line
+    const reasons = page.reasons || [];
+    const grouped = reasons.length && reasons.length < page.total ? [
+      el("tr", {}, el("th", {}, "reason"), el("th", {}, "files"), el("th", {}, "for example")),
+      ...reasons.map((r) => el("tr", {}, el("td", {}, r.reason), el("td", {className: "num"}, String(r.count)),
+        el("td", {}, el("code", {}, r.example))))] : [];
+    document.getElementById("failure-reasons").replaceChildren(...grouped);
+    document.getElementById("failure-reasons").hidden = !grouped.length;
     const rows = [el("tr", {}, el("th", {}, "file"), el("th", {}, "reason"))];
     for (const f of page.failures) rows.push(el("tr", {}, el("td", {}, el("code", {}, f.path)), el("td", {}, f.error || "")));
     if (!page.failures.length) rows.push(el("tr", {}, el("td", {colspan: "2"}, "Every file could be read.")));
@@ -694,6 +835,7 @@ async function openDetail(id) {
   }
   document.getElementById("d-groups").replaceChildren(...groups);
   marks.set(id, {decision: record.decision, rating: record.rating});
+  shownPaths.set(id, record.path);
   refreshMarks(id); // the card too, if the mark changed elsewhere since it was shown
   showDetailMark();
   const others = compareIds(record);
@@ -878,6 +1020,11 @@ async function start() {
   }));
   document.addEventListener("keydown", async (e) => {
     if (e.target.closest && e.target.closest("input:not([type=checkbox]), select, textarea")) return; // typing
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "z") {
+      e.preventDefault();
+      await undoMark();
+      return;
+    }
     if (!document.getElementById("compare").hidden) { await compareKey(e); return; }
     if (document.getElementById("detail").hidden) { await gridKey(e); return; }
     if (e.altKey || e.ctrlKey || e.metaKey) return;
