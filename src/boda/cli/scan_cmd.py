@@ -116,6 +116,8 @@ def register(app: typer.Typer) -> None:
             "boda scan data/ --reset-thresholds",
             "# skip the exports and one year (remembered, as thresholds are)",
             "boda scan ~/Pictures/trip --exclude Export/ --exclude '*.tmp.jpg'",
+            "# analyse on Ray: a local runtime of 2 CPUs (--address HOST:PORT: a cluster)",
+            "boda scan data/ --engine ray -w 2",
             notes="Thresholds given with -t are remembered in the catalog: a later scan (and "
             "'boda report') of the folder uses them until --reset-thresholds, and says so. "
             "What is not the user's photos is skipped by default and counted in the summary: "
@@ -137,7 +139,21 @@ def register(app: typer.Typer) -> None:
     def scan_command(
         directory: Path = typer.Argument(..., metavar="DIR", help="Folder to scan (recursively)."),
         workers: int = typer.Option(
-            None, "--workers", "-w", min=1, metavar="N", help="Processes (default: all cores)."
+            None, "--workers", "-w", min=1, metavar="N",
+            help="Processes (default: all cores); with --engine ray and no --address, the "
+            "CPUs of the local Ray runtime.",
+        ),
+        engine: str = typer.Option(
+            "local", "--engine", metavar="local|ray",
+            help="Where files are analysed: local (a process pool on this machine) or ray "
+            "(Ray tasks: a local Ray runtime, or the cluster of --address; needs "
+            "pip install 'boda[ray]'). Same results and catalog.",
+        ),
+        address: str = typer.Option(
+            None, "--address", metavar="ADDR",
+            help="The Ray cluster to run on, with --engine ray: auto, HOST:PORT (the head "
+            "node, port 6379) or ray://HOST:PORT (Ray's client, port 10001). Every node "
+            "must see DIR at the same path (a shared file system).",
         ),
         catalog: Annotated[
             Path | None, catalog_option("Catalog file (default: DIR/.boda/catalog.db).")
@@ -232,7 +248,7 @@ def register(app: typer.Typer) -> None:
                 max_side=max_side, include_hidden=include_hidden, progress=display.analysis,
                 reset_thresholds=reset_thresholds, step=display.step, max_pixels=limit,
                 exclude=exclude, default_excludes=False if no_default_excludes else None,
-                reset_excludes=reset_excludes,
+                reset_excludes=reset_excludes, engine=engine, address=address,
             )
         finally:
             display.stop()

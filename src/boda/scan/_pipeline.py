@@ -32,6 +32,7 @@ from boda.scan._flags import (
     flag_descriptions,
     resolve_thresholds,
 )
+from boda.scan._ray import ENGINES, check_ray, ray_results
 from boda.scan._walk import RAW_EXTENSIONS, FoundFile, walk_images
 
 __all__ = ["ScanSummary", "scan", "default_workers", "same_mtime"]
@@ -96,7 +97,8 @@ class ScanSummary:
     ``icloud_placeholders`` lists the photos present only as iCloud
     placeholders (``.IMG_1.HEIC.icloud``): not on the disk, not scanned.
     So ``total == analysed + unchanged + moved + links`` (+ ``pending`` when
-    interrupted).
+    interrupted).  ``engine`` names the engine that analysed the files
+    (``"local"`` or ``"ray"``).
     """
 
     root: Path
@@ -126,6 +128,7 @@ class ScanSummary:
     default_skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     icloud_placeholders: list[str] = dataclasses.field(default_factory=list)
+    engine: str = "local"
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -801,6 +804,8 @@ def scan(
     exclude: Sequence[str] = (),
     default_excludes: bool | None = None,
     reset_excludes: bool = False,
+    engine: str = "local",
+    address: str | None = None,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -892,6 +897,16 @@ def scan(
         last scan of the catalog did (True for a new one).
     reset_excludes : bool
         Forget the remembered ``exclude`` patterns and ``default_excludes``.
+    engine : {"local", "ray"}
+        Where the files are analysed: ``"local"``, a process pool on this
+        machine; ``"ray"``, Ray tasks on a local Ray runtime of ``workers``
+        CPUs or on the cluster at ``address`` (needs ``boda[ray]``; every
+        node must see the folder at the same path).  The records, the catalog
+        and everything else are the same.
+    address : str, optional
+        The Ray cluster to run on (``"auto"``, ``"HOST:PORT"``,
+        ``"ray://HOST:PORT"``); only with ``engine="ray"``.  None starts a
+        local Ray runtime; one the caller initialised is used as it is.
 
     Returns
     -------
@@ -901,6 +916,10 @@ def scan(
     ------
     InvalidParameterError
         ``root`` is not a folder, or an option is out of range.
+    MissingDependencyError
+        ``engine="ray"`` and Ray is not installed.
+    BodaError
+        ``engine="ray"`` and the Ray cluster at ``address`` cannot be reached.
     CatalogError
         The catalog cannot be opened or written (the message says how many
         files were saved: a rerun finishes the rest), was made by a newer
@@ -918,6 +937,16 @@ def scan(
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise InvalidParameterError(f"workers must be at least 1, got {workers}")
+    if engine not in ENGINES:
+        raise InvalidParameterError(
+            f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}"
+        )
+    if address is not None and engine != "ray":
+        raise InvalidParameterError(
+            f"address {address!r} is a Ray cluster's; it needs engine='ray' (--engine ray)"
+        )
+    if engine == "ray":
+        check_ray(address)  # not installed, or no cluster there: before any work
     max_side = ANALYSIS_MAX_SIDE if max_side is None else max_side
     # Checked here: a worker would record the same error for every file and
     # replace the catalog's good scores with it.
@@ -942,7 +971,7 @@ def scan(
     read_ignore_file(root)  # an unreadable .bodaignore too
     catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
     started = time.perf_counter()
-    summary = ScanSummary(root=root, catalog_path=catalog_path)
+    summary = ScanSummary(root=root, catalog_path=catalog_path, engine=engine)
 
     analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
     with Catalog(catalog_path) as catalog, _only_scan_of(catalog.path):
@@ -1038,13 +1067,17 @@ def scan(
             # Fork the workers before the caller's progress display starts its thread.
             processes = min(workers, len(jobs))
             raw = any(os.path.splitext(j[0].path)[1].lower() in RAW_EXTENSIONS for j in jobs)
-            pool = _start_pool(processes, raw) if processes > 1 else None
+            local = engine == "local"
+            pool = _start_pool(processes, raw) if local and processes > 1 else None
             if progress:
                 progress(0, len(jobs), None)
 
             batch: list[ImageRecord] = []
             analysis_started = last_commit = time.monotonic()
-            results = _iter_results(jobs, pool, processes)
+            results = (
+                _iter_results(jobs, pool, processes) if local
+                else ray_results(jobs, processes, address)  # Ray starts on the first record
+            )
             try:
                 for done, record in enumerate(results, 1):
                     batch.append(record)
