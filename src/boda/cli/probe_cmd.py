@@ -216,9 +216,15 @@ def register(app: typer.Typer) -> None:
             "boda similar photo.jpg photos -k 4 -o similar.png --json",
             "# keep the folder's features for the next query",
             "boda similar photo.jpg photos --index photos.npz",
+            "# search with FAISS (pip install 'boda[faiss]'): exact, faster on large folders",
+            "boda similar photo.jpg photos --search faiss --json",
             notes="Images are compared by the layer's output averaged over space, by cosine "
             "similarity (1: same direction) or --metric euclidean (minus the distance). "
-            "QUERY itself is left out when it lies in DIR. " + _FOLDER_NOTE + " " + _TORCH_NOTE,
+            "QUERY itself is left out when it lies in DIR. --search auto is exact search in "
+            "PyTorch below 50 000 images and FAISS flat search (the same neighbours, faster) "
+            "from there when FAISS is installed; --search hnsw (approximate) runs only when "
+            "asked for. "
+            + _FOLDER_NOTE + " " + _TORCH_NOTE,
         ),
     )
     @handle_errors
@@ -241,6 +247,11 @@ def register(app: typer.Typer) -> None:
             help="Keep the folder's features in FILE (.npz) and reuse them next time for the "
             "files whose path, size and modification time are unchanged.",
         ),
+        search: str = typer.Option(
+            "auto", "--search", metavar="auto|exact|faiss|hnsw",
+            help="Nearest-neighbour search: exact (PyTorch), faiss (FAISS flat, exact), hnsw "
+            "(FAISS HNSW graph, approximate), auto (exact; faiss from 50 000 images).",
+        ),
         layer: str = layer_option(),
         model: str = model_option(),
         arch: str = arch_option(),
@@ -260,6 +271,7 @@ def register(app: typer.Typer) -> None:
         _similar(
             query, directory, k, output, metric, layer, model, arch, trust_model_code, size,
             normalize, threads, max_pixels, overwrite, quiet, as_json, index_file, max_side,
+            search,
         )  # fmt: skip
 
 
@@ -623,12 +635,16 @@ def _similar(
     query: Path, directory: Path, k: int, output: Path | None, metric: str, layer: str | None,
     model: str, arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
     threads: int | None, max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
-    index_file: Path | None = None, max_side: int | None = None,
+    index_file: Path | None = None, max_side: int | None = None, search: str = "auto",
 ) -> None:  # fmt: skip
     from boda.errors import InvalidParameterError
+    from boda.explain._vector_search import SEARCHES, check_search
 
     if metric not in ("cosine", "euclidean"):
         raise InvalidParameterError(f"--metric must be cosine or euclidean, got {metric!r}")
+    if search not in SEARCHES:
+        raise InvalidParameterError(f"--search must be {', '.join(SEARCHES)}, got {search!r}")
+    check_search(search)  # faiss or hnsw without FAISS installed: said before any work
     if output is not None:
         check_image_output(output, query, overwrite=overwrite)
     check_input(query, "QUERY")
@@ -650,7 +666,8 @@ def _similar(
         lm, feed, layer_name, _ = _load_for_folder(
             model, arch, trust_model_code, size, normalize, layer, max_side
         )
-        settings = {"size": feed.size, "mean": feed.mean, "std": feed.std, "metric": metric}
+        settings = {"size": feed.size, "mean": feed.mean, "std": feed.std, "metric": metric,
+                    "search": search}  # fmt: skip
         stored = None
         if index_file is not None:
             stored = _stored_index(index_file, lm.model, layer_name, settings, max_side,
@@ -688,7 +705,7 @@ def _similar(
     if as_json:
         print_json({
             "query": str(query), "folder": str(directory), "model": lm.name,
-            "layer": layer_name, "metric": metric, "k": k,
+            "layer": layer_name, "metric": metric, "k": k, "search": index.last_search,
             "neighbours": [{"rank": i, "path": p, "similarity": s}
                            for i, (p, s) in enumerate(found, 1)],
             "files": folder.read + len(folder.failed), "read": folder.read,
@@ -852,7 +869,7 @@ class _IndexFile:
         from boda.explain import FeatureIndex
 
         kept = FeatureIndex(index.model, index.layer, size=index.size, mean=index.mean,
-                            std=index.std, metric=index.metric)  # fmt: skip
+                            std=index.std, metric=index.metric, search=index.search)  # fmt: skip
         names = [os.path.abspath(p) for p in index.names]
         files = {os.path.abspath(p): list(self.folder.stats[p]) for p in index.names}
         kept.add_vectors(names, index.vectors)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
+from boda.explain import _vector_search
 from boda.explain._base import _frozen, resolve_layer
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.nn import image_to_tensor, input_spec
@@ -436,12 +437,14 @@ _SIMILARITY_BUDGET = 1 << 25
 class FeatureIndex:
     """Nearest-neighbour search of images by a layer's (pooled) features.
 
-    Exact cosine (default) or Euclidean search in numpy-free torch.  Memory:
-    the index holds one ``D``-float vector per image (ResNet-20's ``layer3``:
-    64 floats); adding images decodes them 64 at a time, and a query holds at
-    most 128 MB of similarities at once, so 100 000 images against 100 000
-    queries is exact, just slow (a brute-force product: at this scale an
-    approximate index such as FAISS is the better tool).
+    Exact cosine (default) or Euclidean search in torch, or with FAISS at
+    scale (``search``).  Memory: the index holds one ``D``-float vector per
+    image (ResNet-20's ``layer3``: 64 floats); adding images decodes them 64 at
+    a time, and an exact torch query holds at most 128 MB of similarities at
+    once, so 100 000 images against 100 000 queries is exact, just slow (a
+    brute-force product).  The vectors stay the source of truth: a FAISS
+    search builds its index from them on the first query after they change
+    (one more copy of the vectors; HNSW adds ``2 M`` links per vector).
 
     Parameters
     ----------
@@ -454,6 +457,21 @@ class FeatureIndex:
     max_pixels : int or None
         Files with more pixels are skipped as decompression bombs (see
         :func:`boda.io.read_image`); None: no limit.
+    search : {"auto", "exact", "faiss", "hnsw"}
+        How :meth:`query` searches: ``"exact"`` by a chunked torch product and
+        top-k; ``"faiss"`` by FAISS brute force (``IndexFlatIP``/``IndexFlatL2``
+        [1]_: the same neighbours up to ties; 4-19x faster for a query at a
+        time, no faster for batches); ``"hnsw"`` by a FAISS HNSW graph [2]_
+        (approximate: recall@10 0.97-1 measured; from 50 000 vectors, queries
+        3-1700x faster, after a build of seconds to minutes);
+        ``"auto"``: FAISS flat for fewer than 20 queries at once on 50 000
+        vectors or more when faiss is installed, else exact (both exact;
+        ``boda.explain._vector_search.AUTO_FAISS_MIN``, ``AUTO_FAISS_MAX_QUERIES``).
+        Approximate search runs only when asked for.  FAISS runs with torch's
+        CPU thread count (:func:`boda.nn.cpu_threads`).
+    hnsw_m, hnsw_ef_search : int
+        HNSW graph degree ``M`` and search breadth ``efSearch`` (see
+        :class:`boda.explain._vector_search.HNSWSearch`).
 
     Attributes
     ----------
@@ -461,6 +479,9 @@ class FeatureIndex:
         One per indexed image: its path, or ``image[i]`` for an array.
     vectors : torch.Tensor
         ``(N, D)`` float32 features, row ``i`` of ``names[i]``.
+    last_search : str or None
+        The search the last :meth:`query` ran: ``"exact"``, ``"faiss"`` or
+        ``"hnsw"`` (None before any).
     metadata : dict
         Free JSON-serialisable information kept with the index by :meth:`save`
         (e.g. the size and modification time of each file, to tell later
@@ -470,6 +491,17 @@ class FeatureIndex:
     ------
     ModelError
         A TorchScript model (its layers cannot be hooked).
+    MissingDependencyError
+        ``search="faiss"`` or ``"hnsw"`` without faiss installed (``pip install
+        'boda[faiss]'``).
+
+    References
+    ----------
+    .. [1] J. Johnson, M. Douze and H. Jégou, "Billion-scale similarity search
+       with GPUs", IEEE Transactions on Big Data 7(3), 2019 (FAISS).
+    .. [2] Y. A. Malkov and D. A. Yashunin, "Efficient and robust approximate
+       nearest neighbor search using Hierarchical Navigable Small World graphs",
+       IEEE Transactions on Pattern Analysis and Machine Intelligence 42(4), 2018.
 
     Examples
     --------
@@ -496,6 +528,9 @@ class FeatureIndex:
         std: Sequence[float] | None = None,
         metric: str = "cosine",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        search: str = "auto",
+        hnsw_m: int = _vector_search.HNSW_M,
+        hnsw_ef_search: int = _vector_search.HNSW_EF_SEARCH,
     ):
         if metric not in ("cosine", "euclidean"):
             raise InvalidParameterError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
@@ -503,10 +538,14 @@ class FeatureIndex:
         self.model, self.layer = model, layer
         self.size, self.mean, self.std, self.metric = size, mean, std, metric
         self.max_pixels = max_pixels
+        self.search = _vector_search.check_search(search)
+        self.hnsw_m, self.hnsw_ef_search = _vector_search.check_hnsw(hnsw_m, hnsw_ef_search)
         self.names: list[str] = []
         self.vectors = torch.zeros(0, 0)
         self.skipped: list[tuple[str, str]] = []
         self.metadata: dict[str, Any] = {}
+        self.last_search: str | None = None
+        self._faiss: tuple[tuple, Any, torch.Tensor] | None = None  # (settings, index, vectors)
 
     def embed(self, images, *, first_index: int = 0) -> tuple[list[str], torch.Tensor]:
         """Feature vectors of images (folder, paths or arrays) or of a ``(B, C, H, W)`` tensor.
@@ -543,6 +582,7 @@ class FeatureIndex:
         names, vec = self.embed(images, first_index=len(self.names))
         self.names.extend(names)
         self.vectors = vec if self.vectors.numel() == 0 else torch.cat([self.vectors, vec])
+        self._faiss = None
         return self
 
     def add_vectors(self, names: Sequence[str], vectors: torch.Tensor) -> FeatureIndex:
@@ -566,6 +606,7 @@ class FeatureIndex:
             return self
         self.names.extend(names)
         self.vectors = vectors if self.vectors.numel() == 0 else torch.cat([self.vectors, vectors])
+        self._faiss = None
         return self
 
     def _settings(self) -> dict[str, Any]:
@@ -593,7 +634,8 @@ class FeatureIndex:
             ``path`` cannot be written.
         """
         header = {"format": _INDEX_FORMAT, "settings": self._settings(),
-                  "metric": self.metric, "metadata": self.metadata}  # fmt: skip
+                  "metric": self.metric, "metadata": self.metadata, "search": self.search,
+                  "hnsw": {"m": self.hnsw_m, "ef_search": self.hnsw_ef_search}}  # fmt: skip
         vectors = self.vectors if self.names else torch.zeros(0, 0)
         folder = os.path.dirname(os.path.abspath(path)) or "."
         tmp = None
@@ -624,14 +666,19 @@ class FeatureIndex:
         std: Sequence[float] | None = None,
         metric: str | None = None,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        search: str | None = None,
+        hnsw_m: int | None = None,
+        hnsw_ef_search: int | None = None,
     ) -> FeatureIndex:
         """The index :meth:`save` wrote, for ``model`` and ``layer`` with these settings.
 
         The arguments are those of the constructor, and must be those the index
         was built with: features of another model (other weights), layer, size
         or statistics would be compared with the new queries' as if alike.
-        ``metric`` (default: the saved one) only changes :meth:`query`.  The
-        file is read without unpickling anything (``allow_pickle=False``).
+        ``metric``, ``search``, ``hnsw_m`` and ``hnsw_ef_search`` (default: the
+        saved ones; ``"auto"`` for files saved before ``search`` existed) only
+        change :meth:`query`.  The file is read without unpickling anything
+        (``allow_pickle=False``).
 
         Raises
         ------
@@ -656,9 +703,13 @@ class FeatureIndex:
                 f"{str(path)!r} is not a feature index boda wrote ({reason}); build the index "
                 "again (FeatureIndex(...).add(...).save(path))"
             ) from None
+        hnsw = header.get("hnsw") or {}
         index = cls(
             model, layer, size=size, mean=mean, std=std,
             metric=metric or header.get("metric", "cosine"), max_pixels=max_pixels,
+            search=search or header.get("search", "auto"),
+            hnsw_m=hnsw_m or hnsw.get("m", _vector_search.HNSW_M),
+            hnsw_ef_search=hnsw_ef_search or hnsw.get("ef_search", _vector_search.HNSW_EF_SEARCH),
         )  # fmt: skip
         stored, now = header.get("settings", {}), index._settings()
         differ = [name for name in now if stored.get(name) != now[name]]
@@ -679,11 +730,34 @@ class FeatureIndex:
             index.add_vectors(names, vectors)
         return index
 
+    def _faiss_search(self, kind: str) -> Any:
+        """The FAISS index of :attr:`vectors`, built on first use after they changed."""
+        # Built from this very tensor (add() makes a new one) with these settings.
+        key = (kind, self.metric, self.hnsw_m, id(self.vectors))
+        if self._faiss is None or self._faiss[0] != key or self._faiss[2] is not self.vectors:
+            vectors = self.vectors.detach().cpu().float().numpy()
+            threads = torch.get_num_threads()
+            self._faiss = None  # the old index freed before the new one is built
+            if kind == "hnsw":
+                built = _vector_search.HNSWSearch(
+                    vectors, self.metric, m=self.hnsw_m, ef_search=self.hnsw_ef_search,
+                    threads=threads,
+                )  # fmt: skip
+            else:
+                built = _vector_search.FlatSearch(vectors, self.metric, threads=threads)
+            self._faiss = (key, built, self.vectors)
+        searcher = self._faiss[1]
+        searcher.threads = torch.get_num_threads()  # cpu_threads() may differ from build time
+        if kind == "hnsw":
+            searcher.ef_search = self.hnsw_ef_search
+        return searcher
+
     def query(self, images, k: int = 5) -> list[list[tuple[str, float]]]:
         """For each query, the ``k`` nearest indexed images as ``(name, similarity)``.
 
         Similarity is the cosine (``1`` = same direction) or the negative
-        Euclidean distance, best first.
+        Euclidean distance, best first; :attr:`last_search` tells which
+        search found them (``"auto"`` resolved).
         """
         if not self.names:
             raise InvalidParameterError("the index is empty; add images first")
@@ -693,6 +767,14 @@ class FeatureIndex:
             images
         )[1]
         kk = min(int(k), len(self.names))
+        kind = _vector_search.resolve_search(self.search, len(self.names), q.shape[0])
+        self.last_search = kind
+        if kind != "exact":
+            sims, rows = self._faiss_search(kind).search(q.detach().cpu().float().numpy(), kk)
+            return [
+                [(self.names[int(j)], float(v)) for v, j in zip(vr, ir, strict=True) if j >= 0]
+                for vr, ir in zip(sims, rows, strict=True)
+            ]
         index = self.vectors
         if self.metric == "cosine":
             q = torch.nn.functional.normalize(q, dim=1)
