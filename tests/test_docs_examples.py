@@ -85,6 +85,8 @@ SKIPS: dict[tuple[str, str], str] = {
     "tests/test_serve.py::test_documented_lines_start_the_server with the server stubbed",
     ("README.md", "boda serve"): "starts a web server that runs until Ctrl-C; each line runs in "
     "tests/test_serve.py::test_documented_lines_start_the_server with the server stubbed",
+    ("scan.md", "--engine ray --address"): "needs a Ray cluster; tests/test_scan_ray.py scans "
+    "with the engine on a local runtime and checks the address errors",
 }
 
 #: Shell lines of the docs that are not ``boda`` commands, by pattern -> why not run here.
@@ -405,6 +407,19 @@ def _dataset_folder(path: Path) -> None:
     shutil.copy(path / "train/cat/kodim03.png", path / "train/dog/kodim03.png")  # 2 labels
 
 
+def _labelled_folder(path: Path) -> None:
+    """A validation set in class folders for --labels-from-folders: 12 images of the
+    synthetic shapes benchmark (``shapes-cnn`` knows them), one filed under the wrong
+    class."""
+    from boda.explain import SHAPE_CLASSES, make_shapes
+
+    data = make_shapes(12, seed=3)
+    for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
+        folder = SHAPE_CLASSES[(label + 1) % 4 if i == 0 else label]
+        (path / folder).mkdir(parents=True, exist_ok=True)
+        _save(path / folder / f"{i:03d}.png", image)
+
+
 def _trimap(path: Path) -> None:
     """A --mask for photo.jpg: black = background, white = an object's core, gray band =
     let GrabCut decide (a narrow band: every gray pixel is a node of the graph)."""
@@ -487,6 +502,7 @@ INPUTS: dict[str, Callable[[Path], None]] = {
     "data": _scan_folder,
     "trip": _scan_folder,
     "dataset": _dataset_folder,
+    "val": _labelled_folder,
     "examples/images": lambda p: shutil.copytree(
         EXAMPLES, p, ignore=shutil.ignore_patterns(".boda")
     ),

@@ -115,7 +115,7 @@ def test_a_folder_is_walked_a_broken_file_is_listed_and_the_rest_explained(tmp_p
     assert by_name["cat.png"]["output"] == str(out / "cat.png")
     assert by_name["sub/deeper/dog.png"]["output"] == str(out / "sub" / "deeper" / "dog.png")
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["cat.png", "sub/deeper/dog.png"]
+    assert written == ["cat.png", "index.html", "sub/deeper/dog.png"]
     assert "1 of 3 images could not be read or explained" in " ".join(result.stderr.split())
 
     # The console: the good ones explained, the broken one marked, the summary on stderr.
@@ -172,7 +172,8 @@ def test_existing_montages_are_refused_before_any_work(tmp_path, monkeypatch):
         result = runner.invoke(app, ["explain", str(data), "-o", str(out)])
         assert result.exit_code == 2, result.output
         text = " ".join(result.output.split())
-        assert f"1 montage already exist ('{keep}')" in text and "add --overwrite" in text
+        assert f"1 of its files (montages, index.html) already exists ('{keep}')" in text
+        assert "add --overwrite" in text
         assert keep.read_bytes() == b"the user's file" and not (out / "a.png").exists()
         # -o is the folder of one of the inputs: a montage would replace it, refused
         # even with --overwrite

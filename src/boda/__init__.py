@@ -17,7 +17,7 @@ __all__ = ["BodaError", "ImageReadError", "read_image", "__version__"]
 #: a bare ``import boda``.
 #: Imported on first use: ``import boda`` itself stays light (no numpy, no torch).
 SUBPACKAGES = (
-    "augment", "catalog", "cli", "color", "core", "detect", "duplicates", "edges", "edit",
+    "augment", "catalog", "cli", "color", "core", "detect", "duplicates", "edges", "edit", "embed",
     "errors", "explain", "filters", "io", "models", "nn", "quality", "report", "scan",
     "segment", "web",
 )

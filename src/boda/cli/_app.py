@@ -32,6 +32,7 @@ _COMMAND_MODULES = [
     "boda.cli.serve_cmd",
     "boda.cli.probe_cmd",
     "boda.cli.mark_cmd",
+    "boda.cli.map_cmd",
 ]
 
 def fit_examples(text: str, width: int) -> str:

@@ -39,6 +39,10 @@ class Item:
     name: str  # relative to the folder it came from; a loose file's own name
     output: Path | None = None
     error: str | None = None
+    # The folder that names its class, as torchvision's ImageFolder reads a dataset:
+    # the one directly under the folder given (``val/cat/x/1.png``: ``cat``); a
+    # loose file's own folder.  None for a file at the top of a folder given.
+    folder: str | None = None
 
 
 def collect(inputs: Sequence[Path]) -> tuple[list[Item], dict[str, int]]:
@@ -64,11 +68,53 @@ def collect(inputs: Sequence[Path]) -> tuple[list[Item], dict[str, int]]:
 
     for source in inputs:
         if not source.is_dir():
-            add(Item(str(source), source.name))
+            add(Item(str(source), source.name, folder=Path(os.path.abspath(source)).parent.name))
             continue
         for found in walk_as_scanned(source, raw_files=raw_files):
-            add(Item(found.path, os.fsdecode(found.relpath), error=found.error))
+            name = os.fsdecode(found.relpath)
+            parts = Path(name).parts
+            add(Item(found.path, name, error=found.error,
+                     folder=parts[0] if len(parts) > 1 else None))
     return items, raw_files
+
+
+def folder_class(folder: str | None, classes: Sequence[str] | None) -> int | None:
+    """The class a folder name stands for: one of ``classes`` (any case, ``_`` or
+    ``-`` for a space: ``sports-car`` is ``sports car``), else a whole number in
+    range (folders named ``0`` to ``9``); None when it matches none."""
+    if not folder:
+        return None
+
+    def key(text: str) -> str:
+        return " ".join(text.replace("_", " ").replace("-", " ").casefold().split())
+
+    if classes:
+        keys = [key(c) for c in classes]
+        if key(folder) in keys:
+            return keys.index(key(folder))
+    if folder.isascii() and folder.isdigit() and (classes is None or int(folder) < len(classes)):
+        return int(folder)
+    return None
+
+
+def accuracy(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-1 accuracy over the records with a ``label``, and the confusions: each
+    (label, predicted) pair that differs, with its count, most frequent first."""
+    labelled = [r for r in records if r.get("label") is not None and "predictions" in r]
+    right = sum(r["correct"] for r in labelled)
+    pairs: dict[tuple[str, str], int] = {}
+    for r in labelled:
+        if not r["correct"]:
+            pair = (r["label"]["name"], r["predictions"][0]["name"])
+            pairs[pair] = pairs.get(pair, 0) + 1
+    confusions = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {
+        "labelled": len(labelled),
+        "correct": right,
+        "top1": right / len(labelled) if labelled else None,
+        "unlabelled": sum(1 for r in records if "predictions" in r and r.get("label") is None),
+        "confusions": [{"label": a, "predicted": b, "count": n} for (a, b), n in confusions],
+    }
 
 
 def assign_outputs(items: list[Item], folder: Path) -> None:
@@ -122,14 +168,16 @@ def check_outputs(items: list[Item], folder: Path, *, overwrite: bool) -> None:
             "choose another --output folder"
         )
     if not overwrite:
-        existing = [t for t in targets if t.exists()]
+        from boda.cli._explain_gallery import GALLERY_NAME
+
+        existing = [t for t in [*targets, folder / GALLERY_NAME] if t.exists()]
         if existing:
             named = ", ".join(repr(str(t)) for t in existing[:3])
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             raise InvalidParameterError(
-                f"--output: {len(existing)} montage{'s' * (len(existing) != 1)} already "
-                f"exist ({named}{more}); add --overwrite to replace them, or choose another "
-                "output folder"
+                f"--output: {len(existing)} of its files (montages, index.html) already "
+                f"exist{'s' * (len(existing) == 1)} ({named}{more}); add --overwrite to "
+                "replace them, or choose another output folder"
             )
     if targets:
         # The nearest existing folder is writable; the folders made are removed

@@ -12,6 +12,7 @@ torch at import time (``boda --help`` stays fast).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "ModelFeed",
     "arch_option",
     "check_cli_model",
+    "class_index",
     "layer_option",
     "load_cli_model",
     "model_failures",
@@ -124,6 +126,40 @@ def check_cli_model(model: str, arch: str | None) -> None:
         )
     if Path(model).is_dir():
         raise InvalidParameterError(f"--model {model!r} is a folder; give a model file")
+
+
+def class_index(target: str, lm: LoadedModel, option: str = "--target") -> int:
+    """``target`` as a class index of ``lm``: a whole number in range, or one of its
+    class names (any case).
+
+    Raises
+    ------
+    InvalidParameterError
+        Out of range, or no such class name; the message names ``option`` and the
+        classes to choose from.
+    """
+    from boda.errors import InvalidParameterError
+
+    text = target.strip()
+    classes = lm.classes
+    if re.fullmatch(r"[+-]?\d+", text):
+        index = int(text)
+        if index < 0 or (classes is not None and index >= len(classes)):
+            known = "" if classes is None else f": {lm.name} has {len(classes)} classes, 0 to " \
+                f"{len(classes) - 1}"
+            raise InvalidParameterError(f"{option} {index} is out of range{known}")
+        return index
+    if classes is None:
+        raise InvalidParameterError(
+            f"{option} {target!r}: {lm.name} has no class names; give a class index"
+        )
+    lowered = [c.lower() for c in classes]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    raise InvalidParameterError(
+        f"{option} {target!r} is not a class of {lm.name}; give an index or one of "
+        f"{', '.join(classes)}"
+    )
 
 
 def load_cli_model(model: str, arch: str | None, trust_model_code: bool) -> LoadedModel:

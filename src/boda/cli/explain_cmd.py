@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,11 +52,15 @@ def register(app: typer.Typer) -> None:
             "boda explain photos/ --method gradcam,saliency "
             "--metrics -o montages/",
             "boda explain photo.jpg photos/ --metrics --json",
+            "# a labelled dataset (val/cat/*.png, val/dog/*.png...): where was it wrong?",
+            "boda explain val/ --model shapes-cnn --labels-from-folders -o explained/",
+            "boda explain val/ --model shapes-cnn --target label --method gradcam",
             notes='Needs PyTorch: pip install "boda[torch]".  With several images or a '
             "folder (walked recursively), -o names a folder that receives one montage per "
             "image, --json prints a list (with --metrics: {\"images\": [...], \"summary\": "
-            "{...}}), and an image that cannot be read or explained is listed and skipped: "
-            "the command then exits 3.",
+            "{...}}; so with --labels-from-folders), -o writes an index.html there to look "
+            "through them (filters: misclassified, right, failed), and an image that cannot "
+            "be read or explained is listed and skipped: the command then exits 3.",
         ),
     )
     @handle_errors
@@ -74,9 +79,18 @@ def register(app: typer.Typer) -> None:
             help="Methods (repeatable or comma-separated; all are shown): cam, gradcam, "
             "gradcam++, scorecam, saliency, smoothgrad, guided, guided-gradcam, occlusion.",
         ),
-        target: int = typer.Option(
+        target: str = typer.Option(
             None, "--target", "-t", metavar="CLASS",
-            help="Class index to explain (default: the predicted class).",
+            help="Class to explain: an index, a class name (cat), or label: the class of "
+            "the image's folder (implies --labels-from-folders). Default: the predicted "
+            "class.",
+        ),
+        labels_from_folders: bool = typer.Option(
+            False, "--labels-from-folders",
+            help="The folder directly under each folder given names the class of its "
+            "images (torchvision's ImageFolder layout: val/cat/1.png is a cat): say for "
+            "each image whether the model was right, and print the accuracy and the most "
+            "frequent confusions.",
         ),
         arch: str = arch_option(),
         trust_model_code: bool = trust_model_code_option(),
@@ -119,6 +133,7 @@ def register(app: typer.Typer) -> None:
             image, model, arch, method, target, layer, size, normalize, output, alpha, cmap,
             threads, as_json, trust_model_code=trust_model_code, overwrite=overwrite,
             max_pixels=max_pixels, metrics=metrics, quiet=quiet,
+            labels_from_folders=labels_from_folders,
         )  # fmt: skip
 
 
@@ -127,7 +142,7 @@ def _explain(
     model: str,
     arch: str | None,
     method: list[str],
-    target: int | None,
+    target: str | int | None,
     layer: str | None,
     size: int | None,
     normalize: bool,
@@ -142,6 +157,7 @@ def _explain(
     max_pixels: str | None = None,
     metrics: bool = False,
     quiet: bool = False,
+    labels_from_folders: bool = False,
 ) -> None:
     from boda.errors import InvalidParameterError
 
@@ -151,9 +167,10 @@ def _explain(
     methods = [m for m in methods if m]
     if not 0.0 <= alpha <= 1.0:  # checked with or without -o: a typo is said at once
         raise InvalidParameterError(f"--alpha must be between 0 and 1, got {alpha}")
+    target = None if target is None else str(target).strip()
     settings = _Settings(
         model, arch, trust_model_code, methods, target, layer, size, normalize, threads,
-        metrics,
+        metrics, labels=labels_from_folders or (target or "").lower() == "label",
     )  # fmt: skip
     if len(image) == 1 and not image[0].is_dir():
         _explain_single(image[0], settings, output, alpha, cmap, as_json, overwrite, max_pixels)
@@ -169,12 +186,18 @@ class _Settings:
     arch: str | None
     trust_model_code: bool
     methods: list[str]
-    target: int | None
+    target: str | None  # as given: an index, a class name, "label" or None (predicted)
     layer: str | None
     size: int | None
     normalize: bool
     threads: int | None
     metrics: bool
+    labels: bool = False  # the class of each image from its folder
+    target_index: int | None = None  # ``target`` resolved by :meth:`load`
+
+    @property
+    def by_label(self) -> bool:
+        return (self.target or "").lower() == "label"
 
     def check_model(self) -> None:
         """Before any work: ``--model`` names a built-in model or a file, and ``--arch``
@@ -184,18 +207,42 @@ class _Settings:
         check_cli_model(self.model, self.arch)
 
     def load(self):
-        from boda.cli._torch_options import load_cli_model
+        """The model, with ``--target`` checked against its classes."""
+        from boda.cli._torch_options import class_index, load_cli_model
 
-        return load_cli_model(self.model, self.arch, self.trust_model_code)
+        lm = load_cli_model(self.model, self.arch, self.trust_model_code)
+        if self.target is not None and not self.by_label:
+            self.target_index = class_index(self.target, lm)
+        return lm
 
-    def explain(self, img, lm):
-        """``(result, metrics or None)`` for one image (inside :meth:`running`)."""
+    def label(self, lm, folder: str | None) -> int | None:
+        """The class ``folder`` names for ``lm`` (None: no labels asked, or no match)."""
+        from boda.cli._explain_batch import folder_class
+
+        return folder_class(folder, lm.classes) if self.labels else None
+
+    def explain(self, img, lm, label: int | None = None):
+        """``(result, metrics or None)`` for one image (inside :meth:`running`);
+        ``label``: its class from its folder, explained with ``--target label``
+        (the predicted class when it has none)."""
         from boda.cli._explain_batch import explain_one
 
+        target = label if self.by_label else self.target_index
         return explain_one(
-            img, lm, self.methods, target=self.target, layer=self.layer, size=self.size,
+            img, lm, self.methods, target=target, layer=self.layer, size=self.size,
             normalize=self.normalize, metrics=self.metrics,
         )  # fmt: skip
+
+    def record(self, image, res, scores, output, lm, folder: str | None) -> dict:
+        """The JSON object of one explained image, with its label when asked."""
+        record = _record(image, res, scores, output)
+        if self.labels:
+            index = self.label(lm, folder)
+            record["folder"] = folder
+            record["label"] = None if index is None else {"index": index,
+                                                          "name": lm.class_name(index)}
+            record["correct"] = None if index is None else res.top[0]["index"] == index
+        return record
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -225,15 +272,17 @@ def _explain_single(
     check_input(image, "image")
     settings.check_model()
     img = read_image(image, max_pixels=max_pixels_limit(max_pixels))
+    folder = Path(os.path.abspath(image)).parent.name
     with settings.running():
         lm = settings.load()
-        res, scores = settings.explain(img, lm)
+        res, scores = settings.explain(img, lm, settings.label(lm, folder))
     if output is not None:
         write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha))
+    record = settings.record(image, res, scores, output, lm, folder)
     if as_json:
-        print_json(_record(image, res, scores, output))
+        print_json(record)
         return
-    _print_explanation(image, res, scores, output, single=True)
+    _print_explanation(image, res, scores, output, single=True, record=record)
     if scores:
         from boda.cli._explain_batch import METRICS_LEGEND
 
@@ -257,14 +306,21 @@ def _record(image: Path | str, res, scores, output: Path | None) -> dict:
     return record
 
 
-def _print_explanation(image, res, scores, output: Path | None, *, single: bool) -> None:
+def _print_explanation(image, res, scores, output: Path | None, *, single: bool,
+                       record: dict | None = None) -> None:
     from boda.cli._explain_batch import metrics_line
 
     best = res.top[0]
+    verdict = ""
+    if record is not None and "label" in record:
+        label = record["label"]
+        verdict = (" (no class for its folder)" if label is None
+                   else " [green]right[/]" if record["correct"]
+                   else f" [red]wrong: labelled {shown(label['name'])}[/]")
     console.print(
-        f"{shown(image)}: predicted [bold]{best['name']}[/] ({best['probability']:.1%}); "
-        f"explained class {res.target} ({res.target_name}) with {', '.join(res.maps)}"
-        + (f" at layer {res.layer}" if res.layer else "")
+        f"{shown(image)}: predicted [bold]{best['name']}[/] ({best['probability']:.1%})"
+        f"{verdict}; explained class {res.target} ({res.target_name}) with "
+        f"{', '.join(res.maps)}" + (f" at layer {res.layer}" if res.layer else "")
     )
     for name, st in res.stats.items():
         console.print(
@@ -275,6 +331,30 @@ def _print_explanation(image, res, scores, output: Path | None, *, single: bool)
             console.print(f"  {'':15s} {metrics_line(scores[name], single=single)}")
     if output is not None:
         console.print(f"montage written to {shown(output)}")
+
+
+def _print_accuracy(accuracy: dict, records: list[dict]) -> None:
+    """The accuracy line, the most frequent confusions and the folders of no class."""
+    if accuracy["labelled"]:
+        console.print(
+            f"accuracy: [bold]{accuracy['correct']} of {accuracy['labelled']}[/] labelled "
+            f"images right ({accuracy['top1']:.1%})", highlight=False)
+    if accuracy["confusions"]:
+        pairs = ", ".join(f"{shown(c['label'])} taken for {shown(c['predicted'])} ({c['count']})"
+                          for c in accuracy["confusions"][:5])
+        console.print(f"most confused: {pairs}", highlight=False)
+    if accuracy["unlabelled"]:
+        folders: dict[str, int] = {}
+        for r in records:
+            if "predictions" in r and r.get("label") is None:
+                folders[r.get("folder") or ""] = folders.get(r.get("folder") or "", 0) + 1
+        named = ", ".join(f"{shown(repr(f)) if f else 'the top folder'} ({n})"
+                          for f, n in sorted(folders.items(), key=lambda kv: -kv[1])[:5])
+        err_console.print(
+            f"[yellow]note:[/] {accuracy['unlabelled']} image"
+            f"{' is' if accuracy['unlabelled'] == 1 else 's are'} in folders that name no "
+            f"class of the model: {named}; name each class folder as a class or its index",
+            highlight=False)
 
 
 def _explain_many(
@@ -323,7 +403,7 @@ def _explain_many(
             if error is None:
                 try:
                     img = read_image(item.path, max_pixels=limit)
-                    res, values = settings.explain(img, lm)
+                    res, values = settings.explain(img, lm, settings.label(lm, item.folder))
                     if item.output is not None:
                         write_image(
                             item.output, montage(res.image, res.maps, cmap=cmap, alpha=alpha)
@@ -340,28 +420,40 @@ def _explain_many(
                         f"[red]failed[/] {shown(item.path)}: {shown(error)}", highlight=False
                     )
             else:
-                records.append(_record(item.path, res, values, item.output))
+                record = settings.record(item.path, res, values, item.output, lm, item.folder)
+                records.append(record)
                 if values is not None:
                     scores.append(values)
                 if not as_json:
-                    _print_explanation(item.path, res, values, item.output, single=False)
+                    _print_explanation(item.path, res, values, item.output, single=False,
+                                       record=record)
             progress(done, len(items))
     means = batch.summary(scores)
+    summary: dict = {"explained": len(records) - failed, "failed": failed}
+    if settings.metrics:
+        summary["metrics"] = means
+    if settings.labels:
+        summary["accuracy"] = batch.accuracy(records)
+    gallery = None
+    if output is not None:
+        from boda.cli._explain_gallery import write_gallery
+
+        gallery = write_gallery(records, summary, output)
     if as_json:
-        if settings.metrics:
-            print_json({
-                "images": records,
-                "summary": {"explained": len(records) - failed, "failed": failed,
-                            "metrics": means},
-            })  # fmt: skip
+        if settings.metrics or settings.labels:
+            print_json({"images": records, "summary": summary})
         else:
             print_json(records)
     else:
         if means:
             console.print(batch.metrics_table(means, len(scores)))
             console.print(f"({batch.TABLE_LEGEND})", highlight=False)
+        if settings.labels:
+            _print_accuracy(summary["accuracy"], records)
         where = f"; montages in {shown(output)}" if output is not None else ""
         console.print(f"{len(records) - failed} of {len(records)} images explained{where}")
+        if gallery is not None:
+            console.print(f"look through them: {shown(gallery)}")
     if raw_files:
         from boda.scan._walk import describe_raw_files
 

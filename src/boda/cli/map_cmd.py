@@ -1,0 +1,248 @@
+"""``boda map``: a folder of images as a map of a model's features, and the labels its
+neighbourhoods disagree with.
+
+Thin: the folder walk, model loading and embedding of ``boda similar``
+(:mod:`boda.cli.probe_cmd`), the projection and the neighbour vote of
+:mod:`boda.embed`, the page of :mod:`boda.cli._map_page`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from boda.cli._common import (
+    check_output,
+    console,
+    examples,
+    handle_errors,
+    max_pixels_limit,
+    max_pixels_option,
+    overwrite_option,
+    print_json,
+    quiet_option,
+    shown,
+)
+from boda.cli._torch_options import (
+    arch_option,
+    layer_option,
+    model_option,
+    normalize_option,
+    size_option,
+    threads_option,
+    trust_model_code_option,
+)
+
+_TORCH_NOTE = 'Needs PyTorch (pip install "boda[torch]"); t-SNE needs scikit-learn (boda[map]).'
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``map`` command to ``app``."""
+
+    @app.command(
+        "map",
+        epilog=examples(
+            "boda map val/ --model shapes-cnn --labels-from-folders -o map.html",
+            "# PCA instead of t-SNE; the points as JSON",
+            "boda map photos/ --method pca --json",
+            notes="Every image of DIR (walked as boda scan walks it) is embedded by a layer's "
+            "features (the layer boda similar uses) and placed on a two-dimensional map: "
+            "t-SNE (van der Maaten & Hinton 2008; neighbours stay neighbours) or PCA (the "
+            "two directions of most variance). With --labels-from-folders (the folder "
+            "directly under DIR names each image's class, as torchvision's ImageFolder reads "
+            "it) the points are coloured by class, and an image whose --k nearest labelled "
+            "neighbours mostly carry another label is listed as a likely label error (Deep "
+            "k-NN, Bahri et al. 2020). -o writes one self-contained page: hover a point to "
+            "see the image, click to open it. " + _TORCH_NOTE,
+        ),
+    )
+    @handle_errors
+    def map_command(
+        directory: Path = typer.Argument(..., metavar="DIR", help="A folder of images."),  # noqa: B008
+        output: Path = typer.Option(  # noqa: B008
+            None, "--output", "-o", metavar="PAGE.html", help="Write the map as an HTML page."
+        ),
+        method: str = typer.Option(
+            "tsne", "--method", metavar="tsne|pca", help="How to lay the features out in 2-D."
+        ),
+        labels_from_folders: bool = typer.Option(
+            False, "--labels-from-folders",
+            help="Colour by the class folder of each image and list likely label errors.",
+        ),
+        k: int = typer.Option(
+            10, "--k", min=1, metavar="K", help="Neighbours that vote on each image's label."
+        ),
+        perplexity: float = typer.Option(
+            30.0, "--perplexity", min=1.0, help="t-SNE's effective number of neighbours."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the t-SNE layout."),
+        layer: str = layer_option(),
+        model: str = model_option(),
+        arch: str = arch_option(),
+        trust_model_code: bool = trust_model_code_option(),
+        size: int = size_option(),
+        normalize: bool = normalize_option(),
+        threads: int = threads_option(),
+        max_pixels: str = max_pixels_option(annotated=False),
+        overwrite: bool = overwrite_option(annotated=False),
+        quiet: bool = quiet_option(short=True, annotated=False),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print every point (path, x, y, label, vote) as JSON."
+        ),
+    ) -> None:
+        """Map the images of DIR by a model's features; with labels, find likely label
+        errors."""
+        _map(directory, output, method, labels_from_folders, k, perplexity, seed, layer, model,
+             arch, trust_model_code, size, normalize, threads, max_pixels, overwrite, quiet,
+             as_json)  # fmt: skip
+
+
+def _map(
+    directory: Path, output: Path | None, method: str, labels_from_folders: bool, k: int,
+    perplexity: float, seed: int, layer: str | None, model: str, arch: str | None,
+    trust_model_code: bool, size: int | None, normalize: bool, threads: int | None,
+    max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
+) -> None:  # fmt: skip
+    from boda.cli.probe_cmd import (
+        _end,
+        _failed_json,
+        _find_images,
+        _load_for_folder,
+        _model_sized,
+        _refuse_writing_over_inputs,
+        _report_failures,
+    )
+    from boda.embed import METHODS
+    from boda.errors import InvalidParameterError
+
+    if method not in METHODS:
+        raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if output is not None:
+        if output.suffix.lower() not in (".html", ".htm"):
+            raise InvalidParameterError(
+                f"--output {str(output)!r}: the map is an HTML page; end the name with .html")
+        check_output(output, overwrite=overwrite)
+    limit = max_pixels_limit(max_pixels)
+    folder = _find_images(directory)
+    _refuse_writing_over_inputs(folder, output)
+    if method == "tsne":
+        from boda.embed._project import tsne_available
+
+        tsne_available()  # said before the model runs over the whole folder
+    import boda._torch  # noqa: F401, I001  (first: a clear error when PyTorch is missing)
+
+    import torch
+
+    from boda.cli._torch_options import model_failures
+    from boda.explain import FeatureIndex
+    from boda.nn import cpu_threads
+
+    with cpu_threads(threads):
+        lm, feed, layer_name, _ = _load_for_folder(
+            model, arch, trust_model_code, size, normalize, layer, None
+        )
+        embedder = FeatureIndex(lm.model, layer_name, size=feed.size, mean=feed.mean,
+                                std=feed.std)  # fmt: skip
+        paths: list[str] = []
+        parts: list[torch.Tensor] = []
+        for chunk in _model_sized(folder, folder.paths, feed, limit, quiet=quiet or as_json):
+            with model_failures(lm.name):
+                _, vectors = embedder.embed([a for _, a in chunk])
+            paths += [p for p, _ in chunk]
+            parts.append(vectors)
+        _report_failures(folder, as_json)
+    vectors = torch.cat(parts).numpy()
+    result = _layout(directory, paths, vectors, lm, layer_name, method, labels_from_folders, k,
+                     perplexity, seed, threads)  # fmt: skip
+    result["failed"] = _failed_json(folder)
+    if output is not None:
+        from boda.cli._map_page import write_map
+
+        result["output"] = str(output)
+        write_map(result, [_thumb(p, limit) for p in paths], output)
+    if as_json:
+        print_json(result)
+    else:
+        _print(result, output)
+    _end(folder, as_json)
+
+
+def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str, method: str,
+            labels_from_folders: bool, k: int, perplexity: float, seed: int,
+            threads: int | None) -> dict[str, Any]:
+    """The command's result: the map's points, with labels and votes when asked."""
+    from boda.cli._explain_batch import folder_class
+    from boda.embed import neighbour_votes, project
+
+    xy = project(vectors, method, seed=seed, perplexity=perplexity, threads=threads)
+    folders = [_class_folder(directory, p) for p in paths]
+    indexes = [folder_class(f, lm.classes) if labels_from_folders else None for f in folders]
+    votes = None
+    if labels_from_folders and sum(i is not None for i in indexes) >= 2:
+        votes = neighbour_votes(vectors, indexes, k=k)
+    points = []
+    for n, path in enumerate(paths):
+        index = indexes[n]
+        point: dict[str, Any] = {
+            "path": path, "x": float(xy[n, 0]), "y": float(xy[n, 1]), "folder": folders[n],
+            "label": None if index is None else lm.class_name(index),
+        }
+        if votes is not None:
+            vote = votes[n]
+            point["agreement"] = None if index is None else vote.agreement
+            point["majority"] = lm.class_name(vote.majority)
+            point["suspect"] = vote.suspect
+        points.append(point)
+    return {
+        "folder": str(directory), "model": lm.name, "layer": layer, "method": method,
+        "k": k if votes is not None else None, "images": len(points),
+        "suspects": None if votes is None else sum(v.suspect for v in votes),
+        "points": points,
+    }
+
+
+def _class_folder(directory: Path, path: str) -> str | None:
+    """The folder directly under ``directory`` that holds ``path`` (None at the top)."""
+    parts = Path(os.path.relpath(path, directory)).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _thumb(path: str, limit: int | None) -> str | None:
+    """A 64 px JPEG of ``path`` as a data URI (None if it cannot be read now)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from boda.core.image import to_uint8
+    from boda.errors import BodaError
+    from boda.io import read_image
+
+    try:
+        image = read_image(path, 64, max_pixels=limit)
+    except BodaError:
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _print(result: dict[str, Any], output: Path | None) -> None:
+    console.print(
+        f"{result['images']} images of {shown(result['folder'])} mapped by the features of "
+        f"layer {result['layer']} of {result['model']} ({result['method']})", highlight=False)
+    if result["suspects"] is not None:
+        suspects = [p for p in result["points"] if p.get("suspect")]
+        console.print(
+            f"likely label errors: {len(suspects)} (their {result['k']} nearest neighbours "
+            "mostly carry another label)", highlight=False)
+        for p in sorted(suspects, key=lambda p: p["agreement"])[:20]:
+            console.print(f"  {shown(p['path'])}: labelled {shown(p['label'])}, neighbours say "
+                          f"{shown(p['majority'])} ({p['agreement']:.0%} agree)", highlight=False)
+        if len(suspects) > 20:
+            console.print(f"  … and {len(suspects) - 20} more (--json lists them all)")
+    if output is not None:
+        console.print(f"map written to {shown(output)}")

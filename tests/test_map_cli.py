@@ -1,0 +1,171 @@
+"""``boda map DIR``: a folder as a map of a model's features, and the labels its
+neighbourhoods disagree with.
+
+The shapes benchmark in class folders (a few filed under the wrong class) with
+the shipped ``shapes-cnn``.  References: :class:`boda.explain.FeatureIndex`,
+:func:`boda.embed.pca` and :func:`boda.embed.neighbour_votes` called directly on
+the same files; the files on disk for the page's links.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from boda.cli import app
+from boda.embed import neighbour_votes, pca
+from boda.explain import SHAPE_CLASSES, FeatureIndex, make_shapes
+from boda.io import write_image
+from boda.nn import load_model
+
+pytest.importorskip("sklearn")
+runner = CliRunner()
+FLIPPED = ("square/x00.png", "triangle/x01.png", "cross/x02.png")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def val(tmp_path_factory) -> Path:
+    """120 shapes in class folders, three filed under another class; one unreadable file
+    and one image at the top (no class)."""
+    root = tmp_path_factory.mktemp("map") / "val"
+    data = make_shapes(120, seed=21)
+    for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
+        name = SHAPE_CLASSES[label]
+        if i < 3:  # filed under the next class
+            name = SHAPE_CLASSES[(label + 1) % 4]
+            path = root / name / f"x{i:02d}.png"
+        else:
+            path = root / name / f"{i:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, image)
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("x*.png")) == sorted(FLIPPED)
+    write_image(root / "top.png", data.images[5])
+    (root / "cross" / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def _features(root: Path) -> tuple[list[str], np.ndarray]:
+    lm = load_model("shapes-cnn")
+    index = FeatureIndex(lm.model, "features", size=(32, 32), mean=lm.mean, std=lm.std)
+    paths = sorted(str(p) for p in root.rglob("*.png") if p.name != "broken.png")
+    names, vectors = index.embed(paths)
+    return names, vectors.numpy()
+
+
+def test_pca_points_and_votes_are_the_librarys_on_the_same_features(val):
+    result = runner.invoke(app, ["map", str(val), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 3, result.output  # the broken file
+    data = json.loads(result.stdout)
+    assert data["failed"] == [{"path": str(val / "cross" / "broken.png"),
+                               "reason": data["failed"][0]["reason"]}]
+    points = {p["path"]: p for p in data["points"]}
+    names, vectors = _features(val)
+    assert sorted(points) == names and data["images"] == 121
+    order = [names.index(p["path"]) for p in data["points"]]
+    xy = pca(vectors[order])
+    np.testing.assert_allclose([[p["x"], p["y"]] for p in data["points"]], xy, atol=1e-4)
+
+    labels = [None if p["folder"] is None else SHAPE_CLASSES.index(p["folder"])
+              for p in data["points"]]
+    votes = neighbour_votes(vectors[order], labels, k=10)
+    for p, vote, label in zip(data["points"], votes, labels, strict=True):
+        assert p["label"] == (None if label is None else SHAPE_CLASSES[label])
+        assert p["suspect"] is vote.suspect and p["majority"] == SHAPE_CLASSES[vote.majority]
+    suspects = {Path(p["path"]).relative_to(val).as_posix() for p in data["points"]
+                if p["suspect"]}
+    # the three filed under another class, and at most a few the model itself confuses
+    assert set(FLIPPED) <= suspects and len(suspects) == data["suspects"] <= 5
+    assert points[str(val / "top.png")]["label"] is None
+
+
+def test_the_page_shows_every_point_and_the_suspects(tmp_path, val):
+    root = tmp_path / "val"
+    shutil.copytree(val, root)
+    (root / "cross" / "broken.png").unlink()
+    odd = root / "square<" / "script>&.png"  # "</script>" and markup in a path
+    odd.parent.mkdir()
+    shutil.copy(root / "square" / "10.png" if (root / "square" / "10.png").exists()
+                else next((root / "square").glob("*.png")), odd)
+    page = tmp_path / "out" / "map.html"
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn",
+                                 "--labels-from-folders", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "likely label errors:" in text and f"map written to {page}" in text
+    html = page.read_text()
+    assert html.count("<circle ") == 122
+    assert html.count("class='suspect'") == int(re.search(r"likely label errors: (\d+)",
+                                                          text).group(1))
+    assert "</script>&" not in html and "<script>&" not in html  # escaped everywhere
+
+    class Links(HTMLParser):
+        hrefs: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "a":
+                self.hrefs.append(dict(attrs)["href"])
+
+    links = Links()
+    links.feed(html)
+    targets = {(page.parent / unquote_to_bytes(h).decode()).resolve() for h in links.hrefs}
+    assert targets == {p.resolve() for p in root.rglob("*.png")}
+    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+    shown = json.loads(script[len("var POINTS = "):script.index(";\nvar tip")])
+    assert len(shown) == 122 and all(p["thumb"].startswith("data:image/jpeg;base64,")
+                                    for p in shown)
+
+    again = runner.invoke(app, ["map", str(root), "--method", "pca", "-o", str(page)])
+    assert again.exit_code == 2 and "--overwrite" in again.output, again.output
+
+
+def test_bad_options_are_said_before_any_work(tmp_path, val, monkeypatch):
+    for args, words in [
+        (["--method", "umap"], "--method must be one of pca, tsne"),
+        (["-o", str(tmp_path / "map.png")], "end the name with .html"),
+    ]:
+        result = runner.invoke(app, ["map", str(val), "--model", "shapes-cnn", *args])
+        assert result.exit_code == 2 and words in " ".join(result.output.split()), result.output
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
+    result = runner.invoke(app, ["map", str(val), "--model", "shapes-cnn"])
+    assert result.exit_code != 0 and "boda[map]" in result.output
+    missing = runner.invoke(app, ["map", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such folder" in missing.output
+
+
+def test_the_page_escapes_every_name(tmp_path):
+    from boda.cli._map_page import map_html
+
+    evil = str(tmp_path / "a<b>" / "</script><img src=x onerror=alert(1)>.png")
+    result = {"folder": str(tmp_path), "model": "m<i>", "layer": "l&", "method": "pca", "k": 3,
+              "points": [
+                  {"path": evil, "x": 0.0, "y": 0.0, "folder": "a<b>", "label": "c<at>",
+                   "agreement": 0.0, "majority": "d&og", "suspect": True},
+                  {"path": str(tmp_path / "ok.png"), "x": 1.0, "y": 2.0, "folder": None,
+                   "label": None, "agreement": None, "majority": "d&og", "suspect": False},
+              ]}
+    page = map_html(result, [None, "data:image/jpeg;base64,AAAA"], tmp_path / "map.html")
+    assert page.count("<script>") == 1 and page.count("</script>") == 1
+    markup, script = page.split("<script>")
+    assert "<img src=x" not in markup and "a<b>" not in markup  # shown as text
+    assert "c&lt;at&gt;" in markup and "d&amp;og" in markup and "m&lt;i&gt;" in markup
+    assert "</" not in script[: script.index("</script>")]  # the names cannot end the script
+    assert page.count("class='suspect'") == 1
