@@ -203,3 +203,33 @@ def test_the_gallery_links_every_montage_and_marks_what_was_wrong(tmp_path, val)
     again = runner.invoke(app, ["explain", str(data), "--model", "shapes-cnn", "-o", str(out)])
     assert again.exit_code == 2 and "index.html" in again.output  # refused: it exists
     assert (out / "index.html").read_text() == page
+
+
+def test_a_class_folder_given_by_itself_labels_its_images_with_its_name(val):
+    result = runner.invoke(app, ["explain", str(val / "circle"), "--model", "shapes-cnn",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 3  # broken.png
+    data = json.loads(result.stdout)
+    explained = [r for r in data["images"] if "predictions" in r]
+    assert len(explained) == len(list((val / "circle").glob("[0-9]*.png"))) >= 2
+    assert all(r["label"] == {"index": SHAPE_CLASSES.index("circle"), "name": "circle"}
+               for r in explained)
+    assert data["summary"]["accuracy"]["labelled"] == len(explained)
+    assert data["summary"]["accuracy"]["unlabelled"] == 0
+
+
+def test_an_output_folder_inside_the_input_is_not_explained_on_the_next_run(tmp_path, val):
+    data = tmp_path / "val"
+    shutil.copytree(val / "square", data / "square")
+    out = data / "explained"
+    first = runner.invoke(app, ["explain", str(data), "--model", "shapes-cnn", "-o", str(out),
+                                "--json"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["explain", str(data), "--model", "shapes-cnn", "-o", str(out),
+                                "--json", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    paths = [r["image"] for r in json.loads(again.stdout)]
+    assert paths == [r["image"] for r in json.loads(first.stdout)]
+    assert not any(str(out) in str(p) for p in paths)
+    assert sorted(p.name for p in out.rglob("*.png")) == sorted(
+        p.name for p in (data / "square").glob("*.png"))

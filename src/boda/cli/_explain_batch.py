@@ -40,41 +40,50 @@ class Item:
     output: Path | None = None
     error: str | None = None
     # The folder that names its class, as torchvision's ImageFolder reads a dataset:
-    # the one directly under the folder given (``val/cat/x/1.png``: ``cat``); a
-    # loose file's own folder.  None for a file at the top of a folder given.
+    # the one directly under the folder given (``val/cat/x/1.png``: ``cat``); for a
+    # file at the top of a folder given (``val/cat`` itself), or a loose file, its
+    # own folder.
     folder: str | None = None
 
 
-def collect(inputs: Sequence[Path]) -> tuple[list[Item], dict[str, int]]:
+def collect(inputs: Sequence[Path], *,
+            leave_out: Path | None = None) -> tuple[list[Item], dict[str, int]]:
     """The images that ``inputs`` (files and folders) name, in order, each once.
 
     Folders are walked recursively as ``boda scan`` walks them by default
     (:func:`boda.scan._walk.walk_as_scanned`: hidden folders such as ``.boda``, the
     default excludes and ``.bodaignore``'s patterns skipped, folder links not
     followed; a file that
-    cannot be stat'ed comes with its error).  Returns the items and the camera RAW
-    files passed over (extension -> count; read only with ``boda[raw]``)."""
+    cannot be stat'ed comes with its error).  Files under ``leave_out`` (the output
+    folder, when it lies inside an input folder: the montages of an earlier run) are
+    left out.  Returns the items and the camera RAW files passed over (extension ->
+    count; read only with ``boda[raw]``)."""
     from boda.scan._walk import walk_as_scanned
 
     items: list[Item] = []
     raw_files: dict[str, int] = {}
     seen: set[str] = set()
+    skip = None if leave_out is None else os.path.join(os.path.realpath(leave_out), "")
 
     def add(item: Item) -> None:
         key = os.path.normcase(os.path.abspath(item.path))
-        if key not in seen:  # "dir dir/a.png": a.png once
-            seen.add(key)
-            items.append(item)
+        if key in seen:  # "dir dir/a.png": a.png once
+            return
+        if skip is not None and os.path.realpath(item.path).startswith(skip):
+            return
+        seen.add(key)
+        items.append(item)
 
     for source in inputs:
         if not source.is_dir():
             add(Item(str(source), source.name, folder=Path(os.path.abspath(source)).parent.name))
             continue
+        own = Path(os.path.abspath(source)).name or None
         for found in walk_as_scanned(source, raw_files=raw_files):
             name = os.fsdecode(found.relpath)
             parts = Path(name).parts
             add(Item(found.path, name, error=found.error,
-                     folder=parts[0] if len(parts) > 1 else None))
+                     folder=parts[0] if len(parts) > 1 else own))
     return items, raw_files
 
 
