@@ -316,8 +316,13 @@ def test_several_images_end_with_the_mean_of_each_metric_per_method(tmp_path):
     got = summary["metrics"]["gradcam"]
     assert got["average_drop"] == pytest.approx(want["average_drop"], rel=1e-5)
     assert got["average_increase"] == pytest.approx(want["average_increase"], rel=1e-6)
+    # the mean AUC is the mean of the images' AUCs (each checked against the library
+    # above, image by image: a batched forward changes the maps' last bits, which can
+    # reorder near-equal pixels of a deletion curve)
+    per_image = [r["metrics"]["gradcam"]["deletion_auc"] for r in good]
+    assert got["deletion_auc"] == pytest.approx(sum(per_image) / 3, rel=1e-6)
     auc = deletion_curve(lm.model, x, maps, targets).auc.mean()
-    assert got["deletion_auc"] == pytest.approx(float(auc), rel=1e-5)
+    assert got["deletion_auc"] == pytest.approx(float(auc), rel=1e-2)
     assert set(summary["metrics"]) == {"gradcam", "saliency"}
 
     # The console: a metrics line under each map, then the table of means.

@@ -220,7 +220,8 @@ def test_several_cards_are_selected_and_marked_at_once(page, shoot):
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Shift+ArrowRight")  # a.png, a2.png, b.png
     expect(page.locator("#grid .card.selected")).to_have_count(3)
-    expect(page.locator("#selection")).to_contain_text("3 selected")
+    expect(page.locator("#selection")).to_contain_text("3 of 6 selected")
+    expect(page.locator('#grid .card[aria-selected="true"]')).to_have_count(3)
     page.keyboard.press("x")
     for name in ("a.png", "a2.png", "b.png"):
         expect(_card(page, name)).to_have_attribute("data-decision", "reject")

@@ -353,6 +353,20 @@ def test_a_page_older_than_a_rescan_cannot_mark_the_file_that_took_its_id(client
     assert _marks_on_disk(shoot) == {b"IMG_9999.png": ("pick", None)}
 
 
+def test_a_page_older_than_a_rescan_that_removed_its_file_is_told_to_reload(client, shoot):
+    records = {r["path"]: r["id"] for r in _all(client)}
+    (shoot / "IMG_0004.png").unlink()
+    scan(shoot, workers=1)
+    gone = records["IMG_0004.png"]
+    stale = client.post("/api/marks", json={"ids": [gone], "paths": ["IMG_0004.png"],
+                                            "decision": "pick"})
+    assert stale.status_code == 409, stale.text
+    assert "IMG_0004.png" in stale.json()["detail"] and "reload" in stale.json()["detail"]
+    assert _nothing_written(shoot)
+    # without paths (a script), an unknown id is still 404
+    assert _mark(client, [gone], decision="pick").status_code == 404
+
+
 def test_only_post_writes(client, shoot):
     for method in ("get", "put", "delete", "patch"):
         assert getattr(client, method)("/api/marks").status_code == 405, method

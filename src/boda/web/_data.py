@@ -323,7 +323,7 @@ class CatalogView:
         caller) of the records with these ids in the marks file; nothing is written when
         one of the ids is not in the catalog (:class:`NotFound`) or, with ``paths`` (the
         ``path`` the page was given for each id), when an id now names another file
-        (:class:`Stale`: ids of deleted records are reused after a rescan).  Returns the
+        or none (:class:`Stale`: ids of deleted records are reused after a rescan).  Returns the
         new marks of the ids, their marks just before the change (``previous``) and the
         counts of the mark selections."""
         with self.open() as catalog:
@@ -331,6 +331,11 @@ class CatalogView:
         missing = sorted(set(ids) - set(relpaths))
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+            if paths is not None:  # the page's file is gone since it loaded: a stale page
+                gone = dict(zip(ids, paths, strict=True))[missing[0]]
+                raise Stale(f"{gone!r} is no longer in the catalog (id {shown}): the folder "
+                            "was scanned again since the page was loaded; reload the page "
+                            "(nothing was marked)")
             raise NotFound(f"no record with id {shown} in the catalog: nothing was marked "
                            "(the folder was scanned again since the page was loaded? reload it)")
         if paths is not None:

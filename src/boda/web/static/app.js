@@ -413,11 +413,18 @@ function gridCards() {
 }
 
 function showSelection() {
-  for (const c of gridCards()) c.classList.toggle("selected", selection.ids.has(Number(c.dataset.id)));
+  for (const c of gridCards()) {
+    const on = selection.ids.has(Number(c.dataset.id));
+    c.classList.toggle("selected", on);
+    c.setAttribute("aria-selected", String(on));
+  }
   const n = selection.ids.size;
   const box = document.getElementById("selection");
   box.hidden = n < 2;
-  box.textContent = `${n} selected: P X U 0–5 mark them all · Esc clears`;
+  // of how many: Ctrl+A takes the cards loaded so far, which may be fewer than the view's
+  const loaded = gridCards().length;
+  const more = grid.total > loaded ? ` (${loaded} loaded; scroll to load more)` : "";
+  box.textContent = `${n} of ${grid.total} selected${more}: P X U 0–5 mark them all · Esc clears`;
 }
 
 function clearSelection() {
