@@ -496,6 +496,31 @@ def test_console_lines_show_control_characters_in_names_as_escapes(tmp_path):
     assert "unreadable bad\\nname.jpg: not a recognised image format" in result.output.splitlines()
 
 
+def test_many_unreadable_files_are_summed_up_by_reason_on_the_console(tmp_path):
+    root = tmp_path / "export"
+    root.mkdir()
+    for i in range(30):
+        (root / f"empty_{i:02d}.jpg").write_bytes(b"")
+    for i in range(3):
+        (root / f"junk_{i}.png").write_bytes(b"not an image at all")
+    result = runner.invoke(app, ["scan", str(root), "-q", "--no-report", "-w", "1"])
+    assert result.exit_code == 3
+    lines = [line for line in result.output.splitlines() if line.startswith("unreadable")]
+    with_counts = [re.match(r"unreadable (\d+) files?: (.+) \(e\.g\. (.+)\)$", line)
+                   for line in lines]
+    assert all(with_counts) and len(lines) == 2, result.output
+    counts = {int(m.group(1)): m.group(3) for m in with_counts}
+    assert counts == {30: "empty_00.jpg", 3: "junk_0.png"}  # most frequent first, examples
+    assert int(with_counts[0].group(1)) == 30
+    assert f"boda report {root} --only failed --paths" in " ".join(result.output.split())
+    # the same reasons as the catalog's, which the report and serve group by
+    from boda.catalog import Catalog
+
+    with Catalog(default_catalog_path(root), readonly=True) as catalog:
+        assert [(r, n) for r, n, _ in catalog.failure_reasons()] == [
+            (m.group(2), int(m.group(1))) for m in with_counts]
+
+
 def test_ctrl_c_while_the_command_starts_is_quiet(monkeypatch, capsys):
     import boda.cli
 

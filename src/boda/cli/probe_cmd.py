@@ -278,32 +278,6 @@ def register(app: typer.Typer) -> None:
 # -- class-model ------------------------------------------------------------------------------
 
 
-def _class_index(target: str, lm: Any) -> int:
-    """``--target`` as a class index: a whole number, or a class name of the model."""
-    from boda.errors import InvalidParameterError
-
-    text = target.strip()
-    classes = lm.classes
-    if re.fullmatch(r"[+-]?\d+", text):
-        index = int(text)
-        if index < 0 or (classes is not None and index >= len(classes)):
-            known = "" if classes is None else f": {lm.name} has {len(classes)} classes, 0 to " \
-                f"{len(classes) - 1}"
-            raise InvalidParameterError(f"--target {index} is out of range{known}")
-        return index
-    if classes is None:
-        raise InvalidParameterError(
-            f"--target {target!r}: {lm.name} has no class names; give a class index"
-        )
-    lowered = [c.lower() for c in classes]
-    if text.lower() in lowered:
-        return lowered.index(text.lower())
-    raise InvalidParameterError(
-        f"--target {target!r} is not a class of {lm.name}; give an index or one of "
-        f"{', '.join(classes)}"
-    )
-
-
 def _class_model(
     target: str, output: Path, start: Path | None, steps: int, lr: float | None,
     l2: float | None, jitter: int | None, blur: float | None, blur_every: int | None,
@@ -323,7 +297,13 @@ def _class_model(
     import numpy as np
     import torch
 
-    from boda.cli._torch_options import load_cli_model, model_failures, model_feed, to_model_input
+    from boda.cli._torch_options import (
+        class_index,
+        load_cli_model,
+        model_failures,
+        model_feed,
+        to_model_input,
+    )
     from boda.explain import class_model, model_logits
     from boda.io import read_image, write_image
     from boda.nn import cpu_threads, tensor_to_image
@@ -331,7 +311,7 @@ def _class_model(
     limit = max_pixels_limit(max_pixels)
     with cpu_threads(threads):
         lm = load_cli_model(model, arch, trust_model_code)
-        index = _class_index(target, lm)
+        index = class_index(target, lm)
         start_image = None if start is None else read_image(start, max_pixels=limit)
         fallback = None if start_image is None else start_image.shape[:2]
         feed = model_feed(lm, size, normalize, fallback=fallback)

@@ -819,10 +819,7 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
     for name, text in flag_descriptions().items():
         table.add_row(name, str(summary.flag_counts.get(name, 0)), text)
     console.print(table)
-    for path, reason in summary.failed[:20]:
-        console.print(f"[red]unreadable[/] {shown(path)}: {shown(reason)}", highlight=False)
-    if len(summary.failed) > 20:
-        console.print(f"… and {len(summary.failed) - 20} more unreadable files (see the report)")
+    _print_unreadable(summary.failed, summary.root)
     if summary.raw_files:
         from boda.scan._walk import describe_raw_files
 
@@ -1004,3 +1001,28 @@ def _count_and_share(n: int, files: int) -> str:
         return "0"
     share = 100 * n / files
     return f"{n} ({'<1' if share < 1 else f'{share:.0f}'}%)"
+
+
+def _print_unreadable(failed: list[tuple[str, str]], root: Path) -> None:
+    """The files of this scan that could not be read: one line each for up to 20;
+    more, when reasons repeat (500 zero-byte files), one line per reason with its count
+    and an example, most frequent first."""
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in failed:
+        by_reason.setdefault(reason, []).append(path)
+    if len(failed) <= 20 or len(by_reason) == len(failed):
+        for path, reason in failed[:20]:
+            console.print(f"[red]unreadable[/] {shown(path)}: {shown(reason)}", highlight=False)
+        if len(failed) > 20:
+            console.print(f"… and {len(failed) - 20} more unreadable files (see the report)")
+        return
+    ranked = sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    for reason, paths in ranked[:10]:
+        files = f"{len(paths)} file{'s' * (len(paths) != 1)}"
+        console.print(f"[red]unreadable[/] {files}: {shown(reason)} (e.g. {shown(paths[0])})",
+                      highlight=False)
+    if len(ranked) > 10:
+        rest = sum(len(p) for _, p in ranked[10:])
+        console.print(f"… and {rest} more unreadable files for {len(ranked) - 10} other reasons")
+    console.print(f"every one: boda report {shown(str(root))} --only failed --paths",
+                  highlight=False)
