@@ -317,6 +317,42 @@ def test_icloud_placeholders_are_named(folder):
     )
 
 
+def test_what_the_walk_passed_over_is_in_the_report_and_serve(folder, tmp_path):
+    """The console's not-scanned lines outlive the scan: the catalog keeps them for
+    ``boda report`` and ``boda serve``."""
+    import html
+
+    from boda.report._html import not_scanned_lines
+
+    (folder / ".IMG_0001.HEIC.icloud").write_bytes(b"bplist00")
+    (folder / "@eaDir").mkdir()
+    (folder / "@eaDir" / "SYNOPHOTO_THUMB_S.jpg").write_bytes(b"junk")
+    (folder / "draft.png").write_bytes(b"junk")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    os.symlink(outside, folder / "linked")
+    summary = scan(folder, workers=1, exclude=["draft.png"])
+    assert summary.icloud_placeholders == ["IMG_0001.HEIC"]
+    with Catalog(default_catalog_path(folder), readonly=True) as catalog:
+        lines = not_scanned_lines(catalog)
+    assert lines[0].startswith("1 file is iCloud placeholder not downloaded: IMG_0001.HEIC")
+    assert lines[1].startswith("1 folder link not followed (linked -> ")
+    assert lines[2].startswith("skipped by default: @eaDir/ ×1")
+    assert lines[3] == "skipped by the excludes: draft.png ×1"
+    assert len(lines) == 4
+    out = runner.invoke(app, ["report", str(folder), "-o", str(tmp_path / "r.html")])
+    assert out.exit_code == 0, out.output
+    page = html.unescape((tmp_path / "r.html").read_text("utf-8"))
+    assert all(line in page for line in lines)
+    # a rescan without them forgets them
+    for name in (".IMG_0001.HEIC.icloud", "draft.png", "linked"):
+        os.unlink(folder / name)
+    shutil.rmtree(folder / "@eaDir")
+    scan(folder, workers=1)
+    with Catalog(default_catalog_path(folder), readonly=True) as catalog:
+        assert not_scanned_lines(catalog) == []
+
+
 def test_marks_move(tmp_path):
     catalog = tmp_path / "c.db"
     with Marks(catalog) as marks:

@@ -428,6 +428,23 @@ def test_failure_reasons_count_every_failure_not_only_the_page(tmp_path):
     assert [(r["reason"], r["count"]) for r in data["reasons"]] == sorted(
         counts.items(), key=lambda kv: (-kv[1], kv[0]))
     assert [r["example"] for r in data["reasons"]] == ["empty0.jpg", "noise.png"]
+    assert data["not_scanned"] == []  # the walk passed nothing over
+
+
+def test_failures_say_what_the_scan_passed_over_as_the_report(tmp_path):
+    from boda.report._html import not_scanned_lines
+
+    root = tmp_path / "card"
+    root.mkdir()
+    (root / "noise.png").write_bytes(b"not a png")
+    (root / ".IMG_7.HEIC.icloud").write_bytes(b"bplist00")
+    (root / "._noise.png").write_bytes(b"AppleDouble")
+    scan(root, workers=1)
+    data = TestClient(create_app(root), base_url="http://127.0.0.1").get("/api/failures").json()
+    with Catalog(root, readonly=True) as catalog:
+        assert data["not_scanned"] == not_scanned_lines(catalog)
+    assert len(data["not_scanned"]) == 2 and "IMG_7.HEIC" in data["not_scanned"][0]
+    assert data["not_scanned"][1].startswith("skipped by default: ._* ×1")
 
 
 @pytest.mark.parametrize("only", [None, "redundant", "blurry", "failed,dark", "unflagged"])

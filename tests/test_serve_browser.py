@@ -138,6 +138,7 @@ def test_the_failures_table_names_the_file(page):
     page.wait_for_selector("#failures td")
     assert "broken.png" in page.locator("#failures").inner_text()
     assert page.locator("#failure-reasons").is_hidden()  # one failure: nothing to group
+    assert page.locator("#not-scanned-view").is_hidden()  # the walk passed nothing over
 
 
 def test_shared_failure_reasons_are_grouped(browser, tmp_path):
@@ -146,6 +147,7 @@ def test_shared_failure_reasons_are_grouped(browser, tmp_path):
     for k in range(4):
         (root / f"empty{k}.jpg").write_bytes(b"")
     (root / "noise.png").write_bytes(b"not a png")
+    (root / ".IMG_9.JPG.icloud").write_bytes(b"bplist00")
     scan(root, workers=1)
     with serving(create_app(root)) as url:
         page = browser.new_page()
@@ -154,6 +156,9 @@ def test_shared_failure_reasons_are_grouped(browser, tmp_path):
         rows = page.locator("#failure-reasons tr").all_inner_texts()
         assert len(rows) == 3 and "4" in rows[1] and "empty0.jpg" in rows[1]
         assert page.locator("#failures tr").count() == 1 + 5
+        assert page.locator("#not-scanned li").all_inner_texts() == [
+            "1 file is iCloud placeholder not downloaded: IMG_9.JPG (download them, e.g. turn "
+            'off "Optimise Mac Storage", and scan again)']
         page.close()
 
 

@@ -257,7 +257,6 @@ def render_html(
     now and then during that pass (the long part at a million files).
     """
     from boda.scan._flags import _rules, flag_descriptions
-    from boda.scan._walk import describe_raw_files
 
     rules = {rule.name: rule for rule in _rules()}
     known_flags = set(flag_descriptions())
@@ -289,11 +288,7 @@ def render_html(
                     group = group if isinstance(group, int) else None
                     by_flag[name].append(_Flagged(r.id, r.relpath, _number(score), group))
         thresholds = _thresholds(catalog.get_setting("thresholds"))
-        raw_files = catalog.get_setting("raw_files", {})
-        raw_files = {
-            ext: n for ext, n in (raw_files.items() if isinstance(raw_files, dict) else ())
-            if isinstance(ext, str) and isinstance(n, int) and not isinstance(n, bool) and n > 0
-        }
+        not_scanned = not_scanned_lines(catalog)
         complete, pending = last_scan_state(catalog)
         flags_stale = catalog.flags_stale()
         catalog_path = catalog.path  # the file, when a folder was given
@@ -416,8 +411,9 @@ def render_html(
         )
     else:
         parts.append('<p class="muted">Every file could be read.</p>')
-    if raw_files:
-        parts.append(f"<p>Not scanned: {_esc(describe_raw_files(raw_files))}.</p>")
+    if not_scanned:
+        items = "".join(f"<li>{_esc(line)}</li>" for line in not_scanned)
+        parts.append(f'<h3 id="not-scanned">Not scanned</h3><ul>{items}</ul>')
     if links:
         rows = "".join(
             f"<tr><td>{_esc(_name(relpath))}</td>"
@@ -449,6 +445,56 @@ def last_scan_state(catalog: Catalog) -> tuple[object, int | None]:
         to_analyse = to_analyse if isinstance(to_analyse, int) else 0
         pending = max(0, to_analyse - catalog.analysed_since(started))
     return last_scan.get("complete"), pending
+
+
+def not_scanned_lines(catalog: Catalog) -> list[str]:
+    """The sentences the last scan's console gave for what its walk passed over (RAW
+    files, iCloud placeholders, folder links, files its excludes skipped), from the
+    catalog, for the report and ``boda serve``.  Values a damaged or hand-edited
+    catalog holds that are not of the kind written are left out."""
+    from boda.scan._walk import describe_raw_files
+
+    def count_of(value: object) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    def counts(value: object) -> dict[str, int]:
+        return {str(k): count_of(n) for k, n in (value.items() if isinstance(value, dict) else ())
+                if count_of(n)}
+
+    def listed(value: object) -> tuple[int, list]:
+        value = value if isinstance(value, dict) else {}
+        first = value.get("first")
+        return count_of(value.get("count")), first if isinstance(first, list) else []
+
+    def patterns(skipped: dict[str, int]) -> str:
+        ranked = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{p} ×{n}" for p, n in ranked)
+
+    lines = []
+    raw_files = counts(catalog.get_setting("raw_files", {}))
+    if raw_files:
+        lines.append(describe_raw_files(raw_files))
+    stored = catalog.get_setting("not_scanned", {})
+    stored = stored if isinstance(stored, dict) else {}
+    n, first = listed(stored.get("icloud_placeholders"))
+    if n:
+        names = ", ".join(str(p) for p in first[:3]) + (" …" if n > 3 else "")
+        lines.append(f"{n} file{'s are' if n != 1 else ' is'} iCloud placeholder"
+                     f"{'s' * (n != 1)} not downloaded: {names} (download them, e.g. turn "
+                     "off \"Optimise Mac Storage\", and scan again)")
+    n, first = listed(stored.get("folder_links"))
+    if n:
+        pairs = [f"{p[0]} -> {p[1]}" for p in first[:3] if isinstance(p, list) and len(p) == 2]
+        lines.append(f"{n} folder link{'s' * (n != 1)} not followed ({', '.join(pairs)}"
+                     f"{' …' if n > 3 else ''}): scan the target folder, or one that holds it")
+    default_skipped = counts(stored.get("default_skipped"))
+    if default_skipped:
+        lines.append(f"skipped by default: {patterns(default_skipped)} (files and folders that "
+                     "are not photos; boda scan --no-default-excludes scans them)")
+    skipped = counts(stored.get("skipped"))
+    if skipped:
+        lines.append(f"skipped by the excludes: {patterns(skipped)}")
+    return lines
 
 
 def _thresholds(stored: object) -> dict[str, float]:

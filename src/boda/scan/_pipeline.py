@@ -725,6 +725,24 @@ def _walk(
     return found
 
 
+#: How many paths of each kind of file not scanned the catalog keeps, for the report.
+NOT_SCANNED_EXAMPLES = 20
+
+
+def _not_scanned(summary: ScanSummary) -> dict[str, object]:
+    """What the walk passed over, as the console said it, for ``boda report`` and
+    ``boda serve``: counts, and the first few paths of each kind."""
+    keep = NOT_SCANNED_EXAMPLES
+    return {
+        "icloud_placeholders": {"count": len(summary.icloud_placeholders),
+                                "first": summary.icloud_placeholders[:keep]},
+        "folder_links": {"count": len(summary.folder_links),
+                         "first": [list(pair) for pair in summary.folder_links[:keep]]},
+        "default_skipped": summary.default_skipped,
+        "skipped": summary.skipped,
+    }
+
+
 def _derive_flags(
     catalog: Catalog, thresholds: dict[str, float], step: StepProgress | None
 ) -> tuple[list[tuple[str, str]], dict[str, int]]:
@@ -1122,6 +1140,7 @@ def scan(
             )
             catalog.set_setting("max_side", max_side)
             catalog.set_setting("raw_files", summary.raw_files)  # for the report
+            catalog.set_setting("not_scanned", _not_scanned(summary))  # for the report, serve
         except sqlite3.OperationalError as exc:
             raise _write_failed(catalog_path, exc, saved, to_analyse) from None
 

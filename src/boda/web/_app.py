@@ -369,6 +369,8 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
     @get("/api/failures")
     def failures(offset: int = Query(0, ge=0, le=MAX_INT),
                  limit: int = Query(500, ge=1)) -> JSONResponse:
+        from boda.report._html import not_scanned_lines
+
         limit = min(limit, MAX_LIMIT)
         try:
             with view.open() as catalog:
@@ -382,10 +384,11 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
                     {"reason": reason, "count": n, "example": visible(display_path(first))}
                     for reason, n, first in catalog.failure_reasons()
                 ]
+                not_scanned = not_scanned_lines(catalog)
         except BodaError as exc:
             raise _fail(exc) from None
         return _json({"total": total, "offset": offset, "limit": limit, "failures": rows,
-                      "reasons": reasons})
+                      "reasons": reasons, "not_scanned": not_scanned})
 
     @get("/api/paths")
     def paths(only: str | None = None, q: str | None = Query(None, max_length=MAX_QUERY),

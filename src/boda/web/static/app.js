@@ -753,6 +753,10 @@ async function loadFailures() {
     if (page.total > page.failures.length) rows.push(el("tr", {}, el("td", {colspan: "2", className: "muted"},
       `… and ${page.total - page.failures.length} more: boda report DIR --only failed --json`)));
     document.getElementById("failures").replaceChildren(...rows);
+    // what the last scan's walk passed over (RAW files, iCloud placeholders, links, excludes)
+    const passed = page.not_scanned || [];
+    document.getElementById("not-scanned").replaceChildren(...passed.map((line) => el("li", {}, line)));
+    document.getElementById("not-scanned-view").hidden = !passed.length;
   } catch (e) {
     toast(e.message);
   }
