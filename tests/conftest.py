@@ -100,3 +100,16 @@ def scan_lock_held():
             holder.communicate("", timeout=10)
 
     return held
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures(...)``):
+    on a busy 2-core machine its second thread spins and makes a small model's forward
+    ~15x slower.  Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -509,16 +509,7 @@ INPUTS: dict[str, Callable[[Path], None]] = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Torch on one thread: on a busy 2-core machine its second thread spins and makes
-    a small model's forward ~15x slower.  Restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")

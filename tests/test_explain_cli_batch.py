@@ -29,13 +29,7 @@ from boda.nn import image_to_tensor, load_model
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One torch thread: on a busy 2-core machine a second one spins (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny(path: Path, seed: int, side: int = 32) -> Path:

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from boda.cli import app
@@ -29,12 +28,7 @@ from boda.nn import load_model
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

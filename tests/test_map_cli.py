@@ -19,7 +19,6 @@ from urllib.parse import unquote_to_bytes
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from boda.cli import app
@@ -33,12 +32,7 @@ runner = CliRunner()
 FLIPPED = ("square/x00.png", "triangle/x01.png", "cross/x02.png")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

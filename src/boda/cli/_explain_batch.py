@@ -87,6 +87,21 @@ def collect(inputs: Sequence[Path], *,
     return items, raw_files
 
 
+def output_inside(output: Path | None, inputs: Sequence[Path]) -> Path | None:
+    """``output`` when it lies strictly inside one of the input folders (``val -o
+    val/explained``): its montages are then no input of a rerun.  None otherwise; an
+    output folder that *is* an input folder is refused by :func:`check_outputs`."""
+    if output is None:
+        return None
+    out = os.path.realpath(output)
+    for source in inputs:
+        if source.is_dir():
+            top = os.path.realpath(source)
+            if out != top and out.startswith(os.path.join(top, "")):
+                return output
+    return None
+
+
 def folder_class(folder: str | None, classes: Sequence[str] | None) -> int | None:
     """The class a folder name stands for: one of ``classes`` (any case, ``_`` or
     ``-`` for a space: ``sports-car`` is ``sports car``), else a whole number in

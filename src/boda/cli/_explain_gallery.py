@@ -11,11 +11,12 @@ are the command's JSON records.
 
 from __future__ import annotations
 
-import html
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from boda.core.text import html_text as _text
 
 #: The page's file name in the output folder.
 GALLERY_NAME = "index.html"
@@ -51,16 +52,6 @@ document.querySelectorAll('.filters button').forEach(function (b) {
   });
 });
 """
-
-
-def _text(value: object) -> str:
-    """HTML-escaped text; a name that is not UTF-8 shows its bytes as ``\\xNN``."""
-    text = str(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = os.fsencode(text).decode("utf-8", "backslashreplace")
-    return html.escape(text)
 
 
 def _href(target: str, folder: Path) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from boda.core.text import html_text as _text
+
 #: Colours of the first classes (Okabe-Ito, readable by colour-blind people), then grays.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442",
            "#000000", "#999999", "#7f3c8d")
@@ -58,16 +60,6 @@ document.querySelectorAll('circle').forEach(function (c) {
   c.addEventListener('mouseleave', function () { tip.hidden = true; });
 });
 """
-
-
-def _text(value: object) -> str:
-    """HTML-escaped text; a name that is not UTF-8 shows its bytes as ``\\xNN``."""
-    text = str(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = os.fsencode(text).decode("utf-8", "backslashreplace")
-    return html.escape(text)
 
 
 def _plain(value: object) -> str:

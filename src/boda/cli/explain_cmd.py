@@ -379,7 +379,7 @@ def _explain_many(
     for source in inputs:  # a missing input is a usage error, found before any work
         if not source.is_dir():
             check_input(source, "image")
-    items, raw_files = batch.collect(inputs, leave_out=output)
+    items, raw_files = batch.collect(inputs, leave_out=batch.output_inside(output, inputs))
     if not items:
         raise InvalidParameterError(
             f"no image files under {', '.join(repr(str(p)) for p in inputs)}; boda reads "

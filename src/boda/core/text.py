@@ -63,3 +63,16 @@ def visible(name: str | bytes | os.PathLike) -> str:
         else ch
         for ch in text
     )
+
+
+def html_text(value: object) -> str:
+    """``value`` as HTML-escaped text for a page boda writes; a file name that is not
+    UTF-8 (surrogate escapes) shows its bytes as ``\\xNN`` instead of failing."""
+    import html
+
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return html.escape(text)
