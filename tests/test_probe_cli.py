@@ -441,6 +441,25 @@ def test_an_index_file_reuses_unchanged_files_and_gives_the_same_answer(
     assert code == 0 and (again["index"]["reused"], again["index"]["embedded"]) == (4, 0)
 
 
+def test_an_index_used_for_another_folder_keeps_the_first_folders_features(
+    images, tmp_path, small
+):
+    index = tmp_path / "feat.npz"
+    query = images / "k0.png"
+    assert _run("similar", query, images, "--index", index)[0] == 0
+    other = tmp_path / "trip2"
+    other.mkdir()
+    for k in range(3):
+        write_image(other / f"t{k}.png", small[k][:, ::-1])
+    code, data, _ = _run("similar", query, other, "--index", index, "--json")
+    assert code == 0 and (data["index"]["reused"], data["index"]["embedded"]) == (0, 3)
+    assert [Path(n["path"]).parent for n in data["neighbours"]] == [other] * 3
+    code, data, _ = _run("similar", query, images, "--index", index, "--json")
+    assert code == 0 and (data["index"]["reused"], data["index"]["embedded"]) == (5, 0)
+    code, data, _ = _run("similar", query, other, "--index", index, "--json")
+    assert code == 0 and (data["index"]["reused"], data["index"]["embedded"]) == (3, 0)
+
+
 def test_an_index_of_other_settings_or_another_file_is_not_replaced_unasked(images, tmp_path):
     index = tmp_path / "feat.npz"
     query = images / "k0.png"

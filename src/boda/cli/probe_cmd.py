@@ -858,5 +858,13 @@ class _IndexFile:
             if entry is not None and entry[0] == self.folder.stats[p]:
                 kept.add_vectors([os.path.abspath(p)], self.vectors[entry[1]][None])
                 files[os.path.abspath(p)] = list(self.folder.stats[p])
+        # The features of files outside this folder (one index for several folders)
+        # stay as they were: only this folder's are brought up to date.
+        inside = os.path.join(os.path.abspath(self.folder.directory), "")
+        others = [(name, stats, row) for name, (stats, row) in self.stored.items()
+                  if not name.startswith(inside) and name not in files]
+        if others:
+            kept.add_vectors([n for n, _, _ in others], self.vectors[[r for _, _, r in others]])
+            files.update({n: list(stats) for n, stats, _ in others})
         kept.metadata = {"max_side": max_side, "files": files}
         kept.save(path)
