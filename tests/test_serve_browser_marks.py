@@ -325,6 +325,32 @@ def test_ctrl_z_puts_back_a_mark_made_by_boda_mark_after_the_page_loaded(page, s
     assert _on_disk(shoot) == {"b.png": ("reject", 3)}
 
 
+def test_ctrl_shift_z_redoes_what_ctrl_z_undid_until_a_new_mark(page, shoot):
+    _card(page, "a.png").focus()
+    page.keyboard.press("p")
+    page.keyboard.press("3")
+    expect(_card(page, "a.png")).to_have_attribute("data-rating", "3")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    expect(_card(page, "a.png")).to_have_attribute("data-decision", "")
+    assert _on_disk(shoot) == {}
+    page.keyboard.press("Control+Shift+z")  # the pick again
+    expect(_card(page, "a.png")).to_have_attribute("data-decision", "pick")
+    expect(page.locator("#toast")).to_contain_text("redone: a.png")
+    page.keyboard.press("Control+y")  # and the stars
+    expect(_card(page, "a.png")).to_have_attribute("data-rating", "3")
+    assert _on_disk(shoot) == {"a.png": ("pick", 3)}
+    page.keyboard.press("Control+y")
+    expect(page.locator("#toast")).to_have_text("nothing to redo")
+    page.keyboard.press("Control+z")  # the stars go; the redone change undoes like any
+    expect(_card(page, "a.png")).to_have_attribute("data-rating", "0")
+    page.keyboard.press("x")  # a new mark: nothing left to redo
+    expect(_card(page, "a.png")).to_have_attribute("data-decision", "reject")
+    page.keyboard.press("Control+Shift+z")
+    expect(page.locator("#toast")).to_have_text("nothing to redo")
+    assert _on_disk(shoot) == {"a.png": ("reject", None)}
+
+
 def test_marks_made_by_boda_mark_show_when_the_grid_is_read_again(page, shoot):
     _card(page, "d.png").focus()
     page.keyboard.press("p")

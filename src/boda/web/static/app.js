@@ -168,7 +168,7 @@ function renderSummary() {
   const culling = s.marks || {writable: false};
   document.body.classList.toggle("readonly", !culling.writable);
   const note = document.getElementById("marks-note");
-  note.textContent = culling.writable ? "P pick · X reject · U undecided · 0–5 stars · Ctrl+Z undo · Shift+click, Shift+arrows: several"
+  note.textContent = culling.writable ? "P pick · X reject · U undecided · 0–5 stars · Ctrl+Z undo, Ctrl+Shift+Z redo · Shift+click, Shift+arrows: several"
     : "read-only: " + (culling.reason || "marks cannot be changed");
   note.className = "small " + (culling.writable ? "muted" : "warn-text");
   // selections for a dataset of class folders (label_conflict): apart, under "Datasets"
@@ -279,6 +279,9 @@ const shownPaths = new Map();
 // puts the last change back, as in photo tools. Kept for this page only.
 const undoStack = [];
 const UNDO_LIMIT = 200;
+// The marks each Ctrl+Z replaced, newest last: Ctrl+Shift+Z (Ctrl+Y) puts them back. A new
+// mark empties it, as in editors.
+const redoStack = [];
 
 function markOf(record) {
   return marks.get(record.id) || {decision: record.decision || null, rating: record.rating || null};
@@ -353,6 +356,7 @@ async function saveMark(ids, change, undoable) {
     // since this page loaded included); the page's own memory only when it does not
     undoStack.push(answer.previous || before);
     if (undoStack.length > UNDO_LIMIT) undoStack.shift();
+    redoStack.length = 0;
   }
   for (const m of answer.marks) {
     marks.set(m.id, {decision: m.decision, rating: m.rating});
@@ -362,7 +366,7 @@ async function saveMark(ids, change, undoable) {
   summary.marks.counts = answer.counts;
   renderSummary();
   markActive();
-  return true;
+  return answer;
 }
 
 // Ctrl+Z: the marks of the last change as they were before it, one request per earlier
@@ -374,18 +378,47 @@ function undoMark() {
 async function undoLast() {
   const before = undoStack.pop();
   if (!before) { toast("nothing to undo"); return; }
+  const replaced = await restoreMarks(before);
+  if (!replaced) return; // the error is said
+  redoStack.push(replaced);
+  toast(`undone: ${filesText(before)} as before · Ctrl+Shift+Z redoes`);
+}
+
+// Ctrl+Shift+Z / Ctrl+Y: the marks the last Ctrl+Z replaced, back again.
+function redoMark() {
+  return queued(async () => {
+    const after = redoStack.pop();
+    if (!after) { toast("nothing to redo"); return; }
+    const replaced = await restoreMarks(after);
+    if (!replaced) return;
+    undoStack.push(replaced);
+    toast(`redone: ${filesText(after)}`);
+  });
+}
+
+function filesText(entries) {
+  const names = entries.map((m) => shownPaths.get(m.id)).filter(Boolean);
+  return names.length === 1 ? names[0] : entries.length + " files";
+}
+
+// Gives each file its mark of ``entries`` ({id, decision, rating}), one request per
+// mark (the files that had the same decision and stars); returns the marks they had just
+// before (what undoes this), or null when a request failed (and says why).
+async function restoreMarks(entries) {
   const groups = new Map();
-  for (const m of before) {
+  for (const m of entries) {
     const key = JSON.stringify([m.decision || null, m.rating || 0]);
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(m.id);
   }
+  const replaced = [];
   for (const [key, ids] of groups) {
     const [decision, rating] = JSON.parse(key);
-    if (!await saveMark(ids, {decision, rating}, false)) return; // the error is said
+    const answer = await saveMark(ids, {decision, rating}, false);
+    if (!answer) return null;
+    replaced.push(...(answer.previous || []));
   }
-  const names = before.map((m) => shownPaths.get(m.id)).filter(Boolean);
-  toast(`undone: ${names.length === 1 ? names[0] : before.length + " files"} as before`);
+  return replaced;
 }
 
 // The change a key asks for: P pick, X reject, U undecided, 0-5 stars (null: none).
@@ -1034,6 +1067,12 @@ async function start() {
     if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "z") {
       e.preventDefault();
       await undoMark();
+      return;
+    }
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && ((e.shiftKey && e.key.toLowerCase() === "z") ||
+        (!e.shiftKey && e.key.toLowerCase() === "y"))) {
+      e.preventDefault();
+      await redoMark();
       return;
     }
     if (!document.getElementById("compare").hidden) { await compareKey(e); return; }
