@@ -504,7 +504,10 @@ def test_register_decorator(monkeypatch):
         models.unregister("tiny-test-net")
 
 
-def test_register_nn_architectures_loads_checkpoints(tmp_path):
+def test_register_nn_architectures_loads_checkpoints(tmp_path, monkeypatch):
+    # not registered yet, whatever ran before in this process (docs/models.md's example
+    # registers it); put back as it was afterwards
+    monkeypatch.delitem(ARCHITECTURES, "resnet18", raising=False)
     net = models.create("resnet18", num_classes=3).eval()
     path = tmp_path / "r18.pt"
     torch.save(net.state_dict(), path)
