@@ -78,7 +78,7 @@ def test_pca_points_and_votes_are_the_librarys_on_the_same_features(val):
     xy = pca(vectors[order])
     np.testing.assert_allclose([[p["x"], p["y"]] for p in data["points"]], xy, atol=1e-4)
 
-    labels = [None if p["folder"] is None else SHAPE_CLASSES.index(p["folder"])
+    labels = [SHAPE_CLASSES.index(p["folder"]) if p["folder"] in SHAPE_CLASSES else None
               for p in data["points"]]
     votes = neighbour_votes(vectors[order], labels, k=10)
     for p, vote, label in zip(data["points"], votes, labels, strict=True):
@@ -89,6 +89,46 @@ def test_pca_points_and_votes_are_the_librarys_on_the_same_features(val):
     # the three filed under another class, and at most a few the model itself confuses
     assert set(FLIPPED) <= suspects and len(suspects) == data["suspects"] <= 5
     assert points[str(val / "top.png")]["label"] is None
+    assert points[str(val / "top.png")]["folder"] == "val"  # its folder's name: no class
+    assert data["labelled"] == 120 and data["k"] == 10 and data["small_classes"] == []
+    # the note on stderr names the folder of no class, as explain's does
+    assert "1 image is in folders that name no class of the model: 'val' (1)" in " ".join(
+        result.stderr.split())
+
+
+def test_a_class_folder_given_as_dir_labels_its_images_and_small_classes_are_named(val):
+    result = runner.invoke(app, ["map", str(val / "circle"), "--model", "shapes-cnn",
+                                 "--method", "pca", "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {p["label"] for p in data["points"]} == {"circle"}
+    assert data["suspects"] == 0 and data["labelled"] == data["images"]
+    # a --k larger than the labelled images: every other one votes, and no class of ~30
+    # images can fill half of 119 neighbours
+    result = runner.invoke(app, ["map", str(val), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json", "--k", "200"])
+    data = json.loads(result.stdout)
+    assert data["k"] == 119  # the other labelled images: all of them voted
+    assert data["small_classes"] == sorted(SHAPE_CLASSES)  # none fills half of 119
+    assert "a smaller --k suits them" in " ".join(result.stderr.split())
+
+
+def test_the_page_stays_a_page_with_hostile_names_and_many_suspects(tmp_path):
+    from boda.cli._map_page import MAX_ROWS, map_html
+
+    n = MAX_ROWS + 30
+    points = [{"path": str(tmp_path / f"<!--<script>{i}.png"), "x": float(i), "y": float(i % 7),
+               "folder": "a", "label": "cat", "agreement": 0.1, "majority": "dog",
+               "suspect": True} for i in range(n)]
+    result = {"folder": str(tmp_path), "model": "m", "layer": "l", "method": "pca", "k": 10,
+              "points": points}
+    page = map_html(result, [None] * n, tmp_path / "map.html")
+    script = page.split("<script>", 1)[1].rsplit("</script>", 1)[0]
+    assert "<" not in script.split(";", 1)[0]  # "<!--<script" would keep the element open
+    data = json.loads(script[len("var POINTS = "):script.index(";\nvar tip")])
+    assert data[0]["name"].endswith("<!--<script>0.png")
+    assert page.count("<tr>") == 1 + MAX_ROWS + 1  # header, rows, "… and 30 more"
+    assert "… and 30 more" in page
 
 
 def test_the_page_shows_every_point_and_the_suspects(tmp_path, val):
@@ -163,3 +203,36 @@ def test_the_page_escapes_every_name(tmp_path):
     assert "c&lt;at&gt;" in markup and "d&amp;og" in markup and "m&lt;i&gt;" in markup
     assert "</" not in script[: script.index("</script>")]  # the names cannot end the script
     assert page.count("class='suspect'") == 1
+
+
+def test_the_map_is_in_view_beside_a_long_table_of_suspects(tmp_path):
+    """The map keeps its size (it was stretched to the side column's height, the points
+    thousands of pixels down) and stays in view while the table scrolls."""
+    import os
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("no browser at /usr/bin/chromium")
+    from boda.cli._map_page import write_map
+
+    n = 150
+    points = [{"path": str(tmp_path / f"{i}.png"), "x": float(i), "y": float(i % 7),
+               "folder": "a", "label": "cat", "agreement": 0.1, "majority": "dog",
+               "suspect": True} for i in range(n)]
+    page_file = write_map({"folder": str(tmp_path), "model": "m", "layer": "l",
+                           "method": "pca", "k": 10, "points": points}, [None] * n,
+                          tmp_path / "map.html")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(page_file.as_uri())
+        box = page.locator("svg").bounding_box()
+        assert box["height"] <= 720 and box["y"] < 200
+        assert page.evaluate("document.body.scrollHeight") > 2000  # the long table
+        page.mouse.wheel(0, 1500)
+        page.wait_for_timeout(200)
+        assert -1 < page.locator("svg").bounding_box()["y"] < 100  # still in view
+        overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0  # no sideways scrolling
+        browser.close()

@@ -24,15 +24,19 @@ PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f
            "#000000", "#999999", "#7f3c8d")
 UNLABELLED = "#b8bec6"
 _SIDE = 720  # the map's side in the page, in CSS pixels
+MAX_ROWS = 200  # the label-error table's rows (the map rings every suspect)
 _PAD = 14
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2125}
 header{background:#1d2125;color:#fff;padding:16px 24px}header h1{margin:0;font-size:20px}
-header p{margin:4px 0 0;color:#c9ced6}main{padding:16px 24px;display:flex;gap:24px;flex-wrap:wrap}
-svg{background:#fff;border-radius:6px;max-width:100%;height:auto}circle{cursor:pointer}
+header p{margin:4px 0 0;color:#c9ced6}
+main{padding:16px 24px;display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
+svg{background:#fff;border-radius:6px;max-width:100%;height:auto;position:sticky;top:8px;
+flex:0 1 auto}circle{cursor:pointer}
 circle.suspect{stroke:#b3261e;stroke-width:2.5}circle:hover{stroke:#1d2125;stroke-width:3}
-.side{flex:1;min-width:280px}.legend span{display:inline-block;width:12px;height:12px;
+.side{flex:1 1 280px;min-width:0;overflow-x:auto}
+.legend span{display:inline-block;width:12px;height:12px;
 border-radius:6px;margin-right:6px;vertical-align:-1px}.legend div{margin:2px 0}
 #tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #c9ced6;
 border-radius:6px;padding:6px;font-size:12px;max-width:220px;box-shadow:0 2px 6px #0003}
@@ -128,7 +132,11 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
                    f"<b>{unlabelled}</b></div>")
     suspects = sorted((i for i, p in enumerate(points) if p.get("suspect")),
                       key=lambda i: points[i]["agreement"])
-    rows = "".join(_suspect_row(points[i], thumbs[i], page) for i in suspects[:200])
+    rows = "".join(_suspect_row(points[i], thumbs[i], page) for i in suspects[:MAX_ROWS])
+    if len(suspects) > MAX_ROWS:
+        rows += (f"<tr><td></td><td colspan='4' class='muted'>… and {len(suspects) - MAX_ROWS} "
+                 "more, ringed on the map; every one: boda map DIR --labels-from-folders "
+                 "--json</td></tr>")
     errors = ""
     if result.get("k"):
         errors = (
@@ -141,7 +149,10 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
     about = (f"{len(points)} images of {_text(result['folder'])} · model "
              f"{_text(result['model'])}, layer {_text(result['layer'])} · "
              f"{'t-SNE' if result['method'] == 'tsne' else 'PCA'} map")
-    data = json.dumps(shown).replace("</", "<\\/")  # no "</script>" inside the script
+    # "<", ">" and "&" as JSON escapes: no "</script>" or "<!--<script" (which keeps the
+    # script element open) can come from a file name
+    data = (json.dumps(shown).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026"))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -17,6 +17,7 @@ import typer
 from boda.cli._common import (
     check_output,
     console,
+    err_console,
     examples,
     handle_errors,
     max_pixels_limit,
@@ -167,6 +168,7 @@ def _map(
         print_json(result)
     else:
         _print(result, output)
+    _label_notes(result)
     _end(folder, as_json)
 
 
@@ -181,7 +183,8 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
     folders = [_class_folder(directory, p) for p in paths]
     indexes = [folder_class(f, lm.classes) if labels_from_folders else None for f in folders]
     votes = None
-    if labels_from_folders and sum(i is not None for i in indexes) >= 2:
+    labelled = sum(i is not None for i in indexes)
+    if labels_from_folders and labelled >= 2:
         votes = neighbour_votes(vectors, indexes, k=k)
     points = []
     for n, path in enumerate(paths):
@@ -196,18 +199,31 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
             point["majority"] = lm.class_name(vote.majority)
             point["suspect"] = vote.suspect
         points.append(point)
+    # neighbours that voted: fewer than asked when fewer other images are labelled
+    k_used = min(k, labelled - 1) if votes is not None else None
+    sizes: dict[str, int] = {}
+    for p in points:
+        if p["label"] is not None:
+            sizes[p["label"]] = sizes.get(p["label"], 0) + 1
     return {
         "folder": str(directory), "model": lm.name, "layer": layer, "method": method,
-        "k": k if votes is not None else None, "images": len(points),
+        "k": k_used, "images": len(points),
         "suspects": None if votes is None else sum(v.suspect for v in votes),
+        "labelled": labelled if labels_from_folders else None,
+        # classes too small to fill half of an image's k neighbours: most of their
+        # images are suspects whatever their label
+        "small_classes": None if votes is None else sorted(
+            name for name, n in sizes.items() if 2 * (n - 1) < k_used),
         "points": points,
     }
 
 
 def _class_folder(directory: Path, path: str) -> str | None:
-    """The folder directly under ``directory`` that holds ``path`` (None at the top)."""
+    """The folder directly under ``directory`` that holds ``path``; for a file at the
+    top, ``directory``'s own name (``boda map val/cat``: a ``cat``), as ``boda
+    explain`` reads class folders."""
     parts = Path(os.path.relpath(path, directory)).parts
-    return parts[0] if len(parts) > 1 else None
+    return parts[0] if len(parts) > 1 else (Path(os.path.abspath(directory)).name or None)
 
 
 def _thumb(path: str, limit: int | None) -> str | None:
@@ -246,3 +262,33 @@ def _print(result: dict[str, Any], output: Path | None) -> None:
             console.print(f"  … and {len(suspects) - 20} more (--json lists them all)")
     if output is not None:
         console.print(f"map written to {shown(output)}")
+
+
+def _label_notes(result: dict[str, Any]) -> None:
+    """On stderr, as ``boda explain`` says them: images in folders that name no class of
+    the model, a vote that could not run, classes too small for the vote's k."""
+    if result["labelled"] is None:
+        return
+    folders: dict[str, int] = {}
+    for p in result["points"]:
+        if p["label"] is None:
+            folders[p["folder"] or ""] = folders.get(p["folder"] or "", 0) + 1
+    if folders:
+        n = sum(folders.values())
+        named = ", ".join(f"{shown(repr(f))} ({c})" for f, c in
+                          sorted(folders.items(), key=lambda kv: -kv[1])[:5])
+        err_console.print(
+            f"[yellow]note:[/] {n} image{' is' if n == 1 else 's are'} in folders that name "
+            f"no class of the model: {named}; name each class folder as a class or its index",
+            highlight=False)
+    if result["k"] is None:
+        err_console.print(
+            f"[yellow]note:[/] {result['labelled']} labelled image"
+            f"{'s' * (result['labelled'] != 1)}: the label check needs at least 2, so none "
+            "was made", highlight=False)
+    elif result["small_classes"]:
+        err_console.print(
+            f"[yellow]note:[/] classes of {(result['k'] + 1) // 2} images or fewer cannot fill "
+            f"half of an image's {result['k']} neighbours, so most of their images are listed: "
+            f"{shown(', '.join(result['small_classes']))}; a smaller --k suits them",
+            highlight=False)
