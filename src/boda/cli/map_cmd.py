@@ -178,7 +178,14 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
     """The command's result: the map's points, with labels and votes when asked."""
     from boda.cli._explain_batch import folder_class
     from boda.embed import neighbour_votes, project
+    from boda.errors import InvalidParameterError
 
+    least = 4 if method == "tsne" else 2
+    if len(paths) < least:
+        hint = "; --method pca maps 2 or more" if method == "tsne" else ""
+        raise InvalidParameterError(
+            f"{'t-SNE' if method == 'tsne' else 'a map'} needs at least {least} images, "
+            f"{len(paths)} could be read from DIR {str(directory)!r}{hint}")
     xy = project(vectors, method, seed=seed, perplexity=perplexity, threads=threads)
     folders = [_class_folder(directory, p) for p in paths]
     indexes = [folder_class(f, lm.classes) if labels_from_folders else None for f in folders]
