@@ -236,3 +236,18 @@ def test_the_map_is_in_view_beside_a_long_table_of_suspects(tmp_path):
         overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0  # no sideways scrolling
         browser.close()
+
+
+def test_max_side_decodes_smaller_and_k_has_its_short_name(val, monkeypatch):
+    import boda.io
+
+    sides = []
+    real = boda.io.read_image
+    monkeypatch.setattr(boda.io, "read_image", lambda p, side=None, **kw: sides.append(side)
+                        or real(p, side, **kw))  # fmt: skip
+    result = runner.invoke(app, ["map", str(val / "circle"), "--model", "shapes-cnn",
+                                 "--method", "pca", "--max-side", "16", "-k", "3",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sides and set(sides) == {16}
+    assert json.loads(result.stdout)["k"] == 3

@@ -316,3 +316,13 @@ def probe_layer(model: nn.Module, layer: str | None, feed: ModelFeed) -> tuple[s
             "another"
         )
     return name, shapes[0]
+
+
+def max_side_option() -> Any:
+    """``--max-side PX`` of the commands that read a folder for a model."""
+    return typer.Option(
+        None, "--max-side", min=1, metavar="PX",
+        help="Decode each file at most PX on its longer side before the resize to the "
+        "model's size (JPEG draft decoding: many times faster on large photos; the model's "
+        "input changes a little). Default: full decoding, as the Python functions do.",
+    )  # fmt: skip

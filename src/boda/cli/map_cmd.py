@@ -30,6 +30,7 @@ from boda.cli._common import (
 from boda.cli._torch_options import (
     arch_option,
     layer_option,
+    max_side_option,
     model_option,
     normalize_option,
     size_option,
@@ -74,7 +75,8 @@ def register(app: typer.Typer) -> None:
             help="Colour by the class folder of each image and list likely label errors.",
         ),
         k: int = typer.Option(
-            10, "--k", min=1, metavar="K", help="Neighbours that vote on each image's label."
+            10, "--k", "-k", min=1, metavar="K",
+            help="Neighbours that vote on each image's label.",
         ),
         perplexity: float = typer.Option(
             30.0, "--perplexity", min=1.0, help="t-SNE's effective number of neighbours."
@@ -86,6 +88,7 @@ def register(app: typer.Typer) -> None:
         trust_model_code: bool = trust_model_code_option(),
         size: int = size_option(),
         normalize: bool = normalize_option(),
+        max_side: int = max_side_option(),
         threads: int = threads_option(),
         max_pixels: str = max_pixels_option(annotated=False),
         overwrite: bool = overwrite_option(annotated=False),
@@ -98,7 +101,7 @@ def register(app: typer.Typer) -> None:
         errors."""
         _map(directory, output, method, labels_from_folders, k, perplexity, seed, layer, model,
              arch, trust_model_code, size, normalize, threads, max_pixels, overwrite, quiet,
-             as_json)  # fmt: skip
+             as_json, max_side)  # fmt: skip
 
 
 def _map(
@@ -106,6 +109,7 @@ def _map(
     perplexity: float, seed: int, layer: str | None, model: str, arch: str | None,
     trust_model_code: bool, size: int | None, normalize: bool, threads: int | None,
     max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
+    max_side: int | None = None,
 ) -> None:  # fmt: skip
     from boda.cli.probe_cmd import (
         _end,
@@ -149,7 +153,8 @@ def _map(
                                 std=feed.std)  # fmt: skip
         paths: list[str] = []
         parts: list[torch.Tensor] = []
-        for chunk in _model_sized(folder, folder.paths, feed, limit, quiet=quiet or as_json):
+        for chunk in _model_sized(folder, folder.paths, feed, limit, quiet=quiet or as_json,
+                                  max_side=max_side):
             with model_failures(lm.name):
                 _, vectors = embedder.embed([a for _, a in chunk])
             paths += [p for p, _ in chunk]

@@ -39,6 +39,7 @@ from boda.cli._common import (
 from boda.cli._torch_options import (
     arch_option,
     layer_option,
+    max_side_option,
     model_option,
     normalize_option,
     size_option,
@@ -65,15 +66,6 @@ _FOLDER_NOTE = (
     "'.' are skipped). A file that cannot be read is skipped with a warning (with --json: "
     "listed under \"failed\") and the command exits 3 once the rest is done."
 )
-
-
-def _max_side_option() -> Any:
-    return typer.Option(
-        None, "--max-side", min=1, metavar="PX",
-        help="Decode each file at most PX on its longer side before the resize to the "
-        "model's size (JPEG draft decoding: many times faster on large photos; the model's "
-        "input changes a little). Default: full decoding, as the Python functions do.",
-    )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -194,7 +186,7 @@ def register(app: typer.Typer) -> None:
         trust_model_code: bool = trust_model_code_option(),
         size: int = size_option(),
         normalize: bool = normalize_option(),
-        max_side: int = _max_side_option(),
+        max_side: int = max_side_option(),
         threads: int = threads_option(),
         max_pixels: str = max_pixels_option(annotated=False),
         overwrite: bool = overwrite_option(annotated=False),
@@ -258,7 +250,7 @@ def register(app: typer.Typer) -> None:
         trust_model_code: bool = trust_model_code_option(),
         size: int = size_option(),
         normalize: bool = normalize_option(),
-        max_side: int = _max_side_option(),
+        max_side: int = max_side_option(),
         threads: int = threads_option(),
         max_pixels: str = max_pixels_option(annotated=False),
         overwrite: bool = overwrite_option(annotated=False),
