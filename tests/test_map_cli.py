@@ -10,6 +10,7 @@ the same files; the files on disk for the page's links.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -251,3 +252,21 @@ def test_max_side_decodes_smaller_and_k_has_its_short_name(val, monkeypatch):
     assert result.exit_code == 0, result.output
     assert sides and set(sides) == {16}
     assert json.loads(result.stdout)["k"] == 3
+
+
+def test_a_link_into_another_class_folder_is_named_as_two_labels(tmp_path, val):
+    root = tmp_path / "val"
+    for name in ("circle", "square"):
+        shutil.copytree(val / name, root / name)
+    target = sorted((root / "circle").glob("[0-9]*.png"))[0]
+    os.symlink(os.path.relpath(target, root / "square"), root / "square" / "alias.png")
+    os.symlink(target.name, root / "circle" / "same.png")  # in its own class: no conflict
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["linked_across_classes"] == [
+        {"path": str(root / "square" / "alias.png"), "target": str(target)}]
+    assert "1 link in one class folder to an image of another" in " ".join(
+        result.stderr.split())
+    assert str(root / "square" / "alias.png") not in {p["path"] for p in data["points"]}

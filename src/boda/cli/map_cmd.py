@@ -164,6 +164,11 @@ def _map(
     result = _layout(directory, paths, vectors, lm, layer_name, method, labels_from_folders, k,
                      perplexity, seed, threads)  # fmt: skip
     result["failed"] = _failed_json(folder)
+    # a link in one class folder to a file of another: the same image under two labels
+    # (mapped once, as its target)
+    result["linked_across_classes"] = None if not labels_from_folders else [
+        {"path": link, "target": target} for link, target in folder.links
+        if _class_folder(directory, link) != _class_folder(directory, target)]
     if output is not None:
         from boda.cli._map_page import write_map
 
@@ -293,6 +298,13 @@ def _label_notes(result: dict[str, Any]) -> None:
             f"[yellow]note:[/] {n} image{' is' if n == 1 else 's are'} in folders that name "
             f"no class of the model: {named}; name each class folder as a class or its index",
             highlight=False)
+    crossed = result.get("linked_across_classes") or []
+    if crossed:
+        first = ", ".join(f"{shown(c['path'])} -> {shown(c['target'])}" for c in crossed[:3])
+        err_console.print(
+            f"[yellow]note:[/] {len(crossed)} link{'s' * (len(crossed) != 1)} in one class "
+            f"folder to an image of another ({first}{' …' if len(crossed) > 3 else ''}): "
+            "the same image under two labels, mapped once as its target", highlight=False)
     if result["k"] is None:
         err_console.print(
             f"[yellow]note:[/] {result['labelled']} labelled image"

@@ -373,11 +373,15 @@ class _Folder:
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: Files of DIR left out of the search (QUERY itself): an index keeps their features.
     excluded: list[str] = field(default_factory=list)
+    #: ``(link, target)`` paths of the file links to files of DIR (their targets are read).
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _find_images(directory: Path, exclude: Path | None = None) -> _Folder:
     """The image files under ``directory`` (walked as ``boda scan`` walks it): a
     missing folder, a file, or a folder without images is a usage error."""
+    import os
+
     from boda.errors import InvalidParameterError
     from boda.scan._walk import walk_images
 
@@ -389,7 +393,9 @@ def _find_images(directory: Path, exclude: Path | None = None) -> _Folder:
     for found in walk_images(directory):
         if found.error is not None:
             folder.failed.append((found.path, found.error))
-        elif found.link_to is None:  # a link to a file of DIR: that file is read anyway
+        elif found.link_to is not None:  # a link to a file of DIR: that file is read anyway
+            folder.links.append((found.path, os.path.join(directory, os.fsdecode(found.link_to))))
+        else:
             folder.stats[found.path] = (found.size, found.mtime_ns)
             if exclude is not None and _same_file(found.path, exclude):
                 folder.excluded.append(found.path)
