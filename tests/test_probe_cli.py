@@ -532,3 +532,13 @@ def test_max_side_decodes_smaller_and_feeds_what_the_api_gets_from_those_arrays(
                                                           data["patches"]]  # fmt: skip
     code, _, err = _run("similar", images / "k0.png", images, "--max-side", 16)
     assert code == 2 and "--max-side 16 is below the model's input size (32x32)" in err
+
+
+def test_an_exact_copy_is_at_distance_zero_not_minus_zero(images):
+    import shutil
+
+    shutil.copy(images / "k0.png", images / "copy.png")
+    code, out, _ = _run("similar", images / "k0.png", images, "--metric", "euclidean", "-k", 1)
+    assert code == 0
+    line = [s for s in out.splitlines() if s.strip().startswith("1 ")][0]
+    assert line.split()[1] == "0.0000" and line.split()[2].endswith("copy.png")

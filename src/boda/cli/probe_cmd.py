@@ -700,7 +700,7 @@ def _similar(
             f"features ({what})"
         )
         for i, (p, s) in enumerate(found, 1):
-            console.print(f"{i:4d}  {s:8.4f}  {shown(p)}")
+            console.print(f"{i:4d}  {round(s, 4) + 0.0:8.4f}  {shown(p)}")  # no "-0.0000"
         if cached is not None:
             console.print(
                 f"index {shown(index_file)}: {len(cached.reused)} images reused, "
