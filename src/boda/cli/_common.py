@@ -144,7 +144,8 @@ def catalog_option(help: str = "Catalog file if not DIR/.boda.") -> Any:
 _MAX_PIXELS_HELP = (
     "Refuse images of more pixels than this before decoding them (decompression-bomb "
     "guard; default 178956970, about 179 MP): N, NM for millions (250M), or none for "
-    "no limit, for trusted files only.  An image over it is refused with exit status 2."
+    "no limit, for trusted files only.  An image given alone over it is refused (exit "
+    "status 2); one in a folder is listed as unreadable and the rest go on (exit 3)."
 )
 
 
