@@ -542,3 +542,14 @@ def test_an_exact_copy_is_at_distance_zero_not_minus_zero(images):
     assert code == 0
     line = [s for s in out.splitlines() if s.strip().startswith("1 ")][0]
     assert line.split()[1] == "0.0000" and line.split()[2].endswith("copy.png")
+
+
+def test_a_wrong_layer_is_said_alike_by_every_command(images):
+    lines = set()
+    for args in (["similar", images / "k0.png", images], ["patches", images, "-c", 0],
+                 ["explain", images / "k0.png"]):
+        code, _, err = _run(*args, "--layer", "layr3")
+        assert code == 2
+        lines.add(" ".join(err.split()))
+    assert lines == {"error: --layer 'layr3' is not a module of the model; did you mean "
+                     "'layer3', 'layer3.2' or 'layer3.1'? (model.named_modules() lists the names)"}

@@ -287,7 +287,8 @@ def probe_layer(model: nn.Module, layer: str | None, feed: ModelFeed) -> tuple[s
     try:
         name, module = resolve_layer(model, layer)
     except InvalidParameterError as exc:
-        raise InvalidParameterError(f"--layer: {exc}") from None
+        raise InvalidParameterError(f"--{exc}" if str(exc).startswith("layer ")
+                                    else f"--layer: {exc}") from None
     shapes: list[tuple] = []
 
     def hook(_m: Any, _i: Any, out: Any) -> None:

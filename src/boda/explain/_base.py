@@ -55,10 +55,14 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
     if isinstance(layer, str):
         if layer in modules and layer != "":
             return layer, modules[layer]
-        close = difflib.get_close_matches(layer, [n for n in modules if n], n=3)
-        hint = f"; did you mean {close}?" if close else ""
+        close = [repr(n) for n in difflib.get_close_matches(layer, [n for n in modules if n], n=3)]
+        hint = ""
+        if close:
+            hint = "; did you mean " + (
+                close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]) + "?"
         raise InvalidParameterError(
-            f"model has no layer {layer!r}{hint} (see model.named_modules() for the names)"
+            f"layer {layer!r} is not a module of the model{hint} (model.named_modules() "
+            "lists the names)"
         )
     if isinstance(layer, nn.Module):
         for name, mod in modules.items():
