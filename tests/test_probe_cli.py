@@ -434,9 +434,14 @@ def test_an_index_file_reuses_unchanged_files_and_gives_the_same_answer(
     assert [p["path"] for p in third["neighbours"]] == [p["path"] for p in now]
     assert [p["similarity"] for p in third["neighbours"]] == pytest.approx(
         [p["similarity"] for p in now], abs=1e-6)
-    # another query of the folder: k0 is read for it; k1, the query now, keeps its features
+    # another query of the folder: k0, the query before, was kept in the index too, and
+    # k1, the query now, keeps its features
     code, other, _ = _run("similar", images / "k1.png", images, "--json", "--index", index)
-    assert code == 0 and (other["index"]["reused"], other["index"]["embedded"]) == (3, 1)
+    assert code == 0 and (other["index"]["reused"], other["index"]["embedded"]) == (4, 0)
+    plain = _run("similar", images / "k1.png", images, "--json")[1]["neighbours"]
+    assert [p["path"] for p in other["neighbours"]] == [p["path"] for p in plain]
+    assert [p["similarity"] for p in other["neighbours"]] == pytest.approx(
+        [p["similarity"] for p in plain], abs=1e-6)  # k0's kept features are the folder's
     code, again, _ = _run("similar", query, images, "--json", "--index", index)
     assert code == 0 and (again["index"]["reused"], again["index"]["embedded"]) == (4, 0)
 

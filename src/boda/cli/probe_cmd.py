@@ -670,8 +670,15 @@ def _similar(
             ]))  # fmt: skip
         if cached is not None:
             folder.read += len(cached.reused)
+            # the query, when it is a file of the folder: its features are kept too, so the
+            # next query from the folder finds every file in the index
+            query_vectors = {}
+            if folder.excluded and not cached.is_current(folder.excluded[0]):
+                with model_failures(lm.name):
+                    _, vector = embedder.embed([query_image])
+                query_vectors[folder.excluded[0]] = vector[0]
             if paths:  # a folder where nothing can be read keeps its index as it was
-                cached.save(index, index_file, max_side)
+                cached.save(index, index_file, max_side, query_vectors)
         _report_failures(folder, as_json)
         with model_failures(lm.name):
             found = index.query([query_image], k=k)[0]
@@ -839,9 +846,19 @@ class _IndexFile:
 
         return self.vectors[self.stored[os.path.abspath(path)][1]]
 
-    def save(self, index: Any, path: Path, max_side: int | None) -> None:
+    def is_current(self, path: str) -> bool:
+        """Whether the stored features of ``path`` (a file of the folder) are of the file
+        as it is now."""
+        import os
+
+        entry = self.stored.get(os.path.abspath(path))
+        return entry is not None and entry[0] == self.folder.stats[path]
+
+    def save(self, index: Any, path: Path, max_side: int | None,
+             query_vectors: dict[str, torch.Tensor] | None = None) -> None:
         """Write ``index`` (the folder's files) to ``path`` under absolute paths, with
-        the stored features of the query when it lies in the folder and is unchanged."""
+        the features of the query when it lies in the folder: stored ones when the file
+        is unchanged, else ``query_vectors``'s."""
         import os
 
         from boda.explain import FeatureIndex
@@ -853,9 +870,13 @@ class _IndexFile:
         kept.add_vectors(names, index.vectors)
         for p in self.folder.excluded:
             entry = self.stored.get(os.path.abspath(p))
-            if entry is not None and entry[0] == self.folder.stats[p]:
+            if self.is_current(p):
                 kept.add_vectors([os.path.abspath(p)], self.vectors[entry[1]][None])
-                files[os.path.abspath(p)] = list(self.folder.stats[p])
+            elif query_vectors and p in query_vectors:
+                kept.add_vectors([os.path.abspath(p)], query_vectors[p][None])
+            else:
+                continue
+            files[os.path.abspath(p)] = list(self.folder.stats[p])
         # The features of files outside this folder (one index for several folders)
         # stay as they were: only this folder's are brought up to date.
         inside = os.path.join(os.path.abspath(self.folder.directory), "")
