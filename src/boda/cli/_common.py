@@ -82,7 +82,7 @@ EXIT_USAGE = 2
 EXIT_STATUS_HELP = (
     "Exit status: 0 done; 1 failed (unreadable input, unwritable output, broken catalog "
     "or model); 2 bad usage (a missing input, an option value, an output path; an "
-    "existing output file needs --overwrite); 3 scan, explain, patches, similar on "
+    "existing output file needs --overwrite); 3 scan, explain, patches, similar, map on "
     "several files: some could not be read (the others are done); "
     "130 interrupted (Ctrl-C); 143, 129 stopped by SIGTERM, SIGHUP (handled like Ctrl-C: "
     "no partial files, committed scan results kept); 141 output cut short: its reader "

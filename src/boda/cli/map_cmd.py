@@ -79,9 +79,10 @@ def register(app: typer.Typer) -> None:
             help="Neighbours that vote on each image's label.",
         ),
         perplexity: float = typer.Option(
-            30.0, "--perplexity", min=1.0, help="t-SNE's effective number of neighbours."
+            30.0, "--perplexity", min=1.0, metavar="P",
+            help="t-SNE's effective number of neighbours."
         ),
-        seed: int = typer.Option(0, "--seed", help="Seed of the t-SNE layout."),
+        seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the t-SNE layout."),
         layer: str = layer_option(),
         model: str = model_option(),
         arch: str = arch_option(),
