@@ -153,6 +153,29 @@ def test_keys_and_buttons_in_the_detail_view_and_auto_advance(page, shoot):
     page.locator("#d-advance").uncheck()
 
 
+def test_keys_faster_than_the_server_with_auto_advance_mark_one_file_each(page, shoot):
+    """Each key is for the file that is current after the keys before it and their
+    advance, even when pressed before the last mark's answer (a tablet, a busy server)."""
+    page.route("**/api/marks", lambda route: (page.wait_for_timeout(150), route.continue_()))
+    _card(page, "a.png").click()
+    expect(page.locator("#d-name")).to_have_text("a.png")
+    page.locator("#d-advance").check()
+    page.keyboard.type("pxp", delay=0)
+    expect(page.locator("#d-name")).to_have_text("c.png")
+    page.keyboard.press("x")
+    expect(page.locator("#d-name")).to_have_text("d.png")
+    expect(_card(page, "c.png")).to_have_attribute("data-decision", "reject")  # the last
+    assert _on_disk(shoot) == {"a.png": ("pick", None), "a2.png": ("reject", None),
+                               "b.png": ("pick", None), "c.png": ("reject", None)}
+    page.keyboard.press("Escape")
+    _card(page, "d.png").focus()  # the grid: the focus moves at once too
+    page.keyboard.type("5x", delay=0)
+    expect(_card(page, "e.png")).to_have_attribute("data-decision", "reject")
+    assert _on_disk(shoot)["d.png"] == (None, 5) and _on_disk(shoot)["e.png"] == ("reject", None)
+    page.locator("#advance").uncheck()
+    page.unroute("**/api/marks")
+
+
 def test_the_culling_selections_and_the_stars_filter(page, shoot):
     with Marks(shoot) as marks:
         marks.set_decision([b"a.png", b"c.png"], "pick")

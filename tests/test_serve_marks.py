@@ -367,6 +367,30 @@ def test_a_page_older_than_a_rescan_that_removed_its_file_is_told_to_reload(clie
     assert _mark(client, [gone], decision="pick").status_code == 404
 
 
+def test_a_page_older_than_a_photo_copied_over_its_file_is_told_to_reload(client, shoot):
+    """A re-imported card can put another photo at an old path: the path still matches,
+    the pixels do not, and the mark would go to a picture the person never saw."""
+    shown = {r["path"]: r for r in _all(client)}
+    old = shown["IMG_0001.png"]
+    shutil.copy(shoot / "IMG_0003.png", shoot / "IMG_0001.png")
+    os.utime(shoot / "IMG_0001.png", ns=(1, 1))
+    scan(shoot, workers=1)
+    stale = client.post("/api/marks", json={"ids": [old["id"]], "paths": [old["path"]],
+                                            "pixels": [old["pixel_hash"]], "decision": "reject"})
+    assert stale.status_code == 409, stale.text
+    assert "holds another picture" in stale.json()["detail"]
+    assert _nothing_written(shoot)
+    now = client.get(f"/api/images/{old['id']}").json()
+    assert now["path"] == "IMG_0001.png" and now["pixel_hash"] != old["pixel_hash"]
+    fresh = client.post("/api/marks", json={"ids": [now["id"]], "paths": [now["path"]],
+                                            "pixels": [now["pixel_hash"]], "decision": "pick"})
+    assert fresh.status_code == 200, fresh.text
+    # the unreadable file's pixels are null on both sides
+    broken = shown["broken.png"]
+    assert client.post("/api/marks", json={"ids": [broken["id"]], "pixels": [None],
+                                           "rating": 1}).status_code == 200
+
+
 def test_only_post_writes(client, shoot):
     for method in ("get", "put", "delete", "patch"):
         assert getattr(client, method)("/api/marks").status_code == 405, method

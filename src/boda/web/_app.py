@@ -252,13 +252,13 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
             raise HTTPException(413, f"the request is larger than {MAX_MARK_BODY} bytes; "
                                 f"mark at most {MAX_MARK_IDS} files at once")
         try:
-            ids, changes, paths = _mark_request(body)
+            ids, changes, paths, pixels = _mark_request(body)
         except InvalidParameterError as exc:
             raise HTTPException(400, str(exc)) from None
         import anyio.to_thread
 
         try:  # SQLite's work off the event loop: previews and pages go on meanwhile
-            out = await anyio.to_thread.run_sync(view.write_marks, ids, changes, paths)
+            out = await anyio.to_thread.run_sync(view.write_marks, ids, changes, paths, pixels)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
         except Stale as exc:
@@ -458,12 +458,15 @@ def _write_refused(request: Request, view: CatalogView, read_only: bool) -> JSON
     return None
 
 
-def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any], list[str] | None]:
-    """The ids, the changes (``decision``, ``rating``) and the paths of a ``POST
-    /api/marks`` body, checked: ``{"ids": [1, 2], "decision": "pick" | "reject" | null,
-    "rating": 0-5, "paths": ["a.jpg", "b.jpg"]}`` (a decision, a rating or both; 0 or
-    null clears the rating).  ``paths``, optional, is the ``path`` the page was given
-    for each id: the marks are refused (409) when an id names another file now."""
+def _mark_request(
+    body: bytes,
+) -> tuple[list[int], dict[str, Any], list[str] | None, list[str | None] | None]:
+    """The ids, the changes (``decision``, ``rating``), the paths and the pixel hashes of
+    a ``POST /api/marks`` body, checked: ``{"ids": [1, 2], "decision": "pick" | "reject"
+    | null, "rating": 0-5, "paths": ["a.jpg", "b.jpg"], "pixels": ["9f…", null]}`` (a
+    decision, a rating or both; 0 or null clears the rating).  ``paths`` and ``pixels``,
+    optional, are the ``path`` and ``pixel_hash`` the page was given for each id: the
+    marks are refused (409) when an id names another file, or other pixels, now."""
     import json
 
     example = 'e.g. {"ids": [12], "decision": "pick"} or {"ids": [12], "rating": 3}'
@@ -473,10 +476,11 @@ def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any], list[str] | N
         raise InvalidParameterError(f"the request is not JSON; send {example}") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"the request must be a JSON object; send {example}")
-    unknown = sorted(set(data) - {"ids", "decision", "rating", "paths"})
+    unknown = sorted(set(data) - {"ids", "decision", "rating", "paths", "pixels"})
     if unknown:
         raise InvalidParameterError(
-            f"unknown field {', '.join(map(repr, unknown))}; use ids, decision, rating, paths")
+            f"unknown field {', '.join(map(repr, unknown))}; use ids, decision, rating, paths, "
+            "pixels")
     ids = data.get("ids")
     if (not isinstance(ids, list) or not ids or len(ids) > MAX_MARK_IDS
             or not all(type(i) is int and 0 <= i <= MAX_INT for i in ids)):
@@ -497,18 +501,28 @@ def _mark_request(body: bytes) -> tuple[list[int], dict[str, Any], list[str] | N
         changes["rating"] = rating or None
     if not changes:
         raise InvalidParameterError(f"give a decision, a rating or both; {example}")
-    paths = data.get("paths")
-    if paths is not None:
-        if (not isinstance(paths, list) or len(paths) != len(ids)
-                or not all(isinstance(p, str) for p in paths)):
+    pixels = data.get("pixels")
+    if pixels is not None and (
+            not isinstance(pixels, list) or len(pixels) != len(ids)
+            or not all(p is None or isinstance(p, str) for p in pixels)):
+        raise InvalidParameterError(
+            "pixels must be a list of the pixel_hash shown for each id (null for none), as "
+            "many as ids")
+    unique = list(dict.fromkeys(ids))
+    checked: list[list[str | None] | None] = []
+    for name, values in (("paths", data.get("paths")), ("pixels", pixels)):
+        if values is None:
+            checked.append(None)
+            continue
+        if name == "paths" and (not isinstance(values, list) or len(values) != len(ids)
+                                or not all(isinstance(p, str) for p in values)):
             raise InvalidParameterError(
                 "paths must be a list of the path shown for each id, as many as ids")
-        shown = dict(zip(ids, paths, strict=True))
-        if any(shown[i] != p for i, p in zip(ids, paths, strict=True)):
-            raise InvalidParameterError("paths give one id two different paths")
-        ids = list(shown)
-        return ids, changes, [shown[i] for i in ids]
-    return list(dict.fromkeys(ids)), changes, None
+        shown = dict(zip(ids, values, strict=True))
+        if any(shown[i] != v for i, v in zip(ids, values, strict=True)):
+            raise InvalidParameterError(f"{name} give one id two different values")
+        checked.append([shown[i] for i in unique])
+    return unique, changes, checked[0], checked[1]
 
 
 def _check_query(q: str | None) -> None:

@@ -318,16 +318,20 @@ class CatalogView:
         return None
 
     def write_marks(self, ids: list[int], changes: dict[str, Any],
-                    paths: list[str] | None = None) -> dict[str, Any]:
+                    paths: list[str] | None = None,
+                    pixels: list[str | None] | None = None) -> dict[str, Any]:
         """Set the ``decision`` and/or ``rating`` (the keys of ``changes``, checked by the
         caller) of the records with these ids in the marks file; nothing is written when
         one of the ids is not in the catalog (:class:`NotFound`) or, with ``paths`` (the
         ``path`` the page was given for each id), when an id now names another file
-        or none (:class:`Stale`: ids of deleted records are reused after a rescan).  Returns the
+        or none (:class:`Stale`: ids of deleted records are reused after a rescan), or,
+        with ``pixels`` (the ``pixel_hash`` the page was given), when the file at the path
+        holds other pixels now (another photo copied over it, then scanned).  Returns the
         new marks of the ids, their marks just before the change (``previous``) and the
         counts of the mark selections."""
         with self.open() as catalog:
             relpaths = catalog.relpaths_of(ids)
+            hashes = catalog.pixel_hashes(relpaths.values()) if pixels is not None else {}
         missing = sorted(set(ids) - set(relpaths))
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
@@ -346,6 +350,13 @@ class CatalogView:
                         f"id {image_id} is now {now!r}, not {shown_path!r}: the folder was "
                         "scanned again since the page was loaded; reload the page (nothing "
                         "was marked)")
+        if pixels is not None:
+            for image_id, shown_pixels in zip(ids, pixels, strict=True):
+                if hashes.get(relpaths[image_id]) != shown_pixels:
+                    raise Stale(
+                        f"{visible(display_path(relpaths[image_id]))!r} holds another picture "
+                        "than the page shows (it was replaced and the folder scanned again "
+                        "since the page was loaded); reload the page (nothing was marked)")
         changed = 0
         with self._write_lock:
             # the marks as they are just before this change (``boda mark`` may have set

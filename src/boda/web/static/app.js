@@ -266,6 +266,7 @@ function card(record, badges) {
   // a record the app just sent has the latest mark (boda mark may have changed it)
   if ("decision" in record) marks.set(record.id, {decision: record.decision || null, rating: record.rating || null});
   shownPaths.set(record.id, record.path);
+  if ("pixel_hash" in record) shownPixels.set(record.id, record.pixel_hash);
   showMark(node, record);
   return node;
 }
@@ -275,6 +276,9 @@ const marks = new Map(); // id -> {decision, rating}: the latest known, from any
 // id -> the path this page was given for it, sent with each mark: after a rescan an id
 // can name another file, and the server then refuses the mark (409) instead of marking it.
 const shownPaths = new Map();
+// id -> the pixel hash of the picture the page shows, sent too: a photo copied over the file
+// and scanned since keeps the path, and the server refuses (409) to mark it in the old one's place.
+const shownPixels = new Map();
 // The marks as they were before each change this page made, newest last: Ctrl+Z (Cmd+Z)
 // puts the last change back, as in photo tools. Kept for this page only.
 const undoStack = [];
@@ -344,6 +348,7 @@ async function saveMark(ids, change, undoable) {
   const before = ids.map((id) => ({id, ...(marks.get(id) || markOfId(id))}));
   const paths = ids.map((id) => shownPaths.get(id));
   const body = paths.every((p) => typeof p === "string") ? {ids, paths, ...change} : {ids, ...change};
+  if (ids.every((id) => shownPixels.has(id))) body.pixels = ids.map((id) => shownPixels.get(id) ?? null);
   try {
     answer = await api("api/marks", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify(body)});
@@ -507,7 +512,9 @@ async function gridKey(e) {
   if (change) {
     e.preventDefault();
     const ids = markTargets(node);
-    if (await setMark(ids, change) && advance() && ids.length === 1) moveFocus(node, 1);
+    const saving = setMark(ids, change);
+    if (canMark() && advance() && ids.length === 1) moveFocus(node, 1); // at once (see compareKey)
+    await saving;
     return;
   }
   if (e.key === "Escape" && selection.ids.size) { e.preventDefault(); clearSelection(); return; }
@@ -609,6 +616,7 @@ async function openCompare(ids, keep) {
     try { r = await api(`api/images/${id}`); } catch (e) { toast(e.message, true); return; }
     marks.set(id, {decision: r.decision, rating: r.rating});
     shownPaths.set(id, r.path);
+    shownPixels.set(id, r.pixel_hash);
     const pane = panes.querySelector(`.pane[data-k="${k}"]`);
     if (!pane) return;
     pane.record = r;
@@ -692,7 +700,11 @@ async function compareKey(e) {
   if (!change) return;
   e.preventDefault();
   const k = compare.active;
-  if (await setMark([compare.ids[k]], change) && advance() && k + 1 < compare.ids.length) activate(k + 1);
+  const saving = setMark([compare.ids[k]], change);
+  // advance at once, not after the save: the next key is for the next frame even when
+  // pressed before this one's answer (a failed save says which file it was)
+  if (canMark() && advance() && k + 1 < compare.ids.length) activate(k + 1);
+  await saving;
 }
 
 async function loadGrid(reset) {
@@ -880,6 +892,7 @@ async function openDetail(id) {
   document.getElementById("d-groups").replaceChildren(...groups);
   marks.set(id, {decision: record.decision, rating: record.rating});
   shownPaths.set(id, record.path);
+  shownPixels.set(id, record.pixel_hash);
   refreshMarks(id); // the card too, if the mark changed elsewhere since it was shown
   showDetailMark();
   const others = compareIds(record);
@@ -950,12 +963,27 @@ function unzoom() {
 }
 
 async function step(delta) {
-  const at = grid.items.findIndex((r) => r.id === detailId);
+  const at = grid.items.findIndex((r) => r.id === currentDetail());
   if (at < 0) return;
   const target = at + delta;
   if (target < 0 || target >= grid.total) return;
   if (target >= grid.items.length) await more();
-  if (grid.items[target]) go({open: grid.items[target].id});
+  if (!grid.items[target]) return;
+  // the file is the next one from now on, before it is shown: a key pressed meanwhile
+  // is for it
+  steppedTo = grid.items[target].id;
+  go({open: steppedTo});
+}
+
+// The file of the detail view that keys act on: the one stepped to, even before it shows.
+let steppedTo = null;
+function currentDetail() {
+  return steppedTo !== null && state.open === steppedTo ? steppedTo : detailId;
+}
+
+// Whether the page can mark (false on a read-only page: the keys say so and do not advance).
+function canMark() {
+  return Boolean(summary.marks && summary.marks.writable);
 }
 
 // -- wiring -------------------------------------------------------------------------------
@@ -1081,8 +1109,9 @@ async function start() {
     const change = markKey(e);
     if (change) {
       e.preventDefault();
-      const id = detailId;
-      if (await setMark([id], change) && advance() && detailId === id) step(1);
+      const saving = setMark([currentDetail()], change);
+      if (canMark() && advance()) step(1); // at once: the next key is for the next file
+      await saving;
     }
     else if (e.key === "Escape") { if (zoomed) unzoom(); else go({open: null}); }
     else if (e.key === "z" || e.key === "Z") { e.preventDefault(); zoom(null); }
@@ -1091,8 +1120,8 @@ async function start() {
     else if (e.key === "ArrowLeft" || e.key === "k") { e.preventDefault(); step(-1); }
   });
   document.getElementById("d-mark").append(markControls((change) => {
-    const id = detailId;
-    setMark([id], change).then((ok) => { if (ok && advance() && detailId === id) step(1); });
+    setMark([currentDetail()], change);
+    if (canMark() && advance()) step(1);
   }));
   document.getElementById("compare-open").addEventListener("click", () =>
     openCompare(compareIds(detailRecord), detailRecord.duplicate_set && detailRecord.duplicate_set.keep.id));
