@@ -154,6 +154,22 @@ def test_truncated_jpeg(tmp_path, kodak_rgb):
         read_image(path)
 
 
+def test_files_cut_at_different_lengths_share_one_reason(tmp_path, kodak_rgb):
+    """The reason is what the report, serve and the scan console group by: Pillow's
+    count of the bytes it did not process is left out of it."""
+    path = tmp_path / "whole.jpg"
+    write_image(path, kodak_rgb)
+    data = path.read_bytes()
+    reasons = set()
+    for k, cut in enumerate((len(data) // 3, len(data) // 2, len(data) - 100)):
+        cut_path = tmp_path / f"cut{k}.jpg"
+        cut_path.write_bytes(data[:cut])
+        with pytest.raises(ImageReadError) as info:
+            read_image(cut_path)
+        reasons.add(info.value.reason)
+    assert reasons == {"truncated or corrupt image data (image file is truncated)"}
+
+
 def test_missing_and_directory(tmp_path):
     with pytest.raises(ImageReadError, match="no such file"):
         read_image(tmp_path / "nope.png")
