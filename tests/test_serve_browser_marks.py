@@ -398,6 +398,22 @@ def test_c_on_a_grid_card_compares_it_with_the_next_ones(page, shoot):
     page.keyboard.press("Escape")
     expect(_card(page, "d.png").locator(".stars")).to_have_text("★★★★")
     assert _on_disk(shoot) == {"d.png": (None, 4)}
+    expect(_card(page, "b.png")).to_be_focused()  # the focus is back on the card: keys work on
+    page.keyboard.press("x")
+    expect(_card(page, "b.png")).to_have_attribute("data-decision", "reject")
+
+
+def test_shift_click_selects_from_the_focused_card(page, shoot):
+    _card(page, "b.png").click()  # opened, then closed: the card has the focus
+    expect(page.locator("#d-name")).to_have_text("b.png")
+    page.keyboard.press("Escape")
+    expect(_card(page, "b.png")).to_be_focused()
+    _card(page, "e.png").click(modifiers=["Shift"])
+    expect(page.locator("#grid .card.selected")).to_have_count(4)  # b, c, d, e
+    expect(page.locator("#selection")).to_contain_text("4 of 6 selected")
+    page.keyboard.press("2")
+    for name in ("b.png", "c.png", "d.png", "e.png"):
+        expect(_card(page, name)).to_have_attribute("data-rating", "2")
 
 
 def test_a_page_older_than_a_rescan_does_not_mark_the_file_that_took_an_id(browser, shoot,

@@ -258,6 +258,11 @@ function card(record, badges) {
       el("span", {className: "muted"}, size), value ? " " : "", value ? el("span", {className: "score"}, value) : "",
       sharp ? " " : "", sharp,
       el("div", {}, ...flags, ...(badges || []))));
+  // the card that had the focus before this press (the press moves it): Shift+click's start
+  node.addEventListener("pointerdown", () => {
+    const before = document.activeElement && document.activeElement.closest && document.activeElement.closest("#grid .card");
+    pressedFrom = before && before !== node ? before : null;
+  });
   node.addEventListener("click", (e) => {
     if (node.closest("#grid") && (e.shiftKey || e.ctrlKey || e.metaKey)) { selectByClick(node, e); return; }
     go({open: record.id});
@@ -482,16 +487,16 @@ function selectRange(node, from) {
   showSelection();
 }
 
+let pressedFrom = null; // the grid card focused when the mouse went down on another one
+
 function selectByClick(node, e) {
   const id = Number(node.dataset.id);
+  // the mouse press has already moved the focus to ``node``: the card focused before it
+  // is where a range starts
+  const focused = pressedFrom && pressedFrom.isConnected ? pressedFrom : null;
   if (e.shiftKey) {
-    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#grid .card");
     selectRange(node, focused);
   } else { // Ctrl / Cmd: this card in or out
-    if (selection.ids.size === 0 && document.activeElement !== node) {
-      const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#grid .card");
-      if (focused) selection.ids.add(Number(focused.dataset.id));
-    }
     if (selection.ids.has(id)) selection.ids.delete(id); else selection.ids.add(id);
     selection.anchor = id;
     showSelection();
@@ -609,6 +614,7 @@ async function openCompare(ids, keep) {
     el("div", {className: "pane-img"}, el("img", {alt: "", src: `api/preview/${id}?max_side=1024`})),
     el("div", {className: "pane-facts"}, el("b", {className: "pane-name"}, "…")))));
   panes.querySelectorAll(".pane-img").forEach((img) => img.addEventListener("scroll", syncScroll));
+  compare.returnFocus = document.activeElement; // given back when compare closes
   document.getElementById("compare-close").focus();
   activate(0);
   await Promise.all(ids.map(async (id, k) => {
@@ -685,6 +691,10 @@ function closeCompare() {
   document.getElementById("compare").hidden = true;
   document.getElementById("panes").replaceChildren();
   compare.ids = [];
+  // the focus goes back where it was (the card or the detail view), so keys work on
+  const back = compare.returnFocus;
+  compare.returnFocus = null;
+  if (back && back.isConnected && back !== document.body) back.focus();
 }
 
 async function compareKey(e) {
