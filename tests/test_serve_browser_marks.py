@@ -444,4 +444,9 @@ def test_a_page_older_than_a_rescan_does_not_mark_the_file_that_took_an_id(brows
         expect(page.locator("#toast")).to_contain_text("reload")
         expect(_card(page, last["path"])).to_have_attribute("data-decision", "")
         assert _on_disk(root) == {}
+        # a later mark that goes through takes the refusal off the screen
+        _card(page, "a.png").focus()
+        page.keyboard.press("x")
+        expect(_card(page, "a.png")).to_have_attribute("data-decision", "reject")
+        expect(page.locator("#toast")).to_be_hidden()
         page.close()

@@ -361,6 +361,9 @@ async function saveMark(ids, change, undoable) {
     toast((e.status === 409 ? "not marked: " : "could not save the mark: ") + e.message, true);
     return false;
   }
+  // a refusal said for an earlier key is no longer news: this one went through
+  const box = document.getElementById("toast");
+  if (box.className === "error" && !box.hidden) { box.hidden = true; clearTimeout(toast.timer); }
   if (undoable) {
     // the server says what the files had just before (a mark made with ``boda mark``
     // since this page loaded included); the page's own memory only when it does not
@@ -466,7 +469,7 @@ function showSelection() {
   box.hidden = n < 2;
   // of how many: Ctrl+A takes the cards loaded so far, which may be fewer than the view's
   const loaded = gridCards().length;
-  const more = grid.total > loaded ? ` (${loaded} loaded; scroll to load more)` : "";
+  const more = grid.total > loaded ? ` (${loaded} loaded; "load more" below adds the rest)` : "";
   box.textContent = `${n} of ${grid.total} selected${more}: P X U 0–5 mark them all · Esc clears`;
 }
 
