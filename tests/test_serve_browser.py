@@ -163,8 +163,13 @@ def test_shared_failure_reasons_are_grouped(browser, tmp_path):
 
 
 def test_an_unreadable_file_says_why_in_its_detail(page):
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/thumbnails/" in r.url else None)
     page.locator(".stat", has_text="unreadable").click()
     expect(page.locator(".card")).to_have_count(1)
+    # no thumbnail is asked for (a 404 in the console), the card says why
+    expect(page.locator(".card .noimg")).to_have_text("unreadable")
+    assert page.locator(".card img").count() == 0 and asked == []
     page.locator(".card").click()
     expect(page.locator("#preview-error")).to_contain_text("broken.png could not be read")
     assert page.locator("#preview").is_hidden()

@@ -231,9 +231,12 @@ function takenText(taken) {
 }
 
 function card(record, badges) {
-  const img = el("img", {loading: "lazy", alt: record.path, src: `api/thumbnails/${record.id}`});
-  img.addEventListener("error", () => img.replaceWith(el("div", {className: "noimg"},
-    record.status === "error" ? "unreadable" : "no thumbnail")));
+  // an unreadable file has no thumbnail: no request (a 404 in the console for each)
+  const img = record.status === "error" ? el("div", {className: "noimg"}, "unreadable")
+    : el("img", {loading: "lazy", alt: record.path, src: `api/thumbnails/${record.id}`});
+  if (record.status !== "error") {
+    img.addEventListener("error", () => img.replaceWith(el("div", {className: "noimg"}, "no thumbnail")));
+  }
   const swatches = el("div", {className: "swatches"});
   const colors = record.extra && Array.isArray(record.extra.dominant_colors) ? record.extra.dominant_colors : [];
   for (const c of colors) {
