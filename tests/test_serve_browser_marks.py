@@ -348,6 +348,21 @@ def test_ctrl_z_puts_back_a_mark_made_by_boda_mark_after_the_page_loaded(page, s
     assert _on_disk(shoot) == {"b.png": ("reject", 3)}
 
 
+def test_ctrl_z_says_when_it_undoes_a_mark_made_elsewhere_since(page, shoot):
+    _card(page, "c.png").focus()
+    page.keyboard.press("p")
+    expect(_card(page, "c.png")).to_have_attribute("data-decision", "pick")
+    with Marks(shoot) as marks:  # another tab, or boda mark, after the page's key
+        marks.set_rating([b"c.png"], 4)
+    page.keyboard.press("Control+z")
+    expect(page.locator("#toast")).to_contain_text(
+        "c.png had been marked elsewhere since (pick ★4): Ctrl+Shift+Z puts that back")
+    assert _on_disk(shoot) == {}
+    page.keyboard.press("Control+Shift+z")
+    expect(_card(page, "c.png")).to_have_attribute("data-rating", "4")
+    assert _on_disk(shoot) == {"c.png": ("pick", 4)}
+
+
 def test_ctrl_shift_z_redoes_what_ctrl_z_undid_until_a_new_mark(page, shoot):
     _card(page, "a.png").focus()
     page.keyboard.press("p")

@@ -394,10 +394,21 @@ function undoMark() {
 async function undoLast() {
   const before = undoStack.pop();
   if (!before) { toast("nothing to undo"); return; }
+  // what this page last knew of the files: a difference in what the undo replaced was
+  // made elsewhere (another tab, boda mark) and is said, not dropped in silence
+  const known = new Map(before.map((m) => [m.id, markText(marks.get(m.id))]));
   const replaced = await restoreMarks(before);
   if (!replaced) return; // the error is said
   redoStack.push(replaced);
-  toast(`undone: ${filesText(before)} as before · Ctrl+Shift+Z redoes`);
+  const elsewhere = replaced.filter((m) => markText(m) !== known.get(m.id));
+  const note = elsewhere.length ? ` · ${filesText(elsewhere)} had been marked elsewhere since ` +
+    `(${markText(elsewhere[0])}): Ctrl+Shift+Z puts that back` : " · Ctrl+Shift+Z redoes";
+  toast(`undone: ${filesText(before)} as before${note}`);
+}
+
+function markText(m) {
+  if (!m || (!m.decision && !m.rating)) return "no mark";
+  return [m.decision || "", m.rating ? "★" + m.rating : ""].filter(Boolean).join(" ");
 }
 
 // Ctrl+Shift+Z / Ctrl+Y: the marks the last Ctrl+Z replaced, back again.
