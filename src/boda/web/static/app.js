@@ -289,6 +289,7 @@ const shownPaths = new Map();
 const shownPixels = new Map();
 // The marks as they were before each change this page made, newest last: Ctrl+Z (Cmd+Z)
 // puts the last change back, as in photo tools. Kept for this page only.
+const MARK_VIEWS = ["picked", "rejected", "undecided", "rated"]; // selections by marks
 const undoStack = [];
 const UNDO_LIMIT = 200;
 // The marks each Ctrl+Z replaced, newest last: Ctrl+Shift+Z (Ctrl+Y) puts them back. A new
@@ -363,6 +364,12 @@ async function saveMark(ids, change, undoable) {
   } catch (e) {
     toast((e.status === 409 ? "not marked: " : "could not save the mark: ") + e.message, true);
     return false;
+  }
+  // a view chosen by marks (picked, 3+ stars...) counted its files when it was loaded
+  const count = document.getElementById("count");
+  if ((state.stars || state.only.some((n) => MARK_VIEWS.includes(n))) && !count.dataset.stale) {
+    count.dataset.stale = "1";
+    count.textContent += " · as loaded: marks changed since (reload to count again)";
   }
   // a refusal said for an earlier key is no longer news: this one went through
   const box = document.getElementById("toast");
@@ -756,6 +763,7 @@ async function more() {
     grid.total = page.total;
     document.getElementById("grid").append(...page.images.map((r) => card(r)));
     const what = (state.only.length ? state.only.join(" + ") : "all files") + (state.stars ? ` (${state.stars}+ stars)` : "");
+    delete document.getElementById("count").dataset.stale;
     document.getElementById("count").textContent =
       `${what}: ${page.total} file${page.total === 1 ? "" : "s"}` +
       (page.total ? ` (showing ${grid.items.length})` : "") + (state.q ? ` matching “${state.q}”` : "");
