@@ -285,3 +285,16 @@ def test_cli_similar_without_faiss_names_the_extra(images, monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)
     code, _, err = _similar(images / "k0.png", images, "--search", "hnsw")
     assert code != 0 and "pip install 'boda[faiss]'" in " ".join(err.split())
+
+
+def test_cli_similar_keeps_the_search_of_its_index_file_unless_told(images, tmp_path):
+    index = tmp_path / "feat.npz"
+    query = images / "k2.png"
+    code, out, err = _similar(query, images, "--search", "hnsw", "--index", index, "--json")
+    assert code == 0 and json.loads(out)["search"] == "hnsw", err
+    code, out, err = _similar(query, images, "--index", index, "--json")  # no --search
+    assert code == 0 and json.loads(out)["search"] == "hnsw", err
+    code, out, err = _similar(query, images, "--index", index, "--search", "exact", "--json")
+    assert code == 0 and json.loads(out)["search"] == "exact", err
+    code, out, _ = _similar(query, images, "--json")  # no index: auto
+    assert json.loads(out)["search"] == "exact"

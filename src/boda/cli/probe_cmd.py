@@ -240,9 +240,10 @@ def register(app: typer.Typer) -> None:
             "files whose path, size and modification time are unchanged.",
         ),
         search: str = typer.Option(
-            "auto", "--search", metavar="auto|exact|faiss|hnsw",
+            None, "--search", metavar="auto|exact|faiss|hnsw",
             help="Nearest-neighbour search: exact (PyTorch), faiss (FAISS flat, exact), hnsw "
-            "(FAISS HNSW graph, approximate), auto (exact; faiss from 50 000 images).",
+            "(FAISS HNSW graph, approximate), auto (exact; faiss from 50 000 images). "
+            "Default: auto, or the search saved in the --index file.",
         ),
         layer: str = layer_option(),
         model: str = model_option(),
@@ -613,16 +614,16 @@ def _similar(
     query: Path, directory: Path, k: int, output: Path | None, metric: str, layer: str | None,
     model: str, arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
     threads: int | None, max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
-    index_file: Path | None = None, max_side: int | None = None, search: str = "auto",
+    index_file: Path | None = None, max_side: int | None = None, search: str | None = None,
 ) -> None:  # fmt: skip
     from boda.errors import InvalidParameterError
     from boda.explain._vector_search import SEARCHES, check_search
 
     if metric not in ("cosine", "euclidean"):
         raise InvalidParameterError(f"--metric must be cosine or euclidean, got {metric!r}")
-    if search not in SEARCHES:
+    if search is not None and search not in SEARCHES:
         raise InvalidParameterError(f"--search must be {', '.join(SEARCHES)}, got {search!r}")
-    check_search(search)  # faiss or hnsw without FAISS installed: said before any work
+    check_search(search or "auto")  # faiss or hnsw without FAISS: said before any work
     if output is not None:
         check_image_output(output, query, overwrite=overwrite)
     check_input(query, "QUERY")
@@ -650,6 +651,8 @@ def _similar(
         if index_file is not None:
             stored = _stored_index(index_file, lm.model, layer_name, settings, max_side,
                                    overwrite)  # fmt: skip
+        # no --search: the index file's own (an hnsw index stays hnsw), else auto
+        settings["search"] = search or (stored.search if stored is not None else "auto")
         query_image = to_model_size(read_image(query, max_side, max_pixels=limit), feed)
         embedder = FeatureIndex(lm.model, layer_name, **settings)
         cached = None if index_file is None else _IndexFile(stored, folder)
