@@ -399,6 +399,34 @@ def test_ctrl_shift_z_redoes_what_ctrl_z_undid_until_a_new_mark(page, shoot):
     assert _on_disk(shoot) == {"a.png": ("reject", None)}
 
 
+def test_another_tabs_marks_show_on_the_cards_at_the_next_refresh(browser, served, shoot):
+    """Two tabs (or boda mark beside the page): the cards of the other catch up when
+    its periodic refresh sees that the marks changed, not only its counts."""
+    _clear(shoot)
+    other = browser.new_page()
+    other.clock.install()
+    other.goto(served)
+    other.wait_for_selector("body[data-ready='1']")
+    expect(other.locator('#grid .card[title="c.png"]')).to_have_attribute("data-decision", "")
+    this = browser.new_page()
+    this.goto(served)
+    this.wait_for_selector("body[data-ready='1']")
+    _card(this, "c.png").focus()
+    this.keyboard.press("x")
+    this.keyboard.press("3")
+    expect(_card(this, "c.png")).to_have_attribute("data-rating", "3")
+    with Marks(shoot) as marks:  # and boda mark, for another file
+        marks.set_decision([b"e.png"], "pick")
+    other.clock.run_for(25_000)  # past the idle refresh (20 s)
+    expect(other.locator('#grid .card[title="c.png"]')).to_have_attribute("data-decision",
+                                                                           "reject")
+    expect(other.locator('#grid .card[title="c.png"]')).to_have_attribute("data-rating", "3")
+    expect(other.locator('#grid .card[title="e.png"]')).to_have_attribute("data-decision",
+                                                                           "pick")
+    this.close()
+    other.close()
+
+
 def test_marks_made_by_boda_mark_show_when_the_grid_is_read_again(page, shoot):
     _card(page, "d.png").focus()
     page.keyboard.press("p")

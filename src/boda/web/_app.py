@@ -662,5 +662,8 @@ def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
             "read_only": read_only,
             "reason": "boda serve was started with --read-only" if read_only else unwritable,
             "counts": mark_counts,
+            # changes whenever the marks file does (this app's writes, boda mark, another
+            # tab): the page then reads the marks of its cards again
+            "version": "-".join(map(str, view.marks_state())),
         },
     }

@@ -392,6 +392,30 @@ async function saveMark(ids, change, undoable) {
   return answer;
 }
 
+// The marks of the loaded cards, read again when the marks file changed (another tab,
+// boda mark): in the mark queue, so an answer older than a key pressed meanwhile cannot
+// overwrite that key's mark.
+function refreshCardMarks() {
+  if (state.view !== "grid" || !grid.items.length) return;
+  const key = grid.key;
+  return queued(async () => {
+    const p = new URLSearchParams(gridQuery(0).split("?")[1]);
+    p.set("limit", String(Math.min(grid.items.length, summary.max_limit || grid.items.length)));
+    let page;
+    try { page = await api("api/images?" + p.toString()); } catch (e) { return; }
+    if (key !== grid.key) return;
+    for (const r of page.images) {
+      if (!shownPaths.has(r.id) || shownPaths.get(r.id) !== r.path) continue;
+      const now = {decision: r.decision || null, rating: r.rating || null};
+      const was = marks.get(r.id);
+      if (!was || was.decision !== now.decision || was.rating !== now.rating) {
+        marks.set(r.id, now);
+        refreshMarks(r.id);
+      }
+    }
+  });
+}
+
 // Ctrl+Z: the marks of the last change as they were before it, one request per earlier
 // state (the files that had the same decision and stars); after the marks still saving.
 function undoMark() {
@@ -1184,7 +1208,9 @@ async function start() {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     if (document.hidden) continue;
+    const marksBefore = summary.marks && summary.marks.version;
     try { summary = await api("api/summary"); } catch (e) { continue; }
+    if (summary.marks && summary.marks.version !== marksBefore) refreshCardMarks();
     const sort = document.getElementById("sort");
     if (document.activeElement === sort) continue; // not while its list is open
     renderSummary();
