@@ -255,6 +255,9 @@ def test_several_cards_are_selected_and_marked_at_once(page, shoot):
     expect(page.locator("#grid .card.selected")).to_have_count(3)
     expect(page.locator("#selection")).to_contain_text("3 of 6 selected")
     expect(page.locator('#grid .card[aria-selected="true"]')).to_have_count(3)
+    # a listbox of options for assistive technology: what aria-selected belongs to
+    expect(page.locator('#grid[role="listbox"][aria-multiselectable="true"] '
+                        '.card[role="option"]')).to_have_count(6)
     page.keyboard.press("x")
     for name in ("a.png", "a2.png", "b.png"):
         expect(_card(page, name)).to_have_attribute("data-decision", "reject")
@@ -502,4 +505,25 @@ def test_a_page_older_than_a_rescan_does_not_mark_the_file_that_took_an_id(brows
         page.keyboard.press("x")
         expect(_card(page, "a.png")).to_have_attribute("data-decision", "reject")
         expect(page.locator("#toast")).to_be_hidden()
+        page.close()
+
+
+def test_an_undo_the_server_refuses_stays_for_another_try(browser, shoot, tmp_path):
+    root = tmp_path / "shoot"
+    shutil.copytree(shoot, root)
+    _clear(root)
+    with serving(create_app(root)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        _card(page, "e.png").focus()
+        page.keyboard.press("p")
+        expect(_card(page, "e.png")).to_have_attribute("data-decision", "pick")
+        (root / "e.png").unlink()  # gone, and scanned: the page is stale for it
+        scan(root, workers=1)
+        page.keyboard.press("Control+z")
+        expect(page.locator("#toast")).to_contain_text("not marked")
+        page.keyboard.press("Control+z")  # still there to try again, refused again
+        expect(page.locator("#toast")).to_contain_text("not marked")
+        expect(page.locator("#toast")).not_to_contain_text("nothing to undo")
         page.close()

@@ -230,6 +230,14 @@ function takenText(taken) {
   return taken.replace("T", " ").replace(/([+-]\d\d:\d\d)$/, " $1");
 }
 
+// A card of the grid: an option of its listbox (selectable with Shift, Ctrl, Ctrl+A).
+function gridCard(record) {
+  const node = card(record);
+  node.setAttribute("role", "option");
+  node.setAttribute("aria-selected", String(selection.ids.has(record.id)));
+  return node;
+}
+
 function card(record, badges) {
   // an unreadable file has no thumbnail: no request (a 404 in the console for each)
   const img = record.status === "error" ? el("div", {className: "noimg"}, "unreadable")
@@ -429,7 +437,7 @@ async function undoLast() {
   // made elsewhere (another tab, boda mark) and is said, not dropped in silence
   const known = new Map(before.map((m) => [m.id, markText(marks.get(m.id))]));
   const replaced = await restoreMarks(before);
-  if (!replaced) return; // the error is said
+  if (!replaced) { undoStack.push(before); return; } // said; kept for another try
   redoStack.push(replaced);
   const elsewhere = replaced.filter((m) => markText(m) !== known.get(m.id));
   const note = elsewhere.length ? ` · ${filesText(elsewhere)} had been marked elsewhere since ` +
@@ -785,7 +793,7 @@ async function more() {
     if (key !== grid.key) return;
     grid.items.push(...page.images);
     grid.total = page.total;
-    document.getElementById("grid").append(...page.images.map((r) => card(r)));
+    document.getElementById("grid").append(...page.images.map((r) => gridCard(r)));
     const what = (state.only.length ? state.only.join(" + ") : "all files") + (state.stars ? ` (${state.stars}+ stars)` : "");
     delete document.getElementById("count").dataset.stale;
     document.getElementById("count").textContent =
