@@ -527,3 +527,14 @@ def test_an_undo_the_server_refuses_stays_for_another_try(browser, shoot, tmp_pa
         expect(page.locator("#toast")).to_contain_text("not marked")
         expect(page.locator("#toast")).not_to_contain_text("nothing to undo")
         page.close()
+
+
+def test_tab_stays_inside_the_open_detail_view(page, shoot):
+    _card(page, "b.png").click()
+    expect(page.locator("#d-name")).to_have_text("b.png")
+    inside = "() => document.getElementById('detail').contains(document.activeElement)"
+    for key in ["Tab"] * 25 + ["Shift+Tab"] * 25:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), key
+    page.keyboard.press("Escape")
+    expect(_card(page, "b.png")).to_be_focused()

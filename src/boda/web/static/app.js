@@ -1226,4 +1226,20 @@ async function start() {
   }
 }
 
+// Tab stays inside an open dialog (the detail view, compare): they are modal, the page
+// behind them is not reachable until they close (Esc).
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Tab") return;
+  const box = ["compare", "detail"].map((id) => document.getElementById(id)).find((b) => b && !b.hidden);
+  if (!box) return;
+  const items = [...box.querySelectorAll("button, a[href], input, select, textarea, [tabindex]:not([tabindex='-1'])")]
+    .filter((n) => !n.disabled && n.getClientRects().length);
+  if (!items.length) return;
+  const first = items[0];
+  const last = items[items.length - 1];
+  const inside = box.contains(document.activeElement);
+  if (!inside || (e.shiftKey && document.activeElement === first)) { e.preventDefault(); (e.shiftKey ? last : first).focus(); }
+  else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+});
+
 start();
