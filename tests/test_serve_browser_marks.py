@@ -147,7 +147,8 @@ def test_keys_and_buttons_in_the_detail_view_and_auto_advance(page, shoot):
     page.keyboard.press("x")
     expect(page.locator("#d-name")).to_have_text("d.png")
     page.keyboard.press("5")
-    expect(page.locator("#d-name")).to_have_text("e.png")
+    expect(page.locator("#d-name")).to_have_text("e.png")  # at the key, before the save
+    expect(_card(page, "d.png")).to_have_attribute("data-rating", "5")  # saved
     assert _on_disk(shoot) == {"b.png": ("pick", 4), "c.png": ("reject", None),
                                "d.png": (None, 5)}
     page.locator("#d-advance").uncheck()
