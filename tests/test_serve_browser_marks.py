@@ -101,6 +101,7 @@ def test_keys_on_the_grid_mark_the_focused_card_and_arrows_move(page, shoot):
     page.keyboard.press("p")
     expect(_card(page, "a.png")).to_have_attribute("data-decision", "pick")
     expect(_card(page, "a.png").locator(".flag-pick")).to_have_text("✓ pick")
+    expect(page.locator("#announce[aria-live='polite']")).to_have_text("a.png: picked")
     expect(page.locator(".stat", has_text="picked").locator("b")).to_have_text("1")
     page.keyboard.press("ArrowRight")
     assert _focused(page) == "a2.png"
@@ -109,6 +110,7 @@ def test_keys_on_the_grid_mark_the_focused_card_and_arrows_move(page, shoot):
     expect(_card(page, "a2.png")).to_have_attribute("data-rating", "3")
     expect(_card(page, "a2.png").locator(".stars")).to_have_text("★★★")
     expect(_card(page, "a2.png")).to_have_attribute("data-decision", "reject")
+    expect(page.locator("#announce")).to_have_text("a2.png: 3 stars")
     expect(page.locator(".stat", has_text="rejected").locator("b")).to_have_text("1")
     expect(page.locator(".stat", has_text="undecided").locator("b")).to_have_text("4")
     assert _on_disk(shoot) == {"a.png": ("pick", None), "a2.png": ("reject", 3)}
@@ -262,6 +264,7 @@ def test_several_cards_are_selected_and_marked_at_once(page, shoot):
     page.keyboard.press("x")
     for name in ("a.png", "a2.png", "b.png"):
         expect(_card(page, name)).to_have_attribute("data-decision", "reject")
+    expect(page.locator("#announce")).to_have_text("3 files: rejected")
     assert _on_disk(shoot) == {n: ("reject", None) for n in ("a.png", "a2.png", "b.png")}
     page.keyboard.press("Escape")
     expect(page.locator("#grid .card.selected")).to_have_count(0)

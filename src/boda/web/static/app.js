@@ -393,6 +393,8 @@ async function saveMark(ids, change, undoable) {
     marks.set(m.id, {decision: m.decision, rating: m.rating});
     refreshMarks(m.id);
   }
+  // a screen reader hears what the key did (the cards only change their look)
+  document.getElementById("announce").textContent = `${filesText(answer.marks)}: ${changeText(change)}`;
   for (const sel of summary.selections) if (sel.name in answer.counts) sel.count = answer.counts[sel.name];
   summary.marks.counts = answer.counts;
   renderSummary();
@@ -443,6 +445,13 @@ async function undoLast() {
   const note = elsewhere.length ? ` · ${filesText(elsewhere)} had been marked elsewhere since ` +
     `(${markText(elsewhere[0])}): Ctrl+Shift+Z puts that back` : " · Ctrl+Shift+Z redoes";
   toast(`undone: ${filesText(before)} as before${note}`);
+}
+
+function changeText(change) {
+  const words = [];
+  if ("decision" in change) words.push(change.decision === "pick" ? "picked" : change.decision === "reject" ? "rejected" : "undecided");
+  if ("rating" in change) words.push(change.rating ? `${change.rating} star${change.rating === 1 ? "" : "s"}` : "no stars");
+  return words.join(", ");
 }
 
 function markText(m) {
