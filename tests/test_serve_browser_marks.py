@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -76,6 +77,21 @@ def page(browser, served, shoot):
     yield page
     assert errors == []
     page.close()
+
+
+@contextmanager
+def _page_on_a_copy(browser, shoot, tmp_path):
+    """A served copy of the shoot without marks, and a page open on it: for the tests
+    that rescan or delete files under the page."""
+    root = tmp_path / "shoot"
+    shutil.copytree(shoot, root)
+    _clear(root)
+    with serving(create_app(root)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        yield root, url, page
+        page.close()
 
 
 def _on_disk(root) -> dict[str, tuple]:
@@ -482,13 +498,7 @@ def test_a_page_older_than_a_rescan_does_not_mark_the_file_that_took_an_id(brows
     import json
     import urllib.request
 
-    root = tmp_path / "shoot"
-    shutil.copytree(shoot, root)
-    _clear(root)
-    with serving(create_app(root)) as url:
-        page = browser.new_page()
-        page.goto(url)
-        page.wait_for_selector("body[data-ready='1']")
+    with _page_on_a_copy(browser, shoot, tmp_path) as (root, url, page):
         with urllib.request.urlopen(url + "api/images?limit=100") as answer:
             records = json.load(answer)["images"]
         last = max(records, key=lambda r: r["id"])
@@ -509,17 +519,10 @@ def test_a_page_older_than_a_rescan_does_not_mark_the_file_that_took_an_id(brows
         page.keyboard.press("x")
         expect(_card(page, "a.png")).to_have_attribute("data-decision", "reject")
         expect(page.locator("#toast")).to_be_hidden()
-        page.close()
 
 
 def test_an_undo_the_server_refuses_stays_for_another_try(browser, shoot, tmp_path):
-    root = tmp_path / "shoot"
-    shutil.copytree(shoot, root)
-    _clear(root)
-    with serving(create_app(root)) as url:
-        page = browser.new_page()
-        page.goto(url)
-        page.wait_for_selector("body[data-ready='1']")
+    with _page_on_a_copy(browser, shoot, tmp_path) as (root, _, page):
         _card(page, "e.png").focus()
         page.keyboard.press("p")
         expect(_card(page, "e.png")).to_have_attribute("data-decision", "pick")
@@ -530,7 +533,6 @@ def test_an_undo_the_server_refuses_stays_for_another_try(browser, shoot, tmp_pa
         page.keyboard.press("Control+z")  # still there to try again, refused again
         expect(page.locator("#toast")).to_contain_text("not marked")
         expect(page.locator("#toast")).not_to_contain_text("nothing to undo")
-        page.close()
 
 
 def test_tab_stays_inside_the_open_detail_view(page, shoot):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -501,28 +501,27 @@ def _mark_request(
         changes["rating"] = rating or None
     if not changes:
         raise InvalidParameterError(f"give a decision, a rating or both; {example}")
-    pixels = data.get("pixels")
-    if pixels is not None and (
-            not isinstance(pixels, list) or len(pixels) != len(ids)
-            or not all(p is None or isinstance(p, str) for p in pixels)):
-        raise InvalidParameterError(
-            "pixels must be a list of the pixel_hash shown for each id (null for none), as "
-            "many as ids")
     unique = list(dict.fromkeys(ids))
-    checked: list[list[str | None] | None] = []
-    for name, values in (("paths", data.get("paths")), ("pixels", pixels)):
-        if values is None:
-            checked.append(None)
-            continue
-        if name == "paths" and (not isinstance(values, list) or len(values) != len(ids)
-                                or not all(isinstance(p, str) for p in values)):
-            raise InvalidParameterError(
-                "paths must be a list of the path shown for each id, as many as ids")
-        shown = dict(zip(ids, values, strict=True))
-        if any(shown[i] != v for i, v in zip(ids, values, strict=True)):
-            raise InvalidParameterError(f"{name} give one id two different values")
-        checked.append([shown[i] for i in unique])
-    return unique, changes, checked[0], checked[1]
+    paths = _per_id(data, "paths", ids, unique, lambda v: isinstance(v, str),
+                    "the path shown for each id")
+    pixels = _per_id(data, "pixels", ids, unique, lambda v: v is None or isinstance(v, str),
+                     "the pixel_hash shown for each id (null for none)")
+    return unique, changes, paths, pixels
+
+
+def _per_id(data: dict[str, Any], name: str, ids: list[int], unique: list[int],
+            valid: Callable[[Any], bool], what: str) -> list[Any] | None:
+    """The optional list ``data[name]`` (one value per id, each ``valid``), in the order
+    of ``unique`` (ids given twice must come with one value)."""
+    values = data.get(name)
+    if values is None:
+        return None
+    if not isinstance(values, list) or len(values) != len(ids) or not all(map(valid, values)):
+        raise InvalidParameterError(f"{name} must be a list of {what}, as many as ids")
+    shown = dict(zip(ids, values, strict=True))
+    if any(shown[i] != v for i, v in zip(ids, values, strict=True)):
+        raise InvalidParameterError(f"{name} give one id two different values")
+    return [shown[i] for i in unique]
 
 
 def _check_query(q: str | None) -> None:

@@ -67,6 +67,15 @@ class NotFound(LookupError):
     """A record, a file or a thumbnail that is not there (HTTP 404)."""
 
 
+def _marks_json(index: MarkIndex, ids: list[int]) -> list[dict[str, Any]]:
+    """``{"id", "decision", "rating"}`` of each id, as ``index`` has them."""
+    out = []
+    for i in ids:
+        decision, rating = index.mark_of(i)
+        out.append({"id": i, "decision": decision, "rating": rating})
+    return out
+
+
 class Stale(LookupError):
     """A request made from a page that shows an older catalog: an id it sent now
     names another file (a rescan gave the id to a new file) (HTTP 409)."""
@@ -362,9 +371,7 @@ class CatalogView:
             # the marks as they are just before this change (``boda mark`` may have set
             # some since the page loaded): what the page's Ctrl+Z puts back
             with self.open() as catalog:
-                before = self.mark_index(catalog)
-            previous = [{"id": i, "decision": before.mark_of(i)[0],
-                         "rating": before.mark_of(i)[1]} for i in ids]
+                previous = _marks_json(self.mark_index(catalog), ids)
             try:
                 with Marks(self.path) as marks:
                     if "decision" in changes:
@@ -378,8 +385,7 @@ class CatalogView:
             counts = self.mark_counts(catalog)
         return {
             "changed": changed,
-            "marks": [{"id": i, "decision": index.mark_of(i)[0], "rating": index.mark_of(i)[1]}
-                      for i in ids],
+            "marks": _marks_json(index, ids),
             "previous": previous,
             "counts": counts,
         }

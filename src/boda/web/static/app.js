@@ -281,8 +281,7 @@ function card(record, badges) {
   node.addEventListener("keydown", (e) => { if (e.key === "Enter") go({open: record.id}); });
   // a record the app just sent has the latest mark (boda mark may have changed it)
   if ("decision" in record) marks.set(record.id, {decision: record.decision || null, rating: record.rating || null});
-  shownPaths.set(record.id, record.path);
-  if ("pixel_hash" in record) shownPixels.set(record.id, record.pixel_hash);
+  rememberShown(record);
   showMark(node, record);
   return node;
 }
@@ -297,7 +296,6 @@ const shownPaths = new Map();
 const shownPixels = new Map();
 // The marks as they were before each change this page made, newest last: Ctrl+Z (Cmd+Z)
 // puts the last change back, as in photo tools. Kept for this page only.
-const MARK_VIEWS = ["picked", "rejected", "undecided", "rated"]; // selections by marks
 const undoStack = [];
 const UNDO_LIMIT = 200;
 // The marks each Ctrl+Z replaced, newest last: Ctrl+Shift+Z (Ctrl+Y) puts them back. A new
@@ -308,10 +306,10 @@ function markOf(record) {
   return marks.get(record.id) || {decision: record.decision || null, rating: record.rating || null};
 }
 
-// The mark the page shows for an id: the last one saved here, else the one it was loaded with.
-function markOfId(id) {
-  const record = grid.items.find((r) => r.id === id) || (detailRecord && detailRecord.id === id ? detailRecord : null);
-  return record ? {decision: record.decision || null, rating: record.rating || null} : {decision: null, rating: null};
+// What the page shows of a record, sent back with each mark of it (see shownPaths).
+function rememberShown(record) {
+  shownPaths.set(record.id, record.path);
+  if ("pixel_hash" in record) shownPixels.set(record.id, record.pixel_hash); // not in group briefs
 }
 
 function starText(n) {
@@ -357,12 +355,11 @@ function setMark(ids, change, undoable = true) {
 }
 
 async function saveMark(ids, change, undoable) {
-  if (!summary.marks || !summary.marks.writable) {
+  if (!canMark()) {
     toast("read-only: " + ((summary.marks && summary.marks.reason) || "marks cannot be changed"), true);
     return false;
   }
   let answer;
-  const before = ids.map((id) => ({id, ...(marks.get(id) || markOfId(id))}));
   const paths = ids.map((id) => shownPaths.get(id));
   const body = paths.every((p) => typeof p === "string") ? {ids, paths, ...change} : {ids, ...change};
   if (ids.every((id) => shownPixels.has(id))) body.pixels = ids.map((id) => shownPixels.get(id) ?? null);
@@ -375,7 +372,8 @@ async function saveMark(ids, change, undoable) {
   }
   // a view chosen by marks (picked, 3+ stars...) counted its files when it was loaded
   const count = document.getElementById("count");
-  if ((state.stars || state.only.some((n) => MARK_VIEWS.includes(n))) && !count.dataset.stale) {
+  const byMarks = summary.selections.some((sel) => sel.mark && state.only.includes(sel.name));
+  if ((state.stars || byMarks) && !count.dataset.stale) {
     count.dataset.stale = "1";
     count.textContent += " · as loaded: marks changed since (reload to count again)";
   }
@@ -384,8 +382,8 @@ async function saveMark(ids, change, undoable) {
   if (box.className === "error" && !box.hidden) { box.hidden = true; clearTimeout(toast.timer); }
   if (undoable) {
     // the server says what the files had just before (a mark made with ``boda mark``
-    // since this page loaded included); the page's own memory only when it does not
-    undoStack.push(answer.previous || before);
+    // since this page loaded included)
+    undoStack.push(answer.previous);
     if (undoStack.length > UNDO_LIMIT) undoStack.shift();
     redoStack.length = 0;
   }
@@ -491,7 +489,7 @@ async function restoreMarks(entries) {
     const [decision, rating] = JSON.parse(key);
     const answer = await saveMark(ids, {decision, rating}, false);
     if (!answer) return null;
-    replaced.push(...(answer.previous || []));
+    replaced.push(...answer.previous);
   }
   return replaced;
 }
@@ -686,8 +684,7 @@ async function openCompare(ids, keep) {
     let r;
     try { r = await api(`api/images/${id}`); } catch (e) { toast(e.message, true); return; }
     marks.set(id, {decision: r.decision, rating: r.rating});
-    shownPaths.set(id, r.path);
-    shownPixels.set(id, r.pixel_hash);
+    rememberShown(r);
     const pane = panes.querySelector(`.pane[data-k="${k}"]`);
     if (!pane) return;
     pane.record = r;
@@ -967,8 +964,7 @@ async function openDetail(id) {
   }
   document.getElementById("d-groups").replaceChildren(...groups);
   marks.set(id, {decision: record.decision, rating: record.rating});
-  shownPaths.set(id, record.path);
-  shownPixels.set(id, record.pixel_hash);
+  rememberShown(record);
   refreshMarks(id); // the card too, if the mark changed elsewhere since it was shown
   showDetailMark();
   const others = compareIds(record);
