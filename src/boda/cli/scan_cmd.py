@@ -848,9 +848,8 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
 
 def _print_skipped(summary, defaults_given: bool) -> None:
     """The lines of what the excludes skipped, remembered excludes and iCloud placeholders."""
-    def counts(skipped: dict[str, int]) -> str:
-        return ", ".join(f"{pattern} ×{n}" for pattern, n in sorted(
-            skipped.items(), key=lambda item: (-item[1], item[0])))
+    from boda.scan._walk import describe_icloud_placeholders
+    from boda.scan._walk import describe_skipped as counts
 
     if summary.default_skipped:
         console.print(
@@ -870,13 +869,9 @@ def _print_skipped(summary, defaults_given: bool) -> None:
             "--reset-excludes forgets them", highlight=False,
         )
     if summary.icloud_placeholders:
-        n, first = len(summary.icloud_placeholders), summary.icloud_placeholders[:3]
-        console.print(
-            f"[yellow]not scanned[/]: {n} file{'s are' if n != 1 else ' is'} iCloud "
-            f"placeholder{'s' * (n != 1)} not downloaded: {shown(', '.join(first))}"
-            f"{' …' if n > len(first) else ''} (download them, e.g. turn off \"Optimise Mac "
-            "Storage\", and scan again)", highlight=False,
-        )
+        placeholders = summary.icloud_placeholders
+        sentence = describe_icloud_placeholders(len(placeholders), placeholders)
+        console.print(f"[yellow]not scanned[/]: {shown(sentence)}", highlight=False)
 
 
 class _Gone:

@@ -452,7 +452,11 @@ def not_scanned_lines(catalog: Catalog) -> list[str]:
     files, iCloud placeholders, folder links, files its excludes skipped), from the
     catalog, for the report and ``boda serve``.  Values a damaged or hand-edited
     catalog holds that are not of the kind written are left out."""
-    from boda.scan._walk import describe_raw_files
+    from boda.scan._walk import (
+        describe_icloud_placeholders,
+        describe_raw_files,
+        describe_skipped,
+    )
 
     def count_of(value: object) -> int:
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
@@ -466,10 +470,6 @@ def not_scanned_lines(catalog: Catalog) -> list[str]:
         first = value.get("first")
         return count_of(value.get("count")), first if isinstance(first, list) else []
 
-    def patterns(skipped: dict[str, int]) -> str:
-        ranked = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
-        return ", ".join(f"{p} ×{n}" for p, n in ranked)
-
     lines = []
     raw_files = counts(catalog.get_setting("raw_files", {}))
     if raw_files:
@@ -478,10 +478,7 @@ def not_scanned_lines(catalog: Catalog) -> list[str]:
     stored = stored if isinstance(stored, dict) else {}
     n, first = listed(stored.get("icloud_placeholders"))
     if n:
-        names = ", ".join(str(p) for p in first[:3]) + (" …" if n > 3 else "")
-        lines.append(f"{n} file{'s are' if n != 1 else ' is'} iCloud placeholder"
-                     f"{'s' * (n != 1)} not downloaded: {names} (download them, e.g. turn "
-                     "off \"Optimise Mac Storage\", and scan again)")
+        lines.append(describe_icloud_placeholders(n, first))
     n, first = listed(stored.get("folder_links"))
     if n:
         pairs = [f"{p[0]} -> {p[1]}" for p in first[:3] if isinstance(p, list) and len(p) == 2]
@@ -489,11 +486,11 @@ def not_scanned_lines(catalog: Catalog) -> list[str]:
                      f"{' …' if n > 3 else ''}): scan the target folder, or one that holds it")
     default_skipped = counts(stored.get("default_skipped"))
     if default_skipped:
-        lines.append(f"skipped by default: {patterns(default_skipped)} (files and folders that "
-                     "are not photos; boda scan --no-default-excludes scans them)")
+        lines.append(f"skipped by default: {describe_skipped(default_skipped)} (files and "
+                     "folders that are not photos; boda scan --no-default-excludes scans them)")
     skipped = counts(stored.get("skipped"))
     if skipped:
-        lines.append(f"skipped by the excludes: {patterns(skipped)}")
+        lines.append(f"skipped by the excludes: {describe_skipped(skipped)}")
     return lines
 
 

@@ -62,6 +62,21 @@ def describe_raw_files(counts: dict[str, int]) -> str:
     )
 
 
+def describe_icloud_placeholders(count: int, first: list[str]) -> str:
+    """The sentence the summary and the report give for ``count`` iCloud placeholders,
+    naming the first three of ``first``."""
+    names = ", ".join(map(str, first[:3])) + (" …" if count > 3 else "")
+    return (f"{count} file{'s are' if count != 1 else ' is'} iCloud placeholder"
+            f"{'s' * (count != 1)} not downloaded: {names} (download them, e.g. turn off "
+            "\"Optimise Mac Storage\", and scan again)")
+
+
+def describe_skipped(skipped: dict[str, int]) -> str:
+    """``pattern ×count`` of each exclude that skipped files, the most first."""
+    ranked = sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{pattern} ×{n}" for pattern, n in ranked)
+
+
 def walk_images(
     root: str | Path,
     *,
