@@ -78,13 +78,19 @@ def collect(inputs: Sequence[Path], *,
         if not source.is_dir():
             add(Item(str(source), source.name, folder=Path(os.path.abspath(source)).parent.name))
             continue
-        own = Path(os.path.abspath(source)).name or None
         for found in walk_as_scanned(source, raw_files=raw_files):
             name = os.fsdecode(found.relpath)
-            parts = Path(name).parts
-            add(Item(found.path, name, error=found.error,
-                     folder=parts[0] if len(parts) > 1 else own))
+            add(Item(found.path, name, error=found.error, folder=class_folder(name, source)))
     return items, raw_files
+
+
+def class_folder(relative: str, top: Path) -> str | None:
+    """The folder that names the class of the file at ``relative`` under the folder
+    ``top`` given, as torchvision's ImageFolder reads a dataset: the one directly under
+    ``top`` (``cat/x/1.png``: ``cat``); for a file at the top, ``top``'s own name
+    (``boda explain val/cat``: a ``cat``)."""
+    parts = Path(relative).parts
+    return parts[0] if len(parts) > 1 else (Path(os.path.abspath(top)).name or None)
 
 
 def output_inside(output: Path | None, inputs: Sequence[Path]) -> Path | None:

@@ -11,12 +11,11 @@ are the command's JSON records.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from boda.core.text import html_text as _text
+from boda.core.text import relative_href as _href
 
 #: The page's file name in the output folder.
 GALLERY_NAME = "index.html"
@@ -52,12 +51,6 @@ document.querySelectorAll('.filters button').forEach(function (b) {
   });
 });
 """
-
-
-def _href(target: str, folder: Path) -> str:
-    """``target`` relative to ``folder``, percent-encoded byte for byte."""
-    relative = os.path.relpath(os.path.abspath(target), os.path.abspath(folder))
-    return quote(os.fsencode(relative.replace(os.sep, "/")))
 
 
 def _percent(value: float) -> str:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from boda.core.text import html_text as _text
+from boda.core.text import relative_href
 
 #: Colours of the first classes (Okabe-Ito, readable by colour-blind people), then grays.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442",
@@ -71,11 +70,6 @@ def _plain(value: object) -> str:
     return html.unescape(_text(value))
 
 
-def _href(target: str, page: Path) -> str:
-    relative = os.path.relpath(os.path.abspath(target), os.path.abspath(page.parent))
-    return quote(os.fsencode(relative.replace(os.sep, "/")))
-
-
 def class_colours(names: list[str]) -> dict[str, str]:
     """A colour per class name, in order of first appearance."""
     out: dict[str, str] = {}
@@ -87,8 +81,9 @@ def class_colours(names: list[str]) -> dict[str, str]:
 
 def _suspect_row(point: dict[str, Any], thumb: str | None, page: Path) -> str:
     picture = f'<img alt="" src="{thumb}">' if thumb else ""
+    link = relative_href(point["path"], page.parent)
     return (f"<tr><td>{picture}</td>"
-            f"<td><a href='{_href(point['path'], page)}'>{_text(point['path'])}</a></td>"
+            f"<td><a href='{link}'>{_text(point['path'])}</a></td>"
             f"<td>{_text(point['label'])}</td><td>{_text(point['majority'])}</td>"
             f"<td>{round(100 * point['agreement'])}%</td></tr>")
 
@@ -113,7 +108,7 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
         fill = colours.get(p["label"], UNLABELLED) if p["label"] is not None else UNLABELLED
         suspect = " class='suspect'" if p.get("suspect") else ""
         circles.append(
-            f"<a href='{_href(p['path'], page)}'><circle data-i='{i}' cx='{cx:.1f}' "
+            f"<a href='{relative_href(p['path'], page.parent)}'><circle data-i='{i}' cx='{cx:.1f}' "
             f"cy='{cy:.1f}' r='{radius}' fill='{fill}'{suspect}/></a>")
     shown = []
     for p, thumb in zip(points, thumbs, strict=True):

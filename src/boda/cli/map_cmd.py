@@ -237,11 +237,11 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
 
 
 def _class_folder(directory: Path, path: str) -> str | None:
-    """The folder directly under ``directory`` that holds ``path``; for a file at the
-    top, ``directory``'s own name (``boda map val/cat``: a ``cat``), as ``boda
-    explain`` reads class folders."""
-    parts = Path(os.path.relpath(path, directory)).parts
-    return parts[0] if len(parts) > 1 else (Path(os.path.abspath(directory)).name or None)
+    """The class folder of ``path``, a file under ``directory``, as ``boda explain``
+    reads it (:func:`boda.cli._explain_batch.class_folder`)."""
+    from boda.cli._explain_batch import class_folder
+
+    return class_folder(os.path.relpath(path, directory), directory)
 
 
 def _thumb(path: str, limit: int | None) -> str | None:

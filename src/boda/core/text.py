@@ -76,3 +76,13 @@ def html_text(value: object) -> str:
     except UnicodeEncodeError:
         text = os.fsencode(text).decode("utf-8", "backslashreplace")
     return html.escape(text)
+
+
+def relative_href(target: str | os.PathLike, folder: str | os.PathLike) -> str:
+    """A link from a page in ``folder`` to the file ``target``: the relative path,
+    percent-encoded byte for byte (``#``, ``%``, ``?`` and non-UTF-8 names resolve), so
+    the page keeps working when the two are moved together."""
+    from urllib.parse import quote
+
+    relative = os.path.relpath(os.path.abspath(target), os.path.abspath(folder))
+    return quote(os.fsencode(relative.replace(os.sep, "/")))
