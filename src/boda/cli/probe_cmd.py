@@ -671,20 +671,20 @@ def _similar(
             index.add_vectors(paths, torch.stack([
                 fresh[p] if p in fresh else cached.vector(p) for p in paths  # type: ignore
             ]))  # fmt: skip
+        with model_failures(lm.name):
+            _, query_vector = embedder.embed([query_image])
         if cached is not None:
             folder.read += len(cached.reused)
             # the query, when it is a file of the folder: its features are kept too, so the
             # next query from the folder finds every file in the index
             query_vectors = {}
             if folder.excluded and not cached.is_current(folder.excluded[0]):
-                with model_failures(lm.name):
-                    _, vector = embedder.embed([query_image])
-                query_vectors[folder.excluded[0]] = vector[0]
+                query_vectors[folder.excluded[0]] = query_vector[0]
             if paths:  # a folder where nothing can be read keeps its index as it was
                 cached.save(index, index_file, max_side, query_vectors)
         _report_failures(folder, as_json)
         with model_failures(lm.name):
-            found = index.query([query_image], k=k)[0]
+            found = index.query(query_vector, k=k)[0]
     if output is not None:
         tiles = [read_image(query, 128, max_pixels=limit)]
         tiles += [_thumbnail(p, limit) for p, _ in found]
