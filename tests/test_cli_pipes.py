@@ -137,6 +137,7 @@ def bars(monkeypatch) -> list[tuple[str, bool]]:
     import boda.cli.cutout_cmd
     import boda.cli.edges_cmd
     import boda.cli.edit_cmd
+    import boda.cli.probe_cmd
     import boda.cli.quality_cmd
     import boda.cli.scan_cmd
 
@@ -148,7 +149,8 @@ def bars(monkeypatch) -> list[tuple[str, bool]]:
         yield lambda done, total: None
 
     for module in (boda.cli.color_cmd, boda.cli.cutout_cmd, boda.cli.edges_cmd,
-                   boda.cli.edit_cmd, boda.cli.quality_cmd, boda.cli.scan_cmd):  # fmt: skip
+                   boda.cli.edit_cmd, boda.cli.probe_cmd, boda.cli.quality_cmd,
+                   boda.cli.scan_cmd):  # fmt: skip
         monkeypatch.setattr(module, "progress_bar", recorded)
     return opened
 
@@ -178,6 +180,8 @@ def test_quiet_turns_every_progress_bar_off(bars, scanned, tmp_path):
         "quality": ["quality", str(photo), "--reference", str(photo)],
         "color measure": ["color", "measure", str(photo), "-k", "2"],
         "report": ["report", str(scanned), "--csv", str(out / "t.csv"), replace],
+        "class-model": ["class-model", "-t", "cat", "--steps", "1", "-o", str(out / "m.png"),
+                        replace],
     }  # fmt: skip
     runner = CliRunner()
     for name, args in commands.items():
@@ -188,7 +192,9 @@ def test_quiet_turns_every_progress_bar_off(bars, scanned, tmp_path):
             assert bars and all(enabled != bool(quiet) for _, enabled in bars), (name, bars)
     for short in (["quality", str(photo), "--reference", str(photo), "-q"],
                   ["color", "measure", str(photo), "-q"],
-                  ["report", str(scanned), "--csv", str(out / "t2.csv"), "-q"]):  # fmt: skip
+                  ["report", str(scanned), "--csv", str(out / "t2.csv"), "-q"],
+                  ["class-model", "-t", "1", "--steps", "1", "-o", str(out / "m2.png"),
+                   "-q"]):  # fmt: skip
         bars.clear()
         assert runner.invoke(app, short).exit_code == 0
         assert bars and not any(enabled for _, enabled in bars)

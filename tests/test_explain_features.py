@@ -61,8 +61,11 @@ def test_class_model_ascends_and_is_reproducible():
     res = class_model(lm.model, 3, steps=15, lr=0.1, jitter=1, blur_every=5, seed=1)
     assert res.image.shape == (1, 3, 32, 32) and len(res.scores) == 16
     assert res.scores[-1] > res.scores[0] + 5
-    again = class_model(lm.model, 3, steps=15, lr=0.1, jitter=1, blur_every=5, seed=1)
-    torch.testing.assert_close(res.image, again.image)
+    calls = []
+    again = class_model(lm.model, 3, steps=15, lr=0.1, jitter=1, blur_every=5, seed=1,
+                        progress=lambda done, total: calls.append((done, total)))
+    torch.testing.assert_close(res.image, again.image)  # a progress callback changes nothing
+    assert calls == [(i, 15) for i in range(16)]
     assert lm.model.training and all(p.grad is None for p in lm.model.parameters())
     start = torch.rand(1, 3, 32, 32)
     torch.testing.assert_close(class_model(lm.model, 3, start=start, steps=0).image, start)

@@ -145,6 +145,7 @@ def register(app: typer.Typer) -> None:
         threads: int = threads_option(),
         max_pixels: str = max_pixels_option(annotated=False),
         overwrite: bool = overwrite_option(annotated=False),
+        quiet: bool = quiet_option(short=True, annotated=False),
         as_json: bool = typer.Option(
             False, "--json", help="Print the class's logit and probability before and after "
             "as JSON."
@@ -153,7 +154,8 @@ def register(app: typer.Typer) -> None:
         """Synthesise an image a classifier takes for a class (class-model visualisation)."""
         _class_model(
             target, output, start, steps, lr, l2, jitter, blur, blur_every, seed, scale, model,
-            arch, trust_model_code, size, normalize, threads, max_pixels, overwrite, as_json,
+            arch, trust_model_code, size, normalize, threads, max_pixels, overwrite, quiet,
+            as_json,
         )  # fmt: skip
 
     @app.command(
@@ -276,7 +278,7 @@ def _class_model(
     l2: float | None, jitter: int | None, blur: float | None, blur_every: int | None,
     seed: int, scale: int | None, model: str,
     arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
-    threads: int | None, max_pixels: str | None, overwrite: bool, as_json: bool,
+    threads: int | None, max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
 ) -> None:  # fmt: skip
     from boda.errors import InvalidParameterError
 
@@ -316,10 +318,14 @@ def _class_model(
         if blur == 0:  # --blur 0: no blur, whatever --blur-every says
             regularise.pop("blur_sigma")
             regularise["blur_every"] = 0
-        with options_for("target", "steps", "lr", "l2", "jitter"), model_failures(lm.name):
+        with (
+            options_for("target", "steps", "lr", "l2", "jitter"),
+            model_failures(lm.name),
+            progress_bar("ascent", enabled=not (as_json or quiet)) as update,
+        ):
             res = class_model(
                 lm.model, index, start=x0, size=feed.size, steps=steps, seed=seed,
-                **regularise,
+                progress=update, **regularise,
             )
         begin = res.image.new_zeros(res.image.shape) if x0 is None else x0.to(res.image)
         with torch.no_grad(), model_failures(lm.name):

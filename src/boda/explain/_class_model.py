@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -46,6 +47,7 @@ def class_model(
     blur_sigma: float = 1.0,
     seed: int = 0,
     output_key: str | int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ClassModel:
     r"""Find an input that maximises a class score (Simonyan et al. 2014, Sec. 2).
 
@@ -90,6 +92,9 @@ def class_model(
     output_key : str or int, optional
         Which entry of a tuple or dict-like model output holds the logits
         (e.g. ``"logits"``); see :class:`boda.explain.Explainer`.
+    progress : callable, optional
+        Called as ``progress(done, steps)`` after each step (and once with
+        ``(0, steps)`` before the first), e.g. to move a progress bar.
 
     Returns
     -------
@@ -122,6 +127,8 @@ def class_model(
     scores: list[float] = []
     with torch.inference_mode(False), torch.enable_grad(), _frozen(model):
         image = image.clone()
+        if progress is not None:
+            progress(0, int(steps))
         for i in range(int(steps) + 1):
             dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
                       if jitter else (0, 0))  # fmt: skip
@@ -142,4 +149,6 @@ def class_model(
                 image += lr * g / g.abs().mean().clamp_min(1e-12)
                 if blur_every and (i + 1) % int(blur_every) == 0:
                     image = _gaussian_blur(image, blur_sigma)
+            if progress is not None:
+                progress(i + 1, int(steps))
     return ClassModel(image=image.detach(), scores=scores)
