@@ -133,7 +133,7 @@ def time_boda(root: Path) -> tuple[float, float]:
 
     from boda.report import write_html_report
     from boda.scan import scan
-    from boda.scan._pipeline import _WORKER_MODULES
+    from boda.scan._pool import _WORKER_MODULES
 
     for name in _WORKER_MODULES:  # the import, as cleanvision's, is outside the clock
         importlib.import_module(name)
@@ -193,7 +193,7 @@ def cpu_per_file(root: Path, files: int = 48, passes: int = 3) -> float:
 
     from boda.quality import ANALYSIS_MAX_SIDE
     from boda.scan._analyze import analyze_file
-    from boda.scan._pipeline import _keep_freed_memory
+    from boda.scan._pool import _keep_freed_memory
     from boda.scan._walk import walk_images
 
     found = list(walk_images(root))[:files]

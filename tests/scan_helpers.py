@@ -12,11 +12,14 @@ def interrupt_after(n: int):
     """
     real = pipeline._iter_results
 
-    def stopped(jobs, pool, processes=1):
-        results = real(jobs, pool, processes)
+    def stopped(jobs, pool, processes=1, *args, **kwargs):
+        results = real(jobs, pool, processes, *args, **kwargs)
         try:
-            for _ in range(n):
-                yield next(results)
+            given = 0
+            while given < n:
+                record = next(results)
+                given += record is not None  # None: a heartbeat, no file
+                yield record
             raise KeyboardInterrupt
         finally:
             results.close()

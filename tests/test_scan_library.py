@@ -18,6 +18,7 @@ from boda.errors import InvalidParameterError
 from boda.io import write_image
 from boda.scan import DEFAULT_EXCLUDES, Excludes, same_mtime, scan
 from boda.scan import _pipeline as pipeline
+from boda.scan import _pool as pool_module
 
 runner = CliRunner()
 
@@ -377,7 +378,7 @@ def test_raw_files_in_a_pool_print_no_fork_warning(tmp_path, capfd, monkeypatch)
     expected = {r.path: r.scores for r in _records(root, workers=1)}
     capfd.readouterr()
     for loaded in (False, True):  # fork; a forkserver when this process has OpenMP
-        monkeypatch.setattr(pipeline, "_openmp_loaded", lambda loaded=loaded: loaded)
+        monkeypatch.setattr(pool_module, "_openmp_loaded", lambda loaded=loaded: loaded)
         shutil.rmtree(root / ".boda")
         assert {r.path: r.scores for r in _records(root, workers=2)} == expected
         err = capfd.readouterr().err

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
-import importlib
 import logging
-import multiprocessing as mp
-import multiprocessing.pool
 import os
-import signal
 import sqlite3
-import sys
-import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -32,6 +24,7 @@ from boda.scan._flags import (
     flag_descriptions,
     resolve_thresholds,
 )
+from boda.scan._pool import _iter_results, _start_pool
 from boda.scan._ray import ENGINES, check_ray, ray_results
 from boda.scan._walk import RAW_EXTENSIONS, FoundFile, walk_images
 
@@ -177,186 +170,8 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
             fcntl.lockf(lock, fcntl.LOCK_UN)
 
 
-def _worker_init(forked: bool, pillow_limit: int | None) -> None:
-    # Ctrl-C (and a hang-up, which reaches the whole process group) is the parent's
-    # to handle: it stops the pool and keeps what was committed.  SIGTERM is how the
-    # pool stops its workers: a handler the parent installed must not outlive fork.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
-    # Parallelism comes from the processes; BLAS threads inside them only contend.
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)  # every BLAS/OpenMP pool loaded so far, OpenCV's own OpenBLAS included
-    # ...and the OpenMP runtime LibRaw (rawpy) loads on the worker's first RAW file,
-    # which reads this variable when it loads: one demosaic thread per worker.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    # rawpy warns, in every worker of a pool whose default start method is 'fork', that
-    # fork and OpenMP may deadlock.  They do when the parent had an OpenMP thread pool
-    # when it forked (GNU libgomp's pool does not survive fork).  _start_pool forks
-    # only while no OpenMP runtime is loaded in the parent at all (rawpy is never
-    # imported there by a scan), and uses a forkserver for RAW files otherwise: the
-    # runtime a worker uses is always one it loaded itself, after the fork.  rawpy
-    # cannot tell (it looks at the default start method's name, which a forkserver
-    # worker inherits too), so its warning would only alarm.
-    warnings.filterwarnings(
-        "ignore", message="rawpy is being used in a process created by multiprocessing",
-        category=RuntimeWarning,
-    )
-    from PIL import Image
-
-    # Pillow's own pixel limit as the scanning process has it (lifted for a trusted
-    # folder, see scan()): a spawned worker would start from Pillow's default.
-    Image.MAX_IMAGE_PIXELS = pillow_limit
-    if not forked:
-        # A forked worker inherits OpenCV single-threaded from _start_pool; calling
-        # setNumThreads there would wait forever for the parent's pool threads.
-        import cv2
-
-        cv2.setNumThreads(1)
-    _keep_freed_memory()
-
-
-def _glibc_function(name: str):
-    """A function of glibc by name, or None off glibc (both worker tweaks are no-ops there)."""
-    import ctypes
-
-    try:
-        return getattr(ctypes.CDLL("libc.so.6"), name)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return None
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when the scan process dies (``kill -9``): an
-    orphaned worker would finish its batch for nobody and print a broken-pipe
-    traceback into the user's terminal.  No-op elsewhere."""
-    prctl = _glibc_function("prctl")
-    if prctl is not None:
-        pr_set_pdeathsig = 1
-        prctl(pr_set_pdeathsig, int(signal.SIGKILL))
-
-
-def _keep_freed_memory() -> None:
-    """Let glibc reuse freed image buffers instead of unmapping them after every image.
-
-    Arrays over 128 kB are mmap-ed fresh and unmapped when freed by default, so
-    each image's buffers page-fault in again: ~10 % of a worker's time on small
-    images, ~15 % on camera photos (measured with ``benchmarks/scan_throughput.py``).
-    Raising the mmap and trim thresholds keeps them in the heap.  No-op off glibc.
-    """
-    mallopt = _glibc_function("mallopt")
-    if mallopt is None:
-        return
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    mallopt(m_mmap_threshold, 256 << 20)
-    mallopt(m_trim_threshold, 512 << 20)
-    mallopt(m_top_pad, 64 << 20)
-
-
 def _analyze_job(job: tuple[FoundFile, int, int | None]) -> ImageRecord:
     return analyze_file(*job)
-
-
-#: What a worker needs; imported before forking so workers start warm (and so
-#: that the thread limits of ``_worker_init`` reach the libraries they load).
-_WORKER_MODULES = (
-    "boda.quality", "boda.duplicates", "boda.color", "boda.edges", "cv2", "threadpoolctl",
-    # loaded lazily on a worker's first image otherwise (~30 ms in each worker):
-    # numpy's percentile needs numpy.ma, the palette numpy.random, and
-    # Image.open's first call the plugins of Pillow's preinit.
-    "numpy.ma", "numpy.random",
-    "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.BmpImagePlugin", "PIL.GifImagePlugin",
-    "PIL.PpmImagePlugin",
-)
-
-
-#: Held while a pool is forked (see _start_pool).
-_FORK_LOCK = threading.Lock()
-
-
-def _openmp_loaded() -> bool:
-    """Whether an OpenMP runtime is loaded in this process (by rawpy, torch,
-    scikit-learn...): it may hold a thread pool that a forked child cannot use."""
-    from threadpoolctl import threadpool_info
-
-    return any(info.get("user_api") == "openmp" for info in threadpool_info())
-
-
-def _start_pool(processes: int, raw: bool = False) -> mp.pool.Pool | None:
-    """A process pool whose workers have boda's analysers imported already, or
-    None (with a warning) where this system cannot start one.
-
-    On Linux the workers are forked from this process after the imports
-    (milliseconds, instead of ~0.5 s to import numpy/scipy in each); elsewhere
-    a forkserver or spawn context imports them once per worker.  When ``raw``
-    (camera RAW files are to be read: LibRaw runs on OpenMP) and an OpenMP
-    runtime is loaded in this process (a caller read a RAW file here, or
-    imported torch), the workers come from a forkserver: a pool of OpenMP
-    threads does not survive fork (GNU libgomp's children hang in their first
-    parallel region), and the forkserver never ran one.  A pool needs
-    POSIX semaphores, which live in ``/dev/shm``: where that is missing or
-    read-only (AWS Lambda, some containers) the scan runs in this process.
-    """
-    had_kmp = "KMP_DUPLICATE_LIB_OK" in os.environ
-    for name in _WORKER_MODULES:
-        importlib.import_module(name)
-    if not had_kmp:  # threadpoolctl sets it on import: the caller's environment is theirs
-        os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
-    methods = mp.get_all_start_methods()
-    fork = sys.platform == "linux" and "fork" in methods and not (raw and _openmp_loaded())
-    method = "fork" if fork else ("forkserver" if "forkserver" in methods else "spawn")
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(list(_WORKER_MODULES))
-    import cv2
-
-    # OpenCV's thread pool does not survive fork(): stop it before forking so the
-    # workers run OpenCV single-threaded, then give this process its setting back.
-    # The lock: two scans started at once from two threads would otherwise save
-    # each other's 1 and leave it behind.
-    with _FORK_LOCK:
-        previous = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        # Objects the workers inherit stay out of their garbage collector, so it does
-        # not write to (and copy) every inherited page (Python docs, gc.freeze).
-        gc.freeze()
-        try:
-            from PIL import Image
-
-            initargs = (method == "fork", Image.MAX_IMAGE_PIXELS)
-            return ctx.Pool(processes, initializer=_worker_init, initargs=initargs)
-        except (OSError, ImportError) as exc:  # no usable /dev/shm, no sem_open
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            _log.warning(
-                "note: cannot start worker processes (%s: no usable /dev/shm?); "
-                "scanning in this process", reason,
-            )
-            return None
-        finally:
-            gc.unfreeze()
-            cv2.setNumThreads(previous)
-
-
-def _iter_results(
-    jobs: list[tuple[FoundFile, int, int | None]], pool: mp.pool.Pool | None, processes: int = 1
-) -> Iterator[ImageRecord]:
-    """Yield records as they finish: in this process without a pool, else from the pool."""
-    if pool is None:
-        for job in jobs:
-            yield _analyze_job(job)
-        return
-    # Up to 8 files per message halves the parent's CPU on folders of small
-    # images; at least 4 chunks per worker keep the tail of the scan balanced.
-    chunksize = max(1, min(8, len(jobs) // (4 * processes)))
-    try:
-        yield from pool.imap_unordered(_analyze_job, jobs, chunksize=chunksize)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 def _move_marks(catalog_path: Path, moves: list[tuple[bytes, bytes]]) -> None:
@@ -1086,27 +901,37 @@ def scan(
             processes = min(workers, len(jobs))
             raw = any(os.path.splitext(j[0].path)[1].lower() in RAW_EXTENSIONS for j in jobs)
             local = engine == "local"
-            pool = _start_pool(processes, raw) if local and processes > 1 else None
+            # A pool even for one file when workers were asked for: a file that kills
+            # its process (out of memory, a decoder crash) then costs only itself.
+            pool = _start_pool(processes, raw) if local and workers > 1 and jobs else None
             if progress:
                 progress(0, len(jobs), None)
 
             batch: list[ImageRecord] = []
             analysis_started = last_commit = time.monotonic()
             results = (
-                _iter_results(jobs, pool, processes) if local
+                _iter_results(
+                    jobs, pool, processes, _analyze_job,
+                    restart=lambda: _start_pool(processes, raw),
+                ) if local
                 else ray_results(jobs, processes, address)  # Ray starts on the first record
             )
+            done = 0
             try:
-                for done, record in enumerate(results, 1):
-                    batch.append(record)
-                    summary.analysed += 1
-                    if len(batch) >= BATCH_SIZE or time.monotonic() - last_commit > BATCH_SECONDS:
+                for record in results:
+                    if record is not None:  # None: a while without a finished file
+                        batch.append(record)
+                        done += 1
+                        summary.analysed += 1
+                    if len(batch) >= BATCH_SIZE or (
+                        batch and time.monotonic() - last_commit > BATCH_SECONDS
+                    ):
                         # Swapped out first: a batch that fails to commit is not retried below.
                         pending, batch = batch, []
                         _write(catalog, pending)
                         saved += len(pending)
                         last_commit = time.monotonic()
-                    if progress:
+                    if progress and record is not None:
                         progress(done, len(jobs), record)
             except KeyboardInterrupt:
                 summary.interrupted = True

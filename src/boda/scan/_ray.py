@@ -170,7 +170,7 @@ def _prepare_worker(pillow_limit: int | None) -> None:
     import cv2
     from threadpoolctl import threadpool_limits
 
-    from boda.scan._pipeline import _keep_freed_memory
+    from boda.scan._pool import _keep_freed_memory
 
     # Parallelism comes from the tasks; threads inside each only contend.
     cv2.setNumThreads(1)
