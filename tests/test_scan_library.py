@@ -354,6 +354,36 @@ def test_what_the_walk_passed_over_is_in_the_report_and_serve(folder, tmp_path):
         assert not_scanned_lines(catalog) == []
 
 
+def test_names_that_are_not_utf8_are_shown_in_what_was_not_scanned(folder, tmp_path):
+    """A placeholder or an exclude pattern in bytes that are not UTF-8 is shown as
+    ``\\xNN``, as record paths are: the report, serve and ``--json`` can write it."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from boda.report._html import not_scanned_lines
+    from boda.web import create_app
+
+    os.mkdir(os.fsencode(folder) + b"/No\xebl")
+    open(os.fsencode(folder) + b"/No\xebl/.IMG\xff1.HEIC.icloud", "wb").close()
+    shutil.copy(folder / "b.png", os.fsencode(folder) + b"/skip\xffme.png")
+    pattern = os.fsdecode(b"skip\xff*.png")
+    out = runner.invoke(app, ["scan", str(folder), "--exclude", pattern, "-q", "--json",
+                              "--report", str(tmp_path / "r.html")])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["icloud_placeholders"] == ["No\\xebl/IMG\\xff1.HEIC"]
+    assert summary["excludes"] == ["skip\\xff*.png"]
+    assert summary["skipped"] == {"skip\\xff*.png": 1}
+    with Catalog(default_catalog_path(folder), readonly=True) as catalog:
+        lines = not_scanned_lines(catalog)
+    assert lines[0].startswith("1 file is iCloud placeholder not downloaded: No\\xebl/IMG")
+    assert "skipped by the excludes: skip\\xff*.png ×1" in lines
+    assert "IMG\\xff1.HEIC" in (tmp_path / "r.html").read_text("utf-8")
+    client = TestClient(create_app(folder), base_url="http://127.0.0.1:8765")
+    assert client.get("/api/failures").status_code == 200
+
+
 def test_marks_move(tmp_path):
     catalog = tmp_path / "c.db"
     with Marks(catalog) as marks:

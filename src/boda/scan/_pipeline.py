@@ -126,8 +126,12 @@ class ScanSummary:
     def to_dict(self) -> dict:
         """JSON-friendly form."""
         out = dataclasses.asdict(self)
-        out["root"] = str(self.root)
-        out["catalog_path"] = str(self.catalog_path)
+        out["root"] = _shown(str(self.root))
+        out["catalog_path"] = _shown(str(self.catalog_path))
+        for key in ("excludes", "remembered_excludes", "ignore_file"):
+            out[key] = [_shown(pattern) for pattern in out[key]]
+        out["skipped"] = _shown_keys(self.skipped)
+        out["default_skipped"] = _shown_keys(self.default_skipped)
         out["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
         out["folder_links"] = [{"path": p, "target": t} for p, t in self.folder_links]
         return out
@@ -553,9 +557,19 @@ def _not_scanned(summary: ScanSummary) -> dict[str, object]:
                                 "first": summary.icloud_placeholders[:keep]},
         "folder_links": {"count": len(summary.folder_links),
                          "first": [list(pair) for pair in summary.folder_links[:keep]]},
-        "default_skipped": summary.default_skipped,
-        "skipped": summary.skipped,
+        "default_skipped": _shown_keys(summary.default_skipped),
+        "skipped": _shown_keys(summary.skipped),
     }
+
+
+def _shown(text: str) -> str:
+    """A path or pattern from the file system or the command line, fit to show and
+    to store as text: bytes that are not UTF-8 (surrogate escapes) as ``\\xNN``."""
+    return display_path(os.fsencode(text))
+
+
+def _shown_keys(counts: dict[str, int]) -> dict[str, int]:
+    return {_shown(pattern): count for pattern, count in counts.items()}
 
 
 def _derive_flags(

@@ -110,6 +110,8 @@ def walk_images(
     (``.IMG_1.HEIC.icloud``: a photo "Optimise Mac Storage" left in the cloud)
     stands for: it is not on this disk, so it is not scanned.
     """
+    from boda.catalog import display_path
+
     root = os.fspath(root)
     real_root = os.fsencode(os.path.realpath(root))
     raw_readable = raw_available()
@@ -128,7 +130,8 @@ def walk_images(
             if extension == ".icloud" and icloud is not None:
                 photo = icloud_photo_name(name)
                 if photo is not None and _is_image_name(photo):
-                    icloud.append(here + photo)
+                    # Shown, never opened: undecodable bytes as \xNN, as record paths.
+                    icloud.append(display_path(os.fsencode(here + photo)))
                 continue
             if excludes and _is_image_name(name) and _skip(excludes, here + name, False, skipped):
                 continue
