@@ -83,6 +83,46 @@ def test_begin_analysis_marks_every_file_for_reanalysis(tmp_path):
         assert {r.path: r.scores for r in catalog.records()}["a.jpg"] == {"x": 2.0}
 
 
+def _database_state(path) -> tuple:
+    """Everything a write could change: the file's bytes, its tables, its journal mode."""
+    with sqlite3.connect(path) as con:
+        tables = sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master"))
+        mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+    con.close()
+    return path.read_bytes(), tables, mode
+
+
+@pytest.mark.parametrize("table", ["notes(id INTEGER PRIMARY KEY, body TEXT)",
+                                   "images(id INTEGER PRIMARY KEY, url TEXT)"])  # fmt: skip
+def test_another_programs_database_is_refused_unchanged(tmp_path, table):
+    """A Lightroom or digiKam database given as --catalog is not touched: not switched
+    to WAL mode, no boda table added (the second one has an ``images`` table too)."""
+    db = tmp_path / "photos.lrcat"
+    with sqlite3.connect(db) as con:
+        con.execute(f"CREATE TABLE {table}")
+        con.execute("INSERT INTO " + table.split("(")[0] + " VALUES (1, 'precious')")
+    con.close()
+    before = _database_state(db)
+    with pytest.raises(CatalogError, match="another program's database .* nothing was changed"):
+        Catalog(db)
+    assert _database_state(db) == before
+    assert not (tmp_path / "photos.lrcat-wal").exists()
+
+
+def test_a_newer_catalog_is_refused_unchanged(tmp_path):
+    db = tmp_path / "c.db"
+    Catalog(db).close()
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+        con.execute("DROP TABLE thumbnails")  # a newer schema may lack what this one makes
+        con.execute("PRAGMA journal_mode = DELETE")
+    con.close()
+    before = _database_state(db)
+    with pytest.raises(CatalogError, match="upgrade boda"):
+        Catalog(db)
+    assert _database_state(db) == before
+
+
 def test_newer_schema_and_garbage_are_refused(tmp_path):
     db = tmp_path / "c.db"
     Catalog(db).close()
@@ -96,3 +136,34 @@ def test_newer_schema_and_garbage_are_refused(tmp_path):
         Catalog(junk)
     with pytest.raises(CatalogError, match="boda scan"):
         Catalog(tmp_path / "absent.db", readonly=True)
+
+
+def test_a_catalog_damaged_after_it_opens_gives_one_line(tmp_path):
+    """One bad page of the images table (the header and schema intact): the scan and
+    the report fail with a one-line error naming the damage, no traceback."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from boda.cli import app
+    from boda.io import write_image
+
+    rng = np.random.default_rng(0)
+    for n in range(40):
+        write_image(tmp_path / f"p{n:02d}.png", rng.random((16, 16, 3)).astype(np.float32))
+    runner = CliRunner()
+    scan_args = ["scan", str(tmp_path), "-q", "--no-report", "-w", "1"]
+    assert runner.invoke(app, scan_args).exit_code == 0
+    db = tmp_path / ".boda" / "catalog.db"
+    with sqlite3.connect(db) as con:
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'images'").fetchone()[0]
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)  # the page's header: no valid b-tree page type
+        f.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+    for args in (scan_args, ["report", str(tmp_path), "--json"]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 1, (args, out.output)
+        assert "Traceback" not in out.output and "malformed" in out.output, out.output
+        assert "move it" in out.output and "away and scan again" in out.output

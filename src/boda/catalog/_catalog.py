@@ -364,6 +364,8 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
+            if not readonly and existed:
+                self._refuse_before_writing()
             if not readonly:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
@@ -373,6 +375,9 @@ class Catalog:
                 self._migrate(version)
             if not readonly:
                 self._db.execute(_INDEXES)
+        except CatalogError:
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if not existed:  # a catalog this call began: no empty file left behind
@@ -465,6 +470,25 @@ class Catalog:
             f"{str(self.path)!r} is not a usable boda catalog ({exc}); "
             "move it away and scan again"
         )
+
+    def _refuse_before_writing(self) -> None:
+        """Raise, having written nothing, if the existing file is another program's
+        SQLite database (a Lightroom ``.lrcat``, a digiKam database given as
+        ``--catalog``) or a catalog of a newer boda: opening it for writing would
+        switch it to WAL mode and add boda's tables."""
+        tables = {
+            row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            return  # an empty file or database: boda's to fill
+        if "schema_version" not in tables:
+            shown_tables = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise CatalogError(
+                f"{str(self.path)!r} is another program's database (tables: {shown_tables}), "
+                "not a boda catalog; nothing was changed: give another --catalog"
+            )
+        if self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] is not None:
+            self._check_version(readonly=True)  # a newer schema is refused here, unwritten
 
     def _check_version(self, readonly: bool) -> int:
         """The catalog's schema version (a new catalog gets this boda's), or raise."""

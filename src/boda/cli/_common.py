@@ -488,6 +488,19 @@ def handle_errors(fn: F) -> F:
         except typer.Exit as exc:
             failed = exc.exit_code not in (0, None)
             raise
+        except Exception as exc:
+            import sqlite3
+
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
+            # A catalog damaged after it was opened (one bad page): the commands that
+            # read catalogs name the file in their own errors; this is the rest.
+            err_console.print(
+                f"[bold red]error:[/] a catalog could not be read or written ({shown(exc)}); "
+                "if it is damaged, move it (DIR/.boda/catalog.db) away and scan again",
+                highlight=False, soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_FAILURE) from None
         finally:
             if failed:
                 _remove_created_folders()

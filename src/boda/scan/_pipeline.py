@@ -614,10 +614,15 @@ def _derive_flags(
 
 
 def _write_failed(
-    catalog_path: Path, exc: sqlite3.OperationalError, saved: int, to_analyse: int
+    catalog_path: Path, exc: sqlite3.DatabaseError, saved: int, to_analyse: int
 ) -> CatalogError:
-    """The one-line error of a catalog write that failed in the middle of a scan."""
+    """The one-line error of a catalog read or write that failed in the middle of a scan."""
     where = str(catalog_path)
+    if not isinstance(exc, sqlite3.OperationalError):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return CatalogError(
+            f"the catalog {where!r} is damaged ({exc}); move it away and scan again (every "
+            "file is analysed afresh)"
+        )
     done = (
         f"{saved} of the {to_analyse} files to analyse are saved and the catalog is intact"
     )
@@ -980,7 +985,7 @@ def scan(
             catalog.set_setting("max_side", max_side)
             catalog.set_setting("raw_files", summary.raw_files)  # for the report
             catalog.set_setting("not_scanned", _not_scanned(summary))  # for the report, serve
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:  # a full disk, a read-only file, a damaged page
             raise _write_failed(catalog_path, exc, saved, to_analyse) from None
 
     summary.failed = failed
