@@ -272,6 +272,20 @@ def test_camera_raw_files_are_counted_and_named_not_passed_over_in_silence(
     assert summary.raw_files == {".cr2": 2, ".nef": 1} and summary.total == 2
 
 
+def test_a_file_system_without_locks_scans_without_the_guard(two_photos, monkeypatch, caplog):
+    """ENOLCK (an NFS mount without lockd, some FUSE file systems) is not "another scan"."""
+    fcntl = pytest.importorskip("fcntl")
+    import errno
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "lockf", no_locks)
+    summary = scan(two_photos, workers=1)
+    assert summary.analysed == 2
+    assert "scanning without the guard" in caplog.text and "No locks available" in caplog.text
+
+
 def test_a_second_scan_of_the_same_catalog_is_refused(two_photos):
     pytest.importorskip("fcntl")
     scan(two_photos, workers=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import sqlite3
@@ -157,7 +158,15 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
     with open(lock_path, "a+") as lock:
         try:
             fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # EAGAIN / EACCES: held by another process
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):  # held: those two only
+                # ENOLCK, EOPNOTSUPP...: a network or FUSE file system without locks.
+                _log.warning(
+                    "note: cannot lock %r (%s): scanning without the guard against a second "
+                    "scan of this catalog at the same time", str(lock_path), exc.strerror,
+                )
+                yield
+                return
             lock.seek(0)
             holder = lock.read().strip() or "another process"
             raise CatalogError(
