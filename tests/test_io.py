@@ -520,3 +520,26 @@ def test_png_files_are_written_at_a_fast_zlib_level(tmp_path, image, bit_depth):
     assert _zlib_levels(path.read_bytes()) == {1}
     back = read_image(path, gray=image.ndim == 2)
     assert np.abs(back - image).max() <= (0.5 / 255 if bit_depth is None else 0.5 / 65535)
+
+
+def test_a_damaged_exif_block_is_said_not_printed(tmp_path, recwarn):
+    """An EXIF IFD that claims 65 535 entries: Pillow warns "Corrupt EXIF data" and
+    reads what it can; the read says so in ``exif_warning`` and warns nothing."""
+    import io as bytes_io
+    import struct
+
+    from PIL import Image
+
+    from boda.io import open_image
+
+    buffer = bytes_io.BytesIO()
+    Image.fromarray(np.full((16, 24, 3), 120, np.uint8)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff" + bytes(6000)
+    segment = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    path = tmp_path / "damaged_exif.jpg"
+    path.write_bytes(jpeg[:2] + segment + jpeg[2:])
+    decoded = open_image(path)
+    assert decoded.pixels.shape == (16, 24, 3)
+    assert decoded.exif_warning.startswith("damaged EXIF data partly read (Corrupt EXIF data")
+    assert [str(w.message) for w in recwarn] == []

@@ -36,6 +36,7 @@ import re
 import struct
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,8 @@ class DecodedImage:
     exif_warning : str or None
         Why the file's EXIF block was ignored (garbage that is not a TIFF
         structure, say): the pixels are then read as stored, not turned, and
-        :attr:`exif` is None.  None when the EXIF block was read or absent.
+        :attr:`exif` is None; or why it was only partly read (a damaged entry,
+        Pillow's "Corrupt EXIF data").  None when the EXIF block was read or absent.
     exif : bytes or None
         The file's EXIF block (camera, date, exposure, GPS...) with its
         Orientation set to 1, since ``pixels`` are already turned; None when
@@ -820,7 +822,17 @@ def _read_exif(img: Image.Image) -> tuple[Image.Exif, str | None]:
     browsers show such a file, so its pixels are read, without orientation.
     """
     try:
-        return img.getexif(), None
+        # Pillow warns of a damaged IFD ("Corrupt EXIF data") and reads what it can:
+        # said in exif_warning, not printed into the user's terminal (or a scan's).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exif = img.getexif()
+        damaged = img.info.get(_EXIF_DAMAGE) or next(
+            (str(w.message).strip() for w in caught if "EXIF" in str(w.message)), None
+        )
+        if damaged is not None:
+            return exif, f"damaged EXIF data partly read ({damaged[:120]})"
+        return exif, None
     except (SyntaxError, ValueError, struct.error, OSError, EOFError, KeyError, TypeError) as exc:
         reason = str(exc).strip() or type(exc).__name__
         return Image.Exif(), f"unreadable EXIF data ignored ({reason[:120]}); not oriented"
@@ -850,14 +862,33 @@ def _open_pillow(path: Path) -> Image.Image:
     (a JPEG with more frames) still checks its size, and is refused, as other formats.
     """
     try:
-        return Image.open(path)
+        return _quiet_about_exif(lambda: Image.open(path))
     except Image.DecompressionBombError:
         with open(path, "rb") as fp:
             if fp.read(3) != b"\xff\xd8\xff":  # not a JPEG: Pillow's refusal stands
                 raise
     from PIL import JpegImagePlugin
 
-    return JpegImagePlugin.jpeg_factory(os.fspath(path))
+    return _quiet_about_exif(lambda: JpegImagePlugin.jpeg_factory(os.fspath(path)))
+
+
+#: Where :func:`_quiet_about_exif` leaves Pillow's warning for :func:`_read_exif`.
+_EXIF_DAMAGE = "boda_exif_damage"
+
+
+def _quiet_about_exif(opener: Callable[[], Image.Image]) -> Image.Image:
+    """``opener()``, with Pillow's "Corrupt EXIF data" warning (a JPEG's EXIF is
+    parsed as it opens) kept in the image's ``info`` for :func:`_read_exif`
+    instead of printed; other warnings pass on as they were."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        img = opener()
+    for warning in caught:
+        if "EXIF" in str(warning.message):
+            img.info.setdefault(_EXIF_DAMAGE, str(warning.message).strip())
+        else:
+            warnings.warn(warning.message, warning.category, stacklevel=3)
+    return img
 
 
 def _too_many_pixels(
