@@ -69,8 +69,10 @@ def test_bad_max_side_is_refused_before_the_catalog_changes(two_photos):
         ({"blurry": float("nan")}, "not a finite number"),
         ({"dark": float("inf")}, "not a finite number"),
         ({"near_duplicate": 0.5}, "whole number"),
-        ({"near_duplicate": 70}, "from 0 to 64"),
-        ({"near_duplicate": -1}, "from 0 to 64"),
+        ({"near_duplicate": 70}, "from 0 to 24"),
+        ({"near_duplicate": 25}, "from 0 to 24 .*unrelated photos"),
+        ({"near_duplicate": -1}, "from 0 to 24"),
+        ({"odd_aspect_ratio": 0.5}, "ratio of at least 1"),
     ],
 )
 def test_threshold_values_are_checked(override, message):
@@ -96,7 +98,7 @@ def test_a_bad_threshold_fails_before_anything_is_scanned(two_photos):
     result = runner.invoke(app, ["scan", str(two_photos), "-t", "near_duplicate=70", "-q"])
     assert result.exit_code == 2 and "near_duplicate" in result.output
     assert not (two_photos / ".boda").exists()
-    assert resolve_thresholds({"near_duplicate": 12})["near_duplicate"] == 12
+    assert resolve_thresholds({"near_duplicate": 24})["near_duplicate"] == 24
 
 
 def test_scan_help_names_every_threshold_with_its_default():

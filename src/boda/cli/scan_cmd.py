@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
             "blurry=0.44 (flag below), dark=0.8, light=0.85 (above), low_information=2 "
             "(below, bits), grayscale=3 (below, chroma), odd_aspect_ratio=2.5 (above), "
             "odd_size=16 (above: times fewer or more pixels than most of the folder), "
-            "near_duplicate=10 (pHash bits, 0-64).",
+            "near_duplicate=10 (pHash bits, 0-24).",
         ),
         reset_thresholds: bool = typer.Option(
             False, "--reset-thresholds",
