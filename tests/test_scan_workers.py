@@ -111,3 +111,24 @@ def test_the_results_say_so_while_a_slow_file_holds_them_up(photos):
     assert len(records) == 12 and len({r.relpath for r in records}) == 12
     first_none = seen.index(None)
     assert sum(r is not None for r in seen[:first_none]) >= 8  # the others came first
+
+
+def test_a_file_deleted_during_the_scan_is_forgotten_not_unreadable(photos, monkeypatch):
+    """No output shows a file that is gone: one deleted after the listing, before its
+    turn, is dropped (counted in ``removed``), not reported as unreadable."""
+    real = pipeline.analyze_file
+    scan(photos, workers=1)
+    for n in range(12):  # every file changed: all analysed again
+        os.utime(photos / f"p{n:02d}.png", ns=(1, 10**18 + n))
+
+    def deleting(found, *args):
+        if found.path.endswith("p00.png"):
+            os.remove(photos / "p03.png")
+        return real(found, *args)
+
+    monkeypatch.setattr(pipeline, "analyze_file", deleting)
+    summary = scan(photos, workers=1)
+    assert summary.failed == [] and summary.removed == 1 and summary.analysed == 11
+    assert summary.pending == 0
+    with Catalog(photos, readonly=True) as catalog:
+        assert "p03.png" not in {r.path for r in catalog.records()}

@@ -622,6 +622,15 @@ def _derive_flags(
     return failed, counts
 
 
+def _vanished(root: bytes, record: ImageRecord) -> bool:
+    """Whether ``record`` failed because its file was deleted after the listing."""
+    return (
+        record.status == "error"
+        and record.error == "no such file"
+        and not os.path.lexists(os.path.join(root, record.relpath))
+    )
+
+
 def _write_failed(
     catalog_path: Path, exc: sqlite3.DatabaseError, saved: int, to_analyse: int
 ) -> CatalogError:
@@ -945,9 +954,14 @@ def scan(
                 else ray_results(jobs, processes, address)  # Ray starts on the first record
             )
             done = 0
+            vanished: list[bytes] = []
+            root_bytes = os.fsencode(root)
             try:
                 for record in results:
-                    if record is not None:  # None: a while without a finished file
+                    if record is not None and _vanished(root_bytes, record):
+                        vanished.append(record.relpath)  # deleted since the listing
+                        done += 1
+                    elif record is not None:  # None: a while without a finished file
                         batch.append(record)
                         done += 1
                         summary.analysed += 1
@@ -967,6 +981,9 @@ def scan(
                 results.close()  # stops the pool at once if we were interrupted
                 _write(catalog, batch)
                 saved += len(batch)
+                # "No output shows a file that is gone", deleted during the scan too.
+                summary.removed += catalog.remove(vanished)
+                saved += len(vanished)
                 summary.analysis_seconds = time.monotonic() - analysis_started
             summary.pending = to_analyse - saved
 
