@@ -318,3 +318,29 @@ def test_help_names_every_selection_and_an_example():
     for name in selections():
         assert name in text, name
     assert "--print0 | xargs -0" in text and "--only blurry,dark" in text
+
+
+def test_a_folder_that_could_not_be_listed_is_no_path_to_act_on(tmp_path):
+    """Its record is an unreadable entry of the catalog, but ``--only failed --paths``
+    feeds ``mv``/``rm``: the folder (and every photo in it) is left out, with a note."""
+    from boda.catalog import Catalog, ImageRecord
+
+    root = tmp_path / "shoot"
+    (root / "locked").mkdir(parents=True)
+    photo = Path(__file__).parent / "data" / "kodak" / "kodim23.png"
+    write_image(root / "ok.png", read_image(photo, max_side=32))
+    scan(root, workers=1)
+    with Catalog(root) as catalog:
+        catalog.write_batch([
+            ImageRecord(relpath=b"locked", size=0, mtime_ns=0, status="error",
+                        error="cannot list folder: Permission denied"),
+            ImageRecord(relpath=b"bad.jpg", size=3, mtime_ns=0, status="error",
+                        error="not a recognised image format"),
+        ])  # fmt: skip
+    with pytest.warns(UserWarning, match="left out 1 folder that could not be listed"):
+        assert list(selected_paths(root, "failed")) == [b"bad.jpg"]
+    (root / "bad.jpg").write_bytes(b"abc")
+    out = runner.invoke(app, ["report", str(root), "--only", "failed", "--paths"])
+    assert out.exit_code == 0
+    assert out.stdout.splitlines() == [os.path.join(str(root), "bad.jpg")]
+    assert "note: left out 1 folder that could not be listed" in " ".join(out.stderr.split())

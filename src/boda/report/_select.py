@@ -15,6 +15,7 @@ from boda.report._keep import (
     _duplicate_plan,
     _keep_prefixes,
     _near_tolerance,
+    _NoFileUnder,
     _warn_unmatched,
 )
 
@@ -294,10 +295,35 @@ def selected_paths(
         min_rating=min_rating,
     )
     base = None if root is None else os.fsencode(root)
-    return (
-        record_relpath(r) if base is None else os.path.join(base, record_relpath(r))
-        for r in records
-    )
+    return _file_paths(records, base)
+
+
+def _file_paths(records: Iterable[dict[str, Any]], base: bytes | None) -> Iterator[bytes]:
+    """The records' paths, less the folders a scan could not list: their record is an
+    unreadable entry, but a path list feeds ``mv``/``rm``, and a folder would take every
+    photo in it along (a note on stderr says how many were left out)."""
+    folders = []
+    for record in records:
+        if record["status"] == "error" and (record.get("error") or "").startswith(
+            "cannot list folder"
+        ):
+            folders.append(record["path"])
+            continue
+        relpath = record_relpath(record)
+        yield relpath if base is None else os.path.join(base, relpath)
+    if folders:
+        import warnings
+
+        warnings.warn(
+            f"left out {len(folders)} folder{'s' * (len(folders) > 1)} that could not be "
+            f"listed (a folder, not a file: {folders[0]!r}{', ...' * (len(folders) > 1)}); "
+            "fix its permissions and scan again to see its files",
+            _FoldersLeftOut, stacklevel=2,
+        )
+
+
+class _FoldersLeftOut(_NoFileUnder):
+    """Shown by the CLI as a note, as the ``--under`` ones are."""
 
 
 # -- selections by folder: --under, --copy-under, label_conflict ----------------------------------
