@@ -167,3 +167,15 @@ def test_a_catalog_damaged_after_it_opens_gives_one_line(tmp_path):
         assert out.exit_code == 1, (args, out.output)
         assert "Traceback" not in out.output and "malformed" in out.output, out.output
         assert "move it" in out.output and "away and scan again" in out.output
+
+
+def test_a_photo_given_as_the_catalog_is_named_as_such_and_left_alone(tmp_path):
+    photo = tmp_path / "IMG_0001.JPG"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + bytes(2000))
+    before = photo.read_bytes()
+    with pytest.raises(CatalogError, match="is an image, not a boda catalog") as caught:
+        Catalog(photo)
+    assert "move it away" not in str(caught.value)
+    assert photo.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "IMG_0001.JPG"
+    ]

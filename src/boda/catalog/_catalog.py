@@ -466,6 +466,13 @@ class Catalog:
             raise self._unusable(exc) from None
 
     def _unusable(self, exc: Exception) -> CatalogError:
+        from boda.io import SUPPORTED_EXTENSIONS
+
+        if self.path.suffix.lower() in SUPPORTED_EXTENSIONS:  # --catalog photo.jpg
+            return CatalogError(
+                f"{str(self.path)!r} is an image, not a boda catalog; give the catalog file "
+                "(DIR/.boda/catalog.db) or another --catalog"
+            )
         return CatalogError(
             f"{str(self.path)!r} is not a usable boda catalog ({exc}); "
             "move it away and scan again"
