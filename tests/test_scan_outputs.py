@@ -60,6 +60,21 @@ def test_an_interrupted_rescan_forgets_the_deleted_files(folder, tmp_path, monke
     assert "did not finish" not in render_html(scan(folder, workers=1).catalog_path)
 
 
+def test_exports_say_when_a_stopped_reanalysis_left_two_kinds_of_scores(folder, monkeypatch):
+    scan(folder, workers=1)  # 5 files at the default analysis size
+    monkeypatch.setattr(pipeline, "_iter_results", scan_helpers.interrupt_after(1))
+    summary = scan(folder, workers=1, max_side=48)  # another size: every file again
+    assert summary.interrupted and summary.analysed == 1
+    monkeypatch.undo()
+    out = runner.invoke(app, ["report", str(folder), "--json"])
+    assert out.exit_code == 0
+    note = " ".join(out.stderr.split())
+    assert "note: 4 files still carry the scores of the earlier analysis" in note
+    assert "run 'boda scan' on the folder to finish" in note
+    scan(folder, workers=1, max_side=48)
+    assert "earlier analysis" not in runner.invoke(app, ["report", str(folder), "--json"]).stderr
+
+
 def test_the_report_of_a_killed_scan_counts_the_files_left(folder):
     """A scan killed with -9 never writes its end: the report counts from the catalog."""
     scan(folder, workers=1)

@@ -855,6 +855,15 @@ class Catalog:
         ).fetchone()
         return row[0]
 
+    def count_from_earlier_analysis(self) -> int:
+        """How many records still hold the scores of the analysis before the current
+        one (see :meth:`begin_analysis`): a re-analysis stopped before their turn."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM images WHERE mtime_ns = ? AND status != 'link'",
+            (_STALE_MTIME,),
+        ).fetchone()
+        return row[0]
+
     def count_all(self) -> int:
         """Number of records (read from an index: cheaper than summing :meth:`count`)."""
         return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]

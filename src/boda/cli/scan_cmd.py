@@ -767,7 +767,20 @@ def _warn_if_flags_stale(catalog_path: Path) -> None:
     with Catalog(catalog_path, readonly=True) as catalog:
         stale = catalog.flags_stale()
         analysis = catalog.get_setting("analysis")
+        last_scan = catalog.get_setting("last_scan")
+        stopped = isinstance(last_scan, dict) and last_scan.get("complete") is False
+        earlier = catalog.count_from_earlier_analysis() if stopped else 0
     version = analysis.get("version") if isinstance(analysis, dict) else None
+    if earlier:
+        # A re-analysis (another --max-side, a newer boda) stopped midway: two kinds
+        # of scores side by side until the next scan finishes it.
+        err_console.print(
+            f"[yellow]note[/]: {earlier} file{'s' * (earlier != 1)} still carry the scores of "
+            "the earlier analysis (another --max-side, or an older boda): the last scan "
+            "stopped before it analysed them again, and their scores and flags do not "
+            "compare with the others'; run 'boda scan' on the folder to finish",
+            highlight=False,
+        )
     if isinstance(version, int) and version < ANALYSIS_VERSION:
         # An older boda's scores and flags: new flags (odd_size...) are missing, not zero.
         err_console.print(
