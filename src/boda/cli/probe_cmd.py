@@ -300,6 +300,7 @@ def _class_model(
         to_model_input,
     )
     from boda.explain import class_model, model_logits
+    from boda.explain._base import class_probabilities
     from boda.io import read_image, write_image
     from boda.nn import cpu_threads, tensor_to_image
 
@@ -330,7 +331,7 @@ def _class_model(
         begin = res.image.new_zeros(res.image.shape) if x0 is None else x0.to(res.image)
         with torch.no_grad(), model_failures(lm.name):
             logits = model_logits(lm.model(torch.cat([begin, res.image])))
-        probs = logits.float().softmax(dim=1)
+        probs = class_probabilities(logits.float())
 
     def picture(x: torch.Tensor) -> np.ndarray:
         img = tensor_to_image(x[0], mean=feed.mean, std=feed.std)

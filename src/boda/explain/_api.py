@@ -309,7 +309,9 @@ def explain_image(
             from boda.explain._base import model_logits
 
             logits = model_logits(lm.model(x))
-    probs = logits.float().softmax(dim=1)[0]
+    from boda.explain._base import class_probabilities
+
+    probs = class_probabilities(logits.float())[0]
     k = min(int(top), probs.numel())
     vals, idx = probs.topk(k)
     top_list = [

@@ -28,7 +28,10 @@ from torch import nn
 from boda.errors import InvalidImageError, InvalidParameterError, ModelError
 from boda.nn._inference import InferenceCache
 
-__all__ = ["Explainer", "Target", "resolve_layer", "normalize_maps", "model_logits"]
+__all__ = [
+    "Explainer", "Target", "class_probabilities", "resolve_layer", "normalize_maps",
+    "model_logits",
+]
 
 #: Values of the ``precision`` argument of methods with batched forwards.
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
@@ -122,6 +125,16 @@ def model_logits(output: Any, key: str | int | None = None) -> torch.Tensor:
     )
 
 
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(B, K)`` from logits: the softmax over the classes, or
+    for a single-logit binary classifier ``(B, 1)`` the sigmoid (a softmax over one
+    logit is 1 whatever the model says, so every probability-based score would be
+    constant)."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return logits.sigmoid()
+    return logits.softmax(dim=1)
+
+
 def normalize_maps(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Scale every map of a ``(B, H, W)`` tensor to ``[0, 1]`` (min-max); a flat map becomes 0."""
     flat = maps.flatten(1)
@@ -140,6 +153,9 @@ def _check_input(x: object) -> torch.Tensor:
 
 
 _MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+#: Frozen TorchScript copies built of each model by ``inference_copy="auto"`` (see
+#: :meth:`Explainer._fused_or_pointwise`).
+_FUSED_BUILDS: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
 _MODEL_LOCKS_GUARD = threading.Lock()
 
 
@@ -173,6 +189,16 @@ def _frozen(model: nn.Module) -> Iterator[None]:
 @contextlib.contextmanager
 def _frozen_unlocked(model: nn.Module) -> Iterator[None]:
     modules = list(model.modules())
+    if any(p.is_inference() for m in modules for p in m._parameters.values() if p is not None):
+        # Checked before anything is changed: such a weight could be frozen but never
+        # given requires_grad back, and autograd refuses it anyway.
+        raise ModelError(
+            f"the weights of {type(model).__name__} were made under torch.inference_mode() "
+            "(inference tensors, which autograd and boda's explanations cannot use); load "
+            "or build the model outside it (torch.no_grad() is fine), or copy them with "
+            "model.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}) "
+            "outside inference mode"
+        )
     training = [m for m in modules if m.training]
     trainable = [
         p for m in modules for p in m._parameters.values() if p is not None and p.requires_grad
@@ -492,20 +518,44 @@ class Explainer:
         if mode and self._batched_check is not None:
             if self._inference is None or self._inference.model is not self.model:
                 self._inference = InferenceCache(self.model)
+            cache, example = self._inference, self._layout_example(x)
+            if mode == "fused" and self.inference_copy in ("auto", True):
+                mode = self._fused_or_pointwise(cache, example)
             least = self.inference_min_forwards
             if least is None:
                 least = 32 if mode == "fused" else 8
-            self._inference.min_forwards = max(int(least), 1)
-            model = self._inference.get(
-                self._layout_example(x),
+            cache.min_forwards = max(int(least), 1)
+            builds = cache.builds
+            model = cache.get(
+                example,
                 forwards=self._batched_forwards,
                 check=self._batched_check,
                 select=lambda out: model_logits(out, self.output_key),
                 key=self._cache_key,
                 **self._copy_variant(mode, tapped=len(self._batched_check) == 3),
             )
+            if mode == "fused" and cache.builds > builds:
+                _FUSED_BUILDS[self.model] = _FUSED_BUILDS.get(self.model, 0) + 1
         self._batched_model = model
         return model
+
+    def _fused_or_pointwise(self, cache: InferenceCache, example: torch.Tensor) -> str:
+        """``"fused"`` (frozen TorchScript) for the first such copy of a model, and
+        for as long as that copy serves; ``"pointwise"`` (eager) after that.
+
+        Each TorchScript trace and freeze keeps 12-18 MB of native memory that
+        nothing gives back, so a new explainer per image, or a training loop whose
+        every step changes the weights, would grow without bound: one build per
+        model (per process) is what ``"auto"`` allows.  ``inference_copy="fused"``
+        builds whenever asked.
+        """
+        if not _FUSED_BUILDS.get(self.model):
+            return "fused"
+        if self._cache_key is None:
+            self._cache_key = cache.key(example)
+        variant = self._copy_variant("fused", tapped=False)
+        held = cache.built(example, key=self._cache_key, **variant)
+        return "fused" if held is not None else "pointwise"
 
     def _first_forward_on_copy(self, x: torch.Tensor) -> tuple[torch.Tensor, Any] | None:
         """The logits and the target layer's output on ``x`` from the inference copy,
@@ -599,7 +649,7 @@ class Explainer:
                     f"({logits.shape[0]},); got {got}"
                 )
             return scores
-        values = logits.softmax(dim=1) if softmax else logits
+        values = class_probabilities(logits) if softmax else logits
         return values.gather(1, classes.view(-1, 1).to(logits.device))[:, 0]
 
     def _remember(self, logits: torch.Tensor, classes: torch.Tensor | None) -> None:

@@ -19,7 +19,14 @@ import torch
 from torch import nn
 
 from boda.errors import InvalidParameterError
-from boda.explain._base import Target, _check_input, _frozen, model_logits, resolve_target
+from boda.explain._base import (
+    Target,
+    _check_input,
+    _frozen,
+    class_probabilities,
+    model_logits,
+    resolve_target,
+)
 from boda.explain._occlusion import _gaussian_blur
 
 __all__ = [
@@ -57,7 +64,7 @@ def _classes_and_scorer(model, x, target, output_key):
     classes = resolve_target(logits, target)
 
     def score(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return out.softmax(1).gather(1, classes[idx].view(-1, 1))[:, 0]
+        return class_probabilities(out).gather(1, classes[idx].view(-1, 1))[:, 0]
 
     return classes, score
 

@@ -26,10 +26,12 @@ returned.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -109,8 +111,45 @@ class _TapTracer(torch.fx.Tracer):
         return out
 
 
+@contextlib.contextmanager
+def _attributes_kept(model: nn.Module) -> Iterator[None]:
+    """Put every module's attributes back as they were: tracing runs the user's
+    ``forward`` on the live model, and one that stores a value
+    (``self.last_features = f``, ``self.calls += 1``) would keep a ``torch.fx.Proxy``."""
+    saved = [(m, dict(m.__dict__)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for module, attributes in saved:
+            now = module.__dict__
+            # By identity: a tensor attribute would compare element-wise.
+            written = {
+                name for name, value in now.items() if attributes.get(name, now) is not value
+            }
+            if written or len(now) != len(attributes):
+                now.clear()
+                now.update(attributes)
+            if written:  # outputs of forward, not settings: left out of the cache key
+                _WRITTEN_BY_FORWARD[module] = frozenset(written) | _WRITTEN_BY_FORWARD.get(
+                    module, frozenset()
+                )
+
+
+#: Per module, the attributes its ``forward`` assigns (seen while tracing): they
+#: hold what a call computed (``self.last_features``), not what the copy bakes in.
+_WRITTEN_BY_FORWARD: weakref.WeakKeyDictionary[nn.Module, frozenset[str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _trace(model: nn.Module, tap: nn.Module | None) -> torch.fx.GraphModule:
-    """``torch.fx.symbolic_trace(model)``; with ``tap`` the graph returns ``(out, tap out)``."""
+    """``torch.fx.symbolic_trace(model)``; with ``tap`` the graph returns ``(out, tap out)``.
+    The model's attributes are left as they were (:func:`_attributes_kept`)."""
+    with _attributes_kept(model):
+        return _trace_live(model, tap)
+
+
+def _trace_live(model: nn.Module, tap: nn.Module | None) -> torch.fx.GraphModule:
     try:
         if tap is None:
             return torch.fx.symbolic_trace(model)
@@ -530,25 +569,48 @@ def _attribute_state(modules: list[nn.Module]) -> tuple:
     state: list = []
     for module in modules:
         attributes = module.__dict__
+        written = _WRITTEN_BY_FORWARD.get(module) if _WRITTEN_BY_FORWARD else None
+        if written:  # what forward stores (see _attributes_kept) changes every call
+            attributes = {k: v for k, v in attributes.items() if k not in written}
         state += (module, tuple(attributes), tuple(attributes.values()))
     return tuple(state)
 
 
 def _fingerprint(tensors: list[torch.Tensor]) -> tuple[float, ...]:
-    """The norm of every floating-point tensor: what changes when values do.
+    """The norm and a position-weighted sum of every floating-point tensor: what
+    changes when values do.
 
     Writes through ``.data`` (``ema.data.mul_(m).add_(...)``, ``p.data = t``,
     ``torch.nn.utils.vector_to_parameters``) bump no ``_version``; the norms
-    see them (0.4 ms for ResNet-56's 277 tensors, one fused call).
+    see them, and the sums weighted by a fixed ramp ``1 + i/n`` see the changes
+    that keep a norm (a flipped sign, permuted channels: an ablation).  About
+    1 ms for ResNet-56's 277 tensors.
     """
     floats = [t for t in tensors if t.is_floating_point()]
     if not floats:
         return ()
     with torch.inference_mode():
         norms = torch._foreach_norm(floats)
-        if any(n.dtype != torch.float32 for n in norms):  # reduced-precision weights
-            norms = [n.float() for n in norms]
-        return tuple(torch.stack(norms).tolist())
+        flat = [t.reshape(-1) for t in floats]
+        sums = [torch.dot(f, _ramp(f.numel(), f.dtype, f.device)) for f in flat]
+        values = [n.float() for n in norms] + [v.float() for v in sums]
+        return tuple(torch.stack(values).tolist())
+
+
+_RAMPS: dict[tuple, torch.Tensor] = {}
+
+
+def _ramp(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``1 + i / n`` for ``i < n`` (cached: the same few sizes come back every call)."""
+    key = (n, dtype, device)
+    ramp = _RAMPS.get(key)
+    if ramp is None:
+        if len(_RAMPS) > 4096:  # many models of many shapes: start afresh
+            _RAMPS.clear()
+        ramp = _RAMPS[key] = 1 + torch.arange(n, device=device, dtype=torch.float64).div_(
+            max(n, 1)
+        ).to(dtype)
+    return ramp
 
 
 def _same_key(a: tuple | None, b: tuple | None) -> bool:
@@ -613,6 +675,8 @@ class InferenceCache:
         self._failed = False
         #: Seconds the last build took (``None`` before the first build).
         self.build_seconds: float | None = None
+        #: Copies built so far (each variant, each change of the model).
+        self.builds = 0
 
     def key(self, example: torch.Tensor) -> tuple:
         """What the copy depends on: tensors (identity, version), modules and their
@@ -721,5 +785,9 @@ class InferenceCache:
             self.reject()
             return self.model
         self.build_seconds = time.perf_counter() - start
+        self.builds += 1
         self._copies[variant] = built
+        # The trace may have learnt attributes that forward writes (left out of keys
+        # from now on): the key this copy answers to is taken again.
+        self._key = self.key(example)
         return built
