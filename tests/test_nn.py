@@ -258,3 +258,30 @@ def test_loading_and_training_leave_the_global_random_stream_alone():
     a = train_shapes_cnn(epochs=1, per_epoch=20, batch_size=10, seed=3)
     b = train_shapes_cnn(epochs=1, per_epoch=20, batch_size=10, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_damaged_checkpoints_are_refused_with_one_line(tmp_path):
+    """A broken zip directory (was a raw BadZipFile) and flipped bytes inside a tensor
+    record (torch.load checks no CRC: they loaded as wrong weights)."""
+    import zipfile
+
+    from boda.nn import load_model, resnet20
+
+    good = tmp_path / "ok.pt"
+    torch.save(resnet20().state_dict(), good)
+    data = bytearray(good.read_bytes())
+    at = bytes(data).rfind(b"PK\x01\x02")
+    broken = bytearray(data)
+    broken[at:at + 4] = b"XXXX"
+    (tmp_path / "directory.pt").write_bytes(bytes(broken))
+    largest = max(zipfile.ZipFile(good).infolist(), key=lambda i: i.file_size)
+    start = largest.header_offset + 30 + len(largest.filename) + len(largest.extra) + 100
+    flipped = bytearray(data)
+    for i in range(start, start + 64):
+        flipped[i] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(flipped))
+    with pytest.raises(ModelError, match="damaged zip archive"):
+        load_model(tmp_path / "directory.pt", arch="resnet20")
+    with pytest.raises(ModelError, match="fails its CRC check"):
+        load_model(tmp_path / "flipped.pt", arch="resnet20")
+    assert load_model(good, arch="resnet20").model is not None

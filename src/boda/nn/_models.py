@@ -248,10 +248,32 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if not is_zip and f.read(1) != b"\x80":
             raise ModelError(
                 f"{str(p)!r} is not a PyTorch checkpoint or TorchScript file "
-                "(neither a torch.save zip archive nor a pickle)"
+                "(neither a torch.save zip archive nor a pickle; a truncated download of "
+                "one? Fetch it again)"
             )
+        if is_zip:
+            _check_crcs(f, p)
         f.seek(0)
         return _read_state_dict(f, repr(str(p)))
+
+
+def _check_crcs(f, path: Path) -> None:
+    """Raise if a record of the checkpoint's zip archive fails its CRC-32:
+    ``torch.load`` does not check them, so flipped bytes in a tensor would load
+    as wrong weights without a word (one read of the file)."""
+    try:
+        with zipfile.ZipFile(f) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        bad, reason = None, str(exc)
+    else:
+        reason = None
+    if bad is not None or reason is not None:
+        what = f"its record {bad!r} fails its CRC check" if bad else reason
+        raise ModelError(
+            f"{str(path)!r} is a damaged checkpoint ({what}): corrupted in a copy or "
+            "download? Save or fetch it again"
+        )
 
 
 def _read_state_dict(f, source: str) -> dict[str, torch.Tensor]:
@@ -280,8 +302,14 @@ def _read_state_dict(f, source: str) -> dict[str, torch.Tensor]:
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:  # a damaged central directory
+        raise ModelError(
+            f"{str(path)!r} is a damaged zip archive ({exc}): truncated or corrupted in a "
+            "copy or download? Save or fetch the checkpoint again"
+        ) from None
     return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
 
 
