@@ -119,3 +119,13 @@ def test_auto_builds_one_frozen_copy_per_model(monkeypatch):
     first(x)
     assert _base._FUSED_BUILDS.get(model) == 1
     assert all(not variant[0] for variant in first._inference._copies)
+
+
+def test_logits_that_are_not_finite_are_said_not_drawn_blank():
+    model = Net().eval()
+    with torch.no_grad():
+        model.fc.bias[1] = float("nan")  # a diverged model
+    x = torch.rand(2, 3, 16, 16)
+    for method in (GradCAM(model, "conv2"), Occlusion(model, window=4, stride=4)):
+        with pytest.raises(ModelError, match=r"not finite .* sample\(s\) \[0, 1\]"):
+            method(x)

@@ -228,6 +228,14 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
             "pass a callable target instead"
         )
     k = logits.shape[1]
+    bad = ~torch.isfinite(logits.detach()).all(dim=1)
+    if bad.any():
+        # argmax of NaN is class 0, and every map of it would be blank: say why instead.
+        raise ModelError(
+            f"the model's logits are not finite (NaN or infinity) for sample(s) "
+            f"{bad.nonzero().flatten().tolist()}: a diverged model, or inputs outside the "
+            "range it was trained on; there is nothing to explain"
+        )
     if target is None:
         classes = logits.detach().argmax(dim=1)
     elif isinstance(target, (int,)) and not isinstance(target, bool):
