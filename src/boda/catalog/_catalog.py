@@ -149,8 +149,11 @@ def resolve_catalog_path(path: str | Path) -> Path:
     )
 
 
-def display_path(relpath: bytes) -> str:
+def display_path(relpath: bytes | str) -> str:
     """The readable form of a stored path: UTF-8, undecodable bytes as ``\\xNN``.
+
+    A ``str`` (a name from the file system or the command line, where such bytes
+    are surrogate escapes) is taken as its ``os.fsencode`` bytes.
 
     Two names that differ only in bytes that are not UTF-8 keep different
     display forms (``b"a\\xff.png"`` is ``"a\\\\xff.png"``); the exact bytes are
@@ -159,6 +162,8 @@ def display_path(relpath: bytes) -> str:
     >>> display_path(b"caf\\xe9.png")
     'caf\\\\xe9.png'
     """
+    if isinstance(relpath, str):
+        relpath = os.fsencode(relpath)
     return relpath.decode("utf-8", errors="backslashreplace")
 
 

@@ -302,10 +302,12 @@ def _file_paths(records: Iterable[dict[str, Any]], base: bytes | None) -> Iterat
     """The records' paths, less the folders a scan could not list: their record is an
     unreadable entry, but a path list feeds ``mv``/``rm``, and a folder would take every
     photo in it along (a note on stderr says how many were left out)."""
+    from boda.scan._walk import UNLISTED_FOLDER
+
     folders = []
     for record in records:
         if record["status"] == "error" and (record.get("error") or "").startswith(
-            "cannot list folder"
+            UNLISTED_FOLDER
         ):
             folders.append(record["path"])
             continue

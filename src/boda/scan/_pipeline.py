@@ -127,10 +127,10 @@ class ScanSummary:
     def to_dict(self) -> dict:
         """JSON-friendly form."""
         out = dataclasses.asdict(self)
-        out["root"] = _shown(str(self.root))
-        out["catalog_path"] = _shown(str(self.catalog_path))
+        out["root"] = display_path(str(self.root))
+        out["catalog_path"] = display_path(str(self.catalog_path))
         for key in ("excludes", "remembered_excludes", "ignore_file"):
-            out[key] = [_shown(pattern) for pattern in out[key]]
+            out[key] = [display_path(pattern) for pattern in out[key]]
         out["skipped"] = _shown_keys(self.skipped)
         out["default_skipped"] = _shown_keys(self.default_skipped)
         out["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
@@ -571,14 +571,9 @@ def _not_scanned(summary: ScanSummary) -> dict[str, object]:
     }
 
 
-def _shown(text: str) -> str:
-    """A path or pattern from the file system or the command line, fit to show and
-    to store as text: bytes that are not UTF-8 (surrogate escapes) as ``\\xNN``."""
-    return display_path(os.fsencode(text))
-
-
 def _shown_keys(counts: dict[str, int]) -> dict[str, int]:
-    return {_shown(pattern): count for pattern, count in counts.items()}
+    """Counts by pattern, the patterns fit to show and store (:func:`display_path`)."""
+    return {display_path(pattern): count for pattern, count in counts.items()}
 
 
 def _derive_flags(
@@ -957,14 +952,14 @@ def scan(
             vanished: list[bytes] = []
             root_bytes = os.fsencode(root)
             try:
-                for record in results:
-                    if record is not None and _vanished(root_bytes, record):
-                        vanished.append(record.relpath)  # deleted since the listing
+                for record in results:  # None: a while without a finished file
+                    if record is not None:
                         done += 1
-                    elif record is not None:  # None: a while without a finished file
-                        batch.append(record)
-                        done += 1
-                        summary.analysed += 1
+                        if _vanished(root_bytes, record):
+                            vanished.append(record.relpath)  # deleted since the listing
+                        else:
+                            batch.append(record)
+                            summary.analysed += 1
                     if len(batch) >= BATCH_SIZE or (
                         batch and time.monotonic() - last_commit > BATCH_SECONDS
                     ):

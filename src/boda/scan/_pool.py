@@ -7,8 +7,8 @@ forever for the lost task, so the scan hangs and the file is never recorded.
 :func:`_iter_results` runs on a ``concurrent.futures.ProcessPoolExecutor``,
 which reports a dead worker (``BrokenProcessPool``); the files it held are run
 again in a fresh pool, then one at a time, and the file that kills a worker on
-its own is recorded as unreadable with the reason, so the scan carries on and
-the next scan does not meet it again.
+its own is recorded as unreadable with the reason, so the scan carries on (the
+next scan tries it again, as it does every unreadable file).
 """
 
 from __future__ import annotations
@@ -242,8 +242,8 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 def _iter_results(
     jobs: Sequence[Job],
     pool: concurrent.futures.ProcessPoolExecutor | None,
-    processes: int = 1,
-    analyze: Callable[[Job], ImageRecord] | None = None,
+    processes: int,
+    analyze: Callable[[Job], ImageRecord],
     restart: Callable[[], concurrent.futures.ProcessPoolExecutor | None] | None = None,
 ) -> Iterator[ImageRecord | None]:
     """Yield a record for every job as it finishes, and None after each
@@ -256,8 +256,6 @@ def _iter_results(
     alone, and the one that kills its worker alone gets an error record
     (:func:`_died_reason`).  The pool is stopped when the caller stops iterating.
     """
-    if analyze is None:
-        from boda.scan._pipeline import _analyze_job as analyze
     if pool is None:
         for job in jobs:
             yield analyze(job)

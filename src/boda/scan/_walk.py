@@ -77,6 +77,11 @@ def describe_skipped(skipped: dict[str, int]) -> str:
     return ", ".join(f"{pattern} ×{n}" for pattern, n in ranked)
 
 
+#: How the record of a folder that could not be listed begins its reason (an
+#: unreadable entry of the catalog that is no file: left out of path lists).
+UNLISTED_FOLDER = "cannot list folder"
+
+
 def walk_images(
     root: str | Path,
     *,
@@ -131,7 +136,7 @@ def walk_images(
                 photo = icloud_photo_name(name)
                 if photo is not None and _is_image_name(photo):
                     # Shown, never opened: undecodable bytes as \xNN, as record paths.
-                    icloud.append(display_path(os.fsencode(here + photo)))
+                    icloud.append(display_path(here + photo))
                 continue
             if excludes and _is_image_name(name) and _skip(excludes, here + name, False, skipped):
                 continue
@@ -211,7 +216,7 @@ def _folder_links(dirpath: str, dirnames: list[str], root: str) -> Iterator[tupl
             target = os.readlink(path)
         except OSError:  # not a link (EINVAL), or gone since the listing
             continue
-        yield display_path(_relpath(path, root)), display_path(os.fsencode(target))
+        yield display_path(_relpath(path, root)), display_path(target)
 
 
 def _unlisted(errors: list[OSError], root: str) -> Iterator[FoundFile]:
@@ -220,7 +225,7 @@ def _unlisted(errors: list[OSError], root: str) -> Iterator[FoundFile]:
         where = os.fspath(exc.filename) if exc.filename is not None else root
         relpath = _relpath(where, root)
         yield FoundFile(
-            where, relpath, 0, 0, f"cannot list folder: {exc.strerror or exc}",
+            where, relpath, 0, 0, f"{UNLISTED_FOLDER}: {exc.strerror or exc}",
             unlisted_folder=True,
         )
     errors.clear()
