@@ -57,7 +57,9 @@ def register(app: typer.Typer) -> None:
         if reference is not None:
             check_input(reference, "--reference")
         limit = max_pixels_limit(max_pixels)
-        pixels = read_image(image, max_side=ANALYSIS_MAX_SIDE, max_pixels=limit)
+        # Decoded as `boda scan` decodes (draft, then box/area averaging): the blur
+        # threshold is calibrated on that path, and one file gets one verdict.
+        pixels = read_image(image, max_side=ANALYSIS_MAX_SIDE, resample="box", max_pixels=limit)
         report = analyze(pixels)
         extra = sharpness(pixels, all_measures=True).measures
         scores = {**extra, **report.scores}
