@@ -457,3 +457,160 @@ def test_the_default_layer_looks_through_wrappers():
     assert GradCAM(wrapped).layer_name == "module.3"
     x = torch.rand(1, 3, 16, 16)
     torch.testing.assert_close(GradCAM(wrapped)(x, 1), GradCAM(model)(x, 1))
+
+
+# -- models a review found explained wrongly or refused with a raw torch error ---------------
+
+
+class _Head(nn.Module):
+    """conv features -> GAP -> head; ``head="aux"``: the classifier, then a projection
+    head of the same shape registered after it and never run; ``head="mlp"``: an MLP
+    head (Linear-ReLU-Linear, its hidden width the channel count), for which CAM is
+    not defined."""
+
+    def __init__(self, head: str):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        if head == "aux":
+            self.fc, self.proj = nn.Linear(8, 5), nn.Linear(8, 5)
+        else:
+            self.fc = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 5))
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def test_cam_takes_the_linear_layer_that_follows_the_pooled_layer():
+    # The default used to be the model's last nn.Linear: the unused projection head
+    # here (a wrong map, silently), the MLP's last layer there (CAM is not defined).
+    x = _x(2, 12)
+    model = _Head("aux").eval()
+    cam = CAM(model, "features")
+    got = cam(x, 1, normalize=False, upsample=False)
+    assert cam.fc is model.fc
+    acts = model.features(x)
+    want = torch.einsum("c,bchw->bhw", model.fc.weight[1], acts)
+    torch.testing.assert_close(got, want)
+    # As the paper says: the map's mean plus the bias is the logit.
+    torch.testing.assert_close(got.mean((1, 2)) + model.fc.bias[1], model(x)[:, 1])
+    mlp = _Head("mlp").eval()
+    with pytest.raises(InvalidParameterError, match=r"'fc\.0'.*8 features to 8.*pass fc="):
+        CAM(mlp, "features")(x)
+    with pytest.raises(InvalidParameterError, match="5 logits"):  # an fc given: checked too
+        CAM(model, "features", fc=nn.Linear(8, 7))(x)
+
+
+def test_a_module_under_two_names_is_found_by_either():
+    class Aliased(Scaled):
+        def __init__(self):
+            super().__init__()
+            self.body = self.conv  # one module, two attribute paths
+
+        def forward(self, x):
+            return self.fc(self.pool(self.act(self.body(x))).flatten(1))
+
+    from boda.explain import layer_features, resolve_layer
+
+    model, x = Aliased().eval(), _x()
+    # named_modules() lists the module once, as "conv": "body" used to be "not a module".
+    assert resolve_layer(model, "body") == ("conv", model.conv)
+    assert resolve_layer(model, model.body)[0] == resolve_layer(model, None)[0] == "conv"
+    want = GradCAM(model, "conv")(x, 1, normalize=False)
+    ex = GradCAM(model, "body")
+    seen = []
+    model.fc.register_forward_pre_hook(
+        lambda *_: seen.append(len(model.conv._forward_hooks))
+    )  # fmt: skip
+    torch.testing.assert_close(ex(x, 1, normalize=False), want)  # not doubled
+    assert seen == [1] and ex.layer_name == "conv"  # one hook during the call
+    torch.testing.assert_close(CAM(model, "body")(x, 1), CAM(model, "conv")(x, 1))
+    torch.testing.assert_close(layer_features(model, "body", x), layer_features(model, "conv", x))
+    with pytest.raises(InvalidParameterError, match="did you mean 'body'"):
+        resolve_layer(model, "bodyy")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+def test_feature_functions_give_float16_and_float64_models_inputs_of_their_type(dtype, tmp_path):
+    from boda.explain import layer_features, top_activating_patches
+    from boda.io import write_image
+
+    model = _conv_net(False).to(dtype)
+    x = _x(2, 16)  # float32, as image_to_tensor and torch.rand give
+    images = [np.random.default_rng(i).random((16, 16, 3)).astype(np.float32) for i in range(3)]
+    write_image(tmp_path / "a.png", images[0])
+    assert layer_features(model, "3", x).shape == (2, 8)
+    assert receptive_field(model, "3", (16, 16), [(8, 8)]) == [(6, 6, 11, 11)]
+    assert len(top_activating_patches(model, "3", 0, images, size=(16, 16), k=2).patches) == 2
+    index = FeatureIndex(model, "3", size=(16, 16)).add(images).add(tmp_path).add(x)
+    assert index.query(images[:1], k=1)[0][0][0] == "image[0]"
+    maps = GradCAM(model, "3")(x, 1)  # the explainers, and the metrics, cast the same way
+    assert torch.isfinite(maps).all()
+    assert deletion_curve(model, x, maps, 1, steps=2).scores.shape == (2, 3)
+
+
+def test_the_default_layer_keeps_a_spatial_map():
+    from boda.explain import resolve_layer
+
+    class Squeeze(nn.Module):  # torchvision's SqueezeNet layout
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+            self.classifier = nn.Sequential(
+                nn.Dropout(), nn.Conv2d(8, 5, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1)
+            )
+
+        def forward(self, x):
+            return self.classifier(self.features(x)).flatten(1)
+
+    class OneSequential(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _conv_net(False)
+
+        def forward(self, x):
+            return self.net(x)
+
+    squeeze = Squeeze().eval()
+    # It used to be "classifier", pooled to 1x1: every map flat, normalised to 0.
+    assert resolve_layer(squeeze, None)[0] == "classifier.1"
+    maps = GradCAM(squeeze)(_x(2, 12), 1, upsample=False)
+    assert maps.shape == (2, 12, 12) and (maps.amax((1, 2)) == 1).all()
+    assert resolve_layer(OneSequential(), None)[0] == "net.3"  # was "net": (B, 5) logits
+    assert resolve_layer(_conv_net(False), None)[0] == "3"  # unchanged where it was right
+
+
+@pytest.mark.parametrize("method", sorted(
+    ["cam", "gradcam", "gradcam++", "scorecam", "saliency", "smoothgrad", "guided",
+     "guided-gradcam", "occlusion"]
+))  # fmt: skip
+def test_an_empty_batch_is_refused_by_name(method):
+    model = Scaled().eval()
+    layer = None if method in ("saliency", "smoothgrad", "guided", "occlusion") else "conv"
+    with pytest.raises(InvalidParameterError, match=r"x is empty \(shape \(0, 3, 10, 10\)\)"):
+        make_explainer(method, model, layer)(torch.zeros(0, 3, 10, 10))
+    with pytest.raises(InvalidParameterError, match="x is empty"):
+        make_explainer(method, model, layer)(torch.zeros(1, 3, 0, 10))
+
+
+def test_metrics_and_feature_functions_refuse_empty_batches():
+    from boda.explain import layer_features
+    from boda.explain.metrics import insertion_curve, pointing_game
+
+    model, empty = Scaled().eval(), torch.zeros(0, 3, 10, 10)
+    for metric in (deletion_curve, insertion_curve, average_drop_increase):
+        with pytest.raises(InvalidParameterError, match="x is empty"):
+            metric(model, empty, torch.zeros(0, 10, 10))
+    with pytest.raises(InvalidParameterError, match="maps and masks are empty"):
+        pointing_game(np.zeros((0, 4, 4)), np.zeros((0, 4, 4), bool))
+    with pytest.raises(InvalidParameterError, match="non-empty"):
+        layer_features(model, "conv", empty)
+    index = FeatureIndex(model, "conv", size=(10, 10))
+    with pytest.raises(InvalidParameterError, match="no readable images"):
+        index.add([])
+    with pytest.raises(InvalidParameterError, match="images is an empty batch"):
+        index.add(empty)
+    with pytest.raises(InvalidParameterError, match="images is an empty batch"):
+        index.add(_x()).query(empty)

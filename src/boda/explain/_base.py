@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from boda.errors import InvalidImageError, InvalidParameterError, ModelError
+from boda.nn import input_spec
 from boda.nn._inference import InferenceCache
 
 __all__ = [
@@ -42,12 +43,56 @@ PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 Target = None | int | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
 
+def _has_conv(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+#: Modules after which a ``Sequential``'s output has no spatial map left.
+_SPATIAL_REDUCERS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)
+
+
+def _guess_layer(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The default target layer (see :func:`resolve_layer`), or None."""
+    # Look through wrappers: nn.DataParallel / DistributedDataParallel (.module)
+    # and torch.compile (._orig_mod) hold the network as their one child.
+    prefix, inner = "", model
+    while True:
+        wrapped = dict(inner.named_children())
+        if len(wrapped) != 1 or next(iter(wrapped)) not in ("module", "_orig_mod"):
+            break
+        name, inner = next(iter(wrapped.items()))
+        prefix += name + "."
+    found = None
+    for name, child in inner.named_children():
+        if _has_conv(child):
+            found = (prefix + name, child)
+    # A Sequential that pools its own output away (SqueezeNet's classifier: dropout,
+    # 1x1 conv, ReLU, global pooling; a whole network in one Sequential) would give
+    # 1x1 or flat maps: take its last element holding a convolution instead.
+    while found is not None and isinstance(found[1], nn.Sequential):
+        items = list(found[1].named_children())
+        last = max((i for i, (_, c) in enumerate(items) if _has_conv(c)), default=None)
+        tail = [m for _, c in items[last + 1 :] for m in c.modules()] if last is not None else []
+        if not any(isinstance(m, _SPATIAL_REDUCERS) for m in tail):
+            break
+        found = (f"{found[0]}.{items[last][0]}", items[last][1])
+    return found
+
+
 def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str, nn.Module]:
     """Find a layer of ``model`` by name (``"layer3"``, ``"features.7"``) or by object.
+
+    A module reachable under several names (``self.body = self.features``) is
+    found by any of them and named by the first, the one
+    ``model.named_modules()`` lists.
 
     With ``layer=None`` the last direct child of the model that is or contains
     a ``Conv2d`` is taken: the last convolutional stage of most CNNs (inside
     an ``nn.DataParallel`` or ``torch.compile`` wrapper, of the wrapped network).
+    Where that child is an ``nn.Sequential`` that pools its own output to no
+    spatial map (a global pooling, ``Flatten`` or ``Linear`` after its last
+    convolution, as in SqueezeNet's classifier), its last element holding a
+    ``Conv2d`` is taken instead (the same rule applied again).
 
     Raises
     ------
@@ -58,7 +103,14 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
     if isinstance(layer, str):
         if layer in modules and layer != "":
             return layer, modules[layer]
-        close = [repr(n) for n in difflib.get_close_matches(layer, [n for n in modules if n], n=3)]
+        try:  # an alias: get_submodule walks attribute paths named_modules() skips
+            found = model.get_submodule(layer) if layer else None
+        except AttributeError:
+            found = None
+        if found is not None:
+            return resolve_layer(model, found)
+        names = [n for n, _ in model.named_modules(remove_duplicate=False) if n]
+        close = [repr(n) for n in difflib.get_close_matches(layer, names, n=3)]
         hint = ""
         if close:
             hint = "; did you mean " + (
@@ -74,19 +126,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
         raise InvalidParameterError("the given layer module is not part of the model")
     if layer is not None:
         raise InvalidParameterError(f"layer must be a name, a module or None, got {type(layer)}")
-    found = None
-    # Look through wrappers: nn.DataParallel / DistributedDataParallel (.module)
-    # and torch.compile (._orig_mod) hold the network as their one child.
-    prefix, inner = "", model
-    while True:
-        wrapped = dict(inner.named_children())
-        if len(wrapped) != 1 or next(iter(wrapped)) not in ("module", "_orig_mod"):
-            break
-        name, inner = next(iter(wrapped.items()))
-        prefix += name + "."
-    for name, child in inner.named_children():
-        if isinstance(child, nn.Conv2d) or any(isinstance(m, nn.Conv2d) for m in child.modules()):
-            found = (prefix + name, child)
+    found = _guess_layer(model)
     if found is None:
         raise InvalidParameterError(
             "could not guess a target layer (no child module holds a Conv2d); pass layer=..."
@@ -149,7 +189,18 @@ def _check_input(x: object) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise InvalidImageError(f"x must be a float (B, C, H, W) tensor, got {shape}")
+    if x.numel() == 0:
+        raise InvalidParameterError(
+            f"x is empty (shape {tuple(x.shape)}); give at least one image of at least one pixel"
+        )
     return x
+
+
+def _in_model_dtype(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the floating-point type of the model's weights (:func:`boda.nn.input_spec`):
+    a float16 or float64 model refuses float32 inputs with a raw dtype clash."""
+    dtype = input_spec(model)[1]
+    return x.to(dtype) if dtype is not None and x.is_floating_point() and x.dtype != dtype else x
 
 
 _MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
@@ -414,7 +465,7 @@ class Explainer:
             ``(B, H, W)`` float maps (``(B, h, w)`` at the layer's resolution
             when ``upsample=False``).
         """
-        x = _check_input(x)
+        x = _in_model_dtype(self.model, _check_input(x))
         with self._session():
             x = x.detach().clone()  # also turns an inference tensor into a normal one
             maps = self._explain(x, target).detach().float()

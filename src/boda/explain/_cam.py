@@ -35,13 +35,19 @@ class CAM(Explainer):
         See :class:`boda.explain.Explainer`; ``layer`` is the feature map that
         is pooled.
     fc : str or torch.nn.Module, optional
-        The linear classifier; default the model's last ``nn.Linear``.
+        The linear classifier.  Default: the first ``nn.Linear`` the forward
+        pass runs after the target layer, found on each call (:attr:`fc` then
+        holds it), which must take the layer's channels and give the model's
+        logits; an auxiliary or projection head run after the classifier, or
+        never run, is not taken.
 
     Raises
     ------
     InvalidParameterError
         No linear layer found, or one whose input size differs from the
-        layer's channel count.
+        layer's channel count or whose output size differs from the number
+        of logits (e.g. an MLP head, for which CAM is not defined: use
+        Grad-CAM).
 
     References
     ----------
@@ -70,11 +76,11 @@ class CAM(Explainer):
         super().__init__(
             model, layer, reshape_transform=reshape_transform, output_key=output_key
         )
+        #: The classifier: as given, else the one the last call found (None before).
+        self.fc: nn.Linear | None = None
         if fc is None:
-            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-            if not linears:
+            if not any(isinstance(m, nn.Linear) for m in model.modules()):
                 raise InvalidParameterError("model has no nn.Linear layer; pass fc=...")
-            self.fc = linears[-1]
         elif isinstance(fc, str):
             self.fc = dict(model.named_modules()).get(fc)
             if not isinstance(self.fc, nn.Linear):
@@ -85,11 +91,41 @@ class CAM(Explainer):
             raise InvalidParameterError(
                 f"fc must be the model's final nn.Linear (or its name), got {type(fc).__name__}"
             )
+        self._fc_given = self.fc
+
+    def _watch_linears(self) -> list[nn.Module | None]:
+        """Hooks that log, in running order, the target layer's outputs (None) and
+        every ``nn.Linear`` about to run."""
+        events: list[nn.Module | None] = []
+        assert self.layer is not None
+        self._hook(self.layer, lambda *_: events.append(None))
+        for m in self.model.modules():
+            if isinstance(m, nn.Linear):
+                self._handles.append(m.register_forward_pre_hook(
+                    lambda mod, _inp: events.append(mod)
+                ))  # fmt: skip
+        return events
+
+    def _classifier(self, events: list[nn.Module | None]) -> nn.Linear:
+        """The first ``nn.Linear`` run after the target layer's (last) output."""
+        last = max(i for i, e in enumerate(events) if e is None)
+        fc = next((e for e in events[last + 1 :] if e is not None), None)
+        if fc is None:
+            raise InvalidParameterError(
+                f"no nn.Linear runs after layer {self.layer_name!r}; CAM needs global average "
+                "pooling and a linear classifier after the layer: pass fc=... (the classifier, "
+                "or its name), or use Grad-CAM"
+            )
+        return fc  # type: ignore[return-value]
+
+    def _fc_name(self, fc: nn.Module) -> str:
+        return next((n for n, m in self.model.named_modules() if m is fc), type(fc).__name__)
 
     def _explain(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         if callable(target):
             raise InvalidParameterError("CAM needs class targets; a callable target cannot be used")
         store = self._capture_layer(cut_graph=False)
+        events = self._watch_linears() if self._fc_given is None else []
         with torch.no_grad():
             logits = self._forward(x)
         classes = self._resolve_target(logits, target)
@@ -97,12 +133,20 @@ class CAM(Explainer):
         if "act" not in store:
             raise self._unused_layer_error()
         acts = self._transform(store["act"].detach())
-        weight = self.fc.weight.detach()
-        if weight.shape[1] != acts.shape[1]:
-            raise InvalidParameterError(
-                f"the classifier takes {weight.shape[1]} features but layer "
-                f"{self.layer_name!r} has {acts.shape[1]} channels; CAM needs GAP + linear"
+        fc = self._fc_given if self._fc_given is not None else self._classifier(events)
+        weight = fc.weight.detach()
+        if weight.shape[1] != acts.shape[1] or weight.shape[0] != logits.shape[1]:
+            found = "" if self._fc_given is not None else (
+                f" (the first nn.Linear run after layer {self.layer_name!r})"
             )
+            raise InvalidParameterError(
+                f"the classifier {self._fc_name(fc)!r}{found} maps {weight.shape[1]} features "
+                f"to {weight.shape[0]}, but layer {self.layer_name!r} has {acts.shape[1]} "
+                f"channels and the model {logits.shape[1]} logits; CAM needs global average "
+                "pooling and one linear layer after the layer: pass fc=... (the classifier, or "
+                "its name), or use Grad-CAM"
+            )
+        self.fc = fc
         # Eq. 2 of Zhou et al. has no ReLU: negative evidence stays visible.
         return torch.einsum("bc,bchw->bhw", weight[classes], acts)
 

@@ -20,7 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
 from boda.explain import _vector_search
-from boda.explain._base import _frozen, resolve_layer
+from boda.explain._base import _frozen, _in_model_dtype, resolve_layer
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.nn import image_to_tensor, input_spec
 
@@ -99,7 +99,7 @@ def _layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.
 
     handle = layer.register_forward_hook(hook)
     try:
-        model(x)
+        model(_in_model_dtype(model, x))
     finally:
         handle.remove()
     if "a" not in store:
@@ -171,6 +171,9 @@ def layer_features(
     """
     if pool not in ("avg", "max", "flatten"):
         raise InvalidParameterError(f"pool must be 'avg', 'max' or 'flatten', got {pool!r}")
+    if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.numel() == 0:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InvalidParameterError(f"x must be a non-empty (B, C, H, W) batch, got {shape}")
     _, mod = resolve_layer(model, layer)
     parts = []
     with torch.inference_mode(), _frozen(model):
@@ -554,6 +557,10 @@ class FeatureIndex:
         ``image[first_index + k]``, ``k`` their place among the embedded images.
         """
         if isinstance(images, torch.Tensor):
+            if images.numel() == 0:
+                raise InvalidParameterError(
+                    f"images is an empty batch (shape {tuple(images.shape)}); give at least one"
+                )
             return [f"image[{first_index + i}]" for i in range(images.shape[0])], layer_features(
                 self.model, self.layer, images
             )

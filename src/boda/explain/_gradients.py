@@ -12,7 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from boda.errors import InvalidParameterError
-from boda.explain._base import Explainer, Target, _check_input
+from boda.explain._base import Explainer, Target, _check_input, _in_model_dtype
 from boda.explain._cam import GradCAM
 
 __all__ = ["Saliency", "GuidedBackprop", "GuidedGradCAM", "guided_relu"]
@@ -105,7 +105,7 @@ class Saliency(Explainer):
 
     def gradients(self, x: torch.Tensor, target: Target = None) -> torch.Tensor:
         """Signed input gradients ``(B, C, H, W)`` (averaged over the noisy copies)."""
-        x = _check_input(x)
+        x = _in_model_dtype(self.model, _check_input(x))
         with self._session():
             return self._accumulate(x.detach().clone(), target, signed=True).detach()
 

@@ -23,6 +23,7 @@ from boda.explain._base import (
     Target,
     _check_input,
     _frozen,
+    _in_model_dtype,
     class_probabilities,
     model_logits,
     resolve_target,
@@ -120,7 +121,7 @@ def _curve(
     batch_size: int,
     output_key: str | int | None,
 ) -> CurveResult:
-    x = _check_input(x)
+    x = _in_model_dtype(model, _check_input(x))
     maps = _check_maps(x, maps)
     if int(steps) < 1 or int(batch_size) < 1:
         raise InvalidParameterError("steps and batch_size must be >= 1")
@@ -255,7 +256,7 @@ def average_drop_increase(
        "Grad-CAM++: Generalized Gradient-Based Visual Explanations for Deep
        Convolutional Networks", WACV 2018.
     """
-    x = _check_input(x)
+    x = _in_model_dtype(model, _check_input(x))
     maps = _check_maps(x, maps)
     if maps.min() < 0 or maps.max() > 1:
         raise InvalidParameterError("maps must be in [0, 1] (use normalized explainer output)")
@@ -311,6 +312,10 @@ def pointing_game(
     if m.ndim != 3 or m.shape != k.shape:
         raise InvalidParameterError(
             f"maps and masks must both be (B, H, W) of one shape, got {m.shape} and {k.shape}"
+        )
+    if m.size == 0:
+        raise InvalidParameterError(
+            f"maps and masks are empty (shape {m.shape}); give at least one"
         )
     if tolerance < 0:
         raise InvalidParameterError(f"tolerance must be >= 0, got {tolerance}")
