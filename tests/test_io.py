@@ -167,7 +167,103 @@ def test_files_cut_at_different_lengths_share_one_reason(tmp_path, kodak_rgb):
         with pytest.raises(ImageReadError) as info:
             read_image(cut_path)
         reasons.add(info.value.reason)
-    assert reasons == {"truncated or corrupt image data (image file is truncated)"}
+    assert reasons == {ImageReadError.TRUNCATED}
+
+
+def _unreadable_files(root, kodak_rgb) -> dict[str, str]:
+    """Files no decoder can read, each with the start of the reason it must give."""
+    import struct
+    import zlib
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray((kodak_rgb * 255).round().astype(np.uint8))
+
+    def encoded(fmt, **options):
+        import io
+
+        buffer = io.BytesIO()
+        photo.save(buffer, fmt, **options)
+        return buffer.getvalue()
+
+    def garbled(data, at, n=400):
+        data = bytearray(data)
+        data[at : at + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        return bytes(data)
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body))
+
+    jpeg, png, gif = encoded("JPEG", quality=90), encoded("PNG"), encoded("GIF")
+    webp, lzw = encoded("WEBP"), encoded("TIFF", compression="tiff_lzw")
+    idat = png.find(b"IDAT")
+    bomb = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    files = {
+        "zero.jpg": (b"", ImageReadError.EMPTY),
+        "random.jpg": (rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+                       "not a recognised image format: its content is no image format"),
+        "notes.png": (b"shopping list\n" * 20,
+                      "not a recognised image format: this is a text file, not a picture"),
+        "page.jpg": (b"<!DOCTYPE html><html><body>404 Not Found</body></html>",
+                     "not a recognised image format: this is a web page (HTML)"),
+        "invoice.jpg": (b"%PDF-1.7\n" + bytes(300),
+                        "not a recognised image format: this is a PDF document"),
+        "cut.jpg": (jpeg[: len(jpeg) // 2], ImageReadError.TRUNCATED),
+        "cut header.jpg": (jpeg[:300], ImageReadError.TRUNCATED),
+        "cut.png": (png[: len(png) // 2], ImageReadError.TRUNCATED),
+        "cut header.png": (png[:20], ImageReadError.TRUNCATED),
+        "cut.gif": (gif[: len(gif) // 2], ImageReadError.TRUNCATED),
+        "cut.webp": (webp[: len(webp) // 2], ImageReadError.TRUNCATED),
+        "cut.tif": (lzw[: len(lzw) // 2], "damaged TIFF file: it begins as one, but its header"),
+        "crc.png": (garbled(png, idat + 100, 40), "damaged PNG data: the decoder stopped"),
+        "garbage.gif": (garbled(gif, len(gif) // 3), "damaged GIF data: the decoder stopped"),
+        "garbage.tif": (garbled(lzw, len(lzw) // 3), "damaged TIFF data: the decoder stopped"),
+        "bomb.png": (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", bomb)
+                     + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""),
+                     "too many pixels to open safely: 400000000 pixels exceeds the limit"),
+    }
+    for name, (content, _) in files.items():
+        (root / name).write_bytes(content)
+    return {name: reason for name, (_, reason) in files.items()}
+
+
+def test_unreadable_files_say_why_in_plain_words(tmp_path, kodak_rgb, monkeypatch, capfd):
+    """The reason of a file that cannot be read is what the report, serve and the scan
+    show: a sentence naming what is wrong and the way out, never a decoder's raw words
+    ("broken data stream when reading image file", "decoder error -2") or a Python
+    object ("cannot identify image file <_io.BytesIO object at 0x7f...>").  Nor does a
+    decoder print its own words into the terminal meanwhile (as in a scan's workers)."""
+    import boda.io as bio
+    from boda.scan import analyze_file
+
+    monkeypatch.setattr(bio._QUIET, "available", lambda: True)  # one thread, as a worker
+    expected = _unreadable_files(tmp_path, kodak_rgb)
+    capfd.readouterr()
+    for name, start in expected.items():
+        with pytest.raises(ImageReadError) as info:
+            read_image(tmp_path / name)
+        reason = info.value.reason
+        assert reason.startswith(start), (name, reason)
+        for raw in ("0x", "object at", "not processed", "broken data stream",
+                    "decoder error", "cannot identify", "could not create decoder"):
+            assert raw not in reason, (name, reason)
+        record = analyze_file(tmp_path / name)  # what a scan stores
+        assert record.status == "error" and record.error == reason, name
+    assert capfd.readouterr().err == ""  # libtiff: "tempfile.tif: Using code not yet in table"
+
+
+def test_the_reason_drops_python_reprs_and_byte_counts():
+    from pathlib import Path
+
+    from boda._io_reasons import undecodable
+
+    path = Path("x.jpg")
+    reason = undecodable(
+        path, OSError("cannot read <_io.BytesIO object at 0x7f3a2c1d9e50> (12 bytes not "
+                      "processed)"), "JPEG").reason
+    assert reason == "cannot decode this JPEG file (cannot read)"
+    failing_disk = undecodable(path, OSError(5, "Input/output error"), "JPEG").reason
+    assert failing_disk.startswith("the file could not be read (Input/output error")
 
 
 def test_missing_and_directory(tmp_path):

@@ -310,6 +310,62 @@ def test_broken_16bit_file_is_an_image_read_error(tmp_path, suffix):
         read_image(path, max_pixels=H * W - 1)
 
 
+def _damaged_pngs(tmp_path, pixels: np.ndarray) -> dict[str, object]:
+    """PNGs of ``pixels`` that make libpng talk, with what open_image should give:
+    the pixels (read as the whole file is) or an ImageReadError."""
+    data = cv2.imencode(".png", _bgr(pixels))[1].tobytes()
+    header_end = 8 + 25
+    at = data.find(b"IDAT") - 4
+    length = int.from_bytes(data[at : at + 4], "big")
+    body = bytearray(data[at + 8 : at + 8 + length])
+    flipped = bytearray(data)
+    flipped[at + 8 + length // 2] ^= 0xFF  # a disk error: the chunk's CRC no longer matches
+    body[20:60] = bytes(40)  # the same damage with the CRC recomputed (a crafted file)
+    crafted = data[:at] + _chunk(b"IDAT", bytes(body)) + data[at + 12 + length :]
+    junk = (  # libpng: "iCCP: too short"
+        _chunk(b"iCCP", b"bad\0\0" + zlib.compress(b"x" * 200))
+        + _chunk(b"tEXt", b"Comment\0made by hand")
+    )
+    files = {
+        "iccp.png": data[:header_end] + junk + data[header_end:],
+        "truncated.png": data[: len(data) // 2],
+        "crc.png": bytes(flipped),
+        "crafted.png": crafted,
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    return {"iccp.png": pixels, "truncated.png": ImageReadError, "crc.png": ImageReadError,
+            "crafted.png": ImageReadError}
+
+
+@pytest.mark.parametrize("deep", [True, False], ids=["16-bit", "8-bit"])
+@pytest.mark.parametrize("threads", [False, True], ids=["alone", "other threads"])
+def test_damaged_pngs_put_no_libpng_line_on_stderr(tmp_path, monkeypatch, capfd, deep,
+                                                   threads):
+    """libpng (inside OpenCV, which decodes 16-bit PNGs) prints its warnings and errors
+    to descriptor 2, through a scan's progress bar, whatever OpenCV's log level: a bad
+    colour profile is told in color_warning, a damaged file in the ImageReadError."""
+    pixels = _deep(3) if deep else _smooth8(3)
+    expected = _damaged_pngs(tmp_path, pixels)
+    # With other threads alive descriptor 2 is not caught: nothing may reach libpng then
+    # that would make it talk (but the crafted file, which a scan worker catches).
+    monkeypatch.setattr(boda_io._QUIET, "available", lambda: not threads)
+    capfd.readouterr()
+    for name, outcome in expected.items():
+        if threads and name == "crafted.png":
+            continue
+        if outcome is ImageReadError:
+            with pytest.raises(ImageReadError):
+                open_image(tmp_path / name)
+            continue
+        decoded = open_image(tmp_path / name)
+        assert decoded.bit_depth == (16 if deep else 8)
+        scale = 65535.0 if deep else 255.0
+        assert np.abs(decoded.pixels - outcome / scale).max() <= 0.5 / scale
+        assert "ICC profile cannot be used" in decoded.color_warning
+    assert "libpng" not in capfd.readouterr().err
+
+
 def test_8bit_reads_unchanged(kodak_paths):
     # The 8-bit paths equal Pillow's own decode (and resize), as before 16-bit support.
     for path in kodak_paths[:3]:

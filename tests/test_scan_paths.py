@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -509,7 +510,8 @@ def test_console_lines_show_control_characters_in_names_as_escapes(tmp_path):
     (root / "bad\nname.jpg").write_bytes(b"not an image")
     result = runner.invoke(app, ["scan", str(root), "-q", "--no-report"])
     assert result.exit_code == 3
-    assert "unreadable bad\\nname.jpg: not a recognised image format" in result.output.splitlines()
+    assert ("unreadable bad\\nname.jpg: not a recognised image format: this is a text file, "
+            "not a picture") in result.output.splitlines()
 
 
 def test_many_unreadable_files_are_summed_up_by_reason_on_the_console(tmp_path):
@@ -548,10 +550,50 @@ def test_ctrl_c_while_the_command_starts_is_quiet(monkeypatch, capsys):
 
     monkeypatch.delitem(sys.modules, "boda.cli._app", raising=False)
     monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
-    with pytest.raises(SystemExit) as stop:
-        boda.cli.main()
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {signum: signal.getsignal(signum) for signum in stops}
+    try:
+        with pytest.raises(SystemExit) as stop:
+            boda.cli.main()
+        # main() ends the process: Ctrl-C pressed again is ignored until it is gone
+        assert {signal.getsignal(signum) for signum in stops} == {signal.SIG_IGN}
+    finally:  # this process goes on: give pytest its Ctrl-C back
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
     assert stop.value.code == 130
     assert capsys.readouterr().err == "interrupted\n"  # no traceback
+
+
+_PRESSED_AGAIN_AT_EXIT = """
+import os, signal, sys, threading, time
+
+def again():  # Ctrl-C pressed again while Python ends, which joins this thread (as a pool's)
+    while threading.main_thread().is_alive():
+        time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.3)
+
+import boda.scan._pipeline as pipeline
+
+def stopped(*args, **kwargs):
+    threading.Thread(target=again).start()
+    raise KeyboardInterrupt
+    yield
+
+pipeline._iter_results = stopped
+sys.argv = ["boda", "scan", sys.argv[1], "-w", "1", "--no-report"]
+from boda.cli import main
+main()
+"""
+
+
+def test_ctrl_c_pressed_again_as_an_interrupted_scan_exits_prints_no_traceback(folder):
+    result = subprocess.run([sys.executable, "-c", _PRESSED_AGAIN_AT_EXIT, str(folder)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, (
+        result.stderr)
+    assert "interrupted: committed results are kept" in result.stdout
 
 
 def test_importing_boda_loads_no_image_stack():

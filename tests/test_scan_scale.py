@@ -298,3 +298,64 @@ def test_a_stopped_scan_of_a_small_catalog_still_derives_its_flags(folder, monke
     assert summary.interrupted and not summary.flags_stale
     with Catalog(default_catalog_path(folder)) as catalog:
         assert not catalog.flags_stale()
+
+
+def _ctrl_c() -> None:
+    """Ctrl-C, as the terminal sends it: SIGINT to this process (handled right away)."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_pressed_again_while_the_scan_stops_cannot_cut_the_stop_short(
+    folder, monkeypatch
+):
+    """People press Ctrl-C two or three times: the presses after the first must not
+    interrupt the stop itself (the pool's, the last batch's commit, the settings)."""
+    import signal
+
+    real_write = pipeline._write
+    writes = []
+
+    def write(catalog, batch):  # Ctrl-C again, twice, as the last batch commits
+        if writes:
+            _ctrl_c()
+            _ctrl_c()
+        writes.append(len(batch))
+        real_write(catalog, batch)
+
+    monkeypatch.setattr(pipeline, "BATCH_SIZE", 2)
+    monkeypatch.setattr(pipeline, "_write", write)
+    before = signal.getsignal(signal.SIGINT)
+    stopped = []
+
+    def progress(done, total, record):
+        if done == 3 and not stopped:  # the first Ctrl-C, during the analysis
+            stopped.append(done)
+            _ctrl_c()
+
+    try:
+        summary = scan(folder, workers=1, progress=progress)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C pressed again cut the scan's stop short")
+    assert summary.interrupted and summary.pending == 2
+    assert writes == [2, 1]  # the last batch was committed all the same
+    assert summary.flags_stale  # stopped again: no deriving on the way out
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C raises again after the scan
+    with Catalog(default_catalog_path(folder), readonly=True) as catalog:
+        assert catalog.integrity_check() == "ok" and catalog.count_all() == 3
+    with pytest.raises(KeyboardInterrupt):
+        _ctrl_c()
+        time.sleep(1)
+
+
+def test_a_scan_stopped_by_its_only_ctrl_c_still_derives_small_flags(folder):
+    stopped = []
+
+    def progress(done, total, record):
+        if done == 1 and not stopped:
+            stopped.append(done)
+            _ctrl_c()
+
+    summary = scan(folder, workers=1, progress=progress)
+    assert summary.interrupted and not summary.flags_stale and summary.pending == 4

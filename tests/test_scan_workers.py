@@ -132,3 +132,18 @@ def test_a_file_deleted_during_the_scan_is_forgotten_not_unreadable(photos, monk
     assert summary.pending == 0
     with Catalog(photos, readonly=True) as catalog:
         assert "p03.png" not in {r.path for r in catalog.records()}
+
+
+def test_a_stopped_pool_leaves_no_thread_for_python_to_wake_at_exit():
+    """Python 3.11 wakes every pool's manager thread without a lock as it exits: one
+    still closing its pipe then prints an ``OSError: [Errno 9]`` traceback after a
+    Ctrl-C.  _stop waits for it."""
+    pool = _pool._start_pool(2)
+    assert pool is not None
+    manager, workers = pool._executor_manager_thread, _pool._workers(pool)
+    pool.submit(time.sleep, 30)
+    started = time.monotonic()
+    _pool._stop(pool)
+    assert not manager.is_alive()
+    assert all(process.exitcode is not None for process in workers)
+    assert time.monotonic() - started < _pool._STOP_WAIT  # the busy worker was not awaited

@@ -110,7 +110,7 @@ def open_raw(
         # LibRaw reports a missing file, a folder or a permission as "I/O error".
         with open(path, "rb") as f:
             if not f.read(1):
-                raise ImageReadError(path, "empty file (0 bytes)")
+                raise ImageReadError(path, ImageReadError.EMPTY)
         with rawpy.imread(str(path)) as raw:
             sizes = raw.sizes
             if max_pixels is not None and sizes.raw_width * sizes.raw_height > max_pixels:

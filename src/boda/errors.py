@@ -45,6 +45,21 @@ class ImageReadError(BodaError, OSError):
     #: The reasons given for the file-system errors every reader meets the same way.
     FILE_ERRORS = (FileNotFoundError, IsADirectoryError, PermissionError)
 
+    #: The reasons every reader gives alike.  A reason is a sentence a photographer can
+    #: act on (what is wrong, and the way out where there is one), the same for every
+    #: file that fails alike: the report, ``boda serve`` and the scan's console group
+    #: files by it.  No decoder's raw words ("broken data stream when reading image
+    #: file") unless nothing better is known, never a memory address.
+    EMPTY = (
+        "empty file (0 bytes): it holds no image (an interrupted copy or download, or a "
+        "cloud file not downloaded yet?)"
+    )
+    TRUNCATED = (
+        "truncated: the file ends before the image does (a partial copy or an interrupted "
+        "download?); copy it again from the original"
+    )
+    OUT_OF_MEMORY = "out of memory while decoding; lower --max-side or the worker count"
+
     @classmethod
     def from_file_error(cls, path: str | Path, exc: OSError) -> ImageReadError:
         """The error for one of :attr:`FILE_ERRORS` met while opening ``path``."""

@@ -30,13 +30,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-import re
 import struct
 import threading
 import warnings
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from boda import _icc
 from boda._io_raw import RAW_EXTENSIONS, open_raw, raw_available
+from boda._io_reasons import pillow_refused, undecodable, unidentified
 from boda._io_reduce import (
     BACKGROUND,
     EARLY_REDUCE_PIXELS,  # noqa: F401 - re-exported (documented here; patch it there)
@@ -110,6 +112,11 @@ def _register_heif() -> bool:
 
 
 _HEIF = _register_heif()
+
+
+def _heif_missing(path: Path) -> bool:
+    """Whether ``path`` is named as HEIC/HEIF/AVIF and the plug-in to read it is not installed."""
+    return path.suffix.lower() in _HEIF_EXTENSIONS | _AVIF_EXTENSIONS and not _HEIF
 
 
 def heif_available() -> bool:
@@ -397,10 +404,12 @@ def open_image(
             path, max_side, gray=gray, max_pixels=max_pixels, resample=_RESAMPLE[resample],
             color=color,
         )
+    fmt = None  # the format Pillow recognised, for the reason of a failure
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open_pillow(path) as img:  # a huge JPEG too
+                fmt = img.format
                 file_bit_depth = _file_bit_depth(img)  # from the tiles, before decoding
                 token = BACKGROUND.set(float(background))
                 try:
@@ -416,30 +425,13 @@ def open_image(
     except ImageReadError.FILE_ERRORS as exc:
         raise ImageReadError.from_file_error(path, exc) from None
     except UnidentifiedImageError:
-        size = path.stat().st_size if path.exists() else None
-        reason = "empty file (0 bytes)" if size == 0 else "not a recognised image format"
-        heif_like = _HEIF_EXTENSIONS | _AVIF_EXTENSIONS
-        if size and path.suffix.lower() in heif_like and not _HEIF:
-            reason = "HEIC/HEIF support is not installed; pip install 'boda[heif]'"
-        raise ImageReadError(path, reason) from None
+        raise unidentified(path, _heif_missing(path)) from None
     except Image.DecompressionBombError as exc:
         # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS) refused a
         # file that is not a JPEG, before boda could look at it (see _open_pillow).
-        raise ImageReadError(
-            path,
-            f"image size exceeds the limit of {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels "
-            f"(Pillow's decompression-bomb guard: {exc}); max_side decodes only a JPEG at reduced "
-            "size; for a trusted file set PIL.Image.MAX_IMAGE_PIXELS = None and pass "
-            "max_pixels=None (--max-pixels none)",
-        ) from None
+        raise pillow_refused(path, exc) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        text = str(exc) or type(exc).__name__
-        if "truncated" in text.lower():
-            # Pillow's "(25 bytes not processed)" differs from file to file: without it,
-            # 30 files cut short share one reason (grouped in the report, serve, the console)
-            text = re.sub(r" \(\d+ bytes? not processed\)", "", text)
-            text = f"truncated or corrupt image data ({text})"
-        raise ImageReadError(path, text) from None
+        raise undecodable(path, exc, fmt) from None
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -485,13 +477,17 @@ def image_size(path: str | Path) -> tuple[int, int]:
                 orientation = _read_exif(img)[0].get(0x0112, 1)
                 width, height = _stored_size(img)
     except Image.DecompressionBombError:  # the size is all that is asked for
-        raise ImageReadError(path, "image size exceeds Pillow's decompression-bomb limit") from None
+        raise ImageReadError(
+            path, "too many pixels to open safely (over Pillow's decompression-bomb limit of "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels); if the file is trusted: "
+            "--max-pixels none (in Python: PIL.Image.MAX_IMAGE_PIXELS = None)",
+        ) from None
     except ImageReadError.FILE_ERRORS as exc:
         raise ImageReadError.from_file_error(path, exc) from None
     except UnidentifiedImageError:
-        raise ImageReadError(path, "not a recognised image format") from None
+        raise unidentified(path, _heif_missing(path)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageReadError(path, str(exc) or type(exc).__name__) from None
+        raise undecodable(path, exc, None) from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
@@ -513,7 +509,8 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 class _QuietDecoder:
-    """OpenCV's JPEG decoder, used only when libjpeg has nothing to say.
+    """OpenCV's JPEG decoder (and PNG decoder, :func:`_decode_16bit_colour`), used only
+    when libjpeg (libpng) has nothing to say.
 
     Pillow and OpenCV both decode with libjpeg-turbo (the same pixels, tested),
     but OpenCV decodes straight into a numpy buffer: 25-30 % less time than
@@ -536,34 +533,64 @@ class _QuietDecoder:
         """Whether descriptor 2 may be redirected now: no other thread could write to it."""
         return not self.failed and threading.active_count() == 1
 
-    def decode(self, data: bytes, flags: int) -> np.ndarray | None:
-        import cv2
-
+    def _catch(self) -> bool:
+        """Point descriptor 2 at the (emptied) sink; False where it may not be done now."""
         if not self.available():
-            return None
+            return False
         try:
             if self.owner != os.getpid():  # forked workers must not share one sink
                 for inherited in (self.sink, self.stderr_copy):
                     if inherited is not None:  # the parent's: close this process's copy
                         os.close(inherited)
-                self.sink = os.memfd_create("boda-libjpeg-messages")
+                self.sink = os.memfd_create("boda-decoder-messages")
                 self.stderr_copy = os.dup(2)
                 self.owner = os.getpid()
             os.ftruncate(self.sink, 0)
             os.dup2(self.sink, 2)
         except OSError:
             self.failed = True
+            return False
+        return True
+
+    def _release(self) -> bool:
+        """Give descriptor 2 back; whether anything was written to it meanwhile."""
+        os.dup2(self.stderr_copy, 2)
+        return os.fstat(self.sink).st_size > 0
+
+    def decode(self, data: bytes, flags: int, *, anyway: bool = False) -> np.ndarray | None:
+        """``cv2.imdecode(data, flags)``, or None when the decoder said anything or failed.
+
+        ``anyway``: where descriptor 2 may not be redirected now, decode all the same,
+        without catching what the decoder says (the caller made sure it has nothing to
+        say); otherwise None then."""
+        import cv2
+
+        caught = self._catch()
+        if not caught and not anyway:
             return None
         try:
             out = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
         except cv2.error:
             out = None
         finally:
-            os.dup2(self.stderr_copy, 2)
-        if out is None or os.fstat(self.sink).st_size:
+            said = self._release() if caught else False
+        if out is None or said:
             return None
-        self.decoded += 1
+        self.decoded += caught
         return out
+
+    @contextlib.contextmanager
+    def silenced(self) -> Iterator[None]:
+        """What C libraries write to descriptor 2 inside the block is dropped, where it may
+        be caught now (see :meth:`available`); elsewhere the block runs as it is.  For
+        libtiff inside Pillow, which prints its warnings and errors there ("Unknown field
+        with tag ...", "Using code not yet in table"): a failure is Pillow's exception."""
+        caught = self._catch()
+        try:
+            yield
+        finally:
+            if caught:
+                self._release()
 
 
 _QUIET = _QuietDecoder()
@@ -692,6 +719,56 @@ def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
     return None
 
 
+#: The chunks libpng needs to decode a PNG's pixels as OpenCV asks for them: the
+#: critical ones, and ``tRNS`` (a transparent colour becomes alpha).
+_PNG_PIXEL_CHUNKS = frozenset((b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"))
+
+
+def _png_for_libpng(data: bytes) -> bytes | None:
+    """The PNG ``data`` with only the chunks its pixels need, or None when they do not
+    add up to a whole, undamaged PNG (Pillow then decodes the file or says why not).
+
+    libpng, inside OpenCV, prints its warnings and errors straight to file descriptor
+    2 ("libpng warning: iCCP: known incorrect sRGB profile", "libpng error: IDAT: CRC
+    error"), through a scan's progress bar, and OpenCV's log level does not reach them.
+    What it would warn about is ancillary chunks (profiles, text, gamma, APNG frames)
+    that boda reads through Pillow anyway (a bad profile is told in
+    :attr:`DecodedImage.color_warning`): they are left out.  What it would fail on is
+    seen here first: a file cut short (no ``IEND``), a chunk whose CRC does not match,
+    an invalid ``tRNS`` (libpng ignores it: so is it here), a critical chunk it does
+    not know.  What is left, a damaged compressed stream under good CRCs (a
+    crafted file, not a disk error), sends the file to Pillow as any message from
+    libpng does when descriptor 2 can be caught (:class:`_QuietDecoder`: in the
+    scan's workers).  Costs a CRC pass over the file (well under the decode).
+    """
+    view = memoryview(data)
+    if bytes(view[:8]) != b"\x89PNG\r\n\x1a\n":
+        return None
+    kept = [view[:8]]
+    at, colour_type = 8, None
+    while at + 12 <= len(view):
+        length = int.from_bytes(view[at : at + 4], "big")
+        kind = bytes(view[at + 4 : at + 8])
+        end = at + 12 + length
+        if end > len(view) or (at == 8 and kind != b"IHDR"):
+            return None  # cut short, or no header
+        if kind[0] & 0x20 == 0 and kind not in _PNG_PIXEL_CHUNKS:
+            return None  # a critical chunk libpng does not know
+        if kind in _PNG_PIXEL_CHUNKS:
+            crc = int.from_bytes(view[end - 4 : end], "big")
+            if zlib.crc32(view[at + 4 : end - 4]) != crc:
+                return None
+            if kind == b"IHDR" and length == 13:
+                colour_type = view[at + 17]
+            valid_trns = colour_type in (0, 3) or (colour_type == 2 and length == 6)
+            if kind != b"tRNS" or valid_trns:
+                kept.append(view[at:end])
+            if kind == b"IEND":
+                return b"".join(kept)
+        at = end
+    return None  # no IEND: cut short
+
+
 def _stored_size(img: Image.Image) -> tuple[int, int]:
     """``(width, height)`` of the pixels as the file stores them, before EXIF orientation.
 
@@ -733,10 +810,16 @@ def _decode_16bit_colour(
             return None
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     with _SILENT_OPENCV:
-        try:
-            out = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-        except cv2.error:
-            out = None
+        if img.format == "PNG":
+            # libpng prints its warnings and errors to stderr, whatever OpenCV's log
+            # level: it gets only what it cannot complain about (see _png_for_libpng).
+            data = _png_for_libpng(data)
+            out = None if data is None else _QUIET.decode(data, flags, anyway=True)
+        else:  # libtiff's messages go through OpenCV's log, silenced here
+            try:
+                out = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+            except cv2.error:
+                out = None
     if (
         out is None
         or out.dtype != np.uint16
@@ -910,8 +993,9 @@ def _too_many_pixels(
         how = f"max_side cannot decode a {fmt} at reduced size (only JPEGs)"
     return ImageReadError(
         path,
-        f"{what} exceeds the limit of {limit} (decompression-bomb guard); {how}, "
-        "or pass max_pixels=None (--max-pixels none) if the file is trusted",
+        f"too many pixels to open safely: {what} exceeds the limit of {limit} "
+        f"(decompression-bomb guard); {how}, or pass max_pixels=None (--max-pixels none) "
+        "if the file is trusted",
     )
 
 
@@ -944,6 +1028,10 @@ def _decode(
         # Pillow's PNG getexif() decodes the whole image (to 8 bits) to look for an
         # eXIf chunk after the image data: find it here instead, without decoding.
         img.info["exif"] = _png_chunk(data16, b"eXIf") or b""
+    elif fmt == "PNG" and "exif" not in img.info:
+        # What getexif() would do, here: damaged image data (a CRC error, a broken
+        # stream) fail as such, not as unreadable EXIF over a half-decoded image.
+        img.load()
     exif, exif_warning = _read_exif(img)
     orientation = exif.get(0x0112, 1)
     swapped = orientation in (5, 6, 7, 8)
@@ -993,7 +1081,8 @@ def _decode(
         had_alpha, pixels_uint8 = False, decoded
     else:
         stored = img.size  # as decoded (after draft), before any orientation
-        img.load()
+        with _QUIET.silenced() if fmt == "TIFF" else contextlib.nullcontext():
+            img.load()
         early = _early_factor(stored, max_side) if img.mode not in ("LAB", "HSV") else 1
         lut_alpha = False
         if early > 1:  # a huge image: shrunk in its own sample type first

@@ -112,7 +112,11 @@ class GuardedStdout:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: runs the command, then ends the process (``sys.exit``).
+
+    Once a command was interrupted, Ctrl-C, SIGTERM and SIGHUP are ignored until the
+    process is gone (see :func:`_ignore_further_stops`).
+    """
     global _stopped_by, interruption_reported
     _stopped_by = None
     interruption_reported = False
@@ -127,6 +131,11 @@ def main() -> None:
             from boda.cli._app import app
 
             app()
+        except BaseException as exc:
+            if _interrupted(exc):
+                _ignore_further_stops()
+                previous.clear()  # ignored now: not given back to SIG_DFL
+            raise
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -152,6 +161,34 @@ def main() -> None:
         _stdout_failed(exc)
     except BrokenPipeError:  # stderr's reader went away while Click reported an error
         _broken_pipe()
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc``, leaving the command, ends it as interrupted (Ctrl-C, SIGTERM,
+    SIGHUP): a ``KeyboardInterrupt``, or the exit with the status of one."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return isinstance(exc, SystemExit) and exc.code in (EXIT_INTERRUPTED, interrupted_status())
+
+
+def _ignore_further_stops() -> None:
+    """Ignore Ctrl-C, SIGTERM and SIGHUP from now on: the command was stopped and the
+    process is on its way out, with the status of that stop.
+
+    People press Ctrl-C two or three times.  One that came while Python ends (it joins
+    the threads of the scan's worker pool, then runs its exit functions) would print a
+    ``KeyboardInterrupt`` traceback ("Exception ignored in: <module 'threading'>"), and
+    one that came after Python put the default handlers back (its last ~0.2 s, freeing
+    modules) would kill the process by SIGINT, exit status -2 instead of 130.  A stop
+    signal can only repeat the stop under way, so it is ignored; ``kill -9`` still ends
+    a process that would not.  Only from the main thread (where signals are handled).
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, *_STOP_SIGNALS):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _tolerant_streams() -> None:

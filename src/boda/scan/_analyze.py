@@ -204,7 +204,7 @@ def analyze_file(
         record.error = found.error
         return record
     if found.size == 0:
-        record.error = "empty file (0 bytes)"
+        record.error = ImageReadError.EMPTY
         return record
     try:
         # Box (area-average) resizing: fastest, and what the blur calibration assumes.
@@ -232,7 +232,7 @@ def analyze_file(
         record.error = exc.reason
         return record
     except MemoryError:
-        record.error = "out of memory while decoding; lower --max-side or the worker count"
+        record.error = ImageReadError.OUT_OF_MEMORY
         return record
     except Exception as exc:  # noqa: BLE001 - one file must never abort the batch
         last = traceback.extract_tb(exc.__traceback__)[-1]

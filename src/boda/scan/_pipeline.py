@@ -7,7 +7,9 @@ import dataclasses
 import errno
 import logging
 import os
+import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,6 +28,7 @@ from boda.scan._flags import (
     resolve_thresholds,
 )
 from boda.scan._pool import _iter_results, _start_pool
+from boda.scan._pool import _stop as _stop_pool
 from boda.scan._ray import ENGINES, check_ray, ray_results
 from boda.scan._walk import RAW_EXTENSIONS, FoundFile, walk_images
 
@@ -181,6 +184,57 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.lockf(lock, fcntl.LOCK_UN)
+
+
+#: What stops a scan: Ctrl-C, and SIGTERM and SIGHUP where the CLI handles them like it.
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class _StopOnce:
+    """Stop signals (Ctrl-C; SIGTERM and SIGHUP where the CLI handles them like it) raise
+    ``KeyboardInterrupt`` once between :meth:`arm` and :meth:`release`; later ones are
+    only counted (:attr:`count`).
+
+    A scan that is stopping must finish stopping: Ctrl-C pressed again (people press it
+    two or three times) would otherwise cut the pool's stop short, whose threads then
+    hang the exit or print a traceback there, or lose the last batch.  The first signal
+    switches to counting in the handler itself, before anything is raised, so no moment
+    is left where a second one would raise.  The first reaches the handler it replaced
+    (the CLI's records which signal stopped the command: its exit status), the later
+    ones do not.  Signal handlers belong to the main thread: elsewhere (where no
+    ``KeyboardInterrupt`` arrives) this does nothing, and signals without a Python
+    handler (``SIG_DFL``, ``SIG_IGN``) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._saved: dict[int, Callable] = {}
+
+    def arm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in _STOP_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                self._saved[signum] = handler
+                signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self.count == 1:
+            self._saved[signum](signum, frame)  # KeyboardInterrupt, as without this
+
+    def stopping(self) -> None:
+        """The scan stops (a ``KeyboardInterrupt`` raised otherwise than by a signal,
+        too): from now on every stop signal is only counted."""
+        self.count = max(self.count, 1)
+
+    def release(self) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+        self._saved.clear()
 
 
 def _analyze_job(job: tuple[FoundFile, int, int | None]) -> ImageRecord:
@@ -865,6 +919,7 @@ def scan(
         found, links = _link_records(found)
         summary.links = len(links)
         saved = to_analyse = 0
+        stops = _StopOnce()  # armed when the analysis starts
         try:
             # Scores of another analysis are not comparable: every file is analysed again.
             catalog.begin_analysis(analysis)
@@ -929,6 +984,14 @@ def scan(
                 "last_scan",
                 {"complete": not jobs, "started": time.time(), "to_analyse": len(jobs)},
             )
+            # From here on, Ctrl-C stops the scan once: pressed again, it cannot cut the
+            # stop (the pool, the last batch, the catalog's settings) short.
+            stops.arm()
+            batch: list[ImageRecord] = []
+            done = 0
+            vanished: list[bytes] = []
+            root_bytes = os.fsencode(root)
+            results = None
             # Fork the workers before the caller's progress display starts its thread.
             processes = min(workers, len(jobs))
             raw = any(os.path.splitext(j[0].path)[1].lower() in RAW_EXTENSIONS for j in jobs)
@@ -936,22 +999,17 @@ def scan(
             # A pool even for one file when workers were asked for: a file that kills
             # its process (out of memory, a decoder crash) then costs only itself.
             pool = _start_pool(processes, raw) if local and workers > 1 and jobs else None
-            if progress:
-                progress(0, len(jobs), None)
-
-            batch: list[ImageRecord] = []
             analysis_started = last_commit = time.monotonic()
-            results = (
-                _iter_results(
-                    jobs, pool, processes, _analyze_job,
-                    restart=lambda: _start_pool(processes, raw),
-                ) if local
-                else ray_results(jobs, processes, address)  # Ray starts on the first record
-            )
-            done = 0
-            vanished: list[bytes] = []
-            root_bytes = os.fsencode(root)
-            try:
+            try:  # at once: the pool is stopped whenever the scan stops
+                if progress:
+                    progress(0, len(jobs), None)
+                results = (
+                    _iter_results(
+                        jobs, pool, processes, _analyze_job,
+                        restart=lambda: _start_pool(processes, raw),
+                    ) if local
+                    else ray_results(jobs, processes, address)  # Ray starts on the first record
+                )
                 for record in results:  # None: a while without a finished file
                     if record is not None:
                         done += 1
@@ -971,9 +1029,13 @@ def scan(
                     if progress and record is not None:
                         progress(done, len(jobs), record)
             except KeyboardInterrupt:
+                stops.stopping()
                 summary.interrupted = True
             finally:
-                results.close()  # stops the pool at once if we were interrupted
+                if results is not None:
+                    results.close()  # stops the pool at once if we were interrupted
+                if pool is not None:  # one that results never got to use, too
+                    _stop_pool(pool)
                 _write(catalog, batch)
                 saved += len(batch)
                 # "No output shows a file that is gone", deleted during the scan too.
@@ -982,11 +1044,15 @@ def scan(
                 summary.analysis_seconds = time.monotonic() - analysis_started
             summary.pending = to_analyse - saved
 
-            stale = summary.interrupted and catalog.count_all() > DERIVE_ON_STOP_LIMIT
+            # Stopped again while stopping: at once, as a large catalog is.
+            stale = summary.interrupted and (
+                stops.count > 1 or catalog.count_all() > DERIVE_ON_STOP_LIMIT
+            )
             if not stale:
                 try:
                     failed, counts = _derive_flags(catalog, resolved, step)
                 except KeyboardInterrupt:  # stopped while deriving: as prompt as above
+                    stops.stopping()
                     summary.interrupted = stale = True
             if stale:  # the flags of the files that are gone went with them
                 catalog.mark_flags_stale()  # and the groups they leave with one member
@@ -1008,6 +1074,8 @@ def scan(
             catalog.set_setting("not_scanned", _not_scanned(summary))  # for the report, serve
         except sqlite3.DatabaseError as exc:  # a full disk, a read-only file, a damaged page
             raise _write_failed(catalog_path, exc, saved, to_analyse) from None
+        finally:
+            stops.release()
 
     summary.failed = failed
     summary.flag_counts = {**dict.fromkeys(flag_descriptions(), 0), **counts}

@@ -191,9 +191,13 @@ def _start_pool(
             pool = concurrent.futures.ProcessPoolExecutor(
                 processes, mp_context=ctx, initializer=_worker_init, initargs=initargs
             )
-            # The first task forks every worker (under "fork"), here, inside this lock
-            # and before the caller's progress display starts a thread.
-            pool.submit(os.getpid).result()
+            try:
+                # The first task forks every worker (under "fork"), here, inside this
+                # lock and before the caller's progress display starts a thread.
+                pool.submit(os.getpid).result()
+            except BaseException:  # Ctrl-C while they start: no pool left running
+                _stop(pool)
+                raise
             return pool
         except (OSError, ImportError, BrokenProcessPool) as exc:  # no usable /dev/shm...
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -230,13 +234,25 @@ def _died_reason(workers: list[mp.process.BaseProcess]) -> str:
     return f"the process analysing this file {how}; it did so again with the file alone"
 
 
+#: Seconds :func:`_stop` waits for the pool's manager thread to end after its workers.
+_STOP_WAIT = 2.0
+
+
 def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     """Stop ``pool`` now: kill its workers (a worker busy with a large image would
-    finish it first), drop what is queued."""
+    finish it first), drop what is queued, and let the pool's manager thread end.
+
+    That thread notices the dead workers within milliseconds; waiting for it (a few
+    seconds at most) matters at exit: Python (3.11) wakes every pool's manager thread
+    without a lock as it ends, and one closing its pipe at that moment makes it print
+    an ``OSError: [Errno 9] Bad file descriptor`` traceback after a Ctrl-C."""
+    manager = getattr(pool, "_executor_manager_thread", None)  # private; shutdown drops it
     for process in _workers(pool):
         if process.exitcode is None:
             process.terminate()
     pool.shutdown(wait=False, cancel_futures=True)
+    if isinstance(manager, threading.Thread) and manager is not threading.current_thread():
+        manager.join(timeout=_STOP_WAIT)
 
 
 def _iter_results(
