@@ -7,7 +7,8 @@ to :func:`open_raw`.  Two ways to pixels:
   is asked for and the preview has at least that many pixels on its longer side:
   a JPEG preview goes through boda's JPEG path (draft mode, the same resize), a
   bitmap one is converted as is.  This is what a scan (640 pixels) uses: a
-  full-size preview decodes ten to fifty times faster than the sensor data;
+  full-size preview decodes ten to fifty times faster than the sensor data.  A
+  preview that cannot be decoded (cut short, damaged) is passed over;
 - otherwise the sensor data itself, demosaiced by LibRaw with the camera's white
   balance into 16-bit sRGB (``postprocess``; ``half_size`` when half the
   resolution still covers ``max_side``).
@@ -15,6 +16,11 @@ to :func:`open_raw`.  Two ways to pixels:
 Both come out upright: LibRaw turns the demosaiced image by the file's
 orientation; a preview is stored the way the sensor was, so it is turned the same
 way, unless its own EXIF block says how to turn it (then that is obeyed instead).
+
+A file whose structure points past its end is cut short before LibRaw is asked
+(:func:`boda._io_reasons.raw_cut_short`); LibRaw's failures are told in the words
+of other formats' (:func:`boda._io_reasons.raw_unreadable`), and what it prints to
+descriptor 2 is dropped where it may be (:class:`boda.io._QuietDecoder`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from boda._io_reasons import raw_cut_short, raw_unreadable
 from boda.core.image import as_float_image, to_gray
 from boda.errors import ImageReadError
 
@@ -102,8 +109,11 @@ def open_raw(
     ------
     ImageReadError
         ``rawpy`` is not installed, the file is too large (``max_pixels``), or
-        LibRaw cannot read it (LibRaw's reason).
+        cannot be read: its reason says why in plain words (cut short, damaged data,
+        not a RAW file, a camera LibRaw does not know...), whatever LibRaw's words.
     """
+    from boda.io import _QUIET
+
     rawpy = _rawpy(path)
     kind = path.suffix.lower().lstrip(".").upper()
     try:
@@ -111,7 +121,17 @@ def open_raw(
         with open(path, "rb") as f:
             if not f.read(1):
                 raise ImageReadError(path, ImageReadError.EMPTY)
-        with rawpy.imread(str(path)) as raw:
+        # A file that ends before its sensor data is cut short even where LibRaw says
+        # otherwise, or nothing: it reads a preview before the cut, and may demosaic
+        # compressed data it ran out of as black.
+        if raw_cut_short(path):
+            raise ImageReadError(path, ImageReadError.TRUNCATED)
+        # LibRaw prints what it meets ("Unexpected end of file", libjpeg's "Corrupt JPEG
+        # data" about a damaged preview) to descriptor 2: dropped where it may be (a
+        # scan's worker); its errors say as much.
+        with _QUIET.silenced():
+            raw = rawpy.imread(str(path))
+        with raw:
             sizes = raw.sizes
             if max_pixels is not None and sizes.raw_width * sizes.raw_height > max_pixels:
                 raise ImageReadError(
@@ -131,21 +151,23 @@ def open_raw(
                 )
             if decoded is None:
                 half = max_side is not None and max(size) // 2 >= max_side
-                rgb16 = raw.postprocess(
-                    use_camera_wb=True, output_bps=16, half_size=half, gamma=_SRGB_GAMMA
-                )
+                with _QUIET.silenced():
+                    rgb16 = raw.postprocess(
+                        use_camera_wb=True, output_bps=16, half_size=half, gamma=_SRGB_GAMMA
+                    )
                 decoded = _from_sensor(rgb16, size, max_side, gray, resample)
     except ImageReadError:
         raise
     except ImageReadError.FILE_ERRORS as exc:
         raise ImageReadError.from_file_error(path, exc) from None
     except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
-        reason = exc.args[0] if exc.args else type(exc).__name__
-        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
-        raise ImageReadError(path, f"LibRaw cannot read this {kind} file: {reason}") from None
+        raise raw_unreadable(path, exc, kind) from None
+    container = _container_exif(path)
     return dataclasses.replace(
         decoded, format=f"RAW ({kind})", original_size=size,
-        exif_tags=_container_exif(path) or decoded.exif_tags,
+        exif_tags=container or decoded.exif_tags,
+        # The preview's own EXIF, when it was read, is not the file's.
+        exif_warning=decoded.exif_warning if container is None else None,
     )
 
 
@@ -185,24 +207,42 @@ def _from_preview(
     max_side: int, gray: bool, max_pixels: int | None, resample: Image.Resampling, color: str,
 ) -> DecodedImage | None:
     """The embedded preview decoded and turned upright, or None when there is none
-    big enough (or it does not show the whole frame)."""
-    from boda.io import DecodedImage, _decode, _orient, _resize_float, _target_size
+    big enough (or it does not show the whole frame), or it cannot be decoded: a
+    damaged preview leaves the file to its sensor data, whose failure, if it fails
+    too, is the file's."""
+    from boda.io import (
+        _QUIET,
+        DecodedImage,
+        _decode,
+        _orient,
+        _quiet_about_exif,
+        _resize_float,
+        _target_size,
+    )
 
     try:
-        thumb = raw.extract_thumb()
+        # LibRaw reads a JPEG preview's header with libjpeg, which prints its
+        # warnings about a damaged one ("Corrupt JPEG data: ...") to descriptor 2.
+        with _QUIET.silenced():
+            thumb = raw.extract_thumb()
     except (rawpy.LibRawError, ValueError):  # none, or one LibRaw cannot hand over
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             try:
-                img = Image.open(io.BytesIO(thumb.data))
-            except (OSError, SyntaxError, ValueError):
+                img = _quiet_about_exif(lambda: Image.open(io.BytesIO(thumb.data)))
+            except (OSError, SyntaxError, ValueError, EOFError):
                 return None
             with img:
                 if not _covers(img.size, size, max_side):
                     return None
-                decoded = _decode(img, path, max_side, gray, max_pixels, resample, False, color)
+                try:
+                    decoded = _decode(
+                        img, path, max_side, gray, max_pixels, resample, False, color
+                    )
+                except (OSError, SyntaxError, ValueError, EOFError):  # ImageReadError too
+                    return None  # cut short, damaged, too many pixels: the sensor data
         own = decoded.exif_tags.get(0x0112, 1) if decoded.exif_tags is not None else 1
         if own in (2, 3, 4, 5, 6, 7, 8):
             return decoded  # turned by its own EXIF orientation already
