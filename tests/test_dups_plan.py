@@ -389,7 +389,7 @@ def test_a_catalog_of_the_former_analysis_is_analysed_again(tmp_path):
     with Catalog(root) as catalog:  # as the former boda left it
         stored = catalog.get_setting("analysis")
         catalog.set_setting("analysis", {**stored, "version": 4})
-    assert ANALYSIS_VERSION == 5
+    assert ANALYSIS_VERSION > 4
     summary = scan(root, workers=1)
     assert summary.analysed == 2
 

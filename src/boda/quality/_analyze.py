@@ -40,7 +40,8 @@ class QualityThresholds:
         Flag when ``blurry < 0.44``.  The score is the sharpness score of
         :func:`boda.quality.sharpness` (0 smooth, ~1 sharp natural photo, 2
         white noise), evaluated at 640 px; NaN (never flagged) for an image
-        that cannot be measured (flat, nearly flat, a side under 8 px).
+        that cannot be measured (flat, nearly flat, a side under 8 px, or no
+        detail standing clear of the noise).
     dark : float
         Flag when ``dark > 0.8``, ``dark = 1 - p95`` of lightness (luma): 95 %
         of the pixels darker than 0.2 (51/255).

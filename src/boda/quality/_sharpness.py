@@ -6,6 +6,7 @@ See :func:`detail_ratio` for the measure and :func:`sharpness` for the verdict.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -64,6 +65,33 @@ _TONG_MIN_SIDE = 16
 #: Images with fewer pixels get no noise estimate, only the quantisation floor
 #: (see :func:`noise_variance`).
 _MIN_NOISE_PIXELS = 128 * 128
+#: The noise level function (:func:`_noise_level_function`) has one value per
+#: sixteenth of the brightness range (2x2 block means in [0, 1]).
+_NOISE_BINS = 16
+#: Blocks a brightness bin needs for a noise value of its own (a quarter of them
+#: are used: 256 values put the variance within about 15 %); the others take
+#: the value interpolated from their neighbours.
+_NOISE_BIN_BLOCKS = 1024
+#: Share of a bin's blocks, those with the least coarse-scale activity, whose
+#: diagonal detail measures the noise (the others are more likely texture).
+_NOISE_SMOOTH_SHARE = 0.25
+#: Natural-log ranges of the coarse activity (squared differences of block
+#: means) and of ``|2 HH|`` over which their quantiles are read in 256 steps
+#: (``|2 HH|``: 2^-14 to 2^-2, 0.004-64 gray levels, 3.3 % a step, and the
+#: median interpolated within its step).
+_LOG_ACTIVITY_RANGE = (math.log(1e-9), math.log(4.0))
+_LOG_HH_RANGE = (math.log(2.0**-14), math.log(0.25))
+#: A tile takes part in the percentile only when its coarse signal energy (mean
+#: over the four directions, noise removed) is at least this many times the
+#: noise's share ``v/2`` of it (images with a noise estimate, from 128 x 128
+#: pixels).  Below that, the ratio is one of two small differences of noisy
+#: energies: an error of 15 % in the estimated noise energy (what phone noise
+#: reduction and JPEG leave in simulated low-light photos) moves a tile's ratio
+#: by up to ``4 * 0.15 / SNR``, 0.1 at 6, and the sampling noise of a 32 px
+#: tile's energies (relative error about ``sqrt(12 / N)`` of the noise energy
+#: over ``N`` differences) as much again; the 90th percentile picks exactly
+#: those errors.
+_MIN_TILE_SNR = 6.0
 #: Noise variance of uint8 quantisation, (1/255)^2 / 12: the least noise any
 #: 8-bit photo carries.
 _QUANTISATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0
@@ -76,8 +104,6 @@ _QUANTISATION_VARIANCE = (1.0 / 255.0) ** 2 / 12.0
 #: floor or above 4 times it (none between); Gaussian sigma 4 blurred Kodak
 #: photos (0.5x-2x) are above 150 times it.
 _MIN_DETAIL_ENERGY = 2.0 * _QUANTISATION_VARIANCE
-#: The orthonormal 2-D Haar diagonal detail filter (``anchor=(0, 0)``: top-left tap).
-_HAAR_HH = np.array([[0.5, -0.5], [-0.5, 0.5]], np.float32)
 
 
 def _pool2(gray: np.ndarray) -> np.ndarray:
@@ -115,37 +141,157 @@ def _tile_sums(energy: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndar
 
 
 def noise_variance(gray: np.ndarray) -> float:
-    """Variance of white noise in ``gray``, from the diagonal Haar details.
+    """Mean noise variance of ``gray`` (0-1 scale), from its noise level function.
 
-    Donoho's robust estimate ``sigma = median(|HH|) / 0.6745`` on the
-    orthonormal diagonal detail of 2x2 blocks (mostly noise in natural
-    images), floored at the uint8 quantisation noise ``(1/255)^2 / 12``.
-    Below ``_MIN_NOISE_PIXELS`` (128 x 128) only the floor is used: a small
-    crop is mostly texture, whose diagonal detail the median would take for
-    noise and subtract (32-128 px crops of sharp Kodak photos read as blurry
-    19 % of the time with the estimate, 7 % without; blurred ones are caught
-    98 % either way, but blurred *and* noisy ones, sigma 3/255, 67 % instead of
-    96 %: tiny dataset images are rarely noisy).
+    The mean over the image's 2x2 blocks of :func:`_noise_map` (the noise
+    variance at each block's brightness); for white noise of variance ``v``,
+    ``v``.  Floored at the uint8 quantisation noise ``(1/255)^2 / 12``.  Below
+    ``_MIN_NOISE_PIXELS`` (128 x 128) only the floor is used: a small crop is
+    mostly texture, whose diagonal detail the estimate would take for noise and
+    subtract (32-128 px crops of sharp Kodak photos read as blurry 19 % of the
+    time with the estimate, 7 % without; blurred ones are caught 98 % either
+    way, but blurred *and* noisy ones, sigma 3/255, 67 % instead of 96 %: tiny
+    dataset images are rarely noisy).
 
     References
     ----------
-    .. [1] D. L. Donoho and I. M. Johnstone, "Ideal spatial adaptation by
-       wavelet shrinkage", Biometrika 81(3), 425-455, 1994 (sec. 4.2).
+    See :func:`_noise_level_function`.
     """
     import cv2
 
-    h, w = gray.shape[0] // 2 * 2, gray.shape[1] // 2 * 2
-    if h * w < _MIN_NOISE_PIXELS:
-        return _QUANTISATION_VARIANCE
-    # (g00 - g01 - g10 + g11) / 2 at every pixel in one OpenCV pass, kept at the
-    # top-left pixel of each 2x2 block.
-    full = cv2.filter2D(
-        np.ascontiguousarray(gray[:h, :w], dtype=np.float32), -1, _HAAR_HH, anchor=(0, 0),
-        borderType=cv2.BORDER_REFLECT_101,
+    gray = np.asarray(gray, dtype=np.float32)
+    noise = _noise_map(gray, _pool2(gray)) if min(gray.shape) >= 2 else None
+    return _QUANTISATION_VARIANCE if noise is None else float(cv2.mean(noise)[0])
+
+
+def _noise_map(gray: np.ndarray, coarse: np.ndarray) -> np.ndarray | None:
+    """Noise variance at each 2x2 block (the grid of ``coarse``), from the noise
+    level function at the block's mean; ``None`` below ``_MIN_NOISE_PIXELS``
+    (only the quantisation floor is known there)."""
+    import cv2
+
+    h, w = coarse.shape
+    if 4 * h * w < _MIN_NOISE_PIXELS:
+        return None
+    # Block means as 8-bit levels (rounded, saturated): the bins are read off
+    # them and the function is applied as a 256-entry table (cv2.LUT).
+    levels8 = cv2.convertScaleAbs(np.maximum(coarse, np.float32(0.0)), alpha=255.0)
+    levels, variances = _noise_level_function(gray, coarse, levels8)
+    table = np.interp(np.arange(256) / 255.0, levels, variances).astype(np.float32)
+    np.maximum(table, np.float32(_QUANTISATION_VARIANCE), out=table)
+    return cv2.LUT(levels8, table)
+
+
+def _noise_level_function(
+    gray: np.ndarray, coarse: np.ndarray, levels8: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise variance as a function of brightness: ``(levels, variances)``.
+
+    Camera noise is signal-dependent (photon shot noise plus read noise,
+    Foi et al. [1]_), and sRGB gamma makes it larger in the shadows, so one
+    variance for the whole image misjudges most of it: Donoho's median of
+    the diagonal details [2]_ falls below the mean noise energy, and the
+    difference was read as fine detail (blurred low-light phone photos scored
+    up to 2, "sharp").  Here the orthonormal diagonal Haar detail ``HH`` of
+    each 2x2 block (``(g00 - g01 - g10 + g11) / 2``: variance ``v`` for white
+    noise of variance ``v``) is grouped by the block's mean (``levels8``, its
+    8-bit level) into ``_NOISE_BINS`` brightness bins, and each bin's
+    variance is ``(median |HH| / 0.6745)^2`` over the quarter of its blocks
+    with the least activity at the coarse scale (squared differences of the
+    2x2 block means ``coarse``, averaged over 3x3 blocks): the noise level
+    function of Liu et al. [3]_, estimated, like Foi et al.'s level sets, on
+    the smooth parts of the image.  For white Gaussian noise the coarse
+    differences are independent of ``HH`` (block means and the diagonal
+    detail are orthogonal), so choosing blocks by them biases nothing, while
+    texture, which has both, is mostly left out.  Bins with fewer than
+    ``_NOISE_BIN_BLOCKS`` blocks get values interpolated from the others
+    (constant beyond the ends); a bin's level is its blocks' mean brightness.
+    With no such bin, all blocks form one.
+
+    References
+    ----------
+    .. [1] A. Foi, M. Trimeche, V. Katkovnik and K. Egiazarian, "Practical
+       Poissonian-Gaussian noise modeling and fitting for single-image
+       raw-data", IEEE Trans. Image Processing 17(10), 1737-1754, 2008.
+    .. [2] D. L. Donoho and I. M. Johnstone, "Ideal spatial adaptation by
+       wavelet shrinkage", Biometrika 81(3), 425-455, 1994 (sec. 4.2).
+    .. [3] C. Liu, W. T. Freeman, R. Szeliski and S. B. Kang, "Noise
+       estimation from a single image", CVPR 2006 (the noise level function).
+    """
+    import cv2
+
+    h, w = coarse.shape
+    # |2 HH| = |g00 - g01 - g10 + g11| = 4 |block mean of the image times a +-1
+    # checkerboard|: one multiply and one pooling, no strided copies.
+    hh2 = _pool2(cv2.multiply(gray[: 2 * h, : 2 * w], _checkerboard(h, w)))
+    hh2 = cv2.multiply(np.abs(hh2, out=hh2), 4.0)
+    activity = np.zeros((h, w), np.float32)
+    dx = cv2.subtract(coarse[:, 1:], coarse[:, :-1])
+    dy = cv2.subtract(coarse[1:, :], coarse[:-1, :])
+    activity[:, :-1] += cv2.multiply(dx, dx)
+    activity[:-1, :] += cv2.multiply(dy, dy)
+    activity = cv2.blur(activity, (3, 3))
+    # Quantiles per bin from 2-D histograms of 8-bit log steps (cv2.calcHist: one
+    # pass, no sorting; several times faster than partitioning each bin, and the
+    # scan runs this on every image).
+    histogram = cv2.calcHist([levels8], [0], None, [256], [0, 256]).reshape(_NOISE_BINS, -1)
+    counts = histogram.sum(axis=1)
+    sums = (histogram * np.arange(256, dtype=np.float32).reshape(_NOISE_BINS, -1)).sum(axis=1)
+    full = counts >= _NOISE_BIN_BLOCKS
+    n_bins = _NOISE_BINS if full.any() else 1  # a small image: all blocks in one bin
+    bins = cv2.LUT(levels8, (np.arange(256) * n_bins // 256).astype(np.uint8))
+    # The quarter of each bin's blocks with the least activity (ties at the step
+    # that reaches a quarter taken in full)...
+    steps = _log_steps(activity, _LOG_ACTIVITY_RANGE)
+    limit = _quantile_steps(bins, steps, None, n_bins, _NOISE_SMOOTH_SHARE)
+    per_level = np.repeat(np.floor(limit).astype(np.uint8), 256 // n_bins)
+    smooth = cv2.compare(steps, cv2.LUT(levels8, per_level), cv2.CMP_LE)
+    # ... and their median |2 HH|, interpolated within its step.
+    low, high = _LOG_HH_RANGE
+    median = _quantile_steps(bins, _log_steps(hh2, _LOG_HH_RANGE), smooth, n_bins, 0.5)
+    sigma = 0.5 * np.exp(low + median * (high - low) / 255.0) / 0.6745
+    if n_bins == 1:
+        return np.array([sums.sum() / counts.sum() / 255.0]), sigma * sigma
+    return sums[full] / counts[full] / 255.0, (sigma * sigma)[full]
+
+
+@functools.lru_cache(maxsize=8)
+def _checkerboard(h: int, w: int) -> np.ndarray:
+    """``(2h, 2w)`` float32 of +1 and -1 whose 2x2 blocks are ``[[1, -1], [-1, 1]]``."""
+    signs = np.ones((2 * h, 2 * w), np.float32)
+    signs[0::2, 1::2] = signs[1::2, 0::2] = -1.0
+    signs.flags.writeable = False
+    return signs
+
+
+def _log_steps(values: np.ndarray, log_range: tuple[float, float]) -> np.ndarray:
+    """``values`` (> 0) as uint8 steps, 0-255 evenly over ``log(values)`` in
+    ``log_range`` (rounded; saturated at both ends)."""
+    import cv2
+
+    low, high = log_range
+    scale = 255.0 / (high - low)
+    # convertScaleAbs: |a x + b| saturated to uint8; x >= low, so a x + b >= 0.
+    return cv2.convertScaleAbs(
+        cv2.log(cv2.max(values, math.exp(low))), alpha=scale, beta=-low * scale
     )
-    hh = np.abs(full[0::2, 0::2]).ravel()
-    sigma = _median_in_place(hh) / 0.6745
-    return max(sigma * sigma, _QUANTISATION_VARIANCE)
+
+
+def _quantile_steps(
+    bins: np.ndarray, steps: np.ndarray, mask: np.ndarray | None, n_bins: int, share: float
+) -> np.ndarray:
+    """Per bin, the ``share`` quantile of ``steps`` (where ``mask``), in steps: linear
+    within the step that reaches it (a rounded step ``j`` covers ``[j - 0.5, j + 0.5)``)."""
+    import cv2
+
+    histogram = cv2.calcHist([bins, steps], [0, 1], mask, [n_bins, 256], [0, n_bins, 0, 256])
+    cumulative = np.cumsum(histogram, axis=1)
+    target = share * cumulative[:, -1:]
+    step = np.minimum((cumulative < target).sum(axis=1), 255)
+    rows = np.arange(n_bins)
+    before = np.where(step > 0, cumulative[rows, step - 1], 0.0)
+    inside = np.maximum(histogram[rows, step], 1.0)
+    return step - 0.5 + np.clip((target[:, 0] - before) / inside, 0.0, 1.0)
 
 
 def _median_in_place(values: np.ndarray) -> float:
@@ -165,9 +311,10 @@ def _median_in_place(values: np.ndarray) -> float:
 
 def _tile_ratios(
     gray: np.ndarray, tile: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Per tile: min over directions of the denoised level-0 / level-1 energy, the
-    structure (coarse energy); per direction the whole image's denoised energies; the noise."""
+    structure (coarse energy), the signal-to-noise ratio of the coarse energy; per
+    direction the whole image's denoised energies; the mean noise variance."""
     coarse = _pool2(gray)
     half = tile // 2
     # Tiles that exist at both levels with every direction's border trimmed.
@@ -179,11 +326,20 @@ def _tile_ratios(
         rows, cols, tile, half = 1, 1, 0, 0
     import cv2
 
-    # White noise of variance v adds 2v to a difference's energy, and v/2 after
-    # 2x2 pooling; left in, it pulls every ratio towards 4 ("sharp").
-    noise = noise_variance(gray)
+    # Noise of variance v adds 2v to a fine difference's energy, and v/2 after
+    # 2x2 pooling (white noise); left in, it pulls every ratio towards 4
+    # ("sharp").  Camera noise depends on brightness, so each tile has the noise
+    # of its own pixels taken off: the mean over its 2x2 blocks of the noise
+    # level function (_noise_map); the whole-image energies the mean over all.
+    noise_map = _noise_map(gray, coarse)
+    if noise_map is None:
+        noise = _QUANTISATION_VARIANCE
+        tile_noise: np.ndarray | float = noise
+    else:
+        noise = float(cv2.mean(noise_map)[0])
+        tile_noise = noise if tile == 0 else _tile_sums(noise_map, half, (rows, cols)) / half**2
     ratios = []
-    structure = None
+    structure = signal = None
     global0, global1 = [], []
     for direction in _DIRECTIONS:
         fine = _difference_energy(gray, direction)
@@ -198,13 +354,19 @@ def _tile_ratios(
         else:
             e0 = _tile_sums(fine, tile, (rows, cols)) / tile**2
             e1 = _tile_sums(crude, half, (rows, cols)) / half**2
-        signal0 = np.maximum(e0 - 2.0 * noise, 0.0)
-        signal1 = np.maximum(e1 - 0.5 * noise, 0.0)
+        signal0 = np.maximum(e0 - 2.0 * tile_noise, 0.0)
+        signal1 = np.maximum(e1 - 0.5 * tile_noise, 0.0)
         ratios.append((signal0 + _EPS) / (signal1 + _EPS))
         structure = e1 if structure is None else structure + e1
+        signal = signal1 if signal is None else signal + signal1
+    # Mean over the four directions of the coarse signal, in units of the noise's
+    # v/2; without a noise estimate (small images: the known quantisation floor,
+    # checked by _MIN_DETAIL_ENERGY) every tile counts.
+    snr = signal / (2.0 * np.asarray(tile_noise)) if noise_map is not None else np.inf
     return (
         np.minimum.reduce(ratios).ravel(),
         structure.ravel(),
+        np.broadcast_to(snr, structure.shape).ravel(),
         np.asarray(global0),
         np.asarray(global1),
         noise,
@@ -233,17 +395,20 @@ def _anisotropy(global0: np.ndarray, global1: np.ndarray, noise: float = 0.0) ->
 
 def _measure(gray: np.ndarray, tile: int, percentile: float) -> tuple[float, float]:
     """(detail ratio, anisotropy) of a gray image at the evaluation scale; both NaN
-    when it cannot be measured (a side under ``_MIN_SIDE``, or no detail above 8-bit
-    quantisation: ``_MIN_DETAIL_ENERGY``)."""
+    when it cannot be measured (a side under ``_MIN_SIDE``, no detail above 8-bit
+    quantisation: ``_MIN_DETAIL_ENERGY``, or no tile whose coarse signal reaches
+    ``_MIN_TILE_SNR`` times the noise's share)."""
     if min(gray.shape) < _MIN_SIDE:
         return math.nan, math.nan
-    ratios, structure, global0, global1, noise = _tile_ratios(
+    ratios, structure, snr, global0, global1, noise = _tile_ratios(
         gray.astype(np.float32, copy=False), tile
     )
     # global1 has had the noise's share v/2 taken off; the floor is on the raw energy.
     if global1.max() + 0.5 * noise < _MIN_DETAIL_ENERGY:
         return math.nan, math.nan
-    keep = structure >= _STRUCTURE_FRACTION * structure.max()
+    keep = (structure >= _STRUCTURE_FRACTION * structure.max()) & (snr >= _MIN_TILE_SNR)
+    if not keep.any():
+        return math.nan, math.nan  # no detail stands clear of the noise anywhere
     anisotropy = _anisotropy(global0, global1, noise)
     return float(np.percentile(ratios[keep], percentile)), anisotropy
 
@@ -263,9 +428,13 @@ def detail_ratio(
     2x2 block means).  A tile's ratio is ``min_d r_d`` (motion blur along any
     direction lowers one of them); the image's ratio is the ``percentile`` of
     the ratios of tiles with structure (coarse energy at least 10 % of the
-    strongest tile's).  The white-noise energy (:func:`noise_variance`: ``2v``
-    at full, ``v/2`` at half resolution) is subtracted from both energies
-    first.
+    strongest tile's) whose coarse detail stands clear of the noise (signal
+    energy, mean over the directions, at least 6 times the noise's ``v/2``).
+    The noise energy is subtracted from both energies first: ``2v`` at full
+    and ``v/2`` at half resolution, with ``v`` the mean over the tile's 2x2
+    blocks of the noise level function (the noise variance at each block's
+    brightness, :func:`_noise_level_function`), so that a dark tile has more
+    noise taken off than a bright one.
 
     Parameters
     ----------
@@ -282,11 +451,14 @@ def detail_ratio(
     -------
     float
         About 0.25 for a smooth (blurred) image, about 1 for a sharp natural
-        image, up to 4 for white noise.  NaN when the image cannot be
-        measured: a side under 8 pixels (at the reference scale), or no
-        detail above 8-bit quantisation (a flat or nearly flat image: the
-        strongest direction's mean squared difference of the 2x2-pooled image
-        below ``2 (1/255)^2 / 12``).
+        image, up to 4 for white noise in an image under 128 x 128 pixels
+        (which gets no noise estimate).  NaN when the image cannot be
+        measured: a side under 8 pixels (at the reference scale), no detail
+        above 8-bit quantisation (a flat or nearly flat image: the strongest
+        direction's mean squared difference of the 2x2-pooled image below
+        ``2 (1/255)^2 / 12``), or no tile whose detail stands clear of the
+        noise (a frame of pure noise, or a dark photo whose content is buried
+        in it).
 
     Notes
     -----
@@ -312,7 +484,9 @@ def detail_ratio(
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> detail_ratio(rng.random((128, 128))) > 3
+    >>> detail_ratio(rng.random((64, 64))) > 3  # too small for a noise estimate: all detail
+    True
+    >>> bool(np.isnan(detail_ratio(rng.random((256, 256)))))  # noise, and nothing above it
     True
     """
     if tile < 4 or tile % 2:
@@ -384,7 +558,8 @@ class SharpnessResult:
     score : float
         Sharpness score (0 smooth, ~1 sharp natural photo; see
         :func:`sharpness_score`).  NaN when the image cannot be measured
-        (flat, nearly flat, or a side under 8 pixels): no verdict.
+        (flat, nearly flat, a side under 8 pixels, or no detail standing
+        clear of the noise): no verdict.
     is_blurry : bool
         ``score < threshold`` (False when ``score`` is NaN).
     threshold : float
@@ -414,9 +589,9 @@ def sharpness(
     survives, taken over the sharpest tiles, lowered when the detail is lost
     along one direction only (motion blur; for images at least 64 px on their
     shorter side, fully from 96 px: :func:`anisotropy_weight`).  An image
-    that cannot be measured (a side under 8 px, or no detail above 8-bit
-    quantisation: a flat or nearly flat image) gets ``score`` NaN and is not
-    blurry: "no verdict", not "sharp".
+    that cannot be measured (a side under 8 px, no detail above 8-bit
+    quantisation: a flat or nearly flat image, or no detail standing clear of
+    the noise) gets ``score`` NaN and is not blurry: "no verdict", not "sharp".
 
     Parameters
     ----------
@@ -445,16 +620,18 @@ def sharpness(
     its own pixels).  Held-out check on the 10 GrabCut photos, and JPEG q75 /
     Gaussian noise versions of the sharp photos.  Limits: a photo blurred by
     less than about one pixel *at the 640 px reference* (e.g. 9 px of blur in
-    a 6000 px photo) counts as sharp, on purpose.  White noise is estimated
-    and subtracted (:func:`noise_variance`), so sensor noise neither hides
-    blur nor fakes sharpness; a sharp overlay (watermark, text) on a blurred
-    photo still makes it sharp.  The reference side (640) and the threshold
-    (0.44) were chosen together by a sweep (sides 448-704, thresholds
-    0.40-0.60) for the best worst-scale accuracy on Kodak, then the
-    anisotropy term (limit 0.55, weight 2; the lowest sharp Kodak/GrabCut
-    anisotropy is 0.71); GrabCut was not used for the choices.  Small images
-    (28-64 px dataset crops) were checked apart: see ``docs/quality.md``,
-    "Tiny images".
+    a 6000 px photo) counts as sharp, on purpose.  Noise is estimated as a
+    function of brightness and subtracted tile by tile
+    (:func:`_noise_level_function`), and tiles whose detail does not stand
+    clear of it are left out, so sensor noise (stronger in the shadows)
+    neither hides blur nor fakes sharpness; a sharp overlay (watermark,
+    text) on a blurred photo still makes it sharp.  The reference side
+    (640) and the threshold (0.44) were chosen together by a sweep (sides
+    448-704, thresholds 0.40-0.60) for the best worst-scale accuracy on
+    Kodak, then the anisotropy term (limit 0.55, weight 2; the lowest sharp
+    Kodak/GrabCut anisotropy is 0.71); GrabCut was not used for the choices.
+    Small images (28-64 px dataset crops) were checked apart: see
+    ``docs/quality.md``, "Tiny images".
 
     References
     ----------
