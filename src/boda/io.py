@@ -745,7 +745,7 @@ def _png_for_libpng(data: bytes) -> bytes | None:
     if bytes(view[:8]) != b"\x89PNG\r\n\x1a\n":
         return None
     kept = [view[:8]]
-    at, colour_type = 8, None
+    at, colour_type, dropped = 8, None, False
     while at + 12 <= len(view):
         length = int.from_bytes(view[at : at + 4], "big")
         kind = bytes(view[at + 4 : at + 8])
@@ -763,8 +763,14 @@ def _png_for_libpng(data: bytes) -> bytes | None:
             valid_trns = colour_type in (0, 3) or (colour_type == 2 and length == 6)
             if kind != b"tRNS" or valid_trns:
                 kept.append(view[at:end])
+            else:
+                dropped = True
             if kind == b"IEND":
-                return b"".join(kept)
+                # A copy only when something was left out: a large file's bytes are
+                # held once more at most while it decodes.
+                return b"".join(kept) if dropped or end < len(view) else data
+        else:
+            dropped = True
         at = end
     return None  # no IEND: cut short
 
