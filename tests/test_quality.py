@@ -438,15 +438,6 @@ def test_low_contrast_sharp_photos_stay_sharp(kodak_paths):
         assert sharpness(cv2.filter2D(as_uint8, -1, kernel)).is_blurry, path.name
 
 
-def test_median_in_place_equals_numpy_median(rng):
-    from boda.quality._sharpness import _median_in_place
-
-    for n in (1, 2, 3, 10, 101, 1000):
-        ties = np.round(rng.random(n) * 4).astype(np.float32)
-        for values in (rng.random(n, dtype=np.float32), ties):
-            assert _median_in_place(values.copy()) == float(np.median(values))
-
-
 def test_contrast_and_mean_are_exact_for_float_input(rng):
     from boda.quality import exposure_stats
 

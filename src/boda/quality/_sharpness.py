@@ -223,13 +223,14 @@ def _noise_level_function(
     h, w = coarse.shape
     # |2 HH| = |g00 - g01 - g10 + g11| = 4 |block mean of the image times a +-1
     # checkerboard|: one multiply and one pooling, no strided copies.
-    hh2 = _pool2(cv2.multiply(gray[: 2 * h, : 2 * w], _checkerboard(h, w)))
+    # The signs are kept for images up to the reference size (those the scan
+    # measures), not for the large arrays noise_variance may be given.
+    checkerboard = _cached_checkerboard if 4 * h * w <= REFERENCE_SIDE**2 else _checkerboard
+    hh2 = _pool2(cv2.multiply(gray[: 2 * h, : 2 * w], checkerboard(h, w)))
     hh2 = cv2.multiply(np.abs(hh2, out=hh2), 4.0)
     activity = np.zeros((h, w), np.float32)
-    dx = cv2.subtract(coarse[:, 1:], coarse[:, :-1])
-    dy = cv2.subtract(coarse[1:, :], coarse[:-1, :])
-    activity[:, :-1] += cv2.multiply(dx, dx)
-    activity[:-1, :] += cv2.multiply(dy, dy)
+    activity[:, :-1] += _difference_energy(coarse, (0, 1))
+    activity[:-1, :] += _difference_energy(coarse, (1, 0))
     activity = cv2.blur(activity, (3, 3))
     # Quantiles per bin from 2-D histograms of 8-bit log steps (cv2.calcHist: one
     # pass, no sorting; several times faster than partitioning each bin, and the
@@ -255,13 +256,15 @@ def _noise_level_function(
     return sums[full] / counts[full] / 255.0, (sigma * sigma)[full]
 
 
-@functools.lru_cache(maxsize=8)
 def _checkerboard(h: int, w: int) -> np.ndarray:
     """``(2h, 2w)`` float32 of +1 and -1 whose 2x2 blocks are ``[[1, -1], [-1, 1]]``."""
     signs = np.ones((2 * h, 2 * w), np.float32)
     signs[0::2, 1::2] = signs[1::2, 0::2] = -1.0
     signs.flags.writeable = False
     return signs
+
+
+_cached_checkerboard = functools.lru_cache(maxsize=4)(_checkerboard)
 
 
 def _log_steps(values: np.ndarray, log_range: tuple[float, float]) -> np.ndarray:
@@ -292,21 +295,6 @@ def _quantile_steps(
     before = np.where(step > 0, cumulative[rows, step - 1], 0.0)
     inside = np.maximum(histogram[rows, step], 1.0)
     return step - 0.5 + np.clip((target[:, 0] - before) / inside, 0.0, 1.0)
-
-
-def _median_in_place(values: np.ndarray) -> float:
-    """``np.median`` of a 1-D float array (same value, bit for bit), partitioning it in place.
-
-    One ``partition`` plus a ``max`` of the lower half is ~10x faster than
-    ``np.median`` on the ~10^5 wavelet coefficients of a 640 px image.
-    """
-    n = values.size
-    k = n // 2
-    values.partition(k)
-    upper = values[k]
-    if n % 2:
-        return float(upper)
-    return float((values[:k].max() + upper) / values.dtype.type(2))
 
 
 def _tile_ratios(
