@@ -96,6 +96,20 @@ def analyze_pixels(
     ``extra["phash"]`` is None for an image under
     :data:`boda.duplicates.MIN_PHASH_SIDE` pixels a side (too small to hash).
     """
+    from boda.core.image import as_float_image, finite_pixels, trusted_pixels
+
+    # Checked once here; the gray, the thumbnail and every measure below would
+    # each check them again (five full passes per image).
+    pixels = finite_pixels(as_float_image(pixels, name="pixels"))
+    if over_black is not None:
+        over_black = finite_pixels(as_float_image(over_black, name="over_black"))
+    with trusted_pixels():
+        return _measure_pixels(pixels, pixels_uint8, over_black)
+
+
+def _measure_pixels(
+    pixels: np.ndarray, pixels_uint8: np.ndarray | None, over_black: np.ndarray | None
+) -> tuple[dict[str, float], dict]:
     from boda import color, duplicates, edges, quality
     from boda.core.image import to_gray
 
