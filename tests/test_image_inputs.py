@@ -105,6 +105,55 @@ def test_measures_refuse_nan_instead_of_returning_it(bad):
             measure(img)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_finiteness_check_sees_every_layout(bad):
+    # The check sums through cv2.sumElems where OpenCV can read the array
+    # (float32, up to 4 channels, contiguous pixels) and numpy otherwise.
+    from boda.core.image import finite_pixels
+
+    rng = np.random.default_rng(1)
+    base = rng.random((40, 30, 4)).astype(np.float32)
+    layouts = {
+        "gray": lambda a: np.ascontiguousarray(a[..., 0]),
+        "rgb": lambda a: np.ascontiguousarray(a[..., :3]),
+        "rgba": lambda a: a,
+        "rgb view of rgba": lambda a: a[..., :3],
+        "every other column": lambda a: a[:, ::2, 0],
+        "row slice": lambda a: a[3:20, :, 0],
+        "float64": lambda a: a[..., 0].astype(np.float64),
+        "five channels": lambda a: np.concatenate([a, a[..., :1]], axis=2),
+    }
+    for name, layout in layouts.items():
+        assert finite_pixels(layout(base)) is not None, name
+        damaged = base.copy()
+        damaged[3, 4, :] = bad
+        with pytest.raises(InvalidImageError, match="NaN or infinite"):
+            finite_pixels(layout(damaged))
+            pytest.fail(f"{name}: {bad} not seen")
+
+
+def test_scan_measures_check_pixels_once_and_trust_ends_with_them():
+    from boda.core.image import finite_pixels, trusted_pixels
+    from boda.scan import analyze_pixels
+
+    img = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    scores, _ = analyze_pixels(img)
+    assert scores["colorfulness"] > 0
+    img[5, 7, 1] = np.nan
+    with pytest.raises(InvalidImageError, match="pixels holds NaN"):
+        analyze_pixels(img)
+    with pytest.raises(InvalidImageError, match="on a 0-255 scale|divide by 255"):
+        analyze_pixels(np.full((64, 64, 3), 200.0, np.float32))
+    with trusted_pixels():
+        assert finite_pixels(img) is img  # unchecked inside...
+    with pytest.raises(InvalidImageError):
+        finite_pixels(img)  # ...checked again after, even after an error inside
+    with pytest.raises(KeyError), trusted_pixels():
+        raise KeyError("a measure failed")
+    with pytest.raises(InvalidImageError):
+        finite_pixels(img)
+
+
 def test_read_image_of_an_array_is_a_boda_error_with_the_fix(photo):
     from boda.errors import InvalidParameterError
     from boda.io import read_image

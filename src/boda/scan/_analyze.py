@@ -100,9 +100,9 @@ def analyze_pixels(
 
     # Checked once here; the gray, the thumbnail and every measure below would
     # each check them again (five full passes per image).
-    pixels = finite_pixels(as_float_image(pixels, name="pixels"))
+    pixels = finite_pixels(as_float_image(pixels, name="pixels"), "pixels")
     if over_black is not None:
-        over_black = finite_pixels(as_float_image(over_black, name="over_black"))
+        over_black = finite_pixels(as_float_image(over_black, name="over_black"), "over_black")
     with trusted_pixels():
         return _measure_pixels(pixels, pixels_uint8, over_black)
 
