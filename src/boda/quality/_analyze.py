@@ -123,8 +123,8 @@ def analyze(
         Defaults to ``QualityThresholds()``.
     classic_measures : bool
         Also report ``laplacian_variance``, ``tenengrad`` and
-        ``wavelet_energy``.  They decide nothing and cost about 10 ms of the
-        ~13 ms at 640 px, so the folder scan turns them off.
+        ``wavelet_energy``.  They decide nothing and cost about 8-10 ms
+        at 640 px, so the folder scan turns them off.
 
     Returns
     -------
@@ -132,7 +132,7 @@ def analyze(
 
     Notes
     -----
-    Costs about 13 ms for a 640x480 image on one core, 2.5 ms without the
+    Costs about 13 ms for a 640x480 image on one core, 5-7 ms without the
     classic measures (see ``docs/quality.md``).  Tong et al.'s measure is left out here (slower and
     less accurate, see the benchmark); :func:`boda.quality.sharpness` with
     ``all_measures=True`` computes it.
