@@ -12,11 +12,19 @@ sigma=1 and 2, and resize + JPEG together), hashes every version with
 2. the same distances with the ``imagehash`` package (the anchor), when it is
    installed, to show that boda's phash reproduces it;
 3. the time :func:`boda.duplicates.find_near_duplicates` takes on random
-   hashes next to a chunked brute-force all-pairs popcount (same run).
+   hashes next to a chunked brute-force all-pairs popcount (same run);
+4. mirror images (``boda scan --mirrored``): that :func:`boda.duplicates.phash_pair`'s
+   mirrored hash equals the pHash of the flipped picture, how far edited mirror
+   copies are from their original, how many more pairs of *distinct* photos
+   (and of 125 px tiles of them: 126 253 pairs) come within reach when mirror
+   images count (the false pairs), the exact chance of a false pair for
+   independent hashes, and the time of
+   :func:`boda.duplicates.find_near_duplicates_mirrored`.
 
-Run from the repository root::
+Run from the repository root (``mirrored``: section 4 alone, about 30 s)::
 
     .venv/bin/python benchmarks/duplicate_threshold.py
+    .venv/bin/python benchmarks/duplicate_threshold.py mirrored
 """
 
 from __future__ import annotations
@@ -32,7 +40,15 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from boda.duplicates import DEFAULT_MAX_DISTANCE, dhash, find_near_duplicates, hamming, phash
+from boda.duplicates import (
+    DEFAULT_MAX_DISTANCE,
+    dhash,
+    find_near_duplicates,
+    find_near_duplicates_mirrored,
+    hamming,
+    phash,
+    phash_pair,
+)
 from boda.io import read_image, write_image
 
 DATA = Path(os.environ.get("BODA_SHARED_DATA", Path(__file__).parent / "../../shared/data"))
@@ -166,6 +182,144 @@ def timing_table() -> None:
     print()
 
 
+def _mirrored_distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """What links two images as mirror images: both ways within the tolerance."""
+    return max(hamming(a[0], b[1]), hamming(a[1], b[0]))
+
+
+def _pair_distances(pairs: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+    """All-pairs distances: direct, mirrored (both ways, boda's rule) and either way."""
+    h = np.array([p[0] for p in pairs], dtype=np.uint64)
+    m = np.array([p[1] for p in pairs], dtype=np.uint64)
+    i, j = np.triu_indices(len(pairs), 1)
+    direct = np.bitwise_count(h[i] ^ h[j]).astype(int)
+    one, other = np.bitwise_count(h[i] ^ m[j]).astype(int), np.bitwise_count(m[i] ^ h[j])
+    return {
+        "direct (no --mirrored)": direct,
+        "--mirrored (both ways, boda)": np.minimum(direct, np.maximum(one, other)),
+        "either way (not used)": np.minimum(direct, np.minimum(one, other)),
+    }
+
+
+def _balanced_pair_probability(max_distance: int) -> tuple[float, float]:
+    """Exact chance that two independent pHash-like hashes (top bit set, 31 of the
+    other 63 bits set, uniformly) are within ``max_distance`` bits, and that they are
+    directly or as mirror images, the mirrored hash being the hash with the bits of
+    the odd horizontal frequencies (32 of the 63) inverted: the sign flip when every
+    coefficient's median were 0."""
+    from math import comb
+
+    direct = either = 0
+    for k in range(32):  # a's ones among the 32 odd-frequency bits
+        for j in range(32):  # b's
+            weight = comb(32, k) * comb(31, 31 - k) * comb(32, j) * comb(31, 31 - j)
+            for t in range(max(0, k + j - 32), min(k, j) + 1):  # shared ones there
+                wt = comb(k, t) * comb(32 - k, j - t) / comb(32, j)
+                for s in range(max(0, 31 - k - j), min(31 - k, 31 - j) + 1):  # elsewhere
+                    ws = comb(31 - k, s) * comb(k, 31 - j - s) / comb(31, 31 - j)
+                    d = 62 - 2 * t - 2 * s
+                    flipped = 94 - 2 * k - 2 * j + 2 * t - 2 * s
+                    w = weight * wt * ws
+                    direct += w * (d <= max_distance)
+                    either += w * (d <= max_distance or flipped <= max_distance)
+    total = comb(63, 31) ** 2
+    return direct / total, either / total
+
+
+def mirrored_table() -> None:
+    paths = sorted(KODAK.glob("*.png"))
+    if not paths:
+        sys.exit(f"no Kodak images in {KODAK}; set BODA_SHARED_DATA")
+    images = [read_image(p) for p in paths]
+    print("## Mirror images (boda scan --mirrored)\n")
+    worst = 0
+    for img in images:
+        for h, w in ((None, None), (331, 497), (123, 9), (8, 13)):
+            part = img[:h, :w]
+            worst = max(worst, hamming(phash(np.ascontiguousarray(part[:, ::-1])),
+                                       phash_pair(part)[1]))
+    print(f"phash(img[:, ::-1]) vs phash_pair(img)[1], {len(images)} Kodak photos whole and "
+          f"cropped to 497x331, 9x123, 13x8: largest Hamming distance **{worst}**\n")
+    print("| pairs | max | mean |")
+    print("|---|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        originals = [phash_pair(img) for img in images]
+        rows: dict[str, list[int]] = {"mirror image": []}
+        for img, base in zip(images, originals, strict=True):
+            flipped = np.ascontiguousarray(img[:, ::-1])
+            rows["mirror image"].append(_mirrored_distance(base, phash_pair(flipped)))
+            for edit, version in variants(flipped, Path(tmp)).items():
+                rows.setdefault(f"mirror image + {edit}", []).append(
+                    _mirrored_distance(base, phash_pair(version))
+                )
+    for name, values in rows.items():
+        print(f"| original vs {name} | {max(values)} | {np.mean(values):.1f} |")
+    print("\n(mirrored distance: the larger of hash vs the other's mirrored hash, both ways)\n")
+
+    tiles = []
+    for path in [*paths, *sorted((DATA / "grabcut" / "images").glob("*.png"))]:
+        img = read_image(path)
+        for y in range(0, img.shape[0] - 124, 125):
+            for x in range(0, img.shape[1] - 124, 125):
+                tiles.append(phash_pair(img[y : y + 125, x : x + 125]))
+    for title, distances in (
+        (f"distinct photos ({len(paths) * (len(paths) - 1) // 2} pairs)",
+         _pair_distances(originals)),
+        (f"125 px tiles of the Kodak and GrabCut photos ({len(tiles)} tiles, "
+         f"{len(tiles) * (len(tiles) - 1) // 2} pairs)", _pair_distances(tiles)),
+    ):
+        names = list(distances)
+        print(f"| {title} | " + " | ".join(names) + " |")
+        print("|---|" + "---:|" * len(names))
+        for label, stat in (("min", np.min), ("1st percentile", lambda d: np.percentile(d, 1)),
+                            ("median", np.median)):
+            print(f"| {label} | " + " | ".join(f"{stat(distances[n]):.0f}" for n in names) + " |")
+        for radius in (DEFAULT_MAX_DISTANCE, 12, 14, 16, 18, 20):
+            counts = [int((distances[n] <= radius).sum()) for n in names]
+            cells = [str(counts[0])] + [
+                f"{c} ({c / counts[0]:.2f}x)" if counts[0] else str(c) for c in counts[1:]
+            ]
+            print(f"| pairs <= {radius} | " + " | ".join(cells) + " |")
+        print()
+
+    print("| max_distance | P(pair within), direct | with mirror images | ratio | "
+          "false pairs at 10 000 / 100 000 / 1 000 000, direct | with mirror images |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for radius in (6, 8, DEFAULT_MAX_DISTANCE, 12):
+        direct, either = _balanced_pair_probability(radius)
+        counts = [[p * n * (n - 1) / 2 for n in (10_000, 100_000, 1_000_000)]
+                  for p in (direct, either)]
+        text = [" / ".join(f"{c:.3g}" for c in row) for row in counts]
+        print(f"| {radius} | {direct:.2g} | {either:.2g} | {either / direct:.2f}x | "
+              f"{text[0]} | {text[1]} |")
+    print()
+
+    rng = np.random.default_rng(0)
+    print("| n | find_near_duplicates s | find_near_duplicates_mirrored s | ratio |")
+    print("|---:|---:|---:|---:|")
+    odd = np.uint64(int("01" * 32, 2))  # the odd horizontal frequencies
+    for n in (20_000, 100_000):
+        keys = rng.random((n, 63)).argsort(axis=1)[:, :31].astype(np.uint64)  # 31 of 63 bits
+        values = np.bitwise_or.reduce(np.uint64(1) << keys, axis=1) | np.uint64(1 << 63)
+        flipped = values ^ odd
+        k = n // 100  # planted mirror copies, one bit off
+        noise = np.uint64(1) << rng.integers(0, 63, k).astype(np.uint64)
+        values[k : 2 * k], flipped[k : 2 * k] = flipped[:k] ^ noise, values[:k] ^ noise
+        t0 = time.perf_counter()
+        direct = find_near_duplicates(values, DEFAULT_MAX_DISTANCE, return_nearest=True)[0]
+        fast = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        both = find_near_duplicates_mirrored(
+            values, flipped, DEFAULT_MAX_DISTANCE, return_nearest=True
+        )[0]
+        slow = time.perf_counter() - t0
+        print(f"| {n} | {fast:.2f} ({len(direct)} groups) | {slow:.2f} ({len(both)} groups) | "
+              f"{slow / fast:.1f}x |")
+    print()
+
+
 if __name__ == "__main__":
-    distance_table()
-    timing_table()
+    if sys.argv[1:] != ["mirrored"]:
+        distance_table()
+        timing_table()
+    mirrored_table()

@@ -110,6 +110,9 @@ _FLAG_BATCH = 50_000
 #: The setting that says the stored flags predate the catalog's records.
 _STALE_KEY = "flags_stale"
 
+#: The setting that lists the near-duplicate members matched as mirror images.
+_MIRRORED_KEY = "near_duplicate_mirrored"
+
 
 def default_catalog_path(root: str | Path) -> Path:
     """Where ``boda scan ROOT`` keeps its catalog: ``ROOT/.boda/catalog.db``."""
@@ -189,6 +192,9 @@ class FlagInput(NamedTuple):
     phash: int | None
     width: int | None = None
     height: int | None = None
+    #: The pHash of the left-right mirror image (``extra["phash_mirrored"]``), read
+    #: only by ``flag_inputs(mirrored=True)``; None when the record has none.
+    phash_mirrored: int | None = None
 
 
 @dataclasses.dataclass
@@ -201,7 +207,9 @@ class ImageRecord:
     ``link_to`` (relative path, bytes), which is analysed under its own name
     only.  ``scores`` maps measure names to floats; ``extra`` holds
     non-scalar results (e.g. dominant colours).  ``flags`` maps flag names to
-    ``(score, group_id)`` and is filled when read back from the catalog.
+    ``(score, group_id)`` and is filled when read back from the catalog, and so is
+    ``mirrored``: True for a ``near_duplicate`` member whose nearest match in its
+    group is a left-right mirror image of it (a scan with ``mirrored``).
     """
 
     relpath: bytes
@@ -220,6 +228,7 @@ class ImageRecord:
     id: int | None = None
     flags: dict[str, tuple[float | None, int | None]] = dataclasses.field(default_factory=dict)
     link_to: bytes | None = None
+    mirrored: bool = False
 
     @property
     def path(self) -> str:
@@ -236,7 +245,7 @@ class ImageRecord:
         return _record_dict(
             self.relpath, self.status, self.link_to, self.error, self.size, self.width,
             self.height, self.format, self.flags, self.scores, self.extra, self.pixel_hash,
-            self.phash,
+            self.phash, self.mirrored,
         )
 
 
@@ -254,8 +263,13 @@ def _record_dict(
     extra: dict[str, Any],
     pixel_hash: str | None,
     phash: int | None,
+    mirrored: bool = False,
 ) -> dict[str, Any]:
-    """:meth:`ImageRecord.to_dict` from the record's fields (``phash`` unsigned)."""
+    """:meth:`ImageRecord.to_dict` from the record's fields (``phash`` unsigned).
+
+    ``mirrored``: whether the record is a near-duplicate member whose nearest match
+    is a mirror image of it (:meth:`Catalog.mirrored_ids`); True only with the
+    ``near_duplicate`` flag."""
     try:
         path, path_hex = relpath.decode("utf-8"), None
     except UnicodeDecodeError:
@@ -267,7 +281,7 @@ def _record_dict(
         groups = {name: group for name, (_, group) in ordered if group is not None}
     else:  # most records: no flags
         names, flag_scores, groups = [], {}, {}
-    return {
+    out = {
         "path": path,
         "path_bytes_hex": path_hex,
         "status": status,
@@ -280,11 +294,24 @@ def _record_dict(
         "flags": names,
         "flag_scores": flag_scores,
         "groups": groups,
-        "scores": scores,
-        "extra": extra,
-        "pixel_hash": pixel_hash,
-        "phash": None if phash is None else f"{phash:016x}",
     }
+    out["mirrored"] = bool(mirrored) and "near_duplicate" in groups
+    out["scores"] = scores
+    out["extra"] = extra
+    out["pixel_hash"] = pixel_hash
+    out["phash"] = None if phash is None else f"{phash:016x}"
+    return out
+
+
+def _hex_hash(value: object) -> int | None:
+    """A 64-bit hash stored as 16 hex digits (``extra["phash_mirrored"]``); None for
+    anything else (a hand-edited or damaged value takes no part)."""
+    if not isinstance(value, str) or len(value) != 16 or not value.isascii() or not value.isalnum():
+        return None  # also no sign, space, "0x" or "_" that int() would take
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
 
 
 def _to_signed64(value: int | None) -> int | None:
@@ -628,14 +655,19 @@ class Catalog:
         flags: Iterable[tuple[int, str, float | None, int | None]],
         *,
         progress: Callable[[int], None] | None = None,
+        mirrored_ids: Iterable[int] = (),
     ) -> None:
         """Replace the whole flags table with ``(image_id, name, score, group_id)`` rows.
 
         One transaction, written in batches (``progress(rows_written)`` after
         each); the flags are no longer stale (:meth:`flags_stale`) once it commits.
+        ``mirrored_ids`` are the ``near_duplicate`` members whose nearest match is a
+        left-right mirror image of them (:meth:`mirrored_ids`), kept in the same
+        transaction.
         """
         rows = iter(flags)
         written = 0
+        mirrored = sorted(set(mirrored_ids))
         with self._db:
             self._db.execute("DELETE FROM flags")
             while batch := list(itertools.islice(rows, _FLAG_BATCH)):
@@ -644,6 +676,22 @@ class Catalog:
                 if progress:
                     progress(written)
             self._db.execute("DELETE FROM settings WHERE key = ?", (_STALE_KEY,))
+            if mirrored:
+                self._put_setting(_MIRRORED_KEY, mirrored)
+            else:
+                self._db.execute("DELETE FROM settings WHERE key = ?", (_MIRRORED_KEY,))
+
+    def mirrored_ids(self) -> frozenset[int]:
+        """The ids of the ``near_duplicate`` members whose nearest match in their group
+        is a left-right mirror image of them (a scan with ``mirrored``); empty
+        otherwise, and for a catalog that never had such a scan."""
+        try:
+            stored = self.get_setting(_MIRRORED_KEY)
+        except sqlite3.OperationalError:  # a version 1 catalog opened read-only: no settings
+            return frozenset()
+        if not isinstance(stored, list):
+            return frozenset()
+        return frozenset(i for i in stored if type(i) is int)
 
     def mark_flags_stale(self) -> None:
         """Say that the stored flags predate the records (a scan stopped before it
@@ -730,31 +778,41 @@ class Catalog:
             names.update(_json_dict(text))
         return sorted(name for name in names if isinstance(name, str))
 
-    def flag_inputs(self) -> Iterator[FlagInput]:
+    def flag_inputs(self, *, mirrored: bool = False) -> Iterator[FlagInput]:
         """What deriving flags needs of every record, ordered by path (as :meth:`records`).
 
         A light pass for catalogs of any size: no thumbnails, no ``extra``, no
         record objects; ``scores`` is parsed only for readable images (``{}``
-        for the others).
+        for the others).  With ``mirrored``, ``phash_mirrored`` is read from
+        ``extra`` (SQLite's ``json_extract``: no other part of it is parsed);
+        a record without one, or with a value that is not 16 hex digits, gets None.
         """
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: several times faster than sqlite3.Row
-        cursor.execute(
-            "SELECT id, relpath, status, error, scores, pixel_hash, phash, width, height "
-            "FROM images " + _PATH_ORDER
+        flipped = (
+            "CASE WHEN status = 'ok' AND json_valid(extra) "
+            "THEN json_extract(extra, '$.phash_mirrored') END" if mirrored else "NULL"
         )
-        for image_id, relpath, status, error, scores, pixel_hash, phash, width, height in cursor:
+        cursor.execute(
+            "SELECT id, relpath, status, error, scores, pixel_hash, phash, width, height, "
+            f"{flipped} FROM images " + _PATH_ORDER
+        )
+        for (
+            image_id, relpath, status, error, scores, pixel_hash, phash, width, height, other,
+        ) in cursor:  # fmt: skip
             yield FlagInput(
                 image_id, relpath, status, error,
                 _json_dict(scores) if status == "ok" else {},
                 pixel_hash,
                 phash + (1 << 64) if phash is not None and phash < 0 else phash,
                 width, height,
+                None if other is None else _hex_hash(other),
             )
 
     def records(self, *, with_thumbnails: bool = False) -> Iterator[ImageRecord]:
         """Every record, ordered by path, with its flags."""
         flags = self._all_flags()
+        mirrored = self.mirrored_ids()
         thumbs: dict[int, bytes] = {}
         if with_thumbnails:
             thumbs = {
@@ -762,10 +820,11 @@ class Catalog:
                 for r in self._db.execute("SELECT image_id, jpeg FROM thumbnails")
             }
         for r in self._db.execute("SELECT * FROM images " + _PATH_ORDER):
-            yield _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
+            yield _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]), mirrored)
 
     def record_dicts(self) -> Iterator[dict[str, Any]]:
-        """Every record as :meth:`ImageRecord.to_dict` gives it, ordered by path.
+        """Every record as :meth:`ImageRecord.to_dict` gives it (with ``mirrored``),
+        ordered by path.
 
         The exports' pass over a catalog of any size: plain rows and no record
         objects, so what is left of its time is mostly parsing the stored
@@ -782,6 +841,7 @@ class Catalog:
         )
         loads = json.loads
         no_flags: dict[str, tuple[float | None, int | None]] = {}
+        mirrored = self.mirrored_ids()
         for (
             image_id, relpath, status, error, size, width, height, image_format, pixel_hash,
             phash, scores, extra, link,
@@ -796,6 +856,7 @@ class Catalog:
                 relpath, status, link, error, size, width, height, image_format,
                 flags.get(image_id, no_flags), *parsed, pixel_hash,
                 phash + (1 << 64) if phash is not None and phash < 0 else phash,
+                image_id in mirrored,
             )
 
     def _all_flags(self) -> dict[int, dict[str, tuple[float | None, int | None]]]:
@@ -823,6 +884,7 @@ class Catalog:
         report's cards) without holding every record in memory.
         """
         out: dict[int, ImageRecord] = {}
+        mirrored = self.mirrored_ids()
         for chunk in _chunks(sorted(set(ids))):
             marks = ",".join("?" * len(chunk))
             flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
@@ -833,7 +895,9 @@ class Catalog:
                 flags.setdefault(r["image_id"], {})[r["name"]] = (r["score"], r["group_id"])
             thumbs = self.thumbnails(chunk) if with_thumbnails else {}
             for r in self._db.execute(f"SELECT * FROM images WHERE id IN ({marks})", chunk):
-                out[r["id"]] = _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]))
+                out[r["id"]] = _record(
+                    r, flags.get(r["id"], {}), thumbs.get(r["id"]), mirrored
+                )
         return out
 
     def has_file(self, relpath: bytes) -> bool:
@@ -1177,8 +1241,10 @@ def _record(
     row: sqlite3.Row,
     flags: dict[str, tuple[float | None, int | None]],
     thumbnail: bytes | None,
+    mirrored: frozenset[int] = frozenset(),
 ) -> ImageRecord:
-    """An :class:`ImageRecord` from a row of the ``images`` table."""
+    """An :class:`ImageRecord` from a row of the ``images`` table; ``mirrored``: the
+    catalog's :meth:`Catalog.mirrored_ids`."""
     # A version 1 catalog opened read-only has no link_to column.
     link_to = row["link_to"] if len(row) > _V1_COLUMNS.count(",") + 1 else None
     return ImageRecord(
@@ -1198,6 +1264,7 @@ def _record(
         id=row["id"],
         flags=flags,
         link_to=None if link_to is None else bytes(link_to),
+        mirrored=row["id"] in mirrored and "near_duplicate" in flags,
     )
 
 

@@ -8,12 +8,16 @@
 - :func:`find_exact_duplicates` groups equal keys; :func:`find_near_duplicates`
   clusters hashes within :data:`DEFAULT_MAX_DISTANCE` bits (single linkage,
   exact, multi-index hashing: about 30 s for a million hashes on one core).
+- :func:`phash_pair` gives an image's pHash and the pHash of its left-right
+  mirror image from one DCT; :func:`find_near_duplicates_mirrored` clusters
+  with mirror images counted as near duplicates too.
 """
 
 from boda.duplicates._clusters import (
     DEFAULT_MAX_DISTANCE,
     find_exact_duplicates,
     find_near_duplicates,
+    find_near_duplicates_mirrored,
     nearest_distances,
 )
 from boda.duplicates._hashes import (
@@ -23,6 +27,7 @@ from boda.duplicates._hashes import (
     dhash,
     hamming,
     phash,
+    phash_pair,
     pixel_hash,
 )
 
@@ -34,8 +39,10 @@ __all__ = [
     "dhash",
     "find_exact_duplicates",
     "find_near_duplicates",
+    "find_near_duplicates_mirrored",
     "hamming",
     "nearest_distances",
     "phash",
+    "phash_pair",
     "pixel_hash",
 ]

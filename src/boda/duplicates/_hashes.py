@@ -21,7 +21,9 @@ import xxhash
 from boda.core.image import as_float_image, finite_pixels, to_gray, to_uint8
 from boda.errors import InvalidImageError, InvalidParameterError
 
-__all__ = ["pixel_hash", "phash", "dhash", "hamming", "HASH_BITS", "MIN_PHASH_SIDE"]
+__all__ = [
+    "pixel_hash", "phash", "phash_pair", "dhash", "hamming", "HASH_BITS", "MIN_PHASH_SIDE",
+]
 
 #: Number of bits in :func:`phash` and :func:`dhash` values.
 HASH_BITS = 64
@@ -253,12 +255,86 @@ def phash(image: np.ndarray) -> int:
     >>> hamming(h, phash(img[::2, ::2]))  # half the resolution, same hash
     0
     """
+    return _phash_bits(_low_dct(image))
+
+
+def _low_dct(image: np.ndarray) -> np.ndarray:
+    """The 8x8 lowest DCT-II frequencies of the 32x32 gray thumbnail (:func:`phash`'s 1-4)."""
     thumb = _gray_thumbnail(image, 32, 32)
     dct = _dct_matrix(32)
-    low = (dct @ thumb @ dct.T)[:8, :8]
+    return (dct @ thumb @ dct.T)[:8, :8]
+
+
+def _phash_bits(low: np.ndarray) -> int:
+    """:func:`phash`'s step 5: bit = coefficient > median, tiny coefficients as zero."""
     scale = max(abs(float(low[0, 0])), 1.0)
     low = np.where(np.abs(low) < _FLAT_EPS * scale, 0.0, low)
     return _bits_to_int(low > np.median(low))
+
+
+#: ``(-1) ** v`` for the 8 horizontal frequencies ``v`` of :func:`phash`'s 8x8 block.
+_MIRROR_SIGNS = np.array([1.0, -1.0] * 4)
+
+
+def phash_pair(image: np.ndarray) -> tuple[int, int]:
+    r""":func:`phash` of the image and of its left-right mirror image, from one DCT.
+
+    The mirrored hash equals ``phash(image[:, ::-1])``, the hash of the
+    horizontally flipped picture (the most common augmentation copy in image
+    datasets), without a second resample or DCT.  Comparing one image's hash
+    with another's mirrored hash finds mirror images
+    (:func:`find_near_duplicates_mirrored`).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W)`` or ``(H, W, 3)`` image, as for :func:`phash`.
+
+    Returns
+    -------
+    (int, int)
+        ``phash(image)`` and ``phash(image[:, ::-1])``, unsigned 64-bit.
+
+    Raises
+    ------
+    InvalidImageError
+        If ``image`` is not an image array, or holds NaN or infinite values.
+
+    Notes
+    -----
+    Mirroring the columns of the gray image, :math:`g'[y, x] = g[y, W - 1 - x]`,
+    mirrors the columns of its 32x32 thumbnail: the antialiased Lanczos weights
+    are symmetric about the middle of the image (the output pixel centres
+    :math:`(i + 1/2)\,W/32` and the kernel support mirror onto each other), so
+    :math:`R_{W}\,J_W = J_{32}\,R_{W}` for the resampling matrix :math:`R_W`
+    and the reversal :math:`J`.  For the DCT-II,
+    :math:`C[v, 31 - j] = \cos(\pi (63 - 2j) v / 64) = (-1)^v C[v, j]`, so
+    the mirrored thumbnail's coefficients are
+    :math:`F'[u, v] = (-1)^v F[u, v]` (:math:`v` the horizontal frequency):
+    the odd columns of the 8x8 block change sign and the even ones (the DC
+    included) stay.  The median of the 64 is taken again and the bits follow.
+    The identity is exact; floating-point rounding could only decide a
+    coefficient equal to the median, and on the 24 Kodak photos, their crops
+    to odd sizes and random images of 8 to 260 pixels a side the two hashes
+    were identical (Hamming distance 0 in every case).
+
+    References
+    ----------
+    .. [1] Krawetz, "Looks Like It" (2011): the hash.
+    .. [2] K. R. Rao and P. Yip, *Discrete Cosine Transform: Algorithms,
+           Advantages, Applications*, Academic Press, 1990 (the DCT-II).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[0:120, 0:160] / 40.0
+    >>> img = (0.5 + 0.5 * np.sin(x + 0.3) * np.cos(1.3 * y)).astype(np.float32)
+    >>> h, m = phash_pair(img)
+    >>> h == phash(img), m == phash(img[:, ::-1])
+    (True, True)
+    """
+    low = _low_dct(image)
+    return _phash_bits(low), _phash_bits(low * _MIRROR_SIGNS)
 
 
 def dhash(image: np.ndarray) -> int:

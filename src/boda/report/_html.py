@@ -291,6 +291,8 @@ def render_html(
         not_scanned = not_scanned_lines(catalog)
         complete, pending = last_scan_state(catalog)
         flags_stale = catalog.flags_stale()
+        mirrored = catalog.mirrored_ids()
+        mirrored_scan = catalog.get_setting("mirrored") is True
         catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
         records = catalog.records_by_id(
@@ -298,6 +300,8 @@ def render_html(
         )
     descriptions = flag_descriptions()
     rule_text = _rule_text(thresholds)
+    if mirrored_scan and "near_duplicate" in rule_text:
+        rule_text["near_duplicate"] += ", or of a left-right mirror image (--mirrored)"
 
     root = Path(catalog_path).resolve().parent.parent if root is None else Path(root)
 
@@ -363,7 +367,7 @@ def render_html(
             f'<p class="muted">{_esc(descriptions[name])}</p>'
         )
         if groups is not None:
-            parts.append(_duplicate_groups(groups, name, records, link))
+            parts.append(_duplicate_groups(groups, name, records, link, mirrored))
             listed = sum(len(group) for group in groups)
         else:
             key = rules[name].score_key
@@ -556,24 +560,31 @@ def _duplicate_groups(
     name: str,
     records: dict[int, ImageRecord],
     link: Callable[[bytes], str | None],
+    mirrored: frozenset[int] = frozenset(),
 ) -> str:
+    """The groups of a duplicate section; ``mirrored``: the ids of the near-duplicate
+    members whose nearest match is a mirror image (their cards say so)."""
     per_group = min(MAX_PER_GROUP, MAX_PER_SECTION)
     label = "copies" if name == "exact_duplicate" else "look-alikes"
+    mirrored = mirrored if name == "near_duplicate" else frozenset()
+
+    def score(m: _Flagged) -> str:
+        if name == "exact_duplicate" or m.score is None:
+            return ""
+        return f"distance {m.score:.0f}" + (" · mirrored" if m.id in mirrored else "")
+
     out = []
     for group in groups:
         cards = "".join(
-            _card(
-                records[m.id],
-                "" if name == "exact_duplicate" or m.score is None else f"distance {m.score:.0f}",
-                link(m.relpath),
-            )
-            for m in group[:per_group]
+            _card(records[m.id], score(m), link(m.relpath)) for m in group[:per_group]
         )
         rest = group[per_group:]
         names = ""
         if rest:
             items = "".join(
-                f"<li>{_esc(_name(m.relpath))}</li>" for m in rest[:MAX_NAMES_PER_GROUP]
+                f"<li>{_esc(_name(m.relpath))}"
+                + (" (mirrored)" if m.id in mirrored else "") + "</li>"
+                for m in rest[:MAX_NAMES_PER_GROUP]
             )
             if len(rest) > MAX_NAMES_PER_GROUP:
                 items += (
@@ -583,9 +594,13 @@ def _duplicate_groups(
             names = (
                 f"<details><summary>{len(rest)} more {label}</summary><ul>{items}</ul></details>"
             )
+        flipped = sum(m.id in mirrored for m in group)
+        note = (
+            f" · {flipped} matched as a mirror image (left-right flipped)" if flipped else ""
+        )
         out.append(
             f'<div class="group"><b>group {group[0].group or 0}</b> · {len(group)} {label}'
-            f'<div class="grid">{cards}</div>{names}</div>'
+            f'{note}<div class="grid">{cards}</div>{names}</div>'
         )
     return "".join(out)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from boda._io_raw import RAW_EXTENSIONS
 from boda.catalog import Catalog, ImageRecord
+from boda.catalog._catalog import _hex_hash
 from boda.core.numbers import finite_float
 
 __all__ = ["DuplicateSet", "duplicate_sets"]
@@ -427,6 +428,7 @@ def _is_under(path: str, prefixes: tuple[str, ...]) -> bool:
 def _split_set(
     members: list[ImageRecord], max_distance: int, keep_under: tuple[str, ...],
     pairs: _Pairs | None = None, picked: frozenset[bytes] = frozenset(),
+    flipped: dict[bytes, int] | None = None,
 ) -> list[list[ImageRecord]]:
     """Cut the members of linked duplicate groups into sets whose every other member is a
     copy of the set's first (kept) file.
@@ -437,7 +439,11 @@ def _split_set(
     within ``max_distance`` bits of its pHash, joins its set; repeat.  A file named as an
     edit (:func:`_is_edit`) joins only as an exact copy, a photo library's original
     (:func:`_in_library`) never joins, and the two halves of a RAW+JPEG pair
-    (:class:`_Pairs`) never join each other's set.
+    (:class:`_Pairs`) never join each other's set.  ``flipped`` (a scan with
+    ``mirrored``) maps members' paths to the pHash of their mirror image: a member
+    whose pHash is within ``max_distance`` of the keeper's mirrored pHash and whose
+    mirrored pHash is within it of the keeper's pHash (a mirror image of it) joins
+    as a near copy too.
     """
     import numpy as np
 
@@ -452,13 +458,16 @@ def _split_set(
     joining = [0 if _in_library(p) else 1 if _is_edit(p) else 2 for p in paths]
     # Only pHashes that took part in the near-duplicate grouping compare (a flat or
     # too-small image's hash says nothing).
+    flipped = flipped or {}
     if len(ranked) <= _SMALL_SET:  # most sets: a pair or a few files, cheaper in Python
-        return _split_small(ranked, max_distance, pair, joining)
+        return _split_small(ranked, max_distance, pair, joining, flipped)
     hashed = np.array([r.phash is not None and "near_duplicate" in r.flags for r in ranked],
                       dtype=bool)
     mode = np.array(joining, dtype=np.int8)
     comparable = hashed & (mode == 2)
     phash = np.array([r.phash or 0 for r in ranked], dtype=np.uint64)
+    mirrored = np.array([flipped.get(r.relpath, 0) for r in ranked], dtype=np.uint64)
+    has_mirrored = hashed & np.array([r.relpath in flipped for r in ranked], dtype=bool)
     pixels: dict[str | None, int] = {None: -1}
     pixel = np.array(
         [-1 if r.pixel_hash is None else pixels.setdefault(r.pixel_hash, len(pixels))
@@ -475,6 +484,11 @@ def _split_set(
         joins = left & (pixel == pixel[keeper]) & (pixel >= 0) & (mode > 0)
         if hashed[keeper]:
             near = _popcount(phash ^ phash[keeper]) <= max_distance  # numpy < 2 too
+            if has_mirrored[keeper]:  # a mirror image of it, both ways
+                near |= has_mirrored & (
+                    np.maximum(_popcount(phash ^ mirrored[keeper]),
+                               _popcount(mirrored ^ phash[keeper])) <= max_distance
+                )
             joins |= left & comparable & near
         if paired[keeper] >= 0:  # not the other half of its pair
             joins &= (paired != paired[keeper]) | (part == part[keeper])
@@ -489,23 +503,30 @@ _SMALL_SET = 32
 
 
 def _split_small(
-    ranked: list[ImageRecord], max_distance: int, pair: list, joining: list[int]
+    ranked: list[ImageRecord], max_distance: int, pair: list, joining: list[int],
+    flipped: dict[bytes, int] | None = None,
 ) -> list[list[ImageRecord]]:
     """:func:`_split_set` of members already in keep order, one pair at a time."""
+    flipped = flipped or {}
     out = []
     items = list(zip(ranked, pair, joining, strict=True))
     while items:
         keeper, kept_pair, _ = items[0]
         copies, left = [keeper], []
         near = keeper.phash is not None and "near_duplicate" in keeper.flags
+        mirror = flipped.get(keeper.relpath) if near else None
         for item in items[1:]:
             record, record_pair, mode = item
+            other = flipped.get(record.relpath) if mirror is not None else None
             if (
                 ((mode and keeper.pixel_hash is not None
                   and record.pixel_hash == keeper.pixel_hash)
                  or (near and mode == 2 and record.phash is not None
                      and "near_duplicate" in record.flags
-                     and (keeper.phash ^ record.phash).bit_count() <= max_distance))
+                     and ((keeper.phash ^ record.phash).bit_count() <= max_distance
+                          or (other is not None  # a mirror image of it, both ways
+                              and (mirror ^ record.phash).bit_count() <= max_distance
+                              and (other ^ keeper.phash).bit_count() <= max_distance))))
                 and (record_pair[0] is None or record_pair[0] != kept_pair[0]
                      or record_pair[1] == kept_pair[1])
             ):
@@ -555,8 +576,10 @@ def _duplicate_plan(
     groups: dict[tuple[str, int], list[ImageRecord]] = {}
     link_targets: set[bytes] = set()
     pairs = _Pairs()
+    flipped: dict[bytes, int] = {}  # a mirrored scan: the mirror images' pHashes
     with Catalog(catalog_path, readonly=True) as catalog:
         max_distance = _near_tolerance(catalog)
+        mirrored = catalog.get_setting("mirrored") is True
         # the files the person picked: kept first, and never listed as copies
         picked = frozenset(_picked(catalog))
         for record in catalog.records():
@@ -566,6 +589,10 @@ def _duplicate_plan(
                 continue
             if record.relpath[record.relpath.rfind(b"."):].lower() in _RAW_SUFFIXES:
                 pairs.add(record.path)  # the RAW files only: few, or none
+            if mirrored and "near_duplicate" in record.flags:
+                value = _hex_hash(record.extra.get("phash_mirrored"))
+                if value is not None:
+                    flipped[record.relpath] = value
             for flag, (_, group_id) in record.flags.items():
                 if group_id is not None:
                     # Only what the keep rule reads is held (a large catalog has many groups).
@@ -592,7 +619,7 @@ def _duplicate_plan(
     for keys in sets.values():
         members = {r.relpath: r for key in keys for r in groups[key]}
         for copies in _split_set(
-            list(members.values()), max_distance, keep_under, pairs, picked
+            list(members.values()), max_distance, keep_under, pairs, picked, flipped
         ):
             if len(copies) < 2:
                 continue  # a member that is a copy of no kept file: kept, in no set
@@ -625,7 +652,9 @@ def duplicate_sets(
     near-duplicate group) are taken in keep order.  The first keeps; every
     file not yet in a set that is an exact copy of it (identical pixels) or
     whose pHash is within the near-duplicate tolerance of its pHash (the
-    ``near_duplicate`` threshold of the catalog's last scan) joins its set;
+    ``near_duplicate`` threshold of the catalog's last scan; after a scan with
+    ``mirrored``, also a left-right mirror image of it, within the tolerance
+    both ways) joins its set;
     the first file left keeps the next set, and so on.  Near-duplicate groups
     are single-linkage (A looks like B, B like C, so A, B and C are one
     group even when A and C look nothing alike), so one group may give

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.catalog import Catalog
+from boda.catalog._catalog import _hex_hash
 from boda.report._export import iter_catalog_records
 from boda.report._keep import (
     _duplicate_plan,
@@ -368,7 +369,8 @@ def _copied_under(
 ) -> tuple[dict[bytes, str], set[bytes]]:
     """The files that have a copy under one of ``prefixes`` (another file, in their
     exact-duplicate group, or in their near-duplicate group *and* within the tolerance of
-    their pHash: single-linkage groups chain files that look nothing alike), each with
+    their pHash, or after a scan with ``mirrored`` of their mirror image's, both ways:
+    single-linkage groups chain files that look nothing alike), each with
     the display path of its closest copy there (an exact one first, then the fewest
     differing bits, then the first in path order); and the prefixes that hold any file."""
     import numpy as np
@@ -376,29 +378,43 @@ def _copied_under(
     from boda.duplicates._clusters import _popcount
 
     matched: set[bytes] = set()
-    groups: dict[tuple[str, int], list[tuple[bytes, str, int, bool]]] = {}
+    groups: dict[tuple[str, int], list[tuple[bytes, str, int, bool, int | None]]] = {}
     with Catalog(catalog_path, readonly=True) as catalog:
         tolerance = _near_tolerance(catalog)
+        mirrored = catalog.get_setting("mirrored") is True
         for record in catalog.record_dicts():  # in path order
             relpath = record_relpath(record)
             inside = _folders_holding(relpath, prefixes)
             matched.update(inside)
             phash = 0 if record["phash"] is None else int(record["phash"], 16)
+            extra = record["extra"]
+            # a mirrored scan: the pHash of the mirror image, a match too (both ways)
+            flipped = (
+                _hex_hash(extra.get("phash_mirrored"))
+                if mirrored and "near_duplicate" in record["groups"] else None
+            )
             for flag, group_id in record["groups"].items():
                 groups.setdefault((flag, group_id), []).append(
-                    (relpath, record["path"], phash, bool(inside))
+                    (relpath, record["path"], phash, bool(inside), flipped)
                 )
     best: dict[bytes, tuple[int, str]] = {}  # (-1 for identical pixels, or bits; path)
     for (flag, _), members in sorted(groups.items()):  # exact_duplicate before near_
-        sources = [(relpath, path, phash) for relpath, path, phash, inside in members if inside]
+        sources = [(relpath, path, phash, flipped)
+                   for relpath, path, phash, inside, flipped in members if inside]
         if not sources:
             continue
         exact = flag != "near_duplicate"
-        hashes = np.array([phash for _, _, phash in sources], dtype=np.uint64)
-        index = {relpath: i for i, (relpath, _, _) in enumerate(sources)}
-        for relpath, _, phash, inside in members:
+        hashes = np.array([phash for _, _, phash, _ in sources], dtype=np.uint64)
+        has_flipped = np.array([f is not None for *_, f in sources], dtype=bool)
+        flips = np.array([f or 0 for *_, f in sources], dtype=np.uint64)
+        index = {relpath: i for i, (relpath, *_) in enumerate(sources)}
+        for relpath, _, phash, inside, flipped in members:
             bits = np.full(len(sources), -1, dtype=np.int64) if exact else (
                 _popcount(hashes ^ np.uint64(phash)).astype(np.int64))
+            if not exact and flipped is not None and has_flipped.any():
+                mirror = np.maximum(_popcount(flips ^ np.uint64(phash)),
+                                    _popcount(hashes ^ np.uint64(flipped))).astype(np.int64)
+                bits = np.where(has_flipped, np.minimum(bits, mirror), bits)
             if inside:
                 bits[index[relpath]] = 65  # a file is not its own copy
             k = int(np.argmin(bits))  # the first of the closest, in path order

@@ -51,6 +51,8 @@ THUMBNAIL_SIDE = 200
 #: is stronger in the shadows) and leaves out tiles whose detail does not stand
 #: clear of it: blurred low-light photos were called sharp, and frames of pure
 #: noise now get no verdict.
+#: (Not raised for ``extra["phash_mirrored"]``, the pHash of the mirror image: no
+#: stored value changes; records analysed before it simply have none.)
 ANALYSIS_VERSION = 6
 
 
@@ -94,7 +96,9 @@ def analyze_pixels(
     read composited over black (``pixels`` being over white): the pixel hash
     then covers the alpha, and the pHash sees the image over mid-grey.
     ``extra["phash"]`` is None for an image under
-    :data:`boda.duplicates.MIN_PHASH_SIDE` pixels a side (too small to hash).
+    :data:`boda.duplicates.MIN_PHASH_SIDE` pixels a side (too small to hash), and
+    so is ``extra["phash_mirrored"]``, the pHash of the left-right mirror image
+    (:func:`boda.duplicates.phash_pair`).
     """
     from boda.core.image import as_float_image, finite_pixels, trusted_pixels
 
@@ -145,14 +149,16 @@ def _measure_pixels(
     extra["pixel_hash"] = duplicates.pixel_hash(
         pixels if pixels_uint8 is None else pixels_uint8, over_black=over_black
     )
-    extra["phash"] = _perceptual_hash(pixels, small, over_black)
+    extra["phash"], extra["phash_mirrored"] = _perceptual_hash(pixels, small, over_black)
     return scores, extra
 
 
 def _perceptual_hash(
     pixels: np.ndarray, small: np.ndarray, over_black: np.ndarray | None
-) -> int | None:
-    """The pHash the scan stores: of the thumbnail, None if too small to mean anything.
+) -> tuple[int, int] | tuple[None, None]:
+    """The pHash the scan stores and the pHash of the left-right mirror image
+    (:func:`boda.duplicates.phash_pair`): of the thumbnail, None if too small to
+    mean anything.
 
     A transparent image is hashed over mid-grey, the mean of its reads over white
     and over black: over white, white glyphs on transparency would all be blank
@@ -162,7 +168,7 @@ def _perceptual_hash(
     from boda import duplicates
 
     if min(pixels.shape[:2]) < duplicates.MIN_PHASH_SIDE:
-        return None
+        return None, None
     if over_black is not None:
         pixels = 0.5 * (pixels + over_black)
         small = 0.5 * (small + shrink(over_black, THUMBNAIL_SIDE))  # a box mean is linear
@@ -170,7 +176,8 @@ def _perceptual_hash(
     # ~10x cheaper and moves hashes by at most a few bits (within the tolerance);
     # a thumbnail thinner than the hash needs (a long strip) hashes the pixels.
     source = small if min(small.shape[:2]) >= duplicates.MIN_PHASH_SIDE else pixels
-    return int(duplicates.phash(source))
+    phash, mirrored = duplicates.phash_pair(source)
+    return int(phash), int(mirrored)
 
 
 def _found_at(path: str | os.PathLike) -> FoundFile:
@@ -245,6 +252,9 @@ def analyze_file(
         scores["aspect_ratio"] = max(width, height) / min(width, height)
         record.pixel_hash = extra.pop("pixel_hash")
         record.phash = extra.pop("phash")
+        mirrored = extra.pop("phash_mirrored")
+        if mirrored is not None:  # 16 hex digits, as the exports write phash
+            extra["phash_mirrored"] = f"{mirrored:016x}"
         record.thumbnail = encode_jpeg(extra.pop("thumbnail"), max_side=THUMBNAIL_SIDE, quality=80)
     except ImageReadError as exc:
         record.error = exc.reason

@@ -222,7 +222,7 @@ StepProgress = Callable[[str, int, "int | None"], None]
 
 
 def derive_flags(
-    records: Iterable[ImageRecord], thresholds: dict[str, float]
+    records: Iterable[ImageRecord], thresholds: dict[str, float], *, mirrored: bool = False
 ) -> list[tuple[int, str, float | None, int | None]]:
     """Return ``(image_id, flag, score, group_id)`` rows for every flag that applies.
 
@@ -242,13 +242,21 @@ def derive_flags(
     duplicates.  Near-duplicate groups are single-linkage (connected
     components), so a group may hold files that look alike only through
     others; the keep plan (:func:`boda.report.duplicate_sets`) cuts them into
-    sets of direct copies.
+    sets of direct copies.  With ``mirrored``, an image and a left-right mirror
+    image of it are near duplicates too
+    (:func:`boda.duplicates.find_near_duplicates_mirrored`, from the
+    ``phash_mirrored`` of the records' ``extra``; a record without one takes no
+    part in mirrored matching).
     """
-    deriver = FlagDeriver(thresholds)
+    from boda.catalog._catalog import _hex_hash
+
+    deriver = FlagDeriver(thresholds, mirrored=mirrored)
     for rec in records:
         if rec.status == "ok" and rec.id is not None:
+            flipped = rec.extra.get("phash_mirrored") if isinstance(rec.extra, dict) else None
             deriver.add(
-                rec.id, rec.scores, rec.pixel_hash, rec.phash, size=(rec.width, rec.height)
+                rec.id, rec.scores, rec.pixel_hash, rec.phash, size=(rec.width, rec.height),
+                phash_mirrored=_hex_hash(flipped) if mirrored else None,
             )
     return deriver.image_rows + deriver.size_rows() + deriver.duplicate_rows()
 
@@ -261,10 +269,13 @@ class FlagDeriver:
     count are kept for :meth:`size_rows` and :meth:`duplicate_rows`, so a
     catalog of a million images is flagged without holding its records.
     ``image_rows + size_rows() + duplicate_rows()`` equals :func:`derive_flags`
-    of the same records.
+    of the same records.  With ``mirrored``, near duplicates include left-right
+    mirror images (each image's ``phash_mirrored``), and after
+    :meth:`duplicate_rows`, :attr:`mirrored_ids` lists the near-duplicate members
+    whose nearest match in their group is a mirror image.
     """
 
-    def __init__(self, thresholds: dict[str, float]):
+    def __init__(self, thresholds: dict[str, float], *, mirrored: bool = False):
         # The last item: the most pixels an image may have to carry the flag whatever its
         # score (low_information: see _tiny_pixels; 0 for the others).
         tiny = _tiny_pixels(thresholds["low_information"])
@@ -280,13 +291,23 @@ class FlagDeriver:
         self._pixel_hashes: list[str | None] = []
         self._phashes: list[int | None] = []
         self._pixels = array("q")  # width * height of each image added, -1: unknown
+        self.mirrored = mirrored
+        self._flipped: list[int | None] = []
+        #: After :meth:`duplicate_rows` with ``mirrored``: the ids of the near-duplicate
+        #: members whose nearest match is a mirror image of them.
+        self.mirrored_ids: list[int] = []
+        #: After :meth:`duplicate_rows` with ``mirrored``: the images with a pHash but
+        #: no mirrored pHash (records analysed before boda kept it).
+        self.without_mirrored = 0
 
     def add(
         self, image_id: int, scores: Mapping[str, float], pixel_hash: str | None,
         phash: int | None, size: tuple[int | None, int | None] | None = None,
+        phash_mirrored: int | None = None,
     ) -> None:
         """One readable image (status ``"ok"``), in path order; ``size`` is its
-        ``(width, height)`` (None, or None in it: unknown, never ``odd_size``)."""
+        ``(width, height)`` (None, or None in it: unknown, never ``odd_size``);
+        ``phash_mirrored`` the pHash of its mirror image (read with ``mirrored``)."""
         rows = self.image_rows
         width, height = size if size is not None else (None, None)
         known = type(width) is int and type(height) is int and width > 0 and height > 0
@@ -299,6 +320,8 @@ class FlagDeriver:
         self._pixel_hashes.append(pixel_hash)
         self._phashes.append(phash)
         self._pixels.append(pixels)
+        if self.mirrored:
+            self._flipped.append(phash_mirrored)
 
     def size_rows(self) -> list[tuple[int, str, float | None, int | None]]:
         """The ``odd_size`` rows of the images added (see :func:`derive_flags`).
@@ -337,6 +360,7 @@ class FlagDeriver:
             FLAT_PHASHES,
             find_exact_duplicates,
             find_near_duplicates,
+            find_near_duplicates_mirrored,
         )
 
         ids, pixel, phashes = self._ids, self._pixel_hashes, self._phashes
@@ -355,17 +379,31 @@ class FlagDeriver:
         clustered = (lambda done, total: step("duplicates", done, total)) if step else None
         # Each member's nearest hash within max_distance is in its own group (single
         # linkage), so the clustering's own nearest distances are the flag scores.
-        groups, nearest = find_near_duplicates(
-            [phashes[i] for i in phashed], max_distance=self._max_distance, progress=clustered,
-            return_nearest=True,
-        )
+        flipped = None
+        if self.mirrored:
+            hashes = [phashes[i] for i in phashed]
+            mirrored = [self._flipped[i] for i in phashed]
+            self.without_mirrored = sum(h is None for h in mirrored)
+            groups, nearest, flipped = find_near_duplicates_mirrored(
+                hashes, mirrored, max_distance=self._max_distance, progress=clustered,
+                return_nearest=True,
+            )
+            del hashes, mirrored
+        else:
+            groups, nearest = find_near_duplicates(
+                [phashes[i] for i in phashed], max_distance=self._max_distance,
+                progress=clustered, return_nearest=True,
+            )
         group_id = 0
+        self.mirrored_ids = []
         for done, group in enumerate(groups, 1):
             members = [phashed[i] for i in group]
             if len({pixel[i] for i in members}) >= 2:
                 group_id += 1
                 for k, i in zip(group, members, strict=True):
                     rows.append((ids[i], "near_duplicate", float(nearest[k]), group_id))
+                    if flipped is not None and flipped[k]:
+                        self.mirrored_ids.append(ids[i])
             if step and (done % 1000 == 0 or done == len(groups)):
                 step("distances", done, len(groups))
         return rows

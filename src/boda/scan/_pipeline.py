@@ -95,7 +95,11 @@ class ScanSummary:
     placeholders (``.IMG_1.HEIC.icloud``): not on the disk, not scanned.
     So ``total == analysed + unchanged + moved + links`` (+ ``pending`` when
     interrupted).  ``engine`` names the engine that analysed the files
-    (``"local"`` or ``"ray"``).
+    (``"local"`` or ``"ray"``).  ``mirrored`` says whether near duplicates
+    included left-right mirror images (``remembered_mirrored``: so because an
+    earlier scan was asked to), and ``without_mirrored_hash`` how many images
+    with a pHash took no part in that (analysed before boda kept the mirrored
+    pHash; 0 when ``mirrored`` is off).
     """
 
     root: Path
@@ -126,6 +130,9 @@ class ScanSummary:
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     icloud_placeholders: list[str] = dataclasses.field(default_factory=list)
     engine: str = "local"
+    mirrored: bool = False
+    remembered_mirrored: bool = False
+    without_mirrored_hash: int = 0
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -631,10 +638,13 @@ def _shown_keys(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _derive_flags(
-    catalog: Catalog, thresholds: dict[str, float], step: StepProgress | None
+    catalog: Catalog, thresholds: dict[str, float], step: StepProgress | None,
+    mirrored: bool = False, summary: ScanSummary | None = None,
 ) -> tuple[list[tuple[str, str]], dict[str, int]]:
     """Derive every flag from the catalog and store them; return the failed files
-    and the images per flag.
+    and the images per flag.  With ``mirrored``, mirror images are near duplicates
+    too, and ``summary.without_mirrored_hash`` counts the images with a pHash but no
+    mirrored pHash (they take no part in mirrored matching).
 
     A light pass (:meth:`Catalog.flag_inputs`: ids, statuses, scores, hashes, sizes)
     in path order, so memory holds only what the duplicate grouping needs, not
@@ -642,15 +652,16 @@ def _derive_flags(
     Steps: ``"flags"`` (records read), ``"duplicates"``, ``"distances"``, ``"save"``.
     """
     total = catalog.count_all()
-    deriver = FlagDeriver(thresholds)
+    deriver = FlagDeriver(thresholds, mirrored=mirrored)
     failed: list[tuple[str, str]] = []
     if step:
         step("flags", 0, total)
     read = 0
-    for read, row in enumerate(catalog.flag_inputs(), 1):
+    for read, row in enumerate(catalog.flag_inputs(mirrored=mirrored), 1):
         if row.status == "ok":
             deriver.add(
-                row.id, row.scores, row.pixel_hash, row.phash, size=(row.width, row.height)
+                row.id, row.scores, row.pixel_hash, row.phash, size=(row.width, row.height),
+                phash_mirrored=row.phash_mirrored,
             )
         elif row.status == "error":
             failed.append((display_path(row.relpath), row.error or ""))
@@ -661,13 +672,19 @@ def _derive_flags(
     rows = deriver.image_rows
     rows += deriver.size_rows()
     rows += deriver.duplicate_rows(step)
+    mirrored_ids, without_mirrored = deriver.mirrored_ids, deriver.without_mirrored
     del deriver
     if step:
         step("save", 0, len(rows))
-    catalog.replace_flags(rows, progress=(lambda n: step("save", n, len(rows))) if step else None)
+    catalog.replace_flags(
+        rows, progress=(lambda n: step("save", n, len(rows))) if step else None,
+        mirrored_ids=mirrored_ids,
+    )
     counts: dict[str, int] = {}
     for _, name, _, _ in rows:  # one row per (image, flag), as stored
         counts[name] = counts.get(name, 0) + 1
+    if summary is not None:
+        summary.without_mirrored_hash = without_mirrored
     return failed, counts
 
 
@@ -725,6 +742,7 @@ def scan(
     reset_excludes: bool = False,
     engine: str = "local",
     address: str | None = None,
+    mirrored: bool | None = None,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -826,6 +844,16 @@ def scan(
         The Ray cluster to run on (``"auto"``, ``"HOST:PORT"``,
         ``"ray://HOST:PORT"``); only with ``engine="ray"``.  None starts a
         local Ray runtime; one the caller initialised is used as it is.
+    mirrored : bool, optional
+        True: an image and a left-right mirror image of it (a horizontally
+        flipped copy, possibly resized or recompressed) are near duplicates too
+        (:func:`boda.duplicates.find_near_duplicates_mirrored`).  Off by default:
+        it makes up to 1.7 times as many chance pairs between unrelated images
+        (docs/duplicates.md).  Remembered like thresholds: None (default) does
+        as the last scan of the catalog did.  Every scan stores each image's
+        mirrored pHash in its record's ``extra`` (``phash_mirrored``); records
+        analysed by a boda from before it have none and take no part in
+        mirrored matching (``summary.without_mirrored_hash`` counts them).
 
     Returns
     -------
@@ -881,6 +909,10 @@ def scan(
             f"max_pixels must be a positive number of pixels or None, got {max_pixels!r}"
         )
     given = _given_thresholds(thresholds)  # bad names and values fail before any work
+    if mirrored is not None and not isinstance(mirrored, bool):
+        raise InvalidParameterError(
+            f"mirrored must be True, False or None (as the last scan), got {mirrored!r}"
+        )
     if isinstance(exclude, str):
         raise InvalidParameterError(
             f"exclude takes a list of patterns, got the string {exclude!r}; write [{exclude!r}]"
@@ -901,6 +933,10 @@ def scan(
         summary.remembered_thresholds = {
             k: v for k, v in remembered.items() if k not in given
         }
+        summary.mirrored = (
+            catalog.get_setting("mirrored") is True if mirrored is None else mirrored
+        )
+        summary.remembered_mirrored = mirrored is None and summary.mirrored
         excludes = _excludes(
             catalog, root, summary, exclude, default_excludes, reset_excludes
         )
@@ -1050,7 +1086,9 @@ def scan(
             )
             if not stale:
                 try:
-                    failed, counts = _derive_flags(catalog, resolved, step)
+                    failed, counts = _derive_flags(
+                        catalog, resolved, step, summary.mirrored, summary
+                    )
                 except KeyboardInterrupt:  # stopped while deriving: as prompt as above
                     stops.stopping()
                     summary.interrupted = stale = True
@@ -1060,6 +1098,7 @@ def scan(
                 failed = [(display_path(p), e or "") for p, e in catalog.failures()]
                 counts = catalog.flag_counts()
             catalog.set_setting("thresholds", resolved)
+            catalog.set_setting("mirrored", summary.mirrored)
             defaults = default_thresholds()
             catalog.set_setting(
                 "threshold_overrides", {k: v for k, v in resolved.items() if v != defaults[k]}
