@@ -113,6 +113,9 @@ _STALE_KEY = "flags_stale"
 #: The setting that lists the near-duplicate members matched as mirror images.
 _MIRRORED_KEY = "near_duplicate_mirrored"
 
+#: The setting that says whether the last scan matched mirror images (``--mirrored``).
+MIRRORED_SCAN_KEY = "mirrored"
+
 
 def default_catalog_path(root: str | Path) -> Path:
     """Where ``boda scan ROOT`` keeps its catalog: ``ROOT/.boda/catalog.db``."""
@@ -281,7 +284,7 @@ def _record_dict(
         groups = {name: group for name, (_, group) in ordered if group is not None}
     else:  # most records: no flags
         names, flag_scores, groups = [], {}, {}
-    out = {
+    return {
         "path": path,
         "path_bytes_hex": path_hex,
         "status": status,
@@ -294,13 +297,12 @@ def _record_dict(
         "flags": names,
         "flag_scores": flag_scores,
         "groups": groups,
+        "mirrored": bool(mirrored) and "near_duplicate" in groups,
+        "scores": scores,
+        "extra": extra,
+        "pixel_hash": pixel_hash,
+        "phash": None if phash is None else f"{phash:016x}",
     }
-    out["mirrored"] = bool(mirrored) and "near_duplicate" in groups
-    out["scores"] = scores
-    out["extra"] = extra
-    out["pixel_hash"] = pixel_hash
-    out["phash"] = None if phash is None else f"{phash:016x}"
-    return out
 
 
 def _hex_hash(value: object) -> int | None:
@@ -745,6 +747,11 @@ class Catalog:
         """Whether the stored flags predate the records: the last scan was stopped
         before it derived them again (the next scan does)."""
         return self.get_setting(_STALE_KEY) is True
+
+    def mirrored_scan(self) -> bool:
+        """Whether the last scan counted left-right mirror images as near duplicates
+        (``--mirrored``, :data:`MIRRORED_SCAN_KEY`)."""
+        return self.get_setting(MIRRORED_SCAN_KEY) is True
 
     def flag_counts(self) -> dict[str, int]:
         """How many images carry each stored flag (flags no image carries left out)."""

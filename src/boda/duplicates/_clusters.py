@@ -520,13 +520,7 @@ def find_near_duplicates(
     >>> nearest.tolist()
     [2, 1, -1, 1]
     """
-    if isinstance(max_distance, bool) or not isinstance(max_distance, int | np.integer):
-        raise InvalidParameterError(f"max_distance must be an int, got {max_distance!r}")
-    if not 0 <= max_distance <= HASH_BITS:
-        raise InvalidParameterError(
-            f"max_distance must be between 0 and {HASH_BITS} bits, got {max_distance}"
-        )
-    max_distance = int(max_distance)
+    max_distance = _check_distance(max_distance)
     values = _as_uint64(hashes)
     groups: list[list[int]] = []
     nearest = np.full(values.size, -1, dtype=np.int64)
@@ -650,6 +644,16 @@ class _MirrorLinks:
         self.mirror[rows] = np.minimum(self.mirror[rows], far.min(axis=1))
         self.mirror[cols] = np.minimum(self.mirror[cols], far.min(axis=0))
         return close
+
+
+def mirror_distance(
+    hashes: np.ndarray, mirrored: np.ndarray, hash_: np.ndarray, mirrored_: np.ndarray
+) -> np.ndarray:
+    """How far images are from being mirror images of others: the larger of
+    ``d(hash, other's mirrored hash)`` and ``d(mirrored hash, other's hash)`` (both
+    ways, as :func:`find_near_duplicates_mirrored` links them), uint64 arrays or
+    scalars broadcast against each other."""
+    return np.maximum(_popcount(hashes ^ mirrored_), _popcount(mirrored ^ hash_))
 
 
 def _check_distance(max_distance: object) -> int:

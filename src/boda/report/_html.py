@@ -292,7 +292,7 @@ def render_html(
         complete, pending = last_scan_state(catalog)
         flags_stale = catalog.flags_stale()
         mirrored = catalog.mirrored_ids()
-        mirrored_scan = catalog.get_setting("mirrored") is True
+        mirrored_scan = catalog.mirrored_scan()
         catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
         records = catalog.records_by_id(

@@ -447,7 +447,7 @@ def _split_set(
     """
     import numpy as np
 
-    from boda.duplicates._clusters import _popcount
+    from boda.duplicates._clusters import _popcount, mirror_distance
 
     keys = _keep_keys(members, keep_under, pairs, picked)
     order = sorted(range(len(members)), key=keys.__getitem__)
@@ -486,8 +486,8 @@ def _split_set(
             near = _popcount(phash ^ phash[keeper]) <= max_distance  # numpy < 2 too
             if has_mirrored[keeper]:  # a mirror image of it, both ways
                 near |= has_mirrored & (
-                    np.maximum(_popcount(phash ^ mirrored[keeper]),
-                               _popcount(mirrored ^ phash[keeper])) <= max_distance
+                    mirror_distance(phash, mirrored, phash[keeper], mirrored[keeper])
+                    <= max_distance
                 )
             joins |= left & comparable & near
         if paired[keeper] >= 0:  # not the other half of its pair
@@ -579,7 +579,7 @@ def _duplicate_plan(
     flipped: dict[bytes, int] = {}  # a mirrored scan: the mirror images' pHashes
     with Catalog(catalog_path, readonly=True) as catalog:
         max_distance = _near_tolerance(catalog)
-        mirrored = catalog.get_setting("mirrored") is True
+        mirrored = catalog.mirrored_scan()
         # the files the person picked: kept first, and never listed as copies
         picked = frozenset(_picked(catalog))
         for record in catalog.records():

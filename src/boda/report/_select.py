@@ -375,13 +375,13 @@ def _copied_under(
     differing bits, then the first in path order); and the prefixes that hold any file."""
     import numpy as np
 
-    from boda.duplicates._clusters import _popcount
+    from boda.duplicates._clusters import _popcount, mirror_distance
 
     matched: set[bytes] = set()
     groups: dict[tuple[str, int], list[tuple[bytes, str, int, bool, int | None]]] = {}
     with Catalog(catalog_path, readonly=True) as catalog:
         tolerance = _near_tolerance(catalog)
-        mirrored = catalog.get_setting("mirrored") is True
+        mirrored = catalog.mirrored_scan()
         for record in catalog.record_dicts():  # in path order
             relpath = record_relpath(record)
             inside = _folders_holding(relpath, prefixes)
@@ -412,8 +412,9 @@ def _copied_under(
             bits = np.full(len(sources), -1, dtype=np.int64) if exact else (
                 _popcount(hashes ^ np.uint64(phash)).astype(np.int64))
             if not exact and flipped is not None and has_flipped.any():
-                mirror = np.maximum(_popcount(flips ^ np.uint64(phash)),
-                                    _popcount(hashes ^ np.uint64(flipped))).astype(np.int64)
+                mirror = mirror_distance(
+                    hashes, flips, np.uint64(phash), np.uint64(flipped)
+                ).astype(np.int64)
                 bits = np.where(has_flipped, np.minimum(bits, mirror), bits)
             if inside:
                 bits[index[relpath]] = 65  # a file is not its own copy

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from boda.catalog import Catalog, FileState, ImageRecord, default_catalog_path, display_path
-from boda.catalog._catalog import _STALE_MTIME
+from boda.catalog._catalog import _STALE_MTIME, MIRRORED_SCAN_KEY
 from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
@@ -934,7 +934,7 @@ def scan(
             k: v for k, v in remembered.items() if k not in given
         }
         summary.mirrored = (
-            catalog.get_setting("mirrored") is True if mirrored is None else mirrored
+            catalog.mirrored_scan() if mirrored is None else mirrored
         )
         summary.remembered_mirrored = mirrored is None and summary.mirrored
         excludes = _excludes(
@@ -1098,7 +1098,7 @@ def scan(
                 failed = [(display_path(p), e or "") for p, e in catalog.failures()]
                 counts = catalog.flag_counts()
             catalog.set_setting("thresholds", resolved)
-            catalog.set_setting("mirrored", summary.mirrored)
+            catalog.set_setting(MIRRORED_SCAN_KEY, summary.mirrored)
             defaults = default_thresholds()
             catalog.set_setting(
                 "threshold_overrides", {k: v for k, v in resolved.items() if v != defaults[k]}
