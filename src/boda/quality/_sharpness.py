@@ -143,15 +143,15 @@ def _difference_energy(gray: np.ndarray, direction: tuple[int, int]) -> np.ndarr
     return _squared(_difference(gray, direction))
 
 
-def _tile_sums(energy: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
+def _tile_means(energy: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
+    """Mean of ``energy`` over each of the ``shape`` top-left ``tile x tile`` tiles."""
     rows, cols = shape
     e = energy[: rows * tile, : cols * tile]
     import cv2
 
     # INTER_AREA with an integer factor is the block mean: several times faster
     # than a reshape-sum over the block axes.
-    means = cv2.resize(e, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols)
-    return means * np.float32(tile * tile)
+    return cv2.resize(e, (cols, rows), interpolation=cv2.INTER_AREA).reshape(rows, cols)
 
 
 def _mean_from_tiles(energy: np.ndarray, tile_means: np.ndarray, tile: int) -> float:
@@ -363,7 +363,7 @@ def _tile_ratios(
         tile_noise: np.ndarray | float = noise
     else:
         noise = float(cv2.mean(noise_map)[0])
-        tile_noise = noise if tile == 0 else _tile_sums(noise_map, half, (rows, cols)) / half**2
+        tile_noise = noise if tile == 0 else _tile_means(noise_map, half, (rows, cols))
     ratios = []
     structure = signal = None
     global0, global1 = [], []
@@ -377,8 +377,8 @@ def _tile_ratios(
             e0 = np.array([[mean0]])
             e1 = np.array([[mean1]])
         else:
-            e0 = _tile_sums(fine, tile, (rows, cols)) / tile**2
-            e1 = _tile_sums(crude, half, (rows, cols)) / half**2
+            e0 = _tile_means(fine, tile, (rows, cols))
+            e1 = _tile_means(crude, half, (rows, cols))
             mean0 = _mean_from_tiles(fine, e0, tile)
         global0.append(max(mean0 - 2.0 * noise, 0.0))
         global1.append(max(mean1 - 0.5 * noise, 0.0))
