@@ -347,3 +347,8 @@ def test_records_without_a_mirrored_hash_take_no_part(mirror_folder, photos):
     assert set(_near(mirror_folder)) == {
         "train/k01.png", "test/k01_small.jpg", "train/parrots.png", "test/parrots_flipped.jpg"
     }
+    # --reanalyze gives every old record its mirrored hash.
+    summary = scan(mirror_folder, workers=1, reanalyze=True)
+    assert summary.unchanged == 0 and summary.without_mirrored_hash == 0
+    with Catalog(catalog_path, readonly=True) as catalog:
+        assert all("phash_mirrored" in r.extra for r in catalog.records())

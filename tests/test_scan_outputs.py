@@ -75,6 +75,40 @@ def test_exports_say_when_a_stopped_reanalysis_left_two_kinds_of_scores(folder, 
     assert "earlier analysis" not in runner.invoke(app, ["report", str(folder), "--json"]).stderr
 
 
+def test_reanalyze_analyses_every_file_keeps_marks_and_a_stopped_run_resumes(folder, monkeypatch):
+    from boda.catalog import Marks
+
+    first = scan(folder, workers=1)
+    assert first.analysed == 5
+    with Marks(first.catalog_path) as marks:
+        marks.set_decision([b"a.png"], "pick")
+        marks.set_rating([b"b.png"], 3)
+    with Catalog(first.catalog_path, readonly=True) as catalog:
+        before = {r.path: (r.scores, r.phash) for r in catalog.records()}
+    assert scan(folder, workers=1).analysed == 0  # unchanged files are skipped...
+    monkeypatch.setattr(pipeline, "_iter_results", scan_helpers.interrupt_after(2))
+    stopped = scan(folder, workers=1, reanalyze=True)  # ...but not with reanalyze
+    assert stopped.interrupted and stopped.analysed == 2
+    monkeypatch.undo()
+    note = " ".join(runner.invoke(app, ["report", str(folder), "--json"]).stderr.split())
+    assert "3 files still carry the scores of the earlier analysis" in note
+    resumed = scan(folder, workers=1)  # a plain scan finishes what it left
+    assert (resumed.analysed, resumed.unchanged) == (3, 2)
+    assert scan(folder, workers=1).analysed == 0
+    result = runner.invoke(app, ["scan", str(folder), "--reanalyze", "--no-report", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["analysed"], summary["unchanged"]) == (5, 0)
+    with Catalog(first.catalog_path, readonly=True) as catalog:
+        after = {r.path: (r.scores, r.phash) for r in catalog.records()}
+    assert after == before  # the same files give the same scores
+    with Marks(first.catalog_path, readonly=True) as marks:
+        assert marks.get(b"a.png")[0] == "pick" and marks.get(b"b.png")[1] == 3
+    with pytest.raises(ValueError, match="reanalyze"):
+        scan(folder, workers=1, reanalyze="yes")
+    assert "--reanalyze" in runner.invoke(app, ["scan", "--help"]).stdout
+
+
 def test_the_report_of_a_killed_scan_counts_the_files_left(folder):
     """A scan killed with -9 never writes its end: the report counts from the catalog."""
     scan(folder, workers=1)

@@ -726,16 +726,17 @@ class Catalog:
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else _json_or(row["value"], default)
 
-    def begin_analysis(self, analysis: Any) -> bool:
-        """Record that stored scores come from ``analysis`` (a JSON value); True if it changed.
+    def begin_analysis(self, analysis: Any, *, again: bool = False) -> bool:
+        """Record that stored scores come from ``analysis`` (a JSON value); True if it
+        changed, or ``again`` was asked.
 
-        When the catalog holds another analysis, every file's stored mtime is
-        cleared in the same transaction, so :meth:`file_states` no longer
-        matches any file: each is analysed again, an interrupted re-analysis
-        resumes where it stopped, and the old scores stay readable until
-        replaced.
+        When the catalog holds another analysis, or ``again`` (analyse every file
+        afresh anyway), every file's stored mtime is cleared in the same
+        transaction, so :meth:`file_states` no longer matches any file: each is
+        analysed again, an interrupted re-analysis resumes where it stopped, and
+        the old scores stay readable until replaced.
         """
-        if self.get_setting("analysis") == analysis:
+        if self.get_setting("analysis") == analysis and not again:
             return False
         with self._db:
             self._db.execute("UPDATE images SET mtime_ns = ?", (_STALE_MTIME,))

@@ -120,6 +120,8 @@ def register(app: typer.Typer) -> None:
             "boda scan data/ --engine ray -w 2",
             "# left-right flipped copies are near duplicates too (remembered)",
             "boda scan data/ --mirrored",
+            "# analyse every file afresh (after an upgrade; a stopped run resumes)",
+            "boda scan data/ --reanalyze",
             notes="Thresholds given with -t are remembered in the catalog: a later scan (and "
             "'boda report') of the folder uses them until --reset-thresholds, and says so. "
             "What is not the user's photos is skipped by default and counted in the summary: "
@@ -186,6 +188,12 @@ def register(app: typer.Typer) -> None:
             "resized or recompressed too) as near duplicates (remembered for later scans; "
             "off by default: up to 1.7 times as many chance pairs, docs/duplicates.md).",
             show_default=False,
+        ),
+        reanalyze: bool = typer.Option(
+            False, "--reanalyze",
+            help="Analyse every file afresh, unchanged ones too (after upgrading boda, or "
+            "to give files analysed by an older boda the mirrored hash --mirrored needs). "
+            "Culling marks are kept; a stopped run is finished by the next scan.",
         ),
         max_side: int = typer.Option(
             None,
@@ -258,7 +266,7 @@ def register(app: typer.Typer) -> None:
                 reset_thresholds=reset_thresholds, step=display.step, max_pixels=limit,
                 exclude=exclude, default_excludes=False if no_default_excludes else None,
                 reset_excludes=reset_excludes, engine=engine, address=address,
-                mirrored=mirrored,
+                mirrored=mirrored, reanalyze=reanalyze,
             )
         finally:
             display.stop()
@@ -786,9 +794,9 @@ def _warn_if_flags_stale(catalog_path: Path) -> None:
         # of scores side by side until the next scan finishes it.
         err_console.print(
             f"[yellow]note[/]: {earlier} file{'s' * (earlier != 1)} still carry the scores of "
-            "the earlier analysis (another --max-side, or an older boda): the last scan "
-            "stopped before it analysed them again, and their scores and flags do not "
-            "compare with the others'; run 'boda scan' on the folder to finish",
+            "the earlier analysis (another --max-side, an older boda, or --reanalyze): the "
+            "last scan stopped before it analysed them again, and their scores and flags may "
+            "not compare with the others'; run 'boda scan' on the folder to finish",
             highlight=False,
         )
     if isinstance(version, int) and version < ANALYSIS_VERSION:
@@ -847,7 +855,7 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
             said += (
                 f"; {n} file{'' if one else 's'} analysed by an older boda "
                 f"{'has' if one else 'have'} no mirrored hash and {'takes' if one else 'take'} "
-                "no part (see docs/duplicates.md)"
+                "no part (see docs/duplicates.md; --reanalyze gives it to them)"
             )
         console.print(said, highlight=False)
     table = Table(title="flags", show_edge=False)

@@ -743,6 +743,7 @@ def scan(
     engine: str = "local",
     address: str | None = None,
     mirrored: bool | None = None,
+    reanalyze: bool = False,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -854,6 +855,13 @@ def scan(
         mirrored pHash in its record's ``extra`` (``phash_mirrored``); records
         analysed by a boda from before it have none and take no part in
         mirrored matching (``summary.without_mirrored_hash`` counts them).
+    reanalyze : bool
+        Analyse every file afresh, unchanged ones too (after upgrading boda
+        within one analysis version, to give older records the mirrored pHash,
+        or when in doubt).  Done as a change of analysis settings is: every
+        record is marked for analysis first, so a scan stopped midway is
+        finished by the next scan, with or without ``reanalyze``.  Scores are
+        replaced; culling marks, which live beside the catalog, are kept.
 
     Returns
     -------
@@ -909,6 +917,8 @@ def scan(
             f"max_pixels must be a positive number of pixels or None, got {max_pixels!r}"
         )
     given = _given_thresholds(thresholds)  # bad names and values fail before any work
+    if not isinstance(reanalyze, bool):
+        raise InvalidParameterError(f"reanalyze must be True or False, got {reanalyze!r}")
     if mirrored is not None and not isinstance(mirrored, bool):
         raise InvalidParameterError(
             f"mirrored must be True, False or None (as the last scan), got {mirrored!r}"
@@ -958,7 +968,7 @@ def scan(
         stops = _StopOnce()  # armed when the analysis starts
         try:
             # Scores of another analysis are not comparable: every file is analysed again.
-            catalog.begin_analysis(analysis)
+            catalog.begin_analysis(analysis, again=reanalyze)
             if step:
                 step("compare", 0, len(found))
             known = catalog.file_states()
