@@ -307,6 +307,42 @@ def test_the_cli_option_is_remembered_and_turned_off(mirror_folder):
     assert "--mirrored" in help_text and "--no-mirrored" in help_text
 
 
+def test_the_csv_and_parquet_tables_say_mirrored_as_the_json_does(mirror_folder, tmp_path):
+    import csv
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    from boda.report import write_csv, write_parquet
+
+    def tables(**only) -> tuple[dict, dict, dict]:
+        with open(write_csv(mirror_folder, tmp_path / "t.csv", **only), newline="") as fh:
+            in_csv = {row["path"]: row["mirrored"] for row in csv.DictReader(fh)}
+        data = pq.read_table(write_parquet(mirror_folder, tmp_path / "t.parquet", **only),
+                             columns=["path", "mirrored"]).to_pydict()
+        records = {r["path"]: r["mirrored"] for r in select_records(mirror_folder, **only)}
+        return records, in_csv, dict(zip(data["path"], data["mirrored"], strict=True))
+
+    scan(mirror_folder, workers=1)
+    records, in_csv, in_parquet = tables()
+    assert len(records) == 5 and not any(records.values())
+    assert in_csv == dict.fromkeys(records, "false") and in_parquet == records
+    scan(mirror_folder, workers=1, mirrored=True)
+    records, in_csv, in_parquet = tables()
+    assert {p for p, m in records.items() if m} == {
+        "train/parrots.png", "test/parrots_flipped.jpg"
+    }
+    assert in_csv == {p: "true" if m else "false" for p, m in records.items()}
+    assert in_parquet == records  # a bool column, never null
+    _, in_csv, in_parquet = tables(only="near_duplicate")  # a selection: the same values
+    assert in_csv == {"test/parrots_flipped.jpg": "true", "train/parrots.png": "true"}
+    assert in_parquet == {"test/parrots_flipped.jpg": True, "train/parrots.png": True}
+    exported = runner.invoke(app, ["report", str(mirror_folder), "--csv", "-"])
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(exported.stdout.splitlines()))
+    assert {r["path"] for r in rows if r["mirrored"] == "true"} == {
+        "train/parrots.png", "test/parrots_flipped.jpg"
+    }
+
+
 def test_records_without_a_mirrored_hash_take_no_part(mirror_folder, photos):
     # A resized copy of k01 (a direct near duplicate) beside the mirror pair.
     write_image(mirror_folder / "test" / "k01_small.jpg", photos["kodim01"][::2, ::2],

@@ -57,7 +57,7 @@ def test_every_record_is_a_row_with_the_catalogs_values(scanned, tmp_path):
     assert pq.read_schema(out).names == [*_parquet.PARQUET_COLUMNS, *score_names]
     for row, rec in zip(rows, records, strict=True):
         for key in ("status", "error", "width", "height", "format", "flags", "size",
-                    "pixel_hash", "link_to"):
+                    "pixel_hash", "link_to", "mirrored"):
             assert row[key] == rec[key], key
         assert row["exact_duplicate_group"] == rec["groups"].get("exact_duplicate")
         assert row["near_duplicate_group"] == rec["groups"].get("near_duplicate")
@@ -76,6 +76,7 @@ def test_types_are_kept(scanned, tmp_path):
     assert schema.field("flags").type == pa.list_(pa.string())
     assert schema.field("path_bytes").type == pa.binary()
     assert schema.field("blurry").type == pa.float64()
+    assert schema.field("mirrored").type == pa.bool_()
     assert json.loads(schema.metadata[b"boda"])["table"] == "catalog"
 
 

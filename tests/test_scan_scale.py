@@ -179,7 +179,8 @@ def _old_csv(catalog_path) -> bytes:
              extra.get("taken", ""), extra.get("camera", ""), ";".join(r["flags"]),
              groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
              r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
-             r["path_bytes_hex"] or "", r["decision"] or "", r["rating"] or ""]
+             r["path_bytes_hex"] or "", r["decision"] or "", r["rating"] or "",
+             str(r["mirrored"]).lower()]
             + [r["scores"].get(name, "") for name in names]
         )
     return table.getvalue().encode("utf-8")

@@ -401,6 +401,43 @@ def test_duplicates_are_the_sets_with_their_keeper(client, scanned):
     assert near["total"] == sum(bool(s.near_groups) for s in sets) and len(near["sets"]) <= 1
 
 
+def test_mirror_images_are_marked_where_the_duplicates_are_shown(tmp_path, kodak_paths):
+    root = tmp_path / "photos"
+    root.mkdir()
+    a, b = (read_image(p, max_side=96) for p in kodak_paths[:2])
+    write_image(root / "a.png", a)
+    write_image(root / "a flipped.png", a[:, ::-1].copy())  # a mirror image of a.png
+    write_image(root / "b.png", b)
+    write_image(root / "b half.png", b[::2, ::2])  # a direct near duplicate of b.png
+    (root / "b copy.png").write_bytes((root / "b.png").read_bytes())  # an exact one
+    scan(root, workers=1, mirrored=True)
+    client = TestClient(create_app(root), base_url="http://127.0.0.1")
+    want = {"a flipped.png": True, "a.png": True, "b copy.png": False, "b half.png": False,
+            "b.png": False}
+    # the records (the grid): as boda report --json says
+    records = {r["path"]: r for r in _all_pages(client, 500)}
+    assert {p: r["mirrored"] for p, r in records.items()} == want == {
+        r["path"]: r["mirrored"] for r in select_records(root)
+    }
+    # the duplicates view: each member, and a count per set
+    sets = client.get("/api/duplicates").json()["sets"]
+    members = {m["path"]: m["mirrored"] for s in sets for m in (s["keep"], *s["redundant"])}
+    assert members == want
+    assert {s["keep"]["path"][0]: s["mirrored_count"] for s in sets} == {"a": 2, "b": 0}
+    # a record's groups (the detail view)
+    detail = client.get(f"/api/images/{records['a.png']['id']}").json()
+    near = detail["group_members"]["near_duplicate"]["members"]
+    assert {m["path"]: m["mirrored"] for m in near} == {"a.png": True, "a flipped.png": True}
+    detail = client.get(f"/api/images/{records['b.png']['id']}").json()
+    assert not any(m["mirrored"] for g in detail["group_members"].values() for m in g["members"])
+    # a scan without --mirrored: nothing is marked, and the page sees it at once
+    scan(root, workers=1, mirrored=False)
+    assert not any(r["mirrored"] for r in _all_pages(client, 500))
+    sets = client.get("/api/duplicates").json()["sets"]
+    assert [s["keep"]["path"][0] for s in sets] == ["b"] and sets[0]["mirrored_count"] == 0
+    assert not any(m["mirrored"] for m in (sets[0]["keep"], *sets[0]["redundant"]))
+
+
 def test_failures_name_the_file_and_the_reason(client, scanned):
     data = client.get("/api/failures").json()
     assert data["total"] == 1

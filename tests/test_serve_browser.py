@@ -162,6 +162,36 @@ def test_shared_failure_reasons_are_grouped(browser, tmp_path):
         page.close()
 
 
+def test_mirror_images_say_so_in_the_duplicates_the_grid_and_the_detail(browser, tmp_path,
+                                                                       kodak_paths):
+    root = tmp_path / "mirror"
+    root.mkdir()
+    a, b = (read_image(p, max_side=64) for p in kodak_paths[:2])
+    write_image(root / "a.png", a)
+    write_image(root / "a flipped.png", a[:, ::-1].copy())
+    write_image(root / "b.png", b)
+    (root / "b copy.png").write_bytes((root / "b.png").read_bytes())
+    scan(root, workers=1, mirrored=True)
+    with serving(create_app(root)) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url + "#view=duplicates")
+        expect(page.locator("#dup-sets .group")).to_have_count(2)
+        flipped = page.locator("#dup-sets .group", has_text="near group")
+        expect(flipped).to_contain_text("2 matched as a mirror image")
+        expect(flipped.locator(".badge.mirrored")).to_have_count(2)
+        copies = page.locator("#dup-sets .group", has_text="exact group")
+        assert copies.locator(".badge.mirrored").count() == 0
+        assert "mirror image" not in copies.inner_text()
+        page.goto(url + "#view=grid&only=near_duplicate")
+        expect(page.locator("#grid .card")).to_have_count(2)
+        expect(page.locator("#grid .card .badge.mirrored")).to_have_count(2)
+        page.locator("#grid .card", has_text="a.png").first.click()
+        groups = page.locator("#d-groups")
+        expect(groups.locator(".card")).to_have_count(2)
+        expect(groups.locator(".badge.mirrored")).to_have_count(2)
+        page.close()
+
+
 def test_an_unreadable_file_says_why_in_its_detail(page):
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if "/api/thumbnails/" in r.url else None)

@@ -25,6 +25,7 @@ CSV_COLUMNS = (
     "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
     "has_alpha", "taken", "camera", "flags", "exact_duplicate_group", "near_duplicate_group",
     "size", "pixel_hash", "phash", "link_to", "path_bytes_hex", "decision", "rating",
+    "mirrored",
 )  # fmt: skip
 
 #: The file's layout, kept in each readable record's ``extra`` (see
@@ -38,13 +39,19 @@ CAPTURE_FIELDS = ("taken", "camera")
 #: The person's culling marks (:class:`boda.catalog.Marks`), in each record.
 MARK_FIELDS = ("decision", "rating")
 
+#: Whether a near-duplicate member matched as a left-right mirror image (the
+#: record's ``mirrored``, a ``--mirrored`` scan).
+MIRROR_FIELDS = ("mirrored",)
+
+#: The columns each version added, in the order they came.
+_ADDED_COLUMNS = (LAYOUT_FIELDS, CAPTURE_FIELDS, MARK_FIELDS, MIRROR_FIELDS)
+
 #: The columns of the tables earlier versions wrote (before the layout columns,
-#: before the capture columns, before the marks): such a table is boda's too, so a
-#: new export replaces it without ``--overwrite``.
-_EARLIER_CSV_COLUMNS = (
-    tuple(c for c in CSV_COLUMNS if c not in LAYOUT_FIELDS + CAPTURE_FIELDS + MARK_FIELDS),
-    tuple(c for c in CSV_COLUMNS if c not in CAPTURE_FIELDS + MARK_FIELDS),
-    tuple(c for c in CSV_COLUMNS if c not in MARK_FIELDS),
+#: before the capture columns, before the marks, before ``mirrored``): such a table
+#: is boda's too, so a new export replaces it without ``--overwrite``.
+_EARLIER_CSV_COLUMNS = tuple(
+    tuple(c for c in CSV_COLUMNS if c not in sum(_ADDED_COLUMNS[k:], ()))
+    for k in range(len(_ADDED_COLUMNS))
 )
 
 
@@ -74,7 +81,7 @@ def capture_values(extra: object) -> tuple[str | None, str | None]:
 def is_boda_csv(path: str | Path) -> bool:
     """Whether ``path`` is a CSV table boda wrote (its header starts with :data:`CSV_COLUMNS`,
     or with the columns of an earlier version: one without the layout columns, one
-    without the capture columns).
+    without the capture columns, one without the marks, one without ``mirrored``).
 
     Such a table is made again from the catalog at any time, so a new export may
     replace it; any other existing file is left alone unless the user asks
@@ -171,7 +178,8 @@ def write_csv(
     file's EXIF data, empty where it has none; ``flags`` joined by ``;``; the duplicate group ids
     shared by the members of a group; the size in bytes; the pixel hash and
     the perceptual hash in hex; a link's target; the exact bytes of a name
-    that is not UTF-8), then every score name found in the catalog, sorted.
+    that is not UTF-8; the person's marks; ``mirrored`` ``true`` or ``false``, as
+    the record's), then every score name found in the catalog, sorted.
 
     The rows are written one at a time (constant memory for any catalog
     size) to a temporary file that replaces ``out`` when complete, as
@@ -220,7 +228,8 @@ def write_csv(
                      taken or "", camera or "", ";".join(r["flags"]),
                      groups.get("exact_duplicate", ""), groups.get("near_duplicate", ""),
                      r["size"], r["pixel_hash"] or "", r["phash"] or "", r["link_to"] or "",
-                     r["path_bytes_hex"] or "", r["decision"] or "", r["rating"] or ""]
+                     r["path_bytes_hex"] or "", r["decision"] or "", r["rating"] or "",
+                     "true" if r["mirrored"] else "false"]
                     + [r["scores"].get(name, "") for name in score_names]
                 )
                 if progress and n % 5000 == 0:

@@ -29,7 +29,7 @@ PARQUET_COLUMNS = (
     "path", "status", "error", "width", "height", "format", "mode", "channels", "bit_depth",
     "has_alpha", "taken", "camera", "flags",
     "exact_duplicate_group", "near_duplicate_group", "size", "pixel_hash", "phash",
-    "link_to", "path_bytes", "extra", "decision", "rating",
+    "link_to", "path_bytes", "extra", "decision", "rating", "mirrored",
 )  # fmt: skip
 
 #: Rows per row group: memory stays under ~100 MB whatever the catalog's size.
@@ -65,6 +65,7 @@ def _schema(pa: Any, score_names: list[str]) -> Any:
         ("size", pa.int64()), ("pixel_hash", pa.string()), ("phash", pa.uint64()),
         ("link_to", pa.string()), ("path_bytes", pa.binary()), ("extra", pa.string()),
         ("decision", pa.dictionary(pa.int32(), pa.string())), ("rating", pa.int8()),
+        ("mirrored", pa.bool_()),
     ]  # fmt: skip
     fields += [(name, pa.float64()) for name in score_names]
     mark = json.dumps({"version": __version__, "table": "catalog"})
@@ -95,7 +96,8 @@ def write_parquet(
     (null outside a group), ``phash`` uint64, ``flags`` a list of names,
     ``path_bytes`` the name's exact bytes (every row, where the CSV gives hex
     only for names that are not UTF-8), ``extra`` the non-scalar results as
-    JSON text, then every score name found in the catalog as a float64
+    JSON text, the person's marks, ``mirrored`` bool (as the record's, never
+    null), then every score name found in the catalog as a float64
     column (null where a file has no such score).  ``status`` and ``format``
     are dictionary-encoded.  The schema's metadata key ``boda`` holds the
     version that wrote it (:func:`is_boda_parquet`).
@@ -175,7 +177,7 @@ def _append(columns: dict[str, list[Any]], r: dict[str, Any], relpath: bytes,
         groups.get("exact_duplicate"), groups.get("near_duplicate"), r["size"],
         r["pixel_hash"], None if phash is None else int(phash, 16), r["link_to"], relpath,
         json.dumps(r["extra"], separators=(",", ":")) if r["extra"] else None,
-        r["decision"], r["rating"],
+        r["decision"], r["rating"], r["mirrored"],
     )
     for name, value in zip(PARQUET_COLUMNS, values, strict=True):
         columns[name].append(value)

@@ -533,8 +533,8 @@ def _check_query(q: str | None) -> None:
 
 def _brief(record: dict[str, Any]) -> dict[str, Any]:
     """What a card of a group member shows."""
-    keys = ("id", "path", "status", "width", "height", "size", "flags", "flag_scores", "decision",
-            "rating")
+    keys = ("id", "path", "status", "width", "height", "size", "flags", "flag_scores", "mirrored",
+            "decision", "rating")
     return {key: record[key] for key in keys}
 
 

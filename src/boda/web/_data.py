@@ -478,7 +478,9 @@ class CatalogView:
     # -- duplicates --------------------------------------------------------------
     def duplicate_plan(self) -> list[dict[str, Any]]:
         """The duplicate sets (:func:`boda.report.duplicate_sets`) with the ids of their
-        members.  One pass over the catalog, cached."""
+        members and whether each one is ``mirrored`` (a near-duplicate member whose
+        nearest match is a left-right mirror image of it, as in its record;
+        ``mirrored_count`` counts them in the set).  One pass over the catalog, cached."""
         from boda.report import duplicate_sets
 
         def compute() -> list[dict[str, Any]]:
@@ -486,9 +488,13 @@ class CatalogView:
             paths = {p for s in sets for p in (s.keep, *s.redundant, *s.linked)}
             with self.open() as catalog:
                 ids = catalog.ids_of_paths(paths)
+                mirrored = catalog.mirrored_ids()
+                if mirrored:  # as ImageRecord.mirrored: only with the near_duplicate flag
+                    mirrored &= catalog.flag_groups("near_duplicate").keys()
 
             def member(path: str) -> dict[str, Any]:
-                return {"id": ids.get(path), "path": visible(path)}
+                image_id = ids.get(path)
+                return {"id": image_id, "path": visible(path), "mirrored": image_id in mirrored}
 
             return [
                 {
@@ -497,6 +503,9 @@ class CatalogView:
                     "linked": [member(p) for p in s.linked],
                     "exact_groups": list(s.exact_groups),
                     "near_groups": list(s.near_groups),
+                    "mirrored_count": sum(
+                        ids.get(p) in mirrored for p in (s.keep, *s.redundant, *s.linked)
+                    ),
                 }
                 for s in sets
             ]

@@ -238,6 +238,11 @@ function gridCard(record) {
   return node;
 }
 
+// A near-duplicate member whose nearest match is a left-right mirror image (boda scan --mirrored).
+function mirroredBadge() {
+  return el("span", {className: "badge dup mirrored", title: "its nearest match in its near-duplicate group is a left-right mirror image of it (--mirrored)"}, "mirrored");
+}
+
 function card(record, badges) {
   // an unreadable file has no thumbnail: no request (a 404 in the console for each)
   const img = record.status === "error" ? el("div", {className: "noimg"}, "unreadable")
@@ -260,6 +265,7 @@ function card(record, badges) {
   const sharp = record.scores && typeof record.scores.blurry === "number" && !value.startsWith("sharpness")
     ? el("span", {className: "sharp", title: "sharpness score (higher = sharper)"}, `sharpness ${fmt(record.scores.blurry)}`) : "";
   const flags = (record.flags || []).map((f) => el("span", {className: "badge" + (f.endsWith("duplicate") ? " dup" : "")}, f));
+  if (record.mirrored) flags.push(mirroredBadge()); // as the report's "distance 2 · mirrored"
   const role = record.duplicate_role && record.groups && record.groups[state.sort] !== undefined
     ? record.duplicate_role : null; // in a group sort: which file of the group boda keeps
   if (role) flags.unshift(el("span", {className: "badge role " + (role === "redundant" ? "" : "keep")}, role === "linked" ? "kept (a link points to it)" : role));
@@ -815,7 +821,7 @@ async function more() {
 
 // -- duplicates, failures ------------------------------------------------------------------
 function smallCard(member, badge) {
-  return card({id: member.id, path: member.path, status: "ok", flags: [], groups: {}, extra: {}},
+  return card({id: member.id, path: member.path, status: "ok", flags: [], groups: {}, extra: {}, mirrored: member.mirrored},
     [el("span", {className: "badge " + (badge === "redundant" ? "" : "keep")}, badge)]);
 }
 
@@ -840,7 +846,8 @@ async function loadDuplicates(reset) {
         members.length > 1 ? el("button", {type: "button", className: "compare-set", title: "these files side by side, to pick one",
           onclick: () => openCompare(members, s.keep.id)}, `compare ${members.length}`) : "", " ",
         el("b", {}, "keep "), el("span", {}, s.keep.path),
-        el("span", {className: "muted"}, ` · ${s.redundant_count} redundant · ${groups.join(", ")}`),
+        el("span", {className: "muted"}, ` · ${s.redundant_count} redundant · ${groups.join(", ")}`
+          + (s.mirrored_count ? ` · ${s.mirrored_count} matched as a mirror image (left-right flipped)` : "")),
         el("div", {className: "grid"}, smallCard(s.keep, "kept"),
           ...s.linked.map((m) => smallCard(m, "kept: a link points to it")),
           ...s.redundant.map((m) => smallCard(m, "redundant"))),
@@ -958,7 +965,8 @@ async function openDetail(id) {
       el("div", {className: "grid"}, ...g.members.map((m) => {
         const badge = !set ? null : set.keep.id === m.id ? "kept" : set.redundant.some((r) => r.id === m.id) ? "redundant" : null;
         const dist = flag === "near_duplicate" && typeof m.flag_scores[flag] === "number" ? ` distance ${fmt(m.flag_scores[flag])}` : "";
-        return card({...m, extra: {}, groups: {}, scores: null}, [badge ? el("span", {className: "badge " + (badge === "kept" ? "keep" : "")}, badge) : null,
+        // "mirrored" in the near-duplicate group only, as the report says it
+        return card({...m, mirrored: flag === "near_duplicate" && m.mirrored, extra: {}, groups: {}, scores: null}, [badge ? el("span", {className: "badge " + (badge === "kept" ? "keep" : "")}, badge) : null,
           m.id === id ? el("span", {className: "badge"}, "this file") : null, dist ? el("span", {className: "muted"}, dist) : null]);
       }))));
   }
