@@ -191,6 +191,68 @@ def test_class_model_follows_a_float64_model():
     assert class_model(model, 2, steps=1, start=start).image.dtype == torch.float64
 
 
+def test_an_input_goes_to_the_device_and_dtype_of_the_model():
+    from boda.explain._base import _as_model_input
+
+    # The "meta" device stands for a GPU: a CPU tensor moved there reports it.
+    x = torch.rand(2, 3, 8, 8)
+    on_meta = _as_model_input(nn.Conv2d(3, 4, 3).double().to("meta"), x)
+    assert (on_meta.device.type, on_meta.dtype) == ("meta", torch.float64)
+    # no parameter: the first buffer says where the model is (the dtype stays)
+    buffers_only = nn.BatchNorm2d(3, affine=False).to("meta")
+    assert not list(buffers_only.parameters())
+    moved = _as_model_input(buffers_only, x)
+    assert (moved.device.type, moved.dtype) == ("meta", torch.float32)
+    labels = torch.ones(2, dtype=torch.long)  # only floating-point inputs change type
+    assert _as_model_input(nn.Conv2d(3, 4, 3).half().to("meta"), labels).dtype == torch.long
+    # already there, or a model with neither: the tensor itself, no copy
+    assert _as_model_input(nn.Conv2d(3, 4, 3), x) is x and _as_model_input(nn.ReLU(), x) is x
+
+
+def test_every_entry_point_gives_the_model_its_input_through_the_one_helper(monkeypatch):
+    import sys
+
+    import boda.explain._base as base
+    from boda.explain import GuidedGradCAM, Saliency, ScoreCAM, layer_features
+    from boda.explain import top_activating_patches as patches
+    from boda.explain.metrics import insertion_curve
+    from boda.nn import LoadedModel
+
+    real, seen = base._as_model_input, []
+
+    def spy(model, x):
+        seen.append(model)
+        return real(model, x)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("boda.explain") and getattr(module, "_as_model_input", None) is real:
+            monkeypatch.setattr(module, "_as_model_input", spy)
+    model, x = _conv_net(False), _x(2, 12)
+    maps = GradCAM(model, "3")(x, 1)
+    image = np.random.default_rng(0).random((12, 12, 3))
+    calls = {
+        "gradcam": lambda: GradCAM(model, "3")(x, 1),
+        "scorecam": lambda: ScoreCAM(model, "3", batch_size=4)(x, 1),
+        "occlusion": lambda: make_explainer("occlusion", model, window=4, stride=4)(x, 1),
+        "saliency gradients": lambda: Saliency(model, samples=2).gradients(x, 1),
+        "guided gradcam": lambda: GuidedGradCAM(model, "3")(x, 1),
+        "layer_features": lambda: layer_features(model, "3", x),
+        "receptive_field": lambda: receptive_field(model, "3", (12, 12), [(4, 4)]),
+        "top_activating_patches": lambda: patches(model, "3", 0, [image], size=(12, 12), k=1),
+        "FeatureIndex": lambda: FeatureIndex(model, "3", size=(12, 12)).add([image]),
+        "class_model": lambda: class_model(model, 1, size=(12, 12), steps=1),
+        "deletion_curve": lambda: deletion_curve(model, x, maps, 1, steps=2),
+        "insertion_curve": lambda: insertion_curve(model, x, maps, 1, steps=2),
+        "average_drop_increase": lambda: average_drop_increase(model, x, maps, 1),
+        "explain_image": lambda: explain_image(image, LoadedModel(model, "net"), ["cam"]),
+    }
+    for name, call in calls.items():
+        seen.clear()
+        call()
+        assert any(m is model for m in seen), name
+    assert maps.device == x.device
+
+
 def test_metrics_check_targets_and_baselines():
     model, x = Scaled().eval(), _x()
     maps = torch.rand(2, 10, 10)

@@ -14,7 +14,7 @@ from torch import nn
 
 from boda.core.image import as_float_image, to_gray
 from boda.errors import BodaError, InvalidParameterError, ModelError
-from boda.explain._base import Explainer, Target
+from boda.explain._base import Explainer, Target, _as_model_input
 from boda.explain._cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
 from boda.explain._gradients import GuidedBackprop, GuidedGradCAM, Saliency
 from boda.explain._occlusion import Occlusion
@@ -108,7 +108,8 @@ class ImageExplanation:
         Class name of ``target``.
     model_input : torch.Tensor or None
         The ``(1, C, h, w)`` tensor the model was given: the image resized to
-        the model's input size, in its channels, normalised and in its dtype.
+        the model's input size, in its channels, normalised, on its device and
+        in its dtype.
         With :attr:`input_maps` it is what :mod:`boda.explain.metrics` takes
         (deletion/insertion curves, Average Drop).
     input_maps : dict of str to numpy.ndarray
@@ -174,8 +175,9 @@ def _model_input(
     img: np.ndarray, lm: LoadedModel, size: tuple[int, int], normalize_input: bool
 ) -> torch.Tensor:
     """``img`` as the model's input: its channels (gray for a 1-channel model),
-    its statistics and its floating-point type (a float16 model gets float16)."""
-    channels, dtype = input_spec(lm.model)
+    its statistics, its device and its floating-point type (a float16 model gets
+    float16)."""
+    channels = input_spec(lm.model)[0]
     channels = channels or 3
     if channels not in (1, 3):
         raise InvalidParameterError(
@@ -191,7 +193,7 @@ def _model_input(
         x = image_to_tensor(img, size=size, mean=mean, std=std)
     else:
         x = image_to_tensor(img, size=size)
-    return x.to(dtype) if dtype is not None and dtype != x.dtype else x
+    return _as_model_input(lm.model, x)
 
 
 def explain_image(
@@ -298,7 +300,7 @@ def explain_image(
         used_layer = used_layer or ex.layer_name
         logits = ex.logits if logits is None else logits
         full = F.interpolate(m[:, None], size=img.shape[:2], mode="bilinear", align_corners=False)
-        maps[method] = full[0, 0].clamp(0, 1).numpy()
+        maps[method] = full[0, 0].clamp(0, 1).cpu().numpy()
         input_maps[method] = m[0].detach().float().clamp(0, 1).cpu().numpy()
         if ex.classes is not None:
             explained = int(ex.classes[0])  # every method explains the same class

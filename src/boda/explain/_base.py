@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -196,11 +197,20 @@ def _check_input(x: object) -> torch.Tensor:
     return x
 
 
-def _in_model_dtype(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``x`` in the floating-point type of the model's weights (:func:`boda.nn.input_spec`):
-    a float16 or float64 model refuses float32 inputs with a raw dtype clash."""
+def _as_model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` where the model can take it: on the device of its first parameter (or, for a
+    model without any, its first buffer) and, for a floating-point ``x``, in the
+    floating-point type of its weights (:func:`boda.nn.input_spec`).
+
+    A model on a GPU refuses a CPU tensor, and a float16 or float64 model a float32
+    one, with a raw torch error.  ``x`` itself is returned when it is already there
+    (no copy); a model with neither parameters nor buffers leaves its device alone.
+    """
     dtype = input_spec(model)[1]
-    return x.to(dtype) if dtype is not None and x.is_floating_point() and x.dtype != dtype else x
+    if dtype is None or not x.is_floating_point():
+        dtype = x.dtype
+    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return x.to(device=x.device if first is None else first.device, dtype=dtype)
 
 
 _MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
@@ -449,7 +459,7 @@ class Explainer:
         ----------
         x : torch.Tensor
             ``(B, C, H, W)`` model input (already normalised the way the model
-            expects).
+            expects); moved to the model's device and dtype for the call.
         target : None, int, sequence of int, tensor or callable
             What to explain: ``None`` the predicted class of each sample, an
             index for all samples, one index per sample, or a callable
@@ -463,9 +473,10 @@ class Explainer:
         -------
         torch.Tensor
             ``(B, H, W)`` float maps (``(B, h, w)`` at the layer's resolution
-            when ``upsample=False``).
+            when ``upsample=False``), on the device ``x`` was on.
         """
-        x = _in_model_dtype(self.model, _check_input(x))
+        device = _check_input(x).device  # the maps come back there
+        x = _as_model_input(self.model, x)
         with self._session():
             x = x.detach().clone()  # also turns an inference tensor into a normal one
             maps = self._explain(x, target).detach().float()
@@ -475,7 +486,7 @@ class Explainer:
             )[:, 0]
         if normalize:
             maps = normalize_maps(maps)
-        return maps
+        return maps.to(device)
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[None]:

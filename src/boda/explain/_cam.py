@@ -396,7 +396,7 @@ class ScoreCAM(Explainer):
                 chunk = pairs[start : start + bs]
                 bi, ci = chunk[:, 0], chunk[:, 1]
                 masks = self._masks(acts[bi, ci][:, None], x.shape[-2:])
-                out = self._forward_fast(x[bi] * masks.to(x.dtype))
+                out = self._forward_fast(x[bi] * masks.to(x))  # x's dtype and device
                 sub_classes = None if classes is None else classes[bi]
                 s = self._scores(out, sub_classes, target, softmax=self.softmax)
                 weights[bi, ci] = s.float()

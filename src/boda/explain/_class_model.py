@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from boda.errors import InvalidParameterError
-from boda.explain._base import _frozen, model_logits
+from boda.explain._base import _as_model_input, _frozen, model_logits
 from boda.explain._occlusion import _gaussian_blur
 from boda.nn import input_spec
 
@@ -24,7 +24,8 @@ class ClassModel:
     ----------
     image : torch.Tensor
         ``(1, C, H, W)`` optimised input, in the model's input space (undo the
-        normalisation with :func:`boda.nn.tensor_to_image` to look at it).
+        normalisation with :func:`boda.nn.tensor_to_image` to look at it), on
+        the device of ``start`` (the CPU for the zero start).
     scores : list of float
         The class score (logit) before each step and after the last one.
     """
@@ -112,17 +113,13 @@ def class_model(
         raise InvalidParameterError(
             "need steps >= 0, lr > 0, l2 >= 0, jitter >= 0 and blur_every >= 0"
         )
-    # The image follows the model's parameters (float64 models, other devices).
-    reference = next(model.parameters(), None)
-    dtype = reference.dtype if reference is not None and reference.is_floating_point() else None
-    device = reference.device if reference is not None else None
     if start is None:
         channels = input_spec(model)[0] or 3  # a gray model starts from a gray image
-        image = torch.zeros(1, channels, int(size[0]), int(size[1]), dtype=dtype, device=device)
-    else:
-        if not isinstance(start, torch.Tensor) or start.ndim != 4 or start.shape[0] != 1:
-            raise InvalidParameterError("start must be a (1, C, H, W) tensor")
-        image = start.detach().clone().to(dtype=dtype or torch.float32, device=device)
+        start = torch.zeros(1, channels, int(size[0]), int(size[1]))
+    elif not isinstance(start, torch.Tensor) or start.ndim != 4 or start.shape[0] != 1:
+        raise InvalidParameterError("start must be a (1, C, H, W) tensor")
+    # The image follows the model (float64 models, other devices); cloned below.
+    image = _as_model_input(model, start.detach() if start.is_floating_point() else start.float())
     gen = torch.Generator().manual_seed(int(seed))
     scores: list[float] = []
     with torch.inference_mode(False), torch.enable_grad(), _frozen(model):
@@ -151,4 +148,4 @@ def class_model(
                     image = _gaussian_blur(image, blur_sigma)
             if progress is not None:
                 progress(i + 1, int(steps))
-    return ClassModel(image=image.detach(), scores=scores)
+    return ClassModel(image=image.detach().to(start.device), scores=scores)

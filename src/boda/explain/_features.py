@@ -20,7 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
 from boda.explain import _vector_search
-from boda.explain._base import _frozen, _in_model_dtype, resolve_layer
+from boda.explain._base import _as_model_input, _frozen, resolve_layer
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.nn import image_to_tensor, input_spec
 
@@ -99,7 +99,7 @@ def _layer_output(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.
 
     handle = layer.register_forward_hook(hook)
     try:
-        model(_in_model_dtype(model, x))
+        model(_as_model_input(model, x))
     finally:
         handle.remove()
     if "a" not in store:
@@ -167,7 +167,8 @@ def layer_features(
     """Feature vectors ``(B, D)`` of a layer: its output pooled over space.
 
     ``pool`` is ``"avg"`` (global average), ``"max"`` or ``"flatten"``.
-    Runs under :func:`torch.inference_mode` in eval mode; state restored.
+    Runs under :func:`torch.inference_mode` in eval mode; state restored.  The
+    vectors come back on the device ``x`` was on.
     """
     if pool not in ("avg", "max", "flatten"):
         raise InvalidParameterError(f"pool must be 'avg', 'max' or 'flatten', got {pool!r}")
@@ -185,7 +186,7 @@ def layer_features(
                 parts.append(a.flatten(2).mean(-1))
             else:
                 parts.append(a.flatten(2).amax(-1))
-    return torch.cat(parts).float()
+    return torch.cat(parts).float().to(x.device)
 
 
 def _iter_images(

@@ -12,7 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from boda.errors import InvalidParameterError
-from boda.explain._base import Explainer, Target, _check_input, _in_model_dtype
+from boda.explain._base import Explainer, Target, _as_model_input, _check_input
 from boda.explain._cam import GradCAM
 
 __all__ = ["Saliency", "GuidedBackprop", "GuidedGradCAM", "guided_relu"]
@@ -104,10 +104,12 @@ class Saliency(Explainer):
         return grad, logits, classes
 
     def gradients(self, x: torch.Tensor, target: Target = None) -> torch.Tensor:
-        """Signed input gradients ``(B, C, H, W)`` (averaged over the noisy copies)."""
-        x = _in_model_dtype(self.model, _check_input(x))
+        """Signed input gradients ``(B, C, H, W)`` (averaged over the noisy copies), on
+        the device ``x`` was on."""
+        device = _check_input(x).device
+        x = _as_model_input(self.model, x)
         with self._session():
-            return self._accumulate(x.detach().clone(), target, signed=True).detach()
+            return self._accumulate(x.detach().clone(), target, signed=True).detach().to(device)
 
     def _accumulate(self, x: torch.Tensor, target: Target, signed: bool) -> torch.Tensor:
         grad, logits, classes = self._input_gradient(x, target, None)

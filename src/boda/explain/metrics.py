@@ -21,9 +21,9 @@ from torch import nn
 from boda.errors import InvalidParameterError
 from boda.explain._base import (
     Target,
+    _as_model_input,
     _check_input,
     _frozen,
-    _in_model_dtype,
     class_probabilities,
     model_logits,
     resolve_target,
@@ -121,7 +121,7 @@ def _curve(
     batch_size: int,
     output_key: str | int | None,
 ) -> CurveResult:
-    x = _in_model_dtype(model, _check_input(x))
+    x = _as_model_input(model, _check_input(x))
     maps = _check_maps(x, maps)
     if int(steps) < 1 or int(batch_size) < 1:
         raise InvalidParameterError("steps and batch_size must be >= 1")
@@ -256,7 +256,7 @@ def average_drop_increase(
        "Grad-CAM++: Generalized Gradient-Based Visual Explanations for Deep
        Convolutional Networks", WACV 2018.
     """
-    x = _in_model_dtype(model, _check_input(x))
+    x = _as_model_input(model, _check_input(x))
     maps = _check_maps(x, maps)
     if maps.min() < 0 or maps.max() > 1:
         raise InvalidParameterError("maps must be in [0, 1] (use normalized explainer output)")
