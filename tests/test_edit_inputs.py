@@ -209,7 +209,7 @@ def test_cutout_refuses_a_transparent_mask_and_deeplab_names_its_backbone(photo_
     Image.fromarray(strokes, "RGBA").save(tmp_path / "strokes.png")
     result = runner.invoke(app, ["cutout", str(photo_and_masks["photo"]), "--mask",
                                  str(tmp_path / "strokes.png"), "-o", str(tmp_path / "o.png")])
-    assert result.exit_code == 2 and "transparency" in result.output
+    assert result.exit_code == 2 and "transparent pixels" in result.output
     with pytest.raises(InvalidParameterError, match="ResNet backbone"):
         models.create("deeplabv3plus", backbone="vgg16")
 
@@ -280,3 +280,45 @@ def test_cutout_and_exemplar_inpaint_show_a_progress_bar(tmp_path, monkeypatch):
             "--overwrite"]  # fmt: skip
     assert runner.invoke(app, args).exit_code == 0
     assert shown == ["cutting out:True", "inpainting:False"]  # none under --json
+
+
+def test_maps_with_transparent_pixels_are_refused_and_opaque_rgba_ones_read(photo_and_masks,
+                                                                           tmp_path):
+    """White strokes on a transparent layer used to read as 'fill everything' (inpaint)
+    or depth 1 (refocus); an RGBA map opaque throughout (what editors export) is gray."""
+    from PIL import Image
+
+    photo = str(photo_and_masks["photo"])
+    h, w = read_image(photo).shape[:2]
+    strokes = np.zeros((h, w, 4), np.uint8)
+    strokes[100:140, 100:160] = 255  # opaque white strokes; the rest transparent
+    Image.fromarray(strokes, "RGBA").save(tmp_path / "strokes.png")
+    opaque = strokes.copy()
+    opaque[..., 3] = 255  # the same mask, opaque: black with a white hole
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    for args in (["inpaint", photo, "--mask"], ["cutout", photo, "--mask"],
+                 ["refocus", photo, "--focus-depth", "0.5", "--depth"]):
+        out = tmp_path / f"{args[0]}.png"
+        result = runner.invoke(app, [*args, str(tmp_path / "strokes.png"), "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "transparent pixels" in " ".join(result.output.split()) and not out.exists()
+    result = runner.invoke(app, ["inpaint", photo, "--mask", str(tmp_path / "opaque.png"),
+                                 "-o", str(tmp_path / "filled.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hole_fraction"] == pytest.approx(40 * 60 / (h * w))
+    with pytest.raises(InvalidParameterError, match="transparent"):
+        from boda.edit import read_depth
+
+        read_depth(tmp_path / "strokes.png")
+
+
+@pytest.mark.parametrize("white", [(0.3, 0.0), (1.2, 0.5), (-0.3, 0.3), (float("nan"), 0.3),
+                                   (0.95, -1.0, 1.0)])
+def test_an_impossible_white_point_is_refused(white):
+    with pytest.raises(InvalidParameterError, match="white point"):
+        bc.whitepoint(white)
+    if len(white) == 2 and white[1] == 0.0:
+        text = ",".join(map(str, white))
+        result = runner.invoke(app, ["color", "convert", "--illuminant", text, "0.5", "0.5",
+                                     "0.5"])
+        assert result.exit_code == 2 and "not a colour" in " ".join(result.output.split())

@@ -73,6 +73,7 @@ from boda.errors import ImageReadError, InvalidParameterError
 __all__ = [
     "DecodedImage",
     "open_image",
+    "open_gray_map",
     "image_size",
     "read_image",
     "write_image",
@@ -432,6 +433,45 @@ def open_image(
         raise pillow_refused(path, exc) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise undecodable(path, exc, fmt) from None
+
+
+def open_gray_map(
+    path: str | Path,
+    what: str,
+    max_side: int | None = None,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    keep_float_values: bool = False,
+) -> DecodedImage:
+    """Read a one-channel map (a mask, a trimap, a depth map) as :func:`open_image`
+    with ``gray=True`` does, refusing one with transparent pixels.
+
+    A transparent pixel holds no value: over white (how :func:`open_image` lays
+    transparency) a mask drawn as white strokes on a transparent layer would read
+    as "everything marked".  So the map is read over white and over black and
+    refused where the two differ; an alpha channel that is opaque throughout (what
+    many editors export) is read as the gray it holds.  ``what`` names the input in
+    the error (``"--mask"``).
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read.
+    InvalidParameterError
+        Some pixel of the map is (partly) transparent.
+    """
+    from boda.errors import InvalidParameterError
+
+    options = dict(gray=True, max_pixels=max_pixels, keep_float_values=keep_float_values)
+    decoded = open_image(path, max_side, **options)
+    if decoded.has_alpha:
+        over_black = open_image(path, max_side, background=0.0, **options).pixels
+        if not np.array_equal(over_black, decoded.pixels):
+            raise InvalidParameterError(
+                f"{what} {str(path)!r} has transparent pixels, which hold no value; flatten "
+                "it onto black (or save it without transparency) and give that gray image"
+            )
+    return decoded
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

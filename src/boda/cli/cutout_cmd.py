@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
         """
 
         from boda.errors import InvalidParameterError
-        from boda.io import can_write_16_bit, open_image, write_image
+        from boda.io import can_write_16_bit, open_gray_map, open_image, write_image
         from boda.segment import grabcut, trimap_from_marks
 
         if rect is None and mask is None:
@@ -189,14 +189,8 @@ def register(app: typer.Typer) -> None:
         trimap = None
         if mask is not None:
             with naming_input("--mask"):
-                decoded_marks = open_image(mask, max_side=max_side, gray=True, max_pixels=limit)
-            if decoded_marks.has_alpha:
-                # Transparent pixels would read as white, "surely foreground".
-                raise InvalidParameterError(
-                    f"--mask {str(mask)!r} has transparency; give a gray image without it "
-                    "(black = background, white = foreground, gray = unknown)"
-                )
-            marks = decoded_marks.pixels
+                # Transparent pixels would read as white, "surely foreground": refused.
+                marks = open_gray_map(mask, "--mask", max_side, max_pixels=limit).pixels
             if marks.shape != pixels.shape[:2]:
                 raise InvalidParameterError(
                     f"--mask is {marks.shape[1]}x{marks.shape[0]} but the image is "

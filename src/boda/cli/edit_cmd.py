@@ -47,11 +47,11 @@ def _read_depth(path: Path, limit: int | None):
     """:func:`boda.edit.read_depth` of ``path``, an image under the command's pixel
     ``limit`` (``--max-pixels``) as the photo is."""
     from boda.edit import read_depth
-    from boda.io import DEFAULT_MAX_PIXELS, open_image
+    from boda.io import open_gray_map
 
-    if path.suffix.lower() == ".npy" or limit == DEFAULT_MAX_PIXELS:
+    if path.suffix.lower() == ".npy":
         return read_depth(path)
-    return open_image(path, gray=True, keep_float_values=True, max_pixels=limit).pixels
+    return open_gray_map(path, "--depth", max_pixels=limit, keep_float_values=True).pixels
 
 
 def _bit_depth(photo_bits: int, output: Path) -> int | None:
@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fill a masked region of a photo from its surroundings."""
         from boda.edit import inpaint, to_hole_mask
-        from boda.io import open_image, read_image, write_image
+        from boda.io import open_gray_map, open_image, write_image
 
         check_image_output(output, image, mask, overwrite=overwrite)
         check_input(image, "image")
@@ -227,7 +227,7 @@ def register(app: typer.Typer) -> None:
         limit = max_pixels_limit(max_pixels)
         decoded = open_image(image, color="keep", max_pixels=limit)  # a P3 photo stays P3
         with naming_input("--mask"):
-            marks = read_image(mask, gray=True, max_pixels=limit)
+            marks = open_gray_map(mask, "--mask", max_pixels=limit).pixels
         holes = to_hole_mask(marks, decoded.pixels.shape[:2], name="--mask")
         options: dict = {}
         if method in ("telea", "telea-opencv", "ns"):

@@ -60,7 +60,8 @@ def whitepoint(illuminant: WhiteLike = "D65") -> np.ndarray:
     Raises
     ------
     InvalidParameterError
-        Unknown name or a value of the wrong length.
+        Unknown name, a value of the wrong length, or a chromaticity that is no
+        colour (x or y negative, y = 0, x + y > 1).
 
     Examples
     --------
@@ -77,8 +78,20 @@ def whitepoint(illuminant: WhiteLike = "D65") -> np.ndarray:
         return xy_to_xyz(ILLUMINANTS_XY[key])
     arr = np.asarray(illuminant, dtype=np.float64)
     if arr.shape == (2,):
+        x, y = arr
+        # A real chromaticity: x, y >= 0 with x + y <= 1 (z = 1 - x - y >= 0), and
+        # y > 0 (Y = 1 needs it); anything else gives infinite or negative X, Z.
+        if not (np.isfinite(arr).all() and x >= 0 and y > 0 and x + y <= 1):
+            raise InvalidParameterError(
+                f"white point chromaticity (x, y) = ({x:g}, {y:g}) is not a colour: x and y "
+                "must be >= 0 with y > 0 and x + y <= 1 (D65 is 0.3127, 0.329)"
+            )
         return xy_to_xyz(arr)
     if arr.shape == (3,):
+        if not (np.isfinite(arr).all() and (arr >= 0).all() and arr[1] > 0):
+            raise InvalidParameterError(
+                f"white point XYZ {arr.tolist()} must be finite and non-negative with Y > 0"
+            )
         return arr
     raise InvalidParameterError(
         f"white point must be a name, (x, y) or (X, Y, Z); got shape {arr.shape}"

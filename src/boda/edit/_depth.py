@@ -36,12 +36,14 @@ def read_depth(path: str | Path) -> np.ndarray:
     ------
     ImageReadError
         If the file cannot be read or does not hold a 2-D finite map.
+    InvalidParameterError
+        If an image has transparent pixels (they hold no depth).
     """
     path = Path(path)
     if path.suffix.lower() != ".npy":
-        from boda.io import open_image
+        from boda.io import open_gray_map
 
-        return open_image(path, gray=True, keep_float_values=True).pixels
+        return open_gray_map(path, "depth map", keep_float_values=True).pixels
     try:
         arr = np.load(path, allow_pickle=False)
     except ImageReadError.FILE_ERRORS as exc:
