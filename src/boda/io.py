@@ -460,8 +460,6 @@ def open_gray_map(
     InvalidParameterError
         Some pixel of the map is (partly) transparent.
     """
-    from boda.errors import InvalidParameterError
-
     options = dict(gray=True, max_pixels=max_pixels, keep_float_values=keep_float_values)
     decoded = open_image(path, max_side, **options)
     if decoded.has_alpha:
