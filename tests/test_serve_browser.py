@@ -193,6 +193,9 @@ def test_mirror_images_say_so_in_the_duplicates_the_grid_and_the_detail(browser,
 
 
 def test_an_unreadable_file_says_why_in_its_detail(page):
+    # The first grid's thumbnails may still be on their way (a busy machine): only the
+    # requests made once they are in count.
+    page.wait_for_load_state("networkidle")
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if "/api/thumbnails/" in r.url else None)
     page.locator(".stat", has_text="unreadable").click()
