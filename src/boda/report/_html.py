@@ -17,7 +17,6 @@ import html
 import math
 import operator
 import os
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from boda import __version__
 from boda.catalog import Catalog, ImageRecord, display_path
-from boda.core.text import printable, visible
+from boda.core.text import printable, relative_href, visible
 from boda.io import prepare_output, write_output
 
 __all__ = ["is_boda_report", "render_html", "write_html_report", "MAX_PER_SECTION", "MAX_PER_GROUP"]
@@ -131,14 +130,10 @@ def _card(record: ImageRecord, score_text: str = "", link: str | None = None) ->
 
 
 def _file_link(relpath: bytes, root: Path, page_folder: Path) -> str:
-    """A relative URL from the page's folder to the file ``relpath`` under ``root``.
-
-    Relative, so the links keep working when the scanned folder (with its
-    ``.boda`` report inside) is moved; the raw bytes of the name are
-    percent-encoded, so ``#``, ``%``, ``?`` and non-UTF-8 names resolve.
-    """
-    target = os.path.relpath(os.path.join(os.fsencode(root), relpath), os.fsencode(page_folder))
-    return urllib.parse.quote(target.replace(os.sep.encode(), b"/"), safe=b"/")
+    """A relative URL from the page's folder to the file ``relpath`` under ``root``
+    (:func:`boda.core.text.relative_href`: the links keep working when the scanned
+    folder, with its ``.boda`` report inside, is moved; any name's bytes resolve)."""
+    return relative_href(os.fsdecode(os.path.join(os.fsencode(root), relpath)), page_folder)
 
 
 def _failure_reasons(failed: list[tuple[bytes, str | None]]) -> str:
