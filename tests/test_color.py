@@ -241,6 +241,47 @@ def test_bad_shapes_and_dtypes_raise_clear_errors():
         bc.delta_e_cie1976(np.zeros((2, 3)), np.zeros((3, 3)))
 
 
+_W = np.arange(380.0, 781.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: bc.srgb_to_lab([[0.1, 0.2, 0.3], [0.1, 0.2]]), InvalidImageError, "differ in"),
+        (lambda: bc.delta_e_cie1994([[50, 0, 0], [50]], [50, 0, 0]), InvalidImageError, "lab1"),
+        (lambda: bc.whitepoint(["a", "b"]), InvalidParameterError, "white point"),
+        (lambda: bc.srgb_to_lab([0.1, 0.2, 0.3], [[0.3], [0.3, 0.3]]), InvalidParameterError,
+         "white point"),
+        (lambda: bc.convert([0.1, 0.2, 0.3], None, "lab"), InvalidParameterError, "colour space"),
+        (lambda: bc.delta_e([50, 0, 0], [50, 0, 0], None), InvalidParameterError, "method"),
+        (lambda: bc.srgb_to_lab([0.1, 0.2, 0.3], "D50", adaptation=None), InvalidParameterError,
+         "adaptation method"),
+        (lambda: bc.rgb_to_xyz_matrix([[0.64, 0.33], [0.64, 0.33], [0.15, 0.06]], "D65"),
+         InvalidParameterError, "one line"),
+        (lambda: bc.rgb_to_xyz_matrix([[0.64, 0.0], [0.3, 0.6], [0.15, 0.06]], "D65"),
+         InvalidParameterError, "y > 0"),
+        (lambda: bc.rgb_to_xyz_matrix("srgb", "D65"), InvalidParameterError, "primaries"),
+        (lambda: bc.planckian_xy("D65"), InvalidParameterError, "temperature"),
+        (lambda: bc.wavelength_to_xy("green"), InvalidParameterError, "wavelength"),
+        (lambda: bc.blackbody_spd(_W - 500.0, 5000.0), InvalidParameterError, "positive"),
+        (lambda: bc.spectral_locus(700.0, 380.0), InvalidParameterError, "start <= stop"),
+        (lambda: bc.spectral_locus(None, 700.0), InvalidParameterError, "start and stop"),
+        (lambda: bc.colorfulness_label(float("nan")), InvalidParameterError, "finite"),
+        (lambda: bc.is_grayscale(np.zeros((4, 4, 3)), threshold=float("nan")),
+         InvalidParameterError, "threshold"),
+        (lambda: bc.color_summary(np.zeros((4, 4, 3)), grayscale_threshold=float("nan")),
+         InvalidParameterError, "grayscale_threshold"),
+        (lambda: bc.hue_saturation_histogram(np.zeros((4, 4, 3)), bins=(36, 8, 2)),
+         InvalidParameterError, "bins"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_raise_boda_errors_not_numpy_ones(call, error, match):
+    """Each of these raised numpy's or Python's own error, or returned NaN / an empty
+    result / a wrong verdict without a word."""
+    with pytest.raises(error, match=match):
+        call()
+
+
 def test_dtype_policy(random_rgb):
     rgb32 = random_rgb.astype(np.float32)
     for fn in (bc.srgb_to_lab, bc.srgb_to_xyz, bc.rgb_to_hsv, bc.rgb_to_hsl, bc.srgb_to_linear):
@@ -278,6 +319,52 @@ def test_hue_degrees_and_primaries():
     assert bc.rgb_to_hsv(prim)[:, 0].tolist() == [0, 60, 120, 180, 240, 300]
     assert bc.rgb_to_hsl([0.5, 0.5, 0.5]).tolist() == [0.0, 0.0, 0.5]
     assert np.allclose(bc.hsv_to_rgb([360.0 + 120.0, 1.0, 1.0]), [0, 1, 0])  # hue wraps
+
+
+def test_hsv_hsl_given_in_percent_are_refused():
+    for fn, name, third in ((bc.hsv_to_rgb, "hsv", "value"), (bc.hsl_to_rgb, "hsl", "lightness")):
+        # 210°, 50 %, 100 % (or 50 %): numbers that used to come back as RGB like -4900
+        for values in ([210.0, 50.0, 100.0], [210.0, 0.5, 50.0], [[0.0, 0.0, 50.0]]):
+            with pytest.raises(InvalidParameterError, match=r"divide them by 100") as err:
+                fn(values)
+            msg = str(err.value)
+            assert msg.startswith(f"{name} must") and f"{third} as fractions in [0, 1]" in msg
+        # one NaN colour (it propagates) does not hide the percentages of the others
+        with pytest.raises(InvalidParameterError, match="percentages"):
+            fn(np.array([[np.nan, 0.5, 0.5], [120.0, 80.0, 40.0]], np.float32))
+        with pytest.raises(InvalidParameterError, match=f"negative saturation or {third}"):
+            fn([10.0, -0.5, 0.5])
+    with pytest.raises(InvalidParameterError, match="hsv"):
+        bc.convert([210, 50, 100], "hsv", "lab")
+    # the ranges rgb_to_hsv / rgb_to_hsl produce all pass, as do NaN and empty input
+    assert bc.hsv_to_rgb([[np.nan, 0.5, 0.5]]).shape == (1, 3)
+    assert np.isnan(bc.hsl_to_rgb([np.nan, 0.5, 0.5])).all()
+    assert bc.hsv_to_rgb(np.zeros((0, 3))).shape == (0, 3)
+    assert bc.hsv_to_rgb([0.0, 1.0, 1.0]).tolist() == [1.0, 0.0, 0.0]
+    assert bc.hsl_to_rgb([0.0, 0.0, 1.0]).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_hsv_hsl_accept_float_rounding_just_outside_the_range(random_rgb):
+    # a hair outside [0, 1] is rounding, not a unit mistake
+    assert np.allclose(bc.hsv_to_rgb([0.0, 1.0 + 1e-9, 1.0 + 1e-6]), [1, 0, 0], atol=1e-5)
+    assert np.allclose(bc.hsl_to_rgb([0.0, 1.0 + 1e-7, 0.5 - 1e-9]), [1, 0, 0], atol=1e-5)
+    # float32 colours back from Lab: dark saturated ones get S up to 1.01, since
+    # S = chroma / V amplifies V's rounding; their RGB is still within 1.4e-5
+    rgb = np.vstack([random_rgb, random_rgb * 1e-3]).astype(np.float32)
+    rgb[::2, 0], rgb[1::4, 1] = 0.0, 1.0
+    for space in ("hsv", "hsl"):
+        there = bc.convert(bc.srgb_to_lab(rgb), "lab", space)
+        back = bc.convert(there, space, "srgb")
+        assert np.abs(back - rgb).max() < 1e-4
+
+
+def test_rgb_to_hsl_float32_dark_colours_keep_saturation_at_most_one():
+    # 1 - |2L - 1| lost its digits to cancellation: S was 1.0006 for the second colour
+    dark = np.array([[1e-4, 0.0, 0.0], [3e-5, 1e-5, 0.0], [0.2, 1e-6, 0.0]], np.float32)
+    hsl = bc.rgb_to_hsl(dark)
+    assert hsl[:, 1].max() <= 1.0
+    assert np.allclose(hsl, bc.rgb_to_hsl(dark.astype(np.float64)), rtol=1e-6, atol=0)
+    assert np.allclose(bc.hsl_to_rgb(hsl), dark, rtol=1e-5, atol=1e-8)
 
 
 # ---------------------------------------------------------------- colour difference
@@ -343,6 +430,32 @@ def test_reflectance_under_illuminant():
     assert np.allclose(half, white / 2)
     with pytest.raises(InvalidParameterError, match="increasing"):
         bc.spectrum_to_xyz(w[::-1], np.ones_like(w))
+
+
+def test_spectrum_to_xyz_refuses_illuminant_names_and_bad_spectra():
+    w = np.arange(360.0, 831.0, 5.0)
+    flat = np.ones_like(w)
+    # a name where the SPD goes was numpy's "could not convert string to float"
+    with pytest.raises(InvalidParameterError, match=r"not a name \('D65'\)") as err:
+        bc.spectrum_to_xyz(w, flat, illuminant="D65")
+    assert "blackbody_spd(wavelengths, 2856.0)" in str(err.value)
+    # ... and the recipe it gives for A works: CIE A's white to 1e-4 in xy
+    a = bc.spectrum_to_xyz(w, flat, illuminant=bc.blackbody_spd(w, 2856.0))
+    assert np.allclose(a[:2] / a.sum(), bc.ILLUMINANTS_XY["A"], atol=1e-4)
+    with pytest.raises(InvalidParameterError, match="values must be an array"):
+        bc.spectrum_to_xyz(w, "flat")
+    with pytest.raises(InvalidParameterError, match="wavelengths must be a 1-D array"):
+        bc.spectrum_to_xyz([[400, 500], [600]], [1, 1])
+    # wavelengths in micrometres gave NaN (every CMF is 0 there)
+    with pytest.raises(InvalidParameterError, match="give them in nm"):
+        bc.spectrum_to_xyz(w / 1000, flat)
+    with pytest.raises(InvalidParameterError, match="finite"):
+        bc.spectrum_to_xyz(np.r_[np.nan, w[1:]], flat)
+    # an illuminant without light gave NaN for every sample
+    with pytest.raises(InvalidParameterError, match="no power"):
+        bc.spectrum_to_xyz(w, flat, illuminant=np.zeros_like(w))
+    with pytest.raises(InvalidParameterError, match=r"illuminant \(5,\)"):
+        bc.spectrum_to_xyz(w, flat, illuminant=np.ones(5))
 
 
 @pytest.mark.parametrize("temperature", [1500.0, 2856.0, 4000.0, 6500.0, 15000.0])

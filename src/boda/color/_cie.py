@@ -76,7 +76,12 @@ def whitepoint(illuminant: WhiteLike = "D65") -> np.ndarray:
                 "or give its (x, y) chromaticity"
             )
         return xy_to_xyz(ILLUMINANTS_XY[key])
-    arr = np.asarray(illuminant, dtype=np.float64)
+    try:
+        arr = np.asarray(illuminant, dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers, or ragged lists
+        raise InvalidParameterError(
+            f"white point must be a name, (x, y) or (X, Y, Z) numbers; got {illuminant!r:.60}"
+        ) from None
     if arr.shape == (2,):
         x, y = arr
         # A real chromaticity: x, y >= 0 with x + y <= 1 (z = 1 - x - y >= 0), and
@@ -213,7 +218,7 @@ def chromatic_adaptation(
 
 def adaptation_matrix(source: WhiteLike, target: WhiteLike, *, method: str = "bradford"):
     """The 3x3 float64 matrix of :func:`chromatic_adaptation`."""
-    key = method.lower()
+    key = method.lower() if isinstance(method, str) else None
     if key not in _CATS:
         raise InvalidParameterError(
             f"unknown chromatic adaptation method {method!r}; use one of {sorted(_CATS)}"
@@ -233,11 +238,29 @@ def rgb_to_xyz_matrix(primaries_xy: np.ndarray, white: WhiteLike) -> np.ndarray:
         ``(3, 2)`` xy chromaticities of red, green and blue.
     white : str or array_like
         The reference white (see :func:`whitepoint`).
+
+    Raises
+    ------
+    InvalidParameterError
+        Not three (x, y) pairs, a y <= 0 or not finite, or collinear primaries.
     """
-    p = np.asarray(primaries_xy, dtype=np.float64)
+    try:
+        p = np.asarray(primaries_xy, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"primaries must be three (x, y) chromaticities (numbers), got {primaries_xy!r:.60}"
+        ) from None
     if p.shape != (3, 2):
         raise InvalidParameterError(f"primaries must have shape (3, 2), got {p.shape}")
-    return normalised_primary_matrix(p, whitepoint(white))
+    if not (np.isfinite(p).all() and (p[:, 1] > 0).all()):
+        raise InvalidParameterError(f"primaries must be finite with y > 0, got {p.tolist()}")
+    w = whitepoint(white)
+    try:
+        return normalised_primary_matrix(p, w)
+    except np.linalg.LinAlgError:
+        raise InvalidParameterError(
+            f"primaries {p.tolist()} lie on one line in the xy plane: they span no RGB space"
+        ) from None
 
 
 def cie_rgb_to_xyz(rgb: np.ndarray) -> np.ndarray:

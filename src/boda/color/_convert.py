@@ -87,7 +87,7 @@ _DIRECT: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
 
 
 def _space(name: str) -> str:
-    key = name.lower().strip()
+    key = name.lower().strip() if isinstance(name, str) else ""
     key = _ALIASES.get(key, key)
     if key not in COLOR_SPACES:
         raise InvalidParameterError(

@@ -235,7 +235,8 @@ def delta_e(lab1: np.ndarray, lab2: np.ndarray, method: str = "ciede2000") -> np
     InvalidParameterError
         Unknown method.
     """
-    key = method.lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = method.lower() if isinstance(method, str) else ""
+    key = key.replace("-", "").replace("_", "").replace(" ", "")
     aliases = {
         "cie1976": "cie1976", "76": "cie1976", "1976": "cie1976", "cie76": "cie1976",
         "cie1994": "cie1994", "94": "cie1994", "1994": "cie1994", "cie94": "cie1994",

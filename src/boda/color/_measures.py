@@ -92,9 +92,15 @@ def colorfulness_label(value: float) -> str:
     >>> colorfulness_label(40.0)
     'averagely colourful'
     """
+    try:
+        m = float(value)
+    except (TypeError, ValueError):
+        m = np.nan
+    if not np.isfinite(m):  # NaN would land on the first anchor, "not colourful"
+        raise InvalidParameterError(f"colourfulness must be a finite number, got {value!r}")
     names = [n for n, _ in COLORFULNESS_SCALE]
     anchors = np.array([a for _, a in COLORFULNESS_SCALE])
-    return names[int(np.argmin(np.abs(anchors - float(value))))]
+    return names[int(np.argmin(np.abs(anchors - m)))]
 
 
 def _lightness(img: np.ndarray) -> np.ndarray:
@@ -341,6 +347,7 @@ def is_grayscale(
     True
     """
     _check_percentile(percentile, "percentile")
+    _check_threshold(threshold, "threshold")
     img = finite_pixels(as_float_image(image))
     if img.ndim == 2:
         return True, 0.0
@@ -352,6 +359,15 @@ def is_grayscale(
 def _check_percentile(value: float, name: str) -> None:
     if not 0.0 <= value <= 100.0:
         raise InvalidParameterError(f"{name} must be in [0, 100], got {value}")
+
+
+def _check_threshold(value: float, name: str) -> None:
+    # NaN compares False with every score: every image would be called colour
+    if not (isinstance(value, int | float | np.integer | np.floating) and 0 <= value < np.inf):
+        raise InvalidParameterError(
+            f"{name} must be a non-negative chroma (C*ab, default "
+            f"{GRAYSCALE_CHROMA_THRESHOLD}), got {value!r}"
+        )
 
 
 def _strided_pixels(img: np.ndarray, max_pixels: int = _MAX_CHROMA_PIXELS) -> np.ndarray:
@@ -460,6 +476,7 @@ def color_summary(
     """
     _check_palette_args(k, max_samples)
     _check_percentile(grayscale_percentile, "grayscale_percentile")
+    _check_threshold(grayscale_threshold, "grayscale_threshold")
     if max_pixels < 1:
         raise InvalidParameterError(f"max_pixels must be >= 1, got {max_pixels}")
     img = finite_pixels(as_float_image(image))

@@ -218,9 +218,15 @@ def hue_saturation_histogram(
     >>> int(counts[0, -1])
     4
     """
+    ints = int | np.integer
+    if not (
+        isinstance(bins, tuple | list) and len(bins) == 2
+        and all(isinstance(b, ints) and not isinstance(b, bool) and b >= 1 for b in bins)
+    ):  # fmt: skip
+        raise InvalidParameterError(
+            f"bins must be two positive integers (hue bins, saturation bins), got {bins!r}"
+        )
     nh, ns = bins
-    if nh < 1 or ns < 1:
-        raise InvalidParameterError(f"bins must be positive, got {bins}")
     img = as_float_image(image)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)

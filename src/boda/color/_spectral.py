@@ -31,18 +31,38 @@ def _cmfs_at(wavelengths: np.ndarray) -> np.ndarray:
     )  # fmt: skip
 
 
-def _check_spectrum(wavelengths: object, values: object) -> tuple[np.ndarray, np.ndarray]:
-    w = np.asarray(wavelengths, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64)
+def _numbers(values: object, name: str, what: str) -> np.ndarray:
+    """``values`` as float64, or an error naming the argument (not numpy's words)."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        shown = repr(values)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise InvalidParameterError(f"{name} must be {what}, got {shown}") from None
+
+
+def _check_spectrum(
+    wavelengths: object, values: object, name: str = "values"
+) -> tuple[np.ndarray, np.ndarray]:
+    w = _numbers(wavelengths, "wavelengths", "a 1-D array of wavelengths in nm")
+    v = _numbers(values, name, "an array of spectral values, one per wavelength")
     if w.ndim != 1 or w.size < 2:
         raise InvalidParameterError(
             f"wavelengths must be a 1-D array of at least 2 values in nm, got shape {w.shape}"
         )
+    if not np.isfinite(w).all():
+        raise InvalidParameterError("wavelengths must be finite numbers (nm), got NaN or inf")
     if np.any(np.diff(w) <= 0):
         raise InvalidParameterError("wavelengths must be strictly increasing (nm)")
+    if w[-1] < 360.0 or w[0] > 830.0:
+        raise InvalidParameterError(
+            f"wavelengths {w[0]:g}–{w[-1]:g} miss the CIE 1931 table (360–830 nm), so every "
+            "colour would be black: give them in nm (from micrometres multiply by 1000, "
+            "from metres by 1e9)"
+        )
     if v.shape[-1:] != w.shape:
         raise InvalidParameterError(
-            f"spectral values must have the wavelengths on their last axis: values {v.shape}, "
+            f"spectral values must have the wavelengths on their last axis: {name} {v.shape}, "
             f"wavelengths {w.shape}"
         )
     return w, v
@@ -70,7 +90,10 @@ def spectrum_to_xyz(
         source's spectral power distribution; with it, reflectance or
         transmittance factors.
     illuminant : array_like, optional
-        ``(N,)`` SPD of the light the sample is seen under.
+        ``(N,)`` SPD of the light the sample is seen under, on the same
+        wavelengths.  Not a name: boda ships no illuminant spectra (for E use
+        ``np.ones_like(wavelengths)``, for A ``blackbody_spd(wavelengths, 2856.0)``,
+        for D65 a table of CIE 015:2018).
     normalize : bool
         With ``illuminant``: k makes the perfect reflector Y = 1.  Without:
         k makes the source itself Y = 1.  ``False`` gives k = 1 (raw integral).
@@ -78,7 +101,16 @@ def spectrum_to_xyz(
     Returns
     -------
     numpy.ndarray
-        ``(..., 3)`` float64 XYZ.
+        ``(..., 3)`` float64 XYZ.  A source spectrum with no power in 360–830 nm
+        gives NaN when normalised.
+
+    Raises
+    ------
+    InvalidParameterError
+        Wavelengths not strictly increasing, not finite or outside 360–830 nm
+        altogether (given in µm, say); values or illuminant of the wrong length
+        or not numbers (an illuminant name); an illuminant with no power in
+        360–830 nm.
 
     References
     ----------
@@ -94,7 +126,15 @@ def spectrum_to_xyz(
     w, v = _check_spectrum(wavelengths, values)
     cm = _cmfs_at(w)
     if illuminant is not None:
-        _, s = _check_spectrum(w, illuminant)
+        if isinstance(illuminant, str):
+            raise InvalidParameterError(
+                f"illuminant must be the light's SPD on the same wavelengths, an array of "
+                f"shape ({w.size},), not a name ({illuminant!r}): boda ships no illuminant "
+                "spectra.  For E use np.ones_like(wavelengths), for A "
+                "blackbody_spd(wavelengths, 2856.0), for D65 a table of CIE 015:2018; "
+                f"whitepoint({illuminant!r}) gives the white's XYZ"
+            )
+        _, s = _check_spectrum(w, illuminant, "illuminant")
         if s.ndim != 1:
             raise InvalidParameterError("illuminant must be a 1-D SPD on the same wavelengths")
         cm = cm * s[:, None]
@@ -107,6 +147,11 @@ def spectrum_to_xyz(
     xyz = v @ wcm
     if normalize:
         ref = wcm[:, 1].sum() if illuminant is not None else xyz[..., 1:2]
+        if illuminant is not None and not ref > 0:
+            raise InvalidParameterError(
+                "the illuminant has no power in 360–830 nm (its Y is 0 or not a number), so "
+                "nothing can be normalised to it; give its SPD, or normalize=False"
+            )
         with np.errstate(invalid="ignore", divide="ignore"):
             xyz = xyz / ref
     return xyz
@@ -135,7 +180,7 @@ def wavelength_to_xy(wavelength: np.ndarray | float) -> np.ndarray:
     >>> wavelength_to_xy(520.0).round(4).tolist()
     [0.0743, 0.8338]
     """
-    w = np.asarray(wavelength, dtype=np.float64)
+    w = _numbers(wavelength, "wavelength", "a number or an array of numbers (nm)")
     if np.any(~np.isfinite(w)) or np.any((w < 360) | (w > 830)):
         raise InvalidParameterError("wavelengths must be within 360–830 nm (CIE 1931 table)")
     xyz = _cmfs_at(w.ravel()).reshape(*w.shape, 3)
@@ -156,9 +201,14 @@ def spectral_locus(start: float = 380.0, stop: float = 700.0, step: float = 1.0)
     """
     if not (isinstance(step, int | float | np.integer | np.floating) and 0 < step < np.inf):
         raise InvalidParameterError(f"step must be a positive number of nm, got {step!r}")
-    if not (np.isfinite(start) and np.isfinite(stop)):
+    numbers = int | float | np.integer | np.floating
+    if not (
+        isinstance(start, numbers) and isinstance(stop, numbers)
+        and np.isfinite(start) and np.isfinite(stop) and start <= stop
+    ):  # fmt: skip
         raise InvalidParameterError(
-            f"start and stop must be wavelengths in nm (360–830), got {start!r}, {stop!r}"
+            f"start and stop must be wavelengths in nm (360–830) with start <= stop, got "
+            f"{start!r}, {stop!r}"
         )
     w = np.arange(start, stop + step / 2, step, dtype=np.float64)
     return w, wavelength_to_xy(w)
@@ -177,10 +227,12 @@ def blackbody_spd(wavelengths: np.ndarray, temperature: float | np.ndarray) -> n
     temperature : float or array_like
         Kelvin, ``(...)``; the result is ``(..., N)``.
     """
-    lam = np.asarray(wavelengths, dtype=np.float64) * 1e-9
-    t = np.asarray(temperature, dtype=np.float64)[..., None]
+    lam = _numbers(wavelengths, "wavelengths", "an array of wavelengths in nm") * 1e-9
+    t = _numbers(temperature, "temperature", "a number or an array of numbers (kelvin)")[..., None]
     if np.any(t <= 0):
         raise InvalidParameterError("temperature must be positive (kelvin)")
+    if not np.all(lam > 0):
+        raise InvalidParameterError("wavelengths must be positive numbers (nm)")
     return _C1 * lam**-5 / np.expm1(_C2 / (lam * t))
 
 

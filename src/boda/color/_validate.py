@@ -36,9 +36,16 @@ def as_colors(
     Raises
     ------
     InvalidImageError
-        The last axis is not of length 3, or the dtype is not numeric.
+        The last axis is not of length 3, nested lists of unequal lengths, or the
+        dtype is not numeric.
     """
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # ragged nested lists: numpy's "inhomogeneous shape" words
+        raise InvalidImageError(
+            f"{name} must have shape (..., 3): a list of colours needs three numbers in every "
+            "colour, and these lists differ in length"
+        ) from None
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
