@@ -322,3 +322,137 @@ def test_an_impossible_white_point_is_refused(white):
         result = runner.invoke(app, ["color", "convert", "--illuminant", text, "0.5", "0.5",
                                      "0.5"])
         assert result.exit_code == 2 and "not a colour" in " ".join(result.output.split())
+
+
+@pytest.fixture
+def small_photo(tmp_path) -> Path:
+    """A 40x30 photo with a bright square on a dark ground: GrabCut cuts it in a moment."""
+    pixels = np.full((30, 40, 3), 0.15, np.float32)
+    pixels[8:22, 12:28] = (0.9, 0.6, 0.2)
+    path = tmp_path / "small.png"
+    write_image(path, pixels)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("suffix", "keeps_alpha"),
+    [(".png", True), (".tif", True), (".webp", True), (".tga", True), (".bmp", False),
+     (".ppm", False), (".jpg", False)],
+)  # fmt: skip
+def test_a_cutout_keeps_its_transparency_or_is_laid_over_white_with_a_note(
+    small_photo, tmp_path, suffix, keeps_alpha
+):
+    """A .bmp or .ppm cut-out used to be the photo itself: Pillow dropped the alpha."""
+    from PIL import Image
+
+    out = tmp_path / f"cut{suffix}"
+    result = runner.invoke(app, ["cutout", str(small_photo), "--rect", "8,4,24,22",
+                                 "--iterations", "2", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as written:
+        rgba = np.asarray(written.convert("RGBA"))
+    corner = rgba[0, 0]  # background, outside the rect
+    if keeps_alpha:
+        assert corner[3] == 0 and "note" not in result.stderr
+    else:
+        assert corner[3] == 255 and corner[:3].min() > 240  # over white, not the dark ground
+        note = " ".join(result.stderr.split())
+        assert f"{suffix} holds no transparency" in note and ".png" in note
+
+
+def test_write_image_keeps_alpha_where_the_format_can_and_says_which():
+    from boda.io import can_write_alpha
+
+    assert [can_write_alpha(f"a.{e}") for e in ("png", "TIFF", "webp", "gif", "ico")] == [
+        True, True, True, True, True
+    ]  # fmt: skip
+    assert [can_write_alpha(f"a.{e}") for e in ("jpg", "bmp", "ppm", "pgm", "xyz")] == [
+        False, False, False, False, False
+    ]  # fmt: skip
+
+
+def test_an_ico_keeps_its_size_or_is_refused_naming_the_limit(small_photo, tmp_path):
+    """Pillow shrank every ICO to a standard icon size (a 40x30 image to 16x12, a 300 px
+    one to 256) without a word."""
+    from PIL import Image
+
+    icon = tmp_path / "small.ico"
+    write_image(icon, read_image(small_photo))
+    with Image.open(icon) as written:
+        assert written.size == (40, 30)
+    with pytest.raises(InvalidParameterError, match=r"at most 256x256 .* 300x257; write a \.png"):
+        write_image(tmp_path / "big.ico", np.zeros((257, 300, 3), np.float32))
+    assert not (tmp_path / "big.ico").exists()
+
+
+def test_a_cutout_too_large_for_an_ico_is_refused(photo_and_masks, tmp_path):
+    out = tmp_path / "cut.ico"
+    result = runner.invoke(app, ["cutout", str(photo_and_masks["photo"]), "--rect",
+                                 "50,50,300,300", "--iterations", "1", "-o", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert "256x256" in result.output and ".png" in result.output
+
+
+def test_the_pixel_limit_suggests_max_side_only_where_the_command_has_it(tmp_path):
+    """The reader suggested --max-side for a JPEG over the limit on every command,
+    inpaint and refocus too, which have no such option."""
+    photo = tmp_path / "photo.jpg"
+    write_image(photo, np.full((40, 60, 3), 0.5, np.float32))
+    hole = tmp_path / "hole.png"
+    write_image(hole, np.pad(np.ones((10, 10), np.float32), ((15, 15), (25, 25))))
+    limit = ["--max-pixels", "1000"]  # 60 x 40 = 2400 pixels
+    cut = runner.invoke(app, ["cutout", str(photo), "--rect", "5,5,40,30", *limit,
+                              "-o", str(tmp_path / "c.png")])  # fmt: skip
+    assert cut.exit_code == 2, cut.output
+    assert "--max-side" in cut.output and "--max-pixels none" in cut.output
+    filled = runner.invoke(app, ["inpaint", str(photo), "--mask", str(hole), *limit,
+                                 "-o", str(tmp_path / "i.png")])  # fmt: skip
+    assert filled.exit_code == 2, filled.output
+    assert "exceeds the limit of 1000" in filled.output and "--max-pixels none" in filled.output
+    assert "max-side" not in filled.output and "max_side" not in filled.output
+
+
+def test_a_map_of_another_size_is_a_usage_error_in_every_edit(photo_and_masks, tmp_path):
+    """cutout exited 2 for a --mask of the wrong size, inpaint and refocus 1."""
+    photo = str(photo_and_masks["photo"])
+    small = tmp_path / "small.png"
+    write_image(small, np.zeros((20, 30), np.float32))
+    for args, advice in ((["cutout", photo, "--mask"], "trimap"),
+                         (["inpaint", photo, "--mask"], "resize the mask"),
+                         (["refocus", photo, "--focus-depth", "0.5", "--depth"], "--resize-depth")):
+        out = tmp_path / f"{args[0]}.png"
+        result = runner.invoke(app, [*args, str(small), "-o", str(out)])
+        assert result.exit_code == 2, (args, result.output)
+        text = " ".join(result.output.split())
+        assert "is 30x20 but the image is 500x500" in text and advice in text, text
+        assert not out.exists()
+
+
+def test_cutout_help_and_docs_give_the_measured_memory_per_pixel():
+    import boda.cli.cutout_cmd as cutout_cmd
+
+    whole = cutout_cmd._BYTES_PER_PIXEL + cutout_cmd._BYTES_PER_BOX_PIXEL
+    kb = f"{whole / 1000:g} kB"
+    help_text = " ".join(runner.invoke(app, ["cutout", "--help"]).output.split())
+    assert f"about {kb} of memory per pixel" in help_text
+    docs = (Path(__file__).parents[1] / "docs" / "grabcut.md").read_text(encoding="utf-8")
+    memory = " ".join(docs.split("Memory:")[1].split("## ")[0].split())
+    assert f"about {kb} per pixel" in memory
+    assert f"{cutout_cmd._BYTES_PER_PIXEL / 1000:g} kB per pixel of the photo plus " \
+        f"{cutout_cmd._BYTES_PER_BOX_PIXEL / 1000:g} kB per pixel inside" in memory
+
+
+def test_the_cutout_memory_check_counts_the_box(monkeypatch):
+    import boda.cli.cutout_cmd as cutout_cmd
+    from boda.errors import InvalidParameterError
+
+    # 12 MP with 8 GB free: a box over the whole photo (10.1 GB) is refused, naming a
+    # --max-side that fits; one around a small object (a tenth of the photo) is not.
+    monkeypatch.setattr(cutout_cmd, "_available_memory", lambda: 8 * 2**30)
+    assert cutout_cmd._box_fraction((0, 0, 4000, 3000), 4000, 3000) == 1.0
+    assert cutout_cmd._box_fraction((-50, 2900, 400, 300), 4000, 3000) == 350 * 100 / 12e6
+    with pytest.raises(InvalidParameterError, match=r"needs about 10\.1 GB.*--max-side 2763"):
+        cutout_cmd._check_memory(12_000_000, 1.0)
+    cutout_cmd._check_memory(12_000_000, cutout_cmd._box_fraction((0, 0, 1000, 1200), 4000, 3000))
+    with pytest.raises(InvalidParameterError):  # no box (a --mask alone): the whole photo
+        cutout_cmd._check_memory(12_000_000)

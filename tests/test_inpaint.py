@@ -320,7 +320,7 @@ def test_cli_inpaint_bad_inputs(tmp_path, photo):
     runner = CliRunner()
     out = str(tmp_path / "o.png")
     result = runner.invoke(app, ["inpaint", str(path), "-m", str(small), "-o", out])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as in cutout
     assert "resize the mask" in result.output
     full = tmp_path / "full.png"
     Image.fromarray(np.full(img8.shape[:2], 255, np.uint8)).save(full)

@@ -347,7 +347,7 @@ def test_cli_refocus_bad_input(tmp_path, files):
     out = str(tmp_path / "o.png")
     result = runner.invoke(app, ["refocus", str(photo), "-d", str(small), "--focus-depth", "0",
                                  "-o", out])
-    assert result.exit_code == 1 and "resize" in result.output
+    assert result.exit_code == 2 and "--resize-depth" in result.output  # usage, as in cutout
     result = runner.invoke(app, ["refocus", str(photo), "-d", str(small), "--focus-depth", "0",
                                  "--resize-depth", "-o", out])
     assert result.exit_code == 0, result.output

@@ -29,6 +29,17 @@ from boda.errors import InvalidImageError, InvalidParameterError, OutputError
 #: Formats (Pillow's names) :func:`write_image` can write with 16 bits per channel.
 _FORMATS_16 = ("PNG", "TIFF")
 
+#: Formats (Pillow's names) whose files :func:`write_image` writes with an alpha channel,
+#: checked to read back transparent with Pillow.  Others (JPEG, BMP, PPM...) get RGBA
+#: laid over white: Pillow would drop the alpha (BMP's 32-bit pixels read back opaque).
+#: GIF keeps only on/off transparency.
+_FORMATS_ALPHA = (
+    "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "TGA", "SGI", "QOI", "DDS", "IM", "ICO", "GIF",
+)
+
+#: The largest side of an ICO file (its header holds sizes up to 256 px).
+_ICO_MAX_SIDE = 256
+
 #: zlib level of the PNG files :func:`write_image` writes.  Pillow's default, 6,
 #: spends 3x the CPU of level 3 for files 10-12 % smaller (a 12 MP photo: 3.0 s
 #: against 1.0 s, 9.3 against 10.5 MB); OpenCV writes level 1.  PNG is lossless
@@ -46,8 +57,10 @@ def write_image(
 ) -> Path:
     """Write an image (gray, RGB or RGBA; float, uint8 or uint16) to ``path``.
 
-    The format follows the extension.  JPEG is written at ``quality`` (RGBA is
-    flattened over white first, since JPEG has no alpha), PNG at zlib level
+    The format follows the extension.  RGBA keeps its alpha in PNG, TIFF, WebP,
+    AVIF, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO and GIF (on/off only) files
+    (:func:`can_write_alpha`); in the others (JPEG, BMP, PPM...) it is laid over
+    white first, as they hold no alpha.  JPEG is written at ``quality``, PNG at zlib level
     :data:`PNG_COMPRESS_LEVEL` (3: a third of the CPU of Pillow's 6 for files
     about 11 % larger; PNG is lossless at every level); ``icc_profile`` is
     embedded when given so an edit keeps its input's colour profile, provided
@@ -90,8 +103,9 @@ def write_image(
     ------
     InvalidParameterError
         An extension boda cannot write, ``bit_depth`` other than None, 8 or
-        16, or ``bit_depth=16`` for a format that holds only 8 bits (the
-        message names the path and the formats that hold 16: PNG and TIFF).
+        16, ``bit_depth=16`` for a format that holds only 8 bits (the
+        message names the path and the formats that hold 16: PNG and TIFF),
+        or an ICO file of more than 256 pixels a side (ICO holds no more).
 
     Examples
     --------
@@ -105,6 +119,8 @@ def write_image(
     suffix = path.suffix.lower()
     image_format = _image_format(path)
     icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
+    if image_format == "ICO":
+        _check_icon_size(path, np.shape(image))
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
         data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile)
         if exif and image_format == "PNG":
@@ -119,10 +135,12 @@ def write_image(
         params["exif"] = exif
     if image_format == "PNG":
         params["compress_level"] = PNG_COMPRESS_LEVEL
+    if image_format == "ICO":
+        params["sizes"] = [pil.size]  # Pillow's default writes only smaller standard sizes
+    if pil.mode == "RGBA" and image_format not in _FORMATS_ALPHA:
+        white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
+        pil = Image.alpha_composite(white, pil).convert("RGB")
     if suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
-        if pil.mode == "RGBA":
-            white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
-            pil = Image.alpha_composite(white, pil).convert("RGB")
         params["quality"] = int(quality)
     buffer = _io.BytesIO()
     try:
@@ -141,6 +159,32 @@ def _matching_profile(profile: bytes | None, ndim: int) -> bytes | None:
         return None
     wanted = b"GRAY" if ndim == 2 else b"RGB "
     return profile if bytes(profile[16:20]) == wanted else None
+
+
+def _check_icon_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse an image too large for an ICO file (Pillow would shrink it unasked)."""
+    height, width = shape[:2]
+    if max(width, height) > _ICO_MAX_SIDE:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r}: an ICO file holds at most {_ICO_MAX_SIDE}x"
+            f"{_ICO_MAX_SIDE} pixels and this image is {width}x{height}; write a .png, "
+            f"or shrink the image to {_ICO_MAX_SIDE} px on its longer side first"
+        )
+
+
+def can_write_alpha(path: str | Path) -> bool:
+    """Whether :func:`write_image` keeps the alpha channel of an RGBA image in ``path``.
+
+    True for PNG, TIFF, WebP, AVIF, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO and
+    GIF (on/off transparency only); False for the rest (JPEG, BMP, PPM...: the
+    image is laid over white) and for unknown extensions.
+
+    Examples
+    --------
+    >>> can_write_alpha("cut.png"), can_write_alpha("cut.WEBP"), can_write_alpha("cut.bmp")
+    (True, True, False)
+    """
+    return Image.registered_extensions().get(Path(path).suffix.lower()) in _FORMATS_ALPHA
 
 
 def can_write_16_bit(path: str | Path) -> bool:

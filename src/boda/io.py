@@ -60,6 +60,7 @@ from boda._io_write import (
     _FORMATS_16,
     _tiff_with_tags,
     can_write_16_bit,
+    can_write_alpha,
     encode_jpeg,
     open_output,
     prepare_image_output,
@@ -78,6 +79,7 @@ __all__ = [
     "read_image",
     "write_image",
     "can_write_16_bit",
+    "can_write_alpha",
     "prepare_image_output",
     "open_output",
     "prepare_output",
@@ -1018,6 +1020,11 @@ def _quiet_about_exif(opener: Callable[[], Image.Image]) -> Image.Image:
     return img
 
 
+#: :func:`_too_many_pixels`'s way out for a JPEG read whole.  It names ``--max-side``, so a
+#: command without that option leaves it out (:func:`boda.cli._common.handle_errors`).
+_JPEG_REDUCED_ADVICE = "read it with max_side (--max-side) to decode the JPEG at reduced size"
+
+
 def _too_many_pixels(
     path: Path,
     size: tuple[int, int],
@@ -1032,7 +1039,7 @@ def _too_many_pixels(
         what = f"{size[0]}x{size[1]} JPEG decodes to {what} at this max_side"
         how = "a smaller max_side decodes a JPEG smaller (down to 1/8 per side)"
     elif fmt == "JPEG":
-        how = "read it with max_side (--max-side) to decode the JPEG at reduced size"
+        how = _JPEG_REDUCED_ADVICE
     else:
         how = f"max_side cannot decode a {fmt} at reduced size (only JPEGs)"
     return ImageReadError(

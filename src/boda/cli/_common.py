@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -219,6 +220,18 @@ def over_pixel_limit(exc: BaseException) -> bool:
     from boda.errors import ImageReadError
 
     return isinstance(exc, ImageReadError) and "decompression-bomb" in exc.reason
+
+
+def _fit_to_command(exc: BodaError, has_max_side: bool) -> BodaError:
+    """``exc`` without the reader's advice to decode a JPEG with ``--max-side`` when the
+    command has no such option (inpaint, refocus, quality...)."""
+    from boda.errors import ImageReadError
+
+    if has_max_side or not (isinstance(exc, ImageReadError) and over_pixel_limit(exc)):
+        return exc
+    from boda.io import _JPEG_REDUCED_ADVICE
+
+    return ImageReadError(exc.path, exc.reason.replace(f"{_JPEG_REDUCED_ADVICE}, or ", ""))
 
 
 def quiet_option(*, short: bool = False, annotated: bool = True) -> Any:
@@ -470,6 +483,7 @@ def handle_errors(fn: F) -> F:
     (:func:`over_pixel_limit`), else :data:`EXIT_FAILURE`.
     A command that fails (an error, an interrupt) removes the output folders it
     created (:func:`check_output`)."""
+    has_max_side = "max_side" in inspect.signature(fn).parameters  # the option --max-side
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -480,6 +494,7 @@ def handle_errors(fn: F) -> F:
             failed = False
             return result
         except BodaError as exc:
+            exc = _fit_to_command(exc, has_max_side)
             # shown(): a file name such as "IMG_1 [edited].jpg" is not Rich markup.
             message = f"[bold red]error:[/] {shown(exc)}"
             err_console.print(message, highlight=False, soft_wrap=True)

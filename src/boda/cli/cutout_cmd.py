@@ -11,6 +11,7 @@ from boda.cli._common import (
     check_image_output,
     check_input,
     console,
+    err_console,
     examples,
     handle_errors,
     max_pixels_limit,
@@ -41,8 +42,11 @@ def _parse_rect(text: str) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
-#: Peak resident memory of GrabCut per pixel (6.2 GB for a 12 MP photo, measured).
-_BYTES_PER_PIXEL = 550
+#: Peak resident memory of ``boda cutout`` per pixel of the photo, plus per pixel of
+#: the photo inside --rect (GrabCut's graph covers the box): a box over the whole
+#: photo needs 900 bytes a pixel (10.9 GB for a 4000x3000 photo), one over 36 % of it
+#: 510 (5.9 GB for 11.6 MP); peak RSS measured, see docs/grabcut.md, Memory.
+_BYTES_PER_PIXEL, _BYTES_PER_BOX_PIXEL = 450, 450
 
 
 def _available_memory() -> int | None:
@@ -57,32 +61,46 @@ def _available_memory() -> int | None:
     return None
 
 
-def _check_memory(pixels: int) -> None:
-    """Refuse a photo GrabCut could not cut out in the free memory (it would be killed)."""
+def _check_memory(pixels: int, box_fraction: float = 1.0) -> None:
+    """Refuse a photo GrabCut could not cut out in the free memory (it would be killed);
+    ``box_fraction`` is the part of the photo inside --rect (1 without one)."""
     from boda.errors import InvalidParameterError
 
     available = _available_memory()
-    need = pixels * _BYTES_PER_PIXEL
+    per_pixel = _BYTES_PER_PIXEL + _BYTES_PER_BOX_PIXEL * box_fraction
+    need = pixels * per_pixel
     if available is not None and need > 0.8 * available:
-        side = int((0.8 * available / _BYTES_PER_PIXEL) ** 0.5)
+        side = int((0.8 * available / per_pixel) ** 0.5)
         raise InvalidParameterError(
             f"GrabCut on {pixels / 1e6:.1f} MP needs about {need / 2**30:.1f} GB, but only "
             f"{available / 2**30:.1f} GB is free; add --max-side {side} (or less)"
         )
 
 
-def _header_pixels(image: Path, max_side: int | None) -> int:
-    """The pixel count GrabCut will get, from the file's header (0 if unreadable: the
-    decoder then says why)."""
+def _box_fraction(box: tuple[int, int, int, int] | None, width: int, height: int) -> float:
+    """The part of a ``width`` x ``height`` photo inside ``box`` (X, Y, W, H); 1 without one."""
+    if box is None or width <= 0 or height <= 0:
+        return 1.0
+    x, y, w, h = box
+    inside_w = max(0, min(x + w, width) - max(x, 0))
+    inside_h = max(0, min(y + h, height) - max(y, 0))
+    return inside_w * inside_h / (width * height)
+
+
+def _header_pixels(
+    image: Path, max_side: int | None, box: tuple[int, int, int, int] | None
+) -> tuple[int, float]:
+    """The pixel count GrabCut will get and the part of it inside ``box``, from the
+    file's header (0 pixels if unreadable: the decoder then says why)."""
     from boda.errors import ImageReadError
     from boda.io import image_size
 
     try:
         width, height = image_size(image)
     except ImageReadError:
-        return 0
+        return 0, 1.0
     scale = min(1.0, max_side / max(width, height)) if max_side else 1.0
-    return round(width * scale) * round(height * scale)
+    return round(width * scale) * round(height * scale), _box_fraction(box, width, height)
 
 
 def register(app: typer.Typer) -> None:
@@ -96,8 +114,9 @@ def register(app: typer.Typer) -> None:
             "boda cutout photo.jpg --mask trimap.png -o cut.png",
             "# a large photo: work on a copy 1200 px long",
             "boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png",
-            notes="A .jpg output is composited on white.  With --max-side, --rect stays in "
-            "the original's pixels.",
+            notes="A format without transparency (.jpg, .bmp, .ppm) gets the cut-out laid "
+            "over white, with a note on stderr.  With --max-side, --rect stays in the "
+            "original's pixels.",
         ),
     )
     @handle_errors
@@ -106,7 +125,8 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Path,
             typer.Option(
-                "--output", "-o", help="RGBA PNG to write (a JPEG is composited on white)."
+                "--output", "-o",
+                help="RGBA PNG to write (WebP, TIFF too; a JPEG, BMP, PPM is laid over white).",
             ),
         ],
         rect: Annotated[
@@ -155,12 +175,19 @@ def register(app: typer.Typer) -> None:
         colour profile.  With --mask, a gray PNG of the photo's size: black
         pixels are background, white ones foreground, gray ones are decided by
         GrabCut (outside --rect, when given too, is background).  GrabCut needs
-        about 0.55 kB of memory per pixel (6.2 GB for 12 MP): use --max-side for
-        large photos (a photo that would not fit in the free memory is refused).
+        up to about 0.9 kB of memory per pixel (11 GB for 12 MP when --rect spans
+        the photo, about half that for a small box): use --max-side for large
+        photos (a photo that would not fit in the free memory is refused).
         """
 
         from boda.errors import InvalidParameterError
-        from boda.io import can_write_16_bit, open_gray_map, open_image, write_image
+        from boda.io import (
+            can_write_16_bit,
+            can_write_alpha,
+            open_gray_map,
+            open_image,
+            write_image,
+        )
         from boda.segment import grabcut, trimap_from_marks
 
         if rect is None and mask is None:
@@ -173,10 +200,10 @@ def register(app: typer.Typer) -> None:
         if mask is not None:
             check_input(mask, "--mask")
         limit = max_pixels_limit(max_pixels)
-        _check_memory(_header_pixels(image, max_side))  # before decoding: seconds, GBs
+        _check_memory(*_header_pixels(image, max_side, box))  # before decoding: seconds, GBs
         decoded = open_image(image, max_side=max_side, color="keep", max_pixels=limit)
         pixels = decoded.pixels
-        _check_memory(pixels.shape[0] * pixels.shape[1])
+        _check_memory(pixels.shape[0] * pixels.shape[1], _box_fraction(box, *decoded.original_size))
         scale = pixels.shape[1] / decoded.original_size[0]
         if box is not None and scale != 1.0:
             x, y, w, h = box
@@ -201,6 +228,12 @@ def register(app: typer.Typer) -> None:
             with options_for("rect", "iterations"):
                 result = grabcut(pixels, box, trimap, iterations=iterations, progress=update)
         rgba = result.cutout(feathered=not hard)
+        if not can_write_alpha(output):
+            err_console.print(
+                f"[yellow]note:[/] {shown(output.suffix or output.name)} holds no transparency: "
+                "the cut-out is laid over white; write a .png to keep it transparent",
+                highlight=False,
+            )
         written = write_image(  # 16-bit when the photo was, if the format can hold it
             output, rgba, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=16 if decoded.bit_depth > 8 and can_write_16_bit(output) else None,
