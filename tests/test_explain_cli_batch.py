@@ -383,3 +383,49 @@ def test_an_image_the_model_fails_on_or_over_the_pixel_limit_is_listed(tmp_path)
     assert records["small.png"]["image"] == str(small)
     assert records["big.png"]["image"] == str(big)  # 576 pixels, over the limit of 400
     assert "decompression-bomb" in records["big.png"]["error"]
+
+
+def test_a_layer_that_gives_no_map_is_a_usage_error_once_not_a_failure_per_image(tmp_path):
+    data = tmp_path / "val"
+    for i in range(3):
+        _tiny(data / f"{i}.png", i)
+    state = tmp_path / "w.pt"
+    torch.save(load_model("resnet20-cifar10").model.state_dict(), state)
+    user = ["--model", str(state), "--arch", "resnet20"]  # no --size: each image's own
+    cases = [([str(data)], "linear", "no (B, C, H, W) maps"),  # was: 3 images failed, exit 3
+             ([str(data / "0.png")], "linear", "no (B, C, H, W) maps"),  # was: exit 1
+             ([str(data)], "pool", "1x1 maps"),  # was: rounding noise shown as a heat map
+             ([str(data), *user], "linear", "no (B, C, H, W) maps")]
+    for inputs, layer, kind in cases:
+        result = runner.invoke(app, ["explain", *inputs, "--layer", layer, "-q"])
+        assert result.exit_code == 2, (inputs, result.output)
+        said = " ".join(result.stderr.split())
+        assert said.startswith(f"error: --layer {layer} gives") and kind in said, said
+        assert "failed" not in result.stdout
+    assert runner.invoke(app, ["explain", str(data), "--layer", "layer2", "-q"]).exit_code == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace
+def test_layer_methods_on_a_torchscript_model_are_refused_once_for_a_folder(tmp_path):
+    data = tmp_path / "val"
+    for i in range(2):
+        _tiny(data / f"{i}.png", i)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 3)).eval()  # fmt: skip
+    ts = tmp_path / "net.ts"
+    torch.jit.save(torch.jit.trace(net, torch.rand(1, 3, 16, 16)), str(ts))
+    model = ["--model", str(ts), "--trust-model-code", "--size", "16"]
+    result = runner.invoke(app, ["explain", str(data), *model, "--method", "saliency,gradcam"])
+    assert result.exit_code == 1, result.output  # was: every image failed, exit 3
+    said = " ".join(result.stderr.split())
+    assert "TorchScript models do not allow" in said and "saliency, smoothgrad or occlusion" in said
+    assert "failed" not in result.stdout
+    assert runner.invoke(app, ["explain", str(data), *model, "--method", "saliency"]).exit_code == 0
+    # a class past the model's outputs: said as the built-in models say it
+    result = runner.invoke(app, ["explain", str(data / "0.png"), *model, "--method", "saliency",
+                                 "--target", "5"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "--target 5 is out of range: the model has 3 outputs, 0 to 2" in " ".join(
+        result.stderr.split())  # was "--target class [5] out of range ..."

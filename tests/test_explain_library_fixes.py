@@ -301,3 +301,77 @@ def test_explain_says_a_folder_given_as_model_is_a_folder(tmp_path, kodak_paths)
     result = CliRunner().invoke(app, ["explain", str(kodak_paths[0]), "--model", str(tmp_path)])
     assert result.exit_code == 2
     assert "is a folder; give a model file" in " ".join(result.output.split())
+
+
+# -- 7. found by the session-22 walk through the model commands ----------------------------
+
+
+def test_a_saved_index_has_the_permissions_of_any_new_file_and_says_why_it_failed(tmp_path):
+    import os
+    import stat
+
+    index = FeatureIndex(_net(), "2").add_vectors(["a"], torch.ones(1, 4))
+    old = os.umask(0o022)
+    try:
+        index.save(tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.npz").stat().st_mode) == 0o644  # not mkstemp's 0600
+    kept = tmp_path / "shared.npz"
+    index.save(kept)
+    kept.chmod(0o664)
+    index.save(kept)  # a file replaced keeps its permissions
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o664
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(boda.errors.OutputError) as info:
+        index.save(tmp_path / "folder")
+    said = str(info.value)
+    assert ".boda-index-" not in said and "Is a directory" in said  # not the temporary name
+
+
+def test_a_zip_that_is_no_index_names_the_missing_array_plainly(tmp_path):
+    other = tmp_path / "weights.pt"
+    torch.save(_net().state_dict(), other)  # a zip archive, as an .npz is
+    with pytest.raises(InvalidParameterError) as info:
+        FeatureIndex.load(other, _net(), "2")
+    assert "(no 'header' array)" in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=float("inf")), dict(lr=float("nan")),
+                                 dict(l2=float("inf")), dict(l2=float("nan")),
+                                 dict(blur_sigma=float("inf")), dict(blur_sigma=-1.0)])
+def test_class_model_refuses_settings_that_give_a_nan_picture_or_fail(bad):
+    with pytest.raises(InvalidParameterError, match="finite"):
+        class_model(_net(), 1, size=(8, 8), steps=2, **bad)
+
+
+def test_class_model_with_sigma_zero_does_not_blur():
+    net = _net()
+    off = class_model(net, 1, size=(8, 8), steps=3, blur_sigma=0.0)
+    assert torch.isfinite(off.image).all()
+    torch.testing.assert_close(off.image, class_model(net, 1, size=(8, 8), steps=3,
+                                                      blur_every=0).image)  # fmt: skip
+
+
+def test_a_target_out_of_range_is_said_as_given():
+    x = torch.rand(1, 3, 16, 16)
+    from boda.explain import Saliency
+
+    with pytest.raises(InvalidParameterError,
+                       match=r"^target 5 is out of range: the model has 3 outputs, 0 to 2$"):
+        Saliency(_net())(x, 5)
+    with pytest.raises(InvalidParameterError, match=r"^target 7 is out of range: the model"):
+        class_model(_net(), 7, size=(8, 8), steps=1)
+
+
+def test_a_one_pixel_layer_gives_a_flat_map_not_rounding_noise():
+    from boda.explain import GradCAM
+
+    lm = load_model("resnet20-cifar10")
+    x = image_to_tensor(np.random.default_rng(0).random((32, 32, 3), dtype=np.float32),
+                        mean=lm.mean, std=lm.std)  # fmt: skip
+    with GradCAM(lm.model, "pool") as cam:  # (1, 64, 1, 1): one value per map
+        maps = cam(x)
+        raw = cam(x, normalize=False)
+    assert maps.shape == (1, 32, 32) and not maps.any()  # flat: 0, as documented
+    assert raw.is_contiguous() and (raw == raw[0, 0, 0]).all()

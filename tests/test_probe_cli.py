@@ -123,6 +123,25 @@ def test_class_model_from_a_start_image_shows_both(tmp_path, small, lm):
                                atol=0.5 / 255 + 1e-6)
 
 
+def test_class_model_labels_the_result_with_the_class_name(tmp_path, small, monkeypatch):
+    from boda.cli import probe_cmd
+
+    start = tmp_path / "start.png"
+    write_image(start, small[0])
+    labels = []
+    real = probe_cmd._grid
+
+    def grid(tiles, names, **kwargs):
+        labels.append(list(names))
+        return real(tiles, names, **kwargs)
+
+    monkeypatch.setattr(probe_cmd, "_grid", grid)
+    code, out, _ = _run("class-model", "-t", "ship", "--start", start, "--steps", 0, "--scale", 1,
+                        "-o", tmp_path / "ship.png")  # fmt: skip
+    assert code == 0, out
+    assert labels == [["start", "ship"]]  # was "class 8"
+
+
 # -- patches --------------------------------------------------------------------------------
 
 
@@ -358,6 +377,14 @@ def test_an_image_of_dir_is_never_the_output_even_with_overwrite(images):
      (["class-model", "-t", "10", "-o", "{t}/x.png"], ["--target 10 is out of range", "0 to 9"]),
      (["class-model", "-t", "unicorn", "-o", "{t}/x.png"], ["--target 'unicorn'", "airplane"]),
      (["class-model", "-t", "1", "--lr", "0", "-o", "{t}/x.png"], ["--lr must be above 0"]),
+     # infinity passed the range checks: a NaN picture (exit 0), or a traceback for --blur
+     (["class-model", "-t", "1", "--lr", "inf", "-o", "{t}/x.png"], ["--lr must be a finite"]),
+     (["class-model", "-t", "1", "--l2", "inf", "-o", "{t}/x.png"], ["--l2 must be a finite"]),
+     (["class-model", "-t", "1", "--blur", "inf", "-o", "{t}/x.png"],
+      ["--blur must be a finite"]),
+     # a picture of 3 200 000 px a side was a MemoryError traceback after the ascent
+     (["class-model", "-t", "1", "--scale", "100000", "-o", "{t}/x.png"],
+      ["--scale 100000 would make a picture 3200000 px wide", "at most --scale 256"]),
      (["patches", "{t}/empty", "--channel", "0"], ["holds no image files"]),
      (["patches", "{d}/k0.png", "--channel", "0"], ["is a file; give a folder"]),
      (["patches", "{t}/gone", "--channel", "0"], ["'{t}/gone': no such folder"]),
@@ -367,6 +394,8 @@ def test_an_image_of_dir_is_never_the_output_even_with_overwrite(images):
      (["similar", "{d}/k0.png", "{d}", "--model", "{t}/w.pt", "--arch", "resnet20"],
       ["give --size PX"]),
      (["similar", "{d}/k0.png", "{d}", "--arch", "resnet20"], ["drop --arch"]),
+     (["similar", "{d}/k0.png", "{d}", "--model", "{t}/w.pt", "--arch", "resnet18"],
+      ["--arch 'resnet18' is not an architecture", "resnet20, resnet32"]),  # was exit 1
      (["similar", "{d}/k0.png", "{d}", "--model", "{t}/none.pt"], ["--model", "no such file"])],
 )  # fmt: skip
 def test_bad_arguments_are_usage_errors_that_name_the_fix(images, tmp_path, lm, args, words):

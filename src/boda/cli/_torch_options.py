@@ -111,7 +111,7 @@ def check_cli_model(model: str, arch: str | None) -> None:
     """Before any work: ``--model`` names a built-in model or a model file, and
     ``--arch`` goes with a file.  Usage errors (exit 2) otherwise."""
     from boda.errors import InvalidParameterError
-    from boda.nn import list_models
+    from boda.nn import ARCHITECTURES, list_models
 
     if model in list_models():
         if arch is not None:
@@ -119,6 +119,11 @@ def check_cli_model(model: str, arch: str | None) -> None:
                 f"--arch is for state-dict files; {model} is a built-in model (drop --arch)"
             )
         return
+    if arch is not None and arch not in ARCHITECTURES:  # an option value: said before loading
+        raise InvalidParameterError(
+            f"--arch {arch!r} is not an architecture boda knows; choose one of "
+            f"{', '.join(sorted(ARCHITECTURES))}"
+        )
     if not Path(model).exists():
         raise InvalidParameterError(
             f"--model {model!r}: no such file, and not a built-in model "

@@ -194,6 +194,7 @@ class _Settings:
     metrics: bool
     labels: bool = False  # the class of each image from its folder
     target_index: int | None = None  # ``target`` resolved by :meth:`load`
+    layer_checked: bool = False  # ``--layer`` probed by :meth:`check_layer`
 
     @property
     def by_label(self) -> bool:
@@ -213,7 +214,48 @@ class _Settings:
         lm = load_cli_model(self.model, self.arch, self.trust_model_code)
         if self.target is not None and not self.by_label:
             self.target_index = class_index(self.target, lm)
+        self.check_layer(lm)
         return lm
+
+    def check_layer(self, lm, image_size: tuple[int, int] | None = None) -> None:
+        """Before any image: layer methods on a TorchScript model, or a ``--layer`` that
+        gives no map of more than one pixel (``linear``, a global pooling), are said once,
+        not as the failure of every image of a folder (or a flat map taken for one).
+        A user model without ``--size`` takes each image's size: its ``--layer`` is
+        checked on the first image (``image_size``)."""
+        import torch
+
+        from boda.cli._torch_options import ModelFeed, probe_layer
+        from boda.errors import InvalidParameterError, ModelError
+        from boda.explain._api import LAYER_FREE_METHODS, METHODS
+        from boda.nn import input_spec
+
+        layer_methods = [m for m in self.methods
+                         if m.lower() in METHODS and m.lower() not in LAYER_FREE_METHODS]
+        if not layer_methods:
+            return  # unknown methods, or a --layer without a layer method: said by the library
+        if isinstance(lm.model, torch.jit.ScriptModule):
+            raise ModelError(
+                f"a layer method ({', '.join(layer_methods)}) hooks a layer, which TorchScript "
+                "models do not allow; load the state dict with its architecture instead "
+                "(--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion"
+            )
+        given = None if self.size is None else (self.size, self.size)
+        fixed = given or lm.input_size  # None: each image's own size
+        size = fixed or image_size
+        if self.layer is None or size is None or (given and lm.input_size
+                                                  and tuple(lm.input_size) != given):
+            return  # no --layer, no size yet, or a --size the library refuses
+        self.layer_checked = True
+        feed = ModelFeed(tuple(size), None, None, input_spec(lm.model)[0] or 3)
+        name, shape = probe_layer(lm.model, self.layer, feed)
+        # 1x1 at the model's own size: always; at one image's size, that image may be tiny.
+        if len(shape) != 4 or (fixed and shape[2] * shape[3] == 1):
+            kind = "1x1 maps" if len(shape) == 4 else "no (B, C, H, W) maps"
+            raise InvalidParameterError(
+                f"--layer {name} gives {tuple(shape)} outputs, {kind}: a heat map needs a "
+                "layer that keeps the image's layout; choose an earlier (convolutional) layer"
+            )
 
     def label(self, lm, folder: str | None) -> int | None:
         """The class ``folder`` names for ``lm`` (None: no labels asked, or no match)."""
@@ -227,6 +269,8 @@ class _Settings:
         (the predicted class when it has none)."""
         from boda.cli._explain_batch import explain_one
 
+        if not self.layer_checked:
+            self.check_layer(lm, img.shape[:2])
         target = label if self.by_label else self.target_index
         return explain_one(
             img, lm, self.methods, target=target, layer=self.layer, size=self.size,

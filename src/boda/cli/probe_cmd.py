@@ -59,6 +59,9 @@ EXIT_FILES_FAILED = 3
 #: Bytes of model-sized images held at once before the model runs on them.
 _CHUNK_BYTES = 256 << 20
 
+#: Longest side of a ``class-model`` picture (``--scale`` enlarges the model's input).
+_MAX_PICTURE_SIDE = 8192
+
 _TORCH_NOTE = 'Needs PyTorch: pip install "boda[torch]".'
 
 _FOLDER_NOTE = (
@@ -280,10 +283,16 @@ def _class_model(
     arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
     threads: int | None, max_pixels: str | None, overwrite: bool, quiet: bool, as_json: bool,
 ) -> None:  # fmt: skip
+    import math
+
     from boda.errors import InvalidParameterError
 
     if lr is not None and not lr > 0:
         raise InvalidParameterError(f"--lr must be above 0, got {lr}")
+    # inf passes the checks above and Typer's min=0: NaN pictures, or a blur that fails.
+    for option, value in (("--lr", lr), ("--l2", l2), ("--blur", blur)):
+        if value is not None and not math.isfinite(value):
+            raise InvalidParameterError(f"{option} must be a finite number, got {value}")
     check_image_output(output, start, overwrite=overwrite)
     if start is not None:
         check_input(start, "--start")
@@ -311,6 +320,14 @@ def _class_model(
         start_image = None if start is None else read_image(start, max_pixels=limit)
         fallback = None if start_image is None else start_image.shape[:2]
         feed = model_feed(lm, size, normalize, fallback=fallback)
+        longest = max(feed.size)
+        factor = scale or max(1, -(-256 // longest))
+        if factor > 1 and longest * factor > _MAX_PICTURE_SIDE:  # not a MemoryError at the end
+            raise InvalidParameterError(
+                f"--scale {factor} would make a picture {longest * factor} px wide; give at "
+                f"most --scale {max(1, _MAX_PICTURE_SIDE // longest)} for this "
+                f"{feed.size[1]}x{feed.size[0]} image (pictures up to {_MAX_PICTURE_SIDE} px)"
+            )
         x0 = None if start_image is None else to_model_input(start_image, feed)
         # The options given; the others take class_model's defaults (one set of numbers).
         given = {"lr": lr, "l2": l2, "jitter": jitter, "blur_every": blur_every,
@@ -339,12 +356,11 @@ def _class_model(
 
     result = picture(res.image)
     h, w = result.shape[:2]
-    factor = scale or max(1, -(-256 // max(h, w)))
     if x0 is None:
         shown_image = result.repeat(factor, axis=0).repeat(factor, axis=1)
     else:
         shown_image = _grid(
-            [picture(x0), result], ["start", f"class {index}"], tile=max(h, w) * factor
+            [picture(x0), result], ["start", lm.class_name(index)], tile=max(h, w) * factor
         )
     write_image(output, shown_image)
     before, after = (

@@ -319,8 +319,10 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
                 f"got {classes.numel()} targets for a batch of {b}; give one per sample"
             )
     if classes.min() < 0 or classes.max() >= k:
+        outside = sorted({int(c) for c in classes.tolist() if not 0 <= c < k})
+        shown = outside[0] if len(outside) == 1 else outside  # "target 12", not "class [12]"
         raise InvalidParameterError(
-            f"target class {classes.tolist()} out of range for a model with {k} outputs"
+            f"target {shown} is out of range: the model has {k} outputs, 0 to {k - 1}"
         )
     return classes.to(logits.device)
 
@@ -480,7 +482,11 @@ class Explainer:
         with self._session():
             x = x.detach().clone()  # also turns an inference tensor into a normal one
             maps = self._explain(x, target).detach().float()
-        if upsample and tuple(maps.shape[-2:]) != tuple(x.shape[-2:]):
+        if upsample and tuple(maps.shape[-2:]) == (1, 1):
+            # One value per map (a pooled layer): bilinear upsampling adds rounding noise
+            # that normalize_maps would stretch into a map; this one is flat (0 after it).
+            maps = maps.expand(-1, *x.shape[-2:]).clone()
+        elif upsample and tuple(maps.shape[-2:]) != tuple(x.shape[-2:]):
             maps = F.interpolate(
                 maps[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False
             )[:, 0]

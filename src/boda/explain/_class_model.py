@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -87,7 +88,7 @@ def class_model(
     jitter, blur_every, blur_sigma
         Regularisers: shift by up to ``jitter`` pixels, blur of
         ``blur_sigma`` every ``blur_every`` steps (``jitter=0``,
-        ``blur_every=0``: off).
+        ``blur_every=0`` or ``blur_sigma=0``: off).
     seed : int
         Seed of the jitter.
     output_key : str or int, optional
@@ -109,9 +110,14 @@ def class_model(
     .. [2] J. Yosinski et al., "Understanding Neural Networks Through Deep
        Visualization", ICML Deep Learning Workshop 2015.
     """
-    if int(steps) < 0 or lr <= 0 or l2 < 0 or int(jitter) < 0 or int(blur_every) < 0:
+    # Written so that NaN fails each test, and infinity the finite ones (it made NaN images).
+    finite = all(math.isfinite(v) for v in (lr, l2, blur_sigma))
+    if not (int(steps) >= 0 and lr > 0 and l2 >= 0 and int(jitter) >= 0
+            and int(blur_every) >= 0 and blur_sigma >= 0 and finite):  # fmt: skip
         raise InvalidParameterError(
-            "need steps >= 0, lr > 0, l2 >= 0, jitter >= 0 and blur_every >= 0"
+            "need steps >= 0, lr > 0, l2 >= 0, jitter >= 0, blur_every >= 0 and "
+            f"blur_sigma >= 0, lr, l2 and blur_sigma finite; got steps={steps}, lr={lr}, "
+            f"l2={l2}, jitter={jitter}, blur_every={blur_every}, blur_sigma={blur_sigma}"
         )
     if start is None:
         channels = input_spec(model)[0] or 3  # a gray model starts from a gray image
@@ -132,8 +138,9 @@ def class_model(
             shifted = torch.roll(image, (dy, dx), dims=(2, 3)).requires_grad_(True)
             logits = model_logits(model(shifted), output_key)
             if not 0 <= int(target) < logits.shape[1]:
+                k = logits.shape[1]
                 raise InvalidParameterError(
-                    f"target {target} out of range for a model with {logits.shape[1]} outputs"
+                    f"target {target} is out of range: the model has {k} outputs, 0 to {k - 1}"
                 )
             score = logits[0, int(target)]
             scores.append(float(score.detach()))
@@ -144,7 +151,7 @@ def class_model(
             g = torch.roll(g, (-dy, -dx), dims=(2, 3))
             with torch.no_grad():
                 image += lr * g / g.abs().mean().clamp_min(1e-12)
-                if blur_every and (i + 1) % int(blur_every) == 0:
+                if blur_every and blur_sigma and (i + 1) % int(blur_every) == 0:  # sigma 0: off
                     image = _gaussian_blur(image, blur_sigma)
             if progress is not None:
                 progress(i + 1, int(steps))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from boda._io_write import _file_mode
 from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
 from boda.explain import _vector_search
 from boda.explain._base import _as_model_input, _frozen, resolve_layer
@@ -655,9 +656,14 @@ class FeatureIndex:
                     f, header=np.array(json.dumps(header)), names=np.array(self.names, dtype=str),
                     vectors=vectors.detach().cpu().float().numpy(),
                 )  # fmt: skip
+            # mkstemp made it private (0600): the permissions of the file it replaces, or of
+            # any new file (0666 less the umask), as every other output boda writes.
+            os.chmod(tmp, _file_mode(Path(path)))
             os.replace(tmp, path)
         except (OSError, TypeError, ValueError) as exc:  # TypeError: metadata not JSON
-            raise OutputError(f"cannot write the feature index {str(path)!r}: {exc}") from exc
+            # strerror: the reason without the temporary file's name
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise OutputError(f"cannot write the feature index {str(path)!r}: {reason}") from exc
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
@@ -705,7 +711,9 @@ class FeatureIndex:
         except (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError) as exc:
             # numpy's own words for a file that is no .npz suggest unpickling it: not said.
             reason = str(exc) if str(exc) == "an index of another format" else (
-                f"no {exc} array" if isinstance(exc, KeyError) else "not a NumPy .npz archive"
+                # numpy's KeyError says "header is not a file in the archive": the name
+                f"no {str(exc.args[0]).split(' is not a file')[0]!r} array"
+                if isinstance(exc, KeyError) and exc.args else "not a NumPy .npz archive"
             )
             raise InvalidParameterError(
                 f"{str(path)!r} is not a feature index boda wrote ({reason}); build the index "
