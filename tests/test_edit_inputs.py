@@ -385,6 +385,23 @@ def test_an_ico_keeps_its_size_or_is_refused_naming_the_limit(small_photo, tmp_p
     assert not (tmp_path / "big.ico").exists()
 
 
+def test_an_icns_is_refused_unless_the_image_is_1024_square(tmp_path):
+    """Pillow wrote every ICNS at 1024x1024, stretching a 200x100 image to a square
+    and enlarging a 64x64 one, without a word."""
+    from PIL import Image
+
+    for shape, word in (((100, 200, 3), "stretched"), ((64, 64), "resized")):
+        out = tmp_path / f"{shape[0]}x{shape[1]}.icns"
+        size = f"{shape[1]}x{shape[0]}"
+        wanted = rf"square 1024x1024 .* is {size} \(it would be {word}\); write a \.png"
+        with pytest.raises(InvalidParameterError, match=wanted):
+            write_image(out, np.zeros(shape, np.float32))
+        assert not out.exists()
+    icon = write_image(tmp_path / "ok.icns", np.full((1024, 1024, 3), 0.25, np.float32))
+    with Image.open(icon) as written:
+        assert written.size == (1024, 1024)
+
+
 def test_a_cutout_too_large_for_an_ico_is_refused(photo_and_masks, tmp_path):
     out = tmp_path / "cut.ico"
     result = runner.invoke(app, ["cutout", str(photo_and_masks["photo"]), "--rect",
@@ -410,6 +427,33 @@ def test_the_pixel_limit_suggests_max_side_only_where_the_command_has_it(tmp_pat
     assert filled.exit_code == 2, filled.output
     assert "exceeds the limit of 1000" in filled.output and "--max-pixels none" in filled.output
     assert "max-side" not in filled.output and "max_side" not in filled.output
+
+
+def test_a_reduced_jpeg_read_over_the_limit_names_only_the_commands_options(
+    kodak_paths, tmp_path
+):
+    """After a reduced JPEG decode the reader advised "a smaller max_side", Python
+    wording, even on `boda quality`, which reads at 640 px by itself and has no
+    --max-side."""
+    photo = tmp_path / "big.jpg"
+    write_image(photo, np.tile(read_image(kodak_paths[0]), (3, 3, 1)))  # 1500x1500
+    limit = ["--max-pixels", "1000"]
+    edges = runner.invoke(app, ["edges", str(photo), "--max-side", "200", *limit,
+                                "-o", str(tmp_path / "e.png")])  # fmt: skip
+    text = " ".join(edges.output.split())
+    assert edges.exit_code == 2, text
+    assert "1500x1500 JPEG decodes to 375x375 = 140625 pixels at this max_side" in text
+    assert "a smaller max_side (--max-side) decodes a JPEG smaller" in text, text
+    assert "(--max-pixels none)" in text
+    quality = runner.invoke(app, ["quality", str(photo), *limit])
+    text = " ".join(quality.output.split())
+    assert quality.exit_code == 2, text
+    assert "1500x1500 JPEG decodes to 750x750 = 562500 pixels as this command reads it" in text
+    assert "(decompression-bomb guard); pass max_pixels=None (--max-pixels none)" in text
+    assert "max-side" not in text and "max_side" not in text, text
+    png = write_image(tmp_path / "big.png", np.zeros((40, 40), np.float32))
+    text = " ".join(runner.invoke(app, ["quality", str(png), *limit]).output.split())
+    assert "guard); pass max_pixels=None" in text and "max_side" not in text, text
 
 
 def test_a_map_of_another_size_is_a_usage_error_in_every_edit(photo_and_masks, tmp_path):

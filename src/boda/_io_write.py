@@ -40,6 +40,10 @@ _FORMATS_ALPHA = (
 #: The largest side of an ICO file (its header holds sizes up to 256 px).
 _ICO_MAX_SIDE = 256
 
+#: The one image size an ICNS file keeps as it is: Pillow writes every ICNS at
+#: 1024x1024 (with 16-512 px copies), stretching or enlarging any other image.
+_ICNS_SIDE = 1024
+
 #: zlib level of the PNG files :func:`write_image` writes.  Pillow's default, 6,
 #: spends 3x the CPU of level 3 for files 10-12 % smaller (a 12 MP photo: 3.0 s
 #: against 1.0 s, 9.3 against 10.5 MB); OpenCV writes level 1.  PNG is lossless
@@ -105,7 +109,9 @@ def write_image(
         An extension boda cannot write, ``bit_depth`` other than None, 8 or
         16, ``bit_depth=16`` for a format that holds only 8 bits (the
         message names the path and the formats that hold 16: PNG and TIFF),
-        or an ICO file of more than 256 pixels a side (ICO holds no more).
+        an ICO file of more than 256 pixels a side (ICO holds no more), or an
+        ICNS file of any size but 1024x1024 (Pillow stretches any other image
+        to that square).
 
     Examples
     --------
@@ -119,8 +125,8 @@ def write_image(
     suffix = path.suffix.lower()
     image_format = _image_format(path)
     icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
-    if image_format == "ICO":
-        _check_icon_size(path, np.shape(image))
+    if image_format in ("ICO", "ICNS"):
+        _check_icon_size(path, image_format, np.shape(image))
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
         data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile)
         if exif and image_format == "PNG":
@@ -161,9 +167,19 @@ def _matching_profile(profile: bytes | None, ndim: int) -> bytes | None:
     return profile if bytes(profile[16:20]) == wanted else None
 
 
-def _check_icon_size(path: Path, shape: tuple[int, ...]) -> None:
-    """Refuse an image too large for an ICO file (Pillow would shrink it unasked)."""
+def _check_icon_size(path: Path, image_format: str, shape: tuple[int, ...]) -> None:
+    """Refuse an image too large for an ICO file, or an ICNS one of any size but
+    1024x1024 (Pillow would shrink, enlarge or stretch it unasked)."""
     height, width = shape[:2]
+    if image_format == "ICNS":
+        if (width, height) != (_ICNS_SIDE, _ICNS_SIDE):
+            raise InvalidParameterError(
+                f"cannot write {str(path)!r}: an ICNS file holds a square {_ICNS_SIDE}x"
+                f"{_ICNS_SIDE} icon and this image is {width}x{height} (it would be "
+                f"{'resized' if width == height else 'stretched'}); write a .png, or "
+                f"make the image {_ICNS_SIDE}x{_ICNS_SIDE} first"
+            )
+        return
     if max(width, height) > _ICO_MAX_SIDE:
         raise InvalidParameterError(
             f"cannot write {str(path)!r}: an ICO file holds at most {_ICO_MAX_SIDE}x"

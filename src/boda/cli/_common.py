@@ -223,15 +223,23 @@ def over_pixel_limit(exc: BaseException) -> bool:
 
 
 def _fit_to_command(exc: BodaError, has_max_side: bool) -> BodaError:
-    """``exc`` without the reader's advice to decode a JPEG with ``--max-side`` when the
-    command has no such option (inpaint, refocus, quality...)."""
+    """``exc`` without the reader's advice about ``--max-side`` when the command has no
+    such option (inpaint, refocus, quality...): only the way out of ``--max-pixels`` is
+    left, and a JPEG the command reads at reduced size itself (quality) is
+    said to be so instead of "at this max_side"."""
     from boda.errors import ImageReadError
 
     if has_max_side or not (isinstance(exc, ImageReadError) and over_pixel_limit(exc)):
         return exc
-    from boda.io import _JPEG_REDUCED_ADVICE
+    from boda.io import _AT_THIS_MAX_SIDE, _PIXEL_LIMIT_WAY_OUT
 
-    return ImageReadError(exc.path, exc.reason.replace(f"{_JPEG_REDUCED_ADVICE}, or ", ""))
+    guard = "(decompression-bomb guard); "
+    reason = exc.reason
+    start, end = reason.find(guard), reason.rfind(_PIXEL_LIMIT_WAY_OUT)
+    if start >= 0 and end > start:  # every advice before "pass max_pixels=None" names max_side
+        reason = reason[: start + len(guard)] + reason[end:]
+    reason = reason.replace(f"{_AT_THIS_MAX_SIDE} exceeds", " as this command reads it exceeds")
+    return ImageReadError(exc.path, reason)
 
 
 def quiet_option(*, short: bool = False, annotated: bool = True) -> Any:
