@@ -429,3 +429,52 @@ def test_layer_methods_on_a_torchscript_model_are_refused_once_for_a_folder(tmp_
     assert result.exit_code == 2
     assert "--target 5 is out of range: the model has 3 outputs, 0 to 2" in " ".join(
         result.stderr.split())  # was "--target class [5] out of range ..."
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace
+def test_model_options_that_would_be_ignored_and_an_empty_layer_are_usage_errors(tmp_path):
+    image = _tiny(tmp_path / "cat.png", 0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()  # fmt: skip
+    ts = tmp_path / "net.ts"
+    torch.jit.save(torch.jit.trace(net, torch.rand(1, 3, 16, 16)), str(ts))
+    scripted = ["--model", str(ts), "--trust-model-code", "--size", "16", "--method", "saliency"]
+    cases = [  # each was silently ignored: the default layer, no arch, no code
+        (["--layer", ""], "--layer '' is empty; give a layer name"),
+        (["--trust-model-code"], "built-in model, which runs no code from a file (drop "
+         "--trust-model-code)"),
+        ([*scripted, "--arch", "resnet20"], "is a TorchScript file, which holds its own "
+         "architecture (drop --arch)"),
+    ]
+    for extra, words in cases:
+        for inputs in ([str(image)], [str(tmp_path)]):  # one image, and a folder
+            result = runner.invoke(app, ["explain", *inputs, *extra, "-q"])
+            assert result.exit_code == 2, (extra, result.output)
+            said = " ".join(result.stderr.split())
+            assert said.startswith("error:") and words in said, said
+    # the options where they belong still work
+    assert runner.invoke(app, ["explain", str(image), *scripted, "-q"]).exit_code == 0
+    state = tmp_path / "w.pt"
+    torch.save(load_model("resnet20-cifar10").model.state_dict(), state)
+    result = runner.invoke(app, ["explain", str(image), "--model", str(state), "--arch",
+                                 "resnet20", "--size", "32", "--layer", "layer2", "-q"])
+    assert result.exit_code == 0, result.output
+
+
+def test_one_image_with_a_folder_as_output_is_told_the_file_name_to_give(tmp_path):
+    image = _tiny(tmp_path / "in" / "photo.jpg", 0)
+    (tmp_path / "exists").mkdir()
+    for out, said in (("exists", "it is a folder"), ("newdir/", "no image file extension")):
+        output = str(tmp_path / out)
+        result = runner.invoke(app, ["explain", str(image), "-o", output])
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.stderr.split())
+        assert said in text and "one image writes one montage" in text, text
+        # the name a folder of images would give its montage
+        assert repr(str(Path(output) / "photo.png")) in text, text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists", "in"]  # nothing made
+    # a folder of images still takes -o DIR
+    result = runner.invoke(app, ["explain", str(tmp_path / "in"), "-o", str(tmp_path / "new"),
+                                 "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "photo.png").is_file()

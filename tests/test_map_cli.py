@@ -270,3 +270,25 @@ def test_a_link_into_another_class_folder_is_named_as_two_labels(tmp_path, val):
     assert "1 link in one class folder to an image of another" in " ".join(
         result.stderr.split())
     assert str(root / "square" / "alias.png") not in {p["path"] for p in data["points"]}
+
+
+def test_without_labels_the_json_has_no_label_check_fields(val):
+    result = runner.invoke(app, ["map", str(val / "circle"), "--model", "shapes-cnn",
+                                 "--method", "pca", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    # were printed as nulls that meant nothing without --labels-from-folders
+    for key in ("k", "suspects", "labelled", "small_classes", "linked_across_classes"):
+        assert key not in data, key
+    assert {"folder", "model", "layer", "method", "images", "points", "failed"} <= set(data)
+    assert all(set(p) == {"path", "x", "y", "folder", "label"} for p in data["points"])
+    assert "likely label errors" not in runner.invoke(
+        app, ["map", str(val / "circle"), "--model", "shapes-cnn", "--method", "pca"]).stdout
+
+
+def test_an_empty_layer_is_a_usage_error_not_the_default_layer(val):
+    result = runner.invoke(app, ["map", str(val / "circle"), "--model", "shapes-cnn",
+                                 "--method", "pca", "--layer", "", "--json"])
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.stderr.split()).startswith("error: --layer '' is empty")
+    assert result.stdout == ""

@@ -65,6 +65,14 @@ def _md5(path: Path) -> str:
 # -- class-model ----------------------------------------------------------------------------
 
 
+def test_class_model_says_one_step_in_the_singular(tmp_path):
+    code, out, err = _run("class-model", "-t", "cat", "--steps", 1, "-o", tmp_path / "c.png")
+    assert code == 0, err
+    assert "after 1 step: logit" in out  # was "after 1 steps"
+    code, out, _ = _run("class-model", "-t", "cat", "--steps", 2, "-o", tmp_path / "d.png")
+    assert code == 0 and "after 2 steps: logit" in out
+
+
 def test_class_model_is_the_api_result(tmp_path, lm):
     settings = dict(steps=6, lr=0.1, l2=0.01, jitter=1, blur_every=2, blur_sigma=0.5, seed=3)
     code, data, _ = _run(
@@ -241,6 +249,10 @@ def test_a_gray_torchscript_model_gets_gray_inputs_with_mean_statistics(tmp_path
     assert data["target_name"] == "class 2" and (data["width"], data["height"]) == (24, 24)
     picture = read_image(tmp_path / "g.png")
     np.testing.assert_array_equal(picture[..., 0], picture[..., 2])  # gray, shown as RGB
+    # --arch is for state dicts: with a TorchScript file it was silently ignored
+    code, _, err = _run(*args, "--trust-model-code", "--arch", "resnet20", "--overwrite")
+    assert code == 2 and "is a TorchScript file, which holds its own architecture (drop " \
+        "--arch)" in " ".join(err.split())
     # a layer of a TorchScript model cannot be hooked: said, not a torch traceback
     code, _, err = _run("patches", start.parent, "--channel", 0, "--model", scripted,
                         "--size", 24, "--trust-model-code")  # fmt: skip
@@ -394,6 +406,13 @@ def test_an_image_of_dir_is_never_the_output_even_with_overwrite(images):
      (["similar", "{d}/k0.png", "{d}", "--model", "{t}/w.pt", "--arch", "resnet20"],
       ["give --size PX"]),
      (["similar", "{d}/k0.png", "{d}", "--arch", "resnet20"], ["drop --arch"]),
+     # silently ignored before: the default layer, and a flag a built-in model has no use for
+     (["similar", "{d}/k0.png", "{d}", "--layer", ""], ["--layer '' is empty"]),
+     (["patches", "{d}", "--channel", "0", "--layer", ""], ["--layer '' is empty"]),
+     (["similar", "{d}/k0.png", "{d}", "--trust-model-code"],
+      ["resnet20-cifar10 is a built-in model", "(drop --trust-model-code)"]),
+     (["class-model", "-t", "1", "--trust-model-code", "-o", "{t}/x.png"],
+      ["(drop --trust-model-code)"]),
      (["similar", "{d}/k0.png", "{d}", "--model", "{t}/w.pt", "--arch", "resnet18"],
       ["--arch 'resnet18' is not an architecture", "resnet20, resnet32"]),  # was exit 1
      (["similar", "{d}/k0.png", "{d}", "--model", "{t}/none.pt"], ["--model", "no such file"])],

@@ -31,6 +31,7 @@ __all__ = [
     "ModelFeed",
     "arch_option",
     "check_cli_model",
+    "check_layer_name",
     "class_index",
     "layer_option",
     "load_cli_model",
@@ -107,16 +108,23 @@ def threads_option() -> Any:
     return typer.Option(None, "--threads", min=1, metavar="N", help="Torch CPU threads.")
 
 
-def check_cli_model(model: str, arch: str | None) -> None:
-    """Before any work: ``--model`` names a built-in model or a model file, and
-    ``--arch`` goes with a file.  Usage errors (exit 2) otherwise."""
+def check_cli_model(model: str, arch: str | None, trust_model_code: bool = False) -> None:
+    """Before any work: ``--model`` names a built-in model or a model file,
+    ``--arch`` goes with a state-dict file and ``--trust-model-code`` with a file.
+    Usage errors (exit 2) otherwise."""
     from boda.errors import InvalidParameterError
     from boda.nn import ARCHITECTURES, list_models
+    from boda.nn._models import _is_torchscript
 
     if model in list_models():
         if arch is not None:
             raise InvalidParameterError(
                 f"--arch is for state-dict files; {model} is a built-in model (drop --arch)"
+            )
+        if trust_model_code:
+            raise InvalidParameterError(
+                f"--trust-model-code is for TorchScript files; {model} is a built-in model, "
+                "which runs no code from a file (drop --trust-model-code)"
             )
         return
     if arch is not None and arch not in ARCHITECTURES:  # an option value: said before loading
@@ -131,6 +139,23 @@ def check_cli_model(model: str, arch: str | None) -> None:
         )
     if Path(model).is_dir():
         raise InvalidParameterError(f"--model {model!r} is a folder; give a model file")
+    if arch is not None and _is_torchscript(Path(model)):
+        raise InvalidParameterError(
+            f"--arch is for state-dict files; {model!r} is a TorchScript file, which holds "
+            "its own architecture (drop --arch)"
+        )
+
+
+def check_layer_name(layer: str | None) -> None:
+    """Before any work: a ``--layer`` given names a layer (an empty name would
+    silently mean the default layer).  A usage error (exit 2) otherwise."""
+    from boda.errors import InvalidParameterError
+
+    if layer is not None and not layer.strip():
+        raise InvalidParameterError(
+            f"--layer {layer!r} is empty; give a layer name (model.named_modules() lists "
+            "them), or leave --layer out for the model's last conv stage"
+        )
 
 
 def class_index(target: str, lm: LoadedModel, option: str = "--target") -> int:
@@ -173,7 +198,7 @@ def load_cli_model(model: str, arch: str | None, trust_model_code: bool) -> Load
     :func:`check_cli_model`."""
     from boda.nn import list_models, load_model
 
-    check_cli_model(model, arch)
+    check_cli_model(model, arch, trust_model_code)
     if model in list_models():
         return load_model(model)
     return load_model(model, arch=arch, trust_code=trust_model_code)

@@ -201,11 +201,12 @@ class _Settings:
         return (self.target or "").lower() == "label"
 
     def check_model(self) -> None:
-        """Before any work: ``--model`` names a built-in model or a file, and ``--arch``
-        goes with a file."""
-        from boda.cli._torch_options import check_cli_model
+        """Before any work: ``--model`` names a built-in model or a file, ``--arch`` and
+        ``--trust-model-code`` go with the file they load, and ``--layer`` is not empty."""
+        from boda.cli._torch_options import check_cli_model, check_layer_name
 
-        check_cli_model(self.model, self.arch)
+        check_cli_model(self.model, self.arch, self.trust_model_code)
+        check_layer_name(self.layer)
 
     def load(self):
         """The model, with ``--target`` checked against its classes."""
@@ -298,6 +299,27 @@ class _Settings:
             yield
 
 
+def _check_single_output(output: Path, image: Path) -> None:
+    """``-o`` of one image names its montage file: a folder there (one that exists, or
+    a name with no extension, as ``-o newdir/`` arrives) is said with the file name to
+    give, as a folder of images names its montages (``<name>.png``)."""
+    from boda.errors import InvalidParameterError
+
+    inside = str(output / f"{image.stem}.png")
+    batch = "-o names a folder of montages only with several images or a folder"
+    if output.is_dir():
+        raise InvalidParameterError(
+            f"--output {str(output)!r}: it is a folder, and one image writes one montage; "
+            f"give a file name such as {inside!r} ({batch})"
+        )
+    if not output.suffix and not output.exists():
+        raise InvalidParameterError(
+            f"--output {str(output)!r}: no image file extension, and one image writes one "
+            f"montage; give a file name such as {str(output) + '.png'!r}, or {inside!r} "
+            f"in a folder ({batch})"
+        )
+
+
 def _explain_single(
     image: Path,
     settings: _Settings,
@@ -312,6 +334,7 @@ def _explain_single(
     from boda.io import read_image, write_image
 
     if output is not None:
+        _check_single_output(output, image)
         check_image_output(output, image, overwrite=overwrite)
     check_input(image, "image")
     settings.check_model()

@@ -167,9 +167,10 @@ def _map(
     result["failed"] = _failed_json(folder)
     # a link in one class folder to a file of another: the same image under two labels
     # (mapped once, as its target)
-    result["linked_across_classes"] = None if not labels_from_folders else [
-        {"path": link, "target": target} for link, target in folder.links
-        if _class_folder(directory, link) != _class_folder(directory, target)]
+    if labels_from_folders:
+        result["linked_across_classes"] = [
+            {"path": link, "target": target} for link, target in folder.links
+            if _class_folder(directory, link) != _class_folder(directory, target)]
     if output is not None:
         from boda.cli._map_page import write_map
 
@@ -181,6 +182,10 @@ def _map(
         _print(result, output)
     _label_notes(result)
     _end(folder, as_json)
+
+
+#: The result's fields of the label check, only with ``--labels-from-folders``.
+_LABEL_KEYS = ("k", "suspects", "labelled", "small_classes")
 
 
 def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str, method: str,
@@ -223,17 +228,21 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
     for p in points:
         if p["label"] is not None:
             sizes[p["label"]] = sizes.get(p["label"], 0) + 1
-    return {
+    result: dict[str, Any] = {
         "folder": str(directory), "model": lm.name, "layer": layer, "method": method,
         "k": k_used, "images": len(points),
         "suspects": None if votes is None else sum(v.suspect for v in votes),
-        "labelled": labelled if labels_from_folders else None,
+        "labelled": labelled,
         # classes too small to fill half of an image's k neighbours: most of their
         # images are suspects whatever their label
         "small_classes": None if votes is None else sorted(
             name for name, n in sizes.items() if 2 * (n - 1) < k_used),
         "points": points,
     }
+    if not labels_from_folders:  # the label check's fields mean nothing without labels
+        for key in _LABEL_KEYS:
+            del result[key]
+    return result
 
 
 def _class_folder(directory: Path, path: str) -> str | None:
@@ -268,7 +277,7 @@ def _print(result: dict[str, Any], output: Path | None) -> None:
     console.print(
         f"{result['images']} images of {shown(result['folder'])} mapped by the features of "
         f"layer {result['layer']} of {result['model']} ({result['method']})", highlight=False)
-    if result["suspects"] is not None:
+    if result.get("suspects") is not None:
         suspects = [p for p in result["points"] if p.get("suspect")]
         console.print(
             f"likely label errors: {len(suspects)} (their {result['k']} nearest neighbours "
@@ -285,7 +294,7 @@ def _print(result: dict[str, Any], output: Path | None) -> None:
 def _label_notes(result: dict[str, Any]) -> None:
     """On stderr, as ``boda explain`` says them: images in folders that name no class of
     the model, a vote that could not run, classes too small for the vote's k."""
-    if result["labelled"] is None:
+    if result.get("labelled") is None:
         return
     folders: dict[str, int] = {}
     for p in result["points"]:

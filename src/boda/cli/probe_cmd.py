@@ -375,7 +375,8 @@ def _class_model(
         })  # fmt: skip
         return
     console.print(
-        f"class {index} ({shown(lm.class_name(index))}) after {steps} steps: logit "
+        f"class {index} ({shown(lm.class_name(index))}) after {steps} "
+        f"step{'' if steps == 1 else 's'}: logit "
         f"{before['logit']:.3f} -> {after['logit']:.3f}, probability "
         f"{before['probability']:.1%} -> {after['probability']:.1%}"
     )
@@ -534,9 +535,15 @@ def _load_for_folder(
     model: str, arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
     layer: str | None, max_side: int | None,
 ) -> tuple[Any, ModelFeed, str, tuple]:  # fmt: skip
-    from boda.cli._torch_options import load_cli_model, model_feed, probe_layer
+    from boda.cli._torch_options import (
+        check_layer_name,
+        load_cli_model,
+        model_feed,
+        probe_layer,
+    )
     from boda.errors import InvalidParameterError
 
+    check_layer_name(layer)
     lm = load_cli_model(model, arch, trust_model_code)
     feed = model_feed(lm, size, normalize)
     if max_side is not None and max_side < max(feed.size):
