@@ -280,6 +280,18 @@ def naming_input(what: str) -> Iterator[None]:
         raise ImageReadError(exc.path, f"{exc.reason} (the {what} file)") from None
 
 
+def check_same_size(what: str, found: tuple, image: tuple, advice: str) -> None:
+    """Refuse a ``what`` map (``--mask``, ``--depth``) of ``found`` shape for an image of
+    ``image`` shape: the command line paired files that do not belong together, a usage
+    error (exit 2), not a failure to read them."""
+    from boda.errors import InvalidParameterError
+
+    if tuple(found[:2]) != tuple(image[:2]):
+        raise InvalidParameterError(
+            f"{what} is {found[1]}x{found[0]} but the image is {image[1]}x{image[0]}; {advice}"
+        )
+
+
 def check_image_output(
     output: Path, *inputs: Path | None, overwrite: bool = False, option: str = "--output"
 ) -> None:

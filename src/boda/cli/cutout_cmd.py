@@ -10,6 +10,7 @@ import typer
 from boda.cli._common import (
     check_image_output,
     check_input,
+    check_same_size,
     console,
     err_console,
     examples,
@@ -218,11 +219,9 @@ def register(app: typer.Typer) -> None:
             with naming_input("--mask"):
                 # Transparent pixels would read as white, "surely foreground": refused.
                 marks = open_gray_map(mask, "--mask", max_side, max_pixels=limit).pixels
-            if marks.shape != pixels.shape[:2]:
-                raise InvalidParameterError(
-                    f"--mask is {marks.shape[1]}x{marks.shape[0]} but the image is "
-                    f"{pixels.shape[1]}x{pixels.shape[0]}; draw the trimap at the image's size"
-                )
+            check_same_size(
+                "--mask", marks.shape, pixels.shape, "draw the trimap at the image's size"
+            )
             trimap = trimap_from_marks(marks)
         with progress_bar("cutting out", enabled=not (as_json or quiet)) as update:
             with options_for("rect", "iterations"):

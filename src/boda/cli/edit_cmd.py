@@ -10,6 +10,7 @@ import typer
 from boda.cli._common import (
     check_image_output,
     check_input,
+    check_same_size,
     console,
     examples,
     handle_errors,
@@ -52,18 +53,6 @@ def _read_depth(path: Path, limit: int | None):
     if path.suffix.lower() == ".npy":
         return read_depth(path)
     return open_gray_map(path, "--depth", max_pixels=limit, keep_float_values=True).pixels
-
-
-def _check_same_size(what: str, found: tuple, image: tuple, advice: str) -> None:
-    """Refuse a ``what`` map (``--mask``, ``--depth``) of ``found`` shape for an image of
-    ``image`` shape: the command line paired files that do not belong together, a usage
-    error (exit 2) as in ``boda cutout``, not a failure to read them."""
-    from boda.errors import InvalidParameterError
-
-    if tuple(found[:2]) != tuple(image[:2]):
-        raise InvalidParameterError(
-            f"{what} is {found[1]}x{found[0]} but the image is {image[1]}x{image[0]}; {advice}"
-        )
 
 
 def _bit_depth(photo_bits: int, output: Path) -> int | None:
@@ -170,7 +159,7 @@ def register(app: typer.Typer) -> None:
                 depth_map = _read_depth(depth, limit)
             if resize_depth:
                 depth_map = resize(depth_map, decoded.pixels.shape[:2])
-            _check_same_size(
+            check_same_size(
                 "--depth", depth_map.shape, decoded.pixels.shape,
                 "add --resize-depth to resize it (bilinear), or give the map of this photo",
             )
@@ -244,7 +233,7 @@ def register(app: typer.Typer) -> None:
         decoded = open_image(image, color="keep", max_pixels=limit)  # a P3 photo stays P3
         with naming_input("--mask"):
             marks = open_gray_map(mask, "--mask", max_pixels=limit).pixels
-        _check_same_size(
+        check_same_size(
             "--mask", marks.shape, decoded.pixels.shape,
             "resize the mask to the image size (nearest-neighbour, so it stays binary)",
         )
