@@ -1020,13 +1020,11 @@ def _quiet_about_exif(opener: Callable[[], Image.Image]) -> Image.Image:
     return img
 
 
-#: :func:`_too_many_pixels`'s way out, which names ``--max-side`` beside ``max_side``: a
-#: command without that option (inpaint, quality...) leaves the advice out, and says how
-#: it reads a JPEG instead of "at this max_side" (:func:`boda.cli._common.handle_errors`).
-_JPEG_REDUCED_ADVICE = "read it with max_side (--max-side) to decode the JPEG at reduced size"
-_JPEG_SMALLER_ADVICE = (
-    "a smaller max_side (--max-side) decodes a JPEG smaller (down to 1/8 per side)"
-)
+#: The parts of :func:`_too_many_pixels`'s message that
+#: :func:`boda.cli._common.handle_errors` finds to fit it to a command without
+#: ``--max-side`` (inpaint, quality...): the advice between the guard and the way out
+#: names that option, and is left out there.
+_PIXEL_LIMIT_GUARD = "(decompression-bomb guard); "
 _AT_THIS_MAX_SIDE = " at this max_side"
 _PIXEL_LIMIT_WAY_OUT = "pass max_pixels=None (--max-pixels none) if the file is trusted"
 
@@ -1043,15 +1041,15 @@ def _too_many_pixels(
     what = f"{width}x{height} = {width * height} pixels"
     if decoded is not None:
         what = f"{size[0]}x{size[1]} JPEG decodes to {what}{_AT_THIS_MAX_SIDE}"
-        how = _JPEG_SMALLER_ADVICE
+        how = "a smaller max_side (--max-side) decodes a JPEG smaller (down to 1/8 per side)"
     elif fmt == "JPEG":
-        how = _JPEG_REDUCED_ADVICE
+        how = "read it with max_side (--max-side) to decode the JPEG at reduced size"
     else:
         how = f"max_side (--max-side) cannot decode a {fmt} at reduced size (only JPEGs)"
     return ImageReadError(
         path,
         f"too many pixels to open safely: {what} exceeds the limit of {limit} "
-        f"(decompression-bomb guard); {how}, or {_PIXEL_LIMIT_WAY_OUT}",
+        f"{_PIXEL_LIMIT_GUARD}{how}, or {_PIXEL_LIMIT_WAY_OUT}",
     )
 
 

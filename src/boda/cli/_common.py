@@ -231,13 +231,12 @@ def _fit_to_command(exc: BodaError, has_max_side: bool) -> BodaError:
 
     if has_max_side or not (isinstance(exc, ImageReadError) and over_pixel_limit(exc)):
         return exc
-    from boda.io import _AT_THIS_MAX_SIDE, _PIXEL_LIMIT_WAY_OUT
+    from boda.io import _AT_THIS_MAX_SIDE, _PIXEL_LIMIT_GUARD, _PIXEL_LIMIT_WAY_OUT
 
-    guard = "(decompression-bomb guard); "
     reason = exc.reason
-    start, end = reason.find(guard), reason.rfind(_PIXEL_LIMIT_WAY_OUT)
+    start, end = reason.find(_PIXEL_LIMIT_GUARD), reason.rfind(_PIXEL_LIMIT_WAY_OUT)
     if start >= 0 and end > start:  # every advice before "pass max_pixels=None" names max_side
-        reason = reason[: start + len(guard)] + reason[end:]
+        reason = reason[: start + len(_PIXEL_LIMIT_GUARD)] + reason[end:]
     reason = reason.replace(f"{_AT_THIS_MAX_SIDE} exceeds", " as this command reads it exceeds")
     return ImageReadError(exc.path, reason)
 
