@@ -7,7 +7,6 @@ import heapq
 import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,10 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from boda._io_write import _file_mode
 from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
 from boda.explain import _vector_search
 from boda.explain._base import _as_model_input, _frozen, resolve_layer
-from boda.io import DEFAULT_MAX_PIXELS
+from boda.io import DEFAULT_MAX_PIXELS, open_output
 from boda.nn import image_to_tensor, input_spec
 
 __all__ = [
@@ -646,27 +644,23 @@ class FeatureIndex:
                   "metric": self.metric, "metadata": self.metadata, "search": self.search,
                   "hnsw": {"m": self.hnsw_m, "ef_search": self.hnsw_ef_search}}  # fmt: skip
         vectors = self.vectors if self.names else torch.zeros(0, 0)
+        try:
+            header_text = json.dumps(header)
+        except (TypeError, ValueError) as exc:  # metadata not JSON
+            raise OutputError(f"cannot write the feature index {str(path)!r}: {exc}") from exc
         folder = os.path.dirname(os.path.abspath(path)) or "."
-        tmp = None
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".boda-index-", suffix=".npz", dir=folder)
-            with os.fdopen(fd, "wb") as f:  # a file object: np.savez adds no ".npz"
-                np.savez(
-                    f, header=np.array(json.dumps(header)), names=np.array(self.names, dtype=str),
-                    vectors=vectors.detach().cpu().float().numpy(),
-                )  # fmt: skip
-            # mkstemp made it private (0600): the permissions of the file it replaces, or of
-            # any new file (0666 less the umask), as every other output boda writes.
-            os.chmod(tmp, _file_mode(Path(path)))
-            os.replace(tmp, path)
-        except (OSError, TypeError, ValueError) as exc:  # TypeError: metadata not JSON
-            # strerror: the reason without the temporary file's name
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise OutputError(f"cannot write the feature index {str(path)!r}: {reason}") from exc
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the feature index {str(path)!r}: {exc.strerror or exc}"
+            ) from None
+        # A temporary file put in place with the permissions of any output boda writes.
+        with open_output(path) as f:  # a file object: np.savez adds no ".npz"
+            np.savez(
+                f, header=np.array(header_text), names=np.array(self.names, dtype=str),
+                vectors=vectors.detach().cpu().float().numpy(),
+            )  # fmt: skip
 
     @classmethod
     def load(
