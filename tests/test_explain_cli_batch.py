@@ -439,12 +439,17 @@ def test_model_options_that_would_be_ignored_and_an_empty_layer_are_usage_errors
     ts = tmp_path / "net.ts"
     torch.jit.save(torch.jit.trace(net, torch.rand(1, 3, 16, 16)), str(ts))
     scripted = ["--model", str(ts), "--trust-model-code", "--size", "16", "--method", "saliency"]
+    state = tmp_path / "w.pt"
+    torch.save(load_model("resnet20-cifar10").model.state_dict(), state)
     cases = [  # each was silently ignored: the default layer, no arch, no code
         (["--layer", ""], "--layer '' is empty; give a layer name"),
         (["--trust-model-code"], "built-in model, which runs no code from a file (drop "
          "--trust-model-code)"),
         ([*scripted, "--arch", "resnet20"], "is a TorchScript file, which holds its own "
          "architecture (drop --arch)"),
+        (["--model", str(state), "--arch", "resnet20", "--trust-model-code"],
+         "is not one (a state dict runs no code: give its architecture with --arch, and drop "
+         "--trust-model-code)"),
     ]
     for extra, words in cases:
         for inputs in ([str(image)], [str(tmp_path)]):  # one image, and a folder
@@ -454,8 +459,6 @@ def test_model_options_that_would_be_ignored_and_an_empty_layer_are_usage_errors
             assert said.startswith("error:") and words in said, said
     # the options where they belong still work
     assert runner.invoke(app, ["explain", str(image), *scripted, "-q"]).exit_code == 0
-    state = tmp_path / "w.pt"
-    torch.save(load_model("resnet20-cifar10").model.state_dict(), state)
     result = runner.invoke(app, ["explain", str(image), "--model", str(state), "--arch",
                                  "resnet20", "--size", "32", "--layer", "layer2", "-q"])
     assert result.exit_code == 0, result.output

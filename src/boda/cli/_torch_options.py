@@ -110,7 +110,8 @@ def threads_option() -> Any:
 
 def check_cli_model(model: str, arch: str | None, trust_model_code: bool = False) -> None:
     """Before any work: ``--model`` names a built-in model or a model file,
-    ``--arch`` goes with a state-dict file and ``--trust-model-code`` with a file.
+    ``--arch`` goes with a state-dict file and ``--trust-model-code`` with a
+    TorchScript file.
     Usage errors (exit 2) otherwise."""
     from boda.errors import InvalidParameterError
     from boda.nn import ARCHITECTURES, list_models
@@ -139,10 +140,16 @@ def check_cli_model(model: str, arch: str | None, trust_model_code: bool = False
         )
     if Path(model).is_dir():
         raise InvalidParameterError(f"--model {model!r} is a folder; give a model file")
-    if arch is not None and _is_torchscript(Path(model)):
+    scripted = _is_torchscript(Path(model))
+    if arch is not None and scripted:
         raise InvalidParameterError(
             f"--arch is for state-dict files; {model!r} is a TorchScript file, which holds "
             "its own architecture (drop --arch)"
+        )
+    if trust_model_code and not scripted:
+        raise InvalidParameterError(
+            f"--trust-model-code is for TorchScript files; {model!r} is not one (a state "
+            "dict runs no code: give its architecture with --arch, and drop --trust-model-code)"
         )
 
 
