@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -273,6 +274,19 @@ _W = np.arange(380.0, 781.0, 10.0)
          InvalidParameterError, "grayscale_threshold"),
         (lambda: bc.hue_saturation_histogram(np.zeros((4, 4, 3)), bins=(36, 8, 2)),
          InvalidParameterError, "bins"),
+        (lambda: bc.hue_saturation_histogram(np.zeros((4, 4, 3)), min_value="a"),
+         InvalidParameterError, "min_value must be an HSV value from 0 to 1"),
+        (lambda: bc.hue_saturation_histogram(np.zeros((4, 4, 3)), min_value=5),
+         InvalidParameterError, "min_value"),
+        (lambda: bc.dominant_colors(np.zeros((4, 4, 3)), seed="a"), InvalidParameterError,
+         "seed must be a whole number"),
+        (lambda: bc.dominant_colors(np.zeros((4, 4, 3)), max_samples="a"),
+         InvalidParameterError, "max_samples"),
+        (lambda: bc.dominant_colors(np.zeros((4, 4, 3)), max_iter=0.5), InvalidParameterError,
+         "max_iter"),
+        (lambda: bc.color_summary(np.zeros((4, 4, 3)), seed=-1), InvalidParameterError, "seed"),
+        (lambda: bc.color_summary(np.zeros((4, 4, 3)), max_pixels="9"), InvalidParameterError,
+         "max_pixels"),
     ],
 )  # fmt: skip
 def test_bad_arguments_raise_boda_errors_not_numpy_ones(call, error, match):
@@ -463,6 +477,19 @@ def test_planckian_matches_colour_science(temperature):
     sd = colour.sd_blackbody(temperature, colour.SpectralShape(360, 780, 1))
     ref = colour.XYZ_to_xy(colour.sd_to_XYZ(sd, method="Integration"))
     assert np.allclose(bc.planckian_xy(temperature), ref, atol=2e-5)
+
+
+def test_a_cold_black_body_has_the_colour_of_the_long_wavelength_end():
+    # below a few hundred kelvin Planck's law under- or overflows float64 over
+    # 360-830 nm: it was NaN (0 / 0) with an overflow warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xy = bc.planckian_xy(np.array([10.0, 100.0, 300.0]))
+    red_end = bc.wavelength_to_xy(830.0)
+    assert np.allclose(xy[:2], red_end, atol=1e-4) and np.all(np.isfinite(xy))
+    # and it moves towards the locus's red end monotonically as it cools
+    x = bc.planckian_xy(np.array([300.0, 500.0, 1000.0]))[:, 0]
+    assert x[0] > x[1] > x[2]
 
 
 def test_planckian_matches_kim_et_al_approximation():

@@ -185,7 +185,7 @@ def dominant_colors(
     >>> [(tuple(round(c, 3) for c in rgb), f) for rgb, f in dominant_colors(img, k=2)]
     [((0.0, 0.0, 0.0), 0.75), ((1.0, 0.0, 0.0), 0.25)]
     """
-    _check_palette_args(k, max_samples)
+    _check_palette_args(k, max_samples, seed, max_iter)
     img = finite_pixels(as_float_image(image))
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
@@ -196,11 +196,19 @@ def dominant_colors(
     return _palette(srgb_to_lab(np.clip(pixels, 0.0, 1.0)), k, rng, max_iter)
 
 
-def _check_palette_args(k: int, max_samples: int) -> None:
-    if not (isinstance(k, int | np.integer) and 1 <= k <= 64):
+def _check_palette_args(k: int, max_samples: int, seed: object, max_iter: object) -> None:
+    if not (_whole(k) and 1 <= k <= 64):
         raise InvalidParameterError(f"k must be an integer from 1 to 64, got {k!r}")
-    if max_samples < 1:
-        raise InvalidParameterError(f"max_samples must be >= 1, got {max_samples}")
+    for name, value in (("max_samples", max_samples), ("max_iter", max_iter)):
+        if not (_whole(value) and value >= 1):
+            raise InvalidParameterError(f"{name} must be a whole number >= 1, got {value!r}")
+    # numpy's own error for a bad seed names neither the argument nor the function
+    if not (_whole(seed) and seed >= 0):
+        raise InvalidParameterError(f"seed must be a whole number >= 0, got {seed!r}")
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _palette(
@@ -474,11 +482,11 @@ def color_summary(
     >>> summary.is_grayscale, summary.dominant_colors[0][1]
     (True, 1.0)
     """
-    _check_palette_args(k, max_samples)
+    _check_palette_args(k, max_samples, seed, max_iter)
     _check_percentile(grayscale_percentile, "grayscale_percentile")
     _check_threshold(grayscale_threshold, "grayscale_threshold")
-    if max_pixels < 1:
-        raise InvalidParameterError(f"max_pixels must be >= 1, got {max_pixels}")
+    if not (_whole(max_pixels) and max_pixels >= 1):
+        raise InvalidParameterError(f"max_pixels must be a whole number >= 1, got {max_pixels!r}")
     img = finite_pixels(as_float_image(image))
     is_gray_array = img.ndim == 2
     if is_gray_array:

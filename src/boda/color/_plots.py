@@ -226,6 +226,11 @@ def hue_saturation_histogram(
         raise InvalidParameterError(
             f"bins must be two positive integers (hue bins, saturation bins), got {bins!r}"
         )
+    if not (isinstance(min_value, int | float | np.integer | np.floating)
+            and not isinstance(min_value, bool) and 0.0 <= min_value <= 1.0):  # fmt: skip
+        raise InvalidParameterError(
+            f"min_value must be an HSV value from 0 to 1 (default 0.05), got {min_value!r}"
+        )
     nh, ns = bins
     img = as_float_image(image)
     if img.ndim == 2:
