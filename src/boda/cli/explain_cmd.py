@@ -178,6 +178,10 @@ def _explain(
         _explain_many(image, settings, output, alpha, cmap, as_json, overwrite, max_pixels, quiet)
 
 
+#: Above this many pixels a user model fed at each image's own size is told of.
+_OWN_SIZE_NOTE_PIXELS = 1 << 20
+
+
 @dataclasses.dataclass
 class _Settings:
     """What every image is explained with: the model options and the methods."""
@@ -195,6 +199,7 @@ class _Settings:
     labels: bool = False  # the class of each image from its folder
     target_index: int | None = None  # ``target`` resolved by :meth:`load`
     layer_checked: bool = False  # ``--layer`` probed by :meth:`check_layer`
+    size_noted: bool = False  # the note of :meth:`note_own_size` said (once a run)
 
     @property
     def by_label(self) -> bool:
@@ -272,11 +277,31 @@ class _Settings:
 
         if not self.layer_checked:
             self.check_layer(lm, img.shape[:2])
+        self.note_own_size(lm, img.shape[:2])
         target = label if self.by_label else self.target_index
         return explain_one(
             img, lm, self.methods, target=target, layer=self.layer, size=self.size,
             normalize=self.normalize, metrics=self.metrics,
         )  # fmt: skip
+
+    def note_own_size(self, lm, shape: tuple[int, int]) -> None:
+        """A user model without ``--size`` takes each image at its own size: said on
+        stderr, once, for an image over a megapixel, where that costs minutes and
+        gigabytes (a 12 MP photo through ResNet-20: 4.4 GB, two minutes for Grad-CAM)
+        and a network trained on small inputs sees nothing it knows."""
+        if self.size is not None or lm.input_size is not None or self.size_noted:
+            return
+        height, width = shape
+        if height * width <= _OWN_SIZE_NOTE_PIXELS:
+            return
+        self.size_noted = True
+        err_console.print(
+            f"[yellow]note:[/] {lm.name} does not say what input size it takes, so each "
+            f"image goes in at its own size ({width}x{height} here): slow and memory-hungry "
+            "on photos; --size PX resizes to the size the model was trained on "
+            "(e.g. --size 32 for a CIFAR network, 224 for an ImageNet one)",
+            highlight=False,
+        )
 
     def record(self, image, res, scores, output, lm, folder: str | None) -> dict:
         """The JSON object of one explained image, with its label when asked."""
