@@ -90,6 +90,29 @@ def test_mixup_converts_uint8_tensors():
     torch.testing.assert_close(out, ref)
 
 
+@pytest.mark.parametrize(("dtype", "width"), [(torch.bfloat16, 256), (torch.float16, 2048)])
+def test_half_precision_warps_sample_the_right_pixels(dtype, width):
+    # the sampling grid used to take the image's dtype: an identity warp of a bfloat16
+    # batch 256 px wide (float16: 2048 px) moved samples by up to a pixel
+    x = torch.rand(1, 3, 4, width, generator=torch.Generator().manual_seed(0)).to(dtype)
+    for out, _ in (A.rotate(x, 0.0), A.resized_crop(x, 0, 0, 4, width, (4, width))):
+        assert out.dtype == dtype
+        torch.testing.assert_close(out, x, atol=0, rtol=0)
+    half, _ = A.rotate(x, 30.0)
+    ref, _ = A.rotate(x.float(), 30.0)
+    torch.testing.assert_close(half.float(), ref.to(dtype).float())
+
+
+def test_per_image_views_keep_the_factors_on_the_batch_device():
+    # the per-image jitter factors were built on the CPU, which a CUDA batch refuses
+    # ("expected all tensors to be on the same device"); the meta device shows it
+    x = torch.rand(4, 3, 12, 12, device="meta")
+    for seed in range(3):
+        assert A.random_view(x, (8, 8), seed=seed).device == x.device
+        v1, v2 = A.simclr_views(x, (8, 8), seed=seed, per_image=True)
+        assert v1.device == v2.device == x.device
+
+
 # ----------------------------------------------------------------- empty batches
 
 

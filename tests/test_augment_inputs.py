@@ -208,6 +208,32 @@ def test_rand_augment_checks_n(rgb):
     assert A.rand_augment(rgb, n=0)[1] == []
 
 
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, s: A.rand_augment(x, 2, 9, seed=s),
+        lambda x, s: A.simclr_views(x, (8, 8), seed=s),
+        lambda x, s: A.moco_v2_views(x, (8, 8), seed=s),
+    ],
+)
+@pytest.mark.parametrize("shape", [(16, 16), (16, 16, 1), (16, 16, 4)])
+def test_policies_refuse_non_rgb_images_whatever_the_seed(call, shape, seed):
+    # the colour ops need three channels: rand_augment on a grayscale image used to
+    # pass or fail depending on the ops the seed drew (2 seeds in 20 passed)
+    with pytest.raises(InvalidParameterError, match="needs RGB"):
+        call(np.random.default_rng(0).random(shape).astype(np.float32), seed)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidParameterError, match="needs RGB"):
+        call(torch.rand(2, shape[-1] if len(shape) == 3 else 1, 16, 16), seed)
+
+
+def test_random_view_refuses_non_rgb_batches():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidParameterError, match=r"needs RGB.*\(2, 1, 16, 16\)"):
+        A.random_view(torch.rand(2, 1, 16, 16), (8, 8), seed=0)
+
 def test_random_resized_crop_checks_scale_and_ratio(rgb):
     for scale in ((2, 3), (0.5, 1.5), (0, 0.5)):
         with pytest.raises(InvalidParameterError, match="scale"):

@@ -134,6 +134,24 @@ def test_generate_anchors_geometry():
     torch.testing.assert_close(anchors[-2], torch.tensor([24 - 32.0, 8 - 32, 24 + 32, 8 + 32]))
 
 
+
+def test_generate_anchors_takes_numpy_and_tensor_scales_and_refuses_bad_sizes():
+    import numpy as np
+
+    ref = D.generate_anchors([(2, 3)], [8], [16.0, 32.0], [0.5, 1.0])
+    # numpy float32 scalars and tensors were a TypeError ("not iterable")
+    for scales in ([np.float32(16), np.float32(32)], torch.tensor([16.0, 32.0]),
+                   np.array([16, 32], dtype=np.int32)):
+        torch.testing.assert_close(D.generate_anchors([(2, 3)], [8], scales, [0.5, 1.0]), ref)
+    torch.testing.assert_close(
+        D.generate_anchors([(2, 3)], [8], [torch.tensor([16.0, 32.0])], np.array([0.5, 1.0])), ref
+    )
+    # a negative ratio gave NaN anchors, a zero scale empty ones
+    for kwargs in ({"aspect_ratios": [-1.0]}, {"scales": [0.0]}, {"strides": [0]}):
+        args = {"feature_sizes": [(2, 2)], "strides": [8], "scales": [8.0], **kwargs}
+        with pytest.raises(InvalidParameterError, match=next(iter(kwargs))):
+            D.generate_anchors(**args)
+
 def test_encode_decode_round_trip(gen):
     anchors = _random_boxes(gen, 20)
     boxes = _random_boxes(gen, 20)
@@ -145,6 +163,22 @@ def test_encode_decode_round_trip(gen):
     expected = torch.tensor([[1.0, 0.0, math.log(2), math.log(2)]])
     torch.testing.assert_close(D.encode_boxes(b, a), expected)
 
+
+
+def test_encode_decode_refuse_unmatched_rows_and_bad_weights():
+    anchors = torch.tensor([[0.0, 0, 10, 10], [5, 5, 20, 20], [0, 0, 4, 8]])
+    # unequal row counts were a torch broadcasting error ("size of tensor a (2) must match")
+    with pytest.raises(InvalidParameterError, match="same number of rows"):
+        D.encode_boxes(anchors[:2], anchors)
+    with pytest.raises(InvalidParameterError, match="same number of rows"):
+        D.decode_boxes(torch.zeros(2, 4), anchors)
+    # a zero weight divided the deltas by zero: NaN boxes
+    bad = ((0.0, 1.0, 1.0, 1.0), (1.0, 1.0, -5.0, 5.0), (1.0, 1.0), (1, 1, 1, float("nan")))
+    for weights in bad:
+        with pytest.raises(InvalidParameterError, match="weights"):
+            D.decode_boxes(torch.zeros(3, 4), anchors, weights)
+        with pytest.raises(InvalidParameterError, match="weights"):
+            D.encode_boxes(anchors, anchors, weights)
 
 def test_match_anchors_thresholds():
     gt = torch.tensor([[0.0, 0, 10, 10], [100, 100, 110, 110]])
@@ -217,6 +251,41 @@ def test_map_duplicates_and_iou_thresholds():
     assert D.mean_average_precision(wrong, t)["map"] == 0.0
     with pytest.raises(InvalidParameterError, match="rows each"):
         D.mean_average_precision([_pred([[0, 0, 1, 1], [0, 0, 2, 2]], [0.9], [3, 3])], t)
+
+
+def test_map_names_a_missing_or_non_tensor_entry():
+    t = [_tgt([[0, 0, 10, 10]], [0])]
+    p = _pred([[0, 0, 10, 10]], [0.9], [0])
+    # these were KeyError 'scores' and AttributeError "'list' object has no attribute 'tolist'"
+    with pytest.raises(InvalidParameterError, match="prediction 0 needs a tensor under 'scores'"):
+        D.mean_average_precision([{"boxes": p["boxes"], "labels": p["labels"]}], t)
+    with pytest.raises(InvalidParameterError, match="target 0 needs a tensor under 'labels'"):
+        D.mean_average_precision([p], [{"boxes": t[0]["boxes"], "labels": [0]}])
+    with pytest.raises(InvalidParameterError, match="prediction 0 must be a dict"):
+        D.average_precision([[p]], t, 0)
+
+
+def test_map_coco_tie_goes_to_the_last_free_box_as_in_cocoeval():
+    # The first detection overlaps both boxes equally (IoU 9/11); COCOeval gives it
+    # the last one, which leaves box 0 free for the exact second detection.
+    t = [_tgt([[0, 0, 10, 10], [2, 0, 12, 10]], [0, 0])]
+    p = [_pred([[1, 0, 11, 10], [0, 0, 10, 10]], [0.9, 0.8], [0, 0])]
+    # at IoU 0.75 box 1 is out of reach of the second detection (IoU 2/3)
+    assert D.average_precision(p, t, 0, 0.75, "coco") == 1.0
+    # pycocotools' COCOeval on this image: mAP 0.7757, mAP@50 = mAP@75 = 1
+    res = D.mean_average_precision(p, t)
+    assert res["map"] == pytest.approx(0.77574257, abs=1e-6) and res["map_75"] == 1.0
+
+
+def test_map_voc_matches_only_the_most_overlapped_box_as_the_devkit():
+    # VOCevaldet.m: a detection whose best box is already taken is a false positive,
+    # even when another free box overlaps it enough.
+    t = [_tgt([[0, 0, 10, 10], [4, 0, 14, 10]], [0, 0])]
+    p = [_pred([[0, 0, 10, 10], [1, 0, 11, 10]], [0.9, 0.8], [0, 0])]
+    # second detection: IoU 9/11 with the taken box 0, 7/13 >= 0.5 with box 1
+    assert D.average_precision(p, t, 0, 0.5, "voc") == pytest.approx(0.5)
+    # COCO lets it fall back to box 1
+    assert D.average_precision(p, t, 0, 0.5, "coco") == 1.0
 
 
 # ----------------------------------------------------------------- heatmaps

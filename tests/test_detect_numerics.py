@@ -97,6 +97,14 @@ def test_decode_heatmaps_refuses_nan_maps():
         decode_heatmaps(torch.full((1, 1, 4, 4), float("nan")))
 
 
+
+@pytest.mark.parametrize("method", ["quadratic", "argmax", "soft_argmax"])
+def test_decode_heatmaps_refuses_empty_maps(method):
+    # a 0-pixel map was torch's "cannot reshape tensor of 0 elements" error
+    with pytest.raises(InvalidParameterError, match="H, W >= 1"):
+        decode_heatmaps(torch.zeros(1, 2, 0, 5), method)
+    assert decode_heatmaps(torch.zeros(0, 2, 3, 5), method).shape == (0, 2, 2)
+
 @pytest.mark.parametrize("size", [(0, -3), (4,), (2.5, 3)])
 def test_render_heatmaps_refuses_bad_size(size):
     with pytest.raises(InvalidParameterError, match="size"):

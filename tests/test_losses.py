@@ -375,6 +375,18 @@ def _box_ref(p, t):
     return 1 - iou, 1 - giou, 1 - iou + rho2 / (cw**2 + ch**2)
 
 
+@pytest.mark.parametrize("loss", [L.iou_loss, L.giou_loss, L.diou_loss])
+def test_box_losses_order_inverted_predicted_corners(loss):
+    # Rezatofighi et al. 2019, Algorithm 2, step 1: a regressed box with x2 < x1
+    # is scored as the box it spans, so it keeps a (finite) gradient
+    target = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+    inverted = torch.tensor([[3.0, 1.0, 1.0, 3.0]], requires_grad=True)
+    ordered = torch.tensor([[1.0, 1.0, 3.0, 3.0]])
+    value = loss(inverted, target)
+    torch.testing.assert_close(value, loss(ordered, target))
+    value.backward()
+    assert bool(torch.isfinite(inverted.grad).all()) and float(inverted.grad.abs().sum()) > 0
+
 def test_box_losses_match_reference(gen):
     xy = torch.rand(20, 2, generator=gen) * 10
     pred = torch.cat([xy, xy + 0.5 + torch.rand(20, 2, generator=gen) * 5], 1)

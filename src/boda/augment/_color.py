@@ -327,5 +327,6 @@ def adjust_sharpness(image, factor: float):
     _channels(image)
     k = torch.as_tensor(kernel, dtype=image.dtype, device=image.device)
     smooth = image.clone()
-    smooth[..., 1:-1, 1:-1] = F.conv2d(image, k.expand(3, 1, 3, 3), groups=3)
+    if min(image.shape[-2:]) >= 3:  # narrower images are all border, as in numpy
+        smooth[..., 1:-1, 1:-1] = F.conv2d(image, k.expand(3, 1, 3, 3), groups=3)
     return _blend(image, smooth, factor)

@@ -150,7 +150,8 @@ def warp_affine_torch(
     ``matrix`` is one ``(3, 3)`` map for the whole batch or ``(B, 3, 3)``, one
     per image (the same result as warping each image with its own matrix).
     The dtype is kept as in :func:`warp_affine`: integer and bool tensors are
-    sampled in float32 and rounded back.
+    sampled in float32 and rounded back; float16 / bfloat16 are sampled in
+    float32 (with a float32 sampling grid) and cast back.
     """
     from boda.core.lazy import require_torch
 
@@ -176,8 +177,12 @@ def warp_affine_torch(
         sx, sy = np.floor(sx) + 0.5, np.floor(sy) + 0.5
     # align_corners=False: normalised -1 and 1 are the outer pixel edges
     grid = np.stack([2 * sx / w - 1, 2 * sy / h - 1], axis=-1)
-    # grid_sample has no integer kernels: sample in float32, round back below
-    x = images if images.is_floating_point() else images.float()
+    # grid_sample has no integer kernels: sample in float32, round back below.
+    # float16 / bfloat16 too: the grid takes the image's dtype, and in bfloat16 (8-bit
+    # mantissa) the samples of a 256 px wide image land up to a pixel off (an identity
+    # warp changed values by up to 1.0); in float16 from 2048 px on.
+    wide = images.dtype in (torch.float32, torch.float64)
+    x = images if wide else images.float()
     grid_t = torch.as_tensor(grid, dtype=x.dtype, device=images.device)
     if grid_t.ndim == 3:
         grid_t = grid_t.expand(b, -1, -1, -1)
@@ -188,7 +193,7 @@ def warp_affine_torch(
         align_corners=False,
     )
     if images.is_floating_point():
-        return out
+        return out if wide else out.to(images.dtype)
     if images.dtype == torch.bool:
         return out.round() > 0
     info = torch.iinfo(images.dtype)

@@ -22,6 +22,23 @@ def _rng(seed):
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
+def _check_rgb(image, where: str):
+    """Refuse a non-RGB image before anything is drawn: the colour ops need three
+    channels, so otherwise the call fails or not depending on the ops the seed picks."""
+    numpy = isinstance(image, np.ndarray)
+    channels = (image.shape[2] if image.ndim == 3 else 1) if numpy else image.shape[1]
+    if channels != 3:
+        form = "(H, W, 3)" if numpy else "(B, 3, H, W)"
+        gray = "np.repeat(img.reshape(h, w, 1), 3, axis=2)" if numpy else "x.expand(-1, 3, -1, -1)"
+        rgba = "img[..., :3]" if numpy else "x[:, :3]"
+        raise InvalidParameterError(
+            f"{where} needs RGB images {form} (its colour ops work on three channels), "
+            f"got shape {tuple(image.shape)}; repeat a grayscale channel ({gray}) or "
+            f"drop an alpha channel ({rgba})."
+        )
+    return image
+
+
 def _signed(level, rng):
     return level if rng.random() < 0.5 else -level
 
@@ -110,7 +127,8 @@ def rand_augment(image, n: int = 2, m: int = 9, seed=None):
 
     Returns ``(image, ops)`` with the names applied, in order. ``n`` is an
     int >= 0; numpy input comes back as float32 in ``[0, 1]`` (uint8 / uint16 /
-    bool converted first), whichever ops were drawn.
+    bool converted first), whichever ops were drawn. The image must be RGB
+    (``(H, W, 3)`` or ``(B, 3, H, W)``), checked before anything is drawn.
 
     References
     ----------
@@ -123,7 +141,7 @@ def rand_augment(image, n: int = 2, m: int = 9, seed=None):
         raise InvalidParameterError(
             f"n (the number of ops to apply) must be an int >= 0, got {n!r}."
         )
-    image = as_float(image)
+    image = _check_rgb(as_float(image), "rand_augment")
     rng = _rng(seed)
     names = list(RANDAUGMENT_OPS)
     chosen = [names[i] for i in rng.integers(0, len(names), size=n)]
@@ -168,8 +186,8 @@ def _apply_views(images, size, draws):
     def rows(pick):
         return torch.tensor([i for i, d in enumerate(draws) if pick(d)], dtype=torch.long)
 
-    def col(values):  # per-image factors, broadcast over (C, H, W)
-        return torch.tensor(values, dtype=x.dtype).view(-1, 1, 1, 1)
+    def col(values):  # per-image factors, broadcast over (C, H, W), on the images' device
+        return torch.tensor(values, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
 
     flip = rows(lambda d: d[1])
     if len(flip):
@@ -250,7 +268,7 @@ def random_view(
         shape = getattr(images, "shape", type(images).__name__)
         raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
     C.check_jitter(*jitter, where="random_view jitter")
-    images = tensor_float(images, "images")
+    images = _check_rgb(tensor_float(images, "images"), "random_view")
     rng = _rng(seed)
     in_size = tuple(images.shape[-2:])
     draws = [
@@ -262,7 +280,7 @@ def random_view(
 
 def _two_views(image, size, crop_scale, jitter, seed, per_image, where):
     C.check_jitter(*jitter, where=where)
-    image = as_float(image)
+    image = _check_rgb(as_float(image), where.split(" ")[0])
     rng = _rng(seed)
     args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
     if not per_image or isinstance(image, np.ndarray):

@@ -463,6 +463,20 @@ def soft_nms(
     return torch.tensor(keep, dtype=torch.long), torch.tensor(kept_scores, dtype=out_dtype)
 
 
+def _positive_floats(values, name: str) -> list[float]:
+    """``values`` (list, numpy array or tensor) as Python floats, each finite and > 0:
+    a zero or negative size or ratio would give empty or NaN anchors."""
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        out = None
+    if out is None or not all(math.isfinite(v) and v > 0 for v in out):
+        raise InvalidParameterError(
+            f"{name} must be a sequence of finite numbers > 0, got {values!r}."
+        )
+    return out
+
+
 def generate_anchors(
     feature_sizes: Sequence[tuple[int, int]],
     strides: Sequence[int],
@@ -508,14 +522,16 @@ def generate_anchors(
         raise InvalidParameterError(
             f"give one stride per feature map: {len(feature_sizes)} sizes, {len(strides)} strides."
         )
-    if len(scales) and not isinstance(scales[0], (int, float)):
-        per_level = [list(s) for s in scales]  # type: ignore[arg-type]
+    # a number of any kind (numpy or 0-d tensor too) is a flat scale; a sequence, a level
+    if len(scales) and np.ndim(scales[0]) > 0:
+        per_level = [_positive_floats(s, "scales") for s in scales]  # type: ignore[union-attr]
         if len(per_level) != len(strides):
             raise InvalidParameterError("scales given per level need one entry per level.")
     else:
-        per_level = [list(scales)] * len(strides)  # type: ignore[arg-type]
+        per_level = [_positive_floats(scales, "scales")] * len(strides)
+    _positive_floats(strides, "strides")
     out = []
-    ratios = torch.tensor(aspect_ratios, dtype=torch.float32)
+    ratios = torch.tensor(_positive_floats(aspect_ratios, "aspect_ratios"), dtype=torch.float32)
     for (h, w), stride, level_scales in zip(feature_sizes, strides, per_level, strict=True):
         sc = torch.tensor(level_scales, dtype=torch.float32)
         ws = (sc[:, None] / ratios.sqrt()[None, :]).reshape(-1)
@@ -529,6 +545,26 @@ def generate_anchors(
         centres = torch.stack([cx, cy, cx, cy], dim=-1).reshape(-1, 1, 4)
         out.append((centres + base[None]).reshape(-1, 4))
     return torch.cat(out)
+
+
+def _check_coding(rows: Tensor, anchors: Tensor, weights, name: str) -> None:
+    """One anchor per row, and four positive finite weights (deltas are divided by them)."""
+    _check_boxes(rows, name)
+    _check_boxes(anchors, "anchors")
+    if rows.shape[0] != anchors.shape[0]:
+        raise InvalidParameterError(
+            f"{name} and anchors are matched pairs and need the same number of rows, "
+            f"got {rows.shape[0]} and {anchors.shape[0]}; index the anchors with the "
+            "matches first (anchors[idx])."
+        )
+    try:
+        ok = len(weights) == 4 and all(math.isfinite(w) and w > 0 for w in weights)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidParameterError(
+            f"weights must be 4 finite numbers > 0 (wx, wy, ww, wh), got {weights!r}."
+        )
 
 
 def _cxcywh(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -567,8 +603,7 @@ def encode_boxes(
     >>> encode_boxes(torch.tensor([[5.0, 0, 15, 10]]), a)
     tensor([[0.5000, 0.0000, 0.0000, 0.0000]])
     """
-    _check_boxes(boxes)
-    _check_boxes(anchors, "anchors")
+    _check_coding(boxes, anchors, weights, "boxes")
     x, y, w, h = _cxcywh(boxes)
     xa, ya, wa, ha = _cxcywh(anchors)
     # Offsets are relative to the anchor's size: an empty anchor (or box) has none.
@@ -598,8 +633,7 @@ def decode_boxes(
     >>> decode_boxes(torch.tensor([[0.5, 0, 0, 0]]), a)
     tensor([[ 5.,  0., 15., 10.]])
     """
-    _check_boxes(deltas, "deltas")
-    _check_boxes(anchors, "anchors")
+    _check_coding(deltas, anchors, weights, "deltas")
     xa, ya, wa, ha = _cxcywh(anchors)
     wx, wy, ww, wh = weights
     x = deltas[:, 0] / wx * wa + xa

@@ -93,8 +93,11 @@ def render_heatmaps(
 
 
 def _check_heatmaps(heatmaps: Tensor) -> None:
-    if not isinstance(heatmaps, Tensor) or heatmaps.ndim < 2:
-        raise InvalidParameterError("heatmaps must be (..., H, W) tensors.")
+    if not isinstance(heatmaps, Tensor) or heatmaps.ndim < 2 or 0 in heatmaps.shape[-2:]:
+        shape = tuple(heatmaps.shape) if isinstance(heatmaps, Tensor) else type(heatmaps).__name__
+        raise InvalidParameterError(
+            f"heatmaps must be (..., H, W) tensors, H, W >= 1, got {shape}."
+        )
 
 
 def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1.0) -> Tensor:

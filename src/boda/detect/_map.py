@@ -29,6 +29,38 @@ def _ap_from_pr(recall: np.ndarray, precision: np.ndarray, method: str) -> float
     return float(np.mean(np.where(idx < len(recall), env[np.minimum(idx, len(env) - 1)], 0.0)))
 
 
+def _check_record(record, keys: tuple[str, ...], what: str) -> None:
+    """A per-image dict holding a tensor under each of ``keys``."""
+    if not isinstance(record, Mapping):
+        raise InvalidParameterError(
+            f"{what} must be a dict with {', '.join(keys)} tensors, got {type(record).__name__}."
+        )
+    for key in keys:
+        if not isinstance(record.get(key), Tensor):
+            got = type(record[key]).__name__ if key in record else "nothing"
+            raise InvalidParameterError(
+                f"{what} needs a tensor under {key!r}, got {got}; convert with torch.as_tensor."
+            )
+
+
+def _check_inputs(predictions, targets) -> None:
+    if len(predictions) != len(targets):
+        raise InvalidParameterError(
+            f"need one prediction per target image, got {len(predictions)} and {len(targets)}."
+        )
+    for i, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
+        _check_record(pred, ("boxes", "scores", "labels"), f"prediction {i}")
+        _check_record(tgt, ("boxes", "labels"), f"target {i}")
+        n = pred["boxes"].shape[0]
+        if pred["scores"].shape != (n,) or pred["labels"].shape != (n,):
+            raise InvalidParameterError(
+                f"prediction {i}: boxes, scores and labels must hold {n} rows each, got "
+                f"{tuple(pred['scores'].shape)} scores and {tuple(pred['labels'].shape)} labels."
+            )
+        if tgt["labels"].shape != (tgt["boxes"].shape[0],):
+            raise InvalidParameterError(f"target {i}: need one label per box.")
+
+
 def average_precision(
     predictions: Sequence[Mapping[str, Tensor]],
     targets: Sequence[Mapping[str, Tensor]],
@@ -39,10 +71,21 @@ def average_precision(
 ) -> float:
     """Average precision of one class at one IoU threshold.
 
-    Detections of all images are ranked by score; each is a true positive if it
-    overlaps a not-yet-matched ground-truth box of its image and class with IoU
-    >= ``iou_threshold`` (it takes the unmatched box with the highest IoU), else a
-    false positive. Returns ``nan`` when the class has no ground-truth box.
+    Detections of all images are ranked by score and matched greedily to the
+    ground-truth boxes of their image and class, each box matched at most once;
+    a detection without a match is a false positive. The two benchmarks match
+    differently, and each method follows its own evaluation code:
+
+    - ``"coco"`` (``COCOeval.evaluateImg``): the detection takes the
+      not-yet-matched box with the highest IoU >= ``iou_threshold``; among
+      equal IoUs the last such box, as ``COCOeval`` does.
+    - ``"voc"`` (the devkit's ``VOCevaldet.m``): the detection looks only at the
+      box it overlaps most, matched or not (the first on ties); if that IoU is
+      >= ``iou_threshold`` and the box is still free it is a true positive,
+      otherwise a false positive (a second detection of a taken box does not
+      fall back to its neighbour).
+
+    Returns ``nan`` when the class has no ground-truth box.
     IoUs are computed in float64, so a box whose IoU is exactly a threshold
     (0.7 for a 10x7 box in a 10x10 one) counts, as in pycocotools.
 
@@ -69,27 +112,16 @@ def average_precision(
     References
     ----------
     M. Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV
-    2010, Sec. 4.2. T.-Y. Lin et al., "Microsoft COCO: Common Objects in Context",
-    ECCV 2014 (and the cocoapi evaluation code).
+    2010, Sec. 4.2 (and the devkit's ``VOCevaldet.m``). T.-Y. Lin et al.,
+    "Microsoft COCO: Common Objects in Context", ECCV 2014 (and the cocoapi
+    evaluation code, ``COCOeval``).
     """
-    if len(predictions) != len(targets):
-        raise InvalidParameterError(
-            f"need one prediction per target image, got {len(predictions)} and {len(targets)}."
-        )
+    _check_inputs(predictions, targets)
     if method not in ("coco", "voc"):
         raise InvalidParameterError(f"method must be 'coco' or 'voc', got {method!r}.")
     if max_detections is not None and int(max_detections) < 1:
         raise InvalidParameterError(f"max_detections must be >= 1 or None, got {max_detections}.")
     cap = int(max_detections) if method == "coco" and max_detections is not None else None
-    for i, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
-        n = pred["boxes"].shape[0]
-        if pred["scores"].shape != (n,) or pred["labels"].shape != (n,):
-            raise InvalidParameterError(
-                f"prediction {i}: boxes, scores and labels must hold {n} rows each, got "
-                f"{tuple(pred['scores'].shape)} scores and {tuple(pred['labels'].shape)} labels."
-            )
-        if tgt["labels"].shape != (tgt["boxes"].shape[0],):
-            raise InvalidParameterError(f"target {i}: need one label per box.")
     records = []  # (score, image, box)
     gts, n_gt = [], 0
     for img, (pred, tgt) in enumerate(zip(predictions, targets, strict=True)):
@@ -114,11 +146,17 @@ def average_precision(
         if g.shape[0] == 0:
             continue
         iou = box_iou(box[None], g)[0]
-        iou[matched[img]] = -1.0
-        best = int(iou.argmax())
-        if float(iou[best]) >= iou_threshold:
-            matched[img][best] = True
-            tp[k] = 1.0
+        if method == "voc":  # the most-overlapped box, taken or not
+            best = int(iou.argmax())
+            if float(iou[best]) < iou_threshold or bool(matched[img][best]):
+                continue
+        else:  # the free box with the highest IoU; ties go to the last one
+            iou[matched[img]] = -1.0
+            best = len(iou) - 1 - int(iou.flip(0).argmax())
+            if float(iou[best]) < iou_threshold:
+                continue
+        matched[img][best] = True
+        tp[k] = 1.0
     ctp = np.cumsum(tp)
     recall = ctp / n_gt
     precision = ctp / np.arange(1, len(records) + 1)
@@ -160,6 +198,7 @@ def mean_average_precision(
     >>> mean_average_precision(pred, tgt)["map"]
     1.0
     """
+    _check_inputs(predictions, targets)
     if iou_thresholds is None:
         iou_thresholds = COCO_IOU_THRESHOLDS if method == "coco" else (0.5,)
     classes = sorted({int(c) for t in targets for c in t["labels"].tolist()})

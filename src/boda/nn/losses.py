@@ -1193,7 +1193,15 @@ def _box_terms(pred: Tensor, target: Tensor, eps: float) -> tuple[Tensor, Tensor
 
     ``pred`` and ``target`` come in float32 or wider (:func:`_wide`): a 300 px
     square has area 90 000, above float16's largest value (65 504).
+
+    The predicted corners are put in order first (Rezatofighi et al. 2019,
+    Algorithm 2, step 1: x1, x2 become min(x1, x2), max(x1, x2), and likewise
+    for y): a regressed box with ``x2 < x1`` would
+    otherwise have zero area and an enclosing box equal to the target, so a
+    loss of exactly 1 with a zero gradient, and it could never recover.
     """
+    pred = torch.cat([torch.minimum(pred[:, :2], pred[:, 2:]),
+                      torch.maximum(pred[:, :2], pred[:, 2:])], dim=1)
     area_p = (pred[:, 2] - pred[:, 0]).clamp(min=0) * (pred[:, 3] - pred[:, 1]).clamp(min=0)
     area_t = (target[:, 2] - target[:, 0]).clamp(min=0) * (target[:, 3] - target[:, 1]).clamp(
         min=0
@@ -1254,7 +1262,9 @@ def giou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7, reduction: str = 
 
     with :math:`C` the smallest box enclosing both (Rezatofighi et al. 2019,
     Algorithm 2). In ``[0, 2)``; unlike the IoU loss it still has a gradient for
-    disjoint boxes.
+    disjoint boxes. As in step 1 of Algorithm 2, the predicted corners are put
+    in order first (for every box loss here), so a prediction with ``x2 < x1``
+    is scored as the box it spans and keeps a gradient.
 
     Parameters
     ----------
