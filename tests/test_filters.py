@@ -159,6 +159,21 @@ def test_orientation_of_a_rightward_step_is_zero():
     assert filters.gradient_orientation(step.T)[4, 4] == pytest.approx(np.pi / 2)
 
 
+def test_orientation_of_negative_pixels_stays_in_range():
+    # Correlating negative pixels gives -0.0, and arctan2(-0.0, x <= 0) is -pi.
+    flat = np.full((5, 5), -0.25, np.float32)
+    assert np.all(filters.gradient_orientation(flat) == 0)  # "flat regions give 0"
+    step = np.full((9, 9), -1.0, np.float32)
+    step[:, 4:] = -0.5  # darker to the left: orientation 0
+    theta = filters.gradient_orientation(-step - 1.5)  # brighter to the left
+    assert theta[4, 4] == pytest.approx(np.pi)
+    rng = np.random.default_rng(0)
+    img = (rng.integers(-3, 3, (40, 40)) * 0.25).astype(np.float32)
+    for operator in ("sobel", "prewitt", "scharr", "central", "forward"):
+        theta = filters.gradient_orientation(img, operator)
+        assert theta.min() > -np.pi and theta.max() <= np.pi
+
+
 def test_bad_arguments_raise():
     img = np.zeros((5, 5), np.float32)
     with pytest.raises(InvalidParameterError, match="border"):

@@ -211,6 +211,35 @@ def test_lenet_rejects_other_sizes():
         models.LeNet5()(torch.zeros(1, 1, 28, 28))
 
 
+@pytest.mark.parametrize(
+    ("name", "smallest"), [("alexnet", 63), ("vgg11", 32), ("googlenet", 15), ("densenet121", 29)]
+)
+def test_too_small_inputs_raise_a_boda_error_naming_the_minimum(name, smallest):
+    # Below the smallest size a pooling leaves nothing: torch's error named an inner
+    # layer's sizes ("Given input size: (256x1x1)...").
+    with torch.device("meta"):
+        net = models.create(name).eval()
+        assert net(torch.empty(1, 3, smallest, smallest)).shape == (1, 1000)
+        for shape in ((1, 3, smallest - 1, 200), (1, 3, 200, smallest - 1)):
+            with pytest.raises(InvalidParameterError, match=f"at least {smallest}x{smallest}"):
+                net(torch.empty(shape))
+    with torch.device("meta"):
+        fcn = models.create("fcn8s", backbone="vgg11").eval()
+        with pytest.raises(InvalidParameterError, match="at least 32x32"):
+            fcn(torch.empty(1, 3, 31, 64))
+
+
+def test_densenet_smallest_input_follows_its_number_of_transitions():
+    for blocks, smallest in (((1,), 1), ((1, 1), 5), ((1, 1, 1), 13), ((1, 1, 1, 1, 1), 61)):
+        with torch.device("meta"):
+            net = models.DenseNet(blocks, num_classes=2, growth_rate=4).eval()
+            assert net.min_size == smallest
+            assert net(torch.empty(1, 3, smallest, smallest)).shape == (1, 2)
+            if smallest > 1:
+                with pytest.raises(InvalidParameterError, match="at least"):
+                    net(torch.empty(1, 3, smallest - 1, smallest))
+
+
 # --- GoogLeNet auxiliary heads ----------------------------------------------------
 
 
@@ -472,6 +501,16 @@ def test_registry_points_to_boda_nn_names():
     assert "resnet20" not in models.available()  # no duplicate of the CIFAR family
 
 
+def test_registry_takes_numpy_integers_for_counts():
+    # e.g. num_classes=labels.max() + 1; the error said "must be a whole number, got 3"
+    net = models.create("lenet5", num_classes=np.int64(3), in_channels=np.int32(2))
+    assert net.classifier[-1].out_features == 3 and net.features[0].in_channels == 2
+    assert type(net.classifier[-1].out_features) is int
+    for bad in (True, 2.0, np.float64(3), 0, np.int64(0)):
+        with pytest.raises(InvalidParameterError, match="whole number"):
+            models.create("lenet5", num_classes=bad)
+
+
 def test_registry_bad_keyword_and_task():
     with pytest.raises(InvalidParameterError, match="does not take"):
         models.create("resnet18", num_clases=3)
@@ -523,6 +562,15 @@ def test_register_nn_architectures_loads_checkpoints(tmp_path, monkeypatch):
         ARCHITECTURES.pop("resnet18", None)
     with pytest.raises(InvalidParameterError, match="segmentation"):
         models.register_nn_architectures(["unet"])
+
+
+def test_register_nn_architectures_takes_one_name_as_a_string(monkeypatch):
+    # A string is iterable: it was read letter by letter ("unknown model 'r'").
+    monkeypatch.delitem(ARCHITECTURES, "alexnet", raising=False)
+    try:
+        assert models.register_nn_architectures("alexnet") == ["alexnet"]
+    finally:
+        ARCHITECTURES.pop("alexnet", None)
 
 
 # --- state dicts and buffers --------------------------------------------------------

@@ -216,7 +216,9 @@ def gradient_orientation(
     bright-to-the-right step has orientation 0.  Flat regions give 0.
     """
     gy, gx = gradient(image, operator, border=border)
-    return np.arctan2(gy, gx).astype(np.float32)
+    # + 0.0 turns -0.0 (which correlations of negative pixels give) into 0.0:
+    # arctan2(-0.0, x <= 0) is -pi, outside (-pi, pi] and not 0 on flat regions.
+    return np.arctan2(gy + 0.0, gx + 0.0).astype(np.float32)
 
 
 _LAPLACIAN_KERNELS = {

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from boda.errors import InvalidParameterError
-from boda.models._blocks import input_normalization
+from boda.models._blocks import check_min_size, input_normalization
 from boda.models._registry import register
 
 __all__ = ["AlexNet", "VGG", "VGG_CONFIGS", "alexnet", "vgg"]
@@ -108,6 +108,7 @@ class AlexNet(nn.Module):
         _init_classifier(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_min_size(x, 63, "AlexNet")
         x = self.avgpool(self.features(self.normalize(x)))
         return self.classifier(torch.flatten(x, 1))
 
@@ -212,6 +213,7 @@ class VGG(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"pool3": stride 8, "pool4": stride 16, "pool5": stride 32}`` feature maps."""
+        check_min_size(x, 32, "VGG")
         x = self.normalize(x)
         out: dict[str, torch.Tensor] = {}
         start = 0
@@ -223,6 +225,7 @@ class VGG(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_min_size(x, 32, "VGG")
         x = self.avgpool(self.features(self.normalize(x)))
         return self.classifier(torch.flatten(x, 1))
 

@@ -88,6 +88,20 @@ def input_normalization(
     return InputNormalization(mean, std)
 
 
+def check_min_size(x: torch.Tensor, min_size: int, model: str) -> None:
+    """Raise :class:`InvalidParameterError` when ``x`` is smaller than ``min_size`` pixels.
+
+    For networks whose poolings leave nothing of a too-small input (torch's own
+    error names an inner layer's sizes, not the input's).
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    if h < min_size or w < min_size:
+        raise InvalidParameterError(
+            f"{model} takes inputs of at least {min_size}x{min_size} pixels, got {h}x{w}; "
+            "upsample or pad smaller images"
+        )
+
+
 class ConvBNReLU(nn.Sequential):
     """``Conv2d(bias=False) -> BatchNorm2d -> ReLU`` with 'same' padding for odd kernels.
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from boda.models._blocks import input_normalization
+from boda.models._blocks import check_min_size, input_normalization
 from boda.models._registry import register
 
 __all__ = ["DenseLayer", "DenseBlock", "Transition", "DenseNet"]
@@ -114,7 +114,8 @@ class DenseNet(nn.Module):
 
     Shape
     -----
-    ``(B, 3, H, W) -> (B, num_classes)``.
+    ``(B, 3, H, W) -> (B, num_classes)`` for ``H, W >=`` :attr:`min_size`
+    (29 with four dense blocks).
 
     References
     ----------
@@ -163,6 +164,8 @@ class DenseNet(nn.Module):
         for name, module in layers.items():
             self.features.add_module(name, module)
         self.classifier = nn.Linear(ch, num_classes)
+        # The stem divides by 4 (rounding up), each transition by 2 (rounding down).
+        self.min_size = 4 * 2 ** max(len(block_config) - 1, 0) - 3
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
@@ -170,6 +173,7 @@ class DenseNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_min_size(x, self.min_size, "DenseNet")
         x = F.relu(self.features(self.normalize(x)))
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from boda.errors import InvalidParameterError
-from boda.models._blocks import input_normalization
+from boda.models._blocks import check_min_size, input_normalization
 from boda.models._registry import register
 
 __all__ = ["Inception", "InceptionAux", "GoogLeNet", "GoogLeNetOutputs", "googlenet"]
@@ -177,8 +177,8 @@ class GoogLeNet(nn.Module):
     Returns
     -------
     In eval mode, or without auxiliary heads: the ``(B, num_classes)``
-    logits.  In training mode with auxiliary heads: a
-    :class:`GoogLeNetOutputs` ``(logits, aux1, aux2)``.
+    logits of ``(B, 3, H, W)`` inputs with ``H, W >= 15``.  In training mode
+    with auxiliary heads: a :class:`GoogLeNetOutputs` ``(logits, aux1, aux2)``.
 
     Notes
     -----
@@ -233,6 +233,7 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(1024, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
+        check_min_size(x, 15, "GoogLeNet")
         x = self.maxpool1(self.conv1(self.normalize(x)))
         x = self.maxpool2(self.conv3(self.conv2(x)))
         x = self.maxpool3(self.inception3b(self.inception3a(x)))

@@ -11,6 +11,7 @@ be loaded with ``boda.nn.load_model(path, arch=name)``.
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -197,10 +198,12 @@ def create(name: str, **kwargs: Any) -> nn.Module:
         )
     for key in ("num_classes", "in_channels"):
         value = kwargs.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
+        if value is None:
+            continue
+        # numbers.Integral: numpy integers too (e.g. labels.max() + 1), not bools.
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise InvalidParameterError(f"{key} must be a whole number >= 1, got {value!r}")
+        kwargs[key] = int(value)
     return spec.builder(**kwargs)
 
 
@@ -211,6 +214,11 @@ def register_nn_architectures(names: Iterable[str] | None = None) -> list[str]:
     :data:`boda.nn.ARCHITECTURES` for each name (default: every classification
     model of this registry).  Names boda.nn already knows are left untouched.
 
+    Parameters
+    ----------
+    names : str or iterable of str, optional
+        One name or several; default every classification model.
+
     Returns
     -------
     list of str
@@ -218,6 +226,8 @@ def register_nn_architectures(names: Iterable[str] | None = None) -> list[str]:
     """
     from boda.nn import ARCHITECTURES, register_architecture
 
+    if isinstance(names, str):  # one name, not its letters
+        names = [names]
     chosen = available("classification") if names is None else list(names)
     added = []
     for name in chosen:
