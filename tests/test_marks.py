@@ -238,6 +238,27 @@ def test_mark_reads_a_report_selection_from_stdin(shoot):
     assert Marks(shoot, readonly=True).all() == {}
 
 
+def test_mark_takes_paths_through_another_name_of_the_folder(shoot, tmp_path):
+    """A folder reached by a link (a home on a share, macOS's /tmp): `$PWD/photo.jpg`, a
+    `realpath` or the paths `boda report` printed for the other name are its files."""
+    alias = tmp_path / "alias"
+    os.symlink(shoot, alias)
+    result = runner.invoke(app, ["mark", str(shoot), str(alias / "a.png"), "--pick"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["mark", str(alias), str(shoot / "day2" / "d.png"),
+                                 str(alias / "a link.png"), "--rating", "2"])
+    assert result.exit_code == 0, result.output
+    with Marks(shoot, readonly=True) as marks:  # the link is its own file, not a.png
+        assert {k: v[:2] for k, v in marks.all().items()} == {
+            b"a.png": ("pick", None), b"day2/d.png": (None, 2), b"a link.png": (None, 2)}
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_image(outside / "e.png", read_image(shoot / "a.png"))
+    os.symlink(outside, shoot / "linked")  # a folder link in DIR: not followed, not DIR's
+    result = runner.invoke(app, ["mark", str(shoot), str(shoot / "linked" / "e.png"), "--pick"])
+    assert result.exit_code == 2 and "nothing was marked" in result.output
+
+
 def test_mark_refuses_unknown_paths_before_any_change(shoot):
     result = _mark(shoot, "shoot/a.png", "shoot/nope.png", "--pick")
     assert result.exit_code == 2

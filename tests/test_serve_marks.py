@@ -297,6 +297,7 @@ def test_a_foreign_host_cannot_write(shoot):
     b'{"ids": [1, 2], "rating": 1, "paths": ["a.png"]}', b'{"ids": [1], "rating": 1, "paths": "a"}',
     b'{"ids": [1], "rating": 1, "paths": [1]}',
     b'{"ids": [1, 1], "rating": 1, "paths": ["a.png", "b.png"]}',
+    b"[" * 100_000 + b"]" * 100_000,  # nested past Python's recursion limit (was a 500)
 ])
 def test_a_bad_request_is_400_with_a_sentence_and_nothing_is_written(client, shoot, body):
     answer = client.post("/api/marks", content=body, headers={"Content-Type": "application/json"})
@@ -495,6 +496,16 @@ def test_a_damaged_marks_file_leaves_the_page_browsing_and_refuses_writes(shoot)
     refused = _mark(client, [ids["IMG_0000.png"]], decision="pick")
     assert refused.status_code == 403 and "move it away" in refused.json()["detail"]
     assert marks_path(shoot).read_bytes() == b"not a marks file" * 100
+
+
+def test_a_catalog_gone_while_serving_is_said_for_a_mark_too(client, shoot):
+    """The catalog moved away (a disk unmounted) while the page is open: the mark is
+    refused with the sentence the other routes give, not a bare 500 and a traceback."""
+    ids = _ids(client)
+    os.rename(shoot / ".boda", shoot / ".boda-away")
+    answer = _mark(client, [ids["IMG_0000.png"]], decision="pick")
+    assert answer.status_code == 500 and "no catalog" in answer.json()["detail"]
+    assert not (shoot / ".boda").exists()  # nothing made in its place
 
 
 # -- the folder and the catalog are left alone ---------------------------------------------

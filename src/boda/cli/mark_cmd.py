@@ -178,4 +178,12 @@ def _relpath(name: str, directory: Path, known) -> bytes | None:
     inside = relpath_bytes(os.path.join(directory, name), directory)
     if not inside.startswith(b"../") and known(inside):
         return inside
+    # DIR or the path through another name of the folder (a link to it, `$PWD` in a folder
+    # reached by one, a `realpath`): both resolved, but not the file itself, which may be
+    # a link of the folder (a record of its own)
+    folder, file = os.path.split(os.path.abspath(name))
+    real = relpath_bytes(os.path.join(os.path.realpath(folder), file),
+                         os.path.realpath(directory))
+    if not real.startswith(b"../") and real != b".." and known(real):
+        return real
     return None

@@ -244,7 +244,10 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
 
     @app.post("/api/marks")
     async def marks(request: Request) -> JSONResponse:
-        refused = _write_refused(request, view, read_only)
+        try:
+            refused = _write_refused(request, view, read_only)
+        except BodaError as exc:  # the catalog gone (moved, a disk unmounted): as for a GET
+            raise _fail(exc) from None
         if refused is not None:
             return refused
         body = await request.body()
@@ -472,7 +475,7 @@ def _mark_request(
     example = 'e.g. {"ids": [12], "decision": "pick"} or {"ids": [12], "rating": 3}'
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: not a mark
         raise InvalidParameterError(f"the request is not JSON; send {example}") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"the request must be a JSON object; send {example}")
