@@ -6,6 +6,7 @@ References: scikit-learn's PCA and its trustworthiness score (Venna & Kaski
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -49,6 +50,23 @@ def test_tsne_keeps_neighbours_and_clusters_and_is_seeded(rng):
     np.testing.assert_array_equal(tsne(x, perplexity=15, seed=3), mapped)
     # PCA keeps fewer neighbours than t-SNE on clusters in 20-D: the map earns its cost
     assert trustworthiness(x, mapped, n_neighbors=5) >= trustworthiness(x, pca(x), n_neighbors=5)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5])
+def test_a_tsne_seed_out_of_range_is_refused(rng, seed):
+    # was scikit-learn's own InvalidParameterError, with its random_state's name
+    with pytest.raises(InvalidParameterError, match="seed must be a whole number from 0"):
+        tsne(rng.normal(size=(10, 3)), seed=seed)
+
+
+def test_tsne_of_rows_all_the_same_is_one_spot():
+    # scikit-learn's PCA start divided by their zero spread and its optimisation then
+    # crashed the process (a segmentation fault): run in a child process
+    code = ("import numpy as np; from boda.embed import tsne; "
+            "print(np.abs(tsne(np.ones((6, 3)))).max())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "0.0", done.stderr[-2000:]
 
 
 def test_tsne_on_few_points_lowers_the_perplexity(rng):
@@ -111,6 +129,17 @@ def test_votes_equal_a_plain_loop_over_every_pair(rng, metric, monkeypatch):
         else:
             assert vote.agreement == pytest.approx(agreement)
         assert (vote.majority, vote.suspect) == (majority, suspect)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_votes_are_exact_for_features_far_from_the_origin(rng, metric):
+    # features that share a large common part (as all-positive ReLU features do): their
+    # similarities differ by less than float32 can tell apart
+    x = 100.0 + 0.1 * rng.normal(size=(70, 5))
+    labels = [int(v) for v in rng.integers(0, 3, 70)]
+    votes = neighbour_votes(x, labels, k=5, metric=metric)
+    expected = _reference_votes(x, labels, 5, metric)
+    assert [(v.agreement, v.majority, v.suspect) for v in votes] == expected
 
 
 def test_flipped_labels_are_the_suspects(rng):

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -172,10 +173,46 @@ def test_the_page_shows_every_point_and_the_suspects(tmp_path, val):
     assert again.exit_code == 2 and "--overwrite" in again.output, again.output
 
 
+def test_the_folder_is_walked_as_a_scan_walks_it(tmp_path, val):
+    # a Synology @eaDir/ (thumbnails: a class folder of no class), macOS ._* files
+    # ("unreadable", exit 3) and DIR/.bodaignore's folders were mapped
+    root = tmp_path / "val"
+    shutil.copytree(val / "circle", root / "circle")
+    kept = sorted(str(p) for p in root.rglob("*.png"))
+    (root / "@eaDir").mkdir()
+    shutil.copy(kept[0], root / "@eaDir" / "thumb.png")
+    (root / "circle" / "._01.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    shutil.copytree(root / "circle", root / "copies", ignore=shutil.ignore_patterns("._*"))
+    (root / ".bodaignore").write_text("copies/\n")
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert sorted(p["path"] for p in data["points"]) == kept and data["failed"] == []
+    assert data["labelled"] == len(kept)
+
+
+def test_a_tsne_map_of_identical_images_is_one_spot(tmp_path, val):
+    # every feature vector the same crashed the process in scikit-learn's t-SNE (exit 139,
+    # no output): run in a child process
+    one = next((val / "circle").glob("[0-9]*.png"))
+    for i in range(4):
+        shutil.copy(one, tmp_path / f"{i}.png")
+    done = subprocess.run([sys.executable, "-m", "boda.cli", "map", str(tmp_path), "--model",
+                           "shapes-cnn", "--threads", "1", "--json", "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    points = json.loads(done.stdout)["points"]
+    assert len(points) == 4 and {(p["x"], p["y"]) for p in points} == {(0.0, 0.0)}
+
+
 def test_bad_options_are_said_before_any_work(tmp_path, val, monkeypatch):
     for args, words in [
         (["--method", "umap"], "--method must be one of pca, tsne"),
         (["-o", str(tmp_path / "map.png")], "end the name with .html"),
+        # scikit-learn's traceback (exit 1) after the model had run over the folder
+        (["--seed", "-1"], "Invalid value for '--seed'"),
+        (["--seed", str(2**32)], "Invalid value for '--seed'"),
     ]:
         result = runner.invoke(app, ["map", str(val), "--model", "shapes-cnn", *args])
         assert result.exit_code == 2 and words in " ".join(result.output.split()), result.output
@@ -204,6 +241,21 @@ def test_the_page_escapes_every_name(tmp_path):
     assert "c&lt;at&gt;" in markup and "d&amp;og" in markup and "m&lt;i&gt;" in markup
     assert "</" not in script[: script.index("</script>")]  # the names cannot end the script
     assert page.count("class='suspect'") == 1
+
+
+def test_suspects_are_drawn_over_the_points_on_their_spot(tmp_path):
+    from boda.cli._map_page import map_html
+
+    # the same image filed under two classes: one spot, and the suspect's red ring was
+    # hidden (and its tooltip out of reach) under the point drawn after it
+    points = [{"path": str(tmp_path / f"{name}.png"), "x": 0.0, "y": 0.0, "folder": name,
+               "label": name, "agreement": agreement, "majority": "ship", "suspect": suspect}
+              for name, agreement, suspect in [("cat", 0.0, True), ("ship", 1.0, False)]]
+    points.append({**points[1], "path": str(tmp_path / "far.png"), "x": 5.0, "y": 5.0})
+    page = map_html({"folder": str(tmp_path), "model": "m", "layer": "l", "method": "pca",
+                     "k": 2, "points": points}, [None] * 3, tmp_path / "map.html")
+    drawn = re.findall(r"<circle data-i='(\d+)'[^>]*?(class='suspect')?/>", page)
+    assert drawn[-1] == ("0", "class='suspect'") and sorted(i for i, _ in drawn) == ["0", "1", "2"]
 
 
 def test_the_map_is_in_view_beside_a_long_table_of_suspects(tmp_path):
@@ -284,6 +336,22 @@ def test_without_labels_the_json_has_no_label_check_fields(val):
     assert all(set(p) == {"path", "x", "y", "folder", "label"} for p in data["points"])
     assert "likely label errors" not in runner.invoke(
         app, ["map", str(val / "circle"), "--model", "shapes-cnn", "--method", "pca"]).stdout
+
+
+def test_without_a_vote_every_point_still_has_the_vote_fields(tmp_path, val):
+    # one labelled image: no vote; the points had no agreement, majority or suspect at
+    # all (p["suspect"] failed) while the result's k and suspects were null
+    root = tmp_path / "val"
+    shutil.copytree(val / "circle", root / "shapes")
+    (root / "circle").mkdir()
+    shutil.move(next((root / "shapes").glob("*.png")), root / "circle")
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["labelled"] == 1 and data["k"] is None and data["suspects"] is None
+    for p in data["points"]:
+        assert (p["agreement"], p["majority"], p["suspect"]) == (None, None, None)
 
 
 def test_an_empty_layer_is_a_usage_error_not_the_default_layer(val):

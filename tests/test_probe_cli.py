@@ -328,6 +328,27 @@ def test_unreadable_files_are_skipped_and_the_exit_status_is_3(images, tmp_path,
     assert out.count("\n") == 4  # the heading, two neighbours, the montage line
 
 
+def test_the_folder_is_walked_as_a_scan_walks_it(images):
+    # the default excludes (a Synology @eaDir/, macOS ._* AppleDouble files) and
+    # DIR/.bodaignore were read too: thumbnails among the results, and ._* files
+    # "unreadable" (exit 3), unlike the Python functions on the same folder
+    (images / "@eaDir").mkdir()
+    shutil.copy(images / "k1.png", images / "@eaDir" / "k1.png")
+    (images / "._k1.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    (images / "copies").mkdir()
+    shutil.copy(images / "k2.png", images / "copies" / "k2.png")
+    (images / ".bodaignore").write_text("copies/\n")
+    kept = sorted(str(p) for p in images.rglob("k*.png")
+                  if p.parent.name not in ("@eaDir", "copies"))
+    code, data, err = _run("patches", images, "--channel", 1, "-k", 10, "--json")
+    assert code == 0, err
+    assert sorted(p["path"] for p in data["patches"]) == kept and data["failed"] == []
+    code, data, err = _run("similar", images / "k0.png", images, "-k", 10, "--json")
+    assert code == 0, err
+    assert sorted(n["path"] for n in data["neighbours"]) == [
+        p for p in kept if p != str(images / "k0.png")]
+
+
 def test_a_folder_where_nothing_can_be_read_is_a_failure(tmp_path):
     root = tmp_path / "bad"
     root.mkdir()

@@ -102,7 +102,9 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
     colours = class_colours(labels)
     radius = 5 if len(points) <= 500 else 3.5 if len(points) <= 5000 else 2.5
     circles = []
-    for i, p in enumerate(points):
+    # suspects last, so on top: a copy of an image in another class sits on the same spot
+    for i in sorted(range(len(points)), key=lambda i: bool(points[i].get("suspect"))):
+        p = points[i]
         cx = _PAD + (p["x"] - x0) * scale
         cy = _SIDE - _PAD - (p["y"] - y0) * scale  # y up, as on a plot
         fill = colours.get(p["label"], UNLABELLED) if p["label"] is not None else UNLABELLED

@@ -82,7 +82,9 @@ def register(app: typer.Typer) -> None:
             30.0, "--perplexity", min=1.0, metavar="P",
             help="t-SNE's effective number of neighbours."
         ),
-        seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the t-SNE layout."),
+        seed: int = typer.Option(  # the range of boda.embed's tsne (MAX_SEED)
+            0, "--seed", min=0, max=2**32 - 1, metavar="N", help="Seed of the t-SNE layout."
+        ),
         layer: str = layer_option(),
         model: str = model_option(),
         arch: str = arch_option(),
@@ -221,6 +223,8 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
             point["agreement"] = None if index is None else vote.agreement
             point["majority"] = lm.class_name(vote.majority)
             point["suspect"] = vote.suspect
+        elif labels_from_folders:  # no vote was made: null, as the result's k and suspects
+            point.update(agreement=None, majority=None, suspect=None)
         points.append(point)
     # neighbours that voted: fewer than asked when fewer other images are labelled
     k_used = min(k, labelled - 1) if votes is not None else None

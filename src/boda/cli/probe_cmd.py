@@ -408,14 +408,16 @@ def _find_images(directory: Path, exclude: Path | None = None) -> _Folder:
     import os
 
     from boda.errors import InvalidParameterError
-    from boda.scan._walk import walk_images
+    from boda.scan._walk import walk_as_scanned
 
     if not directory.exists():
         raise InvalidParameterError(f"DIR {str(directory)!r}: no such folder; check the path")
     if not directory.is_dir():
         raise InvalidParameterError(f"DIR {str(directory)!r} is a file; give a folder of images")
     folder = _Folder(directory, [])
-    for found in walk_images(directory):
+    # what a scan skips by default too: @eaDir/, ._* (AppleDouble files, no images) and
+    # DIR/.bodaignore's patterns, as the Python functions walk a folder
+    for found in walk_as_scanned(directory):
         if found.error is not None:
             folder.failed.append((found.path, found.error))
         elif found.link_to is not None:  # a link to a file of DIR: that file is read anyway

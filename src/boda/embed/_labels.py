@@ -10,8 +10,8 @@ import numpy as np
 
 from boda.errors import InvalidParameterError
 
-#: Rows of similarities computed at once (rows x N float32 in memory).
-_CHUNK_ENTRIES = 16_000_000
+#: Rows of similarities computed at once (rows x N float64 in memory).
+_CHUNK_ENTRIES = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,10 @@ def neighbour_votes(
     >>> [v.suspect for v in neighbour_votes(x, [0, 0, 1, 1, 1, 1], k=2)]
     [False, False, True, False, False, False]
     """
-    x = np.asarray(vectors, dtype=np.float32)
+    # float64: in float32, the similarities of features that share a large common part
+    # (all near one direction) differ below its precision, and neighbours come out in
+    # the wrong order
+    x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != len(labels):
         raise InvalidParameterError(
             f"vectors must be (N, D) with one label per row; got shape {x.shape} and "

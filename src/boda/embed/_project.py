@@ -8,6 +8,8 @@ from boda.errors import InvalidParameterError, MissingDependencyError
 
 #: The projections :func:`project` knows.
 METHODS = ("pca", "tsne")
+#: The largest t-SNE seed (scikit-learn's ``random_state`` is a 32-bit unsigned number).
+MAX_SEED = 2**32 - 1
 
 
 def _check_vectors(vectors: object, least: int) -> np.ndarray:
@@ -99,7 +101,8 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
         Effective number of neighbours; lowered to ``(N - 1) / 3`` for small
         ``N`` (t-SNE needs ``perplexity < N``).
     seed : int
-        Seed of the optimisation: the same seed gives the same map.
+        Seed of the optimisation, 0 to ``2**32 - 1``: the same seed gives the
+        same map.
     threads : int or None
         CPU threads of the optimisation (OpenMP); None: the libraries' default.
         On a busy machine one thread can be several times faster than all.
@@ -107,12 +110,14 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     Returns
     -------
     numpy.ndarray
-        ``(N, 2)`` float64 coordinates.
+        ``(N, 2)`` float64 coordinates (all zeros when the rows are all the same,
+        as :func:`pca` gives them).
 
     Raises
     ------
     InvalidParameterError
-        Not a 2-D finite array, or fewer than 4 rows.
+        Not a 2-D finite array, fewer than 4 rows, a perplexity that is not
+        positive, or a seed outside 0 to ``2**32 - 1``.
     MissingDependencyError
         scikit-learn is not installed (``pip install 'boda[map]'``).
 
@@ -125,7 +130,15 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     x = _check_vectors(vectors, 4)
     if not perplexity > 0:
         raise InvalidParameterError(f"perplexity must be positive, got {perplexity}")
+    whole = isinstance(seed, int | np.integer) and not isinstance(seed, bool)
+    if not (whole and 0 <= seed <= MAX_SEED):
+        raise InvalidParameterError(
+            f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
     tsne_available()
+    if not np.ptp(x, axis=0).any():
+        # all rows the same: one spot (scikit-learn's PCA start divides by their zero
+        # spread, and its optimisation then crashes the process)
+        return np.zeros((x.shape[0], 2))
     from sklearn.manifold import TSNE
 
     perplexity = min(float(perplexity), (x.shape[0] - 1) / 3)
