@@ -113,6 +113,7 @@ def test_every_default_exclude_is_skipped_counted_and_can_be_scanned(library):
         ("IMG_[!0-4].png", "IMG_3.png", False, False),
         ("\\#tmp.png", "#tmp.png", False, True),
         ("[.png", "[.png", False, True),  # an unclosed '[' is itself
+        ("a[[]b.png", "a[b.png", False, True),  # a bracket in a set of its own
     ],
 )
 def test_exclude_patterns_follow_gitignore(pattern, path, folder, skipped):
@@ -168,6 +169,14 @@ def test_exclude_bodaignore_remembered_and_records_forgotten(library, tmp_path):
     assert len(_paths(library)) == 3
     out = runner.invoke(app, ["scan", str(library), "--exclude", "[", "--exclude", "!"])
     assert out.exit_code == 2 and "not a pattern" in out.output
+    # a range running backwards: a usage error naming the pattern (was re.error's traceback)
+    out = runner.invoke(app, ["scan", str(library), "--no-report", "--exclude", "IMG_[9-0].png"])
+    assert out.exit_code == 2, out.output
+    assert "--exclude: 'IMG_[9-0].png' is not a glob boda can read" in " ".join(out.output.split())
+    (library / ".bodaignore").write_text("[z-a]/\n", encoding="utf-8")
+    out = runner.invoke(app, ["scan", str(library), "--no-report"])
+    assert out.exit_code == 2 and ".bodaignore: '[z-a]/' is not a glob" in out.output
+    assert len(_paths(library)) == 3  # nothing forgotten
 
 
 def test_a_moved_file_keeps_its_record_and_marks_without_decoding(folder, monkeypatch):

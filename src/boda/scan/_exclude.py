@@ -154,7 +154,13 @@ def _rule(pattern: str, *, ignore_case: bool, where: str) -> _Rule:
             "such as '*.tmp.jpg', 'Export/' or 'Photos/2019/' (see docs/scan.md)"
         )
     flags = re.IGNORECASE if ignore_case else 0
-    regex = re.compile(_glob_to_regex(body), flags | re.DOTALL)
+    try:
+        regex = re.compile(_glob_to_regex(body), flags | re.DOTALL)
+    except re.error as exc:  # a set the regex refuses: a range running backwards, [z-a]
+        raise InvalidParameterError(
+            f"{where}: {pattern!r} is not a glob boda can read ({exc.msg} in a [...] set); "
+            "write ranges low to high, such as '[a-z]'; '[[]' matches a bracket itself"
+        ) from None
     return _Rule(pattern, regex, negated, folders_only)
 
 
