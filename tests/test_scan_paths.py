@@ -5,6 +5,7 @@ Each case here was once a traceback, a misleading message or lost data.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -135,6 +136,25 @@ def test_bracketed_file_names_are_shown_as_they_are(tmp_path, kodak_paths):
     assert "IMG_001 [edited].jpg" in text and "a[/]b.jpg" in text
     result = runner.invoke(app, ["quality", str(root / "IMG_001 [edited].jpg")])
     assert result.exit_code == 1 and "IMG_001 [edited].jpg" in result.output
+    # a backslash before a bracket: Rich dropped it ("a\\[x.png" was shown "a[x.png")
+    for name in ("a\\[x.png", "b\\[x].png", "c\\\\[y.png"):
+        shutil.copy(kodak_paths[0], tmp_path / name)
+        result = runner.invoke(app, ["quality", str(tmp_path / name)])
+        assert result.exit_code == 0 and f"quality of {name}" in result.output, result.output
+
+
+def test_console_markup_escape_shows_every_text_as_it_is():
+    from rich.markup import render
+
+    from boda.cli._common import escape
+
+    for n in range(1, 6):
+        for chars in itertools.product("\\[]a/", repeat=n):
+            text = "".join(chars)
+            assert render(escape(text)).plain.rstrip("\\") == text.rstrip("\\"), text
+            # a tag after it stays a tag, whatever the text ends with
+            assert render(f"[b]{escape(text)}[/b]x").plain.rstrip("x").rstrip("\\") \
+                == text.rstrip("\\"), text
 
 
 def test_catalog_paths_that_cannot_be_used_give_one_line_errors(two_photos, tmp_path):

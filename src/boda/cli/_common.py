@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
@@ -13,7 +14,6 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from boda.cli._json import clean as _clean  # noqa: F401  (the name tests and callers use)
 from boda.cli._json import dumps
@@ -106,6 +106,24 @@ def shown(value: object) -> str:
     except UnicodeEncodeError:  # an ASCII file-system encoding (LC_ALL=C, PYTHONUTF8=0)
         raw = text.encode("utf-8", "surrogateescape")
     return escape(visible(raw))
+
+
+# A '[' and the backslashes before it.  Rich reads an odd run of backslashes before a
+# tag-like '[...]' as an escape and an even one as backslashes, and drops one backslash
+# before any other '[': rich.markup.escape covers only the first case, so a file name
+# such as "a\[x.png" was shown as "a[x.png".
+_BRACKET = re.compile(r"(\\*)\[(?=([a-z#/@][^[]*?])?)")
+
+
+def escape(text: str) -> str:
+    """``text`` as Rich markup that shows exactly ``text`` (checked against
+    ``rich.markup.render`` on every string of up to 7 of ``\\[]a/#``), but for an odd
+    run of backslashes at its end, which gets one more, as rich.markup.escape does:
+    a tag after it (``[/]``) stays a tag."""
+    markup = _BRACKET.sub(lambda m: (m.group(1) * 2 if m.group(2) else m.group(1)) + "\\[", text)
+    if (len(markup) - len(markup.rstrip("\\"))) % 2:
+        markup += "\\"
+    return markup
 
 
 def refuse_overwriting_inputs(output: Path, *inputs: Path | None) -> None:
