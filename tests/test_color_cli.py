@@ -94,3 +94,51 @@ def test_measure_json(kodak_paths, kodak_rgb):
     assert all(d["hex"].startswith("#") and len(d["hex"]) == 7 for d in data["dominant_colors"])
     text = runner.invoke(app, ["color", "measure", str(path), "-k", "2"])
     assert text.exit_code == 0 and "colourfulness" in text.stdout
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_non_finite_components_are_refused(value, tmp_path):
+    """float() reads nan and inf: they once gave nan output and numpy warnings."""
+    result = runner.invoke(app, ["color", "convert", "--from", "lab", "--", "50", value, "0"])
+    assert result.exit_code == 2 and "finite" in result.output
+    assert "Warning" not in result.output
+    diff = runner.invoke(app, ["color", "diff", f"50,{value},0", "50,0,0"])
+    assert diff.exit_code == 2 and "COLOR1" in diff.output
+    path = tmp_path / "colours.csv"
+    path.write_text(f"0.1,0.2,0.3\n0.1,{value},0.3\n")
+    from_file = runner.invoke(app, ["color", "convert", "--file", str(path)])
+    assert from_file.exit_code == 2 and "line 2" in from_file.output
+
+
+def test_colour_file_keeps_no_malformed_hex_line_and_names_an_empty_file(tmp_path):
+    """A '#' line of hex digits is a colour, even a malformed one (8 digits with
+    alpha, a typo of 5): it was once skipped as a comment, silently dropping the
+    colour.  A file with no colour at all says so, instead of 'values: 0 value(s)'."""
+    path = tmp_path / "colours.csv"
+    path.write_text("# my palette\n0.1,0.2,0.3\n#ff000080\n#00ff00\n")
+    result = runner.invoke(app, ["color", "convert", "--file", str(path)])
+    assert result.exit_code == 2 and "line 3: '#ff000080'" in result.output
+    path.write_text("#ff000080\n")  # not a header either
+    assert "line 1: '#ff000080'" in runner.invoke(app, ["color", "convert", "-f", str(path)]).output
+    path.write_text("0.1,0.2,0.3\n#12345\n")
+    assert runner.invoke(app, ["color", "convert", "--file", str(path)]).exit_code == 2
+    path.write_text("# comment\n#abc\n")  # a comment, then a short hex colour
+    data = _json(runner.invoke(app, ["color", "convert", "--file", str(path), "--json"]))
+    assert np.allclose(data["values"], [[0xAA / 255, 0xBB / 255, 0xCC / 255]])
+    for text in ("", "r,g,b\n"):
+        path.write_text(text)
+        empty = runner.invoke(app, ["color", "convert", "--file", str(path)])
+        assert empty.exit_code == 2 and "colours.csv" in empty.output
+        assert "no colour" in empty.output
+
+
+def test_chromaticity_of_a_korean_file_name_warns_nothing(tmp_path, kodak_paths, recwarn):
+    """The title is the file name: fonts without Hangul made matplotlib warn
+    twice per missing glyph on stderr."""
+    photo = tmp_path / "사진 일기.png"
+    photo.write_bytes(kodak_paths[0].read_bytes())
+    result = runner.invoke(app, ["color", "chromaticity", str(photo), "-o",
+                                 str(tmp_path / "d.png"), "--hue-hist", str(tmp_path / "h.png"),
+                                 "--max-side", "64"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]

@@ -120,3 +120,20 @@ def test_human_output_and_errors(photo, tmp_path):
     )
     assert lap.exit_code == 2 and "neighbours" in lap.output
     assert "Example" in runner.invoke(app, ["edges", "--help"]).stdout
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [(["--sigma", "inf"], "--sigma"), (["--sigma", "nan"], "--sigma"),
+     (["-m", "log", "--sigma", "nan"], "--sigma"), (["-m", "log", "--sigma", "inf"], "--sigma"),
+     (["--low", "nan"], "--low"), (["--high", "inf"], "--high"),
+     (["-m", "log", "--threshold", "nan"], "--threshold")],
+)  # fmt: skip
+def test_non_finite_option_values_are_refused(photo, tmp_path, args, option):
+    """nan and inf are floats to the parser: once a traceback (--sigma inf) or a
+    silently empty or unsmoothed picture; now a usage error naming the option."""
+    out = tmp_path / "e.png"
+    result = runner.invoke(app, ["edges", str(photo), "-o", str(out), "--max-side", "64", *args])
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "finite" in result.output
+    assert not out.exists()

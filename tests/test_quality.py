@@ -467,3 +467,26 @@ def test_small_dataset_images_are_judged_without_taking_texture_for_noise(kodak_
     assert len(kept) >= 40
     assert np.mean(kept) >= 0.9, np.mean(kept)
     assert np.mean(caught) >= 0.95, np.mean(caught)
+
+
+def test_cli_reference_of_another_size_is_a_usage_error(tmp_path, kodak_rgb):
+    """Pairing files that do not belong together is a usage error (exit 2, as a
+    --mask or --depth of another size), naming --reference and both sizes."""
+    image = write_image(tmp_path / "image.png", kodak_rgb)
+    other = write_image(tmp_path / "other.png", kodak_rgb[:100, :120])
+    result = runner.invoke(app, ["quality", str(image), "--reference", str(other), "--json"])
+    assert result.exit_code == 2, result.output
+    assert "--reference is 120x100" in result.output and result.stdout == ""
+
+
+def test_cli_reference_of_a_tiny_image_reports_what_it_can(tmp_path):
+    """Under SSIM's 11x11 window only SSIM is not measured (null), as the blur
+    verdict of such an image; MSE and PSNR are still given."""
+    a = write_image(tmp_path / "a.png", np.full((4, 30, 3), 0.5, np.float32))
+    b = write_image(tmp_path / "b.png", np.full((4, 30, 3), 0.6, np.float32))
+    result = runner.invoke(app, ["quality", str(a), "--reference", str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    ref = json.loads(result.stdout)["reference"]
+    assert ref["ssim"] is None
+    assert ref["mse"] == pytest.approx(mse(read_image(a), read_image(b)))
+    assert ref["psnr"] == pytest.approx(psnr(read_image(a), read_image(b)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +41,7 @@ def _parse_numbers(tokens: list[str], what: str) -> list[float]:
     for token in tokens:
         for part in token.replace(",", " ").split():
             if part.startswith("#"):
-                out.extend(_hex(part))
+                out.extend(_hex(part, what))
                 continue
             try:
                 out.append(float(part))
@@ -52,10 +54,14 @@ def _parse_numbers(tokens: list[str], what: str) -> list[float]:
                     f"{what}: {part!r} is not a number (write e.g. 0.2 0.4 0.6, 0.2,0.4,0.6 "
                     "or #3366cc)"
                 ) from None
+            if not math.isfinite(out[-1]):  # float() reads nan, inf and 1e400 (inf)
+                raise InvalidParameterError(
+                    f"{what}: {part!r} is not a finite number; give the colour's components"
+                )
     return out
 
 
-def _hex(text: str) -> list[float]:
+def _hex(text: str, what: str) -> list[float]:
     from boda.errors import InvalidParameterError
 
     digits = text.lstrip("#")
@@ -66,7 +72,7 @@ def _hex(text: str) -> list[float]:
             raise ValueError
         return [int(digits[i : i + 2], 16) / 255.0 for i in (0, 2, 4)]
     except ValueError:
-        raise InvalidParameterError(f"{text!r} is not a hex colour like #3366cc") from None
+        raise InvalidParameterError(f"{what}: {text!r} is not a hex colour like #3366cc") from None
 
 
 def _triples(values: list[float], what: str):
@@ -99,10 +105,13 @@ def _read_colour_file(path: Path) -> tuple[list[float], list[str]]:
     first = True
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
-        if not line or (line.startswith("#") and not _looks_hex(line)):
+        if not line or _is_comment(line):
             continue
         fields = line.replace(";", ",").replace("\t", ",")
-        if first and not any(_is_number(f) for f in fields.replace(",", " ").split()):
+        header = not line.startswith("#") and not any(
+            _is_number(f) for f in fields.replace(",", " ").split()
+        )
+        if first and header:
             first = False
             continue  # a CSV header such as "r,g,b"
         first = False
@@ -114,7 +123,21 @@ def _read_colour_file(path: Path) -> tuple[list[float], list[str]]:
             )
         values.extend(row)
         rows.append(line)
+    if not values:
+        raise InvalidParameterError(
+            f"{path.name}: no colour found; write one per line: three numbers or a #hex"
+        )
     return values, rows
+
+
+def _is_comment(line: str) -> bool:
+    """A '#' line whose first word is not '#' and hex digits ("# note", "#palette").
+    A word of hex digits is a colour even if malformed (#ff000080, #12345): it is
+    refused, not skipped."""
+    word = line.replace(",", " ").replace(";", " ").split()[0]
+    return word.startswith("#") and not (
+        len(word) > 1 and all(c in "0123456789abcdefABCDEF" for c in word[1:])
+    )
 
 
 def _is_number(field: str) -> bool:
@@ -343,11 +366,14 @@ def register(app: typer.Typer) -> None:
         quiet_matplotlib_config()
         pixels = read_image(image, max_side=max_side, max_pixels=limit)
         fig = plot_chromaticity_diagram(pixels, planckian=planckian, title=image.name)
-        save_figure(fig, output)
-        written = [str(output)]
-        if hue_hist is not None:
-            save_figure(plot_hue_saturation_histogram(pixels, title=image.name), hue_hist)
-            written.append(str(hue_hist))
+        with warnings.catch_warnings():  # the title (a Korean name, say) lacks glyphs:
+            # two lines on stderr per missing character, and nothing the user can do
+            warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+            save_figure(fig, output)
+            written = [str(output)]
+            if hue_hist is not None:
+                save_figure(plot_hue_saturation_histogram(pixels, title=image.name), hue_hist)
+                written.append(str(hue_hist))
         xy = pixel_chromaticities(pixels)
         info = {
             "image": str(image),

@@ -10,6 +10,7 @@ import typer
 
 from boda.cli._common import (
     check_input,
+    check_same_size,
     console,
     examples,
     handle_errors,
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Measure blur, exposure and information content of IMAGE."""
         from boda.io import read_image
-        from boda.quality import ANALYSIS_MAX_SIDE, analyze, compare, sharpness
+        from boda.quality import ANALYSIS_MAX_SIDE, analyze, compare, mse, psnr, sharpness
 
         check_input(image, "image")
         if reference is not None:
@@ -73,8 +74,13 @@ def register(app: typer.Typer) -> None:
                 with naming_input("--reference"):
                     ref = read_image(reference, max_pixels=limit)
                 update(1, 3)
-                # one squared-error pass for MSE and PSNR, then SSIM
-                ref_scores = compare(full, ref, progress=lambda done, _: update(1 + done, 3))
+                check_same_size(
+                    "--reference", ref.shape, full.shape, "give a reference of the same size"
+                )
+                if min(full.shape[:2]) < 11:  # under SSIM's window: not measured, as blur
+                    ref_scores = {"mse": mse(full, ref), "psnr": psnr(full, ref), "ssim": math.nan}
+                else:  # one squared-error pass for MSE and PSNR, then SSIM
+                    ref_scores = compare(full, ref, progress=lambda done, _: update(1 + done, 3))
         if as_json:
             print_json(
                 {

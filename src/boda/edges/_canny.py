@@ -29,8 +29,8 @@ def _smooth(image: np.ndarray, sigma: float, border: str) -> np.ndarray:
     Dividing by the smoothed all-ones image removes the darkening that zero
     padding causes near the border (scikit-image's "bleed-over" correction).
     """
-    if sigma < 0:
-        raise InvalidParameterError(f"sigma must be >= 0, got {sigma}")
+    if not 0 <= sigma < np.inf:  # also refuses nan
+        raise InvalidParameterError(f"sigma must be a finite number >= 0, got {sigma}")
     if sigma == 0:
         return image
     mode = scipy_border_mode(border)
@@ -224,8 +224,8 @@ def canny(
     Raises
     ------
     InvalidParameterError
-        If the thresholds are inverted, quantiles fall outside ``[0, 1]``, or
-        ``sigma < 0``.
+        If the thresholds are inverted or not finite, quantiles fall outside
+        ``[0, 1]``, or ``sigma`` is negative or not finite.
 
     References
     ----------
@@ -251,6 +251,10 @@ def canny(
     else:
         low = DEFAULT_LOW if low_threshold is None else float(low_threshold)
         high = DEFAULT_HIGH if high_threshold is None else float(high_threshold)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InvalidParameterError(
+            f"low_threshold ({low}) and high_threshold ({high}) must be finite numbers"
+        )
     if high < low:
         raise InvalidParameterError(
             f"low_threshold ({low}) must not exceed high_threshold ({high}); swap them"

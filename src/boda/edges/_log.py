@@ -33,8 +33,8 @@ def laplacian_of_gaussian(
     numpy.ndarray
         float32 ``(H, W)``; positive on the dark side of an edge.
     """
-    if sigma <= 0:
-        raise InvalidParameterError(f"sigma must be > 0 for the LoG, got {sigma}")
+    if not 0 < sigma < np.inf:  # also refuses nan
+        raise InvalidParameterError(f"sigma must be a finite number > 0 for the LoG, got {sigma}")
     mode = scipy_border_mode(border)
     gray = gray_image(image).astype(np.float64)
     response = scipy_ndimage().gaussian_laplace(gray, sigma, mode=mode)
@@ -126,6 +126,6 @@ def log_edges(
     response = laplacian_of_gaussian(image, sigma, border=border)
     if threshold is None:
         threshold = 0.75 * float(np.mean(np.abs(response)))
-    if threshold < 0:
-        raise InvalidParameterError(f"threshold must be >= 0, got {threshold}")
+    if not 0 <= threshold < np.inf:  # also refuses nan
+        raise InvalidParameterError(f"threshold must be a finite number >= 0, got {threshold}")
     return zero_crossings(response, threshold)
