@@ -81,6 +81,14 @@ def test_chromaticity_writes_png_and_svg(tmp_path, kodak_paths):
     bad = runner.invoke(app, ["color", "chromaticity", str(tmp_path / "missing.jpg"), "-o",
                               str(tmp_path / "other.png")])  # fmt: skip
     assert bad.exit_code == 2 and "missing.jpg" in bad.output  # a missing input: usage
+    # -o a folder: said as a folder (was "use a .png or .svg file name" with its last part)
+    bad = runner.invoke(app, ["color", "chromaticity", str(kodak_paths[0]), "-o", str(tmp_path)])
+    said = " ".join(bad.output.split())
+    assert bad.exit_code == 2 and "it is a folder; give a file name inside it" in said, said
+    bad = runner.invoke(app, ["color", "chromaticity", str(kodak_paths[0]), "-o",
+                              str(tmp_path / "sub" / "d.jpg")])  # fmt: skip
+    assert bad.exit_code == 2 and f"{tmp_path / 'sub' / 'd.jpg'}': use a .png or .svg" in " ".join(
+        bad.output.split())
 
 
 def test_measure_json(kodak_paths, kodak_rgb):

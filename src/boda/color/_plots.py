@@ -296,10 +296,10 @@ def check_figure_path(path: str | Path) -> Path:
     from boda.io import prepare_output
 
     path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise InvalidParameterError(f"cannot write {path.name!r}: use a .png or .svg file name")
-    if path.is_dir():
+    if path.is_dir():  # first: a folder's name has no suffix to complain of
         prepare_output(path)  # raises: it is a folder
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise InvalidParameterError(f"cannot write {str(path)!r}: use a .png or .svg file name")
     return path
 
 
