@@ -14,6 +14,8 @@ Run: ``.venv/bin/python benchmarks/class_model_defaults.py`` (about 2 minutes).
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import torch
 
@@ -41,6 +43,9 @@ def picture_properties(image: torch.Tensor, mean: torch.Tensor, std: torch.Tenso
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     loaded = load_model("resnet20-cifar10")
     mean = torch.tensor(loaded.mean).view(1, 3, 1, 1)
     std = torch.tensor(loaded.std).view(1, 3, 1, 1)

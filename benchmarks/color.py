@@ -20,6 +20,7 @@ Reads ``../shared/data/kodak24`` (override the folder with ``BODA_SHARED_DATA``)
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import time
@@ -166,6 +167,9 @@ def grayscale(images: list[np.ndarray]) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     if not KODAK:
         raise SystemExit(f"no Kodak photos in {DATA / 'kodak24'}; set BODA_SHARED_DATA")
     images = [read_image(p) for p in KODAK]

@@ -29,6 +29,7 @@ Run from the repository root (``mirrored``: section 4 alone, about 30 s)::
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -319,7 +320,13 @@ def mirrored_table() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["mirrored"]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "part", nargs="?", choices=["mirrored"], help="run section 4 (mirror images) alone"
+    )
+    if parser.parse_args().part is None:
         distance_table()
         timing_table()
     mirrored_table()

@@ -25,6 +25,7 @@ Data: ``../shared/data/kodak24`` relative to the repository root, or set
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
@@ -66,6 +67,9 @@ def _opencv_canny(u8: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     cv2.setNumThreads(1)
     paths = sorted((DATA / "kodak24").glob("*.png"))
     if not paths:

@@ -57,6 +57,7 @@ is printed under the table.  The parity maps come from ``boda`` (with the copy).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -364,6 +365,9 @@ def _corr(a, b) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     libs = ["pytorch-grad-cam", "torchcam"]
     try:
         subprocess.run([CAM_PYTHON, "-c", "import pytorch_grad_cam"], check=True,

@@ -17,6 +17,7 @@ Table 2: seconds per batch of 16 on resnet20-cifar10, boda against torchcam
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
@@ -128,6 +129,9 @@ def speed(repeats: int = 5) -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     torch.set_num_threads(int(os.environ.get("BODA_THREADS", "1")))
     quality(int(os.environ.get("BODA_EXPLAIN_N", "200")))
     speed()

@@ -18,6 +18,7 @@ Run: ``.venv/bin/python benchmarks/scorecam_floor.py``
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -70,6 +71,9 @@ def time_forwards(fn, x: torch.Tensor, batch: int) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     torch.set_num_threads(1)
     model = load_model("resnet56-cifar10").model.eval()
     x = torch.randn(MASKS, 3, 32, 32).contiguous(memory_format=torch.channels_last)

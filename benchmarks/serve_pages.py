@@ -61,9 +61,14 @@ def main() -> None:
     from fastapi.testclient import TestClient
 
     from boda.catalog import Catalog
+    from boda.errors import CatalogError
     from boda.web import create_app
 
-    with Catalog(args.catalog, readonly=True) as catalog:
+    try:
+        catalog = Catalog(args.catalog, readonly=True)
+    except CatalogError as err:  # the default is a scratch folder that may be gone
+        parser.error(f"{err} (give a scanned folder as CATALOG or set BODA_SERVE_CATALOG)")
+    with catalog:
         n = catalog.count_all()
         start = time.perf_counter()
         for _ in catalog.record_dicts():
