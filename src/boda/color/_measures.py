@@ -9,6 +9,7 @@ import numpy as np
 from boda.color._lab import _f, lab_to_srgb, srgb_to_lab
 from boda.color._srgb import SRGB_TO_XYZ, srgb_to_linear
 from boda.core.image import as_float_image, finite_pixels
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -197,18 +198,14 @@ def dominant_colors(
 
 
 def _check_palette_args(k: int, max_samples: int, seed: object, max_iter: object) -> None:
-    if not (_whole(k) and 1 <= k <= 64):
+    if not (whole_number(k) and 1 <= k <= 64):
         raise InvalidParameterError(f"k must be an integer from 1 to 64, got {k!r}")
     for name, value in (("max_samples", max_samples), ("max_iter", max_iter)):
-        if not (_whole(value) and value >= 1):
+        if not (whole_number(value) and value >= 1):
             raise InvalidParameterError(f"{name} must be a whole number >= 1, got {value!r}")
     # numpy's own error for a bad seed names neither the argument nor the function
-    if not (_whole(seed) and seed >= 0):
+    if not (whole_number(seed) and seed >= 0):
         raise InvalidParameterError(f"seed must be a whole number >= 0, got {seed!r}")
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _palette(
@@ -485,7 +482,7 @@ def color_summary(
     _check_palette_args(k, max_samples, seed, max_iter)
     _check_percentile(grayscale_percentile, "grayscale_percentile")
     _check_threshold(grayscale_threshold, "grayscale_threshold")
-    if not (_whole(max_pixels) and max_pixels >= 1):
+    if not (whole_number(max_pixels) and max_pixels >= 1):
         raise InvalidParameterError(f"max_pixels must be a whole number >= 1, got {max_pixels!r}")
     img = finite_pixels(as_float_image(image))
     is_gray_array = img.ndim == 2

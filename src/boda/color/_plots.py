@@ -19,6 +19,7 @@ from boda.color._illuminants import SRGB_PRIMARIES_XY
 from boda.color._spectral import planckian_xy, spectral_locus
 from boda.color._srgb import XYZ_TO_SRGB, linear_to_srgb, srgb_to_xyz
 from boda.core.image import as_float_image
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -59,9 +60,7 @@ def pixel_chromaticities(
     InvalidParameterError
         ``max_pixels`` is not a positive integer.
     """
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int | np.integer) or (
-        max_pixels < 1
-    ):
+    if not (whole_number(max_pixels) and max_pixels >= 1):
         raise InvalidParameterError(
             f"max_pixels must be a positive integer, got {max_pixels!r}"
         )
@@ -218,10 +217,9 @@ def hue_saturation_histogram(
     >>> int(counts[0, -1])
     4
     """
-    ints = int | np.integer
     if not (
         isinstance(bins, tuple | list) and len(bins) == 2
-        and all(isinstance(b, ints) and not isinstance(b, bool) and b >= 1 for b in bins)
+        and all(whole_number(b) and b >= 1 for b in bins)
     ):  # fmt: skip
         raise InvalidParameterError(
             f"bins must be two positive integers (hue bins, saturation bins), got {bins!r}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
 
-__all__ = ["finite_float"]
+__all__ = ["finite_float", "whole_number"]
 
 
 def finite_float(value: object) -> float | None:
@@ -23,3 +24,16 @@ def finite_float(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def whole_number(value: object) -> bool:
+    """Whether ``value`` is a Python or numpy integer: not a bool (``True == 1``), a
+    float (``1.0 == 1``) or a string.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> whole_number(3), whole_number(np.int64(3)), whole_number(True), whole_number(3.0)
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from boda.core.image import as_float_image
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["hog", "hog_image"]
@@ -25,7 +26,7 @@ _EPS = 1e-5
 def _size_pair(value: object, name: str) -> tuple[int, int]:
     """``(rows, columns)`` from an int (a square) or a pair of ints."""
     pair: tuple[int, ...] = ()
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+    if whole_number(value):
         pair = (int(value), int(value))
     elif not isinstance(value, str | bytes):
         try:

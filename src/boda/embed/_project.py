@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError, MissingDependencyError
 
 #: The projections :func:`project` knows.
@@ -130,8 +131,7 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     x = _check_vectors(vectors, 4)
     if not perplexity > 0:
         raise InvalidParameterError(f"perplexity must be positive, got {perplexity}")
-    whole = isinstance(seed, int | np.integer) and not isinstance(seed, bool)
-    if not (whole and 0 <= seed <= MAX_SEED):
+    if not (whole_number(seed) and 0 <= seed <= MAX_SEED):
         raise InvalidParameterError(
             f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
     tsne_available()

@@ -20,6 +20,7 @@ import numpy as np
 
 from boda.core.image import as_float_image
 from boda.core.lazy import scipy_ndimage
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -71,8 +72,7 @@ def scipy_border_mode(border: str) -> str:
 
 def _check_axis(axis: int) -> int:
     # 1.0 == 1 and True == 1: a float or bool axis is a mistake, not an axis.
-    whole = isinstance(axis, int | np.integer) and not isinstance(axis, bool)
-    if not whole or axis not in (0, 1, -1, -2):
+    if not whole_number(axis) or axis not in (0, 1, -1, -2):
         raise InvalidParameterError(f"axis must be 0 (rows, d/dy) or 1 (columns, d/dx), got {axis}")
     return int(axis) % 2
 
