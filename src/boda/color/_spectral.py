@@ -229,19 +229,20 @@ def blackbody_spd(wavelengths: np.ndarray, temperature: float | np.ndarray) -> n
     temperature : float or array_like
         Kelvin, ``(...)``; the result is ``(..., N)``.
     """
+    return np.exp(_log_planck(wavelengths, temperature))
+
+
+def _log_planck(wavelengths: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
+    """``log`` of Planck's law ``c1 / (lam^5 (exp(c2 / (lam t)) - 1))`` (CIE 015:2018
+    eq. 7.1), ``(..., N)`` for wavelengths in nm, arguments checked; finite where
+    ``exp`` overflows (short wavelengths, a cold body):
+    ``log(exp(x) - 1) = x + log(1 - exp(-x))``."""
     lam = _numbers(wavelengths, "wavelengths", "an array of wavelengths in nm") * 1e-9
     t = _numbers(temperature, "temperature", "a number or an array of numbers (kelvin)")[..., None]
     if np.any(t <= 0):
         raise InvalidParameterError("temperature must be positive (kelvin)")
     if not np.all(lam > 0):
         raise InvalidParameterError("wavelengths must be positive numbers (nm)")
-    return np.exp(_log_planck(lam, t))
-
-
-def _log_planck(lam: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``log`` of Planck's law ``c1 / (lam^5 (exp(c2 / (lam t)) - 1))`` (CIE 015:2018
-    eq. 7.1), finite where ``exp`` overflows (short wavelengths, a cold body):
-    ``log(exp(x) - 1) = x + log(1 - exp(-x))``."""
     x = _C2 / (lam * t)
     return math.log(_C1) - 5.0 * np.log(lam) - x - np.log(-np.expm1(-x))
 
@@ -272,12 +273,9 @@ def planckian_xy(temperature: float | np.ndarray) -> np.ndarray:
     [0.4475, 0.4074]
     """
     cm = cmfs_cie1931_xyz()
-    blackbody_spd(cm.wavelengths, temperature)  # checks the arguments
-    lam = cm.wavelengths * 1e-9
-    t = np.asarray(temperature, dtype=np.float64)[..., None]
     # Scaled by its peak in the range before exp: a body of a few hundred kelvin
     # or less radiates ~1e-300 here or nothing at all in float64, but its colour is
     # still that of its long-wavelength end (it was NaN, 0 / 0).
-    log_spd = _log_planck(lam, t)
+    log_spd = _log_planck(cm.wavelengths, temperature)
     xyz = np.exp(log_spd - log_spd.max(axis=-1, keepdims=True)) @ cm.values
     return xyz[..., :2] / xyz.sum(axis=-1, keepdims=True)
