@@ -557,14 +557,8 @@ def _check_coding(rows: Tensor, anchors: Tensor, weights, name: str) -> None:
             f"got {rows.shape[0]} and {anchors.shape[0]}; index the anchors with the "
             "matches first (anchors[idx])."
         )
-    try:
-        ok = len(weights) == 4 and all(math.isfinite(w) and w > 0 for w in weights)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise InvalidParameterError(
-            f"weights must be 4 finite numbers > 0 (wx, wy, ww, wh), got {weights!r}."
-        )
+    if len(_positive_floats(weights, "weights (wx, wy, ww, wh)")) != 4:
+        raise InvalidParameterError(f"weights must be 4 numbers (wx, wy, ww, wh), got {weights!r}.")
 
 
 def _cxcywh(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
