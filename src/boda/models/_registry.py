@@ -11,13 +11,13 @@ be loaded with ``boda.nn.load_model(path, arch=name)``.
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -200,8 +200,8 @@ def create(name: str, **kwargs: Any) -> nn.Module:
         value = kwargs.get(key)
         if value is None:
             continue
-        # numbers.Integral: numpy integers too (e.g. labels.max() + 1), not bools.
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        # numpy integers too (e.g. labels.max() + 1), not bools
+        if not whole_number(value) or value < 1:
             raise InvalidParameterError(f"{key} must be a whole number >= 1, got {value!r}")
         kwargs[key] = int(value)
     return spec.builder(**kwargs)
