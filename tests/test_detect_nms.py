@@ -211,6 +211,28 @@ def test_nms_rejects_bad_arguments():
         D.batched_nms(b, torch.zeros(2), torch.zeros(3, dtype=torch.long), 0.5)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"iou_threshold": "a"}, {"iou_threshold": float("nan"), "method": "linear"},
+     {"sigma": "a"}, {"sigma": float("nan")}, {"score_threshold": "a"},
+     {"score_threshold": float("nan")}],
+)
+def test_soft_nms_refuses_values_that_are_not_numbers(kwargs):
+    # were a TypeError / ValueError, or (NaN) silently no suppression at all
+    b, s = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10]]), torch.tensor([0.9, 0.8])
+    with pytest.raises(InvalidParameterError, match=next(iter(kwargs))):
+        D.soft_nms(b, s, **kwargs)
+
+
+def test_nms_threshold_that_is_not_a_number_is_a_boda_error():
+    b, s = torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([0.9])
+    for bad in ("a", float("nan"), None):
+        with pytest.raises(InvalidParameterError, match="iou_threshold"):
+            D.nms(b, s, bad)
+    # minus infinity keeps every box, as it always did
+    assert D.soft_nms(b, s, score_threshold=-float("inf"))[0].tolist() == [0]
+
+
 def _soft_ref(boxes, scores, sigma, thr):
     """Gaussian soft-NMS on the float32 ``box_iou`` matrix, ties to the lower index."""
     mat = D.box_iou(boxes, boxes)

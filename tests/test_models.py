@@ -511,6 +511,14 @@ def test_registry_takes_numpy_integers_for_counts():
             models.create("lenet5", num_classes=bad)
 
 
+def test_registry_none_count_means_the_default():
+    # num_classes=None (e.g. a config's unset field) was a torch TypeError
+    net = models.create("resnet18", num_classes=None, in_channels=None)
+    default = models.create("resnet18")
+    assert net.fc.out_features == default.fc.out_features
+    assert net.conv1.in_channels == default.conv1.in_channels
+
+
 def test_registry_bad_keyword_and_task():
     with pytest.raises(InvalidParameterError, match="does not take"):
         models.create("resnet18", num_clases=3)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from boda.core.numbers import finite_float
 from boda.errors import InvalidParameterError
 
 # largest log-scale a decoded box may grow by (torchvision/Detectron's choice)
@@ -277,9 +278,11 @@ def _nms_impl(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou_threshol
     return torch.as_tensor(kept, dtype=torch.long, device=boxes.device)
 
 
-def _check_threshold(iou_threshold) -> None:
-    if not 0.0 <= float(iou_threshold) <= 1.0:
+def _check_threshold(iou_threshold) -> float:
+    value = finite_float(iou_threshold)
+    if value is None or not 0.0 <= value <= 1.0:
         raise InvalidParameterError(f"iou_threshold must lie in [0, 1], got {iou_threshold!r}.")
+    return value
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.5) -> Tensor:
@@ -333,7 +336,7 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.5) -> Tensor:
     tensor([0, 2])
     """
     _check_scores(boxes, scores)
-    _check_threshold(iou_threshold)
+    iou_threshold = _check_threshold(iou_threshold)
     return _nms_impl(boxes, scores, None, iou_threshold)
 
 
@@ -375,7 +378,7 @@ def batched_nms(
         raise InvalidParameterError(f"classes must have shape {tuple(scores.shape)}, got {shape}.")
     if classes.is_floating_point() or classes.is_complex():
         raise InvalidParameterError(f"classes must be an integer tensor, got {classes.dtype}.")
-    _check_threshold(iou_threshold)
+    iou_threshold = _check_threshold(iou_threshold)
     return _nms_impl(boxes, scores, classes, iou_threshold)
 
 
@@ -437,8 +440,13 @@ def soft_nms(
     _check_scores(boxes, scores)
     if method not in ("gaussian", "linear"):
         raise InvalidParameterError(f"method must be 'gaussian' or 'linear', got {method!r}.")
-    if sigma <= 0:
-        raise InvalidParameterError(f"sigma must be > 0, got {sigma!r}.")
+    if (finite_float(sigma) or 0.0) <= 0:
+        raise InvalidParameterError(f"sigma must be a finite number > 0, got {sigma!r}.")
+    iou_threshold = _check_threshold(iou_threshold)
+    if finite_float(score_threshold) is None and score_threshold != -math.inf:
+        raise InvalidParameterError(
+            f"score_threshold must be a number (or -inf: keep every box), got {score_threshold!r}."
+        )
     boxes = boxes.detach()
     # decayed scores are fractions: float64 stays float64, integers become float32
     wide = torch.float64 if scores.dtype == torch.float64 else torch.float32

@@ -168,6 +168,7 @@ def create(name: str, **kwargs: Any) -> nn.Module:
         One of :func:`available`.
     **kwargs
         Passed to the builder, e.g. ``num_classes=10``, ``mean=..., std=...``.
+        ``num_classes=None`` or ``in_channels=None`` means the builder's default.
 
     Returns
     -------
@@ -199,6 +200,7 @@ def create(name: str, **kwargs: Any) -> nn.Module:
     for key in ("num_classes", "in_channels"):
         value = kwargs.get(key)
         if value is None:
+            kwargs.pop(key, None)  # "not given": the builder's default, not a torch TypeError
             continue
         # numpy integers too (e.g. labels.max() + 1), not bools
         if not whole_number(value) or value < 1:
