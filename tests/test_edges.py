@@ -251,6 +251,10 @@ def test_hog_rejects_too_small_images():
         hog(np.zeros((10, 10), np.float32), 9, (8, 8), (3, 3))
     with pytest.raises(InvalidParameterError, match="block_norm"):
         hog(np.zeros((32, 32), np.float32), block_norm="L3")  # type: ignore[arg-type]
+    # hog_image drew a blank picture for an image smaller than one cell
+    with pytest.raises(InvalidParameterError, match="no whole cell fits"):
+        hog_image(np.zeros((10, 40), np.float32), 9, (16, 16))
+    assert hog_image(np.zeros((16, 40), np.float32), 9, (16, 16)).shape == (16, 40)
 
 
 # --------------------------------------------------------------------------- orientation

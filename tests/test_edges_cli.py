@@ -137,3 +137,14 @@ def test_non_finite_option_values_are_refused(photo, tmp_path, args, option):
     assert result.exit_code == 2, result.output
     assert option in result.output and "finite" in result.output
     assert not out.exists()
+
+
+def test_hog_cell_larger_than_the_image_is_refused(photo, tmp_path):
+    """Once a blank picture, exit 0 and ``"cells": [0, 0]``."""
+    out = tmp_path / "h.png"
+    args = ["edges", str(photo), "-o", str(out), "--max-side", "64", "-m", "hog"]
+    result = runner.invoke(app, [*args, "--cell", "65"])
+    assert result.exit_code == 2, result.output
+    assert "--cell 65 px is larger than the image" in result.output and not out.exists()
+    fits = runner.invoke(app, [*args, "--cell", "32", "--json"])
+    assert fits.exit_code == 0 and json.loads(fits.stdout)["cells"][0] >= 1

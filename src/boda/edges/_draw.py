@@ -175,6 +175,11 @@ def draw_edges(
         picture = edge_map.astype(np.float32)
         stats.update(edge_fraction=float(edge_map.mean()), edge_pixels=int(edge_map.sum()))
     elif method == "hog":
+        if cell > min(pixels.shape[:2]):  # no whole cell fits: a blank picture
+            raise InvalidParameterError(
+                f"cell {cell} px is larger than the image ({pixels.shape[1]} x "
+                f"{pixels.shape[0]} px): give at most {min(pixels.shape[:2])}"
+            )
         picture = E.hog_image(pixels, orientations, (cell, cell), progress=progress)
         lines = picture[picture > 0]
         if lines.size:

@@ -271,6 +271,11 @@ def hog_image(
     -------
     numpy.ndarray
         float32 ``(H, W)``, scaled so the largest value is 1 (all 0 if flat).
+
+    Raises
+    ------
+    InvalidParameterError
+        A size that is not positive, or a cell larger than the image.
     """
     img = as_float_image(image)
     if transform_sqrt:
@@ -282,6 +287,11 @@ def hog_image(
         )
     if binning not in ("hard", "bilinear"):
         raise InvalidParameterError(f"binning must be 'hard' or 'bilinear', got {binning!r}")
+    if img.shape[0] < cell[0] or img.shape[1] < cell[1]:
+        raise InvalidParameterError(
+            f"pixels_per_cell {cell} is larger than the image {img.shape[:2]}: "
+            "no whole cell fits"
+        )
     n_bands = len(range(0, img.shape[0] // cell[0], max(1, _BAND_PIXELS // max(
         1, img.shape[1] * cell[0]))))
     total = n_bands + orientations
