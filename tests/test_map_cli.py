@@ -213,6 +213,10 @@ def test_bad_options_are_said_before_any_work(tmp_path, val, monkeypatch):
         # scikit-learn's traceback (exit 1) after the model had run over the folder
         (["--seed", "-1"], "Invalid value for '--seed'"),
         (["--seed", str(2**32)], "Invalid value for '--seed'"),
+        # PCA has neither: both were silently ignored
+        (["--method", "pca", "--seed", "3"], "--seed only applies to --method tsne"),
+        (["--method", "pca", "--perplexity", "5", "--seed", "1"],
+         "--perplexity and --seed only apply to --method tsne"),
     ]:
         result = runner.invoke(app, ["map", str(val), "--model", "shapes-cnn", *args])
         assert result.exit_code == 2 and words in " ".join(result.output.split()), result.output

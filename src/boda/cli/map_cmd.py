@@ -128,6 +128,12 @@ def _map(
 
     if method not in METHODS:
         raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    ignored = [name for name, value, default in
+               (("--perplexity", perplexity, 30.0), ("--seed", seed, 0)) if value != default]
+    if method != "tsne" and ignored:  # PCA has neither: said, not silently ignored
+        raise InvalidParameterError(
+            f"{' and '.join(ignored)} only appl{'y' if len(ignored) > 1 else 'ies'} to "
+            f"--method tsne; drop {'them' if len(ignored) > 1 else 'it'} for {method}")
     if output is not None:
         if output.suffix.lower() not in (".html", ".htm"):
             raise InvalidParameterError(
