@@ -150,3 +150,17 @@ def test_chromaticity_of_a_korean_file_name_warns_nothing(tmp_path, kodak_paths,
                                  "--max-side", "64"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert not [w for w in recwarn if "Glyph" in str(w.message)]
+
+
+def test_xyz_on_the_percent_scale_gets_a_note_and_still_converts():
+    """XYZ / xyY with Y = 100 for white converted silently into sRGB 7.1."""
+    percent = runner.invoke(app, ["color", "convert", "--from", "xyz", "--to", "srgb",
+                                  "95.047", "100", "108.883", "--json"])
+    assert percent.exit_code == 0
+    assert "0-100 scale" in percent.stderr and "divide by 100" in percent.stderr
+    assert json.loads(percent.stdout)["converted"][0][1] > 7  # converted as given
+    xyy = runner.invoke(app, ["color", "convert", "--from", "xyy", "0.31", "0.33", "100"])
+    assert xyy.exit_code == 0 and "0-100 scale" in xyy.stderr
+    unit = runner.invoke(app, ["color", "convert", "--from", "xyz", "--to", "srgb",
+                               "0.95047", "1", "1.08883"])
+    assert unit.exit_code == 0 and unit.stderr == ""

@@ -13,6 +13,7 @@ from boda.cli._common import (
     check_input,
     check_output,
     console,
+    err_console,
     examples,
     handle_errors,
     max_pixels_limit,
@@ -175,6 +176,21 @@ def _check_components(tokens: list[str], values: list[float], space: str, option
         )
 
 
+def _note_percent_scale(colours, space: str) -> None:
+    """Say so when XYZ / xyY looks like the 0-100 scale: boda's white has Y = 1
+    (as colour-science's), and Y = 100 converts without error into nonsense."""
+    luminance = {"xyz": 1, "xyy": 2}.get(space.lower())
+    if luminance is None or len(colours) == 0:
+        return
+    largest = float(max(c[luminance] for c in colours))
+    if largest > 1.5:
+        err_console.print(
+            f"note: {space} here has white at Y = 1; Y up to {largest:g} looks like the "
+            "0-100 scale: divide by 100 unless these are brighter than white",
+            highlight=False,
+        )
+
+
 def _illuminant(text: str):
     """A named white point, or ``x,y`` chromaticity coordinates."""
     if "," not in text:
@@ -254,6 +270,7 @@ def register(app: typer.Typer) -> None:
             tokens += rows
         _check_components(tokens, numbers, from_space, "--from")
         colours = _triples(numbers, "values")
+        _note_percent_scale(colours, from_space)
         result = convert(colours, from_space, to_space, illuminant=_illuminant(illuminant))
         if clip and to_space.lower() in ("srgb", "rgb", "linear"):
             result = np.clip(result, 0.0, 1.0)
