@@ -168,3 +168,29 @@ def test_feature_index_works_in_chunks_with_the_same_answers(monkeypatch, tmp_pa
         best = sim.topk(3, dim=1).indices
         assert [[chunked.names.index(n) for n, _ in row] for row in found] == best.tolist()
     assert max(batches) <= 2  # never the whole list at once
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_feature_index_refuses_features_that_are_not_finite(metric):
+    # A NaN row ranked first for every query of an exact search (topk takes NaN for the
+    # largest value; FAISS left it out), and a NaN query listed NaN similarities.
+    from boda.errors import ModelError
+
+    model = resnet20().eval()
+    vectors = torch.eye(4, 8)
+    vectors[2, 3] = float("nan")
+    index = FeatureIndex(model, "layer3", metric=metric, search="exact")
+    with pytest.raises(InvalidParameterError, match=r"not finite .*'b'"):
+        index.add_vectors(["a", "b", "c", "d"], torch.roll(vectors, -1, 0))
+    assert index.names == []
+    index.add_vectors(["a", "b"], vectors[:2])
+    with pytest.raises(InvalidParameterError, match="not finite"):
+        index.query(vectors[1:3], k=1)
+    assert index.query(vectors[1:2], k=1)[0][0][0] == "b"
+    # a model whose features are NaN for an image: said, not indexed
+    broken = resnet20().eval()
+    with torch.no_grad():
+        broken.layer3[-1].bn2.weight[0] = float("nan")  # layer2's features stay finite
+    with pytest.raises(ModelError, match=r"model's features .* not finite"):
+        FeatureIndex(broken, "layer3", metric=metric).add([np.full((32, 32, 3), 0.5)])
+    assert FeatureIndex(broken, "layer2", metric=metric).add([np.full((32, 32, 3), 0.5)]).names

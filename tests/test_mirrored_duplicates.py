@@ -182,6 +182,25 @@ def test_a_mirrored_match_needs_both_ways():
     assert find_near_duplicates_mirrored([a, b], [far, a]) == []
 
 
+def test_copies_of_one_hash_with_different_mirrored_hashes_each_link():
+    # A resized copy can keep the pHash and move its mirrored hash a bit: image 3 is a
+    # mirror image of image 2 (0 and 1 bits), though the first images of their hashes
+    # (0 and 1) are not; it used to be matched through those first images only.
+    hashes, mirrored = [1, 6, 6, 1], [5, 7, 1, 2]
+    assert find_near_duplicates_mirrored(hashes, mirrored, 1) == [[0, 1, 2, 3]]
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(2, 8))
+        max_distance = int(rng.integers(0, 3))
+        hashes = rng.integers(0, 8, n).tolist()
+        mirrored = [int(v) if rng.random() < 0.8 else None for v in rng.integers(0, 8, n)]
+        got = find_near_duplicates_mirrored(hashes, mirrored, max_distance, return_nearest=True)
+        expected = _reference(hashes, mirrored, max_distance)
+        assert got[0] == expected[0], (trial, hashes, mirrored, max_distance)
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_array_equal(got[2], expected[2])
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(InvalidParameterError, match="one per image"):
         find_near_duplicates_mirrored([1, 2, 3], [1, 2])

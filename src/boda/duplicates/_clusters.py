@@ -575,12 +575,13 @@ class _MirrorLinks:
     """Which pairs of :func:`find_near_duplicates_mirrored`'s values link, and their
     nearest distances.
 
-    The values are the distinct hashes (``mirrored[k]`` False) followed by the
-    distinct ``(mirrored hash, hash)`` pairs of the images (True), so every
-    mirrored-hash node belongs to images of one hash.  ``partner[k]`` is, for a
-    hash node, the mirrored hash of its first image that has one (``usable[k]``
-    False when none has), and for a mirrored-hash node, the hash of its images;
-    ``owner[k]`` is a mirrored-hash node's hash node (-1 for hash nodes).
+    The values are the hashes of the distinct ``(hash, mirrored hash)`` pairs of
+    the images (``mirrored[k]`` False), followed by the mirrored hashes of those
+    that have one (True), so every mirrored-hash node belongs to images of one
+    hash and one mirrored hash.  ``partner[k]`` is, for a hash node, the mirrored
+    hash of its images (``usable[k]`` False when they have none), and for a
+    mirrored-hash node, the hash of its images; ``owner[k]`` is a mirrored-hash
+    node's hash node (-1 for hash nodes).
 
     Two hash nodes link within ``max_distance`` (the direct test); a hash node
     ``a`` and a mirrored-hash node ``b`` link when both ``d(a, b)`` and
@@ -775,32 +776,34 @@ def find_near_duplicates_mirrored(
     by_mirror = np.zeros(n, dtype=bool)
     if n < 2:
         return ([], nearest, by_mirror) if return_nearest else []
-    unique, node_h, counts = np.unique(values, return_inverse=True, return_counts=True)
+    _, same_hash, counts = np.unique(values, return_inverse=True, return_counts=True)
+    same_hash = same_hash.ravel()
+    # Hash nodes: distinct (hash, mirrored hash) pairs, so that each node's partner
+    # is the mirrored hash of every one of its images (two images of one hash can
+    # have different mirrored hashes, and either may be the one that links).
+    flipped_all = np.zeros(n, dtype=np.uint64)
+    flipped_all[present] = flipped
+    keys = np.stack([values, flipped_all, present.astype(np.uint64)], axis=1)
+    pairs, node_h = np.unique(keys, axis=0, return_inverse=True)
     node_h = node_h.ravel()
-    with_m = np.flatnonzero(present)
-    # Mirrored-hash nodes: distinct (mirrored hash, hash node) pairs, so that a node
+    size = len(pairs)
+    # Mirrored-hash nodes: one per hash node with a mirrored hash, so that a node
     # belongs to images of one hash and two images are never linked through equal
     # mirrored hashes alone.
-    keys = np.stack([flipped, node_h[with_m].astype(np.uint64)], axis=1)
-    pairs, node_m = np.unique(keys, axis=0, return_inverse=True)
-    node_m = node_m.ravel() + unique.size
-    total = unique.size + len(pairs)
-    nodes = np.concatenate([unique, pairs[:, 0]])
+    owners = np.flatnonzero(pairs[:, 2])
+    node_m = np.full(size, -1, dtype=np.int64)
+    node_m[owners] = size + np.arange(owners.size)
+    total = size + owners.size
+    nodes = np.concatenate([pairs[:, 0], pairs[owners, 1]])
     is_mirrored = np.zeros(total, dtype=bool)
-    is_mirrored[unique.size:] = True
+    is_mirrored[size:] = True
     owner = np.full(total, -1, dtype=np.int64)
-    owner[unique.size:] = pairs[:, 1].astype(np.int64)
-    partner = np.zeros(total, dtype=np.uint64)
-    partner[unique.size:] = unique[owner[unique.size:]]
-    usable = np.zeros(total, dtype=bool)
-    usable[unique.size:] = True
-    # A hash node's partner: the mirrored hash of its first image that has one.
-    taken, first = np.unique(node_h[with_m], return_index=True)
-    partner[taken] = flipped[first]
-    usable[taken] = True
+    owner[size:] = owners
+    partner = np.concatenate([pairs[:, 1], pairs[owners, 0]])
+    usable = np.concatenate([pairs[:, 2].astype(bool), np.ones(owners.size, dtype=bool)])
     mirror = _MirrorLinks(is_mirrored, partner, usable, owner, max_distance)
     parent, _ = _link(nodes, max_distance, False, progress, mirror)
-    parent = _union(_roots(parent), node_h[with_m], node_m)  # an image and its mirror image
+    parent = _union(_roots(parent), owners, node_m[owners])  # an image and its mirror image
     labels = parent[node_h]
     shared = np.bincount(labels, minlength=total)[labels] > 1
     members = np.flatnonzero(shared)
@@ -810,9 +813,11 @@ def find_near_duplicates_mirrored(
     groups.sort(key=lambda g: g[0])
     if not return_nearest:
         return groups
-    direct = np.where(counts[node_h] > 1, 0, mirror.direct[node_h])
+    direct = np.where(counts[same_hash] > 1, 0, mirror.direct[node_h])
     flipped_best = mirror.mirror[node_h].copy()
-    flipped_best[with_m] = np.minimum(flipped_best[with_m], mirror.mirror[node_m])
+    with_m = np.flatnonzero(present)
+    own_m = node_m[node_h[with_m]]
+    flipped_best[with_m] = np.minimum(flipped_best[with_m], mirror.mirror[own_m])
     best = np.minimum(direct, flipped_best)
     nearest = np.where(best <= max_distance, best, -1)
     by_mirror = (flipped_best < direct) & (flipped_best <= max_distance)

@@ -437,6 +437,16 @@ _EMBED_CHUNK = 64
 _SIMILARITY_BUDGET = 1 << 25
 
 
+def _refuse_non_finite(vectors: torch.Tensor, names: Sequence[str], error: type, said: str) -> None:
+    """Raise ``error`` naming the rows of ``vectors`` that hold NaN or infinity: a NaN
+    similarity would rank first in an exact search (``topk`` takes NaN for the
+    largest value) and nowhere in a FAISS one."""
+    rows = (~torch.isfinite(vectors.detach()).all(dim=1)).nonzero().flatten().tolist()
+    if rows:
+        which = ", ".join(repr(names[i]) for i in rows[:3]) + (" ..." if len(rows) > 3 else "")
+        raise error(f"{said} of {len(rows)} image(s) are not finite (NaN or infinity): {which}")
+
+
 class FeatureIndex:
     """Nearest-neighbour search of images by a layer's (pooled) features.
 
@@ -493,7 +503,10 @@ class FeatureIndex:
     Raises
     ------
     ModelError
-        A TorchScript model (its layers cannot be hooked).
+        A TorchScript model (its layers cannot be hooked), or features of an
+        image that are not finite (NaN or infinity: they would rank first in
+        an exact search); vectors given to :meth:`add_vectors` or
+        :meth:`query` that are not finite are an :class:`InvalidParameterError`.
     MissingDependencyError
         ``search="faiss"`` or ``"hnsw"`` without faiss installed (``pip install
         'boda[faiss]'``).
@@ -561,9 +574,10 @@ class FeatureIndex:
                 raise InvalidParameterError(
                     f"images is an empty batch (shape {tuple(images.shape)}); give at least one"
                 )
-            return [f"image[{first_index + i}]" for i in range(images.shape[0])], layer_features(
-                self.model, self.layer, images
-            )
+            names = [f"image[{first_index + i}]" for i in range(images.shape[0])]
+            features = layer_features(self.model, self.layer, images)
+            _refuse_non_finite(features, names, ModelError, "the model's features")
+            return names, features
         # A chunk of images at a time: the decoded images and model inputs of a
         # whole folder would take ~2 MB per 224 px image (20 000 images: 39 GB).
         channels = input_spec(self.model)[0]
@@ -577,8 +591,10 @@ class FeatureIndex:
             )
             self.skipped.extend(skipped)
             if chunk_names:
+                features = layer_features(self.model, self.layer, x)
+                _refuse_non_finite(features, chunk_names, ModelError, "the model's features")
                 names.extend(chunk_names)
-                parts.append(layer_features(self.model, self.layer, x))
+                parts.append(features)
         if not names:
             raise InvalidParameterError("no readable images were given")
         return names, torch.cat(parts)
@@ -611,6 +627,7 @@ class FeatureIndex:
             )
         if not names:
             return self
+        _refuse_non_finite(vectors, names, InvalidParameterError, "the vectors")
         self.names.extend(names)
         self.vectors = vectors if self.vectors.numel() == 0 else torch.cat([self.vectors, vectors])
         self._faiss = None
@@ -773,9 +790,12 @@ class FeatureIndex:
             raise InvalidParameterError("the index is empty; add images first")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
-        q = images if isinstance(images, torch.Tensor) and images.ndim == 2 else self.embed(
-            images
-        )[1]
+        if isinstance(images, torch.Tensor) and images.ndim == 2:
+            q = images
+            _refuse_non_finite(q, [f"query[{i}]" for i in range(len(q))],
+                               InvalidParameterError, "the query vectors")  # fmt: skip
+        else:
+            q = self.embed(images)[1]
         kk = min(int(k), len(self.names))
         kind = _vector_search.resolve_search(self.search, len(self.names), q.shape[0])
         self.last_search = kind
