@@ -184,3 +184,14 @@ def test_bad_arguments_raise():
         filters.gradient(img, "roberts")
     with pytest.raises(InvalidParameterError, match="neighbours"):
         filters.laplacian(img, 6)
+
+
+def test_unhashable_arguments_raise_boda_errors():
+    # A list raised "TypeError: unhashable type" from the dictionary look-up.
+    img = np.zeros((5, 5), np.float32)
+    with pytest.raises(InvalidParameterError, match="border"):
+        filters.sobel(img, 0, border=["reflect"])
+    with pytest.raises(InvalidParameterError, match="operator"):
+        filters.gradient(img, ["sobel"])
+    with pytest.raises(InvalidParameterError, match="neighbours"):
+        filters.laplacian(img, [4])

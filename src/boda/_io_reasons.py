@@ -12,6 +12,7 @@ live on ``ImageReadError``.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import struct
@@ -114,11 +115,22 @@ def _plain(text: str) -> str:
     return " ".join(text.split()).rstrip(" .:;")
 
 
+#: System errors that say what is wrong with the path itself, where "a failing disk"
+#: would send the user looking at the hardware.
+_PATH_ERRORS = {
+    errno.ENOTDIR: "a folder in the path is a file, not a folder",
+    errno.ELOOP: "the path goes round a loop of symbolic links",
+    errno.ENAMETOOLONG: "the path (or a name in it) is longer than the system allows",
+}
+
+
 def undecodable(path: Path, exc: BaseException, fmt: str | None) -> ImageReadError:
     """The error for a decoder that stopped on ``path`` (Pillow recognised it as ``fmt``,
     or nothing), in words a photographer can act on; see :class:`ImageReadError`."""
     if isinstance(exc, MemoryError):
         return ImageReadError(path, ImageReadError.OUT_OF_MEMORY)
+    if isinstance(exc, OSError) and exc.errno in _PATH_ERRORS:  # the path, not the disk
+        return ImageReadError(path, _PATH_ERRORS[exc.errno])
     if isinstance(exc, OSError) and exc.errno is not None:  # the system's, not a decoder's
         return ImageReadError(
             path, f"the file could not be read ({exc.strerror or exc}: a failing disk, or a "

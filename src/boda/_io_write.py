@@ -23,7 +23,8 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
-from boda.core.image import as_float_image, to_uint8
+from boda.core.image import as_float_image, finite_pixels, to_uint8
+from boda.core.numbers import whole_number
 from boda.errors import InvalidImageError, InvalidParameterError, OutputError
 
 #: Formats (Pillow's names) :func:`write_image` can write with 16 bits per channel.
@@ -82,7 +83,7 @@ def write_image(
         ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; float in ``[0, 1]``
         (clipped), uint8 (``/ 255``), uint16 (``/ 65535``) or bool.
     quality : int
-        JPEG quality.
+        JPEG quality, 0 to 100.
     icc_profile : bytes, optional
         Colour profile to embed (kept in 8- and 16-bit files alike); dropped
         when its colour space does not match the image (see above).
@@ -111,7 +112,10 @@ def write_image(
         message names the path and the formats that hold 16: PNG and TIFF),
         an ICO file of more than 256 pixels a side (ICO holds no more), or an
         ICNS file of any size but 1024x1024 (Pillow stretches any other image
-        to that square).
+        to that square), or ``quality`` not a whole number from 0 to 100.
+    InvalidImageError
+        ``image`` is not an image boda can write (shape, dtype, a 0-255 float
+        scale), or holds NaN or infinite values.
 
     Examples
     --------
@@ -124,6 +128,8 @@ def write_image(
     path = _not_a_folder(Path(path))
     suffix = path.suffix.lower()
     image_format = _image_format(path)
+    _check_quality(quality)
+    _refuse_non_finite(image)
     icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
     if image_format in ("ICO", "ICNS"):
         _check_icon_size(path, image_format, np.shape(image))
@@ -155,6 +161,23 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     # Encoded first, so a failed encode leaves an existing file untouched.
     return write_output(path, buffer.getvalue())
+
+
+def _check_quality(quality: object) -> None:
+    """Refuse a JPEG ``quality`` that is not a whole number from 0 to 100: libjpeg and
+    OpenCV clamped 101 or -5 without a word, and None or NaN failed in ``int()``."""
+    if not (whole_number(quality) and 0 <= quality <= 100):
+        raise InvalidParameterError(
+            f"quality must be a whole number from 0 to 100 (JPEG quality), got {quality!r}"
+        )
+
+
+def _refuse_non_finite(image: np.ndarray) -> None:
+    """InvalidImageError for float pixels holding NaN or infinity, which the cast to
+    8 or 16 bits would turn into arbitrary levels (with only a RuntimeWarning)."""
+    arr = np.asarray(image)
+    if np.issubdtype(arr.dtype, np.floating):
+        finite_pixels(arr)
 
 
 def _matching_profile(profile: bytes | None, ndim: int) -> bytes | None:
@@ -503,7 +526,11 @@ def encode_jpeg(image: np.ndarray, *, max_side: int | None = None, quality: int 
     Raises
     ------
     InvalidParameterError
-        ``max_side`` is not a positive integer.
+        ``max_side`` is not a positive integer, or ``quality`` not a whole number
+        from 0 to 100.
+    InvalidImageError
+        The image cannot be converted (see :func:`boda.core.as_float_image`), or
+        holds NaN or infinite values.
     """
     import cv2
 
@@ -514,6 +541,8 @@ def encode_jpeg(image: np.ndarray, *, max_side: int | None = None, quality: int 
             f"max_side must be a positive number of pixels (or None), got {max_side!r}"
         )
 
+    _check_quality(quality)
+    _refuse_non_finite(image)
     pixels = to_uint8(image)
     if pixels.ndim == 3 and pixels.shape[2] == 4 or (
         max_side is not None and max(pixels.shape[:2]) > max_side

@@ -69,6 +69,7 @@ from boda._io_write import (
     write_output,
 )
 from boda.core.image import as_float_image
+from boda.core.numbers import real_number, whole_number
 from boda.errors import ImageReadError, InvalidParameterError
 
 __all__ = [
@@ -378,19 +379,19 @@ def open_image(
     InvalidParameterError
         ``path`` is not a path (an array, say), or a bad option value.
     """
-    if not isinstance(path, str | bytes | os.PathLike):
-        hint = (
-            "; it already holds pixels: boda.core.as_float_image(x) converts an array"
-            if hasattr(path, "shape") or type(path).__module__.startswith("PIL.")
-            else ""
-        )
+    path = _as_path(path, "read_image")
+    if max_side is not None and not (whole_number(max_side) and max_side >= 1):
         raise InvalidParameterError(
-            f"read_image needs a file path (str or pathlib.Path), got {type(path).__name__}{hint}"
+            f"max_side must be a positive whole number of pixels (or None), got {max_side!r}"
         )
-    path = Path(os.fsdecode(path))
-    if max_side is not None and max_side < 1:
-        raise InvalidParameterError(f"max_side must be a positive integer, got {max_side}")
-    if resample not in _RESAMPLE:
+    if max_pixels is not None and not (
+        real_number(max_pixels) and 1 <= max_pixels < float("inf")
+    ):
+        raise InvalidParameterError(
+            f"max_pixels must be a positive number of pixels, or None for no limit (a trusted "
+            f"file), got {max_pixels!r}"
+        )
+    if not isinstance(resample, str) or resample not in _RESAMPLE:
         raise InvalidParameterError(
             f"unknown resample filter {resample!r}; choose one of {sorted(_RESAMPLE)}"
         )
@@ -435,6 +436,21 @@ def open_image(
         raise pillow_refused(path, exc) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise undecodable(path, exc, fmt) from None
+
+
+def _as_path(path: object, caller: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, or InvalidParameterError naming ``caller``
+    when it is not a path (an array, a Pillow image, a number)."""
+    if not isinstance(path, str | bytes | os.PathLike):
+        hint = (
+            "; it already holds pixels: boda.core.as_float_image(x) converts an array"
+            if hasattr(path, "shape") or type(path).__module__.startswith("PIL.")
+            else ""
+        )
+        raise InvalidParameterError(
+            f"{caller} needs a file path (str or pathlib.Path), got {type(path).__name__}{hint}"
+        )
+    return Path(os.fsdecode(path))
 
 
 def open_gray_map(
@@ -497,6 +513,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     ImageReadError
         The file is missing, is not an image, or is larger than Pillow's
         decompression-bomb limit and not a JPEG (a JPEG's size is always given).
+    InvalidParameterError
+        ``path`` is not a path (an array, a number).
 
     Examples
     --------
@@ -506,7 +524,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     >>> image_size(path)
     (30, 20)
     """
-    path = Path(os.fsdecode(path))
+    path = _as_path(path, "image_size")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["finite_float", "whole_number"]
+__all__ = ["finite_float", "real_number", "whole_number"]
 
 
 def finite_float(value: object) -> float | None:
@@ -37,3 +37,16 @@ def whole_number(value: object) -> bool:
     (True, True, False, False)
     """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def real_number(value: object) -> bool:
+    """Whether ``value`` is a Python or numpy real number (NaN and infinities
+    included): not a bool (``True == 1``) or a string (``"0.5"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> real_number(0.5), real_number(np.float32(2)), real_number(True), real_number("0.5")
+    (True, True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -64,7 +64,7 @@ def scipy_border_mode(border: str) -> str:
     """The ``scipy.ndimage`` mode of a boda border name; a clear error if unknown."""
     try:
         return BORDER_MODES[border]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable value, a list say
         raise InvalidParameterError(
             f"unknown border {border!r}; choose one of {sorted(BORDER_MODES)}"
         ) from None
@@ -192,7 +192,7 @@ def gradient(
     """
     try:
         fn = _OPERATORS[operator]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable value, a list say
         raise InvalidParameterError(
             f"unknown gradient operator {operator!r}; choose one of {sorted(_OPERATORS)}"
         ) from None
@@ -239,7 +239,7 @@ def laplacian(
     img = as_float_image(image)
     try:
         kernel = _LAPLACIAN_KERNELS[neighbours]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable value, a list say
         raise InvalidParameterError(f"neighbours must be 4 or 8, got {neighbours}") from None
     mode = scipy_border_mode(border)
     ndimage = scipy_ndimage()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from boda.core.image import as_float_image, to_gray
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 from boda.quality._blur import laplacian_variance, tenengrad, wavelet_energy
 from boda.quality._exposure import exposure_stats
@@ -57,6 +59,17 @@ class QualityThresholds:
     dark: float = 0.8
     light: float = 0.85
     low_information: float = 2.0
+
+    def __post_init__(self) -> None:
+        # A string compared with a score raised TypeError inside analyze(), and NaN
+        # never flags anything: both are refused here, where the value is given.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not real_number(value) or math.isnan(value):
+                raise InvalidParameterError(
+                    f"threshold {field.name} must be a number (infinity never or always "
+                    f"flags), got {value!r}"
+                )
 
     #: (flag, comparison, what the score is) in report order.
     _RULES = (

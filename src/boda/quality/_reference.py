@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
-from boda.core.image import as_float_image
+from boda.core.image import as_float_image, finite_pixels
+from boda.core.numbers import real_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
 __all__ = ["compare", "mse", "psnr", "ssim"]
@@ -16,11 +18,22 @@ def _pair(
     image: np.ndarray, reference: np.ndarray, data_range: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both images as float32 (no copy of a float32 array); the measures below
-    widen row strips of them to float64, so no full-size float64 copy is made."""
+    widen row strips of them to float64, so no full-size float64 copy is made.
+    NaN or infinite pixels are refused: they would make every score NaN."""
     # A data_range above 1 says the values are on another scale (255, say) on purpose.
     unit = data_range <= 1.0
-    a = as_float_image(image, name="image", unit_range=unit)
-    b = as_float_image(reference, name="reference", unit_range=unit)
+    if data_range != 1.0:
+        for name, pixels in (("image", image), ("reference", reference)):
+            dtype = np.asarray(pixels).dtype
+            if not np.issubdtype(dtype, np.floating):
+                # uint8 is divided by 255 below: a data_range of 255 gave 80 dB for 33.
+                raise InvalidParameterError(
+                    f"{name} is {dtype}, which boda scales to [0, 1] before measuring: "
+                    f"leave data_range at 1 (got {data_range:g}), or pass float pixels "
+                    "on the scale data_range describes"
+                )
+    a = finite_pixels(as_float_image(image, name="image", unit_range=unit), "image")
+    b = finite_pixels(as_float_image(reference, name="reference", unit_range=unit), "reference")
     if a.shape != b.shape:
         raise InvalidImageError(
             f"image {a.shape} and reference {b.shape} must have the same shape; "
@@ -50,6 +63,16 @@ def _mean_squared_error(a: np.ndarray, b: np.ndarray) -> float:
     return total / a.size
 
 
+def _check_data_range(data_range: float) -> float:
+    """``data_range`` as a Python float (a numpy float32 would make the PSNR float32), or
+    InvalidParameterError when it is not a positive finite number (NaN gave a NaN PSNR)."""
+    if not (real_number(data_range) and 0 < data_range < math.inf):
+        raise InvalidParameterError(
+            f"data_range must be a positive number (1 for boda's float images), got {data_range!r}"
+        )
+    return float(data_range)
+
+
 def _psnr_of(err: float, data_range: float) -> float:
     """PSNR in dB of a mean squared error ``err``."""
     return float("inf") if err == 0 else float(10.0 * np.log10(data_range**2 / err))
@@ -71,7 +94,9 @@ def mse(image: np.ndarray, reference: np.ndarray) -> float:
 def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``.
 
-    Returns ``inf`` for identical images.
+    Returns ``inf`` for identical images.  ``data_range`` other than 1 is for
+    float pixels on another scale (0-255 floats, say): uint8 and uint16 images
+    are scaled to ``[0, 1]`` first, and refused with another ``data_range``.
 
     Examples
     --------
@@ -79,8 +104,7 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 1.0) -
     >>> round(psnr(np.zeros((4, 4)), np.full((4, 4), 0.1)), 3)
     20.0
     """
-    if data_range <= 0:
-        raise InvalidParameterError(f"data_range must be positive, got {data_range}")
+    data_range = _check_data_range(data_range)
     a, b = _pair(image, reference, data_range)
     return _psnr_of(_mean_squared_error(a, b), data_range)
 
@@ -114,7 +138,9 @@ def ssim(
     image, reference : numpy.ndarray
         Same shape, ``(H, W)`` or ``(H, W, 3)``, at least 11 x 11.
     data_range : float
-        ``L``, the dynamic range (1 for boda's float images).
+        ``L``, the dynamic range (1 for boda's float images).  Other values
+        only for float pixels on another scale: uint8 and uint16 images are
+        scaled to ``[0, 1]`` first, so they need 1.
     sigma, k1, k2 : float
         The paper's constants.
     full : bool
@@ -127,9 +153,11 @@ def ssim(
     Raises
     ------
     InvalidParameterError
-        ``data_range`` or ``sigma`` not positive.
+        ``data_range`` or ``sigma`` not positive, or ``data_range`` other than 1
+        for integer images.
     InvalidImageError
-        Images of different shapes, or smaller than the window.
+        Images of different shapes, smaller than the window, or holding NaN or
+        infinite values.
 
     References
     ----------
@@ -147,8 +175,7 @@ def ssim(
     """
     from scipy import ndimage  # imported here: `boda scan` never needs it (start-up time)
 
-    if not data_range > 0 or not np.isfinite(data_range):
-        raise InvalidParameterError(f"data_range must be positive, got {data_range}")
+    data_range = _check_data_range(data_range)
     if not sigma > 0 or not np.isfinite(sigma):
         raise InvalidParameterError(
             f"sigma must be a positive number of pixels (the paper's is 1.5), got {sigma}"
@@ -230,7 +257,8 @@ def compare(
     Raises
     ------
     InvalidImageError
-        Images of different shapes, or smaller than SSIM's window.
+        Images of different shapes, smaller than SSIM's window, or holding NaN
+        or infinite values.
 
     References
     ----------

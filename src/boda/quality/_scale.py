@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from boda.core.image import finite_pixels, to_gray
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["REFERENCE_SIDE", "to_reference_gray"]
@@ -39,9 +40,10 @@ def to_reference_gray(image: np.ndarray, reference_side: int | None = REFERENCE_
     gray = finite_pixels(to_gray(image))
     if reference_side is None:
         return gray
-    if reference_side < 8:
+    if not (whole_number(reference_side) and reference_side >= 8):
         raise InvalidParameterError(
-            f"reference_side must be at least 8 pixels (or None), got {reference_side}"
+            f"reference_side must be a whole number of pixels, at least 8 (or None), "
+            f"got {reference_side!r}"
         )
     h, w = gray.shape
     longest = max(h, w)

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from boda.core.image import finite_pixels, to_gray
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
 
@@ -180,13 +182,17 @@ def noise_variance(gray: np.ndarray) -> float:
     way, but blurred *and* noisy ones, sigma 3/255, 67 % instead of 96 %: tiny
     dataset images are rarely noisy).
 
+    ``gray`` is converted as every measure's input is: RGB to Rec. 601 gray,
+    uint8 and uint16 divided by their top value; NaN or infinite values are
+    refused (:class:`~boda.errors.InvalidImageError`).
+
     References
     ----------
     See :func:`_noise_level_function`.
     """
     import cv2
 
-    gray = np.asarray(gray, dtype=np.float32)
+    gray = finite_pixels(to_gray(gray))
     noise = _noise_map(gray, _pool2(gray)) if min(gray.shape) >= 2 else None
     return _QUANTISATION_VARIANCE if noise is None else float(cv2.mean(noise)[0])
 
@@ -528,10 +534,10 @@ def detail_ratio(
     >>> bool(np.isnan(detail_ratio(rng.random((256, 256)))))  # noise, and nothing above it
     True
     """
-    if tile < 4 or tile % 2:
-        raise InvalidParameterError(f"tile must be an even number >= 4, got {tile}")
-    if not 0.0 <= percentile <= 100.0:
-        raise InvalidParameterError(f"percentile must be in [0, 100], got {percentile}")
+    if not whole_number(tile) or tile < 4 or tile % 2:
+        raise InvalidParameterError(f"tile must be an even number >= 4, got {tile!r}")
+    if not (real_number(percentile) and 0.0 <= percentile <= 100.0):
+        raise InvalidParameterError(f"percentile must be in [0, 100], got {percentile!r}")
     return _measure(to_reference_gray(image, reference_side), tile, percentile)[0]
 
 
@@ -642,7 +648,7 @@ def sharpness(
     all_measures : bool
         Also compute the classic measures (Laplacian variance, Tenengrad,
         wavelet and FFT energy, blur effect, Tong et al.) into ``measures``
-        (Tong's are NaN for an image under 16 px a side).
+        (Tong's are NaN for an image under 16 px a side, the blur effect's under 4).
     reference_side : int or None
         Evaluation scale (default 640); ``None`` measures at full size, where
         the default threshold is not calibrated.
@@ -686,6 +692,11 @@ def sharpness(
     >>> bool(np.isnan(result.score)), result.is_blurry
     (True, False)
     """
+    if threshold is not None and not (real_number(threshold) and not math.isnan(threshold)):
+        # float() took "0.5" and True, and NaN never flagged anything
+        raise InvalidParameterError(
+            f"threshold must be a number (or None for {BLUR_THRESHOLD}), got {threshold!r}"
+        )
     threshold = BLUR_THRESHOLD if threshold is None else float(threshold)
     gray = to_reference_gray(image, reference_side)
     ratio, anisotropy = _measure(gray, _TILE, _PERCENTILE)
@@ -699,8 +710,11 @@ def sharpness(
             tenengrad=_blur.tenengrad(gray, reference_side=None),
             wavelet_energy=_blur.wavelet_energy(gray, reference_side=None),
             fft_hf=_blur.fft_high_frequency(gray, reference_side=None),
-            blur_effect=_blur.blur_effect(gray, reference_side=None),
         )
+        if min(gray.shape) >= _blur.BLUR_EFFECT_MIN_SIDE:
+            measures["blur_effect"] = _blur.blur_effect(gray, reference_side=None)
+        else:  # no pixel inside its border: not measured, as the score
+            measures["blur_effect"] = math.nan
         if min(gray.shape) >= _TONG_MIN_SIDE:
             tong = _tong.tong_blur(gray, reference_side=None)
             measures.update(tong_per=tong.per, tong_blur_extent=tong.blur_extent)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 from boda.quality._scale import REFERENCE_SIDE, to_reference_gray
 
@@ -112,7 +114,8 @@ def tong_blur(
     Raises
     ------
     InvalidParameterError
-        If the image is smaller than 16 pixels on a side.
+        If the image is smaller than 16 pixels on a side, or ``threshold`` or
+        ``min_zero`` is not a number.
 
     Notes
     -----
@@ -146,6 +149,10 @@ def tong_blur(
     >>> tong_blur(step).per > 0.05
     True
     """
+    for name, value in (("threshold", threshold), ("min_zero", min_zero)):
+        if not real_number(value) or math.isnan(value):
+            # NaN found no edge and called every image blurred (or none, for min_zero)
+            raise InvalidParameterError(f"{name} must be a number, got {value!r}")
     gray = to_reference_gray(image, reference_side)
     if min(gray.shape) < 16:
         raise InvalidParameterError(
