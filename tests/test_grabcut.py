@@ -275,6 +275,15 @@ def test_input_kinds():
         (dict(mask=np.ones((48, 64), bool)), InvalidParameterError, "integer trimap"),
         (dict(mask=np.full((48, 64), 7, np.uint8)), InvalidParameterError, "only BGD"),
         (dict(rect=(10, 5, 44, 38), iterations=0), InvalidParameterError, "iterations"),
+        # Once a bare ValueError/TypeError, inf energies, or (tol) taken silently:
+        (dict(rect=(10, 5, 44, 38), iterations=np.nan), InvalidParameterError, "iterations"),
+        (dict(rect=(10, 5, 44, 38), iterations=2.5), InvalidParameterError, "iterations"),
+        (dict(rect=(10, 5, 44, 38), gamma=np.inf), InvalidParameterError, "gamma"),
+        (dict(rect=(10, 5, 44, 38), tol=np.nan), InvalidParameterError, "tol"),
+        (dict(rect=(10, 5, 44, 38), feather_radius=np.nan), InvalidParameterError, "feather_r"),
+        (dict(rect=(10, 5, 44, 38), feather_eps=0), InvalidParameterError, "feather_eps"),
+        (dict(rect=(10, 5, 44, 38), feather_eps=np.nan), InvalidParameterError, "feather_eps"),
+        (dict(rect=(10, 5, 44, 38), seed=None), InvalidParameterError, "seed"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -164,6 +165,31 @@ def test_exemplar_bad_parameters():
         inpaint(img, hole, method="exemplar", patch_size=4)
     narrow = inpaint(img, hole, method="exemplar", patch_size=3, search_radius=2)
     assert np.array_equal(narrow[~hole], img[~hole])
+    # Once a TypeError deep in the search (a float radius), a ValueError (NaN) or
+    # silently patch 9 for 9.5.
+    for options in ({"search_radius": 2.5}, {"search_radius": np.nan},
+                    {"patch_size": np.nan}, {"patch_size": 3.5}, {"patch_size": "3"}):  # fmt: skip
+        with pytest.raises(InvalidParameterError, match=next(iter(options))):
+            inpaint(img, hole, method="exemplar", **options)
+
+
+@pytest.mark.parametrize("method", ["telea", "telea-opencv", "ns"])
+@pytest.mark.parametrize("radius", [np.nan, "5"])
+def test_radius_that_is_not_a_number_is_refused(method, radius, crop, hole):
+    # OpenCV's methods took NaN silently; telea raised a bare TypeError for "5".
+    with pytest.raises(InvalidParameterError, match="radius"):
+        inpaint(crop, hole, method=method, radius=radius)
+
+
+@pytest.mark.parametrize("side", [2, 3, 4])
+def test_default_telea_fills_images_smaller_than_its_radius(side):
+    # inpaint()'s default method refused them, naming a radius nobody had given.
+    img = np.random.default_rng(side).random((side, side, 3)).astype(np.float32)
+    hole = np.zeros((side, side), bool)
+    hole[side // 2, side // 2] = True
+    out = inpaint(img, hole)
+    assert np.array_equal(out[~hole], img[~hole])
+    np.testing.assert_allclose(out, inpaint(img, hole, method="telea-opencv"), atol=0.05)
 
 
 def test_mask_conventions(crop, hole):
@@ -188,6 +214,25 @@ def test_bad_masks_say_what_to_change(crop, hole):
         inpaint(crop, np.ones(hole.shape, bool), method="telea")
     out = inpaint(crop, np.zeros(hole.shape, bool), method="telea")
     assert np.array_equal(out, crop) and out is not crop
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_0_1_integer_mask_is_refused_not_read_as_no_hole(crop, hole, dtype):
+    # hole.astype(np.uint8) is at most 1/255 on the 255 scale: it filled nothing.
+    with pytest.raises(InvalidImageError, match="only 0 and 1.*astype\\(bool\\)"):
+        inpaint(crop, hole.astype(dtype), method="telea")
+    with pytest.raises(InvalidImageError, match="only 0 and 1"):
+        to_hole_mask(np.repeat(hole.astype(dtype)[:, :, None], 3, axis=2), hole.shape)
+    # No hole at all, or a 0/255 mask, still reads as before.
+    assert not to_hole_mask(np.zeros(hole.shape, dtype), hole.shape).any()
+    full = hole.astype(dtype) * np.iinfo(dtype).max
+    assert np.array_equal(to_hole_mask(full, hole.shape), hole)
+
+
+def test_a_mask_with_nan_is_refused_not_read_as_known(crop, hole):
+    mask = np.where(hole, np.nan, 0.0)  # NaN >= 0.5 is false: these holes were kept
+    with pytest.raises(InvalidImageError, match="NaN"):
+        inpaint(crop, mask, method="telea")
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -328,6 +373,16 @@ def test_cli_inpaint_bad_inputs(tmp_path, photo):
     assert result.exit_code == 2 and "every pixel" in result.output
     result = runner.invoke(app, ["inpaint", str(path), "-m", str(full), "-o", str(path)])
     assert result.exit_code == 2 and "overwrite" in result.output
+    # a 0/1 mask saved as 8 bits (1 of 255) or drawn in dark gray: 0 % filled, exit 0
+    for level in (1, 100):
+        dim = np.zeros(img8.shape[:2], np.uint8)
+        dim[5:15, 5:15] = level
+        Image.fromarray(dim).save(tmp_path / "dim.png")
+        result = runner.invoke(app, ["inpaint", str(path), "-m", str(tmp_path / "dim.png"),
+                                     "-o", out])
+        assert result.exit_code == 2, result.output
+        assert "marks nothing to fill" in " ".join(result.output.split())
+    assert not os.path.exists(out)
 
 
 def test_cli_inpaint_rgba_and_16bit(tmp_path, crop, hole):

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from boda.cli import app
 from boda.edit import (
+    check_depth,
     circle_of_confusion,
     disk_kernel,
     hexagon_kernel,
@@ -254,10 +255,50 @@ def test_bad_inputs_raise_clear_errors(square_scene):
         refocus(img, nan, focus_depth=0.5)
 
 
+@pytest.mark.parametrize(("kwargs", "match"), [
+    # Each once raised a bare ValueError, TypeError or OverflowError from deep inside.
+    ({"focus_at": (np.nan, 2)}, "focus_at must be a pixel"),
+    ({"focus_at": (1, 2, 3)}, "focus_at must be a pixel"),
+    ({"focus_range": (0.5,)}, "focus_range must be"),
+    ({"focus_range": "ab"}, "focus_range must be"),
+    ({"focus_depth": "x"}, "focus_depth must be"),
+    ({"focus_depth": 0.5, "method": "threshold", "aperture": np.nan}, "aperture"),
+    ({"focus_depth": 0.5, "method": "threshold", "aperture": np.inf}, "aperture"),
+    ({"focus_depth": 0.5, "max_radius": np.nan}, "max_radius"),
+    # These were taken silently: a negative max_radius clipped every CoC to -|limit|
+    # (the whole picture blurred as near field), a NaN tolerance made nothing in
+    # focus, a NaN highlight gain turned the boost off.
+    ({"focus_depth": 0.5, "max_radius": -5}, "max_radius"),
+    ({"focus_depth": 0.5, "method": "threshold", "tolerance": np.nan}, "tolerance"),
+    ({"focus_depth": 0.5, "method": "threshold", "feather": np.nan}, "feather"),
+    ({"focus_depth": 0.5, "highlight_gain": np.nan}, "highlight_gain"),
+    ({"focus_depth": 0.5, "max_layers": np.nan}, "max_layers"),
+])  # fmt: skip
+def test_bad_numbers_are_refused_naming_the_argument(square_scene, kwargs, match):
+    img, depth, _ = square_scene
+    with pytest.raises(InvalidParameterError, match=match):
+        refocus(img, depth, **kwargs)
+
+
 def test_resize_depth_matches_shape():
     small = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     big = resize_depth(small, (30, 40))
     assert big.shape == (30, 40) and big.min() >= 0 and big.max() <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_resize_depth_keeps_the_units_refocus_reads_an_integer_map_in(dtype):
+    # refocus reads a uint16 map as [0, 1]; resize_depth used to keep 0..65535, so the
+    # same focus_depth then pointed at another depth (the whole picture changed).
+    ramp = np.tile(np.linspace(0, 1, 40), (30, 1))
+    depth = np.round(ramp * np.iinfo(dtype).max).astype(dtype)
+    np.testing.assert_array_equal(resize_depth(depth, depth.shape), check_depth(depth, depth.shape))
+    assert resize_depth(depth, (15, 20)).max() <= 1.0
+    img = np.random.default_rng(0).random((30, 40, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        refocus(img, resize_depth(depth, depth.shape), focus_depth=0.3, aperture=4),
+        refocus(img, depth, focus_depth=0.3, aperture=4),
+    )
 
 
 # --- reading depth maps -------------------------------------------------------------------

@@ -165,6 +165,17 @@ def test_guided_filter_refuses_non_finite_guide_and_source(rng, bad):
     assert np.isfinite(guided_filter(guide, source)).all()
 
 
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"radius": np.nan}, "radius"),  # was a bare ValueError from int()
+    ({"radius": "2"}, "radius"),
+    ({"eps": np.inf}, "eps"),  # was NaN everywhere
+])  # fmt: skip
+def test_guided_filter_refuses_radius_and_eps_that_are_not_numbers(rng, kwargs, match):
+    source = (rng.random((40, 48)) > 0.5).astype(np.float32)
+    with pytest.raises(InvalidParameterError, match=match):
+        guided_filter(_photo(rng), source, **kwargs)
+
+
 def test_long_edits_report_their_progress():
     from boda.edit import inpaint
     from boda.segment import grabcut

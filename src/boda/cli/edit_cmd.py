@@ -224,6 +224,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fill a masked region of a photo from its surroundings."""
         from boda.edit import inpaint, to_hole_mask
+        from boda.errors import InvalidParameterError
         from boda.io import open_gray_map, open_image, write_image
 
         check_image_output(output, image, mask, overwrite=overwrite)
@@ -237,6 +238,13 @@ def register(app: typer.Typer) -> None:
             "--mask", marks.shape, decoded.pixels.shape,
             "resize the mask to the image size (nearest-neighbour, so it stays binary)",
         )
+        brightest = float(marks.max())
+        if 0 < brightest < 0.5:  # a 0/1 mask saved as 8 bits, a mask drawn in dark gray
+            raise InvalidParameterError(
+                f"--mask {str(mask)!r} has no pixel of at least half brightness (its "
+                f"brightest is {brightest * 255:.3g} of 255), so it marks nothing to fill; "
+                "draw the pixels to fill in white (255), e.g. save a 0/1 mask times 255"
+            )
         holes = to_hole_mask(marks, decoded.pixels.shape[:2], name="--mask")
         options: dict = {}
         if method in ("telea", "telea-opencv", "ns"):

@@ -71,10 +71,18 @@ def resize_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     Depth maps from monocular networks often come at a lower resolution than
     the photo; use this to match them before :func:`boda.edit.refocus`.
+    Values are in the units :func:`check_depth` (and so :func:`refocus`)
+    reads them in: a uint8 or uint16 map comes back scaled to ``[0, 1]``, so
+    a ``focus_depth`` means the same before and after resizing.
     """
-    arr = np.asarray(depth, dtype=np.float32)
+    arr = np.asarray(depth)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
     if arr.ndim != 2:
         raise InvalidImageError(f"depth must have shape (H, W), got {arr.shape}")
+    # As check_depth reads it (uint16 / 65535): a raw cast kept 0..65535 and
+    # moved every depth of the map against a focus given in [0, 1].
+    arr = as_float_image(arr, name="depth", unit_range=False)
     h, w = int(shape[0]), int(shape[1])
     if h < 1 or w < 1:
         raise InvalidParameterError(f"target shape must be positive, got {shape}")

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["inpaint_exemplar"]
@@ -81,10 +82,16 @@ def inpaint_exemplar(
 
     given = image
     image, mask = fill_inputs(image, mask)
-    if patch_size < 3 or patch_size % 2 == 0:
-        raise InvalidParameterError(f"patch_size must be odd and >= 3, got {patch_size}")
-    if search_radius is not None and search_radius < 1:
-        raise InvalidParameterError(f"search_radius must be positive, got {search_radius}")
+    # Whole numbers only: a float search_radius failed deep in the search
+    # (TypeError), a NaN patch_size in int() (ValueError), 9.5 was taken for 9.
+    if not whole_number(patch_size) or patch_size < 3 or patch_size % 2 == 0:
+        raise InvalidParameterError(f"patch_size must be an odd integer >= 3, got {patch_size!r}")
+    if search_radius is not None and (not whole_number(search_radius) or search_radius < 1):
+        raise InvalidParameterError(
+            f"search_radius must be a positive integer (pixels) or None, got {search_radius!r}"
+        )
+    if search_radius is not None:
+        search_radius = int(search_radius)
     k, half = int(patch_size), int(patch_size) // 2
     if k > min(mask.shape):
         raise InvalidParameterError(

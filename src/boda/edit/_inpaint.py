@@ -7,6 +7,7 @@ known and is returned unchanged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -15,6 +16,7 @@ from scipy import ndimage, sparse
 from scipy.sparse import linalg as sparse_linalg
 
 from boda.core.image import as_float_image
+from boda.core.numbers import real_number
 from boda.edit._exemplar import inpaint_exemplar
 from boda.edit._telea import inpaint_telea
 from boda.errors import InvalidImageError, InvalidParameterError
@@ -136,6 +138,13 @@ def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask"
     bool masks are used as they are; integer and float masks are scaled to
     ``[0, 1]`` (uint8 by 255, uint16 by 65535) and thresholded at 0.5; a colour
     mask counts a pixel as a hole when any channel does.
+
+    Raises
+    ------
+    InvalidImageError
+        A mask of another size or dtype, one holding NaN or infinite values,
+        or an integer mask holding only 0 and 1 (scaled by its dtype's
+        maximum that is no hole at all; pass ``mask.astype(bool)``).
     """
     arr = np.asarray(mask)
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
@@ -150,7 +159,22 @@ def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask"
         )
     if arr.dtype == np.bool_:
         return arr.copy()
-    return as_float_image(arr, name=name, unit_range=False) >= 0.5  # 0/255 masks too
+    values = as_float_image(arr, name=name, unit_range=False)
+    if not np.isfinite(values).all():
+        # NaN >= 0.5 is false: such pixels would silently count as known.
+        raise InvalidImageError(
+            f"{name} holds NaN or infinite values; replace them first "
+            "(true / 255 = fill, anything else is kept)"
+        )
+    if np.issubdtype(arr.dtype, np.integer) and arr.max() == 1:
+        # A 0/1 uint8 mask (what mask.astype(np.uint8) gives) is 1/255 at most:
+        # read as the convention says, it marks no hole and nothing is filled.
+        raise InvalidImageError(
+            f"{name} is {arr.dtype} holding only 0 and 1, which reads as no hole "
+            f"({arr.dtype} masks are scaled by {np.iinfo(arr.dtype).max}); "
+            f"pass {name}.astype(bool) or {name} * {np.iinfo(arr.dtype).max} (true / 255 = fill)"
+        )
+    return values >= 0.5  # 0/255 masks too
 
 
 def inpaint(
@@ -239,8 +263,8 @@ def _opencv(flag_name: str) -> Callable[..., np.ndarray]:
     def method(image: np.ndarray, mask: np.ndarray, *, radius: float = 5.0) -> np.ndarray:
         import cv2
 
-        if radius <= 0:
-            raise InvalidParameterError(f"radius must be positive, got {radius}")
+        if not (real_number(radius) and 0 < radius < math.inf):  # NaN was taken
+            raise InvalidParameterError(f"radius must be a positive number, got {radius!r}")
         flag = getattr(cv2, flag_name)
         mask8 = mask.astype(np.uint8) * 255
         # OpenCV's float32 Telea overshoots far outside the data range, so run on

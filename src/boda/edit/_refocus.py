@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from boda.color import linear_to_srgb, srgb_to_linear  # IEC 61966-2-1, one copy
 from boda.core.image import as_float_image
-from boda.core.numbers import finite_float
+from boda.core.numbers import finite_float, real_number
 from boda.edit._depth import check_depth
 from boda.errors import InvalidImageError, InvalidParameterError
 
@@ -136,7 +136,8 @@ def resolve_focus(
     Raises
     ------
     InvalidParameterError
-        None or several given, or a pixel outside the map.
+        None or several given, a pixel outside the map, or values that are
+        not (two) finite numbers.
     """
     given = [v is not None for v in (focus_depth, focus_at, focus_range)]
     if sum(given) != 1:
@@ -145,7 +146,12 @@ def resolve_focus(
             "or focus_range (d_min, d_max)"
         )
     if focus_at is not None:
-        x, y = (int(v) for v in focus_at)
+        xy = _numbers(focus_at, 2)
+        if xy is None:
+            raise InvalidParameterError(
+                f"focus_at must be a pixel (x, y) of two finite numbers, got {focus_at!r}"
+            )
+        x, y = (int(v) for v in xy)
         h, w = depth.shape
         if not (0 <= x < w and 0 <= y < h):
             raise InvalidParameterError(
@@ -154,13 +160,28 @@ def resolve_focus(
         value = float(depth[y, x])
         return value, value
     if focus_depth is not None:
-        lo = hi = float(focus_depth)
+        values = _numbers((focus_depth,), 1)
+        problem = f"focus_depth must be a finite depth value, got {focus_depth!r}"
     else:
-        lo, hi = sorted(float(v) for v in focus_range)  # type: ignore[union-attr]
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        what = "focus_depth" if focus_depth is not None else "focus_range"
-        raise InvalidParameterError(f"{what} must be finite depth values, got {lo}, {hi}")
-    return lo, hi
+        values = _numbers(focus_range, 2)
+        problem = f"focus_range must be (d_min, d_max), finite depth values, got {focus_range!r}"
+    if values is None:
+        raise InvalidParameterError(problem)
+    return min(values), max(values)
+
+
+def _numbers(values: object, count: int) -> list[float] | None:
+    """``values`` as ``count`` finite floats, or None when they are not that."""
+    if isinstance(values, (str, bytes)):
+        return None
+    try:
+        items = list(values)  # type: ignore[call-overload]
+    except TypeError:
+        return None
+    numbers = [finite_float(v) if not isinstance(v, (str, bytes)) else None for v in items]
+    if len(numbers) != count or any(v is None for v in numbers):
+        return None
+    return numbers  # type: ignore[return-value]
 
 
 def circle_of_confusion(
@@ -232,8 +253,10 @@ def circle_of_confusion(
     [[-5.0, 0.0, 5.0]]
     """
     depth = check_depth(depth, np.shape(depth)[:2])
-    if aperture < 0 or not math.isfinite(aperture):
-        raise InvalidParameterError(f"aperture must be a finite number >= 0, got {aperture}")
+    _check_non_negative("aperture", aperture)
+    if max_radius is not None:
+        # A negative limit clipped every CoC to -limit: the whole picture blurred.
+        _check_non_negative("max_radius", max_radius, "pixels, or None for no limit")
     if model not in _MODELS:
         raise InvalidParameterError(f"unknown CoC model {model!r}; choose from {_MODELS}")
     lo, hi = resolve_focus(
@@ -257,6 +280,11 @@ def circle_of_confusion(
     if max_radius is not None:
         coc = np.clip(coc, -max_radius, max_radius)
     return coc.astype(np.float32)
+
+
+def _check_non_negative(name: str, value: object, unit: str = "pixels") -> None:
+    if not (real_number(value) and math.isfinite(value) and value >= 0):  # type: ignore[arg-type]
+        raise InvalidParameterError(f"{name} must be a finite number >= 0 ({unit}), got {value!r}")
 
 
 def _blur(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -749,7 +777,7 @@ def refocus(
         raise InvalidParameterError(f"unknown refocus method {method!r}; choose from {_METHODS}")
     if kernel not in _KERNELS:
         raise InvalidParameterError(f"unknown kernel {kernel!r}; choose from {_KERNELS}")
-    if max_layers < 2:
+    if not max_layers >= 2:
         raise InvalidParameterError(f"max_layers must be at least 2, got {max_layers}")
     kernel_fn = disk_kernel if kernel == "disk" else hexagon_kernel
     gray = img.ndim == 2
@@ -765,7 +793,8 @@ def refocus(
     )
     if max(-float(coc.min()), float(coc.max())) < 0.5:
         return rgb[:, :, 0].copy() if gray else rgb.copy()
-    if highlight_gain < 0 or not 0 <= highlight_threshold < 1:
+    if not (real_number(highlight_gain) and 0 <= highlight_gain < math.inf
+            and real_number(highlight_threshold) and 0 <= highlight_threshold < 1):
         raise InvalidParameterError(
             "highlight_gain must be >= 0 and highlight_threshold in [0, 1), got "
             f"{highlight_gain} and {highlight_threshold}"
@@ -778,10 +807,9 @@ def refocus(
 def _threshold(rgb, depth, focus_depth, focus_at, focus_range, aperture, near, tolerance,
                feather, kernel_fn) -> np.ndarray:
     """Threshold depth into a focus mask, blur the rest, blend (in linear light)."""
-    if aperture < 0 or tolerance < 0 or feather < 0:
-        raise InvalidParameterError(
-            f"aperture, tolerance and feather must be >= 0, got {aperture}, {tolerance}, {feather}"
-        )
+    _check_non_negative("aperture", aperture)
+    _check_non_negative("tolerance", tolerance, "depth units")
+    _check_non_negative("feather", feather)
     lo, hi = resolve_focus(depth, focus_depth=focus_depth, focus_at=focus_at,
                            focus_range=focus_range)
     to_t = _normaliser(depth, near)

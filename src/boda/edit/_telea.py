@@ -8,12 +8,15 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["inpaint_telea"]
 
 _KNOWN, _BAND, _INSIDE, _OUTSIDE = 0, 1, 2, 3
 _FAR = 1.0e6
+#: inpaint_telea's default radius, in pixels.
+_DEFAULT_RADIUS = 5.0
 
 
 def _solve(t: np.ndarray, f: np.ndarray, y1: int, x1: int, y2: int, x2: int) -> float:
@@ -52,7 +55,8 @@ def _diff(values: tuple, usable: tuple, centre: float) -> float:
 
 
 def inpaint_telea(
-    image: np.ndarray, mask: np.ndarray, *, radius: float = 5.0, gradient: bool = False
+    image: np.ndarray, mask: np.ndarray, *, radius: float = _DEFAULT_RADIUS,
+    gradient: bool = False,
 ) -> np.ndarray:
     """Fill holes by Telea's fast marching method.
 
@@ -117,11 +121,12 @@ def inpaint_telea(
     given = image
     image, mask = fill_inputs(image, mask)
     h, w, c = image.shape
-    # Beyond the image's size a larger neighbourhood adds no pixels, only time.
-    if not 0 < radius <= max(h, w):
+    # Beyond the image's size a larger neighbourhood adds no pixels, only time;
+    # the default 5 px stays allowed on images smaller than that (it refused them).
+    if not (real_number(radius) and 0 < radius <= max(h, w, _DEFAULT_RADIUS)):
         raise InvalidParameterError(
             f"radius must be positive and at most the image's longer side ({max(h, w)}), "
-            f"got {radius}; 3-15 px is usual"
+            f"got {radius!r}; 3-15 px is usual"
         )
     if not mask.any():
         return fill_result(image.copy(), given)

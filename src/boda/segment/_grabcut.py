@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from boda.core.image import as_float_image
+from boda.core.numbers import finite_float
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.segment._gmm import (
     ColorGMM,
@@ -173,6 +174,24 @@ def trimap_from_marks(
     trimap[values < background_below] = BGD
     trimap[values > foreground_above] = FGD
     return trimap
+
+
+def _whole(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; a boda error for anything else."""
+    number = None if isinstance(value, (str, bytes, bool)) else finite_float(value)
+    if number is None or not number.is_integer() or number < minimum:
+        raise InvalidParameterError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(number)
+
+
+def _real(name: str, value: Any, *, positive: bool) -> float:
+    """``value`` as a finite float, > 0 (``positive``) or >= 0."""
+    number = None if isinstance(value, (str, bytes, bool)) else finite_float(value)
+    if number is None or number < 0 or (positive and number == 0):
+        raise InvalidParameterError(
+            f"{name} must be a finite number {'>' if positive else '>='} 0, got {value!r}"
+        )
+    return number
 
 
 def _stroke(strokes: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -475,8 +494,10 @@ def grabcut(
     InvalidParameterError
         Neither ``rect`` nor ``mask``; a bad rectangle; a mask of another size
         or with other codes; a trimap without any (probable) background or
-        foreground pixel; non-positive ``iterations``/``n_components``/``gamma``;
-        an unknown ``init``.
+        foreground pixel; ``iterations``/``n_components`` not whole numbers
+        >= 1, ``gamma``/``feather_eps`` not finite and > 0, ``tol`` not finite
+        and >= 0, ``feather_radius``/``seed`` not whole numbers >= 0; an
+        unknown ``init``.
 
     References
     ----------
@@ -497,27 +518,27 @@ def grabcut(
     >>> bool(res.mask[30, 40]), bool(res.mask[5, 5]), res.cutout().shape
     (True, False, (60, 80, 4))
     """
-    if int(iterations) < 1:
-        raise InvalidParameterError(f"iterations must be >= 1, got {iterations}")
-    if int(n_components) < 1:
-        raise InvalidParameterError(f"n_components must be >= 1, got {n_components}")
-    if not gamma > 0:
-        raise InvalidParameterError(f"gamma must be > 0, got {gamma}")
-    if feather_radius < 0:
-        raise InvalidParameterError(f"feather_radius must be >= 0, got {feather_radius}")
+    iterations = _whole("iterations", iterations, 1)
     if init not in _INITS:
         raise InvalidParameterError(
             f"init must be one of {', '.join(map(repr, _INITS))}, got {init!r}"
         )
+    # Checked here, not where first used: an infinite gamma gave inf capacities
+    # and energies, a bad feather_eps failed in the guided filter after the cut
+    # under another name, a NaN count or a seed of None raised a bare
+    # ValueError/TypeError.
     params = dict(
-        n_components=int(n_components),
-        gamma=float(gamma),
-        tol=float(tol),
-        feather_radius=int(feather_radius),
-        feather_eps=float(feather_eps),
+        n_components=_whole("n_components", n_components, 1),
+        gamma=_real("gamma", gamma, positive=True),
+        tol=_real("tol", tol, positive=False),
+        feather_radius=_whole("feather_radius", feather_radius, 0),
+        feather_eps=_real("feather_eps", feather_eps, positive=True),
         init=init,
-        seed=int(seed),
+        seed=_whole("seed", seed, 0),
     )
+    n_components, gamma, seed = params["n_components"], params["gamma"], params["seed"]
+    feather_radius, feather_eps, tol = (
+        params["feather_radius"], params["feather_eps"], params["tol"])
     img, src_alpha = _prepare_image(image)
     shape = img.shape[:2]
     if rect is None and mask is None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
 from boda.core.image import as_float_image
+from boda.core.numbers import real_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
 __all__ = ["guided_filter"]
@@ -68,10 +71,11 @@ def guided_filter(
     >>> bool(abs(alpha[5, 15] - 1) < 1e-2 and abs(alpha[5, 2]) < 1e-2)
     True
     """
-    if int(radius) < 1:
-        raise InvalidParameterError(f"radius must be >= 1 pixel, got {radius}")
-    if not eps > 0:
-        raise InvalidParameterError(f"eps must be > 0, got {eps}")
+    # NaN radius: a bare ValueError from int(); infinite eps: NaN everywhere.
+    if not (real_number(radius) and math.isfinite(radius) and int(radius) >= 1):
+        raise InvalidParameterError(f"radius must be >= 1 pixel, got {radius!r}")
+    if not (real_number(eps) and 0 < eps < math.inf):
+        raise InvalidParameterError(f"eps must be a finite number > 0, got {eps!r}")
     radius = int(radius)
     guide_f = as_float_image(guide, name="guide").astype(np.float64)
     p = np.asarray(source, dtype=np.float64)
