@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 import boda.nn
 from boda.cli import app
-from boda.explain import GradCAM, Saliency
+from boda.errors import ModelError
+from boda.explain import GradCAM, GuidedBackprop, Saliency
 from boda.explain.metrics import average_drop_increase, deletion_curve, insertion_curve
 from boda.io import read_image, write_image
 from boda.nn import image_to_tensor, load_model
@@ -423,6 +424,16 @@ def test_layer_methods_on_a_torchscript_model_are_refused_once_for_a_folder(tmp_
     assert "TorchScript models do not allow" in said and "saliency, smoothgrad or occlusion" in said
     assert "failed" not in result.stdout
     assert runner.invoke(app, ["explain", str(data), *model, "--method", "saliency"]).exit_code == 0
+    # guided backpropagation cannot reroute TorchScript's ReLUs: the same refusal, once (it
+    # was exit 2, a usage error, with no word of what to do instead)
+    for inputs in ([str(data)], [str(data / "0.png")]):
+        result = runner.invoke(app, ["explain", *inputs, *model, "--method", "saliency,guided"])
+        assert result.exit_code == 1, result.output
+        said = " ".join(result.stderr.split())
+        assert "TorchScript models do not allow" in said and "--arch ARCH" in said, said
+        assert "failed" not in result.stdout
+    with pytest.raises(ModelError, match="saliency, smoothgrad or occlusion"):
+        GuidedBackprop(torch.jit.load(str(ts)))
     # a class past the model's outputs: said as the built-in models say it
     result = runner.invoke(app, ["explain", str(data / "0.png"), *model, "--method", "saliency",
                                  "--target", "5"])  # fmt: skip
@@ -507,3 +518,19 @@ def test_a_user_model_fed_photos_at_their_own_size_is_told_once(tmp_path):
         result = runner.invoke(app, ["explain", *args, *model])
         assert result.exit_code == 0, result.output
         assert "own size" not in result.stderr  # resized, or small enough to go as it is
+
+
+def test_an_unknown_cmap_is_a_usage_error_before_any_image_is_explained(tmp_path, loads):
+    # As --alpha: it was said only when the first montage was drawn (after that image's
+    # explanation, and its metrics), and never without -o.
+    image = _tiny(tmp_path / "in" / "cat.png", 0)
+    _tiny(tmp_path / "in" / "dog.png", 1)
+    for args in ([str(image)], [str(image), "-o", str(tmp_path / "one.png")],
+                 [str(tmp_path / "in"), "-o", str(tmp_path / "out")]):  # fmt: skip
+        result = runner.invoke(app, ["explain", *args, "--cmap", "Jet", "--metrics", "-q"])
+        assert result.exit_code == 2, result.output
+        assert "--cmap 'Jet' is not a matplotlib colormap" in " ".join(result.stderr.split())
+    assert not loads and not (tmp_path / "one.png").exists() and not (tmp_path / "out").exists()
+    result = runner.invoke(app, ["explain", str(image), "--cmap", "viridis_r", "-o",
+                                 str(tmp_path / "one.png"), "-q"])
+    assert result.exit_code == 0 and (tmp_path / "one.png").exists(), result.output

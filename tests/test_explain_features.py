@@ -61,6 +61,11 @@ def test_class_model_ascends_and_is_reproducible():
     res = class_model(lm.model, 3, steps=15, lr=0.1, jitter=1, blur_every=5, seed=1)
     assert res.image.shape == (1, 3, 32, 32) and len(res.scores) == 16
     assert res.scores[-1] > res.scores[0] + 5
+    # The last score is the returned picture's (it was a randomly shifted copy's: the jitter).
+    with torch.no_grad():
+        final = lm.model.eval()(res.image)[0, 3].item()
+    lm.model.train()
+    assert res.scores[-1] == pytest.approx(final, rel=1e-5)
     calls = []
     again = class_model(lm.model, 3, steps=15, lr=0.1, jitter=1, blur_every=5, seed=1,
                         progress=lambda done, total: calls.append((done, total)))

@@ -153,9 +153,25 @@ def test_explain_image_refuses_what_it_would_ignore():
     assert explain_image(image, methods="saliency,gradcam", layer="layer2").layer == "layer2"
     with pytest.raises(InvalidParameterError, match="scorcam"):
         explain_image(image, methods=["scorecam"], options={"scorcam": {"top_k": 4}})
+    for bad in (-1, 2.5, True):  # -1 was a raw RuntimeError from torch.topk
+        with pytest.raises(InvalidParameterError, match="top must be a whole number"):
+            explain_image(image, top=bad)
+    assert explain_image(image, top=0).top == [] and len(explain_image(image, top=50).top) == 10
     user = load_model("resnet20-cifar10")
     user.input_size = None  # as for a user's TorchScript file
     assert explain_image(image, user, size=16).maps["gradcam"].shape == (32, 32)
+
+
+def test_explain_image_applies_options_whatever_the_case_of_the_method_names():
+    # Method names are matched in any case; an option keyed "ScoreCAM" for the method
+    # "scorecam" (or the reverse) passed the unknown-options check and was then dropped.
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    top1 = explain_image(image, methods=["scorecam"], options={"scorecam": {"top_k": 1}})
+    plain = explain_image(image, methods=["scorecam"])
+    assert not np.allclose(top1.maps["scorecam"], plain.maps["scorecam"])
+    for methods, key in ((["ScoreCAM"], "scorecam"), (["scorecam"], "ScoreCAM")):
+        res = explain_image(image, methods=methods, options={key: {"top_k": 1}})
+        np.testing.assert_array_equal(res.maps[methods[0]], top1.maps["scorecam"])
 
 
 def test_cli_refuses_size_and_arch_for_built_in_models_and_lists_them(tmp_path, kodak_paths):
@@ -296,6 +312,36 @@ def test_metrics_refuse_nan_maps_numpy_maps_and_bad_baselines():
                    {"baseline": "blur", "blur_sigma": 0}):  # fmt: skip
         with pytest.raises(InvalidParameterError, match="baseline|blur_sigma"):
             deletion_curve(model, x, maps, target=1, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_occlusion_and_smoothgrad_refuse_values_that_give_blank_maps(bad):
+    # A NaN or infinite baseline filled every window with it (a blank map), a NaN or
+    # infinite noise every noisy copy: refused as the metrics refuse such a baseline.
+    model = Scaled().eval()
+    for kwargs in ({"baseline": bad}, {"baseline": "blur", "blur_sigma": bad},
+                   {"baseline": True}, {"baseline": "zero"}):  # fmt: skip
+        with pytest.raises(InvalidParameterError, match="baseline|blur_sigma"):
+            make_explainer("occlusion", model, **kwargs)
+    with pytest.raises(InvalidParameterError, match="noise"):
+        make_explainer("smoothgrad", model, noise=bad)
+    with pytest.raises(InvalidParameterError, match="blur_sigma"):
+        deletion_curve(model, _x(), torch.rand(2, 10, 10), 1, baseline="blur", blur_sigma=bad)
+    assert make_explainer("occlusion", model, baseline=np.float32(0.5))(_x(), 1).any()
+
+
+def test_occlusion_windows_are_whole_numbers_or_pairs_of_them():
+    # A numpy integer (a window computed from an array shape) was a raw TypeError, as were
+    # 0.5 and (8,); True was taken for a 1-pixel window.
+    model = Scaled().eval()
+    ref = make_explainer("occlusion", model, window=3, stride=2)(_x(), 1)
+    for window, stride in ((np.int64(3), np.int32(2)), ((3, 3), [2, 2])):
+        ex = make_explainer("occlusion", model, window=window, stride=stride)
+        assert ex.window == (3, 3) and ex.stride == (2, 2)
+        torch.testing.assert_close(ex(_x(), 1), ref)
+    for bad in (0, 0.5, True, (8,), (8, 0), (8, 4, 2), "8"):
+        with pytest.raises(InvalidParameterError, match="window must be a whole number"):
+            make_explainer("occlusion", model, window=bad)
 
 
 def test_feature_search_checks_k_and_measures_exact_distances(tmp_path):

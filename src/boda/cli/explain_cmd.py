@@ -167,6 +167,13 @@ def _explain(
     methods = [m for m in methods if m]
     if not 0.0 <= alpha <= 1.0:  # checked with or without -o: a typo is said at once
         raise InvalidParameterError(f"--alpha must be between 0 and 1, got {alpha}")
+    import matplotlib
+
+    if cmap not in matplotlib.colormaps:  # so is --cmap: not after the first image's work
+        raise InvalidParameterError(
+            f"--cmap {cmap!r} is not a matplotlib colormap; give a name such as 'jet', "
+            "'viridis' or 'inferno'"
+        )
     target = None if target is None else str(target).strip()
     settings = _Settings(
         model, arch, trust_model_code, methods, target, layer, size, normalize, threads,
@@ -224,9 +231,10 @@ class _Settings:
         return lm
 
     def check_layer(self, lm, image_size: tuple[int, int] | None = None) -> None:
-        """Before any image: layer methods on a TorchScript model, or a ``--layer`` that
-        gives no map of more than one pixel (``linear``, a global pooling), are said once,
-        not as the failure of every image of a folder (or a flat map taken for one).
+        """Before any image: layer methods or guided backpropagation on a TorchScript
+        model, or a ``--layer`` that gives no map of more than one pixel (``linear``, a
+        global pooling), are said once, not as the failure of every image of a folder
+        (or a flat map taken for one).
         A user model without ``--size`` takes each image's size: its ``--layer`` is
         checked on the first image (``image_size``)."""
         import torch
@@ -238,14 +246,21 @@ class _Settings:
 
         layer_methods = [m for m in self.methods
                          if m.lower() in METHODS and m.lower() not in LAYER_FREE_METHODS]
+        if isinstance(lm.model, torch.jit.ScriptModule):
+            if layer_methods:
+                raise ModelError(
+                    f"a layer method ({', '.join(layer_methods)}) hooks a layer, which "
+                    "TorchScript models do not allow; load the state dict with its architecture "
+                    "instead (--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion"
+                )
+            if any(m.lower() == "guided" for m in self.methods):
+                raise ModelError(
+                    "guided backpropagation reroutes the model's ReLUs, which TorchScript "
+                    "models do not allow; load the state dict with its architecture instead "
+                    "(--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion"
+                )
         if not layer_methods:
             return  # unknown methods, or a --layer without a layer method: said by the library
-        if isinstance(lm.model, torch.jit.ScriptModule):
-            raise ModelError(
-                f"a layer method ({', '.join(layer_methods)}) hooks a layer, which TorchScript "
-                "models do not allow; load the state dict with its architecture instead "
-                "(--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion"
-            )
         given = None if self.size is None else (self.size, self.size)
         fixed = given or lm.input_size  # None: each image's own size
         size = fixed or image_size

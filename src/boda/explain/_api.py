@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from boda.core.image import as_float_image, to_gray
+from boda.core.numbers import whole_number
 from boda.errors import BodaError, InvalidParameterError, ModelError
 from boda.explain._base import Explainer, Target, _as_model_input
 from boda.explain._cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
@@ -258,6 +259,8 @@ def explain_image(
     >>> res.maps["cam"].shape
     (40, 40)
     """
+    if not whole_number(top) or top < 0:  # -1 was a raw torch error from topk
+        raise InvalidParameterError(f"top must be a whole number >= 0, got {top!r}")
     img = as_float_image(image)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
@@ -282,19 +285,20 @@ def explain_image(
             "a layer method (cam, gradcam, gradcam++, scorecam, guided-gradcam)"
         )
     layer = layer or lm.target_layer
-    options = options or {}
+    # Method names are matched in any case (make_explainer's rule), options' keys too.
+    options = {k.lower(): v for k, v in (options or {}).items()}
     maps: dict[str, np.ndarray] = {}
     input_maps: dict[str, np.ndarray] = {}
     used_layer = None
     logits = None
-    unknown_options = sorted({k.lower() for k in options} - {m.lower() for m in methods})
+    unknown_options = sorted(set(options) - {m.lower() for m in methods})
     if unknown_options:
         raise InvalidParameterError(
             f"options given for {unknown_options}, which are not among the methods {list(methods)}"
         )
     explained = None
     for method in methods:
-        with make_explainer(method, lm.model, layer, **options.get(method, {})) as ex:
+        with make_explainer(method, lm.model, layer, **options.get(method.lower(), {})) as ex:
             with _model_failures(lm, x):
                 m = ex(x, target)
         used_layer = used_layer or ex.layer_name

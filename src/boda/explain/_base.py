@@ -177,12 +177,18 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_maps(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Scale every map of a ``(B, H, W)`` tensor to ``[0, 1]`` (min-max); a flat map becomes 0."""
+    """Scale every map of a ``(B, H, W)`` tensor to ``[0, 1]`` (min-max); a flat map becomes 0.
+
+    A map is flat when its values span no more than ``eps`` times its largest
+    magnitude: relative, so that a map and the same map times ``1e-14`` (the
+    gradients of the probability of a class the model rules out) normalise alike.
+    """
     flat = maps.flatten(1)
     lo = flat.min(dim=1, keepdim=True).values
     hi = flat.max(dim=1, keepdim=True).values
     span = hi - lo
-    out = torch.where(span > eps, (flat - lo) / span.clamp_min(eps), torch.zeros_like(flat))
+    varies = span > eps * torch.maximum(lo.abs(), hi.abs())
+    out = torch.where(varies, (flat - lo) / torch.where(varies, span, 1.0), 0.0)
     return out.view_as(maps)
 
 

@@ -133,8 +133,9 @@ def class_model(
         if progress is not None:
             progress(0, int(steps))
         for i in range(int(steps) + 1):
+            # The last pass scores the picture returned, not a shifted copy of it.
             dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
-                      if jitter else (0, 0))  # fmt: skip
+                      if jitter and i < int(steps) else (0, 0))  # fmt: skip
             shifted = torch.roll(image, (dy, dx), dims=(2, 3)).requires_grad_(True)
             logits = model_logits(model(shifted), output_key)
             if not 0 <= int(target) < logits.shape[1]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from boda.errors import InvalidParameterError
+from boda.errors import InvalidParameterError, ModelError
 from boda.explain._base import Explainer, Target, _as_model_input, _check_input
 from boda.explain._cam import GradCAM
 
@@ -83,8 +84,11 @@ class Saliency(Explainer):
         output_key: str | int | None = None,
     ):
         super().__init__(model, output_key=output_key)
-        if int(samples) < 0 or noise < 0:
-            raise InvalidParameterError(f"need samples >= 0 and noise >= 0, got {samples}, {noise}")
+        # Written so that NaN fails (it gave noisy copies of NaN), and infinity too.
+        if int(samples) < 0 or not 0 <= noise < math.inf:
+            raise InvalidParameterError(
+                f"need samples >= 0 and a finite noise >= 0, got {samples}, {noise}"
+            )
         if reduce not in _REDUCE:
             raise InvalidParameterError(f"reduce must be one of {_REDUCE}, got {reduce!r}")
         self.samples = int(samples)
@@ -206,8 +210,12 @@ class GuidedBackprop(Saliency):
     ):
         super().__init__(model, reduce=reduce, output_key=output_key)
         if isinstance(model, torch.jit.ScriptModule):
-            raise InvalidParameterError(
-                "guided backpropagation needs an eager (Python) model; TorchScript bypasses it"
+            # The model's kind, not a parameter: a ModelError, as for the layer methods.
+            raise ModelError(
+                "guided backpropagation needs an eager (Python) model: TorchScript runs its "
+                "ReLUs where they cannot be rerouted; load a state dict with its architecture "
+                "instead (load_model(path, arch=...), --arch on the command line), or use "
+                "saliency, smoothgrad or occlusion"
             )
 
     def _input_gradient(self, x: torch.Tensor, target: Target, classes: torch.Tensor | None):

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 from boda.explain._base import Explainer, Target
 
@@ -15,10 +16,13 @@ __all__ = ["Occlusion"]
 
 
 def _pair(v: int | tuple[int, int], name: str) -> tuple[int, int]:
-    t = (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-    if t[0] < 1 or t[1] < 1:
-        raise InvalidParameterError(f"{name} must be positive, got {v}")
-    return t
+    # numpy integers count; 0.5 or (8,) gave a raw TypeError / IndexError, True a 1.
+    pair = (v, v) if whole_number(v) else tuple(v) if isinstance(v, (tuple, list)) else ()
+    if len(pair) != 2 or not all(whole_number(n) and n >= 1 for n in pair):
+        raise InvalidParameterError(
+            f"{name} must be a whole number >= 1 or a pair of them (height, width), got {v!r}"
+        )
+    return int(pair[0]), int(pair[1])
 
 
 def _starts(size: int, window: int, stride: int) -> list[int]:
@@ -27,6 +31,20 @@ def _starts(size: int, window: int, stride: int) -> list[int]:
     if starts[-1] != last:  # make the last window reach the border
         starts.append(last)
     return starts
+
+
+def _check_baseline(baseline: float | str, blur_sigma: float) -> None:
+    """A baseline is ``"blur"`` (with a finite ``blur_sigma`` > 0) or a finite number:
+    NaN or infinity would fill every occluded or deleted pixel with it and give
+    blank maps and curves instead of an error."""
+    if isinstance(baseline, str) and baseline == "blur":
+        if not (real_number(blur_sigma) and 0 < blur_sigma < math.inf):
+            raise InvalidParameterError(f"blur_sigma must be > 0 and finite, got {blur_sigma!r}")
+        return
+    if not real_number(baseline) or not math.isfinite(baseline):
+        raise InvalidParameterError(
+            f"baseline must be 'blur' or a finite number, got {baseline!r}"
+        )
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -212,10 +230,10 @@ class Occlusion(Explainer):
         self.precision = self._check_precision(precision)
         self.window = _pair(window, "window")
         self.stride = _pair(stride, "stride")
-        if isinstance(baseline, str) and baseline != "blur":
-            raise InvalidParameterError(f"baseline must be a number or 'blur', got {baseline!r}")
-        if blur_sigma <= 0 or int(batch_size) < 1:
-            raise InvalidParameterError("blur_sigma must be > 0 and batch_size >= 1")
+        _check_baseline("blur", blur_sigma)  # blur_sigma: > 0 and finite, whatever the baseline
+        _check_baseline(baseline, blur_sigma)
+        if int(batch_size) < 1:
+            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
         self.baseline = baseline
         self.blur_sigma = float(blur_sigma)
         self.batch_size = int(batch_size)

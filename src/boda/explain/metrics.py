@@ -28,7 +28,7 @@ from boda.explain._base import (
     model_logits,
     resolve_target,
 )
-from boda.explain._occlusion import _gaussian_blur
+from boda.explain._occlusion import _check_baseline, _gaussian_blur
 
 __all__ = [
     "CurveResult",
@@ -88,24 +88,6 @@ def _check_maps(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
             "use the explainers' default upsample=True"
         )
     return maps.to(x.device, torch.float32)
-
-
-def _check_baseline(baseline: float | str, blur_sigma: float) -> None:
-    import math
-    import numbers
-
-    if isinstance(baseline, str) and baseline == "blur":
-        if not (isinstance(blur_sigma, numbers.Real) and blur_sigma > 0):
-            raise InvalidParameterError(f"blur_sigma must be > 0, got {blur_sigma!r}")
-        return
-    if (
-        isinstance(baseline, bool)
-        or not isinstance(baseline, numbers.Real)
-        or not math.isfinite(baseline)
-    ):
-        raise InvalidParameterError(
-            f"baseline must be 'blur' or a finite number, got {baseline!r}"
-        )
 
 
 def _curve(
