@@ -20,12 +20,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from boda.catalog import default_catalog_path
+from boda.catalog import Catalog, default_catalog_path, marks_path
 from boda.cli import app
 from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError
 from boda.io import read_image, write_image
 from boda.quality import analyze
-from boda.report import catalog_records
+from boda.report import catalog_records, write_html_report
 from boda.scan import default_thresholds, derive_flags, resolve_thresholds, scan
 
 runner = CliRunner()
@@ -63,6 +63,36 @@ def test_bad_max_side_is_refused_before_the_catalog_changes(two_photos):
     result = runner.invoke(app, ["scan", str(two_photos), "--max-side", "0", "-q"])
     assert result.exit_code == 2 and "--max-side" in result.output  # the option, not max_side
     assert _statuses(two_photos) == ["ok", "ok"]
+
+
+def test_a_file_dated_past_2262_is_scanned(two_photos):
+    # Its modification time in nanoseconds does not fit SQLite's 64-bit integers: the
+    # scan stopped with a traceback, and so did every rescan.
+    photo = sorted(two_photos.glob("*.png"))[0]
+    far = (2**63 // 10**9 + 10**9) * 10**9  # the year 2293
+    try:
+        os.utime(photo, ns=(far, far))
+    except (OSError, OverflowError):
+        pytest.skip("this file system cannot hold such a time")
+    if os.stat(photo).st_mtime_ns < 2**63:
+        pytest.skip("this file system cannot hold such a time")
+    summary = scan(two_photos, workers=1)
+    assert (summary.analysed, summary.failed) == (2, [])
+    again = scan(two_photos, workers=1)
+    assert (again.analysed, again.unchanged) == (0, 2)
+    assert _statuses(two_photos) == ["ok", "ok"]
+
+
+def test_bad_workers_are_refused_before_the_catalog_changes(two_photos):
+    # A float or a bool failed only where the pool started, after the walk.
+    scan(two_photos, workers=1)
+    os.utime(two_photos / "kodim01.png")  # to analyse again: the pool would start
+    for bad in (0, 2.0, 1.5, True, "2"):
+        with pytest.raises(InvalidParameterError, match="workers"):
+            scan(two_photos, workers=bad)
+    with Catalog(default_catalog_path(two_photos), readonly=True) as catalog:
+        assert not catalog.flags_stale()
+    assert scan(two_photos, workers=np.int64(2)).analysed == 1
 
 
 @pytest.mark.parametrize(
@@ -170,6 +200,21 @@ def test_catalog_paths_that_cannot_be_used_give_one_line_errors(two_photos, tmp_
     assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(app, ["scan", str(a_file)])
     assert result.exit_code == 2 and "not a folder" in result.output
+    # report, like scan, mark and serve: a file given as the folder is bad usage
+    result = runner.invoke(app, ["report", str(a_file)])
+    assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def test_an_empty_folder_or_report_path_is_refused(two_photos, monkeypatch):
+    # "" (boda scan "$PHOTOS", the variable unset) was the current folder: scanned, with
+    # a catalog written into it, or the report written there as index.html.
+    monkeypatch.chdir(two_photos)
+    before = sorted(two_photos.iterdir())
+    for args in (["scan", ""], ["report", ""], ["scan", ".", "--report", ""],
+                 ["report", ".", "-o", ""]):
+        result = runner.invoke(app, [*args, "-q"])
+        assert result.exit_code == 2 and "is empty" in result.output, args
+    assert sorted(two_photos.iterdir()) == before
 
 
 def _without_write_permission(args: list[str]) -> subprocess.CompletedProcess:
@@ -478,6 +523,35 @@ def test_report_exports_never_replace_the_scan_or_its_catalog(two_photos, tmp_pa
         app, ["scan", str(two_photos), "-q", "--catalog", str(other), "--report", str(other)]
     )
     assert result.exit_code == 2 and "refusing to overwrite" in result.output
+
+
+def test_report_exports_never_replace_the_culling_marks(two_photos):
+    # The marks (picks, ratings) are read by every export and nothing makes them
+    # again: --overwrite does not let an export replace them.
+    scan(two_photos, workers=1)
+    photo = sorted(two_photos.glob("*.png"))[0].name
+    assert runner.invoke(app, ["mark", str(two_photos), photo, "--pick"]).exit_code == 0
+    marks = marks_path(default_catalog_path(two_photos))
+    before = marks.read_bytes()
+    for args in (["--csv", str(marks)], ["--parquet", str(marks)], ["--csv", f"{marks}-wal"]):
+        result = runner.invoke(app, ["report", str(two_photos), *args, "--overwrite"])
+        assert result.exit_code == 2 and "refusing to overwrite" in result.output, args
+    assert marks.read_bytes() == before
+    result = runner.invoke(app, ["report", str(two_photos), "--csv", "-"])
+    assert result.exit_code == 0 and f"{photo},ok," in result.output and ",pick," in result.output
+
+
+def test_the_report_of_a_catalog_kept_elsewhere_links_to_its_folder(two_photos, tmp_path):
+    # scan(..., catalog_path=...) then write_html_report(catalog): the page named the
+    # catalog's parent's parent as the folder, and its links missed every photo.
+    catalog = tmp_path / "catalogs" / "trip.db"
+    scan(two_photos, workers=1, catalog_path=catalog, thresholds={"blurry": 5})  # all cards
+    page = write_html_report(catalog, tmp_path / "pages" / "trip.html")
+    text = page.read_text(encoding="utf-8")
+    assert f"boda report — {two_photos.name}<" in text and str(two_photos.resolve()) in text
+    hrefs = re.findall(r'<a href="([^"#]+)">', text)
+    assert hrefs and all((page.parent / href).resolve().is_file() for href in hrefs)
+    assert {Path(href).name for href in hrefs} == {p.name for p in two_photos.glob("*.png")}
 
 
 def test_report_on_a_missing_or_broken_catalog_is_one_line_and_creates_nothing(tmp_path):

@@ -51,6 +51,15 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _given_path(text: str) -> Path:
+    """A folder or output path as given.  An empty one (``boda scan "$PHOTOS"`` with
+    the variable unset) is refused: as a Path it is ``.``, and the scan would catalog
+    the current folder, or the report land in it."""
+    if not text:
+        raise typer.BadParameter("is empty (an unset shell variable?); give a path")
+    return Path(text)
+
+
 def _default_report(directory: Path, catalog: Path | None) -> Path:
     base = catalog.parent if catalog else directory / ".boda"
     return base / "report.html"
@@ -78,17 +87,19 @@ def _check_report_output(
 def _refuse_overwriting_catalog(
     outputs: list[Path], directory: Path, catalog_path: Path
 ) -> None:
-    """Raise if one of ``outputs`` is the catalog (or its WAL files) or a file it
-    lists: a report or export must not replace what it reports on.  The catalog
-    is opened once, and only for outputs inside the scanned folder."""
-    from boda.catalog import Catalog
+    """Raise if one of ``outputs`` is the catalog or its marks file (or their WAL
+    files) or a file it lists: a report or export must not replace what it reports
+    on, nor the culling marks, which nothing can make again.  The catalog is
+    opened once, and only for outputs inside the scanned folder."""
+    from boda.catalog import Catalog, marks_path
     from boda.catalog._catalog import relpath_bytes
     from boda.errors import InvalidParameterError
 
-    wal, shm = (catalog_path.with_name(catalog_path.name + end) for end in ("-wal", "-shm"))
+    databases = (catalog_path, marks_path(catalog_path))
+    files = [db.with_name(db.name + end) for db in databases for end in ("", "-wal", "-shm")]
     inside: list[tuple[Path, bytes]] = []
     for output in outputs:
-        refuse_overwriting_inputs(output, catalog_path, wal, shm)
+        refuse_overwriting_inputs(output, *files)
         relpath = relpath_bytes(output.resolve(), directory.resolve())
         if relpath != b".." and not relpath.startswith(b"../"):
             inside.append((output, relpath))
@@ -141,7 +152,9 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def scan_command(
-        directory: Path = typer.Argument(..., metavar="DIR", help="Folder to scan (recursively)."),
+        directory: Path = typer.Argument(
+            ..., metavar="DIR", help="Folder to scan (recursively).", parser=_given_path
+        ),
         workers: int = typer.Option(
             None, "--workers", "-w", min=1, metavar="N",
             help="Processes (default: all cores); with --engine ray and no --address, the "
@@ -163,7 +176,7 @@ def register(app: typer.Typer) -> None:
             Path | None, catalog_option("Catalog file (default: DIR/.boda/catalog.db).")
         ] = None,
         report: Path = typer.Option(
-            None, "--report", metavar="FILE|DIR",
+            None, "--report", metavar="FILE|DIR", parser=_given_path,
             help="HTML report: a .html file, or a folder to hold index.html "
             "(default: DIR/.boda/report.html).",
         ),
@@ -347,10 +360,12 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def report_command(
-        directory: Path = typer.Argument(..., metavar="DIR", help="A scanned folder."),
+        directory: Path = typer.Argument(
+            ..., metavar="DIR", help="A scanned folder.", parser=_given_path
+        ),
         catalog: Annotated[Path | None, catalog_option()] = None,
         out: Path = typer.Option(
-            None, "--output", "-o", metavar="FILE|DIR",
+            None, "--output", "-o", metavar="FILE|DIR", parser=_given_path,
             help="HTML report: a .html file, or a folder to hold index.html.",
         ),
         out_alias: Path = typer.Option(None, "--out", hidden=True),  # the old name
@@ -441,6 +456,11 @@ def register(app: typer.Typer) -> None:
         if catalog is None and not directory.exists():
             raise InvalidParameterError(
                 f"{str(directory)!r} does not exist, so it has no catalog; give a scanned folder"
+            )
+        if catalog is None and not directory.is_dir():  # as boda scan, mark and serve
+            raise InvalidParameterError(
+                f"{str(directory)!r} is not a folder; give a scanned folder (a catalog file: "
+                "--catalog FILE)"
             )
         if catalog is not None and not catalog.exists():
             raise InvalidParameterError(

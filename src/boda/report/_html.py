@@ -240,7 +240,8 @@ def render_html(
 
     ``catalog_path`` is the catalog file, or the scanned folder holding it
     (:func:`boda.catalog.resolve_catalog_path`).  ``root`` is the scanned
-    folder (default: the folder holding the catalog's ``.boda`` folder); with
+    folder (default: the folder holding the catalog's ``.boda`` folder, or for a
+    catalog kept elsewhere the folder its last scan was of); with
     ``page_folder``, the folder the page will be saved in, each card links to
     its original file by a relative URL.
 
@@ -288,6 +289,7 @@ def render_html(
         flags_stale = catalog.flags_stale()
         mirrored = catalog.mirrored_ids()
         mirrored_scan = catalog.mirrored_scan()
+        stored_root = catalog.get_setting("root")  # the folder the last scan was of
         catalog_path = catalog.path  # the file, when a folder was given
         sections = {name: _section(members, name, rules) for name, members in by_flag.items()}
         records = catalog.records_by_id(
@@ -298,7 +300,15 @@ def render_html(
     if mirrored_scan and "near_duplicate" in rule_text:
         rule_text["near_duplicate"] += ", or of a left-right mirror image (--mirrored)"
 
-    root = Path(catalog_path).resolve().parent.parent if root is None else Path(root)
+    if root is None:
+        # A catalog in a .boda folder travels with its photos (the folder holding it); one
+        # elsewhere (scan(..., catalog_path=...)) names the folder it was made for.
+        folder = Path(catalog_path).resolve().parent
+        root = (
+            Path(stored_root) if folder.name != ".boda" and isinstance(stored_root, str)
+            else folder.parent
+        )
+    root = Path(root)
 
     def link(relpath: bytes) -> str | None:
         return None if page_folder is None else _file_link(relpath, root, Path(page_folder))

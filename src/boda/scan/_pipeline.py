@@ -16,6 +16,7 @@ from pathlib import Path
 
 from boda.catalog import Catalog, FileState, ImageRecord, default_catalog_path, display_path
 from boda.catalog._catalog import _STALE_MTIME, MIRRORED_SCAN_KEY
+from boda.core.numbers import whole_number
 from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
 from boda.scan._analyze import ANALYSIS_VERSION, analyze_file
@@ -890,8 +891,12 @@ def scan(
     if not root.is_dir():
         raise InvalidParameterError(f"{str(root)!r} is not a folder; give the folder to scan")
     workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise InvalidParameterError(f"workers must be at least 1, got {workers}")
+    # A float or a bool would fail only when the pool starts, after the walk.
+    if not whole_number(workers) or workers < 1:
+        raise InvalidParameterError(
+            f"workers must be a whole number of at least 1, got {workers!r}"
+        )
+    workers = int(workers)
     if engine not in ENGINES:
         raise InvalidParameterError(
             f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}"

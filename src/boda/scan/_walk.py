@@ -167,11 +167,23 @@ def walk_images(
                 yield FoundFile(path, _relpath(path, root), 0, 0, "not a regular file")
                 continue
             yield FoundFile(
-                path, _relpath(path, root), st.st_size, st.st_mtime_ns, link_to=link_to
+                path, _relpath(path, root), st.st_size, _stored_mtime(st.st_mtime_ns),
+                link_to=link_to,
             )
     # The last folder's error (or the root's, when nothing could be listed) is
     # still pending: os.walk reports it only as it moves on.
     yield from _unlisted(errors, root)
+
+
+#: The catalog's integers are SQLite's, signed 64-bit: nanoseconds up to the year 2262.
+_MTIME_LIMIT_NS = 2**63 - 1
+
+
+def _stored_mtime(mtime_ns: int) -> int:
+    """``mtime_ns`` within what the catalog can store.  A time past 2262 (a camera's
+    clock gone wrong, a damaged file system: ext4 keeps times to 2446) would stop the
+    scan; clamped, such a file is still compared by its size and that time."""
+    return max(-_MTIME_LIMIT_NS, min(mtime_ns, _MTIME_LIMIT_NS))
 
 
 def walk_as_scanned(root: str | Path, **options) -> Iterator[FoundFile]:
