@@ -360,6 +360,28 @@ def test_mark_refuses_a_catalog_made_for_another_folder(shoot, tmp_path):
     assert not marks_path(catalog).exists()
 
 
+
+def test_report_refuses_a_catalog_made_for_another_folder_unless_it_moved(shoot, tmp_path):
+    """`boda report OTHER --catalog SHOOT.db --only redundant --print0 | xargs -0 rm` listed
+    OTHER's files that share SHOOT's paths (mark refused the same catalog)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    write_image(other / "a.png", read_image(shoot / "a.png"))
+    catalog = tmp_path / "shared.db"
+    scan(shoot, workers=1, catalog_path=catalog)
+    for args in (["--paths"], ["--json"], ["--only", "redundant", "--print0"]):
+        result = runner.invoke(app, ["report", str(other), "--catalog", str(catalog), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "was made for the folder" in " ".join(result.output.split())
+        assert str(other / "a.png") not in result.stdout
+    # the folder it was made for moved away: the catalog follows it
+    moved = tmp_path / "moved"
+    shoot.rename(moved)
+    result = runner.invoke(app, ["report", str(moved), "--catalog", str(catalog), "--paths"])
+    assert result.exit_code == 0, result.output
+    assert str(moved / "a.png") in result.stdout.splitlines()
+
+
 def test_a_picked_copy_is_kept_and_never_redundant(tmp_path, kodak_paths):
     root = tmp_path / "burst"
     root.mkdir()

@@ -478,6 +478,30 @@ def scanned_ancestor(directory: Path) -> Path | None:
     return None
 
 
+def refuse_other_folders_catalog(catalog, directory: Path, command: str, outcome: str) -> None:
+    """Refuse a ``--catalog`` that a scan made for another folder, which still exists:
+    its paths name files there, not in ``directory`` (``boda scan`` refuses it too).
+
+    A catalog inside ``directory`` is its own, wherever the disk is mounted; one whose
+    folder is gone was most likely made before the folder moved, and is used.
+    ``command`` (``mark``, ``report``) and ``outcome`` ("Nothing was marked") finish
+    the message.
+    """
+    from boda.errors import InvalidParameterError
+
+    stored = catalog.get_setting("root")
+    here = str(directory.resolve())
+    if not isinstance(stored, str) or stored == here or not Path(stored).is_dir():
+        return
+    if catalog.path.resolve().is_relative_to(here):
+        return
+    raise InvalidParameterError(
+        f"the catalog {str(catalog.path)!r} was made for the folder {stored!r}, not {here!r}: "
+        f"its paths name files there; give that folder ('boda {command} {shown(stored)} ... "
+        f"--catalog {shown(str(catalog.path))}'). {outcome}"
+    )
+
+
 def refuse_sub_folder(directory: Path, command: str) -> None:
     """A folder without a catalog inside a scanned folder: say how ``command``
     (report, mark or serve) works on it from the scanned folder's catalog,

@@ -15,6 +15,7 @@ from boda.cli._common import (
     examples,
     handle_errors,
     print_json,
+    refuse_other_folders_catalog,
     shown,
 )
 
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
             refuse_sub_folder(directory, "mark")
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
             catalog_path = opened.path
-            _check_folder(opened, directory)
+            refuse_other_folders_catalog(opened, directory, "mark", "Nothing was marked")
             relpaths = [_relpath(name, directory, opened.has_file) for name in names]
         unknown = [name for name, rel in zip(names, relpaths, strict=True) if rel is None]
         if unknown:
@@ -125,24 +126,6 @@ def register(app: typer.Typer) -> None:
             f"{'s' * (changed != 1)}); now {counts['pick']} picked, {counts['reject']} rejected, "
             f"{counts['rated']} rated", highlight=False,
         )
-
-
-def _check_folder(catalog, directory: Path) -> None:
-    """Refuse a ``--catalog`` that a scan made for another folder: its paths would
-    name other files (``boda scan`` refuses it the same way)."""
-    from boda.errors import InvalidParameterError
-
-    stored = catalog.get_setting("root")
-    here = str(directory.resolve())
-    if not isinstance(stored, str) or stored == here:
-        return
-    if catalog.path.resolve().is_relative_to(here):
-        return  # a catalog inside DIR is DIR's, wherever the disk is mounted
-    raise InvalidParameterError(
-        f"the catalog {str(catalog.path)!r} was made for the folder {stored!r}, not {here!r}: "
-        f"its paths name files there; give that folder ('boda mark {shown(stored)} ... "
-        f"--catalog {shown(str(catalog.path))}'). Nothing was marked"
-    )
 
 
 def _counts(catalog_path: Path) -> dict[str, int]:

@@ -24,6 +24,7 @@ from boda.cli._common import (
     print_json_array,
     progress_bar,
     quiet_option,
+    refuse_other_folders_catalog,
     refuse_overwriting_inputs,
     refuse_same_outputs,
     refuse_sub_folder,
@@ -521,6 +522,9 @@ def register(app: typer.Typer) -> None:
         # stands for the catalog in it.
         with Catalog(catalog or default_catalog_path(directory), readonly=True) as opened:
             catalog_path = opened.path
+            # Another folder's catalog would list (and --only redundant | xargs rm would
+            # remove) the files of DIR that share its paths.
+            refuse_other_folders_catalog(opened, directory, "report", "Nothing was written")
         if paths:
             _warn_if_flags_stale(catalog_path)
             with _folder_notes():
