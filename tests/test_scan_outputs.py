@@ -119,6 +119,21 @@ def test_the_report_of_a_killed_scan_counts_the_files_left(folder):
     assert "The last scan did not finish" in page and "3 files were still to analyse" in page
 
 
+
+def test_a_report_while_a_scan_runs_says_so_not_interrupted(folder, scan_lock_held):
+    """The page and the CLI said "did not finish (interrupted)" of a scan still at work."""
+    scan(folder, workers=1)
+    with Catalog(default_catalog_path(folder)) as catalog:
+        catalog.set_setting("last_scan", {"complete": False, "pending": 1})
+    assert "1 file was still to analyse" in render_html(folder)  # the scan is gone
+    with scan_lock_held(folder):
+        page = render_html(folder)
+        result = runner.invoke(app, ["report", str(folder), "--json"])
+    assert "A scan of this folder is running" in page and "1 file still to analyse" in page
+    assert "did not finish" not in page
+    assert result.exit_code == 0 and "a scan of this folder is running" in result.stderr
+
+
 # -- consist 2: thresholds are remembered --------------------------------------------------------
 
 

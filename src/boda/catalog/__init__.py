@@ -9,6 +9,7 @@ from boda.catalog._catalog import (
     default_catalog_path,
     display_path,
     resolve_catalog_path,
+    scan_running,
 )
 from boda.catalog._marks import DECISIONS, Mark, Marks, marks_path
 
@@ -25,4 +26,5 @@ __all__ = [
     "display_path",
     "marks_path",
     "resolve_catalog_path",
+    "scan_running",
 ]

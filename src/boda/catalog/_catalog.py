@@ -155,6 +155,29 @@ def resolve_catalog_path(path: str | Path) -> Path:
     )
 
 
+def scan_running(catalog_path: str | Path) -> bool:
+    """Whether a ``boda scan`` holds the lock of the catalog at ``catalog_path`` now
+    (``CATALOG.lock``, a POSIX record lock the scan holds while it runs: a
+    non-blocking attempt to take a shared lock on it fails).  The file is opened
+    for reading only, never made; False where there is no such lock (not POSIX)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the scan takes no lock either
+        return False
+    path = Path(catalog_path)
+    try:
+        lock = open(path.with_name(path.name + ".lock"), "rb")  # noqa: SIM115
+    except OSError:  # no lock file: no scan has run since it exists
+        return False
+    with lock:
+        try:
+            fcntl.lockf(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:  # held by the scan
+            return True
+        fcntl.lockf(lock, fcntl.LOCK_UN)
+        return False
+
+
 def display_path(relpath: bytes | str) -> str:
     """The readable form of a stored path: UTF-8, undecodable bytes as ``\\xNN``.
 

@@ -803,9 +803,16 @@ def _print_csv(
 def _warn_if_flags_stale(catalog_path: Path) -> None:
     """Say on stderr when the catalog's flags predate its records (a stopped scan), or
     its scores an older boda's analysis."""
-    from boda.catalog import Catalog
+    from boda.catalog import Catalog, scan_running
     from boda.scan import ANALYSIS_VERSION
 
+    if scan_running(catalog_path):
+        err_console.print(
+            "[yellow]note[/]: a scan of this folder is running: these are the results saved "
+            "so far, with the flags of the scan before it; report again when it ends",
+            highlight=False,
+        )
+        return
     with Catalog(catalog_path, readonly=True) as catalog:
         stale = catalog.flags_stale()
         analysis = catalog.get_setting("analysis")
@@ -847,7 +854,8 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
     moved = f"{summary.moved} moved · " if summary.moved else ""
     excluded = f"{summary.excluded} excluded · " if summary.excluded else ""
     console.print(
-        f"[bold]{summary.total}[/] files · {summary.analysed} analysed in this run · "
+        f"[bold]{summary.total}[/] file{'s' * (summary.total != 1)} · "
+        f"{summary.analysed} analysed in this run · "
         f"{summary.unchanged} unchanged · {moved}{links}{summary.removed} removed · {excluded}"
         f"{len(summary.failed)} unreadable · {summary.seconds:.1f} s"
         + (
@@ -905,7 +913,7 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
     if summary.interrupted:
         console.print(
             "[yellow]interrupted[/]: committed results are kept; run again to finish "
-            f"({summary.pending} files still to analyse)"
+            f"({summary.pending} file{'s' * (summary.pending != 1)} still to analyse)"
         )
     if summary.flags_stale:
         console.print(

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from boda import __version__
-from boda.catalog import Catalog, ImageRecord, display_path
+from boda.catalog import Catalog, ImageRecord, display_path, scan_running
 from boda.core.text import printable, relative_href, visible
 from boda.io import prepare_output, write_output
 
@@ -65,6 +65,11 @@ box-shadow:0 1px 2px #0002}.card .swatches{display:flex;height:10px;padding:0}
 
 def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _files(n: int) -> str:
+    """``"1 file"``, ``"2 files"``."""
+    return f"{n} file{'s' * (n != 1)}"
 
 
 def _number(value: object) -> float | None:
@@ -320,15 +325,24 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{_esc(title)}</h1><p>{_esc(visible(root.resolve()))}<br>"
-        f"{n_files} files · {n_ok} readable · {len(failed)} unreadable"
+        f"{_files(n_files)} · {n_ok} readable · {len(failed)} unreadable"
         + (f" · {len(links)} link{'s' * (len(links) != 1)}" if links else "")
         + f" · boda {__version__} · {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}"
         "</p></header><main>",
     ]
-    if complete is False:
+    if complete is False and scan_running(catalog_path):
+        # Not "interrupted": the scan is still at work (it holds the catalog's lock).
+        parts.append(
+            '<p class="warn"><b>A scan of this folder is running</b>'
+            + (f": {_files(pending)} still to analyse" if isinstance(pending, int) else "")
+            + ". This report shows the results saved so far; the flags and duplicate sets "
+            "are those of the scan before. Write the report again when it ends.</p>"
+        )
+    elif complete is False:
         parts.append(
             '<p class="warn"><b>The last scan did not finish</b> (it was interrupted)'
-            + (f": {pending} files were still to analyse" if isinstance(pending, int) else "")
+            + (f": {_files(pending)} {'was' if pending == 1 else 'were'} still to analyse"
+               if isinstance(pending, int) else "")
             + ". New files among them are missing from this report, changed ones show "
             "their previous scores; files that were deleted are gone from it. Run "
             "<code>boda scan</code> on the folder again to finish.</p>"

@@ -600,7 +600,8 @@ def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
         if complete is False and isinstance(to_analyse, int) and isinstance(pending, int):
             scan.update(analysed=max(0, to_analyse - pending), to_analyse=to_analyse)
             warnings.append(
-                f"A scan is running: {scan['analysed']} of {to_analyse} files analysed. "
+                f"A scan is running: {scan['analysed']} of {to_analyse} "
+                f"file{'s' * (to_analyse != 1)} analysed. "
                 "This page shows the results saved so far and updates itself; the flags and "
                 "duplicate sets are those of the scan before until it ends."
             )
@@ -610,7 +611,8 @@ def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
     if unfinished:
         warnings.append(
             "The last scan did not finish (it was interrupted)"
-            + (f": {pending} files were still to analyse" if isinstance(pending, int) else "")
+            + (f": {pending} file{'s were' if pending != 1 else ' was'} still to analyse"
+               if isinstance(pending, int) else "")
             + ". New files among them are missing, changed ones show their previous scores; "
             "files that were deleted are gone. Run `boda scan` on the folder again to finish."
         )

@@ -37,6 +37,7 @@ from boda.catalog import (
     display_path,
     marks_path,
     resolve_catalog_path,
+    scan_running,
 )
 from boda.core.text import is_utf8, visible
 from boda.errors import CatalogError, InvalidParameterError
@@ -157,24 +158,9 @@ class CatalogView:
             catalog.close()
 
     def scan_running(self) -> bool:
-        """Whether a ``boda scan`` holds the catalog's lock now (``CATALOG.lock``, a POSIX
-        record lock the scan holds while it runs: a non-blocking attempt to take a shared
-        lock on it fails).  The file is opened for reading only, never made."""
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: the scan takes no lock either
-            return False
-        try:
-            lock = open(self.path.with_name(self.path.name + ".lock"), "rb")  # noqa: SIM115
-        except OSError:  # no lock file: no scan has run since it exists
-            return False
-        with lock:
-            try:
-                fcntl.lockf(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:  # held by the scan
-                return True
-            fcntl.lockf(lock, fcntl.LOCK_UN)
-            return False
+        """Whether a ``boda scan`` holds the catalog's lock now (see
+        :func:`boda.catalog.scan_running`)."""
+        return scan_running(self.path)
 
     # -- the cache -----------------------------------------------------------
     def state(self) -> tuple:
