@@ -465,6 +465,10 @@ def test_cli_explain(kodak_paths, tmp_path):
     assert data["predictions"][0]["name"] == "airplane"
     assert set(data["maps"]) == {"gradcam", "occlusion"} and out.is_file()
     assert data["target"] == 0 and data["target_name"] == "airplane"
+    # one method named twice in two spellings is explained once (it ran twice)
+    r = CliRunner().invoke(app, ["explain", str(src), "--method", "gradcam,occlusion",
+                                 "--method", "GradCAM", "--json"])
+    assert r.exit_code == 0 and list(json.loads(r.stdout)["maps"]) == ["gradcam", "occlusion"]
     r = CliRunner().invoke(app, ["explain", str(src), "--method", "magic"])
     assert r.exit_code == 2 and "unknown method" in r.output
     r = CliRunner().invoke(app, ["explain", str(src), "--target", "3"])

@@ -162,9 +162,13 @@ def _explain(
     from boda.errors import InvalidParameterError
 
     quiet_matplotlib_config()  # the montage's colour maps come from matplotlib
-    # --method a,b --method c: every method named, in order, each once.
-    methods = list(dict.fromkeys(m.strip() for text in method for m in text.split(",")))
-    methods = [m for m in methods if m]
+    # --method a,b --method c: every method named, in order, each once (names match
+    # in any case: gradcam,GradCAM is one method, explained once).
+    first: dict[str, str] = {}
+    for name in (m.strip() for text in method for m in text.split(",")):
+        if name:
+            first.setdefault(name.lower(), name)
+    methods = list(first.values())
     if not 0.0 <= alpha <= 1.0:  # checked with or without -o: a typo is said at once
         raise InvalidParameterError(f"--alpha must be between 0 and 1, got {alpha}")
     import matplotlib

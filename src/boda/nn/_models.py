@@ -401,7 +401,7 @@ def _check_shapes(
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         raise ModelError(
             f"{where}: size mismatch for {'; '.join(bad[:3])}{more}. "
-            "Check --arch / arch=, or pass num_classes="
+            "Check --arch / arch= (from Python, also num_classes=)"
         )
     if strict:
         # BatchNorm fills in a missing num_batches_tracked (checkpoints before torch 0.4.1).
@@ -411,14 +411,14 @@ def _check_shapes(
             raise ModelError(
                 f"{where}: missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
                 f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
-                "Check --arch / arch= (or load with strict=False)"
+                "Check --arch / arch= (from Python, load_model(..., strict=False) loads what fits)"
             )
     need = sum(nbytes for _, nbytes in expected.values())
     have = sum(v.numel() * v.element_size() for v in state.values())
     if need > max(_MIN_BUILD_BYTES, 4 * have):
         raise ModelError(
             f"{where}: the model would take {need / 1e9:.3g} GB for a checkpoint of "
-            f"{have / 1e6:.3g} MB. Check --arch / arch=, or pass num_classes="
+            f"{have / 1e6:.3g} MB. Check --arch / arch= (from Python, also num_classes=)"
         )
 
 
