@@ -301,6 +301,22 @@ def test_resize_depth_keeps_the_units_refocus_reads_an_integer_map_in(dtype):
     )
 
 
+@pytest.mark.parametrize("method", ["lens", "threshold"])
+def test_a_focus_on_an_integer_maps_stored_scale_is_refused(method):
+    """focus_depth=128 for a uint8 map (read as value / 255) blurred the whole picture."""
+    depth = np.tile(np.arange(40, dtype=np.uint8) * 6, (30, 1))
+    img = np.random.default_rng(0).random((30, 40, 3)).astype(np.float32)
+    with pytest.raises(InvalidParameterError, match=r"focus_depth 128 .* give 0\.502"):
+        refocus(img, depth, focus_depth=128, method=method)
+    with pytest.raises(InvalidParameterError, match="focus_range 60, 120"):
+        refocus(img, depth, focus_range=(60, 120), method=method)
+    with pytest.raises(InvalidParameterError, match="focus_depth 300"):
+        circle_of_confusion(depth.astype(np.uint16), focus_depth=300, aperture=4)
+    # on the 0-1 scale it is read in, and for float maps in any unit, it is taken
+    assert refocus(img, depth, focus_depth=0.5, method=method).shape == img.shape
+    assert refocus(img, depth * 10.0, focus_depth=128, method=method).shape == img.shape
+
+
 # --- reading depth maps -------------------------------------------------------------------
 
 
@@ -397,6 +413,18 @@ def test_cli_refocus_bad_input(tmp_path, files):
     result = runner.invoke(app, ["refocus", str(photo), "-d", str(small), "--focus-at", "3",
                                  "-o", out])
     assert result.exit_code == 2 and "--focus-at" in result.output
+    # a 16-bit PNG's levels given as the focus: the whole photo was blurred, exit 0
+    _, depth_png = files
+    for option, value, words in (("--focus-depth", "13107", "give 0.2"),
+                                 ("--focus-range", "0,13107", "give 0,0.2")):
+        result = runner.invoke(app, ["refocus", str(photo), "-d", str(depth_png), option,
+                                     value, "-o", out, "--overwrite"])
+        assert result.exit_code == 2, result.output
+        assert words in " ".join(result.output.split())
+    # a .npy map keeps its own units: any value is a depth
+    result = runner.invoke(app, ["refocus", str(photo), "-d", str(small), "--focus-depth",
+                                 "13107", "--resize-depth", "-o", out, "--overwrite"])
+    assert result.exit_code == 0, result.output
 
 
 def test_cli_refocus_rgba_and_16bit_inputs(tmp_path, square_scene):

@@ -46,13 +46,32 @@ def _pair(text: str | None, option: str, cast: type) -> tuple | None:
 
 def _read_depth(path: Path, limit: int | None):
     """:func:`boda.edit.read_depth` of ``path``, an image under the command's pixel
-    ``limit`` (``--max-pixels``) as the photo is."""
+    ``limit`` (``--max-pixels``) as the photo is, and the top level of its stored
+    integers (255, 65535; None for ``.npy`` and float maps, which keep their units)."""
     from boda.edit import read_depth
     from boda.io import open_gray_map
 
     if path.suffix.lower() == ".npy":
-        return read_depth(path)
-    return open_gray_map(path, "--depth", max_pixels=limit, keep_float_values=True).pixels
+        return read_depth(path), None
+    decoded = open_gray_map(path, "--depth", max_pixels=limit, keep_float_values=True)
+    levels = {8: 255, 16: 65535}.get(decoded.bit_depth)
+    return decoded.pixels, levels
+
+
+def _check_focus_levels(levels: int | None, focus_depth, focus_range) -> None:
+    """A focus given in the file's stored levels (--focus-depth 128 for an 8-bit PNG)
+    lies beyond every depth of the 0-1 map it is read as: the whole photo was blurred."""
+    from boda.errors import InvalidParameterError
+
+    given = [focus_depth] if focus_depth is not None else list(focus_range or ())
+    if levels is None or all(0.0 <= v <= 1.0 for v in given):
+        return
+    option = "--focus-depth" if focus_depth is not None else "--focus-range"
+    raise InvalidParameterError(
+        f"{option} {','.join(f'{v:g}' for v in given)} looks like the depth file's stored "
+        f"levels, but it is read as level / {levels} (0 to 1): give "
+        f"{','.join(f'{v / levels:.4g}' for v in given)}"
+    )
 
 
 def _bit_depth(photo_bits: int, output: Path) -> int | None:
@@ -156,7 +175,8 @@ def register(app: typer.Typer) -> None:
         with progress_bar("refocusing", enabled=not (as_json or quiet)) as update:
             decoded = open_image(image, color="keep", max_pixels=limit)  # a P3 photo stays P3
             with naming_input("--depth"):
-                depth_map = _read_depth(depth, limit)
+                depth_map, levels = _read_depth(depth, limit)
+            _check_focus_levels(levels, focus_depth, rng)
             if resize_depth:
                 depth_map = resize(depth_map, decoded.pixels.shape[:2])
             check_same_size(

@@ -252,6 +252,7 @@ def circle_of_confusion(
     >>> circle_of_confusion(d, focus_depth=0.5, aperture=10).tolist()
     [[-5.0, 0.0, 5.0]]
     """
+    _check_focus_scale(depth, focus_depth, focus_range)
     depth = check_depth(depth, np.shape(depth)[:2])
     _check_non_negative("aperture", aperture)
     if max_radius is not None:
@@ -280,6 +281,28 @@ def circle_of_confusion(
     if max_radius is not None:
         coc = np.clip(coc, -max_radius, max_radius)
     return coc.astype(np.float32)
+
+
+def _check_focus_scale(depth: np.ndarray, focus_depth: object, focus_range: object) -> None:
+    """Refuse a focus given on an integer map's stored scale (``focus_depth=128`` for a
+    uint8 map): the map is read as value / 255 (or / 65535), so such a focus lies
+    beyond every depth and the whole picture came out blurred."""
+    dtype = np.asarray(depth).dtype
+    if not np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        return
+    if focus_depth is not None:
+        values = _numbers((focus_depth,), 1)
+    else:  # malformed values are said by resolve_focus
+        values = None if focus_range is None else _numbers(focus_range, 2)
+    if not values or all(0.0 <= v <= 1.0 for v in values):
+        return
+    top = float(np.iinfo(dtype).max)
+    name = "focus_depth" if focus_depth is not None else "focus_range"
+    scaled = ", ".join(f"{v / top:.4g}" for v in values)
+    raise InvalidParameterError(
+        f"{name} {', '.join(f'{v:g}' for v in values)} is on the {dtype} map's stored scale, "
+        f"but a {dtype} depth map is read as value / {top:g} (0 to 1): give {scaled}"
+    )
 
 
 def _check_non_negative(name: str, value: object, unit: str = "pixels") -> None:
@@ -772,6 +795,7 @@ def refocus(
             "drop it first (image[..., :3])"
         )
     img = as_float_image(arr, name="image")
+    _check_focus_scale(depth, focus_depth, focus_range)
     depth_f = check_depth(depth, img.shape[:2])
     if method not in _METHODS:
         raise InvalidParameterError(f"unknown refocus method {method!r}; choose from {_METHODS}")
