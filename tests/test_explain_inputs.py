@@ -344,6 +344,21 @@ def test_occlusion_windows_are_whole_numbers_or_pairs_of_them():
             make_explainer("occlusion", model, window=bad)
 
 
+
+def test_chunk_sizes_are_whole_numbers_and_eps_finite():
+    # 2.5 chunks were taken as 2, "a" failed in int(); an infinite eps zeroed every weight
+    model = Scaled().eval()
+    for method, option in (("scorecam", "batch_size"), ("scorecam", "top_k"),
+                           ("occlusion", "batch_size")):  # fmt: skip
+        for bad in (2.5, "a", 0, True):
+            with pytest.raises(InvalidParameterError, match=f"{option} must be a whole number"):
+                make_explainer(method, model, **{option: bad})
+        assert getattr(make_explainer(method, model, **{option: np.int64(2)}), option) == 2
+    for bad in (float("inf"), float("nan"), -1.0, "a"):
+        with pytest.raises(InvalidParameterError, match="eps must be a finite number"):
+            make_explainer("gradcam++", model, eps=bad)
+
+
 def test_feature_search_checks_k_and_measures_exact_distances(tmp_path):
     model = Scaled().eval()
     index = FeatureIndex(model, "conv", metric="euclidean")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError, ModelError
 from boda.explain._base import Explainer, Target
 
@@ -226,8 +228,8 @@ class GradCAMPlusPlus(Explainer):
         super().__init__(
             model, layer, reshape_transform=reshape_transform, output_key=output_key
         )
-        if not float(eps) >= 0:
-            raise InvalidParameterError(f"eps must be >= 0, got {eps}")
+        if not (real_number(eps) and 0 <= eps < math.inf):  # inf made every weight 0
+            raise InvalidParameterError(f"eps must be a finite number >= 0, got {eps!r}")
         if alpha not in ("eq19", "grad-squared"):
             raise InvalidParameterError(
                 f'alpha must be "eq19" (the paper) or "grad-squared" (torchcam 0.5), got {alpha!r}'
@@ -354,10 +356,13 @@ class ScoreCAM(Explainer):
             )
         self.weighting = weighting
         self.mask_scaling = mask_scaling
-        if batch_size is not None and int(batch_size) < 1:
-            raise InvalidParameterError(f"batch_size must be >= 1 or None, got {batch_size}")
-        if top_k is not None and int(top_k) < 1:
-            raise InvalidParameterError(f"top_k must be >= 1 or None, got {top_k}")
+        # Whole numbers: 2.5 was taken as 2, and "a" or NaN failed in int().
+        if batch_size is not None and not (whole_number(batch_size) and batch_size >= 1):
+            raise InvalidParameterError(
+                f"batch_size must be a whole number >= 1 or None, got {batch_size!r}"
+            )
+        if top_k is not None and not (whole_number(top_k) and top_k >= 1):
+            raise InvalidParameterError(f"top_k must be a whole number >= 1 or None, got {top_k!r}")
         self.batch_size = None if batch_size is None else int(batch_size)
         self.top_k = None if top_k is None else int(top_k)
         self.softmax = bool(softmax)

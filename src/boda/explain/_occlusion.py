@@ -232,8 +232,10 @@ class Occlusion(Explainer):
         self.stride = _pair(stride, "stride")
         _check_baseline("blur", blur_sigma)  # blur_sigma: > 0 and finite, whatever the baseline
         _check_baseline(baseline, blur_sigma)
-        if int(batch_size) < 1:
-            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
+        if not (whole_number(batch_size) and batch_size >= 1):
+            raise InvalidParameterError(
+                f"batch_size must be a whole number >= 1, got {batch_size!r}"
+            )
         self.baseline = baseline
         self.blur_sigma = float(blur_sigma)
         self.batch_size = int(batch_size)
