@@ -81,6 +81,11 @@ def test_average_drop_and_increase(setup):
         average_drop_increase(model, x, ones * 2, 0)
     with pytest.raises(InvalidParameterError, match="shape"):
         deletion_curve(model, x, ones[:, :3], 0)
+    # a callable returning a logit below 0: the drop was divided by 1e-12 (percentages of 1e13)
+    with pytest.raises(InvalidParameterError, match="scores >= 0"):
+        average_drop_increase(model, x, half, lambda logits: logits[:, 1] - 1.0)
+    probability = average_drop_increase(model, x, half, lambda logits: logits.softmax(1)[:, 0])
+    assert probability["average_drop"] == pytest.approx(expected_drop, rel=1e-5)
 
 
 # -- synthetic benchmark, shipped CNN, pointing game ---------------------------------------

@@ -232,6 +232,12 @@ def average_drop_increase(
     dict
         ``{"average_drop": float, "average_increase": float}`` in percent.
 
+    Raises
+    ------
+    InvalidParameterError
+        Maps outside ``[0, 1]``, or a callable ``target`` that scores an image
+        below 0 (the measure is defined on probabilities).
+
     References
     ----------
     .. [1] A. Chattopadhay, A. Sarkar, P. Howlader, V. N. Balasubramanian,
@@ -246,6 +252,12 @@ def average_drop_increase(
         classes, score = _classes_and_scorer(model, x, target, output_key)
         idx = torch.arange(x.shape[0], device=x.device)
         y = score(model_logits(model(x), output_key), idx).float()
+        if (y < 0).any():  # a callable target's logit, say: the drop ratio means nothing
+            raise InvalidParameterError(
+                f"Average Drop needs scores >= 0 (class probabilities); the target gave "
+                f"{float(y.min()):.4g} on image {int(y.argmin())}: give a class index or a "
+                "callable that returns probabilities"
+            )
         o = score(model_logits(model(x * maps[:, None].to(x.dtype)), output_key), idx).float()
         drop = (y - o).clamp_min(0) / y.clamp_min(1e-12)
         return {
