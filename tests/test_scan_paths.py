@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from boda.catalog import Catalog, default_catalog_path, marks_path
 from boda.cli import app
-from boda.errors import ImageReadError, InvalidImageError, InvalidParameterError
+from boda.errors import CatalogError, ImageReadError, InvalidImageError, InvalidParameterError
 from boda.io import read_image, write_image
 from boda.quality import analyze
 from boda.report import catalog_records, write_html_report
@@ -62,6 +62,16 @@ def test_bad_max_side_is_refused_before_the_catalog_changes(two_photos):
     assert _statuses(two_photos) == ["ok", "ok"]
     result = runner.invoke(app, ["scan", str(two_photos), "--max-side", "0", "-q"])
     assert result.exit_code == 2 and "--max-side" in result.output  # the option, not max_side
+    assert _statuses(two_photos) == ["ok", "ok"]
+
+
+def test_exclude_that_is_not_a_list_of_patterns_is_refused(two_photos):
+    # [1] and 5 were an AttributeError and a TypeError from deep in the pattern code.
+    for bad in ([1], 5, ["Export/", None]):
+        with pytest.raises(InvalidParameterError, match="exclude takes a list of patterns"):
+            scan(two_photos, workers=1, exclude=bad)
+    assert not default_catalog_path(two_photos).exists()
+    scan(two_photos, workers=1, exclude=None)  # None: no patterns added (was a TypeError)
     assert _statuses(two_photos) == ["ok", "ok"]
 
 
@@ -205,14 +215,60 @@ def test_catalog_paths_that_cannot_be_used_give_one_line_errors(two_photos, tmp_
     assert result.exit_code == 2 and "not a folder" in result.output
 
 
+def test_a_catalog_path_ending_in_a_slash_is_never_made_a_file(two_photos, tmp_path):
+    # --catalog newdir/ made a catalog FILE named newdir: the slash says "a folder", and a
+    # folder only stands for a catalog a scan left in it.
+    result = runner.invoke(app, ["scan", str(two_photos), "-q", "--catalog",
+                                 str(tmp_path / "newdir") + "/"])
+    assert result.exit_code == 2 and "ends in '/'" in result.output
+    assert "newdir/catalog.db" in result.output
+    with pytest.raises(CatalogError, match="ends in '/'"):
+        scan(two_photos, workers=1, catalog_path=f"{tmp_path / 'newdir'}/")
+    assert not (tmp_path / "newdir").exists()
+    assert not list(tmp_path.glob("newdir*"))
+
+
+def test_a_scan_never_lists_its_own_catalog_as_an_image(two_photos):
+    # A catalog named like an image in DIR was scanned by its own scan, as unreadable.
+    catalog = two_photos / "sub" / "cat.png"
+    for _ in range(2):
+        result = runner.invoke(app, ["scan", str(two_photos), "-q", "--catalog", str(catalog)])
+        assert result.exit_code == 0, result.output
+        assert _statuses(two_photos, catalog) == ["ok", "ok"]
+    runner.invoke(app, ["mark", str(two_photos), "--catalog", str(catalog), "--pick",
+                        next(two_photos.glob("*.png")).name])
+    summary = scan(two_photos, workers=1, catalog_path=catalog)
+    assert (summary.total, summary.failed) == (2, [])
+
+
+def test_a_broken_boda_folder_is_named_with_what_to_do(two_photos):
+    # "cannot create the catalog ... (File exists)" and "run 'boda scan' on the catalog
+    # folder" said neither what was wrong nor what to do.
+    boda = two_photos / ".boda"
+    boda.write_text("x")
+    result = runner.invoke(app, ["scan", str(two_photos), "-q"])
+    assert result.exit_code == 1
+    assert f"{str(boda)!r} is a file, not a folder" in result.output
+    assert "move that file away" in result.output
+    boda.unlink()
+    default_catalog_path(two_photos).mkdir(parents=True)
+    for command in ("scan", "report"):
+        result = runner.invoke(app, [command, str(two_photos), "-q"])
+        assert result.exit_code == 1
+        assert "is a folder, in the place of the catalog file" in result.output
+        assert "move that folder away" in result.output and "boda scan" not in result.output
+
+
 def test_an_empty_folder_or_report_path_is_refused(two_photos, monkeypatch):
     # "" (boda scan "$PHOTOS", the variable unset) was the current folder: scanned, with
     # a catalog written into it, or the report written there as index.html.
     monkeypatch.chdir(two_photos)
     before = sorted(two_photos.iterdir())
     for args in (["scan", ""], ["report", ""], ["scan", ".", "--report", ""],
-                 ["report", ".", "-o", ""]):
-        result = runner.invoke(app, [*args, "-q"])
+                 ["report", ".", "-o", ""], ["scan", ".", "--catalog", ""],
+                 ["report", ".", "--catalog", ""], ["mark", ".", "--catalog", ""],
+                 ["serve", ".", "--catalog", ""]):
+        result = runner.invoke(app, [*args, *(["-q"] if args[0] in ("scan", "report") else [])])
         assert result.exit_code == 2 and "is empty" in result.output, args
     assert sorted(two_photos.iterdir()) == before
 

@@ -127,13 +127,16 @@ def resolve_catalog_path(path: str | Path) -> Path:
 
     A folder stands for the catalog ``boda scan`` keeps in it,
     ``FOLDER/.boda/catalog.db`` (``FOLDER/catalog.db`` for the ``.boda``
-    folder itself); anything else is returned as it is.
+    folder itself); anything else is returned as it is.  A path ending in a
+    separator (``"shoots/"``) says "a folder": one that is no folder yet is
+    refused, not made a catalog file of that name.
 
     Raises
     ------
     CatalogError
-        ``path`` is a folder with no catalog in it; the message names the file
-        looked for.
+        ``path`` is a folder with no catalog in it (the message names the file
+        looked for), ends in a separator but is no folder, or is the default
+        catalog's place, ``DIR/.boda/catalog.db``, taken by a folder.
 
     Examples
     --------
@@ -142,16 +145,39 @@ def resolve_catalog_path(path: str | Path) -> Path:
     >>> resolve_catalog_path("photos")                        # doctest: +SKIP
     PosixPath('photos/.boda/catalog.db')
     """
+    text = os.fspath(path)
     path = Path(path)
     if not path.is_dir():
+        if text.endswith(_SEPARATORS):  # Path("shoots/") is Path("shoots")
+            raise CatalogError(folder_without_catalog(text))
         return path
     inside = path / "catalog.db" if path.name == ".boda" else default_catalog_path(path)
     if inside.is_file():
         return inside
+    if path.name == "catalog.db" and path.parent.name == ".boda":
+        raise CatalogError(
+            f"{str(path)!r} is a folder, in the place of the catalog file of "
+            f"{str(path.parent.parent)!r}; move that folder away and scan again, or give "
+            "another --catalog"
+        )
     raise CatalogError(
         f"no catalog at {str(inside)!r} ({str(path)!r} is a folder, and no scan has left a "
         f"catalog in it); run 'boda scan {path}' first, or give the catalog file (a new "
         f"catalog needs a file path, such as {str(path / 'catalog.db')!r})"
+    )
+
+
+#: What ends a path that names a folder: ``/`` (and ``\\`` on Windows).
+_SEPARATORS = tuple({"/", os.sep, os.altsep or "/"})
+
+
+def folder_without_catalog(text: str) -> str:
+    """The refusal of ``text``, a catalog path ending in a separator that is no folder
+    (made as it was given, ``--catalog shoots/`` became a catalog file ``shoots``)."""
+    path = Path(text)
+    return (
+        f"{text!r} ends in {text[-1]!r}, a folder, but {str(path)!r} is no folder; a new "
+        f"catalog needs a file path, such as {str(path / 'catalog.db')!r}"
     )
 
 
@@ -471,6 +497,13 @@ class Catalog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return sqlite3.connect(self.path, timeout=30)
         except (OSError, sqlite3.Error) as exc:
+            blocking = next((p for p in self.path.parents if p.is_file()), None)
+            if blocking is not None:  # a file DIR/.boda: "File exists" said nothing
+                raise CatalogError(
+                    f"cannot create the catalog at {str(self.path)!r}: {str(blocking)!r} "
+                    "is a file, not a folder to hold it; move that file away, or choose "
+                    "another place with --catalog"
+                ) from None
             raise CatalogError(
                 f"cannot create the catalog at {str(self.path)!r} ({_reason(exc)}); "
                 "choose a writable place with --catalog"

@@ -154,10 +154,31 @@ def overwrite_option(*, annotated: bool = True) -> Any:
     return typer.Option(False, "--overwrite", help=text)
 
 
+def given_path(text: str) -> Path:
+    """A folder or output path as given.  An empty one (``boda scan "$PHOTOS"`` with
+    the variable unset) is refused: as a Path it is ``.``, and the scan would catalog
+    the current folder, or the report land in it."""
+    if not text:
+        raise typer.BadParameter("is empty (an unset shell variable?); give a path")
+    return Path(text)
+
+
+def _given_catalog(text: str) -> Path:
+    """A ``--catalog`` as given: not empty (:func:`given_path`), and a path ending in
+    ``/`` only where that folder exists (the slash, which Path drops, says "a folder":
+    a new catalog was made as a file of that name)."""
+    from boda.catalog._catalog import _SEPARATORS, folder_without_catalog
+
+    path = given_path(text)
+    if text.endswith(_SEPARATORS) and not path.is_dir():
+        raise typer.BadParameter(folder_without_catalog(text))
+    return path
+
+
 def catalog_option(help: str = "Catalog file if not DIR/.boda.") -> Any:
     """The ``--catalog FILE`` option of the commands that read or write a folder's
     catalog (``catalog: Annotated[Path | None, catalog_option()] = None``)."""
-    return typer.Option("--catalog", metavar="FILE", help=help)
+    return typer.Option("--catalog", metavar="FILE", help=help, parser=_given_catalog)
 
 
 _MAX_PIXELS_HELP = (

@@ -16,6 +16,7 @@ from boda.cli._common import (
     console,
     err_console,
     examples,
+    given_path,
     handle_errors,
     max_pixels_limit,
     max_pixels_option,
@@ -50,15 +51,6 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
                 f"--threshold expects NAME=VALUE (e.g. blurry=0.3), got {item!r}"
             ) from None
     return out
-
-
-def _given_path(text: str) -> Path:
-    """A folder or output path as given.  An empty one (``boda scan "$PHOTOS"`` with
-    the variable unset) is refused: as a Path it is ``.``, and the scan would catalog
-    the current folder, or the report land in it."""
-    if not text:
-        raise typer.BadParameter("is empty (an unset shell variable?); give a path")
-    return Path(text)
 
 
 def _default_report(directory: Path, catalog: Path | None) -> Path:
@@ -143,8 +135,9 @@ def register(app: typer.Typer) -> None:
             "--include-hidden. --exclude patterns are .gitignore-like globs relative to "
             "DIR ('Export/' any folder of that name, '/Export/' or 'Photos/Export/' one "
             "folder, '*.tmp.jpg' a file name at any depth, '!pattern' scans again); "
-            "DIR/.bodaignore holds more, one a line. A file renamed or moved inside DIR "
-            "keeps its scores and marks without being analysed again. "
+            "DIR/.bodaignore holds more, one a line. A file moved inside DIR under its own "
+            "name (its folder renamed, say) keeps its scores and marks without being "
+            "analysed again. "
             "A file symlink to another file of the folder is recorded as a link, not "
             "analysed twice. A scan exits 3 when some files could not be read (they are "
             "listed in the report), 130 when interrupted by Ctrl-C, 143 or 129 when stopped "
@@ -154,7 +147,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def scan_command(
         directory: Path = typer.Argument(
-            ..., metavar="DIR", help="Folder to scan (recursively).", parser=_given_path
+            ..., metavar="DIR", help="Folder to scan (recursively).", parser=given_path
         ),
         workers: int = typer.Option(
             None, "--workers", "-w", min=1, metavar="N",
@@ -177,7 +170,7 @@ def register(app: typer.Typer) -> None:
             Path | None, catalog_option("Catalog file (default: DIR/.boda/catalog.db).")
         ] = None,
         report: Path = typer.Option(
-            None, "--report", metavar="FILE|DIR", parser=_given_path,
+            None, "--report", metavar="FILE|DIR", parser=given_path,
             help="HTML report: a .html file, or a folder to hold index.html "
             "(default: DIR/.boda/report.html).",
         ),
@@ -362,11 +355,11 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def report_command(
         directory: Path = typer.Argument(
-            ..., metavar="DIR", help="A scanned folder.", parser=_given_path
+            ..., metavar="DIR", help="A scanned folder.", parser=given_path
         ),
         catalog: Annotated[Path | None, catalog_option()] = None,
         out: Path = typer.Option(
-            None, "--output", "-o", metavar="FILE|DIR", parser=_given_path,
+            None, "--output", "-o", metavar="FILE|DIR", parser=given_path,
             help="HTML report: a .html file, or a folder to hold index.html.",
         ),
         out_alias: Path = typer.Option(None, "--out", hidden=True),  # the old name

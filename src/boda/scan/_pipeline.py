@@ -615,6 +615,29 @@ def _walk(
     return found
 
 
+def _catalog_files(root: Path, catalog_path: Path) -> frozenset[bytes]:
+    """The paths relative to ``root`` (as the walk gives them) of the catalog's own
+    files, where it lies in ``root``: the catalog, its ``-wal``, ``-shm``,
+    ``-journal`` and ``.lock`` files, and its marks file with its own.  A catalog
+    named like an image (``--catalog DIR/shoot.png``) is never scanned as one."""
+    from boda.catalog import marks_path
+
+    real_root = os.path.realpath(root)
+    catalog = Path(os.path.realpath(catalog_path))
+    folder = os.path.relpath(catalog.parent, real_root)
+    if folder == os.pardir or folder.startswith(os.pardir + os.sep):
+        return frozenset()
+    marks = marks_path(catalog).name
+    names = [catalog.name + end for end in ("", "-wal", "-shm", "-journal", ".lock")]
+    names += [marks + end for end in ("", "-wal", "-shm", "-journal")]
+    return frozenset(
+        os.fsencode(os.path.normpath(os.path.join(folder, name))).replace(
+            os.sep.encode(), b"/"
+        )
+        for name in names
+    )
+
+
 #: How many paths of each kind of file not scanned the catalog keeps, for the report.
 NOT_SCANNED_EXAMPLES = 20
 
@@ -726,6 +749,22 @@ def _write_failed(
     )
 
 
+def _exclude_patterns(exclude: object) -> list[str]:
+    """``exclude`` as a list of patterns (None: none), or a clear error."""
+    if exclude is None:
+        return []
+    try:
+        patterns = list(exclude)  # type: ignore[call-overload]
+    except TypeError:
+        patterns = None
+    if patterns is None or not all(isinstance(p, str) for p in patterns):
+        raise InvalidParameterError(
+            f"exclude takes a list of patterns (strings such as 'Export/' or '*.tmp.jpg') "
+            f"or None, got {exclude!r}"
+        )
+    return patterns
+
+
 def scan(
     root: str | Path,
     *,
@@ -738,7 +777,7 @@ def scan(
     reset_thresholds: bool = False,
     step: StepProgress | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    exclude: Sequence[str] = (),
+    exclude: Sequence[str] | None = (),
     default_excludes: bool | None = None,
     reset_excludes: bool = False,
     engine: str = "local",
@@ -827,10 +866,11 @@ def scan(
         both).  It changes no score, so unlike ``max_side`` it is not part of
         the catalog's analysis settings: failed files are retried by every scan,
         so a later scan with a higher limit reads the files this one refused.
-    exclude : sequence of str
+    exclude : sequence of str, optional
         Patterns of files and folders to skip (``.gitignore``-like, relative to
         ``root``: ``"Export/"``, ``"*.tmp.jpg"``, ``"Photos/2019/"``, ``"!keep/"``),
-        added to those remembered from earlier scans.
+        added to those remembered from earlier scans.  Default (or None): none
+        added.
     default_excludes : bool, optional
         False scans what the default excludes skip; None (default): as the
         last scan of the catalog did (True for a new one).
@@ -932,12 +972,13 @@ def scan(
         raise InvalidParameterError(
             f"exclude takes a list of patterns, got the string {exclude!r}; write [{exclude!r}]"
         )
-    exclude = list(exclude)
+    exclude = _exclude_patterns(exclude)
     Excludes(exclude, default_excludes=False)  # a bad pattern fails before any work
     read_ignore_file(root)  # an unreadable .bodaignore too
-    catalog_path = Path(catalog_path) if catalog_path else default_catalog_path(root)
+    # Given as it is: a trailing "/" says "a folder" (Path() would drop it).
+    catalog_path = catalog_path or default_catalog_path(root)
     started = time.perf_counter()
-    summary = ScanSummary(root=root, catalog_path=catalog_path, engine=engine)
+    summary = ScanSummary(root=root, catalog_path=Path(catalog_path), engine=engine)
 
     analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
     with Catalog(catalog_path) as catalog, _only_scan_of(catalog.path):
@@ -959,6 +1000,8 @@ def scan(
             root, include_hidden, summary.raw_files, step, summary.folder_links, excludes,
             summary,
         )
+        own = _catalog_files(root, catalog.path)
+        found = [f for f in found if f.relpath not in own]
         if not found:
             _refuse_emptying(catalog, root, summary)
         _check_root(catalog, root, found)  # before anything is written
