@@ -214,6 +214,35 @@ def test_a_moved_file_keeps_its_record_and_marks_without_decoding(folder, monkey
     assert "0 moved" not in out.stdout  # said only when some were
 
 
+def test_a_file_renamed_in_its_folder_keeps_its_record_and_marks(folder, monkeypatch):
+    """IMG_0031.jpg renamed Beach.jpg was a new file: analysed again, its pick lost."""
+    scan(folder, workers=1)
+    with Catalog(folder, readonly=True) as catalog:
+        before = {r.path: r for r in catalog.records()}
+    with Marks(default_catalog_path(folder)) as marks:
+        marks.set_decision([b"b.png"], "pick")
+    os.rename(folder / "b.png", folder / "Beach.png")
+    # two files of one size and time renamed in one folder: which is which is not guessed
+    shutil.copy2(folder / "c.png", folder / "e.png")
+    renamed = scan(folder, workers=1)
+    assert (renamed.moved, renamed.analysed, renamed.removed) == (1, 1, 0)  # e.png is new
+    os.rename(folder / "c.png", folder / "x.png")
+    os.rename(folder / "e.png", folder / "y.png")
+    decoded = []
+    real = pipeline.analyze_file
+    monkeypatch.setattr(pipeline, "analyze_file", lambda f, *a, **k: (
+        decoded.append(os.path.basename(f.path)), real(f, *a, **k))[1])
+    summary = scan(folder, workers=1)
+    assert summary.moved == 0 and sorted(decoded) == ["x.png", "y.png"]
+    with Catalog(folder, readonly=True) as catalog:
+        after = {r.path: r for r in catalog.records()}
+    assert "b.png" not in after
+    assert (after["Beach.png"].id, after["Beach.png"].scores) == (
+        before["b.png"].id, before["b.png"].scores)
+    with Marks(default_catalog_path(folder), readonly=True) as marks:
+        assert marks.get(b"Beach.png").decision == "pick"
+
+
 def test_a_different_file_under_the_same_name_is_analysed(folder):
     scan(folder, workers=1)
     a, b = folder / "a.png", folder / "b.png"

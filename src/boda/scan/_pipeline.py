@@ -373,8 +373,8 @@ def same_mtime(stored_ns: int, current_ns: int) -> bool:
 def _moves(
     gone: list[bytes], known: dict[bytes, FileState], found: list[FoundFile]
 ) -> list[tuple[bytes, bytes]]:
-    """``(old, new)`` for each file gone from ``old`` and found at ``new`` (renamed or
-    moved), so its record is reused instead of decoding the file again.
+    """``(old, new)`` for each file gone from ``old`` and found at ``new`` (moved, or
+    renamed in its folder), so its record is reused instead of decoding the file again.
 
     The key is what a move keeps and the catalog holds: the size in bytes, the
     file name, and the modification time, compared as :func:`same_mtime`
@@ -382,15 +382,38 @@ def _moves(
     SMB, keeps them rounded).  A key must name one gone record and one new
     file; where several share it (copies moved together, or times within one
     step of a coarse clock), the parent folder's name must tell them apart
-    too, else they are analysed.  Only readable records of this analysis are
-    reused.  A different file with the same name, size and time, which
-    appears while the other disappears, would take over its scores: that needs
-    a tool that copied the time from the gone file.
+    too, else they are analysed.  Then a file renamed where it is (``IMG_0031.jpg``
+    to ``Beach.jpg``: a rename keeps the size and the time) is found among the
+    files left, by its folder, size and time, again only where one gone record
+    and one new file share them.  Only readable records of this analysis are
+    reused.  A different file with the same name (or folder), size and time,
+    which appears while the other disappears, would take over its scores: that
+    needs a tool that copied the time from the gone file.
     """
+    pairs = _paired(gone, known, found, _name_key, by_parent=True)
+    if not pairs:
+        left_old, left_new = gone, found
+    else:
+        olds, news = {old for old, _ in pairs}, {new for _, new in pairs}
+        left_old = [p for p in gone if p not in olds]
+        left_new = [f for f in found if f.relpath not in news]
+    return pairs + _paired(left_old, known, left_new, _folder_key, by_parent=False)
 
-    def key(relpath: bytes, size: int) -> tuple[int, bytes]:
-        return size, relpath.rsplit(b"/", 1)[-1]
 
+def _name_key(relpath: bytes, size: int) -> tuple[int, bytes]:
+    return size, relpath.rsplit(b"/", 1)[-1]
+
+
+def _folder_key(relpath: bytes, size: int) -> tuple[int, bytes]:
+    parts = relpath.rsplit(b"/", 1)
+    return size, parts[0] if len(parts) > 1 else b""
+
+
+def _paired(
+    gone: list[bytes], known: dict[bytes, FileState], found: list[FoundFile],
+    key: Callable[[bytes, int], tuple], *, by_parent: bool,
+) -> list[tuple[bytes, bytes]]:
+    """The moves :func:`_moves` finds with one ``key`` (what old and new share)."""
     olds: dict[tuple, list[tuple[bytes, int]]] = {}
     for relpath in gone:
         state = known[relpath]
@@ -407,7 +430,7 @@ def _moves(
         for old, new in _same_time_groups(old_files, news.get(k, [])):
             if len(old) == 1 and len(new) == 1:
                 pairs.append((old[0], new[0]))
-            elif old and new:
+            elif old and new and by_parent:
                 pairs += _pair_by_parent(old, new)
     return pairs
 
