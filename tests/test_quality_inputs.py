@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from measure_helpers import NON_FINITE
+from measure_helpers import smooth_image as _image
 
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.quality import (
@@ -27,15 +29,6 @@ from boda.quality import (
     tong_blur,
     wavelet_energy,
 )
-
-NON_FINITE = [np.nan, np.inf, -np.inf]
-
-
-def _image(rng, shape=(48, 64, 3)) -> np.ndarray:
-    y, x = np.mgrid[0 : shape[0], 0 : shape[1]] / 9.0
-    base = 0.5 + 0.4 * np.sin(x + 0.3 * y)
-    img = base[..., None] * np.ones(shape[2:]) if len(shape) == 3 else base
-    return np.clip(img + 0.03 * rng.random(shape), 0, 1).astype(np.float32)
 
 
 @pytest.mark.parametrize("fn", [mse, psnr, ssim, compare])

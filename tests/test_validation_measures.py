@@ -10,6 +10,8 @@ import re
 
 import numpy as np
 import pytest
+from measure_helpers import NON_FINITE
+from measure_helpers import smooth_image as _image
 
 import boda.color as bc
 from boda.duplicates import dhash, phash, pixel_hash
@@ -17,15 +19,6 @@ from boda.edges import hog, hog_image, hysteresis_threshold, non_maximum_suppres
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.io import encode_jpeg, write_output
 from boda.quality import blur_effect, entropy, exposure_stats, ssim
-
-NON_FINITE = [np.nan, np.inf, -np.inf]
-
-
-def _image(rng, shape=(48, 64, 3)) -> np.ndarray:
-    y, x = np.mgrid[0 : shape[0], 0 : shape[1]] / 9.0
-    base = 0.5 + 0.4 * np.sin(x + 0.3 * y)
-    img = base[..., None] * np.ones(shape[2:]) if len(shape) == 3 else base
-    return np.clip(img + 0.03 * rng.random(shape), 0, 1).astype(np.float32)
 
 
 def _with(img: np.ndarray, value: float) -> np.ndarray:
