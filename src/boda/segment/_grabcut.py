@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from boda.core.image import as_float_image
-from boda.core.numbers import finite_float
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.segment._gmm import (
     ColorGMM,
@@ -178,20 +179,19 @@ def trimap_from_marks(
 
 def _whole(name: str, value: Any, minimum: int) -> int:
     """``value`` as an int >= ``minimum``; a boda error for anything else."""
-    number = None if isinstance(value, (str, bytes, bool)) else finite_float(value)
-    if number is None or not number.is_integer() or number < minimum:
+    if not (whole_number(value) and value >= minimum):
         raise InvalidParameterError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(number)
+    return int(value)
 
 
 def _real(name: str, value: Any, *, positive: bool) -> float:
     """``value`` as a finite float, > 0 (``positive``) or >= 0."""
-    number = None if isinstance(value, (str, bytes, bool)) else finite_float(value)
-    if number is None or number < 0 or (positive and number == 0):
+    usable = real_number(value) and math.isfinite(value)
+    if not (usable and (value > 0 if positive else value >= 0)):
         raise InvalidParameterError(
             f"{name} must be a finite number {'>' if positive else '>='} 0, got {value!r}"
         )
-    return number
+    return float(value)
 
 
 def _stroke(strokes: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
