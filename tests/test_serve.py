@@ -951,3 +951,16 @@ def test_the_summary_names_a_catalog_an_older_boda_analysed(folder):
         catalog.set_setting("analysis", {**analysis, "version": ANALYSIS_VERSION - 1})
     (warning,) = client.get("/api/summary").json()["warnings"]
     assert f"analysis version {ANALYSIS_VERSION - 1}; this one has {ANALYSIS_VERSION}" in warning
+
+
+def test_the_summary_version_of_the_catalog_changes_with_a_rescan_only(folder):
+    """The page compares it to say that the folder was scanned again since it loaded."""
+    scan(folder, workers=1)
+    client = TestClient(create_app(folder), base_url="http://127.0.0.1")
+    first = client.get("/api/summary").json()["catalog_version"]
+    client.get("/api/images")  # reading changes nothing
+    client.post("/api/marks", json={"ids": [1], "decision": "pick"})  # nor does a mark
+    assert client.get("/api/summary").json()["catalog_version"] == first
+    (folder / "b.png").unlink()
+    scan(folder, workers=1)
+    assert client.get("/api/summary").json()["catalog_version"] != first

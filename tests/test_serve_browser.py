@@ -242,7 +242,9 @@ def test_a_running_scan_is_shown_and_the_page_follows_it(browser, served, scan_l
     finally:
         with Catalog(served[1]) as catalog:
             catalog.set_setting("last_scan", before)
-    expect(page.locator("#warnings")).to_have_text("", timeout=5000)
+    expect(page.locator("#warnings")).not_to_contain_text("A scan is running", timeout=5000)
+    # the catalog was written meanwhile (its last_scan): the page says it may be behind
+    expect(page.locator("#rescanned")).to_contain_text("catalog changed")
     page.close()
 
 
@@ -337,3 +339,31 @@ def test_copy_paths_warns_of_names_that_are_not_utf8(page):
     page.locator("#copy-paths").click()
     expect(page.locator("#toast")).to_contain_text("1 name is not UTF-8")
     expect(page.locator("#toast")).to_contain_text("use download paths")
+
+
+def test_an_unreadable_file_opened_after_another_shows_no_broken_image(page):
+    """Its preview stays hidden (not a broken-image icon and its alt text), and nothing
+    is asked for that can only fail (a 422 in the console)."""
+    page.locator(".card", has_text="b.png").click()
+    expect(page.locator("#preview")).to_be_visible()
+    page.keyboard.press("Escape")
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    page.locator(".card", has_text="broken.png").click()
+    expect(page.locator("#preview-error")).to_contain_text("broken.png could not be read")
+    expect(page.locator("#preview")).to_be_hidden()
+    page.wait_for_load_state("networkidle")
+    assert failed == []
+
+
+def test_a_phone_wide_page_is_no_wider_than_the_screen(browser, served):
+    """At 400 px the selections go above the grid and the cards fit: no sideways scroll."""
+    page = browser.new_page(viewport={"width": 400, "height": 800})
+    page.goto(served[0])
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    box = page.locator("#grid .card").first.bounding_box()
+    image = page.locator("#grid .card img").first.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 400
+    assert image["width"] <= box["width"]  # the thumbnail is not cut off by the card
+    page.close()

@@ -544,3 +544,31 @@ def test_tab_stays_inside_the_open_detail_view(page, shoot):
         assert page.evaluate(inside), key
     page.keyboard.press("Escape")
     expect(_card(page, "b.png")).to_be_focused()
+
+
+def test_the_culling_selection_shown_is_the_highlighted_one(page, shoot):
+    page.locator("#mark-selections a", has_text="undecided").click()
+    expect(page.locator("#mark-selections a", has_text="undecided")).to_have_class(
+        re.compile(r"\bactive\b"))
+    expect(page.locator("aside a.active")).to_have_count(1)  # not "all files" any more
+    _card(page, "a.png").focus()
+    page.keyboard.press("p")  # the sidebar is drawn again with the new counts
+    expect(page.locator("#mark-selections a", has_text="undecided")).to_have_class(
+        re.compile(r"\bactive\b"))
+
+
+def test_a_rescan_under_the_open_page_is_said_and_its_old_cards_do_not_open(browser, shoot,
+                                                                             tmp_path):
+    with _page_on_a_copy(browser, shoot, tmp_path) as (root, url, page):
+        page.evaluate("POLL.idle = 200; POLL.busy = 200")
+        (root / "e.png").unlink()
+        write_image(root / "new.png", read_image(root / "b.png")[::-1])
+        scan(root, workers=1)
+        expect(page.locator("#rescanned")).to_contain_text("catalog changed", timeout=5000)
+        _card(page, "e.png").click()  # its id is gone or names new.png now
+        expect(page.locator("#toast")).to_contain_text("e.png is no longer in the catalog")
+        expect(page.locator("#detail")).to_be_hidden()
+        page.locator("#rescanned button").click()
+        page.wait_for_selector("body[data-ready='1']")
+        expect(_card(page, "new.png")).to_have_count(1)
+        expect(page.locator("#rescanned")).to_have_count(0)

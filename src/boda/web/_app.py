@@ -651,6 +651,9 @@ def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
         "rules": rules,
         "flags_stale": stale,
         "last_scan": {"complete": complete, "pending": pending},
+        # changes whenever the catalog does (a scan): the page then says that what it
+        # shows is older than the catalog
+        "catalog_version": "-".join(map(str, view.state())),
         "unfinished": unfinished,
         "scan": scan,
         "warnings": warnings,

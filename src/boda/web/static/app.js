@@ -137,6 +137,11 @@ function renderSummary() {
   // `boda scan` in a warning is code: every other piece between backquotes
   warnings.replaceChildren(...s.warnings.map((w) => el("p", {className: "warn"},
     ...w.split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part)))));
+  if (rescanned()) {
+    warnings.append(el("p", {className: "warn", id: "rescanned"}, "The catalog changed since this page loaded (the folder was " +
+      "scanned again): the grid shows the files as they were then (new ones missing, deleted ones still there). ",
+    el("button", {type: "button", onclick: () => location.reload()}, "reload")));
+  }
 
   const cards = [
     el("button", {className: "stat", type: "button", dataset: {only: ""}, onclick: () => go({view: "grid", only: [], open: null})},
@@ -192,6 +197,13 @@ function renderSummary() {
   }
   for (const name of s.scores) if (!s.sorts.includes(name)) options.push([name, "score: " + name]);
   sort.replaceChildren(...options.map(([value, label]) => el("option", {value}, label)));
+}
+
+// The catalog's version when the page loaded: a scan since (ended) makes the page say so.
+let loadedCatalog = null;
+function rescanned() {
+  if (loadedCatalog === null) loadedCatalog = summary.catalog_version;
+  return summary.catalog_version !== loadedCatalog && !(summary.scan && summary.scan.running);
 }
 
 function count(n) {
@@ -893,14 +905,18 @@ async function openDetail(id) {
   const box = document.getElementById("detail");
   box.hidden = false;
   let record;
+  // a card of a file that a rescan since has removed: its id is gone, or given to another file
+  const gone = () => `${shownPaths.get(id)} is no longer in the catalog (the folder was scanned again ` +
+    "since the page was loaded): reload the page";
   try {
     record = await api(`api/images/${id}`);
   } catch (e) {
-    toast(e.message);
+    toast(e.status === 404 && shownPaths.has(id) ? gone() : e.message, e.status === 404 && shownPaths.has(id));
     go({open: null});
     return;
   }
   if (detailId !== id) return;
+  if (shownPaths.has(id) && shownPaths.get(id) !== record.path) { toast(gone(), true); go({open: null}); return; }
   detailRecord = record;
   unzoom();
   const preview = document.getElementById("preview");
@@ -911,7 +927,12 @@ async function openDetail(id) {
   preview.onerror = async () => { // the JSON error says why (a file gone, unreadable now)
     preview.hidden = true;
     problem.hidden = false;
-    problem.textContent = record.status === "error" ? `unreadable: ${record.error}` : "no preview";
+    // an unreadable file: the scan's reason, as the preview would answer it (422), unasked
+    if (record.status === "error") {
+      problem.textContent = `${record.absolute_path} could not be read by the scan: ${record.error}`;
+      return;
+    }
+    problem.textContent = "no preview";
     try { await api(`api/preview/${id}?max_side=1024`); } catch (e) { problem.textContent = e.message; }
   };
   if (record.status === "error") { // nothing to ask for: the scan could not read it
@@ -1068,7 +1089,8 @@ function canMark() {
 
 // -- wiring -------------------------------------------------------------------------------
 function markActive() {
-  document.querySelectorAll("#selections a").forEach((a) => {
+  // every list of the sidebar: the flags, Culling (picked...) and Datasets
+  document.querySelectorAll("aside a.sel").forEach((a) => {
     const name = a.dataset.only;
     a.classList.toggle("active", state.view === "grid" && (name ? state.only.includes(name) : !state.only.length));
   });
