@@ -749,6 +749,26 @@ def test_hue_saturation_histogram(tmp_path, kodak_rgb):
     assert bc.save_figure(fig, tmp_path / "h.png").stat().st_size > 1000
 
 
+def test_a_korean_title_falls_back_to_an_installed_korean_font(monkeypatch, kodak_rgb):
+    # A file name such as 사진.png was drawn in DejaVu Sans alone, as empty boxes, even
+    # where a font with Hangul was installed.  Here one is pretended (a DejaVu file under
+    # another name): the titles list it after the default family.
+    from matplotlib import font_manager, rcParams
+
+    manager = font_manager.fontManager
+    sans = font_manager.findfont("DejaVu Sans")
+    fake = font_manager.FontEntry(fname=sans, name="NanumGothic")
+    monkeypatch.setattr(manager, "ttflist", [*manager.ttflist, fake])
+    small = kodak_rgb[::8, ::8]
+    for plot in (bc.plot_chromaticity_diagram, bc.plot_hue_saturation_histogram):
+        title = plot(small, title="사진.png").axes[0].title
+        assert title.get_text() == "사진.png"
+        assert title.get_fontfamily() == [*rcParams["font.family"], "NanumGothic"]
+        # a plain ASCII title keeps matplotlib's default
+        plain = plot(small, title="photo.png").axes[0].title
+        assert plain.get_fontfamily() == rcParams["font.family"]
+
+
 # ---------------------------------------------------------------- properties (hypothesis)
 
 _unit = st.floats(0.0, 1.0, allow_nan=False)

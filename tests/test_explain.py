@@ -782,3 +782,21 @@ def test_scorecam_on_a_layer_the_copy_cannot_tap_keeps_the_copy_for_masked_forwa
     for out in (first, again):
         torch.testing.assert_close(out, ref, rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
     assert _hooks(model) == 0
+
+
+def test_montage_titles_of_narrow_panels_do_not_overlap(rng):
+    # A tall strip gives panels a few pixels wide: each method's title ran into the
+    # next panel's ("gradcamgradcam++scorecam...").  Every column now holds its title.
+    from PIL import ImageFont
+
+    tall = rng.random((100, 10, 3)).astype(np.float32)
+    heat = rng.random((10, 1)).astype(np.float32)
+    names = ["gradcam", "gradcam++", "guided-gradcam", "occlusion"]
+    pic = montage(tall, dict.fromkeys(names, heat), tile=40)
+    font = ImageFont.load_default()
+    needed = sum(font.getlength(n) for n in ["image", *names]) + 4 * (len(names) + 2)
+    assert pic.shape[1] >= needed
+    # the image panels keep their aspect ratio (4 px wide at 40 px tall), centred in
+    # their columns, on white
+    untitled = montage(tall, dict.fromkeys(names, heat), tile=40, titles=False)
+    assert untitled.shape[1] == 4 + 5 * (4 + 4)

@@ -227,3 +227,44 @@ def test_an_output_folder_inside_the_input_is_not_explained_on_the_next_run(tmp_
     assert not any(str(out) in str(p) for p in paths)
     assert sorted(p.name for p in out.rglob("*.png")) == sorted(
         p.name for p in (data / "square").glob("*.png"))
+
+
+def test_the_gallery_fits_a_narrow_window_and_shows_montages_at_their_size(tmp_path):
+    """At 400 px the tables scrolled the whole page sideways; at 1600 px a montage of six
+    maps (about 1150 px) was shrunk to 900 px and drawn pixelated, its titles unreadable."""
+    import os
+
+    import numpy as np
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("no browser at /usr/bin/chromium")
+    from boda.cli._explain_gallery import write_gallery
+
+    methods = ["gradcam", "gradcam++", "scorecam", "smoothgrad", "guided-gradcam", "occlusion"]
+    write_image(tmp_path / "m.png", np.full((172, 1152, 3), 0.5, np.float32))
+    record = {
+        "image": str(tmp_path / "photos" / "a_rather_long_file_name_of_a_photo.png"),
+        "model": "resnet20-cifar10", "layer": "layer3", "output": str(tmp_path / "m.png"),
+        "predictions": [{"name": "cat", "probability": 0.9}, {"name": "dog", "probability": 0.1}],
+        "target": 3, "target_name": "cat",
+        "maps": {m: {"peak_xy": [414, 335], "area_above_half": 0.25} for m in methods},
+        "metrics": {m: {"deletion_auc": 0.1, "insertion_auc": 0.9} for m in methods},
+    }
+    means = {m: {"deletion_auc": 0.1, "insertion_auc": 0.9, "average_drop": 40.0,
+                 "average_increase": 10.0} for m in methods}
+    page_file = write_gallery([record, record], {"metrics": means}, tmp_path)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox"])
+        for width in (400, 1600):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(page_file.as_uri())
+            page.locator(".item img").first.evaluate("i => i.decode()")
+            overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 0, (width, overflow)  # no sideways scrolling
+            img = page.locator(".item img").first
+            assert img.evaluate("i => getComputedStyle(i).imageRendering") != "pixelated"
+            if width == 1600:
+                assert img.bounding_box()["width"] == 1152
+        browser.close()

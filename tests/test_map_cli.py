@@ -364,3 +364,50 @@ def test_an_empty_layer_is_a_usage_error_not_the_default_layer(val):
     assert result.exit_code == 2, result.output
     assert " ".join(result.stderr.split()).startswith("error: --layer '' is empty")
     assert result.stdout == ""
+
+
+def test_the_table_and_tooltip_name_files_from_the_mapped_folder_on(tmp_path):
+    """The header names the folder once; each row repeated its whole absolute path,
+    which took a narrow window's width and hid the label columns."""
+    from boda.cli._map_page import map_html
+
+    root = tmp_path / "사진들"
+    points = [{"path": str(root / "cat" / "고양이.png"), "x": 0.0, "y": 0.0, "folder": "cat",
+               "label": "cat", "agreement": 0.0, "majority": "dog", "suspect": True},
+              {"path": str(root / "dog" / "b.png"), "x": 1.0, "y": 1.0, "folder": "dog",
+               "label": "dog", "agreement": 1.0, "majority": "dog", "suspect": False}]
+    page = map_html({"folder": str(root), "model": "m", "layer": "l", "method": "pca",
+                     "k": 1, "points": points}, [None, None], tmp_path / "map.html")
+    assert f">{os.path.join('cat', '고양이.png')}</a></td>" in page
+    assert f"images of {root}" in page  # the header keeps the folder
+    script = page.split("<script>", 1)[1]
+    data = json.loads(script[len("var POINTS = "):script.index(";\nvar tip")])
+    assert [d["name"] for d in data] == [os.path.join("cat", "고양이.png"),
+                                         os.path.join("dog", "b.png")]
+
+
+def test_the_tooltip_stays_in_a_narrow_window(tmp_path):
+    """Hovering a point near the right edge of a 400 px window put the tooltip half
+    outside it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("no browser at /usr/bin/chromium")
+    from boda.cli._map_page import write_map
+
+    points = [{"path": str(tmp_path / f"{i}.png"), "x": float(i), "y": float(i), "folder": "a",
+               "label": "cat", "agreement": 1.0, "majority": "cat", "suspect": False}
+              for i in range(3)]
+    page_file = write_map({"folder": str(tmp_path), "model": "m", "layer": "l", "method": "pca",
+                           "k": 2, "points": points}, [None] * 3, tmp_path / "map.html")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 400, "height": 700})
+        page.goto(page_file.as_uri())
+        for i in range(3):  # bottom left, middle, top right
+            box = page.locator(f"circle[data-i='{i}']").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            tip = page.locator("#tip").bounding_box()
+            assert tip["x"] >= 0 and tip["x"] + tip["width"] <= 400, (i, tip)
+            assert tip["y"] >= 0 and tip["y"] + tip["height"] <= 700, (i, tip)
+        browser.close()

@@ -240,6 +240,61 @@ def test_console_and_report_name_their_counts_apart(folder):
     assert "<b>5</b>readable" in page and "analysed" not in page
 
 
+def test_histograms_name_a_flag_once_where_its_score_has_its_name(folder):
+    assert runner.invoke(app, ["scan", str(folder), "-q", "--workers", "1"]).exit_code == 0
+    page = (folder / ".boda" / "report.html").read_text(encoding="utf-8")
+    titles = re.findall(r'<div class="hist"><b>([^<]*)</b>', page)
+    assert "blurry" in titles and "blurry (blurry)" not in titles  # said it twice
+    assert "aspect_ratio (odd_aspect_ratio)" in titles  # a score read by another flag
+
+
+def test_the_rules_table_fits_a_narrow_window_without_breaking_words(folder):
+    """At 400 px the rule column was one character wide ("blurr|y <", "low_i|nform|ation"):
+    its code could break anywhere.  Lines now break after an underscore or a space."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("no browser at /usr/bin/chromium")
+    assert runner.invoke(app, ["scan", str(folder), "-q", "--workers", "1"]).exit_code == 0
+    page_file = folder / ".boda" / "report.html"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 400, "height": 900})
+        page.goto(page_file.as_uri())
+        page.locator("details").first.evaluate("d => d.open = true")
+        wide = page.locator("details .wide")
+        assert wide.evaluate("e => e.scrollWidth <= e.clientWidth")  # no sideways scrolling
+        widths = page.locator("details td code").evaluate_all(
+            "cs => cs.map(c => c.parentElement.getBoundingClientRect().width)")
+        assert len(widths) == len(flag_descriptions()) and min(widths) >= 80, widths
+        page.set_viewport_size({"width": 1600, "height": 900})  # room: names on one line
+        one_line = page.locator("details td.flag").evaluate_all(
+            """tds => tds.map(td => { const r = document.createRange();
+                r.selectNodeContents(td); const rs = [...r.getClientRects()];
+                return rs[0].top === rs[rs.length - 1].top; })""")
+        assert len(one_line) == len(flag_descriptions()) and all(one_line), one_line
+        browser.close()
+
+
+def test_a_long_unreadable_file_name_leaves_room_for_its_reason(folder):
+    """At 400 px a long name without spaces took the whole table and left the reason
+    one character wide; file names may now break anywhere, as on the cards."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("no browser at /usr/bin/chromium")
+    (folder / ("망가진_파일_" + "x" * 60 + ".jpg")).write_bytes(b"not an image")
+    assert runner.invoke(app, ["scan", str(folder), "-q", "--workers", "1"]).exit_code == 3
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 400, "height": 900})
+        page.goto((folder / ".boda" / "report.html").as_uri())
+        reason = page.locator("#failures ~ .wide td:not(.path)").last
+        assert reason.bounding_box()["width"] >= 120
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        browser.close()
+
+
 # -- consist 6: names that are not UTF-8 ---------------------------------------------------------
 
 
@@ -284,7 +339,8 @@ def test_a_link_to_a_file_of_the_folder_is_recorded_as_a_link(folder, tmp_path):
     exact = {p for p, r in records.items() if "exact_duplicate" in r["flags"]}
     assert exact == {"a.png", "copies/a copy.png", "c.png", "from elsewhere.png"}
     page = render_html(folder)
-    assert 'id="links"' in page and "<td>a link.png</td><td>a.png</td>" in page
+    assert 'id="links"' in page
+    assert "<td class='path'>a link.png</td><td class='path'>a.png</td>" in page
     again = scan(folder, workers=1)  # rescans keep them as links, nothing to analyse
     assert (again.analysed, again.links, again.removed) == (0, 2, 0)
     os.remove(folder / "a link.png")
@@ -439,11 +495,12 @@ def test_the_report_groups_unreadable_files_by_reason(tmp_path):
     reasons = re.search(r"<th>reason</th><th>files</th><th>for example</th></tr>(.*?)</table>",
                         page, re.S)
     assert reasons, "no table of reasons"
-    rows = re.findall(r"<tr><td>(.*?)</td><td class='num'>(\d+)</td><td>(.*?)</td></tr>",
+    rows = re.findall(r"<tr><td>(.*?)</td><td class='num'>(\d+)</td><td class='path'>(.*?)</td>",
                       reasons.group(1))
     assert [(count, example) for _, count, example in rows] == [
         ("5", "empty0.jpg"), ("1", "noise.jpg")]
-    assert "empty" in rows[0][0] and page.count("<tr><td>empty") == 1 + 5  # and each file
+    assert "empty" in rows[0][0] and page.count("<tr><td>empty") == 1  # the reason
+    assert page.count("<tr><td class='path'>empty") == 5  # and each file
 
     for k in range(1, 5):  # every reason its own: nothing to group, no table
         (folder / f"empty{k}.jpg").unlink()

@@ -26,14 +26,14 @@ header{background:#1d2125;color:#fff;padding:16px 24px}header h1{margin:0;font-s
 header p{margin:4px 0 0;color:#c9ced6}main{padding:16px 24px}
 .muted{color:#5c6570}table{border-collapse:collapse;margin:8px 0 16px;background:#fff}
 td,th{padding:4px 10px;border-bottom:1px solid #e3e6ea;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table{display:block;width:fit-content;max-width:100%;overflow-x:auto}
 .filters{margin:12px 0;display:flex;gap:8px;flex-wrap:wrap}
 .filters button{font:inherit;padding:4px 10px;border:1px solid #aab2bd;border-radius:14px;
 background:#fff;cursor:pointer}.filters button.on{background:#1d2125;color:#fff}
 .item{background:#fff;border-radius:6px;margin:10px 0;padding:10px;display:flex;gap:14px;
 flex-wrap:wrap;align-items:flex-start}.item[hidden]{display:none}
-.item img{max-width:min(100%,900px);
-image-rendering:pixelated;background:#e9ecef}.facts{min-width:240px;flex:1}
+.item img{max-width:100%;background:#e9ecef}.facts{flex:1 1 440px;min-width:0}
 .name{font-weight:600;word-break:break-all}.wrong{border-left:5px solid #b3261e}
 .right{border-left:5px solid #1c6130}.failed{border-left:5px solid #8a6d00}
 .badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;margin-right:4px}

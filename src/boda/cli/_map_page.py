@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,11 @@ document.querySelectorAll('circle').forEach(function (c) {
     tip.hidden = false;
   });
   c.addEventListener('mousemove', function (e) {
-    tip.style.left = (e.clientX + 14) + 'px'; tip.style.top = (e.clientY + 14) + 'px';
+    // below right of the pointer; above or left of it where the window ends
+    var x = e.clientX + 14, y = e.clientY + 14;
+    if (x + tip.offsetWidth > innerWidth) x = Math.max(0, e.clientX - 14 - tip.offsetWidth);
+    if (y + tip.offsetHeight > innerHeight) y = Math.max(0, e.clientY - 14 - tip.offsetHeight);
+    tip.style.left = x + 'px'; tip.style.top = y + 'px';
   });
   c.addEventListener('mouseleave', function () { tip.hidden = true; });
 });
@@ -79,11 +84,18 @@ def class_colours(names: list[str]) -> dict[str, str]:
     return out
 
 
-def _suspect_row(point: dict[str, Any], thumb: str | None, page: Path) -> str:
+def _in_folder(path: str, folder: str) -> str:
+    """``path`` from the mapped ``folder`` on (the header names the folder once): the
+    whole absolute path took the table's width, its label columns out of a phone's view."""
+    prefix = os.path.join(folder, "")  # with one separator at its end
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+def _suspect_row(point: dict[str, Any], thumb: str | None, page: Path, folder: str) -> str:
     picture = f'<img alt="" src="{thumb}">' if thumb else ""
     link = relative_href(point["path"], page.parent)
     return (f"<tr><td>{picture}</td>"
-            f"<td><a href='{link}'>{_text(point['path'])}</a></td>"
+            f"<td><a href='{link}'>{_text(_in_folder(point['path'], folder))}</a></td>"
             f"<td>{_text(point['label'])}</td><td>{_text(point['majority'])}</td>"
             f"<td>{round(100 * point['agreement'])}%</td></tr>")
 
@@ -118,7 +130,8 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
         if p.get("agreement") is not None:
             about += (f"; {round(100 * p['agreement'])}% of its neighbours agree"
                       + (f", most are {p['majority']}" if p.get("suspect") else ""))
-        shown.append({"name": _plain(p["path"]), "about": _plain(about), "thumb": thumb})
+        shown.append({"name": _plain(_in_folder(p["path"], result["folder"])),
+                      "about": _plain(about), "thumb": thumb})
     counts = {name: labels.count(name) for name in colours}
     legend = "".join(
         f"<div><span style='background:{colour}'></span>{_text(name)} "
@@ -129,7 +142,8 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
                    f"<b>{unlabelled}</b></div>")
     suspects = sorted((i for i, p in enumerate(points) if p.get("suspect")),
                       key=lambda i: points[i]["agreement"])
-    rows = "".join(_suspect_row(points[i], thumbs[i], page) for i in suspects[:MAX_ROWS])
+    rows = "".join(_suspect_row(points[i], thumbs[i], page, result["folder"])
+                   for i in suspects[:MAX_ROWS])
     if len(suspects) > MAX_ROWS:
         rows += (f"<tr><td></td><td colspan='4' class='muted'>… and {len(suspects) - MAX_ROWS} "
                  "more, ringed on the map; every one: boda map DIR --labels-from-folders "

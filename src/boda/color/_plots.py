@@ -36,6 +36,30 @@ __all__ = [
 ]
 
 
+#: Fonts with Hangul, kana and CJK ideographs that systems often have, in order of
+#: preference: a title (an image's file name) falls back to the first installed one
+#: for the characters matplotlib's default font lacks, which it drew as empty boxes.
+_FALLBACK_FAMILIES = (
+    "Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans KR",
+    "Source Han Sans K", "Source Han Sans", "NanumGothic", "NanumBarunGothic",
+    "Malgun Gothic", "Apple SD Gothic Neo", "AppleGothic", "Microsoft YaHei", "Yu Gothic",
+    "Hiragino Sans", "PingFang SC", "WenQuanYi Zen Hei", "Droid Sans Fallback",
+    "Arial Unicode MS",
+)
+
+
+def _set_title(ax: Axes, title: str) -> None:
+    """``ax.set_title(title)``, with the installed fallback fonts after the default one."""
+    from matplotlib import font_manager, rcParams
+
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    fallback = [name for name in _FALLBACK_FAMILIES if name in installed]
+    if fallback and not title.isascii():
+        ax.set_title(title, fontfamily=[*rcParams["font.family"], *fallback])
+    else:
+        ax.set_title(title)
+
+
 def pixel_chromaticities(
     image: np.ndarray, *, min_luminance: float = 0.01, max_pixels: int = 250_000
 ) -> np.ndarray:
@@ -185,7 +209,7 @@ def plot_chromaticity_diagram(
     if gamut or planckian or white:
         ax.legend(loc="upper right", fontsize=8)
     if title:
-        ax.set_title(title)
+        _set_title(ax, title)
     return fig
 
 
@@ -279,7 +303,7 @@ def plot_hue_saturation_histogram(
     ax.set_yticks([0.25, 0.5, 0.75, 1.0])
     ax.set_yticklabels(["0.25", "0.5", "0.75", "1"], fontsize=7)
     if title:
-        ax.set_title(title)
+        _set_title(ax, title)
     return fig
 
 

@@ -130,15 +130,19 @@ def montage(
         panels.append((name, overlay(panels[0][1], m, cmap=cmap, alpha=alpha)))
     ph, pw = panels[0][1].shape[:2]
     pad, head = 4, (14 if titles else 0)
-    out = np.ones((ph + head + 2 * pad, len(panels) * (pw + pad) + pad, 3), np.float32)
-    for i, (_, p) in enumerate(panels):
-        x0 = pad + i * (pw + pad)
+    font = ImageFont.load_default() if titles else None
+    # A column is as wide as its panel or its title: the titles of a tall, narrow
+    # image's panels would otherwise run into one another.
+    widths = [max(pw, int(np.ceil(font.getlength(name))) if font else 0) for name, _ in panels]
+    starts = [pad + sum(widths[:i]) + i * pad for i in range(len(panels))]
+    out = np.ones((ph + head + 2 * pad, starts[-1] + widths[-1] + pad, 3), np.float32)
+    for (_, p), x0, w in zip(panels, starts, widths, strict=True):
+        x0 += (w - pw) // 2
         out[pad + head : pad + head + ph, x0 : x0 + pw] = p
     if titles:
         pil = Image.fromarray((out * 255 + 0.5).astype(np.uint8))
         draw = ImageDraw.Draw(pil)
-        font = ImageFont.load_default()
-        for i, (name, _) in enumerate(panels):
-            draw.text((pad + i * (pw + pad), pad), name, fill=(0, 0, 0), font=font)
+        for (name, _), x0 in zip(panels, starts, strict=True):
+            draw.text((x0, pad), name, fill=(0, 0, 0), font=font)
         out = np.asarray(pil, dtype=np.float32) / 255.0
     return out

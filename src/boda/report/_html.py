@@ -56,7 +56,9 @@ border-radius:8px;padding:8px;margin:10px 0;box-shadow:0 1px 2px #0002}
 border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}.muted{color:#5f6873}
 .hists{display:flex;flex-wrap:wrap;gap:14px}.hist{background:#fff;border-radius:6px;padding:8px;
 box-shadow:0 1px 2px #0002}.card .swatches{display:flex;height:10px;padding:0}
-.swatches span{display:block;height:10px}.wide{overflow-x:auto}td code{overflow-wrap:anywhere}
+.swatches span{display:block;height:10px}.wide{overflow-x:auto}
+td code{overflow-wrap:break-word}td.path{overflow-wrap:anywhere;min-width:8em}
+@media (min-width:800px){td.flag wbr{display:none}}
 .card a{color:inherit;text-decoration:none}.card a:hover{text-decoration:underline}
 .group details{margin-top:6px;font-size:12px}.group ul{margin:4px 0;padding-left:18px}
 .warn{background:#fff4d6;border-left:4px solid #d9a400;padding:8px 12px}td.num{text-align:right}
@@ -152,7 +154,7 @@ def _failure_reasons(failed: list[tuple[bytes, str | None]]) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_esc(reason)}</td><td class='num'>{len(paths)}</td>"
-        f"<td>{_esc(_name(paths[0]))}</td></tr>"
+        f"<td class='path'>{_esc(_name(paths[0]))}</td></tr>"
         for reason, paths in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     )
     return ("<div class='wide'><table><tr><th>reason</th><th>files</th><th>for example</th></tr>"
@@ -369,9 +371,12 @@ def render_html(
     ]
     parts.append(f'<h2>Summary</h2><div class="cards">{"".join(cards)}</div>')
     if rule_text:
+        # A line may break after "_" (a <wbr>), so no name is broken inside a word in a
+        # narrow window ("blurr|y <"): the flag and rule columns squeezed the rule to 1 ch.
         rows = "".join(
-            f"<tr><td>{_esc(n)}</td><td>{_esc(descriptions.get(n, ''))}</td>"
-            f"<td><code>{_esc(rule_text.get(n, ''))}</code></td></tr>"
+            f"<tr><td class='flag'>{_esc(n).replace('_', '_<wbr>')}</td>"
+            f"<td>{_esc(descriptions.get(n, ''))}</td>"
+            f"<td><code>{_esc(rule_text.get(n, '')).replace('_', '_<wbr>')}</code></td></tr>"
             for n in descriptions
         )
         parts.append(
@@ -416,7 +421,8 @@ def render_html(
     )
     for name, rule in rules.items():
         key = rule.score_key
-        parts.append(_histogram_svg(values[key], thresholds.get(name), f"{key} ({name})"))
+        title = key if key == name else f"{key} ({name})"  # "blurry", not "blurry (blurry)"
+        parts.append(_histogram_svg(values[key], thresholds.get(name), title))
     for key in _DESCRIPTIVE_SCORES:
         parts.append(_histogram_svg(values[key], None, key))
     parts.append("</div>")
@@ -425,7 +431,7 @@ def render_html(
     if failed:
         parts.append(_failure_reasons(failed))
         rows = "".join(
-            f"<tr><td>{_esc(_name(relpath))}</td><td>{_esc(error)}</td></tr>"
+            f"<tr><td class='path'>{_esc(_name(relpath))}</td><td>{_esc(error)}</td></tr>"
             for relpath, error in failed
         )
         parts.append(
@@ -439,8 +445,8 @@ def render_html(
         parts.append(f'<h3 id="not-scanned">Not scanned</h3><ul>{items}</ul>')
     if links:
         rows = "".join(
-            f"<tr><td>{_esc(_name(relpath))}</td>"
-            f"<td>{_esc(_name(target) if target is not None else '?')}</td></tr>"
+            f"<tr><td class='path'>{_esc(_name(relpath))}</td>"
+            f"<td class='path'>{_esc(_name(target) if target is not None else '?')}</td></tr>"
             for relpath, target in links
         )
         parts.append(
