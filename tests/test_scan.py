@@ -256,6 +256,8 @@ def test_interrupted_scan_keeps_committed_results(tmp_path, kodak_paths, sig):
     # The workers die with the scan (they hold its stderr open until they do) and
     # print nothing: orphans used to finish their batch into a broken pipe.
     err = proc.communicate(timeout=20)[1]
+    if code == 0 and _row_count(db) == n:  # on a loaded machine it can end first
+        pytest.skip("scan finished before the signal reached it")
     assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
     assert b"Traceback" not in err, err.decode(errors="replace")
     kept = _row_count(db)
