@@ -8,7 +8,7 @@ const POLL = {busy: 3000, idle: 20000};
 const state = {view: "grid", only: [], q: "", sort: "path", order: "", open: null, kind: "", stars: 0};
 let summary = null;
 let grid = {key: "", items: [], total: 0, loading: false};
-let dups = {key: "", sets: [], total: 0};
+let dups = {key: null, sets: [], total: 0, loaded: false, loading: false};
 let detailId = null;
 let detailRecord = null;
 let zoomed = false; // the detail preview at 1:1 (its full size, capped)
@@ -119,7 +119,14 @@ function hashOf(s) {
 function go(changes) {
   Object.assign(state, changes);
   const hash = hashOf(state);
-  if (hash !== location.hash && !(hash === "#" && !location.hash)) location.hash = hash;
+  if (hash === "#") {
+    // the default view: the address without a bare "#" (as it was before a detail opened),
+    // a new history entry as a change of the hash makes (Back opens the detail again)
+    const clean = location.pathname + location.search;
+    if (location.hash) history.pushState(null, "", clean);
+    else if (location.href.endsWith("#")) history.replaceState(null, "", clean);
+    render();
+  } else if (hash !== location.hash) location.hash = hash;
   else render();
 }
 
@@ -837,16 +844,23 @@ function smallCard(member, badge) {
     [el("span", {className: "badge " + (badge === "redundant" ? "" : "keep")}, badge)]);
 }
 
-async function loadDuplicates(reset) {
+// The duplicate sets: the first page when the view (its kind) changes, the next one with
+// ``next`` ("load more", or the detail view stepping past the last set loaded).
+async function loadDuplicates(reset, next = false) {
   const key = state.kind;
   if (reset || key !== dups.key) {
-    dups = {key, sets: [], total: 0};
+    dups = {key, sets: [], total: 0, loaded: false, loading: false};
     document.getElementById("dup-sets").replaceChildren();
+  } else if ((dups.loaded && !next) || dups.loading) {
+    return; // shown already (a detail opened or closed over them); or on its way
   }
+  dups.loading = true;
   const p = new URLSearchParams({offset: String(dups.sets.length), limit: "20"});
   if (state.kind) p.set("kind", state.kind);
   try {
     const page = await api("api/duplicates?" + p.toString());
+    if (key !== dups.key) return;
+    dups.loaded = true;
     dups.sets.push(...page.sets);
     dups.total = page.total;
     document.getElementById("dup-count").textContent = `(${page.total})`;
@@ -869,6 +883,8 @@ async function loadDuplicates(reset) {
     document.getElementById("dup-more").hidden = dups.sets.length >= page.total;
   } catch (e) {
     toast(e.message);
+  } finally {
+    if (key === dups.key) dups.loading = false;
   }
 }
 
@@ -919,6 +935,9 @@ async function openDetail(id) {
   if (shownPaths.has(id) && shownPaths.get(id) !== record.path) { toast(gone(), true); go({open: null}); return; }
   detailRecord = record;
   unzoom();
+  // 1:1 needs pixels: no hint for a file the scan could not read (its marks stay: an
+  // unreadable file can be rejected, as with boda mark)
+  document.getElementById("zoom-hint").hidden = record.status === "error";
   const preview = document.getElementById("preview");
   const problem = document.getElementById("preview-error");
   problem.hidden = true;
@@ -926,6 +945,7 @@ async function openDetail(id) {
   preview.alt = record.path;
   preview.onerror = async () => { // the JSON error says why (a file gone, unreadable now)
     preview.hidden = true;
+    document.getElementById("zoom-hint").hidden = true;
     problem.hidden = false;
     // an unreadable file: the scan's reason, as the preview would answer it (422), unasked
     if (record.status === "error") {
@@ -1000,10 +1020,7 @@ async function openDetail(id) {
   const button = document.getElementById("compare-open");
   button.hidden = others.length < 2;
   button.textContent = `compare ${others.length} side by side (C)`;
-  const at = grid.items.findIndex((r) => r.id === id);
-  document.getElementById("position").textContent = at >= 0 ? `${at + 1} of ${grid.total}` : "";
-  document.getElementById("prev").disabled = at <= 0;
-  document.getElementById("next").disabled = at < 0 || at + 1 >= grid.total;
+  showPosition(id);
   document.getElementById("close").focus();
 }
 
@@ -1063,16 +1080,62 @@ function unzoom() {
   }
 }
 
+// The files the detail view steps through (→ ←): those of the view it was opened from:
+// the grid's, or every file the duplicate sets show, set after set (the kept one first).
+// ``more``: loads the next page of them, when ``hasMore``.
+function stepList() {
+  if (state.view === "duplicates") {
+    const ids = [];
+    const sets = []; // the set of each, counted from 0
+    dups.sets.forEach((s, k) => {
+      for (const m of [s.keep, ...s.linked, ...s.redundant]) {
+        if (m && typeof m.id === "number") { ids.push(m.id); sets.push(k); }
+      }
+    });
+    return {ids, sets, total: ids.length, hasMore: dups.sets.length < dups.total,
+      more: () => loadDuplicates(false, true)};
+  }
+  if (state.view === "grid") {
+    return {ids: grid.items.map((r) => r.id), total: grid.total, hasMore: grid.items.length < grid.total, more};
+  }
+  return {ids: [], total: 0, hasMore: false, more: async () => {}};
+}
+
+// "3 of 120" in the grid, "2 of 6 · duplicate set 1 of 3" in the duplicate sets; ← → off
+// (and their titles say why) for a file that is not in the list (a group member).
+function showPosition(id) {
+  const list = stepList();
+  const at = list.ids.indexOf(id);
+  let text = "";
+  if (at >= 0 && state.view === "duplicates") {
+    text = `${at + 1} of ${list.total}${list.hasMore ? " loaded" : ""} · duplicate set ${list.sets[at] + 1} of ${dups.total}`;
+  } else if (at >= 0) {
+    text = `${at + 1} of ${list.total}`;
+  }
+  document.getElementById("position").textContent = text;
+  const prev = document.getElementById("prev");
+  const next = document.getElementById("next");
+  prev.disabled = at <= 0;
+  next.disabled = at < 0 || (at + 1 >= list.ids.length && !list.hasMore);
+  const off = at < 0 ? " — off: this file is not in the list the page shows" : "";
+  prev.title = "previous (← or k)" + off;
+  next.title = "next (→ or j)" + off;
+}
+
 async function step(delta) {
-  const at = grid.items.findIndex((r) => r.id === currentDetail());
+  let list = stepList();
+  const at = list.ids.indexOf(currentDetail());
   if (at < 0) return;
   const target = at + delta;
-  if (target < 0 || target >= grid.total) return;
-  if (target >= grid.items.length) await more();
-  if (!grid.items[target]) return;
+  if (target < 0) return;
+  if (target >= list.ids.length && list.hasMore) {
+    await list.more();
+    list = stepList();
+  }
+  if (target >= list.ids.length) return;
   // the file is the next one from now on, before it is shown: a key pressed meanwhile
   // is for it
-  steppedTo = grid.items[target].id;
+  steppedTo = list.ids[target];
   go({open: steppedTo});
 }
 
@@ -1175,7 +1238,8 @@ async function start() {
   document.getElementById("order").addEventListener("change", (e) => go({order: e.target.value, open: null}));
   document.getElementById("dup-kind").addEventListener("change", (e) => go({kind: e.target.value}));
   document.getElementById("more").addEventListener("click", more);
-  document.getElementById("dup-more").addEventListener("click", () => loadDuplicates(false));
+  document.getElementById("skip").addEventListener("click", skipToPhotos);
+  document.getElementById("dup-more").addEventListener("click", () => loadDuplicates(false, true));
   document.getElementById("copy-paths").addEventListener("click", copyPaths);
   document.getElementById("copy-path").addEventListener("click", async () => {
     const ok = await copyText(document.getElementById("d-path").textContent);
@@ -1259,6 +1323,22 @@ async function start() {
     renderSummary();
     markActive();
   }
+}
+
+// "Skip to photos", the first Tab stop: the focus goes past the sidebar, the summary and
+// the toolbar to the first card of the view shown (else to the view itself).
+function skipToPhotos(e) {
+  e.preventDefault(); // the view stays as it is (its address holds it)
+  const view = ["grid-view", "duplicates-view", "failures-view"].map((id) => document.getElementById(id))
+    .find((section) => !section.hidden);
+  if (!view) return;
+  let target = view.querySelector(".card");
+  if (!target) {
+    target = view.querySelector("#grid") || view;
+    target.setAttribute("tabindex", "-1");
+  }
+  target.focus();
+  target.scrollIntoView({block: "nearest"});
 }
 
 // Tab stays inside an open dialog (the detail view, compare): they are modal, the page
