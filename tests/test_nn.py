@@ -285,3 +285,103 @@ def test_damaged_checkpoints_are_refused_with_one_line(tmp_path):
     with pytest.raises(ModelError, match="fails its CRC check"):
         load_model(tmp_path / "flipped.pt", arch="resnet20")
     assert load_model(good, arch="resnet20").model is not None
+
+
+# -- bad inputs of the conversions and of load_model (each was wrong or unclear) ------------
+def test_normalize_refuses_integer_tensors_and_bad_statistics():
+    """The statistics were cast to the tensor's dtype: an int64 tensor gave
+    ``(x - 0) / 2`` for mean 0.5, a uint8 one "std contains a zero"; a NaN, infinite
+    or negative std normalised silently."""
+    for dtype in (torch.uint8, torch.int64):
+        x = torch.ones(1, 3, 2, 2, dtype=dtype)
+        for fn in (normalize, denormalize):
+            with pytest.raises(InvalidImageError, match="floating-point"):
+                fn(x, (0.5, 0.5, 0.5), (2.0, 2.0, 2.0))
+    x = torch.rand(1, 3, 2, 2)
+    for std in ((float("nan"), 1, 1), (float("inf"), 1, 1), (-1, 1, 1), (0, 1, 1)):
+        for fn in (normalize, denormalize):
+            with pytest.raises(InvalidParameterError, match="std must be finite and > 0"):
+                fn(x, (0, 0, 0), std)
+    with pytest.raises(InvalidParameterError, match="mean must be finite"):
+        normalize(x, (float("nan"), 0, 0), (1, 1, 1))
+    with pytest.raises(InvalidParameterError, match="must be numbers"):
+        normalize(x, "abc", (1, 1, 1))
+    y = normalize(x.bfloat16(), IMAGENET_MEAN, IMAGENET_STD)
+    assert y.dtype == torch.bfloat16
+
+
+def test_tensor_to_image_refuses_half_of_a_normalisation():
+    """mean without std (or the reverse) was ignored: the image came back still normalised."""
+    x = image_to_tensor(np.full((2, 2, 3), 0.5, np.float32), mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    with pytest.raises(InvalidParameterError, match="both mean and std"):
+        tensor_to_image(x, mean=IMAGENET_MEAN)
+    with pytest.raises(InvalidParameterError, match="both mean and std"):
+        tensor_to_image(x, std=IMAGENET_STD)
+
+
+def test_image_to_tensor_resizes_images_of_different_sizes_as_its_error_advises(rng):
+    """The error for images of different sizes says "pass size=(H, W)", which failed too."""
+    a = rng.random((5, 7, 3)).astype(np.float32)
+    b = rng.random((9, 4, 3)).astype(np.float32)
+    with pytest.raises(InvalidImageError, match="size=") as info:
+        image_to_tensor([a, b])
+    assert "one shape" in str(info.value)
+    x = image_to_tensor([a, b], size=(6, 6))
+    assert x.shape == (2, 3, 6, 6)
+    torch.testing.assert_close(x[1:], image_to_tensor(b, size=(6, 6)))
+    with pytest.raises(InvalidImageError, match="all be gray or all be RGB"):
+        image_to_tensor([a, a[:, :, 0]], size=(6, 6))
+
+
+def test_resize_tensor_checks_size_and_takes_half_precision():
+    """(2.7, 3) was truncated to (2, 3) and (True, True) read as (1, 1); float16 and
+    bfloat16 tensors ended in torch's NotImplementedError (no antialiased half kernel)."""
+    from boda.nn import resize_tensor
+
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    for size in ((2.7, 3), (True, True), (0, 3), 3, (2,), None, (float("nan"), 2)):
+        with pytest.raises(InvalidParameterError, match="two positive integers"):
+            resize_tensor(x, size)
+    want = resize_tensor(x, (3, 5))
+    for dtype in (torch.float16, torch.bfloat16):
+        got = resize_tensor(x.to(dtype), (3, 5))
+        assert got.dtype == dtype
+        torch.testing.assert_close(got.float(), want, atol=1e-2, rtol=1e-2)
+    assert resize_tensor((x * 255).to(torch.uint8), (3, 5)).dtype == torch.uint8
+    with pytest.raises(InvalidImageError, match="floating-point or uint8"):
+        resize_tensor(x.long(), (3, 5))
+
+
+def test_set_cpu_threads_takes_whole_numbers_only():
+    before = torch.get_num_threads()
+    for n in (1.5, True, "2", None, float("nan")):
+        with pytest.raises(InvalidParameterError, match="whole number"):
+            set_cpu_threads(n)
+    assert torch.get_num_threads() == before
+    assert set_cpu_threads(np.int64(1)) == before
+    set_cpu_threads(before)
+
+
+def test_load_model_checks_num_classes_and_class_names(tmp_path):
+    """Ten outputs named by two classes loaded; num_classes=2.5 reached the builder."""
+    path = tmp_path / "w.pt"
+    torch.save(resnet20().state_dict(), path)
+    with pytest.raises(InvalidParameterError, match="2 class names for num_classes=10"):
+        load_model(path, arch="resnet20", num_classes=10, classes=["a", "b"])
+    for n in (2.5, 0, True):
+        with pytest.raises(InvalidParameterError, match="num_classes must be a whole number"):
+            load_model(path, arch="resnet20", num_classes=n)
+    lm = load_model(path, arch="resnet20", num_classes=10, classes=CIFAR10_CLASSES)
+    assert lm.classes == CIFAR10_CLASSES
+
+
+def test_strict_false_refuses_a_checkpoint_of_which_nothing_fits(tmp_path):
+    """strict=False with the wrong arch loaded no tensor at all: random weights, no word."""
+    path = tmp_path / "w.pt"
+    torch.save(resnet20().state_dict(), path)
+    with pytest.raises(ModelError, match="none of the .* tensors") as info:
+        load_model(path, arch="shapes-cnn", num_classes=10, strict=False)
+    assert "w.pt" in str(info.value) and "arch" in str(info.value)
+    partial = {k: v for k, v in resnet20().state_dict().items() if not k.startswith("layer3")}
+    torch.save(partial, path)
+    assert load_model(path, arch="resnet20", strict=False).model is not None

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from boda.core.image import as_float_image
+from boda.core.numbers import whole_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
 __all__ = [
@@ -41,7 +42,12 @@ def _stats(values: Sequence[float], channels: int, name: str) -> torch.Tensor:
         raise InvalidParameterError(
             f"{name} is None; give one value per channel (or one for all channels)"
         )
-    t = torch.as_tensor(values, dtype=torch.float32).flatten()
+    try:
+        t = torch.as_tensor(values, dtype=torch.float32).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidParameterError(
+            f"{name} must be numbers, one per channel (or one for all channels), got {values!r}"
+        ) from None
     if t.numel() == 1:
         t = t.expand(channels)
     if t.numel() != channels:
@@ -65,11 +71,9 @@ def normalize(
     0.0
     """
     _check_bchw(x, "x")
-    m = _stats(mean, x.shape[1], "mean").to(x)
-    s = _stats(std, x.shape[1], "std").to(x)
-    if torch.any(s == 0):
-        raise InvalidParameterError("std contains a zero; every channel needs std > 0")
-    return (x - m) / s
+    _check_floating(x, "x")
+    m, s = _mean_std(mean, std, x.shape[1])
+    return (x - m.to(x)) / s.to(x)
 
 
 def denormalize(
@@ -77,9 +81,32 @@ def denormalize(
 ) -> torch.Tensor:
     """Invert :func:`normalize`: return ``x * std + mean`` per channel."""
     _check_bchw(x, "x")
-    m = _stats(mean, x.shape[1], "mean").to(x)
-    s = _stats(std, x.shape[1], "std").to(x)
-    return x * s + m
+    _check_floating(x, "x")
+    m, s = _mean_std(mean, std, x.shape[1])
+    return x * s.to(x) + m.to(x)
+
+
+def _mean_std(
+    mean: Sequence[float], std: Sequence[float], channels: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    m = _stats(mean, channels, "mean")
+    s = _stats(std, channels, "std")
+    if not bool(torch.isfinite(m).all()):
+        raise InvalidParameterError(f"mean must be finite numbers, got {mean!r}")
+    if not bool((torch.isfinite(s) & (s > 0)).all()):
+        raise InvalidParameterError(
+            f"std must be finite and > 0 in every channel, got {std!r}"
+        )
+    return m, s
+
+
+def _check_floating(x: torch.Tensor, name: str) -> None:
+    # Statistics cast to an integer dtype truncate (0.485 -> 0): a wrong result.
+    if not x.is_floating_point():
+        raise InvalidImageError(
+            f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}; convert it "
+            "first, e.g. x.float() / 255 for 8-bit pixels"
+        )
 
 
 def _check_bchw(x: torch.Tensor, name: str) -> None:
@@ -122,7 +149,8 @@ def image_to_tensor(
     Raises
     ------
     InvalidImageError
-        An image of the wrong shape, or images of different shapes.
+        An image of the wrong shape, gray and RGB images in one batch, or images
+        of different sizes without ``size``.
 
     Examples
     --------
@@ -138,19 +166,28 @@ def image_to_tensor(
         images = list(image)
     if not images:
         raise InvalidImageError("image_to_tensor got an empty list of images")
-    arrays = [as_float_image(im, name=f"image[{i}]") for i, im in enumerate(images)]
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        raise InvalidImageError(
-            f"images in a batch must share one shape, got {sorted(shapes)}; pass size=(H, W)"
-            " to resize them, or convert them one at a time"
-        )
-    batch = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrays])
-    x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(dtype=torch.float32)
-    if size is not None:
-        x = resize_tensor(x, size)
     if (mean is None) != (std is None):
         raise InvalidParameterError("give both mean and std, or neither")
+    arrays = [as_float_image(im, name=f"image[{i}]") for i, im in enumerate(images)]
+    channels = {1 if a.ndim == 2 else a.shape[2] for a in arrays}
+    if len(channels) > 1:
+        raise InvalidImageError(
+            "images in a batch must all be gray or all be RGB; convert them first (e.g. "
+            "np.repeat(gray[:, :, None], 3, axis=2)), or convert them one at a time"
+        )
+    tensors = [
+        torch.from_numpy(np.ascontiguousarray(np.atleast_3d(a).transpose(2, 0, 1)))[None]
+        for a in arrays
+    ]
+    if size is not None:  # each image on its own: they may differ in size
+        tensors = [resize_tensor(t, size) for t in tensors]
+    shapes = {tuple(t.shape[2:]) for t in tensors}
+    if len(shapes) > 1:
+        raise InvalidImageError(
+            f"images in a batch must share one shape, got {sorted(shapes)} (H, W); pass "
+            "size=(H, W) to resize them, or convert them one at a time"
+        )
+    x = torch.cat(tensors)
     if mean is not None and std is not None:
         x = normalize(x, mean, std)
     return x.to(device=device, dtype=dtype)
@@ -185,6 +222,8 @@ def tensor_to_image(
     _check_bchw(t, "x")
     if t.shape[1] not in (1, 3):
         raise InvalidImageError(f"x must have 1 or 3 channels, got {t.shape[1]}")
+    if (mean is None) != (std is None):
+        raise InvalidParameterError("give both mean and std, or neither")
     t = t.detach().to("cpu", torch.float32)
     if mean is not None and std is not None:
         t = denormalize(t, mean, std)
@@ -203,14 +242,28 @@ def resize_tensor(
     """Bilinear resize of a ``(B, C, H, W)`` tensor to ``size = (H, W)``.
 
     Downscaling is antialiased (as PIL and OpenCV's ``INTER_AREA`` do) unless
-    ``antialias=False``.
+    ``antialias=False``.  Floating-point and uint8 tensors; float16 and bfloat16
+    are resized in float32 and returned in their own dtype.
     """
     _check_bchw(x, "x")
+    if (
+        not isinstance(size, Sequence)
+        or len(size) != 2
+        or not all(whole_number(v) and v > 0 for v in size)
+    ):
+        raise InvalidParameterError(f"size must be two positive integers (H, W), got {size!r}")
     h, w = int(size[0]), int(size[1])
-    if h <= 0 or w <= 0:
-        raise InvalidParameterError(f"size must be two positive integers, got {size}")
     if tuple(x.shape[2:]) == (h, w):
         return x
+    if not (x.is_floating_point() or x.dtype == torch.uint8):
+        raise InvalidImageError(
+            f"x must be a floating-point or uint8 tensor to resize, got {x.dtype}"
+        )
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # torch's CPU bilinear (antialiased) kernel has no half types: float32, then back.
+        y = F.interpolate(x.float(), size=(h, w), mode="bilinear", align_corners=False,
+                          antialias=antialias)
+        return y.to(x.dtype)
     return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=antialias)
 
 
@@ -222,8 +275,8 @@ def set_cpu_threads(n: int) -> int:
     >>> previous = set_cpu_threads(1)
     >>> _ = set_cpu_threads(previous)
     """
-    if int(n) < 1:
-        raise InvalidParameterError(f"thread count must be >= 1, got {n}")
+    if not whole_number(n) or n < 1:
+        raise InvalidParameterError(f"thread count must be a whole number >= 1, got {n!r}")
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     return previous

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError, ModelError
 from boda.nn._convert import IMAGENET_MEAN, IMAGENET_STD
 from boda.nn._resnet_cifar import resnet20, resnet32, resnet44, resnet56
@@ -424,9 +425,16 @@ def _check_shapes(
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool) -> None:
     try:
-        model.load_state_dict(state, strict=strict)
+        result = model.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
         raise ModelError(f"weights in {source} do not fit the architecture: {exc}") from exc
+    if not strict and state and len(result.unexpected_keys) == len(state):
+        # strict=False loads "what fits": nothing at all is a model left at random weights.
+        raise ModelError(
+            f"none of the {len(state)} tensors in {source} belongs to the architecture "
+            f"(e.g. {next(iter(state))!r}; it has {next(iter(model.state_dict()), None)!r}): "
+            "check --arch / arch="
+        )
 
 
 def load_model(
@@ -524,6 +532,15 @@ def load_model(
             f"{name!r} is a state dict; say which architecture it belongs to with "
             f"arch=... (--arch on the command line; one of {sorted(ARCHITECTURES)}) "
             "or save the model with torch.jit.save"
+        )
+    if num_classes is not None and (not whole_number(num_classes) or num_classes < 1):
+        raise InvalidParameterError(
+            f"num_classes must be a whole number >= 1, got {num_classes!r}"
+        )
+    if num_classes is not None and cls is not None and len(cls) != num_classes:
+        raise InvalidParameterError(
+            f"{len(cls)} class names for num_classes={num_classes}; give one name per "
+            "output (or leave num_classes out)"
         )
     if num_classes is None:
         num_classes = len(cls) if cls is not None else _infer_num_classes(state, name)
