@@ -749,6 +749,60 @@ def test_hue_saturation_histogram(tmp_path, kodak_rgb):
     assert bc.save_figure(fig, tmp_path / "h.png").stat().st_size > 1000
 
 
+def _line_points(line, step=0.5):
+    """Display-space points along a drawn line, ``step`` pixels apart."""
+    xy = line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
+    points = [xy[:1]]
+    for a, b in zip(xy[:-1], xy[1:], strict=True):
+        n = max(1, int(np.ceil(np.hypot(*(b - a)) / step)))
+        points.append(a + (b - a) * np.linspace(0, 1, n + 1)[1:, None])
+    return np.vstack(points)
+
+
+def test_chromaticity_labels_overlap_no_line_dot_or_other_label(kodak_rgb):
+    # "470" and "460" sat on the sRGB triangle's dashed line by the blue corner, and
+    # "6500 K" on the D65 dot: each label now lies clear of every line, marker, the
+    # legend and the other labels.
+    fig = bc.plot_chromaticity_diagram(kodak_rgb[::8, ::8], title="k.png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text()]
+    assert {"460", "470", "620", "6500 K", "2000 K"} <= {t.get_text() for t in labels}
+    boxes = [t.get_window_extent().expanded(1.0, 1.0) for t in labels]
+    for line in ax.lines:
+        # a marker (the D65 dot, a temperature's tick) by its extent, a line by its points
+        if line.get_marker() not in ("None", None, "", " "):
+            extent = line.get_window_extent()
+            for text, box in zip(labels, boxes, strict=True):
+                assert not box.overlaps(extent), (text.get_text(), line.get_label())
+        if len(line.get_xdata()) > 1:
+            points = _line_points(line)
+            for text, box in zip(labels, boxes, strict=True):
+                inside = ((points[:, 0] > box.x0) & (points[:, 0] < box.x1)
+                          & (points[:, 1] > box.y0) & (points[:, 1] < box.y1))  # fmt: skip
+                assert not inside.any(), (text.get_text(), line.get_label())
+    legend = ax.get_legend().get_window_extent()
+    for i, (text, box) in enumerate(zip(labels, boxes, strict=True)):
+        assert not box.overlaps(legend), text.get_text()
+        assert ax.bbox.contains(*box.p0) and ax.bbox.contains(*box.p1), text.get_text()
+        for other, other_box in zip(labels[i + 1 :], boxes[i + 1 :], strict=True):
+            assert not box.overlaps(other_box), (text.get_text(), other.get_text())
+
+
+def test_hue_histogram_title_clears_the_90_degree_label(kodak_rgb):
+    # The title sat tight against the "90°" angle label above the circle.
+    fig = bc.plot_hue_saturation_histogram(kodak_rgb[::8, ::8], title="k.png")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    title = ax.title.get_window_extent()
+    top = max(t.get_window_extent().y1 for t in ax.get_xticklabels() if t.get_text())
+    assert title.y0 - top >= 6  # pixels of room at 100 dpi
+
+
 def test_a_korean_title_falls_back_to_an_installed_korean_font(monkeypatch, kodak_rgb):
     # A file name such as 사진.png was drawn in DejaVu Sans alone, as empty boxes, even
     # where a font with Hangul was installed.  Here one is pretended (a DejaVu file under

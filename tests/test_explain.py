@@ -465,6 +465,15 @@ def test_cli_explain(kodak_paths, tmp_path):
     assert data["predictions"][0]["name"] == "airplane"
     assert set(data["maps"]) == {"gradcam", "occlusion"} and out.is_file()
     assert data["target"] == 0 and data["target_name"] == "airplane"
+    # the montage has its colour bar and the caption of the class explained under the
+    # panels: two rows more than the bare montage, text in the last one
+    from boda.io import read_image
+
+    flat = np.zeros((4, 4), np.float32)
+    bare = montage(read_image(src), {"gradcam": flat, "occlusion": flat})
+    written = read_image(out)
+    assert written.shape[0] == bare.shape[0] + 2 * 14 and written.shape[1] == bare.shape[1]
+    assert (written[-14:] < 0.3).all(axis=2).sum() > 50
     # one method named twice in two spellings is explained once (it ran twice)
     r = CliRunner().invoke(app, ["explain", str(src), "--method", "gradcam,occlusion",
                                  "--method", "GradCAM", "--json"])
@@ -473,6 +482,62 @@ def test_cli_explain(kodak_paths, tmp_path):
     assert r.exit_code == 2 and "unknown method" in r.output
     r = CliRunner().invoke(app, ["explain", str(src), "--target", "3"])
     assert r.exit_code == 0 and "explained class 3" in " ".join(r.output.split())
+
+
+def test_montage_colour_bar_and_caption(rng):
+    # The montage said neither what its colours mean nor which class was explained:
+    # colorbar=True adds a low -> high scale of the colormap under the overlays,
+    # caption a line of text; both are off by default (the picture is as before).
+    import matplotlib
+
+    img = rng.random((30, 40, 3)).astype(np.float32)
+    heat = rng.random((3, 4)).astype(np.float32)
+    maps = {"gradcam": heat, "scorecam": heat}
+    plain = montage(img, maps, tile=80, cmap="viridis")
+    assert plain.shape == (4 + 14 + 60 + 4, 4 + 3 * (80 + 4), 3)
+    bar = montage(img, maps, tile=80, colorbar=True, cmap="viridis")
+    assert bar.shape == (plain.shape[0] + 14, plain.shape[1], 3)
+    np.testing.assert_array_equal(bar[: plain.shape[0]], plain)
+    row = bar[plain.shape[0] + 3 + 4]  # the bar's middle line, under the overlays only
+    viridis = matplotlib.colormaps["viridis"]
+    for value in (0.0, 0.5, 1.0):
+        near = np.abs(row - viridis(value)[:3]).max(axis=1) < 0.02
+        assert near.any(), value
+        assert np.flatnonzero(near).min() >= 4 + 80 + 4  # not under the image panel
+    # the colours run low to high from left to right
+    assert np.abs(row - viridis(0.1)[:3]).max(axis=1).argmin() < np.abs(
+        row - viridis(0.9)[:3]).max(axis=1).argmin()
+    text = "explained: bird (class 2), p = 0.99"
+    both = montage(img, maps, tile=80, colorbar=True, caption=text)
+    assert both.shape[0] == plain.shape[0] + 2 * 14
+    caption_row = both[-14:]
+    assert (caption_row < 0.3).all(axis=2).sum() > 50  # the caption's letters
+    assert not (montage(img, maps, tile=80, caption="")[-4:] < 0.99).any()  # no line at all
+    # a caption wider than the panels widens the picture rather than being cut
+    from PIL import ImageFont
+
+    long = "explained: " + "a very long class name " * 3
+    wide = montage(img, {"gradcam": heat}, tile=40, caption=long)
+    assert wide.shape[1] >= ImageFont.load_default().getlength(long) + 8
+    # no maps: no colour bar (nothing to scale)
+    assert montage(img, {}, tile=40, colorbar=True).shape == montage(img, {}, tile=40).shape
+    with pytest.raises(InvalidParameterError, match="caption"):
+        montage(img, maps, caption=3)
+
+
+def test_montage_caption_says_the_class_explained():
+    from boda.cli.explain_cmd import montage_caption
+    from boda.explain import ImageExplanation
+
+    top = [{"index": 2, "name": "bird", "probability": 0.987},
+           {"index": 3, "name": "cat", "probability": 0.01}]
+    res = ImageExplanation(image=np.zeros((2, 2, 3)), maps={}, target=2, top=top,
+                           model="m", target_name="bird")
+    assert montage_caption(res) == "explained: bird (class 2), p = 0.99"
+    res.target, res.target_name = 3, "cat"
+    assert montage_caption(res) == "explained: cat (class 3), p = 0.01; predicted: bird, p = 0.99"
+    res.target, res.target_name = 7, None  # not among the top predictions, no name
+    assert montage_caption(res) == "explained: class 7; predicted: bird, p = 0.99"
 
 
 def test_user_models_by_path(tmp_path):

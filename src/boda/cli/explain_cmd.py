@@ -388,7 +388,8 @@ def _explain_single(
         lm = settings.load()
         res, scores = settings.explain(img, lm, settings.label(lm, folder))
     if output is not None:
-        write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha))
+        write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha,
+                                    colorbar=True, caption=montage_caption(res)))
     record = settings.record(image, res, scores, output, lm, folder)
     if as_json:
         print_json(record)
@@ -398,6 +399,26 @@ def _explain_single(
         from boda.cli._explain_batch import METRICS_LEGEND
 
         console.print(f"({METRICS_LEGEND})", highlight=False)
+
+
+def montage_caption(res) -> str:
+    """The line under a montage that says which class its maps explain, with its
+    probability (when among the top predictions), and the predicted class when that
+    is another: ``explained: bird (class 2), p = 0.99``."""
+    def probability(index) -> str:
+        p = next((t["probability"] for t in res.top if t["index"] == index), None)
+        return "" if p is None else f", p = {p:.2f}"
+
+    if res.target is None:
+        explained = "explained: a custom target"
+    else:
+        name = f"{res.target_name} (class {res.target})" if res.target_name else (
+            f"class {res.target}")
+        explained = f"explained: {name}{probability(res.target)}"
+    best = res.top[0] if res.top else None
+    if best is not None and best["index"] != res.target:
+        explained += f"; predicted: {best['name']}{probability(best['index'])}"
+    return explained
 
 
 def _record(image: Path | str, res, scores, output: Path | None) -> dict:
@@ -516,9 +537,9 @@ def _explain_many(
                     img = read_image(item.path, max_pixels=limit)
                     res, values = settings.explain(img, lm, settings.label(lm, item.folder))
                     if item.output is not None:
-                        write_image(
-                            item.output, montage(res.image, res.maps, cmap=cmap, alpha=alpha)
-                        )
+                        write_image(item.output, montage(
+                            res.image, res.maps, cmap=cmap, alpha=alpha, colorbar=True,
+                            caption=montage_caption(res)))
                 except (InvalidParameterError, OutputError):
                     raise  # the command line or the output folder: the same for every image
                 except BodaError as exc:

@@ -48,16 +48,29 @@ _FALLBACK_FAMILIES = (
 )
 
 
-def _set_title(ax: Axes, title: str) -> None:
-    """``ax.set_title(title)``, with the installed fallback fonts after the default one."""
+def _set_title(ax: Axes, title: str, *, pad: float | None = None) -> None:
+    """``ax.set_title(title, pad=pad)``, with the installed fallback fonts after the
+    default one."""
     from matplotlib import font_manager, rcParams
 
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
     fallback = [name for name in _FALLBACK_FAMILIES if name in installed]
     if fallback and not title.isascii():
-        ax.set_title(title, fontfamily=[*rcParams["font.family"], *fallback])
+        ax.set_title(title, pad=pad, fontfamily=[*rcParams["font.family"], *fallback])
     else:
-        ax.set_title(title)
+        ax.set_title(title, pad=pad)
+
+
+def _label_beside(
+    ax: Axes, text: str, xy, normal, *, fontsize: float, offset: float = 4.0
+) -> None:
+    """Annotate ``xy`` with ``text`` ``offset`` points away along ``normal`` (data
+    units, equal aspect), anchored by its near side so it grows away from the point."""
+    nx, ny = np.asarray(normal, dtype=float) / np.hypot(*normal)
+    ha = "left" if nx > 0.4 else "right" if nx < -0.4 else "center"
+    va = "bottom" if ny > 0.4 else "top" if ny < -0.4 else "center"
+    ax.annotate(text, tuple(xy), fontsize=fontsize, xytext=(offset * nx, offset * ny),
+                textcoords="offset points", ha=ha, va=va)  # fmt: skip
 
 
 def pixel_chromaticities(
@@ -173,8 +186,15 @@ def plot_chromaticity_diagram(
     ax.plot(outline[:, 0], outline[:, 1], color="black", linewidth=1.0)
     w, locus = spectral_locus(380.0, 700.0, 1.0)
     for nm in (460, 470, 480, 490, 500, 510, 520, 540, 560, 580, 600, 620):
-        x, y = locus[int(nm - w[0])]
-        ax.annotate(f"{nm}", (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
+        i = int(nm - w[0])
+        # Outside the horseshoe, along its normal (wavelength rises clockwise, so the
+        # outward normal is the tangent turned left): clear of the fill, the sRGB
+        # triangle inside it and the neighbouring labels where the locus bends.
+        # Where the locus nearly touches x = 0 (490–510 nm) there is no room
+        # outside within the plotted range: those go just inside.
+        tangent = locus[i + 3] - locus[i - 3]
+        normal = np.array([-tangent[1], tangent[0]]) * (-1 if locus[i][0] < 0.05 else 1)
+        _label_beside(ax, f"{nm}", locus[i], normal, fontsize=7)
     if gamut:
         tri = np.array(SRGB_PRIMARIES_XY + SRGB_PRIMARIES_XY[:1])
         ax.plot(tri[:, 0], tri[:, 1], color="black", linewidth=1.0, linestyle="--", label="sRGB")
@@ -185,7 +205,10 @@ def plot_chromaticity_diagram(
         for t in (2000, 3000, 4000, 6500, 10000):
             x, y = planckian_xy(float(t))
             ax.plot([x], [y], marker="|", color="0.2")
-            ax.annotate(f"{t} K", (x, y), fontsize=6, xytext=(-6, -10), textcoords="offset points")
+            # Below the locus, along its normal: the D65 dot lies just above 6500 K.
+            dx, dy = planckian_xy(t * 1.05) - planckian_xy(t / 1.05)
+            normal = (dy, -dx) if dx > 0 else (-dy, dx)
+            _label_beside(ax, f"{t} K", (x, y), normal, fontsize=6, offset=6.0)
     if white:
         wp = whitepoint("D65")
         ax.plot([wp[0] / wp.sum()], [wp[1] / wp.sum()], marker="o", markersize=4,
@@ -303,7 +326,9 @@ def plot_hue_saturation_histogram(
     ax.set_yticks([0.25, 0.5, 0.75, 1.0])
     ax.set_yticklabels(["0.25", "0.5", "0.75", "1"], fontsize=7)
     if title:
-        _set_title(ax, title)
+        # A polar axes' title is placed from the circle, not from the "90°" label
+        # above it, which it touched: lift it past that label.
+        _set_title(ax, title, pad=18)
     return fig
 
 

@@ -91,6 +91,14 @@ def _upscale(img: np.ndarray, tile: int) -> np.ndarray:
     return np.asarray(pil.resize(size, Image.BICUBIC), dtype=np.float32) / 255.0
 
 
+def _colour_bar(cmap, width: int, height: int) -> np.ndarray:
+    """``(height, width, 3)`` strip of ``cmap`` from 0 (left) to 1 (right), outlined."""
+    bar = np.full((height, width, 3), 0.35, np.float32)  # a grey outline: pale ends show
+    ramp = np.linspace(0.0, 1.0, width - 2, dtype=np.float32)
+    bar[1:-1, 1:-1] = cmap(ramp)[None, :, :3]
+    return bar
+
+
 def montage(
     image: np.ndarray,
     maps: Mapping[str, np.ndarray],
@@ -99,6 +107,8 @@ def montage(
     alpha: float = 0.5,
     tile: int = 160,
     titles: bool = True,
+    colorbar: bool = False,
+    caption: str | None = None,
 ) -> np.ndarray:
     """Side-by-side picture: the image, then one overlay per method.
 
@@ -114,6 +124,14 @@ def montage(
         Longest side of each panel in pixels (small inputs are upscaled).
     titles : bool
         Write the method names above the panels.
+    colorbar : bool
+        Draw a small horizontal colour scale under the overlays: ``low``, the
+        colormap from 0 to 1, ``high`` and the colormap's name (nothing when
+        ``maps`` is empty).  Off by default.
+    caption : str or None
+        A line of text under the panels (and the colour bar), such as
+        ``"explained: bird (class 2), p = 0.99"``.  The picture widens to hold
+        a caption or colour bar wider than the panels.
 
     Returns
     -------
@@ -122,27 +140,61 @@ def montage(
     """
     if tile < 8:
         raise InvalidParameterError(f"tile must be >= 8 pixels, got {tile}")
+    if caption is not None and not isinstance(caption, str):
+        raise InvalidParameterError(f"caption must be a string or None, got {caption!r}")
     base = as_float_image(image)
     if base.ndim == 2:
         base = np.repeat(base[:, :, None], 3, axis=2)
+    colours = _colormap(cmap) if len(maps) else cmap  # no maps: never looked up, as before
     panels = [("image", _upscale(base, tile))]
     for name, m in maps.items():
-        panels.append((name, overlay(panels[0][1], m, cmap=cmap, alpha=alpha)))
+        panels.append((name, overlay(panels[0][1], m, cmap=colours, alpha=alpha)))
     ph, pw = panels[0][1].shape[:2]
-    pad, head = 4, (14 if titles else 0)
-    font = ImageFont.load_default() if titles else None
+    pad, head, line = 4, (14 if titles else 0), 14
+    caption = caption or None
+    colorbar = colorbar and len(panels) > 1
+    font = ImageFont.load_default() if titles or colorbar or caption else None
+
+    def text_width(text: str) -> int:
+        return int(np.ceil(font.getlength(text)))
+
     # A column is as wide as its panel or its title: the titles of a tall, narrow
     # image's panels would otherwise run into one another.
-    widths = [max(pw, int(np.ceil(font.getlength(name))) if font else 0) for name, _ in panels]
+    widths = [max(pw, text_width(name) if titles else 0) for name, _ in panels]
     starts = [pad + sum(widths[:i]) + i * pad for i in range(len(panels))]
-    out = np.ones((ph + head + 2 * pad, starts[-1] + widths[-1] + pad, 3), np.float32)
+    width = starts[-1] + widths[-1] + pad
+    footer_y = pad + head + ph + pad  # the rows under the panels
+    height = footer_y - pad + pad
+    if colorbar:
+        # low [bar] high (name), under the overlays, the bar up to 160 px long
+        words = ["low", "high", f"({getattr(colours, 'name', cmap)})"]
+        word_w = [text_width(w) for w in words]
+        bar_x = starts[1] + word_w[0] + 4
+        bar_w = int(np.clip(width - pad - bar_x - word_w[1] - word_w[2] - 8, 48, 160))
+        width = max(width, bar_x + bar_w + 4 + word_w[1] + 4 + word_w[2] + pad)
+        height += line
+    if caption:
+        width = max(width, pad + text_width(caption) + pad)
+        height += line
+    out = np.ones((height, width, 3), np.float32)
     for (_, p), x0, w in zip(panels, starts, widths, strict=True):
         x0 += (w - pw) // 2
         out[pad + head : pad + head + ph, x0 : x0 + pw] = p
+    texts: list[tuple[int, int, str]] = []
     if titles:
+        texts += [(x0, pad, name) for (name, _), x0 in zip(panels, starts, strict=True)]
+    row = footer_y
+    if colorbar:
+        out[row + 3 : row + 11, bar_x : bar_x + bar_w] = _colour_bar(colours, bar_w, 8)
+        texts += [(starts[1], row, words[0]), (bar_x + bar_w + 4, row, words[1]),
+                  (bar_x + bar_w + 4 + word_w[1] + 4, row, words[2])]  # fmt: skip
+        row += line
+    if caption:
+        texts.append((pad, row, caption))
+    if texts:
         pil = Image.fromarray((out * 255 + 0.5).astype(np.uint8))
         draw = ImageDraw.Draw(pil)
-        for (name, _), x0 in zip(panels, starts, strict=True):
-            draw.text((x0, pad), name, fill=(0, 0, 0), font=font)
+        for x, y, text in texts:
+            draw.text((x, y), text, fill=(0, 0, 0), font=font)
         out = np.asarray(pil, dtype=np.float32) / 255.0
     return out
