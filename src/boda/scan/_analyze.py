@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from boda.catalog import ImageRecord
+from boda.core.image import trusted_pixels
 from boda.errors import ImageReadError
 from boda.io import DEFAULT_MAX_PIXELS, DecodedImage, encode_jpeg, open_image
 from boda.scan._walk import FoundFile
@@ -255,7 +256,10 @@ def analyze_file(
         mirrored = extra.pop("phash_mirrored")
         if mirrored is not None:  # 16 hex digits, as the exports write phash
             extra["phash_mirrored"] = f"{mirrored:016x}"
-        record.thumbnail = encode_jpeg(extra.pop("thumbnail"), max_side=THUMBNAIL_SIDE, quality=80)
+        with trusted_pixels():  # a box mean of pixels analyze_pixels checked: finite
+            record.thumbnail = encode_jpeg(
+                extra.pop("thumbnail"), max_side=THUMBNAIL_SIDE, quality=80
+            )
     except ImageReadError as exc:
         record.error = exc.reason
         return record
