@@ -48,15 +48,6 @@ def served(tmp_path_factory, kodak_paths):
         yield url, root
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser, served):
     page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -50,15 +50,6 @@ def served(shoot):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 def _clear(root) -> None:
     with Marks(root) as marks:
         every = list(marks.all())

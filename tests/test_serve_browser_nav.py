@@ -50,15 +50,6 @@ def served(folder):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def open_page(browser, served):
     """Opens the page at ``served + hash``; closed (and checked for script errors) after."""
