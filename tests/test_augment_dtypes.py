@@ -103,6 +103,17 @@ def test_half_precision_warps_sample_the_right_pixels(dtype, width):
     torch.testing.assert_close(half.float(), ref.to(dtype).float())
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_hue_and_posterize_match_float32(dtype):
+    # posterize rounded x * 255 in float16 (held to 1/8): pixels landed a level (1/8) off;
+    # hue worked on h * 6 in bfloat16 (held to 1/32): pixels moved by ~0.02
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(dtype)
+    for op in (lambda v: A.posterize(v, 3), lambda v: A.adjust_hue(v, 0.3)):
+        out = op(x)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out, op(x.float()).to(dtype), atol=0, rtol=0)
+
+
 def test_per_image_views_keep_the_factors_on_the_batch_device():
     # the per-image jitter factors were built on the CPU, which a CUDA batch refuses
     # ("expected all tensors to be on the same device"); the meta device shows it

@@ -244,6 +244,66 @@ def test_random_resized_crop_checks_scale_and_ratio(rgb):
     A.random_resized_crop(rgb, (8, 8), scale=(1, 1))  # the whole image is fine
 
 
+@pytest.mark.parametrize(
+    "name", ["adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_sharpness"]
+)
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"), -0.5])
+def test_enhancement_factors_are_checked(rgb, name, factor):
+    # a NaN or infinite factor used to give NaN pixels, a negative one an inverted blend
+    with pytest.raises(InvalidParameterError, match=rf"{name}: factor must be >= 0.*{factor}"):
+        getattr(A, name)(rgb, factor)
+    assert getattr(A, name)(rgb, 0.0).shape == rgb.shape  # 0 is fine (black, gray, blur)
+
+
+def test_blur_sigma_and_radius_are_checked(rgb):
+    # NaN / inf sigma raised ValueError / OverflowError; a negative radius AttributeError;
+    # a fractional one gave an even kernel that shifted the image half a pixel
+    for sigma in (float("nan"), float("inf"), 0, -1):
+        with pytest.raises(InvalidParameterError, match="sigma must be > 0"):
+            A.gaussian_blur(rgb, sigma)
+    for radius in (-1, 2.5, True):
+        with pytest.raises(InvalidParameterError, match="radius must be an int >= 0"):
+            A.gaussian_blur(rgb, 1.0, radius)
+    np.testing.assert_array_equal(A.gaussian_blur(rgb, 1.0, radius=0), rgb)
+
+
+def test_infinite_strengths_are_checked(rgb):
+    # color_jitter raised numpy's OverflowError; mixup with Beta(inf, inf) gave NaN images
+    with pytest.raises(InvalidParameterError, match="brightness must be >= 0 and finite"):
+        A.color_jitter(rgb, brightness=float("inf"), seed=0)
+    batch, labels = np.stack([rgb, rgb]), np.eye(2)
+    for mix in (A.mixup, A.cutmix):
+        with pytest.raises(InvalidParameterError, match="alpha must be > 0 and finite"):
+            mix(batch, labels, alpha=float("inf"), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"p_jitter": 1.5}, r"p_jitter is a probability.*1.5"),
+        ({"p_gray": -0.5}, r"p_gray is a probability.*-0.5"),
+        ({"p_blur": float("nan")}, r"p_blur is a probability.*nan"),
+        ({"blur_sigma": (2.0, 0.1)}, r"blur_sigma must be \(low, high\)"),
+        ({"blur_sigma": (-1.0, 0.5)}, r"blur_sigma must be \(low, high\)"),
+        ({"size": (0, 8)}, r"size must be \(height, width\)"),
+    ],
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_random_view_checks_its_parameters_whatever_the_seed(kw, match, seed):
+    # probabilities outside [0, 1] passed silently; a negative or reversed blur_sigma
+    # failed only for seeds that drew a blur, naming "sigma"; size 0 said "singular"
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidParameterError, match=match):
+        A.random_view(torch.rand(2, 3, 16, 16), **{"size": (8, 8), **kw}, seed=seed)
+
+
+def test_two_view_recipes_check_size_for_torch_batches():
+    torch = pytest.importorskip("torch")
+    for per_image in (False, True):
+        with pytest.raises(InvalidParameterError, match=r"size must be \(height, width\)"):
+            A.simclr_views(torch.rand(2, 3, 16, 16), (0, 8), seed=0, per_image=per_image)
+
+
 # --- torch ----------------------------------------------------------------
 
 TORCH_OPS = {

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from boda.augment._input import as_float, is_tensor
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 # Rec.601 luma, as torchvision and PIL's "L" mode
@@ -37,6 +38,12 @@ def _channels(x):
     return x[:, 0], x[:, 1], x[:, 2]
 
 
+def _half_dtypes():
+    import torch
+
+    return (torch.float16, torch.bfloat16)
+
+
 def _clip(x):
     return np.clip(x, 0.0, 1.0).astype(np.float32) if _is_np(x) else x.clamp(0.0, 1.0)
 
@@ -52,14 +59,28 @@ def _blend(a, b, factor):
     return _clip(factor * a + (1.0 - factor) * b)
 
 
+def _check_factor(factor, where: str) -> None:
+    """Refuse a negative, NaN or infinite enhancement factor (NaN and inf would
+    give NaN pixels, a negative one an inverted blend). Tensors of per-image
+    factors come from the batched views, whose strengths are already checked."""
+    if is_tensor(factor):
+        return
+    if not np.all((np.asarray(factor, dtype=np.float64) >= 0) & np.isfinite(factor)):
+        raise InvalidParameterError(
+            f"{where}: factor must be >= 0 and finite (1 keeps the image), got {factor!r}."
+        )
+
+
 def adjust_brightness(image, factor: float):
     """Multiply by ``factor`` (0 gives black, 1 the original), clipped to [0, 1]."""
+    _check_factor(factor, "adjust_brightness")
     image = as_float(image)
     return _clip(image * factor)
 
 
 def adjust_contrast(image, factor: float):
     """Blend with the mean gray level of each image (0 gives a flat gray)."""
+    _check_factor(factor, "adjust_contrast")
     image = as_float(image)
     g = _gray(image)
     mean = g.mean(axis=(0, 1), keepdims=True) if _is_np(image) else g.mean((1, 2, 3), True)
@@ -68,6 +89,7 @@ def adjust_contrast(image, factor: float):
 
 def adjust_saturation(image, factor: float):
     """Blend with the image's grayscale (0 gives gray, >1 over-saturates)."""
+    _check_factor(factor, "adjust_saturation")
     image = as_float(image)
     return _blend(image, _gray(image), factor)
 
@@ -83,6 +105,9 @@ def adjust_hue(image, shift: float):
 def _shift_hue(image, shift):
     """:func:`adjust_hue` without the check; ``shift`` may be a ``(B, 1, 1)`` tensor."""
     image = as_float(image)
+    if not _is_np(image) and image.dtype in _half_dtypes():
+        # h * 6 reaches 6: bfloat16 holds it to 1/32, which moved pixels by ~0.02
+        return _shift_hue(image.float(), shift).to(image.dtype)
     xp = np if _is_np(image) else __import__("torch")
     r, g, b = _channels(image)
     maxc = xp.maximum(xp.maximum(r, g), b)
@@ -132,8 +157,9 @@ def posterize(image, bits: int):
     if _is_np(image):
         q = np.floor(np.round(np.clip(image, 0, 1) * 255) / step) * step
         return (q / 255).astype(np.float32)
-    q = ((image.clamp(0, 1) * 255).round() / step).floor() * step
-    return q / 255
+    # in float32: float16 holds x * 255 to 1/8 only, so round() picked the wrong level
+    q = ((image.float().clamp(0, 1) * 255).round() / step).floor() * step
+    return (q / 255).to(image.dtype)
 
 
 def _equalize_plane(u8: np.ndarray) -> np.ndarray:
@@ -174,9 +200,12 @@ def equalize(image):
 
 def gaussian_kernel1d(sigma: float, radius: int | None = None) -> np.ndarray:
     """Normalised 1-D Gaussian, radius ``ceil(3 sigma)`` by default."""
-    if sigma <= 0:
-        raise InvalidParameterError(f"sigma must be > 0, got {sigma!r}.")
-    r = int(math.ceil(3 * sigma)) if radius is None else radius
+    if not 0 < sigma < math.inf:  # also refuses NaN
+        raise InvalidParameterError(f"sigma must be > 0 and finite, got {sigma!r}.")
+    if radius is not None and not (whole_number(radius) and radius >= 0):
+        # a fractional radius gives an even kernel, which shifts the image half a pixel
+        raise InvalidParameterError(f"radius must be an int >= 0 (pixels), got {radius!r}.")
+    r = int(math.ceil(3 * sigma)) if radius is None else int(radius)
     x = np.arange(-r, r + 1, dtype=np.float64)
     k = np.exp(-(x * x) / (2 * sigma * sigma))
     return k / k.sum()
@@ -258,9 +287,9 @@ def check_jitter(brightness, contrast, saturation, hue, where: str = "color_jitt
     """Refuse jitter strengths outside their ranges, before anything is drawn."""
     for name, value in (("brightness", brightness), ("contrast", contrast),
                         ("saturation", saturation)):
-        if not value >= 0:  # also refuses NaN
+        if not 0 <= value < math.inf:  # also refuses NaN
             raise InvalidParameterError(
-                f"{where}: {name} must be >= 0 (factors are drawn from "
+                f"{where}: {name} must be >= 0 and finite (factors are drawn from "
                 f"[max(0, 1 - {name}), 1 + {name}]), got {value!r}."
             )
     if not 0 <= hue <= 0.5:
@@ -308,6 +337,7 @@ def adjust_sharpness(image, factor: float):
     The smoothing kernel is ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``; border
     pixels keep their values. ``factor`` 0 blurs, 1 is the original, 2 sharpens.
     """
+    _check_factor(factor, "adjust_sharpness")
     kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float64) / 13
     image = as_float(image)
     if _is_np(image):

@@ -73,9 +73,9 @@ def cutout(images, size: int, seed=None):
 
 
 def _check_alpha(alpha) -> None:
-    if not alpha > 0:  # also refuses NaN
+    if not 0 < alpha < math.inf:  # also refuses NaN; Beta(inf, inf) draws NaN
         raise InvalidParameterError(
-            f"alpha must be > 0 (lambda ~ Beta(alpha, alpha)), got {alpha!r}."
+            f"alpha must be > 0 and finite (lambda ~ Beta(alpha, alpha)), got {alpha!r}."
         )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from boda.augment import _color as C
 from boda.augment import _geometric as G
 from boda.augment._input import as_float, tensor_float
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 _MAX_M = 30  # RandAugment's magnitude scale
@@ -163,6 +164,27 @@ def _view(image, size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma,
     return x
 
 
+def _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, where: str) -> None:
+    """Refuse bad view parameters up front: drawn lazily, a reversed or negative
+    ``blur_sigma`` failed only for the seeds that drew a blur (with a message not
+    naming it), and probabilities outside ``[0, 1]`` or NaN passed silently."""
+    if len(size) != 2 or not all(whole_number(v) and v >= 1 for v in size):
+        raise InvalidParameterError(
+            f"{where}: size must be (height, width) in pixels, ints >= 1, got {tuple(size)!r}."
+        )
+    for name, p in (("p_jitter", p_jitter), ("p_gray", p_gray), ("p_blur", p_blur)):
+        if not 0 <= p <= 1:  # also refuses NaN
+            raise InvalidParameterError(
+                f"{where}: {name} is a probability and must lie in [0, 1], got {p!r}."
+            )
+    lo, hi = blur_sigma
+    if not 0 < lo <= hi < np.inf:
+        raise InvalidParameterError(
+            f"{where}: blur_sigma must be (low, high) with 0 < low <= high, finite, "
+            f"got {tuple(blur_sigma)!r}."
+        )
+
+
 def _draw_view(rng, in_size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma):
     """The draws of :func:`_view`, in its order, without touching pixels."""
     crop = G.random_resized_crop_params(in_size, scale=crop_scale, seed=rng)
@@ -245,9 +267,11 @@ def random_view(
     jitter : (brightness, contrast, saturation, hue)
         Colour-jitter strengths, as in :func:`color_jitter`.
     p_jitter, p_gray, p_blur : float
-        Probabilities of the jitter, the grayscale and the blur.
+        Probabilities of the jitter, the grayscale and the blur, in ``[0, 1]``.
     blur_sigma : (low, high)
-        Range of the blur's sigma in pixels.
+        Range of the blur's sigma in pixels, ``0 < low <= high``. These and
+        ``size`` are checked before anything is drawn
+        (:class:`~boda.errors.InvalidParameterError`).
     seed : int, numpy.random.Generator or None
         ``None`` draws fresh OS entropy. In a ``DataLoader`` with workers, seed
         per worker (see :mod:`boda.augment`, "Seeding and DataLoader workers").
@@ -268,6 +292,7 @@ def random_view(
         shape = getattr(images, "shape", type(images).__name__)
         raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
     C.check_jitter(*jitter, where="random_view jitter")
+    _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, "random_view")
     images = _check_rgb(tensor_float(images, "images"), "random_view")
     rng = _rng(seed)
     in_size = tuple(images.shape[-2:])
@@ -280,9 +305,10 @@ def random_view(
 
 def _two_views(image, size, crop_scale, jitter, seed, per_image, where):
     C.check_jitter(*jitter, where=where)
+    args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
+    _check_view(size, *args[2:], where.split(" ")[0])
     image = _check_rgb(as_float(image), where.split(" ")[0])
     rng = _rng(seed)
-    args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
     if not per_image or isinstance(image, np.ndarray):
         return tuple(_view(image, size, *args, rng) for _ in range(2))
     # image by image, first view then second, as a loop over single images would draw
