@@ -328,3 +328,27 @@ def test_torch_ops_refuse_chw_tensors(name):
     with pytest.raises(InvalidParameterError, match=r"\(B, C, H, W\).*x\[None\]"):
         TORCH_OPS[name](x)
     TORCH_OPS[name](x[None])  # the suggested fix works
+
+
+def test_geometry_and_levels_that_mean_nothing_are_refused():
+    """shear=(90, 0) gave a black image, a negative scale turned it half round, order=3 was
+    bilinear, an infinite angle a math domain error; posterize(3.5) gave levels off the 8-bit
+    grid and solarize(nan) inverted nothing."""
+    img = np.random.default_rng(0).random((16, 20, 3)).astype(np.float32)
+    for kwargs, words in (({"shear": (90.0, 0.0)}, "shear"), ({"scale": -1.0}, "scale"),
+                          ({"scale": 0.0}, "scale"), ({"angle": float("inf")}, "finite"),
+                          ({"translate": (float("nan"), 0.0)}, "finite"),
+                          ({"order": 3}, "order")):  # fmt: skip
+        with pytest.raises(InvalidParameterError, match=words):
+            A.affine(img, **kwargs)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidParameterError, match="order"):
+        A.rotate(torch.from_numpy(img).permute(2, 0, 1)[None], 10.0, order=2)
+    with pytest.raises(InvalidParameterError, match="whole number"):
+        A.posterize(img, 3.5)
+    with pytest.raises(InvalidParameterError, match="threshold"):
+        A.solarize(img, float("nan"))
+    # what stays: shears short of 90 degrees, numpy numbers, nearest and bilinear
+    out, _ = A.affine(img, angle=np.float32(10), scale=0.5, shear=(45.0, -30.0), order=0)
+    assert out.shape == img.shape
+    assert A.posterize(img, np.int64(3)).shape == img.shape

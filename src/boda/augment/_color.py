@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from boda.augment._input import as_float, is_tensor
-from boda.core.numbers import whole_number
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 
 # Rec.601 luma, as torchvision and PIL's "L" mode
@@ -142,6 +142,8 @@ def grayscale(image):
 
 def solarize(image, threshold: float = 0.5):
     """Invert values at or above ``threshold``: ``x >= t -> 1 - x``."""
+    if not (real_number(threshold) and not math.isnan(threshold)):  # NaN inverted nothing
+        raise InvalidParameterError(f"threshold must be a number, got {threshold!r}.")
     image = as_float(image)
     if _is_np(image):
         return np.where(image >= threshold, 1.0 - image, image).astype(np.float32)
@@ -150,8 +152,8 @@ def solarize(image, threshold: float = 0.5):
 
 def posterize(image, bits: int):
     """Keep the ``bits`` high bits of the 8-bit value of each channel (1..8)."""
-    if not 1 <= bits <= 8:
-        raise InvalidParameterError(f"bits must be in 1..8, got {bits!r}.")
+    if not (whole_number(bits) and 1 <= bits <= 8):  # 3.5 gave levels off the 8-bit grid
+        raise InvalidParameterError(f"bits must be a whole number in 1..8, got {bits!r}.")
     image = as_float(image)
     step = 2 ** (8 - bits)
     if _is_np(image):

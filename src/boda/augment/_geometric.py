@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from boda.augment._input import as_array, is_tensor
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 
 
@@ -70,9 +71,13 @@ def _check_image(image) -> np.ndarray:
     return as_array(image)
 
 
-def _check_border(border: str) -> None:
+def _check_border(border: str, order: int = 1) -> None:
     if border not in ("zeros", "edge"):
         raise InvalidParameterError(f"border must be 'zeros' or 'edge', got {border!r}.")
+    if isinstance(order, bool) or order not in (0, 1):  # 3 (bicubic, say) was bilinear
+        raise InvalidParameterError(
+            f"order must be 0 (nearest) or 1 (bilinear), got {order!r}."
+        )
 
 
 def _as_3x3(matrix) -> np.ndarray:
@@ -111,7 +116,7 @@ def warp_affine(
     the nearest value (as ``cv2.warpAffine``), not truncated.
     """
     image = _check_image(image)
-    _check_border(border)
+    _check_border(border, order)
     h_out, w_out = output_size
     inv = np.linalg.inv(_as_3x3(matrix))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
@@ -158,7 +163,7 @@ def warp_affine_torch(
     torch = require_torch("warp_affine_torch")
     import torch.nn.functional as F
 
-    _check_border(border)
+    _check_border(border, order)
     if not is_tensor(images):
         raise InvalidParameterError(
             "warp_affine_torch takes a (B, C, H, W) tensor; for numpy images use warp_affine."
@@ -214,8 +219,18 @@ def affine_matrix(
     """Input-to-output matrix of a rotation / scale / shear about the image centre.
 
     ``angle`` in degrees, counter-clockwise on screen; ``shear`` ``(sx, sy)`` in
-    degrees; ``translate`` in pixels.
+    degrees, each within ``(-90, 90)``; ``translate`` in pixels; ``scale`` > 0.
     """
+    values = [angle, scale, *translate, *shear]
+    if not all(real_number(v) and math.isfinite(v) for v in values) or len(values) != 6:
+        raise InvalidParameterError(
+            "angle, scale, translate (dx, dy) and shear (sx, sy) must be finite numbers, got "
+            f"{angle!r}, {scale!r}, {translate!r}, {shear!r}."
+        )
+    if not scale > 0:  # 0 collapses the image; a negative one turns it half round
+        raise InvalidParameterError(f"scale must be > 0, got {scale!r}.")
+    if not all(abs(s) < 90 for s in shear):  # tan(90°): the image leaves the frame
+        raise InvalidParameterError(f"shear angles must lie within (-90, 90), got {shear!r}.")
     h, w = size
     cx, cy = w / 2, h / 2
     a = math.radians(angle)
