@@ -251,18 +251,14 @@ class _Settings:
         layer_methods = [m for m in self.methods
                          if m.lower() in METHODS and m.lower() not in LAYER_FREE_METHODS]
         if isinstance(lm.model, torch.jit.ScriptModule):
+            fix = ("TorchScript models do not allow; load the state dict with its architecture "
+                   "instead (--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion")
             if layer_methods:
                 raise ModelError(
-                    f"a layer method ({', '.join(layer_methods)}) hooks a layer, which "
-                    "TorchScript models do not allow; load the state dict with its architecture "
-                    "instead (--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion"
+                    f"a layer method ({', '.join(layer_methods)}) hooks a layer, which {fix}"
                 )
             if any(m.lower() == "guided" for m in self.methods):
-                raise ModelError(
-                    "guided backpropagation reroutes the model's ReLUs, which TorchScript "
-                    "models do not allow; load the state dict with its architecture instead "
-                    "(--model FILE --arch ARCH), or use saliency, smoothgrad or occlusion"
-                )
+                raise ModelError(f"guided backpropagation reroutes the model's ReLUs, which {fix}")
         if not layer_methods:
             return  # unknown methods, or a --layer without a layer method: said by the library
         given = None if self.size is None else (self.size, self.size)

@@ -164,7 +164,7 @@ def montage(
     starts = [pad + sum(widths[:i]) + i * pad for i in range(len(panels))]
     width = starts[-1] + widths[-1] + pad
     footer_y = pad + head + ph + pad  # the rows under the panels
-    height = footer_y - pad + pad
+    height = footer_y
     if colorbar:
         # low [bar] high (name), under the overlays, the bar up to 160 px long
         words = ["low", "high", f"({getattr(colours, 'name', cmap)})"]

@@ -391,12 +391,9 @@ def _moves(
     needs a tool that copied the time from the gone file.
     """
     pairs = _paired(gone, known, found, _name_key, by_parent=True)
-    if not pairs:
-        left_old, left_new = gone, found
-    else:
-        olds, news = {old for old, _ in pairs}, {new for _, new in pairs}
-        left_old = [p for p in gone if p not in olds]
-        left_new = [f for f in found if f.relpath not in news]
+    olds, news = {old for old, _ in pairs}, {new for _, new in pairs}
+    left_old = [p for p in gone if p not in olds]
+    left_new = [f for f in found if f.relpath not in news]
     return pairs + _paired(left_old, known, left_new, _folder_key, by_parent=False)
 
 
@@ -644,21 +641,15 @@ def _catalog_files(root: Path, catalog_path: Path) -> frozenset[bytes]:
     ``-journal`` and ``.lock`` files, and its marks file with its own.  A catalog
     named like an image (``--catalog DIR/shoot.png``) is never scanned as one."""
     from boda.catalog import marks_path
+    from boda.scan._walk import _inside
 
-    real_root = os.path.realpath(root)
+    real_root = os.fsencode(os.path.realpath(root))
     catalog = Path(os.path.realpath(catalog_path))
-    folder = os.path.relpath(catalog.parent, real_root)
-    if folder == os.pardir or folder.startswith(os.pardir + os.sep):
-        return frozenset()
     marks = marks_path(catalog).name
     names = [catalog.name + end for end in ("", "-wal", "-shm", "-journal", ".lock")]
     names += [marks + end for end in ("", "-wal", "-shm", "-journal")]
-    return frozenset(
-        os.fsencode(os.path.normpath(os.path.join(folder, name))).replace(
-            os.sep.encode(), b"/"
-        )
-        for name in names
-    )
+    inside = (_inside(os.fsencode(catalog.parent / name), real_root) for name in names)
+    return frozenset(path for path in inside if path is not None)
 
 
 #: How many paths of each kind of file not scanned the catalog keeps, for the report.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from boda._io_raw import RAW_EXTENSIONS, raw_available
+from boda.catalog._catalog import relpath_bytes
 from boda.io import SUPPORTED_EXTENSIONS
 from boda.scan._exclude import Excludes, icloud_photo_name, read_ignore_file
 
@@ -36,11 +37,6 @@ class FoundFile:
     error: str | None = None
     unlisted_folder: bool = False
     link_to: bytes | None = None
-
-
-def _relpath(path: str, root: str) -> bytes:
-    rel = os.path.relpath(os.fsencode(path), os.fsencode(root))
-    return rel.replace(os.sep.encode(), b"/")
 
 
 def _inside(target: bytes, real_root: bytes) -> bytes | None:
@@ -125,7 +121,7 @@ def walk_images(
         yield from _unlisted(errors, root)
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
         # The folder's path relative to the root, as the patterns see it ("" at the top).
-        here = "" if dirpath == root else os.fsdecode(_relpath(dirpath, root)) + "/"
+        here = "" if dirpath == root else os.fsdecode(relpath_bytes(dirpath, root)) + "/"
         if excludes:
             dirnames[:] = [d for d in dirnames if not _skip(excludes, here + d, True, skipped)]
         if folder_links is not None:
@@ -160,14 +156,14 @@ def walk_images(
                     reason = "symbolic link loop"
                 elif os.path.islink(path):
                     reason = f"broken symbolic link ({reason})"
-                yield FoundFile(path, _relpath(path, root), 0, 0, reason)
+                yield FoundFile(path, relpath_bytes(path, root), 0, 0, reason)
                 continue
             if not stat.S_ISREG(st.st_mode):
                 # FIFOs and devices would block or stream forever when opened.
-                yield FoundFile(path, _relpath(path, root), 0, 0, "not a regular file")
+                yield FoundFile(path, relpath_bytes(path, root), 0, 0, "not a regular file")
                 continue
             yield FoundFile(
-                path, _relpath(path, root), st.st_size, _stored_mtime(st.st_mtime_ns),
+                path, relpath_bytes(path, root), st.st_size, _stored_mtime(st.st_mtime_ns),
                 link_to=link_to,
             )
     # The last folder's error (or the root's, when nothing could be listed) is
@@ -228,14 +224,14 @@ def _folder_links(dirpath: str, dirnames: list[str], root: str) -> Iterator[tupl
             target = os.readlink(path)
         except OSError:  # not a link (EINVAL), or gone since the listing
             continue
-        yield display_path(_relpath(path, root)), display_path(target)
+        yield display_path(relpath_bytes(path, root)), display_path(target)
 
 
 def _unlisted(errors: list[OSError], root: str) -> Iterator[FoundFile]:
     """A failed record for each folder os.walk reported it could not list (then cleared)."""
     for exc in errors:
         where = os.fspath(exc.filename) if exc.filename is not None else root
-        relpath = _relpath(where, root)
+        relpath = relpath_bytes(where, root)
         yield FoundFile(
             where, relpath, 0, 0, f"{UNLISTED_FOLDER}: {exc.strerror or exc}",
             unlisted_folder=True,
