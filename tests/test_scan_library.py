@@ -482,3 +482,32 @@ def _records(root: Path, workers: int) -> list:
     assert summary.failed == [] and summary.analysed == 4
     with Catalog(root, readonly=True) as catalog:
         return list(catalog.records())
+
+
+def test_a_file_moved_and_renamed_keeps_its_record_and_marks(folder, monkeypatch):
+    """exiftool-style filing (IMG_0031.jpg -> 2026/11/20261123_140307.jpg) was a new file."""
+    scan(folder, workers=1)
+    with Catalog(folder, readonly=True) as catalog:
+        before = {r.path: r for r in catalog.records()}
+    with Marks(default_catalog_path(folder)) as marks:
+        marks.set_rating([b"b.png"], 4)
+    (folder / "2026" / "11").mkdir(parents=True)
+    os.rename(folder / "b.png", folder / "2026" / "11" / "20261123_140307.png")
+    # two files of one size and time moved and renamed together: not guessed
+    shutil.copy2(folder / "c.png", folder / "e.png")
+    scan(folder, workers=1)
+    os.rename(folder / "c.png", folder / "2026" / "x.png")
+    os.rename(folder / "e.png", folder / "2026" / "11" / "y.png")
+    decoded = []
+    real = pipeline.analyze_file
+    monkeypatch.setattr(pipeline, "analyze_file", lambda f, *a, **k: (
+        decoded.append(os.path.basename(f.path)), real(f, *a, **k))[1])
+    summary = scan(folder, workers=1)
+    assert summary.moved == 0 and sorted(decoded) == ["x.png", "y.png"]
+    with Catalog(folder, readonly=True) as catalog:
+        after = {r.path: r for r in catalog.records()}
+    new = "2026/11/20261123_140307.png"
+    assert "b.png" not in after
+    assert (after[new].id, after[new].scores) == (before["b.png"].id, before["b.png"].scores)
+    with Marks(default_catalog_path(folder), readonly=True) as marks:
+        assert marks.get(new.encode()).rating == 4

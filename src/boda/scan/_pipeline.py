@@ -83,8 +83,8 @@ class ScanSummary:
     ``analysed`` files (``analysed / analysis_seconds`` is the analysis rate).
 
     ``moved`` counts the files found under a new path whose record was taken
-    over from a file gone in the same scan (renamed or moved: same size,
-    modification time and name; not decoded again, marks moved along);
+    over from a file gone in the same scan (moved, renamed or both: same size
+    and modification time, see :func:`_moves`; not decoded again, marks moved along);
     ``excluded`` the catalog rows forgotten because an exclude skips their
     files now (``removed`` counts the files that are gone from the disk).
     ``default_skipped`` and ``skipped`` count, by pattern, the folders and
@@ -374,7 +374,7 @@ def _moves(
     gone: list[bytes], known: dict[bytes, FileState], found: list[FoundFile]
 ) -> list[tuple[bytes, bytes]]:
     """``(old, new)`` for each file gone from ``old`` and found at ``new`` (moved, or
-    renamed in its folder), so its record is reused instead of decoding the file again.
+    renamed, or both), so its record is reused instead of decoding the file again.
 
     The key is what a move keeps and the catalog holds: the size in bytes, the
     file name, and the modification time, compared as :func:`same_mtime`
@@ -385,16 +385,21 @@ def _moves(
     too, else they are analysed.  Then a file renamed where it is (``IMG_0031.jpg``
     to ``Beach.jpg``: a rename keeps the size and the time) is found among the
     files left, by its folder, size and time, again only where one gone record
-    and one new file share them.  Only readable records of this analysis are
-    reused.  A different file with the same name (or folder), size and time,
+    and one new file share them.  Last, a file moved *and* renamed (photo
+    organisers file ``IMG_0031.jpg`` as ``2026/11/20261123_140307.jpg``) is found
+    by its size and time alone, where exactly one gone record and one new file
+    share them in the whole folder.  Only readable records of this analysis are
+    reused.  A different file with the same size and time (and name or folder),
     which appears while the other disappears, would take over its scores: that
     needs a tool that copied the time from the gone file.
     """
-    pairs = _paired(gone, known, found, _name_key, by_parent=True)
-    olds, news = {old for old, _ in pairs}, {new for _, new in pairs}
-    left_old = [p for p in gone if p not in olds]
-    left_new = [f for f in found if f.relpath not in news]
-    return pairs + _paired(left_old, known, left_new, _folder_key, by_parent=False)
+    pairs: list[tuple[bytes, bytes]] = []
+    for key, by_parent in ((_name_key, True), (_folder_key, False), (_size_key, False)):
+        olds, news = {old for old, _ in pairs}, {new for _, new in pairs}
+        left_old = [p for p in gone if p not in olds]
+        left_new = [f for f in found if f.relpath not in news]
+        pairs += _paired(left_old, known, left_new, key, by_parent=by_parent)
+    return pairs
 
 
 def _name_key(relpath: bytes, size: int) -> tuple[int, bytes]:
@@ -404,6 +409,10 @@ def _name_key(relpath: bytes, size: int) -> tuple[int, bytes]:
 def _folder_key(relpath: bytes, size: int) -> tuple[int, bytes]:
     parts = relpath.rsplit(b"/", 1)
     return size, parts[0] if len(parts) > 1 else b""
+
+
+def _size_key(_relpath: bytes, size: int) -> tuple[int]:
+    return (size,)
 
 
 def _paired(
