@@ -961,6 +961,11 @@ def test_the_summary_version_of_the_catalog_changes_with_a_rescan_only(folder):
     client.get("/api/images")  # reading changes nothing
     client.post("/api/marks", json={"ids": [1], "decision": "pick"})  # nor does a mark
     assert client.get("/api/summary").json()["catalog_version"] == first
+    scan(folder, workers=1)  # a rescan that finds nothing new: the page is up to date
+    assert client.get("/api/summary").json()["catalog_version"] == first
     (folder / "b.png").unlink()
     scan(folder, workers=1)
-    assert client.get("/api/summary").json()["catalog_version"] != first
+    second = client.get("/api/summary").json()["catalog_version"]
+    assert second != first
+    scan(folder, workers=1, thresholds={"dark": 0.1})  # other flags
+    assert client.get("/api/summary").json()["catalog_version"] != second

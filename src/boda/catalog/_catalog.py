@@ -116,6 +116,11 @@ _MIRRORED_KEY = "near_duplicate_mirrored"
 #: The setting that says whether the last scan matched mirror images (``--mirrored``).
 MIRRORED_SCAN_KEY = "mirrored"
 
+#: Setting counting the scans that changed what the catalog says: records added,
+#: analysed again, moved or removed, or flags decided by other thresholds.  Every
+#: scan writes the catalog's file; this tells a page whether what it shows is out of date.
+CONTENT_VERSION_KEY = "content_version"
+
 
 def default_catalog_path(root: str | Path) -> Path:
     """Where ``boda scan ROOT`` keeps its catalog: ``ROOT/.boda/catalog.db``."""
@@ -809,6 +814,16 @@ class Catalog:
         """Whether the last scan counted left-right mirror images as near duplicates
         (``--mirrored``, :data:`MIRRORED_SCAN_KEY`)."""
         return self.get_setting(MIRRORED_SCAN_KEY) is True
+
+    def content_version(self) -> int:
+        """How many scans changed the records or the flags (:data:`CONTENT_VERSION_KEY`);
+        0 for a catalog no such scan wrote."""
+        version = self.get_setting(CONTENT_VERSION_KEY, 0)
+        return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+    def note_content_changed(self) -> None:
+        """Count one more scan that changed the records or the flags."""
+        self.set_setting(CONTENT_VERSION_KEY, self.content_version() + 1)
 
     def flag_counts(self) -> dict[str, int]:
         """How many images carry each stored flag (flags no image carries left out)."""

@@ -1089,10 +1089,13 @@ def scan(
                             "kept until it can be listed again)",
                         )
                     jobs.append((f, max_side, max_pixels))
+            new_links = any(link.relpath not in known for link in links)
             del known, seen
             if step:
                 step("compare", len(found), len(found))
             to_analyse = len(jobs)
+            if jobs or new_links or moves or summary.removed or summary.excluded:
+                catalog.note_content_changed()
             catalog.write_batch(links)  # cheap: links are not analysed
             # Until the scan ends, the catalog says it did not finish, and how many
             # files it had to analyse from when: a report after a `kill -9` counts
@@ -1178,6 +1181,10 @@ def scan(
                 summary.flags_stale = True
                 failed = [(display_path(p), e or "") for p, e in catalog.failures()]
                 counts = catalog.flag_counts()
+            if (catalog.get_setting("thresholds"), catalog.get_setting(MIRRORED_SCAN_KEY)) != (
+                resolved, summary.mirrored
+            ):
+                catalog.note_content_changed()  # other flags
             catalog.set_setting("thresholds", resolved)
             catalog.set_setting(MIRRORED_SCAN_KEY, summary.mirrored)
             defaults = default_thresholds()

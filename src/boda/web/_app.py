@@ -575,6 +575,7 @@ def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
         last_scan = catalog.get_setting("last_scan")
         analysis = catalog.get_setting("analysis")
         mark_counts = view.mark_counts(catalog)
+        content_version = catalog.content_version()
     last_scan = last_scan if isinstance(last_scan, dict) else {}
     selection_counts = {name: flag_counts.get(name, 0) for name in flag_names}
     unflagged = view.cached("unflagged", lambda: _count_unflagged(view))  # ~0.1 s at 100 000
@@ -651,9 +652,9 @@ def _summary(view: CatalogView, read_only: bool = False) -> dict[str, Any]:
         "rules": rules,
         "flags_stale": stale,
         "last_scan": {"complete": complete, "pending": pending},
-        # changes whenever the catalog does (a scan): the page then says that what it
-        # shows is older than the catalog
-        "catalog_version": "-".join(map(str, view.state())),
+        # changes whenever a scan changes the records or flags: the page then says that
+        # what it shows is older than the catalog (not after a scan that found no change)
+        "catalog_version": content_version,
         "unfinished": unfinished,
         "scan": scan,
         "warnings": warnings,
