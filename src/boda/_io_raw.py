@@ -94,6 +94,19 @@ def _rawpy(path: Path) -> ModuleType:
     return rawpy
 
 
+def _rawpy_source(path: Path) -> str | io.BytesIO:
+    """What ``rawpy.imread`` opens ``path`` from: the path, which rawpy encodes as
+    UTF-8, or the file's bytes when its name is no UTF-8 (``café`` written in
+    Latin-1 on an old card or share): rawpy would fail on encoding the name."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        with open(path, "rb") as f:
+            return io.BytesIO(f.read())
+    return name
+
+
 def open_raw(
     path: Path,
     max_side: int | None,
@@ -130,7 +143,7 @@ def open_raw(
         # data" about a damaged preview) to descriptor 2: dropped where it may be (a
         # scan's worker); its errors say as much.
         with _QUIET.silenced():
-            raw = rawpy.imread(str(path))
+            raw = rawpy.imread(_rawpy_source(path))
         with raw:
             sizes = raw.sizes
             if max_pixels is not None and sizes.raw_width * sizes.raw_height > max_pixels:

@@ -89,12 +89,24 @@ def _format_of(head: bytes) -> str | None:
     return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
+#: Formats whose files show where they end (an end marker, sizes in their header or
+#: boxes): :func:`_cut_short` tells for sure whether such a file is whole.
+_ENDED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "HEIF"})
+
+
 def _cut_short(path: Path, fmt: str | None) -> bool:
     """Whether ``path`` visibly ends before its format's end does: no JPEG end-of-image
     marker, PNG ``IEND`` or GIF trailer in its last bytes, fewer bytes than a WebP's
-    RIFF header announces.  False where the format has no such end (TIFF)."""
+    RIFF header announces, an AVIF or HEIC box reaching past the end.  False where the
+    format has no such end (TIFF)."""
     head, tail, length = _head_and_tail(path)
     fmt = (fmt or _format_of(head) or "").upper()
+    if fmt in ("AVIF", "HEIF"):
+        try:
+            with open(path, "rb") as f:
+                return bool(_bmff_cut_short(f, length))
+        except (OSError, struct.error):
+            return False
     if fmt == "JPEG" or fmt == "MPO":
         return b"\xff\xd9" not in tail
     if fmt == "PNG":
@@ -138,11 +150,18 @@ def undecodable(path: Path, exc: BaseException, fmt: str | None) -> ImageReadErr
         )
     text = _plain(str(exc))
     damaged = not text or bool(_DAMAGED_WORDS.search(text))
-    if isinstance(exc, EOFError) or _CUT_SHORT_WORDS.search(text) or (
-        damaged and _cut_short(path, fmt)
-    ):
+    fmt = fmt or _format_of(_head_and_tail(path)[0])
+    ended = (fmt or "").upper() in _ENDED_FORMATS
+    if isinstance(exc, EOFError) or _CUT_SHORT_WORDS.search(text):
+        # A decoder that ran out of image data in a file that ends where its format
+        # says it should met a damaged (zeroed, overwritten) part, not the file's end.
+        cut = not ended or _cut_short(path, fmt)
+        return ImageReadError(path, ImageReadError.TRUNCATED) if cut else _damaged(path, fmt)
+    # Where the boxes tell it for sure (AVIF, HEIC), whatever words the decoder used.
+    boxes = (fmt or "").upper() in ("AVIF", "HEIF")
+    if (damaged or boxes) and _cut_short(path, fmt):
         return ImageReadError(path, ImageReadError.TRUNCATED)
-    fmt = fmt or _format_of(_head_and_tail(path)[0]) or "image"
+    fmt = fmt or "image"
     if damaged:
         return _damaged(path, fmt)
     return ImageReadError(path, f"cannot decode this {fmt} file ({text})")

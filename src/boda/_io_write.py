@@ -38,6 +38,19 @@ _FORMATS_ALPHA = (
     "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "TGA", "SGI", "QOI", "DDS", "IM", "ICO", "GIF",
 )
 
+#: Formats (Pillow's names) whose files :func:`write_image` embeds an ICC profile in.
+#: In the others (BMP, GIF, PPM, TGA, ICO, QOI, JPEG 2000...) Pillow drops it without
+#: a word, so pixels in another space are converted to sRGB first.
+_FORMATS_ICC = ("PNG", "JPEG", "MPO", "TIFF", "WEBP", "AVIF", "HEIF")
+
+#: Lossy formats (Pillow's names) written at :func:`write_image`'s ``quality``.
+_FORMATS_QUALITY = ("JPEG", "MPO", "WEBP", "AVIF", "HEIF")
+
+#: Characters of the file name kept in the name of :func:`open_output`'s temporary
+#: file, whose dots, random part and ``.part`` must also fit in the file system's 255
+#: bytes a name (NAME_MAX): the whole name would not, for a name near that length.
+_TEMPORARY_NAME_CHARS = 40
+
 #: The largest side of an ICO file (its header holds sizes up to 256 px).
 _ICO_MAX_SIDE = 256
 
@@ -65,15 +78,18 @@ def write_image(
     The format follows the extension.  RGBA keeps its alpha in PNG, TIFF, WebP,
     AVIF, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO and GIF (on/off only) files
     (:func:`can_write_alpha`); in the others (JPEG, BMP, PPM...) it is laid over
-    white first, as they hold no alpha.  JPEG is written at ``quality``, PNG at zlib level
+    white first, as they hold no alpha.  JPEG, WebP, AVIF and HEIC are written
+    at ``quality`` (lossy), PNG at zlib level
     :data:`PNG_COMPRESS_LEVEL` (3: a third of the CPU of Pillow's 6 for files
     about 11 % larger; PNG is lossless at every level); ``icc_profile`` is
     embedded when given so an edit keeps its input's colour profile, provided
     its data colour space (ICC header bytes 16-19) is the file's: ``'RGB '``
     for RGB and RGBA output, ``'GRAY'`` for gray.  Any other profile (a CMYK
     or gray profile on RGB pixels...) is dropped, since viewers would refuse
-    or misread it.  Parent folders are created.  An existing file at ``path``
-    is replaced.
+    or misread it.  Formats that hold no profile (BMP, GIF, PPM, TGA, ICO,
+    QOI, JPEG 2000...) get the pixels converted to sRGB from the profile's
+    space instead, so they show the same colours.  Parent folders are
+    created.  An existing file at ``path`` is replaced.
 
     Parameters
     ----------
@@ -83,10 +99,11 @@ def write_image(
         ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; float in ``[0, 1]``
         (clipped), uint8 (``/ 255``), uint16 (``/ 65535``) or bool.
     quality : int
-        JPEG quality, 0 to 100.
+        JPEG (and WebP, AVIF, HEIC) quality, 0 to 100.
     icc_profile : bytes, optional
-        Colour profile to embed (kept in 8- and 16-bit files alike); dropped
-        when its colour space does not match the image (see above).
+        Colour profile of the pixels, to embed (kept in 8- and 16-bit files
+        alike); dropped when its colour space does not match the image, and
+        converted away in formats that hold no profile (see above).
     bit_depth : {None, 8, 16}
         Bits per channel of the file.  None (the default): 16 when ``image``
         is uint16 and the format can hold it (PNG, TIFF), else 8, so float
@@ -125,12 +142,13 @@ def write_image(
     >>> len(np.unique(read_image(path, gray=True)))
     4096
     """
-    path = _not_a_folder(Path(path))
-    suffix = path.suffix.lower()
+    path = _not_a_folder(path)
     image_format = _image_format(path)
     _check_quality(quality)
     _refuse_non_finite(image)
     icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
+    if icc_profile and image_format not in _FORMATS_ICC:
+        image, icc_profile = _to_srgb(image, icc_profile), None
     if image_format in ("ICO", "ICNS"):
         _check_icon_size(path, image_format, np.shape(image))
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
@@ -152,7 +170,7 @@ def write_image(
     if pil.mode == "RGBA" and image_format not in _FORMATS_ALPHA:
         white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
         pil = Image.alpha_composite(white, pil).convert("RGB")
-    if suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
+    if image_format in _FORMATS_QUALITY:
         params["quality"] = int(quality)
     buffer = _io.BytesIO()
     try:
@@ -188,6 +206,25 @@ def _matching_profile(profile: bytes | None, ndim: int) -> bytes | None:
         return None
     wanted = b"GRAY" if ndim == 2 else b"RGB "
     return profile if bytes(profile[16:20]) == wanted else None
+
+
+def _to_srgb(image: np.ndarray, profile: bytes) -> np.ndarray:
+    """``image`` (gray, RGB or RGBA pixels in the space of ``profile``) converted to sRGB
+    as :func:`boda.io.open_image` converts a file's pixels (:func:`boda._icc.color_plan`);
+    as it is when the profile is sRGB or cannot be used.  Alpha is kept."""
+    from boda._icc import color_plan
+
+    arr = as_float_image(image, allow_alpha=True)
+    plan = color_plan(bytes(profile), "L" if arr.ndim == 2 else "RGB")
+    colour = arr[:, :, :3] if arr.ndim == 3 else arr
+    if plan.kind in ("matrix", "gray"):
+        converted = plan.apply(colour)
+    elif plan.kind == "lut":  # LittleCMS, 8 bits per channel; gray comes back as RGB
+        rgb = np.asarray(plan.apply_pil(Image.fromarray(to_uint8(colour))))
+        converted = as_float_image(rgb[:, :, 0] if arr.ndim == 2 else rgb)
+    else:
+        return image
+    return np.concatenate([converted, arr[:, :, 3:]], axis=2) if arr.ndim == 3 else converted
 
 
 def _check_icon_size(path: Path, image_format: str, shape: tuple[int, ...]) -> None:
@@ -373,7 +410,7 @@ def prepare_image_output(path: str | Path) -> Path:
     """:func:`prepare_output` for an image: also checks that the extension names a
     format :func:`write_image` can write.  Commands call it before their work, so a
     bad output path fails in a moment rather than after minutes of computing."""
-    path = _not_a_folder(Path(path))
+    path = _not_a_folder(path)
     _image_format(path)
     return prepare_output(path)
 
@@ -388,7 +425,7 @@ def prepare_output(path: str | Path) -> Path:
     OutputError
         Its folder cannot be created (the message names the path and the reason).
     """
-    path = _not_a_folder(Path(path))
+    path = _not_a_folder(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -399,7 +436,10 @@ def prepare_output(path: str | Path) -> Path:
     return path
 
 
-def _not_a_folder(path: Path) -> Path:
+def _not_a_folder(path: str | bytes | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path` (bytes decoded as the file system does), or
+    InvalidParameterError when it is a folder."""
+    path = Path(os.fsdecode(path))
     if path.is_dir():
         raise InvalidParameterError(
             f"cannot write {str(path)!r}: it is a folder; give a file name inside it"
@@ -451,7 +491,7 @@ def open_output(path: str | Path, *, text: bool = False) -> Iterator[IO]:
     OutputError
         The file cannot be written; the message names the path and the reason.
     """
-    path = Path(path)
+    path = Path(os.fsdecode(path))
     options = {"mode": "w", "encoding": "utf-8", "newline": ""} if text else {"mode": "wb"}
 
     def failed(exc: OSError) -> OutputError:
@@ -472,7 +512,7 @@ def open_output(path: str | Path, *, text: bool = False) -> Iterator[IO]:
     temporary = None
     try:
         fd, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+            prefix=f".{target.name[:_TEMPORARY_NAME_CHARS]}.", suffix=".part", dir=target.parent
         )
         with open(fd, **options) as f:
             yield f
