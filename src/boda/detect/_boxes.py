@@ -6,6 +6,7 @@ Boxes are ``(N, 4)`` float tensors ``(x1, y1, x2, y2)`` in pixels, ``x2 > x1``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,17 @@ def _check_boxes(boxes: Tensor, name: str = "boxes") -> None:
         shape = tuple(boxes.shape) if isinstance(boxes, Tensor) else type(boxes).__name__
         raise InvalidParameterError(
             f"{name} must be an (N, 4) tensor (x1, y1, x2, y2), got {shape}."
+        )
+
+
+def _check_finite(boxes: Tensor, name: str = "boxes") -> None:
+    """Refuse NaN / infinite coordinates: IoU treats them as empty boxes (0 overlap),
+    so a broken box would silently match nothing instead of failing."""
+    if boxes.numel() and boxes.is_floating_point() and not bool(torch.isfinite(boxes).all()):
+        bad = int((~torch.isfinite(boxes)).any(dim=1).nonzero()[0, 0])
+        raise InvalidParameterError(
+            f"{name} hold NaN or infinite coordinates (first in row {bad}); drop or clip "
+            "those boxes first (decoded boxes: check the deltas)."
         )
 
 
@@ -130,6 +142,7 @@ def _check_scores(boxes: Tensor, scores: Tensor) -> None:
     # A NaN score would sort first and suppress the best box.
     if scores.is_floating_point() and bool(torch.isnan(scores).any()):
         raise InvalidParameterError("scores hold NaN values; drop or fix those boxes.")
+    _check_finite(boxes)
 
 
 def _threshold_below(threshold: float, dtype: np.dtype) -> np.floating:
@@ -442,6 +455,7 @@ def soft_nms(
         raise InvalidParameterError(f"method must be 'gaussian' or 'linear', got {method!r}.")
     if (finite_float(sigma) or 0.0) <= 0:
         raise InvalidParameterError(f"sigma must be a finite number > 0, got {sigma!r}.")
+    sigma = float(sigma)
     iou_threshold = _check_threshold(iou_threshold)
     if finite_float(score_threshold) is None and score_threshold != -math.inf:
         raise InvalidParameterError(
@@ -468,7 +482,11 @@ def soft_nms(
         alive = s >= score_threshold
         alive[m] = False
         idx, b, s = idx[alive], b[alive], s[alive]
-    return torch.tensor(keep, dtype=torch.long), torch.tensor(kept_scores, dtype=out_dtype)
+    device = boxes.device
+    return (
+        torch.tensor(keep, dtype=torch.long, device=device),
+        torch.tensor(kept_scores, dtype=out_dtype, device=scores.device),
+    )
 
 
 def _positive_floats(values, name: str) -> list[float]:
@@ -478,11 +496,25 @@ def _positive_floats(values, name: str) -> list[float]:
         out = [float(v) for v in values]
     except (TypeError, ValueError):
         out = None
-    if out is None or not all(math.isfinite(v) and v > 0 for v in out):
+    if not out or not all(math.isfinite(v) and v > 0 for v in out):
         raise InvalidParameterError(
-            f"{name} must be a sequence of finite numbers > 0, got {values!r}."
+            f"{name} must be a non-empty sequence of finite numbers > 0, got {values!r}."
         )
     return out
+
+
+def _feature_size(size) -> tuple[int, int]:
+    """One ``(H, W)`` pair of ints >= 0 (a negative size made torch.arange fail deep down)."""
+    try:
+        h, w = (operator.index(v) for v in size)
+    except (TypeError, ValueError):
+        h = w = -1
+    if h < 0 or w < 0:
+        raise InvalidParameterError(
+            f"each feature size must be (H, W), two ints >= 0, got {size!r}; pass "
+            "feature_sizes as a list of pairs, e.g. [(50, 68), (25, 34)]."
+        )
+    return h, w
 
 
 def generate_anchors(
@@ -504,8 +536,8 @@ def generate_anchors(
         One per level.
     strides : sequence of int
         Image pixels per feature cell, one per level.
-    scales : sequence of float, or one sequence per level
-        Anchor sizes. A flat sequence is used on every level.
+    scales : float, sequence of float, or one sequence per level
+        Anchor sizes. A number or a flat sequence is used on every level.
     aspect_ratios : sequence of float
         Height / width ratios.
 
@@ -526,6 +558,9 @@ def generate_anchors(
     >>> generate_anchors([(1, 1)], [16], [16.0], [1.0])
     tensor([[ 0.,  0., 16., 16.]])
     """
+    if not hasattr(scales, "__len__") or getattr(scales, "ndim", 1) == 0:  # one number
+        scales = [scales]  # type: ignore[list-item]
+    feature_sizes = [_feature_size(fs) for fs in feature_sizes]
     if len(feature_sizes) != len(strides):
         raise InvalidParameterError(
             f"give one stride per feature map: {len(feature_sizes)} sizes, {len(strides)} strides."
@@ -606,6 +641,8 @@ def encode_boxes(
     tensor([[0.5000, 0.0000, 0.0000, 0.0000]])
     """
     _check_coding(boxes, anchors, weights, "boxes")
+    _check_finite(boxes)
+    _check_finite(anchors, "anchors")
     x, y, w, h = _cxcywh(boxes)
     xa, ya, wa, ha = _cxcywh(anchors)
     # Offsets are relative to the anchor's size: an empty anchor (or box) has none.
@@ -688,12 +725,19 @@ def match_anchors(
     """
     _check_boxes(anchors, "anchors")
     _check_boxes(gt_boxes, "gt_boxes")
+    # a NaN ground-truth box overlaps nothing: every anchor would silently be background
+    _check_finite(gt_boxes, "gt_boxes")
+    _check_finite(anchors, "anchors")
+    for name, value in (("positive_iou", positive_iou), ("negative_iou", negative_iou)):
+        v = finite_float(value)
+        if v is None or not 0.0 <= v <= 1.0:
+            raise InvalidParameterError(f"{name} is an IoU in [0, 1], got {value!r}.")
     if negative_iou > positive_iou:
         raise InvalidParameterError(
             f"negative_iou ({negative_iou}) must not exceed positive_iou ({positive_iou})."
         )
     if gt_boxes.shape[0] == 0 or anchors.shape[0] == 0:
-        return torch.full((anchors.shape[0],), NEGATIVE, dtype=torch.long)
+        return torch.full((anchors.shape[0],), NEGATIVE, dtype=torch.long, device=anchors.device)
     iou = box_iou(anchors, gt_boxes)  # (A, G)
     best, idx = iou.max(dim=1)
     out = torch.full_like(idx, IGNORE)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from boda.core.numbers import finite_float, whole_number
 from boda.errors import InvalidParameterError
 
 
@@ -26,6 +27,19 @@ def _check_points(points: Tensor) -> Tensor:
 def _float_dtype(x: Tensor) -> torch.dtype:
     """float64 stays float64 (so ``gradcheck`` works); everything else is float32."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _positive(value, name: str):
+    """A finite number > 0 as a float; a tensor (a learned width) is checked and kept,
+    so gradients still flow through it."""
+    if isinstance(value, Tensor):
+        ok = value.numel() > 0 and bool((torch.isfinite(value) & (value > 0)).all())
+    else:
+        ok = (finite_float(value) or 0.0) > 0
+        value = float(value) if ok else value
+    if not ok:
+        raise InvalidParameterError(f"{name} must be a finite number > 0, got {value!r}.")
+    return value
 
 
 def _check_size(size) -> tuple[int, int]:
@@ -77,8 +91,12 @@ def render_heatmaps(
     1.0
     """
     pts = _check_points(points)
-    if not sigma > 0:
-        raise InvalidParameterError(f"sigma must be > 0, got {sigma!r}.")
+    sigma = _positive(sigma, "sigma")
+    if bool(torch.isnan(pts).any()):
+        raise InvalidParameterError(
+            "points hold NaN coordinates, which render NaN heatmaps; give missing "
+            "landmarks a point far outside the map (or inf), whose heatmap is all zero."
+        )
     h, w = _check_size(size)
     ys = torch.arange(h, dtype=pts.dtype, device=pts.device).view(h, 1)
     xs = torch.arange(w, dtype=pts.dtype, device=pts.device).view(1, w)
@@ -158,6 +176,7 @@ def decode_heatmaps(heatmaps: Tensor, method: str = "quadratic", beta: float = 1
     dtype = _float_dtype(heatmaps)
     flat = heatmaps.reshape(-1, h * w).to(dtype)
     if method == "soft_argmax":
+        beta = _positive(beta, "beta")
         p = torch.softmax(beta * flat, dim=1)
         xs = torch.arange(w, dtype=dtype, device=flat.device).repeat(h)
         ys = torch.arange(h, dtype=dtype, device=flat.device).repeat_interleave(w)
@@ -209,17 +228,39 @@ def _distances(pred: Tensor, target: Tensor) -> Tensor:
     return torch.linalg.vector_norm(pred - target, dim=-1)
 
 
-def _per_sample(normalizer: Tensor | float, d: Tensor) -> Tensor:
-    """``normalizer`` (one number or ``(N,)``) shaped to broadcast over ``d`` ``(N, K)``."""
-    norm = torch.as_tensor(normalizer, dtype=d.dtype, device=d.device)
-    if norm.ndim == 0:
-        return norm
-    if norm.shape != d.shape[:1]:
+def _per_sample(normalizer: Tensor | float, d: Tensor, counted: Tensor | None = None) -> Tensor:
+    """``normalizer`` (one number or ``(N,)``) shaped to broadcast over ``d`` ``(N, K)``.
+
+    Each size must be finite and > 0: a zero one (two coincident eye corners, an
+    empty box) made NME infinite or NaN and PCK count only exact hits, and a
+    negative one a negative error. ``counted`` ``(N,)``: the samples that are
+    scored (with a visible landmark); the others may have any size.
+    """
+    if d.numel() == 0:
+        raise InvalidParameterError(
+            f"no landmarks to score (pred has shape {tuple(d.shape) + (2,)})."
+        )
+    try:
+        norm = torch.as_tensor(normalizer, dtype=d.dtype, device=d.device)
+    except (TypeError, ValueError, RuntimeError):
+        norm = None
+    if norm is None or (norm.ndim != 0 and norm.shape != d.shape[:1]):
+        shape = tuple(norm.shape) if norm is not None else type(normalizer).__name__
         raise InvalidParameterError(
             f"normalizer must be one number or ({d.shape[0]},), one size per sample, "
-            f"got shape {tuple(norm.shape)}."
+            f"got {shape}."
         )
-    return norm.reshape(-1, *([1] * (d.ndim - 1)))
+    bad = ~(torch.isfinite(norm) & (norm > 0))
+    if counted is not None and norm.ndim == 1:
+        norm = torch.where(bad & ~counted, torch.ones_like(norm), norm)
+        bad = bad & counted
+    if bool(bad.any()):
+        where = "" if norm.ndim == 0 else f" (sample {int(bad.nonzero()[0, 0])})"
+        raise InvalidParameterError(
+            f"normalizer sizes must be finite and > 0, got {norm[bad].flatten()[0].item()}"
+            f"{where}; leave out samples without a valid size."
+        )
+    return norm if norm.ndim == 0 else norm.reshape(-1, *([1] * (d.ndim - 1)))
 
 
 def pck(
@@ -252,8 +293,8 @@ def pck(
     Raises
     ------
     InvalidParameterError
-        Shapes that differ, a normalizer that is not one number or ``(N,)``,
-        or no visible landmark at all.
+        Shapes that differ, a normalizer that is not one number or ``(N,)``
+        or is not finite and > 0, no landmark, or no visible landmark at all.
 
     References
     ----------
@@ -267,19 +308,23 @@ def pck(
     0.5
     """
     d = _distances(pred, target)
-    correct = (d <= alpha * _per_sample(normalizer, d)).float()
+    alpha = _positive(alpha, "alpha")
     if visible is None:
-        return float(correct.mean())
+        return float((d <= alpha * _per_sample(normalizer, d)).float().mean())
     if not isinstance(visible, Tensor) or visible.shape != d.shape:
         shape = tuple(visible.shape) if isinstance(visible, Tensor) else type(visible).__name__
         raise InvalidParameterError(
             f"visible must be a {tuple(d.shape)} bool tensor, got {shape}."
         )
+    visible = visible.bool()
     if not bool(visible.any()):
         raise InvalidParameterError(
             "no landmark is visible, so PCK is undefined; leave such samples out."
         )
-    return float(correct[visible.bool()].mean())
+    # a sample without a visible landmark needs no size (e.g. no head box for PCKh)
+    counted = visible.reshape(visible.shape[0], -1).any(dim=1)
+    correct = (d <= alpha * _per_sample(normalizer, d, counted)).float()
+    return float(correct[visible].mean())
 
 
 def nme(pred: Tensor, target: Tensor, normalizer: Tensor | float) -> float:
@@ -292,11 +337,17 @@ def nme(pred: Tensor, target: Tensor, normalizer: Tensor | float) -> float:
     pred, target : Tensor
         ``(N, K, 2)``.
     normalizer : Tensor or float
-        ``(N,)`` per-sample distances, or one number.
+        ``(N,)`` per-sample distances, or one number; finite and > 0.
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    InvalidParameterError
+        Shapes that differ, no landmark, or a normalizer that is not one
+        number or ``(N,)``, or is zero, negative or not finite.
 
     References
     ----------
@@ -362,6 +413,7 @@ def render_centernet_targets(
     """
     h, w = _check_size(size)
     _check_centernet_boxes(boxes, labels, num_classes, stride)
+    sigma_scale = _positive(sigma_scale, "sigma_scale")
     heat = torch.zeros(num_classes, h, w)
     wh = torch.zeros(2, h, w)
     off = torch.zeros(2, h, w)
@@ -401,6 +453,15 @@ def _check_centernet_boxes(boxes: Tensor, labels: Tensor, num_classes: int, stri
         raise InvalidParameterError(f"num_classes must be an int >= 1, got {num_classes!r}.")
     if not stride > 0:
         raise InvalidParameterError(f"stride must be > 0, got {stride!r}.")
+    # math.floor of a NaN / infinite centre raised a bare ValueError / OverflowError,
+    # and an inverted box wrote a negative size into the wh target
+    if boxes.is_floating_point() and not bool(torch.isfinite(boxes).all()):
+        raise InvalidParameterError("boxes hold NaN or infinite coordinates; drop or fix them.")
+    if bool((boxes[:, 2:] < boxes[:, :2]).any()):
+        raise InvalidParameterError(
+            "boxes need x2 >= x1 and y2 >= y1 (x1, y1, x2, y2); convert (x, y, w, h) boxes "
+            "or reorder swapped corners first."
+        )
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise InvalidParameterError(
             f"labels must lie in [0, {num_classes - 1}], got range "
@@ -441,6 +502,13 @@ def decode_centernet(
     ----------
     X. Zhou, D. Wang, P. Krähenbühl, "Objects as Points", 2019, Sec. 4.
     """
+    for name, t in (("heatmap", heatmap), ("wh", wh), ("offset", offset)):
+        if not (isinstance(t, Tensor) or (name == "offset" and t is None)):
+            raise InvalidParameterError(f"{name} must be a tensor, got {type(t).__name__}.")
+    if not (whole_number(k) and k >= 1):
+        raise InvalidParameterError(f"k (peaks kept per image) must be an int >= 1, got {k!r}.")
+    if (finite_float(stride) or 0.0) <= 0:
+        raise InvalidParameterError(f"stride must be a finite number > 0, got {stride!r}.")
     if heatmap.ndim != 4 or wh.shape != (heatmap.shape[0], 2, *heatmap.shape[2:]):
         raise InvalidParameterError(
             f"heatmap must be (B, C, H, W) and wh (B, 2, H, W), got {tuple(heatmap.shape)} "
@@ -451,9 +519,15 @@ def decode_centernet(
             f"offset must be (B, 2, H, W) like wh, {tuple(wh.shape)}, got "
             f"{tuple(offset.shape)}."
         )
+    if heatmap.is_floating_point() and bool(torch.isnan(heatmap).any()):
+        raise InvalidParameterError(
+            "heatmap holds NaN values (a diverged network?); they would silently give no "
+            "detections."
+        )
     b, c, h, w = heatmap.shape
+    k = int(k)
     peaks = heatmap * (F.max_pool2d(heatmap, 3, stride=1, padding=1) == heatmap)
-    scores, idx = peaks.reshape(b, -1).topk(min(k, c * h * w), dim=1)
+    scores, idx = peaks.reshape(b, c * h * w).topk(min(k, c * h * w), dim=1)
     out = []
     for i in range(b):
         keep = scores[i] >= score_threshold

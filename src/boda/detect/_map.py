@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from boda.detect._boxes import box_iou
+from boda.detect._boxes import _check_threshold, box_iou
 from boda.errors import InvalidParameterError
 
 COCO_IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
@@ -59,6 +59,26 @@ def _check_inputs(predictions, targets) -> None:
             )
         if tgt["labels"].shape != (tgt["boxes"].shape[0],):
             raise InvalidParameterError(f"target {i}: need one label per box.")
+        for what, boxes in ((f"prediction {i}", pred["boxes"]), (f"target {i}", tgt["boxes"])):
+            if boxes.ndim != 2 or boxes.shape[1] != 4:
+                raise InvalidParameterError(
+                    f"{what}: boxes must be (N, 4) (x1, y1, x2, y2), got {tuple(boxes.shape)}."
+                )
+            # a NaN box overlaps nothing: a missed object or a false positive, silently
+            if boxes.is_floating_point() and not bool(torch.isfinite(boxes).all()):
+                raise InvalidParameterError(
+                    f"{what}: boxes hold NaN or infinite coordinates; drop or fix them."
+                )
+        # a NaN score sorts anywhere, so the ranking (and the AP) would be arbitrary
+        if pred["scores"].is_floating_point() and bool(torch.isnan(pred["scores"]).any()):
+            raise InvalidParameterError(
+                f"prediction {i}: scores hold NaN values; drop those boxes."
+            )
+
+
+def _check_method(method: str) -> None:
+    if method not in ("coco", "voc"):
+        raise InvalidParameterError(f"method must be 'coco' or 'voc', got {method!r}.")
 
 
 def average_precision(
@@ -117,8 +137,8 @@ def average_precision(
     evaluation code, ``COCOeval``).
     """
     _check_inputs(predictions, targets)
-    if method not in ("coco", "voc"):
-        raise InvalidParameterError(f"method must be 'coco' or 'voc', got {method!r}.")
+    _check_method(method)
+    iou_threshold = _check_threshold(iou_threshold)
     if max_detections is not None and int(max_detections) < 1:
         raise InvalidParameterError(f"max_detections must be >= 1 or None, got {max_detections}.")
     cap = int(max_detections) if method == "coco" and max_detections is not None else None
@@ -199,8 +219,17 @@ def mean_average_precision(
     1.0
     """
     _check_inputs(predictions, targets)
+    _check_method(method)
     if iou_thresholds is None:
         iou_thresholds = COCO_IOU_THRESHOLDS if method == "coco" else (0.5,)
+    # checked here too: with no ground truth no AP is computed, and an empty list
+    # would average nothing (NaN); 50 instead of 0.5 would give AP 0 everywhere
+    if isinstance(iou_thresholds, (int, float)) or len(iou_thresholds) == 0:
+        raise InvalidParameterError(
+            "iou_thresholds must be a non-empty sequence of IoUs in [0, 1], got "
+            f"{iou_thresholds!r}."
+        )
+    iou_thresholds = [_check_threshold(t) for t in iou_thresholds]
     classes = sorted({int(c) for t in targets for c in t["labels"].tolist()})
     table = np.full((len(classes), len(iou_thresholds)), np.nan)
     for i, c in enumerate(classes):
@@ -211,8 +240,8 @@ def mean_average_precision(
     out: dict[str, float] = {"map": float(np.mean(table)) if table.size else float("nan")}
     for name, thr in (("map_50", 0.5), ("map_75", 0.75)):
         hits = [j for j, t in enumerate(iou_thresholds) if abs(t - thr) < 1e-9]
-        if hits:
-            out[name] = float(np.mean(table[:, hits[0]]))
+        if hits:  # NaN without classes, as "map" (np.mean of nothing warns)
+            out[name] = float(np.mean(table[:, hits[0]])) if classes else float("nan")
     for i, c in enumerate(classes):
         out[f"ap_class_{c}"] = float(np.mean(table[i]))
     return out
