@@ -94,6 +94,11 @@ def check_min_size(x: torch.Tensor, min_size: int, model: str) -> None:
     For networks whose poolings leave nothing of a too-small input (torch's own
     error names an inner layer's sizes, not the input's).
     """
+    if x.ndim != 4:  # else a shape error in the first linear layer, far from the cause
+        raise InvalidParameterError(
+            f"{model} takes (B, C, H, W) batches, got shape {tuple(x.shape)}; add the "
+            "batch dimension of a single image with x.unsqueeze(0)"
+        )
     h, w = x.shape[-2], x.shape[-1]
     if h < min_size or w < min_size:
         raise InvalidParameterError(
@@ -299,6 +304,12 @@ class _ImagePooling(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:  # torch's BN error names a 1x1 map, not this
+            raise InvalidParameterError(
+                "ASPP's image-pooling branch has one value per channel for a batch of one, "
+                "which batch norm cannot normalise in training mode; train with batches of "
+                "two or more, or call .eval() for inference"
+            )
         y = F.relu(self.bn(self.conv(x.mean(dim=(2, 3), keepdim=True))))
         return y.expand(-1, -1, x.shape[2], x.shape[3])
 

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from boda.errors import InvalidParameterError
 from boda.models._backbone import build_backbone
+from boda.models._blocks import input_normalization
 from boda.models._registry import register
 
 __all__ = ["FeaturePyramidNetwork", "BackboneWithFPN"]
@@ -83,19 +84,33 @@ class FeaturePyramidNetwork(nn.Module):
         return outs
 
 
-class BackboneWithFPN(nn.Module):
-    """A backbone's ``layer1..layer4`` (C2-C5) through a :class:`FeaturePyramidNetwork`.
+def _level_names(strides: list[int]) -> list[str]:
+    """``p<l>`` for a map of stride ``2**l``, the paper's naming (``P_l`` has
+    stride ``2^l``, Sec. 4.1), so ``"p3"`` is the stride-8 map whatever the
+    backbone; strides that are not distinct powers of two are numbered from 2."""
+    logs = [s.bit_length() - 1 if s > 0 and s & (s - 1) == 0 else -1 for s in strides]
+    if min(logs) >= 0 and len(set(logs)) == len(logs):
+        return [f"p{lv}" for lv in logs]
+    return [f"p{i + 2}" for i in range(len(strides))]
 
-    Returns ``{"p2": stride 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64}``, each
-    with ``out_channels`` channels; :attr:`strides` maps names to strides.
+
+class BackboneWithFPN(nn.Module):
+    """A backbone's feature maps (C2-C5 of a ResNet) through a :class:`FeaturePyramidNetwork`.
+
+    Returns ``{"p2": stride 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64}`` for a
+    ResNet, each with ``out_channels`` channels; :attr:`strides` maps names to
+    strides. Level ``p<l>`` has stride ``2**l`` (Lin et al. 2017, Sec. 4.1):
+    over VGG (``pool3`` .. ``pool5``) the levels are ``p3`` .. ``p6``.
 
     Parameters
     ----------
     backbone : str or nn.Module
-        A registry name (``"resnet50"``) or a module with ``forward_features``
-        and ``feature_channels`` / ``feature_strides`` (see
-        :class:`boda.models.ResNet`).
+        A registry name (``"resnet50"``, ``"vgg16"``) or a module with
+        ``forward_features`` and ``feature_channels`` / ``feature_strides``
+        (see :class:`boda.models.ResNet`).
     out_channels : int
+    mean, std : sequence of float, optional
+        Input normalisation stored as buffers (applied before the backbone).
 
     Examples
     --------
@@ -107,8 +122,15 @@ class BackboneWithFPN(nn.Module):
      'p6': (32, 1, 2)}
     """
 
-    def __init__(self, backbone: str | nn.Module = "resnet50", out_channels: int = 256):
+    def __init__(
+        self,
+        backbone: str | nn.Module = "resnet50",
+        out_channels: int = 256,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
         super().__init__()
+        self.normalize = input_normalization(mean, std)
         self.backbone = build_backbone(backbone)
         names = list(self.backbone.feature_channels)
         self._in_names = names
@@ -116,13 +138,13 @@ class BackboneWithFPN(nn.Module):
             [self.backbone.feature_channels[n] for n in names], out_channels
         )
         strides = [self.backbone.feature_strides[n] for n in names]
+        strides.append(strides[-1] * 2)  # the extra level (P6 of a ResNet)
         #: Output name -> stride with respect to the input.
-        self.strides = {f"p{i + 2}": s for i, s in enumerate(strides)}
-        self.strides[f"p{len(strides) + 2}"] = strides[-1] * 2
+        self.strides = dict(zip(_level_names(strides), strides, strict=True))
         self.out_channels = out_channels
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        feats = self.backbone.forward_features(x)
+        feats = self.backbone.forward_features(self.normalize(x))
         outs = self.fpn([feats[n] for n in self._in_names])
         return dict(zip(self.strides, outs, strict=True))
 
@@ -130,8 +152,12 @@ class BackboneWithFPN(nn.Module):
 def _register(depth: int) -> None:
     name = f"resnet{depth}-fpn"
 
-    def build(out_channels: int = 256) -> BackboneWithFPN:
-        return BackboneWithFPN(f"resnet{depth}", out_channels)
+    def build(
+        out_channels: int = 256,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> BackboneWithFPN:
+        return BackboneWithFPN(f"resnet{depth}", out_channels, mean, std)
 
     build.__doc__ = f"ResNet-{depth} with an FPN neck (Lin et al. 2017): P2-P6 feature maps."
     build.__name__ = name.replace("-", "_")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from boda.core.numbers import finite_float
 from boda.errors import InvalidParameterError
 from boda.models._blocks import ConvBNReLU, DepthwiseSeparableConv2d, input_normalization
 from boda.models._registry import register
@@ -61,8 +62,9 @@ class MobileNetV1(nn.Module):
         std: Sequence[float] | None = None,
     ):
         super().__init__()
-        if width_mult <= 0:
-            raise InvalidParameterError(f"width_mult must be > 0, got {width_mult}")
+        if (finite_float(width_mult) or 0.0) <= 0:  # NaN: a bare ValueError in int()
+            raise InvalidParameterError(f"width_mult must be a finite number > 0, got {width_mult}")
+        width_mult = float(width_mult)
 
         def w(c: int) -> int:
             return max(8, int(c * width_mult))

@@ -10,6 +10,7 @@ be loaded with ``boda.nn.load_model(path, arch=name)``.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -138,22 +139,30 @@ def describe(name: str) -> ModelSpec:
 
 
 def _unknown_message(name: str) -> str:
-    msg = f"unknown model {name!r}; available: {', '.join(available())}"
+    msg = f"unknown model {name!r}"
     # Names of boda.nn (CIFAR ResNets, shipped pretrained models) are a different
     # registry; point there instead of leaving the user guessing.
     from boda.nn import ARCHITECTURES, list_models
 
+    elsewhere = ""
     if name in list_models():
-        msg += (
+        elsewhere = (
             f". {name!r} is a pretrained model of boda.nn: use boda.nn.load_model({name!r})"
         )
     elif name in ARCHITECTURES:
-        msg += (
+        elsewhere = (
             f". {name!r} is an architecture of boda.nn (CIFAR models): build it with "
             f"boda.nn.ARCHITECTURES[{name!r}](num_classes), or load a checkpoint with "
             f"boda.nn.load_model('weights.pt', arch={name!r})"
         )
-    return msg
+    elif isinstance(name, str):
+        # "ResNet50", "vgg16_bn", "mobilenet_v1": the spelling differs, not the model
+        canon = {n.replace("-", "").replace("_", ""): n for n in _SPECS}
+        key = name.lower().replace("-", "").replace("_", "")
+        close = [canon[key]] if key in canon else difflib.get_close_matches(name, _SPECS, n=3)
+        if close:
+            msg += f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+    return f"{msg}; available: {', '.join(available())}{elsewhere}"
 
 
 def create(name: str, **kwargs: Any) -> nn.Module:
@@ -194,8 +203,14 @@ def create(name: str, **kwargs: Any) -> nn.Module:
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     unknown = [k for k in kwargs if k not in params and not takes_any]
     if unknown:
+        hint = ""
+        if {"pretrained", "weights"} & set(unknown):
+            hint = (
+                "; boda.models builds untrained networks only: load weights you have "
+                "with model.load_state_dict(torch.load(path, weights_only=True))"
+            )
         raise InvalidParameterError(
-            f"model {name!r} does not take {unknown}; it takes {list(params)}"
+            f"model {name!r} does not take {unknown}; it takes {list(params)}{hint}"
         )
     for key in ("num_classes", "in_channels"):
         value = kwargs.get(key)

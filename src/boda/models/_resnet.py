@@ -178,10 +178,14 @@ class ResNet(nn.Module):
             raise InvalidParameterError(
                 f"ResNet depth must be one of {sorted(_LAYOUTS)}, got {depth}"
             )
-        dilate = tuple(bool(d) for d in replace_stride_with_dilation)
+        try:
+            dilate = tuple(bool(d) for d in replace_stride_with_dilation)
+        except TypeError:  # a single bool
+            dilate = ()
         if len(dilate) != 3:
             raise InvalidParameterError(
-                "replace_stride_with_dilation needs 3 booleans (layer2, layer3, layer4)"
+                "replace_stride_with_dilation needs 3 booleans (layer2, layer3, layer4), got "
+                f"{replace_stride_with_dilation!r}; e.g. (False, False, True) for output stride 16"
             )
         block, counts = _LAYOUTS[depth]
         self.normalize = input_normalization(mean, std)

@@ -305,7 +305,7 @@ class DeepLabV3Plus(nn.Module):
             raise InvalidParameterError(f"output_stride must be 8 or 16, got {output_stride}")
         self.normalize = input_normalization(mean, std)
         if isinstance(backbone, str):
-            if not backbone.startswith(("resnet", "se-resnet")):
+            if not backbone.startswith(("resnet", "se-resnet")) or backbone.endswith("-fpn"):
                 raise InvalidParameterError(
                     f"DeepLab v3+ needs a ResNet backbone (its last stages are dilated), "
                     f"got {backbone!r}; use e.g. backbone='resnet50', or pass a module"
