@@ -24,6 +24,7 @@ from boda.cli._common import (
     max_pixels_option,
     overwrite_option,
     print_json,
+    progress_bar,
     quiet_option,
     shown,
 )
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
         ),
         k: int = typer.Option(
             10, "--k", "-k", min=1, metavar="K",
-            help="Neighbours that vote on each image's label.",
+            help="Neighbours that vote on each image's label (with --labels-from-folders).",
         ),
         perplexity: float = typer.Option(
             30.0, "--perplexity", min=1.0, metavar="P",
@@ -134,6 +135,9 @@ def _map(
         raise InvalidParameterError(
             f"{' and '.join(ignored)} only appl{'y' if len(ignored) > 1 else 'ies'} to "
             f"--method tsne; drop {'them' if len(ignored) > 1 else 'it'} for {method}")
+    if k != 10 and not labels_from_folders:  # nor is --k without labels
+        raise InvalidParameterError(
+            f"--k {k} only applies to the label check; add --labels-from-folders or drop --k")
     if output is not None:
         if output.suffix.lower() not in (".html", ".htm"):
             raise InvalidParameterError(
@@ -171,7 +175,7 @@ def _map(
         _report_failures(folder, as_json)
     vectors = torch.cat(parts).numpy()
     result = _layout(directory, paths, vectors, lm, layer_name, method, labels_from_folders, k,
-                     perplexity, seed, threads)  # fmt: skip
+                     perplexity, seed, threads, quiet or as_json)  # fmt: skip
     result["failed"] = _failed_json(folder)
     # a link in one class folder to a file of another: the same image under two labels
     # (mapped once, as its target)
@@ -183,7 +187,12 @@ def _map(
         from boda.cli._map_page import write_map
 
         result["output"] = str(output)
-        write_map(result, [_thumb(p, limit) for p in paths], output)
+        thumbs = []
+        with progress_bar("making thumbnails", enabled=not (quiet or as_json)) as update:
+            for done, p in enumerate(paths, 1):  # each file read again: long for many
+                thumbs.append(_thumb(p, limit))
+                update(done, len(paths))
+        write_map(result, thumbs, output)
     if as_json:
         print_json(result)
     else:
@@ -198,7 +207,7 @@ _LABEL_KEYS = ("k", "suspects", "labelled", "small_classes")
 
 def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str, method: str,
             labels_from_folders: bool, k: int, perplexity: float, seed: int,
-            threads: int | None) -> dict[str, Any]:
+            threads: int | None, quiet: bool = True) -> dict[str, Any]:
     """The command's result: the map's points, with labels and votes when asked."""
     from boda.cli._explain_batch import folder_class
     from boda.embed import neighbour_votes, project
@@ -210,7 +219,9 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
         raise InvalidParameterError(
             f"{'t-SNE' if method == 'tsne' else 'a map'} needs at least {least} images, "
             f"{len(paths)} could be read from DIR {str(directory)!r}{hint}")
-    xy = project(vectors, method, seed=seed, perplexity=perplexity, threads=threads)
+    # t-SNE of thousands of images takes minutes (5 000: 67 s on one thread): said
+    with progress_bar(f"laying out the map ({method})", enabled=not quiet):
+        xy = project(vectors, method, seed=seed, perplexity=perplexity, threads=threads)
     folders = [_class_folder(directory, p) for p in paths]
     indexes = [folder_class(f, lm.classes) if labels_from_folders else None for f in folders]
     votes = None

@@ -52,7 +52,9 @@ def neighbour_votes(
     whose label differs from the majority label of its ``k`` nearest neighbours
     is likely mislabelled.  Neighbours are the other labelled items (an
     unlabelled item gets a vote but casts none), by cosine similarity or
-    Euclidean distance, exactly (chunked brute force).
+    Euclidean distance, exactly (chunked brute force; Euclidean distances of
+    the rows centred on the labelled items' mean, so a large part all rows
+    share does not swamp their differences).
 
     Parameters
     ----------
@@ -103,6 +105,11 @@ def neighbour_votes(
     voter_labels = np.array([labels[i] for i in voters])
     if metric == "cosine":
         x = _normalised(x)
+    else:
+        # distances do not change when every row moves alike: centred, the expansion
+        # |a|^2 - 2ab + |b|^2 below no longer cancels for features that share a large
+        # common part (1e4 + 1e-3 noise gave wrong neighbours uncentred)
+        x = x - x[voters].mean(axis=0)
     pool = x[voters]
     kk = min(k, voters.size - 1)
     votes: list[NeighbourVote] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from boda.core.numbers import whole_number
@@ -59,10 +61,10 @@ def pca(vectors: np.ndarray, components: int = 2) -> np.ndarray:
     array([-1.67, -0.67,  2.33])
     """
     x = _check_vectors(vectors, 2)
-    if not 1 <= components <= min(x.shape):
+    if not (whole_number(components) and 1 <= components <= min(x.shape)):
         raise InvalidParameterError(
-            f"components must be between 1 and {min(x.shape)} for {x.shape[0]} vectors of "
-            f"{x.shape[1]} values, got {components}")
+            f"components must be a whole number between 1 and {min(x.shape)} for "
+            f"{x.shape[0]} vectors of {x.shape[1]} values, got {components!r}")
     centred = x - x.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     axes = vt[:components]
@@ -90,8 +92,8 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     effective neighbours, eq. 1 and the symmetrised ``p_ij`` of §3.1) are
     matched by Student-t similarities ``q_ij`` on the map (eq. 4) by minimising
     KL(P‖Q) (eq. 2).  This calls scikit-learn's Barnes-Hut implementation (van
-    der Maaten 2014) with its defaults (PCA start, learning rate ``N / 48``,
-    1 000 iterations), seeded; distances between maps are not meaningful, only
+    der Maaten 2014) with its defaults (PCA start, learning rate
+    ``max(N / 48, 50)``, 1 000 iterations), seeded; distances between maps are not meaningful, only
     who sits near whom.
 
     Parameters
@@ -129,8 +131,9 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
     JMLR 15, 2014.
     """
     x = _check_vectors(vectors, 4)
-    if not perplexity > 0:
-        raise InvalidParameterError(f"perplexity must be positive, got {perplexity}")
+    if not (isinstance(perplexity, numbers.Real) and not isinstance(perplexity, bool)
+            and perplexity > 0):
+        raise InvalidParameterError(f"perplexity must be a positive number, got {perplexity!r}")
     if not (whole_number(seed) and 0 <= seed <= MAX_SEED):
         raise InvalidParameterError(
             f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")

@@ -779,6 +779,14 @@ class FeatureIndex:
             searcher.ef_search = self.hnsw_ef_search
         return searcher
 
+    def _similarity(self, value: Any) -> float:
+        """A similarity as reported: a cosine kept within [-1, 1] (float32 products of
+        unit vectors reached 1.0000004), a distance of 0 as 0.0, not -0.0."""
+        v = float(value)
+        if self.metric == "cosine":
+            v = min(1.0, max(-1.0, v))
+        return v + 0.0
+
     def query(self, images, k: int = 5) -> list[list[tuple[str, float]]]:
         """For each query, the ``k`` nearest indexed images as ``(name, similarity)``.
 
@@ -802,7 +810,8 @@ class FeatureIndex:
         if kind != "exact":
             sims, rows = self._faiss_search(kind).search(q.detach().cpu().float().numpy(), kk)
             return [
-                [(self.names[int(j)], float(v)) for v, j in zip(vr, ir, strict=True) if j >= 0]
+                [(self.names[int(j)], self._similarity(v)) for v, j in zip(vr, ir, strict=True)
+                 if j >= 0]
                 for vr, ir in zip(sims, rows, strict=True)
             ]
         index = self.vectors
@@ -823,7 +832,7 @@ class FeatureIndex:
                 sim = -torch.cdist(rows, index, compute_mode="donot_use_mm_for_euclid_dist")
             vals, idx = sim.topk(kk, dim=1)
             results.extend(
-                [(self.names[int(j)], float(v)) for v, j in zip(vr, ir, strict=True)]
+                [(self.names[int(j)], self._similarity(v)) for v, j in zip(vr, ir, strict=True)]
                 for vr, ir in zip(vals, idx, strict=True)
             )
         return results
