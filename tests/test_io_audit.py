@@ -157,3 +157,18 @@ def test_a_damaged_gif_that_ends_whole_is_not_called_truncated(tmp_path):
     with pytest.raises(ImageReadError) as info:
         open_image(cut)
     assert info.value.reason == ImageReadError.TRUNCATED
+
+
+def test_high_quality_jpegs_keep_full_colour_resolution(tmp_path):
+    """At quality 95 (the edits' default) colour was still halved both ways (4:2:0)."""
+    from PIL import JpegImagePlugin
+
+    image = np.zeros((32, 32, 3), np.float32)
+    image[:, ::2, 0] = 1.0  # one-pixel red stripes: gone at half colour resolution
+    for quality, sampling in ((95, 0), (90, 0), (80, 2)):
+        path = tmp_path / f"q{quality}.jpg"
+        write_image(path, image, quality=quality)
+        with Image.open(path) as im:
+            assert JpegImagePlugin.get_sampling(im) == sampling
+    stripes = read_image(tmp_path / "q95.jpg")[:, :, 0]
+    assert stripes[:, ::2].mean() - stripes[:, 1::2].mean() > 0.8

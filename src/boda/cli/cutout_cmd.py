@@ -151,7 +151,8 @@ def register(app: typer.Typer) -> None:
         quality: Annotated[
             int,
             typer.Option(
-                min=1, max=100, metavar="1-100", help="Quality of a lossy output (JPEG, WebP, AVIF, HEIC)."
+                min=1, max=100, metavar="1-100",
+                help="Quality of a lossy output (JPEG, WebP, AVIF, HEIC).",
             ),
         ] = 95,
         max_side: Annotated[

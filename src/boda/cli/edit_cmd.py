@@ -87,7 +87,8 @@ _Output = Annotated[Path, typer.Option("--output", "-o", help="File to write (a 
 _Quality = Annotated[
     int,
     typer.Option(
-        "--quality", "-q", min=1, max=100, metavar="1-100", help="Quality of a lossy output (JPEG, WebP, AVIF, HEIC)."
+        "--quality", "-q", min=1, max=100, metavar="1-100",
+        help="Quality of a lossy output (JPEG, WebP, AVIF, HEIC).",
     ),
 ]
 _Overwrite = Annotated[bool, overwrite_option()]
