@@ -136,3 +136,35 @@ def test_similar_of_a_photo_with_its_copy_in_the_folder_is_at_most_one(photos):
     assert all(-1.0 <= n["similarity"] <= 1.0 for n in out["neighbours"])
     assert out["neighbours"][0]["similarity"] == pytest.approx(1.0, abs=1e-5)
     assert [f["path"] for f in out["failed"]] == [str(photos / "bird" / "broken.png")]
+
+
+def test_map_labels_a_dataset_by_its_own_folder_names(tmp_path, kodak_paths):
+    # photos in made-up class folders, with a model whose classes are CIFAR-10's: the
+    # folders named no class of it, so every image was unlabelled and no vote was made
+    from boda.nn import load_model
+
+    root = tmp_path / "photos"
+    for name, part in (("outdoors", kodak_paths[:2]), ("people", kodak_paths[2:])):
+        (root / name).mkdir(parents=True)
+        for p in part:
+            shutil.copy(p, root / name / p.name)
+    result = runner.invoke(app, ["map", str(root), "--model", "resnet20-cifar10",
+                                 "--method", "pca", "--labels-from-folders", "-k", "3",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["labelled"] == data["images"] == len(kodak_paths) and data["k"] == 3
+    assert [p["label"] for p in data["points"]] == [p["folder"] for p in data["points"]]
+    assert {p["label"] for p in data["points"]} == {"outdoors", "people"}
+    # the vote is the library's on the same features, over the folder names
+    lm = load_model("resnet20-cifar10")
+    index = FeatureIndex(lm.model, data["layer"], size=(32, 32), mean=lm.mean, std=lm.std)
+    names, vectors = index.embed([p["path"] for p in data["points"]])
+    assert names == [p["path"] for p in data["points"]]
+    votes = neighbour_votes(vectors.numpy(), [["outdoors", "people"].index(p["label"])
+                                              for p in data["points"]], k=3)
+    for p, vote in zip(data["points"], votes, strict=True):
+        assert p["majority"] == ["outdoors", "people"][vote.majority]
+        assert p["suspect"] is vote.suspect and p["agreement"] == pytest.approx(vote.agreement)
+    assert data["suspects"] == sum(v.suspect for v in votes)
+    assert "no class" not in result.stderr  # every photo has its label

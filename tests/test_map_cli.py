@@ -93,8 +93,8 @@ def test_pca_points_and_votes_are_the_librarys_on_the_same_features(val):
     assert points[str(val / "top.png")]["label"] is None
     assert points[str(val / "top.png")]["folder"] == "val"  # its folder's name: no class
     assert data["labelled"] == 120 and data["k"] == 10 and data["small_classes"] == []
-    # the note on stderr names the folder of no class, as explain's does
-    assert "1 image is in folders that name no class of the model: 'val' (1)" in " ".join(
+    # the note on stderr names the image beside the class folders, in none
+    assert f"1 image is at the top of {val}, in no class folder" in " ".join(
         result.stderr.split())
 
 
@@ -346,9 +346,9 @@ def test_without_a_vote_every_point_still_has_the_vote_fields(tmp_path, val):
     # one labelled image: no vote; the points had no agreement, majority or suspect at
     # all (p["suspect"] failed) while the result's k and suspects were null
     root = tmp_path / "val"
-    shutil.copytree(val / "circle", root / "shapes")
+    shutil.copytree(val / "circle", root)  # at the top, beside a class folder: no label
     (root / "circle").mkdir()
-    shutil.move(next((root / "shapes").glob("*.png")), root / "circle")
+    shutil.move(next(root.glob("*.png")), root / "circle")
     result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
                                  "--labels-from-folders", "--json"])
     assert result.exit_code == 0, result.output
@@ -411,3 +411,105 @@ def test_the_tooltip_stays_in_a_narrow_window(tmp_path):
             assert tip["x"] >= 0 and tip["x"] + tip["width"] <= 400, (i, tip)
             assert tip["y"] >= 0 and tip["y"] + tip["height"] <= 700, (i, tip)
         browser.close()
+
+
+#: Made-up names of the shape classes: folders that name no class of ``shapes-cnn``.
+MADE_UP = {"circle": "round", "square": "boxy", "triangle": "pointy", "cross": "plus"}
+
+
+def test_folders_of_any_name_are_the_labels_and_the_misfiled_images_are_found(tmp_path, val):
+    # a dataset's own class folders (defect/, ok/) named no class of the model: every
+    # image was unlabelled, grey, and no vote was made
+    root = tmp_path / "own"
+    for name, made_up in MADE_UP.items():
+        shutil.copytree(val / name, root / made_up, ignore=shutil.ignore_patterns("broken*"))
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["labelled"] == data["images"] == 120 and data["k"] == 10
+    assert {p["label"] for p in data["points"]} == set(MADE_UP.values())
+    assert all(p["label"] == p["folder"] for p in data["points"])
+    # the vote is the library's over the folder names
+    names, vectors = _features(root)
+    order = [names.index(p["path"]) for p in data["points"]]
+    labels = sorted(MADE_UP.values())
+    votes = neighbour_votes(vectors[order], [labels.index(p["folder"]) for p in data["points"]])
+    for p, vote in zip(data["points"], votes, strict=True):
+        assert p["suspect"] is vote.suspect and p["majority"] == labels[vote.majority]
+        assert p["agreement"] == pytest.approx(vote.agreement)
+    suspects = {Path(p["path"]).relative_to(root).as_posix() for p in data["points"]
+                if p["suspect"]}
+    flipped = {f"{MADE_UP[f.split('/')[0]]}/{f.split('/')[1]}" for f in FLIPPED}
+    assert flipped <= suspects and len(suspects) == data["suspects"] <= 5
+    assert result.stderr.strip() == ""  # no note: every image has its label
+
+
+def test_folders_naming_one_model_class_are_one_class_and_others_their_own(tmp_path, val):
+    root = tmp_path / "val"
+    circles = sorted((val / "circle").glob("[0-9]*.png"))
+    for folder, part in (("Circle", circles[:8]), ("0", circles[8:16]),  # 0: circle's index
+                         ("round_things", circles[16:24])):
+        (root / folder).mkdir(parents=True)
+        for p in part:
+            shutil.copy(p, root / folder / p.name)
+    shutil.copytree(val / "square", root / "square", ignore=shutil.ignore_patterns("x*"))
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    label = {p["folder"]: p["label"] for p in data["points"]}
+    assert label == {"Circle": "circle", "0": "circle", "round_things": "round_things",
+                     "square": "square"}
+    images = data["images"]
+    assert data["labelled"] == images and data["k"] == 5
+    assert {p["majority"] for p in data["points"]} <= {"circle", "round_things", "square"}
+    assert "folders that name the same class of the model are one class: '0', 'Circle' " \
+           "as circle" in " ".join(result.stderr.split())
+    # a link from one of them into the other is no image under two labels
+    os.symlink(os.path.relpath(root / "Circle" / circles[0].name, root / "0"),
+               root / "0" / "same.png")
+    data = json.loads(runner.invoke(app, ["map", str(root), "--model", "shapes-cnn",
+                                          "--method", "pca", "--labels-from-folders",
+                                          "--json", "-k", "5"]).stdout)
+    assert data["linked_across_classes"] == [] and data["images"] == images  # mapped once
+
+
+def test_a_class_folder_of_any_name_given_as_dir_labels_its_images_with_it(tmp_path, val):
+    root = tmp_path / "round"
+    shutil.copytree(val / "circle", root, ignore=shutil.ignore_patterns("broken*"))
+    result = runner.invoke(app, ["map", str(root), "--model", "shapes-cnn", "--method", "pca",
+                                 "--labels-from-folders", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {p["label"] for p in data["points"]} == {"round"}
+    assert data["labelled"] == data["images"] and data["suspects"] == 0
+
+
+def test_a_model_without_class_names_labels_by_the_folders_as_they_are(tmp_path):
+    from boda.cli.map_cmd import _labeller
+
+    root = tmp_path / "val"
+    paths = [str(root / f / "a.png") for f in ("3", "03", "class 3", "ok")]
+    label = _labeller(root, paths, None, lambda i: f"class {i}")
+    # "3" and "03" were both class 3, and "3" the same label as a folder "class 3"
+    assert [label(p) for p in paths] == ["3", "03", "class 3", "ok"]
+    assert label(str(root / "top.png")) is None  # beside the class folders: none
+    alone = tmp_path / "husky"
+    assert _labeller(alone, [str(alone / "a.png")], None, str)(str(alone / "a.png")) == "husky"
+
+
+def test_every_class_of_many_has_its_own_colour(tmp_path):
+    from boda.cli._map_page import PALETTE, UNLABELLED, class_colours, map_html
+
+    colours = class_colours([f"c{i}" for i in range(60)])
+    # every class past the tenth was #666666
+    assert len(set(colours.values())) == 60 and UNLABELLED not in colours.values()
+    assert list(colours.values())[:len(PALETTE)] == list(PALETTE)
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours.values())
+    points = [{"path": str(tmp_path / f"{i}.png"), "x": float(i), "y": 0.0, "folder": f"c{i}",
+               "label": f"c{i}", "agreement": 1.0, "majority": f"c{i}", "suspect": False}
+              for i in range(14)]
+    page = map_html({"folder": str(tmp_path), "model": "m", "layer": "l", "method": "pca",
+                     "k": 1, "points": points}, [None] * 14, tmp_path / "map.html")
+    assert len(set(re.findall(r"<circle [^>]*fill='(#[0-9a-f]{6})'", page))) == 14

@@ -19,9 +19,11 @@ from typing import Any
 from boda.core.text import html_text as _text
 from boda.core.text import relative_href
 
-#: Colours of the first classes (Okabe-Ito, readable by colour-blind people), then grays.
+#: Colours of the first classes (Okabe-Ito, readable by colour-blind people, and two
+#: more), then colours far from them (:func:`class_colours`).  No grey: grey is an image
+#: without a label.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442",
-           "#000000", "#999999", "#7f3c8d")
+           "#000000", "#882d17", "#7f3c8d")
 UNLABELLED = "#b8bec6"
 _SIDE = 720  # the map's side in the page, in CSS pixels
 MAX_ROWS = 200  # the label-error table's rows (the map rings every suspect)
@@ -75,13 +77,52 @@ def _plain(value: object) -> str:
     return html.unescape(_text(value))
 
 
+def _more_colours(n: int) -> list[str]:
+    """``n`` colours past :data:`PALETTE`, each in turn the one of a grid of hues,
+    lightnesses and saturations farthest (CIE L*a*b*, the CIE76 difference) from every
+    colour taken before it, the palette's, the unlabelled grey's and the page's white
+    among them: every class past the tenth was the same grey #666666.  Past the grid's
+    384 colours they repeat."""
+    import colorsys
+
+    import numpy as np
+
+    from boda.color._lab import srgb_to_lab
+
+    grid = [colorsys.hls_to_rgb(h / 48, lightness, saturation) for h in range(48)
+            for lightness in (0.3, 0.45, 0.6, 0.72) for saturation in (0.55, 0.9)]
+    hexes = [f"#{round(255 * r):02x}{round(255 * g):02x}{round(255 * b):02x}"
+             for r, g, b in grid]
+    lab = srgb_to_lab(np.array(grid, dtype=np.float64))
+
+    def of(colour: str) -> np.ndarray:
+        return srgb_to_lab(np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]))
+
+    taken = [*PALETTE, UNLABELLED, "#ffffff"]
+    nearest = np.min([np.linalg.norm(lab - of(c), axis=1) for c in taken], axis=0)
+    out: list[str] = []
+    for _ in range(n):
+        best = int(np.argmax(nearest))  # the first of the farthest: the same every time
+        out.append(hexes[best])
+        nearest = np.minimum(nearest, np.linalg.norm(lab - lab[best], axis=1))
+    return out
+
+
 def class_colours(names: list[str]) -> dict[str, str]:
-    """A colour per class name, in order of first appearance."""
+    """A colour per class name, in order of first appearance: :data:`PALETTE`, then
+    the colours farthest from those before (:func:`_more_colours`).
+
+    Examples
+    --------
+    >>> colours = class_colours([f"class {i}" for i in range(100)])
+    >>> len(set(colours.values())), colours["class 0"], colours["class 10"]
+    (100, '#0072b2', '#0b0bda')
+    """
     out: dict[str, str] = {}
     for name in names:
-        if name not in out:
-            out[name] = PALETTE[len(out)] if len(out) < len(PALETTE) else "#666666"
-    return out
+        out.setdefault(name, "")
+    colours = [*PALETTE, *_more_colours(max(0, len(out) - len(PALETTE)))]
+    return {name: colours[n] for n, name in enumerate(out)}
 
 
 def _in_folder(path: str, folder: str) -> str:
@@ -126,7 +167,7 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
             f"cy='{cy:.1f}' r='{radius}' fill='{fill}'{suspect}/></a>")
     shown = []
     for p, thumb in zip(points, thumbs, strict=True):
-        about = "no class" if p["label"] is None else f"label {p['label']}"
+        about = "no label" if p["label"] is None else f"label {p['label']}"
         if p.get("agreement") is not None:
             about += (f"; {round(100 * p['agreement'])}% of its neighbours agree"
                       + (f", most are {p['majority']}" if p.get("suspect") else ""))
@@ -138,7 +179,7 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
         f"<b>{counts[name]}</b></div>" for name, colour in colours.items())
     unlabelled = len(points) - len(labels)
     if unlabelled:
-        legend += (f"<div><span style='background:{UNLABELLED}'></span>no class "
+        legend += (f"<div><span style='background:{UNLABELLED}'></span>no label "
                    f"<b>{unlabelled}</b></div>")
     suspects = sorted((i for i, p in enumerate(points) if p.get("suspect")),
                       key=lambda i: points[i]["agreement"])

@@ -9,6 +9,7 @@ Thin: the folder walk, model loading and embedding of ``boda similar``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,13 @@ def register(app: typer.Typer) -> None:
             notes="Every image of DIR (walked as boda scan walks it) is embedded by a layer's "
             "features (the layer boda similar uses) and placed on a two-dimensional map: "
             "t-SNE (van der Maaten & Hinton 2008; neighbours stay neighbours) or PCA (the "
-            "two directions of most variance). With --labels-from-folders (the folder "
-            "directly under DIR names each image's class, as torchvision's ImageFolder reads "
-            "it) the points are coloured by class, and an image whose --k nearest labelled "
-            "neighbours mostly carry another label is listed as a likely label error (Deep "
-            "k-NN, Bahri et al. 2020). -o writes one self-contained page: hover a point to "
+            "two directions of most variance). With --labels-from-folders each folder "
+            "directly under DIR is a class, as torchvision's ImageFolder reads them (any "
+            "names: defect/ and ok/; folders named as one of the model's classes, or by its "
+            "index, are that class under its name), the points are coloured by class, and an "
+            "image whose --k nearest labelled neighbours mostly carry another label is listed "
+            "as a likely label error (Deep k-NN, Bahri et al. 2020). -o writes one "
+            "self-contained page: hover a point to "
             "see the image, click to open it. " + _TORCH_NOTE,
         ),
     )
@@ -73,7 +76,8 @@ def register(app: typer.Typer) -> None:
         ),
         labels_from_folders: bool = typer.Option(
             False, "--labels-from-folders",
-            help="Colour by the class folder of each image and list likely label errors.",
+            help="Label each image by its class folder (the folder directly under DIR), "
+            "colour the map by label and list likely label errors.",
         ),
         k: int = typer.Option(
             10, "--k", "-k", min=1, metavar="K",
@@ -180,9 +184,10 @@ def _map(
     # a link in one class folder to a file of another: the same image under two labels
     # (mapped once, as its target)
     if labels_from_folders:
+        label = _labeller(directory, paths, lm.classes, lm.class_name)
         result["linked_across_classes"] = [
             {"path": link, "target": target} for link, target in folder.links
-            if _class_folder(directory, link) != _class_folder(directory, target)]
+            if label(link) != label(target)]
     if output is not None:
         from boda.cli._map_page import write_map
 
@@ -209,7 +214,6 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
             labels_from_folders: bool, k: int, perplexity: float, seed: int,
             threads: int | None, quiet: bool = True) -> dict[str, Any]:
     """The command's result: the map's points, with labels and votes when asked."""
-    from boda.cli._explain_batch import folder_class
     from boda.embed import neighbour_votes, project
     from boda.errors import InvalidParameterError
 
@@ -223,22 +227,27 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
     with progress_bar(f"laying out the map ({method})", enabled=not quiet):
         xy = project(vectors, method, seed=seed, perplexity=perplexity, threads=threads)
     folders = [_class_folder(directory, p) for p in paths]
-    indexes = [folder_class(f, lm.classes) if labels_from_folders else None for f in folders]
+    labels: list[str | None] = [None] * len(paths)
+    if labels_from_folders:
+        label = _labeller(directory, paths, lm.classes, lm.class_name)
+        labels = [label(p) for p in paths]
+    names = sorted({name for name in labels if name is not None})  # the vote's label ids
+    number = {name: i for i, name in enumerate(names)}
+    ids = [None if name is None else number[name] for name in labels]
     votes = None
-    labelled = sum(i is not None for i in indexes)
+    labelled = sum(i is not None for i in ids)
     if labels_from_folders and labelled >= 2:
-        votes = neighbour_votes(vectors, indexes, k=k)
+        votes = neighbour_votes(vectors, ids, k=k)
     points = []
     for n, path in enumerate(paths):
-        index = indexes[n]
         point: dict[str, Any] = {
             "path": path, "x": float(xy[n, 0]), "y": float(xy[n, 1]), "folder": folders[n],
-            "label": None if index is None else lm.class_name(index),
+            "label": labels[n],
         }
         if votes is not None:
             vote = votes[n]
-            point["agreement"] = None if index is None else vote.agreement
-            point["majority"] = lm.class_name(vote.majority)
+            point["agreement"] = None if labels[n] is None else vote.agreement
+            point["majority"] = names[vote.majority]
             point["suspect"] = vote.suspect
         elif labels_from_folders:  # no vote was made: null, as the result's k and suspects
             point.update(agreement=None, majority=None, suspect=None)
@@ -264,6 +273,36 @@ def _layout(directory: Path, paths: list[str], vectors: Any, lm: Any, layer: str
         for key in _LABEL_KEYS:
             del result[key]
     return result
+
+
+def _labeller(directory: Path, paths: list[str], classes: Sequence[str] | None,
+              class_name: Callable[[int], str]) -> Callable[[str], str | None]:
+    """The label of each file under ``directory`` with ``--labels-from-folders``.
+
+    Each folder directly under ``directory`` is a class (the dataset's own labels:
+    the vote needs only which images share one, not the model's classes), named
+    by the folder; folders that name one of the model's ``classes`` as ``boda
+    explain`` matches them (any case, ``_`` or ``-`` for a space, or its index) are
+    that class, under its name, so ``Cat/``, ``cat/`` and CIFAR's ``3/`` are one.
+    A file at the top takes ``directory``'s own name when that names a model class
+    (as ``boda explain`` reads it) or when no file of ``paths`` lies in a folder
+    below (``directory`` is itself one class folder); else, a stray file beside the
+    class folders, it has no label (None).
+    """
+    from boda.cli._explain_batch import folder_class
+
+    one_class = all(os.path.dirname(os.path.relpath(p, directory)) == "" for p in paths)
+
+    def label(path: str) -> str | None:
+        folder = _class_folder(directory, path)
+        # a model without class names has none to share: every folder is its own class
+        index = folder_class(folder, classes) if classes else None
+        if index is not None:
+            return class_name(index)
+        at_top = os.path.dirname(os.path.relpath(path, directory)) == ""
+        return folder if folder and (one_class or not at_top) else None
+
+    return label
 
 
 def _class_folder(directory: Path, path: str) -> str | None:
@@ -313,22 +352,28 @@ def _print(result: dict[str, Any], output: Path | None) -> None:
 
 
 def _label_notes(result: dict[str, Any]) -> None:
-    """On stderr, as ``boda explain`` says them: images in folders that name no class of
-    the model, a vote that could not run, classes too small for the vote's k."""
+    """On stderr: images at the top of DIR that carry no label, folders taken as one
+    class by the model's class names, a vote that could not run, classes too small
+    for the vote's k."""
     if result.get("labelled") is None:
         return
-    folders: dict[str, int] = {}
-    for p in result["points"]:
-        if p["label"] is None:
-            folders[p["folder"] or ""] = folders.get(p["folder"] or "", 0) + 1
-    if folders:
-        n = sum(folders.values())
-        named = ", ".join(f"{shown(repr(f))} ({c})" for f, c in
-                          sorted(folders.items(), key=lambda kv: -kv[1])[:5])
+    n = sum(p["label"] is None for p in result["points"])
+    if n:  # only files beside the class folders have none
         err_console.print(
-            f"[yellow]note:[/] {n} image{' is' if n == 1 else 's are'} in folders that name "
-            f"no class of the model: {named}; name each class folder as a class or its index",
-            highlight=False)
+            f"[yellow]note:[/] {n} image{' is' if n == 1 else 's are'} at the top of "
+            f"{shown(result['folder'])}, in no class folder: no label and no part in the "
+            f"vote; file {'it' if n == 1 else 'them'} in a class folder", highlight=False)
+    shared: dict[str, set[str]] = {}
+    for p in result["points"]:
+        if p["label"] is not None and p["folder"] is not None:
+            shared.setdefault(p["label"], set()).add(p["folder"])
+    merged = {name: sorted(f) for name, f in shared.items() if len(f) > 1}
+    if merged:
+        said = "; ".join(f"{', '.join(shown(repr(f)) for f in folders)} as {shown(name)}"
+                         for name, folders in sorted(merged.items())[:5])
+        err_console.print(
+            f"[yellow]note:[/] folders that name the same class of the model are one class: "
+            f"{said}{' …' if len(merged) > 5 else ''}", highlight=False)
     crossed = result.get("linked_across_classes") or []
     if crossed:
         first = ", ".join(f"{shown(c['path'])} -> {shown(c['target'])}" for c in crossed[:3])
