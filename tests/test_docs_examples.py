@@ -27,6 +27,7 @@ unless a reason is written there) is the only way to leave an example out.
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import json
 import re
@@ -658,7 +659,23 @@ def test_python_block_runs(block: Block, workdir):
     line_offset = "\n" * (block.line - 1)  # tracebacks name the doc's own line numbers
     tree, _ = _instrument(line_offset + code, str(block.path))
     namespace = {"__name__": "__doc_example__", "__doc_check__": _doc_check}
-    exec(compile(tree, str(block.path), "exec"), namespace)
+    with _registries_restored():
+        exec(compile(tree, str(block.path), "exec"), namespace)
+
+
+@contextlib.contextmanager
+def _registries_restored():
+    """Put boda.nn's architectures back as they were after an example that registers
+    some (docs/models.md adds resnet18): later tests in this worker process expect
+    only the built-in ones (``--arch resnet18`` refused as unknown)."""
+    import boda.nn._models as nn_models
+
+    before = dict(nn_models.ARCHITECTURES)
+    try:
+        yield
+    finally:
+        nn_models.ARCHITECTURES.clear()
+        nn_models.ARCHITECTURES.update(before)
 
 
 # --------------------------------------------------------------------------------------
