@@ -214,6 +214,19 @@ def test_a_moved_file_keeps_its_record_and_marks_without_decoding(folder, monkey
     assert "0 moved" not in out.stdout  # said only when some were
 
 
+def _rescan_analysing_only(folder, monkeypatch, names: list[str]) -> dict:
+    """Scan ``folder`` again, check that it decoded exactly the files ``names`` (by file
+    name) and moved none, and return the catalog's records by path."""
+    decoded = []
+    real = pipeline.analyze_file
+    monkeypatch.setattr(pipeline, "analyze_file", lambda f, *a, **k: (
+        decoded.append(os.path.basename(f.path)), real(f, *a, **k))[1])
+    summary = scan(folder, workers=1)
+    assert summary.moved == 0 and sorted(decoded) == names
+    with Catalog(folder, readonly=True) as catalog:
+        return {r.path: r for r in catalog.records()}
+
+
 def test_a_file_renamed_in_its_folder_keeps_its_record_and_marks(folder, monkeypatch):
     """IMG_0031.jpg renamed Beach.jpg was a new file: analysed again, its pick lost."""
     scan(folder, workers=1)
@@ -228,14 +241,7 @@ def test_a_file_renamed_in_its_folder_keeps_its_record_and_marks(folder, monkeyp
     assert (renamed.moved, renamed.analysed, renamed.removed) == (1, 1, 0)  # e.png is new
     os.rename(folder / "c.png", folder / "x.png")
     os.rename(folder / "e.png", folder / "y.png")
-    decoded = []
-    real = pipeline.analyze_file
-    monkeypatch.setattr(pipeline, "analyze_file", lambda f, *a, **k: (
-        decoded.append(os.path.basename(f.path)), real(f, *a, **k))[1])
-    summary = scan(folder, workers=1)
-    assert summary.moved == 0 and sorted(decoded) == ["x.png", "y.png"]
-    with Catalog(folder, readonly=True) as catalog:
-        after = {r.path: r for r in catalog.records()}
+    after = _rescan_analysing_only(folder, monkeypatch, ["x.png", "y.png"])
     assert "b.png" not in after
     assert (after["Beach.png"].id, after["Beach.png"].scores) == (
         before["b.png"].id, before["b.png"].scores)
@@ -498,14 +504,7 @@ def test_a_file_moved_and_renamed_keeps_its_record_and_marks(folder, monkeypatch
     scan(folder, workers=1)
     os.rename(folder / "c.png", folder / "2026" / "x.png")
     os.rename(folder / "e.png", folder / "2026" / "11" / "y.png")
-    decoded = []
-    real = pipeline.analyze_file
-    monkeypatch.setattr(pipeline, "analyze_file", lambda f, *a, **k: (
-        decoded.append(os.path.basename(f.path)), real(f, *a, **k))[1])
-    summary = scan(folder, workers=1)
-    assert summary.moved == 0 and sorted(decoded) == ["x.png", "y.png"]
-    with Catalog(folder, readonly=True) as catalog:
-        after = {r.path: r for r in catalog.records()}
+    after = _rescan_analysing_only(folder, monkeypatch, ["x.png", "y.png"])
     new = "2026/11/20261123_140307.png"
     assert "b.png" not in after
     assert (after[new].id, after[new].scores) == (before["b.png"].id, before["b.png"].scores)
