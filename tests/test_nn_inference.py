@@ -714,3 +714,28 @@ def test_cache_built_returns_only_a_copy_that_exists_for_an_unchanged_model():
     with torch.no_grad():
         model.shared.weight.mul_(1.1)
     assert cache.built(x, freeze=False, tap=model.shared) is None
+
+
+def test_the_key_sees_data_writes_to_one_of_many_tensors_of_one_shape():
+    """The fingerprint reduces same-shaped tensors together (one stacked matrix per
+    shape); a write through ``.data`` to one of them, even one that keeps every
+    norm and sum of the group (two weights swapped, a sign flipped), changes the key."""
+    from boda.nn import resnet20
+    from boda.nn._inference import _same_key
+
+    model = resnet20().eval()
+    cache = InferenceCache(model)
+    x = torch.rand(1, 3, 32, 32)
+    a, b = model.layer1[0].conv1.weight, model.layer1[1].conv2.weight
+    assert a.shape == b.shape
+    before = cache.key(x)
+    assert _same_key(cache.key(x), before)  # deterministic
+    versions = (a._version, b._version)
+    saved = a.detach().clone()
+    a.data.copy_(b.data)
+    b.data.copy_(saved)  # swapped in place: same storages, same versions
+    assert (a._version, b._version) == versions
+    swapped = cache.key(x)
+    assert not _same_key(swapped, before)
+    model.layer2[1].bn1.running_var.data.mul_(-1)  # keeps the norm, flips the sum
+    assert not _same_key(cache.key(x), swapped)

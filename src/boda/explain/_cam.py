@@ -397,11 +397,17 @@ class ScoreCAM(Explainer):
             bs = self.batch_size or (8 if x.shape[-2] * x.shape[-1] > 128 * 128 else 16)
             blank = int(self.weighting == "channel-softmax")  # the zero-input forward
             self._begin_batched(x, logits, -(-pairs.shape[0] // bs) + blank, layer_output)
+            # Once channels-last inputs are known to work (an earlier call), the masked
+            # inputs are made in that layout (the product keeps x's), not copied into
+            # it per chunk; the forwards take them channels-last either way.
+            xs = x
+            if self._channels_last_ok and self._channels_last_wanted(x):
+                xs = x.contiguous(memory_format=torch.channels_last)
             for start in range(0, pairs.shape[0], bs):
                 chunk = pairs[start : start + bs]
                 bi, ci = chunk[:, 0], chunk[:, 1]
                 masks = self._masks(acts[bi, ci][:, None], x.shape[-2:])
-                out = self._forward_fast(x[bi] * masks.to(x))  # x's dtype and device
+                out = self._forward_fast(xs[bi] * masks.to(x))  # x's dtype and device
                 sub_classes = None if classes is None else classes[bi]
                 s = self._scores(out, sub_classes, target, softmax=self.softmax)
                 weights[bi, ci] = s.float()

@@ -583,18 +583,26 @@ def _fingerprint(tensors: list[torch.Tensor]) -> tuple[float, ...]:
     Writes through ``.data`` (``ema.data.mul_(m).add_(...)``, ``p.data = t``,
     ``torch.nn.utils.vector_to_parameters``) bump no ``_version``; the norms
     see them, and the sums weighted by a fixed ramp ``1 + i/n`` see the changes
-    that keep a norm (a flipped sign, permuted channels: an ablation).  About
-    1 ms for ResNet-56's 277 tensors.
+    that keep a norm (a flipped sign, permuted channels: an ablation).  Tensors
+    of one shape, dtype and device are stacked into a matrix and reduced
+    together (a row norm and a matrix-vector product per group; ResNet-56's 277
+    tensors form 11 groups): the same per-tensor values in ~25 ops instead of
+    ~550 small ones, about 1.4 ms instead of 3 ms for ResNet-56 on one CPU thread.
     """
-    floats = [t for t in tensors if t.is_floating_point()]
-    if not floats:
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for t in tensors:
+        if t.is_floating_point():
+            groups.setdefault((t.shape, t.dtype, t.device), []).append(t)
+    if not groups:
         return ()
+    values = []
     with torch.inference_mode():
-        norms = torch._foreach_norm(floats)
-        flat = [t.reshape(-1) for t in floats]
-        sums = [torch.dot(f, _ramp(f.numel(), f.dtype, f.device)) for f in flat]
-        values = [n.float() for n in norms] + [v.float() for v in sums]
-        return tuple(torch.stack(values).tolist())
+        for (shape, dtype, device), group in groups.items():
+            n = shape.numel()
+            rows = torch.stack(group).reshape(len(group), n)  # row i: group[i] flattened
+            values.append(torch.linalg.vector_norm(rows, dim=1).to("cpu", torch.float32))
+            values.append(torch.mv(rows, _ramp(n, dtype, device)).to("cpu", torch.float32))
+        return tuple(torch.cat(values).tolist())
 
 
 _RAMPS: dict[tuple, torch.Tensor] = {}
@@ -720,7 +728,7 @@ class InferenceCache:
         Builds nothing and counts no forwards: for a caller that can use a copy
         only once it exists (e.g. to read a layer through ``tap`` instead of a hook).
         ``key``: :meth:`key` of ``example`` if the caller already has it (one
-        walk over the model per call instead of two, ~1 ms for ResNet-56).
+        walk over the model per call instead of two, ~2 ms for ResNet-56).
         """
         if self._failed or not self._copies or _has_hooks(self.model):
             return None
