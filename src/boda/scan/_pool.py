@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -220,11 +221,24 @@ def _workers(pool: concurrent.futures.ProcessPoolExecutor) -> list[mp.process.Ba
     return list((getattr(pool, "_processes", None) or {}).values())
 
 
+#: Seconds :func:`_died_reason` waits at most for a dead worker's exit status.
+_STATUS_WAIT = 5.0
+
+
 def _died_reason(workers: list[mp.process.BaseProcess]) -> str:
     """Why one of ``workers`` died, in words, from its exit status where it is known."""
-    for process in workers:  # the broken pool is stopping them: let their status settle
-        process.join(timeout=0.5)
-    codes = {p.exitcode for p in workers if p.exitcode not in (None, 0)}
+    # The broken pool is stopping them: let their status settle.  On a loaded machine
+    # the dead one's status can take longer than a moment (a fixed 0.5 s wait called a
+    # segfault "died" under the test suite's load), so wait until one is known, up to
+    # _STATUS_WAIT seconds.
+    deadline = time.monotonic() + _STATUS_WAIT
+    codes: set[int | None] = set()
+    while not codes:
+        for process in workers:
+            process.join(timeout=0.05)
+        codes = {p.exitcode for p in workers if p.exitcode not in (None, 0)}
+        if time.monotonic() > deadline or all(p.exitcode is not None for p in workers):
+            break
     if -signal.SIGKILL in codes:
         how = "was killed (SIGKILL: most often the system running out of memory)"
     elif -signal.SIGSEGV in codes or -signal.SIGABRT in codes or -signal.SIGBUS in codes:
