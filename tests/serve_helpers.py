@@ -31,3 +31,19 @@ def serving(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+
+def photo_folder(tmp_path_factory, kodak_paths, names, *, max_side: int, prefix: str,
+                 folder: str = "photos"):
+    """``(root, images)``: a new folder ``<tmp>/<prefix>N/<folder>`` holding the first
+    Kodak photos at ``max_side``, one under each of ``names`` (the browser tests' folders)."""
+    from boda.io import read_image, write_image
+
+    root = tmp_path_factory.mktemp(prefix) / folder
+    root.mkdir()
+    names = list(names)
+    images = [read_image(p, max_side=max_side) for p in kodak_paths[: len(names)]]
+    for name, image in zip(names, images, strict=True):
+        write_image(root / name, image)
+    return root, images

@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
 
-from serve_helpers import serving  # noqa: E402
+from serve_helpers import photo_folder, serving  # noqa: E402
 
 from boda.io import read_image, write_image  # noqa: E402
 from boda.scan import scan  # noqa: E402
@@ -34,11 +34,8 @@ EVIL = '<img src=x onerror="document.title=`pwned`" class=injected>.png'
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, kodak_paths):
     """A scanned folder served on a free port: (base URL, folder)."""
-    root = tmp_path_factory.mktemp("browse") / "photos"
-    root.mkdir()
-    images = [read_image(p, max_side=64) for p in kodak_paths[:4]]
-    for name, image in zip("abcd", images, strict=True):
-        write_image(root / f"{name}.png", image)
+    root, images = photo_folder(tmp_path_factory, kodak_paths, [f"{n}.png" for n in "abcd"],
+                                max_side=64, prefix="browse")
     shutil.copy(root / "a.png", root / "a copy.png")
     write_image(root / "dark.png", images[1] ** 2.2 * 0.08)
     write_image(root / EVIL, images[2][::-1])

@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
 
-from serve_helpers import serving  # noqa: E402
+from serve_helpers import photo_folder, serving  # noqa: E402
 
 from boda.catalog import Marks  # noqa: E402
 from boda.io import read_image, write_image  # noqa: E402
@@ -34,11 +34,8 @@ NAMES = ["a.png", "a2.png", "b.png", "c.png", "d.png", "e.png"]
 @pytest.fixture(scope="module")
 def shoot(tmp_path_factory, kodak_paths):
     """Six small photos, ``a2.png`` an exact copy of ``a.png`` (a set to compare)."""
-    root = tmp_path_factory.mktemp("cull") / "shoot"
-    root.mkdir()
-    images = [read_image(p, max_side=48) for p in kodak_paths[:5]]
-    for name, image in zip([n for n in NAMES if n != "a2.png"], images, strict=True):
-        write_image(root / name, image)
+    root, _ = photo_folder(tmp_path_factory, kodak_paths, [n for n in NAMES if n != "a2.png"],
+                           max_side=48, prefix="cull", folder="shoot")
     shutil.copy(root / "a.png", root / "a2.png")
     scan(root, workers=1)
     return root

@@ -20,10 +20,9 @@ CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
 
-from serve_helpers import serving  # noqa: E402
+from serve_helpers import photo_folder, serving  # noqa: E402
 
 from boda.catalog import Marks  # noqa: E402
-from boda.io import read_image, write_image  # noqa: E402
 from boda.scan import scan  # noqa: E402
 from boda.web import create_app  # noqa: E402
 
@@ -31,11 +30,8 @@ from boda.web import create_app  # noqa: E402
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, kodak_paths):
     """Five small photos, two exact copies (two duplicate sets) and a truncated file."""
-    root = tmp_path_factory.mktemp("nav") / "photos"
-    root.mkdir()
-    images = [read_image(p, max_side=64) for p in kodak_paths[:5]]
-    for name, image in zip("abcde", images, strict=True):
-        write_image(root / f"{name}.png", image)
+    root, _ = photo_folder(tmp_path_factory, kodak_paths, [f"{n}.png" for n in "abcde"],
+                           max_side=64, prefix="nav")
     shutil.copy(root / "a.png", root / "a copy.png")
     shutil.copy(root / "b.png", root / "b copy.png")
     whole = (root / "c.png").read_bytes()
