@@ -120,9 +120,10 @@ def browser():
     """Headless Debian chromium through Playwright, for a test module's pages (the
     modules that use it skip themselves where either is missing)."""
     from playwright import sync_api
+    from serve_helpers import CHROMIUM
 
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                      args=["--no-sandbox"])
         yield chromium
         chromium.close()

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+
+import pytest
+
+#: Debian's chromium, the browser Playwright drives (its own download is not available).
+CHROMIUM = "/usr/bin/chromium"
+
+
+def browser_expect():
+    """Playwright's ``expect``; skips the calling test module (call it at import) where
+    FastAPI, Playwright or :data:`CHROMIUM` is missing."""
+    pytest.importorskip("fastapi")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+    return sync_api.expect
 
 
 @contextlib.contextmanager

@@ -6,22 +6,15 @@ downloaded).  One server and one browser for the module: a few seconds in all.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import threading
 import time
 
 import pytest
+from serve_helpers import browser_expect, photo_folder, serving
 
-pytest.importorskip("fastapi")
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
-
-from serve_helpers import photo_folder, serving  # noqa: E402
+expect = browser_expect()
 
 from boda.io import read_image, write_image  # noqa: E402
 from boda.scan import scan  # noqa: E402

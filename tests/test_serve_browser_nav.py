@@ -7,20 +7,13 @@ Skipped where Playwright or Debian's ``/usr/bin/chromium`` is missing.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 
 import pytest
+from serve_helpers import browser_expect, photo_folder, serving
 
-pytest.importorskip("fastapi")
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
-
-from serve_helpers import photo_folder, serving  # noqa: E402
+expect = browser_expect()
 
 from boda.catalog import Marks  # noqa: E402
 from boda.scan import scan  # noqa: E402
