@@ -28,6 +28,19 @@ def _check_boxes(boxes: Tensor, name: str = "boxes") -> None:
         )
 
 
+def _positive(value, name: str):
+    """A finite number > 0 as a float; a tensor (a learned width) is checked and kept,
+    so gradients still flow through it."""
+    if isinstance(value, Tensor):
+        ok = value.numel() > 0 and bool((torch.isfinite(value) & (value > 0)).all())
+    else:
+        ok = (finite_float(value) or 0.0) > 0
+        value = float(value) if ok else value
+    if not ok:
+        raise InvalidParameterError(f"{name} must be a finite number > 0, got {value!r}.")
+    return value
+
+
 def _check_finite(boxes: Tensor, name: str = "boxes") -> None:
     """Refuse NaN / infinite coordinates: IoU treats them as empty boxes (0 overlap),
     so a broken box would silently match nothing instead of failing."""
@@ -453,9 +466,7 @@ def soft_nms(
     _check_scores(boxes, scores)
     if method not in ("gaussian", "linear"):
         raise InvalidParameterError(f"method must be 'gaussian' or 'linear', got {method!r}.")
-    if (finite_float(sigma) or 0.0) <= 0:
-        raise InvalidParameterError(f"sigma must be a finite number > 0, got {sigma!r}.")
-    sigma = float(sigma)
+    sigma = float(_positive(sigma, "sigma"))
     iou_threshold = _check_threshold(iou_threshold)
     if finite_float(score_threshold) is None and score_threshold != -math.inf:
         raise InvalidParameterError(

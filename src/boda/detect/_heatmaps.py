@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from boda.core.numbers import finite_float, whole_number
+from boda.core.numbers import whole_number
+from boda.detect._boxes import _positive
 from boda.errors import InvalidParameterError
 
 
@@ -27,19 +28,6 @@ def _check_points(points: Tensor) -> Tensor:
 def _float_dtype(x: Tensor) -> torch.dtype:
     """float64 stays float64 (so ``gradcheck`` works); everything else is float32."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
-def _positive(value, name: str):
-    """A finite number > 0 as a float; a tensor (a learned width) is checked and kept,
-    so gradients still flow through it."""
-    if isinstance(value, Tensor):
-        ok = value.numel() > 0 and bool((torch.isfinite(value) & (value > 0)).all())
-    else:
-        ok = (finite_float(value) or 0.0) > 0
-        value = float(value) if ok else value
-    if not ok:
-        raise InvalidParameterError(f"{name} must be a finite number > 0, got {value!r}.")
-    return value
 
 
 def _check_size(size) -> tuple[int, int]:
@@ -507,8 +495,7 @@ def decode_centernet(
             raise InvalidParameterError(f"{name} must be a tensor, got {type(t).__name__}.")
     if not (whole_number(k) and k >= 1):
         raise InvalidParameterError(f"k (peaks kept per image) must be an int >= 1, got {k!r}.")
-    if (finite_float(stride) or 0.0) <= 0:
-        raise InvalidParameterError(f"stride must be a finite number > 0, got {stride!r}.")
+    _positive(stride, "stride")
     if heatmap.ndim != 4 or wh.shape != (heatmap.shape[0], 2, *heatmap.shape[2:]):
         raise InvalidParameterError(
             f"heatmap must be (B, C, H, W) and wh (B, 2, H, W), got {tuple(heatmap.shape)} "
