@@ -717,25 +717,30 @@ def test_cache_built_returns_only_a_copy_that_exists_for_an_unchanged_model():
 
 
 def test_the_key_sees_data_writes_to_one_of_many_tensors_of_one_shape():
-    """The fingerprint reduces same-shaped tensors together (one stacked matrix per
-    shape); a write through ``.data`` to one of them, even one that keeps every
-    norm and sum of the group (two weights swapped, a sign flipped), changes the key."""
+    """The fingerprint reduces small same-shaped tensors together (one stacked matrix
+    per shape) and large ones alone; a write through ``.data`` to one of them, even
+    one that keeps every norm and sum of the group (two weights swapped, a sign
+    flipped), changes the key."""
     from boda.nn import resnet20
-    from boda.nn._inference import _same_key
+    from boda.nn._inference import _STACK_LIMIT, _same_key
 
     model = resnet20().eval()
     cache = InferenceCache(model)
     x = torch.rand(1, 3, 32, 32)
-    a, b = model.layer1[0].conv1.weight, model.layer1[1].conv2.weight
-    assert a.shape == b.shape
-    before = cache.key(x)
-    assert _same_key(cache.key(x), before)  # deterministic
-    versions = (a._version, b._version)
-    saved = a.detach().clone()
-    a.data.copy_(b.data)
-    b.data.copy_(saved)  # swapped in place: same storages, same versions
-    assert (a._version, b._version) == versions
-    swapped = cache.key(x)
-    assert not _same_key(swapped, before)
+    small = (model.layer1[0].conv1.weight, model.layer1[1].conv2.weight)
+    large = (model.layer3[0].conv2.weight, model.layer3[1].conv1.weight)
+    assert small[0].numel() <= _STACK_LIMIT < large[0].numel()
+    key = cache.key(x)
+    assert _same_key(cache.key(x), key)  # deterministic
+    for a, b in (small, large):
+        assert a.shape == b.shape
+        versions = (a._version, b._version)
+        saved = a.detach().clone()
+        a.data.copy_(b.data)
+        b.data.copy_(saved)  # swapped in place: same storages, same versions
+        assert (a._version, b._version) == versions
+        swapped = cache.key(x)
+        assert not _same_key(swapped, key)
+        key = swapped
     model.layer2[1].bn1.running_var.data.mul_(-1)  # keeps the norm, flips the sum
-    assert not _same_key(cache.key(x), swapped)
+    assert not _same_key(cache.key(x), key)
