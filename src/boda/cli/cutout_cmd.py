@@ -104,6 +104,61 @@ def _header_pixels(
     return round(width * scale) * round(height * scale), _box_fraction(box, width, height)
 
 
+def _scaled_box(
+    corners: tuple[int, int, int, int], size: tuple[int, int], shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """The box with ``corners`` (x0, y0, x1, y1) in a photo of ``size`` (W, H), as
+    X, Y, W, H in the pixels of its downscaled copy of ``shape`` (H', W').
+
+    A side that had a margin keeps at least one pixel of it: rounding took a 1 px
+    margin away, and GrabCut then refused a box "covering the whole image".
+    """
+    (x0, y0, x1, y1), (width, height) = corners, size
+    h2, w2 = shape[0], shape[1]
+    sx, sy = w2 / width, h2 / height
+
+    def side(lo: int, hi: int, full: int, scale: float, n: int) -> tuple[int, int]:
+        a, b = round(lo * scale), round(hi * scale)
+        if lo > 0 and n > 2:
+            a = max(a, 1)
+        if hi < full and n > 2:
+            b = min(b, n - 1)
+        a = min(a, n - 1)
+        return a, max(b, a + 1)
+
+    a, b = side(x0, x1, width, sx, w2)
+    c, d = side(y0, y1, height, sy, h2)
+    return a, c, b - a, d - c
+
+
+def _with_alpha(decoded, image: Path, max_side: int | None, limit: int | None):
+    """The photo for GrabCut: ``decoded.pixels``, or RGBA when the file has transparency.
+
+    :func:`boda.io.open_image` lays transparency over white, and a transparent
+    pixel read as white could join a white object and come out opaque.  Over
+    white a pixel reads ``a c + (1 - a)``, over black ``a c`` (the *over* operator,
+    Porter & Duff 1984), so a second read over black gives ``1 - a`` (their
+    difference) and the stored colour ``c``; GrabCut then keeps transparent pixels
+    as background and multiplies the alpha into the cut-out (docs/grabcut.md).
+    """
+    import numpy as np
+
+    from boda.io import open_image
+
+    if not decoded.has_alpha:
+        return decoded.pixels
+    over_white = decoded.pixels
+    over_black = open_image(
+        image, max_side=max_side, color="keep", max_pixels=limit, background=0.0
+    ).pixels
+    gap = over_white - over_black
+    alpha = np.clip(1.0 - (gap.mean(axis=-1) if gap.ndim == 3 else gap), 0.0, 1.0)
+    a = alpha[..., None] if over_black.ndim == 3 else alpha
+    colour = np.where(a > 0, over_black / np.maximum(a, 1e-6), over_white)
+    rgb = colour if colour.ndim == 3 else np.repeat(colour[..., None], 3, axis=-1)
+    return np.dstack([np.clip(rgb, 0.0, 1.0), alpha]).astype(np.float32)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``cutout`` command to ``app``."""
 
@@ -117,7 +172,9 @@ def register(app: typer.Typer) -> None:
             "boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png",
             notes="A format without transparency (.jpg, .bmp, .ppm) gets the cut-out laid "
             "over white, with a note on stderr.  With --max-side, --rect stays in the "
-            "original's pixels.",
+            "original's pixels.  A photo's transparent pixels are background and stay "
+            "transparent.  --rect and --mask are in the photo as displayed (after its "
+            "EXIF orientation).",
         ),
     )
     @handle_errors
@@ -182,6 +239,7 @@ def register(app: typer.Typer) -> None:
         photos (a photo that would not fit in the free memory is refused).
         """
 
+        from boda.cli.edit_cmd import turned_map_hint
         from boda.errors import InvalidParameterError
         from boda.io import (
             can_write_16_bit,
@@ -191,6 +249,7 @@ def register(app: typer.Typer) -> None:
             write_image,
         )
         from boda.segment import grabcut, trimap_from_marks
+        from boda.segment._grabcut import _clip_rect
 
         if rect is None and mask is None:
             raise InvalidParameterError(
@@ -204,25 +263,26 @@ def register(app: typer.Typer) -> None:
         limit = max_pixels_limit(max_pixels)
         _check_memory(*_header_pixels(image, max_side, box))  # before decoding: seconds, GBs
         decoded = open_image(image, max_side=max_side, color="keep", max_pixels=limit)
-        pixels = decoded.pixels
-        _check_memory(pixels.shape[0] * pixels.shape[1], _box_fraction(box, *decoded.original_size))
-        scale = pixels.shape[1] / decoded.original_size[0]
-        if box is not None and scale != 1.0:
-            x, y, w, h = box
-            box = (
-                round(x * scale),
-                round(y * scale),
-                max(1, round(w * scale)),
-                max(1, round(h * scale)),
-            )
+        width, height = decoded.original_size
+        _check_memory(decoded.pixels.shape[0] * decoded.pixels.shape[1],
+                      _box_fraction(box, width, height))
+        pixels = _with_alpha(decoded, image, max_side, limit)
+        if box is not None and pixels.shape[:2] != (height, width):
+            # Judged in the original's pixels, the ones the user gave (--max-side).
+            with options_for("rect"):
+                corners = _clip_rect(box, (height, width))
+            box = _scaled_box(corners, (width, height), pixels.shape)
         trimap = None
         if mask is not None:
             with naming_input("--mask"):
                 # Transparent pixels would read as white, "surely foreground": refused.
-                marks = open_gray_map(mask, "--mask", max_side, max_pixels=limit).pixels
-            check_same_size(
-                "--mask", marks.shape, pixels.shape, "draw the trimap at the image's size"
-            )
+                decoded_marks = open_gray_map(mask, "--mask", max_side, max_pixels=limit)
+            marks = decoded_marks.pixels
+            # Before --max-side shrinks both: a mask of another size is refused with it too.
+            found = decoded_marks.original_size
+            advice = turned_map_hint(decoded, found) or "draw the trimap at the image's size"
+            check_same_size("--mask", found[::-1], (height, width), advice)
+            check_same_size("--mask", marks.shape, pixels.shape, advice)
             trimap = trimap_from_marks(marks)
         with progress_bar("cutting out", enabled=not (as_json or quiet)) as update:
             with options_for("rect", "iterations"):

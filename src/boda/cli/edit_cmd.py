@@ -61,16 +61,52 @@ def _read_depth(path: Path, limit: int | None):
 def _check_focus_levels(levels: int | None, focus_depth, focus_range) -> None:
     """A focus given in the file's stored levels (--focus-depth 128 for an 8-bit PNG)
     lies beyond every depth of the 0-1 map it is read as: the whole photo was blurred."""
+    import math
+
     from boda.errors import InvalidParameterError
 
     given = [focus_depth] if focus_depth is not None else list(focus_range or ())
+    option = "--focus-depth" if focus_depth is not None else "--focus-range"
+    if not all(math.isfinite(v) for v in given):
+        # NaN and inf were read as "stored levels" ("... give nan").
+        raise InvalidParameterError(
+            f"{option} must be finite depth values, got {','.join(f'{v:g}' for v in given)}"
+        )
     if levels is None or all(0.0 <= v <= 1.0 for v in given):
         return
-    option = "--focus-depth" if focus_depth is not None else "--focus-range"
     raise InvalidParameterError(
         f"{option} {','.join(f'{v:g}' for v in given)} looks like the depth file's stored "
         f"levels, but it is read as level / {levels} (0 to 1): give "
         f"{','.join(f'{v / levels:.4g}' for v in given)}"
+    )
+
+
+def turned_map_hint(photo, found_wh: tuple[int, int]) -> str | None:
+    """What to say of a ``--mask`` / ``--depth`` of ``found_wh`` (width, height) that has
+    the shape of ``photo`` (a :class:`boda.io.DecodedImage`) as stored, before its EXIF
+    orientation turned it upright; None for any other map.
+
+    A phone photo stored sideways is edited as displayed, so a map made from its
+    stored pixels (numpy on an unrotated read) is sideways too: resizing it would
+    stretch it, and "resize it" sent the user the wrong way.
+    """
+    import math
+
+    tags = photo.exif_tags
+    orientation = tags.get(0x0112) if tags is not None else None
+    w, h = photo.original_size
+    fw, fh = found_wh
+    if orientation not in (5, 6, 7, 8) or w == h or min(fw, fh) < 1:
+        return None
+    aspect = math.log(fw / fh)
+    # Within 5 % of the stored shape and not of the upright one (a network's depth
+    # map may round its sides a little); a nearly square photo is never flagged.
+    if abs(aspect - math.log(h / w)) > 0.05 or abs(aspect - math.log(w / h)) <= 0.05:
+        return None
+    return (
+        f"it is shaped like the photo as stored, before its EXIF orientation ({orientation}) "
+        f"turns it upright to {w}x{h}, which is how boda edits it: turn the map the same "
+        "way, or make it from the upright photo"
     )
 
 
@@ -178,11 +214,13 @@ def register(app: typer.Typer) -> None:
             with naming_input("--depth"):
                 depth_map, levels = _read_depth(depth, limit)
             _check_focus_levels(levels, focus_depth, rng)
-            if resize_depth:
+            turned = turned_map_hint(decoded, depth_map.shape[::-1])
+            if resize_depth and turned is None:  # a sideways map is refused, not stretched
                 depth_map = resize(depth_map, decoded.pixels.shape[:2])
             check_same_size(
                 "--depth", depth_map.shape, decoded.pixels.shape,
-                "add --resize-depth to resize it (bilinear), or give the map of this photo",
+                turned or "add --resize-depth to resize it (bilinear), or give the map of "
+                "this photo",
             )
             with options_for(
                 "focus_depth", "focus_at", "focus_range", "aperture", "near", "highlight_gain",
@@ -257,7 +295,8 @@ def register(app: typer.Typer) -> None:
             marks = open_gray_map(mask, "--mask", max_pixels=limit).pixels
         check_same_size(
             "--mask", marks.shape, decoded.pixels.shape,
-            "resize the mask to the image size (nearest-neighbour, so it stays binary)",
+            turned_map_hint(decoded, marks.shape[::-1])
+            or "resize the mask to the image size (nearest-neighbour, so it stays binary)",
         )
         brightest = float(marks.max())
         if 0 < brightest < 0.5:  # a 0/1 mask saved as 8 bits, a mask drawn in dark gray

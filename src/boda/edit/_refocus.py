@@ -270,11 +270,15 @@ def circle_of_confusion(
     if model == "disparity":
         coc = aperture * (t - t_focus)
     else:
-        z_near, z_far = (float(v) for v in depth_range)
-        if not 0 < z_near < z_far:
+        # _numbers: an infinity gave NaN blur radii and a raw ValueError, as did
+        # strings and a third value.
+        near_far = _numbers(depth_range, 2)
+        if near_far is None or not 0 < near_far[0] < near_far[1]:
             raise InvalidParameterError(
-                f"depth_range must be (z_near, z_far) with 0 < z_near < z_far, got {depth_range}"
+                "depth_range must be (z_near, z_far), finite numbers with "
+                f"0 < z_near < z_far, got {depth_range!r}"
             )
+        z_near, z_far = near_far
         z = z_near + np.clip(t, 0.0, None) * (z_far - z_near)
         z_focus = z_near + np.clip(t_focus, 0.0, None) * (z_far - z_near)
         coc = aperture * (1.0 - z_focus / z)

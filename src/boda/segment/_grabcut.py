@@ -221,11 +221,19 @@ def _prepare_image(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
-def _rect_trimap(rect: Any, shape: tuple[int, int]) -> np.ndarray:
-    """PR_FGD inside the rectangle (clipped to the image), BGD outside."""
+def _clip_rect(rect: Any, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``rect`` (x, y, width, height) clipped to an image of ``shape`` (H, W), as
+    corners ``(x0, y0, x1, y1)``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not four whole numbers (an infinity raised a bare OverflowError), a width
+        or height <= 0, or a box outside the image.
+    """
     try:
         x, y, w, h = (int(v) for v in rect)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise InvalidParameterError(
             f"rect must be four integers (x, y, width, height), got {rect!r}"
         ) from None
@@ -238,11 +246,12 @@ def _rect_trimap(rect: Any, shape: tuple[int, int]) -> np.ndarray:
             f"rect {(x, y, w, h)} lies outside the {width}x{height} image; "
             "give x, y, width, height in pixels of this image"
         )
-    if x0 == 0 and y0 == 0 and x1 == width and y1 == height:
-        raise InvalidParameterError(
-            f"rect {(x, y, w, h)} covers the whole {width}x{height} image, leaving no "
-            "background to learn from; leave a margin around the object or pass a trimap mask"
-        )
+    return x0, y0, x1, y1
+
+
+def _rect_trimap(rect: Any, shape: tuple[int, int]) -> np.ndarray:
+    """PR_FGD inside the rectangle (clipped to the image), BGD outside."""
+    x0, y0, x1, y1 = _clip_rect(rect, shape)
     trimap = np.full(shape, BGD, np.uint8)
     trimap[y0:y1, x0:x1] = PR_FGD
     return trimap
@@ -452,7 +461,8 @@ def grabcut(
     rect : (x, y, width, height), optional
         A box around the object, in pixels: outside is hard background,
         inside is probably foreground.  A box reaching past the image border is
-        clipped; one outside the image or covering all of it is an error.
+        clipped; one outside the image is an error, and so is one covering all
+        of it unless the image's transparent pixels or ``mask`` give background.
     mask : numpy.ndarray, optional
         ``(H, W)`` integer trimap with codes ``BGD=0, FGD=1, PR_BGD=2,
         PR_FGD=3`` (OpenCV's).  To continue after a result, pass
@@ -551,9 +561,19 @@ def grabcut(
             trimap[_rect_trimap(rect, shape) == BGD] = BGD
     else:
         trimap = _rect_trimap(rect, shape)
-    if src_alpha is not None:
-        trimap[src_alpha < 1.0 / 512] = BGD
+    # Fully transparent pixels: fixed background, but their stored colour means
+    # nothing (black, white, or the object's own colour, as the editor left it).
+    colourless = (src_alpha < 1.0 / 512) if src_alpha is not None else np.zeros(shape, bool)
+    trimap[colourless] = BGD
     is_fg = (trimap == FGD) | (trimap == PR_FGD)
+    if not (~is_fg).any() and mask is None:
+        # Only now: a box over the whole image is fine where the image's own alpha
+        # (or a trimap) gives background (a sticker on a transparent canvas).
+        box = tuple(int(v) for v in rect)
+        raise InvalidParameterError(
+            f"rect {box} covers the whole {shape[1]}x{shape[0]} image, leaving no background "
+            "to learn from; leave a margin around the object or pass a trimap mask"
+        )
     if not (~is_fg).any():
         raise InvalidParameterError(
             "the trimap has no background pixel (BGD=0 or PR_BGD=2) to learn colours from; "
@@ -562,6 +582,12 @@ def grabcut(
     if not is_fg.any():
         raise InvalidParameterError(
             "the trimap has no foreground pixel (FGD=1 or PR_FGD=3); mark the object"
+        )
+    if not (~is_fg & ~colourless).any():
+        raise InvalidParameterError(
+            "every background pixel is fully transparent, so there is no background "
+            "colour to learn from; leave some opaque background outside the rect or mark "
+            "some in the trimap (the image's alpha alone already separates the rest)"
         )
 
     z = (img.reshape(-1, 1) if img.ndim == 2 else img.reshape(-1, img.shape[2])).astype(
@@ -579,7 +605,9 @@ def grabcut(
     alpha = is_fg.ravel()
     # Pixels that can be foreground (or background) need that model's cost.
     can_fg = (trimap != BGD).ravel()
-    can_bg = (trimap != FGD).ravel()
+    # Transparent pixels stay out of the background model: they taught it colours
+    # (often the object's) that are nowhere in the picture.
+    can_bg = ((trimap != FGD) & ~colourless).ravel()
     fixed_fg, fixed_bg = trimap == FGD, trimap == BGD
     feats = quadratic_features(z)
     feats_fg = feats if can_fg.all() else feats[:, can_fg]
@@ -590,12 +618,13 @@ def grabcut(
     labels_bg = np.full(feats_bg.shape[1], k)
     if init == "kmeans":
         labels_fg[alpha[can_fg]] = kmeans_labels(z[alpha], k, rng)
-        labels_bg[~alpha[can_bg]] = kmeans_labels(z[~alpha], k, rng)
+        labels_bg[~alpha[can_bg]] = kmeans_labels(z[~alpha & can_bg], k, rng)
     else:
         labels_fg[alpha[can_fg]] = orchard_bouman_labels(z[alpha], k)
-        labels_bg[~alpha[can_bg]] = orchard_bouman_labels(z[~alpha], k)
+        labels_bg[~alpha[can_bg]] = orchard_bouman_labels(z[~alpha & can_bg], k)
     d_fg = np.full(z.shape[0], np.inf)
     d_bg = np.full(z.shape[0], np.inf)
+    d_bg[colourless.ravel()] = 0.0  # fixed background without colour: no data cost
     energies: list[float] = []
     converged = False
     for it in range(int(iterations)):
@@ -622,7 +651,7 @@ def grabcut(
             converged = True
             break
         energies.append(energy)
-        if graph is None or not alpha.any() or alpha.all():
+        if graph is None or not alpha.any() or not (~alpha & can_bg).any():
             break  # nothing left to decide, or one mixture has no samples
         if it > 0 and energies[-2] - energy <= tol * abs(energies[-2]):
             converged = True
