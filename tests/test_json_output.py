@@ -20,6 +20,7 @@ from boda.catalog import Catalog, ImageRecord
 from boda.cli import _json
 from boda.cli._common import _json_text, print_json, print_json_array
 from boda.report import catalog_records, iter_catalog_records
+from boda.report._export import real_scores
 
 # float32 arrays of huge floats: numpy says inf, as it should.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -276,8 +277,9 @@ def test_record_dicts_are_to_dict_of_the_records(tmp_path):
     assert first["phash"] == "fffffffffffffffe" and got[0]["path_bytes_hex"] == "61ff2e706e67"
     assert got[2]["link_to"] == "a\\xff.png" and got[2]["path_bytes_hex"] is None
     assert got[3]["flag_scores"] == {"blurry": None} and got[3]["groups"] == {}
-    # the export adds the person's marks (none here) to each record
-    unmarked = [{**r, "decision": None, "rating": None} for r in expected]
+    # the export adds the person's marks (none here) to each record, and gives a score
+    # that is no finite number as None (as --json always printed it: null)
+    unmarked = [real_scores({**r, "decision": None, "rating": None}) for r in expected]
     assert json.dumps(catalog_records(tmp_path / "catalog.db")) == json.dumps(unmarked)
 
 

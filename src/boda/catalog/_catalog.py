@@ -104,6 +104,46 @@ _INDEXES = "CREATE INDEX IF NOT EXISTS images_by_path ON images(display_path, re
 #: The order of every reader: the display path, then the exact bytes.
 _PATH_ORDER = "ORDER BY display_path, relpath"
 
+#: :data:`_PATH_ORDER` of the stored columns, for the queries that give a column's
+#: name to a typed form of it (:func:`_typed`): the order still uses the index.
+_RECORD_ORDER = "ORDER BY images.display_path, images.relpath"
+
+#: How long (seconds) opening or reading the catalog waits for a lock another
+#: connection holds (a scan's write, a database browser's open transaction).
+_BUSY_TIMEOUT = 30.0
+
+
+def _typed(column: str, kind: str) -> str:
+    """SQL giving ``column`` only when its cell holds a value of ``kind``, else NULL.
+
+    SQLite stores any type in any column, and a catalog is a file anyone could
+    have edited (``UPDATE images SET relpath = 'new.png'`` stores text, not
+    bytes): the readers take a cell of the wrong type as missing, as they take
+    scores of the wrong type, instead of failing on it far from here.
+    """
+    if kind == "blob":  # paths: text is taken as its UTF-8 bytes
+        return f"CAST({column} AS BLOB) AS {column}"
+    if kind == "int32":  # pixel sizes, which the Parquet table holds as int32
+        return (f"CASE WHEN typeof({column}) = 'integer' AND {column} BETWEEN 0 AND 2147483647 "
+                f"THEN {column} END AS {column}")
+    if kind == "number":
+        return f"CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column} END AS {column}"
+    return f"CASE WHEN typeof({column}) = '{kind}' THEN {column} END AS {column}"
+
+
+#: The columns of the images table the record readers take, each of its type.
+_RECORD_COLUMNS = {
+    "id": "id", "relpath": _typed("relpath", "blob"), "status": "status",
+    "error": _typed("error", "text"), "size": _typed("size", "integer"),
+    "width": _typed("width", "int32"), "height": _typed("height", "int32"),
+    "format": _typed("format", "text"), "pixel_hash": _typed("pixel_hash", "text"),
+    "phash": _typed("phash", "integer"), "scores": "scores", "extra": "extra",
+    "mtime_ns": "mtime_ns", "link_to": _typed("link_to", "blob"),
+}  # fmt: skip
+
+#: The flags table's columns, each of its type (a group id is a whole number).
+_FLAG_COLUMNS = f"image_id, name, {_typed('score', 'number')}, {_typed('group_id', 'integer')}"
+
 #: Rows of the flags table written per ``executemany`` (with a progress call between).
 _FLAG_BATCH = 50_000
 
@@ -402,7 +442,7 @@ def _remove_catalog_files(path: Path) -> None:
 
 def _connected(uri: str) -> sqlite3.Connection:
     """A connection to ``uri`` that has read the schema (closed again if it cannot)."""
-    db = sqlite3.connect(uri, uri=True, timeout=30)
+    db = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT)
     try:
         db.execute("SELECT 1 FROM sqlite_master LIMIT 1")
     except sqlite3.DatabaseError:
@@ -500,7 +540,7 @@ class Catalog:
         self._new_folder = not self.path.parent.exists()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return sqlite3.connect(self.path, timeout=30)
+            return sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT)
         except (OSError, sqlite3.Error) as exc:
             blocking = next((p for p in self.path.parents if p.is_file()), None)
             if blocking is not None:  # a file DIR/.boda: "File exists" said nothing
@@ -567,6 +607,14 @@ class Catalog:
             return CatalogError(
                 f"{str(self.path)!r} is an image, not a boda catalog; give the catalog file "
                 "(DIR/.boda/catalog.db) or another --catalog"
+            )
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            # A lock held past the timeout is no damage: moving the catalog away (the
+            # advice below) would lose its marks for nothing.
+            return CatalogError(
+                f"the catalog {str(self.path)!r} is locked by another program ({exc}) and "
+                f"stayed so for {_BUSY_TIMEOUT:g} s: close the program that has it open "
+                "(a database browser, a sync tool) and try again"
             )
         return CatalogError(
             f"{str(self.path)!r} is not a usable boda catalog ({exc}); "
@@ -898,7 +946,7 @@ class Catalog:
                 r["image_id"]: bytes(r["jpeg"])
                 for r in self._db.execute("SELECT image_id, jpeg FROM thumbnails")
             }
-        for r in self._db.execute("SELECT * FROM images " + _PATH_ORDER):
+        for r in self._db.execute(f"SELECT {self._record_columns()} FROM images {_RECORD_ORDER}"):
             yield _record(r, flags.get(r["id"], {}), thumbs.get(r["id"]), mirrored)
 
     def record_dicts(self) -> Iterator[dict[str, Any]]:
@@ -912,12 +960,11 @@ class Catalog:
         flags = self._all_flags()
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples
-        # A version 1 catalog opened read-only has no link_to column.
-        link_to = "link_to" if "link_to" in self._image_columns() else "NULL"
-        cursor.execute(
-            "SELECT id, relpath, status, error, size, width, height, format, pixel_hash, "
-            f"phash, scores, extra, {link_to} FROM images " + _PATH_ORDER
-        )
+        columns = self._record_columns((
+            "id", "relpath", "status", "error", "size", "width", "height", "format",
+            "pixel_hash", "phash", "scores", "extra", "link_to",
+        ))  # fmt: skip
+        cursor.execute(f"SELECT {columns} FROM images {_RECORD_ORDER}")
         loads = json.loads
         no_flags: dict[str, tuple[float | None, int | None]] = {}
         mirrored = self.mirrored_ids()
@@ -942,7 +989,7 @@ class Catalog:
         """Every stored flag: ``{image_id: {name: (score, group_id)}}``."""
         cursor = self._db.cursor()
         cursor.row_factory = None
-        cursor.execute("SELECT image_id, name, score, group_id FROM flags")
+        cursor.execute(f"SELECT {_FLAG_COLUMNS} FROM flags")
         flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
         for image_id, name, score, group_id in cursor:
             of_image = flags.get(image_id)
@@ -953,6 +1000,15 @@ class Catalog:
 
     def _image_columns(self) -> list[str]:
         return [r[1] for r in self._db.execute("PRAGMA table_info(images)")]
+
+    def _record_columns(self, names: Iterable[str] = _RECORD_COLUMNS) -> str:
+        """The SQL of :data:`_RECORD_COLUMNS` ``names``, in that order; ``link_to`` is
+        NULL in a version 1 catalog opened read-only, which has no such column."""
+        has_link = "link_to" in self._image_columns()
+        return ", ".join(
+            _RECORD_COLUMNS[name] if name != "link_to" or has_link else "NULL AS link_to"
+            for name in names
+        )
 
     def records_by_id(
         self, ids: Iterable[int], *, with_thumbnails: bool = False
@@ -968,12 +1024,13 @@ class Catalog:
             marks = ",".join("?" * len(chunk))
             flags: dict[int, dict[str, tuple[float | None, int | None]]] = {}
             for r in self._db.execute(
-                f"SELECT image_id, name, score, group_id FROM flags WHERE image_id IN ({marks})",
-                chunk,
+                f"SELECT {_FLAG_COLUMNS} FROM flags WHERE image_id IN ({marks})", chunk
             ):
                 flags.setdefault(r["image_id"], {})[r["name"]] = (r["score"], r["group_id"])
             thumbs = self.thumbnails(chunk) if with_thumbnails else {}
-            for r in self._db.execute(f"SELECT * FROM images WHERE id IN ({marks})", chunk):
+            for r in self._db.execute(
+                f"SELECT {self._record_columns()} FROM images WHERE id IN ({marks})", chunk
+            ):
                 out[r["id"]] = _record(
                     r, flags.get(r["id"], {}), thumbs.get(r["id"]), mirrored
                 )
@@ -1324,8 +1381,7 @@ def _record(
 ) -> ImageRecord:
     """An :class:`ImageRecord` from a row of the ``images`` table; ``mirrored``: the
     catalog's :meth:`Catalog.mirrored_ids`."""
-    # A version 1 catalog opened read-only has no link_to column.
-    link_to = row["link_to"] if len(row) > _V1_COLUMNS.count(",") + 1 else None
+    link_to = row["link_to"]
     return ImageRecord(
         relpath=bytes(row["relpath"]),
         size=row["size"],

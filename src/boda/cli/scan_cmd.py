@@ -1008,19 +1008,25 @@ class _Gone:
 @contextlib.contextmanager
 def _folder_notes():
     """Say on stderr, as notes, that a folder of --under or --copy-under holds no file
-    of the catalog (the library warns, and goes on: nothing is selected through it)."""
+    of the catalog (the library warns, and goes on: nothing is selected through it),
+    and that the CSV holds cells a spreadsheet would take for formulas."""
     import warnings
 
+    from boda.report._export import FormulaCellsWarning
     from boda.report._keep import _NoFileUnder
 
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", _NoFileUnder)
+            warnings.simplefilter("always", FormulaCellsWarning)
             yield
     finally:
         for warning in caught:
-            if issubclass(warning.category, _NoFileUnder):
+            if issubclass(warning.category, FormulaCellsWarning):
+                err_console.print(f"[yellow]note[/]: {shown(str(warning.message))}",
+                                  highlight=False)
+            elif issubclass(warning.category, _NoFileUnder):
                 text = str(warning.message).replace("copy_under ", "--copy-under ", 1)
                 text = text.replace("keep_under ", "--keep-under ", 1)
                 text = "--" + text if text.startswith("under ") else text

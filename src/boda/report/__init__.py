@@ -1,7 +1,13 @@
 """Reports of a scanned folder: a self-contained HTML page, JSON and CSV exports,
 and the selections a user acts on (the blurry files, the redundant copies)."""
 
-from boda.report._export import catalog_records, is_boda_csv, iter_catalog_records, write_csv
+from boda.report._export import (
+    FormulaCellsWarning,
+    catalog_records,
+    is_boda_csv,
+    iter_catalog_records,
+    write_csv,
+)
 from boda.report._html import (
     is_boda_report,
     render_html,
@@ -21,6 +27,7 @@ from boda.report._select import (
 
 __all__ = [
     "DuplicateSet",
+    "FormulaCellsWarning",
     "catalog_records",
     "duplicate_sets",
     "folder_counts",

@@ -8,6 +8,8 @@ rule of the duplicate sets in :mod:`boda.report._keep`.
 from __future__ import annotations
 
 import csv
+import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ from boda.io import open_output, prepare_output
 from boda.report._keep import _keep_prefixes
 
 __all__ = [
-    "CSV_COLUMNS", "catalog_records", "is_boda_csv", "iter_catalog_records", "write_csv",
+    "CSV_COLUMNS", "FormulaCellsWarning", "catalog_records", "is_boda_csv",
+    "iter_catalog_records", "write_csv",
 ]
 
 #: The CSV's columns before the scores (one column per score name follows, sorted).
@@ -43,6 +46,21 @@ MARK_FIELDS = ("decision", "rating")
 #: record's ``mirrored``, a ``--mirrored`` scan).
 MIRROR_FIELDS = ("mirrored",)
 
+#: What a cell a spreadsheet program takes for a formula begins with (OWASP, "CSV
+#: Injection": ``=``, ``+``, ``-``, ``@``, tab, carriage return).
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+#: The CSV's columns of free text (names, reasons, EXIF text), where such a cell can be;
+#: the others hold numbers, hashes and boda's own words.
+_TEXT_COLUMNS = ("path", "error", "taken", "camera", "link_to")
+
+
+class FormulaCellsWarning(UserWarning):
+    """:func:`write_csv` wrote cells that a spreadsheet program would read as formulas
+    (file names such as ``=HYPERLINK(...).png``): they are kept exact, and the
+    person opening the table in a spreadsheet should import those columns as text."""
+
+
 #: The columns each version added, in the order they came.
 _ADDED_COLUMNS = (LAYOUT_FIELDS, CAPTURE_FIELDS, MARK_FIELDS, MIRROR_FIELDS)
 
@@ -61,10 +79,12 @@ def layout_values(extra: object) -> tuple[Any, Any, Any, Any]:
     they were recorded, a damaged cell)."""
     extra = extra if isinstance(extra, dict) else {}
     mode, channels, depth, alpha = (extra.get(name) for name in LAYOUT_FIELDS)
+    # 1-127: any real layout, and what the Parquet table's int8 columns hold (a
+    # hand-edited 1000 would stop its export)
     return (
         mode if isinstance(mode, str) else None,
-        channels if type(channels) is int else None,
-        depth if type(depth) is int else None,
+        channels if type(channels) is int and 0 < channels < 128 else None,
+        depth if type(depth) is int and 0 < depth < 128 else None,
         alpha if isinstance(alpha, bool) else None,
     )
 
@@ -135,9 +155,48 @@ def catalog_records(catalog_path: str | Path) -> list[dict[str, Any]]:
 def iter_catalog_records(catalog_path: str | Path) -> Iterator[dict[str, Any]]:
     """:func:`catalog_records` one at a time (constant memory for any catalog size)."""
     with Catalog(catalog_path, readonly=True) as catalog:
-        marks = read_marks(catalog.path)
-        for record in catalog.record_dicts():
-            yield with_mark(record, marks)
+        yield from exported_records(catalog)
+
+
+def exported_records(catalog: Catalog) -> Iterator[dict[str, Any]]:
+    """The records every export writes (``--json``, the CSV, the Parquet table), so
+    they give each file the same values: :meth:`Catalog.record_dicts` with the marks
+    (:func:`with_mark`) and only real scores (:func:`real_scores`)."""
+    marks = read_marks(catalog.path)
+    for record in catalog.record_dicts():
+        yield with_mark(real_scores(record), marks)
+
+
+def _real(value: object) -> float | int | None:
+    """``value`` if it is a finite real number (not a bool), else None."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return value if math.isfinite(value) else None
+        except OverflowError:  # an integer beyond float's range
+            return None
+    return None
+
+
+def real_scores(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with each score and flag score that is not a finite number as None.
+
+    A scan stores finite numbers; NaN, infinities, text or lists come from a
+    catalog someone edited, and JSON has no NaN: each export says "missing" for
+    them alike (null in ``--json`` and Parquet, an empty CSV cell), where the CSV
+    wrote ``nan`` or ``high`` and the JSON null or ``"high"``.
+    """
+    for key in ("scores", "flag_scores"):
+        values = record[key]
+        # the common case, only finite floats, in C loops (a million records pass here)
+        if not (set(map(type, values.values())) <= _FLOAT
+                and all(map(math.isfinite, values.values()))):
+            record[key] = {name: _real(v) for name, v in values.items()}
+    return record
+
+
+_FLOAT = frozenset({float})
 
 
 def read_marks(catalog_path: str | Path) -> dict[bytes, Mark]:
@@ -209,17 +268,21 @@ def write_csv(
         with open_output(out, text=True) as fh:
             writer = csv.writer(fh)
             writer.writerow([*CSV_COLUMNS, *score_names])
-            marks = read_marks(catalog.path)
             rows = (
-                (with_mark(r, marks) for r in catalog.record_dicts())
+                exported_records(catalog)
                 if selected is None and not any(folders) and stars is None
                 else _selected(catalog_path, selected, keep_under=keep, under=folders[0],
                                copy_under=folders[1], min_rating=stars)
             )
+            formulas, first_formula = 0, ""
             for n, r in enumerate(rows, 1):
                 groups = r["groups"]
                 mode, channels, depth, alpha = layout_values(r["extra"])
                 taken, camera = capture_values(r["extra"])
+                for cell in (r["path"], r["error"], taken, camera, r["link_to"]):
+                    if cell and cell[0] in FORMULA_STARTS:
+                        formulas += 1
+                        first_formula = first_formula or cell
                 writer.writerow(
                     [r["path"], r["status"], r["error"] or "", r["width"], r["height"],
                      r["format"] or "", mode or "", "" if channels is None else channels,
@@ -236,4 +299,14 @@ def write_csv(
                     progress(n, total)
     if progress:
         progress(total, total)
+    if formulas:
+        # Kept exact: the path is the file's name for pandas, xargs and joins, and a
+        # quote put before it (OWASP's advice) would be read back as part of the name.
+        warnings.warn(FormulaCellsWarning(
+            f"{formulas} cell{'s' * (formulas != 1)} of the CSV ({', '.join(_TEXT_COLUMNS)}) "
+            f"begin with =, +, -, @, a tab or a carriage return (first: {first_formula!r}): "
+            "a spreadsheet program opening the file would run them as formulas. They are "
+            "written exactly, for pandas and CSV readers; in a spreadsheet, import the "
+            "file with those columns as text (docs/security.md)"
+        ), stacklevel=2)
     return out

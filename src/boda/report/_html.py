@@ -559,7 +559,11 @@ def _section(
     """
     if name not in ("exact_duplicate", "near_duplicate"):
         worst_first = rules[name].compare is operator.gt
-        ranked = sorted(members, key=lambda m: m.score or 0.0, reverse=worst_first)
+        # Images without a real score (a hand-edited catalog: NULL, NaN) go last, in path
+        # order: as 0.0 they came first among the blurry ones, and NaN breaks any sort.
+        scored = [m for m in members if m.score is not None and math.isfinite(m.score)]
+        unscored = [m for m in members if m.score is None or not math.isfinite(m.score)]
+        ranked = sorted(scored, key=lambda m: m.score, reverse=worst_first) + unscored
         return ranked[:MAX_PER_SECTION], None
     per_group = min(MAX_PER_GROUP, MAX_PER_SECTION)
     cards: list[_Flagged] = []

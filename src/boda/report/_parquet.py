@@ -20,7 +20,7 @@ from boda import __version__
 from boda.catalog import Catalog
 from boda.errors import BodaError
 from boda.io import open_output, prepare_output
-from boda.report._export import capture_values, layout_values, read_marks, with_mark
+from boda.report._export import capture_values, exported_records, layout_values
 
 __all__ = ["PARQUET_COLUMNS", "ROWS_PER_GROUP", "is_boda_parquet", "write_parquet"]
 
@@ -145,9 +145,8 @@ def write_parquet(
         total = catalog.count_all()
         score_names = catalog.score_names()
         schema = _schema(pa, score_names)
-        marks = read_marks(catalog.path)
         rows = (
-            (with_mark(r, marks) for r in catalog.record_dicts())
+            exported_records(catalog)
             if selected is None and not any(folders) and stars is None
             else _selected(catalog_path, selected, keep_under=keep, under=folders[0],
                            copy_under=folders[1], min_rating=stars)
