@@ -421,8 +421,8 @@ def test_occlusion_matches_captum_and_batching():
         torch.testing.assert_close(m, expected, atol=1e-5, rtol=1e-4)
     blur = Occlusion(model, window=4, stride=3, baseline="blur", blur_sigma=2.0)(x, 0)
     assert blur.shape == (3, 12, 12) and torch.isfinite(blur).all()
-    # Border coverage: with stride 5 the last window is moved to touch the border.
-    edge = Occlusion(model, window=4, stride=5)(x, 0, normalize=False)
+    # Border coverage: with stride 4 the last window (from 4) is moved to touch the border.
+    edge = Occlusion(model, window=5, stride=4)(x, 0, normalize=False)
     assert (edge[:, -1, -1] != 0).all()
 
 

@@ -200,6 +200,14 @@ def _check_input(x: object) -> torch.Tensor:
         raise InvalidParameterError(
             f"x is empty (shape {tuple(x.shape)}); give at least one image of at least one pixel"
         )
+    bad = ~torch.isfinite(x.detach()).flatten(1).all(dim=1)
+    if bad.any():
+        # NaN spreads through every layer: with a callable target nothing else caught it,
+        # and the maps came back blank (normalize_maps turns NaN into 0), the curves NaN.
+        raise InvalidImageError(
+            f"x holds NaN or infinite values in sample(s) {bad.nonzero().flatten().tolist()}; "
+            "a model's decision on them cannot be explained: fix or drop those images"
+        )
     return x
 
 
@@ -288,6 +296,12 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
     callable target; the one check of targets for explainers and metrics alike."""
     b = logits.shape[0]
     if callable(target):
+        # A diverged model gives NaN scores, and maps that normalise to blank: say so.
+        if not torch.isfinite(logits.detach()).all():
+            raise ModelError(
+                "the model's outputs are not finite (NaN or infinity): a diverged model, "
+                "or inputs outside the range it was trained on; there is nothing to explain"
+            )
         return None
     if logits.ndim != 2:
         raise ModelError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,18 @@ from boda.explain._occlusion import _gaussian_blur
 from boda.nn import input_spec
 
 __all__ = ["ClassModel", "class_model"]
+
+
+def _whole(value: object) -> bool:
+    """A whole number: an int, a numpy integer or a one-element integer tensor; not a
+    bool, a float or a string."""
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
 
 
 @dataclass
@@ -56,7 +69,9 @@ def class_model(
     Gradient ascent on :math:`S_c(I) - \lambda \lVert I \rVert_2^2` (Eq. 1 of
     [1]_; :math:`S_c` is the logit, not the probability, as the paper
     recommends).  Each step is ``I += lr * g / mean(|g|)`` (a normalised
-    gradient, so ``lr`` is in input units).  Regularisers from Yosinski et
+    gradient, so ``lr`` is in input units); where that gradient is exactly 0 (every
+    ReLU off, e.g. at the zero image of a bias-free convolution followed by BatchNorm)
+    the step goes in a seeded random direction instead.  Regularisers from Yosinski et
     al. [2]_: a random shift of up to ``jitter`` pixels before each step
     (undone after it) and a Gaussian blur every ``blur_every`` steps.
 
@@ -110,6 +125,11 @@ def class_model(
     .. [2] J. Yosinski et al., "Understanding Neural Networks Through Deep
        Visualization", ICML Deep Learning Workshop 2015.
     """
+    # Whole numbers: 3.7 was taken as class 3, steps=2.5 as 2; "cat" was a raw ValueError.
+    counts = {"steps": steps, "jitter": jitter, "blur_every": blur_every}
+    for name, value in (("target", target), *counts.items()):
+        if not _whole(value):
+            raise InvalidParameterError(f"{name} must be a whole number, got {value!r}")
     # Written so that NaN fails each test, and infinity the finite ones (it made NaN images).
     finite = all(math.isfinite(v) for v in (lr, l2, blur_sigma))
     if not (int(steps) >= 0 and lr > 0 and l2 >= 0 and int(jitter) >= 0
@@ -120,10 +140,19 @@ def class_model(
             f"l2={l2}, jitter={jitter}, blur_every={blur_every}, blur_sigma={blur_sigma}"
         )
     if start is None:
+        pair = isinstance(size, (tuple, list)) and len(size) == 2
+        if not (pair and all(_whole(n) and int(n) >= 1 for n in size)):
+            raise InvalidParameterError(f"size must be two whole numbers >= 1, got {size!r}")
         channels = input_spec(model)[0] or 3  # a gray model starts from a gray image
         start = torch.zeros(1, channels, int(size[0]), int(size[1]))
     elif not isinstance(start, torch.Tensor) or start.ndim != 4 or start.shape[0] != 1:
         raise InvalidParameterError("start must be a (1, C, H, W) tensor")
+    elif start.numel() == 0 or not torch.isfinite(start.detach().float()).all():
+        # An empty start was a raw torch error, a NaN one an ascent of NaN scores.
+        raise InvalidParameterError(
+            f"start must hold finite values and at least one pixel, got shape "
+            f"{tuple(start.shape)}"
+        )
     # The image follows the model (float64 models, other devices); cloned below.
     image = _as_model_input(model, start.detach() if start.is_floating_point() else start.float())
     gen = torch.Generator().manual_seed(int(seed))
@@ -150,6 +179,13 @@ def class_model(
             objective = score - l2 * shifted.pow(2).sum()
             (g,) = torch.autograd.grad(objective, shifted)
             g = torch.roll(g, (-dy, -dx), dims=(2, 3))
+            if not g.any():
+                # A dead start: at the zero image of a bias-free convolution followed by
+                # BatchNorm and ReLU (the shipped shapes-cnn) every ReLU is off, the
+                # gradient is exactly 0 and the ascent would never move.  Step into a
+                # seeded random direction instead, as ascents started from noise do
+                # (Yosinski et al. 2015); a nonzero gradient is followed unchanged.
+                g = torch.randn(g.shape, generator=gen).to(g)
             with torch.no_grad():
                 image += lr * g / g.abs().mean().clamp_min(1e-12)
                 if blur_every and blur_sigma and (i + 1) % int(blur_every) == 0:  # sigma 0: off

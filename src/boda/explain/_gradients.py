@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError, ModelError
 from boda.explain._base import Explainer, Target, _as_model_input, _check_input
 from boda.explain._cam import GradCAM
@@ -84,8 +85,9 @@ class Saliency(Explainer):
         output_key: str | int | None = None,
     ):
         super().__init__(model, output_key=output_key)
-        # Written so that NaN fails (it gave noisy copies of NaN), and infinity too.
-        if int(samples) < 0 or not 0 <= noise < math.inf:
+        # Written so that NaN fails (it gave noisy copies of NaN), and infinity too;
+        # samples a whole number (2.5 was taken as 2 copies).
+        if not (whole_number(samples) and samples >= 0) or not 0 <= noise < math.inf:
             raise InvalidParameterError(
                 f"need samples >= 0 and a finite noise >= 0, got {samples}, {noise}"
             )
@@ -101,7 +103,7 @@ class Saliency(Explainer):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             logits = self._forward(xg)
-            if classes is None and not callable(target):
+            if classes is None:  # a callable target stays None, its logits checked
                 classes = self._resolve_target(logits, target)
             scores = self._scores(logits, classes, target)
             (grad,) = torch.autograd.grad(scores.sum(), xg)

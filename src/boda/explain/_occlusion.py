@@ -173,7 +173,8 @@ class Occlusion(Explainer):
     window : int or (int, int)
         Window height and width in input pixels.
     stride : int or (int, int)
-        Step between windows.
+        Step between windows, at most the window size (a larger one would leave
+        pixels between the windows without a value).
     baseline : float or "blur"
         Value of occluded pixels (0 is the mean colour for inputs normalised
         by mean/std), or ``"blur"`` for a blurred copy of the input.
@@ -230,6 +231,13 @@ class Occlusion(Explainer):
         self.precision = self._check_precision(precision)
         self.window = _pair(window, "window")
         self.stride = _pair(stride, "stride")
+        if self.stride[0] > self.window[0] or self.stride[1] > self.window[1]:
+            # Windows with gaps between them leave pixels no window covers; their 0 was
+            # drawn as a measured "no effect" (captum's Occlusion refuses this too).
+            raise InvalidParameterError(
+                f"stride {self.stride} is larger than window {self.window}: pixels between "
+                "the windows would get no value; give a stride at most the window size"
+            )
         _check_baseline("blur", blur_sigma)  # blur_sigma: > 0 and finite, whatever the baseline
         _check_baseline(baseline, blur_sigma)
         if not (whole_number(batch_size) and batch_size >= 1):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 from boda.explain._base import (
     Target,
@@ -60,9 +61,22 @@ class CurveResult:
 
 def _classes_and_scorer(model, x, target, output_key):
     logits = model_logits(model(x), output_key)
-    if callable(target):
-        return None, lambda out, idx: target(out)
-    classes = resolve_target(logits, target)
+    classes = resolve_target(logits, target)  # also refuses non-finite logits
+    if classes is None:  # a callable target
+
+        def scores_of(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            # Checked as the explainers check it: a (B, K) or scalar return was a raw
+            # torch error, or a silently wrong Average Drop.
+            values = target(out)
+            if not isinstance(values, torch.Tensor) or values.shape != (out.shape[0],):
+                got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values)
+                raise InvalidParameterError(
+                    f"a callable target must return one score per image, shape "
+                    f"({out.shape[0]},); got {got}"
+                )
+            return values
+
+        return None, scores_of
 
     def score(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return class_probabilities(out).gather(1, classes[idx].view(-1, 1))[:, 0]
@@ -105,8 +119,11 @@ def _curve(
 ) -> CurveResult:
     x = _as_model_input(model, _check_input(x))
     maps = _check_maps(x, maps)
-    if int(steps) < 1 or int(batch_size) < 1:
-        raise InvalidParameterError("steps and batch_size must be >= 1")
+    # Whole numbers: steps=2.5 drew a curve of 2 steps without a word.
+    if not all(whole_number(v) and v >= 1 for v in (steps, batch_size)):
+        raise InvalidParameterError(
+            f"steps and batch_size must be whole numbers >= 1, got {steps!r}, {batch_size!r}"
+        )
     _check_baseline(baseline, blur_sigma)
     b, c, h, w = x.shape
     n = h * w
