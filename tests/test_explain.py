@@ -481,7 +481,7 @@ def test_cli_explain(kodak_paths, tmp_path):
     r = CliRunner().invoke(app, ["explain", str(src), "--method", "magic"])
     assert r.exit_code == 2 and "unknown method" in r.output
     r = CliRunner().invoke(app, ["explain", str(src), "--target", "3"])
-    assert r.exit_code == 0 and "explained class 3" in " ".join(r.output.split())
+    assert r.exit_code == 0 and "explained cat (class 3)" in " ".join(r.output.split())
 
 
 def test_montage_colour_bar_and_caption(rng):

@@ -31,6 +31,7 @@ from boda.explain.metrics import (  # noqa: E402
     average_drop_increase,
     deletion_curve,
     insertion_curve,
+    pointing_game,
 )
 from boda.nn import cpu_threads  # noqa: E402
 
@@ -330,3 +331,36 @@ def test_curves_refuse_steps_and_batch_sizes_that_are_not_whole(bad):
     # steps=2.5 drew a curve of 2 steps; "8" passed through int().
     with pytest.raises(InvalidParameterError, match="whole numbers"):
         deletion_curve(_net(), torch.randn(1, 3, 8, 8), torch.rand(1, 8, 8), **bad)
+
+
+# -- found by the lead after the audit -----------------------------------------------------
+
+
+def test_the_pointing_game_refuses_nan_maps_and_tolerances():
+    """argmax reads NaN as the maximum, so a broken map pointed wherever its NaN was
+    (a hit here), and a NaN tolerance counted as exact matching."""
+    masks = np.zeros((2, 8, 8), bool)
+    masks[:, 2, 2] = True
+    maps = np.zeros((2, 8, 8), np.float32)
+    maps[:, 6, 6] = 1.0
+    maps[1, 2, 2] = np.nan
+    with pytest.raises(InvalidParameterError, match=r"maps \[1\] hold NaN"):
+        pointing_game(maps, masks)
+    good = np.nan_to_num(maps)
+    assert pointing_game(good, masks)["hits"].tolist() == [False, False]  # peaks at (6, 6)
+    for tolerance in (float("nan"), float("inf"), -1.0, "1"):
+        with pytest.raises(InvalidParameterError, match="tolerance"):
+            pointing_game(good, masks, tolerance=tolerance)
+
+
+def test_smoothgrad_refuses_a_noise_that_is_not_a_number():
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(InvalidParameterError, match="noise"):
+        Saliency(model, samples=2, noise="0.1")
+
+
+def test_a_class_without_a_name_is_said_once():
+    from boda.cli._common import class_text
+
+    assert class_text(2, "bird") == "bird (class 2)"
+    assert class_text(2, "class 2") == class_text(2, None) == "class 2"

@@ -115,6 +115,17 @@ def shown(value: object) -> str:
 _BRACKET = re.compile(r"(\\*)\[(?=([a-z#/@][^[]*?])?)")
 
 
+def class_text(index: int, name: str | None) -> str:
+    """A class as the model commands say it: ``bird (class 2)``, or ``class 2`` for a
+    model without class names (whose name is ``class 2`` already: it was said twice).
+
+    >>> class_text(2, "bird"), class_text(2, "class 2"), class_text(2, None)
+    ('bird (class 2)', 'class 2', 'class 2')
+    """
+    plain = f"class {index}"
+    return plain if not name or name == plain else f"{name} ({plain})"
+
+
 def escape(text: str) -> str:
     """``text`` as Rich markup that shows exactly ``text`` (checked against
     ``rich.markup.render`` on every string of up to 7 of ``\\[]a/#``), but for an odd

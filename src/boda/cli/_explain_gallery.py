@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from boda.cli._common import class_text
 from boda.core.text import html_text as _text
 from boda.core.text import relative_href as _href
 
@@ -89,7 +90,7 @@ def _item(record: dict[str, Any], folder: Path) -> str:
         f'<div class="item{kind}">{picture}<div class="facts"><div class="name">{name}</div>'
         f"<p>{verdict}predicted <b>{_text(top['name'])}</b> {_percent(top['probability'])}"
         f'<span class="muted">{"; then " + others if others else ""}</span><br>'
-        f"explained: class {record['target']} ({_text(record['target_name'])})</p>"
+        f"explained: {_text(class_text(record['target'], record['target_name']))}</p>"
         f"<table><tr>{heads}</tr>{rows}</table></div></div>"
     )
 

@@ -13,6 +13,7 @@ import typer
 from boda.cli._common import (
     check_image_output,
     check_input,
+    class_text,
     console,
     err_console,
     examples,
@@ -408,9 +409,8 @@ def montage_caption(res) -> str:
     if res.target is None:
         explained = "explained: a custom target"
     else:
-        name = f"{res.target_name} (class {res.target})" if res.target_name else (
-            f"class {res.target}")
-        explained = f"explained: {name}{probability(res.target)}"
+        explained = f"explained: {class_text(res.target, res.target_name)}"
+        explained += probability(res.target)
     best = res.top[0] if res.top else None
     if best is not None and best["index"] != res.target:
         explained += f"; predicted: {best['name']}{probability(best['index'])}"
@@ -447,7 +447,7 @@ def _print_explanation(image, res, scores, output: Path | None, *, single: bool,
                    else f" [red]wrong: labelled {shown(label['name'])}[/]")
     console.print(
         f"{shown(image)}: predicted [bold]{best['name']}[/] ({best['probability']:.1%})"
-        f"{verdict}; explained class {res.target} ({res.target_name}) with "
+        f"{verdict}; explained {shown(class_text(res.target, res.target_name))} with "
         f"{', '.join(res.maps)}" + (f" at layer {res.layer}" if res.layer else "")
     )
     for name, st in res.stats.items():

@@ -23,6 +23,7 @@ import typer
 from boda.cli._common import (
     check_image_output,
     check_input,
+    class_text,
     console,
     err_console,
     examples,
@@ -375,7 +376,7 @@ def _class_model(
         })  # fmt: skip
         return
     console.print(
-        f"class {index} ({shown(lm.class_name(index))}) after {steps} "
+        f"{shown(class_text(index, lm.class_name(index)))} after {steps} "
         f"step{'' if steps == 1 else 's'}: logit "
         f"{before['logit']:.3f} -> {after['logit']:.3f}, probability "
         f"{before['probability']:.1%} -> {after['probability']:.1%}"

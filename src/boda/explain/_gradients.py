@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from boda.core.numbers import whole_number
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError, ModelError
 from boda.explain._base import Explainer, Target, _as_model_input, _check_input
 from boda.explain._cam import GradCAM
@@ -87,7 +87,10 @@ class Saliency(Explainer):
         super().__init__(model, output_key=output_key)
         # Written so that NaN fails (it gave noisy copies of NaN), and infinity too;
         # samples a whole number (2.5 was taken as 2 copies).
-        if not (whole_number(samples) and samples >= 0) or not 0 <= noise < math.inf:
+        # real_number first: noise="0.1" was a raw TypeError from the comparison.
+        if not (whole_number(samples) and samples >= 0) or not (
+            real_number(noise) and 0 <= noise < math.inf
+        ):
             raise InvalidParameterError(
                 f"need samples >= 0 and a finite noise >= 0, got {samples}, {noise}"
             )

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -328,8 +329,16 @@ def pointing_game(
         raise InvalidParameterError(
             f"maps and masks are empty (shape {m.shape}); give at least one"
         )
-    if tolerance < 0:
-        raise InvalidParameterError(f"tolerance must be >= 0, got {tolerance}")
+    # Written so that NaN fails (it counted as exact matching), and infinity too.
+    if not (isinstance(tolerance, int | float) and 0 <= tolerance < math.inf):
+        raise InvalidParameterError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    unusable = ~np.isfinite(m).reshape(m.shape[0], -1).all(axis=1)
+    if unusable.any():
+        # argmax reads NaN as the maximum: a broken map would point wherever its NaN is.
+        raise InvalidParameterError(
+            f"maps {np.flatnonzero(unusable).tolist()} hold NaN or infinite values; a map "
+            "without a finite maximum points nowhere"
+        )
     hits = np.zeros(m.shape[0], bool)
     for i in range(m.shape[0]):
         y, x = np.unravel_index(int(np.argmax(m[i])), m[i].shape)
