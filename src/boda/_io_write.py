@@ -35,8 +35,32 @@ _FORMATS_16 = ("PNG", "TIFF")
 #: laid over white: Pillow would drop the alpha (BMP's 32-bit pixels read back opaque).
 #: GIF keeps only on/off transparency.
 _FORMATS_ALPHA = (
-    "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "TGA", "SGI", "QOI", "DDS", "IM", "ICO", "GIF",
+    "PNG", "TIFF", "WEBP", "AVIF", "HEIF", "JPEG2000", "TGA", "SGI", "QOI", "DDS", "IM", "ICO",
+    "GIF",
 )
+
+#: Formats (Pillow's names) whose files :func:`write_image` embeds an EXIF block in (the
+#: others hold none).  AVIF and HEIC keep it in an ``Exif`` item; their encoders take the
+#: Orientation out of it into the file's ``irot``/``imir`` boxes, which read back as 1.
+_FORMATS_EXIF = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "AVIF", "HEIF")
+
+#: Formats (Pillow's names) that cannot hold an image's pixels exactly: refused with
+#: :func:`write_image`'s ``lossless=True`` (GIF keeps 256 colours).  WebP is written
+#: lossless when asked; the other formats (PNG, TIFF, BMP...) always are.
+_FORMATS_LOSSY_ONLY = ("JPEG", "MPO", "AVIF", "HEIF", "GIF")
+
+#: Formats Pillow lists a save handler for that :func:`write_image` cannot write, with
+#: why: refused with the extension, before a command's work, instead of failing after it.
+_FORMATS_NOT_WRITTEN = {
+    "BUFR": "Pillow has no encoder for it",
+    "GRIB": "Pillow has no encoder for it",
+    "HDF5": "Pillow has no encoder for it",
+    "WMF": "Pillow has no encoder for it",
+    "XBM": "it holds only black and white pixels",
+    "MSP": "it holds only black and white pixels",
+    "PALM": "it holds only black and white or palette pixels",
+    "BLP": "it holds only palette pixels",
+}
 
 #: Formats (Pillow's names) whose files :func:`write_image` embeds an ICC profile in.
 #: In the others (BMP, GIF, PPM, TGA, ICO, QOI, JPEG 2000...) Pillow drops it without
@@ -78,15 +102,16 @@ def write_image(
     icc_profile: bytes | None = None,
     bit_depth: int | None = None,
     exif: bytes | None = None,
+    lossless: bool = False,
 ) -> Path:
     """Write an image (gray, RGB or RGBA; float, uint8 or uint16) to ``path``.
 
     The format follows the extension.  RGBA keeps its alpha in PNG, TIFF, WebP,
-    AVIF, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO and GIF (on/off only) files
+    AVIF, HEIC, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO and GIF (on/off only) files
     (:func:`can_write_alpha`); in the others (JPEG, BMP, PPM...) it is laid over
     white first, as they hold no alpha.  JPEG, WebP, AVIF and HEIC are written
-    at ``quality`` (lossy; JPEG with full-resolution 4:4:4 colour from quality 90
-    on), PNG at zlib level
+    at ``quality`` (lossy; JPEG, AVIF and HEIC with full-resolution 4:4:4 colour
+    from quality 90 on; WebP exactly with ``lossless=True``), PNG at zlib level
     :data:`PNG_COMPRESS_LEVEL` (3: a third of the CPU of Pillow's 6 for files
     about 11 % larger; PNG is lossless at every level); ``icc_profile`` is
     embedded when given so an edit keeps its input's colour profile, provided
@@ -120,8 +145,13 @@ def write_image(
         as they are.  8 converts everything to 8 bits (rounded).
     exif : bytes, optional
         An EXIF block to embed (:attr:`boda.io.DecodedImage.exif`), in JPEG,
-        PNG, WebP and 8-bit TIFF files and in 16-bit PNG ones; 16-bit TIFF
-        files are written without it.
+        PNG, WebP, TIFF (8- and 16-bit), AVIF and HEIC files; the other
+        formats hold none.  Bytes that are no EXIF block are refused.
+    lossless : bool
+        Keep every pixel exactly: a WebP file is then written lossless
+        (``quality`` unused; the colour under transparent pixels kept too).
+        PNG, TIFF, BMP and the other lossless formats are lossless anyway; a
+        JPEG, AVIF, HEIC or GIF path is refused, as those formats cannot be.
 
     Returns
     -------
@@ -136,7 +166,10 @@ def write_image(
         message names the path and the formats that hold 16: PNG and TIFF),
         an ICO file of more than 256 pixels a side (ICO holds no more), or an
         ICNS file of any size but 1024x1024 (Pillow stretches any other image
-        to that square), or ``quality`` not a whole number from 0 to 100.
+        to that square), ``quality`` not a whole number from 0 to 100,
+        ``lossless=True`` for a format that cannot be lossless (JPEG, AVIF,
+        HEIC, GIF), ``exif`` that is no EXIF block, or the extension of a
+        format boda cannot write (HDF5, XBM...).
     InvalidImageError
         ``image`` is not an image boda can write (shape, dtype, a 0-255 float
         scale), or holds NaN or infinite values.
@@ -152,6 +185,8 @@ def write_image(
     path = _not_a_folder(path)
     image_format = _image_format(path)
     _check_quality(quality)
+    _check_lossless(path, image_format, lossless)
+    exif = _exif_block(exif)
     _refuse_non_finite(image)
     icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
     if icc_profile and image_format not in _FORMATS_ICC:
@@ -159,16 +194,14 @@ def write_image(
     if image_format in ("ICO", "ICNS"):
         _check_icon_size(path, image_format, np.shape(image))
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
-        data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile)
-        if exif and image_format == "PNG":
-            data = _png_with_chunk(data, b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+        data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile, exif)
         return write_output(path, data)
     arr = to_uint8(image)
     pil = Image.fromarray(arr)
     params: dict = {}
     if icc_profile:
         params["icc_profile"] = icc_profile
-    if exif and image_format in ("JPEG", "PNG", "WEBP", "TIFF"):
+    if exif and image_format in _FORMATS_EXIF:
         params["exif"] = exif
     if image_format == "PNG":
         params["compress_level"] = PNG_COMPRESS_LEVEL
@@ -177,10 +210,18 @@ def write_image(
     if pil.mode == "RGBA" and image_format not in _FORMATS_ALPHA:
         white = Image.new("RGBA", pil.size, (255, 255, 255, 255))
         pil = Image.alpha_composite(white, pil).convert("RGB")
+    if pil.mode == "L" and image_format == "QOI":
+        pil = pil.convert("RGB")  # QOI holds only RGB(A); gray as R = G = B loses nothing
     if image_format in _FORMATS_QUALITY:
         params["quality"] = int(quality)
-    if image_format in ("JPEG", "MPO") and quality >= _FULL_CHROMA_QUALITY:
-        params["subsampling"] = 0  # 4:4:4: full colour resolution (Pillow's default is 4:2:0)
+    if quality >= _FULL_CHROMA_QUALITY and image_format in ("JPEG", "MPO", "AVIF", "HEIF"):
+        # 4:4:4: full colour resolution (the encoders' default is 4:2:0)
+        params["subsampling"] = 0 if image_format in ("JPEG", "MPO") else "4:4:4"
+    if lossless and image_format == "WEBP":
+        # VP8L (lossless WebP); exact: keep the colour under transparent pixels, which
+        # libwebp otherwise replaces.  quality is then an effort: Pillow's default.
+        params.update(lossless=True, exact=True)
+        del params["quality"]
     buffer = _io.BytesIO()
     try:
         pil.save(buffer, format=image_format, **params)
@@ -188,6 +229,42 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     # Encoded first, so a failed encode leaves an existing file untouched.
     return write_output(path, buffer.getvalue())
+
+
+def _check_lossless(path: Path, image_format: str, lossless: object) -> None:
+    """Refuse ``lossless`` that is not a bool, or True for a format that cannot hold the
+    pixels exactly (:data:`_FORMATS_LOSSY_ONLY`)."""
+    if not isinstance(lossless, bool | np.bool_):
+        raise InvalidParameterError(f"lossless must be True or False, got {lossless!r}")
+    if lossless and image_format in _FORMATS_LOSSY_ONLY:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r} lossless: {image_format} files change the "
+            "pixels; write a .webp, .png or .tif to keep every pixel"
+        )
+
+
+def _exif_block(exif: object) -> bytes | None:
+    """``exif`` (bytes holding a TIFF structure, with or without the ``Exif\\0\\0``
+    prefix of a JPEG's APP1 segment) with that prefix, which Pillow's JPEG writer
+    needs (without it the block was written but read as no EXIF); None stays None.
+
+    Bytes that are no EXIF block are refused: TIFF writers failed on them with
+    Pillow's SyntaxError, and JPEG, PNG and WebP files carried them as damaged EXIF.
+    """
+    if exif is None or exif == b"":
+        return None
+    try:
+        if not isinstance(exif, bytes | bytearray):
+            raise TypeError
+        Image.Exif().load(bytes(exif))  # what Pillow's TIFF, AVIF and HEIC writers do
+    except (SyntaxError, ValueError, TypeError, struct.error):
+        raise InvalidParameterError(
+            f"exif must be an EXIF block (bytes, as DecodedImage.exif gives), got "
+            f"{bytes(exif[:16]) if isinstance(exif, bytes | bytearray) else exif!r}; "
+            "pass the exif of open_image's result, or None"
+        ) from None
+    prefix = b"Exif\0\0"
+    return bytes(exif) if exif.startswith(prefix) else prefix + bytes(exif)
 
 
 def _check_quality(quality: object) -> None:
@@ -260,8 +337,8 @@ def _check_icon_size(path: Path, image_format: str, shape: tuple[int, ...]) -> N
 def can_write_alpha(path: str | Path) -> bool:
     """Whether :func:`write_image` keeps the alpha channel of an RGBA image in ``path``.
 
-    True for PNG, TIFF, WebP, AVIF, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO and
-    GIF (on/off transparency only); False for the rest (JPEG, BMP, PPM...: the
+    True for PNG, TIFF, WebP, AVIF, HEIC, JPEG 2000, TGA, SGI, QOI, DDS, IM, ICO
+    and GIF (on/off transparency only); False for the rest (JPEG, BMP, PPM...: the
     image is laid over white) and for unknown extensions.
 
     Examples
@@ -313,23 +390,29 @@ def _to_uint16(image: np.ndarray) -> np.ndarray:
 
 
 def _encode_16bit(
-    path: Path, image_format: str, arr: np.ndarray, icc_profile: bytes | None
+    path: Path, image_format: str, arr: np.ndarray, icc_profile: bytes | None,
+    exif: bytes | None = None,
 ) -> bytes:
     """A 16-bit PNG or TIFF file of the uint16 ``arr`` (gray, RGB or RGBA), with
-    ``icc_profile`` embedded.  Gray goes through Pillow (mode ``I;16``), colour
-    through OpenCV (which embeds no profile: it is added to the encoded file)."""
+    ``icc_profile`` and ``exif`` embedded.  Gray goes through Pillow (mode ``I;16``),
+    colour through OpenCV (which embeds neither: they are added to the encoded file)."""
     import cv2
 
     if arr.ndim == 2:
         buffer = _io.BytesIO()
-        params = {"icc_profile": icc_profile} if icc_profile else {}
+        params: dict = {"icc_profile": icc_profile} if icc_profile else {}
         if image_format == "PNG":
             params["compress_level"] = PNG_COMPRESS_LEVEL
+        elif exif:
+            params["exif"] = exif
         try:
             Image.fromarray(arr).save(buffer, format=image_format, **params)
         except (KeyError, ValueError, OSError) as exc:
             raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
-        return buffer.getvalue()
+        data = buffer.getvalue()
+        if exif and image_format == "PNG":
+            data = _png_with_chunk(data, b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+        return data
     order = [2, 1, 0, 3][: arr.shape[2]]  # RGB(A) -> BGR(A)
     if image_format == "PNG":
         ok, encoded = cv2.imencode(
@@ -341,14 +424,17 @@ def _encode_16bit(
         raise InvalidParameterError(f"cannot write {str(path)!r}: OpenCV could not encode it")
     data = encoded.tobytes()
     if image_format == "PNG":
-        return _png_with_icc(data, icc_profile) if icc_profile else data
+        data = _png_with_icc(data, icc_profile) if icc_profile else data
+        if exif:
+            data = _png_with_chunk(data, b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+        return data
     order = "<" if data[:2] == b"II" else ">"
     tags: dict[int, tuple[int, bytes]] = {}
     if arr.shape[2] == 4:  # ExtraSamples = 2, unassociated alpha (OpenCV leaves it out)
         tags[338] = (3, struct.pack(order + "H", 2))
     if icc_profile:
         tags[34675] = (7, bytes(icc_profile))  # InterColorProfile, UNDEFINED bytes
-    return _tiff_with_tags(path, data, tags) if tags else data
+    return _tiff_with_tags(path, data, tags, exif) if tags or exif else data
 
 
 def _png_with_icc(data: bytes, profile: bytes) -> bytes:
@@ -365,9 +451,12 @@ def _png_with_chunk(data: bytes, kind: bytes, body: bytes) -> bytes:
     return data[:end_of_ihdr] + chunk + data[end_of_ihdr:]
 
 
-def _tiff_with_tags(path: Path, data: bytes, tags: dict[int, tuple[int, bytes]]) -> bytes:
+def _tiff_with_tags(
+    path: Path, data: bytes, tags: dict[int, tuple[int, bytes]], exif: bytes | None = None
+) -> bytes:
     """The classic TIFF ``data`` with ``tags`` (``{tag: (type, value bytes)}``, in the
-    file's byte order) added to, or replacing those of, its first image.
+    file's byte order) added to, or replacing those of, its first image, and the
+    tags of the EXIF block ``exif`` (:func:`_exif_entries`) added to it.
 
     The values longer than 4 bytes and a copy of the first directory with the
     tags added are appended, and the header points at the new directory (the old
@@ -388,6 +477,11 @@ def _tiff_with_tags(path: Path, data: bytes, tags: dict[int, tuple[int, bytes]])
     next_directory = data[first + 2 + 12 * count : first + 6 + 12 * count]
     out = bytearray(data)
     out += b"\0" * (len(out) % 2)  # TIFF offsets are word-aligned
+    if exif:
+        block, exif_entries = _exif_entries(exif, order, len(out))
+        out += block + b"\0" * (len(block) % 2)
+        for tag, entry in exif_entries.items():
+            entries.setdefault(tag, entry)  # the image's own tags describe its data
     for tag, (kind, value) in tags.items():
         size = {3: 2, 4: 4}.get(kind, 1)  # SHORT, LONG; BYTE and UNDEFINED are 1
         if len(value) > 4:
@@ -403,6 +497,38 @@ def _tiff_with_tags(path: Path, data: bytes, tags: dict[int, tuple[int, bytes]])
     return bytes(out)
 
 
+#: TIFF tags (TIFF 6.0) that describe an image's data, not the photo: never taken from
+#: an EXIF block (a JPEG's says YCbCr positioning, a thumbnail's offsets...) into a TIFF.
+_TIFF_IMAGE_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 317,
+    320, 322, 323, 324, 325, 338, 339, 340, 341, 513, 514, 529, 530, 531, 532, 34675,
+})
+
+
+def _exif_entries(exif: bytes, order: str, at: int) -> tuple[bytes, dict[int, bytes]]:
+    """The first-directory tags of the EXIF block ``exif`` (camera, capture time,
+    Orientation...; the Exif and GPS sub-directories with them) as 12-byte TIFF
+    directory entries in byte ``order``, and the bytes they point into, to be put at
+    offset ``at`` of the file.
+
+    In a TIFF file EXIF data are tags of the image's own directory (TIFF/EP, Exif
+    2.3 4.6.2), not a block: Pillow lays them out (``Image.Exif.tobytes``) as a
+    directory at ``at``, whose entries are then taken; its own header goes unused.
+    """
+    tags = Image.Exif()
+    tags.load(exif)
+    for tag in _TIFF_IMAGE_TAGS & set(tags):
+        del tags[tag]
+    tags.endian = order
+    block = tags.tobytes(at)[len(b"Exif\0\0") + 8 :]  # less the EXIF and TIFF headers
+    count = struct.unpack(order + "H", block[:2])[0]
+    entries = {
+        struct.unpack(order + "H", block[at_ : at_ + 2])[0]: block[at_ : at_ + 12]
+        for at_ in range(2, 2 + 12 * count, 12)
+    }
+    return block, entries
+
+
 def _image_format(path: Path) -> str:
     """Pillow's format name for the extension of ``path``, which must be writable."""
     suffix = path.suffix.lower()
@@ -411,6 +537,12 @@ def _image_format(path: Path) -> str:
         raise InvalidParameterError(
             f"cannot write {str(path)!r}: {'no' if not suffix else 'unknown'} image file "
             "extension; end the name with .png, .jpg, .webp or .tif"
+        )
+    if image_format in _FORMATS_NOT_WRITTEN:
+        raise InvalidParameterError(
+            f"cannot write {str(path)!r}: boda writes no {image_format} files "
+            f"({_FORMATS_NOT_WRITTEN[image_format]}); end the name with .png, .jpg, .webp "
+            "or .tif"
         )
     return image_format
 

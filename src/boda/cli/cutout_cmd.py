@@ -25,6 +25,7 @@ from boda.cli._common import (
     quiet_option,
     shown,
 )
+from boda.cli.edit_cmd import Lossless
 
 
 def _parse_rect(text: str) -> tuple[int, int, int, int]:
@@ -212,6 +213,7 @@ def register(app: typer.Typer) -> None:
                 help="Quality of a lossy output (JPEG, WebP, AVIF, HEIC).",
             ),
         ] = 95,
+        lossless: Lossless = False,
         max_side: Annotated[
             int | None,
             typer.Option(
@@ -239,7 +241,7 @@ def register(app: typer.Typer) -> None:
         photos (a photo that would not fit in the free memory is refused).
         """
 
-        from boda.cli.edit_cmd import turned_map_hint
+        from boda.cli.edit_cmd import check_lossless, turned_map_hint
         from boda.errors import InvalidParameterError
         from boda.io import (
             can_write_16_bit,
@@ -257,6 +259,7 @@ def register(app: typer.Typer) -> None:
             )
         box = _parse_rect(rect) if rect is not None else None
         check_image_output(output, image, mask, overwrite=overwrite)
+        check_lossless(output, lossless)
         check_input(image, "image")
         if mask is not None:
             check_input(mask, "--mask")
@@ -297,6 +300,7 @@ def register(app: typer.Typer) -> None:
         written = write_image(  # 16-bit when the photo was, if the format can hold it
             output, rgba, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
             bit_depth=16 if decoded.bit_depth > 8 and can_write_16_bit(output) else None,
+            lossless=lossless,
         )
         summary = {
             "image": str(image),

@@ -110,6 +110,14 @@ def turned_map_hint(photo, found_wh: tuple[int, int]) -> str | None:
     )
 
 
+def check_lossless(output: Path, lossless: bool) -> None:
+    """Before any work: ``--lossless`` is refused for an output format that cannot be
+    lossless (JPEG, AVIF, HEIC, GIF), as :func:`boda.io.write_image` would refuse it."""
+    from boda._io_write import _check_lossless, _image_format
+
+    _check_lossless(output, _image_format(output), lossless)
+
+
 def _bit_depth(photo_bits: int, output: Path) -> int | None:
     """16 when the photo had more than 8 bits per channel (``DecodedImage.bit_depth``
     of a 16-bit PNG or TIFF) and ``output`` can hold 16 (PNG, TIFF), so an edit keeps
@@ -126,6 +134,11 @@ _Quality = Annotated[
         "--quality", "-q", min=1, max=100, metavar="1-100",
         help="Quality of a lossy output (JPEG, WebP, AVIF, HEIC).",
     ),
+]
+#: ``--lossless`` of the commands that write an edited photo (cutout's too).
+Lossless = Annotated[
+    bool, typer.Option("--lossless", help="Keep every pixel: a lossless WebP (PNG and TIFF "
+                       "always are).")
 ]
 _Overwrite = Annotated[bool, overwrite_option()]
 _MaxPixels = Annotated[str | None, max_pixels_option()]
@@ -187,6 +200,7 @@ def register(app: typer.Typer) -> None:
         ] = 2.0,
         resize_depth: Annotated[bool, typer.Option("--resize-depth", help=_RESIZE_HELP)] = False,
         quality: _Quality = 95,
+        lossless: Lossless = False,
         max_pixels: _MaxPixels = None,
         overwrite: _Overwrite = False,
         quiet: _Quiet = False,
@@ -205,6 +219,7 @@ def register(app: typer.Typer) -> None:
         at = _pair(focus_at, "--focus-at", int)
         rng = _pair(focus_range, "--focus-range", float)
         check_image_output(output, image, depth, overwrite=overwrite)
+        check_lossless(output, lossless)
         check_input(image, "image")
         check_input(depth, "--depth")
         limit = max_pixels_limit(max_pixels)
@@ -234,7 +249,7 @@ def register(app: typer.Typer) -> None:
                 )
         write_image(
             output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
-            bit_depth=_bit_depth(decoded.bit_depth, output),
+            bit_depth=_bit_depth(decoded.bit_depth, output), lossless=lossless,
         )
         lo, hi = resolve_focus(depth_map, focus_depth=focus_depth, focus_at=at, focus_range=rng)
         if as_json:
@@ -276,6 +291,7 @@ def register(app: typer.Typer) -> None:
         ] = 9,
         search_radius: Annotated[int, typer.Option(metavar="PX", help=_SEARCH_HELP)] = 48,
         quality: _Quality = 95,
+        lossless: Lossless = False,
         max_pixels: _MaxPixels = None,
         overwrite: _Overwrite = False,
         quiet: _Quiet = False,
@@ -287,6 +303,7 @@ def register(app: typer.Typer) -> None:
         from boda.io import open_gray_map, open_image, write_image
 
         check_image_output(output, image, mask, overwrite=overwrite)
+        check_lossless(output, lossless)
         check_input(image, "image")
         check_input(mask, "--mask")
         limit = max_pixels_limit(max_pixels)
@@ -318,7 +335,7 @@ def register(app: typer.Typer) -> None:
                 result = inpaint(decoded.pixels, holes, method=method, **options)
         write_image(
             output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
-            bit_depth=_bit_depth(decoded.bit_depth, output),
+            bit_depth=_bit_depth(decoded.bit_depth, output), lossless=lossless,
         )
         if as_json:
             print_json({
