@@ -540,3 +540,26 @@ def test_marking_writes_the_marks_file_and_nothing_else(client, shoot):
     assert _snapshot(shoot) == before
     assert marks_path(shoot).is_file()
     assert os.fsencode(shoot / ".boda" / "catalog.db") in before
+
+
+def test_the_kept_copy_follows_a_pick_or_reject_made_in_the_page(client):
+    """The keep rule reads the marks (a picked copy keeps, a rejected one keeps only
+    where every copy is rejected): the duplicate plan, the kept/redundant roles and the
+    redundant selection were cached until the catalog changed, so the page kept showing
+    the rejected file as the one kept."""
+    ids = _ids(client)
+    original, copy = ids["IMG_0000.png"], ids["IMG_0000 copy.png"]
+
+    def kept() -> tuple[int, list[int]]:
+        (only,) = client.get("/api/duplicates").json()["sets"]
+        return only["keep"]["id"], [m["id"] for m in only["redundant"]]
+
+    def redundant() -> list[int]:
+        page = client.get("/api/images", params={"only": "redundant", "limit": 50}).json()
+        return [r["id"] for r in page["images"]]
+
+    assert kept() == (original, [copy]) and redundant() == [copy]
+    assert _mark(client, [original], decision="reject").status_code == 200
+    assert kept() == (copy, [original]) and redundant() == [original]
+    assert _mark(client, [original], decision="pick").status_code == 200
+    assert kept() == (original, [copy]) and redundant() == [copy]

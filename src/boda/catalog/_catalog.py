@@ -920,8 +920,11 @@ class Catalog:
             "CASE WHEN status = 'ok' AND json_valid(extra) "
             "THEN json_extract(extra, '$.phash_mirrored') END" if mirrored else "NULL"
         )
+        # Each cell of its type, as the record readers take it (_RECORD_COLUMNS): a
+        # pHash stored as text stopped the scan here with a TypeError.
+        columns = ", ".join(_RECORD_COLUMNS[c] for c in ("pixel_hash", "phash", "width", "height"))
         cursor.execute(
-            "SELECT id, relpath, status, error, scores, pixel_hash, phash, width, height, "
+            f"SELECT id, relpath, status, error, scores, {columns}, "
             f"{flipped} FROM images " + _PATH_ORDER
         )
         for (

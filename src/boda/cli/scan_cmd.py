@@ -45,11 +45,19 @@ def _parse_thresholds(items: list[str]) -> dict[str, float]:
         try:
             if not sep:
                 raise ValueError
-            out[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             raise InvalidParameterError(
                 f"--threshold expects NAME=VALUE (e.g. blurry=0.3), got {item!r}"
             ) from None
+        name = name.strip()
+        # Two values for one flag: the first was dropped without a word.
+        if name in out and out[name] != number:
+            raise InvalidParameterError(
+                f"--threshold {name} is given twice ({name}={out[name]:g} and "
+                f"{name}={number:g}); give it once"
+            )
+        out[name] = number
     return out
 
 
@@ -326,12 +334,13 @@ def register(app: typer.Typer) -> None:
             "odd_aspect_ratio, odd_size, exact_duplicate, near_duplicate), failed (unreadable "
             "files), "
             "unflagged (readable, no flag), redundant (copies of a kept file: identical, or "
-            "within the near-duplicate tolerance of it; the file kept is under --keep-under if "
-            "one is, then not in a trash or cache folder (#recycle, $RECYCLE.BIN, Trash, "
+            "within the near-duplicate tolerance of it; the file kept is one you picked, "
+            "else one you did not reject, then under --keep-under if one is, then not in a "
+            "trash or cache folder (#recycle, $RECYCLE.BIN, Trash, "
             "@eaDir...) nor one of copies (Backup, Old...), then a camera RAW (the halves of a "
             "RAW+JPEG pair are never listed for each other), then not named as an edit "
             "(IMG_1-edited.jpg, listed only as an exact copy), then has the fewest other "
-            "flags, then most pixels, then is best exposed "
+            "flags, then most pixels, then is not flagged blurry, then is best exposed "
             "(mean lightness within half a stop of the set's median file, no more clipping), "
             "then is sharpest (by more than 0.015), then not named as a copy of another "
             "(IMG_1 (1).JPG, IMG_1 copy.JPG...), then first in path order; a near-duplicate "

@@ -33,10 +33,11 @@ class DuplicateSet:
     Attributes
     ----------
     keep : str
-        The file boda keeps (the keep rule: :func:`duplicate_sets`): outside
-        trash and cache folders, a camera RAW before other files, of the fewest
-        other flags and most pixels, the best exposed relative to the others,
-        then the sharpest, then not named as a copy of another.
+        The file boda keeps (the keep rule: :func:`duplicate_sets`): one the
+        person picked, else one they did not reject; outside trash and cache
+        folders, a camera RAW before other files, of the fewest other flags,
+        most pixels, not blurry, the best exposed relative to the others, then the
+        sharpest, then not named as a copy of another.
     redundant : tuple of str
         The other members: copies of ``keep`` that may be removed, in path order.
     linked : tuple of str
@@ -250,15 +251,20 @@ def _origin_rank(path: str, pairs: _Pairs | None) -> int:
 
 def _keep_keys(
     members: list[ImageRecord], keep_under: tuple[str, ...] = (), pairs: _Pairs | None = None,
-    picked: frozenset[bytes] = frozenset(),
+    picked: frozenset[bytes] = frozenset(), rejected: frozenset[bytes] = frozenset(),
 ) -> list[tuple]:
     """Sort keys of the keep rule (:func:`duplicate_sets`) of the members of linked
     duplicate groups: the file to keep sorts first.
 
-    Per file: not picked by the person (``picked``: their decision comes first),
+    Per file: the person's decision (their decision comes first: 0 picked, 1 none, 2
+    ``rejected``, so that a rejected file keeps only where every copy is rejected:
+    ``--only redundant`` and ``--only rejected`` together never hold every copy),
     outside ``keep_under``, in a trash or cache folder (:func:`_junk_rank`),
-    not a camera original (:func:`_origin_rank`), its other flags, pixels, exposure
-    error within the members (:func:`_exposure_errors`); then the sharpness class among
+    not a camera original (:func:`_origin_rank`), its other flags but ``blurry``,
+    pixels and then the ``blurry`` flag (one key: the sharpness score is measured at
+    each file's own size, and shrinking hides blur, so a thumbnail of a soft photo is
+    not flagged where the photo is; the flag only decides between files of one size),
+    exposure error within the members (:func:`_exposure_errors`); then the sharpness class among
     the files tied so far (:func:`_sharpness_classes`), a copy's name
     (:func:`_copy_names`), and the path.
     """
@@ -270,10 +276,12 @@ def _keep_keys(
     heads = []
     for record, path, error in zip(members, paths, errors, strict=True):
         elsewhere = bool(keep_under) and not _is_under(path, keep_under)
-        problems = sum(name not in DUPLICATE_FLAGS for name in record.flags)
-        pixels = (record.width or 0) * (record.height or 0)
-        heads.append((record.relpath not in picked, elsewhere, _junk_rank(path),
-                      _origin_rank(path, pairs), problems, -pixels, error))
+        flags = record.flags
+        problems = sum(name not in DUPLICATE_FLAGS and name != "blurry" for name in flags)
+        size = (-(record.width or 0) * (record.height or 0), "blurry" in flags)
+        decision = (record.relpath not in picked) + (record.relpath in rejected)
+        heads.append((decision, elsewhere, _junk_rank(path),
+                      _origin_rank(path, pairs), problems, size, error))
     sharp = _sharpness_classes(heads, [finite_float(r.scores.get("blurry")) for r in members])
     return [(*head, cls, copy, path, record.relpath) for head, cls, copy, path, record
             in zip(heads, sharp, copies, paths, members, strict=True)]
@@ -428,7 +436,7 @@ def _is_under(path: str, prefixes: tuple[str, ...]) -> bool:
 def _split_set(
     members: list[ImageRecord], max_distance: int, keep_under: tuple[str, ...],
     pairs: _Pairs | None = None, picked: frozenset[bytes] = frozenset(),
-    flipped: dict[bytes, int] | None = None,
+    flipped: dict[bytes, int] | None = None, rejected: frozenset[bytes] = frozenset(),
 ) -> list[list[ImageRecord]]:
     """Cut the members of linked duplicate groups into sets whose every other member is a
     copy of the set's first (kept) file.
@@ -437,9 +445,10 @@ def _split_set(
     In keep order (:func:`_keep_keys`), the first member not yet in a set keeps; every
     member not yet in a set with its pixel hash (an exact copy), or a comparable pHash
     within ``max_distance`` bits of its pHash, joins its set; repeat.  A file named as an
-    edit (:func:`_is_edit`) joins only as an exact copy, a photo library's original
-    (:func:`_in_library`) never joins, and the two halves of a RAW+JPEG pair
-    (:class:`_Pairs`) never join each other's set.  ``flipped`` (a scan with
+    edit (:func:`_is_edit`) joins only as an exact copy, and takes only exact copies when
+    it keeps (an edit is no near copy of its original, nor the original of the edit), a
+    photo library's original (:func:`_in_library`) never joins, and the two halves of a
+    RAW+JPEG pair (:class:`_Pairs`) never join each other's set.  ``flipped`` (a scan with
     ``mirrored``) maps members' paths to the pHash of their mirror image: a member
     whose pHash is within ``max_distance`` of the keeper's mirrored pHash and whose
     mirrored pHash is within it of the keeper's pHash (a mirror image of it) joins
@@ -449,7 +458,7 @@ def _split_set(
 
     from boda.duplicates._clusters import _popcount, mirror_distance
 
-    keys = _keep_keys(members, keep_under, pairs, picked)
+    keys = _keep_keys(members, keep_under, pairs, picked, rejected)
     order = sorted(range(len(members)), key=keys.__getitem__)
     ranked = [members[i] for i in order]
     paths = [keys[i][-2] for i in order]
@@ -482,7 +491,7 @@ def _split_set(
         if not left[keeper]:
             continue
         joins = left & (pixel == pixel[keeper]) & (pixel >= 0) & (mode > 0)
-        if hashed[keeper]:
+        if hashed[keeper] and mode[keeper] != 1:  # an edit keeps its exact copies only
             near = _popcount(phash ^ phash[keeper]) <= max_distance  # numpy < 2 too
             if has_mirrored[keeper]:  # a mirror image of it, both ways
                 near |= has_mirrored & (
@@ -511,9 +520,10 @@ def _split_small(
     out = []
     items = list(zip(ranked, pair, joining, strict=True))
     while items:
-        keeper, kept_pair, _ = items[0]
+        keeper, kept_pair, kept_mode = items[0]
         copies, left = [keeper], []
-        near = keeper.phash is not None and "near_duplicate" in keeper.flags
+        # an edit that keeps takes its exact copies only (it is no near copy of its original)
+        near = keeper.phash is not None and "near_duplicate" in keeper.flags and kept_mode != 1
         mirror = flipped.get(keeper.relpath) if near else None
         for item in items[1:]:
             record, record_pair, mode = item
@@ -552,8 +562,9 @@ def _near_tolerance(catalog: Catalog) -> int:
 _KEEP_SCORES = ("blurry", "mean_lightness", "p05_lightness", "p50_lightness", "p95_lightness")
 
 
-def _picked(catalog: Catalog) -> list[bytes]:
-    """The paths of the files the person picked (marks that still apply to them)."""
+def _decisions(catalog: Catalog) -> tuple[list[bytes], list[bytes]]:
+    """The paths of the files the person picked, and of those they rejected (marks that
+    still apply to them)."""
     import warnings
 
     from boda.catalog import marks_path
@@ -562,10 +573,12 @@ def _picked(catalog: Catalog) -> list[bytes]:
     try:
         rows = catalog.mark_rows(marks_path(catalog.path))
     except CatalogError as exc:  # a damaged marks file: the duplicates are still shown
-        warnings.warn(f"{exc}; the keep rule goes without your picks", stacklevel=3)
-        return []
-    ids = [i for i, _, decision, _ in rows if decision == "pick"]
-    return list(catalog.relpaths_of(ids).values())
+        warnings.warn(f"{exc}; the keep rule goes without your picks and rejects", stacklevel=3)
+        return [], []
+    picked = [i for i, _, decision, _ in rows if decision == "pick"]
+    rejected = [i for i, _, decision, _ in rows if decision == "reject"]
+    return (list(catalog.relpaths_of(picked).values()),
+            list(catalog.relpaths_of(rejected).values()))
 
 
 def _duplicate_plan(
@@ -580,8 +593,9 @@ def _duplicate_plan(
     with Catalog(catalog_path, readonly=True) as catalog:
         max_distance = _near_tolerance(catalog)
         mirrored = catalog.mirrored_scan()
-        # the files the person picked: kept first, and never listed as copies
-        picked = frozenset(_picked(catalog))
+        # the files the person picked: kept first, and never listed as copies; those
+        # they rejected: kept last (a rejected keeper and its listed copies were every copy)
+        picked, rejected = map(frozenset, _decisions(catalog))
         for record in catalog.records():
             if record.status == "link":
                 if record.link_to is not None:
@@ -619,7 +633,8 @@ def _duplicate_plan(
     for keys in sets.values():
         members = {r.relpath: r for key in keys for r in groups[key]}
         for copies in _split_set(
-            list(members.values()), max_distance, keep_under, pairs, picked, flipped
+            list(members.values()), max_distance, keep_under, pairs, picked, flipped,
+            rejected,
         ):
             if len(copies) < 2:
                 continue  # a member that is a copy of no kept file: kept, in no set
@@ -661,7 +676,10 @@ def duplicate_sets(
     several sets, and several kept files; a member that is a copy of no kept
     file, and has no copy of its own left, is kept and in no set.
 
-    The keep order: first a file under one of ``keep_under`` (when given),
+    The keep order: first a file the person picked (:class:`boda.catalog.Marks`),
+    last one they rejected (so that the ``redundant`` and ``rejected`` selections
+    together never hold every copy of a picture); between these,
+    first a file under one of ``keep_under`` (when given),
     then a file outside trash, recycle-bin, snapshot and cache folders
     (``#recycle``, ``$RECYCLE.BIN``, ``Trash``, ``@eaDir``, ``*.lrdata``, a
     photo library's derivatives...), then outside folders of copies
@@ -669,16 +687,21 @@ def duplicate_sets(
     originals, then a camera RAW file, then the JPEG/HEIF/TIFF of a RAW+JPEG
     pair (a RAW and one of these of the same name in the same folder), then a
     file not named as an edit (``IMG_1-edited.jpg``), then the fewest other
-    flags (a dark, blurry or cropped copy is not kept over a good one), then
-    the most pixels (``width * height`` of the original), then the best
-    exposed, then the sharpest (highest ``blurry`` score; scores within 0.015
-    of the sharpest of the files tied so far tie: re-encoding a JPEG moves the
-    score that much), then a file whose name is not a copy's name of another
-    member's (``IMG_1.JPG`` over ``IMG_1 (1).JPG``, ``IMG_1 copy.JPG``,
-    ``IMG_1-2.JPG``, ``Copy of IMG_1.JPG``...), then the first in path order.
+    flags (a dark or cropped copy is not kept over a good one), then the most
+    pixels (``width * height`` of the original), then not flagged ``blurry``
+    (a blurred copy is not kept over a sharp one of its size; the score is
+    measured at each file's own size and shrinking hides blur, so between
+    sizes the larger keeps), then the best exposed, then the sharpest
+    (highest ``blurry`` score; scores within 0.015 of the sharpest of the
+    files tied so far tie: re-encoding a JPEG moves the score that much),
+    then a file whose name is not a copy's name of another member's
+    (``IMG_1.JPG`` over ``IMG_1 (1).JPG``, ``IMG_1 copy.JPG``, ``IMG_1-2.JPG``,
+    ``Copy of IMG_1.JPG``...), then the first in path order.
 
     Some files join a set only in part: a file named as an edit joins only as
-    an exact copy (a deliberate edit is no near copy of its original); the
+    an exact copy, and when it keeps, only its exact copies join its set (a
+    deliberate edit is no near copy of its original, nor its original a copy
+    of the edit, whichever keeps first); the
     two halves of a RAW+JPEG pair never join each other's set (one photo the
     camera wrote twice); a photo library's original
     (``*.photoslibrary/originals/...``) never joins (moving it out breaks the

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 
 from boda.catalog import ImageRecord
-from boda.core.numbers import finite_float
+from boda.core.numbers import finite_float, real_number, whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -163,10 +163,18 @@ def resolve_thresholds(overrides: Mapping[str, float] | object | None) -> dict[s
     thresholds = default_thresholds()
     for name, value in (overrides or {}).items():
         if name not in thresholds:
+            if name == "exact_duplicate":  # a flag, but one without a threshold
+                raise InvalidParameterError(
+                    "exact_duplicate has no threshold (it is set for identical decoded "
+                    "pixels); near_duplicate=BITS sets how close look-alikes must be; the "
+                    f"flags with a threshold: {sorted(thresholds)}"
+                )
             raise InvalidParameterError(
                 f"unknown flag {name!r} in thresholds; choose from {sorted(thresholds)}"
             )
-        number = finite_float(value)
+        # True is 1 to float(): it was taken as the threshold 1 (QualityThresholds,
+        # which scan() also takes, refuses bools as well).
+        number = None if isinstance(value, bool) else finite_float(value)
         if number is None:
             raise InvalidParameterError(
                 f"threshold {name}={value!r} is not a finite number; "
@@ -217,6 +225,23 @@ def _tiny_pixels(entropy_threshold: float) -> float:
     return math.floor(2.0 ** min(entropy_threshold, 62.0)) if entropy_threshold >= 0 else 0.0
 
 
+def _stored_score(value: object) -> float | None:
+    """A stored score as a float, or None when it is no finite real number.
+
+    A scan stores finite floats; text, bools, lists, NaN or infinities come from a
+    catalog someone edited (or an old scan's NaN), and the report and every export
+    take them as missing (:func:`boda.report._export.real_scores`): so does the
+    flag derivation, where comparing text with a threshold stopped the scan.
+    """
+    if real_number(value):  # numpy scalars a library caller gives too
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an integer beyond float's range
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
 #: ``step(name, done, total)``: the progress of a long step (``total`` None: unknown).
 StepProgress = Callable[[str, int, "int | None"], None]
 
@@ -259,6 +284,10 @@ def derive_flags(
                 phash_mirrored=_hex_hash(flipped) if mirrored else None,
             )
     return deriver.image_rows + deriver.size_rows() + deriver.duplicate_rows()
+
+
+#: Perceptual hashes are 64-bit: 0 <= phash < _HASH_END.
+_HASH_END = 1 << 64
 
 
 class FlagDeriver:
@@ -307,18 +336,29 @@ class FlagDeriver:
     ) -> None:
         """One readable image (status ``"ok"``), in path order; ``size`` is its
         ``(width, height)`` (None, or None in it: unknown, never ``odd_size``);
-        ``phash_mirrored`` the pHash of its mirror image (read with ``mirrored``)."""
+        ``phash_mirrored`` the pHash of its mirror image (read with ``mirrored``).
+        A score that is no finite real number, a ``pixel_hash`` that is not text and
+        a ``phash`` that is no integer in [0, 2**64) are missing, as the report reads
+        them."""
         rows = self.image_rows
         width, height = size if size is not None else (None, None)
         known = type(width) is int and type(height) is int and width > 0 and height > 0
         pixels = width * height if known else -1
         for name, key, compare, threshold, tiny in self._rules:
             value = scores.get(key)
+            if type(value) is not float or value - value != 0:  # not a finite float
+                value = _stored_score(value)
             if value is not None and (compare(value, threshold) or 0 < pixels <= tiny):
-                rows.append((image_id, name, float(value), None))
+                rows.append((image_id, name, value, None))
         self._ids.append(image_id)
-        self._pixel_hashes.append(pixel_hash)
-        self._phashes.append(phash)
+        # A catalog is a file anyone can edit, and the report reads a hash cell of
+        # another type as missing: so does the grouping (a pHash stored as 1.5 or
+        # 1e23 stopped the scan with the clustering's error about "hashes[0]").
+        self._pixel_hashes.append(pixel_hash if type(pixel_hash) is str else None)
+        self._phashes.append(
+            phash if (type(phash) is int or whole_number(phash)) and 0 <= phash < _HASH_END
+            else None
+        )
         self._pixels.append(pixels)
         if self.mirrored:
             self._flipped.append(phash_mirrored)
@@ -398,7 +438,11 @@ class FlagDeriver:
         self.mirrored_ids = []
         for done, group in enumerate(groups, 1):
             members = [phashed[i] for i in group]
-            if len({pixel[i] for i in members}) >= 2:
+            # Left to exact_duplicate only when every member has one known pixel hash:
+            # records without one (a library caller's, a damaged row) are not exact
+            # copies of each other, and their look-alike groups used to vanish.
+            shared = {pixel[i] for i in members}
+            if len(shared) >= 2 or None in shared:
                 group_id += 1
                 for k, i in zip(group, members, strict=True):
                     rows.append((ids[i], "near_duplicate", float(nearest[k]), group_id))

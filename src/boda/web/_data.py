@@ -86,6 +86,11 @@ class Unreadable(ValueError):
     """A file that is there but cannot be shown (HTTP 422)."""
 
 
+#: The cached values the person's marks change: the duplicate plan (the keep rule reads
+#: picks and rejects), its index, and the redundant copies it lists.
+_MARKS_READ_BY = frozenset({"duplicates", "set_index", "selection:redundant"})
+
+
 def _writing(state: tuple) -> bool:
     """Whether a :meth:`CatalogView.state` says that a writer is at work (its
     ``-wal`` file holds results not yet folded into the catalog)."""
@@ -176,15 +181,23 @@ class CatalogView:
             out += [st.st_size, st.st_mtime_ns if st.st_size else 0]
         return tuple(out)
 
+    def _state_of(self, key: str) -> tuple:
+        """What ``key``'s cached value depends on: the catalog, and for the duplicate
+        plan and the selections built on it the marks too (the keep rule reads picks
+        and rejects: a file rejected in the page stopped being the one kept)."""
+        if key in _MARKS_READ_BY:
+            return (*self.state(), *self.marks_state())
+        return self.state()
+
     def cached(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()``, kept until the catalog changes.
+        """``compute()``, kept until the catalog (or for some keys the marks) changes.
 
         While a scan writes (a non-empty ``-wal`` file), an outdated value is
         answered at once and computed again in a background thread; otherwise
         an outdated value is computed again before the answer.
         """
         hit = self._cache.get(key)
-        state = self.state()
+        state = self._state_of(key)
         if hit is not None and hit[0] == state:
             return hit[1]
         if hit is not None and _writing(state):
@@ -197,7 +210,7 @@ class CatalogView:
         computed in the background (for the summary: a page that opens at once on a
         large catalog, its last counts filled in when ready)."""
         hit = self._cache.get(key)
-        state = self.state()
+        state = self._state_of(key)
         if hit is not None and (hit[0] == state or _writing(state)):
             return self.cached(key, compute)
         self._refresh_later(key, compute)
@@ -207,7 +220,7 @@ class CatalogView:
         with self._guard:
             lock = self._locks.setdefault(key, threading.RLock())
         with lock:
-            state = self.state()  # read first: a change during the work is seen next time
+            state = self._state_of(key)  # read first: a change during the work is seen next time
             hit = self._cache.get(key)
             if hit is not None and hit[0] == state:
                 return hit[1]
