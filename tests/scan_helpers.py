@@ -56,3 +56,17 @@ def chosen_catalog(path, files: list[dict]):
         pipeline._derive_flags(catalog, thresholds, None)
         catalog.set_setting("thresholds", thresholds)
     return path
+
+
+def burst_of_copies(root, kodak_path):
+    """``root`` holding three identical frames a.png, b.png, c.png (a.png kept by
+    path), scanned."""
+    from boda.io import read_image, write_image
+    from boda.scan import scan
+
+    root.mkdir()
+    image = read_image(kodak_path, max_side=64)
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(root / name, image)
+    scan(root, workers=1)
+    return root

@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
-from scan_helpers import chosen_catalog
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scan_helpers import burst_of_copies, chosen_catalog
+from test_duplicate_clusters import _brute as brute_force_groups
 
 from boda.catalog import Marks
 from boda.duplicates import find_near_duplicates, hamming, phash, phash_pair
-from boda.io import read_image, write_image
 from boda.report import _keep as keep
 from boda.report import duplicate_sets, select_records
 from boda.scan import scan
@@ -75,17 +73,6 @@ def test_phash_of_edited_copies_matches_imagehash(kodak_paths, edit):
 # -- clustering against brute force ---------------------------------------------------------------
 
 
-def _components(values: np.ndarray, d: int) -> list[list[int]]:
-    """Single linkage by brute force: every pair within ``d`` bits, connected components."""
-    dist = np.bitwise_count(values[:, None] ^ values[None, :]).astype(int)
-    np.fill_diagonal(dist, 99)
-    i, j = np.nonzero(dist <= d)
-    n = values.size
-    _, labels = connected_components(coo_matrix((np.ones(i.size), (i, j)), (n, n)), directed=False)
-    groups = [np.flatnonzero(labels == k).tolist() for k in np.unique(labels)]
-    return sorted((g for g in groups if len(g) > 1), key=lambda g: g[0])
-
-
 @pytest.mark.parametrize("varying", [3, 11, 24, 40])
 def test_clusters_of_hashes_with_mostly_constant_bits_equal_brute_force(rng, varying):
     """Hashes that differ only in a few scattered bits (the rest constant, dropped before
@@ -101,7 +88,7 @@ def test_clusters_of_hashes_with_mostly_constant_bits_equal_brute_force(rng, var
         for p in rng.choice(positions, flips, replace=False):
             values[i] ^= np.uint64(1) << p
     for d in range(13):
-        assert find_near_duplicates(values, d) == _components(values, d), d
+        assert find_near_duplicates(values, d) == brute_force_groups(values, d)[0], d
 
 
 # -- the keep plan --------------------------------------------------------------------------------
@@ -109,13 +96,7 @@ def test_clusters_of_hashes_with_mostly_constant_bits_equal_brute_force(rng, var
 
 @pytest.fixture
 def frames(tmp_path, kodak_paths) -> Path:
-    root = tmp_path / "burst"
-    root.mkdir()
-    image = read_image(kodak_paths[0], max_side=64)
-    for name in ("a.png", "b.png", "c.png"):  # three identical frames: a.png kept by path
-        write_image(root / name, image)
-    scan(root, workers=1)
-    return root
+    return burst_of_copies(tmp_path / "burst", kodak_paths[0])
 
 
 def _paths(records) -> list[str]:

@@ -120,7 +120,7 @@ def test_metrics_check_what_a_callable_target_returns(metric, returns):
     # Was a raw RuntimeError / TypeError / AttributeError, and for a scalar return an
     # Average Drop computed on the sum of all logits of all images.
     x = torch.randn(2, 3, 8, 8)
-    with pytest.raises(InvalidParameterError, match="one score per image"):
+    with pytest.raises(InvalidParameterError, match="one score per sample"):
         metric(_net(), x, torch.rand(2, 8, 8), returns)
 
 

@@ -11,6 +11,7 @@ import sqlite3
 import stat
 
 import pytest
+from scan_helpers import burst_of_copies
 from typer.testing import CliRunner
 
 from boda.catalog import Catalog, Mark, Marks, marks_path
@@ -383,12 +384,7 @@ def test_report_refuses_a_catalog_made_for_another_folder_unless_it_moved(shoot,
 
 
 def test_a_picked_copy_is_kept_and_never_redundant(tmp_path, kodak_paths):
-    root = tmp_path / "burst"
-    root.mkdir()
-    image = read_image(kodak_paths[0], max_side=64)
-    for name in ("a.png", "b.png", "c.png"):  # three identical frames: a.png kept by path
-        write_image(root / name, image)
-    scan(root, workers=1)
+    root = burst_of_copies(tmp_path / "burst", kodak_paths[0])
     assert _paths(select_records(root, "redundant")) == ["b.png", "c.png"]
     with Marks(root) as marks:
         marks.set_decision([b"c.png"], "pick")

@@ -291,6 +291,21 @@ def _frozen_unlocked(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def callable_scores(
+    target: Callable[[torch.Tensor], torch.Tensor], logits: torch.Tensor
+) -> torch.Tensor:
+    """``target(logits)``, checked to be one score per sample: a ``(B, K)`` or scalar
+    return gave raw torch errors, or (in the metrics) a silently wrong Average Drop."""
+    scores = target(logits)
+    if not isinstance(scores, torch.Tensor) or scores.shape != (logits.shape[0],):
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores)
+        raise InvalidParameterError(
+            f"a callable target must return one score per sample, shape "
+            f"({logits.shape[0]},); got {got}"
+        )
+    return scores
+
+
 def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
     """The class index per sample ``(B,)`` for ``logits`` ``(B, K)``, or None for a
     callable target; the one check of targets for explainers and metrics alike."""
@@ -737,14 +752,7 @@ class Explainer:
     ) -> torch.Tensor:
         """Scores ``(N,)``: each row's class logit (or probability), or ``target(logits)``."""
         if classes is None:
-            scores = target(logits)  # type: ignore[operator]
-            if not isinstance(scores, torch.Tensor) or scores.shape != (logits.shape[0],):
-                got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores)
-                raise InvalidParameterError(
-                    f"a callable target must return one score per sample, shape "
-                    f"({logits.shape[0]},); got {got}"
-                )
-            return scores
+            return callable_scores(target, logits)  # type: ignore[arg-type]
         values = class_probabilities(logits) if softmax else logits
         return values.gather(1, classes.view(-1, 1).to(logits.device))[:, 0]
 

@@ -26,6 +26,7 @@ from boda.explain._base import (
     _as_model_input,
     _check_input,
     _frozen,
+    callable_scores,
     class_probabilities,
     model_logits,
     resolve_target,
@@ -63,21 +64,8 @@ class CurveResult:
 def _classes_and_scorer(model, x, target, output_key):
     logits = model_logits(model(x), output_key)
     classes = resolve_target(logits, target)  # also refuses non-finite logits
-    if classes is None:  # a callable target
-
-        def scores_of(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-            # Checked as the explainers check it: a (B, K) or scalar return was a raw
-            # torch error, or a silently wrong Average Drop.
-            values = target(out)
-            if not isinstance(values, torch.Tensor) or values.shape != (out.shape[0],):
-                got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values)
-                raise InvalidParameterError(
-                    f"a callable target must return one score per image, shape "
-                    f"({out.shape[0]},); got {got}"
-                )
-            return values
-
-        return None, scores_of
+    if classes is None:  # a callable target, its scores checked as the explainers check them
+        return None, lambda out, idx: callable_scores(target, out)
 
     def score(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         return class_probabilities(out).gather(1, classes[idx].view(-1, 1))[:, 0]
