@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from boda.augment._input import as_float, is_tensor
+from boda.augment._input import as_float, is_tensor, rng
 from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 
@@ -224,7 +224,8 @@ def _reflect101(n: int, r: int) -> np.ndarray:
 
 
 def gaussian_blur(image, sigma: float, radius: int | None = None):
-    """Separable Gaussian blur, reflect-101 borders (OpenCV's default)."""
+    """Separable Gaussian blur, reflect-101 borders (OpenCV's default), clipped to
+    ``[0, 1]`` as the other photometric ops."""
     k = gaussian_kernel1d(sigma, radius)
     r = len(k) // 2
     image = as_float(image)
@@ -236,7 +237,7 @@ def gaussian_blur(image, sigma: float, radius: int | None = None):
         pad = [(0, 0), (r, r)] + [(0, 0)] * (x.ndim - 2)
         x = np.pad(x, pad, mode="reflect")
         x = sum(k[i] * x[:, i : i + image.shape[1]] for i in range(len(k)))
-        return x.astype(np.float32)
+        return _clip(x)
     import torch
     import torch.nn.functional as F
 
@@ -249,7 +250,9 @@ def gaussian_blur(image, sigma: float, radius: int | None = None):
         cols = torch.as_tensor(_reflect101(w, r), device=image.device)
         x = image[:, :, rows][:, :, :, cols]
     x = F.conv2d(x, kt.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, kt.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    x = F.conv2d(x, kt.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    # the kernel rounded to float32 sums to 1 +- 1e-7: a white image gave 1.0000002
+    return _clip(x)
 
 
 def color_jitter(
@@ -272,8 +275,7 @@ def color_jitter(
     """
     check_jitter(brightness, contrast, saturation, hue)
     image = as_float(image)
-    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
-    params = _jitter_params(rng, brightness, contrast, saturation, hue)
+    params = _jitter_params(rng(seed), brightness, contrast, saturation, hue)
     ops = (
         lambda x: adjust_brightness(x, params["brightness"]),
         lambda x: adjust_contrast(x, params["contrast"]),

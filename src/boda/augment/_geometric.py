@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from boda.augment._input import as_array, is_tensor
+from boda.augment._input import as_array, is_tensor, output_size
+from boda.augment._input import rng as _rng
 from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 
@@ -205,10 +206,6 @@ def warp_affine_torch(
     return out.round().clamp(info.min, info.max).to(images.dtype)
 
 
-def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 def affine_matrix(
     size: tuple[int, int],
     angle: float = 0.0,
@@ -315,28 +312,30 @@ def crop(image, top: int, left: int, height: int, width: int):
     m = np.array([[1.0, 0, -left], [0, 1, -top], [0, 0, 1]])
     if isinstance(image, np.ndarray):
         out = image[top : top + height, left : left + width].copy()
-    else:
-        out = image[..., top : top + height, left : left + width]
+    else:  # a copy as in numpy: a view let in-place edits of the crop reach the caller
+        out = image[..., top : top + height, left : left + width].clone()
     return out, Transform(m, (h, w), (height, width))
 
 
 def resized_crop(image, top, left, height, width, size: tuple[int, int], order: int = 1):
     """Crop a box and resize it to ``size`` (bilinear); ``(image, Transform)``.
 
+    ``size`` is ``(height, width)``, or one int for a square (as torchvision).
     Samples that fall outside the image (within half an input pixel of its
     border) take the edge pixel, as in ``cv2.resize``, so a crop touching
     the border does not fade to black there.
     """
     image = as_array(image)
     h, w = _size(image)
-    if height < 1 or width < 1 or min(size) < 1:
+    size = output_size(size, "resized_crop")
+    if height < 1 or width < 1:
         raise InvalidParameterError(
-            f"crop size ({height}, {width}) and output size {tuple(size)} must be positive."
+            f"crop size ({height}, {width}) must be positive."
         )
     m = _resized_crop_matrix(top, left, height, width, size)
     if not (0 <= top and 0 <= left and top + height <= h and left + width <= w):
         raise InvalidParameterError(f"crop box does not fit an image of size {(h, w)}.")
-    return _apply(image, m, tuple(size), order, border="edge")
+    return _apply(image, m, size, order, border="edge")
 
 
 def _resized_crop_matrix(top, left, height, width, size) -> np.ndarray:
@@ -386,7 +385,9 @@ def random_resized_crop_params(
 
 
 def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
-    """Random crop of random area and aspect, resized to ``size``; ``(image, Transform)``."""
+    """Random crop of random area and aspect, resized to ``size`` (``(h, w)`` or one
+    int for a square); ``(image, Transform)``."""
     image = as_array(image)
+    size = output_size(size, "random_resized_crop")  # before the draw, whatever the seed
     top, left, ch, cw = random_resized_crop_params(_size(image), scale, ratio, seed)
     return resized_crop(image, top, left, ch, cw, size)

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from boda.core.image import float32_values
+from boda.core.numbers import whole_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
 
@@ -92,6 +93,41 @@ def tensor_float(x, name: str = "image"):
             "(e.g. x.float() / 255 for 8-bit values)."
         )
     return x.float() / scale[x.dtype]
+
+
+def rng(seed) -> np.random.Generator:
+    """``seed`` as a numpy Generator: a Generator is used as is (its state moves on);
+    an int, a SeedSequence, a BitGenerator or None (OS entropy) seeds a new one.
+
+    A ``torch.Generator`` is refused with a clear message (numpy's own error named
+    neither the argument nor the fix)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"seed must be an int, a numpy.random.Generator or None, got "
+            f"{type(seed).__name__}; for a torch.Generator pass an int drawn from it, "
+            "e.g. seed=int(torch.randint(2**62, (1,), generator=g))."
+        ) from None
+
+
+def output_size(size, where: str) -> tuple[int, int]:
+    """``size`` as ``(height, width)`` in whole pixels >= 1; an int is a square, as
+    torchvision's ``size`` arguments (``RandomResizedCrop(96)``). A fractional size
+    is refused: the warp scaled by it but sampled a whole number of rows."""
+    pair = (size, size) if whole_number(size) else size
+    try:
+        ok = len(pair) == 2 and all(whole_number(v) and v >= 1 for v in pair)
+    except TypeError:  # no len(): a float, None
+        ok = False
+    if not ok:
+        raise InvalidParameterError(
+            f"{where}: size must be (height, width) in pixels, whole numbers that "
+            f"must be positive (one int for a square), got {size!r}."
+        )
+    return int(pair[0]), int(pair[1])
 
 
 def as_batch(x, name: str = "images"):

@@ -18,12 +18,9 @@ import math
 import numpy as np
 
 from boda.augment._input import as_batch, is_tensor, tensor_float
+from boda.augment._input import rng as _rng
 from boda.core.image import float32_values
 from boda.errors import InvalidParameterError
-
-
-def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _hw(images) -> tuple[int, int]:

@@ -12,15 +12,11 @@ import numpy as np
 
 from boda.augment import _color as C
 from boda.augment import _geometric as G
-from boda.augment._input import as_float, tensor_float
-from boda.core.numbers import whole_number
+from boda.augment._input import as_float, output_size, tensor_float
+from boda.augment._input import rng as _rng
 from boda.errors import InvalidParameterError
 
 _MAX_M = 30  # RandAugment's magnitude scale
-
-
-def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _check_rgb(image, where: str):
@@ -164,14 +160,12 @@ def _view(image, size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma,
     return x
 
 
-def _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, where: str) -> None:
+def _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, where: str) -> tuple[int, int]:
     """Refuse bad view parameters up front: drawn lazily, a reversed or negative
     ``blur_sigma`` failed only for the seeds that drew a blur (with a message not
-    naming it), and probabilities outside ``[0, 1]`` or NaN passed silently."""
-    if len(size) != 2 or not all(whole_number(v) and v >= 1 for v in size):
-        raise InvalidParameterError(
-            f"{where}: size must be (height, width) in pixels, ints >= 1, got {tuple(size)!r}."
-        )
+    naming it), and probabilities outside ``[0, 1]`` or NaN passed silently.
+    Returns ``size`` as ``(h, w)`` (an int is a square)."""
+    size = output_size(size, where)
     for name, p in (("p_jitter", p_jitter), ("p_gray", p_gray), ("p_blur", p_blur)):
         if not 0 <= p <= 1:  # also refuses NaN
             raise InvalidParameterError(
@@ -183,6 +177,7 @@ def _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, where: str) -> None:
             f"{where}: blur_sigma must be (low, high) with 0 < low <= high, finite, "
             f"got {tuple(blur_sigma)!r}."
         )
+    return size
 
 
 def _draw_view(rng, in_size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma):
@@ -260,8 +255,8 @@ def random_view(
     images : torch.Tensor
         ``(B, 3, H, W)`` in ``[0, 1]``; uint8 / uint16 / bool batches are
         converted to float32 first (uint8 / 255). ``B = 0`` gives an empty batch.
-    size : (h, w)
-        Output size.
+    size : (h, w) or int
+        Output size; one int is a square (as torchvision).
     crop_scale : (low, high)
         Area fractions of the random-resized crop.
     jitter : (brightness, contrast, saturation, hue)
@@ -292,7 +287,7 @@ def random_view(
         shape = getattr(images, "shape", type(images).__name__)
         raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
     C.check_jitter(*jitter, where="random_view jitter")
-    _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, "random_view")
+    size = _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, "random_view")
     images = _check_rgb(tensor_float(images, "images"), "random_view")
     rng = _rng(seed)
     in_size = tuple(images.shape[-2:])
@@ -306,7 +301,7 @@ def random_view(
 def _two_views(image, size, crop_scale, jitter, seed, per_image, where):
     C.check_jitter(*jitter, where=where)
     args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
-    _check_view(size, *args[2:], where.split(" ")[0])
+    size = _check_view(size, *args[2:], where.split(" ")[0])
     image = _check_rgb(as_float(image), where.split(" ")[0])
     rng = _rng(seed)
     if not per_image or isinstance(image, np.ndarray):
