@@ -29,7 +29,7 @@ from boda.cli._common import (
 )
 
 _Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-_ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ... or x,y."
+_ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ..., x,y or X,Y,Z."
 _Illuminant = Annotated[str, typer.Option(metavar="NAME|X,Y", help=_ILLUMINANT_HELP)]
 #: Negative components (Lab's a*, b*) are values, not options: ``50 -20 30``.
 _VALUES_SETTINGS = {"ignore_unknown_options": True}
@@ -192,14 +192,22 @@ def _note_percent_scale(colours, space: str) -> None:
 
 
 def _illuminant(text: str):
-    """A named white point, or ``x,y`` chromaticity coordinates."""
+    """A named white point, ``x,y`` chromaticity coordinates or an ``X,Y,Z`` white
+    (what :func:`boda.color.whitepoint` takes); the library judges the numbers."""
+    from boda.errors import InvalidParameterError
+
     if "," not in text:
         return text
     try:
-        x, y = (float(v) for v in text.split(","))
+        numbers = tuple(float(v) for v in text.split(","))
     except ValueError:
-        return text  # the library names what is wrong
-    return (x, y)
+        numbers = ()
+    if len(numbers) not in (2, 3):  # was read as a name: "unknown illuminant '0.3,x'"
+        raise InvalidParameterError(
+            f"--illuminant {text!r}: give a name (D65, D50, A, ...), x,y chromaticity "
+            "coordinates (0.3127,0.329) or an X,Y,Z white (0.95047,1,1.08883)"
+        )
+    return numbers
 
 
 def register(app: typer.Typer) -> None:
@@ -319,17 +327,37 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Colour difference ΔE between two colours."""
         from boda.color import convert, delta_e
+        from boda.color._difference import method_name
+        from boda.errors import InvalidParameterError
 
-        labs = []
+        method = method_name(method)  # "94" is said as cie1994, the method used
+        given, labs = [], []
         for name, text in (("COLOR1", color1), ("COLOR2", color2)):
             numbers = _parse_numbers([text], name)
             _check_components([text], numbers, from_space, "--from")
+            if len(numbers) != 3:  # the numbers past the first three were dropped
+                raise InvalidParameterError(
+                    f"{name}: one colour is three numbers (or one #hex), got {len(numbers)} "
+                    f"in {text!r}"
+                )
             colour = _triples(numbers, name)[0]
+            given.append(colour)
             labs.append(convert(colour, from_space, "lab", illuminant=_illuminant(illuminant)))
         lab1, lab2 = labs
         value = float(delta_e(lab1, lab2, method=method))
         if json_out:
-            print_json({"method": method, "lab1": lab1, "lab2": lab2, "delta_e": value})
+            print_json(
+                {
+                    "method": method,
+                    "from": from_space,
+                    "illuminant": illuminant,
+                    "color1": given[0],
+                    "color2": given[1],
+                    "lab1": lab1,
+                    "lab2": lab2,
+                    "delta_e": value,
+                }
+            )
             return
         console.print(f"ΔE ({method}) = {value:.4f}", highlight=False)
 

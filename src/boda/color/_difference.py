@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from boda.color._validate import as_colors
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["delta_e_cie1976", "delta_e_cie1994", "delta_e_ciede2000", "delta_e", "DELTA_E_METHODS"]
@@ -21,6 +22,16 @@ def _pair(lab1: np.ndarray, lab2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"lab1 {a.shape} and lab2 {b.shape} cannot be broadcast together"
         ) from None
     return a.astype(dt, copy=False), b.astype(dt, copy=False)
+
+
+def _check_factors(**factors: object) -> None:
+    """Refuse parametric factors that are not positive finite numbers: k = 0 divides
+    by zero (a silent NaN), and a string reached numpy as its TypeError."""
+    for name, value in factors.items():
+        if not (real_number(value) and 0 < value < np.inf):
+            raise InvalidParameterError(
+                f"{name} must be a positive number (1 for reference conditions), got {value!r}"
+            )
 
 
 def delta_e_cie1976(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
@@ -72,16 +83,18 @@ def delta_e_cie1994(
     textiles : bool
         Use the textile constants instead of the graphic-arts ones.
     k_l, k_c, k_h : float
-        Parametric factors; ``k_l`` defaults to 1 (2 for textiles).
+        Parametric factors, positive numbers; ``k_l`` defaults to 1 (2 for
+        textiles).
 
     References
     ----------
     CIE 116-1995, *Industrial colour-difference evaluation*.
     """
-    a, b = _pair(lab1, lab2)
     k1, k2 = (0.048, 0.014) if textiles else (0.045, 0.015)
     if k_l is None:
         k_l = 2.0 if textiles else 1.0
+    _check_factors(k_l=k_l, k_c=k_c, k_h=k_h)
+    a, b = _pair(lab1, lab2)
     c1 = np.hypot(a[..., 1], a[..., 2])
     c2 = np.hypot(b[..., 1], b[..., 2])
     dl = a[..., 0] - b[..., 0]
@@ -111,7 +124,8 @@ def delta_e_ciede2000(
     lab1, lab2 : array_like
         ``(..., 3)`` L*a*b* colours (broadcast); the formula is symmetric.
     k_l, k_c, k_h : float
-        Parametric weighting factors (1 for reference conditions).
+        Parametric weighting factors (1 for reference conditions); positive
+        numbers, else :class:`~boda.errors.InvalidParameterError`.
     return_intermediates : bool
         Also return a dict of the intermediate quantities of Sharma et al.'s
         Table 1: ``a1_prime``, ``a2_prime``, ``c1_prime``, ``c2_prime``,
@@ -141,6 +155,7 @@ def delta_e_ciede2000(
     >>> round(float(delta_e_ciede2000([50, 2.6772, -79.7751], [50, 0, -82.7485])), 4)
     2.0425
     """
+    _check_factors(k_l=k_l, k_c=k_c, k_h=k_h)
     a, b = _pair(lab1, lab2)
     l1, a1, b1 = a[..., 0], a[..., 1], a[..., 2]
     l2, a2, b2 = b[..., 0], b[..., 1], b[..., 2]
@@ -155,9 +170,11 @@ def delta_e_ciede2000(
     a2p = (1 + g) * a2
     c1p = np.hypot(a1p, b1)
     c2p = np.hypot(a2p, b2)
-    h1p = np.arctan2(b1, a1p)
+    # + 0.0 turns -0.0 into +0.0: h' = 0 where a' = b' = 0 (Sharma's convention),
+    # not atan2(-0, -0) = -180° (ΔE is the same: ΔH' = 0 there; the intermediates not).
+    h1p = np.arctan2(b1 + 0.0, a1p + 0.0)
     h1p += (h1p < 0) * two_pi
-    h2p = np.arctan2(b2, a2p)
+    h2p = np.arctan2(b2 + 0.0, a2p + 0.0)
     h2p += (h2p < 0) * two_pi
 
     # eq. (8)-(12): differences; Δh' wraps into [-π, π], 0 if a chroma is 0.
@@ -235,6 +252,16 @@ def delta_e(lab1: np.ndarray, lab2: np.ndarray, method: str = "ciede2000") -> np
     InvalidParameterError
         Unknown method.
     """
+    name = method_name(method)
+    if name == "cie1976":
+        return delta_e_cie1976(lab1, lab2)
+    if name == "cie1994":
+        return delta_e_cie1994(lab1, lab2)
+    return delta_e_ciede2000(lab1, lab2)
+
+
+def method_name(method: str) -> str:
+    """The name in :data:`DELTA_E_METHODS` that ``method`` (or an alias of it) means."""
     key = method.lower() if isinstance(method, str) else ""
     key = key.replace("-", "").replace("_", "").replace(" ", "")
     aliases = {
@@ -246,9 +273,4 @@ def delta_e(lab1: np.ndarray, lab2: np.ndarray, method: str = "ciede2000") -> np
         raise InvalidParameterError(
             f"unknown colour-difference method {method!r}; use one of {list(DELTA_E_METHODS)}"
         )
-    name = aliases[key]
-    if name == "cie1976":
-        return delta_e_cie1976(lab1, lab2)
-    if name == "cie1994":
-        return delta_e_cie1994(lab1, lab2)
-    return delta_e_ciede2000(lab1, lab2)
+    return aliases[key]

@@ -28,6 +28,8 @@ def _hue_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         np.where(cmax == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0),
     )
     h = np.where(chroma == 0, 0, h * 60.0)
+    # (g - b) / C = -1e-17 gives (-1e-17) % 6 = 6.0 (rounding): 360°, which is 0°
+    h = np.where(h >= 360.0, h - 360.0, h)
     return h, chroma, cmax, cmin
 
 

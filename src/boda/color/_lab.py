@@ -109,8 +109,19 @@ def lab_to_lch(lab: np.ndarray) -> np.ndarray:
     """
     lab = as_colors(lab, name="lab")
     c = np.hypot(lab[..., 1], lab[..., 2])
-    h = np.degrees(np.arctan2(lab[..., 2], lab[..., 1])) % 360.0
+    h = _hue_degrees(lab[..., 2], lab[..., 1])
     return np.stack([lab[..., 0], c, h], axis=-1).astype(lab.dtype, copy=False)
+
+
+def _hue_degrees(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """atan2(b, a) in degrees within [0, 360), 0 for a = b = 0 whatever the zeros' signs.
+
+    Adding 0.0 turns -0.0 into +0.0 (IEEE 754), so the neutral colour gets the
+    hue 0 the convention gives it (atan2(-0, -0) is -180°); a hue a hair below 0
+    (b = -1e-20) wraps to 360 - 5.7e-19, which rounds to 360.0, and is folded to 0.
+    """
+    h = np.degrees(np.arctan2(b + 0.0, a + 0.0)) % 360.0
+    return np.where(h >= 360.0, 0.0, h).astype(h.dtype, copy=False)
 
 
 def lch_to_lab(lch: np.ndarray) -> np.ndarray:

@@ -362,8 +362,10 @@ def is_grayscale(
 
 
 def _check_percentile(value: float, name: str) -> None:
-    if not 0.0 <= value <= 100.0:
-        raise InvalidParameterError(f"{name} must be in [0, 100], got {value}")
+    # a string or None reached the comparison as a raw TypeError
+    number = isinstance(value, int | float | np.integer | np.floating)
+    if not (number and not isinstance(value, bool) and 0.0 <= value <= 100.0):
+        raise InvalidParameterError(f"{name} must be a number in [0, 100], got {value!r}")
 
 
 def _check_threshold(value: float, name: str) -> None:
