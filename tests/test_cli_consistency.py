@@ -281,6 +281,25 @@ def test_examples_are_whole_commands_and_the_exit_table_is_everywhere(path):
         assert [s for s in shown if s in wanted] == wanted, (columns, shown)
 
 
+def test_help_names_what_the_option_accepts():
+    """An option's help says every form it takes: ``--illuminant`` takes an X,Y,Z white
+    (its metavar said NAME|X,Y only), ``cutout -o`` writes transparency to every format
+    ``can_write_alpha`` names among the photo formats (AVIF and HEIC were left out), and
+    ``-t`` says a flag is given once (a second value is refused)."""
+    from boda.io import can_write_alpha
+
+    for path in (["color", "convert"], ["color", "diff"]):
+        (option,) = [p for p in _click(path).params if "--illuminant" in p.opts]
+        assert "X,Y,Z" in option.metavar, path
+    (output,) = [p for p in _click(["cutout"]).params if "--output" in p.opts]
+    for suffix, name in (("png", "PNG"), ("webp", "WebP"), ("tif", "TIFF"), ("avif", "AVIF"),
+                         ("heic", "HEIC")):
+        assert can_write_alpha(f"cut.{suffix}")
+        assert name in output.help, name
+    (threshold,) = [p for p in _click(["scan"]).params if "--threshold" in p.opts]
+    assert "once per flag" in threshold.help and "exact_duplicate has none" in threshold.help
+
+
 # -- 7: negative numbers -------------------------------------------------------------------
 
 

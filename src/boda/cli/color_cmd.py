@@ -30,7 +30,7 @@ from boda.cli._common import (
 
 _Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 _ILLUMINANT_HELP = "White point of Lab/LCh: D65, D50, A, E, C, D55, D75, ..., x,y or X,Y,Z."
-_Illuminant = Annotated[str, typer.Option(metavar="NAME|X,Y", help=_ILLUMINANT_HELP)]
+_Illuminant = Annotated[str, typer.Option(metavar="NAME|x,y|X,Y,Z", help=_ILLUMINANT_HELP)]
 #: Negative components (Lab's a*, b*) are values, not options: ``50 -20 30``.
 _VALUES_SETTINGS = {"ignore_unknown_options": True}
 
@@ -310,7 +310,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def diff_command(
         color1: Annotated[
-            str, typer.Argument(metavar="COLOR1", help="First colour, e.g. 50,2.7,-79.8.")
+            str, typer.Argument(
+                metavar="COLOR1", help="First colour: three numbers (50,2.7,-79.8) or a #hex."
+            )
         ],
         color2: Annotated[str, typer.Argument(metavar="COLOR2", help="Second colour.")],
         method: Annotated[

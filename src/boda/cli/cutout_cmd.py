@@ -171,6 +171,8 @@ def register(app: typer.Typer) -> None:
             "boda cutout photo.jpg --mask trimap.png -o cut.png",
             "# a large photo: work on a copy 1200 px long",
             "boda cutout big.jpg --rect 400,300,2000,2600 --max-side 1200 -o cut.png",
+            "# a lossless WebP instead of a PNG",
+            "boda cutout photo.jpg --rect 40,30,200,260 -o cut.webp --lossless",
             notes="A format without transparency (.jpg, .bmp, .ppm) gets the cut-out laid "
             "over white, with a note on stderr.  With --max-side, --rect stays in the "
             "original's pixels.  A photo's transparent pixels are background and stay "
@@ -185,7 +187,8 @@ def register(app: typer.Typer) -> None:
             Path,
             typer.Option(
                 "--output", "-o",
-                help="RGBA PNG to write (WebP, TIFF too; a JPEG, BMP, PPM is laid over white).",
+                help="RGBA PNG to write (WebP, TIFF, AVIF, HEIC too; a JPEG, BMP, PPM is laid "
+                "over white).",
             ),
         ],
         rect: Annotated[
@@ -233,7 +236,7 @@ def register(app: typer.Typer) -> None:
         """Cut the object inside --rect (or marked by --mask) out of IMAGE (GrabCut).
 
         Writes an RGBA PNG whose background is transparent, keeping the photo's
-        colour profile.  With --mask, a gray PNG of the photo's size: black
+        colour profile and EXIF.  With --mask, a gray PNG of the photo's size: black
         pixels are background, white ones foreground, gray ones are decided by
         GrabCut (outside --rect, when given too, is background).  GrabCut needs
         up to about 0.9 kB of memory per pixel (11 GB for 12 MP when --rect spans

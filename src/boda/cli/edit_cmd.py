@@ -138,7 +138,7 @@ _Quality = Annotated[
 #: ``--lossless`` of the commands that write an edited photo (cutout's too).
 Lossless = Annotated[
     bool, typer.Option("--lossless", help="Keep every pixel: a lossless WebP (PNG and TIFF "
-                       "always are).")
+                       "always are; refused for JPEG, AVIF, HEIC, GIF).")
 ]
 _Overwrite = Annotated[bool, overwrite_option()]
 _MaxPixels = Annotated[str | None, max_pixels_option()]
@@ -165,9 +165,9 @@ def register(app: typer.Typer) -> None:
             "boda refocus photo.jpg --depth midas.png --near bright --focus-depth 0.7 -o out.jpg",
             "boda refocus photo.jpg --depth d.npy --focus-range 1.5,2.5 --coc-model thin_lens "
             "--kernel hexagon -o out.png",
-            notes="The output keeps the input's ICC colour profile; transparent inputs are "
-            "composited over white; the output is 16-bit when the photo is (a 16-bit PNG "
-            "or TIFF) and the output is a PNG or TIFF, else 8-bit.",
+            notes="The output keeps the input's ICC colour profile and EXIF; transparent "
+            "inputs are composited over white; the output is 16-bit when the photo is (a "
+            "16-bit PNG or TIFF) and the output is a PNG or TIFF, else 8-bit.",
         ),
     )
     @handle_errors
@@ -269,9 +269,11 @@ def register(app: typer.Typer) -> None:
             "boda inpaint photo.png --mask hole.png --method telea -o filled.png",
             "boda inpaint photo.jpg --mask hole.png --method biharmonic -o out.jpg -q 90",
             "boda inpaint wall.png --mask graffiti.png --method exemplar -o clean.png",
+            "# a WebP that changes no pixel outside the hole",
+            "boda inpaint photo.png --mask hole.png -o filled.webp --lossless",
             notes="Mask: white (255) = fill, black = keep; same size as the image.  The output "
-            "keeps the input's ICC colour profile; transparent inputs are composited over "
-            "white; the output is 16-bit when the photo is (a 16-bit PNG or TIFF) and the "
+            "keeps the input's ICC colour profile and EXIF; transparent inputs are composited "
+            "over white; the output is 16-bit when the photo is (a 16-bit PNG or TIFF) and the "
             "output is a PNG or TIFF, else 8-bit.",
         ),
     )

@@ -184,12 +184,12 @@ def register(app: typer.Typer) -> None:
         no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
         threshold: list[str] = typer.Option(
             [], "--threshold", "-t", metavar="NAME=VALUE",
-            help="Set a flag threshold, NAME=VALUE (repeatable; remembered for later "
-            "scans of the folder). Names and defaults: "
+            help="Set a flag threshold, NAME=VALUE (repeatable, once per flag; remembered "
+            "for later scans of the folder). Names and defaults: "
             "blurry=0.44 (flag below), dark=0.8, light=0.85 (above), low_information=2 "
             "(below, bits), grayscale=3 (below, chroma), odd_aspect_ratio=2.5 (above), "
             "odd_size=16 (above: times fewer or more pixels than most of the folder), "
-            "near_duplicate=10 (pHash bits, 0-24).",
+            "near_duplicate=10 (pHash bits, 0-24); exact_duplicate has none.",
         ),
         reset_thresholds: bool = typer.Option(
             False, "--reset-thresholds",

@@ -304,7 +304,8 @@ def write_csv(
         # quote put before it (OWASP's advice) would be read back as part of the name.
         warnings.warn(FormulaCellsWarning(
             f"{formulas} cell{'s' * (formulas != 1)} of the CSV ({', '.join(_TEXT_COLUMNS)}) "
-            f"begin with =, +, -, @, a tab or a carriage return (first: {first_formula!r}): "
+            f"begin{'s' * (formulas == 1)} with =, +, -, @, a tab or a carriage return "
+            f"(first: {first_formula!r}): "
             "a spreadsheet program opening the file would run them as formulas. They are "
             "written exactly, for pandas and CSV readers; in a spreadsheet, import the "
             "file with those columns as text (docs/security.md)"
