@@ -623,7 +623,9 @@ def info_nce_loss(
         return F.cross_entropy(logits, labels)
 
 
-def supcon_loss(features: Tensor, labels: Tensor | None = None, temperature: float = 0.1) -> Tensor:
+def supcon_loss(
+    features: Tensor, labels: Tensor | Sequence[int] | None = None, temperature: float = 0.1
+) -> Tensor:
     r"""Supervised contrastive loss, the :math:`\mathcal{L}^{sup}_{out}` form.
 
     With all :math:`V` views of the :math:`N` samples pooled into :math:`I`
