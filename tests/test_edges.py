@@ -180,9 +180,10 @@ def test_log_edges_of_a_disk_lie_on_its_rim():
 def test_zero_crossings_threshold_and_shape():
     r = np.array([[1.0, -1.0, -1.2], [0.1, -0.1, 2.0]], np.float32)
     # Each sign change marks the pixel of the pair closer to zero.
-    assert zero_crossings(r).tolist() == [[True, False, True], [True, True, False]]
+    # On a tie (1 | -1, 0.1 | -0.1) the negative one, so flipping flips the edges.
+    assert zero_crossings(r).tolist() == [[False, True, True], [False, True, False]]
     # With a slope threshold 0.1 -> -0.1 (jump 0.2) is dropped; the others jump > 2.
-    assert zero_crossings(r, threshold=1.5).tolist() == [[True, False, True], [False, True, False]]
+    assert zero_crossings(r, threshold=1.5).tolist() == [[False, True, True], [False, True, False]]
     with pytest.raises(InvalidParameterError):
         zero_crossings(np.zeros((2, 2, 2)))
 
@@ -325,7 +326,9 @@ def test_edge_density_gradient_equals_canny_gradient(kodak_rgb):
 
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])
 def test_log_equals_scipy_and_approaches_opencv(kodak_rgb, sigma):
-    """The LoG is sigma^2 * scipy's gaussian_laplace; OpenCV's blur-then-Laplacian
+    """The LoG is sigma^2 * scipy's gaussian_laplace, less the offset of scipy's sampled
+    kernel, which does not sum to 0 (at most that offset per unit of brightness; the
+    exact reference is in test_measures_audit.py); OpenCV's blur-then-Laplacian
     (a discrete 4-neighbour Laplacian after a sampled Gaussian) converges to it as
     sigma grows (correlation > 0.997 at sigma 1, > 0.9999 at sigma 3)."""
     cv2 = pytest.importorskip("cv2")
@@ -337,7 +340,8 @@ def test_log_equals_scipy_and_approaches_opencv(kodak_rgb, sigma):
     gray = to_gray(kodak_rgb)
     ours = laplacian_of_gaussian(gray, sigma)
     reference = sigma**2 * ndimage.gaussian_laplace(gray.astype(np.float64), sigma, mode="reflect")
-    np.testing.assert_allclose(ours, reference, atol=1e-6)
+    flat = sigma**2 * ndimage.gaussian_laplace(np.ones((64, 64)), sigma, mode="reflect")[32, 32]
+    assert np.abs(ours - reference).max() <= abs(flat) * gray.max() + 1e-6
     blurred = cv2.GaussianBlur(gray, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     opencv = cv2.Laplacian(blurred, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
     inner = (slice(20, -20), slice(20, -20))
@@ -371,8 +375,10 @@ def test_box_downscale_equals_exact_weights(shape, rng):
 def test_zero_crossings_flip_with_the_image():
     from boda.edges import log_edges, zero_crossings
 
-    assert zero_crossings(np.array([[0.0, 0, 1, 0, 0]])).tolist() == [[0, 1, 0, 1, 0]]
-    assert zero_crossings(np.array([[0.0, 0, -1, 2, 0]])).tolist() == [[0, 1, 1, 0, 1]]
+    # A 0 is a crossing only between opposite signs (test_measures_audit.py).
+    assert zero_crossings(np.array([[2.0, 0, -1, 0, 0]])).tolist() == [[0, 1, 0, 0, 0]]
+    assert zero_crossings(np.array([[0.0, 0, -1, 0, 2]])).tolist() == [[0, 0, 0, 1, 0]]
+    assert zero_crossings(np.array([[0.0, 0, -1, 2, 0]])).tolist() == [[0, 0, 1, 0, 0]]
     square = np.zeros((40, 50), np.float32)
     square[10:27, 12:33] = 1.0
     edges = log_edges(square, 2.0, threshold=0.0)

@@ -25,8 +25,10 @@ def laplacian_of_gaussian(
 
     Marr and Hildreth's operator [1]_ (eq. 7: ``nabla^2 G(r) = -(1/(pi sigma^4))
     (1 - r^2 / (2 sigma^2)) exp(-r^2 / (2 sigma^2))``), computed as the sum of
-    two separable second-derivative-of-Gaussian filters.  The ``sigma^2``
-    factor makes responses comparable across scales.
+    two separable second-derivative-of-Gaussian filters (truncated at 4
+    sigma; the sampled second derivative's mean is removed so that the kernel
+    sums to 0, as the operator integrates to 0: a flat image gives 0).  The
+    ``sigma^2`` factor makes responses comparable across scales.
 
     Returns
     -------
@@ -36,9 +38,32 @@ def laplacian_of_gaussian(
     if not 0 < sigma < np.inf:  # also refuses nan
         raise InvalidParameterError(f"sigma must be a finite number > 0 for the LoG, got {sigma}")
     mode = scipy_border_mode(border)
+    ndimage = scipy_ndimage()
     gray = gray_image(image).astype(np.float64)
-    response = scipy_ndimage().gaussian_laplace(gray, sigma, mode=mode)
+    # The sampled kernels of scipy's gaussian_laplace (truncated at 4 sigma), but
+    # with the second derivative's mean removed, as MATLAB's fspecial('log') does:
+    # sampled, it does not sum to 0, so a flat image of 1 gave -0.28 at sigma 0.5
+    # (-0.0013 at sigma 4), an offset proportional to brightness that hid a
+    # 0.5 -> 0.9 step at sigma 0.5.  The kernels are symmetric, so a linear ramp
+    # gives 0 too.
+    radius = int(4.0 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    gauss = np.exp(-0.5 * (x / sigma) ** 2)
+    gauss /= gauss.sum()
+    second = gauss * (x * x - sigma * sigma) / sigma**4
+    second -= second.mean()
+    response = ndimage.correlate1d(
+        ndimage.correlate1d(gray, second, axis=1, mode=mode), gauss, axis=0, mode=mode
+    )
+    response += ndimage.correlate1d(
+        ndimage.correlate1d(gray, gauss, axis=1, mode=mode), second, axis=0, mode=mode
+    )
+    # A flat region now sums to rounding noise (1e-17) instead of exactly 0, whose
+    # random signs would be zero crossings at threshold 0: below 1e-9 of the
+    # image's peak (far under float32's resolution of the result) it is 0.
+    peak = float(np.abs(gray).max())
     del gray
+    response[np.abs(response) < 1e-9 * peak] = 0.0
     response *= sigma * sigma  # in place: one float64 image fewer at the peak
     return response.astype(np.float32)
 
@@ -46,11 +71,16 @@ def laplacian_of_gaussian(
 def zero_crossings(response: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Mark sign changes of ``response`` with a slope of at least ``threshold``.
 
-    For every horizontally or vertically adjacent pair ``(p, q)`` with
-    ``response[p] * response[q] < 0`` (or one of them exactly 0 and the other
-    non-zero), the pixel whose value is closer to zero is marked, giving a
+    For every horizontally or vertically adjacent pair ``(p, q)`` of opposite
+    signs, the pixel whose value is closer to zero (on a tie, the negative
+    one) is marked, giving a
     one-pixel-wide line, if ``|response[p] - response[q]| >= threshold`` — the
     "slope" test that discards the weak crossings noise makes [1]_ (sec. 3).
+    A pixel that is exactly 0 is the crossing itself when its two neighbours
+    along a row or column have opposite signs (the jump then is theirs, as in
+    MATLAB's ``edge(..., 'log')``); a 0 next to values of one sign is not a
+    crossing: the response touches zero there without changing sign (the
+    Gaussian's truncated tail, a flat region beside an edge).
 
     Returns
     -------
@@ -64,18 +94,30 @@ def zero_crossings(response: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     for axis in (0, 1):
         a = r[:-1, :] if axis == 0 else r[:, :-1]
         b = r[1:, :] if axis == 0 else r[:, 1:]
-        # Opposite signs, or exactly one of the two is 0: the rule is the same
-        # whichever of p and q comes first, so flipping the image flips the edges.
-        cross = (np.sign(a) != np.sign(b)) & ((a != 0) | (b != 0))
+        # Strictly opposite signs.  Not "one of the two is 0": every region where
+        # the response is 0 beside an edge's lobe (4 sigma out, where the Gaussian
+        # is cut off) was marked, a false outline around every edge at threshold 0.
+        cross = ((a < 0) & (b > 0)) | ((a > 0) & (b < 0))
         cross &= np.abs(a - b) >= threshold
-        take_a = cross & (np.abs(a) <= np.abs(b))
+        # The pixel nearer zero; on a tie the negative one (MATLAB's pixel), so
+        # that flipping the image flips the edges (a symmetric step ties exactly).
+        closer = np.abs(a) - np.abs(b)
+        take_a = cross & ((closer < 0) | ((closer == 0) & (a < 0)))
         take_b = cross & ~take_a
+        # A 0 between opposite signs: the crossing passes through that pixel.
+        lo = r[:-2, :] if axis == 0 else r[:, :-2]
+        mid = r[1:-1, :] if axis == 0 else r[:, 1:-1]
+        hi = r[2:, :] if axis == 0 else r[:, 2:]
+        through = (mid == 0) & (((lo < 0) & (hi > 0)) | ((lo > 0) & (hi < 0)))
+        through &= np.abs(hi - lo) >= threshold
         if axis == 0:
             out[:-1, :] |= take_a
             out[1:, :] |= take_b
+            out[1:-1, :] |= through
         else:
             out[:, :-1] |= take_a
             out[:, 1:] |= take_b
+            out[:, 1:-1] |= through
     return out
 
 
@@ -120,8 +162,8 @@ def log_edges(
     --------
     >>> import numpy as np
     >>> step = np.zeros((16, 16), np.float32); step[:, 8:] = 1
-    >>> np.flatnonzero(log_edges(step, sigma=1.5)[8]).tolist()
-    [7]
+    >>> np.flatnonzero(log_edges(step, sigma=1.5)[8]).tolist()  # a tie: the negative side
+    [8]
     """
     response = laplacian_of_gaussian(image, sigma, border=border)
     if threshold is None:

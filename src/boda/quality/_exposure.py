@@ -121,6 +121,16 @@ def exposure_stats(image: np.ndarray) -> ExposureStats:
     InvalidImageError
         If ``image`` is not an image array, or holds NaN or infinite values.
 
+    Notes
+    -----
+    Above 2^19 pixels (about 724 x 724) every statistic, the mean and the
+    contrast included, is taken on a regular subsample (every ``k``-th row and
+    column, ``k = ceil(sqrt(pixels / 2^19))``), so it is exact only up to that
+    size.  The scan and ``boda quality`` measure images of at most 640 px a
+    side, which are never subsampled; a photo's mean moves by far less than a
+    gray level, but a pattern with the period of ``k`` (every other column
+    dark, say) is aliased.
+
     References
     ----------
     .. [1] E. Peli, "Contrast in complex images", JOSA A 7(10), 2032-2040,

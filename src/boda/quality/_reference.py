@@ -153,8 +153,8 @@ def ssim(
     Raises
     ------
     InvalidParameterError
-        ``data_range`` or ``sigma`` not positive, or ``data_range`` other than 1
-        for integer images.
+        ``data_range`` or ``sigma`` not a positive number, ``k1`` or ``k2`` not a
+        non-negative number, or ``data_range`` other than 1 for integer images.
     InvalidImageError
         Images of different shapes, smaller than the window, or holding NaN or
         infinite values.
@@ -176,10 +176,18 @@ def ssim(
     from scipy import ndimage  # imported here: `boda scan` never needs it (start-up time)
 
     data_range = _check_data_range(data_range)
-    if not sigma > 0 or not np.isfinite(sigma):
+    # real_number: True was a 1-px Gaussian (or K = 1) and "1.5" a TypeError.
+    if not (real_number(sigma) and 0 < sigma < math.inf):
         raise InvalidParameterError(
-            f"sigma must be a positive number of pixels (the paper's is 1.5), got {sigma}"
+            f"sigma must be a positive number of pixels (the paper's is 1.5), got {sigma!r}"
         )
+    for name, value, paper in (("k1", k1, 0.01), ("k2", k2, 0.03)):
+        # NaN or infinity made the SSIM NaN; negative K is refused as scikit-image does.
+        if not (real_number(value) and 0 <= value < math.inf):
+            raise InvalidParameterError(
+                f"{name} must be a small non-negative number (the paper's is {paper}), "
+                f"got {value!r}"
+            )
     a, b = _pair(image, reference, data_range)
     truncate = 3.5
     radius = int(truncate * sigma + 0.5)
