@@ -142,3 +142,21 @@ def test_ssim_takes_numpy_constants_and_zero(rng):
         K1=float(np.float32(0.02)), K2=0.0,
     )
     assert ours == pytest.approx(ref, abs=1e-6)
+
+
+
+@pytest.mark.parametrize("options", [
+    {"sigma": "1"}, {"sigma": True}, {"sigma": "x"}, {"low_threshold": "0.1"},
+    {"high_threshold": True},
+])  # fmt: skip
+def test_canny_refuses_options_that_are_not_numbers(options):
+    """float() took "1" and True as sigma 1, and "x" raised its own ValueError."""
+    from boda.edges import canny
+    from boda.errors import InvalidParameterError
+
+    image = np.zeros((16, 16), np.float32)
+    image[:, 8:] = 1.0
+    name = next(iter(options))
+    with pytest.raises(InvalidParameterError, match=name):
+        canny(image, **options)
+    canny(image, **{name: np.float32(1.0) if name == "sigma" else 0.1})  # numbers still pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from boda.core.lazy import scipy_ndimage
+from boda.core.numbers import real_number
 from boda.edges._common import gray_image
 from boda.errors import InvalidImageError, InvalidParameterError
 from boda.filters import scipy_border_mode, sobel
@@ -52,6 +53,8 @@ def canny_gradient(
     3x3 kernels, ``reflect`` border as ``scipy.ndimage.sobel``) and the Euclidean
     magnitude ``sqrt(gx^2 + gy^2)``.
     """
+    if not real_number(sigma):  # float() took "1" and True, and "x" raised its ValueError
+        raise InvalidParameterError(f"sigma must be a finite number >= 0, got {sigma!r}")
     smoothed = _smooth(gray_image(image), float(sigma), border)
     gy = sobel(smoothed, 0, border="reflect")
     gx = sobel(smoothed, 1, border="reflect")
@@ -241,6 +244,9 @@ def canny(
     >>> bool(edges[8, 16]), bool(edges[16, 16])
     (True, False)
     """
+    for name, value in (("low_threshold", low_threshold), ("high_threshold", high_threshold)):
+        if value is not None and not real_number(value):  # float() took "0.1" and True
+            raise InvalidParameterError(f"{name} must be a number, got {value!r}")
     if use_quantiles:
         low = 0.8 if low_threshold is None else float(low_threshold)
         high = 0.9 if high_threshold is None else float(high_threshold)
