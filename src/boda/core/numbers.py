@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["finite_float", "real_number", "whole_number"]
+__all__ = ["finite_float", "finite_real", "real_number", "whole_number"]
 
 
 def finite_float(value: object) -> float | None:
@@ -22,6 +22,26 @@ def finite_float(value: object) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def finite_real(value: object) -> float | None:
+    """``value`` as a float when it is a finite real number (:func:`real_number`:
+    not a bool or a string), else None; an integer beyond float's range is None too.
+
+    For stored values that may have been edited by hand (a score stored as text).
+
+    Examples
+    --------
+    >>> finite_real(0.5), finite_real("0.5"), finite_real(True), finite_real(10**400)
+    (0.5, None, None, None)
+    """
+    if not real_number(value):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:
         return None
     return number if math.isfinite(number) else None
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 from boda.explain._base import _as_model_input, _frozen, model_logits
 from boda.explain._occlusion import _gaussian_blur
@@ -19,15 +19,12 @@ __all__ = ["ClassModel", "class_model"]
 
 
 def _whole(value: object) -> bool:
-    """A whole number: an int, a numpy integer or a one-element integer tensor; not a
-    bool, a float or a string."""
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        return False
-    try:
-        operator.index(value)
-    except TypeError:
-        return False
-    return True
+    """:func:`~boda.core.numbers.whole_number`, or a one-element integer tensor
+    (``logits.argmax()`` as a target)."""
+    if isinstance(value, torch.Tensor):
+        integer = not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)
+        return integer and value.numel() == 1
+    return whole_number(value)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from boda.core.numbers import whole_number
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 from boda.explain._base import (
     Target,
@@ -318,7 +318,7 @@ def pointing_game(
             f"maps and masks are empty (shape {m.shape}); give at least one"
         )
     # Written so that NaN fails (it counted as exact matching), and infinity too.
-    if not (isinstance(tolerance, int | float) and 0 <= tolerance < math.inf):
+    if not (real_number(tolerance) and 0 <= tolerance < math.inf):
         raise InvalidParameterError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     unusable = ~np.isfinite(m).reshape(m.shape[0], -1).all(axis=1)
     if unusable.any():

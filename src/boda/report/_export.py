@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from boda.catalog import Catalog, Mark, Marks
+from boda.core.numbers import finite_real
 from boda.io import open_output, prepare_output
 from boda.report._keep import _keep_prefixes
 
@@ -167,18 +168,6 @@ def exported_records(catalog: Catalog) -> Iterator[dict[str, Any]]:
         yield with_mark(real_scores(record), marks)
 
 
-def _real(value: object) -> float | int | None:
-    """``value`` if it is a finite real number (not a bool), else None."""
-    if type(value) is float:
-        return value if math.isfinite(value) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return value if math.isfinite(value) else None
-        except OverflowError:  # an integer beyond float's range
-            return None
-    return None
-
-
 def real_scores(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with each score and flag score that is not a finite number as None.
 
@@ -192,7 +181,8 @@ def real_scores(record: dict[str, Any]) -> dict[str, Any]:
         # the common case, only finite floats, in C loops (a million records pass here)
         if not (set(map(type, values.values())) <= _FLOAT
                 and all(map(math.isfinite, values.values()))):
-            record[key] = {name: _real(v) for name, v in values.items()}
+            record[key] = {name: v if finite_real(v) is not None else None
+                           for name, v in values.items()}
     return record
 
 

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 
 from boda.catalog import ImageRecord
-from boda.core.numbers import finite_float, real_number, whole_number
+from boda.core.numbers import finite_float, finite_real, whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = [
@@ -225,23 +225,6 @@ def _tiny_pixels(entropy_threshold: float) -> float:
     return math.floor(2.0 ** min(entropy_threshold, 62.0)) if entropy_threshold >= 0 else 0.0
 
 
-def _stored_score(value: object) -> float | None:
-    """A stored score as a float, or None when it is no finite real number.
-
-    A scan stores finite floats; text, bools, lists, NaN or infinities come from a
-    catalog someone edited (or an old scan's NaN), and the report and every export
-    take them as missing (:func:`boda.report._export.real_scores`): so does the
-    flag derivation, where comparing text with a threshold stopped the scan.
-    """
-    if real_number(value):  # numpy scalars a library caller gives too
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except OverflowError:  # an integer beyond float's range
-            return None
-        return number if math.isfinite(number) else None
-    return None
-
-
 #: ``step(name, done, total)``: the progress of a long step (``total`` None: unknown).
 StepProgress = Callable[[str, int, "int | None"], None]
 
@@ -347,7 +330,8 @@ class FlagDeriver:
         for name, key, compare, threshold, tiny in self._rules:
             value = scores.get(key)
             if type(value) is not float or value - value != 0:  # not a finite float
-                value = _stored_score(value)
+                # text, bools, NaN from a hand-edited catalog: missing, as in the report
+                value = finite_real(value)
             if value is not None and (compare(value, threshold) or 0 < pixels <= tiny):
                 rows.append((image_id, name, value, None))
         self._ids.append(image_id)
