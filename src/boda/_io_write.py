@@ -15,6 +15,7 @@ import os
 import stat
 import struct
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from boda.core.image import as_float_image, finite_pixels, to_uint8
-from boda.core.numbers import whole_number
+from boda.core.numbers import finite_real, whole_number
 from boda.errors import InvalidImageError, InvalidParameterError, OutputError
 
 #: Formats (Pillow's names) :func:`write_image` can write with 16 bits per channel.
@@ -43,6 +44,23 @@ _FORMATS_ALPHA = (
 #: others hold none).  AVIF and HEIC keep it in an ``Exif`` item; their encoders take the
 #: Orientation out of it into the file's ``irot``/``imir`` boxes, which read back as 1.
 _FORMATS_EXIF = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "AVIF", "HEIF")
+
+#: Formats (Pillow's names) whose files :func:`write_image` embeds an XMP packet in
+#: (JPEG APP1, PNG iTXt, TIFF tag 700, WebP/AVIF/HEIC XMP chunk or item), and those
+#: it writes a print resolution in (JPEG JFIF density, PNG pHYs, TIFF X/YResolution).
+_FORMATS_XMP = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "AVIF", "HEIF")
+_FORMATS_DPI = ("JPEG", "MPO", "PNG", "TIFF")
+
+#: The most XMP a JPEG holds in its one APP1 segment (64 KiB less the segment's
+#: length field and the 29-byte namespace); longer packets need "extended XMP"
+#: (XMP Specification Part 3, 1.1.3.1), which Pillow does not write.
+_JPEG_MAX_XMP = 65504
+
+
+class MetadataDroppedWarning(UserWarning):
+    """:func:`write_image` left out metadata it was given that the output format
+    cannot hold (an XMP packet too long for a JPEG); the message names the file and
+    a format that holds it."""
 
 #: Formats (Pillow's names) that cannot hold an image's pixels exactly: refused with
 #: :func:`write_image`'s ``lossless=True`` (GIF keeps 256 colours).  WebP is written
@@ -103,6 +121,8 @@ def write_image(
     bit_depth: int | None = None,
     exif: bytes | None = None,
     lossless: bool = False,
+    xmp: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> Path:
     """Write an image (gray, RGB or RGBA; float, uint8 or uint16) to ``path``.
 
@@ -152,6 +172,14 @@ def write_image(
         (``quality`` unused; the colour under transparent pixels kept too).
         PNG, TIFF, BMP and the other lossless formats are lossless anyway; a
         JPEG, AVIF, HEIC or GIF path is refused, as those formats cannot be.
+    xmp : bytes, optional
+        An XMP packet to embed (:attr:`boda.io.DecodedImage.xmp`: rating, keywords,
+        copyright...), in JPEG (up to 65 504 bytes, a JPEG's one XMP segment;
+        a longer packet is left out with a warning), PNG, TIFF, WebP, AVIF and
+        HEIC files, 8- and 16-bit; the other formats hold none.
+    dpi : tuple of float, optional
+        The print resolution ``(x, y)`` in dots per inch
+        (:meth:`boda.io.DecodedImage.dpi_at`), written in JPEG, PNG and TIFF files.
 
     Returns
     -------
@@ -168,7 +196,8 @@ def write_image(
         ICNS file of any size but 1024x1024 (Pillow stretches any other image
         to that square), ``quality`` not a whole number from 0 to 100,
         ``lossless=True`` for a format that cannot be lossless (JPEG, AVIF,
-        HEIC, GIF), ``exif`` that is no EXIF block, or the extension of a
+        HEIC, GIF), ``exif`` that is no EXIF block, ``xmp`` that is not bytes,
+        ``dpi`` that is not two positive numbers, or the extension of a
         format boda cannot write (HDF5, XBM...).
     InvalidImageError
         ``image`` is not an image boda can write (shape, dtype, a 0-255 float
@@ -187,6 +216,9 @@ def write_image(
     _check_quality(quality)
     _check_lossless(path, image_format, lossless)
     exif = _exif_block(exif)
+    xmp = _xmp_packet(path, image_format, xmp)
+    dpi = _dpi_pair(dpi)  # checked, then kept where the format holds it
+    dpi = dpi if image_format in _FORMATS_DPI else None
     _refuse_non_finite(image)
     icc_profile = _matching_profile(icc_profile, np.asarray(image).ndim)
     if icc_profile and image_format not in _FORMATS_ICC:
@@ -194,7 +226,9 @@ def write_image(
     if image_format in ("ICO", "ICNS"):
         _check_icon_size(path, image_format, np.shape(image))
     if _output_bit_depth(path, image_format, image, bit_depth) == 16:
-        data = _encode_16bit(path, image_format, _to_uint16(image), icc_profile, exif)
+        data = _encode_16bit(
+            path, image_format, _to_uint16(image), icc_profile, exif, xmp=xmp, dpi=dpi
+        )
         return write_output(path, data)
     arr = to_uint8(image)
     pil = Image.fromarray(arr)
@@ -203,6 +237,7 @@ def write_image(
         params["icc_profile"] = icc_profile
     if exif and image_format in _FORMATS_EXIF:
         params["exif"] = exif
+    params.update(_pillow_metadata(image_format, xmp, dpi))
     if image_format == "PNG":
         params["compress_level"] = PNG_COMPRESS_LEVEL
     if image_format == "ICO":
@@ -229,6 +264,65 @@ def write_image(
         raise InvalidParameterError(f"cannot write {str(path)!r}: {exc}") from None
     # Encoded first, so a failed encode leaves an existing file untouched.
     return write_output(path, buffer.getvalue())
+
+
+def _xmp_packet(path: Path, image_format: str, xmp: object) -> bytes | None:
+    """``xmp`` as the bytes to embed in a file of ``image_format``, or None where the
+    format holds none or a JPEG cannot hold that much (said in a warning)."""
+    if xmp is None or xmp == b"":
+        return None
+    if not isinstance(xmp, bytes | bytearray):
+        raise InvalidParameterError(
+            f"xmp must be an XMP packet (bytes, as DecodedImage.xmp gives), got "
+            f"{type(xmp).__name__}; pass the xmp of open_image's result, or None"
+        )
+    if image_format not in _FORMATS_XMP:
+        return None
+    if image_format in ("JPEG", "MPO") and len(xmp) > _JPEG_MAX_XMP:
+        warnings.warn(MetadataDroppedWarning(
+            f"{str(path)!r}: the XMP packet ({len(xmp)} bytes) is longer than a JPEG "
+            f"holds in one segment ({_JPEG_MAX_XMP}); written without it. Write a "
+            ".png, .tif or .webp to keep it"
+        ), stacklevel=3)
+        return None
+    return bytes(xmp)
+
+
+def _dpi_pair(dpi: object) -> tuple[float, float] | None:
+    """``dpi`` checked: None, or two positive finite numbers (dots per inch)."""
+    if dpi is None:
+        return None
+    pair = tuple(dpi) if isinstance(dpi, tuple | list | np.ndarray) else ()
+    x, y = (finite_real(v) for v in pair) if len(pair) == 2 else (None, None)
+    if x is None or y is None or x <= 0 or y <= 0:
+        raise InvalidParameterError(
+            f"dpi must be two numbers > 0 (dots per inch, x and y), got {dpi!r}"
+        )
+    return x, y
+
+
+def _pillow_metadata(image_format: str, xmp: bytes | None, dpi: tuple | None) -> dict:
+    """Pillow's save parameters embedding ``xmp`` and ``dpi`` in ``image_format``."""
+    params: dict = {}
+    if dpi is not None:
+        params["dpi"] = dpi
+    if xmp is None:
+        return params
+    if image_format == "PNG":  # Pillow's PNG writer takes no xmp=: an iTXt chunk
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_itxt(_PNG_XMP_KEY, xmp.decode("utf-8", "replace"))
+        params["pnginfo"] = info
+    elif image_format == "TIFF":  # nor its TIFF writer: tag 700, BYTE values
+        params["tiffinfo"] = {700: xmp}
+    else:
+        params["xmp"] = xmp
+    return params
+
+
+#: The keyword of the PNG ``iTXt`` chunk holding XMP (XMP Specification Part 3, 1.1.5).
+_PNG_XMP_KEY = "XML:com.adobe.xmp"
 
 
 def _check_lossless(path: Path, image_format: str, lossless: object) -> None:
@@ -391,16 +485,18 @@ def _to_uint16(image: np.ndarray) -> np.ndarray:
 
 def _encode_16bit(
     path: Path, image_format: str, arr: np.ndarray, icc_profile: bytes | None,
-    exif: bytes | None = None,
+    exif: bytes | None = None, *, xmp: bytes | None = None, dpi: tuple | None = None,
 ) -> bytes:
     """A 16-bit PNG or TIFF file of the uint16 ``arr`` (gray, RGB or RGBA), with
-    ``icc_profile`` and ``exif`` embedded.  Gray goes through Pillow (mode ``I;16``),
-    colour through OpenCV (which embeds neither: they are added to the encoded file)."""
+    ``icc_profile``, ``exif``, ``xmp`` and ``dpi`` embedded.  Gray goes through Pillow
+    (mode ``I;16``), colour through OpenCV (which embeds none of them: they are added
+    to the encoded file)."""
     import cv2
 
     if arr.ndim == 2:
         buffer = _io.BytesIO()
         params: dict = {"icc_profile": icc_profile} if icc_profile else {}
+        params.update(_pillow_metadata(image_format, xmp, dpi))
         if image_format == "PNG":
             params["compress_level"] = PNG_COMPRESS_LEVEL
         elif exif:
@@ -427,6 +523,11 @@ def _encode_16bit(
         data = _png_with_icc(data, icc_profile) if icc_profile else data
         if exif:
             data = _png_with_chunk(data, b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+        if xmp:  # iTXt: keyword, NUL, uncompressed (0, 0), no language or translation
+            data = _png_with_chunk(data, b"iTXt", _PNG_XMP_KEY.encode() + b"\0\0\0\0\0" + xmp)
+        if dpi:  # pHYs: pixels per metre, unit 1 (the metre)
+            per_metre = [max(1, round(v / 0.0254)) for v in dpi]
+            data = _png_with_chunk(data, b"pHYs", struct.pack(">IIB", *per_metre, 1))
         return data
     order = "<" if data[:2] == b"II" else ">"
     tags: dict[int, tuple[int, bytes]] = {}
@@ -434,6 +535,12 @@ def _encode_16bit(
         tags[338] = (3, struct.pack(order + "H", 2))
     if icc_profile:
         tags[34675] = (7, bytes(icc_profile))  # InterColorProfile, UNDEFINED bytes
+    if xmp:
+        tags[700] = (1, xmp)  # XMP, BYTE values
+    if dpi:  # X/YResolution as RATIONALs in 1/1000 dpi, ResolutionUnit 2 (the inch)
+        for tag, value in zip((282, 283), dpi, strict=True):
+            tags[tag] = (5, struct.pack(order + "II", round(value * 1000), 1000))
+        tags[296] = (3, struct.pack(order + "H", 2))
     return _tiff_with_tags(path, data, tags, exif) if tags or exif else data
 
 
@@ -483,7 +590,7 @@ def _tiff_with_tags(
         for tag, entry in exif_entries.items():
             entries.setdefault(tag, entry)  # the image's own tags describe its data
     for tag, (kind, value) in tags.items():
-        size = {3: 2, 4: 4}.get(kind, 1)  # SHORT, LONG; BYTE and UNDEFINED are 1
+        size = {3: 2, 4: 4, 5: 8}.get(kind, 1)  # SHORT, LONG, RATIONAL; BYTE, UNDEFINED 1
         if len(value) > 4:
             field = struct.pack(order + "I", len(out))
             out += value + b"\0" * (len(value) % 2)

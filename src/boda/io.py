@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from boda import _icc
+from boda._io_meta import file_dpi, file_xmp, scaled_dpi
 from boda._io_raw import RAW_EXTENSIONS, open_raw, raw_available
 from boda._io_reasons import pillow_refused, undecodable, unidentified
 from boda._io_reduce import (
@@ -58,6 +59,7 @@ from boda._io_reduce import (
 )
 from boda._io_write import (
     _FORMATS_16,
+    MetadataDroppedWarning,
     _tiff_with_tags,
     can_write_16_bit,
     can_write_alpha,
@@ -79,6 +81,7 @@ __all__ = [
     "image_size",
     "read_image",
     "write_image",
+    "MetadataDroppedWarning",
     "can_write_16_bit",
     "can_write_alpha",
     "prepare_image_output",
@@ -204,6 +207,14 @@ class DecodedImage:
         Orientation set to 1, since ``pixels`` are already turned; None when
         the file has none.  Edits pass it to :func:`write_image` so a retouched
         photo keeps its capture data.
+    xmp : bytes or None
+        The file's XMP packet (rating, labels, keywords, title, copyright...), its
+        ``tiff:Orientation`` set to 1 where the pixels were turned; None when the
+        file has none.  Edits write it back as they do :attr:`exif`.
+    dpi : tuple of float or None
+        The file's print resolution ``(x, y)`` in dots per inch (JPEG, PNG, TIFF),
+        or None when it gives none.  For the full-size pixels: see
+        :meth:`dpi_at` for a read with ``max_side``.
     """
 
     pixels: np.ndarray
@@ -233,6 +244,13 @@ class DecodedImage:
     #: colours are 8-bit; 2- and 4-bit gray and palette indices count as 8 too).  None
     #: for camera RAW files (the reader says only what it decoded: :attr:`bit_depth`).
     file_bit_depth: int | None = None
+    xmp: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    dpi: tuple[float, float] | None = None
+
+    def dpi_at(self, width: int, height: int) -> tuple[float, float] | None:
+        """:attr:`dpi` for the picture at ``width`` x ``height`` pixels (the same print
+        size: a half-size read prints at half the resolution), or None."""
+        return scaled_dpi(self.dpi, self.original_size, (width, height))
 
     @property
     def exif(self) -> bytes | None:
@@ -1106,6 +1124,7 @@ def _decode(
         img.load()
     exif, exif_warning = _read_exif(img)
     orientation = exif.get(0x0112, 1)
+    metadata = {"xmp": file_xmp(img, turned=orientation != 1), "dpi": file_dpi(img)}
     swapped = orientation in (5, 6, 7, 8)
     stored_width, stored_height = _stored_size(img)
     original_size = (stored_height, stored_width) if swapped else (stored_width, stored_height)
@@ -1131,7 +1150,7 @@ def _decode(
                 pixels = _resize_float(pixels, new_size, resample)
         return _finish(
             pixels, None, gray, original_size, fmt, mode, icc, had_alpha, bit_depth_deep,
-            exif or None, colour, exif_warning,
+            exif or None, colour, exif_warning, **metadata,
         )
     bit_depth = 16 if mode in _GRAY16_MODES else 32 if mode == "F" else 8
     if max_side is not None and fmt == "JPEG" and max(width, height) > max_side:
@@ -1177,7 +1196,7 @@ def _decode(
         pixels_uint8 = None if lut_alpha and pixels is not None else pixels_uint8
     return _finish(
         pixels, pixels_uint8, gray, original_size, fmt, mode, icc, had_alpha, bit_depth,
-        exif or None, colour, exif_warning,
+        exif or None, colour, exif_warning, **metadata,
     )
 
 
@@ -1258,6 +1277,8 @@ def _finish(
     exif: Image.Exif | None = None,
     colour: _Colour = _UNTOUCHED,
     exif_warning: str | None = None,
+    xmp: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> DecodedImage:
     """The :class:`DecodedImage` of decoded ``pixels``, converted to sRGB (``colour``'s
     matrix or gray plan, in float: 16-bit files keep their precision), then to gray or RGB.
@@ -1296,7 +1317,7 @@ def _finish(
     return DecodedImage(
         pixels, original_size, fmt, mode, icc, had_alpha, pixels_uint8, bit_depth, exif,
         converted_from=colour.converted_from, color_warning=colour.warning,
-        exif_warning=exif_warning,
+        exif_warning=exif_warning, xmp=xmp, dpi=dpi,
     )
 
 

@@ -93,6 +93,27 @@ EXIT_STATUS_HELP = (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@contextlib.contextmanager
+def warnings_as_notes(*categories: type[Warning]) -> Iterator[None]:
+    """Warnings of ``categories`` raised inside printed as ``note: ...`` lines on
+    stderr (they are advice to the user, not Python's file-and-line report); any
+    other warning is shown as Python shows it."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, categories):
+                    err_console.print(f"[yellow]note[/]: {shown(str(warning.message))}",
+                                      highlight=False)
+                else:
+                    warnings.showwarning(warning.message, warning.category,
+                                         warning.filename, warning.lineno)
+
+
 def shown(value: object) -> str:
     """``value`` (a path or a message) as console text: Rich markup escaped, the
     undecodable bytes of a non-UTF-8 file name shown as U+FFFD instead of

@@ -236,7 +236,7 @@ def register(app: typer.Typer) -> None:
         """Cut the object inside --rect (or marked by --mask) out of IMAGE (GrabCut).
 
         Writes an RGBA PNG whose background is transparent, keeping the photo's
-        colour profile and EXIF.  With --mask, a gray PNG of the photo's size: black
+        colour profile, EXIF, XMP and DPI.  With --mask, a gray PNG of the photo's size: black
         pixels are background, white ones foreground, gray ones are decided by
         GrabCut (outside --rect, when given too, is background).  GrabCut needs
         up to about 0.9 kB of memory per pixel (11 GB for 12 MP when --rect spans
@@ -244,15 +244,9 @@ def register(app: typer.Typer) -> None:
         photos (a photo that would not fit in the free memory is refused).
         """
 
-        from boda.cli.edit_cmd import check_lossless, turned_map_hint
+        from boda.cli.edit_cmd import check_lossless, turned_map_hint, write_edit
         from boda.errors import InvalidParameterError
-        from boda.io import (
-            can_write_16_bit,
-            can_write_alpha,
-            open_gray_map,
-            open_image,
-            write_image,
-        )
+        from boda.io import can_write_alpha, open_gray_map, open_image
         from boda.segment import grabcut, trimap_from_marks
         from boda.segment._grabcut import _clip_rect
 
@@ -300,11 +294,7 @@ def register(app: typer.Typer) -> None:
                 "the cut-out is laid over white; write a .png to keep it transparent",
                 highlight=False,
             )
-        written = write_image(  # 16-bit when the photo was, if the format can hold it
-            output, rgba, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
-            bit_depth=16 if decoded.bit_depth > 8 and can_write_16_bit(output) else None,
-            lossless=lossless,
-        )
+        written = write_edit(output, rgba, decoded, quality=quality, lossless=lossless)
         summary = {
             "image": str(image),
             "output": str(written),

@@ -23,6 +23,7 @@ from boda.cli._common import (
     progress_bar,
     quiet_option,
     shown,
+    warnings_as_notes,
 )
 
 
@@ -118,13 +119,23 @@ def check_lossless(output: Path, lossless: bool) -> None:
     _check_lossless(output, _image_format(output), lossless)
 
 
-def _bit_depth(photo_bits: int, output: Path) -> int | None:
-    """16 when the photo had more than 8 bits per channel (``DecodedImage.bit_depth``
-    of a 16-bit PNG or TIFF) and ``output`` can hold 16 (PNG, TIFF), so an edit keeps
-    its precision; else None (:func:`boda.io.write_image` then writes 8 bits)."""
-    from boda.io import can_write_16_bit
+def write_edit(output: Path, pixels, photo, *, quality: int, lossless: bool) -> Path:
+    """Write the edited ``pixels`` of ``photo`` (the :class:`boda.io.DecodedImage`
+    they came from) to ``output`` with what the photo carried besides its pixels: its
+    colour profile, EXIF, XMP and print resolution (for the pixels' size: a cut-out
+    shrunk by --max-side prints at the original's size).  16 bits per channel when
+    the photo had more than 8 (a 16-bit PNG or TIFF) and ``output`` can hold them
+    (PNG, TIFF), so an edit keeps its precision; else 8.  Metadata the format cannot
+    hold is said in a note."""
+    from boda.io import MetadataDroppedWarning, can_write_16_bit, write_image
 
-    return 16 if photo_bits > 8 and can_write_16_bit(output) else None
+    with warnings_as_notes(MetadataDroppedWarning):
+        return write_image(
+            output, pixels, quality=quality, icc_profile=photo.icc_profile, exif=photo.exif,
+            xmp=photo.xmp, dpi=photo.dpi_at(pixels.shape[1], pixels.shape[0]),
+            bit_depth=16 if photo.bit_depth > 8 and can_write_16_bit(output) else None,
+            lossless=lossless,
+        )
 
 
 _Output = Annotated[Path, typer.Option("--output", "-o", help="File to write (a new file).")]
@@ -165,9 +176,9 @@ def register(app: typer.Typer) -> None:
             "boda refocus photo.jpg --depth midas.png --near bright --focus-depth 0.7 -o out.jpg",
             "boda refocus photo.jpg --depth d.npy --focus-range 1.5,2.5 --coc-model thin_lens "
             "--kernel hexagon -o out.png",
-            notes="The output keeps the input's ICC colour profile and EXIF; transparent "
-            "inputs are composited over white; the output is 16-bit when the photo is (a "
-            "16-bit PNG or TIFF) and the output is a PNG or TIFF, else 8-bit.",
+            notes="The output keeps the input's ICC colour profile, EXIF, XMP and DPI; "
+            "transparent inputs are composited over white; the output is 16-bit when the "
+            "photo is (a 16-bit PNG or TIFF) and the output is a PNG or TIFF, else 8-bit.",
         ),
     )
     @handle_errors
@@ -210,7 +221,7 @@ def register(app: typer.Typer) -> None:
         from boda.edit import refocus, resolve_focus
         from boda.edit import resize_depth as resize
         from boda.errors import InvalidParameterError
-        from boda.io import open_image, write_image
+        from boda.io import open_image
 
         if sum(v is not None for v in (focus_depth, focus_at, focus_range)) != 1:
             raise InvalidParameterError(
@@ -247,10 +258,7 @@ def register(app: typer.Typer) -> None:
                     coc_model=coc_model, kernel=kernel, highlight_gain=highlight_gain,
                     progress=update,
                 )
-        write_image(
-            output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
-            bit_depth=_bit_depth(decoded.bit_depth, output), lossless=lossless,
-        )
+        write_edit(output, result, decoded, quality=quality, lossless=lossless)
         lo, hi = resolve_focus(depth_map, focus_depth=focus_depth, focus_at=at, focus_range=rng)
         if as_json:
             print_json({
@@ -272,9 +280,9 @@ def register(app: typer.Typer) -> None:
             "# a WebP that changes no pixel outside the hole",
             "boda inpaint photo.png --mask hole.png -o filled.webp --lossless",
             notes="Mask: white (255) = fill, black = keep; same size as the image.  The output "
-            "keeps the input's ICC colour profile and EXIF; transparent inputs are composited "
-            "over white; the output is 16-bit when the photo is (a 16-bit PNG or TIFF) and the "
-            "output is a PNG or TIFF, else 8-bit.",
+            "keeps the input's ICC colour profile, EXIF, XMP and DPI; transparent inputs are "
+            "composited over white; the output is 16-bit when the photo is (a 16-bit PNG or "
+            "TIFF) and the output is a PNG or TIFF, else 8-bit.",
         ),
     )
     @handle_errors
@@ -302,7 +310,7 @@ def register(app: typer.Typer) -> None:
         """Fill a masked region of a photo from its surroundings."""
         from boda.edit import inpaint, to_hole_mask
         from boda.errors import InvalidParameterError
-        from boda.io import open_gray_map, open_image, write_image
+        from boda.io import open_gray_map, open_image
 
         check_image_output(output, image, mask, overwrite=overwrite)
         check_lossless(output, lossless)
@@ -335,10 +343,7 @@ def register(app: typer.Typer) -> None:
                 options["progress"] = update
             with options_for("method", "radius", "patch_size", "search_radius"):
                 result = inpaint(decoded.pixels, holes, method=method, **options)
-        write_image(
-            output, result, quality=quality, icc_profile=decoded.icc_profile, exif=decoded.exif,
-            bit_depth=_bit_depth(decoded.bit_depth, output), lossless=lossless,
-        )
+        write_edit(output, result, decoded, quality=quality, lossless=lossless)
         if as_json:
             print_json({
                 "image": str(image), "output": str(output), "method": method,
