@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import itertools
+import math
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -306,13 +307,22 @@ def callable_scores(
     return scores
 
 
+def _diverged(logits: torch.Tensor) -> torch.Tensor:
+    """Per sample, whether ``logits`` ``(B, ...)`` say nothing: a NaN or +infinity
+    anywhere, or every output -infinity.  A single -infinity is a class the model rules
+    out (masked logits; its softmax probability is 0), not a diverged model."""
+    values = logits.detach().flatten(1)
+    broken = torch.isnan(values) | (values == math.inf)
+    return broken.any(dim=1) | (values == -math.inf).all(dim=1)
+
+
 def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
     """The class index per sample ``(B,)`` for ``logits`` ``(B, K)``, or None for a
     callable target; the one check of targets for explainers and metrics alike."""
     b = logits.shape[0]
     if callable(target):
         # A diverged model gives NaN scores, and maps that normalise to blank: say so.
-        if not torch.isfinite(logits.detach()).all():
+        if _diverged(logits).any():
             raise ModelError(
                 "the model's outputs are not finite (NaN or infinity): a diverged model, "
                 "or inputs outside the range it was trained on; there is nothing to explain"
@@ -324,7 +334,7 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
             "pass a callable target instead"
         )
     k = logits.shape[1]
-    bad = ~torch.isfinite(logits.detach()).all(dim=1)
+    bad = _diverged(logits)
     if bad.any():
         # argmax of NaN is class 0, and every map of it would be blank: say why instead.
         raise ModelError(
@@ -359,7 +369,15 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor | None:
         raise InvalidParameterError(
             f"target {shown} is out of range: the model has {k} outputs, 0 to {k - 1}"
         )
-    return classes.to(logits.device)
+    classes = classes.to(logits.device)
+    ruled_out = logits.detach().gather(1, classes[:, None])[:, 0] == -math.inf
+    if ruled_out.any():
+        rows = ruled_out.nonzero().flatten().tolist()
+        raise InvalidParameterError(
+            f"the model rules out the target class (logit -infinity) for sample(s) {rows}: "
+            "no part of the image makes it more or less likely; explain another class"
+        )
+    return classes
 
 
 class Explainer:
