@@ -184,7 +184,8 @@ class _HostGuard:
     (DNS rebinding).  Starlette's ``TrustedHostMiddleware`` does the same but cuts
     an IPv6 ``Host`` (``[::1]:8765``) at its first colon.  Refuse (403) a request the
     browser marks as made by another site (``Sec-Fetch-Site: cross-site`` or
-    ``same-site``: an ``<img>`` of a page elsewhere, another port of localhost)."""
+    ``same-site``: an ``<img>`` of a page elsewhere, another port of localhost), but for
+    a link to the page itself (:func:`_opens_the_page`)."""
 
     def __init__(self, app: Any, allowed: set[str]):
         self.app = app
@@ -202,7 +203,7 @@ class _HostGuard:
                 await response(scope, receive, send)
                 return
             site = headers.get(b"sec-fetch-site", b"").decode("latin-1").strip().lower()
-            if site and site not in FETCH_SITES:
+            if site and site not in FETCH_SITES and not _opens_the_page(scope, headers):
                 response = JSONResponse(
                     {"detail": f"refused: a request from another site (Sec-Fetch-Site: {site}); "
                      "open the page of this app itself"}, status_code=403,
@@ -210,6 +211,21 @@ class _HostGuard:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _opens_the_page(scope: Any, headers: dict[bytes, bytes]) -> bool:
+    """Whether a request is a person following a link of another page to ``/`` (a
+    top-level navigation: ``Sec-Fetch-Mode: navigate``, ``Sec-Fetch-Dest: document``).
+    Its answer is the page's static HTML, which holds no data (the page asks for that
+    with its own same-origin requests) and may not be framed, so it is served: a link
+    on a dashboard at another port of localhost opens the app instead of a JSON 403.
+    Everything else another site asks for stays refused."""
+    def header(name: bytes) -> str:
+        return headers.get(name, b"").decode("latin-1").strip().lower()
+
+    return (scope["type"] == "http" and scope.get("method") in ("GET", "HEAD")
+            and scope.get("path") == "/" and header(b"sec-fetch-mode") == "navigate"
+            and header(b"sec-fetch-dest") == "document")
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> JSONResponse:
@@ -473,8 +489,23 @@ def _mark_request(
     import json
 
     example = 'e.g. {"ids": [12], "decision": "pick"} or {"ids": [12], "rating": 3}'
+
+    def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # {"ids": [1], "ids": [2]}: JSON parsers disagree on which one counts (Python's
+        # the last, others the first), so a mark could go to a file the sender did not mean
+        seen: set[str] = set()
+        twice: set[str] = set()
+        for key, _ in pairs:
+            (twice if key in seen else seen).add(key)
+        if twice:
+            raise InvalidParameterError(
+                f"field {', '.join(map(repr, sorted(twice)))} given twice; give each field once")
+        return dict(pairs)
+
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=once)
+    except InvalidParameterError:
+        raise
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: not a mark
         raise InvalidParameterError(f"the request is not JSON; send {example}") from None
     if not isinstance(data, dict):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -717,10 +718,23 @@ class CatalogView:
             raise NotFound(f"{record.path!r} is not inside the scanned folder")
         path = self.file_of(record)
         name = visible(path)
+        # A folder of the scan swapped for a link to another place since: the scan never
+        # follows a link to a folder, so neither does a preview (a link to a file is
+        # scanned as a file, so that one is read).
+        real_root = os.path.realpath(os.fsencode(self.root))
+        real_folder = os.path.realpath(os.path.dirname(path))
+        if os.path.commonpath([real_root, real_folder]) != real_root:
+            raise NotFound(f"{name} is now reached through a link to a folder outside the "
+                           "scanned folder: not shown (scan the folder again)")
         if record.status == "error":
             raise Unreadable(f"{name} could not be read by the scan: {record.error}")
-        if not os.path.exists(path):
-            raise NotFound(f"{name} is gone: no such file now (scan the folder again)")
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise NotFound(f"{name} is gone: no such file now (scan the folder again)") from None
+        if not stat.S_ISREG(mode):  # as the scan: a FIFO or a device blocks or never ends
+            raise Unreadable(f"{name} is not a regular file now (a folder, a pipe or a "
+                             "device): not read (scan the folder again)")
         try:
             pixels = read_image(os.fsdecode(path), max_side=max_side, max_pixels=self.max_pixels)
         except ImageReadError as exc:
