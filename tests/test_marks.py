@@ -246,12 +246,16 @@ def test_mark_takes_paths_through_another_name_of_the_folder(shoot, tmp_path):
     os.symlink(shoot, alias)
     result = runner.invoke(app, ["mark", str(shoot), str(alias / "a.png"), "--pick"])
     assert result.exit_code == 0, result.output
+    # the link is its own file, not a.png: a mark on it (in no selection) is refused
     result = runner.invoke(app, ["mark", str(alias), str(shoot / "day2" / "d.png"),
                                  str(alias / "a link.png"), "--rating", "2"])
+    assert result.exit_code == 2 and "a link" in result.output, result.output
+    result = runner.invoke(app, ["mark", str(alias), str(shoot / "day2" / "d.png"),
+                                 "--rating", "2"])
     assert result.exit_code == 0, result.output
-    with Marks(shoot, readonly=True) as marks:  # the link is its own file, not a.png
+    with Marks(shoot, readonly=True) as marks:
         assert {k: v[:2] for k, v in marks.all().items()} == {
-            b"a.png": ("pick", None), b"day2/d.png": (None, 2), b"a link.png": (None, 2)}
+            b"a.png": ("pick", None), b"day2/d.png": (None, 2)}
     outside = tmp_path / "outside"
     outside.mkdir()
     write_image(outside / "e.png", read_image(shoot / "a.png"))

@@ -151,6 +151,10 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
     sx = (_SIDE - 2 * _PAD) / ((x1 - x0) or 1.0)
     sy = (_SIDE - 2 * _PAD) / ((y1 - y0) or 1.0)
     scale = min(sx, sy)
+    # the cloud centred in the square: it was drawn from the bottom-left corner, so the
+    # shorter side of every map (a PCA map's second axis) left a band empty on top, and
+    # identical points (one spot) sat in the corner
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
     labels = [p["label"] for p in points if p["label"] is not None]
     colours = class_colours(labels)
     radius = 5 if len(points) <= 500 else 3.5 if len(points) <= 5000 else 2.5
@@ -158,8 +162,8 @@ def map_html(result: dict[str, Any], thumbs: list[str | None], page: Path) -> st
     # suspects last, so on top: a copy of an image in another class sits on the same spot
     for i in sorted(range(len(points)), key=lambda i: bool(points[i].get("suspect"))):
         p = points[i]
-        cx = _PAD + (p["x"] - x0) * scale
-        cy = _SIDE - _PAD - (p["y"] - y0) * scale  # y up, as on a plot
+        cx = _SIDE / 2 + (p["x"] - mx) * scale
+        cy = _SIDE / 2 - (p["y"] - my) * scale  # y up, as on a plot
         fill = colours.get(p["label"], UNLABELLED) if p["label"] is not None else UNLABELLED
         suspect = " class='suspect'" if p.get("suspect") else ""
         circles.append(

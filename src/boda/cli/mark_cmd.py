@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
             "picked, rejected, undecided or rated, and --min-rating N. PATH is a file as boda "
             "report --paths prints it (DIR joined with its path in DIR) or its path in DIR "
             "(--relative); - reads the paths from stdin, one a line (--null: NUL-separated). "
-            "A path the catalog does not hold stops the command before any mark changes.",
+            "A path the catalog does not hold, or a link to another file of DIR (in no "
+            "selection; clearing its marks passes), stops the command before any mark changes.",
         ),
     )
     @handle_errors
@@ -84,6 +85,7 @@ def register(app: typer.Typer) -> None:
             if names != ["-"]:
                 raise InvalidParameterError("- reads the paths from stdin: give it alone")
             names = _stdin_paths(null)
+        setting = pick or reject or bool(rating)  # not only clearing marks
         if catalog is None:
             from boda.cli._common import refuse_sub_folder
 
@@ -92,6 +94,7 @@ def register(app: typer.Typer) -> None:
             catalog_path = opened.path
             refuse_other_folders_catalog(opened, directory, "mark", "Nothing was marked")
             relpaths = [_relpath(name, directory, opened.has_file) for name in names]
+            links = _link_targets(opened) if setting else {}
         unknown = [name for name, rel in zip(names, relpaths, strict=True) if rel is None]
         if unknown:
             listed = ", ".join(shown(n) for n in unknown[:5]) + (" …" if len(unknown) > 5 else "")
@@ -100,6 +103,19 @@ def register(app: typer.Typer) -> None:
                 f"{shown(directory)} (nothing was marked): {listed}; give files as 'boda report "
                 f"{shown(directory)} --paths' prints them, and scan new files first"
             )
+        # a link's mark is in no selection and no count (links are in none): "picked 1
+        # file (1 change)" changed nothing a report shows, so it is refused, naming the
+        # file to mark (clearing one passes: it can only take a stale mark away)
+        linked = [(name, links[rel]) for name, rel in zip(names, relpaths, strict=True)
+                  if rel in links]
+        if linked:
+            listed = ", ".join(f"{shown(n)} -> {shown(directory / os.fsdecode(t))}"
+                               for n, t in linked[:5]) + (" …" if len(linked) > 5 else "")
+            many = len(linked) != 1
+            raise InvalidParameterError(
+                f"{len(linked)} path{'s are links' if many else ' is a link'} to another "
+                f"file of {shown(directory)}, and a link is in no selection (nothing was "
+                f"marked): {listed}; mark the file{'s' * many} linked to instead")
         chosen = [rel for rel in relpaths if rel is not None]
         changed = 0
         with Marks(catalog_path) as marks:
@@ -140,6 +156,13 @@ def _counts(catalog_path: Path) -> dict[str, int]:
         "reject": sum(r[2] == "reject" for r in rows),
         "rated": sum(r[3] is not None for r in rows),
     }
+
+
+def _link_targets(catalog) -> dict[bytes, bytes]:
+    """The catalog's links (a file symlink to another file of the folder): the link's
+    path to its target's, both relative to the folder."""
+    records = catalog.records_by_id(catalog.ids_with_status("link"))
+    return {r.relpath: r.link_to for r in records.values() if r.link_to is not None}
 
 
 def _stdin_paths(null: bool) -> list[str]:
