@@ -1335,6 +1335,27 @@ class Catalog:
             out.update((bytes(r[0]), r[1]) for r in rows)
         return out
 
+    def file_identities(
+        self, relpaths: Iterable[bytes]
+    ) -> dict[bytes, tuple[str | None, int | None, int | None]]:
+        """``(pixel_hash, size, mtime_ns)`` of each of these files the catalog holds: what
+        a culling mark given to it keeps (:class:`boda.catalog.Marks`).  ``mtime_ns`` is
+        None while the file waits to be analysed again (its stored time was cleared by
+        a change of analysis); files the catalog does not hold are left out."""
+        out: dict[bytes, tuple[str | None, int | None, int | None]] = {}
+        wanted = sorted({bytes(p) for p in relpaths})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT relpath, {self._record_columns(('pixel_hash', 'size'))}, mtime_ns "
+                f"FROM images WHERE relpath IN ({marks})", chunk
+            )
+            for relpath, pixel_hash, size, mtime_ns in rows:
+                known = isinstance(mtime_ns, int) and mtime_ns != _STALE_MTIME
+                out[bytes(relpath)] = (pixel_hash, size, mtime_ns if known else None)
+        return out
+
     def ids_with_status(self, status: str) -> list[int]:
         """The ids of the records of one status (``"ok"``, ``"error"``, ``"link"``), in
         id order."""
@@ -1352,6 +1373,8 @@ class Catalog:
         CatalogError
             The marks file cannot be read (the catalog itself is not affected).
         """
+        from boda.catalog._marks import MARK_APPLIES, marks_columns
+
         path = Path(marks_file)
         if not path.is_file():
             return []
@@ -1360,11 +1383,14 @@ class Catalog:
                 "ATTACH DATABASE ? AS boda_marks", (path.resolve().as_uri() + "?mode=ro",)
             )
             try:
+                # a mark given to another file at this path does not apply (a version 1
+                # marks file, read as it is, has no sizes and times to match)
+                applies = (MARK_APPLIES if "mtime_ns" in marks_columns(self._db, "boda_marks")
+                           else "(m.pixel_hash IS NULL OR m.pixel_hash IS images.pixel_hash)")
                 rows = self._db.execute(
                     "SELECT images.id, images.status, m.decision, m.rating "
                     "FROM boda_marks.marks AS m JOIN images ON images.relpath = m.relpath "
-                    # a mark given to another file at this path does not apply
-                    "AND (m.pixel_hash IS NULL OR m.pixel_hash IS images.pixel_hash)"
+                    f"AND {applies}"
                 ).fetchall()
             finally:
                 self._db.execute("DETACH DATABASE boda_marks")

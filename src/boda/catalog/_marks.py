@@ -10,8 +10,11 @@ Design
   open read-only.
 - A mark is keyed by the file's path relative to the scanned folder, as exact
   bytes (names that are not UTF-8 round-trip), like the catalog's records, and
-  holds the pixel hash the file had when it was marked: a mark applies only
-  while the file at that path still holds those pixels (:meth:`Mark.applies_to`),
+  holds the pixel hash, size and modification time the file had when it was
+  marked: a mark applies only while the file at that path still holds those
+  pixels, or is still that very file (same size and modification time: its
+  pixel hash changes when it is analysed at another ``--max-side`` or by another
+  analysis version, and the mark must not be lost then) (:meth:`Mark.applies_to`),
   so a new photo at an old path (a card whose numbering restarted) is never
   taken for the one that was picked or rejected there.  A file edited in place
   is undecided again.  A
@@ -43,7 +46,9 @@ __all__ = ["DECISIONS", "Mark", "Marks", "marks_path"]
 #: The decisions a file can carry (``None``: undecided).
 DECISIONS = ("pick", "reject")
 
-_SCHEMA_VERSION = 1
+#: 2: the file's size and mtime_ns kept with each mark (version 1 files are upgraded
+#: when opened for writing; read as they are, their marks match by pixel hash only).
+_SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS marks_schema (version INTEGER NOT NULL);
@@ -52,24 +57,46 @@ CREATE TABLE IF NOT EXISTS marks (
     decision TEXT CHECK (decision IN ('pick', 'reject')),
     rating INTEGER CHECK (rating BETWEEN 1 AND 5),
     updated REAL NOT NULL,
-    pixel_hash TEXT
+    pixel_hash TEXT,
+    size INTEGER,
+    mtime_ns INTEGER
 );
 """
+
+#: The columns of a mark, in :class:`Mark`'s order after ``relpath``.
+_MARK_COLUMNS = "decision, rating, updated, pixel_hash, size, mtime_ns"
+
+#: SQL true when the mark ``m`` belongs to the file of the catalog's ``images`` row at its
+#: path (the one rule of :meth:`Mark.applies_to`, for the joins that select marks).
+MARK_APPLIES = (
+    "(m.pixel_hash IS NULL OR m.pixel_hash IS images.pixel_hash OR (m.size IS NOT NULL "
+    "AND m.mtime_ns IS NOT NULL AND m.size = images.size AND m.mtime_ns = images.mtime_ns))"
+)
 
 
 class Mark(NamedTuple):
     """One file's mark: ``decision`` (``"pick"``, ``"reject"`` or None), ``rating``
-    (1-5 stars, or None), when it last changed (seconds since the epoch) and the
-    pixel hash of the file it was given to (None: any file at the path)."""
+    (1-5 stars, or None), when it last changed (seconds since the epoch), and the
+    pixel hash (None: any file at the path), size and ``mtime_ns`` of the file it was
+    given to (None: not known, a mark of a version 1 marks file)."""
 
     decision: str | None
     rating: int | None
     updated: float
     pixel_hash: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
 
-    def applies_to(self, pixel_hash: str | None) -> bool:
-        """Whether this mark belongs to a file of this pixel hash at its path."""
-        return self.pixel_hash is None or self.pixel_hash == pixel_hash
+    def applies_to(
+        self, pixel_hash: str | None, size: int | None = None, mtime_ns: int | None = None
+    ) -> bool:
+        """Whether this mark belongs to the file at its path that has this pixel hash,
+        size and modification time: the same pixels, or the very file it was given to
+        (analysed since at another resolution, which changes its pixel hash)."""
+        if self.pixel_hash is None or self.pixel_hash == pixel_hash:
+            return True
+        return (self.size is not None and self.mtime_ns is not None
+                and (self.size, self.mtime_ns) == (size, mtime_ns))
 
 
 def marks_path(catalog_path: str | Path) -> Path:
@@ -181,6 +208,20 @@ class Marks:
                 f"the marks file {str(self.path)!r} was made by a newer boda (version "
                 f"{row[0]}); upgrade boda"
             )
+        elif row[0] < 2 and not self.readonly:
+            with self._db:  # version 1: the files' sizes and times unknown (NULL)
+                for column in ("size", "mtime_ns"):
+                    if column not in marks_columns(self._db):
+                        self._db.execute(f"ALTER TABLE marks ADD COLUMN {column} INTEGER")
+                self._db.execute("UPDATE marks_schema SET version = ?", (_SCHEMA_VERSION,))
+
+    def _columns(self) -> str:
+        """The SELECT list of a mark: a version 1 file read as it is has no sizes and
+        times."""
+        assert self._db is not None
+        if "mtime_ns" in marks_columns(self._db):
+            return _MARK_COLUMNS
+        return "decision, rating, updated, pixel_hash, NULL, NULL"
 
     def close(self) -> None:
         if self._db is not None:
@@ -199,9 +240,7 @@ class Marks:
         """Every file's mark, by its path relative to the scanned folder (bytes)."""
         if self._db is None:
             return {}
-        rows = self._db.execute(
-            "SELECT relpath, decision, rating, updated, pixel_hash FROM marks"
-        )
+        rows = self._db.execute(f"SELECT relpath, {self._columns()} FROM marks")
         return {bytes(r[0]): Mark(*r[1:]) for r in rows}
 
     def get(self, relpath: bytes) -> Mark | None:
@@ -209,8 +248,7 @@ class Marks:
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT decision, rating, updated, pixel_hash FROM marks WHERE relpath = ?",
-            (relpath,),
+            f"SELECT {self._columns()} FROM marks WHERE relpath = ?", (relpath,)
         ).fetchone()
         return None if row is None else Mark(*row)
 
@@ -254,15 +292,15 @@ class Marks:
                 moving = []
                 for old, new in pairs:
                     row = self._db.execute(
-                        "SELECT decision, rating, updated, pixel_hash FROM marks "
-                        "WHERE relpath = ?", (old,)
+                        f"SELECT {_MARK_COLUMNS} FROM marks WHERE relpath = ?", (old,)
                     ).fetchone()
                     if row is not None:
                         moving.append((new, *row))
                 self._db.executemany("DELETE FROM marks WHERE relpath = ?",
                                      [(old,) for old, _ in pairs])
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?)", moving
+                    f"INSERT OR REPLACE INTO marks (relpath, {_MARK_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", moving
                 )
         except sqlite3.OperationalError as exc:
             raise CatalogError(
@@ -274,30 +312,40 @@ class Marks:
         if self.readonly or self._db is None:
             raise CatalogError(f"the marks file {str(self.path)!r} was opened read-only")
         paths = sorted({bytes(p) for p in relpaths})
-        hashes = self._pixel_hashes(paths)
+        files = self._file_identities(paths)
         now = time.time()
         changed = 0
         try:
             with self._db:  # one transaction: all of them or none
                 for relpath in paths:
-                    # a mark left by another file at this path (gone, or replaced) goes
-                    self._db.execute(
-                        "DELETE FROM marks WHERE relpath = ? AND pixel_hash IS NOT NULL "
-                        "AND pixel_hash IS NOT ?", (relpath, hashes.get(relpath)),
-                    )
+                    pixel_hash, size, mtime_ns = files.get(relpath, (None, None, None))
+                    old = self._db.execute(
+                        f"SELECT {_MARK_COLUMNS} FROM marks WHERE relpath = ?", (relpath,)
+                    ).fetchone()
+                    if old is not None and not Mark(*old).applies_to(pixel_hash, size, mtime_ns):
+                        # a mark left by another file at this path (gone, or replaced) goes
+                        self._db.execute("DELETE FROM marks WHERE relpath = ?", (relpath,))
+                    elif old is not None:  # the file's mark: it now says the file as it is
+                        self._db.execute(
+                            "UPDATE marks SET pixel_hash = ?, size = COALESCE(?, size), "
+                            "mtime_ns = COALESCE(?, mtime_ns) WHERE relpath = ?",
+                            (pixel_hash, size if mtime_ns is not None else None, mtime_ns,
+                             relpath),
+                        )
                     if value is None:  # clearing makes no row for a file without one
                         sql = (f"UPDATE marks SET {column} = NULL, updated = ? "
                                f"WHERE relpath = ? AND {column} IS NOT NULL")
                         args: tuple = (now, relpath)
                     else:
                         sql = (
-                            f"INSERT INTO marks (relpath, {column}, updated, pixel_hash) "
-                            "VALUES (?, ?, ?, ?) "
+                            f"INSERT INTO marks (relpath, {column}, updated, pixel_hash, size, "
+                            "mtime_ns) VALUES (?, ?, ?, ?, ?, ?) "
                             f"ON CONFLICT(relpath) DO UPDATE SET {column} = excluded.{column}, "
-                            "updated = excluded.updated, pixel_hash = excluded.pixel_hash "
+                            "updated = excluded.updated "
                             f"WHERE {column} IS NOT excluded.{column}"
                         )
-                        args = (relpath, value, now, hashes.get(relpath))
+                        args = (relpath, value, now, pixel_hash,
+                                size if mtime_ns is not None else None, mtime_ns)
                     changed += self._db.execute(sql, args).rowcount > 0
                 self._db.execute("DELETE FROM marks WHERE decision IS NULL AND rating IS NULL")
         except sqlite3.OperationalError as exc:
@@ -306,12 +354,20 @@ class Marks:
             ) from None
         return changed
 
-    def _pixel_hashes(self, relpaths: list[bytes]) -> dict[bytes, str | None]:
-        """The pixel hashes the catalog holds for these files (what their marks belong to);
-        files it does not hold, or holds without pixels (unreadable), are left out."""
+    def _file_identities(
+        self, relpaths: list[bytes]
+    ) -> dict[bytes, tuple[str | None, int | None, int | None]]:
+        """What the catalog holds of these files for their marks to belong to
+        (:meth:`boda.catalog.Catalog.file_identities`); files it does not hold are
+        left out."""
         from boda.catalog._catalog import Catalog
 
         if not self.catalog.is_file():
             return {}
         with Catalog(self.catalog, readonly=True) as catalog:
-            return catalog.pixel_hashes(relpaths)
+            return catalog.file_identities(relpaths)
+
+
+def marks_columns(db: sqlite3.Connection, schema: str = "main") -> set[str]:
+    """The column names of the ``marks`` table of ``schema`` in ``db``."""
+    return {row[1] for row in db.execute(f"PRAGMA {schema}.table_info(marks)")}

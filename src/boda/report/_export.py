@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from boda.catalog import Catalog, Mark, Marks
+from boda.catalog import Catalog, marks_path
 from boda.core.numbers import finite_real
 from boda.io import open_output, prepare_output
 from boda.report._keep import _keep_prefixes
@@ -163,7 +163,9 @@ def exported_records(catalog: Catalog) -> Iterator[dict[str, Any]]:
     """The records every export writes (``--json``, the CSV, the Parquet table), so
     they give each file the same values: :meth:`Catalog.record_dicts` with the marks
     (:func:`with_mark`) and only real scores (:func:`real_scores`)."""
-    marks = read_marks(catalog.path)
+    rows = catalog.mark_rows(marks_path(catalog.path))
+    paths = catalog.relpaths_of([row[0] for row in rows])
+    marks = {paths[row[0]]: row[2:] for row in rows if row[0] in paths}
     for record in catalog.record_dicts():
         yield with_mark(real_scores(record), marks)
 
@@ -189,21 +191,17 @@ def real_scores(record: dict[str, Any]) -> dict[str, Any]:
 _FLOAT = frozenset({float})
 
 
-def read_marks(catalog_path: str | Path) -> dict[bytes, Mark]:
-    """Every mark of the catalog's files (:class:`boda.catalog.Marks`; none yet: empty)."""
-    with Marks(catalog_path, readonly=True) as marks:
-        return marks.all()
-
-
-def with_mark(record: dict[str, Any], marks: dict[bytes, Mark]) -> dict[str, Any]:
+def with_mark(
+    record: dict[str, Any], marks: dict[bytes, tuple[str | None, int | None]]
+) -> dict[str, Any]:
     """``record`` with the person's ``decision`` (``"pick"``/``"reject"``) and ``rating``
-    (1-5 stars) of its file, each None when it has none."""
+    (1-5 stars) of its file, each None when it has none; ``marks`` holds the
+    ``(decision, rating)`` by path of the marks that belong to the catalog's files
+    (:meth:`boda.catalog.Catalog.mark_rows`: not those given to another file at the path)."""
     raw = record.get("path_bytes_hex")
-    mark = marks.get(bytes.fromhex(raw) if raw else record["path"].encode("utf-8"))
-    if mark is not None and not mark.applies_to(record.get("pixel_hash")):
-        mark = None  # given to another file that was at this path
-    record["decision"] = None if mark is None else mark.decision
-    record["rating"] = None if mark is None else mark.rating
+    relpath = bytes.fromhex(raw) if raw else record["path"].encode("utf-8")
+    decision, rating = marks.get(relpath, (None, None))
+    record["decision"], record["rating"] = decision, rating
     return record
 
 
