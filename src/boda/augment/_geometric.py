@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from boda.augment._input import as_array, is_tensor, output_size
+from boda.augment import _input  # output_size(): the parameter of the warps shadows it
+from boda.augment._input import as_array, is_tensor, output_size, real_pair
 from boda.augment._input import rng as _rng
-from boda.core.numbers import real_number
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 
 
@@ -40,13 +41,17 @@ class Transform:
     output_size: tuple[int, int]
 
     def points(self, points: np.ndarray) -> np.ndarray:
-        """Map ``(N, 2)`` ``(x, y)`` points to the output image."""
-        p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        """Map ``(N, 2)`` ``(x, y)`` points (or one ``(2,)`` point) to the output image.
+
+        For COCO keypoints ``(x, y, visibility)`` move ``kp[:, :2]`` and keep the
+        visibility column."""
+        p = _rows(points, 2, "points", "(x, y)", "kp[:, :2]")
         return p @ self.matrix[:2, :2].T + self.matrix[:2, 2]
 
     def boxes(self, boxes: np.ndarray, clip: bool = True) -> np.ndarray:
-        """Map ``(N, 4)`` ``(x1, y1, x2, y2)`` boxes: bounds of the four moved corners."""
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        """Map ``(N, 4)`` ``(x1, y1, x2, y2)`` boxes (or one ``(4,)`` box): bounds of
+        the four moved corners."""
+        b = _rows(boxes, 4, "boxes", "(x1, y1, x2, y2)", "b[:, :4]")
         corners = np.stack(
             [b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1
         ).reshape(-1, 2)
@@ -59,8 +64,29 @@ class Transform:
         return out
 
     def mask(self, mask: np.ndarray) -> np.ndarray:
-        """Warp an ``(H, W)`` label mask with nearest-neighbour sampling (0 outside)."""
-        return warp_affine(np.asarray(mask), self.matrix, self.output_size, order=0)
+        """Warp an ``(H, W)`` label mask with nearest-neighbour sampling (0 outside).
+
+        The mask must have the input image's ``(H, W)``."""
+        mask = np.asarray(mask)
+        if mask.shape[:2] != tuple(self.input_size):  # another size was warped as if it fit
+            raise InvalidParameterError(
+                f"mask must have the input image's (H, W) = {tuple(self.input_size)}, got "
+                f"shape {mask.shape}; resize it to the image first (nearest neighbour)."
+            )
+        return warp_affine(mask, self.matrix, self.output_size, order=0)
+
+
+def _rows(values, k: int, name: str, form: str, fix: str) -> np.ndarray:
+    """``values`` as ``(N, k)`` float64 rows; one ``(k,)`` row is ``(1, k)``. Another
+    width was refused nowhere: reshape(-1, k) cut COCO ``(x, y, v)`` keypoints or
+    boxes with a label column into garbage rows."""
+    a = np.asarray(values, dtype=np.float64)
+    if not (a.shape == (k,) or (a.ndim == 2 and a.shape[1] == k)):
+        raise InvalidParameterError(
+            f"{name} must be (N, {k}) rows {form}, got shape {a.shape}; pass the "
+            f"coordinate columns only (e.g. {fix}) and keep the others aside."
+        )
+    return a.reshape(-1, k)
 
 
 def _check_image(image) -> np.ndarray:
@@ -81,10 +107,27 @@ def _check_border(border: str, order: int = 1) -> None:
         )
 
 
-def _as_3x3(matrix) -> np.ndarray:
-    """``matrix`` (or a stack of them) as invertible ``(..., 3, 3)`` float64 maps;
-    OpenCV's ``(2, 3)`` form gets its ``[0, 0, 1]`` row."""
-    m = np.asarray(matrix, dtype=np.float64)
+def _as_3x3(matrix, batch: int | None = None) -> np.ndarray:
+    """``matrix`` as an invertible ``(3, 3)`` float64 map, or with ``batch`` also a
+    ``(batch, 3, 3)`` stack; OpenCV's ``(2, 3)`` form gets its ``[0, 0, 1]`` row."""
+    try:
+        m = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):  # text, ragged lists
+        m = None
+    # A (B, 3, 3) stack in numpy, or one of the wrong length in torch, failed deep in
+    # the sampling with a raw error; NaN was reported as "singular".
+    ok = m is not None and np.isfinite(m).all() and (
+        m.ndim == 2 or (batch is not None and m.ndim == 3 and len(m) == batch)
+    )
+    if not ok:
+        shapes = "(3, 3) or OpenCV's (2, 3)"
+        if batch is not None:
+            shapes += f", or ({batch}, 3, 3): one per image"
+        got = type(matrix).__name__ if m is None else f"shape {m.shape}"
+        raise InvalidParameterError(
+            f"matrix must be a finite affine map of shape {shapes}; got {got}"
+            f"{'' if m is None or np.isfinite(m).all() else ' with NaN or inf'}."
+        )
     if m.shape[-2:] == (2, 3):
         last = np.broadcast_to([0.0, 0.0, 1.0], (*m.shape[:-2], 1, 3))
         m = np.concatenate([m, last], axis=-2)
@@ -118,7 +161,7 @@ def warp_affine(
     """
     image = _check_image(image)
     _check_border(border, order)
-    h_out, w_out = output_size
+    h_out, w_out = _input.output_size(output_size, "warp_affine")  # (0, 5) gave an empty image
     inv = np.linalg.inv(_as_3x3(matrix))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
     sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2] - 0.5  # input pixel index space
@@ -171,8 +214,8 @@ def warp_affine_torch(
         )
     images = as_array(images, "images")
     b, _, h, w = images.shape
-    h_out, w_out = output_size
-    inv = np.linalg.inv(_as_3x3(matrix))
+    h_out, w_out = _input.output_size(output_size, "warp_affine_torch")
+    inv = np.linalg.inv(_as_3x3(matrix, batch=b))
     ys, xs = np.mgrid[0:h_out, 0:w_out].astype(np.float64) + 0.5
     inv = inv[..., None, None]  # broadcast each inverse over the pixel grid
     sx = inv[..., 0, 0, :, :] * xs + inv[..., 0, 1, :, :] * ys + inv[..., 0, 2, :, :]
@@ -218,8 +261,10 @@ def affine_matrix(
     ``angle`` in degrees, counter-clockwise on screen; ``shear`` ``(sx, sy)`` in
     degrees, each within ``(-90, 90)``; ``translate`` in pixels; ``scale`` > 0.
     """
+    translate = real_pair(translate, "translate (dx, dy)", "affine")  # 1 gave a raw TypeError
+    shear = real_pair(shear, "shear (sx, sy)", "affine")
     values = [angle, scale, *translate, *shear]
-    if not all(real_number(v) and math.isfinite(v) for v in values) or len(values) != 6:
+    if not all(real_number(v) and math.isfinite(v) for v in values):
         raise InvalidParameterError(
             "angle, scale, translate (dx, dy) and shear (sx, sy) must be finite numbers, got "
             f"{angle!r}, {scale!r}, {translate!r}, {shear!r}."
@@ -276,9 +321,10 @@ def vflip(image):
 
 
 def _flip(image, m, axis):
-    # exact flips, no resampling
+    # exact flips, no resampling; .copy(), not np.ascontiguousarray: a flipped single
+    # row or column is already contiguous, so that returned a view of the caller's image
     if isinstance(image, np.ndarray):
-        return np.ascontiguousarray(image[:, ::-1] if axis == "x" else image[::-1])
+        return (image[:, ::-1] if axis == "x" else image[::-1]).copy()
     return image.flip(-1 if axis == "x" else -2)
 
 
@@ -304,6 +350,13 @@ def crop(image, top: int, left: int, height: int, width: int):
     """Crop ``[top:top+height, left:left+width]``; ``(image, Transform)``."""
     image = as_array(image)
     h, w = _size(image)
+    if not all(whole_number(v) for v in (top, left, height, width)):
+        # slices need whole pixels (numpy said "slice indices must be integers");
+        # resized_crop takes a fractional box
+        raise InvalidParameterError(
+            f"crop takes whole pixels (top, left, height, width), got "
+            f"{(top, left, height, width)!r}; use resized_crop for a sub-pixel box."
+        )
     if not (0 <= top and 0 <= left and height > 0 and width > 0
             and top + height <= h and left + width <= w):
         raise InvalidParameterError(
@@ -324,10 +377,21 @@ def resized_crop(image, top, left, height, width, size: tuple[int, int], order: 
     Samples that fall outside the image (within half an input pixel of its
     border) take the edge pixel, as in ``cv2.resize``, so a crop touching
     the border does not fade to black there.
+
+    Bilinear without antialiasing (``cv2.resize``'s ``INTER_LINEAR``, kornia's
+    and torchvision's ``antialias=False``): shrinking a crop by more than 2x
+    aliases fine texture. torchvision's ``RandomResizedCrop`` antialiases by
+    default; to match it on large photos, shrink them first (``cv2.INTER_AREA``).
+    ``order=0`` takes the nearest pixel (label maps).
     """
     image = as_array(image)
     h, w = _size(image)
     size = output_size(size, "resized_crop")
+    if not all(real_number(v) for v in (top, left, height, width)):  # "0" was a TypeError
+        raise InvalidParameterError(
+            f"resized_crop: the box (top, left, height, width) must be numbers in pixels, "
+            f"got {(top, left, height, width)!r}."
+        )
     if height < 1 or width < 1:
         raise InvalidParameterError(
             f"crop size ({height}, {width}) must be positive."
@@ -343,20 +407,10 @@ def _resized_crop_matrix(top, left, height, width, size) -> np.ndarray:
     return np.array([[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]])
 
 
-def random_resized_crop_params(
-    size: tuple[int, int],
-    scale: tuple[float, float] = (0.08, 1.0),
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    seed: int | np.random.Generator | None = None,
-) -> tuple[int, int, int, int]:
-    """Sample ``(top, left, height, width)`` as Inception / torchvision do.
-
-    Area fraction uniform in ``scale`` (within ``(0, 1]``), log-aspect uniform in
-    ``ratio`` (> 0); 10 tries, then the centre crop at the clamped ratio
-    (Szegedy et al. 2015).
-    """
-    if min(size) < 1:
-        raise InvalidParameterError(f"size must be positive, got {tuple(size)}.")
+def check_crop_ranges(scale, ratio) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The ``scale`` and ``ratio`` ranges of a random-resized crop, checked."""
+    scale = real_pair(scale, "scale", "random_resized_crop")
+    ratio = real_pair(ratio, "ratio", "random_resized_crop")
     if not 0 < scale[0] <= scale[1] <= 1:
         raise InvalidParameterError(
             f"scale must be (low, high) area fractions with 0 < low <= high <= 1, got {scale}."
@@ -365,6 +419,32 @@ def random_resized_crop_params(
         raise InvalidParameterError(
             f"ratio must be (low, high) aspect ratios with 0 < low <= high, got {ratio}."
         )
+    return scale, ratio
+
+
+def random_resized_crop_params(
+    size: tuple[int, int],
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    seed: int | np.random.Generator | None = None,
+) -> tuple[int, int, int, int]:
+    """Sample ``(top, left, height, width)`` as Inception / torchvision do.
+
+    ``size`` is the input image's ``(height, width)``. Area fraction uniform in
+    ``scale`` (within ``(0, 1]``), log-aspect (``width / height``) uniform in
+    ``ratio`` (> 0); 10 tries, then the centre crop at the clamped ratio
+    (Szegedy et al. 2015; torchvision's ``RandomResizedCrop.get_params``), with
+    sides of at least one pixel.
+    """
+    if not (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(whole_number(v) for v in size)):  # (10, 10, 3) was a raw ValueError
+        raise InvalidParameterError(
+            "random_resized_crop_params: size is the image's (height, width) in whole "
+            f"pixels, got {size!r}."
+        )
+    if min(size) < 1:
+        raise InvalidParameterError(f"size must be positive, got {tuple(size)}.")
+    scale, ratio = check_crop_ranges(scale, ratio)
     rng = _rng(seed)
     h, w = size
     area = h * w
@@ -375,10 +455,12 @@ def random_resized_crop_params(
         if 0 < cw <= w and 0 < ch <= h:
             return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
     r = w / h
+    # At least one pixel: on a tiny image with a far ratio, torchvision's rounding
+    # gives a side of 0 ((1, 1) with ratio (10, 20): height round(0.1) = 0).
     if r < ratio[0]:
-        cw, ch = w, round(w / ratio[0])
+        cw, ch = w, max(1, round(w / ratio[0]))
     elif r > ratio[1]:
-        ch, cw = h, round(h * ratio[1])
+        ch, cw = h, max(1, round(h * ratio[1]))
     else:
         cw, ch = w, h
     return (h - ch) // 2, (w - cw) // 2, ch, cw
@@ -386,7 +468,10 @@ def random_resized_crop_params(
 
 def random_resized_crop(image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
     """Random crop of random area and aspect, resized to ``size`` (``(h, w)`` or one
-    int for a square); ``(image, Transform)``."""
+    int for a square); ``(image, Transform)``.
+
+    The box is :func:`random_resized_crop_params` (``ratio`` is width / height), the
+    resize is :func:`resized_crop`'s (bilinear, no antialiasing)."""
     image = as_array(image)
     size = output_size(size, "random_resized_crop")  # before the draw, whatever the seed
     top, left, ch, cw = random_resized_crop_params(_size(image), scale, ratio, seed)

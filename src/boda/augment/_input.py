@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from boda.core.image import float32_values
-from boda.core.numbers import whole_number
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
 
@@ -128,6 +128,21 @@ def output_size(size, where: str) -> tuple[int, int]:
             f"must be positive (one int for a square), got {size!r}."
         )
     return int(pair[0]), int(pair[1])
+
+
+def real_pair(value, name: str, where: str) -> tuple[float, float]:
+    """``value`` as a pair of real numbers (a range or an ``(x, y)`` pair); the ops
+    check their own bounds. A scalar, a string or a triple raised raw TypeError,
+    IndexError or ValueError from the unpacking."""
+    try:
+        ok = len(value) == 2 and all(real_number(v) for v in value)
+    except TypeError:  # no len(): a number, None
+        ok = False
+    if not ok:
+        raise InvalidParameterError(
+            f"{where}: {name} must be a pair of numbers, got {value!r}."
+        )
+    return float(value[0]), float(value[1])
 
 
 def as_batch(x, name: str = "images"):

@@ -20,6 +20,7 @@ import numpy as np
 from boda.augment._input import as_batch, is_tensor, tensor_float
 from boda.augment._input import rng as _rng
 from boda.core.image import float32_values
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 
 
@@ -70,7 +71,8 @@ def cutout(images, size: int, seed=None):
 
 
 def _check_alpha(alpha) -> None:
-    if not 0 < alpha < math.inf:  # also refuses NaN; Beta(inf, inf) draws NaN
+    # real_number first: "1" or None raised a raw TypeError from the comparison
+    if not (real_number(alpha) and 0 < alpha < math.inf):  # NaN too; Beta(inf, inf) is NaN
         raise InvalidParameterError(
             f"alpha must be > 0 and finite (lambda ~ Beta(alpha, alpha)), got {alpha!r}."
         )
@@ -86,8 +88,23 @@ def _is_index_dtype(labels) -> bool:
 
 
 def _check_labels(images, labels):
-    if not is_tensor(labels):
-        labels = np.asarray(labels)
+    if is_tensor(labels):
+        numeric = not labels.is_complex()
+        finite = not labels.is_floating_point() or bool(labels.isfinite().all())
+    else:
+        try:
+            labels = np.asarray(labels)
+        except ValueError:  # ragged rows
+            labels = np.asarray([], dtype=object)
+        numeric = labels.dtype.kind in "biuf"
+        finite = not numeric or bool(np.isfinite(labels).all())
+    if not (numeric and finite):
+        # text raised numpy's UFuncTypeError; a NaN / inf label was mixed into its
+        # partner's row, whose loss then became NaN
+        raise InvalidParameterError(
+            "labels must be (N, K) rows of finite numbers (one-hot or soft), got "
+            f"{'non-finite values' if numeric else f'dtype {labels.dtype}'}."
+        )
     if labels.ndim == 0 or len(labels) != len(images):
         raise InvalidParameterError(
             f"need one label row per image, got {labels.shape[0] if labels.ndim else 0} "

@@ -8,12 +8,15 @@ return float32), so they convert numpy input first, as
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from boda.augment import _color as C
 from boda.augment import _geometric as G
-from boda.augment._input import as_float, output_size, tensor_float
+from boda.augment._input import as_float, is_tensor, output_size, real_pair, tensor_float
 from boda.augment._input import rng as _rng
+from boda.core.numbers import real_number
 from boda.errors import InvalidParameterError
 
 _MAX_M = 30  # RandAugment's magnitude scale
@@ -53,12 +56,19 @@ def _rotate(x, m, rng):
     return G.rotate(x, _signed(30 * m, rng))[0]
 
 
+def _shear_deg(m):
+    # AutoAugment's shear factor runs to 0.3 (Cubuk et al. 2019, operation table:
+    # range [-0.3, 0.3]; so do torchvision and timm): atan(0.3) = 16.70 degrees at
+    # full magnitude (17 degrees was a factor of 0.306)
+    return math.degrees(math.atan(0.3 * m))
+
+
 def _shear_x(x, m, rng):
-    return G.affine(x, shear=(_signed(17 * m, rng), 0.0))[0]
+    return G.affine(x, shear=(_signed(_shear_deg(m), rng), 0.0))[0]
 
 
 def _shear_y(x, m, rng):
-    return G.affine(x, shear=(0.0, _signed(17 * m, rng)))[0]
+    return G.affine(x, shear=(0.0, _signed(_shear_deg(m), rng)))[0]
 
 
 def _translate_x(x, m, rng):
@@ -132,22 +142,33 @@ def rand_augment(image, n: int = 2, m: int = 9, seed=None):
     E. D. Cubuk, B. Zoph, J. Shlens, Q. V. Le, "RandAugment: Practical automated
     data augmentation with a reduced search space", CVPR Workshops 2020.
     """
-    if not 0 <= m <= _MAX_M:
+    if not (real_number(m) and 0 <= m <= _MAX_M):  # "9" raised a raw TypeError
         raise InvalidParameterError(f"magnitude m must lie in 0..{_MAX_M}, got {m!r}.")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise InvalidParameterError(
             f"n (the number of ops to apply) must be an int >= 0, got {n!r}."
         )
-    image = _check_rgb(as_float(image), "rand_augment")
+    start = image = _check_rgb(as_float(image), "rand_augment")
     rng = _rng(seed)
     names = list(RANDAUGMENT_OPS)
     chosen = [names[i] for i in rng.integers(0, len(names), size=n)]
     for name in chosen:
         image = RANDAUGMENT_OPS[name](image, m / _MAX_M, rng)
+    if image is start:  # n = 0 or only "identity": as_float keeps float32, so this
+        # was the caller's own image, and editing the result in place edited it
+        image = image.copy() if isinstance(image, np.ndarray) else image.clone()
     return image, chosen
 
 
-def _view(image, size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma, rng):
+def _simclr_blur_radius(size) -> int:
+    """SimCLR's blur kernel: 10 % of the view's height, made odd (Chen et al. 2020,
+    App. A; google-research/simclr ``random_blur``: ``kernel_size = height // 10``,
+    ``radius = kernel_size // 2``, ``2 radius + 1`` taps). 224 px: 23 taps; 32 px: 3."""
+    return (size[0] // 10) // 2
+
+
+def _view(image, size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma, rng,
+          blur_radius=None):
     x, t = G.random_resized_crop(image, size, scale=crop_scale, seed=rng)
     if rng.random() < 0.5:
         x, _ = G.hflip(x)
@@ -156,7 +177,7 @@ def _view(image, size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_sigma,
     if rng.random() < p_gray:
         x = C.grayscale(x)
     if rng.random() < p_blur:
-        x = C.gaussian_blur(x, float(rng.uniform(*blur_sigma)))
+        x = C.gaussian_blur(x, float(rng.uniform(*blur_sigma)), blur_radius)
     return x
 
 
@@ -167,11 +188,11 @@ def _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, where: str) -> tuple
     Returns ``size`` as ``(h, w)`` (an int is a square)."""
     size = output_size(size, where)
     for name, p in (("p_jitter", p_jitter), ("p_gray", p_gray), ("p_blur", p_blur)):
-        if not 0 <= p <= 1:  # also refuses NaN
+        if not (real_number(p) and 0 <= p <= 1):  # also refuses NaN and "0.5"
             raise InvalidParameterError(
                 f"{where}: {name} is a probability and must lie in [0, 1], got {p!r}."
             )
-    lo, hi = blur_sigma
+    lo, hi = real_pair(blur_sigma, "blur_sigma", where)
     if not 0 < lo <= hi < np.inf:
         raise InvalidParameterError(
             f"{where}: blur_sigma must be (low, high) with 0 < low <= high, finite, "
@@ -190,7 +211,7 @@ def _draw_view(rng, in_size, crop_scale, jitter, p_jitter, p_gray, p_blur, blur_
     return crop, flip, jit, gray, sigma
 
 
-def _apply_views(images, size, draws):
+def _apply_views(images, size, draws, blur_radius=None):
     """Apply per-image draws to a ``(B, C, H, W)`` batch with one op call per kind."""
     import torch
 
@@ -224,7 +245,7 @@ def _apply_views(images, size, draws):
     if len(gray):
         x[gray] = C.grayscale(x[gray])
     for i in rows(lambda d: d[4] is not None).tolist():  # sigma differs per image
-        x[i : i + 1] = C.gaussian_blur(x[i : i + 1], draws[i][4])
+        x[i : i + 1] = C.gaussian_blur(x[i : i + 1], draws[i][4], blur_radius)
     return x
 
 
@@ -244,7 +265,9 @@ def random_view(
     Random-resized crop to ``size``, horizontal flip (p=0.5), colour jitter
     ``(brightness, contrast, saturation, hue)`` with probability ``p_jitter``,
     grayscale with ``p_gray``, Gaussian blur with ``p_blur`` and sigma in
-    ``blur_sigma``. Unlike one call of the ops on a batch (one draw for all),
+    ``blur_sigma`` (a full Gaussian, radius ``ceil(3 sigma)``, as MoCo v2; SimCLR's
+    kernel of 10 % of the view is :func:`simclr_views` with ``per_image=True``,
+    equally batched). Unlike one call of the ops on a batch (one draw for all),
     each image gets its own draws, and the result equals looping over the
     images ``(1, C, H, W)`` with the same generator; the work is batched (one
     warp for all crops, one op call per jitter step), which is what makes it
@@ -283,11 +306,12 @@ def random_view(
     T. Chen, S. Kornblith, M. Norouzi, G. Hinton, "A Simple Framework for
     Contrastive Learning of Visual Representations", ICML 2020, App. A.
     """
-    if isinstance(images, np.ndarray) or images.ndim != 4:
+    if not is_tensor(images) or images.ndim != 4:  # a list raised AttributeError
         shape = getattr(images, "shape", type(images).__name__)
         raise InvalidParameterError(f"random_view needs a (B, C, H, W) tensor, got {shape}.")
     C.check_jitter(*jitter, where="random_view jitter")
     size = _check_view(size, p_jitter, p_gray, p_blur, blur_sigma, "random_view")
+    G.check_crop_ranges(crop_scale, (3 / 4, 4 / 3))  # also for an empty batch
     images = _check_rgb(tensor_float(images, "images"), "random_view")
     rng = _rng(seed)
     in_size = tuple(images.shape[-2:])
@@ -298,24 +322,29 @@ def random_view(
     return _apply_views(images, size, draws)
 
 
-def _two_views(image, size, crop_scale, jitter, seed, per_image, where):
+def _two_views(image, size, crop_scale, jitter, seed, per_image, where, simclr_blur=False):
     C.check_jitter(*jitter, where=where)
     args = (crop_scale, jitter, 0.8, 0.2, 0.5, (0.1, 2.0))
     size = _check_view(size, *args[2:], where.split(" ")[0])
     image = _check_rgb(as_float(image), where.split(" ")[0])
+    radius = _simclr_blur_radius(size) if simclr_blur else None  # else ceil(3 sigma)
     rng = _rng(seed)
     if not per_image or isinstance(image, np.ndarray):
-        return tuple(_view(image, size, *args, rng) for _ in range(2))
+        return tuple(_view(image, size, *args, rng, radius) for _ in range(2))
     # image by image, first view then second, as a loop over single images would draw
     in_size = tuple(image.shape[-2:])
     draws = [_draw_view(rng, in_size, *args) for _ in range(2 * image.shape[0])]
-    return _apply_views(image, size, draws[0::2]), _apply_views(image, size, draws[1::2])
+    return (_apply_views(image, size, draws[0::2], radius),
+            _apply_views(image, size, draws[1::2], radius))
 
 
 def simclr_views(image, size=(224, 224), strength: float = 1.0, seed=None,
                  per_image: bool = False):
     """Two SimCLR views: crop (0.08-1), flip, jitter(0.8s, 0.8s, 0.8s, 0.2s) p=.8,
-    grayscale p=.2, blur p=.5 with sigma in [0.1, 2] (Chen et al. 2020, App. A).
+    grayscale p=.2, blur p=.5 with sigma in [0.1, 2] and a kernel of 10 % of the
+    view's height (Chen et al. 2020, App. A): ``2 (h // 10 // 2) + 1`` taps as in
+    the authors' code (23 at 224 px, 3 at 32 px, none below 20 px), with
+    reflect-101 borders where their TensorFlow code pads with zeros.
 
     On a torch batch one draw applies to every image, unless ``per_image``:
     then each image gets its own draws (as :func:`random_view`), the same as
@@ -325,13 +354,14 @@ def simclr_views(image, size=(224, 224), strength: float = 1.0, seed=None,
     jitter exceed 0.5 and is refused).
     """
     s = strength
-    jitter = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
-    if not s >= 0:
+    if not (real_number(s) and s >= 0):  # checked before use: "1" raised a TypeError
         raise InvalidParameterError(
             f"simclr_views: strength must be >= 0 (it scales the colour jitter), got {s!r}."
         )
+    jitter = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
     return _two_views(
-        image, size, (0.08, 1.0), jitter, seed, per_image, f"simclr_views (strength={s!r})"
+        image, size, (0.08, 1.0), jitter, seed, per_image, f"simclr_views (strength={s!r})",
+        simclr_blur=True,
     )
 
 
@@ -339,7 +369,8 @@ def moco_v2_views(image, size=(224, 224), seed=None, per_image: bool = False):
     """Two MoCo v2 views: crop (0.2-1), jitter(0.4, 0.4, 0.4, 0.1) p=.8, grayscale
     p=.2, blur p=.5 sigma in [0.1, 2], flip (Chen et al. 2020, "Improved Baselines
     with Momentum Contrastive Learning", arXiv:2003.04297). ``per_image`` as in
-    :func:`simclr_views`.
+    :func:`simclr_views`. The blur is a full Gaussian (radius ``ceil(3 sigma)``),
+    as the authors' PIL ``GaussianBlur(radius=sigma)``, not SimCLR's 10 % kernel.
     """
     return _two_views(
         image, size, (0.2, 1.0), (0.4, 0.4, 0.4, 0.1), seed, per_image, "moco_v2_views"
