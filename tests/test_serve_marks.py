@@ -90,14 +90,14 @@ def _marks_on_disk(root: Path) -> dict[bytes, tuple]:
 
 
 def _cull(client) -> dict[str, int]:
-    """A mix of marks, the link and the unreadable file included."""
+    """A mix of marks, the unreadable file included (a link cannot be marked)."""
     ids = _ids(client)
-    assert _mark(client, [ids["IMG_0000.png"], ids["IMG_0002.png"], ids["link.png"]],
+    assert _mark(client, [ids["IMG_0000.png"], ids["IMG_0002.png"]],
                  decision="pick").status_code == 200
     assert _mark(client, [ids["IMG_0001.png"], ids["broken.png"]],
                  decision="reject").status_code == 200
     for name, stars in (("IMG_0000.png", 5), ("IMG_0001.png", 2), ("IMG_0003.png", 3),
-                        ("broken.png", 1), ("link.png", 4)):
+                        ("broken.png", 1)):
         assert _mark(client, [ids[name]], rating=stars).status_code == 200
     return ids
 
@@ -205,12 +205,12 @@ def test_the_mark_selections_and_min_rating_are_select_records(client, shoot):
 def test_sorting_by_rating_puts_the_most_stars_first(client, shoot):
     _cull(client)
     desc = [(r["path"], r["rating"]) for r in _all(client, sort="rating")]
-    assert desc[:5] == [("IMG_0000.png", 5), ("link.png", 4), ("IMG_0003.png", 3),
-                        ("IMG_0001.png", 2), ("broken.png", 1)]
-    unrated = [path for path, stars in desc[5:]]
-    assert all(stars is None for _, stars in desc[5:]) and unrated == sorted(unrated)
+    assert desc[:4] == [("IMG_0000.png", 5), ("IMG_0003.png", 3), ("IMG_0001.png", 2),
+                        ("broken.png", 1)]
+    unrated = [path for path, stars in desc[4:]]
+    assert all(stars is None for _, stars in desc[4:]) and unrated == sorted(unrated)
     asc = [(r["path"], r["rating"]) for r in _all(client, sort="rating", order="asc")]
-    assert [s for _, s in asc[:5]] == [1, 2, 3, 4, 5] and asc[5:] == desc[5:]  # A to Z, last
+    assert [s for _, s in asc[:4]] == [1, 2, 3, 5] and asc[4:] == desc[4:]  # A to Z, last
     among = [r["path"] for r in _all(client, sort="rating", only="picked")]
     assert among == ["IMG_0000.png", "IMG_0002.png"]
     assert "rating" in client.get("/api/summary").json()["sorts"]
@@ -563,3 +563,15 @@ def test_the_kept_copy_follows_a_pick_or_reject_made_in_the_page(client):
     assert kept() == (copy, [original]) and redundant() == [original]
     assert _mark(client, [original], decision="pick").status_code == 200
     assert kept() == (original, [copy]) and redundant() == [copy]
+
+
+def test_a_link_cannot_be_marked_as_boda_mark_refuses_it(client, shoot):
+    """A link is in no selection or count: its card showed "pick" while every export
+    and --only picked left it out.  Clearing passes (it only takes a stale mark away)."""
+    ids = _ids(client)
+    for change in ({"decision": "pick"}, {"rating": 3}, {"decision": "reject", "rating": 0}):
+        answer = _mark(client, [ids["IMG_0002.png"], ids["link.png"]], **change)
+        assert answer.status_code == 400, answer.text
+        assert "'link.png' is a link to 'IMG_0001.png'" in answer.json()["detail"]
+    assert _nothing_written(shoot)
+    assert _mark(client, [ids["link.png"]], decision=None, rating=0).status_code == 200

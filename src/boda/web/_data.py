@@ -341,6 +341,9 @@ class CatalogView:
         with self.open() as catalog:
             relpaths = catalog.relpaths_of(ids)
             hashes = catalog.pixel_hashes(relpaths.values()) if pixels is not None else {}
+            setting = changes.get("decision") is not None or bool(changes.get("rating"))
+            links = set(catalog.ids_with_status("link")) & set(ids) if setting else set()
+            link_records = catalog.records_by_id(sorted(links)) if links else {}
         missing = sorted(set(ids) - set(relpaths))
         if missing:
             shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
@@ -366,6 +369,14 @@ class CatalogView:
                         f"{visible(display_path(relpaths[image_id]))!r} holds another picture "
                         "than the page shows (it was replaced and the folder scanned again "
                         "since the page was loaded); reload the page (nothing was marked)")
+        if link_records:
+            # a link's mark is in no selection or count (as boda mark refuses it): the
+            # card would show "pick" while every export and --only picked leave it out
+            record = next(iter(link_records.values()))
+            target = visible(display_path(record.link_to)) if record.link_to else "another file"
+            raise InvalidParameterError(
+                f"{visible(display_path(record.relpath))!r} is a link to {target!r}, and a "
+                "link is in no selection: mark the file it links to (nothing was marked)")
         changed = 0
         with self._write_lock:
             # the marks as they are just before this change (``boda mark`` may have set
