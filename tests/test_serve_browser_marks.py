@@ -553,3 +553,31 @@ def test_a_rescan_under_the_open_page_is_said_and_its_old_cards_do_not_open(brow
         page.wait_for_selector("body[data-ready='1']")
         expect(_card(page, "new.png")).to_have_count(1)
         expect(page.locator("#rescanned")).to_have_count(0)
+
+
+def test_a_selection_with_a_link_marks_the_files_and_a_link_alone_says_why(browser, shoot,
+                                                                          tmp_path):
+    """A link is in no selection, so the server refuses to mark one: a selection taking
+    a link in (Ctrl+A) marks the other cards, and P on the link card says why."""
+    root = tmp_path / "shoot"
+    shutil.copytree(shoot, root)
+    _clear(root)
+    (root / "link.png").symlink_to("b.png")
+    scan(root, workers=1)
+    with serving(create_app(root)) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        expect(page.locator("#grid .card")).to_have_count(7)
+        _card(page, "a.png").focus()
+        page.keyboard.press("Control+a")
+        page.keyboard.press("p")
+        expect(page.locator("#announce")).to_have_text("6 files: picked")
+        assert _on_disk(root) == {n: ("pick", None) for n in NAMES}
+        _card(page, "link.png").focus()
+        page.keyboard.press("Escape")
+        page.keyboard.press("3")
+        expect(page.locator("#toast")).to_contain_text("a link is in no selection")
+        expect(_card(page, "link.png")).to_have_attribute("data-rating", "0")
+        assert _on_disk(root) == {n: ("pick", None) for n in NAMES}
+        page.close()

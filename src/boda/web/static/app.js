@@ -319,6 +319,9 @@ const shownPaths = new Map();
 // id -> the pixel hash of the picture the page shows, sent too: a photo copied over the file
 // and scanned since keeps the path, and the server refuses (409) to mark it in the old one's place.
 const shownPixels = new Map();
+// ids of links: in no selection, so never marked (the server refuses it); a selection
+// that takes some in marks the others
+const shownLinks = new Set();
 // The marks as they were before each change this page made, newest last: Ctrl+Z (Cmd+Z)
 // puts the last change back, as in photo tools. Kept for this page only.
 const undoStack = [];
@@ -335,6 +338,7 @@ function markOf(record) {
 function rememberShown(record) {
   shownPaths.set(record.id, record.path);
   if ("pixel_hash" in record) shownPixels.set(record.id, record.pixel_hash); // not in group briefs
+  if (record.status === "link") shownLinks.add(record.id);
 }
 
 function starText(n) {
@@ -383,6 +387,14 @@ async function saveMark(ids, change, undoable) {
   if (!canMark()) {
     toast("read-only: " + ((summary.marks && summary.marks.reason) || "marks cannot be changed"), true);
     return false;
+  }
+  if (change.decision || change.rating) {
+    const files = ids.filter((id) => !shownLinks.has(id));
+    if (!files.length) {
+      toast("a link is in no selection: mark the file it links to", true);
+      return false;
+    }
+    ids = files;
   }
   let answer;
   const paths = ids.map((id) => shownPaths.get(id));
