@@ -94,20 +94,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextlib.contextmanager
-def warnings_as_notes(*categories: type[Warning]) -> Iterator[None]:
+def warnings_as_notes(
+    *categories: type[Warning], reword: Callable[[Warning], str] = str
+) -> Iterator[None]:
     """Warnings of ``categories`` raised inside printed as ``note: ...`` lines on
-    stderr (they are advice to the user, not Python's file-and-line report); any
-    other warning is shown as Python shows it."""
+    stderr (they are advice to the user, not Python's file-and-line report), each
+    as ``reword`` puts it (a library's parameter name as the command's option, say);
+    any other warning is shown as Python shows it, under the filters in force."""
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        for category in categories:
+            warnings.simplefilter("always", category)
         try:
             yield
         finally:
             for warning in caught:
                 if issubclass(warning.category, categories):
-                    err_console.print(f"[yellow]note[/]: {shown(str(warning.message))}",
+                    err_console.print(f"[yellow]note[/]: {shown(reword(warning.message))}",
                                       highlight=False)
                 else:
                     warnings.showwarning(warning.message, warning.category,

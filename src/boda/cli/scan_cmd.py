@@ -30,6 +30,7 @@ from boda.cli._common import (
     refuse_same_outputs,
     refuse_sub_folder,
     shown,
+    warnings_as_notes,
 )
 
 #: Exit status of a scan that finished but could not read some files.
@@ -1019,31 +1020,19 @@ def _folder_notes():
     """Say on stderr, as notes, that a folder of --under or --copy-under holds no file
     of the catalog (the library warns, and goes on: nothing is selected through it),
     and that the CSV holds cells a spreadsheet would take for formulas."""
-    import warnings
-
     from boda.report._export import FormulaCellsWarning
     from boda.report._keep import _NoFileUnder
 
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", _NoFileUnder)
-            warnings.simplefilter("always", FormulaCellsWarning)
-            yield
-    finally:
-        for warning in caught:
-            if issubclass(warning.category, FormulaCellsWarning):
-                err_console.print(f"[yellow]note[/]: {shown(str(warning.message))}",
-                                  highlight=False)
-            elif issubclass(warning.category, _NoFileUnder):
-                text = str(warning.message).replace("copy_under ", "--copy-under ", 1)
-                text = text.replace("keep_under ", "--keep-under ", 1)
-                text = "--" + text if text.startswith("under ") else text
-                err_console.print(f"[yellow]note[/]: {shown(text)}", highlight=False)
-            else:  # someone else's warning: shown as Python shows it
-                warnings.showwarning(
-                    warning.message, warning.category, warning.filename, warning.lineno
-                )
+    def reword(message: Warning) -> str:  # the library's parameters as the options
+        text = str(message)
+        if isinstance(message, _NoFileUnder):
+            text = text.replace("copy_under ", "--copy-under ", 1)
+            text = text.replace("keep_under ", "--keep-under ", 1)
+            text = "--" + text if text.startswith("under ") else text
+        return text
+
+    with warnings_as_notes(FormulaCellsWarning, _NoFileUnder, reword=reword):
+        yield
 
 
 def _print_by_folder(catalog_path: Path, depth: int, selection, picks: dict, as_json: bool):
