@@ -86,12 +86,18 @@ def layer_option(
     return typer.Option(... if required else None, "--layer", metavar="NAME", help=help)
 
 
+#: Most ``--size`` taken: far above the sizes classifiers are trained at (32 to 600 px),
+#: and below the sizes whose one input tensor is itself an allocation the machine refuses
+#: (``--size 100000``: 3 x 10^10 floats, 120 GB, a traceback) or swaps on.
+MAX_SIZE = 4096
+
+
 def size_option(
     help: str = "Resize images to PX x PX for a user model (built-in models take their "
     "own size).",
 ) -> Any:
     """``--size PX``: the input size of a user model."""
-    return typer.Option(None, "--size", min=1, metavar="PX", help=help)
+    return typer.Option(None, "--size", min=1, max=MAX_SIZE, metavar="PX", help=help)
 
 
 def normalize_option() -> Any:
@@ -103,9 +109,17 @@ def normalize_option() -> Any:
     )
 
 
+#: Most ``--threads`` taken: above every machine's core count, and far below the
+#: counts that abort the process (2**31 - 1: libgomp's "Out of memory allocating
+#: 463856469096 bytes"; 2**63 and up: torch's "Overflow when unpacking long long").
+MAX_THREADS = 1024
+
+
 def threads_option() -> Any:
     """``--threads N``: torch's CPU threads for the command."""
-    return typer.Option(None, "--threads", min=1, metavar="N", help="Torch CPU threads.")
+    return typer.Option(
+        None, "--threads", min=1, max=MAX_THREADS, metavar="N", help="Torch CPU threads."
+    )
 
 
 def check_cli_model(model: str, arch: str | None, trust_model_code: bool = False) -> None:

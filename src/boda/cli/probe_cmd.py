@@ -12,6 +12,7 @@ command exits 3 when any was.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,8 +117,8 @@ def register(app: typer.Typer) -> None:
             help="Weight of the L2 penalty on the image. Default: class_model's.",
             show_default=False,
         ),
-        jitter: int = typer.Option(
-            None, "--jitter", min=0, metavar="PX",
+        jitter: int = typer.Option(  # a max: 2**64 overflowed torch.randint (a traceback)
+            None, "--jitter", min=0, max=2**31 - 1, metavar="PX",
             help="Shift the image by up to PX pixels at random before each step (0: off). "
             "Default: class_model's.",
             show_default=False,
@@ -133,7 +134,9 @@ def register(app: typer.Typer) -> None:
             help="Steps between blurs (with --blur). Default: class_model's.",
             show_default=False,
         ),
-        seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the jitter."),
+        seed: int = typer.Option(  # torch.Generator.manual_seed's range (an overflow traceback)
+            0, "--seed", min=-(2**63), max=2**64 - 1, metavar="N", help="Seed of the jitter."
+        ),
         scale: int = typer.Option(
             None, "--scale", min=1, metavar="N",
             help="Enlarge the picture N times (default: enough for 256 px; 1: as computed).",
@@ -350,6 +353,20 @@ def _class_model(
         with torch.no_grad(), model_failures(lm.name):
             logits = model_logits(lm.model(torch.cat([begin, res.image])))
         probs = class_probabilities(logits.float())
+        # NaN scores or pixels were only seen by write_image, whose advice (np.nan_to_num)
+        # is for its own callers: say what went wrong here, and what to change.
+        if not torch.isfinite(logits[0]).all():
+            from boda.errors import ModelError
+
+            raise ModelError(
+                f"{lm.name} gives scores that are not finite (NaN or infinity) for the start "
+                "image; check the model's weights"
+            )
+        if not (torch.isfinite(res.image).all() and torch.isfinite(logits[1]).all()):
+            raise InvalidParameterError(
+                f"the ascent diverged: the image holds NaN or infinity after {steps} steps; "
+                f"give a smaller --lr{'' if lr is None else f' than {lr:g}'} (or a larger --l2)"
+            )
 
     def picture(x: torch.Tensor) -> np.ndarray:
         img = tensor_to_image(x[0], mean=feed.mean, std=feed.std)
@@ -534,6 +551,23 @@ def _position(name: str) -> int:
     return int(_IMAGE_NAME.fullmatch(name).group(1))  # type: ignore[union-attr]
 
 
+@contextlib.contextmanager
+def _files_named(chunk: list[tuple[str, np.ndarray]]) -> Iterator[None]:
+    """A :class:`boda.errors.ModelError` of the library about the chunk's arrays (NaN
+    features of 'image[3]') names their files instead: the user gave files."""
+    from boda.errors import ModelError
+
+    try:
+        yield
+    except ModelError as exc:
+        def path(m: re.Match) -> str:
+            i = int(m.group(1))
+            return shown(chunk[i][0]) if i < len(chunk) else m.group(0)
+
+        said = _IMAGE_NAME.sub(path, str(exc))
+        raise ModelError(said) from exc
+
+
 def _load_for_folder(
     model: str, arch: str | None, trust_model_code: bool, size: int | None, normalize: bool,
     layer: str | None, max_side: int | None,
@@ -598,7 +632,7 @@ def _patches(
             folder, folder.paths, feed, limit, quiet=quiet or as_json, max_side=max_side
         )
         for chunk in chunks:
-            with model_failures(lm.name):
+            with model_failures(lm.name), _files_named(chunk):
                 found = top_activating_patches(
                     lm.model, layer_name, channel, [a for _, a in chunk], size=feed.size,
                     mean=feed.mean, std=feed.std, k=k,
@@ -693,7 +727,7 @@ def _similar(
         chunks = _model_sized(folder, todo, feed, limit, quiet=quiet or as_json, max_side=max_side)
         fresh: dict[str, torch.Tensor] = {}
         for chunk in chunks:
-            with model_failures(lm.name):
+            with model_failures(lm.name), _files_named(chunk):
                 _, vectors = embedder.embed([a for _, a in chunk])
             fresh.update(zip((p for p, _ in chunk), vectors, strict=True))
         # The folder's readable files in walk order, with their features: fresh or kept.
@@ -704,7 +738,7 @@ def _similar(
             index.add_vectors(paths, torch.stack([
                 fresh[p] if p in fresh else cached.vector(p) for p in paths  # type: ignore
             ]))  # fmt: skip
-        with model_failures(lm.name):
+        with model_failures(lm.name), _files_named([(str(query), query_image)]):
             _, query_vector = embedder.embed([query_image])
         if cached is not None:
             folder.read += len(cached.reused)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from boda.core.numbers import whole_number
 from boda.errors import BodaError, InvalidParameterError, ModelError, OutputError
 from boda.explain import _vector_search
 from boda.explain._base import _as_model_input, _frozen, resolve_layer
@@ -34,19 +35,22 @@ __all__ = [
 
 
 class _LinearReLU(TorchFunctionMode):
-    """ReLUs act as identities and max pooling as average pooling: gradients then
-    reach the whole theoretical receptive field (a max passes its gradient to one
-    pixel of each window, which shrank the boxes of every network with max
-    pooling)."""
+    """ReLUs (and the clipped ReLU6 / Hardtanh) act as identities and max pooling as
+    average pooling (a dilated one as a sum over its windows): gradients then reach
+    the whole theoretical receptive field (a max passes its gradient to one pixel of
+    each window, which shrank the boxes of every network with max pooling; a ReLU6
+    saturated at the random input passed none, and its unit was said to depend on
+    nothing)."""
 
-    _RELUS = {torch.relu, torch.nn.functional.relu, torch.Tensor.relu}
+    _RELUS = {torch.relu, torch.nn.functional.relu, torch.Tensor.relu,
+              torch.nn.functional.relu6, torch.nn.functional.hardtanh}  # fmt: skip
     _INPLACE = {torch.relu_, torch.nn.functional.relu_, torch.Tensor.relu_}
     _POOL = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self._RELUS or func in self._INPLACE:
-            return args[0]
+            return args[0] if args else kwargs["input"]
         name = getattr(func, "__name__", "").lstrip("_")
         if name.startswith(("max_pool", "adaptive_max_pool")):
             out = self._average_instead(name, args, kwargs)
@@ -65,15 +69,44 @@ class _LinearReLU(TorchFunctionMode):
                                                                               *args[1:2]))
         else:
             given = dict(zip(self._POOL, args, strict=False)) | kwargs
-            dilation = given.get("dilation", 1)
-            if dilation not in (1, (1,) * int(dims)):
-                return None  # average pooling has no dilation: keep the max
             kernel = given["kernel_size"]
-            out = getattr(F, f"avg_pool{dims}d")(
-                given["input"], kernel, given.get("stride") or kernel, given.get("padding", 0),
-                given.get("ceil_mode", False), True,
-            )
+            if given.get("dilation", 1) not in (1, (1,) * int(dims)):
+                out = self._dilated_window_sum(int(dims), given)
+            else:
+                out = getattr(F, f"avg_pool{dims}d")(
+                    given["input"], kernel, given.get("stride") or kernel,
+                    given.get("padding", 0), given.get("ceil_mode", False), True,
+                )  # fmt: skip
         return (out, torch.zeros_like(out, dtype=torch.long)) if with_indices else out
+
+    @staticmethod
+    def _dilated_window_sum(dims: int, given: dict) -> torch.Tensor:
+        """The sum over each window of a dilated max pooling, which average pooling
+        cannot do (it has no dilation; keeping the max shrank the boxes): a depthwise
+        convolution with a kernel of ones, the same stride, padding and dilation,
+        cropped to the max's own output size (``ceil_mode`` adds windows on the far
+        side, so the input is padded there by one more stride)."""
+        import torch.nn.functional as F
+        from torch.nn.modules.utils import _ntuple
+
+        x, tup = given["input"], _ntuple(dims)
+        unbatched = x.ndim == dims + 1
+        x = x[None] if unbatched else x
+        kernel, padding = tup(given["kernel_size"]), tup(given.get("padding", 0))
+        stride = tup(given.get("stride") or given["kernel_size"])
+        # The real max for its output size (inside __torch_function__ this mode is off).
+        size = getattr(F, f"max_pool{dims}d")(
+            x.detach(), kernel, stride, padding, given.get("dilation", 1),
+            given.get("ceil_mode", False),
+        ).shape[2:]  # fmt: skip
+        pads = [v for p, s in zip(reversed(padding), reversed(stride), strict=True)
+                for v in (p, p + s)]  # fmt: skip
+        ones = x.new_ones(x.shape[1], 1, *kernel)
+        out = getattr(F, f"conv{dims}d")(
+            F.pad(x, pads), ones, None, stride, 0, given.get("dilation", 1), x.shape[1]
+        )
+        out = out[(..., *(slice(0, n) for n in size))]
+        return out[0] if unbatched else out
 
 
 def _refuse_script(model: nn.Module, layer: nn.Module | None = None) -> None:
@@ -117,9 +150,18 @@ def receptive_field(
     """Input boxes ``(top, left, bottom, right)`` (exclusive ends) seen by layer units.
 
     The box of unit ``(y, x)`` is the bounding box of the input pixels its
-    value depends on, found by back-propagating from that unit with ReLUs made
-    linear (so no unit is switched off) on a random input.  Boxes are clipped
-    to the image (padding shrinks them at the borders).
+    value depends on, found by back-propagating from that unit (a random
+    positive mix of its channels) with ReLUs made linear (so no unit is
+    switched off) on a random input.  Boxes are clipped to the image (padding
+    shrinks them at the borders).  Away from the borders they have the size of
+    the closed form ``r = 1 + sum_l (k_l - 1) d_l prod_{m<l} s_m`` [1]_ (kernel
+    ``k``, dilation ``d``, stride ``s``; the tests check it), found from the
+    network itself, so branches and unusual layers need no table.
+
+    References
+    ----------
+    .. [1] A. Araujo, W. Norris and J. Sim, "Computing Receptive Fields of
+       Convolutional Neural Networks", Distill, 2019 (Eq. 2).
 
     Examples
     --------
@@ -145,7 +187,10 @@ def receptive_field(
                     f"unit ({y}, {x}) is outside the layer's {h}x{w} map; "
                     f"give 0 <= y < {h} and 0 <= x < {w}"
                 )
-            (g,) = torch.autograd.grad(out[0, :, int(y), int(x)].sum(), xi)
+            # A random mix of the channels, not their sum: with ReLUs made linear, the
+            # sum of a concatenated ReLU's channels h and -h (Shang et al. 2016) is 0.
+            mix = torch.rand(out.shape[1], generator=gen).add_(0.5).to(out)
+            (g,) = torch.autograd.grad(out[0, :, int(y), int(x)] @ mix, xi)
             nz = g[0].abs().sum(0).nonzero()
             if nz.numel() == 0:
                 raise ModelError(f"unit ({y}, {x}) does not depend on the input")
@@ -171,6 +216,7 @@ def layer_features(
     """
     if pool not in ("avg", "max", "flatten"):
         raise InvalidParameterError(f"pool must be 'avg', 'max' or 'flatten', got {pool!r}")
+    _check_batch_size(batch_size)
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.numel() == 0:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise InvalidParameterError(f"x must be a non-empty (B, C, H, W) batch, got {shape}")
@@ -186,6 +232,12 @@ def layer_features(
             else:
                 parts.append(a.flatten(2).amax(-1))
     return torch.cat(parts).float().to(x.device)
+
+
+def _check_batch_size(batch_size: object) -> None:
+    """0 read no chunk at all ("no readable images"), -1 was a raw ValueError."""
+    if not whole_number(batch_size) or batch_size < 1:
+        raise InvalidParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
 
 
 def _iter_images(
@@ -355,12 +407,19 @@ def top_activating_patches(
     Raises
     ------
     InvalidParameterError
-        Bad ``k`` or ``channel``, no readable image.
+        Bad ``k`` or ``channel``, a layer without ``(B, C, H, W)`` maps, no
+        readable image.
     ModelError
-        A TorchScript model (its layers cannot be hooked).
+        A TorchScript model (its layers cannot be hooked), or an image whose
+        activations in the channel are not finite (NaN or infinity: they cannot
+        be ranked).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not whole_number(k) or k < 1:
         raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
+    if not whole_number(channel):  # 1.5 was taken as channel 1, True as 1, "3" as 3
+        raise InvalidParameterError(f"channel must be a whole number >= 0, got {channel!r}")
+    k, channel = int(k), int(channel)
+    _check_batch_size(batch_size)
     _refuse_script(model)
     _, mod = resolve_layer(model, layer)
     channels = input_spec(model)[0]
@@ -381,11 +440,19 @@ def top_activating_patches(
                 continue
             in_channels = x.shape[1]
             a = _layer_output(model, mod, x)
-            if a.ndim != 4 or not 0 <= int(channel) < a.shape[1]:
+            if a.ndim != 4:
                 raise InvalidParameterError(
-                    f"channel {channel} is not in the layer output of shape {tuple(a.shape)}"
+                    f"the layer gives {tuple(a.shape)} outputs, not (B, C, H, W) maps; "
+                    "choose a convolutional layer"
                 )
-            vals, idx = a[:, int(channel)].flatten(1).max(dim=1)
+            if not 0 <= channel < a.shape[1]:
+                raise InvalidParameterError(
+                    f"channel {channel} is not in the layer output of shape {tuple(a.shape)}; "
+                    f"give 0 to {a.shape[1] - 1}"
+                )
+            vals, idx = a[:, channel].flatten(1).max(dim=1)
+            # NaN compares False with everything: it was ranked first and scrambled the heap.
+            _refuse_non_finite(vals[:, None], names, ModelError, "the channel's activations")
             w = a.shape[3]
             for j, (v, p) in enumerate(zip(vals.tolist(), idx.tolist(), strict=True)):
                 entry = (float(v), -(seen + j), p // w, p % w, names[j], arrays[j])
@@ -435,6 +502,23 @@ _EMBED_CHUNK = 64
 #: Entries of the query x index similarity matrix held at once by
 #: :meth:`FeatureIndex.query` (float32: 128 MB).
 _SIMILARITY_BUDGET = 1 << 25
+
+
+def _top_in_index_order(sim: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sim.topk(k, dim=1)`` with equal similarities in index order: ``topk`` leaves
+    their order, and which of them make the cut, unspecified (six exact copies of
+    an image came back as rows 53, 50, 51, 52, 54, 55).  Rows with more ties at the
+    cut than places take the earliest; one stable sort of ``k`` entries orders them."""
+    vals, idx = sim.topk(k, dim=1)
+    last = vals[:, -1:]
+    cut = ((sim == last).sum(1) > (vals == last).sum(1)).nonzero().flatten().tolist()
+    for r in cut:  # rare: ties straddling the k-th place
+        places = (vals[r] == last[r]).nonzero().flatten()
+        idx[r, places] = (sim[r] == last[r]).nonzero().flatten()[: len(places)]
+    order = idx.argsort(dim=1, stable=True)  # by index, then (stably) by similarity
+    vals, idx = vals.gather(1, order), idx.gather(1, order)
+    order = vals.argsort(dim=1, descending=True, stable=True)
+    return vals.gather(1, order), idx.gather(1, order)
 
 
 def _refuse_non_finite(vectors: torch.Tensor, names: Sequence[str], error: type, said: str) -> None:
@@ -600,19 +684,39 @@ class FeatureIndex:
         return names, torch.cat(parts)
 
     def add(self, images) -> FeatureIndex:
-        """Add images to the index; returns the index."""
+        """Add images to the index; returns the index.
+
+        A file already in the index (the same path) gets its new features in its
+        row: adding a folder again brings its changed files up to date.
+        """
         # Arrays are named by their place in the index: image[len(names) + k].
         names, vec = self.embed(images, first_index=len(self.names))
-        self.names.extend(names)
-        self.vectors = vec if self.vectors.numel() == 0 else torch.cat([self.vectors, vec])
-        self._faiss = None
+        self._put(names, vec)
         return self
+
+    def _put(self, names: list[str], vectors: torch.Tensor) -> None:
+        """Rows of names already indexed are replaced in place (each file came back
+        twice, once with its old features, after adding its folder again); the
+        others are appended, so the index never shrinks and ``image[i]`` stays new."""
+        row = {name: i for i, name in enumerate(self.names)}
+        old = [j for j, name in enumerate(names) if name in row]
+        new = [j for j, name in enumerate(names) if name not in row]
+        if old:  # out of place: the tensor may be the caller's (add_vectors)
+            at = torch.tensor([row[names[j]] for j in old])
+            self.vectors = self.vectors.index_copy(0, at, vectors[old].to(self.vectors))
+        if new:
+            self.names.extend(names[j] for j in new)
+            added = vectors[new] if old else vectors
+            self.vectors = added if self.vectors.numel() == 0 else torch.cat(
+                [self.vectors, added])  # fmt: skip
+        self._faiss = None
 
     def add_vectors(self, names: Sequence[str], vectors: torch.Tensor) -> FeatureIndex:
         """Add features computed before (e.g. kept from a saved index) under ``names``.
 
-        ``vectors`` is ``(len(names), D)``, ``D`` the index's feature size.
-        Returns the index.
+        ``vectors`` is ``(len(names), D)``, ``D`` the index's feature size; a
+        name already in the index gets these features in its row.  Returns the
+        index.
         """
         names = [str(n) for n in names]
         vectors = torch.as_tensor(vectors, dtype=torch.float32)
@@ -628,9 +732,7 @@ class FeatureIndex:
         if not names:
             return self
         _refuse_non_finite(vectors, names, InvalidParameterError, "the vectors")
-        self.names.extend(names)
-        self.vectors = vectors if self.vectors.numel() == 0 else torch.cat([self.vectors, vectors])
-        self._faiss = None
+        self._put(names, vectors)
         return self
 
     def _settings(self) -> dict[str, Any]:
@@ -752,9 +854,18 @@ class FeatureIndex:
                 + (f" ({details})" if details else "")
                 + "; load it with the model and settings it was built with, or build a new index"
             )
-        index.metadata = header.get("metadata") or {}
-        if names:
-            index.add_vectors(names, vectors)
+        metadata = header.get("metadata") or {}
+        try:
+            if not isinstance(metadata, dict):  # boda.cli's --index reads it as one
+                raise InvalidParameterError("its metadata is not a JSON object")
+            if names:
+                index.add_vectors(names, vectors)
+        except InvalidParameterError as exc:  # a damaged file: said as one, by its name
+            raise InvalidParameterError(
+                f"{str(path)!r} is not a feature index boda wrote ({exc}); build the index "
+                "again (FeatureIndex(...).add(...).save(path))"
+            ) from None
+        index.metadata = metadata
         return index
 
     def _faiss_search(self, kind: str) -> Any:
@@ -799,7 +910,13 @@ class FeatureIndex:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidParameterError(f"k must be a whole number >= 1, got {k!r}")
         if isinstance(images, torch.Tensor) and images.ndim == 2:
-            q = images
+            # float32 as the index (float64 rows were torch's dtype error); one width.
+            q = images.float()
+            if q.shape[1] != self.vectors.shape[1]:
+                raise InvalidParameterError(
+                    f"the index holds {self.vectors.shape[1]}-float features, not "
+                    f"{q.shape[1]}: give query vectors of the index's layer"
+                )
             _refuse_non_finite(q, [f"query[{i}]" for i in range(len(q))],
                                InvalidParameterError, "the query vectors")  # fmt: skip
         else:
@@ -830,7 +947,7 @@ class FeatureIndex:
                 # Exact distances: above 25 rows cdist's default uses |a|^2 + |b|^2 - 2ab,
                 # which cancels badly for nearby vectors far from the origin.
                 sim = -torch.cdist(rows, index, compute_mode="donot_use_mm_for_euclid_dist")
-            vals, idx = sim.topk(kk, dim=1)
+            vals, idx = _top_in_index_order(sim, kk)
             results.extend(
                 [(self.names[int(j)], self._similarity(v)) for v, j in zip(vr, ir, strict=True)]
                 for vr, ir in zip(vals, idx, strict=True)

@@ -165,9 +165,12 @@ class _FaissSearch:
                 part = slice(start, start + 1024)
                 diff = self.vectors[np.where(found[part], rows[part], 0)] - q[part, None, :]
                 sims[part] = -np.sqrt(np.einsum("qkd,qkd->qk", diff, diff))
-            order = np.argsort(np.where(found, -sims, np.inf), axis=1, kind="stable")
-            sims, rows = np.take_along_axis(sims, order, 1), np.take_along_axis(rows, order, 1)
-            found = rows >= 0
+        # Best first, equal similarities in row order as in the exact torch search
+        # (FAISS's heap gave six copies of the query as rows 53, 52, 51, 50...).
+        order = np.lexsort((np.where(found, rows, np.iinfo(rows.dtype).max),
+                            np.where(found, -sims, np.inf)), axis=1)  # fmt: skip
+        sims, rows = np.take_along_axis(sims, order, 1), np.take_along_axis(rows, order, 1)
+        found = rows >= 0
         return np.where(found, sims, -np.inf).astype(np.float32), rows
 
 
