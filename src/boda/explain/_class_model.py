@@ -99,8 +99,8 @@ def class_model(
         Number of steps, step size (in input units), :math:`\lambda`.
     jitter, blur_every, blur_sigma
         Regularisers: shift by up to ``jitter`` pixels, blur of
-        ``blur_sigma`` every ``blur_every`` steps (``jitter=0``,
-        ``blur_every=0`` or ``blur_sigma=0``: off).
+        ``blur_sigma`` every ``blur_every`` steps and after the last one
+        (``jitter=0``, ``blur_every=0`` or ``blur_sigma=0``: off).
     seed : int
         Seed of the jitter.
     output_key : str or int, optional
@@ -185,8 +185,13 @@ def class_model(
                 g = torch.randn(g.shape, generator=gen).to(g)
             with torch.no_grad():
                 image += lr * g / g.abs().mean().clamp_min(1e-12)
-                if blur_every and blur_sigma and (i + 1) % int(blur_every) == 0:  # sigma 0: off
-                    image = _gaussian_blur(image, blur_sigma)
+                # Every blur_every steps, and after the last step too: a picture returned
+                # right after an unblurred step carries that step's high frequencies, which
+                # took resnet20-cifar10's cat from p = 0.9998 at 8 steps to 0.00002 at 7
+                # (the regulariser r_theta of Yosinski et al. applies after every update).
+                last = i + 1 == int(steps)
+                if blur_every and blur_sigma and ((i + 1) % int(blur_every) == 0 or last):
+                    image = _gaussian_blur(image, blur_sigma)  # sigma 0: off
             if progress is not None:
                 progress(i + 1, int(steps))
     return ClassModel(image=image.detach().to(start.device), scores=scores)
