@@ -171,8 +171,12 @@ def test_existing_montages_are_refused_before_any_work(tmp_path, monkeypatch):
         assert "add --overwrite" in text
         assert keep.read_bytes() == b"the user's file" and not (out / "a.png").exists()
         # -o is the folder of one of the inputs: a montage would replace it, refused
-        # even with --overwrite
+        # even with --overwrite (as is any input folder: test_explain_cli_audit.py)
         result = runner.invoke(app, ["explain", str(data), "-o", str(data), "--overwrite"])
+        assert result.exit_code == 2 and "is the input folder" in result.output
+        # a loose file's montage that would replace another input, the same
+        result = runner.invoke(app, ["explain", str(data / "a.png"), str(data / "sub" / "b.png"),
+                                     "-o", str(data), "--overwrite"])
         assert result.exit_code == 2 and "refusing to overwrite the input" in result.output
         # -o an existing file, or an image file name, while several images are explained
         for bad in (data / "a.png", tmp_path / "montage.png"):

@@ -95,15 +95,29 @@ def class_folder(relative: str, top: Path) -> str | None:
 
 def output_inside(output: Path | None, inputs: Sequence[Path]) -> Path | None:
     """``output`` when it lies strictly inside one of the input folders (``val -o
-    val/explained``): its montages are then no input of a rerun.  None otherwise; an
-    output folder that *is* an input folder is refused by :func:`check_outputs`."""
+    val/explained``): its montages are then no input of a rerun.  None otherwise.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``output`` *is* an input folder: its montages would lie among the photos
+        (``a.jpg`` beside its montage ``a.png``) and be explained on the next run."""
+    from boda.errors import InvalidParameterError
+
     if output is None:
         return None
     out = os.path.realpath(output)
     for source in inputs:
         if source.is_dir():
             top = os.path.realpath(source)
-            if out != top and out.startswith(os.path.join(top, "")):
+            if out == top:
+                raise InvalidParameterError(
+                    f"--output {str(output)!r} is the input folder {str(source)!r}: its "
+                    "montages would be mixed with the images and explained on the next run; "
+                    f"choose another folder, such as {str(Path(source) / 'explained')!r} "
+                    "(left out of the walk)"
+                )
+            if out.startswith(os.path.join(top, "")):
                 return output
     return None
 

@@ -17,6 +17,7 @@ from typing import Any
 from boda.cli._common import class_text
 from boda.core.text import html_text as _text
 from boda.core.text import relative_href as _href
+from boda.core.text import visible
 
 #: The page's file name in the output folder.
 GALLERY_NAME = "index.html"
@@ -59,10 +60,12 @@ def _percent(value: float) -> str:
 
 
 def _item(record: dict[str, Any], folder: Path) -> str:
-    name = _text(record["image"])
+    # Control and bidi characters as escapes, as the console and boda's other pages show
+    # names: a newline would read as a space, U+202E would reverse the rest of the name.
+    name = _text(visible(record["image"]))
     if "error" in record:
         return (f'<div class="item failed"><div class="facts"><div class="name">{name}</div>'
-                f'<p>failed: {_text(record["error"])}</p></div></div>')
+                f'<p>failed: {_text(visible(record["error"]))}</p></div></div>')
     top = record["predictions"][0]
     label = record.get("label")
     kind = "" if label is None else (" right" if record["correct"] else " wrong")

@@ -219,9 +219,25 @@ class _Settings:
 
     def check_model(self) -> None:
         """Before any work: ``--model`` names a built-in model or a file, ``--arch`` and
-        ``--trust-model-code`` go with the file they load, and ``--layer`` is not empty."""
+        ``--trust-model-code`` go with the file they load, ``--layer`` is not empty,
+        and ``--method`` names methods (with a layer method when ``--layer`` is given).
+        The library says the last two only when it explains an image: in a folder, after
+        the images that could not be read, or never when none could (exit 3, not 2)."""
         from boda.cli._torch_options import check_cli_model, check_layer_name
+        from boda.errors import InvalidParameterError
+        from boda.explain._api import LAYER_FREE_METHODS, METHODS
 
+        choose = f"choose from {', '.join(sorted(METHODS))}"
+        if not self.methods:
+            raise InvalidParameterError(f"--method: no method given; {choose}")
+        for name in self.methods:
+            if name.lower() not in METHODS:
+                raise InvalidParameterError(f"--method: unknown method {name!r}; {choose}")
+        if self.layer is not None and {m.lower() for m in self.methods} <= LAYER_FREE_METHODS:
+            raise InvalidParameterError(
+                f"--layer was given, but {', '.join(self.methods)} read no layer; drop it, or "
+                f"add a layer method ({', '.join(sorted(set(METHODS) - LAYER_FREE_METHODS))})"
+            )
         check_cli_model(self.model, self.arch, self.trust_model_code)
         check_layer_name(self.layer)
 
@@ -261,7 +277,7 @@ class _Settings:
             if any(m.lower() == "guided" for m in self.methods):
                 raise ModelError(f"guided backpropagation reroutes the model's ReLUs, which {fix}")
         if not layer_methods:
-            return  # unknown methods, or a --layer without a layer method: said by the library
+            return  # no layer to check (unknown methods and a lone --layer: check_model)
         given = None if self.size is None else (self.size, self.size)
         fixed = given or lm.input_size  # None: each image's own size
         size = fixed or image_size
