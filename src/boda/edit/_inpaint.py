@@ -129,7 +129,11 @@ def fill_inputs(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def fill_result(out: np.ndarray, image: np.ndarray) -> np.ndarray:
     """``out`` (``(H, W, C)``) in the shape ``image`` was given in: ``(H, W)`` for gray."""
-    return out[:, :, 0] if np.ndim(image) == 2 else out
+    # Only a one-channel result can have lost an axis: a Pillow palette or CMYK
+    # image is 2-D as an object but decodes to colour (only red came back).
+    if out.shape[2] != 1 or np.ndim(image) == 3:
+        return out
+    return out[:, :, 0]
 
 
 def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask") -> np.ndarray:
@@ -143,8 +147,9 @@ def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask"
     ------
     InvalidImageError
         A mask of another size or dtype, one holding NaN or infinite values,
-        or an integer mask holding only 0 and 1 (scaled by its dtype's
-        maximum that is no hole at all; pass ``mask.astype(bool)``).
+        or an integer mask with marks but none at half of its dtype's maximum
+        (0/1, or 0/255 in uint16: read as the convention says, no hole at all;
+        pass ``mask > 0``).
     """
     arr = np.asarray(mask)
     if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
@@ -166,15 +171,25 @@ def to_hole_mask(mask: np.ndarray, shape: tuple[int, int], *, name: str = "mask"
             f"{name} holds NaN or infinite values; replace them first "
             "(true / 255 = fill, anything else is kept)"
         )
-    if np.issubdtype(arr.dtype, np.integer) and arr.max() == 1:
-        # A 0/1 uint8 mask (what mask.astype(np.uint8) gives) is 1/255 at most:
-        # read as the convention says, it marks no hole and nothing is filled.
+    holes = values >= 0.5  # 0/255 masks too
+    if np.issubdtype(arr.dtype, np.integer) and not holes.any() and arr.max() > 0:
+        full = np.iinfo(arr.dtype).max
+        if arr.max() == 1:
+            # A 0/1 uint8 mask (what mask.astype(np.uint8) gives) is 1/255 at most:
+            # read as the convention says, it marks no hole and nothing is filled.
+            raise InvalidImageError(
+                f"{name} is {arr.dtype} holding only 0 and 1, which reads as no hole "
+                f"({arr.dtype} masks are scaled by {full}); "
+                f"pass {name}.astype(bool) or {name} * {full} (true / 255 = fill)"
+            )
+        # Marks drawn, none at half of full scale: a 0/255 mask stored as uint16,
+        # or one drawn in dark gray, filled nothing (the CLI refuses such files too).
         raise InvalidImageError(
-            f"{name} is {arr.dtype} holding only 0 and 1, which reads as no hole "
-            f"({arr.dtype} masks are scaled by {np.iinfo(arr.dtype).max}); "
-            f"pass {name}.astype(bool) or {name} * {np.iinfo(arr.dtype).max} (true / 255 = fill)"
+            f"{name} is {arr.dtype} with marks up to {arr.max()} but none at half of "
+            f"{full} or more, so it marks no hole; pass {name} > 0 (a bool mask) or "
+            f"draw the marks at {full} (true / 255 = fill)"
         )
-    return values >= 0.5  # 0/255 masks too
+    return holes
 
 
 def inpaint(
@@ -240,14 +255,11 @@ def inpaint(
         raise InvalidParameterError(
             f"unknown inpainting method {method!r}; choose from {available_inpaint_methods()}"
         )
-    arr = _finite_image(image)
-    holes = to_hole_mask(mask, arr.shape[:2])
+    work, holes = fill_inputs(image, mask)
     if not holes.any():
-        return arr.copy()
-    _check_some_known(holes)
+        return fill_result(work.copy(), image)
     fill = _REGISTRY[method]
     _check_options(method, fill, options)
-    work = arr[:, :, None] if arr.ndim == 2 else arr
     filled = np.asarray(fill(np.ascontiguousarray(work), holes, **options))
     if filled.shape != work.shape:
         raise InvalidImageError(
@@ -256,7 +268,8 @@ def inpaint(
     # One copy of the photo (np.where plus astype made two).
     out = work.copy()
     np.copyto(out, filled, casting="unsafe", where=holes[:, :, None])
-    return out[:, :, 0] if arr.ndim == 2 else out
+    # An (H, W, 1) image comes back (H, W, 1), as from the methods themselves.
+    return fill_result(out, image)
 
 
 def _opencv(flag_name: str) -> Callable[..., np.ndarray]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["random_irregular_mask"]
@@ -123,7 +124,9 @@ def random_irregular_mask(
     Raises
     ------
     InvalidParameterError
-        For a ratio outside ``(0, 1)``, an unknown kind or a bad shape.
+        For a ratio outside ``(0, 1)``, an unknown kind, a bad shape (sides not
+        whole numbers >= 1), a tolerance that is not a number > 0 or a
+        ``max_shapes`` that is not a whole number >= 1.
 
     References
     ----------
@@ -138,14 +141,23 @@ def random_irregular_mask(
     >>> bool(abs(m.mean() - 0.25) <= 0.01)
     True
     """
-    if len(shape) != 2 or min(shape) < 1:
+    # Whole numbers and real numbers only: a 50.7 side was cut to 50, a NaN
+    # tolerance taken (every shape then fitted), "0.2" or 2.5 shapes failed
+    # with a bare TypeError.
+    try:
+        sides = tuple(shape)
+    except TypeError:
+        sides = ()
+    if len(sides) != 2 or not all(whole_number(side) and side >= 1 for side in sides):
         raise InvalidParameterError(
-            f"shape must be (height, width) with positive sides, got {shape}"
+            f"shape must be (height, width) with positive whole sides, got {shape!r}"
         )
-    if not 0.0 < hole_ratio < 1.0:
-        raise InvalidParameterError(f"hole_ratio must be in (0, 1), got {hole_ratio}")
-    if tolerance <= 0:
-        raise InvalidParameterError(f"tolerance must be positive, got {tolerance}")
+    if not (real_number(hole_ratio) and 0.0 < hole_ratio < 1.0):
+        raise InvalidParameterError(f"hole_ratio must be a number in (0, 1), got {hole_ratio!r}")
+    if not (real_number(tolerance) and tolerance > 0):
+        raise InvalidParameterError(f"tolerance must be a number > 0, got {tolerance!r}")
+    if not (whole_number(max_shapes) and max_shapes >= 1):
+        raise InvalidParameterError(f"max_shapes must be a whole number >= 1, got {max_shapes!r}")
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)  # "lines", not l-i-n-e-s
     bad = [k for k in kinds if k not in _KINDS]
     if not kinds or bad:

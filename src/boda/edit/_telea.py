@@ -94,7 +94,8 @@ def inpaint_telea(
     mask : numpy.ndarray
         ``(H, W)``, true / 255 = hole (see :func:`boda.edit.to_hole_mask`).
     radius : float
-        Radius of the neighbourhood averaged for each pixel, in pixels.
+        Radius of the neighbourhood averaged for each pixel, in pixels; under
+        1 it counts as 1 (the four neighbours), as in OpenCV.
     gradient : bool
         Use the first-order extrapolation ``I(q) + ∇I(q) . (p - q)``.
 
@@ -128,6 +129,10 @@ def inpaint_telea(
             f"radius must be positive and at most the image's longer side ({max(h, w)}), "
             f"got {radius!r}; 3-15 px is usual"
         )
+    # Under 1 px the disc held no neighbour and every hole pixel kept what was
+    # under the mask; like OpenCV (range = max(round(radius), 1)), always read
+    # at least the four neighbours.
+    radius = max(float(radius), 1.0)
     if not mask.any():
         return fill_result(image.copy(), given)
     # Work on each group of holes' bounding box plus what the march reads

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from boda.core.image import as_float_image
-from boda.core.numbers import real_number
+from boda.core.numbers import real_number, whole_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
 __all__ = ["guided_filter"]
@@ -52,7 +52,7 @@ def guided_filter(
     Raises
     ------
     InvalidParameterError
-        ``radius < 1`` or ``eps <= 0``.
+        ``radius`` not a whole number >= 1, or ``eps`` not a finite number > 0.
     InvalidImageError
         ``source`` and ``guide`` differ in height/width, or hold NaN or
         infinite values.
@@ -71,9 +71,12 @@ def guided_filter(
     >>> bool(abs(alpha[5, 15] - 1) < 1e-2 and abs(alpha[5, 2]) < 1e-2)
     True
     """
-    # NaN radius: a bare ValueError from int(); infinite eps: NaN everywhere.
-    if not (real_number(radius) and math.isfinite(radius) and int(radius) >= 1):
-        raise InvalidParameterError(f"radius must be >= 1 pixel, got {radius!r}")
+    # NaN radius: a bare ValueError from int(); 2.7 was cut to 2 without a word;
+    # infinite eps: NaN everywhere.
+    if not (whole_number(radius) and radius >= 1):
+        raise InvalidParameterError(
+            f"radius must be a whole number >= 1 (pixels), got {radius!r}; e.g. round(radius)"
+        )
     if not (real_number(eps) and 0 < eps < math.inf):
         raise InvalidParameterError(f"eps must be a finite number > 0, got {eps!r}")
     radius = int(radius)
