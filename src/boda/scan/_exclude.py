@@ -4,9 +4,10 @@ Pattern syntax (a subset of ``.gitignore``'s), matched against a path relative
 to the scanned folder, with ``/`` between names:
 
 - ``*`` matches any run of characters but ``/``, ``?`` one character but ``/``,
-  ``[abc]`` / ``[a-z]`` / ``[!abc]`` one character of (not of) a set, ``\\x``
-  the character ``x`` itself.  ``**`` as a whole name matches any number of
-  folders: ``**/Export`` (at any depth), ``Photos/**/raw``, ``Export/**``.
+  ``[abc]`` / ``[a-z]`` / ``[!abc]`` one character of (not of) a set (git's sets:
+  ``[[:digit:]]``, ``[\\]]``), ``\\x`` the character ``x`` itself.  ``**`` as a
+  whole name matches any number of folders: ``**/Export`` (at any depth),
+  ``Photos/**/raw``, ``Export/**``.
 - A pattern ending in ``/`` matches folders only: ``Export/``.
 - A pattern with no other ``/`` matches a name at any depth (``*.tmp.jpg``,
   ``Export/``); one with a ``/`` at its start or in its middle is anchored to
@@ -124,22 +125,54 @@ def _name_regex(part: str) -> str:
             out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
-        elif c == "[":
-            start = i + 1
-            negate = part[start:start + 1] in ("!", "^")
-            start += negate
-            end = part.find("]", start + 1)  # a ']' first in the set is one of its characters
-            if end == -1:  # no closing bracket: a plain '['
-                out.append(re.escape(c))
-            else:
-                body = part[start:end].replace("\\", "\\\\").replace("[", "\\[")
-                out.append(f"[^/{body}]" if negate else f"[{body}]")
-                i = end + 1
-                continue
-        else:
+        elif c == "[" and (found := _set_regex(part, i)) is not None:
+            regex, i = found
+            out.append(regex)
+            continue
+        else:  # a '[' that no ']' closes is itself
             out.append(re.escape(c))
         i += 1
     return "".join(out)
+
+
+#: The POSIX classes a set may hold (``[[:digit:]]``), as git's wildmatch reads them.
+_CLASSES = {
+    "alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "blank": " \\t", "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9", "graph": "!-~", "lower": "a-z", "print": " -~",
+    "punct": "!-/:-@\\[-`{-~", "space": " \\t\\n\\r\\f\\v", "upper": "A-Z",
+    "xdigit": "0-9A-Fa-f",
+}
+
+
+def _set_regex(part: str, start: int) -> tuple[str, int] | None:
+    """The regex of the set ``[...]`` opening at ``part[start]`` and the index after it,
+    or None when no ``]`` closes it.  As git's wildmatch (``dowild``): ``!`` or ``^``
+    first negates, a ``]`` first is one of the characters, ``\\`` takes the next
+    character as it is (``[\\]]``), ``[:alpha:]`` and the other POSIX classes."""
+    i = start + 1
+    negate = part[i:i + 1] in ("!", "^")
+    i += negate
+    items: list[str] = []
+    single = False  # the last item is one character: a '-' after it makes a range
+    while i < len(part):
+        c = part[i]
+        if c == "]" and items:
+            body = "".join(items)
+            return (f"[^/{body}]" if negate else f"[{body}]"), i + 1
+        name_end = part.find(":]", i + 2) if part.startswith("[:", i) else -1
+        if c == "\\" and i + 1 < len(part):
+            items.append(re.escape(part[i + 1]))
+            i, single = i + 2, True
+        elif name_end != -1 and part[i + 2:name_end] in _CLASSES:
+            items.append(_CLASSES[part[i + 2:name_end]])
+            i, single = name_end + 2, False
+        elif c == "-" and single and part[i + 1:i + 2] not in ("", "]"):
+            items.append("-")  # a range: the next character is its end
+            i, single = i + 1, False
+        else:
+            items.append(re.escape(c))
+            i, single = i + 1, True
+    return None
 
 
 def _rule(pattern: str, *, ignore_case: bool, where: str) -> _Rule:

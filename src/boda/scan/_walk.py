@@ -47,6 +47,26 @@ def _inside(target: bytes, real_root: bytes) -> bytes | None:
     return rel.replace(os.sep.encode(), b"/")
 
 
+def _link_target(link: bytes, real_root: bytes) -> bytes | None:
+    """The file of the folder that the file symlink ``link`` stands for: the last link
+    of its chain that lies under ``real_root`` (relative to it), or None.
+
+    Not simply its resolved path: ``b.png -> a.png -> /elsewhere/x.png`` makes ``a.png``
+    a file of the folder (its target is outside), and ``b.png`` a link to it, not a
+    second copy of ``x.png`` (deleting ``a.png`` as that copy left ``b.png`` dangling).
+    """
+    found = None
+    for _ in range(40):  # the kernel's own limit (ELOOP); the caller's stat checked loops
+        target = os.path.join(os.path.dirname(link), os.readlink(link))
+        # The folders resolved, the last name kept: it may be a link again.
+        head, name = os.path.split(target)
+        link = os.path.join(os.path.realpath(head), name)
+        found = _inside(link, real_root) or found
+        if not os.path.islink(link):
+            break
+    return found
+
+
 def describe_raw_files(counts: dict[str, int]) -> str:
     """The sentence the summary and the report give for the RAW files a scan passed
     over (without the ``boda[raw]`` extra: with it, they are scanned)."""
@@ -149,8 +169,10 @@ def walk_images(
                 st = os.lstat(path)
                 if stat.S_ISLNK(st.st_mode):
                     st = os.stat(path)
-                    link_to = _inside(os.path.realpath(os.fsencode(path)), real_root)
+                    link_to = _link_target(os.fsencode(path), real_root)
             except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and not os.path.lexists(path):
+                    continue  # deleted since its folder was listed: gone, not unreadable
                 reason = exc.strerror or str(exc)
                 if exc.errno == 40:  # ELOOP
                     reason = "symbolic link loop"
@@ -231,6 +253,11 @@ def _unlisted(errors: list[OSError], root: str) -> Iterator[FoundFile]:
     """A failed record for each folder os.walk reported it could not list (then cleared)."""
     for exc in errors:
         where = os.fspath(exc.filename) if exc.filename is not None else root
+        if where != root and isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            # Deleted (or replaced by a file) since its parent was listed: its files
+            # are gone, not kept as if it could not be read.  The root's own error
+            # stays: an unmounted card keeps the catalog (scan refuses to empty it).
+            continue
         relpath = relpath_bytes(where, root)
         yield FoundFile(
             where, relpath, 0, 0, f"{UNLISTED_FOLDER}: {exc.strerror or exc}",
