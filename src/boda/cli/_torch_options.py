@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from boda.core.lazy import MAX_CPU_THREADS
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
@@ -109,16 +111,10 @@ def normalize_option() -> Any:
     )
 
 
-#: Most ``--threads`` taken: above every machine's core count, and far below the
-#: counts that abort the process (2**31 - 1: libgomp's "Out of memory allocating
-#: 463856469096 bytes"; 2**63 and up: torch's "Overflow when unpacking long long").
-MAX_THREADS = 1024
-
-
 def threads_option() -> Any:
     """``--threads N``: torch's CPU threads for the command."""
     return typer.Option(
-        None, "--threads", min=1, max=MAX_THREADS, metavar="N", help="Torch CPU threads."
+        None, "--threads", min=1, max=MAX_CPU_THREADS, metavar="N", help="Torch CPU threads."
     )
 
 
@@ -154,6 +150,10 @@ def check_cli_model(model: str, arch: str | None, trust_model_code: bool = False
         )
     if Path(model).is_dir():
         raise InvalidParameterError(f"--model {model!r} is a folder; give a model file")
+    if not Path(model).is_file():  # a named pipe would hang the TorchScript check below
+        raise InvalidParameterError(
+            f"--model {model!r} is not a regular file (a device or a pipe); give a model file"
+        )
     scripted = _is_torchscript(Path(model))
     if arch is not None and scripted:
         raise InvalidParameterError(

@@ -8,7 +8,7 @@ from types import ModuleType
 
 from boda.errors import MissingDependencyError
 
-__all__ = ["require_torch", "scipy_ndimage"]
+__all__ = ["MAX_CPU_THREADS", "require_torch", "scipy_ndimage"]
 
 
 def scipy_ndimage() -> ModuleType:
@@ -16,6 +16,14 @@ def scipy_ndimage() -> ModuleType:
     from scipy import ndimage
 
     return ndimage
+
+
+#: Most torch CPU threads boda sets (:func:`boda.nn.set_cpu_threads`, the CLI's
+#: ``--threads``), here where the CLI reads it without importing torch: above every
+#: machine's core count, and far below the counts that crash the process (10**6: a
+#: segmentation fault in the OpenMP runtime; 2**31 - 1: libgomp's "Out of memory
+#: allocating 463856469096 bytes"; 2**63: torch's overflow error).
+MAX_CPU_THREADS = 1024
 
 
 def require_torch(feature: str) -> ModuleType:

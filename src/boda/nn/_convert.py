@@ -9,6 +9,7 @@ through this module so the convention is stated once.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from boda.core.image import as_float_image
+from boda.core.lazy import MAX_CPU_THREADS
 from boda.core.numbers import whole_number
 from boda.errors import InvalidImageError, InvalidParameterError
 
@@ -139,7 +141,7 @@ def image_to_tensor(
         ``(height, width)`` to resize to (bilinear, antialiased) before
         normalising.
     device, dtype
-        Where and how to store the result.
+        Where and how to store the result (``dtype`` floating point).
 
     Returns
     -------
@@ -168,6 +170,11 @@ def image_to_tensor(
         raise InvalidImageError("image_to_tensor got an empty list of images")
     if (mean is None) != (std is None):
         raise InvalidParameterError("give both mean and std, or neither")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        # An integer dtype truncates the [0, 1] values: an all-zero tensor.
+        raise InvalidParameterError(
+            f"dtype must be a floating-point torch dtype (e.g. torch.float32), got {dtype!r}"
+        )
     arrays = [as_float_image(im, name=f"image[{i}]") for i, im in enumerate(images)]
     channels = {1 if a.ndim == 2 else a.shape[2] for a in arrays}
     if len(channels) > 1:
@@ -205,7 +212,8 @@ def tensor_to_image(
     Parameters
     ----------
     x : torch.Tensor
-        One image ``(C, H, W)`` or a batch ``(B, C, H, W)``; ``C`` is 1 or 3.
+        One image ``(C, H, W)`` or a batch ``(B, C, H, W)``; ``C`` is 1 or 3;
+        floating point (divide 8-bit values by 255 first).
     mean, std : sequence of float, optional
         Undo a normalisation first (``x * std + mean``).
     clip : bool
@@ -215,7 +223,7 @@ def tensor_to_image(
     -------
     numpy.ndarray
         float32 ``(H, W, 3)`` / ``(H, W)`` for one image, ``(B, H, W, 3)`` /
-        ``(B, H, W)`` for a batch.
+        ``(B, H, W)`` for a batch; always a new array, never a view of ``x``.
     """
     single = isinstance(x, torch.Tensor) and x.ndim == 3
     t = x.unsqueeze(0) if single else x
@@ -224,14 +232,17 @@ def tensor_to_image(
         raise InvalidImageError(f"x must have 1 or 3 channels, got {t.shape[1]}")
     if (mean is None) != (std is None):
         raise InvalidParameterError("give both mean and std, or neither")
+    # A uint8 (0-255) tensor cast to float and clipped would come back all white.
+    _check_floating(t, "x")
     t = t.detach().to("cpu", torch.float32)
     if mean is not None and std is not None:
         t = denormalize(t, mean, std)
     out = t.permute(0, 2, 3, 1).numpy()
     if out.shape[-1] == 1:
         out = out[..., 0]
-    if clip:
-        out = np.clip(out, 0.0, 1.0)
+    # Always a copy: .numpy() shares the tensor's memory, and for a gray (or 1 x 1)
+    # float32 image nothing else copied it, so writing to the image changed the tensor.
+    out = np.clip(out, 0.0, 1.0) if clip else out.copy()
     out = np.ascontiguousarray(out, dtype=np.float32)
     return out[0] if single else out
 
@@ -270,6 +281,8 @@ def resize_tensor(
 def set_cpu_threads(n: int) -> int:
     """Set the number of intra-op CPU threads torch uses; return the previous value.
 
+    ``n`` is a whole number from 1 to :data:`MAX_CPU_THREADS`.
+
     Examples
     --------
     >>> previous = set_cpu_threads(1)
@@ -277,6 +290,11 @@ def set_cpu_threads(n: int) -> int:
     """
     if not whole_number(n) or n < 1:
         raise InvalidParameterError(f"thread count must be a whole number >= 1, got {n!r}")
+    if n > MAX_CPU_THREADS:
+        raise InvalidParameterError(
+            f"thread count must be at most {MAX_CPU_THREADS}, got {n!r} (this machine has "
+            f"{os.cpu_count()} cores)"
+        )
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     return previous

@@ -215,6 +215,19 @@ def _unwrap_state_dict(obj: object, source: str) -> dict[str, torch.Tensor]:
     if len(tensors) != len(obj):
         bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)][:3]
         raise ModelError(f"{source}: entries {bad} are not tensors; expected a plain state dict")
+    # Meta tensors hold no data; sparse and quantized ones are not weights a float model
+    # copies (torch's refusal came as a multi-line traceback text).
+    odd = [
+        f"{k} ({'meta' if v.is_meta else 'quantized' if v.is_quantized else v.layout})"
+        for k, v in tensors.items()
+        if v.is_meta or v.is_quantized or v.layout != torch.strided
+    ]
+    if odd:
+        raise ModelError(
+            f"{source}: tensors {', '.join(odd[:3])}{' ...' if len(odd) > 3 else ''} hold no "
+            "plain dense values (meta tensors hold none at all); save the state dict of a "
+            "model with dense float weights (sparse: .to_dense(), quantized: .dequantize())"
+        )
     # nn.DataParallel prefixes every key with "module.", torch.compile with
     # "_orig_mod." (either may wrap the other).
     for prefix in ("module.", "_orig_mod.", "module."):
@@ -258,12 +271,29 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         return _read_state_dict(f, repr(str(p)))
 
 
+#: How much a checkpoint's zip records may hold beyond the file's own size: at most
+#: this many times the file, or the file plus the slack (for small files).
+_MAX_EXPANSION = 4
+_EXPANSION_SLACK = 64 * 1024**2
+
+
 def _check_crcs(f, path: Path) -> None:
     """Raise if a record of the checkpoint's zip archive fails its CRC-32:
     ``torch.load`` does not check them, so flipped bytes in a tensor would load
     as wrong weights without a word (one read of the file)."""
+    size = path.stat().st_size
     try:
         with zipfile.ZipFile(f) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+            # torch.save stores its records uncompressed, but torch.load inflates deflated
+            # ones too: a zip bomb of a few hundred kB would load hundreds of MB (and
+            # testzip below would inflate it all first).  Weights compress little.
+            if expanded > max(_MAX_EXPANSION * size, size + _EXPANSION_SLACK):
+                raise ModelError(
+                    f"{str(path)!r}: its records would expand to {expanded / 1e6:.4g} MB from "
+                    f"a file of {size / 1e6:.4g} MB, which no checkpoint does (torch.save "
+                    "stores them uncompressed); a zip bomb? Save the state dict again"
+                )
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         bad, reason = None, str(exc)
@@ -363,8 +393,11 @@ class _SkipInPlace(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _meta_state(arch: str, num_classes: int) -> dict[str, tuple[tuple[int, ...], int]] | None:
-    """``{name: (shape, bytes)}`` of the state dict ``arch`` would have, allocating nothing.
+def _meta_state(
+    arch: str, num_classes: int
+) -> dict[str, tuple[tuple[int, ...], int, torch.dtype]] | None:
+    """``{name: (shape, bytes, dtype)}`` of the state dict ``arch`` would have, allocating
+    nothing.
 
     None when the builder cannot run on the ``meta`` device (the real build decides).
     """
@@ -373,7 +406,8 @@ def _meta_state(arch: str, num_classes: int) -> dict[str, tuple[tuple[int, ...],
         with torch.device("meta"), _SkipInPlace():
             model = builder(num_classes)
         return {
-            k: (tuple(v.shape), v.numel() * v.element_size()) for k, v in model.state_dict().items()
+            k: (tuple(v.shape), v.numel() * v.element_size(), v.dtype)
+            for k, v in model.state_dict().items()
         }
     except Exception:
         return None
@@ -414,8 +448,24 @@ def _check_shapes(
                 f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}. "
                 "Check --arch / arch= (from Python, load_model(..., strict=False) loads what fits)"
             )
-    need = sum(nbytes for _, nbytes in expected.values())
-    have = sum(v.numel() * v.element_size() for v in state.values())
+    # torch's copy_ casts complex to real (dropping the imaginary part) and integers to
+    # float without a word: weights of another kind of number are not this model's.
+    kinds = [
+        f"{k} ({v.dtype})"
+        for k, v in state.items()
+        if k in expected and expected[k][2].is_floating_point and not v.is_floating_point()
+    ]
+    if kinds:
+        raise ModelError(
+            f"{where}: {', '.join(kinds[:3])}{' ...' if len(kinds) > 3 else ''} are not "
+            "floating-point weights; save the float state dict of the model"
+        )
+    need = sum(nbytes for _, nbytes, _ in expected.values())
+    # Bytes the file really holds: a stride-0 expanded tensor (or one storage under two
+    # names) counted numel x itemsize, so a 1 MB file could pass for 25 GB.
+    storages = {v.untyped_storage().data_ptr(): v.untyped_storage().nbytes()
+                for v in state.values()}
+    have = sum(storages.values())
     if need > max(_MIN_BUILD_BYTES, 4 * have):
         raise ModelError(
             f"{where}: the model would take {need / 1e9:.3g} GB for a checkpoint of "
@@ -455,7 +505,9 @@ def load_model(
         file (``torch.jit.save``), or the path of a state dict (then ``arch``
         is required).
     arch : str, optional
-        Architecture for a state dict, a key of :data:`ARCHITECTURES`.
+        Architecture for a state dict, a key of :data:`ARCHITECTURES`.  For a
+        built-in model, ``arch``, ``num_classes`` and ``classes`` must be left
+        out (or agree with it).
     num_classes : int, optional
         Outputs of the classifier; inferred from the last 2-D weight of the
         state dict when omitted.
@@ -489,6 +541,18 @@ def load_model(
     name = str(source)
     if name in _REGISTRY:
         info = _REGISTRY[name]
+        # These describe a model file; for a built-in model they were silently dropped
+        # (arch="resnet56" returned ResNet-20).
+        if (
+            (arch is not None and arch != info.arch)
+            or (num_classes is not None and num_classes != len(info.classes))
+            or (classes is not None and tuple(classes) != info.classes)
+        ):
+            raise InvalidParameterError(
+                f"{name!r} is a built-in model (architecture {info.arch!r}, "
+                f"{len(info.classes)} classes {', '.join(info.classes[:3])}, ...); arch=, "
+                "num_classes= and classes= are for model files: leave them out"
+            )
         model = _build(info.arch, len(info.classes))
         res = resources.files("boda") / "data" / "models" / info.weights
         with res.open("rb") as f:
@@ -504,6 +568,9 @@ def load_model(
             target_layer=info.target_layer,
         )
     path = Path(source)
+    if path.exists() and not path.is_file():
+        raise ModelError(f"{name!r} is not a regular file (a folder, device or pipe); give a "
+                         "model file")
     if not path.is_file():
         raise ModelError(
             f"{name!r} is neither a built-in model ({list_models()}) nor an existing file"

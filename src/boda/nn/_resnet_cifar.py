@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from boda.core.numbers import whole_number
 from boda.errors import InvalidParameterError
 
 __all__ = ["CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56"]
@@ -84,9 +85,11 @@ class CifarResNet(nn.Module):
 
     def __init__(self, num_blocks: int, num_classes: int = 10):
         super().__init__()
-        if int(num_blocks) < 1 or int(num_classes) < 1:
+        # int() truncated 2.5 blocks to 2 (a ResNet-14 asked for as 2.5) and took "3".
+        if not all(whole_number(v) and v >= 1 for v in (num_blocks, num_classes)):
             raise InvalidParameterError(
-                f"num_blocks and num_classes must be >= 1, got {num_blocks}, {num_classes}"
+                "num_blocks and num_classes must be whole numbers >= 1, got "
+                f"{num_blocks!r}, {num_classes!r}"
             )
         self.depth = 6 * int(num_blocks) + 2
         self.conv1 = nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from boda.core.numbers import whole_number
+from boda.errors import InvalidParameterError
+
 __all__ = ["SHAPE_CLASSES", "ShapesCNN", "shapes_cnn"]
 
 #: Class names of the synthetic shapes benchmark, in label order.
@@ -34,6 +37,10 @@ class ShapesCNN(nn.Module):
 
     def __init__(self, num_classes: int = 4):
         super().__init__()
+        if not whole_number(num_classes) or num_classes < 1:  # int() truncated 2.9 to 2
+            raise InvalidParameterError(
+                f"num_classes must be a whole number >= 1, got {num_classes!r}"
+            )
         self.features = nn.Sequential(
             *_block(3, 16, 1), *_block(16, 32, 2), *_block(32, 64, 2), *_block(64, 64, 1)
         )
