@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,3 +310,14 @@ def test_resnet_and_shapes_cnn_sizes_are_whole_numbers(bad):
         with pytest.raises(InvalidParameterError, match="whole number"):
             ShapesCNN(bad["num_classes"])
     assert CifarResNet(np.int64(3), np.int64(10)).depth == 20
+
+
+def test_a_path_named_like_a_built_in_model_is_that_file(tmp_path, monkeypatch):
+    """A Path always names a file: one called "resnet20-cifar10" in the working folder
+    was ignored for the built-in model of that name."""
+    monkeypatch.chdir(tmp_path)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
+    torch.jit.save(torch.jit.trace(model, torch.rand(1, 3, 4, 4)), tmp_path / "resnet20-cifar10")
+    loaded = load_model(Path("resnet20-cifar10"), trust_code=True)
+    assert loaded.model(torch.rand(1, 3, 4, 4)).shape == (1, 2)
+    assert len(load_model("resnet20-cifar10").classes) == 10  # the name: the built-in model

@@ -14,6 +14,7 @@ Built-in models ship their weights inside the package and are loaded with
 
 from __future__ import annotations
 
+import os
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -503,7 +504,8 @@ def load_model(
     source : str or path
         A built-in name (see :func:`list_models`), the path of a TorchScript
         file (``torch.jit.save``), or the path of a state dict (then ``arch``
-        is required).
+        is required).  A :class:`~pathlib.Path` is always a file, even one
+        named like a built-in model.
     arch : str, optional
         Architecture for a state dict, a key of :data:`ARCHITECTURES`.  For a
         built-in model, ``arch``, ``num_classes`` and ``classes`` must be left
@@ -539,7 +541,7 @@ def load_model(
     ('cat', (32, 32))
     """
     name = str(source)
-    if name in _REGISTRY:
+    if name in _REGISTRY and not isinstance(source, os.PathLike):  # a Path names a file
         info = _REGISTRY[name]
         # These describe a model file; for a built-in model they were silently dropped
         # (arch="resnet56" returned ResNet-20).
