@@ -343,6 +343,38 @@ def check_input(path: Path, what: str) -> Path:
 
 
 @contextlib.contextmanager
+def read_twice(path: Path) -> Iterator[Path]:
+    """``path``, or where it is not a regular file (``<(curl ...)``, ``/dev/stdin``) a
+    temporary copy of what it holds, for a command that decodes its input twice (at the
+    scan's analysis size and at full size): the second read found the pipe drained and
+    failed as an "empty file (0 bytes)".  Errors reading the copy name ``path``."""
+    import shutil
+    import stat
+    import tempfile
+
+    from boda.errors import ImageReadError
+
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = True  # missing or unreadable: the reader says so, naming the path
+    if regular:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="boda-input-") as folder:
+        copy = Path(folder) / (path.name or "input")
+        try:
+            with open(path, "rb") as source, open(copy, "wb") as target:
+                shutil.copyfileobj(source, target)
+        except OSError as exc:
+            raise ImageReadError(path, exc.strerror or str(exc)) from None
+        try:
+            yield copy
+        except ImageReadError as exc:
+            raise ImageReadError(path, exc.reason) from None
+
+
+@contextlib.contextmanager
 def naming_input(what: str) -> Iterator[None]:
     """Prefix the :class:`boda.errors.ImageReadError` of a second input (``--mask``,
     ``--reference``) with the option that named it."""
@@ -361,8 +393,17 @@ def check_same_size(what: str, found: tuple, image: tuple, advice: str) -> None:
     from boda.errors import InvalidParameterError
 
     if tuple(found[:2]) != tuple(image[:2]):
+        # Sides swapped: most often one file's EXIF orientation tag was dropped (or its
+        # pixels turned without it) by the program that wrote it; boda applies the tag.
+        turned = (
+            " (the same picture turned by 90 degrees? boda turns each file by its EXIF "
+            "orientation tag, which one of them may have lost)"
+            if (found[0], found[1]) == (image[1], image[0])
+            else ""
+        )
         raise InvalidParameterError(
-            f"{what} is {found[1]}x{found[0]} but the image is {image[1]}x{image[0]}; {advice}"
+            f"{what} is {found[1]}x{found[0]} but the image is {image[1]}x{image[0]}{turned}; "
+            f"{advice}"
         )
 
 

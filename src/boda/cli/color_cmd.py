@@ -23,6 +23,7 @@ from boda.cli._common import (
     progress_bar,
     quiet_matplotlib_config,
     quiet_option,
+    read_twice,
     refuse_overwriting_inputs,
     refuse_same_outputs,
     shown,
@@ -191,6 +192,23 @@ def _note_percent_scale(colours, space: str) -> None:
         )
 
 
+def _refuse_overflow(colours, result, what: str) -> None:
+    """Refuse finite components whose conversion is not finite (``1e308 0 0`` in sRGB
+    overflows the gamma curve): printed as nan, or null in JSON, with exit status 0
+    and numpy's RuntimeWarning lines on stderr."""
+    import numpy as np
+
+    from boda.errors import InvalidParameterError
+
+    bad = ~np.isfinite(np.asarray(result, dtype=np.float64)).all(axis=-1)
+    if bad.any():
+        colour = " ".join(f"{v:g}" for v in np.asarray(colours)[np.argmax(bad)])
+        raise InvalidParameterError(
+            f"converting {what}: the colour {colour} overflows (no finite result); give "
+            "the components of a real colour (sRGB 0-1, Lab L* 0-100...)"
+        )
+
+
 def _illuminant(text: str):
     """A named white point, ``x,y`` chromaticity coordinates or an ``X,Y,Z`` white
     (what :func:`boda.color.whitepoint` takes); the library judges the numbers."""
@@ -279,7 +297,9 @@ def register(app: typer.Typer) -> None:
         _check_components(tokens, numbers, from_space, "--from")
         colours = _triples(numbers, "values")
         _note_percent_scale(colours, from_space)
-        result = convert(colours, from_space, to_space, illuminant=_illuminant(illuminant))
+        with np.errstate(all="ignore"):  # overflow is refused below, in one line
+            result = convert(colours, from_space, to_space, illuminant=_illuminant(illuminant))
+        _refuse_overflow(colours, result, f"{from_space} to {to_space}")
         if clip and to_space.lower() in ("srgb", "rgb", "linear"):
             result = np.clip(result, 0.0, 1.0)
         if json_out:
@@ -328,6 +348,8 @@ def register(app: typer.Typer) -> None:
         json_out: _Json = False,
     ) -> None:
         """Colour difference ΔE between two colours."""
+        import numpy as np
+
         from boda.color import convert, delta_e
         from boda.color._difference import method_name
         from boda.errors import InvalidParameterError
@@ -344,9 +366,18 @@ def register(app: typer.Typer) -> None:
                 )
             colour = _triples(numbers, name)[0]
             given.append(colour)
-            labs.append(convert(colour, from_space, "lab", illuminant=_illuminant(illuminant)))
+            with np.errstate(all="ignore"):  # overflow is refused below, in one line
+                lab = convert(colour, from_space, "lab", illuminant=_illuminant(illuminant))
+            _refuse_overflow(colour[None], lab[None], f"{name} from {from_space} to lab")
+            labs.append(lab)
         lab1, lab2 = labs
-        value = float(delta_e(lab1, lab2, method=method))
+        with np.errstate(all="ignore"):
+            value = float(delta_e(lab1, lab2, method=method))
+        if not math.isfinite(value):  # Lab values near the float limit: squares overflow
+            raise InvalidParameterError(
+                f"the difference of {color1!r} and {color2!r} overflows (no finite ΔE); give "
+                "the components of real colours (Lab L* 0-100, a* and b* about -128 to 127)"
+            )
         if json_out:
             print_json(
                 {
@@ -461,10 +492,23 @@ def register(app: typer.Typer) -> None:
         check_input(image, "image")
         limit = max_pixels_limit(max_pixels)
         # one pass over the whole photo (k-means included): a running bar, no steps
-        with progress_bar("measuring colour", enabled=not (json_out or quiet)):
-            summary = color_summary(read_image(image, max_pixels=limit), k=k)
+        bar = progress_bar("measuring colour", enabled=not (json_out or quiet))
+        with bar, read_twice(image) as source:  # decoded at two sizes
+            summary = color_summary(read_image(source, max_pixels=limit), k=k)
+            # The grayscale verdict as `boda scan` flags it (decoded at 640 px with box
+            # averaging, then measured on its 200 px thumbnail): at full size, chroma
+            # noise of a gray photo (2 levels) scored 4.9 here and 1.6 in the scan, "not
+            # grayscale" against the scan's grayscale flag for one file.
+            from boda.color import GRAYSCALE_CHROMA_THRESHOLD
+            from boda.quality import ANALYSIS_MAX_SIDE
+            from boda.scan import analyze_pixels
+
+            scanned = read_image(
+                source, max_side=ANALYSIS_MAX_SIDE, resample="box", max_pixels=limit
+            )
+            score = analyze_pixels(scanned)[0]["grayscale"]
+        gray = bool(score < GRAYSCALE_CHROMA_THRESHOLD)
         m, mean_l, std_l = summary.colorfulness, summary.mean_lightness, summary.std_lightness
-        gray, score = summary.is_grayscale, summary.grayscale_score
         palette = summary.dominant_colors
         info = {
             "image": str(image),

@@ -53,7 +53,12 @@ def register(app: typer.Typer) -> None:
     def edges(
         image: Annotated[Path, typer.Argument(help="The image file to analyse.")],
         output: Annotated[
-            Path, typer.Option("--output", "-o", help="Where to write the picture (PNG, JPEG...).")
+            Path,
+            typer.Option(
+                "--output", "-o",
+                help="Where to write the picture (PNG, JPEG...): 8-bit gray, RGB for "
+                "orientation, whatever the input's depth.",
+            ),
         ],
         method: Annotated[
             Method,
@@ -68,10 +73,16 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Gaussian scale in pixels (canny: 1.0, log: 2.0 by default)."),
         ] = None,
         low: Annotated[
-            float | None, typer.Option(help="canny: low hysteresis threshold (default 0.1).")
+            float | None,
+            typer.Option(
+                help="canny: low hysteresis threshold (default 0.1; 0.8 with --quantiles)."
+            ),
         ] = None,
         high: Annotated[
-            float | None, typer.Option(help="canny: high hysteresis threshold (default 0.2).")
+            float | None,
+            typer.Option(
+                help="canny: high hysteresis threshold (default 0.2; 0.9 with --quantiles)."
+            ),
         ] = None,
         quantiles: Annotated[
             bool,
@@ -93,12 +104,13 @@ def register(app: typer.Typer) -> None:
         max_side: Annotated[
             int | None,
             typer.Option(
-                "--max-side", min=1, metavar="PX", help="Downscale so the longer side fits."
+                "--max-side", min=1, metavar="PX",
+                help="Downscale so the longer side fits (default: the full size).",
             ),
         ] = None,
         max_pixels: Annotated[str | None, max_pixels_option()] = None,
         overwrite: Annotated[bool, overwrite_option()] = False,
-        quiet: Annotated[bool, quiet_option()] = False,
+        quiet: Annotated[bool, quiet_option(short=True)] = False,  # -q means nothing else here
         as_json: Annotated[
             bool, typer.Option("--json", help="Print summary statistics as JSON.")
         ] = False,
