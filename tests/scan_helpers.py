@@ -70,3 +70,23 @@ def burst_of_copies(root, kodak_path):
         write_image(root / name, image)
     scan(root, workers=1)
     return root
+
+
+def noise_photo(path, seed: int):
+    """A small random picture written at ``path`` (its folders made), its size and
+    pixels different for every seed; returns ``path``."""
+    import numpy as np
+
+    from boda.io import write_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, np.random.default_rng(seed).random((30, 40 + seed, 3)).astype(np.float32))
+    return path
+
+
+def catalog_paths(root) -> list[str]:
+    """The paths of the catalog's records of the scanned folder ``root``, sorted."""
+    from boda.catalog import Catalog
+
+    with Catalog(root, readonly=True) as catalog:
+        return sorted(r.path for r in catalog.records())

@@ -21,7 +21,6 @@ from boda.nn import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
     CifarResNet,
-    cpu_threads,
     image_to_tensor,
     load_model,
     resnet20,
@@ -29,11 +28,7 @@ from boda.nn import (  # noqa: E402
     tensor_to_image,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with cpu_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- conversions ----------------------------------------------------------------------------

@@ -15,15 +15,12 @@ from boda.cli import app  # noqa: E402
 from boda.errors import InvalidParameterError, ModelError  # noqa: E402
 from boda.explain import FeatureIndex, receptive_field, top_activating_patches  # noqa: E402
 from boda.io import write_image  # noqa: E402
-from boda.nn import cpu_threads, load_model  # noqa: E402
+from boda.nn import load_model  # noqa: E402
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with cpu_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _dependence_box(model, layer, inputs, y, x):

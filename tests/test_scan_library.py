@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scan_helpers import catalog_paths, noise_photo
 from typer.testing import CliRunner
 
 from boda.catalog import Catalog, Marks, default_catalog_path
 from boda.cli import app
 from boda.errors import InvalidParameterError
-from boda.io import write_image
 from boda.scan import DEFAULT_EXCLUDES, Excludes, same_mtime, scan
 from boda.scan import _pipeline as pipeline
 from boda.scan import _pool as pool_module
@@ -46,36 +46,24 @@ _JUNK = {
 }
 
 
-def _photo(path: Path, seed: int, side: int = 48) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).random((side, side + 8, 3)).astype(np.float32)
-    write_image(path, pixels)
-    return path
-
-
-def _paths(root: Path) -> list[str]:
-    with Catalog(root, readonly=True) as catalog:
-        return sorted(r.path for r in catalog.records())
-
-
 @pytest.fixture
 def library(tmp_path) -> Path:
     """Two photos, plus one in (or named as) the junk of every default exclude."""
     root = tmp_path / "lib"
-    _photo(root / "Photos" / "IMG_0001.png", 1)
-    _photo(root / "Photos" / "IMG_0002.png", 2)
+    noise_photo(root / "Photos" / "IMG_0001.png", 1)
+    noise_photo(root / "Photos" / "IMG_0002.png", 2)
     for n, name in enumerate(_JUNK.values()):
         if name.startswith("._"):  # an AppleDouble file: not an image at all
             (root / "Photos" / name).write_bytes(b"\x00\x05\x16\x07" + bytes(4092))
         else:
-            _photo(root / "Photos" / name / "sub" / f"IMG_{n:04}.png", 10 + n)
+            noise_photo(root / "Photos" / name / "sub" / f"IMG_{n:04}.png", 10 + n)
     return root
 
 
 def test_every_default_exclude_is_skipped_counted_and_can_be_scanned(library):
     assert set(_JUNK) == {pattern for pattern, _ in DEFAULT_EXCLUDES}
     summary = scan(library, workers=1)
-    assert _paths(library) == ["Photos/IMG_0001.png", "Photos/IMG_0002.png"]
+    assert catalog_paths(library) == ["Photos/IMG_0001.png", "Photos/IMG_0002.png"]
     assert summary.default_skipped == dict.fromkeys(_JUNK, 1)
     assert (summary.failed, summary.skipped, summary.total) == ([], {}, 2)
     everything = scan(library, workers=1, default_excludes=False)
@@ -86,7 +74,7 @@ def test_every_default_exclude_is_skipped_counted_and_can_be_scanned(library):
     assert (again.total, again.default_excludes, again.analysed) == (2 + len(_JUNK), False, 1)
     back = scan(library, workers=1, reset_excludes=True)
     assert (back.total, back.excluded, back.removed) == (2, len(_JUNK), 0)
-    assert _paths(library) == ["Photos/IMG_0001.png", "Photos/IMG_0002.png"]
+    assert catalog_paths(library) == ["Photos/IMG_0001.png", "Photos/IMG_0002.png"]
 
 
 @pytest.mark.parametrize(
@@ -134,8 +122,8 @@ def test_the_last_matching_pattern_decides_and_defaults_ignore_case():
 
 
 def test_exclude_bodaignore_remembered_and_records_forgotten(library, tmp_path):
-    _photo(library / "Export" / "2024" / "a.png", 50)
-    _photo(library / "Photos" / "IMG_0003.tmp.png", 51)
+    noise_photo(library / "Export" / "2024" / "a.png", 50)
+    noise_photo(library / "Photos" / "IMG_0003.tmp.png", 51)
     first = scan(library, workers=1)
     assert first.total == 4
     (library / ".bodaignore").write_text(
@@ -145,7 +133,7 @@ def test_exclude_bodaignore_remembered_and_records_forgotten(library, tmp_path):
     assert (summary.excluded, summary.removed, summary.total) == (2, 0, 3)
     assert summary.skipped == {"Export/": 1, "*.tmp.png": 1}
     assert "#recycle/" not in summary.default_skipped  # re-included by '!'
-    assert _paths(library) == [
+    assert catalog_paths(library) == [
         "Photos/#recycle/sub/IMG_0003.png", "Photos/IMG_0001.png", "Photos/IMG_0002.png"
     ]
     assert summary.ignore_file == ["Export/", "!#recycle/"]
@@ -166,7 +154,7 @@ def test_exclude_bodaignore_remembered_and_records_forgotten(library, tmp_path):
     assert "skipped by default: " in out.stdout and "._* ×1" in out.stdout
     out = runner.invoke(app, ["scan", str(library), "--no-report", "--exclude", "Photos/"])
     assert out.exit_code == 1 and "not excluded" in out.output  # nothing left: refused
-    assert len(_paths(library)) == 3
+    assert len(catalog_paths(library)) == 3
     out = runner.invoke(app, ["scan", str(library), "--exclude", "[", "--exclude", "!"])
     assert out.exit_code == 2 and "not a pattern" in out.output
     # a range running backwards: a usage error naming the pattern (was re.error's traceback)
@@ -176,7 +164,7 @@ def test_exclude_bodaignore_remembered_and_records_forgotten(library, tmp_path):
     (library / ".bodaignore").write_text("[z-a]/\n", encoding="utf-8")
     out = runner.invoke(app, ["scan", str(library), "--no-report"])
     assert out.exit_code == 2 and ".bodaignore: '[z-a]/' is not a glob" in out.output
-    assert len(_paths(library)) == 3  # nothing forgotten
+    assert len(catalog_paths(library)) == 3  # nothing forgotten
 
 
 def test_a_moved_file_keeps_its_record_and_marks_without_decoding(folder, monkeypatch):

@@ -9,33 +9,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
+from scan_helpers import catalog_paths, noise_photo
 
 from boda.catalog import Catalog, Marks, default_catalog_path
-from boda.io import write_image
 from boda.scan import Excludes, scan
 from boda.scan import _walk as walk_module
 from boda.scan._exclude import read_ignore_file
-
-
-def _photo(path: Path, seed: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).random((30, 40 + seed, 3)).astype(np.float32)
-    write_image(path, pixels)
-    return path
-
-
-def _paths(root: Path) -> list[str]:
-    with Catalog(root, readonly=True) as catalog:
-        return sorted(r.path for r in catalog.records())
 
 
 @pytest.fixture
 def four(tmp_path) -> Path:
     root = tmp_path / "lib"
     for seed, name in enumerate(["a.png", "b.png", "sub/c.png", "sub/d.png"]):
-        _photo(root / name, seed)
+        noise_photo(root / name, seed)
     return root
 
 
@@ -61,7 +48,7 @@ def test_files_and_folders_deleted_while_the_walk_runs_are_gone_not_unreadable(
     summary = scan(four, workers=1)
     assert summary.failed == []
     assert (summary.total, summary.removed) == (1, 3)
-    assert _paths(four) == ["a.png"]
+    assert catalog_paths(four) == ["a.png"]
 
 
 def test_a_file_that_cannot_be_stated_is_still_unreadable(four, monkeypatch):
@@ -171,9 +158,9 @@ def test_a_link_to_a_link_to_a_file_elsewhere_is_a_link_not_a_second_copy(tmp_pa
     """``b.png -> a.png -> /elsewhere/x.png``: a.png is scanned as a file (its target is
     outside the folder), and b.png, a link to it, was scanned as a second file: the two
     were exact duplicates, and deleting a.png as the copy left b.png dangling."""
-    elsewhere = _photo(tmp_path / "elsewhere" / "x.png", 1)
+    elsewhere = noise_photo(tmp_path / "elsewhere" / "x.png", 1)
     root = tmp_path / "lib"
-    _photo(root / "c.png", 2)
+    noise_photo(root / "c.png", 2)
     os.symlink(elsewhere, root / "a.png")
     os.symlink("a.png", root / "b.png")
     os.symlink("b.png", root / "d.png")  # a chain of two: the same file of the folder
@@ -192,7 +179,7 @@ def test_links_inside_the_folder_still_name_the_file_they_reach(tmp_path):
     """The chain of links of a file inside the folder ends at that file, whatever
     folder links and '..' it passes through."""
     root = tmp_path / "lib"
-    _photo(root / "real" / "x.png", 1)
+    noise_photo(root / "real" / "x.png", 1)
     os.symlink("real", root / "alias")  # a folder link: not walked
     os.symlink("alias/../real/x.png", root / "l1.png")
     (root / "sub").mkdir()
