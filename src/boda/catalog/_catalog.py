@@ -30,6 +30,7 @@ import dataclasses
 import itertools
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -428,9 +429,28 @@ def _reason(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def _is_full(exc: Exception) -> bool:
-    """Whether SQLite failed because the disk (or the database's size limit) is full."""
-    return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc)
+#: Free bytes under which a disk counts as full (SQLite's ``-shm`` file alone takes 32 KiB).
+_FULL_BELOW = 1 << 20
+
+
+def disk_full(exc: Exception, folder: str | Path | None = None) -> bool:
+    """Whether SQLite failed because the disk (or the database's size limit) is full.
+
+    ``SQLITE_FULL`` says so; an I/O error does when the disk holding ``folder`` has
+    no room left: opening a WAL database on a full disk fails to grow its ``-shm``
+    file, ``SQLITE_IOERR_SHMSIZE`` ("disk I/O error"; SQLite's result-code page:
+    it "may indicate that the underlying filesystem volume is out of space").
+    A full disk damages nothing: the file is sound once space is freed.
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL" or "disk is full" in str(exc):
+        return True
+    if folder is None or not name.startswith("SQLITE_IOERR"):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < _FULL_BELOW
+    except OSError:
+        return False
 
 
 def _remove_catalog_files(path: Path) -> None:
@@ -449,6 +469,35 @@ def _connected(uri: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _shm_unmakeable(exc: sqlite3.OperationalError, path: Path) -> bool:
+    """Whether a read-only open of the WAL database ``path`` failed only for want of its
+    ``-shm`` file, which a read-only folder (a share, a copy on read-only media) keeps
+    from being made, while its ``-wal`` file holds nothing: then opening it as
+    immutable reads all of it (SQLite's URI parameter ``immutable``)."""
+    if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+        return False
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the SQLite file ``path`` (a marks file), opened as
+    immutable where the read-only open fails for want of a ``-shm`` file and the
+    ``-wal`` holds nothing (:func:`_shm_unmakeable`): a marks file on a read-only share
+    read as "unable to open database file; move it away"."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        return _connected(uri)
+    except sqlite3.OperationalError as exc:
+        if not _shm_unmakeable(exc, path):
+            raise
+    return _connected(uri + "&immutable=1")
 
 
 class Catalog:
@@ -492,8 +541,8 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
-            if not readonly and existed:
-                self._refuse_before_writing()
+            if existed:
+                self._refuse_other_files(readonly)
             if not readonly:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
@@ -513,7 +562,7 @@ class Catalog:
                 if self._new_folder:
                     with contextlib.suppress(OSError):
                         self.path.parent.rmdir()
-            if not readonly and _is_full(exc):
+            if not existed and disk_full(exc, self.path.parent):
                 raise CatalogError(
                     f"cannot create the catalog at {str(self.path)!r}: the disk is full "
                     f"({exc}); free some space, or choose another place with --catalog"
@@ -531,6 +580,20 @@ class Catalog:
         )
 
     def _open_writable(self) -> sqlite3.Connection:
+        from boda._io_raw import RAW_EXTENSIONS
+        from boda.io import SUPPORTED_EXTENSIONS
+
+        suffix = self.path.suffix.lower()
+        if (suffix in SUPPORTED_EXTENSIONS | RAW_EXTENSIONS and self.path.is_file()
+                and self.path.stat().st_size == 0):
+            # An empty file is "boda's to fill", but one named as an image is a photo (an
+            # interrupted copy): a scan never writes into an image.  (A new catalog may
+            # have such a name: the scan leaves its own catalog out.)
+            raise CatalogError(
+                f"{str(self.path)!r} is an empty image file (named {self.path.suffix}), not a "
+                "boda catalog; nothing was written: give a catalog file, such as "
+                f"{str(self.path.with_suffix('.db'))!r}"
+            )
         if self.path.exists() and not os.access(self.path, os.W_OK):
             # SQLite would open it read-only without a word and fail at the first
             # write, after the analysis: say so before any work.
@@ -608,6 +671,12 @@ class Catalog:
                 f"{str(self.path)!r} is an image, not a boda catalog; give the catalog file "
                 "(DIR/.boda/catalog.db) or another --catalog"
             )
+        if disk_full(exc, self.path.parent):
+            # No damage either: "move it away" would lose its marks and every result.
+            return CatalogError(
+                f"cannot open the catalog {str(self.path)!r}: the disk holding it is full "
+                f"({exc}); free some space and try again (a full disk damages no catalog)"
+            )
         if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
             # A lock held past the timeout is no damage: moving the catalog away (the
             # advice below) would lose its marks for nothing.
@@ -621,14 +690,21 @@ class Catalog:
             "move it away and scan again"
         )
 
-    def _refuse_before_writing(self) -> None:
+    def _refuse_other_files(self, readonly: bool) -> None:
         """Raise, having written nothing, if the existing file is another program's
         SQLite database (a Lightroom ``.lrcat``, a digiKam database given as
         ``--catalog``) or a catalog of a newer boda: opening it for writing would
-        switch it to WAL mode and add boda's tables."""
+        switch it to WAL mode and add boda's tables.  Read only, an empty file is
+        refused too (said as such: read, it gave "no such table ...; move it away")."""
         tables = {
             row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
+        if not tables and readonly:
+            raise CatalogError(
+                f"{str(self.path)!r} is empty, not a boda catalog: no scan has written it; "
+                "give the catalog of a scanned folder (DIR/.boda/catalog.db), or scan into "
+                "this file first ('boda scan DIR --catalog FILE')"
+            )
         if not tables:
             return  # an empty file or database: boda's to fill
         if "schema_version" not in tables:
@@ -1379,9 +1455,13 @@ class Catalog:
         if not path.is_file():
             return []
         try:
-            self._db.execute(
-                "ATTACH DATABASE ? AS boda_marks", (path.resolve().as_uri() + "?mode=ro",)
-            )
+            uri = path.resolve().as_uri() + "?mode=ro"
+            try:
+                self._db.execute("ATTACH DATABASE ? AS boda_marks", (uri,))
+            except sqlite3.OperationalError as exc:
+                if not _shm_unmakeable(exc, path):
+                    raise
+                self._db.execute("ATTACH DATABASE ? AS boda_marks", (uri + "&immutable=1",))
             try:
                 # a mark given to another file at this path does not apply (a version 1
                 # marks file, read as it is, has no sizes and times to match)

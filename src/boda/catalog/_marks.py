@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from boda.catalog._catalog import resolve_catalog_path
+from boda.catalog._catalog import connect_readonly, disk_full, resolve_catalog_path
 from boda.errors import CatalogError, InvalidParameterError
 
 __all__ = ["DECISIONS", "Mark", "Marks", "marks_path"]
@@ -171,7 +171,7 @@ class Marks:
             return  # no marks yet: every read answers "none"
         try:
             if readonly:
-                self._db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+                self._db = connect_readonly(self.path)  # a read-only share too
                 self._db.execute("PRAGMA query_only = ON")
             else:
                 self._writable_or_raise()
@@ -181,10 +181,34 @@ class Marks:
             self._check_version()
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise CatalogError(
-                f"{str(self.path)!r} is not a usable boda marks file ({exc}); move it "
-                "away (the catalog itself is not affected)"
-            ) from None
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> CatalogError:
+        """The error of a marks file that could not be opened.  A full disk or another
+        program's lock is no damage: "move it away" would lose every pick and rating."""
+        if disk_full(exc, self.path.parent):
+            return CatalogError(
+                f"cannot open the marks file {str(self.path)!r}: the disk holding it is full "
+                f"({exc}); free some space and try again (the marks are kept)"
+            )
+        if self.readonly and getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+            # a read-only folder: the marks in the -wal file cannot be read without a -shm
+            return CatalogError(
+                f"cannot read the latest marks of {str(self.path)!r} ({exc}): they are in its "
+                "-wal file, which SQLite cannot read in this read-only folder without a -shm "
+                "file; make the folder writable, or copy the catalog's folder to a writable "
+                "place"
+            )
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return CatalogError(
+                f"the marks file {str(self.path)!r} is locked by another program ({exc}): "
+                "close the program that has it open (a database browser, a sync tool) and "
+                "try again"
+            )
+        return CatalogError(
+            f"{str(self.path)!r} is not a usable boda marks file ({exc}); move it "
+            "away (the catalog itself is not affected)"
+        )
 
     def _writable_or_raise(self) -> None:
         folder = self.path.parent

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from boda.catalog import Catalog, FileState, ImageRecord, default_catalog_path, display_path
-from boda.catalog._catalog import _STALE_MTIME, MIRRORED_SCAN_KEY
+from boda.catalog._catalog import _STALE_MTIME, MIRRORED_SCAN_KEY, disk_full
 from boda.core.numbers import whole_number
 from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
@@ -169,7 +169,18 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
         yield
         return
     lock_path = catalog_path.with_name(catalog_path.name + ".lock")
-    with open(lock_path, "a+") as lock:
+    try:
+        # Unbuffered: a pid that cannot be written fails at the write, not again at close.
+        lock = open(lock_path, "a+b", buffering=0)  # noqa: SIM115
+    except OSError as exc:  # no room for it (a full disk), a read-only or odd lock file
+        fix = ("the disk is full: free some space and run the scan again"
+               if exc.errno == errno.ENOSPC
+               else "remove it (it holds only the number of the last scan's process)")
+        raise CatalogError(
+            f"cannot open {str(lock_path)!r}, the lock that keeps two scans of the catalog "
+            f"apart ({exc.strerror or exc}); {fix}; the catalog is intact"
+        ) from None
+    with lock:
         try:
             fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -182,15 +193,16 @@ def _only_scan_of(catalog_path: Path) -> Iterator[None]:
                 yield
                 return
             lock.seek(0)
-            holder = lock.read().strip() or "another process"
+            holder = lock.read(100).decode(errors="replace").strip() or "another process"
             raise CatalogError(
                 f"another boda scan ({holder}) is writing {str(catalog_path)!r}; wait for it "
                 "to finish, or scan into another --catalog"
             ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()}")
-        lock.flush()
+        # The pid only names the holder to a second scan: one that cannot be written (a
+        # full disk) leaves the lock held, and the catalog's first write says what is wrong.
+        with contextlib.suppress(OSError):
+            lock.truncate(0)
+            lock.write(f"pid {os.getpid()}".encode())
         try:
             yield
         finally:
@@ -771,9 +783,10 @@ def _vanished(root: bytes, record: ImageRecord) -> bool:
 
 
 def _write_failed(
-    catalog_path: Path, exc: sqlite3.DatabaseError, saved: int, to_analyse: int
+    catalog_path: Path, exc: sqlite3.DatabaseError, saved: int, to_analyse: int | None
 ) -> CatalogError:
-    """The one-line error of a catalog read or write that failed in the middle of a scan."""
+    """The one-line error of a catalog read or write that failed in the middle of a scan
+    (``to_analyse`` None: before the files to analyse were counted)."""
     where = str(catalog_path)
     if not isinstance(exc, sqlite3.OperationalError):  # SQLITE_CORRUPT, SQLITE_NOTADB
         return CatalogError(
@@ -781,9 +794,10 @@ def _write_failed(
             "file is analysed afresh)"
         )
     done = (
-        f"{saved} of the {to_analyse} files to analyse are saved and the catalog is intact"
+        "no file was analysed yet and the catalog is intact" if to_analyse is None
+        else f"{saved} of the {to_analyse} files to analyse are saved and the catalog is intact"
     )
-    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc):
+    if disk_full(exc, Path(catalog_path).parent):
         return CatalogError(
             f"the disk holding the catalog {where!r} is full ({exc}); {done}: free some "
             "space (or choose another place with --catalog) and run the scan again to finish"
@@ -1053,11 +1067,14 @@ def scan(
         found = [f for f in found if f.relpath not in own]
         if not found:
             _refuse_emptying(catalog, root, summary)
-        _check_root(catalog, root, found)  # before anything is written
-        catalog.set_setting(
-            "excludes",
-            {"patterns": summary.excludes, "default_excludes": summary.default_excludes},
-        )
+        try:  # the scan's first writes: a full disk is said as during the analysis
+            _check_root(catalog, root, found)  # before anything is written
+            catalog.set_setting(
+                "excludes",
+                {"patterns": summary.excludes, "default_excludes": summary.default_excludes},
+            )
+        except sqlite3.DatabaseError as exc:
+            raise _write_failed(catalog_path, exc, 0, None) from None
         summary.total = len(found)
         found, links = _link_records(found)
         summary.links = len(links)
