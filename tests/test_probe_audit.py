@@ -297,6 +297,14 @@ def test_similar_with_a_model_giving_nan_names_the_files(folder, nan_model):
     assert str(folder / "k1.png") in result.stderr and "image[" not in result.stderr
 
 
+def test_map_with_a_model_giving_nan_names_the_files(folder, nan_model, tmp_path):
+    # Said as "image[0]", "image[1]" ... (positions within a batch) before.
+    result = runner.invoke(app, ["map", str(folder), "--model", str(nan_model), "--arch",
+                                 "resnet20", "--size", "32", "-o", str(tmp_path / "m.html")])
+    assert result.exit_code == 1, result.output
+    assert str(folder / "k0.png") in result.stderr and "image[" not in result.stderr
+
+
 def test_query_vectors_of_another_width_or_dtype_are_said_or_converted():
     # A (1, 10) query of a 64-float index was torch's "mat1 and mat2 shapes cannot be
     # multiplied"; float64 vectors (numpy's default) "expected m1 and m2 to have the same

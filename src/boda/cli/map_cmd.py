@@ -122,6 +122,7 @@ def _map(
     from boda.cli.probe_cmd import (
         _end,
         _failed_json,
+        _files_named,
         _find_images,
         _load_for_folder,
         _model_sized,
@@ -172,7 +173,7 @@ def _map(
         parts: list[torch.Tensor] = []
         for chunk in _model_sized(folder, folder.paths, feed, limit, quiet=quiet or as_json,
                                   max_side=max_side):
-            with model_failures(lm.name):
+            with model_failures(lm.name), _files_named(chunk):  # NaN features: the files
                 _, vectors = embedder.embed([a for _, a in chunk])
             paths += [p for p, _ in chunk]
             parts.append(vectors)
