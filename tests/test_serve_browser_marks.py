@@ -580,4 +580,10 @@ def test_a_selection_with_a_link_marks_the_files_and_a_link_alone_says_why(brows
         expect(page.locator("#toast")).to_contain_text("a link is in no selection")
         expect(_card(page, "link.png")).to_have_attribute("data-rating", "0")
         assert _on_disk(root) == {n: ("pick", None) for n in NAMES}
+        _card(page, "link.png").click()  # its detail view: buttons off, the target named
+        expect(page.locator("#d-mark-text")).to_have_text("a link: mark b.png")
+        expect(page.locator("#d-mark button[data-decision='pick']")).to_be_disabled()
+        page.keyboard.press("Escape")
+        _card(page, "a.png").click()  # a file's buttons are on again
+        expect(page.locator("#d-mark button[data-decision='pick']")).to_be_enabled()
         page.close()

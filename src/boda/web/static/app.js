@@ -671,9 +671,13 @@ function showDetailMark() {
   const box = document.getElementById("d-mark");
   box.dataset.decision = m.decision || "";
   box.dataset.rating = String(m.rating || 0);
-  document.getElementById("d-mark-text").textContent =
-    (m.decision === "pick" ? "✓ picked" : m.decision === "reject" ? "✕ rejected" : "undecided") +
-    (m.rating ? " · " + starText(m.rating) : " · no stars");
+  // a link is in no selection: its buttons are off, and the text says what to mark instead
+  const link = r.status === "link";
+  box.querySelectorAll("button").forEach((b) => { b.disabled = link; });
+  document.getElementById("d-mark-text").textContent = link
+    ? "a link: mark " + (r.link_to || "the file it links to")
+    : (m.decision === "pick" ? "✓ picked" : m.decision === "reject" ? "✕ rejected" : "undecided") +
+      (m.rating ? " · " + starText(m.rating) : " · no stars");
   box.querySelectorAll("button[data-decision]").forEach((b) =>
     b.classList.toggle("on", (b.dataset.decision || null) === m.decision));
   box.querySelectorAll("button[data-rating]").forEach((b) =>
