@@ -1400,24 +1400,16 @@ class Catalog:
     def pixel_hashes(self, relpaths: Iterable[bytes]) -> dict[bytes, str | None]:
         """The pixel hash of each of these files the catalog holds (None for an unreadable
         file or a link); files it does not hold are left out."""
-        out: dict[bytes, str | None] = {}
-        wanted = sorted({bytes(p) for p in relpaths})
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT relpath, pixel_hash FROM images WHERE relpath IN ({marks})", chunk
-            )
-            out.update((bytes(r[0]), r[1]) for r in rows)
-        return out
+        return {path: ident[0] for path, ident in self.file_identities(relpaths).items()}
 
     def file_identities(
         self, relpaths: Iterable[bytes]
     ) -> dict[bytes, tuple[str | None, int | None, int | None]]:
         """``(pixel_hash, size, mtime_ns)`` of each of these files the catalog holds: what
-        a culling mark given to it keeps (:class:`boda.catalog.Marks`).  ``mtime_ns`` is
-        None while the file waits to be analysed again (its stored time was cleared by
-        a change of analysis); files the catalog does not hold are left out."""
+        a culling mark given to it keeps (:class:`boda.catalog.Marks`).  ``size`` and
+        ``mtime_ns`` are None while the file waits to be analysed again (its stored time
+        was cleared by a change of analysis: the pair no longer names the file); files
+        the catalog does not hold are left out."""
         out: dict[bytes, tuple[str | None, int | None, int | None]] = {}
         wanted = sorted({bytes(p) for p in relpaths})
         for start in range(0, len(wanted), 500):
@@ -1429,7 +1421,7 @@ class Catalog:
             )
             for relpath, pixel_hash, size, mtime_ns in rows:
                 known = isinstance(mtime_ns, int) and mtime_ns != _STALE_MTIME
-                out[bytes(relpath)] = (pixel_hash, size, mtime_ns if known else None)
+                out[bytes(relpath)] = (pixel_hash, *((size, mtime_ns) if known else (None, None)))
         return out
 
     def ids_with_status(self, status: str) -> list[int]:

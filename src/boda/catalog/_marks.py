@@ -167,6 +167,7 @@ class Marks:
         self.path = marks_path(self.catalog)
         self.readonly = readonly
         self._db: sqlite3.Connection | None = None
+        self._select: str | None = None  # see _columns
         if readonly and not self.path.is_file():
             return  # no marks yet: every read answers "none"
         try:
@@ -241,11 +242,12 @@ class Marks:
 
     def _columns(self) -> str:
         """The SELECT list of a mark: a version 1 file read as it is has no sizes and
-        times."""
+        times (asked of the file once)."""
         assert self._db is not None
-        if "mtime_ns" in marks_columns(self._db):
-            return _MARK_COLUMNS
-        return "decision, rating, updated, pixel_hash, NULL, NULL"
+        if self._select is None:
+            self._select = (_MARK_COLUMNS if "mtime_ns" in marks_columns(self._db)
+                            else "decision, rating, updated, pixel_hash, NULL, NULL")
+        return self._select
 
     def close(self) -> None:
         if self._db is not None:
@@ -353,8 +355,7 @@ class Marks:
                         self._db.execute(
                             "UPDATE marks SET pixel_hash = ?, size = COALESCE(?, size), "
                             "mtime_ns = COALESCE(?, mtime_ns) WHERE relpath = ?",
-                            (pixel_hash, size if mtime_ns is not None else None, mtime_ns,
-                             relpath),
+                            (pixel_hash, size, mtime_ns, relpath),
                         )
                     if value is None:  # clearing makes no row for a file without one
                         sql = (f"UPDATE marks SET {column} = NULL, updated = ? "
@@ -368,8 +369,7 @@ class Marks:
                             "updated = excluded.updated "
                             f"WHERE {column} IS NOT excluded.{column}"
                         )
-                        args = (relpath, value, now, pixel_hash,
-                                size if mtime_ns is not None else None, mtime_ns)
+                        args = (relpath, value, now, pixel_hash, size, mtime_ns)
                     changed += self._db.execute(sql, args).rowcount > 0
                 self._db.execute("DELETE FROM marks WHERE decision IS NULL AND rating IS NULL")
         except sqlite3.OperationalError as exc:
