@@ -122,6 +122,28 @@ def output_inside(output: Path | None, inputs: Sequence[Path]) -> Path | None:
     return None
 
 
+#: Folder names that say a dataset split, not a class (any case).
+SPLIT_NAMES = frozenset(
+    "train training test testing val valid validation dev eval holdout".split()
+)
+
+
+def split_hint(folders: Sequence[str | None], parent: str = "DIR") -> str:
+    """A hint when class folders are split names (``dataset/train``, ``dataset/test``):
+    the folder given was the dataset above its splits, so every split was taken for a
+    class (``boda scan dataset`` is right there; labels want the split).  Empty
+    otherwise."""
+    splits = sorted({f for f in folders if f and f.casefold() in SPLIT_NAMES})
+    if not splits:
+        return ""
+    named = ", ".join(repr(f) for f in splits)
+    return (
+        f"; {named} {'is a dataset split' if len(splits) == 1 else 'are dataset splits'}, "
+        f"not {'a class' if len(splits) == 1 else 'classes'}: give each split's folder "
+        f"({os.path.join(parent, splits[0])}), whose folders are the classes"
+    )
+
+
 def folder_class(folder: str | None, classes: Sequence[str] | None) -> int | None:
     """The class a folder name stands for: one of ``classes`` (any case, ``_`` or
     ``-`` for a space: ``sports-car`` is ``sports car``), else a whole number in

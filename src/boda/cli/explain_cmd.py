@@ -212,6 +212,7 @@ class _Settings:
     target_index: int | None = None  # ``target`` resolved by :meth:`load`
     layer_checked: bool = False  # ``--layer`` probed by :meth:`check_layer`
     size_noted: bool = False  # the note of :meth:`note_own_size` said (once a run)
+    outputs: int | None = None  # the model's outputs, probed by :meth:`model_outputs`
 
     @property
     def by_label(self) -> bool:
@@ -295,11 +296,41 @@ class _Settings:
                 "layer that keeps the image's layout; choose an earlier (convolutional) layer"
             )
 
-    def label(self, lm, folder: str | None) -> int | None:
-        """The class ``folder`` names for ``lm`` (None: no labels asked, or no match)."""
+    def label(self, lm, folder: str | None, img=None) -> int | None:
+        """The class ``folder`` names for ``lm`` (None: no labels asked, or no match).
+
+        For a model without class names a folder names a class by its index, one of
+        the model's outputs (counted on ``img``, once): ``12/`` is no class of a
+        10-output model, as it is none of a named one (it was labelled class 12,
+        and ``--target label`` stopped the run: "--target 12 is out of range")."""
         from boda.cli._explain_batch import folder_class
 
-        return folder_class(folder, lm.classes) if self.labels else None
+        index = folder_class(folder, lm.classes) if self.labels else None
+        if index is not None and lm.classes is None:
+            outputs = self.model_outputs(lm, img)
+            if outputs is not None and index >= outputs:
+                return None
+        return index
+
+    def model_outputs(self, lm, img) -> int | None:
+        """How many outputs (classes) the model gives, from one forward of ``img`` as
+        it is fed for the explanation; None before any image (or if it fails: the
+        explanation then says why)."""
+        if self.outputs is None and img is not None:
+            import torch
+
+            from boda.errors import BodaError
+            from boda.explain._api import _model_input
+            from boda.explain._base import model_logits
+
+            size = (self.size, self.size) if self.size else lm.input_size or img.shape[:2]
+            try:
+                with torch.inference_mode():
+                    x = _model_input(img, lm, size, self.normalize)
+                    self.outputs = int(model_logits(lm.model(x)).reshape(1, -1).shape[1])
+            except (BodaError, RuntimeError):
+                return None
+        return self.outputs
 
     def explain(self, img, lm, label: int | None = None):
         """``(result, metrics or None)`` for one image (inside :meth:`running`);
@@ -399,7 +430,7 @@ def _explain_single(
     folder = Path(os.path.abspath(image)).parent.name
     with settings.running():
         lm = settings.load()
-        res, scores = settings.explain(img, lm, settings.label(lm, folder))
+        res, scores = settings.explain(img, lm, settings.label(lm, folder, img))
     if output is not None:
         write_image(output, montage(res.image, res.maps, cmap=cmap, alpha=alpha,
                                     colorbar=True, caption=montage_caption(res)))
@@ -494,10 +525,13 @@ def _print_accuracy(accuracy: dict, records: list[dict]) -> None:
                 folders[r.get("folder") or ""] = folders.get(r.get("folder") or "", 0) + 1
         named = ", ".join(f"{shown(repr(f)) if f else 'the top folder'} ({n})"
                           for f, n in sorted(folders.items(), key=lambda kv: -kv[1])[:5])
+        from boda.cli._explain_batch import split_hint
+
+        hint = split_hint(list(folders)) or "; name each class folder as a class or its index"
         err_console.print(
             f"[yellow]note:[/] {accuracy['unlabelled']} image"
             f"{' is' if accuracy['unlabelled'] == 1 else 's are'} in folders that name no "
-            f"class of the model: {named}; name each class folder as a class or its index",
+            f"class of the model: {named}{shown(hint)}",
             highlight=False)
 
 
@@ -547,7 +581,8 @@ def _explain_many(
             if error is None:
                 try:
                     img = read_image(item.path, max_pixels=limit)
-                    res, values = settings.explain(img, lm, settings.label(lm, item.folder))
+                    res, values = settings.explain(
+                        img, lm, settings.label(lm, item.folder, img))
                     if item.output is not None:
                         write_image(item.output, montage(
                             res.image, res.maps, cmap=cmap, alpha=alpha, colorbar=True,

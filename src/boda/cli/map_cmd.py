@@ -358,6 +358,16 @@ def _label_notes(result: dict[str, Any]) -> None:
     for the vote's k."""
     if result.get("labelled") is None:
         return
+    from boda.cli._explain_batch import split_hint
+
+    # labels named after the splits (DIR is the dataset above train/ and test/): the
+    # vote compares splits, not classes, and its "label errors" mean nothing
+    hint = split_hint([p["label"] for p in result["points"] if p["label"] == p["folder"]],
+                      result["folder"])
+    if hint:
+        err_console.print(
+            f"[yellow]note:[/] the labels are the folders under {shown(result['folder'])}"
+            f"{shown(hint)}", highlight=False)
     n = sum(p["label"] is None for p in result["points"])
     if n:  # only files beside the class folders have none
         err_console.print(

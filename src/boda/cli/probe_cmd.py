@@ -863,8 +863,9 @@ def _stored_index(
     except InvalidParameterError as exc:
         if overwrite:
             return None
-        # The library's sentence says what differs; the fix here is the command's.
-        said = str(exc).split("; ")[0]
+        # The library's sentence says what differs; the fix here is the command's.  Its
+        # fix is the last clause: what differs can itself hold "; " (mean and std).
+        said = str(exc).rsplit("; ", 1)[0]
         raise InvalidParameterError(
             f"--index {said}; choose another file, or add --overwrite to replace it"
         ) from None

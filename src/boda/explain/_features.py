@@ -241,11 +241,13 @@ def _check_batch_size(batch_size: object) -> None:
 
 
 def _iter_images(
-    images: str | Path | Sequence[str | Path | np.ndarray],
+    images: str | Path | np.ndarray | Sequence[str | Path | np.ndarray],
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
     """Yield ``(name, image or None, error or None)``, one image decoded at a time;
-    unreadable files are reported, not raised.
+    unreadable files are reported, not raised.  One ``(H, W)`` or ``(H, W, C)``
+    array (``C`` 1, 3 or 4) or one image file is one image; a ``(B, H, W, C)`` or
+    ``(B, H, W)`` array is ``B`` images.
 
     A folder is walked as ``boda scan`` walks it by default
     (:func:`boda.scan._walk.walk_as_scanned`: every format :func:`boda.io.read_image`
@@ -257,12 +259,24 @@ def _iter_images(
     """
     from boda.io import read_image
 
+    if isinstance(images, np.ndarray) and (
+        images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 3, 4))
+    ):
+        # One (H, W[, C]) image, not a sequence of its rows: iterating it gave H
+        # "images" of one row each, so query(image) answered H queries.  An (N, H, W)
+        # stack of gray images (MNIST-like arrays) is still N images.
+        images = [images]
+    if isinstance(images, (str, Path)) and Path(images).is_file():
+        images = [images]  # one image file, as a query photo is usually given
     if isinstance(images, (str, Path)):
         from boda.scan._walk import walk_as_scanned
 
         root = Path(images)
         if not root.is_dir():
-            raise InvalidParameterError(f"{str(root)!r} is not a folder")
+            raise InvalidParameterError(
+                f"{str(root)!r} is neither a folder nor an image file; give a folder, "
+                "an image file, or a list of paths or arrays"
+            )
         # Paths only (a few hundred bytes each), sorted as Paths: the order of the results.
         found = sorted((Path(f.path), f.error) for f in walk_as_scanned(root))
         items: Iterable = found
@@ -359,7 +373,7 @@ def top_activating_patches(
     model: nn.Module,
     layer: str | nn.Module,
     channel: int,
-    images: str | Path | Sequence[str | Path | np.ndarray],
+    images: str | Path | np.ndarray | Sequence[str | Path | np.ndarray],
     *,
     size: tuple[int, int] = (32, 32),
     mean: Sequence[float] | None = None,
@@ -384,8 +398,9 @@ def top_activating_patches(
         The network and the layer (name or module).
     channel : int
         Channel of the layer.
-    images : folder, or sequence of paths / arrays
-        What to scan.  A folder is walked as ``boda scan`` walks it
+    images : folder, image file, array, or sequence of paths / arrays
+        What to scan (one ``(H, W[, C])`` array or file is one image).  A folder
+        is walked as ``boda scan`` walks it
         (:func:`boda.scan._walk.walk_as_scanned`: every format boda reads, hidden
         folders such as ``.boda``, the default excludes and ``.bodaignore``'s
         patterns skipped), in sorted path order.
@@ -648,7 +663,8 @@ class FeatureIndex:
         self._faiss: tuple[tuple, Any, torch.Tensor] | None = None  # (settings, index, vectors)
 
     def embed(self, images, *, first_index: int = 0) -> tuple[list[str], torch.Tensor]:
-        """Feature vectors of images (folder, paths or arrays) or of a ``(B, C, H, W)`` tensor.
+        """Feature vectors of images (a folder, an image file or array, a sequence of
+        paths or arrays) or of a ``(B, C, H, W)`` tensor.
 
         Files keep their paths as names; arrays and tensor rows are called
         ``image[first_index + k]``, ``k`` their place among the embedded images.

@@ -84,13 +84,29 @@ def _check_maps(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         raise InvalidParameterError(
             "maps hold NaN values, which would rank as the most salient pixels; fix the maps"
         )
-    if not isinstance(maps, torch.Tensor) or maps.shape != (x.shape[0], *x.shape[2:]):
+    want = (x.shape[0], *x.shape[2:])
+    if not isinstance(maps, torch.Tensor) or maps.shape != want:
         got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
         raise InvalidParameterError(
-            f"maps must have shape (B, H, W) = {(x.shape[0], *x.shape[2:])}, got {got}; "
-            "use the explainers' default upsample=True"
+            f"maps must have shape (B, H, W) = {want}, got {got}; {_maps_hint(maps, want)}"
         )
     return maps.to(x.device, torch.float32)
+
+
+def _maps_hint(maps: object, want: tuple[int, ...]) -> str:
+    """What to do about maps of the wrong shape: the usual mix-ups, said by their names."""
+    if not isinstance(maps, torch.Tensor):
+        return "give a torch tensor"
+    if tuple(maps.shape) == tuple(want[1:]) and want[0] == 1:
+        return "add the batch dimension (maps[None])"
+    if maps.ndim == 3 and maps.shape[0] == want[0] and tuple(maps.shape[1:]) != want[1:]:
+        # explain_image's .maps are at the image's size; the model saw another
+        return (
+            "the maps must be at the model input's size: ImageExplanation.input_maps "
+            "(not .maps, at the image's size), or an explainer's output with its default "
+            "upsample=True"
+        )
+    return "give one map per image at the input's size (the explainers' default output)"
 
 
 def _curve(

@@ -261,8 +261,10 @@ def register_nn_architectures(names: Iterable[str] | None = None) -> list[str]:
     return added
 
 
-def _nn_builder(name: str) -> Callable[[int], nn.Module]:
-    def build(num_classes: int) -> nn.Module:
-        return create(name, num_classes=num_classes)
+def _nn_builder(name: str) -> Callable[..., nn.Module]:
+    # mean=/std=: boda.nn.load_model passes them for a checkpoint that holds the
+    # model's InputNormalization buffers (a model created with them).
+    def build(num_classes: int, **options: Any) -> nn.Module:
+        return create(name, num_classes=num_classes, **options)
 
     return build

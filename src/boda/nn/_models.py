@@ -14,6 +14,7 @@ Built-in models ship their weights inside the package and are loaded with
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 import zipfile
@@ -137,7 +138,12 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_architecture(name: str, builder: Callable[[int], nn.Module]) -> None:
-    """Make ``builder(num_classes)`` loadable as ``load_model(path, arch=name)``."""
+    """Make ``builder(num_classes)`` loadable as ``load_model(path, arch=name)``.
+
+    A builder that also takes ``mean=`` and ``std=`` gets them (placeholders of the
+    right length, the checkpoint's values are loaded after) for a checkpoint that
+    holds ``normalize.mean`` and ``normalize.std``.
+    """
     if not callable(builder):
         raise InvalidParameterError(f"builder for architecture {name!r} must be callable")
     ARCHITECTURES[name] = builder
@@ -355,13 +361,13 @@ def _builder(arch: str) -> Callable[[int], nn.Module]:
         ) from None
 
 
-def _build(arch: str, num_classes: int) -> nn.Module:
+def _build(arch: str, num_classes: int, **options: object) -> nn.Module:
     builder = _builder(arch)
     # The caller's random stream is theirs: initialising weights that are about
     # to be overwritten must not consume it.
     try:
         with torch.random.fork_rng(devices=[]):
-            return builder(num_classes)
+            return builder(num_classes, **options)
     except (RuntimeError, MemoryError) as exc:  # e.g. the allocator refusing a huge layer
         raise ModelError(
             f"cannot build architecture {arch!r} with {num_classes} classes "
@@ -395,7 +401,7 @@ class _SkipInPlace(TorchFunctionMode):
 
 
 def _meta_state(
-    arch: str, num_classes: int
+    arch: str, num_classes: int, **options: object
 ) -> dict[str, tuple[tuple[int, ...], int, torch.dtype]] | None:
     """``{name: (shape, bytes, dtype)}`` of the state dict ``arch`` would have, allocating
     nothing.
@@ -405,7 +411,7 @@ def _meta_state(
     builder = _builder(arch)
     try:
         with torch.device("meta"), _SkipInPlace():
-            model = builder(num_classes)
+            model = builder(num_classes, **options)
         return {
             k: (tuple(v.shape), v.numel() * v.element_size(), v.dtype)
             for k, v in model.state_dict().items()
@@ -420,11 +426,12 @@ _MIN_BUILD_BYTES = 2 * 1024**3
 
 
 def _check_shapes(
-    arch: str, num_classes: int, state: Mapping[str, torch.Tensor], source: str, strict: bool
+    arch: str, num_classes: int, state: Mapping[str, torch.Tensor], source: str, strict: bool,
+    **options: object,
 ) -> None:
     # A hostile or mistaken checkpoint can claim, say, 10^8 classes: building
     # that model would allocate tens of GB before load_state_dict objects.
-    expected = _meta_state(arch, num_classes)
+    expected = _meta_state(arch, num_classes, **options)
     if expected is None:
         return
     where = f"weights in {source} do not fit architecture {arch!r} with {num_classes} classes"
@@ -527,6 +534,12 @@ def load_model(
     Returns
     -------
     LoadedModel
+        For a model file, ``classes`` as given and the other fields None, except
+        for a model that normalises its own input (a ``boda.models`` network
+        created with ``mean=``/``std=``): its ``mean`` and ``std`` are 0 and 1, as
+        it takes ``[0, 1]`` images as they are.  A state dict holding such a
+        model's ``normalize.mean``/``normalize.std`` is built with them when the
+        architecture's builder takes ``mean=`` and ``std=``.
 
     Raises
     ------
@@ -594,7 +607,7 @@ def load_model(
                 model = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
             raise ModelError(f"cannot load TorchScript file {name!r}: {exc}") from exc
-        return LoadedModel(model=model.eval(), name=path.name, classes=cls)
+        return _user_model(model.eval(), path.name, cls)
     state = load_state_dict(path)
     if arch is None:
         raise ModelError(
@@ -613,16 +626,77 @@ def load_model(
         )
     if num_classes is None:
         num_classes = len(cls) if cls is not None else _infer_num_classes(state, name)
-    _check_shapes(arch, num_classes, state, repr(name), strict)
-    model = _build(arch, num_classes)
+    options = _normalization_options(arch, state)
+    _check_shapes(arch, num_classes, state, repr(name), strict, **options)
+    model = _build(arch, num_classes, **options)
     _load_into(model, state, repr(name), strict)
-    return LoadedModel(model=model.eval(), name=path.name, classes=cls)
+    return _user_model(model.eval(), path.name, cls)
+
+
+#: Keys of the input statistics a ``boda.models`` network keeps in its state dict when
+#: built with ``mean=``/``std=`` (an ``InputNormalization`` module named ``normalize``).
+_NORMALIZE_KEYS = ("normalize.mean", "normalize.std")
+
+
+def _normalization_options(arch: str, state: Mapping[str, torch.Tensor]) -> dict:
+    """``{"mean": ..., "std": ...}`` for a builder that takes them, when the checkpoint
+    holds a ``normalize`` module's statistics: built without it, the model refused its
+    own checkpoint ("unexpected keys ['normalize.mean', 'normalize.std']").  The
+    values are placeholders of the right length; the checkpoint's are loaded."""
+    stats = [state.get(key) for key in _NORMALIZE_KEYS]
+    if any(t is None or t.ndim != 4 for t in stats) or stats[0].shape != stats[1].shape:
+        return {}
+    try:
+        parameters = inspect.signature(_builder(arch)).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to read
+        return {}
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    if not (takes_all or {"mean", "std"} <= set(parameters)):
+        return {}
+    channels = stats[0].numel()
+    return {"mean": (0.0,) * channels, "std": (1.0,) * channels}
+
+
+def _own_normalization_channels(model: nn.Module) -> int | None:
+    """Channels of the ``InputNormalization`` a model applies to its own input
+    (``boda.models`` networks built with ``mean=``/``std=``, eager or TorchScript);
+    None when it has none."""
+    module = getattr(model, "normalize", None)
+    if not isinstance(module, nn.Module):
+        return None
+    # a TorchScript module keeps its Python class's name as original_name
+    kind = getattr(module, "original_name", None) or type(module).__name__
+    buffers = dict(module.named_buffers(recurse=False))
+    if kind != "InputNormalization" or "mean" not in buffers:
+        return None
+    return int(buffers["mean"].numel())
+
+
+def _user_model(model: nn.Module, name: str, classes: tuple[str, ...] | None) -> LoadedModel:
+    """A model file's :class:`LoadedModel`.  A model that normalises its own input
+    takes ``[0, 1]`` images as they are: its ``mean``/``std`` are 0 and 1, so the
+    callers that fall back to ImageNet's statistics for unknown ones (``explain_image``,
+    the CLI) do not normalise a second time."""
+    channels = _own_normalization_channels(model)
+    if channels is None:
+        return LoadedModel(model=model, name=name, classes=classes)
+    return LoadedModel(
+        model=model, name=name, classes=classes, mean=(0.0,) * channels, std=(1.0,) * channels
+    )
 
 
 def _infer_num_classes(state: Mapping[str, torch.Tensor], source: str) -> int:
     weights = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2]
     if not weights:
-        raise ModelError(f"cannot infer the number of classes of {source!r}; pass num_classes=")
+        # No 2-D weight: no classifier layer, e.g. a self-supervised backbone saved
+        # without its head; the command line has no num_classes, so both ways are said.
+        raise ModelError(
+            f"cannot infer the number of classes of {source!r}: it holds no linear "
+            "(2-D) weight, so no classifier layer (a backbone saved without its head?). "
+            "Save the whole model's state dict, or load it from Python with "
+            "load_model(path, arch=..., num_classes=N, strict=False), which leaves the "
+            "head at random weights (its layers' features are still the backbone's)"
+        )
     return int(weights[-1].shape[0])
 
 
