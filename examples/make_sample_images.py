@@ -1,4 +1,4 @@
-"""Build ``examples/images``: a small folder that shows every flag of ``boda scan``.
+"""Build ``examples/images``: a small folder that shows each ``boda scan`` flag but odd_size.
 
 From a few Kodak photos (``../shared/data/kodak24`` relative to the repository
 root, or ``$BODA_SHARED_DATA/kodak24``) this writes, through

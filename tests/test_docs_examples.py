@@ -98,8 +98,10 @@ NOT_BODA: dict[str, str] = {
     r"(\w+=\S+ )*\S*bin/python (\S+/)?benchmarks/": "a benchmark: minutes, measured by hand",
     r"\S*bin/python -m pytest tests/": "runs a test file of this suite",
     r"curl ": "asks a running `boda serve` (tests/test_serve.py asks the same routes)",
-    r"(mkdir -p rejects|\(cd dataset && xargs -0 -r (cp|rm) )": "scan.md's recipe that moves "
-    "copies aside keeping the folders: run for real by test_the_move_recipe_keeps_the_folders",
+    r"\(cd dataset && xargs -0 -r (cp|rm) ": "scan.md's recipe that moves copies aside keeping "
+    "the folders: run for real by test_the_move_recipe_keeps_the_folders",
+    r"mkdir -p (best )?rejects\b": "makes the folders the next lines move or copy files into "
+    "(mv -t makes none): test_docs_audit.py checks every such move, and runs scan.md's",
 }
 
 #: Placeholder words in commands -> the real file or folder the test provides.
@@ -981,3 +983,107 @@ def test_claimed_values_are_parsed():
     with pytest.raises(AssertionError):
         _check_claim(2.0426, 2.0425, 4, "x")
     _check_claim(np.float32(2.04253), 2.0425, 4, "x")
+
+
+# --------------------------------------------------------------------------------------
+# Names and numbers the prose quotes from the code
+# --------------------------------------------------------------------------------------
+
+
+def _doc_texts() -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in DOC_FILES}
+
+
+def test_documented_default_thresholds_are_the_code_s():
+    """README's flag table, scan.md's scores table, quality.md's rules and `boda scan
+    --help` quote each flag's default threshold: each must be the code's."""
+    from boda.scan._flags import MAX_NEAR_DUPLICATE_DISTANCE, _rules, default_thresholds
+
+    by_score = {rule.score_key: rule for rule in _rules()}
+    by_flag = {rule.name: rule for rule in _rules()}
+    claims = []  # (where, rule, comparison, value)
+    for name, text in _doc_texts().items():
+        for m in re.finditer(r"`(\w+) ([<>]) ([\d.]+)`", text):  # `blurry < 0.44`
+            if m[1] in by_score:
+                claims.append((f"{name}: {m[0]}", by_score[m[1]], m[2], float(m[3])))
+        for m in re.finditer(r"`(\w+)` when `([<>]) ([\d.]+)`", text):  # `dark` when `> 0.8`
+            claims.append((f"{name}: {m[0]}", by_flag[m[1]], m[2], float(m[3])))
+        for m in re.finditer(r"^\| `(\w+)` \|.*flag when `([<>]) ([\d.]+)`", text, re.M):
+            claims.append((f"{name}: {m[0]}", by_flag[m[1]], m[2], float(m[3])))
+    assert {c[1].name for c in claims} == set(by_flag), "a flag's documented rule went missing"
+    for where, rule, comparison, value in claims:
+        assert (comparison, value) == (rule.describe(rule.default).split()[1], rule.default), (
+            f"{where}: the code's default is {rule.describe(rule.default)}"
+        )
+    defaults = default_thresholds()
+    readme = _doc_texts()["README.md"]
+    assert f"Hamming distance ≤ {defaults['near_duplicate']:g}" in readme
+    from boda.cli import app
+
+    help_text = " ".join(CliRunner().invoke(app, ["scan", "--help"]).output.split())
+    names = help_text[help_text.index("Names and defaults") : help_text.index("has none")]
+    shown = {k: float(v) for k, v in re.findall(r"\b(\w+)=([\d.]+)", names)}
+    assert shown == defaults, f"boda scan --help says {shown}, the code {defaults}"
+    assert f"0-{MAX_NEAR_DUPLICATE_DISTANCE})" in names
+    scan_md = " ".join(_doc_texts()["scan.md"].split())
+    assert f"whole number of pHash bits from 0 to {MAX_NEAR_DUPLICATE_DISTANCE}" in scan_md
+
+
+def _github_anchor(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower()).replace(" ", "-")
+
+
+def test_links_anchors_and_repository_paths_exist():
+    """Every relative link (and its #anchor) and every `tests/`, `benchmarks/`,
+    `examples/`, `src/`, `docs/` path the docs name is there."""
+    missing = []
+    for path in DOC_FILES:
+        text = _text_outside_fences(path)
+        for m in re.finditer(r"\]\(([^)\s]+)\)", text):
+            target, _, anchor = m[1].partition("#")
+            if target.startswith("http"):
+                continue
+            file = path.parent / target if target else path
+            if not file.exists():
+                missing.append(f"{path.name}: link {m[1]}")
+            elif anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+\s+(.*)", _text_outside_fences(file), re.M)
+                if anchor not in {_github_anchor(h) for h in headings}:
+                    missing.append(f"{path.name}: link {m[1]} (no such heading)")
+        for m in re.finditer(r"\b(?:tests|benchmarks|examples|src|docs)/[\w./-]*\w",
+                             path.read_text(encoding="utf-8")):
+            if not (REPO / m[0]).exists():
+                missing.append(f"{path.name}: {m[0]}")
+    assert not missing, "\n".join(missing)
+
+
+def test_named_boda_attributes_and_benchmark_options_exist():
+    """`boda.x.y` names in the prose import, and the options shown after a
+    `benchmarks/NAME.py` are options of that script."""
+    import importlib
+
+    def resolves(dotted: str) -> bool:
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attribute in parts[cut:]:
+                if not hasattr(obj, attribute):
+                    return False
+                obj = getattr(obj, attribute)
+            return True
+        return False
+
+    wrong = []
+    for name, text in _doc_texts().items():
+        for dotted in sorted(set(re.findall(r"(?<![\w./])boda(?:\.\w+)+", text))):
+            if not dotted.endswith((".md", ".py", ".db", ".html")) and not resolves(dotted):
+                wrong.append(f"{name}: {dotted}")
+        for m in re.finditer(r"benchmarks/(\w+)\.py([^`\n]*)", text):
+            script = (REPO / "benchmarks" / f"{m[1]}.py").read_text(encoding="utf-8")
+            wrong += [f"{name}: benchmarks/{m[1]}.py has no {option}"
+                      for option in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", m[2])
+                      if f'"{option}"' not in script]
+    assert not wrong, "\n".join(wrong)

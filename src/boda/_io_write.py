@@ -237,7 +237,7 @@ def write_image(
         params["icc_profile"] = icc_profile
     if exif and image_format in _FORMATS_EXIF:
         params["exif"] = exif
-    params.update(_pillow_metadata(image_format, xmp, dpi))
+    params.update(_pillow_metadata(image_format, xmp, dpi, exif))
     if image_format == "PNG":
         params["compress_level"] = PNG_COMPRESS_LEVEL
     if image_format == "ICO":
@@ -301,8 +301,11 @@ def _dpi_pair(dpi: object) -> tuple[float, float] | None:
     return x, y
 
 
-def _pillow_metadata(image_format: str, xmp: bytes | None, dpi: tuple | None) -> dict:
-    """Pillow's save parameters embedding ``xmp`` and ``dpi`` in ``image_format``."""
+def _pillow_metadata(
+    image_format: str, xmp: bytes | None, dpi: tuple | None, exif: bytes | None = None
+) -> dict:
+    """Pillow's save parameters embedding ``xmp`` and ``dpi`` in ``image_format`` (and,
+    in a TIFF holding XMP, ``exif`` with it)."""
     params: dict = {}
     if dpi is not None:
         params["dpi"] = dpi
@@ -315,7 +318,13 @@ def _pillow_metadata(image_format: str, xmp: bytes | None, dpi: tuple | None) ->
         info.add_itxt(_PNG_XMP_KEY, xmp.decode("utf-8", "replace"))
         params["pnginfo"] = info
     elif image_format == "TIFF":  # nor its TIFF writer: tag 700, BYTE values
-        params["tiffinfo"] = {700: xmp}
+        # Pillow's TIFF writer ignores exif= when tiffinfo= is given: the EXIF tags
+        # (camera, capture time) go in the same directory as the XMP, or are lost
+        tags = Image.Exif()
+        if exif:
+            tags.load(exif)
+        tags[700] = xmp
+        params["tiffinfo"] = tags
     else:
         params["xmp"] = xmp
     return params
@@ -496,7 +505,7 @@ def _encode_16bit(
     if arr.ndim == 2:
         buffer = _io.BytesIO()
         params: dict = {"icc_profile": icc_profile} if icc_profile else {}
-        params.update(_pillow_metadata(image_format, xmp, dpi))
+        params.update(_pillow_metadata(image_format, xmp, dpi, exif))
         if image_format == "PNG":
             params["compress_level"] = PNG_COMPRESS_LEVEL
         elif exif:

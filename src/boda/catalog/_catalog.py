@@ -619,8 +619,9 @@ class Catalog:
 
     def _open_readonly(self) -> sqlite3.Connection:
         if not self.path.is_file():
-            raise CatalogError(
-                f"no catalog at {str(self.path)!r}; run 'boda scan' on the folder first"
+            raise CatalogError(  # a folder scanned with --catalog elsewhere: not here
+                f"no catalog at {str(self.path)!r}; run 'boda scan' on the folder first, "
+                "or give the catalog a scan wrote elsewhere with --catalog FILE"
             )
         # as_uri() percent-encodes the path: a raw '#', '?' or '%' in a folder
         # name would otherwise end the file name and drop the mode.

@@ -69,7 +69,8 @@ _MARK_COLUMNS = "decision, rating, updated, pixel_hash, size, mtime_ns"
 #: SQL true when the mark ``m`` belongs to the file of the catalog's ``images`` row at its
 #: path (the one rule of :meth:`Mark.applies_to`, for the joins that select marks).
 MARK_APPLIES = (
-    "(m.pixel_hash IS NULL OR m.pixel_hash IS images.pixel_hash OR (m.size IS NOT NULL "
+    "((m.pixel_hash IS NULL AND (m.size IS NULL OR m.mtime_ns IS NULL)) "
+    "OR m.pixel_hash = images.pixel_hash OR (m.size IS NOT NULL "
     "AND m.mtime_ns IS NOT NULL AND m.size = images.size AND m.mtime_ns = images.mtime_ns))"
 )
 
@@ -77,8 +78,10 @@ MARK_APPLIES = (
 class Mark(NamedTuple):
     """One file's mark: ``decision`` (``"pick"``, ``"reject"`` or None), ``rating``
     (1-5 stars, or None), when it last changed (seconds since the epoch), and the
-    pixel hash (None: any file at the path), size and ``mtime_ns`` of the file it was
-    given to (None: not known, a mark of a version 1 marks file)."""
+    pixel hash, size and ``mtime_ns`` of the file it was given to (size and time None:
+    not known, a mark of a version 1 marks file; all three None: any file at the
+    path).  A mark with no pixel hash but a size and time was given to an unreadable
+    file: it applies to that very file only."""
 
     decision: str | None
     rating: int | None
@@ -93,10 +96,14 @@ class Mark(NamedTuple):
         """Whether this mark belongs to the file at its path that has this pixel hash,
         size and modification time: the same pixels, or the very file it was given to
         (analysed since at another resolution, which changes its pixel hash)."""
-        if self.pixel_hash is None or self.pixel_hash == pixel_hash:
+        known = self.size is not None and self.mtime_ns is not None
+        if self.pixel_hash is None and not known:
+            return True  # given to a file the catalog did not know: any file at the path
+        if self.pixel_hash is not None and self.pixel_hash == pixel_hash:
             return True
-        return (self.size is not None and self.mtime_ns is not None
-                and (self.size, self.mtime_ns) == (size, mtime_ns))
+        # an unreadable file's mark (no pixels) belongs to that very file only: a good
+        # copy put at its path later is another file, not the one rejected there
+        return known and (self.size, self.mtime_ns) == (size, mtime_ns)
 
 
 def marks_path(catalog_path: str | Path) -> Path:
@@ -383,13 +390,37 @@ class Marks:
     ) -> dict[bytes, tuple[str | None, int | None, int | None]]:
         """What the catalog holds of these files for their marks to belong to
         (:meth:`boda.catalog.Catalog.file_identities`); files it does not hold are
-        left out."""
+        left out.  A file waiting to be analysed again (a scan at another
+        ``--max-side``, or a newer boda's, running or stopped) has no stored time: its
+        size and time are read from the disk, else its mark would keep only the pixel
+        hash that the new analysis changes, and be lost when the file is analysed."""
         from boda.catalog._catalog import Catalog
 
         if not self.catalog.is_file():
             return {}
         with Catalog(self.catalog, readonly=True) as catalog:
-            return catalog.file_identities(relpaths)
+            files = catalog.file_identities(relpaths)
+            root = catalog.get_setting("root")
+        if isinstance(root, str):
+            for relpath, (pixel_hash, size, mtime_ns) in files.items():
+                if size is None or mtime_ns is None:
+                    files[relpath] = (pixel_hash, *_on_disk(os.path.join(os.fsencode(root),
+                                                                         relpath)))
+        return files
+
+
+#: SQLite's integers are signed 64-bit (nanoseconds up to the year 2262).
+_MTIME_LIMIT_NS = 2**63 - 1
+
+
+def _on_disk(path: bytes) -> tuple[int | None, int | None]:
+    """The size and modification time of the file at ``path``, as a scan stores them
+    (a time past 2262 clamped), or ``(None, None)`` when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None, None
+    return st.st_size, max(-_MTIME_LIMIT_NS, min(st.st_mtime_ns, _MTIME_LIMIT_NS))
 
 
 def marks_columns(db: sqlite3.Connection, schema: str = "main") -> set[str]:

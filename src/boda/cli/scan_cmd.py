@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
             "boda scan data/ --json --no-report > summary.json",
             "# back to the default thresholds",
             "boda scan data/ --reset-thresholds",
-            "# skip the exports and one year (remembered, as thresholds are)",
+            "# skip the exports and the *.tmp.jpg files (remembered, as thresholds are)",
             "boda scan ~/Pictures/trip --exclude Export/ --exclude '*.tmp.jpg'",
             "# analyse on Ray: a local runtime of 2 CPUs (--address HOST:PORT: a cluster)",
             "boda scan data/ --engine ray -w 2",
@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
         report: Path = typer.Option(
             None, "--report", metavar="FILE|DIR", parser=given_path,
             help="HTML report: a .html file, or a folder to hold index.html "
-            "(default: DIR/.boda/report.html).",
+            "(default: report.html beside the catalog, DIR/.boda/report.html).",
         ),
         no_report: bool = typer.Option(False, "--no-report", help="Do not write the HTML report."),
         threshold: list[str] = typer.Option(
@@ -219,7 +219,9 @@ def register(app: typer.Typer) -> None:
             "with another value is analysed afresh).",
         ),
         include_hidden: bool = typer.Option(
-            False, "--include-hidden", help="Also enter folders whose names start with '.'."
+            False, "--include-hidden", help="Also enter folders whose names start with '.' "
+            "(not remembered: a later scan without it forgets their files, counted as "
+            "excluded).",
         ),
         exclude: list[str] = typer.Option(
             [], "--exclude", metavar="PATTERN",
@@ -317,8 +319,10 @@ def register(app: typer.Typer) -> None:
             "boda report data/ -o /tmp/report.html",
             "# the paths of the blurry and the dark files, one a line",
             "boda report data/ --only blurry,dark",
+            "# move the redundant copies into rejects/ (-r: nothing to move, no mv)",
+            "mkdir -p rejects",
             "boda report data/ --only redundant --print0"
-            " | xargs -0 mv --backup=numbered -t rejects/",
+            " | xargs -0 -r mv --backup=numbered -t rejects/",
             "# keep the training copy of a train/test leak; each record names the file kept",
             "boda report data/ --only redundant --keep-under train/ --json > copies.json",
             "boda report data/ --only failed --json > unreadable.json",

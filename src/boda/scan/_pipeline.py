@@ -87,7 +87,8 @@ class ScanSummary:
     over from a file gone in the same scan (moved, renamed or both: same size
     and modification time, see :func:`_moves`; not decoded again, marks moved along);
     ``excluded`` the catalog rows forgotten because an exclude skips their
-    files now (``removed`` counts the files that are gone from the disk).
+    files now, or they lie in a hidden folder an earlier scan entered with
+    ``include_hidden`` (``removed`` counts the files that are gone from the disk).
     ``default_skipped`` and ``skipped`` count, by pattern, the folders and
     image files the default excludes and the user's excludes (``excludes``:
     ``--exclude`` patterns in force, ``remembered_excludes`` the ones from
@@ -415,6 +416,16 @@ def _moves(
         left_new = [f for f in found if f.relpath not in news]
         pairs += _paired(left_old, known, left_new, key, by_parent=by_parent)
     return pairs
+
+
+def _in_hidden_folder(relpath: bytes) -> bool:
+    """Whether ``relpath`` lies in a folder whose name starts with ``.`` (one a scan
+    enters only with ``include_hidden``).
+
+    >>> _in_hidden_folder(b".edits/a.jpg"), _in_hidden_folder(b"day1/.x.jpg")
+    (True, False)
+    """
+    return any(part.startswith(b".") for part in relpath.split(b"/")[:-1])
 
 
 def _name_key(relpath: bytes, size: int) -> tuple[int, bytes]:
@@ -1091,8 +1102,16 @@ def scan(
             seen = {f.relpath for f in found} | {r.relpath for r in links}
             gone, kept = _gone_and_kept(known, seen, found)
             # Files an exclude skips now are still there: forgotten, but not as
-            # deleted, and never taken for the old place of a moved file.
-            skipped_now = [p for p in gone if excludes.skips(os.fsdecode(p))]
+            # deleted, and never taken for the old place of a moved file.  So are the
+            # files of hidden folders an earlier scan entered (--include-hidden) that
+            # are still on the disk (one moved out of such a folder is a move).
+            skipped_now = [
+                p for p in gone
+                if excludes.skips(os.fsdecode(p)) or (
+                    not include_hidden and _in_hidden_folder(p)
+                    and os.path.lexists(os.path.join(os.fsencode(root), p))
+                )
+            ]
             if skipped_now:
                 skipped_set = set(skipped_now)
                 gone = [p for p in gone if p not in skipped_set]
