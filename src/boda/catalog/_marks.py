@@ -41,7 +41,7 @@ from typing import NamedTuple
 from boda.catalog._catalog import connect_readonly, disk_full, resolve_catalog_path
 from boda.errors import CatalogError, InvalidParameterError
 
-__all__ = ["DECISIONS", "Mark", "Marks", "marks_path"]
+__all__ = ["DECISIONS", "Mark", "Marks", "marks_path", "moves_by_pixels"]
 
 #: The decisions a file can carry (``None``: undecided).
 DECISIONS = ("pick", "reject")
@@ -104,6 +104,54 @@ class Mark(NamedTuple):
         # an unreadable file's mark (no pixels) belongs to that very file only: a good
         # copy put at its path later is another file, not the one rejected there
         return known and (self.size, self.mtime_ns) == (size, mtime_ns)
+
+
+def moves_by_pixels(
+    marks: dict[bytes, Mark],
+    displaced: Iterable[bytes],
+    analysed: dict[bytes, tuple[str | None, int | None, int | None]],
+) -> list[tuple[bytes, bytes]]:
+    """The ``(old, new)`` moves of marks that lost their file in one scan to the file
+    that now holds its pixels: a photo renamed *and* edited (metadata written by
+    another program changes its size and time, so the scan cannot pair the paths
+    by them), or two names swapped.
+
+    ``displaced``: the paths whose file went in this scan or was analysed again
+    (its mark then no longer applies); ``analysed``: what the files analysed in
+    this scan hold now (pixel hash, size, time, by path).  A mark moves only
+    when its pixel hash is unique among the displaced marks and the file it
+    names is the only one of the analysed files with that hash that no mark
+    applies to; a mark already at the new path is replaced only when it moves
+    on itself (a swap), so no mark is lost.  A mark of a file gone in an
+    earlier scan never moves: a photo imported again long after it was
+    rejected and deleted is not rejected in its new place.
+    """
+
+    def holds_own(path: bytes) -> bool:
+        mark, now = marks.get(path), analysed.get(path)
+        return mark is not None and now is not None and mark.applies_to(*now)
+
+    old_by_hash: dict[str, list[bytes]] = {}
+    for path in dict.fromkeys(displaced):
+        mark = marks.get(path)
+        if mark is not None and mark.pixel_hash is not None and not holds_own(path):
+            old_by_hash.setdefault(mark.pixel_hash, []).append(path)
+    new_by_hash: dict[str, list[bytes]] = {}
+    for path, (pixel_hash, _size, _mtime) in analysed.items():
+        if pixel_hash is not None and pixel_hash in old_by_hash and not holds_own(path):
+            new_by_hash.setdefault(pixel_hash, []).append(path)
+    pairs = [
+        (olds[0], news[0])
+        for pixel_hash, olds in old_by_hash.items()
+        if len(olds) == 1 and len(news := new_by_hash.get(pixel_hash, ())) == 1
+        and olds[0] != news[0]
+    ]
+    while True:  # a mark at the new path must move on, or the move is dropped
+        leaving = {old for old, _ in pairs}
+        kept = [(old, new) for old, new in pairs if new not in marks or new in leaving]
+        if len(kept) == len(pairs):
+            return kept
+        pairs = kept
 
 
 def marks_path(catalog_path: str | Path) -> Path:

@@ -104,7 +104,9 @@ class ScanSummary:
     included left-right mirror images (``remembered_mirrored``: so because an
     earlier scan was asked to), and ``without_mirrored_hash`` how many images
     with a pHash took no part in that (analysed before boda kept the mirrored
-    pHash; 0 when ``mirrored`` is off).
+    pHash; 0 when ``mirrored`` is off).  ``marks_followed`` counts the culling marks
+    that followed their photo to another path by its pixels (renamed and edited, or
+    names swapped: see :func:`_follow_marks`).
     """
 
     root: Path
@@ -138,6 +140,7 @@ class ScanSummary:
     mirrored: bool = False
     remembered_mirrored: bool = False
     without_mirrored_hash: int = 0
+    marks_followed: int = 0
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -277,6 +280,27 @@ def _move_marks(catalog_path: Path, moves: list[tuple[bytes, bytes]]) -> None:
     except CatalogError as exc:  # the scan goes on: its records are not the marks
         _log.warning("note: the marks of %d moved files stay at their old paths: %s",
                      len(moves), exc)
+
+
+def _follow_marks(catalog: Catalog, displaced: list[bytes], analysed: list[bytes]) -> int:
+    """Move the marks of files that went, or changed, in this scan to the file analysed
+    in it that holds their pixels (:func:`boda.catalog._marks.moves_by_pixels`): a
+    photo renamed and edited in one go, or two names swapped, keeps its mark.  Returns
+    how many marks moved."""
+    from boda.catalog import Marks, marks_path
+    from boda.catalog._marks import moves_by_pixels
+
+    if not analysed or not marks_path(catalog.path).is_file():
+        return 0
+    try:
+        with Marks(catalog.path) as marks:
+            pairs = moves_by_pixels(
+                marks.all(), [*displaced, *analysed], catalog.file_identities(analysed)
+            )
+            return marks.move(pairs) if pairs else 0
+    except CatalogError as exc:  # the scan goes on: its records are not the marks
+        _log.warning("note: marks were not matched to renamed and edited files: %s", exc)
+        return 0
 
 
 def _write(catalog: Catalog, batch: list[ImageRecord]) -> None:
@@ -1179,6 +1203,7 @@ def scan(
             batch: list[ImageRecord] = []
             done = 0
             vanished: list[bytes] = []
+            analysed_paths: list[bytes] = []  # for the marks that follow their pixels
             root_bytes = os.fsencode(root)
             results = None
             # Fork the workers before the caller's progress display starts its thread.
@@ -1206,6 +1231,7 @@ def scan(
                             vanished.append(record.relpath)  # deleted since the listing
                         else:
                             batch.append(record)
+                            analysed_paths.append(record.relpath)
                             summary.analysed += 1
                     if len(batch) >= BATCH_SIZE or (
                         batch and time.monotonic() - last_commit > BATCH_SECONDS
@@ -1232,6 +1258,8 @@ def scan(
                 saved += len(vanished)
                 summary.analysis_seconds = time.monotonic() - analysis_started
             summary.pending = to_analyse - saved
+            # after the records are written: their pixel hashes say where a mark went
+            summary.marks_followed = _follow_marks(catalog, gone, analysed_paths)
 
             # Stopped again while stopping: at once, as a large catalog is.
             stale = summary.interrupted and (
