@@ -12,7 +12,6 @@ torch at import time (``boda --help`` stays fast).
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,37 +179,9 @@ def check_layer_name(layer: str | None) -> None:
 
 
 def class_index(target: str, lm: LoadedModel, option: str = "--target") -> int:
-    """``target`` as a class index of ``lm``: a whole number in range, or one of its
-    class names (any case).
-
-    Raises
-    ------
-    InvalidParameterError
-        Out of range, or no such class name; the message names ``option`` and the
-        classes to choose from.
-    """
-    from boda.errors import InvalidParameterError
-
-    text = target.strip()
-    classes = lm.classes
-    if re.fullmatch(r"[+-]?\d+", text):
-        index = int(text)
-        if index < 0 or (classes is not None and index >= len(classes)):
-            known = "" if classes is None else f": {lm.name} has {len(classes)} classes, 0 to " \
-                f"{len(classes) - 1}"
-            raise InvalidParameterError(f"{option} {index} is out of range{known}")
-        return index
-    if classes is None:
-        raise InvalidParameterError(
-            f"{option} {target!r}: {lm.name} has no class names; give a class index"
-        )
-    lowered = [c.lower() for c in classes]
-    if text.lower() in lowered:
-        return lowered.index(text.lower())
-    raise InvalidParameterError(
-        f"{option} {target!r} is not a class of {lm.name}; give an index or one of "
-        f"{', '.join(classes)}"
-    )
+    """``target`` as a class index of ``lm`` (:meth:`boda.nn.LoadedModel.class_index`),
+    its errors naming ``option``."""
+    return lm.class_index(target, option)
 
 
 def load_cli_model(model: str, arch: str | None, trust_model_code: bool) -> LoadedModel:

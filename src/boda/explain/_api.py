@@ -226,9 +226,10 @@ def explain_image(
         ``load_model(path, arch=...)``.
     methods : sequence of str
         Keys of :data:`METHODS`, e.g. ``("gradcam", "scorecam")``.
-    target : int, optional
-        Class to explain; default the predicted one.  ``result.target`` is
-        the class explained (None only for a callable target).
+    target : int or str, optional
+        Class to explain: an index or one of the model's class names (any case, as
+        ``boda explain --target cat``); default the predicted one.
+        ``result.target`` is the class explained (None only for a callable target).
     layer : str, optional
         Target layer; default the model's registered one, else a guess.
     size : (int, int) or int, optional
@@ -265,6 +266,8 @@ def explain_image(
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     lm = model if isinstance(model, LoadedModel) else load_model(model)
+    if isinstance(target, str):  # a class name, as the CLI takes it
+        target = lm.class_index(target)
     if isinstance(size, int):
         size = (size, size)
     if size is not None and lm.input_size is not None and tuple(size) != tuple(lm.input_size):

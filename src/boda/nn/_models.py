@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -132,6 +133,43 @@ class LoadedModel:
         if self.classes is not None and 0 <= index < len(self.classes):
             return self.classes[index]
         return f"class {index}"
+
+    def class_index(self, target: str | int, option: str = "target") -> int:
+        """``target`` as a class index: a whole number in range (a numeric string
+        too), or one of the class names (any case).
+
+        Raises
+        ------
+        InvalidParameterError
+            Out of range, or no such class name; the message names ``option`` and
+            the classes to choose from.
+
+        Examples
+        --------
+        >>> from boda.nn import load_model
+        >>> load_model("resnet20-cifar10").class_index("Cat")
+        3
+        """
+        text = str(target).strip()
+        classes = self.classes
+        if re.fullmatch(r"[+-]?\d+", text):
+            index = int(text)
+            if index < 0 or (classes is not None and index >= len(classes)):
+                known = "" if classes is None else (
+                    f": {self.name} has {len(classes)} classes, 0 to {len(classes) - 1}")
+                raise InvalidParameterError(f"{option} {index} is out of range{known}")
+            return index
+        if classes is None:
+            raise InvalidParameterError(
+                f"{option} {target!r}: {self.name} has no class names; give a class index"
+            )
+        lowered = [c.lower() for c in classes]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        raise InvalidParameterError(
+            f"{option} {target!r} is not a class of {self.name}; give an index or one of "
+            f"{', '.join(classes)}"
+        )
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
