@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import datetime as _dt
 import html
+import logging
 import math
 import operator
 import os
@@ -26,9 +27,12 @@ import numpy as np
 from boda import __version__
 from boda.catalog import Catalog, ImageRecord, display_path, scan_running
 from boda.core.text import printable, relative_href, visible
+from boda.errors import CatalogError
 from boda.io import prepare_output, write_output
 
 __all__ = ["is_boda_report", "render_html", "write_html_report", "MAX_PER_SECTION", "MAX_PER_GROUP"]
+
+_log = logging.getLogger(__name__)
 
 #: Scores that flag nothing but are worth seeing across a folder.
 _DESCRIPTIVE_SCORES = ("colorfulness", "mean_L", "std_L", "edge_density", "contrast")
@@ -50,7 +54,7 @@ padding:10px 16px;box-shadow:0 1px 2px #0002;min-width:110px}.stat b{display:blo
 .grid{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border-radius:6px;
 box-shadow:0 1px 2px #0002;width:210px;overflow:hidden}.card img{width:210px;height:150px;
 object-fit:contain;background:#e9ecef;display:block}.card div{padding:6px 8px;font-size:12px;
-word-break:break-all}.score{color:#a5300f;font-weight:600;white-space:nowrap}.group{background:#fff;
+word-break:break-all}.score{color:#a5300f;font-weight:600;white-space:nowrap}.mark{font-weight:600;white-space:nowrap;color:#8a6d00}.mark.pick{color:#1e7b34}.mark.reject{color:#a5300f}.group{background:#fff;
 border-radius:8px;padding:8px;margin:10px 0;box-shadow:0 1px 2px #0002}
 .group .grid{gap:6px}table{border-collapse:collapse;background:#fff}td,th{padding:5px 10px;
 border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}.muted{color:#5f6873}
@@ -122,10 +126,17 @@ def _hex(rgb: list[float]) -> str:
     return "#" + "".join(f"{round(min(max(v, 0.0), 1.0) * 255):02x}" for v in rgb)
 
 
-def _card(record: ImageRecord, score_text: str = "", link: str | None = None) -> str:
-    """A thumbnail card; ``link`` (an href to the original file) makes it clickable."""
+def _card(
+    record: ImageRecord,
+    score_text: str = "",
+    link: str | None = None,
+    mark: tuple[str | None, int | None] | None = None,
+) -> str:
+    """A thumbnail card; ``link`` (an href to the original file) makes it clickable,
+    ``mark`` (the file's culling ``(decision, rating)``) shows on it."""
     size = f"{record.width}×{record.height}" if record.width else ""
     score = f' <span class="score">{_esc(score_text)}</span>' if score_text else ""
+    score += _mark_badge(mark)
     name, thumb = _esc(_name(record.relpath)), _thumb(record)
     if link is not None:
         name = f'<a href="{_esc(link)}">{name}</a>'
@@ -134,6 +145,31 @@ def _card(record: ImageRecord, score_text: str = "", link: str | None = None) ->
         f'<div class="card">{thumb}{_swatches(record)}<div>{name}<br>'
         f'<span class="muted">{size}</span>{score}</div></div>'
     )
+
+
+def _mark_badge(mark: tuple[str | None, int | None] | None) -> str:
+    """``picked`` / ``rejected`` and the stars of a culling mark (boda mark, boda serve),
+    so the report reads as the culling left it; empty without one."""
+    decision, rating = mark or (None, None)
+    words = {"pick": "picked", "reject": "rejected"}.get(decision or "", "")
+    stars = "★" * rating if isinstance(rating, int) and 1 <= rating <= 5 else ""
+    text = " ".join(w for w in (words, stars) if w)
+    return f' <span class="mark {decision or "rated"}">{text}</span>' if text else ""
+
+
+def _marks_by_id(catalog: Catalog) -> dict[int, tuple[str | None, int | None]]:
+    """``{id: (decision, rating)}`` of the records with a culling mark that applies
+    (links left out: they are in no selection); none when the marks file cannot be
+    read (the report is still written, without them)."""
+    from boda.catalog import marks_path
+
+    try:
+        rows = catalog.mark_rows(marks_path(catalog.path))
+    except CatalogError as exc:
+        _log.warning("note: the report shows no marks: %s", exc)
+        return {}
+    return {image_id: (decision, rating)
+            for image_id, status, decision, rating in rows if status != "link"}
 
 
 def _file_link(relpath: bytes, root: Path, page_folder: Path) -> str:
@@ -302,6 +338,7 @@ def render_html(
         records = catalog.records_by_id(
             {m.id for shown, _ in sections.values() for m in shown}, with_thumbnails=True
         )
+        marks = _marks_by_id(catalog)
     descriptions = flag_descriptions()
     rule_text = _rule_text(thresholds)
     if mirrored_scan and "near_duplicate" in rule_text:
@@ -391,7 +428,7 @@ def render_html(
             f'<p class="muted">{_esc(descriptions[name])}</p>'
         )
         if groups is not None:
-            parts.append(_duplicate_groups(groups, name, records, link, mirrored))
+            parts.append(_duplicate_groups(groups, name, records, link, mirrored, marks))
             listed = sum(len(group) for group in groups)
         else:
             key = rules[name].score_key
@@ -402,6 +439,7 @@ def render_html(
                         records[m.id],
                         "" if m.score is None else f"{key} {m.score:.3g}",
                         link(m.relpath),
+                        marks.get(m.id),
                     )
                     for m in shown
                 )
@@ -590,9 +628,12 @@ def _duplicate_groups(
     records: dict[int, ImageRecord],
     link: Callable[[bytes], str | None],
     mirrored: frozenset[int] = frozenset(),
+    marks: dict[int, tuple[str | None, int | None]] | None = None,
 ) -> str:
     """The groups of a duplicate section; ``mirrored``: the ids of the near-duplicate
-    members whose nearest match is a mirror image (their cards say so)."""
+    members whose nearest match is a mirror image (their cards say so); ``marks``: the
+    culling marks by record id."""
+    marks = marks or {}
     per_group = min(MAX_PER_GROUP, MAX_PER_SECTION)
     label = "copies" if name == "exact_duplicate" else "look-alikes"
     mirrored = mirrored if name == "near_duplicate" else frozenset()
@@ -605,7 +646,8 @@ def _duplicate_groups(
     out = []
     for group in groups:
         cards = "".join(
-            _card(records[m.id], score(m), link(m.relpath)) for m in group[:per_group]
+            _card(records[m.id], score(m), link(m.relpath), marks.get(m.id))
+            for m in group[:per_group]
         )
         rest = group[per_group:]
         names = ""
