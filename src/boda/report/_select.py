@@ -432,17 +432,28 @@ def _label(relpath: bytes) -> bytes | None:
 
 def _label_conflicts(catalog_path: str | Path) -> set[bytes]:
     """The files whose exact duplicate lies in a folder of another name."""
+    return set(label_conflict_ids(catalog_path).values())
+
+
+def label_conflict_ids(catalog_path: str | Path) -> dict[int, bytes]:
+    """:func:`_label_conflicts` by record id: ``{id: relpath}``.  Read from the exact
+    duplicate groups and their members' paths alone (a pass over every record, scores
+    and all, took 2.5 s at 100 000 records for a few hundred grouped files)."""
+    with Catalog(catalog_path, readonly=True) as catalog:
+        # a group id of another type (a hand-edited catalog) is no group, as in the records
+        groups = {i: g for i, g in catalog.flag_groups("exact_duplicate").items()
+                  if type(g) is int}
+        relpaths = catalog.relpaths_of(groups)
     labels: dict[int, set[bytes]] = {}
-    members: dict[int, list[bytes]] = {}
-    for record in iter_catalog_records(catalog_path):
-        group_id = record["groups"].get("exact_duplicate")
-        label = _label(record_relpath(record)) if group_id is not None else None
+    members: dict[int, list[int]] = {}
+    for image_id, relpath in relpaths.items():
+        label = _label(relpath)
         if label is not None:
-            labels.setdefault(group_id, set()).add(label)
-            members.setdefault(group_id, []).append(record_relpath(record))
+            labels.setdefault(groups[image_id], set()).add(label)
+            members.setdefault(groups[image_id], []).append(image_id)
     return {
-        relpath for group_id, names in labels.items() if len(names) > 1
-        for relpath in members[group_id]
+        image_id: relpaths[image_id] for group_id, names in labels.items() if len(names) > 1
+        for image_id in members[group_id]
     }
 
 

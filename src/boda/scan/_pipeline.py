@@ -349,18 +349,30 @@ def _gone_and_kept(
     kept under each folder that could not be listed: its files may all be there."""
     unlisted = [f.relpath for f in found if f.unlisted_folder]
     kept = dict.fromkeys(unlisted, 0)
+    # Each path's folders looked up, not every unlisted folder tried for each path: a
+    # share with 1 000 unreadable folders over 100 000 catalogued files took 7 s here.
+    rank = {folder: i for i, folder in reversed(list(enumerate(unlisted)))}  # the first
     gone = []
     for path in known:
         if path in seen:
             continue
-        folder = next(
-            (u for u in unlisted if u == b"." or path.startswith(u + b"/")), None
-        )
+        holders = [a for a in _folders_of(path) if a in rank]
+        folder = min(holders, key=rank.__getitem__) if holders else None
         if folder is None:
             gone.append(path)
         else:
             kept[folder] += 1
     return gone, kept
+
+
+def _folders_of(relpath: bytes) -> Iterator[bytes]:
+    """The folders holding ``relpath``, as the walk names them: ``.`` (the root), then
+    each ancestor (``b"a/b/c.jpg"``: ``.``, ``a``, ``a/b``)."""
+    yield b"."
+    end = relpath.find(b"/")
+    while end != -1:
+        yield relpath[:end]
+        end = relpath.find(b"/", end + 1)
 
 
 #: The modification-time resolutions of the file systems a photo library lives on,

@@ -163,6 +163,10 @@ def walk_images(
             if extension not in SUPPORTED_EXTENSIONS and extension not in RAW_EXTENSIONS:
                 continue
             path = os.path.join(dirpath, name)
+            # The folder's relative path joined with the name: os.path.relpath per file
+            # (two abspath calls, two getcwd) was most of the walk's time (1.1 of 1.5 s
+            # for 100 000 files).
+            relpath = os.fsencode(here + name)
             link_to = None
             try:
                 # lstat first: one system call for a plain file, as a stat would be.
@@ -178,14 +182,14 @@ def walk_images(
                     reason = "symbolic link loop"
                 elif os.path.islink(path):
                     reason = f"broken symbolic link ({reason})"
-                yield FoundFile(path, relpath_bytes(path, root), 0, 0, reason)
+                yield FoundFile(path, relpath, 0, 0, reason)
                 continue
             if not stat.S_ISREG(st.st_mode):
                 # FIFOs and devices would block or stream forever when opened.
-                yield FoundFile(path, relpath_bytes(path, root), 0, 0, "not a regular file")
+                yield FoundFile(path, relpath, 0, 0, "not a regular file")
                 continue
             yield FoundFile(
-                path, relpath_bytes(path, root), st.st_size, _stored_mtime(st.st_mtime_ns),
+                path, relpath, st.st_size, _stored_mtime(st.st_mtime_ns),
                 link_to=link_to,
             )
     # The last folder's error (or the root's, when nothing could be listed) is

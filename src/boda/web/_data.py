@@ -526,11 +526,20 @@ class CatalogView:
     def selection_ids(self, name: str, *, wait: bool = True) -> list[int] | None:
         """The ids of the records :func:`boda.report.select_records` gives for the
         selection ``name`` (``redundant``, ``label_conflict``...: those that SQL alone
-        cannot pick).  One pass over the catalog, cached; ``wait=False``: None when
-        it is not at hand (:meth:`peek`)."""
+        cannot pick), cached: ``redundant`` from :meth:`duplicate_plan`,
+        ``label_conflict`` from the exact duplicate groups, others by a pass over the
+        catalog; ``wait=False``: None when it is not at hand (:meth:`peek`)."""
         from boda.report import select_records
+        from boda.report._select import label_conflict_ids
 
         def compute() -> list[int]:
+            # These two without a pass over every record (5.6 s each at 100 000 records):
+            # the redundant copies are those of the duplicate plan the page holds anyway
+            if name == "redundant":
+                return sorted({m["id"] for found in self.duplicate_plan()
+                               for m in found["redundant"] if m["id"] is not None})
+            if name == "label_conflict":
+                return sorted(label_conflict_ids(self.path))
             paths = [record["path"] for record in select_records(self.path, name)]
             with self.open() as catalog:
                 return sorted(catalog.ids_of_paths(paths).values())
