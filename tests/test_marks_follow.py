@@ -104,3 +104,20 @@ def test_a_mark_moves_only_to_a_file_no_mark_holds():
     assert moves_by_pixels({b"x.png": pick}, [b"x.png"], {b"z.png": ("h1", 5, 5)}) == [
         (b"x.png", b"z.png")
     ]
+
+
+def test_a_blocked_move_blocks_the_chain_behind_it():
+    def mark(pixel_hash):
+        return Mark("pick", None, 0.0, pixel_hash, 1, 1)
+
+    # a -> b -> c -> d by pixels, where d holds a mark that stays: nothing can move
+    marks = {b"a": mark("h1"), b"b": mark("h2"), b"c": mark("h3"), b"d": mark("own")}
+    analysed = {b"b": ("h1", 5, 5), b"c": ("h2", 5, 5), b"d": ("h3", 5, 5)}
+    assert moves_by_pixels(marks, [b"a", b"b", b"c"], analysed) == []
+    # without d's mark the whole chain moves on
+    del marks[b"d"]
+    assert moves_by_pixels(marks, [b"a", b"b", b"c"], analysed) == [
+        (b"a", b"b"),
+        (b"b", b"c"),
+        (b"c", b"d"),
+    ]

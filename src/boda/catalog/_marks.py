@@ -146,12 +146,17 @@ def moves_by_pixels(
         if len(olds) == 1 and len(news := new_by_hash.get(pixel_hash, ())) == 1
         and olds[0] != news[0]
     ]
-    while True:  # a mark at the new path must move on, or the move is dropped
-        leaving = {old for old, _ in pairs}
-        kept = [(old, new) for old, new in pairs if new not in marks or new in leaving]
-        if len(kept) == len(pairs):
-            return kept
-        pairs = kept
+    # A mark at the new path must move on, or the move is dropped; a dropped move
+    # keeps its old mark in place, which may drop the move onto that path in turn.
+    old_of = {new: old for old, new in pairs}
+    leaving = set(old_of.values())
+    blocked = [new for new in old_of if new in marks and new not in leaving]
+    while blocked:
+        stays = old_of.pop(blocked.pop())
+        leaving.discard(stays)
+        if stays in old_of:  # the move onto it would overwrite its mark
+            blocked.append(stays)
+    return [(old, new) for old, new in pairs if new in old_of]
 
 
 def marks_path(catalog_path: str | Path) -> Path:
