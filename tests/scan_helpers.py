@@ -90,3 +90,14 @@ def catalog_paths(root) -> list[str]:
 
     with Catalog(root, readonly=True) as catalog:
         return sorted(r.path for r in catalog.records())
+
+
+def edited_by_hand(catalog_path) -> None:
+    """Say that the catalog's records were changed behind the scans' back (an SQL
+    ``UPDATE`` in a test): a rescan that finds no file changed keeps the stored flags
+    (nothing it knows of changed), so the flags are marked stale, as a stopped scan
+    leaves them, and the next scan derives them from the edited records."""
+    from boda.catalog import Catalog
+
+    with Catalog(catalog_path) as catalog:
+        catalog.mark_flags_stale()

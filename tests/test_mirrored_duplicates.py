@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scan_helpers import edited_by_hand
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from typer.testing import CliRunner
@@ -392,6 +393,7 @@ def test_records_without_a_mirrored_hash_take_no_part(mirror_folder, photos):
     with sqlite3.connect(catalog_path) as db:
         db.execute("UPDATE images SET extra = json_set(extra, '$.phash_mirrored', '-1') "
                    "WHERE relpath = ?", (b"train/parrots.png",))
+    edited_by_hand(catalog_path)
     assert scan(mirror_folder, workers=1).without_mirrored_hash == 3
     # A file that changes is analysed again and gets its mirrored hash.
     write_image(mirror_folder / "test" / "parrots_flipped.jpg",

@@ -938,6 +938,12 @@ class Catalog:
         return True
 
     # -- reading ---------------------------------------------------------
+    def keep_flags(self) -> None:
+        """Say that the stored flags match the records after all: a scan that marked
+        them stale (:meth:`mark_flags_stale`) changed nothing they are derived from."""
+        with self._db:
+            self._db.execute("DELETE FROM settings WHERE key = ?", (_STALE_KEY,))
+
     def flags_stale(self) -> bool:
         """Whether the stored flags predate the records: the last scan was stopped
         before it derived them again (the next scan does)."""

@@ -769,6 +769,42 @@ def _shown_keys(counts: dict[str, int]) -> dict[str, int]:
     return {display_path(pattern): count for pattern, count in counts.items()}
 
 
+#: The setting that says what the stored flags were derived from (:func:`_flag_inputs`).
+FLAGS_FROM_KEY = "flags_derived_from"
+
+
+def _flag_inputs(thresholds: dict[str, float], mirrored: bool, content: int) -> dict:
+    """What a scan's flags are derived from: the records (the catalog's content
+    version, counted up by every scan that changes them), the thresholds, the
+    mirrored option, and the code that derives them (its source files' bytes, so a
+    boda whose rules changed derives them again)."""
+    import hashlib
+
+    from boda import __version__, duplicates
+    from boda.catalog import _catalog
+    from boda.scan import _flags
+
+    code = hashlib.sha256(f"{__version__} {ANALYSIS_VERSION}".encode())
+    for module in (_flags, duplicates._clusters, duplicates._hashes, _catalog):
+        try:
+            code.update(Path(module.__file__).read_bytes())
+        except (OSError, TypeError):  # no source at hand: no way to tell, derive again
+            code.update(os.urandom(16))
+    return {"content": content, "thresholds": thresholds, "mirrored": mirrored,
+            "code": code.hexdigest()}
+
+
+def _flags_unchanged(
+    derived_from: object, thresholds: dict[str, float], mirrored: bool, content: int
+) -> bool:
+    """Whether the flags stored before this scan (fresh, not stale) came from exactly
+    these inputs: then deriving them again (half of a rescan that finds nothing new
+    in a large folder) would give the same flags."""
+    return isinstance(derived_from, dict) and derived_from.get("inputs") == _flag_inputs(
+        thresholds, mirrored, content
+    )
+
+
 def _derive_flags(
     catalog: Catalog, thresholds: dict[str, float], step: StepProgress | None,
     mirrored: bool = False, summary: ScanSummary | None = None,
@@ -1159,6 +1195,7 @@ def scan(
                 }
             # Until they are derived again at the end, the stored flags may not
             # match the records (a kill -9 leaves the mark for the report to show).
+            derived_from = None if catalog.flags_stale() else catalog.get_setting(FLAGS_FROM_KEY)
             catalog.mark_flags_stale()
             if moves:
                 _move_marks(catalog.path, moves)  # first: a rerun finds the move again
@@ -1277,7 +1314,15 @@ def scan(
             stale = summary.interrupted and (
                 stops.count > 1 or catalog.count_all() > DERIVE_ON_STOP_LIMIT
             )
-            if not stale:
+            kept = not stale and _flags_unchanged(
+                derived_from, resolved, summary.mirrored, catalog.content_version()
+            ) and derived_from.get("counts") == catalog.flag_counts()
+            if kept:  # nothing they come from changed: the stored flags stand
+                catalog.keep_flags()
+                summary.without_mirrored_hash = derived_from.get("without_mirrored_hash", 0)
+                failed = [(display_path(p), e or "") for p, e in catalog.failures()]
+                counts = catalog.flag_counts()
+            elif not stale:
                 try:
                     failed, counts = _derive_flags(
                         catalog, resolved, step, summary.mirrored, summary
@@ -1305,6 +1350,13 @@ def scan(
                 {"complete": not summary.interrupted, "to_analyse": to_analyse,
                  "pending": summary.pending},
             )
+            if not stale:  # what the flags now stored were derived from
+                catalog.set_setting(FLAGS_FROM_KEY, {
+                    "inputs": _flag_inputs(resolved, summary.mirrored, catalog.content_version()),
+                    "without_mirrored_hash": summary.without_mirrored_hash,
+                    # another boda's scan may derive them by its own rules and not say so
+                    "counts": catalog.flag_counts(),
+                })
             catalog.set_setting("max_side", max_side)
             catalog.set_setting("raw_files", summary.raw_files)  # for the report
             catalog.set_setting("not_scanned", _not_scanned(summary))  # for the report, serve
