@@ -345,7 +345,7 @@ def test_icloud_placeholders_are_named(folder):
     summary = scan(folder, workers=1)
     assert summary.icloud_placeholders == ["IMG_0001.HEIC"]
     out = runner.invoke(app, ["scan", str(folder), "--no-report", "-q"])
-    assert "1 file is iCloud placeholder not downloaded: IMG_0001.HEIC" in " ".join(
+    assert "1 file is an iCloud placeholder, not downloaded: IMG_0001.HEIC" in " ".join(
         out.stdout.split()
     )
 
@@ -368,7 +368,7 @@ def test_what_the_walk_passed_over_is_in_the_report_and_serve(folder, tmp_path):
     assert summary.icloud_placeholders == ["IMG_0001.HEIC"]
     with Catalog(default_catalog_path(folder), readonly=True) as catalog:
         lines = not_scanned_lines(catalog)
-    assert lines[0].startswith("1 file is iCloud placeholder not downloaded: IMG_0001.HEIC")
+    assert lines[0].startswith("1 file is an iCloud placeholder, not downloaded: IMG_0001.HEIC")
     assert lines[1].startswith("1 folder link not followed (linked -> ")
     assert lines[2].startswith("skipped by default: @eaDir/ ×1")
     assert lines[3] == "skipped by the excludes: draft.png ×1"
@@ -409,7 +409,7 @@ def test_names_that_are_not_utf8_are_shown_in_what_was_not_scanned(folder, tmp_p
     assert summary["skipped"] == {"skip\\xff*.png": 1}
     with Catalog(default_catalog_path(folder), readonly=True) as catalog:
         lines = not_scanned_lines(catalog)
-    assert lines[0].startswith("1 file is iCloud placeholder not downloaded: No\\xebl/IMG")
+    assert lines[0].startswith("1 file is an iCloud placeholder, not downloaded: No\\xebl/IMG")
     assert "skipped by the excludes: skip\\xff*.png ×1" in lines
     assert "IMG\\xff1.HEIC" in (tmp_path / "r.html").read_text("utf-8")
     client = TestClient(create_app(folder), base_url="http://127.0.0.1:8765")

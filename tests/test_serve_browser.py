@@ -138,7 +138,7 @@ def test_shared_failure_reasons_are_grouped(browser, tmp_path):
         assert len(rows) == 3 and "4" in rows[1] and "empty0.jpg" in rows[1]
         assert page.locator("#failures tr").count() == 1 + 5
         assert page.locator("#not-scanned li").all_inner_texts() == [
-            "1 file is iCloud placeholder not downloaded: IMG_9.JPG (download them, e.g. turn "
+            "1 file is an iCloud placeholder, not downloaded: IMG_9.JPG (download it, e.g. turn "
             'off "Optimise Mac Storage", and scan again)']
         page.close()
 

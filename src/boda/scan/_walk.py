@@ -82,8 +82,10 @@ def describe_icloud_placeholders(count: int, first: list[str]) -> str:
     """The sentence the summary and the report give for ``count`` iCloud placeholders,
     naming the first three of ``first``."""
     names = ", ".join(map(str, first[:3])) + (" …" if count > 3 else "")
-    return (f"{count} file{'s are' if count != 1 else ' is'} iCloud placeholder"
-            f"{'s' * (count != 1)} not downloaded: {names} (download them, e.g. turn off "
+    many = count != 1
+    what = "files are iCloud placeholders" if many else "file is an iCloud placeholder"
+    return (f"{count} {what}, not downloaded: {names} (download {'them' if many else 'it'}, "
+            "e.g. turn off "
             "\"Optimise Mac Storage\", and scan again)")
 
 
