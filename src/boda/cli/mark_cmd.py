@@ -33,8 +33,11 @@ def register(app: typer.Typer) -> None:
             "# clear every mark of the folder",
             "boda report trip --paths | boda mark trip --undecided --rating 0 -",
             notes="Marks are kept beside the catalog (DIR/.boda/catalog.marks.db), never in "
-            "your files, and a new scan keeps them. Select them with boda report DIR --only "
-            "picked, rejected, undecided or rated, and --min-rating N. PATH is a file as boda "
+            "your files. A new scan keeps them, and carries them along when a file is moved "
+            "or renamed (edited too: matched by its pixels); a file whose pixels were edited "
+            "in place, or another photo put at its path, is undecided again. Select them "
+            "with boda report DIR --only picked, rejected, undecided or rated, and "
+            "--min-rating N. PATH is a file as boda "
             "report --paths prints it (DIR joined with its path in DIR) or its path in DIR "
             "(--relative); - reads the paths from stdin, one a line (--null: NUL-separated). "
             "A path the catalog does not hold, or a link to another file of DIR (in no "
