@@ -493,6 +493,29 @@ def _shm_unmakeable(exc: sqlite3.OperationalError, path: Path) -> bool:
         return False
 
 
+def use_wal(db: sqlite3.Connection, timeout: float = _BUSY_TIMEOUT) -> None:
+    """Put the database of ``db`` in WAL mode (``PRAGMA journal_mode = WAL``), waiting
+    for the other connections that do the same at that moment.
+
+    Two connections that make one new database at once (two scans started together,
+    ``boda mark`` beside the first mark set in ``boda serve``) each read it, then both
+    need its exclusive lock: SQLite answers one of them SQLITE_BUSY at once, without
+    the busy handler (waiting could deadlock, https://sqlite.org/c3ref/busy_handler.html),
+    and the command failed with "locked by another program".  Tried again, the
+    switch waits its turn (a database already in WAL mode does not change).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY"
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """A connection that only reads the SQLite file ``path`` (a marks file), opened as
     immutable where the read-only open fails for want of a ``-shm`` file and the
@@ -551,7 +574,7 @@ class Catalog:
             if existed:
                 self._refuse_other_files(readonly)
             if not readonly:
-                self._db.execute("PRAGMA journal_mode = WAL")
+                use_wal(self._db)
                 self._db.execute("PRAGMA synchronous = NORMAL")
                 self._db.executescript(_SCHEMA)
             version = self._check_version(readonly)
@@ -1475,13 +1498,16 @@ class Catalog:
             try:
                 # a mark given to another file at this path does not apply (a version 1
                 # marks file, read as it is, has no sizes and times to match)
-                applies = (MARK_APPLIES if "mtime_ns" in marks_columns(self._db, "boda_marks")
+                columns = marks_columns(self._db, "boda_marks")
+                applies = (MARK_APPLIES if "mtime_ns" in columns
                            else "(m.pixel_hash IS NULL OR m.pixel_hash IS images.pixel_hash)")
                 rows = self._db.execute(
                     "SELECT images.id, images.status, m.decision, m.rating "
                     "FROM boda_marks.marks AS m JOIN images ON images.relpath = m.relpath "
                     f"AND {applies}"
-                ).fetchall()
+                ).fetchall() if columns else []
+                # (no marks table: a file whose first write was cut short, killed or on a
+                # full disk; no marks yet, as no file, and "move it away" helps nothing)
             finally:
                 self._db.execute("DETACH DATABASE boda_marks")
         except sqlite3.DatabaseError as exc:

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from boda.catalog._catalog import connect_readonly, disk_full, resolve_catalog_path
+from boda.catalog._catalog import connect_readonly, disk_full, resolve_catalog_path, use_wal
 from boda.errors import CatalogError, InvalidParameterError
 
 __all__ = ["DECISIONS", "Mark", "Marks", "marks_path", "moves_by_pixels"]
@@ -234,10 +234,13 @@ class Marks:
             if readonly:
                 self._db = connect_readonly(self.path)  # a read-only share too
                 self._db.execute("PRAGMA query_only = ON")
+                if not marks_columns(self._db):  # its first write was cut short: no marks
+                    self.close()
+                    return
             else:
                 self._writable_or_raise()
                 self._db = sqlite3.connect(self.path, timeout=30)
-                self._db.execute("PRAGMA journal_mode = WAL")
+                use_wal(self._db)  # made at the same moment by another boda: waits its turn
                 self._db.executescript(_SCHEMA)
             self._check_version()
         except sqlite3.DatabaseError as exc:
@@ -477,5 +480,8 @@ def _on_disk(path: bytes) -> tuple[int | None, int | None]:
 
 
 def marks_columns(db: sqlite3.Connection, schema: str = "main") -> set[str]:
-    """The column names of the ``marks`` table of ``schema`` in ``db``."""
+    """The column names of the ``marks`` table of ``schema`` in ``db``; none when it has
+    no such table: a marks file whose first write was cut short (``boda mark`` or
+    ``boda serve`` killed as they made it, a disk that was full), which holds no marks
+    yet (the next mark fills it in)."""
     return {row[1] for row in db.execute(f"PRAGMA {schema}.table_info(marks)")}

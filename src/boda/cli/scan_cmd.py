@@ -858,7 +858,7 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
 
     links = f"{summary.links} link{'s' * (summary.links != 1)} · " if summary.links else ""
     moved = f"{summary.moved} moved · " if summary.moved else ""
-    if summary.marks_followed:  # renamed and edited: matched by their pixels
+    if summary.marks_followed:  # renamed and edited (matched by pixels), or moved meanwhile
         moved += (f"{summary.marks_followed} mark{'s' * (summary.marks_followed != 1)} "
                   "followed their photos · ")
     excluded = f"{summary.excluded} excluded · " if summary.excluded else ""

@@ -106,7 +106,8 @@ class ScanSummary:
     with a pHash took no part in that (analysed before boda kept the mirrored
     pHash; 0 when ``mirrored`` is off).  ``marks_followed`` counts the culling marks
     that followed their photo to another path by its pixels (renamed and edited, or
-    names swapped: see :func:`_follow_marks`).
+    names swapped: see :func:`_follow_marks`), or to where it was moved while the scan
+    ran (:func:`_carry_marks_away`).
     """
 
     root: Path
@@ -268,18 +269,60 @@ def _analyze_job(job: tuple[FoundFile, int, int | None]) -> ImageRecord:
     return analyze_file(*job)
 
 
-def _move_marks(catalog_path: Path, moves: list[tuple[bytes, bytes]]) -> None:
-    """Carry the culling marks of moved files along (when the catalog has marks)."""
+def _move_marks(catalog_path: Path, moves: list[tuple[bytes, bytes]]) -> int:
+    """Carry the culling marks of moved files along (when the catalog has marks);
+    returns how many marks moved."""
     from boda.catalog import Marks, marks_path
 
     if not marks_path(catalog_path).is_file():
-        return
+        return 0
     try:
         with Marks(catalog_path) as marks:
-            marks.move(moves)
+            return marks.move(moves)
     except CatalogError as exc:  # the scan goes on: its records are not the marks
         _log.warning("note: the marks of %d moved files stay at their old paths: %s",
                      len(moves), exc)
+        return 0
+
+
+def _marked(catalog: Catalog, vanished: list[ImageRecord]) -> list[ImageRecord]:
+    """The files gone since the listing (``vanished``: their error records, with the
+    size and time the listing saw) whose catalogued file has a culling mark."""
+    from boda.catalog import Marks, marks_path
+
+    if not vanished or not marks_path(catalog.path).is_file():
+        return []
+    try:
+        with Marks(catalog.path, readonly=True) as marks:
+            held = {r.relpath: mark for r in vanished if (mark := marks.get(r.relpath))}
+    except CatalogError:  # an unreadable marks file: the scan goes on, the reports say it
+        return []
+    files = catalog.file_identities(held)
+    return [r for r in vanished  # a mark left by an earlier file at the path stays
+            if r.relpath in held and r.relpath in files
+            and held[r.relpath].applies_to(*files[r.relpath])]
+
+
+def _carry_marks_away(
+    root: Path, catalog_path: Path, marked: list[ImageRecord], listed: set[bytes],
+    include_hidden: bool, excludes: Excludes,
+) -> int:
+    """Move the marks of ``marked``, files gone from their listed paths while the scan
+    ran, to where they went (a folder renamed during a scan that analyses its files,
+    after ``--reanalyze`` or an upgrade): the folder is listed again, and a file that
+    is new since the first listing (not in ``listed``) takes the mark of a gone one
+    as :func:`_moves` pairs files between two scans (size, time, name or folder).
+    The next scan analyses it as a new file, its mark in place; without this, the
+    mark stayed at the old path, which no scan would see again.  Returns how many
+    marks moved."""
+    own = _catalog_files(root, catalog_path)
+    arrived = [
+        f for f in _walk(root, include_hidden, {}, None, excludes=excludes)
+        if f.relpath not in listed and f.relpath not in own
+    ]
+    states = {r.relpath: FileState(0, r.size, r.mtime_ns, "ok") for r in marked}
+    moves = _moves(list(states), states, arrived)
+    return _move_marks(catalog_path, moves) if moves else 0
 
 
 def _follow_marks(catalog: Catalog, displaced: list[bytes], analysed: list[bytes]) -> int:
@@ -1251,7 +1294,7 @@ def scan(
             stops.arm()
             batch: list[ImageRecord] = []
             done = 0
-            vanished: list[bytes] = []
+            vanished: list[ImageRecord] = []
             analysed_paths: list[bytes] = []  # for the marks that follow their pixels
             root_bytes = os.fsencode(root)
             results = None
@@ -1277,7 +1320,7 @@ def scan(
                     if record is not None:
                         done += 1
                         if _vanished(root_bytes, record):
-                            vanished.append(record.relpath)  # deleted since the listing
+                            vanished.append(record)  # deleted (or moved) since the listing
                         else:
                             batch.append(record)
                             analysed_paths.append(record.relpath)
@@ -1302,13 +1345,20 @@ def scan(
                     _stop_pool(pool)
                 _write(catalog, batch)
                 saved += len(batch)
+                # Read before their records go: the marks of files moved meanwhile follow.
+                marked_away = _marked(catalog, vanished)
                 # "No output shows a file that is gone", deleted during the scan too.
-                summary.removed += catalog.remove(vanished)
+                summary.removed += catalog.remove([r.relpath for r in vanished])
                 saved += len(vanished)
                 summary.analysis_seconds = time.monotonic() - analysis_started
             summary.pending = to_analyse - saved
             # after the records are written: their pixel hashes say where a mark went
             summary.marks_followed = _follow_marks(catalog, gone, analysed_paths)
+            if marked_away and stops.count < 2:  # stopped twice: at once, no second walk
+                listed = {f.relpath for f in found} | {r.relpath for r in links}
+                summary.marks_followed += _carry_marks_away(
+                    root, catalog.path, marked_away, listed, include_hidden, excludes
+                )
 
             # Stopped again while stopping: at once, as a large catalog is.
             stale = summary.interrupted and (
