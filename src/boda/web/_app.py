@@ -40,6 +40,7 @@ from boda.web._data import (
     MAX_LIMIT,
     MAX_MEMBERS,
     CatalogView,
+    MarkIndex,
     NotFound,
     Stale,
     Unreadable,
@@ -377,13 +378,16 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
             raise HTTPException(400, f"unknown kind {kind!r}; use exact or near")
         try:
             sets = view.duplicate_plan()
+            if kind:
+                sets = [s for s in sets if s[f"{kind}_groups"]]
+            limit = min(limit, MAX_LIMIT)
+            with view.open() as catalog:
+                index = view.mark_index(catalog)
         except BodaError as exc:
             raise _fail(exc) from None
-        if kind:
-            sets = [s for s in sets if s[f"{kind}_groups"]]
-        limit = min(limit, MAX_LIMIT)
+        shown = [_with_marks(_capped(s), index) for s in sets[offset : offset + limit]]
         return _json({"kind": kind or "", "total": len(sets), "offset": offset,
-                      "limit": limit, "sets": [_capped(s) for s in sets[offset : offset + limit]]})
+                      "limit": limit, "sets": shown}, **{"Cache-Control": "no-store"})
 
     @get("/api/failures")
     def failures(offset: int = Query(0, ge=0, le=MAX_INT),
@@ -582,6 +586,19 @@ def _capped(found: dict[str, Any]) -> dict[str, Any]:
         "redundant_count": len(found["redundant"]),
         "linked_count": len(found["linked"]),
     }
+
+
+def _with_marks(found: dict[str, Any], index: MarkIndex) -> dict[str, Any]:
+    """A duplicate set whose members hold their ``decision`` and ``rating`` (the page's
+    cards show them; a picked copy is kept too), as new dicts: the plan is cached."""
+
+    def marked(member: dict[str, Any]) -> dict[str, Any]:
+        decision, rating = index.mark_of(member["id"])
+        return {**member, "decision": decision, "rating": rating}
+
+    return {**found, "keep": marked(found["keep"]),
+            "redundant": list(map(marked, found["redundant"])),
+            "linked": list(map(marked, found["linked"]))}
 
 
 def _count_unflagged(view: CatalogView) -> int:

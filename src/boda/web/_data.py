@@ -88,8 +88,8 @@ class Unreadable(ValueError):
 
 
 #: The cached values the person's marks change: the duplicate plan (the keep rule reads
-#: picks and rejects), its index, and the redundant copies it lists.
-_MARKS_READ_BY = frozenset({"duplicates", "set_index", "selection:redundant"})
+#: picks and rejects), its index, the redundant copies it lists and each file's role.
+_MARKS_READ_BY = frozenset({"duplicates", "set_index", "selection:redundant", "roles"})
 
 
 def _writing(state: tuple) -> bool:
@@ -556,17 +556,21 @@ class CatalogView:
     def set_of(self, image_id: int) -> dict[str, Any] | None:
         """The duplicate set holding the record ``image_id``, if any."""
 
-        def compute() -> dict[int, int]:
+        def compute() -> tuple[list[dict[str, Any]], dict[int, int]]:
             sets = self.duplicate_plan()
-            return {
+            return sets, {
                 m["id"]: k
                 for k, s in enumerate(sets)
                 for m in (s["keep"], *s["redundant"], *s["linked"])
                 if m["id"] is not None
             }
 
-        where = self.cached("set_index", compute).get(image_id)
-        return None if where is None else self.duplicate_plan()[where]
+        # the plan the index was made from, not the plan read again: a mark saved between
+        # the two reads (auto-advance) changes the plan, and the index would point into
+        # another set, or past the last one
+        sets, index = self.cached("set_index", compute)
+        where = index.get(image_id)
+        return None if where is None else sets[where]
 
     def roles(self, *, wait: bool = False) -> dict[int, str] | None:
         """``{id: "kept" | "redundant" | "linked"}`` of every member of a duplicate set
@@ -580,7 +584,15 @@ class CatalogView:
                     out.update((m["id"], role) for m in members if m["id"] is not None)
             return out
 
+        # the plan at hand (read for this state of the catalog and marks): the roles are
+        # a pass over it, given at once rather than left out of this answer
+        wait = wait or self._fresh("duplicates")
         return (self.cached if wait else self.peek)("roles", compute)
+
+    def _fresh(self, key: str) -> bool:
+        """Whether the value cached for ``key`` is that of the current state."""
+        hit = self._cache.get(key)
+        return hit is not None and hit[0] == self._state_of(key)
 
     def keep_first(self, catalog: Catalog, flag: str, ids: list[int]) -> list[int]:
         """``ids`` (in the order of ``flag``'s groups) with each group's members in the

@@ -7,8 +7,8 @@ const PAGE = 120; // cards per request
 const POLL = {busy: 3000, idle: 20000};
 const state = {view: "grid", only: [], q: "", sort: "path", order: "", open: null, kind: "", stars: 0};
 let summary = null;
-let grid = {key: "", items: [], total: 0, loading: false};
-let dups = {key: null, sets: [], total: 0, loaded: false, loading: false};
+let grid = {key: "", items: [], total: 0, loading: null}; // loading: the page on its way
+let dups = {key: null, sets: [], total: 0, loaded: false, loading: null, stale: false};
 let detailId = null;
 let detailRecord = null;
 let zoomed = false; // the detail preview at 1:1 (its full size, capped)
@@ -131,7 +131,22 @@ function go(changes) {
 }
 
 // -- summary, sidebar -------------------------------------------------------------------
+// The boxes renderSummary builds again (every poll, every mark): the link or button of
+// theirs that had the focus has it again, so a keyboard user keeps their place.
+const REBUILT = ["warnings", "summary", "selections", "mark-selections", "dataset-selections"];
+
 function renderSummary() {
+  const active = document.activeElement;
+  const box = active && active.closest && REBUILT.map((id) => document.getElementById(id)).find((b) => b.contains(active));
+  const at = box ? [...box.querySelectorAll("a, button")].indexOf(active) : -1;
+  buildSummary();
+  if (at >= 0 && !active.isConnected) {
+    const again = box.querySelectorAll("a, button")[at];
+    if (again) again.focus({preventScroll: true});
+  }
+}
+
+function buildSummary() {
   const s = summary;
   const folderName = s.folder.split("/").filter(Boolean).pop() || s.folder;
   document.title = "boda — " + folderName;
@@ -303,7 +318,15 @@ function card(record, badges) {
     if (node.closest("#grid") && (e.shiftKey || e.ctrlKey || e.metaKey)) { selectByClick(node, e); return; }
     go({open: record.id});
   });
-  node.addEventListener("keydown", (e) => { if (e.key === "Enter") go({open: record.id}); });
+  node.addEventListener("keydown", async (e) => {
+    if (e.key !== "Enter") return;
+    if (moving && node.closest("#grid")) { // pressed while the focus moves on to the next
+      while (moving) await moving;          // page: the card it moved to opens
+      const now = document.activeElement.closest("#grid .card");
+      if (now) { go({open: Number(now.dataset.id)}); return; }
+    }
+    go({open: record.id});
+  });
   // a record the app just sent has the latest mark (boda mark may have changed it)
   if ("decision" in record) marks.set(record.id, {decision: record.decision || null, rating: record.rating || null});
   rememberShown(record);
@@ -329,6 +352,22 @@ const UNDO_LIMIT = 200;
 // The marks each Ctrl+Z replaced, newest last: Ctrl+Shift+Z (Ctrl+Y) puts them back. A new
 // mark empties it, as in editors.
 const redoStack = [];
+
+// id -> the number of the last answer of a mark that changed it (answers counted from 1):
+// a record asked for before that answer holds an older mark than the page's.
+const savedAt = new Map();
+let marksSaved = 0;
+
+// The mark of a record just read (``asked``: marksSaved when it was asked for): the
+// page's when a mark of it was saved meanwhile (a slow answer, as the detail's is while the
+// duplicate sets are computed again, must not undo a key pressed meanwhile).
+function takeMark(record, asked) {
+  if ((savedAt.get(record.id) || 0) > asked && marks.has(record.id)) {
+    Object.assign(record, marks.get(record.id));
+  } else {
+    marks.set(record.id, {decision: record.decision, rating: record.rating});
+  }
+}
 
 function markOf(record) {
   return marks.get(record.id) || {decision: record.decision || null, rating: record.rating || null};
@@ -424,14 +463,17 @@ async function saveMark(ids, change, undoable) {
     if (undoStack.length > UNDO_LIMIT) undoStack.shift();
     redoStack.length = 0;
   }
+  marksSaved += 1;
   for (const m of answer.marks) {
     marks.set(m.id, {decision: m.decision, rating: m.rating});
+    savedAt.set(m.id, marksSaved);
     refreshMarks(m.id);
   }
   // a screen reader hears what the key did (the cards only change their look)
   document.getElementById("announce").textContent = `${filesText(answer.marks)}: ${changeText(change)}`;
   for (const sel of summary.selections) if (sel.name in answer.counts) sel.count = answer.counts[sel.name];
   summary.marks.counts = answer.counts;
+  if (dups.loaded) dups.stale = true; // the keep rule reads the marks: read again on return
   renderSummary();
   markActive();
   return answer;
@@ -610,10 +652,22 @@ function markTargets(node) {
   return selection.ids.size > 1 && selection.ids.has(id) ? [...selection.ids] : [id];
 }
 
+// A move of the focus that waits for the next page (auto-advance or an arrow on the last
+// card loaded): the keys pressed meanwhile wait for it, each for the card the one before
+// moved to (none lost, none given to the same card twice).
+let moving = null;
+
 async function gridKey(e) {
-  const node = e.target.closest && e.target.closest(".card");
+  let node = e.target.closest && e.target.closest(".card");
   if (!node || !node.closest("#grid")) return;
   const change = markKey(e);
+  if (moving && (change || e.key.startsWith("Arrow"))) {
+    e.preventDefault();
+    while (moving) await moving;
+    const now = document.activeElement;
+    node = now && now.closest && now.closest("#grid .card");
+    if (!node) return;
+  }
   if (change) {
     e.preventDefault();
     const ids = markTargets(node);
@@ -655,7 +709,8 @@ async function moveFocus(node, delta) {
   let cards = gridCards();
   const target = cards.indexOf(node) + delta;
   if (target >= cards.length && grid.items.length < grid.total) {
-    await more(); // the next page, then on
+    moving = more(); // the next page, then on
+    try { await moving; } finally { moving = null; }
     cards = gridCards();
   }
   const next = cards[Math.min(Math.max(target, 0), cards.length - 1)];
@@ -723,8 +778,9 @@ async function openCompare(ids, keep) {
   activate(0);
   await Promise.all(ids.map(async (id, k) => {
     let r;
+    const asked = marksSaved;
     try { r = await api(`api/images/${id}`); } catch (e) { toast(e.message, true); return; }
-    marks.set(id, {decision: r.decision, rating: r.rating});
+    takeMark(r, asked);
     rememberShown(r);
     const pane = panes.querySelector(`.pane[data-k="${k}"]`);
     if (!pane) return;
@@ -798,6 +854,7 @@ function closeCompare() {
   const back = compare.returnFocus;
   compare.returnFocus = null;
   if (back && back.isConnected && back !== document.body) back.focus();
+  refreshDuplicates();
 }
 
 async function compareKey(e) {
@@ -824,16 +881,25 @@ async function loadGrid(reset) {
   const key = JSON.stringify([state.only, state.q, state.sort, state.order, state.stars]);
   if (!reset && key === grid.key) return;
   if (reset || key !== grid.key) {
-    grid = {key, items: [], total: 0, loading: false};
+    grid = {key, items: [], total: 0, loading: null};
     document.getElementById("grid").replaceChildren();
     clearSelection();
   }
   await more();
 }
 
-async function more() {
-  if (grid.loading) return;
-  grid.loading = true;
+// The next page of the grid; while one is on its way, that one (so that a caller can
+// wait for the cards it adds).
+function more() {
+  if (!grid.loading) {
+    const loading = nextPage();
+    grid.loading = loading;
+    loading.finally(() => { if (grid.loading === loading) grid.loading = null; });
+  }
+  return grid.loading;
+}
+
+async function nextPage() {
   const key = grid.key;
   try {
     const page = await api(gridQuery(grid.items.length));
@@ -849,15 +915,21 @@ async function more() {
     document.getElementById("more").hidden = grid.items.length >= page.total;
   } catch (e) {
     toast(e.message);
-  } finally {
-    grid.loading = false;
   }
 }
 
 // -- duplicates, failures ------------------------------------------------------------------
 function smallCard(member, badge) {
-  return card({id: member.id, path: member.path, status: "ok", flags: [], groups: {}, extra: {}, mirrored: member.mirrored},
+  // the member's mark (when the answer has it): its card shows it, as in the grid
+  const mark = "decision" in member ? {decision: member.decision, rating: member.rating} : {};
+  return card({id: member.id, path: member.path, status: "ok", flags: [], groups: {}, extra: {}, mirrored: member.mirrored, ...mark},
     [el("span", {className: "badge " + (badge === "redundant" ? "" : "keep")}, badge)]);
+}
+
+// Why a member other than the kept file is kept too: the person picked it, or a link
+// of the folder points to it (boda.report.DuplicateSet.linked holds both).
+function keptTooText(member) {
+  return member.decision === "pick" ? "kept: picked" : "kept: a link points to it";
 }
 
 // The duplicate sets: the first page when the view (its kind) changes, the next one with
@@ -865,43 +937,76 @@ function smallCard(member, badge) {
 async function loadDuplicates(reset, next = false) {
   const key = state.kind;
   if (reset || key !== dups.key) {
-    dups = {key, sets: [], total: 0, loaded: false, loading: false};
+    dups = {key, sets: [], total: 0, loaded: false, loading: null, stale: false};
     document.getElementById("dup-sets").replaceChildren();
-  } else if ((dups.loaded && !next) || dups.loading) {
-    return; // shown already (a detail opened or closed over them); or on its way
+  } else if (dups.loading) {
+    return dups.loading; // on its way: the caller waits for it
+  } else if (dups.loaded && !next) {
+    return; // shown already (a detail opened or closed over them)
   }
-  dups.loading = true;
-  const p = new URLSearchParams({offset: String(dups.sets.length), limit: "20"});
-  if (state.kind) p.set("kind", state.kind);
-  try {
-    const page = await api("api/duplicates?" + p.toString());
-    if (key !== dups.key) return;
-    dups.loaded = true;
-    dups.sets.push(...page.sets);
-    dups.total = page.total;
-    document.getElementById("dup-count").textContent = `(${page.total})`;
-    const boxes = page.sets.map((s) => {
-      const groups = [...s.exact_groups.map((g) => `exact group ${g}`), ...s.near_groups.map((g) => `near group ${g}`)];
-      const hidden = s.redundant_count - s.redundant.length + s.linked_count - s.linked.length;
-      const members = [s.keep, ...s.linked, ...s.redundant].filter((m) => m.id !== null).map((m) => m.id).slice(0, 4);
-      return el("div", {className: "group"},
-        members.length > 1 ? el("button", {type: "button", className: "compare-set", title: "these files side by side, to pick one",
-          onclick: () => openCompare(members, s.keep.id)}, `compare ${members.length}`) : "", " ",
-        el("b", {}, "keep "), el("span", {}, s.keep.path),
-        el("span", {className: "muted"}, ` · ${s.redundant_count} redundant · ${groups.join(", ")}`
-          + (s.mirrored_count ? ` · ${s.mirrored_count} matched as a mirror image (left-right flipped)` : "")),
-        el("div", {className: "grid"}, smallCard(s.keep, "kept"),
-          ...s.linked.map((m) => smallCard(m, "kept: a link points to it")),
-          ...s.redundant.map((m) => smallCard(m, "redundant"))),
-        hidden > 0 ? el("p", {className: "muted"}, `… and ${hidden} more (boda report DIR --only redundant --paths)`) : "");
-    });
-    document.getElementById("dup-sets").append(...boxes);
-    document.getElementById("dup-more").hidden = dups.sets.length >= page.total;
-  } catch (e) {
-    toast(e.message);
-  } finally {
-    if (key === dups.key) dups.loading = false;
-  }
+  await readSets(dups.sets.length, 20, false);
+}
+
+// The sets [offset, offset + limit) of the kind shown: after those shown, or (``replace``)
+// in their place.
+function readSets(offset, limit, replace) {
+  const key = dups.key;
+  const p = new URLSearchParams({offset: String(offset), limit: String(limit)});
+  if (key) p.set("kind", key);
+  const loading = (async () => {
+    try {
+      const page = await api("api/duplicates?" + p.toString());
+      if (key !== dups.key) return;
+      dups.loaded = true;
+      if (replace) dups.sets = [];
+      dups.sets.push(...page.sets);
+      dups.total = page.total;
+      document.getElementById("dup-count").textContent = `(${page.total})`;
+      const boxes = page.sets.map(setBox);
+      const list = document.getElementById("dup-sets");
+      if (replace) list.replaceChildren(...boxes); else list.append(...boxes);
+      document.getElementById("dup-more").hidden = dups.sets.length >= page.total;
+    } catch (e) {
+      toast(e.message);
+    }
+  })();
+  dups.loading = loading;
+  loading.finally(() => { if (dups.loading === loading) dups.loading = null; });
+  return loading;
+}
+
+function setBox(s) {
+  const groups = [...s.exact_groups.map((g) => `exact group ${g}`), ...s.near_groups.map((g) => `near group ${g}`)];
+  const hidden = s.redundant_count - s.redundant.length + s.linked_count - s.linked.length;
+  const members = [s.keep, ...s.linked, ...s.redundant].filter((m) => m.id !== null).map((m) => m.id).slice(0, 4);
+  return el("div", {className: "group"},
+    members.length > 1 ? el("button", {type: "button", className: "compare-set", title: "these files side by side, to pick one",
+      onclick: () => openCompare(members, s.keep.id)}, `compare ${members.length}`) : "", " ",
+    el("b", {}, "keep "), el("span", {}, s.keep.path),
+    el("span", {className: "muted"}, ` · ${s.redundant_count} redundant · ${groups.join(", ")}`
+      + (s.mirrored_count ? ` · ${s.mirrored_count} matched as a mirror image (left-right flipped)` : "")),
+    el("div", {className: "grid"}, smallCard(s.keep, "kept"),
+      ...s.linked.map((m) => smallCard(m, keptTooText(m))),
+      ...s.redundant.map((m) => smallCard(m, "redundant"))),
+    hidden > 0 ? el("p", {className: "muted"}, `… and ${hidden} more (boda report DIR --only redundant --paths)`) : "");
+}
+
+// The sets shown, read again after marks changed (the keep rule reads picks and rejects:
+// a rejected kept file hands the keep to another copy), once the detail or compare over
+// them has closed; the card or compare button that had the focus has it again.
+async function refreshDuplicates() {
+  const busy = !document.getElementById("detail").hidden || !document.getElementById("compare").hidden;
+  if (state.view !== "duplicates" || !dups.stale || !dups.loaded || dups.loading || busy) return;
+  dups.stale = false;
+  const active = document.activeElement;
+  const box = active && active.closest && active.closest("#dup-sets .group");
+  const card = box && active.closest(".card");
+  const id = card ? Number(card.dataset.id) : box ? Number(box.querySelector(".card").dataset.id) : null;
+  await readSets(0, Math.max(dups.sets.length, 20), true);
+  if (id === null || (document.activeElement && document.activeElement !== document.body)) return;
+  const again = document.querySelector(`#dup-sets .card[data-id="${id}"]`);
+  const target = card ? again : again && again.closest(".group").querySelector(".compare-set");
+  if (target) target.focus();
 }
 
 async function loadFailures() {
@@ -940,6 +1045,7 @@ async function openDetail(id) {
   // a card of a file that a rescan since has removed: its id is gone, or given to another file
   const gone = () => `${shownPaths.get(id)} is no longer in the catalog (the folder was scanned again ` +
     "since the page was loaded): reload the page";
+  const asked = marksSaved;
   try {
     record = await api(`api/images/${id}`);
   } catch (e) {
@@ -1028,7 +1134,7 @@ async function openDetail(id) {
       }))));
   }
   document.getElementById("d-groups").replaceChildren(...groups);
-  marks.set(id, {decision: record.decision, rating: record.rating});
+  takeMark(record, asked);
   rememberShown(record);
   refreshMarks(id); // the card too, if the mark changed elsewhere since it was shown
   showDetailMark();
@@ -1138,7 +1244,24 @@ function showPosition(id) {
   next.title = "next (→ or j)" + off;
 }
 
-async function step(delta) {
+// The steps on their way, one after another (null: none): a step that waits for the next
+// page of its list, or a detail opened from the address reading the pages up to its file.
+// Mark keys wait for them, each for the file the step before went to (none lost, none
+// given to the same file twice).
+let stepping = null;
+
+function afterSteps(work) {
+  const run = (stepping || Promise.resolve()).then(work);
+  stepping = run;
+  run.catch(() => {}).then(() => { if (stepping === run) stepping = null; });
+  return run;
+}
+
+function step(delta) {
+  return afterSteps(() => stepNow(delta));
+}
+
+async function stepNow(delta) {
   let list = stepList();
   const at = list.ids.indexOf(currentDetail());
   if (at < 0) return;
@@ -1199,7 +1322,29 @@ async function render() {
   if (state.view === "grid") await loadGrid(false);
   else if (state.view === "duplicates") await loadDuplicates(false);
   else await loadFailures();
-  if (state.open !== null) { if (state.open !== detailId) await openDetail(state.open); } else if (detailId !== null) closeDetail();
+  if (state.open !== null) {
+    if (state.open !== detailId) {
+      const fresh = detailId === null; // from the address (a reload, a bookmark, Back)
+      await openDetail(state.open);
+      if (fresh && detailId !== null) {
+        const id = detailId;
+        await afterSteps(() => reachFile(id));
+        if (detailId !== null) showPosition(detailId);
+      }
+    }
+  } else if (detailId !== null) closeDetail();
+  await refreshDuplicates();
+}
+
+// The pages of the view's list up to the file ``id`` (at most 20 more): a detail opened
+// from the address past the first page has its "n of N" and ← →, and Esc gives the
+// focus to its card.
+async function reachFile(id) {
+  for (let pages = 0; pages < 20; pages++) {
+    const list = stepList();
+    if (list.ids.includes(id) || !list.hasMore) return;
+    await list.more();
+  }
 }
 
 // The paths the grid shows: its selection and its search (never more than it shows).
@@ -1291,6 +1436,7 @@ async function start() {
     const change = markKey(e);
     if (change) {
       e.preventDefault();
+      while (stepping) await stepping; // for the file the step on its way goes to
       const saving = setMark([currentDetail()], change);
       if (canMark() && advance()) step(1); // at once: the next key is for the next file
       await saving;
@@ -1333,7 +1479,10 @@ async function start() {
     if (document.hidden) continue;
     const marksBefore = summary.marks && summary.marks.version;
     try { summary = await api("api/summary"); } catch (e) { continue; }
-    if (summary.marks && summary.marks.version !== marksBefore) refreshCardMarks();
+    if (summary.marks && summary.marks.version !== marksBefore) {
+      refreshCardMarks();
+      if (dups.loaded) { dups.stale = true; refreshDuplicates(); }
+    }
     const sort = document.getElementById("sort");
     if (document.activeElement === sort) continue; // not while its list is open
     renderSummary();
