@@ -272,13 +272,14 @@ def _routes(app: FastAPI, view: CatalogView, read_only: bool) -> None:  # noqa: 
             raise HTTPException(413, f"the request is larger than {MAX_MARK_BODY} bytes; "
                                 f"mark at most {MAX_MARK_IDS} files at once")
         try:
-            ids, changes, paths, pixels = _mark_request(body)
+            ids, changes, paths, pixels, identities = _mark_request(body)
         except InvalidParameterError as exc:
             raise HTTPException(400, str(exc)) from None
         import anyio.to_thread
 
         try:  # SQLite's work off the event loop: previews and pages go on meanwhile
-            out = await anyio.to_thread.run_sync(view.write_marks, ids, changes, paths, pixels)
+            out = await anyio.to_thread.run_sync(
+                view.write_marks, ids, changes, paths, pixels, identities)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from None
         except Stale as exc:
@@ -483,13 +484,16 @@ def _write_refused(request: Request, view: CatalogView, read_only: bool) -> JSON
 
 def _mark_request(
     body: bytes,
-) -> tuple[list[int], dict[str, Any], list[str] | None, list[str | None] | None]:
+) -> tuple[list[int], dict[str, Any], list[str] | None, list[str | None] | None,
+           list[str | None] | None]:
     """The ids, the changes (``decision``, ``rating``), the paths and the pixel hashes of
     a ``POST /api/marks`` body, checked: ``{"ids": [1, 2], "decision": "pick" | "reject"
     | null, "rating": 0-5, "paths": ["a.jpg", "b.jpg"], "pixels": ["9f…", null]}`` (a
     decision, a rating or both; 0 or null clears the rating).  ``paths`` and ``pixels``,
     optional, are the ``path`` and ``pixel_hash`` the page was given for each id: the
-    marks are refused (409) when an id names another file, or other pixels, now."""
+    marks are refused (409) when an id names another file, or other pixels, now;
+    ``identities``, optional beside ``pixels``, the ``file_identity`` it was given: other
+    pixels of that very file (a scan at another ``--max-side``) are no reason to refuse."""
     import json
 
     example = 'e.g. {"ids": [12], "decision": "pick"} or {"ids": [12], "rating": 3}'
@@ -514,11 +518,11 @@ def _mark_request(
         raise InvalidParameterError(f"the request is not JSON; send {example}") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"the request must be a JSON object; send {example}")
-    unknown = sorted(set(data) - {"ids", "decision", "rating", "paths", "pixels"})
+    unknown = sorted(set(data) - {"ids", "decision", "rating", "paths", "pixels", "identities"})
     if unknown:
         raise InvalidParameterError(
             f"unknown field {', '.join(map(repr, unknown))}; use ids, decision, rating, paths, "
-            "pixels")
+            "pixels, identities")
     ids = data.get("ids")
     if (not isinstance(ids, list) or not ids or len(ids) > MAX_MARK_IDS
             or not all(type(i) is int and 0 <= i <= MAX_INT for i in ids)):
@@ -544,7 +548,10 @@ def _mark_request(
                     "the path shown for each id")
     pixels = _per_id(data, "pixels", ids, unique, lambda v: v is None or isinstance(v, str),
                      "the pixel_hash shown for each id (null for none)")
-    return unique, changes, paths, pixels
+    identities = _per_id(data, "identities", ids, unique,
+                         lambda v: v is None or isinstance(v, str),
+                         "the file_identity shown for each id (null for none)")
+    return unique, changes, paths, pixels, identities
 
 
 def _per_id(data: dict[str, Any], name: str, ids: list[int], unique: list[int],

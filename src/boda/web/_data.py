@@ -40,6 +40,7 @@ from boda.catalog import (
     resolve_catalog_path,
     scan_running,
 )
+from boda.catalog._catalog import _STALE_MTIME
 from boda.core.text import is_utf8, visible
 from boda.errors import CatalogError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS
@@ -90,6 +91,14 @@ class Unreadable(ValueError):
 #: The cached values the person's marks change: the duplicate plan (the keep rule reads
 #: picks and rejects), its index, the redundant copies it lists and each file's role.
 _MARKS_READ_BY = frozenset({"duplicates", "set_index", "selection:redundant", "roles"})
+
+
+def file_identity(size: int | None, mtime_ns: int | None) -> str | None:
+    """``"size:mtime_ns"`` of a catalogued file, or None when the catalog does not know
+    them (a file waiting to be analysed again: its stored time is cleared)."""
+    if size is None or mtime_ns is None or mtime_ns == _STALE_MTIME:
+        return None
+    return f"{size}:{mtime_ns}"
 
 
 def _writing(state: tuple) -> bool:
@@ -328,19 +337,23 @@ class CatalogView:
 
     def write_marks(self, ids: list[int], changes: dict[str, Any],
                     paths: list[str] | None = None,
-                    pixels: list[str | None] | None = None) -> dict[str, Any]:
+                    pixels: list[str | None] | None = None,
+                    identities: list[str | None] | None = None) -> dict[str, Any]:
         """Set the ``decision`` and/or ``rating`` (the keys of ``changes``, checked by the
         caller) of the records with these ids in the marks file; nothing is written when
         one of the ids is not in the catalog (:class:`NotFound`) or, with ``paths`` (the
         ``path`` the page was given for each id), when an id now names another file
         or none (:class:`Stale`: ids of deleted records are reused after a rescan), or,
         with ``pixels`` (the ``pixel_hash`` the page was given), when the file at the path
-        holds other pixels now (another photo copied over it, then scanned).  Returns the
+        holds other pixels now (another photo copied over it, then scanned), unless it is
+        still the very file the page was given (``identities``: its ``file_identity``,
+        size and modification time; a scan at another ``--max-side`` changes the pixel
+        hashes of unchanged files, as :meth:`boda.catalog.Mark.applies_to` knows).  Returns the
         new marks of the ids, their marks just before the change (``previous``) and the
         counts of the mark selections."""
         with self.open() as catalog:
             relpaths = catalog.relpaths_of(ids)
-            hashes = catalog.pixel_hashes(relpaths.values()) if pixels is not None else {}
+            held = catalog.file_identities(relpaths.values()) if pixels is not None else {}
             setting = changes.get("decision") is not None or bool(changes.get("rating"))
             links = set(catalog.ids_with_status("link")) & set(ids) if setting else set()
             link_records = catalog.records_by_id(sorted(links)) if links else {}
@@ -363,8 +376,11 @@ class CatalogView:
                         "scanned again since the page was loaded; reload the page (nothing "
                         "was marked)")
         if pixels is not None:
-            for image_id, shown_pixels in zip(ids, pixels, strict=True):
-                if hashes.get(relpaths[image_id]) != shown_pixels:
+            shown_files = identities or [None] * len(ids)
+            for image_id, shown_pixels, shown_file in zip(ids, pixels, shown_files, strict=True):
+                pixel_hash, size, mtime_ns = held.get(relpaths[image_id], (None, None, None))
+                same_file = shown_file is not None and shown_file == file_identity(size, mtime_ns)
+                if pixel_hash != shown_pixels and not same_file:
                     raise Stale(
                         f"{visible(display_path(relpaths[image_id]))!r} holds another picture "
                         "than the page shows (it was replaced and the folder scanned again "
@@ -716,6 +732,9 @@ class CatalogView:
                 marks = self.mark_index(catalog)
         out["decision"], out["rating"] = marks.mark_of(record.id)
         out["id"] = record.id
+        # sent back with a mark: the very file the page showed, when its pixel hash has
+        # changed since (a scan at another --max-side) and it has not
+        out["file_identity"] = file_identity(record.size, record.mtime_ns)
         out["path"] = visible(out["path"])  # control and bidi characters as escapes
         path = self.file_of(record)
         out["absolute_path"] = visible(path)

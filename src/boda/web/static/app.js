@@ -342,6 +342,9 @@ const shownPaths = new Map();
 // id -> the pixel hash of the picture the page shows, sent too: a photo copied over the file
 // and scanned since keeps the path, and the server refuses (409) to mark it in the old one's place.
 const shownPixels = new Map();
+// id -> the size and time of the file shown (file_identity), sent beside its pixel hash:
+// a scan at another --max-side gives the very same file another hash.
+const shownFiles = new Map();
 // ids of links: in no selection, so never marked (the server refuses it); a selection
 // that takes some in marks the others
 const shownLinks = new Set();
@@ -377,6 +380,7 @@ function markOf(record) {
 function rememberShown(record) {
   shownPaths.set(record.id, record.path);
   if ("pixel_hash" in record) shownPixels.set(record.id, record.pixel_hash); // not in group briefs
+  if ("file_identity" in record) shownFiles.set(record.id, record.file_identity);
   if (record.status === "link") shownLinks.add(record.id);
 }
 
@@ -439,6 +443,10 @@ async function saveMark(ids, change, undoable) {
   const paths = ids.map((id) => shownPaths.get(id));
   const body = paths.every((p) => typeof p === "string") ? {ids, paths, ...change} : {ids, ...change};
   if (ids.every((id) => shownPixels.has(id))) body.pixels = ids.map((id) => shownPixels.get(id) ?? null);
+  // the very file shown: its pixel hash changes in a scan at another --max-side
+  if (body.pixels && ids.every((id) => shownFiles.has(id))) {
+    body.identities = ids.map((id) => shownFiles.get(id) ?? null);
+  }
   try {
     answer = await api("api/marks", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify(body)});
