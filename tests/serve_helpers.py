@@ -63,3 +63,14 @@ def photo_folder(tmp_path_factory, kodak_paths, names, *, max_side: int, prefix:
     for name, image in zip(names, images, strict=True):
         write_image(root / name, image)
     return root, images
+
+
+def clear_marks(root) -> None:
+    """Take every culling mark of the scanned folder ``root`` away (decisions and stars),
+    so that each browser test starts from an undecided shoot."""
+    from boda.catalog import Marks
+
+    with Marks(root) as marks:
+        every = list(marks.all())
+        marks.set_decision(every, None)
+        marks.set_rating(every, 0)

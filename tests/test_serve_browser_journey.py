@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from serve_helpers import browser_expect, serving
+from serve_helpers import browser_expect, clear_marks, serving
 
 expect = browser_expect()
 
@@ -48,13 +48,6 @@ def served(shoot):
         yield url
 
 
-def _clear(root) -> None:
-    with Marks(root) as marks:
-        every = list(marks.all())
-        marks.set_decision(every, None)
-        marks.set_rating(every, 0)
-
-
 def _decisions(root) -> dict[str, str]:
     with Marks(root, readonly=True) as marks:
         return {p.decode(): m.decision for p, m in marks.all().items() if m.decision}
@@ -64,7 +57,7 @@ def _decisions(root) -> dict[str, str]:
 def open_page(browser, served, shoot):
     """``open_page(hash, advance=False, width=1280)``: a page of the served shoot without
     marks, ready; no error may reach its console."""
-    _clear(shoot)
+    clear_marks(shoot)
     pages, errors = [], []
 
     def open_(hash_: str = "", *, advance: bool = False, width: int = 1280):

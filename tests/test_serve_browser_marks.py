@@ -12,7 +12,7 @@ import shutil
 from contextlib import contextmanager
 
 import pytest
-from serve_helpers import browser_expect, photo_folder, serving
+from serve_helpers import browser_expect, clear_marks, photo_folder, serving
 
 expect = browser_expect()
 
@@ -40,16 +40,9 @@ def served(shoot):
         yield url
 
 
-def _clear(root) -> None:
-    with Marks(root) as marks:
-        every = list(marks.all())
-        marks.set_decision(every, None)
-        marks.set_rating(every, 0)
-
-
 @pytest.fixture
 def page(browser, served, shoot):
-    _clear(shoot)  # each test starts with no marks
+    clear_marks(shoot)  # each test starts with no marks
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -66,7 +59,7 @@ def _page_on_a_copy(browser, shoot, tmp_path):
     that rescan or delete files under the page."""
     root = tmp_path / "shoot"
     shutil.copytree(shoot, root)
-    _clear(root)
+    clear_marks(root)
     with serving(create_app(root)) as url:
         page = browser.new_page()
         page.goto(url)
@@ -307,7 +300,7 @@ def test_a_refused_write_is_said_not_swallowed(page, shoot):
 
 
 def test_a_read_only_page_hides_the_marking_controls(browser, shoot):
-    _clear(shoot)
+    clear_marks(shoot)
     with Marks(shoot) as marks:
         marks.set_decision([b"b.png"], "reject")
     with serving(create_app(shoot, read_only=True)) as url:
@@ -406,7 +399,7 @@ def test_ctrl_shift_z_redoes_what_ctrl_z_undid_until_a_new_mark(page, shoot):
 def test_another_tabs_marks_show_on_the_cards_at_the_next_refresh(browser, served, shoot):
     """Two tabs (or boda mark beside the page): the cards of the other catch up when
     its periodic refresh sees that the marks changed, not only its counts."""
-    _clear(shoot)
+    clear_marks(shoot)
     other = browser.new_page()
     other.clock.install()
     other.goto(served)
@@ -561,7 +554,7 @@ def test_a_selection_with_a_link_marks_the_files_and_a_link_alone_says_why(brows
     a link in (Ctrl+A) marks the other cards, and P on the link card says why."""
     root = tmp_path / "shoot"
     shutil.copytree(shoot, root)
-    _clear(root)
+    clear_marks(root)
     (root / "link.png").symlink_to("b.png")
     scan(root, workers=1)
     with serving(create_app(root)) as url:
