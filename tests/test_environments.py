@@ -282,7 +282,9 @@ def test_a_disk_that_fills_during_a_scan_says_what_was_saved(tmp_path, kodak_pat
     db = tmp_path / "c.db"
     monkeypatch.setattr(pipeline, "BATCH_SIZE", 4)
     with monkeypatch.context() as m:
-        _disk_of(m, 18)
+        # a disk where one batch of 4 fits, not all 12 (19-28 pages; the status index
+        # takes one of them)
+        _disk_of(m, 23)
         with pytest.raises(CatalogError) as error:
             scan(root, workers=1, catalog_path=db)
     message = str(error.value)
