@@ -365,19 +365,31 @@ class Marks:
         their decisions; returns how many marks changed."""
         return self._write(relpaths, "rating", check_rating(rating))
 
-    def move(self, pairs: Iterable[tuple[bytes, bytes]]) -> int:
+    def move(
+        self,
+        pairs: Iterable[tuple[bytes, bytes]],
+        *,
+        expected: dict[bytes, Mark | None] | None = None,
+    ) -> int:
         """Carry marks to new paths, ``(old, new)`` for each file renamed or moved (a
         scan that recognises the move calls it); returns how many marks moved.
 
         A file without a mark moves nothing; a mark already at ``new`` (left by a
         file removed from that path earlier) is replaced by ``old``'s.  All the
         marks are read before any is written, so a swap of two names swaps them.
+        ``expected``: the marks (None: none) the moves were chosen from, by path; when
+        one of them has changed since (a person marking in ``boda serve`` meanwhile),
+        nothing moves, rather than a new mark be overwritten.
         """
         if self.readonly or self._db is None:
             raise CatalogError(f"the marks file {str(self.path)!r} was opened read-only")
         pairs = [(bytes(old), bytes(new)) for old, new in pairs]
         try:
             with self._db:  # one transaction: all of them or none
+                # reads and writes as one: another program's mark waits, or came before
+                self._db.execute("BEGIN IMMEDIATE")
+                if expected and any(self.get(p) != m for p, m in expected.items()):
+                    return 0
                 moving = []
                 for old, new in pairs:
                     row = self._db.execute(

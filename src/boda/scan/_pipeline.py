@@ -337,10 +337,12 @@ def _follow_marks(catalog: Catalog, displaced: list[bytes], analysed: list[bytes
         return 0
     try:
         with Marks(catalog.path) as marks:
-            pairs = moves_by_pixels(
-                marks.all(), [*displaced, *analysed], catalog.file_identities(analysed)
-            )
-            return marks.move(pairs) if pairs else 0
+            held = marks.all()
+            now = catalog.file_identities(analysed)
+            pairs = moves_by_pixels(held, [*displaced, *analysed], now)
+            touched = {path for pair in pairs for path in pair}
+            # chosen from these marks: a mark set since (boda serve) is not overwritten
+            return marks.move(pairs, expected={p: held.get(p) for p in touched}) if pairs else 0
     except CatalogError as exc:  # the scan goes on: its records are not the marks
         _log.warning("note: marks were not matched to renamed and edited files: %s", exc)
         return 0
