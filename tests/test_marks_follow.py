@@ -121,3 +121,21 @@ def test_a_blocked_move_blocks_the_chain_behind_it():
         (b"b", b"c"),
         (b"c", b"d"),
     ]
+
+
+def test_a_mark_set_while_the_moves_were_chosen_is_not_overwritten(tmp_path):
+    root = tmp_path / "shoot"
+    noise_photo(root / "a.png", 1)
+    scan(root, workers=1)
+    with Marks(root) as marks:
+        marks.set_decision([b"a.png"], "pick")
+        chosen_from = marks.all()
+    with Marks(root) as page:  # boda serve, marking the new path meanwhile
+        page.set_decision([b"b.png"], "reject")
+    with Marks(root) as marks:
+        expected = {b"a.png": chosen_from[b"a.png"], b"b.png": None}
+        assert marks.move([(b"a.png", b"b.png")], expected=expected) == 0
+        assert (marks.get(b"a.png").decision, marks.get(b"b.png").decision) == ("pick", "reject")
+        expected[b"b.png"] = marks.get(b"b.png")  # chosen from what is there now
+        assert marks.move([(b"a.png", b"b.png")], expected=expected) == 1
+        assert marks.get(b"a.png") is None and marks.get(b"b.png").decision == "pick"
