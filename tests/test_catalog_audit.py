@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import boda.catalog._catalog as catalog_module
 import boda.scan._pipeline as pipeline
 from boda.catalog import Catalog, Marks
 from boda.cli import app
@@ -161,6 +162,8 @@ def test_a_locked_marks_file_is_not_called_unusable(scanned, monkeypatch):
     """A marks file another program keeps locked past the busy timeout is no damage."""
     with Marks(scanned) as marks:
         marks.set_rating([b"p0.png"], 3)
+    # the lock is waited for, as long as any (not the 30 s of a real one in a test)
+    monkeypatch.setattr(catalog_module, "_BUSY_TIMEOUT", 0.05)
     _connect_failing(monkeypatch, "PRAGMA JOURNAL_MODE",
                      _sqlite_error("SQLITE_BUSY", "database is locked"))
     with pytest.raises(CatalogError) as caught:

@@ -36,7 +36,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from boda.errors import CatalogError
 
@@ -493,7 +493,7 @@ def _shm_unmakeable(exc: sqlite3.OperationalError, path: Path) -> bool:
         return False
 
 
-def use_wal(db: sqlite3.Connection, timeout: float = _BUSY_TIMEOUT) -> None:
+def use_wal(db: sqlite3.Connection) -> None:
     """Put the database of ``db`` in WAL mode (``PRAGMA journal_mode = WAL``), waiting
     for the other connections that do the same at that moment.
 
@@ -502,9 +502,10 @@ def use_wal(db: sqlite3.Connection, timeout: float = _BUSY_TIMEOUT) -> None:
     need its exclusive lock: SQLite answers one of them SQLITE_BUSY at once, without
     the busy handler (waiting could deadlock, https://sqlite.org/c3ref/busy_handler.html),
     and the command failed with "locked by another program".  Tried again, the
-    switch waits its turn (a database already in WAL mode does not change).
+    switch waits its turn (a database already in WAL mode does not change), as long
+    as any lock is waited for (``_BUSY_TIMEOUT``).
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + _BUSY_TIMEOUT
     while True:
         try:
             db.execute("PRAGMA journal_mode = WAL")
@@ -516,18 +517,27 @@ def use_wal(db: sqlite3.Connection, timeout: float = _BUSY_TIMEOUT) -> None:
         time.sleep(0.005)
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A connection that only reads the SQLite file ``path`` (a marks file), opened as
-    immutable where the read-only open fails for want of a ``-shm`` file and the
-    ``-wal`` holds nothing (:func:`_shm_unmakeable`): a marks file on a read-only share
-    read as "unable to open database file; move it away"."""
+T = TypeVar("T")
+
+
+def _read_only(path: Path, open_uri: Callable[[str], T]) -> T:
+    """``open_uri`` of the read-only URI of the SQLite file ``path``, and of the same URI
+    as immutable where that fails for want of a ``-shm`` file while the ``-wal`` holds
+    nothing (:func:`_shm_unmakeable`): a marks file on a read-only share read as
+    "unable to open database file; move it away"."""
     uri = path.resolve().as_uri() + "?mode=ro"
     try:
-        return _connected(uri)
+        return open_uri(uri)
     except sqlite3.OperationalError as exc:
         if not _shm_unmakeable(exc, path):
             raise
-    return _connected(uri + "&immutable=1")
+    return open_uri(uri + "&immutable=1")
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the SQLite file ``path`` (a marks file), immutable
+    on a read-only share (:func:`_read_only`)."""
+    return _read_only(path, _connected)
 
 
 class Catalog:
@@ -1488,13 +1498,8 @@ class Catalog:
         if not path.is_file():
             return []
         try:
-            uri = path.resolve().as_uri() + "?mode=ro"
-            try:
-                self._db.execute("ATTACH DATABASE ? AS boda_marks", (uri,))
-            except sqlite3.OperationalError as exc:
-                if not _shm_unmakeable(exc, path):
-                    raise
-                self._db.execute("ATTACH DATABASE ? AS boda_marks", (uri + "&immutable=1",))
+            attach = "ATTACH DATABASE ? AS boda_marks"
+            _read_only(path, lambda uri: self._db.execute(attach, (uri,)))
             try:
                 # a mark given to another file at this path does not apply (a version 1
                 # marks file, read as it is, has no sizes and times to match)
