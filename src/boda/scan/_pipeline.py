@@ -6,6 +6,7 @@ import bisect
 import contextlib
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import signal
@@ -818,11 +819,10 @@ def _shown_keys(counts: dict[str, int]) -> dict[str, int]:
 FLAGS_FROM_KEY = "flags_derived_from"
 
 
-def _flag_inputs(thresholds: dict[str, float], mirrored: bool, content: int) -> dict:
-    """What a scan's flags are derived from: the records (the catalog's content
-    version, counted up by every scan that changes them), the thresholds, the
-    mirrored option, and the code that derives them (its source files' bytes, so a
-    boda whose rules changed derives them again)."""
+@functools.cache
+def _flag_code() -> str:
+    """A hash of the code that derives the flags (its source files' bytes, so a boda
+    whose rules changed derives them again); read once a process."""
     import hashlib
 
     from boda import __version__, duplicates
@@ -835,19 +835,37 @@ def _flag_inputs(thresholds: dict[str, float], mirrored: bool, content: int) -> 
             code.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):  # no source at hand: no way to tell, derive again
             code.update(os.urandom(16))
+    return code.hexdigest()
+
+
+def _flag_inputs(thresholds: dict[str, float], mirrored: bool, content: int) -> dict:
+    """What a scan's flags are derived from: the records (the catalog's content
+    version, counted up by every scan that changes them), the thresholds, the
+    mirrored option, and the code that derives them (:func:`_flag_code`)."""
     return {"content": content, "thresholds": thresholds, "mirrored": mirrored,
-            "code": code.hexdigest()}
+            "code": _flag_code()}
 
 
 def _flags_unchanged(
-    derived_from: object, thresholds: dict[str, float], mirrored: bool, content: int
+    derived_from: object, catalog: Catalog, thresholds: dict[str, float], mirrored: bool
 ) -> bool:
     """Whether the flags stored before this scan (fresh, not stale) came from exactly
-    these inputs: then deriving them again (half of a rescan that finds nothing new
-    in a large folder) would give the same flags."""
-    return isinstance(derived_from, dict) and derived_from.get("inputs") == _flag_inputs(
-        thresholds, mirrored, content
+    these inputs and are still as they were stored (another boda's scan may derive
+    them by its own rules and not say so): then deriving them again (half of a rescan
+    that finds nothing new in a large folder) would give the same flags."""
+    return (
+        isinstance(derived_from, dict)
+        and derived_from.get("inputs")
+        == _flag_inputs(thresholds, mirrored, catalog.content_version())
+        and derived_from.get("counts") == catalog.flag_counts()
     )
+
+
+def _stored_flags(catalog: Catalog) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """The failed files and the images per flag as the catalog holds them (a scan that
+    did not derive the flags: kept as they were, or stale)."""
+    failed = [(display_path(p), e or "") for p, e in catalog.failures()]
+    return failed, catalog.flag_counts()
 
 
 def _derive_flags(
@@ -1366,14 +1384,10 @@ def scan(
             stale = summary.interrupted and (
                 stops.count > 1 or catalog.count_all() > DERIVE_ON_STOP_LIMIT
             )
-            kept = not stale and _flags_unchanged(
-                derived_from, resolved, summary.mirrored, catalog.content_version()
-            ) and derived_from.get("counts") == catalog.flag_counts()
-            if kept:  # nothing they come from changed: the stored flags stand
-                catalog.keep_flags()
+            if not stale and _flags_unchanged(derived_from, catalog, resolved, summary.mirrored):
+                catalog.keep_flags()  # nothing they come from changed: the stored flags stand
                 summary.without_mirrored_hash = derived_from.get("without_mirrored_hash", 0)
-                failed = [(display_path(p), e or "") for p, e in catalog.failures()]
-                counts = catalog.flag_counts()
+                failed, counts = _stored_flags(catalog)
             elif not stale:
                 try:
                     failed, counts = _derive_flags(
@@ -1385,8 +1399,7 @@ def scan(
             if stale:  # the flags of the files that are gone went with them
                 catalog.mark_flags_stale()  # and the groups they leave with one member
                 summary.flags_stale = True
-                failed = [(display_path(p), e or "") for p, e in catalog.failures()]
-                counts = catalog.flag_counts()
+                failed, counts = _stored_flags(catalog)
             if (catalog.get_setting("thresholds"), catalog.get_setting(MIRRORED_SCAN_KEY)) != (
                 resolved, summary.mirrored
             ):
@@ -1406,8 +1419,7 @@ def scan(
                 catalog.set_setting(FLAGS_FROM_KEY, {
                     "inputs": _flag_inputs(resolved, summary.mirrored, catalog.content_version()),
                     "without_mirrored_hash": summary.without_mirrored_hash,
-                    # another boda's scan may derive them by its own rules and not say so
-                    "counts": catalog.flag_counts(),
+                    "counts": counts,  # as stored (the derivation counts its rows)
                 })
             catalog.set_setting("max_side", max_side)
             catalog.set_setting("raw_files", summary.raw_files)  # for the report
