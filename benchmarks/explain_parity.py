@@ -492,6 +492,7 @@ def _timing(inputs: dict, libs: list[str]) -> None:
           "| peak RSS MB | peak − loaded MB | time ÷ boda | extra memory ÷ boda | load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     builds = []
+    references: dict[tuple[str, str], float | None] = {}  # pytorch-grad-cam's median
     for model, (files, targets) in inputs.items():
         for method in [m for m in ("gradcam", "scorecam") if m in METHODS.split(",")]:
             # The inference copy and bfloat16 only concern Score-CAM's masked forwards.
@@ -508,6 +509,7 @@ def _timing(inputs: dict, libs: list[str]) -> None:
                    for lib, rs in runs.items()}
             extra = {lib: statistics.median(run["extra_mb"] for run in rs)
                      for lib, rs in runs.items()}
+            references[model, method] = med.get("pytorch-grad-cam")
             for lib, rs in runs.items():
                 rounds = [1000 * statistics.median(run["times"]) for run in rs]
                 print(f"| {model} | {method} | {lib} | {1000 * med[lib]:.1f} | "
@@ -522,6 +524,90 @@ def _timing(inputs: dict, libs: list[str]) -> None:
     if builds:
         print("\nInference-copy build time (in the warm-up call; median over rounds): "
               + "; ".join(builds))
+    for (model, method), reference in references.items():
+        if method == "scorecam" and reference is not None:
+            _print_floor(model, inputs[model][0][0], reference)
+
+
+def _conv_flops(model, x) -> float:
+    """Floating-point operations (2 per multiply-add) of the convolutions and linear
+    layers of one forward of ``x`` (one image), counted from their shapes by hooks."""
+    import torch
+    from torch import nn
+
+    total = [0.0]
+
+    def count(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] \
+                * module.kernel_size[1]
+        else:
+            per_output = module.in_features
+        total[0] += 2.0 * per_output * output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+def _matmul_rate() -> float:
+    """This machine's float32 matrix-multiply rate (FLOP/s) at ``BODA_THREADS`` threads:
+    the best of 10 products of two 2048 x 2048 matrices, after 3 warm-up ones."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(10):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * 2048**3 / best
+
+
+def _print_floor(model_name: str, input_file: str, reference_s: float) -> None:
+    """The least time Score-CAM's masked forwards of one image can take in float32 here.
+
+    Score-CAM must run one forward per non-constant channel of the target layer (each
+    masked input is different, and the network is not linear in it).  Their
+    convolutions' arithmetic, done at the rate of a large float32 matrix product (the
+    best case of oneDNN's kernels; 3x3 convolutions of 16-64 channels reach less), gives
+    a floor no implementation of Eq. 5-6 in float32 goes under on this machine; the
+    target "2x faster than pytorch-grad-cam" is only reachable where pytorch-grad-cam
+    takes more than twice it.
+    """
+    import numpy as np
+    import torch
+
+    model = build_model(model_name)
+    x = torch.from_numpy(np.load(input_file))
+    captured = {}
+    layer = dict(model.named_modules())[LAYER[model_name]]
+    hook = layer.register_forward_hook(lambda m, i, o: captured.__setitem__("a", o))
+    try:
+        flops = _conv_flops(model, x)
+    finally:
+        hook.remove()
+    acts = captured["a"][0]
+    forwards = int((acts.amax(dim=(1, 2)) > acts.amin(dim=(1, 2))).sum())
+    rate = _matmul_rate()
+    floor_s = forwards * flops / rate
+    print(f"\nCompute floor, {model_name} Score-CAM (float32, {THREADS} thread(s)): "
+          f"{forwards} masked forwards x {flops / 1e9:.3f} GFLOP = "
+          f"{forwards * flops / 1e9:.1f} GFLOP; at this machine's 2048x2048 matrix-product "
+          f"rate ({rate / 1e9:.0f} GFLOP/s) that is {1000 * floor_s:.1f} ms, against "
+          f"{1000 * reference_s / 2:.1f} ms for 2x pytorch-grad-cam's median "
+          f"({1000 * reference_s:.1f} ms): the 2x target "
+          + ("is reachable only above" if reference_s / 2 > floor_s else "is below")
+          + " the floor on this machine.", flush=True)
 
 
 if __name__ == "__main__":
