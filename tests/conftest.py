@@ -127,3 +127,15 @@ def browser():
                                      args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_frozen_copy_budget(monkeypatch):
+    """Each test starts with the process's budget of frozen inference copies unspent
+    (``boda.explain._base.AUTO_FUSED_LIMIT``), so no test depends on how many copies the
+    tests before it built."""
+    import sys
+
+    base = sys.modules.get("boda.explain._base")  # not imported: nothing to reset
+    if base is not None:
+        monkeypatch.setattr(base, "_FUSED_TOTAL", 0)

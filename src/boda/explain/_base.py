@@ -232,7 +232,20 @@ _MODEL_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.We
 #: Frozen TorchScript copies built of each model by ``inference_copy="auto"`` (see
 #: :meth:`Explainer._fused_or_pointwise`).
 _FUSED_BUILDS: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
+#: Frozen copies ``"auto"`` builds in one process, over all models: each keeps 12-18 MB of
+#: native memory for good, also after its model is gone, so a loop that loads a new
+#: model each time (a checkpoint per epoch) would grow by that much per model.
+AUTO_FUSED_LIMIT = 4
+_FUSED_TOTAL = 0  # frozen copies built in this process (never decreases)
 _MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def _count_fused_build(model: nn.Module) -> None:
+    """Count a frozen copy of ``model`` (per model, and in the process)."""
+    global _FUSED_TOTAL
+    with _MODEL_LOCKS_GUARD:
+        _FUSED_BUILDS[model] = _FUSED_BUILDS.get(model, 0) + 1
+        _FUSED_TOTAL += 1
 
 
 def _model_lock(model: nn.Module) -> threading.RLock:
@@ -664,7 +677,7 @@ class Explainer:
                 **self._copy_variant(mode, tapped=len(self._batched_check) == 3),
             )
             if mode == "fused" and cache.builds > builds:
-                _FUSED_BUILDS[self.model] = _FUSED_BUILDS.get(self.model, 0) + 1
+                _count_fused_build(self.model)
         self._batched_model = model
         return model
 
@@ -675,11 +688,12 @@ class Explainer:
         Each TorchScript trace and freeze keeps 12-18 MB of native memory that
         nothing gives back, so a new explainer per image, or a training loop whose
         every step changes the weights, would grow without bound: one build per
-        model (per process) is what ``"auto"`` allows.  ``inference_copy="fused"``
-        builds whenever asked.
+        model is what ``"auto"`` allows, and :data:`AUTO_FUSED_LIMIT` builds per
+        process over all models (a new model per call would otherwise get its
+        own).  ``inference_copy="fused"`` builds whenever asked.
         """
         if not _FUSED_BUILDS.get(self.model):
-            return "fused"
+            return "fused" if _FUSED_TOTAL < AUTO_FUSED_LIMIT else "pointwise"
         if self._cache_key is None:
             self._cache_key = cache.key(example)
         variant = self._copy_variant("fused", tapped=False)
