@@ -77,6 +77,25 @@ def _hex(text: str, what: str) -> list[float]:
         raise InvalidParameterError(f"{what}: {text!r} is not a hex colour like #3366cc") from None
 
 
+def _two_colours(tokens: list[str]) -> tuple[str, str]:
+    """The texts of ``color diff``'s two colours: two arguments (``50,2.7,-79.8``,
+    ``#3366cc``), or six numbers in any grouping (``50 2.7 -79.8 50 0 -82.7``, the
+    way ``color convert`` takes components), split three and three."""
+    from boda.errors import InvalidParameterError
+
+    if len(tokens) == 2:
+        return tokens[0], tokens[1]
+    numbers = _parse_numbers(tokens, "colours")
+    if len(numbers) != 6:
+        raise InvalidParameterError(
+            "give two colours: COLOR1 COLOR2 such as 50,2.7,-79.8 50,0,-82.7 or two #hex, "
+            f"or six numbers L1 a1 b1 L2 a2 b2; got {len(numbers)} number(s) in "
+            f"{len(tokens)} argument(s)"
+        )
+    first, second = (",".join(repr(v) for v in part) for part in (numbers[:3], numbers[3:]))
+    return first, second
+
+
 def _triples(values: list[float], what: str):
     import numpy as np
 
@@ -323,18 +342,21 @@ def register(app: typer.Typer) -> None:
         context_settings=_VALUES_SETTINGS,
         epilog=examples(
             "boda color diff 50,2.6772,-79.7751 50,0,-82.7485 --method ciede2000",
+            "boda color diff 50 2.6772 -79.7751 50 0 -82.7485",
             "boda color diff '#ff0000' '#fe0000' --from srgb --method cie1976 --json",
             notes="Methods: cie1976 (ΔE*ab), cie1994 (ΔE94, graphic arts), ciede2000 (ΔE00).",
         ),
     )
     @handle_errors
     def diff_command(
-        color1: Annotated[
-            str, typer.Argument(
-                metavar="COLOR1", help="First colour: three numbers (50,2.7,-79.8) or a #hex."
-            )
+        colors: Annotated[
+            list[str],
+            typer.Argument(
+                metavar="COLOR1 COLOR2",
+                help="Two colours, each three numbers (50,2.7,-79.8) or a #hex; or six "
+                "numbers L1 a1 b1 L2 a2 b2.",
+            ),
         ],
-        color2: Annotated[str, typer.Argument(metavar="COLOR2", help="Second colour.")],
         method: Annotated[
             str, typer.Option(metavar="METHOD", help="cie1976, cie1994 or ciede2000.")
         ] = "ciede2000",
@@ -356,6 +378,7 @@ def register(app: typer.Typer) -> None:
 
         method = method_name(method)  # "94" is said as cie1994, the method used
         given, labs = [], []
+        color1, color2 = _two_colours(colors)
         for name, text in (("COLOR1", color1), ("COLOR2", color2)):
             numbers = _parse_numbers([text], name)
             _check_components([text], numbers, from_space, "--from")

@@ -59,6 +59,35 @@ def _read_depth(path: Path, limit: int | None):
     return decoded.pixels, levels
 
 
+#: The options of ``boda inpaint`` each method reads (a registered learned method
+#: is not listed and is left to the library).
+_INPAINT_READS = {
+    "telea": ("--radius",), "telea-opencv": ("--radius",), "ns": ("--radius",),
+    "exemplar": ("--patch-size", "--search-radius"), "biharmonic": (),
+}
+#: ``boda refocus --method threshold`` blends one blur: no circle of confusion, no
+#: highlight boost.
+_REFOCUS_READS = {"lens": ("--coc-model", "--highlight-gain"), "threshold": ()}
+
+
+def _refuse_unread_options(method: str, reads: dict, changed: dict[str, bool]) -> None:
+    """An option changed from its default that ``method`` does not read would be
+    dropped in silence (the library refuses it; ``boda edges`` does too): say so."""
+    from boda.errors import InvalidParameterError
+
+    if method not in reads:
+        return  # an unknown method gets the library's own message
+    unread = [name for name, given in changed.items() if given and name not in reads[method]]
+    if unread:
+        read = reads[method]
+        takes = f"reads only {', '.join(read)}" if read else "takes no such option"
+        raise InvalidParameterError(
+            f"{', '.join(unread)} {'does' if len(unread) == 1 else 'do'} not apply to "
+            f"--method {method}, which {takes}; leave "
+            f"{'it' if len(unread) == 1 else 'them'} out or choose another method"
+        )
+
+
 def _check_focus_levels(levels: int | None, focus_depth, focus_range) -> None:
     """A focus given in the file's stored levels (--focus-depth 128 for an 8-bit PNG)
     lies beyond every depth of the 0-1 map it is read as: the whole photo was blurred."""
@@ -201,13 +230,13 @@ def register(app: typer.Typer) -> None:
         ] = "lens",
         near: Annotated[str, typer.Option(metavar="dark|bright", help=_NEAR_HELP)] = "dark",
         coc_model: Annotated[
-            str, typer.Option(metavar="MODEL", help="disparity or thin_lens.")
+            str, typer.Option(metavar="MODEL", help="lens: disparity or thin_lens.")
         ] = "disparity",
         kernel: Annotated[
             str, typer.Option(metavar="disk|hexagon", help="Bokeh shape: disk or hexagon.")
         ] = "disk",
         highlight_gain: Annotated[
-            float, typer.Option(metavar="GAIN", help="Highlight boost (0 = off).")
+            float, typer.Option(metavar="GAIN", help="lens: highlight boost (0 = off).")
         ] = 2.0,
         resize_depth: Annotated[bool, typer.Option("--resize-depth", help=_RESIZE_HELP)] = False,
         quality: _Quality = 95,
@@ -223,6 +252,9 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import open_image
 
+        _refuse_unread_options(method, _REFOCUS_READS, {
+            "--coc-model": coc_model != "disparity", "--highlight-gain": highlight_gain != 2.0,
+        })
         if sum(v is not None for v in (focus_depth, focus_at, focus_range)) != 1:
             raise InvalidParameterError(
                 "give exactly one of --focus-depth D, --focus-at X,Y or --focus-range DMIN,DMAX"
@@ -312,6 +344,10 @@ def register(app: typer.Typer) -> None:
         from boda.errors import InvalidParameterError
         from boda.io import open_gray_map, open_image
 
+        _refuse_unread_options(method, _INPAINT_READS, {
+            "--radius": radius != 5.0, "--patch-size": patch_size != 9,
+            "--search-radius": search_radius != 48,
+        })
         check_image_output(output, image, mask, overwrite=overwrite)
         check_lossless(output, lossless)
         check_input(image, "image")

@@ -262,7 +262,8 @@ def hog_image(
     Each line goes through the cell centre, perpendicular to its bin's mid
     angle (so it runs along the edge), with brightness equal to the bin's
     value — scikit-image's ``hog(..., visualize=True)`` picture, drawn here
-    with the same segment end points and a rounded-line raster.
+    with the same segment end points and a rounded-line raster.  A cell with a
+    side under 4 px has room for no line: it draws a dot of its bins' sum.
 
     ``progress(done, total)``, if given, is called after each band of cell
     rows is histogrammed and after each orientation's lines are drawn.
@@ -297,7 +298,9 @@ def hog_image(
     total = n_bands + orientations
     hist = _banded_histograms(img, orientations, cell, binning, progress, total)
     out = np.zeros(img.shape[:2], np.float64)
-    radius = min(cell) // 2 - 1
+    # scikit-image's radius; a cell under 4 px has room for no line, and at 1 px
+    # its -1 drew past the border: such a cell draws a dot (its bins' sum).
+    radius = max(min(cell) // 2 - 1, 0)
     mid = np.pi * (np.arange(orientations) + 0.5) / orientations
     # A segment through the cell centre, perpendicular to the bin's mid angle
     # (along the edge): from (-dc, +dr) to (+dc, -dr), endpoints truncated to int.
