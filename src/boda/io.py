@@ -24,6 +24,9 @@
 - refuses images above ``max_pixels`` before decoding them (decompression
   bombs); a JPEG read with ``max_side`` counts the pixels its draft decode
   holds, so panoramas above the limit can be read at reduced size,
+- reads PNGs whose compressed text or colour profile Pillow refuses to inflate
+  (over 1 MB) from a copy with that metadata inflated by boda, within a budget
+  (:mod:`boda._io_png`),
 - raises :class:`boda.errors.ImageReadError` naming the path and the reason for
   any failure: missing file, permission, truncated data, unknown format...
 """
@@ -38,6 +41,7 @@ import threading
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +49,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from boda import _icc
 from boda._io_meta import file_dpi, file_xmp, scaled_dpi
+from boda._io_png import inflated_metadata, refused_for_size
 from boda._io_raw import RAW_EXTENSIONS, open_raw, raw_available
 from boda._io_reasons import pillow_refused, undecodable, unidentified
 from boda._io_reduce import (
@@ -427,33 +432,39 @@ def open_image(
             color=color,
         )
     fmt = None  # the format Pillow recognised, for the reason of a failure
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _open_pillow(path) as img:  # a huge JPEG too
-                fmt = img.format
-                file_bit_depth = _file_bit_depth(img)  # from the tiles, before decoding
-                token = BACKGROUND.set(float(background))
-                try:
-                    decoded = _decode(
-                        img, path, max_side, gray, max_pixels, _RESAMPLE[resample],
-                        keep_float_values, color,
-                    )
-                finally:
-                    BACKGROUND.reset(token)
-                return dataclasses.replace(decoded, file_bit_depth=file_bit_depth)
-    except ImageReadError:
-        raise
-    except ImageReadError.FILE_ERRORS as exc:
-        raise ImageReadError.from_file_error(path, exc) from None
-    except UnidentifiedImageError:
-        raise unidentified(path, _heif_missing(path)) from None
-    except Image.DecompressionBombError as exc:
-        # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS) refused a
-        # file that is not a JPEG, before boda could look at it (see _open_pillow).
-        raise pillow_refused(path, exc) from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise undecodable(path, exc, fmt) from None
+    inflate_png = False  # PNG metadata inflated by boda (see boda._io_png)
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with _open_pillow(path, inflate_png=inflate_png) as img:  # a huge JPEG too
+                    fmt = img.format
+                    file_bit_depth = _file_bit_depth(img)  # from the tiles, before decoding
+                    token = BACKGROUND.set(float(background))
+                    try:
+                        decoded = _decode(
+                            img, path, max_side, gray, max_pixels, _RESAMPLE[resample],
+                            keep_float_values, color,
+                        )
+                    finally:
+                        BACKGROUND.reset(token)
+                    return dataclasses.replace(decoded, file_bit_depth=file_bit_depth)
+        except ImageReadError:
+            raise
+        except ImageReadError.FILE_ERRORS as exc:
+            raise ImageReadError.from_file_error(path, exc) from None
+        except UnidentifiedImageError:
+            raise unidentified(path, _heif_missing(path)) from None
+        except Image.DecompressionBombError as exc:
+            # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS) refused
+            # a file that is not a JPEG, before boda could look at it (see _open_pillow).
+            raise pillow_refused(path, exc) from None
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+            if refused_for_size(exc) and not inflate_png:
+                # A text chunk after the image data, met as it loaded: read it again.
+                inflate_png = True
+                continue
+            raise undecodable(path, exc, fmt) from None
 
 
 def _as_path(path: object, caller: str) -> Path:
@@ -1013,10 +1024,13 @@ def _pixel_limit(max_pixels: int | None) -> int | None:
     return min(max_pixels, 2 * int(pillow))
 
 
-def _open_pillow(path: Path) -> Image.Image:
+def _open_pillow(path: Path, *, inflate_png: bool = False) -> Image.Image:
     """``Image.open(path)``, except that a JPEG over Pillow's decompression-bomb limit is
     opened all the same (its header only): :func:`_decode` then checks the pixels it
-    will decode, which for a ``max_side`` read are those of the reduced (draft) size.
+    will decode, which for a ``max_side`` read are those of the reduced (draft) size;
+    and that a PNG whose compressed metadata Pillow refuses to inflate (more than 1 MB)
+    is opened from a copy with that metadata inflated by boda (:func:`_open_png_inflated`),
+    at once with ``inflate_png`` (the refusal came from a chunk after the image data).
 
     Pillow's guard is skipped by calling the JPEG plugin's factory directly instead of
     raising ``Image.MAX_IMAGE_PIXELS`` under a lock: that global is read by every
@@ -1026,15 +1040,35 @@ def _open_pillow(path: Path) -> Image.Image:
     lifts the guard for this one file and changes no state anyone else sees.  An MPO
     (a JPEG with more frames) still checks its size, and is refused, as other formats.
     """
+    if inflate_png:
+        return _open_png_inflated(path)
     try:
         return _quiet_about_exif(lambda: Image.open(path))
     except Image.DecompressionBombError:
         with open(path, "rb") as fp:
             if fp.read(3) != b"\xff\xd8\xff":  # not a JPEG: Pillow's refusal stands
                 raise
+    except ValueError as exc:
+        if not refused_for_size(exc):
+            raise
+        return _open_png_inflated(path)
     from PIL import JpegImagePlugin
 
     return _quiet_about_exif(lambda: JpegImagePlugin.jpeg_factory(os.fspath(path)))
+
+
+def _open_png_inflated(path: Path) -> Image.Image:
+    """The PNG ``path`` opened from a copy of its bytes whose compressed text and colour
+    profile boda inflated (:func:`boda._io_png.inflated_metadata`: Pillow refuses any
+    such chunk over 1 MB, the lift of its limit being process-wide), the profile put
+    where Pillow puts it.  A bomb is refused with :class:`boda._io_png.PngMetadataTooLarge`.
+    """
+    with open(path, "rb") as fp:
+        plain, profile = inflated_metadata(fp.read())
+    img = _quiet_about_exif(lambda: Image.open(BytesIO(plain), formats=["PNG"]))
+    if profile is not None:
+        img.info["icc_profile"] = profile
+    return img
 
 
 #: Where :func:`_quiet_about_exif` leaves Pillow's warning for :func:`_read_exif`.
