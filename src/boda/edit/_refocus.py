@@ -19,7 +19,6 @@ disparity or inverse-depth map, what most monocular networks output).
 from __future__ import annotations
 
 import math
-import os
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from boda.color import linear_to_srgb, srgb_to_linear  # IEC 61966-2-1, one copy
+from boda.core.blocks import usable_cores
 from boda.core.image import as_float_image
 from boda.core.numbers import finite_float, real_number
 from boda.edit._depth import check_depth
@@ -484,13 +484,6 @@ def _fft_shape(box: tuple[int, int, int, int], radius: float, wrap) -> tuple[int
     return n, m
 
 
-def _threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _to_linear(rgb: np.ndarray, gain: float, threshold: float) -> np.ndarray:
     """sRGB -> linear light, with the highlight boost."""
     lin = srgb_to_linear(np.clip(rgb, 0.0, 1.0))
@@ -560,8 +553,8 @@ def _render_layers(
     levels = step * np.arange(k0, math.ceil(cmax / step) + 1)
     pad = math.ceil(max(abs(cmin), abs(cmax))) + 1
     hp, wp = h + 2 * pad, w + 2 * pad
-    n_threads = min(2, _threads())
-    fft_workers = max(1, _threads() // n_threads)
+    n_threads = min(2, usable_cores())
+    fft_workers = max(1, usable_cores() // n_threads)
     # The padded linear image; its memory takes the result at the end (a fresh
     # whole-image array costs page faults on the order of the arithmetic).
     lin_p = np.empty((hp, wp, c), np.float32)

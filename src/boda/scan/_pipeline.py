@@ -53,10 +53,9 @@ _STEP_EVERY = 2_000
 
 def default_workers() -> int:
     """All the cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    from boda.core.blocks import usable_cores
+
+    return usable_cores()
 
 
 @dataclasses.dataclass
