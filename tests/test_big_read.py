@@ -212,7 +212,7 @@ def test_non_maximum_suppression_in_bands_equals_one_pass(kodak_rgb, monkeypatch
 
     gy, gx, magnitude = canny_gradient(kodak_rgb[:157, :211], 1.0)
     whole = non_maximum_suppression(gy, gx, magnitude, 0.05)
-    monkeypatch.setattr(_canny, "_NMS_BAND_PIXELS", 1)
+    monkeypatch.setattr(_canny, "_BAND_PIXELS", 1)
     np.testing.assert_array_equal(non_maximum_suppression(gy, gx, magnitude, 0.05), whole)
     assert whole.any()
 
