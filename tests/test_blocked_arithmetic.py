@@ -1,6 +1,8 @@
-"""The float32 sRGB -> Lab path (boda.color._lab_fast): the float64 conversion's values
-to float32 accuracy, the same result for any block size or thread count, and the
-float64 path's handling of neutral, out-of-range and non-finite values."""
+"""Whole-image arithmetic done in cache-sized blocks (and threads) for speed gives what
+the straightforward computation gives: the float32 sRGB -> Lab path
+(boda.color._lab_fast) to float32 accuracy and the same for any block size, thread
+count or alignment; CIEDE2000 of images in blocks; Canny's border correction from its
+distinct rows, bit for bit."""
 
 from __future__ import annotations
 
