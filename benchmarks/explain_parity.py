@@ -529,33 +529,6 @@ def _timing(inputs: dict, libs: list[str]) -> None:
             _print_floor(model, inputs[model][0][0], reference)
 
 
-def _conv_flops(model, x) -> float:
-    """Floating-point operations (2 per multiply-add) of the convolutions and linear
-    layers of one forward of ``x`` (one image), counted from their shapes by hooks."""
-    import torch
-    from torch import nn
-
-    total = [0.0]
-
-    def count(module, inputs, output):
-        if isinstance(module, nn.Conv2d):
-            per_output = module.in_channels // module.groups * module.kernel_size[0] \
-                * module.kernel_size[1]
-        else:
-            per_output = module.in_features
-        total[0] += 2.0 * per_output * output.numel()
-
-    hooks = [m.register_forward_hook(count) for m in model.modules()
-             if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return total[0]
-
-
 def _matmul_rate() -> float:
     """This machine's float32 matrix-multiply rate (FLOP/s) at ``BODA_THREADS`` threads:
     the best of 10 products of two 2048 x 2048 matrices, after 3 warm-up ones."""
@@ -586,6 +559,7 @@ def _print_floor(model_name: str, input_file: str, reference_s: float) -> None:
     """
     import numpy as np
     import torch
+    from scorecam_floor import count_macs  # this folder's script, on sys.path
 
     model = build_model(model_name)
     x = torch.from_numpy(np.load(input_file))
@@ -593,7 +567,7 @@ def _print_floor(model_name: str, input_file: str, reference_s: float) -> None:
     layer = dict(model.named_modules())[LAYER[model_name]]
     hook = layer.register_forward_hook(lambda m, i, o: captured.__setitem__("a", o))
     try:
-        flops = _conv_flops(model, x)
+        flops = 2.0 * count_macs(model, x)  # the convolutions' and linear layers'
     finally:
         hook.remove()
     acts = captured["a"][0]
