@@ -98,16 +98,17 @@ class _Block:
         np.multiply(ratio, _F_SLOPE, out=alt)
         alt += _F_OFFSET
         np.copyto(f, alt, where=mask)
-        if math.isfinite(sum(cv2.sumElems(rgb)[:3])):
+        if math.isfinite(sum(cv2.sumElems(f)[:3])):
             # (f(Y), f(X) - f(Y), f(Y) - f(Z)), each rounded once, then scaled and L*
             # offset as separate roundings, as eq. 8.1-8.4 read: black, white and a
             # neutral colour's a*, b* come out exact (one 3x4 pass's fused
-            # multiply-adds leave ~1e-6).  Products by 0 make NaN of an infinite f:
+            # multiply-adds leave ~1e-6).  Products by 0 make NaN of an infinite f
+            # (an infinite input, or a finite one past ~1e16 whose power overflows):
             # such blocks go below.
             cv2.transform(f, _F_DIFFERENCES, dst=ratio)
             cv2.multiply(ratio, _LAB_SCALE, dst=lab)
             cv2.subtract(lab, _LAB_OFFSET, dst=lab)
-        else:  # component by component, as float64: an infinite input keeps L* = ±inf
+        else:  # component by component, as float64: an infinite f keeps L* = ±inf
             fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
             np.multiply(fy, np.float32(116.0), out=lab[..., 0])
             lab[..., 0] -= np.float32(16.0)

@@ -72,6 +72,9 @@ def as_colors(
         return arr.astype(np.float64)
     if arr.dtype == np.float16:
         return arr.astype(np.float32)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative and arr.dtype.itemsize in (4, 8):
+        # big-endian float32 (FITS data, say) is float32 still: native order, same precision
+        return arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in (np.float32, np.float64):  # longdouble
         return arr.astype(np.float64)
     return arr

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 __all__ = ["run_in_blocks", "usable_cores"]
 
 
@@ -36,7 +38,9 @@ def run_in_blocks(
     the ``n`` items (fewer items: one thread, the caller's), take one contiguous run
     of whole blocks each; every thread first calls ``make_worker()`` for its own
     worker (scratch arrays made once a thread, say).  The partition into blocks
-    depends on ``n`` and ``block`` only, never on the threads.
+    depends on ``n`` and ``block`` only, never on the threads.  Every thread runs
+    under the caller's NumPy error handling (``np.errstate``), as the caller's own
+    thread would: a new thread starts with NumPy's defaults.
     """
     blocks = -(-n // block)
     workers = max(1, min(usable_cores(), n // max(min_per_thread, 1), blocks))
@@ -50,5 +54,12 @@ def run_in_blocks(
     if workers == 1:
         run(0)
         return
+    settings, callback = np.geterr(), np.geterrcall()
+
+    def run_as_caller(part: int) -> None:
+        with np.errstate(call=callback, **settings):
+            run(part)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(run, range(workers)))  # list(): a worker's exception is raised here
+        # list(): a worker's exception is raised here
+        list(pool.map(run_as_caller, range(workers)))
