@@ -175,9 +175,9 @@ def test_sparse_layers_far_apart_are_blurred_in_their_own_boxes():
 def test_result_does_not_depend_on_the_thread_count(monkeypatch):
     img, depth = _scene(3, shape=(70, 90))
     kw = dict(focus_depth=0.65, aperture=20.0)
-    monkeypatch.setattr(_refocus, "_threads", lambda: 1)
+    monkeypatch.setattr(_refocus, "usable_cores", lambda: 1)
     one = refocus(img, depth, **kw)
-    monkeypatch.setattr(_refocus, "_threads", lambda: 4)
+    monkeypatch.setattr(_refocus, "usable_cores", lambda: 4)
     four = refocus(img, depth, **kw)
     np.testing.assert_array_equal(one, four)
 
