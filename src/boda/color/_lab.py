@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from boda.color._cie import WhiteLike, adaptation_matrix, whitepoint
+from boda.color._elementwise import blockwise, wrap_at, wrap_negative
 from boda.color._illuminants import SRGB_WHITE
 from boda.color._lab_fast import srgb_to_lab_blocked
 from boda.color._srgb import SRGB_TO_XYZ, XYZ_TO_SRGB, linear_to_srgb, srgb_to_linear
@@ -108,10 +109,19 @@ def lab_to_lch(lab: np.ndarray) -> np.ndarray:
     >>> lab_to_lch([50.0, 0.0, 10.0]).tolist()
     [50.0, 10.0, 90.0]
     """
-    lab = as_colors(lab, name="lab")
-    c = np.hypot(lab[..., 1], lab[..., 2])
-    h = _hue_degrees(lab[..., 2], lab[..., 1])
-    return np.stack([lab[..., 0], c, h], axis=-1).astype(lab.dtype, copy=False)
+    return blockwise(as_colors(lab, name="lab"), _lch_block)
+
+
+def _lch_block(lab: np.ndarray, out: np.ndarray) -> None:
+    """:func:`lab_to_lch` of a block of colours given as rows ``(3, n)``: the floats of
+    ``np.hypot`` and :func:`_hue_degrees`, whose ``% 360`` (a slow scalar loop) is
+    exactly a conditional add here, as ``atan2`` lies in ``[-180, 180]`` degrees."""
+    light, a, b = lab
+    hue = np.arctan2(b + 0.0, a + 0.0)
+    np.degrees(hue, out=hue)
+    wrap_negative(hue, 360.0)
+    wrap_at(hue, 360.0)  # _hue_degrees' fold of a rounded 360.0 to 0
+    out[:, 0], out[:, 1], out[:, 2] = light, np.hypot(a, b), hue
 
 
 def _hue_degrees(b: np.ndarray, a: np.ndarray) -> np.ndarray:
