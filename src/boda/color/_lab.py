@@ -7,7 +7,7 @@ import numpy as np
 from boda.color._cie import WhiteLike, adaptation_matrix, whitepoint
 from boda.color._elementwise import blockwise, wrap_at, wrap_negative
 from boda.color._illuminants import SRGB_WHITE
-from boda.color._lab_fast import srgb_to_lab_blocked
+from boda.color._lab_fast import lab_from_f, srgb_to_lab_blocked
 from boda.color._srgb import SRGB_TO_XYZ, XYZ_TO_SRGB, linear_to_srgb, srgb_to_linear
 from boda.color._validate import as_colors, matmul3
 
@@ -70,14 +70,8 @@ def xyz_to_lab(xyz: np.ndarray, illuminant: WhiteLike = "D65") -> np.ndarray:
     xyz = as_colors(xyz, name="xyz")
     w = whitepoint(illuminant).astype(xyz.dtype)
     f = _f(xyz / w)
-    fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
     out = np.empty_like(f)
-    np.multiply(fy, 116.0, out=out[..., 0])
-    out[..., 0] -= 16.0
-    np.subtract(fx, fy, out=out[..., 1])
-    out[..., 1] *= 500.0
-    np.subtract(fy, fz, out=out[..., 2])
-    out[..., 2] *= 200.0
+    lab_from_f(f, out)
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from boda.core.blocks import run_in_blocks
 
-__all__ = ["BLOCK_PIXELS", "srgb_to_lab_blocked"]
+__all__ = ["BLOCK_PIXELS", "lab_from_f", "srgb_to_lab_blocked"]
 
 #: Pixels a block: its intermediates (~400 KB each in float32) stay in the CPU's cache.
 BLOCK_PIXELS = 1 << 15
@@ -119,14 +119,21 @@ class _Block:
             cv2.multiply(ratio, _LAB_SCALE, dst=lab)
             cv2.subtract(lab, _LAB_OFFSET, dst=lab)
         else:  # component by component, as float64: an infinite f keeps L* = ±inf
-            fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
-            np.multiply(fy, 116.0, out=lab[..., 0])
-            lab[..., 0] -= 16.0
-            np.subtract(fx, fy, out=lab[..., 1])
-            lab[..., 1] *= 500.0
-            np.subtract(fy, fz, out=lab[..., 2])
-            lab[..., 2] *= 200.0
+            lab_from_f(f, lab)
         out[start:stop] = lab[:n]
+
+
+def lab_from_f(f: np.ndarray, out: np.ndarray) -> None:
+    """L* = 116 f(Y) - 16, a* = 500 (f(X) - f(Y)), b* = 200 (f(Y) - f(Z)) (CIE 015:2018
+    eq. 8.1-8.3) from ``f`` = (f(X/Xn), f(Y/Yn), f(Z/Zn)) on the last axis, into ``out``,
+    one component at a time (an infinite f gives an infinite L*, NaN a* and b*)."""
+    fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+    np.multiply(fy, 116.0, out=out[..., 0])
+    out[..., 0] -= 16.0
+    np.subtract(fx, fy, out=out[..., 1])
+    out[..., 1] *= 500.0
+    np.subtract(fy, fz, out=out[..., 2])
+    out[..., 2] *= 200.0
 
 
 #: Each thread's scratch, kept between calls: fresh scratch arrays cost page faults
