@@ -139,3 +139,20 @@ def test_float64_lab_in_blocks_equals_the_step_by_step_conversion(monkeypatch):
     monkeypatch.setattr(_lab_fast, "BLOCK_PIXELS", 1000)
     monkeypatch.setattr(_lab_fast, "_THREADED_PIXELS", 5000)
     np.testing.assert_array_equal(bc.srgb_to_lab(rgb), blocked)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cie1976_adds_the_squares_as_numpys_sum_did(dtype):
+    """ΔE*ab's three squares added in np.sum's order: the same floats as
+    ``np.sqrt(np.sum((a - b) ** 2, axis=-1))``, types and shapes included."""
+    rng = np.random.default_rng(5)
+    a, b = (rng.uniform(-120, 120, (64, 48, 3)).astype(dtype) for _ in range(2))
+    reference = np.sqrt(np.sum((a - b) ** 2, axis=-1))
+    got = bc.delta_e_cie1976(a, b)
+    assert got.dtype == reference.dtype
+    np.testing.assert_array_equal(got, reference)
+    np.testing.assert_array_equal(
+        bc.delta_e_cie1976(a[0, 0], b), np.sqrt(np.sum((a[0, 0] - b) ** 2, -1))
+    )
+    one = bc.delta_e_cie1976([50.0, 0.0, 0.0], [50.0, 3.0, 4.0])
+    assert type(one) is np.float64 and one == 5.0
