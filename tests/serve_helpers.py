@@ -74,3 +74,22 @@ def clear_marks(root) -> None:
         every = list(marks.all())
         marks.set_decision(every, None)
         marks.set_rating(every, 0)
+
+
+def open_ready_page(browser, url: str, errors: list[str], *, width: int = 1280,
+                    console: bool = False, init_script: str | None = None):
+    """A new page of ``width`` x 900 px on ``url``, once the app says it is ready
+    (``body[data-ready='1']``); the page's script errors go into ``errors``, and with
+    ``console`` its console errors and server errors (5xx answers) too."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    if console:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on(
+            "response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 500 else None
+        )
+    if init_script is not None:
+        page.add_init_script(init_script)
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page

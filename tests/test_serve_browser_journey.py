@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from serve_helpers import browser_expect, clear_marks, serving
+from serve_helpers import browser_expect, clear_marks, open_ready_page, serving
 
 expect = browser_expect()
 
@@ -61,15 +61,10 @@ def open_page(browser, served, shoot):
     pages, errors = [], []
 
     def open_(hash_: str = "", *, advance: bool = False, width: int = 1280):
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on(
-            "response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 500 else None
+        page = open_ready_page(
+            browser, served + hash_, errors, width=width, console=True,
+            init_script=f"localStorage.setItem('boda.advance', '{int(advance)}')",
         )
-        page.add_init_script(f"localStorage.setItem('boda.advance', '{int(advance)}')")
-        page.goto(served + hash_)
-        page.wait_for_selector("body[data-ready='1']")
         pages.append(page)
         return page
 

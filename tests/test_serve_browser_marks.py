@@ -12,7 +12,7 @@ import shutil
 from contextlib import contextmanager
 
 import pytest
-from serve_helpers import browser_expect, clear_marks, photo_folder, serving
+from serve_helpers import browser_expect, clear_marks, open_ready_page, photo_folder, serving
 
 expect = browser_expect()
 
@@ -43,11 +43,8 @@ def served(shoot):
 @pytest.fixture
 def page(browser, served, shoot):
     clear_marks(shoot)  # each test starts with no marks
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(served)
-    page.wait_for_selector("body[data-ready='1']")
+    page = open_ready_page(browser, served, errors)
     yield page
     assert errors == []
     page.close()

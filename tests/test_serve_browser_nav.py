@@ -11,7 +11,7 @@ import re
 import shutil
 
 import pytest
-from serve_helpers import browser_expect, photo_folder, serving
+from serve_helpers import browser_expect, open_ready_page, photo_folder, serving
 
 expect = browser_expect()
 
@@ -46,10 +46,7 @@ def open_page(browser, served):
     errors: list[str] = []
 
     def opener(hash_: str = ""):
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(served + hash_)
-        page.wait_for_selector("body[data-ready='1']")
+        page = open_ready_page(browser, served + hash_, errors)
         pages.append(page)
         return page
 
