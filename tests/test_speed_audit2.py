@@ -22,7 +22,6 @@ from memory_helpers import peak_bytes
 
 import boda.color as bc
 from boda.color import _elementwise
-from boda.color._lab import _hue_degrees
 from boda.color._validate import as_colors
 from boda.core.image import trusted_pixels
 from boda.filters import _derivatives as derivatives
@@ -168,6 +167,13 @@ def old_hsl_to_rgb(hsl):
     light = hsl[..., 2]
     chroma = np.minimum(2.0 * light, 2.0 - 2.0 * light) * hsl[..., 1]
     return _old_from_hue(hsl[..., 0], chroma, light - chroma / 2.0, hsl.dtype)
+
+
+def _hue_degrees(b, a):
+    """The hue of ``lab_to_lch`` before its blocks: atan2 in degrees, ``% 360``, a
+    rounded 360.0 folded to 0."""
+    h = np.degrees(np.arctan2(b + 0.0, a + 0.0)) % 360.0
+    return np.where(h >= 360.0, 0.0, h).astype(h.dtype, copy=False)
 
 
 def old_lab_to_lch(lab):

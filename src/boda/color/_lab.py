@@ -107,26 +107,21 @@ def lab_to_lch(lab: np.ndarray) -> np.ndarray:
 
 
 def _lch_block(lab: np.ndarray, out: np.ndarray) -> None:
-    """:func:`lab_to_lch` of a block of colours given as rows ``(3, n)``: the floats of
-    ``np.hypot`` and :func:`_hue_degrees`, whose ``% 360`` (a slow scalar loop) is
-    exactly a conditional add here, as ``atan2`` lies in ``[-180, 180]`` degrees."""
+    """:func:`lab_to_lch` of a block of colours given as rows ``(3, n)``.
+
+    The hue is atan2(b, a) in degrees within [0, 360), 0 for a = b = 0 whatever the
+    zeros' signs: adding 0.0 turns -0.0 into +0.0 (IEEE 754), so the neutral colour
+    gets the hue 0 the convention gives it (atan2(-0, -0) is -180°); a hue a hair
+    below 0 (b = -1e-20) wraps to 360 - 5.7e-19, which rounds to 360.0, and is folded
+    to 0.  ``% 360`` (a slow scalar loop) is exactly a conditional add here, as atan2
+    lies in [-180, 180] degrees.
+    """
     light, a, b = lab
     hue = np.arctan2(b + 0.0, a + 0.0)
     np.degrees(hue, out=hue)
     wrap_negative(hue, 360.0)
-    wrap_at(hue, 360.0)  # _hue_degrees' fold of a rounded 360.0 to 0
+    wrap_at(hue, 360.0)  # a rounded 360.0 folded to 0
     out[:, 0], out[:, 1], out[:, 2] = light, np.hypot(a, b), hue
-
-
-def _hue_degrees(b: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """atan2(b, a) in degrees within [0, 360), 0 for a = b = 0 whatever the zeros' signs.
-
-    Adding 0.0 turns -0.0 into +0.0 (IEEE 754), so the neutral colour gets the
-    hue 0 the convention gives it (atan2(-0, -0) is -180°); a hue a hair below 0
-    (b = -1e-20) wraps to 360 - 5.7e-19, which rounds to 360.0, and is folded to 0.
-    """
-    h = np.degrees(np.arctan2(b + 0.0, a + 0.0)) % 360.0
-    return np.where(h >= 360.0, 0.0, h).astype(h.dtype, copy=False)
 
 
 def lch_to_lab(lch: np.ndarray) -> np.ndarray:
