@@ -246,9 +246,12 @@ def analyze_file(
             ).pixels
             if np.array_equal(over_black, decoded.pixels):
                 over_black = None  # an alpha channel that is opaque throughout: as RGB
-        scores, extra = analyze_pixels(
-            decoded.pixels, pixels_uint8=decoded.pixels_uint8, over_black=over_black
-        )
+        # open_image's pixels are finite and in [0, 1] by construction (it refuses a
+        # float file holding NaN or infinity): a full pass checking them is saved.
+        with trusted_pixels():
+            scores, extra = analyze_pixels(
+                decoded.pixels, pixels_uint8=decoded.pixels_uint8, over_black=over_black
+            )
         width, height = decoded.original_size
         scores["aspect_ratio"] = max(width, height) / min(width, height)
         record.pixel_hash = extra.pop("pixel_hash")
