@@ -64,7 +64,7 @@ def build_folders(base: Path) -> dict[str, list[Path]]:
     ``small``: the 24 Kodak photos at 1x, 1x mirrored and 2x (72 files, 0.25-1 MP),
     like a dataset of web or thumbnail-sized images.  ``dataset``: 20 distinct
     variants of each photo (crops, mirror images, 0.6x-1.3x scales; 480 files,
-    0.1-0.7 MP), where per-file costs rather than start-up dominate.
+    0.1-0.4 MP, at most 611 px a side), where per-file costs rather than start-up dominate.
     ``camera``: the 24 photos upscaled 8x (24 files, 4000x4000 = 16 MP), like a
     folder from a camera.
     """
