@@ -13,7 +13,8 @@ camera-sized photos (16 MP), and measures on each, with 2 workers:
   issue's checks (:func:`_least_checks`), in the same warm pool: no scan built from
   these libraries can take less, so its ratio to the decode-only row bounds the
   "1.5x the decode time" target from below;
-- ``boda.scan.scan`` (all checks, fresh catalog) and the HTML report;
+- ``boda.scan.scan`` (all checks, fresh catalog) and the HTML report; and the scan
+  again with ``describe=True`` (``--describe``: also the measures that decide no flag);
 - cleanvision ``Imagelab(data_path).find_issues(n_jobs=2)`` with its default
   checks, run in the separate virtual environment ``.bench-venv`` (made with
   ``python3 -m venv .bench-venv && .bench-venv/bin/pip install cleanvision``).
@@ -202,7 +203,7 @@ def time_decode_cold(paths: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
-def time_boda(root: Path) -> tuple[float, float]:
+def time_boda(root: Path, describe: bool = False) -> tuple[float, float]:
     import importlib
 
     from boda.report import write_html_report
@@ -216,7 +217,7 @@ def time_boda(root: Path) -> tuple[float, float]:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{catalog}{suffix}").unlink(missing_ok=True)
     t0 = time.perf_counter()
-    summary = scan(root, workers=2, catalog_path=catalog)
+    summary = scan(root, workers=2, catalog_path=catalog, describe=describe)
     t_scan = time.perf_counter() - t0
     t0 = time.perf_counter()
     write_html_report(catalog, root.parent / "bench-report.html")
@@ -315,12 +316,15 @@ def main() -> None:
             t_cold = time_decode_cold(paths)
             t_least = time_least_checks(paths)
             t_scan, t_report = time_boda(root)
+            t_described, _ = time_boda(root, describe=True)
             t_clean = time_cleanvision(root)
             rows = [("decode only (boda.io, 2 procs, warm pool)", t_decode),
                     ("decode only (cold pool, started inside the clock)", t_cold),
                     ("least checks: decode + one cheapest call per check (warm pool)", t_least),
                     ("boda scan (2 workers)", t_scan),
-                    ("boda scan + HTML report", t_scan + t_report)]
+                    ("boda scan + HTML report", t_scan + t_report),
+                    ("boda scan --describe (swatches, colourfulness, edge density)",
+                     t_described)]
             if t_clean is not None:
                 rows.append(("cleanvision find_issues (n_jobs=2)", t_clean))
             e2e_boda, e2e_clean = time_end_to_end(root)

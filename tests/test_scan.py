@@ -270,10 +270,11 @@ def test_interrupted_scan_keeps_committed_results(tmp_path, kodak_paths, sig):
 
 
 def test_cli_scan_json_and_report_exports(photo_folder, tmp_path):
-    result = runner.invoke(app, ["scan", str(photo_folder), "--json", "-w", "1"])
+    result = runner.invoke(app, ["scan", str(photo_folder), "--json", "-w", "1", "--describe"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["total"] == 12 and summary["flag_counts"]["exact_duplicate"] == 2
+    assert summary["describe"] is True and summary["remembered_describe"] is False
     report = Path(summary["report"])
     html = report.read_text(encoding="utf-8")
     assert "data:image/jpeg;base64," in html and "<svg" in html and "group 1" in html

@@ -62,7 +62,7 @@ def scanned(tmp_path_factory, kodak_paths) -> Path:
     write_image(root / "wide.png", a[:20])  # 96 x 20: odd aspect ratio
     os.symlink("a.png", root / "a link.png")
     (root / "broken.png").write_bytes(b"not a png")
-    summary = scan(root, workers=1)
+    summary = scan(root, workers=1, describe=True)  # colourfulness etc. to sort by
     assert summary.links == 1 and len(summary.failed) == 1
     return root
 

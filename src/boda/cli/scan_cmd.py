@@ -135,6 +135,8 @@ def register(app: typer.Typer) -> None:
             "boda scan data/ --mirrored",
             "# analyse every file afresh (after an upgrade; a stopped run resumes)",
             "boda scan data/ --reanalyze",
+            "# also the report's colour swatches, colourfulness and edge density (remembered)",
+            "boda scan ~/Pictures/trip --describe",
             notes="Thresholds given with -t are remembered in the catalog: a later scan (and "
             "'boda report') of the folder uses them until --reset-thresholds, and says so. "
             "What is not the user's photos is skipped by default and counted in the summary: "
@@ -202,6 +204,14 @@ def register(app: typer.Typer) -> None:
             help="Also count an image and its left-right mirror image (a flipped copy, "
             "resized or recompressed too) as near duplicates (remembered for later scans; "
             "off by default: up to 1.7 times as many chance pairs, docs/duplicates.md).",
+            show_default=False,
+        ),
+        describe: bool = typer.Option(
+            None, "--describe/--no-describe",
+            help="Also measure what decides no flag: each image's dominant colours (the "
+            "report's swatches), colourfulness and edge density (remembered for later "
+            "scans; off for a new catalog: about a fifth of the time on small images; "
+            "turning it on or off analyses every file again).",
             show_default=False,
         ),
         reanalyze: bool = typer.Option(
@@ -283,7 +293,7 @@ def register(app: typer.Typer) -> None:
                 reset_thresholds=reset_thresholds, step=display.step, max_pixels=limit,
                 exclude=exclude, default_excludes=False if no_default_excludes else None,
                 reset_excludes=reset_excludes, engine=engine, address=address,
-                mirrored=mirrored, reanalyze=reanalyze,
+                mirrored=mirrored, reanalyze=reanalyze, describe=describe,
             )
         finally:
             display.stop()
@@ -831,8 +841,9 @@ def _warn_if_flags_stale(catalog_path: Path) -> None:
         # of scores side by side until the next scan finishes it.
         err_console.print(
             f"[yellow]note[/]: {earlier} file{'s' * (earlier != 1)} still carry the scores of "
-            "the earlier analysis (another --max-side, an older boda, or --reanalyze): the "
-            "last scan stopped before it analysed them again, and their scores and flags may "
+            "the earlier analysis (another --max-side or --describe, an older boda, or "
+            "--reanalyze): the last scan stopped before it analysed them again, and their "
+            "scores and flags may "
             "not compare with the others'; run 'boda scan' on the folder to finish",
             highlight=False,
         )
@@ -883,6 +894,11 @@ def _print_summary(summary, report_path: Path | None, *, defaults_given: bool = 
         console.print(
             f"thresholds remembered from an earlier scan: {values}; "
             "--reset-thresholds goes back to the defaults", highlight=False,
+        )
+    if summary.remembered_describe:
+        console.print(
+            "colour swatches, colourfulness and edge density measured (--describe, "
+            "remembered from an earlier scan; --no-describe turns it off)", highlight=False,
         )
     if summary.mirrored:
         said = (

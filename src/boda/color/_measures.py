@@ -486,23 +486,49 @@ def color_summary(
     _check_threshold(grayscale_threshold, "grayscale_threshold")
     if not (whole_number(max_pixels) and max_pixels >= 1):
         raise InvalidParameterError(f"max_pixels must be a whole number >= 1, got {max_pixels!r}")
+    tone = _tone(image, max_pixels, grayscale_percentile)
+    rng = np.random.default_rng(seed)
+    samples = tone.lab
+    if samples.shape[0] > max_samples:  # the draw dominant_colors makes
+        samples = samples[rng.integers(0, samples.shape[0], size=max_samples)]
+    return ColorSummary(
+        colorfulness=0.0 if tone.gray_array else colorfulness(tone.pixels[:, None]),
+        mean_lightness=tone.mean_lightness,
+        std_lightness=tone.std_lightness,
+        grayscale_score=tone.grayscale_score,
+        is_grayscale=bool(tone.grayscale_score < grayscale_threshold),
+        dominant_colors=_palette(samples, k, rng, max_iter),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tone:
+    """What :func:`color_summary` computes before its palette and colourfulness."""
+
+    gray_array: bool  # a (H, W) image: its chroma is 0 by definition
+    pixels: np.ndarray  # (N, 3) sRGB, every k-th pixel beyond max_pixels
+    lab: np.ndarray  # their L*a*b*
+    mean_lightness: float
+    std_lightness: float
+    grayscale_score: float
+
+
+def _tone(image: np.ndarray, max_pixels: int, grayscale_percentile: float) -> _Tone:
+    """Mean and spread of L* and the chroma percentile of :func:`is_grayscale`, from one
+    CIELAB conversion of up to ``max_pixels`` pixels: the part of :func:`color_summary`
+    a scan without its descriptive measures still needs (the same values)."""
     img = finite_pixels(as_float_image(image))
-    is_gray_array = img.ndim == 2
-    if is_gray_array:
+    gray_array = img.ndim == 2
+    if gray_array:
         img = np.repeat(img[:, :, None], 3, axis=2)
     pixels = _strided_pixels(img, max_pixels)
     lab = srgb_to_lab(np.clip(pixels, 0.0, 1.0))
     lightness = lab[:, 0].astype(np.float64)
-    score = 0.0 if is_gray_array else _chroma_score(lab, grayscale_percentile)
-    rng = np.random.default_rng(seed)
-    samples = lab
-    if lab.shape[0] > max_samples:  # the draw dominant_colors makes
-        samples = lab[rng.integers(0, lab.shape[0], size=max_samples)]
-    return ColorSummary(
-        colorfulness=0.0 if is_gray_array else colorfulness(pixels[:, None]),
+    return _Tone(
+        gray_array=gray_array,
+        pixels=pixels,
+        lab=lab,
         mean_lightness=round(float(lightness.mean()), 10),
         std_lightness=round(float(lightness.std()), 10),
-        grayscale_score=score,
-        is_grayscale=bool(score < grayscale_threshold),
-        dominant_colors=_palette(samples, k, rng, max_iter),
+        grayscale_score=0.0 if gray_array else _chroma_score(lab, grayscale_percentile),
     )

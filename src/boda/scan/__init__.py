@@ -9,7 +9,12 @@
 Every output field is described in ``docs/scan.md``.
 """
 
-from boda.scan._analyze import ANALYSIS_VERSION, analyze_file, analyze_pixels
+from boda.scan._analyze import (
+    ANALYSIS_VERSION,
+    DESCRIPTIVE_MEASURES,
+    analyze_file,
+    analyze_pixels,
+)
 from boda.scan._exclude import DEFAULT_EXCLUDES, Excludes
 from boda.scan._flags import (
     default_thresholds,
@@ -24,6 +29,7 @@ from boda.scan._walk import FoundFile, walk_images
 __all__ = [
     "ANALYSIS_VERSION",
     "DEFAULT_EXCLUDES",
+    "DESCRIPTIVE_MEASURES",
     "Excludes",
     "FoundFile",
     "ScanSummary",

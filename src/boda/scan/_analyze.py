@@ -19,7 +19,7 @@ from PIL import Image
 
 from boda.catalog import ImageRecord
 from boda.core.image import trusted_pixels
-from boda.errors import ImageReadError
+from boda.errors import ImageReadError, InvalidParameterError
 from boda.io import DEFAULT_MAX_PIXELS, DecodedImage, encode_jpeg, open_image
 from boda.scan._walk import FoundFile
 
@@ -30,6 +30,16 @@ __all__ = [
 
 #: Longer side of the JPEG thumbnails stored in the catalog for the report.
 THUMBNAIL_SIDE = 200
+
+#: Thumbnail pixels the colour measures look at (every 2nd-4th of them): the same
+#: grayscale verdicts as all of them (see color_summary) at half the cost.
+_COLOUR_PIXELS = 10_000
+#: The chroma percentile of the grayscale verdict (color_summary's default).
+_GRAYSCALE_PERCENTILE = 99.0
+
+#: What only a described analysis (``describe=True``, ``boda scan --describe``) adds:
+#: scores and ``extra`` fields that decide no flag.
+DESCRIPTIVE_MEASURES = ("dominant_colors", "colorfulness", "edge_density")
 
 #: Raised whenever a stored score or hash would come out differently for the
 #: same file; a catalog made by another version is then analysed afresh.
@@ -86,6 +96,7 @@ def analyze_pixels(
     *,
     pixels_uint8: np.ndarray | None = None,
     over_black: np.ndarray | None = None,
+    describe: bool = True,
 ) -> tuple[dict[str, float], dict]:
     """Every per-image measure of the scan on decoded pixels.
 
@@ -100,6 +111,11 @@ def analyze_pixels(
     :data:`boda.duplicates.MIN_PHASH_SIDE` pixels a side (too small to hash), and
     so is ``extra["phash_mirrored"]``, the pHash of the left-right mirror image
     (:func:`boda.duplicates.phash_pair`).
+
+    ``describe`` adds the measures that decide no flag (:data:`DESCRIPTIVE_MEASURES`):
+    the dominant colours (``extra["dominant_colors"]``), ``colorfulness`` and
+    ``edge_density``, about 1.2 ms of an image's ~5-8 ms at 0.1-0.4 MP.  ``boda
+    scan`` leaves them out unless asked (``--describe``).
     """
     from boda.core.image import as_float_image, finite_pixels, trusted_pixels
 
@@ -108,14 +124,20 @@ def analyze_pixels(
     pixels = finite_pixels(as_float_image(pixels, name="pixels"), "pixels")
     if over_black is not None:
         over_black = finite_pixels(as_float_image(over_black, name="over_black"), "over_black")
+    if not isinstance(describe, bool):
+        raise InvalidParameterError(f"describe must be True or False, got {describe!r}")
     with trusted_pixels():
-        return _measure_pixels(pixels, pixels_uint8, over_black)
+        return _measure_pixels(pixels, pixels_uint8, over_black, describe)
 
 
 def _measure_pixels(
-    pixels: np.ndarray, pixels_uint8: np.ndarray | None, over_black: np.ndarray | None
+    pixels: np.ndarray,
+    pixels_uint8: np.ndarray | None,
+    over_black: np.ndarray | None,
+    describe: bool,
 ) -> tuple[dict[str, float], dict]:
-    from boda import color, duplicates, edges, quality
+    from boda import duplicates, edges, quality
+    from boda.color._measures import _tone
     from boda.core.image import to_gray
 
     scores: dict[str, float] = {}
@@ -126,18 +148,36 @@ def _measure_pixels(
     # A measure an image is too small or too flat for is NaN: left out (the
     # catalog's JSON stays strict, and a missing score flags nothing).
     scores.update({k: float(v) for k, v in report.scores.items() if math.isfinite(v)})
-    scores["edge_density"] = edges.edge_density(gray)
     # Colour statistics are global: a THUMBNAIL_SIDE version answers them at a
     # fraction of the cost, and doubles as the report's thumbnail.
     small = shrink(pixels, THUMBNAIL_SIDE)
+    if describe:
+        scores["edge_density"] = edges.edge_density(gray)
+        _describe_colours(small, scores, extra)
+    else:  # the grayscale verdict and L*, the same values as color_summary's
+        tone = _tone(small, _COLOUR_PIXELS, _GRAYSCALE_PERCENTILE)
+        scores["mean_L"], scores["std_L"] = tone.mean_lightness, tone.std_lightness
+        scores["grayscale"] = tone.grayscale_score
+    extra["thumbnail"] = small
+    extra["pixel_hash"] = duplicates.pixel_hash(
+        pixels if pixels_uint8 is None else pixels_uint8, over_black=over_black
+    )
+    extra["phash"], extra["phash_mirrored"] = _perceptual_hash(pixels, small, over_black)
+    return scores, extra
+
+
+def _describe_colours(small: np.ndarray, scores: dict[str, float], extra: dict) -> None:
+    """The colour measures of ``small`` (the thumbnail), swatches and colourfulness
+    included, into ``scores`` and ``extra``."""
+    from boda import color
+
     # Swatches for the report: 1000 samples and 10 Lloyd steps give the same
     # colours as 10 000 samples run to convergence, up to k-means' own local
     # optima (measured on the 24 Kodak thumbnails against that reference: mean
     # error of the top fraction 0.055 with 1000 samples, 0.053 with 2000; mean
-    # palette ΔE*ab 4.1 and 5.5).  10 000 pixels (every 2nd-4th of the thumbnail)
-    # give the same verdicts as all of them (see color_summary) at half the cost.
+    # palette ΔE*ab 4.1 and 5.5).
     summary = color.color_summary(
-        small, k=5, seed=0, max_samples=1000, max_iter=10, max_pixels=10_000
+        small, k=5, seed=0, max_samples=1000, max_iter=10, max_pixels=_COLOUR_PIXELS
     )
     scores["colorfulness"] = summary.colorfulness
     scores["mean_L"], scores["std_L"] = summary.mean_lightness, summary.std_lightness
@@ -146,12 +186,6 @@ def _measure_pixels(
         {"rgb": [round(c, 4) for c in rgb], "fraction": round(fraction, 4)}
         for rgb, fraction in summary.dominant_colors
     ]
-    extra["thumbnail"] = small
-    extra["pixel_hash"] = duplicates.pixel_hash(
-        pixels if pixels_uint8 is None else pixels_uint8, over_black=over_black
-    )
-    extra["phash"], extra["phash_mirrored"] = _perceptual_hash(pixels, small, over_black)
-    return scores, extra
 
 
 def _perceptual_hash(
@@ -196,6 +230,7 @@ def analyze_file(
     found: FoundFile | str | os.PathLike,
     max_side: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    describe: bool = True,
 ) -> ImageRecord:
     """Decode one file at ``max_side`` and measure it, as a scan does; failures
     become error records (``status="error"`` with the reason), never exceptions.
@@ -211,12 +246,17 @@ def analyze_file(
     max_pixels : int or None
         Decompression-bomb guard of the read (see :func:`boda.io.open_image`):
         a file over it becomes an error record saying so.
+    describe : bool
+        Also the measures that decide no flag (:data:`DESCRIPTIVE_MEASURES`; see
+        :func:`analyze_pixels`).
 
     Returns
     -------
     ImageRecord
         Scores in ``.scores``; flags are decided across files by the scan.
     """
+    if not isinstance(describe, bool):  # a caller's mistake, not a file's: raised
+        raise InvalidParameterError(f"describe must be True or False, got {describe!r}")
     if not isinstance(found, FoundFile):
         found = _found_at(found)
     if max_side is None:
@@ -250,7 +290,8 @@ def analyze_file(
         # float file holding NaN or infinity): a full pass checking them is saved.
         with trusted_pixels():
             scores, extra = analyze_pixels(
-                decoded.pixels, pixels_uint8=decoded.pixels_uint8, over_black=over_black
+                decoded.pixels, pixels_uint8=decoded.pixels_uint8, over_black=over_black,
+                describe=describe,
             )
         width, height = decoded.original_size
         scores["aspect_ratio"] = max(width, height) / min(width, height)

@@ -107,7 +107,10 @@ class ScanSummary:
     pHash; 0 when ``mirrored`` is off).  ``marks_followed`` counts the culling marks
     that followed their photo to another path by its pixels (renamed and edited, or
     names swapped: see :func:`_follow_marks`), or to where it was moved while the scan
-    ran (:func:`_carry_marks_away`).
+    ran (:func:`_carry_marks_away`).  ``describe`` says whether the files analysed
+    got the measures that decide no flag (dominant colours, colourfulness, edge
+    density: :data:`boda.scan.DESCRIPTIVE_MEASURES`), ``remembered_describe``
+    that this came from the catalog rather than from the call.
     """
 
     root: Path
@@ -142,6 +145,8 @@ class ScanSummary:
     remembered_mirrored: bool = False
     without_mirrored_hash: int = 0
     marks_followed: int = 0
+    describe: bool = False
+    remembered_describe: bool = False
 
     def to_dict(self) -> dict:
         """JSON-friendly form."""
@@ -265,8 +270,24 @@ class _StopOnce:
         self._saved.clear()
 
 
-def _analyze_job(job: tuple[FoundFile, int, int | None]) -> ImageRecord:
+def _analyze_job(job: tuple[FoundFile, int, int | None, bool]) -> ImageRecord:
     return analyze_file(*job)
+
+
+def _analysis(max_side: int, describe: bool) -> dict:
+    """The analysis settings the stored scores come from (``Catalog.begin_analysis``):
+    a change re-analyses every file.  A described analysis has no ``describe`` key,
+    as every catalog made before the option had: those stay as they are."""
+    analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
+    return analysis if describe else {**analysis, "describe": False}
+
+
+def _described(catalog: Catalog) -> bool:
+    """Whether the catalog's last scan measured the descriptive measures: a new catalog
+    is not described; one whose analysis has no ``describe`` key (made before the
+    option) is."""
+    stored = catalog.get_setting("analysis")
+    return isinstance(stored, dict) and stored.get("describe", True) is not False
 
 
 def _move_marks(catalog_path: Path, moves: list[tuple[bytes, bytes]]) -> int:
@@ -992,6 +1013,7 @@ def scan(
     address: str | None = None,
     mirrored: bool | None = None,
     reanalyze: bool = False,
+    describe: bool | None = None,
 ) -> ScanSummary:
     """Scan ``root`` recursively and bring its catalog up to date.
 
@@ -1111,6 +1133,15 @@ def scan(
         record is marked for analysis first, so a scan stopped midway is
         finished by the next scan, with or without ``reanalyze``.  Scores are
         replaced; culling marks, which live beside the catalog, are kept.
+    describe : bool, optional
+        Also measure what decides no flag: each image's dominant colours (the
+        report's swatches), ``colorfulness`` and ``edge_density``
+        (:data:`boda.scan.DESCRIPTIVE_MEASURES`); about a fifth of the time on
+        folders of small images.  Remembered like thresholds: None (default)
+        does as the catalog's last scan did; a new catalog is not described, a
+        catalog made before this option is.  Turning it on or off is a change of
+        analysis, as another ``max_side`` is: every file is analysed again, so
+        that all records hold the same measures.
 
     Returns
     -------
@@ -1172,6 +1203,10 @@ def scan(
     given = _given_thresholds(thresholds)  # bad names and values fail before any work
     if not isinstance(reanalyze, bool):
         raise InvalidParameterError(f"reanalyze must be True or False, got {reanalyze!r}")
+    if describe is not None and not isinstance(describe, bool):
+        raise InvalidParameterError(
+            f"describe must be True, False or None (as the last scan), got {describe!r}"
+        )
     if mirrored is not None and not isinstance(mirrored, bool):
         raise InvalidParameterError(
             f"mirrored must be True, False or None (as the last scan), got {mirrored!r}"
@@ -1188,10 +1223,12 @@ def scan(
     started = time.perf_counter()
     summary = ScanSummary(root=root, catalog_path=Path(catalog_path), engine=engine)
 
-    analysis = {"version": ANALYSIS_VERSION, "max_side": max_side}
     with Catalog(catalog_path) as catalog, _only_scan_of(catalog.path):
         catalog_path = summary.catalog_path = catalog.path  # a folder stands for its catalog
         _refuse_newer_analysis(catalog)
+        summary.describe = _described(catalog) if describe is None else describe
+        summary.remembered_describe = describe is None and summary.describe
+        analysis = _analysis(max_side, summary.describe)
         remembered = {} if reset_thresholds else _remembered_thresholds(catalog)
         resolved = summary.thresholds = resolve_thresholds({**remembered, **given})
         summary.remembered_thresholds = {
@@ -1292,7 +1329,7 @@ def scan(
                             f, error=f"{f.error} (its {kept[f.relpath]} catalogued files are "
                             "kept until it can be listed again)",
                         )
-                    jobs.append((f, max_side, max_pixels))
+                    jobs.append((f, max_side, max_pixels, summary.describe))
             new_links = any(link.relpath not in known for link in links)
             del known, seen
             if step:

@@ -38,7 +38,7 @@ _log = logging.getLogger("boda.scan._pipeline")
 #: the records of the files before it).
 HEARTBEAT_SECONDS = 1.0
 
-Job = tuple[FoundFile, int, "int | None"]
+Job = tuple[FoundFile, int, "int | None", bool]
 
 
 def _worker_init(forked: bool, pillow_limit: int | None) -> None:

@@ -45,7 +45,7 @@ CONNECT_TIMEOUT = 5.0
 #: its default, 30 % of the memory, would reserve /dev/shm for nothing).
 OBJECT_STORE_BYTES = 100 << 20
 
-Job = tuple[FoundFile, int, int | None]
+Job = tuple[FoundFile, int, int | None, bool]
 _worker_ready = False
 
 
@@ -201,7 +201,7 @@ def ray_results(
     Parameters
     ----------
     jobs : list of tuple
-        ``(FoundFile, max_side, max_pixels)`` for each file to analyse.
+        ``(FoundFile, max_side, max_pixels, describe)`` for each file to analyse.
     workers : int
         CPUs of a local runtime (not used with ``address``, or when the caller
         has initialised Ray already: its runtime is used as it is).
