@@ -147,3 +147,29 @@ def test_a_stopped_pool_leaves_no_thread_for_python_to_wake_at_exit():
     assert not manager.is_alive()
     assert all(process.exitcode is not None for process in workers)
     assert time.monotonic() - started < _pool._STOP_WAIT  # the busy worker was not awaited
+
+
+class _Worker:
+    """A stand-in for a pool process whose exit status is known after ``polls`` joins."""
+
+    def __init__(self, code, polls=0):
+        self._code, self._polls = code, polls
+
+    def join(self, timeout=None):
+        self._polls -= 1
+
+    @property
+    def exitcode(self):
+        return self._code if self._polls < 0 else None
+
+
+@pytest.mark.parametrize(("code", "words"), [(-signal.SIGKILL, "was killed (SIGKILL"),
+                                             (-signal.SIGSEGV, "crashed")])
+def test_the_dead_workers_status_is_awaited_past_the_others_sigterm(code, words):
+    # The broken pool sends SIGTERM to the workers that did not die; when one of those
+    # statuses was known first, a worker killed by SIGKILL was said to have "died".
+    from boda.scan._pool import _died_reason
+
+    reason = _died_reason([_Worker(-signal.SIGTERM), _Worker(code, polls=3)])
+    assert words in reason
+    assert "died" in _died_reason([_Worker(-signal.SIGTERM), _Worker(-signal.SIGTERM)])

@@ -231,9 +231,11 @@ def _died_reason(workers: list[mp.process.BaseProcess]) -> str:
     # the dead one's status can take longer than a moment (a fixed 0.5 s wait called a
     # segfault "died" under the test suite's load), so wait until one is known, up to
     # _STATUS_WAIT seconds.
+    # SIGTERM is how the broken pool stops the workers that did not die: the status of
+    # one of those, known first, said "died" of a worker killed by SIGKILL.
     deadline = time.monotonic() + _STATUS_WAIT
     codes: set[int | None] = set()
-    while not codes:
+    while not codes - {-signal.SIGTERM}:
         for process in workers:
             process.join(timeout=0.05)
         codes = {p.exitcode for p in workers if p.exitcode not in (None, 0)}
