@@ -20,7 +20,10 @@ to the scanned folder, with ``/`` between names:
 - Patterns are case-sensitive (``*.JPG`` is not ``*.jpg``), as in git; the
   default excludes are not (``$Recycle.Bin`` is ``$RECYCLE.BIN``).
 - In ``.bodaignore``: one pattern a line; blank lines and lines starting with
-  ``#`` are ignored; spaces at the end of a line are dropped.
+  ``#`` are ignored; spaces at the end of a line are dropped.  A ``.bodaignore``
+  in a folder under the scanned one holds patterns relative to that folder, as a
+  ``.gitignore`` there does: they come after those of the folders above it (the
+  deepest file decides) and before ``--exclude``.
 """
 
 from __future__ import annotations
@@ -197,6 +200,19 @@ def _rule(pattern: str, *, ignore_case: bool, where: str) -> _Rule:
     return _Rule(pattern, regex, negated, folders_only)
 
 
+def _below(folder: str, pattern: str) -> str:
+    """``pattern`` of ``FOLDER/.bodaignore`` as a pattern relative to the scanned folder:
+    an anchored one (a ``/`` at its start or in its middle) under ``folder``, a name at
+    any depth below it (``**/``); ``folder``'s own glob characters escaped."""
+    text = pattern.rstrip(" ") if not pattern.endswith("\\ ") else pattern
+    negated = text.startswith("!")
+    body = text[1:] if negated else text
+    anchored = "/" in body.rstrip("/")
+    body = body.lstrip("/") if anchored else "**/" + body
+    prefix = re.sub(r"([\\*?\[!])", r"\\\1", folder)
+    return ("!" if negated else "") + prefix + "/" + body
+
+
 def read_ignore_file(root: str | os.PathLike[str]) -> list[str]:
     """The patterns of ``ROOT/.bodaignore`` (none when there is no such file)."""
     path = os.path.join(os.fspath(root), IGNORE_FILE)
@@ -247,12 +263,37 @@ class Excludes:
         self.default_patterns = frozenset(p for p, _ in DEFAULT_EXCLUDES) if default_excludes \
             else frozenset()
         rules += [_rule(p, ignore_case=False, where=IGNORE_FILE) for p in ignore_file]
-        rules += [_rule(p, ignore_case=False, where="--exclude") for p in patterns]
-        self._rules = rules
-        self._negations = any(r.negated for r in rules)
+        self._before = rules
+        self._nested: list[_Rule] = []
+        self._after = [_rule(p, ignore_case=False, where="--exclude") for p in patterns]
+        #: The patterns of the ``.bodaignore`` files below the top (:meth:`add_ignore_file`),
+        #: as patterns relative to the scanned folder (``Photos/**/*.tmp.jpg``).
+        self.nested_patterns: list[str] = []
+        self._nested_folders: set[str] = set()
+        self._combine()
+
+    def _combine(self) -> None:
+        self._rules = rules = [*self._before, *self._nested, *self._after]
         # One combined test first: most paths match nothing, and then no negation matters.
         self._any_folder = _combined(r for r in rules if not r.negated)
         self._any_file = _combined(r for r in rules if not r.negated and not r.folders_only)
+
+    def add_ignore_file(self, folder: str, patterns: Sequence[str]) -> None:
+        """Add the ``patterns`` of ``FOLDER/.bodaignore`` (``folder`` relative to the
+        scanned folder, ``/`` between names, no trailing ``/``): they match below
+        ``folder`` only, as a ``.gitignore`` there does, after the patterns added
+        before (the walk adds a folder's file before its subfolders') and before
+        ``--exclude``.  A folder added again is left as it is."""
+        if folder in self._nested_folders:
+            return
+        self._nested_folders.add(folder)
+        where = f"{folder}/{IGNORE_FILE}"
+        for pattern in patterns:  # refused as written, not as translated
+            _rule(pattern, ignore_case=False, where=where)
+        translated = [_below(folder, pattern) for pattern in patterns]
+        self._nested += [_rule(t, ignore_case=False, where=where) for t in translated]
+        self.nested_patterns += translated
+        self._combine()
 
     def __bool__(self) -> bool:
         return bool(self._rules)

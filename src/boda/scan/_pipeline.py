@@ -92,7 +92,8 @@ class ScanSummary:
     ``default_skipped`` and ``skipped`` count, by pattern, the folders and
     image files the default excludes and the user's excludes (``excludes``:
     ``--exclude`` patterns in force, ``remembered_excludes`` the ones from
-    the catalog; ``ignore_file``: the patterns of ``DIR/.bodaignore``) passed
+    the catalog; ``ignore_file``: the patterns of ``DIR/.bodaignore``, then those of the
+    ``.bodaignore`` files in its folders as patterns relative to DIR) passed
     over; ``default_excludes`` says whether the defaults were in force.
     ``icloud_placeholders`` lists the photos present only as iCloud
     placeholders (``.IMG_1.HEIC.icloud``): not on the disk, not scanned.
@@ -788,6 +789,8 @@ def _walk(
     if folder_links:
         folder_links.sort()  # path order, as everything else a scan lists
     if summary is not None:
+        if excludes is not None:  # the .bodaignore files below the top, as paths from it
+            summary.ignore_file = [*summary.ignore_file, *excludes.nested_patterns]
         defaults = excludes.default_patterns if excludes is not None else frozenset()
         summary.default_skipped = {p: n for p, n in skipped.items() if p in defaults}
         summary.skipped = {p: n for p, n in skipped.items() if p not in defaults}

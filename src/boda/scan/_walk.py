@@ -11,7 +11,7 @@ from pathlib import Path
 from boda._io_raw import RAW_EXTENSIONS, raw_available
 from boda.catalog._catalog import relpath_bytes
 from boda.io import SUPPORTED_EXTENSIONS
-from boda.scan._exclude import Excludes, icloud_photo_name, read_ignore_file
+from boda.scan._exclude import IGNORE_FILE, Excludes, icloud_photo_name, read_ignore_file
 
 __all__ = ["FoundFile", "RAW_EXTENSIONS", "describe_raw_files", "walk_images", "walk_as_scanned"]
 
@@ -126,7 +126,10 @@ def walk_images(
     split linked from another disk is not scanned, and a scan should say so.
 
     ``excludes`` (:class:`boda.scan.Excludes`) names the folders not entered and
-    the files not yielded; given a dict, ``skipped`` counts them by the pattern
+    the files not yielded, and takes the patterns of each ``.bodaignore`` the walk
+    finds below the top (:meth:`Excludes.add_ignore_file`; an unreadable one raises
+    :class:`~boda.errors.InvalidParameterError`); given a dict, ``skipped`` counts
+    them by the pattern
     that skipped them (a folder counts once, whatever it holds; a file only
     when its extension would have had it scanned).  Given a list, ``icloud``
     gets the relative path of the photo each iCloud placeholder
@@ -144,6 +147,10 @@ def walk_images(
         dirnames[:] = sorted(d for d in dirnames if include_hidden or not d.startswith("."))
         # The folder's path relative to the root, as the patterns see it ("" at the top).
         here = "" if dirpath == root else os.fsdecode(relpath_bytes(dirpath, root)) + "/"
+        if excludes is not None and here and IGNORE_FILE in filenames:
+            # A folder's own .bodaignore, as git reads a .gitignore there (the top one
+            # is in ``excludes`` already): before its files and subfolders are looked at.
+            excludes.add_ignore_file(here[:-1], read_ignore_file(dirpath))
         if excludes:
             dirnames[:] = [d for d in dirnames if not _skip(excludes, here + d, True, skipped)]
         if folder_links is not None:
@@ -213,9 +220,9 @@ def _stored_mtime(mtime_ns: int) -> int:
 def walk_as_scanned(root: str | Path, **options) -> Iterator[FoundFile]:
     """:func:`walk_images` of ``root`` skipping what ``boda scan root`` skips by
     default: the default excludes (``@eaDir/``, ``._*``...) and the patterns of
-    ``root/.bodaignore`` (a scan also skips the ``--exclude`` patterns it was
-    given or remembers; those belong to one catalog).  ``options`` go to
-    :func:`walk_images`.
+    ``root/.bodaignore`` and of the ``.bodaignore`` files in its folders (a scan
+    also skips the ``--exclude`` patterns it was given or remembers; those belong
+    to one catalog).  ``options`` go to :func:`walk_images`.
 
     Raises
     ------
