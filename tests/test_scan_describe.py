@@ -109,9 +109,12 @@ def test_the_report_of_an_undescribed_scan_has_no_swatches_and_still_renders(fol
     write_html_report(folder / ".boda" / "catalog.db", out)
     lean = out.read_text(encoding="utf-8")
     assert "data:image/jpeg;base64," in lean and 'class="swatches"' not in lean
+    hint = "edge density and colour swatches are measured by <code>boda scan DIR --describe"
+    assert hint in lean
     scan(folder, workers=1, describe=True)
     write_html_report(folder / ".boda" / "catalog.db", out)
-    assert 'class="swatches"' in out.read_text(encoding="utf-8")
+    described = out.read_text(encoding="utf-8")
+    assert 'class="swatches"' in described and hint not in described
 
 
 def test_the_cli_option_and_its_remembered_line(folder):

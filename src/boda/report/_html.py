@@ -464,6 +464,12 @@ def render_html(
     for key in _DESCRIPTIVE_SCORES:
         parts.append(_histogram_svg(values[key], None, key))
     parts.append("</div>")
+    described = any(v is not None for key in ("colorfulness", "edge_density") for v in values[key])
+    if n_ok and not described:
+        parts.append(  # a scan without --describe: say where the rest comes from
+            '<p class="muted">Colourfulness, edge density and colour swatches are measured '
+            "by <code>boda scan DIR --describe</code>.</p>"
+        )
 
     parts.append(f'<h2 id="failures">Unreadable files ({len(failed)})</h2>')
     if failed:
