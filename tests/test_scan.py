@@ -214,7 +214,12 @@ def test_exact_duplicates_in_parallel_scan(photo_folder):
     ) as b:
         ra = {r.path: (r.scores, sorted(r.flags)) for r in a.records()}
         rb = {r.path: (r.scores, sorted(r.flags)) for r in b.records()}
-    assert ra == rb, "parallel and serial scans must agree exactly"
+    # The same flags, and the same scores up to a last bit (NumPy's SIMD sums round
+    # with an array's alignment, which differs between processes).
+    assert {p: flags for p, (_, flags) in ra.items()} == {p: flags for p, (_, flags) in rb.items()}
+    for path, (scores, _) in ra.items():
+        assert scores.keys() == rb[path][0].keys(), path
+        assert scores == pytest.approx(rb[path][0], rel=1e-12, abs=1e-15), path
 
 
 def _many_images(root: Path, kodak_paths, n: int) -> None:
