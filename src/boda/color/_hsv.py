@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from boda.color import _elementwise
 from boda.color._elementwise import blockwise, wrap_at, wrap_negative
 from boda.color._validate import as_colors
 from boda.errors import InvalidParameterError
@@ -199,17 +198,17 @@ def _hsl_chroma(s: np.ndarray, light: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _hue_to_rgb(given: np.ndarray, chroma_offset, name: str, third: str) -> np.ndarray:
     """RGB of HSV or HSL colours (``chroma_offset`` says which), block by block
     (:func:`~boda.color._elementwise.blockwise`), checked by :func:`_check_fractions`."""
-    flat = given.reshape(-1, 3)
-    out = np.empty(flat.shape, given.dtype)
     extremes = []
-    for start in range(0, flat.shape[0], _elementwise.BLOCK_COLOURS):
-        stop = start + _elementwise.BLOCK_COLOURS
-        h, s, third_values = np.ascontiguousarray(flat[start:stop].T)
+
+    def convert(rows: np.ndarray, out: np.ndarray) -> None:
+        h, s, third_values = rows
         chroma, offset = chroma_offset(s, third_values)
-        _from_hue(h, chroma, offset, out[start:stop])
-        extremes.append(_extremes(out[start:stop], chroma))
+        _from_hue(h, chroma, offset, out)
+        extremes.append(_extremes(out, chroma))
+
+    rgb = blockwise(given, convert)
     _check_fractions(extremes, given, name, third)
-    return out.reshape(given.shape)
+    return rgb
 
 
 def _extremes(rgb: np.ndarray, chroma: np.ndarray) -> tuple[float, float, float] | None:
